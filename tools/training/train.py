@@ -1,0 +1,721 @@
+#!/usr/bin/env python3
+"""Train a human-activity-recognition model on UCI HAPT and export it to ONNX with a model card.
+
+See README.md next to this file. Short version (run from the repository root):
+
+    python3 tools/training/train.py --arch cnn_bilstm --version 1.0.0 --out models/har-cnn-bilstm-1.0.0.onnx
+    python3 tools/training/train.py --arch cnn        --version 1.1.0 --out models/har-cnn-1.1.0.onnx
+
+Requirements: Python 3, numpy, torch (tested with torch 1.13 / numpy 1.24), onnx (tested with 1.12).
+"""
+
+import argparse
+import copy
+import datetime
+import gzip
+import hashlib
+import json
+import os
+import random
+import shlex
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.abspath(os.path.join(SCRIPT_DIR, "..", ".."))
+DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "uci-hapt")
+
+DATA_FILE = "hapt_raw_50hz.csv.gz"
+EXPECTED_HEADER = ["subject", "session", "t_index", "ax", "ay", "az", "gx", "gy", "gz", "label"]
+CHANNELS = ["ax", "ay", "az", "gx", "gy", "gz"]
+WINDOW_LENGTH = 200   # samples = 4 s at 50 Hz
+STRIDE = 100          # samples = 2 s
+SAMPLE_RATE_HZ = 50
+N_LABEL_IDS = 13      # 0 = UNLABELED, 1..12 activities
+N_CLASSES = 12        # output index i  <->  label id i + 1
+DEFAULT_VAL_SUBJECTS = [28, 29, 30]
+
+LABELLING_RULE = (
+    "Every session is windowed from t_index 0 with window length 200 and stride 100; only windows "
+    "lying completely inside the session are used. A window's label is the most frequent label id "
+    "among its 200 samples; ties are broken towards the smallest label id. Windows whose label is "
+    "0 (UNLABELED) are excluded (this includes ties between 0 and an activity). Output index i is "
+    "label id i+1."
+)
+NORMALIZATION_RULE = (
+    "Per channel, mean and population standard deviation (ddof=0) over every sample (all rows, "
+    "including UNLABELED ones, each row counted once) of the training subjects used for fitting "
+    "(the official training subjects minus the validation subjects), computed in float64 and "
+    "rounded to float32. The model expects (x - mean_c) / std_c per channel; the ONNX graph does "
+    "not normalise."
+)
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# paths and command line
+# ----------------------------------------------------------------------------------------------
+
+def repo_rel(path):
+    """Path relative to the repository root, with forward slashes (for the card and the log)."""
+    return os.path.relpath(os.path.abspath(path), REPO_ROOT).replace(os.sep, "/")
+
+
+PATH_OPTIONS = {"--data", "--out", "--metrics-out"}
+
+
+def training_command(argv):
+    """The command line as run, with path-valued options rewritten relative to the repository root."""
+    out = ["python3", "tools/training/train.py"]
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in PATH_OPTIONS and i + 1 < len(argv):
+            out += [a, repo_rel(argv[i + 1])]
+            i += 2
+            continue
+        if "=" in a and a.split("=", 1)[0] in PATH_OPTIONS:
+            k, v = a.split("=", 1)
+            out.append(k + "=" + repo_rel(v))
+        else:
+            out.append(a)
+        i += 1
+    return " ".join(shlex.quote(x) for x in out)
+
+
+def semver(s):
+    parts = s.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and (p == "0" or not p.startswith("0")) for p in parts):
+        raise argparse.ArgumentTypeError("version must be semver MAJOR.MINOR.PATCH, got %r" % s)
+    return s
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="folder with hapt_raw_50hz.csv.gz, labels.csv, splits.csv "
+                        "(default: ../shared/data/uci-hapt relative to the repository root)")
+    p.add_argument("--arch", required=True, choices=["cnn_bilstm", "cnn"])
+    p.add_argument("--version", type=semver, default=None,
+                   help="model version (semver); default 1.0.0 for cnn_bilstm, 1.1.0 for cnn")
+    p.add_argument("--out", default=None,
+                   help="output .onnx path (default models/har-<arch>-<version>.onnx in the repository)")
+    p.add_argument("--metrics-out", default=None,
+                   help="metrics JSON path (default: <out without .onnx>.metrics.json)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 60 cnn_bilstm, 80 cnn)")
+    p.add_argument("--patience", type=int, default=25,
+                   help="stop when validation macro-F1 has not improved for this many epochs (0 = never)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)")
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--class-weight-power", type=float, default=0.5,
+                   help="cross-entropy class weight = (n_max / n_class) ** power over the fitting windows "
+                        "(0 = unweighted)")
+    p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
+    p.add_argument("--val-subjects", default=",".join(str(s) for s in DEFAULT_VAL_SUBJECTS),
+                   help="comma-separated training subjects held out for validation")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--opset", type=int, default=13)
+    args = p.parse_args(argv)
+    if args.version is None:
+        args.version = "1.0.0" if args.arch == "cnn_bilstm" else "1.1.0"
+    if args.epochs is None:
+        args.epochs = 60 if args.arch == "cnn_bilstm" else 80
+    if args.out is None:
+        args.out = os.path.join(REPO_ROOT, "models", "har-%s-%s.onnx" % (model_name(args.arch)[4:], args.version))
+    if args.metrics_out is None:
+        base = args.out[:-5] if args.out.endswith(".onnx") else args.out
+        args.metrics_out = base + ".metrics.json"
+    args.val_subjects = sorted(int(s) for s in args.val_subjects.split(",") if s.strip())
+    return args
+
+
+def model_name(arch):
+    return {"cnn_bilstm": "har-cnn-bilstm", "cnn": "har-cnn"}[arch]
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_small_csv(path):
+    with open(path, "r", encoding="utf-8") as f:
+        lines = [l.strip() for l in f if l.strip()]
+    header = lines[0].split(",")
+    return [dict(zip(header, l.split(","))) for l in lines[1:]]
+
+
+def load_data(data_dir):
+    path = os.path.join(data_dir, DATA_FILE)
+    sha = sha256_file(path)
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+        if header != EXPECTED_HEADER:
+            raise SystemExit("unexpected header in %s: %s" % (DATA_FILE, header))
+        arr = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    subject = arr[:, 0].astype(np.int64)
+    session = arr[:, 1].astype(np.int64)
+    t_index = arr[:, 2].astype(np.int64)
+    x = arr[:, 3:9].astype(np.float32)
+    label = arr[:, 9].astype(np.int64)
+    del arr
+    if label.min() < 0 or label.max() >= N_LABEL_IDS:
+        raise SystemExit("label ids outside 0..12")
+
+    labels = read_small_csv(os.path.join(data_dir, "labels.csv"))
+    ids = [int(r["id"]) for r in labels]
+    if ids != list(range(N_LABEL_IDS)):
+        raise SystemExit("labels.csv must list ids 0..12 in order")
+    names = [r["name"] for r in labels]  # index = label id
+    splits = {int(r["subject"]): r["split"] for r in read_small_csv(os.path.join(data_dir, "splits.csv"))}
+
+    # sessions: contiguous blocks of rows, t_index 0..n-1
+    change = np.flatnonzero(np.diff(session) != 0) + 1
+    bounds = np.concatenate([[0], change, [len(session)]])
+    sessions = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if not (np.all(session[lo:hi] == session[lo]) and np.all(subject[lo:hi] == subject[lo])):
+            raise SystemExit("session rows are not contiguous")
+        if not np.array_equal(t_index[lo:hi], np.arange(hi - lo)):
+            raise SystemExit("t_index of session %d does not run 0..n-1" % session[lo])
+        sessions.append((int(subject[lo]), int(session[lo]), int(lo), int(hi)))
+    if len({s[1] for s in sessions}) != len(sessions):
+        raise SystemExit("a session appears in more than one block of rows")
+    return dict(path=path, sha256=sha, x=x, label=label, subject=subject, names=names, splits=splits,
+                sessions=sessions)
+
+
+def make_windows(data):
+    """Window every session from t_index 0 (length 200, stride 100, fully inside the session)."""
+    label = data["label"]
+    # cumulative per-label counts: counts in rows [a, b) = cum[b] - cum[a]
+    onehot = np.zeros((len(label), N_LABEL_IDS), dtype=np.int32)
+    onehot[np.arange(len(label)), label] = 1
+    cum = np.zeros((len(label) + 1, N_LABEL_IDS), dtype=np.int32)
+    np.cumsum(onehot, axis=0, out=cum[1:])
+    del onehot
+    starts, labs, subj, sess_lo, sess_hi = [], [], [], [], []
+    for subject, _session, lo, hi in data["sessions"]:
+        n = hi - lo
+        st = lo + np.arange(0, n - WINDOW_LENGTH + 1, STRIDE)
+        counts = cum[st + WINDOW_LENGTH] - cum[st]
+        lab = counts.argmax(axis=1)  # argmax returns the first maximum = smallest label id on ties
+        keep = lab != 0
+        starts.append(st[keep]); labs.append(lab[keep])
+        subj.append(np.full(keep.sum(), subject)); sess_lo.append(np.full(keep.sum(), lo))
+        sess_hi.append(np.full(keep.sum(), hi))
+    w = dict(start=np.concatenate(starts), label_id=np.concatenate(labs), subject=np.concatenate(subj),
+             sess_lo=np.concatenate(sess_lo), sess_hi=np.concatenate(sess_hi))
+    w["y"] = w["label_id"] - 1
+    return w, cum
+
+
+def subset(w, mask):
+    return {k: v[mask] for k, v in w.items()}
+
+
+def gather(x, starts):
+    idx = starts[:, None] + np.arange(WINDOW_LENGTH)[None, :]
+    return x[idx]  # [n, 200, 6]
+
+
+# ----------------------------------------------------------------------------------------------
+# augmentation (training windows only)
+# ----------------------------------------------------------------------------------------------
+
+class Augmenter:
+    """Random time shift (label-preserving), small 3-D rotation, per-channel scaling and jitter.
+
+    Applied in sensor units before normalisation, on training windows only."""
+
+    def __init__(self, x, cum, rng, max_shift=50, max_angle_deg=10.0, scale_sd=0.05,
+                 acc_noise=0.01, gyro_noise=0.01):
+        self.x, self.cum, self.rng = x, cum, rng
+        self.max_shift, self.max_angle = max_shift, np.deg2rad(max_angle_deg)
+        self.scale_sd, self.acc_noise, self.gyro_noise = scale_sd, acc_noise, gyro_noise
+
+    def shifted_starts(self, w, idx):
+        st = w["start"][idx]
+        cand = st + self.rng.integers(-self.max_shift, self.max_shift + 1, size=len(idx))
+        inside = (cand >= w["sess_lo"][idx]) & (cand + WINDOW_LENGTH <= w["sess_hi"][idx])
+        cand = np.where(inside, cand, st)
+        lab = (self.cum[cand + WINDOW_LENGTH] - self.cum[cand]).argmax(axis=1)
+        return np.where(lab == w["label_id"][idx], cand, st)  # keep only label-preserving shifts
+
+    def rotations(self, n):
+        axis = self.rng.normal(size=(n, 3))
+        axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+        ang = self.rng.uniform(-self.max_angle, self.max_angle, size=n)
+        k = np.zeros((n, 3, 3))
+        k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+        k = k - k.transpose(0, 2, 1)
+        s, c = np.sin(ang)[:, None, None], np.cos(ang)[:, None, None]
+        return np.eye(3)[None] + s * k + (1 - c) * (k @ k)  # Rodrigues
+
+    def batch(self, w, idx):
+        xb = gather(self.x, self.shifted_starts(w, idx)).astype(np.float64)
+        r = self.rotations(len(idx))
+        xb[:, :, 0:3] = xb[:, :, 0:3] @ r.transpose(0, 2, 1)
+        xb[:, :, 3:6] = xb[:, :, 3:6] @ r.transpose(0, 2, 1)
+        xb *= self.rng.normal(1.0, self.scale_sd, size=(len(idx), 1, 6))
+        noise_sd = np.array([self.acc_noise] * 3 + [self.gyro_noise] * 3)
+        xb += self.rng.normal(size=xb.shape) * noise_sd
+        return xb.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# models
+# ----------------------------------------------------------------------------------------------
+
+class FastBiLSTM(nn.Module):
+    """Single-layer bidirectional LSTM with exactly the parameters (names, shapes, gate order i,f,g,o)
+    of nn.LSTM(batch_first=True, bidirectional=True), its matrix products done with 1x1 conv1d.
+
+    Used for training only: the torch build this was developed with links the reference BLAS, which
+    makes nn.LSTM about 10x slower than oneDNN convolutions. The exported graph uses nn.LSTM with the
+    same state_dict (checked numerically before export)."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        ref = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=True)
+        self.hidden_size = hidden_size
+        for n, p in ref.named_parameters():
+            self.register_parameter(n, nn.Parameter(p.detach().clone()))
+
+    def _direction(self, xt, sfx, reverse):
+        w_ih = getattr(self, "weight_ih_l0" + sfx)
+        w_hh = getattr(self, "weight_hh_l0" + sfx).unsqueeze(-1)
+        b = getattr(self, "bias_ih_l0" + sfx) + getattr(self, "bias_hh_l0" + sfx)
+        xs = F.conv1d(xt, w_ih.unsqueeze(-1), b).unbind(2)  # T x [B, 4H]
+        steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
+        h = xt.new_zeros(xt.shape[0], self.hidden_size, 1)
+        c = xt.new_zeros(xt.shape[0], self.hidden_size)
+        outs = [None] * len(xs)
+        for t in steps:
+            i, f, g, o = (xs[t] + F.conv1d(h, w_hh).squeeze(-1)).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            hh = torch.sigmoid(o) * torch.tanh(c)
+            outs[t] = hh
+            h = hh.unsqueeze(-1)
+        return torch.stack(outs, 1)
+
+    def forward(self, x):  # x [B, T, C] -> ([B, T, 2H], None)
+        xt = x.transpose(1, 2)
+        return torch.cat([self._direction(xt, "", False), self._direction(xt, "_reverse", True)], 2), None
+
+
+def conv_block(cin, cout, k, pool):
+    layers = [nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool1d(2))
+    return layers
+
+
+class CnnBiLSTM(nn.Module):
+    """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
+
+    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_block(6, 48, 5, False),
+            *conv_block(48, 96, 5, True),
+            *conv_block(96, 128, 5, True),
+            *conv_block(128, 128, 3, True),
+        )
+        self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
+                                                                        bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(4 * hidden, N_CLASSES)
+
+    def forward(self, x):  # x [N, 200, 6], already normalised
+        h = self.features(x.transpose(1, 2)).transpose(1, 2)  # [N, 25, 128]
+        o, _ = self.lstm(h)
+        z = torch.cat([o.mean(dim=1), o.amax(dim=1)], dim=1)
+        return self.head(self.dropout(z))
+
+
+class Cnn(nn.Module):
+    """Pure 1D-CNN: 5 conv blocks (time 200 -> 25), global average + global max pooling, linear head."""
+
+    def __init__(self, dropout=0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_block(6, 32, 7, False),
+            *conv_block(32, 64, 5, True),
+            *conv_block(64, 96, 5, True),
+            *conv_block(96, 128, 5, True),
+            *conv_block(128, 128, 3, False),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(256, N_CLASSES)
+
+    def forward(self, x):  # x [N, 200, 6], already normalised
+        h = self.features(x.transpose(1, 2))
+        z = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        return self.head(self.dropout(z))
+
+
+def build_model(arch, dropout, for_export=False):
+    if arch == "cnn_bilstm":
+        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export)
+    return Cnn(dropout=dropout)
+
+
+def count_parameters(model):
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------------------------
+
+def r6(v):
+    return float(round(float(v), 6))
+
+
+def classification_metrics(y_true, y_pred, names):
+    """Accuracy, per-class precision/recall/F1/support, confusion matrix (rows = true, cols = predicted).
+
+    Macro-F1 averages the F1 of the classes that occur in the true labels OR the predictions
+    (like sklearn.metrics.f1_score(average='macro') without a labels argument); a class with no
+    predictions has precision 0, a class with no support has recall 0, and F1 = 0 when P + R = 0."""
+    cm = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(N_CLASSES), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(N_CLASSES), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(N_CLASSES), where=denom > 0)
+    present = (support > 0) | (predicted > 0)
+    per_class = [dict(name=names[i], precision=r6(precision[i]), recall=r6(recall[i]), f1=r6(f1[i]),
+                      support=int(support[i]), predicted=int(predicted[i]), included_in_macro=bool(present[i]))
+                 for i in range(N_CLASSES)]
+    return dict(
+        n_windows=int(len(y_true)),
+        accuracy=r6(tp.sum() / max(len(y_true), 1)),
+        macro_f1=r6(f1[present].mean() if present.any() else 0.0),
+        macro_f1_classes=int(present.sum()),
+        per_class=per_class,
+        confusion_matrix=cm.tolist(),
+    )
+
+
+def format_report(m, title):
+    lines = ["== %s: %d windows" % (title, m["n_windows"]),
+             "accuracy  %.6f" % m["accuracy"],
+             "macro_f1  %.6f  (over %d classes present in labels or predictions)" % (m["macro_f1"], m["macro_f1_classes"]),
+             "%-20s %9s %9s %9s %8s" % ("class", "precision", "recall", "f1", "support")]
+    for c in m["per_class"]:
+        lines.append("%-20s %9.6f %9.6f %9.6f %8d" % (c["name"], c["precision"], c["recall"], c["f1"], c["support"]))
+    lines.append("confusion matrix (rows = true, columns = predicted, order as above):")
+    for i, row in enumerate(m["confusion_matrix"]):
+        lines.append("%-20s " % m["per_class"][i]["name"] + " ".join("%4d" % v for v in row))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+def set_determinism(seed, threads):
+    torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        torch.use_deterministic_algorithms(True)
+    except Exception as e:  # pragma: no cover
+        log("warning: deterministic algorithms not available:", e)
+
+
+@torch.no_grad()
+def predict(model, xn, batch=512):
+    model.eval()
+    out = []
+    for i in range(0, len(xn), batch):
+        out.append(model(torch.from_numpy(xn[i:i + batch])))
+    return torch.cat(out).numpy()
+
+
+def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
+    gen = torch.Generator().manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    aug = None if args.no_augment else Augmenter(x_raw, cum, rng)
+
+    counts = np.bincount(w_fit["y"], minlength=N_CLASSES).astype(np.float64)
+    if args.class_weight_power > 0:
+        cw = (counts.max() / np.maximum(counts, 1)) ** args.class_weight_power
+        cw = cw / (cw * counts).sum() * counts.sum()  # mean weight over the fitting windows = 1
+    else:
+        cw = np.ones(N_CLASSES)
+    log("class weights:", " ".join("%.3f" % v for v in cw))
+    criterion = nn.CrossEntropyLoss(weight=torch.tensor(cw, dtype=torch.float32),
+                                    label_smoothing=args.label_smoothing)
+
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim == 1 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    n_fit = len(w_fit["y"])
+    steps_per_epoch = (n_fit + args.batch_size - 1) // args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.15)
+
+    x_val = (gather(x_raw, w_val["start"]) - mean) / std
+    best = dict(f1=-1.0, epoch=0, state=None, metrics=None)
+    y_fit = w_fit["y"]
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.time()
+        model.train()
+        perm = torch.randperm(n_fit, generator=gen).numpy()
+        loss_sum, correct = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
+            xb = aug.batch(w_fit, idx) if aug is not None else gather(x_raw, w_fit["start"][idx])
+            xb = (xb - mean) / std
+            yb = torch.from_numpy(y_fit[idx])
+            logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
+            loss = criterion(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+        vm = classification_metrics(w_val["y"], predict(model, x_val).argmax(1), names)
+        improved = vm["macro_f1"] > best["f1"]
+        if improved:
+            best = dict(f1=vm["macro_f1"], epoch=epoch, state=copy.deepcopy(model.state_dict()), metrics=vm)
+        log("epoch %3d  loss %.4f  train_acc %.4f  val_acc %.4f  val_macro_f1 %.4f  lr %.2e  %.1fs%s" % (
+            epoch, loss_sum / n_fit, correct / n_fit, vm["accuracy"], vm["macro_f1"],
+            sched.get_last_lr()[0], time.time() - t0, "  *" if improved else ""))
+        if args.patience and epoch - best["epoch"] >= args.patience:
+            log("early stop: no validation macro-F1 improvement for %d epochs" % args.patience)
+            break
+    model.load_state_dict(best["state"])
+    return best
+
+
+# ----------------------------------------------------------------------------------------------
+# export
+# ----------------------------------------------------------------------------------------------
+
+def float32_json(values):
+    """JSON array of float32 values, each printed with the shortest digits that round-trip to it."""
+    vals = [np.float32(v) for v in values]
+    text = "[" + ",".join(np.format_float_positional(v, unique=True, trim="-") if abs(v) >= 1e-4
+                          else np.format_float_scientific(v, unique=True, trim="-") for v in vals) + "]"
+    back = np.array(json.loads(text), dtype=np.float64).astype(np.float32)
+    assert np.array_equal(back, np.array(vals, dtype=np.float32)), text
+    return text
+
+
+def export_onnx(args, trained, card, check_x):
+    import onnx
+    from onnx import checker, helper, shape_inference
+
+    model = build_model(args.arch, args.dropout, for_export=True)
+    missing = model.load_state_dict(trained.state_dict(), strict=True)
+    model.eval(); trained.eval()
+    with torch.no_grad():
+        a = trained(torch.from_numpy(check_x))
+        b = model(torch.from_numpy(check_x))
+    diff = float((a - b).abs().max())
+    log("export model vs training model: max |logit diff| = %.3g on %d windows" % (diff, len(check_x)))
+    assert diff < 1e-3, diff
+
+    export = nn.Sequential(model, nn.Softmax(dim=1)) if card["har.output"] == "probabilities" else model
+    export.eval()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)) or ".", exist_ok=True)
+    tmp = args.out + ".tmp"
+    torch.onnx.export(export, torch.from_numpy(check_x[:2]), tmp, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=args.opset,
+                      do_constant_folding=True, export_params=True)
+    m = onnx.load(tmp)
+    os.remove(tmp)
+    del m.metadata_props[:]
+    for k, v in card.items():
+        assert isinstance(v, str), k
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    m.producer_name = "har tools/training/train.py"
+    m.model_version = int(args.version.split(".")[0]) * 1000000 + int(args.version.split(".")[1]) * 1000 + int(args.version.split(".")[2])
+    m.doc_string = "%s %s: human activity recognition on 200x6 windows (see metadata_props har.*)" % (
+        card["har.model_name"], card["har.model_version"])
+    checker.check_model(m, full_check=True)
+    inferred = shape_inference.infer_shapes(m, check_type=True, strict_mode=True)
+
+    def dims(vi):
+        return [d.dim_param if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+    ins, outs = inferred.graph.input, inferred.graph.output
+    assert [i.name for i in ins] == ["input"] and [o.name for o in outs] == ["output"]
+    assert ins[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert outs[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims(ins[0]) == ["N", WINDOW_LENGTH, len(CHANNELS)], dims(ins[0])
+    assert dims(outs[0]) == ["N", N_CLASSES], dims(outs[0])
+    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    onnx.save_model(m, args.out)  # single file, weights inside
+    size = os.path.getsize(args.out)
+    assert size < 8 * 1024 * 1024, size
+    ops = sorted({n.op_type for n in m.graph.node})
+    log("onnx: %s  (%d bytes, opset %d, ir %d, input %s %s, output %s %s, ops %s)" % (
+        repo_rel(args.out), size, opset, m.ir_version, ins[0].name, dims(ins[0]), outs[0].name, dims(outs[0]),
+        ",".join(ops)))
+    log("onnx.checker (full_check) and strict shape inference passed")
+
+
+# ----------------------------------------------------------------------------------------------
+# main
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    t_start = time.time()
+    command = training_command(argv)
+    log("command:", command)
+    log("torch %s, numpy %s, python %s, threads %d" % (torch.__version__, np.__version__,
+                                                        sys.version.split()[0], args.threads))
+    set_determinism(args.seed, args.threads)
+
+    data = load_data(args.data)
+    names = data["names"]
+    activity_names = names[1:]
+    log("data: %s  sha256 %s  rows %d  sessions %d" % (repo_rel(data["path"]), data["sha256"], len(data["label"]),
+                                                      len(data["sessions"])))
+    splits = data["splits"]
+    train_subjects = sorted(s for s, v in splits.items() if v == "train")
+    test_subjects = sorted(s for s, v in splits.items() if v == "test")
+    val_subjects = args.val_subjects
+    if not set(val_subjects) <= set(train_subjects):
+        raise SystemExit("validation subjects must be official training subjects")
+    fit_subjects = [s for s in train_subjects if s not in val_subjects]
+
+    w, cum = make_windows(data)
+    w_fit = subset(w, np.isin(w["subject"], fit_subjects))
+    w_val = subset(w, np.isin(w["subject"], val_subjects))
+    w_test = subset(w, np.isin(w["subject"], test_subjects))
+    counts = {}
+    log("windows (length %d, stride %d, UNLABELED-majority windows excluded):" % (WINDOW_LENGTH, STRIDE))
+    for nm, ws in (("train", w_fit), ("validation", w_val), ("test", w_test)):
+        bc = np.bincount(ws["y"], minlength=N_CLASSES)
+        counts[nm] = dict(total=int(len(ws["y"])), per_class={activity_names[i]: int(bc[i]) for i in range(N_CLASSES)})
+        log("  %-10s %5d  per class %s" % (nm, len(ws["y"]), " ".join(str(int(v)) for v in bc)))
+
+    fit_rows = np.isin(data["subject"], fit_subjects)
+    xf = data["x"][fit_rows].astype(np.float64)
+    mean = xf.mean(axis=0).astype(np.float32)
+    std = xf.std(axis=0).astype(np.float32)
+    del xf
+    mean_json, std_json = float32_json(mean), float32_json(std)
+    log("normalization over %d samples of the %d fitting subjects" % (int(fit_rows.sum()), len(fit_subjects)))
+    log("  mean", mean_json)
+    log("  std ", std_json)
+    mean = np.array(json.loads(mean_json), dtype=np.float32)  # exactly the recorded values
+    std = np.array(json.loads(std_json), dtype=np.float32)
+
+    model = build_model(args.arch, args.dropout)
+    n_params = count_parameters(model)
+    log("model %s (%s): %d trainable parameters" % (model_name(args.arch), args.arch, n_params))
+    log(str(model))
+
+    t_train = time.time()
+    best = train(args, model, data["x"], cum, w_fit, w_val, mean, std, activity_names)
+    train_seconds = time.time() - t_train
+    log("training time %.1f s; best epoch %d (validation macro-F1 %.6f, accuracy %.6f)" % (
+        train_seconds, best["epoch"], best["metrics"]["macro_f1"], best["metrics"]["accuracy"]))
+    log(format_report(best["metrics"], "validation subjects %s (best epoch)" % val_subjects))
+
+    x_test = ((gather(data["x"], w_test["start"]) - mean) / std).astype(np.float32)
+    test_pred = predict(model, x_test).argmax(1)
+    tm = classification_metrics(w_test["y"], test_pred, activity_names)
+    log(format_report(tm, "TEST subjects %s" % test_subjects))
+
+    output_kind = "probabilities" if args.arch == "cnn_bilstm" else "logits"
+    trained_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    training_data = dict(
+        dataset="uci-hapt", file=DATA_FILE, sha256=data["sha256"],
+        train_subjects=fit_subjects, validation_subjects=val_subjects, test_subjects=test_subjects,
+        windows=dict(train=counts["train"]["total"], validation=counts["validation"]["total"],
+                     test=counts["test"]["total"]),
+        window_length=WINDOW_LENGTH, stride=STRIDE, labelling_rule=LABELLING_RULE,
+        normalization_rule=NORMALIZATION_RULE,
+    )
+    card_metrics = dict(
+        split="test", test_subjects=test_subjects, accuracy=tm["accuracy"], macro_f1=tm["macro_f1"],
+        n_windows=tm["n_windows"], macro_f1_classes=tm["macro_f1_classes"],
+        per_class_f1={c["name"]: c["f1"] for c in tm["per_class"]},
+        validation=dict(subjects=val_subjects, accuracy=best["metrics"]["accuracy"],
+                        macro_f1=best["metrics"]["macro_f1"], n_windows=best["metrics"]["n_windows"],
+                        best_epoch=best["epoch"]),
+    )
+    card = {
+        "har.model_name": model_name(args.arch),
+        "har.model_version": args.version,
+        "har.labels": json.dumps(activity_names),
+        "har.window_length": str(WINDOW_LENGTH),
+        "har.stride": str(STRIDE),
+        "har.sample_rate_hz": str(SAMPLE_RATE_HZ),
+        "har.channels": json.dumps(CHANNELS),
+        "har.normalization.mean": mean_json,
+        "har.normalization.std": std_json,
+        "har.output": output_kind,
+        "har.parameters": str(n_params),
+        "har.training_data": json.dumps(training_data),
+        "har.metrics": json.dumps(card_metrics),
+        "har.trained_at": trained_at,
+        "har.training_command": command,
+    }
+    export_onnx(args, model, card, x_test[:64])
+
+    report = dict(
+        model_name=card["har.model_name"], model_version=args.version, arch=args.arch, parameters=n_params,
+        onnx=os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
+        training_seconds=round(train_seconds, 1), best_epoch=best["epoch"], epochs_max=args.epochs,
+        hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                             weight_decay=args.weight_decay, dropout=args.dropout,
+                             label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
+                             augment=not args.no_augment, patience=args.patience, threads=args.threads,
+                             opset=args.opset),
+        training_data=training_data, window_counts=counts,
+        normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),
+        macro_f1_definition="mean F1 over the classes present in the true labels or the predictions "
+                            "(sklearn f1_score average='macro' behaviour)",
+        validation=best["metrics"], test=tm, labels=activity_names,
+    )
+    with open(args.metrics_out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    log("metrics: %s" % repo_rel(args.metrics_out))
+    log("card:")
+    for k, v in card.items():
+        log("  %s = %s" % (k, v))
+    log("FINAL %s %s: test accuracy %.6f  test macro_f1 %.6f  (%d windows)  parameters %d  total time %.1f s" % (
+        card["har.model_name"], args.version, tm["accuracy"], tm["macro_f1"], tm["n_windows"], n_params,
+        time.time() - t_start))
+
+
+if __name__ == "__main__":
+    main()
