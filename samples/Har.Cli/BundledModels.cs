@@ -1,0 +1,28 @@
+namespace Har.Cli;
+
+/// <summary>The sample models shipped beside the executable (copied from the repository's models/ folder).</summary>
+internal static class BundledModels
+{
+    /// <summary>The champion: the 1D-CNN + BiLSTM, version 1.0.0.</summary>
+    public const string ChampionFile = "har-cnn-bilstm-1.0.0.onnx";
+
+    /// <summary>The rollout candidate: the smaller pure CNN, version 1.1.0.</summary>
+    public const string CandidateFile = "har-cnn-1.1.0.onnx";
+
+    public static string Directory => Path.Combine(AppContext.BaseDirectory, "models");
+
+    public static string Champion => Resolve(ChampionFile);
+
+    public static string Candidate => Resolve(CandidateFile);
+
+    private static string Resolve(string file)
+    {
+        var path = Path.Combine(Directory, file);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"The bundled model '{file}' is not beside the executable (looked in '{Directory}'); rebuild the CLI so models/*.onnx are copied.", path);
+        }
+
+        return path;
+    }
+}

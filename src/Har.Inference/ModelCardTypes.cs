@@ -1,0 +1,54 @@
+namespace Har.Inference;
+
+/// <summary>What a model's output tensor holds.</summary>
+public enum ModelOutputKind
+{
+    /// <summary>Class probabilities (each row sums to 1).</summary>
+    Probabilities,
+
+    /// <summary>Unnormalised scores; Har applies a numerically stable softmax.</summary>
+    Logits,
+}
+
+/// <summary>Validation metrics recorded in a model card (on the held-out test subjects).</summary>
+/// <param name="Accuracy">Fraction of test windows classified correctly.</param>
+/// <param name="MacroF1">Unweighted mean of the per-class F1 scores.</param>
+/// <param name="Windows">Number of test windows scored.</param>
+public readonly record struct ModelCardMetrics(double Accuracy, double MacroF1, int Windows);
+
+/// <summary>A model card is missing, malformed, or disagrees with the model's graph.</summary>
+public sealed class ModelCardException : Exception
+{
+    /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
+    public ModelCardException()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
+    /// <param name="message">What was wrong and what was expected.</param>
+    public ModelCardException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
+    /// <param name="message">What was wrong and what was expected.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public ModelCardException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
+    /// <param name="key">The card key at fault, or <see langword="null"/> for a graph-level problem.</param>
+    /// <param name="message">What was wrong and what was expected.</param>
+    /// <param name="innerException">The underlying error, if any.</param>
+    public ModelCardException(string? key, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Key = key;
+    }
+
+    /// <summary>Gets the card key at fault, or <see langword="null"/> when the problem is not tied to one key.</summary>
+    public string? Key { get; }
+}
