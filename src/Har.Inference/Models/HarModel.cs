@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Threading.Channels;
 using Har.Inference.Metrics;
@@ -8,7 +7,6 @@ using Har.Inference.Windowing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
-using Prometheus;
 
 namespace Har.Inference;
 

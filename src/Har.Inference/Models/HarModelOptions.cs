@@ -52,7 +52,7 @@ public sealed class HarModelOptions
     public bool EnableMetrics { get; set; } = true;
 
     /// <summary>Gets or sets the Prometheus registry the metrics go to.</summary>
-    /// <value>The default value is <see langword="null"/>: <see cref="Metrics.DefaultRegistry"/>.</value>
+    /// <value>The default value is <see langword="null"/>: <see cref="Prometheus.Metrics.DefaultRegistry"/>.</value>
     public CollectorRegistry? MetricsRegistry { get; set; }
 
     /// <summary>Gets the observers told about every prediction and every failure (e.g. rollout analysis, drift monitoring).</summary>
