@@ -102,7 +102,7 @@ public sealed class StreamWindower
         {
             state.LastSeen = now;
             var frameCount = frames.Length / Channels;
-            if (!TensorPrimitives.IsFiniteAll(frames))
+            if (!frames.IsEmpty && !TensorPrimitives.IsFiniteAll(frames))
             {
                 if (_options.InvalidSamples == InvalidSampleHandling.Throw)
                 {
