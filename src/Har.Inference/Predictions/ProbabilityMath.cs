@@ -1,0 +1,36 @@
+using System.Numerics.Tensors;
+
+namespace Har.Inference.Predictions;
+
+/// <summary>Softmax, entropy and arg-max over one row of class scores.</summary>
+internal static class ProbabilityMath
+{
+    /// <summary>
+    /// Numerically stable softmax: subtracts the row maximum before exponentiating, so any finite
+    /// logits give finite probabilities that sum to 1 (<see cref="TensorPrimitives.SoftMax(ReadOnlySpan{float}, Span{float})"/>
+    /// alone overflows past about 88).
+    /// </summary>
+    public static void StableSoftmax(ReadOnlySpan<float> logits, Span<float> probabilities)
+    {
+        var max = TensorPrimitives.Max(logits);
+        TensorPrimitives.Subtract(logits, max, probabilities);
+        TensorPrimitives.Exp(probabilities, probabilities);
+        var sum = TensorPrimitives.Sum(probabilities);
+        TensorPrimitives.Divide(probabilities, sum, probabilities);
+    }
+
+    /// <summary>Shannon entropy in nats, <c>-Σ p ln p</c> with <c>0 ln 0 = 0</c>; in [0, ln K].</summary>
+    public static float Entropy(ReadOnlySpan<float> probabilities)
+    {
+        double h = 0;
+        foreach (var p in probabilities)
+        {
+            if (p > 0)
+            {
+                h -= p * Math.Log(p);
+            }
+        }
+
+        return (float)Math.Max(0, Math.Min(h, Math.Log(probabilities.Length)));
+    }
+}
