@@ -104,14 +104,16 @@ public sealed class RolloutController : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(registry);
         options ??= new RolloutControllerOptions();
         var time = timeProvider ?? TimeProvider.System;
-        var host = new HarModelHost(
-            options.ModelOptions ?? (() => new HarModelOptions { UseGlobalThreadPool = true, MetricsRegistry = options.MetricsRegistry }),
+        return OpenAsync(registry, options, CreateDefaultHost(options, loggerFactory, time), ownsHost: true, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
+    }
+
+    internal static IModelVersionHost CreateDefaultHost(RolloutControllerOptions options, ILoggerFactory? loggerFactory, TimeProvider time) =>
+        new HarModelHost(
+            options.ModelOptions ?? (() => new HarModelOptions { MetricsRegistry = options.MetricsRegistry }),
             [.. options.SmokeTestWindows],
             options.SmokeTestMinAgreement,
             loggerFactory,
             time);
-        return OpenAsync(registry, options, host, ownsHost: true, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
-    }
 
     internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {

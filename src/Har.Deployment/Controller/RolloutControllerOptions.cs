@@ -44,7 +44,7 @@ public sealed class RolloutControllerOptions
     public ShadowStrategyOptions Shadow { get; } = new();
 
     /// <summary>Gets or sets a factory of the Har.Inference options each resident model version is loaded with.</summary>
-    /// <value>The default value is <see langword="null"/>: Har.Inference's defaults with the process-wide ONNX Runtime thread pool (a rollout keeps two or three versions resident).</value>
+    /// <value>The default value is <see langword="null"/>: Har.Inference's defaults, with metrics going to <see cref="MetricsRegistry"/>. Set <see cref="HarModelOptions.UseGlobalThreadPool"/> when the process creates its ONNX Runtime environment through Har.Inference first.</value>
     public Func<HarModelOptions>? ModelOptions { get; set; }
 
     /// <summary>Gets known windows (sensor units, interleaved frames) the built-in smoke test runs the candidate on; the candidate must agree with the champion on at least <see cref="SmokeTestMinAgreement"/> of them.</summary>
