@@ -310,9 +310,9 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
     {
         var size = toSize ?? Count;
         CheckSize(size, nameof(toSize));
-        if (fromSize < 0 || fromSize > size)
+        if (fromSize < 1 || fromSize > size)
         {
-            throw new ArgumentOutOfRangeException(nameof(fromSize), fromSize, $"The older size must be in [0, {size}].");
+            throw new ArgumentOutOfRangeException(nameof(fromSize), fromSize, $"The older size must be in [1, {size}]; every tree extends the empty tree, so a proof from size 0 proves nothing.");
         }
 
         var path = MerkleProofBuilder.Consistency(_nodes, fromSize, size);

@@ -59,7 +59,7 @@ public sealed class AuditSigningKey : IDisposable
             throw new FormatException($"Not a signing key: expected a line starting with '{Prefix}'.");
         }
 
-        var parts = text[Prefix.Length..].Split('+');
+        var parts = text[Prefix.Length..].Split('+', 3);
         if (parts.Length != 3)
         {
             throw new FormatException("Malformed signing key: expected PRIVATE+KEY+<name>+<key id hex>+<base64 key>.");
@@ -171,7 +171,7 @@ public sealed class AuditVerifierKey
     {
         ArgumentNullException.ThrowIfNull(verifierKey);
         verifierKey = verifierKey.Trim();
-        var parts = verifierKey.Split('+');
+        var parts = verifierKey.Split('+', 3);
         if (parts.Length != 3 || parts[1].Length != 8)
         {
             throw new FormatException($"Malformed verifier key '{verifierKey}': expected <name>+<8 hex digit key id>+<base64 key>.");

@@ -33,6 +33,16 @@ internal static class MerkleHasher
 
     public static void Node(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
     {
+        if (left.Length != HashSize || right.Length != HashSize)
+        {
+            using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            h.AppendData([0x01]);
+            h.AppendData(left);
+            h.AppendData(right);
+            h.GetHashAndReset(destination);
+            return;
+        }
+
         Span<byte> buffer = stackalloc byte[1 + (2 * HashSize)];
         buffer[0] = 0x01;
         left.CopyTo(buffer[1..]);

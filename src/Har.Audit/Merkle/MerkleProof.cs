@@ -70,13 +70,13 @@ public static class MerkleProof
     /// <param name="proof">The consistency proof.</param>
     /// <param name="root1">The older root.</param>
     /// <param name="root2">The newer root.</param>
-    /// <returns><see langword="true"/> when the proof verifies.</returns>
+    /// <returns><see langword="true"/> when the proof verifies. Sizes must satisfy 1 ≤ <paramref name="size1"/> ≤ <paramref name="size2"/>.</returns>
     public static bool VerifyConsistency(long size1, long size2, IReadOnlyList<ReadOnlyMemory<byte>> proof, ReadOnlySpan<byte> root1, ReadOnlySpan<byte> root2)
     {
         ArgumentNullException.ThrowIfNull(proof);
-        if (size1 < 0 || size2 < size1 || root1.Length != MerkleHasher.HashSize || root2.Length != MerkleHasher.HashSize)
+        if (size1 <= 0 || size2 < size1)
         {
-            return false;
+            return false; // as transparency-dev/merkle: a proof from the empty tree proves nothing and is refused
         }
 
         if (size1 == size2)
@@ -84,12 +84,7 @@ public static class MerkleProof
             return proof.Count == 0 && root1.SequenceEqual(root2);
         }
 
-        if (size1 == 0)
-        {
-            return proof.Count == 0; // the empty tree is a prefix of every tree
-        }
-
-        if (proof.Count == 0)
+        if (proof.Count == 0 || root1.Length != MerkleHasher.HashSize || root2.Length != MerkleHasher.HashSize)
         {
             return false;
         }
