@@ -846,6 +846,7 @@ public sealed class RolloutController : IAsyncDisposable
         var next = s.Clone();
         Emit(next, "rollout.rollback", "critical", actor, new JsonObject
         {
+            ["model"] = _registry.Get(s.Candidate).ModelName,
             ["from"] = s.Candidate,
             ["to"] = s.Champion,
             ["trigger"] = automatic ? "automatic" : "manual",

@@ -19,6 +19,9 @@ internal interface IDeploymentAuditSink
     /// <summary>Appends durably (returns after the record is on disk).</summary>
     ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken);
 
+    /// <summary>Appends a typed record (the deployment record of a registered version).</summary>
+    ValueTask AppendRecordAsync(Har.Audit.AuditRecord record, CancellationToken cancellationToken);
+
     /// <summary>The highest <c>sequence</c> recorded for a rollout, or -1 (used to flush the outbox exactly once after a crash).</summary>
     ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken);
 }
@@ -49,7 +52,9 @@ internal interface IModelVersionHost : IAsyncDisposable
 /// <summary>Registry events on the audit seam.</summary>
 internal static class DeploymentAuditSinkExtensions
 {
-    public static void ModelRegistered(this IDeploymentAuditSink sink, RegisteredModel model, string actor, DateTimeOffset now) =>
+    public static void ModelRegistered(this IDeploymentAuditSink sink, RegisteredModel model, Har.Audit.DeploymentRecord record, string actor, DateTimeOffset now)
+    {
+        sink.AppendRecordAsync(record, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         sink.AppendAsync(
             new DeploymentAuditEvent("registry.registered", "model", $"{model.ModelName}@{model.Version}", "info", actor, now, new JsonObject
             {
@@ -59,6 +64,7 @@ internal static class DeploymentAuditSinkExtensions
                 ["directory"] = Path.GetFileName(model.Directory),
             }),
             CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    }
 
     public static void ModelRefused(this IDeploymentAuditSink sink, ModelVerification verification, string purpose, DateTimeOffset now) =>
         sink.AppendAsync(

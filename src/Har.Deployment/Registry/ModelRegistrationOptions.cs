@@ -16,11 +16,11 @@ public sealed class ModelRegistrationOptions
     public string Method { get; set; } = "har registry";
 
     /// <summary>Gets or sets who approved the version (<c>deployer.approved_by</c>).</summary>
-    /// <value>The default value is <see langword="null"/> (not approved yet).</value>
+    /// <value>The default value is <see langword="null"/>: recorded as <c>"pending"</c>.</value>
     public string? ApprovedBy { get; set; }
 
     /// <summary>Gets or sets the experiment-tracking run id that produced the model (<c>model.run_id</c>).</summary>
-    /// <value>The default value is <see langword="null"/>.</value>
+    /// <value>The default value is <see langword="null"/>: recorded as <c>"none"</c>.</value>
     public string? RunId { get; set; }
 
     /// <summary>Gets or sets the target environment (<c>environment.target</c>).</summary>

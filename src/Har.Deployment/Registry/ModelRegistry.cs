@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Har.Audit;
 using Har.Inference;
 
 namespace Har.Deployment;
@@ -38,9 +39,11 @@ public sealed class ModelRegistry
 
     /// <summary>Initializes a new instance of the <see cref="ModelRegistry"/> class on <paramref name="root"/> (created if missing).</summary>
     /// <param name="root">The registry directory.</param>
+    /// <param name="auditLog">The audit log registrations, refusals and (through a <see cref="RolloutController"/> on this registry) every rollout decision are appended to; <see langword="null"/> for none.</param>
     /// <param name="timeProvider">The clock for registration timestamps; <see cref="TimeProvider.System"/> by default.</param>
-    public ModelRegistry(string root, TimeProvider? timeProvider = null)
+    public ModelRegistry(string root, AuditLog? auditLog = null, TimeProvider? timeProvider = null)
     {
+        Audit = auditLog is null ? null : new AuditLogSink(auditLog);
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         _rootWithSeparator = Root + Path.DirectorySeparatorChar;
@@ -121,13 +124,14 @@ public sealed class ModelRegistry
             var now = _time.GetUtcNow();
             var deploymentId = options.DeploymentId ?? string.Create(CultureInfo.InvariantCulture, $"deploy-{now:yyyy-MM-dd}-{sha256[..8]}");
             DurableFile.WriteAllText(Path.Combine(staging, ConfigFileName), CardJson(card));
-            DurableFile.WriteAllText(Path.Combine(staging, RecordFileName), DeploymentRecordJson(card, sha256, deploymentId, now, options));
+            var record = CreateDeploymentRecord(card, sha256, deploymentId, now, options);
+            DurableFile.WriteAllText(Path.Combine(staging, RecordFileName), JsonNode.Parse(record.ToCanonicalJson())!.ToJsonString(Indented) + "\n");
             DurableFile.FsyncDirectory(staging);
             Directory.Move(staging, target);
             DurableFile.FsyncDirectory(Root);
 
             var registered = new RegisteredModel(version, target, card.ModelName, sha256, card.Parameters, now, deploymentId);
-            Audit?.ModelRegistered(registered, options.Deployer ?? Environment.UserName, now);
+            Audit?.ModelRegistered(registered, record, options.Deployer ?? Environment.UserName, now);
             if (options.MakeCurrentIfNone && CurrentVersion is null)
             {
                 SetCurrent(version);
@@ -353,36 +357,20 @@ public sealed class ModelRegistry
 
         try
         {
-            var root = JsonNode.Parse(File.ReadAllText(recordPath))!.AsObject();
-            var m = root["model"]!.AsObject();
-            var recordedVersion = (string)m["version"]!;
-            if (ModelVersionName.Normalize(recordedVersion) != version)
+            var record = DeploymentRecord.Parse(File.ReadAllBytes(recordPath));
+            if (!ModelVersionName.TryNormalize(record.Model.Version, out var recorded) || recorded != version)
             {
-                problem = $"deployment_record.json names version {recordedVersion}; expected {version}";
+                problem = $"deployment_record.json names version {record.Model.Version}; expected {version}";
                 return false;
             }
 
-            var sha = (string)m["sha256"]!;
-            if (sha.Length != 64 || !sha.All(char.IsAsciiHexDigitLower))
-            {
-                problem = $"deployment_record.json has sha256 '{sha}'; expected 64 lowercase hex characters";
-                return false;
-            }
-
-            model = new RegisteredModel(
-                version,
-                dir,
-                (string)m["name"]!,
-                sha,
-                (long)m["parameters"]!,
-                DateTimeOffset.Parse((string)root["timestamp"]!, CultureInfo.InvariantCulture),
-                (string)root["deployment_id"]!);
+            model = new RegisteredModel(version, dir, record.Model.Name, record.Model.Sha256, record.Model.Parameters, record.Timestamp, record.DeploymentId);
             problem = null;
             return true;
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or NullReferenceException or FormatException or ArgumentException)
+        catch (AuditRecordException ex)
         {
-            problem = $"deployment_record.json is malformed ({ex.Message}); expected the deployment-record fields (deployment_id, timestamp, model.name/version/sha256/parameters, …)";
+            problem = $"deployment_record.json does not match the deployment-record schema ({ex.Message})";
             return false;
         }
     }
@@ -412,65 +400,63 @@ public sealed class ModelRegistry
         return true;
     }
 
-    private static string DeploymentRecordJson(ModelCard card, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options)
+    private static DeploymentRecord CreateDeploymentRecord(ModelCard card, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options)
     {
         JsonObject trainingData;
         try
         {
-            trainingData = JsonNode.Parse(card.TrainingData)!.AsObject();
+            trainingData = JsonNode.Parse(card.TrainingData) as JsonObject ?? [];
         }
         catch (JsonException)
         {
             trainingData = [];
         }
 
-        var windows = trainingData["windows"] as JsonObject;
-        var record = new JsonObject
+        return new DeploymentRecord
         {
-            ["deployment_id"] = deploymentId,
-            ["timestamp"] = now.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
-            ["model"] = new JsonObject
+            DeploymentId = deploymentId,
+            Timestamp = now,
+            Model = new DeployedModel
             {
-                ["name"] = card.ModelName,
-                ["version"] = card.ModelVersion,
-                ["run_id"] = options.RunId,
-                ["sha256"] = sha256,
-                ["parameters"] = card.Parameters,
+                Name = card.ModelName,
+                Version = card.ModelVersion,
+                RunId = options.RunId ?? "none",
+                Sha256 = sha256,
+                Parameters = card.Parameters,
             },
-            ["training_data"] = new JsonObject
+            TrainingData = new TrainingDataIdentity
             {
-                ["version"] = (string?)trainingData["dataset"] ?? "unknown",
-                ["commit"] = (string?)trainingData["sha256"],
-                ["n_samples"] = windows?["train"]?.GetValue<long>(),
-                ["n_users"] = (trainingData["train_subjects"] as JsonArray)?.Count,
+                DataVersion = (string?)trainingData["dataset"] ?? "unknown",
+                Commit = (string?)trainingData["sha256"] ?? "unknown",
+                Samples = trainingData["windows"]?["train"]?.GetValue<long>() ?? 0,
+                Users = (trainingData["train_subjects"] as JsonArray)?.Count ?? 0,
             },
-            ["validation"] = new JsonObject
+            Validation = new ValidationMetrics
             {
-                ["test_accuracy"] = card.Metrics.Accuracy,
-                ["macro_f1"] = card.Metrics.MacroF1,
-                ["passed_smoke_test"] = options.PassedSmokeTest,
+                TestAccuracy = card.Metrics.Accuracy,
+                MacroF1 = card.Metrics.MacroF1,
+                PassedSmokeTest = options.PassedSmokeTest,
             },
-            ["config"] = new JsonObject
+            Config = new InferenceConfig
             {
-                ["window_size"] = card.WindowLength,
-                ["sample_rate"] = card.SampleRateHz,
-                ["n_classes"] = card.ClassCount,
-                ["confidence_threshold"] = options.ConfidenceThreshold,
+                WindowSize = card.WindowLength,
+                SampleRateHz = card.SampleRateHz,
+                Classes = card.ClassCount,
+                ConfidenceThreshold = options.ConfidenceThreshold,
             },
-            ["deployer"] = new JsonObject
+            Deployer = new Deployer
             {
-                ["user"] = options.Deployer ?? Environment.UserName,
-                ["method"] = options.Method,
-                ["approved_by"] = options.ApprovedBy,
+                User = options.Deployer ?? Environment.UserName,
+                Method = options.Method,
+                ApprovedBy = options.ApprovedBy ?? "pending",
             },
-            ["environment"] = new JsonObject
+            Environment = new DeploymentEnvironment
             {
-                ["target"] = options.EnvironmentTarget,
-                ["replicas"] = options.Replicas,
-                ["resources"] = new JsonObject { ["cpu"] = options.Cpu, ["memory"] = options.Memory },
+                Target = options.EnvironmentTarget,
+                Replicas = options.Replicas,
+                Resources = new ResourceRequest { Cpu = options.Cpu, Memory = options.Memory },
             },
         };
-        return record.ToJsonString(Indented) + "\n";
     }
 }
 

@@ -15,6 +15,18 @@ internal sealed class MemoryAuditSink : IDeploymentAuditSink
         return ValueTask.CompletedTask;
     }
 
+    public List<Har.Audit.AuditRecord> Records { get; } = [];
+
+    public ValueTask AppendRecordAsync(Har.Audit.AuditRecord record, CancellationToken cancellationToken)
+    {
+        lock (Records)
+        {
+            Records.Add(record);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken)
     {
         long last = -1;

@@ -14,7 +14,7 @@ internal sealed class TestRegistry : IDisposable
     {
         Root = Directory.CreateTempSubdirectory("har-deploy-test-").FullName;
         Time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 15, 10, 30, 0, TimeSpan.Zero));
-        Registry = new ModelRegistry(Path.Combine(Root, "registry"), Time);
+        Registry = new ModelRegistry(Path.Combine(Root, "registry"), timeProvider: Time);
         Audit = new MemoryAuditSink();
         Registry.Audit = Audit;
         Registry.Register(ChampionFile, new ModelRegistrationOptions { Deployer = "tester" });
