@@ -32,6 +32,15 @@ public sealed class AnalysisOptions
     /// <value>The default value is 1.5 (the reference trigger "performance degradation &gt; 50 %").</value>
     public double? MaxLatencyRatio { get; set; } = 1.5;
 
+    /// <summary>
+    /// Gets or sets the largest acceptable latency inflation of the candidate relative to the champion:
+    /// (candidate p95 served ÷ candidate p95 at warm-up) ÷ (champion p95 served ÷ champion p95 at warm-up).
+    /// A smaller, faster architecture that became three times slower than it should be passes a plain
+    /// comparison with a slower champion; this catches it.
+    /// </summary>
+    /// <value>The default value is 1.5.</value>
+    public double? MaxLatencyInflation { get; set; } = 1.5;
+
     /// <summary>Gets or sets the fewest latency samples per version before the latency gate decides.</summary>
     /// <value>The default value is 100.</value>
     public int MinLatencySamples { get; set; } = 100;
@@ -87,6 +96,11 @@ public sealed class AnalysisOptions
         if (MinRequests < 1 || MinLatencySamples < 1 || MinPredictions < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MinRequests), $"AnalysisOptions minimum sample sizes are {MinRequests}/{MinLatencySamples}/{MinPredictions}; expected each ≥ 1.");
+        }
+
+        if (MaxLatencyInflation is { } inflation && !(inflation >= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLatencyInflation), inflation, $"AnalysisOptions.MaxLatencyInflation is {inflation}; expected ≥ 1.");
         }
 
         if (MaxLatencyRatio is { } r && !(r >= 1))

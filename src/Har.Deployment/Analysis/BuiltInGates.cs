@@ -45,7 +45,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, int minRequests, double
 }
 
 /// <summary>The candidate's p95/p99 latency against absolute budgets and against the champion's p95 in the same interval.</summary>
-internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, double? maxRatio, int minSamples) : IAnalysisGate
+internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, double? maxRatio, double? maxInflation, int minSamples) : IAnalysisGate
 {
     public string Name => "latency";
 
@@ -109,6 +109,30 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
             if (observed > ratio)
             {
                 return new(Name, GateVerdict.Fail, Invariant($"{c.Version} p95 latency {c.LatencyP95.TotalMilliseconds:0.###} ms is {observed:0.##}× the champion's {s.LatencyP95.TotalMilliseconds:0.###} ms; at most {ratio:0.##}× is allowed."), evidence);
+            }
+        }
+
+        // A new architecture has its own intrinsic speed, so a regression is judged against each version's
+        // warm-up baseline: how much slower each serves than it computes, candidate relative to champion.
+        if (maxInflation is { } inflationLimit && snapshot.CandidateBaselineP95 is { } cb && snapshot.StableBaselineP95 is { } sb && cb > TimeSpan.Zero && sb > TimeSpan.Zero)
+        {
+            if (s.LatencySamples < minSamples)
+            {
+                return new(Name, GateVerdict.Inconclusive, $"{s.Version} (the champion) has {s.LatencySamples} latency samples; {minSamples} are needed to compare inflation.", evidence);
+            }
+
+            var candidateInflation = c.LatencyP95.Ticks / (double)cb.Ticks;
+            var stableInflation = s.LatencyP95.Ticks / (double)sb.Ticks;
+            var relative = candidateInflation / Math.Max(stableInflation, 1e-9);
+            evidence["candidate_baseline_p95_ms"] = cb.TotalMilliseconds;
+            evidence["stable_baseline_p95_ms"] = sb.TotalMilliseconds;
+            evidence["candidate_inflation"] = candidateInflation;
+            evidence["stable_inflation"] = stableInflation;
+            evidence["relative_inflation"] = relative;
+            evidence["max_inflation"] = inflationLimit;
+            if (relative > inflationLimit)
+            {
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} serves at {candidateInflation:0.##}× its warm-up p95 ({cb.TotalMilliseconds:0.###} ms) while the champion serves at {stableInflation:0.##}× its own: a {relative:0.##}× relative slowdown; at most {inflationLimit:0.##}× is allowed."), evidence);
             }
         }
 

@@ -125,8 +125,10 @@ public sealed class PairedWindow
 /// <summary>Everything the gates judge at the end of one analysis interval.</summary>
 public sealed class AnalysisSnapshot
 {
-    internal AnalysisSnapshot(DateTimeOffset start, DateTimeOffset end, VersionWindow candidate, VersionWindow stable, PairedWindow paired, IReadOnlyList<string> labels)
+    internal AnalysisSnapshot(DateTimeOffset start, DateTimeOffset end, VersionWindow candidate, VersionWindow stable, PairedWindow paired, IReadOnlyList<string> labels, TimeSpan? candidateBaselineP95 = null, TimeSpan? stableBaselineP95 = null)
     {
+        CandidateBaselineP95 = candidateBaselineP95;
+        StableBaselineP95 = stableBaselineP95;
         Start = start;
         End = end;
         Candidate = candidate;
@@ -152,4 +154,10 @@ public sealed class AnalysisSnapshot
 
     /// <summary>Gets the class names, indexed like the class counts (empty when unknown).</summary>
     public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>Gets the candidate's intrinsic p95 latency measured at warm-up (one window, no queueing), when known.</summary>
+    public TimeSpan? CandidateBaselineP95 { get; }
+
+    /// <summary>Gets the stable version's intrinsic p95 latency measured at warm-up, when known.</summary>
+    public TimeSpan? StableBaselineP95 { get; }
 }

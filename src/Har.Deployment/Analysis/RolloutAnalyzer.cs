@@ -17,9 +17,9 @@ internal sealed class RolloutAnalyzer
             common.Add(new ErrorRateGate(e, options.MinRequests, z));
         }
 
-        if (options.LatencyP95Budget is not null || options.LatencyP99Budget is not null || options.MaxLatencyRatio is not null)
+        if (options.LatencyP95Budget is not null || options.LatencyP99Budget is not null || options.MaxLatencyRatio is not null || options.MaxLatencyInflation is not null)
         {
-            common.Add(new LatencyGate(options.LatencyP95Budget, options.LatencyP99Budget, options.MaxLatencyRatio, options.MinLatencySamples));
+            common.Add(new LatencyGate(options.LatencyP95Budget, options.LatencyP99Budget, options.MaxLatencyRatio, options.MaxLatencyInflation, options.MinLatencySamples));
         }
 
         if (options.MaxConfidenceDrop is { } drop)

@@ -46,6 +46,9 @@ internal interface IModelVersionHost : IAsyncDisposable
     /// <summary>Runs the built-in check of a loaded version on known windows (against <paramref name="stableVersion"/> when given).</summary>
     SmokeTestOutcome SmokeTest(string version, string? stableVersion);
 
+    /// <summary>The version's intrinsic p95 latency measured at warm-up (one window at a time), or null when unknown.</summary>
+    TimeSpan? GetBaselineLatency(string version);
+
     ValueTask UnloadAsync(string version);
 }
 

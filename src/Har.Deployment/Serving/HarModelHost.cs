@@ -16,7 +16,7 @@ internal sealed class HarModelHost : IModelVersionHost
     private readonly Func<HarModelOptions> _options;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly TimeProvider _time;
-    private readonly IReadOnlyList<float[]> _smokeWindows;
+    private IReadOnlyList<float[]> _smokeWindows;
     private readonly double _minSmokeAgreement;
     private readonly Lazy<DirectoryInfo> _privateDir = new(() => Directory.CreateTempSubdirectory("har-deploy-"));
 
@@ -57,7 +57,7 @@ internal sealed class HarModelHost : IModelVersionHost
             throw new ModelIntegrityException($"Registry folder v{model.Model.Version} holds a model whose card says version {loaded.Version}; expected them to agree.");
         }
 
-        if (!_models.TryAdd(model.Model.Version, new Resident(loaded, path)))
+        if (!_models.TryAdd(model.Model.Version, new Resident(loaded, path, MeasureBaseline(loaded))))
         {
             loaded.Dispose();
             File.Delete(path);
@@ -67,6 +67,10 @@ internal sealed class HarModelHost : IModelVersionHost
     }
 
     public bool IsLoaded(string version) => _models.ContainsKey(version);
+
+    internal HarModel GetModel(string version) => Get(version).Model;
+
+    internal void SetSmokeWindows(IReadOnlyList<float[]> windows) => _smokeWindows = windows;
 
     public ModelCard GetCard(string version) => Get(version).Model.Card;
 
@@ -163,7 +167,7 @@ internal sealed class HarModelHost : IModelVersionHost
         return new(true, $"Model {card} passed the built-in check on {windows.Count} windows.", evidence);
     }
 
-    private static List<float[]> SyntheticWindows(ModelCard card)
+    internal static List<float[]> SyntheticWindows(ModelCard card)
     {
         var result = new List<float[]>();
         var length = card.WindowLength;
@@ -189,5 +193,29 @@ internal sealed class HarModelHost : IModelVersionHost
     private Resident Get(string version) =>
         _models.TryGetValue(version, out var r) ? r : throw new InvalidOperationException($"Model version {version} is not loaded; loaded: {string.Join(", ", _models.Keys)}.");
 
-    private sealed record Resident(HarModel Model, string Path);
+    public TimeSpan? GetBaselineLatency(string version) => _models.TryGetValue(version, out var r) ? r.Baseline : null;
+
+    /// <summary>The p95 of 40 single-window predictions on synthetic windows after warm-up (real wall time: a property of the machine, not of the rollout clock).</summary>
+    internal static TimeSpan MeasureBaseline(HarModel model)
+    {
+        var windows = SyntheticWindows(model.Card);
+        var samples = new long[40];
+        var probabilities = new float[model.Card.ClassCount];
+        var prediction = new Prediction[1];
+        for (var i = 0; i < samples.Length + 5; i++)
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            model.Predict(windows[i % windows.Count], probabilities, prediction);
+            var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+            if (i >= 5)
+            {
+                samples[i - 5] = elapsed;
+            }
+        }
+
+        Array.Sort(samples);
+        return TimeSpan.FromSeconds(samples[(int)Math.Ceiling(0.95 * samples.Length) - 1] / (double)System.Diagnostics.Stopwatch.Frequency);
+    }
+
+    private sealed record Resident(HarModel Model, string Path, TimeSpan Baseline);
 }
