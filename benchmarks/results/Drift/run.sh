@@ -14,10 +14,10 @@ import json, sys, os
 out = sys.argv[1]
 before = json.load(open(os.path.join(out, "scipy-before.json")))
 after = json.load(open(os.path.join(out, "scipy-after.json")))
-bdn = json.load(open("BenchmarkDotNet.Artifacts/results/Har.Benchmarks.Drift.DriftBenchmarks-report-full.json"))
+bdn = json.load(open("BenchmarkDotNet.Artifacts/results/Har.Benchmarks.Drift.DriftBenchmarks-report-full-compressed.json"))
 ours = {}
 for b in bdn["Benchmarks"]:
-    ours[(b["Description"], b["Parameters"].split("=")[1])] = b["Statistics"]["Median"] / 1e9
+    ours[(b["MethodTitle"].strip("'"), b["Parameters"].split("=")[1])] = b["Statistics"]["Median"] / 1e9
 rows = []
 for n in ("1000000", "999983"):
     py_ks = min(before[f"ks_2samp/{n}"], after[f"ks_2samp/{n}"])
