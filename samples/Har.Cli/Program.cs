@@ -26,6 +26,7 @@ internal static class Program
         {
             ModelCommands.Create(),
             DriftCommands.Create(),
+            AuditCommands.Create(),
         };
 
         // System.CommandLine prints the exception's stack by default; users get the message only.
