@@ -466,7 +466,11 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         try
         {
-            _available.Wait(_shutdown.Token);
+            // Wait(0) first: waiting with a cancelable token registers a callback (an allocation) even when a worker is free.
+            if (!_available.Wait(0))
+            {
+                _available.Wait(_shutdown.Token);
+            }
         }
         catch (OperationCanceledException)
         {
