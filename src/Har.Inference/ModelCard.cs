@@ -127,6 +127,7 @@ public sealed class ModelCard
         InferenceSession session;
         try
         {
+            Models.OrtRuntime.EnsureEnvironment();
             using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
             session = new InferenceSession(modelPath, options);
         }

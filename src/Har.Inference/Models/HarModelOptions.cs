@@ -1,0 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+using Prometheus;
+
+namespace Har.Inference;
+
+/// <summary>Options of a loaded <see cref="HarModel"/>: ONNX Runtime threading, batching, uncertainty and metrics.</summary>
+public sealed class HarModelOptions
+{
+    /// <summary>Gets or sets the number of threads one ONNX Runtime run may use (ignored with <see cref="UseGlobalThreadPool"/>).</summary>
+    /// <value>The default value is 1: a HAR model is small, and concurrency comes from <see cref="Workers"/> and batching.</value>
+    [Range(1, 1024)]
+    public int IntraOpThreads { get; set; } = 1;
+
+    /// <summary>
+    /// Gets or sets whether the session uses the process-wide ONNX Runtime thread pool instead of its own,
+    /// which is what to do when several model versions are resident (a rollout keeps two or three).
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool UseGlobalThreadPool { get; set; }
+
+    /// <summary>Gets or sets whether ONNX Runtime worker threads spin while waiting for work (lower latency, burns CPU).</summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool AllowSpinning { get; set; }
+
+    /// <summary>Gets or sets the number of runs that may execute at once, each with its own pinned buffers and I/O bindings.</summary>
+    /// <value>The default value is 2.</value>
+    [Range(1, 256)]
+    public int Workers { get; set; } = 2;
+
+    /// <summary>Gets or sets the largest number of windows in one ONNX Runtime run (the batch tensor's capacity).</summary>
+    /// <value>The default value is 32.</value>
+    [Range(1, 4096)]
+    public int MaxBatchSize { get; set; } = 32;
+
+    /// <summary>Gets or sets how long the micro-batcher waits for more windows after the first one before running a partial batch (0 = never wait).</summary>
+    /// <value>The default value is 2 milliseconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Gets or sets how many windows may wait for the micro-batcher; beyond it <see cref="HarModel.PredictAsync"/> throws <see cref="InferenceQueueFullException"/>.</summary>
+    /// <value>The default value is 1024.</value>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 1024;
+
+    /// <summary>Gets or sets the confidence below which a prediction is flagged <see cref="Prediction.IsUncertain"/>.</summary>
+    /// <value>The default value is 0.70.</value>
+    [Range(0.0, 1.0)]
+    public float UncertaintyThreshold { get; set; } = 0.70f;
+
+    /// <summary>Gets or sets whether Prometheus metrics are recorded.</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool EnableMetrics { get; set; } = true;
+
+    /// <summary>Gets or sets the Prometheus registry the metrics go to.</summary>
+    /// <value>The default value is <see langword="null"/>: <see cref="Prometheus.Metrics.DefaultRegistry"/>.</value>
+    public CollectorRegistry? MetricsRegistry { get; set; }
+
+    /// <summary>Gets the observers told about every prediction and every failure (e.g. rollout analysis, drift monitoring).</summary>
+    /// <value>The default value is an empty list.</value>
+    public IList<IPredictionObserver> Observers { get; } = [];
+}

@@ -1,0 +1,286 @@
+using System.Collections.Concurrent;
+using System.Numerics.Tensors;
+
+namespace Har.Inference;
+
+/// <summary>
+/// Cuts per-stream sliding windows out of interleaved sensor frames (<c>ax ay az gx gy gz</c> …): a
+/// window of <see cref="WindowLength"/> frames starts every <see cref="Stride"/> frames from the
+/// stream's first frame, whatever the chunking of the appends.
+/// </summary>
+/// <remarks>
+/// Each stream keeps a sliding buffer of the frames its future windows still need, so windows are
+/// handed out as views (<see cref="StreamWindows"/>) without a copy; the copy into the batch tensor
+/// (with normalization fused in) is done by <see cref="HarModel"/>. Different streams may be appended
+/// to concurrently; appends to one stream must not overlap. Memory is bounded: at most
+/// <see cref="StreamWindowerOptions.MaxStreams"/> streams, and streams idle for
+/// <see cref="StreamWindowerOptions.IdleTimeout"/> are evicted.
+/// </remarks>
+public sealed class StreamWindower
+{
+    private readonly ConcurrentDictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
+    private readonly StreamWindowerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly object _sweepLock = new();
+    private long _lastSweep;
+    private long _droppedWindows;
+    private long _evictedStreams;
+
+    /// <summary>Initializes a new instance of the <see cref="StreamWindower"/> class with the window geometry of a model card.</summary>
+    /// <param name="card">The model card (window length, stride and channel count).</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="timeProvider">The clock for idle eviction, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    public StreamWindower(ModelCard card, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
+        : this(ThrowIfNull(card).WindowLength, card.Stride, card.ChannelCount, options, timeProvider)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="StreamWindower"/> class.</summary>
+    /// <param name="windowLength">Frames per window.</param>
+    /// <param name="stride">Frames between the starts of consecutive windows.</param>
+    /// <param name="channels">Values per frame.</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="timeProvider">The clock for idle eviction, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    public StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        _options = options ?? new StreamWindowerOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxStreams, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.IdleTimeout, TimeSpan.Zero, nameof(options));
+        _time = timeProvider ?? TimeProvider.System;
+        WindowLength = windowLength;
+        Stride = stride;
+        Channels = channels;
+        _lastSweep = _time.GetTimestamp();
+    }
+
+    /// <summary>Gets the number of frames per window.</summary>
+    public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames between the starts of consecutive windows.</summary>
+    public int Stride { get; }
+
+    /// <summary>Gets the number of values per frame.</summary>
+    public int Channels { get; }
+
+    /// <summary>Gets the number of streams currently buffered.</summary>
+    public int StreamCount => _streams.Count;
+
+    /// <summary>Gets the number of windows dropped because they contained NaN or infinite samples (<see cref="InvalidSampleHandling.DropWindow"/>).</summary>
+    public long DroppedWindows => Interlocked.Read(ref _droppedWindows);
+
+    /// <summary>Gets the number of streams evicted for being idle.</summary>
+    public long EvictedStreams => Interlocked.Read(ref _evictedStreams);
+
+    /// <summary>Gets the number of windows a stream completes over its first <paramref name="frames"/> frames: ⌊(n − L)/S⌋ + 1, or 0 when n &lt; L.</summary>
+    /// <param name="frames">Frames appended to the stream so far.</param>
+    /// <returns>The window count.</returns>
+    public long WindowCount(long frames) => frames < WindowLength ? 0 : ((frames - WindowLength) / Stride) + 1;
+
+    /// <summary>Appends interleaved frames to a stream and returns the windows they complete.</summary>
+    /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
+    /// <param name="frames">Whole frames of <see cref="Channels"/> values each, in time order.</param>
+    /// <returns>Views of the completed windows, valid until the next append to or removal of this stream.</returns>
+    /// <exception cref="ArgumentException">The input is not a whole number of frames, or holds NaN/infinity with <see cref="InvalidSampleHandling.Throw"/>.</exception>
+    /// <exception cref="InvalidOperationException">The stream is new and <see cref="StreamWindowerOptions.MaxStreams"/> streams are already buffered.</exception>
+    public StreamWindows Append(string streamId, ReadOnlySpan<float> frames)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        if (frames.Length % Channels != 0)
+        {
+            throw new ArgumentException(
+                $"Stream '{streamId}': {frames.Length} values is not a whole number of frames; expected a multiple of {Channels} (one value per channel per frame).",
+                nameof(frames));
+        }
+
+        var now = _time.GetTimestamp();
+        MaybeSweep(now);
+        var state = GetOrAddStream(streamId, now);
+        lock (state)
+        {
+            state.LastSeen = now;
+            var frameCount = frames.Length / Channels;
+            if (!frames.IsEmpty && !TensorPrimitives.IsFiniteAll(frames))
+            {
+                if (_options.InvalidSamples == InvalidSampleHandling.Throw)
+                {
+                    var firstIndex = FirstNonFinite(frames);
+                    throw new ArgumentException(
+                        $"Stream '{streamId}': frame {state.TotalFrames + (firstIndex / Channels)} channel {firstIndex % Channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
+                        nameof(frames));
+                }
+
+                state.MarkBadFrames(frames, Channels);
+            }
+
+            return state.Append(frames, frameCount, this);
+        }
+    }
+
+    /// <summary>Forgets a stream and its buffered frames.</summary>
+    /// <param name="streamId">The stream.</param>
+    /// <returns><see langword="true"/> if the stream existed.</returns>
+    public bool Remove(string streamId) => _streams.TryRemove(streamId, out _);
+
+    /// <summary>Evicts every stream that has received nothing for <see cref="StreamWindowerOptions.IdleTimeout"/> (also done automatically during appends).</summary>
+    /// <returns>The number of streams evicted.</returns>
+    public int EvictIdle()
+    {
+        var now = _time.GetTimestamp();
+        var evicted = 0;
+        foreach (var (id, state) in _streams)
+        {
+            if (_time.GetElapsedTime(Volatile.Read(ref state.LastSeen), now) >= _options.IdleTimeout && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+            {
+                evicted++;
+            }
+        }
+
+        Interlocked.Add(ref _evictedStreams, evicted);
+        return evicted;
+    }
+
+    internal void CountDropped(int windows) => Interlocked.Add(ref _droppedWindows, windows);
+
+    private static ModelCard ThrowIfNull(ModelCard card)
+    {
+        ArgumentNullException.ThrowIfNull(card);
+        return card;
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<float> frames)
+    {
+        for (var i = 0; i < frames.Length; i++)
+        {
+            if (!float.IsFinite(frames[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private void MaybeSweep(long now)
+    {
+        if (_time.GetElapsedTime(Volatile.Read(ref _lastSweep), now) < _options.IdleTimeout / 2)
+        {
+            return;
+        }
+
+        lock (_sweepLock)
+        {
+            if (_time.GetElapsedTime(_lastSweep, now) < _options.IdleTimeout / 2)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _lastSweep, now);
+        }
+
+        EvictIdle();
+    }
+
+    private StreamState GetOrAddStream(string streamId, long now)
+    {
+        if (_streams.TryGetValue(streamId, out var state))
+        {
+            return state;
+        }
+
+        if (_streams.Count >= _options.MaxStreams && EvictIdle() == 0 && _streams.Count >= _options.MaxStreams)
+        {
+            throw new InvalidOperationException(
+                $"Cannot start stream '{streamId}': {_streams.Count} streams are buffered and the limit is {_options.MaxStreams} (StreamWindowerOptions.MaxStreams); remove finished streams or raise the limit.");
+        }
+
+        return _streams.GetOrAdd(streamId, static (_, arg) => new StreamState(arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
+    }
+
+    private sealed class StreamState(int windowLength, int channels)
+    {
+        public long LastSeen;
+        public long TotalFrames;
+        private readonly Queue<long> _badFrames = new();
+        private float[] _buffer = new float[2 * windowLength * channels];
+        private long[] _starts = new long[4];
+        private long _bufferStartFrame;
+        private int _bufferedFrames;
+        private long _nextWindowStart;
+
+        /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
+        public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)
+        {
+            for (var f = 0; f < frames.Length / channelCount; f++)
+            {
+                if (!TensorPrimitives.IsFiniteAll(frames.Slice(f * channelCount, channelCount)))
+                {
+                    _badFrames.Enqueue(TotalFrames + f);
+                }
+            }
+        }
+
+        public StreamWindows Append(ReadOnlySpan<float> frames, int frameCount, StreamWindower owner)
+        {
+            var l = owner.WindowLength;
+
+            // Keep only the frames a future window still needs.
+            var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
+            var drop = (int)(keepFrom - _bufferStartFrame);
+            if (drop > 0)
+            {
+                var keep = _bufferedFrames - drop;
+                _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
+                _bufferedFrames = keep;
+                _bufferStartFrame = keepFrom;
+            }
+
+            var needed = (_bufferedFrames + frameCount) * channels;
+            if (needed > _buffer.Length)
+            {
+                var grown = new float[Math.Max(needed, _buffer.Length * 2)];
+                _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
+                _buffer = grown;
+            }
+
+            frames.CopyTo(_buffer.AsSpan(_bufferedFrames * channels));
+            _bufferedFrames += frameCount;
+            TotalFrames += frameCount;
+
+            var count = 0;
+            var dropped = 0;
+            while (_nextWindowStart + l <= TotalFrames)
+            {
+                while (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart)
+                {
+                    _badFrames.Dequeue();
+                }
+
+                if (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart + l)
+                {
+                    dropped++;
+                }
+                else
+                {
+                    if (count == _starts.Length)
+                    {
+                        Array.Resize(ref _starts, count * 2);
+                    }
+
+                    _starts[count++] = _nextWindowStart;
+                }
+
+                _nextWindowStart += owner.Stride;
+            }
+
+            if (dropped > 0)
+            {
+                owner.CountDropped(dropped);
+            }
+
+            return new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _starts.AsSpan(0, count), _bufferStartFrame, l, channels);
+        }
+    }
+}

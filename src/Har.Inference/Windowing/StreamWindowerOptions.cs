@@ -1,0 +1,31 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Har.Inference;
+
+/// <summary>What a <see cref="StreamWindower"/> does with samples that are NaN or infinite.</summary>
+public enum InvalidSampleHandling
+{
+    /// <summary>Reject the whole append with an <see cref="ArgumentException"/> naming the frame and channel; nothing is buffered.</summary>
+    Throw,
+
+    /// <summary>Buffer the frames but drop (and count in <see cref="StreamWindower.DroppedWindows"/>) every window that contains one.</summary>
+    DropWindow,
+}
+
+/// <summary>Options of a <see cref="StreamWindower"/>.</summary>
+public sealed class StreamWindowerOptions
+{
+    /// <summary>Gets or sets what happens to NaN or infinite samples.</summary>
+    /// <value>The default value is <see cref="InvalidSampleHandling.Throw"/>.</value>
+    public InvalidSampleHandling InvalidSamples { get; set; } = InvalidSampleHandling.Throw;
+
+    /// <summary>Gets or sets the maximum number of streams buffered at once; appending to a new stream beyond it throws.</summary>
+    /// <value>The default value is 10 000.</value>
+    [Range(1, int.MaxValue)]
+    public int MaxStreams { get; set; } = 10_000;
+
+    /// <summary>Gets or sets how long a stream may receive nothing before its buffer is evicted.</summary>
+    /// <value>The default value is 5 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "10675199.02:48:05.4775807")]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+}

@@ -1,0 +1,58 @@
+namespace Har.Inference;
+
+/// <summary>
+/// The windows an append to a <see cref="StreamWindower"/> completed, as views into the stream's
+/// buffer (no copy). Valid until the next append to, or removal of, the same stream.
+/// </summary>
+public readonly ref struct StreamWindows
+{
+    private readonly ReadOnlySpan<float> _buffer;
+    private readonly ReadOnlySpan<long> _starts;
+    private readonly long _bufferStartFrame;
+    private readonly int _channels;
+
+    internal StreamWindows(ReadOnlySpan<float> buffer, ReadOnlySpan<long> starts, long bufferStartFrame, int windowLength, int channels)
+    {
+        _buffer = buffer;
+        _starts = starts;
+        _bufferStartFrame = bufferStartFrame;
+        WindowLength = windowLength;
+        _channels = channels;
+    }
+
+    /// <summary>Gets the number of completed windows.</summary>
+    public int Count => _starts.Length;
+
+    /// <summary>Gets the number of frames in each window.</summary>
+    public int WindowLength { get; }
+
+    /// <summary>Gets the number of values in each window (frames × channels).</summary>
+    public int WindowValues => WindowLength * _channels;
+
+    /// <summary>Gets window <paramref name="index"/>: <see cref="WindowLength"/> interleaved frames in sensor units.</summary>
+    /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
+    /// <returns>A view of the window's values.</returns>
+    public ReadOnlySpan<float> this[int index] =>
+        _buffer.Slice(checked((int)(_starts[index] - _bufferStartFrame) * _channels), WindowValues);
+
+    /// <summary>Gets the stream-relative index of the first frame of window <paramref name="index"/> (0 = the stream's first frame).</summary>
+    /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
+    /// <returns>The frame index.</returns>
+    public long GetStartFrame(int index) => _starts[index];
+
+    /// <summary>Copies the windows one after the other into <paramref name="destination"/> (raw values, e.g. to keep them for <see cref="HarModel.PredictAsync"/>).</summary>
+    /// <param name="destination">At least <see cref="Count"/> × <see cref="WindowValues"/> values.</param>
+    public void CopyTo(Span<float> destination)
+    {
+        var size = WindowValues;
+        if (destination.Length < Count * size)
+        {
+            throw new ArgumentException($"Destination holds {destination.Length} values; {Count} windows need {Count * size}.", nameof(destination));
+        }
+
+        for (var i = 0; i < Count; i++)
+        {
+            this[i].CopyTo(destination.Slice(i * size, size));
+        }
+    }
+}

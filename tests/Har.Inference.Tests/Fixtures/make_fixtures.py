@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Exports the tiny ONNX test models (with Har model cards) used by Har.Inference.Tests.
+
+Run from the repository root with torch 1.13 and onnx 1.12:
+
+    /usr/bin/python3 tests/Har.Inference.Tests/Fixtures/make_fixtures.py
+
+The models are deterministic (seeded), a few kilobytes each, and share the real models' contract:
+input "input" float32 [N, window_length, channels] (time-major, interleaved channels), output "output"
+float32 [N, labels]. The "bad-*" files carry deliberately broken cards or shapes for the load-time
+validation tests; each one breaks exactly one thing.
+"""
+
+import json
+import os
+
+import onnx
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LABELS = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING",
+          "STAND_TO_SIT", "SIT_TO_STAND", "SIT_TO_LIE", "LIE_TO_SIT", "STAND_TO_LIE", "LIE_TO_STAND"]
+CHANNELS = ["ax", "ay", "az", "gx", "gy", "gz"]
+MEAN = [0.8, 0.05, -0.1, 0.0, 0.01, -0.02]
+STD = [0.4, 0.3, 0.35, 0.5, 0.45, 0.3]
+
+
+class Tiny(nn.Module):
+    """Conv1d(channels -> 8, k=5) + ReLU + global mean/max pooling + Linear(16 -> classes)."""
+
+    def __init__(self, channels, classes, scale=1.0):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, 8, 5, padding=2)
+        self.head = nn.Linear(16, classes)
+        self.scale = scale
+
+    def forward(self, x):  # [N, T, C]
+        h = torch.relu(self.conv(x.transpose(1, 2)))
+        z = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        return self.head(z) * self.scale
+
+
+def card(name, version, output, params, window=200, stride=100, labels=LABELS, channels=CHANNELS,
+         mean=MEAN, std=STD):
+    return {
+        "har.model_name": name,
+        "har.model_version": version,
+        "har.labels": json.dumps(labels),
+        "har.window_length": str(window),
+        "har.stride": str(stride),
+        "har.sample_rate_hz": "50",
+        "har.channels": json.dumps(channels),
+        "har.normalization.mean": json.dumps(mean),
+        "har.normalization.std": json.dumps(std),
+        "har.output": output,
+        "har.parameters": str(params),
+        "har.training_data": json.dumps({"dataset": "synthetic", "note": "test fixture, random weights"}),
+        "har.metrics": json.dumps({"accuracy": 0.5, "macro_f1": 0.4, "n_windows": 100}),
+        "har.trained_at": "2026-01-15T10:30:00Z",
+        "har.training_command": "python3 tests/Har.Inference.Tests/Fixtures/make_fixtures.py",
+    }
+
+
+def export(file, model, meta, window=200, channels=6, rank3=True):
+    model.eval()
+    x = torch.zeros(2, window, channels) if rank3 else torch.zeros(2, window * channels)
+    path = os.path.join(HERE, file)
+    torch.onnx.export(model, x, path, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=13)
+    m = onnx.load(path)
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    onnx.checker.check_model(m)
+    onnx.save_model(m, path)
+    print("%-36s %6d bytes" % (file, os.path.getsize(path)))
+
+
+class Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Tiny(6, 12)
+
+    def forward(self, x):  # [N, 1200]
+        return self.inner(x.reshape(-1, 200, 6))
+
+
+def params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def main():
+    torch.manual_seed(7)
+    probs = nn.Sequential(Tiny(6, 12), nn.Softmax(dim=1))
+    export("tiny-probs-1.0.0.onnx", probs, card("tiny-probs", "1.0.0", "probabilities", params(probs)))
+
+    torch.manual_seed(8)
+    logits = Tiny(6, 12)
+    export("tiny-logits-1.1.0.onnx", logits, card("tiny-logits", "1.1.0", "logits", params(logits)))
+
+    # Logits far beyond float32 exp's range (|z| up to ~1e4): a naive softmax overflows to NaN.
+    torch.manual_seed(8)
+    huge = Tiny(6, 12, scale=2000.0)
+    export("tiny-huge-logits-1.2.0.onnx", huge, card("tiny-huge-logits", "1.2.0", "logits", params(huge)))
+
+    # A short window (20 samples, stride 10) for fast windowing tests against a real session.
+    torch.manual_seed(9)
+    short = Tiny(6, 12)
+    export("tiny-short-1.0.0.onnx", short, card("tiny-short", "1.0.0", "logits", params(short), window=20, stride=10),
+           window=20)
+
+    # Broken cards and shapes: each breaks exactly one thing.
+    torch.manual_seed(10)
+    m = Tiny(6, 12)
+    export("bad-window-length.onnx", m, card("bad", "1.0.0", "logits", params(m), window=128))
+    export("bad-label-count.onnx", m, card("bad", "1.0.0", "logits", params(m), labels=LABELS[:10]))
+    export("bad-zero-std.onnx", m, card("bad", "1.0.0", "logits", params(m), std=[0.4, 0.3, 0.0, 0.5, 0.45, 0.3]))
+    missing = card("bad", "1.0.0", "logits", params(m))
+    del missing["har.normalization.mean"]
+    export("bad-missing-mean.onnx", m, missing)
+    m3 = Tiny(3, 12)
+    export("bad-channel-count.onnx", m3, card("bad", "1.0.0", "logits", params(m3)), channels=3)
+    flat = Flat()
+    export("bad-rank.onnx", flat, card("bad", "1.0.0", "logits", params(flat)), rank3=False)
+
+
+if __name__ == "__main__":
+    main()

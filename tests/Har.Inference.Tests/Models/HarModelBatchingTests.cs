@@ -1,0 +1,100 @@
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Har.Inference.Tests.Models;
+
+public sealed class HarModelBatchingTests : IDisposable
+{
+    private readonly HarModel _model = HarModel.Load(Fixture.Logits, Fixture.Options(o => o.MaxBatchSize = 8));
+
+    public void Dispose() => _model.Dispose();
+
+    [Fact]
+    public void PredictAsync_ManyConcurrentCallers_EachGetsExactlyItsOwnPrediction()
+    {
+        Prop.ForAll(Gen.Choose(1, 64).ToArbitrary(), Gen.Choose(0, 10_000).ToArbitrary(), (callers, seed) =>
+        {
+            var windows = Enumerable.Range(0, callers).Select(i => Fixture.Frames(200, seed: seed + i)).ToArray();
+            var expected = windows.Select(w => _model.Predict(w).Probabilities.ToArray()).ToArray();
+
+            var tasks = windows.Select(w => Task.Run(async () => await _model.PredictAsync(w))).ToArray();
+            var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+
+            return results.Select((r, i) => r.Probabilities.ToArray().SequenceEqual(expected[i])).All(x => x);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(25));
+    }
+
+    [Fact]
+    public async Task PredictAsync_WrongLengthOrNaN_ThrowsAtOnce()
+    {
+        var shortWindow = await Assert.ThrowsAsync<ArgumentException>(async () => await _model.PredictAsync(new float[10]));
+        Assert.Contains("Window holds 10 values", shortWindow.Message, StringComparison.Ordinal);
+
+        var window = Fixture.Frames(200);
+        window[7] = float.NaN;
+        var nan = await Assert.ThrowsAsync<ArgumentException>(async () => await _model.PredictAsync(window));
+        Assert.Contains("NaN or infinite", nan.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PredictAsync_QueueFull_RejectsClearlyAndCancellationAndDisposeReleaseWaiters()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        using var holding = new ManualResetEventSlim(false);
+        var observer = new HarModelPredictTests.RecordingObserver();
+        var model = HarModel.Load(Fixture.Probs, Fixture.Options(o =>
+        {
+            o.Workers = 1;
+            o.MaxBatchSize = 1;
+            o.QueueCapacity = 2;
+            o.Observers.Add(observer);
+        }));
+        try
+        {
+            // Hold the only worker: a synchronous Predict blocks inside the observer until the gate opens.
+            observer.OnBatch = () =>
+            {
+                holding.Set();
+                gate.Wait();
+            };
+            var blocker = Task.Run(() => model.Predict(Fixture.Frames(200)));
+            holding.Wait();
+            observer.OnBatch = null;
+
+            var window = Fixture.Frames(200, seed: 2);
+            using var cts = new CancellationTokenSource();
+            var accepted = new List<Task<Prediction>>();
+            InferenceQueueFullException? full = null;
+            for (var i = 0; i < 4 && full is null; i++)
+            {
+                try
+                {
+                    accepted.Add(model.PredictAsync(window, i == 1 ? cts.Token : default).AsTask());
+                }
+                catch (InferenceQueueFullException ex)
+                {
+                    full = ex;
+                }
+            }
+
+            Assert.NotNull(full);
+            Assert.Contains("queue is full (2 windows waiting", full.Message, StringComparison.Ordinal);
+            Assert.InRange(accepted.Count, 2, 3);
+
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => accepted[1]);
+
+            gate.Set();
+            await blocker;
+            var first = await accepted[0];
+            Assert.Equal(model.Predict(window).Probabilities.ToArray(), first.Probabilities.ToArray());
+        }
+        finally
+        {
+            gate.Set();
+            model.Dispose();
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await model.PredictAsync(Fixture.Frames(200)));
+    }
+}

@@ -1,0 +1,85 @@
+namespace Har.Inference.Tests.Models;
+
+public sealed class HarModelLoadTests
+{
+    [Theory]
+    [InlineData("bad-window-length.onnx", ModelCardKeys.WindowLength, "card says window length 128 but the graph input 'input' has 200 time steps")]
+    [InlineData("bad-label-count.onnx", ModelCardKeys.Labels, "card lists 10 labels but the graph output 'output' has 12 classes")]
+    [InlineData("bad-channel-count.onnx", ModelCardKeys.Channels, "card lists 6 channels but the graph input 'input' has 3")]
+    [InlineData("bad-zero-std.onnx", ModelCardKeys.NormalizationStd, "has std 0 for channel 'az'; expected a finite number > 0")]
+    [InlineData("bad-missing-mean.onnx", ModelCardKeys.NormalizationMean, "'har.normalization.mean' is missing or empty")]
+    [InlineData("bad-rank.onnx", null, "has rank 2; expected rank 3 [N, 200, 6]")]
+    public void Load_BrokenCardOrShape_IsRefusedNamingTheProblem(string file, string? key, string expected)
+    {
+        var ex = Assert.Throws<ModelCardException>(() => HarModel.Load(Fixture.Model(file), Fixture.Options()));
+
+        Assert.Equal(key, ex.Key);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_CorruptFile_IsRefused()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"har-corrupt-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            var bytes = File.ReadAllBytes(Fixture.Probs);
+            File.WriteAllBytes(path, bytes.AsSpan(0, bytes.Length / 2).ToArray());
+            var ex = Assert.Throws<ModelCardException>(() => HarModel.Load(path, Fixture.Options()));
+            Assert.Contains("is not a loadable ONNX model", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Load_MissingFile_ThrowsFileNotFound()
+    {
+        var ex = Assert.Throws<FileNotFoundException>(() => HarModel.Load(Fixture.Model("nope.onnx")));
+        Assert.Contains("does not exist", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(nameof(HarModelOptions.MaxBatchSize), 0)]
+    [InlineData(nameof(HarModelOptions.Workers), 0)]
+    [InlineData(nameof(HarModelOptions.QueueCapacity), 0)]
+    public void Load_InvalidOptions_Throws(string property, int value)
+    {
+        var options = Fixture.Options();
+        typeof(HarModelOptions).GetProperty(property)!.SetValue(options, value);
+        var ex = Assert.Throws<ArgumentException>(() => HarModel.Load(Fixture.Probs, options));
+        Assert.Contains(property, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_ValidModel_IsReadyWithItsCardUntilDisposed()
+    {
+        var model = HarModel.Load(Fixture.Probs, Fixture.Options());
+        Assert.True(model.IsReady);
+        Assert.Equal("1.0.0", model.Version);
+        Assert.Equal(1200, model.WindowValues);
+        Assert.True(model.MemoryBytes > new FileInfo(Fixture.Probs).Length);
+
+        model.Dispose();
+
+        Assert.False(model.IsReady);
+        Assert.Throws<ObjectDisposedException>(() => model.Predict(new float[1200]));
+    }
+
+    [Fact]
+    public void Load_SeveralVersionsOnTheGlobalThreadPool_PredictSideBySide()
+    {
+        using var a = HarModel.Load(Fixture.Probs, Fixture.Options(o => o.UseGlobalThreadPool = true));
+        using var b = HarModel.Load(Fixture.Logits, Fixture.Options(o => o.UseGlobalThreadPool = true));
+        var window = Fixture.Frames(200);
+
+        var pa = a.Predict(window);
+        var pb = b.Predict(window);
+
+        Assert.Equal("1.0.0", pa.ModelVersion);
+        Assert.Equal("1.1.0", pb.ModelVersion);
+        Assert.NotEqual(pa.Probabilities.ToArray(), pb.Probabilities.ToArray());
+    }
+}

@@ -1,0 +1,157 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Har.Inference.Tests.Windowing;
+
+public sealed class StreamWindowerTests
+{
+    [Fact]
+    public void Append_AnyChunking_GivesFloorOfNMinusLOverSPlusOneWindowsWithTheRightContent()
+    {
+        var gen =
+            from l in Gen.Choose(1, 40)
+            from s in Gen.Choose(1, 50)
+            from n in Gen.Choose(0, 400)
+            from cuts in Gen.ListOf(Gen.Choose(0, 400))
+            select (l, s, n, cuts);
+        Prop.ForAll(gen.ToArbitrary(), t =>
+        {
+            var (l, s, n, cuts) = t;
+            const int c = 3;
+            var data = new float[n * c];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = i;
+            }
+
+            var windower = new StreamWindower(l, s, c);
+            var boundaries = cuts.Where(x => x < n).Distinct().Order().Append(n).ToArray();
+            var count = 0;
+            var position = 0;
+            foreach (var end in boundaries)
+            {
+                var windows = windower.Append("s", data.AsSpan(position * c, (end - position) * c));
+                for (var w = 0; w < windows.Count; w++)
+                {
+                    var start = windows.GetStartFrame(w);
+                    if (start != (long)count * s || !windows[w].SequenceEqual(data.AsSpan((int)start * c, l * c)))
+                    {
+                        return false;
+                    }
+
+                    count++;
+                }
+
+                position = end;
+            }
+
+            var expected = n < l ? 0 : ((n - l) / s) + 1;
+            return count == expected && windower.WindowCount(n) == expected;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Append_StreamsAreIndependent()
+    {
+        var windower = new StreamWindower(4, 2, 1);
+        Assert.Equal(0, windower.Append("a", [1, 2, 3]).Count);
+        Assert.Equal(0, windower.Append("b", [10, 20, 30]).Count);
+        var a = windower.Append("a", [4]);
+        Assert.Equal(1, a.Count);
+        Assert.Equal([1f, 2, 3, 4], a[0].ToArray());
+        var b = windower.Append("b", [40, 50, 60]);
+        Assert.Equal(2, b.Count);
+        Assert.Equal([30f, 40, 50, 60], b[1].ToArray());
+    }
+
+    [Fact]
+    public void Append_PartialFrame_ThrowsNamingTheExpectedMultiple()
+    {
+        var windower = new StreamWindower(10, 5, 6);
+        var ex = Assert.Throws<ArgumentException>(() => windower.Append("dev", new float[13]));
+        Assert.Contains("13 values is not a whole number of frames; expected a multiple of 6", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(float.NegativeInfinity)]
+    public void Append_NonFiniteWithThrow_ThrowsNamingFrameAndChannel(float bad)
+    {
+        var windower = new StreamWindower(4, 2, 3);
+        windower.Append("dev", new float[6]);
+        var frames = new float[9];
+        frames[7] = bad;
+        var ex = Assert.Throws<ArgumentException>(() => windower.Append("dev", frames));
+        Assert.Contains("frame 4 channel 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("expected finite sensor values", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Append_NonFiniteWithDropWindow_DropsExactlyTheWindowsContainingIt()
+    {
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { InvalidSamples = InvalidSampleHandling.DropWindow });
+        float[] data = [0, 1, 2, 3, 4, float.NaN, 6, 7, 8, 9, 10, 11, 12, float.NaN];
+
+        var windows = windower.Append("dev", data);
+
+        // Windows start at 0,2,4,6,8,10: frame 5 lies in [2,6) and [4,8); frame 13 in none complete yet ([10,14) contains it).
+        var starts = new long[windows.Count];
+        for (var i = 0; i < starts.Length; i++)
+        {
+            starts[i] = windows.GetStartFrame(i);
+        }
+
+        Assert.Equal([0L, 6, 8], starts);
+        Assert.Equal(3, windower.DroppedWindows);
+    }
+
+    [Fact]
+    public void Append_BeyondMaxStreams_ThrowsAndIdleStreamsAreEvicted()
+    {
+        var time = new FakeTimeProvider();
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { MaxStreams = 2, IdleTimeout = TimeSpan.FromMinutes(1) }, time);
+        windower.Append("a", [1]);
+        windower.Append("b", [1]);
+
+        var ex = Assert.Throws<InvalidOperationException>(() => windower.Append("c", [1]));
+        Assert.Contains("limit is 2", ex.Message, StringComparison.Ordinal);
+
+        time.Advance(TimeSpan.FromSeconds(59));
+        windower.Append("a", [2]);
+        time.Advance(TimeSpan.FromSeconds(2));
+        windower.Append("c", [1]); // b idle for 61 s: evicted to make room
+
+        Assert.Equal(2, windower.StreamCount);
+        Assert.Equal(1, windower.EvictedStreams);
+        Assert.Equal(1, windower.Append("a", [3, 4]).Count); // a kept its buffered frames
+    }
+
+    [Fact]
+    public void EvictIdle_AfterTimeout_ForgetsStreams()
+    {
+        var time = new FakeTimeProvider();
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { IdleTimeout = TimeSpan.FromSeconds(10) }, time);
+        windower.Append("a", [1, 2, 3]);
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1, windower.EvictIdle());
+        Assert.Equal(0, windower.StreamCount);
+        Assert.Equal(0, windower.Append("a", [4]).Count); // a new stream: the old frames are gone
+    }
+
+    [Fact]
+    public void Append_ManySmallChunks_CountsEveryWindow()
+    {
+        var windower = new StreamWindower(200, 100, 6);
+        var chunk = Fixture.Frames(50);
+        var total = 0;
+        for (var i = 0; i < 2000; i++)
+        {
+            total += windower.Append("dev", chunk).Count;
+        }
+
+        Assert.Equal(windower.WindowCount(2000 * 50), total);
+    }
+}
