@@ -25,6 +25,9 @@ internal static class Program
         var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models.")
         {
             ModelCommands.Create(),
+            InferenceCommands.Predict(), InferenceCommands.Eval(),
+            DriftCommands.Create(),
+            AuditCommands.Create(),
         };
 
         // System.CommandLine prints the exception's stack by default; users get the message only.

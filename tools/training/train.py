@@ -123,9 +123,16 @@ def parse_args(argv):
                    help="cross-entropy class weight = (n_max / n_class) ** power over the fitting windows "
                         "(0 = unweighted)")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
+    p.add_argument("--aug-shift", type=int, default=50,
+                   help="max random time shift of a training window in samples (label-preserving only)")
+    p.add_argument("--aug-rotation", type=float, default=10.0,
+                   help="max angle (degrees) of the random 3-D rotation applied to acc and gyro")
+    p.add_argument("--aug-scale", type=float, default=0.05, help="sd of the per-channel random scale factor")
+    p.add_argument("--aug-noise", type=float, default=0.01, help="sd of the additive Gaussian jitter (g, rad/s)")
     p.add_argument("--val-subjects", default=",".join(str(s) for s in DEFAULT_VAL_SUBJECTS),
                    help="comma-separated training subjects held out for validation")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (1 is much faster than 2 when other processes load the CPU)")
     p.add_argument("--opset", type=int, default=13)
     args = p.parse_args(argv)
     if args.version is None:
@@ -336,10 +343,10 @@ class CnnBiLSTM(nn.Module):
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(6, 48, 5, False),
-            *conv_block(48, 96, 5, True),
-            *conv_block(96, 128, 5, True),
-            *conv_block(128, 128, 3, True),
+            *conv_block(6, 32, 5, True),
+            *conv_block(32, 64, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 3, False),
         )
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
@@ -359,10 +366,10 @@ class Cnn(nn.Module):
     def __init__(self, dropout=0.3):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(6, 32, 7, False),
+            *conv_block(6, 32, 7, True),
             *conv_block(32, 64, 5, True),
-            *conv_block(64, 96, 5, True),
-            *conv_block(96, 128, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 5, False),
             *conv_block(128, 128, 3, False),
         )
         self.dropout = nn.Dropout(dropout)
@@ -461,7 +468,9 @@ def predict(model, xn, batch=512):
 def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    aug = None if args.no_augment else Augmenter(x_raw, cum, rng)
+    aug = None if args.no_augment else Augmenter(
+        x_raw, cum, rng, max_shift=args.aug_shift, max_angle_deg=args.aug_rotation, scale_sd=args.aug_scale,
+        acc_noise=args.aug_noise, gyro_noise=args.aug_noise)
 
     counts = np.bincount(w_fit["y"], minlength=N_CLASSES).astype(np.float64)
     if args.class_weight_power > 0:
@@ -697,7 +706,9 @@ def main(argv=None):
         hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, dropout=args.dropout,
                              label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
-                             augment=not args.no_augment, patience=args.patience, threads=args.threads,
+                             augment=not args.no_augment, aug_shift=args.aug_shift,
+                             aug_rotation_deg=args.aug_rotation, aug_scale=args.aug_scale,
+                             aug_noise=args.aug_noise, patience=args.patience, threads=args.threads,
                              opset=args.opset),
         training_data=training_data, window_counts=counts,
         normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),

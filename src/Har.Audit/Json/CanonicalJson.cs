@@ -193,20 +193,33 @@ public static class CanonicalJson
         return pos;
     }
 
-    internal static void Write(CanonicalJsonWriter w, JsonElement element, string path)
+    internal static void Write(CanonicalJsonWriter w, JsonElement element, string path) => Write(w, element, path, null, -1);
+
+    /// <summary>Writes a value; the JSON path (for error messages) is only built when something is wrong or a container is entered.</summary>
+    private static void Write(CanonicalJsonWriter w, JsonElement element, string parent, string? member, int arrayIndex)
     {
+        string Path() => member is not null ? parent + "." + member : arrayIndex >= 0 ? parent + "[" + arrayIndex.ToString(CultureInfo.InvariantCulture) + "]" : parent;
+
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
-                var members = new List<KeyValuePair<string, JsonElement>>();
-                foreach (var p in element.EnumerateObject())
+                var path = Path();
+                var count = 0;
+                foreach (var _ in element.EnumerateObject())
                 {
-                    members.Add(new(DecodeString(JsonMarshal.GetRawUtf8PropertyName(p), path), p.Value));
+                    count++;
                 }
 
-                members.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+                var members = new KeyValuePair<string, JsonElement>[count];
+                var n = 0;
+                foreach (var p in element.EnumerateObject())
+                {
+                    members[n++] = new(DecodeString(JsonMarshal.GetRawUtf8PropertyName(p), path), p.Value);
+                }
+
+                Array.Sort(members, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
                 w.StartObject();
-                for (var i = 0; i < members.Count; i++)
+                for (var i = 0; i < members.Length; i++)
                 {
                     if (i > 0 && string.Equals(members[i - 1].Key, members[i].Key, StringComparison.Ordinal))
                     {
@@ -214,31 +227,31 @@ public static class CanonicalJson
                     }
 
                     w.Name(members[i].Key);
-                    Write(w, members[i].Value, path + "." + members[i].Key);
+                    Write(w, members[i].Value, path, members[i].Key, -1);
                 }
 
                 w.EndObject();
                 break;
             case JsonValueKind.Array:
+                var arrayPath = Path();
                 w.StartArray();
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    Write(w, item, path + "[" + index.ToString(CultureInfo.InvariantCulture) + "]");
-                    index++;
+                    Write(w, item, arrayPath, null, index++);
                 }
 
                 w.EndArray();
                 break;
             case JsonValueKind.String:
                 var raw = JsonMarshal.GetRawUtf8Value(element);
-                w.String(DecodeString(raw[1..^1], path));
+                w.String(TryDecodeString(raw[1..^1]) ?? throw new FormatException($"{Path()}: string contains a lone surrogate; RFC 8785 requires well-formed Unicode."));
                 break;
             case JsonValueKind.Number:
                 var text = JsonMarshal.GetRawUtf8Value(element);
                 if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
                 {
-                    throw new FormatException($"{path}: number {Encoding.UTF8.GetString(text)} is not a finite IEEE-754 double (RFC 8785 §3.2.2.3).");
+                    throw new FormatException($"{Path()}: number {Encoding.UTF8.GetString(text)} is not a finite IEEE-754 double (RFC 8785 §3.2.2.3).");
                 }
 
                 w.Number(d);
@@ -253,12 +266,18 @@ public static class CanonicalJson
                 w.Null();
                 break;
             default:
-                throw new FormatException($"{path}: unexpected JSON value kind {element.ValueKind}.");
+                throw new FormatException($"{Path()}: unexpected JSON value kind {element.ValueKind}.");
         }
     }
 
     /// <summary>Decodes the raw (still escaped) UTF-8 content of a JSON string, rejecting lone surrogates.</summary>
-    internal static string DecodeString(ReadOnlySpan<byte> raw, string path)
+    internal static string DecodeString(ReadOnlySpan<byte> raw, string path) =>
+        DecodeStringOrNull(raw, path) ?? throw new FormatException($"{path}: string contains a lone surrogate; RFC 8785 requires well-formed Unicode.");
+
+    /// <summary>As <see cref="DecodeString"/>, but returns null for a lone surrogate.</summary>
+    internal static string? TryDecodeString(ReadOnlySpan<byte> raw) => DecodeStringOrNull(raw, null);
+
+    private static string? DecodeStringOrNull(ReadOnlySpan<byte> raw, string? path)
     {
         if (raw.IndexOf((byte)'\\') < 0)
         {
@@ -300,7 +319,7 @@ public static class CanonicalJson
                     i += 4;
                     break;
                 default:
-                    throw new FormatException($"{path}: invalid escape '\\{(char)esc}'.");
+                    throw new FormatException($"{path ?? "$"}: invalid escape '\\{(char)esc}'.");
             }
         }
 
@@ -313,7 +332,7 @@ public static class CanonicalJson
             }
             else if (char.IsSurrogate(s[j]))
             {
-                throw new FormatException($"{path}: string contains a lone surrogate U+{(int)s[j]:X4}; RFC 8785 requires well-formed Unicode.");
+                return path is null ? null : throw new FormatException($"{path}: string contains a lone surrogate U+{(int)s[j]:X4}; RFC 8785 requires well-formed Unicode.");
             }
         }
 

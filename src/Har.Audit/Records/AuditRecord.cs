@@ -54,7 +54,7 @@ public abstract class AuditRecord
     /// <exception cref="AuditRecordException">The JSON does not match the record's schema.</exception>
     public static AuditRecord Parse(ReadOnlySpan<byte> utf8Json)
     {
-        using var doc = ParseDocument(utf8Json);
+        using var doc = ParseDocument(utf8Json.ToArray());
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -86,7 +86,7 @@ public abstract class AuditRecord
     /// <exception cref="AuditRecordException">The JSON does not match the schema of <paramref name="kind"/>.</exception>
     public static AuditRecord Parse(AuditRecordKind kind, ReadOnlySpan<byte> utf8Json)
     {
-        using var doc = ParseDocument(utf8Json);
+        using var doc = ParseDocument(utf8Json.ToArray());
         return Read(kind, doc.RootElement);
     }
 
@@ -148,17 +148,25 @@ public abstract class AuditRecord
             throw new AuditRecordException($"A required member of the {KindName(Kind)} record is null.", ex);
         }
 
-        using var doc = ParseDocument(buffer.WrittenSpan[start..]);
-        Read(Kind, doc.RootElement);
+        using var doc = ParseDocument(buffer.WrittenMemory[start..]);
+        JsonFields.ValidateOnly = true;
+        try
+        {
+            Read(Kind, doc.RootElement);
+        }
+        finally
+        {
+            JsonFields.ValidateOnly = false;
+        }
     }
 
     internal abstract void WriteCanonical(CanonicalJsonWriter w);
 
-    private static JsonDocument ParseDocument(ReadOnlySpan<byte> utf8Json)
+    private static JsonDocument ParseDocument(ReadOnlyMemory<byte> utf8Json)
     {
         try
         {
-            return JsonDocument.Parse(utf8Json.ToArray(), DocumentOptions);
+            return JsonDocument.Parse(utf8Json, DocumentOptions);
         }
         catch (JsonException ex)
         {

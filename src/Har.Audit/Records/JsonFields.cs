@@ -12,6 +12,7 @@ internal sealed class JsonFields
     public JsonFields(JsonElement element, string path, string[] known)
     {
         Path = path;
+        CloneObjects = !ValidateOnly;
         if (element.ValueKind != JsonValueKind.Object)
         {
             throw new AuditRecordException(path, $"expected an object, got {Describe(element)}");
@@ -33,6 +34,12 @@ internal sealed class JsonFields
     }
 
     public string Path { get; }
+
+    /// <summary>True while a record only validates its own output: free-form objects need not be copied out of the document.</summary>
+    [ThreadStatic]
+    internal static bool ValidateOnly;
+
+    private bool CloneObjects { get; }
 
     public static string Describe(JsonElement e) => e.ValueKind switch
     {
@@ -139,7 +146,7 @@ internal sealed class JsonFields
             throw new AuditRecordException(Path + "." + name, $"expected an object, got {Describe(e)}");
         }
 
-        return e.Clone();
+        return CloneObjects ? e.Clone() : e;
     }
 
     public DateTimeOffset Timestamp(string name)
@@ -166,13 +173,125 @@ internal static class RecordText
 
     public static bool TryParseTimestamp(string s, out DateTimeOffset value)
     {
+        if (TryParseUtcFast(s, out value))
+        {
+            return true;
+        }
+
         value = default;
         var zoned = s.EndsWith('Z') || (s.Length > 6 && (s[^6] is '+' or '-') && s[^3] == ':');
-        return zoned && DateTimeOffset.TryParseExact(s, Formats, CultureInfo.InvariantCulture, DateTimeStyles.None, out value);
+        var dot = s.IndexOf('.', StringComparison.Ordinal);
+        var fractionOk = dot < 0 || (dot + 1 < s.Length && char.IsAsciiDigit(s[dot + 1]));
+        return zoned && fractionOk && DateTimeOffset.TryParseExact(s, Formats, CultureInfo.InvariantCulture, DateTimeStyles.None, out value);
     }
 
-    /// <summary>UTC, seconds always, fractional digits only as many as needed.</summary>
-    public static string FormatTimestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+    /// <summary>UTC, seconds always, fractional digits only as many as needed (e.g. <c>2026-01-16T07:00:00.25Z</c>).</summary>
+    public static string FormatTimestamp(DateTimeOffset t)
+    {
+        var utc = t.UtcDateTime;
+        var fraction = (int)(utc.Ticks % TimeSpan.TicksPerSecond);
+        var digits = 7;
+        while (digits > 0 && fraction % 10 == 0)
+        {
+            fraction /= 10;
+            digits--;
+        }
+
+        return string.Create(20 + (digits > 0 ? digits + 1 : 0), (utc, fraction, digits), static (span, state) =>
+        {
+            var (d, f, n) = state;
+            Write(span, 0, d.Year, 4);
+            span[4] = '-';
+            Write(span, 5, d.Month, 2);
+            span[7] = '-';
+            Write(span, 8, d.Day, 2);
+            span[10] = 'T';
+            Write(span, 11, d.Hour, 2);
+            span[13] = ':';
+            Write(span, 14, d.Minute, 2);
+            span[16] = ':';
+            Write(span, 17, d.Second, 2);
+            var pos = 19;
+            if (n > 0)
+            {
+                span[pos++] = '.';
+                Write(span, pos, f, n);
+                pos += n;
+            }
+
+            span[pos] = 'Z';
+        });
+    }
+
+    private static void Write(Span<char> span, int at, int value, int width)
+    {
+        for (var i = width - 1; i >= 0; i--)
+        {
+            span[at + i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+    }
+
+    /// <summary>The canonical shape <c>yyyy-MM-ddTHH:mm:ss[.f{1,7}]Z</c> without the general parser.</summary>
+    private static bool TryParseUtcFast(string s, out DateTimeOffset value)
+    {
+        value = default;
+        if (s.Length < 20 || s.Length > 28 || s[^1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+        {
+            return false;
+        }
+
+        if (!Digits(s, 0, 4, out var year) || !Digits(s, 5, 2, out var month) || !Digits(s, 8, 2, out var day)
+            || !Digits(s, 11, 2, out var hour) || !Digits(s, 14, 2, out var minute) || !Digits(s, 17, 2, out var second))
+        {
+            return false;
+        }
+
+        long ticks = 0;
+        if (s.Length > 20)
+        {
+            var n = s.Length - 21;
+            if (s[19] != '.' || n < 1 || n > 7 || !Digits(s, 20, n, out var fraction))
+            {
+                return false;
+            }
+
+            ticks = fraction;
+            for (var i = n; i < 7; i++)
+            {
+                ticks *= 10;
+            }
+        }
+        else if (s[19] != 'Z')
+        {
+            return false;
+        }
+
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
+        {
+            return false;
+        }
+
+        value = new DateTimeOffset(new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).AddTicks(ticks));
+        return true;
+    }
+
+    private static bool Digits(string s, int at, int count, out int value)
+    {
+        value = 0;
+        for (var i = at; i < at + count; i++)
+        {
+            var c = s[i];
+            if (c is < '0' or > '9')
+            {
+                return false;
+            }
+
+            value = (value * 10) + (c - '0');
+        }
+
+        return true;
+    }
 
     public static void RequireText(string? value, string name)
     {

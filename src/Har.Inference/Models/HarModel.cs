@@ -405,14 +405,26 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
         catch (OnnxRuntimeException ex)
         {
-            Log.RunFailed(_logger, Card.ToString(), batch, ex);
-            _metrics?.OnError(Card, batch, ex);
-            foreach (var o in _observers)
-            {
-                SafeNotify(o, x => x.OnError(Card, batch, ex));
-            }
-
+            ReportFailure(batch, ex);
             throw;
+        }
+    }
+
+    // Kept out of Run: a lambda capturing Run's parameters would allocate its closure on every call.
+    private void ReportFailure(int batch, Exception error)
+    {
+        Log.RunFailed(_logger, Card.ToString(), batch, error);
+        _metrics?.OnError(Card, batch, error);
+        foreach (var o in _observers)
+        {
+            try
+            {
+                o.OnError(Card, batch, error);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.ObserverFailed(_logger, o.GetType().Name, Card.ToString(), ex);
+            }
         }
     }
 
@@ -449,24 +461,16 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
     }
 
-    private void SafeNotify(IPredictionObserver observer, Action<IPredictionObserver> call)
-    {
-        try
-        {
-            call(observer);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            Log.ObserverFailed(_logger, observer.GetType().Name, Card.ToString(), ex);
-        }
-    }
-
     private InferenceWorker Rent()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         try
         {
-            _available.Wait(_shutdown.Token);
+            // Wait(0) first: waiting with a cancelable token registers a callback (an allocation) even when a worker is free.
+            if (!_available.Wait(0))
+            {
+                _available.Wait(_shutdown.Token);
+            }
         }
         catch (OperationCanceledException)
         {

@@ -22,15 +22,11 @@ internal static class ProbabilityMath
     /// <summary>Shannon entropy in nats, <c>-Σ p ln p</c> with <c>0 ln 0 = 0</c>; in [0, ln K].</summary>
     public static float Entropy(ReadOnlySpan<float> probabilities)
     {
-        double h = 0;
-        foreach (var p in probabilities)
-        {
-            if (p > 0)
-            {
-                h -= p * Math.Log(p);
-            }
-        }
-
-        return (float)Math.Max(0, Math.Min(h, Math.Log(probabilities.Length)));
+        // p ln max(p, tiny): zero probabilities contribute 0 · ln(tiny) = 0 instead of 0 · -∞ = NaN.
+        Span<float> logs = probabilities.Length <= 64 ? stackalloc float[probabilities.Length] : new float[probabilities.Length];
+        TensorPrimitives.Max(probabilities, 1e-30f, logs);
+        TensorPrimitives.Log(logs, logs);
+        var h = -TensorPrimitives.Dot(probabilities, logs);
+        return Math.Clamp(h, 0f, MathF.Log(probabilities.Length));
     }
 }

@@ -145,3 +145,44 @@ public sealed class AuditRecordTests
         }
     }
 }
+
+public sealed class RecordTextTests
+{
+    /// <summary>Law: the fast timestamp formatter equals the framework's custom format, and parsing it returns the same instant.</summary>
+    [Fact]
+    public void FormatTimestamp_RandomInstants_MatchesFrameworkFormatAndRoundTrips()
+    {
+        var rng = new Random(1);
+        for (var i = 0; i < 20000; i++)
+        {
+            var ticks = rng.NextInt64(DateTime.MinValue.Ticks, DateTime.MaxValue.Ticks);
+            if (i % 3 == 0)
+            {
+                ticks -= ticks % TimeSpan.TicksPerSecond; // whole seconds
+            }
+            else if (i % 3 == 1)
+            {
+                ticks -= ticks % TimeSpan.TicksPerMillisecond;
+            }
+
+            var t = new DateTimeOffset(ticks, TimeSpan.Zero);
+            var text = RecordText.FormatTimestamp(t);
+            Assert.Equal(t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", System.Globalization.CultureInfo.InvariantCulture), text);
+            Assert.True(RecordText.TryParseTimestamp(text, out var back), text);
+            Assert.Equal(t, back);
+        }
+    }
+
+    [Theory]
+    [InlineData("2026-01-15T10:30:00Z", true)]
+    [InlineData("2026-01-15T10:30:00.1234567Z", true)]
+    [InlineData("2026-01-15T10:30:00+02:00", true)]
+    [InlineData("2026-02-30T10:30:00Z", false)]
+    [InlineData("2026-01-15T24:00:00Z", false)]
+    [InlineData("2026-01-15T10:30:00.Z", false)]
+    [InlineData("2026-01-15T10:30:00.12345678Z", false)]
+    [InlineData("2026-01-15T10:30:00", false)]
+    [InlineData("2026-01-15 10:30:00Z", false)]
+    public void TryParseTimestamp_Shapes_AcceptOnlyRfc3339WithZone(string text, bool valid) =>
+        Assert.Equal(valid, RecordText.TryParseTimestamp(text, out _));
+}

@@ -1,0 +1,32 @@
+namespace Har.Inference.Tests.Models;
+
+public sealed class HarModelAllocationTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Predict_SpanOverloadInSteadyState_AllocatesNothing(bool metrics)
+    {
+        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o =>
+        {
+            o.EnableMetrics = metrics;
+            o.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Workers = 1;
+        }));
+        var windows = Fixture.Frames(200 * 3);
+        var probabilities = new float[36];
+        var predictions = new Prediction[3];
+        for (var i = 0; i < 50; i++)
+        {
+            model.Predict(windows, probabilities, predictions);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            model.Predict(windows, probabilities, predictions);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
