@@ -7,8 +7,8 @@ namespace Har.Benchmarks.Deployment;
 /// From a failing analysis interval to 100 % of the traffic on the warm champion. Ours: every built-in
 /// gate judges the interval (Fail) and the router swaps to the champion-only plan in one atomic exchange; the next
 /// routing decision already goes to the champion (persisting and auditing follow). Baseline: the
-/// reference procedure's switch, an atomically replaced, fsynced <c>current</c> pointer (registry
-/// <c>SetCurrent</c>, which also re-verifies the model's SHA-256), before any process restart.
+/// reference procedure's switch, an atomically replaced, fsynced <c>current</c> pointer (what the
+/// registry's <c>SetCurrent</c> writes), before any process restart.
 /// </summary>
 [MemoryDiagnoser]
 public class RollbackBenchmarks
@@ -17,7 +17,6 @@ public class RollbackBenchmarks
     private TrafficPlan _canary = null!;
     private RolloutAnalyzer _analyzer = null!;
     private RolloutObservations _observations = null!;
-    private ModelRegistry _registry = null!;
     private string _root = null!;
     private string[] _labels = null!;
     private AnalysisSnapshot _snapshot = null!;
@@ -52,13 +51,6 @@ public class RollbackBenchmarks
             throw new InvalidOperationException("The benchmark interval must fail.");
         }
         _root = Directory.CreateTempSubdirectory("har-bench-rollback-").FullName;
-        _registry = new ModelRegistry(_root);
-        var fixtures = Path.Combine(AppContext.BaseDirectory, "models");
-        var champion = Directory.GetFiles(fixtures, "har-cnn-bilstm-*.onnx").FirstOrDefault();
-        if (champion is not null)
-        {
-            _registry.Register(champion);
-        }
     }
 
     [GlobalCleanup]
@@ -67,15 +59,9 @@ public class RollbackBenchmarks
     [Benchmark(Baseline = true)]
     public string DurablePointerSwitch()
     {
-        if (_registry.CurrentVersion is { } current)
-        {
-            _registry.SetCurrent(current);
-            return current;
-        }
-
-        // Without the trained model, the pointer write alone (same temp + fsync + rename + directory fsync).
-        File.WriteAllText(Path.Combine(_root, "probe"), "x");
-        return "none";
+        // The registry's `current` pointer switch: temp file, fsync, rename, directory fsync.
+        DurableFile.WriteAllText(Path.Combine(_root, ModelRegistry.CurrentFileName), "v1.0.0\n");
+        return "1.0.0";
     }
 
     [Benchmark]
