@@ -388,9 +388,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
 
     private void Fill(InferenceWorker worker, int slot, ReadOnlySpan<float> window, int windowIndex)
     {
-        var destination = worker.InputSlot(slot);
-        _normalizer.Normalize(window, destination);
-        if (!float.IsFinite(TensorPrimitives.Sum(destination)))
+        if (!_normalizer.Normalize(window, worker.InputSlot(slot)))
         {
             throw new ArgumentException($"Window {windowIndex} holds NaN or infinite values; model {Card} expects finite sensor values.");
         }

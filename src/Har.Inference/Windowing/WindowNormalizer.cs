@@ -55,9 +55,10 @@ internal sealed class WindowNormalizer
 
     /// <summary>
     /// Writes <c>(source[i] - mean[i % C]) / std[i % C]</c> into <paramref name="destination"/>.
-    /// <paramref name="source"/> starts at a frame boundary and holds whole frames.
+    /// <paramref name="source"/> starts at a frame boundary and holds whole frames. Returns whether every
+    /// output is finite (false for NaN or infinite inputs, or inputs too large to normalize).
     /// </summary>
-    public void Normalize(ReadOnlySpan<float> source, Span<float> destination)
+    public bool Normalize(ReadOnlySpan<float> source, Span<float> destination)
     {
         if (source.Length % Channels != 0)
         {
@@ -69,25 +70,21 @@ internal sealed class WindowNormalizer
             throw new ArgumentException($"Destination holds {destination.Length} values; expected at least {source.Length}.", nameof(destination));
         }
 
+        var finite = true;
         if (Channels == 6 && Vector256.IsHardwareAccelerated)
         {
-            var done = NormalizeSixChannels(source, destination);
+            var done = NormalizeSixChannels(source, destination, out finite);
             source = source[done..];
             destination = destination[done..];
         }
 
-        var tile = _negMeanTile.Length;
-        while (source.Length >= tile)
+        if (source.IsEmpty)
         {
-            TensorPrimitives.AddMultiply(source[..tile], _negMeanTile, _invStdTile, destination);
-            source = source[tile..];
-            destination = destination[tile..];
+            return finite;
         }
 
-        if (!source.IsEmpty)
-        {
-            TensorPrimitives.AddMultiply(source, _negMeanTile.AsSpan(0, source.Length), _invStdTile.AsSpan(0, source.Length), destination);
-        }
+        NormalizeTensorPrimitives(source, destination);
+        return finite && TensorPrimitives.IsFiniteAll(destination[..source.Length]);
     }
 
     /// <summary>
@@ -96,7 +93,7 @@ internal sealed class WindowNormalizer
     /// costs one load, an add, a multiply and one store, as cheap as a copy. Same formula and rounding as
     /// the scalar reference (no fused multiply-add). Returns the number of values done (a multiple of the period).
     /// </summary>
-    private int NormalizeSixChannels(ReadOnlySpan<float> source, Span<float> destination)
+    private int NormalizeSixChannels(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
@@ -104,6 +101,7 @@ internal sealed class WindowNormalizer
         ref var s = ref MemoryMarshal.GetArrayDataReference(_invStdTile);
         nuint i = 0;
         var length = (nuint)source.Length;
+        var allFinite = true;
         if (Vector512.IsHardwareAccelerated && length >= 48)
         {
             var m0 = Vector512.LoadUnsafe(ref m, 0);
@@ -112,12 +110,21 @@ internal sealed class WindowNormalizer
             var s0 = Vector512.LoadUnsafe(ref s, 0);
             var s1 = Vector512.LoadUnsafe(ref s, 16);
             var s2 = Vector512.LoadUnsafe(ref s, 32);
+            var ok = Vector512<float>.AllBitsSet;
             for (; i + 48 <= length; i += 48)
             {
-                ((Vector512.LoadUnsafe(ref src, i) + m0) * s0).StoreUnsafe(ref dst, i);
-                ((Vector512.LoadUnsafe(ref src, i + 16) + m1) * s1).StoreUnsafe(ref dst, i + 16);
-                ((Vector512.LoadUnsafe(ref src, i + 32) + m2) * s2).StoreUnsafe(ref dst, i + 32);
+                var y0 = (Vector512.LoadUnsafe(ref src, i) + m0) * s0;
+                var y1 = (Vector512.LoadUnsafe(ref src, i + 16) + m1) * s1;
+                var y2 = (Vector512.LoadUnsafe(ref src, i + 32) + m2) * s2;
+                y0.StoreUnsafe(ref dst, i);
+                y1.StoreUnsafe(ref dst, i + 16);
+                y2.StoreUnsafe(ref dst, i + 32);
+
+                // y - y is 0 exactly when y is finite.
+                ok &= Vector512.Equals((y0 - y0) + (y1 - y1) + (y2 - y2), Vector512<float>.Zero);
             }
+
+            allFinite = ok.AsInt32() == Vector512<int>.AllBitsSet;
         }
 
         if (length - i >= 24)
@@ -128,14 +135,22 @@ internal sealed class WindowNormalizer
             var s0 = Vector256.LoadUnsafe(ref s, 0);
             var s1 = Vector256.LoadUnsafe(ref s, 8);
             var s2 = Vector256.LoadUnsafe(ref s, 16);
+            var ok = Vector256<float>.AllBitsSet;
             for (; i + 24 <= length; i += 24)
             {
-                ((Vector256.LoadUnsafe(ref src, i) + m0) * s0).StoreUnsafe(ref dst, i);
-                ((Vector256.LoadUnsafe(ref src, i + 8) + m1) * s1).StoreUnsafe(ref dst, i + 8);
-                ((Vector256.LoadUnsafe(ref src, i + 16) + m2) * s2).StoreUnsafe(ref dst, i + 16);
+                var y0 = (Vector256.LoadUnsafe(ref src, i) + m0) * s0;
+                var y1 = (Vector256.LoadUnsafe(ref src, i + 8) + m1) * s1;
+                var y2 = (Vector256.LoadUnsafe(ref src, i + 16) + m2) * s2;
+                y0.StoreUnsafe(ref dst, i);
+                y1.StoreUnsafe(ref dst, i + 8);
+                y2.StoreUnsafe(ref dst, i + 16);
+                ok &= Vector256.Equals((y0 - y0) + (y1 - y1) + (y2 - y2), Vector256<float>.Zero);
             }
+
+            allFinite &= ok.AsInt32() == Vector256<int>.AllBitsSet;
         }
 
+        finite = allFinite;
         return (int)i;
     }
 

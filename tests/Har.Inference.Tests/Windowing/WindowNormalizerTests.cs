@@ -73,6 +73,25 @@ public sealed class WindowNormalizerTests
     }
 
     [Fact]
+    public void Normalize_ReportsNonFiniteAtAnyPosition()
+    {
+        var normalizer = new WindowNormalizer(Mean, Std);
+        for (var frames = 1; frames <= 40; frames++)
+        {
+            var x = Fixture.Frames(frames);
+            var y = new float[x.Length];
+            Assert.True(normalizer.Normalize(x, y));
+            for (var i = 0; i < x.Length; i++)
+            {
+                var saved = x[i];
+                x[i] = i % 2 == 0 ? float.NaN : float.NegativeInfinity;
+                Assert.False(normalizer.Normalize(x, y), $"frames {frames}, index {i}");
+                x[i] = saved;
+            }
+        }
+    }
+
+    [Fact]
     public void Normalize_PartialFrame_Throws()
     {
         var normalizer = new WindowNormalizer(Mean, Std);
