@@ -40,6 +40,9 @@ public class NormalizeKernelBenchmarks
     public bool HandWrittenSimd() => _normalizer.Normalize(_source, _destination);
 
     [Benchmark]
+    public void HandWrittenSimdUnchecked() => _normalizer.NormalizeUnchecked(_source, _destination);
+
+    [Benchmark]
     public void TensorPrimitivesTiled() => _normalizer.NormalizeTensorPrimitives(_source, _destination);
 
     [Benchmark]

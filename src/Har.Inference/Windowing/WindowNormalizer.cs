@@ -58,7 +58,16 @@ internal sealed class WindowNormalizer
     /// <paramref name="source"/> starts at a frame boundary and holds whole frames. Returns whether every
     /// output is finite (false for NaN or infinite inputs, or inputs too large to normalize).
     /// </summary>
-    public bool Normalize(ReadOnlySpan<float> source, Span<float> destination)
+    public bool Normalize(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<CheckFinite>(source, destination);
+
+    /// <summary>
+    /// As <see cref="Normalize"/> without the finiteness check, for input already known to be finite
+    /// (windows of a <see cref="StreamWindower"/>, which checks every frame as it is appended).
+    /// </summary>
+    public void NormalizeUnchecked(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<NoCheck>(source, destination);
+
+    private bool NormalizeCore<TCheck>(ReadOnlySpan<float> source, Span<float> destination)
+        where TCheck : struct
     {
         if (source.Length % Channels != 0)
         {
@@ -73,7 +82,7 @@ internal sealed class WindowNormalizer
         var finite = true;
         if (Channels == 6 && Vector256.IsHardwareAccelerated)
         {
-            var done = NormalizeSixChannels(source, destination, out finite);
+            var done = NormalizeSixChannels<TCheck>(source, destination, out finite);
             source = source[done..];
             destination = destination[done..];
         }
@@ -83,17 +92,34 @@ internal sealed class WindowNormalizer
             return finite;
         }
 
+        if (source.Length < _negMeanTile.Length)
+        {
+            // A short remainder (under 64 frames): a scalar loop beats the setup of a vectorized call.
+            for (var i = 0; i < source.Length; i++)
+            {
+                var y = (source[i] + _negMeanTile[i]) * _invStdTile[i];
+                destination[i] = y;
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    finite &= float.IsFinite(y);
+                }
+            }
+
+            return finite;
+        }
+
         NormalizeTensorPrimitives(source, destination);
-        return finite && TensorPrimitives.IsFiniteAll(destination[..source.Length]);
+        return typeof(TCheck) != typeof(CheckFinite) || (finite && TensorPrimitives.IsFiniteAll(destination[..source.Length]));
     }
 
     /// <summary>
     /// Six interleaved channels repeat every 24 floats = three <see cref="Vector256{T}"/> (48 floats =
     /// three <see cref="Vector512{T}"/>): the per-lane means and scales stay in registers and each vector
-    /// costs one load, an add, a multiply and one store, as cheap as a copy. Same formula and rounding as
-    /// the scalar reference (no fused multiply-add). Returns the number of values done (a multiple of the period).
+    /// costs one load, an add, a multiply and one store, close to a copy. Same formula and rounding as
+    /// the scalar reference (no fused multiply-add in the result). Returns the number of values done (a multiple of the period).
     /// </summary>
-    private int NormalizeSixChannels(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
+    private int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
+        where TCheck : struct
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
@@ -110,7 +136,9 @@ internal sealed class WindowNormalizer
             var s0 = Vector512.LoadUnsafe(ref s, 0);
             var s1 = Vector512.LoadUnsafe(ref s, 16);
             var s2 = Vector512.LoadUnsafe(ref s, 32);
-            var ok = Vector512<float>.AllBitsSet;
+
+            // y · 0 + acc stays 0 while every y is finite and turns NaN for good otherwise.
+            Vector512<float> a0 = default, a1 = default, a2 = default;
             for (; i + 48 <= length; i += 48)
             {
                 var y0 = (Vector512.LoadUnsafe(ref src, i) + m0) * s0;
@@ -119,12 +147,15 @@ internal sealed class WindowNormalizer
                 y0.StoreUnsafe(ref dst, i);
                 y1.StoreUnsafe(ref dst, i + 16);
                 y2.StoreUnsafe(ref dst, i + 32);
-
-                // y - y is 0 exactly when y is finite.
-                ok &= Vector512.Equals((y0 - y0) + (y1 - y1) + (y2 - y2), Vector512<float>.Zero);
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    a0 = Vector512.FusedMultiplyAdd(y0, Vector512<float>.Zero, a0);
+                    a1 = Vector512.FusedMultiplyAdd(y1, Vector512<float>.Zero, a1);
+                    a2 = Vector512.FusedMultiplyAdd(y2, Vector512<float>.Zero, a2);
+                }
             }
 
-            allFinite = ok.AsInt32() == Vector512<int>.AllBitsSet;
+            allFinite = typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
         }
 
         if (length - i >= 24)
@@ -135,7 +166,7 @@ internal sealed class WindowNormalizer
             var s0 = Vector256.LoadUnsafe(ref s, 0);
             var s1 = Vector256.LoadUnsafe(ref s, 8);
             var s2 = Vector256.LoadUnsafe(ref s, 16);
-            var ok = Vector256<float>.AllBitsSet;
+            Vector256<float> a0 = default, a1 = default, a2 = default;
             for (; i + 24 <= length; i += 24)
             {
                 var y0 = (Vector256.LoadUnsafe(ref src, i) + m0) * s0;
@@ -144,10 +175,15 @@ internal sealed class WindowNormalizer
                 y0.StoreUnsafe(ref dst, i);
                 y1.StoreUnsafe(ref dst, i + 8);
                 y2.StoreUnsafe(ref dst, i + 16);
-                ok &= Vector256.Equals((y0 - y0) + (y1 - y1) + (y2 - y2), Vector256<float>.Zero);
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    a0 = Vector256.FusedMultiplyAdd(y0, Vector256<float>.Zero, a0);
+                    a1 = Vector256.FusedMultiplyAdd(y1, Vector256<float>.Zero, a1);
+                    a2 = Vector256.FusedMultiplyAdd(y2, Vector256<float>.Zero, a2);
+                }
             }
 
-            allFinite &= ok.AsInt32() == Vector256<int>.AllBitsSet;
+            allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector256.EqualsAll(a0 + a1 + a2, Vector256<float>.Zero);
         }
 
         finite = allFinite;
@@ -188,4 +224,8 @@ internal sealed class WindowNormalizer
 
     private void ThrowNotWholeFrames(int length) =>
         throw new ArgumentException($"Input holds {length} values, which is not a whole number of {Channels}-channel frames; expected a multiple of {Channels}.");
+
+    private readonly struct CheckFinite;
+
+    private readonly struct NoCheck;
 }

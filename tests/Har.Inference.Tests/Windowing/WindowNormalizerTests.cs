@@ -27,9 +27,12 @@ public sealed class WindowNormalizerTests
                 var src = source.AsSpan(offset, frames * 6);
                 var fast = new float[frames * 6 + 5];
                 var reference = new float[frames * 6];
-                normalizer.Normalize(src, fast.AsSpan(offset % 3));
+                var unchecked_ = new float[frames * 6 + 5];
+                Assert.True(normalizer.Normalize(src, fast.AsSpan(offset % 3)));
+                normalizer.NormalizeUnchecked(src, unchecked_.AsSpan(offset % 3));
                 normalizer.NormalizeScalar(src, reference);
                 Assert.True(fast.AsSpan(offset % 3, frames * 6).SequenceEqual(reference), $"frames {frames}, offset {offset}");
+                Assert.True(unchecked_.AsSpan(offset % 3, frames * 6).SequenceEqual(reference), $"unchecked: frames {frames}, offset {offset}");
             }
         }
     }
