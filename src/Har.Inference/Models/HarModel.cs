@@ -529,7 +529,11 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed: windows this loop had already taken fail like the ones still queued.
+            foreach (var request in batch)
+            {
+                request?.TrySetException(new ObjectDisposedException(nameof(HarModel), $"Model {Card} was disposed before the window ran."));
+            }
         }
     }
 
