@@ -12,10 +12,10 @@ namespace Har.Drift;
 /// is r = |v − b₀| / r₀ − 1. An offset δ on the accelerometer moves r by δ·u (u the gravity direction) to first
 /// order: offsets along gravity are seen at once, offsets across it only in blocks whose gravity has a component
 /// along the offset axis.</para>
-/// <para><b>Rotation consistency.</b> Between two quasi-static moments (accelerometer steady over 0.5 s), the
+/// <para><b>Rotation consistency.</b> Between two quasi-static moments (accelerometer near rest over 0.5 s: per-axis deviation below 0.12 g, magnitude within 20 % of gravity), the
 /// gravity direction measured by the accelerometer must have turned exactly as the integrated gyroscope rate says
-/// (a vector fixed in the world obeys du/dt = −ω × u in the sensor frame). For each such pair at least 15° apart
-/// and at most 4 s apart, the gyroscope-predicted turn angle divided by the measured one is a gain (1 for a healthy
+/// (a vector fixed in the world obeys du/dt = −ω × u in the sensor frame). For each such pair at least 30° apart
+/// and at most 6 s apart, the gyroscope-predicted turn angle divided by the measured one is a gain (1 for a healthy
 /// device, 1.2 for a gyroscope reading 20 % high) and the angle between the predicted and measured direction,
 /// relative to the turn, is a residual (near 0 when the axes agree; large when two axes are swapped on either
 /// sensor). Both are robust (medians over pairs) and need no model of the person.</para>
@@ -35,7 +35,7 @@ internal static class ImuPhysics
     public const double SmoothSeconds = 0.5;
 
     /// <summary>Largest per-axis standard deviation (relative to the gravity magnitude) of a quasi-static moment.</summary>
-    public const double SteadyDeviation = 0.03;
+    public const double SteadyDeviation = 0.12;
 
     /// <summary>Largest relative deviation of |a| from the gravity magnitude at a quasi-static moment.</summary>
     public const double SteadyNormTolerance = 0.2;
@@ -44,10 +44,10 @@ internal static class ImuPhysics
     public const double StepSeconds = 0.2;
 
     /// <summary>Longest time between the two moments of a pair, in seconds (limits gyroscope integration error).</summary>
-    public const double MaxPairSeconds = 4.0;
+    public const double MaxPairSeconds = 6.0;
 
     /// <summary>Smallest measured turn of the gravity direction for a pair to count, in degrees.</summary>
-    public const double MinTurnDegrees = 15.0;
+    public const double MinTurnDegrees = 30.0;
 
     /// <summary>Pairs needed before the rotation statistics are computed.</summary>
     public const int MinPairs = 3;
