@@ -174,6 +174,15 @@ internal static class SensorConsistency
         }
 
         string[] gyroNames = [channels[gyro[0]], channels[gyro[1]], channels[gyro[2]]];
+        if (inconsistent && (gainLow || gainHigh))
+        {
+            // A gain error also bends the predicted direction when the turn is not square to gravity: if undoing the
+            // gain makes the sensors agree, the gain is the explanation.
+            var undo = 1 / r.Gain;
+            var corrected = ImuPhysics.Rotation(a, w, sampleRateHz, reference.GravityMagnitude, [undo, 0, 0, 0, undo, 0, 0, 0, undo]);
+            inconsistent = !(corrected.Testable && corrected.Residual <= reference.RotationResidualLimit);
+        }
+
         if (inconsistent)
         {
             // Which remapping of the axes would make the two sensors agree again?
