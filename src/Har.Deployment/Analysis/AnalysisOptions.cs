@@ -34,7 +34,7 @@ public sealed class AnalysisOptions
 
     /// <summary>
     /// Gets or sets the largest acceptable latency inflation of the candidate relative to the champion:
-    /// (candidate p95 served ÷ candidate p95 at warm-up) ÷ (champion p95 served ÷ champion p95 at warm-up).
+    /// (candidate median served ÷ candidate median at warm-up) ÷ (champion median served ÷ champion median at warm-up).
     /// A smaller, faster architecture that became three times slower than it should be passes a plain
     /// comparison with a slower champion; this catches it.
     /// </summary>

@@ -114,25 +114,28 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
 
         // A new architecture has its own intrinsic speed, so a regression is judged against each version's
         // warm-up baseline: how much slower each serves than it computes, candidate relative to champion.
-        if (maxInflation is { } inflationLimit && snapshot.CandidateBaselineP95 is { } cb && snapshot.StableBaselineP95 is { } sb && cb > TimeSpan.Zero && sb > TimeSpan.Zero)
+        // Medians: a sub-millisecond model's tail is dominated by preemptions on a busy host, its median is not.
+        if (maxInflation is { } inflationLimit && snapshot.CandidateBaselineLatency is { } cb && snapshot.StableBaselineLatency is { } sb && cb > TimeSpan.Zero && sb > TimeSpan.Zero)
         {
             if (s.LatencySamples < minSamples)
             {
                 return new(Name, GateVerdict.Inconclusive, $"{s.Version} (the champion) has {s.LatencySamples} latency samples; {minSamples} are needed to compare inflation.", evidence);
             }
 
-            var candidateInflation = c.LatencyP95.Ticks / (double)cb.Ticks;
-            var stableInflation = s.LatencyP95.Ticks / (double)sb.Ticks;
+            var candidateInflation = c.LatencyP50.Ticks / (double)cb.Ticks;
+            var stableInflation = s.LatencyP50.Ticks / (double)sb.Ticks;
             var relative = candidateInflation / Math.Max(stableInflation, 1e-9);
-            evidence["candidate_baseline_p95_ms"] = cb.TotalMilliseconds;
-            evidence["stable_baseline_p95_ms"] = sb.TotalMilliseconds;
+            evidence["candidate_baseline_p50_ms"] = cb.TotalMilliseconds;
+            evidence["stable_baseline_p50_ms"] = sb.TotalMilliseconds;
+            evidence["candidate_p50_ms"] = c.LatencyP50.TotalMilliseconds;
+            evidence["stable_p50_ms"] = s.LatencyP50.TotalMilliseconds;
             evidence["candidate_inflation"] = candidateInflation;
             evidence["stable_inflation"] = stableInflation;
             evidence["relative_inflation"] = relative;
             evidence["max_inflation"] = inflationLimit;
             if (relative > inflationLimit)
             {
-                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} serves at {candidateInflation:0.##}× its warm-up p95 ({cb.TotalMilliseconds:0.###} ms) while the champion serves at {stableInflation:0.##}× its own: a {relative:0.##}× relative slowdown; at most {inflationLimit:0.##}× is allowed."), evidence);
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} serves at {candidateInflation:0.##}× its warm-up median ({cb.TotalMilliseconds:0.###} ms) while the champion serves at {stableInflation:0.##}× its own: a {relative:0.##}× relative slowdown; at most {inflationLimit:0.##}× is allowed."), evidence);
             }
         }
 
@@ -218,9 +221,22 @@ internal sealed class DifferenceGate : IAnalysisGate
             }
         }
 
+        // Judge each version against its own calibration: subtract the gap the two versions already show
+        // on the known reference windows, so a less confident but equally right architecture is not
+        // taken for a degraded one.
+        var gap = 0.0;
+        if (snapshot.CandidateReference is { } cr && snapshot.StableReference is { } sr)
+        {
+            gap = _uncertainty ? cr.UncertainRate - sr.UncertainRate : sr.MeanConfidence - cr.MeanConfidence;
+        }
+
+        var raw = difference;
+        difference -= gap;
         var lower = difference - (_z * se);
         var upper = difference + (_z * se);
         var evidence = Evidence(difference, se, n, basis);
+        evidence["raw_difference"] = raw;
+        evidence["reference_gap"] = gap;
         evidence["ci_lower"] = lower;
         evidence["ci_upper"] = upper;
         var what = _uncertainty ? "uncertain-rate increase" : "confidence drop";

@@ -125,10 +125,12 @@ public sealed class PairedWindow
 /// <summary>Everything the gates judge at the end of one analysis interval.</summary>
 public sealed class AnalysisSnapshot
 {
-    internal AnalysisSnapshot(DateTimeOffset start, DateTimeOffset end, VersionWindow candidate, VersionWindow stable, PairedWindow paired, IReadOnlyList<string> labels, TimeSpan? candidateBaselineP95 = null, TimeSpan? stableBaselineP95 = null)
+    internal AnalysisSnapshot(DateTimeOffset start, DateTimeOffset end, VersionWindow candidate, VersionWindow stable, PairedWindow paired, IReadOnlyList<string> labels, TimeSpan? candidateBaselineLatency = null, TimeSpan? stableBaselineLatency = null, OutputReference? candidateReference = null, OutputReference? stableReference = null)
     {
-        CandidateBaselineP95 = candidateBaselineP95;
-        StableBaselineP95 = stableBaselineP95;
+        CandidateReference = candidateReference;
+        StableReference = stableReference;
+        CandidateBaselineLatency = candidateBaselineLatency;
+        StableBaselineLatency = stableBaselineLatency;
         Start = start;
         End = end;
         Candidate = candidate;
@@ -155,9 +157,25 @@ public sealed class AnalysisSnapshot
     /// <summary>Gets the class names, indexed like the class counts (empty when unknown).</summary>
     public IReadOnlyList<string> Labels { get; }
 
-    /// <summary>Gets the candidate's intrinsic p95 latency measured at warm-up (one window, no queueing), when known.</summary>
-    public TimeSpan? CandidateBaselineP95 { get; }
+    /// <summary>Gets the candidate's intrinsic median latency measured at warm-up (one window, no queueing), when known.</summary>
+    public TimeSpan? CandidateBaselineLatency { get; }
 
-    /// <summary>Gets the stable version's intrinsic p95 latency measured at warm-up, when known.</summary>
-    public TimeSpan? StableBaselineP95 { get; }
+    /// <summary>Gets the stable version's intrinsic median latency measured at warm-up, when known.</summary>
+    public TimeSpan? StableBaselineLatency { get; }
+
+    /// <summary>Gets the candidate's own outputs on the known reference windows (its calibration), when known.</summary>
+    public OutputReference? CandidateReference { get; }
+
+    /// <summary>Gets the stable version's own outputs on the same known reference windows, when known.</summary>
+    public OutputReference? StableReference { get; }
 }
+
+/// <summary>
+/// A model version's outputs on known reference windows: its mean confidence and uncertain rate. Two
+/// architectures are calibrated differently (a model trained with label smoothing is less confident
+/// everywhere), so confidence is judged against each version's own reference, not across versions.
+/// </summary>
+/// <param name="MeanConfidence">The mean top probability on the reference windows.</param>
+/// <param name="UncertainRate">The share of reference windows predicted below the uncertainty threshold.</param>
+/// <param name="Windows">The number of reference windows.</param>
+public readonly record struct OutputReference(double MeanConfidence, double UncertainRate, int Windows);

@@ -83,7 +83,7 @@ public sealed class RolloutObservations
     }
 
     /// <summary>Takes the interval's snapshot for <paramref name="candidate"/> against <paramref name="stable"/> and starts a new interval at <paramref name="end"/>.</summary>
-    internal AnalysisSnapshot TakeSnapshot(string candidate, string stable, DateTimeOffset end, IReadOnlyList<string> labels, TimeSpan? candidateBaseline = null, TimeSpan? stableBaseline = null)
+    internal AnalysisSnapshot TakeSnapshot(string candidate, string stable, DateTimeOffset end, IReadOnlyList<string> labels, TimeSpan? candidateBaseline = null, TimeSpan? stableBaseline = null, OutputReference? candidateReference = null, OutputReference? stableReference = null)
     {
         lock (_intervalLock)
         {
@@ -99,7 +99,7 @@ public sealed class RolloutObservations
             }
 
             var pairs = _pairs.Take(classes);
-            var snapshot = new AnalysisSnapshot(_intervalStart, end, cand.ToWindow(candidate), stab.ToWindow(stable), pairs.ToWindow(), labels, candidateBaseline, stableBaseline);
+            var snapshot = new AnalysisSnapshot(_intervalStart, end, cand.ToWindow(candidate), stab.ToWindow(stable), pairs.ToWindow(), labels, candidateBaseline, stableBaseline, candidateReference, stableReference);
             _intervalStart = end;
             return snapshot;
         }

@@ -701,7 +701,7 @@ public sealed class RolloutController : IAsyncDisposable
     {
         var paired = next.Mirror || next.ShadowBuckets > 0;
         var labels = _host.IsLoaded(next.Champion) ? _host.GetCard(next.Champion).Labels : _labels;
-        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion));
+        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion));
         var result = _analyzer.Evaluate(snapshot, paired);
         _metrics.Analysis(result);
         next.AnalysesRun++;

@@ -49,6 +49,9 @@ internal interface IModelVersionHost : IAsyncDisposable
     /// <summary>The version's intrinsic p95 latency measured at warm-up (one window at a time), or null when unknown.</summary>
     TimeSpan? GetBaselineLatency(string version);
 
+    /// <summary>The version's outputs on the known reference windows, or null when there are none.</summary>
+    OutputReference? GetOutputReference(string version);
+
     ValueTask UnloadAsync(string version);
 }
 

@@ -13,6 +13,7 @@ namespace Har.Deployment;
 internal sealed class HarModelHost : IModelVersionHost
 {
     private readonly ConcurrentDictionary<string, Resident> _models = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, OutputReference> _references = new(StringComparer.Ordinal);
     private readonly Func<HarModelOptions> _options;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly TimeProvider _time;
@@ -70,7 +71,11 @@ internal sealed class HarModelHost : IModelVersionHost
 
     internal HarModel GetModel(string version) => Get(version).Model;
 
-    internal void SetSmokeWindows(IReadOnlyList<float[]> windows) => _smokeWindows = windows;
+    internal void SetSmokeWindows(IReadOnlyList<float[]> windows)
+    {
+        _smokeWindows = windows;
+        _references.Clear();
+    }
 
     public ModelCard GetCard(string version) => Get(version).Model.Card;
 
@@ -86,6 +91,7 @@ internal sealed class HarModelHost : IModelVersionHost
 
     public async ValueTask UnloadAsync(string version)
     {
+        _references.TryRemove(version, out _);
         if (_models.TryRemove(version, out var resident))
         {
             await resident.Model.DisposeAsync().ConfigureAwait(false);
@@ -195,7 +201,29 @@ internal sealed class HarModelHost : IModelVersionHost
 
     public TimeSpan? GetBaselineLatency(string version) => _models.TryGetValue(version, out var r) ? r.Baseline : null;
 
-    /// <summary>The p95 of 40 single-window predictions on synthetic windows after warm-up (real wall time: a property of the machine, not of the rollout clock).</summary>
+    public OutputReference? GetOutputReference(string version)
+    {
+        if (_smokeWindows.Count == 0 || !_models.TryGetValue(version, out var r))
+        {
+            return null;
+        }
+
+        return _references.GetOrAdd(version, _ =>
+        {
+            double confidence = 0;
+            var uncertain = 0;
+            foreach (var window in _smokeWindows)
+            {
+                var p = r.Model.Predict(window);
+                confidence += p.Confidence;
+                uncertain += p.IsUncertain ? 1 : 0;
+            }
+
+            return new OutputReference(confidence / _smokeWindows.Count, (double)uncertain / _smokeWindows.Count, _smokeWindows.Count);
+        });
+    }
+
+    /// <summary>The median of 40 single-window predictions on synthetic windows after warm-up (real wall time: a property of the machine, not of the rollout clock).</summary>
     internal static TimeSpan MeasureBaseline(HarModel model)
     {
         var windows = SyntheticWindows(model.Card);
@@ -214,7 +242,7 @@ internal sealed class HarModelHost : IModelVersionHost
         }
 
         Array.Sort(samples);
-        return TimeSpan.FromSeconds(samples[(int)Math.Ceiling(0.95 * samples.Length) - 1] / (double)System.Diagnostics.Stopwatch.Frequency);
+        return TimeSpan.FromSeconds(samples[samples.Length / 2] / (double)System.Diagnostics.Stopwatch.Frequency);
     }
 
     private sealed record Resident(HarModel Model, string Path, TimeSpan Baseline);

@@ -165,7 +165,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
 
             var championOut = Score(championModel, all, cancellationToken);
             var candidateOut = Score(candidateModel, all, cancellationToken);
-            var brokenOut = Score(candidateModel, broken, cancellationToken) with { Latencies = candidateOut.Latencies, BaselineP95 = candidateOut.BaselineP95 };
+            var brokenOut = Score(candidateModel, broken, cancellationToken) with { Latencies = candidateOut.Latencies, BaselineP95 = candidateOut.BaselineP95, BaselineMedian = candidateOut.BaselineMedian };
 
             // The built-in smoke test runs on real windows (every 25th), against the champion.
             var smoke = new List<float[]>();
@@ -355,7 +355,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
 
         var sorted = (TimeSpan[])latencies.Clone();
         Array.Sort(sorted);
-        return new Outputs(labels, confidence, uncertain, latencies, sorted[(int)Math.Ceiling(0.95 * sorted.Length) - 1]);
+        return new Outputs(labels, confidence, uncertain, latencies, sorted[(int)Math.Ceiling(0.95 * sorted.Length) - 1], sorted[sorted.Length / 2]);
     }
 
     private double Agreement(Outputs other)
@@ -423,9 +423,9 @@ public sealed class RolloutSimulation : IAsyncDisposable
         return (table.Labels[window], table.Confidence[window], table.Uncertain[window], latency, error);
     }
 
-    private sealed record Outputs(int[] Labels, float[] Confidence, bool[] Uncertain, TimeSpan[] Latencies, TimeSpan BaselineP95);
+    private sealed record Outputs(int[] Labels, float[] Confidence, bool[] Uncertain, TimeSpan[] Latencies, TimeSpan BaselineP95, TimeSpan BaselineMedian);
 
-    /// <summary>The shared, already-loaded real models; baselines are the p95 of the latencies the runs sample from.</summary>
+    /// <summary>The shared, already-loaded real models; latency baselines are the median of the latencies the runs sample from.</summary>
     private sealed class SharedHost(HarModelHost models, RolloutSimulation simulation) : IModelVersionHost
     {
         public ValueTask LoadAsync(VerifiedModelBytes model, CancellationToken cancellationToken) => models.LoadAsync(model, cancellationToken);
@@ -439,7 +439,9 @@ public sealed class RolloutSimulation : IAsyncDisposable
         public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => models.SmokeTest(version, stableVersion);
 
         public TimeSpan? GetBaselineLatency(string version) =>
-            version == simulation.Champion ? simulation._champion.BaselineP95 : version == simulation.Candidate ? simulation._candidate.BaselineP95 : null;
+            version == simulation.Champion ? simulation._champion.BaselineMedian : version == simulation.Candidate ? simulation._candidate.BaselineMedian : null;
+
+        public OutputReference? GetOutputReference(string version) => models.GetOutputReference(version);
 
         public ValueTask UnloadAsync(string version) => ValueTask.CompletedTask;
 
