@@ -26,6 +26,9 @@ internal static class Program
         {
             ModelCommands.Create(),
             InferenceCommands.Predict(), InferenceCommands.Eval(),
+            DriftCommands.Create(),
+            AuditCommands.Create(),
+            ModelsCommands.Create(), RolloutCommands.Create(),
         };
 
         // System.CommandLine prints the exception's stack by default; users get the message only.

@@ -119,13 +119,23 @@ def parse_args(argv):
     p.add_argument("--weight-decay", type=float, default=1e-2)
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--ema", type=float, default=0.995,
+                   help="decay of the exponential moving average of the weights that is evaluated and "
+                        "exported (per optimizer step; 0 = use the raw weights)")
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="cross-entropy class weight = (n_max / n_class) ** power over the fitting windows "
                         "(0 = unweighted)")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
+    p.add_argument("--aug-shift", type=int, default=50,
+                   help="max random time shift of a training window in samples (label-preserving only)")
+    p.add_argument("--aug-rotation", type=float, default=10.0,
+                   help="max angle (degrees) of the random 3-D rotation applied to acc and gyro")
+    p.add_argument("--aug-scale", type=float, default=0.05, help="sd of the per-channel random scale factor")
+    p.add_argument("--aug-noise", type=float, default=0.01, help="sd of the additive Gaussian jitter (g, rad/s)")
     p.add_argument("--val-subjects", default=",".join(str(s) for s in DEFAULT_VAL_SUBJECTS),
                    help="comma-separated training subjects held out for validation")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (1 is much faster than 2 when other processes load the CPU)")
     p.add_argument("--opset", type=int, default=13)
     args = p.parse_args(argv)
     if args.version is None:
@@ -301,26 +311,28 @@ class FastBiLSTM(nn.Module):
         for n, p in ref.named_parameters():
             self.register_parameter(n, nn.Parameter(p.detach().clone()))
 
-    def _direction(self, xt, sfx, reverse):
-        w_ih = getattr(self, "weight_ih_l0" + sfx)
-        w_hh = getattr(self, "weight_hh_l0" + sfx).unsqueeze(-1)
-        b = getattr(self, "bias_ih_l0" + sfx) + getattr(self, "bias_hh_l0" + sfx)
-        xs = F.conv1d(xt, w_ih.unsqueeze(-1), b).unbind(2)  # T x [B, 4H]
-        steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
-        h = xt.new_zeros(xt.shape[0], self.hidden_size, 1)
-        c = xt.new_zeros(xt.shape[0], self.hidden_size)
-        outs = [None] * len(xs)
-        for t in steps:
-            i, f, g, o = (xs[t] + F.conv1d(h, w_hh).squeeze(-1)).chunk(4, 1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            hh = torch.sigmoid(o) * torch.tanh(c)
-            outs[t] = hh
-            h = hh.unsqueeze(-1)
-        return torch.stack(outs, 1)
-
     def forward(self, x):  # x [B, T, C] -> ([B, T, 2H], None)
+        H = self.hidden_size
         xt = x.transpose(1, 2)
-        return torch.cat([self._direction(xt, "", False), self._direction(xt, "_reverse", True)], 2), None
+        # input projections of both directions at once: [B, 8H, T] (forward gates, then reverse gates)
+        w_ih = torch.cat([self.weight_ih_l0, self.weight_ih_l0_reverse], 0).unsqueeze(-1)
+        b = torch.cat([self.bias_ih_l0 + self.bias_hh_l0, self.bias_ih_l0_reverse + self.bias_hh_l0_reverse], 0)
+        xs = F.conv1d(xt, w_ih, b).unbind(2)
+        # recurrent products of both directions in one grouped 1x1 convolution
+        w_hh = torch.cat([self.weight_hh_l0, self.weight_hh_l0_reverse], 0).unsqueeze(-1)  # [8H, H, 1]
+        n_steps, batch = len(xs), x.shape[0]
+        h = x.new_zeros(batch, 2 * H, 1)
+        c = x.new_zeros(batch, 2, H)
+        out_f, out_r = [None] * n_steps, [None] * n_steps
+        for t in range(n_steps):
+            tr = n_steps - 1 - t  # the reverse direction reads the sequence backwards
+            g = torch.cat([xs[t][:, :4 * H], xs[tr][:, 4 * H:]], 1) + F.conv1d(h, w_hh, groups=2).squeeze(-1)
+            i, f, gg, o = g.view(batch, 2, 4, H).unbind(2)  # PyTorch gate order i, f, g, o
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            hh = torch.sigmoid(o) * torch.tanh(c)  # [B, 2, H]
+            out_f[t], out_r[tr] = hh[:, 0], hh[:, 1]
+            h = hh.reshape(batch, 2 * H, 1)
+        return torch.cat([torch.stack(out_f, 1), torch.stack(out_r, 1)], 2), None
 
 
 def conv_block(cin, cout, k, pool):
@@ -336,10 +348,10 @@ class CnnBiLSTM(nn.Module):
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(6, 48, 5, False),
-            *conv_block(48, 96, 5, True),
-            *conv_block(96, 128, 5, True),
-            *conv_block(128, 128, 3, True),
+            *conv_block(6, 32, 5, True),
+            *conv_block(32, 64, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 3, False),
         )
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
@@ -359,10 +371,10 @@ class Cnn(nn.Module):
     def __init__(self, dropout=0.3):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(6, 32, 7, False),
+            *conv_block(6, 32, 7, True),
             *conv_block(32, 64, 5, True),
-            *conv_block(64, 96, 5, True),
-            *conv_block(96, 128, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 5, False),
             *conv_block(128, 128, 3, False),
         )
         self.dropout = nn.Dropout(dropout)
@@ -461,7 +473,9 @@ def predict(model, xn, batch=512):
 def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    aug = None if args.no_augment else Augmenter(x_raw, cum, rng)
+    aug = None if args.no_augment else Augmenter(
+        x_raw, cum, rng, max_shift=args.aug_shift, max_angle_deg=args.aug_rotation, scale_sd=args.aug_scale,
+        acc_noise=args.aug_noise, gyro_noise=args.aug_noise)
 
     counts = np.bincount(w_fit["y"], minlength=N_CLASSES).astype(np.float64)
     if args.class_weight_power > 0:
@@ -485,6 +499,9 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
 
     x_val = (gather(x_raw, w_val["start"]) - mean) / std
     best = dict(f1=-1.0, epoch=0, state=None, metrics=None)
+    # exponential moving average of all parameters and BatchNorm buffers (evaluated and exported)
+    ema_model = copy.deepcopy(model) if args.ema > 0 else model
+    ema_pairs = [(e, p) for e, p in zip(ema_model.state_dict().values(), model.state_dict().values())]
     y_fit = w_fit["y"]
     for epoch in range(1, args.epochs + 1):
         t0 = time.time()
@@ -503,12 +520,19 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
+            if args.ema > 0:
+                with torch.no_grad():
+                    for e, p in ema_pairs:
+                        if e.dtype.is_floating_point:
+                            e.mul_(args.ema).add_(p, alpha=1.0 - args.ema)
+                        else:
+                            e.copy_(p)
             loss_sum += float(loss) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
-        vm = classification_metrics(w_val["y"], predict(model, x_val).argmax(1), names)
+        vm = classification_metrics(w_val["y"], predict(ema_model, x_val).argmax(1), names)
         improved = vm["macro_f1"] > best["f1"]
         if improved:
-            best = dict(f1=vm["macro_f1"], epoch=epoch, state=copy.deepcopy(model.state_dict()), metrics=vm)
+            best = dict(f1=vm["macro_f1"], epoch=epoch, state=copy.deepcopy(ema_model.state_dict()), metrics=vm)
         log("epoch %3d  loss %.4f  train_acc %.4f  val_acc %.4f  val_macro_f1 %.4f  lr %.2e  %.1fs%s" % (
             epoch, loss_sum / n_fit, correct / n_fit, vm["accuracy"], vm["macro_f1"],
             sched.get_last_lr()[0], time.time() - t0, "  *" if improved else ""))
@@ -696,8 +720,10 @@ def main(argv=None):
         training_seconds=round(train_seconds, 1), best_epoch=best["epoch"], epochs_max=args.epochs,
         hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, dropout=args.dropout,
-                             label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
-                             augment=not args.no_augment, patience=args.patience, threads=args.threads,
+                             label_smoothing=args.label_smoothing, ema=args.ema, class_weight_power=args.class_weight_power,
+                             augment=not args.no_augment, aug_shift=args.aug_shift,
+                             aug_rotation_deg=args.aug_rotation, aug_scale=args.aug_scale,
+                             aug_noise=args.aug_noise, patience=args.patience, threads=args.threads,
                              opset=args.opset),
         training_data=training_data, window_counts=counts,
         normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),

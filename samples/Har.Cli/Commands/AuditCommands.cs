@@ -1,0 +1,333 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Har.Audit;
+
+namespace Har.Cli.Commands;
+
+/// <summary><c>har audit …</c>: append to, read, prove and verify a Har audit log.</summary>
+internal static class AuditCommands
+{
+    /// <summary>The environment variable naming the default checkpoint signing key file.</summary>
+    internal const string KeyEnvironmentVariable = "HAR_AUDIT_KEY";
+
+    public static Command Create() => new("audit", "Append to, query, prove and verify a tamper-evident audit log.")
+    {
+        Append(),
+        Show(),
+        Query(),
+        Verify(),
+        Checkpoint(),
+        Prove(),
+        Keygen(),
+    };
+
+    private static Option<DirectoryInfo> LogOption() => new("--log") { Description = "The audit log directory.", Required = true };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON." };
+
+    private static Command Append()
+    {
+        var log = LogOption();
+        var file = new Option<FileInfo>("--event") { Description = "A JSON file holding one record: an audit event, a deployment record or a rollback record.", Required = true };
+        var kind = new Option<string?>("--kind") { Description = "The record type (event, deployment, rollback); default: told from the record's members." };
+        var origin = new Option<string?>("--origin") { Description = "The log's origin when this append creates the log (default har.audit/<directory name>)." };
+        var json = JsonOption();
+        var command = new Command("append", "Append one record; returns after it is durable (fsynced).") { log, file, kind, origin, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            var bytes = await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct).ConfigureAwait(false);
+            var kindName = parse.GetValue(kind);
+            var record = kindName is null ? AuditRecord.Parse(bytes) : AuditRecord.Parse(ParseKind(kindName), bytes);
+            using var audit = AuditLog.Open(new AuditLogOptions { Directory = parse.GetValue(log)!.FullName, Origin = parse.GetValue(origin), EnableMetrics = false });
+            var result = await audit.AppendAsync(record, ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["index"] = result.Index, ["leaf_hash"] = Convert.ToHexStringLower(result.LeafHash.Span), ["tree_size"] = audit.Count }, CliJson.Indented));
+            }
+            else
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"appended {AuditRecordKindName(record.Kind)} as entry {result.Index} (leaf {Convert.ToHexStringLower(result.LeafHash.Span)}); the log holds {audit.Count} entries"));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Show()
+    {
+        var log = LogOption();
+        var index = new Option<long>("--index") { Description = "The entry index.", Required = true };
+        var json = JsonOption();
+        var command = new Command("show", "Print one entry: its record, index, chain link and leaf hash.") { log, index, json };
+        command.SetAction(parse =>
+        {
+            using var audit = OpenExisting(parse.GetValue(log)!);
+            var entry = audit.Get(parse.GetValue(index));
+            Console.Out.WriteLine(parse.GetValue(json) ? EntryJson(entry) : EntryText(entry));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Query()
+    {
+        var log = LogOption();
+        var eventType = new Option<string?>("--event-type") { Description = "Match this event type (deployment, rollback, or an event's event_type)." };
+        var entityType = new Option<string?>("--entity-type") { Description = "Match this entity type." };
+        var entityId = new Option<string?>("--entity-id") { Description = "Match this entity id." };
+        var actor = new Option<string?>("--actor") { Description = "Match this actor." };
+        var kind = new Option<string?>("--kind") { Description = "Match this record type (event, deployment, rollback)." };
+        var from = new Option<DateTimeOffset?>("--from") { Description = "Records at or after this time (RFC 3339)." };
+        var to = new Option<DateTimeOffset?>("--to") { Description = "Records before this time (RFC 3339)." };
+        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 };
+        var pageToken = new Option<string?>("--page-token") { Description = "The next-page token a previous query printed." };
+        var json = JsonOption();
+        var command = new Command("query", "Find entries by event type, entity, actor, record type and time range, one stable page at a time.")
+        {
+            log, eventType, entityType, entityId, actor, kind, from, to, pageSize, pageToken, json,
+        };
+        command.SetAction(parse =>
+        {
+            using var audit = OpenExisting(parse.GetValue(log)!);
+            var kindName = parse.GetValue(kind);
+            var page = audit.Query(new AuditQuery
+            {
+                EventType = parse.GetValue(eventType),
+                EntityType = parse.GetValue(entityType),
+                EntityId = parse.GetValue(entityId),
+                Actor = parse.GetValue(actor),
+                Kind = kindName is null ? null : ParseKind(kindName),
+                From = parse.GetValue(from),
+                To = parse.GetValue(to),
+                PageSize = parse.GetValue(pageSize),
+                PageToken = parse.GetValue(pageToken),
+            });
+            if (parse.GetValue(json))
+            {
+                var entries = page.Entries.Select(e => JsonDocument.Parse(EntryJson(e)).RootElement).ToList();
+                Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["entries"] = entries, ["next_page_token"] = page.NextPageToken }, CliJson.Indented));
+            }
+            else
+            {
+                foreach (var e in page.Entries)
+                {
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Index,8}  {RecordText(e.Timestamp)}  {e.EventType,-22} {e.EntityType}/{e.EntityId}  by {e.Actor}"));
+                }
+
+                Console.Out.WriteLine(page.NextPageToken is null ? $"{page.Entries.Count} entries; end of log" : $"{page.Entries.Count} entries; next page: --page-token {page.NextPageToken}");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Verify()
+    {
+        var log = new Option<DirectoryInfo?>("--log") { Description = "The audit log directory to verify (read-only; the log may be open elsewhere)." };
+        var vkey = new Option<string?>("--vkey") { Description = "The trusted verifier key (name+keyid+base64) or a file holding it. Without it the key stored in the log directory is used, which proves less." };
+        var bundle = new Option<FileInfo?>("--bundle") { Description = "Verify a proof bundle from `har audit prove --bundle` offline instead of a log (requires --vkey)." };
+        var json = JsonOption();
+        var command = new Command("verify", "Verify a whole log (framing, CRC-32C, chain, schemas, stored tree, index, signed checkpoint) or a proof bundle; exit code 1 when verification fails.")
+        {
+            log, vkey, bundle, json,
+        };
+        command.SetAction(parse =>
+        {
+            var key = ReadVerifierKey(parse.GetValue(vkey));
+            if (parse.GetValue(bundle) is { } bundleFile)
+            {
+                if (key is null)
+                {
+                    throw new ArgumentException("Verifying a proof bundle needs the log's trusted verifier key: pass --vkey.");
+                }
+
+                var proof = AuditProofBundle.Parse(File.ReadAllText(bundleFile.FullName));
+                var ok = proof.Verify(key, out var problem);
+                Console.Out.WriteLine(ok
+                    ? string.Create(CultureInfo.InvariantCulture, $"OK: entry {proof.LeafIndex} is in {proof.Checkpoint.Origin} at size {proof.Checkpoint.TreeSize}, signed by {key.Name}")
+                    : $"FAILED: {problem}");
+                return ok ? 0 : 1;
+            }
+
+            var dir = parse.GetValue(log) ?? throw new ArgumentException("Pass --log <dir> to verify a log, or --bundle <file> --vkey <key> to verify a proof bundle.");
+            var result = AuditLog.Verify(dir.FullName, key);
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(
+                    new Dictionary<string, object?>
+                    {
+                        ["valid"] = result.IsValid,
+                        ["problem"] = result.Problem.ToString(),
+                        ["first_bad_index"] = result.FirstBadIndex,
+                        ["entries_verified"] = result.EntriesVerified,
+                        ["root_hash"] = result.IsValid ? Convert.ToHexStringLower(result.RootHash.Span) : null,
+                        ["checkpoint_size"] = result.Checkpoint?.TreeSize,
+                        ["verifier_key"] = result.VerifierKey,
+                        ["verifier_key_pinned"] = result.VerifierKeyPinned,
+                        ["message"] = result.Message,
+                    },
+                    CliJson.Indented));
+            }
+            else
+            {
+                Console.Out.WriteLine(result.IsValid
+                    ? $"OK: {result.Message}"
+                    : $"FAILED ({result.Problem}{(result.FirstBadIndex is { } i ? string.Create(CultureInfo.InvariantCulture, $", first bad index {i}") : string.Empty)}): {result.Message}");
+            }
+
+            return result.IsValid ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static Command Checkpoint()
+    {
+        var log = LogOption();
+        var keyFile = new Option<FileInfo?>("--key") { Description = $"The signing key file from `har audit keygen` (default: the file named by ${KeyEnvironmentVariable})." };
+        var command = new Command("checkpoint", "Sign a checkpoint (origin, size, root) of the log with Ed25519 and write it beside the log; prints the signed note.") { log, keyFile };
+        command.SetAction(parse =>
+        {
+            var path = parse.GetValue(keyFile)?.FullName ?? Environment.GetEnvironmentVariable(KeyEnvironmentVariable);
+            if (string.IsNullOrEmpty(path))
+            {
+                throw new ArgumentException($"No signing key: pass --key <file> or set {KeyEnvironmentVariable}. Create one with `har audit keygen --name <origin> --out <file>` and keep it outside the log directory (whoever can rewrite the log must not hold the key).");
+            }
+
+            using var key = AuditSigningKey.Load(path);
+            using var audit = OpenExisting(parse.GetValue(log)!);
+            var checkpoint = audit.CreateCheckpoint(key);
+            Console.Out.Write(checkpoint.NoteText);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Prove()
+    {
+        var log = LogOption();
+        var index = new Option<long?>("--index") { Description = "Inclusion proof for this entry." };
+        var from = new Option<long?>("--from") { Description = "Consistency proof from this older tree size." };
+        var size = new Option<long?>("--size") { Description = "The tree size to prove against (default: the whole log)." };
+        var bundle = new Option<FileInfo?>("--bundle") { Description = "With --index: write a self-contained proof bundle (entry, path, signed checkpoint) that `har audit verify --bundle` checks offline." };
+        var json = JsonOption();
+        var command = new Command("prove", "Print an inclusion proof (--index I [--size N]) or a consistency proof (--from M [--size N]), or export a proof bundle.") { log, index, from, size, bundle, json };
+        command.SetAction(parse =>
+        {
+            var i = parse.GetValue(index);
+            var m = parse.GetValue(from);
+            if (i is null == m is null)
+            {
+                throw new ArgumentException("Pass exactly one of --index I (inclusion proof) or --from M (consistency proof).");
+            }
+
+            using var audit = OpenExisting(parse.GetValue(log)!);
+            if (parse.GetValue(bundle) is { } bundleFile)
+            {
+                if (i is null)
+                {
+                    throw new ArgumentException("--bundle exports an inclusion proof: pass --index I.");
+                }
+
+                if (audit.LatestCheckpoint is null)
+                {
+                    throw new InvalidDataException("The log has no signed checkpoint yet; run `har audit checkpoint` first.");
+                }
+
+                File.WriteAllText(bundleFile.FullName, audit.ExportProof(i.Value).ToJson());
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote the proof of entry {i} against checkpoint size {audit.LatestCheckpoint.TreeSize} to {bundleFile.FullName}"));
+                return 0;
+            }
+
+            if (i is { } leaf)
+            {
+                var proof = audit.GetInclusionProof(leaf, parse.GetValue(size));
+                Console.Out.WriteLine(parse.GetValue(json) ? proof.ToJson() : string.Create(CultureInfo.InvariantCulture, $"entry {proof.LeafIndex} in tree size {proof.TreeSize}: root {Convert.ToHexStringLower(proof.RootHash.Span)}, {proof.Path.Count} path hashes; verifies: {proof.Verify()}"));
+            }
+            else
+            {
+                var proof = audit.GetConsistencyProof(m!.Value, parse.GetValue(size));
+                Console.Out.WriteLine(parse.GetValue(json) ? proof.ToJson() : string.Create(CultureInfo.InvariantCulture, $"size {proof.FromSize} -> {proof.ToSize}: {proof.Path.Count} proof hashes; verifies: {proof.Verify()}"));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Keygen()
+    {
+        var name = new Option<string>("--name") { Description = "The key name, conventionally the log origin (e.g. audit.example.com/har).", Required = true };
+        var output = new Option<FileInfo>("--out") { Description = "The private key file to create (mode 0600; never overwritten).", Required = true };
+        var command = new Command("keygen", "Create an Ed25519 checkpoint signing key; prints the verifier key to give to auditors.") { name, output };
+        command.SetAction(parse =>
+        {
+            using var key = AuditSigningKey.Generate(parse.GetValue(name)!);
+            key.Save(parse.GetValue(output)!.FullName);
+            Console.Out.WriteLine(key.VerifierKey);
+            return 0;
+        });
+        return command;
+    }
+
+    private static AuditLog OpenExisting(DirectoryInfo dir)
+    {
+        if (!File.Exists(Path.Combine(dir.FullName, "entries.log")))
+        {
+            throw new DirectoryNotFoundException($"No audit log at '{dir.FullName}' (entries.log is missing); `har audit append` creates one.");
+        }
+
+        return AuditLog.Open(new AuditLogOptions { Directory = dir.FullName, EnableMetrics = false });
+    }
+
+    private static AuditVerifierKey? ReadVerifierKey(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        return AuditVerifierKey.Parse(File.Exists(value) ? File.ReadAllText(value) : value);
+    }
+
+    private static AuditRecordKind ParseKind(string name) => name.ToUpperInvariant() switch
+    {
+        "EVENT" => AuditRecordKind.Event,
+        "DEPLOYMENT" => AuditRecordKind.Deployment,
+        "ROLLBACK" => AuditRecordKind.Rollback,
+        _ => throw new ArgumentException($"Unknown record type '{name}'; expected event, deployment or rollback."),
+    };
+
+    private static string AuditRecordKindName(AuditRecordKind kind) => kind.ToString().ToLowerInvariant();
+
+    private static string RecordText(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    private static string EntryJson(AuditEntry e)
+    {
+        using var stored = JsonDocument.Parse(e.CanonicalJson);
+        return JsonSerializer.Serialize(
+            new Dictionary<string, object>
+            {
+                ["index"] = e.Index,
+                ["kind"] = AuditRecordKindName(e.Kind),
+                ["leaf_hash"] = Convert.ToHexStringLower(e.LeafHash.Span),
+                ["prev"] = Convert.ToHexStringLower(e.PreviousHash.Span),
+                ["record"] = stored.RootElement.GetProperty("record").Clone(),
+            },
+            CliJson.Indented);
+    }
+
+    private static string EntryText(AuditEntry e)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"entry {e.Index} ({AuditRecordKindName(e.Kind)}) {RecordText(e.Timestamp)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  {e.EventType} on {e.EntityType}/{e.EntityId} by {e.Actor}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  leaf {Convert.ToHexStringLower(e.LeafHash.Span)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  prev {Convert.ToHexStringLower(e.PreviousHash.Span)}\n");
+        sb.Append(e.Record.ToString());
+        return sb.ToString();
+    }
+}

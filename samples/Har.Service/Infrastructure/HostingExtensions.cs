@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Threading.RateLimiting;
+using Har.Service.Security;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace Har.Service.Infrastructure;
+
+/// <summary>The host's cross-cutting plumbing: keys, CORS, rate limits, body limits, problem details.</summary>
+internal static class HostingExtensions
+{
+    public const string CorsPolicy = "har-cors";
+
+    public static WebApplicationBuilder AddServiceSecurity(this WebApplicationBuilder builder, ServiceOptions options, List<ApiKeyEntry> keys)
+    {
+        builder.Services.AddSingleton(new ApiKeyStore(keys));
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(Roles.OperatorPolicy, p => p.RequireRole(Roles.Operator))
+            .AddPolicy(Roles.AuditorPolicy, p => p.RequireRole(Roles.Auditor, Roles.Operator))
+            .AddPolicy(Roles.PredictPolicy, p =>
+            {
+                if (options.PredictRequiresKey)
+                {
+                    p.RequireRole(Roles.Predictor, Roles.Operator, Roles.Auditor);
+                }
+                else
+                {
+                    p.RequireAssertion(_ => true);
+                }
+            });
+
+        if (options.CorsOrigins.Any(o => o.Trim() == "*"))
+        {
+            throw new InvalidOperationException("Har:Service:CorsOrigins contains '*'; list the allowed origins explicitly (API keys are credentials, so a wildcard origin is never allowed).");
+        }
+
+        builder.Services.AddCors(c => c.AddPolicy(CorsPolicy, p =>
+        {
+            if (options.CorsOrigins.Count > 0)
+            {
+                p.WithOrigins([.. options.CorsOrigins]).WithMethods("GET", "POST").WithHeaders("Content-Type", ApiKeyAuthenticationHandler.Header).DisallowCredentials();
+            }
+        }));
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
+    {
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
+        builder.Services.AddRateLimiter(r =>
+        {
+            r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(ctx =>
+            {
+                // Health, readiness and scrapes are never throttled: an overloaded service must stay observable.
+                var path = ctx.Request.Path;
+                if (path.StartsWithSegments("/health") || path.StartsWithSegments("/ready") || path.StartsWithSegments("/metrics"))
+                {
+                    return RateLimitPartition.GetNoLimiter("infra");
+                }
+
+                var client = ctx.User.FindFirstValue(ClaimTypes.Name) is { } name
+                    ? "key:" + name
+                    : "ip:" + (ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = options.RateLimitBurst,
+                    TokensPerPeriod = options.RateLimitPerSecond,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            r.OnRejected = async (ctx, ct) =>
+            {
+                var retry = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+                ctx.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await Results.Problem(
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Too many requests",
+                    detail: "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
+                    .ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
+            };
+        });
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddServiceProblemDetails(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Instance ??= c.HttpContext.Request.Path;
+            c.ProblemDetails.Extensions["traceId"] = c.HttpContext.TraceIdentifier;
+        });
+        return builder;
+    }
+
+    /// <summary>Every error becomes RFC 7807 problem details; client errors keep their 4xx status.</summary>
+    public static WebApplication UseServiceErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(handler => handler.Run(async ctx =>
+        {
+            var error = ctx.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, title, detail) = Classify(error);
+            if (status >= 500 && error is not null)
+            {
+                Log.Unhandled(ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), error, ctx.Request.Method, ctx.Request.Path);
+            }
+
+            if (status == 503)
+            {
+                ctx.Response.Headers.RetryAfter = "1";
+            }
+
+            await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(ctx).ConfigureAwait(false);
+        }));
+        app.UseStatusCodePages(async ctx =>
+        {
+            var status = ctx.HttpContext.Response.StatusCode;
+            var detail = status switch
+            {
+                401 => $"This operation needs an API key in the {ApiKeyAuthenticationHandler.Header} header.",
+                403 => "The API key does not have the role this operation needs.",
+                404 => "No such resource.",
+                405 => "This method is not allowed on this resource.",
+                413 => "The request body is larger than the service accepts.",
+                415 => "The content type is not supported by this endpoint.",
+                _ => null,
+            };
+            await Results.Problem(statusCode: status, detail: detail).ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
+        });
+        return app;
+    }
+
+    internal static (int Status, string Title, string Detail) Classify(Exception? error) => error switch
+    {
+        Har.Deployment.RolloutConflictException c => (409, "Stale rollout command", c.Message),
+        Har.Deployment.RolloutCommandRejectedException r => (409, "Rollout command not allowed now", r.Message),
+        Har.Deployment.ModelIntegrityException m => (422, "Model refused", m.Message),
+        Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
+        Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),
+        Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
+        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
+        System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
+        ArgumentException a => (400, "Invalid request", a.Message),
+        FormatException f => (400, "Invalid request", f.Message),
+        InvalidDataException d => (400, "Invalid request", d.Message),
+        KeyNotFoundException k => (404, "Not found", k.Message),
+        FileNotFoundException n => (404, "Not found", n.Message),
+        OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
+        _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
+    };
+}

@@ -1,0 +1,13 @@
+namespace Har.Service.Infrastructure;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Warning, "No API keys were configured: generated an operator+auditor key in {Path} (keep it secret; configure Har:Service:ApiKeys to use your own).")]
+    public static partial void GeneratedApiKey(ILogger logger, string path);
+
+    [LoggerMessage(2, LogLevel.Error, "Unhandled error serving {Method} {Path}")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(3, LogLevel.Error, "Could not write the audit event for operation {Operation}")]
+    public static partial void OperationAuditFailed(ILogger logger, Exception exception, string operation);
+}

@@ -1,0 +1,73 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Har.Service;
+
+/// <summary>Settings of the HTTP host (configuration section <c>Har:Service</c>).</summary>
+public sealed class ServiceOptions
+{
+    public const string Section = "Har:Service";
+
+    /// <summary>Folder holding the model registry, the audit log and generated keys. Relative paths are under the content root.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = "har-data";
+
+    /// <summary>Folder of the audit log. Default: <c>{DataDirectory}/audit</c>. One writer per log: give each replica its own.</summary>
+    public string? AuditDirectory { get; set; }
+
+    /// <summary>A JSON file of API keys (<c>[{"name","key","roles"}]</c>), e.g. a mounted secret. Used when <see cref="ApiKeys"/> is empty.</summary>
+    public string? ApiKeysFile { get; set; }
+
+    /// <summary>Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: the bundled HAPT profile beside the models.</summary>
+    public string? DriftProfilePath { get; set; }
+
+    /// <summary>Frames in the drift monitor's current window (one minute at 50 Hz by default).</summary>
+    [Range(500, 1_000_000)]
+    public int DriftWindowFrames { get; set; } = 3000;
+
+    /// <summary>How often the drift monitor re-scores its window.</summary>
+    public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Analysis interval of canary and blue-green rollouts.</summary>
+    public TimeSpan RolloutAnalysisInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Most windows accepted in one predict request.</summary>
+    [Range(1, 4096)]
+    public int MaxWindowsPerRequest { get; set; } = 256;
+
+    /// <summary>API keys and their roles. When empty, an operator+auditor key is generated on first start into <c>{DataDirectory}/api-keys.json</c>.</summary>
+    public List<ApiKeyEntry> ApiKeys { get; set; } = [];
+
+    /// <summary>Whether prediction endpoints require an API key (role <c>predictor</c>, <c>operator</c> or <c>auditor</c>).</summary>
+    public bool PredictRequiresKey { get; set; }
+
+    /// <summary>Origins allowed by CORS. Empty: no cross-origin access. <c>*</c> is refused (keys are credentials).</summary>
+    public List<string> CorsOrigins { get; set; } = [];
+
+    /// <summary>Requests per second per client (API key, or remote address when anonymous) before 429.</summary>
+    [Range(1, 1_000_000)]
+    public int RateLimitPerSecond { get; set; } = 2000;
+
+    /// <summary>Burst size of the per-client token bucket.</summary>
+    [Range(1, 10_000_000)]
+    public int RateLimitBurst { get; set; } = 4000;
+
+    /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
+    [Range(1024, 256L * 1024 * 1024)]
+    public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+}
+
+/// <summary>One API key.</summary>
+public sealed class ApiKeyEntry
+{
+    /// <summary>Who holds the key (written to the audit log as the actor).</summary>
+    [Required]
+    public string Name { get; set; } = "";
+
+    /// <summary>The secret. At least 24 characters.</summary>
+    [Required]
+    [MinLength(24)]
+    public string Key { get; set; } = "";
+
+    /// <summary>Roles: <c>operator</c> (models, rollouts), <c>auditor</c> (audit reads), <c>predictor</c> (predictions when keyed).</summary>
+    public List<string> Roles { get; set; } = [];
+}

@@ -1,0 +1,63 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Har.Audit;
+
+/// <summary>Options of an <see cref="AuditLog"/>.</summary>
+public sealed class AuditLogOptions
+{
+    /// <summary>Gets or sets the log directory (created if missing). Required.</summary>
+    /// <value>The default value is an empty string, which fails validation.</value>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "AuditLogOptions.Directory is required: the folder that holds (or will hold) the log.")]
+    public string Directory { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Gets or sets the log's origin: the first line of its checkpoints, naming the log uniquely
+    /// (C2SP recommends a schema-less URL such as <c>audit.example.com/har</c>). Fixed when the log is
+    /// created; opening an existing log with a different origin fails.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: a new log is named <c>har.audit/&lt;directory name&gt;</c>, an existing log keeps its origin.</value>
+    public string? Origin { get; set; }
+
+    /// <summary>Gets or sets the largest canonical record accepted, in bytes.</summary>
+    /// <value>The default value is 1 MiB.</value>
+    [Range(256, 64 << 20, ErrorMessage = "AuditLogOptions.MaxRecordBytes must be between 256 bytes and 64 MiB.")]
+    public int MaxRecordBytes { get; set; } = 1 << 20;
+
+    /// <summary>Gets or sets the most appends committed by one write and fsync (group commit).</summary>
+    /// <value>The default value is 16384.</value>
+    [Range(1, 1_000_000, ErrorMessage = "AuditLogOptions.MaxGroupCommitRecords must be between 1 and 1,000,000.")]
+    public int MaxGroupCommitRecords { get; set; } = 16384;
+
+    /// <summary>
+    /// Gets or sets how many entries may accumulate before the derived files (Merkle nodes, query index)
+    /// are fsynced and a recovery seal written in the background. Opening the log re-scans the
+    /// entries after the last seal, so this bounds recovery time.
+    /// </summary>
+    /// <value>The default value is 262144.</value>
+    [Range(1, int.MaxValue, ErrorMessage = "AuditLogOptions.SealInterval must be at least 1.")]
+    public int SealInterval { get; set; } = 262_144;
+
+    /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint()"/>.</summary>
+    /// <value>The default value is <see langword="null"/>: checkpoints need an explicit key.</value>
+    public string? SigningKeyPath { get; set; }
+
+    /// <summary>Gets or sets the pinned verifier key that <see cref="AuditLog.Verify()"/> checks the latest checkpoint's signature with.</summary>
+    /// <value>The default value is <see langword="null"/>: the verifier key stored beside the checkpoint is used, and the result says so.</value>
+    public string? VerifierKey { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether Prometheus metrics are recorded.</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool EnableMetrics { get; set; } = true;
+
+    /// <summary>Gets or sets the Prometheus registry the metrics are registered in.</summary>
+    /// <value>The default value is <see langword="null"/>: <see cref="Metrics.DefaultRegistry"/>.</value>
+    public CollectorRegistry? MetricsRegistry { get; set; }
+}
+
+/// <summary>Validates <see cref="AuditLogOptions"/> (source-generated from the data annotations).</summary>
+[OptionsValidator]
+internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditLogOptions>
+{
+}

@@ -1,0 +1,277 @@
+using System.Buffers.Binary;
+using System.Text;
+using Har.Audit.Merkle;
+
+namespace Har.Audit.Storage;
+
+/// <summary>Read-only verification of a whole log directory; reports the first bad entry index and why.</summary>
+internal static class LogVerifier
+{
+    private const int MaxFramePayload = (64 << 20) + 4096;
+
+    public static AuditVerificationResult Verify(string directory, long? segmentLimit, AuditVerifierKey? pinnedKey)
+    {
+        var segmentPath = Path.Combine(directory, AuditLog.SegmentFile);
+        if (!File.Exists(segmentPath))
+        {
+            throw new FileNotFoundException($"'{directory}' holds no audit log ({AuditLog.SegmentFile} is missing).", segmentPath);
+        }
+
+        SignedCheckpoint? checkpoint = null;
+        string? checkpointProblem = null;
+        try
+        {
+            checkpoint = AuditLog.ReadCheckpoint(directory);
+        }
+        catch (FormatException ex)
+        {
+            checkpointProblem = ex.Message;
+        }
+
+        using var segment = new FileStream(segmentPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.SequentialScan);
+        var length = Math.Min(segmentLimit ?? long.MaxValue, segment.Length);
+        var levels = new LevelReaders(Path.Combine(directory, AuditLog.TreeDirectory));
+        using var _ = levels;
+        var indexPath = Path.Combine(directory, AuditLog.IndexFile);
+        using var index = File.Exists(indexPath) ? new FileStream(indexPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.SequentialScan) : null;
+
+        var border = new byte[64][];
+        var lastLeaf = new byte[32];
+        byte[]? rootAtCheckpoint = checkpoint is { TreeSize: 0 } ? MerkleHasher.EmptyRoot : null;
+        long n = 0;
+
+        AuditVerificationResult Fail(AuditVerificationProblem problem, long? at, string message) => new()
+        {
+            Problem = problem,
+            FirstBadIndex = at,
+            Message = message,
+            EntriesVerified = at ?? n,
+            Checkpoint = checkpoint,
+        };
+
+        var header = new byte[LogEnvelope.HeaderSize];
+        if (length < LogEnvelope.HeaderSize || segment.Read(header) != header.Length || !header.AsSpan().SequenceEqual(LogEnvelope.Magic))
+        {
+            return Fail(AuditVerificationProblem.Header, 0, "the segment header is not HARLOG01");
+        }
+
+        long offset = LogEnvelope.HeaderSize;
+        var frameHeader = new byte[LogEnvelope.FrameOverhead];
+        var payload = new byte[4096];
+        var row = new byte[IndexRow.Size];
+        var stored = new byte[32];
+        while (offset < length)
+        {
+            var remaining = length - offset;
+            if (remaining < LogEnvelope.FrameOverhead)
+            {
+                return Fail(AuditVerificationProblem.Framing, n, $"entry {n}: {remaining} trailing bytes are not a frame header");
+            }
+
+            segment.ReadExactly(frameHeader);
+            var len = BinaryPrimitives.ReadUInt32LittleEndian(frameHeader);
+            if (len == 0 || len > MaxFramePayload || len > remaining - LogEnvelope.FrameOverhead)
+            {
+                return Fail(AuditVerificationProblem.Framing, n, $"entry {n}: frame length {len} at offset {offset} is impossible ({remaining - LogEnvelope.FrameOverhead} bytes follow)");
+            }
+
+            if (payload.Length < len)
+            {
+                payload = new byte[Math.Max(len, payload.Length * 2)];
+            }
+
+            var span = payload.AsSpan(0, (int)len);
+            segment.ReadExactly(span);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(frameHeader.AsSpan(4)) != LogEnvelope.FrameCrc(frameHeader.AsSpan(0, 4), span))
+            {
+                return Fail(AuditVerificationProblem.Checksum, n, $"entry {n}: CRC-32C mismatch in the frame at offset {offset}");
+            }
+
+            var entry = LogEnvelope.TryParse(span, out var problem);
+            if (entry is null)
+            {
+                return Fail(AuditVerificationProblem.Entry, n, $"entry {n}: {problem}");
+            }
+
+            if (entry.Index != n)
+            {
+                return Fail(AuditVerificationProblem.Index, n, $"entry {n}: carries index {entry.Index}");
+            }
+
+            if (!entry.PreviousHash.AsSpan().SequenceEqual(lastLeaf))
+            {
+                return Fail(AuditVerificationProblem.Chain, n, $"entry {n}: prev is not the leaf hash of entry {n - 1}");
+            }
+
+            MerkleHasher.Leaf(span, lastLeaf);
+
+            // Stored Merkle nodes: every node this leaf completes, compared with the level files.
+            var node = (byte[])lastLeaf.Clone();
+            var idx = n;
+            for (var level = 0; ; level++)
+            {
+                if (!levels.Next(level, stored))
+                {
+                    return Fail(AuditVerificationProblem.StoredTree, idx << level, $"entry {idx << level}: the stored Merkle node (level {level}, index {idx}) is missing");
+                }
+
+                if (!stored.AsSpan().SequenceEqual(node))
+                {
+                    return Fail(AuditVerificationProblem.StoredTree, idx << level, $"entry {idx << level}: the stored Merkle node (level {level}, index {idx}) differs from the one computed from the entries");
+                }
+
+                if ((idx & 1) == 0)
+                {
+                    border[level] = node;
+                    break;
+                }
+
+                node = MerkleHasher.Node(border[level], node);
+                idx >>= 1;
+            }
+
+            // Query index row.
+            if (index is null || index.Read(row) != IndexRow.Size)
+            {
+                return Fail(AuditVerificationProblem.QueryIndex, n, $"entry {n}: its query index row is missing");
+            }
+
+            var expected = IndexRow.For(offset, (int)len + LogEnvelope.FrameOverhead, entry.Record);
+            if (IndexRow.Read(row) != expected)
+            {
+                return Fail(AuditVerificationProblem.QueryIndex, n, $"entry {n}: its query index row does not match the entry");
+            }
+
+            n++;
+            offset += LogEnvelope.FrameOverhead + len;
+            if (checkpoint is not null && n == checkpoint.TreeSize)
+            {
+                rootAtCheckpoint = Root(border, n);
+            }
+        }
+
+        var root = n == 0 ? MerkleHasher.EmptyRoot : Root(border, n);
+        var ok = new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{n} entries verified (framing, CRC-32C, indexes, chain, schemas, stored tree, query index); no signed checkpoint" };
+        if (checkpointProblem is not null)
+        {
+            return Fail(AuditVerificationProblem.CheckpointSignature, null, $"the checkpoint file is malformed: {checkpointProblem}");
+        }
+
+        if (checkpoint is null)
+        {
+            return ok;
+        }
+
+        var metaOrigin = ReadOrigin(directory);
+        if (!string.Equals(metaOrigin, checkpoint.Origin, StringComparison.Ordinal))
+        {
+            return Fail(AuditVerificationProblem.CheckpointOrigin, null, $"the checkpoint names origin '{checkpoint.Origin}' but the log is '{metaOrigin}'");
+        }
+
+        if (checkpoint.TreeSize > n)
+        {
+            return Fail(AuditVerificationProblem.CheckpointSize, n, $"the signed checkpoint commits to {checkpoint.TreeSize} entries but the log holds {n}: entries {n}..{checkpoint.TreeSize - 1} are missing");
+        }
+
+        if (!rootAtCheckpoint!.AsSpan().SequenceEqual(checkpoint.RootHash.Span))
+        {
+            return Fail(AuditVerificationProblem.CheckpointRoot, null, $"the Merkle root of the first {checkpoint.TreeSize} entries differs from the signed root");
+        }
+
+        var key = pinnedKey;
+        var vkeyPath = Path.Combine(directory, AuditLog.VerifierKeyFile);
+        if (key is null && File.Exists(vkeyPath))
+        {
+            try
+            {
+                key = AuditVerifierKey.Parse(File.ReadAllText(vkeyPath, Encoding.UTF8));
+            }
+            catch (FormatException ex)
+            {
+                return Fail(AuditVerificationProblem.CheckpointSignature, null, $"the stored verifier key is malformed: {ex.Message}");
+            }
+        }
+
+        if (key is null || !checkpoint.Verify(key))
+        {
+            return Fail(AuditVerificationProblem.CheckpointSignature, null, key is null
+                ? "the checkpoint cannot be checked: no verifier key was given and none is stored"
+                : $"the checkpoint carries no valid signature by {key}");
+        }
+
+        return new AuditVerificationResult
+        {
+            EntriesVerified = n,
+            RootHash = root,
+            Checkpoint = checkpoint,
+            VerifierKey = key.ToString(),
+            VerifierKeyPinned = pinnedKey is not null,
+            Message = $"{n} entries verified; the root at size {checkpoint.TreeSize} matches the checkpoint signed by {key.Name}+{key.KeyId:x8}"
+                + (pinnedKey is null ? " (key taken from the log directory: pin it with --vkey to prove more)" : string.Empty),
+        };
+    }
+
+    private static byte[] Root(byte[][] border, long n)
+    {
+        byte[]? root = null;
+        for (var level = 0; level < 64; level++)
+        {
+            if (((n >> level) & 1) == 1)
+            {
+                root = root is null ? border[level] : MerkleHasher.Node(border[level], root);
+            }
+        }
+
+        return root!;
+    }
+
+    private static string? ReadOrigin(string directory)
+    {
+        var path = Path.Combine(directory, AuditLog.MetaFile);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path));
+        return doc.RootElement.TryGetProperty("origin", out var o) ? o.GetString() : null;
+    }
+
+    /// <summary>Sequential readers over the level files, one per level.</summary>
+    private sealed class LevelReaders(string directory) : IDisposable
+    {
+        private readonly FileStream?[] _streams = new FileStream?[64];
+        private readonly bool[] _missing = new bool[64];
+
+        public bool Next(int level, Span<byte> destination)
+        {
+            if (_missing[level])
+            {
+                return false;
+            }
+
+            var s = _streams[level];
+            if (s is null)
+            {
+                var path = Path.Combine(directory, $"level-{level:D2}.hashes");
+                if (!File.Exists(path))
+                {
+                    _missing[level] = true;
+                    return false;
+                }
+
+                s = _streams[level] = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.SequentialScan);
+            }
+
+            return s.ReadAtLeast(destination[..32], 32, throwOnEndOfStream: false) == 32;
+        }
+
+        public void Dispose()
+        {
+            foreach (var s in _streams)
+            {
+                s?.Dispose();
+            }
+        }
+    }
+}

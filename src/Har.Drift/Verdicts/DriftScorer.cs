@@ -1,0 +1,372 @@
+namespace Har.Drift;
+
+/// <summary>
+/// Scores a current window of interleaved multi-channel samples against a <see cref="ReferenceProfile"/>.
+/// </summary>
+/// <remarks>
+/// <para>Why the design: one minute of IMU data is one person doing one mix of activities, and 3000 samples at
+/// 50 Hz are far from independent. Comparing it with the pooled training data by a raw KS p-value flags every
+/// window (the activity mix alone moves the distribution, and n = 3000 makes any difference "significant").</para>
+/// <para>So the scorer (1) runs sensor checks first (non-finite, saturation, flatline, timestamps, orientation);
+/// (2) picks the reference windows whose per-channel quantile sketches are closest to the current window's,
+/// ignoring the worst-matching channels so a broken channel cannot steer the match — the comparison is then
+/// "this minute against training minutes with the same activity mix"; (3) computes KS D and PSI per channel
+/// against that matched reference; (4) turns them into p-values at the effective sample size
+/// (n_eff = n / (1 + 2 Σ ρ_k)); (5) corrects across all channels × tests (Holm or BH); and (6) calls a channel
+/// <see cref="DriftVerdict.Drifted"/> only when a test is significant and its statistic clears the effect-size floor
+/// calibrated on the training data (leave-one-subject-out).</para>
+/// </remarks>
+public sealed class DriftScorer
+{
+    private readonly ReferenceProfile _profile;
+    private readonly DriftScoringOptions _options;
+    private readonly int _channels;
+    private readonly int[] _gravityAxes;
+    private readonly bool[] _isAccelerometer;
+    private readonly bool[] _isGyroscope;
+
+    /// <summary>Creates a scorer.</summary>
+    /// <param name="profile">The frozen reference.</param>
+    /// <param name="options">Scoring options (defaults when null).</param>
+    public DriftScorer(ReferenceProfile profile, DriftScoringOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.Segments.Count == 0)
+        {
+            throw new ArgumentException("The reference profile has no training windows (segments) to compare with; rebuild it from longer recordings.", nameof(profile));
+        }
+
+        _profile = profile;
+        _options = options ?? new DriftScoringOptions();
+        _channels = profile.Channels.Count;
+        _gravityAxes = ChannelKinds.GravityAxes(profile.ChannelNames);
+        _isAccelerometer = [.. profile.ChannelNames.Select(ChannelKinds.IsAccelerometer)];
+        _isGyroscope = [.. profile.ChannelNames.Select(ChannelKinds.IsGyroscope)];
+    }
+
+    /// <summary>Gets the reference profile.</summary>
+    public ReferenceProfile Profile => _profile;
+
+    /// <summary>Scores one window.</summary>
+    /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order.</param>
+    /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
+    /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
+    public DriftReport Score(ReadOnlySpan<float> interleaved, ReadOnlySpan<long> timestampsMs = default)
+    {
+        if (interleaved.Length % _channels != 0)
+        {
+            throw new ArgumentException($"The window holds {interleaved.Length} values, not a whole number of {_channels}-channel frames ({string.Join(' ', _profile.ChannelNames)}).", nameof(interleaved));
+        }
+
+        var frames = interleaved.Length / _channels;
+        if (!timestampsMs.IsEmpty && timestampsMs.Length != frames)
+        {
+            throw new ArgumentException($"Got {timestampsMs.Length} timestamps for {frames} frames; expected one per frame.", nameof(timestampsMs));
+        }
+
+        var series = new double[_channels][];
+        var findings = new List<SensorFinding>();
+        for (var c = 0; c < _channels; c++)
+        {
+            series[c] = ExtractFinite(interleaved, c, frames, out var nonFinite);
+            if (nonFinite > 0)
+            {
+                findings.Add(new SensorFinding(SensorFindingKind.NonFinite, _profile.Channels[c].Name, nonFinite / (double)frames, 0,
+                    $"{nonFinite} of {frames} samples of {_profile.Channels[c].Name} are NaN or infinite; they were left out of the tests."));
+            }
+        }
+
+        SensorChecks(series, timestampsMs, findings);
+        var stats = Compute(series, excludeGroup: null);
+        return Decide(stats, findings);
+    }
+
+    internal readonly record struct ChannelStats(int N, double NEff, double RefNEff, double D, double KsP, double Psi, double PsiP, double[] Edges, long[] RefCounts, long[] CurCounts);
+
+    internal readonly record struct WindowStats(ChannelStats?[] Channels, int[] Matched);
+
+    /// <summary>Matched-reference statistics of a window (series = finite values per channel, in time order).</summary>
+    internal WindowStats Compute(double[][] series, string? excludeGroup)
+    {
+        var sorted = new double[_channels][];
+        var q = _profile.Segments[0].Quantiles[0].Length;
+        var sketches = new double[_channels][];
+        var usable = new bool[_channels];
+        for (var c = 0; c < _channels; c++)
+        {
+            sorted[c] = (double[])series[c].Clone();
+            SortHelper.Sort(sorted[c]);
+            usable[c] = sorted[c].Length >= _options.MinSamples;
+            sketches[c] = usable[c] ? Sketch.Quantiles(sorted[c], q) : [];
+        }
+
+        var matched = Match(sketches, usable, excludeGroup);
+        var result = new ChannelStats?[_channels];
+        if (matched.Length == 0)
+        {
+            return new WindowStats(result, matched);
+        }
+
+        for (var c = 0; c < _channels; c++)
+        {
+            if (!usable[c])
+            {
+                continue;
+            }
+
+            var pooled = new double[matched.Length * q];
+            var refNEff = 0.0;
+            for (var k = 0; k < matched.Length; k++)
+            {
+                var seg = _profile.Segments[matched[k]];
+                seg.Quantiles[c].CopyTo(pooled, k * q);
+                refNEff += seg.EffectiveSize[c];
+            }
+
+            Array.Sort(pooled);
+            var cur = sorted[c];
+            var n = cur.Length;
+            var nEff = Sketch.EffectiveSize(series[c], _options.MaxLag);
+            if (cur[0] == cur[^1])
+            {
+                // A constant window has no sampling variability to discount: every sample says the same.
+                nEff = n;
+            }
+
+            var en = nEff * refNEff / (nEff + refNEff);
+            var d = KolmogorovSmirnov.Statistic(pooled, cur);
+            var ksP = KolmogorovDistribution.Sf(Math.Max(1, (int)Math.Round(en, MidpointRounding.ToEven)), d);
+
+            var edges = PopulationStabilityIndex.QuantileEdges(pooled, _options.PsiBins);
+            var refCounts = new long[_options.PsiBins];
+            PopulationStabilityIndex.CountSorted(edges, pooled, refCounts);
+            var curCounts = new long[_options.PsiBins];
+            PopulationStabilityIndex.Count(edges, cur, curCounts);
+            var psi = PopulationStabilityIndex.FromCounts(refCounts, curCounts, _options.PsiEpsilon);
+            var psiP = CategoricalTests.ChiSquareSf(psi * en, _options.PsiBins - 1);
+            result[c] = new ChannelStats(n, nEff, refNEff, d, ksP, psi, psiP, edges, refCounts, curCounts);
+        }
+
+        return new WindowStats(result, matched);
+    }
+
+    private int[] Match(double[][] sketches, bool[] usable, string? excludeGroup)
+    {
+        var used = 0;
+        foreach (var u in usable)
+        {
+            used += u ? 1 : 0;
+        }
+
+        if (used == 0)
+        {
+            return [];
+        }
+
+        var keep = Math.Max(1, used - _options.TrimmedChannels);
+        var candidates = new List<(double Distance, int Index)>(_profile.Segments.Count);
+        Span<double> perChannel = stackalloc double[_channels];
+        for (var s = 0; s < _profile.Segments.Count; s++)
+        {
+            var seg = _profile.Segments[s];
+            if (excludeGroup is not null && seg.Group == excludeGroup)
+            {
+                continue;
+            }
+
+            var m = 0;
+            for (var c = 0; c < _channels; c++)
+            {
+                if (!usable[c])
+                {
+                    continue;
+                }
+
+                var a = sketches[c];
+                var b = seg.Quantiles[c];
+                var sum = 0.0;
+                for (var i = 0; i < a.Length; i++)
+                {
+                    sum += Math.Abs(a[i] - b[i]);
+                }
+
+                perChannel[m++] = sum / a.Length / _profile.Channels[c].Scale;
+            }
+
+            var dist = perChannel[..m];
+            dist.Sort();
+            var total = 0.0;
+            for (var i = 0; i < keep; i++)
+            {
+                total += dist[i];
+            }
+
+            candidates.Add((total / keep, s));
+        }
+
+        candidates.Sort((x, y) => x.Distance != y.Distance ? x.Distance.CompareTo(y.Distance) : x.Index.CompareTo(y.Index));
+        var k = Math.Min(_options.MatchedSegments, candidates.Count);
+        var matched = new int[k];
+        for (var i = 0; i < k; i++)
+        {
+            matched[i] = candidates[i].Index;
+        }
+
+        return matched;
+    }
+
+    internal DriftReport Decide(WindowStats stats, List<SensorFinding> findings)
+    {
+        // Every available p-value of every channel and test forms one family.
+        var pValues = new List<double>();
+        foreach (var s in stats.Channels)
+        {
+            if (s is { } v)
+            {
+                pValues.Add(v.KsP);
+                pValues.Add(v.PsiP);
+            }
+        }
+
+        var adjusted = MultipleTesting.Adjust(pValues, _options.Correction);
+        var verdicts = new ChannelVerdict[_channels];
+        var idx = 0;
+        for (var c = 0; c < _channels; c++)
+        {
+            var name = _profile.Channels[c].Name;
+            if (stats.Channels[c] is not { } s)
+            {
+                verdicts[c] = new ChannelVerdict(name, DriftVerdict.Insufficient, 0, 0, 0, null, null);
+                continue;
+            }
+
+            var ksFloor = _options.KsFloor ?? _profile.Floors.KsFloor[c];
+            var psiFloor = _options.PsiFloor ?? _profile.Floors.PsiFloor[c];
+            var ksAdj = adjusted[idx++];
+            var psiAdj = adjusted[idx++];
+            var ks = new TestEvidence("ks", s.D, s.KsP, ksAdj, ksFloor, ksAdj <= _options.Alpha, s.D >= ksFloor);
+            var psi = new TestEvidence("psi", s.Psi, s.PsiP, psiAdj, psiFloor, psiAdj <= _options.Alpha, s.Psi >= psiFloor, s.Edges, s.RefCounts, s.CurCounts);
+            var drifted = (ks.Significant && ks.AboveFloor) || (psi.Significant && psi.AboveFloor);
+            verdicts[c] = new ChannelVerdict(name, drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, s.N, s.NEff, s.RefNEff, ks, psi);
+        }
+
+        return new DriftReport(_profile.Hash, _options.Correction, _options.Alpha, stats.Matched, verdicts, findings);
+    }
+
+    internal double[][] Split(ReadOnlySpan<float> interleaved)
+    {
+        var frames = interleaved.Length / _channels;
+        var series = new double[_channels][];
+        for (var c = 0; c < _channels; c++)
+        {
+            series[c] = ExtractFinite(interleaved, c, frames, out _);
+        }
+
+        return series;
+    }
+
+    private double[] ExtractFinite(ReadOnlySpan<float> interleaved, int channel, int frames, out int nonFinite)
+    {
+        var values = new double[frames];
+        var n = 0;
+        for (var f = 0; f < frames; f++)
+        {
+            var v = interleaved[(f * _channels) + channel];
+            if (float.IsFinite(v))
+            {
+                values[n++] = v;
+            }
+        }
+
+        nonFinite = frames - n;
+        return n == frames ? values : values[..n];
+    }
+
+    private void SensorChecks(double[][] series, ReadOnlySpan<long> timestampsMs, List<SensorFinding> findings)
+    {
+        for (var c = 0; c < _channels; c++)
+        {
+            var s = series[c];
+            var name = _profile.Channels[c].Name;
+            if (s.Length == 0)
+            {
+                continue;
+            }
+
+            double? range = _isAccelerometer[c] ? _options.AccelerometerRange : _isGyroscope[c] ? _options.GyroscopeRange : null;
+            if (range is { } r)
+            {
+                var limit = r * 0.995;
+                var saturated = 0;
+                foreach (var v in s)
+                {
+                    saturated += Math.Abs(v) >= limit ? 1 : 0;
+                }
+
+                var fraction = saturated / (double)s.Length;
+                if (saturated > 0 && fraction >= _options.SaturationFraction)
+                {
+                    findings.Add(new SensorFinding(SensorFindingKind.Saturation, name, fraction, _options.SaturationFraction,
+                        $"{saturated} samples of {name} ({fraction:P1}) sit at the sensor range ±{r:G3}; the signal is clipped."));
+                }
+            }
+
+            var longest = 1;
+            var run = 1;
+            for (var i = 1; i < s.Length; i++)
+            {
+                run = s[i] == s[i - 1] ? run + 1 : 1;
+                longest = Math.Max(longest, run);
+            }
+
+            if (longest >= _options.FlatlineRun)
+            {
+                findings.Add(new SensorFinding(SensorFindingKind.Flatline, name, longest, _options.FlatlineRun,
+                    $"{name} repeated the same value for {longest} consecutive samples; the sensor looks stuck."));
+            }
+        }
+
+        if (!timestampsMs.IsEmpty && timestampsMs.Length > 2 && _profile.SampleRateHz > 0)
+        {
+            var nominal = 1000.0 / _profile.SampleRateHz;
+            double sum = 0, sumSq = 0;
+            var count = timestampsMs.Length - 1;
+            for (var i = 1; i < timestampsMs.Length; i++)
+            {
+                double dt = timestampsMs[i] - timestampsMs[i - 1];
+                sum += dt;
+                sumSq += (dt - nominal) * (dt - nominal);
+            }
+
+            var relative = Math.Sqrt(sumSq / count) / nominal;
+            if (relative > _options.JitterTolerance)
+            {
+                findings.Add(new SensorFinding(SensorFindingKind.SampleRateJitter, null, relative, _options.JitterTolerance,
+                    $"Sample intervals deviate from the nominal {nominal:G3} ms by {relative:P0} RMS (mean interval {sum / count:G4} ms): jitter or gaps."));
+            }
+        }
+
+        if (_gravityAxes.Length == 3 && _profile.Segments.Any(s => s.Gravity.Length == 3))
+        {
+            var g = ChannelKinds.MeanDirection(series[_gravityAxes[0]], series[_gravityAxes[1]], series[_gravityAxes[2]]);
+            if (g is { } dir)
+            {
+                var best = double.PositiveInfinity;
+                foreach (var seg in _profile.Segments)
+                {
+                    if (seg.Gravity.Length == 3)
+                    {
+                        var dot = Math.Clamp((dir[0] * seg.Gravity[0]) + (dir[1] * seg.Gravity[1]) + (dir[2] * seg.Gravity[2]), -1, 1);
+                        best = Math.Min(best, Math.Acos(dot) * 180 / Math.PI);
+                    }
+                }
+
+                if (best > _options.OrientationChangeDegrees)
+                {
+                    findings.Add(new SensorFinding(SensorFindingKind.OrientationChange, null, best, _options.OrientationChangeDegrees,
+                        $"The gravity direction is {best:F0}° from every reference window's: the device is mounted differently or its axes are swapped."));
+                }
+            }
+        }
+    }
+}

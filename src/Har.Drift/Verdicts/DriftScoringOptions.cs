@@ -1,0 +1,89 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Har.Drift;
+
+/// <summary>How a current window is scored against a reference profile.</summary>
+public sealed class DriftScoringOptions
+{
+    /// <summary>Gets or sets the significance level applied to corrected p-values.</summary>
+    /// <value>The default value is 0.05.</value>
+    [Range(1e-12, 0.5)]
+    public double Alpha { get; set; } = 0.05;
+
+    /// <summary>Gets or sets the correction across all channels and tests of one scoring.</summary>
+    /// <value>The default value is <see cref="MultipleTestingCorrection.Holm"/>.</value>
+    public MultipleTestingCorrection Correction { get; set; } = MultipleTestingCorrection.Holm;
+
+    /// <summary>Gets or sets the minimum number of finite samples per channel; below it the verdict is <see cref="DriftVerdict.Insufficient"/>.</summary>
+    /// <value>The default value is 500 (10 s at 50 Hz).</value>
+    [Range(8, int.MaxValue)]
+    public int MinSamples { get; set; } = 500;
+
+    /// <summary>Gets or sets how many reference windows (the most similar ones) the current window is compared with.</summary>
+    /// <value>The default value is 8.</value>
+    [Range(1, 1000)]
+    public int MatchedSegments { get; set; } = 8;
+
+    /// <summary>
+    /// Gets or sets how many of the worst-matching channels are ignored when choosing the reference windows, so that
+    /// one or two broken channels cannot steer the match (clamped so that at least one channel is used).
+    /// </summary>
+    /// <value>The default value is 2.</value>
+    [Range(0, 64)]
+    public int TrimmedChannels { get; set; } = 2;
+
+    /// <summary>Gets or sets the largest autocorrelation lag summed for the effective sample size.</summary>
+    /// <value>The default value is 100 (2 s at 50 Hz).</value>
+    [Range(1, 100_000)]
+    public int MaxLag { get; set; } = 100;
+
+    /// <summary>Gets or sets the number of PSI bins (quantiles of the matched reference).</summary>
+    /// <value>The default value is 10.</value>
+    [Range(2, 64)]
+    public int PsiBins { get; set; } = PopulationStabilityIndex.DefaultBins;
+
+    /// <summary>Gets or sets the replacement for an empty PSI bin fraction.</summary>
+    /// <value>The default value is 1e-4.</value>
+    [Range(1e-12, 0.1)]
+    public double PsiEpsilon { get; set; } = PopulationStabilityIndex.DefaultEpsilon;
+
+    /// <summary>Gets or sets a KS D floor applied to every channel instead of the profile's calibrated floors.</summary>
+    /// <value>The default value is <see langword="null"/> (use the calibrated floors).</value>
+    [Range(0.0, 1.0)]
+    public double? KsFloor { get; set; }
+
+    /// <summary>Gets or sets a PSI floor applied to every channel instead of the profile's calibrated floors.</summary>
+    /// <value>The default value is <see langword="null"/> (use the calibrated floors).</value>
+    [Range(0.0, 100.0)]
+    public double? PsiFloor { get; set; }
+
+    /// <summary>Gets or sets the accelerometer full-scale range in g; samples within 0.5 % of it count as saturated.</summary>
+    /// <value>The default value is 8 g.</value>
+    [Range(0.1, 1000)]
+    public double AccelerometerRange { get; set; } = 8;
+
+    /// <summary>Gets or sets the gyroscope full-scale range in rad/s; samples within 0.5 % of it count as saturated.</summary>
+    /// <value>The default value is 34.9 rad/s (2000 °/s).</value>
+    [Range(0.1, 10_000)]
+    public double GyroscopeRange { get; set; } = 34.9;
+
+    /// <summary>Gets or sets the fraction of saturated samples that raises a finding.</summary>
+    /// <value>The default value is 0.001.</value>
+    [Range(0.0, 1.0)]
+    public double SaturationFraction { get; set; } = 0.001;
+
+    /// <summary>Gets or sets the length of a run of identical values (samples) that raises a flatline finding.</summary>
+    /// <value>The default value is 250 (5 s at 50 Hz).</value>
+    [Range(2, int.MaxValue)]
+    public int FlatlineRun { get; set; } = 250;
+
+    /// <summary>Gets or sets the angle (degrees) between the window's gravity direction and the nearest reference window's beyond which orientation changed.</summary>
+    /// <value>The default value is 40 degrees.</value>
+    [Range(1.0, 180.0)]
+    public double OrientationChangeDegrees { get; set; } = 40;
+
+    /// <summary>Gets or sets the relative spread of sample intervals (std / nominal) that raises a jitter finding when timestamps are given.</summary>
+    /// <value>The default value is 0.2.</value>
+    [Range(0.0, 100.0)]
+    public double JitterTolerance { get; set; } = 0.2;
+}

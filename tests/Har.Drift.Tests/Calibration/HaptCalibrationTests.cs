@@ -1,0 +1,50 @@
+using System.Globalization;
+using Har.Testing;
+
+namespace Har.Drift.Tests.Calibration;
+
+/// <summary>Reproduces docs/drift-calibration.md from ../shared/data/uci-hapt (skipped when the data is absent).</summary>
+public sealed class HaptCalibrationTests
+{
+    private static string ReportPath => Path.Combine(TestPaths.RepoRoot, "docs", "drift-calibration.md");
+
+    [Fact]
+    public void Study_ReproducesTheCommittedReport()
+    {
+        var result = HaptCalibration.Get();
+        var table = result.ToMarkdown();
+        if (Environment.GetEnvironmentVariable("HAR_DRIFT_WRITE_TABLE") is { Length: > 0 } target)
+        {
+            File.WriteAllText(target, table + "\n" + Floors(result));
+        }
+
+        var report = File.ReadAllText(ReportPath).ReplaceLineEndings("\n");
+        Assert.Contains(table, report, StringComparison.Ordinal);
+        Assert.Contains(Floors(result), report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Study_FalseAlarms_AtMostFivePercentPerChannel()
+    {
+        var clean = HaptCalibration.Get().Rows[0];
+        Assert.StartsWith("clean", clean.Name, StringComparison.Ordinal);
+        Assert.All(clean.DriftedPerChannel, d => Assert.True(d <= 0.05 * clean.Windows, $"{d} of {clean.Windows} clean windows flagged"));
+    }
+
+    [Fact]
+    public void Study_StuckSensors_FlaggedInAtLeast95Percent()
+    {
+        foreach (var row in HaptCalibration.Get().Rows.Where(r => r.Name.Contains("stuck", StringComparison.Ordinal)))
+        {
+            Assert.True(row.AnyDrifted >= 0.95 * row.Windows, $"{row.Name}: {row.AnyDrifted} of {row.Windows}");
+        }
+    }
+
+    private static string Floors(HaptCalibration.Result r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return $"| floor | {string.Join(" | ", HaptCalibration.ChannelNames)} |\n|---|{string.Concat(Enumerable.Repeat("---:|", 6))}\n"
+            + $"| KS D | {string.Join(" | ", r.KsFloor.Select(v => v.ToString("F3", inv)))} |\n"
+            + $"| PSI | {string.Join(" | ", r.PsiFloor.Select(v => v.ToString("F3", inv)))} |\n";
+    }
+}

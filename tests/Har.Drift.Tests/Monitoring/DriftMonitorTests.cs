@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Time.Testing;
+using Prometheus;
+
+namespace Har.Drift.Tests.Monitoring;
+
+public sealed class DriftMonitorTests
+{
+    private static readonly Lazy<ReferenceProfile> Shared = new(() => Synthetic.Profile());
+
+    [Fact]
+    public void Start_FakeTimeAdvances_ScoresOnTheInterval()
+    {
+        var time = new FakeTimeProvider();
+        var registry = Metrics.NewCustomRegistry();
+        using var monitor = new DriftMonitor(Shared.Value, new DriftMonitorOptions { WindowLength = 1000, ScoreInterval = TimeSpan.FromSeconds(30), MetricsRegistry = registry }, time);
+        var reports = new List<DriftReport>();
+        monitor.Scored += (_, r) => reports.Add(r);
+        monitor.Append(Synthetic.Recording(42, 1500));
+        monitor.Start();
+
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Empty(reports);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Single(reports);
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, reports.Count);
+        Assert.Same(reports[^1], monitor.Latest);
+    }
+
+    [Fact]
+    public void Append_MoreThanWindow_KeepsOnlyTheLatestFrames()
+    {
+        using var monitor = new DriftMonitor(Shared.Value, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() });
+        var data = Synthetic.Recording(43, 2500);
+        monitor.Append(data);
+        Assert.Equal(1000, monitor.BufferedFrames);
+
+        // The last 1000 frames, scored directly, give the same report as the monitor's window.
+        var direct = new DriftScorer(Shared.Value).Score(data.AsSpan(1500 * 6));
+        var viaMonitor = monitor.ScoreNow();
+        Assert.Equal(direct.Channels.Select(c => c.Score), viaMonitor.Channels.Select(c => c.Score));
+    }
+
+    [Fact]
+    public async Task ScoreNow_ExportsMetricsToTheCallerRegistry()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        using var monitor = new DriftMonitor(Shared.Value, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = registry, MonitorName = "champion" });
+        monitor.Append(Synthetic.Recording(44, 1000));
+        var report = monitor.ScoreNow();
+
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
+        var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        Assert.Contains("har_drift_score{monitor=\"champion\",channel=\"ax\"}", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_pvalue{monitor=\"champion\",channel=\"gz\",test=\"psi\"}", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_verdict{monitor=\"champion\",channel=\"ay\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains(report.Channels[0].Score.ToString("R", System.Globalization.CultureInfo.InvariantCulture)[..5], text, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,78 @@
+namespace Har.Drift.Tests.Profiles;
+
+public sealed class ReferenceProfileTests
+{
+    private static readonly Lazy<ReferenceProfile> Shared = new(() => Synthetic.Profile());
+
+    [Fact]
+    public void Build_Synthetic_HasChannelsSegmentsAndFloors()
+    {
+        var p = Shared.Value;
+        Assert.Equal(Synthetic.Channels, p.ChannelNames);
+        Assert.Equal(54, p.Segments.Count);
+        Assert.All(p.Channels, c => Assert.True(c.SortedSample.Length <= 2000 && c.InnerEdges.Length == 9 && c.ReferenceCounts.Sum() == c.Count));
+        Assert.All(p.Channels, c => Assert.True(c.SortedSample.Zip(c.SortedSample.Skip(1)).All(t => t.First <= t.Second)));
+        Assert.All(p.Floors.KsFloor, f => Assert.InRange(f, 0.0, 1.0));
+        Assert.Equal(54, p.Floors.Windows);
+    }
+
+    [Fact]
+    public void Json_RoundTrip_PreservesContentAndHash()
+    {
+        var p = Shared.Value;
+        var back = ReferenceProfile.FromJson(p.ToJson());
+        Assert.Equal(p.Hash, back.Hash);
+        Assert.Equal(p.ToCanonicalJson(), back.ToCanonicalJson());
+        Assert.Matches("^[0-9a-f]{64}$", p.Hash);
+    }
+
+    [Fact]
+    public void Hash_AnyChangedNumber_Changes()
+    {
+        var p = Shared.Value;
+        var json = p.ToJson();
+        var changed = ReferenceProfile.FromJson(json.Replace("\"SampleRateHz\": 50", "\"SampleRateHz\": 51", StringComparison.Ordinal));
+        Assert.NotEqual(p.Hash, changed.Hash);
+    }
+
+    [Fact]
+    public void WithOutputs_AttachesModelOutputs_AndChangesHash()
+    {
+        var p = Shared.Value;
+        var outputs = OutputReference.FromPredictions(["walk", "sit"], [0, 1, 1, 0, 1], [0.9f, 0.8f, 0.95f, 0.6f, 0.7f], [0.3f, 0.5f, 0.2f, 0.67f, 0.6f]);
+        var withOutputs = p.WithOutputs(outputs);
+        Assert.Equal([2L, 3L], withOutputs.Outputs!.ClassCounts);
+        Assert.Equal([0.6, 0.7, 0.8, 0.9, 0.95], withOutputs.Outputs.SortedConfidence, (a, b) => Math.Abs(a - b) < 1e-6);
+        Assert.NotEqual(p.Hash, withOutputs.Hash);
+        Assert.Equal(withOutputs.Hash, ReferenceProfile.FromJson(withOutputs.ToJson()).Hash);
+    }
+
+    [Fact]
+    public void FromJson_WrongSchema_ThrowsClearly()
+    {
+        var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.FromJson("{\"SchemaVersion\": 99}"));
+        Assert.Contains("SchemaVersion", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_MissingFile_SaysHowToBuildOne()
+    {
+        var ex = Assert.Throws<FileNotFoundException>(() => ReferenceProfile.Load(Path.Combine(Path.GetTempPath(), "no-such-profile.json")));
+        Assert.Contains("har drift profile", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SaveLoad_RealFile_RoundTrips()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"har-drift-{Guid.NewGuid():N}.json");
+        try
+        {
+            Shared.Value.Save(path);
+            Assert.Equal(Shared.Value.Hash, ReferenceProfile.Load(path).Hash);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
