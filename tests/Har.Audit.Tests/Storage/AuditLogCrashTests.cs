@@ -58,6 +58,7 @@ public sealed class AuditLogCrashTests
                 }
             }
 
+            Assert.False(process.HasExited, $"run {run}: the crash host exited on its own (code {(process.HasExited ? process.ExitCode : 0)}) after {seen} acknowledgements: {Errors(process)}");
             process.Kill(); // SIGKILL on Unix
             await process.WaitForExitAsync(ct);
             await reader;
@@ -130,9 +131,33 @@ public sealed class AuditLogCrashTests
         info.ArgumentList.Add("4");
         info.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"r{run}"));
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the crash host.");
-        process.ErrorDataReceived += (_, _) => { };
+        var errors = new System.Text.StringBuilder();
+        StandardErrors[process.Id] = errors;
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (errors)
+            {
+                errors.AppendLine(e.Data);
+            }
+        };
         process.BeginErrorReadLine();
         return process;
+    }
+
+    private static readonly ConcurrentDictionary<int, System.Text.StringBuilder> StandardErrors = new();
+
+    private static string Errors(Process process)
+    {
+        var errors = StandardErrors.GetValueOrDefault(process.Id);
+        if (errors is null)
+        {
+            return "(no standard error)";
+        }
+
+        lock (errors)
+        {
+            return errors.ToString();
+        }
     }
 
     private static string CrashHostPath()
