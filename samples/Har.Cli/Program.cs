@@ -28,6 +28,7 @@ internal static class Program
             InferenceCommands.Predict(), InferenceCommands.Eval(),
             DriftCommands.Create(),
             AuditCommands.Create(),
+            ModelsCommands.Create(), RolloutCommands.Create(),
         };
 
         // System.CommandLine prints the exception's stack by default; users get the message only.

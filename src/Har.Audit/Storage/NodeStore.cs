@@ -13,11 +13,15 @@ namespace Har.Audit.Storage;
 internal sealed class NodeStore : INodeSource, IDisposable
 {
     private const int MaxLevels = 63;
+
+    /// <summary>Nodes at this level and above (each covering ≥ 1024 leaves) are also kept in memory: 32 KiB per million entries.</summary>
+    private const int CachedFromLevel = 10;
     private readonly string _dir;
     private readonly SafeFileHandle?[] _files = new SafeFileHandle?[MaxLevels];
     private readonly byte[][] _frontier = new byte[MaxLevels][];
     private readonly ArrayBufferWriter<byte>[] _pending = new ArrayBufferWriter<byte>[MaxLevels];
     private readonly Lock _openLock = new();
+    private readonly byte[]?[] _cache = new byte[]?[MaxLevels];
     private long _count;
 
     public NodeStore(string directory)
@@ -59,6 +63,7 @@ internal sealed class NodeStore : INodeSource, IDisposable
             var path = LevelPath(level);
             if (nodes == 0)
             {
+                Volatile.Write(ref _cache[level], null);
                 if (File.Exists(path))
                 {
                     _files[level]?.Dispose();
@@ -72,6 +77,12 @@ internal sealed class NodeStore : INodeSource, IDisposable
             var handle = Handle(level);
             RandomAccess.SetLength(handle, nodes * MerkleHasher.HashSize);
             RandomAccess.Read(handle, _frontier[level], (nodes - 1) * MerkleHasher.HashSize);
+            if (level >= CachedFromLevel)
+            {
+                var cache = new byte[Math.Max(nodes * 2, 64) * MerkleHasher.HashSize];
+                RandomAccess.Read(handle, cache.AsSpan(0, (int)nodes * MerkleHasher.HashSize), 0);
+                Volatile.Write(ref _cache[level], cache);
+            }
         }
 
         _count = size;
@@ -88,6 +99,10 @@ internal sealed class NodeStore : INodeSource, IDisposable
             var pending = _pending[level] ??= new ArrayBufferWriter<byte>(4096);
             node.CopyTo(pending.GetSpan(MerkleHasher.HashSize));
             pending.Advance(MerkleHasher.HashSize);
+            if (level >= CachedFromLevel)
+            {
+                Cache(level, index, node);
+            }
             if ((index & 1) == 0)
             {
                 node.CopyTo(_frontier[level]);
@@ -132,6 +147,12 @@ internal sealed class NodeStore : INodeSource, IDisposable
 
     public void ReadNode(int level, long index, Span<byte> destination)
     {
+        if (level >= CachedFromLevel && Volatile.Read(ref _cache[level]) is { } cache && (index + 1) * MerkleHasher.HashSize <= cache.Length)
+        {
+            cache.AsSpan((int)index * MerkleHasher.HashSize, MerkleHasher.HashSize).CopyTo(destination);
+            return;
+        }
+
         var read = RandomAccess.Read(Handle(level), destination[..MerkleHasher.HashSize], index * MerkleHasher.HashSize);
         if (read != MerkleHasher.HashSize)
         {
@@ -145,6 +166,24 @@ internal sealed class NodeStore : INodeSource, IDisposable
         {
             f?.Dispose();
         }
+    }
+
+    /// <summary>Stores node <paramref name="index"/> of a cached level; readers only ask for nodes published after this write.</summary>
+    private void Cache(int level, long index, ReadOnlySpan<byte> node)
+    {
+        var cache = _cache[level];
+        var needed = (index + 1) * MerkleHasher.HashSize;
+        if (cache is null || needed > cache.Length)
+        {
+            var grown = new byte[Math.Max(needed * 2, 64 * MerkleHasher.HashSize)];
+            cache?.CopyTo(grown, 0);
+            cache = grown;
+            node.CopyTo(cache.AsSpan((int)index * MerkleHasher.HashSize));
+            Volatile.Write(ref _cache[level], cache);
+            return;
+        }
+
+        node.CopyTo(cache.AsSpan((int)index * MerkleHasher.HashSize));
     }
 
     private SafeFileHandle Handle(int level)

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Har.Inference;
 
@@ -23,6 +26,7 @@ public sealed class StreamWindower
     private readonly TimeProvider _time;
     private readonly object _sweepLock = new();
     private long _lastSweep;
+    private StreamState? _last;
     private long _droppedWindows;
     private long _evictedStreams;
 
@@ -97,32 +101,43 @@ public sealed class StreamWindower
 
         var now = _time.GetTimestamp();
         MaybeSweep(now);
-        var state = GetOrAddStream(streamId, now);
-        lock (state)
+        while (true)
         {
-            state.LastSeen = now;
-            var frameCount = frames.Length / Channels;
-            if (!frames.IsEmpty && !TensorPrimitives.IsFiniteAll(frames))
+            // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
+            var last = Volatile.Read(ref _last);
+            var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : GetOrAddStream(streamId, now);
+            lock (state)
             {
-                if (_options.InvalidSamples == InvalidSampleHandling.Throw)
+                if (state.Removed)
                 {
-                    var firstIndex = FirstNonFinite(frames);
-                    throw new ArgumentException(
-                        $"Stream '{streamId}': frame {state.TotalFrames + (firstIndex / Channels)} channel {firstIndex % Channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
-                        nameof(frames));
+                    Interlocked.CompareExchange(ref _last, null, state);
+                    continue;
                 }
 
-                state.MarkBadFrames(frames, Channels);
+                Volatile.Write(ref _last, state);
+                state.LastSeen = now;
+                return state.Append(frames, frames.Length / Channels, this, streamId);
             }
-
-            return state.Append(frames, frameCount, this);
         }
     }
 
     /// <summary>Forgets a stream and its buffered frames.</summary>
     /// <param name="streamId">The stream.</param>
     /// <returns><see langword="true"/> if the stream existed.</returns>
-    public bool Remove(string streamId) => _streams.TryRemove(streamId, out _);
+    public bool Remove(string streamId)
+    {
+        if (!_streams.TryRemove(streamId, out var state))
+        {
+            return false;
+        }
+
+        lock (state)
+        {
+            state.Removed = true;
+        }
+
+        return true;
+    }
 
     /// <summary>Evicts every stream that has received nothing for <see cref="StreamWindowerOptions.IdleTimeout"/> (also done automatically during appends).</summary>
     /// <returns>The number of streams evicted.</returns>
@@ -132,9 +147,13 @@ public sealed class StreamWindower
         var evicted = 0;
         foreach (var (id, state) in _streams)
         {
-            if (_time.GetElapsedTime(Volatile.Read(ref state.LastSeen), now) >= _options.IdleTimeout && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+            lock (state)
             {
-                evicted++;
+                if (_time.GetElapsedTime(state.LastSeen, now) >= _options.IdleTimeout && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+                {
+                    state.Removed = true;
+                    evicted++;
+                }
             }
         }
 
@@ -148,6 +167,49 @@ public sealed class StreamWindower
     {
         ArgumentNullException.ThrowIfNull(card);
         return card;
+    }
+
+    /// <summary>Copies <paramref name="source"/> and reports whether every value is finite (x − x is 0 only for finite x).</summary>
+    private static bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        ref var src = ref MemoryMarshal.GetReference(source);
+        ref var dst = ref MemoryMarshal.GetReference(destination);
+        var length = (nuint)source.Length;
+        nuint i = 0;
+        var finite = true;
+        if (Vector512.IsHardwareAccelerated && length >= 16)
+        {
+            var ok = Vector512<float>.AllBitsSet;
+            for (; i + 16 <= length; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector512.Equals(v - v, Vector512<float>.Zero);
+            }
+
+            finite = ok.AsInt32() == Vector512<int>.AllBitsSet;
+        }
+        else if (Vector256.IsHardwareAccelerated && length >= 8)
+        {
+            var ok = Vector256<float>.AllBitsSet;
+            for (; i + 8 <= length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector256.Equals(v - v, Vector256<float>.Zero);
+            }
+
+            finite = ok.AsInt32() == Vector256<int>.AllBitsSet;
+        }
+
+        for (; i < length; i++)
+        {
+            var x = Unsafe.Add(ref src, i);
+            Unsafe.Add(ref dst, i) = x;
+            finite &= float.IsFinite(x);
+        }
+
+        return finite;
     }
 
     private static int FirstNonFinite(ReadOnlySpan<float> frames)
@@ -196,15 +258,19 @@ public sealed class StreamWindower
                 $"Cannot start stream '{streamId}': {_streams.Count} streams are buffered and the limit is {_options.MaxStreams} (StreamWindowerOptions.MaxStreams); remove finished streams or raise the limit.");
         }
 
-        return _streams.GetOrAdd(streamId, static (_, arg) => new StreamState(arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
+        return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
-    private sealed class StreamState(int windowLength, int channels)
+    private sealed class StreamState(string id, int windowLength, int channels)
     {
         public long LastSeen;
+        public bool Removed;
+
+        public string Id { get; } = id;
+
         public long TotalFrames;
         private readonly Queue<long> _badFrames = new();
-        private float[] _buffer = new float[2 * windowLength * channels];
+        private float[] _buffer = new float[4 * windowLength * channels];
         private long[] _starts = new long[4];
         private long _bufferStartFrame;
         private int _bufferedFrames;
@@ -222,30 +288,47 @@ public sealed class StreamWindower
             }
         }
 
-        public StreamWindows Append(ReadOnlySpan<float> frames, int frameCount, StreamWindower owner)
+        public StreamWindows Append(ReadOnlySpan<float> frames, int frameCount, StreamWindower owner, string streamId)
         {
             var l = owner.WindowLength;
 
-            // Keep only the frames a future window still needs.
-            var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
-            var drop = (int)(keepFrom - _bufferStartFrame);
-            if (drop > 0)
+            // Lazy compaction: only when the new frames do not fit, drop the frames no future window needs.
+            // With room for 4 windows, at most L - 1 frames move per ~3 L frames appended.
+            if ((_bufferedFrames + frameCount) * channels > _buffer.Length)
             {
-                var keep = _bufferedFrames - drop;
-                _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
-                _bufferedFrames = keep;
-                _bufferStartFrame = keepFrom;
+                var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
+                var drop = (int)(keepFrom - _bufferStartFrame);
+                if (drop > 0)
+                {
+                    var keep = _bufferedFrames - drop;
+                    _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
+                    _bufferedFrames = keep;
+                    _bufferStartFrame = keepFrom;
+                }
+
+                var needed = (_bufferedFrames + frameCount) * channels;
+                if (needed > _buffer.Length)
+                {
+                    var grown = new float[Math.Max(needed, _buffer.Length * 2)];
+                    _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
+                    _buffer = grown;
+                }
             }
 
-            var needed = (_bufferedFrames + frameCount) * channels;
-            if (needed > _buffer.Length)
+            // The copy and the NaN/infinity check are one pass; nothing is committed before the check.
+            if (!CopyFinite(frames, _buffer.AsSpan(_bufferedFrames * channels, frames.Length)))
             {
-                var grown = new float[Math.Max(needed, _buffer.Length * 2)];
-                _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
-                _buffer = grown;
+                if (owner._options.InvalidSamples == InvalidSampleHandling.Throw)
+                {
+                    var firstIndex = FirstNonFinite(frames);
+                    throw new ArgumentException(
+                        $"Stream '{streamId}': frame {TotalFrames + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
+                        nameof(frames));
+                }
+
+                MarkBadFrames(frames, channels);
             }
 
-            frames.CopyTo(_buffer.AsSpan(_bufferedFrames * channels));
             _bufferedFrames += frameCount;
             TotalFrames += frameCount;
 

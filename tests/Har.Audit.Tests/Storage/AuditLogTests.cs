@@ -261,6 +261,41 @@ public sealed class AuditLogTests
     }
 
     [Fact]
+    public async Task Proofs_LargeLogWithInMemoryUpperLevels_MatchInMemoryTreeBeforeAndAfterReopen()
+    {
+        using var dir = new TempDir();
+        var memory = new MemoryMerkleTree();
+        var rng = new Random(12);
+        const int count = 4100; // upper tree levels (≥ 1024 leaves per node) are served from memory
+        using (var log = OpenLog(dir.Path, sealInterval: 1500))
+        {
+            var acks = await Task.WhenAll(Enumerable.Range(0, count).Select(i => log.AppendAsync(Samples.Event(i), Ct)));
+            foreach (var ack in acks.OrderBy(a => a.Index))
+            {
+                memory.AppendLeafHash(ack.LeafHash.Span);
+            }
+
+            Check(log);
+        }
+
+        using var reopened = OpenLog(dir.Path);
+        Check(reopened);
+
+        void Check(AuditLog log)
+        {
+            foreach (var size in new long[] { 1024, 1025, 2048, 3000, 4096, count })
+            {
+                Assert.Equal(memory.Root(size), log.GetRootHash(size).ToArray());
+                var index = rng.NextInt64(size);
+                Assert.Equal(
+                    MerkleProofBuilder.Inclusion(memory, index, size).Select(p => Convert.ToHexString(p.Span)),
+                    log.GetInclusionProof(index, size).Path.Select(p => Convert.ToHexString(p.Span)));
+                Assert.True(log.GetConsistencyProof(1 + rng.NextInt64(size), size).Verify());
+            }
+        }
+    }
+
+    [Fact]
     public async Task CreateCheckpoint_ExportProof_VerifiesOfflineAndRejectsTampering()
     {
         using var dir = new TempDir();

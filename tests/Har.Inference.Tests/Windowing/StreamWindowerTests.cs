@@ -154,4 +154,49 @@ public sealed class StreamWindowerTests
 
         Assert.Equal(windower.WindowCount(2000 * 50), total);
     }
+
+    [Fact]
+    public void Remove_ThenAppend_StartsAFreshStream()
+    {
+        var windower = new StreamWindower(4, 2, 1);
+        windower.Append("a", [1, 2, 3]);
+
+        Assert.True(windower.Remove("a"));
+        Assert.False(windower.Remove("a"));
+
+        Assert.Equal(0, windower.Append("a", [4]).Count); // the three old frames are gone
+        Assert.Equal([4f, 5, 6, 7], windower.Append("a", [5, 6, 7])[0].ToArray());
+        Assert.Equal(1, windower.StreamCount);
+    }
+
+    [Fact]
+    public async Task Append_ConcurrentStreams_EachGetsItsOwnWindows()
+    {
+        var windower = new StreamWindower(10, 5, 2);
+        var tasks = Enumerable.Range(0, 8).Select(d => Task.Run(() =>
+        {
+            var id = $"device-{d}";
+            var total = 0;
+            for (var chunk = 0; chunk < 200; chunk++)
+            {
+                var frames = Enumerable.Repeat((float)d, 7 * 2).ToArray();
+                var windows = windower.Append(id, frames);
+                for (var w = 0; w < windows.Count; w++)
+                {
+                    if (windows[w].IndexOfAnyExcept((float)d) >= 0)
+                    {
+                        return -1;
+                    }
+                }
+
+                total += windows.Count;
+            }
+
+            return total;
+        })).ToArray();
+
+        var counts = await Task.WhenAll(tasks);
+
+        Assert.All(counts, c => Assert.Equal(windower.WindowCount(200 * 7), c));
+    }
 }

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Har.Audit;
+using Har.Deployment;
+
+namespace Har.Cli.Commands;
+
+/// <summary><c>har models …</c>: a model registry on a directory (register, list, verify).</summary>
+internal static class ModelsCommands
+{
+    public static Command Create() => RolloutCommands.WrapErrors(new("models", "Register, list and verify model versions in a registry directory (v1.2.0/model.onnx, config.json, deployment_record.json, current).")
+    {
+        Register(),
+        List(),
+        Verify(),
+    });
+
+    internal static Option<DirectoryInfo> RegistryOption() => new("--registry") { Description = "The registry directory.", Required = true };
+
+    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log directory (default: <registry>/.audit)." };
+
+    internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
+        AuditLog.Open(new AuditLogOptions { Directory = audit?.FullName ?? Path.Combine(registry.FullName, ".audit"), EnableMetrics = false });
+
+    private static Command Register()
+    {
+        var registry = RegistryOption();
+        var audit = AuditOption();
+        var model = new Argument<FileInfo>("model") { Description = "The .onnx file to register; its card's version names the folder." };
+        var deployer = new Option<string?>("--deployer") { Description = "Who registers it (default: the OS user)." };
+        var approvedBy = new Option<string?>("--approved-by") { Description = "Who approved it." };
+        var target = new Option<string>("--target") { Description = "The target environment.", DefaultValueFactory = _ => "local" };
+        var runId = new Option<string?>("--run-id") { Description = "The training run id." };
+        var command = new Command("register", "Copy a model into the registry, hash it (SHA-256) and write its card and deployment record.") { model, registry, audit, deployer, approvedBy, target, runId };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            var registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+            {
+                Deployer = parse.GetValue(deployer),
+                ApprovedBy = parse.GetValue(approvedBy),
+                EnvironmentTarget = parse.GetValue(target)!,
+                RunId = parse.GetValue(runId),
+                Method = "har models register",
+            });
+            Console.Out.WriteLine($"registered {registered.ModelName} {registered.Version} in {Path.GetFileName(registered.Directory)} (sha256 {registered.Sha256}){(reg.CurrentVersion == registered.Version ? "; it is the current version" : string.Empty)}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command List()
+    {
+        var registry = RegistryOption();
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var command = new Command("list", "List the registered versions.") { registry, json };
+        command.SetAction(parse =>
+        {
+            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName);
+            var current = reg.CurrentVersion;
+            var models = reg.List();
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(models.Select(m => new Dictionary<string, object?>
+                {
+                    ["version"] = m.Version,
+                    ["name"] = m.ModelName,
+                    ["sha256"] = m.Sha256,
+                    ["parameters"] = m.Parameters,
+                    ["registered_at"] = m.RegisteredAt,
+                    ["deployment_id"] = m.DeploymentId,
+                    ["current"] = m.Version == current,
+                }), CliJson.Indented));
+                return 0;
+            }
+
+            foreach (var m in models)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(m.Version == current ? "*" : " ")} {m.Version,-10} {m.ModelName,-16} {m.Parameters,10:N0} params  sha256 {m.Sha256[..16]}…  {m.RegisteredAt:u}"));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Verify()
+    {
+        var registry = RegistryOption();
+        var audit = AuditOption();
+        var version = new Argument<string?>("version") { Description = "The version to verify (default: every version).", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("verify", "Check that each model file matches its recorded SHA-256 and its card is valid; exit code 1 if any does not.") { version, registry, audit };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
+            var bad = 0;
+            foreach (var item in versions)
+            {
+                var result = reg.Verify(item);
+                Console.Out.WriteLine(result.IsValid ? $"ok    {result.Version} sha256 {result.ActualSha256}" : $"FAIL  {result.Version}: {string.Join(" ", result.Problems)}");
+                bad += result.IsValid ? 0 : 1;
+            }
+
+            return bad == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}

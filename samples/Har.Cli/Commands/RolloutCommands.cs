@@ -1,0 +1,249 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Har.Cli.Data;
+using Har.Deployment;
+
+namespace Har.Cli.Commands;
+
+/// <summary><c>har rollout …</c>: start and steer rollouts against a registry directory, and simulate them on real data.</summary>
+internal static class RolloutCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("rollout", "Start, inspect and steer model rollouts (canary, blue-green, shadow, recreate) with automatic analysis and rollback; simulate them on recorded data.")
+        {
+            Start(),
+            Status(),
+            Simulate(),
+        };
+        foreach (var kind in new[] { RolloutCommandKind.Approve, RolloutCommandKind.Promote, RolloutCommandKind.Pause, RolloutCommandKind.Resume, RolloutCommandKind.Abort, RolloutCommandKind.Rollback })
+        {
+            command.Subcommands.Add(Steer(kind));
+        }
+
+        return WrapErrors(command);
+    }
+
+    /// <summary>Turns the registry's and controller's expected refusals into one line and exit code 2 (conflicts: 3).</summary>
+    internal static Command WrapErrors(Command command)
+    {
+        foreach (var sub in command.Subcommands)
+        {
+            if (sub.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction inner)
+            {
+                sub.SetAction(async (parse, ct) =>
+                {
+                    try
+                    {
+                        return await inner.InvokeAsync(parse, ct).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is KeyNotFoundException or ModelIntegrityException or RolloutCommandRejectedException or RolloutConflictException or InvalidOperationException)
+                    {
+                        await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                        return ex is RolloutConflictException ? 3 : 2;
+                    }
+                });
+            }
+        }
+
+        return command;
+    }
+
+    private static Option<string> ActorOption() => new("--actor") { Description = "Who sends the command (default: the OS user).", DefaultValueFactory = _ => Environment.UserName };
+
+    private static Option<string> ReasonOption() => new("--reason") { Description = "Why (recorded in the audit log).", DefaultValueFactory = _ => "via har rollout" };
+
+    private static Option<RolloutPhase?> ExpectOption() => new("--expect-phase") { Description = "Refuse (conflict) unless the rollout is in this phase." };
+
+    private static Option<long?> RevisionOption() => new("--expect-revision") { Description = "Refuse (conflict) unless the rollout is at this revision." };
+
+    private static Command Start()
+    {
+        var registry = ModelsCommands.RegistryOption();
+        var audit = ModelsCommands.AuditOption();
+        var candidate = new Option<string>("--candidate") { Description = "The registered version to roll out, e.g. v1.1.0.", Required = true };
+        var strategy = new Option<string>("--strategy") { Description = "canary, blue-green, shadow or recreate.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
+        strategy.AcceptOnlyFromAmong(RolloutStrategyNames.Canary, RolloutStrategyNames.BlueGreen, RolloutStrategyNames.Shadow, RolloutStrategyNames.Recreate);
+        var (actor, reason, expect) = (ActorOption(), ReasonOption(), ExpectOption());
+        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            await using var controller = await RolloutController.OpenAsync(new ModelRegistry(parse.GetValue(registry)!.FullName, log), cancellationToken: ct).ConfigureAwait(false);
+            var status = await controller.ExecuteAsync(
+                RolloutCommand.Start(parse.GetValue(candidate)!, parse.GetValue(strategy)!, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect) },
+                ct).ConfigureAwait(false);
+            Print(status);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var registry = ModelsCommands.RegistryOption();
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var command = new Command("status", "Print the current rollout's persisted status.") { registry, json };
+        command.SetAction(parse =>
+        {
+            var status = RolloutController.ReadStatus(Path.Combine(parse.GetValue(registry)!.FullName, ".rollout"));
+            if (status is null)
+            {
+                Console.Out.WriteLine($"no rollout yet; current version: {new ModelRegistry(parse.GetValue(registry)!.FullName).CurrentVersion ?? "none"}");
+                return 0;
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(status, CliJson.Indented));
+            }
+            else
+            {
+                Print(status);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Steer(RolloutCommandKind kind)
+    {
+        var registry = ModelsCommands.RegistryOption();
+        var audit = ModelsCommands.AuditOption();
+        var (actor, reason, expect, revision) = (ActorOption(), ReasonOption(), ExpectOption(), RevisionOption());
+        var name = kind.ToString().ToLowerInvariant();
+        var command = new Command(name, Describe(kind)) { registry, audit, actor, reason, expect, revision };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            await using var controller = await RolloutController.OpenAsync(new ModelRegistry(parse.GetValue(registry)!.FullName, log), cancellationToken: ct).ConfigureAwait(false);
+            try
+            {
+                var status = await controller.ExecuteAsync(
+                    RolloutCommand.Create(kind, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect), ExpectedRevision = parse.GetValue(revision) },
+                    ct).ConfigureAwait(false);
+                Print(status);
+                return 0;
+            }
+            catch (Exception ex) when (ex is RolloutConflictException or RolloutCommandRejectedException)
+            {
+                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                return 3;
+            }
+        });
+        return command;
+    }
+
+    private static Command Simulate()
+    {
+        var data = new Option<DirectoryInfo?>("--data") { Description = "The UCI HAPT folder (default: ../shared/data/uci-hapt); its test subjects' sessions are replayed." };
+        var candidate = new Option<string>("--candidate") { Description = "The candidate version.", DefaultValueFactory = _ => "1.1.0" };
+        var fault = new Option<string>("--fault") { Description = "none, errors (20 %), latency (3×) or broken-normalization.", DefaultValueFactory = _ => "none" };
+        fault.AcceptOnlyFromAmong("none", "errors", "latency", "broken-normalization");
+        var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.1.0)." };
+        var strategy = new Option<string>("--strategy") { Description = "The strategy.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
+        var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
+        var runs = new Option<int>("--runs") { Description = "How many seeded runs (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 };
+        var devices = new Option<int>("--devices") { Description = "Simulated devices.", DefaultValueFactory = _ => 200 };
+        var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, registry, strategy, seed, runs, devices };
+        command.SetAction(async (parse, ct) =>
+        {
+            var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
+                ?? throw new DirectoryNotFoundException("No --data folder given and ../shared/data/uci-hapt was not found; pass --data <folder> in the UCI HAPT layout.");
+            var sessions = HaptDataset.Load(folder, "test", cancellationToken: ct);
+            var streams = sessions.Select(s => new RecordedSession(string.Create(CultureInfo.InvariantCulture, $"subject{s.Subject}-session{s.Session}"), s.Samples)).ToList();
+            string? temp = null;
+            ModelRegistry reg;
+            if (parse.GetValue(registry) is { } dir)
+            {
+                reg = new ModelRegistry(dir.FullName);
+            }
+            else
+            {
+                temp = Directory.CreateTempSubdirectory("har-sim-registry-").FullName;
+                reg = new ModelRegistry(temp);
+                reg.Register(BundledModels.Champion);
+                reg.Register(BundledModels.Candidate);
+            }
+
+            try
+            {
+                await using var simulation = await RolloutSimulation.PrepareAsync(reg, parse.GetValue(candidate)!, streams, cancellationToken: ct).ConfigureAwait(false);
+                var inv = CultureInfo.InvariantCulture;
+                Console.Out.WriteLine(string.Create(inv, $"champion {simulation.Champion} vs candidate {simulation.Candidate}: {simulation.Windows} test windows from {streams.Count} sessions scored by both models in {simulation.PreparationTime.TotalSeconds:0.0} s; agreement {simulation.HealthyAgreement:P1} (broken normalization: {simulation.BrokenAgreement:P1}); p95 single-window latency {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms"));
+                var faultKind = parse.GetValue(fault) switch
+                {
+                    "errors" => SimulationFault.Errors,
+                    "latency" => SimulationFault.Latency,
+                    "broken-normalization" => SimulationFault.BrokenNormalization,
+                    _ => SimulationFault.None,
+                };
+                var n = Math.Max(1, parse.GetValue(runs));
+                int promoted = 0, rolledBack = 0, other = 0;
+                var intervals = new List<int>();
+                for (var i = 0; i < n; i++)
+                {
+                    var result = await simulation.RunAsync(new SimulationScenario { Fault = faultKind, Seed = parse.GetValue(seed) + i, Strategy = parse.GetValue(strategy)!, Devices = parse.GetValue(devices) }, ct).ConfigureAwait(false);
+                    if (n == 1)
+                    {
+                        foreach (var d in result.Decisions)
+                        {
+                            Console.Out.WriteLine(string.Create(inv, $"{d.At:HH:mm:ss}  {d.EventType,-19} {d.Summary}"));
+                        }
+                    }
+
+                    promoted += result.Promoted ? 1 : 0;
+                    rolledBack += result.RolledBack ? 1 : 0;
+                    other += result.Promoted || result.RolledBack ? 0 : 1;
+                    if (result.RolledBack)
+                    {
+                        intervals.Add(result.AnalysisIntervals);
+                    }
+
+                    if (n == 1)
+                    {
+                        Console.Out.WriteLine(string.Create(inv, $"outcome: {result.Status.Phase}{(result.Promoted ? " (promoted)" : string.Empty)} after {result.AnalysisIntervals} analysis intervals ({result.Elapsed.TotalMinutes:0} virtual minutes)"));
+                    }
+                }
+
+                if (n > 1)
+                {
+                    Console.Out.WriteLine(string.Create(inv, $"{n} runs, fault {parse.GetValue(fault)}: promoted {promoted}, rolled back {rolledBack}, other {other}; analysis intervals to rollback: max {(intervals.Count == 0 ? "-" : intervals.Max().ToString(inv))}, mean {(intervals.Count == 0 ? "-" : intervals.Average().ToString("0.00", inv))}"));
+                }
+
+                return 0;
+            }
+            finally
+            {
+                if (temp is not null)
+                {
+                    Directory.Delete(temp, recursive: true);
+                }
+            }
+        });
+        return command;
+    }
+
+    private static string Describe(RolloutCommandKind kind) => kind switch
+    {
+        RolloutCommandKind.Approve => "Approve a rollout waiting at an approval gate.",
+        RolloutCommandKind.Promote => "Skip the remaining steps and promote the candidate now (pre-promotion hooks still run).",
+        RolloutCommandKind.Pause => "Pause a progressing rollout (no analysis until resumed).",
+        RolloutCommandKind.Resume => "Resume a paused rollout.",
+        RolloutCommandKind.Abort => "Stop the rollout and send all traffic back to the champion.",
+        _ => "Roll the candidate back to the champion (also after it was promoted).",
+    };
+
+    private static void Print(RolloutStatus s)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        Console.Out.WriteLine(string.Create(inv, $"rollout {s.RolloutId} ({s.Strategy}): {s.Champion} -> {s.Candidate}"));
+        Console.Out.WriteLine(string.Create(inv, $"  phase     {s.Phase}{(s.PausedFrom is { } p ? $" (from {p})" : string.Empty)}, revision {s.Revision}{(s.Promoted ? ", promoted" : string.Empty)}"));
+        Console.Out.WriteLine(string.Create(inv, $"  traffic   candidate {s.CandidatePercent:0.##}%, shadow {s.ShadowPercent:0.##}%"));
+        Console.Out.WriteLine(string.Create(inv, $"  step      {s.StepIndex}/{s.Steps.Count}{(s.CurrentStep is { } step ? $": {step}" : string.Empty)}"));
+        Console.Out.WriteLine(string.Create(inv, $"  analysis  {s.AnalysesRun} intervals, {s.ConsecutivePasses} consecutive passes, {s.Failures} failures{(s.NextAnalysisAt is { } next ? $", next at {next:u}" : string.Empty)}"));
+        Console.Out.WriteLine($"  message   {s.Message}");
+    }
+}

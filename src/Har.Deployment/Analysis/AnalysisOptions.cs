@@ -1,0 +1,116 @@
+namespace Har.Deployment;
+
+/// <summary>
+/// Thresholds and minimum sample sizes of the built-in gates. The defaults follow the reference
+/// rollback triggers: error rate above 5 %, latency over budget (p95 500 ms, p99 2 s) or more than
+/// 50 % slower than the champion, and a confidence drop. Set a nullable threshold to
+/// <see langword="null"/> to switch its gate off.
+/// </summary>
+public sealed class AnalysisOptions
+{
+    /// <summary>Gets or sets the one-sided confidence level of every interval the gates compute.</summary>
+    /// <value>The default value is 0.95.</value>
+    public double ConfidenceLevel { get; set; } = 0.95;
+
+    /// <summary>Gets or sets the highest acceptable candidate error rate.</summary>
+    /// <value>The default value is 0.05 (the reference rollback trigger "error rate &gt; 5 %").</value>
+    public double? MaxErrorRate { get; set; } = 0.05;
+
+    /// <summary>Gets or sets the fewest candidate requests in an interval before the error-rate gate may pass (it may fail earlier on overwhelming evidence).</summary>
+    /// <value>The default value is 100.</value>
+    public int MinRequests { get; set; } = 100;
+
+    /// <summary>Gets or sets the candidate's p95 latency budget.</summary>
+    /// <value>The default value is 500 ms (the reference analysis "duration ≤ 500 ms").</value>
+    public TimeSpan? LatencyP95Budget { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Gets or sets the candidate's p99 latency budget.</summary>
+    /// <value>The default value is 2 s (the reference rollback trigger "response time &gt; 2 s").</value>
+    public TimeSpan? LatencyP99Budget { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Gets or sets the largest acceptable ratio of the candidate's p95 latency to the champion's in the same interval.</summary>
+    /// <value>The default value is 1.5 (the reference trigger "performance degradation &gt; 50 %").</value>
+    public double? MaxLatencyRatio { get; set; } = 1.5;
+
+    /// <summary>
+    /// Gets or sets the largest acceptable latency inflation of the candidate relative to the champion:
+    /// (candidate p95 served ÷ candidate p95 at warm-up) ÷ (champion p95 served ÷ champion p95 at warm-up).
+    /// A smaller, faster architecture that became three times slower than it should be passes a plain
+    /// comparison with a slower champion; this catches it.
+    /// </summary>
+    /// <value>The default value is 1.5.</value>
+    public double? MaxLatencyInflation { get; set; } = 1.5;
+
+    /// <summary>Gets or sets the fewest latency samples per version before the latency gate decides.</summary>
+    /// <value>The default value is 100.</value>
+    public int MinLatencySamples { get; set; } = 100;
+
+    /// <summary>Gets or sets the largest acceptable drop of mean confidence versus the champion (absolute, 0 … 1).</summary>
+    /// <value>The default value is 0.10.</value>
+    public double? MaxConfidenceDrop { get; set; } = 0.10;
+
+    /// <summary>Gets or sets the largest acceptable increase of the uncertain-prediction rate versus the champion (absolute, 0 … 1).</summary>
+    /// <value>The default value is 0.10.</value>
+    public double? MaxUncertainRateIncrease { get; set; } = 0.10;
+
+    /// <summary>Gets or sets the fewest predictions (or paired windows) before the confidence, uncertainty, class-mix and agreement gates decide.</summary>
+    /// <value>The default value is 100.</value>
+    public int MinPredictions { get; set; } = 100;
+
+    /// <summary>Gets or sets the largest acceptable Jensen–Shannon distance (base 2) between the candidate's and the champion's predicted-class mix; the gate fails only when the chi-square test is also significant.</summary>
+    /// <value>The default value is 0.15.</value>
+    public double? MaxClassMixDistance { get; set; } = 0.15;
+
+    /// <summary>Gets or sets the significance level of the class-mix chi-square test.</summary>
+    /// <value>The default value is 0.01.</value>
+    public double ClassMixAlpha { get; set; } = 0.01;
+
+    /// <summary>Gets or sets the lowest acceptable agreement rate between the candidate (or shadow) and the champion on identical windows.</summary>
+    /// <value>The default value is 0.75.</value>
+    public double? MinAgreementRate { get; set; } = 0.75;
+
+    /// <summary>Gets the user-defined gates evaluated after the built-in ones.</summary>
+    public IList<IAnalysisGate> Gates { get; } = [];
+
+    internal void Validate()
+    {
+        static void Fraction(double? v, string name, bool allowOne = true)
+        {
+            if (v is { } x && !(x >= 0 && (allowOne ? x <= 1 : x < 1)))
+            {
+                throw new ArgumentOutOfRangeException(name, x, $"AnalysisOptions.{name} is {x}; expected a fraction in [0, 1].");
+            }
+        }
+
+        if (!(ConfidenceLevel > 0.5 && ConfidenceLevel < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConfidenceLevel), ConfidenceLevel, $"AnalysisOptions.ConfidenceLevel is {ConfidenceLevel}; expected a level in (0.5, 1), e.g. 0.95.");
+        }
+
+        Fraction(MaxErrorRate, nameof(MaxErrorRate));
+        Fraction(MaxConfidenceDrop, nameof(MaxConfidenceDrop));
+        Fraction(MaxUncertainRateIncrease, nameof(MaxUncertainRateIncrease));
+        Fraction(MaxClassMixDistance, nameof(MaxClassMixDistance));
+        Fraction(MinAgreementRate, nameof(MinAgreementRate));
+        Fraction(ClassMixAlpha, nameof(ClassMixAlpha), allowOne: false);
+        if (MinRequests < 1 || MinLatencySamples < 1 || MinPredictions < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinRequests), $"AnalysisOptions minimum sample sizes are {MinRequests}/{MinLatencySamples}/{MinPredictions}; expected each ≥ 1.");
+        }
+
+        if (MaxLatencyInflation is { } inflation && !(inflation >= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLatencyInflation), inflation, $"AnalysisOptions.MaxLatencyInflation is {inflation}; expected ≥ 1.");
+        }
+
+        if (MaxLatencyRatio is { } r && !(r >= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLatencyRatio), r, $"AnalysisOptions.MaxLatencyRatio is {r}; expected ≥ 1 (e.g. 1.5 = at most 50 % slower than the champion).");
+        }
+
+        if (LatencyP95Budget is { } p95 && p95 <= TimeSpan.Zero || LatencyP99Budget is { } p99 && p99 <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(LatencyP95Budget), "AnalysisOptions latency budgets must be positive when set.");
+        }
+    }
+}

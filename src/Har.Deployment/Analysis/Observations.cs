@@ -1,0 +1,163 @@
+namespace Har.Deployment;
+
+/// <summary>One prediction a model version produced, as the rollout analysis sees it.</summary>
+/// <param name="Label">The predicted class index.</param>
+/// <param name="Confidence">The top probability (0 … 1).</param>
+/// <param name="IsUncertain">Whether the confidence is below the uncertainty threshold.</param>
+/// <param name="Latency">How long the prediction took for its caller.</param>
+public readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency);
+
+/// <summary>Two versions' predictions on the same window (candidate or shadow versus the stable version).</summary>
+/// <param name="CandidateLabel">The candidate's predicted class.</param>
+/// <param name="CandidateConfidence">The candidate's top probability.</param>
+/// <param name="CandidateUncertain">Whether the candidate's prediction is uncertain.</param>
+/// <param name="StableLabel">The stable version's predicted class.</param>
+/// <param name="StableConfidence">The stable version's top probability.</param>
+/// <param name="StableUncertain">Whether the stable version's prediction is uncertain.</param>
+public readonly record struct PairedObservation(int CandidateLabel, float CandidateConfidence, bool CandidateUncertain, int StableLabel, float StableConfidence, bool StableUncertain);
+
+/// <summary>What one version did during one analysis interval.</summary>
+public sealed class VersionWindow
+{
+    internal VersionWindow(string version, long requests, long errors, double confidenceSum, double confidenceSumSquares, long uncertain, long[] classCounts, TimeSpan p50, TimeSpan p95, TimeSpan p99, long latencySamples)
+    {
+        Version = version;
+        Requests = requests;
+        Errors = errors;
+        ConfidenceSum = confidenceSum;
+        ConfidenceSumSquares = confidenceSumSquares;
+        Uncertain = uncertain;
+        ClassCounts = classCounts;
+        LatencyP50 = p50;
+        LatencyP95 = p95;
+        LatencyP99 = p99;
+        LatencySamples = latencySamples;
+    }
+
+    /// <summary>Gets the version.</summary>
+    public string Version { get; }
+
+    /// <summary>Gets the number of requests (successful predictions plus errors).</summary>
+    public long Requests { get; }
+
+    /// <summary>Gets the number of failed requests.</summary>
+    public long Errors { get; }
+
+    /// <summary>Gets the number of successful predictions.</summary>
+    public long Predictions => Requests - Errors;
+
+    /// <summary>Gets the error rate (0 when there were no requests).</summary>
+    public double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
+
+    /// <summary>Gets the mean confidence of the successful predictions (NaN when there were none).</summary>
+    public double MeanConfidence => Predictions == 0 ? double.NaN : ConfidenceSum / Predictions;
+
+    /// <summary>Gets the number of predictions below the uncertainty threshold.</summary>
+    public long Uncertain { get; }
+
+    /// <summary>Gets the share of uncertain predictions (NaN when there were none).</summary>
+    public double UncertainRate => Predictions == 0 ? double.NaN : (double)Uncertain / Predictions;
+
+    /// <summary>Gets the number of predictions of each class.</summary>
+    public IReadOnlyList<long> ClassCounts { get; }
+
+    /// <summary>Gets the median latency.</summary>
+    public TimeSpan LatencyP50 { get; }
+
+    /// <summary>Gets the 95th-percentile latency.</summary>
+    public TimeSpan LatencyP95 { get; }
+
+    /// <summary>Gets the 99th-percentile latency.</summary>
+    public TimeSpan LatencyP99 { get; }
+
+    /// <summary>Gets the number of latency samples (served and mirrored runs).</summary>
+    public long LatencySamples { get; }
+
+    internal double ConfidenceSum { get; }
+
+    internal double ConfidenceSumSquares { get; }
+}
+
+/// <summary>Paired comparisons of the candidate (or shadow) and the stable version on identical windows during one interval.</summary>
+public sealed class PairedWindow
+{
+    internal PairedWindow(long pairs, long agreements, long[] candidateClassCounts, long[] stableClassCounts, double diffSum, double diffSumSquares, long candidateUncertain, long stableUncertain)
+    {
+        Pairs = pairs;
+        Agreements = agreements;
+        CandidateClassCounts = candidateClassCounts;
+        StableClassCounts = stableClassCounts;
+        ConfidenceDifferenceSum = diffSum;
+        ConfidenceDifferenceSumSquares = diffSumSquares;
+        CandidateUncertain = candidateUncertain;
+        StableUncertain = stableUncertain;
+    }
+
+    /// <summary>Gets the number of windows both versions predicted.</summary>
+    public long Pairs { get; }
+
+    /// <summary>Gets the number of windows on which both predicted the same class.</summary>
+    public long Agreements { get; }
+
+    /// <summary>Gets the agreement rate (NaN when there are no pairs).</summary>
+    public double AgreementRate => Pairs == 0 ? double.NaN : (double)Agreements / Pairs;
+
+    /// <summary>Gets the candidate's class counts on the paired windows.</summary>
+    public IReadOnlyList<long> CandidateClassCounts { get; }
+
+    /// <summary>Gets the stable version's class counts on the same windows.</summary>
+    public IReadOnlyList<long> StableClassCounts { get; }
+
+    /// <summary>Gets the mean of (stable confidence − candidate confidence) over the pairs: the candidate's confidence drop.</summary>
+    public double MeanConfidenceDrop => Pairs == 0 ? double.NaN : ConfidenceDifferenceSum / Pairs;
+
+    /// <summary>Gets how many paired predictions of the candidate were uncertain.</summary>
+    public long CandidateUncertain { get; }
+
+    /// <summary>Gets how many paired predictions of the stable version were uncertain.</summary>
+    public long StableUncertain { get; }
+
+    internal double ConfidenceDifferenceSum { get; }
+
+    internal double ConfidenceDifferenceSumSquares { get; }
+}
+
+/// <summary>Everything the gates judge at the end of one analysis interval.</summary>
+public sealed class AnalysisSnapshot
+{
+    internal AnalysisSnapshot(DateTimeOffset start, DateTimeOffset end, VersionWindow candidate, VersionWindow stable, PairedWindow paired, IReadOnlyList<string> labels, TimeSpan? candidateBaselineP95 = null, TimeSpan? stableBaselineP95 = null)
+    {
+        CandidateBaselineP95 = candidateBaselineP95;
+        StableBaselineP95 = stableBaselineP95;
+        Start = start;
+        End = end;
+        Candidate = candidate;
+        Stable = stable;
+        Paired = paired;
+        Labels = labels;
+    }
+
+    /// <summary>Gets the start of the interval.</summary>
+    public DateTimeOffset Start { get; }
+
+    /// <summary>Gets the end of the interval.</summary>
+    public DateTimeOffset End { get; }
+
+    /// <summary>Gets what the candidate (or shadow) version did.</summary>
+    public VersionWindow Candidate { get; }
+
+    /// <summary>Gets what the stable version (the champion) did.</summary>
+    public VersionWindow Stable { get; }
+
+    /// <summary>Gets the paired comparisons on identical windows.</summary>
+    public PairedWindow Paired { get; }
+
+    /// <summary>Gets the class names, indexed like the class counts (empty when unknown).</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>Gets the candidate's intrinsic p95 latency measured at warm-up (one window, no queueing), when known.</summary>
+    public TimeSpan? CandidateBaselineP95 { get; }
+
+    /// <summary>Gets the stable version's intrinsic p95 latency measured at warm-up, when known.</summary>
+    public TimeSpan? StableBaselineP95 { get; }
+}

@@ -1,0 +1,72 @@
+namespace Har.Deployment;
+
+/// <summary>Builds the gate list from <see cref="AnalysisOptions"/> and evaluates it on a snapshot.</summary>
+internal sealed class RolloutAnalyzer
+{
+    private readonly IAnalysisGate[] _unpaired;
+    private readonly IAnalysisGate[] _paired;
+
+    public RolloutAnalyzer(AnalysisOptions options, IClassMixTest classMix)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var z = Statistics.NormalQuantile(options.ConfidenceLevel);
+        var common = new List<IAnalysisGate>();
+        if (options.MaxErrorRate is { } e)
+        {
+            common.Add(new ErrorRateGate(e, options.MinRequests, z));
+        }
+
+        if (options.LatencyP95Budget is not null || options.LatencyP99Budget is not null || options.MaxLatencyRatio is not null || options.MaxLatencyInflation is not null)
+        {
+            common.Add(new LatencyGate(options.LatencyP95Budget, options.LatencyP99Budget, options.MaxLatencyRatio, options.MaxLatencyInflation, options.MinLatencySamples));
+        }
+
+        if (options.MaxConfidenceDrop is { } drop)
+        {
+            common.Add(DifferenceGate.Confidence(drop, options.MinPredictions, z));
+        }
+
+        if (options.MaxUncertainRateIncrease is { } inc)
+        {
+            common.Add(DifferenceGate.Uncertainty(inc, options.MinPredictions, z));
+        }
+
+        if (options.MaxClassMixDistance is { } js)
+        {
+            common.Add(new ClassMixGate(classMix, js, options.ClassMixAlpha, options.MinPredictions));
+        }
+
+        _unpaired = [.. common, .. options.Gates];
+        if (options.MinAgreementRate is { } agreement)
+        {
+            common.Add(new AgreementGate(agreement, options.MinPredictions, z));
+        }
+
+        _paired = [.. common, .. options.Gates];
+    }
+
+    /// <summary>Evaluates every gate; a gate that throws is reported as <see cref="GateVerdict.Unmeasurable"/>.</summary>
+    /// <param name="snapshot">The interval.</param>
+    /// <param name="paired">Whether the step produces paired comparisons (shadow or mirrored traffic), which enables the agreement gate.</param>
+    public AnalysisResult Evaluate(AnalysisSnapshot snapshot, bool paired)
+    {
+        var gates = paired ? _paired : _unpaired;
+        var results = new GateResult[gates.Length];
+        for (var i = 0; i < gates.Length; i++)
+        {
+            try
+            {
+                results[i] = gates[i].Evaluate(snapshot) ?? throw new InvalidOperationException($"Gate '{gates[i].Name}' returned no result.");
+            }
+#pragma warning disable CA1031 // a user gate's failure must become a verdict, not crash the controller
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                results[i] = new GateResult(gates[i].Name, GateVerdict.Unmeasurable, $"Gate '{gates[i].Name}' failed to evaluate: {ex.GetType().Name}: {ex.Message}", new Dictionary<string, double>());
+            }
+        }
+
+        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End);
+    }
+}

@@ -1,0 +1,244 @@
+using System.Collections.Concurrent;
+
+namespace Har.Deployment;
+
+/// <summary>
+/// The per-version observation windows the serving path feeds and the rollout analysis reads: request
+/// and error counts, latency quantiles, confidence, uncertainty, predicted-class counts, and paired
+/// comparisons (candidate or shadow versus stable on the same window). Thread-safe; each analysis
+/// takes a snapshot and starts a fresh interval.
+/// </summary>
+public sealed class RolloutObservations
+{
+    /// <summary>The largest class count supported.</summary>
+    public const int MaxClasses = 256;
+
+    private readonly ConcurrentDictionary<string, VersionAccumulator> _versions = new(StringComparer.Ordinal);
+    private readonly PairAccumulator _pairs = new();
+    private readonly Lock _intervalLock = new();
+    private DateTimeOffset _intervalStart;
+
+    /// <summary>Initializes a new instance of the <see cref="RolloutObservations"/> class.</summary>
+    /// <param name="intervalStart">When the first interval starts.</param>
+    public RolloutObservations(DateTimeOffset intervalStart = default) => _intervalStart = intervalStart;
+
+    /// <summary>Records one successful prediction of <paramref name="version"/>.</summary>
+    /// <param name="version">The model version.</param>
+    /// <param name="observation">The prediction.</param>
+    public void RecordPrediction(string version, in PredictionObservation observation)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        if ((uint)observation.Label >= MaxClasses)
+        {
+            throw new ArgumentOutOfRangeException(nameof(observation), observation.Label, $"Class index {observation.Label} is outside [0, {MaxClasses}).");
+        }
+
+        Get(version).Record(observation);
+    }
+
+    /// <summary>Records one failed request of <paramref name="version"/>.</summary>
+    /// <param name="version">The model version.</param>
+    /// <param name="latency">How long the caller waited for the failure.</param>
+    public void RecordError(string version, TimeSpan latency)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        Get(version).RecordError(latency);
+    }
+
+    /// <summary>Records a latency sample of a run whose result was not served (a mirrored or shadow run).</summary>
+    /// <param name="version">The model version.</param>
+    /// <param name="latency">The run's latency.</param>
+    public void RecordLatency(string version, TimeSpan latency)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        Get(version).RecordLatency(latency);
+    }
+
+    /// <summary>Records two versions' predictions on the same window.</summary>
+    /// <param name="pair">The paired predictions.</param>
+    public void RecordPair(in PairedObservation pair)
+    {
+        if ((uint)pair.CandidateLabel >= MaxClasses || (uint)pair.StableLabel >= MaxClasses)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pair), $"Class indexes {pair.CandidateLabel}/{pair.StableLabel} are outside [0, {MaxClasses}).");
+        }
+
+        _pairs.Record(pair);
+    }
+
+    /// <summary>Clears everything recorded and starts a new interval at <paramref name="start"/>.</summary>
+    /// <param name="start">When the new interval starts.</param>
+    public void Reset(DateTimeOffset start)
+    {
+        lock (_intervalLock)
+        {
+            foreach (var acc in _versions.Values)
+            {
+                _ = acc.Take(0);
+            }
+
+            _ = _pairs.Take(0);
+            _intervalStart = start;
+        }
+    }
+
+    /// <summary>Takes the interval's snapshot for <paramref name="candidate"/> against <paramref name="stable"/> and starts a new interval at <paramref name="end"/>.</summary>
+    internal AnalysisSnapshot TakeSnapshot(string candidate, string stable, DateTimeOffset end, IReadOnlyList<string> labels, TimeSpan? candidateBaseline = null, TimeSpan? stableBaseline = null)
+    {
+        lock (_intervalLock)
+        {
+            var classes = Math.Max(labels.Count, 1);
+            var cand = Get(candidate).Take(classes);
+            var stab = Get(stable).Take(classes);
+            foreach (var (version, acc) in _versions)
+            {
+                if (version != candidate && version != stable)
+                {
+                    _ = acc.Take(0);
+                }
+            }
+
+            var pairs = _pairs.Take(classes);
+            var snapshot = new AnalysisSnapshot(_intervalStart, end, cand.ToWindow(candidate), stab.ToWindow(stable), pairs.ToWindow(), labels, candidateBaseline, stableBaseline);
+            _intervalStart = end;
+            return snapshot;
+        }
+    }
+
+    private VersionAccumulator Get(string version) => _versions.GetOrAdd(version, static _ => new VersionAccumulator());
+
+    private sealed class VersionAccumulator
+    {
+        private readonly Lock _lock = new();
+        private readonly LatencyHistogram _latency = new();
+        private long[] _classes = new long[16];
+        private long _requests;
+        private long _errors;
+        private double _confidenceSum;
+        private double _confidenceSumSquares;
+        private long _uncertain;
+
+        public void Record(in PredictionObservation o)
+        {
+            lock (_lock)
+            {
+                if (o.Label >= _classes.Length)
+                {
+                    Array.Resize(ref _classes, Math.Min(MaxClasses, Math.Max(o.Label + 1, _classes.Length * 2)));
+                }
+
+                _requests++;
+                _classes[o.Label]++;
+                _confidenceSum += o.Confidence;
+                _confidenceSumSquares += (double)o.Confidence * o.Confidence;
+                if (o.IsUncertain)
+                {
+                    _uncertain++;
+                }
+
+                _latency.Record(o.Latency);
+            }
+        }
+
+        public void RecordError(TimeSpan latency)
+        {
+            lock (_lock)
+            {
+                _requests++;
+                _errors++;
+                _latency.Record(latency);
+            }
+        }
+
+        public void RecordLatency(TimeSpan latency)
+        {
+            lock (_lock)
+            {
+                _latency.Record(latency);
+            }
+        }
+
+        public Taken Take(int classes)
+        {
+            lock (_lock)
+            {
+                var counts = new long[Math.Max(classes, 0)];
+                Array.Copy(_classes, counts, Math.Min(counts.Length, _classes.Length));
+                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count);
+                _requests = _errors = _uncertain = 0;
+                _confidenceSum = _confidenceSumSquares = 0;
+                Array.Clear(_classes);
+                _latency.Reset();
+                return taken;
+            }
+        }
+
+        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples)
+        {
+            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples);
+        }
+    }
+
+    private sealed class PairAccumulator
+    {
+        private readonly Lock _lock = new();
+        private long[] _candidate = new long[16];
+        private long[] _stable = new long[16];
+        private long _pairs;
+        private long _agreements;
+        private double _diffSum;
+        private double _diffSumSquares;
+        private long _candidateUncertain;
+        private long _stableUncertain;
+
+        public void Record(in PairedObservation p)
+        {
+            lock (_lock)
+            {
+                var needed = Math.Max(p.CandidateLabel, p.StableLabel) + 1;
+                if (needed > _candidate.Length)
+                {
+                    var size = Math.Min(MaxClasses, Math.Max(needed, _candidate.Length * 2));
+                    Array.Resize(ref _candidate, size);
+                    Array.Resize(ref _stable, size);
+                }
+
+                _pairs++;
+                _candidate[p.CandidateLabel]++;
+                _stable[p.StableLabel]++;
+                if (p.CandidateLabel == p.StableLabel)
+                {
+                    _agreements++;
+                }
+
+                var diff = (double)p.StableConfidence - p.CandidateConfidence;
+                _diffSum += diff;
+                _diffSumSquares += diff * diff;
+                _candidateUncertain += p.CandidateUncertain ? 1 : 0;
+                _stableUncertain += p.StableUncertain ? 1 : 0;
+            }
+        }
+
+        public Taken Take(int classes)
+        {
+            lock (_lock)
+            {
+                var c = new long[Math.Max(classes, 0)];
+                var s = new long[c.Length];
+                Array.Copy(_candidate, c, Math.Min(c.Length, _candidate.Length));
+                Array.Copy(_stable, s, Math.Min(s.Length, _stable.Length));
+                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain);
+                _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
+                _diffSum = _diffSumSquares = 0;
+                Array.Clear(_candidate);
+                Array.Clear(_stable);
+                return taken;
+            }
+        }
+
+        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain)
+        {
+            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+namespace Har.Deployment;
+
+/// <summary>
+/// A typed operator command. Every command names who sends it and why, and may state the phase (and
+/// revision) the sender believes the rollout is in: when that is stale the command is refused with a
+/// <see cref="RolloutConflictException"/> instead of silently acting on a state the sender never saw.
+/// </summary>
+public sealed record RolloutCommand
+{
+    private RolloutCommand(RolloutCommandKind kind, string actor, string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        ArgumentNullException.ThrowIfNull(reason);
+        Kind = kind;
+        Actor = actor;
+        Reason = reason;
+    }
+
+    /// <summary>Gets what the command does.</summary>
+    public RolloutCommandKind Kind { get; }
+
+    /// <summary>Gets who sends the command (recorded in the audit log).</summary>
+    public string Actor { get; }
+
+    /// <summary>Gets why (recorded in the audit log).</summary>
+    public string Reason { get; }
+
+    /// <summary>Gets the phase the sender expects the rollout to be in, or <see langword="null"/> to skip the check. For <see cref="RolloutCommandKind.Start"/> it is the phase of the previous rollout (any terminal phase is fine when <see langword="null"/>).</summary>
+    public RolloutPhase? ExpectedPhase { get; init; }
+
+    /// <summary>Gets the revision the sender expects, or <see langword="null"/> to skip the check.</summary>
+    public long? ExpectedRevision { get; init; }
+
+    /// <summary>Gets the candidate version (<see cref="RolloutCommandKind.Start"/> only).</summary>
+    public string? Candidate { get; private init; }
+
+    /// <summary>Gets the strategy name (<see cref="RolloutCommandKind.Start"/> only).</summary>
+    public string? Strategy { get; private init; }
+
+    /// <summary>Gets the rollout id to use (<see cref="RolloutCommandKind.Start"/> only); generated when <see langword="null"/>.</summary>
+    public string? RolloutId { get; init; }
+
+    /// <summary>Creates a start command.</summary>
+    /// <param name="candidate">The registered version to roll out.</param>
+    /// <param name="strategy">The strategy's name, e.g. <c>canary</c>.</param>
+    /// <param name="actor">Who starts it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Start(string candidate, string strategy, string actor, string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(candidate);
+        ArgumentException.ThrowIfNullOrWhiteSpace(strategy);
+        return new(RolloutCommandKind.Start, actor, reason) { Candidate = candidate, Strategy = strategy };
+    }
+
+    /// <summary>Creates a pause command.</summary>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Pause(string actor, string reason) => new(RolloutCommandKind.Pause, actor, reason);
+
+    /// <summary>Creates a resume command.</summary>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Resume(string actor, string reason) => new(RolloutCommandKind.Resume, actor, reason);
+
+    /// <summary>Creates an approve command.</summary>
+    /// <param name="actor">Who approves.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Approve(string actor, string reason) => new(RolloutCommandKind.Approve, actor, reason);
+
+    /// <summary>Creates a promote command.</summary>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Promote(string actor, string reason) => new(RolloutCommandKind.Promote, actor, reason);
+
+    /// <summary>Creates an abort command.</summary>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Abort(string actor, string reason) => new(RolloutCommandKind.Abort, actor, reason);
+
+    /// <summary>Creates a rollback command.</summary>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Rollback(string actor, string reason) => new(RolloutCommandKind.Rollback, actor, reason);
+
+    /// <summary>Creates a command of any kind (for generic callers such as a CLI); <see cref="RolloutCommandKind.Start"/> needs <paramref name="candidate"/> and <paramref name="strategy"/>.</summary>
+    /// <param name="kind">The command.</param>
+    /// <param name="actor">Who sends it.</param>
+    /// <param name="reason">Why.</param>
+    /// <param name="candidate">The candidate (start only).</param>
+    /// <param name="strategy">The strategy (start only).</param>
+    /// <returns>The command.</returns>
+    public static RolloutCommand Create(RolloutCommandKind kind, string actor, string reason, string? candidate = null, string? strategy = null) =>
+        kind == RolloutCommandKind.Start
+            ? Start(candidate ?? throw new ArgumentNullException(nameof(candidate)), strategy ?? throw new ArgumentNullException(nameof(strategy)), actor, reason)
+            : new(kind, actor, reason);
+}
+
+/// <summary>A command stated an expected phase or revision that is no longer current.</summary>
+public sealed class RolloutConflictException : Exception
+{
+    /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
+    public RolloutConflictException()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
+    /// <param name="message">What conflicted.</param>
+    public RolloutConflictException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
+    /// <param name="message">What conflicted.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public RolloutConflictException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>A command is not allowed in the rollout's current phase (e.g. approve while progressing).</summary>
+public sealed class RolloutCommandRejectedException : InvalidOperationException
+{
+    /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
+    public RolloutCommandRejectedException()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
+    /// <param name="message">Why the command was refused and which phases accept it.</param>
+    public RolloutCommandRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
+    /// <param name="message">Why the command was refused.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public RolloutCommandRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,153 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Har.Deployment;
+
+/// <summary>The persisted state of a rollout (one JSON file, replaced atomically).</summary>
+internal sealed class RolloutState
+{
+    public int Schema { get; set; } = 1;
+
+    public required string RolloutId { get; set; }
+
+    public required string Strategy { get; set; }
+
+    public required string Champion { get; set; }
+
+    public required string Candidate { get; set; }
+
+    public RolloutPhase Phase { get; set; }
+
+    public RolloutPhase? PausedFrom { get; set; }
+
+    public List<StepRecord> Steps { get; set; } = [];
+
+    public int StepIndex { get; set; }
+
+    public int CandidateBuckets { get; set; }
+
+    public int ShadowBuckets { get; set; }
+
+    public bool Mirror { get; set; }
+
+    public ulong Salt { get; set; }
+
+    public long Revision { get; set; }
+
+    public int ConsecutivePasses { get; set; }
+
+    public int Failures { get; set; }
+
+    public int ConsecutiveUnmeasurable { get; set; }
+
+    public int InconclusiveInStep { get; set; }
+
+    public int AnalysesRun { get; set; }
+
+    public bool Promoted { get; set; }
+
+    public required string StartedBy { get; set; }
+
+    public DateTimeOffset StartedAt { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public DateTimeOffset StepStartedAt { get; set; }
+
+    public DateTimeOffset? NextAnalysisAt { get; set; }
+
+    public string Message { get; set; } = string.Empty;
+
+    /// <summary>The last audit sequence number assigned.</summary>
+    public long Sequence { get; set; } = -1;
+
+    /// <summary>Audit events persisted with the state and not yet known to be in the audit log (transactional outbox).</summary>
+    public List<OutboxEntry> Outbox { get; set; } = [];
+
+    [JsonIgnore]
+    public IReadOnlyList<RolloutStep> StepList => Steps.ConvertAll(s => s.ToStep());
+
+    [JsonIgnore]
+    public RolloutStep? CurrentStep => StepIndex < Steps.Count ? Steps[StepIndex].ToStep() : null;
+
+    public RolloutState Clone() => JsonSerializer.Deserialize<RolloutState>(JsonSerializer.SerializeToUtf8Bytes(this, RolloutStateStore.Json), RolloutStateStore.Json)!;
+
+    internal sealed record StepRecord(RolloutStepKind Kind, double Percent, long IntervalTicks, int RequiredPasses, bool MirrorToStable)
+    {
+        public static StepRecord From(RolloutStep step) => new(step.Kind, step.Percent, step.Interval.Ticks, step.RequiredPasses, step.MirrorToStable);
+
+        public RolloutStep ToStep() => Kind switch
+        {
+            RolloutStepKind.SetWeight => RolloutStep.SetWeight(Percent, MirrorToStable),
+            RolloutStepKind.Shadow => RolloutStep.Shadow(Percent),
+            RolloutStepKind.SmokeTest => RolloutStep.SmokeTest(),
+            RolloutStepKind.Analyze => RolloutStep.Analyze(TimeSpan.FromTicks(IntervalTicks), RequiredPasses),
+            RolloutStepKind.Approval => RolloutStep.Approval(),
+            RolloutStepKind.Pause => RolloutStep.Pause(TimeSpan.FromTicks(IntervalTicks)),
+            RolloutStepKind.Finish => RolloutStep.Finish(),
+            _ => throw new InvalidDataException($"Unknown rollout step kind {Kind} in the persisted state."),
+        };
+    }
+
+    internal sealed record OutboxEntry(long Sequence, string EventType, string Severity, string Actor, DateTimeOffset Timestamp, JsonObject Details)
+    {
+        public DeploymentAuditEvent ToEvent(string rolloutId)
+        {
+            var details = (JsonObject)Details.DeepClone();
+            details["sequence"] = Sequence;
+            details["rollout_id"] = rolloutId;
+            return new DeploymentAuditEvent(EventType, "rollout", rolloutId, Severity, Actor, Timestamp, details);
+        }
+    }
+}
+
+/// <summary>Reads and writes <c>rollout.json</c> with temp file + fsync + rename + directory fsync.</summary>
+internal sealed class RolloutStateStore
+{
+    public const string FileName = "rollout.json";
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public RolloutStateStore(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory = Path.GetFullPath(directory);
+        System.IO.Directory.CreateDirectory(Directory);
+    }
+
+    public string Directory { get; }
+
+    public string StatePath => Path.Combine(Directory, FileName);
+
+    public RolloutState? Load()
+    {
+        if (!File.Exists(StatePath))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(StatePath), Json)
+                ?? throw new InvalidDataException($"'{StatePath}' holds null; expected a rollout state object.");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"'{StatePath}' is not a valid rollout state ({ex.Message}); it is only ever replaced atomically, so this means it was edited by hand.", ex);
+        }
+    }
+
+    public void Save(RolloutState state) => DurableFile.WriteAllBytes(StatePath, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+
+    /// <summary>Keeps a finished rollout's final state under <c>history/</c> before a new rollout replaces it.</summary>
+    public void Archive(RolloutState state)
+    {
+        var path = Path.Combine(Directory, "history", $"{state.RolloutId}.json");
+        DurableFile.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+    }
+}

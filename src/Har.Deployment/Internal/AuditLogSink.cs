@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Har.Audit;
+
+namespace Har.Deployment;
+
+/// <summary>The audit seam on Har.Audit's tamper-evident log: every event becomes a generic audit event; rollbacks also get a rollback record.</summary>
+internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
+{
+    public AuditLog Log { get; } = log;
+
+    public async ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
+    {
+        using var details = JsonDocument.Parse(auditEvent.Details.ToJsonString());
+        if (auditEvent.EventType == "rollout.rollback")
+        {
+            var d = auditEvent.Details;
+            using var evidence = JsonDocument.Parse(d["evidence"] is { } e ? e.ToJsonString() : "{}");
+            await Log.AppendAsync(
+                new RollbackRecord
+                {
+                    RollbackId = $"{auditEvent.EntityId}#{(long?)d["sequence"] ?? 0}",
+                    Model = (string?)d["model"] ?? auditEvent.EntityId,
+                    FromVersion = (string)d["from"]!,
+                    ToVersion = (string)d["to"]!,
+                    Trigger = $"{(string?)d["trigger"]}: {(string?)d["reason"]}",
+                    Evidence = evidence.RootElement.ValueKind == JsonValueKind.Object ? evidence.RootElement.Clone() : JsonDocument.Parse("{}").RootElement.Clone(),
+                    Operator = auditEvent.Actor,
+                    Timestamp = auditEvent.Timestamp,
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        await Log.AppendAsync(
+            new AuditEvent
+            {
+                EventType = auditEvent.EventType,
+                EntityType = auditEvent.EntityType,
+                EntityId = auditEvent.EntityId,
+                Severity = auditEvent.Severity switch
+                {
+                    "critical" => AuditSeverity.Critical,
+                    "warning" => AuditSeverity.Warning,
+                    "error" => AuditSeverity.Error,
+                    _ => AuditSeverity.Info,
+                },
+                ActionDetails = details.RootElement.Clone(),
+                Actor = auditEvent.Actor,
+                Timestamp = auditEvent.Timestamp,
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask AppendRecordAsync(AuditRecord record, CancellationToken cancellationToken) => new(Log.AppendAsync(record, cancellationToken));
+
+    public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken)
+    {
+        long last = -1;
+        string? token = null;
+        do
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = Log.Query(new AuditQuery { EntityId = rolloutId, Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                if (entry.Record is AuditEvent e && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var seq))
+                {
+                    last = Math.Max(last, seq);
+                }
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        return ValueTask.FromResult(last);
+    }
+}

@@ -1,0 +1,77 @@
+using Prometheus;
+
+namespace Har.Deployment;
+
+/// <summary>The rollout's Prometheus metrics: weights per version, phase, gate verdicts, rollbacks.</summary>
+internal sealed class DeploymentMetrics
+{
+    private static readonly string[] Phases = Enum.GetNames<RolloutPhase>();
+    private readonly Gauge _weight;
+    private readonly Gauge _phase;
+    private readonly Counter _verdicts;
+    private readonly Counter _rollbacks;
+    private readonly Counter _analyses;
+    private readonly HashSet<string> _versions = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public DeploymentMetrics(CollectorRegistry? registry)
+    {
+        var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
+        _weight = factory.CreateGauge("har_rollout_weight_percent", "Share of streams served by each model version, in percent.", "version");
+        _phase = factory.CreateGauge("har_rollout_phase", "1 for the rollout's current phase, 0 for the others.", "phase");
+        _verdicts = factory.CreateCounter("har_rollout_gate_verdicts_total", "Analysis gate verdicts by gate and verdict.", "gate", "verdict");
+        _rollbacks = factory.CreateCounter("har_rollout_rollbacks_total", "Rollbacks, by trigger (automatic or manual).", "trigger");
+        _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
+    }
+
+    public void SetPhase(RolloutPhase phase)
+    {
+        var current = phase.ToString();
+        foreach (var p in Phases)
+        {
+            _phase.WithLabels(p).Set(p == current ? 1 : 0);
+        }
+    }
+
+    public void SetWeights(string stable, string? candidate, double candidatePercent)
+    {
+        lock (_lock)
+        {
+            foreach (var v in _versions)
+            {
+                if (v != stable && v != candidate)
+                {
+                    _weight.RemoveLabelled(v);
+                }
+            }
+
+            _versions.Clear();
+            _versions.Add(stable);
+            _weight.WithLabels(stable).Set(100 - candidatePercent);
+            if (candidate is not null)
+            {
+                _versions.Add(candidate);
+                _weight.WithLabels(candidate).Set(candidatePercent);
+            }
+        }
+    }
+
+    public void Analysis(AnalysisResult result)
+    {
+        _analyses.WithLabels(Name(result.Verdict)).Inc();
+        foreach (var gate in result.Gates)
+        {
+            _verdicts.WithLabels(gate.Gate, Name(gate.Verdict)).Inc();
+        }
+    }
+
+    public void Rollback(bool automatic) => _rollbacks.WithLabels(automatic ? "automatic" : "manual").Inc();
+
+    private static string Name(GateVerdict verdict) => verdict switch
+    {
+        GateVerdict.Pass => "pass",
+        GateVerdict.Fail => "fail",
+        GateVerdict.Inconclusive => "inconclusive",
+        _ => "unmeasurable",
+    };
+}

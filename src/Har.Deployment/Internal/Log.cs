@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace Har.Deployment;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Rollout {RolloutId}: {From} -> {To} ({Message})")]
+    public static partial void Transition(ILogger logger, string rolloutId, RolloutPhase? from, RolloutPhase to, string message);
+
+    [LoggerMessage(2, LogLevel.Information, "Rollout {RolloutId}: command {Command} by {Actor}: {Reason}")]
+    public static partial void Command(ILogger logger, string rolloutId, RolloutCommandKind command, string actor, string reason);
+
+    [LoggerMessage(3, LogLevel.Information, "Rollout {RolloutId}: analysis {Verdict} (passes {Passes}, failures {Failures})")]
+    public static partial void Analysis(ILogger logger, string rolloutId, string verdict, int passes, int failures);
+
+    [LoggerMessage(4, LogLevel.Warning, "Rollout {RolloutId}: rolling back {Candidate} to {Champion}: {Reason}")]
+    public static partial void RollingBack(ILogger logger, string rolloutId, string candidate, string champion, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "Rollout {RolloutId}: post-rollout hook {Hook} did not succeed: {Message}")]
+    public static partial void PostHookFailed(ILogger logger, string rolloutId, string hook, string message);
+
+    [LoggerMessage(6, LogLevel.Information, "Rollout {RolloutId}: resumed from persisted state in phase {Phase} at step {Step} (revision {Revision})")]
+    public static partial void Resumed(ILogger logger, string rolloutId, RolloutPhase phase, int step, long revision);
+
+    [LoggerMessage(7, LogLevel.Error, "Rollout {RolloutId}: {Message}")]
+    public static partial void Error(ILogger logger, string rolloutId, string message, Exception exception);
+}

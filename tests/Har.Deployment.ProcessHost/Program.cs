@@ -1,0 +1,86 @@
+using System.Globalization;
+using Har.Audit;
+using Har.Inference;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Har.Deployment.ProcessHost;
+
+/// <summary>
+/// Helper process for Har.Deployment's persistence tests.
+/// <c>hash SEED KEY…</c> prints the routing hash of each key; <c>string-hash KEY</c> prints .NET's
+/// per-process randomised string hash; <c>rollout DIR</c> opens the registry <c>DIR/registry</c> with the
+/// audit log <c>DIR/audit</c>, starts (or resumes) a canary of 1.1.0 and drives it on a virtual clock,
+/// printing one line per reconciliation, until it ends (<c>DONE phase</c>) or the test kills it.
+/// </summary>
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        switch (args.FirstOrDefault())
+        {
+            case "hash":
+                var seed = ulong.Parse(args[1], CultureInfo.InvariantCulture);
+                foreach (var key in args.Skip(2))
+                {
+                    Console.WriteLine(StableHash.Hash64(key, seed).ToString(CultureInfo.InvariantCulture));
+                }
+
+                return 0;
+            case "string-hash":
+                Console.WriteLine(args[1].GetHashCode(StringComparison.Ordinal).ToString(CultureInfo.InvariantCulture));
+                return 0;
+            case "rollout":
+                return await RolloutAsync(args[1]);
+            default:
+                await Console.Error.WriteLineAsync("usage: hash SEED KEY… | string-hash KEY | rollout DIR");
+                return 2;
+        }
+    }
+
+    private static async Task<int> RolloutAsync(string dir)
+    {
+        var stateDir = Path.Combine(dir, "registry", ".rollout");
+        var status = RolloutController.ReadStatus(stateDir);
+        var time = new FakeTimeProvider(status?.UpdatedAt ?? new DateTimeOffset(2026, 1, 15, 10, 30, 0, TimeSpan.Zero));
+        await using var audit = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(dir, "audit"), EnableMetrics = false });
+        var registry = new ModelRegistry(Path.Combine(dir, "registry"), audit, time);
+        var options = new RolloutControllerOptions
+        {
+            MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
+            ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero },
+        };
+        options.Canary.Steps.Clear();
+        for (var w = 5; w <= 100; w += 5)
+        {
+            options.Canary.Steps.Add(w);
+        }
+
+        options.Canary.PassesPerStep = 5;
+
+        await using var controller = await RolloutController.OpenAsync(registry, options, timeProvider: time);
+        Console.WriteLine($"OPEN {controller.Status?.Phase.ToString() ?? "none"} {controller.Status?.StepIndex ?? -1} {controller.Status?.Revision ?? 0}");
+        if (controller.Status is null)
+        {
+            await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "crash-test", "persistence test") with { RolloutId = "rollout-crash" });
+        }
+
+        while (controller.Status is { } s && !s.Phase.IsTerminal())
+        {
+            var o = controller.Observations;
+            for (var i = 0; i < 300; i++)
+            {
+                var label = i % 4;
+                o.RecordPrediction("1.0.0", new PredictionObservation(label, 0.9f, false, TimeSpan.FromMilliseconds(10)));
+                o.RecordPrediction("1.1.0", new PredictionObservation(label, 0.9f, false, TimeSpan.FromMilliseconds(10)));
+                o.RecordPair(new PairedObservation(label, 0.9f, false, label, 0.9f, false));
+            }
+
+            time.Advance(TimeSpan.FromMinutes(1));
+            var after = await controller.ReconcileAsync();
+            Console.WriteLine($"TICK {after!.Phase} {after.StepIndex} {after.Revision}");
+        }
+
+        Console.WriteLine($"DONE {controller.Status!.Phase}");
+        return 0;
+    }
+}

@@ -1,0 +1,365 @@
+using Har.Deployment.Tests.Support;
+using Prometheus;
+
+namespace Har.Deployment.Tests.Controller;
+
+public sealed class RolloutControllerTests : IDisposable
+{
+    private readonly TestRegistry _env = new();
+
+    public void Dispose() => _env.Dispose();
+
+    [Fact]
+    public async Task Canary_HealthyCandidate_WalksTenFiftyHundredAndIsPromoted()
+    {
+        await using var c = await _env.OpenAsync();
+        var status = await c.ExecuteAsync(RolloutCommand.Start("v1.1.0", "canary", "alice", "better model"));
+        Assert.Equal(RolloutPhase.Progressing, status.Phase);
+        Assert.Equal(10, status.CandidatePercent);
+        Assert.Equal(10, c.Router.Plan.CandidatePercent);
+
+        var weights = new List<double>();
+        for (var i = 0; i < 20 && status.Phase == RolloutPhase.Progressing; i++)
+        {
+            weights.Add(status.CandidatePercent);
+            status = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        }
+
+        Assert.Equal(RolloutPhase.Succeeded, status.Phase);
+        Assert.True(status.Promoted);
+        Assert.Equal([10.0, 10, 50, 50, 100, 100], weights);
+        Assert.Equal(6, status.AnalysesRun);
+        Assert.Equal(TestRegistry.Candidate, _env.Registry.CurrentVersion);
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Candidate).ToString(), c.Router.Plan.ToString());
+        var steps = _env.Audit.OfType("rollout.step").Select(e => e.Details["step"]!.GetValue<int>()).ToList();
+        Assert.Equal(Enumerable.Range(0, status.Steps.Count), steps);
+    }
+
+    [Fact]
+    public async Task Canary_FailingCandidate_RolledBackAtSecondFailingInterval()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.MetricsRegistry = registry));
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+
+        var first = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal(RolloutPhase.Progressing, first.Phase);
+        Assert.Equal(1, first.Failures);
+
+        var second = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal(RolloutPhase.RolledBack, second.Phase);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion).ToString(), c.Router.Plan.ToString());
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.Equal(TestRegistry.Champion, c.Router.Route($"device-{i}").Version);
+        }
+
+        var rollback = Assert.Single(_env.Audit.OfType("rollout.rollback"));
+        Assert.Equal("automatic", rollback.Details["trigger"]!.GetValue<string>());
+        Assert.Contains("error-rate", rollback.Details.ToJsonString(), StringComparison.Ordinal);
+        var text = await Scrape(registry);
+        Assert.Contains("har_rollout_rollbacks_total{trigger=\"automatic\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_rollout_phase{phase=\"RolledBack\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_rollout_gate_verdicts_total{gate=\"error-rate\",verdict=\"fail\"} 2", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Canary_OneNoisyInterval_NeitherRollsBackNorAdvances()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((10.0, 1), (s.CandidatePercent, s.ConsecutivePasses));
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal((RolloutPhase.Progressing, 10.0, 0, 1), (s.Phase, s.CandidatePercent, s.ConsecutivePasses, s.Failures));
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((10.0, 1, 0), (s.CandidatePercent, s.ConsecutivePasses, s.Failures));
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal(50.0, s.CandidatePercent);
+    }
+
+    [Fact]
+    public async Task Canary_TooFewSamples_InconclusiveUntilLimitThenRolledBack()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.MaxInconclusiveIntervals = 3));
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        RolloutStatus s = null!;
+        for (var i = 0; i < 3; i++)
+        {
+            s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
+            Assert.Equal(RolloutPhase.Progressing, s.Phase);
+        }
+
+        s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Contains("inconclusive", s.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Canary_NoTraffic_UnmeasurableThreeTimesRollsBack()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var s = await Traffic.IntervalAsync(_env, c, 0, healthy: true);
+        s = await Traffic.IntervalAsync(_env, c, 0, healthy: true);
+        Assert.Equal(RolloutPhase.Progressing, s.Phase);
+        s = await Traffic.IntervalAsync(_env, c, 0, healthy: true);
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Contains("unmeasurable", s.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Canary_ApprovalGate_WaitsForApproveThenPromotes()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.Canary.RequireApprovalBeforePromotion = true));
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        while (s.Phase == RolloutPhase.Progressing)
+        {
+            s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        }
+
+        Assert.Equal(RolloutPhase.AwaitingApproval, s.Phase);
+        _env.Time.Advance(TimeSpan.FromHours(3));
+        Assert.Equal(RolloutPhase.AwaitingApproval, (await c.ReconcileAsync())!.Phase);
+        s = await c.ExecuteAsync(RolloutCommand.Approve("bob", "metrics look good") with { ExpectedPhase = RolloutPhase.AwaitingApproval });
+        Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        var approve = _env.Audit.OfType("rollout.command").Single(e => e.Details["command"]!.GetValue<string>() == "Approve");
+        Assert.Equal("bob", approve.Actor);
+    }
+
+    [Fact]
+    public async Task Pause_TimePasses_NoAnalysisUntilResumed()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var paused = await c.ExecuteAsync(RolloutCommand.Pause("ops", "incident elsewhere"));
+        Assert.Equal(RolloutPhase.Paused, paused.Phase);
+        for (var i = 0; i < 5; i++)
+        {
+            var s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+            Assert.Equal((RolloutPhase.Paused, 0), (s.Phase, s.AnalysesRun));
+        }
+
+        Assert.Equal(10, c.Router.Plan.CandidatePercent);
+        var resumed = await c.ExecuteAsync(RolloutCommand.Resume("ops", "incident over"));
+        Assert.Equal(RolloutPhase.Progressing, resumed.Phase);
+        var after = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((1, 1), (after.AnalysesRun, after.ConsecutivePasses));
+    }
+
+    [Fact]
+    public async Task Command_StaleExpectedPhaseOrRevision_ConflictAndNoChange()
+    {
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var ex = await Assert.ThrowsAsync<RolloutConflictException>(() => c.ExecuteAsync(RolloutCommand.Approve("bob", "ok") with { ExpectedPhase = RolloutPhase.AwaitingApproval }));
+        Assert.Contains("expected the rollout in phase AwaitingApproval", ex.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<RolloutConflictException>(() => c.ExecuteAsync(RolloutCommand.Pause("bob", "x") with { ExpectedRevision = s.Revision - 1 }));
+        Assert.Equal(s.Revision, c.Status!.Revision);
+        Assert.Equal(2, _env.Audit.OfType("rollout.command").Count(e => e.Details["outcome"]?.GetValue<string>() == "conflict"));
+        var ok = await c.ExecuteAsync(RolloutCommand.Pause("bob", "x") with { ExpectedRevision = s.Revision, ExpectedPhase = RolloutPhase.Progressing });
+        Assert.Equal(RolloutPhase.Paused, ok.Phase);
+    }
+
+    [Fact]
+    public async Task Hooks_PreRolloutDenies_FailedAndCandidateNeverServes()
+    {
+        var options = TestRegistry.Options(o => o.Hooks.Add(new DelegateRolloutHook("compliance", RolloutHookPoint.PreRollout, (_, _) => ValueTask.FromResult(RolloutHookResult.Deny("model card lacks sign-off")))));
+        await using var c = await _env.OpenAsync(options);
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        Assert.Equal(RolloutPhase.Failed, s.Phase);
+        Assert.Contains("sign-off", s.Message, StringComparison.Ordinal);
+        Assert.Equal(TestRegistry.Champion, c.Router.Route("d").Version);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+    }
+
+    [Fact]
+    public async Task Hooks_PrePromotionDenies_RolledBack_PostHookRunsOnce()
+    {
+        var post = 0;
+        var options = TestRegistry.Options(o =>
+        {
+            o.Recreate.SmokeTest = false;
+            o.Hooks.Add(new DelegateRolloutHook("change-board", RolloutHookPoint.PrePromotion, (_, _) => ValueTask.FromResult(RolloutHookResult.Deny("freeze"))));
+            o.Hooks.Add(new DelegateRolloutHook("notify", RolloutHookPoint.PostRollout, (ctx, _) =>
+            {
+                post++;
+                Assert.Equal(RolloutPhase.RolledBack, ctx.Status.Phase);
+                return ValueTask.FromResult(RolloutHookResult.Allow());
+            }));
+        });
+        await using var c = await _env.OpenAsync(options);
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "alice", "try"));
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Equal(1, post);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+    }
+
+    [Fact]
+    public async Task Recreate_Start_SmokeTestsSwitchesAndPromotesAtOnce()
+    {
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "alice", "hotfix"));
+        Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        Assert.Equal(TestRegistry.Candidate, _env.Registry.CurrentVersion);
+        var smoke = _env.Audit.OfType("rollout.step").First();
+        Assert.Equal("SmokeTest", smoke.Details["kind"]!.GetValue<string>());
+        Assert.True(smoke.Details["evidence"]!["built_in_passed"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task BlueGreen_FailureInRollbackWindow_InstantBackToWarmChampion()
+    {
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "blue-green", "alice", "switch"));
+        Assert.Equal(100, s.CandidatePercent);
+        Assert.Equal(TestRegistry.Champion, c.Router.Plan.Stable);
+        Assert.True(c.Router.Plan.MirrorCandidateToStable);
+
+        // The champion is still loaded: serving it needs no load.
+        var window = new float[200 * 6];
+        var served = await c.PredictAsync("device-1", window);
+        Assert.Equal(TestRegistry.Candidate, served.ModelVersion);
+
+        await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        var back = await c.PredictAsync("device-1", window);
+        Assert.Equal(TestRegistry.Champion, back.ModelVersion);
+    }
+
+    [Fact]
+    public async Task Shadow_WithoutHandover_FinishesWithoutPromotion()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.Shadow.PassesRequired = 2));
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate"));
+        Assert.Equal((0.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
+        var d = c.Router.Route("device-9");
+        Assert.Equal((TestRegistry.Champion, TestRegistry.Candidate), (d.Version, d.ShadowVersion));
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        Assert.False(s.Promoted);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+        Assert.Null(c.Router.Route("device-9").ShadowVersion);
+    }
+
+    [Fact]
+    public async Task Shadow_ThenCanary_HandsOverAfterShadowPeriod()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o =>
+        {
+            o.Shadow.PassesRequired = 1;
+            o.Shadow.Then = "canary";
+        }));
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate then ship"));
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((10.0, 0.0), (s.CandidatePercent, s.ShadowPercent));
+        while (s.Phase == RolloutPhase.Progressing)
+        {
+            s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        }
+
+        Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        Assert.True(s.Promoted);
+    }
+
+    [Fact]
+    public async Task Rollback_AfterPromotion_RestoresChampionAsCurrent()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "alice", "ship"));
+        Assert.Equal(TestRegistry.Candidate, _env.Registry.CurrentVersion);
+        var s = await c.ExecuteAsync(RolloutCommand.Rollback("oncall", "customer complaints") with { ExpectedPhase = RolloutPhase.Succeeded });
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+        var rb = Assert.Single(_env.Audit.OfType("rollout.rollback"));
+        Assert.True(rb.Details["after_promotion"]!.GetValue<bool>());
+        Assert.Equal("oncall", rb.Details["operator"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Start_TamperedCandidate_FailedAndRefusalAudited()
+    {
+        var model = _env.Registry.Get("1.1.0").ModelPath;
+        var bytes = await File.ReadAllBytesAsync(model);
+        bytes[^10] ^= 0x01;
+        await File.WriteAllBytesAsync(model, bytes);
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        Assert.Equal(RolloutPhase.Failed, s.Phase);
+        Assert.Contains("SHA-256", s.Message, StringComparison.Ordinal);
+        var refused = Assert.Single(_env.Audit.OfType("registry.refused"));
+        Assert.Equal("1.1.0", refused.Details["version"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Reopen_MidRollout_SameStateAndNoStepRepeated()
+    {
+        RolloutStatus before;
+        await using (var c = await _env.OpenAsync())
+        {
+            await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+            await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+            before = (await Traffic.IntervalAsync(_env, c, 400, healthy: true))!;
+        }
+
+        await using (var c = await _env.OpenAsync())
+        {
+            var after = c.Status!;
+            Assert.Equal((before.Phase, before.StepIndex, before.Revision, before.CandidatePercent), (after.Phase, after.StepIndex, after.Revision, after.CandidatePercent));
+            Assert.Equal(50, c.Router.Plan.CandidatePercent);
+            var s = after;
+            while (s.Phase == RolloutPhase.Progressing)
+            {
+                s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+            }
+
+            Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        }
+
+        var steps = _env.Audit.OfType("rollout.step").Select(e => e.Details["step"]!.GetValue<int>()).ToList();
+        Assert.Equal(steps.Distinct().Count(), steps.Count);
+        var sequences = _env.Audit.Events.Where(e => e.Details["sequence"] is not null).Select(e => e.Details["sequence"]!.GetValue<long>()).ToList();
+        Assert.Equal(Enumerable.Range(0, sequences.Count).Select(i => (long)i), sequences);
+    }
+
+    [Fact]
+    public async Task PredictAsync_CanaryWithMirror_RecordsServedAndPairedObservations()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var rng = new Random(5);
+        var window = new float[200 * 6];
+        var candidateStreams = 0;
+        for (var i = 0; i < 300; i++)
+        {
+            for (var k = 0; k < window.Length; k++)
+            {
+                window[k] = (float)(rng.NextDouble() * 2 - 1);
+            }
+
+            var p = await c.PredictAsync($"device-{i}", window);
+            if (p.ModelVersion == TestRegistry.Candidate)
+            {
+                candidateStreams++;
+            }
+        }
+
+        Assert.InRange(candidateStreams, 10, 60);
+        _env.Time.Advance(TimeSpan.FromMinutes(1));
+        var s = await c.ReconcileAsync();
+        var verdict = _env.Audit.OfType("rollout.verdict").Last();
+        var json = verdict.Details.ToJsonString();
+        Assert.Contains("\"requests\":" + candidateStreams, json, StringComparison.Ordinal);
+        Assert.NotNull(s);
+    }
+
+    private static async Task<string> Scrape(CollectorRegistry registry)
+    {
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream);
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+}

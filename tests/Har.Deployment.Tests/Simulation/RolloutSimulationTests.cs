@@ -1,0 +1,113 @@
+using Har.Deployment.Tests.Support;
+using Har.Testing;
+
+namespace Har.Deployment.Tests.Simulation;
+
+/// <summary>
+/// Prepares the simulation once per test run: the committed champion (CNN+BiLSTM 1.0.0) and candidate
+/// (CNN 1.1.0) as real ONNX sessions score every HAPT test window; the seeded rollouts then run on a
+/// virtual clock over those predictions.
+/// </summary>
+public sealed class SimulationFixture : IAsyncLifetime
+{
+    public RolloutSimulation? Simulation { get; private set; }
+
+    public string? SkipReason { get; private set; }
+
+    private string? _root;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (!File.Exists(TestPaths.ChampionModel) || !File.Exists(TestPaths.CandidateModel))
+        {
+            SkipReason = "Skipped: the trained models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-1.1.0.onnx) are not in this checkout.";
+            return;
+        }
+
+        string data;
+        try
+        {
+            data = TestPaths.RequireSharedData();
+        }
+        catch (Exception ex) when (ex.GetType().Name.Contains("Skip", StringComparison.Ordinal))
+        {
+            SkipReason = "Skipped: the shared UCI HAPT data (../shared/data/uci-hapt) is not present on this machine.";
+            return;
+        }
+
+        _root = Directory.CreateTempSubdirectory("har-sim-test-").FullName;
+        var registry = new ModelRegistry(Path.Combine(_root, "registry"));
+        registry.Register(TestPaths.ChampionModel);
+        registry.Register(TestPaths.CandidateModel);
+        var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
+        Simulation = await RolloutSimulation.PrepareAsync(registry, "1.1.0", HaptTestSessions.Load(data), options);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Simulation is not null)
+        {
+            await Simulation.DisposeAsync();
+        }
+
+        if (_root is not null)
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+}
+
+public sealed class RolloutSimulationTests(SimulationFixture fixture, ITestOutputHelper output) : IClassFixture<SimulationFixture>
+{
+    [Theory]
+    [InlineData(SimulationFault.Errors)]
+    [InlineData(SimulationFault.Latency)]
+    [InlineData(SimulationFault.BrokenNormalization)]
+    public async Task Simulate_FaultyCandidate_RolledBackWithinTwoAnalysisIntervalsInEveryOf50Runs(SimulationFault fault)
+    {
+        var simulation = Require();
+        var intervals = new List<int>();
+        for (var seed = 1; seed <= 50; seed++)
+        {
+            var result = await simulation.RunAsync(new SimulationScenario { Fault = fault, Seed = seed });
+            Assert.True(result.RolledBack, $"seed {seed}: {result.Status.Phase} after {result.AnalysisIntervals} intervals\n{string.Join('\n', result.Decisions.Select(d => d.Summary))}");
+            Assert.True(result.AnalysisIntervals <= 2, $"seed {seed}: rolled back after {result.AnalysisIntervals} intervals\n{string.Join('\n', result.Decisions.Select(d => d.Summary))}");
+            intervals.Add(result.AnalysisIntervals);
+        }
+
+        output.WriteLine($"{fault}: 50/50 rolled back; intervals to rollback: max {intervals.Max()}, mean {intervals.Average():0.00}");
+    }
+
+    [Fact]
+    public async Task Simulate_HealthyCandidate_PromotedInAtLeast99Of100Runs()
+    {
+        var simulation = Require();
+        var promoted = 0;
+        var failures = new List<string>();
+        for (var seed = 1; seed <= 100; seed++)
+        {
+            var result = await simulation.RunAsync(new SimulationScenario { Fault = SimulationFault.None, Seed = seed });
+            if (result.Promoted)
+            {
+                promoted++;
+            }
+            else
+            {
+                failures.Add($"seed {seed}: {result.Status.Phase}: {result.Status.Message}");
+            }
+        }
+
+        output.WriteLine($"healthy 1.1.0: promoted in {promoted}/100 runs (agreement with the champion {simulation.HealthyAgreement:P1}, p95 {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms)");
+        Assert.True(promoted >= 99, $"promoted in {promoted}/100 runs:\n{string.Join('\n', failures)}");
+    }
+
+    private RolloutSimulation Require()
+    {
+        if (fixture.SkipReason is { } reason)
+        {
+            Assert.Skip(reason);
+        }
+
+        return fixture.Simulation!;
+    }
+}
