@@ -31,6 +31,12 @@ internal static class DemoCommand
             var console = asJson
                 ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })
                 : AnsiConsole.Console;
+            if ((asJson ? Console.IsErrorRedirected : Console.IsOutputRedirected) && console.Profile.Width < 120)
+            {
+                // Logs and CI: wide enough for the tables.
+                console.Profile.Width = 120;
+            }
+
             var (champion, candidate) = ResolveModels(parse.GetValue(models));
             var folder = parse.GetValue(synthetic) ? null : parse.GetValue(data)?.FullName ?? SharedData.FindHapt();
             if (parse.GetValue(data) is { } d && !d.Exists)

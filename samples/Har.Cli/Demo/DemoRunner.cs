@@ -470,11 +470,30 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             into.FailedGates.Add(gate);
         }
 
+        if (into.FailedGates.Count == 0 && result.RolledBack)
+        {
+            // RolloutStatus.LastAnalysis is not filled in by this version of Har.Deployment, and the simulation's
+            // decisions carry the gates' messages but not their evidence maps: show the last failing verdict's gates.
+            var verdict = result.Decisions.LastOrDefault(d => d.EventType == "rollout.verdict" && d.Summary.StartsWith("analysis Fail", StringComparison.Ordinal));
+            var colon = verdict?.Summary.IndexOf(": ", StringComparison.Ordinal) ?? -1;
+            if (verdict is not null && colon > 0)
+            {
+                foreach (var part in verdict.Summary[(colon + 2)..].Split("; ", StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var at = part.IndexOf(" Fail: ", StringComparison.Ordinal);
+                    if (at > 0)
+                    {
+                        into.FailedGates.Add(new DemoGate { Gate = part[..at], Message = part[(at + 7)..] });
+                    }
+                }
+            }
+        }
+
         var title = fault == SimulationFault.None
             ? $"[bold]canary {Markup.Escape(simulation.Champion)} → {Markup.Escape(simulation.Candidate)}[/] (healthy)"
             : $"[bold]canary {Markup.Escape(simulation.Champion)} → {Markup.Escape(simulation.Candidate)} with an injected fault[/]: {Markup.Escape(Describe(fault))}";
         var table = new Table().Border(TableBorder.Rounded).Title(title).AddColumns("virtual time", "event", "decision");
-        foreach (var d in result.Decisions)
+        foreach (var d in result.Decisions.Where(d => d.EventType != "rollout.command"))
         {
             var colour = d.EventType == "rollout.rollback" ? "red" : d.Summary.Contains("Fail", StringComparison.Ordinal) ? "yellow" : "default";
             table.AddRow(d.At.ToString("HH:mm", Inv), Markup.Escape(d.EventType), $"[{colour}]{Markup.Escape(Shorten(d.Summary, 150))}[/]");
@@ -486,7 +505,10 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         foreach (var g in into.FailedGates)
         {
             console.MarkupLine($"  failed gate [red]{Markup.Escape(g.Gate)}[/]: {Markup.Escape(g.Message)}");
-            console.MarkupLine($"  evidence: [grey]{Markup.Escape(string.Join(", ", g.Evidence.Select(kv => string.Create(Inv, $"{kv.Key}={kv.Value:G4}"))))}[/]");
+            if (g.Evidence.Count > 0)
+            {
+                console.MarkupLine($"  evidence: [grey]{Markup.Escape(string.Join(", ", g.Evidence.Select(kv => string.Create(Inv, $"{kv.Key}={kv.Value:G4}"))))}[/]");
+            }
         }
 
         // The simulation keeps its decisions in memory; the demo records them (and the outcome) in the real log.

@@ -71,14 +71,26 @@ internal static class SyntheticImu
         var t = 0;
         var previous = -1;
         double[] lastGravity = [.. Gravity[4]];
+        var cycle = new Queue<int>();
         while (t < frames)
         {
             // Every activity once per cycle, in a random order, never the same twice in a row.
-            var activity = rng.Next(Activities.Length);
-            if (activity == previous)
+            if (cycle.Count == 0)
             {
-                activity = (activity + 1 + rng.Next(Activities.Length - 1)) % Activities.Length;
+                var order = Enumerable.Range(0, Activities.Length).ToArray();
+                rng.Shuffle(order);
+                if (order[0] == previous)
+                {
+                    (order[0], order[1]) = (order[1], order[0]);
+                }
+
+                foreach (var a in order)
+                {
+                    cycle.Enqueue(a);
+                }
             }
+
+            var activity = cycle.Dequeue();
 
             var gravity = person.Tilt(Gravity[activity]);
 
