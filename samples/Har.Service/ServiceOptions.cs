@@ -11,6 +11,29 @@ public sealed class ServiceOptions
     [Required]
     public string DataDirectory { get; set; } = "har-data";
 
+    /// <summary>Folder of the audit log. Default: <c>{DataDirectory}/audit</c>. One writer per log: give each replica its own.</summary>
+    public string? AuditDirectory { get; set; }
+
+    /// <summary>A JSON file of API keys (<c>[{"name","key","roles"}]</c>), e.g. a mounted secret. Used when <see cref="ApiKeys"/> is empty.</summary>
+    public string? ApiKeysFile { get; set; }
+
+    /// <summary>Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: the bundled HAPT profile beside the models.</summary>
+    public string? DriftProfilePath { get; set; }
+
+    /// <summary>Frames in the drift monitor's current window (one minute at 50 Hz by default).</summary>
+    [Range(500, 1_000_000)]
+    public int DriftWindowFrames { get; set; } = 3000;
+
+    /// <summary>How often the drift monitor re-scores its window.</summary>
+    public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Analysis interval of canary and blue-green rollouts.</summary>
+    public TimeSpan RolloutAnalysisInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Most windows accepted in one predict request.</summary>
+    [Range(1, 4096)]
+    public int MaxWindowsPerRequest { get; set; } = 256;
+
     /// <summary>API keys and their roles. When empty, an operator+auditor key is generated on first start into <c>{DataDirectory}/api-keys.json</c>.</summary>
     public List<ApiKeyEntry> ApiKeys { get; set; } = [];
 

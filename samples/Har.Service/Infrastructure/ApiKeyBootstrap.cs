@@ -28,6 +28,12 @@ internal static class ApiKeyBootstrap
             return options.ApiKeys;
         }
 
+        if (!string.IsNullOrEmpty(options.ApiKeysFile))
+        {
+            return JsonSerializer.Deserialize<List<ApiKeyEntry>>(File.ReadAllText(options.ApiKeysFile), Json)
+                ?? throw new InvalidDataException($"'{options.ApiKeysFile}' holds no API keys; expected a JSON array of {{name, key, roles}}.");
+        }
+
         var path = Path.Combine(dataDirectory, "api-keys.json");
         if (File.Exists(path))
         {

@@ -110,6 +110,11 @@ internal static class HostingExtensions
                 Log.Unhandled(ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), error, ctx.Request.Method, ctx.Request.Path);
             }
 
+            if (status == 503)
+            {
+                ctx.Response.Headers.RetryAfter = "1";
+            }
+
             await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(ctx).ConfigureAwait(false);
         }));
         app.UseStatusCodePages(async ctx =>
@@ -132,6 +137,12 @@ internal static class HostingExtensions
 
     internal static (int Status, string Title, string Detail) Classify(Exception? error) => error switch
     {
+        Har.Deployment.RolloutConflictException c => (409, "Stale rollout command", c.Message),
+        Har.Deployment.RolloutCommandRejectedException r => (409, "Rollout command not allowed now", r.Message),
+        Har.Deployment.ModelIntegrityException m => (422, "Model refused", m.Message),
+        Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
+        Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),
+        Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
         ArgumentException a => (400, "Invalid request", a.Message),

@@ -7,4 +7,7 @@ internal static partial class Log
 
     [LoggerMessage(2, LogLevel.Error, "Unhandled error serving {Method} {Path}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(3, LogLevel.Error, "Could not write the audit event for operation {Operation}")]
+    public static partial void OperationAuditFailed(ILogger logger, Exception exception, string operation);
 }

@@ -40,6 +40,7 @@ public sealed class RolloutController : IAsyncDisposable
     private readonly IReadOnlyList<string> _labels;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private RolloutState? _state;
+    private int _disposed;
 
     private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
     {
@@ -234,6 +235,11 @@ public sealed class RolloutController : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_ownsHost)
         {
             await _host.DisposeAsync().ConfigureAwait(false);

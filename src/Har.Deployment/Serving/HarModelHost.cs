@@ -100,7 +100,7 @@ internal sealed class HarModelHost : IModelVersionHost
             await UnloadAsync(version).ConfigureAwait(false);
         }
 
-        if (_privateDir.IsValueCreated)
+        if (_privateDir.IsValueCreated && Directory.Exists(_privateDir.Value.FullName))
         {
             _privateDir.Value.Delete(recursive: true);
         }

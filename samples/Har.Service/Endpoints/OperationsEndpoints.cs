@@ -1,0 +1,214 @@
+using System.Security.Claims;
+using System.Text.Json.Serialization;
+using Har.Deployment;
+using Har.Drift;
+using Har.Service.Security;
+
+namespace Har.Service.Endpoints;
+
+/// <summary>Models (registry), rollouts (controller) and drift (monitor) endpoints.</summary>
+internal static class OperationsEndpoints
+{
+    public static void MapOperationsEndpoints(this IEndpointRouteBuilder app)
+    {
+        var models = app.MapGroup("/v1/models");
+        models.MapGet("", (ModelRegistry registry) => Results.Ok(new
+        {
+            current = registry.CurrentVersion,
+            versions = registry.List().Select(ToJson).ToArray(),
+        })).RequireAuthorization(Roles.PredictPolicy);
+        models.MapGet("/{version}", (string version, ModelRegistry registry) =>
+        {
+            var verification = registry.Verify(version);
+            var model = registry.Get(version);
+            return Results.Ok(new
+            {
+                model = ToJson(model),
+                current = registry.CurrentVersion == model.Version,
+                verified = verification.IsValid,
+                problems = verification.Problems,
+            });
+        }).RequireAuthorization(Roles.PredictPolicy);
+        models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy);
+
+        var rollouts = app.MapGroup("/v1/rollouts");
+        rollouts.MapPost("", StartAsync).RequireAuthorization(Roles.OperatorPolicy);
+        rollouts.MapGet("/current", (RolloutController controller) =>
+            controller.Status is { } status
+                ? Results.Ok(ToJson(status, controller))
+                : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy);
+        rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy);
+
+        app.MapGet("/v1/drift", (IServiceProvider sp) =>
+        {
+            var monitor = sp.GetService<DriftMonitor>();
+            if (monitor is null)
+            {
+                return Results.Problem(statusCode: 503, detail: "Drift monitoring is off: no reference profile is configured (Har:Service:DriftProfilePath).");
+            }
+
+            var report = monitor.Latest;
+            return Results.Ok(new
+            {
+                buffered_frames = monitor.BufferedFrames,
+                scored = report is not null,
+                report = report is null ? null : DriftJson(report),
+            });
+        }).RequireAuthorization(Roles.PredictPolicy);
+    }
+
+    private static async Task<IResult> RegisterAsync(HttpRequest request, ModelRegistry registry, CancellationToken ct)
+    {
+        if (request.ContentType is not { } type || !type.StartsWith("application/octet-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            return Results.Problem(statusCode: 415, detail: "Send the .onnx file as application/octet-stream (deployment details as query parameters: approved_by, run_id, target).");
+        }
+
+        var temp = Path.Combine(Path.GetTempPath(), $"har-upload-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            await using (var file = File.Create(temp))
+            {
+                await request.Body.CopyToAsync(file, ct);
+            }
+
+            var model = registry.Register(temp, new ModelRegistrationOptions
+            {
+                Deployer = request.HttpContext.User.FindFirstValue(ClaimTypes.Name),
+                Method = "HTTP API",
+                ApprovedBy = request.Query["approved_by"].ToString() is { Length: > 0 } a ? a : null,
+                RunId = request.Query["run_id"].ToString() is { Length: > 0 } r ? r : null,
+                EnvironmentTarget = request.Query["target"].ToString() is { Length: > 0 } t ? t : "har-service",
+                MakeCurrentIfNone = true,
+            });
+            return Results.Created($"/v1/models/{model.Version}", ToJson(model));
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    private static async Task<IResult> StartAsync(HttpRequest request, RolloutController controller, CancellationToken ct)
+    {
+        var body = await request.ReadFromJsonAsync<StartRequest>(ServiceJson.Options, ct);
+        if (body?.Candidate is not { Length: > 0 } candidate)
+        {
+            return Results.Problem(statusCode: 400, detail: "'candidate' is missing; expected {\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}.");
+        }
+
+        var strategy = body.Strategy ?? "canary";
+        if (!controller.StrategyNames.Contains(strategy))
+        {
+            return Results.Problem(statusCode: 400, detail: $"Strategy '{strategy}' is not known; expected one of {string.Join(", ", controller.StrategyNames)}.");
+        }
+
+        var status = await controller.ExecuteAsync(RolloutCommand.Start(candidate, strategy, Actor(request), body.Reason ?? "started through the HTTP API"), ct);
+        return Results.Accepted("/v1/rollouts/current", ToJson(status, controller));
+    }
+
+    private static async Task<IResult> CommandAsync(string action, HttpRequest request, RolloutController controller, CancellationToken ct)
+    {
+        if (!Enum.TryParse<RolloutCommandKind>(action, ignoreCase: true, out var kind) || kind == RolloutCommandKind.Start || !string.Equals(action, action.ToLowerInvariant(), StringComparison.Ordinal))
+        {
+            return Results.Problem(statusCode: 404, detail: $"Unknown rollout action '{action}'; expected approve, promote, pause, resume, abort or rollback.");
+        }
+
+        CommandRequest? body = null;
+        if (request.ContentLength is > 0 && request.HasJsonContentType())
+        {
+            body = await request.ReadFromJsonAsync<CommandRequest>(ServiceJson.Options, ct);
+        }
+
+        RolloutPhase? expected = null;
+        if (body?.ExpectedPhase is { } phase)
+        {
+            if (!Enum.TryParse<RolloutPhase>(phase, ignoreCase: true, out var p))
+            {
+                return Results.Problem(statusCode: 400, detail: $"expected_phase '{phase}' is not a rollout phase; expected one of {string.Join(", ", Enum.GetNames<RolloutPhase>())}.");
+            }
+
+            expected = p;
+        }
+
+        var command = RolloutCommand.Create(kind, Actor(request), body?.Reason ?? $"{action} through the HTTP API") with
+        {
+            ExpectedPhase = expected,
+            ExpectedRevision = body?.ExpectedRevision,
+        };
+        var status = await controller.ExecuteAsync(command, ct);
+        return Results.Ok(ToJson(status, controller));
+    }
+
+    private static string Actor(HttpRequest request) => request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
+
+    private static object ToJson(RegisteredModel m) => new
+    {
+        version = m.Version,
+        name = m.ModelName,
+        sha256 = m.Sha256,
+        parameters = m.Parameters,
+        registered_at = m.RegisteredAt,
+        deployment_id = m.DeploymentId,
+    };
+
+    private static object ToJson(RolloutStatus s, RolloutController controller) => new
+    {
+        rollout_id = s.RolloutId,
+        phase = s.Phase.ToString(),
+        revision = s.Revision,
+        strategy = s.Strategy,
+        champion = s.Champion,
+        candidate = s.Candidate,
+        step_index = s.StepIndex,
+        steps = s.Steps.Select(step => new { kind = step.Kind.ToString(), percent = step.Percent, interval_seconds = step.Interval.TotalSeconds, required_passes = step.RequiredPasses }).ToArray(),
+        candidate_percent = s.CandidatePercent,
+        shadow_percent = s.ShadowPercent,
+        consecutive_passes = s.ConsecutivePasses,
+        failures = s.Failures,
+        promoted = s.Promoted,
+        started_by = s.StartedBy,
+        started_at = s.StartedAt,
+        updated_at = s.UpdatedAt,
+        next_analysis_at = s.NextAnalysisAt,
+        analyses_run = s.AnalysesRun,
+        message = s.Message,
+        current_version = controller.Registry.CurrentVersion,
+        last_analysis = s.LastAnalysis is { } a ? new
+        {
+            verdict = a.Verdict.ToString(),
+            start = a.Start,
+            end = a.End,
+            gates = a.Gates.Select(g => new { gate = g.Gate, verdict = g.Verdict.ToString(), message = g.Message, evidence = g.Evidence }).ToArray(),
+        } : null,
+    };
+
+    private static object DriftJson(DriftReport r) => new
+    {
+        reference_hash = r.ReferenceHash,
+        correction = r.Correction.ToString(),
+        alpha = r.Alpha,
+        any_drifted = r.AnyDrifted,
+        channels = r.Channels.Select(c => new
+        {
+            channel = c.Channel,
+            verdict = c.Verdict.ToString(),
+            score = c.Score,
+            n = c.N,
+            n_eff = c.EffectiveN,
+            ks = c.Ks,
+            psi = c.Psi,
+        }).ToArray(),
+        findings = r.Findings,
+    };
+
+    private sealed record StartRequest(
+        [property: JsonPropertyName("candidate")] string? Candidate,
+        [property: JsonPropertyName("strategy")] string? Strategy,
+        [property: JsonPropertyName("reason")] string? Reason);
+
+    private sealed record CommandRequest(
+        [property: JsonPropertyName("reason")] string? Reason,
+        [property: JsonPropertyName("expected_phase")] string? ExpectedPhase,
+        [property: JsonPropertyName("expected_revision")] long? ExpectedRevision);
+}

@@ -1,0 +1,131 @@
+using Har.Audit;
+using Har.Deployment;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Har.Deployment: the model registry and the rollout controller.</summary>
+public static class HarDeploymentServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="HarDeploymentOptions"/> (validated at start-up), a singleton <see cref="ModelRegistry"/>
+    /// and a singleton <see cref="RolloutController"/> opened on first use. Composes with <c>AddHarAudit</c>
+    /// (when an <see cref="AuditLog"/> is registered, every registration, refusal and rollout decision is
+    /// appended to it), with a registered <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/>, and
+    /// with strategies, hooks and gates registered as services (or through the returned builder).
+    /// Existing registrations win.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Configures the options; <see cref="HarDeploymentOptions.RegistryPath"/> is required.</param>
+    /// <returns>A builder for strategies, hooks and gates.</returns>
+    public static HarDeploymentBuilder AddHarDeployment(this IServiceCollection services, Action<HarDeploymentOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<HarDeploymentOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HarDeploymentOptions>, HarDeploymentOptionsValidator>());
+        services.TryAddSingleton(sp => new ModelRegistry(
+            sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.RegistryPath!,
+            sp.GetService<AuditLog>(),
+            sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Rollouts;
+            foreach (var strategy in sp.GetServices<IRolloutStrategy>())
+            {
+                o.Strategies.Add(strategy);
+            }
+
+            foreach (var hook in sp.GetServices<IRolloutHook>())
+            {
+                o.Hooks.Add(hook);
+            }
+
+            foreach (var gate in sp.GetServices<IAnalysisGate>())
+            {
+                o.Analysis.Gates.Add(gate);
+            }
+
+            // A DI factory is synchronous; opening reads the state file and loads the resident models.
+            return RolloutController.OpenAsync(sp.GetRequiredService<ModelRegistry>(), o, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()).GetAwaiter().GetResult();
+        });
+        return new HarDeploymentBuilder(services);
+    }
+}
+
+/// <summary>Returned by <see cref="HarDeploymentServiceCollectionExtensions.AddHarDeployment"/> so registrations chain.</summary>
+public sealed class HarDeploymentBuilder
+{
+    internal HarDeploymentBuilder(IServiceCollection services) => Services = services;
+
+    /// <summary>Gets the service collection.</summary>
+    public IServiceCollection Services { get; }
+
+    /// <summary>Adds a rollout strategy (a strategy with a built-in name replaces it).</summary>
+    /// <param name="strategy">The strategy.</param>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder AddStrategy(IRolloutStrategy strategy)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        Services.AddSingleton(strategy);
+        return this;
+    }
+
+    /// <summary>Adds a hook (pre-rollout, smoke test, pre-promotion or post-rollout).</summary>
+    /// <param name="hook">The hook.</param>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder AddHook(IRolloutHook hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        Services.AddSingleton(hook);
+        return this;
+    }
+
+    /// <summary>Adds an analysis gate evaluated at every interval after the built-in ones.</summary>
+    /// <param name="gate">The gate.</param>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder AddGate(IAnalysisGate gate)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        Services.AddSingleton(gate);
+        return this;
+    }
+
+    /// <summary>Configures the options further.</summary>
+    /// <param name="configure">The configuration.</param>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder Configure(Action<HarDeploymentOptions> configure)
+    {
+        Services.Configure(configure);
+        return this;
+    }
+}
+
+internal sealed class HarDeploymentOptionsValidator : IValidateOptions<HarDeploymentOptions>
+{
+    public ValidateOptionsResult Validate(string? name, HarDeploymentOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.RegistryPath))
+        {
+            return ValidateOptionsResult.Fail("HarDeploymentOptions.RegistryPath is empty; expected the registry directory (it is created if missing).");
+        }
+
+        try
+        {
+            options.Rollouts.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            return ValidateOptionsResult.Fail($"HarDeploymentOptions.Rollouts is invalid: {ex.Message}");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}

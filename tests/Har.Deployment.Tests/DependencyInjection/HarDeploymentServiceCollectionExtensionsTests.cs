@@ -1,0 +1,71 @@
+using Har.Audit;
+using Har.Deployment.Tests.Support;
+using Har.Inference;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Har.Deployment.Tests.DependencyInjection;
+
+public sealed class HarDeploymentServiceCollectionExtensionsTests
+{
+    [Fact]
+    public async Task AddHarDeployment_WithAddHarAudit_ControllerAuditsToTheRegisteredLog()
+    {
+        using var env = new TestRegistry();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(env.Time);
+        services.AddHarAudit(o =>
+        {
+            o.Directory = Path.Combine(env.Root, "audit");
+            o.EnableMetrics = false;
+        });
+        var gate = new CountingGate();
+        services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = env.Registry.Root;
+            o.Rollouts.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Rollouts.ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero };
+            o.Rollouts.Recreate.SmokeTest = false;
+        }).AddGate(gate);
+        await using var provider = services.BuildServiceProvider();
+        var controller = provider.GetRequiredService<RolloutController>();
+        Assert.Same(provider.GetRequiredService<ModelRegistry>(), controller.Registry);
+        var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "di-test", "composition"));
+        Assert.Equal(RolloutPhase.Succeeded, status.Phase);
+        var log = provider.GetRequiredService<AuditLog>();
+        var page = log.Query(new AuditQuery { EntityId = status.RolloutId });
+        Assert.Contains(page.Entries, e => e.EventType == "rollout.transition");
+        await controller.DisposeAsync();
+    }
+
+    [Fact]
+    public void AddHarDeployment_NoRegistryPath_ValidationNamesTheOption()
+    {
+        var services = new ServiceCollection();
+        services.AddHarDeployment();
+        using var provider = services.BuildServiceProvider();
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
+        Assert.Contains("RegistryPath", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddHarDeployment_InvalidThreshold_ValidationFails()
+    {
+        var services = new ServiceCollection();
+        services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = "registry";
+            o.Rollouts.Analysis.MaxErrorRate = 1.5;
+        });
+        using var provider = services.BuildServiceProvider();
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
+        Assert.Contains("MaxErrorRate", ex.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class CountingGate : IAnalysisGate
+    {
+        public string Name => "counting";
+
+        public GateResult Evaluate(AnalysisSnapshot snapshot) => new(Name, GateVerdict.Pass, "ok", new Dictionary<string, double>());
+    }
+}

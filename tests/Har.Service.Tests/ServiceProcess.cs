@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Har.Service.Tests;
+
+/// <summary>
+/// The real Har.Service, started as a child process on 127.0.0.1 with its own data directory, stopped
+/// (and its data removed) on dispose. Its stdout/stderr are kept for failure messages.
+/// </summary>
+internal sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ServiceProcess(Process process, Uri baseAddress, string dataDirectory, string operatorKey, string auditorKey)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        DataDirectory = dataDirectory;
+        OperatorKey = operatorKey;
+        AuditorKey = auditorKey;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public string DataDirectory { get; }
+
+    public string OperatorKey { get; }
+
+    public string AuditorKey { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static string ServiceDll => Path.Combine(BuildOutput("samples/Har.Service"), "Har.Service.dll");
+
+    public static string CliDll => Path.Combine(BuildOutput("samples/Har.Cli"), "har.dll");
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the service and waits (bounded) until <c>/ready</c> answers 200.</summary>
+    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, CancellationToken cancellationToken = default)
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("har-service-test-").FullName;
+        var operatorKey = "operator-key-" + Guid.NewGuid().ToString("N");
+        var auditorKey = "auditor-key-" + Guid.NewGuid().ToString("N");
+        var actualPort = port ?? FreePort();
+        var baseAddress = new Uri($"http://127.0.0.1:{actualPort}");
+
+        var all = new Dictionary<string, string>
+        {
+            ["Har:Service:DataDirectory"] = dataDirectory,
+            ["Har:Service:ApiKeys:0:Name"] = "test-operator",
+            ["Har:Service:ApiKeys:0:Key"] = operatorKey,
+            ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            ["Har:Service:ApiKeys:1:Name"] = "test-auditor",
+            ["Har:Service:ApiKeys:1:Key"] = auditorKey,
+            ["Har:Service:ApiKeys:1:Roles:0"] = "auditor",
+        };
+        if (settings is not null)
+        {
+            foreach (var (k, v) in settings)
+            {
+                all[k] = v;
+            }
+        }
+
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(ServiceDll)!,
+        };
+        psi.ArgumentList.Add(ServiceDll);
+        psi.ArgumentList.Add("--urls");
+        psi.ArgumentList.Add(baseAddress.ToString().TrimEnd('/'));
+        foreach (var (k, v) in all)
+        {
+            psi.ArgumentList.Add($"--{k}={v}");
+        }
+
+        psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the service");
+        var service = new ServiceProcess(process, baseAddress, dataDirectory, operatorKey, auditorKey);
+        process.OutputDataReceived += (_, e) => service.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => service.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"Har.Service exited with {process.ExitCode} before it was ready:\n{service.Output}");
+            }
+
+            try
+            {
+                using var response = await client.GetAsync("/ready", cancellationToken);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return service;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+
+            await Task.Delay(200, cancellationToken);
+        }
+
+        await service.DisposeAsync();
+        throw new TimeoutException($"Har.Service was not ready within 90 s:\n{service.Output}");
+    }
+
+    public HttpClient CreateClient(string? apiKey = null)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        }
+
+        return client;
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            if (_output.Length < 4_000_000)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+
+    private static string BuildOutput(string project)
+    {
+        // The test assembly lives in tests/Har.Service.Tests/bin/<Configuration>/net10.0/.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+        return Path.Combine(Har.Testing.TestPaths.RepoRoot, project, "bin", configuration, "net10.0");
+    }
+}
