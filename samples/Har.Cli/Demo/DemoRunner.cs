@@ -135,7 +135,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
                 _streams.Add(new Stream(s.Id, s.Subject, s.Samples, s.Labels));
             }
 
-            foreach (var s in SyntheticImu.Generate(options.Seed + 7919, 8, 240, "synthetic-train", firstSubject: 1))
+            foreach (var s in SyntheticImu.Generate(options.Seed + 7919, 12, 300, "synthetic-train", firstSubject: 1))
             {
                 _reference.Add(new Stream(s.Id, s.Subject, s.Samples, []));
             }
