@@ -32,6 +32,9 @@ internal sealed class DemoOptions
 
     /// <summary>The fault injected into the second canary.</summary>
     public SimulationFault Fault { get; init; } = SimulationFault.Errors;
+
+    /// <summary>The rollout controller's options (analysis thresholds, strategy steps); <see langword="null"/> for the package defaults.</summary>
+    public RolloutControllerOptions? Rollout { get; init; }
 }
 
 /// <summary>
@@ -50,6 +53,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
     private readonly DemoSummary _summary = new();
     private readonly List<Stream> _streams = [];
     private readonly List<Stream> _reference = [];
+    private StatusContext? _status;
 
     public async Task<DemoSummary> RunAsync(CancellationToken cancellationToken)
     {
@@ -86,7 +90,12 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
     private async Task<T> Step<T>(string name, string title, Func<Task<T>> run)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var result = await console.Status().Spinner(Spinner.Known.Dots).StartAsync($"{title}…", _ => run()).ConfigureAwait(false);
+        var result = await console.Status().Spinner(Spinner.Known.Dots).StartAsync($"{title}…", ctx =>
+        {
+            _status = ctx;
+            return run();
+        }).ConfigureAwait(false);
+        _status = null;
         var seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         _summary.StepSeconds[name] = Math.Round(seconds, 3);
         console.MarkupLine(string.Create(Inv, $"[green]✓[/] {Markup.Escape(title)} [grey]({seconds:0.0} s)[/]"));
@@ -224,42 +233,58 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         var perStream = new Table().Border(TableBorder.Rounded).AddColumns("stream", "windows", "segments", "uncertain", "most frequent");
         IReadOnlyList<ActivitySegment>? firstSegments = null;
         Stream? first = null;
-        foreach (var s in _streams)
+        // The devices upload concurrently, ten seconds of frames at a time (as phones batch their sensor uploads);
+        // each upload's completed windows are predicted in one batch.
+        var predictions = _streams.Select(_ => new List<Prediction>()).ToArray();
+        var starts = _streams.Select(_ => new List<long>()).ToArray();
+        var longest = _streams.Max(s => s.Length);
+        const int Upload = 10 * 50;
+        for (var offset = 0; offset < longest; offset += Upload)
         {
-            // The device sends its frames in chunks of one second, as a phone would; windows complete as they fill.
-            var predictions = new List<Prediction>();
-            var starts = new List<long>();
-            for (var offset = 0; offset < s.Length; offset += 50)
+            _status?.Status(string.Create(Inv, $"Streaming {_streams.Count} sessions through {Markup.Escape(card.ToString())}… {offset / 50 / 60:0}:{offset / 50 % 60:00} of {longest / 50 / 60:0}:{longest / 50 % 60:00}"));
+            for (var k = 0; k < _streams.Count; k++)
             {
-                var count = Math.Min(50, s.Length - offset);
+                var s = _streams[k];
+                if (offset >= s.Length)
+                {
+                    continue;
+                }
+
+                var count = Math.Min(Upload, s.Length - offset);
                 var windows = windower.Append(s.Id, s.Samples.AsSpan(offset * 6, count * 6));
                 if (windows.Count == 0)
                 {
                     continue;
                 }
 
-                predictions.AddRange(model.Predict(windows));
+                predictions[k].AddRange(model.Predict(windows));
                 for (var i = 0; i < windows.Count; i++)
                 {
-                    starts.Add(windows.GetStartFrame(i));
+                    starts[k].Add(windows.GetStartFrame(i));
                 }
-            }
 
+                _summary.Predictions.Batches++;
+            }
+        }
+
+        for (var k = 0; k < _streams.Count; k++)
+        {
+            var s = _streams[k];
             windower.Remove(s.Id);
-            var segments = smoother.Segment(predictions.ToArray(), starts.ToArray());
+            var segments = smoother.Segment(predictions[k].ToArray(), starts[k].ToArray());
             firstSegments ??= segments;
             first ??= s;
-            _summary.Predictions.Windows += predictions.Count;
+            _summary.Predictions.Windows += predictions[k].Count;
             _summary.Predictions.Segments += segments.Count;
-            var uncertain = predictions.Count(p => p.IsUncertain);
+            var uncertain = predictions[k].Count(p => p.IsUncertain);
             _summary.Predictions.Uncertain += uncertain;
-            foreach (var p in predictions)
+            foreach (var p in predictions[k])
             {
                 _summary.Predictions.ClassCounts[p.Label] = _summary.Predictions.ClassCounts.GetValueOrDefault(p.Label) + 1;
             }
 
-            var top = predictions.GroupBy(p => p.Label).OrderByDescending(g => g.Count()).FirstOrDefault();
-            perStream.AddRow(Markup.Escape(s.Id), predictions.Count.ToString(Inv), segments.Count.ToString(Inv), uncertain.ToString(Inv), top is null ? "-" : Markup.Escape($"{top.Key} ({top.Count()})"));
+            var top = predictions[k].GroupBy(p => p.Label).OrderByDescending(g => g.Count()).FirstOrDefault();
+            perStream.AddRow(Markup.Escape(s.Id), predictions[k].Count.ToString(Inv), segments.Count.ToString(Inv), uncertain.ToString(Inv), top is null ? "-" : Markup.Escape($"{top.Key} ({top.Count()})"));
 
             var labels = s.Labels.Select(l => l is not null && labelIndex.TryGetValue(l, out var i) ? i : -1).ToArray();
             recordings.Add(new LabeledRecording(s.Samples, labels));
@@ -335,6 +360,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             for (var start = 0; start + len <= s.Length; start += len)
             {
                 ct.ThrowIfCancellationRequested();
+                _status?.Status(string.Create(Inv, $"Scoring drift: {Markup.Escape(s.Id)}, minute {(start / len) + 1}…"));
                 var report = scorer.Score(s.Samples.AsSpan(start * 6, len * 6));
                 _summary.Drift.WindowsScored++;
                 _summary.Drift.DriftedWindows += report.AnyDrifted ? 1 : 0;
@@ -429,7 +455,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
     {
         var candidate = _summary.Models[1].Version;
         var recorded = _streams.Select(s => new RecordedSession(s.Id, s.Samples)).ToList();
-        await using var simulation = await RolloutSimulation.PrepareAsync(registry, candidate, recorded, cancellationToken: ct).ConfigureAwait(false);
+        await using var simulation = await RolloutSimulation.PrepareAsync(registry, candidate, recorded, options.Rollout, cancellationToken: ct).ConfigureAwait(false);
         console.MarkupLine(string.Create(Inv, $"{simulation.Windows} windows scored by both models (agreement {simulation.HealthyAgreement:P1}); real p95 single-window latency {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms"));
 
         await RunRolloutAsync(simulation, SimulationFault.None, _summary.Canary, log, ct).ConfigureAwait(false);

@@ -99,6 +99,9 @@ internal sealed class DemoPredictions
     [JsonPropertyName("segments")]
     public int Segments { get; set; }
 
+    [JsonPropertyName("batches")]
+    public int Batches { get; set; }
+
     [JsonPropertyName("uncertain")]
     public int Uncertain { get; set; }
 
