@@ -485,6 +485,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         into.AnalysisIntervals = result.AnalysisIntervals;
         into.VirtualMinutes = result.Elapsed.TotalMinutes;
         into.Decisions = result.Decisions.Count;
+        into.RollbackReason = result.Decisions.LastOrDefault(d => d.EventType == "rollout.rollback")?.Summary;
         foreach (var g in result.Status.LastAnalysis?.Gates.Where(g => g.Verdict == GateVerdict.Fail) ?? [])
         {
             var gate = new DemoGate { Gate = g.Gate, Message = g.Message };
@@ -528,6 +529,11 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         console.Write(table);
         var outcome = result.Promoted ? "[green]PROMOTED[/]" : result.RolledBack ? "[red]ROLLED BACK automatically[/]" : $"[yellow]{result.Status.Phase}[/]";
         console.MarkupLine(string.Create(Inv, $"outcome: {outcome} after {result.AnalysisIntervals} analysis intervals ({result.Elapsed.TotalMinutes:0} virtual minutes, {result.Decisions.Count} decisions)"));
+        if (into.RollbackReason is { } reason)
+        {
+            console.MarkupLine($"  [red]{Markup.Escape(reason)}[/]");
+        }
+
         foreach (var g in into.FailedGates)
         {
             console.MarkupLine($"  failed gate [red]{Markup.Escape(g.Gate)}[/]: {Markup.Escape(g.Message)}");

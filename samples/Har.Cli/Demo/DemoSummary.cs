@@ -198,6 +198,9 @@ internal sealed class DemoRollout
     [JsonPropertyName("decisions")]
     public int Decisions { get; set; }
 
+    [JsonPropertyName("rollback_reason")]
+    public string? RollbackReason { get; set; }
+
     [JsonPropertyName("failed_gates")]
     public List<DemoGate> FailedGates { get; } = [];
 }

@@ -37,6 +37,8 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.True(summary.FaultyCanary.RolledBack, $"faulty canary ended {summary.FaultyCanary.Phase}");
         Assert.Equal("errors", summary.FaultyCanary.Fault);
         Assert.Contains(summary.FaultyCanary.FailedGates, g => g.Gate.Contains("error", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("ROLLBACK", summary.FaultyCanary.RollbackReason, StringComparison.Ordinal);
+        Assert.Null(summary.Canary.RollbackReason);
 
         // A stuck accelerometer is caught: a drifted channel or a sensor finding on ax.
         Assert.True(summary.Drift.FaultDrifted);
@@ -127,7 +129,7 @@ public sealed class DemoRunnerTests : IDisposable
 
         Assert.True(summary.Canary.Promoted, $"healthy canary ended {summary.Canary.Phase}");
         Assert.True(summary.FaultyCanary.RolledBack, $"faulty canary ended {summary.FaultyCanary.Phase}");
-        Assert.NotEmpty(summary.FaultyCanary.FailedGates);
+        Assert.NotNull(summary.FaultyCanary.RollbackReason);
     }
 
     [Fact]
