@@ -64,6 +64,10 @@ public sealed class DemoRunnerTests : IDisposable
         {
             Assert.NotEmpty(log.Query(new AuditQuery { EventType = "deployment" }).Entries);
             Assert.NotEmpty(log.Query(new AuditQuery { EventType = "rollout.rollback" }).Entries);
+            var rollback = Assert.Single(log.Query(new AuditQuery { EventType = "rollback" }).Entries);
+            var record = Assert.IsType<RollbackRecord>(rollback.Record);
+            Assert.Equal(summary.FaultyCanary.Candidate, record.FromVersion);
+            Assert.Equal(summary.FaultyCanary.Champion, record.ToVersion);
             Assert.NotEmpty(log.Query(new AuditQuery { EventType = "drift.report" }).Entries);
         }
 
