@@ -239,6 +239,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         var starts = _streams.Select(_ => new List<long>()).ToArray();
         var longest = _streams.Max(s => s.Length);
         const int Upload = 10 * 50;
+        var streaming = Stopwatch.GetTimestamp();
         for (var offset = 0; offset < longest; offset += Upload)
         {
             _status?.Status(string.Create(Inv, $"Streaming {_streams.Count} sessions through {Markup.Escape(card.ToString())}… {offset / 50 / 60:0}:{offset / 50 % 60:00} of {longest / 50 / 60:0}:{longest / 50 % 60:00}"));
@@ -290,7 +291,35 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             recordings.Add(new LabeledRecording(s.Samples, labels));
         }
 
+        var elapsed = Stopwatch.GetElapsedTime(streaming).TotalSeconds;
+        _summary.Predictions.WindowsPerSecond = Math.Round(_summary.Predictions.Windows / Math.Max(elapsed, 1e-6), 1);
         console.Write(perStream);
+        console.MarkupLine(string.Create(Inv, $"{_summary.Predictions.Windows} windows in {_summary.Predictions.Batches} batches, {elapsed:0.00} s of wall time ({_summary.Predictions.WindowsPerSecond:0} windows/s, windowing and inference on this machine)"));
+
+        // A few raw predictions of the first stream, from its middle: what each window returns.
+        if (predictions.Length > 0 && predictions[0].Count > 0)
+        {
+            var raw = new Table().Border(TableBorder.Rounded).Title($"[bold]window predictions of {Markup.Escape(_streams[0].Id)}[/] (6 from the middle)")
+                .AddColumns("window", "time", "predicted", "confidence", "entropy", "uncertain", "true activity");
+            var mid = Math.Max(0, (predictions[0].Count / 2) - 3);
+            for (var i = mid; i < Math.Min(predictions[0].Count, mid + 6); i++)
+            {
+                var p = predictions[0][i];
+                var from = starts[0][i];
+                var truth = MajorityLabel(_streams[0].Labels, from, from + card.WindowLength);
+                raw.AddRow(
+                    i.ToString(Inv),
+                    string.Create(Inv, $"{from / (double)card.SampleRateHz:0}–{(from + card.WindowLength) / (double)card.SampleRateHz:0} s"),
+                    Markup.Escape(p.Label),
+                    p.Confidence.ToString("0.000", Inv),
+                    p.Entropy.ToString("0.000", Inv),
+                    p.IsUncertain ? "[yellow]yes[/]" : "no",
+                    truth is null ? "[grey]-[/]" : truth == p.Label ? $"[green]{Markup.Escape(truth)}[/]" : $"[red]{Markup.Escape(truth)}[/]");
+            }
+
+            console.Write(raw);
+        }
+
         if (first is not null && firstSegments is not null)
         {
             var table = new Table().Border(TableBorder.Rounded).Title($"[bold]activity segments of {Markup.Escape(first.Id)}[/] (first 12)")

@@ -102,6 +102,9 @@ internal sealed class DemoPredictions
     [JsonPropertyName("batches")]
     public int Batches { get; set; }
 
+    [JsonPropertyName("windows_per_second")]
+    public double WindowsPerSecond { get; set; }
+
     [JsonPropertyName("uncertain")]
     public int Uncertain { get; set; }
 
