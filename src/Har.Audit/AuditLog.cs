@@ -31,6 +31,7 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
     internal const string QuarantineDirectory = "quarantine";
     private const string LockFile = "lock";
     private const int MaxFramePayload = (64 << 20) + 4096;
+    private const long MaxGroupBytes = 8 << 20;
 
     private readonly AuditLogOptions _options;
     private readonly ILogger _logger;
@@ -795,9 +796,20 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
 
             try
             {
-                for (var start = 0; start < batch.Count; start += _options.MaxGroupCommitRecords)
+                // One write + fsync per group of at most MaxGroupCommitRecords appends and about 8 MiB.
+                var start = 0;
+                while (start < batch.Count)
                 {
-                    Commit(batch, start, Math.Min(batch.Count, start + _options.MaxGroupCommitRecords));
+                    var end = start;
+                    long bytes = 0;
+                    while (end < batch.Count && end - start < _options.MaxGroupCommitRecords && (end == start || bytes + batch[end].Record.Length <= MaxGroupBytes))
+                    {
+                        bytes += batch[end].Record.Length;
+                        end++;
+                    }
+
+                    Commit(batch, start, end);
+                    start = end;
                 }
             }
             catch (Exception ex)

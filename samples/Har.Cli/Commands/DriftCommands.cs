@@ -79,7 +79,7 @@ internal static class DriftCommands
                 Render(reports, len);
             }
 
-            return reports.Any(r => r.AnyDrifted) ? 1 : 0;
+            return reports.Any(r => r.Flagged) ? 1 : 0;
         });
         return cmd;
     }

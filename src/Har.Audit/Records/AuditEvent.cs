@@ -70,7 +70,7 @@ public sealed class AuditEvent : AuditRecord
 
     internal static string SeverityName(AuditSeverity s) => (uint)s < (uint)SeverityNames.Length
         ? SeverityNames[(int)s]
-        : throw new AuditRecordException("$.severity", $"unknown severity {(int)s}; expected one of: {string.Join(", ", SeverityNames)}");
+        : throw new AuditRecordException("$.severity", $"expected one of: {string.Join(", ", SeverityNames)}; got {(int)s}");
 
     internal static AuditEvent Read(JsonElement root)
     {
@@ -92,6 +92,16 @@ public sealed class AuditEvent : AuditRecord
             Severity = (AuditSeverity)index,
             Timestamp = f.Timestamp("timestamp"),
         };
+    }
+
+    internal override void Validate()
+    {
+        RecordChecks.Object("$.action_details", ActionDetails);
+        RecordChecks.Text("$.actor", Actor);
+        RecordChecks.Text("$.entity_id", EntityId);
+        RecordChecks.Text("$.entity_type", EntityType);
+        RecordChecks.Text("$.event_type", EventType);
+        _ = SeverityName(Severity);
     }
 
     internal override void WriteCanonical(CanonicalJsonWriter w)

@@ -135,30 +135,23 @@ public abstract class AuditRecord
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Expected Event, Deployment or Rollback."),
     };
 
-    /// <summary>Writes the canonical JSON and checks it round-trips through the strict parser (one source of truth for validity).</summary>
+    /// <summary>Checks the record against its schema's value rules (same messages as parsing), then writes its canonical JSON.</summary>
     internal void WriteValidated(ArrayBufferWriter<byte> buffer)
     {
-        var start = buffer.WrittenCount;
+        Validate();
         try
         {
             WriteCanonical(new CanonicalJsonWriter(buffer));
         }
-        catch (NullReferenceException ex)
+        catch (FormatException ex) when (ex is not AuditRecordException)
         {
-            throw new AuditRecordException($"A required member of the {KindName(Kind)} record is null.", ex);
-        }
-
-        using var doc = ParseDocument(buffer.WrittenMemory[start..]);
-        JsonFields.ValidateOnly = true;
-        try
-        {
-            Read(Kind, doc.RootElement);
-        }
-        finally
-        {
-            JsonFields.ValidateOnly = false;
+            // Free-form objects (action_details, evidence) that are not I-JSON, or lone surrogates in text.
+            throw new AuditRecordException($"$: the {KindName(Kind)} record cannot be written as canonical JSON: {ex.Message}", ex);
         }
     }
+
+    /// <summary>Applies the schema's value rules to a record built in code.</summary>
+    internal abstract void Validate();
 
     internal abstract void WriteCanonical(CanonicalJsonWriter w);
 

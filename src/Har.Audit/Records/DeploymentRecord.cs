@@ -106,6 +106,40 @@ public sealed class DeploymentRecord : AuditRecord
         };
     }
 
+    internal override void Validate()
+    {
+        var config = RecordChecks.Nested("$.config", Config);
+        RecordChecks.Number("$.config.confidence_threshold", config.ConfidenceThreshold, 0, 1);
+        RecordChecks.Integer("$.config.n_classes", config.Classes, 2, 100_000);
+        RecordChecks.Number("$.config.sample_rate", config.SampleRateHz, double.Epsilon, 1e6);
+        RecordChecks.Integer("$.config.window_size", config.WindowSize, 1, int.MaxValue);
+        var deployer = RecordChecks.Nested("$.deployer", Deployer);
+        RecordChecks.Text("$.deployer.approved_by", deployer.ApprovedBy);
+        RecordChecks.Text("$.deployer.method", deployer.Method);
+        RecordChecks.Text("$.deployer.user", deployer.User);
+        RecordChecks.Text("$.deployment_id", DeploymentId);
+        var environment = RecordChecks.Nested("$.environment", Environment);
+        RecordChecks.Integer("$.environment.replicas", environment.Replicas, 0, int.MaxValue);
+        var resources = RecordChecks.Nested("$.environment.resources", environment.Resources);
+        RecordChecks.Text("$.environment.resources.cpu", resources.Cpu);
+        RecordChecks.Text("$.environment.resources.memory", resources.Memory);
+        RecordChecks.Text("$.environment.target", environment.Target);
+        var model = RecordChecks.Nested("$.model", Model);
+        RecordChecks.Text("$.model.mlflow_run_id", model.RunId);
+        RecordChecks.Text("$.model.name", model.Name);
+        RecordChecks.Integer("$.model.parameters", model.Parameters, 0, 1L << 53);
+        RecordChecks.Sha256("$.model.sha256", model.Sha256);
+        RecordChecks.Text("$.model.version", model.Version);
+        var training = RecordChecks.Nested("$.training_data", TrainingData);
+        RecordChecks.Text("$.training_data.commit", training.Commit);
+        RecordChecks.Text("$.training_data.dvc_version", training.DataVersion);
+        RecordChecks.Integer("$.training_data.n_samples", training.Samples, 0, 1L << 53);
+        RecordChecks.Integer("$.training_data.n_users", training.Users, 0, 1L << 53);
+        var validation = RecordChecks.Nested("$.validation", Validation);
+        RecordChecks.Number("$.validation.macro_f1", validation.MacroF1, 0, 1);
+        RecordChecks.Number("$.validation.test_accuracy", validation.TestAccuracy, 0, 1);
+    }
+
     internal override void WriteCanonical(CanonicalJsonWriter w)
     {
         w.StartObject();

@@ -12,7 +12,6 @@ internal sealed class JsonFields
     public JsonFields(JsonElement element, string path, string[] known)
     {
         Path = path;
-        CloneObjects = !ValidateOnly;
         if (element.ValueKind != JsonValueKind.Object)
         {
             throw new AuditRecordException(path, $"expected an object, got {Describe(element)}");
@@ -34,12 +33,6 @@ internal sealed class JsonFields
     }
 
     public string Path { get; }
-
-    /// <summary>True while a record only validates its own output: free-form objects need not be copied out of the document.</summary>
-    [ThreadStatic]
-    internal static bool ValidateOnly;
-
-    private bool CloneObjects { get; }
 
     public static string Describe(JsonElement e) => e.ValueKind switch
     {
@@ -86,9 +79,9 @@ internal sealed class JsonFields
     public string Sha256(string name)
     {
         var s = String(name);
-        if (s.Length != 64 || !s.All(static c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        if (!RecordChecks.IsSha256(s))
         {
-            throw new AuditRecordException(Path + "." + name, $"expected 64 lowercase hex digits (a SHA-256), got '{s}'");
+            throw new AuditRecordException(Path + "." + name, RecordChecks.ShaMessage(s));
         }
 
         return s;
@@ -105,7 +98,7 @@ internal sealed class JsonFields
         var v = (long)d;
         if (v < min || v > max)
         {
-            throw new AuditRecordException(Path + "." + name, $"expected an integer in [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}], got {v.ToString(CultureInfo.InvariantCulture)}");
+            throw new AuditRecordException(Path + "." + name, RecordChecks.IntegerRangeMessage(v, min, max));
         }
 
         return v;
@@ -121,7 +114,7 @@ internal sealed class JsonFields
 
         if (d < min || d > max)
         {
-            throw new AuditRecordException(Path + "." + name, string.Create(CultureInfo.InvariantCulture, $"expected a number in [{min}, {max}], got {d}"));
+            throw new AuditRecordException(Path + "." + name, RecordChecks.NumberRangeMessage(d, min, max));
         }
 
         return d;
@@ -146,7 +139,7 @@ internal sealed class JsonFields
             throw new AuditRecordException(Path + "." + name, $"expected an object, got {Describe(e)}");
         }
 
-        return CloneObjects ? e.Clone() : e;
+        return e.Clone();
     }
 
     public DateTimeOffset Timestamp(string name)

@@ -69,6 +69,26 @@ public sealed class RollbackRecord : AuditRecord
         };
     }
 
+    internal override void Validate()
+    {
+        RecordChecks.Object("$.evidence", Evidence);
+        RecordChecks.Text("$.from_version", FromVersion);
+        if (Incident is not null)
+        {
+            RecordChecks.Text("$.incident.id", Incident.Id);
+            if (Incident.Url is not null)
+            {
+                RecordChecks.Text("$.incident.url", Incident.Url);
+            }
+        }
+
+        RecordChecks.Text("$.model", Model);
+        RecordChecks.Text("$.operator", Operator);
+        RecordChecks.Text("$.rollback_id", RollbackId);
+        RecordChecks.Text("$.to_version", ToVersion);
+        RecordChecks.Text("$.trigger", Trigger);
+    }
+
     internal override void WriteCanonical(CanonicalJsonWriter w)
     {
         w.StartObject();

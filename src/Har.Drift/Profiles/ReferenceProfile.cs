@@ -89,8 +89,9 @@ public sealed class ReferenceProfile
     /// <param name="segmentLength">Samples per training window.</param>
     /// <param name="source">Free-text description of the training data.</param>
     /// <param name="outputs">Optional model-output reference.</param>
+    /// <param name="sensorConsistency">Optional calibrated physics checks of a 6-axis IMU.</param>
     [JsonConstructor]
-    public ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null)
+    public ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(segments);
@@ -120,6 +121,7 @@ public sealed class ReferenceProfile
         SegmentLength = segmentLength;
         Source = source ?? string.Empty;
         Outputs = outputs;
+        SensorConsistency = sensorConsistency;
         Hash = ComputeHash();
     }
 
@@ -149,6 +151,9 @@ public sealed class ReferenceProfile
     /// <summary>Gets the model-output reference, when one was attached.</summary>
     public OutputReference? Outputs { get; }
 
+    /// <summary>Gets the calibrated physics-based consistency checks (gravity magnitude, gyroscope vs gravity rotation), when the channels are a 6-axis IMU.</summary>
+    public SensorConsistencyReference? SensorConsistency { get; }
+
     /// <summary>Gets the SHA-256 (lower-case hex) of the profile's canonical JSON bytes (the profile without this field).</summary>
     [JsonIgnore]
     public string Hash { get; }
@@ -163,7 +168,7 @@ public sealed class ReferenceProfile
     public ReferenceProfile WithOutputs(OutputReference outputs)
     {
         ArgumentNullException.ThrowIfNull(outputs);
-        return new ReferenceProfile(Channels, Segments, Floors, SampleRateHz, SegmentLength, Source, outputs);
+        return new ReferenceProfile(Channels, Segments, Floors, SampleRateHz, SegmentLength, Source, outputs, SensorConsistency);
     }
 
     /// <summary>The canonical bytes the hash is computed over: compact JSON with the declared property order.</summary>

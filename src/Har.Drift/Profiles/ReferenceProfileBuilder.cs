@@ -30,6 +30,14 @@ public sealed class ReferenceProfileOptions
     [Range(0.5, 1.0)]
     public double FloorQuantile { get; set; } = 0.98;
 
+    /// <summary>
+    /// Gets or sets the central fraction of the training windows' physics statistics (gravity magnitude, rotation
+    /// gain) that the consistency bounds enclose; the rotation misfit limit is its one-sided quantile.
+    /// </summary>
+    /// <value>The default value is 0.99.</value>
+    [Range(0.5, 1.0)]
+    public double ConsistencyQuantile { get; set; } = 0.99;
+
     /// <summary>Gets or sets the sample rate of the recordings in Hz.</summary>
     /// <value>The default value is 50.</value>
     [Range(0.001, 1_000_000)]
@@ -185,7 +193,8 @@ public sealed class ReferenceProfileBuilder
         // Provisional profile (floors 0) to calibrate against, leaving each window's own group out.
         var provisional = new ReferenceProfile(channelRefs, segments, new CalibratedFloors(new double[c], new double[c], _options.FloorQuantile, 0), _options.SampleRateHz, len, source);
         var floors = Calibrate(provisional, windows);
-        return new ReferenceProfile(channelRefs, segments, floors, _options.SampleRateHz, len, source);
+        var consistency = SensorConsistency.Calibrate(_channels, windows, _options.SampleRateHz, _options.ConsistencyQuantile);
+        return new ReferenceProfile(channelRefs, segments, floors, _options.SampleRateHz, len, source, null, consistency);
     }
 
     private CalibratedFloors Calibrate(ReferenceProfile provisional, List<(string Group, double[][] Series)> windows)

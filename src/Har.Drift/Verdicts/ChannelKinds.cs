@@ -10,7 +10,12 @@ internal static class ChannelKinds
         name.Length == 2 ? name[0] is 'g' or 'G' : name.StartsWith("gyr", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Indices of the x, y, z accelerometer channels, or empty when they are not all present.</summary>
-    public static int[] GravityAxes(IReadOnlyList<string> names)
+    public static int[] GravityAxes(IReadOnlyList<string> names) => Axes(names, IsAccelerometer);
+
+    /// <summary>Indices of the x, y, z gyroscope channels, or empty when they are not all present.</summary>
+    public static int[] GyroscopeAxes(IReadOnlyList<string> names) => Axes(names, IsGyroscope);
+
+    private static int[] Axes(IReadOnlyList<string> names, Func<string, bool> kind)
     {
         var axes = new int[3];
         for (var a = 0; a < 3; a++)
@@ -20,7 +25,7 @@ internal static class ChannelKinds
             for (var i = 0; i < names.Count; i++)
             {
                 var n = names[i];
-                if (IsAccelerometer(n) && char.ToLowerInvariant(n[^1]) == suffix)
+                if (kind(n) && char.ToLowerInvariant(n[^1]) == suffix)
                 {
                     axes[a] = i;
                     break;

@@ -67,6 +67,18 @@ public enum SensorFindingKind
 
     /// <summary>The gravity direction is unlike any seen in the reference (device mounted differently, axes swapped).</summary>
     OrientationChange,
+
+    /// <summary>
+    /// The accelerometer's gravity magnitude (2-second block means, against the reference device's calibration sphere)
+    /// is outside the range healthy training windows stay in: an accelerometer offset or gain error.
+    /// </summary>
+    GravityMagnitude,
+
+    /// <summary>
+    /// The gyroscope's integrated rotation disagrees with the turn of the gravity direction measured by the
+    /// accelerometer between still moments: a gyroscope gain error, or swapped/flipped axes on either sensor.
+    /// </summary>
+    RotationMismatch,
 }
 
 /// <summary>A sensor problem, reported on its own, separate from the distribution tests.</summary>
@@ -75,7 +87,9 @@ public enum SensorFindingKind
 /// <param name="Value">The measured quantity (fraction of samples, angle in degrees, relative jitter…).</param>
 /// <param name="Threshold">The threshold it crossed.</param>
 /// <param name="Message">A sentence for operators.</param>
-public sealed record SensorFinding(SensorFindingKind Kind, string? Channel, double Value, double Threshold, string Message);
+/// <param name="Samples">How many units of evidence the value rests on (2-second blocks, still-to-still pairs), or 0 when not applicable.</param>
+/// <param name="Implicated">The channels the finding points at (may be several), or null when it is <paramref name="Channel"/> alone.</param>
+public sealed record SensorFinding(SensorFindingKind Kind, string? Channel, double Value, double Threshold, string Message, int Samples = 0, IReadOnlyList<string>? Implicated = null);
 
 /// <summary>One scoring of a current window against a reference profile.</summary>
 /// <param name="ReferenceHash">SHA-256 of the reference profile used.</param>
@@ -88,4 +102,7 @@ public sealed record DriftReport(string ReferenceHash, MultipleTestingCorrection
 {
     /// <summary>Gets a value indicating whether any channel drifted.</summary>
     public bool AnyDrifted => Channels.Any(c => c.Verdict == DriftVerdict.Drifted);
+
+    /// <summary>Gets a value indicating whether the window needs attention: a channel drifted or a sensor finding was raised.</summary>
+    public bool Flagged => AnyDrifted || Findings.Count > 0;
 }

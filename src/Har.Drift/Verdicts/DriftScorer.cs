@@ -77,6 +77,11 @@ public sealed class DriftScorer
         }
 
         SensorChecks(series, timestampsMs, findings);
+        if (_options.ConsistencyChecks && _profile.SensorConsistency is { } consistency && _profile.SampleRateHz > 0)
+        {
+            SensorConsistency.Check(consistency, _profile.ChannelNames, series, _profile.SampleRateHz, findings);
+        }
+
         var stats = Compute(series, excludeGroup: null);
         return Decide(stats, findings);
     }

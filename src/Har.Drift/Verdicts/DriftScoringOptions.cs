@@ -82,6 +82,13 @@ public sealed class DriftScoringOptions
     [Range(1.0, 180.0)]
     public double OrientationChangeDegrees { get; set; } = 40;
 
+    /// <summary>
+    /// Gets or sets a value indicating whether the physics-based consistency checks calibrated in the profile
+    /// (gravity magnitude; gyroscope rotation against the turn of gravity) run and report their findings.
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool ConsistencyChecks { get; set; } = true;
+
     /// <summary>Gets or sets the relative spread of sample intervals (std / nominal) that raises a jitter finding when timestamps are given.</summary>
     /// <value>The default value is 0.2.</value>
     [Range(0.0, 100.0)]

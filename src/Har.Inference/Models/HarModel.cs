@@ -365,7 +365,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
                 var started = _time.GetTimestamp();
                 for (var i = 0; i < batch; i++)
                 {
-                    Fill(worker, i, windows[offset + i], offset + i);
+                    Fill(worker, i, windows[offset + i], offset + i, windows.IsChecked);
                 }
 
                 var output = Run(worker, batch);
@@ -386,11 +386,14 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
     }
 
-    private void Fill(InferenceWorker worker, int slot, ReadOnlySpan<float> window, int windowIndex)
+    private void Fill(InferenceWorker worker, int slot, ReadOnlySpan<float> window, int windowIndex, bool alreadyChecked)
     {
-        var destination = worker.InputSlot(slot);
-        _normalizer.Normalize(window, destination);
-        if (!float.IsFinite(TensorPrimitives.Sum(destination)))
+        if (alreadyChecked)
+        {
+            // StreamWindower checked every frame as it was appended.
+            _normalizer.NormalizeUnchecked(window, worker.InputSlot(slot));
+        }
+        else if (!_normalizer.Normalize(window, worker.InputSlot(slot)))
         {
             throw new ArgumentException($"Window {windowIndex} holds NaN or infinite values; model {Card} expects finite sensor values.");
         }
@@ -526,7 +529,11 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed: windows this loop had already taken fail like the ones still queued.
+            foreach (var request in batch)
+            {
+                request?.TrySetException(new ObjectDisposedException(nameof(HarModel), $"Model {Card} was disposed before the window ran."));
+            }
         }
     }
 
@@ -579,7 +586,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
                 if (!batch[i].Task.IsCompleted)
                 {
                     batch[valid] = batch[i];
-                    _normalizer.Normalize(batch[valid].Window.Span, worker.InputSlot(valid));
+                    _normalizer.NormalizeUnchecked(batch[valid].Window.Span, worker.InputSlot(valid)); // checked at enqueue
                     valid++;
                 }
             }
@@ -663,6 +670,9 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
 
         public int Count { get; }
+
+        /// <summary>Gets whether the windows are known to be finite (they come from a <see cref="StreamWindower"/>).</summary>
+        public bool IsChecked => _isStream;
 
         public ReadOnlySpan<float> this[int index] => _isStream ? _stream[index] : _contiguous.Slice(index * _size, _size);
     }

@@ -265,16 +265,16 @@ public sealed class StreamWindower
     {
         public long LastSeen;
         public bool Removed;
-
-        public string Id { get; } = id;
-
         public long TotalFrames;
         private readonly Queue<long> _badFrames = new();
         private float[] _buffer = new float[4 * windowLength * channels];
+        private float[]? _spare;
         private long[] _starts = new long[4];
         private long _bufferStartFrame;
         private int _bufferedFrames;
         private long _nextWindowStart;
+
+        public string Id { get; } = id;
 
         /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
         public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)
@@ -288,53 +288,65 @@ public sealed class StreamWindower
             }
         }
 
+        /// <summary>
+        /// Buffers a chunk and returns the windows it completes. Windows that start inside the chunk are
+        /// views of the caller's chunk (no copy) when the chunk is long enough to hold some; then only the
+        /// frames the windows straddling the previous chunk need, and the tail future windows need, are
+        /// copied (the tail into the spare buffer, which becomes the buffer: the views of this call stay
+        /// intact). Otherwise the whole chunk is appended to the buffer.
+        /// </summary>
         public StreamWindows Append(ReadOnlySpan<float> frames, int frameCount, StreamWindower owner, string streamId)
         {
             var l = owner.WindowLength;
+            var stride = owner.Stride;
+            var t0 = TotalFrames;
+            var t1 = t0 + frameCount;
 
-            // Lazy compaction: only when the new frames do not fit, drop the frames no future window needs.
-            // With room for 4 windows, at most L - 1 frames move per ~3 L frames appended.
-            if ((_bufferedFrames + frameCount) * channels > _buffer.Length)
+            // The plan: windows start at _nextWindowStart + k·stride while they end by t1.
+            var windows = _nextWindowStart + l <= t1 ? ((t1 - l - _nextWindowStart) / stride) + 1 : 0;
+            var nextAfter = _nextWindowStart + (windows * stride);
+            var prefixEnd = t0;
+            if (windows > 0 && _nextWindowStart < t0)
             {
-                var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
-                var drop = (int)(keepFrom - _bufferStartFrame);
-                if (drop > 0)
-                {
-                    var keep = _bufferedFrames - drop;
-                    _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
-                    _bufferedFrames = keep;
-                    _bufferStartFrame = keepFrom;
-                }
-
-                var needed = (_bufferedFrames + frameCount) * channels;
-                if (needed > _buffer.Length)
-                {
-                    var grown = new float[Math.Max(needed, _buffer.Length * 2)];
-                    _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
-                    _buffer = grown;
-                }
+                var lastStraddling = _nextWindowStart + ((Math.Min(t1 - l, t0 - 1) - _nextWindowStart) / stride * stride);
+                prefixEnd = lastStraddling + l;
             }
 
-            // The copy and the NaN/infinity check are one pass; nothing is committed before the check.
-            if (!CopyFinite(frames, _buffer.AsSpan(_bufferedFrames * channels, frames.Length)))
+            var tailStart = Math.Min(nextAfter, t1);
+            var zeroCopy = windows > 0 && nextAfter - stride >= t0 && tailStart >= prefixEnd;
+
+            if (zeroCopy)
             {
-                if (owner._options.InvalidSamples == InvalidSampleHandling.Throw)
+                if (!TensorPrimitives.IsFiniteAll(frames))
                 {
-                    var firstIndex = FirstNonFinite(frames);
-                    throw new ArgumentException(
-                        $"Stream '{streamId}': frame {TotalFrames + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
-                        nameof(frames));
+                    RejectOrMark(frames, owner, streamId);
                 }
 
-                MarkBadFrames(frames, channels);
+                var prefix = (int)(prefixEnd - t0);
+                if (prefix > 0)
+                {
+                    EnsureRoom(prefix);
+                    frames[..(prefix * channels)].CopyTo(_buffer.AsSpan(_bufferedFrames * channels));
+                    _bufferedFrames += prefix;
+                }
+            }
+            else
+            {
+                EnsureRoom(frameCount);
+
+                // The copy and the NaN/infinity check are one pass; nothing is committed before the check.
+                if (!CopyFinite(frames, _buffer.AsSpan(_bufferedFrames * channels, frames.Length)))
+                {
+                    RejectOrMark(frames, owner, streamId);
+                }
+
+                _bufferedFrames += frameCount;
             }
 
-            _bufferedFrames += frameCount;
-            TotalFrames += frameCount;
-
+            TotalFrames = t1;
             var count = 0;
             var dropped = 0;
-            while (_nextWindowStart + l <= TotalFrames)
+            for (; _nextWindowStart + l <= t1; _nextWindowStart += stride)
             {
                 while (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart)
                 {
@@ -344,18 +356,15 @@ public sealed class StreamWindower
                 if (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart + l)
                 {
                     dropped++;
+                    continue;
                 }
-                else
+
+                if (count == _starts.Length)
                 {
-                    if (count == _starts.Length)
-                    {
-                        Array.Resize(ref _starts, count * 2);
-                    }
-
-                    _starts[count++] = _nextWindowStart;
+                    Array.Resize(ref _starts, count * 2);
                 }
 
-                _nextWindowStart += owner.Stride;
+                _starts[count++] = _nextWindowStart;
             }
 
             if (dropped > 0)
@@ -363,7 +372,69 @@ public sealed class StreamWindower
                 owner.CountDropped(dropped);
             }
 
-            return new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _starts.AsSpan(0, count), _bufferStartFrame, l, channels);
+            var bufferView = _buffer.AsSpan(0, _bufferedFrames * channels);
+            var bufferStart = _bufferStartFrame;
+            if (!zeroCopy)
+            {
+                return new StreamWindows(bufferView, bufferStart, default, long.MaxValue, _starts.AsSpan(0, count), l, channels);
+            }
+
+            // Keep the tail in the spare buffer and make it the buffer; this call's views keep the old one.
+            var tail = (int)(t1 - tailStart);
+            if (_spare is null || _spare.Length < tail * channels)
+            {
+                _spare = new float[Math.Max(_buffer.Length, tail * channels)];
+            }
+
+            frames[(int)((tailStart - t0) * channels)..].CopyTo(_spare);
+            (_buffer, _spare) = (_spare, _buffer);
+            _bufferStartFrame = tailStart;
+            _bufferedFrames = tail;
+            return new StreamWindows(bufferView, bufferStart, frames, t0, _starts.AsSpan(0, count), l, channels);
+        }
+
+        private void RejectOrMark(ReadOnlySpan<float> frames, StreamWindower owner, string streamId)
+        {
+            if (owner._options.InvalidSamples == InvalidSampleHandling.Throw)
+            {
+                var firstIndex = FirstNonFinite(frames);
+                throw new ArgumentException(
+                    $"Stream '{streamId}': frame {TotalFrames + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
+                    nameof(frames));
+            }
+
+            MarkBadFrames(frames, channels);
+        }
+
+        /// <summary>
+        /// Makes room for <paramref name="frames"/> more frames. Lazy compaction: only when they do not fit
+        /// are the frames no future window needs dropped; with room for four windows at most L − 1 frames
+        /// move per ~3 L frames appended.
+        /// </summary>
+        private void EnsureRoom(int frames)
+        {
+            if ((_bufferedFrames + frames) * channels <= _buffer.Length)
+            {
+                return;
+            }
+
+            var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
+            var drop = (int)(keepFrom - _bufferStartFrame);
+            if (drop > 0)
+            {
+                var keep = _bufferedFrames - drop;
+                _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
+                _bufferedFrames = keep;
+                _bufferStartFrame = keepFrom;
+            }
+
+            var needed = (_bufferedFrames + frames) * channels;
+            if (needed > _buffer.Length)
+            {
+                var grown = new float[Math.Max(needed, _buffer.Length * 2)];
+                _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
+                _buffer = grown;
+            }
         }
     }
 }

@@ -1,21 +1,27 @@
 namespace Har.Inference;
 
 /// <summary>
-/// The windows an append to a <see cref="StreamWindower"/> completed, as views into the stream's
-/// buffer (no copy). Valid until the next append to, or removal of, the same stream.
+/// The windows an append to a <see cref="StreamWindower"/> completed, as views (no copy) into the
+/// stream's buffer or into the appended chunk itself. Valid until the next append to, or removal of,
+/// the same stream, and while the appended chunk is unchanged.
 /// </summary>
 public readonly ref struct StreamWindows
 {
     private readonly ReadOnlySpan<float> _buffer;
+    private readonly ReadOnlySpan<float> _chunk;
     private readonly ReadOnlySpan<long> _starts;
     private readonly long _bufferStartFrame;
+    private readonly long _chunkStartFrame;
     private readonly int _channels;
 
-    internal StreamWindows(ReadOnlySpan<float> buffer, ReadOnlySpan<long> starts, long bufferStartFrame, int windowLength, int channels)
+    /// <summary>Windows starting before <paramref name="chunkStartFrame"/> are in the stream's buffer, the others in the appended chunk.</summary>
+    internal StreamWindows(ReadOnlySpan<float> buffer, long bufferStartFrame, ReadOnlySpan<float> chunk, long chunkStartFrame, ReadOnlySpan<long> starts, int windowLength, int channels)
     {
         _buffer = buffer;
-        _starts = starts;
         _bufferStartFrame = bufferStartFrame;
+        _chunk = chunk;
+        _chunkStartFrame = chunkStartFrame;
+        _starts = starts;
         WindowLength = windowLength;
         _channels = channels;
     }
@@ -32,8 +38,16 @@ public readonly ref struct StreamWindows
     /// <summary>Gets window <paramref name="index"/>: <see cref="WindowLength"/> interleaved frames in sensor units.</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
     /// <returns>A view of the window's values.</returns>
-    public ReadOnlySpan<float> this[int index] =>
-        _buffer.Slice(checked((int)(_starts[index] - _bufferStartFrame) * _channels), WindowValues);
+    public ReadOnlySpan<float> this[int index]
+    {
+        get
+        {
+            var start = _starts[index];
+            return start >= _chunkStartFrame
+                ? _chunk.Slice((int)(start - _chunkStartFrame) * _channels, WindowValues)
+                : _buffer.Slice((int)(start - _bufferStartFrame) * _channels, WindowValues);
+        }
+    }
 
     /// <summary>Gets the stream-relative index of the first frame of window <paramref name="index"/> (0 = the stream's first frame).</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>

@@ -55,9 +55,19 @@ internal sealed class WindowNormalizer
 
     /// <summary>
     /// Writes <c>(source[i] - mean[i % C]) / std[i % C]</c> into <paramref name="destination"/>.
-    /// <paramref name="source"/> starts at a frame boundary and holds whole frames.
+    /// <paramref name="source"/> starts at a frame boundary and holds whole frames. Returns whether every
+    /// output is finite (false for NaN or infinite inputs, or inputs too large to normalize).
     /// </summary>
-    public void Normalize(ReadOnlySpan<float> source, Span<float> destination)
+    public bool Normalize(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<CheckFinite>(source, destination);
+
+    /// <summary>
+    /// As <see cref="Normalize"/> without the finiteness check, for input already known to be finite
+    /// (windows of a <see cref="StreamWindower"/>, which checks every frame as it is appended).
+    /// </summary>
+    public void NormalizeUnchecked(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<NoCheck>(source, destination);
+
+    private bool NormalizeCore<TCheck>(ReadOnlySpan<float> source, Span<float> destination)
+        where TCheck : struct
     {
         if (source.Length % Channels != 0)
         {
@@ -69,34 +79,47 @@ internal sealed class WindowNormalizer
             throw new ArgumentException($"Destination holds {destination.Length} values; expected at least {source.Length}.", nameof(destination));
         }
 
+        var finite = true;
         if (Channels == 6 && Vector256.IsHardwareAccelerated)
         {
-            var done = NormalizeSixChannels(source, destination);
+            var done = NormalizeSixChannels<TCheck>(source, destination, out finite);
             source = source[done..];
             destination = destination[done..];
         }
 
-        var tile = _negMeanTile.Length;
-        while (source.Length >= tile)
+        if (source.IsEmpty)
         {
-            TensorPrimitives.AddMultiply(source[..tile], _negMeanTile, _invStdTile, destination);
-            source = source[tile..];
-            destination = destination[tile..];
+            return finite;
         }
 
-        if (!source.IsEmpty)
+        if (source.Length < _negMeanTile.Length)
         {
-            TensorPrimitives.AddMultiply(source, _negMeanTile.AsSpan(0, source.Length), _invStdTile.AsSpan(0, source.Length), destination);
+            // A short remainder (under 64 frames): a scalar loop beats the setup of a vectorized call.
+            for (var i = 0; i < source.Length; i++)
+            {
+                var y = (source[i] + _negMeanTile[i]) * _invStdTile[i];
+                destination[i] = y;
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    finite &= float.IsFinite(y);
+                }
+            }
+
+            return finite;
         }
+
+        NormalizeTensorPrimitives(source, destination);
+        return typeof(TCheck) != typeof(CheckFinite) || (finite && TensorPrimitives.IsFiniteAll(destination[..source.Length]));
     }
 
     /// <summary>
     /// Six interleaved channels repeat every 24 floats = three <see cref="Vector256{T}"/> (48 floats =
     /// three <see cref="Vector512{T}"/>): the per-lane means and scales stay in registers and each vector
-    /// costs one load, an add, a multiply and one store, as cheap as a copy. Same formula and rounding as
-    /// the scalar reference (no fused multiply-add). Returns the number of values done (a multiple of the period).
+    /// costs one load, an add, a multiply and one store, close to a copy. Same formula and rounding as
+    /// the scalar reference (no fused multiply-add in the result). Returns the number of values done (a multiple of the period).
     /// </summary>
-    private int NormalizeSixChannels(ReadOnlySpan<float> source, Span<float> destination)
+    private int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
+        where TCheck : struct
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
@@ -104,6 +127,7 @@ internal sealed class WindowNormalizer
         ref var s = ref MemoryMarshal.GetArrayDataReference(_invStdTile);
         nuint i = 0;
         var length = (nuint)source.Length;
+        var allFinite = true;
         if (Vector512.IsHardwareAccelerated && length >= 48)
         {
             var m0 = Vector512.LoadUnsafe(ref m, 0);
@@ -112,12 +136,26 @@ internal sealed class WindowNormalizer
             var s0 = Vector512.LoadUnsafe(ref s, 0);
             var s1 = Vector512.LoadUnsafe(ref s, 16);
             var s2 = Vector512.LoadUnsafe(ref s, 32);
+
+            // y · 0 + acc stays 0 while every y is finite and turns NaN for good otherwise.
+            Vector512<float> a0 = default, a1 = default, a2 = default;
             for (; i + 48 <= length; i += 48)
             {
-                ((Vector512.LoadUnsafe(ref src, i) + m0) * s0).StoreUnsafe(ref dst, i);
-                ((Vector512.LoadUnsafe(ref src, i + 16) + m1) * s1).StoreUnsafe(ref dst, i + 16);
-                ((Vector512.LoadUnsafe(ref src, i + 32) + m2) * s2).StoreUnsafe(ref dst, i + 32);
+                var y0 = (Vector512.LoadUnsafe(ref src, i) + m0) * s0;
+                var y1 = (Vector512.LoadUnsafe(ref src, i + 16) + m1) * s1;
+                var y2 = (Vector512.LoadUnsafe(ref src, i + 32) + m2) * s2;
+                y0.StoreUnsafe(ref dst, i);
+                y1.StoreUnsafe(ref dst, i + 16);
+                y2.StoreUnsafe(ref dst, i + 32);
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    a0 = Vector512.FusedMultiplyAdd(y0, Vector512<float>.Zero, a0);
+                    a1 = Vector512.FusedMultiplyAdd(y1, Vector512<float>.Zero, a1);
+                    a2 = Vector512.FusedMultiplyAdd(y2, Vector512<float>.Zero, a2);
+                }
             }
+
+            allFinite = typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
         }
 
         if (length - i >= 24)
@@ -128,14 +166,27 @@ internal sealed class WindowNormalizer
             var s0 = Vector256.LoadUnsafe(ref s, 0);
             var s1 = Vector256.LoadUnsafe(ref s, 8);
             var s2 = Vector256.LoadUnsafe(ref s, 16);
+            Vector256<float> a0 = default, a1 = default, a2 = default;
             for (; i + 24 <= length; i += 24)
             {
-                ((Vector256.LoadUnsafe(ref src, i) + m0) * s0).StoreUnsafe(ref dst, i);
-                ((Vector256.LoadUnsafe(ref src, i + 8) + m1) * s1).StoreUnsafe(ref dst, i + 8);
-                ((Vector256.LoadUnsafe(ref src, i + 16) + m2) * s2).StoreUnsafe(ref dst, i + 16);
+                var y0 = (Vector256.LoadUnsafe(ref src, i) + m0) * s0;
+                var y1 = (Vector256.LoadUnsafe(ref src, i + 8) + m1) * s1;
+                var y2 = (Vector256.LoadUnsafe(ref src, i + 16) + m2) * s2;
+                y0.StoreUnsafe(ref dst, i);
+                y1.StoreUnsafe(ref dst, i + 8);
+                y2.StoreUnsafe(ref dst, i + 16);
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    a0 = Vector256.FusedMultiplyAdd(y0, Vector256<float>.Zero, a0);
+                    a1 = Vector256.FusedMultiplyAdd(y1, Vector256<float>.Zero, a1);
+                    a2 = Vector256.FusedMultiplyAdd(y2, Vector256<float>.Zero, a2);
+                }
             }
+
+            allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector256.EqualsAll(a0 + a1 + a2, Vector256<float>.Zero);
         }
 
+        finite = allFinite;
         return (int)i;
     }
 
@@ -173,4 +224,8 @@ internal sealed class WindowNormalizer
 
     private void ThrowNotWholeFrames(int length) =>
         throw new ArgumentException($"Input holds {length} values, which is not a whole number of {Channels}-channel frames; expected a multiple of {Channels}.");
+
+    private readonly struct CheckFinite;
+
+    private readonly struct NoCheck;
 }

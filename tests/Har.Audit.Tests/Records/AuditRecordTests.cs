@@ -186,3 +186,102 @@ public sealed class RecordTextTests
     public void TryParseTimestamp_Shapes_AcceptOnlyRfc3339WithZone(string text, bool valid) =>
         Assert.Equal(valid, RecordText.TryParseTimestamp(text, out _));
 }
+
+/// <summary>Records built in code are checked with the same rules and messages as records parsed from JSON.</summary>
+public sealed class RecordChecksTests
+{
+    private static readonly DeploymentRecord Reference = DeploymentRecord.Parse(Encoding.UTF8.GetBytes(Samples.ReferenceDeploymentJson));
+
+    public static TheoryData<string, string> Cases() => new()
+    {
+        { "model.sha256", "\"a1b2c3d4e5f6...\"" },
+        { "model.sha256", "\"A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90\"" },
+        { "model.name", "\"\"" },
+        { "model.name", "null" },
+        { "model.parameters", "-1" },
+        { "config.window_size", "0" },
+        { "config.n_classes", "1" },
+        { "config.confidence_threshold", "1.5" },
+        { "config.sample_rate", "0" },
+        { "validation.macro_f1", "-0.1" },
+        { "environment.replicas", "-3" },
+        { "environment.resources.cpu", "\"\"" },
+        { "deployer.approved_by", "null" },
+        { "training_data.n_users", "-1" },
+        { "deployment_id", "\"\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ToCanonicalJson_InvalidValueBuiltInCode_SameMessageAsParsingIt(string path, string jsonValue)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Samples.ReferenceDeploymentJson)!;
+        var parts = path.Split('.');
+        var parent = parts[..^1].Aggregate(node, (n, p) => n[p]!);
+        parent[parts[^1]] = System.Text.Json.Nodes.JsonNode.Parse(jsonValue);
+        var parsed = Assert.Throws<AuditRecordException>(() => DeploymentRecord.Parse(Encoding.UTF8.GetBytes(node.ToJsonString())));
+
+        var built = Build(path, jsonValue);
+        var written = Assert.Throws<AuditRecordException>(built.ToCanonicalJson);
+        Assert.Equal(parsed.Message, written.Message);
+        Assert.Equal(parsed.JsonPath, written.JsonPath);
+    }
+
+    [Fact]
+    public void ToCanonicalJson_EventWithNonObjectDetailsOrLoneSurrogate_IsRejected()
+    {
+        var evt = AuditEvent.Parse(Encoding.UTF8.GetBytes(Samples.EventJson));
+        var array = new AuditEvent { EventType = evt.EventType, EntityType = evt.EntityType, EntityId = evt.EntityId, Severity = evt.Severity, Actor = evt.Actor, Timestamp = evt.Timestamp, ActionDetails = JsonSerializer.SerializeToElement(new[] { 1 }) };
+        Assert.Equal("$.action_details: expected an object, got an array", Assert.Throws<AuditRecordException>(array.ToCanonicalJson).Message);
+        var unset = new AuditEvent { EventType = evt.EventType, EntityType = evt.EntityType, EntityId = evt.EntityId, Severity = evt.Severity, Actor = evt.Actor, Timestamp = evt.Timestamp, ActionDetails = default };
+        Assert.Equal("$.action_details: expected an object, got null", Assert.Throws<AuditRecordException>(unset.ToCanonicalJson).Message);
+        var surrogate = new AuditEvent { EventType = evt.EventType, EntityType = evt.EntityType, EntityId = "bad\ud800", Severity = evt.Severity, Actor = evt.Actor, Timestamp = evt.Timestamp, ActionDetails = evt.ActionDetails };
+        Assert.Contains("lone surrogate", Assert.Throws<AuditRecordException>(surrogate.ToCanonicalJson).Message, StringComparison.Ordinal);
+        var severity = new AuditEvent { EventType = evt.EventType, EntityType = evt.EntityType, EntityId = evt.EntityId, Severity = (AuditSeverity)42, Actor = evt.Actor, Timestamp = evt.Timestamp, ActionDetails = evt.ActionDetails };
+        Assert.StartsWith("$.severity: expected one of: debug, info", Assert.Throws<AuditRecordException>(severity.ToCanonicalJson).Message, StringComparison.Ordinal);
+    }
+
+    private static DeploymentRecord Build(string path, string jsonValue)
+    {
+        string? Text() => jsonValue == "null" ? null : JsonSerializer.Deserialize<string>(jsonValue);
+        long Long() => long.Parse(jsonValue, System.Globalization.CultureInfo.InvariantCulture);
+        double Double() => double.Parse(jsonValue, System.Globalization.CultureInfo.InvariantCulture);
+        var r = Reference;
+        var model = r.Model;
+        var config = r.Config;
+        var validation = r.Validation;
+        var environment = r.Environment;
+        var deployer = r.Deployer;
+        var training = r.TrainingData;
+        var id = r.DeploymentId;
+        switch (path)
+        {
+            case "model.sha256": model = model with { Sha256 = Text()! }; break;
+            case "model.name": model = model with { Name = Text()! }; break;
+            case "model.parameters": model = model with { Parameters = Long() }; break;
+            case "config.window_size": config = config with { WindowSize = (int)Long() }; break;
+            case "config.n_classes": config = config with { Classes = (int)Long() }; break;
+            case "config.confidence_threshold": config = config with { ConfidenceThreshold = Double() }; break;
+            case "config.sample_rate": config = config with { SampleRateHz = Double() }; break;
+            case "validation.macro_f1": validation = validation with { MacroF1 = Double() }; break;
+            case "environment.replicas": environment = environment with { Replicas = (int)Long() }; break;
+            case "environment.resources.cpu": environment = environment with { Resources = environment.Resources with { Cpu = Text()! } }; break;
+            case "deployer.approved_by": deployer = deployer with { ApprovedBy = Text()! }; break;
+            case "training_data.n_users": training = training with { Users = Long() }; break;
+            case "deployment_id": id = Text()!; break;
+            default: throw new ArgumentOutOfRangeException(nameof(path), path, "no builder for this path");
+        }
+
+        return new DeploymentRecord
+        {
+            DeploymentId = id,
+            Timestamp = r.Timestamp,
+            Model = model,
+            TrainingData = training,
+            Validation = validation,
+            Config = config,
+            Deployer = deployer,
+            Environment = environment,
+        };
+    }
+}

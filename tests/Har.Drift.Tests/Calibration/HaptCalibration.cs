@@ -24,10 +24,29 @@ internal static class HaptCalibration
 
     public static Result Get() => Study.Value;
 
-    public sealed record Row(string Name, int Windows, int[] DriftedPerChannel, int AnyDrifted, int AnyFlag);
+    public sealed record Row(string Name, int Windows, int[] DriftedPerChannel, int AnyDrifted, int Gravity, int Rotation, int AnyFlag);
 
-    public sealed record Result(string ProfileHash, int TrainWindows, double[] KsFloor, double[] PsiFloor, IReadOnlyList<Row> Rows)
+    public sealed record Result(string ProfileHash, int TrainWindows, double[] KsFloor, double[] PsiFloor, SensorConsistencyReference Consistency, IReadOnlyList<Row> Rows)
     {
+        public string ConsistencyMarkdown()
+        {
+            var inv = CultureInfo.InvariantCulture;
+            var c = Consistency;
+            var sb = new StringBuilder();
+            sb.AppendLine("| check | statistic | healthy range | training windows |");
+            sb.AppendLine("|---|---|---:|---:|");
+            sb.AppendLine(inv, $"| reference accelerometer sphere | offset b₀ (g), radius r₀ (g) | ({c.AccelerometerOffset[0]:F4}, {c.AccelerometerOffset[1]:F4}, {c.AccelerometerOffset[2]:F4}), {c.GravityMagnitude:F4} | {c.Windows} |");
+            sb.AppendLine(inv, $"| gravity magnitude, all blocks | median of \\|v − b₀\\| / r₀ − 1 | {c.MagnitudeBounds[0]:F4} … {c.MagnitudeBounds[1]:F4} | {c.Windows} |");
+            for (var k = 0; k < 3; k++)
+            {
+                sb.AppendLine(inv, $"| gravity magnitude, blocks along {ChannelNames[k]} | median signed residual | {c.AxisLower[k]:F4} … {c.AxisUpper[k]:F4} | {c.AxisWindows[k]} |");
+            }
+
+            sb.AppendLine(inv, $"| rotation gain | median gyroscope turn / gravity turn | {c.RotationGainBounds[0]:F3} … {c.RotationGainBounds[1]:F3} | {c.RotationWindows} |");
+            sb.AppendLine(inv, $"| rotation misfit | median misfit angle / turn | ≤ {c.RotationResidualLimit:F3} | {c.RotationWindows} |");
+            return sb.ToString();
+        }
+
         public string ToMarkdown()
         {
             var inv = CultureInfo.InvariantCulture;
@@ -38,14 +57,14 @@ internal static class HaptCalibration
                 sb.Append(inv, $" {c} |");
             }
 
-            sb.AppendLine(" any channel drifted | drifted or sensor finding |");
+            sb.AppendLine(" any channel drifted | gravity magnitude | rotation mismatch | flagged (drifted or any finding) |");
             sb.Append("|---|---:|");
             foreach (var _ in ChannelNames)
             {
                 sb.Append("---:|");
             }
 
-            sb.AppendLine("---:|---:|");
+            sb.AppendLine("---:|---:|---:|---:|");
             foreach (var r in Rows)
             {
                 sb.Append(inv, $"| {r.Name} | {r.Windows} |");
@@ -54,7 +73,7 @@ internal static class HaptCalibration
                     sb.Append(inv, $" {Pct(d, r.Windows)} |");
                 }
 
-                sb.AppendLine(inv, $" {Pct(r.AnyDrifted, r.Windows)} | {Pct(r.AnyFlag, r.Windows)} |");
+                sb.AppendLine(inv, $" {Pct(r.AnyDrifted, r.Windows)} | {Pct(r.Gravity, r.Windows)} | {Pct(r.Rotation, r.Windows)} | {Pct(r.AnyFlag, r.Windows)} |");
             }
 
             return sb.ToString();
@@ -108,13 +127,13 @@ internal static class HaptCalibration
             rows.Add(Evaluate(name, scorer, windows, inject));
         }
 
-        return new Result(profile.Hash, profile.Floors.Windows, profile.Floors.KsFloor, profile.Floors.PsiFloor, rows);
+        return new Result(profile.Hash, profile.Floors.Windows, profile.Floors.KsFloor, profile.Floors.PsiFloor, profile.SensorConsistency!, rows);
     }
 
     private static Row Evaluate(string name, DriftScorer scorer, List<(HaptSession Session, float[] Frames)> windows, Action<float[]>? inject)
     {
         var perChannel = new int[ChannelNames.Length];
-        int any = 0, anyFlag = 0;
+        int any = 0, anyFlag = 0, gravity = 0, rotation = 0;
         foreach (var (_, frames) in windows)
         {
             var w = (float[])frames.Clone();
@@ -131,10 +150,12 @@ internal static class HaptCalibration
             }
 
             any += drifted ? 1 : 0;
-            anyFlag += drifted || report.Findings.Count > 0 ? 1 : 0;
+            gravity += report.Findings.Any(f => f.Kind == SensorFindingKind.GravityMagnitude) ? 1 : 0;
+            rotation += report.Findings.Any(f => f.Kind == SensorFindingKind.RotationMismatch) ? 1 : 0;
+            anyFlag += report.Flagged ? 1 : 0;
         }
 
-        return new Row(name, windows.Count, perChannel, any, anyFlag);
+        return new Row(name, windows.Count, perChannel, any, gravity, rotation, anyFlag);
     }
 
     private static void Offset(float[] w, int ch, float delta)

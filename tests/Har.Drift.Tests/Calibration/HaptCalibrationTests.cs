@@ -15,12 +15,13 @@ public sealed class HaptCalibrationTests
         var table = result.ToMarkdown();
         if (Environment.GetEnvironmentVariable("HAR_DRIFT_WRITE_TABLE") is { Length: > 0 } target)
         {
-            File.WriteAllText(target, table + "\n" + Floors(result));
+            File.WriteAllText(target, table + "\n" + Floors(result) + "\n" + result.ConsistencyMarkdown());
         }
 
         var report = File.ReadAllText(ReportPath).ReplaceLineEndings("\n");
         Assert.Contains(table, report, StringComparison.Ordinal);
         Assert.Contains(Floors(result), report, StringComparison.Ordinal);
+        Assert.Contains(result.ConsistencyMarkdown(), report, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -59,9 +59,14 @@ public sealed class ModelCardTests
 
         var card = ModelCard.Load(Path.Combine(TestPaths.Models, file));
 
-        Assert.Equal(doc.RootElement.GetProperty("accuracy").GetDouble(), card.Metrics.Accuracy, 12);
-        Assert.Equal(doc.RootElement.GetProperty("macro_f1").GetDouble(), card.Metrics.MacroF1, 12);
-        Assert.Equal(doc.RootElement.GetProperty("n_windows").GetInt32(), card.Metrics.Windows);
+        var test = doc.RootElement.GetProperty("test");
+        Assert.Equal(test.GetProperty("accuracy").GetDouble(), card.Metrics.Accuracy, 12);
+        Assert.Equal(test.GetProperty("macro_f1").GetDouble(), card.Metrics.MacroF1, 12);
+        Assert.Equal(test.GetProperty("n_windows").GetInt32(), card.Metrics.Windows);
+
+        // The training log printed the same figures (the card is not a second, unlogged source).
+        var log = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "models", Path.ChangeExtension(file, ".train.log")));
+        Assert.Contains(test.GetProperty("accuracy").GetDouble().ToString("0.000000", System.Globalization.CultureInfo.InvariantCulture), log, StringComparison.Ordinal);
     }
 
     [Theory]

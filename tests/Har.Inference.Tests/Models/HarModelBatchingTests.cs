@@ -97,4 +97,40 @@ public sealed class HarModelBatchingTests : IDisposable
 
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await model.PredictAsync(Fixture.Frames(200)));
     }
+
+    [Fact]
+    public async Task Dispose_WithWindowsWaiting_FailsThemAndWaitsForTheRunningBatch()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        using var holding = new ManualResetEventSlim(false);
+        var observer = new HarModelPredictTests.RecordingObserver();
+        var model = HarModel.Load(Fixture.Probs, Fixture.Options(o =>
+        {
+            o.Workers = 1;
+            o.MaxBatchSize = 1;
+            o.Observers.Add(observer);
+        }));
+        observer.OnBatch = () =>
+        {
+            holding.Set();
+            gate.Wait();
+        };
+        var running = Task.Run(() => model.Predict(Fixture.Frames(200)));
+        holding.Wait();
+        observer.OnBatch = null;
+
+        var first = model.PredictAsync(Fixture.Frames(200, seed: 3)).AsTask();
+        var second = model.PredictAsync(Fixture.Frames(200, seed: 4)).AsTask();
+        var disposing = Task.Run(model.Dispose);
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => first);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => second);
+        Assert.False(disposing.IsCompleted, "Dispose waits for the running batch");
+
+        gate.Set();
+        var prediction = await running;
+        await disposing;
+        Assert.Equal(1.0, prediction.Probabilities.ToArray().Sum(), 4);
+        Assert.False(model.IsReady);
+    }
 }

@@ -27,9 +27,12 @@ public sealed class WindowNormalizerTests
                 var src = source.AsSpan(offset, frames * 6);
                 var fast = new float[frames * 6 + 5];
                 var reference = new float[frames * 6];
-                normalizer.Normalize(src, fast.AsSpan(offset % 3));
+                var unchecked_ = new float[frames * 6 + 5];
+                Assert.True(normalizer.Normalize(src, fast.AsSpan(offset % 3)));
+                normalizer.NormalizeUnchecked(src, unchecked_.AsSpan(offset % 3));
                 normalizer.NormalizeScalar(src, reference);
                 Assert.True(fast.AsSpan(offset % 3, frames * 6).SequenceEqual(reference), $"frames {frames}, offset {offset}");
+                Assert.True(unchecked_.AsSpan(offset % 3, frames * 6).SequenceEqual(reference), $"unchecked: frames {frames}, offset {offset}");
             }
         }
     }
@@ -70,6 +73,25 @@ public sealed class WindowNormalizerTests
 
             return true;
         }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Normalize_ReportsNonFiniteAtAnyPosition()
+    {
+        var normalizer = new WindowNormalizer(Mean, Std);
+        for (var frames = 1; frames <= 40; frames++)
+        {
+            var x = Fixture.Frames(frames);
+            var y = new float[x.Length];
+            Assert.True(normalizer.Normalize(x, y));
+            for (var i = 0; i < x.Length; i++)
+            {
+                var saved = x[i];
+                x[i] = i % 2 == 0 ? float.NaN : float.NegativeInfinity;
+                Assert.False(normalizer.Normalize(x, y), $"frames {frames}, index {i}");
+                x[i] = saved;
+            }
+        }
     }
 
     [Fact]

@@ -1,0 +1,33 @@
+namespace Har.Drift;
+
+/// <summary>
+/// The physics-based consistency checks of a 6-axis IMU, calibrated on the training data: the reference device's
+/// accelerometer sphere (gravity magnitude) and the ranges that healthy training windows of other subjects stay in.
+/// </summary>
+/// <param name="AccelerometerOffset">Offset vector b₀ of the reference accelerometer (sphere fit over the training blocks), in the accelerometer's unit.</param>
+/// <param name="GravityMagnitude">Radius r₀ of that sphere: the gravity magnitude the reference accelerometer reports.</param>
+/// <param name="MagnitudeBounds">Lower and upper bound of a window's median gravity-magnitude residual median(|v − b₀| / r₀ − 1) over its 2-second blocks.</param>
+/// <param name="AxisLower">Per accelerometer axis (x, y, z), the lower bound of the median signed residual over blocks whose gravity lies mostly (≥ 0.5) along that axis.</param>
+/// <param name="AxisUpper">Per accelerometer axis, the upper bound of that statistic.</param>
+/// <param name="AxisWindows">Per accelerometer axis, the training windows that had enough such blocks; an axis calibrated on fewer than 20 windows is not checked.</param>
+/// <param name="RotationGainBounds">Lower and upper bound of the median ratio of the gyroscope-integrated turn to the accelerometer-measured turn of the gravity direction.</param>
+/// <param name="RotationResidualLimit">Upper bound of the median angle between the gyroscope-predicted and the measured gravity direction, relative to the turn.</param>
+/// <param name="RotationWindows">Training windows in which the rotation statistics could be computed (enough quasi-static pairs with a turn).</param>
+/// <param name="Quantile">Central fraction of the training windows' statistics inside the bounds (two-sided; the residual limit is one-sided at this quantile).</param>
+/// <param name="Windows">Training windows the checks were calibrated on.</param>
+public sealed record SensorConsistencyReference(
+    double[] AccelerometerOffset,
+    double GravityMagnitude,
+    double[] MagnitudeBounds,
+    double[] AxisLower,
+    double[] AxisUpper,
+    int[] AxisWindows,
+    double[] RotationGainBounds,
+    double RotationResidualLimit,
+    int RotationWindows,
+    double Quantile,
+    int Windows)
+{
+    /// <summary>Training windows an axis or the rotation statistics need before they are checked.</summary>
+    public const int MinCalibrationWindows = 20;
+}

@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Har.Testing;
+
+namespace Har.Drift.Tests.Cli;
+
+/// <summary>
+/// Runs the built <c>har</c> executable (samples/Har.Cli, built before this project) on small temp files and compares
+/// its output with the library call on the same data and with the SciPy/NumPy reference vectors.
+/// </summary>
+public sealed class DriftCommandsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("har-drift-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public static TheoryData<string, string, string> KsCases => new()
+    {
+        { "golden_50_vs_plastic_80", "two-sided", "auto" },
+        { "ties_6_8", "less", "exact" },
+        { "golden_1000_vs_plastic_sq_600", "greater", "asymp" },
+        { "mod037_1000_vs_pow1.2_1000", "two-sided", "asymp" },
+    };
+
+    [Theory]
+    [MemberData(nameof(KsCases))]
+    public void Ks_Json_EqualsLibraryAndScipy(string pair, string alternative, string method)
+    {
+        var p = ReferenceVectors.KsPair(pair);
+        var x = ReferenceVectors.KsSample(p, "x");
+        var y = ReferenceVectors.KsSample(p, "y");
+        var (code, stdout, stderr) = Har("drift", "ks", Numbers("x.txt", x), Numbers("y.txt", y), "--alternative", alternative, "--method", method, "--json");
+
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        var alt = alternative switch { "less" => KsAlternative.Less, "greater" => KsAlternative.Greater, _ => KsAlternative.TwoSided };
+        var m = method switch { "exact" => KsMethod.Exact, "asymp" => KsMethod.Asymptotic, _ => KsMethod.Auto };
+        var lib = KolmogorovSmirnov.Test(x, y, alt, m);
+        Assert.Equal(lib.Statistic, root.GetProperty("statistic").GetDouble());
+        Assert.Equal(lib.PValue, root.GetProperty("pvalue").GetDouble());
+        Assert.Equal(x.Length, root.GetProperty("n").GetInt32());
+        Assert.Equal(y.Length, root.GetProperty("m").GetInt32());
+
+        var scipy = p.GetProperty("results").GetProperty(alternative).GetProperty(method);
+        Assert.Equal(scipy.GetProperty("resolved_method").GetString(), root.GetProperty("method").GetString());
+        Assert.Equal(ReferenceVectors.Number(scipy.GetProperty("statistic")), root.GetProperty("statistic").GetDouble());
+        var expected = ReferenceVectors.Number(scipy.GetProperty("pvalue"));
+        var got = root.GetProperty("pvalue").GetDouble();
+        Assert.True(Math.Abs(got - expected) <= Math.Max(1e-9, 1e-6 * Math.Abs(expected)), $"p {got} vs SciPy {expected}");
+    }
+
+    [Theory]
+    [InlineData("golden_1000_vs_plastic_pow1.5_800")]
+    [InlineData("golden_1000_vs_narrow_500_empty_bins")]
+    [InlineData("mod037_ties_1000_vs_pow1.2_1000")]
+    public void Psi_Json_EqualsLibraryAndNumpy(string pair)
+    {
+        var p = ReferenceVectors.PsiPair(pair);
+        var reference = ReferenceVectors.Numbers(p.GetProperty("ref"));
+        var current = ReferenceVectors.Numbers(p.GetProperty("cur"));
+        var (code, stdout, stderr) = Har("drift", "psi", Numbers("ref.txt", reference), Numbers("cur.txt", current), "--bins", "10", "--json");
+
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        var lib = PopulationStabilityIndex.Compute(reference, current, 10);
+        Assert.Equal(lib.Value, root.GetProperty("psi").GetDouble());
+        Assert.Equal(lib.ReferenceCounts, ReferenceVectors.Longs(root.GetProperty("ref_counts")));
+        Assert.Equal(lib.CurrentCounts, ReferenceVectors.Longs(root.GetProperty("cur_counts")));
+
+        var numpy = p.GetProperty("quantile10_eps1e-4");
+        Assert.Equal(ReferenceVectors.Longs(numpy.GetProperty("ref_counts")), ReferenceVectors.Longs(root.GetProperty("ref_counts")));
+        Assert.Equal(ReferenceVectors.Longs(numpy.GetProperty("cur_counts")), ReferenceVectors.Longs(root.GetProperty("cur_counts")));
+        Assert.Equal(ReferenceVectors.Numbers(numpy.GetProperty("inner_edges")), ReferenceVectors.Numbers(root.GetProperty("inner_edges")));
+        Assert.Equal(ReferenceVectors.Number(numpy.GetProperty("psi")), root.GetProperty("psi").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void Ks_PlainText_PrintsStatisticAndPValue()
+    {
+        double[] x = [0.1, 0.2, 0.3, 0.4, 0.5];
+        double[] y = [0.35, 0.45, 0.55, 0.65, 0.75, 0.85];
+        var (code, stdout, _) = Har("drift", "ks", Numbers("a.txt", x), Numbers("b.txt", y));
+        var lib = KolmogorovSmirnov.Test(x, y);
+
+        Assert.Equal(0, code);
+        Assert.Contains($"statistic: {lib.Statistic.ToString("R", CultureInfo.InvariantCulture)}", stdout, StringComparison.Ordinal);
+        Assert.Contains($"pvalue: {lib.PValue.ToString("R", CultureInfo.InvariantCulture)}", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ks_NonNumericLine_ExitCode2WithTheLine()
+    {
+        var a = Path.Combine(_dir, "bad.txt");
+        File.WriteAllText(a, "0.5\nabc\n");
+        var b = Numbers("ok.txt", [1.0, 2.0]);
+        var (code, _, stderr) = Har("drift", "ks", a, b, "--json");
+
+        Assert.Equal(2, code);
+        Assert.Contains("line 2", stderr, StringComparison.Ordinal);
+        Assert.Contains("one number per line", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Psi_MissingFile_ExitCode2()
+    {
+        var (code, _, stderr) = Har("drift", "psi", Path.Combine(_dir, "absent.txt"), Numbers("cur.txt", [1.0, 2.0]));
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har:", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_Json_EqualsLibraryScoringOfTheSameWindows()
+    {
+        var profile = Synthetic.Profile(windowLength: 1000);
+        var profilePath = Path.Combine(_dir, "profile.json");
+        profile.Save(profilePath);
+        var frames = Synthetic.Recording(seed: 7, frames: 2000);
+        frames = [.. frames.Select((v, i) => i % 6 == 0 ? v + 0.8f : v)]; // ax offset: at least the gravity check fires
+        var csv = new StringBuilder("t_ms,ax,ay,az,gx,gy,gz\n");
+        for (var f = 0; f < 2000; f++)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{f * 20}");
+            for (var c = 0; c < 6; c++)
+            {
+                csv.Append(',').Append(frames[(f * 6) + c].ToString("R", CultureInfo.InvariantCulture));
+            }
+
+            csv.Append('\n');
+        }
+
+        var input = Path.Combine(_dir, "input.csv");
+        File.WriteAllText(input, csv.ToString());
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input, "--json");
+
+        var scorer = new DriftScorer(ReferenceProfile.Load(profilePath));
+        var stamps = Enumerable.Range(0, 2000).Select(f => (long)f * 20).ToArray();
+        var expected = new[]
+        {
+            scorer.Score(frames.AsSpan(0, 6000), stamps.AsSpan(0, 1000)),
+            scorer.Score(frames.AsSpan(6000, 6000), stamps.AsSpan(1000, 1000)),
+        };
+        Assert.True(expected.Any(r => r.Flagged), "the injected offset should flag the data");
+        Assert.True(code == 1, $"exit code {code}: {stderr}");
+        using var doc = JsonDocument.Parse(stdout);
+        var reports = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal(2, reports.Count);
+        for (var w = 0; w < 2; w++)
+        {
+            Assert.Equal(profile.Hash, reports[w].GetProperty("ReferenceHash").GetString());
+            var channels = reports[w].GetProperty("Channels").EnumerateArray().ToList();
+            for (var c = 0; c < 6; c++)
+            {
+                Assert.Equal(expected[w].Channels[c].Channel, channels[c].GetProperty("Channel").GetString());
+                Assert.Equal((int)expected[w].Channels[c].Verdict, channels[c].GetProperty("Verdict").GetInt32());
+                Assert.Equal(expected[w].Channels[c].Ks!.Statistic, channels[c].GetProperty("Ks").GetProperty("Statistic").GetDouble());
+            }
+
+            var kinds = reports[w].GetProperty("Findings").EnumerateArray().Select(f => f.GetProperty("Kind").GetInt32()).ToArray();
+            Assert.Equal(expected[w].Findings.Select(f => (int)f.Kind).ToArray(), kinds);
+        }
+    }
+
+    private string Numbers(string name, double[] values)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllLines(path, values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        return path;
+    }
+
+    private static (int Code, string Stdout, string Stderr) Har(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(HarDll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["NO_COLOR"] = "1";
+        using var process = Process.Start(psi)!;
+        var stderrTask = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout, stderrTask.GetAwaiter().GetResult());
+    }
+
+    /// <summary>The CLI built by the ProjectReference of this test project, in the same configuration as the tests.</summary>
+    private static string HarDll
+    {
+        get
+        {
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/<tfm>/
+            var tfm = new DirectoryInfo(AppContext.BaseDirectory).Name;
+            var path = Path.Combine(TestPaths.RepoRoot, "samples", "Har.Cli", "bin", configuration, tfm, "har.dll");
+            Assert.True(File.Exists(path), $"The har CLI was not built at {path}; build tests/Har.Drift.Tests (it builds samples/Har.Cli first).");
+            return path;
+        }
+    }
+}
