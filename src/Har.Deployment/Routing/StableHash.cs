@@ -6,8 +6,8 @@ using System.Runtime.InteropServices;
 namespace Har.Deployment;
 
 /// <summary>
-/// A stable, seeded 64-bit hash of a string's UTF-16 code units (the xxHash64 round and avalanche
-/// functions over little-endian 8-byte lanes). Unlike <see cref="string.GetHashCode()"/>, which is
+/// A stable, seeded 64-bit hash of a string's UTF-16 code units: XXH64 (xxHash64) of the little-endian
+/// UTF-16 bytes. Unlike <see cref="string.GetHashCode()"/>, which is
 /// randomised per process, the same key and seed give the same value on every process, machine and
 /// run, which is what sticky traffic assignment needs.
 /// </summary>
@@ -23,12 +23,38 @@ internal static class StableHash
     public static ulong Hash64(ReadOnlySpan<char> key, ulong seed)
     {
         var bytes = MemoryMarshal.AsBytes(key);
-        var h = seed + Prime5 + (ulong)bytes.Length;
+        ulong h;
         var i = 0;
+        if (bytes.Length >= 32)
+        {
+            // Four independent accumulators over 32-byte stripes (instruction-level parallelism).
+            var v1 = seed + Prime1 + Prime2;
+            var v2 = seed + Prime2;
+            var v3 = seed;
+            var v4 = seed - Prime1;
+            for (; i + 32 <= bytes.Length; i += 32)
+            {
+                v1 = Accumulate(v1, BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i, 8)));
+                v2 = Accumulate(v2, BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i + 8, 8)));
+                v3 = Accumulate(v3, BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i + 16, 8)));
+                v4 = Accumulate(v4, BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i + 24, 8)));
+            }
+
+            h = BitOperations.RotateLeft(v1, 1) + BitOperations.RotateLeft(v2, 7) + BitOperations.RotateLeft(v3, 12) + BitOperations.RotateLeft(v4, 18);
+            h = Merge(h, v1);
+            h = Merge(h, v2);
+            h = Merge(h, v3);
+            h = Merge(h, v4);
+        }
+        else
+        {
+            h = seed + Prime5;
+        }
+
+        h += (ulong)bytes.Length;
         for (; i + 8 <= bytes.Length; i += 8)
         {
-            var lane = BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i, 8));
-            h ^= Round(lane);
+            h ^= Round(BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i, 8)));
             h = (BitOperations.RotateLeft(h, 27) * Prime1) + Prime4;
         }
 
@@ -54,6 +80,12 @@ internal static class StableHash
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Round(ulong lane) => BitOperations.RotateLeft(lane * Prime2, 31) * Prime1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Accumulate(ulong acc, ulong lane) => BitOperations.RotateLeft(acc + (lane * Prime2), 31) * Prime1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Merge(ulong h, ulong v) => ((h ^ Round(v)) * Prime1) + Prime4;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Avalanche(ulong h)

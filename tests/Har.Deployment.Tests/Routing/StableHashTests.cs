@@ -20,6 +20,13 @@ public sealed class StableHashTests
     }
 
     [Fact]
+    public void Hash64_EmptyInputSeedZero_PublishedXxh64Value()
+    {
+        // XXH64 of zero bytes with seed 0 is 0xEF46DB3751D8E999 (the xxHash reference test vector).
+        Assert.Equal(0xEF46DB3751D8E999UL, StableHash.Hash64(ReadOnlySpan<char>.Empty, 0));
+    }
+
+    [Fact]
     public void Hash64_DifferentSeeds_DifferentValues()
     {
         Assert.NotEqual(StableHash.Hash64("device-1", 1), StableHash.Hash64("device-1", 2));

@@ -1,0 +1,143 @@
+namespace Har.Deployment.Tests.Analysis;
+
+public sealed class GateTests
+{
+    private static readonly string[] Labels = ["a", "b", "c", "d"];
+
+    [Theory]
+    [InlineData(0, 200, GateVerdict.Pass)]
+    [InlineData(40, 200, GateVerdict.Fail)]
+    [InlineData(10, 200, GateVerdict.Inconclusive)]
+    [InlineData(0, 50, GateVerdict.Inconclusive)]
+    [InlineData(15, 40, GateVerdict.Fail)]
+    [InlineData(0, 0, GateVerdict.Unmeasurable)]
+    public void ErrorRate_WilsonBoundsAgainstFivePercent(int errors, int requests, GateVerdict expected)
+    {
+        var o = new RolloutObservations();
+        for (var i = 0; i < requests; i++)
+        {
+            if (i < errors)
+            {
+                o.RecordError("c", TimeSpan.FromMilliseconds(1));
+            }
+            else
+            {
+                o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            }
+        }
+
+        var gate = new ErrorRateGate(0.05, 100, Statistics.NormalQuantile(0.95));
+        var result = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(expected, result.Verdict);
+        Assert.Equal(requests, result.Evidence["requests"]);
+    }
+
+    [Fact]
+    public void Wilson_MatchesIndependentFormulaAndContainsEstimate()
+    {
+        // 12 of 80 at z = 1.96: Wilson interval [0.0879, 0.2441] (statsmodels proportion_confint(12, 80, method="wilson")).
+        var (lo, hi) = Statistics.Wilson(12, 80, 1.959964);
+        Assert.Equal(0.0879, lo, 3);
+        Assert.Equal(0.2441, hi, 3);
+        Assert.Equal(1.6449, Statistics.NormalQuantile(0.95), 3);
+        Assert.Equal(-2.3263, Statistics.NormalQuantile(0.01), 3);
+    }
+
+    [Fact]
+    public void Latency_InflationOfFastCandidateRelativeToChampion_Fails()
+    {
+        // The candidate computes in 1 ms and the champion in 10 ms; both serve with +0 overhead, but the
+        // candidate is 3× slower than its own baseline: its p95 (3 ms) is still far below the champion's.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 300; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(3)));
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(10)));
+        }
+
+        var snapshot = o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10));
+        var withInflation = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Fail, withInflation.Verdict);
+        Assert.InRange(withInflation.Evidence["relative_inflation"], 2.5, 3.5);
+        var ratioOnly = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, null, 100).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Pass, ratioOnly.Verdict);
+    }
+
+    [Fact]
+    public void ClassMix_LargeSampleSmallShift_PassesBecauseOfEffectSizeFloor()
+    {
+        var o = new RolloutObservations();
+        for (var i = 0; i < 20_000; i++)
+        {
+            var stable = i % 4;
+            var candidate = i % 50 == 0 ? (stable + 1) % 4 : stable; // 2 % of windows move class
+            o.RecordPair(new PairedObservation(candidate, 0.9f, false, stable, 0.9f, false));
+        }
+
+        var snapshot = o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels);
+        var result = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+        Assert.True(result.Evidence["js_distance"] < 0.15);
+    }
+
+    [Fact]
+    public void ClassMix_CandidateCollapsesToOneClass_Fails()
+    {
+        var o = new RolloutObservations();
+        for (var i = 0; i < 400; i++)
+        {
+            o.RecordPair(new PairedObservation(0, 0.9f, false, i % 4, 0.9f, false));
+        }
+
+        var result = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.True(result.Evidence["p_value"] < 0.01);
+    }
+
+    [Fact]
+    public void Analyzer_ThrowingUserGate_Unmeasurable()
+    {
+        var options = new AnalysisOptions();
+        options.Gates.Add(new ThrowingGate());
+        var analyzer = new RolloutAnalyzer(options, DriftClassMixTest.Instance);
+        var o = new RolloutObservations();
+        for (var i = 0; i < 200; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(i % 4, 0.9f, false, TimeSpan.FromMilliseconds(5)));
+            o.RecordPrediction("s", new PredictionObservation(i % 4, 0.9f, false, TimeSpan.FromMilliseconds(5)));
+        }
+
+        var result = analyzer.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels), paired: false);
+        Assert.Equal(GateVerdict.Unmeasurable, result.Verdict);
+        Assert.Contains("boom", result.Gates.Single(g => g.Gate == "throws").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LatencyHistogram_QuantilesWithinResolutionOfExact()
+    {
+        var rng = new Random(9);
+        var h = new LatencyHistogram();
+        var values = new List<double>();
+        for (var i = 0; i < 10_000; i++)
+        {
+            var micros = Math.Exp(rng.NextDouble() * 12);
+            values.Add(micros);
+            h.Record(TimeSpan.FromTicks((long)(micros * 10)));
+        }
+
+        values.Sort();
+        foreach (var q in new[] { 0.5, 0.95, 0.99 })
+        {
+            var exact = values[(int)Math.Ceiling(q * values.Count) - 1];
+            var approx = h.Quantile(q).TotalMicroseconds;
+            Assert.InRange(approx, exact * 0.999 - 1, (exact * 1.0625) + 1);
+        }
+    }
+
+    private sealed class ThrowingGate : IAnalysisGate
+    {
+        public string Name => "throws";
+
+        public GateResult Evaluate(AnalysisSnapshot snapshot) => throw new InvalidOperationException("boom");
+    }
+}

@@ -1,0 +1,115 @@
+using Har.Audit;
+using Har.Deployment.Tests.Support;
+
+namespace Har.Deployment.Tests.Controller;
+
+/// <summary>The audit contents of whole rollouts, read back and verified with Har.Audit.</summary>
+public sealed class RolloutAuditTests : IDisposable
+{
+    private readonly TestRegistry _env = new(registerCandidate: false);
+    private readonly AuditLog _log;
+    private readonly ModelRegistry _registry;
+
+    public RolloutAuditTests()
+    {
+        _log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_env.Root, "audit"), EnableMetrics = false });
+        _registry = new ModelRegistry(Path.Combine(_env.Root, "audited-registry"), _log, _env.Time);
+        _registry.Register(TestRegistry.ChampionFile, new ModelRegistrationOptions { Deployer = "alice" });
+        _registry.Register(TestRegistry.CandidateFile, new ModelRegistrationOptions { Deployer = "alice", ApprovedBy = "bob" });
+    }
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        _env.Dispose();
+    }
+
+    [Fact]
+    public async Task Canary_PromotedRollout_EveryCommandTransitionStepAndVerdictInTheVerifiedLog()
+    {
+        await using (var c = await RolloutController.OpenAsync(_registry, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "smaller model"));
+            while (s.Phase == RolloutPhase.Progressing)
+            {
+                Traffic.Feed(c, 400, healthy: true);
+                _env.Time.Advance(TimeSpan.FromMinutes(1));
+                s = (await c.ReconcileAsync())!;
+            }
+
+            Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+            var verification = _log.Verify();
+            Assert.True(verification.IsValid, verification.Message);
+
+            var events = Events(s.RolloutId);
+            Assert.Equal(["Pending", "Progressing", "Promoting", "Succeeded"], events.Where(e => e.EventType == "rollout.transition").Select(e => e.ActionDetails.GetProperty("to").GetString()));
+            var start = Assert.Single(events, e => e.EventType == "rollout.command");
+            Assert.Equal("alice", start.Actor);
+            Assert.Equal("smaller model", start.ActionDetails.GetProperty("reason").GetString());
+            Assert.Equal(s.Steps.Count, events.Count(e => e.EventType == "rollout.step"));
+            var verdicts = events.Where(e => e.EventType == "rollout.verdict").ToList();
+            Assert.Equal(6, verdicts.Count);
+            foreach (var v in verdicts)
+            {
+                Assert.Equal("Pass", v.ActionDetails.GetProperty("verdict").GetString());
+                var gates = v.ActionDetails.GetProperty("gates").EnumerateArray().Select(g => g.GetProperty("gate").GetString()).ToList();
+                Assert.Contains("error-rate", gates);
+                Assert.Contains("class-mix", gates);
+                Assert.Contains("agreement", gates);
+                var errorRate = v.ActionDetails.GetProperty("gates").EnumerateArray().First(g => g.GetProperty("gate").GetString() == "error-rate");
+                Assert.Equal(400, errorRate.GetProperty("evidence").GetProperty("requests").GetDouble());
+            }
+
+            Assert.Equal(Enumerable.Range(0, events.Count).Select(i => (long)i), events.Select(e => e.ActionDetails.GetProperty("sequence").GetInt64()));
+            var deployments = _log.Query(new AuditQuery { Kind = AuditRecordKind.Deployment }).Entries.Select(e => (DeploymentRecord)e.Record).ToList();
+            Assert.Equal(["1.0.0", "1.1.0"], deployments.Select(d => d.Model.Version));
+            Assert.Equal("bob", deployments[1].Deployer.ApprovedBy);
+        }
+    }
+
+    [Fact]
+    public async Task Canary_FailingCandidate_RollbackRecordWithEvidenceAndProvableInclusion()
+    {
+        await using var c = await RolloutController.OpenAsync(_registry, TestRegistry.Options(), timeProvider: _env.Time);
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        while (s.Phase == RolloutPhase.Progressing)
+        {
+            Traffic.Feed(c, 400, healthy: false);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+        }
+
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        var rollback = Assert.Single(_log.Query(new AuditQuery { Kind = AuditRecordKind.Rollback }).Entries);
+        var record = (RollbackRecord)rollback.Record;
+        Assert.Equal(("1.1.0", "1.0.0", RolloutController.SystemActor), (record.FromVersion, record.ToVersion, record.Operator));
+        Assert.StartsWith("automatic", record.Trigger, StringComparison.Ordinal);
+        Assert.Equal("Fail", record.Evidence.GetProperty("verdict").GetString());
+
+        using var key = AuditSigningKey.Generate("har-test");
+        var checkpoint = _log.CreateCheckpoint(key);
+        var proof = _log.ExportProof(rollback.Index);
+        Assert.True(proof.Verify(key.ToVerifierKey(), out var problem), problem);
+        Assert.True(checkpoint.Verify(key.ToVerifierKey()));
+
+        var verdicts = Events(s.RolloutId).Where(e => e.EventType == "rollout.verdict").ToList();
+        Assert.Equal(2, verdicts.Count);
+        Assert.All(verdicts, v => Assert.Equal("Fail", v.ActionDetails.GetProperty("verdict").GetString()));
+        Assert.Equal(RolloutPhase.RolledBack.ToString(), Events(s.RolloutId).Last(e => e.EventType == "rollout.transition").ActionDetails.GetProperty("to").GetString());
+    }
+
+    private List<AuditEvent> Events(string rolloutId)
+    {
+        var result = new List<AuditEvent>();
+        string? token = null;
+        do
+        {
+            var page = _log.Query(new AuditQuery { EntityId = rolloutId, PageSize = 100, PageToken = token });
+            result.AddRange(page.Entries.Select(e => e.Record).OfType<AuditEvent>());
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        return result;
+    }
+}
