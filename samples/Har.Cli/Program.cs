@@ -29,6 +29,7 @@ internal static class Program
             DriftCommands.Create(),
             AuditCommands.Create(),
             ModelsCommands.Create(), RolloutCommands.Create(),
+            DemoCommand.Create(),
         };
 
         // System.CommandLine prints the exception's stack by default; users get the message only.

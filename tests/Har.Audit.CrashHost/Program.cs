@@ -26,7 +26,8 @@ internal static class Program
         using var log = AuditLog.Open(new AuditLogOptions { Directory = args[0], SealInterval = 300, EnableMetrics = false });
         lock (Out)
         {
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready {log.Count}"));
+            var r = log.Recovery;
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready {log.Count} sealed={r.SealedEntries} scanned={r.ScannedEntries} rebuilt={r.RebuiltFromStart} truncated={r.TailTruncated} at={r.TruncatedAtOffset} reason={r.Reason}"));
             stdout.Flush();
         }
 

@@ -13,15 +13,24 @@ internal sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly string _root;
 
-    private ServiceProcess(Process process, Uri baseAddress, string dataDirectory, string operatorKey, string auditorKey)
+    private ServiceProcess(Process process, Uri baseAddress, string root, string modelsDirectory, string operatorKey, string auditorKey)
     {
         _process = process;
+        _root = root;
         BaseAddress = baseAddress;
-        DataDirectory = dataDirectory;
+        DataDirectory = Path.Combine(root, "data");
+        ModelsDirectory = modelsDirectory;
         OperatorKey = operatorKey;
         AuditorKey = auditorKey;
     }
+
+    /// <summary>The models the service seeded its registry from (the bundled ones, or the test fixtures).</summary>
+    public string ModelsDirectory { get; }
+
+    /// <summary>The service's process id (for memory sampling and liveness checks).</summary>
+    public int ProcessId => _process.Id;
 
     public Uri BaseAddress { get; }
 
@@ -46,6 +55,15 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
     public static string CliDll => Path.Combine(BuildOutput("samples/Har.Cli"), "har.dll");
 
+    /// <summary>The models bundled beside the service (<c>models/*.onnx</c>), when the repository has them.</summary>
+    public static string BundledModelsDirectory => Path.Combine(Path.GetDirectoryName(ServiceDll)!, "models");
+
+    /// <summary>Whether the real bundled models (1.0.0 champion, 1.1.0 candidate) are present.</summary>
+    public static bool HasBundledModels => Directory.Exists(BundledModelsDirectory) && Directory.GetFiles(BundledModelsDirectory, "*.onnx").Length >= 2;
+
+    /// <summary>The Har.Inference test fixtures (tiny models with real model cards), used when the bundled models are absent.</summary>
+    public static string FixturesDirectory => Path.Combine(Har.Testing.TestPaths.RepoRoot, "tests", "Har.Inference.Tests", "Fixtures");
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -62,9 +80,27 @@ internal sealed class ServiceProcess : IAsyncDisposable
         var actualPort = port ?? FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{actualPort}");
 
+        // The real bundled models when the repository has them; otherwise the tiny fixtures 1.0.0 (probabilities,
+        // the champion) and 1.1.0 (logits) in a models folder of this instance.
+        var modelsDirectory = BundledModelsDirectory;
+        if (settings?.TryGetValue("Har:ModelsDirectory", out var configured) == true)
+        {
+            modelsDirectory = configured;
+        }
+        else if (!HasBundledModels)
+        {
+            modelsDirectory = Path.Combine(dataDirectory, "fixture-models");
+            Directory.CreateDirectory(modelsDirectory);
+            foreach (var fixture in new[] { "tiny-probs-1.0.0.onnx", "tiny-logits-1.1.0.onnx" })
+            {
+                File.Copy(Path.Combine(FixturesDirectory, fixture), Path.Combine(modelsDirectory, fixture));
+            }
+        }
+
         var all = new Dictionary<string, string>
         {
-            ["Har:Service:DataDirectory"] = dataDirectory,
+            ["Har:ModelsDirectory"] = modelsDirectory,
+            ["Har:Service:DataDirectory"] = Path.Combine(dataDirectory, "data"),
             ["Har:Service:ApiKeys:0:Name"] = "test-operator",
             ["Har:Service:ApiKeys:0:Key"] = operatorKey,
             ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
@@ -97,7 +133,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
         psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the service");
-        var service = new ServiceProcess(process, baseAddress, dataDirectory, operatorKey, auditorKey);
+        var service = new ServiceProcess(process, baseAddress, dataDirectory, modelsDirectory, operatorKey, auditorKey);
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();
@@ -159,7 +195,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         _process.Dispose();
         try
         {
-            Directory.Delete(DataDirectory, recursive: true);
+            Directory.Delete(_root, recursive: true);
         }
         catch (IOException)
         {

@@ -44,12 +44,18 @@ internal static class OperationsEndpoints
             var monitor = sp.GetService<DriftMonitor>();
             if (monitor is null)
             {
-                return Results.Problem(statusCode: 503, detail: "Drift monitoring is off: no reference profile is configured (Har:Service:DriftProfilePath).");
+                // A state of the service, not a failure: there is nothing to score against.
+                return Results.Ok(new
+                {
+                    enabled = false,
+                    detail = "Drift monitoring is off: no reference profile is configured (Har:Service:DriftProfilePath, or hapt-train-profile.json beside the models).",
+                });
             }
 
             var report = monitor.Latest;
             return Results.Ok(new
             {
+                enabled = true,
                 buffered_frames = monitor.BufferedFrames,
                 scored = report is not null,
                 report = report is null ? null : DriftJson(report),
@@ -91,8 +97,14 @@ internal static class OperationsEndpoints
 
     private static async Task<IResult> StartAsync(HttpRequest request, RolloutController controller, CancellationToken ct)
     {
-        var body = await request.ReadFromJsonAsync<StartRequest>(ServiceJson.Options, ct);
-        if (body?.Candidate is not { Length: > 0 } candidate)
+        const string Expected = "{\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}";
+        var (body, error) = await ServiceJson.ReadAsync<StartRequest>(request, Expected, ct);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (body!.Candidate is not { Length: > 0 } candidate)
         {
             return Results.Problem(statusCode: 400, detail: "'candidate' is missing; expected {\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}.");
         }
@@ -114,10 +126,17 @@ internal static class OperationsEndpoints
             return Results.Problem(statusCode: 404, detail: $"Unknown rollout action '{action}'; expected approve, promote, pause, resume, abort or rollback.");
         }
 
+        // The body is optional; when there is one it must be the JSON command.
         CommandRequest? body = null;
-        if (request.ContentLength is > 0 && request.HasJsonContentType())
+        if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
         {
-            body = await request.ReadFromJsonAsync<CommandRequest>(ServiceJson.Options, ct);
+            var (parsed, error) = await ServiceJson.ReadAsync<CommandRequest>(request, "{\"reason\": \"…\", \"expected_phase\": \"Canary\", \"expected_revision\": 3}", ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            body = parsed;
         }
 
         RolloutPhase? expected = null;

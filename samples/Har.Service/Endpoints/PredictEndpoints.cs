@@ -37,9 +37,13 @@ internal static class PredictEndpoints
         }
         else if (request.HasJsonContentType())
         {
-            var body = await request.ReadFromJsonAsync<PredictRequest>(ServiceJson.Options, ct)
-                ?? throw new BadHttpRequestException("The body is empty; expected {\"stream_id\": \"…\", \"windows\": [[…], …]}.");
-            if (body.Windows is not { Length: > 0 })
+            var (body, error) = await ServiceJson.ReadAsync<PredictRequest>(request, "{\"stream_id\": \"…\", \"windows\": [[…], …]}", ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            if (body!.Windows is not { Length: > 0 })
             {
                 return Results.Problem(statusCode: 400, detail: "'windows' is missing or empty; expected an array of windows, each an array of interleaved samples.");
             }
@@ -93,9 +97,18 @@ internal static class PredictEndpoints
         }
         else if (request.HasJsonContentType())
         {
-            var body = await request.ReadFromJsonAsync<SamplesRequest>(ServiceJson.Options, ct)
-                ?? throw new BadHttpRequestException("The body is empty; expected {\"samples\": [ax, ay, az, gx, gy, gz, …]}.");
-            samples = body.Samples ?? throw new BadHttpRequestException("'samples' is missing; expected interleaved frames [ax, ay, az, gx, gy, gz, …].");
+            var (body, error) = await ServiceJson.ReadAsync<SamplesRequest>(request, "{\"samples\": [ax, ay, az, gx, gy, gz, …]}", ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            if (body!.Samples is not { } values)
+            {
+                return Results.Problem(statusCode: 400, detail: "'samples' is missing; expected interleaved frames [ax, ay, az, gx, gy, gz, …].");
+            }
+
+            samples = values;
         }
         else
         {
@@ -163,4 +176,34 @@ internal static class ServiceJson
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
+
+    /// <summary>
+    /// Reads a JSON body, turning every client mistake into problem details instead of an exception:
+    /// not JSON or an unsupported charset (415), malformed or mistyped JSON, or <c>null</c> (400).
+    /// </summary>
+    public static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpRequest request, string expected, CancellationToken ct)
+        where T : class
+    {
+        if (!request.HasJsonContentType())
+        {
+            return (null, Results.Problem(statusCode: 415, detail: $"Send the body as application/json: {expected}."));
+        }
+
+        try
+        {
+            var value = await request.ReadFromJsonAsync<T>(Options, ct);
+            return value is null
+                ? (null, Results.Problem(statusCode: 400, detail: $"The body is null; expected {expected}."))
+                : (value, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {expected}."));
+        }
+        catch (InvalidOperationException ex) when (request.ContentType?.Contains("charset", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            // ReadFromJsonAsync refuses charsets it cannot transcode (e.g. utf-7, unknown names).
+            return (null, Results.Problem(statusCode: 415, detail: $"{ex.Message} Send UTF-8 JSON."));
+        }
+    }
 }

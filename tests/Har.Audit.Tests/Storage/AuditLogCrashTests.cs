@@ -24,6 +24,7 @@ public sealed class AuditLogCrashTests
         var injected = 0;
         var truncatedReports = 0;
         var ct = TestContext.Current.CancellationToken;
+        var summary = new System.Text.StringBuilder();
 
         for (var run = 0; run < Kills; run++)
         {
@@ -45,30 +46,42 @@ public sealed class AuditLogCrashTests
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
             var seen = 0;
+            var readyLine = string.Empty;
+            void Record(string line)
+            {
+                if (line.StartsWith("ready", StringComparison.Ordinal))
+                {
+                    readyLine = line;
+                }
+                else if (line.StartsWith("ack ", StringComparison.Ordinal))
+                {
+                    var parts = line.Split(' ');
+                    var index = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                    Assert.False(acked.TryGetValue(index, out var earlier), $"run {run}: index {index} acknowledged again for {parts[2]}; it was acknowledged for {earlier} before. Host said: {readyLine}");
+                    acked[index] = parts[2];
+                    seen++;
+                }
+            }
+
             foreach (var line in lines.GetConsumingEnumerable(timeout.Token))
             {
-                if (line.StartsWith("ack ", StringComparison.Ordinal) && ++seen >= target)
-                {
-                    break;
-                }
-
-                if (line.StartsWith("ready", StringComparison.Ordinal) && target == 0)
+                Record(line);
+                if ((target == 0 && readyLine.Length > 0) || (target > 0 && seen >= target))
                 {
                     break;
                 }
             }
 
+            Assert.False(process.HasExited, $"run {run}: the crash host exited on its own (code {(process.HasExited ? process.ExitCode : 0)}) after {seen} acknowledgements: {Errors(process)}");
             process.Kill(); // SIGKILL on Unix
             await process.WaitForExitAsync(ct);
             await reader;
             foreach (var line in lines)
             {
-                if (line.StartsWith("ack ", StringComparison.Ordinal))
-                {
-                    var parts = line.Split(' ');
-                    acked[long.Parse(parts[1], CultureInfo.InvariantCulture)] = parts[2];
-                }
+                Record(line); // acknowledgements printed after the target, before the kill landed
             }
+
+            summary.Append(CultureInfo.InvariantCulture, $"[run {run}: target {target}, seen {seen}, acked {acked.Count}, {readyLine}] ");
 
             // Half of the kills also get a torn frame appended: what a power cut mid-write leaves.
             long injectedBytes = 0;
@@ -113,7 +126,7 @@ public sealed class AuditLogCrashTests
         }
 
         Assert.True(injected > 0 && truncatedReports >= injected, $"{injected} torn tails injected, {truncatedReports} truncations reported");
-        Assert.True(acked.Count > Kills, $"only {acked.Count} acknowledged appends over {Kills} kills");
+        Assert.True(acked.Count > Kills, $"only {acked.Count} acknowledged appends over {Kills} kills: {summary}");
     }
 
     private static Process Start(string host, string dir, int run)
@@ -130,9 +143,33 @@ public sealed class AuditLogCrashTests
         info.ArgumentList.Add("4");
         info.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"r{run}"));
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the crash host.");
-        process.ErrorDataReceived += (_, _) => { };
+        var errors = new System.Text.StringBuilder();
+        StandardErrors[process.Id] = errors;
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (errors)
+            {
+                errors.AppendLine(e.Data);
+            }
+        };
         process.BeginErrorReadLine();
         return process;
+    }
+
+    private static readonly ConcurrentDictionary<int, System.Text.StringBuilder> StandardErrors = new();
+
+    private static string Errors(Process process)
+    {
+        var errors = StandardErrors.GetValueOrDefault(process.Id);
+        if (errors is null)
+        {
+            return "(no standard error)";
+        }
+
+        lock (errors)
+        {
+            return errors.ToString();
+        }
     }
 
     private static string CrashHostPath()

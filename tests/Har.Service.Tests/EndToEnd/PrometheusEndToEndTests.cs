@@ -1,0 +1,351 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Har.Cli.Data;
+using Har.Testing;
+
+namespace Har.Service.Tests.EndToEnd;
+
+/// <summary>
+/// The issue's end-to-end proof, on loopback and bounded in time: the real service and a real Prometheus
+/// scraping it (1 s) with the committed rules (evaluated every 1 s); traffic from the shared HAPT test
+/// subjects through <c>POST /v1/streams/{id}/samples</c>; every PromQL expression of the Grafana dashboard
+/// and of the rules returns data; a canary of a faulty candidate is rolled back automatically, seen in the
+/// API, in the metrics (through Prometheus) and in the audit log; <c>har audit verify</c> passes on the log.
+/// </summary>
+public sealed partial class PrometheusEndToEndTests
+{
+    // The faulty candidate: the Har.Inference fixture "tiny-huge-logits" 1.2.0 — a valid model with a valid
+    // card, but random weights whose logits are scaled ×2000, so it is (over)confident and its predictions
+    // have nothing to do with the champion's: the canary's agreement and class-mix gates fail against the
+    // mirrored champion predictions (or, earlier, the smoke test's agreement check), and the controller
+    // rolls back on its own.
+    private const string FaultyFixture = "tiny-huge-logits-1.2.0.onnx";
+    private const string FaultyVersion = "1.2.0";
+    private const int Streams = 48;
+    private const int FramesPerPost = 500;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task HaptTraffic_DashboardAndRulesHaveData_FaultyCanaryRolledBack_AuditLogVerifies()
+    {
+        var hapt = TestPaths.RequireSharedData();
+        var prometheusExe = PrometheusProcess.FindExecutable();
+        Assert.True(prometheusExe is not null, "The end-to-end test needs Prometheus: `prometheus` is not on PATH. Install the Debian package (apt-get install -y prometheus; .ci/steps/10-prometheus.sh does this in CI).");
+
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        budget.CancelAfter(TimeSpan.FromMinutes(3));
+        var ct = budget.Token;
+        var work = Directory.CreateTempSubdirectory("har-e2e-");
+        var log = new StringBuilder();
+        var watch = Stopwatch.StartNew();
+        void Note(string message) => log.AppendLine(CultureInfo.InvariantCulture, $"[{watch.Elapsed.TotalSeconds,6:0.0}s] {message}");
+
+        try
+        {
+            // A drift reference profile from the HAPT training subjects (the CLI), while the test subjects load.
+            var profile = Path.Combine(work.FullName, "hapt-train-profile.json");
+            var profileRun = RunCliAsync(ct, "drift", "profile", "--data", hapt, "--split", "train", "-o", profile, "--window", "500");
+            var sessionsLoad = Task.Run(() => HaptDataset.Load(hapt, "test", cancellationToken: ct), ct);
+            var (profileExit, profileOutput) = await profileRun;
+            Assert.True(profileExit == 0, $"har drift profile failed ({profileExit}):\n{profileOutput}");
+            Note("drift profile built");
+
+            await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
+            {
+                ["Har:Service:RolloutAnalysisInterval"] = "00:00:05",
+                ["Har:Service:DriftScoreInterval"] = "00:00:02",
+                ["Har:Service:DriftWindowFrames"] = "500",
+                ["Har:Service:DriftProfilePath"] = profile,
+            }, cancellationToken: ct);
+            Note($"service ready at {service.BaseAddress} (models: {(ServiceProcess.HasBundledModels ? "bundled" : "test fixtures")})");
+
+            var rules = Path.Combine(TestPaths.RepoRoot, "deploy", "prometheus", "har-rules.yml");
+            await using var prometheus = await PrometheusProcess.StartAsync(prometheusExe!, work.FullName, service.BaseAddress, rules, ct);
+            Note($"prometheus ready at {prometheus.BaseAddress}");
+
+            var sessions = await sessionsLoad;
+            Assert.NotEmpty(sessions);
+            Note($"{sessions.Count} HAPT test sessions loaded");
+
+            // Traffic: 48 streams (slices of the test recordings), 500 frames (10 s) per post, 8 posts in flight.
+            using var stopTraffic = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var traffic = new TrafficStats();
+            var trafficTask = DriveTrafficAsync(service, sessions, traffic, stopTraffic.Token);
+
+            using var operatorClient = service.CreateClient(service.OperatorKey);
+            using var auditor = service.CreateClient(service.AuditorKey);
+            using var anonymous = service.CreateClient();
+
+            // Drift: the monitor scores the ingested frames.
+            await WaitUntilAsync(async () =>
+            {
+                using var drift = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/drift", ct));
+                return drift.RootElement.GetProperty("scored").GetBoolean();
+            }, TimeSpan.FromSeconds(60), "the drift monitor never produced a report", ct);
+            Note($"drift report scored; {traffic}");
+
+            // The faulty candidate, registered and canaried through the API.
+            var faulty = await File.ReadAllBytesAsync(Path.Combine(ServiceProcess.FixturesDirectory, FaultyFixture), ct);
+            using (var register = await operatorClient.PostAsync("/v1/models?approved_by=e2e-test&run_id=faulty-candidate", ServiceFixture.Bytes(faulty, "application/octet-stream"), ct))
+            {
+                Assert.True(register.StatusCode == HttpStatusCode.Created, $"register: {(int)register.StatusCode} {await register.Content.ReadAsStringAsync(ct)}");
+            }
+
+            using (var start = await operatorClient.PostAsync("/v1/rollouts", ServiceFixture.Json($"{{\"candidate\":\"{FaultyVersion}\",\"strategy\":\"canary\",\"reason\":\"end-to-end test: faulty candidate\"}}"), ct))
+            {
+                Assert.True(start.StatusCode == HttpStatusCode.Accepted, $"start canary: {(int)start.StatusCode} {await start.Content.ReadAsStringAsync(ct)}");
+            }
+
+            Note("canary of the faulty candidate started");
+            JsonElement rolledBack = default;
+            await WaitUntilAsync(async () =>
+            {
+                using var status = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/rollouts/current", ct));
+                rolledBack = status.RootElement.Clone();
+                return rolledBack.GetProperty("phase").GetString() == "RolledBack";
+            }, TimeSpan.FromSeconds(90), "the faulty canary was not rolled back", ct, () => rolledBack.ValueKind == JsonValueKind.Undefined ? "" : rolledBack.ToString());
+            var champion = rolledBack.GetProperty("champion").GetString();
+            Assert.Equal(champion, rolledBack.GetProperty("current_version").GetString());
+            Assert.NotEqual(FaultyVersion, rolledBack.GetProperty("current_version").GetString());
+            Assert.Equal(0, rolledBack.GetProperty("candidate_percent").GetDouble());
+            Note($"rolled back: {rolledBack.GetProperty("message")}; last analysis: {(rolledBack.TryGetProperty("last_analysis", out var la) ? la.ToString() : "none")}");
+
+            // After the rollback, all traffic is the champion's again.
+            var before = traffic.ByVersion.GetValueOrDefault(FaultyVersion);
+            var servedBefore = traffic.Windows;
+            await WaitUntilAsync(() => Task.FromResult(traffic.Windows > servedBefore + 200), TimeSpan.FromSeconds(30), "no traffic after the rollback", ct);
+            Assert.Equal(before, traffic.ByVersion.GetValueOrDefault(FaultyVersion));
+
+            // Metrics: the rollback counter, through Prometheus.
+            await WaitUntilAsync(async () =>
+            {
+                var samples = await prometheus.QueryAsync("har_rollout_rollbacks_total{job=\"har-service\",trigger=\"automatic\"}", ct);
+                return samples.Count == 1 && samples[0].Value >= 1;
+            }, TimeSpan.FromSeconds(20), "Prometheus never saw har_rollout_rollbacks_total{trigger=\"automatic\"} >= 1", ct);
+            Note("rollback seen in Prometheus");
+
+            // Audit log: the rollback record and the rollout event, with the failed gate's evidence.
+            using (var rollbackRecords = JsonDocument.Parse(await auditor.GetStringAsync("/v1/audit/events?event_type=rollback", ct)))
+            {
+                var entry = Assert.Single(rollbackRecords.RootElement.GetProperty("entries").EnumerateArray());
+                Assert.Equal("Rollback", entry.GetProperty("kind").GetString());
+                Assert.Equal(FaultyVersion, entry.GetProperty("record").GetProperty("from_version").GetString());
+                Assert.Equal(champion, entry.GetProperty("record").GetProperty("to_version").GetString());
+            }
+
+            using (var rollbackEvents = JsonDocument.Parse(await auditor.GetStringAsync("/v1/audit/events?event_type=rollout.rollback", ct)))
+            {
+                Assert.Single(rollbackEvents.RootElement.GetProperty("entries").EnumerateArray());
+            }
+
+            Note("rollback found in the audit log");
+
+            // Every PromQL expression of the dashboard and of the rules returns data.
+            var expressions = new List<(string Source, string Expr)>();
+            using (var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestPaths.RepoRoot, "deploy", "grafana", "har-dashboard.json"), ct)))
+            {
+                foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+                {
+                    if (panel.TryGetProperty("targets", out var targets))
+                    {
+                        expressions.AddRange(targets.EnumerateArray().Select(t => ($"dashboard '{panel.GetProperty("title").GetString()}'", t.GetProperty("expr").GetString()!)));
+                    }
+                }
+            }
+
+            var loaded = await prometheus.RulesAsync(ct);
+            Assert.Contains(loaded, r => r.Type == "recording");
+            Assert.Contains(loaded, r => r.Type == "alerting");
+            foreach (var rule in loaded)
+            {
+                if (rule.Type == "recording")
+                {
+                    expressions.Add(($"recording rule {rule.Name}", rule.Query));
+                    expressions.Add(($"recorded series {rule.Name}", rule.Name));
+                }
+                else
+                {
+                    // The alert's quantity, without its threshold comparison (the alerts must not fire here).
+                    var match = Comparison().Match(rule.Query);
+                    Assert.True(match.Success, $"alert {rule.Name}: cannot split '{rule.Query}' into an expression and a threshold");
+                    expressions.Add(($"alert {rule.Name}", match.Groups["expr"].Value));
+                }
+            }
+
+            var missing = expressions.ToDictionary(e => e, _ => "");
+            await WaitUntilAsync(async () =>
+            {
+                foreach (var e in missing.Keys.ToArray())
+                {
+                    var samples = await prometheus.QueryAsync(e.Expr, ct);
+                    if (samples.Count > 0)
+                    {
+                        missing.Remove(e);
+                    }
+                }
+
+                return missing.Count == 0;
+            }, TimeSpan.FromSeconds(45), "some expressions never returned data", ct, () => string.Join("\n", missing.Keys.Select(e => $"  {e.Source}: {e.Expr}")));
+            Note($"all {expressions.Count} expressions returned data");
+
+            await stopTraffic.CancelAsync();
+            await trafficTask;
+            Note($"traffic stopped: {traffic}");
+            Assert.Equal(0, traffic.ServerErrors);
+            Assert.True(traffic.Windows > 0);
+
+            // A signed checkpoint covering the whole log, then the offline verifier with the trusted key.
+            using (var proof = await auditor.GetAsync("/v1/audit/proof/0", ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, proof.StatusCode);
+            }
+
+            var vkey = Path.Combine(service.DataDirectory, "keys", "audit.vkey");
+            var (verifyExit, verifyOutput) = await RunCliAsync(ct, "audit", "verify", "--log", Path.Combine(service.DataDirectory, "audit"), "--vkey", vkey);
+            Note($"har audit verify: exit {verifyExit}\n{verifyOutput.Trim()}");
+            Assert.True(verifyExit == 0, $"har audit verify failed ({verifyExit}):\n{verifyOutput}");
+            Assert.False(service.HasExited);
+            TestContext.Current.SendDiagnosticMessage(log.ToString());
+        }
+        catch (Exception ex) when (ex is not Xunit.Sdk.IAssertionException && budget.IsCancellationRequested && !Ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"The end-to-end test exceeded its 3-minute budget.\n{log}", ex);
+        }
+        catch (Exception ex) when (ex is Xunit.Sdk.IAssertionException)
+        {
+            throw new InvalidOperationException($"{ex.Message}\n--- progress ---\n{log}", ex);
+        }
+        finally
+        {
+            try
+            {
+                work.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^(?<expr>.+?)\s*(>=|<=|==|!=|>|<)\s*[-+0-9.eE]+\s*$", RegexOptions.Singleline)]
+    private static partial Regex Comparison();
+
+    private static async Task DriveTrafficAsync(ServiceProcess service, List<HaptSession> sessions, TrafficStats stats, CancellationToken ct)
+    {
+        // Slices of the recordings as independent streams (so the canary's share of streams is not empty).
+        var slices = new List<(string Id, float[] Samples)>();
+        var perStream = sessions.Sum(s => s.Length) / Streams;
+        foreach (var s in sessions)
+        {
+            for (var start = 0; start + perStream <= s.Length && slices.Count < Streams; start += perStream)
+            {
+                slices.Add(($"hapt-s{s.Subject}-r{s.Session}-{start}", s.Samples.AsSpan(start * HaptSession.Channels, perStream * HaptSession.Channels).ToArray()));
+            }
+        }
+
+        using var client = service.CreateClient();
+        var positions = new int[slices.Count];
+        var next = -1;
+        var workers = Enumerable.Range(0, 8).Select(async _ =>
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var i = (int)((uint)Interlocked.Increment(ref next) % (uint)slices.Count);
+                var (id, samples) = slices[i];
+                float[] chunk;
+                lock (slices)
+                {
+                    var frames = samples.Length / HaptSession.Channels;
+                    if (positions[i] + FramesPerPost > frames)
+                    {
+                        positions[i] = 0; // replay the slice from its start (a new stretch for the windower)
+                    }
+
+                    chunk = samples.AsSpan(positions[i] * HaptSession.Channels, FramesPerPost * HaptSession.Channels).ToArray();
+                    positions[i] += FramesPerPost;
+                }
+
+                var bytes = new byte[chunk.Length * sizeof(float)];
+                Buffer.BlockCopy(chunk, 0, bytes, 0, bytes.Length);
+                try
+                {
+                    using var response = await client.PostAsync($"/v1/streams/{id}/samples", ServiceFixture.Bytes(bytes, "application/octet-stream"), ct);
+                    if ((int)response.StatusCode >= 500)
+                    {
+                        Interlocked.Increment(ref stats.ServerErrors);
+                        continue;
+                    }
+
+                    response.EnsureSuccessStatusCode();
+                    using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                    foreach (var p in json.RootElement.GetProperty("predictions").EnumerateArray())
+                    {
+                        Interlocked.Increment(ref stats.Windows);
+                        stats.ByVersion.AddOrUpdate(p.GetProperty("model_version").GetString()!, 1, (_, n) => n + 1);
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }).ToArray();
+        await Task.WhenAll(workers);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, CancellationToken ct, Func<string>? detail = null)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > timeout)
+            {
+                Assert.Fail($"{failure} within {timeout.TotalSeconds:0} s.\n{detail?.Invoke()}");
+            }
+
+            // Polling an external process (Prometheus, the service's reconcile loop): there is no signal to wait on.
+            await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunCliAsync(CancellationToken ct, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ServiceProcess.CliDll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the har CLI");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        try
+        {
+            await process.WaitForExitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private sealed class TrafficStats
+    {
+        public long Windows;
+        public long ServerErrors;
+
+        public ConcurrentDictionary<string, long> ByVersion { get; } = new(StringComparer.Ordinal);
+
+        public override string ToString() => $"{Windows} windows scored ({string.Join(", ", ByVersion.Select(kv => $"{kv.Key}: {kv.Value}"))}), {ServerErrors} server errors";
+    }
+}
