@@ -111,7 +111,7 @@ def parse_args(argv):
     p.add_argument("--metrics-out", default=None,
                    help="metrics JSON path (default: <out without .onnx>.metrics.json)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 40 cnn_bilstm, 80 cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 60 cnn_bilstm, 80 cnn)")
     p.add_argument("--patience", type=int, default=25,
                    help="stop when validation macro-F1 has not improved for this many epochs (0 = never)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -141,7 +141,7 @@ def parse_args(argv):
     if args.version is None:
         args.version = "1.0.0" if args.arch == "cnn_bilstm" else "1.1.0"
     if args.epochs is None:
-        args.epochs = 40 if args.arch == "cnn_bilstm" else 80
+        args.epochs = 60 if args.arch == "cnn_bilstm" else 80
     if args.out is None:
         args.out = os.path.join(REPO_ROOT, "models", "har-%s-%s.onnx" % (model_name(args.arch)[4:], args.version))
     if args.metrics_out is None:
@@ -348,10 +348,10 @@ class CnnBiLSTM(nn.Module):
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(6, 48, 5, False),
-            *conv_block(48, 96, 5, True),
-            *conv_block(96, 128, 5, True),
-            *conv_block(128, 128, 3, True),
+            *conv_block(6, 32, 5, True),
+            *conv_block(32, 64, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 3, False),
         )
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
