@@ -21,6 +21,10 @@ public sealed class RolloutSimulationPipelineTests
         options.Analysis.MaxClassMixDistance = null;
         options.Analysis.MaxConfidenceDrop = null;
         options.Analysis.MaxUncertainRateIncrease = null;
+
+        // The tiny fixtures answer in ~10 µs, where scheduler noise alone moves the p95 ratio to 1.6×; the injected
+        // fault is 3×, so judge it at 2.5× here (the default 1.5× is for real models, see RolloutSimulationTests).
+        options.Analysis.MaxLatencyRatio = 2.5;
         var sessions = HaptTestSessions.Load(data).Take(4).ToList();
         await using var simulation = await RolloutSimulation.PrepareAsync(env.Registry, "1.1.0", sessions, options);
         Assert.True(simulation.Windows > 500);
