@@ -14,8 +14,8 @@ HAPT=${HAR_SHARED:-$ROOT/../shared}/data/uci-hapt
 [ -f "$HAPT/hapt_raw_50hz.csv.gz" ] || { echo "the shared HAPT data is missing (../shared/data/uci-hapt beside the repository, or HAR_SHARED)" >&2; exit 2; }
 
 build() {
-  dotnet build "$ROOT/samples/Har.Service" -c Release -v q -nologo >/dev/null
-  dotnet build "$ROOT/benchmarks/load/Har.LoadBaseline" -c Release -v q -nologo >/dev/null
+  nice -n 10 dotnet build "$ROOT/samples/Har.Service" -c Release -v q -nologo >/dev/null
+  nice -n 10 dotnet build "$ROOT/benchmarks/load/Har.LoadBaseline" -c Release -v q -nologo >/dev/null
   SERVICE_DLL="$ROOT/samples/Har.Service/bin/Release/net10.0/Har.Service.dll"
   BASELINE_DLL="$ROOT/benchmarks/load/Har.LoadBaseline/bin/Release/net10.0/Har.LoadBaseline.dll"
   # The bundled models when the repository has them; the Har.Inference test fixtures otherwise.
