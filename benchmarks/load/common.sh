@@ -40,8 +40,7 @@ start_service() {
   # Rate limits far above the offered load: this measures capacity, not the per-client throttle.
   ( cd "$(dirname "$SERVICE_DLL")" && exec dotnet "$SERVICE_DLL" --urls "$URL" \
       --Har:ModelsDirectory="$MODELS" --Har:Service:DataDirectory="$WORK/data" \
-      --Har:Service:RateLimitPerSecond=1000000 --Har:Service:RateLimitBurst=10000000 \
-      --Logging:LogLevel:Default=Warning ) >"$WORK/service.log" 2>&1 &
+      --Har:Service:RateLimitPerSecond=1000000 --Har:Service:RateLimitBurst=10000000 ) >"$WORK/service.log" 2>&1 &
   SERVICE_PID=$!
   for _ in $(seq 1 300); do
     curl -fs "$URL/ready" >/dev/null 2>&1 && return 0
