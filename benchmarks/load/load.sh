@@ -34,7 +34,7 @@ Machine: $LOAD_AT_START. Models: $MODELS_KIND.
 | latency p50 / p90 / p99 / max | $(get p50_ms "$WORK/wrk.txt") / $(get p90_ms "$WORK/wrk.txt") / **$(get p99_ms "$WORK/wrk.txt")** / $(get max_ms "$WORK/wrk.txt") ms |
 | errors | $(get errors "$WORK/wrk.txt") |
 | windows/s over HTTP | $HTTP_WPS |
-| windows/s in process (RolloutController.PredictAsync, ${CONNECTIONS} callers) | $INPROC_WPS |
+| windows/s in process (StreamPredictionPipeline.PredictAsync, ${CONNECTIONS} callers) | $INPROC_WPS |
 | HTTP / in process | **${RATIO} %** |
 | service RSS after the run | $((RSS_KB / 1024)) MiB |
 MD

@@ -70,7 +70,7 @@ builder.Services.AddSingleton(sp =>
     var current = registry.CurrentVersion ?? throw new InvalidOperationException("The model registry has no current version.");
     return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = 10_000, IdleTimeout = TimeSpan.FromMinutes(5) }, sp.GetRequiredService<TimeProvider>());
 });
-builder.Services.AddSingleton(sp => new StreamIngest(sp.GetRequiredService<StreamWindower>(), sp.GetRequiredService<RolloutController>(), sp.GetService<DriftMonitor>()));
+builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
 builder.Services.AddHostedService<ControllerLoop>();
 
 builder.Services.AddHealthChecks()
@@ -115,7 +115,7 @@ internal sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
         {
             var controller = services.GetRequiredService<RolloutController>();
             var log = services.GetRequiredService<AuditLog>();
-            _ = services.GetRequiredService<StreamIngest>();
+            _ = services.GetRequiredService<StreamPredictionPipeline>();
             return Task.FromResult(HealthCheckResult.Healthy($"serving {controller.Registry.CurrentVersion}; audit log at {log.Count} entries"));
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or ModelCardException or ModelIntegrityException or OptionsValidationException)

@@ -9,8 +9,9 @@ using Har.Inference;
 //   Har.LoadBaseline bodies   <models dir> <hapt dir> <out dir> <windows per request> <count>
 //       writes <count> request bodies (JSON and raw float32) of real HAPT test windows for the champion
 //   Har.LoadBaseline inprocess <models dir> <body dir> <windows per request> <concurrency> <seconds>
-//       drives RolloutController.PredictAsync (router + micro-batcher, as the service's /v1/predict does)
-//       from <concurrency> callers, each awaiting one request's windows at a time; prints windows/s.
+//       drives StreamPredictionPipeline.PredictAsync (router + micro-batcher: what the service's /v1/predict
+//       calls once it has parsed a body) from <concurrency> callers, each awaiting one request's windows at a
+//       time; prints windows/s.
 if (args.Length < 1)
 {
     Console.Error.WriteLine("usage: Har.LoadBaseline bodies|inprocess …");
@@ -75,12 +76,15 @@ static async Task<int> InProcessAsync(string modelsDir, string bodyDir, int wind
         var options = new RolloutControllerOptions { ModelOptions = () => new HarModelOptions { UseGlobalThreadPool = false, IntraOpThreads = 1 } };
         await using var controller = await RolloutController.OpenAsync(registry, options);
 
+        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(ModelCard.Load(Champion(modelsDir))));
+
+        // One contiguous buffer of windows per request body, exactly what the endpoint hands the pipeline.
         var requests = Directory.GetFiles(bodyDir, "windows-*.f32").Select(f =>
         {
             var bytes = File.ReadAllBytes(f);
             var values = new float[bytes.Length / sizeof(float)];
             Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-            return values.Chunk(values.Length / windowsPerRequest).ToArray();
+            return values;
         }).ToArray();
 
         async Task<long> Run(TimeSpan duration)
@@ -90,18 +94,12 @@ static async Task<int> InProcessAsync(string modelsDir, string bodyDir, int wind
             var callers = Enumerable.Range(0, concurrency).Select(async c =>
             {
                 var n = 0L;
+                var predictions = new Prediction[windowsPerRequest];
                 for (var r = c; watch.Elapsed < duration; r++)
                 {
-                    var request = requests[r % requests.Length];
-                    var key = "request:" + r.ToString(CultureInfo.InvariantCulture);
-                    var tasks = new Task<Prediction>[request.Length];
-                    for (var i = 0; i < request.Length; i++)
-                    {
-                        tasks[i] = controller.PredictAsync(key, request[i]).AsTask();
-                    }
-
-                    await Task.WhenAll(tasks);
-                    n += request.Length;
+                    // No stream id, like the load test's bodies: each request is routed as its own key.
+                    await pipeline.PredictAsync(null, requests[r % requests.Length], predictions);
+                    n += windowsPerRequest;
                 }
 
                 Interlocked.Add(ref windows, n);

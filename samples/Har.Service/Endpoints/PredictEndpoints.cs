@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Deployment;
@@ -8,10 +7,19 @@ using Microsoft.Extensions.Options;
 
 namespace Har.Service.Endpoints;
 
-/// <summary><c>POST /v1/predict</c> (whole windows) and <c>POST /v1/streams/{id}/samples</c> (raw interleaved frames).</summary>
+/// <summary>
+/// <c>POST /v1/predict</c> (whole windows) and <c>POST /v1/streams/{id}/samples</c> (raw interleaved
+/// frames): HTTP only — parse the body into a pooled buffer, hand it to the
+/// <see cref="StreamPredictionPipeline"/> (windowing, routing, micro-batching, drift feed), write the answers.
+/// </summary>
 internal static class PredictEndpoints
 {
     private const string OctetStream = "application/octet-stream";
+    private const string WindowsExpected = "{\"stream_id\": \"…\", \"windows\": [[…], …]}";
+    private const string SamplesExpected = "{\"samples\": [ax, ay, az, gx, gy, gz, …]}";
+
+    // The window geometry is fixed for the process (the windower is built from the current model at start).
+    private static string? s_shape;
 
     public static void MapPredictEndpoints(this IEndpointRouteBuilder app)
     {
@@ -19,155 +27,231 @@ internal static class PredictEndpoints
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
     }
 
-    private static async Task<IResult> PredictAsync(HttpRequest request, RolloutController controller, StreamIngest ingest, IOptions<ServiceOptions> options, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, StreamPredictionPipeline pipeline, IOptions<ServiceOptions> options, CancellationToken ct)
     {
-        var windowValues = ingest.WindowValues;
-        string streamId;
-        List<float[]> windows;
-        if (IsOctetStream(request))
+        var request = context.Request;
+        var windowValues = pipeline.WindowValues;
+        var maxWindows = options.Value.MaxWindowsPerRequest;
+        var shape = s_shape ??= $"windows of {pipeline.WindowLength} frames × {pipeline.Channels} channels ax ay az gx gy gz, interleaved";
+        var octet = IsOctetStream(request);
+        if (!octet && UnsupportedJson(request, WindowsExpected) is { } unsupported)
         {
-            var values = await ReadFloat32Async(request, ct);
-            if (values.Length == 0 || values.Length % windowValues != 0)
-            {
-                return Results.Problem(statusCode: 400, detail: $"The body holds {values.Length} float32 values; expected a positive multiple of {windowValues} (windows of {windowValues / ingest.FrameValues} frames × {ingest.FrameValues} channels ax ay az gx gy gz, little-endian).");
-            }
-
-            windows = [.. values.Chunk(windowValues)];
-            streamId = request.Headers["X-Stream-Id"].ToString() is { Length: > 0 } h ? h : request.Query["stream_id"].ToString();
+            await unsupported.ExecuteAsync(context);
+            return;
         }
-        else if (request.HasJsonContentType())
+
+        using var body = await RequestBodies.ReadAsync(request, ct);
+        var values = new PooledFloats(windowValues * 8);
+        try
         {
-            var (body, error) = await ServiceJson.ReadAsync<PredictRequest>(request, "{\"stream_id\": \"…\", \"windows\": [[…], …]}", ct);
-            if (error is not null)
+            string? streamId;
+            BodyError? error;
+            if (octet)
             {
-                return error;
-            }
-
-            if (body!.Windows is not { Length: > 0 })
-            {
-                return Results.Problem(statusCode: 400, detail: "'windows' is missing or empty; expected an array of windows, each an array of interleaved samples.");
-            }
-
-            windows = [];
-            for (var i = 0; i < body.Windows.Length; i++)
-            {
-                if (body.Windows[i] is not { } w || w.Length != windowValues)
+                error = RequestBodies.ParseFloat32(body.Span, windowValues, shape, ref values);
+                if (error is null && values.Count / windowValues > maxWindows)
                 {
-                    return Results.Problem(statusCode: 400, detail: $"windows[{i}] has {body.Windows[i]?.Length ?? 0} values; expected {windowValues} ({windowValues / ingest.FrameValues} frames × {ingest.FrameValues} channels ax ay az gx gy gz, interleaved).");
+                    error = new(413, $"{values.Count / windowValues} windows in one request; at most {maxWindows} are accepted.");
                 }
 
-                windows.Add(w);
+                streamId = request.Headers["X-Stream-Id"].ToString() is { Length: > 0 } h ? h : request.Query["stream_id"].ToString();
+            }
+            else
+            {
+                error = RequestBodies.ParseWindowsJson(body.Span, windowValues, maxWindows, shape, ref values, out streamId);
             }
 
-            streamId = body.StreamId ?? "";
-        }
-        else
-        {
-            return Results.Problem(statusCode: 415, detail: $"Send windows as application/json or raw float32 as {OctetStream}.");
-        }
+            if (error is null && streamId?.Length > 256)
+            {
+                error = new(400, "stream_id is longer than 256 characters.");
+            }
 
-        if (windows.Count > options.Value.MaxWindowsPerRequest)
-        {
-            return Results.Problem(statusCode: 413, detail: $"{windows.Count} windows in one request; at most {options.Value.MaxWindowsPerRequest} are accepted.");
-        }
-
-        if (streamId.Length > 256)
-        {
-            return Results.Problem(statusCode: 400, detail: "stream_id is longer than 256 characters.");
-        }
-
-        // Without a stream id every request is its own routing key (the canary share applies per request).
-        var key = streamId.Length > 0 ? streamId : "request:" + request.HttpContext.TraceIdentifier;
-        var tasks = windows.Select(w => controller.PredictAsync(key, w, ct).AsTask()).ToArray();
-        var predictions = await Task.WhenAll(tasks);
-        return Results.Ok(new { predictions = predictions.Select(p => ToJson(p, null)).ToArray() });
-    }
-
-    private static async Task<IResult> IngestAsync(string streamId, HttpRequest request, StreamIngest ingest, CancellationToken ct)
-    {
-        if (streamId.Length is 0 or > 256)
-        {
-            return Results.Problem(statusCode: 400, detail: "The stream id must have 1 to 256 characters.");
-        }
-
-        float[] samples;
-        if (IsOctetStream(request))
-        {
-            samples = await ReadFloat32Async(request, ct);
-        }
-        else if (request.HasJsonContentType())
-        {
-            var (body, error) = await ServiceJson.ReadAsync<SamplesRequest>(request, "{\"samples\": [ax, ay, az, gx, gy, gz, …]}", ct);
             if (error is not null)
             {
-                return error;
+                await error.ToResult().ExecuteAsync(context);
+                return;
             }
 
-            if (body!.Samples is not { } values)
+            var count = values.Count / windowValues;
+            var predictions = System.Buffers.ArrayPool<Prediction>.Shared.Rent(count);
+            try
             {
-                return Results.Problem(statusCode: 400, detail: "'samples' is missing; expected interleaved frames [ax, ay, az, gx, gy, gz, …].");
+                // Without a stream id every request is its own routing key (the canary share applies per request).
+                await pipeline.PredictAsync(streamId, values.Memory, predictions, ct);
+                await PredictionJson.WriteAsync(context.Response, predictions.AsSpan(0, count), ct);
+            }
+            finally
+            {
+                Array.Clear(predictions, 0, count);
+                System.Buffers.ArrayPool<Prediction>.Shared.Return(predictions);
+            }
+        }
+        finally
+        {
+            values.Dispose();
+        }
+    }
+
+    private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, CancellationToken ct)
+    {
+        var request = context.Request;
+        if (streamId.Length is 0 or > 256)
+        {
+            await Results.Problem(statusCode: 400, detail: "The stream id must have 1 to 256 characters.").ExecuteAsync(context);
+            return;
+        }
+
+        var octet = IsOctetStream(request);
+        if (!octet && UnsupportedJson(request, SamplesExpected) is { } unsupported)
+        {
+            await unsupported.ExecuteAsync(context);
+            return;
+        }
+
+        using var body = await RequestBodies.ReadAsync(request, ct);
+        var values = new PooledFloats(4096);
+        try
+        {
+            var frame = pipeline.Channels;
+            var error = octet
+                ? RequestBodies.ParseFloat32(body.Span, frame, $"whole frames of {frame} values ax ay az gx gy gz", ref values)
+                : RequestBodies.ParseSamplesJson(body.Span, ref values);
+            if (error is null && (values.Count == 0 || values.Count % frame != 0))
+            {
+                error = new(400, $"{values.Count} values is not a whole number of frames; expected a positive multiple of {frame} (ax ay az gx gy gz).");
             }
 
-            samples = values;
-        }
-        else
-        {
-            return Results.Problem(statusCode: 415, detail: $"Send samples as application/json or raw float32 as {OctetStream}.");
-        }
+            if (error is not null)
+            {
+                await error.ToResult().ExecuteAsync(context);
+                return;
+            }
 
-        if (samples.Length == 0 || samples.Length % ingest.FrameValues != 0)
-        {
-            return Results.Problem(statusCode: 400, detail: $"{samples.Length} values is not a whole number of frames; expected a positive multiple of {ingest.FrameValues} (ax ay az gx gy gz).");
+            var completed = await pipeline.AppendAsync(streamId, values.Memory, ct);
+            await PredictionJson.WriteAsync(context.Response, streamId, values.Count / frame, completed, ct);
         }
-
-        var completed = await ingest.AppendAsync(streamId, samples, ct);
-        return Results.Ok(new
+        finally
         {
-            stream_id = streamId,
-            frames = samples.Length / ingest.FrameValues,
-            predictions = completed.Select(c => ToJson(c.Prediction, c.StartFrame)).ToArray(),
-        });
+            values.Dispose();
+        }
     }
 
     private static bool IsOctetStream(HttpRequest request) =>
         request.ContentType is { } ct && ct.StartsWith(OctetStream, StringComparison.OrdinalIgnoreCase);
 
-    private static async Task<float[]> ReadFloat32Async(HttpRequest request, CancellationToken ct)
+    /// <summary>415 unless the body is JSON in UTF-8 (the only encoding JSON may travel in between systems, RFC 8259).</summary>
+    private static IResult? UnsupportedJson(HttpRequest request, string expected)
     {
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct);
-        if (buffer.Length % 4 != 0)
+        if (!request.HasJsonContentType())
         {
-            throw new BadHttpRequestException($"The body has {buffer.Length} bytes, not a whole number of float32 values (4 bytes each).");
+            return Results.Problem(statusCode: 415, detail: $"Send windows as application/json ({expected}) or raw float32 as {OctetStream}.");
         }
 
-        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
-        var values = new float[bytes.Length / 4];
-        for (var i = 0; i < values.Length; i++)
+        var charset = Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(request.ContentType, out var media) ? media.Charset.Value : null;
+        return charset is null || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : Results.Problem(statusCode: 415, detail: $"The body's charset is '{charset}'; send UTF-8 JSON.");
+    }
+}
+
+/// <summary>Writes prediction responses with a reused <see cref="Utf8JsonWriter"/> straight into the response pipe.</summary>
+internal static class PredictionJson
+{
+    private static readonly JsonEncodedText Predictions = JsonEncodedText.Encode("predictions");
+    private static readonly JsonEncodedText StreamId = JsonEncodedText.Encode("stream_id");
+    private static readonly JsonEncodedText Frames = JsonEncodedText.Encode("frames");
+    private static readonly JsonEncodedText StartFrame = JsonEncodedText.Encode("start_frame");
+    private static readonly JsonEncodedText Label = JsonEncodedText.Encode("label");
+    private static readonly JsonEncodedText ClassIndex = JsonEncodedText.Encode("class_index");
+    private static readonly JsonEncodedText Confidence = JsonEncodedText.Encode("confidence");
+    private static readonly JsonEncodedText Entropy = JsonEncodedText.Encode("entropy");
+    private static readonly JsonEncodedText Uncertain = JsonEncodedText.Encode("uncertain");
+    private static readonly JsonEncodedText ModelVersion = JsonEncodedText.Encode("model_version");
+    private static readonly JsonEncodedText Probabilities = JsonEncodedText.Encode("probabilities");
+
+    private static readonly System.Buffers.ArrayBufferWriter<byte> Detached = new(1);
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    /// <summary><c>{"predictions": [{…}, …]}</c> for whole windows (<c>start_frame</c> null).</summary>
+    public static Task WriteAsync(HttpResponse response, ReadOnlySpan<Prediction> predictions, CancellationToken ct)
+    {
+        var writer = Start(response);
+        writer.WriteStartObject();
+        writer.WriteStartArray(Predictions);
+        foreach (ref readonly var p in predictions)
         {
-            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(i * 4, 4));
+            Write(writer, p, null);
         }
 
-        return values;
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        return Finish(response, writer, ct);
     }
 
-    private static object ToJson(Prediction p, long? startFrame) => new
+    /// <summary><c>{"stream_id": …, "frames": n, "predictions": [{…}, …]}</c> for the windows a stream append completed.</summary>
+    public static Task WriteAsync(HttpResponse response, string streamId, int frames, ReadOnlySpan<StreamPrediction> predictions, CancellationToken ct)
     {
-        start_frame = startFrame,
-        label = p.Label,
-        class_index = p.ClassIndex,
-        confidence = p.Confidence,
-        entropy = p.Entropy,
-        uncertain = p.IsUncertain,
-        model_version = p.ModelVersion,
-        probabilities = p.Probabilities.ToArray(),
-    };
+        var writer = Start(response);
+        writer.WriteStartObject();
+        writer.WriteString(StreamId, streamId);
+        writer.WriteNumber(Frames, frames);
+        writer.WriteStartArray(Predictions);
+        foreach (ref readonly var p in predictions)
+        {
+            Write(writer, p.Prediction, p.StartFrame);
+        }
 
-    private sealed record PredictRequest(
-        [property: JsonPropertyName("stream_id")] string? StreamId,
-        [property: JsonPropertyName("windows")] float[]?[]? Windows);
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        return Finish(response, writer, ct);
+    }
 
-    private sealed record SamplesRequest([property: JsonPropertyName("samples")] float[]? Samples);
+    private static Utf8JsonWriter Start(HttpResponse response)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json; charset=utf-8";
+        var writer = t_writer ??= new Utf8JsonWriter(response.BodyWriter, new JsonWriterOptions { SkipValidation = true });
+        writer.Reset(response.BodyWriter);
+        return writer;
+    }
+
+    private static Task Finish(HttpResponse response, Utf8JsonWriter writer, CancellationToken ct)
+    {
+        writer.Flush();
+        writer.Reset(Detached); // drop the reference to this response's pipe
+        var flush = response.BodyWriter.FlushAsync(ct);
+        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask();
+    }
+
+    private static void Write(Utf8JsonWriter writer, in Prediction p, long? startFrame)
+    {
+        writer.WriteStartObject();
+        if (startFrame is { } start)
+        {
+            writer.WriteNumber(StartFrame, start);
+        }
+        else
+        {
+            writer.WriteNull(StartFrame);
+        }
+
+        writer.WriteString(Label, p.Label);
+        writer.WriteNumber(ClassIndex, p.ClassIndex);
+        writer.WriteNumber(Confidence, p.Confidence);
+        writer.WriteNumber(Entropy, p.Entropy);
+        writer.WriteBoolean(Uncertain, p.IsUncertain);
+        writer.WriteString(ModelVersion, p.ModelVersion);
+        writer.WriteStartArray(Probabilities);
+        foreach (var v in p.Probabilities.Span)
+        {
+            writer.WriteNumberValue(v);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
 }
 
 internal static class ServiceJson
