@@ -30,7 +30,7 @@ public sealed class RolloutSimulationAuditTests : IDisposable
             registry.Register(TestRegistry.CandidateFile);
             entriesBefore = log.Query(new AuditQuery { PageSize = 100 }).Entries.Count;
 
-            await using (var simulation = await RolloutSimulation.PrepareAsync(registry, "1.1.0", HaptTestSessions.Load(data).Take(4).ToList(), PipelineOptions()))
+            await using (var simulation = await RolloutSimulation.PrepareAsync(registry, "1.1.0", HaptTestSessions.Load(data).Take(4).ToList(), RolloutSimulationPipelineTests.TinyModelOptions()))
             {
                 result = await simulation.RunAsync(new SimulationScenario { Fault = SimulationFault.Errors, Seed = 3 });
             }
@@ -84,18 +84,5 @@ public sealed class RolloutSimulationAuditTests : IDisposable
 
         // The registrations before the run are still there, and nothing but the run was added.
         Assert.Equal(entriesBefore + events.Count + 1, verification.EntriesVerified);
-    }
-
-    private static RolloutControllerOptions PipelineOptions()
-    {
-        // As in RolloutSimulationPipelineTests: the tiny fixtures' predictions are meaningless, so the
-        // prediction-quality gates are off; the serving-path fault (20 % errors) is what is judged.
-        var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), SmokeTestMinAgreement = 0 };
-        options.Analysis.MinAgreementRate = null;
-        options.Analysis.MaxClassMixDistance = null;
-        options.Analysis.MaxConfidenceDrop = null;
-        options.Analysis.MaxUncertainRateIncrease = null;
-        options.Analysis.MaxLatencyRatio = 2.5;
-        return options;
     }
 }
