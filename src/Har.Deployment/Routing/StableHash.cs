@@ -8,8 +8,8 @@ namespace Har.Deployment;
 /// A stable, seeded 64-bit hash of a string's UTF-16 code units: XXH3-64 (xxHash3, as implemented by
 /// <see cref="XxHash3"/>) of the little-endian UTF-16 bytes, with the seed as XXH3's seed. The key's
 /// chars are hashed in place (no transcoding to UTF-8, no concatenation with the salt), so a decision
-/// allocates nothing; XXH3 reads inputs up to 240 bytes (120 chars, every realistic device id) in a
-/// handful of 16-byte mixing rounds. Unlike <see cref="string.GetHashCode()"/>, which is randomised per
+/// allocates nothing; XXH3 hashes inputs up to 128 bytes (64 chars, e.g. a tenant/device/UUID path)
+/// in at most eight 16-byte multiply-fold steps. Unlike <see cref="string.GetHashCode()"/>, which is randomised per
 /// process, the same key and seed give the same value on every process, machine and run, which is what
 /// sticky traffic assignment needs.
 /// </summary>
