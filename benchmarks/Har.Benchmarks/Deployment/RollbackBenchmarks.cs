@@ -18,6 +18,7 @@ public class RollbackBenchmarks
     private RolloutAnalyzer _analyzer = null!;
     private RolloutObservations _observations = null!;
     private string _root = null!;
+    private ModelRegistry _registry = null!;
     private string[] _labels = null!;
     private AnalysisSnapshot _snapshot = null!;
 
@@ -51,6 +52,7 @@ public class RollbackBenchmarks
             throw new InvalidOperationException("The benchmark interval must fail.");
         }
         _root = Directory.CreateTempSubdirectory("har-bench-rollback-").FullName;
+        _registry = new ModelRegistry(_root);
     }
 
     [GlobalCleanup]
@@ -60,7 +62,7 @@ public class RollbackBenchmarks
     public string DurablePointerSwitch()
     {
         // The registry's `current` pointer switch: temp file, fsync, rename, directory fsync.
-        DurableFile.WriteAllText(Path.Combine(_root, ModelRegistry.CurrentFileName), "v1.0.0\n");
+        _registry.WriteCurrentPointer("1.0.0");
         return "1.0.0";
     }
 

@@ -6,11 +6,13 @@ using Har.Deployment;
 namespace Har.Benchmarks.Deployment;
 
 /// <summary>
-/// One routing decision (stream id → version, shadow) on a 10 % canary plan with mirroring. Baseline: the
+/// One routing decision (stream id → version, shadow) on a 10 % canary plan with mirroring, for keys
+/// from a short id to a 64-char device path (36 = a UUID). Baseline: the
 /// sticky-bucketing scheme of common feature-flag SDKs (SHA-1 of "salt.key", first 15 hex digits as the
 /// bucket source), the peer way to get deterministic percentage assignment.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class RoutingBenchmarks
 {
     private TrafficRouter _router = null!;
@@ -18,7 +20,7 @@ public class RoutingBenchmarks
     private string _salt = null!;
     private int _i;
 
-    [Params(7, 24, 61)]
+    [Params(7, 24, 36, 61, 64)]
     public int KeyLength { get; set; }
 
     [GlobalSetup]

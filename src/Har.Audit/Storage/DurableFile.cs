@@ -1,26 +1,50 @@
 using System.ComponentModel;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 
 namespace Har.Audit.Storage;
 
-/// <summary>Crash-safe file replacement: write a temp file, fsync it, rename over the target, fsync the directory.</summary>
+/// <summary>
+/// Crash-safe file replacement: write a temp file beside the target, fsync it, rename it over the
+/// target (atomic on POSIX and NTFS), then fsync the directory so the rename itself is durable.
+/// A reader sees the old content or the new content, never a torn file.
+/// </summary>
+/// <remarks>
+/// One source file, compiled into Har.Audit and linked into Har.Deployment (its csproj's
+/// <c>&lt;Compile Include=… Link=…/&gt;</c>), so both packages share the code without adding it to
+/// either public API. Each assembly gets its own internal copy of the type.
+/// </remarks>
 internal static partial class DurableFile
 {
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> durably, creating its directory if needed.</summary>
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var temp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp");
-        using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+
+        // A unique temp name: two writers of the same target never write into each other's temp file.
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        try
         {
-            RandomAccess.Write(handle, content, 0);
-            RandomAccess.FlushToDisk(handle);
+            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                RandomAccess.Write(handle, content, 0);
+                RandomAccess.FlushToDisk(handle);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
         }
 
-        File.Move(temp, path, overwrite: true);
         FsyncDirectory(dir);
     }
 
-    /// <summary>Makes a directory's entries (creates, renames) durable. A no-op on Windows, where NTFS journals metadata.</summary>
+    /// <summary>Makes a directory's entries (creations, renames) durable. A no-op on Windows, where NTFS journals metadata.</summary>
     public static void FsyncDirectory(string directory)
     {
         if (OperatingSystem.IsWindows())
@@ -44,6 +68,20 @@ internal static partial class DurableFile
         finally
         {
             _ = Close(fd);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 

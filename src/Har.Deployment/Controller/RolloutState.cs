@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Har.Audit.Storage;
 
 namespace Har.Deployment;
 
@@ -142,12 +143,12 @@ internal sealed class RolloutStateStore
         }
     }
 
-    public void Save(RolloutState state) => DurableFile.WriteAllBytes(StatePath, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+    public void Save(RolloutState state) => DurableFile.WriteAtomic(StatePath, JsonSerializer.SerializeToUtf8Bytes(state, Json));
 
     /// <summary>Keeps a finished rollout's final state under <c>history/</c> before a new rollout replaces it.</summary>
     public void Archive(RolloutState state)
     {
         var path = Path.Combine(Directory, "history", $"{state.RolloutId}.json");
-        DurableFile.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+        DurableFile.WriteAtomic(path, JsonSerializer.SerializeToUtf8Bytes(state, Json));
     }
 }

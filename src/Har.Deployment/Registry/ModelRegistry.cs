@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Har.Audit;
+using Har.Audit.Storage;
 using Har.Inference;
 
 namespace Har.Deployment;
@@ -123,9 +125,9 @@ public sealed class ModelRegistry
 
             var now = _time.GetUtcNow();
             var deploymentId = options.DeploymentId ?? string.Create(CultureInfo.InvariantCulture, $"deploy-{now:yyyy-MM-dd}-{sha256[..8]}");
-            DurableFile.WriteAllText(Path.Combine(staging, ConfigFileName), CardJson(card));
+            WriteText(Path.Combine(staging, ConfigFileName), CardJson(card));
             var record = CreateDeploymentRecord(card, sha256, deploymentId, now, options);
-            DurableFile.WriteAllText(Path.Combine(staging, RecordFileName), JsonNode.Parse(record.ToCanonicalJson())!.ToJsonString(Indented) + "\n");
+            WriteText(Path.Combine(staging, RecordFileName), JsonNode.Parse(record.ToCanonicalJson())!.ToJsonString(Indented) + "\n");
             DurableFile.FsyncDirectory(staging);
             Directory.Move(staging, target);
             DurableFile.FsyncDirectory(Root);
@@ -282,8 +284,14 @@ public sealed class ModelRegistry
             throw new ModelIntegrityException(verification);
         }
 
-        DurableFile.WriteAllText(Path.Combine(Root, CurrentFileName), ModelVersionName.FolderName(verification.Version) + "\n");
+        WriteCurrentPointer(verification.Version);
     }
+
+    /// <summary>Switches the <c>current</c> pointer durably (temp file, fsync, rename, directory fsync), without verifying the version.</summary>
+    internal void WriteCurrentPointer(string normalizedVersion) =>
+        WriteText(Path.Combine(Root, CurrentFileName), ModelVersionName.FolderName(normalizedVersion) + "\n");
+
+    private static void WriteText(string path, string text) => DurableFile.WriteAtomic(path, Encoding.UTF8.GetBytes(text));
 
     /// <summary>Resolves a version's folder, refusing any path that would leave the registry.</summary>
     internal string VersionDirectory(string normalizedVersion)

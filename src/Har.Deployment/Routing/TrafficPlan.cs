@@ -6,8 +6,8 @@ namespace Har.Deployment;
 /// swaps whole plans atomically, so a reader sees either the old plan or the new one, never a mix.
 /// </summary>
 /// <remarks>
-/// Assignment is sticky and monotone: a stream key is hashed with the plan's <see cref="Salt"/> into
-/// one of <see cref="BucketCount"/> buckets, and buckets <c>[0, CandidateBuckets)</c> go to the
+/// Assignment is sticky and monotone: a stream key is hashed (XXH3-64 of its UTF-16 code units, seeded
+/// with the plan's <see cref="Salt"/>) into one of <see cref="BucketCount"/> buckets, and buckets <c>[0, CandidateBuckets)</c> go to the
 /// candidate. Growing the candidate's weight only adds buckets, so a device on the candidate at 10 %
 /// is still on it at 50 %; keeping the salt for the whole rollout keeps every device where it was.
 /// </remarks>
@@ -64,6 +64,9 @@ public sealed class TrafficPlan
         ShadowBuckets = shadowBuckets;
         MirrorCandidateToStable = mirrorCandidateToStable && CandidateBuckets > 0;
         Revision = revision;
+        CandidateMirror = MirrorCandidateToStable ? Stable : null;
+        ShadowStart = BucketCount - ShadowBuckets;
+        IsSingle = CandidateBuckets == 0 && ShadowBuckets == 0;
     }
 
     /// <summary>Gets the version serving every key not assigned to the candidate.</summary>
@@ -92,6 +95,15 @@ public sealed class TrafficPlan
 
     /// <summary>Gets the plan's revision.</summary>
     public long Revision { get; }
+
+    /// <summary>Gets the routing decision's shadow for keys on the candidate: <see cref="Stable"/> when mirrored, else <see langword="null"/> (precomputed for the router).</summary>
+    internal string? CandidateMirror { get; }
+
+    /// <summary>Gets the first bucket mirrored to <see cref="Shadow"/> (the shadow takes the top <see cref="ShadowBuckets"/> buckets).</summary>
+    internal int ShadowStart { get; }
+
+    /// <summary>Gets whether one version serves every key with no shadow, so no key needs hashing.</summary>
+    internal bool IsSingle { get; }
 
     /// <summary>Creates a plan in which <paramref name="version"/> serves everything.</summary>
     /// <param name="version">The only serving version.</param>

@@ -5,8 +5,8 @@ namespace Har.Deployment;
 /// <summary>
 /// Routes stream (device) keys to model versions under the current <see cref="TrafficPlan"/>. Reads are
 /// lock-free (one volatile read of the plan reference); plans are replaced atomically, so concurrent
-/// readers see the old plan or the new one, never a half-applied one. A decision costs one hash of the
-/// key and allocates nothing.
+/// readers see the old plan or the new one, never a half-applied one. A decision costs one XXH3 hash
+/// of the key's UTF-16 code units with the plan's salt as seed, and allocates nothing.
 /// </summary>
 public sealed class TrafficRouter
 {
@@ -57,7 +57,7 @@ public sealed class TrafficRouter
     public static RouteDecision Route(TrafficPlan plan, ReadOnlySpan<char> key)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        if (plan.CandidateBuckets == 0 && plan.ShadowBuckets == 0)
+        if (plan.IsSingle)
         {
             return new RouteDecision(plan.Stable, null, false, -1);
         }
@@ -65,12 +65,11 @@ public sealed class TrafficRouter
         var bucket = StableHash.Bucket(StableHash.Hash64(key, plan.Salt), TrafficPlan.BucketCount);
         if (bucket < plan.CandidateBuckets)
         {
-            return new RouteDecision(plan.Candidate!, plan.MirrorCandidateToStable ? plan.Stable : null, true, bucket);
+            return new RouteDecision(plan.Candidate!, plan.CandidateMirror, true, bucket);
         }
 
         // The shadow mirrors the stable traffic from the top of the bucket range down, so it never
         // overlaps the candidate's buckets while both are below 100 %.
-        var shadow = bucket >= TrafficPlan.BucketCount - plan.ShadowBuckets ? plan.Shadow : null;
-        return new RouteDecision(plan.Stable, shadow, false, bucket);
+        return new RouteDecision(plan.Stable, bucket >= plan.ShadowStart ? plan.Shadow : null, false, bucket);
     }
 }

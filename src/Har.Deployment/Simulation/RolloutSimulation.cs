@@ -18,6 +18,15 @@ namespace Har.Deployment;
 /// (with the injected fault) feed its observations, and the clock advances one analysis interval at a
 /// time — so hundreds of rollouts take seconds.
 /// </summary>
+/// <remarks>
+/// When the registry given to <see cref="PrepareAsync"/> has an audit log
+/// (<see cref="ModelRegistry(string, AuditLog, TimeProvider)"/>), every run is audited the way the
+/// controller audits a real rollout: the start command, each transition, step and analysis verdict (with
+/// its gates' evidence) and the rollback (also as a rollback record) go through the controller's outbox
+/// to the log. Each event is marked <c>"simulated": true</c> and carries the run's <c>virtual_time</c>;
+/// its timestamp is the wall-clock time it was written, so the log stays in time order. Entities are the
+/// runs' rollout ids (<c>sim-{fault}-{seed}</c>).
+/// </remarks>
 public sealed class RolloutSimulation : IAsyncDisposable
 {
     private const int LatencySamples = 300;
@@ -33,8 +42,9 @@ public sealed class RolloutSimulation : IAsyncDisposable
     private readonly int[] _streamStart;
     private readonly int[] _streamWindows;
     private readonly ILoggerFactory? _loggerFactory;
+    private readonly IDeploymentAuditSink? _audit;
 
-    private RolloutSimulation(RolloutControllerOptions options, HarModelHost models, string scratch, ModelRegistry registry, string champion, string candidate, Outputs championOut, Outputs candidateOut, Outputs brokenOut, int[] streamStart, int[] streamWindows, ILoggerFactory? loggerFactory)
+    private RolloutSimulation(RolloutControllerOptions options, HarModelHost models, string scratch, ModelRegistry registry, string champion, string candidate, Outputs championOut, Outputs candidateOut, Outputs brokenOut, int[] streamStart, int[] streamWindows, ILoggerFactory? loggerFactory, IDeploymentAuditSink? audit)
     {
         _options = options;
         _models = models;
@@ -48,6 +58,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
         _streamStart = streamStart;
         _streamWindows = streamWindows;
         _loggerFactory = loggerFactory;
+        _audit = audit;
     }
 
     /// <summary>Gets the champion version (the registry's current version).</summary>
@@ -75,7 +86,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
     public TimeSpan PreparationTime { get; private set; }
 
     /// <summary>Loads the models, windows the streams and scores every window once per model.</summary>
-    /// <param name="registry">The registry holding the champion (its current version) and the candidate.</param>
+    /// <param name="registry">The registry holding the champion (its current version) and the candidate; when it has an audit log, every run's decisions are written to it.</param>
     /// <param name="candidate">The candidate version.</param>
     /// <param name="streams">The recorded streams to replay (e.g. the HAPT test sessions).</param>
     /// <param name="options">The controller options each run uses (analysis thresholds, strategies); <see langword="null"/> for the defaults.</param>
@@ -180,7 +191,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
             }
 
             host.SetSmokeWindows(smoke);
-            var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory);
+            var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);
             simulation.PreparationTime = Stopwatch.GetElapsedTime(started);
             return simulation;
         }
@@ -203,7 +214,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(scenario.WindowsPerDeviceInterval, 1);
         var clock = new VirtualClock(new DateTimeOffset(2026, 1, 15, 10, 30, 0, TimeSpan.Zero));
         var runDir = Path.Combine(_scratch, "runs", $"{scenario.Fault}-{scenario.Seed}-{Guid.NewGuid():N}");
-        var sink = new DecisionSink();
+        var sink = new DecisionSink(_audit);
         _registry.SetCurrent(Champion);
         var options = CopyOptions(_options, runDir);
         var host = new SharedHost(_models, this);
@@ -500,14 +511,17 @@ public sealed class RolloutSimulation : IAsyncDisposable
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    /// <summary>Collects the rollout's audit events as readable decisions.</summary>
-    private sealed class DecisionSink : IDeploymentAuditSink
+    /// <summary>
+    /// Collects the rollout's audit events as readable decisions and, when the caller's registry has an
+    /// audit log, writes each one to it (marked simulated, with its virtual time).
+    /// </summary>
+    private sealed class DecisionSink(IDeploymentAuditSink? log) : IDeploymentAuditSink
     {
         private readonly List<SimulationDecision> _decisions = [];
 
         public IReadOnlyList<SimulationDecision> Decisions => _decisions;
 
-        public ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
+        public async ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
         {
             var d = auditEvent.Details;
             var summary = auditEvent.EventType switch
@@ -519,11 +533,28 @@ public sealed class RolloutSimulation : IAsyncDisposable
                 _ => $"{auditEvent.Actor}: {d.ToJsonString()}",
             };
             _decisions.Add(new SimulationDecision(auditEvent.Timestamp, auditEvent.EventType, summary));
-            return ValueTask.CompletedTask;
+            if (log is null)
+            {
+                return;
+            }
+
+            var details = (JsonObject)d.DeepClone();
+            details["simulated"] = true;
+            details["virtual_time"] = auditEvent.Timestamp;
+            if (details["evidence"] is JsonObject evidence)
+            {
+                // The rollback record carries only the evidence: mark it there too.
+                evidence["simulated"] = true;
+            }
+
+            await log.AppendAsync(auditEvent with { Details = details, Timestamp = TimeProvider.System.GetUtcNow() }, cancellationToken).ConfigureAwait(false);
         }
 
-        public ValueTask AppendRecordAsync(AuditRecord record, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask AppendRecordAsync(AuditRecord record, CancellationToken cancellationToken) =>
+            log?.AppendRecordAsync(record, cancellationToken) ?? ValueTask.CompletedTask;
 
+        // A run never resumes after a crash (its state folder is new), so no outbox entry is ever already in
+        // the log; asking the log would also match an earlier run with the same rollout id and drop events.
         public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken) => ValueTask.FromResult(-1L);
     }
 }

@@ -16,15 +16,7 @@ public sealed class RolloutSimulationPipelineTests
     {
         var data = TestPaths.RequireSharedData();
         using var env = new TestRegistry();
-        var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), SmokeTestMinAgreement = 0 };
-        options.Analysis.MinAgreementRate = null;
-        options.Analysis.MaxClassMixDistance = null;
-        options.Analysis.MaxConfidenceDrop = null;
-        options.Analysis.MaxUncertainRateIncrease = null;
-
-        // The tiny fixtures answer in ~10 µs, where scheduler noise alone moves the p95 ratio to 1.6×; the injected
-        // fault is 3×, so judge it at 2.5× here (the default 1.5× is for real models, see RolloutSimulationTests).
-        options.Analysis.MaxLatencyRatio = 2.5;
+        var options = TinyModelOptions();
         var sessions = HaptTestSessions.Load(data).Take(4).ToList();
         await using var simulation = await RolloutSimulation.PrepareAsync(env.Registry, "1.1.0", sessions, options);
         Assert.True(simulation.Windows > 500);
@@ -42,5 +34,20 @@ public sealed class RolloutSimulationPipelineTests
 
         // Simulated promotions never touch the real registry.
         Assert.Equal("1.0.0", env.Registry.CurrentVersion);
+    }
+
+    /// <summary>Controller options for the tiny fixture models: their predictions are meaningless, so the prediction-quality gates are off.</summary>
+    internal static RolloutControllerOptions TinyModelOptions()
+    {
+        var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), SmokeTestMinAgreement = 0 };
+        options.Analysis.MinAgreementRate = null;
+        options.Analysis.MaxClassMixDistance = null;
+        options.Analysis.MaxConfidenceDrop = null;
+        options.Analysis.MaxUncertainRateIncrease = null;
+
+        // The tiny fixtures answer in ~10 µs, where scheduler noise alone moves the p95 ratio to 1.6×; the injected
+        // fault is 3×, so judge it at 2.5× here (the default 1.5× is for real models, see RolloutSimulationTests).
+        options.Analysis.MaxLatencyRatio = 2.5;
+        return options;
     }
 }
