@@ -572,31 +572,8 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             }
         }
 
-        // The simulation keeps its decisions in memory; the demo records them (and the outcome) in the real log.
-        foreach (var d in result.Decisions)
-        {
-            await AppendEventAsync(log, d.EventType, "rollout", result.Status.RolloutId, d.EventType == "rollout.rollback" ? AuditSeverity.Warning : AuditSeverity.Info, new { simulated = true, virtual_time = d.At, decision = d.Summary }, ct).ConfigureAwait(false);
-        }
-
-        if (result.RolledBack)
-        {
-            // The schema'd rollback record, as the controller writes it on a real log (indexed as event type "rollback").
-            using var evidence = JsonSerializer.SerializeToDocument(new { simulated = true, fault = into.Fault, analysis_intervals = into.AnalysisIntervals, failed_gates = into.FailedGates });
-            await log.AppendAsync(
-                new RollbackRecord
-                {
-                    RollbackId = $"{result.Status.RolloutId}#demo",
-                    Model = _summary.Models.FirstOrDefault(m => m.Version == simulation.Champion)?.Name ?? simulation.Champion,
-                    FromVersion = simulation.Candidate,
-                    ToVersion = simulation.Champion,
-                    Trigger = $"automatic: {into.RollbackReason}",
-                    Evidence = evidence.RootElement.Clone(),
-                    Operator = RolloutController.SystemActor,
-                    Timestamp = TimeProvider.System.GetUtcNow(),
-                },
-                ct).ConfigureAwait(false);
-        }
-
+        // The simulation wrote every decision (and the rollback record) to the registry's audit log itself;
+        // the demo adds the outcome summary.
         await AppendEventAsync(log, "rollout.simulated", "rollout", result.Status.RolloutId, into.RolledBack ? AuditSeverity.Warning : AuditSeverity.Notice, into, ct).ConfigureAwait(false);
     }
 
