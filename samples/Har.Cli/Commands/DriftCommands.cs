@@ -54,7 +54,7 @@ internal static class DriftCommands
         var profileOpt = new Option<FileInfo>("--profile") { Description = "Reference profile JSON (from 'har drift profile').", Required = true };
         var input = new Option<FileInfo>("--input") { Description = "CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check).", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the full reports (with evidence) as JSON." };
-        var cmd = new Command("check", "Score a recording against a reference profile, one window (the profile's window length) at a time.") { profileOpt, input, json };
+        var cmd = new Command("check", "Score a recording (one device) against a reference profile, one window (the profile's window length) at a time; the physics checks also use the device's earlier windows.") { profileOpt, input, json };
         cmd.SetAction(parse =>
         {
             var profile = ReferenceProfile.Load(parse.GetValue(profileOpt)!.FullName);
@@ -64,10 +64,11 @@ internal static class DriftCommands
             var total = frames.Length / c;
             var len = profile.SegmentLength;
             var reports = new List<DriftReport>();
+            var history = new DeviceHistory();
             for (var start = 0; start < total; start += len)
             {
                 var count = Math.Min(len, total - start);
-                reports.Add(scorer.Score(frames.AsSpan(start * c, count * c), stamps is null ? default : stamps.AsSpan(start, count)));
+                reports.Add(scorer.Score(frames.AsSpan(start * c, count * c), history, stamps is null ? default : stamps.AsSpan(start, count)));
             }
 
             if (parse.GetValue(json))

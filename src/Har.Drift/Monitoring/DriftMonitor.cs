@@ -6,7 +6,9 @@ namespace Har.Drift;
 /// <summary>
 /// Streaming drift monitor: keeps a bounded current window per channel (a ring buffer of
 /// <see cref="DriftMonitorOptions.WindowLength"/> frames) and re-scores it on an interval driven by a
-/// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. Thread-safe.
+/// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. The physics consistency checks
+/// also use the evidence of the stream's earlier frames (bounded, see <see cref="DeviceHistory"/>): one monitor is one
+/// device's stream. Thread-safe.
 /// </summary>
 public sealed class DriftMonitor : IDisposable
 {
@@ -18,6 +20,7 @@ public sealed class DriftMonitor : IDisposable
     private readonly int _channels;
     private readonly float[] _ring;
     private readonly long[] _timestamps;
+    private readonly DeviceHistory _history = new();
     private readonly Lock _gate = new();
     private ITimer? _timer;
     private long _written;
@@ -56,6 +59,13 @@ public sealed class DriftMonitor : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Gets the device's physics evidence from the frames already scored (still-to-still turns, still postures), which the
+    /// consistency checks of every scoring combine with the current window's; <see cref="DeviceHistory.Clear"/> it when the
+    /// device is re-mounted, recalibrated or replaced.
+    /// </summary>
+    public DeviceHistory History => _history;
 
     /// <summary>Gets the number of frames currently held (at most the window length).</summary>
     public int BufferedFrames
@@ -113,12 +123,14 @@ public sealed class DriftMonitor : IDisposable
     {
         float[] window;
         long[] stamps;
+        long start;
         lock (_gate)
         {
             var held = (int)Math.Min(_written, _options.WindowLength);
             window = new float[held * _channels];
             stamps = _hasTimestamps ? new long[held] : [];
             var first = _written - held;
+            start = first;
             for (var f = 0; f < held; f++)
             {
                 var slot = (int)((first + f) % _options.WindowLength);
@@ -130,7 +142,7 @@ public sealed class DriftMonitor : IDisposable
             }
         }
 
-        var report = _scorer.Score(window, stamps);
+        var report = _scorer.Score(window, _history, start, stamps);
         _metrics.Record(report);
         foreach (var c in report.Channels)
         {

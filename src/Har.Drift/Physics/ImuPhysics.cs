@@ -74,6 +74,85 @@ internal static class ImuPhysics
         return blocks;
     }
 
+    /// <summary>Largest per-axis standard deviation within a 2-second block, relative to the block mean's norm, for the block to count as still.</summary>
+    public const double StillDeviation = 0.02;
+
+    /// <summary>
+    /// The still 2-second blocks of a window (per-axis standard deviation below <see cref="StillDeviation"/> of the
+    /// mean's norm): the moments when the accelerometer reads gravity alone, so that |v − b₀| = r₀ holds exactly for a
+    /// healthy device.
+    /// </summary>
+    public static List<StillBlock> StillBlocks(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> z, double sampleRateHz)
+    {
+        var n = Math.Min(x.Length, Math.Min(y.Length, z.Length));
+        var len = Math.Max(2, (int)Math.Round(BlockSeconds * sampleRateHz));
+        var result = new List<StillBlock>();
+        for (var b = 0; (b + 1) * len <= n; b++)
+        {
+            double sx = 0, sy = 0, sz = 0, qx = 0, qy = 0, qz = 0;
+            for (var i = b * len; i < (b + 1) * len; i++)
+            {
+                sx += x[i];
+                sy += y[i];
+                sz += z[i];
+                qx += x[i] * x[i];
+                qy += y[i] * y[i];
+                qz += z[i] * z[i];
+            }
+
+            double mx = sx / len, my = sy / len, mz = sz / len;
+            var norm = Math.Sqrt((mx * mx) + (my * my) + (mz * mz));
+            var worst = Math.Max(Math.Max((qx / len) - (mx * mx), (qy / len) - (my * my)), (qz / len) - (mz * mz));
+            if (norm > 0 && Math.Sqrt(Math.Max(0, worst)) < StillDeviation * norm)
+            {
+                result.Add(new StillBlock(b * len, [mx, my, mz]));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Per accelerometer axis, the median signed gravity-magnitude residual (|v − b₀| / r₀ − 1)·sign(u_k) over the
+    /// still blocks whose gravity direction u has |u_k| ≥ <see cref="AxisCut"/> (NaN below <see cref="MinAxisBlocks"/>
+    /// blocks), and the number of such blocks. An offset δ on axis k moves it by about δ·|u_k| ≥ δ/2.
+    /// </summary>
+    public static (double[] Residual, int[] Blocks) AxisResiduals(IEnumerable<double[]> blocks, ReadOnlySpan<double> offset, double radius)
+    {
+        var signed = new List<double>[] { [], [], [] };
+        foreach (var v in blocks)
+        {
+            var dx = v[0] - offset[0];
+            var dy = v[1] - offset[1];
+            var dz = v[2] - offset[2];
+            var norm = Math.Sqrt((dx * dx) + (dy * dy) + (dz * dz));
+            if (norm <= 0)
+            {
+                continue;
+            }
+
+            var r = (norm / radius) - 1;
+            ReadOnlySpan<double> u = [dx / norm, dy / norm, dz / norm];
+            for (var k = 0; k < 3; k++)
+            {
+                if (Math.Abs(u[k]) >= AxisCut)
+                {
+                    signed[k].Add(r * Math.Sign(u[k]));
+                }
+            }
+        }
+
+        var residual = new double[3];
+        var counts = new int[3];
+        for (var k = 0; k < 3; k++)
+        {
+            counts[k] = signed[k].Count;
+            residual[k] = counts[k] >= MinAxisBlocks ? Median([.. signed[k]]) : double.NaN;
+        }
+
+        return (residual, counts);
+    }
+
     /// <summary>
     /// Least-squares sphere through block means: |v − b|² = r², solved linearly as |v|² = 2 v·b + (r² − |b|²).
     /// Returns null when the blocks do not span enough orientations to determine it.
@@ -165,6 +244,36 @@ internal static class ImuPhysics
     /// </summary>
     public static RotationStatistics Rotation(double[][] acc, double[][] gyro, double sampleRateHz, double gravity, ReadOnlySpan<double> gyroMap)
     {
+        var pairs = Pairs(acc, gyro, sampleRateHz, gravity, [gyroMap.ToArray()]);
+        return Summarize(pairs, 0);
+    }
+
+    /// <summary>Median gain and misfit (under map <paramref name="map"/>) of pairs; empty below <see cref="MinPairs"/>.</summary>
+    public static RotationStatistics Summarize(IReadOnlyList<RotationPair> pairs, int map)
+    {
+        if (pairs.Count < MinPairs)
+        {
+            return RotationStatistics.Empty with { Pairs = pairs.Count };
+        }
+
+        var gains = new double[pairs.Count];
+        var misfits = new double[pairs.Count];
+        for (var i = 0; i < pairs.Count; i++)
+        {
+            gains[i] = pairs[i].Gains[map];
+            misfits[i] = pairs[i].Misfits[map];
+        }
+
+        return new RotationStatistics(Median(gains), Median(misfits), pairs.Count);
+    }
+
+    /// <summary>
+    /// Every still-to-still pair of a window (frame indices relative to the window), with the gain and misfit of the
+    /// gyroscope rate mapped by each of <paramref name="maps"/> (row-major 3×3). The pairs depend on the
+    /// accelerometer only, so they are the same for every map.
+    /// </summary>
+    public static List<RotationPair> Pairs(double[][] acc, double[][] gyro, double sampleRateHz, double gravity, double[][] maps)
+    {
         var n = Math.Min(Math.Min(acc[0].Length, acc[1].Length), Math.Min(acc[2].Length, Math.Min(gyro[0].Length, Math.Min(gyro[1].Length, gyro[2].Length))));
         var k = Math.Max(2, (int)Math.Round(SmoothSeconds * sampleRateHz));
         var step = Math.Max(1, (int)Math.Round(StepSeconds * sampleRateHz));
@@ -172,14 +281,17 @@ internal static class ImuPhysics
         var dt = 1.0 / sampleRateHz;
         var centre = k / 2;
         var moments = n - k + 1;
+        var result = new List<RotationPair>();
         if (moments < 2)
         {
-            return RotationStatistics.Empty;
+            return result;
         }
 
         // Smoothed direction and steadiness of every moment (window [i, i + k)).
         var u = new double[moments * 3];
         var steady = new bool[moments];
+        var means = new double[moments];
+        var quiet = new bool[moments];
         var sum = new double[3];
         var sumSq = new double[3];
         for (var i = 0; i < n; i++)
@@ -213,6 +325,8 @@ internal static class ImuPhysics
             }
 
             var norm = Math.Sqrt(norm2);
+            means[m] = norm;
+            quiet[m] = Math.Sqrt(worst) < QuietDeviation * gravity;
             steady[m] = Math.Sqrt(worst) < SteadyDeviation * gravity && Math.Abs((norm / gravity) - 1) < SteadyNormTolerance;
             if (norm > 0)
             {
@@ -224,58 +338,181 @@ internal static class ImuPhysics
         }
 
         var minTurn = MinTurnDegrees * Math.PI / 180;
-        var gains = new List<double>();
-        var residuals = new List<double>();
+        var index = new Dictionary<(int, int), int>();
         Span<double> w = stackalloc double[3];
-        for (var p = 0; p < moments; p += step)
+        for (var h = 0; h < maps.Length; h++)
         {
-            if (!steady[p])
+            var map = maps[h];
+            for (var p = 0; p < moments; p += step)
             {
-                continue;
-            }
-
-            double vx = u[p * 3], vy = u[(p * 3) + 1], vz = u[(p * 3) + 2];
-            for (var j = 1; j <= maxLag; j++)
-            {
-                var t = p + centre + j - 1;
-                if (t >= n)
-                {
-                    break;
-                }
-
-                for (var r = 0; r < 3; r++)
-                {
-                    w[r] = (gyroMap[r * 3] * gyro[0][t]) + (gyroMap[(r * 3) + 1] * gyro[1][t]) + (gyroMap[(r * 3) + 2] * gyro[2][t]);
-                }
-
-                Rotate(ref vx, ref vy, ref vz, w, dt);
-                if (j % step != 0)
+                if (!steady[p])
                 {
                     continue;
                 }
 
-                var q = p + j;
-                if (q >= moments || !steady[q])
-                {
-                    continue;
-                }
+                double vx = u[p * 3], vy = u[(p * 3) + 1], vz = u[(p * 3) + 2];
 
-                double u1x = u[p * 3], u1y = u[(p * 3) + 1], u1z = u[(p * 3) + 2];
-                double u2x = u[q * 3], u2y = u[(q * 3) + 1], u2z = u[(q * 3) + 2];
-                var measured = Angle(u1x, u1y, u1z, u2x, u2y, u2z);
-                if (measured < minTurn)
+                // For the as-recorded map, the whole rotation R (columns: the turned basis vectors) too.
+                double r0x = 1, r0y = 0, r0z = 0, r1x = 0, r1y = 1, r1z = 0, r2x = 0, r2y = 0, r2z = 1;
+                for (var j = 1; j <= maxLag; j++)
                 {
-                    continue;
-                }
+                    var t = p + centre + j - 1;
+                    if (t >= n)
+                    {
+                        break;
+                    }
 
-                gains.Add(Angle(u1x, u1y, u1z, vx, vy, vz) / measured);
-                residuals.Add(Angle(vx, vy, vz, u2x, u2y, u2z) / measured);
+                    for (var r = 0; r < 3; r++)
+                    {
+                        w[r] = (map[r * 3] * gyro[0][t]) + (map[(r * 3) + 1] * gyro[1][t]) + (map[(r * 3) + 2] * gyro[2][t]);
+                    }
+
+                    Rotate(ref vx, ref vy, ref vz, w, dt);
+                    if (h == 0)
+                    {
+                        Rotate(ref r0x, ref r0y, ref r0z, w, dt);
+                        Rotate(ref r1x, ref r1y, ref r1z, w, dt);
+                        Rotate(ref r2x, ref r2y, ref r2z, w, dt);
+                    }
+
+                    if (j % step != 0)
+                    {
+                        continue;
+                    }
+
+                    var q = p + j;
+                    if (q >= moments || !steady[q])
+                    {
+                        continue;
+                    }
+
+                    double u1x = u[p * 3], u1y = u[(p * 3) + 1], u1z = u[(p * 3) + 2];
+                    double u2x = u[q * 3], u2y = u[(q * 3) + 1], u2z = u[(q * 3) + 2];
+                    var measured = Angle(u1x, u1y, u1z, u2x, u2y, u2z);
+                    if (measured < minTurn)
+                    {
+                        continue;
+                    }
+
+                    if (h == 0)
+                    {
+                        index[(p, q)] = result.Count;
+                        var norm1 = means[p];
+                        var norm2 = means[q];
+                        result.Add(new RotationPair(p, q + k, new double[maps.Length], new double[maps.Length])
+                        {
+                            Turn = [r0x, r1x, r2x, r0y, r1y, r2y, r0z, r1z, r2z],
+                            From = [u1x * norm1, u1y * norm1, u1z * norm1],
+                            To = [u2x * norm2, u2y * norm2, u2z * norm2],
+                            Quiet = quiet[p] && quiet[q],
+                        });
+                    }
+
+                    var pair = result[index[(p, q)]];
+                    pair.Gains[h] = Angle(u1x, u1y, u1z, vx, vy, vz) / measured;
+                    pair.Misfits[h] = Angle(vx, vy, vz, u2x, u2y, u2z) / measured;
+                }
             }
         }
 
-        return gains.Count < MinPairs
-            ? RotationStatistics.Empty with { Pairs = gains.Count }
-            : new RotationStatistics(Median([.. gains]), Median([.. residuals]), gains.Count);
+        return result;
+    }
+
+    /// <summary>Largest per-axis standard deviation (relative to gravity) over 0.5 s at both moments of a pair used for the turn offset.</summary>
+    public const double QuietDeviation = StillDeviation;
+
+    /// <summary>Per-pair information (|(I − R) e_k|², averaged over the pairs) an axis needs before its offset is estimated.</summary>
+    public const double MinOffsetInformation = 0.1;
+
+    /// <summary>
+    /// The accelerometer offset (relative to <paramref name="reference"/>) that still-to-still turns imply: the
+    /// least-squares solution of (I − R) δ = (To − b₀) − R (From − b₀) over all pairs. Per axis, NaN when the turns
+    /// carry too little information along it (a turn about axis k says nothing about the offset along k).
+    /// </summary>
+    public static double[] TurnOffset(IReadOnlyList<RotationPair> pairs, ReadOnlySpan<double> reference)
+    {
+        double[] nan = [double.NaN, double.NaN, double.NaN];
+        pairs = [.. pairs.Where(p => p.Quiet)];
+        if (pairs.Count < MinPairs)
+        {
+            return nan;
+        }
+
+        var ata = new double[3, 3];
+        var atb = new double[3];
+        Span<double> m = stackalloc double[9];
+        Span<double> e = stackalloc double[3];
+        Span<double> a1 = stackalloc double[3];
+        foreach (var p in pairs)
+        {
+            var r = p.Turn;
+            for (var i = 0; i < 3; i++)
+            {
+                a1[i] = p.From[i] - reference[i];
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                var ra = (r[i * 3] * a1[0]) + (r[(i * 3) + 1] * a1[1]) + (r[(i * 3) + 2] * a1[2]);
+                e[i] = p.To[i] - reference[i] - ra;
+                for (var j = 0; j < 3; j++)
+                {
+                    m[(i * 3) + j] = (i == j ? 1 : 0) - r[(i * 3) + j];
+                }
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                for (var j = 0; j < 3; j++)
+                {
+                    double sum = 0;
+                    for (var k = 0; k < 3; k++)
+                    {
+                        sum += m[(k * 3) + i] * m[(k * 3) + j];
+                    }
+
+                    ata[i, j] += sum;
+                }
+
+                atb[i] += (m[i] * e[0]) + (m[3 + i] * e[1]) + (m[6 + i] * e[2]);
+            }
+        }
+
+        if (Solve(ata, atb) is not { } delta || Invert(ata) is not { } inv)
+        {
+            return nan;
+        }
+
+        for (var k = 0; k < 3; k++)
+        {
+            // 1 / (A⁻¹)_kk is the information about δ_k left after the other axes are estimated.
+            if (inv[k, k] <= 0 || 1 / inv[k, k] < MinOffsetInformation * pairs.Count)
+            {
+                delta[k] = double.NaN;
+            }
+        }
+
+        return delta;
+    }
+
+    private static double[,]? Invert(double[,] a)
+    {
+        var inv = new double[3, 3];
+        for (var c = 0; c < 3; c++)
+        {
+            double[] unit = [c == 0 ? 1 : 0, c == 1 ? 1 : 0, c == 2 ? 1 : 0];
+            if (Solve(a, unit) is not { } col)
+            {
+                return null;
+            }
+
+            for (var r = 0; r < 3; r++)
+            {
+                inv[r, c] = col[r];
+            }
+        }
+
+        return inv;
     }
 
     /// <summary>The identity gyroscope map.</summary>
@@ -382,6 +619,28 @@ internal static class ImuPhysics
 
 /// <summary>Gravity-magnitude statistics of one window.</summary>
 internal readonly record struct GravityStatistics(double MedianResidual, double[] AxisResidual, int Blocks, int[] AxisBlocks, double[] Direction);
+
+/// <summary>A still 2-second block starting at frame <paramref name="Start"/> of its window, with its mean (x, y, z).</summary>
+internal sealed record StillBlock(long Start, double[] Mean);
+
+/// <summary>One still-to-still pair: frames [<paramref name="Start"/>, <paramref name="End"/>) of its window, and per gyroscope map the gain and the relative misfit.</summary>
+/// <remarks>
+/// <see cref="Turn"/> is the gyroscope-integrated rotation R (row-major 3×3, as recorded) that takes a world-fixed vector
+/// from the first moment's sensor frame to the second's; <see cref="From"/> and <see cref="To"/> are the accelerometer's
+/// 0.5-second means at the two moments. For an accelerometer with offset δ, To − δ = R (From − δ), so
+/// (I − R) δ = To − R·From: every turn measures the offset across its rotation axis, whoever carries the device.
+/// </remarks>
+internal sealed record RotationPair(long Start, long End, double[] Gains, double[] Misfits)
+{
+    public double[] Turn { get; init; } = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+
+    public double[] From { get; init; } = [0, 0, 0];
+
+    public double[] To { get; init; } = [0, 0, 0];
+
+    /// <summary>Gets a value indicating whether both moments are quiet (per-axis deviation below <see cref="ImuPhysics.QuietDeviation"/> of gravity), so their means are nearly gravity alone.</summary>
+    public bool Quiet { get; init; }
+}
 
 /// <summary>Rotation-consistency statistics of one window (NaN when fewer than <see cref="ImuPhysics.MinPairs"/> pairs).</summary>
 internal readonly record struct RotationStatistics(double Gain, double Residual, int Pairs)

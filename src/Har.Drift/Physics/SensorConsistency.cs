@@ -20,12 +20,17 @@ internal static class SensorConsistency
         ("accelerometer y and z axes swapped", 1, 2, true, [-1, 0, 0, 0, 0, -1, 0, -1, 0]),
     ];
 
+    /// <summary>The gyroscope maps every pair is evaluated under: as recorded, then each hypothesis.</summary>
+    private static readonly double[][] Maps = [[1, 0, 0, 0, 1, 0, 0, 0, 1], .. Hypotheses.Select(h => h.Map)];
+
     /// <summary>
-    /// Calibrates the checks on training windows. The sphere of the reference accelerometer is fitted leaving each
-    /// window's group out (as the effect-size floors are), so a window is judged by a calibration it did not shape.
+    /// Calibrates the checks on training windows. The sphere of the reference accelerometer is fitted to the still
+    /// blocks leaving each window's group out (as the effect-size floors are), so a window is judged by a calibration
+    /// it did not shape. The windows of each recording are scored in order with one <see cref="DeviceHistory"/>, as the
+    /// scorer does for a device's consecutive windows, so the bounds hold for the statistics as they are computed.
     /// </summary>
     /// <returns>The reference, or null when the channels are not a 6-axis IMU or the data cannot determine it.</returns>
-    public static SensorConsistencyReference? Calibrate(IReadOnlyList<string> channels, List<(string Group, double[][] Series)> windows, double sampleRateHz, double quantile)
+    public static SensorConsistencyReference? Calibrate(IReadOnlyList<string> channels, List<(string Group, double[][] Series)> windows, IReadOnlyList<int> recordings, double sampleRateHz, double quantile)
     {
         var acc = ChannelKinds.GravityAxes(channels);
         var gyro = ChannelKinds.GyroscopeAxes(channels);
@@ -34,8 +39,8 @@ internal static class SensorConsistency
             return null;
         }
 
-        var blocks = windows.Select(w => ImuPhysics.BlockMeans(w.Series[acc[0]], w.Series[acc[1]], w.Series[acc[2]], sampleRateHz)).ToList();
-        if (ImuPhysics.SphereFit(blocks.SelectMany(b => b)) is not { } all)
+        var still = windows.Select(w => ImuPhysics.StillBlocks(w.Series[acc[0]], w.Series[acc[1]], w.Series[acc[2]], sampleRateHz)).ToList();
+        if (ImuPhysics.SphereFit(still.SelectMany(b => b).Select(b => b.Mean)) is not { } all)
         {
             return null;
         }
@@ -45,7 +50,7 @@ internal static class SensorConsistency
         foreach (var g in groups)
         {
             fits[g] = groups.Count > 1
-                ? ImuPhysics.SphereFit(blocks.Where((_, i) => windows[i].Group != g).SelectMany(b => b)) ?? all
+                ? ImuPhysics.SphereFit(still.Where((_, i) => windows[i].Group != g).SelectMany(b => b).Select(b => b.Mean)) ?? all
                 : all;
         }
 
@@ -53,53 +58,118 @@ internal static class SensorConsistency
         var axes = new[] { new List<double>(), new List<double>(), new List<double>() };
         var gains = new List<double>();
         var residuals = new List<double>();
+        var turnOffsets = new[] { new List<double>(), new List<double>(), new List<double>() };
+        DeviceHistory? history = null;
+        long start = 0;
         for (var i = 0; i < windows.Count; i++)
         {
-            var (offset, radius) = fits[windows[i].Group];
-            var g = ImuPhysics.Gravity(blocks[i], offset, radius);
-            if (!double.IsNaN(g.MedianResidual))
+            if (i == 0 || recordings[i] != recordings[i - 1])
             {
-                medians.Add(g.MedianResidual);
+                history = new DeviceHistory();
+                start = 0;
+            }
+
+            var (offset, radius) = fits[windows[i].Group];
+            var e = Evaluate(acc, gyro, windows[i].Series, sampleRateHz, offset, radius, history!, start);
+            start += windows[i].Series[acc[0]].Length;
+            if (!double.IsNaN(e.MedianResidual))
+            {
+                medians.Add(e.MedianResidual);
             }
 
             for (var k = 0; k < 3; k++)
             {
-                if (!double.IsNaN(g.AxisResidual[k]))
+                if (!double.IsNaN(e.AxisResidual[k]))
                 {
-                    axes[k].Add(g.AxisResidual[k]);
+                    axes[k].Add(e.AxisResidual[k]);
                 }
             }
 
-            var s = windows[i].Series;
-            if (SameLength(s, acc, gyro))
+            for (var k = 0; k < 3; k++)
             {
-                var r = ImuPhysics.Rotation([s[acc[0]], s[acc[1]], s[acc[2]]], [s[gyro[0]], s[gyro[1]], s[gyro[2]]], sampleRateHz, radius, ImuPhysics.Identity);
-                if (r.Testable)
+                if (!double.IsNaN(e.TurnOffset[k]))
                 {
-                    gains.Add(r.Gain);
-                    residuals.Add(r.Residual);
+                    turnOffsets[k].Add(e.TurnOffset[k]);
                 }
+            }
+
+            if (e.Rotation[0].Testable)
+            {
+                gains.Add(e.Rotation[0].Gain);
+                residuals.Add(e.Rotation[0].Residual);
             }
         }
 
         var lo = (1 - quantile) / 2;
         var hi = 1 - lo;
+        double[] magnitude = [Q(medians, lo), Q(medians, hi)];
+        var axisBounds = axes.Select(a => Widen(Q(a, lo), Q(a, hi))).ToArray();
+        var turnBounds = turnOffsets.Select(a => Widen(Q(a, lo), Q(a, hi))).ToArray();
         return new SensorConsistencyReference(
             all.Offset,
             all.Radius,
-            [Q(medians, lo), Q(medians, hi)],
-            [.. axes.Select(a => Q(a, lo))],
-            [.. axes.Select(a => Q(a, hi))],
+            magnitude,
+            [.. axisBounds.Select(b => b[0])],
+            [.. axisBounds.Select(b => b[1])],
             [.. axes.Select(a => a.Count)],
-            [Q(gains, lo), Q(gains, hi)],
-            Q(residuals, quantile),
+            Widen(Q(gains, lo), Q(gains, hi)),
+            Q(residuals, quantile) * (1 + BoundMargin),
             gains.Count,
             quantile,
-            windows.Count);
+            windows.Count,
+            [.. turnBounds.Select(b => b[0])],
+            [.. turnBounds.Select(b => b[1])],
+            [.. turnOffsets.Select(a => a.Count)]);
     }
 
-    /// <summary>Runs the checks on a window (finite values per channel) and appends a finding per failed check.</summary>
-    public static void Check(SensorConsistencyReference reference, IReadOnlyList<string> channels, double[][] series, double sampleRateHz, List<SensorFinding> findings)
+    /// <summary>
+    /// Fraction of the width of the training windows' central range added on each side of it (and to the misfit limit).
+    /// Consecutive windows of a session share their evidence (<see cref="DeviceHistory"/>), so the 267 HAPT training
+    /// windows are only about 42 independent sessions, and a session whose statistic lies just beyond the training
+    /// range raises a finding in every later window: the raw quantiles understate the spread between devices and people.
+    /// </summary>
+    internal const double BoundMargin = 0.5;
+
+    private static double[] Widen(double lo, double hi)
+    {
+        var margin = BoundMargin * (hi - lo);
+        return [lo - margin, hi + margin];
+    }
+
+    /// <summary>The physics statistics of one window, on its own evidence plus the device's earlier evidence; takes the window's evidence into the history.</summary>
+    private static Evidence Evaluate(int[] acc, int[] gyro, double[][] series, double sampleRateHz, double[] offset, double radius, DeviceHistory history, long windowStart)
+    {
+        var blocks = ImuPhysics.BlockMeans(series[acc[0]], series[acc[1]], series[acc[2]], sampleRateHz);
+        var g = ImuPhysics.Gravity(blocks, offset, radius);
+        var still = ImuPhysics.StillBlocks(series[acc[0]], series[acc[1]], series[acc[2]], sampleRateHz);
+        var (earlierPairs, earlierBlocks) = history.Before(windowStart);
+        var (axis, axisBlocks) = ImuPhysics.AxisResiduals(earlierBlocks.Concat(still.Select(b => b.Mean)), offset, radius);
+        List<RotationPair> pairs = [];
+        if (SameLength(series, acc, gyro))
+        {
+            pairs = ImuPhysics.Pairs([series[acc[0]], series[acc[1]], series[acc[2]]], [series[gyro[0]], series[gyro[1]], series[gyro[2]]], sampleRateHz, radius, Maps);
+        }
+
+        var combined = earlierPairs.Concat(pairs).ToList();
+        var rotation = new RotationStatistics[Maps.Length];
+        for (var m = 0; m < Maps.Length; m++)
+        {
+            rotation[m] = ImuPhysics.Summarize(combined, m);
+        }
+
+        var turnOffset = ImuPhysics.TurnOffset(combined, offset);
+        history.Commit(windowStart, windowStart + series[acc[0]].Length, pairs, still);
+        return new Evidence(g.MedianResidual, g.Blocks, g.Direction, axis, axisBlocks, rotation, pairs.Count, turnOffset);
+    }
+
+    private sealed record Evidence(double MedianResidual, int Blocks, double[] Direction, double[] AxisResidual, int[] AxisBlocks, RotationStatistics[] Rotation, int WindowPairs, double[] TurnOffset);
+
+    /// <summary>
+    /// Runs the checks on a window (finite values per channel) and appends a finding per failed check. The window's
+    /// evidence is combined with the device's earlier evidence in <paramref name="history"/> (frames before
+    /// <paramref name="windowStart"/>), and then taken into it.
+    /// </summary>
+    public static void Check(SensorConsistencyReference reference, IReadOnlyList<string> channels, double[][] series, double sampleRateHz, List<SensorFinding> findings, DeviceHistory history, long windowStart)
     {
         var acc = ChannelKinds.GravityAxes(channels);
         var gyro = ChannelKinds.GyroscopeAxes(channels);
@@ -109,19 +179,18 @@ internal static class SensorConsistency
         }
 
         var inv = CultureInfo.InvariantCulture;
-        var blocks = ImuPhysics.BlockMeans(series[acc[0]], series[acc[1]], series[acc[2]], sampleRateHz);
-        var g = ImuPhysics.Gravity(blocks, reference.AccelerometerOffset, reference.GravityMagnitude);
-        var magnitude = Excess(g.MedianResidual, reference.MagnitudeBounds[0], reference.MagnitudeBounds[1]);
+        var e = Evaluate(acc, gyro, series, sampleRateHz, reference.AccelerometerOffset, reference.GravityMagnitude, history, windowStart);
+        var magnitude = Excess(e.MedianResidual, reference.MagnitudeBounds[0], reference.MagnitudeBounds[1]);
         var worstAxis = -1;
         var worstAxisExcess = 0.0;
         for (var k = 0; k < 3; k++)
         {
             if (reference.AxisWindows[k] >= SensorConsistencyReference.MinCalibrationWindows)
             {
-                var e = Excess(g.AxisResidual[k], reference.AxisLower[k], reference.AxisUpper[k]);
-                if (e > worstAxisExcess)
+                var x = Excess(e.AxisResidual[k], reference.AxisLower[k], reference.AxisUpper[k]);
+                if (x > worstAxisExcess)
                 {
-                    worstAxisExcess = e;
+                    worstAxisExcess = x;
                     worstAxis = k;
                 }
             }
@@ -130,37 +199,55 @@ internal static class SensorConsistency
         if (magnitude > 0 || worstAxis >= 0)
         {
             var r0 = reference.GravityMagnitude;
-            var d = g.Direction;
+            var d = e.Direction;
             if (worstAxis >= 0 && worstAxisExcess >= magnitude)
             {
                 var k = worstAxis;
-                var value = g.AxisResidual[k];
+                var value = e.AxisResidual[k];
                 var bound = value > reference.AxisUpper[k] ? reference.AxisUpper[k] : reference.AxisLower[k];
                 var name = channels[acc[k]];
                 findings.Add(new SensorFinding(SensorFindingKind.GravityMagnitude, name, value, bound, string.Create(inv,
-                    $"Where gravity lies mostly along {name} ({g.AxisBlocks[k]} of {g.Blocks} two-second blocks), the accelerometer reads {(1 + value) * r0:G4} instead of {r0:G4} (healthy windows: {(1 + reference.AxisLower[k]) * r0:G4}–{(1 + reference.AxisUpper[k]) * r0:G4}): an offset or gain error on {name}, or on an axis tilted towards it."),
-                    g.AxisBlocks[k], [name]));
+                    $"Where gravity lies mostly along {name} ({e.AxisBlocks[k]} still two-second blocks of this window and the device's earlier ones), the accelerometer reads {(1 + value) * r0:G4} instead of {r0:G4} (healthy: {(1 + reference.AxisLower[k]) * r0:G4}–{(1 + reference.AxisUpper[k]) * r0:G4}): an offset or gain error on {name}, or on an axis tilted towards it."),
+                    e.AxisBlocks[k], [name]));
             }
             else
             {
-                var value = g.MedianResidual;
+                var value = e.MedianResidual;
                 var bound = value > reference.MagnitudeBounds[1] ? reference.MagnitudeBounds[1] : reference.MagnitudeBounds[0];
                 var main = acc[Enumerable.Range(0, 3).MaxBy(i => Math.Abs(d[i]))];
                 findings.Add(new SensorFinding(SensorFindingKind.GravityMagnitude, null, value, bound, string.Create(inv,
-                    $"Over {g.Blocks} two-second blocks the accelerometer's gravity magnitude is {(1 + value) * r0:G4} instead of {r0:G4} (healthy windows: {(1 + reference.MagnitudeBounds[0]) * r0:G4}–{(1 + reference.MagnitudeBounds[1]) * r0:G4}); gravity pointed along ({d[0]:F2}, {d[1]:F2}, {d[2]:F2}), mostly {channels[main]}: an accelerometer offset along that direction, a gain error, or remapped axes."),
-                    g.Blocks, [channels[acc[0]], channels[acc[1]], channels[acc[2]]]));
+                    $"Over {e.Blocks} two-second blocks the accelerometer's gravity magnitude is {(1 + value) * r0:G4} instead of {r0:G4} (healthy windows: {(1 + reference.MagnitudeBounds[0]) * r0:G4}–{(1 + reference.MagnitudeBounds[1]) * r0:G4}); gravity pointed along ({d[0]:F2}, {d[1]:F2}, {d[2]:F2}), mostly {channels[main]}: an accelerometer offset along that direction, a gain error, or remapped axes."),
+                    e.Blocks, [channels[acc[0]], channels[acc[1]], channels[acc[2]]]));
             }
         }
 
-        if (reference.RotationWindows < SensorConsistencyReference.MinCalibrationWindows || !SameLength(series, acc, gyro))
+        if (reference is { TurnOffsetLower: { } offLo, TurnOffsetUpper: { } offHi, TurnOffsetWindows: { } offN })
         {
-            return;
+            var worst = -1;
+            var worstExcess = 0.0;
+            for (var k = 0; k < 3; k++)
+            {
+                var x = offN[k] >= SensorConsistencyReference.MinCalibrationWindows ? Excess(e.TurnOffset[k], offLo[k], offHi[k]) : 0;
+                if (x > worstExcess)
+                {
+                    worstExcess = x;
+                    worst = k;
+                }
+            }
+
+            if (worst >= 0)
+            {
+                var name = channels[acc[worst]];
+                var value = e.TurnOffset[worst];
+                var bound = value > offHi[worst] ? offHi[worst] : offLo[worst];
+                findings.Add(new SensorFinding(SensorFindingKind.AccelerometerOffset, name, value, bound, string.Create(inv,
+                    $"Over {e.Rotation[0].Pairs} still-to-still turns ({e.WindowPairs} in this window, the rest from the device's earlier windows) the gravity direction turned as the gyroscope says only if {name} carries an extra offset of {value:+0.000;-0.000} (healthy {offLo[worst]:+0.000;-0.000} to {offHi[worst]:+0.000;-0.000}, in the accelerometer's unit): an offset (bias) error on {name}."),
+                    e.Rotation[0].Pairs, [name]));
+            }
         }
 
-        double[][] a = [series[acc[0]], series[acc[1]], series[acc[2]]];
-        double[][] w = [series[gyro[0]], series[gyro[1]], series[gyro[2]]];
-        var r = ImuPhysics.Rotation(a, w, sampleRateHz, reference.GravityMagnitude, ImuPhysics.Identity);
-        if (!r.Testable)
+        var r = e.Rotation[0];
+        if (reference.RotationWindows < SensorConsistencyReference.MinCalibrationWindows || !r.Testable)
         {
             return;
         }
@@ -174,15 +261,7 @@ internal static class SensorConsistency
         }
 
         string[] gyroNames = [channels[gyro[0]], channels[gyro[1]], channels[gyro[2]]];
-        if (inconsistent && (gainLow || gainHigh))
-        {
-            // A gain error also bends the predicted direction when the turn is not square to gravity: if undoing the
-            // gain makes the sensors agree, the gain is the explanation.
-            var undo = 1 / r.Gain;
-            var corrected = ImuPhysics.Rotation(a, w, sampleRateHz, reference.GravityMagnitude, [undo, 0, 0, 0, undo, 0, 0, 0, undo]);
-            inconsistent = !(corrected.Testable && corrected.Residual <= reference.RotationResidualLimit);
-        }
-
+        var where = string.Create(inv, $"{r.Pairs} still-to-still pairs ({e.WindowPairs} in this window, the rest from the device's earlier windows)");
         if (inconsistent)
         {
             // Which remapping of the axes would make the two sensors agree again?
@@ -190,7 +269,7 @@ internal static class SensorConsistency
             var bestResidual = r.Residual;
             for (var h = 0; h < Hypotheses.Length; h++)
             {
-                var alt = ImuPhysics.Rotation(a, w, sampleRateHz, reference.GravityMagnitude, Hypotheses[h].Map);
+                var alt = e.Rotation[h + 1];
                 if (alt.Testable && alt.Residual < bestResidual)
                 {
                     best = h;
@@ -198,32 +277,35 @@ internal static class SensorConsistency
                 }
             }
 
-            string explanation;
-            string[] implicated;
             if (best >= 0 && bestResidual <= reference.RotationResidualLimit)
             {
                 var hyp = Hypotheses[best];
                 var axesOf = hyp.Accelerometer ? acc : gyro;
-                implicated = [channels[axesOf[hyp.A]], channels[axesOf[hyp.B]]];
-                explanation = string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({implicated[0]} ↔ {implicated[1]})");
-            }
-            else
-            {
-                implicated = [.. gyroNames, channels[acc[0]], channels[acc[1]], channels[acc[2]]];
-                explanation = "no single swap of two axes explains it (a sign flip, a mounting rotation or a broken sensor)";
+                string[] implicated = [channels[axesOf[hyp.A]], channels[axesOf[hyp.B]]];
+                findings.Add(Mismatch(reference, r, where, string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({implicated[0]} ↔ {implicated[1]})"), implicated));
+                return;
             }
 
-            findings.Add(new SensorFinding(SensorFindingKind.RotationMismatch, null, r.Residual, reference.RotationResidualLimit, string.Create(inv,
-                $"The gyroscope's rotation does not match the turn of the gravity direction: median misfit {r.Residual:F2} of the turn over {r.Pairs} still-to-still pairs (healthy ≤ {reference.RotationResidualLimit:F2}); {explanation}."),
-                r.Pairs, implicated));
-            return;
+            if (!gainLow && !gainHigh)
+            {
+                findings.Add(Mismatch(reference, r, where, "no single swap of two axes explains it (a sign flip, a mounting rotation or a broken sensor)", [.. gyroNames, channels[acc[0]], channels[acc[1]], channels[acc[2]]]));
+                return;
+            }
+
+            // A gain error also bends the predicted direction when the turn is not square to gravity: with the gain
+            // out of range and no swap explaining the misfit, the gain is reported.
         }
 
         var bound2 = gainHigh ? reference.RotationGainBounds[1] : reference.RotationGainBounds[0];
         findings.Add(new SensorFinding(SensorFindingKind.RotationMismatch, null, r.Gain, bound2, string.Create(inv,
-            $"The gyroscope reports {r.Gain:F2}× the turn of the gravity direction measured by the accelerometer over {r.Pairs} still-to-still pairs (healthy {reference.RotationGainBounds[0]:F2}–{reference.RotationGainBounds[1]:F2}): a gyroscope gain (scale) error."),
+            $"The gyroscope reports {r.Gain:F2}× the turn of the gravity direction measured by the accelerometer over {where} (healthy {reference.RotationGainBounds[0]:F2}–{reference.RotationGainBounds[1]:F2}): a gyroscope gain (scale) error."),
             r.Pairs, gyroNames));
     }
+
+    private static SensorFinding Mismatch(SensorConsistencyReference reference, RotationStatistics r, string where, string explanation, string[] implicated) =>
+        new(SensorFindingKind.RotationMismatch, null, r.Residual, reference.RotationResidualLimit, string.Create(CultureInfo.InvariantCulture,
+            $"The gyroscope's rotation does not match the turn of the gravity direction: median misfit {r.Residual:F2} of the turn over {where} (healthy ≤ {reference.RotationResidualLimit:F2}); {explanation}."),
+            r.Pairs, implicated);
 
     /// <summary>How far a statistic lies outside [lo, hi], relative to the width of the interval (0 inside, or NaN).</summary>
     private static double Excess(double value, double lo, double hi)

@@ -131,11 +131,13 @@ public sealed class ReferenceProfileBuilder
 
         // Training windows: non-overlapping, a trailing part shorter than half a window is dropped.
         var windows = new List<(string Group, double[][] Series)>();
+        var recordings = new List<int>();
         var segments = new List<ReferenceSegment>();
         var gravityAxes = ChannelKinds.GravityAxes(_channels);
         var len = _options.SegmentLength;
-        foreach (var (group, samples) in _recordings)
+        for (var rec = 0; rec < _recordings.Count; rec++)
         {
+            var (group, samples) = _recordings[rec];
             var frames = samples.Length / c;
             for (var start = 0; start < frames; start += len)
             {
@@ -182,6 +184,7 @@ public sealed class ReferenceProfileBuilder
                 var gravity = gravityAxes.Length == 3 ? ChannelKinds.MeanDirection(series[gravityAxes[0]], series[gravityAxes[1]], series[gravityAxes[2]]) ?? [] : [];
                 segments.Add(new ReferenceSegment(group, quantiles, neff, gravity));
                 windows.Add((group, series));
+                recordings.Add(rec);
             }
         }
 
@@ -193,7 +196,7 @@ public sealed class ReferenceProfileBuilder
         // Provisional profile (floors 0) to calibrate against, leaving each window's own group out.
         var provisional = new ReferenceProfile(channelRefs, segments, new CalibratedFloors(new double[c], new double[c], _options.FloorQuantile, 0), _options.SampleRateHz, len, source);
         var floors = Calibrate(provisional, windows);
-        var consistency = SensorConsistency.Calibrate(_channels, windows, _options.SampleRateHz, _options.ConsistencyQuantile);
+        var consistency = SensorConsistency.Calibrate(_channels, windows, recordings, _options.SampleRateHz, _options.ConsistencyQuantile);
         return new ReferenceProfile(channelRefs, segments, floors, _options.SampleRateHz, len, source, null, consistency);
     }
 

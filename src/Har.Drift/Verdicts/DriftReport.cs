@@ -79,6 +79,13 @@ public enum SensorFindingKind
     /// accelerometer between still moments: a gyroscope gain error, or swapped/flipped axes on either sensor.
     /// </summary>
     RotationMismatch,
+
+    /// <summary>
+    /// The accelerometer offset implied by the device's still-to-still turns is outside the range healthy devices stay
+    /// in: where gravity turned as the gyroscope says, the constant part left over is the accelerometer's offset
+    /// ((I − R) δ = a₂ − R a₁), which a 1-minute window of one posture cannot show.
+    /// </summary>
+    AccelerometerOffset,
 }
 
 /// <summary>A sensor problem, reported on its own, separate from the distribution tests.</summary>

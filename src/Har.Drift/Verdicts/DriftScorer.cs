@@ -47,11 +47,31 @@ public sealed class DriftScorer
     /// <summary>Gets the reference profile.</summary>
     public ReferenceProfile Profile => _profile;
 
-    /// <summary>Scores one window.</summary>
+    /// <summary>Scores one window on its own (the physics checks see only this window's turns and postures).</summary>
     /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order.</param>
     /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
     /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
-    public DriftReport Score(ReadOnlySpan<float> interleaved, ReadOnlySpan<long> timestampsMs = default)
+    public DriftReport Score(ReadOnlySpan<float> interleaved, ReadOnlySpan<long> timestampsMs = default) =>
+        Score(interleaved, new DeviceHistory(), 0, timestampsMs);
+
+    /// <summary>
+    /// Scores the next window of a device's stream: the physics consistency checks (gravity magnitude per axis,
+    /// gyroscope rotation) use this window's evidence plus the evidence the device showed in the windows scored
+    /// before with the same <paramref name="history"/>, which then takes in this window's evidence. The channel
+    /// verdicts (KS, PSI) and the other sensor checks depend on this window only.
+    /// </summary>
+    /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order; the frames that follow the ones already scored with <paramref name="history"/>.</param>
+    /// <param name="history">The device's history (one per device and session).</param>
+    /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
+    /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
+    public DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, ReadOnlySpan<long> timestampsMs = default)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        return Score(interleaved, history, history.FramesSeen, timestampsMs);
+    }
+
+    /// <summary>Scores a window that starts at frame <paramref name="windowStart"/> of the device's stream (windows may overlap).</summary>
+    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, long windowStart, ReadOnlySpan<long> timestampsMs)
     {
         if (interleaved.Length % _channels != 0)
         {
@@ -79,7 +99,7 @@ public sealed class DriftScorer
         SensorChecks(series, timestampsMs, findings);
         if (_options.ConsistencyChecks && _profile.SensorConsistency is { } consistency && _profile.SampleRateHz > 0)
         {
-            SensorConsistency.Check(consistency, _profile.ChannelNames, series, _profile.SampleRateHz, findings);
+            SensorConsistency.Check(consistency, _profile.ChannelNames, series, _profile.SampleRateHz, findings, history, windowStart);
         }
 
         var stats = Compute(series, excludeGroup: null);

@@ -24,9 +24,9 @@ internal static class HaptCalibration
 
     public static Result Get() => Study.Value;
 
-    public sealed record Row(string Name, int Windows, int[] DriftedPerChannel, int AnyDrifted, int Gravity, int Rotation, int AnyFlag);
+    public sealed record Row(string Name, int Windows, int[] DriftedPerChannel, int AnyDrifted, int Gravity, int Rotation, int TurnOffset, int AnyFlag);
 
-    public sealed record Result(string ProfileHash, int TrainWindows, double[] KsFloor, double[] PsiFloor, SensorConsistencyReference Consistency, IReadOnlyList<Row> Rows)
+    public sealed record Result(string ProfileHash, int TrainWindows, double[] KsFloor, double[] PsiFloor, SensorConsistencyReference Consistency, IReadOnlyList<Row> Rows, IReadOnlyList<Row> FirstMinuteRows, IReadOnlyList<Row> WindowOnlyRows)
     {
         public string ConsistencyMarkdown()
         {
@@ -43,11 +43,24 @@ internal static class HaptCalibration
             }
 
             sb.AppendLine(inv, $"| rotation gain | median gyroscope turn / gravity turn | {c.RotationGainBounds[0]:F3} … {c.RotationGainBounds[1]:F3} | {c.RotationWindows} |");
+            for (var k = 0; k < 3; k++)
+            {
+                var lo = c.TurnOffsetLower?[k] ?? double.NaN;
+                var hi = c.TurnOffsetUpper?[k] ?? double.NaN;
+                sb.AppendLine(inv, $"| turn offset along {ChannelNames[k]} | least-squares δ of (I − R) δ = a₂ − R a₁ over the pairs (g) | {lo:F4} … {hi:F4} | {c.TurnOffsetWindows?[k] ?? 0} |");
+            }
+
             sb.AppendLine(inv, $"| rotation misfit | median misfit angle / turn | ≤ {c.RotationResidualLimit:F3} | {c.RotationWindows} |");
             return sb.ToString();
         }
 
-        public string ToMarkdown()
+        public string ToMarkdown() => Table(Rows);
+
+        public string FirstMinuteMarkdown() => Table(FirstMinuteRows);
+
+        public string WindowOnlyMarkdown() => Table(WindowOnlyRows);
+
+        private static string Table(IReadOnlyList<Row> rows)
         {
             var inv = CultureInfo.InvariantCulture;
             var sb = new StringBuilder();
@@ -57,15 +70,15 @@ internal static class HaptCalibration
                 sb.Append(inv, $" {c} |");
             }
 
-            sb.AppendLine(" any channel drifted | gravity magnitude | rotation mismatch | flagged (drifted or any finding) |");
+            sb.AppendLine(" any channel drifted | gravity magnitude | rotation mismatch | turn offset | flagged (drifted or any finding) |");
             sb.Append("|---|---:|");
             foreach (var _ in ChannelNames)
             {
                 sb.Append("---:|");
             }
 
-            sb.AppendLine("---:|---:|---:|---:|");
-            foreach (var r in Rows)
+            sb.AppendLine("---:|---:|---:|---:|---:|");
+            foreach (var r in rows)
             {
                 sb.Append(inv, $"| {r.Name} | {r.Windows} |");
                 foreach (var d in r.DriftedPerChannel)
@@ -73,7 +86,7 @@ internal static class HaptCalibration
                     sb.Append(inv, $" {Pct(d, r.Windows)} |");
                 }
 
-                sb.AppendLine(inv, $" {Pct(r.AnyDrifted, r.Windows)} | {Pct(r.Gravity, r.Windows)} | {Pct(r.Rotation, r.Windows)} | {Pct(r.AnyFlag, r.Windows)} |");
+                sb.AppendLine(inv, $" {Pct(r.AnyDrifted, r.Windows)} | {Pct(r.Gravity, r.Windows)} | {Pct(r.Rotation, r.Windows)} | {Pct(r.TurnOffset, r.Windows)} | {Pct(r.AnyFlag, r.Windows)} |");
             }
 
             return sb.ToString();
@@ -121,41 +134,80 @@ internal static class HaptCalibration
         var profile = Profile;
         var scorer = new DriftScorer(profile);
         var windows = TestWindows().ToList();
-        var rows = new List<Row> { Evaluate("clean (false alarms)", scorer, windows, null) };
-        foreach (var (name, inject) in Shifts)
+        var rows = new List<Row>();
+        var first = new List<Row>();
+        var alone = new List<Row>();
+        foreach (var (name, inject) in Shifts.Prepend(("clean (false alarms)", null!)))
         {
-            rows.Add(Evaluate(name, scorer, windows, inject));
+            var (all, firstMinute) = Evaluate(name, scorer, windows, inject, withHistory: true);
+            rows.Add(all);
+            first.Add(firstMinute);
+            alone.Add(Evaluate(name, scorer, windows, inject, withHistory: false).All);
         }
 
-        return new Result(profile.Hash, profile.Floors.Windows, profile.Floors.KsFloor, profile.Floors.PsiFloor, profile.SensorConsistency!, rows);
+        return new Result(profile.Hash, profile.Floors.Windows, profile.Floors.KsFloor, profile.Floors.PsiFloor, profile.SensorConsistency!, rows, first, alone);
     }
 
-    private static Row Evaluate(string name, DriftScorer scorer, List<(HaptSession Session, float[] Frames)> windows, Action<float[]>? inject)
+    /// <summary>
+    /// Scores every window of every session in time order with one <see cref="DeviceHistory"/> per session (the
+    /// injected fault, like a real one, is present from the session's start), as the streaming monitor does; returns
+    /// the counts over all windows and over the first window of each session (a fresh device). Without history,
+    /// every window is scored on its own (for comparison).
+    /// </summary>
+    private static (Row All, Row FirstMinute) Evaluate(string name, DriftScorer scorer, List<(HaptSession Session, float[] Frames)> windows, Action<float[]>? inject, bool withHistory)
     {
-        var perChannel = new int[ChannelNames.Length];
-        int any = 0, anyFlag = 0, gravity = 0, rotation = 0;
-        foreach (var (_, frames) in windows)
+        var all = new Counts(ChannelNames.Length);
+        var first = new Counts(ChannelNames.Length);
+        DeviceHistory? history = null;
+        HaptSession? current = null;
+        foreach (var (session, frames) in windows)
         {
+            var isFirst = !ReferenceEquals(session, current);
+            if (isFirst || !withHistory)
+            {
+                history = new DeviceHistory();
+                current = session;
+            }
+
             var w = (float[])frames.Clone();
             inject?.Invoke(w);
-            var report = scorer.Score(w);
+            var report = scorer.Score(w, history!);
+            all.Add(report);
+            if (isFirst)
+            {
+                first.Add(report);
+            }
+        }
+
+        return (all.ToRow(name), first.ToRow(name));
+    }
+
+    private sealed class Counts(int channels)
+    {
+        private readonly int[] _perChannel = new int[channels];
+        private int _windows, _any, _anyFlag, _gravity, _rotation, _turnOffset;
+
+        public void Add(DriftReport report)
+        {
+            _windows++;
             var drifted = false;
-            for (var c = 0; c < perChannel.Length; c++)
+            for (var c = 0; c < _perChannel.Length; c++)
             {
                 if (report.Channels[c].Verdict == DriftVerdict.Drifted)
                 {
-                    perChannel[c]++;
+                    _perChannel[c]++;
                     drifted = true;
                 }
             }
 
-            any += drifted ? 1 : 0;
-            gravity += report.Findings.Any(f => f.Kind == SensorFindingKind.GravityMagnitude) ? 1 : 0;
-            rotation += report.Findings.Any(f => f.Kind == SensorFindingKind.RotationMismatch) ? 1 : 0;
-            anyFlag += report.Flagged ? 1 : 0;
+            _any += drifted ? 1 : 0;
+            _gravity += report.Findings.Any(f => f.Kind == SensorFindingKind.GravityMagnitude) ? 1 : 0;
+            _rotation += report.Findings.Any(f => f.Kind == SensorFindingKind.RotationMismatch) ? 1 : 0;
+            _turnOffset += report.Findings.Any(f => f.Kind == SensorFindingKind.AccelerometerOffset) ? 1 : 0;
+            _anyFlag += report.Flagged ? 1 : 0;
         }
 
-        return new Row(name, windows.Count, perChannel, any, gravity, rotation, anyFlag);
+        public Row ToRow(string name) => new(name, _windows, (int[])_perChannel.Clone(), _any, _gravity, _rotation, _turnOffset, _anyFlag);
     }
 
     private static void Offset(float[] w, int ch, float delta)

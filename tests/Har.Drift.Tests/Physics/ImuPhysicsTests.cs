@@ -52,6 +52,43 @@ public sealed class ImuPhysicsTests
     }
 
     [Fact]
+    public void TurnOffset_AccelerometerOffsetOnEachAxis_IsRecoveredFromTheTurns()
+    {
+        // (I − R) δ = a₂ − R a₁: the turns between still moments determine the offset that was added.
+        for (var axis = 0; axis < 3; axis++)
+        {
+            var imu = SimulatedImu.Record(seed: 20 + axis, seconds: 60);
+            imu.Offset(axis, 0.1);
+            var pairs = ImuPhysics.Pairs(imu.Acc, imu.Gyro, 50, 1.0, [[1, 0, 0, 0, 1, 0, 0, 0, 1]]);
+            var delta = ImuPhysics.TurnOffset(pairs, [0, 0, 0]);
+
+            for (var k = 0; k < 3; k++)
+            {
+                Assert.InRange(delta[k], (k == axis ? 0.1 : 0) - 0.01, (k == axis ? 0.1 : 0) + 0.01);
+            }
+        }
+    }
+
+    [Fact]
+    public void TurnOffset_NoTurns_NotDetermined()
+    {
+        var imu = SimulatedImu.Record(seed: 24, seconds: 30, turns: false);
+        var pairs = ImuPhysics.Pairs(imu.Acc, imu.Gyro, 50, 1.0, [[1, 0, 0, 0, 1, 0, 0, 0, 1]]);
+
+        Assert.All(ImuPhysics.TurnOffset(pairs, [0, 0, 0]), d => Assert.True(double.IsNaN(d)));
+    }
+
+    [Fact]
+    public void StillBlocks_RestingDevice_ReadsGravityAlone()
+    {
+        var imu = SimulatedImu.Record(seed: 25, seconds: 30, turns: false);
+        var blocks = ImuPhysics.StillBlocks(imu.Acc[0], imu.Acc[1], imu.Acc[2], 50);
+
+        Assert.Equal(15, blocks.Count);
+        Assert.All(blocks, b => Assert.InRange(Math.Sqrt((b.Mean[0] * b.Mean[0]) + (b.Mean[1] * b.Mean[1]) + (b.Mean[2] * b.Mean[2])), 0.999, 1.001));
+    }
+
+    [Fact]
     public void Rotation_HealthyDevice_GainOneResidualNearZero()
     {
         var imu = SimulatedImu.Record(seed: 2, seconds: 60);
