@@ -16,7 +16,7 @@ public class DurableAppendBenchmarks : IDisposable
 {
     private const int Appenders = 64;
     private const int SqlitePerAppender = 2;
-    private const int ClosedLoopPerAppender = 16;
+    private const int ClosedLoopPerAppender = 32;
     private const int InFlightPerAppender = 32;
     private const int PipelinedPerAppender = 256;
 

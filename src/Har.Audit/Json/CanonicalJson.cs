@@ -351,7 +351,18 @@ public static class CanonicalJson
                     return null;
                 }
 
-                var decoded = TryDecodeString(content);
+                // System.Text.Json unescapes in one pass and refuses lone surrogates; its message is
+                // replaced by the one the strict decoder gives.
+                string? decoded;
+                try
+                {
+                    decoded = element.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    decoded = TryDecodeString(content);
+                }
+
                 if (decoded is null)
                 {
                     return "string contains a lone surrogate; RFC 8785 requires well-formed Unicode.";

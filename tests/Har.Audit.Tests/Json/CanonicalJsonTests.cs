@@ -162,6 +162,18 @@ public sealed class CanonicalJsonTests
         Assert.Equal("""{"a":"x>y","b":-0.5,"c":0,"d":1.5,"e":100,"f":"plain","g":100,"h":1e-7,"i":1234567890123456}""", actual);
     }
 
+    [Theory]
+    [InlineData("""{"x":"a\ud800"}""", "$.x")]
+    [InlineData("""{"x":["ok","\udc00b"]}""", "$.x[1]")]
+    [InlineData("""{"x":{"y":"\ud800\ud800"}}""", "$.x.y")]
+    public void Canonicalize_LoneSurrogateEscape_IsRejectedWithPath(string json, string path)
+    {
+        var ex = Assert.Throws<FormatException>(() => CanonicalJson.Canonicalize(Encoding.UTF8.GetBytes(json)));
+
+        Assert.StartsWith(path + ": ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("lone surrogate", ex.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Law: a number literal copied verbatim (the fast path) is exactly what the ECMAScript formatting of its double gives.</summary>
     [Fact]
     public void Canonicalize_NumberLiterals_MatchFormatNumberOfTheirDouble()
