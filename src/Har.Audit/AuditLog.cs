@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Har.Audit.Merkle;
@@ -32,6 +31,10 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
     private const string LockFile = "lock";
     private const int MaxFramePayload = (64 << 20) + 4096;
     private const long MaxGroupBytes = 8 << 20;
+    private const int ScratchLimit = 64 << 10;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
 
     private readonly AuditLogOptions _options;
     private readonly ILogger _logger;
@@ -46,9 +49,8 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
     private readonly SemaphoreSlim _sealGate = new(1, 1);
     private readonly Thread _writer;
     private readonly ArrayBufferWriter<byte> _group = new(1 << 20);
-    private readonly IncrementalHash _leafHasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly byte[] _lastLeaf = new byte[32];
-    private List<PendingAppend> _queue = new(1024);
+    private PendingQueue _queue = new();
     private bool _stopping;
     private bool _disposed;
     private Exception? _fault;
@@ -176,30 +178,44 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(record);
         cancellationToken.ThrowIfCancellationRequested();
-        var buffer = new ArrayBufferWriter<byte>(512);
-        record.WriteValidated(buffer);
-        if (buffer.WrittenCount > _options.MaxRecordBytes)
-        {
-            throw new ArgumentException($"The canonical record has {buffer.WrittenCount} bytes; the log accepts at most {_options.MaxRecordBytes} (AuditLogOptions.MaxRecordBytes).", nameof(record));
-        }
 
-        var pending = new PendingAppend(buffer.WrittenMemory, IndexRow.For(0, 0, record));
-        lock (_gate)
+        // Canonicalised once, into this thread's scratch buffer, then copied into the shared queue.
+        var buffer = t_scratch ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        try
         {
-            ObjectDisposedException.ThrowIf(_stopping, this);
-            if (_fault is not null)
+            record.WriteValidated(buffer);
+            if (buffer.WrittenCount > _options.MaxRecordBytes)
             {
-                throw new InvalidOperationException($"The audit log at '{Directory}' is faulted by an earlier write or fsync failure and accepts no appends; reopen it.", _fault);
+                throw new ArgumentException($"The canonical record has {buffer.WrittenCount} bytes; the log accepts at most {_options.MaxRecordBytes} (AuditLogOptions.MaxRecordBytes).", nameof(record));
             }
 
-            _queue.Add(pending);
-            if (_queue.Count == 1)
+            var row = IndexRow.For(0, 0, record);
+            var completion = new TaskCompletionSource<AuditAppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_gate)
             {
-                Monitor.Pulse(_gate);
+                ObjectDisposedException.ThrowIf(_stopping, this);
+                if (_fault is not null)
+                {
+                    throw new InvalidOperationException($"The audit log at '{Directory}' is faulted by an earlier write or fsync failure and accepts no appends; reopen it.", _fault);
+                }
+
+                _queue.Add(buffer.WrittenSpan, row, completion);
+                if (_queue.Count == 1)
+                {
+                    Monitor.Pulse(_gate);
+                }
+            }
+
+            return completion.Task;
+        }
+        finally
+        {
+            if (buffer.Capacity > ScratchLimit)
+            {
+                t_scratch = null;
             }
         }
-
-        return pending.Completion.Task;
     }
 
     /// <summary>Reads entry <paramref name="index"/>, checking its CRC and index.</summary>
@@ -427,7 +443,6 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
             Seal(_size, _segmentLength);
         }
 
-        _leafHasher.Dispose();
         _segment.Dispose();
         _nodes.Dispose();
         _index.Dispose();
@@ -776,7 +791,7 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
 
     private void WriterLoop()
     {
-        var batch = new List<PendingAppend>(1024);
+        var batch = new PendingQueue();
         while (true)
         {
             lock (_gate)
@@ -802,9 +817,9 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
                 {
                     var end = start;
                     long bytes = 0;
-                    while (end < batch.Count && end - start < _options.MaxGroupCommitRecords && (end == start || bytes + batch[end].Record.Length <= MaxGroupBytes))
+                    while (end < batch.Count && end - start < _options.MaxGroupCommitRecords && (end == start || bytes + batch.Items[end].RecordLength <= MaxGroupBytes))
                     {
-                        bytes += batch[end].Record.Length;
+                        bytes += batch.Items[end].RecordLength;
                         end++;
                     }
 
@@ -823,22 +838,26 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
         }
     }
 
-    private void Commit(List<PendingAppend> batch, int start, int end)
+    private void Commit(PendingQueue batch, int start, int end)
     {
+        var items = batch.Items;
+        long first;
         lock (_commitLock)
         {
             _group.ResetWrittenCount();
-            var index = _size;
+            first = _size;
+            var index = first;
             for (var i = start; i < end; i++, index++)
             {
-                var p = batch[i];
+                ref var p = ref items[i];
                 var frameOffset = _group.WrittenCount;
-                var (payloadStart, payloadLength) = LogEnvelope.WriteFrame(_group, index, p.Row.Kind, _lastLeaf, p.Record.Span);
-                _leafHasher.AppendData([0x00]);
-                _leafHasher.AppendData(_group.WrittenSpan.Slice(payloadStart, payloadLength));
-                _leafHasher.GetHashAndReset(_lastLeaf);
-                p.LeafHash = (byte[])_lastLeaf.Clone();
-                p.Index = index;
+                var (payloadStart, payloadLength) = LogEnvelope.WriteFrame(_group, index, p.Row.Kind, _lastLeaf, batch.Record(i));
+
+                // The leaf hash is the appender's result; it is hashed straight into the array returned.
+                var leaf = new byte[MerkleHasher.HashSize];
+                MerkleHasher.Leaf(_group.WrittenSpan.Slice(payloadStart, payloadLength), leaf);
+                leaf.CopyTo(_lastLeaf, 0);
+                p.LeafHash = leaf;
                 p.Row = p.Row with { Offset = _segmentLength + frameOffset, FrameLength = payloadLength + LogEnvelope.FrameOverhead };
             }
 
@@ -849,9 +868,8 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
 
             for (var i = start; i < end; i++)
             {
-                var p = batch[i];
-                _nodes.Append(p.LeafHash);
-                _index.Append(p.Row);
+                _nodes.Append(items[i].LeafHash);
+                _index.Append(items[i].Row);
             }
 
             _nodes.WritePending();
@@ -863,28 +881,31 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
 
         for (var i = start; i < end; i++)
         {
-            var p = batch[i];
-            p.Completion.TrySetResult(new AuditAppendResult(p.Index, p.LeafHash));
+            ref var p = ref items[i];
+            p.Completion.TrySetResult(new AuditAppendResult(first + (i - start), p.LeafHash));
         }
     }
 
-    private void Fail(List<PendingAppend> batch, Exception ex)
+    private void Fail(PendingQueue batch, Exception ex)
     {
-        List<PendingAppend> queued;
+        PendingQueue queued;
         lock (_gate)
         {
             _fault = ex;
             queued = _queue;
-            _queue = [];
+            _queue = new PendingQueue();
         }
 
         Log.Faulted(_logger, Directory, ex);
         var failure = new IOException($"The audit log at '{Directory}' failed to write or fsync; the append is not durable and the log is faulted (reopen it).", ex);
-        foreach (var p in batch.Concat(queued))
+        foreach (var pending in (ReadOnlySpan<PendingQueue>)[batch, queued])
         {
-            if (p.Completion.TrySetException(failure))
+            for (var i = 0; i < pending.Count; i++)
             {
-                _metrics.Failed(1);
+                if (pending.Items[i].Completion.TrySetException(failure))
+                {
+                    _metrics.Failed(1);
+                }
             }
         }
 
@@ -924,16 +945,47 @@ public sealed class AuditLog : IDisposable, IAsyncDisposable
         });
     }
 
-    private sealed class PendingAppend(ReadOnlyMemory<byte> record, IndexRow row)
+    /// <summary>One queued append; the record's canonical bytes are in the queue's shared buffer.</summary>
+    private struct PendingAppend
     {
-        public ReadOnlyMemory<byte> Record { get; } = record;
+        public int RecordOffset;
+        public int RecordLength;
+        public IndexRow Row;
+        public TaskCompletionSource<AuditAppendResult> Completion;
+        public byte[] LeafHash;
+    }
 
-        public IndexRow Row { get; set; } = row;
+    /// <summary>Appends waiting for the writer: one array of entries and one byte buffer for all their records, reused from group to group (the writer swaps two queues).</summary>
+    private sealed class PendingQueue
+    {
+        private readonly ArrayBufferWriter<byte> _bytes = new(256 << 10);
 
-        public long Index { get; set; }
+        public PendingAppend[] Items { get; private set; } = new PendingAppend[1024];
 
-        public byte[] LeafHash { get; set; } = [];
+        public int Count { get; private set; }
 
-        public TaskCompletionSource<AuditAppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public ReadOnlySpan<byte> Record(int i) => _bytes.WrittenSpan.Slice(Items[i].RecordOffset, Items[i].RecordLength);
+
+        public void Add(ReadOnlySpan<byte> record, IndexRow row, TaskCompletionSource<AuditAppendResult> completion)
+        {
+            if (Count == Items.Length)
+            {
+                var items = Items;
+                Array.Resize(ref items, items.Length * 2);
+                Items = items;
+            }
+
+            var offset = _bytes.WrittenCount;
+            record.CopyTo(_bytes.GetSpan(record.Length));
+            _bytes.Advance(record.Length);
+            Items[Count++] = new PendingAppend { RecordOffset = offset, RecordLength = record.Length, Row = row, Completion = completion, LeafHash = [] };
+        }
+
+        public void Clear()
+        {
+            Items.AsSpan(0, Count).Clear();
+            Count = 0;
+            _bytes.ResetWrittenCount();
+        }
     }
 }

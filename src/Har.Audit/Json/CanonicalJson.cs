@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Har.Audit;
 
@@ -195,45 +196,22 @@ public static class CanonicalJson
 
     internal static void Write(CanonicalJsonWriter w, JsonElement element, string path) => Write(w, element, path, null, -1);
 
-    /// <summary>Writes a value; the JSON path (for error messages) is only built when something is wrong or a container is entered.</summary>
+    /// <summary>Writes a value; <paramref name="parent"/> and <paramref name="member"/> name it in error messages (the JSON path is only built when needed).</summary>
+    internal static void Write(CanonicalJsonWriter w, JsonElement element, string parent, string? member) => Write(w, element, parent, member, -1);
+
+    private static string PathOf(string parent, string? member, int arrayIndex) =>
+        member is not null ? parent + "." + member : arrayIndex >= 0 ? parent + "[" + arrayIndex.ToString(CultureInfo.InvariantCulture) + "]" : parent;
+
+    /// <summary>Writes a value; the JSON path (for error messages) is only built when something is wrong or a nested container is entered.</summary>
     private static void Write(CanonicalJsonWriter w, JsonElement element, string parent, string? member, int arrayIndex)
     {
-        string Path() => member is not null ? parent + "." + member : arrayIndex >= 0 ? parent + "[" + arrayIndex.ToString(CultureInfo.InvariantCulture) + "]" : parent;
-
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
-                var path = Path();
-                var count = 0;
-                foreach (var _ in element.EnumerateObject())
-                {
-                    count++;
-                }
-
-                var members = new KeyValuePair<string, JsonElement>[count];
-                var n = 0;
-                foreach (var p in element.EnumerateObject())
-                {
-                    members[n++] = new(DecodeString(JsonMarshal.GetRawUtf8PropertyName(p), path), p.Value);
-                }
-
-                Array.Sort(members, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
-                w.StartObject();
-                for (var i = 0; i < members.Length; i++)
-                {
-                    if (i > 0 && string.Equals(members[i - 1].Key, members[i].Key, StringComparison.Ordinal))
-                    {
-                        throw new FormatException($"{path}: duplicate member name '{members[i].Key}'; I-JSON (RFC 8785 §3.1) requires unique names.");
-                    }
-
-                    w.Name(members[i].Key);
-                    Write(w, members[i].Value, path, members[i].Key, -1);
-                }
-
-                w.EndObject();
+                WriteObject(w, element, parent, member, arrayIndex);
                 break;
             case JsonValueKind.Array:
-                var arrayPath = Path();
+                var arrayPath = PathOf(parent, member, arrayIndex);
                 w.StartArray();
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
@@ -243,31 +221,255 @@ public static class CanonicalJson
 
                 w.EndArray();
                 break;
+            default:
+                var problem = WriteScalar(w, element);
+                if (problem is not null)
+                {
+                    throw new FormatException($"{PathOf(parent, member, arrayIndex)}: {problem}");
+                }
+
+                break;
+        }
+    }
+
+    private static void WriteObject(CanonicalJsonWriter w, JsonElement element, string parent, string? member, int arrayIndex)
+    {
+        // Fast path: member names in ASCII without escapes are their own canonical form, and their
+        // byte order is their UTF-16 code unit order; sort the members by raw name without decoding.
+        var count = 0;
+        var plainNames = true;
+        var nested = false;
+        foreach (var p in element.EnumerateObject())
+        {
+            count++;
+            var raw = JsonMarshal.GetRawUtf8PropertyName(p);
+            plainNames &= Ascii.IsValid(raw) && !raw.Contains((byte)'\\');
+            nested |= p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array;
+        }
+
+        var path = nested || !plainNames ? PathOf(parent, member, arrayIndex) : null;
+        if (!plainNames)
+        {
+            WriteObjectDecoded(w, element, path!, count);
+            return;
+        }
+
+        var members = ArrayPool<JsonProperty>.Shared.Rent(count);
+        try
+        {
+            var n = 0;
+            var sorted = true;
+            foreach (var p in element.EnumerateObject())
+            {
+                members[n] = p;
+                if (n > 0 && RawNameComparer.Instance.Compare(members[n - 1], p) > 0)
+                {
+                    sorted = false;
+                }
+
+                n++;
+            }
+
+            if (!sorted)
+            {
+                Array.Sort(members, 0, count, RawNameComparer.Instance);
+            }
+
+            w.StartObject();
+            for (var i = 0; i < count; i++)
+            {
+                var name = JsonMarshal.GetRawUtf8PropertyName(members[i]);
+                if (i > 0 && name.SequenceEqual(JsonMarshal.GetRawUtf8PropertyName(members[i - 1])))
+                {
+                    throw new FormatException($"{path ?? PathOf(parent, member, arrayIndex)}: duplicate member name '{Encoding.UTF8.GetString(name)}'; I-JSON (RFC 8785 §3.1) requires unique names.");
+                }
+
+                w.PlainName(name);
+                var value = members[i].Value;
+                if (value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                {
+                    Write(w, value, path!, Encoding.UTF8.GetString(name), -1);
+                    continue;
+                }
+
+                var problem = WriteScalar(w, value);
+                if (problem is not null)
+                {
+                    throw new FormatException($"{path ?? PathOf(parent, member, arrayIndex)}.{Encoding.UTF8.GetString(name)}: {problem}");
+                }
+            }
+
+            w.EndObject();
+        }
+        finally
+        {
+            members.AsSpan(0, count).Clear();
+            ArrayPool<JsonProperty>.Shared.Return(members);
+        }
+    }
+
+    /// <summary>The general path: names decoded to UTF-16 and sorted as strings.</summary>
+    private static void WriteObjectDecoded(CanonicalJsonWriter w, JsonElement element, string path, int count)
+    {
+        var members = new KeyValuePair<string, JsonElement>[count];
+        var n = 0;
+        foreach (var p in element.EnumerateObject())
+        {
+            members[n++] = new(DecodeString(JsonMarshal.GetRawUtf8PropertyName(p), path), p.Value);
+        }
+
+        Array.Sort(members, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        w.StartObject();
+        for (var i = 0; i < members.Length; i++)
+        {
+            if (i > 0 && string.Equals(members[i - 1].Key, members[i].Key, StringComparison.Ordinal))
+            {
+                throw new FormatException($"{path}: duplicate member name '{members[i].Key}'; I-JSON (RFC 8785 §3.1) requires unique names.");
+            }
+
+            w.Name(members[i].Key);
+            Write(w, members[i].Value, path, members[i].Key, -1);
+        }
+
+        w.EndObject();
+    }
+
+    /// <summary>Writes a string, number or literal; returns what is wrong with it (without its path), or null.</summary>
+    private static string? WriteScalar(CanonicalJsonWriter w, JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
             case JsonValueKind.String:
                 var raw = JsonMarshal.GetRawUtf8Value(element);
-                w.String(TryDecodeString(raw[1..^1]) ?? throw new FormatException($"{Path()}: string contains a lone surrogate; RFC 8785 requires well-formed Unicode."));
-                break;
+                var content = raw[1..^1];
+
+                // Without escapes, valid UTF-8 string content is already canonical: JSON text cannot
+                // hold unescaped quotes or control characters, and a lone surrogate needs an escape.
+                if (!content.Contains((byte)'\\') && Utf8.IsValid(content))
+                {
+                    w.RawValue(raw);
+                    return null;
+                }
+
+                // System.Text.Json unescapes in one pass and refuses lone surrogates; its message is
+                // replaced by the one the strict decoder gives.
+                string? decoded;
+                try
+                {
+                    decoded = element.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    decoded = TryDecodeString(content);
+                }
+
+                if (decoded is null)
+                {
+                    return "string contains a lone surrogate; RFC 8785 requires well-formed Unicode.";
+                }
+
+                w.String(decoded);
+                return null;
             case JsonValueKind.Number:
                 var text = JsonMarshal.GetRawUtf8Value(element);
+                if (IsCanonicalNumberLiteral(text))
+                {
+                    w.RawValue(text);
+                    return null;
+                }
+
                 if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
                 {
-                    throw new FormatException($"{Path()}: number {Encoding.UTF8.GetString(text)} is not a finite IEEE-754 double (RFC 8785 §3.2.2.3).");
+                    return $"number {Encoding.UTF8.GetString(text)} is not a finite IEEE-754 double (RFC 8785 §3.2.2.3).";
                 }
 
                 w.Number(d);
-                break;
+                return null;
             case JsonValueKind.True:
                 w.Bool(true);
-                break;
+                return null;
             case JsonValueKind.False:
                 w.Bool(false);
-                break;
+                return null;
             case JsonValueKind.Null:
                 w.Null();
-                break;
+                return null;
             default:
-                throw new FormatException($"{Path()}: unexpected JSON value kind {element.ValueKind}.");
+                return $"unexpected JSON value kind {element.ValueKind}.";
         }
+    }
+
+    /// <summary>
+    /// Whether a JSON number literal is already in ECMAScript's shortest form, so it can be copied: no
+    /// exponent, at most 15 significant digits (any two such decimals are distinct doubles, so none
+    /// shorter prints the same double), no trailing fraction zeros, fewer than 6 zeros after "0.",
+    /// and not -0. JSON's grammar already excludes leading zeros.
+    /// </summary>
+    internal static bool IsCanonicalNumberLiteral(ReadOnlySpan<byte> text)
+    {
+        var i = 0;
+        if (text.Length > 0 && text[0] == '-')
+        {
+            i = 1;
+        }
+
+        var intStart = i;
+        while (i < text.Length && char.IsAsciiDigit((char)text[i]))
+        {
+            i++;
+        }
+
+        var intDigits = i - intStart;
+        if (intDigits == 0)
+        {
+            return false;
+        }
+
+        var zeroInt = intDigits == 1 && text[intStart] == '0';
+        if (i == text.Length)
+        {
+            // An integer: canonical unless -0 or longer than 15 digits.
+            return intDigits <= 15 && !(zeroInt && intStart == 1);
+        }
+
+        if (text[i] != '.')
+        {
+            return false;
+        }
+
+        i++;
+        var fracStart = i;
+        while (i < text.Length && char.IsAsciiDigit((char)text[i]))
+        {
+            i++;
+        }
+
+        var fracDigits = i - fracStart;
+        if (i != text.Length || fracDigits == 0 || text[^1] == '0')
+        {
+            return false;
+        }
+
+        if (!zeroInt)
+        {
+            return intDigits + fracDigits <= 15;
+        }
+
+        var leadingZeros = 0;
+        while (text[fracStart + leadingZeros] == '0')
+        {
+            leadingZeros++;
+        }
+
+        return leadingZeros < 6 && fracDigits - leadingZeros <= 15;
+    }
+
+    private sealed class RawNameComparer : IComparer<JsonProperty>
+    {
+        public static readonly RawNameComparer Instance = new();
+
+        public int Compare(JsonProperty x, JsonProperty y) =>
+            JsonMarshal.GetRawUtf8PropertyName(x).SequenceCompareTo(JsonMarshal.GetRawUtf8PropertyName(y));
     }
 
     /// <summary>Decodes the raw (still escaped) UTF-8 content of a JSON string, rejecting lone surrogates.</summary>

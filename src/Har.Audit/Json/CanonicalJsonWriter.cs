@@ -35,10 +35,40 @@ internal sealed class CanonicalJsonWriter
         _needComma &= ~(1UL << _depth); // the value that follows takes no comma
     }
 
+    /// <summary>Writes a member name given as UTF-8 that needs no escaping (ASCII without quotes, backslashes or control characters).</summary>
+    public void PlainName(ReadOnlySpan<byte> name)
+    {
+        Separator();
+        var span = _out.GetSpan(name.Length + 3);
+        span[0] = (byte)'"';
+        name.CopyTo(span[1..]);
+        span[name.Length + 1] = (byte)'"';
+        span[name.Length + 2] = (byte)':';
+        _out.Advance(name.Length + 3);
+        _needComma &= ~(1UL << _depth);
+    }
+
     public void String(string value)
     {
         Separator();
         WriteStringLiteral(value);
+    }
+
+    /// <summary>Writes a timestamp as an RFC 3339 UTC string (<see cref="RecordText.FormatTimestamp(DateTimeOffset)"/>) without an intermediate string.</summary>
+    public void Timestamp(DateTimeOffset value)
+    {
+        Separator();
+        Span<char> chars = stackalloc char[RecordText.MaxTimestampLength];
+        var n = RecordText.FormatTimestamp(value, chars);
+        var span = _out.GetSpan(n + 2);
+        span[0] = (byte)'"';
+        for (var i = 0; i < n; i++)
+        {
+            span[i + 1] = (byte)chars[i];
+        }
+
+        span[n + 1] = (byte)'"';
+        _out.Advance(n + 2);
     }
 
     public void Bool(bool value)
@@ -132,6 +162,18 @@ internal sealed class CanonicalJsonWriter
 
     private void WriteStringLiteral(string s)
     {
+        // Printable ASCII without quotes or backslashes (most names and values) is copied as is.
+        var chars = s.AsSpan();
+        if (chars.IndexOfAnyExceptInRange((char)0x20, (char)0x7E) < 0 && chars.IndexOfAny('"', '\\') < 0)
+        {
+            var plain = _out.GetSpan(chars.Length + 2);
+            plain[0] = (byte)'"';
+            Ascii.FromUtf16(chars, plain[1..], out _);
+            plain[chars.Length + 1] = (byte)'"';
+            _out.Advance(chars.Length + 2);
+            return;
+        }
+
         // Worst case: every char becomes \u00XX (6 bytes) or 3 UTF-8 bytes; quotes add 2.
         var span = _out.GetSpan((s.Length * 6) + 2);
         var pos = 0;

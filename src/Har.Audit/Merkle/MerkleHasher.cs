@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Har.Audit.Hashing;
 
 namespace Har.Audit.Merkle;
 
@@ -16,13 +17,7 @@ internal static class MerkleHasher
         return hash;
     }
 
-    public static void Leaf(ReadOnlySpan<byte> data, Span<byte> destination)
-    {
-        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData([0x00]);
-        h.AppendData(data);
-        h.GetHashAndReset(destination);
-    }
+    public static void Leaf(ReadOnlySpan<byte> data, Span<byte> destination) => Sha256.Hash(0x00, data, destination);
 
     public static byte[] Node(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right)
     {
@@ -31,24 +26,8 @@ internal static class MerkleHasher
         return hash;
     }
 
-    public static void Node(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
-    {
-        if (left.Length != HashSize || right.Length != HashSize)
-        {
-            using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            h.AppendData([0x01]);
-            h.AppendData(left);
-            h.AppendData(right);
-            h.GetHashAndReset(destination);
-            return;
-        }
-
-        Span<byte> buffer = stackalloc byte[1 + (2 * HashSize)];
-        buffer[0] = 0x01;
-        left.CopyTo(buffer[1..]);
-        right.CopyTo(buffer[(1 + HashSize)..]);
-        SHA256.HashData(buffer, destination);
-    }
+    /// <remarks><paramref name="destination"/> may overlap <paramref name="left"/> or <paramref name="right"/>: both are read before it is written.</remarks>
+    public static void Node(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination) => Sha256.Hash(0x01, left, right, destination);
 
     /// <summary>The largest power of two strictly less than <paramref name="n"/> (n ≥ 2).</summary>
     public static long SplitPoint(long n) => 1L << (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(n - 1)));

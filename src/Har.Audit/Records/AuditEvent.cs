@@ -113,7 +113,8 @@ public sealed class AuditEvent : AuditRecord
         WriteText(w, "entity_type", EntityType);
         WriteText(w, "event_type", EventType);
         WriteText(w, "severity", SeverityName(Severity));
-        WriteText(w, "timestamp", RecordText.FormatTimestamp(Timestamp));
+        w.Name("timestamp");
+        w.Timestamp(Timestamp);
         w.EndObject();
     }
 }

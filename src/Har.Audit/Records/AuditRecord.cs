@@ -189,7 +189,7 @@ public abstract class AuditRecord
         }
         else
         {
-            CanonicalJson.Write(w, value, "$." + name);
+            CanonicalJson.Write(w, value, "$", name);
         }
     }
 }

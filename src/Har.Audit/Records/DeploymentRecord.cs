@@ -175,7 +175,8 @@ public sealed class DeploymentRecord : AuditRecord
         WriteText(w, "sha256", Model.Sha256);
         WriteText(w, "version", Model.Version);
         w.EndObject();
-        WriteText(w, "timestamp", RecordText.FormatTimestamp(Timestamp));
+        w.Name("timestamp");
+        w.Timestamp(Timestamp);
         w.Name("training_data");
         w.StartObject();
         WriteText(w, "commit", TrainingData.Commit);

@@ -178,42 +178,49 @@ internal static class RecordText
         return zoned && fractionOk && DateTimeOffset.TryParseExact(s, Formats, CultureInfo.InvariantCulture, DateTimeStyles.None, out value);
     }
 
+    /// <summary>The longest timestamp <see cref="FormatTimestamp(DateTimeOffset, Span{char})"/> writes.</summary>
+    public const int MaxTimestampLength = 28;
+
     /// <summary>UTC, seconds always, fractional digits only as many as needed (e.g. <c>2026-01-16T07:00:00.25Z</c>).</summary>
     public static string FormatTimestamp(DateTimeOffset t)
     {
-        var utc = t.UtcDateTime;
-        var fraction = (int)(utc.Ticks % TimeSpan.TicksPerSecond);
-        var digits = 7;
-        while (digits > 0 && fraction % 10 == 0)
+        Span<char> span = stackalloc char[MaxTimestampLength];
+        return new string(span[..FormatTimestamp(t, span)]);
+    }
+
+    /// <summary>As <see cref="FormatTimestamp(DateTimeOffset)"/>, into <paramref name="span"/> (at least <see cref="MaxTimestampLength"/> chars); returns the length.</summary>
+    public static int FormatTimestamp(DateTimeOffset t, Span<char> span)
+    {
+        var d = t.UtcDateTime;
+        var f = (int)(d.Ticks % TimeSpan.TicksPerSecond);
+        var n = 7;
+        while (n > 0 && f % 10 == 0)
         {
-            fraction /= 10;
-            digits--;
+            f /= 10;
+            n--;
         }
 
-        return string.Create(20 + (digits > 0 ? digits + 1 : 0), (utc, fraction, digits), static (span, state) =>
+        Write(span, 0, d.Year, 4);
+        span[4] = '-';
+        Write(span, 5, d.Month, 2);
+        span[7] = '-';
+        Write(span, 8, d.Day, 2);
+        span[10] = 'T';
+        Write(span, 11, d.Hour, 2);
+        span[13] = ':';
+        Write(span, 14, d.Minute, 2);
+        span[16] = ':';
+        Write(span, 17, d.Second, 2);
+        var pos = 19;
+        if (n > 0)
         {
-            var (d, f, n) = state;
-            Write(span, 0, d.Year, 4);
-            span[4] = '-';
-            Write(span, 5, d.Month, 2);
-            span[7] = '-';
-            Write(span, 8, d.Day, 2);
-            span[10] = 'T';
-            Write(span, 11, d.Hour, 2);
-            span[13] = ':';
-            Write(span, 14, d.Minute, 2);
-            span[16] = ':';
-            Write(span, 17, d.Second, 2);
-            var pos = 19;
-            if (n > 0)
-            {
-                span[pos++] = '.';
-                Write(span, pos, f, n);
-                pos += n;
-            }
+            span[pos++] = '.';
+            Write(span, pos, f, n);
+            pos += n;
+        }
 
-            span[pos] = 'Z';
-        });
+        span[pos++] = 'Z';
+        return pos;
     }
 
     private static void Write(Span<char> span, int at, int value, int width)

@@ -110,7 +110,8 @@ public sealed class RollbackRecord : AuditRecord
         WriteText(w, "model", Model);
         WriteText(w, "operator", Operator);
         WriteText(w, "rollback_id", RollbackId);
-        WriteText(w, "timestamp", RecordText.FormatTimestamp(Timestamp));
+        w.Name("timestamp");
+        w.Timestamp(Timestamp);
         WriteText(w, "to_version", ToVersion);
         WriteText(w, "trigger", Trigger);
         w.EndObject();

@@ -152,6 +152,53 @@ public sealed class CanonicalJsonTests
         Assert.Contains("'a'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Canonicalize_UnsortedPlainNamesEscapesAndNumbers_WritesCanonicalForm()
+    {
+        var input = """{"e":100,"b":-0.50,"d":1.5,"c":-0,"a":"x\u003Ey","f":"plain","g":1E2,"h":0.0000001,"i":1234567890123456}"""u8;
+
+        var actual = Encoding.UTF8.GetString(CanonicalJson.Canonicalize(input));
+
+        Assert.Equal("""{"a":"x>y","b":-0.5,"c":0,"d":1.5,"e":100,"f":"plain","g":100,"h":1e-7,"i":1234567890123456}""", actual);
+    }
+
+    [Theory]
+    [InlineData("""{"x":"a\ud800"}""", "$.x")]
+    [InlineData("""{"x":["ok","\udc00b"]}""", "$.x[1]")]
+    [InlineData("""{"x":{"y":"\ud800\ud800"}}""", "$.x.y")]
+    public void Canonicalize_LoneSurrogateEscape_IsRejectedWithPath(string json, string path)
+    {
+        var ex = Assert.Throws<FormatException>(() => CanonicalJson.Canonicalize(Encoding.UTF8.GetBytes(json)));
+
+        Assert.StartsWith(path + ": ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("lone surrogate", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Law: a number literal copied verbatim (the fast path) is exactly what the ECMAScript formatting of its double gives.</summary>
+    [Fact]
+    public void Canonicalize_NumberLiterals_MatchFormatNumberOfTheirDouble()
+    {
+        var digits = Gen.Choose(0, 9).Select(d => (char)('0' + d));
+        var literal =
+            from negative in Gen.Elements(false, true)
+            from intLength in Gen.Choose(0, 17)
+            from intDigits in Gen.ArrayOf(digits, intLength)
+            from zeros in Gen.Choose(0, 8)
+            from fracLength in Gen.Choose(0, 17)
+            from fracDigits in Gen.ArrayOf(digits, fracLength)
+            select (negative ? "-" : string.Empty)
+                + (intLength == 0 ? "0" : (intDigits[0] == '0' ? "1" : string.Empty) + new string(intDigits))
+                + (fracLength == 0 && zeros == 0 ? string.Empty : "." + new string('0', zeros) + new string(fracDigits) + (fracLength == 0 ? "0" : string.Empty));
+        var doubles = Gen.Zip(Gen.Choose(int.MinValue, int.MaxValue), Gen.Choose(int.MinValue, int.MaxValue)).Select(t => BitConverter.Int64BitsToDouble(((long)t.Item1 << 32) | (uint)t.Item2))
+            .Where(double.IsFinite).Select(d => d.ToString("R", CultureInfo.InvariantCulture));
+        Prop.ForAll(Gen.OneOf(literal, doubles).ToArbitrary(), text =>
+        {
+            var actual = Encoding.UTF8.GetString(CanonicalJson.Canonicalize(Encoding.UTF8.GetBytes("[" + text + "]")));
+            var expected = "[" + CanonicalJson.FormatNumber(double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)) + "]";
+            return (actual == expected).Label($"{text}: {actual} vs {expected}");
+        }).QuickCheckThrowOnFailure();
+    }
+
     /// <summary>Law: canonicalisation is idempotent and preserves the value (numbers compared as doubles).</summary>
     [Fact]
     public void Canonicalize_RandomDocuments_IsIdempotentAndValuePreserving()
