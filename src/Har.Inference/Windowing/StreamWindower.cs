@@ -24,7 +24,9 @@ public sealed class StreamWindower
     private readonly ConcurrentDictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private readonly StreamWindowerOptions _options;
     private readonly TimeProvider _time;
-    private readonly object _sweepLock = new();
+    private readonly Lock _sweepLock = new();
+    private readonly long _idleTicks;
+    private readonly long _sweepTicks;
     private long _lastSweep;
     private StreamState? _last;
     private long _droppedWindows;
@@ -57,6 +59,8 @@ public sealed class StreamWindower
         WindowLength = windowLength;
         Stride = stride;
         Channels = channels;
+        _idleTicks = ToTimestampTicks(_options.IdleTimeout, _time.TimestampFrequency);
+        _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, _time.TimestampFrequency);
         _lastSweep = _time.GetTimestamp();
     }
 
@@ -92,32 +96,64 @@ public sealed class StreamWindower
     public StreamWindows Append(string streamId, ReadOnlySpan<float> frames)
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
-        if (frames.Length % Channels != 0)
+
+        // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
+        var last = Volatile.Read(ref _last);
+        var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : null;
+        return AppendCore(ref state, streamId, frames);
+    }
+
+    /// <summary>
+    /// Gets a handle to one stream, whose <see cref="WindowStreamHandle.Append"/> skips the lookup by id that
+    /// <see cref="Append(string, ReadOnlySpan{float})"/> does on every call (for a host that keeps one
+    /// object per connected device). The stream itself is created by the first append, as by id.
+    /// </summary>
+    /// <param name="streamId">The stream (device, session …).</param>
+    /// <returns>A handle; appending through it is the same as appending by <paramref name="streamId"/>.</returns>
+    public WindowStreamHandle OpenStream(string streamId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        return new WindowStreamHandle(this, streamId);
+    }
+
+    /// <summary>
+    /// One append: one clock read, the cached stream (or a lookup when there is none or it was removed
+    /// or evicted since), and the buffering under the stream's lock.
+    /// </summary>
+    internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
+    {
+        var frameCount = Math.DivRem(frames.Length, Channels, out var partial);
+        if (partial != 0)
         {
-            throw new ArgumentException(
-                $"Stream '{streamId}': {frames.Length} values is not a whole number of frames; expected a multiple of {Channels} (one value per channel per frame).",
-                nameof(frames));
+            ThrowNotWholeFrames(streamId, frames.Length, nameof(frames));
         }
 
         var now = _time.GetTimestamp();
-        MaybeSweep(now);
+        if (now - Volatile.Read(ref _lastSweep) >= _sweepTicks)
+        {
+            Sweep(now);
+        }
+
         while (true)
         {
-            // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
-            var last = Volatile.Read(ref _last);
-            var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : GetOrAddStream(streamId, now);
-            lock (state)
+            state ??= GetOrAddStream(streamId, now);
+            lock (state.Gate)
             {
-                if (state.Removed)
+                if (!state.Removed)
                 {
-                    Interlocked.CompareExchange(ref _last, null, state);
-                    continue;
-                }
+                    if (!ReferenceEquals(Volatile.Read(ref _last), state))
+                    {
+                        Volatile.Write(ref _last, state);
+                    }
 
-                Volatile.Write(ref _last, state);
-                state.LastSeen = now;
-                return state.Append(frames, frames.Length / Channels, this, streamId);
+                    state.LastSeen = now;
+                    return state.Append(frames, frameCount, this, streamId);
+                }
             }
+
+            // Removed or evicted since it was cached: appending starts a new stream, as by id.
+            Interlocked.CompareExchange(ref _last, null, state);
+            state = null;
         }
     }
 
@@ -131,7 +167,7 @@ public sealed class StreamWindower
             return false;
         }
 
-        lock (state)
+        lock (state.Gate)
         {
             state.Removed = true;
         }
@@ -147,9 +183,9 @@ public sealed class StreamWindower
         var evicted = 0;
         foreach (var (id, state) in _streams)
         {
-            lock (state)
+            lock (state.Gate)
             {
-                if (_time.GetElapsedTime(state.LastSeen, now) >= _options.IdleTimeout && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+                if (now - state.LastSeen >= _idleTicks && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
                 {
                     state.Removed = true;
                     evicted++;
@@ -163,6 +199,19 @@ public sealed class StreamWindower
 
     internal void CountDropped(int windows) => Interlocked.Add(ref _droppedWindows, windows);
 
+    /// <summary>A duration in <see cref="TimeProvider.GetTimestamp"/> units, rounded up (so comparing raw timestamps is the same as comparing elapsed times).</summary>
+    private static long ToTimestampTicks(TimeSpan duration, long frequency)
+    {
+        var ticks = (((Int128)duration.Ticks * frequency) + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
+        return ticks > long.MaxValue ? long.MaxValue : (long)ticks;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowNotWholeFrames(string streamId, int length, string paramName) =>
+        throw new ArgumentException(
+            $"Stream '{streamId}': {length} values is not a whole number of frames; expected a multiple of {Channels} (one value per channel per frame).",
+            paramName);
+
     private static ModelCard ThrowIfNull(ModelCard card)
     {
         ArgumentNullException.ThrowIfNull(card);
@@ -170,7 +219,7 @@ public sealed class StreamWindower
     }
 
     /// <summary>Copies <paramref name="source"/> and reports whether every value is finite (x − x is 0 only for finite x).</summary>
-    private static bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
+    internal static bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
@@ -187,6 +236,16 @@ public sealed class StreamWindower
                 ok &= Vector512.Equals(v - v, Vector512<float>.Zero);
             }
 
+            if (i < length)
+            {
+                // The remainder as one vector ending at the end (overlapping values are copied twice, identically).
+                i = length - 16;
+                var v = Vector512.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector512.Equals(v - v, Vector512<float>.Zero);
+                i = length;
+            }
+
             finite = ok.AsInt32() == Vector512<int>.AllBitsSet;
         }
         else if (Vector256.IsHardwareAccelerated && length >= 8)
@@ -197,6 +256,15 @@ public sealed class StreamWindower
                 var v = Vector256.LoadUnsafe(ref src, i);
                 v.StoreUnsafe(ref dst, i);
                 ok &= Vector256.Equals(v - v, Vector256<float>.Zero);
+            }
+
+            if (i < length)
+            {
+                i = length - 8;
+                var v = Vector256.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector256.Equals(v - v, Vector256<float>.Zero);
+                i = length;
             }
 
             finite = ok.AsInt32() == Vector256<int>.AllBitsSet;
@@ -225,16 +293,11 @@ public sealed class StreamWindower
         return -1;
     }
 
-    private void MaybeSweep(long now)
+    private void Sweep(long now)
     {
-        if (_time.GetElapsedTime(Volatile.Read(ref _lastSweep), now) < _options.IdleTimeout / 2)
-        {
-            return;
-        }
-
         lock (_sweepLock)
         {
-            if (_time.GetElapsedTime(_lastSweep, now) < _options.IdleTimeout / 2)
+            if (now - _lastSweep < _sweepTicks)
             {
                 return;
             }
@@ -261,8 +324,10 @@ public sealed class StreamWindower
         return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
-    private sealed class StreamState(string id, int windowLength, int channels)
+    /// <summary>One stream's buffer and window plan; appends and removal hold <see cref="Gate"/>.</summary>
+    internal sealed class StreamState(string id, int windowLength, int channels)
     {
+        public readonly Lock Gate = new();
         public long LastSeen;
         public bool Removed;
         public long TotalFrames;

@@ -199,4 +199,137 @@ public sealed class StreamWindowerTests
 
         Assert.All(counts, c => Assert.Equal(windower.WindowCount(200 * 7), c));
     }
+
+    [Fact]
+    public void OpenStream_AnyChunking_GivesTheSameWindowsAsAppendById()
+    {
+        var gen =
+            from n in Gen.Choose(0, 300)
+            from cuts in Gen.ListOf(Gen.Choose(0, 300))
+            select (n, cuts);
+        Prop.ForAll(gen.ToArbitrary(), t =>
+        {
+            var (n, cuts) = t;
+            const int c = 2;
+            var data = new float[n * c];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = i;
+            }
+
+            var byId = new StreamWindower(20, 7, c);
+            var byHandle = new StreamWindower(20, 7, c);
+            var handle = byHandle.OpenStream("s");
+            var position = 0;
+            foreach (var end in cuts.Where(x => x < n).Distinct().Order().Append(n))
+            {
+                var chunk = data.AsSpan(position * c, (end - position) * c);
+                var expected = byId.Append("s", chunk);
+                var actual = handle.Append(chunk);
+                if (actual.Count != expected.Count)
+                {
+                    return false;
+                }
+
+                for (var w = 0; w < actual.Count; w++)
+                {
+                    if (actual.GetStartFrame(w) != expected.GetStartFrame(w) || !actual[w].SequenceEqual(expected[w]))
+                    {
+                        return false;
+                    }
+                }
+
+                position = end;
+            }
+
+            return byHandle.StreamCount == (n > 0 ? 1 : byId.StreamCount);
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void OpenStream_SharesTheStreamWithAppendById()
+    {
+        var windower = new StreamWindower(4, 2, 1);
+        var handle = windower.OpenStream("a");
+        Assert.Equal("a", handle.Id);
+        Assert.Equal(0, windower.StreamCount); // created by the first append, not by opening
+
+        handle.Append([1, 2]);
+        windower.Append("b", [9]);
+        var windows = windower.Append("a", [3, 4]);
+
+        Assert.Equal([1f, 2, 3, 4], windows[0].ToArray());
+        Assert.Equal([3f, 4, 5, 6], handle.Append([5, 6])[0].ToArray());
+        Assert.Throws<ArgumentException>(() => windower.OpenStream(""));
+    }
+
+    [Fact]
+    public void OpenStream_AfterRemoveOrEviction_StartsAFreshStreamWithinTheCap()
+    {
+        var time = new FakeTimeProvider();
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { MaxStreams = 1, IdleTimeout = TimeSpan.FromSeconds(10) }, time);
+        var a = windower.OpenStream("a");
+        a.Append([1, 2, 3]);
+
+        Assert.True(windower.Remove("a"));
+        Assert.Equal(0, a.Append([4]).Count); // the three old frames are gone
+        Assert.Equal([4f, 5, 6, 7], a.Append([5, 6, 7])[0].ToArray());
+
+        // The cap holds for handles: "a" is buffered, so a new stream is refused until "a" is idle.
+        var b = windower.OpenStream("b");
+        var ex = Assert.Throws<InvalidOperationException>(() => b.Append([1]));
+        Assert.Contains("limit is 1", ex.Message, StringComparison.Ordinal);
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, b.Append([1, 2, 3]).Count); // "a" evicted to make room
+        Assert.Equal(1, windower.EvictedStreams);
+        Assert.Throws<InvalidOperationException>(() => a.Append([8])); // the evicted "a" would be a new stream: over the cap
+        Assert.Equal(1, windower.StreamCount);
+    }
+
+    [Fact]
+    public void OpenStream_PartialFrameOrNonFinite_ThrowsAsById()
+    {
+        var handle = new StreamWindower(4, 2, 3).OpenStream("dev");
+        handle.Append(new float[6]);
+        var partial = Assert.Throws<ArgumentException>(() => handle.Append(new float[7]));
+        Assert.Contains("7 values is not a whole number of frames; expected a multiple of 3", partial.Message, StringComparison.Ordinal);
+
+        var frames = new float[9];
+        frames[7] = float.NaN;
+        var bad = Assert.Throws<ArgumentException>(() => handle.Append(frames));
+        Assert.Contains("frame 4 channel 1", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CopyFinite_EveryLengthAndPosition_CopiesAndFindsEachNonFiniteValue()
+    {
+        for (var length = 0; length <= 70; length++)
+        {
+            var source = new float[length + 3];
+            for (var i = 0; i < source.Length; i++)
+            {
+                source[i] = i - 20.5f;
+            }
+
+            for (var offset = 0; offset < 3; offset++)
+            {
+                var src = source.AsSpan(offset, length);
+                var destination = new float[length];
+                Assert.True(StreamWindower.CopyFinite(src, destination));
+                Assert.Equal(src.ToArray(), destination);
+                for (var bad = 0; bad < length; bad++)
+                {
+                    foreach (var value in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+                    {
+                        var copy = src.ToArray();
+                        copy[bad] = value;
+                        var into = new float[length];
+                        Assert.False(StreamWindower.CopyFinite(copy, into), $"length {length} offset {offset} position {bad} value {value}");
+                        Assert.Equal(copy, into);
+                    }
+                }
+            }
+        }
+    }
 }
