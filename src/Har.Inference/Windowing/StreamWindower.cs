@@ -24,6 +24,7 @@ public sealed class StreamWindower
     private readonly ConcurrentDictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private readonly StreamWindowerOptions _options;
     private readonly TimeProvider _time;
+    private readonly bool _coarseClock;
     private readonly Lock _sweepLock = new();
     private readonly long _idleTicks;
     private readonly long _sweepTicks;
@@ -56,12 +57,17 @@ public sealed class StreamWindower
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxStreams, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.IdleTimeout, TimeSpan.Zero, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
+
+        // Idle eviction needs minutes, not nanoseconds: with the system clock, appends read the cheaper
+        // millisecond tick count (Environment.TickCount64) instead of the high-resolution timestamp.
+        _coarseClock = ReferenceEquals(_time, TimeProvider.System);
+        var frequency = _coarseClock ? 1000 : _time.TimestampFrequency;
         WindowLength = windowLength;
         Stride = stride;
         Channels = channels;
-        _idleTicks = ToTimestampTicks(_options.IdleTimeout, _time.TimestampFrequency);
-        _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, _time.TimestampFrequency);
-        _lastSweep = _time.GetTimestamp();
+        _idleTicks = ToTimestampTicks(_options.IdleTimeout, frequency);
+        _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, frequency);
+        _lastSweep = Now();
     }
 
     /// <summary>Gets the number of frames per window.</summary>
@@ -128,7 +134,7 @@ public sealed class StreamWindower
             ThrowNotWholeFrames(streamId, frames.Length, nameof(frames));
         }
 
-        var now = _time.GetTimestamp();
+        var now = Now();
         if (now - Volatile.Read(ref _lastSweep) >= _sweepTicks)
         {
             Sweep(now);
@@ -137,9 +143,9 @@ public sealed class StreamWindower
         while (true)
         {
             state ??= GetOrAddStream(streamId, now);
-            lock (state.Gate)
+            if (state.TryEnter())
             {
-                if (!state.Removed)
+                try
                 {
                     if (!ReferenceEquals(Volatile.Read(ref _last), state))
                     {
@@ -148,6 +154,10 @@ public sealed class StreamWindower
 
                     state.LastSeen = now;
                     return state.Append(frames, frameCount, this, streamId);
+                }
+                finally
+                {
+                    state.Exit();
                 }
             }
 
@@ -167,9 +177,9 @@ public sealed class StreamWindower
             return false;
         }
 
-        lock (state.Gate)
+        if (state.TryEnter())
         {
-            state.Removed = true;
+            state.ExitRemoved();
         }
 
         return true;
@@ -179,16 +189,30 @@ public sealed class StreamWindower
     /// <returns>The number of streams evicted.</returns>
     public int EvictIdle()
     {
-        var now = _time.GetTimestamp();
+        var now = Now();
         var evicted = 0;
         foreach (var (id, state) in _streams)
         {
-            lock (state.Gate)
+            if (!state.TryEnter())
             {
-                if (now - state.LastSeen >= _idleTicks && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+                continue;
+            }
+
+            var removed = false;
+            try
+            {
+                removed = now - state.LastSeen >= _idleTicks && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state));
+            }
+            finally
+            {
+                if (removed)
                 {
-                    state.Removed = true;
+                    state.ExitRemoved();
                     evicted++;
+                }
+                else
+                {
+                    state.Exit();
                 }
             }
         }
@@ -199,7 +223,9 @@ public sealed class StreamWindower
 
     internal void CountDropped(int windows) => Interlocked.Add(ref _droppedWindows, windows);
 
-    /// <summary>A duration in <see cref="TimeProvider.GetTimestamp"/> units, rounded up (so comparing raw timestamps is the same as comparing elapsed times).</summary>
+    private long Now() => _coarseClock ? Environment.TickCount64 : _time.GetTimestamp();
+
+    /// <summary>A duration in clock units, rounded up (so comparing raw timestamps is the same as comparing elapsed times).</summary>
     private static long ToTimestampTicks(TimeSpan duration, long frequency)
     {
         var ticks = (((Int128)duration.Ticks * frequency) + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
@@ -324,12 +350,18 @@ public sealed class StreamWindower
         return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
-    /// <summary>One stream's buffer and window plan; appends and removal hold <see cref="Gate"/>.</summary>
+    /// <summary>
+    /// One stream's buffer and window plan. Appends, removal and eviction enter its gate (one
+    /// compare-exchange in, one plain store out, cheaper than a lock on the per-append path); a removed
+    /// stream's gate stays closed.
+    /// </summary>
     internal sealed class StreamState(string id, int windowLength, int channels)
     {
-        public readonly Lock Gate = new();
+        private const int Free = 0;
+        private const int Busy = 1;
+        private const int Dead = 2;
+        private int _gate;
         public long LastSeen;
-        public bool Removed;
         public long TotalFrames;
         private readonly Queue<long> _badFrames = new();
         private float[] _buffer = new float[4 * windowLength * channels];
@@ -340,6 +372,31 @@ public sealed class StreamWindower
         private long _nextWindowStart;
 
         public string Id { get; } = id;
+
+        /// <summary>Enters the gate (waiting while another thread is inside); <see langword="false"/> if the stream was removed.</summary>
+        public bool TryEnter()
+        {
+            var spin = default(SpinWait);
+            while (true)
+            {
+                var gate = Interlocked.CompareExchange(ref _gate, Busy, Free);
+                if (gate == Free)
+                {
+                    return true;
+                }
+
+                if (gate == Dead)
+                {
+                    return false;
+                }
+
+                spin.SpinOnce();
+            }
+        }
+
+        public void Exit() => Volatile.Write(ref _gate, Free);
+
+        public void ExitRemoved() => Volatile.Write(ref _gate, Dead);
 
         /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
         public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)

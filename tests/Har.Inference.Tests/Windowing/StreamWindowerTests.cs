@@ -332,4 +332,17 @@ public sealed class StreamWindowerTests
             }
         }
     }
+
+    [Fact]
+    public async Task EvictIdle_OnTheSystemClock_ForgetsStreamsIdleLongerThanTheTimeout()
+    {
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { IdleTimeout = TimeSpan.FromMilliseconds(20) });
+        windower.Append("a", [1, 2, 3]);
+        Assert.Equal(1, windower.StreamCount);
+
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, windower.EvictIdle());
+        Assert.Equal(0, windower.StreamCount);
+    }
 }
