@@ -13,7 +13,7 @@ namespace Har.Benchmarks.Inference;
 /// printed at cleanup (<c>// mean batch</c> in the log).
 /// </summary>
 [MemoryDiagnoser]
-[MedianColumn]
+[Config(typeof(RobustRatioConfig))]
 public class BatcherBenchmarks
 {
     private const int Callers = 32;

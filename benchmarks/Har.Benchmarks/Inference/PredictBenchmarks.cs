@@ -16,7 +16,7 @@ namespace Har.Benchmarks.Inference;
 /// no spinning), pre-filled with the same normalized windows <c>Predict</c> writes.
 /// </summary>
 [MemoryDiagnoser]
-[MedianColumn]
+[Config(typeof(RobustRatioConfig))]
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "BenchmarkDotNet disposes in [GlobalCleanup].")]
 public unsafe class PredictBenchmarks
 {

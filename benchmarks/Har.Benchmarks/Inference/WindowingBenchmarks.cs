@@ -12,6 +12,7 @@ namespace Har.Benchmarks.Inference;
 /// <see cref="WindowAndNormalizeById"/>, which appends by stream id.
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RobustRatioConfig))]
 public class WindowingBenchmarks
 {
     private const int L = 200;

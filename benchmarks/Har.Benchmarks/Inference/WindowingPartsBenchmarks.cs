@@ -10,7 +10,7 @@ namespace Har.Benchmarks.Inference;
 /// 200 frames), against the same plain copy baseline.
 /// </summary>
 [MemoryDiagnoser]
-[MedianColumn]
+[Config(typeof(RobustRatioConfig))]
 public class WindowingPartsBenchmarks
 {
     private const int L = 200;

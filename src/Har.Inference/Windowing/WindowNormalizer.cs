@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -115,10 +116,12 @@ internal sealed class WindowNormalizer
     /// <summary>
     /// Six interleaved channels repeat every 24 floats = three <see cref="Vector256{T}"/> (48 floats =
     /// three <see cref="Vector512{T}"/>): the per-lane means and scales stay in registers and each vector
-    /// costs one load, an add, a multiply and one store, close to a copy. Same formula and rounding as
-    /// the scalar reference (no fused multiply-add in the result). Returns the number of values done (a multiple of the period).
+    /// costs one load, an add, a multiply and one store, close to a copy. A few scalar values first bring
+    /// the destination to a 64-byte boundary (a store that straddles two cache lines costs two), and the
+    /// constant vectors start at that channel phase. Same formula and rounding as the scalar reference
+    /// (no fused multiply-add in the result). Does the whole span; returns its length.
     /// </summary>
-    private int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
+    private unsafe int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
         where TCheck : struct
     {
         ref var src = ref MemoryMarshal.GetReference(source);
@@ -128,14 +131,27 @@ internal sealed class WindowNormalizer
         nuint i = 0;
         var length = (nuint)source.Length;
         var allFinite = true;
-        if (Vector512.IsHardwareAccelerated && length >= 48)
+        if (Vector512.IsHardwareAccelerated && length >= 64)
         {
-            var m0 = Vector512.LoadUnsafe(ref m, 0);
-            var m1 = Vector512.LoadUnsafe(ref m, 16);
-            var m2 = Vector512.LoadUnsafe(ref m, 32);
-            var s0 = Vector512.LoadUnsafe(ref s, 0);
-            var s1 = Vector512.LoadUnsafe(ref s, 16);
-            var s2 = Vector512.LoadUnsafe(ref s, 32);
+            // Tile index k holds channel k % 6, so for k < 16 the tile serves the scalar prologue directly.
+            var peel = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
+            for (; i < peel; i++)
+            {
+                var y = (Unsafe.Add(ref src, i) + Unsafe.Add(ref m, i)) * Unsafe.Add(ref s, i);
+                Unsafe.Add(ref dst, i) = y;
+                if (typeof(TCheck) == typeof(CheckFinite))
+                {
+                    allFinite &= float.IsFinite(y);
+                }
+            }
+
+            var phase = i % 6;
+            var m0 = Vector512.LoadUnsafe(ref m, phase);
+            var m1 = Vector512.LoadUnsafe(ref m, phase + 16);
+            var m2 = Vector512.LoadUnsafe(ref m, phase + 32);
+            var s0 = Vector512.LoadUnsafe(ref s, phase);
+            var s1 = Vector512.LoadUnsafe(ref s, phase + 16);
+            var s2 = Vector512.LoadUnsafe(ref s, phase + 32);
 
             // y · 0 + acc stays 0 while every y is finite and turns NaN for good otherwise.
             Vector512<float> a0 = default, a1 = default, a2 = default;
@@ -155,17 +171,18 @@ internal sealed class WindowNormalizer
                 }
             }
 
-            allFinite = typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
+            allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
         }
 
         if (length - i >= 24)
         {
-            var m0 = Vector256.LoadUnsafe(ref m, 0);
-            var m1 = Vector256.LoadUnsafe(ref m, 8);
-            var m2 = Vector256.LoadUnsafe(ref m, 16);
-            var s0 = Vector256.LoadUnsafe(ref s, 0);
-            var s1 = Vector256.LoadUnsafe(ref s, 8);
-            var s2 = Vector256.LoadUnsafe(ref s, 16);
+            var phase = i % 6;
+            var m0 = Vector256.LoadUnsafe(ref m, phase);
+            var m1 = Vector256.LoadUnsafe(ref m, phase + 8);
+            var m2 = Vector256.LoadUnsafe(ref m, phase + 16);
+            var s0 = Vector256.LoadUnsafe(ref s, phase);
+            var s1 = Vector256.LoadUnsafe(ref s, phase + 8);
+            var s2 = Vector256.LoadUnsafe(ref s, phase + 16);
             Vector256<float> a0 = default, a1 = default, a2 = default;
             for (; i + 24 <= length; i += 24)
             {
@@ -184,6 +201,18 @@ internal sealed class WindowNormalizer
             }
 
             allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector256.EqualsAll(a0 + a1 + a2, Vector256<float>.Zero);
+        }
+
+        // The last values (fewer than 24), scalar; the tile's first six entries are the six channels.
+        for (; i < length; i++)
+        {
+            var c = i % 6;
+            var y = (Unsafe.Add(ref src, i) + Unsafe.Add(ref m, c)) * Unsafe.Add(ref s, c);
+            Unsafe.Add(ref dst, i) = y;
+            if (typeof(TCheck) == typeof(CheckFinite))
+            {
+                allFinite &= float.IsFinite(y);
+            }
         }
 
         finite = allFinite;

@@ -345,4 +345,29 @@ public sealed class StreamWindowerTests
         Assert.Equal(1, windower.EvictIdle());
         Assert.Equal(0, windower.StreamCount);
     }
+
+    [Fact]
+    public void Append_SteadyState_AllocatesNothing()
+    {
+        var windower = new StreamWindower(200, 100, 6);
+        var handle = windower.OpenStream("dev");
+        var data = Fixture.Frames(2000);
+        void Feed(int chunkFrames)
+        {
+            for (var offset = 0; offset + chunkFrames <= 2000; offset += chunkFrames)
+            {
+                handle.Append(data.AsSpan(offset * 6, chunkFrames * 6));
+                windower.Append("dev", data.AsSpan(offset * 6, chunkFrames * 6));
+            }
+        }
+
+        Feed(50);
+        Feed(400);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Feed(50);
+        Feed(400);
+        Feed(137);
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
