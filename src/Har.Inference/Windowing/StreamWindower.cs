@@ -245,15 +245,24 @@ public sealed class StreamWindower
     }
 
     /// <summary>Copies <paramref name="source"/> and reports whether every value is finite (x − x is 0 only for finite x).</summary>
-    internal static bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
+    internal static unsafe bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
         var length = (nuint)source.Length;
         nuint i = 0;
         var finite = true;
-        if (Vector512.IsHardwareAccelerated && length >= 16)
+        if (Vector512.IsHardwareAccelerated && length >= 64)
         {
+            // Scalar values first until the destination is 64-byte aligned: a store straddling two cache lines costs two.
+            var peel = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
+            for (; i < peel; i++)
+            {
+                var x = Unsafe.Add(ref src, i);
+                Unsafe.Add(ref dst, i) = x;
+                finite &= float.IsFinite(x);
+            }
+
             var ok = Vector512<float>.AllBitsSet;
             for (; i + 16 <= length; i += 16)
             {
@@ -272,7 +281,7 @@ public sealed class StreamWindower
                 i = length;
             }
 
-            finite = ok.AsInt32() == Vector512<int>.AllBitsSet;
+            finite &= ok.AsInt32() == Vector512<int>.AllBitsSet;
         }
         else if (Vector256.IsHardwareAccelerated && length >= 8)
         {

@@ -302,9 +302,11 @@ public sealed class StreamWindowerTests
     }
 
     [Fact]
-    public void CopyFinite_EveryLengthAndPosition_CopiesAndFindsEachNonFiniteValue()
+    public void CopyFinite_EveryLengthAlignmentAndPosition_CopiesAndFindsEachNonFiniteValue()
     {
-        for (var length = 0; length <= 70; length++)
+        // A pinned destination, so each of the 16 float offsets is a different position within a 64-byte line.
+        var destination = GC.AllocateArray<float>(100 + 16, pinned: true);
+        for (var length = 0; length <= 100; length++)
         {
             var source = new float[length + 3];
             for (var i = 0; i < source.Length; i++)
@@ -312,22 +314,21 @@ public sealed class StreamWindowerTests
                 source[i] = i - 20.5f;
             }
 
-            for (var offset = 0; offset < 3; offset++)
+            for (var offset = 0; offset < 16; offset++)
             {
-                var src = source.AsSpan(offset, length);
-                var destination = new float[length];
-                Assert.True(StreamWindower.CopyFinite(src, destination));
-                Assert.Equal(src.ToArray(), destination);
+                var src = source.AsSpan(offset % 3, length);
+                var into = destination.AsSpan(offset, length);
+                into.Clear();
+                Assert.True(StreamWindower.CopyFinite(src, into));
+                Assert.True(into.SequenceEqual(src), $"length {length} offset {offset}");
+                var copy = src.ToArray();
                 for (var bad = 0; bad < length; bad++)
                 {
-                    foreach (var value in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
-                    {
-                        var copy = src.ToArray();
-                        copy[bad] = value;
-                        var into = new float[length];
-                        Assert.False(StreamWindower.CopyFinite(copy, into), $"length {length} offset {offset} position {bad} value {value}");
-                        Assert.Equal(copy, into);
-                    }
+                    var saved = copy[bad];
+                    copy[bad] = (bad % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+                    Assert.False(StreamWindower.CopyFinite(copy, into), $"length {length} offset {offset} position {bad}");
+                    Assert.True(into.SequenceEqual(copy), $"copy: length {length} offset {offset} position {bad}");
+                    copy[bad] = saved;
                 }
             }
         }
