@@ -254,16 +254,12 @@ public sealed class StreamWindower
         var finite = true;
         if (Vector512.IsHardwareAccelerated && length >= 64)
         {
-            // Scalar values first until the destination is 64-byte aligned: a store straddling two cache lines costs two.
-            var peel = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
-            for (; i < peel; i++)
-            {
-                var x = Unsafe.Add(ref src, i);
-                Unsafe.Add(ref dst, i) = x;
-                finite &= float.IsFinite(x);
-            }
-
-            var ok = Vector512<float>.AllBitsSet;
+            // One unaligned vector first, then aligned stores from the destination's next 64-byte boundary
+            // (a store straddling two cache lines costs two; the overlap is copied twice, identically).
+            var head = Vector512.LoadUnsafe(ref src);
+            head.StoreUnsafe(ref dst);
+            var ok = Vector512.Equals(head - head, Vector512<float>.Zero);
+            i = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
             for (; i + 16 <= length; i += 16)
             {
                 var v = Vector512.LoadUnsafe(ref src, i);
@@ -281,7 +277,7 @@ public sealed class StreamWindower
                 i = length;
             }
 
-            finite &= ok.AsInt32() == Vector512<int>.AllBitsSet;
+            finite = ok.AsInt32() == Vector512<int>.AllBitsSet;
         }
         else if (Vector256.IsHardwareAccelerated && length >= 8)
         {

@@ -58,6 +58,7 @@ internal sealed class WindowNormalizer
     /// Writes <c>(source[i] - mean[i % C]) / std[i % C]</c> into <paramref name="destination"/>.
     /// <paramref name="source"/> starts at a frame boundary and holds whole frames. Returns whether every
     /// output is finite (false for NaN or infinite inputs, or inputs too large to normalize).
+    /// <paramref name="source"/> and <paramref name="destination"/> must not overlap.
     /// </summary>
     public bool Normalize(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<CheckFinite>(source, destination);
 
@@ -116,9 +117,9 @@ internal sealed class WindowNormalizer
     /// <summary>
     /// Six interleaved channels repeat every 24 floats = three <see cref="Vector256{T}"/> (48 floats =
     /// three <see cref="Vector512{T}"/>): the per-lane means and scales stay in registers and each vector
-    /// costs one load, an add, a multiply and one store, close to a copy. A few scalar values first bring
-    /// the destination to a 64-byte boundary (a store that straddles two cache lines costs two), and the
-    /// constant vectors start at that channel phase. Same formula and rounding as the scalar reference
+    /// costs one load, an add, a multiply and one store, close to a copy. After one unaligned block the
+    /// stores start at the destination's next 64-byte boundary (a store that straddles two cache lines
+    /// costs two), with the constant vectors at that channel phase. Same formula and rounding as the scalar reference
     /// (no fused multiply-add in the result). Does the whole span; returns its length.
     /// </summary>
     private unsafe int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
@@ -133,28 +134,39 @@ internal sealed class WindowNormalizer
         var allFinite = true;
         if (Vector512.IsHardwareAccelerated && length >= 64)
         {
-            // Tile index k holds channel k % 6, so for k < 16 the tile serves the scalar prologue directly.
-            var peel = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
-            for (; i < peel; i++)
-            {
-                var y = (Unsafe.Add(ref src, i) + Unsafe.Add(ref m, i)) * Unsafe.Add(ref s, i);
-                Unsafe.Add(ref dst, i) = y;
-                if (typeof(TCheck) == typeof(CheckFinite))
-                {
-                    allFinite &= float.IsFinite(y);
-                }
-            }
-
+            // One unaligned block of 48 first, then aligned stores from the destination's next 64-byte
+            // boundary, with the constant vectors starting at that channel phase (the overlap is written
+            // twice, identically).
+            var m0 = Vector512.LoadUnsafe(ref m, 0);
+            var m1 = Vector512.LoadUnsafe(ref m, 16);
+            var m2 = Vector512.LoadUnsafe(ref m, 32);
+            var s0 = Vector512.LoadUnsafe(ref s, 0);
+            var s1 = Vector512.LoadUnsafe(ref s, 16);
+            var s2 = Vector512.LoadUnsafe(ref s, 32);
+            var h0 = (Vector512.LoadUnsafe(ref src, 0) + m0) * s0;
+            var h1 = (Vector512.LoadUnsafe(ref src, 16) + m1) * s1;
+            var h2 = (Vector512.LoadUnsafe(ref src, 32) + m2) * s2;
+            h0.StoreUnsafe(ref dst, 0);
+            h1.StoreUnsafe(ref dst, 16);
+            h2.StoreUnsafe(ref dst, 32);
+            i = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
             var phase = i % 6;
-            var m0 = Vector512.LoadUnsafe(ref m, phase);
-            var m1 = Vector512.LoadUnsafe(ref m, phase + 16);
-            var m2 = Vector512.LoadUnsafe(ref m, phase + 32);
-            var s0 = Vector512.LoadUnsafe(ref s, phase);
-            var s1 = Vector512.LoadUnsafe(ref s, phase + 16);
-            var s2 = Vector512.LoadUnsafe(ref s, phase + 32);
+            m0 = Vector512.LoadUnsafe(ref m, phase);
+            m1 = Vector512.LoadUnsafe(ref m, phase + 16);
+            m2 = Vector512.LoadUnsafe(ref m, phase + 32);
+            s0 = Vector512.LoadUnsafe(ref s, phase);
+            s1 = Vector512.LoadUnsafe(ref s, phase + 16);
+            s2 = Vector512.LoadUnsafe(ref s, phase + 32);
 
             // y · 0 + acc stays 0 while every y is finite and turns NaN for good otherwise.
             Vector512<float> a0 = default, a1 = default, a2 = default;
+            if (typeof(TCheck) == typeof(CheckFinite))
+            {
+                a0 = h0 * Vector512<float>.Zero;
+                a1 = h1 * Vector512<float>.Zero;
+                a2 = h2 * Vector512<float>.Zero;
+            }
+
             for (; i + 48 <= length; i += 48)
             {
                 var y0 = (Vector512.LoadUnsafe(ref src, i) + m0) * s0;
