@@ -21,9 +21,13 @@ public class BatcherBenchmarks
     private const int Total = Callers * WindowsPerCaller;
 
     private HarModel _batched = null!;
+    private HarModel _batchedHalf = null!;
+    private HarModel _batchedNoWait = null!;
     private HarModel _sequential = null!;
     private HarModel _sequentialTwoThreads = null!;
     private BatchCounter _counter = null!;
+    private BatchCounter _counterHalf = null!;
+    private BatchCounter _counterNoWait = null!;
     private float[][] _windows = [];
     private float[] _probabilities = [];
     private Prediction[] _prediction = new Prediction[1];
@@ -39,9 +43,17 @@ public class BatcherBenchmarks
     {
         var path = BenchmarkModels.PathOf(Model);
         _counter = new BatchCounter();
+        _counterHalf = new BatchCounter();
+        _counterNoWait = new BatchCounter();
         var batchedOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 32, MaxBatchWait = TimeSpan.FromMilliseconds(1) };
         batchedOptions.Observers.Add(_counter);
         _batched = HarModel.Load(path, batchedOptions);
+        var halfOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 16, MaxBatchWait = TimeSpan.FromMilliseconds(1) };
+        halfOptions.Observers.Add(_counterHalf);
+        _batchedHalf = HarModel.Load(path, halfOptions);
+        var noWaitOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 32, MaxBatchWait = TimeSpan.Zero };
+        noWaitOptions.Observers.Add(_counterNoWait);
+        _batchedNoWait = HarModel.Load(path, noWaitOptions);
         _sequential = HarModel.Load(path, new HarModelOptions { Workers = 1, IntraOpThreads = 1, MaxBatchSize = 1 });
         _sequentialTwoThreads = HarModel.Load(path, new HarModelOptions { Workers = 1, IntraOpThreads = 2, MaxBatchSize = 1 });
         var rng = new Random(3);
@@ -61,8 +73,14 @@ public class BatcherBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        Console.WriteLine($"// mean batch {Model}: {_counter.Windows} windows in {_counter.Runs} runs = {(double)_counter.Windows / Math.Max(1, _counter.Runs):F1} windows per run");
+        foreach (var (name, counter) in new[] { ("max 32, wait 1 ms", _counter), ("max 16, wait 1 ms", _counterHalf), ("max 32, no wait", _counterNoWait) })
+        {
+            Console.WriteLine($"// mean batch {Model} {name}: {counter.Windows} windows in {counter.Runs} runs = {(double)counter.Windows / Math.Max(1, counter.Runs):F1} windows per run");
+        }
+
         _batched.Dispose();
+        _batchedHalf.Dispose();
+        _batchedNoWait.Dispose();
         _sequential.Dispose();
         _sequentialTwoThreads.Dispose();
     }
@@ -87,9 +105,19 @@ public class BatcherBenchmarks
         }
     }
 
-    /// <summary>32 concurrent callers through the micro-batcher.</summary>
+    /// <summary>32 concurrent callers through the micro-batcher (max batch 32, max wait 1 ms).</summary>
     [Benchmark(OperationsPerInvoke = Total)]
-    public Task ConcurrentCallersBatched()
+    public Task ConcurrentCallersBatched() => RunCallers(_batched);
+
+    /// <summary>The same with max batch 16, so the 32 callers' windows split over the two workers.</summary>
+    [Benchmark(OperationsPerInvoke = Total)]
+    public Task ConcurrentCallersBatchedMax16() => RunCallers(_batchedHalf);
+
+    /// <summary>The same with max batch 32 and no wait: a free worker takes whatever is queued.</summary>
+    [Benchmark(OperationsPerInvoke = Total)]
+    public Task ConcurrentCallersBatchedNoWait() => RunCallers(_batchedNoWait);
+
+    private Task RunCallers(HarModel model)
     {
         var tasks = new Task[Callers];
         for (var c = 0; c < Callers; c++)
@@ -99,7 +127,7 @@ public class BatcherBenchmarks
             {
                 for (var i = 0; i < WindowsPerCaller; i++)
                 {
-                    await _batched.PredictAsync(window);
+                    await model.PredictAsync(window);
                 }
             });
         }

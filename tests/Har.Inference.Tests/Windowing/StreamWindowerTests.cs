@@ -371,4 +371,30 @@ public sealed class StreamWindowerTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Fact]
+    public void Append_AnyLengthAndChannelCount_AcceptsExactlyWholeFrames()
+    {
+        for (var channels = 1; channels <= 13; channels++)
+        {
+            var windower = new StreamWindower(3, 2, channels);
+            long frames = 0;
+            for (var length = 0; length <= 200; length++)
+            {
+                if (length % channels == 0)
+                {
+                    windower.Append("s", new float[length]);
+                    frames += length / channels;
+                }
+                else
+                {
+                    Assert.Throws<ArgumentException>(() => windower.Append("s", new float[length]));
+                }
+            }
+
+            // Every accepted append was counted with the right number of frames: the next windows start where expected.
+            var next = windower.Append("s", new float[3 * channels]);
+            Assert.Equal(windower.WindowCount(frames + 3) - windower.WindowCount(frames), next.Count);
+        }
+    }
 }
