@@ -126,7 +126,7 @@ public sealed class StreamWindower
 
     /// <summary>
     /// One append: one clock read, the cached stream (or a lookup when there is none or it was removed
-    /// or evicted since), and the buffering under the stream's lock.
+    /// or evicted since), and the buffering inside the stream's gate.
     /// </summary>
     internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
     {
