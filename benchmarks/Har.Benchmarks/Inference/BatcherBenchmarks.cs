@@ -5,17 +5,29 @@ namespace Har.Benchmarks.Inference;
 
 /// <summary>
 /// Windows per second of the micro-batcher with 32 concurrent callers (each awaiting
-/// <see cref="HarModel.PredictAsync"/> in a loop) against the same windows scored by sequential batch-1
-/// <see cref="HarModel.Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> calls. Times are per window.
+/// <see cref="HarModel.PredictAsync"/> in a loop; two workers, one intra-op thread each, the defaults)
+/// against the same windows scored by sequential batch-1
+/// <see cref="HarModel.Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> calls, with one
+/// intra-op thread (baseline) and with two (so the sequential caller may use both cores too; the fair
+/// baseline is the faster of the two). Times are per window. The mean batch size the batcher reached is
+/// printed at cleanup (<c>// mean batch</c> in the log).
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RobustRatioConfig))]
 public class BatcherBenchmarks
 {
     private const int Callers = 32;
     private const int WindowsPerCaller = 8;
     private const int Total = Callers * WindowsPerCaller;
 
-    private HarModel _model = null!;
+    private HarModel _batched = null!;
+    private HarModel _batchedHalf = null!;
+    private HarModel _batchedNoWait = null!;
+    private HarModel _sequential = null!;
+    private HarModel _sequentialTwoThreads = null!;
+    private BatchCounter _counter = null!;
+    private BatchCounter _counterHalf = null!;
+    private BatchCounter _counterNoWait = null!;
     private float[][] _windows = [];
     private float[] _probabilities = [];
     private Prediction[] _prediction = new Prediction[1];
@@ -29,37 +41,83 @@ public class BatcherBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _model = HarModel.Load(BenchmarkModels.PathOf(Model), new HarModelOptions { Workers = 2, MaxBatchSize = 32, MaxBatchWait = TimeSpan.FromMilliseconds(1) });
+        var path = BenchmarkModels.PathOf(Model);
+        _counter = new BatchCounter();
+        _counterHalf = new BatchCounter();
+        _counterNoWait = new BatchCounter();
+        var batchedOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 32, MaxBatchWait = TimeSpan.FromMilliseconds(1) };
+        batchedOptions.Observers.Add(_counter);
+        _batched = HarModel.Load(path, batchedOptions);
+        var halfOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 16, MaxBatchWait = TimeSpan.FromMilliseconds(1) };
+        halfOptions.Observers.Add(_counterHalf);
+        _batchedHalf = HarModel.Load(path, halfOptions);
+        var noWaitOptions = new HarModelOptions { Workers = 2, IntraOpThreads = 1, MaxBatchSize = 32, MaxBatchWait = TimeSpan.Zero };
+        noWaitOptions.Observers.Add(_counterNoWait);
+        _batchedNoWait = HarModel.Load(path, noWaitOptions);
+        _sequential = HarModel.Load(path, new HarModelOptions { Workers = 1, IntraOpThreads = 1, MaxBatchSize = 1 });
+        _sequentialTwoThreads = HarModel.Load(path, new HarModelOptions { Workers = 1, IntraOpThreads = 2, MaxBatchSize = 1 });
         var rng = new Random(3);
         _windows = new float[Callers][];
         for (var c = 0; c < Callers; c++)
         {
-            _windows[c] = new float[_model.WindowValues];
+            _windows[c] = new float[_batched.WindowValues];
             for (var i = 0; i < _windows[c].Length; i++)
             {
                 _windows[c][i] = (float)((rng.NextDouble() * 4) - 2);
             }
         }
 
-        _probabilities = new float[_model.Card.ClassCount];
+        _probabilities = new float[_batched.Card.ClassCount];
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _model.Dispose();
+    public void Cleanup()
+    {
+        foreach (var (name, counter) in new[] { ("max 32, wait 1 ms", _counter), ("max 16, wait 1 ms", _counterHalf), ("max 32, no wait", _counterNoWait) })
+        {
+            Console.WriteLine($"// mean batch {Model} {name}: {counter.Windows} windows in {counter.Runs} runs = {(double)counter.Windows / Math.Max(1, counter.Runs):F1} windows per run");
+        }
 
-    /// <summary>One caller, one window at a time.</summary>
+        _batched.Dispose();
+        _batchedHalf.Dispose();
+        _batchedNoWait.Dispose();
+        _sequential.Dispose();
+        _sequentialTwoThreads.Dispose();
+    }
+
+    /// <summary>One caller, one window at a time, one intra-op thread.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Total)]
     public void SequentialBatchOne()
     {
         for (var i = 0; i < Total; i++)
         {
-            _model.Predict(_windows[i % Callers], _probabilities, _prediction);
+            _sequential.Predict(_windows[i % Callers], _probabilities, _prediction);
         }
     }
 
-    /// <summary>32 concurrent callers through the micro-batcher.</summary>
+    /// <summary>One caller, one window at a time, two intra-op threads.</summary>
     [Benchmark(OperationsPerInvoke = Total)]
-    public Task ConcurrentCallersBatched()
+    public void SequentialBatchOneTwoThreads()
+    {
+        for (var i = 0; i < Total; i++)
+        {
+            _sequentialTwoThreads.Predict(_windows[i % Callers], _probabilities, _prediction);
+        }
+    }
+
+    /// <summary>32 concurrent callers through the micro-batcher (max batch 32, max wait 1 ms).</summary>
+    [Benchmark(OperationsPerInvoke = Total)]
+    public Task ConcurrentCallersBatched() => RunCallers(_batched);
+
+    /// <summary>The same with max batch 16, so the 32 callers' windows split over the two workers.</summary>
+    [Benchmark(OperationsPerInvoke = Total)]
+    public Task ConcurrentCallersBatchedMax16() => RunCallers(_batchedHalf);
+
+    /// <summary>The same with max batch 32 and no wait: a free worker takes whatever is queued.</summary>
+    [Benchmark(OperationsPerInvoke = Total)]
+    public Task ConcurrentCallersBatchedNoWait() => RunCallers(_batchedNoWait);
+
+    private Task RunCallers(HarModel model)
     {
         var tasks = new Task[Callers];
         for (var c = 0; c < Callers; c++)
@@ -69,11 +127,32 @@ public class BatcherBenchmarks
             {
                 for (var i = 0; i < WindowsPerCaller; i++)
                 {
-                    await _model.PredictAsync(window);
+                    await model.PredictAsync(window);
                 }
             });
         }
 
         return Task.WhenAll(tasks);
+    }
+
+    /// <summary>Counts runs and windows of the batched model.</summary>
+    private sealed class BatchCounter : IPredictionObserver
+    {
+        private long _runs;
+        private long _windows;
+
+        public long Runs => Interlocked.Read(ref _runs);
+
+        public long Windows => Interlocked.Read(ref _windows);
+
+        public void OnPredictions(ModelCard model, ReadOnlySpan<Prediction> predictions)
+        {
+            Interlocked.Increment(ref _runs);
+            Interlocked.Add(ref _windows, predictions.Length);
+        }
+
+        public void OnError(ModelCard model, int windows, Exception error)
+        {
+        }
     }
 }

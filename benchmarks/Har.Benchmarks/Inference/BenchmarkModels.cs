@@ -1,15 +1,29 @@
 namespace Har.Benchmarks.Inference;
 
-/// <summary>Finds the model the inference benchmarks run: the committed champion, else the tiny test fixture.</summary>
+/// <summary>Finds the models the inference benchmarks run: the committed models, else the tiny test fixture.</summary>
 internal static class BenchmarkModels
 {
     public const string Champion = "har-cnn-bilstm-1.0.0.onnx";
+    public const string Candidate = "har-cnn-1.1.0.onnx";
     public const string Fixture = "tiny-probs-1.0.0.onnx";
 
-    /// <summary>The champion when it was built into models/, otherwise the fixture (so the benchmarks run before the models exist).</summary>
+    /// <summary>The committed models copied into models/ beside the benchmarks (champion, then candidate), or the fixture when there is none (so the benchmarks run before the models exist).</summary>
     public static IEnumerable<string> Available()
     {
-        yield return File.Exists(Path.Combine(AppContext.BaseDirectory, "models", Champion)) ? Champion : Fixture;
+        var any = false;
+        foreach (var name in new[] { Champion, Candidate })
+        {
+            if (File.Exists(Path.Combine(AppContext.BaseDirectory, "models", name)))
+            {
+                any = true;
+                yield return name;
+            }
+        }
+
+        if (!any)
+        {
+            yield return Fixture;
+        }
     }
 
     public static string PathOf(string name)

@@ -9,6 +9,7 @@ namespace Har.Benchmarks.Inference;
 /// constants, a naive scalar loop, and a plain copy of the same bytes (baseline).
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RobustRatioConfig))]
 public class NormalizeKernelBenchmarks
 {
     private float[] _source = [];

@@ -8,8 +8,11 @@ namespace Har.Benchmarks.Inference;
 /// Windowing + normalization of a 6-channel stream into a batch tensor (window 200, stride 100), against a
 /// plain <see cref="Span{T}.CopyTo"/> of the same output bytes (baseline) and a naive scalar normalization.
 /// Each invocation appends 20 000 frames in chunks of <see cref="ChunkFrames"/> and emits 200 windows.
+/// The Har rows append through a <see cref="WindowStreamHandle"/> handle (no lookup by id), except
+/// <see cref="WindowAndNormalizeById"/>, which appends by stream id.
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RobustRatioConfig))]
 public class WindowingBenchmarks
 {
     private const int L = 200;
@@ -21,6 +24,7 @@ public class WindowingBenchmarks
     private float[] _stream = [];
     private float[] _tensor = [];
     private StreamWindower _windower = null!;
+    private WindowStreamHandle _handle = null!;
     private WindowNormalizer _normalizer = null!;
 
     /// <summary>Gets or sets the frames per append (odd sizes included).</summary>
@@ -39,6 +43,7 @@ public class WindowingBenchmarks
 
         _tensor = GC.AllocateUninitializedArray<float>(BatchWindows * L * C, pinned: true);
         _windower = new StreamWindower(L, S, C);
+        _handle = _windower.OpenStream("device");
         _normalizer = new WindowNormalizer([0.8f, 0.05f, -0.1f, 0f, 0.01f, -0.02f], [0.4f, 0.3f, 0.35f, 0.5f, 0.45f, 0.3f]);
 
         // Prime the stream so every invocation is steady state (exactly 200 windows).
@@ -59,9 +64,27 @@ public class WindowingBenchmarks
         return windows;
     }
 
-    /// <summary>StreamWindower (buffering with the NaN/infinity check, chunked appends) + normalization fused into the copy to the tensor, as <see cref="HarModel.Predict(StreamWindows, Memory{float}, Span{Prediction})"/> does.</summary>
+    /// <summary>StreamWindower (buffering with the NaN/infinity check, chunked appends through a stream handle) + normalization fused into the copy to the tensor, as <see cref="HarModel.Predict(StreamWindows, Memory{float}, Span{Prediction})"/> does.</summary>
     [Benchmark]
     public int WindowAndNormalize()
+    {
+        var emitted = 0;
+        for (var offset = 0; offset < StreamFrames; offset += ChunkFrames)
+        {
+            var frames = Math.Min(ChunkFrames, StreamFrames - offset);
+            var windows = _handle.Append(_stream.AsSpan(offset * C, frames * C));
+            for (var w = 0; w < windows.Count; w++, emitted++)
+            {
+                _normalizer.NormalizeUnchecked(windows[w], _tensor.AsSpan((emitted % BatchWindows) * L * C, L * C));
+            }
+        }
+
+        return emitted;
+    }
+
+    /// <summary>The same, appending by stream id (<see cref="StreamWindower.Append(string, ReadOnlySpan{float})"/>).</summary>
+    [Benchmark]
+    public int WindowAndNormalizeById()
     {
         var emitted = 0;
         for (var offset = 0; offset < StreamFrames; offset += ChunkFrames)
@@ -77,7 +100,7 @@ public class WindowingBenchmarks
         return emitted;
     }
 
-    /// <summary>The same with the naive scalar normalization loop.</summary>
+    /// <summary>The same (through the handle) with the naive scalar normalization loop.</summary>
     [Benchmark]
     public int WindowAndNormalizeScalar()
     {
@@ -85,7 +108,7 @@ public class WindowingBenchmarks
         for (var offset = 0; offset < StreamFrames; offset += ChunkFrames)
         {
             var frames = Math.Min(ChunkFrames, StreamFrames - offset);
-            var windows = _windower.Append("device", _stream.AsSpan(offset * C, frames * C));
+            var windows = _handle.Append(_stream.AsSpan(offset * C, frames * C));
             for (var w = 0; w < windows.Count; w++, emitted++)
             {
                 _normalizer.NormalizeScalar(windows[w], _tensor.AsSpan((emitted % BatchWindows) * L * C, L * C));

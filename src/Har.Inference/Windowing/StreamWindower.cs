@@ -24,7 +24,11 @@ public sealed class StreamWindower
     private readonly ConcurrentDictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private readonly StreamWindowerOptions _options;
     private readonly TimeProvider _time;
-    private readonly object _sweepLock = new();
+    private readonly bool _coarseClock;
+    private readonly ulong _channelsReciprocal;
+    private readonly Lock _sweepLock = new();
+    private readonly long _idleTicks;
+    private readonly long _sweepTicks;
     private long _lastSweep;
     private StreamState? _last;
     private long _droppedWindows;
@@ -54,10 +58,18 @@ public sealed class StreamWindower
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxStreams, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.IdleTimeout, TimeSpan.Zero, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
+
+        // Idle eviction needs minutes, not nanoseconds: with the system clock, appends read the cheaper
+        // millisecond tick count (Environment.TickCount64) instead of the high-resolution timestamp.
+        _coarseClock = ReferenceEquals(_time, TimeProvider.System);
+        var frequency = _coarseClock ? 1000 : _time.TimestampFrequency;
         WindowLength = windowLength;
         Stride = stride;
         Channels = channels;
-        _lastSweep = _time.GetTimestamp();
+        _channelsReciprocal = channels == 1 ? 0 : (ulong.MaxValue / (ulong)channels) + 1;
+        _idleTicks = ToTimestampTicks(_options.IdleTimeout, frequency);
+        _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, frequency);
+        _lastSweep = Now();
     }
 
     /// <summary>Gets the number of frames per window.</summary>
@@ -92,32 +104,69 @@ public sealed class StreamWindower
     public StreamWindows Append(string streamId, ReadOnlySpan<float> frames)
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
-        if (frames.Length % Channels != 0)
+
+        // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
+        var last = Volatile.Read(ref _last);
+        var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : null;
+        return AppendCore(ref state, streamId, frames);
+    }
+
+    /// <summary>
+    /// Gets a handle to one stream, whose <see cref="WindowStreamHandle.Append"/> skips the lookup by id that
+    /// <see cref="Append(string, ReadOnlySpan{float})"/> does on every call (for a host that keeps one
+    /// object per connected device). The stream itself is created by the first append, as by id.
+    /// </summary>
+    /// <param name="streamId">The stream (device, session …).</param>
+    /// <returns>A handle; appending through it is the same as appending by <paramref name="streamId"/>.</returns>
+    public WindowStreamHandle OpenStream(string streamId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        return new WindowStreamHandle(this, streamId);
+    }
+
+    /// <summary>
+    /// One append: one clock read, the cached stream (or a lookup when there is none or it was removed
+    /// or evicted since), and the buffering inside the stream's gate.
+    /// </summary>
+    internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
+    {
+        // n / C as a multiply-high by ⌈2^64 / C⌉ (exact for every 32-bit n; Lemire et al. 2019), cheaper than a division.
+        var frameCount = Channels == 1 ? frames.Length : (int)Math.BigMul(_channelsReciprocal, (ulong)frames.Length, out _);
+        if (frameCount * Channels != frames.Length)
         {
-            throw new ArgumentException(
-                $"Stream '{streamId}': {frames.Length} values is not a whole number of frames; expected a multiple of {Channels} (one value per channel per frame).",
-                nameof(frames));
+            ThrowNotWholeFrames(streamId, frames.Length, nameof(frames));
         }
 
-        var now = _time.GetTimestamp();
-        MaybeSweep(now);
+        var now = Now();
+        if (now - Volatile.Read(ref _lastSweep) >= _sweepTicks)
+        {
+            Sweep(now);
+        }
+
         while (true)
         {
-            // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
-            var last = Volatile.Read(ref _last);
-            var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : GetOrAddStream(streamId, now);
-            lock (state)
+            state ??= GetOrAddStream(streamId, now);
+            if (state.TryEnter())
             {
-                if (state.Removed)
+                try
                 {
-                    Interlocked.CompareExchange(ref _last, null, state);
-                    continue;
-                }
+                    if (!ReferenceEquals(Volatile.Read(ref _last), state))
+                    {
+                        Volatile.Write(ref _last, state);
+                    }
 
-                Volatile.Write(ref _last, state);
-                state.LastSeen = now;
-                return state.Append(frames, frames.Length / Channels, this, streamId);
+                    state.LastSeen = now;
+                    return state.Append(frames, frameCount, this, streamId);
+                }
+                finally
+                {
+                    state.Exit();
+                }
             }
+
+            // Removed or evicted since it was cached: appending starts a new stream, as by id.
+            Interlocked.CompareExchange(ref _last, null, state);
+            state = null;
         }
     }
 
@@ -131,9 +180,9 @@ public sealed class StreamWindower
             return false;
         }
 
-        lock (state)
+        if (state.TryEnter())
         {
-            state.Removed = true;
+            state.ExitRemoved();
         }
 
         return true;
@@ -143,16 +192,30 @@ public sealed class StreamWindower
     /// <returns>The number of streams evicted.</returns>
     public int EvictIdle()
     {
-        var now = _time.GetTimestamp();
+        var now = Now();
         var evicted = 0;
         foreach (var (id, state) in _streams)
         {
-            lock (state)
+            if (!state.TryEnter())
             {
-                if (_time.GetElapsedTime(state.LastSeen, now) >= _options.IdleTimeout && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+                continue;
+            }
+
+            var removed = false;
+            try
+            {
+                removed = now - state.LastSeen >= _idleTicks && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state));
+            }
+            finally
+            {
+                if (removed)
                 {
-                    state.Removed = true;
+                    state.ExitRemoved();
                     evicted++;
+                }
+                else
+                {
+                    state.Exit();
                 }
             }
         }
@@ -163,6 +226,21 @@ public sealed class StreamWindower
 
     internal void CountDropped(int windows) => Interlocked.Add(ref _droppedWindows, windows);
 
+    private long Now() => _coarseClock ? Environment.TickCount64 : _time.GetTimestamp();
+
+    /// <summary>A duration in clock units, rounded up (so comparing raw timestamps is the same as comparing elapsed times).</summary>
+    private static long ToTimestampTicks(TimeSpan duration, long frequency)
+    {
+        var ticks = (((Int128)duration.Ticks * frequency) + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
+        return ticks > long.MaxValue ? long.MaxValue : (long)ticks;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowNotWholeFrames(string streamId, int length, string paramName) =>
+        throw new ArgumentException(
+            $"Stream '{streamId}': {length} values is not a whole number of frames; expected a multiple of {Channels} (one value per channel per frame).",
+            paramName);
+
     private static ModelCard ThrowIfNull(ModelCard card)
     {
         ArgumentNullException.ThrowIfNull(card);
@@ -170,21 +248,36 @@ public sealed class StreamWindower
     }
 
     /// <summary>Copies <paramref name="source"/> and reports whether every value is finite (x − x is 0 only for finite x).</summary>
-    private static bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
+    internal static unsafe bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
     {
         ref var src = ref MemoryMarshal.GetReference(source);
         ref var dst = ref MemoryMarshal.GetReference(destination);
         var length = (nuint)source.Length;
         nuint i = 0;
         var finite = true;
-        if (Vector512.IsHardwareAccelerated && length >= 16)
+        if (Vector512.IsHardwareAccelerated && length >= 64)
         {
-            var ok = Vector512<float>.AllBitsSet;
+            // One unaligned vector first, then aligned stores from the destination's next 64-byte boundary
+            // (a store straddling two cache lines costs two; the overlap is copied twice, identically).
+            var head = Vector512.LoadUnsafe(ref src);
+            head.StoreUnsafe(ref dst);
+            var ok = Vector512.Equals(head - head, Vector512<float>.Zero);
+            i = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
             for (; i + 16 <= length; i += 16)
             {
                 var v = Vector512.LoadUnsafe(ref src, i);
                 v.StoreUnsafe(ref dst, i);
                 ok &= Vector512.Equals(v - v, Vector512<float>.Zero);
+            }
+
+            if (i < length)
+            {
+                // The remainder as one vector ending at the end (overlapping values are copied twice, identically).
+                i = length - 16;
+                var v = Vector512.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector512.Equals(v - v, Vector512<float>.Zero);
+                i = length;
             }
 
             finite = ok.AsInt32() == Vector512<int>.AllBitsSet;
@@ -197,6 +290,15 @@ public sealed class StreamWindower
                 var v = Vector256.LoadUnsafe(ref src, i);
                 v.StoreUnsafe(ref dst, i);
                 ok &= Vector256.Equals(v - v, Vector256<float>.Zero);
+            }
+
+            if (i < length)
+            {
+                i = length - 8;
+                var v = Vector256.LoadUnsafe(ref src, i);
+                v.StoreUnsafe(ref dst, i);
+                ok &= Vector256.Equals(v - v, Vector256<float>.Zero);
+                i = length;
             }
 
             finite = ok.AsInt32() == Vector256<int>.AllBitsSet;
@@ -225,16 +327,11 @@ public sealed class StreamWindower
         return -1;
     }
 
-    private void MaybeSweep(long now)
+    private void Sweep(long now)
     {
-        if (_time.GetElapsedTime(Volatile.Read(ref _lastSweep), now) < _options.IdleTimeout / 2)
-        {
-            return;
-        }
-
         lock (_sweepLock)
         {
-            if (_time.GetElapsedTime(_lastSweep, now) < _options.IdleTimeout / 2)
+            if (now - _lastSweep < _sweepTicks)
             {
                 return;
             }
@@ -261,10 +358,18 @@ public sealed class StreamWindower
         return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
-    private sealed class StreamState(string id, int windowLength, int channels)
+    /// <summary>
+    /// One stream's buffer and window plan. Appends, removal and eviction enter its gate (one
+    /// compare-exchange in, one plain store out, cheaper than a lock on the per-append path); a removed
+    /// stream's gate stays closed.
+    /// </summary>
+    internal sealed class StreamState(string id, int windowLength, int channels)
     {
+        private const int Free = 0;
+        private const int Busy = 1;
+        private const int Dead = 2;
+        private int _gate;
         public long LastSeen;
-        public bool Removed;
         public long TotalFrames;
         private readonly Queue<long> _badFrames = new();
         private float[] _buffer = new float[4 * windowLength * channels];
@@ -275,6 +380,34 @@ public sealed class StreamWindower
         private long _nextWindowStart;
 
         public string Id { get; } = id;
+
+        /// <summary>⌊a / b⌋ for 0 ≤ a, 1 ≤ b, without a division when a &lt; b.</summary>
+        private static long FloorDiv(long a, long b) => a < b ? 0 : a / b;
+
+        /// <summary>Enters the gate (waiting while another thread is inside); <see langword="false"/> if the stream was removed.</summary>
+        public bool TryEnter()
+        {
+            var spin = default(SpinWait);
+            while (true)
+            {
+                var gate = Interlocked.CompareExchange(ref _gate, Busy, Free);
+                if (gate == Free)
+                {
+                    return true;
+                }
+
+                if (gate == Dead)
+                {
+                    return false;
+                }
+
+                spin.SpinOnce();
+            }
+        }
+
+        public void Exit() => Volatile.Write(ref _gate, Free);
+
+        public void ExitRemoved() => Volatile.Write(ref _gate, Dead);
 
         /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
         public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)
@@ -303,12 +436,13 @@ public sealed class StreamWindower
             var t1 = t0 + frameCount;
 
             // The plan: windows start at _nextWindowStart + k·stride while they end by t1.
-            var windows = _nextWindowStart + l <= t1 ? ((t1 - l - _nextWindowStart) / stride) + 1 : 0;
+            // Appends usually complete at most one window: the 64-bit divisions are skipped then.
+            var windows = _nextWindowStart + l <= t1 ? FloorDiv(t1 - l - _nextWindowStart, stride) + 1 : 0;
             var nextAfter = _nextWindowStart + (windows * stride);
             var prefixEnd = t0;
             if (windows > 0 && _nextWindowStart < t0)
             {
-                var lastStraddling = _nextWindowStart + ((Math.Min(t1 - l, t0 - 1) - _nextWindowStart) / stride * stride);
+                var lastStraddling = _nextWindowStart + (FloorDiv(Math.Min(t1 - l, t0 - 1) - _nextWindowStart, stride) * stride);
                 prefixEnd = lastStraddling + l;
             }
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -57,6 +58,7 @@ internal sealed class WindowNormalizer
     /// Writes <c>(source[i] - mean[i % C]) / std[i % C]</c> into <paramref name="destination"/>.
     /// <paramref name="source"/> starts at a frame boundary and holds whole frames. Returns whether every
     /// output is finite (false for NaN or infinite inputs, or inputs too large to normalize).
+    /// <paramref name="source"/> and <paramref name="destination"/> must not overlap.
     /// </summary>
     public bool Normalize(ReadOnlySpan<float> source, Span<float> destination) => NormalizeCore<CheckFinite>(source, destination);
 
@@ -115,10 +117,12 @@ internal sealed class WindowNormalizer
     /// <summary>
     /// Six interleaved channels repeat every 24 floats = three <see cref="Vector256{T}"/> (48 floats =
     /// three <see cref="Vector512{T}"/>): the per-lane means and scales stay in registers and each vector
-    /// costs one load, an add, a multiply and one store, close to a copy. Same formula and rounding as
-    /// the scalar reference (no fused multiply-add in the result). Returns the number of values done (a multiple of the period).
+    /// costs one load, an add, a multiply and one store, close to a copy. After one unaligned block the
+    /// stores start at the destination's next 64-byte boundary (a store that straddles two cache lines
+    /// costs two), with the constant vectors at that channel phase. Same formula and rounding as the scalar reference
+    /// (no fused multiply-add in the result). Does the whole span; returns its length.
     /// </summary>
-    private int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
+    private unsafe int NormalizeSixChannels<TCheck>(ReadOnlySpan<float> source, Span<float> destination, out bool finite)
         where TCheck : struct
     {
         ref var src = ref MemoryMarshal.GetReference(source);
@@ -128,17 +132,41 @@ internal sealed class WindowNormalizer
         nuint i = 0;
         var length = (nuint)source.Length;
         var allFinite = true;
-        if (Vector512.IsHardwareAccelerated && length >= 48)
+        if (Vector512.IsHardwareAccelerated && length >= 64)
         {
+            // One unaligned block of 48 first, then aligned stores from the destination's next 64-byte
+            // boundary, with the constant vectors starting at that channel phase (the overlap is written
+            // twice, identically).
             var m0 = Vector512.LoadUnsafe(ref m, 0);
             var m1 = Vector512.LoadUnsafe(ref m, 16);
             var m2 = Vector512.LoadUnsafe(ref m, 32);
             var s0 = Vector512.LoadUnsafe(ref s, 0);
             var s1 = Vector512.LoadUnsafe(ref s, 16);
             var s2 = Vector512.LoadUnsafe(ref s, 32);
+            var h0 = (Vector512.LoadUnsafe(ref src, 0) + m0) * s0;
+            var h1 = (Vector512.LoadUnsafe(ref src, 16) + m1) * s1;
+            var h2 = (Vector512.LoadUnsafe(ref src, 32) + m2) * s2;
+            h0.StoreUnsafe(ref dst, 0);
+            h1.StoreUnsafe(ref dst, 16);
+            h2.StoreUnsafe(ref dst, 32);
+            i = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
+            var phase = i % 6;
+            m0 = Vector512.LoadUnsafe(ref m, phase);
+            m1 = Vector512.LoadUnsafe(ref m, phase + 16);
+            m2 = Vector512.LoadUnsafe(ref m, phase + 32);
+            s0 = Vector512.LoadUnsafe(ref s, phase);
+            s1 = Vector512.LoadUnsafe(ref s, phase + 16);
+            s2 = Vector512.LoadUnsafe(ref s, phase + 32);
 
             // y · 0 + acc stays 0 while every y is finite and turns NaN for good otherwise.
             Vector512<float> a0 = default, a1 = default, a2 = default;
+            if (typeof(TCheck) == typeof(CheckFinite))
+            {
+                a0 = h0 * Vector512<float>.Zero;
+                a1 = h1 * Vector512<float>.Zero;
+                a2 = h2 * Vector512<float>.Zero;
+            }
+
             for (; i + 48 <= length; i += 48)
             {
                 var y0 = (Vector512.LoadUnsafe(ref src, i) + m0) * s0;
@@ -155,17 +183,18 @@ internal sealed class WindowNormalizer
                 }
             }
 
-            allFinite = typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
+            allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector512.EqualsAll(a0 + a1 + a2, Vector512<float>.Zero);
         }
 
         if (length - i >= 24)
         {
-            var m0 = Vector256.LoadUnsafe(ref m, 0);
-            var m1 = Vector256.LoadUnsafe(ref m, 8);
-            var m2 = Vector256.LoadUnsafe(ref m, 16);
-            var s0 = Vector256.LoadUnsafe(ref s, 0);
-            var s1 = Vector256.LoadUnsafe(ref s, 8);
-            var s2 = Vector256.LoadUnsafe(ref s, 16);
+            var phase = i % 6;
+            var m0 = Vector256.LoadUnsafe(ref m, phase);
+            var m1 = Vector256.LoadUnsafe(ref m, phase + 8);
+            var m2 = Vector256.LoadUnsafe(ref m, phase + 16);
+            var s0 = Vector256.LoadUnsafe(ref s, phase);
+            var s1 = Vector256.LoadUnsafe(ref s, phase + 8);
+            var s2 = Vector256.LoadUnsafe(ref s, phase + 16);
             Vector256<float> a0 = default, a1 = default, a2 = default;
             for (; i + 24 <= length; i += 24)
             {
@@ -184,6 +213,18 @@ internal sealed class WindowNormalizer
             }
 
             allFinite &= typeof(TCheck) != typeof(CheckFinite) || Vector256.EqualsAll(a0 + a1 + a2, Vector256<float>.Zero);
+        }
+
+        // The last values (fewer than 24), scalar; the tile's first six entries are the six channels.
+        for (; i < length; i++)
+        {
+            var c = i % 6;
+            var y = (Unsafe.Add(ref src, i) + Unsafe.Add(ref m, c)) * Unsafe.Add(ref s, c);
+            Unsafe.Add(ref dst, i) = y;
+            if (typeof(TCheck) == typeof(CheckFinite))
+            {
+                allFinite &= float.IsFinite(y);
+            }
         }
 
         finite = allFinite;

@@ -199,4 +199,202 @@ public sealed class StreamWindowerTests
 
         Assert.All(counts, c => Assert.Equal(windower.WindowCount(200 * 7), c));
     }
+
+    [Fact]
+    public void OpenStream_AnyChunking_GivesTheSameWindowsAsAppendById()
+    {
+        var gen =
+            from n in Gen.Choose(0, 300)
+            from cuts in Gen.ListOf(Gen.Choose(0, 300))
+            select (n, cuts);
+        Prop.ForAll(gen.ToArbitrary(), t =>
+        {
+            var (n, cuts) = t;
+            const int c = 2;
+            var data = new float[n * c];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = i;
+            }
+
+            var byId = new StreamWindower(20, 7, c);
+            var byHandle = new StreamWindower(20, 7, c);
+            var handle = byHandle.OpenStream("s");
+            var position = 0;
+            foreach (var end in cuts.Where(x => x < n).Distinct().Order().Append(n))
+            {
+                var chunk = data.AsSpan(position * c, (end - position) * c);
+                var expected = byId.Append("s", chunk);
+                var actual = handle.Append(chunk);
+                if (actual.Count != expected.Count)
+                {
+                    return false;
+                }
+
+                for (var w = 0; w < actual.Count; w++)
+                {
+                    if (actual.GetStartFrame(w) != expected.GetStartFrame(w) || !actual[w].SequenceEqual(expected[w]))
+                    {
+                        return false;
+                    }
+                }
+
+                position = end;
+            }
+
+            return byHandle.StreamCount == (n > 0 ? 1 : byId.StreamCount);
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void OpenStream_SharesTheStreamWithAppendById()
+    {
+        var windower = new StreamWindower(4, 2, 1);
+        var handle = windower.OpenStream("a");
+        Assert.Equal("a", handle.Id);
+        Assert.Equal(0, windower.StreamCount); // created by the first append, not by opening
+
+        handle.Append([1, 2]);
+        windower.Append("b", [9]);
+        var windows = windower.Append("a", [3, 4]);
+
+        Assert.Equal([1f, 2, 3, 4], windows[0].ToArray());
+        Assert.Equal([3f, 4, 5, 6], handle.Append([5, 6])[0].ToArray());
+        Assert.Throws<ArgumentException>(() => windower.OpenStream(""));
+    }
+
+    [Fact]
+    public void OpenStream_AfterRemoveOrEviction_StartsAFreshStreamWithinTheCap()
+    {
+        var time = new FakeTimeProvider();
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { MaxStreams = 1, IdleTimeout = TimeSpan.FromSeconds(10) }, time);
+        var a = windower.OpenStream("a");
+        a.Append([1, 2, 3]);
+
+        Assert.True(windower.Remove("a"));
+        Assert.Equal(0, a.Append([4]).Count); // the three old frames are gone
+        Assert.Equal([4f, 5, 6, 7], a.Append([5, 6, 7])[0].ToArray());
+
+        // The cap holds for handles: "a" is buffered, so a new stream is refused until "a" is idle.
+        var b = windower.OpenStream("b");
+        var ex = Assert.Throws<InvalidOperationException>(() => b.Append([1]));
+        Assert.Contains("limit is 1", ex.Message, StringComparison.Ordinal);
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, b.Append([1, 2, 3]).Count); // "a" evicted to make room
+        Assert.Equal(1, windower.EvictedStreams);
+        Assert.Throws<InvalidOperationException>(() => a.Append([8])); // the evicted "a" would be a new stream: over the cap
+        Assert.Equal(1, windower.StreamCount);
+    }
+
+    [Fact]
+    public void OpenStream_PartialFrameOrNonFinite_ThrowsAsById()
+    {
+        var handle = new StreamWindower(4, 2, 3).OpenStream("dev");
+        handle.Append(new float[6]);
+        var partial = Assert.Throws<ArgumentException>(() => handle.Append(new float[7]));
+        Assert.Contains("7 values is not a whole number of frames; expected a multiple of 3", partial.Message, StringComparison.Ordinal);
+
+        var frames = new float[9];
+        frames[7] = float.NaN;
+        var bad = Assert.Throws<ArgumentException>(() => handle.Append(frames));
+        Assert.Contains("frame 4 channel 1", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CopyFinite_EveryLengthAlignmentAndPosition_CopiesAndFindsEachNonFiniteValue()
+    {
+        // A pinned destination, so each of the 16 float offsets is a different position within a 64-byte line.
+        var destination = GC.AllocateArray<float>(100 + 16, pinned: true);
+        for (var length = 0; length <= 100; length++)
+        {
+            var source = new float[length + 3];
+            for (var i = 0; i < source.Length; i++)
+            {
+                source[i] = i - 20.5f;
+            }
+
+            for (var offset = 0; offset < 16; offset++)
+            {
+                var src = source.AsSpan(offset % 3, length);
+                var into = destination.AsSpan(offset, length);
+                into.Clear();
+                Assert.True(StreamWindower.CopyFinite(src, into));
+                Assert.True(into.SequenceEqual(src), $"length {length} offset {offset}");
+                var copy = src.ToArray();
+                for (var bad = 0; bad < length; bad++)
+                {
+                    var saved = copy[bad];
+                    copy[bad] = (bad % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+                    Assert.False(StreamWindower.CopyFinite(copy, into), $"length {length} offset {offset} position {bad}");
+                    Assert.True(into.SequenceEqual(copy), $"copy: length {length} offset {offset} position {bad}");
+                    copy[bad] = saved;
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task EvictIdle_OnTheSystemClock_ForgetsStreamsIdleLongerThanTheTimeout()
+    {
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { IdleTimeout = TimeSpan.FromMilliseconds(20) });
+        windower.Append("a", [1, 2, 3]);
+        Assert.Equal(1, windower.StreamCount);
+
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, windower.EvictIdle());
+        Assert.Equal(0, windower.StreamCount);
+    }
+
+    [Fact]
+    public void Append_SteadyState_AllocatesNothing()
+    {
+        var windower = new StreamWindower(200, 100, 6);
+        var handle = windower.OpenStream("dev");
+        var data = Fixture.Frames(2000);
+        void Feed(int chunkFrames)
+        {
+            for (var offset = 0; offset + chunkFrames <= 2000; offset += chunkFrames)
+            {
+                handle.Append(data.AsSpan(offset * 6, chunkFrames * 6));
+                windower.Append("dev", data.AsSpan(offset * 6, chunkFrames * 6));
+            }
+        }
+
+        Feed(50);
+        Feed(400);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Feed(50);
+        Feed(400);
+        Feed(137);
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Append_AnyLengthAndChannelCount_AcceptsExactlyWholeFrames()
+    {
+        for (var channels = 1; channels <= 13; channels++)
+        {
+            var windower = new StreamWindower(3, 2, channels);
+            long frames = 0;
+            for (var length = 0; length <= 200; length++)
+            {
+                if (length % channels == 0)
+                {
+                    windower.Append("s", new float[length]);
+                    frames += length / channels;
+                }
+                else
+                {
+                    Assert.Throws<ArgumentException>(() => windower.Append("s", new float[length]));
+                }
+            }
+
+            // Every accepted append was counted with the right number of frames: the next windows start where expected.
+            var next = windower.Append("s", new float[3 * channels]);
+            Assert.Equal(windower.WindowCount(frames + 3) - windower.WindowCount(frames), next.Count);
+        }
+    }
 }

@@ -95,6 +95,39 @@ public sealed class WindowNormalizerTests
     }
 
     [Fact]
+    public void Normalize_EveryDestinationAlignment_EqualsScalarReferenceAndFindsNonFinite()
+    {
+        // A pinned destination, so each of the 16 float offsets is a different position within a 64-byte line.
+        var normalizer = new WindowNormalizer(Mean, Std);
+        var destination = GC.AllocateArray<float>((201 * 6) + 16, pinned: true);
+        foreach (var frames in Enumerable.Range(0, 65).Append(200).Append(201))
+        {
+            var x = Fixture.Frames(frames, seed: frames);
+            var reference = new float[x.Length];
+            normalizer.NormalizeScalar(x, reference);
+            for (var offset = 0; offset < 16; offset++)
+            {
+                var into = destination.AsSpan(offset, x.Length);
+                Assert.True(normalizer.Normalize(x, into));
+                Assert.True(into.SequenceEqual(reference), $"frames {frames}, destination offset {offset}");
+                into.Clear();
+                normalizer.NormalizeUnchecked(x, into);
+                Assert.True(into.SequenceEqual(reference), $"unchecked: frames {frames}, destination offset {offset}");
+                if (frames is 20 or 201)
+                {
+                    for (var i = 0; i < x.Length; i++)
+                    {
+                        var saved = x[i];
+                        x[i] = float.PositiveInfinity;
+                        Assert.False(normalizer.Normalize(x, into), $"frames {frames}, destination offset {offset}, index {i}");
+                        x[i] = saved;
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Normalize_PartialFrame_Throws()
     {
         var normalizer = new WindowNormalizer(Mean, Std);

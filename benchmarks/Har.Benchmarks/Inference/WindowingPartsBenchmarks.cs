@@ -1,0 +1,128 @@
+using BenchmarkDotNet.Attributes;
+using Har.Inference;
+using Har.Inference.Windowing;
+
+namespace Har.Benchmarks.Inference;
+
+/// <summary>
+/// Where the time of <see cref="WindowingBenchmarks.WindowAndNormalize"/> goes with 50-frame appends:
+/// its parts measured alone on the same data (20 000 frames of 6 channels, 400 appends, 200 windows of
+/// 200 frames), against the same plain copy baseline.
+/// </summary>
+[MemoryDiagnoser]
+[Config(typeof(RobustRatioConfig))]
+public class WindowingPartsBenchmarks
+{
+    private const int L = 200;
+    private const int S = 100;
+    private const int C = 6;
+    private const int StreamFrames = 20_000;
+    private const int BatchWindows = 32;
+    private const int ChunkFrames = 50;
+
+    private float[] _stream = [];
+    private float[] _tensor = [];
+    private float[] _ring = [];
+    private StreamWindower _windower = null!;
+    private WindowStreamHandle _handle = null!;
+    private WindowNormalizer _normalizer = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(42);
+        _stream = new float[StreamFrames * C];
+        for (var i = 0; i < _stream.Length; i++)
+        {
+            _stream[i] = (float)((rng.NextDouble() * 4) - 2);
+        }
+
+        _tensor = GC.AllocateUninitializedArray<float>(BatchWindows * L * C, pinned: true);
+        _ring = new float[4 * L * C];
+        _windower = new StreamWindower(L, S, C);
+        _handle = _windower.OpenStream("device");
+        _normalizer = new WindowNormalizer([0.8f, 0.05f, -0.1f, 0f, 0.01f, -0.02f], [0.4f, 0.3f, 0.35f, 0.5f, 0.45f, 0.3f]);
+        AppendOnly();
+    }
+
+    /// <summary>The plain copy of the output bytes (as in <see cref="WindowingBenchmarks"/>).</summary>
+    [Benchmark(Baseline = true)]
+    public int SpanCopyTo()
+    {
+        var windows = StreamFrames / S;
+        for (var w = 0; w < windows; w++)
+        {
+            var start = Math.Min(w * S, StreamFrames - L);
+            _stream.AsSpan(start * C, L * C).CopyTo(_tensor.AsSpan((w % BatchWindows) * L * C, L * C));
+        }
+
+        return windows;
+    }
+
+    /// <summary>The same windows normalized instead of copied (the normalization kernel alone, no windower).</summary>
+    [Benchmark]
+    public int NormalizeOnly()
+    {
+        var windows = StreamFrames / S;
+        for (var w = 0; w < windows; w++)
+        {
+            var start = Math.Min(w * S, StreamFrames - L);
+            _normalizer.NormalizeUnchecked(_stream.AsSpan(start * C, L * C), _tensor.AsSpan((w % BatchWindows) * L * C, L * C));
+        }
+
+        return windows;
+    }
+
+    /// <summary>The 400 appends through the handle, windows counted but not normalized.</summary>
+    [Benchmark]
+    public int AppendOnly()
+    {
+        var emitted = 0;
+        for (var offset = 0; offset < StreamFrames; offset += ChunkFrames)
+        {
+            emitted += _handle.Append(_stream.AsSpan(offset * C, ChunkFrames * C)).Count;
+        }
+
+        return emitted;
+    }
+
+    /// <summary>The fused copy + NaN/infinity check of every chunk into a ring-sized buffer (the append's data movement alone).</summary>
+    [Benchmark]
+    public bool CopyFiniteOnly()
+    {
+        var ok = true;
+        var slots = _ring.Length / (ChunkFrames * C);
+        for (int offset = 0, k = 0; offset < StreamFrames; offset += ChunkFrames, k++)
+        {
+            ok &= StreamWindower.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), _ring.AsSpan((k % slots) * ChunkFrames * C, ChunkFrames * C));
+        }
+
+        return ok;
+    }
+
+    /// <summary>400 reads of the high-resolution system clock (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    [Benchmark]
+    public long ClockOnly()
+    {
+        long sum = 0;
+        for (var i = 0; i < StreamFrames / ChunkFrames; i++)
+        {
+            sum += TimeProvider.System.GetTimestamp();
+        }
+
+        return sum;
+    }
+
+    /// <summary>400 reads of the millisecond tick count (what a <see cref="StreamWindower"/> on the system clock reads per append).</summary>
+    [Benchmark]
+    public long TickCountOnly()
+    {
+        long sum = 0;
+        for (var i = 0; i < StreamFrames / ChunkFrames; i++)
+        {
+            sum += Environment.TickCount64;
+        }
+
+        return sum;
+    }
+}
