@@ -5,17 +5,6 @@ namespace Har.Drift.Tests.Physics;
 /// <summary>The per-device evidence: causal, bounded, never counted twice.</summary>
 public sealed class DeviceHistoryTests
 {
-    private static readonly Lazy<ReferenceProfile> Profile = new(() =>
-    {
-        var builder = new ReferenceProfileBuilder(Synthetic.Channels, new ReferenceProfileOptions { SegmentLength = 1000, MaxSortedSample = 2000 });
-        for (var s = 0; s < 8; s++)
-        {
-            builder.AddRecording($"subject-{s}", SimulatedImu.Record(seed: 200 + s, seconds: 80).Interleaved());
-        }
-
-        return builder.Build("simulated rigid IMU");
-    });
-
     [Fact]
     public void Score_WindowWithoutTurns_JudgedOnTheDevicesEarlierTurns()
     {
@@ -24,7 +13,7 @@ public sealed class DeviceHistoryTests
         earlier.Gain(1.2);
         var still = SimulatedImu.Record(seed: 911, seconds: 20, turns: false);
         still.Gain(1.2);
-        var scorer = new DriftScorer(Profile.Value);
+        var scorer = new DriftScorer(SimulatedProfiles.RigidImu);
 
         Assert.DoesNotContain(scorer.Score(still.Interleaved()).Findings, f => f.Kind == SensorFindingKind.RotationMismatch);
 
@@ -44,7 +33,7 @@ public sealed class DeviceHistoryTests
     public void Score_HealthyEarlierTurns_DoNotFlagAHealthyWindow()
     {
         var history = new DeviceHistory();
-        var scorer = new DriftScorer(Profile.Value);
+        var scorer = new DriftScorer(SimulatedProfiles.RigidImu);
         scorer.Score(SimulatedImu.Record(seed: 912, seconds: 20).Interleaved(), history);
         var report = scorer.Score(SimulatedImu.Record(seed: 913, seconds: 20, turns: false).Interleaved(), history);
 
@@ -58,7 +47,7 @@ public sealed class DeviceHistoryTests
     public void Score_ManyWindows_MemoryStaysBounded()
     {
         var history = new DeviceHistory();
-        var scorer = new DriftScorer(Profile.Value);
+        var scorer = new DriftScorer(SimulatedProfiles.RigidImu);
         for (var i = 0; i < 12; i++)
         {
             scorer.Score(SimulatedImu.Record(seed: 920 + i, seconds: 20).Interleaved(), history);
@@ -76,7 +65,7 @@ public sealed class DeviceHistoryTests
     [Fact]
     public void Monitor_RescoringTheSameFrames_DoesNotCountTheirEvidenceTwice()
     {
-        using var monitor = new DriftMonitor(Profile.Value, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() });
+        using var monitor = new DriftMonitor(SimulatedProfiles.RigidImu, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() });
         monitor.Append(SimulatedImu.Record(seed: 930, seconds: 20).Interleaved());
         var first = monitor.ScoreNow();
         var pairs = monitor.History.RotationPairs;

@@ -3,21 +3,10 @@ namespace Har.Drift.Tests.Physics;
 /// <summary>The consistency checks end to end: calibrated by the profile builder, reported by the scorer.</summary>
 public sealed class SensorConsistencyTests
 {
-    private static readonly Lazy<ReferenceProfile> Profile = new(() =>
-    {
-        var builder = new ReferenceProfileBuilder(Synthetic.Channels, new ReferenceProfileOptions { SegmentLength = 1000, MaxSortedSample = 2000 });
-        for (var s = 0; s < 8; s++)
-        {
-            builder.AddRecording($"subject-{s}", SimulatedImu.Record(seed: 200 + s, seconds: 80).Interleaved());
-        }
-
-        return builder.Build("simulated rigid IMU");
-    });
-
     [Fact]
     public void Build_SixAxisImu_CalibratesTheChecks()
     {
-        var c = Profile.Value.SensorConsistency;
+        var c = SimulatedProfiles.RigidImu.SensorConsistency;
 
         Assert.NotNull(c);
         Assert.Equal(32, c.Windows);
@@ -41,10 +30,10 @@ public sealed class SensorConsistencyTests
     [Fact]
     public void Profile_JsonRoundTrip_KeepsTheChecksAndTheHash()
     {
-        var loaded = ReferenceProfile.FromJson(Profile.Value.ToJson());
+        var loaded = ReferenceProfile.FromJson(SimulatedProfiles.RigidImu.ToJson());
 
-        Assert.Equal(Profile.Value.Hash, loaded.Hash);
-        Assert.Equal(Profile.Value.SensorConsistency!.RotationGainBounds, loaded.SensorConsistency!.RotationGainBounds);
+        Assert.Equal(SimulatedProfiles.RigidImu.Hash, loaded.Hash);
+        Assert.Equal(SimulatedProfiles.RigidImu.SensorConsistency!.RotationGainBounds, loaded.SensorConsistency!.RotationGainBounds);
     }
 
     [Fact]
@@ -52,7 +41,7 @@ public sealed class SensorConsistencyTests
     {
         var imu = SimulatedImu.Record(seed: 900, seconds: 20);
         imu.SwapGyro(0, 1);
-        var report = new DriftScorer(Profile.Value).Score(imu.Interleaved());
+        var report = new DriftScorer(SimulatedProfiles.RigidImu).Score(imu.Interleaved());
 
         var f = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.RotationMismatch);
         Assert.Equal(["gx", "gy"], f.Implicated);
@@ -67,7 +56,7 @@ public sealed class SensorConsistencyTests
     {
         var imu = SimulatedImu.Record(seed: 901, seconds: 20);
         imu.SwapAcc(1, 2);
-        var report = new DriftScorer(Profile.Value).Score(imu.Interleaved());
+        var report = new DriftScorer(SimulatedProfiles.RigidImu).Score(imu.Interleaved());
 
         var f = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.RotationMismatch);
         Assert.Equal(["ay", "az"], f.Implicated);
@@ -78,7 +67,7 @@ public sealed class SensorConsistencyTests
     {
         var imu = SimulatedImu.Record(seed: 902, seconds: 20);
         imu.Gain(1.2);
-        var report = new DriftScorer(Profile.Value).Score(imu.Interleaved());
+        var report = new DriftScorer(SimulatedProfiles.RigidImu).Score(imu.Interleaved());
 
         var f = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.RotationMismatch);
         Assert.InRange(f.Value, 1.15, 1.25);
@@ -90,7 +79,7 @@ public sealed class SensorConsistencyTests
     {
         var imu = SimulatedImu.Record(seed: 903, seconds: 20);
         imu.Offset(0, 0.3);
-        var report = new DriftScorer(Profile.Value).Score(imu.Interleaved());
+        var report = new DriftScorer(SimulatedProfiles.RigidImu).Score(imu.Interleaved());
 
         var f = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.GravityMagnitude);
         Assert.True(Math.Abs(f.Value) > Math.Abs(f.Threshold));
@@ -102,7 +91,7 @@ public sealed class SensorConsistencyTests
     {
         var imu = SimulatedImu.Record(seed: 904, seconds: 20);
         imu.SwapGyro(0, 2);
-        var report = new DriftScorer(Profile.Value, new DriftScoringOptions { ConsistencyChecks = false }).Score(imu.Interleaved());
+        var report = new DriftScorer(SimulatedProfiles.RigidImu, new DriftScoringOptions { ConsistencyChecks = false }).Score(imu.Interleaved());
 
         Assert.DoesNotContain(report.Findings, f => f.Kind is SensorFindingKind.RotationMismatch or SensorFindingKind.GravityMagnitude);
     }
