@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics.Tensors;
 using System.Threading.Channels;
 using Har.Inference.Metrics;
@@ -24,6 +25,9 @@ namespace Har.Inference;
 public sealed class HarModel : IDisposable, IAsyncDisposable
 {
     private readonly InferenceSession _session;
+    /// <summary>The shortest part a batch is split into when other workers are idle.</summary>
+    private const int MinSplitWindows = 8;
+
     private readonly InferenceWorker[] _workers;
     private readonly Stack<InferenceWorker> _free;
     private readonly SemaphoreSlim _available;
@@ -577,56 +581,110 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     private async Task RunBatchAsync(BatchRequest[] batch, Prediction[] predictions, int n)
     {
         var worker = await RentAsync().ConfigureAwait(false);
+        var valid = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (!batch[i].Task.IsCompleted)
+            {
+                batch[valid++] = batch[i];
+            }
+        }
+
+        Array.Clear(batch, valid, n - valid);
+        if (valid == 0)
+        {
+            Return(worker);
+            return;
+        }
+
+        // Workers left idle while one runs the whole batch would waste their cores: when concurrent callers
+        // arrive together (they all wait for the same batch, so they resubmit together), one batch loop would
+        // otherwise take every window and the other workers would see none. Split the batch across the idle
+        // workers, each part at least MinSplitWindows long so each run still amortises its fixed cost.
+        var parts = 1;
+        InferenceWorker[]? extra = null;
+        while (valid / (parts + 1) >= MinSplitWindows && TryRent(out var idle))
+        {
+            extra ??= new InferenceWorker[_workers.Length];
+            extra[parts - 1] = idle;
+            parts++;
+        }
+
+        if (extra is null)
+        {
+            RunOn(worker, batch, predictions, 0, valid);
+            return;
+        }
+
+        var others = new Task[parts - 1];
+        var size = valid / parts;
+        var start = valid - ((parts - 1) * size);
+        for (var p = 0; p < parts - 1; p++)
+        {
+            var (w, from) = (extra[p], start + (p * size));
+            others[p] = Task.Run(() => RunOn(w, batch, predictions, from, size));
+        }
+
+        RunOn(worker, batch, predictions, 0, start);
+        await Task.WhenAll(others).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="count"/> windows of the batch from <paramref name="start"/> on one worker, completes their callers and returns the worker.</summary>
+    private void RunOn(InferenceWorker worker, BatchRequest[] batch, Prediction[] predictions, int start, int count)
+    {
         try
         {
             var k = Card.ClassCount;
-            var valid = 0;
-            for (var i = 0; i < n; i++)
+            for (var i = 0; i < count; i++)
             {
-                if (!batch[i].Task.IsCompleted)
-                {
-                    batch[valid] = batch[i];
-                    _normalizer.NormalizeUnchecked(batch[valid].Window.Span, worker.InputSlot(valid)); // checked at enqueue
-                    valid++;
-                }
-            }
-
-            Array.Clear(batch, valid, n - valid);
-            if (valid == 0)
-            {
-                return;
+                _normalizer.NormalizeUnchecked(batch[start + i].Window.Span, worker.InputSlot(i)); // checked at enqueue
             }
 
             ReadOnlySpan<float> output;
             try
             {
-                output = Run(worker, valid);
+                output = Run(worker, count);
             }
             catch (OnnxRuntimeException ex)
             {
-                for (var i = 0; i < valid; i++)
+                for (var i = 0; i < count; i++)
                 {
-                    batch[i].TrySetException(ex);
+                    batch[start + i].TrySetException(ex);
                 }
 
                 return;
             }
 
             var now = _time.GetTimestamp();
-            for (var i = 0; i < valid; i++)
+            for (var i = 0; i < count; i++)
             {
-                predictions[i] = Score(output.Slice(i * k, k), new float[k], _time.GetElapsedTime(batch[i].Enqueued, now));
+                predictions[start + i] = Score(output.Slice(i * k, k), new float[k], _time.GetElapsedTime(batch[start + i].Enqueued, now));
             }
 
-            Notify(predictions.AsSpan(0, valid));
-            for (var i = 0; i < valid; i++)
+            Notify(predictions.AsSpan(start, count));
+            for (var i = 0; i < count; i++)
             {
-                batch[i].Complete(predictions[i]);
+                batch[start + i].Complete(predictions[start + i]);
             }
         }
         finally
         {
             Return(worker);
+        }
+    }
+
+    private bool TryRent([NotNullWhen(true)] out InferenceWorker? worker)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || !_available.Wait(0))
+        {
+            worker = null;
+            return false;
+        }
+
+        lock (_free)
+        {
+            worker = _free.Pop();
+            return true;
         }
     }
 
