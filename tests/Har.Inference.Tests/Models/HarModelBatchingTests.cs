@@ -25,6 +25,44 @@ public sealed class HarModelBatchingTests : IDisposable
     }
 
     [Fact]
+    public void PredictAsync_LargeBatchesSplitAcrossIdleWorkers_EachCallerGetsItsOwnPredictionAndEveryWindowRunsOnce()
+    {
+        // Four workers and batches of up to 64 collected over 20 ms: a batch that finds idle workers is split
+        // across them (parts of at least 8), so up to four parts of one batch run at once.
+        var observer = new HarModelPredictTests.RecordingObserver();
+        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o =>
+        {
+            o.Workers = 4;
+            o.MaxBatchSize = 64;
+            o.MaxBatchWait = TimeSpan.FromMilliseconds(20);
+            o.Observers.Add(observer);
+        }));
+        using var reference = HarModel.Load(Fixture.Logits, Fixture.Options(o => o.Workers = 1));
+
+        Prop.ForAll(Gen.Choose(1, 160).ToArbitrary(), Gen.Choose(0, 10_000).ToArbitrary(), (callers, seed) =>
+        {
+            lock (observer.Seen)
+            {
+                observer.Seen.Clear();
+            }
+
+            var windows = Enumerable.Range(0, callers).Select(i => Fixture.Frames(200, seed: seed + i)).ToArray();
+            var expected = windows.Select(w => reference.Predict(w).Probabilities.ToArray()).ToArray();
+
+            var tasks = windows.Select(w => Task.Run(async () => await model.PredictAsync(w))).ToArray();
+            var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+
+            int seen;
+            lock (observer.Seen)
+            {
+                seen = observer.Seen.Count;
+            }
+
+            return seen == callers && results.Select((r, i) => r.Probabilities.ToArray().SequenceEqual(expected[i])).All(x => x);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(25));
+    }
+
+    [Fact]
     public async Task PredictAsync_WrongLengthOrNaN_ThrowsAtOnce()
     {
         var shortWindow = await Assert.ThrowsAsync<ArgumentException>(async () => await _model.PredictAsync(new float[10]));
