@@ -61,6 +61,11 @@ if (File.Exists(profilePath))
         o.WindowLength = options.DriftWindowFrames;
         o.ScoreInterval = options.DriftScoreInterval;
         o.MonitorName = "streams";
+
+        // One monitor pools the frames of every ingested device: the per-channel distribution tests are valid on
+        // the pool, but the physics consistency checks (and their per-device history) need one device's
+        // continuous stream, and frames of different devices back to back would read as impossible turns.
+        o.Scoring.ConsistencyChecks = false;
     });
 }
 

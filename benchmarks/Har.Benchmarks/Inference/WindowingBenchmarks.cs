@@ -34,17 +34,12 @@ public class WindowingBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(42);
-        _stream = new float[StreamFrames * C];
-        for (var i = 0; i < _stream.Length; i++)
-        {
-            _stream[i] = (float)((rng.NextDouble() * 4) - 2);
-        }
+        _stream = NewStream();
 
         _tensor = GC.AllocateUninitializedArray<float>(BatchWindows * L * C, pinned: true);
         _windower = new StreamWindower(L, S, C);
         _handle = _windower.OpenStream("device");
-        _normalizer = new WindowNormalizer([0.8f, 0.05f, -0.1f, 0f, 0.01f, -0.02f], [0.4f, 0.3f, 0.35f, 0.5f, 0.45f, 0.3f]);
+        _normalizer = NewNormalizer();
 
         // Prime the stream so every invocation is steady state (exactly 200 windows).
         WindowAndNormalize();
@@ -53,16 +48,7 @@ public class WindowingBenchmarks
     /// <summary>The same output bytes with a plain copy: 200 windows of 200 × 6 floats cut from the stream.</summary>
     [Benchmark(Baseline = true)]
     public int SpanCopyTo()
-    {
-        var windows = StreamFrames / S;
-        for (var w = 0; w < windows; w++)
-        {
-            var start = Math.Min(w * S, StreamFrames - L);
-            _stream.AsSpan(start * C, L * C).CopyTo(_tensor.AsSpan((w % BatchWindows) * L * C, L * C));
-        }
-
-        return windows;
-    }
+        => CopyWindows(_stream, _tensor);
 
     /// <summary>StreamWindower (buffering with the NaN/infinity check, chunked appends through a stream handle) + normalization fused into the copy to the tensor, as <see cref="HarModel.Predict(StreamWindows, Memory{float}, Span{Prediction})"/> does.</summary>
     [Benchmark]
@@ -116,5 +102,35 @@ public class WindowingBenchmarks
         }
 
         return emitted;
+    }
+
+    /// <summary>The benchmark stream: <c>StreamFrames</c> frames of six channels, uniform in [−2, 2), seed 42.</summary>
+    internal static float[] NewStream()
+    {
+        var rng = new Random(42);
+        var stream = new float[StreamFrames * C];
+        for (var i = 0; i < stream.Length; i++)
+        {
+            stream[i] = (float)((rng.NextDouble() * 4) - 2);
+        }
+
+        return stream;
+    }
+
+    /// <summary>The benchmark normalization (plausible per-channel means and standard deviations).</summary>
+    internal static WindowNormalizer NewNormalizer() =>
+        new([0.8f, 0.05f, -0.1f, 0f, 0.01f, -0.02f], [0.4f, 0.3f, 0.35f, 0.5f, 0.45f, 0.3f]);
+
+    /// <summary>The baseline: the same output bytes with a plain copy, 200 windows of 200 × 6 floats cut from the stream.</summary>
+    internal static int CopyWindows(float[] stream, float[] tensor)
+    {
+        var windows = StreamFrames / S;
+        for (var w = 0; w < windows; w++)
+        {
+            var start = Math.Min(w * S, StreamFrames - L);
+            stream.AsSpan(start * C, L * C).CopyTo(tensor.AsSpan((w % BatchWindows) * L * C, L * C));
+        }
+
+        return windows;
     }
 }

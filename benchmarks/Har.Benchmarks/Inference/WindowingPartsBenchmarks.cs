@@ -30,34 +30,20 @@ public class WindowingPartsBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(42);
-        _stream = new float[StreamFrames * C];
-        for (var i = 0; i < _stream.Length; i++)
-        {
-            _stream[i] = (float)((rng.NextDouble() * 4) - 2);
-        }
+        _stream = WindowingBenchmarks.NewStream();
 
         _tensor = GC.AllocateUninitializedArray<float>(BatchWindows * L * C, pinned: true);
         _ring = new float[4 * L * C];
         _windower = new StreamWindower(L, S, C);
         _handle = _windower.OpenStream("device");
-        _normalizer = new WindowNormalizer([0.8f, 0.05f, -0.1f, 0f, 0.01f, -0.02f], [0.4f, 0.3f, 0.35f, 0.5f, 0.45f, 0.3f]);
+        _normalizer = WindowingBenchmarks.NewNormalizer();
         AppendOnly();
     }
 
     /// <summary>The plain copy of the output bytes (as in <see cref="WindowingBenchmarks"/>).</summary>
     [Benchmark(Baseline = true)]
     public int SpanCopyTo()
-    {
-        var windows = StreamFrames / S;
-        for (var w = 0; w < windows; w++)
-        {
-            var start = Math.Min(w * S, StreamFrames - L);
-            _stream.AsSpan(start * C, L * C).CopyTo(_tensor.AsSpan((w % BatchWindows) * L * C, L * C));
-        }
-
-        return windows;
-    }
+        => WindowingBenchmarks.CopyWindows(_stream, _tensor);
 
     /// <summary>The same windows normalized instead of copied (the normalization kernel alone, no windower).</summary>
     [Benchmark]

@@ -29,7 +29,7 @@ public sealed class StreamPredictionPipeline
     /// <summary>Initializes a new instance of the <see cref="StreamPredictionPipeline"/> class.</summary>
     /// <param name="controller">Routes every window and serves it with the chosen version.</param>
     /// <param name="windower">Cuts streams into windows; its geometry must be the served models' (window length × channels).</param>
-    /// <param name="drift">Receives every appended sample for input-drift scoring, or <see langword="null"/> for none.</param>
+    /// <param name="drift">Receives every appended sample of every stream for input-drift scoring (a pool of all devices: configure it with <see cref="DriftScoringOptions.ConsistencyChecks"/> off), or <see langword="null"/> for none.</param>
     public StreamPredictionPipeline(RolloutController controller, StreamWindower windower, DriftMonitor? drift = null)
     {
         ArgumentNullException.ThrowIfNull(controller);

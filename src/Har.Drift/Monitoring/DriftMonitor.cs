@@ -8,7 +8,9 @@ namespace Har.Drift;
 /// <see cref="DriftMonitorOptions.WindowLength"/> frames) and re-scores it on an interval driven by a
 /// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. The physics consistency checks
 /// also use the evidence of the stream's earlier frames (bounded, see <see cref="DeviceHistory"/>): one monitor is one
-/// device's stream. Thread-safe.
+/// device's stream. A monitor that pools several devices' frames should turn those checks off
+/// (<see cref="DriftScoringOptions.ConsistencyChecks"/>): frames of different devices back to back read as impossible
+/// turns. Thread-safe.
 /// </summary>
 public sealed class DriftMonitor : IDisposable
 {

@@ -625,8 +625,15 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
             others[p] = Task.Run(() => RunOn(w, batch, predictions, from, size));
         }
 
-        RunOn(worker, batch, predictions, 0, start);
-        await Task.WhenAll(others).ConfigureAwait(false);
+        try
+        {
+            RunOn(worker, batch, predictions, 0, start);
+        }
+        finally
+        {
+            // The batch array is reused by the loop: no part may still read it when this returns.
+            await Task.WhenAll(others).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs <paramref name="count"/> windows of the batch from <paramref name="start"/> on one worker, completes their callers and returns the worker.</summary>

@@ -14,13 +14,7 @@ public sealed class HarModelBatchingTests : IDisposable
     {
         Prop.ForAll(Gen.Choose(1, 64).ToArbitrary(), Gen.Choose(0, 10_000).ToArbitrary(), (callers, seed) =>
         {
-            var windows = Enumerable.Range(0, callers).Select(i => Fixture.Frames(200, seed: seed + i)).ToArray();
-            var expected = windows.Select(w => _model.Predict(w).Probabilities.ToArray()).ToArray();
-
-            var tasks = windows.Select(w => Task.Run(async () => await _model.PredictAsync(w))).ToArray();
-            var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
-
-            return results.Select((r, i) => r.Probabilities.ToArray().SequenceEqual(expected[i])).All(x => x);
+            return ConcurrentCallersGetTheirOwn(_model, _model, callers, seed);
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(25));
     }
 
@@ -46,19 +40,11 @@ public sealed class HarModelBatchingTests : IDisposable
                 observer.Seen.Clear();
             }
 
-            var windows = Enumerable.Range(0, callers).Select(i => Fixture.Frames(200, seed: seed + i)).ToArray();
-            var expected = windows.Select(w => reference.Predict(w).Probabilities.ToArray()).ToArray();
-
-            var tasks = windows.Select(w => Task.Run(async () => await model.PredictAsync(w))).ToArray();
-            var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
-
-            int seen;
+            var own = ConcurrentCallersGetTheirOwn(model, reference, callers, seed);
             lock (observer.Seen)
             {
-                seen = observer.Seen.Count;
+                return own && observer.Seen.Count == callers;
             }
-
-            return seen == callers && results.Select((r, i) => r.Probabilities.ToArray().SequenceEqual(expected[i])).All(x => x);
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(25));
     }
 
@@ -170,5 +156,20 @@ public sealed class HarModelBatchingTests : IDisposable
         await disposing;
         Assert.Equal(1.0, prediction.Probabilities.ToArray().Sum(), 4);
         Assert.False(model.IsReady);
+    }
+
+    /// <summary>
+    /// <paramref name="callers"/> concurrent callers of <paramref name="model"/>'s micro-batcher, one window each:
+    /// whether every caller got the prediction <paramref name="reference"/> gives its window alone.
+    /// </summary>
+    private static bool ConcurrentCallersGetTheirOwn(HarModel model, HarModel reference, int callers, int seed)
+    {
+        var windows = Enumerable.Range(0, callers).Select(i => Fixture.Frames(200, seed: seed + i)).ToArray();
+        var expected = windows.Select(w => reference.Predict(w).Probabilities.ToArray()).ToArray();
+
+        var tasks = windows.Select(w => Task.Run(async () => await model.PredictAsync(w))).ToArray();
+        var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+
+        return results.Select((r, i) => r.Probabilities.ToArray().SequenceEqual(expected[i])).All(x => x);
     }
 }
