@@ -24,7 +24,12 @@ public sealed class StreamWindowerOptions
     [Range(1, int.MaxValue)]
     public int MaxStreams { get; set; } = 10_000;
 
-    /// <summary>Gets or sets how long a stream may receive nothing before its buffer is evicted (measured to the millisecond with the system clock).</summary>
+    /// <summary>
+    /// Gets or sets how long a stream may receive nothing before its buffer is evicted. With the system clock, a
+    /// timeout of 10 s or more is timed by a shared heartbeat that refreshes a cached tick count every 250 ms (a
+    /// stream is evicted between the timeout and about half a second after it, never before while the thread pool
+    /// can run the heartbeat); shorter timeouts are timed to the millisecond.
+    /// </summary>
     /// <value>The default value is 5 minutes.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "10675199.02:48:05.4775807")]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);

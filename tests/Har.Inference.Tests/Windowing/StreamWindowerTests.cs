@@ -335,6 +335,106 @@ public sealed class StreamWindowerTests
     }
 
     [Fact]
+    public async Task HeartbeatClock_Advances_AndNeverRunsAheadOfTheTickCount()
+    {
+        HeartbeatClock.EnsureStarted();
+        var first = HeartbeatClock.Ticks;
+        Assert.True(first <= Environment.TickCount64);
+
+        // The timer refreshes it every 250 ms; wait (bounded) until it has moved.
+        var deadline = Environment.TickCount64 + 30_000;
+        while (HeartbeatClock.Ticks == first && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        var later = HeartbeatClock.Ticks;
+        Assert.True(later > first, "the heartbeat's tick count did not advance within 30 s");
+        Assert.True(later <= Environment.TickCount64);
+    }
+
+    [Fact]
+    public async Task EvictIdle_OnTheHeartbeat_KeepsAFreshStreamAndEvictsItAfterTheTimeout()
+    {
+        // 10 s is the shortest timeout timed by the heartbeat (StreamWindower.HeartbeatMinimumTimeout).
+        var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { IdleTimeout = StreamWindower.HeartbeatMinimumTimeout });
+        var appended = Environment.TickCount64;
+        windower.Append("a", [1, 2, 3]);
+
+        Assert.Equal(0, windower.EvictIdle());
+        Assert.Equal(1, windower.StreamCount);
+
+        var deadline = Environment.TickCount64 + 60_000;
+        var evicted = 0;
+        while (evicted == 0 && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+            evicted = windower.EvictIdle();
+        }
+
+        Assert.Equal(1, evicted);
+        Assert.Equal(0, windower.StreamCount);
+
+        // Never before the timeout (the heartbeat lags by at most a period, and a period is added to the timeout).
+        Assert.True(Environment.TickCount64 - appended >= (long)StreamWindower.HeartbeatMinimumTimeout.TotalMilliseconds);
+    }
+
+    [Fact]
+    public async Task Append_WhileAnotherThreadRemovesAndEvictsTheStreams_NeverFailsAndEveryWindowIsContiguous()
+    {
+        // Each chunk continues the values of the one before, so every window (removal restarts a stream, and an
+        // append racing with the removal may land in the removed buffer) must hold consecutive values.
+        const int length = 8;
+        var windower = new StreamWindower(length, 3, 1, new StreamWindowerOptions { IdleTimeout = TimeSpan.FromMilliseconds(1) });
+        var ids = new[] { "a", "b", "c", "d" };
+        using var stop = new CancellationTokenSource();
+        var remover = Task.Run(
+            () =>
+            {
+                var rng = new Random(7);
+                while (!stop.IsCancellationRequested)
+                {
+                    windower.Remove(ids[rng.Next(ids.Length)]);
+                    windower.EvictIdle();
+                }
+            },
+            TestContext.Current.CancellationToken);
+
+        var appenders = ids.Select(id => Task.Run(
+            () =>
+            {
+                var handle = windower.OpenStream(id);
+                var chunk = new float[5];
+                var windows = 0;
+                for (var round = 0; round < 20_000; round++)
+                {
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        chunk[i] = (round * chunk.Length) + i;
+                    }
+
+                    var completed = round % 2 == 0 ? handle.Append(chunk) : windower.Append(id, chunk);
+                    for (var w = 0; w < completed.Count; w++, windows++)
+                    {
+                        var window = completed[w];
+                        for (var i = 1; i < length; i++)
+                        {
+                            Assert.Equal(window[i - 1] + 1, window[i]);
+                        }
+                    }
+                }
+
+                return windows;
+            },
+            TestContext.Current.CancellationToken)).ToArray();
+
+        var counts = await Task.WhenAll(appenders);
+        await stop.CancelAsync();
+        await remover;
+        Assert.All(counts, count => Assert.True(count > 0));
+    }
+
+    [Fact]
     public async Task EvictIdle_OnTheSystemClock_ForgetsStreamsIdleLongerThanTheTimeout()
     {
         var windower = new StreamWindower(4, 2, 1, new StreamWindowerOptions { IdleTimeout = TimeSpan.FromMilliseconds(20) });
