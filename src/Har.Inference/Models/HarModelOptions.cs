@@ -32,10 +32,16 @@ public sealed class HarModelOptions
     [Range(1, 4096)]
     public int MaxBatchSize { get; set; } = 32;
 
-    /// <summary>Gets or sets how long the micro-batcher waits for more windows after the first one before running a partial batch (0 = never wait).</summary>
-    /// <value>The default value is 2 milliseconds.</value>
+    /// <summary>
+    /// Gets or sets how long the micro-batcher waits for more windows after the first one before running a partial
+    /// batch. Zero (the default) never waits: a free worker takes whatever is queued, so a lone window runs at once
+    /// and batches form by themselves while the workers are busy (as Triton's dynamic batcher does by default). With
+    /// 32 concurrent callers, waiting 1 ms measured 1.38× (candidate) and 1.79× (champion) the windows/s of sequential
+    /// calls against 1.93× and 2.11× without waiting (benchmarks/results/Inference).
+    /// </summary>
+    /// <value>The default value is <see cref="TimeSpan.Zero"/>.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
-    public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(2);
+    public TimeSpan MaxBatchWait { get; set; } = TimeSpan.Zero;
 
     /// <summary>Gets or sets how many windows may wait for the micro-batcher; beyond it <see cref="HarModel.PredictAsync"/> throws <see cref="InferenceQueueFullException"/>.</summary>
     /// <value>The default value is 1024.</value>
