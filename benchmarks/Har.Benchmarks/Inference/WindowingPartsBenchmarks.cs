@@ -30,9 +30,8 @@ public class WindowingPartsBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _stream = WindowingBenchmarks.NewStream();
-
-        _tensor = GC.AllocateUninitializedArray<float>(BatchWindows * L * C, pinned: true);
+        _stream = WindowingBenchmarks.SharedStream;
+        _tensor = WindowingBenchmarks.SharedTensor;
         _ring = new float[4 * L * C];
         _windower = new StreamWindower(L, S, C);
         _handle = _windower.OpenStream("device");
@@ -58,6 +57,38 @@ public class WindowingPartsBenchmarks
         }
 
         return windows;
+    }
+
+    /// <summary>
+    /// The floor of any design that buffers raw frames: each 50-frame chunk copied (with the NaN/infinity check)
+    /// into a plain ring that keeps the last L − S frames when full, and each completed window normalized out of
+    /// it into the tensor; no streams, no plan, no clock.
+    /// </summary>
+    [Benchmark]
+    public int RingCopyAndNormalize()
+    {
+        var ring = _ring.AsSpan();
+        var position = 0;
+        var emitted = 0;
+        for (var offset = 0; offset < StreamFrames; offset += ChunkFrames)
+        {
+            if (position + (ChunkFrames * C) > ring.Length)
+            {
+                ring.Slice(position - ((L - S) * C), (L - S) * C).CopyTo(ring);
+                position = (L - S) * C;
+            }
+
+            StreamWindower.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), ring.Slice(position, ChunkFrames * C));
+            position += ChunkFrames * C;
+            var frames = offset + ChunkFrames;
+            if (frames >= L && (frames - L) % S == 0)
+            {
+                _normalizer.NormalizeUnchecked(ring.Slice(position - (L * C), L * C), _tensor.AsSpan((emitted % BatchWindows) * L * C, L * C));
+                emitted++;
+            }
+        }
+
+        return emitted;
     }
 
     /// <summary>The 400 appends through the handle, windows counted but not normalized.</summary>
