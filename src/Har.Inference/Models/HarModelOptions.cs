@@ -36,8 +36,8 @@ public sealed class HarModelOptions
     /// Gets or sets how long the micro-batcher waits for more windows after the first one before running a partial
     /// batch. Zero (the default) never waits: a free worker takes whatever is queued, so a lone window runs at once
     /// and batches form by themselves while the workers are busy (as Triton's dynamic batcher does by default). With
-    /// 32 concurrent callers, waiting 1 ms measured 1.38× (candidate) and 1.79× (champion) the windows/s of sequential
-    /// calls against 1.93× and 2.11× without waiting (benchmarks/results/Inference).
+    /// 32 concurrent callers, waiting 1 ms measured 1.5× (candidate) and 1.7× (champion) the windows/s of sequential
+    /// calls against 1.9× and 2.3× without waiting (benchmarks/results/Inference/BatcherBenchmarks.md).
     /// </summary>
     /// <value>The default value is <see cref="TimeSpan.Zero"/>.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
