@@ -14,10 +14,11 @@ internal static class Program
     {
         if (args is ["paired-windowing", ..])
         {
-            var iterations = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000;
-            if (iterations < 10)
+            var iterations = 20_000;
+            if (args.Length > 1 && (!int.TryParse(args[1], System.Globalization.CultureInfo.InvariantCulture, out iterations) || iterations < 10))
             {
-                throw new ArgumentOutOfRangeException(nameof(args), iterations, "paired-windowing: expected at least 10 iterations.");
+                Console.Error.WriteLine($"paired-windowing: '{args[1]}' is not a valid iteration count; expected a whole number of at least 10 (default 20000).");
+                Environment.Exit(2);
             }
 
             Inference.PairedWindowingRatio.Run(iterations);
