@@ -74,9 +74,7 @@ public sealed class StreamWindower
         _idleTicks = ToTimestampTicks(_options.IdleTimeout, frequency);
         if (_clock == ClockSource.Heartbeat)
         {
-            // Both stamps lag real time by up to a period: one period more means never evicted early.
             HeartbeatClock.EnsureStarted();
-            _idleTicks += HeartbeatClock.PeriodMilliseconds;
         }
 
         _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, frequency);
@@ -209,11 +207,15 @@ public sealed class StreamWindower
     /// <returns>The number of streams evicted.</returns>
     public int EvictIdle()
     {
-        var now = Now();
+        // On the heartbeat, a stamp may lag the moment of its append by up to HeartbeatClock.MaxLag: compared
+        // with the real tick count and that much more, a stream is never evicted before its idle timeout.
+        var (now, idle) = _clock == ClockSource.Heartbeat
+            ? (Environment.TickCount64, _idleTicks + HeartbeatClock.MaxLag)
+            : (Now(), _idleTicks);
         var evicted = 0;
         foreach (var (id, state) in _streams)
         {
-            if (now - Volatile.Read(ref state.LastSeen) >= _idleTicks && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
+            if (now - Volatile.Read(ref state.LastSeen) >= idle && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
             {
                 state.MarkRemoved();
                 evicted++;

@@ -26,9 +26,9 @@ public sealed class StreamWindowerOptions
 
     /// <summary>
     /// Gets or sets how long a stream may receive nothing before its buffer is evicted. With the system clock, a
-    /// timeout of 10 s or more is timed by a shared heartbeat that refreshes a cached tick count every 250 ms (a
-    /// stream is evicted between the timeout and about half a second after it, never before while the thread pool
-    /// can run the heartbeat); shorter timeouts are timed to the millisecond.
+    /// timeout of 10 s or more is timed by a shared heartbeat that refreshes a cached tick count every 250 ms: a
+    /// stream is evicted at the earliest at the timeout and usually within half a second after it (later if the
+    /// thread pool was ever too starved to run the heartbeat on time); shorter timeouts are timed to the millisecond.
     /// </summary>
     /// <value>The default value is 5 minutes.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "10675199.02:48:05.4775807")]
