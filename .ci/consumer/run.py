@@ -20,7 +20,8 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
                          repository URL at the commit built, or embeds it; document paths are deterministic (/_/);
                          the .nuspec names the same repository and commit (.ci/consumer/PdbCheck).
 
-Usage: run.py <packages-dir> <work-dir>. Prints one "PASS|FAIL <test>" line per test and writes
+Usage: run.py <packages-dir> <work-dir> [<repository root>, default: this script's]; e.g. after
+`dotnet pack Har.sln -c Release -o /tmp/har-packages`: `python3 .ci/consumer/run.py /tmp/har-packages /tmp/har-consumer`. Prints one "PASS|FAIL <test>" line per test and writes
 "<passed> <failed>" to <work-dir>/counts. The package cache is $HAR_CONSUMER_PACKAGES (default
 ~/.nuget/har-consumer-packages), reused between runs; its Har.* entries are deleted first so a stale package is
 never used.
@@ -36,7 +37,9 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+ROOT = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "..", ".."))
+# HAR_CONSUMER_ONLY=readme[:Har.Drift] runs only the README blocks (of one package): for README authors iterating.
+ONLY = os.environ.get("HAR_CONSUMER_ONLY", "")
 PACKAGES = ["Har.Inference", "Har.Drift", "Har.Audit", "Har.Deployment"]
 RUN_TIMEOUT = 120          # seconds per program run; a README block must terminate on its own
 BUILD_TIMEOUT = 15 * 60    # restore or build of all consumer projects together
@@ -171,6 +174,8 @@ def main():
     # 1. README blocks.
     # The repository's README shows package code too; its blocks run against all four packages.
     readmes = [(p, os.path.join("src", p, "README.md"), [p]) for p in PACKAGES] + [("README.md", "README.md", PACKAGES)]
+    if ONLY:
+        readmes = [r for r in readmes if ONLY == "readme" or ONLY == "readme:" + r[0]]
     for p, rel, base in readmes:
         readme = os.path.join(ROOT, rel)
         if not os.path.exists(readme):
@@ -195,7 +200,7 @@ def main():
             write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n" + code)
             projects.append((name, d, asm, "readme", line))
     # 2. Each package alone.
-    for p in PACKAGES:
+    for p in ([] if ONLY else PACKAGES):
         asm = f"{p.replace('.', '')}Alone"
         d = os.path.join(work, "alone", asm)
         write(os.path.join(d, asm + ".csproj"), project({p: har_versions[p]}))
@@ -210,9 +215,10 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
     refs = {p: har_versions[p] for p in PACKAGES}
     refs["Microsoft.Extensions.Hosting"] = central.get("Microsoft.Extensions.Hosting") or "10.0.0"
     d = os.path.join(work, "host", "HarHostCheck")
-    write(os.path.join(d, "HarHostCheck.csproj"), project(refs))
-    shutil.copy(os.path.join(HERE, "HostCheck", "Program.cs"), os.path.join(d, "Program.cs"))
-    projects.append(("host:all", d, "HarHostCheck", "host", None))
+    if not ONLY:
+        write(os.path.join(d, "HarHostCheck.csproj"), project(refs))
+        shutil.copy(os.path.join(HERE, "HostCheck", "Program.cs"), os.path.join(d, "Program.cs"))
+        projects.append(("host:all", d, "HarHostCheck", "host", None))
     # 4. The PDB checker (a tool of this test, not a consumer; its own project file).
     pdb = os.path.join(work, "tools", "PdbCheck")
     os.makedirs(pdb)
@@ -239,7 +245,7 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
         seen = []
         for l in text.splitlines():
             if proj in l and any(f" {k} " in l for k in kinds):
-                l = l.replace(proj, "").replace(d + os.sep, "").strip()
+                l = l.replace(f" [{proj}]", "").replace(proj, "").replace(d + os.sep, "").strip()
                 if l not in seen:
                     seen.append(l)
         return seen
@@ -291,7 +297,7 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
     tracked = os.path.join(work, "tracked-paths.txt")
     with open(tracked, "w", encoding="utf-8") as f:
         subprocess.run(["git", "ls-tree", "-r", "--name-only", commit], cwd=ROOT, stdout=f, text=True)
-    for p in PACKAGES:
+    for p in ([] if ONLY else PACKAGES):
         name = f"sourcelink:{p}"
         if not os.path.exists(pdbdll):
             record(name, False, "the PDB checker (.ci/consumer/PdbCheck) does not build: "
