@@ -38,8 +38,12 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "..", ".."))
-# HAR_CONSUMER_ONLY=readme[:Har.Drift] runs only the README blocks (of one package): for README authors iterating.
+# HAR_CONSUMER_ONLY=<prefix> runs only the checks whose name starts with it (readme:Har.Drift, host, alone, ...).
 ONLY = os.environ.get("HAR_CONSUMER_ONLY", "")
+
+
+def wanted(name):
+    return name.startswith(ONLY)
 PACKAGES = ["Har.Inference", "Har.Drift", "Har.Audit", "Har.Deployment"]
 RUN_TIMEOUT = 120          # seconds per program run; a README block must terminate on its own
 BUILD_TIMEOUT = 15 * 60    # restore or build of all consumer projects together
@@ -174,8 +178,6 @@ def main():
     # 1. README blocks.
     # The repository's README shows package code too; its blocks run against all four packages.
     readmes = [(p, os.path.join("src", p, "README.md"), [p]) for p in PACKAGES] + [("README.md", "README.md", PACKAGES)]
-    if ONLY:
-        readmes = [r for r in readmes if ONLY == "readme" or ONLY == "readme:" + r[0]]
     for p, rel, base in readmes:
         readme = os.path.join(ROOT, rel)
         if not os.path.exists(readme):
@@ -191,6 +193,8 @@ def main():
         for line, code, illustrative in csharp_blocks(readme):
             n += 1
             name = f"readme:{p}#{n}"
+            if not wanted(name):
+                continue
             if illustrative:
                 print(f"SKIP {name} (README line {line}: marked <!-- illustrative -->)")
                 continue
@@ -200,7 +204,7 @@ def main():
             write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n" + code)
             projects.append((name, d, asm, "readme", line))
     # 2. Each package alone.
-    for p in ([] if ONLY else PACKAGES):
+    for p in [p for p in PACKAGES if wanted(f"alone:{p}")]:
         asm = f"{p.replace('.', '')}Alone"
         d = os.path.join(work, "alone", asm)
         write(os.path.join(d, asm + ".csproj"), project({p: har_versions[p]}))
@@ -215,7 +219,7 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
     refs = {p: har_versions[p] for p in PACKAGES}
     refs["Microsoft.Extensions.Hosting"] = central.get("Microsoft.Extensions.Hosting") or "10.0.0"
     d = os.path.join(work, "host", "HarHostCheck")
-    if not ONLY:
+    if wanted("host:all"):
         write(os.path.join(d, "HarHostCheck.csproj"), project(refs))
         shutil.copy(os.path.join(HERE, "HostCheck", "Program.cs"), os.path.join(d, "Program.cs"))
         projects.append(("host:all", d, "HarHostCheck", "host", None))
@@ -297,7 +301,7 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
     tracked = os.path.join(work, "tracked-paths.txt")
     with open(tracked, "w", encoding="utf-8") as f:
         subprocess.run(["git", "ls-tree", "-r", "--name-only", commit], cwd=ROOT, stdout=f, text=True)
-    for p in ([] if ONLY else PACKAGES):
+    for p in [p for p in PACKAGES if wanted(f"sourcelink:{p}")]:
         name = f"sourcelink:{p}"
         if not os.path.exists(pdbdll):
             record(name, False, "the PDB checker (.ci/consumer/PdbCheck) does not build: "

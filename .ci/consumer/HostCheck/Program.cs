@@ -76,11 +76,11 @@ foreach (var d in added)
     resolved++;
 }
 
-// What the package READMEs name, by type.
-Console.WriteLine($"AuditLog: {host.Services.GetRequiredService<AuditLog>().GetType().Name}");
-Console.WriteLine($"HarModel 1.0.0: {host.Services.GetRequiredKeyedService<HarModel>("1.0.0").Card}");
-Console.WriteLine($"RolloutController: {host.Services.GetRequiredService<RolloutController>().GetType().Name}");
-Console.WriteLine($"DriftMonitor: {host.Services.GetRequiredService<DriftMonitor>().GetType().Name}");
+if (resolved == 0)
+{
+    Console.Error.WriteLine("the AddHar* calls registered no service");
+    return 1;
+}
 
 await host.StopAsync();
 Console.WriteLine($"host started, resolved all {resolved} services the four AddHar* calls registered, stopped");
