@@ -201,7 +201,8 @@ def main():
             asm = f"{p.replace('.', '').replace('READMEmd', 'Root')}Readme{n}"
             d = os.path.join(work, "readme", asm)
             write(os.path.join(d, asm + ".csproj"), project(refs))
-            write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n" + code)
+            # #line: the compiler reports errors at the README's own lines.
+            write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n#line {line + 1} \"{rel}\"\n" + code)
             projects.append((name, d, asm, "readme", line))
     # 2. Each package alone.
     for p in [p for p in PACKAGES if wanted(f"alone:{p}")]:
@@ -261,7 +262,8 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
     for name, d, asm, kind, extra in projects:
         dll = built(d, asm)
         if not os.path.exists(dll):
-            errs = diagnostics(d, restore_out) + diagnostics(d, build_out)
+            errs = diagnostics(d, restore_out) + sorted(diagnostics(d, build_out), key=lambda e: [
+                int(x) if x.isdigit() else x for x in re.split(r"(\d+)", e.split(":")[0])])
             record(name, False, "does not build: " + ("; ".join(errs[:6]) or "see build.log"))
             continue
         warns = [w for w in diagnostics(d, build_out, ("warning",)) if re.search(r"warning (CS|IL|CA)", w)]
