@@ -42,10 +42,14 @@ ROOT = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, 
 ONLY = os.environ.get("HAR_CONSUMER_ONLY", "")
 
 
+
+
 def wanted(name):
     return name.startswith(ONLY)
+
+
 PACKAGES = ["Har.Inference", "Har.Drift", "Har.Audit", "Har.Deployment"]
-RUN_TIMEOUT = 120          # seconds per program run; a README block must terminate on its own
+RUN_TIMEOUT = int(os.environ.get("HAR_CONSUMER_RUN_TIMEOUT", "120"))  # seconds per program run; blocks must end
 BUILD_TIMEOUT = 15 * 60    # restore or build of all consumer projects together
 BUDGET = 30 * 60           # the whole consumer test; programs not started by then fail as not run
 
@@ -180,6 +184,8 @@ def main():
     readmes = [(p, os.path.join("src", p, "README.md"), [p]) for p in PACKAGES] + [("README.md", "README.md", PACKAGES)]
     for p, rel, base in readmes:
         readme = os.path.join(ROOT, rel)
+        if not (wanted(f"readme:{p}") or ONLY.startswith(f"readme:{p}")):
+            continue
         if not os.path.exists(readme):
             record(f"readme:{p}", False, f"{rel} not found")
             continue
@@ -296,6 +302,8 @@ Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.
             print("     " + "\n     ".join(out.strip().splitlines()[-30:]))
 
     # SourceLink / deterministic paths of every packed PDB.
+    if not any(wanted(f"sourcelink:{p}") for p in PACKAGES):
+        return finish(work, t0)
     pdbdll = os.path.join(pdb, "bin", "Release", "net10.0", "PdbCheck.dll")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE, text=True).stdout.strip()
     url = subprocess.run(["dotnet", "msbuild", os.path.join(ROOT, "src", "Har.Inference", "Har.Inference.csproj"),
