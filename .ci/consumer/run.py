@@ -12,8 +12,10 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
                          <!-- illustrative --> is only shown and is skipped here. The project references the
                          package itself plus every package the README tells the reader to add
                          (`dotnet add package <Id> [--version <v>]`).
-  alone:<package>        a console app referencing only that package compiles and runs `new ServiceCollection()`,
-                         and its package graph holds no Microsoft.Extensions.* package older than 10.x.
+  alone:<package>        a console app referencing only that package compiles and runs `new ServiceCollection()`
+                         and the package's AddHar* (Action<options> overload) with only
+                         `using Microsoft.Extensions.DependencyInjection;`, and its package graph holds no
+                         Microsoft.Extensions.* package older than 10.x.
   host:all               a generic host with all four AddHar* calls starts, resolves every service those calls
                          registered (keyed ones by key) and stops (.ci/consumer/HostCheck/Program.cs).
   sourcelink:<package>   the PDB in the .snupkg carries SourceLink JSON mapping every source document to the
@@ -215,11 +217,21 @@ def main():
         asm = f"{p.replace('.', '')}Alone"
         d = os.path.join(work, "alone", asm)
         write(os.path.join(d, asm + ".csproj"), project({p: har_versions[p]}))
+        add = "AddHar" + p.split(".")[1]
         write(os.path.join(d, "Program.cs"), f"""using Microsoft.Extensions.DependencyInjection;
 
-// A console app that references only {p}: the DI types must come from one Microsoft.Extensions 10.x graph.
+// A console app that references only {p}: the DI types come from one Microsoft.Extensions 10.x graph, and the
+// package's entry point is found with the usual using (namespace Microsoft.Extensions.DependencyInjection).
 var services = new ServiceCollection();
-Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.GetName()}}; {{services.Count}} services");
+services.{add}(_ => {{ }});
+if (services.Count == 0)
+{{
+    Console.Error.WriteLine("{add} registered no service");
+    return 1;
+}}
+
+Console.WriteLine($"ServiceCollection from {{typeof(ServiceCollection).Assembly.GetName()}}; {add}: {{services.Count}} services");
+return 0;
 """)
         projects.append((f"alone:{p}", d, asm, "alone", p))
     # 3. A generic host with all four packages.
