@@ -210,7 +210,7 @@ def main():
             d = os.path.join(work, "readme", asm)
             write(os.path.join(d, asm + ".csproj"), project(refs))
             # #line: the compiler reports errors at the README's own lines.
-            write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n#line {line + 1} \"{rel}\"\n" + code)
+            write(os.path.join(d, "Program.cs"), f"// {rel}, the C# block at line {line}\n#line {line + 1} \"{readme}\"\n" + code)
             projects.append((name, d, asm, "readme", line))
     # 2. Each package alone.
     for p in [p for p in PACKAGES if wanted(f"alone:{p}")]:
@@ -268,7 +268,7 @@ return 0;
         seen = []
         for l in text.splitlines():
             if proj in l and any(f" {k} " in l for k in kinds):
-                l = l.replace(f" [{proj}]", "").replace(proj, "").replace(d + os.sep, "").strip()
+                l = l.replace(f" [{proj}]", "").replace(proj, "").replace(d + os.sep, "").replace(ROOT + os.sep, "").strip()
                 if l not in seen:
                     seen.append(l)
         return seen
