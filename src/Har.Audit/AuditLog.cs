@@ -107,7 +107,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             _metrics?.Dispose();
             _lock.Dispose();
             OpenInProcess.TryRemove(Directory, out _);
-            if (ex is (IOException or UnauthorizedAccessException) and not AuditLogUnavailableException)
+            if (ex is (IOException or UnauthorizedAccessException) and not AuditLogUnavailableException and not AuditLogCorruptedException)
             {
                 throw Unavailable(Directory, "cannot be opened for writing", ex);
             }
