@@ -9,6 +9,7 @@ public sealed partial class AuditLog
     /// <summary>Reads entry <paramref name="index"/>, checking its CRC and index.</summary>
     /// <param name="index">The entry index.</param>
     /// <returns>The entry.</returns>
+    /// <exception cref="AuditLogCorruptedException">The stored entry is damaged (its CRC, framing or index does not check).</exception>
     public AuditEntry Get(long index)
     {
         var count = Count;

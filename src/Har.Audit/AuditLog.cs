@@ -306,20 +306,21 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var frame = new byte[row.FrameLength];
         if (RandomAccess.Read(_segment, frame, row.Offset) != frame.Length)
         {
-            throw new InvalidDataException($"Entry {index}: the segment ends before the frame at offset {row.Offset}.");
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: the segment ends before its frame at offset {row.Offset}. Run `har audit verify`.", index, row.Offset);
         }
 
         var length = BinaryPrimitives.ReadUInt32LittleEndian(frame);
         var payload = frame.AsSpan(LogEnvelope.FrameOverhead);
         if (length != payload.Length || BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(4)) != LogEnvelope.FrameCrc(frame.AsSpan(0, 4), payload))
         {
-            throw new InvalidDataException($"Entry {index}: frame at offset {row.Offset} fails its length or CRC-32C check. Run verify.");
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: its frame at offset {row.Offset} fails its length or CRC-32C check. Run `har audit verify`.", index, row.Offset);
         }
 
-        var parsed = LogEnvelope.TryParse(payload, out var problem) ?? throw new InvalidDataException($"Entry {index}: {problem}.");
+        var parsed = LogEnvelope.TryParse(payload, out var problem)
+            ?? throw new AuditLogCorruptedException($"Entry {index} is damaged (frame at offset {row.Offset}): {problem}. Run `har audit verify`.", index, row.Offset);
         if (parsed.Index != index)
         {
-            throw new InvalidDataException($"Entry {index}: the stored entry says index {parsed.Index}. Run verify.");
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: the entry stored at offset {row.Offset} says index {parsed.Index}. Run `har audit verify`.", index, row.Offset);
         }
 
         var bytes = payload.ToArray();
