@@ -18,7 +18,7 @@ public enum AuditLogState
 public sealed class AuditLogUnavailableException : IOException
 {
     /// <summary>Creates the exception.</summary>
-    public AuditLogUnavailableException()
+    internal AuditLogUnavailableException()
     {
     }
 
@@ -32,7 +32,7 @@ public sealed class AuditLogUnavailableException : IOException
     /// <summary>Creates the exception with a message and the I/O error behind it.</summary>
     /// <param name="message">What failed and what to do.</param>
     /// <param name="innerException">The I/O error.</param>
-    public AuditLogUnavailableException(string message, Exception? innerException)
+    internal AuditLogUnavailableException(string message, Exception? innerException)
         : base(message, innerException)
     {
     }
@@ -46,7 +46,7 @@ public sealed class AuditLogUnavailableException : IOException
 public sealed class AuditLogCorruptedException : IOException
 {
     /// <summary>Creates the exception.</summary>
-    public AuditLogCorruptedException()
+    internal AuditLogCorruptedException()
     {
     }
 
@@ -60,7 +60,7 @@ public sealed class AuditLogCorruptedException : IOException
     /// <summary>Creates the exception with a message and a cause.</summary>
     /// <param name="message">What is damaged and what to do.</param>
     /// <param name="innerException">The cause.</param>
-    public AuditLogCorruptedException(string message, Exception? innerException)
+    internal AuditLogCorruptedException(string message, Exception? innerException)
         : base(message, innerException)
     {
     }
