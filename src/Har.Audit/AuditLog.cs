@@ -71,7 +71,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         _options = options;
         _logger = logger;
         _time = time;
-        Directory = Path.GetFullPath(options.Directory);
+        Directory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Directory));
         if (!OpenInProcess.TryAdd(Directory, 0))
         {
             throw new InvalidOperationException($"The audit log at '{Directory}' is already open in this process: a log has one AuditLog instance at a time. Share that instance (e.g. the AuditLog singleton that AddHarAudit registers) or dispose it before opening the folder again.");
@@ -229,7 +229,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     internal static bool IsLive(string directory)
     {
         var path = Path.Combine(directory, LockFile);
-        return OpenInProcess.ContainsKey(Path.GetFullPath(directory)) || (File.Exists(path) && IsLockedByOther(path));
+        return OpenInProcess.ContainsKey(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))) || (File.Exists(path) && IsLockedByOther(path));
     }
 
     /// <inheritdoc/>

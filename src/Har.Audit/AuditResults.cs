@@ -309,6 +309,9 @@ public sealed class InclusionProof
     /// <returns><see langword="true"/> when it verifies.</returns>
     public bool Verify() => MerkleProof.VerifyInclusion(LeafIndex, TreeSize, LeafHash.Span, Path, RootHash.Span);
 
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"inclusion of entry {LeafIndex} in tree size {TreeSize}: root {Convert.ToHexStringLower(RootHash.Span)}, {Path.Count} path hashes");
+
     /// <summary>Returns the proof as JSON: leaf hash, index, tree size, root and path as lowercase hex.</summary>
     /// <returns>Indented JSON.</returns>
     public string ToJson() => JsonSerializer.Serialize(
@@ -353,6 +356,9 @@ public sealed class ConsistencyProof
     /// <summary>Verifies the proof against its own roots.</summary>
     /// <returns><see langword="true"/> when it verifies.</returns>
     public bool Verify() => MerkleProof.VerifyConsistency(FromSize, ToSize, Path, FromRoot.Span, ToRoot.Span);
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"consistency of tree size {FromSize} with {ToSize}: root {Convert.ToHexStringLower(ToRoot.Span)}, {Path.Count} proof hashes");
 
     /// <summary>Returns the proof as JSON: sizes, roots and path as lowercase hex.</summary>
     /// <returns>Indented JSON.</returns>

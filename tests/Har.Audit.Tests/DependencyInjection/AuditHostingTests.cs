@@ -195,6 +195,8 @@ public sealed class AuditHostingTests
         Assert.Contains("#0 2026-01-15T10:30:01Z model.promoted model/entity-1 by alice", page, StringComparison.Ordinal);
         Assert.StartsWith("OK: 2 entries verified", log.Verify().ToString(), StringComparison.Ordinal);
         Assert.StartsWith("0 entries (0 trusted from the seal, 0 re-scanned)", log.Recovery.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("inclusion of entry 1 in tree size 2: root ", log.GetInclusionProof(1).ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("consistency of tree size 1 with 2", log.GetConsistencyProof(1).ToString(), StringComparison.Ordinal);
     }
 
     private static IServiceCollection Services(string logDir, string keyPath, TimeProvider time, CollectorRegistry? registry = null)

@@ -110,7 +110,7 @@ public sealed class AuditLogTests
         using var dir = new TempDir();
         var log = OpenLog(dir.Path);
         await log.AppendAsync(Samples.Event(1), Ct);
-        var ex = Assert.Throws<InvalidOperationException>(() => OpenLog(dir.Path));
+        var ex = Assert.Throws<InvalidOperationException>(() => OpenLog(dir.Path + Path.DirectorySeparatorChar));
         Assert.Contains("already open in this process", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("another process", ex.Message, StringComparison.Ordinal);
         Assert.Equal(1, log.Count); // the refused second open left the first one working
