@@ -150,10 +150,10 @@ public sealed class AuditRecoveryReport
     }
 
     /// <summary>Gets the number of entries trusted from the last recovery seal without re-scanning.</summary>
-    public long SealedEntries { get; internal init; }
+    internal long SealedEntries { get; init; }
 
     /// <summary>Gets the number of entries re-scanned after the seal (framing, CRC, chain, record schema).</summary>
-    public long ScannedEntries { get; internal init; }
+    internal long ScannedEntries { get; init; }
 
     /// <summary>Gets the number of entries in the log after recovery.</summary>
     public long Entries { get; internal init; }
@@ -174,7 +174,7 @@ public sealed class AuditRecoveryReport
     public string? QuarantinePath { get; internal init; }
 
     /// <summary>Gets a value indicating whether the derived files were rebuilt from the start because the seal was missing or did not match them.</summary>
-    public bool RebuiltFromStart { get; internal init; }
+    internal bool RebuiltFromStart { get; init; }
 
     /// <summary>Gets the index of the <c>audit.log.repaired</c> event that <see cref="AuditLog.Repair"/> appended, or <see langword="null"/> when nothing was repaired.</summary>
     public long? RepairEventIndex { get; internal init; }
