@@ -44,6 +44,11 @@ public static class HarDriftServiceCollectionExtensions
             sp.GetRequiredService<IOptions<DriftMonitorOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetService<ILogger<DriftMonitor>>()));
+        services.TryAddSingleton(sp => new DeviceDriftMonitor(
+            sp.GetRequiredService<ReferenceProfile>(),
+            sp.GetRequiredService<IOptions<DriftMonitorOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<DeviceDriftMonitor>>()));
         return builder;
     }
 }

@@ -93,4 +93,19 @@ public sealed class DriftScoringOptions
     /// <value>The default value is 0.2.</value>
     [Range(0.0, 100.0)]
     public double JitterTolerance { get; set; } = 0.2;
+
+    /// <summary>Gets or sets the Jensen–Shannon distance (base 2, in [0, 1]) between the current and the reference predicted-class mix that output drift must reach.</summary>
+    /// <value>The default value is 0.1 (a shift of about ten points of the mix between two classes).</value>
+    [Range(0.0, 1.0)]
+    public double ClassMixFloor { get; set; } = 0.1;
+
+    /// <summary>Gets or sets the KS D between the current and the reference confidence (and entropy) distributions that output drift must reach.</summary>
+    /// <value>The default value is 0.1.</value>
+    [Range(0.0, 1.0)]
+    public double OutputKsFloor { get; set; } = 0.1;
+
+    /// <summary>Gets or sets the minimum number of predictions for output drift; below it the output verdict is <see cref="DriftVerdict.Insufficient"/>.</summary>
+    /// <value>The default value is 30.</value>
+    [Range(2, int.MaxValue)]
+    public int MinPredictions { get; set; } = 30;
 }
