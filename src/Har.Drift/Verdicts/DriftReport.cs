@@ -21,7 +21,7 @@ public sealed class DriftReport
     /// <summary>Gets the device the window came from (<see cref="DeviceDriftMonitor"/>), or null.</summary>
     public string? Device { get; }
 
-    /// <summary>Gets the overall verdict: <see cref="DriftVerdict.Drifted"/> when a channel or the outputs drifted, <see cref="DriftVerdict.Insufficient"/> when nothing could be judged.</summary>
+    /// <summary>Gets the overall verdict: <see cref="DriftVerdict.Drifted"/> when an input channel or the outputs drifted, <see cref="DriftVerdict.Insufficient"/> when nothing could be judged.</summary>
     public DriftVerdict Verdict
     {
         get

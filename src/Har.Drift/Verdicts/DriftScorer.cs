@@ -64,7 +64,7 @@ public sealed class DriftScorer
     /// <param name="history">The device's history (one per device and session).</param>
     /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
     /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
-    public DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, ReadOnlySpan<long> timestampsMs = default)
+    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, ReadOnlySpan<long> timestampsMs = default)
     {
         ArgumentNullException.ThrowIfNull(history);
         return Score(interleaved, history, history.FramesSeen, timestampsMs);
