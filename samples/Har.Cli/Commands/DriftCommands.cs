@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Har.Drift;
+using Har.Inference;
 using Har.Inference.Data;
 
 namespace Har.Cli.Commands;
@@ -25,7 +26,8 @@ internal static class DriftCommands
         var split = SplitOption("train");
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the profile JSON.", Required = true };
         var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check).", DefaultValueFactory = _ => 3000 };
-        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window };
+        var model = ModelOption("Also attach the model's outputs on the data's windows (class mix, confidence, entropy) for output drift; windows of activities the model does not know (matched by name with labels.csv) are left out and counted.");
+        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window, model };
         cmd.SetAction(parse =>
         {
             var which = parse.GetValue(split)!;
@@ -37,6 +39,14 @@ internal static class DriftCommands
             }
 
             var profile = builder.Build(string.Create(CultureInfo.InvariantCulture, $"{which} split: {sessions.Select(s => s.Subject).Distinct().Count()} subjects, {sessions.Count} sessions, raw 50 Hz"));
+            if (parse.GetValue(model) is { } modelFile)
+            {
+                var labelNames = SensorDataset.LoadLabelNames(DataFolder(parse.GetValue(data)));
+                var run = RunModel(modelFile.FullName, sessions.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames);
+                profile = profile.WithOutputs(OutputReference.FromPredictions(run.Labels, run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray()));
+                Console.Out.WriteLine(run.Describe());
+            }
+
             var path = parse.GetValue(output)!.FullName;
             profile.Save(path);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {path}: {profile}"));
@@ -52,7 +62,8 @@ internal static class DriftCommands
         var data = new Option<DirectoryInfo?>("--data") { Description = "A dataset folder in the common sample format instead of --input: every session is scored as one device." };
         var split = SplitOption("all");
         var json = new Option<bool>("--json") { Description = "Print the overall verdict and the full reports (with evidence) as JSON; enums as names." };
-        var cmd = new Command("check", "Score recordings against a reference profile, one window (the profile's window length) at a time and one device at a time; the physics checks also use the device's earlier windows. Prints the overall verdict first; exit code 1 when anything is flagged.") { profileOpt, input, data, split, json };
+        var model = ModelOption("Also score the model's outputs on all devices' windows (pooled) against the profile's outputs (a profile built with --model).");
+        var cmd = new Command("check", "Score recordings against a reference profile, one window (the profile's window length) at a time and one device at a time; the physics checks also use the device's earlier windows. Prints the overall verdict first; exit code 1 when anything is flagged.") { profileOpt, input, data, split, json, model };
         cmd.SetAction(parse =>
         {
             var profile = ReferenceProfile.Load(parse.GetValue(profileOpt)!.FullName);
@@ -80,11 +91,23 @@ internal static class DriftCommands
             }
 
             var windows = Score(profile, devices);
+            OutputVerdict? outputs = null;
+            if (parse.GetValue(model) is { } modelFile)
+            {
+                if (profile.Outputs is null)
+                {
+                    throw new InvalidDataException("The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.");
+                }
+
+                var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null);
+                outputs = new DriftScorer(profile).ScoreOutputs(run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray());
+            }
+
             var flagged = windows.Count(w => w.Report.Flagged);
             var drifted = windows.Count(w => w.Report.AnyDrifted);
             var withFindings = windows.Count(w => w.Report.Findings.Count > 0);
-            var verdict = drifted > 0 ? DriftVerdict.Drifted : windows.All(w => w.Report.Verdict == DriftVerdict.Insufficient) ? DriftVerdict.Insufficient : DriftVerdict.Stable;
-            var summary = string.Create(CultureInfo.InvariantCulture, $"{verdict}: {flagged} of {windows.Count} windows flagged ({drifted} drifted, {withFindings} with sensor findings) over {devices.Count} device{(devices.Count == 1 ? string.Empty : "s")}; reference {profile.Hash[..12]}, windows of {profile.SegmentLength} samples");
+            var verdict = drifted > 0 || outputs is { Verdict: DriftVerdict.Drifted } ? DriftVerdict.Drifted : windows.All(w => w.Report.Verdict == DriftVerdict.Insufficient) ? DriftVerdict.Insufficient : DriftVerdict.Stable;
+            var summary = string.Create(CultureInfo.InvariantCulture, $"{verdict}: {flagged} of {windows.Count} windows flagged ({drifted} drifted, {withFindings} with sensor findings) over {devices.Count} device{(devices.Count == 1 ? string.Empty : "s")}{(outputs is null ? string.Empty : $", outputs {outputs.Verdict}")}; reference {profile.Hash[..12]}, windows of {profile.SegmentLength} samples");
             if (parse.GetValue(json))
             {
                 var doc = new
@@ -94,6 +117,7 @@ internal static class DriftCommands
                     reference = profile.Hash,
                     windows = windows.Count,
                     flagged,
+                    outputs,
                     reports = windows.Select(w => new { device = w.Device, start_frame = w.Start, report = w.Report }),
                 };
                 Console.Out.WriteLine(JsonSerializer.Serialize(doc, CliJson.Indented));
@@ -101,6 +125,11 @@ internal static class DriftCommands
             else
             {
                 Console.Out.WriteLine(summary);
+                if (outputs is not null)
+                {
+                    Console.Out.WriteLine(outputs);
+                }
+
                 foreach (var (device, start, report) in windows)
                 {
                     if (report.Flagged)
@@ -110,7 +139,7 @@ internal static class DriftCommands
                 }
             }
 
-            return flagged > 0 ? 1 : 0;
+            return flagged > 0 || outputs is { Verdict: DriftVerdict.Drifted } ? 1 : 0;
         });
         return cmd;
     }
@@ -146,10 +175,72 @@ internal static class DriftCommands
         return split;
     }
 
+    private static Option<FileInfo?> ModelOption(string description) => new("--model") { Description = $"An ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx). {description}" };
+
+    /// <summary>
+    /// Runs the model on every window of every recording (the model's window geometry, through the package windower).
+    /// With per-sample labels, a window whose centre sample is labelled with an activity the model does not know (by
+    /// name; UNLABELED is kept) is left out and counted.
+    /// </summary>
+    private static ModelRun RunModel(string modelPath, IEnumerable<(string Id, float[] Frames, byte[]? Labels)> recordings, string[]? labelNames)
+    {
+        using var model = HarModel.Load(modelPath, new HarModelOptions { EnableMetrics = false });
+        var card = model.Card;
+        if (!card.Channels.SequenceEqual(Channels))
+        {
+            throw new InvalidDataException($"Model {card} reads channels {string.Join(' ', card.Channels)}; the data has {string.Join(' ', Channels)}.");
+        }
+
+        var known = new HashSet<string>(card.Labels, StringComparer.OrdinalIgnoreCase);
+        var run = new ModelRun([.. card.Labels], card.ToString());
+        var windower = new StreamWindower(card);
+        const int Chunk = 1024;
+        foreach (var (id, frames, labels) in recordings)
+        {
+            long produced = 0;
+            var total = frames.Length / card.ChannelCount;
+            for (var start = 0; start < total; start += Chunk)
+            {
+                var count = Math.Min(Chunk, total - start);
+                var windows = windower.Append(id, frames.AsSpan(start * card.ChannelCount, count * card.ChannelCount));
+                if (windows.Count == 0)
+                {
+                    continue;
+                }
+
+                foreach (var p in model.Predict(windows))
+                {
+                    var centre = (produced++ * card.Stride) + (card.WindowLength / 2);
+                    var activity = labels is not null && labelNames is not null && centre < labels.Length && labels[centre] < labelNames.Length ? labelNames[labels[centre]] : null;
+                    if (activity is not null && labels![centre] != 0 && !known.Contains(activity))
+                    {
+                        run.Excluded[activity] = run.Excluded.GetValueOrDefault(activity) + 1;
+                        continue;
+                    }
+
+                    run.Classes.Add(p.ClassIndex);
+                    run.Confidence.Add(p.Confidence);
+                    run.Entropy.Add(p.Entropy);
+                }
+            }
+
+            windower.Remove(id);
+        }
+
+        if (run.Classes.Count == 0)
+        {
+            throw new InvalidDataException($"Model {card} produced no windows ({card.WindowLength} samples each) on the data, or all of them were of activities it does not know.");
+        }
+
+        return run;
+    }
+
+    private static string DataFolder(DirectoryInfo? data) => data?.FullName ?? SharedData.FindHapt()
+        ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <dataset folder in the common sample format>.");
+
     private static List<SensorSession> LoadSessions(DirectoryInfo? data, string split)
     {
-        var folder = data?.FullName ?? SharedData.FindHapt()
-            ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <dataset folder in the common sample format>.");
+        var folder = DataFolder(data);
         var sessions = SensorDataset.Load(folder, split == "all" ? null : split);
         if (sessions.Count == 0)
         {
@@ -293,5 +384,21 @@ internal static class DriftCommands
         }
 
         return ([.. frames], stamps?.ToArray());
+    }
+
+    /// <summary>The model's outputs on a dataset's windows, and the windows left out by activity.</summary>
+    private sealed record ModelRun(string[] Labels, string Model)
+    {
+        public List<int> Classes { get; } = [];
+
+        public List<float> Confidence { get; } = [];
+
+        public List<float> Entropy { get; } = [];
+
+        public SortedDictionary<string, int> Excluded { get; } = new(StringComparer.Ordinal);
+
+        public string Describe() => string.Create(
+            CultureInfo.InvariantCulture,
+            $"model outputs from {Model}: {Classes.Count} windows; {(Excluded.Count == 0 ? "none left out" : $"left out {Excluded.Values.Sum()} windows of activities the model does not know: {string.Join(", ", Excluded.Select(e => $"{e.Key} {e.Value}"))}")}");
     }
 }
