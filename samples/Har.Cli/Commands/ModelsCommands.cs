@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Har.Audit;
 using Har.Deployment;
+using Har.Inference;
 
 namespace Har.Cli.Commands;
 
@@ -37,14 +38,24 @@ internal static class ModelsCommands
         {
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
-            var registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+            RegisteredModel registered;
+            try
             {
-                Deployer = parse.GetValue(deployer),
-                ApprovedBy = parse.GetValue(approvedBy),
-                EnvironmentTarget = parse.GetValue(target)!,
-                RunId = parse.GetValue(runId),
-                Method = "har models register",
-            });
+                registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+                {
+                    Deployer = parse.GetValue(deployer),
+                    ApprovedBy = parse.GetValue(approvedBy),
+                    EnvironmentTarget = parse.GetValue(target)!,
+                    RunId = parse.GetValue(runId),
+                    Method = "har models register",
+                });
+            }
+            catch (Exception ex) when (ex is ModelCardException or ModelRegistryUnavailableException)
+            {
+                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
             Console.Out.WriteLine($"registered {registered.ModelName} {registered.Version} in {Path.GetFileName(registered.Directory)} (sha256 {registered.Sha256}){(reg.CurrentVersion == registered.Version ? "; it is the current version" : string.Empty)}");
             return 0;
         });
@@ -91,7 +102,7 @@ internal static class ModelsCommands
         var registry = RegistryOption();
         var audit = AuditOption();
         var version = new Argument<string?>("version") { Description = "The version to verify (default: every version).", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("verify", "Check that each model file matches its recorded SHA-256 and its card is valid; exit code 1 if any does not.") { version, registry, audit };
+        var command = new Command("verify", "Check each version's model.onnx, config.json and deployment_record.json against the hashes its audit log registered; exit code 1 if any disagrees.") { version, registry, audit };
         command.SetAction(async (parse, ct) =>
         {
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
