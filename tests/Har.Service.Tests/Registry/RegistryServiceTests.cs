@@ -124,6 +124,19 @@ public sealed class RegistryServiceTests : IDisposable
         // A small new version (a few KB): its own files fit under the limit below, so only the audit log's write fails,
         // exactly as a full audit disk would make it fail.
         var upload = await File.ReadAllBytesAsync(Path.Combine(ServiceProcess.FixturesDirectory, "tiny-huge-logits-1.2.0.onnx"), Ct);
+        var padding = new JsonObject
+        {
+            ["event_type"] = "test.padding",
+            ["entity_type"] = "test",
+            ["entity_id"] = "registry-probe",
+            ["severity"] = "info",
+            ["action_details"] = new JsonObject { ["note"] = new string('x', 16 * 1024) },
+        };
+        using (var padded = await client.PostAsync(new Uri("/v1/audit/events", UriKind.Relative), Json(padding.ToJsonString()), Ct))
+        {
+            Assert.True(padded.StatusCode == HttpStatusCode.Created, await padded.Content.ReadAsStringAsync(Ct));
+        }
+
         var segment = new FileInfo(Path.Combine(audit, "entries.log"));
         Assert.True(segment.Length > upload.Length + 4096, $"the audit segment ({segment.Length} bytes) must be larger than the upload's files for this probe");
         await service.LimitFileSizeAsync(segment.Length);

@@ -149,17 +149,17 @@ internal sealed class ReplicaProcess : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Sets the process's file-size limit (RLIMIT_FSIZE) with util-linux <c>prlimit</c>; null lifts it.</summary>
+    /// <summary>Sets the process's soft file-size limit (RLIMIT_FSIZE) with util-linux <c>prlimit</c>; null lifts it.</summary>
     public async Task LimitFileSizeAsync(long? bytes)
     {
         var psi = new ProcessStartInfo("prlimit") { RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("--pid");
         psi.ArgumentList.Add(ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        psi.ArgumentList.Add($"--fsize={(bytes is { } b ? b.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unlimited")}");
+        psi.ArgumentList.Add($"--fsize={(bytes is { } b ? b.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unlimited")}:");
         using var prlimit = Process.Start(psi)!;
         var error = await prlimit.StandardError.ReadToEndAsync();
         await prlimit.WaitForExitAsync();
-        Assert.True(prlimit.ExitCode == 0, $"prlimit failed: {error}");
+        Assert.True(prlimit.ExitCode == 0, $"prlimit {string.Join(' ', psi.ArgumentList)} failed: {error}");
     }
 
     public async ValueTask DisposeAsync()
