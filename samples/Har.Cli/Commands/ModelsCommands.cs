@@ -19,7 +19,7 @@ internal static class ModelsCommands
 
     internal static Option<DirectoryInfo> RegistryOption() => new("--registry") { Description = "The registry directory.", Required = true };
 
-    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log directory (default: <registry>/.audit)." };
+    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). It must not be open in another process (stop the service first)." };
 
     internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
         AuditLog.Open(new AuditLogOptions { Directory = audit?.FullName ?? Path.Combine(registry.FullName, ".audit"), EnableMetrics = false });
@@ -109,11 +109,18 @@ internal static class ModelsCommands
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
             var bad = 0;
+            var unanchored = false;
             foreach (var item in versions)
             {
                 var result = reg.Verify(item);
                 Console.Out.WriteLine(result.IsValid ? $"ok    {result.Version} sha256 {result.ActualSha256}" : $"FAIL  {result.Version}: {string.Join(" ", result.Problems)}");
                 bad += result.IsValid ? 0 : 1;
+                unanchored |= result.Problems.Any(p => p.Contains("no registration in the audit log", StringComparison.Ordinal));
+            }
+
+            if (unanchored)
+            {
+                await Console.Error.WriteLineAsync($"har: the audit log at '{log.Directory}' does not hold these registrations; pass --audit with the log the registry was registered through (a service's is <data>/audit).").ConfigureAwait(false);
             }
 
             return bad == 0 ? 0 : 1;
