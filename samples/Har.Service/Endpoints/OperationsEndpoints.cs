@@ -79,11 +79,24 @@ internal static class OperationsEndpoints
         var temp = Path.Combine(folder.FullName, "upload.onnx");
         try
         {
+            // Errors while receiving the body (too large, client gone) are the request's, mapped by the host's handler.
             await using (var file = File.Create(temp))
             {
                 await request.Body.CopyToAsync(file, ct);
             }
 
+            return Register(request, registry, temp);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static IResult Register(HttpRequest request, ModelRegistry registry, string temp)
+    {
+        try
+        {
             var model = registry.Register(temp, new ModelRegistrationOptions
             {
                 Deployer = request.HttpContext.User.FindFirstValue(ClaimTypes.Name),
@@ -113,10 +126,6 @@ internal static class OperationsEndpoints
             // The registry's own storage failed (full or read-only volume); the registration was undone.
             request.HttpContext.Response.Headers.RetryAfter = "5";
             return Results.Problem(statusCode: 503, title: "Registry storage unavailable", detail: "The model could not be written to the registry; nothing was registered. Retry when the registry volume is writable.");
-        }
-        finally
-        {
-            folder.Delete(recursive: true);
         }
     }
 
