@@ -318,6 +318,12 @@ public sealed partial class ModelRegistry
             return Refused(new ModelVerification(version, trusted, actual, problems, now));
         }
 
+        if (Anchors is null)
+        {
+            // No log to anchor in: the files are the trusted file's, so there is nothing to do.
+            return null;
+        }
+
         var anchor = new ModelAnchor(version, trusted, Sha256Hex(config!), Sha256Hex(recordJson!), -1);
         AppendAnchor(RegistryAnchors.Adopted, model, anchor, options.Deployer ?? Environment.UserName, now, record: null, makeCurrent: false, source: Path.GetFileName(modelPath));
         Anchors?.Set(anchor);
