@@ -146,7 +146,19 @@ public sealed class RegistryServiceTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(data, "registry", "v1.2.0")));
         Assert.Empty(Directory.GetDirectories(Path.Combine(data, "registry"), ".staging-*"));
         Assert.False(service.HasExited, service.Output);
+
+        // Disk writable again: the log recovers by itself and the same registration goes through, without a restart.
         await service.LimitFileSizeAsync(null);
+        var clock = Stopwatch.StartNew();
+        var retry = await UploadAsync(client, upload);
+        while (retry.Status == HttpStatusCode.ServiceUnavailable && clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            await Task.Delay(500, Ct);
+            retry = await UploadAsync(client, upload);
+        }
+
+        Assert.True(retry.Status == HttpStatusCode.Created, $"{(int)retry.Status}: {retry.Body}");
+        Assert.True((await ModelAsync(client, "1.2.0"))["verified"]!.GetValue<bool>());
     }
 
     [Fact]
