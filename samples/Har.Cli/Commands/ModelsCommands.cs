@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Har.Audit;
 using Har.Deployment;
+using Har.Inference;
 
 namespace Har.Cli.Commands;
 
@@ -18,7 +19,7 @@ internal static class ModelsCommands
 
     internal static Option<DirectoryInfo> RegistryOption() => new("--registry") { Description = "The registry directory.", Required = true };
 
-    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log directory (default: <registry>/.audit)." };
+    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). It must not be open in another process (stop the service first)." };
 
     internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
         AuditLog.Open(new AuditLogOptions { Directory = audit?.FullName ?? Path.Combine(registry.FullName, ".audit"), EnableMetrics = false });
@@ -37,14 +38,24 @@ internal static class ModelsCommands
         {
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
-            var registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+            RegisteredModel registered;
+            try
             {
-                Deployer = parse.GetValue(deployer),
-                ApprovedBy = parse.GetValue(approvedBy),
-                EnvironmentTarget = parse.GetValue(target)!,
-                RunId = parse.GetValue(runId),
-                Method = "har models register",
-            });
+                registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+                {
+                    Deployer = parse.GetValue(deployer),
+                    ApprovedBy = parse.GetValue(approvedBy),
+                    EnvironmentTarget = parse.GetValue(target)!,
+                    RunId = parse.GetValue(runId),
+                    Method = "har models register",
+                });
+            }
+            catch (Exception ex) when (ex is ModelCardException or ModelRegistryUnavailableException)
+            {
+                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
             Console.Out.WriteLine($"registered {registered.ModelName} {registered.Version} in {Path.GetFileName(registered.Directory)} (sha256 {registered.Sha256}){(reg.CurrentVersion == registered.Version ? "; it is the current version" : string.Empty)}");
             return 0;
         });
@@ -91,18 +102,25 @@ internal static class ModelsCommands
         var registry = RegistryOption();
         var audit = AuditOption();
         var version = new Argument<string?>("version") { Description = "The version to verify (default: every version).", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("verify", "Check that each model file matches its recorded SHA-256 and its card is valid; exit code 1 if any does not.") { version, registry, audit };
+        var command = new Command("verify", "Check each version's model.onnx, config.json and deployment_record.json against the hashes its audit log registered; exit code 1 if any disagrees.") { version, registry, audit };
         command.SetAction(async (parse, ct) =>
         {
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
             var bad = 0;
+            var unanchored = false;
             foreach (var item in versions)
             {
                 var result = reg.Verify(item);
                 Console.Out.WriteLine(result.IsValid ? $"ok    {result.Version} sha256 {result.ActualSha256}" : $"FAIL  {result.Version}: {string.Join(" ", result.Problems)}");
                 bad += result.IsValid ? 0 : 1;
+                unanchored |= result.Problems.Any(p => p.Contains("no registration in the audit log", StringComparison.Ordinal));
+            }
+
+            if (unanchored)
+            {
+                await Console.Error.WriteLineAsync($"har: the audit log at '{log.Directory}' does not hold these registrations; pass --audit with the log the registry was registered through (a service's is <data>/audit).").ConfigureAwait(false);
             }
 
             return bad == 0 ? 0 : 1;

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json.Serialization;
 using Har.Deployment;
 using Har.Drift;
+using Har.Inference;
 using Har.Service.Security;
 
 namespace Har.Service.Endpoints;
@@ -19,13 +20,16 @@ internal static class OperationsEndpoints
         })).RequireAuthorization(Roles.PredictPolicy);
         models.MapGet("/{version}", (string version, ModelRegistry registry) =>
         {
-            var verification = registry.Verify(version);
+            // Cached: the identity is immutable and the hashes were verified at registration, load, promotion
+            // and on the registry's schedule; a read never re-hashes the file or loads the model.
             var model = registry.Get(version);
+            var verification = registry.GetVerification(model.Version);
             return Results.Ok(new
             {
                 model = ToJson(model),
                 current = registry.CurrentVersion == model.Version,
                 verified = verification.IsValid,
+                verified_at = verification.VerifiedAt,
                 problems = verification.Problems,
             });
         }).RequireAuthorization(Roles.PredictPolicy);
@@ -70,14 +74,29 @@ internal static class OperationsEndpoints
             return Results.Problem(statusCode: 415, detail: "Send the .onnx file as application/octet-stream (deployment details as query parameters: approved_by, run_id, target).");
         }
 
-        var temp = Path.Combine(Path.GetTempPath(), $"har-upload-{Guid.NewGuid():N}.onnx");
+        // A private folder per upload, so error messages name "upload.onnx" and never a path of this machine.
+        var folder = Directory.CreateTempSubdirectory("har-upload-");
+        var temp = Path.Combine(folder.FullName, "upload.onnx");
         try
         {
+            // Errors while receiving the body (too large, client gone) are the request's, mapped by the host's handler.
             await using (var file = File.Create(temp))
             {
                 await request.Body.CopyToAsync(file, ct);
             }
 
+            return Register(request, registry, temp);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static IResult Register(HttpRequest request, ModelRegistry registry, string temp)
+    {
+        try
+        {
             var model = registry.Register(temp, new ModelRegistrationOptions
             {
                 Deployer = request.HttpContext.User.FindFirstValue(ClaimTypes.Name),
@@ -89,9 +108,24 @@ internal static class OperationsEndpoints
             });
             return Results.Created($"/v1/models/{model.Version}", ToJson(model));
         }
-        finally
+        catch (ModelVersionConflictException conflict)
         {
-            File.Delete(temp);
+            return Results.Problem(statusCode: 409, title: "Version already registered", detail: conflict.Message);
+        }
+        catch (ModelCardException card)
+        {
+            return Results.Problem(statusCode: 422, title: "Invalid model", detail: card.Message);
+        }
+        catch (ModelRegistryUnavailableException unavailable)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = "5";
+            return Results.Problem(statusCode: 503, title: "Operations unavailable", detail: unavailable.Message);
+        }
+        catch (IOException)
+        {
+            // The registry's own storage failed (full or read-only volume); the registration was undone.
+            request.HttpContext.Response.Headers.RetryAfter = "5";
+            return Results.Problem(statusCode: 503, title: "Registry storage unavailable", detail: "The model could not be written to the registry; nothing was registered. Retry when the registry volume is writable.");
         }
     }
 

@@ -1,8 +1,5 @@
-using System.Globalization;
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Har.Audit;
 using Har.Audit.Storage;
 using Har.Inference;
@@ -17,11 +14,14 @@ namespace Har.Deployment;
 ///   v1.1.0/model.onnx  config.json  deployment_record.json
 ///   current            (holds "v1.0.0"; replaced atomically by rename)
 /// </code>
-/// Versions are immutable once registered. A version's <c>model.onnx</c> is hashed (SHA-256) at
-/// registration and again before it is loaded; a mismatch is refused. Version names are strict
-/// semantic versions, and every path is checked to stay inside the registry directory.
+/// Versions are immutable once registered. With an audit log, the log is the reference: registering a
+/// version first appends its deployment record and the SHA-256 of its three files to the log (nothing is
+/// written to the registry when that append fails), and a version whose files disagree with the log is
+/// refused at load, at promotion and by <see cref="Verify(string)"/>, each refusal audited. Version names
+/// are strict semantic versions, every path stays inside the registry directory, and writers in several
+/// processes sharing the directory take turns.
 /// </summary>
-public sealed class ModelRegistry
+public sealed partial class ModelRegistry
 {
     /// <summary>The model file name inside a version folder.</summary>
     public const string ModelFileName = "model.onnx";
@@ -35,18 +35,19 @@ public sealed class ModelRegistry
     /// <summary>The name of the pointer file that holds the current version's folder name.</summary>
     public const string CurrentFileName = "current";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
     private readonly TimeProvider _time;
     private readonly string _rootWithSeparator;
+    private readonly ConcurrentDictionary<string, RegisteredModel> _models = new(StringComparer.Ordinal);
 
     /// <summary>Initializes a new instance of the <see cref="ModelRegistry"/> class on <paramref name="root"/> (created if missing).</summary>
     /// <param name="root">The registry directory.</param>
-    /// <param name="auditLog">The audit log registrations, refusals and (through a <see cref="RolloutController"/> on this registry) every rollout decision are appended to; <see langword="null"/> for none.</param>
-    /// <param name="timeProvider">The clock for registration timestamps; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="auditLog">The audit log that anchors the registry (registrations, refusals and, through a <see cref="RolloutController"/> on this registry, every rollout decision); <see langword="null"/> for none, and then a version is checked against its own deployment record only.</param>
+    /// <param name="timeProvider">The clock for registration timestamps and scheduled verification; <see cref="TimeProvider.System"/> by default.</param>
     public ModelRegistry(string root, AuditLog? auditLog = null, TimeProvider? timeProvider = null)
     {
-        Audit = auditLog is null ? null : new AuditLogSink(auditLog);
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        Audit = auditLog is null ? null : new AuditLogSink(auditLog);
+        Anchors = auditLog is null ? null : new RegistryAnchors(auditLog);
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         _rootWithSeparator = Root + Path.DirectorySeparatorChar;
         _time = timeProvider ?? TimeProvider.System;
@@ -70,7 +71,7 @@ public sealed class ModelRegistry
             var folder = File.ReadAllText(path).Trim();
             if (!folder.StartsWith('v') || !ModelVersionName.TryNormalize(folder, out var version))
             {
-                throw new InvalidDataException($"The registry pointer '{path}' holds '{folder}'; expected a version folder name such as 'v1.2.0'.");
+                throw new InvalidDataException($"The registry pointer '{CurrentFileName}' holds '{ModelVersionName.Printable(folder)}'; expected a version folder name such as 'v1.2.0'.");
             }
 
             return version;
@@ -80,97 +81,92 @@ public sealed class ModelRegistry
     /// <summary>Gets or sets the audit sink refusals and registrations are written to (set by the composition root).</summary>
     internal IDeploymentAuditSink? Audit { get; set; }
 
+    /// <summary>Gets or sets the anchors read from the audit log; <see langword="null"/> when the registry has no log to read.</summary>
+    internal RegistryAnchors? Anchors { get; set; }
+
     /// <summary>
-    /// Registers the model at <paramref name="modelPath"/>: validates its card, copies it into
-    /// <c>v{version}/model.onnx</c> while hashing it, writes <c>config.json</c> (the card) and
+    /// Registers the model at <paramref name="modelPath"/>: validates its card (at most 64 metadata keys,
+    /// 256 KiB), hashes it, appends its deployment record and the hashes of its files to the audit log,
+    /// then copies it into <c>v{version}/model.onnx</c>, writes <c>config.json</c> (the card) and
     /// <c>deployment_record.json</c>, and publishes the folder with one atomic rename.
     /// </summary>
     /// <param name="modelPath">The <c>.onnx</c> file to register; its card's version names the folder.</param>
     /// <param name="options">Who registers it and for which environment; defaults when <see langword="null"/>.</param>
     /// <returns>The registered version.</returns>
-    /// <exception cref="ModelCardException">The file's card is missing or invalid.</exception>
-    /// <exception cref="InvalidOperationException">The version is already registered (versions are immutable).</exception>
+    /// <exception cref="ModelCardException">The file's card is missing, invalid or larger than the registry accepts.</exception>
+    /// <exception cref="ModelVersionConflictException">The version is already registered (versions are immutable).</exception>
+    /// <exception cref="ModelRegistryUnavailableException">The audit record could not be written; nothing was registered.</exception>
     public RegisteredModel Register(string modelPath, ModelRegistrationOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelPath);
         options ??= new ModelRegistrationOptions();
-        var card = ModelCard.Load(modelPath);
-        var version = ModelVersionName.Normalize(card.ModelVersion);
-        var target = VersionDirectory(version);
-        if (Directory.Exists(target))
+        var card = RegistrationCard.Load(modelPath);
+        using var writer = RegistryLock.Acquire(Root);
+        return RegisterLocked(modelPath, card, options);
+    }
+
+    /// <summary>
+    /// Registers trusted model files (e.g. the models bundled with the application), oldest version first,
+    /// so the oldest becomes current in an empty registry. Safe when several processes seed the same
+    /// registry at once (replicas starting together on one volume): they take turns, and a version another
+    /// process registered from identical bytes is adopted (anchored in this registry's audit log) instead
+    /// of registered twice. A registered version whose files differ from the trusted file is left alone and
+    /// the refusal audited.
+    /// </summary>
+    /// <param name="modelPaths">The trusted <c>.onnx</c> files.</param>
+    /// <param name="options">Who registers them; defaults when <see langword="null"/>.</param>
+    /// <returns>The versions registered or adopted now (already anchored ones are not repeated).</returns>
+    /// <exception cref="ModelCardException">A file's card is missing, invalid or too large.</exception>
+    /// <exception cref="ModelRegistryUnavailableException">An audit record could not be written; the versions before it are seeded.</exception>
+    public IReadOnlyList<RegisteredModel> Seed(IEnumerable<string> modelPaths, ModelRegistrationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelPaths);
+        options ??= new ModelRegistrationOptions();
+        var files = new List<(string Path, ModelCard Card, SemanticVersion Version)>();
+        foreach (var file in modelPaths)
         {
-            throw new InvalidOperationException($"Model version {version} is already registered in '{Root}'; versions are immutable, so register the new model under a new version.");
+            var card = RegistrationCard.Load(file);
+            files.Add((file, card, CardVersion(card)));
         }
 
-        var staging = Path.Combine(Root, $".staging-{version}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
-        Directory.CreateDirectory(staging);
-        try
+        files.Sort(static (a, b) => a.Version.CompareTo(b.Version));
+        var seeded = new List<RegisteredModel>();
+        using var writer = RegistryLock.Acquire(Root);
+        foreach (var (path, card, version) in files)
         {
-            string sha256;
-            using (var source = new FileStream(modelPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16))
-            using (var destination = new FileStream(Path.Combine(staging, ModelFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            var name = version.ToString();
+            if (!Directory.Exists(VersionDirectory(name)))
             {
-                var buffer = new byte[1 << 16];
-                int read;
-                while ((read = source.Read(buffer)) > 0)
-                {
-                    hash.AppendData(buffer, 0, read);
-                    destination.Write(buffer, 0, read);
-                }
-
-                destination.Flush(flushToDisk: true);
-                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
+                seeded.Add(RegisterLocked(path, card, options));
             }
-
-            var now = _time.GetUtcNow();
-            var deploymentId = options.DeploymentId ?? string.Create(CultureInfo.InvariantCulture, $"deploy-{now:yyyy-MM-dd}-{sha256[..8]}");
-            WriteText(Path.Combine(staging, ConfigFileName), CardJson(card));
-            var record = CreateDeploymentRecord(card, sha256, deploymentId, now, options);
-            WriteText(Path.Combine(staging, RecordFileName), JsonNode.Parse(record.ToCanonicalJson())!.ToJsonString(Indented) + "\n");
-            DurableFile.FsyncDirectory(staging);
-            Directory.Move(staging, target);
-            DurableFile.FsyncDirectory(Root);
-
-            var registered = new RegisteredModel(version, target, card.ModelName, sha256, card.Parameters, now, deploymentId);
-            Audit?.ModelRegistered(registered, record, options.Deployer ?? Environment.UserName, now);
-            if (options.MakeCurrentIfNone && CurrentVersion is null)
+            else if (AdoptLocked(path, card, name, options) is { } adopted)
             {
-                SetCurrent(version);
+                seeded.Add(adopted);
             }
-
-            return registered;
         }
-        catch
-        {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
 
-            throw;
-        }
+        return seeded;
     }
 
     /// <summary>Lists the registered versions in semantic-version order.</summary>
     /// <returns>The versions whose folder holds a readable deployment record.</returns>
     public IReadOnlyList<RegisteredModel> List()
     {
-        var result = new List<RegisteredModel>();
+        var result = new List<(SemanticVersion Order, RegisteredModel Model)>();
         foreach (var dir in Directory.EnumerateDirectories(Root, "v*"))
         {
             var name = Path.GetFileName(dir);
-            if (ModelVersionName.TryNormalize(name, out var version) && name == ModelVersionName.FolderName(version) && TryReadRecord(version, out var model, out _))
+            if (ModelVersionName.TryNormalize(name, out var version) && name == ModelVersionName.FolderName(version) && TryGetModel(version, out var model, out _))
             {
-                result.Add(model!);
+                result.Add((ModelVersionName.Parse(version), model!));
             }
         }
 
-        result.Sort(static (a, b) => CompareVersions(a.Version, b.Version));
-        return result;
+        result.Sort(static (a, b) => a.Order.CompareTo(b.Order));
+        return [.. result.Select(static r => r.Model)];
     }
 
-    /// <summary>Gets a registered version.</summary>
+    /// <summary>Gets a registered version (its recorded identity, cached: versions are immutable).</summary>
     /// <param name="version">The version, e.g. <c>1.2.0</c> or <c>v1.2.0</c>.</param>
     /// <returns>The version.</returns>
     /// <exception cref="ArgumentException"><paramref name="version"/> is not a semantic version.</exception>
@@ -178,120 +174,32 @@ public sealed class ModelRegistry
     public RegisteredModel Get(string version)
     {
         var normalized = ModelVersionName.Normalize(version);
-        if (!TryReadRecord(normalized, out var model, out var problem))
+        if (!TryGetModel(normalized, out var model, out var problem))
         {
-            throw new KeyNotFoundException($"Model version {normalized} is not registered in '{Root}' ({problem}); registered: {string.Join(", ", List().Select(m => m.Version))}.");
+            throw new KeyNotFoundException($"Model version {normalized} is not registered ({problem}); registered: {string.Join(", ", List().Select(m => m.Version))}.");
         }
 
         return model!;
     }
 
-    /// <summary>
-    /// Verifies a version: its files are regular files inside the registry, the SHA-256 of
-    /// <c>model.onnx</c> equals the recorded one, and its card is valid and equals <c>config.json</c>.
-    /// </summary>
-    /// <param name="version">The version.</param>
-    /// <returns>The verification, with every problem found.</returns>
-    public ModelVerification Verify(string version)
-    {
-        var normalized = ModelVersionName.Normalize(version);
-        var problems = new List<string>();
-        string? expected = null;
-        string? actual = null;
-        if (!TryReadRecord(normalized, out var model, out var recordProblem))
-        {
-            problems.Add(recordProblem!);
-        }
-        else
-        {
-            expected = model!.Sha256;
-        }
-
-        var modelPath = Path.Combine(VersionDirectory(normalized), ModelFileName);
-        if (CheckRegularFile(modelPath, problems))
-        {
-            actual = HashFile(modelPath);
-            if (expected is not null && !CryptographicOperations.FixedTimeEquals(Convert.FromHexString(expected), Convert.FromHexString(actual)))
-            {
-                problems.Add($"model.onnx has SHA-256 {actual} but its deployment record says {expected}; the file was modified after registration.");
-            }
-
-            try
-            {
-                var card = ModelCard.Load(modelPath);
-                if (ModelVersionName.Normalize(card.ModelVersion) != normalized)
-                {
-                    problems.Add($"model.onnx carries version {card.ModelVersion} in its card; expected {normalized} (the folder's version).");
-                }
-
-                var configPath = Path.Combine(VersionDirectory(normalized), ConfigFileName);
-                if (CheckRegularFile(configPath, problems) && !JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(configPath)), JsonNode.Parse(CardJson(card))))
-                {
-                    problems.Add("config.json differs from the card inside model.onnx; expected config.json to be the model's card.");
-                }
-            }
-            catch (Exception ex) when (ex is ModelCardException or JsonException)
-            {
-                problems.Add($"the model card is invalid: {ex.Message}");
-            }
-        }
-
-        var verification = new ModelVerification(normalized, expected, actual, problems);
-        if (!verification.IsValid)
-        {
-            Audit?.ModelRefused(verification, "verify", _time.GetUtcNow());
-        }
-
-        return verification;
-    }
-
-    /// <summary>
-    /// Reads a version's model file into memory and checks the SHA-256 of exactly those bytes against
-    /// the record, so the bytes that are loaded are the bytes that were verified (no check-then-use race).
-    /// </summary>
-    internal VerifiedModelBytes ReadVerified(string version, string purpose)
-    {
-        var model = Get(version);
-        var path = model.ModelPath;
-        var problems = new List<string>();
-        if (!CheckRegularFile(path, problems))
-        {
-            var refused = new ModelVerification(model.Version, model.Sha256, null, problems);
-            Audit?.ModelRefused(refused, purpose, _time.GetUtcNow());
-            throw new ModelIntegrityException(refused);
-        }
-
-        var bytes = File.ReadAllBytes(path);
-        var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(model.Sha256), Convert.FromHexString(actual)))
-        {
-            var refused = new ModelVerification(model.Version, model.Sha256, actual, [$"model.onnx has SHA-256 {actual} but its deployment record says {model.Sha256}; the file was modified after registration."]);
-            Audit?.ModelRefused(refused, purpose, _time.GetUtcNow());
-            throw new ModelIntegrityException(refused);
-        }
-
-        return new VerifiedModelBytes(model, bytes);
-    }
-
     /// <summary>Points <c>current</c> at <paramref name="version"/> (atomic rename) after verifying it.</summary>
     /// <param name="version">The version to make current.</param>
-    /// <exception cref="ModelIntegrityException">The version fails verification.</exception>
+    /// <exception cref="ModelIntegrityException">The version fails verification (the refusal is audited).</exception>
     public void SetCurrent(string version)
     {
-        var verification = Verify(version);
+        var verification = Verify(version, "make current");
         if (!verification.IsValid)
         {
             throw new ModelIntegrityException(verification);
         }
 
+        using var writer = RegistryLock.Acquire(Root);
         WriteCurrentPointer(verification.Version);
     }
 
     /// <summary>Switches the <c>current</c> pointer durably (temp file, fsync, rename, directory fsync), without verifying the version.</summary>
     internal void WriteCurrentPointer(string normalizedVersion) =>
-        WriteText(Path.Combine(Root, CurrentFileName), ModelVersionName.FolderName(normalizedVersion) + "\n");
-
-    private static void WriteText(string path, string text) => DurableFile.WriteAtomic(path, Encoding.UTF8.GetBytes(text));
+        DurableFile.WriteAtomic(Path.Combine(Root, CurrentFileName), System.Text.Encoding.UTF8.GetBytes(ModelVersionName.FolderName(normalizedVersion) + "\n"));
 
     /// <summary>Resolves a version's folder, refusing any path that would leave the registry.</summary>
     internal string VersionDirectory(string normalizedVersion)
@@ -299,27 +207,10 @@ public sealed class ModelRegistry
         var full = Path.GetFullPath(Path.Combine(Root, ModelVersionName.FolderName(normalizedVersion)));
         if (!full.StartsWith(_rootWithSeparator, StringComparison.Ordinal) || full.IndexOf(Path.DirectorySeparatorChar, _rootWithSeparator.Length) >= 0)
         {
-            throw new ArgumentException($"Version '{normalizedVersion}' resolves to '{full}', outside the registry '{Root}'; expected a folder directly inside it.", nameof(normalizedVersion));
+            throw new ArgumentException($"Version '{ModelVersionName.Printable(normalizedVersion)}' does not name a folder directly inside the registry.", nameof(normalizedVersion));
         }
 
         return full;
-    }
-
-    internal static int CompareVersions(string a, string b)
-    {
-        static (long, long, long, string) Parse(string v)
-        {
-            var dash = v.IndexOf('-', StringComparison.Ordinal);
-            var core = (dash < 0 ? v : v[..dash]).Split('.');
-            return (long.Parse(core[0], CultureInfo.InvariantCulture), long.Parse(core[1], CultureInfo.InvariantCulture), long.Parse(core[2], CultureInfo.InvariantCulture), dash < 0 ? "\uffff" : v[(dash + 1)..]);
-        }
-
-        var (a1, a2, a3, ap) = Parse(a);
-        var (b1, b2, b3, bp) = Parse(b);
-        var c = a1.CompareTo(b1);
-        c = c != 0 ? c : a2.CompareTo(b2);
-        c = c != 0 ? c : a3.CompareTo(b3);
-        return c != 0 ? c : string.CompareOrdinal(ap, bp);
     }
 
     internal static string HashFile(string path)
@@ -328,145 +219,182 @@ public sealed class ModelRegistry
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    internal static string CardJson(ModelCard card)
+    private RegisteredModel RegisterLocked(string modelPath, ModelCard card, ModelRegistrationOptions options)
     {
-        var obj = new JsonObject();
-        foreach (var key in card.Metadata.Keys.Order(StringComparer.Ordinal))
+        var version = CardVersion(card).ToString();
+        var target = VersionDirectory(version);
+        if (Directory.Exists(target))
         {
-            obj[key] = card.Metadata[key];
+            var existing = TryGetModel(version, out var model, out _) ? $" (sha256 {model!.Sha256[..12]}…)" : string.Empty;
+            throw new ModelVersionConflictException(version, $"Model version {version} is already registered{existing}; versions are immutable, so register the new model under a new version.");
         }
 
-        return obj.ToJsonString(Indented) + "\n";
-    }
+        // Everything the audit record needs is computed from the source alone: nothing is written before the log has it.
+        var trainingData = RegistrationCard.TrainingData(card);
+        var sha256 = HashFile(modelPath);
+        var now = _time.GetUtcNow();
+        var deploymentId = options.DeploymentId ?? RegistrationCard.DefaultDeploymentId(now, sha256);
+        var record = RegistrationCard.CreateRecord(card, trainingData, sha256, deploymentId, now, options);
+        var config = RegistrationCard.ConfigJson(card);
+        var recordJson = RegistrationCard.RecordJson(record);
+        var registered = new RegisteredModel(version, target, card.ModelName, sha256, card.Parameters, now, deploymentId);
+        var makeCurrent = options.MakeCurrentIfNone && CurrentVersion is null;
+        var anchor = new ModelAnchor(version, sha256, Sha256Hex(config), Sha256Hex(recordJson), -1);
+        AppendAnchor(RegistryAnchors.Registered, registered, anchor, options.Deployer ?? Environment.UserName, now, record, makeCurrent, source: null);
 
-    private bool TryReadRecord(string version, out RegisteredModel? model, out string? problem)
-    {
-        model = null;
-        var dir = VersionDirectory(version);
-        var problems = new List<string>();
-        if (!Directory.Exists(dir))
-        {
-            problem = $"no folder {ModelVersionName.FolderName(version)}";
-            return false;
-        }
-
-        if (new DirectoryInfo(dir).LinkTarget is not null)
-        {
-            problem = $"{ModelVersionName.FolderName(version)} is a link; expected a real folder inside the registry";
-            return false;
-        }
-
-        var recordPath = Path.Combine(dir, RecordFileName);
-        if (!CheckRegularFile(recordPath, problems))
-        {
-            problem = problems[0];
-            return false;
-        }
-
+        var staging = Path.Combine(Root, $".staging-{version}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
         try
         {
-            var record = DeploymentRecord.Parse(File.ReadAllBytes(recordPath));
-            if (!ModelVersionName.TryNormalize(record.Model.Version, out var recorded) || recorded != version)
+            Directory.CreateDirectory(staging);
+            var copied = CopyHashing(modelPath, Path.Combine(staging, ModelFileName));
+            if (copied != sha256)
             {
-                problem = $"deployment_record.json names version {record.Model.Version}; expected {version}";
-                return false;
+                throw new IOException($"The model file changed while it was registered (SHA-256 {sha256} when audited, {copied} when copied); register it again.");
             }
 
-            model = new RegisteredModel(version, dir, record.Model.Name, record.Model.Sha256, record.Model.Parameters, record.Timestamp, record.DeploymentId);
+            DurableFile.WriteAtomic(Path.Combine(staging, ConfigFileName), config);
+            DurableFile.WriteAtomic(Path.Combine(staging, RecordFileName), recordJson);
+            DurableFile.FsyncDirectory(staging);
+            Directory.Move(staging, target);
+            DurableFile.FsyncDirectory(Root);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(staging);
+            WithdrawAnchor(registered, ex, now);
+            throw;
+        }
+
+        Anchors?.Set(anchor);
+        _models[version] = registered;
+        Remember(new ModelVerification(version, sha256, sha256, [], now));
+        if (makeCurrent)
+        {
+            WriteCurrentPointer(version);
+        }
+
+        return registered;
+    }
+
+    /// <summary>A version already in the registry, seeded again from a trusted file: anchored in this log when its files are that file's.</summary>
+    private RegisteredModel? AdoptLocked(string modelPath, ModelCard card, string version, ModelRegistrationOptions options)
+    {
+        var now = _time.GetUtcNow();
+        var trusted = HashFile(modelPath);
+        var dir = VersionDirectory(version);
+        if (!TryGetModel(version, out var model, out var problem))
+        {
+            RefuseQuietly(new ModelVerification(version, trusted, null, [problem!], now), "seed");
+            return null;
+        }
+
+        if (Anchors?.Find(version) is { } anchored)
+        {
+            return anchored.Sha256 == trusted ? null : Refused(new ModelVerification(version, anchored.Sha256, trusted, [$"The seed file for {version} has SHA-256 {trusted}, but the audit log registered {anchored.Sha256}; versions are immutable, so the registered one stays."], now));
+        }
+
+        var problems = new List<string>();
+        var modelFile = Path.Combine(dir, ModelFileName);
+        var actual = CheckRegularFile(modelFile, problems) ? HashFile(modelFile) : null;
+        var config = ReadRegularFile(Path.Combine(dir, ConfigFileName), problems);
+        var recordJson = ReadRegularFile(Path.Combine(dir, RecordFileName), problems);
+        if (actual is not null && actual != trusted)
+        {
+            problems.Add($"{ModelVersionName.FolderName(version)}/{ModelFileName} has SHA-256 {actual}; the trusted seed file has {trusted}.");
+        }
+
+        if (model!.Sha256 != trusted)
+        {
+            problems.Add($"{RecordFileName} records SHA-256 {model.Sha256}; the trusted seed file has {trusted}.");
+        }
+
+        if (config is not null && !config.AsSpan().SequenceEqual(RegistrationCard.ConfigJson(card)))
+        {
+            problems.Add($"{ConfigFileName} is not the trusted seed file's card.");
+        }
+
+        if (problems.Count > 0)
+        {
+            return Refused(new ModelVerification(version, trusted, actual, problems, now));
+        }
+
+        if (Anchors is null)
+        {
+            // No log to anchor in: the files are the trusted file's, so there is nothing to do.
+            return null;
+        }
+
+        var anchor = new ModelAnchor(version, trusted, Sha256Hex(config!), Sha256Hex(recordJson!), -1);
+        AppendAnchor(RegistryAnchors.Adopted, model, anchor, options.Deployer ?? Environment.UserName, now, record: null, makeCurrent: false, source: Path.GetFileName(modelPath));
+        Anchors?.Set(anchor);
+        Remember(new ModelVerification(version, trusted, trusted, [], now));
+        if (options.MakeCurrentIfNone && CurrentVersion is null)
+        {
+            WriteCurrentPointer(version);
+        }
+
+        return model;
+
+        RegisteredModel? Refused(ModelVerification verification)
+        {
+            RefuseQuietly(verification, "seed");
+            return null;
+        }
+    }
+
+    private bool TryGetModel(string version, out RegisteredModel? model, out string? problem)
+    {
+        if (_models.TryGetValue(version, out model))
+        {
             problem = null;
             return true;
         }
-        catch (AuditRecordException ex)
-        {
-            problem = $"deployment_record.json does not match the deployment-record schema ({ex.Message})";
-            return false;
-        }
-    }
 
-    private bool CheckRegularFile(string path, List<string> problems)
-    {
-        var full = Path.GetFullPath(path);
-        if (!full.StartsWith(_rootWithSeparator, StringComparison.Ordinal))
+        if (!TryReadRecord(version, out model, out _, out problem))
         {
-            problems.Add($"'{full}' is outside the registry '{Root}'.");
             return false;
         }
 
-        var info = new FileInfo(full);
-        if (!info.Exists)
-        {
-            problems.Add($"{Path.GetFileName(full)} is missing from {Path.GetFileName(Path.GetDirectoryName(full))}.");
-            return false;
-        }
-
-        if (info.LinkTarget is not null)
-        {
-            problems.Add($"{Path.GetFileName(full)} is a link to '{info.LinkTarget}'; expected a regular file inside the registry.");
-            return false;
-        }
-
+        _models.TryAdd(version, model!);
         return true;
     }
 
-    private static DeploymentRecord CreateDeploymentRecord(ModelCard card, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options)
+    private static string CopyHashing(string source, string destination)
     {
-        JsonObject trainingData;
+        using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = input.Read(buffer)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            output.Write(buffer, 0, read);
+        }
+
+        output.Flush(flushToDisk: true);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static SemanticVersion CardVersion(ModelCard card) =>
+        SemanticVersion.TryParse(card.ModelVersion, out var version) && version.Build.Length == 0
+            ? version
+            : throw new ModelCardException(ModelCardKeys.ModelVersion, $"Model card key '{ModelCardKeys.ModelVersion}' is '{ModelVersionName.Printable(card.ModelVersion)}'; the registry names folders by semantic versions without +build metadata, such as '1.2.0'.");
+
+    private static string Sha256Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    private static void TryDelete(string directory)
+    {
         try
         {
-            trainingData = JsonNode.Parse(card.TrainingData) as JsonObject ?? [];
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            trainingData = [];
+            // A staging folder is never read; the next registration uses a fresh name.
         }
-
-        return new DeploymentRecord
-        {
-            DeploymentId = deploymentId,
-            Timestamp = now,
-            Model = new DeployedModel
-            {
-                Name = card.ModelName,
-                Version = card.ModelVersion,
-                RunId = options.RunId ?? "none",
-                Sha256 = sha256,
-                Parameters = card.Parameters,
-            },
-            TrainingData = new TrainingDataIdentity
-            {
-                DataVersion = (string?)trainingData["dataset"] ?? "unknown",
-                Commit = (string?)trainingData["sha256"] ?? "unknown",
-                Samples = trainingData["windows"]?["train"]?.GetValue<long>() ?? 0,
-                Users = (trainingData["train_subjects"] as JsonArray)?.Count ?? 0,
-            },
-            Validation = new ValidationMetrics
-            {
-                TestAccuracy = card.Metrics.Accuracy,
-                MacroF1 = card.Metrics.MacroF1,
-                PassedSmokeTest = options.PassedSmokeTest,
-            },
-            Config = new InferenceConfig
-            {
-                WindowSize = card.WindowLength,
-                SampleRateHz = card.SampleRateHz,
-                Classes = card.ClassCount,
-                ConfidenceThreshold = options.ConfidenceThreshold,
-            },
-            Deployer = new Deployer
-            {
-                User = options.Deployer ?? Environment.UserName,
-                Method = options.Method,
-                ApprovedBy = options.ApprovedBy ?? "pending",
-            },
-            Environment = new DeploymentEnvironment
-            {
-                Target = options.EnvironmentTarget,
-                Replicas = options.Replicas,
-                Resources = new ResourceRequest { Cpu = options.Cpu, Memory = options.Memory },
-            },
-        };
     }
 }
-
-/// <summary>A model's bytes, read once and verified against the registry record.</summary>
-internal sealed record VerifiedModelBytes(RegisteredModel Model, byte[] Bytes);

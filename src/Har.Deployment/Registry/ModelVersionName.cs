@@ -1,38 +1,60 @@
-using System.Text.RegularExpressions;
+using Har.Inference;
 
 namespace Har.Deployment;
 
 /// <summary>
 /// Version names as users type them (<c>1.2.0</c> or <c>v1.2.0</c>) mapped to registry folder names
-/// (<c>v1.2.0</c>). Only strict semantic versions are accepted, so a name can never contain a path
-/// separator, <c>..</c>, a drive letter or any other way out of the registry directory.
+/// (<c>v1.2.0</c>), through <see cref="SemanticVersion"/>: only strict semantic versions are accepted, so
+/// a name never contains a path separator, <c>..</c> or a drive letter. Build metadata (<c>+build</c>) is
+/// refused: it takes no part in precedence, so <c>1.2.0+a</c> and <c>1.2.0+b</c> would be one version in two folders.
 /// </summary>
-internal static partial class ModelVersionName
+internal static class ModelVersionName
 {
-    [GeneratedRegex(@"^v?(?<v>(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?)$", RegexOptions.CultureInvariant)]
-    private static partial Regex Pattern();
-
     /// <summary>Normalises <paramref name="input"/> to <c>MAJOR.MINOR.PATCH[-pre]</c> or throws.</summary>
+    /// <exception cref="ArgumentException">Not a semantic version, or one with build metadata.</exception>
     public static string Normalize(string input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var match = Pattern().Match(input);
-        if (!match.Success)
+        return Parse(input).ToString();
+    }
+
+    /// <summary>Parses <paramref name="input"/> as a registry version or throws.</summary>
+    /// <exception cref="ArgumentException">Not a semantic version, or one with build metadata.</exception>
+    public static SemanticVersion Parse(string input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!SemanticVersion.TryParse(input, out var version) || version.Build.Length > 0)
         {
-            throw new ArgumentException($"'{Printable(input)}' is not a model version; expected a semantic version such as '1.2.0' or 'v1.2.0' (digits, dots and an optional -prerelease of letters and digits).", nameof(input));
+            throw new ArgumentException($"'{Printable(input)}' is not a model version; expected a semantic version such as '1.2.0' or 'v1.2.0' (numbers, dots and an optional -prerelease of letters, digits and hyphens; no +build metadata).", nameof(input));
         }
 
-        return match.Groups["v"].Value;
+        return version;
     }
 
     public static bool TryNormalize(string? input, out string version)
     {
-        var match = input is null ? Match.Empty : Pattern().Match(input);
-        version = match.Success ? match.Groups["v"].Value : string.Empty;
-        return match.Success;
+        if (SemanticVersion.TryParse(input, out var parsed) && parsed.Build.Length == 0)
+        {
+            version = parsed.ToString();
+            return true;
+        }
+
+        version = string.Empty;
+        return false;
     }
 
     public static string FolderName(string normalizedVersion) => "v" + normalizedVersion;
 
-    private static string Printable(string s) => s.Length > 80 ? string.Concat(s.AsSpan(0, 80), "…") : s.ReplaceLineEndings(" ");
+    /// <summary>Text from outside shown in a message: at most 80 characters, one line, control characters escaped.</summary>
+    public static string Printable(string s)
+    {
+        var clipped = s.Length > 80 ? string.Concat(s.AsSpan(0, 80), "…") : s;
+        return string.Create(clipped.Length, clipped, static (span, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                span[i] = char.IsControl(text[i]) || char.IsSurrogate(text[i]) ? '?' : text[i];
+            }
+        });
+    }
 }

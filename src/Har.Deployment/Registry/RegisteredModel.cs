@@ -48,15 +48,38 @@ public sealed class RegisteredModel
     public override string ToString() => $"{ModelName}@{Version} (sha256 {Sha256[..12]}…)";
 }
 
-/// <summary>The outcome of <see cref="ModelRegistry.Verify(string)"/>.</summary>
-/// <param name="Version">The version checked.</param>
-/// <param name="ExpectedSha256">The hash recorded in <c>deployment_record.json</c>, or <see langword="null"/> if the record is unreadable.</param>
-/// <param name="ActualSha256">The hash of <c>model.onnx</c> as it is now, or <see langword="null"/> if the file is missing.</param>
-/// <param name="Problems">What is wrong, one sentence each; empty when the version is valid.</param>
-public sealed record ModelVerification(string Version, string? ExpectedSha256, string? ActualSha256, IReadOnlyList<string> Problems)
+/// <summary>The outcome of verifying a version (<see cref="ModelRegistry.Verify(string)"/>, <see cref="ModelRegistry.GetVerification(string)"/>).</summary>
+public sealed class ModelVerification
 {
-    /// <summary>Gets a value indicating whether the file matches its record and its card is valid.</summary>
+    internal ModelVerification(string version, string? expectedSha256, string? actualSha256, IReadOnlyList<string> problems, DateTimeOffset verifiedAt)
+    {
+        Version = version;
+        ExpectedSha256 = expectedSha256;
+        ActualSha256 = actualSha256;
+        Problems = problems;
+        VerifiedAt = verifiedAt;
+    }
+
+    /// <summary>Gets the version checked.</summary>
+    public string Version { get; }
+
+    /// <summary>Gets the reference hash of <c>model.onnx</c>: the one the audit log registered, or without a log the deployment record's; <see langword="null"/> when neither is readable.</summary>
+    public string? ExpectedSha256 { get; }
+
+    /// <summary>Gets the hash of <c>model.onnx</c> as it was read, or <see langword="null"/> if the file is missing.</summary>
+    public string? ActualSha256 { get; }
+
+    /// <summary>Gets what is wrong, one sentence each (file names relative to the version folder); empty when the version is valid.</summary>
+    public IReadOnlyList<string> Problems { get; }
+
+    /// <summary>Gets when the verification ran.</summary>
+    public DateTimeOffset VerifiedAt { get; }
+
+    /// <summary>Gets a value indicating whether the version's files agree with their reference.</summary>
     public bool IsValid => Problems.Count == 0;
+
+    /// <inheritdoc />
+    public override string ToString() => IsValid ? $"{Version}: verified (sha256 {ActualSha256})" : $"{Version}: refused: {string.Join(" ", Problems)}";
 }
 
 /// <summary>A registered model version failed verification and was refused.</summary>
@@ -92,4 +115,61 @@ public sealed class ModelIntegrityException : Exception
 
     /// <summary>Gets the failed verification, when there is one.</summary>
     public ModelVerification? Verification { get; }
+}
+
+/// <summary>The model version is already registered; versions are immutable (HTTP hosts answer 409).</summary>
+public sealed class ModelVersionConflictException : InvalidOperationException
+{
+    /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
+    public ModelVersionConflictException()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
+    /// <param name="message">What was wrong.</param>
+    public ModelVersionConflictException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
+    /// <param name="message">What was wrong.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public ModelVersionConflictException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    internal ModelVersionConflictException(string version, string message)
+        : base(message) => Version = version;
+
+    /// <summary>Gets the version that is already registered, when known.</summary>
+    public string? Version { get; }
+}
+
+/// <summary>
+/// The registry refused an operation because its audit record could not be written (read-only or full
+/// disk, I/O error); nothing was changed. Retry when the audit log is writable again (HTTP hosts answer 503).
+/// </summary>
+public sealed class ModelRegistryUnavailableException : IOException
+{
+    /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
+    public ModelRegistryUnavailableException()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
+    /// <param name="message">What was refused and why.</param>
+    public ModelRegistryUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
+    /// <param name="message">What was refused and why.</param>
+    /// <param name="innerException">The audit log's error.</param>
+    public ModelRegistryUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
 }

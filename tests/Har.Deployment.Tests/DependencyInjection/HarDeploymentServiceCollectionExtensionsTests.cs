@@ -28,6 +28,9 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
             o.Rollouts.Recreate.SmokeTest = false;
         }).AddGate(gate);
         await using var provider = services.BuildServiceProvider();
+
+        // The versions were registered without this log; seeding them from the trusted files anchors them in it.
+        provider.GetRequiredService<ModelRegistry>().Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]);
         var controller = provider.GetRequiredService<RolloutController>();
         Assert.Same(provider.GetRequiredService<ModelRegistry>(), controller.Registry);
         var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "di-test", "composition"));

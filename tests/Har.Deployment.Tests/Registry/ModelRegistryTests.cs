@@ -34,7 +34,7 @@ public sealed class ModelRegistryTests : IDisposable
     [Fact]
     public void Register_SameVersionTwice_RefusedVersionsAreImmutable()
     {
-        var ex = Assert.Throws<InvalidOperationException>(() => _env.Registry.Register(TestRegistry.CandidateFile));
+        var ex = Assert.Throws<ModelVersionConflictException>(() => _env.Registry.Register(TestRegistry.CandidateFile));
         Assert.Contains("immutable", ex.Message, StringComparison.Ordinal);
     }
 

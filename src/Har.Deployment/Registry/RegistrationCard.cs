@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Har.Audit;
+using Har.Inference;
+
+namespace Har.Deployment;
+
+/// <summary>
+/// The checks a model card passes before its version is registered (bounded size, a training-data
+/// identity of the expected shape) and the files the registry derives from it: <c>config.json</c> and
+/// <c>deployment_record.json</c>.
+/// </summary>
+internal static class RegistrationCard
+{
+    /// <summary>The most metadata keys a registered card may carry (the Har card has 15; the rest is room for the user's own).</summary>
+    internal const int MaxKeys = 64;
+
+    /// <summary>The most UTF-8 bytes of all keys and values together.</summary>
+    internal const int MaxBytes = 256 * 1024;
+
+    /// <summary>The most UTF-8 bytes of one key.</summary>
+    internal const int MaxKeyBytes = 128;
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Loads and validates the card of <paramref name="modelPath"/>; messages name the file, never its folder.</summary>
+    public static ModelCard Load(string modelPath)
+    {
+        ModelCard card;
+        try
+        {
+            card = ModelCard.Load(modelPath);
+        }
+        catch (ModelCardException ex) when (ex.Message.Contains(modelPath, StringComparison.Ordinal))
+        {
+            throw new ModelCardException(ex.Key, ex.Message.Replace(modelPath, Path.GetFileName(modelPath), StringComparison.Ordinal), ex);
+        }
+
+        CheckSize(card);
+        return card;
+    }
+
+    /// <summary>Refuses a card larger than the registry keeps (every read of the version would pay for it).</summary>
+    /// <exception cref="ModelCardException">Too many keys, a key too long, or too many bytes.</exception>
+    public static void CheckSize(ModelCard card)
+    {
+        var metadata = card.Metadata;
+        if (metadata.Count > MaxKeys)
+        {
+            throw new ModelCardException(null, $"The model card has {metadata.Count} metadata keys; the registry accepts at most {MaxKeys} (the Har card keys plus your own). Move bulky details (per-class reports, histories) out of the ONNX metadata.");
+        }
+
+        long total = 0;
+        foreach (var (key, value) in metadata)
+        {
+            var keyBytes = Encoding.UTF8.GetByteCount(key);
+            if (keyBytes > MaxKeyBytes)
+            {
+                throw new ModelCardException(null, $"A model card key is {keyBytes} bytes long; the registry accepts keys of at most {MaxKeyBytes} bytes.");
+            }
+
+            total += keyBytes + Encoding.UTF8.GetByteCount(value);
+        }
+
+        if (total > MaxBytes)
+        {
+            throw new ModelCardException(null, $"The model card's metadata is {total} bytes; the registry accepts at most {MaxBytes} bytes (keys and values, UTF-8).");
+        }
+    }
+
+    /// <summary><c>config.json</c>: the card's metadata, keys in ordinal order, indented.</summary>
+    public static byte[] ConfigJson(ModelCard card)
+    {
+        var obj = new JsonObject();
+        foreach (var key in card.Metadata.Keys.Order(StringComparer.Ordinal))
+        {
+            obj[key] = card.Metadata[key];
+        }
+
+        return Encoding.UTF8.GetBytes(obj.ToJsonString(Indented) + "\n");
+    }
+
+    /// <summary><c>deployment_record.json</c>: the record, indented (its canonical form is what the audit log holds).</summary>
+    public static byte[] RecordJson(DeploymentRecord record) =>
+        Encoding.UTF8.GetBytes(JsonNode.Parse(record.ToCanonicalJson())!.ToJsonString(Indented) + "\n");
+
+    /// <summary>The training-data identity from the card's <c>training_data</c> object; absent members are "unknown" / 0.</summary>
+    /// <exception cref="ModelCardException">A member has the wrong type.</exception>
+    public static TrainingDataIdentity TrainingData(ModelCard card)
+    {
+        const string Key = ModelCardKeys.TrainingData;
+        const string Expected = "expected {\"dataset\": \"uci-hapt\", \"sha256\": \"…\", \"windows\": {\"train\": 7767}, \"train_subjects\": [1, 3, …]} (every member optional)";
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(card.TrainingData);
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new ModelCardException(Key, $"Model card key '{Key}' is not valid JSON ({ex.Message}); {Expected}.", ex);
+        }
+
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new ModelCardException(Key, $"Model card key '{Key}' is a JSON {root.ValueKind}; {Expected}.");
+        }
+
+        string Text(string name)
+        {
+            if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+            {
+                return "unknown";
+            }
+
+            return value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 and <= 256 } s
+                ? s
+                : throw new ModelCardException(Key, $"Model card key '{Key}' has '{name}' as {Describe(value)}; {Expected}.");
+        }
+
+        long samples = 0;
+        if (root.TryGetProperty("windows", out var windows) && windows.ValueKind != JsonValueKind.Null)
+        {
+            if (windows.ValueKind != JsonValueKind.Object)
+            {
+                throw new ModelCardException(Key, $"Model card key '{Key}' has 'windows' as {Describe(windows)}; {Expected}.");
+            }
+
+            if (windows.TryGetProperty("train", out var train) && train.ValueKind != JsonValueKind.Null && (train.ValueKind != JsonValueKind.Number || !train.TryGetInt64(out samples) || samples < 0))
+            {
+                throw new ModelCardException(Key, $"Model card key '{Key}' has 'windows.train' as {Describe(train)}; expected a whole number of windows >= 0.");
+            }
+        }
+
+        var users = 0;
+        if (root.TryGetProperty("train_subjects", out var subjects) && subjects.ValueKind != JsonValueKind.Null)
+        {
+            if (subjects.ValueKind != JsonValueKind.Array)
+            {
+                throw new ModelCardException(Key, $"Model card key '{Key}' has 'train_subjects' as {Describe(subjects)}; {Expected}.");
+            }
+
+            users = subjects.GetArrayLength();
+        }
+
+        return new TrainingDataIdentity { DataVersion = Text("dataset"), Commit = Text("sha256"), Samples = samples, Users = users };
+    }
+
+    public static DeploymentRecord CreateRecord(ModelCard card, TrainingDataIdentity trainingData, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options) => new()
+    {
+        DeploymentId = deploymentId,
+        Timestamp = now,
+        Model = new DeployedModel
+        {
+            Name = card.ModelName,
+            Version = card.ModelVersion,
+            RunId = options.RunId ?? "none",
+            Sha256 = sha256,
+            Parameters = card.Parameters,
+        },
+        TrainingData = trainingData,
+        Validation = new ValidationMetrics
+        {
+            TestAccuracy = card.Metrics.Accuracy,
+            MacroF1 = card.Metrics.MacroF1,
+            PassedSmokeTest = options.PassedSmokeTest,
+        },
+        Config = new InferenceConfig
+        {
+            WindowSize = card.WindowLength,
+            SampleRateHz = card.SampleRateHz,
+            Classes = card.ClassCount,
+            ConfidenceThreshold = options.ConfidenceThreshold,
+        },
+        Deployer = new Deployer
+        {
+            User = options.Deployer ?? Environment.UserName,
+            Method = options.Method,
+            ApprovedBy = options.ApprovedBy ?? "pending",
+        },
+        Environment = new DeploymentEnvironment
+        {
+            Target = options.EnvironmentTarget,
+            Replicas = options.Replicas,
+            Resources = new ResourceRequest { Cpu = options.Cpu, Memory = options.Memory },
+        },
+    };
+
+    public static string DefaultDeploymentId(DateTimeOffset now, string sha256) =>
+        string.Create(CultureInfo.InvariantCulture, $"deploy-{now:yyyy-MM-dd}-{sha256[..8]}");
+
+    private static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => $"the string \"{Clip(value.GetString()!)}\"",
+        JsonValueKind.Number => $"the number {Clip(value.GetRawText())}",
+        _ => $"a JSON {value.ValueKind.ToString().ToLowerInvariant()}",
+    };
+
+    private static string Clip(string s) => s.Length <= 40 ? s : string.Concat(s.AsSpan(0, 40), "…");
+}

@@ -1,0 +1,44 @@
+namespace Har.Deployment;
+
+/// <summary>
+/// The registry's writer lock: an exclusive lock on <c>.lock</c> in the registry folder, held while a
+/// version is registered, adopted or made current, so processes that share the folder (replicas on one
+/// volume) take turns. Within one process the open file description is per instance, so two threads
+/// exclude each other the same way.
+/// </summary>
+internal sealed class RegistryLock : IDisposable
+{
+    internal const string FileName = ".lock";
+    private const int RetryMilliseconds = 20;
+    private static readonly TimeSpan DefaultWait = TimeSpan.FromMinutes(2);
+    private readonly FileStream _stream;
+
+    private RegistryLock(FileStream stream) => _stream = stream;
+
+    /// <summary>Takes the lock, waiting while another writer holds it (bounded).</summary>
+    /// <exception cref="IOException">Another writer held the lock for longer than the wait.</exception>
+    public static RegistryLock Acquire(string root, TimeSpan? wait = null)
+    {
+        var path = Path.Combine(root, FileName);
+        var attempts = (long)((wait ?? DefaultWait).TotalMilliseconds / RetryMilliseconds) + 1;
+        for (long attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new RegistryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
+            }
+            catch (IOException ex) when (attempt < attempts && ex is not FileNotFoundException and not DirectoryNotFoundException)
+            {
+                // Held by another writer (the flock is exclusive), usually another process: the holder's work is short
+                // (a copy, an fsync, a rename). Real time on purpose: a fake clock in this process cannot release it.
+                Task.Delay(TimeSpan.FromMilliseconds(RetryMilliseconds), TimeProvider.System).GetAwaiter().GetResult();
+            }
+            catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException)
+            {
+                throw new IOException($"The model registry is locked by another writer (its {FileName} file) and was not released within {(wait ?? DefaultWait).TotalSeconds:0} s; retry when the other registration finishes.", ex);
+            }
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

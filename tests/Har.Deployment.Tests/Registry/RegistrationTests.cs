@@ -1,0 +1,196 @@
+using Har.Audit;
+using Har.Deployment.Tests.Support;
+using Har.Inference;
+
+namespace Har.Deployment.Tests.Registry;
+
+/// <summary>Issue 17 points 4, 9 and 10 on the registry side: bounded cards, clear refusals, no side effect without its audit record, cached reads.</summary>
+public sealed class RegistrationTests : IDisposable
+{
+    private readonly AuditedRegistry _env = new(register: false);
+
+    public void Dispose() => _env.Dispose();
+
+    [Fact]
+    public void Register_CardWith10000MetadataKeys_RefusedWithTheLimitAndNothingWritten()
+    {
+        var bytes = File.ReadAllBytes(TestRegistry.ChampionFile);
+        var card = OnnxCardEditor.ReadCard(bytes);
+        for (var i = 0; i < 10_000; i++)
+        {
+            card[$"user.key{i}"] = "value";
+        }
+
+        var path = Write("huge-card.onnx", OnnxCardEditor.WithCard(bytes, card));
+        var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
+        Assert.Contains("10015 metadata keys", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"at most {RegistrationCard.MaxKeys}", ex.Message, StringComparison.Ordinal);
+        AssertNothingRegistered();
+    }
+
+    [Fact]
+    public void Register_CardValuesOverTheByteLimit_Refused()
+    {
+        var path = Write("bulky.onnx", OnnxCardEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), "user.report", new string('x', RegistrationCard.MaxBytes)));
+        var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
+        Assert.Contains($"at most {RegistrationCard.MaxBytes} bytes", ex.Message, StringComparison.Ordinal);
+        AssertNothingRegistered();
+    }
+
+    [Theory]
+    [InlineData("{\"windows\": \"many\"}", "'windows'")]
+    [InlineData("{\"windows\": {\"train\": \"7767\"}}", "'windows.train'")]
+    [InlineData("{\"windows\": {\"train\": -1}}", "'windows.train'")]
+    [InlineData("{\"windows\": {\"train\": 1.5}}", "'windows.train'")]
+    [InlineData("{\"dataset\": 42}", "'dataset'")]
+    [InlineData("{\"sha256\": [\"a\"]}", "'sha256'")]
+    [InlineData("{\"train_subjects\": 30}", "'train_subjects'")]
+    [InlineData("[1, 2]", "training_data")]
+    [InlineData("{not json", "training_data")]
+    public void Register_MalformedTrainingData_ModelCardExceptionNamingTheMember(string trainingData, string named)
+    {
+        var path = Write("bad-training-data.onnx", OnnxCardEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), ModelCardKeys.TrainingData, trainingData));
+        var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
+        Assert.Contains(named, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("expected", ex.Message, StringComparison.Ordinal);
+        AssertNothingRegistered();
+    }
+
+    [Fact]
+    public void Register_NotAnOnnxFile_MessageNamesTheFileNotItsFolder()
+    {
+        var path = Write("garbage.onnx", [1, 2, 3, 4]);
+        var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
+        Assert.Contains("garbage.onnx", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_env.Root, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Register_SameVersionTwice_ConflictNamingTheVersion()
+    {
+        _env.Registry.Register(TestRegistry.ChampionFile);
+        var ex = Assert.Throws<ModelVersionConflictException>(() => _env.Registry.Register(TestRegistry.ChampionFile));
+        Assert.Equal("1.0.0", ex.Version);
+        Assert.Contains("immutable", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_env.Root, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Register_AuditLogClosed_RefusedBeforeAnyFileIsWritten()
+    {
+        _env.Log.Dispose();
+        var ex = Assert.Throws<ModelRegistryUnavailableException>(() => _env.Registry.Register(TestRegistry.ChampionFile));
+        Assert.Contains("audit record could not be written", ex.Message, StringComparison.Ordinal);
+        AssertNothingRegistered();
+        Assert.Null(_env.Registry.CurrentVersion);
+    }
+
+    [Fact]
+    public void GetVerification_AfterRegistration_CachedWithoutRehashingUntilTheSchedule()
+    {
+        var model = _env.Registry.Register(TestRegistry.CandidateFile);
+        var atRegistration = _env.Registry.GetVerification("1.1.0");
+        Assert.True(atRegistration.IsValid);
+
+        // Tampering is invisible to the cached read (no hashing on reads) ...
+        var bytes = File.ReadAllBytes(model.ModelPath);
+        bytes[^10] ^= 0x01;
+        File.WriteAllBytes(model.ModelPath, bytes);
+        Assert.Same(atRegistration, _env.Registry.GetVerification("1.1.0"));
+
+        // ... until the scheduled verification (run at start, then every interval) hashes the files again.
+        _env.Time.Advance(TimeSpan.FromMinutes(1));
+        var startedAt = _env.Time.GetUtcNow();
+        using var schedule = _env.Registry.StartPeriodicVerification(TimeSpan.FromMinutes(15));
+        var scheduled = _env.Registry.GetVerification("1.1.0");
+        Assert.False(scheduled.IsValid);
+        Assert.Equal(startedAt, scheduled.VerifiedAt);
+        Assert.Equal(atRegistration.VerifiedAt, _env.Time.GetUtcNow() - TimeSpan.FromMinutes(1));
+
+        // One audited refusal for the change, not one per run.
+        _env.Time.Advance(TimeSpan.FromMinutes(31));
+        var refusals = _env.Events("registry.refused");
+        Assert.Equal("scheduled verification", Assert.Single(refusals).ActionDetails.GetProperty("purpose").GetString());
+    }
+
+    [Fact]
+    public void Seed_VersionsRegisteredThroughAnotherLog_AdoptedAfterComparingWithTheTrustedFiles()
+    {
+        // Replica A registers; replica B (its own audit log, same registry folder) seeds from the same files.
+        _env.Registry.Seed([TestRegistry.CandidateFile, TestRegistry.ChampionFile]);
+        Assert.Equal("1.0.0", _env.Registry.CurrentVersion);
+        using var otherLog = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_env.Root, "audit-b"), EnableMetrics = false });
+        var replicaB = new ModelRegistry(_env.RegistryRoot, otherLog, _env.Time);
+        Assert.False(replicaB.Verify("1.0.0").IsValid);
+
+        var adopted = replicaB.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]);
+        Assert.Equal(["1.0.0", "1.1.0"], adopted.Select(m => m.Version));
+        Assert.True(replicaB.Verify("1.1.0").IsValid);
+        Assert.Equal(2, otherLog.Query(new AuditQuery { EventType = "registry.adopted" }).Entries.Count);
+        Assert.Empty(replicaB.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]));
+    }
+
+    [Fact]
+    public void Seed_RegisteredVersionDiffersFromTheTrustedFile_NotAdoptedAndRefusalAudited()
+    {
+        _env.Registry.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]);
+        AuditedRegistry.SwapConsistently(_env.Registry.Get("1.1.0"), AuditedRegistry.ImpostorOf("1.1.0"));
+        using var otherLog = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_env.Root, "audit-b"), EnableMetrics = false });
+        var replicaB = new ModelRegistry(_env.RegistryRoot, otherLog, _env.Time);
+
+        var adopted = replicaB.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]);
+        Assert.Equal(["1.0.0"], adopted.Select(m => m.Version));
+        Assert.False(replicaB.Verify("1.1.0").IsValid);
+        Assert.Contains(otherLog.Query(new AuditQuery { EventType = "registry.refused" }).Entries, e => ((AuditEvent)e.Record).ActionDetails.GetProperty("purpose").GetString() == "seed");
+    }
+
+    [Fact]
+    public async Task Seed_ManyRegistriesOnOneFolderAtOnce_EachVersionOnceAndTheOldestCurrent()
+    {
+        const int Writers = 6;
+        var logs = Enumerable.Range(0, Writers).Select(i => AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_env.Root, $"audit-{i}"), EnableMetrics = false })).ToArray();
+        try
+        {
+            using var go = new ManualResetEventSlim();
+            var seeds = logs.Select(log => Task.Run(() =>
+            {
+                var registry = new ModelRegistry(_env.RegistryRoot, log, _env.Time);
+                go.Wait();
+                return registry.Seed([TestRegistry.CandidateFile, TestRegistry.ChampionFile]);
+            })).ToArray();
+            go.Set();
+            var results = await Task.WhenAll(seeds);
+
+            Assert.Equal("1.0.0", _env.Registry.CurrentVersion);
+            Assert.Equal(["1.0.0", "1.1.0"], _env.Registry.List().Select(m => m.Version));
+            Assert.All(results, r => Assert.Equal(["1.0.0", "1.1.0"], r.Select(m => m.Version)));
+            Assert.Equal(2, logs.Sum(l => l.Query(new AuditQuery { EventType = "registry.registered" }).Entries.Count));
+            Assert.Empty(Directory.GetDirectories(_env.RegistryRoot, ".staging-*"));
+            foreach (var log in logs)
+            {
+                var registry = new ModelRegistry(_env.RegistryRoot, log, _env.Time);
+                Assert.All(registry.List(), m => Assert.True(registry.Verify(m.Version).IsValid));
+            }
+        }
+        finally
+        {
+            foreach (var log in logs)
+            {
+                await log.DisposeAsync();
+            }
+        }
+    }
+
+    private string Write(string name, byte[] bytes)
+    {
+        var path = Path.Combine(_env.Root, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private void AssertNothingRegistered()
+    {
+        Assert.Empty(Directory.GetDirectories(_env.RegistryRoot));
+        Assert.Empty(_env.Registry.List());
+    }
+}
