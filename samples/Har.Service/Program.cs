@@ -5,6 +5,7 @@ using Har.Inference;
 using Har.Service;
 using Har.Service.Endpoints;
 using Har.Service.Infrastructure;
+using Har.Service.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -27,7 +28,20 @@ var modelsDirectory = builder.Configuration["Har:ModelsDirectory"] ?? Path.Combi
 Directory.CreateDirectory(dataDirectory);
 using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
 {
-    builder.AddServiceSecurity(options, ApiKeyBootstrap.Resolve(options, dataDirectory, bootLoggerFactory.CreateLogger("Har.Service")));
+    var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
+    List<ApiKeyEntry> keys;
+    try
+    {
+        keys = ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
+    }
+    catch (InvalidOperationException ex)
+    {
+        // A configuration mistake: say what is wrong and stop (exit code 2), no stack trace.
+        Log.CannotStart(bootLogger, ex.Message);
+        return 2;
+    }
+
+    builder.AddServiceSecurity(options, keys);
 }
 
 builder.AddServiceLimits(options).AddServiceProblemDetails();
@@ -77,6 +91,8 @@ builder.Services.AddSingleton(sp =>
 });
 builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
 builder.Services.AddHostedService<ControllerLoop>();
+builder.Services.AddSingleton<RefusalTracker>();
+builder.Services.AddHostedService<RefusalSummaryService>();
 
 builder.Services.AddHealthChecks()
     .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"]);
@@ -87,14 +103,18 @@ var app = builder.Build();
 Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
 app.Services.GetService<DriftMonitor>()?.Start();
 
+// Order matters for the audit log: every refusal (401/403 from authorization, 429 from the rate limiter,
+// 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,
+// rate limiting and authorization reach the audit middleware (issue 17, point 2).
+app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
 app.UseRouting();
+app.UseHttpMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
-app.UseMiddleware<OperationAuditMiddleware>();
 app.UseRateLimiter();
 app.UseAuthorization();
-app.UseHttpMetrics();
+app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
@@ -104,6 +124,7 @@ app.MapOperationsEndpoints();
 app.MapAuditEndpoints();
 
 app.Run();
+return 0;
 
 /// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback).</summary>
 internal sealed class ControllerLoop(RolloutController controller) : BackgroundService

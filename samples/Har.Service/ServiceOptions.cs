@@ -51,6 +51,10 @@ public sealed class ServiceOptions
     [Range(1, 10_000_000)]
     public int RateLimitBurst { get; set; } = 4000;
 
+    /// <summary>How often refused requests (401, 403, 404, 405, 429) are summarized in one audit entry; they are never audited one by one.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RefusalSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;

@@ -10,4 +10,10 @@ internal static partial class Log
 
     [LoggerMessage(3, LogLevel.Error, "Could not write the audit event for operation {Operation}")]
     public static partial void OperationAuditFailed(ILogger logger, Exception exception, string operation);
+
+    [LoggerMessage(4, LogLevel.Error, "Could not write the audit summary of {Refused} refused requests")]
+    public static partial void RefusalSummaryFailed(ILogger logger, Exception exception, long refused);
+
+    [LoggerMessage(5, LogLevel.Critical, "The service cannot start: {Reason}")]
+    public static partial void CannotStart(ILogger logger, string reason);
 }
