@@ -44,7 +44,15 @@ using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
     builder.AddServiceSecurity(options, keys);
 }
 
-builder.AddServiceLimits(options).AddServiceProblemDetails();
+builder.AddServiceLimits(options).AddServiceProblemDetails(
+[
+    (dataDirectory, "<data>"),
+    (options.AuditDirectory ?? "", "<audit>"),
+    (modelsDirectory, "<models>"),
+    (AppContext.BaseDirectory, "<app>"),
+    (Path.GetTempPath(), "<temp>"),
+    (Environment.CurrentDirectory, "<cwd>"),
+]);
 builder.Services.AddSingleton(TimeProvider.System);
 
 // Audit log (one writer: this process), with a signing key generated on first start outside the log folder.
@@ -108,6 +116,7 @@ app.Services.GetService<DriftMonitor>()?.Start();
 // rate limiting and authorization reach the audit middleware (issue 17, point 2).
 app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
+app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
 app.UseHttpMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);

@@ -61,10 +61,7 @@ internal static class PredictEndpoints
                 error = RequestBodies.ParseWindowsJson(body.Span, windowValues, maxWindows, shape, ref values, out streamId);
             }
 
-            if (error is null && streamId?.Length > 256)
-            {
-                error = new(400, "stream_id is longer than 256 characters.");
-            }
+            error ??= RequestBodies.ValidateStreamId(streamId, required: false);
 
             if (error is not null)
             {
@@ -95,9 +92,9 @@ internal static class PredictEndpoints
     private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, CancellationToken ct)
     {
         var request = context.Request;
-        if (streamId.Length is 0 or > 256)
+        if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalidId)
         {
-            await Results.Problem(statusCode: 400, detail: "The stream id must have 1 to 256 characters.").ExecuteAsync(context);
+            await invalidId.ToResult().ExecuteAsync(context);
             return;
         }
 

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Diagnostics;
 namespace Har.Service.Infrastructure;
 
 /// <summary>The host's cross-cutting plumbing: keys, CORS, rate limits, body limits, problem details.</summary>
-internal static class HostingExtensions
+internal static partial class HostingExtensions
 {
     public const string CorsPolicy = "har-cors";
 
@@ -91,15 +91,51 @@ internal static class HostingExtensions
         return builder;
     }
 
-    public static WebApplicationBuilder AddServiceProblemDetails(this WebApplicationBuilder builder)
+    /// <summary>
+    /// Problem details for every error, with the instance (the request path, URI-escaped and bounded) and the
+    /// trace id; the detail never shows a path of this machine (<paramref name="internalRoots"/>: data, models,
+    /// temp and application folders become <c>&lt;data&gt;</c> …) nor an internal type name.
+    /// </summary>
+    public static WebApplicationBuilder AddServiceProblemDetails(this WebApplicationBuilder builder, IReadOnlyList<(string Root, string Name)> internalRoots)
     {
+        // Longest root first, so a folder inside another (data/registry in data) is named by the closer one.
+        var roots = internalRoots
+            .Where(r => !string.IsNullOrEmpty(r.Root))
+            .Select(r => (Root: Path.TrimEndingDirectorySeparator(Path.GetFullPath(r.Root)), r.Name))
+            .Where(r => r.Root.Length > 1)
+            .OrderByDescending(r => r.Root.Length)
+            .ToArray();
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = c =>
         {
-            c.ProblemDetails.Instance ??= c.HttpContext.Request.Path;
+            c.ProblemDetails.Instance = c.ProblemDetails.Instance is null
+                ? OperationAuditMiddleware.BoundedPath(c.HttpContext.Request.Path)
+                : Scrub(c.ProblemDetails.Instance, roots);
             c.ProblemDetails.Extensions["traceId"] = c.HttpContext.TraceIdentifier;
+            if (c.ProblemDetails.Detail is { } detail)
+            {
+                c.ProblemDetails.Detail = Scrub(detail, roots);
+            }
         });
         return builder;
     }
+
+    /// <summary>Replaces the service's folders by their names and internal type names by a neutral word; bounds the length.</summary>
+    internal static string Scrub(string text, IReadOnlyList<(string Root, string Name)> roots)
+    {
+        foreach (var (root, name) in roots)
+        {
+            text = text.Replace(root, name, StringComparison.Ordinal);
+        }
+
+        text = InternalTypeName().Replace(text, "the expected type");
+        return text.Length <= MaxDetailLength ? text : text[..(MaxDetailLength - 1)] + "…";
+    }
+
+    /// <summary>Longest problem detail sent (characters).</summary>
+    private const int MaxDetailLength = 2000;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\b(?:Har|System|Microsoft)\.[A-Za-z0-9_.+`\[\],]*[A-Za-z0-9_\]]", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex InternalTypeName();
 
     /// <summary>Every error becomes RFC 7807 problem details; client errors keep their 4xx status.</summary>
     public static WebApplication UseServiceErrors(this WebApplication app)
@@ -148,12 +184,21 @@ internal static class HostingExtensions
         Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
+
+        // System.Text.Json reading a string or member name that is not valid UTF-8 or holds a lone surrogate.
+        InvalidOperationException t when t.TargetSite?.DeclaringType?.Assembly == typeof(System.Text.Json.JsonException).Assembly && IsInvalidTextMessage(t.Message) =>
+            (400, "Invalid text in JSON", "The body holds a string or member name that is not valid UTF-8 (invalid or overlong bytes, an encoded surrogate) or an escaped lone surrogate; send JSON as valid UTF-8 text."),
+        System.Text.DecoderFallbackException => (400, "Invalid text", "The request holds bytes that are not valid UTF-8 text; send text as valid UTF-8."),
+        System.Text.EncoderFallbackException => (400, "Invalid text", "The request holds a lone surrogate; send valid Unicode text."),
         ArgumentException a => (400, "Invalid request", a.Message),
         FormatException f => (400, "Invalid request", f.Message),
         InvalidDataException d => (400, "Invalid request", d.Message),
         KeyNotFoundException k => (404, "Not found", k.Message),
-        FileNotFoundException n => (404, "Not found", n.Message),
+        FileNotFoundException => (404, "Not found", "No such resource."),
         OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
         _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
     };
+
+    private static bool IsInvalidTextMessage(string message) =>
+        message.Contains("UTF-8", StringComparison.Ordinal) || message.Contains("UTF-16", StringComparison.Ordinal) || message.Contains("surrogate", StringComparison.OrdinalIgnoreCase);
 }
