@@ -1,4 +1,3 @@
-using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
@@ -8,7 +7,6 @@ using Har.Service.Infrastructure;
 using Har.Service.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 // Har.Service composes the four packages: it holds wiring, security and HTTP, no domain logic.
@@ -95,15 +93,22 @@ builder.Services.AddSingleton(sp =>
 {
     var registry = sp.GetRequiredService<ModelRegistry>();
     var current = registry.CurrentVersion ?? throw new InvalidOperationException("The model registry has no current version.");
-    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = 10_000, IdleTimeout = TimeSpan.FromMinutes(5) }, sp.GetRequiredService<TimeProvider>());
+    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout }, sp.GetRequiredService<TimeProvider>());
 });
+builder.Services.AddHostedService<StreamMaintenance>();
 builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
 builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
+builder.Services.AddSingleton<WindowBudget>();
 builder.Services.AddHostedService<RefusalSummaryService>();
 
+// Readiness: 503 only when predictions cannot be served; an audit log that cannot be written makes it
+// Degraded (still 200: predictions keep flowing) and says that operations are unavailable (issue 17, point 4).
+builder.Services.AddSingleton<AuditWriteStatus>();
+builder.Services.AddSingleton(new AuditDirectory(Path.GetFullPath(options.AuditDirectory ?? Path.Combine(dataDirectory, "audit"))));
 builder.Services.AddHealthChecks()
-    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"]);
+    .AddCheck<ServingReadinessCheck>("serving", tags: ["ready"])
+    .AddCheck<OperationsReadinessCheck>("operations", failureStatus: HealthStatus.Degraded, tags: ["ready"]);
 
 var app = builder.Build();
 
@@ -126,7 +131,7 @@ app.UseAuthorization();
 app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessResponse.WriteAsync });
 app.MapMetrics("/metrics");
 app.MapPredictEndpoints();
 app.MapOperationsEndpoints();
@@ -139,23 +144,4 @@ return 0;
 internal sealed class ControllerLoop(RolloutController controller) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => controller.RunAsync(stoppingToken);
-}
-
-/// <summary>Ready when the controller is open (the serving versions are loaded and warmed up) and the audit log is writable.</summary>
-internal sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            var controller = services.GetRequiredService<RolloutController>();
-            var log = services.GetRequiredService<AuditLog>();
-            _ = services.GetRequiredService<StreamPredictionPipeline>();
-            return Task.FromResult(HealthCheckResult.Healthy($"serving {controller.Registry.CurrentVersion}; audit log at {log.Count} entries"));
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or ModelCardException or ModelIntegrityException or OptionsValidationException)
-        {
-            return Task.FromResult(HealthCheckResult.Unhealthy(ex.Message));
-        }
-    }
 }

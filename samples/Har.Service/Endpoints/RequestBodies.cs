@@ -247,6 +247,19 @@ internal static class RequestBodies
     }
 
     /// <summary>
+    /// 413 when an append of <paramref name="frames"/> frames could complete more than <paramref name="maxWindows"/>
+    /// windows: a window ends every <paramref name="stride"/> frames, so at most ⌈frames / stride⌉ windows end
+    /// within the append, whatever the stream already buffered; more than maxWindows × stride frames is refused.
+    /// </summary>
+    public static BodyError? CheckAppendSize(int frames, int windowLength, int stride, int maxWindows)
+    {
+        var maxFrames = (long)maxWindows * stride;
+        return frames <= maxFrames
+            ? null
+            : new(413, $"{frames} frames in one append; at most {maxFrames} frames are accepted per request ({maxWindows} windows of {windowLength} frames, one every {stride} frames); send the rest in further appends. Nothing was appended.", "Too many frames in one append");
+    }
+
+    /// <summary>
     /// A stream id as the service accepts it: 1 to <see cref="MaxStreamIdLength"/> characters, no control
     /// characters, no lone surrogate (so it is valid Unicode text, the same in logs, metrics and responses).
     /// </summary>

@@ -65,10 +65,7 @@ internal static partial class HostingExtensions
                     return RateLimitPartition.GetNoLimiter(InfraPartition);
                 }
 
-                // The key's name (a string) or the remote address (an IPAddress): never equal to each other, and
-                // no string is built per request.
-                object client = ctx.User.FindFirstValue(ClaimTypes.Name) is { } name ? name : ctx.Connection.RemoteIpAddress ?? UnknownClient;
-                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+                return RateLimitPartition.GetTokenBucketLimiter(ClientPartition(ctx), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.RateLimitBurst,
                     TokensPerPeriod = options.RateLimitPerSecond,
@@ -77,19 +74,43 @@ internal static partial class HostingExtensions
                     AutoReplenishment = true,
                 });
             });
+
+            // Fair share of the models' batching queue: each client has at most MaxConcurrentPredictionsPerClient
+            // prediction requests in progress (each at most MaxWindowsPerRequest windows), the next ones wait in
+            // its own queue; one client's large appends cannot fill the queue that every client shares (point 6).
+            var predictions = PartitionedRateLimiter.Create<HttpContext, object>(ctx =>
+                IsPrediction(ctx.Request)
+                    ? RateLimitPartition.GetConcurrencyLimiter(ClientPartition(ctx), _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = options.MaxConcurrentPredictionsPerClient,
+                        QueueLimit = options.PredictionQueuePerClient,
+                        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                    })
+                    : RateLimitPartition.GetNoLimiter(InfraPartition));
+            r.GlobalLimiter = PartitionedRateLimiter.CreateChained(r.GlobalLimiter, predictions);
             r.OnRejected = async (ctx, ct) =>
             {
                 var retry = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
                 ctx.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                var concurrent = IsPrediction(ctx.HttpContext.Request) && !ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out _);
                 await Results.Problem(
                     statusCode: StatusCodes.Status429TooManyRequests,
                     title: "Too many requests",
-                    detail: "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
+                    detail: concurrent
+                        ? $"This client already has {options.MaxConcurrentPredictionsPerClient} prediction requests in progress and {options.PredictionQueuePerClient} waiting; retry after the number of seconds in Retry-After."
+                        : "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
                     .ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
             };
         });
         return builder;
     }
+
+    /// <summary>The key's name (a string) or the remote address (an IPAddress): never equal to each other, and no string is built per request.</summary>
+    private static object ClientPartition(HttpContext ctx) =>
+        ctx.User.FindFirstValue(ClaimTypes.Name) is { } name ? name : ctx.Connection.RemoteIpAddress ?? UnknownClient;
+
+    private static bool IsPrediction(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) && (request.Path.StartsWithSegments("/v1/predict") || request.Path.StartsWithSegments("/v1/streams"));
 
     /// <summary>
     /// Problem details for every error, with the instance (the request path, URI-escaped and bounded) and the
@@ -151,7 +172,7 @@ internal static partial class HostingExtensions
 
             if (status == 503)
             {
-                ctx.Response.Headers.RetryAfter = "1";
+                ctx.Response.Headers.RetryAfter = error is IOException or UnauthorizedAccessException or { InnerException: IOException } ? "5" : "1";
             }
 
             await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(ctx).ConfigureAwait(false);
@@ -181,6 +202,14 @@ internal static partial class HostingExtensions
         Har.Deployment.ModelIntegrityException m => (422, "Model refused", m.Message),
         Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
         Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),
+
+        // The stream table is full and no stream is idle enough to evict (Har.Inference's StreamLimitExceededException,
+        // an InvalidOperationException thrown by the windower): a state of the service, retry later; never a 500.
+        InvalidOperationException s when s.GetType().Name == "StreamLimitExceededException" || s.TargetSite?.DeclaringType == typeof(Har.Inference.StreamWindower) =>
+            (503, "Too many streams", s.Message),
+
+        // One append would complete more windows than the windower accepts per call (WindowLimitExceededException).
+        ArgumentException w when w.GetType().Name == "WindowLimitExceededException" => (413, "Too many windows in one append", w.Message),
         Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
@@ -195,6 +224,11 @@ internal static partial class HostingExtensions
         InvalidDataException d => (400, "Invalid request", d.Message),
         KeyNotFoundException k => (404, "Not found", k.Message),
         FileNotFoundException => (404, "Not found", "No such resource."),
+
+        // The audit log or the registry cannot be written (read-only or full disk): the operation is refused and
+        // can be retried; predictions are not affected (/ready says "operations unavailable").
+        IOException or UnauthorizedAccessException or InvalidOperationException { InnerException: IOException or UnauthorizedAccessException } =>
+            (503, "Operations unavailable", "The service cannot write its audit log or registry right now (read-only or full disk); the operation was refused, retry after the number of seconds in Retry-After. Predictions are not affected."),
         OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
         _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
     };

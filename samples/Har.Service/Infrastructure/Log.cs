@@ -16,4 +16,7 @@ internal static partial class Log
 
     [LoggerMessage(5, LogLevel.Critical, "The service cannot start: {Reason}")]
     public static partial void CannotStart(ILogger logger, string reason);
+
+    [LoggerMessage(6, LogLevel.Information, "Released memory after evicting {Evicted} idle streams: managed heap {BeforeMiB} MiB -> {AfterMiB} MiB")]
+    public static partial void MemoryReleased(ILogger logger, long evicted, long beforeMiB, long afterMiB);
 }

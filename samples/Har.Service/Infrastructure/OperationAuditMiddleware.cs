@@ -14,7 +14,7 @@ namespace Har.Service.Infrastructure;
 /// Predictions, reads, health and metrics are not operations and are not logged here. Every field is
 /// bounded: an entry is at most a few hundred bytes whatever the request.
 /// </summary>
-internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog log, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
+internal sealed class OperationAuditMiddleware(RequestDelegate next, IServiceProvider services, AuditWriteStatus writes, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
 {
     /// <summary>Longest path (URI-escaped) written to the log; longer ones are cut and marked with "…".</summary>
     public const int MaxPathLength = 256;
@@ -80,10 +80,13 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog lo
 
         try
         {
-            await log.AppendAsync(record, CancellationToken.None);
+            // Resolved per record: the log may not have opened (a read-only disk at start) and open later.
+            await services.GetRequiredService<AuditLog>().AppendAsync(record, CancellationToken.None);
+            writes.Succeeded();
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or UnauthorizedAccessException)
         {
+            writes.Failed();
             Log.OperationAuditFailed(logger, ex, record.EntityId);
         }
     }

@@ -12,7 +12,7 @@ namespace Har.Service.Security;
 /// </summary>
 internal sealed class RefusalSummaryService(
     RefusalTracker tracker,
-    AuditLog log,
+    IServiceProvider services,
     TimeProvider time,
     IOptions<ServiceOptions> options,
     ILogger<RefusalSummaryService> logger) : BackgroundService
@@ -93,7 +93,7 @@ internal sealed class RefusalSummaryService(
 
         try
         {
-            await log.AppendAsync(record, ct);
+            await services.GetRequiredService<AuditLog>().AppendAsync(record, ct);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or UnauthorizedAccessException or OperationCanceledException)
         {
