@@ -113,7 +113,17 @@ builder.Services.AddHealthChecks()
 var app = builder.Build();
 
 // Seed before anything resolves the controller (it loads the current version on open).
-Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
+// A disk that cannot be written (the audit log cannot open) must not stop the start: the process comes up,
+// /ready says what is missing, and the services open once the disk is writable (issue 17, point 4).
+try
+{
+    Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+{
+    Log.StartingDegraded(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex);
+}
+
 app.Services.GetService<DriftMonitor>()?.Start();
 
 // Order matters for the audit log: every refusal (401/403 from authorization, 429 from the rate limiter,
@@ -141,7 +151,25 @@ app.Run();
 return 0;
 
 /// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback).</summary>
-internal sealed class ControllerLoop(RolloutController controller) : BackgroundService
+internal sealed class ControllerLoop(IServiceProvider services, TimeProvider time, ILogger<ControllerLoop> logger) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => controller.RunAsync(stoppingToken);
+    /// <summary>Resolves the controller when it can be opened (its registry and audit log need a writable disk), retrying every 5 s.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        RolloutController? controller = null;
+        while (controller is null)
+        {
+            try
+            {
+                controller = services.GetRequiredService<RolloutController>();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.ControllerUnavailable(logger, ex);
+                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
+            }
+        }
+
+        await controller.RunAsync(stoppingToken);
+    }
 }

@@ -86,7 +86,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
     /// <param name="port">The port, or a free one.</param>
     /// <param name="environment">Extra environment variables of the process (e.g. the container's GC settings).</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, IDictionary<string, string>? environment = null, CancellationToken cancellationToken = default)
+    /// <param name="readyPath">What to wait for: <c>/ready</c> (serving), or <c>/health</c> (the process is up, e.g. degraded on purpose).</param>
+    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, IDictionary<string, string>? environment = null, string readyPath = "/ready", CancellationToken cancellationToken = default)
     {
         var dataDirectory = Directory.CreateTempSubdirectory("har-service-test-").FullName;
         var operatorKey = "operator-key-" + Guid.NewGuid().ToString("N");
@@ -196,7 +197,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
             try
             {
-                using var response = await client.GetAsync("/ready", cancellationToken);
+                using var response = await client.GetAsync(readyPath, cancellationToken);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return service;

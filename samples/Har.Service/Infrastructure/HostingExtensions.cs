@@ -228,7 +228,7 @@ internal static partial class HostingExtensions
         // The audit log or the registry cannot be written (read-only or full disk): the operation is refused and
         // can be retried; predictions are not affected (/ready says "operations unavailable").
         IOException or UnauthorizedAccessException or InvalidOperationException { InnerException: IOException or UnauthorizedAccessException } =>
-            (503, "Operations unavailable", "The service cannot write its audit log or registry right now (read-only or full disk); the operation was refused, retry after the number of seconds in Retry-After. Predictions are not affected."),
+            (503, "Storage unavailable", "The service cannot open or write its audit log or registry right now (read-only or full disk); the request was refused, retry after the number of seconds in Retry-After. /ready tells which functions are available."),
         OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
         _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
     };

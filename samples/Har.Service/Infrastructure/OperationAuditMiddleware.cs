@@ -78,10 +78,22 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
             Timestamp = time.GetUtcNow(),
         };
 
+        AuditLog log;
         try
         {
-            // Resolved per record: the log may not have opened (a read-only disk at start) and open later.
-            await services.GetRequiredService<AuditLog>().AppendAsync(record, CancellationToken.None);
+            // Resolved per record: the log may not have opened (a read-only disk at start) and open later; the
+            // readiness check sees that by itself, so this is not counted as a failed write.
+            log = services.GetRequiredService<AuditLog>();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.OperationAuditFailed(logger, ex, record.EntityId);
+            return;
+        }
+
+        try
+        {
+            await log.AppendAsync(record, CancellationToken.None);
             writes.Succeeded();
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or UnauthorizedAccessException)

@@ -36,7 +36,7 @@ internal sealed class OperationsReadinessCheck(IServiceProvider services, AuditD
 
         return Task.FromResult(new HealthCheckResult(
             context.Registration.FailureStatus,
-            $"operations unavailable: {problem}; predictions are served, operations are refused with 503 until the audit log can be written again"));
+            $"operations unavailable: {problem}; operations are refused with 503 until the audit log can be written again (predictions: see the serving check)"));
     }
 
     /// <summary>Null when a file can be created, written, fsynced and removed in the audit folder.</summary>

@@ -13,7 +13,7 @@ namespace Har.Service.Infrastructure;
 /// compacting full collection that decommits the freed segments. Without it an idle process runs no
 /// collection at all and its RSS stays at its peak. Publishes the stream table in metrics.
 /// </summary>
-internal sealed class StreamMaintenance(StreamWindower windower, IOptions<ServiceOptions> options, TimeProvider time, ILogger<StreamMaintenance> logger) : BackgroundService
+internal sealed class StreamMaintenance(IServiceProvider services, IOptions<ServiceOptions> options, TimeProvider time, ILogger<StreamMaintenance> logger) : BackgroundService
 {
     /// <summary>Evicted streams that trigger a memory release (a tenth of the stream limit, at most 1,000).</summary>
     public int ReleaseThreshold { get; } = Math.Clamp(options.Value.MaxStreams / 10, 1, 1000);
@@ -29,6 +29,22 @@ internal sealed class StreamMaintenance(StreamWindower windower, IOptions<Servic
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Capacity.Set(options.Value.MaxStreams);
+
+        // The windower is built from the registry's current model: it exists once the registry can be opened.
+        StreamWindower? windower = null;
+        while (windower is null)
+        {
+            try
+            {
+                windower = services.GetRequiredService<StreamWindower>();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Log.StreamsUnavailable(logger, ex);
+                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
+            }
+        }
+
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Streams.Set(windower.StreamCount));
         var period = TimeSpan.FromTicks(Math.Min(options.Value.StreamIdleTimeout.Ticks / 4, TimeSpan.FromSeconds(15).Ticks));
         using var timer = new PeriodicTimer(period < TimeSpan.FromMilliseconds(250) ? TimeSpan.FromMilliseconds(250) : period, time);

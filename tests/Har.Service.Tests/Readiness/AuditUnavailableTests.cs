@@ -9,7 +9,8 @@ namespace Har.Service.Tests.Readiness;
 /// keep flowing to the pod) and reports operations unavailable, predictions are served, an operation is refused
 /// with 503 and Retry-After instead of a 500, the process stays up, and all of it recovers by itself once the
 /// folder is writable again. The folder is made unwritable for real: <c>chattr +i</c> (root ignores file
-/// modes) or, for other users, read-only modes.
+/// modes) or, for other users, read-only modes. A start with the folder unwritable comes up and opens
+/// everything by itself once it is writable.
 /// </summary>
 public sealed class AuditUnavailableTests
 {
@@ -29,6 +30,67 @@ public sealed class AuditUnavailableTests
         }
 
         return RunAsync(checkRecovery: true);
+    }
+
+    [Fact]
+    public async Task StartWithAuditFolderNotWritable_StaysUp_RecoversByItselfWhenWritable()
+    {
+        var shared = Directory.CreateTempSubdirectory("har-degraded-start-").FullName;
+        var data = Path.Combine(shared, "data");
+        var settings = new Dictionary<string, string> { [ServiceProcess.KeysInFile] = "", ["Har:Service:DataDirectory"] = data };
+        try
+        {
+            // A first start seeds the registry and creates the log; the second starts on the same data, audit folder unwritable.
+            await using (var first = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
+            {
+            }
+
+            ReadOnlyFolder.Set(Path.Combine(data, "audit"), readOnly: true);
+            await using var service = await ServiceProcess.StartAsync(settings, readyPath: "/health", cancellationToken: Ct);
+            using var anonymous = service.CreateClient();
+            using var operatorClient = service.CreateClient(service.OperatorKey);
+            try
+            {
+                var (status, ready) = await ReadyAsync(anonymous);
+                Assert.Equal("Degraded", ready.GetProperty("checks").GetProperty("operations").GetProperty("status").GetString());
+                Assert.Contains("operations unavailable", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
+                using (var refused = await operatorClient.PostAsync("/v1/audit/events", Event("during"), Ct))
+                {
+                    Assert.True((int)refused.StatusCode is 503, $"an operation with the log unopenable: {(int)refused.StatusCode} {await refused.Content.ReadAsStringAsync(Ct)}");
+                    Assert.NotNull(refused.Headers.RetryAfter?.Delta);
+                }
+
+                // Up and answering all along (the controller and the stream sweeper retry instead of failing the host).
+                for (var i = 0; i < 10; i++)
+                {
+                    using var health = await anonymous.GetAsync("/health", Ct);
+                    Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+                    await Task.Delay(500, Ct);
+                }
+
+                Assert.False(service.HasExited, $"the service exited:\n{Tail(service.Output)}");
+            }
+            finally
+            {
+                ReadOnlyFolder.Set(Path.Combine(data, "audit"), readOnly: false);
+            }
+
+            Assert.True(
+                await ServiceQueries.EventuallyAsync(async () => (await ReadyAsync(anonymous)).Body.GetProperty("status").GetString() == "Healthy", TimeSpan.FromSeconds(60), Ct),
+                $"/ready did not become healthy once the audit folder was writable:\n{Tail(service.Output)}");
+            var card = ServiceFixture.ChampionCard(service.ModelsDirectory);
+            using (var predict = await anonymous.PostAsync("/v1/predict", ServiceFixture.Bytes(new byte[card.WindowLength * card.ChannelCount * sizeof(float)], "application/octet-stream"), Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, predict.StatusCode);
+            }
+
+            using var operation = await operatorClient.PostAsync("/v1/audit/events", Event("after"), Ct);
+            Assert.Equal(HttpStatusCode.Created, operation.StatusCode);
+        }
+        finally
+        {
+            Directory.Delete(shared, recursive: true);
+        }
     }
 
     private static async Task RunAsync(bool checkRecovery)
