@@ -1,13 +1,12 @@
-using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
 using Har.Service;
 using Har.Service.Endpoints;
 using Har.Service.Infrastructure;
+using Har.Service.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 // Har.Service composes the four packages: it holds wiring, security and HTTP, no domain logic.
@@ -27,10 +26,31 @@ var modelsDirectory = builder.Configuration["Har:ModelsDirectory"] ?? Path.Combi
 Directory.CreateDirectory(dataDirectory);
 using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
 {
-    builder.AddServiceSecurity(options, ApiKeyBootstrap.Resolve(options, dataDirectory, bootLoggerFactory.CreateLogger("Har.Service")));
+    var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
+    List<ApiKeyEntry> keys;
+    try
+    {
+        keys = ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
+    }
+    catch (InvalidOperationException ex)
+    {
+        // A configuration mistake: say what is wrong and stop (exit code 2), no stack trace.
+        Log.CannotStart(bootLogger, ex.Message);
+        return 2;
+    }
+
+    builder.AddServiceSecurity(options, keys);
 }
 
-builder.AddServiceLimits(options).AddServiceProblemDetails();
+builder.AddServiceLimits(options).AddServiceProblemDetails(
+[
+    (dataDirectory, "<data>"),
+    (options.AuditDirectory ?? "", "<audit>"),
+    (modelsDirectory, "<models>"),
+    (AppContext.BaseDirectory, "<app>"),
+    (Path.GetTempPath(), "<temp>"),
+    (Environment.CurrentDirectory, "<cwd>"),
+]);
 builder.Services.AddSingleton(TimeProvider.System);
 
 // Audit log (one writer: this process), with a signing key generated on first start outside the log folder.
@@ -73,60 +93,84 @@ builder.Services.AddSingleton(sp =>
 {
     var registry = sp.GetRequiredService<ModelRegistry>();
     var current = registry.CurrentVersion ?? throw new InvalidOperationException("The model registry has no current version.");
-    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = 10_000, IdleTimeout = TimeSpan.FromMinutes(5) }, sp.GetRequiredService<TimeProvider>());
+    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout }, sp.GetRequiredService<TimeProvider>());
 });
+builder.Services.AddHostedService<StreamMaintenance>();
 builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
 builder.Services.AddHostedService<ControllerLoop>();
+builder.Services.AddSingleton<RefusalTracker>();
+builder.Services.AddSingleton<WindowBudget>();
+builder.Services.AddHostedService<RefusalSummaryService>();
 
+// Readiness: 503 only when predictions cannot be served; an audit log that cannot be written makes it
+// Degraded (still 200: predictions keep flowing) and says that operations are unavailable (issue 17, point 4).
+builder.Services.AddSingleton<AuditWriteStatus>();
+builder.Services.AddSingleton(new AuditDirectory(Path.GetFullPath(options.AuditDirectory ?? Path.Combine(dataDirectory, "audit"))));
 builder.Services.AddHealthChecks()
-    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"])
+    .AddCheck<ServingReadinessCheck>("serving", tags: ["ready"])
+    .AddCheck<OperationsReadinessCheck>("operations", failureStatus: HealthStatus.Degraded, tags: ["ready"])
     .AddCheck<AuditLogHealthCheck>("audit", failureStatus: HealthStatus.Degraded, tags: ["ready"]);
 
 var app = builder.Build();
 
 // Seed before anything resolves the controller (it loads the current version on open).
-Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
+// A disk that cannot be written (the audit log cannot open) must not stop the start: the process comes up,
+// /ready says what is missing, and the services open once the disk is writable (issue 17, point 4).
+try
+{
+    Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+{
+    Log.StartingDegraded(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex);
+}
+
 app.Services.GetService<DriftMonitor>()?.Start();
 
+// Order matters for the audit log: every refusal (401/403 from authorization, 429 from the rate limiter,
+// 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,
+// rate limiting and authorization reach the audit middleware (issue 17, point 2).
+app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
+app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
+app.UseHttpMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
-app.UseMiddleware<OperationAuditMiddleware>();
 app.UseRateLimiter();
 app.UseAuthorization();
-app.UseHttpMetrics();
+app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessResponse.WriteAsync });
 app.MapMetrics("/metrics");
 app.MapPredictEndpoints();
 app.MapOperationsEndpoints();
 app.MapAuditEndpoints();
 
 app.Run();
+return 0;
 
 /// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback).</summary>
-internal sealed class ControllerLoop(RolloutController controller) : BackgroundService
+internal sealed class ControllerLoop(IServiceProvider services, TimeProvider time, ILogger<ControllerLoop> logger) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => controller.RunAsync(stoppingToken);
-}
-
-/// <summary>Ready when the controller is open (the serving versions are loaded and warmed up) and the audit log is writable.</summary>
-internal sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    /// <summary>Resolves the controller when it can be opened (its registry and audit log need a writable disk), retrying every 5 s.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
+        RolloutController? controller = null;
+        while (controller is null)
         {
-            var controller = services.GetRequiredService<RolloutController>();
-            var log = services.GetRequiredService<AuditLog>();
-            _ = services.GetRequiredService<StreamPredictionPipeline>();
-            return Task.FromResult(HealthCheckResult.Healthy($"serving {controller.Registry.CurrentVersion}; audit log at {log.Count} entries"));
+            try
+            {
+                controller = services.GetRequiredService<RolloutController>();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.ControllerUnavailable(logger, ex);
+                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
+            }
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or ModelCardException or ModelIntegrityException or OptionsValidationException)
-        {
-            return Task.FromResult(HealthCheckResult.Unhealthy(ex.Message));
-        }
+
+        await controller.RunAsync(stoppingToken);
     }
 }

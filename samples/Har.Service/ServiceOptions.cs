@@ -30,9 +30,46 @@ public sealed class ServiceOptions
     /// <summary>Analysis interval of canary and blue-green rollouts.</summary>
     public TimeSpan RolloutAnalysisInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Most windows accepted in one predict request.</summary>
-    [Range(1, 4096)]
-    public int MaxWindowsPerRequest { get; set; } = 256;
+    /// <summary>
+    /// Most windows accepted in one predict request, and most windows one stream append may complete (an append
+    /// of more than this many strides of frames is refused with 413, before anything is appended). With
+    /// <see cref="MaxConcurrentPredictionsPerClient"/> it bounds what one client can put in the model's
+    /// batching queue (1,024 windows): 2 × 64 = 128 by default.
+    /// </summary>
+    [Range(1, 1024)]
+    public int MaxWindowsPerRequest { get; set; } = 64;
+
+    /// <summary>
+    /// Prediction requests (<c>/v1/predict</c>, stream appends) one client (API key, or remote address when
+    /// anonymous) may have in progress; further ones wait in a per-client queue of
+    /// <see cref="PredictionQueuePerClient"/>, beyond which they get 429 with Retry-After.
+    /// </summary>
+    [Range(1, 1024)]
+    public int MaxConcurrentPredictionsPerClient { get; set; } = 2;
+
+    /// <summary>Prediction requests of one client waiting for one of its <see cref="MaxConcurrentPredictionsPerClient"/> slots (oldest first).</summary>
+    [Range(0, 10_000)]
+    public int PredictionQueuePerClient { get; set; } = 16;
+
+    /// <summary>
+    /// Windows per second one anonymous client (remote address) may have scored, charged per request before anything
+    /// is scored or appended (429 with Retry-After beyond): the batching queue is first come, first served, so this
+    /// caps the share of the model an anonymous client can take. A device at 50 Hz with a stride of 100 frames needs 0.5.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int AnonymousWindowsPerSecond { get; set; } = 200;
+
+    /// <summary>Windows per second one API key may have scored (see <see cref="AnonymousWindowsPerSecond"/>).</summary>
+    [Range(1, 1_000_000)]
+    public int KeyedWindowsPerSecond { get; set; } = 2000;
+
+    /// <summary>Streams buffered at once. A new stream beyond it evicts an idle one or is refused with 503 and Retry-After.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxStreams { get; set; } = 10_000;
+
+    /// <summary>A stream that received nothing for this long is evicted (its buffered frames are dropped).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>API keys and their roles. When empty, an operator+auditor key is generated on first start into <c>{DataDirectory}/api-keys.json</c>.</summary>
     public List<ApiKeyEntry> ApiKeys { get; set; } = [];
@@ -50,6 +87,10 @@ public sealed class ServiceOptions
     /// <summary>Burst size of the per-client token bucket.</summary>
     [Range(1, 10_000_000)]
     public int RateLimitBurst { get; set; } = 4000;
+
+    /// <summary>How often refused requests (401, 403, 404, 405, 429) are summarized in one audit entry; they are never audited one by one.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RefusalSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]

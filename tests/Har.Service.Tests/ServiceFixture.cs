@@ -32,6 +32,7 @@ public sealed class ServiceFixture : IAsyncLifetime
             ["Har:Service:CorsOrigins:0"] = AllowedOrigin,
             ["Har:Service:RateLimitPerSecond"] = "1000000",
             ["Har:Service:RateLimitBurst"] = "10000000",
+            ["Har:Service:AnonymousWindowsPerSecond"] = "1000000",
             ["Har:Service:MaxWindowsPerRequest"] = MaxWindowsPerRequest.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Har:Service:MaxRequestBodyBytes"] = MaxBodyBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });

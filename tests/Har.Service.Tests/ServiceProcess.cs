@@ -15,7 +15,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly string _root;
 
-    private ServiceProcess(Process process, Uri baseAddress, string root, string modelsDirectory, string operatorKey, string auditorKey)
+    private ServiceProcess(Process process, Uri baseAddress, string root, string modelsDirectory, string operatorKey, string auditorKey, string predictorKey)
     {
         _process = process;
         _root = root;
@@ -24,7 +24,17 @@ internal sealed class ServiceProcess : IAsyncDisposable
         ModelsDirectory = modelsDirectory;
         OperatorKey = operatorKey;
         AuditorKey = auditorKey;
+        PredictorKey = predictorKey;
     }
+
+    /// <summary>Setting that makes <see cref="StartAsync"/> configure the keys as <c>deploy/</c> does: operator, auditor and predictor keys in an <c>ApiKeysFile</c>.</summary>
+    public const string KeysInFile = "test:KeysInFile";
+
+    /// <summary>The root folder of this instance (data directory, key file, fixtures); removed on dispose.</summary>
+    public string Root => _root;
+
+    /// <summary>A key with the predictor role only (configured with <see cref="KeysInFile"/>).</summary>
+    public string PredictorKey { get; }
 
     /// <summary>The models the service seeded its registry from (the bundled ones, or the test fixtures).</summary>
     public string ModelsDirectory { get; }
@@ -72,11 +82,17 @@ internal sealed class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the service and waits (bounded) until <c>/ready</c> answers 200.</summary>
-    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, CancellationToken cancellationToken = default)
+    /// <param name="settings">Configuration (command-line) settings; <see cref="KeysInFile"/> puts the keys in an <c>ApiKeysFile</c>.</param>
+    /// <param name="port">The port, or a free one.</param>
+    /// <param name="environment">Extra environment variables of the process (e.g. the container's GC settings).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="readyPath">What to wait for: <c>/ready</c> (serving), or <c>/health</c> (the process is up, e.g. degraded on purpose).</param>
+    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, IDictionary<string, string>? environment = null, string readyPath = "/ready", CancellationToken cancellationToken = default)
     {
         var dataDirectory = Directory.CreateTempSubdirectory("har-service-test-").FullName;
         var operatorKey = "operator-key-" + Guid.NewGuid().ToString("N");
         var auditorKey = "auditor-key-" + Guid.NewGuid().ToString("N");
+        var predictorKey = "predictor-key-" + Guid.NewGuid().ToString("N");
         var actualPort = port ?? FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{actualPort}");
 
@@ -101,18 +117,40 @@ internal sealed class ServiceProcess : IAsyncDisposable
         {
             ["Har:ModelsDirectory"] = modelsDirectory,
             ["Har:Service:DataDirectory"] = Path.Combine(dataDirectory, "data"),
-            ["Har:Service:ApiKeys:0:Name"] = "test-operator",
-            ["Har:Service:ApiKeys:0:Key"] = operatorKey,
-            ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
-            ["Har:Service:ApiKeys:1:Name"] = "test-auditor",
-            ["Har:Service:ApiKeys:1:Key"] = auditorKey,
-            ["Har:Service:ApiKeys:1:Roles:0"] = "auditor",
         };
+        if (settings?.ContainsKey(KeysInFile) == true)
+        {
+            var file = Path.Combine(dataDirectory, "api-keys.json");
+            File.WriteAllText(file, $$"""
+                [
+                  {"name": "test-operator", "key": "{{operatorKey}}", "roles": ["operator"]},
+                  {"name": "test-auditor", "key": "{{auditorKey}}", "roles": ["auditor"]},
+                  {"name": "test-predictor", "key": "{{predictorKey}}", "roles": ["predictor"]}
+                ]
+                """);
+            all["Har:Service:ApiKeysFile"] = file;
+        }
+        else if (settings?.ContainsKey("Har:Service:ApiKeysFile") != true)
+        {
+            all["Har:Service:ApiKeys:0:Name"] = "test-operator";
+            all["Har:Service:ApiKeys:0:Key"] = operatorKey;
+            all["Har:Service:ApiKeys:0:Roles:0"] = "operator";
+            all["Har:Service:ApiKeys:1:Name"] = "test-auditor";
+            all["Har:Service:ApiKeys:1:Key"] = auditorKey;
+            all["Har:Service:ApiKeys:1:Roles:0"] = "auditor";
+            all["Har:Service:ApiKeys:2:Name"] = "test-predictor";
+            all["Har:Service:ApiKeys:2:Key"] = predictorKey;
+            all["Har:Service:ApiKeys:2:Roles:0"] = "predictor";
+        }
+
         if (settings is not null)
         {
             foreach (var (k, v) in settings)
             {
-                all[k] = v;
+                if (k != KeysInFile)
+                {
+                    all[k] = v;
+                }
             }
         }
 
@@ -132,8 +170,16 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
 
         psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        if (environment is not null)
+        {
+            foreach (var (k, v) in environment)
+            {
+                psi.Environment[k] = v;
+            }
+        }
+
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the service");
-        var service = new ServiceProcess(process, baseAddress, dataDirectory, modelsDirectory, operatorKey, auditorKey);
+        var service = new ServiceProcess(process, baseAddress, dataDirectory, modelsDirectory, operatorKey, auditorKey, predictorKey);
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();
@@ -151,7 +197,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
             try
             {
-                using var response = await client.GetAsync("/ready", cancellationToken);
+                using var response = await client.GetAsync(readyPath, cancellationToken);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return service;
@@ -169,6 +215,66 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
         await service.DisposeAsync();
         throw new TimeoutException($"Har.Service was not ready within 90 s:\n{service.Output}");
+    }
+
+    /// <summary>
+    /// Runs the service with the given settings (no default keys unless given) until it exits, bounded; for
+    /// configurations it must refuse at start. Returns its exit code and output.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(IDictionary<string, string> settings, CancellationToken cancellationToken)
+    {
+        var root = Directory.CreateTempSubdirectory("har-service-test-").FullName;
+        try
+        {
+            var psi = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = Path.GetDirectoryName(ServiceDll)!,
+            };
+            psi.ArgumentList.Add(ServiceDll);
+            psi.ArgumentList.Add("--urls");
+            psi.ArgumentList.Add($"http://127.0.0.1:{FreePort()}");
+            psi.ArgumentList.Add($"--Har:Service:DataDirectory={Path.Combine(root, "data")}");
+            foreach (var (k, v) in settings)
+            {
+                psi.ArgumentList.Add($"--{k}={v.Replace("{root}", root, StringComparison.Ordinal)}");
+            }
+
+            psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the service");
+            var output = new StringBuilder();
+            process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+            process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(90));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None);
+                lock (output)
+                {
+                    throw new TimeoutException($"Har.Service did not exit within 90 s:\n{output}");
+                }
+            }
+
+            process.WaitForExit(); // drains the redirected output
+            lock (output)
+            {
+                return (process.ExitCode, output.ToString());
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
     }
 
     public HttpClient CreateClient(string? apiKey = null)

@@ -40,6 +40,12 @@ internal static class AuditEndpoints
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, ct);
 
+        // What is recorded must be what was sent: the JSON parser would replace invalid UTF-8 with U+FFFD.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        {
+            return Results.Problem(statusCode: 400, title: "Invalid text in JSON", detail: "The audit event is not valid UTF-8 (invalid or overlong bytes, or an encoded surrogate); send it as valid UTF-8 JSON.");
+        }
+
         // The actor and timestamp are the server's: a client cannot write history in someone else's name.
         JsonObject body;
         try

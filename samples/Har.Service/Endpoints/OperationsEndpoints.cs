@@ -155,9 +155,20 @@ internal static class OperationsEndpoints
 
     private static async Task<IResult> CommandAsync(string action, HttpRequest request, RolloutController controller, CancellationToken ct)
     {
-        if (!Enum.TryParse<RolloutCommandKind>(action, ignoreCase: true, out var kind) || kind == RolloutCommandKind.Start || !string.Equals(action, action.ToLowerInvariant(), StringComparison.Ordinal))
+        // Exact names only: Enum.TryParse would also take "1" (= pause), "pause,abort" or " Pause".
+        RolloutCommandKind? parsedKind = action switch
         {
-            return Results.Problem(statusCode: 404, detail: $"Unknown rollout action '{action}'; expected approve, promote, pause, resume, abort or rollback.");
+            "approve" => RolloutCommandKind.Approve,
+            "promote" => RolloutCommandKind.Promote,
+            "pause" => RolloutCommandKind.Pause,
+            "resume" => RolloutCommandKind.Resume,
+            "abort" => RolloutCommandKind.Abort,
+            "rollback" => RolloutCommandKind.Rollback,
+            _ => null,
+        };
+        if (parsedKind is not { } kind)
+        {
+            return Results.Problem(statusCode: 400, title: "Unknown rollout action", detail: $"Unknown rollout action '{(action.Length > 32 ? action[..32] + "…" : action)}'; expected approve, promote, pause, resume, abort or rollback (lower case, by name).");
         }
 
         // The body is optional; when there is one it must be the JSON command.

@@ -27,7 +27,7 @@ internal static class PredictEndpoints
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
     }
 
-    private static async Task PredictAsync(HttpContext context, StreamPredictionPipeline pipeline, IOptions<ServiceOptions> options, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, StreamPredictionPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
     {
         var request = context.Request;
         var windowValues = pipeline.WindowValues;
@@ -61,10 +61,7 @@ internal static class PredictEndpoints
                 error = RequestBodies.ParseWindowsJson(body.Span, windowValues, maxWindows, shape, ref values, out streamId);
             }
 
-            if (error is null && streamId?.Length > 256)
-            {
-                error = new(400, "stream_id is longer than 256 characters.");
-            }
+            error ??= RequestBodies.ValidateStreamId(streamId, required: false);
 
             if (error is not null)
             {
@@ -73,6 +70,11 @@ internal static class PredictEndpoints
             }
 
             var count = values.Count / windowValues;
+            if (await budget.RefuseIfOverAsync(context, count))
+            {
+                return;
+            }
+
             var predictions = System.Buffers.ArrayPool<Prediction>.Shared.Rent(count);
             try
             {
@@ -92,12 +94,12 @@ internal static class PredictEndpoints
         }
     }
 
-    private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, CancellationToken ct)
+    private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, StreamWindower windower, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
     {
         var request = context.Request;
-        if (streamId.Length is 0 or > 256)
+        if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalidId)
         {
-            await Results.Problem(statusCode: 400, detail: "The stream id must have 1 to 256 characters.").ExecuteAsync(context);
+            await invalidId.ToResult().ExecuteAsync(context);
             return;
         }
 
@@ -121,9 +123,18 @@ internal static class PredictEndpoints
                 error = new(400, $"{values.Count} values is not a whole number of frames; expected a positive multiple of {frame} (ax ay az gx gy gz).");
             }
 
+            // Checked before anything is appended: a refused append leaves the stream as it was.
+            error ??= RequestBodies.CheckAppendSize(values.Count / frame, windower.WindowLength, windower.Stride, options.Value.MaxWindowsPerRequest);
+
             if (error is not null)
             {
                 await error.ToResult().ExecuteAsync(context);
+                return;
+            }
+
+            // Charged the most windows the append can complete.
+            if (await budget.RefuseIfOverAsync(context, (values.Count / frame + windower.Stride - 1) / windower.Stride))
+            {
                 return;
             }
 

@@ -12,7 +12,15 @@ namespace Har.Service.Endpoints;
 /// </summary>
 internal static class RequestBodies
 {
+    /// <summary>Longest accepted stream id (characters).</summary>
+    public const int MaxStreamIdLength = 256;
+
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 8 };
+
+    private static readonly BodyError InvalidText = new(
+        400,
+        "The body holds a string or member name that is not valid UTF-8 (invalid or overlong bytes, an encoded surrogate) or an escaped lone surrogate such as \\ud800; send JSON as valid UTF-8 text.",
+        "Invalid text in JSON");
 
     /// <summary>Reads the whole body into a pooled byte buffer (Kestrel enforces the size limit: 413).</summary>
     public static async ValueTask<PooledBytes> ReadAsync(HttpRequest request, CancellationToken ct)
@@ -175,6 +183,12 @@ internal static class RequestBodies
         {
             return new(400, $"Malformed JSON: {ex.Message} Expected {{\"stream_id\": \"…\", \"windows\": [[…], …]}}.", "Malformed JSON");
         }
+        catch (InvalidOperationException)
+        {
+            // Utf8JsonReader.GetString: a string or member name that is not valid UTF-8 (invalid or overlong bytes,
+            // an encoded surrogate) or holds an escaped lone surrogate (\ud800).
+            return InvalidText;
+        }
     }
 
     /// <summary><c>{"samples": [ax, ay, az, gx, gy, gz, …]}</c>: finite numbers only.</summary>
@@ -226,6 +240,60 @@ internal static class RequestBodies
         {
             return new(400, $"Malformed JSON: {ex.Message} Expected {{\"samples\": [ax, ay, az, gx, gy, gz, …]}}.", "Malformed JSON");
         }
+        catch (InvalidOperationException)
+        {
+            return InvalidText;
+        }
+    }
+
+    /// <summary>
+    /// 413 when an append of <paramref name="frames"/> frames could complete more than <paramref name="maxWindows"/>
+    /// windows: a window ends every <paramref name="stride"/> frames, so at most ⌈frames / stride⌉ windows end
+    /// within the append, whatever the stream already buffered; more than maxWindows × stride frames is refused.
+    /// </summary>
+    public static BodyError? CheckAppendSize(int frames, int windowLength, int stride, int maxWindows)
+    {
+        var maxFrames = (long)maxWindows * stride;
+        return frames <= maxFrames
+            ? null
+            : new(413, $"{frames} frames in one append; at most {maxFrames} frames are accepted per request ({maxWindows} windows of {windowLength} frames, one every {stride} frames); send the rest in further appends. Nothing was appended.", "Too many frames in one append");
+    }
+
+    /// <summary>
+    /// A stream id as the service accepts it: 1 to <see cref="MaxStreamIdLength"/> characters, no control
+    /// characters, no lone surrogate (so it is valid Unicode text, the same in logs, metrics and responses).
+    /// </summary>
+    public static BodyError? ValidateStreamId(string? streamId, bool required)
+    {
+        if (string.IsNullOrEmpty(streamId))
+        {
+            return required ? new(400, $"The stream id is empty; expected 1 to {MaxStreamIdLength} characters.") : null;
+        }
+
+        if (streamId.Length > MaxStreamIdLength)
+        {
+            return new(400, $"The stream id has {streamId.Length} characters; expected 1 to {MaxStreamIdLength}.");
+        }
+
+        for (var i = 0; i < streamId.Length; i++)
+        {
+            var c = streamId[i];
+            if (char.IsControl(c))
+            {
+                return new(400, $"The stream id holds a control character (U+{(int)c:X4}) at position {i}; expected printable text.");
+            }
+
+            if (char.IsHighSurrogate(c) && i + 1 < streamId.Length && char.IsLowSurrogate(streamId[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(c))
+            {
+                return new(400, $"The stream id holds a lone surrogate (U+{(int)c:X4}) at position {i}; expected valid Unicode text.");
+            }
+        }
+
+        return null;
     }
 
     private static BodyError? StartObject(ref Utf8JsonReader reader, string expected)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Har.Service.Security;
 
 namespace Har.Service.Infrastructure;
 
@@ -14,31 +15,22 @@ internal static class ApiKeyBootstrap
 
     public static List<ApiKeyEntry> Resolve(ServiceOptions options, string dataDirectory, ILogger logger)
     {
+        // One validation for every source: a key is as good from a mounted file as from configuration.
         if (options.ApiKeys.Count > 0)
         {
-            foreach (var key in options.ApiKeys)
-            {
-                var unknown = key.Roles.Where(r => !Security.Roles.All.Contains(r)).ToArray();
-                if (key.Key.Length < 24 || unknown.Length > 0 || string.IsNullOrWhiteSpace(key.Name))
-                {
-                    throw new InvalidOperationException($"API key '{key.Name}' is invalid: keys need a name, at least 24 characters and roles among {string.Join(", ", Security.Roles.All)} (unknown: {string.Join(", ", unknown)}).");
-                }
-            }
-
+            ApiKeyValidation.Validate(options.ApiKeys, "configuration (Har:Service:ApiKeys)");
             return options.ApiKeys;
         }
 
         if (!string.IsNullOrEmpty(options.ApiKeysFile))
         {
-            return JsonSerializer.Deserialize<List<ApiKeyEntry>>(File.ReadAllText(options.ApiKeysFile), Json)
-                ?? throw new InvalidDataException($"'{options.ApiKeysFile}' holds no API keys; expected a JSON array of {{name, key, roles}}.");
+            return ReadFile(options.ApiKeysFile, "Har:Service:ApiKeysFile");
         }
 
         var path = Path.Combine(dataDirectory, "api-keys.json");
         if (File.Exists(path))
         {
-            return JsonSerializer.Deserialize<List<ApiKeyEntry>>(File.ReadAllText(path), Json)
-                ?? throw new InvalidDataException($"'{path}' holds no API keys; expected a JSON array of {{name, key, roles}}.");
+            return ReadFile(path, "the generated key file");
         }
 
         var generated = new List<ApiKeyEntry>
@@ -56,5 +48,31 @@ internal static class ApiKeyBootstrap
         File.Move(tmp, path, overwrite: true);
         Log.GeneratedApiKey(logger, path);
         return generated;
+    }
+
+    private static List<ApiKeyEntry> ReadFile(string path, string setting)
+    {
+        List<ApiKeyEntry?>? keys;
+        try
+        {
+            keys = JsonSerializer.Deserialize<List<ApiKeyEntry?>>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException ex)
+        {
+            // The message names the position, never the content (the file holds secrets).
+            throw new InvalidOperationException($"The API key file of {setting} is not valid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"The API key file of {setting} cannot be read ({ex.GetType().Name}); expected a readable JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
+        }
+
+        if (keys is null)
+        {
+            throw new InvalidOperationException($"The API key file of {setting} holds null; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.");
+        }
+
+        ApiKeyValidation.Validate(keys, $"the file of {setting}");
+        return [.. keys.Select(k => k!)];
     }
 }

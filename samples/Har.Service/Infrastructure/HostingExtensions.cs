@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Diagnostics;
 namespace Har.Service.Infrastructure;
 
 /// <summary>The host's cross-cutting plumbing: keys, CORS, rate limits, body limits, problem details.</summary>
-internal static class HostingExtensions
+internal static partial class HostingExtensions
 {
     public const string CorsPolicy = "har-cors";
 
@@ -65,10 +65,7 @@ internal static class HostingExtensions
                     return RateLimitPartition.GetNoLimiter(InfraPartition);
                 }
 
-                // The key's name (a string) or the remote address (an IPAddress): never equal to each other, and
-                // no string is built per request.
-                object client = ctx.User.FindFirstValue(ClaimTypes.Name) is { } name ? name : ctx.Connection.RemoteIpAddress ?? UnknownClient;
-                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+                return RateLimitPartition.GetTokenBucketLimiter(ClientPartition(ctx), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.RateLimitBurst,
                     TokensPerPeriod = options.RateLimitPerSecond,
@@ -77,29 +74,89 @@ internal static class HostingExtensions
                     AutoReplenishment = true,
                 });
             });
+
+            // Fair share of the models' batching queue: each client has at most MaxConcurrentPredictionsPerClient
+            // prediction requests in progress (each at most MaxWindowsPerRequest windows), the next ones wait in
+            // its own queue; one client's large appends cannot fill the queue that every client shares (point 6).
+            var predictions = PartitionedRateLimiter.Create<HttpContext, object>(ctx =>
+                IsPrediction(ctx.Request)
+                    ? RateLimitPartition.GetConcurrencyLimiter(ClientPartition(ctx), _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = options.MaxConcurrentPredictionsPerClient,
+                        QueueLimit = options.PredictionQueuePerClient,
+                        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                    })
+                    : RateLimitPartition.GetNoLimiter(InfraPartition));
+            r.GlobalLimiter = PartitionedRateLimiter.CreateChained(r.GlobalLimiter, predictions);
             r.OnRejected = async (ctx, ct) =>
             {
                 var retry = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
                 ctx.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                var concurrent = IsPrediction(ctx.HttpContext.Request) && !ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out _);
                 await Results.Problem(
                     statusCode: StatusCodes.Status429TooManyRequests,
                     title: "Too many requests",
-                    detail: "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
+                    detail: concurrent
+                        ? $"This client already has {options.MaxConcurrentPredictionsPerClient} prediction requests in progress and {options.PredictionQueuePerClient} waiting; retry after the number of seconds in Retry-After."
+                        : "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
                     .ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
             };
         });
         return builder;
     }
 
-    public static WebApplicationBuilder AddServiceProblemDetails(this WebApplicationBuilder builder)
+    /// <summary>The key's name (a string) or the remote address (an IPAddress): never equal to each other, and no string is built per request.</summary>
+    private static object ClientPartition(HttpContext ctx) =>
+        ctx.User.FindFirstValue(ClaimTypes.Name) is { } name ? name : ctx.Connection.RemoteIpAddress ?? UnknownClient;
+
+    private static bool IsPrediction(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) && (request.Path.StartsWithSegments("/v1/predict") || request.Path.StartsWithSegments("/v1/streams"));
+
+    /// <summary>
+    /// Problem details for every error, with the instance (the request path, URI-escaped and bounded) and the
+    /// trace id; the detail never shows a path of this machine (<paramref name="internalRoots"/>: data, models,
+    /// temp and application folders become <c>&lt;data&gt;</c> …) nor an internal type name.
+    /// </summary>
+    public static WebApplicationBuilder AddServiceProblemDetails(this WebApplicationBuilder builder, IReadOnlyList<(string Root, string Name)> internalRoots)
     {
+        // Longest root first, so a folder inside another (data/registry in data) is named by the closer one.
+        var roots = internalRoots
+            .Where(r => !string.IsNullOrEmpty(r.Root))
+            .Select(r => (Root: Path.TrimEndingDirectorySeparator(Path.GetFullPath(r.Root)), r.Name))
+            .Where(r => r.Root.Length > 1)
+            .OrderByDescending(r => r.Root.Length)
+            .ToArray();
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = c =>
         {
-            c.ProblemDetails.Instance ??= c.HttpContext.Request.Path;
+            c.ProblemDetails.Instance = c.ProblemDetails.Instance is null
+                ? OperationAuditMiddleware.BoundedPath(c.HttpContext.Request.Path)
+                : Scrub(c.ProblemDetails.Instance, roots);
             c.ProblemDetails.Extensions["traceId"] = c.HttpContext.TraceIdentifier;
+            if (c.ProblemDetails.Detail is { } detail)
+            {
+                c.ProblemDetails.Detail = Scrub(detail, roots);
+            }
         });
         return builder;
     }
+
+    /// <summary>Replaces the service's folders by their names and internal type names by a neutral word; bounds the length.</summary>
+    internal static string Scrub(string text, IReadOnlyList<(string Root, string Name)> roots)
+    {
+        foreach (var (root, name) in roots)
+        {
+            text = text.Replace(root, name, StringComparison.Ordinal);
+        }
+
+        text = InternalTypeName().Replace(text, "the expected type");
+        return text.Length <= MaxDetailLength ? text : text[..(MaxDetailLength - 1)] + "…";
+    }
+
+    /// <summary>Longest problem detail sent (characters).</summary>
+    private const int MaxDetailLength = 2000;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\b(?:Har|System|Microsoft)\.[A-Za-z0-9_.+`\[\],]*[A-Za-z0-9_\]]", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex InternalTypeName();
 
     /// <summary>Every error becomes RFC 7807 problem details; client errors keep their 4xx status.</summary>
     public static WebApplication UseServiceErrors(this WebApplication app)
@@ -115,7 +172,7 @@ internal static class HostingExtensions
 
             if (status == 503)
             {
-                ctx.Response.Headers.RetryAfter = "1";
+                ctx.Response.Headers.RetryAfter = error is IOException or UnauthorizedAccessException or { InnerException: IOException } ? "5" : "1";
             }
 
             await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(ctx).ConfigureAwait(false);
@@ -145,15 +202,37 @@ internal static class HostingExtensions
         Har.Deployment.ModelIntegrityException m => (422, "Model refused", m.Message),
         Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
         Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),
+
+        // The stream table is full and no stream is idle enough to evict (Har.Inference's StreamLimitExceededException,
+        // an InvalidOperationException thrown by the windower): a state of the service, retry later; never a 500.
+        InvalidOperationException s when s.GetType().Name == "StreamLimitExceededException" || s.TargetSite?.DeclaringType == typeof(Har.Inference.StreamWindower) =>
+            (503, "Too many streams", s.Message),
+
+        // One append would complete more windows than the windower accepts per call (WindowLimitExceededException).
+        ArgumentException w when w.GetType().Name == "WindowLimitExceededException" => (413, "Too many windows in one append", w.Message),
         Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
+
+        // System.Text.Json reading a string or member name that is not valid UTF-8 or holds a lone surrogate.
+        InvalidOperationException t when t.TargetSite?.DeclaringType?.Assembly == typeof(System.Text.Json.JsonException).Assembly && IsInvalidTextMessage(t.Message) =>
+            (400, "Invalid text in JSON", "The body holds a string or member name that is not valid UTF-8 (invalid or overlong bytes, an encoded surrogate) or an escaped lone surrogate; send JSON as valid UTF-8 text."),
+        System.Text.DecoderFallbackException => (400, "Invalid text", "The request holds bytes that are not valid UTF-8 text; send text as valid UTF-8."),
+        System.Text.EncoderFallbackException => (400, "Invalid text", "The request holds a lone surrogate; send valid Unicode text."),
         ArgumentException a => (400, "Invalid request", a.Message),
         FormatException f => (400, "Invalid request", f.Message),
         InvalidDataException d => (400, "Invalid request", d.Message),
         KeyNotFoundException k => (404, "Not found", k.Message),
-        FileNotFoundException n => (404, "Not found", n.Message),
+        FileNotFoundException => (404, "Not found", "No such resource."),
+
+        // The audit log or the registry cannot be written (read-only or full disk): the operation is refused and
+        // can be retried; predictions are not affected (/ready says "operations unavailable").
+        IOException or UnauthorizedAccessException or InvalidOperationException { InnerException: IOException or UnauthorizedAccessException } =>
+            (503, "Storage unavailable", "The service cannot open or write its audit log or registry right now (read-only or full disk); the request was refused, retry after the number of seconds in Retry-After. /ready tells which functions are available."),
         OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
         _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
     };
+
+    private static bool IsInvalidTextMessage(string message) =>
+        message.Contains("UTF-8", StringComparison.Ordinal) || message.Contains("UTF-16", StringComparison.Ordinal) || message.Contains("surrogate", StringComparison.OrdinalIgnoreCase);
 }

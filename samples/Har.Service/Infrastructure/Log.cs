@@ -10,4 +10,22 @@ internal static partial class Log
 
     [LoggerMessage(3, LogLevel.Error, "Could not write the audit event for operation {Operation}")]
     public static partial void OperationAuditFailed(ILogger logger, Exception exception, string operation);
+
+    [LoggerMessage(4, LogLevel.Error, "Could not write the audit summary of {Refused} refused requests")]
+    public static partial void RefusalSummaryFailed(ILogger logger, Exception exception, long refused);
+
+    [LoggerMessage(5, LogLevel.Critical, "The service cannot start: {Reason}")]
+    public static partial void CannotStart(ILogger logger, string reason);
+
+    [LoggerMessage(6, LogLevel.Information, "Released memory after evicting {Evicted} idle streams: managed heap {BeforeMiB} MiB -> {AfterMiB} MiB")]
+    public static partial void MemoryReleased(ILogger logger, long evicted, long beforeMiB, long afterMiB);
+
+    [LoggerMessage(7, LogLevel.Critical, "Starting degraded: the registry or the audit log cannot be opened (is the data volume writable?); /ready reports it and the service opens them once it can")]
+    public static partial void StartingDegraded(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Error, "The rollout controller cannot be opened yet (registry or audit log not writable); retrying in 5 s")]
+    public static partial void ControllerUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Warning, "The stream windower cannot be built yet (no current model: registry not readable or empty); retrying in 5 s")]
+    public static partial void StreamsUnavailable(ILogger logger, Exception exception);
 }

@@ -1,16 +1,26 @@
 using System.Security.Claims;
 using System.Text.Json;
 using Har.Audit;
+using Har.Service.Security;
 
 namespace Har.Service.Infrastructure;
 
 /// <summary>
-/// Writes one audit event per operation request — model and rollout changes, audit appends — with who
-/// (key name, or anonymous), what (method, route) and the result (status), including refused ones (401/403/4xx).
-/// Predictions, reads, health and metrics are not operations and are not logged here.
+/// Writes one audit event per operation request that got past authentication, rate limiting and
+/// authorization — model and rollout changes, audit appends — with who (key name), what (method, path)
+/// and the result (status). It runs after those middlewares, so a request they refuse never reaches it;
+/// refusals that happen later (404, 405) are skipped too: all of them are counted by
+/// <see cref="RefusalTracker"/> and summarized periodically, never audited one entry per request.
+/// Predictions, reads, health and metrics are not operations and are not logged here. Every field is
+/// bounded: an entry is at most a few hundred bytes whatever the request.
 /// </summary>
-internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog log, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
+internal sealed class OperationAuditMiddleware(RequestDelegate next, IServiceProvider services, AuditWriteStatus writes, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
 {
+    /// <summary>Longest path (URI-escaped) written to the log; longer ones are cut and marked with "…".</summary>
+    public const int MaxPathLength = 256;
+
+    private const int MaxMethodLength = 16;
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (!IsOperation(context.Request))
@@ -25,7 +35,10 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog lo
         }
         finally
         {
-            await RecordAsync(context);
+            if (!RefusalTracker.IsRefusal(context.Response.StatusCode))
+            {
+                await RecordAsync(context);
+            }
         }
     }
 
@@ -33,14 +46,23 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog lo
         !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) && !HttpMethods.IsOptions(request.Method)
         && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit"));
 
+    /// <summary>The path as ASCII (non-ASCII and control characters escaped), at most <see cref="MaxPathLength"/> characters.</summary>
+    internal static string BoundedPath(PathString path)
+    {
+        var escaped = path.HasValue ? path.ToUriComponent() : "/";
+        return escaped.Length <= MaxPathLength ? escaped : escaped[..(MaxPathLength - 1)] + "…";
+    }
+
     private async Task RecordAsync(HttpContext context)
     {
         var status = context.Response.StatusCode;
         var actor = context.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
+        var method = context.Request.Method.Length <= MaxMethodLength ? context.Request.Method : context.Request.Method[..MaxMethodLength];
+        var path = BoundedPath(context.Request.Path);
         var details = JsonSerializer.SerializeToElement(new Dictionary<string, object>
         {
-            ["method"] = context.Request.Method,
-            ["path"] = context.Request.Path.Value ?? "",
+            ["method"] = method,
+            ["path"] = path,
             ["status"] = status,
             ["remote"] = context.Connection.RemoteIpAddress?.ToString() ?? "",
             ["trace_id"] = context.TraceIdentifier,
@@ -49,22 +71,35 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, AuditLog lo
         {
             EventType = "http.operation",
             EntityType = "endpoint",
-            EntityId = $"{context.Request.Method} {Truncate(context.Request.Path.Value ?? "/", 200)}",
+            EntityId = $"{method} {path}",
             Severity = status >= 500 ? AuditSeverity.Error : status >= 400 ? AuditSeverity.Warning : AuditSeverity.Info,
             ActionDetails = details,
             Actor = actor,
             Timestamp = time.GetUtcNow(),
         };
 
+        AuditLog log;
+        try
+        {
+            // Resolved per record: the log may not have opened (a read-only disk at start) and open later; the
+            // readiness check sees that by itself, so this is not counted as a failed write.
+            log = services.GetRequiredService<AuditLog>();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.OperationAuditFailed(logger, ex, record.EntityId);
+            return;
+        }
+
         try
         {
             await log.AppendAsync(record, CancellationToken.None);
+            writes.Succeeded();
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or UnauthorizedAccessException)
         {
+            writes.Failed();
             Log.OperationAuditFailed(logger, ex, record.EntityId);
         }
     }
-
-    private static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
 }

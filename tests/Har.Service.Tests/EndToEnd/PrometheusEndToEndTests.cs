@@ -62,6 +62,11 @@ public sealed partial class PrometheusEndToEndTests
                 ["Har:Service:DriftScoreInterval"] = "00:00:02",
                 ["Har:Service:DriftWindowFrames"] = "500",
                 ["Har:Service:DriftProfilePath"] = profile,
+
+                // 48 simulated devices share one address (127.0.0.1) and post 8 at a time: the per-client limits
+                // of an anonymous address (docs/hardening.md, point 6) would throttle what is 48 clients.
+                ["Har:Service:AnonymousWindowsPerSecond"] = "1000000",
+                ["Har:Service:MaxConcurrentPredictionsPerClient"] = "16",
             }, cancellationToken: ct);
             Note($"service ready at {service.BaseAddress} (models: {(ServiceProcess.HasBundledModels ? "bundled" : "test fixtures")})");
 

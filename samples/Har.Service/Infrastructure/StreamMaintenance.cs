@@ -1,0 +1,90 @@
+using System.Runtime;
+using Har.Inference;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Har.Service.Infrastructure;
+
+/// <summary>
+/// Sweeps idle streams on a timer (every quarter of the idle timeout, at most every 15 s), so an idle
+/// service does not keep the buffers of streams that went silent, and gives the memory back to the
+/// operating system after a mass eviction: once at least <see cref="ReleaseThreshold"/> streams were
+/// evicted since the last release (and at most once per <see cref="ReleaseSpacing"/>), one blocking,
+/// compacting full collection that decommits the freed segments. Without it an idle process runs no
+/// collection at all and its RSS stays at its peak. Publishes the stream table in metrics.
+/// </summary>
+internal sealed class StreamMaintenance(IServiceProvider services, IOptions<ServiceOptions> options, TimeProvider time, ILogger<StreamMaintenance> logger) : BackgroundService
+{
+    /// <summary>Evicted streams that trigger a memory release (a tenth of the stream limit, at most 1,000).</summary>
+    public int ReleaseThreshold { get; } = Math.Clamp(options.Value.MaxStreams / 10, 1, 1000);
+
+    /// <summary>Least time between two memory releases.</summary>
+    public static readonly TimeSpan ReleaseSpacing = TimeSpan.FromSeconds(30);
+
+    private static readonly Gauge Streams = Metrics.CreateGauge("har_service_streams", "Streams buffered by the service's windower.");
+    private static readonly Gauge Capacity = Metrics.CreateGauge("har_service_stream_capacity", "Most streams the service buffers at once (Har:Service:MaxStreams).");
+    private static readonly Counter Evictions = Metrics.CreateCounter("har_service_stream_evictions_total", "Streams evicted for being idle.");
+    private static readonly Counter Releases = Metrics.CreateCounter("har_service_memory_releases_total", "Compacting collections run after a mass eviction of streams.");
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Capacity.Set(options.Value.MaxStreams);
+
+        // The windower is built from the registry's current model: it exists once the registry can be opened.
+        StreamWindower? windower = null;
+        while (windower is null)
+        {
+            try
+            {
+                windower = services.GetRequiredService<StreamWindower>();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Log.StreamsUnavailable(logger, ex);
+                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
+            }
+        }
+
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Streams.Set(windower.StreamCount));
+        var period = TimeSpan.FromTicks(Math.Min(options.Value.StreamIdleTimeout.Ticks / 4, TimeSpan.FromSeconds(15).Ticks));
+        using var timer = new PeriodicTimer(period < TimeSpan.FromMilliseconds(250) ? TimeSpan.FromMilliseconds(250) : period, time);
+        long counted = windower.EvictedStreams;
+        long sinceRelease = 0;
+        var lastRelease = DateTimeOffset.MinValue;
+        try
+        {
+            do
+            {
+                windower.EvictIdle();
+
+                // The windower also evicts during appends: count every eviction, whoever made it.
+                var evicted = windower.EvictedStreams;
+                Evictions.Inc(evicted - counted);
+                sinceRelease += evicted - counted;
+                counted = evicted;
+                Streams.Set(windower.StreamCount);
+
+                var now = time.GetUtcNow();
+                if (sinceRelease >= ReleaseThreshold && now - lastRelease >= ReleaseSpacing)
+                {
+                    Release(sinceRelease);
+                    sinceRelease = 0;
+                    lastRelease = now;
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Release(long evicted)
+    {
+        var before = GC.GetTotalMemory(forceFullCollection: false);
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Releases.Inc();
+        Log.MemoryReleased(logger, evicted, before / (1024 * 1024), GC.GetTotalMemory(forceFullCollection: false) / (1024 * 1024));
+    }
+}
