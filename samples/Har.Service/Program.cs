@@ -1,3 +1,4 @@
+using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
