@@ -21,8 +21,9 @@ public sealed class EvaluationReport
 {
     private readonly int[] _confusion;
 
-    internal EvaluationReport(ModelCard card, int[] confusion, int windows, int excluded)
+    internal EvaluationReport(ModelCard card, int[] confusion, int windows, int excluded, int[] excludedUnknown)
     {
+        ExcludedUnknown = excludedUnknown;
         Model = card.ToString();
         Labels = card.Labels;
         _confusion = confusion;
@@ -74,6 +75,9 @@ public sealed class EvaluationReport
 
     /// <summary>Gets the number of windows left out because their majority label is unlabeled (-1).</summary>
     public int ExcludedWindows { get; }
+
+    /// <summary>Gets, per activity the model does not know (label K + i), the windows left out because it was their majority.</summary>
+    public IReadOnlyList<int> ExcludedUnknown { get; }
 
     /// <summary>Gets the fraction of windows classified correctly.</summary>
     public double Accuracy { get; }
