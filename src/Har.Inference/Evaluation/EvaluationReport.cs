@@ -8,7 +8,7 @@ namespace Har.Inference;
 /// <param name="Support">Windows whose true class this is.</param>
 /// <param name="Predicted">Windows predicted as this class.</param>
 /// <param name="IncludedInMacro">Whether the class occurs in the true labels or the predictions, and so counts in <see cref="EvaluationReport.MacroF1"/>.</param>
-public readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro)
+internal readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro)
 {
     /// <summary>Returns the class's scores on one line.</summary>
     /// <returns>E.g. <c>WALKING precision 0.981 recall 0.975 F1 0.978 (support 400)</c>.</returns>
@@ -17,7 +17,7 @@ public readonly record struct ClassScore(string Label, double Precision, double 
 }
 
 /// <summary>Accuracy, macro-F1, per-class scores and the confusion matrix of a model on labelled windows.</summary>
-public sealed class EvaluationReport
+internal sealed class EvaluationReport
 {
     private readonly int[] _confusion;
 

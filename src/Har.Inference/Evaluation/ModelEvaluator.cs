@@ -7,7 +7,7 @@ namespace Har.Inference;
 /// frequent label among its frames, ties going to the smallest value (-1 = unlabeled first, then class
 /// order); windows whose majority is unlabeled are excluded.
 /// </summary>
-public static class ModelEvaluator
+internal static class ModelEvaluator
 {
     /// <summary>Scores <paramref name="model"/> on <paramref name="recordings"/>.</summary>
     /// <param name="model">The loaded model.</param>
