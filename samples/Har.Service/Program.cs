@@ -40,7 +40,7 @@ builder.Services.AddHarAudit(o =>
     o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
     o.Origin = Bootstrap.Origin;
     o.SigningKeyPath = signingKey;
-});
+}).AddCheckpointSigning(); // a signed checkpoint every minute the log grew, and at shutdown
 
 // Registry + rollout controller (router, analysis, automatic rollback), seeded with the bundled models.
 builder.Services.AddHarDeployment(o =>
@@ -79,7 +79,8 @@ builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredS
 builder.Services.AddHostedService<ControllerLoop>();
 
 builder.Services.AddHealthChecks()
-    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"]);
+    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"])
+    .AddCheck<AuditLogHealthCheck>("audit", failureStatus: HealthStatus.Degraded, tags: ["ready"]);
 
 var app = builder.Build();
 

@@ -57,4 +57,23 @@ public sealed class DriftMonitorTests
         Assert.Contains("har_drift_verdict{monitor=\"champion\",channel=\"ay\"} 1", text, StringComparison.Ordinal);
         Assert.Contains(report.Channels[0].Score.ToString("R", System.Globalization.CultureInfo.InvariantCulture)[..5], text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AppendAndRecordPrediction_SteadyState_AllocateNothing()
+    {
+        var profile = Har.Drift.Tests.Outputs.OutputSamples.Profile(Shared.Value);
+        using var monitor = new DriftMonitor(profile, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() });
+        var data = Synthetic.Recording(47, 6400);
+        monitor.Append(data.AsSpan(0, 64 * 6));
+        monitor.RecordPrediction(0, 0.9f, 0.3f);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var w = 1; w < 100; w++)
+        {
+            monitor.Append(data.AsSpan(w * 64 * 6, 64 * 6));
+            monitor.RecordPrediction(w % 6, 0.9f, 0.3f);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
