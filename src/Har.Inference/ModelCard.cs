@@ -146,7 +146,7 @@ public sealed class ModelCard
     /// <param name="session">The session whose model metadata and shapes are read.</param>
     /// <returns>The validated card.</returns>
     /// <exception cref="ModelCardException">The card is missing, malformed or disagrees with the graph.</exception>
-    public static ModelCard FromSession(InferenceSession session)
+    internal static ModelCard FromSession(InferenceSession session)
     {
         ArgumentNullException.ThrowIfNull(session);
         var card = FromMetadata(session.ModelMetadata.CustomMetadataMap);
@@ -158,7 +158,7 @@ public sealed class ModelCard
     /// <param name="metadata">The model's <c>metadata_props</c>.</param>
     /// <returns>The validated card.</returns>
     /// <exception cref="ModelCardException">A required key is missing or a value is malformed.</exception>
-    public static ModelCard FromMetadata(IReadOnlyDictionary<string, string> metadata)
+    internal static ModelCard FromMetadata(IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentNullException.ThrowIfNull(metadata);
         var copy = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(metadata, StringComparer.Ordinal));

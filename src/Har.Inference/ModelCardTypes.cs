@@ -16,6 +16,15 @@ public enum ModelOutputKind
 /// <param name="Windows">Number of test windows scored.</param>
 public readonly record struct ModelCardMetrics(double Accuracy, double MacroF1, int Windows)
 {
+    /// <summary>Gets the fraction of test windows classified correctly.</summary>
+    public double Accuracy { get; } = Accuracy;
+
+    /// <summary>Gets the unweighted mean of the per-class F1 scores.</summary>
+    public double MacroF1 { get; } = MacroF1;
+
+    /// <summary>Gets the number of test windows scored.</summary>
+    public int Windows { get; } = Windows;
+
     /// <summary>Returns the figures, e.g. <c>accuracy 0.928151, macro-F1 0.880517 on 2380 windows</c>.</summary>
     /// <returns>A one-line summary.</returns>
     public override string ToString() =>
@@ -49,7 +58,7 @@ public sealed class ModelCardException : Exception
     /// <param name="key">The card key at fault, or <see langword="null"/> for a graph-level problem.</param>
     /// <param name="message">What was wrong and what was expected.</param>
     /// <param name="innerException">The underlying error, if any.</param>
-    public ModelCardException(string? key, string message, Exception? innerException = null)
+    internal ModelCardException(string? key, string message, Exception? innerException = null)
         : base(message, innerException)
     {
         Key = key;

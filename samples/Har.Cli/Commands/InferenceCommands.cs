@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Har.Inference.Data;
 using Har.Inference;
 using Spectre.Console;
@@ -86,23 +87,33 @@ internal static class InferenceCommands
 
     public static Command Eval()
     {
-        var data = new Option<DirectoryInfo?>("--data") { Description = "UCI HAPT folder (default: ../shared/data/uci-hapt found upwards, or $HAR_SHARED)." };
-        var split = new Option<string>("--split") { Description = "Subjects to score: test or train.", DefaultValueFactory = _ => "test" };
+        var data = new Option<DirectoryInfo?>("--data") { Description = "Dataset folder in the common sample format (default: ../shared/data/uci-hapt found upwards, or $HAR_SHARED)." };
+        var file = new Option<string?>("--file") { Description = "Samples file in the folder (default: hapt_raw_50hz.csv.gz, else the folder's only *.csv.gz or *.csv)." };
+        var split = new Option<string?>("--split") { Description = "Subjects to score: test, train or all (default: test when the folder has splits.csv, else all)." };
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
+        var tolerance = new Option<double>("--tolerance") { Description = "Accuracy points below the card's figure that still pass (the verdict; exit code 1 below it).", DefaultValueFactory = _ => 1.0 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("eval", "Score a model on the UCI HAPT layout with the training protocol (accuracy, macro-F1, confusion matrix).") { data, split, model, json };
+        var command = new Command("eval", "Score a model on a labelled dataset in the common sample format with the training protocol (accuracy, macro-F1, confusion matrix); labels are matched by name, activities the model does not know are excluded and counted.") { data, file, split, model, tolerance, json };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
-                ?? throw new DirectoryNotFoundException("No UCI HAPT folder given and none found (../shared/data/uci-hapt or $HAR_SHARED); pass --data <folder>.");
-            var splitName = parse.GetValue(split)!;
+                ?? throw new DirectoryNotFoundException("No dataset folder given and none found (../shared/data/uci-hapt or $HAR_SHARED); pass --data <folder>.");
+            var splitName = parse.GetValue(split) ?? (File.Exists(Path.Combine(folder, "splits.csv")) ? "test" : "all");
             var path = parse.GetValue(model)?.FullName ?? BundledModels.Champion;
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false, MaxBatchSize = 64 });
-            var names = SensorDataset.LoadLabelNames(folder);
-            var map = LabelMap(names, harModel.Card);
-            var sessions = SensorDataset.Load(folder, splitName);
-            var report = ModelEvaluator.Evaluate(harModel, sessions.Select(s => ToRecording(s, map)));
+            var result = DatasetEvaluator.Evaluate(harModel, folder, splitName, parse.GetValue(file));
+            var report = result.Report;
             var card = harModel.Card.Metrics;
+            var difference = (report.Accuracy - card.Accuracy) * 100;
+            var verdict = report.Windows == 0 ? EvalVerdict.NoWindows
+                : difference >= -parse.GetValue(tolerance) ? EvalVerdict.Pass
+                : EvalVerdict.BelowCard;
+            var verdictLine = verdict switch
+            {
+                EvalVerdict.Pass => string.Create(Inv, $"verdict: PASS — accuracy {report.Accuracy:0.000000} is within {parse.GetValue(tolerance):0.##} points of the card's {card.Accuracy:0.000000} ({difference:+0.000;-0.000} points) on {report.Windows} windows"),
+                EvalVerdict.BelowCard => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
+                _ => "verdict: NO WINDOWS — nothing was scored (every window was unlabeled or an activity the model does not know)",
+            };
 
             if (parse.GetValue(json))
             {
@@ -119,77 +130,97 @@ internal static class InferenceCommands
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
                     model = report.Model,
-                    split = splitName,
-                    sessions = sessions.Count,
+                    data = result.SamplesFile,
+                    split = result.Split,
+                    sessions = result.Sessions,
                     n_windows = report.Windows,
                     excluded_unlabeled_windows = report.ExcludedWindows,
+                    excluded_unknown_activities = result.Excluded.Select(e => new { label = e.Label, windows = e.Windows, reason = "not among the model's labels" }),
                     accuracy = report.Accuracy,
                     macro_f1 = report.MacroF1,
                     macro_f1_classes = report.MacroF1Classes,
                     card = new { accuracy = card.Accuracy, macro_f1 = card.MacroF1, n_windows = card.Windows },
-                    accuracy_difference_points = (report.Accuracy - card.Accuracy) * 100,
+                    accuracy_difference_points = difference,
+                    verdict,
                     per_class = report.PerClass.Select(c => new { name = c.Label, precision = c.Precision, recall = c.Recall, f1 = c.F1, support = c.Support, predicted = c.Predicted, included_in_macro = c.IncludedInMacro }),
                     labels = report.Labels,
                     confusion_matrix = matrix,
-                }, CliJson.Indented));
-                return 0;
+                }, EvalJson));
+                return verdict == EvalVerdict.BelowCard ? 1 : 0;
             }
 
-            Console.Out.WriteLine(string.Create(Inv, $"{report.Model} on the {splitName} subjects: {report.Windows} windows ({report.ExcludedWindows} unlabeled-majority windows excluded) from {sessions.Count} sessions"));
-            Console.Out.WriteLine(string.Create(Inv, $"accuracy  {report.Accuracy:0.000000}   (card: {card.Accuracy:0.000000}, difference {(report.Accuracy - card.Accuracy) * 100:+0.000;-0.000} points)"));
-            Console.Out.WriteLine(string.Create(Inv, $"macro-F1  {report.MacroF1:0.000000}   (card: {card.MacroF1:0.000000}; over {report.MacroF1Classes} classes present in labels or predictions)"));
-            var table = new Table().Border(TableBorder.Rounded);
-            table.AddColumn("class");
-            table.AddColumn(new TableColumn("precision").RightAligned());
-            table.AddColumn(new TableColumn("recall").RightAligned());
-            table.AddColumn(new TableColumn("f1").RightAligned());
-            table.AddColumn(new TableColumn("support").RightAligned());
-            foreach (var c in report.PerClass)
+            var output = Console.Out;
+            output.WriteLine(string.Create(Inv, $"{report.Model} on {Path.GetFileName(result.SamplesFile)} ({result.Split} subjects, {result.Sessions} sessions): {report.Windows} windows scored, {report.ExcludedWindows} unlabeled-majority windows excluded"));
+            foreach (var (label, windows) in result.Excluded)
             {
-                table.AddRow(Markup.Escape(c.Label), c.Precision.ToString("0.000", Inv), c.Recall.ToString("0.000", Inv), c.F1.ToString("0.000", Inv), c.Support.ToString(Inv));
+                output.WriteLine(string.Create(Inv, $"excluded {windows} windows of {label}: not among the model's labels"));
             }
 
-            AnsiConsole.Write(table);
-            Console.Out.WriteLine("confusion matrix (rows = true, columns = predicted, order as above):");
+            output.WriteLine(string.Create(Inv, $"accuracy  {report.Accuracy:0.000000}   (card: {card.Accuracy:0.000000}, difference {difference:+0.000;-0.000} points)"));
+            output.WriteLine(string.Create(Inv, $"macro-F1  {report.MacroF1:0.000000}   (card: {card.MacroF1:0.000000}; over {report.MacroF1Classes} classes present in labels or predictions)"));
+            var rows = report.PerClass.Select(c => new[] { c.Label, c.Precision.ToString("0.000", Inv), c.Recall.ToString("0.000", Inv), c.F1.ToString("0.000", Inv), c.Support.ToString(Inv) }).ToList();
+            if (Console.IsOutputRedirected)
+            {
+                // Piped: plain aligned columns (no box drawing, never wrapped to the terminal's width).
+                WritePlainTable(output, ["class", .. ScoreColumns], rows);
+            }
+            else
+            {
+                var table = new Table().Border(TableBorder.Rounded);
+                table.AddColumn("class");
+                foreach (var name in ScoreColumns)
+                {
+                    table.AddColumn(new TableColumn(name).RightAligned());
+                }
+
+                foreach (var row in rows)
+                {
+                    table.AddRow([Markup.Escape(row[0]), .. row[1..]]);
+                }
+
+                AnsiConsole.Write(table);
+            }
+
+            output.WriteLine("confusion matrix (rows = true, columns = predicted, order as above):");
+            var width = report.Labels.Max(l => l.Length);
             for (var i = 0; i < report.Labels.Count; i++)
             {
-                var row = string.Join(' ', Enumerable.Range(0, report.Labels.Count).Select(j => report.GetConfusion(i, j).ToString(Inv).PadLeft(4)));
-                Console.Out.WriteLine($"{report.Labels[i],-20} {row}");
+                var row = string.Join(' ', Enumerable.Range(0, report.Labels.Count).Select(j => report.GetConfusion(i, j).ToString(Inv).PadLeft(5)));
+                output.WriteLine($"{report.Labels[i].PadRight(width)} {row}");
             }
 
-            return 0;
+            output.WriteLine(verdictLine);
+            return verdict == EvalVerdict.BelowCard ? 1 : 0;
         });
         return command;
     }
 
-    /// <summary>Dataset label id → card class index by name; the dataset's unlabeled id (0) → -1.</summary>
-    internal static int[] LabelMap(string[] datasetNames, ModelCard card)
+    /// <summary>The overall outcome of <c>har eval</c>.</summary>
+    internal enum EvalVerdict
     {
-        var map = new int[datasetNames.Length];
-        for (var id = 0; id < datasetNames.Length; id++)
-        {
-            var name = datasetNames[id];
-            var index = name is null ? -1 : card.Labels.ToList().IndexOf(name);
-            if (index < 0 && id != 0 && name is not null)
-            {
-                throw new InvalidDataException($"Dataset label {id} '{name}' is not among the model's labels ({string.Join(", ", card.Labels)}); expected the model to be trained on this label set.");
-            }
+        /// <summary>Accuracy within the tolerance of the card's.</summary>
+        Pass,
 
-            map[id] = id == 0 ? -1 : index;
-        }
+        /// <summary>Accuracy below the card's by more than the tolerance.</summary>
+        BelowCard,
 
-        return map;
+        /// <summary>No window could be scored.</summary>
+        NoWindows,
     }
 
-    private static LabeledRecording ToRecording(SensorSession session, int[] map)
-    {
-        var labels = new int[session.Length];
-        for (var i = 0; i < labels.Length; i++)
-        {
-            labels[i] = map[session.Labels[i]];
-        }
+    private static readonly string[] ScoreColumns = ["precision", "recall", "f1", "support"];
 
-        return new LabeledRecording(session.Samples, labels);
+    /// <summary>Indented JSON with enums as their names.</summary>
+    private static readonly JsonSerializerOptions EvalJson = new(CliJson.Indented) { Converters = { new JsonStringEnumConverter() } };
+
+    private static void WritePlainTable(TextWriter output, string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, c) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[c].Length))).ToArray();
+        output.WriteLine(string.Join("  ", header.Select((h, c) => c == 0 ? h.PadRight(widths[c]) : h.PadLeft(widths[c]))));
+        foreach (var row in rows)
+        {
+            output.WriteLine(string.Join("  ", row.Select((v, c) => c == 0 ? v.PadRight(widths[c]) : v.PadLeft(widths[c]))));
+        }
     }
 
     /// <summary>Reads a CSV of frames: columns found by name (the card's channels), one stream per session column value if present.</summary>

@@ -40,11 +40,18 @@ public static class SensorDataset
         return result;
     }
 
-    /// <summary>Subject id → split (<c>train</c>/<c>test</c>) from <c>splits.csv</c>.</summary>
+    /// <summary>Subject id → split (<c>train</c>/<c>test</c>) from <c>splits.csv</c>, or an empty map when the folder has none.</summary>
+    /// <param name="folder">The dataset folder.</param>
+    /// <returns>The split of each subject listed.</returns>
     public static Dictionary<int, string> LoadSplits(string folder)
     {
-        var path = RequireFile(folder, "splits.csv");
+        var path = Path.Combine(folder, "splits.csv");
         var result = new Dictionary<int, string>();
+        if (!File.Exists(path))
+        {
+            return result;
+        }
+
         foreach (var line in File.ReadLines(path).Skip(1))
         {
             if (line.Length == 0)
@@ -60,33 +67,106 @@ public static class SensorDataset
     }
 
     /// <summary>
-    /// Loads every session, or only those of one split (<c>train</c> or <c>test</c>), in file order.
+    /// Finds the samples file of a dataset folder: <paramref name="fileName"/> if given, else <see cref="SamplesFile"/>
+    /// if present, else the folder's only <c>*.csv.gz</c> (or <c>*.csv</c>) other than <c>labels.csv</c>,
+    /// <c>sessions.csv</c> and <c>splits.csv</c>.
     /// </summary>
-    public static List<SensorSession> Load(string folder, string? split = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    /// <param name="folder">The dataset folder.</param>
+    /// <param name="fileName">The samples file's name in the folder, or <see langword="null"/> to find it.</param>
+    /// <returns>The full path.</returns>
+    /// <exception cref="FileNotFoundException">No samples file, or several candidates and no <paramref name="fileName"/>.</exception>
+    public static string FindSamplesFile(string folder, string? fileName = null)
     {
+        if (fileName is not null)
+        {
+            return RequireFile(folder, fileName);
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Dataset folder '{folder}' does not exist; expected a folder in the common sample format (a samples .csv.gz, labels.csv, optionally splits.csv).");
+        }
+
+        var standard = Path.Combine(folder, SamplesFile);
+        if (File.Exists(standard))
+        {
+            return standard;
+        }
+
+        string[] metadata = ["labels.csv", "sessions.csv", "splits.csv"];
+        var candidates = Directory.GetFiles(folder, "*.csv.gz");
+        if (candidates.Length == 0)
+        {
+            candidates = [.. Directory.GetFiles(folder, "*.csv").Where(f => !metadata.Contains(Path.GetFileName(f), StringComparer.OrdinalIgnoreCase))];
+        }
+
+        return candidates.Length switch
+        {
+            1 => candidates[0],
+            0 => throw new FileNotFoundException($"'{folder}' holds no samples file (*.csv.gz or *.csv besides labels.csv, sessions.csv, splits.csv); expected the common sample format.", folder),
+            _ => throw new FileNotFoundException($"'{folder}' holds several samples files ({string.Join(", ", candidates.Select(Path.GetFileName).Order(StringComparer.Ordinal))}); name the one to read.", folder),
+        };
+    }
+
+    /// <summary>
+    /// Loads every session, or only those of one split, in file order. Columns are found by name in the header
+    /// (<c>subject,session,ax,ay,az,gx,gy,gz,label</c>; others such as <c>t_index</c> are ignored).
+    /// </summary>
+    /// <param name="folder">The dataset folder.</param>
+    /// <param name="split"><c>train</c> or <c>test</c> (subjects from <c>splits.csv</c>), or <see langword="null"/> or <c>all</c> for every session.</param>
+    /// <param name="progress">Receives the fraction read, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The sessions.</returns>
+    /// <exception cref="ArgumentException">The split is not known, or a split is asked for and the folder has no <c>splits.csv</c>.</exception>
+    /// <exception cref="InvalidDataException">A header without the needed columns, or a malformed row (named by line).</exception>
+    public static List<SensorSession> Load(string folder, string? split = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        Load(folder, split, samplesFile: null, progress, cancellationToken);
+
+    /// <summary>Loads the sessions of one split from a named samples file (see <see cref="Load(string, string?, IProgress{double}?, CancellationToken)"/>).</summary>
+    /// <param name="folder">The dataset folder.</param>
+    /// <param name="split"><c>train</c>, <c>test</c>, or <see langword="null"/> or <c>all</c> for every session.</param>
+    /// <param name="samplesFile">The samples file's name in the folder, or <see langword="null"/> to find it (<see cref="FindSamplesFile"/>).</param>
+    /// <param name="progress">Receives the fraction read, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The sessions.</returns>
+    public static List<SensorSession> Load(string folder, string? split, string? samplesFile, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        if (split is "all")
+        {
+            split = null;
+        }
+
         if (split is not null and not "train" and not "test")
         {
-            throw new ArgumentException($"Split '{split}' is not known; expected 'train' or 'test'.", nameof(split));
+            throw new ArgumentException($"Split '{split}' is not known; expected 'train', 'test' or 'all'.", nameof(split));
         }
 
         var splits = LoadSplits(folder);
-        var path = RequireFile(folder, SamplesFile);
+        if (split is not null && splits.Count == 0)
+        {
+            throw new ArgumentException($"Split '{split}' was asked for, but '{folder}' has no splits.csv; use the split 'all'.", nameof(split));
+        }
+
+        var path = FindSamplesFile(folder, samplesFile);
         var sessions = new List<SensorSession>();
 
         using var file = File.OpenRead(path);
-        using var gzip = new GZipStream(file, CompressionMode.Decompress);
+        using var gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;
         using var reader = new StreamReader(gzip, bufferSize: 1 << 16);
-        var header = reader.ReadLine();
-        if (header != Header)
+        var header = reader.ReadLine() ?? string.Empty;
+        var names = header.Split(',').Select(h => h.Trim()).ToArray();
+        string[] needed = ["subject", "session", "ax", "ay", "az", "gx", "gy", "gz", "label"];
+        var columns = needed.Select(n => Array.IndexOf(names, n)).ToArray();
+        if (columns.Any(c => c < 0))
         {
-            throw new InvalidDataException($"'{path}' starts with '{header}'; expected the header '{Header}'.");
+            throw new InvalidDataException($"'{path}' has the header '{header}'; expected the columns {Header} (t_index optional).");
         }
 
         var samples = new List<float>(6 * 40_000);
         var labels = new List<byte>(40_000);
         int currentSubject = -1, currentSession = -1;
         long lineNo = 1;
-        Span<Range> ranges = stackalloc Range[11];
+        Span<Range> ranges = stackalloc Range[names.Length + 1];
 
         void Flush()
         {
@@ -113,27 +193,39 @@ public static class SensorDataset
                 progress?.Report((double)file.Position / file.Length);
             }
 
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
             var span = line.AsSpan();
-            if (span.Split(ranges, ',') != 10)
+            if (span.Split(ranges, ',') != names.Length)
             {
-                throw new InvalidDataException($"'{path}' line {lineNo} has the wrong number of fields; expected 10 ({Header}).");
+                throw new InvalidDataException($"'{path}' line {lineNo} has the wrong number of fields; expected {names.Length} as in the header '{header}'.");
             }
 
-            var subject = int.Parse(span[ranges[0]], CultureInfo.InvariantCulture);
-            var session = int.Parse(span[ranges[1]], CultureInfo.InvariantCulture);
-            if (session != currentSession)
+            try
             {
-                Flush();
-                currentSubject = subject;
-                currentSession = session;
-            }
+                var subject = int.Parse(span[ranges[columns[0]]], CultureInfo.InvariantCulture);
+                var session = int.Parse(span[ranges[columns[1]]], CultureInfo.InvariantCulture);
+                if (session != currentSession || subject != currentSubject)
+                {
+                    Flush();
+                    currentSubject = subject;
+                    currentSession = session;
+                }
 
-            for (var c = 0; c < 6; c++)
+                for (var c = 0; c < 6; c++)
+                {
+                    samples.Add(float.Parse(span[ranges[columns[2 + c]]], NumberStyles.Float, CultureInfo.InvariantCulture));
+                }
+
+                labels.Add(byte.Parse(span[ranges[columns[8]]], CultureInfo.InvariantCulture));
+            }
+            catch (Exception ex) when (ex is FormatException or OverflowException)
             {
-                samples.Add(float.Parse(span[ranges[3 + c]], NumberStyles.Float, CultureInfo.InvariantCulture));
+                throw new InvalidDataException($"'{path}' line {lineNo} has a malformed number ({ex.Message}); expected integer subject, session and label (0-255) and decimal sensor values.", ex);
             }
-
-            labels.Add(byte.Parse(span[ranges[9]], CultureInfo.InvariantCulture));
         }
 
         Flush();
@@ -146,7 +238,7 @@ public static class SensorDataset
         var path = Path.Combine(folder, name);
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"'{path}' does not exist; expected a folder in the UCI HAPT layout ({SamplesFile}, labels.csv, splits.csv), e.g. ../shared/data/uci-hapt.", path);
+            throw new FileNotFoundException($"'{path}' does not exist; expected a folder in the common sample format (a samples .csv.gz, labels.csv, optionally splits.csv), e.g. ../shared/data/uci-hapt.", path);
         }
 
         return path;

@@ -8,7 +8,7 @@ namespace Har.Inference;
 /// <param name="Support">Windows whose true class this is.</param>
 /// <param name="Predicted">Windows predicted as this class.</param>
 /// <param name="IncludedInMacro">Whether the class occurs in the true labels or the predictions, and so counts in <see cref="EvaluationReport.MacroF1"/>.</param>
-public readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro)
+internal readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro)
 {
     /// <summary>Returns the class's scores on one line.</summary>
     /// <returns>E.g. <c>WALKING precision 0.981 recall 0.975 F1 0.978 (support 400)</c>.</returns>
@@ -17,12 +17,13 @@ public readonly record struct ClassScore(string Label, double Precision, double 
 }
 
 /// <summary>Accuracy, macro-F1, per-class scores and the confusion matrix of a model on labelled windows.</summary>
-public sealed class EvaluationReport
+internal sealed class EvaluationReport
 {
     private readonly int[] _confusion;
 
-    internal EvaluationReport(ModelCard card, int[] confusion, int windows, int excluded)
+    internal EvaluationReport(ModelCard card, int[] confusion, int windows, int excluded, int[] excludedUnknown)
     {
+        ExcludedUnknown = excludedUnknown;
         Model = card.ToString();
         Labels = card.Labels;
         _confusion = confusion;
@@ -74,6 +75,9 @@ public sealed class EvaluationReport
 
     /// <summary>Gets the number of windows left out because their majority label is unlabeled (-1).</summary>
     public int ExcludedWindows { get; }
+
+    /// <summary>Gets, per activity the model does not know (label K + i), the windows left out because it was their majority.</summary>
+    public IReadOnlyList<int> ExcludedUnknown { get; }
 
     /// <summary>Gets the fraction of windows classified correctly.</summary>
     public double Accuracy { get; }

@@ -6,4 +6,4 @@ namespace Har.Inference;
 /// The true class per frame as an index into <see cref="ModelCard.Labels"/>, or -1 for a frame that
 /// carries no activity (unlabeled).
 /// </param>
-public readonly record struct LabeledRecording(ReadOnlyMemory<float> Frames, ReadOnlyMemory<int> Labels);
+internal readonly record struct LabeledRecording(ReadOnlyMemory<float> Frames, ReadOnlyMemory<int> Labels);

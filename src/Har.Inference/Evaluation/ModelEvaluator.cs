@@ -7,7 +7,7 @@ namespace Har.Inference;
 /// frequent label among its frames, ties going to the smallest value (-1 = unlabeled first, then class
 /// order); windows whose majority is unlabeled are excluded.
 /// </summary>
-public static class ModelEvaluator
+internal static class ModelEvaluator
 {
     /// <summary>Scores <paramref name="model"/> on <paramref name="recordings"/>.</summary>
     /// <param name="model">The loaded model.</param>
@@ -15,7 +15,20 @@ public static class ModelEvaluator
     /// <param name="cancellationToken">Cancels between recordings.</param>
     /// <returns>Accuracy, macro-F1, per-class scores and the confusion matrix.</returns>
     /// <exception cref="ArgumentException">A recording is not whole frames, its label count differs from its frame count, or a label is outside -1 … K-1.</exception>
-    public static EvaluationReport Evaluate(HarModel model, IEnumerable<LabeledRecording> recordings, CancellationToken cancellationToken = default)
+    public static EvaluationReport Evaluate(HarModel model, IEnumerable<LabeledRecording> recordings, CancellationToken cancellationToken = default) =>
+        Evaluate(model, recordings, unknownLabels: 0, cancellationToken);
+
+    /// <summary>
+    /// Scores <paramref name="model"/> on recordings whose labels may also be K … K + <paramref name="unknownLabels"/> − 1:
+    /// activities the model does not know. A window whose majority is one of them is excluded and counted in
+    /// <see cref="EvaluationReport.ExcludedUnknown"/> (index = label − K).
+    /// </summary>
+    /// <param name="model">The loaded model.</param>
+    /// <param name="recordings">The recordings; each must have one label per frame.</param>
+    /// <param name="unknownLabels">How many label values above the model's classes the recordings may use.</param>
+    /// <param name="cancellationToken">Cancels between recordings.</param>
+    /// <returns>Accuracy, macro-F1, per-class scores, the confusion matrix and the excluded windows.</returns>
+    public static EvaluationReport Evaluate(HarModel model, IEnumerable<LabeledRecording> recordings, int unknownLabels, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(recordings);
@@ -23,7 +36,9 @@ public static class ModelEvaluator
         var k = card.ClassCount;
         var l = card.WindowLength;
         var confusion = new int[k * k];
-        var counts = new int[k + 1];
+        ArgumentOutOfRangeException.ThrowIfNegative(unknownLabels);
+        var counts = new int[k + 1 + unknownLabels];
+        var excludedUnknown = new int[unknownLabels];
         int windows = 0, excluded = 0, index = 0;
         var probabilities = Array.Empty<float>();
         var predictions = Array.Empty<Prediction>();
@@ -40,7 +55,7 @@ public static class ModelEvaluator
                     nameof(recordings));
             }
 
-            var windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = 1 });
+            using var windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = 1, MaxWindowsPerAppend = int.MaxValue });
             var result = windower.Append("recording", frames);
             if (probabilities.Length < result.Count * k)
             {
@@ -52,10 +67,16 @@ public static class ModelEvaluator
             for (var w = 0; w < result.Count; w++)
             {
                 var start = (int)result.GetStartFrame(w);
-                var truth = Majority(labels.Slice(start, l), counts, k, index);
+                var truth = Majority(labels.Slice(start, l), counts, k + unknownLabels, index);
                 if (truth < 0)
                 {
                     excluded++;
+                    continue;
+                }
+
+                if (truth >= k)
+                {
+                    excludedUnknown[truth - k]++;
                     continue;
                 }
 
@@ -66,7 +87,7 @@ public static class ModelEvaluator
             index++;
         }
 
-        return new EvaluationReport(card, confusion, windows, excluded);
+        return new EvaluationReport(card, confusion, windows, excluded, excludedUnknown);
     }
 
     /// <summary>The most frequent label (-1 … K-1) of a window; ties go to the smallest.</summary>

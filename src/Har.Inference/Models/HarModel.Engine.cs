@@ -16,6 +16,9 @@ public sealed partial class HarModel
         }
     }
 
+    /// <summary>Called when the batcher made another batch buffer: the memory gauge follows.</summary>
+    internal void OnMemoryChanged() => _metrics?.SetMemory(MemoryBytes);
+
     /// <summary>Runs one batch the micro-batcher filled and completes its callers; never throws.</summary>
     internal void RunBatch(BatchBuffer batch)
     {

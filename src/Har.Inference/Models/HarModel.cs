@@ -112,13 +112,13 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     public int WindowValues { get; }
 
     /// <summary>Gets the confidence below which predictions are flagged uncertain.</summary>
-    public float UncertaintyThreshold { get; }
+    internal float UncertaintyThreshold { get; }
 
     /// <summary>Gets whether the model is loaded, warmed up and not disposed.</summary>
     public bool IsReady { get; private set; }
 
     /// <summary>Gets the bytes the model holds: the ONNX file plus the pinned batch buffers made so far.</summary>
-    public long MemoryBytes => _fileBytes + _batcher.PinnedBytes;
+    internal long MemoryBytes => _fileBytes + _batcher.PinnedBytes;
 
     /// <summary>Loads, validates and warms up a model.</summary>
     /// <param name="modelPath">The <c>.onnx</c> file.</param>

@@ -265,6 +265,7 @@ internal sealed class MicroBatcher : IThreadPoolWorkItem, IDisposable
         var buffer = _createBuffer();
         _all.Add(buffer);
         Interlocked.Add(ref _pinnedBytes, buffer.PinnedBytes);
+        _model.OnMemoryChanged();
         return buffer;
     }
 

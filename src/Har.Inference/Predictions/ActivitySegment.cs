@@ -11,6 +11,30 @@ namespace Har.Inference;
 /// <param name="Windows">Number of windows in the segment.</param>
 public readonly record struct ActivitySegment(int ClassIndex, string Label, long StartFrame, long EndFrame, TimeSpan Start, TimeSpan End, float MeanConfidence, int Windows)
 {
+    /// <summary>Gets the index of the activity in <see cref="ModelCard.Labels"/>.</summary>
+    public int ClassIndex { get; } = ClassIndex;
+
+    /// <summary>Gets the activity's name.</summary>
+    public string Label { get; } = Label;
+
+    /// <summary>Gets the first frame of the segment (stream-relative).</summary>
+    public long StartFrame { get; } = StartFrame;
+
+    /// <summary>Gets the frame just past the segment's end (exclusive).</summary>
+    public long EndFrame { get; } = EndFrame;
+
+    /// <summary>Gets the start time from the stream's first frame, at the card's sample rate.</summary>
+    public TimeSpan Start { get; } = Start;
+
+    /// <summary>Gets the end time (exclusive), at the card's sample rate.</summary>
+    public TimeSpan End { get; } = End;
+
+    /// <summary>Gets the mean confidence of the windows in the segment (for their own labels).</summary>
+    public float MeanConfidence { get; } = MeanConfidence;
+
+    /// <summary>Gets the number of windows in the segment.</summary>
+    public int Windows { get; } = Windows;
+
     /// <summary>Returns the time span, label and evidence, e.g. <c>00:04.0–00:22.0 WALKING (9 windows, mean confidence 95%)</c>.</summary>
     /// <returns>A one-line summary.</returns>
     public override string ToString() =>

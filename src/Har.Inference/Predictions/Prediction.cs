@@ -23,6 +23,30 @@ public readonly record struct Prediction(
     TimeSpan Latency,
     string ModelVersion)
 {
+    /// <summary>Gets the index of the most probable class in <see cref="ModelCard.Labels"/>.</summary>
+    public int ClassIndex { get; } = ClassIndex;
+
+    /// <summary>Gets the name of the most probable class.</summary>
+    public string Label { get; } = Label;
+
+    /// <summary>Gets the probability of the most probable class, in [0, 1].</summary>
+    public float Confidence { get; } = Confidence;
+
+    /// <summary>Gets the Shannon entropy of the probabilities in nats, in [0, ln K].</summary>
+    public float Entropy { get; } = Entropy;
+
+    /// <summary>Gets a value indicating whether <see cref="Confidence"/> is below the model's uncertainty threshold.</summary>
+    public bool IsUncertain { get; } = IsUncertain;
+
+    /// <summary>Gets the class probabilities (length K, sum 1).</summary>
+    public ReadOnlyMemory<float> Probabilities { get; } = Probabilities;
+
+    /// <summary>Gets the time spent in the model for the batch this window was part of (queueing included on the batched path).</summary>
+    public TimeSpan Latency { get; } = Latency;
+
+    /// <summary>Gets the version of the model that produced the prediction.</summary>
+    public string ModelVersion { get; } = ModelVersion;
+
     /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93% (entropy 0.21, model 1.0.0)</c>.</summary>
     /// <returns>A one-line summary.</returns>
     public override string ToString() =>

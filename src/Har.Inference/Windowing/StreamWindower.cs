@@ -153,7 +153,7 @@ public sealed class StreamWindower : IDisposable
     /// <summary>Gets the number of windows a stream completes over its first <paramref name="frames"/> frames: ⌊(n − L)/S⌋ + 1, or 0 when n &lt; L.</summary>
     /// <param name="frames">Frames appended to the stream so far.</param>
     /// <returns>The window count.</returns>
-    public long WindowCount(long frames) => frames < WindowLength ? 0 : ((frames - WindowLength) / Stride) + 1;
+    internal long WindowCount(long frames) => frames < WindowLength ? 0 : ((frames - WindowLength) / Stride) + 1;
 
     /// <summary>Appends interleaved frames to a stream and returns the windows they complete.</summary>
     /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>

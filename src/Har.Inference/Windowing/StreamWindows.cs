@@ -30,7 +30,7 @@ public readonly ref struct StreamWindows
     public int Count => _starts.Length;
 
     /// <summary>Gets the number of frames in each window.</summary>
-    public int WindowLength { get; }
+    internal int WindowLength { get; }
 
     /// <summary>Gets the number of values in each window (frames × channels).</summary>
     public int WindowValues => WindowLength * _channels;

@@ -170,6 +170,28 @@ public sealed class StreamWindowerLimitsTests
     }
 
     [Fact]
+    public async Task ReadmeMisuse_AChunkThatCompletesNoWindow_FailsLoudlyOrScoresNothing()
+    {
+        // Issue 13: a 50-frame chunk completes no window; copying "the window" out used to copy nothing, and the
+        // zero-filled buffer was then scored (LAYING, 91 %) without complaint.
+        var observer = new Models.HarModelPredictTests.RecordingObserver();
+        using var model = HarModel.Load(Fixture.Probs, Fixture.Options(o => o.Observers.Add(observer)));
+        using var windower = new StreamWindower(model.Card);
+        var window = new float[model.WindowValues];
+
+        var ex = Assert.Throws<InvalidOperationException>(() => windower.Append("d", Fixture.Frames(50)).CopyTo(window));
+        Assert.Contains("completed no window", ex.Message, StringComparison.Ordinal);
+
+        // The hand-off path: zero windows complete at once and nothing is scored.
+        var predictions = new Prediction[4];
+        var scored = windower.Append("d", Fixture.Frames(50), (model, predictions), static (w, s) => s.model.PredictAsync(w, new float[4 * 12], s.predictions));
+        Assert.True(scored.IsCompletedSuccessfully);
+        await scored;
+        Assert.Empty(observer.Seen);
+        Assert.Null(predictions[0].Label);
+    }
+
+    [Fact]
     public void Append_ToTheSameStreamFromInsideAHandler_ThrowsInsteadOfCorruptingTheBuffer()
     {
         using var windower = new StreamWindower(4, 2, 1);
