@@ -58,7 +58,7 @@ public sealed class ModelCardException : Exception
     /// <param name="key">The card key at fault, or <see langword="null"/> for a graph-level problem.</param>
     /// <param name="message">What was wrong and what was expected.</param>
     /// <param name="innerException">The underlying error, if any.</param>
-    internal ModelCardException(string? key, string message, Exception? innerException = null)
+    public ModelCardException(string? key, string message, Exception? innerException = null)
         : base(message, innerException)
     {
         Key = key;

@@ -28,7 +28,7 @@ internal static class AuditEndpoints
     }
 
     private static Task<IResult> HandleAppend(HttpRequest request, IServiceProvider services, TimeProvider time, CancellationToken ct) =>
-        WithLog(services, log => log.State == AuditLogState.Writable ? AppendAsync(request, log, time, ct) : Task.FromResult(Unavailable(log.State.ToString())));
+        WithLog(services, log => log.State == AuditLogState.Writable ? AppendAsync(request, log, time, ct) : Task.FromResult<IResult>(Unavailable(log.State.ToString())));
 
     private static async Task<IResult> AppendAsync(HttpRequest request, AuditLog log, TimeProvider time, CancellationToken ct)
     {
@@ -190,11 +190,11 @@ internal static class AuditEndpoints
         }
     }
 
-    private static IResult Unavailable(string detail) => Results.Problem(
+    private static RetryAfterResult Unavailable(string detail) => new(Results.Problem(
         statusCode: StatusCodes.Status503ServiceUnavailable,
         title: "Audit log unavailable",
-        detail: "The audit log cannot record or serve this now (read-only or full disk); it recovers on its own. Retry later.",
-        extensions: new Dictionary<string, object?> { ["reason"] = Redact(detail) });
+        detail: "The audit log cannot record or serve this now (read-only or full disk); it recovers on its own. Retry after the number of seconds in Retry-After.",
+        extensions: new Dictionary<string, object?> { ["reason"] = Redact(detail) }), seconds: 5);
 
     private static IResult Damaged(string detail) => Results.Problem(
         statusCode: StatusCodes.Status500InternalServerError,
@@ -237,4 +237,14 @@ internal static class AuditEndpoints
         ["leaf_hash"] = Convert.ToHexStringLower(e.LeafHash.Span),
         ["record"] = JsonNode.Parse(e.Record.ToCanonicalJson()),
     };
+
+    /// <summary>A result with a <c>Retry-After</c> header (seconds): the log probes the disk every few seconds and recovers on its own.</summary>
+    private sealed class RetryAfterResult(IResult inner, int seconds) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
 }

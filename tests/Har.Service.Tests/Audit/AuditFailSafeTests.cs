@@ -66,7 +66,9 @@ public sealed class AuditFailSafeTests
                 using var anonymous = restarted.CreateClient();
                 using var ready = await anonymous.GetAsync("/ready", Ct);
                 Assert.Equal(HttpStatusCode.OK, ready.StatusCode); // still serving
-                Assert.Equal("Degraded", await ready.Content.ReadAsStringAsync(Ct));
+                var readiness = JsonDocument.Parse(await ready.Content.ReadAsStringAsync(Ct)).RootElement;
+                Assert.Equal("Degraded", readiness.GetProperty("status").GetString());
+                Assert.Equal("Degraded", readiness.GetProperty("checks").GetProperty("audit").GetProperty("status").GetString());
                 var metrics = await anonymous.GetStringAsync("/metrics", Ct);
                 var line = metrics.Split('\n').Single(l => l.StartsWith("har_audit_quarantined_entries ", StringComparison.Ordinal));
                 Assert.True(double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, line);
