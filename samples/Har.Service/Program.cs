@@ -42,41 +42,9 @@ builder.Services.AddHarAudit(o =>
     o.SigningKeyPath = signingKey;
 });
 
-// Registry + rollout controller (router, analysis, automatic rollback), seeded with the bundled models.
-builder.Services.AddHarDeployment(o =>
-{
-    o.RegistryPath = Path.Combine(dataDirectory, "registry");
-    o.Rollouts.Canary.AnalysisInterval = options.RolloutAnalysisInterval;
-    o.Rollouts.BlueGreen.AnalysisInterval = options.RolloutAnalysisInterval;
-    o.Rollouts.ModelOptions = () => new HarModelOptions { UseGlobalThreadPool = false, IntraOpThreads = 1 };
-});
-
-// Drift monitoring of the ingested streams against the bundled (or configured) reference profile.
-var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
-if (File.Exists(profilePath))
-{
-    builder.Services.AddHarDrift(o =>
-    {
-        o.ProfilePath = profilePath;
-        o.WindowLength = options.DriftWindowFrames;
-        o.ScoreInterval = options.DriftScoreInterval;
-        o.MonitorName = "streams";
-
-        // One monitor pools the frames of every ingested device: the per-channel distribution tests are valid on
-        // the pool, but the physics consistency checks (and their per-device history) need one device's
-        // continuous stream, and frames of different devices back to back would read as impossible turns.
-        o.Scoring.ConsistencyChecks = false;
-    });
-}
-
-builder.Services.AddSingleton(sp =>
-{
-    var registry = sp.GetRequiredService<ModelRegistry>();
-    var current = registry.CurrentVersion ?? throw new InvalidOperationException("The model registry has no current version.");
-    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = 10_000, IdleTimeout = TimeSpan.FromMinutes(5) }, sp.GetRequiredService<TimeProvider>());
-});
-builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
-builder.Services.AddHostedService<ControllerLoop>();
+// Registry, serving pipeline (windowing, routing, batching, observers: metrics, rollout analysis, drift) and
+// rollout controller (the control plane), seeded with the bundled models: see Bootstrap.AddServing.
+builder.AddServing(options, dataDirectory, modelsDirectory);
 
 builder.Services.AddHealthChecks()
     .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"]);
@@ -105,12 +73,6 @@ app.MapAuditEndpoints();
 
 app.Run();
 
-/// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback).</summary>
-internal sealed class ControllerLoop(RolloutController controller) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => controller.RunAsync(stoppingToken);
-}
-
 /// <summary>Ready when the controller is open (the serving versions are loaded and warmed up) and the audit log is writable.</summary>
 internal sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
 {
@@ -120,8 +82,10 @@ internal sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
         {
             var controller = services.GetRequiredService<RolloutController>();
             var log = services.GetRequiredService<AuditLog>();
-            _ = services.GetRequiredService<StreamPredictionPipeline>();
-            return Task.FromResult(HealthCheckResult.Healthy($"serving {controller.Registry.CurrentVersion}; audit log at {log.Count} entries"));
+            var pipeline = services.GetRequiredService<ServingPipeline>();
+            return Task.FromResult(controller.Fault is { } fault
+                ? HealthCheckResult.Degraded($"serving {pipeline.Plan}; the rollout controller's loop is failing and retrying: {fault}")
+                : HealthCheckResult.Healthy($"serving {pipeline.Plan}; audit log at {log.Count} entries"));
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or ModelCardException or ModelIntegrityException or OptionsValidationException)
         {

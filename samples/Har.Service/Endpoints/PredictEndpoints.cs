@@ -10,7 +10,7 @@ namespace Har.Service.Endpoints;
 /// <summary>
 /// <c>POST /v1/predict</c> (whole windows) and <c>POST /v1/streams/{id}/samples</c> (raw interleaved
 /// frames): HTTP only — parse the body into a pooled buffer, hand it to the
-/// <see cref="StreamPredictionPipeline"/> (windowing, routing, micro-batching, drift feed), write the answers.
+/// <see cref="ServingPipeline"/> (windowing, routing, micro-batching, drift feed), write the answers.
 /// </summary>
 internal static class PredictEndpoints
 {
@@ -27,7 +27,7 @@ internal static class PredictEndpoints
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
     }
 
-    private static async Task PredictAsync(HttpContext context, StreamPredictionPipeline pipeline, IOptions<ServiceOptions> options, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, CancellationToken ct)
     {
         var request = context.Request;
         var windowValues = pipeline.WindowValues;
@@ -92,7 +92,7 @@ internal static class PredictEndpoints
         }
     }
 
-    private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, CancellationToken ct)
+    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, CancellationToken ct)
     {
         var request = context.Request;
         if (streamId.Length is 0 or > 256)

@@ -1,11 +1,54 @@
 using Har.Audit;
 using Har.Deployment;
+using Har.Drift;
+using Har.Inference;
 
 namespace Har.Service.Infrastructure;
 
-/// <summary>First-start defaults: a checkpoint signing key, and the bundled models in the registry.</summary>
+/// <summary>First-start defaults (a checkpoint signing key, the bundled models in the registry) and the wiring of the serving path.</summary>
 internal static class Bootstrap
 {
+    /// <summary>
+    /// Registers Har.Deployment (registry, the one serving pipeline, the rollout controller and its loop) and,
+    /// when a reference profile exists, Har.Drift's monitor, which the pipeline feeds with every frame it serves
+    /// (stream ingest and whole windows alike).
+    /// </summary>
+    public static WebApplicationBuilder AddServing(this WebApplicationBuilder builder, ServiceOptions options, string dataDirectory, string modelsDirectory)
+    {
+        builder.Services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = Path.Combine(dataDirectory, "registry");
+            o.Rollouts.Canary.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Rollouts.BlueGreen.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Serving.Model.UseGlobalThreadPool = false;
+            o.Serving.Model.IntraOpThreads = 1;
+            o.Serving.MaxStreams = 10_000;
+            o.Serving.StreamIdleTimeout = TimeSpan.FromMinutes(5);
+        });
+
+        var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
+        if (File.Exists(profilePath))
+        {
+            builder.Services.AddHarDrift(o =>
+            {
+                o.ProfilePath = profilePath;
+                o.WindowLength = options.DriftWindowFrames;
+                o.ScoreInterval = options.DriftScoreInterval;
+                o.MonitorName = "streams";
+
+                // One monitor pools the frames of every device: the per-channel distribution tests are valid on the
+                // pool, but the physics consistency checks need one device's continuous stream.
+                o.Scoring.ConsistencyChecks = false;
+            });
+        }
+
+        builder.Services.AddHostedService<ControllerLoop>();
+        return builder;
+    }
+
+    /// <summary>The registry's versions in semantic-version order (oldest first).</summary>
+    private static Version SortKey(string modelPath) => Version.Parse(ModelCard.Load(modelPath).ModelVersion.Split('-', '+')[0]);
+
     public const string Origin = "har.local/har-service";
 
     /// <summary>The signing key file (outside the log directory), generated once.</summary>
@@ -34,7 +77,7 @@ internal static class Bootstrap
 
         // Oldest version first, so the first registered (and current) model is the champion.
         var files = Directory.GetFiles(modelsDirectory, "*.onnx")
-            .Select(f => (File: f, Version: Version.Parse(Har.Inference.ModelCard.Load(f).ModelVersion.Split('-', '+')[0])))
+            .Select(f => (File: f, Version: SortKey(f)))
             .OrderBy(x => x.Version)
             .Select(x => x.File);
         foreach (var file in files)
@@ -47,4 +90,10 @@ internal static class Bootstrap
             });
         }
     }
+}
+
+/// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback); the loop outlives any failure of a reconciliation.</summary>
+internal sealed class ControllerLoop(RolloutController controller) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => controller.RunAsync(stoppingToken);
 }

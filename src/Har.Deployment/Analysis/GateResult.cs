@@ -42,6 +42,20 @@ public interface IAnalysisGate
 /// <param name="End">The end of the interval.</param>
 public sealed record AnalysisResult(GateVerdict Verdict, IReadOnlyList<GateResult> Gates, DateTimeOffset Start, DateTimeOffset End)
 {
+    /// <summary>Gets the candidate's requests (predictions and errors) in the interval.</summary>
+    public long CandidateRequests { get; init; }
+
+    /// <summary>Gets the stable version's requests (predictions and errors) in the interval.</summary>
+    public long StableRequests { get; init; }
+
+    /// <summary>Gets the windows both versions scored in the interval (shadow or mirror pairs).</summary>
+    public long PairedWindows { get; init; }
+
+    /// <summary>Returns the verdict, the sample counts and each gate's verdict and message on one line.</summary>
+    /// <returns>A summary such as <c>Fail (candidate 412, stable 3,702, paired 412): error-rate Fail: …</c>.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Verdict} (candidate {CandidateRequests}, stable {StableRequests}, paired {PairedWindows}): {string.Join("; ", Gates.Select(g => $"{g.Gate} {g.Verdict}: {g.Message}"))}");
+
     internal static GateVerdict Combine(IReadOnlyList<GateResult> gates)
     {
         var verdict = GateVerdict.Pass;

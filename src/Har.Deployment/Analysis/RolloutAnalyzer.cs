@@ -67,6 +67,11 @@ internal sealed class RolloutAnalyzer
             }
         }
 
-        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End);
+        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End)
+        {
+            CandidateRequests = snapshot.Candidate.Requests,
+            StableRequests = snapshot.Stable.Requests,
+            PairedWindows = snapshot.Paired.Pairs,
+        };
     }
 }

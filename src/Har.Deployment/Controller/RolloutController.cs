@@ -8,11 +8,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Har.Deployment;
 
 /// <summary>
-/// Runs model rollouts: a persisted state machine (see the package README for the diagram) that executes
-/// a strategy's steps, judges the candidate at every analysis interval, rolls back on its own when a
-/// gate fails, and writes every command, transition, verdict and rollback to the audit log. It also
-/// serves predictions (<see cref="PredictAsync"/>) through its <see cref="Router"/>, feeding
-/// <see cref="Observations"/>.
+/// The control plane of model rollouts: a persisted state machine (see the package README for the
+/// diagram) that executes a strategy's steps, judges the candidate at every analysis interval, rolls
+/// back on its own when a gate fails, and writes every command, transition, verdict and rollback to the
+/// audit log. It is never on the prediction path: it publishes immutable traffic plans to a
+/// <see cref="ServingPipeline"/> and reads what the pipeline's observers collected.
 /// </summary>
 /// <remarks>
 /// Time comes only from the <see cref="TimeProvider"/>: call <see cref="ReconcileAsync"/> (or run
@@ -20,7 +20,7 @@ namespace Har.Deployment;
 /// whole rollout runs in a test on a fake clock. State is written (temp file, fsync, rename, directory
 /// fsync) before its effects; a restarted controller resumes from it and never applies a step twice.
 /// </remarks>
-public sealed class RolloutController : IAsyncDisposable
+public sealed partial class RolloutController : IAsyncDisposable
 {
     /// <summary>The actor name of automatic decisions in the audit log.</summary>
     public const string SystemActor = "har-deployment";
@@ -30,9 +30,8 @@ public sealed class RolloutController : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RolloutStateStore _store;
-    private readonly IDeploymentAuditSink? _audit;
-    private readonly IModelVersionHost _host;
-    private readonly bool _ownsHost;
+    private readonly IServingControl _serving;
+    private readonly RolloutOutbox _outbox;
     private readonly RolloutAnalyzer _analyzer;
     private readonly DeploymentMetrics _metrics;
     private readonly Dictionary<string, IRolloutStrategy> _strategies;
@@ -40,18 +39,19 @@ public sealed class RolloutController : IAsyncDisposable
     private readonly IReadOnlyList<string> _labels;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private RolloutState? _state;
+    private string? _fault;
     private int _disposed;
 
-    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
+    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
     {
         _registry = registry;
         _options = options;
         _time = time;
         _logger = (ILogger?)loggerFactory?.CreateLogger<RolloutController>() ?? NullLogger.Instance;
         _store = new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
-        _audit = audit;
-        _host = host;
-        _ownsHost = ownsHost;
+        _outbox = new RolloutOutbox(audit, time);
+        _serving = serving;
+        serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);
         _analyzer = new RolloutAnalyzer(options.Analysis, classMix);
         _metrics = new DeploymentMetrics(options.MetricsRegistry);
         _strategies = new Dictionary<string, IRolloutStrategy>(StringComparer.Ordinal)
@@ -67,15 +67,15 @@ public sealed class RolloutController : IAsyncDisposable
         }
 
         _labels = [];
-        Router = new TrafficRouter(TrafficPlan.Single("none"));
-        Observations = new RolloutObservations(time.GetUtcNow());
     }
 
-    /// <summary>Gets the router that decides which version serves each stream.</summary>
-    public TrafficRouter Router { get; }
+    /// <summary>Gets the traffic plan the controller last published (tests and diagnostics).</summary>
+    internal TrafficPlan Plan => _serving.Plan;
 
-    /// <summary>Gets the per-version observation windows the analysis reads (fed by <see cref="PredictAsync"/>, or by your own serving path).</summary>
-    public RolloutObservations Observations { get; }
+    /// <summary>Gets the observations the analysis reads (fed by the serving pipeline's rollout observer).</summary>
+    internal RolloutObservations Observations => _serving.Observations;
+
+    private IModelVersionHost _host => _serving.Models;
 
     /// <summary>Gets the registry the controller deploys from.</summary>
     public ModelRegistry Registry => _registry;
@@ -90,36 +90,31 @@ public sealed class RolloutController : IAsyncDisposable
     public string StatePath => _store.StatePath;
 
     /// <summary>
-    /// Opens a controller on a registry: reads the persisted rollout (if any), flushes audit events that a
-    /// crash left unwritten, loads and warms the versions the current state serves, and rebuilds the
-    /// traffic plan. It does not advance the rollout; <see cref="ReconcileAsync"/> does.
+    /// Opens a controller on a registry and the pipeline it steers: reads the persisted rollout (if any),
+    /// flushes audit events that a crash left unwritten, loads and warms the versions the current state
+    /// serves (a candidate that no longer loads ends its rollout as Failed, on the champion), and publishes
+    /// the traffic plan. It does not advance the rollout; <see cref="ReconcileAsync"/> does.
     /// </summary>
-    /// <param name="registry">The model registry.</param>
+    /// <param name="registry">The model registry (the one <paramref name="pipeline"/> was opened on).</param>
+    /// <param name="pipeline">The serving pipeline whose traffic plan the controller publishes.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="loggerFactory">Where log messages go.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
     /// <param name="cancellationToken">Cancels opening.</param>
-    /// <returns>The controller; dispose it to unload the models.</returns>
-    public static Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    /// <returns>The controller.</returns>
+    public static Task<RolloutController> OpenAsync(ModelRegistry registry, ServingPipeline pipeline, RolloutControllerOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(pipeline);
         options ??= new RolloutControllerOptions();
         var time = timeProvider ?? TimeProvider.System;
-        return OpenAsync(registry, options, CreateDefaultHost(options, loggerFactory, time), ownsHost: true, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
+        return OpenAsync(registry, options, pipeline, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
     }
 
-    internal static IModelVersionHost CreateDefaultHost(RolloutControllerOptions options, ILoggerFactory? loggerFactory, TimeProvider time) =>
-        new HarModelHost(
-            options.ModelOptions ?? (() => new HarModelOptions { MetricsRegistry = options.MetricsRegistry }),
-            [.. options.SmokeTestWindows],
-            options.SmokeTestMinAgreement,
-            loggerFactory,
-            time);
-
-    internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {
         options.Validate();
-        var controller = new RolloutController(registry, options, host, ownsHost, audit, classMix, loggerFactory, time);
+        var controller = new RolloutController(registry, options, serving, audit, classMix, loggerFactory, time);
         await controller.InitializeAsync(cancellationToken).ConfigureAwait(false);
         return controller;
     }
@@ -180,13 +175,42 @@ public sealed class RolloutController : IAsyncDisposable
     /// <summary>Reconciles until cancelled, sleeping (on the <see cref="TimeProvider"/>) until the next analysis or wait is due, or a command arrives.</summary>
     /// <param name="cancellationToken">Stops the loop.</param>
     /// <returns>A task that completes when cancelled.</returns>
+    /// <remarks>
+    /// No exception of a reconciliation ends the loop: it is logged, shown in <see cref="Fault"/> and in
+    /// <c>har_rollout_loop_faulted</c>, traffic stays on the plan in force, and the loop retries.
+    /// </remarks>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             var wake = Volatile.Read(ref _wake).Task;
-            await ReconcileAsync(cancellationToken).ConfigureAwait(false);
-            var delay = NextDelay();
+            TimeSpan delay;
+            try
+            {
+                await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                if (Volatile.Read(ref _fault) is not null)
+                {
+                    Volatile.Write(ref _fault, null);
+                    _metrics.SetLoopFaulted(false);
+                    Log.LoopRecovered(_logger);
+                }
+
+                delay = NextDelay();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // the loop outlives any failure; the failure is logged, exposed and retried
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Volatile.Write(ref _fault, $"{ex.GetType().Name}: {ex.Message}");
+                _metrics.SetLoopFaulted(true);
+                delay = _options.FaultRetryInterval;
+                Log.LoopFaulted(_logger, delay.TotalSeconds, ex);
+            }
+
             try
             {
                 await Task.WhenAny(Task.Delay(delay, _time, cancellationToken), wake).ConfigureAwait(false);
@@ -198,39 +222,8 @@ public sealed class RolloutController : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Serves one window: routes the stream, predicts with the chosen version, records the observation,
-    /// and — when the plan says so — runs a copy on the shadow (or, for mirrored candidate traffic, on the
-    /// champion) in the background, whose result is only compared, never returned.
-    /// </summary>
-    /// <param name="streamId">The stream or device id (sticky routing key).</param>
-    /// <param name="window">One window in sensor units (interleaved frames); must not change until the task completes.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>The served prediction.</returns>
-    public async ValueTask<Prediction> PredictAsync(string streamId, ReadOnlyMemory<float> window, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(streamId);
-        var decision = Router.Route(streamId);
-        var started = _time.GetTimestamp();
-        Prediction served;
-        try
-        {
-            served = await _host.PredictAsync(decision.Version, window, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
-        {
-            Observations.RecordError(decision.Version, _time.GetElapsedTime(started));
-            throw;
-        }
-
-        Observations.RecordPrediction(decision.Version, new PredictionObservation(served.ClassIndex, served.Confidence, served.IsUncertain, _time.GetElapsedTime(started)));
-        if (decision.ShadowVersion is { } shadow)
-        {
-            _ = RunShadowAsync(shadow, window.ToArray(), served, decision.IsCandidate);
-        }
-
-        return served;
-    }
+    /// <summary>Gets why the last reconciliation of <see cref="RunAsync"/> failed, or <see langword="null"/> when it succeeded (the loop keeps retrying).</summary>
+    public string? Fault => Volatile.Read(ref _fault);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -240,11 +233,8 @@ public sealed class RolloutController : IAsyncDisposable
             return;
         }
 
-        if (_ownsHost)
-        {
-            await _host.DisposeAsync().ConfigureAwait(false);
-        }
-
+        // Wait for a reconciliation in progress, so no command runs on a disposed pipeline.
+        await _gate.WaitAsync().ConfigureAwait(false);
         _gate.Dispose();
     }
 
@@ -268,7 +258,7 @@ public sealed class RolloutController : IAsyncDisposable
     /// The instant part of an automatic rollback: puts 100 % of the traffic back on the warm champion with
     /// one atomic plan swap. Persisting and auditing the rollback follow it.
     /// </summary>
-    internal void SwitchTrafficToChampion(RolloutState state) => Router.Apply(TrafficPlan.Single(state.Champion, state.Revision + 1));
+    internal void SwitchTrafficToChampion(RolloutState state) => _serving.Publish(TrafficPlan.Single(state.Champion, state.Revision + 1));
 
     private TimeSpan NextDelay()
     {
@@ -284,33 +274,6 @@ public sealed class RolloutController : IAsyncDisposable
 
     private void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    private async Task RunShadowAsync(string version, float[] window, Prediction served, bool servedIsCandidate)
-    {
-        var started = _time.GetTimestamp();
-        try
-        {
-            var other = await _host.PredictAsync(version, window, CancellationToken.None).ConfigureAwait(false);
-            Observations.RecordLatency(version, _time.GetElapsedTime(started));
-            var (candidate, stable) = servedIsCandidate ? (served, other) : (other, served);
-            if (!servedIsCandidate)
-            {
-                // A shadow's runs are the shadow candidate's only observations: count them as its requests.
-                Observations.RecordPrediction(version, new PredictionObservation(other.ClassIndex, other.Confidence, other.IsUncertain, _time.GetElapsedTime(started)));
-            }
-
-            Observations.RecordPair(new PairedObservation(candidate.ClassIndex, candidate.Confidence, candidate.IsUncertain, stable.ClassIndex, stable.Confidence, stable.IsUncertain));
-        }
-#pragma warning disable CA1031 // a shadow failure is an observation of the shadow, never an error of the served request
-        catch (Exception)
-#pragma warning restore CA1031
-        {
-            if (!servedIsCandidate)
-            {
-                Observations.RecordError(version, _time.GetElapsedTime(started));
-            }
-        }
-    }
-
     private async Task InitializeAsync(CancellationToken ct)
     {
         var state = _store.Load();
@@ -318,20 +281,23 @@ public sealed class RolloutController : IAsyncDisposable
         if (state is not null)
         {
             Log.Resumed(_logger, state.RolloutId, state.Phase, state.StepIndex, state.Revision);
-            if (state.Outbox.Count > 0 && _audit is not null)
-            {
-                var last = await _audit.GetLastSequenceAsync(state.RolloutId, ct).ConfigureAwait(false);
-                state.Outbox.RemoveAll(e => e.Sequence <= last);
-            }
-
-            await FlushOutboxAsync(ct).ConfigureAwait(false);
+            await _outbox.RecoverAsync(state, ct).ConfigureAwait(false);
         }
 
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
+        var failure = await EnsureResidentAsync(ct).ConfigureAwait(false);
         ApplyPlan(state);
+        if (failure is not null)
+        {
+            // A candidate that no longer loads (or crashed the last process while loading) ends its rollout; the champion serves.
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+        }
     }
 
-    private async Task EnsureResidentAsync(CancellationToken ct)
+    /// <summary>
+    /// Loads what the state serves. The champion (or the registry's current version) must load; a
+    /// candidate that cannot be loaded is not thrown but returned as a reason to end its rollout.
+    /// </summary>
+    private async Task<string?> EnsureResidentAsync(CancellationToken ct)
     {
         var s = _state;
         var needed = new List<string>();
@@ -361,11 +327,57 @@ public sealed class RolloutController : IAsyncDisposable
 
         foreach (var version in needed)
         {
-            if (!_host.IsLoaded(version))
+            if (_host.IsLoaded(version))
             {
-                await _host.LoadAsync(_registry.ReadVerified(version, "serve"), ct).ConfigureAwait(false);
+                continue;
+            }
+
+            var isCandidate = s is not null && version == s.Candidate && !s.Phase.IsTerminal() && s.Phase != RolloutPhase.Promoting;
+            try
+            {
+                await LoadServableAsync(version, "serve", ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (isCandidate && IsCandidateFailure(ex, ct))
+            {
+                return $"candidate {version} could not be loaded: {ex.Message}";
             }
         }
+
+        return null;
+    }
+
+    /// <summary>Verifies and loads a version, refusing one whose window geometry the pipeline cannot serve.</summary>
+    private async Task LoadServableAsync(string version, string purpose, CancellationToken ct)
+    {
+        var verified = _registry.ReadVerified(version, purpose);
+        await _host.LoadAsync(verified, ct).ConfigureAwait(false);
+        var geometry = WindowGeometry.From(_host.GetCard(version));
+        if (!geometry.IsCompatibleWith(_serving.Geometry))
+        {
+            await _host.UnloadAsync(version).ConfigureAwait(false);
+            throw new ModelCardException(null, $"Version {version} asks for {geometry}; the serving pipeline serves {_serving.Geometry}.");
+        }
+    }
+
+    /// <summary>Any failure of a candidate (but not a cancellation of the caller) ends its rollout instead of escaping.</summary>
+    private static bool IsCandidateFailure(Exception ex, CancellationToken ct) => ex is not OperationCanceledException || !ct.IsCancellationRequested;
+
+    /// <summary>Ends the active rollout as Failed with all traffic on the champion (the reason is audited with the transition).</summary>
+    private async Task FailCandidateAsync(string reason, CancellationToken ct)
+    {
+        var s = _state!;
+        Log.Error(_logger, s.RolloutId, reason, new InvalidOperationException(reason));
+        if (!_host.IsLoaded(s.Champion))
+        {
+            await LoadServableAsync(s.Champion, "serve champion", ct).ConfigureAwait(false);
+        }
+
+        if (s.Promoted || _registry.CurrentVersion != s.Champion)
+        {
+            _registry.SetCurrent(s.Champion);
+        }
+
+        await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, reason, ct).ConfigureAwait(false);
     }
 
     private void ApplyPlan(RolloutState? s)
@@ -375,7 +387,7 @@ public sealed class RolloutController : IAsyncDisposable
         {
             plan = TrafficPlan.Single(_registry.CurrentVersion ?? "none");
             _metrics.SetWeights(plan.Stable, null, 0);
-            Router.Apply(plan);
+            _serving.Publish(plan);
             return;
         }
 
@@ -395,7 +407,7 @@ public sealed class RolloutController : IAsyncDisposable
                 break;
         }
 
-        Router.Apply(plan);
+        _serving.Publish(plan);
         _metrics.SetWeights(plan.Stable, plan.Candidate, plan.CandidatePercent);
         _metrics.SetPhase(s.Phase);
     }
@@ -406,19 +418,19 @@ public sealed class RolloutController : IAsyncDisposable
         var phase = current?.Phase;
         if (command.ExpectedPhase is { } expected && expected != phase)
         {
-            await RejectAsync(command, "conflict", ct).ConfigureAwait(false);
+            await _outbox.RejectAsync(command, _state, "conflict", ct).ConfigureAwait(false);
             throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected the rollout in phase {expected}, but it is {(phase?.ToString() ?? "absent (no rollout yet)")} at revision {current?.Revision ?? 0}; re-read the status and retry.");
         }
 
         if (command.ExpectedRevision is { } revision && revision != (current?.Revision ?? 0))
         {
-            await RejectAsync(command, "conflict", ct).ConfigureAwait(false);
+            await _outbox.RejectAsync(command, _state, "conflict", ct).ConfigureAwait(false);
             throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected revision {revision}, but the rollout is at revision {current?.Revision ?? 0} (phase {phase?.ToString() ?? "none"}); re-read the status and retry.");
         }
 
         if (!IsAllowed(command.Kind, current))
         {
-            await RejectAsync(command, "rejected", ct).ConfigureAwait(false);
+            await _outbox.RejectAsync(command, _state, "rejected", ct).ConfigureAwait(false);
             throw new RolloutCommandRejectedException($"Command {command.Kind} is not allowed while the rollout is {(phase?.ToString() ?? "absent")}; it is accepted in {AllowedPhases(command.Kind)}.");
         }
 
@@ -428,10 +440,15 @@ public sealed class RolloutController : IAsyncDisposable
             return;
         }
 
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
+        if (await EnsureResidentAsync(ct).ConfigureAwait(false) is { } failure)
+        {
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException($"Command {command.Kind} was not applied: {failure}; the rollout ended as Failed and {current!.Champion} serves all traffic.");
+        }
+
         var next = current!.Clone();
         Log.Command(_logger, next.RolloutId, command.Kind, command.Actor, command.Reason);
-        EmitCommand(next, command);
+        RolloutOutbox.EmitCommand(next, command, _time.GetUtcNow());
         switch (command.Kind)
         {
             case RolloutCommandKind.Pause:
@@ -521,6 +538,13 @@ public sealed class RolloutController : IAsyncDisposable
             throw new RolloutCommandRejectedException($"Strategy '{strategy.Name}' produced no steps; expected at least one.");
         }
 
+        if (CheckServable(candidate) is { } refusal)
+        {
+            // Refused before any step: nothing persisted, traffic untouched; the refusal is audited.
+            await _outbox.RejectAsync(command, _state, "refused", ct, refusal).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException(refusal);
+        }
+
         if (_state is not null)
         {
             _store.Archive(_state);
@@ -544,8 +568,8 @@ public sealed class RolloutController : IAsyncDisposable
             Message = $"started by {command.Actor}: {command.Reason}",
         };
         Log.Command(_logger, id, command.Kind, command.Actor, command.Reason);
-        EmitCommand(next, command);
-        Emit(next, "rollout.transition", "info", command.Actor, new JsonObject
+        RolloutOutbox.EmitCommand(next, command, _time.GetUtcNow());
+        RolloutOutbox.Emit(next, "rollout.transition", "info", command.Actor, new JsonObject
         {
             ["from"] = null,
             ["to"] = nameof(RolloutPhase.Pending),
@@ -559,6 +583,25 @@ public sealed class RolloutController : IAsyncDisposable
         await RunPendingAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>Why the pipeline cannot serve <paramref name="candidate"/> (window geometry, channels, sample rate, an unreadable card), or <see langword="null"/>.</summary>
+    private string? CheckServable(string candidate)
+    {
+        ModelCard card;
+        try
+        {
+            card = ModelCard.Load(_registry.Get(candidate).ModelPath);
+        }
+        catch (Exception ex) when (ex is ModelCardException or IOException or UnauthorizedAccessException)
+        {
+            return $"Candidate {candidate} cannot be served: its model card could not be read ({ex.Message}).";
+        }
+
+        var geometry = WindowGeometry.From(card);
+        return geometry.IsCompatibleWith(_serving.Geometry)
+            ? null
+            : $"Candidate {candidate} cannot be served: its card asks for {geometry}, but the serving pipeline serves {_serving.Geometry}; expected a candidate with the champion's window geometry, channels and sample rate.";
+    }
+
     private async Task RunPendingAsync(CancellationToken ct)
     {
         var s = _state!;
@@ -569,16 +612,18 @@ public sealed class RolloutController : IAsyncDisposable
             return;
         }
 
+        if (!_host.IsLoaded(s.Champion))
+        {
+            await LoadServableAsync(s.Champion, "serve champion", ct).ConfigureAwait(false);
+        }
+
         try
         {
-            if (!_host.IsLoaded(s.Champion))
-            {
-                await _host.LoadAsync(_registry.ReadVerified(s.Champion, "serve champion"), ct).ConfigureAwait(false);
-            }
-
-            await _host.LoadAsync(_registry.ReadVerified(s.Candidate, "load candidate"), ct).ConfigureAwait(false);
+            // Load and warm-up failures of any kind (a corrupt file, a card the pipeline cannot serve, a
+            // warm-up that asks for more memory than there is) end the rollout; the champion keeps serving.
+            await LoadServableAsync(s.Candidate, "load candidate", ct).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is ModelIntegrityException or ModelCardException or IOException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (IsCandidateFailure(ex, ct))
         {
             await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"candidate {s.Candidate} could not be verified and loaded: {ex.Message}", ct).ConfigureAwait(false);
             return;
@@ -593,7 +638,12 @@ public sealed class RolloutController : IAsyncDisposable
 
     private async Task ReconcileCoreAsync(CancellationToken ct)
     {
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
+        if (await EnsureResidentAsync(ct).ConfigureAwait(false) is { } failure)
+        {
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+            return;
+        }
+
         switch (_state!.Phase)
         {
             case RolloutPhase.Pending:
@@ -638,7 +688,16 @@ public sealed class RolloutController : IAsyncDisposable
                     await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
                     break;
                 case RolloutStepKind.SmokeTest:
-                    var outcome = _host.SmokeTest(s.Candidate, s.Champion);
+                    SmokeTestOutcome outcome;
+                    try
+                    {
+                        outcome = _host.SmokeTest(s.Candidate, s.Champion);
+                    }
+                    catch (Exception ex) when (IsCandidateFailure(ex, ct))
+                    {
+                        outcome = new SmokeTestOutcome(false, $"the candidate threw during the smoke test: {ex.GetType().Name}: {ex.Message}", new Dictionary<string, double>());
+                    }
+
                     var evidence = new JsonObject { ["built_in"] = outcome.Message, ["built_in_passed"] = outcome.Passed, ["evidence"] = ToJson(outcome.Evidence) };
                     if (!outcome.Passed)
                     {
@@ -705,7 +764,7 @@ public sealed class RolloutController : IAsyncDisposable
         var result = _analyzer.Evaluate(snapshot, paired);
         _metrics.Analysis(result);
         next.AnalysesRun++;
-        LastAnalysis = result;
+        next.LastAnalysis = result;
         switch (result.Verdict)
         {
             case GateVerdict.Pass:
@@ -764,13 +823,13 @@ public sealed class RolloutController : IAsyncDisposable
         {
             // Traffic first: the champion is warm, one atomic swap puts every stream back on it.
             SwitchTrafficToChampion(next);
-            Emit(next, "rollout.verdict", "warning", SystemActor, verdictEvent);
+            RolloutOutbox.Emit(next, "rollout.verdict", "warning", SystemActor, verdictEvent);
             await CommitAsync(next, ct).ConfigureAwait(false);
             await RollBackAsync(SystemActor, rollbackReason, automatic: true, verdictEvent, ct).ConfigureAwait(false);
             return false;
         }
 
-        Emit(next, "rollout.verdict", result.Verdict == GateVerdict.Pass ? "info" : "warning", SystemActor, verdictEvent);
+        RolloutOutbox.Emit(next, "rollout.verdict", result.Verdict == GateVerdict.Pass ? "info" : "warning", SystemActor, verdictEvent);
         if (next.ConsecutivePasses >= step.RequiredPasses)
         {
             next.NextAnalysisAt = null;
@@ -782,9 +841,6 @@ public sealed class RolloutController : IAsyncDisposable
         await CommitAsync(next, ct).ConfigureAwait(false);
         return false;
     }
-
-    /// <summary>Gets the most recent analysis result (in memory; the audit log keeps all of them).</summary>
-    internal AnalysisResult? LastAnalysis { get; private set; }
 
     private async Task CompleteStepAsync(RolloutState next, RolloutStep step, JsonObject? evidence, CancellationToken ct)
     {
@@ -801,7 +857,7 @@ public sealed class RolloutController : IAsyncDisposable
             details["evidence"] = evidence.DeepClone();
         }
 
-        Emit(next, "rollout.step", "info", SystemActor, details);
+        RolloutOutbox.Emit(next, "rollout.step", "info", SystemActor, details);
         next.StepIndex++;
         next.StepStartedAt = _time.GetUtcNow();
         next.ConsecutivePasses = 0;
@@ -828,7 +884,17 @@ public sealed class RolloutController : IAsyncDisposable
     private async Task CompletePromotionAsync(CancellationToken ct)
     {
         var s = _state!;
-        _registry.SetCurrent(s.Candidate);
+        try
+        {
+            // The registry checks the candidate again (file, record, config) before it moves `current`.
+            _registry.SetCurrent(s.Candidate);
+        }
+        catch (Exception ex) when (IsCandidateFailure(ex, ct))
+        {
+            await FailCandidateAsync($"promotion of {s.Candidate} refused: {ex.Message}", ct).ConfigureAwait(false);
+            return;
+        }
+
         var next = s.Clone();
         next.Promoted = true;
         next.CandidateBuckets = TrafficPlan.BucketCount;
@@ -850,7 +916,7 @@ public sealed class RolloutController : IAsyncDisposable
 
         SwitchTrafficToChampion(s);
         var next = s.Clone();
-        Emit(next, "rollout.rollback", "critical", actor, new JsonObject
+        RolloutOutbox.Emit(next, "rollout.rollback", "critical", actor, new JsonObject
         {
             ["model"] = _registry.Get(s.Candidate).ModelName,
             ["from"] = s.Candidate,
@@ -890,6 +956,7 @@ public sealed class RolloutController : IAsyncDisposable
         var s = _state!;
         SwitchTrafficToChampion(s);
         var next = s.Clone();
+        next.Promoted = false;
         next.CandidateBuckets = 0;
         next.ShadowBuckets = 0;
         next.Mirror = false;
@@ -905,7 +972,7 @@ public sealed class RolloutController : IAsyncDisposable
         var from = _state?.RolloutId == next.RolloutId ? _state.Phase : (RolloutPhase?)null;
         next.Phase = to;
         next.Message = message;
-        Emit(next, "rollout.transition", to is RolloutPhase.Failed or RolloutPhase.RollingBack ? "warning" : "info", actor, new JsonObject
+        RolloutOutbox.Emit(next, "rollout.transition", to is RolloutPhase.Failed or RolloutPhase.RollingBack ? "warning" : "info", actor, new JsonObject
         {
             ["from"] = from?.ToString(),
             ["to"] = to.ToString(),
@@ -925,71 +992,7 @@ public sealed class RolloutController : IAsyncDisposable
         _store.Save(next);
         Volatile.Write(ref _state, next);
         ApplyPlan(next);
-        await FlushOutboxAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task FlushOutboxAsync(CancellationToken ct)
-    {
-        var s = _state;
-        if (s is null)
-        {
-            return;
-        }
-
-        while (s.Outbox.Count > 0)
-        {
-            var entry = s.Outbox[0];
-            if (_audit is not null)
-            {
-                await _audit.AppendAsync(entry.ToEvent(s.RolloutId), ct).ConfigureAwait(false);
-            }
-
-            s.Outbox.RemoveAt(0);
-        }
-    }
-
-    private static void Emit(RolloutState state, string eventType, string severity, string actor, JsonObject details)
-    {
-        state.Sequence++;
-        state.Outbox.Add(new RolloutState.OutboxEntry(state.Sequence, eventType, severity, actor, state.UpdatedAt, details));
-    }
-
-    private void EmitCommand(RolloutState state, RolloutCommand command)
-    {
-        state.UpdatedAt = _time.GetUtcNow();
-        Emit(state, "rollout.command", "info", command.Actor, new JsonObject
-        {
-            ["command"] = command.Kind.ToString(),
-            ["reason"] = command.Reason,
-            ["expected_phase"] = command.ExpectedPhase?.ToString(),
-            ["expected_revision"] = command.ExpectedRevision,
-            ["candidate"] = command.Candidate,
-            ["strategy"] = command.Strategy,
-            ["accepted"] = true,
-        });
-    }
-
-    private async Task RejectAsync(RolloutCommand command, string outcome, CancellationToken ct)
-    {
-        if (_audit is null)
-        {
-            return;
-        }
-
-        var entity = _state?.RolloutId ?? "none";
-        await _audit.AppendAsync(
-            new DeploymentAuditEvent("rollout.command", "rollout", entity, "warning", command.Actor, _time.GetUtcNow(), new JsonObject
-            {
-                ["command"] = command.Kind.ToString(),
-                ["reason"] = command.Reason,
-                ["expected_phase"] = command.ExpectedPhase?.ToString(),
-                ["expected_revision"] = command.ExpectedRevision,
-                ["actual_phase"] = _state?.Phase.ToString(),
-                ["actual_revision"] = _state?.Revision ?? 0,
-                ["accepted"] = false,
-                ["outcome"] = outcome,
-            }),
-            ct).ConfigureAwait(false);
+        await _outbox.FlushAsync(_state, ct).ConfigureAwait(false);
     }
 
     private async Task<(bool Allowed, string Message)> RunHooksAsync(RolloutHookPoint point, string key, CancellationToken ct)
@@ -1014,7 +1017,7 @@ public sealed class RolloutController : IAsyncDisposable
             }
 
             var next = _state!.Clone();
-            Emit(next, "rollout.hook", result.Allowed ? "info" : "warning", SystemActor, new JsonObject
+            RolloutOutbox.Emit(next, "rollout.hook", result.Allowed ? "info" : "warning", SystemActor, new JsonObject
             {
                 ["hook"] = hook.Name,
                 ["point"] = point.ToString(),
@@ -1074,5 +1077,6 @@ public sealed class RolloutController : IAsyncDisposable
         NextAnalysisAt = s.NextAnalysisAt,
         AnalysesRun = s.AnalysesRun,
         Message = s.Message,
+        LastAnalysis = s.LastAnalysis,
     };
 }

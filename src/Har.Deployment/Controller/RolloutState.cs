@@ -60,6 +60,9 @@ internal sealed class RolloutState
 
     public string Message { get; set; } = string.Empty;
 
+    /// <summary>The most recent analysis (verdict, gates with evidence, sample counts), persisted so the status says why after a restart too.</summary>
+    public AnalysisResult? LastAnalysis { get; set; }
+
     /// <summary>The last audit sequence number assigned.</summary>
     public long Sequence { get; set; } = -1;
 
@@ -111,6 +114,7 @@ internal sealed class RolloutStateStore
     internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
 

@@ -1,6 +1,5 @@
 using Har.Audit;
 using Har.Deployment.Tests.Support;
-using Har.Inference;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -24,14 +23,20 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         {
             o.RegistryPath = env.Registry.Root;
             o.Rollouts.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
-            o.Rollouts.ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero };
+            o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.Model.EnableMetrics = false;
             o.Rollouts.Recreate.SmokeTest = false;
         }).AddGate(gate);
         await using var provider = services.BuildServiceProvider();
         var controller = provider.GetRequiredService<RolloutController>();
+        var pipeline = provider.GetRequiredService<ServingPipeline>();
+        Assert.Equal(TestRegistry.Champion, pipeline.Plan.Stable);
         Assert.Same(provider.GetRequiredService<ModelRegistry>(), controller.Registry);
         var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "di-test", "composition"));
         Assert.Equal(RolloutPhase.Succeeded, status.Phase);
+
+        // The controller steers the pipeline the container hands out: one set of resident models.
+        Assert.Equal(TestRegistry.Candidate, pipeline.Plan.Stable);
         var log = provider.GetRequiredService<AuditLog>();
         var page = log.Query(new AuditQuery { EntityId = status.RolloutId });
         Assert.Contains(page.Entries, e => e.EventType == "rollout.transition");
