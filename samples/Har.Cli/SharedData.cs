@@ -1,4 +1,4 @@
-using Har.Cli.Data;
+using Har.Inference.Data;
 
 namespace Har.Cli;
 
@@ -16,7 +16,7 @@ internal static class SharedData
         if (!string.IsNullOrEmpty(fromEnv))
         {
             var dir = Path.Combine(fromEnv, "data", "uci-hapt");
-            return File.Exists(Path.Combine(dir, HaptDataset.SamplesFile)) ? Path.GetFullPath(dir) : null;
+            return File.Exists(Path.Combine(dir, SensorDataset.SamplesFile)) ? Path.GetFullPath(dir) : null;
         }
 
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })

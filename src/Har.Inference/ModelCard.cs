@@ -173,7 +173,7 @@ public sealed class ModelCard
 
         var name = copy[ModelCardKeys.ModelName];
         var version = copy[ModelCardKeys.ModelVersion];
-        if (!IsSemVer(version))
+        if (!SemanticVersion.TryParse(version, out var parsed) || parsed.ToString() != version)
         {
             throw new ModelCardException(ModelCardKeys.ModelVersion, $"Model card key '{ModelCardKeys.ModelVersion}' is '{version}'; expected a semantic version such as '1.2.0'.");
         }
@@ -284,12 +284,6 @@ public sealed class ModelCard
         {
             throw new ModelCardException(ModelCardKeys.Labels, $"Model {this}: card lists {ClassCount} labels but the graph output '{outputName}' has {output.Dimensions[1]} classes; expected them to agree.");
         }
-    }
-
-    private static bool IsSemVer(string value)
-    {
-        var core = value.Split('-', '+')[0].Split('.');
-        return core.Length == 3 && core.All(p => p.Length > 0 && p.All(char.IsAsciiDigit));
     }
 
     private static int ParsePositiveInt(ReadOnlyDictionary<string, string> metadata, string key)

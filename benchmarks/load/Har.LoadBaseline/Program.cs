@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Deployment;
 using Har.Inference;
 
@@ -32,13 +32,13 @@ static int WriteBodies(string modelsDir, string hapt, string outDir, int windows
 {
     var card = ModelCard.Load(Champion(modelsDir));
     var windowValues = card.WindowLength * card.ChannelCount;
-    var sessions = HaptDataset.Load(hapt, "test");
+    var sessions = SensorDataset.Load(hapt, "test");
     var windows = new List<float[]>();
     foreach (var s in sessions)
     {
         for (var start = 0; start + card.WindowLength <= s.Length && windows.Count < windowsPerRequest * count; start += card.Stride * 7)
         {
-            windows.Add(s.Samples.AsSpan(start * HaptSession.Channels, windowValues).ToArray());
+            windows.Add(s.Samples.AsSpan(start * SensorSession.Channels, windowValues).ToArray());
         }
     }
 

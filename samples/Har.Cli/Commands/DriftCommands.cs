@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Drift;
 using Spectre.Console;
 
@@ -33,7 +33,7 @@ internal static class DriftCommands
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
                 ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <folder in the UCI HAPT layout>.");
             var which = parse.GetValue(split)!;
-            var sessions = HaptDataset.Load(folder, which);
+            var sessions = SensorDataset.Load(folder, which);
             var builder = new ReferenceProfileBuilder(HaptChannels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
             foreach (var s in sessions)
             {

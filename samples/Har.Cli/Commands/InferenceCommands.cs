@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text.Json;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Inference;
 using Spectre.Console;
 
@@ -98,9 +98,9 @@ internal static class InferenceCommands
             var splitName = parse.GetValue(split)!;
             var path = parse.GetValue(model)?.FullName ?? BundledModels.Champion;
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false, MaxBatchSize = 64 });
-            var names = HaptDataset.LoadLabelNames(folder);
+            var names = SensorDataset.LoadLabelNames(folder);
             var map = LabelMap(names, harModel.Card);
-            var sessions = HaptDataset.Load(folder, splitName);
+            var sessions = SensorDataset.Load(folder, splitName);
             var report = ModelEvaluator.Evaluate(harModel, sessions.Select(s => ToRecording(s, map)));
             var card = harModel.Card.Metrics;
 
@@ -181,7 +181,7 @@ internal static class InferenceCommands
         return map;
     }
 
-    private static LabeledRecording ToRecording(HaptSession session, int[] map)
+    private static LabeledRecording ToRecording(SensorSession session, int[] map)
     {
         var labels = new int[session.Length];
         for (var i = 0; i < labels.Length; i++)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Deployment;
 
 namespace Har.Cli.Commands;
@@ -163,7 +163,7 @@ internal static class RolloutCommands
         {
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
                 ?? throw new DirectoryNotFoundException("No --data folder given and ../shared/data/uci-hapt was not found; pass --data <folder> in the UCI HAPT layout.");
-            var sessions = HaptDataset.Load(folder, "test", cancellationToken: ct);
+            var sessions = SensorDataset.Load(folder, "test", cancellationToken: ct);
             var streams = sessions.Select(s => new RecordedSession(string.Create(CultureInfo.InvariantCulture, $"subject{s.Subject}-session{s.Session}"), s.Samples)).ToList();
             string? temp = null;
             ModelRegistry reg;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Har.Audit;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
@@ -118,8 +118,8 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         {
             _summary.Data.Source = "uci-hapt";
             _summary.Data.Folder = folder;
-            var names = HaptDataset.LoadLabelNames(folder);
-            var all = HaptDataset.Load(folder, split: null, cancellationToken: ct);
+            var names = SensorDataset.LoadLabelNames(folder);
+            var all = SensorDataset.Load(folder, split: null, cancellationToken: ct);
 
             // A few test subjects (one session each) are streamed; a few training subjects form the drift reference.
             var test = all.Where(s => s.Split == "test").GroupBy(s => s.Subject).Select(g => g.First()).Take(options.Sessions);

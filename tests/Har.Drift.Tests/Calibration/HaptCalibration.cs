@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Testing;
 
 namespace Har.Drift.Tests.Calibration;
@@ -14,11 +14,11 @@ internal static class HaptCalibration
     public const int Window = 3000;
     public static readonly string[] ChannelNames = ["ax", "ay", "az", "gx", "gy", "gz"];
 
-    private static readonly Lazy<List<HaptSession>> Sessions = new(() => HaptDataset.Load(TestPaths.RequireSharedData()));
+    private static readonly Lazy<List<SensorSession>> Sessions = new(() => SensorDataset.Load(TestPaths.RequireSharedData()));
     private static readonly Lazy<ReferenceProfile> TrainProfile = new(BuildProfile);
     private static readonly Lazy<Result> Study = new(Run);
 
-    public static List<HaptSession> AllSessions => Sessions.Value;
+    public static List<SensorSession> AllSessions => Sessions.Value;
 
     public static ReferenceProfile Profile => TrainProfile.Value;
 
@@ -95,7 +95,7 @@ internal static class HaptCalibration
         private static string Pct(int k, int n) => (100.0 * k / n).ToString("F1", CultureInfo.InvariantCulture) + " %";
     }
 
-    public static IEnumerable<(HaptSession Session, float[] Frames)> TestWindows()
+    public static IEnumerable<(SensorSession Session, float[] Frames)> TestWindows()
     {
         foreach (var s in AllSessions.Where(s => s.Split == "test"))
         {
@@ -154,12 +154,12 @@ internal static class HaptCalibration
     /// the counts over all windows and over the first window of each session (a fresh device). Without history,
     /// every window is scored on its own (for comparison).
     /// </summary>
-    private static (Row All, Row FirstMinute) Evaluate(string name, DriftScorer scorer, List<(HaptSession Session, float[] Frames)> windows, Action<float[]>? inject, bool withHistory)
+    private static (Row All, Row FirstMinute) Evaluate(string name, DriftScorer scorer, List<(SensorSession Session, float[] Frames)> windows, Action<float[]>? inject, bool withHistory)
     {
         var all = new Counts(ChannelNames.Length);
         var first = new Counts(ChannelNames.Length);
         DeviceHistory? history = null;
-        HaptSession? current = null;
+        SensorSession? current = null;
         foreach (var (session, frames) in windows)
         {
             var isFirst = !ReferenceEquals(session, current);

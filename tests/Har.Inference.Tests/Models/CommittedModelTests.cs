@@ -1,4 +1,4 @@
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Testing;
 
 namespace Har.Inference.Tests.Models;
@@ -19,13 +19,13 @@ public sealed class CommittedModelTests
         return path;
     }
 
-    private static readonly Lazy<(List<HaptSession> Sessions, string[] Names)> TestSplit = new(() =>
+    private static readonly Lazy<(List<SensorSession> Sessions, string[] Names)> TestSplit = new(() =>
     {
         var folder = TestPaths.RequireSharedData();
-        return (HaptDataset.Load(folder, "test"), HaptDataset.LoadLabelNames(folder));
+        return (SensorDataset.Load(folder, "test"), SensorDataset.LoadLabelNames(folder));
     });
 
-    private static (List<HaptSession> Sessions, string[] Names) LoadTestSplit()
+    private static (List<SensorSession> Sessions, string[] Names) LoadTestSplit()
     {
         TestPaths.RequireSharedData();
         return TestSplit.Value;
@@ -68,7 +68,7 @@ public sealed class CommittedModelTests
         Assert.InRange(prediction.Entropy, 0, Math.Log(12));
     }
 
-    internal static LabeledRecording ToRecording(HaptSession session, string[] datasetNames, ModelCard card)
+    internal static LabeledRecording ToRecording(SensorSession session, string[] datasetNames, ModelCard card)
     {
         var map = datasetNames.Select(n => card.Labels.ToList().IndexOf(n)).ToArray(); // UNLABELED -> -1
         var labels = new int[session.Length];

@@ -5,7 +5,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Har.Cli.Data;
+using Har.Inference.Data;
 using Har.Testing;
 
 namespace Har.Service.Tests.EndToEnd;
@@ -51,7 +51,7 @@ public sealed partial class PrometheusEndToEndTests
             // A drift reference profile from the HAPT training subjects (the CLI), while the test subjects load.
             var profile = Path.Combine(work.FullName, "hapt-train-profile.json");
             var profileRun = RunCliAsync(ct, "drift", "profile", "--data", hapt, "--split", "train", "-o", profile, "--window", "500");
-            var sessionsLoad = Task.Run(() => HaptDataset.Load(hapt, "test", cancellationToken: ct), ct);
+            var sessionsLoad = Task.Run(() => SensorDataset.Load(hapt, "test", cancellationToken: ct), ct);
             var (profileExit, profileOutput) = await profileRun;
             Assert.True(profileExit == 0, $"har drift profile failed ({profileExit}):\n{profileOutput}");
             Note("drift profile built");
@@ -236,7 +236,7 @@ public sealed partial class PrometheusEndToEndTests
     [GeneratedRegex(@"^(?<expr>.+?)\s*(>=|<=|==|!=|>|<)\s*[-+0-9.eE]+\s*$", RegexOptions.Singleline)]
     private static partial Regex Comparison();
 
-    private static async Task DriveTrafficAsync(ServiceProcess service, List<HaptSession> sessions, TrafficStats stats, CancellationToken ct)
+    private static async Task DriveTrafficAsync(ServiceProcess service, List<SensorSession> sessions, TrafficStats stats, CancellationToken ct)
     {
         // Slices of the recordings as independent streams (so the canary's share of streams is not empty).
         var slices = new List<(string Id, float[] Samples)>();
@@ -245,7 +245,7 @@ public sealed partial class PrometheusEndToEndTests
         {
             for (var start = 0; start + perStream <= s.Length && slices.Count < Streams; start += perStream)
             {
-                slices.Add(($"hapt-s{s.Subject}-r{s.Session}-{start}", s.Samples.AsSpan(start * HaptSession.Channels, perStream * HaptSession.Channels).ToArray()));
+                slices.Add(($"hapt-s{s.Subject}-r{s.Session}-{start}", s.Samples.AsSpan(start * SensorSession.Channels, perStream * SensorSession.Channels).ToArray()));
             }
         }
 
@@ -261,13 +261,13 @@ public sealed partial class PrometheusEndToEndTests
                 float[] chunk;
                 lock (slices)
                 {
-                    var frames = samples.Length / HaptSession.Channels;
+                    var frames = samples.Length / SensorSession.Channels;
                     if (positions[i] + FramesPerPost > frames)
                     {
                         positions[i] = 0; // replay the slice from its start (a new stretch for the windower)
                     }
 
-                    chunk = samples.AsSpan(positions[i] * HaptSession.Channels, FramesPerPost * HaptSession.Channels).ToArray();
+                    chunk = samples.AsSpan(positions[i] * SensorSession.Channels, FramesPerPost * SensorSession.Channels).ToArray();
                     positions[i] += FramesPerPost;
                 }
 

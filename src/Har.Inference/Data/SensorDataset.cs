@@ -1,27 +1,17 @@
 using System.Globalization;
 using System.IO.Compression;
 
-namespace Har.Cli.Data;
-
-/// <summary>One continuous recording of the UCI HAPT layout: interleaved 6-channel frames and per-sample labels.</summary>
-/// <param name="Subject">Volunteer id.</param>
-/// <param name="Session">Recording id (unique across subjects).</param>
-/// <param name="Split"><c>train</c> or <c>test</c> (the official subject split).</param>
-/// <param name="Samples">Interleaved frames <c>ax ay az gx gy gz</c>, <c>6 × Length</c> values.</param>
-/// <param name="Labels">Activity id per sample (0 = unlabeled).</param>
-internal sealed record HaptSession(int Subject, int Session, string Split, float[] Samples, byte[] Labels)
-{
-    public const int Channels = 6;
-
-    public int Length => Labels.Length;
-}
+namespace Har.Inference.Data;
 
 /// <summary>
-/// Reads the shared HAPT layout (<c>hapt_raw_50hz.csv.gz</c>, <c>labels.csv</c>, <c>splits.csv</c>):
-/// see the data README. Rows of a session are contiguous and in time order.
+/// Reads a labelled IMU dataset in the common sample format (the layout of the UCI HAPT folder):
+/// a gzip-compressed CSV of samples (<c>subject,session,t_index,ax,ay,az,gx,gy,gz,label</c>, accelerometer
+/// in g, gyroscope in rad/s), <c>labels.csv</c> (<c>id,name,kind</c>) and <c>splits.csv</c>
+/// (<c>subject,split</c>). Rows of a session are contiguous and in time order.
 /// </summary>
-internal static class HaptDataset
+public static class SensorDataset
 {
+    /// <summary>The file name of the samples in the UCI HAPT folder.</summary>
     public const string SamplesFile = "hapt_raw_50hz.csv.gz";
     private const string Header = "subject,session,t_index,ax,ay,az,gx,gy,gz,label";
 
@@ -72,7 +62,7 @@ internal static class HaptDataset
     /// <summary>
     /// Loads every session, or only those of one split (<c>train</c> or <c>test</c>), in file order.
     /// </summary>
-    public static List<HaptSession> Load(string folder, string? split = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    public static List<SensorSession> Load(string folder, string? split = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         if (split is not null and not "train" and not "test")
         {
@@ -81,7 +71,7 @@ internal static class HaptDataset
 
         var splits = LoadSplits(folder);
         var path = RequireFile(folder, SamplesFile);
-        var sessions = new List<HaptSession>();
+        var sessions = new List<SensorSession>();
 
         using var file = File.OpenRead(path);
         using var gzip = new GZipStream(file, CompressionMode.Decompress);
@@ -105,7 +95,7 @@ internal static class HaptDataset
                 var s = splits.TryGetValue(currentSubject, out var v) ? v : "unknown";
                 if (split is null || s == split)
                 {
-                    sessions.Add(new HaptSession(currentSubject, currentSession, s, [.. samples], [.. labels]));
+                    sessions.Add(new SensorSession(currentSubject, currentSession, s, [.. samples], [.. labels]));
                 }
             }
 
