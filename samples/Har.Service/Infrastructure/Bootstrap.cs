@@ -47,7 +47,7 @@ internal static class Bootstrap
     }
 
     /// <summary>The registry's versions in semantic-version order (oldest first).</summary>
-    private static Version SortKey(string modelPath) => Version.Parse(ModelCard.Load(modelPath).ModelVersion.Split('-', '+')[0]);
+    private static SemanticVersion SortKey(string modelPath) => SemanticVersion.Parse(ModelCard.Load(modelPath).ModelVersion);
 
     public const string Origin = "har.local/har-service";
 

@@ -305,22 +305,7 @@ public sealed class ModelRegistry
         return full;
     }
 
-    internal static int CompareVersions(string a, string b)
-    {
-        static (long, long, long, string) Parse(string v)
-        {
-            var dash = v.IndexOf('-', StringComparison.Ordinal);
-            var core = (dash < 0 ? v : v[..dash]).Split('.');
-            return (long.Parse(core[0], CultureInfo.InvariantCulture), long.Parse(core[1], CultureInfo.InvariantCulture), long.Parse(core[2], CultureInfo.InvariantCulture), dash < 0 ? "\uffff" : v[(dash + 1)..]);
-        }
-
-        var (a1, a2, a3, ap) = Parse(a);
-        var (b1, b2, b3, bp) = Parse(b);
-        var c = a1.CompareTo(b1);
-        c = c != 0 ? c : a2.CompareTo(b2);
-        c = c != 0 ? c : a3.CompareTo(b3);
-        return c != 0 ? c : string.CompareOrdinal(ap, bp);
-    }
+    internal static int CompareVersions(string a, string b) => SemanticVersion.Parse(a).CompareTo(SemanticVersion.Parse(b));
 
     internal static string HashFile(string path)
     {

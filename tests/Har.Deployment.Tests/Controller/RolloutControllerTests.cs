@@ -356,6 +356,30 @@ public sealed class RolloutControllerTests : IDisposable
         Assert.NotNull(s);
     }
 
+    [Fact]
+    public async Task Status_AfterAnInterval_LastAnalysisHasEveryGateWithEvidenceAndCounts()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        Assert.Null(c.Status!.LastAnalysis);
+
+        var s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+
+        var a = Assert.IsType<AnalysisResult>(s.LastAnalysis);
+        Assert.Equal(GateVerdict.Fail, a.Verdict);
+        Assert.Equal((400L, 400L), (a.StableRequests, a.CandidateRequests));
+        var errorRate = Assert.Single(a.Gates, g => g.Gate == "error-rate");
+        Assert.Equal(GateVerdict.Fail, errorRate.Verdict);
+        Assert.Equal(400, errorRate.Evidence["requests"]);
+        Assert.Contains("error-rate Fail", a.ToString(), StringComparison.Ordinal);
+
+        // Persisted: a reader of the state file (har rollout status) sees the same analysis.
+        var persisted = RolloutController.ReadStatus(Path.Combine(_env.Registry.Root, ".rollout"))!.LastAnalysis!;
+        Assert.Equal(a.Verdict, persisted.Verdict);
+        Assert.Equal(a.Gates.Select(g => (g.Gate, g.Verdict)), persisted.Gates.Select(g => (g.Gate, g.Verdict)));
+        Assert.Equal(400, persisted.Gates.Single(g => g.Gate == "error-rate").Evidence["requests"]);
+    }
+
     private static async Task<string> Scrape(CollectorRegistry registry)
     {
         using var stream = new MemoryStream();
