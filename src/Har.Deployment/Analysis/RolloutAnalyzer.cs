@@ -67,11 +67,6 @@ internal sealed class RolloutAnalyzer
             }
         }
 
-        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End)
-        {
-            CandidateRequests = snapshot.Candidate.Requests,
-            StableRequests = snapshot.Stable.Requests,
-            PairedWindows = snapshot.Paired.Pairs,
-        };
+        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End, snapshot.Candidate.Requests, snapshot.Stable.Requests, snapshot.Paired.Pairs);
     }
 }

@@ -362,6 +362,17 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
 }
 
 /// <summary>A prediction for one window of a stream, with where the window starts.</summary>
-/// <param name="StartFrame">Stream-relative index of the window's first frame (0 = the stream's first frame).</param>
-/// <param name="Prediction">The served prediction.</param>
-public readonly record struct StreamPrediction(long StartFrame, Prediction Prediction);
+public readonly struct StreamPrediction
+{
+    internal StreamPrediction(long startFrame, Prediction prediction)
+    {
+        StartFrame = startFrame;
+        Prediction = prediction;
+    }
+
+    /// <summary>Gets the stream-relative index of the window's first frame (0 = the stream's first frame).</summary>
+    public long StartFrame { get; }
+
+    /// <summary>Gets the served prediction.</summary>
+    public Prediction Prediction { get; }
+}

@@ -4,12 +4,28 @@ using Har.Inference;
 namespace Har.Deployment;
 
 /// <summary>How a model cuts a stream into windows: what the <see cref="ServingPipeline"/> must agree on with every version it serves.</summary>
-/// <param name="WindowLength">Frames per window.</param>
-/// <param name="Stride">Frames between the starts of consecutive windows.</param>
-/// <param name="SampleRateHz">Frames per second.</param>
-/// <param name="Channels">The channel names in frame order (e.g. <c>ax ay az gx gy gz</c>).</param>
-public sealed record WindowGeometry(int WindowLength, int Stride, double SampleRateHz, IReadOnlyList<string> Channels)
+public sealed class WindowGeometry
 {
+    private WindowGeometry(int windowLength, int stride, double sampleRateHz, IReadOnlyList<string> channels)
+    {
+        WindowLength = windowLength;
+        Stride = stride;
+        SampleRateHz = sampleRateHz;
+        Channels = channels;
+    }
+
+    /// <summary>Gets the number of frames per window.</summary>
+    public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames between the starts of consecutive windows.</summary>
+    public int Stride { get; }
+
+    /// <summary>Gets the number of frames per second.</summary>
+    public double SampleRateHz { get; }
+
+    /// <summary>Gets the channel names in frame order (e.g. <c>ax ay az gx gy gz</c>).</summary>
+    public IReadOnlyList<string> Channels { get; }
+
     /// <summary>Gets the number of values per window.</summary>
     public int WindowValues => WindowLength * Channels.Count;
 
