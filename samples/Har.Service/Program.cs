@@ -40,14 +40,15 @@ builder.Services.AddHarAudit(o =>
     o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
     o.Origin = Bootstrap.Origin;
     o.SigningKeyPath = signingKey;
-});
+}).AddCheckpointSigning(); // a signed checkpoint every minute the log grew, and at shutdown
 
 // Registry, serving pipeline (windowing, routing, batching, observers: metrics, rollout analysis, drift) and
 // rollout controller (the control plane), seeded with the bundled models: see Bootstrap.AddServing.
 builder.AddServing(options, dataDirectory, modelsDirectory);
 
 builder.Services.AddHealthChecks()
-    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"]);
+    .AddCheck<ReadinessCheck>("models-and-log", tags: ["ready"])
+    .AddCheck<AuditLogHealthCheck>("audit", failureStatus: HealthStatus.Degraded, tags: ["ready"]);
 
 var app = builder.Build();
 

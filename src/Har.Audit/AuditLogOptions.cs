@@ -39,6 +39,16 @@ public sealed class AuditLogOptions
     [Range(1, int.MaxValue, ErrorMessage = "AuditLogOptions.SealInterval must be at least 1.")]
     public int SealInterval { get; set; } = 262_144;
 
+    /// <summary>Gets or sets how often an unavailable log (failed write or fsync) probes its folder to become writable again.</summary>
+    /// <value>The default value is 5 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00", ErrorMessage = "AuditLogOptions.RetryInterval must be between 10 ms and 1 hour.")]
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets how often the checkpoint signer (<see cref="Microsoft.Extensions.DependencyInjection.HarAuditBuilder.AddCheckpointSigning"/>) signs a checkpoint when the log grew; it also signs once at shutdown.</summary>
+    /// <value>The default value is 1 minute.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00", ErrorMessage = "AuditLogOptions.CheckpointInterval must be between 10 ms and 1 day.")]
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint()"/>.</summary>
     /// <value>The default value is <see langword="null"/>: checkpoints need an explicit key.</value>
     public string? SigningKeyPath { get; set; }

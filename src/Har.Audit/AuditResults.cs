@@ -1,12 +1,28 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Har.Audit.Merkle;
 
 namespace Har.Audit;
 
 /// <summary>The acknowledgement of an append: the entry's index and leaf hash, returned only after its bytes were fsynced.</summary>
-/// <param name="Index">The entry's 0-based index.</param>
-/// <param name="LeafHash">The entry's RFC 9162 leaf hash.</param>
-public readonly record struct AuditAppendResult(long Index, ReadOnlyMemory<byte> LeafHash);
+public readonly struct AuditAppendResult
+{
+    internal AuditAppendResult(long index, ReadOnlyMemory<byte> leafHash)
+    {
+        Index = index;
+        LeafHash = leafHash;
+    }
+
+    /// <summary>Gets the entry's 0-based index.</summary>
+    public long Index { get; }
+
+    /// <summary>Gets the entry's RFC 9162 leaf hash.</summary>
+    public ReadOnlyMemory<byte> LeafHash { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"entry {Index} (leaf {Convert.ToHexStringLower(LeafHash.Span)})");
+}
 
 /// <summary>One entry of the log: the record with its position, chain link and hashes.</summary>
 public sealed class AuditEntry
@@ -52,6 +68,9 @@ public sealed class AuditEntry
 
     /// <summary>Gets the entry's RFC 9162 leaf hash, SHA-256(0x00 ‖ <see cref="CanonicalJson"/>).</summary>
     public ReadOnlyMemory<byte> LeafHash => LeafHashBytes;
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"#{Index} {Timestamp.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} {EventType} {EntityType}/{EntityId} by {Actor}");
 
     internal byte[] PreviousHashBytes { get; }
 
@@ -107,37 +126,70 @@ public sealed class AuditPage
     /// <summary>Gets the token for the next page, or <see langword="null"/> when the query reached the end of the log.
     /// Pages are stable: the log is append-only and tokens are index cursors, so no entry is skipped or repeated.</summary>
     public string? NextPageToken { get; }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"{Entries.Count} entries");
+        sb.Append(NextPageToken is null ? "; end of log" : $"; next page token {NextPageToken}");
+        foreach (var e in Entries)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"\n  {e}");
+        }
+
+        return sb.ToString();
+    }
 }
 
 /// <summary>What <see cref="AuditLog.Open(AuditLogOptions, Microsoft.Extensions.Logging.ILogger?, TimeProvider?)"/> found and repaired.</summary>
 public sealed class AuditRecoveryReport
 {
+    internal AuditRecoveryReport()
+    {
+    }
+
     /// <summary>Gets the number of entries trusted from the last recovery seal without re-scanning.</summary>
-    public long SealedEntries { get; init; }
+    internal long SealedEntries { get; init; }
 
     /// <summary>Gets the number of entries re-scanned after the seal (framing, CRC, chain, record schema).</summary>
-    public long ScannedEntries { get; init; }
+    internal long ScannedEntries { get; init; }
 
     /// <summary>Gets the number of entries in the log after recovery.</summary>
-    public long Entries { get; init; }
+    public long Entries { get; internal init; }
 
-    /// <summary>Gets a value indicating whether a bad or torn tail was found and truncated.</summary>
-    public bool TailTruncated { get; init; }
+    /// <summary>Gets a value indicating whether a torn tail was truncated (or, in a repair, damaged entries were removed).</summary>
+    public bool TailTruncated { get; internal init; }
 
     /// <summary>Gets the segment offset where the bad tail began.</summary>
-    public long? TruncatedAtOffset { get; init; }
+    public long? TruncatedAtOffset { get; internal init; }
 
     /// <summary>Gets the number of bytes removed from the segment (a copy is kept at <see cref="QuarantinePath"/>).</summary>
-    public long TruncatedBytes { get; init; }
+    public long TruncatedBytes { get; internal init; }
 
     /// <summary>Gets why the tail was rejected (bad length, CRC mismatch, broken chain …).</summary>
-    public string? Reason { get; init; }
+    public string? Reason { get; internal init; }
 
     /// <summary>Gets where the copy of the removed bytes was kept.</summary>
-    public string? QuarantinePath { get; init; }
+    public string? QuarantinePath { get; internal init; }
 
     /// <summary>Gets a value indicating whether the derived files were rebuilt from the start because the seal was missing or did not match them.</summary>
-    public bool RebuiltFromStart { get; init; }
+    internal bool RebuiltFromStart { get; init; }
+
+    /// <summary>Gets the index of the <c>audit.log.repaired</c> event that <see cref="AuditLog.Repair"/> appended, or <see langword="null"/> when nothing was repaired.</summary>
+    public long? RepairEventIndex { get; internal init; }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"{Entries} entries ({SealedEntries} trusted from the seal, {ScannedEntries} re-scanned{(RebuiltFromStart ? ", derived files rebuilt" : string.Empty)})");
+        if (TailTruncated)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $"; removed {TruncatedBytes} bytes at offset {TruncatedAtOffset}: {Reason}; copy at {QuarantinePath}");
+        }
+
+        return RepairEventIndex is { } i ? text + string.Create(CultureInfo.InvariantCulture, $"; repair recorded as entry {i}") : text;
+    }
 }
 
 /// <summary>Which check of <see cref="AuditLog.Verify()"/> failed.</summary>
@@ -181,37 +233,49 @@ public enum AuditVerificationProblem
 
     /// <summary>The checkpoint names another log (origin).</summary>
     CheckpointOrigin,
+
+    /// <summary>Everything present verifies, but a repair removed entries (kept in <c>quarantine/</c>): the log is incomplete.</summary>
+    Quarantined,
 }
 
 /// <summary>The outcome of verifying the whole log.</summary>
 public sealed class AuditVerificationResult
 {
+    internal AuditVerificationResult()
+    {
+    }
+
     /// <summary>Gets a value indicating whether every check passed.</summary>
     public bool IsValid => Problem == AuditVerificationProblem.None;
 
     /// <summary>Gets the failed check, or <see cref="AuditVerificationProblem.None"/>.</summary>
-    public AuditVerificationProblem Problem { get; init; }
+    public AuditVerificationProblem Problem { get; internal init; }
 
     /// <summary>Gets the first entry index at which a problem was found, when the problem belongs to an entry.</summary>
-    public long? FirstBadIndex { get; init; }
+    public long? FirstBadIndex { get; internal init; }
 
     /// <summary>Gets a one-line description of the outcome.</summary>
-    public string Message { get; init; } = string.Empty;
+    public string Message { get; internal init; } = string.Empty;
 
     /// <summary>Gets the number of entries that verified.</summary>
-    public long EntriesVerified { get; init; }
+    public long EntriesVerified { get; internal init; }
 
     /// <summary>Gets the Merkle root over all verified entries.</summary>
-    public ReadOnlyMemory<byte> RootHash { get; init; }
+    public ReadOnlyMemory<byte> RootHash { get; internal init; }
 
     /// <summary>Gets the latest signed checkpoint the log was verified against, if any.</summary>
-    public SignedCheckpoint? Checkpoint { get; init; }
+    public SignedCheckpoint? Checkpoint { get; internal init; }
 
     /// <summary>Gets the verifier key the checkpoint signature was checked with, if any.</summary>
-    public string? VerifierKey { get; init; }
+    public string? VerifierKey { get; internal init; }
 
     /// <summary>Gets a value indicating whether the verifier key was pinned by the caller (<see langword="false"/>: taken from the log directory, which proves less).</summary>
-    public bool VerifierKeyPinned { get; init; }
+    public bool VerifierKeyPinned { get; internal init; }
+
+    /// <inheritdoc/>
+    public override string ToString() => IsValid
+        ? $"OK: {Message}"
+        : $"FAILED ({Problem}{(FirstBadIndex is { } i ? string.Create(CultureInfo.InvariantCulture, $", first bad index {i}") : string.Empty)}): {Message}";
 }
 
 /// <summary>An RFC 9162 inclusion proof: entry <see cref="LeafIndex"/> is in the tree of <see cref="TreeSize"/> entries with root <see cref="RootHash"/>.</summary>
@@ -244,6 +308,9 @@ public sealed class InclusionProof
     /// <summary>Verifies the proof against its own root (take the root from a verified checkpoint to prove anything to a third party).</summary>
     /// <returns><see langword="true"/> when it verifies.</returns>
     public bool Verify() => MerkleProof.VerifyInclusion(LeafIndex, TreeSize, LeafHash.Span, Path, RootHash.Span);
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"inclusion of entry {LeafIndex} in tree size {TreeSize}: root {Convert.ToHexStringLower(RootHash.Span)}, {Path.Count} path hashes");
 
     /// <summary>Returns the proof as JSON: leaf hash, index, tree size, root and path as lowercase hex.</summary>
     /// <returns>Indented JSON.</returns>
@@ -289,6 +356,9 @@ public sealed class ConsistencyProof
     /// <summary>Verifies the proof against its own roots.</summary>
     /// <returns><see langword="true"/> when it verifies.</returns>
     public bool Verify() => MerkleProof.VerifyConsistency(FromSize, ToSize, Path, FromRoot.Span, ToRoot.Span);
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"consistency of tree size {FromSize} with {ToSize}: root {Convert.ToHexStringLower(ToRoot.Span)}, {Path.Count} proof hashes");
 
     /// <summary>Returns the proof as JSON: sizes, roots and path as lowercase hex.</summary>
     /// <returns>Indented JSON.</returns>

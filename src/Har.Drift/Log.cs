@@ -10,4 +10,60 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: sensor finding {Kind}: {Detail}")]
     public static partial void SensorFinding(ILogger logger, string monitor, SensorFindingKind kind, string detail);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: channel {Channel} drifted (KS D {D:F3}, PSI {Psi:F3}, n_eff {NEff:F0})")]
+    public static partial void DeviceChannelDrifted(ILogger logger, string monitor, string device, string channel, double d, double psi, double nEff);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: sensor finding {Kind}: {Detail}")]
+    public static partial void DeviceSensorFinding(ILogger logger, string monitor, string device, SensorFindingKind kind, string detail);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: model outputs drifted: {Summary}")]
+    public static partial void OutputsDrifted(ILogger logger, string monitor, OutputVerdict summary);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: device {Device} evicted ({Reason})")]
+    public static partial void DeviceEvicted(ILogger logger, string monitor, string device, string reason);
+}
+
+/// <summary>Logs what a report found.</summary>
+internal static class MonitorLog
+{
+    public static void Report(ILogger logger, string monitor, DriftReport report)
+    {
+        if (!logger.IsEnabled(LogLevel.Warning))
+        {
+            return;
+        }
+
+        foreach (var c in report.Channels)
+        {
+            if (c.Verdict == DriftVerdict.Drifted)
+            {
+                if (report.Device is { } d)
+                {
+                    Log.DeviceChannelDrifted(logger, monitor, d, c.Channel, c.Ks?.Statistic ?? 0, c.Psi?.Statistic ?? 0, c.EffectiveN);
+                }
+                else
+                {
+                    Log.ChannelDrifted(logger, monitor, c.Channel, c.Ks?.Statistic ?? 0, c.Psi?.Statistic ?? 0, c.EffectiveN);
+                }
+            }
+        }
+
+        foreach (var f in report.Findings)
+        {
+            if (report.Device is { } d)
+            {
+                Log.DeviceSensorFinding(logger, monitor, d, f.Kind, f.Message);
+            }
+            else
+            {
+                Log.SensorFinding(logger, monitor, f.Kind, f.Message);
+            }
+        }
+
+        if (report.Outputs is { Verdict: DriftVerdict.Drifted } o)
+        {
+            Log.OutputsDrifted(logger, monitor, o);
+        }
+    }
 }

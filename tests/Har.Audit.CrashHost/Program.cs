@@ -7,6 +7,8 @@ namespace Har.Audit.CrashHost;
 /// Usage: <c>Har.Audit.CrashHost &lt;log dir&gt; &lt;threads&gt; &lt;run id&gt;</c>. Appends audit events from
 /// several threads forever and prints <c>ack &lt;index&gt; &lt;entity id&gt;</c> (flushed) after each append
 /// returned. The crash test kills it with SIGKILL at random moments and checks every printed entry survived.
+/// <c>Har.Audit.CrashHost disk &lt;dir on a small tmpfs&gt;</c> runs the disk-full and read-only scenario
+/// (<see cref="DiskScenario"/>), printing one line per step.
 /// </summary>
 internal static class Program
 {
@@ -14,6 +16,11 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length == 2 && args[0] == "disk")
+        {
+            return await DiskScenario.RunAsync(args[1]).ConfigureAwait(false);
+        }
+
         if (args.Length != 3)
         {
             await Console.Error.WriteLineAsync("usage: Har.Audit.CrashHost <log dir> <threads> <run id>").ConfigureAwait(false);
@@ -26,8 +33,7 @@ internal static class Program
         using var log = AuditLog.Open(new AuditLogOptions { Directory = args[0], SealInterval = 300, EnableMetrics = false });
         lock (Out)
         {
-            var r = log.Recovery;
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready {log.Count} sealed={r.SealedEntries} scanned={r.ScannedEntries} rebuilt={r.RebuiltFromStart} truncated={r.TailTruncated} at={r.TruncatedAtOffset} reason={r.Reason}"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready {log.Count} {log.Recovery}"));
             stdout.Flush();
         }
 

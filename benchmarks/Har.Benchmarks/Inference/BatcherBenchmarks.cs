@@ -5,7 +5,7 @@ namespace Har.Benchmarks.Inference;
 
 /// <summary>
 /// Windows per second of the micro-batcher with 32 concurrent callers (each awaiting
-/// <see cref="HarModel.PredictAsync"/> in a loop; <see cref="HarModelOptions"/> defaults: two workers, one
+/// <see cref="HarModel.PredictAsync(ReadOnlyMemory{float}, CancellationToken)"/> in a loop; <see cref="HarModelOptions"/> defaults: two workers, one
 /// intra-op thread each, max batch 32, no wait; and two variants: waiting 1 ms for more windows, max batch 16)
 /// against the same windows scored by sequential batch-1
 /// <see cref="HarModel.Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> calls, with one

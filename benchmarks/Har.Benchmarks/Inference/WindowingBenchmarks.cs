@@ -13,7 +13,7 @@ namespace Har.Benchmarks.Inference;
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(RobustRatioConfig))]
-public class WindowingBenchmarks
+public class WindowingBenchmarks : IDisposable
 {
     private const int L = 200;
     private const int S = 100;
@@ -139,5 +139,13 @@ public class WindowingBenchmarks
         }
 
         return windows;
+    }
+
+    /// <summary>Stops the windower's sweep timer.</summary>
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _windower.Dispose();
+        GC.SuppressFinalize(this);
     }
 }

@@ -11,7 +11,7 @@ namespace Har.Benchmarks.Inference;
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(RobustRatioConfig))]
-public class WindowingPartsBenchmarks
+public class WindowingPartsBenchmarks : IDisposable
 {
     private const int L = 200;
     private const int S = 100;
@@ -78,7 +78,7 @@ public class WindowingPartsBenchmarks
                 position = (L - S) * C;
             }
 
-            StreamWindower.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), ring.Slice(position, ChunkFrames * C));
+            Har.Inference.Windowing.FiniteCopy.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), ring.Slice(position, ChunkFrames * C));
             position += ChunkFrames * C;
             var frames = offset + ChunkFrames;
             if (frames >= L && (frames - L) % S == 0)
@@ -112,7 +112,7 @@ public class WindowingPartsBenchmarks
         var slots = _ring.Length / (ChunkFrames * C);
         for (int offset = 0, k = 0; offset < StreamFrames; offset += ChunkFrames, k++)
         {
-            ok &= StreamWindower.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), _ring.AsSpan((k % slots) * ChunkFrames * C, ChunkFrames * C));
+            ok &= Har.Inference.Windowing.FiniteCopy.CopyFinite(_stream.AsSpan(offset * C, ChunkFrames * C), _ring.AsSpan((k % slots) * ChunkFrames * C, ChunkFrames * C));
         }
 
         return ok;
@@ -155,5 +155,13 @@ public class WindowingPartsBenchmarks
         }
 
         return sum;
+    }
+
+    /// <summary>Stops the windower's sweep timer.</summary>
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _windower.Dispose();
+        GC.SuppressFinalize(this);
     }
 }

@@ -18,6 +18,7 @@ internal static class AuditCommands
         Show(),
         Query(),
         Verify(),
+        Repair(),
         Checkpoint(),
         Prove(),
         Keygen(),
@@ -131,7 +132,7 @@ internal static class AuditCommands
         var vkey = new Option<string?>("--vkey") { Description = "The trusted verifier key (name+keyid+base64) or a file holding it. Without it the key stored in the log directory is used, which proves less." };
         var bundle = new Option<FileInfo?>("--bundle") { Description = "Verify a proof bundle from `har audit prove --bundle` offline instead of a log (requires --vkey)." };
         var json = JsonOption();
-        var command = new Command("verify", "Verify a whole log (framing, CRC-32C, chain, schemas, stored tree, index, signed checkpoint) or a proof bundle; exit code 1 when verification fails.")
+        var command = new Command("verify", "Verify a whole log (framing, CRC-32C, chain, schemas, stored tree, index, signed checkpoint, no quarantined entries) or a proof bundle; exit code 1 when verification fails. A log another process is writing is verified up to its consistent prefix, and the output says it is live.")
         {
             log, vkey, bundle, json,
         };
@@ -174,12 +175,56 @@ internal static class AuditCommands
             }
             else
             {
-                Console.Out.WriteLine(result.IsValid
-                    ? $"OK: {result.Message}"
-                    : $"FAILED ({result.Problem}{(result.FirstBadIndex is { } i ? string.Create(CultureInfo.InvariantCulture, $", first bad index {i}") : string.Empty)}): {result.Message}");
+                Console.Out.WriteLine(result.ToString());
             }
 
             return result.IsValid ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static Command Repair()
+    {
+        var log = LogOption();
+        var actor = new Option<string>("--actor") { Description = "Who decides the repair (recorded in the log).", Required = true };
+        var reason = new Option<string>("--reason") { Description = "Why, e.g. the incident number (recorded in the log).", Required = true };
+        var json = JsonOption();
+        var command = new Command(
+            "repair",
+            "Remove damaged acknowledged entries that stop the log from opening: they move to quarantine/ with a manifest, a checkpoint the shortened log no longer matches is archived, and an audit.log.repaired event records what was removed. `har audit verify` keeps failing (Quarantined) while the quarantine exists. Restore from a backup instead when you can.")
+        {
+            log, actor, reason, json,
+        };
+        command.SetAction(parse =>
+        {
+            var dir = parse.GetValue(log)!;
+            if (!File.Exists(Path.Combine(dir.FullName, "entries.log")))
+            {
+                throw new DirectoryNotFoundException($"No audit log at '{dir.FullName}' (entries.log is missing).");
+            }
+
+            var report = AuditLog.Repair(new AuditLogOptions { Directory = dir.FullName, EnableMetrics = false }, parse.GetValue(actor)!, parse.GetValue(reason)!);
+            if (parse.GetValue(json))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(
+                    new Dictionary<string, object?>
+                    {
+                        ["repaired"] = report.RepairEventIndex is not null,
+                        ["entries"] = report.Entries,
+                        ["removed_from_offset"] = report.TruncatedAtOffset,
+                        ["removed_bytes"] = report.TruncatedBytes,
+                        ["problem"] = report.Reason,
+                        ["quarantine_file"] = report.QuarantinePath,
+                        ["repair_event_index"] = report.RepairEventIndex,
+                    },
+                    CliJson.Indented));
+            }
+            else
+            {
+                Console.Out.WriteLine(report.RepairEventIndex is null ? $"nothing to repair: {report}" : $"REPAIRED: {report}");
+            }
+
+            return 0;
         });
         return command;
     }

@@ -1,16 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Har.Inference.Data;
 using Har.Drift;
-using Spectre.Console;
+using Har.Inference.Data;
 
 namespace Har.Cli.Commands;
 
 /// <summary><c>har drift …</c>: build reference profiles, check data against them, and run the raw tests.</summary>
 internal static class DriftCommands
 {
-    private static readonly string[] HaptChannels = ["ax", "ay", "az", "gx", "gy", "gz"];
+    private static readonly string[] Channels = ["ax", "ay", "az", "gx", "gy", "gz"];
 
     public static Command Create() => new("drift", "Drift monitoring: reference profiles, verdicts, and the raw KS / PSI tests.")
     {
@@ -22,28 +21,25 @@ internal static class DriftCommands
 
     private static Command Profile()
     {
-        var data = new Option<DirectoryInfo?>("--data") { Description = "Folder in the UCI HAPT layout (default: ../shared/data/uci-hapt found from here)." };
-        var split = new Option<string>("--split") { Description = "Subjects to use: train or test.", DefaultValueFactory = _ => "train" };
-        split.AcceptOnlyFromAmong("train", "test");
+        var data = new Option<DirectoryInfo?>("--data") { Description = "Dataset folder in the common sample format (samples CSV.gz, labels.csv, splits.csv; default: ../shared/data/uci-hapt found from here)." };
+        var split = SplitOption("train");
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the profile JSON.", Required = true };
         var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check).", DefaultValueFactory = _ => 3000 };
-        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from HAPT subjects.") { data, split, output, window };
+        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window };
         cmd.SetAction(parse =>
         {
-            var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
-                ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <folder in the UCI HAPT layout>.");
             var which = parse.GetValue(split)!;
-            var sessions = SensorDataset.Load(folder, which);
-            var builder = new ReferenceProfileBuilder(HaptChannels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
+            var sessions = LoadSessions(parse.GetValue(data), which);
+            var builder = new ReferenceProfileBuilder(Channels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
             foreach (var s in sessions)
             {
                 builder.AddRecording(string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}"), s.Samples);
             }
 
-            var profile = builder.Build(string.Create(CultureInfo.InvariantCulture, $"UCI HAPT {which} split: {sessions.Select(s => s.Subject).Distinct().Count()} subjects, {sessions.Count} sessions, raw 50 Hz"));
+            var profile = builder.Build(string.Create(CultureInfo.InvariantCulture, $"{which} split: {sessions.Select(s => s.Subject).Distinct().Count()} subjects, {sessions.Count} sessions, raw 50 Hz"));
             var path = parse.GetValue(output)!.FullName;
             profile.Save(path);
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {path}: {profile.Channels.Count} channels, {profile.Segments.Count} reference windows, sha256 {profile.Hash}"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {path}: {profile}"));
             return 0;
         });
         return cmd;
@@ -52,37 +48,115 @@ internal static class DriftCommands
     private static Command Check()
     {
         var profileOpt = new Option<FileInfo>("--profile") { Description = "Reference profile JSON (from 'har drift profile').", Required = true };
-        var input = new Option<FileInfo>("--input") { Description = "CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check).", Required = true };
-        var json = new Option<bool>("--json") { Description = "Print the full reports (with evidence) as JSON." };
-        var cmd = new Command("check", "Score a recording (one device) against a reference profile, one window (the profile's window length) at a time; the physics checks also use the device's earlier windows.") { profileOpt, input, json };
+        var input = new Option<FileInfo?>("--input") { Description = "One device's recording: a CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check)." };
+        var data = new Option<DirectoryInfo?>("--data") { Description = "A dataset folder in the common sample format instead of --input: every session is scored as one device." };
+        var split = SplitOption("all");
+        var json = new Option<bool>("--json") { Description = "Print the overall verdict and the full reports (with evidence) as JSON; enums as names." };
+        var cmd = new Command("check", "Score recordings against a reference profile, one window (the profile's window length) at a time and one device at a time; the physics checks also use the device's earlier windows. Prints the overall verdict first; exit code 1 when anything is flagged.") { profileOpt, input, data, split, json };
         cmd.SetAction(parse =>
         {
             var profile = ReferenceProfile.Load(parse.GetValue(profileOpt)!.FullName);
-            var (frames, stamps) = ReadCsv(parse.GetValue(input)!.FullName, profile.ChannelNames);
-            var scorer = new DriftScorer(profile);
-            var c = profile.Channels.Count;
-            var total = frames.Length / c;
-            var len = profile.SegmentLength;
-            var reports = new List<DriftReport>();
-            var history = new DeviceHistory();
-            for (var start = 0; start < total; start += len)
+            var devices = new List<(string Device, float[] Frames, long[]? Stamps)>();
+            if (parse.GetValue(input) is { } file)
             {
-                var count = Math.Min(len, total - start);
-                reports.Add(scorer.Score(frames.AsSpan(start * c, count * c), history, stamps is null ? default : stamps.AsSpan(start, count)));
+                var (frames, stamps) = ReadCsv(file.FullName, profile.ChannelNames);
+                devices.Add((Path.GetFileNameWithoutExtension(file.Name), frames, stamps));
             }
-
-            if (parse.GetValue(json))
+            else if (parse.GetValue(data) is { } folder)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(reports, CliJson.Indented));
+                if (!profile.ChannelNames.SequenceEqual(Channels))
+                {
+                    throw new InvalidDataException($"The profile's channels are {string.Join(' ', profile.ChannelNames)}; a dataset in the common sample format has {string.Join(' ', Channels)}.");
+                }
+
+                foreach (var s in LoadSessions(folder, parse.GetValue(split)!))
+                {
+                    devices.Add((string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}/session-{s.Session}"), s.Samples, null));
+                }
             }
             else
             {
-                Render(reports, len);
+                throw new ArgumentException("Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).");
             }
 
-            return reports.Any(r => r.Flagged) ? 1 : 0;
+            var windows = Score(profile, devices);
+            var flagged = windows.Count(w => w.Report.Flagged);
+            var drifted = windows.Count(w => w.Report.AnyDrifted);
+            var withFindings = windows.Count(w => w.Report.Findings.Count > 0);
+            var verdict = drifted > 0 ? DriftVerdict.Drifted : windows.All(w => w.Report.Verdict == DriftVerdict.Insufficient) ? DriftVerdict.Insufficient : DriftVerdict.Stable;
+            var summary = string.Create(CultureInfo.InvariantCulture, $"{verdict}: {flagged} of {windows.Count} windows flagged ({drifted} drifted, {withFindings} with sensor findings) over {devices.Count} device{(devices.Count == 1 ? string.Empty : "s")}; reference {profile.Hash[..12]}, windows of {profile.SegmentLength} samples");
+            if (parse.GetValue(json))
+            {
+                var doc = new
+                {
+                    verdict,
+                    summary,
+                    reference = profile.Hash,
+                    windows = windows.Count,
+                    flagged,
+                    reports = windows.Select(w => new { device = w.Device, start_frame = w.Start, report = w.Report }),
+                };
+                Console.Out.WriteLine(JsonSerializer.Serialize(doc, CliJson.Indented));
+            }
+            else
+            {
+                Console.Out.WriteLine(summary);
+                foreach (var (device, start, report) in windows)
+                {
+                    if (report.Flagged)
+                    {
+                        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{device} @ frame {start}: {report}"));
+                    }
+                }
+            }
+
+            return flagged > 0 ? 1 : 0;
         });
         return cmd;
+    }
+
+    /// <summary>Scores each device's frames window by window with a monitor of its own (physics history per device).</summary>
+    private static List<(string Device, long Start, DriftReport Report)> Score(ReferenceProfile profile, List<(string Device, float[] Frames, long[]? Stamps)> devices)
+    {
+        var c = profile.ChannelNames.Count;
+        var len = profile.SegmentLength;
+        var result = new List<(string, long, DriftReport)>();
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        foreach (var (device, frames, stamps) in devices)
+        {
+            using var monitor = new DriftMonitor(profile, new DriftMonitorOptions { WindowLength = len, MetricsRegistry = registry });
+            var total = frames.Length / c;
+            for (var start = 0; start < total; start += len)
+            {
+                var count = Math.Min(len, total - start);
+                monitor.Append(frames.AsSpan(start * c, count * c), stamps is null ? default : stamps.AsSpan(start, count));
+
+                // A short last window is scored with the end of the one before it, so that it is a whole window too.
+                result.Add((device, start + count - monitor.BufferedFrames, monitor.ScoreNow()));
+            }
+        }
+
+        return result;
+    }
+
+    private static Option<string> SplitOption(string defaultValue)
+    {
+        var split = new Option<string>("--split") { Description = "Subjects to use (splits.csv): train, test or all.", DefaultValueFactory = _ => defaultValue };
+        split.AcceptOnlyFromAmong("train", "test", "all");
+        return split;
+    }
+
+    private static List<SensorSession> LoadSessions(DirectoryInfo? data, string split)
+    {
+        var folder = data?.FullName ?? SharedData.FindHapt()
+            ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <dataset folder in the common sample format>.");
+        var sessions = SensorDataset.Load(folder, split == "all" ? null : split);
+        if (sessions.Count == 0)
+        {
+            throw new InvalidDataException($"'{folder}' has no sessions in the {split} split.");
+        }
+
+        return sessions;
     }
 
     private static Command Ks()
@@ -158,46 +232,6 @@ internal static class DriftCommands
             };
             Console.Out.WriteLine($"{k}: {text}");
         }
-    }
-
-    private static void Render(List<DriftReport> reports, int len)
-    {
-        var table = new Table().Border(TableBorder.Rounded).Title(reports.Count > 0 ? $"[bold]reference {reports[0].ReferenceHash[..12]}…[/]" : "no data");
-        table.AddColumn("window");
-        table.AddColumn("channel");
-        table.AddColumn("verdict");
-        table.AddColumn("KS D (floor)");
-        table.AddColumn("PSI (floor)");
-        table.AddColumn("adj. p (KS / PSI)");
-        table.AddColumn("n / n_eff");
-        var inv = CultureInfo.InvariantCulture;
-        for (var w = 0; w < reports.Count; w++)
-        {
-            foreach (var c in reports[w].Channels)
-            {
-                var verdict = c.Verdict switch
-                {
-                    DriftVerdict.Drifted => "[red]Drifted[/]",
-                    DriftVerdict.Stable => "[green]Stable[/]",
-                    _ => "[grey]Insufficient[/]",
-                };
-                table.AddRow(
-                    (w * len).ToString(inv),
-                    c.Channel,
-                    verdict,
-                    c.Ks is null ? "-" : string.Create(inv, $"{c.Ks.Statistic:F3} ({c.Ks.Floor:F3})"),
-                    c.Psi is null ? "-" : string.Create(inv, $"{c.Psi.Statistic:F3} ({c.Psi.Floor:F3})"),
-                    c.Ks is null ? "-" : string.Create(inv, $"{c.Ks.AdjustedPValue:G3} / {c.Psi!.AdjustedPValue:G3}"),
-                    string.Create(inv, $"{c.N} / {c.EffectiveN:F0}"));
-            }
-
-            foreach (var f in reports[w].Findings)
-            {
-                table.AddRow((w * len).ToString(inv), Markup.Escape(f.Channel ?? "device"), $"[yellow]{f.Kind}[/]", Markup.Escape(f.Message), string.Empty, string.Empty, string.Empty);
-            }
-        }
-
-        AnsiConsole.Write(table);
     }
 
     private static double[] ReadNumbers(string path)

@@ -382,7 +382,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         profile.Save(Path.Combine(options.OutputDirectory, "drift-profile.json"));
         var scorer = new DriftScorer(profile);
         _summary.Drift.ReferenceHash = profile.Hash;
-        _summary.Drift.ReferenceWindows = profile.Segments.Count;
+        _summary.Drift.ReferenceWindows = profile.SegmentCount;
         var len = profile.SegmentLength;
 
         var perChannel = Channels.Select(c => (Channel: c, Stable: 0, Drifted: 0, Insufficient: 0, D: new List<double>(), Floor: 0.0)).ToArray();

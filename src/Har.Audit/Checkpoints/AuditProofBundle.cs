@@ -99,6 +99,9 @@ public sealed class AuditProofBundle
         return true;
     }
 
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"proof of entry {LeafIndex} in {Checkpoint.Origin} at size {Checkpoint.TreeSize} ({Path.Count} path hashes)");
+
     /// <summary>Serialises the bundle.</summary>
     /// <returns>Indented JSON.</returns>
     public string ToJson()

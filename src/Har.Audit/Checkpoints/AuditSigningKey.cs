@@ -50,7 +50,7 @@ public sealed class AuditSigningKey : IDisposable
     /// <param name="text">The key line.</param>
     /// <returns>The key.</returns>
     /// <exception cref="FormatException">The text is not a signing key of this format, or its key id does not match.</exception>
-    public static AuditSigningKey Parse(string text)
+    internal static AuditSigningKey Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         text = text.Trim();
@@ -208,7 +208,7 @@ public sealed class AuditVerifierKey
     /// <param name="message">The signed bytes.</param>
     /// <param name="signature">The 64-byte signature.</param>
     /// <returns><see langword="true"/> when the signature is valid.</returns>
-    public bool Verify(ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature) =>
+    internal bool Verify(ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature) =>
         signature.Length == 64 && SignatureAlgorithm.Ed25519.Verify(_publicKey, message, signature);
 
     /// <summary>Returns the verifier key string.</summary>

@@ -40,7 +40,7 @@ public sealed class SignedCheckpoint
     /// <param name="rootHash">The 32-byte root hash at <paramref name="treeSize"/>.</param>
     /// <param name="key">The signing key.</param>
     /// <returns>The signed checkpoint.</returns>
-    public static SignedCheckpoint Create(string origin, long treeSize, ReadOnlySpan<byte> rootHash, AuditSigningKey key)
+    internal static SignedCheckpoint Create(string origin, long treeSize, ReadOnlySpan<byte> rootHash, AuditSigningKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentException.ThrowIfNullOrEmpty(origin);

@@ -1,5 +1,8 @@
 using Har.Audit;
+using Har.Audit.Health;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -24,7 +27,28 @@ public static class AuditServiceCollectionExtensions
             options.Configure(configure);
         }
 
-        options.ValidateOnStart();
+        return AddCore(services);
+    }
+
+    /// <summary>
+    /// Registers the audit log like <see cref="AddHarAudit(IServiceCollection, Action{AuditLogOptions}?)"/>, with
+    /// <see cref="AuditLogOptions"/> bound from a configuration section (e.g. <c>Har:Audit</c> with
+    /// <c>Directory</c>, <c>Origin</c>, <c>SigningKeyPath</c>, <c>CheckpointInterval</c> …) and validated at start-up.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="section">The configuration section holding the options.</param>
+    /// <returns>A builder for further configuration.</returns>
+    public static HarAuditBuilder AddHarAudit(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        services.AddOptions<AuditLogOptions>().Bind(section);
+        return AddCore(services);
+    }
+
+    private static HarAuditBuilder AddCore(IServiceCollection services)
+    {
+        services.AddOptions<AuditLogOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AuditLogOptions>, AuditLogOptionsValidator>());
         services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,
@@ -34,7 +58,7 @@ public static class AuditServiceCollectionExtensions
     }
 }
 
-/// <summary>Returned by <see cref="AuditServiceCollectionExtensions.AddHarAudit"/> so configuration calls chain.</summary>
+/// <summary>Returned by <see cref="AuditServiceCollectionExtensions.AddHarAudit(IServiceCollection, Action{AuditLogOptions}?)"/> so configuration calls chain.</summary>
 public sealed class HarAuditBuilder
 {
     internal HarAuditBuilder(IServiceCollection services) => Services = services;
@@ -48,6 +72,24 @@ public sealed class HarAuditBuilder
     public HarAuditBuilder Configure(Action<AuditLogOptions> configure)
     {
         Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>
+    /// Registers a hosted service that signs a checkpoint with the key at <see cref="AuditLogOptions.SigningKeyPath"/>
+    /// (required; validated at start-up) every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew,
+    /// and once at shutdown, so every acknowledged entry is anchored by a signed checkpoint. Before signing it
+    /// verifies the entries the new checkpoint adds (and the whole log on its first run); it never signs over a log
+    /// that verification would fail: it logs the problem, counts it in <c>har_audit_checkpoint_failures_total</c> and
+    /// reports it through <see cref="AuditLogHealthCheck"/>.
+    /// </summary>
+    /// <returns>This builder.</returns>
+    public HarAuditBuilder AddCheckpointSigning()
+    {
+        Services.AddOptions<AuditLogOptions>().Validate(
+            o => !string.IsNullOrWhiteSpace(o.SigningKeyPath),
+            "AuditLogOptions.SigningKeyPath is required by AddCheckpointSigning(): the key file from AuditSigningKey.Generate(...).Save(path) or `har audit keygen`, kept outside the log folder.");
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CheckpointSigner>());
         return this;
     }
 }

@@ -12,7 +12,7 @@ namespace Har.Audit;
 /// names, no insignificant whitespace, minimal string escapes, numbers as ECMAScript prints them.
 /// Input must be I-JSON: no duplicate member names, no lone surrogates, every number a finite IEEE-754 double.
 /// </summary>
-public static class CanonicalJson
+internal static class CanonicalJson
 {
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 63 };
 

@@ -7,7 +7,7 @@ namespace Har.Audit;
 /// An inclusion proof alone does not bind the tree size: take size and root together from a
 /// verified signed checkpoint.
 /// </summary>
-public static class MerkleProof
+internal static class MerkleProof
 {
     /// <summary>The RFC 9162 leaf hash of an entry: SHA-256(0x00 ‖ <paramref name="entry"/>).</summary>
     /// <param name="entry">The entry's bytes (the log stores canonical JSON).</param>

@@ -4,7 +4,7 @@ namespace Har.Audit;
 public sealed class AuditRecordException : FormatException
 {
     /// <summary>Creates the exception.</summary>
-    public AuditRecordException()
+    internal AuditRecordException()
     {
         JsonPath = "$";
     }
@@ -20,7 +20,7 @@ public sealed class AuditRecordException : FormatException
     /// <summary>Creates the exception with a message and an inner exception.</summary>
     /// <param name="message">What was wrong.</param>
     /// <param name="innerException">The cause.</param>
-    public AuditRecordException(string message, Exception innerException)
+    internal AuditRecordException(string message, Exception innerException)
         : base(message, innerException)
     {
         JsonPath = "$";

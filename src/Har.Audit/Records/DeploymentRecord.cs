@@ -195,7 +195,7 @@ public sealed class DeploymentRecord : AuditRecord
 }
 
 /// <summary>The deployed model (<c>model</c> of a deployment record).</summary>
-public sealed record DeployedModel
+public sealed class DeployedModel
 {
     /// <summary>Gets the model's name (<c>name</c>).</summary>
     public required string Name { get; init; }
@@ -214,7 +214,7 @@ public sealed record DeployedModel
 }
 
 /// <summary>The identity of the training data (<c>training_data</c> of a deployment record).</summary>
-public sealed record TrainingDataIdentity
+public sealed class TrainingDataIdentity
 {
     /// <summary>Gets the data version, e.g. a DVC tag (<c>dvc_version</c>).</summary>
     public required string DataVersion { get; init; }
@@ -230,7 +230,7 @@ public sealed record TrainingDataIdentity
 }
 
 /// <summary>Validation metrics (<c>validation</c> of a deployment record).</summary>
-public sealed record ValidationMetrics
+public sealed class ValidationMetrics
 {
     /// <summary>Gets the held-out test accuracy in [0, 1] (<c>test_accuracy</c>).</summary>
     public required double TestAccuracy { get; init; }
@@ -243,7 +243,7 @@ public sealed record ValidationMetrics
 }
 
 /// <summary>The inference configuration (<c>config</c> of a deployment record).</summary>
-public sealed record InferenceConfig
+public sealed class InferenceConfig
 {
     /// <summary>Gets the window length in samples (<c>window_size</c>).</summary>
     public required int WindowSize { get; init; }
@@ -259,7 +259,7 @@ public sealed record InferenceConfig
 }
 
 /// <summary>Who deployed and who approved (<c>deployer</c> of a deployment record).</summary>
-public sealed record Deployer
+public sealed class Deployer
 {
     /// <summary>Gets the deploying user or service account (<c>user</c>).</summary>
     public required string User { get; init; }
@@ -272,7 +272,7 @@ public sealed record Deployer
 }
 
 /// <summary>Where the model was deployed (<c>environment</c> of a deployment record).</summary>
-public sealed record DeploymentEnvironment
+public sealed class DeploymentEnvironment
 {
     /// <summary>Gets the target cluster or host (<c>target</c>).</summary>
     public required string Target { get; init; }
@@ -285,7 +285,7 @@ public sealed record DeploymentEnvironment
 }
 
 /// <summary>Resources per replica (<c>environment.resources</c>), in Kubernetes quantity notation.</summary>
-public sealed record ResourceRequest
+public sealed class ResourceRequest
 {
     /// <summary>Gets the CPU request, e.g. <c>500m</c> (<c>cpu</c>).</summary>
     public required string Cpu { get; init; }

@@ -119,7 +119,7 @@ public sealed class RollbackRecord : AuditRecord
 }
 
 /// <summary>A reference to an incident report (<c>incident</c> of a rollback record).</summary>
-public sealed record IncidentReference
+public sealed class IncidentReference
 {
     /// <summary>Gets the incident's identifier in the incident tracker (<c>id</c>).</summary>
     public required string Id { get; init; }

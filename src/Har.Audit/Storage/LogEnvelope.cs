@@ -73,6 +73,63 @@ internal static class LogEnvelope
     /// <summary>The CRC a frame must carry for <paramref name="payload"/>.</summary>
     public static uint FrameCrc(ReadOnlySpan<byte> lengthBytes, ReadOnlySpan<byte> payload) => Crc32C.Compute(lengthBytes, payload);
 
+    /// <summary>
+    /// Counts the well-formed frames (length in range, CRC-32C matching) that start in [<paramref name="from"/>,
+    /// <paramref name="end"/>): every payload begins with <c>{"index":</c>, so candidates are found by that text and
+    /// checked against the frame header before it. Tells a torn tail (nothing valid after the bad frame) from
+    /// damage in the middle of acknowledged entries.
+    /// </summary>
+    public static (long Count, long FirstOffset) CountValidFrames(Microsoft.Win32.SafeHandles.SafeFileHandle segment, long from, long end)
+    {
+        ReadOnlySpan<byte> marker = "{\"index\":"u8;
+        const int Chunk = 1 << 20;
+        var buffer = new byte[Chunk + 16];
+        var header = new byte[FrameOverhead];
+        long count = 0, first = -1;
+        var pos = from + FrameOverhead;
+        while (pos < end)
+        {
+            var n = RandomAccess.Read(segment, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - pos)), pos);
+            if (n < marker.Length)
+            {
+                break;
+            }
+
+            var advanced = false;
+            var span = buffer.AsSpan(0, n);
+            for (var i = span.IndexOf(marker); i >= 0;)
+            {
+                var payloadAt = pos + i;
+                if (RandomAccess.Read(segment, header, payloadAt - FrameOverhead) == FrameOverhead)
+                {
+                    var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                    if (length > 0 && length <= (64 << 20) + 4096 && payloadAt + length <= end)
+                    {
+                        var payload = new byte[length];
+                        if (RandomAccess.Read(segment, payload, payloadAt) == length && BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)) == FrameCrc(header.AsSpan(0, 4), payload))
+                        {
+                            count++;
+                            first = first < 0 ? payloadAt - FrameOverhead : first;
+                            pos = payloadAt + length + FrameOverhead;
+                            advanced = true;
+                            break;
+                        }
+                    }
+                }
+
+                var next = span[(i + 1)..].IndexOf(marker);
+                i = next < 0 ? -1 : i + 1 + next;
+            }
+
+            if (!advanced)
+            {
+                pos += n - marker.Length + 1;
+            }
+        }
+
+        return (count, first);
+    }
+
     /// <summary>Parses an entry payload; returns null and a reason when it is not a well-formed entry.</summary>
     public static ParsedEntry? TryParse(ReadOnlySpan<byte> payload, out string? problem)
     {

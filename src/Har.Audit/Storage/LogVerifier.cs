@@ -9,7 +9,51 @@ internal static class LogVerifier
 {
     private const int MaxFramePayload = (64 << 20) + 4096;
 
+    /// <summary>
+    /// Verifies a log that no one may be writing (<paramref name="segmentLimit"/> null: to the end of the segment) or
+    /// the acknowledged prefix of a log open in this process. When another process holds the log open, only the
+    /// consistent prefix that its query index describes is verified (the writer appends index rows after the frames
+    /// and Merkle nodes are written), retrying a few times if the writer moved under the reader.
+    /// </summary>
     public static AuditVerificationResult Verify(string directory, long? segmentLimit, AuditVerifierKey? pinnedKey)
+    {
+        if (segmentLimit is not null || !AuditLog.IsLive(directory))
+        {
+            return VerifyPrefix(directory, segmentLimit, pinnedKey, live: false);
+        }
+
+        AuditVerificationResult result = null!;
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            result = VerifyPrefix(directory, null, pinnedKey, live: true);
+            if (result.IsValid || result.Problem == AuditVerificationProblem.Quarantined)
+            {
+                return result;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The end of the last frame the query index describes: everything before it is complete on disk.</summary>
+    private static long LiveLimit(string directory)
+    {
+        var indexPath = Path.Combine(directory, AuditLog.IndexFile);
+        using var index = new FileStream(indexPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var rows = index.Length / IndexRow.Size;
+        if (rows == 0)
+        {
+            return LogEnvelope.HeaderSize;
+        }
+
+        Span<byte> row = stackalloc byte[IndexRow.Size];
+        index.Position = (rows - 1) * IndexRow.Size;
+        index.ReadExactly(row);
+        var last = IndexRow.Read(row);
+        return last.Offset + last.FrameLength;
+    }
+
+    private static AuditVerificationResult VerifyPrefix(string directory, long? segmentLimit, AuditVerifierKey? pinnedKey, bool live)
     {
         var segmentPath = Path.Combine(directory, AuditLog.SegmentFile);
         if (!File.Exists(segmentPath))
@@ -29,7 +73,8 @@ internal static class LogVerifier
         }
 
         using var segment = new FileStream(segmentPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.SequentialScan);
-        var length = Math.Min(segmentLimit ?? long.MaxValue, segment.Length);
+        // Live: the limit is taken after the checkpoint was read, so the checkpoint never exceeds the indexed prefix.
+        var length = Math.Min(live ? LiveLimit(directory) : segmentLimit ?? long.MaxValue, segment.Length);
         var levels = new LevelReaders(Path.Combine(directory, AuditLog.TreeDirectory));
         using var _ = levels;
         var indexPath = Path.Combine(directory, AuditLog.IndexFile);
@@ -151,7 +196,19 @@ internal static class LogVerifier
         }
 
         var root = n == 0 ? MerkleHasher.EmptyRoot : Root(border, n);
-        var ok = new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{n} entries verified (framing, CRC-32C, indexes, chain, schemas, stored tree, query index); no signed checkpoint" };
+        var liveNote = live ? $" (live: another process is writing the log; verified its consistent prefix of {n} entries)" : string.Empty;
+        var quarantine = QuarantineSummary.Read(directory);
+        AuditVerificationResult Done(AuditVerificationResult ok) => quarantine.Repairs == 0 ? ok : new AuditVerificationResult
+        {
+            Problem = AuditVerificationProblem.Quarantined,
+            EntriesVerified = ok.EntriesVerified,
+            RootHash = ok.RootHash,
+            Checkpoint = ok.Checkpoint,
+            VerifierKey = ok.VerifierKey,
+            VerifierKeyPinned = ok.VerifierKeyPinned,
+            Message = $"the {n} entries present verify, but {quarantine.Repairs} repair(s) removed at least {quarantine.EntriesRemoved} entries (quarantine/{quarantine.Latest}); the log is incomplete{liveNote}",
+        };
+        var ok = new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{n} entries verified (framing, CRC-32C, indexes, chain, schemas, stored tree, query index); no signed checkpoint{liveNote}" };
         if (checkpointProblem is not null)
         {
             return Fail(AuditVerificationProblem.CheckpointSignature, null, $"the checkpoint file is malformed: {checkpointProblem}");
@@ -159,7 +216,7 @@ internal static class LogVerifier
 
         if (checkpoint is null)
         {
-            return ok;
+            return Done(ok);
         }
 
         var metaOrigin = ReadOrigin(directory);
@@ -199,7 +256,7 @@ internal static class LogVerifier
                 : $"the checkpoint carries no valid signature by {key}");
         }
 
-        return new AuditVerificationResult
+        return Done(new AuditVerificationResult
         {
             EntriesVerified = n,
             RootHash = root,
@@ -207,8 +264,8 @@ internal static class LogVerifier
             VerifierKey = key.ToString(),
             VerifierKeyPinned = pinnedKey is not null,
             Message = $"{n} entries verified; the root at size {checkpoint.TreeSize} matches the checkpoint signed by {key.Name}+{key.KeyId:x8}"
-                + (pinnedKey is null ? " (key taken from the log directory: pin it with --vkey to prove more)" : string.Empty),
-        };
+                + (pinnedKey is null ? " (key taken from the log directory: pin it with --vkey to prove more)" : string.Empty) + liveNote,
+        });
     }
 
     private static byte[] Root(byte[][] border, long n)

@@ -57,6 +57,11 @@ internal sealed class NodeStore : INodeSource, IDisposable
     /// <summary>Cuts every level back to <paramref name="size"/> leaves and reloads the frontier.</summary>
     public void Reset(long size)
     {
+        foreach (var pending in _pending)
+        {
+            pending?.ResetWrittenCount();
+        }
+
         for (var level = 0; level < MaxLevels; level++)
         {
             var nodes = size >> level;

@@ -1,59 +1,124 @@
+using System.Collections.Concurrent;
 using Prometheus;
 
 namespace Har.Drift;
 
 /// <summary>
-/// Prometheus metrics of the drift monitor. Label cardinality is bounded: channel names come from the profile,
-/// tests are <c>ks</c>/<c>psi</c>, and the monitor label is validated.
+/// Metrics of a drift monitor, exported through prometheus-net (the registry of <see cref="DriftMonitorOptions.MetricsRegistry"/>)
+/// and through the <see cref="System.Diagnostics.Metrics.Meter"/> <c>Har.Drift</c> (<see cref="DriftMeter"/>) under the same
+/// names. Label cardinality is bounded: channel names come from the profile, tests and reasons are fixed sets, and the
+/// monitor label is validated; devices are never a label.
 /// </summary>
-internal sealed class DriftMetrics
+internal sealed class DriftMetrics : IDisposable
 {
-    private readonly Gauge _score;
-    private readonly Gauge _statistic;
-    private readonly Gauge _pValue;
-    private readonly Gauge _verdict;
-    private readonly Gauge _samples;
-    private readonly Gauge _effectiveSamples;
+    private readonly string _monitor;
+    private readonly Dictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
     private readonly Counter _findings;
     private readonly Counter _scorings;
-    private readonly string _monitor;
+    private readonly Counter _evicted;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
     {
         var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
         _monitor = monitor;
-        _score = factory.CreateGauge("har_drift_score", "Drift score per input channel: the Kolmogorov–Smirnov effect size D against the matched reference.", new GaugeConfiguration { LabelNames = ["monitor", "channel"] });
-        _statistic = factory.CreateGauge("har_drift_statistic", "Test statistic per channel and test (ks: D, psi: PSI).", new GaugeConfiguration { LabelNames = ["monitor", "channel", "test"] });
-        _pValue = factory.CreateGauge("har_drift_pvalue", "Multiple-testing-adjusted p-value per channel and test.", new GaugeConfiguration { LabelNames = ["monitor", "channel", "test"] });
-        _verdict = factory.CreateGauge("har_drift_verdict", "Verdict per channel: 0 insufficient, 1 stable, 2 drifted.", new GaugeConfiguration { LabelNames = ["monitor", "channel"] });
-        _samples = factory.CreateGauge("har_drift_samples", "Finite samples in the current window per channel.", new GaugeConfiguration { LabelNames = ["monitor", "channel"] });
-        _effectiveSamples = factory.CreateGauge("har_drift_effective_samples", "Effective sample size (autocorrelation-aware) of the current window per channel.", new GaugeConfiguration { LabelNames = ["monitor", "channel"] });
-        _findings = factory.CreateCounter("har_drift_sensor_findings_total", "Sensor findings by kind.", new CounterConfiguration { LabelNames = ["monitor", "kind"] });
-        _scorings = factory.CreateCounter("har_drift_scorings_total", "Scorings of the current window.", new CounterConfiguration { LabelNames = ["monitor"] });
+        foreach (var g in DriftMeter.Gauges)
+        {
+            _gauges[g.Name] = factory.CreateGauge(g.Name, g.Help, new GaugeConfiguration { LabelNames = ["monitor", .. g.Labels] });
+        }
+
+        _findings = factory.CreateCounter(DriftMeter.FindingsTotal, "Sensor findings by kind.", new CounterConfiguration { LabelNames = ["monitor", "kind"] });
+        _scorings = factory.CreateCounter(DriftMeter.ScoringsTotal, "Scorings of a current window.", new CounterConfiguration { LabelNames = ["monitor"] });
+        _evicted = factory.CreateCounter(DriftMeter.DevicesEvictedTotal, "Per-device monitors evicted, by reason (capacity: the least recently seen device made room; idle: no window for the idle timeout).", new CounterConfiguration { LabelNames = ["monitor", "reason"] });
+        DriftMeter.Register(this);
     }
 
+    /// <summary>Gets the last value of every gauge series, keyed by (name, first label, second label), for the Meter's observable gauges.</summary>
+    internal ConcurrentDictionary<(string Name, string A, string B), double> Values { get; } = new();
+
+    internal string Monitor => _monitor;
+
+    /// <summary>Records one scoring of a single stream: channels, findings, outputs.</summary>
     public void Record(DriftReport report)
     {
-        _scorings.WithLabels(_monitor).Inc();
+        Scored(report.Findings);
         foreach (var c in report.Channels)
         {
-            _score.WithLabels(_monitor, c.Channel).Set(c.Score);
-            _verdict.WithLabels(_monitor, c.Channel).Set((int)c.Verdict);
-            _samples.WithLabels(_monitor, c.Channel).Set(c.N);
-            _effectiveSamples.WithLabels(_monitor, c.Channel).Set(c.EffectiveN);
-            foreach (var t in new[] { c.Ks, c.Psi })
-            {
-                if (t is not null)
-                {
-                    _statistic.WithLabels(_monitor, c.Channel, t.Test).Set(t.Statistic);
-                    _pValue.WithLabels(_monitor, c.Channel, t.Test).Set(t.AdjustedPValue);
-                }
-            }
+            RecordChannel(c);
         }
 
-        foreach (var f in report.Findings)
+        if (report.Outputs is { } o)
         {
-            _findings.WithLabels(_monitor, f.Kind.ToString()).Inc();
+            RecordOutputs(o);
         }
+    }
+
+    /// <summary>Counts one scoring and its findings.</summary>
+    public void Scored(IReadOnlyList<SensorFinding> findings)
+    {
+        _scorings.WithLabels(_monitor).Inc();
+        DriftMeter.Scorings.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
+        foreach (var f in findings)
+        {
+            var kind = f.Kind.ToString();
+            _findings.WithLabels(_monitor, kind).Inc();
+            DriftMeter.Findings.Add(1, new("monitor", _monitor), new("kind", kind));
+        }
+    }
+
+    public void RecordChannel(ChannelVerdict c)
+    {
+        Set(DriftMeter.Score, c.Score, c.Channel);
+        Set(DriftMeter.Verdict, (int)c.Verdict, c.Channel);
+        Set(DriftMeter.Samples, c.N, c.Channel);
+        Set(DriftMeter.EffectiveSamples, c.EffectiveN, c.Channel);
+        foreach (var t in (ReadOnlySpan<TestEvidence?>)[c.Ks, c.Psi])
+        {
+            if (t is not null)
+            {
+                Set(DriftMeter.Statistic, t.Statistic, c.Channel, t.Test);
+                Set(DriftMeter.PValue, t.AdjustedPValue, c.Channel, t.Test);
+            }
+        }
+    }
+
+    public void RecordOutputs(OutputVerdict o)
+    {
+        Set(DriftMeter.OutputPredictions, o.Predictions);
+        foreach (var t in (ReadOnlySpan<TestEvidence?>)[o.ClassMix, o.Confidence, o.Entropy])
+        {
+            if (t is not null)
+            {
+                Set(DriftMeter.OutputStatistic, t.Statistic, t.Test);
+                Set(DriftMeter.OutputPValue, t.AdjustedPValue, t.Test);
+                Set(DriftMeter.OutputVerdict, (int)(t.Significant && t.AboveFloor ? DriftVerdict.Drifted : DriftVerdict.Stable), t.Test);
+            }
+        }
+    }
+
+    public void Devices(int live, int flagged)
+    {
+        Set(DriftMeter.Devices, live);
+        Set(DriftMeter.DevicesFlagged, flagged);
+    }
+
+    public void Evicted(string reason)
+    {
+        _evicted.WithLabels(_monitor, reason).Inc();
+        DriftMeter.Evicted.Add(1, new("monitor", _monitor), new("reason", reason));
+    }
+
+    public void Dispose() => DriftMeter.Unregister(this);
+
+    private void Set(DriftMeter.GaugeSpec spec, double value, string a = "", string b = "")
+    {
+        var gauge = _gauges[spec.Name];
+        var child = spec.Labels.Length switch
+        {
+            0 => gauge.WithLabels(_monitor),
+            1 => gauge.WithLabels(_monitor, a),
+            _ => gauge.WithLabels(_monitor, a, b),
+        };
+        child.Set(value);
+        Values[(spec.Name, a, b)] = value;
     }
 }

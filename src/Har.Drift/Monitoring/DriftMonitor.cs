@@ -4,13 +4,12 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Har.Drift;
 
 /// <summary>
-/// Streaming drift monitor: keeps a bounded current window per channel (a ring buffer of
-/// <see cref="DriftMonitorOptions.WindowLength"/> frames) and re-scores it on an interval driven by a
-/// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. The physics consistency checks
-/// also use the evidence of the stream's earlier frames (bounded, see <see cref="DeviceHistory"/>): one monitor is one
-/// device's stream. A monitor that pools several devices' frames should turn those checks off
-/// (<see cref="DriftScoringOptions.ConsistencyChecks"/>): frames of different devices back to back read as impossible
-/// turns. Thread-safe.
+/// Streaming drift monitor of ONE stream (one device): keeps a bounded current window (a ring buffer of
+/// <see cref="DriftMonitorOptions.WindowLength"/> frames) and the latest model outputs
+/// (<see cref="DriftMonitorOptions.OutputWindowLength"/> predictions), and re-scores them on an interval driven by a
+/// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. The physics consistency checks also
+/// use the evidence of the stream's earlier frames (bounded). For many devices use <see cref="DeviceDriftMonitor"/>:
+/// frames of different devices back to back read as impossible turns. Thread-safe.
 /// </summary>
 public sealed class DriftMonitor : IDisposable
 {
@@ -20,13 +19,11 @@ public sealed class DriftMonitor : IDisposable
     private readonly ILogger _logger;
     private readonly DriftMetrics _metrics;
     private readonly int _channels;
-    private readonly float[] _ring;
-    private readonly long[] _timestamps;
+    private readonly FrameRing _frames;
+    private readonly OutputRing _outputs;
     private readonly DeviceHistory _history = new();
     private readonly Lock _gate = new();
     private ITimer? _timer;
-    private long _written;
-    private bool _hasTimestamps;
     private DriftReport? _latest;
 
     /// <summary>Creates a monitor.</summary>
@@ -43,8 +40,8 @@ public sealed class DriftMonitor : IDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _metrics = new DriftMetrics(_options.MetricsRegistry, _options.MonitorName);
         _channels = profile.Channels.Count;
-        _ring = new float[_options.WindowLength * _channels];
-        _timestamps = new long[_options.WindowLength];
+        _frames = new FrameRing(_options.WindowLength, _channels);
+        _outputs = new OutputRing(_options.OutputWindowLength);
     }
 
     /// <summary>Raised after every scoring, with its report.</summary>
@@ -62,13 +59,6 @@ public sealed class DriftMonitor : IDisposable
         }
     }
 
-    /// <summary>
-    /// Gets the device's physics evidence from the frames already scored (still-to-still turns, still postures), which the
-    /// consistency checks of every scoring combine with the current window's; <see cref="DeviceHistory.Clear"/> it when the
-    /// device is re-mounted, recalibrated or replaced.
-    /// </summary>
-    public DeviceHistory History => _history;
-
     /// <summary>Gets the number of frames currently held (at most the window length).</summary>
     public int BufferedFrames
     {
@@ -76,19 +66,22 @@ public sealed class DriftMonitor : IDisposable
         {
             lock (_gate)
             {
-                return (int)Math.Min(_written, _options.WindowLength);
+                return _frames.Held;
             }
         }
     }
 
-    /// <summary>Appends frames (interleaved, in the profile's channel order) and optional per-frame timestamps (ms).</summary>
+    /// <summary>Gets the device's physics evidence from the frames already scored.</summary>
+    internal DeviceHistory History => _history;
+
+    /// <summary>Appends frames (interleaved, in the profile's channel order) and optional per-frame timestamps (ms). Allocates nothing.</summary>
     /// <param name="interleaved">Whole frames.</param>
     /// <param name="timestampsMs">One timestamp per frame, or empty.</param>
     public void Append(ReadOnlySpan<float> interleaved, ReadOnlySpan<long> timestampsMs = default)
     {
         if (interleaved.Length % _channels != 0)
         {
-            throw new ArgumentException($"Got {interleaved.Length} values, not a whole number of {_channels}-channel frames.", nameof(interleaved));
+            throw new ArgumentException($"Got {interleaved.Length} values, not a whole number of {_channels}-channel frames ({string.Join(' ', _scorer.Profile.ChannelNames)}).", nameof(interleaved));
         }
 
         var frames = interleaved.Length / _channels;
@@ -99,14 +92,34 @@ public sealed class DriftMonitor : IDisposable
 
         lock (_gate)
         {
-            _hasTimestamps = !timestampsMs.IsEmpty;
-            for (var f = 0; f < frames; f++)
-            {
-                var slot = (int)(_written % _options.WindowLength);
-                interleaved.Slice(f * _channels, _channels).CopyTo(_ring.AsSpan(slot * _channels, _channels));
-                _timestamps[slot] = _hasTimestamps ? timestampsMs[f] : 0;
-                _written++;
-            }
+            _frames.Append(interleaved, timestampsMs);
+        }
+    }
+
+    /// <summary>
+    /// Records the model's output on one window of this stream, for output drift against the profile's
+    /// <see cref="ReferenceProfile.Outputs"/> (ignored for scoring when the profile has none). Allocates nothing.
+    /// </summary>
+    /// <param name="predictedClass">The predicted class index, in the model's (and <see cref="OutputReference.Labels"/>') order.</param>
+    /// <param name="confidence">The top-class probability.</param>
+    /// <param name="entropy">The predictive entropy in nats.</param>
+    public void RecordPrediction(int predictedClass, float confidence, float entropy)
+    {
+        OutputScoring.Validate(_scorer.Profile.Outputs, predictedClass, confidence, entropy);
+        lock (_gate)
+        {
+            _outputs.Add(predictedClass, confidence, entropy);
+        }
+    }
+
+    /// <summary>Forgets the frames, outputs and physics history (the device was re-mounted, recalibrated or replaced).</summary>
+    public void Reset()
+    {
+        lock (_gate)
+        {
+            _frames.Clear();
+            _outputs.Clear();
+            _history.Clear();
         }
     }
 
@@ -119,46 +132,29 @@ public sealed class DriftMonitor : IDisposable
         }
     }
 
-    /// <summary>Scores the current window now.</summary>
+    /// <summary>Scores the current window (and the recorded outputs) now.</summary>
     /// <returns>The report.</returns>
     public DriftReport ScoreNow()
     {
         float[] window;
         long[] stamps;
         long start;
+        int[]? classes = null;
+        float[]? confidence = null;
+        float[]? entropy = null;
         lock (_gate)
         {
-            var held = (int)Math.Min(_written, _options.WindowLength);
-            window = new float[held * _channels];
-            stamps = _hasTimestamps ? new long[held] : [];
-            var first = _written - held;
-            start = first;
-            for (var f = 0; f < held; f++)
+            (window, stamps, start) = _frames.Snapshot();
+            if (_scorer.Profile.Outputs is not null && _outputs.Count > 0)
             {
-                var slot = (int)((first + f) % _options.WindowLength);
-                _ring.AsSpan(slot * _channels, _channels).CopyTo(window.AsSpan(f * _channels));
-                if (_hasTimestamps)
-                {
-                    stamps[f] = _timestamps[slot];
-                }
+                (classes, confidence, entropy) = _outputs.Snapshot();
             }
         }
 
-        var report = _scorer.Score(window, _history, start, stamps);
+        var outputs = classes is null ? null : _scorer.ScoreOutputs(classes, confidence, entropy);
+        var report = _scorer.Score(window, _history, start, stamps, outputs);
         _metrics.Record(report);
-        foreach (var c in report.Channels)
-        {
-            if (c.Verdict == DriftVerdict.Drifted)
-            {
-                Log.ChannelDrifted(_logger, _options.MonitorName, c.Channel, c.Ks?.Statistic ?? 0, c.Psi?.Statistic ?? 0, c.EffectiveN);
-            }
-        }
-
-        foreach (var f in report.Findings)
-        {
-            Log.SensorFinding(_logger, _options.MonitorName, f.Kind, f.Message);
-        }
-
+        MonitorLog.Report(_logger, _options.MonitorName, report);
         lock (_gate)
         {
             _latest = report;
@@ -176,5 +172,7 @@ public sealed class DriftMonitor : IDisposable
             _timer?.Dispose();
             _timer = null;
         }
+
+        _metrics.Dispose();
     }
 }

@@ -17,7 +17,7 @@ namespace Har.Drift;
 /// recalibrated or replaced: evidence from before such a change would otherwise be mixed with evidence after it.
 /// Thread-safe.</para>
 /// </remarks>
-public sealed class DeviceHistory
+internal sealed class DeviceHistory
 {
     /// <summary>The most still-to-still pairs kept (the most recent).</summary>
     public const int MaxRotationPairs = 512;

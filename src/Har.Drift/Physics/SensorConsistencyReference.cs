@@ -18,7 +18,7 @@ namespace Har.Drift;
 /// <param name="TurnOffsetLower">Per accelerometer axis, the lower bound of the offset (relative to <paramref name="AccelerometerOffset"/>) implied by the device's still-to-still turns; null in profiles built before this check existed.</param>
 /// <param name="TurnOffsetUpper">Per accelerometer axis, the upper bound of that offset.</param>
 /// <param name="TurnOffsetWindows">Per accelerometer axis, the training windows in which the turns determined it; an axis calibrated on fewer than 20 windows is not checked.</param>
-public sealed record SensorConsistencyReference(
+internal sealed record SensorConsistencyReference(
     double[] AccelerometerOffset,
     double GravityMagnitude,
     double[] MagnitudeBounds,

@@ -4,70 +4,6 @@ using System.Text.Json.Serialization;
 
 namespace Har.Drift;
 
-/// <summary>What the reference knows about one input channel over all the training data.</summary>
-/// <param name="Name">Channel name (e.g. <c>ax</c>).</param>
-/// <param name="Count">Number of training samples summarised.</param>
-/// <param name="InnerEdges">Inner edges of the quantile bins (NumPy type-7 quantiles of all training samples).</param>
-/// <param name="ReferenceCounts">Training samples per bin.</param>
-/// <param name="SortedSample">A bounded sorted sample (evenly spaced order statistics of all training samples).</param>
-/// <param name="Scale">Robust scale of the channel (interquartile range, or 1 when degenerate), used to compare quantile sketches.</param>
-public sealed record ChannelReference(string Name, long Count, double[] InnerEdges, long[] ReferenceCounts, double[] SortedSample, double Scale);
-
-/// <summary>
-/// One training window summarised per channel: a quantile sketch and an effective sample size. A current window
-/// is compared with the training windows that look most like it (same activity mix), not with the pooled data.
-/// </summary>
-/// <param name="Group">The group the window came from (e.g. the subject); calibration leaves a group out.</param>
-/// <param name="Quantiles">Per channel, the sketch: quantiles at (i + ½)/Q, i = 0 … Q − 1.</param>
-/// <param name="EffectiveSize">Per channel, the autocorrelation-aware effective sample size of the window.</param>
-/// <param name="Gravity">Unit mean accelerometer direction of the window (empty when the channels have no accelerometer).</param>
-public sealed record ReferenceSegment(string Group, double[][] Quantiles, double[] EffectiveSize, double[] Gravity);
-
-/// <summary>Effect-size floors calibrated on the training data (leave-one-group-out), per channel.</summary>
-/// <param name="KsFloor">Per channel, the KS D a window must reach to be called drifted.</param>
-/// <param name="PsiFloor">Per channel, the PSI a window must reach to be called drifted.</param>
-/// <param name="Quantile">The quantile of the leave-one-group-out null distribution the floors were taken at.</param>
-/// <param name="Windows">Number of training windows the floors were calibrated on.</param>
-public sealed record CalibratedFloors(double[] KsFloor, double[] PsiFloor, double Quantile, int Windows);
-
-/// <summary>The model-output part of a reference: predicted-class mix and the distributions of confidence and entropy.</summary>
-/// <param name="Labels">Class labels in model order.</param>
-/// <param name="ClassCounts">Predicted windows per class in the reference.</param>
-/// <param name="SortedConfidence">A bounded sorted sample of the top-class probability.</param>
-/// <param name="SortedEntropy">A bounded sorted sample of the predictive entropy (nats).</param>
-public sealed record OutputReference(string[] Labels, long[] ClassCounts, double[] SortedConfidence, double[] SortedEntropy)
-{
-    /// <summary>Builds the output reference from the model's predictions on reference windows (Har.Drift does not run models: the caller passes them).</summary>
-    /// <param name="labels">Class labels in model order.</param>
-    /// <param name="predictedClass">Predicted class index per window.</param>
-    /// <param name="confidence">Top-class probability per window.</param>
-    /// <param name="entropy">Predictive entropy per window.</param>
-    /// <param name="maxSample">Bound on the stored sorted samples.</param>
-    /// <returns>The output reference.</returns>
-    public static OutputReference FromPredictions(IReadOnlyList<string> labels, ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy, int maxSample = 20_000)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxSample, 2);
-        if (predictedClass.Length != confidence.Length || predictedClass.Length != entropy.Length || predictedClass.IsEmpty)
-        {
-            throw new ArgumentException($"Got {predictedClass.Length} predicted classes, {confidence.Length} confidences and {entropy.Length} entropies; expected the same non-zero number of each (one per window).", nameof(predictedClass));
-        }
-
-        var counts = new long[labels.Count];
-        foreach (var c in predictedClass)
-        {
-            if ((uint)c >= (uint)labels.Count)
-            {
-                throw new ArgumentOutOfRangeException(nameof(predictedClass), $"Predicted class {c} is outside the {labels.Count} labels.");
-            }
-
-            counts[c]++;
-        }
-
-        return new OutputReference([.. labels], counts, Sketch.BoundedSorted(confidence, maxSample), Sketch.BoundedSorted(entropy, maxSample));
-    }
-}
-
 /// <summary>
 /// A frozen reference profile: per-channel summaries of the training data, the training windows' sketches the
 /// verdicts compare against, the effect-size floors calibrated on them, and optionally the model outputs. It is
@@ -76,12 +12,12 @@ public sealed record OutputReference(string[] Labels, long[] ClassCounts, double
 public sealed class ReferenceProfile
 {
     /// <summary>The profile format version written by this library.</summary>
-    public const int CurrentSchemaVersion = 1;
+    internal const int CurrentSchemaVersion = 1;
 
     private static readonly JsonSerializerOptions Compact = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
     private static readonly JsonSerializerOptions Indented = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true };
 
-    /// <summary>Creates a profile from its parts (normally done by <see cref="ReferenceProfileBuilder"/> or <see cref="Load"/>).</summary>
+    /// <summary>Creates a profile from its parts (done by <see cref="ReferenceProfileBuilder"/> and <see cref="Load"/>).</summary>
     /// <param name="channels">Per-channel summaries.</param>
     /// <param name="segments">Training-window sketches.</param>
     /// <param name="floors">Calibrated effect-size floors.</param>
@@ -91,7 +27,7 @@ public sealed class ReferenceProfile
     /// <param name="outputs">Optional model-output reference.</param>
     /// <param name="sensorConsistency">Optional calibrated physics checks of a 6-axis IMU.</param>
     [JsonConstructor]
-    public ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null)
+    internal ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(segments);
@@ -122,12 +58,14 @@ public sealed class ReferenceProfile
         Source = source ?? string.Empty;
         Outputs = outputs;
         SensorConsistency = sensorConsistency;
+        ChannelNames = [.. channels.Select(c => c.Name)];
         Hash = ComputeHash();
     }
 
     /// <summary>Gets the profile format version.</summary>
 #pragma warning disable CA1822 // serialised as part of the profile, so it is an instance property
-    public int SchemaVersion => CurrentSchemaVersion;
+    [JsonInclude]
+    internal int SchemaVersion => CurrentSchemaVersion;
 #pragma warning restore CA1822
 
     /// <summary>Gets a description of the training data the profile was built from.</summary>
@@ -140,19 +78,23 @@ public sealed class ReferenceProfile
     public int SegmentLength { get; }
 
     /// <summary>Gets the per-channel summaries, in channel order.</summary>
-    public IReadOnlyList<ChannelReference> Channels { get; }
+    [JsonInclude]
+    internal IReadOnlyList<ChannelReference> Channels { get; }
 
     /// <summary>Gets the training-window sketches.</summary>
-    public IReadOnlyList<ReferenceSegment> Segments { get; }
+    [JsonInclude]
+    internal IReadOnlyList<ReferenceSegment> Segments { get; }
 
     /// <summary>Gets the calibrated effect-size floors.</summary>
-    public CalibratedFloors Floors { get; }
+    [JsonInclude]
+    internal CalibratedFloors Floors { get; }
 
     /// <summary>Gets the model-output reference, when one was attached.</summary>
     public OutputReference? Outputs { get; }
 
     /// <summary>Gets the calibrated physics-based consistency checks (gravity magnitude, gyroscope vs gravity rotation), when the channels are a 6-axis IMU.</summary>
-    public SensorConsistencyReference? SensorConsistency { get; }
+    [JsonInclude]
+    internal SensorConsistencyReference? SensorConsistency { get; }
 
     /// <summary>Gets the SHA-256 (lower-case hex) of the profile's canonical JSON bytes (the profile without this field).</summary>
     [JsonIgnore]
@@ -160,7 +102,11 @@ public sealed class ReferenceProfile
 
     /// <summary>Gets the channel names in order.</summary>
     [JsonIgnore]
-    public IReadOnlyList<string> ChannelNames => [.. Channels.Select(c => c.Name)];
+    public IReadOnlyList<string> ChannelNames { get; }
+
+    /// <summary>Gets the number of training windows (segments) the current windows are matched against.</summary>
+    [JsonIgnore]
+    public int SegmentCount => Segments.Count;
 
     /// <summary>Returns a copy with the model-output reference attached (one call at integration time).</summary>
     /// <param name="outputs">The output reference, e.g. from <see cref="OutputReference.FromPredictions"/>.</param>
@@ -173,7 +119,7 @@ public sealed class ReferenceProfile
 
     /// <summary>The canonical bytes the hash is computed over: compact JSON with the declared property order.</summary>
     /// <returns>UTF-8 JSON.</returns>
-    public byte[] ToCanonicalJson() => JsonSerializer.SerializeToUtf8Bytes(this, Compact);
+    internal byte[] ToCanonicalJson() => JsonSerializer.SerializeToUtf8Bytes(this, Compact);
 
     /// <summary>Serialises the profile as indented JSON (the hash is recomputed on load, so it is not stored).</summary>
     /// <returns>The JSON text.</returns>
@@ -234,6 +180,12 @@ public sealed class ReferenceProfile
 
         return FromJson(File.ReadAllText(path));
     }
+
+    /// <summary>Returns e.g. <c>reference profile 1a2b3c4d5e6f: 6 channels (ax ay az gx gy gz), 267 windows of 3000 samples at 50 Hz, outputs of 6 classes; UCI HAPT train split</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString() => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"reference profile {Hash[..12]}: {Channels.Count} channels ({string.Join(' ', ChannelNames)}), {Segments.Count} windows of {SegmentLength} samples at {SampleRateHz:G} Hz, {(Outputs is null ? "no outputs" : $"outputs of {Outputs.Labels.Length} classes")}; {Source}");
 
     private string ComputeHash() => Convert.ToHexStringLower(SHA256.HashData(ToCanonicalJson()));
 }

@@ -13,17 +13,17 @@ public sealed class ReferenceProfileOptions
     /// <summary>Gets or sets the quantiles per channel stored for each training window.</summary>
     /// <value>The default value is 64.</value>
     [Range(4, 4096)]
-    public int SketchQuantiles { get; set; } = 64;
+    internal int SketchQuantiles { get; set; } = 64;
 
     /// <summary>Gets or sets the bound on each channel's stored sorted sample.</summary>
     /// <value>The default value is 20 000.</value>
     [Range(2, 10_000_000)]
-    public int MaxSortedSample { get; set; } = 20_000;
+    internal int MaxSortedSample { get; set; } = 20_000;
 
     /// <summary>Gets or sets the number of quantile bins stored per channel.</summary>
     /// <value>The default value is 10.</value>
     [Range(2, 64)]
-    public int Bins { get; set; } = PopulationStabilityIndex.DefaultBins;
+    internal int Bins { get; set; } = PopulationStabilityIndex.DefaultBins;
 
     /// <summary>Gets or sets the quantile of the leave-one-group-out null distribution taken as the effect-size floor.</summary>
     /// <value>The default value is 0.98.</value>

@@ -1,10 +1,28 @@
 namespace Har.Drift;
 
 /// <summary>The result of a chi-square test of homogeneity between two count vectors.</summary>
-/// <param name="Statistic">The chi-square statistic of the 2 × K contingency table.</param>
-/// <param name="PValue">Upper-tail probability of χ²(<paramref name="DegreesOfFreedom"/>); 1 when there is nothing to compare.</param>
-/// <param name="DegreesOfFreedom">K' − 1, where K' counts the categories seen in either sample.</param>
-public readonly record struct ChiSquareResult(double Statistic, double PValue, int DegreesOfFreedom);
+public sealed class ChiSquareResult
+{
+    internal ChiSquareResult(double statistic, double pValue, int degreesOfFreedom)
+    {
+        Statistic = statistic;
+        PValue = pValue;
+        DegreesOfFreedom = degreesOfFreedom;
+    }
+
+    /// <summary>Gets the chi-square statistic of the 2 × K contingency table.</summary>
+    public double Statistic { get; }
+
+    /// <summary>Gets the upper-tail probability of χ²(<see cref="DegreesOfFreedom"/>); 1 when there is nothing to compare.</summary>
+    public double PValue { get; }
+
+    /// <summary>Gets K' − 1, where K' counts the categories seen in either sample.</summary>
+    public int DegreesOfFreedom { get; }
+
+    /// <summary>Returns e.g. <c>chi2 12.5 (dof 5), p 0.0285</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"chi2 {Statistic:G6} (dof {DegreesOfFreedom}), p {PValue:G4}");
+}
 
 /// <summary>
 /// Tests for categorical distributions such as a model's predicted-class mix: chi-square homogeneity (SciPy's

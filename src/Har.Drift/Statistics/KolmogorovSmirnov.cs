@@ -1,6 +1,7 @@
 namespace Har.Drift;
 
 /// <summary>The alternative hypothesis of a two-sample Kolmogorov–Smirnov test (SciPy's <c>alternative</c>).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<KsAlternative>))]
 public enum KsAlternative
 {
     /// <summary>The distributions differ: D = sup |F_x − F_y|.</summary>
@@ -14,6 +15,7 @@ public enum KsAlternative
 }
 
 /// <summary>How the p-value of a two-sample Kolmogorov–Smirnov test is computed (SciPy's <c>method</c>).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<KsMethod>))]
 public enum KsMethod
 {
     /// <summary>Exact when max(n, m) ≤ 10 000, otherwise asymptotic.</summary>
@@ -27,14 +29,44 @@ public enum KsMethod
 }
 
 /// <summary>The result of a two-sample Kolmogorov–Smirnov test.</summary>
-/// <param name="Statistic">The KS statistic (for exact p-values, rounded to a multiple of 1/lcm(n, m) as SciPy does).</param>
-/// <param name="PValue">The p-value (NaN when undefined, e.g. asymptotic two-sided with n = m = 1).</param>
-/// <param name="Location">The value at which the statistic is attained.</param>
-/// <param name="Sign">+1 when F_x − F_y is positive at <paramref name="Location"/>, −1 when negative.</param>
-/// <param name="Method">The method actually used (<see cref="KsMethod.Exact"/> or <see cref="KsMethod.Asymptotic"/>).</param>
-/// <param name="N">Size of the first sample.</param>
-/// <param name="M">Size of the second sample.</param>
-public readonly record struct KsResult(double Statistic, double PValue, double Location, int Sign, KsMethod Method, int N, int M);
+public sealed class KsResult
+{
+    internal KsResult(double statistic, double pValue, double location, int sign, KsMethod method, int n, int m)
+    {
+        Statistic = statistic;
+        PValue = pValue;
+        Location = location;
+        Sign = sign;
+        Method = method;
+        N = n;
+        M = m;
+    }
+
+    /// <summary>Gets the KS statistic (for exact p-values, rounded to a multiple of 1/lcm(n, m) as SciPy does).</summary>
+    public double Statistic { get; }
+
+    /// <summary>Gets the p-value (NaN when undefined, e.g. asymptotic two-sided with n = m = 1).</summary>
+    public double PValue { get; }
+
+    /// <summary>Gets the value at which the statistic is attained.</summary>
+    public double Location { get; }
+
+    /// <summary>Gets +1 when F_x − F_y is positive at <see cref="Location"/>, −1 when negative.</summary>
+    public int Sign { get; }
+
+    /// <summary>Gets the method actually used (<see cref="KsMethod.Exact"/> or <see cref="KsMethod.Asymptotic"/>).</summary>
+    public KsMethod Method { get; }
+
+    /// <summary>Gets the size of the first sample.</summary>
+    public int N { get; }
+
+    /// <summary>Gets the size of the second sample.</summary>
+    public int M { get; }
+
+    /// <summary>Returns e.g. <c>KS D 0.231, p 1.2e-05 (Exact, n 50, m 80)</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"KS D {Statistic:G6}, p {PValue:G4} ({Method}, n {N}, m {M})");
+}
 
 /// <summary>
 /// Two-sample Kolmogorov–Smirnov test with SciPy's semantics (<c>scipy.stats.ks_2samp</c>, 1.10): ECDFs evaluated
@@ -44,7 +76,7 @@ public readonly record struct KsResult(double Statistic, double PValue, double L
 public static class KolmogorovSmirnov
 {
     /// <summary>Sample size at or below which <see cref="KsMethod.Auto"/> uses the exact distribution.</summary>
-    public const int MaxAutoExactN = 10_000;
+    internal const int MaxAutoExactN = 10_000;
 
     /// <summary>Runs the test on two unsorted samples (both are copied and sorted; the inputs are not modified).</summary>
     /// <param name="x">The first sample (non-empty, no NaN).</param>
@@ -92,7 +124,7 @@ public static class KolmogorovSmirnov
     /// <param name="alternative">The alternative hypothesis.</param>
     /// <param name="method">How the p-value is computed.</param>
     /// <returns>The statistic and p-value.</returns>
-    public static KsResult TestSorted(ReadOnlySpan<double> sortedX, ReadOnlySpan<double> sortedY, KsAlternative alternative = KsAlternative.TwoSided, KsMethod method = KsMethod.Auto)
+    internal static KsResult TestSorted(ReadOnlySpan<double> sortedX, ReadOnlySpan<double> sortedY, KsAlternative alternative = KsAlternative.TwoSided, KsMethod method = KsMethod.Auto)
     {
         RequireNonEmpty(sortedX.Length, nameof(sortedX));
         RequireNonEmpty(sortedY.Length, nameof(sortedY));
@@ -106,7 +138,7 @@ public static class KolmogorovSmirnov
     /// <param name="sortedX">The first sample, sorted ascending.</param>
     /// <param name="sortedY">The second sample, sorted ascending.</param>
     /// <returns>The statistic in [0, 1].</returns>
-    public static double Statistic(ReadOnlySpan<double> sortedX, ReadOnlySpan<double> sortedY)
+    internal static double Statistic(ReadOnlySpan<double> sortedX, ReadOnlySpan<double> sortedY)
     {
         RequireNonEmpty(sortedX.Length, nameof(sortedX));
         RequireNonEmpty(sortedY.Length, nameof(sortedY));

@@ -4,11 +4,32 @@ using System.Runtime.Intrinsics;
 namespace Har.Drift;
 
 /// <summary>The result of a PSI computation: the index, the bins and counts it was computed from.</summary>
-/// <param name="Value">PSI = Σ (a_i − e_i)·ln(a_i / e_i) over bins (natural log), with empty fractions replaced by the epsilon.</param>
-/// <param name="InnerEdges">The inner bin edges q_1 … q_{B−1}; the outer edges are −∞ and +∞, bins are left-closed.</param>
-/// <param name="ReferenceCounts">Reference count per bin.</param>
-/// <param name="CurrentCounts">Current count per bin.</param>
-public sealed record PsiResult(double Value, double[] InnerEdges, long[] ReferenceCounts, long[] CurrentCounts);
+public sealed class PsiResult
+{
+    internal PsiResult(double value, double[] innerEdges, long[] referenceCounts, long[] currentCounts)
+    {
+        Value = value;
+        InnerEdges = innerEdges;
+        ReferenceCounts = referenceCounts;
+        CurrentCounts = currentCounts;
+    }
+
+    /// <summary>Gets PSI = Σ (a_i − e_i)·ln(a_i / e_i) over bins (natural log), with empty fractions replaced by the epsilon.</summary>
+    public double Value { get; }
+
+    /// <summary>Gets the inner bin edges q_1 … q_{B−1}; the outer edges are −∞ and +∞, bins are left-closed.</summary>
+    public double[] InnerEdges { get; }
+
+    /// <summary>Gets the reference count per bin.</summary>
+    public long[] ReferenceCounts { get; }
+
+    /// <summary>Gets the current count per bin.</summary>
+    public long[] CurrentCounts { get; }
+
+    /// <summary>Returns e.g. <c>PSI 0.0831 over 10 bins</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PSI {Value:G6} over {ReferenceCounts.Length} bins");
+}
 
 /// <summary>
 /// Population Stability Index with quantile bins of the reference: B bins whose inner edges are NumPy's default
@@ -21,7 +42,7 @@ public static class PopulationStabilityIndex
     public const int DefaultBins = 10;
 
     /// <summary>The default replacement for an empty bin's fraction.</summary>
-    public const double DefaultEpsilon = 1e-4;
+    internal const double DefaultEpsilon = 1e-4;
 
     /// <summary>Computes PSI of <paramref name="current"/> against <paramref name="reference"/> (both unsorted; the inputs are not modified).</summary>
     /// <param name="reference">The reference sample (non-empty, finite).</param>
@@ -53,7 +74,7 @@ public static class PopulationStabilityIndex
     /// <param name="sortedReference">The reference sample sorted ascending (non-empty, finite).</param>
     /// <param name="bins">Number of bins (≥ 2).</param>
     /// <returns>The <paramref name="bins"/> − 1 inner edges, non-decreasing.</returns>
-    public static double[] QuantileEdges(ReadOnlySpan<double> sortedReference, int bins = DefaultBins)
+    internal static double[] QuantileEdges(ReadOnlySpan<double> sortedReference, int bins = DefaultBins)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bins, 2);
         if (sortedReference.IsEmpty)
@@ -74,7 +95,7 @@ public static class PopulationStabilityIndex
     /// <param name="sorted">Sorted sample (non-empty).</param>
     /// <param name="p">Probability in [0, 1].</param>
     /// <returns>The quantile.</returns>
-    public static double Quantile(ReadOnlySpan<double> sorted, double p)
+    internal static double Quantile(ReadOnlySpan<double> sorted, double p)
     {
         var n = sorted.Length;
         var h = (n - 1) * p;
@@ -93,7 +114,7 @@ public static class PopulationStabilityIndex
     /// <param name="innerEdges">Non-decreasing inner edges.</param>
     /// <param name="values">Values to count (NaN values are counted in bin 0).</param>
     /// <param name="counts">Receives the counts (length = edges + 1); counts are added to what it holds.</param>
-    public static void Count(ReadOnlySpan<double> innerEdges, ReadOnlySpan<double> values, Span<long> counts)
+    internal static void Count(ReadOnlySpan<double> innerEdges, ReadOnlySpan<double> values, Span<long> counts)
     {
         if (counts.Length != innerEdges.Length + 1)
         {
@@ -138,7 +159,7 @@ public static class PopulationStabilityIndex
     /// <param name="innerEdges">Non-decreasing inner edges.</param>
     /// <param name="values">Values to count.</param>
     /// <param name="counts">Receives the counts (added to what it holds).</param>
-    public static void Count(ReadOnlySpan<double> innerEdges, ReadOnlySpan<float> values, Span<long> counts)
+    internal static void Count(ReadOnlySpan<double> innerEdges, ReadOnlySpan<float> values, Span<long> counts)
     {
         if (counts.Length != innerEdges.Length + 1)
         {
@@ -156,7 +177,7 @@ public static class PopulationStabilityIndex
     /// <param name="currentCounts">Current counts per bin (same length).</param>
     /// <param name="epsilon">Replacement for a zero fraction (&gt; 0).</param>
     /// <returns>The PSI (≥ 0).</returns>
-    public static double FromCounts(ReadOnlySpan<long> referenceCounts, ReadOnlySpan<long> currentCounts, double epsilon = DefaultEpsilon)
+    internal static double FromCounts(ReadOnlySpan<long> referenceCounts, ReadOnlySpan<long> currentCounts, double epsilon = DefaultEpsilon)
     {
         if (referenceCounts.Length != currentCounts.Length)
         {

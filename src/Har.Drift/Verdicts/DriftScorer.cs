@@ -64,14 +64,30 @@ public sealed class DriftScorer
     /// <param name="history">The device's history (one per device and session).</param>
     /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
     /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
-    public DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, ReadOnlySpan<long> timestampsMs = default)
+    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, ReadOnlySpan<long> timestampsMs = default)
     {
         ArgumentNullException.ThrowIfNull(history);
         return Score(interleaved, history, history.FramesSeen, timestampsMs);
     }
 
+    /// <summary>
+    /// Scores the model's outputs on current windows against the profile's <see cref="ReferenceProfile.Outputs"/>:
+    /// predicted-class mix (chi-square at the effective n, Jensen–Shannon distance floor) and the confidence and entropy
+    /// distributions (Kolmogorov–Smirnov at the effective n, KS D floor).
+    /// </summary>
+    /// <param name="predictedClass">Predicted class index per window, in the model's (and <see cref="OutputReference.Labels"/>') order, in time order.</param>
+    /// <param name="confidence">Top-class probability per window.</param>
+    /// <param name="entropy">Predictive entropy (nats) per window.</param>
+    /// <returns>The verdict with its evidence (<see cref="DriftVerdict.Insufficient"/> below <see cref="DriftScoringOptions.MinPredictions"/>).</returns>
+    /// <exception cref="InvalidOperationException">The profile has no output reference.</exception>
+    public OutputVerdict ScoreOutputs(ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy)
+    {
+        var reference = _profile.Outputs ?? throw new InvalidOperationException("The reference profile has no model-output reference; attach one with profile.WithOutputs(OutputReference.FromPredictions(...)) from the model's predictions on the reference data.");
+        return OutputScoring.Score(reference, _options, predictedClass, confidence, entropy);
+    }
+
     /// <summary>Scores a window that starts at frame <paramref name="windowStart"/> of the device's stream (windows may overlap).</summary>
-    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, long windowStart, ReadOnlySpan<long> timestampsMs)
+    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, long windowStart, ReadOnlySpan<long> timestampsMs, OutputVerdict? outputs = null, string? device = null)
     {
         if (interleaved.Length % _channels != 0)
         {
@@ -103,7 +119,7 @@ public sealed class DriftScorer
         }
 
         var stats = Compute(series, excludeGroup: null);
-        return Decide(stats, findings);
+        return Decide(stats, findings, outputs, device);
     }
 
     internal readonly record struct ChannelStats(int N, double NEff, double RefNEff, double D, double KsP, double Psi, double PsiP, double[] Edges, long[] RefCounts, long[] CurCounts);
@@ -240,7 +256,7 @@ public sealed class DriftScorer
         return matched;
     }
 
-    internal DriftReport Decide(WindowStats stats, List<SensorFinding> findings)
+    internal DriftReport Decide(WindowStats stats, List<SensorFinding> findings, OutputVerdict? outputs = null, string? device = null)
     {
         // Every available p-value of every channel and test forms one family.
         var pValues = new List<double>();
@@ -275,7 +291,7 @@ public sealed class DriftScorer
             verdicts[c] = new ChannelVerdict(name, drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, s.N, s.NEff, s.RefNEff, ks, psi);
         }
 
-        return new DriftReport(_profile.Hash, _options.Correction, _options.Alpha, stats.Matched, verdicts, findings);
+        return new DriftReport(_profile.Hash, _options.Correction, _options.Alpha, stats.Matched, verdicts, findings, outputs, device);
     }
 
     internal double[][] Split(ReadOnlySpan<float> interleaved)

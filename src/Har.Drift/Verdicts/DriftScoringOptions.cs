@@ -21,31 +21,26 @@ public sealed class DriftScoringOptions
 
     /// <summary>Gets or sets how many reference windows (the most similar ones) the current window is compared with.</summary>
     /// <value>The default value is 8.</value>
-    [Range(1, 1000)]
-    public int MatchedSegments { get; set; } = 8;
+    internal int MatchedSegments { get; set; } = 8;
 
     /// <summary>
     /// Gets or sets how many of the worst-matching channels are ignored when choosing the reference windows, so that
     /// one or two broken channels cannot steer the match (clamped so that at least one channel is used).
     /// </summary>
     /// <value>The default value is 2.</value>
-    [Range(0, 64)]
-    public int TrimmedChannels { get; set; } = 2;
+    internal int TrimmedChannels { get; set; } = 2;
 
     /// <summary>Gets or sets the largest autocorrelation lag summed for the effective sample size.</summary>
     /// <value>The default value is 100 (2 s at 50 Hz).</value>
-    [Range(1, 100_000)]
-    public int MaxLag { get; set; } = 100;
+    internal int MaxLag { get; set; } = 100;
 
     /// <summary>Gets or sets the number of PSI bins (quantiles of the matched reference).</summary>
     /// <value>The default value is 10.</value>
-    [Range(2, 64)]
-    public int PsiBins { get; set; } = PopulationStabilityIndex.DefaultBins;
+    internal int PsiBins { get; set; } = PopulationStabilityIndex.DefaultBins;
 
     /// <summary>Gets or sets the replacement for an empty PSI bin fraction.</summary>
     /// <value>The default value is 1e-4.</value>
-    [Range(1e-12, 0.1)]
-    public double PsiEpsilon { get; set; } = PopulationStabilityIndex.DefaultEpsilon;
+    internal double PsiEpsilon { get; set; } = PopulationStabilityIndex.DefaultEpsilon;
 
     /// <summary>Gets or sets a KS D floor applied to every channel instead of the profile's calibrated floors.</summary>
     /// <value>The default value is <see langword="null"/> (use the calibrated floors).</value>
@@ -93,4 +88,19 @@ public sealed class DriftScoringOptions
     /// <value>The default value is 0.2.</value>
     [Range(0.0, 100.0)]
     public double JitterTolerance { get; set; } = 0.2;
+
+    /// <summary>Gets or sets the Jensen–Shannon distance (base 2, in [0, 1]) between the current and the reference predicted-class mix that output drift must reach.</summary>
+    /// <value>The default value is 0.1 (a shift of about ten points of the mix between two classes).</value>
+    [Range(0.0, 1.0)]
+    public double ClassMixFloor { get; set; } = 0.1;
+
+    /// <summary>Gets or sets the KS D between the current and the reference confidence (and entropy) distributions that output drift must reach.</summary>
+    /// <value>The default value is 0.1.</value>
+    [Range(0.0, 1.0)]
+    public double OutputKsFloor { get; set; } = 0.1;
+
+    /// <summary>Gets or sets the minimum number of predictions for output drift; below it the output verdict is <see cref="DriftVerdict.Insufficient"/>.</summary>
+    /// <value>The default value is 30.</value>
+    [Range(2, int.MaxValue)]
+    public int MinPredictions { get; set; } = 30;
 }

@@ -1,7 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
+using Har.Inference;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Har.Inference;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the Har.Inference health check.</summary>
 public static class HarInferenceHealthChecksBuilderExtensions

@@ -8,7 +8,13 @@ namespace Har.Inference;
 /// <param name="Support">Windows whose true class this is.</param>
 /// <param name="Predicted">Windows predicted as this class.</param>
 /// <param name="IncludedInMacro">Whether the class occurs in the true labels or the predictions, and so counts in <see cref="EvaluationReport.MacroF1"/>.</param>
-public readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro);
+public readonly record struct ClassScore(string Label, double Precision, double Recall, double F1, int Support, int Predicted, bool IncludedInMacro)
+{
+    /// <summary>Returns the class's scores on one line.</summary>
+    /// <returns>E.g. <c>WALKING precision 0.981 recall 0.975 F1 0.978 (support 400)</c>.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Label} precision {Precision:0.000} recall {Recall:0.000} F1 {F1:0.000} (support {Support})");
+}
 
 /// <summary>Accuracy, macro-F1, per-class scores and the confusion matrix of a model on labelled windows.</summary>
 public sealed class EvaluationReport
@@ -83,6 +89,11 @@ public sealed class EvaluationReport
 
     /// <summary>Gets the per-class scores.</summary>
     public IReadOnlyList<ClassScore> PerClass { get; }
+
+    /// <summary>Returns the model, window counts, accuracy and macro-F1 on one line.</summary>
+    /// <returns>E.g. <c>har-cnn-bilstm@1.0.0: accuracy 0.928151, macro-F1 0.880517 over 12 classes on 2380 windows (42 excluded)</c>.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Model}: accuracy {Accuracy:0.000000}, macro-F1 {MacroF1:0.000000} over {MacroF1Classes} classes on {Windows} windows ({ExcludedWindows} excluded)");
 
     /// <summary>Gets the number of windows of true class <paramref name="trueClass"/> predicted as <paramref name="predictedClass"/>.</summary>
     /// <param name="trueClass">Row: the true class index.</param>

@@ -3,8 +3,9 @@ using Prometheus;
 namespace Har.Inference.Metrics;
 
 /// <summary>
-/// The Prometheus metrics of one loaded model (names from the reference deployment), all labelled
-/// with <c>model</c> = the model version. Children are resolved once, so recording allocates nothing.
+/// The metrics of one loaded model (names from the reference deployment), all labelled with <c>model</c> =
+/// the model version: Prometheus (prometheus-net) and the <c>Har.Inference</c> <see cref="System.Diagnostics.Metrics.Meter"/>
+/// (<see cref="InferenceMeter"/>). Children and tags are resolved once, so recording allocates nothing.
 /// </summary>
 internal sealed class InferenceMetrics : IPredictionObserver
 {
@@ -23,9 +24,18 @@ internal sealed class InferenceMetrics : IPredictionObserver
     private readonly Gauge.Child _memory;
     private readonly RollingMean _rollingConfidence = new(RollingWindow);
     private readonly RollingMean _rollingEntropy = new(RollingWindow);
+    private readonly KeyValuePair<string, object?>[] _success2;
+    private readonly KeyValuePair<string, object?>[] _error2;
+    private readonly Func<long> _memoryBytes;
+    private double _lastConfidence;
+    private double _lastEntropy;
 
-    public InferenceMetrics(CollectorRegistry registry, string modelVersion)
+    public InferenceMetrics(CollectorRegistry registry, string modelVersion, Func<long> memoryBytes)
     {
+        _memoryBytes = memoryBytes;
+        ModelTag = new KeyValuePair<string, object?>("model", modelVersion);
+        _success2 = [ModelTag, new("status", "success")];
+        _error2 = [ModelTag, new("status", "error")];
         var factory = Prometheus.Metrics.WithCustomRegistry(registry);
         string[] model = ["model"];
         var requests = factory.CreateCounter("har_inference_requests_total", "Total inference requests (one per scored batch call), by outcome.", new CounterConfiguration { LabelNames = ["model", "status"] });
@@ -37,11 +47,25 @@ internal sealed class InferenceMetrics : IPredictionObserver
         _memory = factory.CreateGauge("har_model_memory_bytes", "Bytes held by the loaded model: the ONNX file plus the pinned input/output buffers.", model).WithLabels(modelVersion);
         _windows = factory.CreateCounter("har_inference_windows_total", "Windows scored.", model).WithLabels(modelVersion);
         _batchSize = factory.CreateHistogram("har_inference_batch_size", "Windows per ONNX Runtime run.", new HistogramConfiguration { LabelNames = model, Buckets = BatchBuckets }).WithLabels(modelVersion);
+        InferenceMeter.Track(this);
     }
+
+    /// <summary>Gets the <c>model</c> tag of the Meter instruments.</summary>
+    public KeyValuePair<string, object?> ModelTag { get; }
+
+    public double Confidence => Volatile.Read(ref _lastConfidence);
+
+    public double Entropy => Volatile.Read(ref _lastEntropy);
+
+    public double MemoryBytes => _memoryBytes();
 
     public void SetMemory(long bytes) => _memory.Set(bytes);
 
-    public void ObserveRun(int batchSize) => _batchSize.Observe(batchSize);
+    public void ObserveRun(int batchSize)
+    {
+        _batchSize.Observe(batchSize);
+        InferenceMeter.BatchSize.Record(batchSize, ModelTag);
+    }
 
     public void OnPredictions(ModelCard model, ReadOnlySpan<Prediction> predictions)
     {
@@ -53,14 +77,26 @@ internal sealed class InferenceMetrics : IPredictionObserver
         _success.Inc();
         _windows.Inc(predictions.Length);
         _latency.Observe(predictions[0].Latency.TotalSeconds);
-        _confidence.Set(_rollingConfidence.Add(predictions, static p => p.Confidence));
-        _entropy.Set(_rollingEntropy.Add(predictions, static p => p.Entropy));
+        var confidence = _rollingConfidence.Add(predictions, static p => p.Confidence);
+        var entropy = _rollingEntropy.Add(predictions, static p => p.Entropy);
+        _confidence.Set(confidence);
+        _entropy.Set(entropy);
+        Volatile.Write(ref _lastConfidence, confidence);
+        Volatile.Write(ref _lastEntropy, entropy);
+        InferenceMeter.Requests.Add(1, _success2);
+        InferenceMeter.Windows.Add(predictions.Length, ModelTag);
+        InferenceMeter.Latency.Record(predictions[0].Latency.TotalSeconds, ModelTag);
     }
 
-    public void OnError(ModelCard model, int windows, Exception error) => _error.Inc();
+    public void OnError(ModelCard model, int windows, Exception error)
+    {
+        _error.Inc();
+        InferenceMeter.Requests.Add(1, _error2);
+    }
 
     public void Remove()
     {
+        InferenceMeter.Untrack(this);
         _success.Remove();
         _error.Remove();
         _windows.Remove();

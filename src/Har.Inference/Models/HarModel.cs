@@ -1,9 +1,6 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Numerics.Tensors;
-using System.Threading.Channels;
 using Har.Inference.Metrics;
 using Har.Inference.Models;
-using Har.Inference.Predictions;
 using Har.Inference.Windowing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -13,27 +10,21 @@ namespace Har.Inference;
 
 /// <summary>
 /// One loaded, warmed-up model version: its validated <see cref="ModelCard"/>, one shared ONNX Runtime
-/// session, pre-allocated pinned buffers with I/O bindings per worker, and a micro-batcher. Safe for
+/// session, pre-allocated pinned batch buffers with I/O bindings, and a micro-batcher. Safe for
 /// concurrent callers; several versions can be resident side by side.
 /// </summary>
 /// <remarks>
 /// Windows are passed in sensor units, interleaved (<c>ax ay az gx gy gz</c> per frame, time-major);
 /// the model's normalization is fused into the copy into the batch tensor. The span-based
-/// <see cref="Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> allocates nothing in
-/// steady state; <see cref="PredictAsync"/> combines concurrent callers' windows into one run.
+/// <see cref="Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> and the buffer-based
+/// <c>PredictAsync</c> overloads allocate nothing in steady state; <c>PredictAsync</c> combines concurrent
+/// callers' windows into one run.
 /// </remarks>
-public sealed class HarModel : IDisposable, IAsyncDisposable
+public sealed partial class HarModel : IDisposable, IAsyncDisposable
 {
     private readonly InferenceSession _session;
-    /// <summary>The shortest part a batch is split into when other workers are idle.</summary>
-    private const int MinSplitWindows = 8;
-
-    private readonly InferenceWorker[] _workers;
-    private readonly Stack<InferenceWorker> _free;
-    private readonly SemaphoreSlim _available;
+    private readonly MicroBatcher _batcher;
     private readonly WindowNormalizer _normalizer;
-    private readonly Channel<BatchRequest> _queue;
-    private readonly Task[] _batchLoops;
     private readonly IPredictionObserver[] _observers;
     private readonly InferenceMetrics? _metrics;
     private readonly ILogger _logger;
@@ -42,8 +33,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     private readonly string[] _labels;
     private readonly bool _logits;
     private readonly int _maxBatch;
-    private readonly TimeSpan _maxWait;
-    private readonly int _queueCapacity;
+    private readonly long _fileBytes;
     private int _disposed;
 
     private HarModel(string modelPath, HarModelOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider)
@@ -64,7 +54,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
             }
         }
 
-        var workers = new List<InferenceWorker>();
+        MicroBatcher? batcher = null;
         try
         {
             Card = ModelCard.FromSession(_session);
@@ -72,61 +62,38 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
             _labels = [.. Card.Labels];
             _logits = Card.Output == ModelOutputKind.Logits;
             _maxBatch = options.MaxBatchSize;
-            _maxWait = options.MaxBatchWait;
-            _queueCapacity = options.QueueCapacity;
             UncertaintyThreshold = options.UncertaintyThreshold;
             WindowValues = Card.WindowLength * Card.ChannelCount;
+            _fileBytes = new FileInfo(ModelPath).Length;
 
-            var inputName = _session.InputNames[0];
-            var outputName = _session.OutputNames[0];
-            for (var i = 0; i < options.Workers; i++)
-            {
-                workers.Add(new InferenceWorker(_session, inputName, outputName, _maxBatch, Card.WindowLength, Card.ChannelCount, Card.ClassCount));
-            }
+            var (inputName, outputName) = (_session.InputNames[0], _session.OutputNames[0]);
+            var (session, maxBatch, card) = (_session, _maxBatch, Card);
+            batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.WindowLength, card.ChannelCount, card.ClassCount), options, Card.ClassCount, _time);
 
-            // Warm-up: every worker runs its smallest and largest batch once, so the first caller pays nothing.
+            // Warm-up: every buffer runs its smallest and largest batch once, so the first caller pays nothing.
             var started = _time.GetTimestamp();
-            foreach (var w in workers)
+            foreach (var buffer in batcher.Buffers)
             {
-                w.InputSlot(0).Clear();
-                w.Run(1);
-                w.Run(_maxBatch);
+                buffer.InputSlot(0).Clear();
+                buffer.Run(1);
+                buffer.Run(_maxBatch);
             }
 
             var warmUp = _time.GetElapsedTime(started);
-            MemoryBytes = new FileInfo(ModelPath).Length + workers.Sum(w => w.PinnedBytes);
-            _workers = [.. workers];
-            _free = new Stack<InferenceWorker>(_workers);
-            _available = new SemaphoreSlim(_workers.Length, _workers.Length);
+            _batcher = batcher;
             _observers = [.. options.Observers];
             if (options.EnableMetrics)
             {
-                _metrics = new InferenceMetrics(options.MetricsRegistry ?? Prometheus.Metrics.DefaultRegistry, Card.ModelVersion);
+                _metrics = new InferenceMetrics(options.MetricsRegistry ?? Prometheus.Metrics.DefaultRegistry, Card.ModelVersion, () => MemoryBytes);
                 _metrics.SetMemory(MemoryBytes);
             }
 
-            _queue = Channel.CreateBounded<BatchRequest>(new BoundedChannelOptions(_queueCapacity)
-            {
-                FullMode = BoundedChannelFullMode.Wait,
-                SingleReader = false,
-                SingleWriter = false,
-            });
-            _batchLoops = new Task[_workers.Length];
-            for (var i = 0; i < _batchLoops.Length; i++)
-            {
-                _batchLoops[i] = Task.Run(BatchLoopAsync);
-            }
-
             IsReady = true;
-            Log.ModelLoaded(_logger, Card.ToString(), ModelPath, _workers.Length, _maxBatch, warmUp.TotalMilliseconds);
+            Log.ModelLoaded(_logger, Card.ToString(), ModelPath, options.Workers, _maxBatch, warmUp.TotalMilliseconds);
         }
         catch
         {
-            foreach (var w in workers)
-            {
-                w.Dispose();
-            }
-
+            batcher?.Dispose();
             _session.Dispose();
             throw;
         }
@@ -150,8 +117,8 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     /// <summary>Gets whether the model is loaded, warmed up and not disposed.</summary>
     public bool IsReady { get; private set; }
 
-    /// <summary>Gets the bytes the model holds: the ONNX file plus the pinned input/output buffers.</summary>
-    public long MemoryBytes { get; }
+    /// <summary>Gets the bytes the model holds: the ONNX file plus the pinned batch buffers made so far.</summary>
+    public long MemoryBytes => _fileBytes + _batcher.PinnedBytes;
 
     /// <summary>Loads, validates and warms up a model.</summary>
     /// <param name="modelPath">The <c>.onnx</c> file.</param>
@@ -161,6 +128,7 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     /// <returns>The ready model; dispose it to release the session and buffers.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelCardException">The file is not a loadable ONNX model, or its card is missing, malformed or disagrees with the graph.</exception>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
     public static HarModel Load(string modelPath, HarModelOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelPath);
@@ -175,8 +143,8 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Scores windows without allocating: <paramref name="windows"/> holds whole windows one after the
-    /// other (sensor units); probabilities go to <paramref name="probabilities"/> (K per window) and
+    /// Scores windows on the calling thread without allocating: <paramref name="windows"/> holds whole windows
+    /// one after the other (sensor units); probabilities go to <paramref name="probabilities"/> (K per window) and
     /// the predictions, whose <see cref="Prediction.Probabilities"/> slice that buffer, to <paramref name="predictions"/>.
     /// </summary>
     /// <param name="windows">n × <see cref="WindowValues"/> values.</param>
@@ -185,46 +153,34 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">The input is not a whole number of windows, a destination is too small, or a window holds NaN/infinity.</exception>
     public void Predict(ReadOnlySpan<float> windows, Memory<float> probabilities, Span<Prediction> predictions)
     {
-        if (windows.Length % WindowValues != 0)
-        {
-            throw new ArgumentException(
-                $"Input holds {windows.Length} values, which is not a whole number of windows; expected a multiple of {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels {string.Join(' ', Card.Channels)}).",
-                nameof(windows));
-        }
-
-        PredictCore(new WindowSource(windows, WindowValues), probabilities, predictions);
+        ThrowIfNotWholeWindows(windows.Length, nameof(windows));
+        PredictCore(new SpanWindows(windows, WindowValues), probabilities, predictions);
     }
 
-    /// <summary>Scores the windows a <see cref="StreamWindower"/> append completed, without allocating (see the span overload).</summary>
+    /// <summary>Scores the windows a <see cref="StreamWindower"/> append completed on the calling thread, without allocating (see the span overload).</summary>
     /// <param name="windows">The windows (their geometry must be the card's).</param>
     /// <param name="probabilities">At least <see cref="StreamWindows.Count"/> × K values.</param>
     /// <param name="predictions">At least <see cref="StreamWindows.Count"/> entries.</param>
+    /// <exception cref="ArgumentException">The windows' geometry is not the card's, or a destination is too small.</exception>
     public void Predict(StreamWindows windows, Memory<float> probabilities, Span<Prediction> predictions)
     {
-        if (windows.WindowValues != WindowValues && windows.Count > 0)
-        {
-            throw new ArgumentException($"Windows of {windows.WindowValues} values do not fit model {Card}; expected {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", nameof(windows));
-        }
-
-        PredictCore(new WindowSource(windows), probabilities, predictions);
+        ThrowIfOtherGeometry(windows);
+        PredictCore(new ViewWindows(windows), probabilities, predictions);
     }
 
-    /// <summary>Scores one window (allocates the result's probabilities).</summary>
+    /// <summary>Scores one window on the calling thread (allocates the result's probabilities).</summary>
     /// <param name="window">Exactly <see cref="WindowValues"/> values in sensor units.</param>
     /// <returns>The prediction.</returns>
+    /// <exception cref="ArgumentException">The window has the wrong length or holds NaN/infinity.</exception>
     public Prediction Predict(ReadOnlySpan<float> window)
     {
-        if (window.Length != WindowValues)
-        {
-            throw new ArgumentException($"Window holds {window.Length} values; model {Card} expects {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", nameof(window));
-        }
-
+        ThrowIfNotOneWindow(window.Length, nameof(window));
         Span<Prediction> one = new Prediction[1];
-        PredictCore(new WindowSource(window, WindowValues), new float[Card.ClassCount], one);
+        PredictCore(new SpanWindows(window, WindowValues), new float[Card.ClassCount], one);
         return one[0];
     }
 
-    /// <summary>Scores every window a <see cref="StreamWindower"/> append completed (allocates the results).</summary>
+    /// <summary>Scores every window a <see cref="StreamWindower"/> append completed on the calling thread (allocates the results).</summary>
     /// <param name="windows">The windows.</param>
     /// <returns>One prediction per window, in order.</returns>
     public Prediction[] Predict(StreamWindows windows)
@@ -237,21 +193,21 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     /// <summary>
     /// Scores one window through the micro-batcher, which combines concurrent callers' windows into one
     /// run (up to <see cref="HarModelOptions.MaxBatchSize"/>, waiting at most <see cref="HarModelOptions.MaxBatchWait"/>).
+    /// The window is copied (normalized) into the batch before this method returns; the result's probabilities
+    /// are allocated (the buffer-based overloads allocate nothing).
     /// </summary>
-    /// <param name="window">Exactly <see cref="WindowValues"/> values in sensor units; must not change until the task completes.</param>
-    /// <param name="cancellationToken">Cancels the wait (a window already in a running batch still runs, its result is discarded).</param>
+    /// <param name="window">Exactly <see cref="WindowValues"/> values in sensor units.</param>
+    /// <param name="cancellationToken">Cancels the wait (a window already in a batch still runs, its result is discarded).</param>
     /// <returns>This window's prediction.</returns>
     /// <exception cref="ArgumentException">The window has the wrong length or holds NaN/infinity.</exception>
     /// <exception cref="InferenceQueueFullException">The queue already holds <see cref="HarModelOptions.QueueCapacity"/> windows.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public ValueTask<Prediction> PredictAsync(ReadOnlyMemory<float> window, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (window.Length != WindowValues)
-        {
-            throw new ArgumentException($"Window holds {window.Length} values; model {Card} expects {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", nameof(window));
-        }
-
-        if (!TensorPrimitives.IsFiniteAll(window.Span))
+        ThrowIfNotOneWindow(window.Length, nameof(window));
+        var span = window.Span;
+        if (!TensorPrimitives.IsFiniteAll(span))
         {
             throw new ArgumentException($"Window holds NaN or infinite values; model {Card} expects finite sensor values.", nameof(window));
         }
@@ -261,20 +217,58 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
             return ValueTask.FromCanceled<Prediction>(cancellationToken);
         }
 
-        var request = new BatchRequest(window, _time.GetTimestamp());
-        if (!_queue.Writer.TryWrite(request))
+        var pending = _batcher.Enqueue(new SpanWindows(span, WindowValues), new float[Card.ClassCount], default);
+        pending.Register(cancellationToken);
+        return new ValueTask<Prediction>(pending, pending.Version);
+    }
+
+    /// <summary>
+    /// Scores whole windows through the micro-batcher without allocating: before this method returns every
+    /// window is normalized straight from <paramref name="windows"/> into a slot of a pinned batch tensor (one
+    /// copy; the span may change as soon as the call returns); the task completes when all are scored.
+    /// </summary>
+    /// <param name="windows">n × <see cref="WindowValues"/> values in sensor units, interleaved.</param>
+    /// <param name="probabilities">At least n × K values: window i's probabilities go to [i × K, (i + 1) × K).</param>
+    /// <param name="predictions">At least n entries; each prediction's <see cref="Prediction.Probabilities"/> is its slice of <paramref name="probabilities"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait: the task completes at once, and the buffers are not written after that.</param>
+    /// <returns>A task that completes when every window is scored; await it once.</returns>
+    /// <exception cref="ArgumentException">The input is not a whole number of windows, a buffer is too small, or a window holds NaN/infinity; nothing was enqueued.</exception>
+    /// <exception cref="InferenceQueueFullException">The queue cannot take all n windows (<see cref="HarModelOptions.QueueCapacity"/>); nothing was enqueued.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public ValueTask PredictAsync(ReadOnlySpan<float> windows, Memory<float> probabilities, Memory<Prediction> predictions, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfNotWholeWindows(windows.Length, nameof(windows));
+        var count = windows.Length / WindowValues;
+        ThrowIfTooSmall(count, probabilities.Length, predictions.Length);
+        if (!TensorPrimitives.IsFiniteAll(windows))
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            throw new InferenceQueueFullException(
-                $"Model {Card}: the batching queue is full ({_queueCapacity} windows waiting, HarModelOptions.QueueCapacity); retry later or shed load.");
+            ThrowNotFinite(windows);
         }
 
-        if (cancellationToken.CanBeCanceled)
-        {
-            request.Registration = cancellationToken.Register(static (s, ct) => ((BatchRequest)s!).TrySetCanceled(ct), request);
-        }
+        return EnqueueAll(new SpanWindows(windows, WindowValues), count, probabilities, predictions, cancellationToken);
+    }
 
-        return new ValueTask<Prediction>(request.Task);
+    /// <summary>
+    /// Scores the windows a <see cref="StreamWindower"/> append completed through the micro-batcher without
+    /// allocating: before this method returns every window is normalized straight from the view (the stream's
+    /// buffer or the appended chunk) into a slot of a pinned batch tensor, so the views may be invalidated (by the
+    /// next append) as soon as it returns. This is the one copy from a stream to the model.
+    /// </summary>
+    /// <param name="windows">The windows (their geometry must be the card's); zero windows complete at once.</param>
+    /// <param name="probabilities">At least <see cref="StreamWindows.Count"/> × K values: window i's go to [i × K, (i + 1) × K).</param>
+    /// <param name="predictions">At least <see cref="StreamWindows.Count"/> entries; each prediction's probabilities are its slice of <paramref name="probabilities"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait: the task completes at once, and the buffers are not written after that.</param>
+    /// <returns>A task that completes when every window is scored; await it once.</returns>
+    /// <exception cref="ArgumentException">The windows' geometry is not the card's, or a buffer is too small; nothing was enqueued.</exception>
+    /// <exception cref="InferenceQueueFullException">The queue cannot take all the windows; nothing was enqueued.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public ValueTask PredictAsync(StreamWindows windows, Memory<float> probabilities, Memory<Prediction> predictions, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfOtherGeometry(windows);
+        ThrowIfTooSmall(windows.Count, probabilities.Length, predictions.Length);
+        return EnqueueAll(new ViewWindows(windows), windows.Count, probabilities, predictions, cancellationToken);
     }
 
     /// <summary>Returns <c>name@version</c>.</summary>
@@ -290,34 +284,9 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
         }
 
         IsReady = false;
-        _queue.Writer.TryComplete();
         _shutdown.Cancel();
-        try
-        {
-            Task.WaitAll(_batchLoops);
-        }
-        catch (AggregateException)
-        {
-            // The loops end with cancellation; nothing to report.
-        }
-
-        while (_queue.Reader.TryRead(out var pending))
-        {
-            pending.TrySetException(new ObjectDisposedException(nameof(HarModel), $"Model {Card} was disposed before the window ran."));
-        }
-
-        for (var i = 0; i < _workers.Length; i++)
-        {
-            _available.Wait();
-        }
-
-        foreach (var w in _workers)
-        {
-            w.Dispose();
-        }
-
+        _batcher.Dispose();
         _session.Dispose();
-        _available.Dispose();
         _shutdown.Dispose();
         _metrics?.Remove();
         Log.ModelDisposed(_logger, Card.ToString());
@@ -329,416 +298,5 @@ public sealed class HarModel : IDisposable, IAsyncDisposable
     {
         Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    internal static void ValidateOptions(HarModelOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        var result = new HarModelOptionsValidator().Validate(null, options);
-        if (result.Failed)
-        {
-            throw new ArgumentException($"Invalid HarModelOptions: {result.FailureMessage}", nameof(options));
-        }
-    }
-
-    private void PredictCore(WindowSource windows, Memory<float> probabilities, Span<Prediction> predictions)
-    {
-        var n = windows.Count;
-        var k = Card.ClassCount;
-        if (probabilities.Length < n * k)
-        {
-            throw new ArgumentException($"Probabilities buffer holds {probabilities.Length} values; {n} windows × {k} classes need {n * k}.", nameof(probabilities));
-        }
-
-        if (predictions.Length < n)
-        {
-            throw new ArgumentException($"Predictions buffer holds {predictions.Length} entries; expected at least {n} (one per window).", nameof(predictions));
-        }
-
-        if (n == 0)
-        {
-            return;
-        }
-
-        var worker = Rent();
-        try
-        {
-            for (var offset = 0; offset < n; offset += _maxBatch)
-            {
-                var batch = Math.Min(_maxBatch, n - offset);
-                var started = _time.GetTimestamp();
-                for (var i = 0; i < batch; i++)
-                {
-                    Fill(worker, i, windows[offset + i], offset + i, windows.IsChecked);
-                }
-
-                var output = Run(worker, batch);
-                var latency = _time.GetElapsedTime(started);
-                var batchPredictions = predictions.Slice(offset, batch);
-                for (var i = 0; i < batch; i++)
-                {
-                    var memory = probabilities.Slice((offset + i) * k, k);
-                    batchPredictions[i] = Score(output.Slice(i * k, k), memory, latency);
-                }
-
-                Notify(batchPredictions);
-            }
-        }
-        finally
-        {
-            Return(worker);
-        }
-    }
-
-    private void Fill(InferenceWorker worker, int slot, ReadOnlySpan<float> window, int windowIndex, bool alreadyChecked)
-    {
-        if (alreadyChecked)
-        {
-            // StreamWindower checked every frame as it was appended.
-            _normalizer.NormalizeUnchecked(window, worker.InputSlot(slot));
-        }
-        else if (!_normalizer.Normalize(window, worker.InputSlot(slot)))
-        {
-            throw new ArgumentException($"Window {windowIndex} holds NaN or infinite values; model {Card} expects finite sensor values.");
-        }
-    }
-
-    private ReadOnlySpan<float> Run(InferenceWorker worker, int batch)
-    {
-        try
-        {
-            _metrics?.ObserveRun(batch);
-            return worker.Run(batch);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            ReportFailure(batch, ex);
-            throw;
-        }
-    }
-
-    // Kept out of Run: a lambda capturing Run's parameters would allocate its closure on every call.
-    private void ReportFailure(int batch, Exception error)
-    {
-        Log.RunFailed(_logger, Card.ToString(), batch, error);
-        _metrics?.OnError(Card, batch, error);
-        foreach (var o in _observers)
-        {
-            try
-            {
-                o.OnError(Card, batch, error);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                Log.ObserverFailed(_logger, o.GetType().Name, Card.ToString(), ex);
-            }
-        }
-    }
-
-    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency)
-    {
-        var p = probabilities.Span;
-        if (_logits)
-        {
-            ProbabilityMath.StableSoftmax(output, p);
-        }
-        else
-        {
-            output.CopyTo(p);
-        }
-
-        var index = TensorPrimitives.IndexOfMax(p);
-        var confidence = p[index];
-        return new Prediction(index, _labels[index], confidence, ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion);
-    }
-
-    private void Notify(ReadOnlySpan<Prediction> predictions)
-    {
-        _metrics?.OnPredictions(Card, predictions);
-        foreach (var o in _observers)
-        {
-            try
-            {
-                o.OnPredictions(Card, predictions);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                Log.ObserverFailed(_logger, o.GetType().Name, Card.ToString(), ex);
-            }
-        }
-    }
-
-    private InferenceWorker Rent()
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        try
-        {
-            // Wait(0) first: waiting with a cancelable token registers a callback (an allocation) even when a worker is free.
-            if (!_available.Wait(0))
-            {
-                _available.Wait(_shutdown.Token);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            throw new ObjectDisposedException(nameof(HarModel), $"Model {Card} was disposed.");
-        }
-
-        lock (_free)
-        {
-            return _free.Pop();
-        }
-    }
-
-    private async ValueTask<InferenceWorker> RentAsync()
-    {
-        await _available.WaitAsync(_shutdown.Token).ConfigureAwait(false);
-        lock (_free)
-        {
-            return _free.Pop();
-        }
-    }
-
-    private void Return(InferenceWorker worker)
-    {
-        lock (_free)
-        {
-            _free.Push(worker);
-        }
-
-        _available.Release();
-    }
-
-    private async Task BatchLoopAsync()
-    {
-        var reader = _queue.Reader;
-        var batch = new BatchRequest[_maxBatch];
-        var predictions = new Prediction[_maxBatch];
-        try
-        {
-            while (await reader.WaitToReadAsync(_shutdown.Token).ConfigureAwait(false))
-            {
-                var n = Drain(reader, batch, 0);
-                if (n > 0 && n < _maxBatch && _maxWait > TimeSpan.Zero)
-                {
-                    n = await WaitForMoreAsync(reader, batch, n).ConfigureAwait(false);
-                }
-
-                if (n > 0)
-                {
-                    await RunBatchAsync(batch, predictions, n).ConfigureAwait(false);
-                    Array.Clear(batch, 0, n);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
-        {
-            // Disposed: windows this loop had already taken fail like the ones still queued.
-            foreach (var request in batch)
-            {
-                request?.TrySetException(new ObjectDisposedException(nameof(HarModel), $"Model {Card} was disposed before the window ran."));
-            }
-        }
-    }
-
-    private int Drain(ChannelReader<BatchRequest> reader, BatchRequest[] batch, int n)
-    {
-        while (n < _maxBatch && reader.TryRead(out var request))
-        {
-            if (!request.Task.IsCompleted)
-            {
-                batch[n++] = request;
-            }
-        }
-
-        return n;
-    }
-
-    private async Task<int> WaitForMoreAsync(ChannelReader<BatchRequest> reader, BatchRequest[] batch, int n)
-    {
-        var started = _time.GetTimestamp();
-        while (n < _maxBatch)
-        {
-            var remaining = _maxWait - _time.GetElapsedTime(started);
-            if (remaining <= TimeSpan.Zero)
-            {
-                break;
-            }
-
-            var more = reader.WaitToReadAsync(_shutdown.Token).AsTask();
-            var timeout = Task.Delay(remaining, _time, _shutdown.Token);
-            if (await Task.WhenAny(more, timeout).ConfigureAwait(false) != more || !await more.ConfigureAwait(false))
-            {
-                break;
-            }
-
-            n = Drain(reader, batch, n);
-        }
-
-        return n;
-    }
-
-    private async Task RunBatchAsync(BatchRequest[] batch, Prediction[] predictions, int n)
-    {
-        var worker = await RentAsync().ConfigureAwait(false);
-        var valid = 0;
-        for (var i = 0; i < n; i++)
-        {
-            if (!batch[i].Task.IsCompleted)
-            {
-                batch[valid++] = batch[i];
-            }
-        }
-
-        Array.Clear(batch, valid, n - valid);
-        if (valid == 0)
-        {
-            Return(worker);
-            return;
-        }
-
-        // Workers left idle while one runs the whole batch would waste their cores: when concurrent callers
-        // arrive together (they all wait for the same batch, so they resubmit together), one batch loop would
-        // otherwise take every window and the other workers would see none. Split the batch across the idle
-        // workers, each part at least MinSplitWindows long so each run still amortises its fixed cost.
-        var parts = 1;
-        InferenceWorker[]? extra = null;
-        while (valid / (parts + 1) >= MinSplitWindows && TryRent(out var idle))
-        {
-            extra ??= new InferenceWorker[_workers.Length];
-            extra[parts - 1] = idle;
-            parts++;
-        }
-
-        if (extra is null)
-        {
-            RunOn(worker, batch, predictions, 0, valid);
-            return;
-        }
-
-        var others = new Task[parts - 1];
-        var size = valid / parts;
-        var start = valid - ((parts - 1) * size);
-        for (var p = 0; p < parts - 1; p++)
-        {
-            var (w, from) = (extra[p], start + (p * size));
-            others[p] = Task.Run(() => RunOn(w, batch, predictions, from, size));
-        }
-
-        try
-        {
-            RunOn(worker, batch, predictions, 0, start);
-        }
-        finally
-        {
-            // The batch array is reused by the loop: no part may still read it when this returns.
-            await Task.WhenAll(others).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Runs <paramref name="count"/> windows of the batch from <paramref name="start"/> on one worker, completes their callers and returns the worker.</summary>
-    private void RunOn(InferenceWorker worker, BatchRequest[] batch, Prediction[] predictions, int start, int count)
-    {
-        try
-        {
-            var k = Card.ClassCount;
-            for (var i = 0; i < count; i++)
-            {
-                _normalizer.NormalizeUnchecked(batch[start + i].Window.Span, worker.InputSlot(i)); // checked at enqueue
-            }
-
-            ReadOnlySpan<float> output;
-            try
-            {
-                output = Run(worker, count);
-            }
-            catch (OnnxRuntimeException ex)
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    batch[start + i].TrySetException(ex);
-                }
-
-                return;
-            }
-
-            var now = _time.GetTimestamp();
-            for (var i = 0; i < count; i++)
-            {
-                predictions[start + i] = Score(output.Slice(i * k, k), new float[k], _time.GetElapsedTime(batch[start + i].Enqueued, now));
-            }
-
-            Notify(predictions.AsSpan(start, count));
-            for (var i = 0; i < count; i++)
-            {
-                batch[start + i].Complete(predictions[start + i]);
-            }
-        }
-        finally
-        {
-            Return(worker);
-        }
-    }
-
-    private bool TryRent([NotNullWhen(true)] out InferenceWorker? worker)
-    {
-        if (Volatile.Read(ref _disposed) != 0 || !_available.Wait(0))
-        {
-            worker = null;
-            return false;
-        }
-
-        lock (_free)
-        {
-            worker = _free.Pop();
-            return true;
-        }
-    }
-
-    /// <summary>One window waiting in the micro-batcher, and the caller's task.</summary>
-    private sealed class BatchRequest(ReadOnlyMemory<float> window, long enqueued)
-        : TaskCompletionSource<Prediction>(TaskCreationOptions.RunContinuationsAsynchronously)
-    {
-        public ReadOnlyMemory<float> Window { get; } = window;
-
-        public long Enqueued { get; } = enqueued;
-
-        public CancellationTokenRegistration Registration { get; set; }
-
-        public void Complete(Prediction prediction)
-        {
-            TrySetResult(prediction);
-            Registration.Dispose();
-        }
-    }
-
-    /// <summary>Windows either contiguous in one span or views of a <see cref="StreamWindows"/>.</summary>
-    private readonly ref struct WindowSource
-    {
-        private readonly ReadOnlySpan<float> _contiguous;
-        private readonly StreamWindows _stream;
-        private readonly int _size;
-        private readonly bool _isStream;
-
-        public WindowSource(ReadOnlySpan<float> contiguous, int size)
-        {
-            _contiguous = contiguous;
-            _size = size;
-            Count = contiguous.Length / size;
-        }
-
-        public WindowSource(StreamWindows stream)
-        {
-            _stream = stream;
-            _isStream = true;
-            Count = stream.Count;
-        }
-
-        public int Count { get; }
-
-        /// <summary>Gets whether the windows are known to be finite (they come from a <see cref="StreamWindower"/>).</summary>
-        public bool IsChecked => _isStream;
-
-        public ReadOnlySpan<float> this[int index] => _isStream ? _stream[index] : _contiguous.Slice(index * _size, _size);
     }
 }

@@ -43,7 +43,7 @@ public sealed class HarModelOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
     public TimeSpan MaxBatchWait { get; set; } = TimeSpan.Zero;
 
-    /// <summary>Gets or sets how many windows may wait for the micro-batcher; beyond it <see cref="HarModel.PredictAsync"/> throws <see cref="InferenceQueueFullException"/>.</summary>
+    /// <summary>Gets or sets how many windows may wait for the micro-batcher; beyond it <c>HarModel.PredictAsync</c> throws <see cref="InferenceQueueFullException"/>.</summary>
     /// <value>The default value is 1024.</value>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 1024;

@@ -9,4 +9,10 @@ namespace Har.Inference;
 /// <param name="End">End time (exclusive), at the card's sample rate.</param>
 /// <param name="MeanConfidence">Mean confidence of the windows in the segment (for their own labels).</param>
 /// <param name="Windows">Number of windows in the segment.</param>
-public readonly record struct ActivitySegment(int ClassIndex, string Label, long StartFrame, long EndFrame, TimeSpan Start, TimeSpan End, float MeanConfidence, int Windows);
+public readonly record struct ActivitySegment(int ClassIndex, string Label, long StartFrame, long EndFrame, TimeSpan Start, TimeSpan End, float MeanConfidence, int Windows)
+{
+    /// <summary>Returns the time span, label and evidence, e.g. <c>00:04.0–00:22.0 WALKING (9 windows, mean confidence 95%)</c>.</summary>
+    /// <returns>A one-line summary.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $@"{Start:mm\:ss\.f}–{End:mm\:ss\.f} {Label} ({Windows} windows, mean confidence {MeanConfidence:P0})");
+}

@@ -21,4 +21,10 @@ public readonly record struct Prediction(
     bool IsUncertain,
     ReadOnlyMemory<float> Probabilities,
     TimeSpan Latency,
-    string ModelVersion);
+    string ModelVersion)
+{
+    /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93% (entropy 0.21, model 1.0.0)</c>.</summary>
+    /// <returns>A one-line summary.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Label} {Confidence:P0} (entropy {Entropy:0.00}{(IsUncertain ? ", uncertain" : string.Empty)}, model {ModelVersion})");
+}

@@ -1,10 +1,16 @@
 using System.Collections.Concurrent;
-using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using Har.Inference.Metrics;
+using Har.Inference.Windowing;
 
 namespace Har.Inference;
+
+/// <summary>Receives the windows an append completed, while they are valid (see <see cref="StreamWindower.Append{TState, TResult}(string, ReadOnlySpan{float}, TState, StreamWindowsHandler{TState, TResult})"/>).</summary>
+/// <typeparam name="TState">The caller's state (pass what the handler needs, so it captures nothing).</typeparam>
+/// <typeparam name="TResult">What the handler returns, e.g. the <see cref="ValueTask"/> of <see cref="HarModel.PredictAsync(StreamWindows, Memory{float}, Memory{Prediction}, CancellationToken)"/>.</typeparam>
+/// <param name="windows">The completed windows; valid only during the call.</param>
+/// <param name="state">The caller's state.</param>
+/// <returns>The handler's result.</returns>
+public delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows windows, TState state);
 
 /// <summary>
 /// Cuts per-stream sliding windows out of interleaved sensor frames (<c>ax ay az gx gy gz</c> …): a
@@ -15,29 +21,35 @@ namespace Har.Inference;
 /// Each stream keeps a sliding buffer of the frames its future windows still need, so windows are
 /// handed out as views (<see cref="StreamWindows"/>) without a copy; the copy into the batch tensor
 /// (with normalization fused in) is done by <see cref="HarModel"/>. Different streams may be appended
-/// to concurrently; appends to one stream must not overlap. Memory is bounded: at most
-/// <see cref="StreamWindowerOptions.MaxStreams"/> streams, and streams idle for
-/// <see cref="StreamWindowerOptions.IdleTimeout"/> are evicted.
+/// to concurrently; appends to one stream must not overlap (an overlapping append throws
+/// <see cref="InvalidOperationException"/>). Memory is bounded: at most <see cref="StreamWindowerOptions.MaxStreams"/>
+/// streams (then the least recently used idle one is evicted, or <see cref="StreamLimitExceededException"/>);
+/// a timer (<see cref="TimeProvider"/>) evicts streams idle for <see cref="StreamWindowerOptions.IdleTimeout"/>
+/// and trims streams silent for one sweep period to the frames their next window needs (less than one
+/// window). Dispose the windower to stop the timer.
 /// </remarks>
-public sealed class StreamWindower
+public sealed class StreamWindower : IDisposable
 {
     private readonly ConcurrentDictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private readonly StreamWindowerOptions _options;
     private readonly TimeProvider _time;
     private readonly ClockSource _clock;
     private readonly ulong _channelsReciprocal;
-    private readonly Lock _sweepLock = new();
     private readonly long _idleTicks;
     private readonly long _sweepTicks;
-    private long _lastSweep;
+    private readonly long _minimumIdleTicks;
+    private readonly long _unlimitedFrames;
+    private readonly ITimer _sweepTimer;
+    private readonly string _geometry;
     private StreamState? _last;
     private long _droppedWindows;
     private long _evictedStreams;
+    private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="StreamWindower"/> class with the window geometry of a model card.</summary>
     /// <param name="card">The model card (window length, stride and channel count).</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
-    /// <param name="timeProvider">The clock for idle eviction, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     public StreamWindower(ModelCard card, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
         : this(ThrowIfNull(card).WindowLength, card.Stride, card.ChannelCount, options, timeProvider)
     {
@@ -48,7 +60,7 @@ public sealed class StreamWindower
     /// <param name="stride">Frames between the starts of consecutive windows.</param>
     /// <param name="channels">Values per frame.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
-    /// <param name="timeProvider">The clock for idle eviction, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     public StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
@@ -56,7 +68,9 @@ public sealed class StreamWindower
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         _options = options ?? new StreamWindowerOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxStreams, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxWindowsPerAppend, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.IdleTimeout, TimeSpan.Zero, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MinimumIdleForEviction, TimeSpan.Zero, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
 
         // Idle eviction needs seconds, not nanoseconds. With the system clock, appends stamp the stream with the
@@ -70,15 +84,22 @@ public sealed class StreamWindower
         WindowLength = windowLength;
         Stride = stride;
         Channels = channels;
+        _geometry = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{windowLength}x{stride}x{channels}");
         _channelsReciprocal = channels == 1 ? 0 : (ulong.MaxValue / (ulong)channels) + 1;
         _idleTicks = ToTimestampTicks(_options.IdleTimeout, frequency);
+        _minimumIdleTicks = ToTimestampTicks(_options.MinimumIdleForEviction, frequency);
+        _unlimitedFrames = (long)_options.MaxWindowsPerAppend * stride;
         if (_clock == ClockSource.Heartbeat)
         {
             HeartbeatClock.EnsureStarted();
         }
 
-        _sweepTicks = ToTimestampTicks(_options.IdleTimeout / 2, frequency);
-        _lastSweep = Now();
+        SweepPeriod = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond, MaxSweepPeriod.Ticks));
+        _sweepTicks = ToTimestampTicks(SweepPeriod, frequency);
+
+        // The timer holds the windower weakly: a windower nobody disposed is still collected (its timer then stops).
+        _sweepTimer = _time.CreateTimer(static s => Sweep((WeakReference<StreamWindower>)s!), new WeakReference<StreamWindower>(this), SweepPeriod, SweepPeriod);
+        InferenceMeter.Track(this);
     }
 
     /// <summary>Gets the number of frames per window.</summary>
@@ -96,8 +117,38 @@ public sealed class StreamWindower
     /// <summary>Gets the number of windows dropped because they contained NaN or infinite samples (<see cref="InvalidSampleHandling.DropWindow"/>).</summary>
     public long DroppedWindows => Interlocked.Read(ref _droppedWindows);
 
-    /// <summary>Gets the number of streams evicted for being idle.</summary>
+    /// <summary>Gets the number of streams evicted (idle for the timeout, or least recently used at the stream limit).</summary>
     public long EvictedStreams => Interlocked.Read(ref _evictedStreams);
+
+    /// <summary>The longest time between two idle sweeps.</summary>
+    internal static readonly TimeSpan MaxSweepPeriod = TimeSpan.FromSeconds(15);
+
+    /// <summary>Idle timeouts from this length on are timed with <see cref="HeartbeatClock"/> when the clock is the system clock.</summary>
+    internal static readonly TimeSpan HeartbeatMinimumTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets how often the timer sweeps: a quarter of the idle timeout, between 1 ms and 15 s.</summary>
+    internal TimeSpan SweepPeriod { get; }
+
+    internal InvalidSampleHandling InvalidSamples => _options.InvalidSamples;
+
+    internal int MaxStreams => _options.MaxStreams;
+
+    internal string Geometry => _geometry;
+
+    /// <summary>Gets the bytes held by every stream's buffers (for tests and diagnostics).</summary>
+    internal long RetainedBytes
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var (_, state) in _streams)
+            {
+                bytes += state.RetainedBytes;
+            }
+
+            return bytes;
+        }
+    }
 
     /// <summary>Gets the number of windows a stream completes over its first <paramref name="frames"/> frames: ⌊(n − L)/S⌋ + 1, or 0 when n &lt; L.</summary>
     /// <param name="frames">Frames appended to the stream so far.</param>
@@ -108,20 +159,45 @@ public sealed class StreamWindower
     /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
     /// <param name="frames">Whole frames of <see cref="Channels"/> values each, in time order.</param>
     /// <returns>Views of the completed windows, valid until the next append to or removal of this stream.</returns>
-    /// <exception cref="ArgumentException">The input is not a whole number of frames, or holds NaN/infinity with <see cref="InvalidSampleHandling.Throw"/>.</exception>
-    /// <exception cref="InvalidOperationException">The stream is new and <see cref="StreamWindowerOptions.MaxStreams"/> streams are already buffered.</exception>
+    /// <exception cref="ArgumentException">The input is not a whole number of frames, or holds NaN/infinity with <see cref="InvalidSampleHandling.Throw"/>; nothing was appended.</exception>
+    /// <exception cref="WindowLimitExceededException">The frames would complete more than <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> windows; nothing was appended.</exception>
+    /// <exception cref="StreamLimitExceededException">The stream is new, <see cref="StreamWindowerOptions.MaxStreams"/> streams are buffered and none could be evicted.</exception>
+    /// <exception cref="InvalidOperationException">Another append to the same stream is in progress.</exception>
     public StreamWindows Append(string streamId, ReadOnlySpan<float> frames)
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
-
-        // A device usually sends several chunks in a row: the last stream is checked before the dictionary.
-        var last = Volatile.Read(ref _last);
-        var state = last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : null;
-        return AppendCore(ref state, streamId, frames);
+        var state = CachedState(streamId);
+        var windows = AppendCore(ref state, streamId, frames);
+        state!.Exit();
+        return windows;
     }
 
     /// <summary>
-    /// Gets a handle to one stream, whose <see cref="WindowStreamHandle.Append"/> skips the lookup by id that
+    /// Appends interleaved frames to a stream and hands the windows they complete to <paramref name="handler"/>
+    /// while they are valid, all or nothing: if the handler throws (e.g. <see cref="InferenceQueueFullException"/>),
+    /// the append is undone, so the stream is as before the call and a retry does not append the frames twice.
+    /// </summary>
+    /// <typeparam name="TState">The handler's state.</typeparam>
+    /// <typeparam name="TResult">The handler's result.</typeparam>
+    /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
+    /// <param name="frames">Whole frames of <see cref="Channels"/> values each, in time order.</param>
+    /// <param name="state">Passed to <paramref name="handler"/> (so a static lambda captures nothing).</param>
+    /// <param name="handler">Receives the windows (also when there are none); runs while the stream is held.</param>
+    /// <returns>What <paramref name="handler"/> returned.</returns>
+    /// <exception cref="ArgumentException">The input is not a whole number of frames, or holds NaN/infinity with <see cref="InvalidSampleHandling.Throw"/>; nothing was appended.</exception>
+    /// <exception cref="WindowLimitExceededException">The frames would complete more than <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> windows; nothing was appended.</exception>
+    /// <exception cref="StreamLimitExceededException">The stream is new, <see cref="StreamWindowerOptions.MaxStreams"/> streams are buffered and none could be evicted.</exception>
+    /// <exception cref="InvalidOperationException">Another append to the same stream is in progress.</exception>
+    public TResult Append<TState, TResult>(string streamId, ReadOnlySpan<float> frames, TState state, StreamWindowsHandler<TState, TResult> handler)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        ArgumentNullException.ThrowIfNull(handler);
+        var stream = CachedState(streamId);
+        return AppendAndHandle(ref stream, streamId, frames, state, handler);
+    }
+
+    /// <summary>
+    /// Gets a handle to one stream, whose <see cref="WindowStreamHandle.Append(ReadOnlySpan{float})"/> skips the lookup by id that
     /// <see cref="Append(string, ReadOnlySpan{float})"/> does on every call (for a host that keeps one
     /// object per connected device). The stream itself is created by the first append, as by id.
     /// </summary>
@@ -131,62 +207,6 @@ public sealed class StreamWindower
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
         return new WindowStreamHandle(this, streamId);
-    }
-
-    /// <summary>
-    /// One append: one clock read (with the system clock and a timeout of 10 s or more, a read of the
-    /// heartbeat's cached tick count), the cached stream (or a lookup when there is none or it was removed
-    /// or evicted since), and the buffering.
-    /// </summary>
-    /// <remarks>
-    /// No lock or interlocked instruction on this path: appends to one stream never overlap (the caller's
-    /// contract), and eviction and removal only take the stream out of the dictionary and mark it removed,
-    /// never touching its buffer. An append that races with the eviction of its stream (a stream that has
-    /// received nothing for the whole idle timeout) may still land in the evicted buffer and return its
-    /// windows; the stream then starts afresh with the next append, as if that append had come a moment
-    /// after the eviction. (A compare-exchange gate here cost 1.5 µs per 400 appends in
-    /// <c>WindowingBenchmarks</c>.)
-    /// </remarks>
-    internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
-    {
-        // n / C as a multiply-high by ⌈2^64 / C⌉ (exact for every 32-bit n; Lemire et al. 2019), cheaper than a division.
-        var frameCount = Channels == 1 ? frames.Length : (int)Math.BigMul(_channelsReciprocal, (ulong)frames.Length, out _);
-        if (frameCount * Channels != frames.Length)
-        {
-            ThrowNotWholeFrames(streamId, frames.Length, nameof(frames));
-        }
-
-        var now = Now();
-        if (now - Volatile.Read(ref _lastSweep) >= _sweepTicks)
-        {
-            Sweep(now);
-        }
-
-        while (true)
-        {
-            state ??= GetOrAddStream(streamId, now);
-            if (!state.Removed)
-            {
-                if (!ReferenceEquals(Volatile.Read(ref _last), state))
-                {
-                    Volatile.Write(ref _last, state);
-                }
-
-                state.LastSeen = now;
-
-                // Chunks shorter than a window (most of them) usually just extend the buffer: that path is inlined here.
-                if (frameCount < WindowLength && state.TryAppendToBuffer(frames, frameCount, WindowLength, Stride, out var count))
-                {
-                    return state.BufferWindows(count, WindowLength);
-                }
-
-                return state.Append(frames, frameCount, this, streamId);
-            }
-
-            // Removed or evicted since it was cached: appending starts a new stream, as by id.
-            Interlocked.CompareExchange(ref _last, null, state);
-            state = null;
-        }
     }
 
     /// <summary>Forgets a stream and its buffered frames.</summary>
@@ -203,33 +223,134 @@ public sealed class StreamWindower
         return true;
     }
 
-    /// <summary>Evicts every stream that has received nothing for <see cref="StreamWindowerOptions.IdleTimeout"/> (also done automatically during appends).</summary>
+    /// <summary>Evicts every stream that has received nothing for <see cref="StreamWindowerOptions.IdleTimeout"/> (also done by a timer, and at the stream limit).</summary>
     /// <returns>The number of streams evicted.</returns>
-    public int EvictIdle()
-    {
-        // On the heartbeat, a stamp may lag the moment of its append by up to HeartbeatClock.MaxLag: compared
-        // with the real tick count and that much more, a stream is never evicted before its idle timeout.
-        var (now, idle) = _clock == ClockSource.Heartbeat
-            ? (Environment.TickCount64, _idleTicks + HeartbeatClock.MaxLag)
-            : (Now(), _idleTicks);
-        var evicted = 0;
-        foreach (var (id, state) in _streams)
-        {
-            if (now - Volatile.Read(ref state.LastSeen) >= idle && _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state)))
-            {
-                state.MarkRemoved();
-                evicted++;
-            }
-        }
+    public int EvictIdle() => SweepCore(trim: false);
 
-        Interlocked.Add(ref _evictedStreams, evicted);
-        return evicted;
+    /// <summary>Stops the sweep timer. The streams stay usable (idle ones are then evicted only at the stream limit or by <see cref="EvictIdle"/>).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _sweepTimer.Dispose();
+            InferenceMeter.Untrack(this);
+        }
     }
 
     internal void CountDropped(int windows) => Interlocked.Add(ref _droppedWindows, windows);
 
-    /// <summary>Idle timeouts from this length on are timed with <see cref="HeartbeatClock"/> when the clock is the system clock.</summary>
-    internal static readonly TimeSpan HeartbeatMinimumTimeout = TimeSpan.FromSeconds(10);
+    internal TResult AppendAndHandle<TState, TResult>(scoped ref StreamState? stream, string streamId, ReadOnlySpan<float> frames, TState state, StreamWindowsHandler<TState, TResult> handler)
+    {
+        var windows = AppendCore(ref stream, streamId, frames);
+        try
+        {
+            return handler(windows, state);
+        }
+        catch
+        {
+            CountDropped(-stream!.Undo());
+            if (stream.TotalFrames == 0 && _streams.TryRemove(new KeyValuePair<string, StreamState>(streamId, stream)))
+            {
+                stream.MarkRemoved(); // the stream this refused append created: not left behind, empty, in the table
+            }
+
+            throw;
+        }
+        finally
+        {
+            stream!.Exit();
+        }
+    }
+
+    /// <summary>
+    /// One append: one clock read (with the system clock and a timeout of 10 s or more, a read of the
+    /// heartbeat's cached tick count), the cached stream (or a lookup when there is none or it was removed
+    /// or evicted since), the stream's gate, and the buffering. Returns with the gate held (the caller exits it).
+    /// </summary>
+    /// <remarks>
+    /// The gate is one interlocked instruction per append; it makes overlapping appends to one stream fail
+    /// loudly, lets the sweep trim and evict only streams no append is using, and keeps the state for an undo
+    /// until the caller lets go. A stream removed while an append holds it takes that append's frames with it;
+    /// the next append starts a new stream under the same id.
+    /// </remarks>
+    internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
+    {
+        // n / C as a multiply-high by ⌈2^64 / C⌉ (exact for every 32-bit n; Lemire et al. 2019), cheaper than a division.
+        var frameCount = Channels == 1 ? frames.Length : (int)Math.BigMul(_channelsReciprocal, (ulong)frames.Length, out _);
+        if (frameCount * Channels != frames.Length)
+        {
+            ThrowNotWholeFrames(streamId, frames.Length, nameof(frames));
+        }
+
+        var now = Now();
+        while (true)
+        {
+            state ??= GetOrAddStream(streamId, now);
+            if (!state.TryEnter())
+            {
+                if (!state.Removed)
+                {
+                    throw new InvalidOperationException($"Stream '{streamId}': another append to this stream is in progress; appends to one stream must not overlap.");
+                }
+            }
+            else if (state.Removed)
+            {
+                state.Exit();
+            }
+            else
+            {
+                try
+                {
+                    return AppendEntered(state, streamId, frames, frameCount, now);
+                }
+                catch
+                {
+                    state.Exit();
+                    throw;
+                }
+            }
+
+            // Removed or evicted since it was cached: appending starts a new stream, as by id.
+            Interlocked.CompareExchange(ref _last, null, state);
+            state = null;
+        }
+    }
+
+    private StreamWindows AppendEntered(StreamState state, string streamId, ReadOnlySpan<float> frames, int frameCount, long now)
+    {
+        if (frameCount > _unlimitedFrames)
+        {
+            var windows = state.WindowsFor(frameCount, WindowLength, Stride);
+            if (windows > _options.MaxWindowsPerAppend)
+            {
+                InferenceMeter.CountRefusal(InferenceMeter.WindowLimit);
+                throw new WindowLimitExceededException(_options.MaxWindowsPerAppend, windows, streamId);
+            }
+        }
+
+        if (!ReferenceEquals(Volatile.Read(ref _last), state))
+        {
+            Volatile.Write(ref _last, state);
+        }
+
+        state.LastSeen = now;
+        state.Snapshot();
+
+        // Chunks shorter than a window (most of them) usually just extend the buffer: that path is inlined here.
+        if (frameCount < WindowLength && state.TryAppendToBuffer(frames, frameCount, WindowLength, Stride, out var count))
+        {
+            return state.BufferWindows(count, WindowLength);
+        }
+
+        return state.Append(frames, frameCount, this, streamId);
+    }
+
+    /// <summary>The last stream appended to, if it is <paramref name="streamId"/> (a device usually sends several chunks in a row).</summary>
+    private StreamState? CachedState(string streamId)
+    {
+        var last = Volatile.Read(ref _last);
+        return last is not null && string.Equals(last.Id, streamId, StringComparison.Ordinal) ? last : null;
+    }
 
     private enum ClockSource
     {
@@ -264,100 +385,73 @@ public sealed class StreamWindower
         return card;
     }
 
-    /// <summary>
-    /// Copies <paramref name="source"/> and reports whether every value is finite: x − x is +0 (all bits
-    /// clear) for finite x and NaN for NaN and ±infinity, so the bits of every x − x are OR-ed together
-    /// and compared with zero once at the end (one subtraction and one OR per vector, no per-vector compare).
-    /// </summary>
-    internal static unsafe bool CopyFinite(ReadOnlySpan<float> source, Span<float> destination)
+    private static void Sweep(WeakReference<StreamWindower> target)
     {
-        ref var src = ref MemoryMarshal.GetReference(source);
-        ref var dst = ref MemoryMarshal.GetReference(destination);
-        var length = (nuint)source.Length;
-        nuint i = 0;
-        if (Vector512.IsHardwareAccelerated && length >= 16)
+        if (target.TryGetTarget(out var windower))
         {
-            // One unaligned vector first, then aligned stores from the destination's next 64-byte boundary
-            // (a store straddling two cache lines costs two; the overlap is copied twice, identically).
-            var head = Vector512.LoadUnsafe(ref src);
-            head.StoreUnsafe(ref dst);
-            var bits = (head - head).AsUInt32();
-            i = ((64 - ((nuint)Unsafe.AsPointer(ref dst) & 63)) & 63) / sizeof(float);
-            for (; i + 16 <= length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref src, i);
-                v.StoreUnsafe(ref dst, i);
-                bits |= (v - v).AsUInt32();
-            }
-
-            if (i < length)
-            {
-                // The remainder as one vector ending at the end (overlapping values are copied twice, identically).
-                var v = Vector512.LoadUnsafe(ref src, length - 16);
-                v.StoreUnsafe(ref dst, length - 16);
-                bits |= (v - v).AsUInt32();
-            }
-
-            return bits == Vector512<uint>.Zero;
+            windower.SweepCore(trim: true);
         }
-
-        if (Vector256.IsHardwareAccelerated && length >= 8)
-        {
-            var bits = Vector256<uint>.Zero;
-            for (; i + 8 <= length; i += 8)
-            {
-                var v = Vector256.LoadUnsafe(ref src, i);
-                v.StoreUnsafe(ref dst, i);
-                bits |= (v - v).AsUInt32();
-            }
-
-            if (i < length)
-            {
-                var v = Vector256.LoadUnsafe(ref src, length - 8);
-                v.StoreUnsafe(ref dst, length - 8);
-                bits |= (v - v).AsUInt32();
-            }
-
-            return bits == Vector256<uint>.Zero;
-        }
-
-        var finite = true;
-        for (; i < length; i++)
-        {
-            var x = Unsafe.Add(ref src, i);
-            Unsafe.Add(ref dst, i) = x;
-            finite &= float.IsFinite(x);
-        }
-
-        return finite;
     }
 
-    private static int FirstNonFinite(ReadOnlySpan<float> frames)
+    /// <summary>Evicts streams idle for the timeout; with <paramref name="trim"/>, trims streams silent for a sweep period.</summary>
+    private int SweepCore(bool trim)
     {
-        for (var i = 0; i < frames.Length; i++)
+        // On the heartbeat, a stamp may lag the moment of its append by up to HeartbeatClock.MaxLag: compared
+        // with the real tick count and that much more, a stream is never evicted before its idle timeout.
+        var (now, idle) = _clock == ClockSource.Heartbeat
+            ? (Environment.TickCount64, _idleTicks + HeartbeatClock.MaxLag)
+            : (Now(), _idleTicks);
+        var evicted = 0;
+        foreach (var (id, state) in _streams)
         {
-            if (!float.IsFinite(frames[i]))
+            var silent = now - Volatile.Read(ref state.LastSeen);
+            if (silent >= idle)
             {
-                return i;
+                if (TryEvict(id, state))
+                {
+                    evicted++;
+                }
+            }
+            else if (trim && silent >= _sweepTicks && !state.Trimmed && state.TryEnterSweep())
+            {
+                if (!state.Removed && now - Volatile.Read(ref state.LastSeen) >= _sweepTicks)
+                {
+                    state.Trim();
+                }
+
+                state.Exit();
             }
         }
 
-        return -1;
+        CountEvicted(evicted, InferenceMeter.Idle);
+        return evicted;
     }
 
-    private void Sweep(long now)
+    /// <summary>Evicts a stream no append is using.</summary>
+    private bool TryEvict(string id, StreamState state)
     {
-        lock (_sweepLock)
+        if (!state.TryEnterSweep())
         {
-            if (now - _lastSweep < _sweepTicks)
-            {
-                return;
-            }
-
-            Volatile.Write(ref _lastSweep, now);
+            return false;
         }
 
-        EvictIdle();
+        var removed = _streams.TryRemove(new KeyValuePair<string, StreamState>(id, state));
+        if (removed)
+        {
+            state.MarkRemoved();
+        }
+
+        state.Exit();
+        return removed;
+    }
+
+    private void CountEvicted(int evicted, object reason)
+    {
+        if (evicted > 0)
+        {
+            Interlocked.Add(ref _evictedStreams, evicted);
+            InferenceMeter.CountEvictions(evicted, reason);
+        }
     }
 
     private StreamState GetOrAddStream(string streamId, long now)
@@ -367,240 +461,44 @@ public sealed class StreamWindower
             return state;
         }
 
-        if (_streams.Count >= _options.MaxStreams && EvictIdle() == 0 && _streams.Count >= _options.MaxStreams)
+        if (_streams.Count >= _options.MaxStreams && EvictIdle() == 0 && _streams.Count >= _options.MaxStreams && !EvictLeastRecentlyUsed(now))
         {
-            throw new InvalidOperationException(
-                $"Cannot start stream '{streamId}': {_streams.Count} streams are buffered and the limit is {_options.MaxStreams} (StreamWindowerOptions.MaxStreams); remove finished streams or raise the limit.");
+            InferenceMeter.CountRefusal(InferenceMeter.StreamLimit);
+            throw new StreamLimitExceededException(_options.MaxStreams, streamId);
         }
 
         return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
-    /// <summary>
-    /// One stream's buffer and window plan, touched only by the stream's appends (which never overlap);
-    /// removal and eviction only set <see cref="Removed"/>, after which appends go to a new stream.
-    /// </summary>
-    internal sealed class StreamState(string id, int windowLength, int channels)
+    /// <summary>At the stream limit: evicts the least recently used stream if it has been silent for <see cref="StreamWindowerOptions.MinimumIdleForEviction"/>.</summary>
+    private bool EvictLeastRecentlyUsed(long now)
     {
-        private volatile bool _removed;
-        public long LastSeen;
-        public long TotalFrames;
-        private readonly Queue<long> _badFrames = new();
-        private float[] _buffer = new float[4 * windowLength * channels];
-        private float[]? _spare;
-        private long[] _starts = new long[4];
-        private long _bufferStartFrame;
-        private int _bufferedFrames;
-        private long _nextWindowStart;
-
-        public string Id { get; } = id;
-
-        /// <summary>⌊a / b⌋ for 0 ≤ a, 1 ≤ b, without a division when a &lt; b.</summary>
-        private static long FloorDiv(long a, long b) => a < b ? 0 : a / b;
-
-        /// <summary>Gets a value indicating whether the stream was removed or evicted (its appends then go to a new stream).</summary>
-        public bool Removed => _removed;
-
-        public void MarkRemoved() => _removed = true;
-
-        /// <summary>
-        /// The common append, small enough to inline: a chunk shorter than a window (so no window can be a view of it),
-        /// no non-finite frame pending, room in the buffer. Copies the chunk with the NaN/infinity check and plans the
-        /// windows it completes; <see langword="false"/> (nothing committed) sends the append to <see cref="Append"/>,
-        /// which handles every case (compaction, zero-copy views, non-finite values) and gives the same result.
-        /// (Inlined, this path measured 1.71–1.80 times the copy's time against 1.79–1.88 through <see cref="Append"/>,
-        /// 50-frame chunks, paired runs.)
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool TryAppendToBuffer(ReadOnlySpan<float> frames, int frameCount, int windowLength, int stride, out int count)
+        while (true)
         {
-            count = 0;
-            var offset = _bufferedFrames * channels;
-            if (_badFrames.Count != 0 || offset + frames.Length > _buffer.Length || !CopyFinite(frames, _buffer.AsSpan(offset, frames.Length)))
+            string? oldestId = null;
+            StreamState? oldest = null;
+            foreach (var (id, state) in _streams)
+            {
+                if (oldest is null || Volatile.Read(ref state.LastSeen) < Volatile.Read(ref oldest.LastSeen))
+                {
+                    (oldestId, oldest) = (id, state);
+                }
+            }
+
+            if (oldest is null || now - Volatile.Read(ref oldest.LastSeen) < _minimumIdleTicks)
             {
                 return false;
             }
 
-            _bufferedFrames += frameCount;
-            var t1 = TotalFrames + frameCount;
-            TotalFrames = t1;
-            for (; _nextWindowStart + windowLength <= t1; _nextWindowStart += stride)
+            if (TryEvict(oldestId!, oldest))
             {
-                if (count == _starts.Length)
-                {
-                    Array.Resize(ref _starts, count * 2);
-                }
-
-                _starts[count++] = _nextWindowStart;
+                CountEvicted(1, InferenceMeter.LeastRecentlyUsed);
+                return true;
             }
 
-            return true;
-        }
-
-        /// <summary>The first <paramref name="count"/> planned windows, all in the buffer.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public StreamWindows BufferWindows(int count, int windowLength) =>
-            new(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels);
-
-        /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
-        public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)
-        {
-            for (var f = 0; f < frames.Length / channelCount; f++)
+            if (!oldest.Removed)
             {
-                if (!TensorPrimitives.IsFiniteAll(frames.Slice(f * channelCount, channelCount)))
-                {
-                    _badFrames.Enqueue(TotalFrames + f);
-                }
-            }
-        }
-
-        /// <summary>
-        /// Buffers a chunk and returns the windows it completes. Windows that start inside the chunk are
-        /// views of the caller's chunk (no copy) when the chunk is long enough to hold some; then only the
-        /// frames the windows straddling the previous chunk need, and the tail future windows need, are
-        /// copied (the tail into the spare buffer, which becomes the buffer: the views of this call stay
-        /// intact). Otherwise the whole chunk is appended to the buffer.
-        /// </summary>
-        public StreamWindows Append(ReadOnlySpan<float> frames, int frameCount, StreamWindower owner, string streamId)
-        {
-            var l = owner.WindowLength;
-            var stride = owner.Stride;
-            var t0 = TotalFrames;
-            var t1 = t0 + frameCount;
-
-            // The plan: windows start at _nextWindowStart + k·stride while they end by t1.
-            // Appends usually complete at most one window: the 64-bit divisions are skipped then.
-            var windows = _nextWindowStart + l <= t1 ? FloorDiv(t1 - l - _nextWindowStart, stride) + 1 : 0;
-            var nextAfter = _nextWindowStart + (windows * stride);
-            var prefixEnd = t0;
-            if (windows > 0 && _nextWindowStart < t0)
-            {
-                var lastStraddling = _nextWindowStart + (FloorDiv(Math.Min(t1 - l, t0 - 1) - _nextWindowStart, stride) * stride);
-                prefixEnd = lastStraddling + l;
-            }
-
-            var tailStart = Math.Min(nextAfter, t1);
-            var zeroCopy = windows > 0 && nextAfter - stride >= t0 && tailStart >= prefixEnd;
-
-            if (zeroCopy)
-            {
-                if (!TensorPrimitives.IsFiniteAll(frames))
-                {
-                    RejectOrMark(frames, owner, streamId);
-                }
-
-                var prefix = (int)(prefixEnd - t0);
-                if (prefix > 0)
-                {
-                    EnsureRoom(prefix);
-                    frames[..(prefix * channels)].CopyTo(_buffer.AsSpan(_bufferedFrames * channels));
-                    _bufferedFrames += prefix;
-                }
-            }
-            else
-            {
-                EnsureRoom(frameCount);
-
-                // The copy and the NaN/infinity check are one pass; nothing is committed before the check.
-                if (!CopyFinite(frames, _buffer.AsSpan(_bufferedFrames * channels, frames.Length)))
-                {
-                    RejectOrMark(frames, owner, streamId);
-                }
-
-                _bufferedFrames += frameCount;
-            }
-
-            TotalFrames = t1;
-            var count = 0;
-            var dropped = 0;
-            for (; _nextWindowStart + l <= t1; _nextWindowStart += stride)
-            {
-                while (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart)
-                {
-                    _badFrames.Dequeue();
-                }
-
-                if (_badFrames.Count > 0 && _badFrames.Peek() < _nextWindowStart + l)
-                {
-                    dropped++;
-                    continue;
-                }
-
-                if (count == _starts.Length)
-                {
-                    Array.Resize(ref _starts, count * 2);
-                }
-
-                _starts[count++] = _nextWindowStart;
-            }
-
-            if (dropped > 0)
-            {
-                owner.CountDropped(dropped);
-            }
-
-            var bufferView = _buffer.AsSpan(0, _bufferedFrames * channels);
-            var bufferStart = _bufferStartFrame;
-            if (!zeroCopy)
-            {
-                return new StreamWindows(bufferView, bufferStart, default, long.MaxValue, _starts.AsSpan(0, count), l, channels);
-            }
-
-            // Keep the tail in the spare buffer and make it the buffer; this call's views keep the old one.
-            var tail = (int)(t1 - tailStart);
-            if (_spare is null || _spare.Length < tail * channels)
-            {
-                _spare = new float[Math.Max(_buffer.Length, tail * channels)];
-            }
-
-            frames[(int)((tailStart - t0) * channels)..].CopyTo(_spare);
-            (_buffer, _spare) = (_spare, _buffer);
-            _bufferStartFrame = tailStart;
-            _bufferedFrames = tail;
-            return new StreamWindows(bufferView, bufferStart, frames, t0, _starts.AsSpan(0, count), l, channels);
-        }
-
-        private void RejectOrMark(ReadOnlySpan<float> frames, StreamWindower owner, string streamId)
-        {
-            if (owner._options.InvalidSamples == InvalidSampleHandling.Throw)
-            {
-                var firstIndex = FirstNonFinite(frames);
-                throw new ArgumentException(
-                    $"Stream '{streamId}': frame {TotalFrames + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
-                    nameof(frames));
-            }
-
-            MarkBadFrames(frames, channels);
-        }
-
-        /// <summary>
-        /// Makes room for <paramref name="frames"/> more frames. Lazy compaction: only when they do not fit
-        /// are the frames no future window needs dropped; with room for four windows at most L − 1 frames
-        /// move per ~3 L frames appended.
-        /// </summary>
-        private void EnsureRoom(int frames)
-        {
-            if ((_bufferedFrames + frames) * channels <= _buffer.Length)
-            {
-                return;
-            }
-
-            var keepFrom = Math.Min(_nextWindowStart, TotalFrames);
-            var drop = (int)(keepFrom - _bufferStartFrame);
-            if (drop > 0)
-            {
-                var keep = _bufferedFrames - drop;
-                _buffer.AsSpan(drop * channels, keep * channels).CopyTo(_buffer);
-                _bufferedFrames = keep;
-                _bufferStartFrame = keepFrom;
-            }
-
-            var needed = (_bufferedFrames + frames) * channels;
-            if (needed > _buffer.Length)
-            {
-                var grown = new float[Math.Max(needed, _buffer.Length * 2)];
-                _buffer.AsSpan(0, _bufferedFrames * channels).CopyTo(grown);
-                _buffer = grown;
+                return false; // in use right now: not idle
             }
         }
     }

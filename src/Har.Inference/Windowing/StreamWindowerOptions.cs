@@ -19,7 +19,11 @@ public sealed class StreamWindowerOptions
     /// <value>The default value is <see cref="InvalidSampleHandling.Throw"/>.</value>
     public InvalidSampleHandling InvalidSamples { get; set; } = InvalidSampleHandling.Throw;
 
-    /// <summary>Gets or sets the maximum number of streams buffered at once; appending to a new stream beyond it throws.</summary>
+    /// <summary>
+    /// Gets or sets the maximum number of streams buffered at once. A new stream beyond it first evicts streams idle
+    /// for <see cref="IdleTimeout"/>, then the least recently used stream silent for <see cref="MinimumIdleForEviction"/>;
+    /// if there is none, the append throws <see cref="StreamLimitExceededException"/>.
+    /// </summary>
     /// <value>The default value is 10 000.</value>
     [Range(1, int.MaxValue)]
     public int MaxStreams { get; set; } = 10_000;
@@ -33,4 +37,20 @@ public sealed class StreamWindowerOptions
     /// <value>The default value is 5 minutes.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "10675199.02:48:05.4775807")]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Gets or sets how long the least recently used stream must have been silent to be evicted for a new stream at
+    /// <see cref="MaxStreams"/>; <see cref="TimeSpan.Zero"/> evicts the least recently used stream whatever its age.
+    /// </summary>
+    /// <value>The default value is 10 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "10675199.02:48:05.4775807")]
+    public TimeSpan MinimumIdleForEviction { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Gets or sets the most windows one append may complete; a larger append throws
+    /// <see cref="WindowLimitExceededException"/> and appends nothing (so one client cannot fill the batcher's queue).
+    /// </summary>
+    /// <value>The default value is 1024 (the default <see cref="HarModelOptions.QueueCapacity"/>).</value>
+    [Range(1, int.MaxValue)]
+    public int MaxWindowsPerAppend { get; set; } = 1024;
 }

@@ -54,10 +54,22 @@ public readonly ref struct StreamWindows
     /// <returns>The frame index.</returns>
     public long GetStartFrame(int index) => _starts[index];
 
-    /// <summary>Copies the windows one after the other into <paramref name="destination"/> (raw values, e.g. to keep them for <see cref="HarModel.PredictAsync"/>).</summary>
+    /// <summary>
+    /// Copies the raw windows one after the other into <paramref name="destination"/>. To score them, hand the windows
+    /// to <see cref="HarModel.PredictAsync(StreamWindows, Memory{float}, Memory{Prediction}, CancellationToken)"/> instead:
+    /// it copies each window (normalized) straight into the batch tensor.
+    /// </summary>
     /// <param name="destination">At least <see cref="Count"/> × <see cref="WindowValues"/> values.</param>
+    /// <exception cref="InvalidOperationException">The append completed no window (check <see cref="Count"/> first): there is nothing to copy.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is too small.</exception>
     public void CopyTo(Span<float> destination)
     {
+        if (Count == 0)
+        {
+            throw new InvalidOperationException(
+                $"The append completed no window (a window needs {WindowLength} frames and the stream has not reached the next one yet); there is nothing to copy. Check Count before copying or scoring.");
+        }
+
         var size = WindowValues;
         if (destination.Length < Count * size)
         {

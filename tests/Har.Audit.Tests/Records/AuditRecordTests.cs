@@ -11,13 +11,13 @@ public sealed class AuditRecordTests
         var record = DeploymentRecord.Parse(Encoding.UTF8.GetBytes(Samples.ReferenceDeploymentJson));
         Assert.Equal("deploy-2026-01-15-001", record.DeploymentId);
         Assert.Equal(Samples.T0, record.Timestamp);
-        Assert.Equal(new DeployedModel { Name = "1DCNN_BiLSTM", Version = "1.2.0", RunId = "abc123def456", Sha256 = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", Parameters = 499131 }, record.Model);
-        Assert.Equal(new TrainingDataIdentity { DataVersion = "v1.0.0", Commit = "abc123", Samples = 450000, Users = 16 }, record.TrainingData);
-        Assert.Equal(new ValidationMetrics { TestAccuracy = 0.934, MacroF1 = 0.918, PassedSmokeTest = true }, record.Validation);
-        Assert.Equal(new InferenceConfig { WindowSize = 200, SampleRateHz = 50, Classes = 11, ConfidenceThreshold = 0.7 }, record.Config);
-        Assert.Equal(new Deployer { User = "oleh.pekh", Method = "CI/CD pipeline", ApprovedBy = "supervisor" }, record.Deployer);
+        Assert.Equivalent(new DeployedModel { Name = "1DCNN_BiLSTM", Version = "1.2.0", RunId = "abc123def456", Sha256 = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", Parameters = 499131 }, record.Model, strict: true);
+        Assert.Equivalent(new TrainingDataIdentity { DataVersion = "v1.0.0", Commit = "abc123", Samples = 450000, Users = 16 }, record.TrainingData, strict: true);
+        Assert.Equivalent(new ValidationMetrics { TestAccuracy = 0.934, MacroF1 = 0.918, PassedSmokeTest = true }, record.Validation, strict: true);
+        Assert.Equivalent(new InferenceConfig { WindowSize = 200, SampleRateHz = 50, Classes = 11, ConfidenceThreshold = 0.7 }, record.Config, strict: true);
+        Assert.Equivalent(new Deployer { User = "oleh.pekh", Method = "CI/CD pipeline", ApprovedBy = "supervisor" }, record.Deployer, strict: true);
         Assert.Equal("production-cluster-01", record.Environment.Target);
-        Assert.Equal(new ResourceRequest { Cpu = "500m", Memory = "2Gi" }, record.Environment.Resources);
+        Assert.Equivalent(new ResourceRequest { Cpu = "500m", Memory = "2Gi" }, record.Environment.Resources, strict: true);
     }
 
     [Fact]
@@ -256,18 +256,18 @@ public sealed class RecordChecksTests
         var id = r.DeploymentId;
         switch (path)
         {
-            case "model.sha256": model = model with { Sha256 = Text()! }; break;
-            case "model.name": model = model with { Name = Text()! }; break;
-            case "model.parameters": model = model with { Parameters = Long() }; break;
-            case "config.window_size": config = config with { WindowSize = (int)Long() }; break;
-            case "config.n_classes": config = config with { Classes = (int)Long() }; break;
-            case "config.confidence_threshold": config = config with { ConfidenceThreshold = Double() }; break;
-            case "config.sample_rate": config = config with { SampleRateHz = Double() }; break;
-            case "validation.macro_f1": validation = validation with { MacroF1 = Double() }; break;
-            case "environment.replicas": environment = environment with { Replicas = (int)Long() }; break;
-            case "environment.resources.cpu": environment = environment with { Resources = environment.Resources with { Cpu = Text()! } }; break;
-            case "deployer.approved_by": deployer = deployer with { ApprovedBy = Text()! }; break;
-            case "training_data.n_users": training = training with { Users = Long() }; break;
+            case "model.sha256": model = With(model, "Sha256", Text()!); break;
+            case "model.name": model = With(model, "Name", Text()!); break;
+            case "model.parameters": model = With(model, "Parameters", Long()); break;
+            case "config.window_size": config = With(config, "WindowSize", (int)Long()); break;
+            case "config.n_classes": config = With(config, "Classes", (int)Long()); break;
+            case "config.confidence_threshold": config = With(config, "ConfidenceThreshold", Double()); break;
+            case "config.sample_rate": config = With(config, "SampleRateHz", Double()); break;
+            case "validation.macro_f1": validation = With(validation, "MacroF1", Double()); break;
+            case "environment.replicas": environment = With(environment, "Replicas", (int)Long()); break;
+            case "environment.resources.cpu": environment = With(environment, "Resources", With(environment.Resources, "Cpu", Text()!)); break;
+            case "deployer.approved_by": deployer = With(deployer, "ApprovedBy", Text()!); break;
+            case "training_data.n_users": training = With(training, "Users", Long()); break;
             case "deployment_id": id = Text()!; break;
             default: throw new ArgumentOutOfRangeException(nameof(path), path, "no builder for this path");
         }
@@ -283,5 +283,22 @@ public sealed class RecordChecksTests
             Deployer = deployer,
             Environment = environment,
         };
+    }
+
+    /// <summary>A copy of <paramref name="source"/> with one property replaced (the record parts are plain classes).</summary>
+    private static T With<T>(T source, string property, object? value)
+        where T : class
+    {
+        var copy = Activator.CreateInstance<T>();
+        foreach (var p in typeof(T).GetProperties())
+        {
+            if (p.CanWrite)
+            {
+                p.SetValue(copy, p.GetValue(source));
+            }
+        }
+
+        typeof(T).GetProperty(property)!.SetValue(copy, value);
+        return copy;
     }
 }

@@ -129,6 +129,184 @@ public sealed class AuditLogCrashTests
         Assert.True(acked.Count > Kills, $"only {acked.Count} acknowledged appends over {Kills} kills: {summary}");
     }
 
+    [Fact]
+    public async Task SigkillThenFlippedByteInAnAcknowledgedEntry_OpenRefusesNamingIt_RepairRecordsTheRemoval()
+    {
+        var host = CrashHostPath();
+        using var dir = new TempDir();
+        var ct = TestContext.Current.CancellationToken;
+        var acked = await RunUntilAcknowledged(host, dir.Path, 0, 150, ct);
+        var segment = Path.Combine(dir.Path, "entries.log");
+        var length = new FileInfo(segment).Length;
+
+        // Entry 60 is acknowledged and in the unsealed region (the host seals every 300 entries).
+        var offset = IndexRowOffset(dir.Path, 60);
+        await FlipByte(segment, offset + 40, ct);
+
+        var ex = Assert.Throws<AuditLogCorruptedException>(() => AuditLog.Open(new AuditLogOptions { Directory = dir.Path, EnableMetrics = false }));
+        Assert.Equal(60, ex.EntryIndex);
+        Assert.Equal(offset, ex.Offset);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"entry 60 (segment offset {offset})"), ex.Message, StringComparison.Ordinal);
+        Assert.Contains("har audit repair", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(length, new FileInfo(segment).Length); // nothing was dropped
+        Assert.False(AuditLog.Verify(dir.Path, null).IsValid);
+
+        var report = AuditLog.Repair(new AuditLogOptions { Directory = dir.Path, EnableMetrics = false }, "alice", "INC-7: disk error");
+        Assert.Equal(60, report.Entries);
+        Assert.Equal(60, report.RepairEventIndex);
+        Assert.True(File.Exists(report.QuarantinePath));
+        Assert.Equal(length - offset, new FileInfo(report.QuarantinePath!).Length);
+        Assert.Contains("repair recorded as entry 60", report.ToString(), StringComparison.Ordinal);
+
+        using (var log = AuditLog.Open(new AuditLogOptions { Directory = dir.Path, EnableMetrics = false }))
+        {
+            var evt = Assert.IsType<AuditEvent>(log.Get(60).Record);
+            Assert.Equal("audit.log.repaired", evt.EventType);
+            Assert.Equal("alice", evt.Actor);
+            Assert.Equal(AuditSeverity.Critical, evt.Severity);
+            Assert.Equal(60, evt.ActionDetails.GetProperty("removed_from_index").GetInt64());
+            Assert.True(evt.ActionDetails.GetProperty("entries_removed_at_least").GetInt64() >= acked.Count - 60);
+            Assert.Equal("INC-7: disk error", evt.ActionDetails.GetProperty("reason").GetString());
+            for (var i = 0; i < 60; i++)
+            {
+                Assert.Equal(acked[i], log.Get(i).EntityId);
+            }
+        }
+
+        // The quarantine stays visible: verify fails with its own problem.
+        var verification = AuditLog.Verify(dir.Path, null);
+        Assert.Equal(AuditVerificationProblem.Quarantined, verification.Problem);
+        Assert.False(verification.IsValid);
+        Assert.Contains("removed at least", verification.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VerifyWhileAnotherProcessAppends_NeverReportsTamperingAndSaysTheLogIsLive()
+    {
+        var host = CrashHostPath();
+        using var dir = new TempDir();
+        var ct = TestContext.Current.CancellationToken;
+        using var process = Start(host, dir.Path, 0);
+        try
+        {
+            var first = await process.StandardOutput.ReadLineAsync(ct);
+            Assert.StartsWith("ready", first, StringComparison.Ordinal);
+            var drain = Task.Run(async () => { while (await process.StandardOutput.ReadLineAsync(ct) is not null) { } }, ct);
+            var ioex = Assert.Throws<IOException>(() => AuditLog.Open(new AuditLogOptions { Directory = dir.Path, EnableMetrics = false }));
+            Assert.Contains("open in another process", ioex.Message, StringComparison.Ordinal);
+
+            long previous = -1;
+            var grew = 0;
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; grew < 10 && clock.Elapsed < TimeSpan.FromSeconds(90); i++)
+            {
+                var result = AuditLog.Verify(dir.Path, null);
+                Assert.True(result.IsValid, $"verification {i} of a live log failed: {result}");
+                Assert.Contains("live", result.Message, StringComparison.Ordinal);
+                grew += result.EntriesVerified > previous ? 1 : 0;
+                previous = result.EntriesVerified;
+            }
+
+            Assert.True(grew >= 10, $"the writer appended during only {grew} verifications");
+            Assert.False(process.HasExited, Errors(process));
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync(ct);
+        }
+    }
+
+    [Fact]
+    public async Task DiskFullThenReadOnly_AppendsFailTyped_StateSaysUnavailable_RecoversWithoutRestart()
+    {
+        var host = CrashHostPath();
+        using var dir = new TempDir();
+        var ct = TestContext.Current.CancellationToken;
+        var mount = dir.Combine("fs");
+        Directory.CreateDirectory(mount);
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p && File.Exists(p) ? p : "dotnet";
+
+        // A private mount namespace with a 1 MiB tmpfs: a real ENOSPC and a real read-only remount, no root on the host needed.
+        var info = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs \"$1\" && exec \"$2\" \"$3\" disk \"$1\"", "sh", mount, dotnet, host])
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync(ct);
+        var errors = await process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0 && errors.Contains("unshare", StringComparison.Ordinal) && !output.Contains("step", StringComparison.Ordinal))
+        {
+            Assert.Skip($"this machine does not allow a private mount namespace (unshare -Urm): {errors}");
+        }
+
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}\n{errors}");
+        var steps = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 3)).Where(s => s[0] == "step").ToDictionary(s => s[1], s => s.Length > 2 ? s[2] : string.Empty);
+        Assert.Contains("No space left on device", steps["full"], StringComparison.Ordinal);
+        Assert.StartsWith("AuditLogUnavailableException", steps["append-failed"], StringComparison.Ordinal);
+        Assert.Equal("Unavailable", steps["state"]);
+        Assert.Equal("synchronously", steps["refused"]);
+        Assert.Equal("0", steps["readable"]);
+        Assert.Equal("Writable", steps["recovered"]);
+        Assert.Equal("5", steps["appended-after-recovery"]); // the failed appends left nothing behind
+        Assert.Equal("True", steps["verify"]);
+        Assert.Equal("6 5 True", steps["reopened"]);
+        Assert.StartsWith("AuditLogUnavailableException", steps["readonly-open"], StringComparison.Ordinal);
+        Assert.Contains("Read-only file system", steps["readonly-open"], StringComparison.Ordinal);
+        Assert.Equal("6", steps["writable-open"]);
+    }
+
+    private static async Task<Dictionary<long, string>> RunUntilAcknowledged(string host, string dir, int run, int count, CancellationToken ct)
+    {
+        var acked = new Dictionary<long, string>();
+        using var process = Start(host, dir, run);
+        while (acked.Count < count && await process.StandardOutput.ReadLineAsync(ct) is { } line)
+        {
+            if (line.StartsWith("ack ", StringComparison.Ordinal))
+            {
+                var parts = line.Split(' ');
+                acked[long.Parse(parts[1], CultureInfo.InvariantCulture)] = parts[2];
+            }
+        }
+
+        Assert.True(acked.Count >= count, $"the crash host stopped after {acked.Count} acknowledgements: {Errors(process)}");
+        process.Kill();
+        await process.WaitForExitAsync(ct);
+        while (await process.StandardOutput.ReadLineAsync(ct) is { } line)
+        {
+            if (line.StartsWith("ack ", StringComparison.Ordinal))
+            {
+                var parts = line.Split(' ');
+                acked[long.Parse(parts[1], CultureInfo.InvariantCulture)] = parts[2];
+            }
+        }
+
+        return acked;
+    }
+
+    internal static long IndexRowOffset(string dir, long index)
+    {
+        using var f = new FileStream(Path.Combine(dir, "entries.idx"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var row = new byte[8];
+        f.Position = index * 40;
+        f.ReadExactly(row);
+        return BitConverter.ToInt64(row);
+    }
+
+    internal static async Task FlipByte(string file, long position, CancellationToken ct)
+    {
+        await using var f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        f.Position = position;
+        var b = new byte[1];
+        await f.ReadExactlyAsync(b, ct);
+        b[0] ^= 0x20;
+        f.Position = position;
+        await f.WriteAsync(b, ct);
+    }
+
     private static Process Start(string host, string dir, int run)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p && File.Exists(p) ? p : "dotnet";

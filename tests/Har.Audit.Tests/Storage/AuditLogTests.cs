@@ -105,13 +105,20 @@ public sealed class AuditLogTests
     }
 
     [Fact]
-    public async Task Open_SecondOwner_IsRefused()
+    public async Task Open_SecondOwnerInThisProcess_SaysSoAndTheFolderReopensAfterDispose()
     {
         using var dir = new TempDir();
-        using var log = OpenLog(dir.Path);
+        var log = OpenLog(dir.Path);
         await log.AppendAsync(Samples.Event(1), Ct);
-        var ex = Assert.Throws<IOException>(() => OpenLog(dir.Path));
-        Assert.Contains("open in another process", ex.Message, StringComparison.Ordinal);
+        var ex = Assert.Throws<InvalidOperationException>(() => OpenLog(dir.Path + Path.DirectorySeparatorChar));
+        Assert.Contains("already open in this process", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("another process", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, log.Count); // the refused second open left the first one working
+        await log.AppendAsync(Samples.Event(2), Ct);
+        log.Dispose();
+
+        using var reopened = OpenLog(dir.Path);
+        Assert.Equal(2, reopened.Count);
     }
 
     [Fact]

@@ -147,7 +147,9 @@ public sealed class DriftCommandsTests : IDisposable
         Assert.True(expected.Any(r => r.Flagged), "the injected offset should flag the data");
         Assert.True(code == 1, $"exit code {code}: {stderr}");
         using var doc = JsonDocument.Parse(stdout);
-        var reports = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal(expected.Any(r => r.AnyDrifted) ? "Drifted" : "Stable", doc.RootElement.GetProperty("verdict").GetString());
+        Assert.Equal(expected.Count(r => r.Flagged), doc.RootElement.GetProperty("flagged").GetInt32());
+        var reports = doc.RootElement.GetProperty("reports").EnumerateArray().Select(r => r.GetProperty("report")).ToList();
         Assert.Equal(2, reports.Count);
         for (var w = 0; w < 2; w++)
         {
@@ -156,13 +158,76 @@ public sealed class DriftCommandsTests : IDisposable
             for (var c = 0; c < 6; c++)
             {
                 Assert.Equal(expected[w].Channels[c].Channel, channels[c].GetProperty("Channel").GetString());
-                Assert.Equal((int)expected[w].Channels[c].Verdict, channels[c].GetProperty("Verdict").GetInt32());
+                Assert.Equal(expected[w].Channels[c].Verdict.ToString(), channels[c].GetProperty("Verdict").GetString()); // enums as names
                 Assert.Equal(expected[w].Channels[c].Ks!.Statistic, channels[c].GetProperty("Ks").GetProperty("Statistic").GetDouble());
             }
 
-            var kinds = reports[w].GetProperty("Findings").EnumerateArray().Select(f => f.GetProperty("Kind").GetInt32()).ToArray();
-            Assert.Equal(expected[w].Findings.Select(f => (int)f.Kind).ToArray(), kinds);
+            var kinds = reports[w].GetProperty("Findings").EnumerateArray().Select(f => f.GetProperty("Kind").GetString()).ToArray();
+            Assert.Equal(expected[w].Findings.Select(f => f.Kind.ToString()).ToArray(), kinds);
         }
+    }
+
+    [Fact]
+    public void Check_PlainTextPiped_OverallVerdictFirstAndWholeLines()
+    {
+        var profile = Synthetic.Profile(windowLength: 1000);
+        var profilePath = Path.Combine(_dir, "profile.json");
+        profile.Save(profilePath);
+        var frames = Synthetic.Recording(seed: 8, frames: 2000);
+        for (var f = 200; f < 900; f++)
+        {
+            frames[(f * 6) + 1] = frames[(200 * 6) + 1]; // ay stuck
+        }
+
+        var input = Path.Combine(_dir, "stuck.csv");
+        File.WriteAllLines(input, ["ax,ay,az,gx,gy,gz", .. Enumerable.Range(0, 2000).Select(f => string.Join(',', Enumerable.Range(0, 6).Select(c => frames[(f * 6) + c].ToString("R", CultureInfo.InvariantCulture))))]);
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input);
+
+        Assert.True(code == 1, $"exit code {code}: {stderr}");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^(Drifted|Stable): [12] of 2 windows flagged \(\d drifted, 1 with sensor findings\) over 1 device; reference [0-9a-f]{12}", lines[0]);
+        Assert.Contains(lines, l => l.Contains("Flatline ay:", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => !l.Contains(' ', StringComparison.Ordinal)); // no word-per-line wrapping
+    }
+
+    [Fact]
+    public void Check_DataFolderInTheCommonFormat_ScoresEverySessionAsADevice()
+    {
+        var profile = Synthetic.Profile(windowLength: 1000);
+        var profilePath = Path.Combine(_dir, "profile.json");
+        profile.Save(profilePath);
+        var folder = Directory.CreateDirectory(Path.Combine(_dir, "dataset")).FullName;
+        File.WriteAllText(Path.Combine(folder, "labels.csv"), "id,name,kind\n0,UNLABELED,unlabeled\n1,WALKING,dynamic\n");
+        File.WriteAllText(Path.Combine(folder, "splits.csv"), "subject,split\n1,train\n2,test\n");
+        using (var gz = new System.IO.Compression.GZipStream(File.Create(Path.Combine(folder, "hapt_raw_50hz.csv.gz")), System.IO.Compression.CompressionLevel.Fastest))
+        using (var w = new StreamWriter(gz))
+        {
+            w.Write("subject,session,t_index,ax,ay,az,gx,gy,gz,label\n");
+            foreach (var (subject, session, seed) in new[] { (1, 1, 11), (2, 2, 12) })
+            {
+                var frames = Synthetic.Recording(seed, frames: 1500);
+                for (var f = 0; f < 1500; f++)
+                {
+                    w.Write(string.Create(CultureInfo.InvariantCulture, $"{subject},{session},{f}"));
+                    for (var c = 0; c < 6; c++)
+                    {
+                        w.Write(',');
+                        w.Write(frames[(f * 6) + c].ToString("F6", CultureInfo.InvariantCulture));
+                    }
+
+                    w.Write(",1\n");
+                }
+            }
+        }
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--data", folder, "--split", "all", "--json");
+
+        Assert.True(code is 0 or 1, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var devices = doc.RootElement.GetProperty("reports").EnumerateArray().Select(r => r.GetProperty("device").GetString()).Distinct().ToArray();
+        Assert.Equal(["subject-1/session-1", "subject-2/session-2"], devices);
+        Assert.Equal(4, doc.RootElement.GetProperty("windows").GetInt32()); // 1500 frames = a window and a (completed) half window each
+        Assert.Contains(doc.RootElement.GetProperty("verdict").GetString(), new[] { "Stable", "Drifted" });
     }
 
     private string Numbers(string name, double[] values)

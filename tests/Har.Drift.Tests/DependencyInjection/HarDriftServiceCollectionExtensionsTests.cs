@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
@@ -29,6 +31,56 @@ public sealed class HarDriftServiceCollectionExtensionsTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void AddHarDrift_ConfigurationSection_BindsOptionsAndResolvesTheDeviceMonitor()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HarDrift:WindowLength"] = "1000",
+            ["HarDrift:MaxDevices"] = "7",
+            ["HarDrift:DeviceIdleTimeout"] = "00:02:00",
+            ["HarDrift:Scoring:Alpha"] = "0.01",
+            ["HarDrift:MonitorName"] = "from-config",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton(Synthetic.Profile()); // a registered profile wins over ProfilePath
+        var builder = services.AddHarDrift(configuration.GetSection("HarDrift"));
+        services.Configure<DriftMonitorOptions>(o => o.MetricsRegistry = Metrics.NewCustomRegistry());
+        using var sp = services.BuildServiceProvider();
+
+        var o = sp.GetRequiredService<IOptions<DriftMonitorOptions>>().Value;
+        Assert.Same(services, builder.Services);
+        Assert.Equal(1000, o.WindowLength);
+        Assert.Equal(7, o.MaxDevices);
+        Assert.Equal(TimeSpan.FromMinutes(2), o.DeviceIdleTimeout);
+        Assert.Equal(0.01, o.Scoring.Alpha);
+        Assert.Equal("from-config", o.MonitorName);
+        Assert.Same(sp.GetRequiredService<DeviceDriftMonitor>(), sp.GetRequiredService<DeviceDriftMonitor>());
+    }
+
+    [Fact]
+    public void AddHarDrift_ConfigurationOutOfRange_FailsValidation()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["MaxDevices"] = "0" }).Build();
+        var services = new ServiceCollection();
+        services.AddHarDrift(configuration);
+        using var sp = services.BuildServiceProvider();
+        var ex = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<DriftMonitorOptions>>().Value);
+        Assert.Contains(ex.Failures, f => f.Contains("MaxDevices", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AddHarDrift_UserRegistrationFirst_Wins()
+    {
+        var services = new ServiceCollection();
+        var mine = new DriftMonitor(Synthetic.Profile(), new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() });
+        services.TryAddSingleton(mine);
+        services.AddHarDrift();
+        using var sp = services.BuildServiceProvider();
+        Assert.Same(mine, sp.GetRequiredService<DriftMonitor>());
+        Assert.Equal("Microsoft.Extensions.DependencyInjection", typeof(HarDriftServiceCollectionExtensions).Namespace);
     }
 
     [Fact]

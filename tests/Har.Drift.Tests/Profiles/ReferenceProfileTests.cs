@@ -48,6 +48,17 @@ public sealed class ReferenceProfileTests
     }
 
     [Fact]
+    public void Hash_SyntheticProfileWithOutputs_IsStableAcrossLibraryVersions()
+    {
+        // The canonical JSON (and so the hash users pin) must not change when the types behind it are refactored.
+        var outputs = OutputReference.FromPredictions(["walk", "sit"], [0, 1, 1, 0, 1], [0.9f, 0.8f, 0.95f, 0.6f, 0.7f], [0.3f, 0.5f, 0.2f, 0.67f, 0.6f]);
+        var p = SimulatedProfilesForHash.Value.WithOutputs(outputs);
+        Assert.Equal("bc8633de8ee3226129e39c8b235ab132296e9083da2ebe2f45db550551f2eeb8", p.Hash);
+    }
+
+    private static readonly Lazy<ReferenceProfile> SimulatedProfilesForHash = new(() => Har.Drift.Tests.Physics.SimulatedProfiles.RigidImu);
+
+    [Fact]
     public void FromJson_WrongSchema_ThrowsClearly()
     {
         var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.FromJson("{\"SchemaVersion\": 99}"));

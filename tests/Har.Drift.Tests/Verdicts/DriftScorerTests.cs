@@ -11,7 +11,7 @@ public sealed class DriftScorerTests
         var report = scorer.Score(Synthetic.Recording(999, 1000, tilt: 0.05));
         Assert.All(report.Channels, c => Assert.Equal(DriftVerdict.Stable, c.Verdict));
         Assert.Equal(Shared.Value.Hash, report.ReferenceHash);
-        Assert.Equal(8, report.MatchedSegments.Length);
+        Assert.Equal(8, report.MatchedSegments.Count);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -61,5 +63,67 @@ public sealed class HarInferenceServiceCollectionExtensionsTests
         var builder = services.AddHarInference().AddModel("m", Fixture.Probs);
         var ex = Assert.Throws<ArgumentException>(() => builder.AddModel("m", Fixture.Logits));
         Assert.Contains("already registered", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddHarInference_ConfigurationSection_BindsWindowingAndModelsAndRegistersTheWindower()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Har:Windowing:MaxStreams"] = "7",
+            ["Har:Windowing:MaxWindowsPerAppend"] = "5",
+            ["Har:Models:champion:Path"] = Fixture.Probs,
+            ["Har:Models:champion:MaxBatchSize"] = "4",
+            ["Har:Models:champion:EnableMetrics"] = "false",
+            ["Har:Models:candidate:Path"] = Fixture.Logits,
+            ["Har:Models:candidate:EnableMetrics"] = "false",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddHarInference(configuration.GetSection("Har"));
+        await using var sp = services.BuildServiceProvider();
+
+        Assert.Equal(7, sp.GetRequiredService<IOptions<StreamWindowerOptions>>().Value.MaxStreams);
+        Assert.Equal(4, sp.GetRequiredService<IOptionsMonitor<HarModelOptions>>().Get("champion").MaxBatchSize);
+        Assert.Equal("1.1.0", sp.GetRequiredKeyedService<HarModel>("candidate").Version);
+
+        // The windower the docs mention is registered, with the geometry of the first model.
+        var windower = sp.GetRequiredService<StreamWindower>();
+        var champion = sp.GetRequiredKeyedService<HarModel>("champion");
+        Assert.Equal(champion.Card.WindowLength, windower.WindowLength);
+        Assert.Equal(champion.Card.Stride, windower.Stride);
+        Assert.Throws<WindowLimitExceededException>(() => windower.Append("s", new float[champion.WindowValues * 4]));
+    }
+
+    [Fact]
+    public async Task AddHarInference_InvalidConfiguration_FailsWhenTheHostStarts()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Har:Windowing:MaxStreams"] = "0",
+            ["Har:Models:m:Path"] = Fixture.Probs,
+            ["Har:Models:m:EnableMetrics"] = "false",
+        });
+        builder.Services.AddHarInference(builder.Configuration.GetSection("Har"));
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("MaxStreams", ex.Message, StringComparison.Ordinal);
+
+        var missing = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Har:Models:m:MaxBatchSize"] = "4" }).Build();
+        var noPath = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddHarInference(missing.GetSection("Har")));
+        Assert.Contains("has no 'Path'", noPath.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddHarInference_UserRegisteredWindower_Wins()
+    {
+        var services = new ServiceCollection();
+        using var mine = new StreamWindower(4, 2, 1);
+        services.AddSingleton(mine);
+        services.AddHarInference().AddModel("m", Fixture.Probs, o => o.EnableMetrics = false);
+        await using var sp = services.BuildServiceProvider();
+
+        Assert.Same(mine, sp.GetRequiredService<StreamWindower>());
     }
 }

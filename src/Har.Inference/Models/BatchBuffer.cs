@@ -6,12 +6,14 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace Har.Inference.Models;
 
 /// <summary>
-/// One run slot: a pinned input tensor of <c>MaxBatch × L × C</c> floats, a pinned output of
+/// One batch: a pinned input tensor of <c>MaxBatch × L × C</c> floats, a pinned output of
 /// <c>MaxBatch × K</c> floats, and for each batch size b an <see cref="OrtIoBinding"/> with
-/// <c>[b, L, C]</c> / <c>[b, K]</c> tensors over that memory, bound once at load so a run only
-/// fills the input and calls <see cref="InferenceSession.RunWithBinding"/>.
+/// <c>[b, L, C]</c> / <c>[b, K]</c> tensors over that memory, bound once when the buffer is made so a
+/// run only fills the input and calls <see cref="InferenceSession.RunWithBinding"/>. The micro-batcher
+/// normalizes callers' windows straight into <see cref="InputSlot"/> as they are enqueued and keeps,
+/// per slot, who is waiting for it (<see cref="Owners"/>, <see cref="Indexes"/>, <see cref="Enqueued"/>).
 /// </summary>
-internal sealed unsafe class InferenceWorker : IDisposable
+internal sealed unsafe class BatchBuffer : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions;
@@ -21,7 +23,7 @@ internal sealed unsafe class InferenceWorker : IDisposable
     private readonly OrtValue[] _outputValues;
     private readonly OrtIoBinding[] _bindings;
 
-    public InferenceWorker(InferenceSession session, string inputName, string outputName, int maxBatch, int windowLength, int channels, int classes)
+    public BatchBuffer(InferenceSession session, string inputName, string outputName, int maxBatch, int windowLength, int channels, int classes)
     {
         _session = session;
         _runOptions = new RunOptions();
@@ -30,6 +32,11 @@ internal sealed unsafe class InferenceWorker : IDisposable
         _input = GC.AllocateUninitializedArray<float>(maxBatch * WindowValues, pinned: true);
         _output = GC.AllocateUninitializedArray<float>(maxBatch * classes, pinned: true);
         _input.AsSpan().Clear();
+        Owners = new PendingPrediction?[maxBatch];
+        Indexes = new int[maxBatch];
+        Enqueued = new long[maxBatch];
+        Predictions = new Prediction[maxBatch];
+        Probabilities = new float[maxBatch * classes];
         _inputValues = new OrtValue[maxBatch];
         _outputValues = new OrtValue[maxBatch];
         _bindings = new OrtIoBinding[maxBatch];
@@ -55,6 +62,24 @@ internal sealed unsafe class InferenceWorker : IDisposable
     }
 
     public int WindowValues { get; }
+
+    /// <summary>Gets the caller waiting for each slot (micro-batcher only).</summary>
+    public PendingPrediction?[] Owners { get; }
+
+    /// <summary>Gets the index of each slot's window within its caller's windows.</summary>
+    public int[] Indexes { get; }
+
+    /// <summary>Gets when each slot's window was enqueued (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long[] Enqueued { get; }
+
+    /// <summary>Gets the predictions of the last run (scratch, for the observers).</summary>
+    public Prediction[] Predictions { get; }
+
+    /// <summary>Gets the probabilities of the last run (scratch, K per slot).</summary>
+    public float[] Probabilities { get; }
+
+    /// <summary>Gets or sets the number of slots filled.</summary>
+    public int Count { get; set; }
 
     public int Classes { get; }
 

@@ -1,0 +1,149 @@
+using System.Globalization;
+using Har.Audit.Merkle;
+using Har.Audit.Storage;
+
+namespace Har.Audit;
+
+public sealed partial class AuditLog
+{
+    /// <summary>Reads entry <paramref name="index"/>, checking its CRC and index.</summary>
+    /// <param name="index">The entry index.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="AuditLogCorruptedException">The stored entry is damaged (its CRC, framing or index does not check).</exception>
+    public AuditEntry Get(long index)
+    {
+        var count = Count;
+        if (index < 0 || index >= count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {count}).");
+        }
+
+        return ReadEntry(index, _index.Read(index));
+    }
+
+    /// <summary>Queries the log by event type, entity, actor, record type and time range, one page at a time, in index order.</summary>
+    /// <param name="query">The filters and page.</param>
+    /// <returns>The page.</returns>
+    public AuditPage Query(AuditQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.PageSize, 1, nameof(query));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.PageSize, 1000, nameof(query));
+        long start = 0;
+        if (query.PageToken is not null && (!long.TryParse(query.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out start) || start < 0))
+        {
+            throw new FormatException($"Page token '{query.PageToken}' is not one this log issued; pass null for the first page or the previous page's NextPageToken.");
+        }
+
+        var evt = query.EventType is null ? 0u : IndexRow.HashText(query.EventType);
+        var etype = query.EntityType is null ? 0u : IndexRow.HashText(query.EntityType);
+        var eid = query.EntityId is null ? 0u : IndexRow.HashText(query.EntityId);
+        var actor = query.Actor is null ? 0u : IndexRow.HashText(query.Actor);
+        var from = query.From?.UtcTicks ?? long.MinValue;
+        var to = query.To?.UtcTicks ?? long.MaxValue;
+        var count = Count;
+        var results = new List<AuditEntry>(Math.Min(query.PageSize, 64));
+        var rows = new byte[4096 * IndexRow.Size];
+        var i = start;
+        while (i < count)
+        {
+            var n = _index.ReadRows(i, rows.AsSpan(0, (int)Math.Min(4096, count - i) * IndexRow.Size));
+            if (n == 0)
+            {
+                break;
+            }
+
+            for (var r = 0; r < n; r++, i++)
+            {
+                var row = IndexRow.Read(rows.AsSpan(r * IndexRow.Size, IndexRow.Size));
+                if ((query.Kind is { } k && row.Kind != k) || row.Ticks < from || row.Ticks >= to
+                    || (query.EventType is not null && row.EventType != evt) || (query.EntityType is not null && row.EntityType != etype)
+                    || (query.EntityId is not null && row.EntityId != eid) || (query.Actor is not null && row.Actor != actor))
+                {
+                    continue;
+                }
+
+                var entry = ReadEntry(i, row);
+                if ((query.EventType is null || entry.EventType == query.EventType) && (query.EntityType is null || entry.EntityType == query.EntityType)
+                    && (query.EntityId is null || entry.EntityId == query.EntityId) && (query.Actor is null || entry.Actor == query.Actor))
+                {
+                    results.Add(entry);
+                    if (results.Count == query.PageSize)
+                    {
+                        var next = i + 1;
+                        return new AuditPage(results, next < count ? next.ToString(CultureInfo.InvariantCulture) : null);
+                    }
+                }
+            }
+        }
+
+        return new AuditPage(results, null);
+    }
+
+    /// <summary>The RFC 9162 root hash of the first <paramref name="treeSize"/> entries.</summary>
+    /// <param name="treeSize">The tree size (0 to <see cref="Count"/>).</param>
+    /// <returns>The 32-byte root.</returns>
+    public ReadOnlyMemory<byte> GetRootHash(long treeSize)
+    {
+        CheckSize(treeSize, nameof(treeSize));
+        return MerkleProofBuilder.RootHash(_nodes, treeSize);
+    }
+
+    /// <summary>An inclusion proof for entry <paramref name="index"/> in the tree of <paramref name="treeSize"/> entries (default: all).</summary>
+    /// <param name="index">The entry index.</param>
+    /// <param name="treeSize">The tree size; <see langword="null"/> for <see cref="Count"/>.</param>
+    /// <returns>The proof.</returns>
+    public InclusionProof GetInclusionProof(long index, long? treeSize = null)
+    {
+        var size = treeSize ?? Count;
+        CheckSize(size, nameof(treeSize));
+        if (index < 0 || index >= size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {size}) for a tree of {size} entries.");
+        }
+
+        var leaf = new byte[32];
+        _nodes.ReadNode(0, index, leaf);
+        var path = MerkleProofBuilder.Inclusion(_nodes, index, size);
+        return new InclusionProof(index, size, leaf, MerkleProofBuilder.RootHash(_nodes, size), path);
+    }
+
+    /// <summary>A consistency proof that the tree of <paramref name="fromSize"/> entries is a prefix of the tree of <paramref name="toSize"/> entries (default: all).</summary>
+    /// <param name="fromSize">The older size.</param>
+    /// <param name="toSize">The newer size; <see langword="null"/> for <see cref="Count"/>.</param>
+    /// <returns>The proof.</returns>
+    public ConsistencyProof GetConsistencyProof(long fromSize, long? toSize = null)
+    {
+        var size = toSize ?? Count;
+        CheckSize(size, nameof(toSize));
+        if (fromSize < 1 || fromSize > size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fromSize), fromSize, $"The older size must be in [1, {size}]; every tree extends the empty tree, so a proof from size 0 proves nothing.");
+        }
+
+        var path = MerkleProofBuilder.Consistency(_nodes, fromSize, size);
+        return new ConsistencyProof(fromSize, size, MerkleProofBuilder.RootHash(_nodes, fromSize), MerkleProofBuilder.RootHash(_nodes, size), path);
+    }
+
+    /// <summary>A self-contained proof that entry <paramref name="index"/> is covered by the latest signed checkpoint; verifies offline with <see cref="AuditProofBundle.Verify"/>.</summary>
+    /// <param name="index">The entry index.</param>
+    /// <returns>The bundle.</returns>
+    /// <exception cref="InvalidOperationException">There is no signed checkpoint yet.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The entry is newer than the latest checkpoint.</exception>
+    public AuditProofBundle ExportProof(long index)
+    {
+        var checkpoint = LatestCheckpoint ?? throw new InvalidOperationException("The log has no signed checkpoint yet; create one (CreateCheckpoint, or `har audit checkpoint`) before exporting proofs.");
+        if (index < 0 || index >= checkpoint.TreeSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry {index} is not covered by the latest signed checkpoint (size {checkpoint.TreeSize}); create a newer checkpoint first.");
+        }
+
+        if (!MerkleProofBuilder.RootHash(_nodes, checkpoint.TreeSize).AsSpan().SequenceEqual(checkpoint.RootHash.Span))
+        {
+            throw new InvalidDataException($"The log does not match its signed checkpoint at size {checkpoint.TreeSize}. Run verify.");
+        }
+
+        var entry = Get(index);
+        return new AuditProofBundle(entry.Payload, index, MerkleProofBuilder.Inclusion(_nodes, index, checkpoint.TreeSize), checkpoint);
+    }
+}

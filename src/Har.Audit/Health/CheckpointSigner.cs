@@ -1,0 +1,99 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Har.Audit.Health;
+
+/// <summary>
+/// Signs a checkpoint every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew, and at shutdown
+/// (see <c>HarAuditBuilder.AddCheckpointSigning</c>). Verifies before signing; never signs over a bad log.
+/// </summary>
+internal sealed class CheckpointSigner(IServiceProvider services, IOptions<AuditLogOptions> options, ILoggerFactory? loggers = null, TimeProvider? time = null)
+    : BackgroundService
+{
+    /// <summary>How often the whole log (not only the entries a checkpoint adds) is verified before signing.</summary>
+    internal static readonly TimeSpan FullVerificationInterval = TimeSpan.FromHours(1);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ILogger _logger = loggers?.CreateLogger<CheckpointSigner>() ?? NullLogger<CheckpointSigner>.Instance;
+    private readonly Lock _signLock = new();
+    private AuditSigningKey? _key;
+    private DateTimeOffset? _lastFull;
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        SignIfGrown();
+    }
+
+    public override void Dispose()
+    {
+        _key?.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Signs a checkpoint if the log grew since the latest one; returns the size signed, or null.</summary>
+    internal long? SignIfGrown()
+    {
+        lock (_signLock)
+        {
+            AuditLog log;
+            try
+            {
+                log = services.GetRequiredService<AuditLog>();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Log.CheckpointRefused(_logger, options.Value.Directory, $"the log cannot be opened: {ex.Message}");
+                return null;
+            }
+
+            try
+            {
+                var latest = log.LatestCheckpoint;
+                if (log.Count == 0 || (latest is not null && latest.TreeSize == log.Count))
+                {
+                    log.SignerProblem = null;
+                    return null;
+                }
+
+                _key ??= AuditSigningKey.Load(options.Value.SigningKeyPath!);
+                var now = _time.GetUtcNow();
+                var full = _lastFull is null || now - _lastFull.Value >= FullVerificationInterval;
+                var checkpoint = log.CreateVerifiedCheckpoint(_key, full);
+                if (full)
+                {
+                    _lastFull = now;
+                }
+
+                log.SignerProblem = null;
+                return checkpoint.TreeSize;
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or FormatException or InvalidOperationException)
+            {
+                log.SignerProblem = ex.Message;
+                log.CheckpointFailed();
+                Log.CheckpointRefused(_logger, log.Directory, ex.Message);
+                return null;
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.CheckpointInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                SignIfGrown();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // shutting down: StopAsync signs once more
+        }
+    }
+}

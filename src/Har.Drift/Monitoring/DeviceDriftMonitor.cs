@@ -1,0 +1,381 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Har.Drift;
+
+/// <summary>
+/// Drift monitoring per device for a serving pipeline: a bounded, evicting cache of per-device monitors, each with its own
+/// current window and physics history (so the physics consistency checks run per device), and the model outputs of all
+/// devices pooled for output drift. Feed it one call per prediction (<see cref="Observe"/>); scoring runs on a timer
+/// (<see cref="Start"/>), off the prediction path. Thread-safe.
+/// </summary>
+/// <remarks>
+/// <para><b>Bounds.</b> At most <see cref="DriftMonitorOptions.MaxDevices"/> devices (a new one evicts the least recently
+/// seen), and a device silent for <see cref="DriftMonitorOptions.DeviceIdleTimeout"/> is evicted at the next
+/// <see cref="Observe"/> of a new device or the next timer tick. Memory per device is
+/// <see cref="DriftMonitorOptions.WindowLength"/> × channels × 4 bytes plus a bounded physics history.</para>
+/// <para><b>Scoring.</b> Every <see cref="DriftMonitorOptions.ScoreInterval"/>, each device that collected
+/// <see cref="DriftMonitorOptions.WindowLength"/> new frames since its last scoring is scored (its latest window, with its
+/// own history) and <see cref="Scored"/> is raised; then the pooled outputs are scored. A one-minute class mix of one
+/// person is not comparable with the population mix of the reference, so output drift is judged on the last
+/// <see cref="DriftMonitorOptions.OutputWindowLength"/> predictions of all devices together.</para>
+/// <para><b>Metrics.</b> Per channel, the worst live device (the largest KS D) sets <c>har_drift_score</c> and its
+/// companions; devices are never a label. <c>har_drift_devices</c>, <c>har_drift_devices_flagged</c>,
+/// <c>har_drift_devices_evicted_total{reason}</c> and the <c>har_drift_output_*</c> gauges complete them.</para>
+/// </remarks>
+public sealed class DeviceDriftMonitor : IDisposable
+{
+    private readonly DriftScorer _scorer;
+    private readonly DriftMonitorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DriftMetrics _metrics;
+    private readonly int _channels;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
+    private readonly LinkedList<DeviceState> _recent = new(); // most recently seen first
+    private readonly OutputRing _outputs;
+    private ITimer? _timer;
+    private OutputVerdict? _latestOutputs;
+
+    /// <summary>Creates a monitor.</summary>
+    /// <param name="profile">The reference profile (with <see cref="ReferenceProfile.Outputs"/> for output drift).</param>
+    /// <param name="options">Options (defaults when null).</param>
+    /// <param name="timeProvider">Time source for the scoring interval and the idle timeout (system time when null).</param>
+    /// <param name="logger">Logger (none when null).</param>
+    public DeviceDriftMonitor(ReferenceProfile profile, DriftMonitorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceDriftMonitor>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        _options = options ?? new DriftMonitorOptions();
+        _scorer = new DriftScorer(profile, _options.Scoring);
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _metrics = new DriftMetrics(_options.MetricsRegistry, _options.MonitorName);
+        _channels = profile.Channels.Count;
+        _outputs = new OutputRing(_options.OutputWindowLength);
+    }
+
+    /// <summary>Raised after every scoring of a device, with its report (<see cref="DriftReport.Device"/> names the device).</summary>
+    public event EventHandler<DriftReport>? Scored;
+
+    /// <summary>Gets the number of devices with a live monitor.</summary>
+    public int DeviceCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _devices.Count;
+            }
+        }
+    }
+
+    /// <summary>Gets the latest output-drift verdict over the pooled predictions, or null before the first (or without <see cref="ReferenceProfile.Outputs"/>).</summary>
+    public OutputVerdict? LatestOutputs => Volatile.Read(ref _latestOutputs);
+
+    /// <summary>
+    /// Feeds one prediction: the device's window and the model's output on it. Allocates nothing for a device already
+    /// seen; a new device may evict the least recently seen one (or idle ones).
+    /// </summary>
+    /// <param name="deviceId">The device (or stream) the window came from; a stable id, not empty.</param>
+    /// <param name="window">The predicted window's raw (un-normalized) interleaved frames, in the profile's channel order.</param>
+    /// <param name="overlapFrames">
+    /// Leading frames of <paramref name="window"/> already passed with this device's previous call: Length − Stride for
+    /// consecutive windows of a sliding stream, 0 for independent whole windows. Only the other frames are buffered.
+    /// </param>
+    /// <param name="predictedClass">The predicted class index, in the model's (and <see cref="OutputReference.Labels"/>') order.</param>
+    /// <param name="confidence">The top-class probability, in [0, 1].</param>
+    /// <param name="entropy">The predictive entropy in nats.</param>
+    public void Observe(string deviceId, ReadOnlySpan<float> window, int overlapFrames, int predictedClass, float confidence, float entropy)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(deviceId);
+        if (window.IsEmpty || window.Length % _channels != 0)
+        {
+            throw new ArgumentException($"Got {window.Length} values for device '{deviceId}'; expected whole {_channels}-channel frames ({string.Join(' ', _scorer.Profile.ChannelNames)}), at least one.", nameof(window));
+        }
+
+        var frames = window.Length / _channels;
+        if (overlapFrames < 0 || overlapFrames > frames)
+        {
+            throw new ArgumentOutOfRangeException(nameof(overlapFrames), overlapFrames, $"The window has {frames} frames; the overlap with the previous window must be between 0 and {frames}.");
+        }
+
+        OutputScoring.Validate(_scorer.Profile.Outputs, predictedClass, confidence, entropy);
+        var now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            if (!_devices.TryGetValue(deviceId, out var state))
+            {
+                EvictIdle(now);
+                if (_devices.Count >= _options.MaxDevices)
+                {
+                    Evict(_recent.Last!.Value, "capacity");
+                }
+
+                state = new DeviceState(deviceId, _options.WindowLength, _channels);
+                _devices.Add(deviceId, state);
+                _recent.AddFirst(state.Node);
+                _metrics.Devices(_devices.Count, FlaggedCount());
+            }
+            else if (state.Node != _recent.First)
+            {
+                _recent.Remove(state.Node);
+                _recent.AddFirst(state.Node);
+            }
+
+            state.LastSeen = now;
+            state.Frames.Append(window[(overlapFrames * _channels)..], default);
+            _outputs.Add(predictedClass, confidence, entropy);
+        }
+    }
+
+    /// <summary>Starts the timer: every <see cref="DriftMonitorOptions.ScoreInterval"/>, evicts idle devices, scores each device that collected a full window, and scores the pooled outputs.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            _timer ??= _time.CreateTimer(static s => ((DeviceDriftMonitor)s!).Tick(), this, _options.ScoreInterval, _options.ScoreInterval);
+        }
+    }
+
+    /// <summary>Scores a device's current window now (whatever it holds).</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <returns>The report, or null when the device has no live monitor.</returns>
+    public DriftReport? ScoreNow(string deviceId)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        DeviceState? state;
+        lock (_gate)
+        {
+            _devices.TryGetValue(deviceId, out state);
+        }
+
+        if (state is null)
+        {
+            return null;
+        }
+
+        var report = Score(state);
+        PublishDevices();
+        return report;
+    }
+
+    /// <summary>Gets the latest report of a device.</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <returns>The report, or null when the device has no live monitor or was not scored yet.</returns>
+    public DriftReport? GetLatest(string deviceId)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        lock (_gate)
+        {
+            return _devices.TryGetValue(deviceId, out var state) ? state.Latest : null;
+        }
+    }
+
+    /// <summary>Scores the pooled outputs of all devices now.</summary>
+    /// <returns>The verdict, or null when the profile has no <see cref="ReferenceProfile.Outputs"/> or no prediction was observed.</returns>
+    public OutputVerdict? ScoreOutputsNow()
+    {
+        if (_scorer.Profile.Outputs is null)
+        {
+            return null;
+        }
+
+        int[] classes;
+        float[] confidence;
+        float[] entropy;
+        lock (_gate)
+        {
+            if (_outputs.Count == 0)
+            {
+                return null;
+            }
+
+            (classes, confidence, entropy) = _outputs.Snapshot();
+        }
+
+        var verdict = _scorer.ScoreOutputs(classes, confidence, entropy);
+        Volatile.Write(ref _latestOutputs, verdict);
+        _metrics.RecordOutputs(verdict);
+        if (verdict.Verdict == DriftVerdict.Drifted)
+        {
+            Log.OutputsDrifted(_logger, _options.MonitorName, verdict);
+        }
+
+        return verdict;
+    }
+
+    /// <summary>Forgets a device (re-mounted, recalibrated or replaced): its window, history and latest report.</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <returns>Whether the device had a live monitor.</returns>
+    public bool Remove(string deviceId)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        lock (_gate)
+        {
+            if (!_devices.Remove(deviceId, out var state))
+            {
+                return false;
+            }
+
+            _recent.Remove(state.Node);
+            _metrics.Devices(_devices.Count, FlaggedCount());
+            return true;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _timer?.Dispose();
+            _timer = null;
+        }
+
+        _metrics.Dispose();
+    }
+
+    /// <summary>One timer tick: evict idle devices, score the due ones, score the pooled outputs.</summary>
+    internal void Tick()
+    {
+        List<DeviceState> due = [];
+        lock (_gate)
+        {
+            EvictIdle(_time.GetTimestamp());
+            foreach (var state in _recent)
+            {
+                if (state.Frames.Written - state.ScoredUpTo >= _options.WindowLength)
+                {
+                    due.Add(state);
+                }
+            }
+        }
+
+        foreach (var state in due)
+        {
+            Score(state);
+        }
+
+        ScoreOutputsNow();
+        PublishDevices();
+    }
+
+    private DriftReport Score(DeviceState state)
+    {
+        float[] window;
+        long[] stamps;
+        long start;
+        lock (_gate)
+        {
+            (window, stamps, start) = state.Frames.Snapshot();
+            state.ScoredUpTo = state.Frames.Written;
+        }
+
+        DriftReport report;
+        lock (state.Scoring)
+        {
+            report = _scorer.Score(window, state.History, start, stamps, null, state.Id);
+            state.Latest = report;
+        }
+
+        _metrics.Scored(report.Findings);
+        MonitorLog.Report(_logger, _options.MonitorName, report);
+        Scored?.Invoke(this, report);
+        return report;
+    }
+
+    /// <summary>Publishes the device gauges and, per channel, the worst live device's channel verdict.</summary>
+    private void PublishDevices()
+    {
+        var worst = new ChannelVerdict?[_channels];
+        lock (_gate)
+        {
+            foreach (var state in _recent)
+            {
+                if (state.Latest is not { } r)
+                {
+                    continue;
+                }
+
+                for (var c = 0; c < _channels && c < r.Channels.Count; c++)
+                {
+                    if (worst[c] is null || r.Channels[c].Score > worst[c]!.Score)
+                    {
+                        worst[c] = r.Channels[c];
+                    }
+                }
+            }
+
+            _metrics.Devices(_devices.Count, FlaggedCount());
+        }
+
+        foreach (var c in worst)
+        {
+            if (c is not null)
+            {
+                _metrics.RecordChannel(c);
+            }
+        }
+    }
+
+    private int FlaggedCount()
+    {
+        var flagged = 0;
+        foreach (var state in _recent)
+        {
+            flagged += state.Latest is { Flagged: true } ? 1 : 0;
+        }
+
+        return flagged;
+    }
+
+    private void EvictIdle(long now)
+    {
+        while (_recent.Last is { } last && _time.GetElapsedTime(last.Value.LastSeen, now) >= _options.DeviceIdleTimeout)
+        {
+            Evict(last.Value, "idle");
+        }
+    }
+
+    private void Evict(DeviceState state, string reason)
+    {
+        _devices.Remove(state.Id);
+        _recent.Remove(state.Node);
+        _metrics.Evicted(reason);
+        Log.DeviceEvicted(_logger, _options.MonitorName, state.Id, reason);
+    }
+
+    /// <summary>One device's monitor: its current window, physics history and latest report.</summary>
+    private sealed class DeviceState
+    {
+        public DeviceState(string id, int windowLength, int channels)
+        {
+            Id = id;
+            Frames = new FrameRing(windowLength, channels);
+            Node = new LinkedListNode<DeviceState>(this);
+        }
+
+        public string Id { get; }
+
+        public FrameRing Frames { get; }
+
+        public DeviceHistory History { get; } = new();
+
+        public LinkedListNode<DeviceState> Node { get; }
+
+        public Lock Scoring { get; } = new();
+
+        public long LastSeen { get; set; }
+
+        public long ScoredUpTo { get; set; }
+
+        private DriftReport? _latest;
+
+        public DriftReport? Latest
+        {
+            get => Volatile.Read(ref _latest);
+            set => Volatile.Write(ref _latest, value);
+        }
+    }
+}

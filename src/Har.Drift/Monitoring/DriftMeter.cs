@@ -1,0 +1,83 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace Har.Drift;
+
+/// <summary>
+/// The <see cref="Meter"/> <c>Har.Drift</c>: the drift monitors' metrics for OpenTelemetry and other
+/// <c>System.Diagnostics.Metrics</c> listeners, with the names and labels (as tags) of the Prometheus metrics.
+/// Gauges are observable: each collection reads the last value every live monitor set.
+/// </summary>
+internal static class DriftMeter
+{
+    public const string Name = "Har.Drift";
+    public const string FindingsTotal = "har_drift_sensor_findings_total";
+    public const string ScoringsTotal = "har_drift_scorings_total";
+    public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
+
+    public static readonly GaugeSpec Score = new("har_drift_score", "Drift score per input channel: the Kolmogorov–Smirnov effect size D against the matched reference (device monitors: the largest over live devices).", ["channel"]);
+    public static readonly GaugeSpec Statistic = new("har_drift_statistic", "Test statistic per channel and test (ks: D, psi: PSI).", ["channel", "test"]);
+    public static readonly GaugeSpec PValue = new("har_drift_pvalue", "Multiple-testing-adjusted p-value per channel and test.", ["channel", "test"]);
+    public static readonly GaugeSpec Verdict = new("har_drift_verdict", "Verdict per channel: 0 insufficient, 1 stable, 2 drifted.", ["channel"]);
+    public static readonly GaugeSpec Samples = new("har_drift_samples", "Finite samples in the current window per channel.", ["channel"]);
+    public static readonly GaugeSpec EffectiveSamples = new("har_drift_effective_samples", "Effective sample size (autocorrelation-aware) of the current window per channel.", ["channel"]);
+    public static readonly GaugeSpec OutputStatistic = new("har_drift_output_statistic", "Output drift statistic per test (class_mix: Jensen–Shannon distance of the predicted-class mix; confidence, entropy: KS D).", ["test"]);
+    public static readonly GaugeSpec OutputPValue = new("har_drift_output_pvalue", "Multiple-testing-adjusted p-value of each output drift test.", ["test"]);
+    public static readonly GaugeSpec OutputVerdict = new("har_drift_output_verdict", "Output drift verdict per test: 1 stable, 2 drifted (significant and above its floor).", ["test"]);
+    public static readonly GaugeSpec OutputPredictions = new("har_drift_output_predictions", "Predictions in the current output window.", []);
+    public static readonly GaugeSpec Devices = new("har_drift_devices", "Devices with a live per-device monitor.", []);
+    public static readonly GaugeSpec DevicesFlagged = new("har_drift_devices_flagged", "Live devices whose latest report is flagged (drift or a sensor finding).", []);
+
+    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DevicesFlagged];
+
+    private static readonly Meter Instance = new(Name, typeof(DriftMeter).Assembly.GetName().Version?.ToString());
+    private static readonly ConcurrentDictionary<DriftMetrics, byte> Live = new();
+
+    public static readonly Counter<long> Scorings = Instance.CreateCounter<long>(ScoringsTotal, description: "Scorings of a current window.");
+    public static readonly Counter<long> Findings = Instance.CreateCounter<long>(FindingsTotal, description: "Sensor findings by kind.");
+    public static readonly Counter<long> Evicted = Instance.CreateCounter<long>(DevicesEvictedTotal, description: "Per-device monitors evicted, by reason.");
+
+    static DriftMeter()
+    {
+        foreach (var g in Gauges)
+        {
+            var spec = g;
+            Instance.CreateObservableGauge(spec.Name, () => Observe(spec), description: spec.Help);
+        }
+    }
+
+    public static void Register(DriftMetrics metrics) => Live[metrics] = 0;
+
+    public static void Unregister(DriftMetrics metrics) => Live.TryRemove(metrics, out _);
+
+    private static IEnumerable<Measurement<double>> Observe(GaugeSpec spec)
+    {
+        foreach (var m in Live.Keys)
+        {
+            foreach (var (key, value) in m.Values)
+            {
+                if (key.Name != spec.Name)
+                {
+                    continue;
+                }
+
+                var tags = new KeyValuePair<string, object?>[1 + spec.Labels.Length];
+                tags[0] = new("monitor", m.Monitor);
+                if (spec.Labels.Length > 0)
+                {
+                    tags[1] = new(spec.Labels[0], key.A);
+                }
+
+                if (spec.Labels.Length > 1)
+                {
+                    tags[2] = new(spec.Labels[1], key.B);
+                }
+
+                yield return new Measurement<double>(value, tags);
+            }
+        }
+    }
+
+    /// <summary>A gauge: its name, help text and labels besides <c>monitor</c>.</summary>
+    internal sealed record GaugeSpec(string Name, string Help, string[] Labels);
+}

@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+
+namespace Har.Drift;
+
+/// <summary>
+/// The model-output part of a reference profile: the predicted-class mix and the distributions of confidence and entropy
+/// of the model's own predictions on the reference data. Output drift (<see cref="OutputVerdict"/>) compares current
+/// predictions with it. Build it with <see cref="FromPredictions"/> and attach it with <see cref="ReferenceProfile.WithOutputs"/>.
+/// </summary>
+public sealed class OutputReference
+{
+    [JsonConstructor]
+    internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(classCounts);
+        ArgumentNullException.ThrowIfNull(sortedConfidence);
+        ArgumentNullException.ThrowIfNull(sortedEntropy);
+        if (classCounts.Length != labels.Length || sortedConfidence.Length == 0 || sortedEntropy.Length == 0)
+        {
+            throw new ArgumentException($"The output reference has {labels.Length} labels, {classCounts.Length} class counts, {sortedConfidence.Length} confidences and {sortedEntropy.Length} entropies; expected one count per label and non-empty samples.", nameof(classCounts));
+        }
+
+        Labels = labels;
+        ClassCounts = classCounts;
+        SortedConfidence = sortedConfidence;
+        SortedEntropy = sortedEntropy;
+    }
+
+    /// <summary>Gets the class labels in model order.</summary>
+    public string[] Labels { get; }
+
+    /// <summary>Gets the predicted windows per class in the reference.</summary>
+    public long[] ClassCounts { get; }
+
+    /// <summary>Gets a bounded sorted sample of the top-class probability.</summary>
+    public double[] SortedConfidence { get; }
+
+    /// <summary>Gets a bounded sorted sample of the predictive entropy (nats).</summary>
+    public double[] SortedEntropy { get; }
+
+    /// <summary>Builds the output reference from the model's predictions on reference windows (Har.Drift does not run models: the caller passes them).</summary>
+    /// <param name="labels">Class labels in model order.</param>
+    /// <param name="predictedClass">Predicted class index per window.</param>
+    /// <param name="confidence">Top-class probability per window.</param>
+    /// <param name="entropy">Predictive entropy per window.</param>
+    /// <param name="maxSample">Bound on the stored sorted samples.</param>
+    /// <returns>The output reference.</returns>
+    public static OutputReference FromPredictions(IReadOnlyList<string> labels, ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy, int maxSample = 20_000)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSample, 2);
+        if (predictedClass.Length != confidence.Length || predictedClass.Length != entropy.Length || predictedClass.IsEmpty)
+        {
+            throw new ArgumentException($"Got {predictedClass.Length} predicted classes, {confidence.Length} confidences and {entropy.Length} entropies; expected the same non-zero number of each (one per window).", nameof(predictedClass));
+        }
+
+        var counts = new long[labels.Count];
+        foreach (var c in predictedClass)
+        {
+            if ((uint)c >= (uint)labels.Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(predictedClass), $"Predicted class {c} is outside the {labels.Count} labels.");
+            }
+
+            counts[c]++;
+        }
+
+        return new OutputReference([.. labels], counts, Sketch.BoundedSorted(confidence, maxSample), Sketch.BoundedSorted(entropy, maxSample));
+    }
+
+    /// <summary>Returns e.g. <c>outputs of 5000 windows over 6 classes (WALKING 20.0 %, …)</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString()
+    {
+        long total = 0;
+        foreach (var c in ClassCounts)
+        {
+            total += c;
+        }
+
+        var mix = new string[Labels.Length];
+        for (var i = 0; i < Labels.Length; i++)
+        {
+            mix[i] = string.Create(CultureInfo.InvariantCulture, $"{Labels[i]} {(total == 0 ? 0 : 100.0 * ClassCounts[i] / total):F1} %");
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"outputs of {total} windows over {Labels.Length} classes ({string.Join(", ", mix)})");
+    }
+}

@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+
+namespace Har.Drift;
+
+/// <summary>Kinds of sensor problems found before any statistics are computed.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SensorFindingKind>))]
+public enum SensorFindingKind
+{
+    /// <summary>NaN or ±Inf values.</summary>
+    NonFinite,
+
+    /// <summary>Values at the sensor's range limit (clipping).</summary>
+    Saturation,
+
+    /// <summary>A channel that does not change at all (stuck sensor).</summary>
+    Flatline,
+
+    /// <summary>Sample timestamps deviate from the nominal rate (jitter, gaps).</summary>
+    SampleRateJitter,
+
+    /// <summary>The gravity direction is unlike any seen in the reference (device mounted differently, axes swapped).</summary>
+    OrientationChange,
+
+    /// <summary>
+    /// The accelerometer's gravity magnitude (2-second block means, against the reference device's calibration sphere)
+    /// is outside the range healthy training windows stay in: an accelerometer offset or gain error.
+    /// </summary>
+    GravityMagnitude,
+
+    /// <summary>
+    /// The gyroscope's integrated rotation disagrees with the turn of the gravity direction measured by the
+    /// accelerometer between still moments: a gyroscope gain error, or swapped/flipped axes on either sensor.
+    /// </summary>
+    RotationMismatch,
+
+    /// <summary>
+    /// The accelerometer offset implied by the device's still-to-still turns is outside the range healthy devices stay
+    /// in: where gravity turned as the gyroscope says, the constant part left over is the accelerometer's offset
+    /// ((I − R) δ = a₂ − R a₁), which a 1-minute window of one posture cannot show.
+    /// </summary>
+    AccelerometerOffset,
+}
+
+/// <summary>A sensor problem, reported on its own, separate from the distribution tests.</summary>
+public sealed class SensorFinding
+{
+    internal SensorFinding(SensorFindingKind kind, string? channel, double value, double threshold, string message, int samples = 0, IReadOnlyList<string>? implicated = null)
+    {
+        Kind = kind;
+        Channel = channel;
+        Value = value;
+        Threshold = threshold;
+        Message = message;
+        Samples = samples;
+        Implicated = implicated;
+    }
+
+    /// <summary>Gets what was found.</summary>
+    public SensorFindingKind Kind { get; }
+
+    /// <summary>Gets the channel concerned, or null for the whole device.</summary>
+    public string? Channel { get; }
+
+    /// <summary>Gets the measured quantity (fraction of samples, angle in degrees, relative jitter…).</summary>
+    public double Value { get; }
+
+    /// <summary>Gets the threshold it crossed.</summary>
+    public double Threshold { get; }
+
+    /// <summary>Gets a sentence for operators.</summary>
+    public string Message { get; }
+
+    /// <summary>Gets how many units of evidence the value rests on (2-second blocks, still-to-still pairs), or 0 when not applicable.</summary>
+    public int Samples { get; }
+
+    /// <summary>Gets the channels the finding points at (may be several), or null when it is <see cref="Channel"/> alone.</summary>
+    public IReadOnlyList<string>? Implicated { get; }
+
+    /// <summary>Returns e.g. <c>Flatline ay: ay repeated the same value for 300 consecutive samples; …</c>.</summary>
+    /// <returns>The summary.</returns>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind} {Channel ?? "device"}: {Message}");
+}

@@ -1,0 +1,256 @@
+using Har.Inference.Models;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Har.Inference;
+
+/// <summary>The scoring engine behind <see cref="HarModel"/>'s public methods: runs, softmax/scores, observers.</summary>
+public sealed partial class HarModel
+{
+    internal static void ValidateOptions(HarModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var result = new HarModelOptionsValidator().Validate(null, options);
+        if (result.Failed)
+        {
+            throw new ArgumentException($"Invalid HarModelOptions: {result.FailureMessage}", nameof(options));
+        }
+    }
+
+    /// <summary>Runs one batch the micro-batcher filled and completes its callers; never throws.</summary>
+    internal void RunBatch(BatchBuffer batch)
+    {
+        var count = batch.Count;
+        var delivered = 0;
+        try
+        {
+            var output = Run(batch, count);
+            var k = Card.ClassCount;
+            var now = _time.GetTimestamp();
+            var predictions = batch.Predictions;
+            for (var i = 0; i < count; i++)
+            {
+                predictions[i] = Score(output.Slice(i * k, k), batch.Probabilities.AsMemory(i * k, k), _time.GetElapsedTime(batch.Enqueued[i], now));
+            }
+
+            Notify(predictions.AsSpan(0, count));
+            for (; delivered < count; delivered++)
+            {
+                batch.Owners[delivered]!.Deliver(batch.Indexes[delivered], predictions[delivered], batch.Probabilities.AsSpan(delivered * k, k));
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            for (var i = delivered; i < count; i++)
+            {
+                batch.Owners[i]!.Fail(ex);
+            }
+        }
+    }
+
+    private ValueTask EnqueueAll<TWindows>(scoped in TWindows windows, int count, Memory<float> probabilities, Memory<Prediction> predictions, CancellationToken cancellationToken)
+        where TWindows : IWindowSource, allows ref struct
+    {
+        if (count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        var pending = _batcher.Enqueue(windows, probabilities, predictions);
+        pending.Register(cancellationToken);
+        return new ValueTask(pending, pending.Version);
+    }
+
+    private void PredictCore<TWindows>(scoped in TWindows windows, Memory<float> probabilities, Span<Prediction> predictions)
+        where TWindows : IWindowSource, allows ref struct
+    {
+        var n = windows.Count;
+        ThrowIfTooSmall(n, probabilities.Length, predictions.Length);
+        if (n == 0)
+        {
+            return;
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var k = Card.ClassCount;
+        var buffer = _batcher.RentForCaller(_shutdown.Token);
+        try
+        {
+            for (var offset = 0; offset < n; offset += _maxBatch)
+            {
+                var batch = Math.Min(_maxBatch, n - offset);
+                var started = _time.GetTimestamp();
+                for (var i = 0; i < batch; i++)
+                {
+                    if (windows.IsChecked)
+                    {
+                        // StreamWindower checked every frame as it was appended.
+                        _normalizer.NormalizeUnchecked(windows[offset + i], buffer.InputSlot(i));
+                    }
+                    else if (!_normalizer.Normalize(windows[offset + i], buffer.InputSlot(i)))
+                    {
+                        throw new ArgumentException($"Window {offset + i} holds NaN or infinite values; model {Card} expects finite sensor values.");
+                    }
+                }
+
+                var output = Run(buffer, batch);
+                var latency = _time.GetElapsedTime(started);
+                var batchPredictions = predictions.Slice(offset, batch);
+                for (var i = 0; i < batch; i++)
+                {
+                    batchPredictions[i] = Score(output.Slice(i * k, k), probabilities.Slice((offset + i) * k, k), latency);
+                }
+
+                Notify(batchPredictions);
+            }
+        }
+        finally
+        {
+            _batcher.ReturnFromCaller(buffer);
+        }
+    }
+
+    private ReadOnlySpan<float> Run(BatchBuffer buffer, int batch)
+    {
+        try
+        {
+            _metrics?.ObserveRun(batch);
+            return buffer.Run(batch);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            ReportFailure(batch, ex);
+            throw;
+        }
+    }
+
+    // Kept out of Run: a lambda capturing Run's parameters would allocate its closure on every call.
+    private void ReportFailure(int batch, Exception error)
+    {
+        Log.RunFailed(_logger, Card.ToString(), batch, error);
+        _metrics?.OnError(Card, batch, error);
+        foreach (var o in _observers)
+        {
+            try
+            {
+                o.OnError(Card, batch, error);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.ObserverFailed(_logger, o.GetType().Name, Card.ToString(), ex);
+            }
+        }
+    }
+
+    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency)
+    {
+        var p = probabilities.Span;
+        if (_logits)
+        {
+            Predictions.ProbabilityMath.StableSoftmax(output, p);
+        }
+        else
+        {
+            output.CopyTo(p);
+        }
+
+        var index = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p);
+        var confidence = p[index];
+        return new Prediction(index, _labels[index], confidence, Predictions.ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion);
+    }
+
+    private void Notify(ReadOnlySpan<Prediction> predictions)
+    {
+        _metrics?.OnPredictions(Card, predictions);
+        foreach (var o in _observers)
+        {
+            try
+            {
+                o.OnPredictions(Card, predictions);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.ObserverFailed(_logger, o.GetType().Name, Card.ToString(), ex);
+            }
+        }
+    }
+
+    private void ThrowIfNotWholeWindows(int length, string paramName)
+    {
+        if (length % WindowValues != 0)
+        {
+            throw new ArgumentException(
+                $"Input holds {length} values, which is not a whole number of windows; expected a multiple of {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels {string.Join(' ', Card.Channels)}).",
+                paramName);
+        }
+    }
+
+    private void ThrowIfNotOneWindow(int length, string paramName)
+    {
+        if (length != WindowValues)
+        {
+            throw new ArgumentException($"Window holds {length} values; model {Card} expects {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", paramName);
+        }
+    }
+
+    private void ThrowIfOtherGeometry(StreamWindows windows)
+    {
+        if (windows.WindowValues != WindowValues && windows.Count > 0)
+        {
+            throw new ArgumentException($"Windows of {windows.WindowValues} values do not fit model {Card}; expected {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", nameof(windows));
+        }
+    }
+
+    private void ThrowIfTooSmall(int windows, int probabilities, int predictions)
+    {
+        var k = Card.ClassCount;
+        if (probabilities < windows * k)
+        {
+            throw new ArgumentException($"Probabilities buffer holds {probabilities} values; {windows} windows × {k} classes need {windows * k}.", nameof(probabilities));
+        }
+
+        if (predictions < windows)
+        {
+            throw new ArgumentException($"Predictions buffer holds {predictions} entries; expected at least {windows} (one per window).", nameof(predictions));
+        }
+    }
+
+    private void ThrowNotFinite(ReadOnlySpan<float> windows)
+    {
+        var index = 0;
+        while (index < windows.Length && float.IsFinite(windows[index]))
+        {
+            index++;
+        }
+
+        throw new ArgumentException($"Window {index / WindowValues} holds NaN or infinite values (value {index % WindowValues}); model {Card} expects finite sensor values. Nothing was enqueued.", nameof(windows));
+    }
+
+    /// <summary>Whole windows one after the other in a span.</summary>
+    private readonly ref struct SpanWindows(ReadOnlySpan<float> windows, int size) : IWindowSource
+    {
+        private readonly ReadOnlySpan<float> _windows = windows;
+
+        public int Count => _windows.Length / size;
+
+        public bool IsChecked => false;
+
+        public ReadOnlySpan<float> this[int index] => _windows.Slice(index * size, size);
+    }
+
+    /// <summary>The views of a <see cref="StreamWindower"/> append (finite: checked as frames were appended).</summary>
+    private readonly ref struct ViewWindows(StreamWindows windows) : IWindowSource
+    {
+        private readonly StreamWindows _windows = windows;
+
+        public int Count => _windows.Count;
+
+        public bool IsChecked => true;
+
+        public ReadOnlySpan<float> this[int index] => _windows[index];
+    }
+}

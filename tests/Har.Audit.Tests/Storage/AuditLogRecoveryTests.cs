@@ -1,0 +1,125 @@
+using Prometheus;
+
+namespace Har.Audit.Tests.Storage;
+
+/// <summary>What opening a damaged log does: only a torn, never-acknowledged tail is dropped on its own.</summary>
+public sealed class AuditLogRecoveryTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static AuditLogOptions Options(string dir) => new() { Directory = dir, MetricsRegistry = new CollectorRegistry() };
+
+    [Fact]
+    public async Task Open_LastFrameDamagedButSignedByACheckpoint_RefusesInsteadOfTruncating()
+    {
+        using var dir = new TempDir();
+        using var key = AuditSigningKey.Generate("k");
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await log.AppendAsync(Samples.Event(i), Ct);
+            }
+
+            log.CreateCheckpoint(key);
+        }
+
+        // Without a usable seal the whole segment is re-scanned; the damaged last frame looks like a torn write,
+        // but the signed checkpoint says entry 9 was acknowledged.
+        File.Delete(Path.Combine(dir.Path, "state.json"));
+        var offset = AuditLogCrashTests.IndexRowOffset(dir.Path, 9);
+        var segment = Path.Combine(dir.Path, "entries.log");
+        await AuditLogCrashTests.FlipByte(segment, new FileInfo(segment).Length - 3, Ct);
+
+        var ex = Assert.Throws<AuditLogCorruptedException>(() => AuditLog.Open(Options(dir.Path)));
+        Assert.Equal(9, ex.EntryIndex);
+        Assert.Equal(offset, ex.Offset);
+        Assert.Contains("checkpoint", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Open_SegmentCutAtAFrameBoundaryBelowItsCheckpoint_RefusesAndVerifySaysEntriesAreMissing()
+    {
+        using var dir = new TempDir();
+        using var key = AuditSigningKey.Generate("k");
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await log.AppendAsync(Samples.Event(i), Ct);
+            }
+
+            log.CreateCheckpoint(key);
+        }
+
+        var cut = AuditLogCrashTests.IndexRowOffset(dir.Path, 8);
+        await using (var f = new FileStream(Path.Combine(dir.Path, "entries.log"), FileMode.Open))
+        {
+            f.SetLength(cut);
+        }
+
+        var verification = AuditLog.Verify(dir.Path, key.ToVerifierKey());
+        Assert.Equal(AuditVerificationProblem.CheckpointSize, verification.Problem);
+        Assert.Contains("entries 8..9 are missing", verification.Message, StringComparison.Ordinal);
+
+        var ex = Assert.Throws<AuditLogCorruptedException>(() => AuditLog.Open(Options(dir.Path)));
+        Assert.Equal(8, ex.EntryIndex);
+        Assert.Equal(cut, ex.Offset);
+
+        // The operator's repair archives the checkpoint the shortened log no longer matches and records why.
+        var report = AuditLog.Repair(Options(dir.Path), "ops", "restored from a partial copy");
+        Assert.Equal(8, report.RepairEventIndex);
+        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "quarantine"), "*.checkpoint"));
+        Assert.Equal(AuditVerificationProblem.Quarantined, AuditLog.Verify(dir.Path, null).Problem);
+        using var reopened = AuditLog.Open(Options(dir.Path));
+        Assert.Equal(9, reopened.Count);
+        Assert.Null(reopened.LatestCheckpoint);
+        var next = reopened.CreateCheckpoint(key); // a new anchor over the repaired log, repair event included
+        Assert.Equal(9, next.TreeSize);
+    }
+
+    [Fact]
+    public async Task Open_ZeroFilledTailAfterACrash_IsTornAndDroppedWithACopy()
+    {
+        using var dir = new TempDir();
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await log.AppendAsync(Samples.Event(i), Ct);
+            }
+        }
+
+        var segment = Path.Combine(dir.Path, "entries.log");
+        var clean = new FileInfo(segment).Length;
+        await using (var f = new FileStream(segment, FileMode.Append))
+        {
+            await f.WriteAsync(new byte[4096], Ct); // a file extended by the crash, its data never written
+        }
+
+        using var reopened = AuditLog.Open(Options(dir.Path));
+        Assert.True(reopened.Recovery.TailTruncated);
+        Assert.StartsWith("torn tail", reopened.Recovery.Reason, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(dir.Path, "torn"), reopened.Recovery.QuarantinePath, StringComparison.Ordinal);
+        Assert.Equal(clean, new FileInfo(segment).Length);
+        Assert.Equal(5, reopened.Count);
+        Assert.True(reopened.Verify().IsValid); // a torn tail is not a quarantine
+        Assert.Contains("removed 4096 bytes", reopened.Recovery.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Repair_OnAHealthyLog_ChangesNothingAndWritesNoEvent()
+    {
+        using var dir = new TempDir();
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            await log.AppendAsync(Samples.Event(1), Ct);
+        }
+
+        var report = AuditLog.Repair(Options(dir.Path), "ops", "checking");
+        Assert.Null(report.RepairEventIndex);
+        Assert.Equal(1, report.Entries);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "quarantine")));
+        Assert.True(AuditLog.Verify(dir.Path, null).IsValid);
+    }
+}

@@ -1,0 +1,218 @@
+using Har.Drift.Tests.Outputs;
+using Har.Drift.Tests.Physics;
+using Microsoft.Extensions.Time.Testing;
+using Prometheus;
+
+namespace Har.Drift.Tests.Monitoring;
+
+public sealed class DeviceDriftMonitorTests
+{
+    private const int Channels = 6;
+    private static readonly Lazy<ReferenceProfile> Imu = new(() => OutputSamples.Profile(SimulatedProfiles.RigidImu));
+
+    [Fact]
+    public void Observe_StuckSensorOnOneDevice_FindingForThatDeviceOnly()
+    {
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), time);
+        monitor.Start();
+        var healthy = SimulatedImu.Record(seed: 940, seconds: 20).Interleaved();
+        var stuck = SimulatedImu.Record(seed: 941, seconds: 20).Interleaved();
+        for (var f = 300; f < 1000; f++)
+        {
+            stuck[(f * Channels) + 1] = stuck[300 * Channels + 1]; // ay stuck for the last 14 s
+        }
+
+        // The two devices' windows arrive interleaved, as on a serving pipeline: 128-frame windows every 64 frames.
+        FeedSliding(monitor, ("healthy", healthy), ("stuck", stuck));
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        var bad = monitor.GetLatest("stuck")!;
+        var good = monitor.GetLatest("healthy")!;
+        Assert.Equal("stuck", bad.Device);
+        var finding = Assert.Single(bad.Findings, f => f.Kind == SensorFindingKind.Flatline);
+        Assert.Equal("ay", finding.Channel);
+        Assert.Empty(good.Findings);
+        Assert.Equal(1000, good.Channels[0].N);
+    }
+
+    [Fact]
+    public void Observe_GyroscopeGainOnOneDevice_PhysicsFindingForThatDeviceOnly()
+    {
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), time);
+        monitor.Start();
+        var faulty = SimulatedImu.Record(seed: 902, seconds: 20);
+        faulty.Gain(1.2);
+        FeedSliding(monitor, ("healthy", SimulatedImu.Record(seed: 942, seconds: 20).Interleaved()), ("faulty", faulty.Interleaved()));
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        var f = Assert.Single(monitor.GetLatest("faulty")!.Findings, f => f.Kind == SensorFindingKind.RotationMismatch);
+        Assert.InRange(f.Value, 1.15, 1.25);
+        Assert.DoesNotContain(monitor.GetLatest("healthy")!.Findings, f => f.Kind is SensorFindingKind.RotationMismatch or SensorFindingKind.GravityMagnitude or SensorFindingKind.AccelerometerOffset);
+    }
+
+    [Fact]
+    public void Tick_DeviceWithoutAFullWindow_NotScoredYet()
+    {
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), time);
+        monitor.Start();
+        var data = SimulatedImu.Record(seed: 943, seconds: 20).Interleaved();
+        monitor.Observe("d", data.AsSpan(0, 900 * Channels), 0, 0, 0.9f, 0.3f);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Null(monitor.GetLatest("d"));
+
+        monitor.Observe("d", data.AsSpan(900 * Channels, 100 * Channels), 0, 0, 0.9f, 0.3f);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.NotNull(monitor.GetLatest("d"));
+    }
+
+    [Fact]
+    public async Task Observe_MoreDevicesThanTheCap_EvictsTheLeastRecentlySeen()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry, maxDevices: 3), new FakeTimeProvider());
+        var window = SimulatedImu.Record(seed: 944, seconds: 3).Interleaved().AsSpan(0, 128 * Channels).ToArray();
+        foreach (var d in (string[])["d0", "d1", "d2", "d0", "d3", "d4"])
+        {
+            monitor.Observe(d, window, 0, 0, 0.9f, 0.3f);
+        }
+
+        Assert.Equal(3, monitor.DeviceCount);
+        Assert.Null(monitor.ScoreNow("d1")); // the least recently seen when d3 came
+        Assert.Null(monitor.ScoreNow("d2")); // then, when d4 came
+        Assert.NotNull(monitor.ScoreNow("d0"));
+        Assert.NotNull(monitor.ScoreNow("d4"));
+        var text = await Export(registry);
+        Assert.Contains("har_drift_devices_evicted_total{monitor=\"devices\",reason=\"capacity\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_devices{monitor=\"devices\"} 3", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tick_DeviceIdleLongerThanTheTimeout_Evicted()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry), time);
+        monitor.Start();
+        var window = SimulatedImu.Record(seed: 945, seconds: 3).Interleaved().AsSpan(0, 128 * Channels).ToArray();
+        monitor.Observe("quiet", window, 0, 0, 0.9f, 0.3f);
+        for (var s = 0; s < 5; s++)
+        {
+            monitor.Observe("busy", window, 0, 0, 0.9f, 0.3f);
+            time.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        // Idle timeout 60 s: "quiet" last sent at t = 0, "busy" at t = 40 s; the ticks at 10 … 50 s keep both.
+        Assert.Equal(2, monitor.DeviceCount);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, monitor.DeviceCount);
+        Assert.Null(monitor.GetLatest("quiet"));
+        Assert.Contains("har_drift_devices_evicted_total{monitor=\"devices\",reason=\"idle\"} 1", await Export(registry), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Observe_KnownDevices_AllocateNothing()
+    {
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), new FakeTimeProvider());
+        var data = SimulatedImu.Record(seed: 946, seconds: 130).Interleaved();
+        string[] devices = ["a", "b", "c"];
+        foreach (var d in devices)
+        {
+            monitor.Observe(d, data.AsSpan(0, 128 * Channels), 0, 1, 0.8f, 0.5f);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var w = 1; w < 100; w++)
+        {
+            foreach (var d in devices)
+            {
+                monitor.Observe(d, data.AsSpan(w * 64 * Channels, 128 * Channels), 64, w % 6, 0.8f, 0.5f);
+            }
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public async Task Tick_ClassMixShifts_OutputDriftMoves()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry), time);
+        monitor.Start();
+        var window = SimulatedImu.Record(seed: 947, seconds: 3).Interleaved().AsSpan(0, 128 * Channels).ToArray();
+        var (c, conf, ent) = OutputSamples.Draw(seed: 8, n: 500, OutputSamples.ReferenceMix);
+        for (var i = 0; i < c.Length; i++)
+        {
+            monitor.Observe($"d{i % 5}", window, 0, c[i], conf[i], ent[i]);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        var before = monitor.LatestOutputs!;
+        Assert.Equal(DriftVerdict.Stable, before.Verdict);
+
+        // The fleet now mostly lies down (LAYING 15 % -> 70 %).
+        (c, conf, ent) = OutputSamples.Draw(seed: 9, n: 500, [0.06, 0.06, 0.06, 0.06, 0.06, 0.70]);
+        for (var i = 0; i < c.Length; i++)
+        {
+            monitor.Observe($"d{i % 5}", window, 0, c[i], conf[i], ent[i]);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        var after = monitor.LatestOutputs!;
+        Assert.Equal(DriftVerdict.Drifted, after.Verdict);
+        Assert.True(after.ClassMix!.Statistic > before.ClassMix!.Statistic + 0.2, $"{before} -> {after}");
+        Assert.Contains("har_drift_output_verdict{monitor=\"devices\",test=\"class_mix\"} 2", await Export(registry), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Observe_BadArguments_ClearErrors()
+    {
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), new FakeTimeProvider());
+        var ex = Assert.Throws<ArgumentException>(() => monitor.Observe("d", new float[7], 0, 0, 0.9f, 0.1f));
+        Assert.Contains("6-channel frames", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => monitor.Observe("d", new float[12], 3, 0, 0.9f, 0.1f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => monitor.Observe("d", new float[12], 0, 0, 1.5f, 0.1f));
+        Assert.Throws<ArgumentException>(() => monitor.Observe(string.Empty, new float[12], 0, 0, 0.9f, 0.1f));
+        Assert.Equal(0, monitor.DeviceCount);
+    }
+
+    private static DriftMonitorOptions Options(CollectorRegistry? registry = null, int maxDevices = 100) => new()
+    {
+        WindowLength = 1000,
+        ScoreInterval = TimeSpan.FromSeconds(10),
+        DeviceIdleTimeout = TimeSpan.FromSeconds(60),
+        MaxDevices = maxDevices,
+        OutputWindowLength = 500,
+        MetricsRegistry = registry ?? Metrics.NewCustomRegistry(),
+        MonitorName = "devices",
+    };
+
+    /// <summary>Feeds each device's recording as 128-frame windows every 64 frames, the devices' windows interleaved.</summary>
+    private static void FeedSliding(DeviceDriftMonitor monitor, params (string Device, float[] Data)[] devices)
+    {
+        var frames = devices[0].Data.Length / Channels;
+        for (var start = 0; start + 128 <= frames; start += 64)
+        {
+            foreach (var (device, data) in devices)
+            {
+                monitor.Observe(device, data.AsSpan(start * Channels, 128 * Channels), start == 0 ? 0 : 64, 0, 0.9f, 0.3f);
+            }
+        }
+
+        // Windows start at 0, 64, …, 832 and cover frames 0 … 959; the last 40 frames arrive as one whole window.
+        foreach (var (device, data) in devices)
+        {
+            monitor.Observe(device, data.AsSpan(960 * Channels), 0, 0, 0.9f, 0.3f);
+        }
+    }
+
+    private static async Task<string> Export(CollectorRegistry registry)
+    {
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+}

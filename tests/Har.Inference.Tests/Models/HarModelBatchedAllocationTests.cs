@@ -1,0 +1,40 @@
+namespace Har.Inference.Tests.Models;
+
+/// <summary>Process-wide allocation counts: alone in its collection, so no other test allocates meanwhile.</summary>
+[Collection(nameof(ProcessWideMeasurements))]
+public sealed class HarModelBatchedAllocationTests
+{
+    [Fact]
+    public async Task PredictAsync_BufferOverloadsInSteadyState_AllocateNothingPerWindow()
+    {
+        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o => o.Workers = 1));
+        var windower = new StreamWindower(model.Card, new StreamWindowerOptions { MaxStreams = 1 });
+        var chunk = Fixture.Frames(model.Card.WindowLength * 3);
+        var windows = Fixture.Frames(model.Card.WindowLength * 2);
+        var probabilities = new float[64 * model.Card.ClassCount];
+        var predictions = new Prediction[64];
+
+        async Task RunAsync(int rounds)
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                await model.PredictAsync(windows, probabilities, predictions).ConfigureAwait(false);
+                await windower.Append("device", chunk, (model, probabilities, predictions), static (w, s) => s.model.PredictAsync(w, s.probabilities, s.predictions)).ConfigureAwait(false);
+            }
+        }
+
+        await Task.Run(() => RunAsync(200));
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        await Task.Run(() => RunAsync(500));
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        // 500 rounds of at least 2 + 3 windows: the old batcher allocated a float[K] and a completion source per window (over 300 KB).
+        Assert.True(allocated < 2_500, $"{allocated} bytes allocated for 2500 windows; expected none per window (a few hundred bytes of runtime noise at most).");
+        await model.PredictAsync(windows, probabilities, predictions);
+        Assert.Equal(model.Predict(windows.AsSpan(model.WindowValues)).Probabilities.ToArray(), predictions[1].Probabilities.ToArray());
+        Assert.Equal(probabilities.AsMemory(model.Card.ClassCount, model.Card.ClassCount), predictions[1].Probabilities);
+    }
+}
+
+[CollectionDefinition(nameof(ProcessWideMeasurements), DisableParallelization = true)]
+public sealed class ProcessWideMeasurements;
