@@ -1,6 +1,5 @@
 using Har.Audit;
 using Har.Deployment;
-using Har.Drift;
 using Har.Inference;
 
 namespace Har.Service.Infrastructure;
