@@ -35,10 +35,11 @@ internal static class Bootstrap
                 o.ScoreInterval = options.DriftScoreInterval;
                 o.MonitorName = "streams";
 
-                // One monitor pools the frames of every device: the per-channel distribution tests are valid on the
-                // pool, but the physics consistency checks need one device's continuous stream.
-                o.Scoring.ConsistencyChecks = false;
             });
+
+            // The pipeline feeds the per-device monitor (physics checks on each device's own stream; output drift pooled).
+            builder.Services.AddSingleton<DriftLoop>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<DriftLoop>());
         }
 
         builder.Services.AddHostedService<ControllerLoop>();
@@ -89,6 +90,24 @@ internal static class Bootstrap
             });
         }
     }
+}
+
+/// <summary>Starts the per-device drift monitor's scoring timer (the serving pipeline feeds it every served window).</summary>
+internal sealed class DriftLoop(Har.Drift.DeviceDriftMonitor monitor) : IHostedService
+{
+    private Har.Drift.DriftReport? _latest;
+
+    /// <summary>Gets the most recent report of any device (what <c>GET /v1/drift</c> shows without <c>?device=</c>).</summary>
+    public Har.Drift.DriftReport? Latest => Volatile.Read(ref _latest);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        monitor.Scored += (_, report) => Volatile.Write(ref _latest, report);
+        monitor.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback); the loop outlives any failure of a reconciliation.</summary>

@@ -16,7 +16,7 @@ public static class HarDeploymentServiceCollectionExtensions
     /// and a singleton <see cref="RolloutController"/>, opened on first use. Composes with <c>AddHarAudit</c>
     /// (when an <see cref="AuditLog"/> is registered, every registration, refusal and rollout decision is
     /// appended to it), with a registered <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/>, and
-    /// with a registered <c>DriftMonitor</c> (<c>AddHarDrift</c>: it then receives every frame the pipeline serves),
+    /// with a registered <c>DeviceDriftMonitor</c> (<c>AddHarDrift</c>: it then receives every window the pipeline serves, with its prediction),
     /// with <see cref="IServingObserver"/>s, strategies, hooks and gates registered as services (or through the returned builder).
     /// Existing registrations win.
     /// </summary>
@@ -41,7 +41,7 @@ public static class HarDeploymentServiceCollectionExtensions
         services.TryAddSingleton(sp => ServingPipeline.Open(
             sp.GetRequiredService<ModelRegistry>(),
             sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Serving,
-            sp.GetService<DriftMonitor>(),
+            sp.GetService<DeviceDriftMonitor>(),
             sp.GetServices<IServingObserver>(),
             sp.GetService<ILoggerFactory>(),
             sp.GetService<TimeProvider>()));

@@ -22,8 +22,10 @@ public enum PredictionRole
 /// </summary>
 public readonly ref struct ServedPredictions
 {
-    internal ServedPredictions(string? streamId, string version, PredictionRole role, int windowLength, int channels, ReadOnlySpan<float> windows, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency)
+    internal ServedPredictions(string? streamId, string version, PredictionRole role, int windowLength, int stride, int channels, ReadOnlySpan<float> windows, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency)
     {
+        Stride = stride;
+        StartFrames = startFrames;
         StreamId = streamId;
         Version = version;
         Role = role;
@@ -46,6 +48,12 @@ public readonly ref struct ServedPredictions
 
     /// <summary>Gets the number of frames per window.</summary>
     public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames between the starts of consecutive windows of a stream.</summary>
+    public int Stride { get; }
+
+    /// <summary>Gets, for stream windows, each window's stream-relative first frame (consecutive windows overlap by <see cref="WindowLength"/> − <see cref="Stride"/> frames); empty for whole windows.</summary>
+    public ReadOnlySpan<long> StartFrames { get; }
 
     /// <summary>Gets the number of values per frame.</summary>
     public int Channels { get; }

@@ -85,7 +85,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
     /// </summary>
     /// <param name="registry">The model registry.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
-    /// <param name="drift">A drift monitor that receives every frame entering the pipeline (stream appends and whole windows), or <see langword="null"/>.</param>
+    /// <param name="drift">The per-device drift monitor that receives every served window with its prediction (input drift and physics checks per device, output drift pooled), or <see langword="null"/>.</param>
     /// <param name="observers">More observers of every sample and prediction (after the built-in metrics, rollout and drift observers).</param>
     /// <param name="loggerFactory">Where log messages go.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
@@ -93,7 +93,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The registry has no current version.</exception>
     /// <exception cref="ModelIntegrityException">The current version's file does not match its registry record.</exception>
     /// <exception cref="ModelCardException">The current version's model or card is invalid.</exception>
-    public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DeviceDriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         options ??= new ServingOptions();
@@ -156,7 +156,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
 
         var device = string.IsNullOrEmpty(streamId) ? null : streamId;
         _observers.OnSamples(device, windows.Span);
-        return ServeAsync(device, device ?? NextAnonymousKey(), windows, count, predictions, cancellationToken);
+        return ServeAsync(device, device ?? NextAnonymousKey(), windows, ReadOnlyMemory<long>.Empty, count, predictions, cancellationToken);
     }
 
     /// <summary>
@@ -205,7 +205,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
             var predictions = ArrayPool<Prediction>.Shared.Rent(count);
             try
             {
-                await ServeAsync(streamId, streamId, copied.AsMemory(0, count * size), count, predictions, cancellationToken).ConfigureAwait(false);
+                await ServeAsync(streamId, streamId, copied.AsMemory(0, count * size), starts.AsMemory(0, count), count, predictions, cancellationToken).ConfigureAwait(false);
                 var result = new StreamPrediction[count];
                 for (var i = 0; i < count; i++)
                 {
@@ -257,7 +257,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         Volatile.Write(ref _plan, plan);
     }
 
-    private async ValueTask ServeAsync(string? streamId, string key, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
+    private async ValueTask ServeAsync(string? streamId, string key, ReadOnlyMemory<float> windows, ReadOnlyMemory<long> starts, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
     {
         var decision = TrafficRouter.Route(Volatile.Read(ref _plan), key);
         var started = _time.GetTimestamp();
@@ -279,7 +279,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         }
 
         var served = predictions[..count];
-        _observers.OnPredictions(new ServedPredictions(streamId, decision.Version, PredictionRole.Served, WindowLength, Channels, windows.Span, served.Span, default, _time.GetElapsedTime(started)));
+        _observers.OnPredictions(new ServedPredictions(streamId, decision.Version, PredictionRole.Served, WindowLength, Geometry.Stride, Channels, windows.Span, starts.Span, served.Span, default, _time.GetElapsedTime(started)));
         if (decision.ShadowVersion is { } shadow)
         {
             // A copy: the caller's buffers are reused as soon as this call returns.
@@ -304,7 +304,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
             return;
         }
 
-        _observers.OnPredictions(new ServedPredictions(streamId, version, role, WindowLength, Channels, windows, other, served, _time.GetElapsedTime(started)));
+        _observers.OnPredictions(new ServedPredictions(streamId, version, role, WindowLength, Geometry.Stride, Channels, windows, default, other, served, _time.GetElapsedTime(started)));
     }
 
     /// <summary>

@@ -97,22 +97,33 @@ public sealed class ServingPipelineTests : IDisposable
     }
 
     [Fact]
-    public async Task AppendAsync_FeedsEveryFrameToTheDriftMonitor()
+    public async Task Drift_StreamAndWholeWindows_PerDeviceMonitorFlagsOnlyTheStuckDevice()
     {
         var profile = new ReferenceProfileBuilder([.. _card.Channels]).AddRecording("reference", Signal(6000, seed: 1)).Build("test");
-        using var drift = new DriftMonitor(profile, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { WindowLength = 600, MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
         await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), drift, timeProvider: _env.Time);
 
-        var first = await pipeline.AppendAsync("s", Signal(120, seed: 2));
-        var second = await pipeline.AppendAsync("s", Signal(90, seed: 4));
+        // Device "healthy" streams a plausible signal; device "stuck" the same with ax frozen; "windows" posts whole windows.
+        var healthy = Signal(700, seed: 2);
+        var stuck = Signal(700, seed: 2);
+        for (var t = 0; t < 700; t++)
+        {
+            stuck[t * _card.ChannelCount] = 0.97f;
+        }
 
-        Assert.Empty(first);
-        Assert.Single(second);
-        Assert.Equal(210, drift.BufferedFrames);
+        for (var offset = 0; offset < 700; offset += 100)
+        {
+            await pipeline.AppendAsync("healthy", healthy.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+            await pipeline.AppendAsync("stuck", stuck.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+        }
 
-        // Whole windows (POST /v1/predict) reach the same observers: their frames go to drift too.
-        await pipeline.PredictAsync("device-2", Signal(2 * _card.WindowLength, seed: 6), new Prediction[2]);
-        Assert.Equal(210 + (2 * _card.WindowLength), drift.BufferedFrames);
+        await pipeline.PredictAsync("windows", Signal(3 * _card.WindowLength, seed: 6), new Prediction[3]);
+
+        Assert.Equal(3, drift.DeviceCount);
+        var stuckReport = drift.ScoreNow("stuck")!;
+        var healthyReport = drift.ScoreNow("healthy")!;
+        Assert.Contains(stuckReport.Findings, f => f.Kind == SensorFindingKind.Flatline && f.Channel == "ax");
+        Assert.DoesNotContain(healthyReport.Findings, f => f.Kind == SensorFindingKind.Flatline);
     }
 
     [Fact]
