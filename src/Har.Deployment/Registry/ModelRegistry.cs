@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Har.Audit;
-using Har.Audit.Storage;
 using Har.Inference;
 
 namespace Har.Deployment;
