@@ -1,6 +1,7 @@
 using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -68,9 +69,25 @@ public static class HarDeploymentServiceCollectionExtensions
         });
         return new HarDeploymentBuilder(services);
     }
+
+    /// <summary>
+    /// Registers Har.Deployment as <see cref="AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> does,
+    /// with the options bound from a configuration section (e.g. <c>Har:Deployment</c>: <c>RegistryPath</c>,
+    /// <c>Serving:MaxStreams</c>, <c>Serving:Model:MaxBatchSize</c>, <c>Rollouts:Canary:AnalysisInterval</c>, …), validated at start-up.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The configuration section holding <see cref="HarDeploymentOptions"/>.</param>
+    /// <returns>A builder for observers, strategies, hooks and gates.</returns>
+    public static HarDeploymentBuilder AddHarDeployment(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var builder = services.AddHarDeployment();
+        services.AddOptions<HarDeploymentOptions>().Bind(configuration);
+        return builder;
+    }
 }
 
-/// <summary>Returned by <see cref="HarDeploymentServiceCollectionExtensions.AddHarDeployment"/> so registrations chain.</summary>
+/// <summary>Returned by <see cref="HarDeploymentServiceCollectionExtensions.AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> so registrations chain.</summary>
 public sealed class HarDeploymentBuilder
 {
     internal HarDeploymentBuilder(IServiceCollection services) => Services = services;

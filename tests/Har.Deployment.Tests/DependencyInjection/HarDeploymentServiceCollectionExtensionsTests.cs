@@ -1,5 +1,6 @@
 using Har.Audit;
 using Har.Deployment.Tests.Support;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -65,6 +66,42 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         using var provider = services.BuildServiceProvider();
         var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
         Assert.Contains("MaxErrorRate", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddHarDeployment_ConfigurationSection_BindsNestedOptions()
+    {
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Har:Deployment:RegistryPath"] = "registry",
+            ["Har:Deployment:Serving:MaxStreams"] = "123",
+            ["Har:Deployment:Serving:Model:MaxBatchSize"] = "8",
+            ["Har:Deployment:Rollouts:FailureThreshold"] = "3",
+            ["Har:Deployment:Rollouts:Canary:AnalysisInterval"] = "00:00:30",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddHarDeployment(configuration.GetSection("Har:Deployment"));
+        using var provider = services.BuildServiceProvider();
+
+        var o = provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value;
+
+        Assert.Equal(("registry", 123, 8, 3, TimeSpan.FromSeconds(30)), (o.RegistryPath, o.Serving.MaxStreams, o.Serving.Model.MaxBatchSize, o.Rollouts.FailureThreshold, o.Rollouts.Canary.AnalysisInterval));
+    }
+
+    [Fact]
+    public void AddHarDeployment_ConfigurationWithInvalidValue_ValidationNamesIt()
+    {
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["RegistryPath"] = "registry",
+            ["Serving:MaxStreams"] = "0",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddHarDeployment(configuration);
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
+        Assert.Contains("MaxStreams", ex.Message, StringComparison.Ordinal);
     }
 
     private sealed class CountingGate : IAnalysisGate
