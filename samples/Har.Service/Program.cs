@@ -1,7 +1,6 @@
 using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
-using Har.Inference;
 using Har.Service;
 using Har.Service.Endpoints;
 using Har.Service.Infrastructure;
@@ -63,41 +62,10 @@ builder.Services.AddHarAudit(o =>
     o.SigningKeyPath = signingKey;
 }).AddCheckpointSigning(); // a signed checkpoint every minute the log grew, and at shutdown
 
-// Registry + rollout controller (router, analysis, automatic rollback), seeded with the bundled models.
-builder.Services.AddHarDeployment(o =>
-{
-    o.RegistryPath = Path.Combine(dataDirectory, "registry");
-    o.Rollouts.Canary.AnalysisInterval = options.RolloutAnalysisInterval;
-    o.Rollouts.BlueGreen.AnalysisInterval = options.RolloutAnalysisInterval;
-    o.Rollouts.ModelOptions = () => new HarModelOptions { UseGlobalThreadPool = false, IntraOpThreads = 1 };
-});
-
-// Drift monitoring of the ingested streams against the bundled (or configured) reference profile.
-var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
-if (File.Exists(profilePath))
-{
-    builder.Services.AddHarDrift(o =>
-    {
-        o.ProfilePath = profilePath;
-        o.WindowLength = options.DriftWindowFrames;
-        o.ScoreInterval = options.DriftScoreInterval;
-        o.MonitorName = "streams";
-
-        // One monitor pools the frames of every ingested device: the per-channel distribution tests are valid on
-        // the pool, but the physics consistency checks (and their per-device history) need one device's
-        // continuous stream, and frames of different devices back to back would read as impossible turns.
-        o.Scoring.ConsistencyChecks = false;
-    });
-}
-
-builder.Services.AddSingleton(sp =>
-{
-    var registry = sp.GetRequiredService<ModelRegistry>();
-    var current = registry.CurrentVersion ?? throw new InvalidOperationException("The model registry has no current version.");
-    return new StreamWindower(ModelCard.Load(registry.Get(current).ModelPath), new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout }, sp.GetRequiredService<TimeProvider>());
-});
+// Registry, serving pipeline (windowing, routing, batching, observers: metrics, rollout analysis, drift) and
+// rollout controller (the control plane), seeded with the bundled models: see Bootstrap.AddServing.
+builder.AddServing(options, dataDirectory, modelsDirectory);
 builder.Services.AddHostedService<StreamMaintenance>();
-builder.Services.AddSingleton(sp => new StreamPredictionPipeline(sp.GetRequiredService<RolloutController>(), sp.GetRequiredService<StreamWindower>(), sp.GetService<DriftMonitor>()));
 builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Har.Audit;
-using Har.Inference;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Har.Deployment.ProcessHost;
@@ -47,8 +46,9 @@ internal static class Program
         var options = new RolloutControllerOptions
         {
             MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(),
-            ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero },
         };
+        var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
+        serving.Model.EnableMetrics = false;
         options.Canary.Steps.Clear();
         for (var w = 5; w <= 100; w += 5)
         {
@@ -60,7 +60,8 @@ internal static class Program
         // The tiny fixture models run in microseconds: their warm-up baselines are noise, so inflation is not judged here.
         options.Analysis.MaxLatencyInflation = null;
 
-        await using var controller = await RolloutController.OpenAsync(registry, options, timeProvider: time);
+        await using var pipeline = ServingPipeline.Open(registry, serving, timeProvider: time);
+        await using var controller = await RolloutController.OpenAsync(registry, pipeline, options, timeProvider: time);
         Console.WriteLine($"OPEN {controller.Status?.Phase.ToString() ?? "none"} {controller.Status?.StepIndex ?? -1} {controller.Status?.Revision ?? 0}");
         if (controller.Status is null)
         {

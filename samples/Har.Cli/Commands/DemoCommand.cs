@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Har.Cli.Demo;
 using Har.Deployment;
+using Har.Inference;
 using Spectre.Console;
 
 namespace Har.Cli.Commands;
@@ -87,7 +88,7 @@ internal static class DemoCommand
         }
 
         var cards = folder.Exists
-            ? folder.GetFiles("*.onnx").Select(f => (f.FullName, Card: TryLoad(f.FullName))).Where(x => x.Card is not null).OrderBy(x => Version.Parse(x.Card!.ModelVersion)).ToList()
+            ? folder.GetFiles("*.onnx").Select(f => (f.FullName, Card: TryLoad(f.FullName))).Where(x => x.Card is not null).OrderBy(x => SemanticVersion.Parse(x.Card!.ModelVersion)).ToList()
             : [];
         if (cards.Count < 2)
         {

@@ -58,6 +58,13 @@ internal static class RolloutCommands
 
     private static Option<long?> RevisionOption() => new("--expect-revision") { Description = "Refuse (conflict) unless the rollout is at this revision." };
 
+    // Gate evidence may hold NaN (e.g. a rate with no requests); phases and verdicts print as names.
+    private static readonly JsonSerializerOptions StatusJson = new(CliJson.Indented)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
     private static Command Start()
     {
         var registry = ModelsCommands.RegistryOption();
@@ -70,7 +77,9 @@ internal static class RolloutCommands
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            await using var controller = await RolloutController.OpenAsync(new ModelRegistry(parse.GetValue(registry)!.FullName, log), cancellationToken: ct).ConfigureAwait(false);
+            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var pipeline = ServingPipeline.Open(reg);
+            await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             var status = await controller.ExecuteAsync(
                 RolloutCommand.Start(parse.GetValue(candidate)!, parse.GetValue(strategy)!, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect) },
                 ct).ConfigureAwait(false);
@@ -96,7 +105,7 @@ internal static class RolloutCommands
 
             if (parse.GetValue(json))
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(status, CliJson.Indented));
+                Console.Out.WriteLine(JsonSerializer.Serialize(status, StatusJson));
             }
             else
             {
@@ -118,7 +127,9 @@ internal static class RolloutCommands
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            await using var controller = await RolloutController.OpenAsync(new ModelRegistry(parse.GetValue(registry)!.FullName, log), cancellationToken: ct).ConfigureAwait(false);
+            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var pipeline = ServingPipeline.Open(reg);
+            await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             try
             {
                 var status = await controller.ExecuteAsync(
@@ -245,5 +256,18 @@ internal static class RolloutCommands
         Console.Out.WriteLine(string.Create(inv, $"  step      {s.StepIndex}/{s.Steps.Count}{(s.CurrentStep is { } step ? $": {step}" : string.Empty)}"));
         Console.Out.WriteLine(string.Create(inv, $"  analysis  {s.AnalysesRun} intervals, {s.ConsecutivePasses} consecutive passes, {s.Failures} failures{(s.NextAnalysisAt is { } next ? $", next at {next:u}" : string.Empty)}"));
         Console.Out.WriteLine($"  message   {s.Message}");
+        if (s.LastAnalysis is { } a)
+        {
+            // Why: the last interval's verdict, sample counts and every gate with its evidence.
+            Console.Out.WriteLine(string.Create(inv, $"  last analysis {a.Verdict} ({a.Start:u} – {a.End:u}): candidate {a.CandidateRequests} requests, stable {a.StableRequests}, paired {a.PairedWindows}"));
+            foreach (var g in a.Gates)
+            {
+                Console.Out.WriteLine(string.Create(inv, $"    {g.Gate,-16} {g.Verdict,-12} {g.Message}"));
+                if (g.Evidence.Count > 0)
+                {
+                    Console.Out.WriteLine(string.Create(inv, $"    {string.Empty,-16} {string.Join(", ", g.Evidence.Select(kv => $"{kv.Key}={kv.Value:G4}"))}"));
+                }
+            }
+        }
     }
 }

@@ -72,7 +72,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         {
             await Step("data", "Loading sensor data", () => LoadData(cancellationToken)).ConfigureAwait(false);
             var registry = await Step("models", "Registering the bundled models", () => Task.FromResult(RegisterModels(log))).ConfigureAwait(false);
-            await Step("predict", "Streaming sessions through the champion", () => Task.Run(() => Predict(registry), cancellationToken)).ConfigureAwait(false);
+            await Step("predict", "Streaming sessions through the serving pipeline", () => PredictAsync(registry, cancellationToken)).ConfigureAwait(false);
             await Step("drift", "Scoring drift against the reference profile", () => Task.Run(() => DriftAsync(log, cancellationToken), cancellationToken)).ConfigureAwait(false);
             await Step("rollout", "Canary rollouts on a virtual clock", () => RolloutsAsync(registry, log, cancellationToken)).ConfigureAwait(false);
         }
@@ -220,13 +220,15 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
 
     // ---- 3. predictions -----------------------------------------------------------------------------------------
 
-    private bool Predict(ModelRegistry registry)
+    private async Task<bool> PredictAsync(ModelRegistry registry, CancellationToken ct)
     {
+        // The same serving pipeline the HTTP service runs: windowing, routing, micro-batching, observers.
+        var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), MaxStreams = Math.Max(1, _streams.Count) };
+        serving.Model.EnableMetrics = false;
+        await using var pipeline = ServingPipeline.Open(registry, serving);
         var champion = registry.Get(registry.CurrentVersion!);
-        using var model = HarModel.Load(champion.ModelPath, new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero });
-        var card = model.Card;
+        var card = ModelCard.Load(champion.ModelPath);
         _summary.Predictions.Model = card.ToString();
-        var windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = Math.Max(1, _streams.Count) });
         var smoother = new ActivitySmoother(card);
         var labelIndex = card.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);
         var recordings = new List<LabeledRecording>();
@@ -252,16 +254,16 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
                 }
 
                 var count = Math.Min(Upload, s.Length - offset);
-                var windows = windower.Append(s.Id, s.Samples.AsSpan(offset * 6, count * 6));
-                if (windows.Count == 0)
+                var windows = await pipeline.AppendAsync(s.Id, s.Samples.AsMemory(offset * 6, count * 6), ct).ConfigureAwait(false);
+                if (windows.Length == 0)
                 {
                     continue;
                 }
 
-                predictions[k].AddRange(model.Predict(windows));
-                for (var i = 0; i < windows.Count; i++)
+                foreach (var w in windows)
                 {
-                    starts[k].Add(windows.GetStartFrame(i));
+                    predictions[k].Add(w.Prediction);
+                    starts[k].Add(w.StartFrame);
                 }
 
                 _summary.Predictions.Batches++;
@@ -271,7 +273,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         for (var k = 0; k < _streams.Count; k++)
         {
             var s = _streams[k];
-            windower.Remove(s.Id);
+            pipeline.RemoveStream(s.Id);
             var segments = smoother.Segment(predictions[k].ToArray(), starts[k].ToArray());
             firstSegments ??= segments;
             first ??= s;
@@ -335,7 +337,8 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         }
 
         // Accuracy with the evaluation protocol of the model card (windows whose majority label is known).
-        var report = ModelEvaluator.Evaluate(model, recordings);
+        using var model = HarModel.Load(champion.ModelPath, new HarModelOptions { EnableMetrics = false });
+        var report = ModelEvaluator.Evaluate(model, recordings, cancellationToken: ct);
         if (report.Windows > 0)
         {
             _summary.Predictions.Accuracy = report.Accuracy;
@@ -515,6 +518,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         into.VirtualMinutes = result.Elapsed.TotalMinutes;
         into.Decisions = result.Decisions.Count;
         into.RollbackReason = result.Decisions.LastOrDefault(d => d.EventType == "rollout.rollback")?.Summary;
+        // Why: the status carries the last analysis, every gate with its verdict and evidence.
         foreach (var g in result.Status.LastAnalysis?.Gates.Where(g => g.Verdict == GateVerdict.Fail) ?? [])
         {
             var gate = new DemoGate { Gate = g.Gate, Message = g.Message };
@@ -524,25 +528,6 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             }
 
             into.FailedGates.Add(gate);
-        }
-
-        if (into.FailedGates.Count == 0 && result.RolledBack)
-        {
-            // RolloutStatus.LastAnalysis is not filled in by this version of Har.Deployment, and the simulation's
-            // decisions carry the gates' messages but not their evidence maps: show the last failing verdict's gates.
-            var verdict = result.Decisions.LastOrDefault(d => d.EventType == "rollout.verdict" && d.Summary.StartsWith("analysis Fail", StringComparison.Ordinal));
-            var colon = verdict?.Summary.IndexOf(": ", StringComparison.Ordinal) ?? -1;
-            if (verdict is not null && colon > 0)
-            {
-                foreach (var part in verdict.Summary[(colon + 2)..].Split("; ", StringSplitOptions.RemoveEmptyEntries))
-                {
-                    var at = part.IndexOf(" Fail: ", StringComparison.Ordinal);
-                    if (at > 0)
-                    {
-                        into.FailedGates.Add(new DemoGate { Gate = part[..at], Message = part[(at + 7)..] });
-                    }
-                }
-            }
         }
 
         var title = fault == SimulationFault.None

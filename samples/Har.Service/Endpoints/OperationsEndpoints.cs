@@ -43,9 +43,9 @@ internal static class OperationsEndpoints
                 : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy);
         rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy);
 
-        app.MapGet("/v1/drift", (IServiceProvider sp) =>
+        app.MapGet("/v1/drift", (IServiceProvider sp, string? device) =>
         {
-            var monitor = sp.GetService<DriftMonitor>();
+            var monitor = sp.GetService<DeviceDriftMonitor>();
             if (monitor is null)
             {
                 // A state of the service, not a failure: there is nothing to score against.
@@ -56,13 +56,16 @@ internal static class OperationsEndpoints
                 });
             }
 
-            var report = monitor.Latest;
+            // Per device (the physics checks need one device's own stream); output drift over all devices' predictions.
+            var report = device is { Length: > 0 } ? monitor.GetLatest(device) : sp.GetService<Infrastructure.DriftLoop>()?.Latest;
             return Results.Ok(new
             {
                 enabled = true,
-                buffered_frames = monitor.BufferedFrames,
+                devices = monitor.DeviceCount,
+                device = report?.Device,
                 scored = report is not null,
                 report = report is null ? null : DriftJson(report),
+                outputs = monitor.LatestOutputs?.ToString(),
             });
         }).RequireAuthorization(Roles.PredictPolicy);
     }

@@ -10,7 +10,7 @@ namespace Har.Service.Endpoints;
 /// <summary>
 /// <c>POST /v1/predict</c> (whole windows) and <c>POST /v1/streams/{id}/samples</c> (raw interleaved
 /// frames): HTTP only — parse the body into a pooled buffer, hand it to the
-/// <see cref="StreamPredictionPipeline"/> (windowing, routing, micro-batching, drift feed), write the answers.
+/// <see cref="ServingPipeline"/> (windowing, routing, micro-batching, drift feed), write the answers.
 /// </summary>
 internal static class PredictEndpoints
 {
@@ -27,7 +27,7 @@ internal static class PredictEndpoints
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
     }
 
-    private static async Task PredictAsync(HttpContext context, StreamPredictionPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
     {
         var request = context.Request;
         var windowValues = pipeline.WindowValues;
@@ -94,7 +94,7 @@ internal static class PredictEndpoints
         }
     }
 
-    private static async Task IngestAsync(string streamId, HttpContext context, StreamPredictionPipeline pipeline, StreamWindower windower, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
+    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
     {
         var request = context.Request;
         if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalidId)
@@ -124,7 +124,7 @@ internal static class PredictEndpoints
             }
 
             // Checked before anything is appended: a refused append leaves the stream as it was.
-            error ??= RequestBodies.CheckAppendSize(values.Count / frame, windower.WindowLength, windower.Stride, options.Value.MaxWindowsPerRequest);
+            error ??= RequestBodies.CheckAppendSize(values.Count / frame, pipeline.Geometry.WindowLength, pipeline.Geometry.Stride, options.Value.MaxWindowsPerRequest);
 
             if (error is not null)
             {
@@ -133,7 +133,7 @@ internal static class PredictEndpoints
             }
 
             // Charged the most windows the append can complete.
-            if (await budget.RefuseIfOverAsync(context, (values.Count / frame + windower.Stride - 1) / windower.Stride))
+            if (await budget.RefuseIfOverAsync(context, (values.Count / frame + pipeline.Geometry.Stride - 1) / pipeline.Geometry.Stride))
             {
                 return;
             }

@@ -3,9 +3,47 @@ using Har.Deployment;
 
 namespace Har.Service.Infrastructure;
 
-/// <summary>First-start defaults: a checkpoint signing key, and the bundled models in the registry.</summary>
+/// <summary>First-start defaults (a checkpoint signing key, the bundled models in the registry) and the wiring of the serving path.</summary>
 internal static class Bootstrap
 {
+    /// <summary>
+    /// Registers Har.Deployment (registry, the one serving pipeline, the rollout controller and its loop) and,
+    /// when a reference profile exists, Har.Drift's monitor, which the pipeline feeds with every frame it serves
+    /// (stream ingest and whole windows alike).
+    /// </summary>
+    public static WebApplicationBuilder AddServing(this WebApplicationBuilder builder, ServiceOptions options, string dataDirectory, string modelsDirectory)
+    {
+        builder.Services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = Path.Combine(dataDirectory, "registry");
+            o.Rollouts.Canary.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Rollouts.BlueGreen.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Serving.Model.UseGlobalThreadPool = false;
+            o.Serving.Model.IntraOpThreads = 1;
+            o.Serving.MaxStreams = options.MaxStreams;
+            o.Serving.StreamIdleTimeout = options.StreamIdleTimeout;
+        });
+
+        var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
+        if (File.Exists(profilePath))
+        {
+            builder.Services.AddHarDrift(o =>
+            {
+                o.ProfilePath = profilePath;
+                o.WindowLength = options.DriftWindowFrames;
+                o.ScoreInterval = options.DriftScoreInterval;
+                o.MonitorName = "streams";
+
+            });
+
+            // The pipeline feeds the per-device monitor (physics checks on each device's own stream; output drift pooled).
+            builder.Services.AddSingleton<DriftLoop>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<DriftLoop>());
+        }
+
+        return builder;
+    }
+
     public const string Origin = "har.local/har-service";
 
     /// <summary>The signing key file (outside the log directory), generated once, even when replicas sharing the volume start together.</summary>
@@ -65,3 +103,22 @@ internal static class Bootstrap
         registry.StartPeriodicVerification(TimeSpan.FromMinutes(15));
     }
 }
+
+/// <summary>Starts the per-device drift monitor's scoring timer (the serving pipeline feeds it every served window).</summary>
+internal sealed class DriftLoop(Har.Drift.DeviceDriftMonitor monitor) : IHostedService
+{
+    private Har.Drift.DriftReport? _latest;
+
+    /// <summary>Gets the most recent report of any device (what <c>GET /v1/drift</c> shows without <c>?device=</c>).</summary>
+    public Har.Drift.DriftReport? Latest => Volatile.Read(ref _latest);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        monitor.Scored += (_, report) => Volatile.Write(ref _latest, report);
+        monitor.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+

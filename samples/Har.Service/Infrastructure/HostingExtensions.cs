@@ -203,13 +203,17 @@ internal static partial class HostingExtensions
         Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
         Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),
 
-        // The stream table is full and no stream is idle enough to evict (Har.Inference's StreamLimitExceededException,
-        // an InvalidOperationException thrown by the windower): a state of the service, retry later; never a 500.
-        InvalidOperationException s when s.GetType().Name == "StreamLimitExceededException" || s.TargetSite?.DeclaringType == typeof(Har.Inference.StreamWindower) =>
-            (503, "Too many streams", s.Message),
+        // The stream table is full and no stream is idle enough to evict: a state of the service, retry later; never a 500.
+        Har.Inference.StreamLimitExceededException s => (503, "Too many streams", s.Message),
 
-        // One append would complete more windows than the windower accepts per call (WindowLimitExceededException).
-        ArgumentException w when w.GetType().Name == "WindowLimitExceededException" => (413, "Too many windows in one append", w.Message),
+        // One append would complete more windows than the windower accepts per call; nothing was appended.
+        Har.Inference.WindowLimitExceededException w => (413, "Too many windows in one append", w.Message),
+        Har.Deployment.ModelVersionConflictException v => (409, "Version already registered", v.Message),
+        Har.Deployment.ModelRegistryUnavailableException => (503, "Storage unavailable", "The registry cannot record this operation in its audit log right now (read-only or full disk); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
+        Har.Audit.AuditLogUnavailableException => (503, "Storage unavailable", "The audit log cannot be written right now (read-only or full disk); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
+
+        // An acknowledged audit entry is damaged: not the client's fault, and not to be retried; the operator repairs the log.
+        Har.Audit.AuditLogCorruptedException c => (500, "Audit log damaged", $"The audit log is damaged at entry {c.EntryIndex}; an operator must run 'har audit repair'. Nothing was changed."),
         Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),

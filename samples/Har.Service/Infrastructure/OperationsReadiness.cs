@@ -101,8 +101,10 @@ internal sealed class ServingReadinessCheck(IServiceProvider services) : IHealth
         try
         {
             var controller = services.GetRequiredService<RolloutController>();
-            _ = services.GetRequiredService<StreamPredictionPipeline>();
-            return Task.FromResult(HealthCheckResult.Healthy($"serving {controller.Registry.CurrentVersion}"));
+            var pipeline = services.GetRequiredService<ServingPipeline>();
+            return Task.FromResult(controller.Fault is { } fault
+                ? HealthCheckResult.Degraded($"serving {pipeline.Plan}; the rollout controller's loop is failing and retrying: {fault}")
+                : HealthCheckResult.Healthy($"serving {pipeline.Plan}"));
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Har.Inference.ModelCardException or ModelIntegrityException or Microsoft.Extensions.Options.OptionsValidationException)
         {

@@ -1,5 +1,5 @@
 using System.Runtime;
-using Har.Inference;
+using Har.Deployment;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
@@ -31,12 +31,12 @@ internal sealed class StreamMaintenance(IServiceProvider services, IOptions<Serv
         Capacity.Set(options.Value.MaxStreams);
 
         // The windower is built from the registry's current model: it exists once the registry can be opened.
-        StreamWindower? windower = null;
+        ServingPipeline? windower = null;
         while (windower is null)
         {
             try
             {
-                windower = services.GetRequiredService<StreamWindower>();
+                windower = services.GetRequiredService<ServingPipeline>();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -55,7 +55,7 @@ internal sealed class StreamMaintenance(IServiceProvider services, IOptions<Serv
         {
             do
             {
-                windower.EvictIdle();
+                windower.EvictIdleStreams();
 
                 // The windower also evicts during appends: count every eviction, whoever made it.
                 var evicted = windower.EvictedStreams;

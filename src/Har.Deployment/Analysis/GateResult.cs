@@ -17,11 +17,39 @@ public enum GateVerdict
 }
 
 /// <summary>A gate's verdict with the evidence it was based on (written to the audit log).</summary>
-/// <param name="Gate">The gate's name.</param>
-/// <param name="Verdict">The verdict.</param>
-/// <param name="Message">One sentence that says what was measured and against which threshold.</param>
-/// <param name="Evidence">The numbers behind the verdict (sample sizes, statistics, thresholds).</param>
-public sealed record GateResult(string Gate, GateVerdict Verdict, string Message, IReadOnlyDictionary<string, double> Evidence);
+public sealed class GateResult
+{
+    /// <summary>Initializes a new instance of the <see cref="GateResult"/> class.</summary>
+    /// <param name="gate">The gate's name.</param>
+    /// <param name="verdict">The verdict.</param>
+    /// <param name="message">One sentence that says what was measured and against which threshold.</param>
+    /// <param name="evidence">The numbers behind the verdict (sample sizes, statistics, thresholds).</param>
+    public GateResult(string gate, GateVerdict verdict, string message, IReadOnlyDictionary<string, double> evidence)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(evidence);
+        Gate = gate;
+        Verdict = verdict;
+        Message = message;
+        Evidence = evidence;
+    }
+
+    /// <summary>Gets the gate's name.</summary>
+    public string Gate { get; }
+
+    /// <summary>Gets the verdict.</summary>
+    public GateVerdict Verdict { get; }
+
+    /// <summary>Gets one sentence that says what was measured and against which threshold.</summary>
+    public string Message { get; }
+
+    /// <summary>Gets the numbers behind the verdict (sample sizes, statistics, thresholds).</summary>
+    public IReadOnlyDictionary<string, double> Evidence { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Gate} {Verdict}: {Message}";
+}
 
 /// <summary>A criterion a rollout must pass at every analysis interval. Implement it to add your own gate.</summary>
 public interface IAnalysisGate
@@ -35,13 +63,47 @@ public interface IAnalysisGate
     GateResult Evaluate(AnalysisSnapshot snapshot);
 }
 
-/// <summary>The combined outcome of all gates for one interval.</summary>
-/// <param name="Verdict">Fail if any gate failed; else Unmeasurable if any was; else Inconclusive if any was; else Pass.</param>
-/// <param name="Gates">Each gate's result.</param>
-/// <param name="Start">The start of the interval.</param>
-/// <param name="End">The end of the interval.</param>
-public sealed record AnalysisResult(GateVerdict Verdict, IReadOnlyList<GateResult> Gates, DateTimeOffset Start, DateTimeOffset End)
+/// <summary>The combined outcome of all gates for one interval, with the sample counts it was judged on.</summary>
+public sealed class AnalysisResult
 {
+    [System.Text.Json.Serialization.JsonConstructor]
+    internal AnalysisResult(GateVerdict verdict, IReadOnlyList<GateResult> gates, DateTimeOffset start, DateTimeOffset end, long candidateRequests = 0, long stableRequests = 0, long pairedWindows = 0)
+    {
+        Verdict = verdict;
+        Gates = gates;
+        Start = start;
+        End = end;
+        CandidateRequests = candidateRequests;
+        StableRequests = stableRequests;
+        PairedWindows = pairedWindows;
+    }
+
+    /// <summary>Gets the combined verdict: Fail if any gate failed; else Unmeasurable if any was; else Inconclusive if any was; else Pass.</summary>
+    public GateVerdict Verdict { get; }
+
+    /// <summary>Gets each gate's result, with its evidence.</summary>
+    public IReadOnlyList<GateResult> Gates { get; }
+
+    /// <summary>Gets the start of the interval.</summary>
+    public DateTimeOffset Start { get; }
+
+    /// <summary>Gets the end of the interval.</summary>
+    public DateTimeOffset End { get; }
+
+    /// <summary>Gets the candidate's requests (predictions and errors) in the interval.</summary>
+    public long CandidateRequests { get; }
+
+    /// <summary>Gets the stable version's requests (predictions and errors) in the interval.</summary>
+    public long StableRequests { get; }
+
+    /// <summary>Gets the windows both versions scored in the interval (shadow or mirror pairs).</summary>
+    public long PairedWindows { get; }
+
+    /// <summary>Returns the verdict, the sample counts and each gate's verdict and message on one line.</summary>
+    /// <returns>A summary such as <c>Fail (candidate 412, stable 3702, paired 412): error-rate Fail: …</c>.</returns>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Verdict} (candidate {CandidateRequests}, stable {StableRequests}, paired {PairedWindows}): {string.Join("; ", Gates.Select(g => g.ToString()))}");
+
     internal static GateVerdict Combine(IReadOnlyList<GateResult> gates)
     {
         var verdict = GateVerdict.Pass;

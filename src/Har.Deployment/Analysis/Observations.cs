@@ -5,7 +5,7 @@ namespace Har.Deployment;
 /// <param name="Confidence">The top probability (0 … 1).</param>
 /// <param name="IsUncertain">Whether the confidence is below the uncertainty threshold.</param>
 /// <param name="Latency">How long the prediction took for its caller.</param>
-public readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency);
+internal readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency);
 
 /// <summary>Two versions' predictions on the same window (candidate or shadow versus the stable version).</summary>
 /// <param name="CandidateLabel">The candidate's predicted class.</param>
@@ -14,7 +14,7 @@ public readonly record struct PredictionObservation(int Label, float Confidence,
 /// <param name="StableLabel">The stable version's predicted class.</param>
 /// <param name="StableConfidence">The stable version's top probability.</param>
 /// <param name="StableUncertain">Whether the stable version's prediction is uncertain.</param>
-public readonly record struct PairedObservation(int CandidateLabel, float CandidateConfidence, bool CandidateUncertain, int StableLabel, float StableConfidence, bool StableUncertain);
+internal readonly record struct PairedObservation(int CandidateLabel, float CandidateConfidence, bool CandidateUncertain, int StableLabel, float StableConfidence, bool StableUncertain);
 
 /// <summary>What one version did during one analysis interval.</summary>
 public sealed class VersionWindow
@@ -164,10 +164,10 @@ public sealed class AnalysisSnapshot
     public TimeSpan? StableBaselineLatency { get; }
 
     /// <summary>Gets the candidate's own outputs on the known reference windows (its calibration), when known.</summary>
-    public OutputReference? CandidateReference { get; }
+    internal OutputReference? CandidateReference { get; }
 
     /// <summary>Gets the stable version's own outputs on the same known reference windows, when known.</summary>
-    public OutputReference? StableReference { get; }
+    internal OutputReference? StableReference { get; }
 }
 
 /// <summary>
@@ -178,4 +178,4 @@ public sealed class AnalysisSnapshot
 /// <param name="MeanConfidence">The mean top probability on the reference windows.</param>
 /// <param name="UncertainRate">The share of reference windows predicted below the uncertainty threshold.</param>
 /// <param name="Windows">The number of reference windows.</param>
-public readonly record struct OutputReference(double MeanConfidence, double UncertainRate, int Windows);
+internal readonly record struct OutputReference(double MeanConfidence, double UncertainRate, int Windows);

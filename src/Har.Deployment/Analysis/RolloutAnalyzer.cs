@@ -67,6 +67,6 @@ internal sealed class RolloutAnalyzer
             }
         }
 
-        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End);
+        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End, snapshot.Candidate.Requests, snapshot.Stable.Requests, snapshot.Paired.Pairs);
     }
 }

@@ -8,7 +8,7 @@ namespace Har.Deployment;
 /// comparisons (candidate or shadow versus stable on the same window). Thread-safe; each analysis
 /// takes a snapshot and starts a fresh interval.
 /// </summary>
-public sealed class RolloutObservations
+internal sealed class RolloutObservations
 {
     /// <summary>The largest class count supported.</summary>
     public const int MaxClasses = 256;

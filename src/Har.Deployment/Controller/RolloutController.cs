@@ -1,18 +1,15 @@
-using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Har.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Har.Deployment;
 
 /// <summary>
-/// Runs model rollouts: a persisted state machine (see the package README for the diagram) that executes
-/// a strategy's steps, judges the candidate at every analysis interval, rolls back on its own when a
-/// gate fails, and writes every command, transition, verdict and rollback to the audit log. It also
-/// serves predictions (<see cref="PredictAsync"/>) through its <see cref="Router"/>, feeding
-/// <see cref="Observations"/>.
+/// The control plane of model rollouts: a persisted state machine (see the package README for the
+/// diagram) that executes a strategy's steps, judges the candidate at every analysis interval, rolls
+/// back on its own when a gate fails, and writes every command, transition, verdict and rollback to the
+/// audit log. It is never on the prediction path: it publishes immutable traffic plans to a
+/// <see cref="ServingPipeline"/> and reads what the pipeline's observers collected.
 /// </summary>
 /// <remarks>
 /// Time comes only from the <see cref="TimeProvider"/>: call <see cref="ReconcileAsync"/> (or run
@@ -20,7 +17,7 @@ namespace Har.Deployment;
 /// whole rollout runs in a test on a fake clock. State is written (temp file, fsync, rename, directory
 /// fsync) before its effects; a restarted controller resumes from it and never applies a step twice.
 /// </remarks>
-public sealed class RolloutController : IAsyncDisposable
+public sealed partial class RolloutController : IAsyncDisposable
 {
     /// <summary>The actor name of automatic decisions in the audit log.</summary>
     public const string SystemActor = "har-deployment";
@@ -30,9 +27,8 @@ public sealed class RolloutController : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly RolloutStateStore _store;
-    private readonly IDeploymentAuditSink? _audit;
-    private readonly IModelVersionHost _host;
-    private readonly bool _ownsHost;
+    private readonly IServingControl _serving;
+    private readonly RolloutOutbox _outbox;
     private readonly RolloutAnalyzer _analyzer;
     private readonly DeploymentMetrics _metrics;
     private readonly Dictionary<string, IRolloutStrategy> _strategies;
@@ -40,18 +36,19 @@ public sealed class RolloutController : IAsyncDisposable
     private readonly IReadOnlyList<string> _labels;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private RolloutState? _state;
+    private string? _fault;
     private int _disposed;
 
-    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
+    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
     {
         _registry = registry;
         _options = options;
         _time = time;
         _logger = (ILogger?)loggerFactory?.CreateLogger<RolloutController>() ?? NullLogger.Instance;
         _store = new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
-        _audit = audit;
-        _host = host;
-        _ownsHost = ownsHost;
+        _outbox = new RolloutOutbox(audit, time);
+        _serving = serving;
+        serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);
         _analyzer = new RolloutAnalyzer(options.Analysis, classMix);
         _metrics = new DeploymentMetrics(options.MetricsRegistry);
         _strategies = new Dictionary<string, IRolloutStrategy>(StringComparer.Ordinal)
@@ -67,15 +64,15 @@ public sealed class RolloutController : IAsyncDisposable
         }
 
         _labels = [];
-        Router = new TrafficRouter(TrafficPlan.Single("none"));
-        Observations = new RolloutObservations(time.GetUtcNow());
     }
 
-    /// <summary>Gets the router that decides which version serves each stream.</summary>
-    public TrafficRouter Router { get; }
+    /// <summary>Gets the traffic plan the controller last published (tests and diagnostics).</summary>
+    internal TrafficPlan Plan => _serving.Plan;
 
-    /// <summary>Gets the per-version observation windows the analysis reads (fed by <see cref="PredictAsync"/>, or by your own serving path).</summary>
-    public RolloutObservations Observations { get; }
+    /// <summary>Gets the observations the analysis reads (fed by the serving pipeline's rollout observer).</summary>
+    internal RolloutObservations Observations => _serving.Observations;
+
+    private IModelVersionHost _host => _serving.Models;
 
     /// <summary>Gets the registry the controller deploys from.</summary>
     public ModelRegistry Registry => _registry;
@@ -90,36 +87,31 @@ public sealed class RolloutController : IAsyncDisposable
     public string StatePath => _store.StatePath;
 
     /// <summary>
-    /// Opens a controller on a registry: reads the persisted rollout (if any), flushes audit events that a
-    /// crash left unwritten, loads and warms the versions the current state serves, and rebuilds the
-    /// traffic plan. It does not advance the rollout; <see cref="ReconcileAsync"/> does.
+    /// Opens a controller on a registry and the pipeline it steers: reads the persisted rollout (if any),
+    /// flushes audit events that a crash left unwritten, loads and warms the versions the current state
+    /// serves (a candidate that no longer loads ends its rollout as Failed, on the champion), and publishes
+    /// the traffic plan. It does not advance the rollout; <see cref="ReconcileAsync"/> does.
     /// </summary>
-    /// <param name="registry">The model registry.</param>
+    /// <param name="registry">The model registry (the one <paramref name="pipeline"/> was opened on).</param>
+    /// <param name="pipeline">The serving pipeline whose traffic plan the controller publishes.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="loggerFactory">Where log messages go.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
     /// <param name="cancellationToken">Cancels opening.</param>
-    /// <returns>The controller; dispose it to unload the models.</returns>
-    public static Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    /// <returns>The controller.</returns>
+    public static Task<RolloutController> OpenAsync(ModelRegistry registry, ServingPipeline pipeline, RolloutControllerOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(pipeline);
         options ??= new RolloutControllerOptions();
         var time = timeProvider ?? TimeProvider.System;
-        return OpenAsync(registry, options, CreateDefaultHost(options, loggerFactory, time), ownsHost: true, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
+        return OpenAsync(registry, options, pipeline, registry.Audit, DriftClassMixTest.Instance, loggerFactory, time, cancellationToken);
     }
 
-    internal static IModelVersionHost CreateDefaultHost(RolloutControllerOptions options, ILoggerFactory? loggerFactory, TimeProvider time) =>
-        new HarModelHost(
-            options.ModelOptions ?? (() => new HarModelOptions { MetricsRegistry = options.MetricsRegistry }),
-            [.. options.SmokeTestWindows],
-            options.SmokeTestMinAgreement,
-            loggerFactory,
-            time);
-
-    internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IModelVersionHost host, bool ownsHost, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {
         options.Validate();
-        var controller = new RolloutController(registry, options, host, ownsHost, audit, classMix, loggerFactory, time);
+        var controller = new RolloutController(registry, options, serving, audit, classMix, loggerFactory, time);
         await controller.InitializeAsync(cancellationToken).ConfigureAwait(false);
         return controller;
     }
@@ -180,13 +172,42 @@ public sealed class RolloutController : IAsyncDisposable
     /// <summary>Reconciles until cancelled, sleeping (on the <see cref="TimeProvider"/>) until the next analysis or wait is due, or a command arrives.</summary>
     /// <param name="cancellationToken">Stops the loop.</param>
     /// <returns>A task that completes when cancelled.</returns>
+    /// <remarks>
+    /// No exception of a reconciliation ends the loop: it is logged, shown in <see cref="Fault"/> and in
+    /// <c>har_rollout_loop_faulted</c>, traffic stays on the plan in force, and the loop retries.
+    /// </remarks>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             var wake = Volatile.Read(ref _wake).Task;
-            await ReconcileAsync(cancellationToken).ConfigureAwait(false);
-            var delay = NextDelay();
+            TimeSpan delay;
+            try
+            {
+                await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                if (Volatile.Read(ref _fault) is not null)
+                {
+                    Volatile.Write(ref _fault, null);
+                    _metrics.SetLoopFaulted(false);
+                    Log.LoopRecovered(_logger);
+                }
+
+                delay = NextDelay();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // the loop outlives any failure; the failure is logged, exposed and retried
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Volatile.Write(ref _fault, $"{ex.GetType().Name}: {ex.Message}");
+                _metrics.SetLoopFaulted(true);
+                delay = _options.FaultRetryInterval;
+                Log.LoopFaulted(_logger, delay.TotalSeconds, ex);
+            }
+
             try
             {
                 await Task.WhenAny(Task.Delay(delay, _time, cancellationToken), wake).ConfigureAwait(false);
@@ -198,39 +219,8 @@ public sealed class RolloutController : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Serves one window: routes the stream, predicts with the chosen version, records the observation,
-    /// and — when the plan says so — runs a copy on the shadow (or, for mirrored candidate traffic, on the
-    /// champion) in the background, whose result is only compared, never returned.
-    /// </summary>
-    /// <param name="streamId">The stream or device id (sticky routing key).</param>
-    /// <param name="window">One window in sensor units (interleaved frames); must not change until the task completes.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>The served prediction.</returns>
-    public async ValueTask<Prediction> PredictAsync(string streamId, ReadOnlyMemory<float> window, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(streamId);
-        var decision = Router.Route(streamId);
-        var started = _time.GetTimestamp();
-        Prediction served;
-        try
-        {
-            served = await _host.PredictAsync(decision.Version, window, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
-        {
-            Observations.RecordError(decision.Version, _time.GetElapsedTime(started));
-            throw;
-        }
-
-        Observations.RecordPrediction(decision.Version, new PredictionObservation(served.ClassIndex, served.Confidence, served.IsUncertain, _time.GetElapsedTime(started)));
-        if (decision.ShadowVersion is { } shadow)
-        {
-            _ = RunShadowAsync(shadow, window.ToArray(), served, decision.IsCandidate);
-        }
-
-        return served;
-    }
+    /// <summary>Gets why the last reconciliation of <see cref="RunAsync"/> failed, or <see langword="null"/> when it succeeded (the loop keeps retrying).</summary>
+    public string? Fault => Volatile.Read(ref _fault);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -240,11 +230,8 @@ public sealed class RolloutController : IAsyncDisposable
             return;
         }
 
-        if (_ownsHost)
-        {
-            await _host.DisposeAsync().ConfigureAwait(false);
-        }
-
+        // Wait for a reconciliation in progress, so no command runs on a disposed pipeline.
+        await _gate.WaitAsync().ConfigureAwait(false);
         _gate.Dispose();
     }
 
@@ -268,7 +255,7 @@ public sealed class RolloutController : IAsyncDisposable
     /// The instant part of an automatic rollback: puts 100 % of the traffic back on the warm champion with
     /// one atomic plan swap. Persisting and auditing the rollback follow it.
     /// </summary>
-    internal void SwitchTrafficToChampion(RolloutState state) => Router.Apply(TrafficPlan.Single(state.Champion, state.Revision + 1));
+    internal void SwitchTrafficToChampion(RolloutState state) => _serving.Publish(TrafficPlan.Single(state.Champion, state.Revision + 1));
 
     private TimeSpan NextDelay()
     {
@@ -284,33 +271,6 @@ public sealed class RolloutController : IAsyncDisposable
 
     private void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    private async Task RunShadowAsync(string version, float[] window, Prediction served, bool servedIsCandidate)
-    {
-        var started = _time.GetTimestamp();
-        try
-        {
-            var other = await _host.PredictAsync(version, window, CancellationToken.None).ConfigureAwait(false);
-            Observations.RecordLatency(version, _time.GetElapsedTime(started));
-            var (candidate, stable) = servedIsCandidate ? (served, other) : (other, served);
-            if (!servedIsCandidate)
-            {
-                // A shadow's runs are the shadow candidate's only observations: count them as its requests.
-                Observations.RecordPrediction(version, new PredictionObservation(other.ClassIndex, other.Confidence, other.IsUncertain, _time.GetElapsedTime(started)));
-            }
-
-            Observations.RecordPair(new PairedObservation(candidate.ClassIndex, candidate.Confidence, candidate.IsUncertain, stable.ClassIndex, stable.Confidence, stable.IsUncertain));
-        }
-#pragma warning disable CA1031 // a shadow failure is an observation of the shadow, never an error of the served request
-        catch (Exception)
-#pragma warning restore CA1031
-        {
-            if (!servedIsCandidate)
-            {
-                Observations.RecordError(version, _time.GetElapsedTime(started));
-            }
-        }
-    }
-
     private async Task InitializeAsync(CancellationToken ct)
     {
         var state = _store.Load();
@@ -318,728 +278,17 @@ public sealed class RolloutController : IAsyncDisposable
         if (state is not null)
         {
             Log.Resumed(_logger, state.RolloutId, state.Phase, state.StepIndex, state.Revision);
-            if (state.Outbox.Count > 0 && _audit is not null)
-            {
-                var last = await _audit.GetLastSequenceAsync(state.RolloutId, ct).ConfigureAwait(false);
-                state.Outbox.RemoveAll(e => e.Sequence <= last);
-            }
-
-            await FlushOutboxAsync(ct).ConfigureAwait(false);
+            await _outbox.RecoverAsync(state, ct).ConfigureAwait(false);
         }
 
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
+        var failure = await EnsureResidentAsync(ct).ConfigureAwait(false);
         ApplyPlan(state);
-    }
-
-    private async Task EnsureResidentAsync(CancellationToken ct)
-    {
-        var s = _state;
-        var needed = new List<string>();
-        if (s is null || (s.Phase.IsTerminal() && !(s.Phase == RolloutPhase.Succeeded && s.Promoted)))
+        if (failure is not null)
         {
-            if (s is not null)
-            {
-                needed.Add(s.Champion);
-            }
-            else if (_registry.CurrentVersion is { } current)
-            {
-                needed.Add(current);
-            }
-        }
-        else if (s.Phase == RolloutPhase.Succeeded)
-        {
-            needed.Add(s.Candidate);
-        }
-        else
-        {
-            needed.Add(s.Champion);
-            if (s.Phase != RolloutPhase.Pending && s.Phase != RolloutPhase.RollingBack)
-            {
-                needed.Add(s.Candidate);
-            }
-        }
-
-        foreach (var version in needed)
-        {
-            if (!_host.IsLoaded(version))
-            {
-                await _host.LoadAsync(_registry.ReadVerified(version, "serve"), ct).ConfigureAwait(false);
-            }
+            // A candidate that no longer loads (or crashed the last process while loading) ends its rollout; the champion serves.
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
         }
     }
-
-    private void ApplyPlan(RolloutState? s)
-    {
-        TrafficPlan plan;
-        if (s is null)
-        {
-            plan = TrafficPlan.Single(_registry.CurrentVersion ?? "none");
-            _metrics.SetWeights(plan.Stable, null, 0);
-            Router.Apply(plan);
-            return;
-        }
-
-        switch (s.Phase)
-        {
-            case RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval:
-                plan = new TrafficPlan(s.Champion, s.Candidate, s.CandidateBuckets, s.Salt, s.Candidate, s.ShadowBuckets, s.Mirror, s.Revision);
-                break;
-            case RolloutPhase.Promoting:
-                plan = TrafficPlan.Single(s.Candidate, s.Revision);
-                break;
-            case RolloutPhase.Succeeded when s.Promoted:
-                plan = TrafficPlan.Single(s.Candidate, s.Revision);
-                break;
-            default:
-                plan = TrafficPlan.Single(s.Champion, s.Revision);
-                break;
-        }
-
-        Router.Apply(plan);
-        _metrics.SetWeights(plan.Stable, plan.Candidate, plan.CandidatePercent);
-        _metrics.SetPhase(s.Phase);
-    }
-
-    private async Task ExecuteCoreAsync(RolloutCommand command, CancellationToken ct)
-    {
-        var current = _state;
-        var phase = current?.Phase;
-        if (command.ExpectedPhase is { } expected && expected != phase)
-        {
-            await RejectAsync(command, "conflict", ct).ConfigureAwait(false);
-            throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected the rollout in phase {expected}, but it is {(phase?.ToString() ?? "absent (no rollout yet)")} at revision {current?.Revision ?? 0}; re-read the status and retry.");
-        }
-
-        if (command.ExpectedRevision is { } revision && revision != (current?.Revision ?? 0))
-        {
-            await RejectAsync(command, "conflict", ct).ConfigureAwait(false);
-            throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected revision {revision}, but the rollout is at revision {current?.Revision ?? 0} (phase {phase?.ToString() ?? "none"}); re-read the status and retry.");
-        }
-
-        if (!IsAllowed(command.Kind, current))
-        {
-            await RejectAsync(command, "rejected", ct).ConfigureAwait(false);
-            throw new RolloutCommandRejectedException($"Command {command.Kind} is not allowed while the rollout is {(phase?.ToString() ?? "absent")}; it is accepted in {AllowedPhases(command.Kind)}.");
-        }
-
-        if (command.Kind == RolloutCommandKind.Start)
-        {
-            await StartAsync(command, ct).ConfigureAwait(false);
-            return;
-        }
-
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
-        var next = current!.Clone();
-        Log.Command(_logger, next.RolloutId, command.Kind, command.Actor, command.Reason);
-        EmitCommand(next, command);
-        switch (command.Kind)
-        {
-            case RolloutCommandKind.Pause:
-                next.PausedFrom = next.Phase;
-                await TransitionAsync(next, RolloutPhase.Paused, command.Actor, $"paused: {command.Reason}", ct).ConfigureAwait(false);
-                break;
-            case RolloutCommandKind.Resume:
-                var to = next.PausedFrom ?? RolloutPhase.Progressing;
-                next.PausedFrom = null;
-                if (to == RolloutPhase.Progressing && next.CurrentStep?.Kind == RolloutStepKind.Analyze)
-                {
-                    // The paused period is not analysed: the next interval starts now.
-                    next.NextAnalysisAt = null;
-                }
-
-                await TransitionAsync(next, to, command.Actor, $"resumed: {command.Reason}", ct).ConfigureAwait(false);
-                await AdvanceAsync(ct).ConfigureAwait(false);
-                break;
-            case RolloutCommandKind.Approve:
-                next.StepIndex++;
-                next.StepStartedAt = _time.GetUtcNow();
-                await TransitionAsync(next, RolloutPhase.Progressing, command.Actor, $"approved: {command.Reason}", ct).ConfigureAwait(false);
-                await AdvanceAsync(ct).ConfigureAwait(false);
-                break;
-            case RolloutCommandKind.Promote:
-                await CommitAsync(next, ct).ConfigureAwait(false);
-                await PromoteAsync(command.Actor, $"promoted by {command.Actor}: {command.Reason}", ct).ConfigureAwait(false);
-                break;
-            case RolloutCommandKind.Abort:
-                await CommitAsync(next, ct).ConfigureAwait(false);
-                await EndOnChampionAsync(RolloutPhase.Aborted, command.Actor, $"aborted by {command.Actor}: {command.Reason}", ct).ConfigureAwait(false);
-                break;
-            case RolloutCommandKind.Rollback:
-                await CommitAsync(next, ct).ConfigureAwait(false);
-                await RollBackAsync(command.Actor, $"rolled back by {command.Actor}: {command.Reason}", automatic: false, evidence: null, ct).ConfigureAwait(false);
-                break;
-        }
-    }
-
-    private bool IsAllowed(RolloutCommandKind kind, RolloutState? s)
-    {
-        var phase = s?.Phase;
-        return kind switch
-        {
-            RolloutCommandKind.Start => phase is null || phase.Value.IsTerminal(),
-            RolloutCommandKind.Pause => phase is RolloutPhase.Progressing or RolloutPhase.AwaitingApproval,
-            RolloutCommandKind.Resume => phase is RolloutPhase.Paused,
-            RolloutCommandKind.Approve => phase is RolloutPhase.AwaitingApproval,
-            RolloutCommandKind.Promote => phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval,
-            RolloutCommandKind.Abort => phase is RolloutPhase.Pending or RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval,
-            RolloutCommandKind.Rollback => phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval
-                || (phase is RolloutPhase.Succeeded && s!.Promoted && _registry.CurrentVersion == s.Candidate),
-            _ => false,
-        };
-    }
-
-    private static string AllowedPhases(RolloutCommandKind kind) => kind switch
-    {
-        RolloutCommandKind.Start => "no rollout or a finished one (Succeeded, RolledBack, Aborted, Failed)",
-        RolloutCommandKind.Pause => "Progressing, AwaitingApproval",
-        RolloutCommandKind.Resume => "Paused",
-        RolloutCommandKind.Approve => "AwaitingApproval",
-        RolloutCommandKind.Promote => "Progressing, Paused, AwaitingApproval",
-        RolloutCommandKind.Abort => "Pending, Progressing, Paused, AwaitingApproval",
-        RolloutCommandKind.Rollback => "Progressing, Paused, AwaitingApproval, or Succeeded while the promoted candidate is still current",
-        _ => "no phase",
-    };
-
-    private async Task StartAsync(RolloutCommand command, CancellationToken ct)
-    {
-        var champion = _registry.CurrentVersion
-            ?? throw new RolloutCommandRejectedException($"The registry '{_registry.Root}' has no current version; register a champion first (the first registered version becomes current).");
-        var candidate = _registry.Get(command.Candidate!).Version;
-        if (candidate == champion)
-        {
-            throw new RolloutCommandRejectedException($"Version {candidate} is already current; expected a candidate different from the champion.");
-        }
-
-        if (!_strategies.TryGetValue(command.Strategy!, out var strategy))
-        {
-            throw new RolloutCommandRejectedException($"Strategy '{command.Strategy}' is not registered; expected one of {string.Join(", ", _strategies.Keys.Order(StringComparer.Ordinal))}.");
-        }
-
-        var steps = strategy.CreateSteps(new RolloutStrategyContext(name => _strategies.TryGetValue(name, out var s) ? s : throw new KeyNotFoundException($"Strategy '{name}' is not registered; expected one of {string.Join(", ", _strategies.Keys)}.")));
-        if (steps.Count == 0)
-        {
-            throw new RolloutCommandRejectedException($"Strategy '{strategy.Name}' produced no steps; expected at least one.");
-        }
-
-        if (_state is not null)
-        {
-            _store.Archive(_state);
-        }
-
-        var now = _time.GetUtcNow();
-        var id = command.RolloutId ?? string.Create(CultureInfo.InvariantCulture, $"rollout-{now:yyyyMMdd-HHmmss}-{candidate}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}");
-        var next = new RolloutState
-        {
-            RolloutId = id,
-            Strategy = strategy.Name,
-            Champion = champion,
-            Candidate = candidate,
-            Phase = RolloutPhase.Pending,
-            Steps = [.. steps.Select(RolloutState.StepRecord.From)],
-            Salt = TrafficPlan.SaltFor(id),
-            StartedBy = command.Actor,
-            StartedAt = now,
-            StepStartedAt = now,
-            Revision = _state?.Revision ?? 0,
-            Message = $"started by {command.Actor}: {command.Reason}",
-        };
-        Log.Command(_logger, id, command.Kind, command.Actor, command.Reason);
-        EmitCommand(next, command);
-        Emit(next, "rollout.transition", "info", command.Actor, new JsonObject
-        {
-            ["from"] = null,
-            ["to"] = nameof(RolloutPhase.Pending),
-            ["champion"] = champion,
-            ["candidate"] = candidate,
-            ["strategy"] = strategy.Name,
-            ["steps"] = new JsonArray([.. steps.Select(s => (JsonNode)s.ToString())]),
-            ["message"] = next.Message,
-        });
-        await CommitAsync(next, ct).ConfigureAwait(false);
-        await RunPendingAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task RunPendingAsync(CancellationToken ct)
-    {
-        var s = _state!;
-        var (allowed, message) = await RunHooksAsync(RolloutHookPoint.PreRollout, "pre-rollout", ct).ConfigureAwait(false);
-        if (!allowed)
-        {
-            await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"pre-rollout hook refused: {message}", ct).ConfigureAwait(false);
-            return;
-        }
-
-        try
-        {
-            if (!_host.IsLoaded(s.Champion))
-            {
-                await _host.LoadAsync(_registry.ReadVerified(s.Champion, "serve champion"), ct).ConfigureAwait(false);
-            }
-
-            await _host.LoadAsync(_registry.ReadVerified(s.Candidate, "load candidate"), ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is ModelIntegrityException or ModelCardException or IOException or KeyNotFoundException or InvalidOperationException)
-        {
-            await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"candidate {s.Candidate} could not be verified and loaded: {ex.Message}", ct).ConfigureAwait(false);
-            return;
-        }
-
-        var next = s.Clone();
-        next.StepIndex = 0;
-        next.StepStartedAt = _time.GetUtcNow();
-        await TransitionAsync(next, RolloutPhase.Progressing, SystemActor, $"candidate {s.Candidate} verified (sha256), loaded and warm", ct).ConfigureAwait(false);
-        await AdvanceAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task ReconcileCoreAsync(CancellationToken ct)
-    {
-        await EnsureResidentAsync(ct).ConfigureAwait(false);
-        switch (_state!.Phase)
-        {
-            case RolloutPhase.Pending:
-                await RunPendingAsync(ct).ConfigureAwait(false);
-                break;
-            case RolloutPhase.Progressing:
-                await AdvanceAsync(ct).ConfigureAwait(false);
-                break;
-            case RolloutPhase.Promoting:
-                await CompletePromotionAsync(ct).ConfigureAwait(false);
-                break;
-            case RolloutPhase.RollingBack:
-                await CompleteRollbackAsync(ct).ConfigureAwait(false);
-                break;
-        }
-    }
-
-    /// <summary>Applies steps while the current one can complete at the current time; each applied step is persisted before the next.</summary>
-    private async Task AdvanceAsync(CancellationToken ct)
-    {
-        while (_state!.Phase == RolloutPhase.Progressing)
-        {
-            var s = _state;
-            var step = s.CurrentStep;
-            var now = _time.GetUtcNow();
-            if (step is null)
-            {
-                await PromoteAsync(SystemActor, "every step passed", ct).ConfigureAwait(false);
-                return;
-            }
-
-            var next = s.Clone();
-            switch (step.Kind)
-            {
-                case RolloutStepKind.SetWeight:
-                    next.CandidateBuckets = step.Buckets;
-                    next.Mirror = step.MirrorToStable;
-                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
-                    break;
-                case RolloutStepKind.Shadow:
-                    next.ShadowBuckets = step.Buckets;
-                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
-                    break;
-                case RolloutStepKind.SmokeTest:
-                    var outcome = _host.SmokeTest(s.Candidate, s.Champion);
-                    var evidence = new JsonObject { ["built_in"] = outcome.Message, ["built_in_passed"] = outcome.Passed, ["evidence"] = ToJson(outcome.Evidence) };
-                    if (!outcome.Passed)
-                    {
-                        await RollBackAsync(SystemActor, $"smoke test failed: {outcome.Message}", automatic: true, evidence, ct).ConfigureAwait(false);
-                        return;
-                    }
-
-                    var (allowed, message) = await RunHooksAsync(RolloutHookPoint.SmokeTest, $"smoke-{s.StepIndex}", ct).ConfigureAwait(false);
-                    if (!allowed)
-                    {
-                        await RollBackAsync(SystemActor, $"smoke-test hook refused: {message}", automatic: true, evidence, ct).ConfigureAwait(false);
-                        return;
-                    }
-
-                    await CompleteStepAsync(next, step, evidence, ct).ConfigureAwait(false);
-                    break;
-                case RolloutStepKind.Approval:
-                    await TransitionAsync(next, RolloutPhase.AwaitingApproval, SystemActor, "waiting for approval", ct).ConfigureAwait(false);
-                    return;
-                case RolloutStepKind.Pause:
-                    if (now < s.StepStartedAt + step.Interval)
-                    {
-                        return;
-                    }
-
-                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
-                    break;
-                case RolloutStepKind.Finish:
-                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
-                    await EndOnChampionAsync(RolloutPhase.Succeeded, SystemActor, $"evaluation of {s.Candidate} finished without promotion", ct).ConfigureAwait(false);
-                    return;
-                case RolloutStepKind.Analyze:
-                    if (s.NextAnalysisAt is null)
-                    {
-                        next.NextAnalysisAt = now + step.Interval;
-                        next.ConsecutivePasses = 0;
-                        next.InconclusiveInStep = 0;
-                        Observations.Reset(now);
-                        await CommitAsync(next, ct).ConfigureAwait(false);
-                        return;
-                    }
-
-                    if (now < s.NextAnalysisAt.Value)
-                    {
-                        return;
-                    }
-
-                    if (!await AnalyzeAsync(next, step, now, ct).ConfigureAwait(false))
-                    {
-                        return;
-                    }
-
-                    break;
-            }
-        }
-    }
-
-    /// <summary>Evaluates one interval; returns whether the step completed (so the loop continues).</summary>
-    private async Task<bool> AnalyzeAsync(RolloutState next, RolloutStep step, DateTimeOffset now, CancellationToken ct)
-    {
-        var paired = next.Mirror || next.ShadowBuckets > 0;
-        var labels = _host.IsLoaded(next.Champion) ? _host.GetCard(next.Champion).Labels : _labels;
-        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion));
-        var result = _analyzer.Evaluate(snapshot, paired);
-        _metrics.Analysis(result);
-        next.AnalysesRun++;
-        LastAnalysis = result;
-        switch (result.Verdict)
-        {
-            case GateVerdict.Pass:
-                next.ConsecutivePasses++;
-                next.Failures = 0;
-                next.ConsecutiveUnmeasurable = 0;
-                break;
-            case GateVerdict.Fail:
-                next.ConsecutivePasses = 0;
-                next.Failures++;
-                next.ConsecutiveUnmeasurable = 0;
-                break;
-            case GateVerdict.Inconclusive:
-                next.InconclusiveInStep++;
-                next.ConsecutiveUnmeasurable = 0;
-                break;
-            default:
-                next.ConsecutiveUnmeasurable++;
-                break;
-        }
-
-        var verdictEvent = new JsonObject
-        {
-            ["step"] = next.StepIndex,
-            ["verdict"] = result.Verdict.ToString(),
-            ["interval_start"] = result.Start.ToString("O", CultureInfo.InvariantCulture),
-            ["interval_end"] = result.End.ToString("O", CultureInfo.InvariantCulture),
-            ["candidate_percent"] = next.CandidateBuckets / 100.0,
-            ["consecutive_passes"] = next.ConsecutivePasses,
-            ["failures"] = next.Failures,
-            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
-            {
-                ["gate"] = g.Gate,
-                ["verdict"] = g.Verdict.ToString(),
-                ["message"] = g.Message,
-                ["evidence"] = ToJson(g.Evidence),
-            })]),
-        };
-        Log.Analysis(_logger, next.RolloutId, result.Verdict.ToString(), next.ConsecutivePasses, next.Failures);
-
-        string? rollbackReason = null;
-        if (result.Verdict == GateVerdict.Fail && next.Failures >= _options.FailureThreshold)
-        {
-            rollbackReason = $"{next.Failures} failing analysis interval(s) (threshold {_options.FailureThreshold}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
-        }
-        else if (next.ConsecutiveUnmeasurable >= _options.UnmeasurableLimit)
-        {
-            rollbackReason = $"{next.ConsecutiveUnmeasurable} consecutive unmeasurable intervals (limit {_options.UnmeasurableLimit}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Unmeasurable).Select(g => g.Message))}";
-        }
-        else if (next.InconclusiveInStep > _options.MaxInconclusiveIntervals)
-        {
-            rollbackReason = $"{next.InconclusiveInStep} inconclusive intervals in one step (limit {_options.MaxInconclusiveIntervals}); the candidate could not be judged";
-        }
-
-        if (rollbackReason is not null)
-        {
-            // Traffic first: the champion is warm, one atomic swap puts every stream back on it.
-            SwitchTrafficToChampion(next);
-            Emit(next, "rollout.verdict", "warning", SystemActor, verdictEvent);
-            await CommitAsync(next, ct).ConfigureAwait(false);
-            await RollBackAsync(SystemActor, rollbackReason, automatic: true, verdictEvent, ct).ConfigureAwait(false);
-            return false;
-        }
-
-        Emit(next, "rollout.verdict", result.Verdict == GateVerdict.Pass ? "info" : "warning", SystemActor, verdictEvent);
-        if (next.ConsecutivePasses >= step.RequiredPasses)
-        {
-            next.NextAnalysisAt = null;
-            await CompleteStepAsync(next, step, new JsonObject { ["passes"] = next.ConsecutivePasses }, ct).ConfigureAwait(false);
-            return true;
-        }
-
-        next.NextAnalysisAt = now + step.Interval;
-        await CommitAsync(next, ct).ConfigureAwait(false);
-        return false;
-    }
-
-    /// <summary>Gets the most recent analysis result (in memory; the audit log keeps all of them).</summary>
-    internal AnalysisResult? LastAnalysis { get; private set; }
-
-    private async Task CompleteStepAsync(RolloutState next, RolloutStep step, JsonObject? evidence, CancellationToken ct)
-    {
-        var details = new JsonObject
-        {
-            ["step"] = next.StepIndex,
-            ["kind"] = step.Kind.ToString(),
-            ["description"] = step.ToString(),
-            ["candidate_percent"] = next.CandidateBuckets / 100.0,
-            ["shadow_percent"] = next.ShadowBuckets / 100.0,
-        };
-        if (evidence is not null)
-        {
-            details["evidence"] = evidence.DeepClone();
-        }
-
-        Emit(next, "rollout.step", "info", SystemActor, details);
-        next.StepIndex++;
-        next.StepStartedAt = _time.GetUtcNow();
-        next.ConsecutivePasses = 0;
-        next.InconclusiveInStep = 0;
-        next.NextAnalysisAt = null;
-        next.Message = $"applied step {next.StepIndex - 1}: {step}";
-        await CommitAsync(next, ct).ConfigureAwait(false);
-    }
-
-    private async Task PromoteAsync(string actor, string reason, CancellationToken ct)
-    {
-        var (allowed, message) = await RunHooksAsync(RolloutHookPoint.PrePromotion, "pre-promotion", ct).ConfigureAwait(false);
-        if (!allowed)
-        {
-            await RollBackAsync(SystemActor, $"pre-promotion hook refused: {message}", automatic: true, evidence: null, ct).ConfigureAwait(false);
-            return;
-        }
-
-        var next = _state!.Clone();
-        await TransitionAsync(next, RolloutPhase.Promoting, actor, reason, ct).ConfigureAwait(false);
-        await CompletePromotionAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task CompletePromotionAsync(CancellationToken ct)
-    {
-        var s = _state!;
-        _registry.SetCurrent(s.Candidate);
-        var next = s.Clone();
-        next.Promoted = true;
-        next.CandidateBuckets = TrafficPlan.BucketCount;
-        next.ShadowBuckets = 0;
-        next.Mirror = false;
-        await TransitionAsync(next, RolloutPhase.Succeeded, SystemActor, $"{s.Candidate} promoted: it serves all traffic and is the registry's current version", ct).ConfigureAwait(false);
-        await _host.UnloadAsync(s.Champion).ConfigureAwait(false);
-        await RunPostHooksAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task RollBackAsync(string actor, string reason, bool automatic, JsonObject? evidence, CancellationToken ct)
-    {
-        var s = _state!;
-        Log.RollingBack(_logger, s.RolloutId, s.Candidate, s.Champion, reason);
-        if (!_host.IsLoaded(s.Champion))
-        {
-            await _host.LoadAsync(_registry.ReadVerified(s.Champion, "roll back"), ct).ConfigureAwait(false);
-        }
-
-        SwitchTrafficToChampion(s);
-        var next = s.Clone();
-        Emit(next, "rollout.rollback", "critical", actor, new JsonObject
-        {
-            ["model"] = _registry.Get(s.Candidate).ModelName,
-            ["from"] = s.Candidate,
-            ["to"] = s.Champion,
-            ["trigger"] = automatic ? "automatic" : "manual",
-            ["reason"] = reason,
-            ["operator"] = actor,
-            ["after_promotion"] = s.Promoted,
-            ["evidence"] = evidence?.DeepClone(),
-        });
-        _metrics.Rollback(automatic);
-        await TransitionAsync(next, RolloutPhase.RollingBack, actor, reason, ct).ConfigureAwait(false);
-        await CompleteRollbackAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task CompleteRollbackAsync(CancellationToken ct)
-    {
-        var s = _state!;
-        if (s.Promoted || _registry.CurrentVersion != s.Champion)
-        {
-            _registry.SetCurrent(s.Champion);
-        }
-
-        var next = s.Clone();
-        next.Promoted = false;
-        next.CandidateBuckets = 0;
-        next.ShadowBuckets = 0;
-        next.Mirror = false;
-        next.NextAnalysisAt = null;
-        await TransitionAsync(next, RolloutPhase.RolledBack, SystemActor, $"{s.Candidate} rolled back; {s.Champion} serves all traffic ({s.Message})", ct).ConfigureAwait(false);
-        await _host.UnloadAsync(s.Candidate).ConfigureAwait(false);
-        await RunPostHooksAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task EndOnChampionAsync(RolloutPhase phase, string actor, string reason, CancellationToken ct)
-    {
-        var s = _state!;
-        SwitchTrafficToChampion(s);
-        var next = s.Clone();
-        next.CandidateBuckets = 0;
-        next.ShadowBuckets = 0;
-        next.Mirror = false;
-        next.NextAnalysisAt = null;
-        next.PausedFrom = null;
-        await TransitionAsync(next, phase, actor, reason, ct).ConfigureAwait(false);
-        await _host.UnloadAsync(s.Candidate).ConfigureAwait(false);
-        await RunPostHooksAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task TransitionAsync(RolloutState next, RolloutPhase to, string actor, string message, CancellationToken ct)
-    {
-        var from = _state?.RolloutId == next.RolloutId ? _state.Phase : (RolloutPhase?)null;
-        next.Phase = to;
-        next.Message = message;
-        Emit(next, "rollout.transition", to is RolloutPhase.Failed or RolloutPhase.RollingBack ? "warning" : "info", actor, new JsonObject
-        {
-            ["from"] = from?.ToString(),
-            ["to"] = to.ToString(),
-            ["step"] = next.StepIndex,
-            ["candidate_percent"] = next.CandidateBuckets / 100.0,
-            ["message"] = message,
-        });
-        Log.Transition(_logger, next.RolloutId, from, to, message);
-        await CommitAsync(next, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>Persists the state (durably) and only then applies it: traffic plan, metrics, audit outbox.</summary>
-    private async Task CommitAsync(RolloutState next, CancellationToken ct)
-    {
-        next.Revision++;
-        next.UpdatedAt = _time.GetUtcNow();
-        _store.Save(next);
-        Volatile.Write(ref _state, next);
-        ApplyPlan(next);
-        await FlushOutboxAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task FlushOutboxAsync(CancellationToken ct)
-    {
-        var s = _state;
-        if (s is null)
-        {
-            return;
-        }
-
-        while (s.Outbox.Count > 0)
-        {
-            var entry = s.Outbox[0];
-            if (_audit is not null)
-            {
-                await _audit.AppendAsync(entry.ToEvent(s.RolloutId), ct).ConfigureAwait(false);
-            }
-
-            s.Outbox.RemoveAt(0);
-        }
-    }
-
-    private static void Emit(RolloutState state, string eventType, string severity, string actor, JsonObject details)
-    {
-        state.Sequence++;
-        state.Outbox.Add(new RolloutState.OutboxEntry(state.Sequence, eventType, severity, actor, state.UpdatedAt, details));
-    }
-
-    private void EmitCommand(RolloutState state, RolloutCommand command)
-    {
-        state.UpdatedAt = _time.GetUtcNow();
-        Emit(state, "rollout.command", "info", command.Actor, new JsonObject
-        {
-            ["command"] = command.Kind.ToString(),
-            ["reason"] = command.Reason,
-            ["expected_phase"] = command.ExpectedPhase?.ToString(),
-            ["expected_revision"] = command.ExpectedRevision,
-            ["candidate"] = command.Candidate,
-            ["strategy"] = command.Strategy,
-            ["accepted"] = true,
-        });
-    }
-
-    private async Task RejectAsync(RolloutCommand command, string outcome, CancellationToken ct)
-    {
-        if (_audit is null)
-        {
-            return;
-        }
-
-        var entity = _state?.RolloutId ?? "none";
-        await _audit.AppendAsync(
-            new DeploymentAuditEvent("rollout.command", "rollout", entity, "warning", command.Actor, _time.GetUtcNow(), new JsonObject
-            {
-                ["command"] = command.Kind.ToString(),
-                ["reason"] = command.Reason,
-                ["expected_phase"] = command.ExpectedPhase?.ToString(),
-                ["expected_revision"] = command.ExpectedRevision,
-                ["actual_phase"] = _state?.Phase.ToString(),
-                ["actual_revision"] = _state?.Revision ?? 0,
-                ["accepted"] = false,
-                ["outcome"] = outcome,
-            }),
-            ct).ConfigureAwait(false);
-    }
-
-    private async Task<(bool Allowed, string Message)> RunHooksAsync(RolloutHookPoint point, string key, CancellationToken ct)
-    {
-        var messages = new List<string>();
-        foreach (var hook in _options.Hooks)
-        {
-            if (hook.Point != point)
-            {
-                continue;
-            }
-
-            var status = ToStatus(_state!);
-            RolloutHookResult result;
-            try
-            {
-                result = await hook.RunAsync(new RolloutHookContext(point, status, $"{status.RolloutId}/{key}/{hook.Name}"), ct).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-            {
-                result = RolloutHookResult.Deny($"{ex.GetType().Name}: {ex.Message}");
-            }
-
-            var next = _state!.Clone();
-            Emit(next, "rollout.hook", result.Allowed ? "info" : "warning", SystemActor, new JsonObject
-            {
-                ["hook"] = hook.Name,
-                ["point"] = point.ToString(),
-                ["allowed"] = result.Allowed,
-                ["message"] = result.Message,
-            });
-            await CommitAsync(next, ct).ConfigureAwait(false);
-            if (!result.Allowed)
-            {
-                if (point == RolloutHookPoint.PostRollout)
-                {
-                    Log.PostHookFailed(_logger, status.RolloutId, hook.Name, result.Message);
-                    continue;
-                }
-
-                return (false, $"{hook.Name}: {result.Message}");
-            }
-
-            messages.Add($"{hook.Name}: {result.Message}");
-        }
-
-        return (true, string.Join("; ", messages));
-    }
-
-    private async Task RunPostHooksAsync(CancellationToken ct) => _ = await RunHooksAsync(RolloutHookPoint.PostRollout, "post", ct).ConfigureAwait(false);
 
     private static JsonObject ToJson(IReadOnlyDictionary<string, double> evidence)
     {
@@ -1074,5 +323,6 @@ public sealed class RolloutController : IAsyncDisposable
         NextAnalysisAt = s.NextAnalysisAt,
         AnalysesRun = s.AnalysesRun,
         Message = s.Message,
+        LastAnalysis = s.LastAnalysis,
     };
 }

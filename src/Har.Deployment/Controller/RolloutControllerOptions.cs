@@ -1,4 +1,3 @@
-using Har.Inference;
 using Prometheus;
 
 namespace Har.Deployment;
@@ -43,10 +42,6 @@ public sealed class RolloutControllerOptions
     /// <summary>Gets the options of the built-in <c>shadow</c> strategy.</summary>
     public ShadowStrategyOptions Shadow { get; } = new();
 
-    /// <summary>Gets or sets a factory of the Har.Inference options each resident model version is loaded with.</summary>
-    /// <value>The default value is <see langword="null"/>: Har.Inference's defaults, with metrics going to <see cref="MetricsRegistry"/>. Set <see cref="HarModelOptions.UseGlobalThreadPool"/> when the process creates its ONNX Runtime environment through Har.Inference first.</value>
-    public Func<HarModelOptions>? ModelOptions { get; set; }
-
     /// <summary>Gets known windows (sensor units, interleaved frames) the built-in smoke test runs the candidate on; the candidate must agree with the champion on at least <see cref="SmokeTestMinAgreement"/> of them.</summary>
     /// <value>The default value is an empty list: the smoke test uses synthetic windows and checks only that outputs are valid and deterministic.</value>
     public IList<float[]> SmokeTestWindows { get; } = [];
@@ -59,11 +54,16 @@ public sealed class RolloutControllerOptions
     /// <value>The default value is <see langword="null"/>: <see cref="Prometheus.Metrics.DefaultRegistry"/>.</value>
     public CollectorRegistry? MetricsRegistry { get; set; }
 
+    /// <summary>Gets or sets how long <see cref="RolloutController.RunAsync"/> waits before it retries after a failed reconciliation.</summary>
+    /// <value>The default value is 5 seconds.</value>
+    public TimeSpan FaultRetryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(FailureThreshold, 1, nameof(FailureThreshold));
         ArgumentOutOfRangeException.ThrowIfLessThan(UnmeasurableLimit, 1, nameof(UnmeasurableLimit));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInconclusiveIntervals, 1, nameof(MaxInconclusiveIntervals));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FaultRetryInterval, TimeSpan.Zero, nameof(FaultRetryInterval));
         if (!(SmokeTestMinAgreement >= 0 && SmokeTestMinAgreement <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(SmokeTestMinAgreement), SmokeTestMinAgreement, "Expected a fraction in [0, 1].");

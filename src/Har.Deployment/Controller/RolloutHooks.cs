@@ -17,16 +17,40 @@ public enum RolloutHookPoint
 }
 
 /// <summary>What a hook sees.</summary>
-/// <param name="Point">When the hook runs.</param>
-/// <param name="Status">The rollout's status at that moment.</param>
-/// <param name="IdempotencyKey">Unique per rollout, hook point and step: a hook that runs twice after a crash receives the same key, so external side effects can be de-duplicated.</param>
-public sealed record RolloutHookContext(RolloutHookPoint Point, RolloutStatus Status, string IdempotencyKey);
+public sealed class RolloutHookContext
+{
+    internal RolloutHookContext(RolloutHookPoint point, RolloutStatus status, string idempotencyKey)
+    {
+        Point = point;
+        Status = status;
+        IdempotencyKey = idempotencyKey;
+    }
+
+    /// <summary>Gets where in the rollout the hook runs.</summary>
+    public RolloutHookPoint Point { get; }
+
+    /// <summary>Gets the rollout's status when the hook runs.</summary>
+    public RolloutStatus Status { get; }
+
+    /// <summary>Gets a key that is the same every time this hook runs for this rollout step (a retried call after a crash repeats it): use it to make side effects idempotent.</summary>
+    public string IdempotencyKey { get; }
+}
 
 /// <summary>A hook's answer.</summary>
-/// <param name="Allowed">Whether the rollout may proceed.</param>
-/// <param name="Message">Why (recorded in the audit log).</param>
-public readonly record struct RolloutHookResult(bool Allowed, string Message)
+public readonly struct RolloutHookResult
 {
+    private RolloutHookResult(bool allowed, string message)
+    {
+        Allowed = allowed;
+        Message = message;
+    }
+
+    /// <summary>Gets whether the rollout may proceed.</summary>
+    public bool Allowed { get; }
+
+    /// <summary>Gets why (recorded in the audit log).</summary>
+    public string Message { get; }
+
     /// <summary>Allows the rollout to proceed.</summary>
     /// <param name="message">A note for the audit log.</param>
     /// <returns>The result.</returns>

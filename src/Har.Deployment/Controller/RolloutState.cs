@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using Har.Audit.Storage;
 
 namespace Har.Deployment;
 
@@ -60,6 +59,9 @@ internal sealed class RolloutState
 
     public string Message { get; set; } = string.Empty;
 
+    /// <summary>The most recent analysis (verdict, gates with evidence, sample counts), persisted so the status says why after a restart too.</summary>
+    public AnalysisResult? LastAnalysis { get; set; }
+
     /// <summary>The last audit sequence number assigned.</summary>
     public long Sequence { get; set; } = -1;
 
@@ -111,6 +113,7 @@ internal sealed class RolloutStateStore
     internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
 

@@ -7,6 +7,9 @@ public sealed class HarDeploymentOptions
     /// <value>The default value is <see langword="null"/>.</value>
     public string? RegistryPath { get; set; }
 
+    /// <summary>Gets the serving pipeline's options (model loading, stream limits).</summary>
+    public ServingOptions Serving { get; } = new();
+
     /// <summary>Gets the rollout controller's options (analysis thresholds, strategies, hooks, state folder).</summary>
     public RolloutControllerOptions Rollouts { get; } = new();
 }

@@ -1,20 +1,24 @@
 using Har.Audit;
 using Har.Deployment;
+using Har.Drift;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers Har.Deployment: the model registry and the rollout controller.</summary>
+/// <summary>Registers Har.Deployment: the model registry, the serving pipeline and the rollout controller.</summary>
 public static class HarDeploymentServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="HarDeploymentOptions"/> (validated at start-up), a singleton <see cref="ModelRegistry"/>
-    /// and a singleton <see cref="RolloutController"/> opened on first use. Composes with <c>AddHarAudit</c>
+    /// Registers <see cref="HarDeploymentOptions"/> (validated at start-up), a singleton <see cref="ModelRegistry"/>,
+    /// a singleton <see cref="ServingPipeline"/> (the only way into the models: it loads each served version once)
+    /// and a singleton <see cref="RolloutController"/>, opened on first use. Composes with <c>AddHarAudit</c>
     /// (when an <see cref="AuditLog"/> is registered, every registration, refusal and rollout decision is
     /// appended to it), with a registered <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/>, and
-    /// with strategies, hooks and gates registered as services (or through the returned builder).
+    /// with a registered <c>DeviceDriftMonitor</c> (<c>AddHarDrift</c>: it then receives every window the pipeline serves, with its prediction),
+    /// with <see cref="IServingObserver"/>s, strategies, hooks and gates registered as services (or through the returned builder).
     /// Existing registrations win.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -35,6 +39,13 @@ public static class HarDeploymentServiceCollectionExtensions
             sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.RegistryPath!,
             sp.GetService<AuditLog>(),
             sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.TryAddSingleton(sp => ServingPipeline.Open(
+            sp.GetRequiredService<ModelRegistry>(),
+            sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Serving,
+            sp.GetService<DeviceDriftMonitor>(),
+            sp.GetServices<IServingObserver>(),
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Rollouts;
@@ -54,13 +65,29 @@ public static class HarDeploymentServiceCollectionExtensions
             }
 
             // A DI factory is synchronous; opening reads the state file and loads the resident models.
-            return RolloutController.OpenAsync(sp.GetRequiredService<ModelRegistry>(), o, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()).GetAwaiter().GetResult();
+            return RolloutController.OpenAsync(sp.GetRequiredService<ModelRegistry>(), sp.GetRequiredService<ServingPipeline>(), o, sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()).GetAwaiter().GetResult();
         });
         return new HarDeploymentBuilder(services);
     }
+
+    /// <summary>
+    /// Registers Har.Deployment as <see cref="AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> does,
+    /// with the options bound from a configuration section (e.g. <c>Har:Deployment</c>: <c>RegistryPath</c>,
+    /// <c>Serving:MaxStreams</c>, <c>Serving:Model:MaxBatchSize</c>, <c>Rollouts:Canary:AnalysisInterval</c>, …), validated at start-up.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The configuration section holding <see cref="HarDeploymentOptions"/>.</param>
+    /// <returns>A builder for observers, strategies, hooks and gates.</returns>
+    public static HarDeploymentBuilder AddHarDeployment(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var builder = services.AddHarDeployment();
+        services.AddOptions<HarDeploymentOptions>().Bind(configuration);
+        return builder;
+    }
 }
 
-/// <summary>Returned by <see cref="HarDeploymentServiceCollectionExtensions.AddHarDeployment"/> so registrations chain.</summary>
+/// <summary>Returned by <see cref="HarDeploymentServiceCollectionExtensions.AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> so registrations chain.</summary>
 public sealed class HarDeploymentBuilder
 {
     internal HarDeploymentBuilder(IServiceCollection services) => Services = services;
@@ -85,6 +112,16 @@ public sealed class HarDeploymentBuilder
     {
         ArgumentNullException.ThrowIfNull(hook);
         Services.AddSingleton(hook);
+        return this;
+    }
+
+    /// <summary>Adds an observer of every sample and prediction of the serving pipeline.</summary>
+    /// <param name="observer">The observer.</param>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder AddObserver(IServingObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        Services.AddSingleton(observer);
         return this;
     }
 
@@ -120,6 +157,7 @@ internal sealed class HarDeploymentOptionsValidator : IValidateOptions<HarDeploy
         try
         {
             options.Rollouts.Validate();
+            options.Serving.Validate();
         }
         catch (ArgumentException ex)
         {

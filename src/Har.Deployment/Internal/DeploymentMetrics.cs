@@ -11,6 +11,7 @@ internal sealed class DeploymentMetrics
     private readonly Counter _verdicts;
     private readonly Counter _rollbacks;
     private readonly Counter _analyses;
+    private readonly Gauge _loopFaulted;
     private readonly HashSet<string> _versions = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
@@ -22,6 +23,7 @@ internal sealed class DeploymentMetrics
         _verdicts = factory.CreateCounter("har_rollout_gate_verdicts_total", "Analysis gate verdicts by gate and verdict.", "gate", "verdict");
         _rollbacks = factory.CreateCounter("har_rollout_rollbacks_total", "Rollbacks, by trigger (automatic or manual).", "trigger");
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
+        _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
     }
 
     public void SetPhase(RolloutPhase phase)
@@ -64,6 +66,8 @@ internal sealed class DeploymentMetrics
             _verdicts.WithLabels(gate.Gate, Name(gate.Verdict)).Inc();
         }
     }
+
+    public void SetLoopFaulted(bool faulted) => _loopFaulted.Set(faulted ? 1 : 0);
 
     public void Rollback(bool automatic) => _rollbacks.WithLabels(automatic ? "automatic" : "manual").Inc();
 

@@ -24,4 +24,13 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Error, "Rollout {RolloutId}: {Message}")]
     public static partial void Error(ILogger logger, string rolloutId, string message, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Error, "Serving observer {Observer} threw; the prediction was served and the failure counted in har_serving_observer_errors_total")]
+    public static partial void ObserverFailed(ILogger logger, string observer, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Error, "The rollout controller's reconcile loop failed; it keeps serving the current traffic plan and retries in {RetrySeconds} s")]
+    public static partial void LoopFaulted(ILogger logger, double retrySeconds, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Information, "The rollout controller's reconcile loop recovered")]
+    public static partial void LoopRecovered(ILogger logger);
 }

@@ -52,6 +52,9 @@ internal interface IModelVersionHost : IAsyncDisposable
     /// <summary>The version's outputs on the known reference windows, or null when there are none.</summary>
     OutputReference? GetOutputReference(string version);
 
+    /// <summary>Sets the known windows of the built-in smoke test and the agreement it requires with the stable version.</summary>
+    void SetSmokeWindows(IReadOnlyList<float[]> windows, double minAgreement);
+
     ValueTask UnloadAsync(string version);
 }
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Har.Audit;
-using Har.Audit.Storage;
 using Har.Inference;
 
 namespace Har.Deployment;
@@ -212,6 +211,8 @@ public sealed partial class ModelRegistry
 
         return full;
     }
+
+    internal static int CompareVersions(string a, string b) => SemanticVersion.Parse(a).CompareTo(SemanticVersion.Parse(b));
 
     internal static string HashFile(string path)
     {

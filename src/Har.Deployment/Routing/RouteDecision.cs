@@ -5,4 +5,4 @@ namespace Har.Deployment;
 /// <param name="ShadowVersion">A version that also receives the windows and whose predictions are only compared, or <see langword="null"/>.</param>
 /// <param name="IsCandidate">Whether <paramref name="Version"/> is the plan's candidate.</param>
 /// <param name="Bucket">The key's bucket in <c>[0, 10,000)</c>, or -1 when the plan has a single version and no shadow (no hash needed).</param>
-public readonly record struct RouteDecision(string Version, string? ShadowVersion, bool IsCandidate, int Bucket);
+internal readonly record struct RouteDecision(string Version, string? ShadowVersion, bool IsCandidate, int Bucket);

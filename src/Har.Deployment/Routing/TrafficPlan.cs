@@ -26,7 +26,7 @@ public sealed class TrafficPlan
     /// <param name="mirrorCandidateToStable">Whether windows served by the candidate are also run on the stable version (paired comparison on identical inputs; the stable result is never returned).</param>
     /// <param name="revision">A number that identifies the plan (the rollout's revision); informational.</param>
     /// <exception cref="ArgumentException">A version name is empty, a bucket count is out of range, or a candidate/shadow share is given without its version.</exception>
-    public TrafficPlan(
+    internal TrafficPlan(
         string stable,
         string? candidate = null,
         int candidateBuckets = 0,
@@ -109,12 +109,12 @@ public sealed class TrafficPlan
     /// <param name="version">The only serving version.</param>
     /// <param name="revision">The plan's revision.</param>
     /// <returns>The plan.</returns>
-    public static TrafficPlan Single(string version, long revision = 0) => new(version, revision: revision);
+    internal static TrafficPlan Single(string version, long revision = 0) => new(version, revision: revision);
 
     /// <summary>Derives a stable salt from a rollout id, so every rollout shuffles devices differently but consistently.</summary>
     /// <param name="rolloutId">The rollout's id.</param>
     /// <returns>The salt.</returns>
-    public static ulong SaltFor(string rolloutId)
+    internal static ulong SaltFor(string rolloutId)
     {
         ArgumentException.ThrowIfNullOrEmpty(rolloutId);
         return StableHash.Hash64(rolloutId, 0x4841522D524F4C4CUL);

@@ -8,7 +8,7 @@ namespace Har.Deployment;
 /// readers see the old plan or the new one, never a half-applied one. A decision costs one XXH3 hash
 /// of the key's UTF-16 code units with the plan's salt as seed, and allocates nothing.
 /// </summary>
-public sealed class TrafficRouter
+internal sealed class TrafficRouter
 {
     private TrafficPlan _plan;
 

@@ -6,26 +6,24 @@ using Microsoft.Extensions.Logging;
 namespace Har.Deployment;
 
 /// <summary>
-/// The model seam on Har.Inference: one warm <see cref="HarModel"/> per resident version. The bytes
-/// that were verified against the registry record are written to a process-private file and loaded
-/// from there, so what runs is exactly what was verified (Har.Inference loads from a path).
+/// The model seam on Har.Inference: one warm <see cref="HarModel"/> per resident version, loaded from the
+/// registry's own file (no private copy: nothing is left in the temp folder after a stop or a crash, and
+/// no model is resident twice). The file was verified against the registry record before the load and
+/// is hashed again after it, so a file swapped while the session was being created is refused.
 /// </summary>
 internal sealed class HarModelHost : IModelVersionHost
 {
     private readonly ConcurrentDictionary<string, Resident> _models = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, OutputReference> _references = new(StringComparer.Ordinal);
-    private readonly Func<HarModelOptions> _options;
+    private readonly HarModelOptions _options;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly TimeProvider _time;
-    private IReadOnlyList<float[]> _smokeWindows;
-    private readonly double _minSmokeAgreement;
-    private readonly Lazy<DirectoryInfo> _privateDir = new(() => Directory.CreateTempSubdirectory("har-deploy-"));
+    private IReadOnlyList<float[]> _smokeWindows = [];
+    private double _minSmokeAgreement = 0.5;
 
-    public HarModelHost(Func<HarModelOptions> options, IReadOnlyList<float[]> smokeWindows, double minSmokeAgreement, ILoggerFactory? loggerFactory, TimeProvider time)
+    public HarModelHost(HarModelOptions options, ILoggerFactory? loggerFactory, TimeProvider time)
     {
         _options = options;
-        _smokeWindows = smokeWindows;
-        _minSmokeAgreement = minSmokeAgreement;
         _loggerFactory = loggerFactory;
         _time = time;
     }
@@ -38,30 +36,30 @@ internal sealed class HarModelHost : IModelVersionHost
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var path = Path.Combine(_privateDir.Value.FullName, $"v{model.Model.Version}-{model.Model.Sha256[..16]}.onnx");
-        File.WriteAllBytes(path, model.Bytes);
-        HarModel loaded;
+        var path = model.Model.ModelPath;
+        var loaded = HarModel.Load(path, _options, _loggerFactory, _time);
         try
         {
-            loaded = HarModel.Load(path, _options(), _loggerFactory, _time);
+            var after = HashFile(path);
+            if (!string.Equals(after, model.Model.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ModelIntegrityException($"The file of version {model.Model.Version} changed while it was being loaded (SHA-256 {after[..16]}…, registered {model.Model.Sha256[..16]}…); refused.");
+            }
+
+            if (!string.Equals(ModelVersionName.Normalize(loaded.Version), model.Model.Version, StringComparison.Ordinal))
+            {
+                throw new ModelIntegrityException($"Registry folder v{model.Model.Version} holds a model whose card says version {loaded.Version}; expected them to agree.");
+            }
         }
         catch
         {
-            File.Delete(path);
+            loaded.Dispose();
             throw;
         }
 
-        if (!string.Equals(ModelVersionName.Normalize(loaded.Version), model.Model.Version, StringComparison.Ordinal))
+        if (!_models.TryAdd(model.Model.Version, new Resident(loaded, MeasureBaseline(loaded))))
         {
             loaded.Dispose();
-            File.Delete(path);
-            throw new ModelIntegrityException($"Registry folder v{model.Model.Version} holds a model whose card says version {loaded.Version}; expected them to agree.");
-        }
-
-        if (!_models.TryAdd(model.Model.Version, new Resident(loaded, path, MeasureBaseline(loaded))))
-        {
-            loaded.Dispose();
-            File.Delete(path);
         }
 
         return ValueTask.CompletedTask;
@@ -71,10 +69,17 @@ internal sealed class HarModelHost : IModelVersionHost
 
     internal HarModel GetModel(string version) => Get(version).Model;
 
-    internal void SetSmokeWindows(IReadOnlyList<float[]> windows)
+    public void SetSmokeWindows(IReadOnlyList<float[]> windows, double minAgreement)
     {
         _smokeWindows = windows;
+        _minSmokeAgreement = minAgreement;
         _references.Clear();
+    }
+
+    private static string HashFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 
     public ModelCard GetCard(string version) => Get(version).Model.Card;
@@ -95,7 +100,6 @@ internal sealed class HarModelHost : IModelVersionHost
         if (_models.TryRemove(version, out var resident))
         {
             await resident.Model.DisposeAsync().ConfigureAwait(false);
-            File.Delete(resident.Path);
         }
     }
 
@@ -104,11 +108,6 @@ internal sealed class HarModelHost : IModelVersionHost
         foreach (var version in _models.Keys.ToArray())
         {
             await UnloadAsync(version).ConfigureAwait(false);
-        }
-
-        if (_privateDir.IsValueCreated && Directory.Exists(_privateDir.Value.FullName))
-        {
-            _privateDir.Value.Delete(recursive: true);
         }
     }
 
@@ -245,5 +244,5 @@ internal sealed class HarModelHost : IModelVersionHost
         return TimeSpan.FromSeconds(samples[samples.Length / 2] / (double)System.Diagnostics.Stopwatch.Frequency);
     }
 
-    private sealed record Resident(HarModel Model, string Path, TimeSpan Baseline);
+    private sealed record Resident(HarModel Model, TimeSpan Baseline);
 }

@@ -27,7 +27,7 @@ namespace Har.Deployment;
 /// its timestamp is the wall-clock time it was written, so the log stays in time order. Entities are the
 /// runs' rollout ids (<c>sim-{fault}-{seed}</c>).
 /// </remarks>
-public sealed class RolloutSimulation : IAsyncDisposable
+internal sealed class RolloutSimulation : IAsyncDisposable
 {
     private const int LatencySamples = 300;
     private const int LatencyRepeats = 3;
@@ -121,7 +121,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
         }
 
         scratchRegistry.SetCurrent(champion);
-        var host = new HarModelHost(options.ModelOptions ?? (() => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero }), [], options.SmokeTestMinAgreement, loggerFactory, TimeProvider.System);
+        var host = new HarModelHost(new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero, UseGlobalThreadPool = false, IntraOpThreads = 1 }, loggerFactory, TimeProvider.System);
         try
         {
             await host.LoadAsync(scratchRegistry.ReadVerified(champion, "simulate"), cancellationToken).ConfigureAwait(false);
@@ -190,7 +190,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
                 smoke.Add(all.AsSpan(w * values, values).ToArray());
             }
 
-            host.SetSmokeWindows(smoke);
+            host.SetSmokeWindows(smoke, options.SmokeTestMinAgreement);
             var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);
             simulation.PreparationTime = Stopwatch.GetElapsedTime(started);
             return simulation;
@@ -217,11 +217,11 @@ public sealed class RolloutSimulation : IAsyncDisposable
         var sink = new DecisionSink(_audit);
         _registry.SetCurrent(Champion);
         var options = CopyOptions(_options, runDir);
-        var host = new SharedHost(_models, this);
+        var serving = new SimulatedServing(new SharedHost(_models, this), WindowGeometry.From(_models.GetCard(Champion)), clock.GetUtcNow(), Champion);
         var rng = new Random(scenario.Seed);
         try
         {
-            await using var controller = await RolloutController.OpenAsync(_registry, options, host, ownsHost: false, sink, DriftClassMixTest.Instance, _loggerFactory, clock, cancellationToken).ConfigureAwait(false);
+            await using var controller = await RolloutController.OpenAsync(_registry, options, serving, sink, DriftClassMixTest.Instance, _loggerFactory, clock, cancellationToken).ConfigureAwait(false);
             var start = clock.GetUtcNow();
             var status = await controller.ExecuteAsync(
                 RolloutCommand.Start(Candidate, scenario.Strategy, "simulator", $"simulated rollout, fault {scenario.Fault}, seed {scenario.Seed}") with { RolloutId = string.Create(CultureInfo.InvariantCulture, $"sim-{scenario.Fault}-{scenario.Seed}") },
@@ -246,7 +246,7 @@ public sealed class RolloutSimulation : IAsyncDisposable
                     {
                         var window = _streamStart[device.Stream] + device.Position;
                         device.Position = (device.Position + 1) % _streamWindows[device.Stream];
-                        Serve(controller, device.Id, window, scenario, rng);
+                        Serve(serving, device.Id, window, scenario, rng);
                     }
                 }
 
@@ -432,11 +432,11 @@ public sealed class RolloutSimulation : IAsyncDisposable
         return (double)same / _champion.Labels.Length;
     }
 
-    private void Serve(RolloutController controller, string deviceId, int window, SimulationScenario scenario, Random rng)
+    private void Serve(SimulatedServing serving, string deviceId, int window, SimulationScenario scenario, Random rng)
     {
-        var decision = controller.Router.Route(deviceId);
+        var decision = TrafficRouter.Route(serving.Plan, deviceId);
         var served = Outcome(decision.Version, window, scenario, rng);
-        var o = controller.Observations;
+        var o = serving.Observations;
         if (served.Error)
         {
             o.RecordError(decision.Version, served.Latency);
@@ -501,6 +501,11 @@ public sealed class RolloutSimulation : IAsyncDisposable
 
         public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => models.SmokeTest(version, stableVersion);
 
+        public void SetSmokeWindows(IReadOnlyList<float[]> windows, double minAgreement)
+        {
+            // The simulation's own known windows (set at preparation) stay in force.
+        }
+
         public TimeSpan? GetBaselineLatency(string version) =>
             version == simulation.Champion ? simulation._champion.BaselineMedian : version == simulation.Candidate ? simulation._candidate.BaselineMedian : null;
 
@@ -557,6 +562,26 @@ public sealed class RolloutSimulation : IAsyncDisposable
         // the log; asking the log would also match an earlier run with the same rollout id and drop events.
         public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken) => ValueTask.FromResult(-1L);
     }
+}
+
+/// <summary>
+/// The simulation's stand-in for the <see cref="ServingPipeline"/>: the controller publishes plans to it
+/// and reads its observations exactly as it does with the real pipeline, while the runs feed the
+/// observations with the models' precomputed predictions on a virtual clock.
+/// </summary>
+internal sealed class SimulatedServing(IModelVersionHost models, WindowGeometry geometry, DateTimeOffset start, string version) : IServingControl
+{
+    private TrafficPlan _plan = TrafficPlan.Single(version);
+
+    public IModelVersionHost Models => models;
+
+    public RolloutObservations Observations { get; } = new(start);
+
+    public WindowGeometry Geometry => geometry;
+
+    public TrafficPlan Plan => Volatile.Read(ref _plan);
+
+    public void Publish(TrafficPlan plan) => Volatile.Write(ref _plan, plan);
 }
 
 /// <summary>A clock that moves only when told to (the simulation's virtual time).</summary>

@@ -3,10 +3,10 @@ namespace Har.Deployment;
 /// <summary>One recorded device stream the simulation replays: interleaved frames in sensor units (e.g. a HAPT session).</summary>
 /// <param name="Id">The stream's name.</param>
 /// <param name="Frames">Interleaved frames (<c>ax ay az gx gy gz</c> …).</param>
-public sealed record RecordedSession(string Id, ReadOnlyMemory<float> Frames);
+internal sealed record RecordedSession(string Id, ReadOnlyMemory<float> Frames);
 
 /// <summary>A fault injected into the candidate's serving path.</summary>
-public enum SimulationFault
+internal enum SimulationFault
 {
     /// <summary>The candidate is served as it is.</summary>
     None,
@@ -22,7 +22,7 @@ public enum SimulationFault
 }
 
 /// <summary>One simulated rollout.</summary>
-public sealed class SimulationScenario
+internal sealed class SimulationScenario
 {
     /// <summary>Gets or sets the injected fault.</summary>
     /// <value>The default value is <see cref="SimulationFault.None"/>.</value>
@@ -61,10 +61,10 @@ public sealed class SimulationScenario
 /// <param name="At">Virtual time.</param>
 /// <param name="EventType">The audit event type, e.g. <c>rollout.verdict</c>.</param>
 /// <param name="Summary">What was decided, with the key evidence.</param>
-public sealed record SimulationDecision(DateTimeOffset At, string EventType, string Summary);
+internal sealed record SimulationDecision(DateTimeOffset At, string EventType, string Summary);
 
 /// <summary>The outcome of one simulated rollout.</summary>
-public sealed class SimulationResult
+internal sealed class SimulationResult
 {
     internal SimulationResult(RolloutStatus status, int intervals, IReadOnlyList<SimulationDecision> decisions, TimeSpan elapsed)
     {

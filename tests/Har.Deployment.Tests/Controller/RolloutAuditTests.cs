@@ -27,7 +27,8 @@ public sealed class RolloutAuditTests : IDisposable
     [Fact]
     public async Task Canary_PromotedRollout_EveryCommandTransitionStepAndVerdictInTheVerifiedLog()
     {
-        await using (var c = await RolloutController.OpenAsync(_registry, TestRegistry.Options(), timeProvider: _env.Time))
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
         {
             var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "smaller model"));
             while (s.Phase == RolloutPhase.Progressing)
@@ -70,7 +71,8 @@ public sealed class RolloutAuditTests : IDisposable
     [Fact]
     public async Task Canary_FailingCandidate_RollbackRecordWithEvidenceAndProvableInclusion()
     {
-        await using var c = await RolloutController.OpenAsync(_registry, TestRegistry.Options(), timeProvider: _env.Time);
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time);
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         while (s.Phase == RolloutPhase.Progressing)
         {

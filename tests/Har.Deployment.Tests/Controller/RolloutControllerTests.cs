@@ -16,7 +16,7 @@ public sealed class RolloutControllerTests : IDisposable
         var status = await c.ExecuteAsync(RolloutCommand.Start("v1.1.0", "canary", "alice", "better model"));
         Assert.Equal(RolloutPhase.Progressing, status.Phase);
         Assert.Equal(10, status.CandidatePercent);
-        Assert.Equal(10, c.Router.Plan.CandidatePercent);
+        Assert.Equal(10, c.Plan.CandidatePercent);
 
         var weights = new List<double>();
         for (var i = 0; i < 20 && status.Phase == RolloutPhase.Progressing; i++)
@@ -30,7 +30,7 @@ public sealed class RolloutControllerTests : IDisposable
         Assert.Equal([10.0, 10, 50, 50, 100, 100], weights);
         Assert.Equal(6, status.AnalysesRun);
         Assert.Equal(TestRegistry.Candidate, _env.Registry.CurrentVersion);
-        Assert.Equal(TrafficPlan.Single(TestRegistry.Candidate).ToString(), c.Router.Plan.ToString());
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Candidate).ToString(), c.Plan.ToString());
         var steps = _env.Audit.OfType("rollout.step").Select(e => e.Details["step"]!.GetValue<int>()).ToList();
         Assert.Equal(Enumerable.Range(0, status.Steps.Count), steps);
     }
@@ -49,10 +49,10 @@ public sealed class RolloutControllerTests : IDisposable
         var second = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
         Assert.Equal(RolloutPhase.RolledBack, second.Phase);
         Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
-        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion).ToString(), c.Router.Plan.ToString());
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion).ToString(), c.Plan.ToString());
         for (var i = 0; i < 1000; i++)
         {
-            Assert.Equal(TestRegistry.Champion, c.Router.Route($"device-{i}").Version);
+            Assert.Equal(TestRegistry.Champion, TrafficRouter.Route(c.Plan, $"device-{i}").Version);
         }
 
         var rollback = Assert.Single(_env.Audit.OfType("rollout.rollback"));
@@ -141,7 +141,7 @@ public sealed class RolloutControllerTests : IDisposable
             Assert.Equal((RolloutPhase.Paused, 0), (s.Phase, s.AnalysesRun));
         }
 
-        Assert.Equal(10, c.Router.Plan.CandidatePercent);
+        Assert.Equal(10, c.Plan.CandidatePercent);
         var resumed = await c.ExecuteAsync(RolloutCommand.Resume("ops", "incident over"));
         Assert.Equal(RolloutPhase.Progressing, resumed.Phase);
         var after = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
@@ -170,7 +170,7 @@ public sealed class RolloutControllerTests : IDisposable
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         Assert.Equal(RolloutPhase.Failed, s.Phase);
         Assert.Contains("sign-off", s.Message, StringComparison.Ordinal);
-        Assert.Equal(TestRegistry.Champion, c.Router.Route("d").Version);
+        Assert.Equal(TestRegistry.Champion, TrafficRouter.Route(c.Plan, "d").Version);
         Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
     }
 
@@ -214,18 +214,18 @@ public sealed class RolloutControllerTests : IDisposable
         await using var c = await _env.OpenAsync();
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "blue-green", "alice", "switch"));
         Assert.Equal(100, s.CandidatePercent);
-        Assert.Equal(TestRegistry.Champion, c.Router.Plan.Stable);
-        Assert.True(c.Router.Plan.MirrorCandidateToStable);
+        Assert.Equal(TestRegistry.Champion, c.Plan.Stable);
+        Assert.True(c.Plan.MirrorCandidateToStable);
 
         // The champion is still loaded: serving it needs no load.
         var window = new float[200 * 6];
-        var served = await c.PredictAsync("device-1", window);
+        var served = await _env.PredictAsync("device-1", window);
         Assert.Equal(TestRegistry.Candidate, served.ModelVersion);
 
         await Traffic.IntervalAsync(_env, c, 400, healthy: false);
         s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
         Assert.Equal(RolloutPhase.RolledBack, s.Phase);
-        var back = await c.PredictAsync("device-1", window);
+        var back = await _env.PredictAsync("device-1", window);
         Assert.Equal(TestRegistry.Champion, back.ModelVersion);
     }
 
@@ -235,14 +235,14 @@ public sealed class RolloutControllerTests : IDisposable
         await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.Shadow.PassesRequired = 2));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate"));
         Assert.Equal((0.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
-        var d = c.Router.Route("device-9");
+        var d = TrafficRouter.Route(c.Plan, "device-9");
         Assert.Equal((TestRegistry.Champion, TestRegistry.Candidate), (d.Version, d.ShadowVersion));
         s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
         s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
         Assert.Equal(RolloutPhase.Succeeded, s.Phase);
         Assert.False(s.Promoted);
         Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
-        Assert.Null(c.Router.Route("device-9").ShadowVersion);
+        Assert.Null(TrafficRouter.Route(c.Plan, "device-9").ShadowVersion);
     }
 
     [Fact]
@@ -309,7 +309,7 @@ public sealed class RolloutControllerTests : IDisposable
         {
             var after = c.Status!;
             Assert.Equal((before.Phase, before.StepIndex, before.Revision, before.CandidatePercent), (after.Phase, after.StepIndex, after.Revision, after.CandidatePercent));
-            Assert.Equal(50, c.Router.Plan.CandidatePercent);
+            Assert.Equal(50, c.Plan.CandidatePercent);
             var s = after;
             while (s.Phase == RolloutPhase.Progressing)
             {
@@ -340,7 +340,7 @@ public sealed class RolloutControllerTests : IDisposable
                 window[k] = (float)(rng.NextDouble() * 2 - 1);
             }
 
-            var p = await c.PredictAsync($"device-{i}", window);
+            var p = await _env.PredictAsync($"device-{i}", window);
             if (p.ModelVersion == TestRegistry.Candidate)
             {
                 candidateStreams++;
@@ -354,6 +354,30 @@ public sealed class RolloutControllerTests : IDisposable
         var json = verdict.Details.ToJsonString();
         Assert.Contains("\"requests\":" + candidateStreams, json, StringComparison.Ordinal);
         Assert.NotNull(s);
+    }
+
+    [Fact]
+    public async Task Status_AfterAnInterval_LastAnalysisHasEveryGateWithEvidenceAndCounts()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        Assert.Null(c.Status!.LastAnalysis);
+
+        var s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+
+        var a = Assert.IsType<AnalysisResult>(s.LastAnalysis);
+        Assert.Equal(GateVerdict.Fail, a.Verdict);
+        Assert.Equal((400L, 400L), (a.StableRequests, a.CandidateRequests));
+        var errorRate = Assert.Single(a.Gates, g => g.Gate == "error-rate");
+        Assert.Equal(GateVerdict.Fail, errorRate.Verdict);
+        Assert.Equal(400, errorRate.Evidence["requests"]);
+        Assert.Contains("error-rate Fail", a.ToString(), StringComparison.Ordinal);
+
+        // Persisted: a reader of the state file (har rollout status) sees the same analysis.
+        var persisted = RolloutController.ReadStatus(Path.Combine(_env.Registry.Root, ".rollout"))!.LastAnalysis!;
+        Assert.Equal(a.Verdict, persisted.Verdict);
+        Assert.Equal(a.Gates.Select(g => (g.Gate, g.Verdict)), persisted.Gates.Select(g => (g.Gate, g.Verdict)));
+        Assert.Equal(400, persisted.Gates.Single(g => g.Gate == "error-rate").Evidence["requests"]);
     }
 
     private static async Task<string> Scrape(CollectorRegistry registry)

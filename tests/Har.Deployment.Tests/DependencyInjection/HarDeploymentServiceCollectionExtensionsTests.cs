@@ -1,6 +1,6 @@
 using Har.Audit;
 using Har.Deployment.Tests.Support;
-using Har.Inference;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -24,7 +24,8 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         {
             o.RegistryPath = env.Registry.Root;
             o.Rollouts.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
-            o.Rollouts.ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero };
+            o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.Model.EnableMetrics = false;
             o.Rollouts.Recreate.SmokeTest = false;
         }).AddGate(gate);
         await using var provider = services.BuildServiceProvider();
@@ -32,9 +33,14 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         // The versions were registered without this log; seeding them from the trusted files anchors them in it.
         provider.GetRequiredService<ModelRegistry>().Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]);
         var controller = provider.GetRequiredService<RolloutController>();
+        var pipeline = provider.GetRequiredService<ServingPipeline>();
+        Assert.Equal(TestRegistry.Champion, pipeline.Plan.Stable);
         Assert.Same(provider.GetRequiredService<ModelRegistry>(), controller.Registry);
         var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "di-test", "composition"));
         Assert.Equal(RolloutPhase.Succeeded, status.Phase);
+
+        // The controller steers the pipeline the container hands out: one set of resident models.
+        Assert.Equal(TestRegistry.Candidate, pipeline.Plan.Stable);
         var log = provider.GetRequiredService<AuditLog>();
         var page = log.Query(new AuditQuery { EntityId = status.RolloutId });
         Assert.Contains(page.Entries, e => e.EventType == "rollout.transition");
@@ -63,6 +69,42 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         using var provider = services.BuildServiceProvider();
         var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
         Assert.Contains("MaxErrorRate", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddHarDeployment_ConfigurationSection_BindsNestedOptions()
+    {
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Har:Deployment:RegistryPath"] = "registry",
+            ["Har:Deployment:Serving:MaxStreams"] = "123",
+            ["Har:Deployment:Serving:Model:MaxBatchSize"] = "8",
+            ["Har:Deployment:Rollouts:FailureThreshold"] = "3",
+            ["Har:Deployment:Rollouts:Canary:AnalysisInterval"] = "00:00:30",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddHarDeployment(configuration.GetSection("Har:Deployment"));
+        using var provider = services.BuildServiceProvider();
+
+        var o = provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value;
+
+        Assert.Equal(("registry", 123, 8, 3, TimeSpan.FromSeconds(30)), (o.RegistryPath, o.Serving.MaxStreams, o.Serving.Model.MaxBatchSize, o.Rollouts.FailureThreshold, o.Rollouts.Canary.AnalysisInterval));
+    }
+
+    [Fact]
+    public void AddHarDeployment_ConfigurationWithInvalidValue_ValidationNamesIt()
+    {
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["RegistryPath"] = "registry",
+            ["Serving:MaxStreams"] = "0",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddHarDeployment(configuration);
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value);
+        Assert.Contains("MaxStreams", ex.Message, StringComparison.Ordinal);
     }
 
     private sealed class CountingGate : IAnalysisGate

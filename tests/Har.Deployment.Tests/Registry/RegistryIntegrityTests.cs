@@ -55,7 +55,8 @@ public sealed class RegistryIntegrityTests : IDisposable
     {
         AuditedRegistry.SwapConsistently(_env.Registry.Get("1.1.0"), AuditedRegistry.ImpostorOf("1.1.0"));
         var options = TestRegistry.Options(o => o.Recreate.SmokeTest = false);
-        await using var controller = await RolloutController.OpenAsync(_env.Registry, options, loggerFactory: null, timeProvider: _env.Time);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, options, loggerFactory: null, timeProvider: _env.Time);
         var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "mallory", "swap"));
 
         Assert.Equal(RolloutPhase.Failed, status.Phase);
@@ -66,7 +67,8 @@ public sealed class RegistryIntegrityTests : IDisposable
     [Fact]
     public async Task Promote_CandidateSwappedAfterItWasLoaded_NotMadeCurrentAndRefusalAudited()
     {
-        await using var controller = await RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), loggerFactory: null, timeProvider: _env.Time);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), loggerFactory: null, timeProvider: _env.Time);
         var started = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try the candidate"));
         Assert.False(started.Phase.IsTerminal(), started.Message);
 

@@ -10,7 +10,7 @@ namespace Har.Deployment.Tests.Simulation;
 /// </summary>
 public sealed class SimulationFixture : IAsyncLifetime
 {
-    public RolloutSimulation? Simulation { get; private set; }
+    internal RolloutSimulation? Simulation { get; private set; }
 
     public string? SkipReason { get; private set; }
 
@@ -60,11 +60,12 @@ public sealed class SimulationFixture : IAsyncLifetime
 public sealed class RolloutSimulationTests(SimulationFixture fixture, ITestOutputHelper output) : IClassFixture<SimulationFixture>
 {
     [Theory]
-    [InlineData(SimulationFault.Errors)]
-    [InlineData(SimulationFault.Latency)]
-    [InlineData(SimulationFault.BrokenNormalization)]
-    public async Task Simulate_FaultyCandidate_RolledBackWithinTwoAnalysisIntervalsInEveryOf50Runs(SimulationFault fault)
+    [InlineData(nameof(SimulationFault.Errors))]
+    [InlineData(nameof(SimulationFault.Latency))]
+    [InlineData(nameof(SimulationFault.BrokenNormalization))]
+    public async Task Simulate_FaultyCandidate_RolledBackWithinTwoAnalysisIntervalsInEveryOf50Runs(string faultName)
     {
+        var fault = Enum.Parse<SimulationFault>(faultName);
         var simulation = Require();
         var intervals = new List<int>();
         for (var seed = 1; seed <= 50; seed++)

@@ -10,6 +10,8 @@ internal sealed class TestRegistry : IDisposable
     public const string Champion = "1.0.0";
     public const string Candidate = "1.1.0";
 
+    private ServingPipeline? _pipeline;
+
     public TestRegistry(bool registerCandidate = true)
     {
         Root = Directory.CreateTempSubdirectory("har-deploy-test-").FullName;
@@ -36,12 +38,30 @@ internal sealed class TestRegistry : IDisposable
 
     public MemoryAuditSink Audit { get; }
 
+    /// <summary>Gets the serving pipeline on the registry (opened on first use, on the current version).</summary>
+    public ServingPipeline Pipeline => _pipeline ??= ServingPipeline.Open(Registry, ServingOptions(), timeProvider: Time);
+
+    public static ServingOptions ServingOptions()
+    {
+        var o = new ServingOptions { MetricsRegistry = Metrics.NewCustomRegistry() };
+        o.Model.EnableMetrics = false;
+        o.Model.MaxBatchWait = TimeSpan.Zero;
+        return o;
+    }
+
+    /// <summary>Serves one window through the pipeline (as <c>/v1/predict</c> does).</summary>
+    public async Task<Prediction> PredictAsync(string streamId, float[] window)
+    {
+        var predictions = new Prediction[1];
+        await Pipeline.PredictAsync(streamId, window, predictions);
+        return predictions[0];
+    }
+
     public static RolloutControllerOptions Options(Action<RolloutControllerOptions>? configure = null)
     {
         var o = new RolloutControllerOptions
         {
             MetricsRegistry = Metrics.NewCustomRegistry(),
-            ModelOptions = () => new HarModelOptions { EnableMetrics = false, MaxBatchWait = TimeSpan.Zero },
         };
         o.Canary.AnalysisInterval = TimeSpan.FromMinutes(1);
 
@@ -54,11 +74,12 @@ internal sealed class TestRegistry : IDisposable
     public Task<RolloutController> OpenAsync(RolloutControllerOptions? options = null)
     {
         options ??= Options();
-        return RolloutController.OpenAsync(Registry, options, RolloutController.CreateDefaultHost(options, null, Time), ownsHost: true, Audit, DriftClassMixTest.Instance, null, Time, CancellationToken.None);
+        return RolloutController.OpenAsync(Registry, options, Pipeline, Audit, DriftClassMixTest.Instance, null, Time, CancellationToken.None);
     }
 
     public void Dispose()
     {
+        _pipeline?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         try
         {
             Directory.Delete(Root, recursive: true);

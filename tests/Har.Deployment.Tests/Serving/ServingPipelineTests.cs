@@ -6,7 +6,7 @@ using Prometheus;
 namespace Har.Deployment.Tests.Serving;
 
 /// <summary>The serving path on the real tiny fixture models: windowing, routing, batching, drift feed.</summary>
-public sealed class StreamPredictionPipelineTests : IDisposable
+public sealed class ServingPipelineTests : IDisposable
 {
     private readonly TestRegistry _env = new(registerCandidate: false);
     private readonly ModelCard _card = ModelCard.Load(TestRegistry.ChampionFile);
@@ -16,8 +16,7 @@ public sealed class StreamPredictionPipelineTests : IDisposable
     [Fact]
     public async Task PredictAsync_Windows_AgreeWithTheModelAndAreObservedForTheServedVersion()
     {
-        await using var controller = await _env.OpenAsync();
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card));
+        var pipeline = _env.Pipeline;
         using var model = HarModel.Load(TestRegistry.ChampionFile, new HarModelOptions { EnableMetrics = false });
         var windows = Signal(5 * pipeline.WindowValues / _card.ChannelCount, seed: 3);
         var predictions = new Prediction[7]; // larger than needed: only the first 5 are written
@@ -33,7 +32,7 @@ public sealed class StreamPredictionPipelineTests : IDisposable
         }
 
         Assert.Null(predictions[5].Label);
-        var snapshot = controller.Observations.TakeSnapshot(TestRegistry.Champion, TestRegistry.Champion, _env.Time.GetUtcNow(), _card.Labels);
+        var snapshot = pipeline.Observations.TakeSnapshot(TestRegistry.Champion, TestRegistry.Champion, _env.Time.GetUtcNow(), _card.Labels);
         Assert.Equal(5, snapshot.Candidate.Requests);
     }
 
@@ -43,8 +42,7 @@ public sealed class StreamPredictionPipelineTests : IDisposable
     [InlineData(-1)]
     public async Task PredictAsync_NotAWholePositiveNumberOfWindows_Throws(int extra)
     {
-        await using var controller = await _env.OpenAsync();
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card));
+        var pipeline = _env.Pipeline;
         var values = extra == 0 ? [] : new float[pipeline.WindowValues + extra];
 
         var error = await Assert.ThrowsAsync<ArgumentException>(async () => await pipeline.PredictAsync("s", values, new Prediction[2]));
@@ -54,8 +52,7 @@ public sealed class StreamPredictionPipelineTests : IDisposable
     [Fact]
     public async Task PredictAsync_OneWindowWithNaN_ThrowsOnlyAfterTheOthersFinished()
     {
-        await using var controller = await _env.OpenAsync();
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card));
+        var pipeline = _env.Pipeline;
         var windows = Signal(3 * pipeline.WindowValues / _card.ChannelCount, seed: 5);
         windows[pipeline.WindowValues + 17] = float.NaN;
         var predictions = new Prediction[3];
@@ -71,8 +68,7 @@ public sealed class StreamPredictionPipelineTests : IDisposable
     [Fact]
     public async Task AppendAsync_ChunkedStream_ScoresEveryWindowOnceAtItsStartFrame()
     {
-        await using var controller = await _env.OpenAsync();
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card));
+        var pipeline = _env.Pipeline;
         using var model = HarModel.Load(TestRegistry.ChampionFile, new HarModelOptions { EnableMetrics = false });
         var frames = (3 * _card.WindowLength) + 37;
         var stream = Signal(frames, seed: 11);
@@ -101,26 +97,96 @@ public sealed class StreamPredictionPipelineTests : IDisposable
     }
 
     [Fact]
-    public async Task AppendAsync_FeedsEveryFrameToTheDriftMonitor()
+    public async Task Drift_StreamAndWholeWindows_PerDeviceMonitorFlagsOnlyTheStuckDevice()
     {
-        await using var controller = await _env.OpenAsync();
         var profile = new ReferenceProfileBuilder([.. _card.Channels]).AddRecording("reference", Signal(6000, seed: 1)).Build("test");
-        using var drift = new DriftMonitor(profile, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card), drift);
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { WindowLength = 600, MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), drift, timeProvider: _env.Time);
 
-        var first = await pipeline.AppendAsync("s", Signal(120, seed: 2));
-        var second = await pipeline.AppendAsync("s", Signal(90, seed: 4));
+        // Device "healthy" streams a plausible signal; device "stuck" the same with ax frozen; "windows" posts whole windows.
+        var healthy = Signal(700, seed: 2);
+        var stuck = Signal(700, seed: 2);
+        for (var t = 0; t < 700; t++)
+        {
+            stuck[t * _card.ChannelCount] = 0.97f;
+        }
 
-        Assert.Empty(first);
-        Assert.Single(second);
-        Assert.Equal(210, drift.BufferedFrames);
+        for (var offset = 0; offset < 700; offset += 100)
+        {
+            await pipeline.AppendAsync("healthy", healthy.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+            await pipeline.AppendAsync("stuck", stuck.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+        }
+
+        await pipeline.PredictAsync("windows", Signal(3 * _card.WindowLength, seed: 6), new Prediction[3]);
+
+        Assert.Equal(3, drift.DeviceCount);
+        var stuckReport = drift.ScoreNow("stuck")!;
+        var healthyReport = drift.ScoreNow("healthy")!;
+        Assert.Contains(stuckReport.Findings, f => f.Kind == SensorFindingKind.Flatline && f.Channel == "ax");
+        Assert.DoesNotContain(healthyReport.Findings, f => f.Kind == SensorFindingKind.Flatline);
+    }
+
+    [Fact]
+    public async Task Observers_StreamAndWholeWindows_SeeEverySampleAndPredictionOnce()
+    {
+        var observer = new RecordingObserver();
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), observers: [observer], timeProvider: _env.Time);
+
+        var streamed = await pipeline.AppendAsync("device-1", Signal(_card.WindowLength + _card.Stride, seed: 8));
+        await pipeline.PredictAsync(null, Signal(3 * _card.WindowLength, seed: 9), new Prediction[3]);
+
+        Assert.Equal(2, streamed.Length);
+        Assert.Equal([("device-1", _card.WindowLength + _card.Stride), (null, 3 * _card.WindowLength)], observer.Samples);
+        Assert.Equal([("device-1", PredictionRole.Served, 2), (null, PredictionRole.Served, 3)], observer.Predictions.Select(p => (p.StreamId, p.Role, p.Count)));
+        Assert.All(observer.Predictions, p => Assert.Equal(TestRegistry.Champion, p.Version));
+        Assert.Equal(streamed.Select(p => p.Prediction.ClassIndex), observer.Predictions[0].Classes);
+    }
+
+    [Fact]
+    public async Task Observers_OneThrows_PredictionStillServedAndOthersStillCalled()
+    {
+        var after = new RecordingObserver();
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), observers: [new ThrowingObserver(), after], timeProvider: _env.Time);
+
+        var predictions = new Prediction[1];
+        await pipeline.PredictAsync("d", Signal(_card.WindowLength, seed: 1), predictions);
+
+        Assert.Equal(TestRegistry.Champion, predictions[0].ModelVersion);
+        Assert.Single(after.Predictions);
+    }
+
+    private sealed class RecordingObserver : IServingObserver
+    {
+        public List<(string? StreamId, int Frames)> Samples { get; } = [];
+
+        public List<(string? StreamId, string Version, PredictionRole Role, int Count, int[] Classes)> Predictions { get; } = [];
+
+        public void OnSamples(string? streamId, ReadOnlySpan<float> frames) => Samples.Add((streamId, frames.Length / 6));
+
+        public void OnPredictions(in ServedPredictions p)
+        {
+            var classes = new int[p.Predictions.Length];
+            for (var i = 0; i < classes.Length; i++)
+            {
+                classes[i] = p.Predictions[i].ClassIndex;
+            }
+
+            Assert.Equal(p.Predictions.Length * p.WindowLength * p.Channels, p.Windows.Length);
+            Predictions.Add((p.StreamId, p.Version, p.Role, p.Predictions.Length, classes));
+        }
+    }
+
+    private sealed class ThrowingObserver : IServingObserver
+    {
+        public void OnSamples(string? streamId, ReadOnlySpan<float> frames) => throw new InvalidOperationException("observer bug");
+
+        public void OnPredictions(in ServedPredictions predictions) => throw new InvalidOperationException("observer bug");
     }
 
     [Fact]
     public async Task AppendAsync_EmptyStreamIdOrPartialFrame_Throws()
     {
-        await using var controller = await _env.OpenAsync();
-        var pipeline = new StreamPredictionPipeline(controller, new StreamWindower(_card));
+        var pipeline = _env.Pipeline;
 
         await Assert.ThrowsAsync<ArgumentException>(async () => await pipeline.AppendAsync("", new float[6]));
         await Assert.ThrowsAsync<ArgumentException>(async () => await pipeline.AppendAsync("s", new float[7]));

@@ -1,0 +1,214 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+
+namespace Har.Deployment;
+
+/// <summary>Operator commands: checks (expected phase and revision, allowed phases), start, and the pending phase.</summary>
+public sealed partial class RolloutController
+{
+    private async Task ExecuteCoreAsync(RolloutCommand command, CancellationToken ct)
+    {
+        var current = _state;
+        var phase = current?.Phase;
+        if (command.ExpectedPhase is { } expected && expected != phase)
+        {
+            await _outbox.RejectAsync(command, _state, "conflict", ct).ConfigureAwait(false);
+            throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected the rollout in phase {expected}, but it is {(phase?.ToString() ?? "absent (no rollout yet)")} at revision {current?.Revision ?? 0}; re-read the status and retry.");
+        }
+
+        if (command.ExpectedRevision is { } revision && revision != (current?.Revision ?? 0))
+        {
+            await _outbox.RejectAsync(command, _state, "conflict", ct).ConfigureAwait(false);
+            throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} expected revision {revision}, but the rollout is at revision {current?.Revision ?? 0} (phase {phase?.ToString() ?? "none"}); re-read the status and retry.");
+        }
+
+        if (!IsAllowed(command.Kind, current))
+        {
+            await _outbox.RejectAsync(command, _state, "rejected", ct).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException($"Command {command.Kind} is not allowed while the rollout is {(phase?.ToString() ?? "absent")}; it is accepted in {AllowedPhases(command.Kind)}.");
+        }
+
+        if (command.Kind == RolloutCommandKind.Start)
+        {
+            await StartAsync(command, ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (await EnsureResidentAsync(ct).ConfigureAwait(false) is { } failure)
+        {
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException($"Command {command.Kind} was not applied: {failure}; the rollout ended as Failed and {current!.Champion} serves all traffic.");
+        }
+
+        var next = current!.Clone();
+        Log.Command(_logger, next.RolloutId, command.Kind, command.Actor, command.Reason);
+        RolloutOutbox.EmitCommand(next, command, _time.GetUtcNow());
+        switch (command.Kind)
+        {
+            case RolloutCommandKind.Pause:
+                next.PausedFrom = next.Phase;
+                await TransitionAsync(next, RolloutPhase.Paused, command.Actor, $"paused: {command.Reason}", ct).ConfigureAwait(false);
+                break;
+            case RolloutCommandKind.Resume:
+                var to = next.PausedFrom ?? RolloutPhase.Progressing;
+                next.PausedFrom = null;
+                if (to == RolloutPhase.Progressing && next.CurrentStep?.Kind == RolloutStepKind.Analyze)
+                {
+                    // The paused period is not analysed: the next interval starts now.
+                    next.NextAnalysisAt = null;
+                }
+
+                await TransitionAsync(next, to, command.Actor, $"resumed: {command.Reason}", ct).ConfigureAwait(false);
+                await AdvanceAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutCommandKind.Approve:
+                next.StepIndex++;
+                next.StepStartedAt = _time.GetUtcNow();
+                await TransitionAsync(next, RolloutPhase.Progressing, command.Actor, $"approved: {command.Reason}", ct).ConfigureAwait(false);
+                await AdvanceAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutCommandKind.Promote:
+                await CommitAsync(next, ct).ConfigureAwait(false);
+                await PromoteAsync(command.Actor, $"promoted by {command.Actor}: {command.Reason}", ct).ConfigureAwait(false);
+                break;
+            case RolloutCommandKind.Abort:
+                await CommitAsync(next, ct).ConfigureAwait(false);
+                await EndOnChampionAsync(RolloutPhase.Aborted, command.Actor, $"aborted by {command.Actor}: {command.Reason}", ct).ConfigureAwait(false);
+                break;
+            case RolloutCommandKind.Rollback:
+                await CommitAsync(next, ct).ConfigureAwait(false);
+                await RollBackAsync(command.Actor, $"rolled back by {command.Actor}: {command.Reason}", automatic: false, evidence: null, ct).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private bool IsAllowed(RolloutCommandKind kind, RolloutState? s)
+    {
+        var phase = s?.Phase;
+        return kind switch
+        {
+            RolloutCommandKind.Start => phase is null || phase.Value.IsTerminal(),
+            RolloutCommandKind.Pause => phase is RolloutPhase.Progressing or RolloutPhase.AwaitingApproval,
+            RolloutCommandKind.Resume => phase is RolloutPhase.Paused,
+            RolloutCommandKind.Approve => phase is RolloutPhase.AwaitingApproval,
+            RolloutCommandKind.Promote => phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval,
+            RolloutCommandKind.Abort => phase is RolloutPhase.Pending or RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval,
+            RolloutCommandKind.Rollback => phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval
+                || (phase is RolloutPhase.Succeeded && s!.Promoted && _registry.CurrentVersion == s.Candidate),
+            _ => false,
+        };
+    }
+
+    private static string AllowedPhases(RolloutCommandKind kind) => kind switch
+    {
+        RolloutCommandKind.Start => "no rollout or a finished one (Succeeded, RolledBack, Aborted, Failed)",
+        RolloutCommandKind.Pause => "Progressing, AwaitingApproval",
+        RolloutCommandKind.Resume => "Paused",
+        RolloutCommandKind.Approve => "AwaitingApproval",
+        RolloutCommandKind.Promote => "Progressing, Paused, AwaitingApproval",
+        RolloutCommandKind.Abort => "Pending, Progressing, Paused, AwaitingApproval",
+        RolloutCommandKind.Rollback => "Progressing, Paused, AwaitingApproval, or Succeeded while the promoted candidate is still current",
+        _ => "no phase",
+    };
+
+    private async Task StartAsync(RolloutCommand command, CancellationToken ct)
+    {
+        var champion = _registry.CurrentVersion
+            ?? throw new RolloutCommandRejectedException($"The registry '{_registry.Root}' has no current version; register a champion first (the first registered version becomes current).");
+        var candidate = _registry.Get(command.Candidate!).Version;
+        if (candidate == champion)
+        {
+            throw new RolloutCommandRejectedException($"Version {candidate} is already current; expected a candidate different from the champion.");
+        }
+
+        if (!_strategies.TryGetValue(command.Strategy!, out var strategy))
+        {
+            throw new RolloutCommandRejectedException($"Strategy '{command.Strategy}' is not registered; expected one of {string.Join(", ", _strategies.Keys.Order(StringComparer.Ordinal))}.");
+        }
+
+        var steps = strategy.CreateSteps(new RolloutStrategyContext(name => _strategies.TryGetValue(name, out var s) ? s : throw new KeyNotFoundException($"Strategy '{name}' is not registered; expected one of {string.Join(", ", _strategies.Keys)}.")));
+        if (steps.Count == 0)
+        {
+            throw new RolloutCommandRejectedException($"Strategy '{strategy.Name}' produced no steps; expected at least one.");
+        }
+
+        if (CheckServable(candidate) is { } refusal)
+        {
+            // Refused before any step: nothing persisted, traffic untouched; the refusal is audited.
+            await _outbox.RejectAsync(command, _state, "refused", ct, refusal).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException(refusal);
+        }
+
+        if (_state is not null)
+        {
+            _store.Archive(_state);
+        }
+
+        var now = _time.GetUtcNow();
+        var id = command.RolloutId ?? string.Create(CultureInfo.InvariantCulture, $"rollout-{now:yyyyMMdd-HHmmss}-{candidate}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}");
+        var next = new RolloutState
+        {
+            RolloutId = id,
+            Strategy = strategy.Name,
+            Champion = champion,
+            Candidate = candidate,
+            Phase = RolloutPhase.Pending,
+            Steps = [.. steps.Select(RolloutState.StepRecord.From)],
+            Salt = TrafficPlan.SaltFor(id),
+            StartedBy = command.Actor,
+            StartedAt = now,
+            StepStartedAt = now,
+            Revision = _state?.Revision ?? 0,
+            Message = $"started by {command.Actor}: {command.Reason}",
+        };
+        Log.Command(_logger, id, command.Kind, command.Actor, command.Reason);
+        RolloutOutbox.EmitCommand(next, command, _time.GetUtcNow());
+        RolloutOutbox.Emit(next, "rollout.transition", "info", command.Actor, new JsonObject
+        {
+            ["from"] = null,
+            ["to"] = nameof(RolloutPhase.Pending),
+            ["champion"] = champion,
+            ["candidate"] = candidate,
+            ["strategy"] = strategy.Name,
+            ["steps"] = new JsonArray([.. steps.Select(s => (JsonNode)s.ToString())]),
+            ["message"] = next.Message,
+        });
+        await CommitAsync(next, ct).ConfigureAwait(false);
+        await RunPendingAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task RunPendingAsync(CancellationToken ct)
+    {
+        var s = _state!;
+        var (allowed, message) = await RunHooksAsync(RolloutHookPoint.PreRollout, "pre-rollout", ct).ConfigureAwait(false);
+        if (!allowed)
+        {
+            await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"pre-rollout hook refused: {message}", ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (!_host.IsLoaded(s.Champion))
+        {
+            await LoadServableAsync(s.Champion, "serve champion", ct).ConfigureAwait(false);
+        }
+
+        try
+        {
+            // Load and warm-up failures of any kind (a corrupt file, a card the pipeline cannot serve, a
+            // warm-up that asks for more memory than there is) end the rollout; the champion keeps serving.
+            await LoadServableAsync(s.Candidate, "load candidate", ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsCandidateFailure(ex, ct))
+        {
+            await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"candidate {s.Candidate} could not be verified and loaded: {ex.Message}", ct).ConfigureAwait(false);
+            return;
+        }
+
+        var next = s.Clone();
+        next.StepIndex = 0;
+        next.StepStartedAt = _time.GetUtcNow();
+        await TransitionAsync(next, RolloutPhase.Progressing, SystemActor, $"candidate {s.Candidate} verified (sha256), loaded and warm", ct).ConfigureAwait(false);
+        await AdvanceAsync(ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,145 @@
+using Har.Inference;
+
+namespace Har.Deployment;
+
+/// <summary>The controller's side of model residency: what the state serves is loaded (and servable by the pipeline); a candidate that fails ends its rollout.</summary>
+public sealed partial class RolloutController
+{
+    /// <summary>
+    /// Loads what the state serves. The champion (or the registry's current version) must load; a
+    /// candidate that cannot be loaded is not thrown but returned as a reason to end its rollout.
+    /// </summary>
+    private async Task<string?> EnsureResidentAsync(CancellationToken ct)
+    {
+        var s = _state;
+        var needed = new List<string>();
+        if (s is null || (s.Phase.IsTerminal() && !(s.Phase == RolloutPhase.Succeeded && s.Promoted)))
+        {
+            if (s is not null)
+            {
+                needed.Add(s.Champion);
+            }
+            else if (_registry.CurrentVersion is { } current)
+            {
+                needed.Add(current);
+            }
+        }
+        else if (s.Phase == RolloutPhase.Succeeded)
+        {
+            needed.Add(s.Candidate);
+        }
+        else
+        {
+            needed.Add(s.Champion);
+            if (s.Phase != RolloutPhase.Pending && s.Phase != RolloutPhase.RollingBack)
+            {
+                needed.Add(s.Candidate);
+            }
+        }
+
+        foreach (var version in needed)
+        {
+            if (_host.IsLoaded(version))
+            {
+                continue;
+            }
+
+            var isCandidate = s is not null && version == s.Candidate && !s.Phase.IsTerminal() && s.Phase != RolloutPhase.Promoting;
+            try
+            {
+                await LoadServableAsync(version, "serve", ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (isCandidate && IsCandidateFailure(ex, ct))
+            {
+                return $"candidate {version} could not be loaded: {ex.Message}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Verifies and loads a version, refusing one whose window geometry the pipeline cannot serve.</summary>
+    private async Task LoadServableAsync(string version, string purpose, CancellationToken ct)
+    {
+        var verified = _registry.ReadVerified(version, purpose);
+        await _host.LoadAsync(verified, ct).ConfigureAwait(false);
+        var geometry = WindowGeometry.From(_host.GetCard(version));
+        if (!geometry.IsCompatibleWith(_serving.Geometry))
+        {
+            await _host.UnloadAsync(version).ConfigureAwait(false);
+            throw new ModelCardException(null, $"Version {version} asks for {geometry}; the serving pipeline serves {_serving.Geometry}.");
+        }
+    }
+
+    /// <summary>Any failure of a candidate (but not a cancellation of the caller) ends its rollout instead of escaping.</summary>
+    private static bool IsCandidateFailure(Exception ex, CancellationToken ct) => ex is not OperationCanceledException || !ct.IsCancellationRequested;
+
+    /// <summary>Ends the active rollout as Failed with all traffic on the champion (the reason is audited with the transition).</summary>
+    private async Task FailCandidateAsync(string reason, CancellationToken ct)
+    {
+        var s = _state!;
+        Log.Error(_logger, s.RolloutId, reason, new InvalidOperationException(reason));
+        if (!_host.IsLoaded(s.Champion))
+        {
+            await LoadServableAsync(s.Champion, "serve champion", ct).ConfigureAwait(false);
+        }
+
+        if (s.Promoted || _registry.CurrentVersion != s.Champion)
+        {
+            _registry.SetCurrent(s.Champion);
+        }
+
+        await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, reason, ct).ConfigureAwait(false);
+    }
+
+    private void ApplyPlan(RolloutState? s)
+    {
+        TrafficPlan plan;
+        if (s is null)
+        {
+            plan = TrafficPlan.Single(_registry.CurrentVersion ?? "none");
+            _metrics.SetWeights(plan.Stable, null, 0);
+            _serving.Publish(plan);
+            return;
+        }
+
+        switch (s.Phase)
+        {
+            case RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval:
+                plan = new TrafficPlan(s.Champion, s.Candidate, s.CandidateBuckets, s.Salt, s.Candidate, s.ShadowBuckets, s.Mirror, s.Revision);
+                break;
+            case RolloutPhase.Promoting:
+                plan = TrafficPlan.Single(s.Candidate, s.Revision);
+                break;
+            case RolloutPhase.Succeeded when s.Promoted:
+                plan = TrafficPlan.Single(s.Candidate, s.Revision);
+                break;
+            default:
+                plan = TrafficPlan.Single(s.Champion, s.Revision);
+                break;
+        }
+
+        _serving.Publish(plan);
+        _metrics.SetWeights(plan.Stable, plan.Candidate, plan.CandidatePercent);
+        _metrics.SetPhase(s.Phase);
+    }
+
+    /// <summary>Why the pipeline cannot serve <paramref name="candidate"/> (window geometry, channels, sample rate, an unreadable card), or <see langword="null"/>.</summary>
+    private string? CheckServable(string candidate)
+    {
+        ModelCard card;
+        try
+        {
+            card = ModelCard.Load(_registry.Get(candidate).ModelPath);
+        }
+        catch (Exception ex) when (ex is ModelCardException or IOException or UnauthorizedAccessException)
+        {
+            return $"Candidate {candidate} cannot be served: its model card could not be read ({ex.Message}).";
+        }
+
+        var geometry = WindowGeometry.From(card);
+        return geometry.IsCompatibleWith(_serving.Geometry)
+            ? null
+            : $"Candidate {candidate} cannot be served: its card asks for {geometry}, but the serving pipeline serves {_serving.Geometry}; expected a candidate with the champion's window geometry, channels and sample rate.";
+    }
+}

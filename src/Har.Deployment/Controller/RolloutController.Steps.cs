@@ -1,0 +1,416 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Har.Deployment;
+
+/// <summary>Reconciliation: steps, analysis intervals, promotion, rollback, transitions, persistence and hooks.</summary>
+public sealed partial class RolloutController
+{
+    private async Task ReconcileCoreAsync(CancellationToken ct)
+    {
+        if (await EnsureResidentAsync(ct).ConfigureAwait(false) is { } failure)
+        {
+            await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+            return;
+        }
+
+        switch (_state!.Phase)
+        {
+            case RolloutPhase.Pending:
+                await RunPendingAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutPhase.Progressing:
+                await AdvanceAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutPhase.Promoting:
+                await CompletePromotionAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutPhase.RollingBack:
+                await CompleteRollbackAsync(ct).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    /// <summary>Applies steps while the current one can complete at the current time; each applied step is persisted before the next.</summary>
+    private async Task AdvanceAsync(CancellationToken ct)
+    {
+        while (_state!.Phase == RolloutPhase.Progressing)
+        {
+            var s = _state;
+            var step = s.CurrentStep;
+            var now = _time.GetUtcNow();
+            if (step is null)
+            {
+                await PromoteAsync(SystemActor, "every step passed", ct).ConfigureAwait(false);
+                return;
+            }
+
+            var next = s.Clone();
+            switch (step.Kind)
+            {
+                case RolloutStepKind.SetWeight:
+                    next.CandidateBuckets = step.Buckets;
+                    next.Mirror = step.MirrorToStable;
+                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
+                    break;
+                case RolloutStepKind.Shadow:
+                    next.ShadowBuckets = step.Buckets;
+                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
+                    break;
+                case RolloutStepKind.SmokeTest:
+                    SmokeTestOutcome outcome;
+                    try
+                    {
+                        outcome = _host.SmokeTest(s.Candidate, s.Champion);
+                    }
+                    catch (Exception ex) when (IsCandidateFailure(ex, ct))
+                    {
+                        outcome = new SmokeTestOutcome(false, $"the candidate threw during the smoke test: {ex.GetType().Name}: {ex.Message}", new Dictionary<string, double>());
+                    }
+
+                    var evidence = new JsonObject { ["built_in"] = outcome.Message, ["built_in_passed"] = outcome.Passed, ["evidence"] = ToJson(outcome.Evidence) };
+                    if (!outcome.Passed)
+                    {
+                        await RollBackAsync(SystemActor, $"smoke test failed: {outcome.Message}", automatic: true, evidence, ct).ConfigureAwait(false);
+                        return;
+                    }
+
+                    var (allowed, message) = await RunHooksAsync(RolloutHookPoint.SmokeTest, $"smoke-{s.StepIndex}", ct).ConfigureAwait(false);
+                    if (!allowed)
+                    {
+                        await RollBackAsync(SystemActor, $"smoke-test hook refused: {message}", automatic: true, evidence, ct).ConfigureAwait(false);
+                        return;
+                    }
+
+                    await CompleteStepAsync(next, step, evidence, ct).ConfigureAwait(false);
+                    break;
+                case RolloutStepKind.Approval:
+                    await TransitionAsync(next, RolloutPhase.AwaitingApproval, SystemActor, "waiting for approval", ct).ConfigureAwait(false);
+                    return;
+                case RolloutStepKind.Pause:
+                    if (now < s.StepStartedAt + step.Interval)
+                    {
+                        return;
+                    }
+
+                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
+                    break;
+                case RolloutStepKind.Finish:
+                    await CompleteStepAsync(next, step, null, ct).ConfigureAwait(false);
+                    await EndOnChampionAsync(RolloutPhase.Succeeded, SystemActor, $"evaluation of {s.Candidate} finished without promotion", ct).ConfigureAwait(false);
+                    return;
+                case RolloutStepKind.Analyze:
+                    if (s.NextAnalysisAt is null)
+                    {
+                        next.NextAnalysisAt = now + step.Interval;
+                        next.ConsecutivePasses = 0;
+                        next.InconclusiveInStep = 0;
+                        Observations.Reset(now);
+                        await CommitAsync(next, ct).ConfigureAwait(false);
+                        return;
+                    }
+
+                    if (now < s.NextAnalysisAt.Value)
+                    {
+                        return;
+                    }
+
+                    if (!await AnalyzeAsync(next, step, now, ct).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Evaluates one interval; returns whether the step completed (so the loop continues).</summary>
+    private async Task<bool> AnalyzeAsync(RolloutState next, RolloutStep step, DateTimeOffset now, CancellationToken ct)
+    {
+        var paired = next.Mirror || next.ShadowBuckets > 0;
+        var labels = _host.IsLoaded(next.Champion) ? _host.GetCard(next.Champion).Labels : _labels;
+        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion));
+        var result = _analyzer.Evaluate(snapshot, paired);
+        _metrics.Analysis(result);
+        next.AnalysesRun++;
+        next.LastAnalysis = result;
+        switch (result.Verdict)
+        {
+            case GateVerdict.Pass:
+                next.ConsecutivePasses++;
+                next.Failures = 0;
+                next.ConsecutiveUnmeasurable = 0;
+                break;
+            case GateVerdict.Fail:
+                next.ConsecutivePasses = 0;
+                next.Failures++;
+                next.ConsecutiveUnmeasurable = 0;
+                break;
+            case GateVerdict.Inconclusive:
+                next.InconclusiveInStep++;
+                next.ConsecutiveUnmeasurable = 0;
+                break;
+            default:
+                next.ConsecutiveUnmeasurable++;
+                break;
+        }
+
+        var verdictEvent = new JsonObject
+        {
+            ["step"] = next.StepIndex,
+            ["verdict"] = result.Verdict.ToString(),
+            ["interval_start"] = result.Start.ToString("O", CultureInfo.InvariantCulture),
+            ["interval_end"] = result.End.ToString("O", CultureInfo.InvariantCulture),
+            ["candidate_percent"] = next.CandidateBuckets / 100.0,
+            ["consecutive_passes"] = next.ConsecutivePasses,
+            ["failures"] = next.Failures,
+            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
+            {
+                ["gate"] = g.Gate,
+                ["verdict"] = g.Verdict.ToString(),
+                ["message"] = g.Message,
+                ["evidence"] = ToJson(g.Evidence),
+            })]),
+        };
+        Log.Analysis(_logger, next.RolloutId, result.Verdict.ToString(), next.ConsecutivePasses, next.Failures);
+
+        string? rollbackReason = null;
+        if (result.Verdict == GateVerdict.Fail && next.Failures >= _options.FailureThreshold)
+        {
+            rollbackReason = $"{next.Failures} failing analysis interval(s) (threshold {_options.FailureThreshold}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
+        }
+        else if (next.ConsecutiveUnmeasurable >= _options.UnmeasurableLimit)
+        {
+            rollbackReason = $"{next.ConsecutiveUnmeasurable} consecutive unmeasurable intervals (limit {_options.UnmeasurableLimit}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Unmeasurable).Select(g => g.Message))}";
+        }
+        else if (next.InconclusiveInStep > _options.MaxInconclusiveIntervals)
+        {
+            rollbackReason = $"{next.InconclusiveInStep} inconclusive intervals in one step (limit {_options.MaxInconclusiveIntervals}); the candidate could not be judged";
+        }
+
+        if (rollbackReason is not null)
+        {
+            // Traffic first: the champion is warm, one atomic swap puts every stream back on it.
+            SwitchTrafficToChampion(next);
+            RolloutOutbox.Emit(next, "rollout.verdict", "warning", SystemActor, verdictEvent);
+            await CommitAsync(next, ct).ConfigureAwait(false);
+            await RollBackAsync(SystemActor, rollbackReason, automatic: true, verdictEvent, ct).ConfigureAwait(false);
+            return false;
+        }
+
+        RolloutOutbox.Emit(next, "rollout.verdict", result.Verdict == GateVerdict.Pass ? "info" : "warning", SystemActor, verdictEvent);
+        if (next.ConsecutivePasses >= step.RequiredPasses)
+        {
+            next.NextAnalysisAt = null;
+            await CompleteStepAsync(next, step, new JsonObject { ["passes"] = next.ConsecutivePasses }, ct).ConfigureAwait(false);
+            return true;
+        }
+
+        next.NextAnalysisAt = now + step.Interval;
+        await CommitAsync(next, ct).ConfigureAwait(false);
+        return false;
+    }
+
+    private async Task CompleteStepAsync(RolloutState next, RolloutStep step, JsonObject? evidence, CancellationToken ct)
+    {
+        var details = new JsonObject
+        {
+            ["step"] = next.StepIndex,
+            ["kind"] = step.Kind.ToString(),
+            ["description"] = step.ToString(),
+            ["candidate_percent"] = next.CandidateBuckets / 100.0,
+            ["shadow_percent"] = next.ShadowBuckets / 100.0,
+        };
+        if (evidence is not null)
+        {
+            details["evidence"] = evidence.DeepClone();
+        }
+
+        RolloutOutbox.Emit(next, "rollout.step", "info", SystemActor, details);
+        next.StepIndex++;
+        next.StepStartedAt = _time.GetUtcNow();
+        next.ConsecutivePasses = 0;
+        next.InconclusiveInStep = 0;
+        next.NextAnalysisAt = null;
+        next.Message = $"applied step {next.StepIndex - 1}: {step}";
+        await CommitAsync(next, ct).ConfigureAwait(false);
+    }
+
+    private async Task PromoteAsync(string actor, string reason, CancellationToken ct)
+    {
+        var (allowed, message) = await RunHooksAsync(RolloutHookPoint.PrePromotion, "pre-promotion", ct).ConfigureAwait(false);
+        if (!allowed)
+        {
+            await RollBackAsync(SystemActor, $"pre-promotion hook refused: {message}", automatic: true, evidence: null, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var next = _state!.Clone();
+        await TransitionAsync(next, RolloutPhase.Promoting, actor, reason, ct).ConfigureAwait(false);
+        await CompletePromotionAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task CompletePromotionAsync(CancellationToken ct)
+    {
+        var s = _state!;
+        try
+        {
+            // The registry checks the candidate again (file, record, config) before it moves `current`.
+            _registry.SetCurrent(s.Candidate);
+        }
+        catch (Exception ex) when (IsCandidateFailure(ex, ct))
+        {
+            await FailCandidateAsync($"promotion of {s.Candidate} refused: {ex.Message}", ct).ConfigureAwait(false);
+            return;
+        }
+
+        var next = s.Clone();
+        next.Promoted = true;
+        next.CandidateBuckets = TrafficPlan.BucketCount;
+        next.ShadowBuckets = 0;
+        next.Mirror = false;
+        await TransitionAsync(next, RolloutPhase.Succeeded, SystemActor, $"{s.Candidate} promoted: it serves all traffic and is the registry's current version", ct).ConfigureAwait(false);
+        await _host.UnloadAsync(s.Champion).ConfigureAwait(false);
+        await RunPostHooksAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task RollBackAsync(string actor, string reason, bool automatic, JsonObject? evidence, CancellationToken ct)
+    {
+        var s = _state!;
+        Log.RollingBack(_logger, s.RolloutId, s.Candidate, s.Champion, reason);
+        if (!_host.IsLoaded(s.Champion))
+        {
+            await _host.LoadAsync(_registry.ReadVerified(s.Champion, "roll back"), ct).ConfigureAwait(false);
+        }
+
+        SwitchTrafficToChampion(s);
+        var next = s.Clone();
+        RolloutOutbox.Emit(next, "rollout.rollback", "critical", actor, new JsonObject
+        {
+            ["model"] = _registry.Get(s.Candidate).ModelName,
+            ["from"] = s.Candidate,
+            ["to"] = s.Champion,
+            ["trigger"] = automatic ? "automatic" : "manual",
+            ["reason"] = reason,
+            ["operator"] = actor,
+            ["after_promotion"] = s.Promoted,
+            ["evidence"] = evidence?.DeepClone(),
+        });
+        _metrics.Rollback(automatic);
+        await TransitionAsync(next, RolloutPhase.RollingBack, actor, reason, ct).ConfigureAwait(false);
+        await CompleteRollbackAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task CompleteRollbackAsync(CancellationToken ct)
+    {
+        var s = _state!;
+        if (s.Promoted || _registry.CurrentVersion != s.Champion)
+        {
+            _registry.SetCurrent(s.Champion);
+        }
+
+        var next = s.Clone();
+        next.Promoted = false;
+        next.CandidateBuckets = 0;
+        next.ShadowBuckets = 0;
+        next.Mirror = false;
+        next.NextAnalysisAt = null;
+        await TransitionAsync(next, RolloutPhase.RolledBack, SystemActor, $"{s.Candidate} rolled back; {s.Champion} serves all traffic ({s.Message})", ct).ConfigureAwait(false);
+        await _host.UnloadAsync(s.Candidate).ConfigureAwait(false);
+        await RunPostHooksAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task EndOnChampionAsync(RolloutPhase phase, string actor, string reason, CancellationToken ct)
+    {
+        var s = _state!;
+        SwitchTrafficToChampion(s);
+        var next = s.Clone();
+        next.Promoted = false;
+        next.CandidateBuckets = 0;
+        next.ShadowBuckets = 0;
+        next.Mirror = false;
+        next.NextAnalysisAt = null;
+        next.PausedFrom = null;
+        await TransitionAsync(next, phase, actor, reason, ct).ConfigureAwait(false);
+        await _host.UnloadAsync(s.Candidate).ConfigureAwait(false);
+        await RunPostHooksAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task TransitionAsync(RolloutState next, RolloutPhase to, string actor, string message, CancellationToken ct)
+    {
+        var from = _state?.RolloutId == next.RolloutId ? _state.Phase : (RolloutPhase?)null;
+        next.Phase = to;
+        next.Message = message;
+        RolloutOutbox.Emit(next, "rollout.transition", to is RolloutPhase.Failed or RolloutPhase.RollingBack ? "warning" : "info", actor, new JsonObject
+        {
+            ["from"] = from?.ToString(),
+            ["to"] = to.ToString(),
+            ["step"] = next.StepIndex,
+            ["candidate_percent"] = next.CandidateBuckets / 100.0,
+            ["message"] = message,
+        });
+        Log.Transition(_logger, next.RolloutId, from, to, message);
+        await CommitAsync(next, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Persists the state (durably) and only then applies it: traffic plan, metrics, audit outbox.</summary>
+    private async Task CommitAsync(RolloutState next, CancellationToken ct)
+    {
+        next.Revision++;
+        next.UpdatedAt = _time.GetUtcNow();
+        _store.Save(next);
+        Volatile.Write(ref _state, next);
+        ApplyPlan(next);
+        await _outbox.FlushAsync(_state, ct).ConfigureAwait(false);
+    }
+
+    private async Task<(bool Allowed, string Message)> RunHooksAsync(RolloutHookPoint point, string key, CancellationToken ct)
+    {
+        var messages = new List<string>();
+        foreach (var hook in _options.Hooks)
+        {
+            if (hook.Point != point)
+            {
+                continue;
+            }
+
+            var status = ToStatus(_state!);
+            RolloutHookResult result;
+            try
+            {
+                result = await hook.RunAsync(new RolloutHookContext(point, status, $"{status.RolloutId}/{key}/{hook.Name}"), ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                result = RolloutHookResult.Deny($"{ex.GetType().Name}: {ex.Message}");
+            }
+
+            var next = _state!.Clone();
+            RolloutOutbox.Emit(next, "rollout.hook", result.Allowed ? "info" : "warning", SystemActor, new JsonObject
+            {
+                ["hook"] = hook.Name,
+                ["point"] = point.ToString(),
+                ["allowed"] = result.Allowed,
+                ["message"] = result.Message,
+            });
+            await CommitAsync(next, ct).ConfigureAwait(false);
+            if (!result.Allowed)
+            {
+                if (point == RolloutHookPoint.PostRollout)
+                {
+                    Log.PostHookFailed(_logger, status.RolloutId, hook.Name, result.Message);
+                    continue;
+                }
+
+                return (false, $"{hook.Name}: {result.Message}");
+            }
+
+            messages.Add($"{hook.Name}: {result.Message}");
+        }
+
+        return (true, string.Join("; ", messages));
+    }
+
+    private async Task RunPostHooksAsync(CancellationToken ct) => _ = await RunHooksAsync(RolloutHookPoint.PostRollout, "post", ct).ConfigureAwait(false);
+}

@@ -1,0 +1,103 @@
+using Har.Inference;
+
+namespace Har.Deployment;
+
+/// <summary>Why a model version ran on a window.</summary>
+public enum PredictionRole
+{
+    /// <summary>The prediction was returned to the caller (the version the traffic plan routed the stream to).</summary>
+    Served,
+
+    /// <summary>A shadow candidate ran on a copy of a window the stable version served; only compared, never returned.</summary>
+    Shadow,
+
+    /// <summary>The stable version ran on a copy of a window the candidate served (paired comparison); only compared, never returned.</summary>
+    Mirror,
+}
+
+/// <summary>
+/// The predictions one model version made for one call of the <see cref="ServingPipeline"/> (one stream
+/// append or one whole-window request), as every <see cref="IServingObserver"/> sees them. Valid only
+/// during the observer call.
+/// </summary>
+public readonly ref struct ServedPredictions
+{
+    internal ServedPredictions(string? streamId, string version, PredictionRole role, int windowLength, int stride, int channels, ReadOnlySpan<float> windows, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency)
+    {
+        Stride = stride;
+        StartFrames = startFrames;
+        StreamId = streamId;
+        Version = version;
+        Role = role;
+        WindowLength = windowLength;
+        Channels = channels;
+        Windows = windows;
+        Predictions = predictions;
+        Compared = compared;
+        Latency = latency;
+    }
+
+    /// <summary>Gets the stream (device) id, or <see langword="null"/> for an anonymous whole-window request.</summary>
+    public string? StreamId { get; }
+
+    /// <summary>Gets the model version that made the predictions.</summary>
+    public string Version { get; }
+
+    /// <summary>Gets why the version ran.</summary>
+    public PredictionRole Role { get; }
+
+    /// <summary>Gets the number of frames per window.</summary>
+    public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames between the starts of consecutive windows of a stream.</summary>
+    public int Stride { get; }
+
+    /// <summary>Gets, for stream windows, each window's stream-relative first frame (consecutive windows overlap by <see cref="WindowLength"/> − <see cref="Stride"/> frames); empty for whole windows.</summary>
+    public ReadOnlySpan<long> StartFrames { get; }
+
+    /// <summary>Gets the number of values per frame.</summary>
+    public int Channels { get; }
+
+    /// <summary>Gets the windows, one after the other, in sensor units (interleaved frames).</summary>
+    public ReadOnlySpan<float> Windows { get; }
+
+    /// <summary>Gets the predictions, one per window, in order.</summary>
+    public ReadOnlySpan<Prediction> Predictions { get; }
+
+    /// <summary>Gets, for <see cref="PredictionRole.Shadow"/> and <see cref="PredictionRole.Mirror"/>, the served predictions of the same windows; otherwise empty.</summary>
+    public ReadOnlySpan<Prediction> Compared { get; }
+
+    /// <summary>Gets how long the caller waited for the predictions (queueing and batching included).</summary>
+    public TimeSpan Latency { get; }
+}
+
+/// <summary>
+/// The one way anything learns of a prediction of the <see cref="ServingPipeline"/>: metrics, the rollout
+/// analysis, input and output drift all are observers. Called synchronously on the serving path, for
+/// stream ingest and whole-window requests alike: keep it fast; an exception is counted and logged, never
+/// returned to the caller.
+/// </summary>
+public interface IServingObserver
+{
+    /// <summary>Called with the raw frames that entered the pipeline (a stream append, or the frames of whole windows), before windowing.</summary>
+    /// <param name="streamId">The stream (device) id, or <see langword="null"/> for an anonymous request.</param>
+    /// <param name="frames">Interleaved frames in sensor units; valid only during the call.</param>
+    void OnSamples(string? streamId, ReadOnlySpan<float> frames)
+    {
+    }
+
+    /// <summary>Called after a version scored the windows of one call.</summary>
+    /// <param name="predictions">The predictions and what they were made on.</param>
+    void OnPredictions(in ServedPredictions predictions);
+
+    /// <summary>Called when a version could not score the windows of one call.</summary>
+    /// <param name="streamId">The stream (device) id, or <see langword="null"/>.</param>
+    /// <param name="version">The version that failed.</param>
+    /// <param name="role">Why it ran.</param>
+    /// <param name="windows">How many windows were affected.</param>
+    /// <param name="latency">How long the caller waited for the failure.</param>
+    /// <param name="error">The failure.</param>
+    void OnError(string? streamId, string version, PredictionRole role, int windows, TimeSpan latency, Exception error)
+    {
+    }
+}

@@ -1,0 +1,159 @@
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Har.Deployment;
+
+/// <summary>The one fan-out of the serving path: the built-in metrics first, then every observer; an observer's exception is counted and logged, never thrown.</summary>
+internal sealed class ServingFanOut(IServingObserver[] observers, ServingMetrics metrics, ILogger logger)
+{
+    private int _loggedFailures;
+
+    public void OnSamples(string? streamId, ReadOnlySpan<float> frames)
+    {
+        foreach (var observer in observers)
+        {
+            try
+            {
+                observer.OnSamples(streamId, frames);
+            }
+#pragma warning disable CA1031 // an observer never fails a prediction
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Failed(observer, ex);
+            }
+        }
+    }
+
+    public void OnPredictions(in ServedPredictions predictions)
+    {
+        metrics.OnPredictions(predictions);
+        foreach (var observer in observers)
+        {
+            try
+            {
+                observer.OnPredictions(predictions);
+            }
+#pragma warning disable CA1031 // an observer never fails a prediction
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Failed(observer, ex);
+            }
+        }
+    }
+
+    public void OnError(string? streamId, string version, PredictionRole role, int windows, TimeSpan latency, Exception error)
+    {
+        metrics.OnError(version, role, windows);
+        foreach (var observer in observers)
+        {
+            try
+            {
+                observer.OnError(streamId, version, role, windows, latency, error);
+            }
+#pragma warning disable CA1031 // an observer never fails a prediction
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Failed(observer, ex);
+            }
+        }
+    }
+
+    private void Failed(IServingObserver observer, Exception ex)
+    {
+        metrics.ObserverFailed();
+
+        // The first few failures are logged with their stack; after that only the counter moves.
+        if (Interlocked.Increment(ref _loggedFailures) <= 10)
+        {
+            Log.ObserverFailed(logger, observer.GetType().Name, ex);
+        }
+    }
+}
+
+/// <summary>The serving path's Prometheus metrics: windows scored and failed per version and role, observer failures.</summary>
+internal sealed class ServingMetrics
+{
+    private readonly Counter _windows;
+    private readonly Counter _errors;
+    private readonly Counter _observerErrors;
+
+    public ServingMetrics(CollectorRegistry? registry)
+    {
+        var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
+        _windows = factory.CreateCounter("har_serving_windows_total", "Windows scored by the serving pipeline, by model version and role (served, shadow, mirror).", "version", "role");
+        _errors = factory.CreateCounter("har_serving_errors_total", "Windows the serving pipeline failed to score, by model version and role.", "version", "role");
+        _observerErrors = factory.CreateCounter("har_serving_observer_errors_total", "Exceptions thrown by serving observers (counted, never returned to callers).");
+    }
+
+    public void OnPredictions(in ServedPredictions p) => _windows.WithLabels(p.Version, RoleName(p.Role)).Inc(p.Predictions.Length);
+
+    public void OnError(string version, PredictionRole role, int windows) => _errors.WithLabels(version, RoleName(role)).Inc(windows);
+
+    public void ObserverFailed() => _observerErrors.Inc();
+
+    private static string RoleName(PredictionRole role) => role switch
+    {
+        PredictionRole.Served => "served",
+        PredictionRole.Shadow => "shadow",
+        _ => "mirror",
+    };
+}
+
+/// <summary>Feeds the rollout analysis: served predictions and errors per version, and paired comparisons from shadow and mirror runs.</summary>
+internal sealed class RolloutObservationsObserver(RolloutObservations observations) : IServingObserver
+{
+    public void OnPredictions(in ServedPredictions p)
+    {
+        var predictions = p.Predictions;
+        switch (p.Role)
+        {
+            case PredictionRole.Served:
+                for (var i = 0; i < predictions.Length; i++)
+                {
+                    ref readonly var x = ref predictions[i];
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency));
+                }
+
+                break;
+            case PredictionRole.Shadow:
+                // A shadow candidate's runs are its only observations: count them as its requests; the pair is (shadow, served stable).
+                for (var i = 0; i < predictions.Length; i++)
+                {
+                    ref readonly var x = ref predictions[i];
+                    ref readonly var s = ref p.Compared[i];
+                    observations.RecordLatency(p.Version, p.Latency);
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency));
+                    observations.RecordPair(new PairedObservation(x.ClassIndex, x.Confidence, x.IsUncertain, s.ClassIndex, s.Confidence, s.IsUncertain));
+                }
+
+                break;
+            default:
+                // The stable version on the candidate's windows: the pair is (served candidate, mirrored stable).
+                for (var i = 0; i < predictions.Length; i++)
+                {
+                    ref readonly var x = ref predictions[i];
+                    ref readonly var c = ref p.Compared[i];
+                    observations.RecordLatency(p.Version, p.Latency);
+                    observations.RecordPair(new PairedObservation(c.ClassIndex, c.Confidence, c.IsUncertain, x.ClassIndex, x.Confidence, x.IsUncertain));
+                }
+
+                break;
+        }
+    }
+
+    public void OnError(string? streamId, string version, PredictionRole role, int windows, TimeSpan latency, Exception error)
+    {
+        if (role == PredictionRole.Mirror)
+        {
+            return; // the stable version's mirrored run failing says nothing about the candidate
+        }
+
+        for (var i = 0; i < windows; i++)
+        {
+            observations.RecordError(version, latency);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using System.Globalization;
+using Har.Inference;
+
+namespace Har.Deployment;
+
+/// <summary>How a model cuts a stream into windows: what the <see cref="ServingPipeline"/> must agree on with every version it serves.</summary>
+public sealed class WindowGeometry
+{
+    private WindowGeometry(int windowLength, int stride, double sampleRateHz, IReadOnlyList<string> channels)
+    {
+        WindowLength = windowLength;
+        Stride = stride;
+        SampleRateHz = sampleRateHz;
+        Channels = channels;
+    }
+
+    /// <summary>Gets the number of frames per window.</summary>
+    public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames between the starts of consecutive windows.</summary>
+    public int Stride { get; }
+
+    /// <summary>Gets the number of frames per second.</summary>
+    public double SampleRateHz { get; }
+
+    /// <summary>Gets the channel names in frame order (e.g. <c>ax ay az gx gy gz</c>).</summary>
+    public IReadOnlyList<string> Channels { get; }
+
+    /// <summary>Gets the number of values per window.</summary>
+    public int WindowValues => WindowLength * Channels.Count;
+
+    /// <summary>Reads the geometry from a model card.</summary>
+    /// <param name="card">The card.</param>
+    /// <returns>The geometry.</returns>
+    public static WindowGeometry From(ModelCard card)
+    {
+        ArgumentNullException.ThrowIfNull(card);
+        return new(card.WindowLength, card.Stride, card.SampleRateHz, card.Channels);
+    }
+
+    /// <summary>Whether <paramref name="other"/> cuts and orders frames exactly like this geometry.</summary>
+    /// <param name="other">The other geometry.</param>
+    /// <returns><see langword="true"/> when a window of one is a window of the other.</returns>
+    public bool IsCompatibleWith(WindowGeometry other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return WindowLength == other.WindowLength && Stride == other.Stride && SampleRateHz.Equals(other.SampleRateHz) && Channels.SequenceEqual(other.Channels, StringComparer.Ordinal);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"windows of {WindowLength} frames, stride {Stride}, {SampleRateHz:0.##} Hz, channels {string.Join(' ', Channels)}");
+}

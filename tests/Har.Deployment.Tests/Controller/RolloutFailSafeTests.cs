@@ -1,0 +1,156 @@
+using Har.Deployment.Tests.Support;
+using Har.Inference;
+
+namespace Har.Deployment.Tests.Controller;
+
+/// <summary>
+/// A candidate the pipeline cannot serve never reaches traffic and never takes the controller down: refused
+/// before any step, or — when it fails later (load, smoke test, promotion, a restart over its persisted
+/// rollout) — the rollout ends Failed on the champion with the reason audited.
+/// </summary>
+public sealed class RolloutFailSafeTests : IDisposable
+{
+    private readonly TestRegistry _env = new();
+
+    public void Dispose() => _env.Dispose();
+
+    /// <summary>The candidate fixture with a self-consistent card that asks for 128-sample windows (stride 64), as version 1.2.0.</summary>
+    internal static string Make128WindowModel(string directory)
+    {
+        var bytes = OnnxModelRewriter.Rewrite(
+            File.ReadAllBytes(TestRegistry.CandidateFile),
+            new Dictionary<string, string> { ["har.window_length"] = "128", ["har.stride"] = "64", ["har.model_version"] = "1.2.0" },
+            inputTimeDimension: 128);
+        var path = Path.Combine(directory, "tiny-logits-128-1.2.0.onnx");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public void Rewriter_128WindowModel_LoadsAndPredictsAsARealModel()
+    {
+        var path = Make128WindowModel(_env.Root);
+        using var model = HarModel.Load(path, new HarModelOptions { EnableMetrics = false });
+
+        Assert.Equal((128, 64, "1.2.0"), (model.Card.WindowLength, model.Card.Stride, model.Card.ModelVersion));
+        var p = model.Predict(new float[128 * 6]);
+        Assert.InRange(p.Confidence, 0f, 1f);
+    }
+
+    [Fact]
+    public async Task Start_CandidateWithAnotherWindowLength_RefusedBeforeAnyStepAndAudited()
+    {
+        _env.Registry.Register(Make128WindowModel(_env.Root), new ModelRegistrationOptions { Deployer = "tester" });
+        await using var c = await _env.OpenAsync();
+
+        var ex = await Assert.ThrowsAsync<RolloutCommandRejectedException>(() => c.ExecuteAsync(RolloutCommand.Start("1.2.0", "canary", "alice", "try")));
+
+        Assert.Contains("windows of 128 frames", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("windows of 200 frames", ex.Message, StringComparison.Ordinal);
+        Assert.Null(c.Status);
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion).ToString(), c.Plan.ToString());
+        var refusal = _env.Audit.OfType("rollout.command").Single();
+        Assert.Equal("refused", refusal.Details["outcome"]!.GetValue<string>());
+        Assert.Contains("128", refusal.Details["message"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // The champion keeps serving, and a servable candidate can still be rolled out.
+        Assert.Equal(TestRegistry.Champion, (await _env.PredictAsync("d", new float[200 * 6])).ModelVersion);
+        Assert.Equal(RolloutPhase.Progressing, (await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"))).Phase);
+    }
+
+    [Fact]
+    public async Task Open_PersistedRolloutToAnUnservableCandidate_EndsFailedOnTheChampion()
+    {
+        // The state an older build left behind: a canary at 10 % to a 128-window candidate (it crashed every restart).
+        _env.Registry.Register(Make128WindowModel(_env.Root), new ModelRegistrationOptions { Deployer = "tester" });
+        var store = new RolloutStateStore(Path.Combine(_env.Registry.Root, ".rollout"));
+        store.Save(new RolloutState
+        {
+            RolloutId = "rollout-128",
+            Strategy = "canary",
+            Champion = TestRegistry.Champion,
+            Candidate = "1.2.0",
+            Phase = RolloutPhase.Progressing,
+            Steps = [RolloutState.StepRecord.From(RolloutStep.SetWeight(10)), RolloutState.StepRecord.From(RolloutStep.Analyze(TimeSpan.FromMinutes(1), 1))],
+            StepIndex = 1,
+            CandidateBuckets = 1000,
+            Salt = TrafficPlan.SaltFor("rollout-128"),
+            Revision = 3,
+            StartedBy = "alice",
+            StartedAt = _env.Time.GetUtcNow(),
+            UpdatedAt = _env.Time.GetUtcNow(),
+            StepStartedAt = _env.Time.GetUtcNow(),
+        });
+
+        await using var c = await _env.OpenAsync();
+
+        Assert.Equal(RolloutPhase.Failed, c.Status!.Phase);
+        Assert.Contains("windows of 128 frames", c.Status.Message, StringComparison.Ordinal);
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion, c.Status.Revision).ToString(), c.Plan.ToString());
+        Assert.Equal(TestRegistry.Champion, (await _env.PredictAsync("device-1", new float[200 * 6])).ModelVersion);
+        var failed = _env.Audit.OfType("rollout.transition").Last();
+        Assert.Equal("Failed", failed.Details["to"]!.GetValue<string>());
+
+        // A second restart over the Failed state is quiet.
+        await using var again = await _env.OpenAsync();
+        Assert.Equal(RolloutPhase.Failed, again.Status!.Phase);
+        Assert.Null(await again.ReconcileAsync() is { Phase: not RolloutPhase.Failed } s ? s : null);
+    }
+
+    [Fact]
+    public async Task Promotion_RegistryRefusesTheCandidate_FailedAndChampionServes()
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+
+        // The candidate's file is swapped after it was loaded: the registry's check at promotion refuses it.
+        var candidateFile = _env.Registry.Get("1.1.0").ModelPath;
+        File.WriteAllBytes(candidateFile, File.ReadAllBytes(TestRegistry.ChampionFile));
+        var s = await c.ExecuteAsync(RolloutCommand.Promote("bob", "ship it"));
+
+        Assert.Equal(RolloutPhase.Failed, s.Phase);
+        Assert.Contains("promotion of 1.1.0 refused", s.Message, StringComparison.Ordinal);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+        Assert.Equal(TrafficPlan.Single(TestRegistry.Champion, s.Revision).ToString(), c.Plan.ToString());
+    }
+
+    [Fact]
+    public async Task RunAsync_ReconcileThrows_LoopSurvivesAndShowsTheFault()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.FaultRetryInterval = TimeSpan.FromSeconds(7)));
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+
+        // The state folder becomes a file: persisting the next transition fails (as a full or read-only disk would).
+        var stateDir = Path.Combine(_env.Registry.Root, ".rollout");
+        var moved = stateDir + ".moved";
+        Directory.Move(stateDir, moved);
+        File.WriteAllText(stateDir, "not a folder");
+        using var cts = new CancellationTokenSource();
+        var loop = c.RunAsync(cts.Token);
+        Traffic.Feed(c, 400, healthy: true);
+        _env.Time.Advance(TimeSpan.FromMinutes(1));
+
+        await WaitUntil(() => c.Fault is not null);
+        Assert.False(loop.IsCompleted);
+        Assert.Equal(10, c.Plan.CandidatePercent);
+
+        // The disk recovers: the next retry (on the controller's clock) clears the fault.
+        File.Delete(stateDir);
+        Directory.Move(moved, stateDir);
+        await WaitUntil(() => c.Fault is null, () => _env.Time.Advance(TimeSpan.FromSeconds(1)));
+        await cts.CancelAsync();
+        await loop;
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, Action? tick = null)
+    {
+        // Real threads run the loop: poll with a generous bound (no timing assertion); the fake clock moves only when told.
+        for (var i = 0; i < 600 && !condition(); i++)
+        {
+            tick?.Invoke();
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition());
+    }
+}

@@ -1,0 +1,204 @@
+using System.Text;
+
+namespace Har.Deployment.Tests.Support;
+
+/// <summary>
+/// Rewrites a committed ONNX model at the protobuf wire level (no onnx package needed): replaces
+/// model-card entries of <c>metadata_props</c> and the time dimension of the graph's input, and drops the
+/// graph's optional <c>value_info</c> shape hints (ONNX Runtime infers them again). Used to make real
+/// models with a self-consistent card of another geometry (e.g. a 128-sample window) for the fail-safe tests.
+/// </summary>
+internal static class OnnxModelRewriter
+{
+    // ModelProto.graph = 7, ModelProto.metadata_props = 14; GraphProto.input = 11, value_info = 13;
+    // ValueInfoProto.type = 2; TypeProto.tensor_type = 1; Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1.
+    public static byte[] Rewrite(byte[] model, IReadOnlyDictionary<string, string> metadata, int? inputTimeDimension)
+    {
+        var output = new MemoryStream();
+        foreach (var field in Fields(model))
+        {
+            if (field.Number == 14 && field.WireType == 2)
+            {
+                var (key, value) = ReadEntry(field.Payload);
+                if (metadata.TryGetValue(key, out var replacement))
+                {
+                    WriteBytes(output, 14, Entry(key, replacement));
+                    continue;
+                }
+            }
+            else if (field.Number == 7 && field.WireType == 2 && inputTimeDimension is { } t)
+            {
+                WriteBytes(output, 7, RewriteGraph(field.Payload, t));
+                continue;
+            }
+
+            output.Write(field.Raw);
+        }
+
+        return output.ToArray();
+    }
+
+    private static byte[] RewriteGraph(byte[] graph, int time)
+    {
+        var output = new MemoryStream();
+        foreach (var field in Fields(graph))
+        {
+            if (field.Number == 13)
+            {
+                continue; // value_info: optional intermediate shape hints
+            }
+
+            if (field.Number == 11 && field.WireType == 2)
+            {
+                WriteBytes(output, 11, Nested(field.Payload, [2, 1, 2], shape => RewriteDims(shape, time)));
+                continue;
+            }
+
+            output.Write(field.Raw);
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Rewrites the sub-message at the path of field numbers, keeping everything else.</summary>
+    private static byte[] Nested(byte[] message, int[] path, Func<byte[], byte[]> rewrite)
+    {
+        if (path.Length == 0)
+        {
+            return rewrite(message);
+        }
+
+        var output = new MemoryStream();
+        foreach (var field in Fields(message))
+        {
+            if (field.Number == path[0] && field.WireType == 2)
+            {
+                WriteBytes(output, field.Number, Nested(field.Payload, path[1..], rewrite));
+            }
+            else
+            {
+                output.Write(field.Raw);
+            }
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Sets the second dimension ([N, T, C]: the window length) to <paramref name="time"/>.</summary>
+    private static byte[] RewriteDims(byte[] shape, int time)
+    {
+        var output = new MemoryStream();
+        var index = 0;
+        foreach (var field in Fields(shape))
+        {
+            if (field.Number == 1 && field.WireType == 2 && index++ == 1)
+            {
+                var dim = new MemoryStream();
+                WriteTag(dim, 1, 0);
+                WriteVarint(dim, (ulong)time);
+                WriteBytes(output, 1, dim.ToArray());
+                continue;
+            }
+
+            output.Write(field.Raw);
+        }
+
+        return output.ToArray();
+    }
+
+    private static (string Key, string Value) ReadEntry(byte[] entry)
+    {
+        string key = string.Empty, value = string.Empty;
+        foreach (var f in Fields(entry))
+        {
+            if (f.Number == 1)
+            {
+                key = Encoding.UTF8.GetString(f.Payload);
+            }
+            else if (f.Number == 2)
+            {
+                value = Encoding.UTF8.GetString(f.Payload);
+            }
+        }
+
+        return (key, value);
+    }
+
+    private static byte[] Entry(string key, string value)
+    {
+        var m = new MemoryStream();
+        WriteBytes(m, 1, Encoding.UTF8.GetBytes(key));
+        WriteBytes(m, 2, Encoding.UTF8.GetBytes(value));
+        return m.ToArray();
+    }
+
+    private static IEnumerable<Field> Fields(byte[] message)
+    {
+        var pos = 0;
+        while (pos < message.Length)
+        {
+            var start = pos;
+            var tag = ReadVarint(message, ref pos);
+            var number = (int)(tag >> 3);
+            var wire = (int)(tag & 7);
+            byte[] payload = [];
+            switch (wire)
+            {
+                case 0:
+                    ReadVarint(message, ref pos);
+                    break;
+                case 1:
+                    pos += 8;
+                    break;
+                case 2:
+                    var length = (int)ReadVarint(message, ref pos);
+                    payload = message.AsSpan(pos, length).ToArray();
+                    pos += length;
+                    break;
+                case 5:
+                    pos += 4;
+                    break;
+                default:
+                    throw new InvalidDataException($"Unsupported protobuf wire type {wire} at offset {start}.");
+            }
+
+            yield return new Field(number, wire, payload, message.AsSpan(start, pos - start).ToArray());
+        }
+    }
+
+    private static ulong ReadVarint(byte[] buffer, ref int pos)
+    {
+        ulong result = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            var b = buffer[pos++];
+            result |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return result;
+            }
+        }
+    }
+
+    private static void WriteVarint(Stream s, ulong value)
+    {
+        while (value >= 0x80)
+        {
+            s.WriteByte((byte)(value | 0x80));
+            value >>= 7;
+        }
+
+        s.WriteByte((byte)value);
+    }
+
+    private static void WriteTag(Stream s, int number, int wire) => WriteVarint(s, ((ulong)number << 3) | (uint)wire);
+
+    private static void WriteBytes(Stream s, int number, byte[] payload)
+    {
+        WriteTag(s, number, 2);
+        WriteVarint(s, (ulong)payload.Length);
+        s.Write(payload);
+    }
+
+    private sealed record Field(int Number, int WireType, byte[] Payload, byte[] Raw);
+}
