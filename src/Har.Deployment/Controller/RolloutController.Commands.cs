@@ -9,6 +9,13 @@ public sealed partial class RolloutController
 {
     private async Task ExecuteCoreAsync(RolloutCommand command, CancellationToken ct)
     {
+        // An operation is never applied without its audit record: while the log cannot write (read-only or full
+        // disk), every command is refused before any side effect, and the host answers 503.
+        if (!_outbox.CanRecord)
+        {
+            throw new Har.Audit.AuditLogUnavailableException($"Command {command.Kind} by {command.Actor} was refused: the audit log cannot be written now (read-only or full disk), and no rollout command is applied without its audit record. Nothing was changed; retry once the log is writable again (it recovers on its own).");
+        }
+
         var current = _state;
         var phase = current?.Phase;
         if (command.ExpectedPhase is { } expected && expected != phase)

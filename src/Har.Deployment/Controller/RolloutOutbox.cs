@@ -9,6 +9,9 @@ namespace Har.Deployment;
 /// </summary>
 internal sealed class RolloutOutbox(IDeploymentAuditSink? audit, TimeProvider time)
 {
+    /// <summary>Gets whether the audit log can record now (always, without a log).</summary>
+    public bool CanRecord => audit is null || audit.IsWritable;
+
     /// <summary>Drops the events a crash left in the outbox that are already in the log, then appends the rest.</summary>
     public async Task RecoverAsync(RolloutState state, CancellationToken ct)
     {

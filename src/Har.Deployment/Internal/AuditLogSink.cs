@@ -8,6 +8,8 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
 {
     public AuditLog Log { get; } = log;
 
+    public bool IsWritable => Log.State == AuditLogState.Writable;
+
     public async ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
     {
         using var details = JsonDocument.Parse(auditEvent.Details.ToJsonString());

@@ -24,6 +24,9 @@ internal interface IDeploymentAuditSink
 
     /// <summary>The highest <c>sequence</c> recorded for a rollout, or -1 (used to flush the outbox exactly once after a crash).</summary>
     ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken);
+
+    /// <summary>Whether the log can record now (false after a failed write, until the log's own probe finds the disk writable again).</summary>
+    bool IsWritable => true;
 }
 
 /// <summary>The built-in smoke test's outcome.</summary>

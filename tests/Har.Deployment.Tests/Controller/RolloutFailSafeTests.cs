@@ -38,6 +38,37 @@ public sealed class RolloutFailSafeTests : IDisposable
     }
 
     [Fact]
+    public async Task Commands_AuditLogNotWritable_RefusedBeforeAnySideEffect()
+    {
+        await using var c = await _env.OpenAsync();
+        var started = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var persisted = File.ReadAllText(Path.Combine(_env.Registry.Root, ".rollout", "rollout.json"));
+        var events = _env.Audit.Events.Count;
+
+        _env.Audit.IsWritable = false;
+        foreach (var command in new[]
+        {
+            RolloutCommand.Create(RolloutCommandKind.Pause, "alice", "hold"),
+            RolloutCommand.Create(RolloutCommandKind.Abort, "alice", "stop"),
+            RolloutCommand.Create(RolloutCommandKind.Promote, "alice", "ship"),
+        })
+        {
+            var ex = await Assert.ThrowsAsync<Har.Audit.AuditLogUnavailableException>(() => c.ExecuteAsync(command));
+            Assert.Contains("Nothing was changed", ex.Message, StringComparison.Ordinal);
+        }
+
+        // Nothing took effect: not in memory, not in the persisted state, not in traffic, not in the log.
+        Assert.Equal(started.Phase, c.Status!.Phase);
+        Assert.Equal(started.Revision, c.Status.Revision);
+        Assert.Equal(persisted, File.ReadAllText(Path.Combine(_env.Registry.Root, ".rollout", "rollout.json")));
+        Assert.Equal(events, _env.Audit.Events.Count);
+
+        // Writable again: the same command goes through.
+        _env.Audit.IsWritable = true;
+        Assert.Equal(RolloutPhase.Aborted, (await c.ExecuteAsync(RolloutCommand.Create(RolloutCommandKind.Abort, "alice", "stop"))).Phase);
+    }
+
+    [Fact]
     public async Task Start_CandidateWithAnotherWindowLength_RefusedBeforeAnyStepAndAudited()
     {
         _env.Registry.Register(Make128WindowModel(_env.Root), new ModelRegistrationOptions { Deployer = "tester" });

@@ -9,6 +9,9 @@ internal sealed class MemoryAuditSink : IDeploymentAuditSink
 
     public IReadOnlyList<DeploymentAuditEvent> Events => [.. _events];
 
+    /// <summary>Gets or sets whether the sink reports that it can record (false: as a log on a read-only or full disk).</summary>
+    public bool IsWritable { get; set; } = true;
+
     public ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
     {
         _events.Enqueue(auditEvent);
