@@ -14,6 +14,9 @@ internal sealed class DeploymentMetrics
     private readonly Gauge _loopFaulted;
     private readonly HashSet<string> _versions = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private KeyValuePair<string, double>[] _weights = [];
+    private RolloutPhase? _currentPhase;
+    private volatile bool _loopFaultedNow;
 
     public DeploymentMetrics(CollectorRegistry? registry)
     {
@@ -24,10 +27,34 @@ internal sealed class DeploymentMetrics
         _rollbacks = factory.CreateCounter("har_rollout_rollbacks_total", "Rollbacks, by trigger (automatic or manual).", "trigger");
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
         _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
+        DeploymentMeter.Track(this);
     }
+
+    /// <summary>Gets the current weight per version (for the <see cref="DeploymentMeter"/> gauges).</summary>
+    public KeyValuePair<string, double>[] Weights => Volatile.Read(ref _weights);
+
+    /// <summary>Gets the current phase, or <see langword="null"/> before the first rollout.</summary>
+    public RolloutPhase? Phase
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _currentPhase;
+            }
+        }
+    }
+
+    /// <summary>Gets whether the reconcile loop is failing.</summary>
+    public bool LoopFaulted => _loopFaultedNow;
 
     public void SetPhase(RolloutPhase phase)
     {
+        lock (_lock)
+        {
+            _currentPhase = phase;
+        }
+
         var current = phase.ToString();
         foreach (var p in Phases)
         {
@@ -55,21 +82,36 @@ internal sealed class DeploymentMetrics
                 _versions.Add(candidate);
                 _weight.WithLabels(candidate).Set(candidatePercent);
             }
+
+            Volatile.Write(ref _weights, candidate is null
+                ? [new(stable, 100 - candidatePercent)]
+                : [new(stable, 100 - candidatePercent), new(candidate, candidatePercent)]);
         }
     }
 
     public void Analysis(AnalysisResult result)
     {
         _analyses.WithLabels(Name(result.Verdict)).Inc();
+        DeploymentMeter.Analyses.Add(1, new KeyValuePair<string, object?>("verdict", Name(result.Verdict)));
         foreach (var gate in result.Gates)
         {
             _verdicts.WithLabels(gate.Gate, Name(gate.Verdict)).Inc();
+            DeploymentMeter.Verdicts.Add(1, new("gate", gate.Gate), new("verdict", Name(gate.Verdict)));
         }
     }
 
-    public void SetLoopFaulted(bool faulted) => _loopFaulted.Set(faulted ? 1 : 0);
+    public void SetLoopFaulted(bool faulted)
+    {
+        _loopFaultedNow = faulted;
+        _loopFaulted.Set(faulted ? 1 : 0);
+    }
 
-    public void Rollback(bool automatic) => _rollbacks.WithLabels(automatic ? "automatic" : "manual").Inc();
+    public void Rollback(bool automatic)
+    {
+        var trigger = automatic ? "automatic" : "manual";
+        _rollbacks.WithLabels(trigger).Inc();
+        DeploymentMeter.Rollbacks.Add(1, new KeyValuePair<string, object?>("trigger", trigger));
+    }
 
     private static string Name(GateVerdict verdict) => verdict switch
     {

@@ -88,11 +88,23 @@ internal sealed class ServingMetrics
         _observerErrors = factory.CreateCounter("har_serving_observer_errors_total", "Exceptions thrown by serving observers (counted, never returned to callers).");
     }
 
-    public void OnPredictions(in ServedPredictions p) => _windows.WithLabels(p.Version, RoleName(p.Role)).Inc(p.Predictions.Length);
+    public void OnPredictions(in ServedPredictions p)
+    {
+        _windows.WithLabels(p.Version, RoleName(p.Role)).Inc(p.Predictions.Length);
+        DeploymentMeter.ServedWindows.Add(p.Predictions.Length, new("version", p.Version), new("role", RoleName(p.Role)));
+    }
 
-    public void OnError(string version, PredictionRole role, int windows) => _errors.WithLabels(version, RoleName(role)).Inc(windows);
+    public void OnError(string version, PredictionRole role, int windows)
+    {
+        _errors.WithLabels(version, RoleName(role)).Inc(windows);
+        DeploymentMeter.ServingErrors.Add(windows, new("version", version), new("role", RoleName(role)));
+    }
 
-    public void ObserverFailed() => _observerErrors.Inc();
+    public void ObserverFailed()
+    {
+        _observerErrors.Inc();
+        DeploymentMeter.ObserverErrors.Add(1);
+    }
 
     private static string RoleName(PredictionRole role) => role switch
     {
