@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Har.Deployment.Tests.Registry;
 
 namespace Har.Service.Tests.Registry;
 
