@@ -6,7 +6,8 @@ namespace Har.Benchmarks;
 /// Runs the benchmarks: <c>dotnet run -c Release --project benchmarks/Har.Benchmarks -- --filter '*'</c>.
 /// Results are committed as Markdown under <c>benchmarks/results/</c> (see benchmarks/README.md).
 /// <c>-- paired-windowing [iterations]</c> runs the paired measurement of the windowing ratio instead
-/// (<see cref="Inference.PairedWindowingRatio"/>).
+/// (<see cref="Inference.PairedWindowingRatio"/>). <c>-- pg-append &lt;connection string&gt; …</c> measures audit appends
+/// through PostgreSQL, group commit vs one transaction per record (<see cref="Audit.PostgresAppendRunner"/>).
 /// </summary>
 internal static class Program
 {
@@ -23,6 +24,11 @@ internal static class Program
 
             Inference.PairedWindowingRatio.Run(iterations);
             return;
+        }
+
+        if (args is ["pg-append", ..])
+        {
+            Environment.Exit(Audit.PostgresAppendRunner.Run(args));
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -5,12 +5,14 @@ using Har.Service;
 using Har.Service.Endpoints;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Prometheus;
 
 // Har.Service composes the four packages: it holds wiring, security and HTTP, no domain logic.
 // Configuration (appsettings.json) sits beside the executable; relative data paths are from the working directory.
+// --list-routes: print the routes the service maps (method, pattern; JSON) and exit, without opening any storage.
+var listRoutes = args.Contains(ServiceOpenApi.ListRoutesSwitch);
+args = [.. args.Where(a => a != ServiceOpenApi.ListRoutesSwitch)];
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.ClearProviders();
 builder.Logging.AddJsonConsole(o => o.IncludeScopes = true);
@@ -31,6 +33,7 @@ using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
     try
     {
         keys = ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
+        WebhookOptions.Validate(options.Webhooks);
     }
     catch (InvalidOperationException ex)
     {
@@ -53,13 +56,15 @@ builder.AddServiceLimits(options).AddServiceProblemDetails(
 ]);
 builder.Services.AddSingleton(TimeProvider.System);
 
-// Audit log (one writer: this process), with a signing key generated on first start outside the log folder.
+// Audit log: a folder owned by this process, or PostgreSQL shared by every replica when ConnectionStrings:Har is set;
+// with a signing key generated on first start outside the log folder.
 var signingKey = Bootstrap.EnsureSigningKey(dataDirectory);
 builder.Services.AddHarAudit(o =>
 {
     o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
     o.Origin = Bootstrap.Origin;
     o.SigningKeyPath = signingKey;
+    o.ConnectionString = builder.Configuration.GetConnectionString("Har"); // set: the fleet's log in PostgreSQL (ConnectionStrings__Har)
 }).AddCheckpointSigning(); // a signed checkpoint every minute the log grew, and at shutdown
 
 // Registry, serving pipeline (windowing, routing, batching, observers: metrics, rollout analysis, drift) and
@@ -70,17 +75,23 @@ builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();
 builder.Services.AddHostedService<RefusalSummaryService>();
+builder.Services.AddHostedService<DeliveryMetrics>();
 
 // Readiness: 503 only when predictions cannot be served; an audit log that cannot be written makes it
 // Degraded (still 200: predictions keep flowing) and says that operations are unavailable (issue 17, point 4).
-builder.Services.AddSingleton<AuditWriteStatus>();
-builder.Services.AddSingleton(new AuditDirectory(Path.GetFullPath(options.AuditDirectory ?? Path.Combine(dataDirectory, "audit"))));
+// 'operations' is the audit log's own state (AuditLog.State, quarantine, checkpoint signer): no probe writes.
 builder.Services.AddHealthChecks()
-    .AddCheck<ServingReadinessCheck>("serving", tags: ["ready"])
-    .AddCheck<OperationsReadinessCheck>("operations", failureStatus: HealthStatus.Degraded, tags: ["ready"])
-    .AddCheck<AuditLogHealthCheck>("audit", failureStatus: HealthStatus.Degraded, tags: ["ready"]);
+    .AddCheck<ServingReadinessCheck>("serving", tags: [HealthEndpoints.ReadyTag])
+    .AddCheck<AuditLogHealthCheck>("operations", failureStatus: HealthStatus.Degraded, tags: [HealthEndpoints.ReadyTag]);
+builder.AddServiceOpenApi();
 
 var app = builder.Build();
+if (listRoutes)
+{
+    app.MapServiceEndpoints();
+    ServiceOpenApi.PrintRoutes(app);
+    return 0;
+}
 
 // Seed before anything resolves the controller (it loads the current version on open).
 // A disk that cannot be written (the audit log cannot open) must not stop the start: the process comes up,
@@ -110,15 +121,27 @@ app.UseRateLimiter();
 app.UseAuthorization();
 app.UseMiddleware<OperationAuditMiddleware>();
 
-app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessResponse.WriteAsync });
-app.MapMetrics("/metrics");
-app.MapPredictEndpoints();
-app.MapOperationsEndpoints();
-app.MapAuditEndpoints();
+app.MapServiceEndpoints();
 
 app.Run();
 return 0;
+
+/// <summary>Every route of the service (also what <c>--list-routes</c> prints and the OpenAPI document describes).</summary>
+internal static class ServiceRoutes
+{
+    public static void MapServiceEndpoints(this WebApplication app)
+    {
+        app.MapHealthEndpoints();
+        app.MapMetrics("/metrics");
+        app.MapServiceOpenApi();
+        app.MapPredictEndpoints();
+        app.MapOperationsEndpoints();
+        app.MapRolloutHistoryEndpoints();
+        app.MapRollbackEndpoints();
+        app.MapAuditEndpoints();
+        app.MapFeedbackEndpoints();
+    }
+}
 
 /// <summary>Runs the rollout controller's reconcile loop (analysis intervals, promotion, automatic rollback).</summary>
 internal sealed class ControllerLoop(IServiceProvider services, TimeProvider time, ILogger<ControllerLoop> logger) : BackgroundService

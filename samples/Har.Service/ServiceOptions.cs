@@ -92,6 +92,16 @@ public sealed class ServiceOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan RefusalSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Whether a person must approve before a canary is promoted and before the blue-green switch (<c>POST /v1/rollouts/current/approve</c>).</summary>
+    public bool RequireApproval { get; set; }
+
+    /// <summary>How many distinct operators (API key names) must approve each approval step; one key cannot approve twice.</summary>
+    [Range(1, 10)]
+    public int RequiredApprovals { get; set; } = 1;
+
+    /// <summary>HTTP webhooks called at rollout phases (Flagger's types: confirm-rollout, pre-rollout, rollout, confirm-promotion, post-rollout, event); each call and its answer is audited.</summary>
+    public List<Infrastructure.WebhookOptions> Webhooks { get; set; } = [];
+
     /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;

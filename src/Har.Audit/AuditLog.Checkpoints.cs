@@ -16,7 +16,7 @@ public sealed partial class AuditLog
     }
 
     /// <summary>Gets why the log is unavailable, when it is.</summary>
-    internal string UnavailableReason => _fault?.Message ?? "no failure recorded";
+    internal string UnavailableReason => _pg?.UnavailableReason ?? _fault?.Message ?? "no failure recorded";
 
     internal void CheckpointFailed() => _metrics.CheckpointFailed();
 
@@ -46,6 +46,11 @@ public sealed partial class AuditLog
     public SignedCheckpoint CreateCheckpoint(AuditSigningKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.CreateCheckpoint(key));
+        }
+
         long size, segment;
         lock (_commitLock)
         {
@@ -81,7 +86,15 @@ public sealed partial class AuditLog
     /// <summary>The checkpoint signer's path: on <paramref name="full"/> runs the whole log is verified first (a repaired log, whose only problem is its quarantine, may be signed: the repair event is in it).</summary>
     internal SignedCheckpoint CreateVerifiedCheckpoint(AuditSigningKey key, bool full)
     {
-        if (full)
+        if (full && _pg is not null)
+        {
+            var verified = _pg.Reading(s => s.Verify(key.ToVerifierKey()));
+            if (!verified.IsValid)
+            {
+                throw new InvalidDataException($"Verification failed, so no checkpoint was signed: {verified}");
+            }
+        }
+        else if (full)
         {
             long limit;
             lock (_commitLock)

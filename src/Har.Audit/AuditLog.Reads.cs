@@ -12,6 +12,11 @@ public sealed partial class AuditLog
     /// <exception cref="AuditLogCorruptedException">The stored entry is damaged (its CRC, framing or index does not check).</exception>
     public AuditEntry Get(long index)
     {
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.Get(index));
+        }
+
         var count = Count;
         if (index < 0 || index >= count)
         {
@@ -21,7 +26,7 @@ public sealed partial class AuditLog
         return ReadEntry(index, _index.Read(index));
     }
 
-    /// <summary>Queries the log by event type, entity, actor, record type and time range, one page at a time, in index order.</summary>
+    /// <summary>Queries the log by event type, entity, actor, record type, severity and time range, one page at a time, in index order.</summary>
     /// <param name="query">The filters and page.</param>
     /// <returns>The page.</returns>
     public AuditPage Query(AuditQuery query)
@@ -33,6 +38,11 @@ public sealed partial class AuditLog
         if (query.PageToken is not null && (!long.TryParse(query.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out start) || start < 0))
         {
             throw new FormatException($"Page token '{query.PageToken}' is not one this log issued; pass null for the first page or the previous page's NextPageToken.");
+        }
+
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.Query(query));
         }
 
         var evt = query.EventType is null ? 0u : IndexRow.HashText(query.EventType);
@@ -65,7 +75,8 @@ public sealed partial class AuditLog
 
                 var entry = ReadEntry(i, row);
                 if ((query.EventType is null || entry.EventType == query.EventType) && (query.EntityType is null || entry.EntityType == query.EntityType)
-                    && (query.EntityId is null || entry.EntityId == query.EntityId) && (query.Actor is null || entry.Actor == query.Actor))
+                    && (query.EntityId is null || entry.EntityId == query.EntityId) && (query.Actor is null || entry.Actor == query.Actor)
+                    && SeverityMatches(entry.Record, query))
                 {
                     results.Add(entry);
                     if (results.Count == query.PageSize)
@@ -80,11 +91,20 @@ public sealed partial class AuditLog
         return new AuditPage(results, null);
     }
 
+    internal static bool SeverityMatches(AuditRecord record, AuditQuery query) =>
+        (query.Severity is null && query.MinimumSeverity is null)
+        || (record is AuditEvent e && (query.Severity is not { } exact || e.Severity == exact) && (query.MinimumSeverity is not { } minimum || e.Severity >= minimum));
+
     /// <summary>The RFC 9162 root hash of the first <paramref name="treeSize"/> entries.</summary>
     /// <param name="treeSize">The tree size (0 to <see cref="Count"/>).</param>
     /// <returns>The 32-byte root.</returns>
-    public ReadOnlyMemory<byte> GetRootHash(long treeSize)
+    internal ReadOnlyMemory<byte> GetRootHash(long treeSize)
     {
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.GetRootHash(treeSize));
+        }
+
         CheckSize(treeSize, nameof(treeSize));
         return MerkleProofBuilder.RootHash(_nodes, treeSize);
     }
@@ -95,6 +115,11 @@ public sealed partial class AuditLog
     /// <returns>The proof.</returns>
     public InclusionProof GetInclusionProof(long index, long? treeSize = null)
     {
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.GetInclusionProof(index, treeSize));
+        }
+
         var size = treeSize ?? Count;
         CheckSize(size, nameof(treeSize));
         if (index < 0 || index >= size)
@@ -114,6 +139,11 @@ public sealed partial class AuditLog
     /// <returns>The proof.</returns>
     public ConsistencyProof GetConsistencyProof(long fromSize, long? toSize = null)
     {
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.GetConsistencyProof(fromSize, toSize));
+        }
+
         var size = toSize ?? Count;
         CheckSize(size, nameof(toSize));
         if (fromSize < 1 || fromSize > size)
@@ -132,6 +162,11 @@ public sealed partial class AuditLog
     /// <exception cref="ArgumentOutOfRangeException">The entry is newer than the latest checkpoint.</exception>
     public AuditProofBundle ExportProof(long index)
     {
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.ExportProof(index));
+        }
+
         var checkpoint = LatestCheckpoint ?? throw new InvalidOperationException("The log has no signed checkpoint yet; create one (CreateCheckpoint, or `har audit checkpoint`) before exporting proofs.");
         if (index < 0 || index >= checkpoint.TreeSize)
         {

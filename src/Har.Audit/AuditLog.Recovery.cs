@@ -135,7 +135,7 @@ public sealed partial class AuditLog
                     throw new AuditLogCorruptedException(
                         string.Create(CultureInfo.InvariantCulture, $"The audit log at '{Directory}' is damaged at entry {_size} (segment offset {offset}): {problem}. ")
                         + "Acknowledged entries are never dropped automatically. Restore the folder from a backup, or remove the damaged entries deliberately "
-                        + "with `har audit repair --log <dir> --actor <you> --reason <why>` (AuditLog.Repair), which moves them to quarantine/ and records the removal as an audit event.",
+                        + "with `har audit repair --log <dir> --actor <you> --reason <why>`, which moves them to quarantine/ and records the removal as an audit event.",
                         _size,
                         offset);
                 }

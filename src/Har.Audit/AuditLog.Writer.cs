@@ -32,6 +32,11 @@ public sealed partial class AuditLog
                 throw new ArgumentException($"The canonical record has {buffer.WrittenCount} bytes; the log accepts at most {_options.MaxRecordBytes} (AuditLogOptions.MaxRecordBytes).", nameof(record));
             }
 
+            if (_pg is not null)
+            {
+                return _pg.Enqueue(buffer.WrittenSpan.ToArray(), record);
+            }
+
             var row = IndexRow.For(0, 0, record);
             var completion = new TaskCompletionSource<AuditAppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (_gate)

@@ -119,23 +119,23 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         _writer.Start();
     }
 
-    /// <summary>Gets the log directory (full path).</summary>
+    /// <summary>Gets the log directory (full path); for a log in PostgreSQL, <c>postgresql://host/database</c> (never the password).</summary>
     public string Directory { get; }
 
     /// <summary>Gets the log's origin, the first line of its checkpoints.</summary>
     public string Origin { get; }
 
     /// <summary>Gets the number of acknowledged entries.</summary>
-    public long Count => Volatile.Read(ref _size);
+    public long Count => _pg?.Reading(static s => s.Count) ?? Volatile.Read(ref _size);
 
     /// <summary>Gets what opening the log found: entries re-scanned, and any bad tail truncated.</summary>
-    public AuditRecoveryReport Recovery { get; }
+    internal AuditRecoveryReport Recovery { get; }
 
     /// <summary>Gets whether appends can be made durable now; <see cref="AuditLogState.Unavailable"/> after a failed write or fsync until a probe write succeeds (see <see cref="AuditLogOptions.RetryInterval"/>).</summary>
-    public AuditLogState State => (AuditLogState)Volatile.Read(ref _state);
+    public AuditLogState State => _pg?.State ?? (AuditLogState)Volatile.Read(ref _state);
 
     /// <summary>Gets the latest signed checkpoint written for this log, or <see langword="null"/>.</summary>
-    public SignedCheckpoint? LatestCheckpoint => ReadCheckpoint(Directory);
+    public SignedCheckpoint? LatestCheckpoint => _pg is null ? ReadCheckpoint(Directory) : _pg.Reading(static s => s.LatestCheckpoint);
 
     /// <summary>
     /// Opens (or creates) the log in <see cref="AuditLogOptions.Directory"/>, re-scanning the entries written
@@ -161,6 +161,12 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             throw new ArgumentException($"Invalid audit log options: {validation.FailureMessage}", nameof(options));
         }
 
+        CheckStorage(options);
+        if (!string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            return OpenDatabase(options, logger ?? NullLogger.Instance, timeProvider ?? TimeProvider.System);
+        }
+
         return new AuditLog(options, logger ?? NullLogger.Instance, timeProvider ?? TimeProvider.System, null);
     }
 
@@ -178,7 +184,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <param name="logger">Receives recovery messages.</param>
     /// <param name="timeProvider">The clock.</param>
     /// <returns>What was removed (see <see cref="AuditRecoveryReport.RepairEventIndex"/>).</returns>
-    public static AuditRecoveryReport Repair(AuditLogOptions options, string actor, string reason, ILogger? logger = null, TimeProvider? timeProvider = null)
+    internal static AuditRecoveryReport Repair(AuditLogOptions options, string actor, string reason, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);
@@ -189,6 +195,12 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             throw new ArgumentException($"Invalid audit log options: {validation.FailureMessage}", nameof(options));
         }
 
+        CheckStorage(options);
+        if (!string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new NotSupportedException("Repair applies to a file log (a damaged segment on disk); a log in PostgreSQL is repaired from the database's backups. Run `har audit verify --connection ...` to find the first bad entry.");
+        }
+
         var repair = new RepairRequest(actor, reason);
         using var log = new AuditLog(options, logger ?? NullLogger.Instance, timeProvider ?? TimeProvider.System, repair);
         return log.FinishRepair(repair);
@@ -197,7 +209,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <summary>Opens (or creates) the log in <paramref name="directory"/> with default options.</summary>
     /// <param name="directory">The log directory.</param>
     /// <returns>The open log.</returns>
-    public static AuditLog Open(string directory) => Open(new AuditLogOptions { Directory = directory });
+    internal static AuditLog Open(string directory) => Open(new AuditLogOptions { Directory = directory });
 
     /// <summary>
     /// Verifies a log directory without opening it for writing (nothing is repaired): framing, CRC-32C,
@@ -216,6 +228,11 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     public AuditVerificationResult Verify()
     {
         var key = _options.VerifierKey is null ? null : AuditVerifierKey.Parse(_options.VerifierKey);
+        if (_pg is not null)
+        {
+            return _pg.Reading(s => s.Verify(key));
+        }
+
         long limit;
         lock (_commitLock)
         {
@@ -245,6 +262,13 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             _disposed = true;
             _stopping = true;
             Monitor.PulseAll(_gate);
+        }
+
+        if (_pg is not null)
+        {
+            _pg.Dispose();
+            _metrics.Dispose();
+            return;
         }
 
         _writer.Join();

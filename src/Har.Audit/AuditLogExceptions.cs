@@ -52,7 +52,7 @@ public sealed class AuditLogCorruptedException : IOException
 
     /// <summary>Creates the exception with a message.</summary>
     /// <param name="message">What is damaged and what to do.</param>
-    public AuditLogCorruptedException(string message)
+    internal AuditLogCorruptedException(string message)
         : base(message)
     {
     }

@@ -7,10 +7,18 @@ namespace Har.Audit;
 /// <summary>Options of an <see cref="AuditLog"/>.</summary>
 public sealed class AuditLogOptions
 {
-    /// <summary>Gets or sets the log directory (created if missing). Required.</summary>
-    /// <value>The default value is an empty string, which fails validation.</value>
-    [Required(AllowEmptyStrings = false, ErrorMessage = "AuditLogOptions.Directory is required: the folder that holds (or will hold) the log.")]
+    /// <summary>Gets or sets the log directory (created if missing). Required unless <see cref="ConnectionString"/> is set.</summary>
+    /// <value>The default value is an empty string, which fails validation when no connection string is set.</value>
     public string Directory { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Gets or sets an Npgsql connection string: when set, the log is kept in that PostgreSQL database (schema
+    /// <c>har_audit</c>, created and migrated on open) instead of <see cref="Directory"/>, so every process of a fleet
+    /// appends to one log (one sequencer, group commit per process, acknowledged after commit) and reads it.
+    /// The service reads it from <c>ConnectionStrings:Har</c>.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: the embedded file log in <see cref="Directory"/>.</value>
+    public string? ConnectionString { get; set; }
 
     /// <summary>
     /// Gets or sets the log's origin: the first line of its checkpoints, naming the log uniquely

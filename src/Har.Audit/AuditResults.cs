@@ -97,6 +97,12 @@ public sealed class AuditQuery
     /// <summary>Gets the record type to match.</summary>
     public AuditRecordKind? Kind { get; init; }
 
+    /// <summary>Gets the severity to match exactly. Only audit events have a severity, so deployment and rollback records never match a severity filter.</summary>
+    public AuditSeverity? Severity { get; init; }
+
+    /// <summary>Gets the lowest severity to match (<see cref="AuditSeverity.Warning"/> matches warning, error and critical events). Only audit events have a severity.</summary>
+    public AuditSeverity? MinimumSeverity { get; init; }
+
     /// <summary>Gets the inclusive lower bound of the record timestamp.</summary>
     public DateTimeOffset? From { get; init; }
 
@@ -143,7 +149,7 @@ public sealed class AuditPage
 }
 
 /// <summary>What <see cref="AuditLog.Open(AuditLogOptions, Microsoft.Extensions.Logging.ILogger?, TimeProvider?)"/> found and repaired.</summary>
-public sealed class AuditRecoveryReport
+internal sealed class AuditRecoveryReport
 {
     internal AuditRecoveryReport()
     {
@@ -192,8 +198,8 @@ public sealed class AuditRecoveryReport
     }
 }
 
-/// <summary>Which check of <see cref="AuditLog.Verify()"/> failed.</summary>
-public enum AuditVerificationProblem
+/// <summary>Which check of <see cref="AuditLog.Verify()"/> failed (named in <see cref="AuditVerificationResult.ToString"/>; <see cref="AuditVerificationResult.Message"/> says what was wrong).</summary>
+internal enum AuditVerificationProblem
 {
     /// <summary>Everything verified.</summary>
     None,
@@ -249,7 +255,7 @@ public sealed class AuditVerificationResult
     public bool IsValid => Problem == AuditVerificationProblem.None;
 
     /// <summary>Gets the failed check, or <see cref="AuditVerificationProblem.None"/>.</summary>
-    public AuditVerificationProblem Problem { get; internal init; }
+    internal AuditVerificationProblem Problem { get; init; }
 
     /// <summary>Gets the first entry index at which a problem was found, when the problem belongs to an entry.</summary>
     public long? FirstBadIndex { get; internal init; }

@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Error, "Audit log {Directory}: checkpoint not signed: {Problem}")]
     public static partial void CheckpointRefused(ILogger logger, string directory, string problem);
+
+    [LoggerMessage(13, LogLevel.Critical, "Audit log {Database}: the commit failed; appends are refused (probing every {RetrySeconds} s) until PostgreSQL answers again.")]
+    public static partial void DatabaseUnavailable(ILogger logger, string database, double retrySeconds, Exception exception);
 }

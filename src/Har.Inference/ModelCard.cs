@@ -82,7 +82,7 @@ public sealed class ModelCard
     public ReadOnlySpan<float> NormalizationStd => _std;
 
     /// <summary>Gets whether the model emits probabilities or logits (<c>har.output</c>).</summary>
-    public ModelOutputKind Output { get; }
+    internal ModelOutputKind Output { get; }
 
     /// <summary>Gets the number of trainable parameters (<c>har.parameters</c>).</summary>
     public long Parameters { get; }
@@ -91,13 +91,13 @@ public sealed class ModelCard
     public ModelCardMetrics Metrics { get; }
 
     /// <summary>Gets when the model was trained (<c>har.trained_at</c>).</summary>
-    public DateTimeOffset TrainedAt { get; }
+    internal DateTimeOffset TrainedAt { get; }
 
     /// <summary>Gets the identity of the training data as recorded (<c>har.training_data</c>, JSON).</summary>
     public string TrainingData => Metadata[ModelCardKeys.TrainingData];
 
     /// <summary>Gets the command that trained the model (<c>har.training_command</c>).</summary>
-    public string TrainingCommand => Metadata[ModelCardKeys.TrainingCommand];
+    internal string TrainingCommand => Metadata[ModelCardKeys.TrainingCommand];
 
     /// <summary>Gets every metadata entry of the model, including keys this version of Har does not interpret.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }

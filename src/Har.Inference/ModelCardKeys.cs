@@ -1,7 +1,7 @@
 namespace Har.Inference;
 
 /// <summary>The <c>metadata_props</c> keys of a Har model card. All are required.</summary>
-public static class ModelCardKeys
+internal static class ModelCardKeys
 {
     /// <summary>The model's name.</summary>
     public const string ModelName = "har.model_name";

@@ -1,7 +1,7 @@
 namespace Har.Inference;
 
 /// <summary>What a model's output tensor holds.</summary>
-public enum ModelOutputKind
+internal enum ModelOutputKind
 {
     /// <summary>Class probabilities (each row sums to 1).</summary>
     Probabilities,
@@ -11,19 +11,23 @@ public enum ModelOutputKind
 }
 
 /// <summary>Validation metrics recorded in a model card (on the held-out test subjects).</summary>
-/// <param name="Accuracy">Fraction of test windows classified correctly.</param>
-/// <param name="MacroF1">Unweighted mean of the per-class F1 scores.</param>
-/// <param name="Windows">Number of test windows scored.</param>
-public readonly record struct ModelCardMetrics(double Accuracy, double MacroF1, int Windows)
+public readonly struct ModelCardMetrics
 {
+    internal ModelCardMetrics(double accuracy, double macroF1, int windows)
+    {
+        Accuracy = accuracy;
+        MacroF1 = macroF1;
+        Windows = windows;
+    }
+
     /// <summary>Gets the fraction of test windows classified correctly.</summary>
-    public double Accuracy { get; } = Accuracy;
+    public double Accuracy { get; }
 
     /// <summary>Gets the unweighted mean of the per-class F1 scores.</summary>
-    public double MacroF1 { get; } = MacroF1;
+    public double MacroF1 { get; }
 
     /// <summary>Gets the number of test windows scored.</summary>
-    public int Windows { get; } = Windows;
+    public int Windows { get; }
 
     /// <summary>Returns the figures, e.g. <c>accuracy 0.928151, macro-F1 0.880517 on 2380 windows</c>.</summary>
     /// <returns>A one-line summary.</returns>
@@ -35,13 +39,13 @@ public readonly record struct ModelCardMetrics(double Accuracy, double MacroF1, 
 public sealed class ModelCardException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
-    public ModelCardException()
+    internal ModelCardException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
     /// <param name="message">What was wrong and what was expected.</param>
-    public ModelCardException(string message)
+    internal ModelCardException(string message)
         : base(message)
     {
     }
@@ -49,7 +53,7 @@ public sealed class ModelCardException : Exception
     /// <summary>Initializes a new instance of the <see cref="ModelCardException"/> class.</summary>
     /// <param name="message">What was wrong and what was expected.</param>
     /// <param name="innerException">The underlying error.</param>
-    public ModelCardException(string message, Exception innerException)
+    internal ModelCardException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

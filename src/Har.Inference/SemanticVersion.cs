@@ -22,7 +22,7 @@ namespace Har.Inference;
 /// precedence or equality. <see cref="ToString()"/> gives the normalised form without <c>v</c>.
 /// </para>
 /// </remarks>
-public readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparable<SemanticVersion>, IComparable
+public readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparable<SemanticVersion>
 {
     private const int MaxLength = 256;
     private readonly string? _prerelease;
@@ -38,22 +38,22 @@ public readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparabl
     }
 
     /// <summary>Gets the major version.</summary>
-    public int Major { get; }
+    internal int Major { get; }
 
     /// <summary>Gets the minor version.</summary>
-    public int Minor { get; }
+    internal int Minor { get; }
 
     /// <summary>Gets the patch version.</summary>
-    public int Patch { get; }
+    internal int Patch { get; }
 
     /// <summary>Gets the prerelease label without its leading hyphen (<c>rc.1</c>), or an empty string for a release.</summary>
-    public string Prerelease => _prerelease ?? string.Empty;
+    internal string Prerelease => _prerelease ?? string.Empty;
 
     /// <summary>Gets the build metadata without its leading plus sign, or an empty string.</summary>
     public string Build => _build ?? string.Empty;
 
     /// <summary>Gets a value indicating whether this is a prerelease version.</summary>
-    public bool IsPrerelease => !string.IsNullOrEmpty(_prerelease);
+    internal bool IsPrerelease => !string.IsNullOrEmpty(_prerelease);
 
     /// <summary>Parses a semantic version such as <c>1.2.0</c>, <c>v1.2.0</c> or <c>2.0.0-rc.1+build.5</c>.</summary>
     /// <param name="text">The version text.</param>
@@ -139,14 +139,6 @@ public readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparabl
         c = c != 0 ? c : Patch.CompareTo(other.Patch);
         return c != 0 ? c : ComparePrerelease(Prerelease, other.Prerelease);
     }
-
-    /// <inheritdoc/>
-    public int CompareTo(object? obj) => obj switch
-    {
-        null => 1,
-        SemanticVersion v => CompareTo(v),
-        _ => throw new ArgumentException($"Object is a {obj.GetType().Name}; expected a {nameof(SemanticVersion)}.", nameof(obj)),
-    };
 
     /// <inheritdoc/>
     public bool Equals(SemanticVersion other) => CompareTo(other) == 0;

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Har.Audit.CrashHost;
 
 /// <summary>
-/// Usage: <c>Har.Audit.CrashHost &lt;log dir&gt; &lt;threads&gt; &lt;run id&gt;</c>. Appends audit events from
+/// Usage: <c>Har.Audit.CrashHost &lt;log dir | Host=… connection string&gt; &lt;threads&gt; &lt;run id&gt;</c>. Appends audit events from
 /// several threads forever and prints <c>ack &lt;index&gt; &lt;entity id&gt;</c> (flushed) after each append
 /// returned. The crash test kills it with SIGKILL at random moments and checks every printed entry survived.
 /// <c>Har.Audit.CrashHost disk &lt;dir on a small tmpfs&gt;</c> runs the disk-full and read-only scenario
@@ -30,7 +30,10 @@ internal static class Program
         var threads = int.Parse(args[1], CultureInfo.InvariantCulture);
         var run = args[2];
         var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
-        using var log = AuditLog.Open(new AuditLogOptions { Directory = args[0], SealInterval = 300, EnableMetrics = false });
+        // A first argument "Host=..." is a PostgreSQL connection string: the log in the database, shared with other processes.
+        using var log = AuditLog.Open(args[0].StartsWith("Host=", StringComparison.Ordinal)
+            ? new AuditLogOptions { ConnectionString = args[0], EnableMetrics = false }
+            : new AuditLogOptions { Directory = args[0], SealInterval = 300, EnableMetrics = false });
         lock (Out)
         {
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready {log.Count} {log.Recovery}"));

@@ -10,6 +10,10 @@ namespace Har.Deployment.ProcessHost;
 /// per-process randomised string hash; <c>rollout DIR</c> opens the registry <c>DIR/registry</c> with the
 /// audit log <c>DIR/audit</c>, starts (or resumes) a canary of 1.1.0 and drives it on a virtual clock,
 /// printing one line per reconciliation, until it ends (<c>DONE phase</c>) or the test kills it.
+/// <c>fleet DIR CONNECTION NAME</c> runs one replica of a fleet on the real clock: the registry <c>DIR/registry</c>, the
+/// audit log and the control plane in PostgreSQL; as a follower it feeds synthetic observations (the leader none), prints <c>LEADER</c>/<c>FOLLOWER</c>,
+/// every traffic plan it publishes (<c>PLAN name revision percent unix-ms</c>) and <c>DONE name phase</c>, and reads
+/// <c>start</c> from stdin (a canary of 1.1.0 started through this replica).
 /// </summary>
 internal static class Program
 {
@@ -30,8 +34,10 @@ internal static class Program
                 return 0;
             case "rollout":
                 return await RolloutAsync(args[1]);
+            case "fleet":
+                return await FleetReplica.RunAsync(args[1], args[2], args[3]);
             default:
-                await Console.Error.WriteLineAsync("usage: hash SEED KEY… | string-hash KEY | rollout DIR");
+                await Console.Error.WriteLineAsync("usage: hash SEED KEY… | string-hash KEY | rollout DIR | fleet DIR CONNECTION NAME");
                 return 2;
         }
     }
@@ -49,13 +55,13 @@ internal static class Program
         };
         var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
         serving.Model.EnableMetrics = false;
-        options.Canary.Steps.Clear();
+        options.BuiltInStrategies.CanarySteps.Clear();
         for (var w = 5; w <= 100; w += 5)
         {
-            options.Canary.Steps.Add(w);
+            options.BuiltInStrategies.CanarySteps.Add(w);
         }
 
-        options.Canary.PassesPerStep = 10;
+        options.BuiltInStrategies.CanaryPassesPerStep = 10;
 
         // The tiny fixture models run in microseconds: their warm-up baselines are noise, so inflation is not judged here.
         options.Analysis.MaxLatencyInflation = null;

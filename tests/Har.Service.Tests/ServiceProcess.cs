@@ -221,7 +221,10 @@ internal sealed class ServiceProcess : IAsyncDisposable
     /// Runs the service with the given settings (no default keys unless given) until it exits, bounded; for
     /// configurations it must refuse at start. Returns its exit code and output.
     /// </summary>
-    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(IDictionary<string, string> settings, CancellationToken cancellationToken)
+    /// <param name="settings">Configuration (command-line) settings; <c>{root}</c> in a value is this run's own folder.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="switches">Command-line switches passed as they are (e.g. <c>--list-routes</c>).</param>
+    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(IDictionary<string, string> settings, CancellationToken cancellationToken, params string[] switches)
     {
         var root = Directory.CreateTempSubdirectory("har-service-test-").FullName;
         try
@@ -240,6 +243,11 @@ internal sealed class ServiceProcess : IAsyncDisposable
             foreach (var (k, v) in settings)
             {
                 psi.ArgumentList.Add($"--{k}={v.Replace("{root}", root, StringComparison.Ordinal)}");
+            }
+
+            foreach (var s in switches)
+            {
+                psi.ArgumentList.Add(s);
             }
 
             psi.Environment["DOTNET_ENVIRONMENT"] = "Production";

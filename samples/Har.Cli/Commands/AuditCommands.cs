@@ -12,12 +12,16 @@ internal static class AuditCommands
     /// <summary>The environment variable naming the default checkpoint signing key file.</summary>
     internal const string KeyEnvironmentVariable = "HAR_AUDIT_KEY";
 
+    /// <summary>The environment variable holding the fleet's PostgreSQL connection string (the service's <c>ConnectionStrings:Har</c>).</summary>
+    internal const string ConnectionEnvironmentVariable = "ConnectionStrings__Har";
+
     public static Command Create() => new("audit", "Append to, query, prove and verify a tamper-evident audit log.")
     {
         Append(),
         Show(),
         Query(),
         Verify(),
+        Export(),
         Repair(),
         Checkpoint(),
         Prove(),
@@ -131,10 +135,11 @@ internal static class AuditCommands
         var log = new Option<DirectoryInfo?>("--log") { Description = "The audit log directory to verify (read-only; the log may be open elsewhere)." };
         var vkey = new Option<string?>("--vkey") { Description = "The trusted verifier key (name+keyid+base64) or a file holding it. Without it the key stored in the log directory is used, which proves less." };
         var bundle = new Option<FileInfo?>("--bundle") { Description = "Verify a proof bundle from `har audit prove --bundle` offline instead of a log (requires --vkey)." };
+        var connection = ConnectionOption("The PostgreSQL connection string of the fleet's log to verify (read-only, one snapshot).");
         var json = JsonOption();
-        var command = new Command("verify", "Verify a whole log (framing, CRC-32C, chain, schemas, stored tree, index, signed checkpoint, no quarantined entries) or a proof bundle; exit code 1 when verification fails. A log another process is writing is verified up to its consistent prefix, and the output says it is live.")
+        var command = new Command("verify", "Verify a whole log (framing, CRC-32C, chain, schemas, stored tree, index, signed checkpoint, no quarantined entries), a log in PostgreSQL (--connection or $" + ConnectionEnvironmentVariable + "), an export (--log <export folder>) or a proof bundle; exit code 1 when verification fails. A log another process is writing is verified up to its consistent prefix, and the output says it is live.")
         {
-            log, vkey, bundle, json,
+            log, vkey, bundle, connection, json,
         };
         command.SetAction(parse =>
         {
@@ -154,8 +159,14 @@ internal static class AuditCommands
                 return ok ? 0 : 1;
             }
 
-            var dir = parse.GetValue(log) ?? throw new ArgumentException("Pass --log <dir> to verify a log, or --bundle <file> --vkey <key> to verify a proof bundle.");
-            var result = AuditLog.Verify(dir.FullName, key);
+            var dir = parse.GetValue(log);
+            var database = dir is null ? ConnectionString(parse.GetValue(connection)) : null;
+            if (dir is null && database is null)
+            {
+                throw new ArgumentException($"Pass --log <dir> to verify a log folder or an export, --connection <connection string> (or set {ConnectionEnvironmentVariable}) to verify a log in PostgreSQL, or --bundle <file> --vkey <key> to verify a proof bundle.");
+            }
+
+            var result = database is not null ? AuditLog.VerifyDatabase(database, key) : AuditLog.Verify(dir!.FullName, key);
             if (parse.GetValue(json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(
@@ -182,6 +193,37 @@ internal static class AuditCommands
         });
         return command;
     }
+
+    private static Command Export()
+    {
+        var connection = ConnectionOption("The PostgreSQL connection string of the log to export.");
+        var log = new Option<DirectoryInfo?>("--log") { Description = "Export a log folder instead of a database." };
+        var output = new Option<DirectoryInfo>("--out") { Description = "The new folder to write (must not exist or be empty).", Required = true };
+        var command = new Command("export", "Write a log (from PostgreSQL: --connection or $" + ConnectionEnvironmentVariable + "; or a folder: --log) to a new folder as a byte-identical file log with its latest signed checkpoint, for offline verification with `har audit verify --log <folder> --vkey <key>`.")
+        {
+            connection, log, output,
+        };
+        command.SetAction(parse =>
+        {
+            var dir = parse.GetValue(log);
+            var database = dir is null ? ConnectionString(parse.GetValue(connection)) : null;
+            using var source = dir is not null ? OpenExisting(dir)
+                : AuditLog.Open(new AuditLogOptions { ConnectionString = database ?? throw new ArgumentException($"Pass --connection <connection string> (or set {ConnectionEnvironmentVariable}) or --log <dir>."), EnableMetrics = false });
+            var target = parse.GetValue(output)!;
+            var count = source.ExportTo(target.FullName);
+            var checkpoint = source.LatestCheckpoint is { } c ? string.Create(CultureInfo.InvariantCulture, $" with the checkpoint at size {c.TreeSize}") : " (no signed checkpoint yet)";
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"exported {count} entries of {source.Origin} to {target.FullName}{checkpoint}"));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Option<string?> ConnectionOption(string description) => new("--connection") { Description = description + $" Default: ${ConnectionEnvironmentVariable}." };
+
+    /// <summary>The connection string from the option, else from the environment (as the service reads ConnectionStrings:Har).</summary>
+    private static string? ConnectionString(string? option) =>
+        !string.IsNullOrWhiteSpace(option) ? option
+        : Environment.GetEnvironmentVariable(ConnectionEnvironmentVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
 
     private static Command Repair()
     {

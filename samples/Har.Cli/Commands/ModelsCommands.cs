@@ -120,7 +120,7 @@ internal static class ModelsCommands
 
             if (unanchored)
             {
-                await Console.Error.WriteLineAsync($"har: the audit log at '{log.Directory}' does not hold these registrations; pass --audit with the log the registry was registered through (a service's is <data>/audit).").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"har: the audit log at '{parse.GetValue(audit)?.FullName ?? Path.Combine(parse.GetValue(registry)!.FullName, ".audit")}' does not hold these registrations; pass --audit with the log the registry was registered through (a service's is <data>/audit).").ConfigureAwait(false);
             }
 
             return bad == 0 ? 0 : 1;

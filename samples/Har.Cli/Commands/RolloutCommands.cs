@@ -16,8 +16,9 @@ internal static class RolloutCommands
             Start(),
             Status(),
             Simulate(),
+            RolloutEvaluateCommand.Create(),
         };
-        foreach (var kind in new[] { RolloutCommandKind.Approve, RolloutCommandKind.Promote, RolloutCommandKind.Pause, RolloutCommandKind.Resume, RolloutCommandKind.Abort, RolloutCommandKind.Rollback })
+        foreach (var kind in new[] { RolloutCommandKind.Approve, RolloutCommandKind.Promote, RolloutCommandKind.Pause, RolloutCommandKind.Resume, RolloutCommandKind.Abort, RolloutCommandKind.Rollback, RolloutCommandKind.Incident })
         {
             command.Subcommands.Add(Steer(kind));
         }
@@ -73,13 +74,17 @@ internal static class RolloutCommands
         var strategy = new Option<string>("--strategy") { Description = "canary, blue-green, shadow or recreate.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
         strategy.AcceptOnlyFromAmong(RolloutStrategyNames.Canary, RolloutStrategyNames.BlueGreen, RolloutStrategyNames.Shadow, RolloutStrategyNames.Recreate);
         var (actor, reason, expect) = (ActorOption(), ReasonOption(), ExpectOption());
-        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect };
+        var requireApproval = new Option<bool>("--require-approval") { Description = "A person must approve before a canary is promoted and before the blue-green switch (har rollout approve)." };
+        var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 };
+        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals };
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             await using var pipeline = ServingPipeline.Open(reg);
-            await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
+            var options = new RolloutControllerOptions { RequiredApprovals = parse.GetValue(approvals) };
+            options.BuiltInStrategies.RequireApproval = parse.GetValue(requireApproval);
+            await using var controller = await RolloutController.OpenAsync(reg, pipeline, options, cancellationToken: ct).ConfigureAwait(false);
             var status = await controller.ExecuteAsync(
                 RolloutCommand.Start(parse.GetValue(candidate)!, parse.GetValue(strategy)!, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect) },
                 ct).ConfigureAwait(false);
@@ -124,6 +129,19 @@ internal static class RolloutCommands
         var (actor, reason, expect, revision) = (ActorOption(), ReasonOption(), ExpectOption(), RevisionOption());
         var name = kind.ToString().ToLowerInvariant();
         var command = new Command(name, Describe(kind)) { registry, audit, actor, reason, expect, revision };
+        var to = new Option<string?>("--to") { Description = "The version to restore: the champion by default, or an earlier registered version that verifies against the audit log (e.g. 1.0.0)." };
+        var summary = new Option<string?>("--summary") { Description = "The incident report's summary: what happened." };
+        var cause = new Option<string?>("--cause") { Description = "The incident report's cause, as the operator found it." };
+        var actions = new Option<string?>("--actions") { Description = "The incident report's actions taken or to take." };
+        var rolloutId = new Option<string?>("--rollout") { Description = "The rolled-back rollout whose report to complete (default: the current one)." };
+        if (kind is RolloutCommandKind.Rollback or RolloutCommandKind.Incident)
+        {
+            command.Options.Add(summary);
+            command.Options.Add(cause);
+            command.Options.Add(actions);
+            command.Options.Add(kind == RolloutCommandKind.Rollback ? to : rolloutId);
+        }
+
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
@@ -133,9 +151,23 @@ internal static class RolloutCommands
             try
             {
                 var status = await controller.ExecuteAsync(
-                    RolloutCommand.Create(kind, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect), ExpectedRevision = parse.GetValue(revision) },
+                    RolloutCommand.Create(kind, parse.GetValue(actor)!, parse.GetValue(reason)!) with
+                    {
+                        ExpectedPhase = parse.GetValue(expect),
+                        ExpectedRevision = parse.GetValue(revision),
+                        RollbackTo = parse.GetValue(to),
+                        RolloutId = parse.GetValue(rolloutId),
+                        IncidentSummary = parse.GetValue(summary),
+                        IncidentCause = parse.GetValue(cause),
+                        IncidentActions = parse.GetValue(actions),
+                    },
                     ct).ConfigureAwait(false);
                 Print(status);
+                if (kind is RolloutCommandKind.Rollback or RolloutCommandKind.Incident)
+                {
+                    Console.Out.WriteLine($"  incident  incident-{parse.GetValue(rolloutId) ?? status.RolloutId} (har audit query --log <audit> --entity-id {parse.GetValue(rolloutId) ?? status.RolloutId} --event-type rollout.incident)");
+                }
+
                 return 0;
             }
             catch (Exception ex) when (ex is RolloutConflictException or RolloutCommandRejectedException)
@@ -244,7 +276,8 @@ internal static class RolloutCommands
         RolloutCommandKind.Pause => "Pause a progressing rollout (no analysis until resumed).",
         RolloutCommandKind.Resume => "Resume a paused rollout.",
         RolloutCommandKind.Abort => "Stop the rollout and send all traffic back to the champion.",
-        _ => "Roll the candidate back to the champion (also after it was promoted).",
+        RolloutCommandKind.Incident => "Complete the incident report of a rolled-back rollout (summary, cause, actions); each update is a new audit record.",
+        _ => "Roll the candidate back in six audited steps to the champion, or --to an earlier verified version (also after promotion); --summary/--cause/--actions start the incident report.",
     };
 
     private static void Print(RolloutStatus s)

@@ -35,6 +35,9 @@ internal sealed class DemoOptions
 
     /// <summary>The rollout controller's options (analysis thresholds, strategy steps); <see langword="null"/> for the package defaults.</summary>
     public RolloutControllerOptions? Rollout { get; init; }
+
+    /// <summary>Gets the share of windows whose true activity is reported back as feedback (users confirming what they did), a minute late; 0 turns feedback off.</summary>
+    public double FeedbackShare { get; init; } = 0.25;
 }
 
 /// <summary>
@@ -486,7 +489,10 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
     private async Task RolloutsAsync(ModelRegistry registry, AuditLog log, CancellationToken ct)
     {
         var candidate = _summary.Models[1].Version;
-        var recorded = _streams.Select(s => new RecordedSession(s.Id, s.Samples)).ToList();
+        // The true activity of each frame (class index of the champion's card, −1 unknown) travels with the stream,
+        // so delayed ground-truth feedback can be fed to the rollout (the simulation's feedback seam).
+        var classes = ModelCard.Load(registry.Get(registry.CurrentVersion!).ModelPath).Labels;
+        var recorded = _streams.Select(s => new RecordedSession(s.Id, s.Samples, s.Labels.Select(l => l is null ? -1 : IndexOf(classes, l)).ToArray())).ToList();
         await using var simulation = await RolloutSimulation.PrepareAsync(registry, candidate, recorded, options.Rollout, cancellationToken: ct).ConfigureAwait(false);
         console.MarkupLine(string.Create(Inv, $"{simulation.Windows} windows scored by both models (agreement {simulation.HealthyAgreement:P1}); real p95 single-window latency {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms"));
 
@@ -507,7 +513,14 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
 
     private async Task RunRolloutAsync(RolloutSimulation simulation, SimulationFault fault, DemoRollout into, AuditLog log, CancellationToken ct)
     {
-        var result = await simulation.RunAsync(new SimulationScenario { Fault = fault, Seed = options.Seed, Devices = 200 }, ct).ConfigureAwait(false);
+        var result = await simulation.RunAsync(new SimulationScenario
+        {
+            Fault = fault,
+            Seed = options.Seed,
+            Devices = 200,
+            // Late ground truth for a share of the windows: the accuracy gate judges the candidate on them.
+            Feedback = options.FeedbackShare > 0 ? SimulatedFeedback.Labels(options.FeedbackShare, TimeSpan.FromMinutes(1)) : null,
+        }, ct).ConfigureAwait(false);
         into.Champion = simulation.Champion;
         into.Candidate = simulation.Candidate;
         into.Fault = FaultName(fault);
@@ -578,6 +591,19 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         _ => "none",
     };
 
+    private static int IndexOf(IReadOnlyList<string> labels, string label)
+    {
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (labels[i] == label)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     private static string Shorten(string s, int max) => s.Length <= max ? s : string.Concat(s.AsSpan(0, max - 1), "…");
 
     // ---- 6. audit ----------------------------------------------------------------------------------------------
@@ -640,7 +666,10 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         table.AddRow("canary", s.Canary.Promoted ? $"[green]{Markup.Escape(s.Canary.Candidate)} promoted[/] after {s.Canary.AnalysisIntervals} intervals" : $"[red]{Markup.Escape(s.Canary.Phase)}[/]", Secs("rollout"));
         table.AddRow("faulty canary", s.FaultyCanary.RolledBack ? $"[green]rolled back[/] after {s.FaultyCanary.AnalysisIntervals} intervals ({Markup.Escape(string.Join(", ", s.FaultyCanary.FailedGates.Select(g => g.Gate)))})" : $"[red]{Markup.Escape(s.FaultyCanary.Phase)}[/]", string.Empty);
         table.AddRow("audit", s.Audit.Verified ? $"[green]verified[/]: {s.Audit.Entries} entries, signed checkpoint" : "[red]FAILED[/]", Secs("audit"));
-        table.AddRow("[bold]total[/]", s.Ok ? "[green]all steps as expected[/]" : "[red]some steps did not end as expected[/]", string.Create(Inv, $"{s.ElapsedSeconds:0.0} s"));
+        var failed = s.Checks.Where(c => !c.Ok).ToList();
+        table.AddRow("[bold]total[/]", failed.Count == 0
+            ? $"[green]all {s.Checks.Count} checked outcomes as expected[/]"
+            : $"[red]{failed.Count} of {s.Checks.Count} checked outcomes NOT as expected[/]: " + Markup.Escape(string.Join("; ", failed.Select(c => $"{c.Step}: expected {c.Expected}, got {Shorten(c.Actual, 120)}"))), string.Create(Inv, $"{s.ElapsedSeconds:0.0} s"));
         console.Write(table);
         console.MarkupLine($"registry, audit log, signing key and drift profile kept in [bold]{Markup.Escape(s.OutputDirectory)}[/]");
         console.MarkupLine($"inspect: [grey]har models list --registry {Markup.Escape(Path.Combine(s.OutputDirectory, "registry"))}[/]; [grey]har audit verify --log {Markup.Escape(s.Audit.Directory)} --vkey '{Markup.Escape(s.Audit.VerifierKey)}'[/]");

@@ -14,8 +14,6 @@ namespace Har.Service.Endpoints;
 /// </summary>
 internal static class AuditEndpoints
 {
-    private const int DefaultPageSize = 50;
-
     public static void MapAuditEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/audit");
@@ -63,7 +61,7 @@ internal static class AuditEndpoints
         AuditEvent record;
         try
         {
-            record = AuditEvent.Parse(JsonSerializer.SerializeToUtf8Bytes(body));
+            record = (AuditEvent)AuditRecord.Parse(AuditRecordKind.Event, JsonSerializer.SerializeToUtf8Bytes(body));
         }
         catch (AuditRecordException ex)
         {
@@ -74,53 +72,128 @@ internal static class AuditEndpoints
         return Results.Created($"/v1/audit/events/{ack.Index}", new { index = ack.Index, leaf_hash = Convert.ToHexStringLower(ack.LeafHash.Span) });
     }
 
+    private static readonly string[] QueryFilters = ["event_type", "entity_type", "entity_id", "actor", "kind", "severity", "min_severity", "from", "to"];
+    private static readonly string[] SeverityNames = ["debug", "info", "notice", "warning", "error", "critical"];
+
+    /// <summary>
+    /// <c>GET /v1/audit/events</c>: filters (all optional, combined with AND) event_type, entity_type, entity_id, actor,
+    /// kind (deployment, rollback, event), severity (exactly) or min_severity (at least; only events have one),
+    /// from (inclusive) and to (exclusive) as ISO 8601 times; pages of page_size entries in index order, next_page.
+    /// The parameters are declared for the OpenAPI document; <see cref="ListQuery"/> validates them with clear 400s.
+    /// </summary>
     private static Task<IResult> HandleQuery(
+        HttpRequest request,
         IServiceProvider services,
         string? event_type,
         string? entity_type,
         string? entity_id,
         string? actor,
-        DateTimeOffset? from,
-        DateTimeOffset? to,
+        string? kind,
+        string? severity,
+        string? min_severity,
+        string? from,
+        string? to,
         string? page,
-        int? page_size) =>
-        WithLog(services, log => Task.FromResult(Query(log, event_type, entity_type, entity_id, actor, from, to, page, page_size)));
-
-    private static IResult Query(
-        AuditLog log,
-        string? event_type,
-        string? entity_type,
-        string? entity_id,
-        string? actor,
-        DateTimeOffset? from,
-        DateTimeOffset? to,
-        string? page,
-        int? page_size)
+        string? page_size)
     {
-        var size = page_size ?? DefaultPageSize;
-        if (size is < 1 or > 1000)
+        var (query, error) = ParseQuery(request);
+        return error is not null ? Task.FromResult(error) : WithLog(services, log => Task.FromResult(Query(log, query!)));
+    }
+
+    /// <summary>The audit query of a request, or a 400 that says which parameter is wrong and what is expected.</summary>
+    private static (AuditQuery? Query, IResult? Error) ParseQuery(HttpRequest request)
+    {
+        var (list, error) = ListQuery.Parse(request, QueryFilters);
+        if (error is not null)
         {
-            return Results.Problem(statusCode: 400, detail: $"page_size is {size}; expected 1 to 1000.");
+            return (null, error);
         }
 
+        var (eventType, e1) = list!.Text("event_type");
+        var (entityType, e2) = list.Text("entity_type");
+        var (entityId, e3) = list.Text("entity_id");
+        var (actor, e4) = list.Text("actor");
+        var (kindText, e5) = list.Text("kind");
+        var (severityText, e6) = list.Text("severity");
+        var (minimumText, e7) = list.Text("min_severity");
+        var (from, e8) = list.Time("from");
+        var (to, e9) = list.Time("to");
+        if ((e1 ?? e2 ?? e3 ?? e4 ?? e5 ?? e6 ?? e7 ?? e8 ?? e9) is { } bad)
+        {
+            return (null, bad);
+        }
+
+        if (from is { } f && to is { } t && f >= t)
+        {
+            return (null, ListQuery.Bad($"from ({f:O}) is not before to ({t:O}); from is inclusive and to exclusive, so from must be earlier."));
+        }
+
+        AuditRecordKind? recordKind = null;
+        if (kindText is not null)
+        {
+            if (!Enum.TryParse<AuditRecordKind>(kindText, ignoreCase: true, out var k) || !Enum.GetNames<AuditRecordKind>().Contains(kindText, StringComparer.OrdinalIgnoreCase))
+            {
+                return (null, ListQuery.Bad($"kind is '{Bounded(kindText)}'; expected deployment, rollback or event."));
+            }
+
+            recordKind = k;
+        }
+
+        if (severityText is not null && minimumText is not null)
+        {
+            return (null, ListQuery.Bad("Give severity (exactly this severity) or min_severity (this one or more serious), not both."));
+        }
+
+        AuditSeverity? exact = null, minimum = null;
+        foreach (var (name, text) in new[] { ("severity", severityText), ("min_severity", minimumText) })
+        {
+            if (text is null)
+            {
+                continue;
+            }
+
+            var i = Array.IndexOf(SeverityNames, text);
+            if (i < 0)
+            {
+                return (null, ListQuery.Bad($"{name} is '{Bounded(text)}'; expected one of {string.Join(", ", SeverityNames)} (lower case)."));
+            }
+
+            if (name == "severity")
+            {
+                exact = (AuditSeverity)i;
+            }
+            else
+            {
+                minimum = (AuditSeverity)i;
+            }
+        }
+
+        return (new AuditQuery
+        {
+            EventType = eventType,
+            EntityType = entityType,
+            EntityId = entityId,
+            Actor = actor,
+            Kind = recordKind,
+            Severity = exact,
+            MinimumSeverity = minimum,
+            From = from,
+            To = to,
+            PageToken = list.Page,
+            PageSize = list.PageSize,
+        }, null);
+    }
+
+    private static IResult Query(AuditLog log, AuditQuery query)
+    {
         AuditPage result;
         try
         {
-            result = log.Query(new AuditQuery
-            {
-                EventType = event_type,
-                EntityType = entity_type,
-                EntityId = entity_id,
-                Actor = actor,
-                From = from,
-                To = to,
-                PageToken = page,
-                PageSize = size,
-            });
+            result = log.Query(query);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
-            return Results.Problem(statusCode: 400, detail: ex.Message);
+            return ListQuery.Bad("page is not a cursor this log issued; pass the previous response's next_page, or leave it out for the first page.");
         }
 
         return Results.Ok(new
@@ -129,6 +202,8 @@ internal static class AuditEndpoints
             next_page = result.NextPageToken,
         });
     }
+
+    private static string Bounded(string text) => text.Length <= 32 ? text : text[..32] + "…";
 
     private static Task<IResult> HandleGet(IServiceProvider services, long index) => WithLog(services, log => Task.FromResult(Get(log, index)));
 
@@ -169,7 +244,7 @@ internal static class AuditEndpoints
     }
 
     /// <summary>Runs <paramref name="action"/> with the log, mapping the log's own failures to problem details.</summary>
-    private static async Task<IResult> WithLog(IServiceProvider services, Func<AuditLog, Task<IResult>> action)
+    internal static async Task<IResult> WithLog(IServiceProvider services, Func<AuditLog, Task<IResult>> action)
     {
         try
         {

@@ -13,11 +13,7 @@ internal static class OperationsEndpoints
     public static void MapOperationsEndpoints(this IEndpointRouteBuilder app)
     {
         var models = app.MapGroup("/v1/models");
-        models.MapGet("", (ModelRegistry registry) => Results.Ok(new
-        {
-            current = registry.CurrentVersion,
-            versions = registry.List().Select(ToJson).ToArray(),
-        })).RequireAuthorization(Roles.PredictPolicy);
+        models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy);
         models.MapGet("/{version}", (string version, ModelRegistry registry) =>
         {
             // Cached: the identity is immutable and the hashes were verified at registration, load, promotion
@@ -68,6 +64,45 @@ internal static class OperationsEndpoints
                 outputs = monitor.LatestOutputs?.ToString(),
             });
         }).RequireAuthorization(Roles.PredictPolicy);
+    }
+
+    /// <summary>
+    /// <c>GET /v1/models</c>: the registered versions in version order, page_size per page; next_page is the last version
+    /// of the page (the next page starts after it), so a version registered meanwhile never shifts the pages.
+    /// </summary>
+    private static IResult ListModels(HttpRequest request, ModelRegistry registry, string? page, string? page_size)
+    {
+        var (query, error) = ListQuery.Parse(request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var all = registry.List();
+        var start = 0;
+        if (query!.Page is { } after)
+        {
+            var i = -1;
+            for (var k = 0; k < all.Count && i < 0; k++)
+            {
+                i = all[k].Version == after ? k : -1;
+            }
+
+            if (i < 0)
+            {
+                return ListQuery.Bad("page names no registered version; pass the previous response's next_page, or leave it out for the first page.");
+            }
+
+            start = i + 1;
+        }
+
+        var items = all.Skip(start).Take(query.PageSize).ToArray();
+        return Results.Ok(new
+        {
+            current = registry.CurrentVersion,
+            versions = items.Select(ToJson).ToArray(),
+            next_page = start + items.Length < all.Count ? items[^1].Version : null,
+        });
     }
 
     private static async Task<IResult> RegisterAsync(HttpRequest request, ModelRegistry registry, CancellationToken ct)
@@ -158,6 +193,12 @@ internal static class OperationsEndpoints
 
     private static async Task<IResult> CommandAsync(string action, HttpRequest request, RolloutController controller, CancellationToken ct)
     {
+        if (action == "rollback")
+        {
+            // The same body as POST /v1/rollouts/rollback: a target ('to') and the incident report's fields.
+            return await RollbackEndpoints.RollbackAsync(request, controller, ct);
+        }
+
         // Exact names only: Enum.TryParse would also take "1" (= pause), "pause,abort" or " Pause".
         RolloutCommandKind? parsedKind = action switch
         {
@@ -241,6 +282,7 @@ internal static class OperationsEndpoints
         analyses_run = s.AnalysesRun,
         message = s.Message,
         current_version = controller.Registry.CurrentVersion,
+        leader = controller.IsLeader, // whether this replica drives rollouts (always true in one process)
         last_analysis = s.LastAnalysis is { } a ? new
         {
             verdict = a.Verdict.ToString(),

@@ -30,9 +30,9 @@ internal static class PredictEndpoints
     private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
     {
         var request = context.Request;
-        var windowValues = pipeline.WindowValues;
+        var windowValues = pipeline.Geometry.WindowValues;
         var maxWindows = options.Value.MaxWindowsPerRequest;
-        var shape = s_shape ??= $"windows of {pipeline.WindowLength} frames × {pipeline.Channels} channels ax ay az gx gy gz, interleaved";
+        var shape = s_shape ??= $"windows of {pipeline.Geometry.WindowLength} frames × {pipeline.Geometry.Channels.Count} channels ax ay az gx gy gz, interleaved";
         var octet = IsOctetStream(request);
         if (!octet && UnsupportedJson(request, WindowsExpected) is { } unsupported)
         {
@@ -114,7 +114,7 @@ internal static class PredictEndpoints
         var values = new PooledFloats(4096);
         try
         {
-            var frame = pipeline.Channels;
+            var frame = pipeline.Geometry.Channels.Count;
             var error = octet
                 ? RequestBodies.ParseFloat32(body.Span, frame, $"whole frames of {frame} values ax ay az gx gy gz", ref values)
                 : RequestBodies.ParseSamplesJson(body.Span, ref values);

@@ -16,13 +16,28 @@ internal static class Bootstrap
         builder.Services.AddHarDeployment(o =>
         {
             o.RegistryPath = Path.Combine(dataDirectory, "registry");
-            o.Rollouts.Canary.AnalysisInterval = options.RolloutAnalysisInterval;
-            o.Rollouts.BlueGreen.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Rollouts.BuiltInStrategies.AnalysisInterval = options.RolloutAnalysisInterval;
+            o.Rollouts.BuiltInStrategies.RequireApproval = options.RequireApproval;
+            o.Rollouts.RequiredApprovals = options.RequiredApprovals;
             o.Serving.Model.UseGlobalThreadPool = false;
             o.Serving.Model.IntraOpThreads = 1;
             o.Serving.MaxStreams = options.MaxStreams;
             o.Serving.StreamIdleTimeout = options.StreamIdleTimeout;
+
+            // Set (ConnectionStrings__Har): the rollout state and the registry's current pointer live in PostgreSQL, shared by
+            // every replica; one replica leads (lease), every replica follows the traffic plan. Unset: rollout.json, one process.
+            o.Rollouts.ConnectionString = builder.Configuration.GetConnectionString("Har");
         });
+
+        // HTTP webhooks: rollout hooks the controller calls at their phase (Webhooks.cs); one shared client.
+        if (options.Webhooks.Count > 0)
+        {
+            var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }) { Timeout = Timeout.InfiniteTimeSpan };
+            foreach (var webhook in options.Webhooks)
+            {
+                builder.Services.AddSingleton<IRolloutHook>(sp => new HttpWebhook(webhook, client, sp.GetRequiredService<TimeProvider>()));
+            }
+        }
 
         var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
         if (File.Exists(profilePath))

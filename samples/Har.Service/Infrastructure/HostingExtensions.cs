@@ -44,7 +44,7 @@ internal static partial class HostingExtensions
         {
             if (options.CorsOrigins.Count > 0)
             {
-                p.WithOrigins([.. options.CorsOrigins]).WithMethods("GET", "POST").WithHeaders("Content-Type", ApiKeyAuthenticationHandler.Header).DisallowCredentials();
+                p.WithOrigins([.. options.CorsOrigins]).WithMethods("GET", "POST").WithHeaders("Content-Type", ApiKeyAuthenticationHandler.Header, "Authorization").DisallowCredentials();
             }
         }));
         return builder;
@@ -126,6 +126,7 @@ internal static partial class HostingExtensions
             .Where(r => r.Root.Length > 1)
             .OrderByDescending(r => r.Root.Length)
             .ToArray();
+        builder.Services.AddSingleton(new InternalPaths(roots));
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = c =>
         {
             c.ProblemDetails.Instance = c.ProblemDetails.Instance is null
@@ -182,7 +183,7 @@ internal static partial class HostingExtensions
             var status = ctx.HttpContext.Response.StatusCode;
             var detail = status switch
             {
-                401 => $"This operation needs an API key in the {ApiKeyAuthenticationHandler.Header} header.",
+                401 => $"This operation needs an API key: {ApiKeyAuthenticationHandler.Expected}.",
                 403 => "The API key does not have the role this operation needs.",
                 404 => "No such resource.",
                 405 => "This method is not allowed on this resource.",
@@ -239,4 +240,11 @@ internal static partial class HostingExtensions
 
     private static bool IsInvalidTextMessage(string message) =>
         message.Contains("UTF-8", StringComparison.Ordinal) || message.Contains("UTF-16", StringComparison.Ordinal) || message.Contains("surrogate", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>The service's own folders (longest first) and their neutral names, for anything shown to clients (problem details, <c>/ready</c>).</summary>
+internal sealed class InternalPaths((string Root, string Name)[] roots)
+{
+    /// <summary>The text with the service's folders replaced by their names and internal type names by a neutral word, bounded.</summary>
+    public string Scrub(string text) => HostingExtensions.Scrub(text, roots);
 }

@@ -28,4 +28,7 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Warning, "The stream windower cannot be built yet (no current model: registry not readable or empty); retrying in 5 s")]
     public static partial void StreamsUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "The delivery metrics cannot read the audit log now; retrying")]
+    public static partial void DeliveryMetricsUnavailable(ILogger logger, Exception exception);
 }

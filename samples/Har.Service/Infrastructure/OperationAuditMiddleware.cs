@@ -14,7 +14,7 @@ namespace Har.Service.Infrastructure;
 /// Predictions, reads, health and metrics are not operations and are not logged here. Every field is
 /// bounded: an entry is at most a few hundred bytes whatever the request.
 /// </summary>
-internal sealed class OperationAuditMiddleware(RequestDelegate next, IServiceProvider services, AuditWriteStatus writes, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
+internal sealed class OperationAuditMiddleware(RequestDelegate next, IServiceProvider services, TimeProvider time, ILogger<OperationAuditMiddleware> logger)
 {
     /// <summary>Longest path (URI-escaped) written to the log; longer ones are cut and marked with "…".</summary>
     public const int MaxPathLength = 256;
@@ -82,7 +82,7 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
         try
         {
             // Resolved per record: the log may not have opened (a read-only disk at start) and open later; the
-            // readiness check sees that by itself, so this is not counted as a failed write.
+            // readiness check ('operations': the log's own state) sees that by itself.
             log = services.GetRequiredService<AuditLog>();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -94,11 +94,9 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
         try
         {
             await log.AppendAsync(record, CancellationToken.None);
-            writes.Succeeded();
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or UnauthorizedAccessException)
         {
-            writes.Failed();
             Log.OperationAuditFailed(logger, ex, record.EntityId);
         }
     }

@@ -48,7 +48,9 @@ public static class AuditServiceCollectionExtensions
 
     private static HarAuditBuilder AddCore(IServiceCollection services)
     {
-        services.AddOptions<AuditLogOptions>().ValidateOnStart();
+        services.AddOptions<AuditLogOptions>()
+            .Validate(o => !string.IsNullOrWhiteSpace(o.Directory) || !string.IsNullOrWhiteSpace(o.ConnectionString), AuditLog.StorageRequired)
+            .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AuditLogOptions>, AuditLogOptionsValidator>());
         services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,

@@ -12,7 +12,7 @@ public static class AuditHash
     /// <param name="utf8Json">A JSON text (UTF-8).</param>
     /// <returns>64 lowercase hex digits.</returns>
     /// <exception cref="FormatException">The text is not valid I-JSON (see <see cref="CanonicalJson.Canonicalize(ReadOnlySpan{byte})"/>).</exception>
-    public static string Sha256OfCanonicalJson(ReadOnlySpan<byte> utf8Json) => Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Canonicalize(utf8Json)));
+    internal static string Sha256OfCanonicalJson(ReadOnlySpan<byte> utf8Json) => Convert.ToHexStringLower(SHA256.HashData(CanonicalJson.Canonicalize(utf8Json)));
 
     /// <summary>
     /// Streams a file through SHA-256 (1 MiB reads, the next read overlapping the hashing of the previous

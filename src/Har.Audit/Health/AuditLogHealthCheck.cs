@@ -33,7 +33,7 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
             return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused ({ex.Message})", ex));
         }
 
-        var summary = QuarantineSummary.Read(log.Directory);
+        var summary = log.IsDatabase ? default : QuarantineSummary.Read(log.Directory);
         var checkpoint = SafeCheckpointSize(log);
         var data = new Dictionary<string, object>
         {
@@ -44,7 +44,7 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
         };
         if (log.State != AuditLogState.Writable)
         {
-            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused until the folder is writable again ({log.UnavailableReason})", data: data));
+            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused until the {(log.IsDatabase ? "database answers" : "folder is writable")} again ({log.UnavailableReason})", data: data));
         }
 
         if (summary.Repairs > 0)

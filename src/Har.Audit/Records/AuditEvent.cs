@@ -62,11 +62,7 @@ public sealed class AuditEvent : AuditRecord
 
     internal override string IndexActor => Actor;
 
-    /// <summary>Parses an audit event strictly.</summary>
-    /// <param name="utf8Json">The JSON (UTF-8).</param>
-    /// <returns>The event.</returns>
-    /// <exception cref="AuditRecordException">The JSON does not match the schema.</exception>
-    public static new AuditEvent Parse(ReadOnlySpan<byte> utf8Json) => (AuditEvent)Parse(AuditRecordKind.Event, utf8Json);
+    internal static new AuditEvent Parse(ReadOnlySpan<byte> utf8Json) => (AuditEvent)Parse(AuditRecordKind.Event, utf8Json);
 
     internal static string SeverityName(AuditSeverity s) => (uint)s < (uint)SeverityNames.Length
         ? SeverityNames[(int)s]

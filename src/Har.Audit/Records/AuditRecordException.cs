@@ -29,7 +29,7 @@ public sealed class AuditRecordException : FormatException
     /// <summary>Creates the exception for a location in the document.</summary>
     /// <param name="jsonPath">Where the problem is, e.g. <c>$.model.sha256</c>.</param>
     /// <param name="problem">What was wrong and what was expected.</param>
-    public AuditRecordException(string jsonPath, string problem)
+    internal AuditRecordException(string jsonPath, string problem)
         : base($"{jsonPath}: {problem}")
     {
         JsonPath = jsonPath;

@@ -7,7 +7,14 @@ namespace Har.Audit;
 /// deployment record — which model file (by SHA-256) went where, trained on what, validated how,
 /// configured how, deployed and approved by whom.
 /// </summary>
-public sealed class DeploymentRecord : AuditRecord
+/// <param name="deploymentId">The deployment's identifier, e.g. <c>deploy-2026-01-15-001</c> (<c>deployment_id</c>).</param>
+/// <param name="model">The model that was deployed (<c>model</c>).</param>
+/// <param name="trainingData">The identity of the training data (<c>training_data</c>).</param>
+/// <param name="validation">The validation metrics the release was gated on (<c>validation</c>).</param>
+/// <param name="config">The inference configuration (<c>config</c>).</param>
+/// <param name="deployer">Who deployed and who approved (<c>deployer</c>).</param>
+/// <param name="environment">Where it was deployed (<c>environment</c>).</param>
+public sealed class DeploymentRecord(string deploymentId, DeployedModel model, TrainingDataIdentity trainingData, ValidationMetrics validation, InferenceConfig config, Deployer deployer, DeploymentEnvironment environment) : AuditRecord
 {
     internal static readonly string[] Fields = ["config", "deployer", "deployment_id", "environment", "model", "timestamp", "training_data", "validation"];
     internal static readonly string[] ModelFields = ["mlflow_run_id", "name", "parameters", "sha256", "version"];
@@ -22,25 +29,25 @@ public sealed class DeploymentRecord : AuditRecord
     public override AuditRecordKind Kind => AuditRecordKind.Deployment;
 
     /// <summary>Gets the deployment's identifier, e.g. <c>deploy-2026-01-15-001</c> (<c>deployment_id</c>).</summary>
-    public required string DeploymentId { get; init; }
+    public string DeploymentId { get; } = deploymentId;
 
     /// <summary>Gets the model that was deployed (<c>model</c>).</summary>
-    public required DeployedModel Model { get; init; }
+    public DeployedModel Model { get; } = model;
 
     /// <summary>Gets the identity of the training data (<c>training_data</c>).</summary>
-    public required TrainingDataIdentity TrainingData { get; init; }
+    public TrainingDataIdentity TrainingData { get; } = trainingData;
 
     /// <summary>Gets the validation metrics the release was gated on (<c>validation</c>).</summary>
-    public required ValidationMetrics Validation { get; init; }
+    public ValidationMetrics Validation { get; } = validation;
 
     /// <summary>Gets the inference configuration (<c>config</c>).</summary>
-    public required InferenceConfig Config { get; init; }
+    public InferenceConfig Config { get; } = config;
 
     /// <summary>Gets who deployed and who approved (<c>deployer</c>).</summary>
-    public required Deployer Deployer { get; init; }
+    public Deployer Deployer { get; } = deployer;
 
     /// <summary>Gets where it was deployed (<c>environment</c>).</summary>
-    public required DeploymentEnvironment Environment { get; init; }
+    public DeploymentEnvironment Environment { get; } = environment;
 
     internal override string IndexEventType => "deployment";
 
@@ -50,60 +57,39 @@ public sealed class DeploymentRecord : AuditRecord
 
     internal override string IndexActor => Deployer.User;
 
-    /// <summary>Parses a deployment record strictly.</summary>
-    /// <param name="utf8Json">The JSON (UTF-8).</param>
-    /// <returns>The record.</returns>
-    /// <exception cref="AuditRecordException">The JSON does not match the schema.</exception>
-    public static new DeploymentRecord Parse(ReadOnlySpan<byte> utf8Json) => (DeploymentRecord)Parse(AuditRecordKind.Deployment, utf8Json);
+    internal static new DeploymentRecord Parse(ReadOnlySpan<byte> utf8Json) => (DeploymentRecord)Parse(AuditRecordKind.Deployment, utf8Json);
 
     internal static DeploymentRecord Read(JsonElement root)
     {
         var f = new JsonFields(root, "$", Fields);
-        return new DeploymentRecord
-        {
-            Config = f.Nested("config", ConfigFields, static c => new InferenceConfig
-            {
-                ConfidenceThreshold = c.Number("confidence_threshold", 0, 1),
-                Classes = (int)c.Integer("n_classes", 2, 100_000),
-                SampleRateHz = c.Number("sample_rate", double.Epsilon, 1e6),
-                WindowSize = (int)c.Integer("window_size", 1, int.MaxValue),
-            }),
-            Deployer = f.Nested("deployer", DeployerFields, static d => new Deployer
-            {
-                ApprovedBy = d.String("approved_by"),
-                Method = d.String("method"),
-                User = d.String("user"),
-            }),
-            DeploymentId = f.String("deployment_id"),
-            Environment = f.Nested("environment", EnvironmentFields, static e => new DeploymentEnvironment
-            {
-                Replicas = (int)e.Integer("replicas", 0, int.MaxValue),
-                Resources = e.Nested("resources", ResourceFields, static r => new ResourceRequest { Cpu = r.String("cpu"), Memory = r.String("memory") }),
-                Target = e.String("target"),
-            }),
-            Model = f.Nested("model", ModelFields, static m => new DeployedModel
-            {
-                RunId = m.String("mlflow_run_id"),
-                Name = m.String("name"),
-                Parameters = m.Integer("parameters", 0, 1L << 53),
-                Sha256 = m.Sha256("sha256"),
-                Version = m.String("version"),
-            }),
-            Timestamp = f.Timestamp("timestamp"),
-            TrainingData = f.Nested("training_data", TrainingFields, static t => new TrainingDataIdentity
-            {
-                Commit = t.String("commit"),
-                DataVersion = t.String("dvc_version"),
-                Samples = t.Integer("n_samples", 0, 1L << 53),
-                Users = t.Integer("n_users", 0, 1L << 53),
-            }),
-            Validation = f.Nested("validation", ValidationFields, static v => new ValidationMetrics
-            {
-                MacroF1 = v.Number("macro_f1", 0, 1),
-                PassedSmokeTest = v.Bool("passed_smoke_test"),
-                TestAccuracy = v.Number("test_accuracy", 0, 1),
-            }),
-        };
+        var config = f.Nested("config", ConfigFields, static c => new InferenceConfig(
+            (int)c.Integer("window_size", 1, int.MaxValue),
+            c.Number("sample_rate", double.Epsilon, 1e6),
+            (int)c.Integer("n_classes", 2, 100_000),
+            c.Number("confidence_threshold", 0, 1)));
+        var deployer = f.Nested("deployer", DeployerFields, static d => new Deployer(d.String("user"), d.String("method"), d.String("approved_by")));
+        var deploymentId = f.String("deployment_id");
+        var environment = f.Nested("environment", EnvironmentFields, static e => new DeploymentEnvironment(
+            e.String("target"),
+            (int)e.Integer("replicas", 0, int.MaxValue),
+            e.Nested("resources", ResourceFields, static r => new ResourceRequest(r.String("cpu"), r.String("memory")))));
+        var model = f.Nested("model", ModelFields, static m => new DeployedModel(
+            m.String("name"),
+            m.String("version"),
+            m.String("mlflow_run_id"),
+            m.Sha256("sha256"),
+            m.Integer("parameters", 0, 1L << 53)));
+        var timestamp = f.Timestamp("timestamp");
+        var training = f.Nested("training_data", TrainingFields, static t => new TrainingDataIdentity(
+            t.String("dvc_version"),
+            t.String("commit"),
+            t.Integer("n_samples", 0, 1L << 53),
+            t.Integer("n_users", 0, 1L << 53)));
+        var validation = f.Nested("validation", ValidationFields, static v => new ValidationMetrics(
+            v.Number("test_accuracy", 0, 1),
+            v.Number("macro_f1", 0, 1),
+            v.Bool("passed_smoke_test")));
+        return new DeploymentRecord(deploymentId, model, training, validation, config, deployer, environment) { Timestamp = timestamp };
     }
 
     internal override void Validate()
@@ -195,101 +181,125 @@ public sealed class DeploymentRecord : AuditRecord
 }
 
 /// <summary>The deployed model (<c>model</c> of a deployment record).</summary>
-public sealed class DeployedModel
+/// <param name="name">The model's name (<c>name</c>).</param>
+/// <param name="version">The model's version, e.g. <c>1.2.0</c> (<c>version</c>).</param>
+/// <param name="runId">The experiment-tracking run that produced it (<c>mlflow_run_id</c>).</param>
+/// <param name="sha256">The SHA-256 of the model file, 64 lowercase hex digits (<c>sha256</c>; see <see cref="AuditHash.Sha256OfFileAsync"/>).</param>
+/// <param name="parameters">The number of trainable parameters (<c>parameters</c>).</param>
+public sealed class DeployedModel(string name, string version, string runId, string sha256, long parameters)
 {
     /// <summary>Gets the model's name (<c>name</c>).</summary>
-    public required string Name { get; init; }
+    public string Name { get; } = name;
 
     /// <summary>Gets the model's version, e.g. <c>1.2.0</c> (<c>version</c>).</summary>
-    public required string Version { get; init; }
+    public string Version { get; } = version;
 
     /// <summary>Gets the experiment-tracking run that produced it (<c>mlflow_run_id</c>).</summary>
-    public required string RunId { get; init; }
+    public string RunId { get; } = runId;
 
     /// <summary>Gets the SHA-256 of the model file, 64 lowercase hex digits (<c>sha256</c>; see <see cref="AuditHash.Sha256OfFileAsync"/>).</summary>
-    public required string Sha256 { get; init; }
+    public string Sha256 { get; } = sha256;
 
     /// <summary>Gets the number of trainable parameters (<c>parameters</c>).</summary>
-    public required long Parameters { get; init; }
+    public long Parameters { get; } = parameters;
 }
 
 /// <summary>The identity of the training data (<c>training_data</c> of a deployment record).</summary>
-public sealed class TrainingDataIdentity
+/// <param name="dataVersion">The data version, e.g. a DVC tag (<c>dvc_version</c>).</param>
+/// <param name="commit">The source commit of the data and training code (<c>commit</c>).</param>
+/// <param name="samples">The number of training samples (<c>n_samples</c>).</param>
+/// <param name="users">The number of distinct subjects in the training data (<c>n_users</c>).</param>
+public sealed class TrainingDataIdentity(string dataVersion, string commit, long samples, long users)
 {
     /// <summary>Gets the data version, e.g. a DVC tag (<c>dvc_version</c>).</summary>
-    public required string DataVersion { get; init; }
+    public string DataVersion { get; } = dataVersion;
 
     /// <summary>Gets the source commit of the data and training code (<c>commit</c>).</summary>
-    public required string Commit { get; init; }
+    public string Commit { get; } = commit;
 
     /// <summary>Gets the number of training samples (<c>n_samples</c>).</summary>
-    public required long Samples { get; init; }
+    public long Samples { get; } = samples;
 
     /// <summary>Gets the number of distinct subjects in the training data (<c>n_users</c>).</summary>
-    public required long Users { get; init; }
+    public long Users { get; } = users;
 }
 
 /// <summary>Validation metrics (<c>validation</c> of a deployment record).</summary>
-public sealed class ValidationMetrics
+/// <param name="testAccuracy">The held-out test accuracy in [0, 1] (<c>test_accuracy</c>).</param>
+/// <param name="macroF1">The macro-averaged F1 in [0, 1] (<c>macro_f1</c>).</param>
+/// <param name="passedSmokeTest">A value indicating whether the smoke test passed (<c>passed_smoke_test</c>).</param>
+public sealed class ValidationMetrics(double testAccuracy, double macroF1, bool passedSmokeTest)
 {
     /// <summary>Gets the held-out test accuracy in [0, 1] (<c>test_accuracy</c>).</summary>
-    public required double TestAccuracy { get; init; }
+    public double TestAccuracy { get; } = testAccuracy;
 
     /// <summary>Gets the macro-averaged F1 in [0, 1] (<c>macro_f1</c>).</summary>
-    public required double MacroF1 { get; init; }
+    public double MacroF1 { get; } = macroF1;
 
     /// <summary>Gets a value indicating whether the smoke test passed (<c>passed_smoke_test</c>).</summary>
-    public required bool PassedSmokeTest { get; init; }
+    public bool PassedSmokeTest { get; } = passedSmokeTest;
 }
 
 /// <summary>The inference configuration (<c>config</c> of a deployment record).</summary>
-public sealed class InferenceConfig
+/// <param name="windowSize">The window length in samples (<c>window_size</c>).</param>
+/// <param name="sampleRateHz">The sample rate in Hz (<c>sample_rate</c>).</param>
+/// <param name="classes">The number of activity classes (<c>n_classes</c>).</param>
+/// <param name="confidenceThreshold">The confidence below which a prediction is flagged uncertain, in [0, 1] (<c>confidence_threshold</c>).</param>
+public sealed class InferenceConfig(int windowSize, double sampleRateHz, int classes, double confidenceThreshold)
 {
     /// <summary>Gets the window length in samples (<c>window_size</c>).</summary>
-    public required int WindowSize { get; init; }
+    public int WindowSize { get; } = windowSize;
 
     /// <summary>Gets the sample rate in Hz (<c>sample_rate</c>).</summary>
-    public required double SampleRateHz { get; init; }
+    public double SampleRateHz { get; } = sampleRateHz;
 
     /// <summary>Gets the number of activity classes (<c>n_classes</c>).</summary>
-    public required int Classes { get; init; }
+    public int Classes { get; } = classes;
 
     /// <summary>Gets the confidence below which a prediction is flagged uncertain, in [0, 1] (<c>confidence_threshold</c>).</summary>
-    public required double ConfidenceThreshold { get; init; }
+    public double ConfidenceThreshold { get; } = confidenceThreshold;
 }
 
 /// <summary>Who deployed and who approved (<c>deployer</c> of a deployment record).</summary>
-public sealed class Deployer
+/// <param name="user">The deploying user or service account (<c>user</c>).</param>
+/// <param name="method">How it was deployed, e.g. <c>CI/CD pipeline</c> (<c>method</c>).</param>
+/// <param name="approvedBy">Who approved the deployment (<c>approved_by</c>).</param>
+public sealed class Deployer(string user, string method, string approvedBy)
 {
     /// <summary>Gets the deploying user or service account (<c>user</c>).</summary>
-    public required string User { get; init; }
+    public string User { get; } = user;
 
     /// <summary>Gets how it was deployed, e.g. <c>CI/CD pipeline</c> (<c>method</c>).</summary>
-    public required string Method { get; init; }
+    public string Method { get; } = method;
 
     /// <summary>Gets who approved the deployment (<c>approved_by</c>).</summary>
-    public required string ApprovedBy { get; init; }
+    public string ApprovedBy { get; } = approvedBy;
 }
 
 /// <summary>Where the model was deployed (<c>environment</c> of a deployment record).</summary>
-public sealed class DeploymentEnvironment
+/// <param name="target">The target cluster or host (<c>target</c>).</param>
+/// <param name="replicas">The number of replicas (<c>replicas</c>).</param>
+/// <param name="resources">The resources requested per replica (<c>resources</c>).</param>
+public sealed class DeploymentEnvironment(string target, int replicas, ResourceRequest resources)
 {
     /// <summary>Gets the target cluster or host (<c>target</c>).</summary>
-    public required string Target { get; init; }
+    public string Target { get; } = target;
 
     /// <summary>Gets the number of replicas (<c>replicas</c>).</summary>
-    public required int Replicas { get; init; }
+    public int Replicas { get; } = replicas;
 
     /// <summary>Gets the resources requested per replica (<c>resources</c>).</summary>
-    public required ResourceRequest Resources { get; init; }
+    public ResourceRequest Resources { get; } = resources;
 }
 
 /// <summary>Resources per replica (<c>environment.resources</c>), in Kubernetes quantity notation.</summary>
-public sealed class ResourceRequest
+/// <param name="cpu">The CPU request, e.g. <c>500m</c> (<c>cpu</c>).</param>
+/// <param name="memory">The memory request, e.g. <c>2Gi</c> (<c>memory</c>).</param>
+public sealed class ResourceRequest(string cpu, string memory)
 {
     /// <summary>Gets the CPU request, e.g. <c>500m</c> (<c>cpu</c>).</summary>
-    public required string Cpu { get; init; }
+    public string Cpu { get; } = cpu;
 
     /// <summary>Gets the memory request, e.g. <c>2Gi</c> (<c>memory</c>).</summary>
-    public required string Memory { get; init; }
+    public string Memory { get; } = memory;
 }

@@ -6,7 +6,15 @@ namespace Har.Audit;
 /// A rollback (schema <c>rollback-record.schema.json</c>): which model went from which version to
 /// which, what triggered it, the evidence, who performed it, and the incident it belongs to.
 /// </summary>
-public sealed class RollbackRecord : AuditRecord
+/// <param name="rollbackId">The rollback's identifier (<c>rollback_id</c>).</param>
+/// <param name="model">The model's name (<c>model</c>).</param>
+/// <param name="fromVersion">The version rolled back from (<c>from_version</c>).</param>
+/// <param name="toVersion">The version rolled back to (<c>to_version</c>).</param>
+/// <param name="trigger">What triggered it, e.g. <c>error_rate &gt; 5%</c> or <c>manual</c> (<c>trigger</c>).</param>
+/// <param name="evidence">The evidence behind the decision: any JSON object (<c>evidence</c>).</param>
+/// <param name="operator">Who performed the rollback: a user or the rollout controller (<c>operator</c>).</param>
+/// <param name="incident">The incident this rollback belongs to, if one was opened (<c>incident</c>, optional).</param>
+public sealed class RollbackRecord(string rollbackId, string model, string fromVersion, string toVersion, string trigger, JsonElement evidence, string @operator, IncidentReference? incident = null) : AuditRecord
 {
     internal static readonly string[] Fields = ["evidence", "from_version", "incident", "model", "operator", "rollback_id", "timestamp", "to_version", "trigger"];
     internal static readonly string[] IncidentFields = ["id", "url"];
@@ -15,28 +23,28 @@ public sealed class RollbackRecord : AuditRecord
     public override AuditRecordKind Kind => AuditRecordKind.Rollback;
 
     /// <summary>Gets the rollback's identifier (<c>rollback_id</c>).</summary>
-    public required string RollbackId { get; init; }
+    public string RollbackId { get; } = rollbackId;
 
     /// <summary>Gets the model's name (<c>model</c>).</summary>
-    public required string Model { get; init; }
+    public string Model { get; } = model;
 
     /// <summary>Gets the version rolled back from (<c>from_version</c>).</summary>
-    public required string FromVersion { get; init; }
+    public string FromVersion { get; } = fromVersion;
 
     /// <summary>Gets the version rolled back to (<c>to_version</c>).</summary>
-    public required string ToVersion { get; init; }
+    public string ToVersion { get; } = toVersion;
 
     /// <summary>Gets what triggered it, e.g. <c>error_rate &gt; 5%</c> or <c>manual</c> (<c>trigger</c>).</summary>
-    public required string Trigger { get; init; }
+    public string Trigger { get; } = trigger;
 
     /// <summary>Gets the evidence behind the decision: any JSON object (<c>evidence</c>).</summary>
-    public required JsonElement Evidence { get; init; }
+    public JsonElement Evidence { get; } = evidence;
 
     /// <summary>Gets who performed the rollback: a user or the rollout controller (<c>operator</c>).</summary>
-    public required string Operator { get; init; }
+    public string Operator { get; } = @operator;
 
     /// <summary>Gets the incident this rollback belongs to, if one was opened (<c>incident</c>, optional).</summary>
-    public IncidentReference? Incident { get; init; }
+    public IncidentReference? Incident { get; } = incident;
 
     internal override string IndexEventType => "rollback";
 
@@ -46,27 +54,21 @@ public sealed class RollbackRecord : AuditRecord
 
     internal override string IndexActor => Operator;
 
-    /// <summary>Parses a rollback record strictly.</summary>
-    /// <param name="utf8Json">The JSON (UTF-8).</param>
-    /// <returns>The record.</returns>
-    /// <exception cref="AuditRecordException">The JSON does not match the schema.</exception>
-    public static new RollbackRecord Parse(ReadOnlySpan<byte> utf8Json) => (RollbackRecord)Parse(AuditRecordKind.Rollback, utf8Json);
+    internal static new RollbackRecord Parse(ReadOnlySpan<byte> utf8Json) => (RollbackRecord)Parse(AuditRecordKind.Rollback, utf8Json);
 
     internal static RollbackRecord Read(JsonElement root)
     {
         var f = new JsonFields(root, "$", Fields);
-        return new RollbackRecord
-        {
-            Evidence = f.Object("evidence"),
-            FromVersion = f.String("from_version"),
-            Incident = f.OptionalNested("incident", IncidentFields, static i => new IncidentReference { Id = i.String("id"), Url = i.OptionalString("url") }),
-            Model = f.String("model"),
-            Operator = f.String("operator"),
-            RollbackId = f.String("rollback_id"),
-            Timestamp = f.Timestamp("timestamp"),
-            ToVersion = f.String("to_version"),
-            Trigger = f.String("trigger"),
-        };
+        var evidence = f.Object("evidence");
+        var fromVersion = f.String("from_version");
+        var incident = f.OptionalNested("incident", IncidentFields, static i => new IncidentReference(i.String("id"), i.OptionalString("url")));
+        var model = f.String("model");
+        var @operator = f.String("operator");
+        var rollbackId = f.String("rollback_id");
+        var timestamp = f.Timestamp("timestamp");
+        var toVersion = f.String("to_version");
+        var trigger = f.String("trigger");
+        return new RollbackRecord(rollbackId, model, fromVersion, toVersion, trigger, evidence, @operator, incident) { Timestamp = timestamp };
     }
 
     internal override void Validate()
@@ -119,11 +121,13 @@ public sealed class RollbackRecord : AuditRecord
 }
 
 /// <summary>A reference to an incident report (<c>incident</c> of a rollback record).</summary>
-public sealed class IncidentReference
+/// <param name="id">The incident's identifier in the incident tracker (<c>id</c>).</param>
+/// <param name="url">A link to the incident report, if any (<c>url</c>, optional).</param>
+public sealed class IncidentReference(string id, string? url = null)
 {
     /// <summary>Gets the incident's identifier in the incident tracker (<c>id</c>).</summary>
-    public required string Id { get; init; }
+    public string Id { get; } = id;
 
     /// <summary>Gets a link to the incident report, if any (<c>url</c>, optional).</summary>
-    public string? Url { get; init; }
+    public string? Url { get; } = url;
 }

@@ -16,6 +16,10 @@ public sealed class AnalysisOptions
     /// <value>The default value is 0.05 (the reference rollback trigger "error rate &gt; 5 %").</value>
     public double? MaxErrorRate { get; set; } = 0.05;
 
+    /// <summary>Gets or sets the largest acceptable increase of the candidate's error rate over the champion's in the same interval (absolute; fails when the lower bound of the difference exceeds it).</summary>
+    /// <value>The default value is 0.01.</value>
+    public double? MaxErrorRateIncrease { get; set; } = 0.01;
+
     /// <summary>Gets or sets the fewest candidate requests in an interval before the error-rate gate may pass (it may fail earlier on overwhelming evidence).</summary>
     /// <value>The default value is 100.</value>
     public int MinRequests { get; set; } = 100;
@@ -28,13 +32,14 @@ public sealed class AnalysisOptions
     /// <value>The default value is 2 s (the reference rollback trigger "response time &gt; 2 s").</value>
     public TimeSpan? LatencyP99Budget { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Gets or sets the largest acceptable ratio of the candidate's p95 latency to the champion's in the same interval.</summary>
+    /// <summary>Gets or sets the largest acceptable ratio of the candidate's median service time to the champion's in the same interval (medians: a busy host's tail is preemptions, and the two versions' tails come from very different sample sizes).</summary>
     /// <value>The default value is 1.5 (the reference trigger "performance degradation &gt; 50 %").</value>
     public double? MaxLatencyRatio { get; set; } = 1.5;
 
     /// <summary>
     /// Gets or sets the largest acceptable latency inflation of the candidate relative to the champion:
-    /// (candidate median served ÷ candidate median at warm-up) ÷ (champion median served ÷ champion median at warm-up).
+    /// (candidate median served ÷ candidate single-window median) ÷ (champion median served ÷ champion single-window median),
+    /// the single-window medians measured by the host under the machine's current load (re-measured at each analysis).
     /// A smaller, faster architecture that became three times slower than it should be passes a plain
     /// comparison with a slower champion; this catches it.
     /// </summary>
@@ -49,9 +54,15 @@ public sealed class AnalysisOptions
     /// <value>The default value is 0.10.</value>
     public double? MaxConfidenceDrop { get; set; } = 0.10;
 
-    /// <summary>Gets or sets the largest acceptable increase of the uncertain-prediction rate versus the champion (absolute, 0 … 1).</summary>
-    /// <value>The default value is 0.10.</value>
-    public double? MaxUncertainRateIncrease { get; set; } = 0.10;
+    /// <summary>
+    /// Gets or sets the largest acceptable increase of the uncertain-prediction rate versus the champion (absolute, 0 … 1),
+    /// after subtracting the gap the two versions show on the known smoke-test windows when there are some. Two healthy
+    /// architectures differ in calibration: the bundled CNN 1.1.0 is uncertain on 29.3 % of the HAPT test windows where
+    /// the CNN-BiLSTM 1.0.0 is on 19.8 % (+9.5 points) while being as accurate, so a 0.10 limit sat on a healthy
+    /// candidate's own value and its interval straddled it forever; a broken candidate moves it by far more.
+    /// </summary>
+    /// <value>The default value is 0.15.</value>
+    public double? MaxUncertainRateIncrease { get; set; } = 0.15;
 
     /// <summary>Gets or sets the fewest predictions (or paired windows) before the confidence, uncertainty, class-mix and agreement gates decide.</summary>
     /// <value>The default value is 100.</value>
@@ -68,6 +79,18 @@ public sealed class AnalysisOptions
     /// <summary>Gets or sets the lowest acceptable agreement rate between the candidate (or shadow) and the champion on identical windows.</summary>
     /// <value>The default value is 0.75.</value>
     public double? MinAgreementRate { get; set; } = 0.75;
+
+    /// <summary>
+    /// Gets or sets the largest acceptable accuracy drop of the candidate versus the champion on ground-truth
+    /// feedback (<see cref="FeedbackStore"/>; absolute, 0 … 1). With enough labelled windows the accuracy gate
+    /// outranks the agreement and class-mix gates; with too few it is not counted.
+    /// </summary>
+    /// <value>The default value is 0.02 (two accuracy points).</value>
+    public double? MaxAccuracyDrop { get; set; } = 0.02;
+
+    /// <summary>Gets or sets the fewest labelled windows (paired, or of each version) before the accuracy gate decides.</summary>
+    /// <value>The default value is 100.</value>
+    public int MinLabelledWindows { get; set; } = 100;
 
     /// <summary>Gets the user-defined gates evaluated after the built-in ones.</summary>
     public IList<IAnalysisGate> Gates { get; } = [];
@@ -88,10 +111,16 @@ public sealed class AnalysisOptions
         }
 
         Fraction(MaxErrorRate, nameof(MaxErrorRate));
+        Fraction(MaxErrorRateIncrease, nameof(MaxErrorRateIncrease));
         Fraction(MaxConfidenceDrop, nameof(MaxConfidenceDrop));
         Fraction(MaxUncertainRateIncrease, nameof(MaxUncertainRateIncrease));
         Fraction(MaxClassMixDistance, nameof(MaxClassMixDistance));
         Fraction(MinAgreementRate, nameof(MinAgreementRate));
+        Fraction(MaxAccuracyDrop, nameof(MaxAccuracyDrop));
+        if (MinLabelledWindows < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinLabelledWindows), MinLabelledWindows, $"AnalysisOptions.MinLabelledWindows is {MinLabelledWindows}; expected ≥ 1.");
+        }
         Fraction(ClassMixAlpha, nameof(ClassMixAlpha), allowOne: false);
         if (MinRequests < 1 || MinLatencySamples < 1 || MinPredictions < 1)
         {

@@ -47,6 +47,13 @@ public sealed class GateResult
     /// <summary>Gets the numbers behind the verdict (sample sizes, statistics, thresholds).</summary>
     public IReadOnlyDictionary<string, double> Evidence { get; }
 
+    /// <summary>
+    /// Gets whether the verdict counts toward the interval's combined verdict. A built-in gate reports but
+    /// does not count a verdict it cannot attribute to the candidate (the confidence and uncertain-rate gates
+    /// without a calibration reference); its message then starts with <c>not counted</c>.
+    /// </summary>
+    internal bool IsCounted { get; init; } = true;
+
     /// <inheritdoc />
     public override string ToString() => $"{Gate} {Verdict}: {Message}";
 }
@@ -78,7 +85,11 @@ public sealed class AnalysisResult
         PairedWindows = pairedWindows;
     }
 
-    /// <summary>Gets the combined verdict: Fail if any gate failed; else Unmeasurable if any was; else Inconclusive if any was; else Pass.</summary>
+    /// <summary>
+    /// Gets the combined verdict of the gates that count: Fail if any failed; else Unmeasurable if any was; else Inconclusive if any was; else Pass.
+    /// The accuracy gate (ground-truth feedback) counts only when it passes or fails; when it passes, the agreement, class-mix, confidence and
+    /// uncertain-rate gates do not count. The confidence and uncertain-rate gates do not count without a calibration reference (smoke-test windows).
+    /// </summary>
     public GateVerdict Verdict { get; }
 
     /// <summary>Gets each gate's result, with its evidence.</summary>

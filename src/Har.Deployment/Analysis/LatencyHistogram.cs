@@ -34,6 +34,36 @@ internal sealed class LatencyHistogram
         Count += other.Count;
     }
 
+    /// <summary>The non-empty buckets as (index, count) pairs (what a fleet replica ships to the leader).</summary>
+    internal Dictionary<int, long> NonEmpty()
+    {
+        var buckets = new Dictionary<int, long>();
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            if (_counts[i] != 0)
+            {
+                buckets[i] = _counts[i];
+            }
+        }
+
+        return buckets;
+    }
+
+    /// <summary>Adds buckets shipped by <see cref="NonEmpty"/>; an index outside the histogram is refused.</summary>
+    internal void Add(IReadOnlyDictionary<int, long> buckets)
+    {
+        foreach (var (index, count) in buckets)
+        {
+            if ((uint)index >= (uint)_counts.Length || count < 0)
+            {
+                throw new InvalidDataException($"Latency bucket {index} with count {count} is outside the histogram's {_counts.Length} buckets or negative.");
+            }
+
+            _counts[index] += count;
+            Count += count;
+        }
+    }
+
     public void Reset()
     {
         Array.Clear(_counts);

@@ -4,8 +4,9 @@ namespace Har.Deployment;
 /// <param name="Label">The predicted class index.</param>
 /// <param name="Confidence">The top probability (0 … 1).</param>
 /// <param name="IsUncertain">Whether the confidence is below the uncertainty threshold.</param>
-/// <param name="Latency">How long the prediction took for its caller.</param>
-internal readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency);
+/// <param name="Latency">How long the caller waited for the prediction (queueing and batching included).</param>
+/// <param name="ServiceTime">The model's own inference time for this window (its share of the batch run, from a monotonic clock), or <see cref="TimeSpan.Zero"/> when the host does not measure it.</param>
+internal readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency, TimeSpan ServiceTime = default);
 
 /// <summary>Two versions' predictions on the same window (candidate or shadow versus the stable version).</summary>
 /// <param name="CandidateLabel">The candidate's predicted class.</param>
@@ -19,8 +20,12 @@ internal readonly record struct PairedObservation(int CandidateLabel, float Cand
 /// <summary>What one version did during one analysis interval.</summary>
 public sealed class VersionWindow
 {
-    internal VersionWindow(string version, long requests, long errors, double confidenceSum, double confidenceSumSquares, long uncertain, long[] classCounts, TimeSpan p50, TimeSpan p95, TimeSpan p99, long latencySamples)
+    internal VersionWindow(string version, long requests, long errors, double confidenceSum, double confidenceSumSquares, long uncertain, long[] classCounts, TimeSpan p50, TimeSpan p95, TimeSpan p99, long latencySamples, TimeSpan serviceP50 = default, TimeSpan serviceP95 = default, TimeSpan serviceP99 = default, long serviceSamples = 0)
     {
+        ServiceTimeP50 = serviceP50;
+        ServiceTimeP95 = serviceP95;
+        ServiceTimeP99 = serviceP99;
+        ServiceTimeSamples = serviceSamples;
         Version = version;
         Requests = requests;
         Errors = errors;
@@ -47,7 +52,7 @@ public sealed class VersionWindow
     public long Predictions => Requests - Errors;
 
     /// <summary>Gets the error rate (0 when there were no requests).</summary>
-    public double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
+    internal double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
 
     /// <summary>Gets the mean confidence of the successful predictions (NaN when there were none).</summary>
     public double MeanConfidence => Predictions == 0 ? double.NaN : ConfidenceSum / Predictions;
@@ -56,22 +61,34 @@ public sealed class VersionWindow
     public long Uncertain { get; }
 
     /// <summary>Gets the share of uncertain predictions (NaN when there were none).</summary>
-    public double UncertainRate => Predictions == 0 ? double.NaN : (double)Uncertain / Predictions;
+    internal double UncertainRate => Predictions == 0 ? double.NaN : (double)Uncertain / Predictions;
 
     /// <summary>Gets the number of predictions of each class.</summary>
     public IReadOnlyList<long> ClassCounts { get; }
 
-    /// <summary>Gets the median latency.</summary>
-    public TimeSpan LatencyP50 { get; }
+    /// <summary>Gets the median of what callers waited (queueing and batching included; shared with the other version when both queue on one machine).</summary>
+    internal TimeSpan LatencyP50 { get; }
 
-    /// <summary>Gets the 95th-percentile latency.</summary>
+    /// <summary>Gets the 95th percentile of what callers waited.</summary>
     public TimeSpan LatencyP95 { get; }
 
-    /// <summary>Gets the 99th-percentile latency.</summary>
+    /// <summary>Gets the 99th percentile of what callers waited.</summary>
     public TimeSpan LatencyP99 { get; }
 
-    /// <summary>Gets the number of latency samples (served and mirrored runs).</summary>
+    /// <summary>Gets the number of wait samples (served and mirrored runs).</summary>
     public long LatencySamples { get; }
+
+    /// <summary>Gets the median service time per window: the model's own inference time (its share of the batch run, monotonic clock), without queueing. The latency gate judges this.</summary>
+    public TimeSpan ServiceTimeP50 { get; }
+
+    /// <summary>Gets the 95th-percentile service time per window.</summary>
+    public TimeSpan ServiceTimeP95 { get; }
+
+    /// <summary>Gets the 99th-percentile service time per window.</summary>
+    internal TimeSpan ServiceTimeP99 { get; }
+
+    /// <summary>Gets the number of service-time samples (served and mirrored runs); 0 when the host does not measure service time.</summary>
+    public long ServiceTimeSamples { get; }
 
     internal double ConfidenceSum { get; }
 
@@ -100,7 +117,7 @@ public sealed class PairedWindow
     public long Agreements { get; }
 
     /// <summary>Gets the agreement rate (NaN when there are no pairs).</summary>
-    public double AgreementRate => Pairs == 0 ? double.NaN : (double)Agreements / Pairs;
+    internal double AgreementRate => Pairs == 0 ? double.NaN : (double)Agreements / Pairs;
 
     /// <summary>Gets the candidate's class counts on the paired windows.</summary>
     public IReadOnlyList<long> CandidateClassCounts { get; }
@@ -157,10 +174,10 @@ public sealed class AnalysisSnapshot
     /// <summary>Gets the class names, indexed like the class counts (empty when unknown).</summary>
     public IReadOnlyList<string> Labels { get; }
 
-    /// <summary>Gets the candidate's intrinsic median latency measured at warm-up (one window, no queueing), when known.</summary>
+    /// <summary>Gets the candidate's single-window median service time (no queueing), measured by the host under the current load, when known.</summary>
     public TimeSpan? CandidateBaselineLatency { get; }
 
-    /// <summary>Gets the stable version's intrinsic median latency measured at warm-up, when known.</summary>
+    /// <summary>Gets the stable version's single-window median service time, measured the same way, when known.</summary>
     public TimeSpan? StableBaselineLatency { get; }
 
     /// <summary>Gets the candidate's own outputs on the known reference windows (its calibration), when known.</summary>

@@ -6,7 +6,7 @@ internal sealed class RolloutAnalyzer
     private readonly IAnalysisGate[] _unpaired;
     private readonly IAnalysisGate[] _paired;
 
-    public RolloutAnalyzer(AnalysisOptions options, IClassMixTest classMix)
+    public RolloutAnalyzer(AnalysisOptions options, IClassMixTest classMix, FeedbackStore? feedback = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -14,7 +14,7 @@ internal sealed class RolloutAnalyzer
         var common = new List<IAnalysisGate>();
         if (options.MaxErrorRate is { } e)
         {
-            common.Add(new ErrorRateGate(e, options.MinRequests, z));
+            common.Add(new ErrorRateGate(e, options.MaxErrorRateIncrease, options.MinRequests, z));
         }
 
         if (options.LatencyP95Budget is not null || options.LatencyP99Budget is not null || options.MaxLatencyRatio is not null || options.MaxLatencyInflation is not null)
@@ -35,6 +35,11 @@ internal sealed class RolloutAnalyzer
         if (options.MaxClassMixDistance is { } js)
         {
             common.Add(new ClassMixGate(classMix, js, options.ClassMixAlpha, options.MinPredictions));
+        }
+
+        if (options.MaxAccuracyDrop is { } accuracy && feedback is not null)
+        {
+            common.Add(new AccuracyGate(feedback, accuracy, options.MinLabelledWindows, z));
         }
 
         _unpaired = [.. common, .. options.Gates];
@@ -67,6 +72,8 @@ internal sealed class RolloutAnalyzer
             }
         }
 
-        return new AnalysisResult(AnalysisResult.Combine(results), results, snapshot.Start, snapshot.End, snapshot.Candidate.Requests, snapshot.Stable.Requests, snapshot.Paired.Pairs);
+        // A decisive accuracy verdict on ground truth outranks agreement and class mix; too few labels count for nothing.
+        var counted = AccuracyGate.Counted(results);
+        return new AnalysisResult(AnalysisResult.Combine(counted), results, snapshot.Start, snapshot.End, snapshot.Candidate.Requests, snapshot.Stable.Requests, snapshot.Paired.Pairs);
     }
 }

@@ -8,7 +8,7 @@ namespace Har.Deployment;
 /// comparisons (candidate or shadow versus stable on the same window). Thread-safe; each analysis
 /// takes a snapshot and starts a fresh interval.
 /// </summary>
-internal sealed class RolloutObservations
+internal sealed partial class RolloutObservations
 {
     /// <summary>The largest class count supported.</summary>
     public const int MaxClasses = 256;
@@ -47,11 +47,12 @@ internal sealed class RolloutObservations
 
     /// <summary>Records a latency sample of a run whose result was not served (a mirrored or shadow run).</summary>
     /// <param name="version">The model version.</param>
-    /// <param name="latency">The run's latency.</param>
-    public void RecordLatency(string version, TimeSpan latency)
+    /// <param name="latency">How long the run waited (queueing included).</param>
+    /// <param name="serviceTime">The model's own inference time per window, or <see cref="TimeSpan.Zero"/> when not measured.</param>
+    public void RecordLatency(string version, TimeSpan latency, TimeSpan serviceTime = default)
     {
         ArgumentNullException.ThrowIfNull(version);
-        Get(version).RecordLatency(latency);
+        Get(version).RecordLatency(latency, serviceTime);
     }
 
     /// <summary>Records two versions' predictions on the same window.</summary>
@@ -82,14 +83,19 @@ internal sealed class RolloutObservations
         }
     }
 
-    /// <summary>Takes the interval's snapshot for <paramref name="candidate"/> against <paramref name="stable"/> and starts a new interval at <paramref name="end"/>.</summary>
-    internal AnalysisSnapshot TakeSnapshot(string candidate, string stable, DateTimeOffset end, IReadOnlyList<string> labels, TimeSpan? candidateBaseline = null, TimeSpan? stableBaseline = null, OutputReference? candidateReference = null, OutputReference? stableReference = null)
+    /// <summary>
+    /// Takes the snapshot for <paramref name="candidate"/> against <paramref name="stable"/> of everything
+    /// recorded since the interval started; with <paramref name="reset"/> a new interval starts at
+    /// <paramref name="end"/>, otherwise the samples are kept and the interval is extended (an
+    /// inconclusive analysis judges the next time on more data).
+    /// </summary>
+    internal AnalysisSnapshot TakeSnapshot(string candidate, string stable, DateTimeOffset end, IReadOnlyList<string> labels, TimeSpan? candidateBaseline = null, TimeSpan? stableBaseline = null, OutputReference? candidateReference = null, OutputReference? stableReference = null, bool reset = true)
     {
         lock (_intervalLock)
         {
             var classes = Math.Max(labels.Count, 1);
-            var cand = Get(candidate).Take(classes);
-            var stab = Get(stable).Take(classes);
+            var cand = Get(candidate).Take(classes, reset);
+            var stab = Get(stable).Take(classes, reset);
             foreach (var (version, acc) in _versions)
             {
                 if (version != candidate && version != stable)
@@ -98,9 +104,13 @@ internal sealed class RolloutObservations
                 }
             }
 
-            var pairs = _pairs.Take(classes);
+            var pairs = _pairs.Take(classes, reset);
             var snapshot = new AnalysisSnapshot(_intervalStart, end, cand.ToWindow(candidate), stab.ToWindow(stable), pairs.ToWindow(), labels, candidateBaseline, stableBaseline, candidateReference, stableReference);
-            _intervalStart = end;
+            if (reset)
+            {
+                _intervalStart = end;
+            }
+
             return snapshot;
         }
     }
@@ -109,8 +119,49 @@ internal sealed class RolloutObservations
 
     private sealed class VersionAccumulator
     {
+        /// <summary>Takes everything recorded (histograms included) and starts empty: what a fleet replica ships.</summary>
+        public ObservationDelta.Version Drain()
+        {
+            lock (_lock)
+            {
+                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty());
+                _requests = _errors = _uncertain = 0;
+                _confidenceSum = _confidenceSumSquares = 0;
+                Array.Clear(_classes);
+                _latency.Reset();
+                _service.Reset();
+                return delta;
+            }
+        }
+
+        /// <summary>Adds what another replica recorded, as if it had been recorded here.</summary>
+        public void Merge(ObservationDelta.Version d)
+        {
+            lock (_lock)
+            {
+                if (d.Classes.Length > _classes.Length)
+                {
+                    Array.Resize(ref _classes, Math.Min(MaxClasses, d.Classes.Length));
+                }
+
+                for (var i = 0; i < Math.Min(d.Classes.Length, _classes.Length); i++)
+                {
+                    _classes[i] += d.Classes[i];
+                }
+
+                _requests += d.Requests;
+                _errors += d.Errors;
+                _confidenceSum += d.ConfidenceSum;
+                _confidenceSumSquares += d.ConfidenceSumSquares;
+                _uncertain += d.Uncertain;
+                _latency.Add(d.Latency);
+                _service.Add(d.Service);
+            }
+        }
+
         private readonly Lock _lock = new();
         private readonly LatencyHistogram _latency = new();
+        private readonly LatencyHistogram _service = new();
         private long[] _classes = new long[16];
         private long _requests;
         private long _errors;
@@ -137,6 +188,10 @@ internal sealed class RolloutObservations
                 }
 
                 _latency.Record(o.Latency);
+                if (o.ServiceTime > TimeSpan.Zero)
+                {
+                    _service.Record(o.ServiceTime);
+                }
             }
         }
 
@@ -150,37 +205,89 @@ internal sealed class RolloutObservations
             }
         }
 
-        public void RecordLatency(TimeSpan latency)
+        public void RecordLatency(TimeSpan latency, TimeSpan serviceTime)
         {
             lock (_lock)
             {
                 _latency.Record(latency);
+                if (serviceTime > TimeSpan.Zero)
+                {
+                    _service.Record(serviceTime);
+                }
             }
         }
 
-        public Taken Take(int classes)
+        public Taken Take(int classes, bool reset = true)
         {
             lock (_lock)
             {
                 var counts = new long[Math.Max(classes, 0)];
                 Array.Copy(_classes, counts, Math.Min(counts.Length, _classes.Length));
-                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count);
-                _requests = _errors = _uncertain = 0;
-                _confidenceSum = _confidenceSumSquares = 0;
-                Array.Clear(_classes);
-                _latency.Reset();
+                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count);
+                if (reset)
+                {
+                    _requests = _errors = _uncertain = 0;
+                    _confidenceSum = _confidenceSumSquares = 0;
+                    Array.Clear(_classes);
+                    _latency.Reset();
+                    _service.Reset();
+                }
+
                 return taken;
             }
         }
 
-        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples)
+        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples)
         {
-            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples);
+            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples);
         }
     }
 
     private sealed class PairAccumulator
     {
+        public ObservationDelta.Paired Drain()
+        {
+            lock (_lock)
+            {
+                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain);
+                _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
+                _diffSum = _diffSumSquares = 0;
+                Array.Clear(_candidate);
+                Array.Clear(_stable);
+                return delta;
+            }
+        }
+
+        public void Merge(ObservationDelta.Paired d)
+        {
+            lock (_lock)
+            {
+                var size = Math.Min(MaxClasses, Math.Max(d.Candidate.Length, d.Stable.Length));
+                if (size > _candidate.Length)
+                {
+                    Array.Resize(ref _candidate, size);
+                    Array.Resize(ref _stable, size);
+                }
+
+                for (var i = 0; i < Math.Min(d.Candidate.Length, _candidate.Length); i++)
+                {
+                    _candidate[i] += d.Candidate[i];
+                }
+
+                for (var i = 0; i < Math.Min(d.Stable.Length, _stable.Length); i++)
+                {
+                    _stable[i] += d.Stable[i];
+                }
+
+                _pairs += d.Pairs;
+                _agreements += d.Agreements;
+                _diffSum += d.DiffSum;
+                _diffSumSquares += d.DiffSumSquares;
+                _candidateUncertain += d.CandidateUncertain;
+                _stableUncertain += d.StableUncertain;
+            }
+        }
+
         private readonly Lock _lock = new();
         private long[] _candidate = new long[16];
         private long[] _stable = new long[16];
@@ -219,7 +326,7 @@ internal sealed class RolloutObservations
             }
         }
 
-        public Taken Take(int classes)
+        public Taken Take(int classes, bool reset = true)
         {
             lock (_lock)
             {
@@ -228,10 +335,14 @@ internal sealed class RolloutObservations
                 Array.Copy(_candidate, c, Math.Min(c.Length, _candidate.Length));
                 Array.Copy(_stable, s, Math.Min(s.Length, _stable.Length));
                 var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain);
-                _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
-                _diffSum = _diffSumSquares = 0;
-                Array.Clear(_candidate);
-                Array.Clear(_stable);
+                if (reset)
+                {
+                    _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
+                    _diffSum = _diffSumSquares = 0;
+                    Array.Clear(_candidate);
+                    Array.Clear(_stable);
+                }
+
                 return taken;
             }
         }

@@ -61,4 +61,22 @@ internal static class Statistics
         var mean = sum / n;
         return Math.Max(0, (sumSquares - (n * mean * mean)) / (n - 1));
     }
+
+    /// <summary>
+    /// Roughly how many samples would make an interval around <paramref name="estimate"/> (now reaching
+    /// <paramref name="bound"/> with <paramref name="n"/> samples) clear of <paramref name="limit"/>: the
+    /// half-width shrinks as 1/√n. <see cref="long.MaxValue"/> when the estimate sits on the limit.
+    /// </summary>
+    public static long NeededSamples(long n, double estimate, double bound, double limit)
+    {
+        var half = Math.Abs(bound - estimate);
+        var room = Math.Abs(limit - estimate);
+        if (n <= 0 || room < 1e-9)
+        {
+            return long.MaxValue;
+        }
+
+        var needed = n * (half / room) * (half / room);
+        return needed >= long.MaxValue / 2 ? long.MaxValue : (long)Math.Ceiling(Math.Max(needed, n + 1));
+    }
 }

@@ -17,28 +17,40 @@ public sealed record RolloutCommand
     }
 
     /// <summary>Gets what the command does.</summary>
-    public RolloutCommandKind Kind { get; }
+    internal RolloutCommandKind Kind { get; }
 
     /// <summary>Gets who sends the command (recorded in the audit log).</summary>
-    public string Actor { get; }
+    internal string Actor { get; }
 
     /// <summary>Gets why (recorded in the audit log).</summary>
-    public string Reason { get; }
+    internal string Reason { get; }
 
     /// <summary>Gets the phase the sender expects the rollout to be in, or <see langword="null"/> to skip the check. For <see cref="RolloutCommandKind.Start"/> it is the phase of the previous rollout (any terminal phase is fine when <see langword="null"/>).</summary>
-    public RolloutPhase? ExpectedPhase { get; init; }
+    public RolloutPhase? ExpectedPhase { internal get; init; }
 
     /// <summary>Gets the revision the sender expects, or <see langword="null"/> to skip the check.</summary>
-    public long? ExpectedRevision { get; init; }
+    public long? ExpectedRevision { internal get; init; }
 
     /// <summary>Gets the candidate version (<see cref="RolloutCommandKind.Start"/> only).</summary>
-    public string? Candidate { get; private init; }
+    internal string? Candidate { get; private init; }
 
     /// <summary>Gets the strategy name (<see cref="RolloutCommandKind.Start"/> only).</summary>
-    public string? Strategy { get; private init; }
+    internal string? Strategy { get; private init; }
 
-    /// <summary>Gets the rollout id to use (<see cref="RolloutCommandKind.Start"/> only); generated when <see langword="null"/>.</summary>
-    public string? RolloutId { get; init; }
+    /// <summary>Gets the rollout id to use (<see cref="RolloutCommandKind.Start"/>; generated when <see langword="null"/>), or the rolled-back rollout whose incident report <see cref="RolloutCommandKind.Incident"/> completes (the current one when <see langword="null"/>).</summary>
+    public string? RolloutId { internal get; init; }
+
+    /// <summary>Gets the version a <see cref="RolloutCommandKind.Rollback"/> restores: the rollout's champion when <see langword="null"/>, else any earlier registered version that verifies against the audit log.</summary>
+    public string? RollbackTo { internal get; init; }
+
+    /// <summary>Gets the incident report's summary (what happened), recorded with a <see cref="RolloutCommandKind.Rollback"/> or set afterwards with <see cref="RolloutCommandKind.Incident"/>.</summary>
+    public string? IncidentSummary { internal get; init; }
+
+    /// <summary>Gets the incident report's cause as the operator found it (the detected cause is recorded on its own).</summary>
+    public string? IncidentCause { internal get; init; }
+
+    /// <summary>Gets the incident report's actions taken or to take.</summary>
+    public string? IncidentActions { internal get; init; }
 
     /// <summary>Creates a start command.</summary>
     /// <param name="candidate">The registered version to roll out.</param>
@@ -57,37 +69,37 @@ public sealed record RolloutCommand
     /// <param name="actor">Who sends it.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Pause(string actor, string reason) => new(RolloutCommandKind.Pause, actor, reason);
+    internal static RolloutCommand Pause(string actor, string reason) => new(RolloutCommandKind.Pause, actor, reason);
 
     /// <summary>Creates a resume command.</summary>
     /// <param name="actor">Who sends it.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Resume(string actor, string reason) => new(RolloutCommandKind.Resume, actor, reason);
+    internal static RolloutCommand Resume(string actor, string reason) => new(RolloutCommandKind.Resume, actor, reason);
 
     /// <summary>Creates an approve command.</summary>
     /// <param name="actor">Who approves.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Approve(string actor, string reason) => new(RolloutCommandKind.Approve, actor, reason);
+    internal static RolloutCommand Approve(string actor, string reason) => new(RolloutCommandKind.Approve, actor, reason);
 
     /// <summary>Creates a promote command.</summary>
     /// <param name="actor">Who sends it.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Promote(string actor, string reason) => new(RolloutCommandKind.Promote, actor, reason);
+    internal static RolloutCommand Promote(string actor, string reason) => new(RolloutCommandKind.Promote, actor, reason);
 
     /// <summary>Creates an abort command.</summary>
     /// <param name="actor">Who sends it.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Abort(string actor, string reason) => new(RolloutCommandKind.Abort, actor, reason);
+    internal static RolloutCommand Abort(string actor, string reason) => new(RolloutCommandKind.Abort, actor, reason);
 
     /// <summary>Creates a rollback command.</summary>
     /// <param name="actor">Who sends it.</param>
     /// <param name="reason">Why.</param>
     /// <returns>The command.</returns>
-    public static RolloutCommand Rollback(string actor, string reason) => new(RolloutCommandKind.Rollback, actor, reason);
+    internal static RolloutCommand Rollback(string actor, string reason) => new(RolloutCommandKind.Rollback, actor, reason);
 
     /// <summary>Creates a command of any kind (for generic callers such as a CLI); <see cref="RolloutCommandKind.Start"/> needs <paramref name="candidate"/> and <paramref name="strategy"/>.</summary>
     /// <param name="kind">The command.</param>
@@ -106,13 +118,13 @@ public sealed record RolloutCommand
 public sealed class RolloutConflictException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
-    public RolloutConflictException()
+    internal RolloutConflictException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
     /// <param name="message">What conflicted.</param>
-    public RolloutConflictException(string message)
+    internal RolloutConflictException(string message)
         : base(message)
     {
     }
@@ -120,7 +132,7 @@ public sealed class RolloutConflictException : Exception
     /// <summary>Initializes a new instance of the <see cref="RolloutConflictException"/> class.</summary>
     /// <param name="message">What conflicted.</param>
     /// <param name="innerException">The underlying error.</param>
-    public RolloutConflictException(string message, Exception innerException)
+    internal RolloutConflictException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
@@ -130,13 +142,13 @@ public sealed class RolloutConflictException : Exception
 public sealed class RolloutCommandRejectedException : InvalidOperationException
 {
     /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
-    public RolloutCommandRejectedException()
+    internal RolloutCommandRejectedException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
     /// <param name="message">Why the command was refused and which phases accept it.</param>
-    public RolloutCommandRejectedException(string message)
+    internal RolloutCommandRejectedException(string message)
         : base(message)
     {
     }
@@ -144,7 +156,7 @@ public sealed class RolloutCommandRejectedException : InvalidOperationException
     /// <summary>Initializes a new instance of the <see cref="RolloutCommandRejectedException"/> class.</summary>
     /// <param name="message">Why the command was refused.</param>
     /// <param name="innerException">The underlying error.</param>
-    public RolloutCommandRejectedException(string message, Exception innerException)
+    internal RolloutCommandRejectedException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

@@ -16,6 +16,13 @@ public sealed partial class RolloutController
             throw new Har.Audit.AuditLogUnavailableException($"Command {command.Kind} by {command.Actor} was refused: the audit log cannot be written now (read-only or full disk), and no rollout command is applied without its audit record. Nothing was changed; retry once the log is writable again (it recovers on its own).");
         }
 
+        if (command.Kind == RolloutCommandKind.Incident && command.RolloutId is { } incidentOf && incidentOf != _state?.RolloutId)
+        {
+            // The report of an earlier (archived) rollout: its phase and revision are not the current rollout's.
+            await RecordIncidentAsync(command, ct).ConfigureAwait(false);
+            return;
+        }
+
         var current = _state;
         var phase = current?.Phase;
         if (command.ExpectedPhase is { } expected && expected != phase)
@@ -42,6 +49,26 @@ public sealed partial class RolloutController
             return;
         }
 
+        if (command.Kind == RolloutCommandKind.Incident)
+        {
+            await RecordIncidentAsync(command, ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (command.Kind == RolloutCommandKind.Rollback && command.RollbackTo is not null)
+        {
+            // A named target is identified and verified before anything changes: a refusal is audited and changes nothing.
+            try
+            {
+                _ = IdentifyRollbackTarget(current!, command.RollbackTo, out _);
+            }
+            catch (RolloutCommandRejectedException ex)
+            {
+                await _outbox.RejectAsync(command, _state, "refused", ct, ex.Message).ConfigureAwait(false);
+                throw;
+            }
+        }
+
         if (await EnsureResidentAsync(ct).ConfigureAwait(false) is { } failure)
         {
             await FailCandidateAsync(failure, ct).ConfigureAwait(false);
@@ -55,11 +82,15 @@ public sealed partial class RolloutController
         {
             case RolloutCommandKind.Pause:
                 next.PausedFrom = next.Phase;
+                next.WaitingForData = false;
                 await TransitionAsync(next, RolloutPhase.Paused, command.Actor, $"paused: {command.Reason}", ct).ConfigureAwait(false);
                 break;
             case RolloutCommandKind.Resume:
                 var to = next.PausedFrom ?? RolloutPhase.Progressing;
                 next.PausedFrom = null;
+                next.WaitingForData = false;
+                next.InconclusiveInStep = 0;
+                next.ConsecutiveUnmeasurable = 0;
                 if (to == RolloutPhase.Progressing && next.CurrentStep?.Kind == RolloutStepKind.Analyze)
                 {
                     // The paused period is not analysed: the next interval starts now.
@@ -70,6 +101,22 @@ public sealed partial class RolloutController
                 await AdvanceAsync(ct).ConfigureAwait(false);
                 break;
             case RolloutCommandKind.Approve:
+                if (next.Approvals.Contains(command.Actor))
+                {
+                    await _outbox.RejectAsync(command, _state, "rejected", ct, $"{command.Actor} already approved").ConfigureAwait(false);
+                    throw new RolloutCommandRejectedException($"{command.Actor} has already approved this step; it needs {next.RequiredApprovals} approvals from distinct people ({string.Join(", ", next.Approvals)} so far).");
+                }
+
+                next.Approvals.Add(command.Actor);
+                if (next.Approvals.Count < next.RequiredApprovals)
+                {
+                    next.Message = $"approved by {string.Join(", ", next.Approvals)} ({next.Approvals.Count} of {next.RequiredApprovals}); waiting for {next.RequiredApprovals - next.Approvals.Count} more";
+                    await CommitAsync(next, ct).ConfigureAwait(false);
+                    break;
+                }
+
+                next.ApprovedBy.AddRange(next.Approvals);
+                next.Approvals.Clear();
                 next.StepIndex++;
                 next.StepStartedAt = _time.GetUtcNow();
                 await TransitionAsync(next, RolloutPhase.Progressing, command.Actor, $"approved: {command.Reason}", ct).ConfigureAwait(false);
@@ -85,7 +132,7 @@ public sealed partial class RolloutController
                 break;
             case RolloutCommandKind.Rollback:
                 await CommitAsync(next, ct).ConfigureAwait(false);
-                await RollBackAsync(command.Actor, $"rolled back by {command.Actor}: {command.Reason}", automatic: false, evidence: null, ct).ConfigureAwait(false);
+                await RollBackAsync(command.Actor, $"rolled back by {command.Actor}: {command.Reason}", automatic: false, evidence: null, ct, command).ConfigureAwait(false);
                 break;
         }
     }
@@ -103,6 +150,7 @@ public sealed partial class RolloutController
             RolloutCommandKind.Abort => phase is RolloutPhase.Pending or RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval,
             RolloutCommandKind.Rollback => phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval
                 || (phase is RolloutPhase.Succeeded && s!.Promoted && _registry.CurrentVersion == s.Candidate),
+            RolloutCommandKind.Incident => phase is RolloutPhase.RolledBack,
             _ => false,
         };
     }
@@ -116,6 +164,7 @@ public sealed partial class RolloutController
         RolloutCommandKind.Promote => "Progressing, Paused, AwaitingApproval",
         RolloutCommandKind.Abort => "Pending, Progressing, Paused, AwaitingApproval",
         RolloutCommandKind.Rollback => "Progressing, Paused, AwaitingApproval, or Succeeded while the promoted candidate is still current",
+        RolloutCommandKind.Incident => "RolledBack (or name an earlier rolled-back rollout by its id)",
         _ => "no phase",
     };
 
@@ -147,6 +196,12 @@ public sealed partial class RolloutController
             throw new RolloutCommandRejectedException(refusal);
         }
 
+        if (_state?.Rollback?.VerifyDueAt is not null)
+        {
+            // The previous rollback's verification interval is cut short by the new rollout: judged on what it saw.
+            await FinishRollbackVerificationAsync(early: true, ct).ConfigureAwait(false);
+        }
+
         if (_state is not null)
         {
             _store.Archive(_state);
@@ -165,6 +220,7 @@ public sealed partial class RolloutController
             Salt = TrafficPlan.SaltFor(id),
             StartedBy = command.Actor,
             StartedAt = now,
+            RequiredApprovals = _options.RequiredApprovals,
             StepStartedAt = now,
             Revision = _state?.Revision ?? 0,
             Message = $"started by {command.Actor}: {command.Reason}",
@@ -182,18 +238,29 @@ public sealed partial class RolloutController
             ["message"] = next.Message,
         });
         await CommitAsync(next, ct).ConfigureAwait(false);
+        await RunEventHooksAsync(ct).ConfigureAwait(false);
         await RunPendingAsync(ct).ConfigureAwait(false);
     }
 
     private async Task RunPendingAsync(CancellationToken ct)
     {
-        var s = _state!;
-        var (allowed, message) = await RunHooksAsync(RolloutHookPoint.PreRollout, "pre-rollout", ct).ConfigureAwait(false);
-        if (!allowed)
+        if (!IsLeader)
         {
-            await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, $"pre-rollout hook refused: {message}", ct).ConfigureAwait(false);
+            // Started through a follower replica: the leader loads the candidate and applies the steps.
             return;
         }
+
+        if (_state!.NextAnalysisAt is { } heldUntil && _time.GetUtcNow() < heldUntil)
+        {
+            return; // held by a confirm-rollout or pre-rollout hook: asked again at the next interval
+        }
+
+        if (!await PassPendingHooksAsync(ct).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var s = _state!;
 
         if (!_host.IsLoaded(s.Champion))
         {
@@ -215,6 +282,8 @@ public sealed partial class RolloutController
         var next = s.Clone();
         next.StepIndex = 0;
         next.StepStartedAt = _time.GetUtcNow();
+        next.NextAnalysisAt = null;
+        next.HookRefusals = 0;
         await TransitionAsync(next, RolloutPhase.Progressing, SystemActor, $"candidate {s.Candidate} verified (sha256), loaded and warm", ct).ConfigureAwait(false);
         await AdvanceAsync(ct).ConfigureAwait(false);
     }

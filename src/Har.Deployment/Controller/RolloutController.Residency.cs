@@ -12,32 +12,7 @@ public sealed partial class RolloutController
     private async Task<string?> EnsureResidentAsync(CancellationToken ct)
     {
         var s = _state;
-        var needed = new List<string>();
-        if (s is null || (s.Phase.IsTerminal() && !(s.Phase == RolloutPhase.Succeeded && s.Promoted)))
-        {
-            if (s is not null)
-            {
-                needed.Add(s.Champion);
-            }
-            else if (_registry.CurrentVersion is { } current)
-            {
-                needed.Add(current);
-            }
-        }
-        else if (s.Phase == RolloutPhase.Succeeded)
-        {
-            needed.Add(s.Candidate);
-        }
-        else
-        {
-            needed.Add(s.Champion);
-            if (s.Phase != RolloutPhase.Pending && s.Phase != RolloutPhase.RollingBack)
-            {
-                needed.Add(s.Candidate);
-            }
-        }
-
-        foreach (var version in needed)
+        foreach (var version in NeededVersions(s))
         {
             if (_host.IsLoaded(version))
             {
@@ -56,6 +31,37 @@ public sealed partial class RolloutController
         }
 
         return null;
+    }
+
+    /// <summary>The versions a state serves (the registry's current version when there is no rollout).</summary>
+    private List<string> NeededVersions(RolloutState? s)
+    {
+        var needed = new List<string>();
+        if (s is null || (s.Phase.IsTerminal() && !(s.Phase == RolloutPhase.Succeeded && s.Promoted)))
+        {
+            if (s is not null)
+            {
+                needed.Add(ServedAfterEnd(s));
+            }
+            else if (_registry.CurrentVersion is { } current)
+            {
+                needed.Add(current);
+            }
+        }
+        else if (s.Phase == RolloutPhase.Succeeded)
+        {
+            needed.Add(s.Candidate);
+        }
+        else
+        {
+            needed.Add(s.Phase == RolloutPhase.RollingBack ? ServedAfterEnd(s) : s.Champion);
+            if (s.Phase != RolloutPhase.Pending && s.Phase != RolloutPhase.RollingBack)
+            {
+                needed.Add(s.Candidate);
+            }
+        }
+
+        return needed;
     }
 
     /// <summary>Verifies and loads a version, refusing one whose window geometry the pipeline cannot serve.</summary>
@@ -115,7 +121,7 @@ public sealed partial class RolloutController
                 plan = TrafficPlan.Single(s.Candidate, s.Revision);
                 break;
             default:
-                plan = TrafficPlan.Single(s.Champion, s.Revision);
+                plan = TrafficPlan.Single(ServedAfterEnd(s), s.Revision);
                 break;
         }
 

@@ -22,11 +22,17 @@ public sealed partial class RolloutController
             case RolloutPhase.Progressing:
                 await AdvanceAsync(ct).ConfigureAwait(false);
                 break;
+            case RolloutPhase.Paused when _state!.WaitingForData:
+                await AnalyzeWhileWaitingAsync(ct).ConfigureAwait(false);
+                break;
             case RolloutPhase.Promoting:
                 await CompletePromotionAsync(ct).ConfigureAwait(false);
                 break;
             case RolloutPhase.RollingBack:
                 await CompleteRollbackAsync(ct).ConfigureAwait(false);
+                break;
+            case RolloutPhase.RolledBack when _state.Rollback?.VerifyDueAt is { } due && _time.GetUtcNow() >= due:
+                await FinishRollbackVerificationAsync(early: false, ct).ConfigureAwait(false);
                 break;
         }
     }
@@ -34,6 +40,12 @@ public sealed partial class RolloutController
     /// <summary>Applies steps while the current one can complete at the current time; each applied step is persisted before the next.</summary>
     private async Task AdvanceAsync(CancellationToken ct)
     {
+        if (!IsLeader)
+        {
+            // A command executed on a follower replica stops at its own transition; the leader applies the steps.
+            return;
+        }
+
         while (_state!.Phase == RolloutPhase.Progressing)
         {
             var s = _state;
@@ -115,7 +127,9 @@ public sealed partial class RolloutController
                         return;
                     }
 
-                    if (!await AnalyzeAsync(next, step, now, ct).ConfigureAwait(false))
+                    var hookFailure = await RunRolloutHooksAsync(ct).ConfigureAwait(false);
+                    next = _state!.Clone();
+                    if (!await AnalyzeAsync(next, step, now, ct, hookFailure).ConfigureAwait(false))
                     {
                         return;
                     }
@@ -126,12 +140,39 @@ public sealed partial class RolloutController
     }
 
     /// <summary>Evaluates one interval; returns whether the step completed (so the loop continues).</summary>
-    private async Task<bool> AnalyzeAsync(RolloutState next, RolloutStep step, DateTimeOffset now, CancellationToken ct)
+    private async Task<bool> AnalyzeAsync(RolloutState next, RolloutStep step, DateTimeOffset now, CancellationToken ct, GateResult? hookFailure = null)
     {
         var paired = next.Mirror || next.ShadowBuckets > 0;
         var labels = _host.IsLoaded(next.Champion) ? _host.GetCard(next.Champion).Labels : _labels;
-        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion));
-        var result = _analyzer.Evaluate(snapshot, paired);
+        // An inconclusive interval extends the step: its samples stay and are judged again with the next
+        // interval's. A conclusive verdict starts a fresh interval.
+        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion), reset: false);
+        var result = WithHookFailure(_analyzer.Evaluate(snapshot, paired), hookFailure);
+        var conclusive = result.Verdict is GateVerdict.Pass or GateVerdict.Fail;
+        if (conclusive)
+        {
+            // Each conclusive interval is judged on its own samples (hysteresis: one noisy interval is not
+            // carried into the next one's verdict).
+            Observations.Reset(now);
+        }
+
+        // Sticky routing moves whole devices: with fewer streams than 1 / weight, a step can route none to the
+        // candidate while the champion serves traffic (a 10 % step on 5 devices gets none in 59 % of salts). Like
+        // Argo Rollouts rounding a canary up to one pod, such a step is not waited on: the next weight applies
+        // at once, and the candidate is judged there (never promoted without passing analysis).
+        if (result.Verdict == GateVerdict.Unmeasurable && snapshot.Candidate.Requests == 0 && snapshot.Stable.Requests > 0
+            && next.ShadowBuckets == 0 && next.CandidateBuckets < TrafficPlan.BucketCount && HasLaterWeight(next))
+        {
+            next.AnalysesRun++;
+            next.LastAnalysis = result;
+            next.NextAnalysisAt = null;
+            Observations.Reset(now);
+            await CompleteStepAsync(next, step, new JsonObject
+            {
+                ["skipped"] = $"no stream was routed to {next.Candidate} at {next.CandidateBuckets / 100.0:0.##}% while {next.Champion} served {snapshot.Stable.Requests} requests: too few streams for this weight; moving to the next weight",
+            }, ct).ConfigureAwait(false);
+            return true;
+        }
         _metrics.Analysis(result);
         next.AnalysesRun++;
         next.LastAnalysis = result;
@@ -180,19 +221,27 @@ public sealed partial class RolloutController
         {
             rollbackReason = $"{next.Failures} failing analysis interval(s) (threshold {_options.FailureThreshold}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
         }
-        else if (next.ConsecutiveUnmeasurable >= _options.UnmeasurableLimit)
+
+        string? undecided = null;
+        if (!conclusive && next.ConsecutiveUnmeasurable >= _options.UnmeasurableLimit)
         {
-            rollbackReason = $"{next.ConsecutiveUnmeasurable} consecutive unmeasurable intervals (limit {_options.UnmeasurableLimit}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Unmeasurable).Select(g => g.Message))}";
+            undecided = $"{next.ConsecutiveUnmeasurable} consecutive unmeasurable intervals (limit {_options.UnmeasurableLimit}): {Missing(result, GateVerdict.Unmeasurable)}";
         }
-        else if (next.InconclusiveInStep > _options.MaxInconclusiveIntervals)
+        else if (!conclusive && next.InconclusiveInStep > _options.MaxInconclusiveIntervals)
         {
-            rollbackReason = $"{next.InconclusiveInStep} inconclusive intervals in one step (limit {_options.MaxInconclusiveIntervals}); the candidate could not be judged";
+            undecided = $"{next.InconclusiveInStep} inconclusive intervals in one step (limit {_options.MaxInconclusiveIntervals}): {Missing(result, GateVerdict.Inconclusive)}";
+        }
+
+        if (undecided is not null && _options.RollbackOnInconclusive && rollbackReason is null)
+        {
+            rollbackReason = undecided + "; the candidate could not be judged (RollbackOnInconclusive)";
         }
 
         if (rollbackReason is not null)
         {
-            // Traffic first: the champion is warm, one atomic swap puts every stream back on it.
-            SwitchTrafficToChampion(next);
+            // The rollback's six steps follow (detect, identify, verify, execute: the traffic switch, verify success, log).
+            next.WaitingForData = false;
+            next.PausedFrom = null;
             RolloutOutbox.Emit(next, "rollout.verdict", "warning", SystemActor, verdictEvent);
             await CommitAsync(next, ct).ConfigureAwait(false);
             await RollBackAsync(SystemActor, rollbackReason, automatic: true, verdictEvent, ct).ConfigureAwait(false);
@@ -200,6 +249,36 @@ public sealed partial class RolloutController
         }
 
         RolloutOutbox.Emit(next, "rollout.verdict", result.Verdict == GateVerdict.Pass ? "info" : "warning", SystemActor, verdictEvent);
+        if (undecided is not null)
+        {
+            // Too few samples is not a fault: pause where it is (traffic unchanged) and keep analysing;
+            // the first conclusive interval resumes it, and so does an operator.
+            next.NextAnalysisAt = now + step.Interval;
+            if (next.Phase != RolloutPhase.Paused)
+            {
+                next.PausedFrom = RolloutPhase.Progressing;
+                next.WaitingForData = true;
+                await TransitionAsync(next, RolloutPhase.Paused, SystemActor, $"paused, waiting for data: {undecided}", ct).ConfigureAwait(false);
+            }
+            else
+            {
+                next.Message = $"paused, waiting for data: {undecided}";
+                await CommitAsync(next, ct).ConfigureAwait(false);
+            }
+
+            return false;
+        }
+
+        if (next.Phase == RolloutPhase.Paused && conclusive)
+        {
+            next.PausedFrom = null;
+            next.WaitingForData = false;
+            next.InconclusiveInStep = 0;
+            next.ConsecutiveUnmeasurable = 0;
+            await TransitionAsync(next, RolloutPhase.Progressing, SystemActor, $"resumed by traffic: the analysis at {next.CandidateBuckets / 100.0:0.##}% was conclusive ({result.Verdict})", ct).ConfigureAwait(false);
+            next = _state!.Clone();
+        }
+
         if (next.ConsecutivePasses >= step.RequiredPasses)
         {
             next.NextAnalysisAt = null;
@@ -211,6 +290,39 @@ public sealed partial class RolloutController
         await CommitAsync(next, ct).ConfigureAwait(false);
         return false;
     }
+
+    /// <summary>A rollout paused for want of data keeps analysing its step; a conclusive interval resumes it (or rolls it back).</summary>
+    private async Task AnalyzeWhileWaitingAsync(CancellationToken ct)
+    {
+        var s = _state!;
+        var now = _time.GetUtcNow();
+        if (s.CurrentStep is not { Kind: RolloutStepKind.Analyze } step || s.NextAnalysisAt is not { } due || now < due)
+        {
+            return;
+        }
+
+        var hookFailure = await RunRolloutHooksAsync(ct).ConfigureAwait(false);
+        if (await AnalyzeAsync(_state!.Clone(), step, now, ct, hookFailure).ConfigureAwait(false) && _state!.Phase == RolloutPhase.Progressing)
+        {
+            await AdvanceAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static bool HasLaterWeight(RolloutState state)
+    {
+        for (var i = state.StepIndex + 1; i < state.Steps.Count; i++)
+        {
+            if (state.Steps[i].Kind == RolloutStepKind.SetWeight)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Missing(AnalysisResult result, GateVerdict verdict) =>
+        string.Join("; ", result.Gates.Where(g => g.Verdict == verdict).Select(g => $"{g.Gate}: {g.Message}"));
 
     private async Task CompleteStepAsync(RolloutState next, RolloutStep step, JsonObject? evidence, CancellationToken ct)
     {
@@ -275,52 +387,6 @@ public sealed partial class RolloutController
         await RunPostHooksAsync(ct).ConfigureAwait(false);
     }
 
-    private async Task RollBackAsync(string actor, string reason, bool automatic, JsonObject? evidence, CancellationToken ct)
-    {
-        var s = _state!;
-        Log.RollingBack(_logger, s.RolloutId, s.Candidate, s.Champion, reason);
-        if (!_host.IsLoaded(s.Champion))
-        {
-            await _host.LoadAsync(_registry.ReadVerified(s.Champion, "roll back"), ct).ConfigureAwait(false);
-        }
-
-        SwitchTrafficToChampion(s);
-        var next = s.Clone();
-        RolloutOutbox.Emit(next, "rollout.rollback", "critical", actor, new JsonObject
-        {
-            ["model"] = _registry.Get(s.Candidate).ModelName,
-            ["from"] = s.Candidate,
-            ["to"] = s.Champion,
-            ["trigger"] = automatic ? "automatic" : "manual",
-            ["reason"] = reason,
-            ["operator"] = actor,
-            ["after_promotion"] = s.Promoted,
-            ["evidence"] = evidence?.DeepClone(),
-        });
-        _metrics.Rollback(automatic);
-        await TransitionAsync(next, RolloutPhase.RollingBack, actor, reason, ct).ConfigureAwait(false);
-        await CompleteRollbackAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task CompleteRollbackAsync(CancellationToken ct)
-    {
-        var s = _state!;
-        if (s.Promoted || _registry.CurrentVersion != s.Champion)
-        {
-            _registry.SetCurrent(s.Champion);
-        }
-
-        var next = s.Clone();
-        next.Promoted = false;
-        next.CandidateBuckets = 0;
-        next.ShadowBuckets = 0;
-        next.Mirror = false;
-        next.NextAnalysisAt = null;
-        await TransitionAsync(next, RolloutPhase.RolledBack, SystemActor, $"{s.Candidate} rolled back; {s.Champion} serves all traffic ({s.Message})", ct).ConfigureAwait(false);
-        await _host.UnloadAsync(s.Candidate).ConfigureAwait(false);
-        await RunPostHooksAsync(ct).ConfigureAwait(false);
-    }
-
     private async Task EndOnChampionAsync(RolloutPhase phase, string actor, string reason, CancellationToken ct)
     {
         var s = _state!;
@@ -352,6 +418,7 @@ public sealed partial class RolloutController
         });
         Log.Transition(_logger, next.RolloutId, from, to, message);
         await CommitAsync(next, ct).ConfigureAwait(false);
+        await RunEventHooksAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Persists the state (durably) and only then applies it: traffic plan, metrics, audit outbox.</summary>
@@ -362,7 +429,11 @@ public sealed partial class RolloutController
         _store.Save(next);
         Volatile.Write(ref _state, next);
         ApplyPlan(next);
-        await _outbox.FlushAsync(_state, ct).ConfigureAwait(false);
+        if (IsLeader)
+        {
+            // In a fleet, a follower's events stay in the state it wrote; the leader appends them (RolloutController.Fleet).
+            await _outbox.FlushAsync(_state, ct).ConfigureAwait(false);
+        }
     }
 
     private async Task<(bool Allowed, string Message)> RunHooksAsync(RolloutHookPoint point, string key, CancellationToken ct)
@@ -397,7 +468,7 @@ public sealed partial class RolloutController
             await CommitAsync(next, ct).ConfigureAwait(false);
             if (!result.Allowed)
             {
-                if (point == RolloutHookPoint.PostRollout)
+                if (point is RolloutHookPoint.PostRollout or RolloutHookPoint.Event)
                 {
                     Log.PostHookFailed(_logger, status.RolloutId, hook.Name, result.Message);
                     continue;

@@ -20,13 +20,13 @@ namespace Har.Deployment;
 public sealed partial class RolloutController : IAsyncDisposable
 {
     /// <summary>The actor name of automatic decisions in the audit log.</summary>
-    public const string SystemActor = "har-deployment";
+    internal const string SystemActor = "har-deployment";
 
     private readonly ModelRegistry _registry;
     private readonly RolloutControllerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly RolloutStateStore _store;
+    private readonly IRolloutStateStore _store;
     private readonly IServingControl _serving;
     private readonly RolloutOutbox _outbox;
     private readonly RolloutAnalyzer _analyzer;
@@ -39,24 +39,25 @@ public sealed partial class RolloutController : IAsyncDisposable
     private string? _fault;
     private int _disposed;
 
-    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time)
+    private RolloutController(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, FleetStore? fleet)
     {
         _registry = registry;
         _options = options;
         _time = time;
         _logger = (ILogger?)loggerFactory?.CreateLogger<RolloutController>() ?? NullLogger.Instance;
-        _store = new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
+        _fleet = fleet;
+        _store = fleet ?? (IRolloutStateStore)new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
         _outbox = new RolloutOutbox(audit, time);
         _serving = serving;
         serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);
-        _analyzer = new RolloutAnalyzer(options.Analysis, classMix);
+        _analyzer = new RolloutAnalyzer(options.Analysis, classMix, serving.Feedback);
         _metrics = new DeploymentMetrics(options.MetricsRegistry);
         _strategies = new Dictionary<string, IRolloutStrategy>(StringComparer.Ordinal)
         {
-            [RolloutStrategyNames.Recreate] = new RecreateStrategy(options.Recreate),
-            [RolloutStrategyNames.BlueGreen] = new BlueGreenStrategy(options.BlueGreen),
-            [RolloutStrategyNames.Canary] = new CanaryStrategy(options.Canary),
-            [RolloutStrategyNames.Shadow] = new ShadowStrategy(options.Shadow),
+            [RolloutStrategyNames.Recreate] = new RecreateStrategy(options.BuiltInStrategies),
+            [RolloutStrategyNames.BlueGreen] = new BlueGreenStrategy(options.BuiltInStrategies),
+            [RolloutStrategyNames.Canary] = new CanaryStrategy(options.BuiltInStrategies),
+            [RolloutStrategyNames.Shadow] = new ShadowStrategy(options.BuiltInStrategies),
         };
         foreach (var strategy in options.Strategies)
         {
@@ -84,7 +85,7 @@ public sealed partial class RolloutController : IAsyncDisposable
     public RolloutStatus? Status => Volatile.Read(ref _state) is { } s ? ToStatus(s) : null;
 
     /// <summary>Gets the path of the persisted state file.</summary>
-    public string StatePath => _store.StatePath;
+    internal string StatePath => _store.StatePath;
 
     /// <summary>
     /// Opens a controller on a registry and the pipeline it steers: reads the persisted rollout (if any),
@@ -111,15 +112,29 @@ public sealed partial class RolloutController : IAsyncDisposable
     internal static async Task<RolloutController> OpenAsync(ModelRegistry registry, RolloutControllerOptions options, IServingControl serving, IDeploymentAuditSink? audit, IClassMixTest classMix, ILoggerFactory? loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {
         options.Validate();
-        var controller = new RolloutController(registry, options, serving, audit, classMix, loggerFactory, time);
-        await controller.InitializeAsync(cancellationToken).ConfigureAwait(false);
-        return controller;
+        var fleet = options.ConnectionString is { Length: > 0 } connectionString ? FleetStore.Open(connectionString) : null;
+        try
+        {
+            if (fleet is not null)
+            {
+                registry.UseSharedCurrent(fleet);
+            }
+
+            var controller = new RolloutController(registry, options, serving, audit, classMix, loggerFactory, time, fleet);
+            await controller.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            return controller;
+        }
+        catch
+        {
+            fleet?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads the persisted status of the rollout in <paramref name="stateDirectory"/> without opening a controller (no models are loaded).</summary>
     /// <param name="stateDirectory">The controller's state folder (by default <c>.rollout</c> inside the registry).</param>
     /// <returns>The status, or <see langword="null"/> when there has been no rollout.</returns>
-    public static RolloutStatus? ReadStatus(string stateDirectory)
+    internal static RolloutStatus? ReadStatus(string stateDirectory)
     {
         var state = new RolloutStateStore(stateDirectory).Load();
         return state is null ? null : ToStatus(state);
@@ -137,8 +152,19 @@ public sealed partial class RolloutController : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_fleet is not null)
+            {
+                await SyncAsync(force: false, cancellationToken).ConfigureAwait(false);
+            }
+
             await ExecuteCoreAsync(command, cancellationToken).ConfigureAwait(false);
             return ToStatus(_state!);
+        }
+        catch (RolloutStateConflictException ex)
+        {
+            // Lost a compare-and-set to another replica: nothing of this write was stored; re-read, never overwrite.
+            await SyncAsync(force: true, cancellationToken).ConfigureAwait(false);
+            throw new RolloutConflictException($"Command {command.Kind} by {command.Actor} was not (fully) applied: {ex.Message} The rollout is now at revision {_state?.Revision ?? 0} (phase {_state?.Phase.ToString() ?? "none"}); re-read the status and retry.");
         }
         finally
         {
@@ -155,6 +181,16 @@ public sealed partial class RolloutController : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_fleet is not null)
+            {
+                // Every replica follows the shared state; only the leader drives it.
+                await SyncAsync(force: false, cancellationToken).ConfigureAwait(false);
+                if (!ExchangeObservations())
+                {
+                    return Status;
+                }
+            }
+
             if (_state is null)
             {
                 return null;
@@ -162,6 +198,13 @@ public sealed partial class RolloutController : IAsyncDisposable
 
             await ReconcileCoreAsync(cancellationToken).ConfigureAwait(false);
             return ToStatus(_state);
+        }
+        catch (RolloutStateConflictException ex)
+        {
+            // Another replica changed the state first (this one's lease lapsed): re-read it, never overwrite.
+            Log.StateConflict(_logger, ex.Message);
+            await SyncAsync(force: true, cancellationToken).ConfigureAwait(false);
+            return Status;
         }
         finally
         {
@@ -178,6 +221,12 @@ public sealed partial class RolloutController : IAsyncDisposable
     /// </remarks>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        if (_fleet is not null)
+        {
+            await RunFleetAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         while (!cancellationToken.IsCancellationRequested)
         {
             var wake = Volatile.Read(ref _wake).Task;
@@ -233,14 +282,25 @@ public sealed partial class RolloutController : IAsyncDisposable
         // Wait for a reconciliation in progress, so no command runs on a disposed pipeline.
         await _gate.WaitAsync().ConfigureAwait(false);
         _gate.Dispose();
+        DisposeFleet();
     }
 
     internal DateTimeOffset? NextDueAt()
     {
         var s = Volatile.Read(ref _state);
-        if (s is null || s.Phase != RolloutPhase.Progressing)
+        if (s is { Phase: RolloutPhase.RolledBack, Rollback.VerifyDueAt: { } verifyAt })
+        {
+            return verifyAt;
+        }
+
+        if (s is null || !(s.Phase is RolloutPhase.Progressing or RolloutPhase.Pending || (s.Phase == RolloutPhase.Paused && s.WaitingForData)))
         {
             return null;
+        }
+
+        if (s.Phase == RolloutPhase.Pending)
+        {
+            return s.NextAnalysisAt; // a hook holds the rollout until then
         }
 
         return s.CurrentStep switch
@@ -273,6 +333,13 @@ public sealed partial class RolloutController : IAsyncDisposable
 
     private async Task InitializeAsync(CancellationToken ct)
     {
+        _metrics.SetLeader(IsLeader);
+        if (_fleet is not null)
+        {
+            await InitializeFleetAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         var state = _store.Load();
         _state = state;
         if (state is not null)
@@ -316,6 +383,7 @@ public sealed partial class RolloutController : IAsyncDisposable
         ConsecutivePasses = s.ConsecutivePasses,
         Failures = s.Failures,
         PausedFrom = s.PausedFrom,
+        WaitingForData = s.WaitingForData,
         Promoted = s.Promoted,
         StartedBy = s.StartedBy,
         StartedAt = s.StartedAt,

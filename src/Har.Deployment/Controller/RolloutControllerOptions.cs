@@ -16,13 +16,30 @@ public sealed class RolloutControllerOptions
     /// <value>The default value is 2.</value>
     public int FailureThreshold { get; set; } = 2;
 
-    /// <summary>Gets or sets how many consecutive unmeasurable intervals roll back (no data is not good news).</summary>
+    /// <summary>Gets or sets how many consecutive unmeasurable intervals (no data at all) pause the rollout (or roll it back with <see cref="RollbackOnInconclusive"/>): no data is not good news.</summary>
     /// <value>The default value is 3.</value>
     public int UnmeasurableLimit { get; set; } = 3;
 
-    /// <summary>Gets or sets how many inconclusive intervals one analysis step may take before it rolls back (a candidate that cannot be judged is not promoted).</summary>
+    /// <summary>
+    /// Gets or sets how many inconclusive intervals one analysis step may take before the rollout pauses
+    /// (or rolls back with <see cref="RollbackOnInconclusive"/>). Until then an inconclusive interval extends
+    /// the step: its samples are kept and the next analysis judges them together with the next interval's.
+    /// </summary>
     /// <value>The default value is 10.</value>
     public int MaxInconclusiveIntervals { get; set; } = 10;
+
+    /// <summary>
+    /// Gets or sets whether a candidate that cannot be judged (past <see cref="MaxInconclusiveIntervals"/> or
+    /// <see cref="UnmeasurableLimit"/>) is rolled back instead of paused. Too few samples is not evidence of
+    /// a fault, so by default the rollout pauses with a status that says what is missing
+    /// (<see cref="RolloutStatus.WaitingForData"/>), like Argo Rollouts' inconclusive analysis.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool RollbackOnInconclusive { get; set; }
+
+    /// <summary>Gets or sets how many distinct people must approve each approval step (<see cref="BuiltInStrategyOptions.RequireApproval"/>); one person cannot approve twice. Fixed for a rollout when it starts.</summary>
+    /// <value>The default value is 1.</value>
+    public int RequiredApprovals { get; set; } = 1;
 
     /// <summary>Gets the hooks (pre-rollout, smoke test, pre-promotion, post-rollout).</summary>
     public IList<IRolloutHook> Hooks { get; } = [];
@@ -30,17 +47,8 @@ public sealed class RolloutControllerOptions
     /// <summary>Gets user strategies, in addition to the built-in ones (a user strategy with a built-in name replaces it).</summary>
     public IList<IRolloutStrategy> Strategies { get; } = [];
 
-    /// <summary>Gets the options of the built-in <c>recreate</c> strategy.</summary>
-    public RecreateStrategyOptions Recreate { get; } = new();
-
-    /// <summary>Gets the options of the built-in <c>blue-green</c> strategy.</summary>
-    public BlueGreenStrategyOptions BlueGreen { get; } = new();
-
-    /// <summary>Gets the options of the built-in <c>canary</c> strategy.</summary>
-    public CanaryStrategyOptions Canary { get; } = new();
-
-    /// <summary>Gets the options of the built-in <c>shadow</c> strategy.</summary>
-    public ShadowStrategyOptions Shadow { get; } = new();
+    /// <summary>Gets the options of the built-in strategies (<c>recreate</c>, <c>blue-green</c>, <c>canary</c>, <c>shadow</c>).</summary>
+    public BuiltInStrategyOptions BuiltInStrategies { get; } = new();
 
     /// <summary>Gets known windows (sensor units, interleaved frames) the built-in smoke test runs the candidate on; the candidate must agree with the champion on at least <see cref="SmokeTestMinAgreement"/> of them.</summary>
     /// <value>The default value is an empty list: the smoke test uses synthetic windows and checks only that outputs are valid and deterministic.</value>
@@ -58,9 +66,33 @@ public sealed class RolloutControllerOptions
     /// <value>The default value is 5 seconds.</value>
     public TimeSpan FaultRetryInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Gets or sets the PostgreSQL connection string of a fleet's shared control plane (the service reads it from
+    /// <c>ConnectionStrings:Har</c>). When set, the rollout state and the registry's <c>current</c> pointer live in the
+    /// database (schema <c>har_fleet</c>, created and migrated on open) instead of <see cref="StateDirectory"/>; every
+    /// replica follows the current traffic plan, and only the holder of the controller lease runs analyses and applies steps.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: one process, state in <c>rollout.json</c>.</value>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Gets or sets how long the controller lease lasts without renewal (with <see cref="ConnectionString"/>). The leader
+    /// renews it every quarter of this and stops driving after three quarters without a renewal; when it dies, another
+    /// replica leads within this plus a quarter of it.
+    /// </summary>
+    /// <value>The default value is 8 seconds.</value>
+    internal TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>Gets or sets how often a replica polls the shared state when no change notification arrives (with <see cref="ConnectionString"/>; a notification is usually heard within milliseconds).</summary>
+    /// <value>The default value is 1 second.</value>
+    internal TimeSpan PlanPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(LeaseDuration, TimeSpan.FromSeconds(1), nameof(LeaseDuration));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PlanPollInterval, TimeSpan.Zero, nameof(PlanPollInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(FailureThreshold, 1, nameof(FailureThreshold));
+        ArgumentOutOfRangeException.ThrowIfLessThan(RequiredApprovals, 1, nameof(RequiredApprovals));
         ArgumentOutOfRangeException.ThrowIfLessThan(UnmeasurableLimit, 1, nameof(UnmeasurableLimit));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInconclusiveIntervals, 1, nameof(MaxInconclusiveIntervals));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FaultRetryInterval, TimeSpan.Zero, nameof(FaultRetryInterval));

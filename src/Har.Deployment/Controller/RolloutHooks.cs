@@ -1,9 +1,9 @@
 namespace Har.Deployment;
 
-/// <summary>When a <see cref="IRolloutHook"/> runs.</summary>
+/// <summary>When a <see cref="IRolloutHook"/> runs (Flagger's webhook types).</summary>
 public enum RolloutHookPoint
 {
-    /// <summary>Before the candidate is loaded (e.g. a compliance gate). A refusal fails the rollout.</summary>
+    /// <summary>Before the candidate is loaded and receives traffic (e.g. a compliance gate). A refusal holds the rollout in <see cref="RolloutPhase.Pending"/> and asks again every analysis interval; at <see cref="RolloutControllerOptions.FailureThreshold"/> consecutive refusals the rollout fails.</summary>
     PreRollout,
 
     /// <summary>During a smoke-test step, after the built-in check. A refusal rolls back.</summary>
@@ -14,6 +14,15 @@ public enum RolloutHookPoint
 
     /// <summary>After the rollout ends (any terminal phase). Informational: a refusal or error is logged and audited but changes nothing.</summary>
     PostRollout,
+
+    /// <summary>First of all, before the pre-rollout hooks (e.g. a manual go-ahead). A refusal holds the rollout in <see cref="RolloutPhase.Pending"/> until the hook allows it (asked again every analysis interval) or an operator aborts.</summary>
+    ConfirmRollout,
+
+    /// <summary>At every analysis interval, before the gates (e.g. a load test or an external check). A refusal counts as a failing interval.</summary>
+    Rollout,
+
+    /// <summary>After every phase transition (notifications: start, success, rollback, …; <see cref="RolloutHookContext.Status"/> holds the new phase). Informational like <see cref="PostRollout"/>.</summary>
+    Event,
 }
 
 /// <summary>What a hook sees.</summary>
@@ -82,7 +91,7 @@ public interface IRolloutHook
 }
 
 /// <summary>A hook from a delegate.</summary>
-public sealed class DelegateRolloutHook : IRolloutHook
+internal sealed class DelegateRolloutHook : IRolloutHook
 {
     private readonly Func<RolloutHookContext, CancellationToken, ValueTask<RolloutHookResult>> _run;
 

@@ -57,14 +57,17 @@ public enum RolloutCommandKind
 
     /// <summary>Roll the candidate back (also after it was promoted).</summary>
     Rollback,
+
+    /// <summary>Complete the incident report of a rolled-back rollout (summary, cause, actions); each update is a new audit record.</summary>
+    Incident,
 }
 
 /// <summary>Extension helpers on <see cref="RolloutPhase"/>.</summary>
-public static class RolloutPhaseExtensions
+internal static class RolloutPhaseExtensions
 {
     /// <summary>Returns whether no further transition can happen without a new <see cref="RolloutCommandKind.Start"/> (or, for <see cref="RolloutPhase.Succeeded"/>, a rollback).</summary>
     /// <param name="phase">The phase.</param>
     /// <returns><see langword="true"/> for Succeeded, RolledBack, Aborted and Failed.</returns>
-    public static bool IsTerminal(this RolloutPhase phase) =>
+    internal static bool IsTerminal(this RolloutPhase phase) =>
         phase is RolloutPhase.Succeeded or RolloutPhase.RolledBack or RolloutPhase.Aborted or RolloutPhase.Failed;
 }

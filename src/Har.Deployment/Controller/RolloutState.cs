@@ -43,6 +43,9 @@ internal sealed class RolloutState
 
     public int InconclusiveInStep { get; set; }
 
+    /// <summary>Whether the rollout is paused because its analysis could not decide (too few samples); it keeps analysing and resumes on the next conclusive interval.</summary>
+    public bool WaitingForData { get; set; }
+
     public int AnalysesRun { get; set; }
 
     public bool Promoted { get; set; }
@@ -61,6 +64,24 @@ internal sealed class RolloutState
 
     /// <summary>The most recent analysis (verdict, gates with evidence, sample counts), persisted so the status says why after a restart too.</summary>
     public AnalysisResult? LastAnalysis { get; set; }
+
+    /// <summary>The rollback of this rollout (six recorded steps and the incident report), once one started.</summary>
+    public RollbackProgress? Rollback { get; set; }
+
+    /// <summary>The distinct people who approved the current approval step.</summary>
+    public List<string> Approvals { get; set; } = [];
+
+    /// <summary>Everyone who approved this rollout's completed approval steps (for the deployment record).</summary>
+    public List<string> ApprovedBy { get; set; } = [];
+
+    /// <summary>How many distinct approvals an approval step needs (fixed at start).</summary>
+    public int RequiredApprovals { get; set; } = 1;
+
+    /// <summary>Whether a smoke-test step of this rollout passed (recorded in the deployment record at promotion).</summary>
+    public bool PassedSmokeTest { get; set; }
+
+    /// <summary>Consecutive refusals of pre-rollout hooks (the rollout is held; it fails at the failure threshold).</summary>
+    public int HookRefusals { get; set; }
 
     /// <summary>The last audit sequence number assigned.</summary>
     public long Sequence { get; set; } = -1;
@@ -106,7 +127,7 @@ internal sealed class RolloutState
 }
 
 /// <summary>Reads and writes <c>rollout.json</c> with temp file + fsync + rename + directory fsync.</summary>
-internal sealed class RolloutStateStore
+internal sealed class RolloutStateStore : IRolloutStateStore
 {
     public const string FileName = "rollout.json";
 
@@ -147,6 +168,13 @@ internal sealed class RolloutStateStore
     }
 
     public void Save(RolloutState state) => DurableFile.WriteAtomic(StatePath, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+
+    /// <inheritdoc />
+    public RolloutState? LoadArchived(string rolloutId)
+    {
+        var path = Path.Combine(Directory, "history", rolloutId + ".json");
+        return File.Exists(path) ? JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(path), Json) : null;
+    }
 
     /// <summary>Keeps a finished rollout's final state under <c>history/</c> before a new rollout replaces it.</summary>
     public void Archive(RolloutState state)

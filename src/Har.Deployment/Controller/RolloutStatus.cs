@@ -4,6 +4,10 @@ namespace Har.Deployment;
 /// <summary>An immutable view of a rollout at one revision; <see cref="LastAnalysis"/> says why it is where it is.</summary>
 public sealed class RolloutStatus
 {
+    internal RolloutStatus()
+    {
+    }
+
     /// <summary>Gets the rollout's id.</summary>
     public string RolloutId { get; internal init; } = string.Empty;
 
@@ -42,6 +46,14 @@ public sealed class RolloutStatus
 
     /// <summary>Gets the phase before the pause, when <see cref="Phase"/> is <see cref="RolloutPhase.Paused"/>.</summary>
     public RolloutPhase? PausedFrom { get; internal init; }
+
+    /// <summary>
+    /// Gets whether the rollout is <see cref="RolloutPhase.Paused"/> because its analysis could not decide
+    /// (too few samples, or intervals straddling a limit): <see cref="Message"/> and <see cref="LastAnalysis"/>
+    /// say what is missing. Analysis goes on while paused, so the first conclusive interval resumes it
+    /// (or rolls it back on a failure); an operator's <see cref="RolloutCommandKind.Resume"/> resumes it too.
+    /// </summary>
+    public bool WaitingForData { get; internal init; }
 
     /// <summary>Gets whether the candidate was promoted (registry <c>current</c> moved).</summary>
     public bool Promoted { get; internal init; }

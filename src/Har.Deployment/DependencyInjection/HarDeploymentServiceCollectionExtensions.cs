@@ -1,6 +1,7 @@
 using Har.Audit;
 using Har.Deployment;
 using Har.Drift;
+using Har.Inference;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,9 @@ public static class HarDeploymentServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="HarDeploymentOptions"/> (validated at start-up), a singleton <see cref="ModelRegistry"/>,
-    /// a singleton <see cref="ServingPipeline"/> (the only way into the models: it loads each served version once)
+    /// a singleton <see cref="ServingPipeline"/> (the only way into the models: it loads each served version once, or
+    /// serves it from the keyed <c>HarModel</c> of <c>AddHarInference().AddModel</c> when that file holds the same bytes)
+    /// and its <see cref="FeedbackStore"/>
     /// and a singleton <see cref="RolloutController"/>, opened on first use. Composes with <c>AddHarAudit</c>
     /// (when an <see cref="AuditLog"/> is registered, every registration, refusal and rollout decision is
     /// appended to it), with a registered <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/>, and
@@ -39,13 +42,20 @@ public static class HarDeploymentServiceCollectionExtensions
             sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.RegistryPath!,
             sp.GetService<AuditLog>(),
             sp.GetService<TimeProvider>() ?? TimeProvider.System));
-        services.TryAddSingleton(sp => ServingPipeline.Open(
-            sp.GetRequiredService<ModelRegistry>(),
-            sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Serving,
-            sp.GetService<DeviceDriftMonitor>(),
-            sp.GetServices<IServingObserver>(),
-            sp.GetService<ILoggerFactory>(),
-            sp.GetService<TimeProvider>()));
+        services.TryAddSingleton(sp =>
+        {
+            // Models the host added with AddHarInference().AddModel: a version with the same bytes is served from that keyed instance.
+            var registrations = sp.GetServices<HarModelRegistration>().ToArray();
+            return ServingPipeline.Open(
+                sp.GetRequiredService<ModelRegistry>(),
+                sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Serving,
+                sp.GetService<DeviceDriftMonitor>(),
+                sp.GetServices<IServingObserver>(),
+                sp.GetService<ILoggerFactory>(),
+                sp.GetService<TimeProvider>(),
+                registrations.Length == 0 ? null : new SharedHarModels(sp, registrations));
+        });
+        services.TryAddSingleton(sp => sp.GetRequiredService<ServingPipeline>().Feedback);
         services.TryAddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Rollouts;
@@ -73,7 +83,7 @@ public static class HarDeploymentServiceCollectionExtensions
     /// <summary>
     /// Registers Har.Deployment as <see cref="AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> does,
     /// with the options bound from a configuration section (e.g. <c>Har:Deployment</c>: <c>RegistryPath</c>,
-    /// <c>Serving:MaxStreams</c>, <c>Serving:Model:MaxBatchSize</c>, <c>Rollouts:Canary:AnalysisInterval</c>, …), validated at start-up.
+    /// <c>Serving:MaxStreams</c>, <c>Serving:Model:MaxBatchSize</c>, <c>Rollouts:BuiltInStrategies:AnalysisInterval</c>, …), validated at start-up.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The configuration section holding <see cref="HarDeploymentOptions"/>.</param>

@@ -18,15 +18,16 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
             var d = auditEvent.Details;
             using var evidence = JsonDocument.Parse(d["evidence"] is { } e ? e.ToJsonString() : "{}");
             await Log.AppendAsync(
-                new RollbackRecord
+                new RollbackRecord(
+                    rollbackId: $"{auditEvent.EntityId}#{(long?)d["sequence"] ?? 0}",
+                    model: (string?)d["model"] ?? auditEvent.EntityId,
+                    fromVersion: (string)d["from"]!,
+                    toVersion: (string)d["to"]!,
+                    trigger: $"{(string?)d["trigger"]}: {(string?)d["reason"]}",
+                    evidence: evidence.RootElement.ValueKind == JsonValueKind.Object ? evidence.RootElement.Clone() : JsonDocument.Parse("{}").RootElement.Clone(),
+                    @operator: auditEvent.Actor,
+                    incident: (string?)d["incident_id"] is { } incident ? new IncidentReference(incident, $"/v1/incidents/{incident}") : null)
                 {
-                    RollbackId = $"{auditEvent.EntityId}#{(long?)d["sequence"] ?? 0}",
-                    Model = (string?)d["model"] ?? auditEvent.EntityId,
-                    FromVersion = (string)d["from"]!,
-                    ToVersion = (string)d["to"]!,
-                    Trigger = $"{(string?)d["trigger"]}: {(string?)d["reason"]}",
-                    Evidence = evidence.RootElement.ValueKind == JsonValueKind.Object ? evidence.RootElement.Clone() : JsonDocument.Parse("{}").RootElement.Clone(),
-                    Operator = auditEvent.Actor,
                     Timestamp = auditEvent.Timestamp,
                 },
                 cancellationToken).ConfigureAwait(false);

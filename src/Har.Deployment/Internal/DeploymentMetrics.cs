@@ -10,8 +10,10 @@ internal sealed class DeploymentMetrics
     private readonly Gauge _phase;
     private readonly Counter _verdicts;
     private readonly Counter _rollbacks;
+    private readonly Counter _rollbackVerifications;
     private readonly Counter _analyses;
     private readonly Gauge _loopFaulted;
+    private readonly Gauge _leader;
     private readonly HashSet<string> _versions = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private KeyValuePair<string, double>[] _weights = [];
@@ -25,8 +27,10 @@ internal sealed class DeploymentMetrics
         _phase = factory.CreateGauge("har_rollout_phase", "1 for the rollout's current phase, 0 for the others.", "phase");
         _verdicts = factory.CreateCounter("har_rollout_gate_verdicts_total", "Analysis gate verdicts by gate and verdict.", "gate", "verdict");
         _rollbacks = factory.CreateCounter("har_rollout_rollbacks_total", "Rollbacks, by trigger (automatic or manual).", "trigger");
+        _rollbackVerifications = factory.CreateCounter("har_rollout_rollback_verifications_total", "Rollback verifications (smoke windows through the restored version and its gates over the next interval), by result: passed, failed, unmeasurable.", "result");
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
         _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
+        _leader = factory.CreateGauge("har_rollout_leader", "1 while this replica drives rollouts (holds the controller lease of a fleet; always in one process), else 0.");
         DeploymentMeter.Track(this);
     }
 
@@ -105,6 +109,10 @@ internal sealed class DeploymentMetrics
         _loopFaultedNow = faulted;
         _loopFaulted.Set(faulted ? 1 : 0);
     }
+
+    public void SetLeader(bool leader) => _leader.Set(leader ? 1 : 0);
+
+    public void RollbackVerification(string result) => _rollbackVerifications.WithLabels(result).Inc();
 
     public void Rollback(bool automatic)
     {

@@ -33,4 +33,19 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Information, "The rollout controller's reconcile loop recovered")]
     public static partial void LoopRecovered(ILogger logger);
+
+    [LoggerMessage(20, LogLevel.Information, "Replica {Replica} holds the controller lease (term {Term}): it analyses and applies rollout steps")]
+    public static partial void BecameLeader(ILogger logger, string replica, long term);
+
+    [LoggerMessage(21, LogLevel.Warning, "Replica {Replica} lost the controller lease (term {Term}) to another replica: it follows the shared state")]
+    public static partial void LostLeadership(ILogger logger, string replica, long term);
+
+    [LoggerMessage(22, LogLevel.Warning, "Replica {Replica} could not take or renew the controller lease; retrying")]
+    public static partial void LeaseFailed(ILogger logger, string replica, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Warning, "Listening for control-plane changes failed; reconnecting (the poll keeps this replica in step meanwhile)")]
+    public static partial void ListenFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(24, LogLevel.Warning, "A rollout state write lost the compare-and-set to another replica and was not applied; re-reading: {Message}")]
+    public static partial void StateConflict(ILogger logger, string message);
 }

@@ -29,19 +29,19 @@ public sealed class ModelRegistrationOptions
 
     /// <summary>Gets or sets the number of replicas (<c>environment.replicas</c>).</summary>
     /// <value>The default value is 1.</value>
-    public int Replicas { get; set; } = 1;
+    internal int Replicas { get; set; } = 1;
 
     /// <summary>Gets or sets the CPU request (<c>environment.resources.cpu</c>).</summary>
     /// <value>The default value is <c>"500m"</c>, as in the reference deployment.</value>
-    public string Cpu { get; set; } = "500m";
+    internal string Cpu { get; set; } = "500m";
 
     /// <summary>Gets or sets the memory request (<c>environment.resources.memory</c>).</summary>
     /// <value>The default value is <c>"2Gi"</c>, as in the reference deployment.</value>
-    public string Memory { get; set; } = "2Gi";
+    internal string Memory { get; set; } = "2Gi";
 
     /// <summary>Gets or sets the confidence below which a prediction is uncertain (<c>config.confidence_threshold</c>).</summary>
     /// <value>The default value is 0.70, as in the reference deployment record.</value>
-    public double ConfidenceThreshold { get; set; } = 0.70;
+    internal double ConfidenceThreshold { get; set; } = 0.70;
 
     /// <summary>Gets or sets whether the version passed its smoke test before registration (<c>validation.passed_smoke_test</c>).</summary>
     /// <value>The default value is <see langword="false"/>: a rollout smoke-tests it again before it serves.</value>

@@ -25,6 +25,7 @@ public sealed partial class ModelRegistry
             ["sha256"] = anchor.Sha256,
             ["config_sha256"] = anchor.ConfigSha256,
             ["record_sha256"] = anchor.RecordSha256,
+            ["registry_id"] = RegistryId,
             ["deployment_id"] = model.DeploymentId,
             ["directory"] = ModelVersionName.FolderName(model.Version),
             ["current"] = makeCurrent,

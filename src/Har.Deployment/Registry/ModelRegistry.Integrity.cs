@@ -137,7 +137,7 @@ public sealed partial class ModelRegistry
         }
 
         var config = ReadRegularFile(Path.Combine(dir, ConfigFileName), problems);
-        var anchor = Anchors?.Find(version);
+        var anchor = Anchors?.Find(version, recordBytes is null ? null : Sha256Hex(recordBytes));
         if (Anchors is not null && anchor is null)
         {
             problems.Add($"{folder} has no registration in the audit log ({Anchors.LogName}), so nothing vouches for its files; register it through this log, or seed it from a trusted copy.");
@@ -235,7 +235,7 @@ public sealed partial class ModelRegistry
 
         try
         {
-            var record = DeploymentRecord.Parse(bytes);
+            var record = (DeploymentRecord)AuditRecord.Parse(AuditRecordKind.Deployment, bytes);
             if (!ModelVersionName.TryNormalize(record.Model.Version, out var named) || named != version)
             {
                 problem = $"{RecordFileName} names version {ModelVersionName.Printable(record.Model.Version)}; expected {version}";

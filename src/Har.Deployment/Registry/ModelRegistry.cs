@@ -23,16 +23,16 @@ namespace Har.Deployment;
 public sealed partial class ModelRegistry
 {
     /// <summary>The model file name inside a version folder.</summary>
-    public const string ModelFileName = "model.onnx";
+    internal const string ModelFileName = "model.onnx";
 
     /// <summary>The model card file name inside a version folder.</summary>
-    public const string ConfigFileName = "config.json";
+    internal const string ConfigFileName = "config.json";
 
     /// <summary>The deployment record file name inside a version folder.</summary>
-    public const string RecordFileName = "deployment_record.json";
+    internal const string RecordFileName = "deployment_record.json";
 
     /// <summary>The name of the pointer file that holds the current version's folder name.</summary>
-    public const string CurrentFileName = "current";
+    internal const string CurrentFileName = "current";
 
     private readonly TimeProvider _time;
     private readonly string _rootWithSeparator;
@@ -54,27 +54,49 @@ public sealed partial class ModelRegistry
     }
 
     /// <summary>Gets the registry directory (absolute).</summary>
-    public string Root { get; }
+    internal string Root { get; }
 
-    /// <summary>Gets the current version (from the <c>current</c> pointer), or <see langword="null"/> when none is set.</summary>
-    public string? CurrentVersion
+    /// <summary>
+    /// Gets this registry folder's identity (a GUID kept in <c>registry-id</c>, created on first use), written into its
+    /// registrations: replicas sharing one audit log each hold their own folder, and a folder is vouched for by its own
+    /// registrations, not by another replica's.
+    /// </summary>
+    internal string RegistryId => _registryId ??= ReadOrCreateRegistryId();
+
+    private string? _registryId;
+
+    private string ReadOrCreateRegistryId()
     {
-        get
+        var path = Path.Combine(Root, "registry-id");
+        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: 32 } existing && Guid.TryParseExact(existing, "N", out _))
         {
-            var path = Path.Combine(Root, CurrentFileName);
-            if (!File.Exists(path))
-            {
-                return null;
-            }
-
-            var folder = File.ReadAllText(path).Trim();
-            if (!folder.StartsWith('v') || !ModelVersionName.TryNormalize(folder, out var version))
-            {
-                throw new InvalidDataException($"The registry pointer '{CurrentFileName}' holds '{ModelVersionName.Printable(folder)}'; expected a version folder name such as 'v1.2.0'.");
-            }
-
-            return version;
+            return existing;
         }
+
+        var id = Guid.NewGuid().ToString("N");
+        DurableFile.WriteAtomic(path, System.Text.Encoding.ASCII.GetBytes(id));
+        return id;
+    }
+
+    /// <summary>Gets the current version (from the <c>current</c> pointer; in PostgreSQL when a fleet's controller shares it), or <see langword="null"/> when none is set.</summary>
+    public string? CurrentVersion => _sharedCurrent is { } shared ? shared.Version : ReadCurrentFile();
+
+    /// <summary>Reads the <c>current</c> file of the registry directory.</summary>
+    internal string? ReadCurrentFile()
+    {
+        var path = Path.Combine(Root, CurrentFileName);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var folder = File.ReadAllText(path).Trim();
+        if (!folder.StartsWith('v') || !ModelVersionName.TryNormalize(folder, out var version))
+        {
+            throw new InvalidDataException($"The registry pointer '{CurrentFileName}' holds '{ModelVersionName.Printable(folder)}'; expected a version folder name such as 'v1.2.0'.");
+        }
+
+        return version;
     }
 
     /// <summary>Gets or sets the audit sink refusals and registrations are written to (set by the composition root).</summary>
@@ -197,8 +219,16 @@ public sealed partial class ModelRegistry
     }
 
     /// <summary>Switches the <c>current</c> pointer durably (temp file, fsync, rename, directory fsync), without verifying the version.</summary>
-    internal void WriteCurrentPointer(string normalizedVersion) =>
+    internal void WriteCurrentPointer(string normalizedVersion)
+    {
+        if (_sharedCurrent is { } shared)
+        {
+            shared.Write(normalizedVersion);
+            return;
+        }
+
         DurableFile.WriteAtomic(Path.Combine(Root, CurrentFileName), System.Text.Encoding.UTF8.GetBytes(ModelVersionName.FolderName(normalizedVersion) + "\n"));
+    }
 
     /// <summary>Resolves a version's folder, refusing any path that would leave the registry.</summary>
     internal string VersionDirectory(string normalizedVersion)
@@ -240,7 +270,7 @@ public sealed partial class ModelRegistry
         var recordJson = RegistrationCard.RecordJson(record);
         var registered = new RegisteredModel(version, target, card.ModelName, sha256, card.Parameters, now, deploymentId);
         var makeCurrent = options.MakeCurrentIfNone && CurrentVersion is null;
-        var anchor = new ModelAnchor(version, sha256, Sha256Hex(config), Sha256Hex(recordJson), -1);
+        var anchor = new ModelAnchor(version, sha256, Sha256Hex(config), Sha256Hex(recordJson), -1, RegistryId);
         AppendAnchor(RegistryAnchors.Registered, registered, anchor, options.Deployer ?? Environment.UserName, now, record, makeCurrent, source: null);
 
         var staging = Path.Combine(Root, $".staging-{version}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
@@ -289,16 +319,25 @@ public sealed partial class ModelRegistry
             return null;
         }
 
-        if (Anchors?.Find(version) is { } anchored)
-        {
-            return anchored.Sha256 == trusted ? null : Refused(new ModelVerification(version, anchored.Sha256, trusted, [$"The seed file for {version} has SHA-256 {trusted}, but the audit log registered {anchored.Sha256}; versions are immutable, so the registered one stays."], now));
-        }
-
         var problems = new List<string>();
         var modelFile = Path.Combine(dir, ModelFileName);
         var actual = CheckRegularFile(modelFile, problems) ? HashFile(modelFile) : null;
         var config = ReadRegularFile(Path.Combine(dir, ConfigFileName), problems);
         var recordJson = ReadRegularFile(Path.Combine(dir, RecordFileName), problems);
+        if (Anchors?.FindFrom(version, RegistryId) is { } mine)
+        {
+            // This folder's own registration: nothing to adopt (an edited file is the verification's to report).
+            return mine.Sha256 == trusted ? null : Refused(new ModelVerification(version, mine.Sha256, trusted, [$"The seed file for {version} has SHA-256 {trusted}, but the audit log registered {mine.Sha256}; versions are immutable, so the registered one stays."], now));
+        }
+
+        if (Anchors?.Find(version) is { } other && other.Sha256 != trusted)
+        {
+            return Refused(new ModelVerification(version, other.Sha256, trusted, [$"The seed file for {version} has SHA-256 {trusted}, but the audit log registered {other.Sha256}; versions are immutable, so the registered one stays."], now));
+        }
+
+        // Not registered, or registered only by another registry sharing the log (another replica): this folder, with
+        // its own deployment record, is adopted below once its files are checked against the trusted seed file.
+
         if (actual is not null && actual != trusted)
         {
             problems.Add($"{ModelVersionName.FolderName(version)}/{ModelFileName} has SHA-256 {actual}; the trusted seed file has {trusted}.");
@@ -325,7 +364,7 @@ public sealed partial class ModelRegistry
             return null;
         }
 
-        var anchor = new ModelAnchor(version, trusted, Sha256Hex(config!), Sha256Hex(recordJson!), -1);
+        var anchor = new ModelAnchor(version, trusted, Sha256Hex(config!), Sha256Hex(recordJson!), -1, RegistryId);
         AppendAnchor(RegistryAnchors.Adopted, model, anchor, options.Deployer ?? Environment.UserName, now, record: null, makeCurrent: false, source: Path.GetFileName(modelPath));
         Anchors?.Set(anchor);
         Remember(new ModelVerification(version, trusted, trusted, [], now));
@@ -380,7 +419,7 @@ public sealed partial class ModelRegistry
     private static SemanticVersion CardVersion(ModelCard card) =>
         SemanticVersion.TryParse(card.ModelVersion, out var version) && version.Build.Length == 0
             ? version
-            : throw new ModelCardException(ModelCardKeys.ModelVersion, $"Model card key '{ModelCardKeys.ModelVersion}' is '{ModelVersionName.Printable(card.ModelVersion)}'; the registry names folders by semantic versions without +build metadata, such as '1.2.0'.");
+            : throw new ModelCardException("har.model_version", $"Model card key 'har.model_version' is '{ModelVersionName.Printable(card.ModelVersion)}'; the registry names folders by semantic versions without +build metadata, such as '1.2.0'.");
 
     private static string Sha256Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 

@@ -18,16 +18,16 @@ public sealed class RegisteredModel
     public string Version { get; }
 
     /// <summary>Gets the version's folder inside the registry.</summary>
-    public string Directory { get; }
+    internal string Directory { get; }
 
     /// <summary>Gets the path of the version's <c>model.onnx</c>.</summary>
     public string ModelPath => Path.Combine(Directory, ModelRegistry.ModelFileName);
 
     /// <summary>Gets the path of the version's <c>config.json</c> (the model card).</summary>
-    public string ConfigPath => Path.Combine(Directory, ModelRegistry.ConfigFileName);
+    internal string ConfigPath => Path.Combine(Directory, ModelRegistry.ConfigFileName);
 
     /// <summary>Gets the path of the version's <c>deployment_record.json</c>.</summary>
-    public string DeploymentRecordPath => Path.Combine(Directory, ModelRegistry.RecordFileName);
+    internal string DeploymentRecordPath => Path.Combine(Directory, ModelRegistry.RecordFileName);
 
     /// <summary>Gets the model's name from its card.</summary>
     public string ModelName { get; }
@@ -86,13 +86,13 @@ public sealed class ModelVerification
 public sealed class ModelIntegrityException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="ModelIntegrityException"/> class.</summary>
-    public ModelIntegrityException()
+    internal ModelIntegrityException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="ModelIntegrityException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
-    public ModelIntegrityException(string message)
+    internal ModelIntegrityException(string message)
         : base(message)
     {
     }
@@ -100,14 +100,14 @@ public sealed class ModelIntegrityException : Exception
     /// <summary>Initializes a new instance of the <see cref="ModelIntegrityException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
     /// <param name="innerException">The underlying error.</param>
-    public ModelIntegrityException(string message, Exception innerException)
+    internal ModelIntegrityException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="ModelIntegrityException"/> class.</summary>
     /// <param name="verification">The failed verification.</param>
-    public ModelIntegrityException(ModelVerification verification)
+    internal ModelIntegrityException(ModelVerification verification)
         : base($"Model version {verification?.Version} failed verification and will not be loaded: {string.Join(" ", verification?.Problems ?? [])}")
     {
         Verification = verification;
@@ -121,13 +121,13 @@ public sealed class ModelIntegrityException : Exception
 public sealed class ModelVersionConflictException : InvalidOperationException
 {
     /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
-    public ModelVersionConflictException()
+    internal ModelVersionConflictException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
-    public ModelVersionConflictException(string message)
+    internal ModelVersionConflictException(string message)
         : base(message)
     {
     }
@@ -135,7 +135,7 @@ public sealed class ModelVersionConflictException : InvalidOperationException
     /// <summary>Initializes a new instance of the <see cref="ModelVersionConflictException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
     /// <param name="innerException">The underlying error.</param>
-    public ModelVersionConflictException(string message, Exception innerException)
+    internal ModelVersionConflictException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
@@ -154,13 +154,13 @@ public sealed class ModelVersionConflictException : InvalidOperationException
 public sealed class ModelRegistryUnavailableException : IOException
 {
     /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
-    public ModelRegistryUnavailableException()
+    internal ModelRegistryUnavailableException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
-    public ModelRegistryUnavailableException(string message)
+    internal ModelRegistryUnavailableException(string message)
         : base(message)
     {
     }
@@ -168,7 +168,7 @@ public sealed class ModelRegistryUnavailableException : IOException
     /// <summary>Initializes a new instance of the <see cref="ModelRegistryUnavailableException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
     /// <param name="innerException">The audit log's error.</param>
-    public ModelRegistryUnavailableException(string message, Exception innerException)
+    internal ModelRegistryUnavailableException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

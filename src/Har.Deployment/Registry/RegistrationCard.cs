@@ -90,7 +90,7 @@ internal static class RegistrationCard
     /// <exception cref="ModelCardException">A member has the wrong type.</exception>
     public static TrainingDataIdentity TrainingData(ModelCard card)
     {
-        const string Key = ModelCardKeys.TrainingData;
+        const string Key = "har.training_data"; // the card key (Har.Inference keeps the list of keys internal)
         const string Expected = "expected {\"dataset\": \"uci-hapt\", \"sha256\": \"…\", \"windows\": {\"train\": 7767}, \"train_subjects\": [1, 3, …]} (every member optional)";
         JsonElement root;
         try
@@ -145,47 +145,19 @@ internal static class RegistrationCard
             users = subjects.GetArrayLength();
         }
 
-        return new TrainingDataIdentity { DataVersion = Text("dataset"), Commit = Text("sha256"), Samples = samples, Users = users };
+        return new TrainingDataIdentity(Text("dataset"), Text("sha256"), samples, users);
     }
 
-    public static DeploymentRecord CreateRecord(ModelCard card, TrainingDataIdentity trainingData, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options) => new()
+    public static DeploymentRecord CreateRecord(ModelCard card, TrainingDataIdentity trainingData, string sha256, string deploymentId, DateTimeOffset now, ModelRegistrationOptions options) => new(
+        deploymentId,
+        new DeployedModel(card.ModelName, card.ModelVersion, options.RunId ?? "none", sha256, card.Parameters),
+        trainingData,
+        new ValidationMetrics(card.Metrics.Accuracy, card.Metrics.MacroF1, options.PassedSmokeTest),
+        new InferenceConfig(card.WindowLength, card.SampleRateHz, card.ClassCount, options.ConfidenceThreshold),
+        new Deployer(options.Deployer ?? Environment.UserName, options.Method, options.ApprovedBy ?? "pending"),
+        new DeploymentEnvironment(options.EnvironmentTarget, options.Replicas, new ResourceRequest(options.Cpu, options.Memory)))
     {
-        DeploymentId = deploymentId,
         Timestamp = now,
-        Model = new DeployedModel
-        {
-            Name = card.ModelName,
-            Version = card.ModelVersion,
-            RunId = options.RunId ?? "none",
-            Sha256 = sha256,
-            Parameters = card.Parameters,
-        },
-        TrainingData = trainingData,
-        Validation = new ValidationMetrics
-        {
-            TestAccuracy = card.Metrics.Accuracy,
-            MacroF1 = card.Metrics.MacroF1,
-            PassedSmokeTest = options.PassedSmokeTest,
-        },
-        Config = new InferenceConfig
-        {
-            WindowSize = card.WindowLength,
-            SampleRateHz = card.SampleRateHz,
-            Classes = card.ClassCount,
-            ConfidenceThreshold = options.ConfidenceThreshold,
-        },
-        Deployer = new Deployer
-        {
-            User = options.Deployer ?? Environment.UserName,
-            Method = options.Method,
-            ApprovedBy = options.ApprovedBy ?? "pending",
-        },
-        Environment = new DeploymentEnvironment
-        {
-            Target = options.EnvironmentTarget,
-            Replicas = options.Replicas,
-            Resources = new ResourceRequest { Cpu = options.Cpu, Memory = options.Memory },
-        },
     };
 
     public static string DefaultDeploymentId(DateTimeOffset now, string sha256) =>

@@ -9,13 +9,17 @@ namespace Har.Deployment;
 /// <param name="ConfigSha256">The SHA-256 of <c>config.json</c>'s bytes, or <see langword="null"/> for an entry written before these hashes were recorded.</param>
 /// <param name="RecordSha256">The SHA-256 of <c>deployment_record.json</c>'s bytes, or <see langword="null"/> likewise.</param>
 /// <param name="Index">The audit entry's index, or -1 when it is not known yet.</param>
-internal sealed record ModelAnchor(string Version, string Sha256, string? ConfigSha256, string? RecordSha256, long Index);
+/// <param name="RegistryId">The identity of the registry folder that appended it (several registries — replicas — may share one log), or <see langword="null"/> for entries written before registries had one.</param>
+internal sealed record ModelAnchor(string Version, string Sha256, string? ConfigSha256, string? RecordSha256, long Index, string? RegistryId = null);
 
 /// <summary>
-/// The registry's trust anchors, read from the audit log: the latest <c>registry.registered</c> or
-/// <c>registry.adopted</c> event of each version, unless a later <c>registry.registration_failed</c>
-/// withdrew it. Read once (one scan of the log's index) and then kept up to date by the registry's own
-/// appends; the log has one writer, this process.
+/// The registry's trust anchors, read from the audit log: the <c>registry.registered</c> and
+/// <c>registry.adopted</c> events of each version, unless a later <c>registry.registration_failed</c>
+/// withdrew them. A version may hold several: replicas that share one audit log (PostgreSQL) each register
+/// or adopt the same model into their own folder, with their own deployment record, so a folder is vouched
+/// for by the registration whose record it holds — the model's SHA-256 is the same in all of them (versions
+/// are immutable). Read once (one scan of the log's index) and then kept up to date by this registry's own
+/// appends.
 /// </summary>
 internal sealed class RegistryAnchors(AuditLog log)
 {
@@ -24,17 +28,50 @@ internal sealed class RegistryAnchors(AuditLog log)
     internal const string RegistrationFailed = "registry.registration_failed";
 
     private readonly Lock _gate = new();
-    private Dictionary<string, ModelAnchor>? _anchors;
+    private Dictionary<string, List<ModelAnchor>>? _anchors;
 
     /// <summary>Gets the audit log's directory name (for messages).</summary>
     public string LogName => Path.GetFileName(log.Directory);
 
-    public ModelAnchor? Find(string version)
+    /// <summary>The latest registration of <paramref name="version"/>, or <see langword="null"/>.</summary>
+    public ModelAnchor? Find(string version) => Find(version, recordSha256: null);
+
+    /// <summary>
+    /// The latest registration of <paramref name="version"/> whose deployment record has <paramref name="recordSha256"/>;
+    /// without one (or with <see langword="null"/>), the latest registration, or <see langword="null"/> when there is none.
+    /// </summary>
+    public ModelAnchor? Find(string version, string? recordSha256)
     {
         lock (_gate)
         {
             _anchors ??= Load();
-            return _anchors.GetValueOrDefault(version);
+            if (!_anchors.TryGetValue(version, out var list) || list.Count == 0)
+            {
+                return null;
+            }
+
+            if (recordSha256 is not null)
+            {
+                for (var i = list.Count - 1; i >= 0; i--)
+                {
+                    if (string.Equals(list[i].RecordSha256, recordSha256, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return list[i];
+                    }
+                }
+            }
+
+            return list[^1];
+        }
+    }
+
+    /// <summary>The latest registration of <paramref name="version"/> appended by the registry <paramref name="registryId"/> (or by one without an identity), or <see langword="null"/>.</summary>
+    public ModelAnchor? FindFrom(string version, string registryId)
+    {
+        lock (_gate)
+        {
+            _anchors ??= Load();
+            return _anchors.TryGetValue(version, out var list) ? list.FindLast(a => a.RegistryId is null || a.RegistryId == registryId) : null;
         }
     }
 
@@ -43,7 +80,7 @@ internal sealed class RegistryAnchors(AuditLog log)
         lock (_gate)
         {
             _anchors ??= Load();
-            _anchors[anchor.Version] = anchor;
+            Add(_anchors, anchor);
         }
     }
 
@@ -56,7 +93,17 @@ internal sealed class RegistryAnchors(AuditLog log)
         }
     }
 
-    private Dictionary<string, ModelAnchor> Load()
+    private static void Add(Dictionary<string, List<ModelAnchor>> anchors, ModelAnchor anchor)
+    {
+        if (!anchors.TryGetValue(anchor.Version, out var list))
+        {
+            anchors[anchor.Version] = list = [];
+        }
+
+        list.Add(anchor);
+    }
+
+    private Dictionary<string, List<ModelAnchor>> Load()
     {
         var entries = new List<(long Index, string Type, JsonElement Details)>();
         foreach (var type in (ReadOnlySpan<string>)[Registered, Adopted, RegistrationFailed])
@@ -79,7 +126,7 @@ internal sealed class RegistryAnchors(AuditLog log)
         }
 
         entries.Sort(static (a, b) => a.Index.CompareTo(b.Index));
-        var anchors = new Dictionary<string, ModelAnchor>(StringComparer.Ordinal);
+        var anchors = new Dictionary<string, List<ModelAnchor>>(StringComparer.Ordinal);
         foreach (var (index, type, details) in entries)
         {
             if (Text(details, "version") is not { } version)
@@ -93,7 +140,7 @@ internal sealed class RegistryAnchors(AuditLog log)
             }
             else if (Text(details, "sha256") is { Length: 64 } sha)
             {
-                anchors[version] = new ModelAnchor(version, sha, Text(details, "config_sha256"), Text(details, "record_sha256"), index);
+                Add(anchors, new ModelAnchor(version, sha, Text(details, "config_sha256"), Text(details, "record_sha256"), index, Text(details, "registry_id")));
             }
         }
 

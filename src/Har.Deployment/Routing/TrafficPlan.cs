@@ -11,10 +11,10 @@ namespace Har.Deployment;
 /// candidate. Growing the candidate's weight only adds buckets, so a device on the candidate at 10 %
 /// is still on it at 50 %; keeping the salt for the whole rollout keeps every device where it was.
 /// </remarks>
-public sealed class TrafficPlan
+internal sealed class TrafficPlan
 {
     /// <summary>The number of buckets keys are hashed into (weights have a resolution of 0.01 %).</summary>
-    public const int BucketCount = 10_000;
+    internal const int BucketCount = 10_000;
 
     /// <summary>Initializes a new instance of the <see cref="TrafficPlan"/> class.</summary>
     /// <param name="stable">The version that serves every key not assigned to the candidate (the champion).</param>
@@ -76,22 +76,22 @@ public sealed class TrafficPlan
     public string? Candidate { get; }
 
     /// <summary>Gets how many of the <see cref="BucketCount"/> buckets the candidate serves.</summary>
-    public int CandidateBuckets { get; }
+    internal int CandidateBuckets { get; }
 
     /// <summary>Gets the candidate's share of keys in percent (0 … 100).</summary>
     public double CandidatePercent => CandidateBuckets * 100.0 / BucketCount;
 
     /// <summary>Gets the salt mixed into every key's hash.</summary>
-    public ulong Salt { get; }
+    internal ulong Salt { get; }
 
     /// <summary>Gets the shadow version, or <see langword="null"/>.</summary>
     public string? Shadow { get; }
 
     /// <summary>Gets how many buckets of the stable version's traffic are mirrored to <see cref="Shadow"/>.</summary>
-    public int ShadowBuckets { get; }
+    internal int ShadowBuckets { get; }
 
     /// <summary>Gets whether windows served by the candidate are also run on the stable version for a paired comparison.</summary>
-    public bool MirrorCandidateToStable { get; }
+    internal bool MirrorCandidateToStable { get; }
 
     /// <summary>Gets the plan's revision.</summary>
     public long Revision { get; }
@@ -123,7 +123,7 @@ public sealed class TrafficPlan
     /// <summary>Returns the share of keys (in percent) that <paramref name="version"/> serves under this plan.</summary>
     /// <param name="version">A version name.</param>
     /// <returns>0 … 100.</returns>
-    public double PercentOf(string version)
+    internal double PercentOf(string version)
     {
         ArgumentNullException.ThrowIfNull(version);
         if (string.Equals(version, Candidate, StringComparison.Ordinal))

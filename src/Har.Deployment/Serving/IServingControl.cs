@@ -13,6 +13,9 @@ internal interface IServingControl
     /// <summary>Per-version observations, fed by the pipeline's rollout observer.</summary>
     RolloutObservations Observations { get; }
 
+    /// <summary>The ground-truth feedback joined to every version's predictions (read by the accuracy gate), if any.</summary>
+    FeedbackStore? Feedback { get; }
+
     /// <summary>The window geometry the pipeline serves; a version with another one cannot be served.</summary>
     WindowGeometry Geometry { get; }
 

@@ -22,19 +22,39 @@ public enum PredictionRole
 /// </summary>
 public readonly ref struct ServedPredictions
 {
-    internal ServedPredictions(string? streamId, string version, PredictionRole role, int windowLength, int stride, int channels, ReadOnlySpan<float> windows, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency)
+    private readonly ReadOnlySpan<float> _windows;
+    private readonly StreamWindows _views;
+    private readonly bool _isView;
+
+    /// <summary>Whole windows, one after the other in <paramref name="windows"/>.</summary>
+    internal ServedPredictions(string? streamId, string version, PredictionRole role, WindowGeometry geometry, ReadOnlySpan<float> windows, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency, TimeSpan serviceTime)
+        : this(streamId, version, role, geometry, startFrames, predictions, compared, latency, serviceTime)
     {
-        Stride = stride;
-        StartFrames = startFrames;
+        _windows = windows;
+    }
+
+    /// <summary>A stream's windows, as views of its buffer (or of the appended frames).</summary>
+    internal ServedPredictions(string streamId, string version, WindowGeometry geometry, StreamWindows views, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, TimeSpan latency, TimeSpan serviceTime)
+        : this(streamId, version, PredictionRole.Served, geometry, startFrames, predictions, default, latency, serviceTime)
+    {
+        _views = views;
+        _isView = true;
+    }
+
+    private ServedPredictions(string? streamId, string version, PredictionRole role, WindowGeometry geometry, ReadOnlySpan<long> startFrames, ReadOnlySpan<Prediction> predictions, ReadOnlySpan<Prediction> compared, TimeSpan latency, TimeSpan serviceTime)
+    {
         StreamId = streamId;
         Version = version;
         Role = role;
-        WindowLength = windowLength;
-        Channels = channels;
-        Windows = windows;
+        Geometry = geometry;
+        WindowLength = geometry.WindowLength;
+        Stride = geometry.Stride;
+        Channels = geometry.Channels.Count;
+        StartFrames = startFrames;
         Predictions = predictions;
         Compared = compared;
         Latency = latency;
+        ServiceTime = serviceTime;
     }
 
     /// <summary>Gets the stream (device) id, or <see langword="null"/> for an anonymous whole-window request.</summary>
@@ -46,20 +66,40 @@ public readonly ref struct ServedPredictions
     /// <summary>Gets why the version ran.</summary>
     public PredictionRole Role { get; }
 
+    /// <summary>Gets the window geometry of the predictions: frames per window, stride, channels and sample rate.</summary>
+    public WindowGeometry Geometry { get; }
+
     /// <summary>Gets the number of frames per window.</summary>
-    public int WindowLength { get; }
+    internal int WindowLength { get; }
 
     /// <summary>Gets the number of frames between the starts of consecutive windows of a stream.</summary>
-    public int Stride { get; }
+    internal int Stride { get; }
 
-    /// <summary>Gets, for stream windows, each window's stream-relative first frame (consecutive windows overlap by <see cref="WindowLength"/> − <see cref="Stride"/> frames); empty for whole windows.</summary>
+    /// <summary>Gets, for stream windows, each window's stream-relative first frame (consecutive windows overlap by <see cref="WindowGeometry.WindowLength"/> − <see cref="WindowGeometry.Stride"/> frames); empty for whole windows.</summary>
     public ReadOnlySpan<long> StartFrames { get; }
 
     /// <summary>Gets the number of values per frame.</summary>
-    public int Channels { get; }
+    internal int Channels { get; }
 
-    /// <summary>Gets the windows, one after the other, in sensor units (interleaved frames).</summary>
-    public ReadOnlySpan<float> Windows { get; }
+    /// <summary>
+    /// Gets window <paramref name="index"/> (the one <see cref="Predictions"/>[<paramref name="index"/>] was made on):
+    /// <see cref="WindowGeometry.WindowLength"/> (of <see cref="Geometry"/>) interleaved frames in sensor units. For a stream, a view of the stream's buffer (no
+    /// copy; consecutive windows share their overlapping frames); valid only during the observer call.
+    /// </summary>
+    /// <param name="index">The window, 0 ≤ index &lt; <see cref="Predictions"/>.Length.</param>
+    /// <returns>The window's values.</returns>
+    public ReadOnlySpan<float> GetWindow(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Predictions.Length);
+        if (_isView)
+        {
+            return _views[index];
+        }
+
+        var size = WindowLength * Channels;
+        return _windows.Slice(index * size, size);
+    }
 
     /// <summary>Gets the predictions, one per window, in order.</summary>
     public ReadOnlySpan<Prediction> Predictions { get; }
@@ -67,8 +107,17 @@ public readonly ref struct ServedPredictions
     /// <summary>Gets, for <see cref="PredictionRole.Shadow"/> and <see cref="PredictionRole.Mirror"/>, the served predictions of the same windows; otherwise empty.</summary>
     public ReadOnlySpan<Prediction> Compared { get; }
 
-    /// <summary>Gets how long the caller waited for the predictions (queueing and batching included).</summary>
+    /// <summary>Gets how long the caller waited for the predictions (queueing and batching included), on the pipeline's <see cref="TimeProvider"/>.</summary>
     public TimeSpan Latency { get; }
+
+    /// <summary>
+    /// Gets the model's own inference time for these windows: for each window, the ONNX Runtime run time of the
+    /// batch that scored it divided by that batch's windows, summed (<see cref="Prediction.ServiceTime"/>). Measured on
+    /// the monotonic clock (<see cref="System.Diagnostics.Stopwatch"/>), never the <see cref="TimeProvider"/>, and free of
+    /// queueing: a latency gate on it judges the model, not the load. Positive whenever a window was scored. Usually at most
+    /// <see cref="Latency"/>; a call whose windows filled several batches that ran at once on different workers can exceed it.
+    /// </summary>
+    public TimeSpan ServiceTime { get; }
 }
 
 /// <summary>

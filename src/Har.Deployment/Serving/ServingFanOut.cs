@@ -80,6 +80,9 @@ internal sealed class ServingMetrics
     private readonly Counter _errors;
     private readonly Counter _observerErrors;
 
+    // The labelled children per version (served, shadow, mirror): WithLabels allocates its label array on every call.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child[]> _windowsByVersion = new(StringComparer.Ordinal);
+
     public ServingMetrics(CollectorRegistry? registry)
     {
         var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
@@ -90,7 +93,8 @@ internal sealed class ServingMetrics
 
     public void OnPredictions(in ServedPredictions p)
     {
-        _windows.WithLabels(p.Version, RoleName(p.Role)).Inc(p.Predictions.Length);
+        var children = _windowsByVersion.GetOrAdd(p.Version, static (version, counter) => [counter.WithLabels(version, "served"), counter.WithLabels(version, "shadow"), counter.WithLabels(version, "mirror")], _windows);
+        children[(int)p.Role].Inc(p.Predictions.Length);
         DeploymentMeter.ServedWindows.Add(p.Predictions.Length, new("version", p.Version), new("role", RoleName(p.Role)));
     }
 
@@ -126,7 +130,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 for (var i = 0; i < predictions.Length; i++)
                 {
                     ref readonly var x = ref predictions[i];
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency));
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime));
                 }
 
                 break;
@@ -136,8 +140,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 {
                     ref readonly var x = ref predictions[i];
                     ref readonly var s = ref p.Compared[i];
-                    observations.RecordLatency(p.Version, p.Latency);
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency));
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime));
                     observations.RecordPair(new PairedObservation(x.ClassIndex, x.Confidence, x.IsUncertain, s.ClassIndex, s.Confidence, s.IsUncertain));
                 }
 
@@ -148,7 +151,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 {
                     ref readonly var x = ref predictions[i];
                     ref readonly var c = ref p.Compared[i];
-                    observations.RecordLatency(p.Version, p.Latency);
+                    observations.RecordLatency(p.Version, p.Latency, x.ServiceTime);
                     observations.RecordPair(new PairedObservation(c.ClassIndex, c.Confidence, c.IsUncertain, x.ClassIndex, x.Confidence, x.IsUncertain));
                 }
 

@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Numerics.Tensors;
 using Har.Drift;
 using Har.Inference;
 using Microsoft.Extensions.Logging;
@@ -16,27 +16,27 @@ namespace Har.Deployment;
 /// parse their input and write the answers.
 /// </summary>
 /// <remarks>
-/// Safe for concurrent callers. Appends to one stream are serialised (a striped lock around the
-/// windower, which hands out views valid only until the stream's next append); different streams and
+/// Safe for concurrent callers. An append holds its stream (<see cref="StreamWindower.TryAppendAndHold"/>)
+/// until its windows are scored and observed, so the model and the observers read the windows in place in
+/// the stream's buffer; a second append to the same stream waits for the first. Different streams and
 /// whole-window requests run concurrently and meet in the micro-batcher. Every version served has the
 /// window geometry of the registry's current version when the pipeline opened (<see cref="Geometry"/>);
 /// a rollout to a candidate with another geometry is refused before any step.
 /// </remarks>
-public sealed class ServingPipeline : IServingControl, IAsyncDisposable
+public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
 {
-    private const int LockStripes = 256;
     private readonly HarModelHost _models;
     private readonly StreamWindower _windower;
     private readonly ServingFanOut _observers;
     private readonly TimeProvider _time;
-    private readonly object[] _locks;
     private readonly int _windowValues;
     private TrafficPlan _plan;
     private long _anonymousRequests;
     private int _disposed;
 
-    private ServingPipeline(HarModelHost models, string version, ModelCard card, ServingOptions options, RolloutObservations observations, IServingObserver[] observers, ILogger logger, TimeProvider time)
+    private ServingPipeline(HarModelHost models, string version, ModelCard card, ServingOptions options, RolloutObservations observations, FeedbackStore feedback, IServingObserver[] observers, ILogger logger, TimeProvider time)
     {
+        Feedback = feedback;
         _models = models;
         _time = time;
         Geometry = WindowGeometry.From(card);
@@ -45,27 +45,30 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         Observations = observations;
         _observers = new ServingFanOut(observers, new ServingMetrics(options.MetricsRegistry), logger);
         _plan = TrafficPlan.Single(version);
-        _locks = new object[LockStripes];
-        for (var i = 0; i < _locks.Length; i++)
-        {
-            _locks[i] = new object();
-        }
+        _calls = new StreamCallPool(this);
     }
 
     /// <summary>Gets the window geometry every served version has.</summary>
     public WindowGeometry Geometry { get; }
 
     /// <summary>Gets the number of values per frame (channels, e.g. 6 for <c>ax ay az gx gy gz</c>).</summary>
-    public int Channels => Geometry.Channels.Count;
+    internal int Channels => Geometry.Channels.Count;
 
     /// <summary>Gets the number of frames per window.</summary>
-    public int WindowLength => Geometry.WindowLength;
+    internal int WindowLength => Geometry.WindowLength;
 
     /// <summary>Gets the number of values per window: <see cref="WindowLength"/> × <see cref="Channels"/>.</summary>
-    public int WindowValues => _windowValues;
+    internal int WindowValues => _windowValues;
 
     /// <summary>Gets the traffic plan in force (published by the rollout controller; immutable).</summary>
-    public TrafficPlan Plan => Volatile.Read(ref _plan);
+    internal TrafficPlan Plan => Volatile.Read(ref _plan);
+
+    /// <inheritdoc />
+    TrafficPlan IServingControl.Plan => Plan;
+
+    /// <summary>Describes the traffic plan in force: the stable version, and the candidate or shadow with its share.</summary>
+    /// <returns>A line such as <c>1.0.0 90% / 1.1.0 10%</c>.</returns>
+    public override string ToString() => Plan.ToString();
 
     /// <summary>Gets the number of streams holding buffered frames.</summary>
     public int StreamCount => _windower.StreamCount;
@@ -76,6 +79,9 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
     /// <summary>Evicts the streams idle for longer than <see cref="ServingOptions.StreamIdleTimeout"/> now (a timer also does it).</summary>
     /// <returns>The number of streams evicted.</returns>
     public int EvictIdleStreams() => _windower.EvictIdle();
+
+    /// <summary>Gets the ground-truth feedback store: report true activities to it; the rollout's accuracy gate reads it.</summary>
+    public FeedbackStore Feedback { get; }
 
     IModelVersionHost IServingControl.Models => _models;
 
@@ -100,7 +106,11 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The registry has no current version.</exception>
     /// <exception cref="ModelIntegrityException">The current version's file does not match its registry record.</exception>
     /// <exception cref="ModelCardException">The current version's model or card is invalid.</exception>
-    public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DeviceDriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DeviceDriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null) =>
+        Open(registry, options, drift, observers, loggerFactory, timeProvider, shared: null);
+
+    /// <summary>As the public <c>Open</c>; versions whose bytes the host already has loaded (<paramref name="shared"/>) are served from that instance.</summary>
+    internal static ServingPipeline Open(ModelRegistry registry, ServingOptions? options, DeviceDriftMonitor? drift, IEnumerable<IServingObserver>? observers, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, ISharedModels? shared)
     {
         ArgumentNullException.ThrowIfNull(registry);
         options ??= new ServingOptions();
@@ -108,12 +118,14 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         var time = timeProvider ?? TimeProvider.System;
         var current = registry.CurrentVersion
             ?? throw new InvalidOperationException($"The registry '{registry.Root}' has no current version; register a model first (the first registered version becomes current).");
-        var models = new HarModelHost(options.Model, loggerFactory, time);
+        var models = new HarModelHost(options.Model, loggerFactory, time, shared);
         try
         {
             models.LoadAsync(registry.ReadVerified(current, "serve"), CancellationToken.None).AsTask().GetAwaiter().GetResult();
             var observations = new RolloutObservations(time.GetUtcNow());
-            var all = new List<IServingObserver> { new RolloutObservationsObserver(observations) };
+            var card = models.GetCard(current);
+            var feedback = new FeedbackStore(card.Labels, card.WindowLength, card.SampleRateHz, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null, time, new FeedbackMetrics(options.MetricsRegistry));
+            var all = new List<IServingObserver> { new RolloutObservationsObserver(observations), new FeedbackObserver(feedback) };
             if (drift is not null)
             {
                 all.Add(new DriftObserver(drift));
@@ -121,7 +133,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
 
             all.AddRange(observers ?? []);
             var logger = (ILogger?)loggerFactory?.CreateLogger<ServingPipeline>() ?? NullLogger.Instance;
-            return new ServingPipeline(models, current, models.GetCard(current), options, observations, [.. all], logger, time);
+            return new ServingPipeline(models, current, card, options, observations, feedback, [.. all], logger, time);
         }
         catch
         {
@@ -139,7 +151,7 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
     /// <see langword="null"/> or empty to route the call as an anonymous request of its own (the canary
     /// share then applies per request).
     /// </param>
-    /// <param name="windows">n × <see cref="WindowValues"/> values in sensor units, interleaved; must not change until the task completes.</param>
+    /// <param name="windows">n × <see cref="WindowGeometry.WindowValues"/> (of <see cref="Geometry"/>) values in sensor units, interleaved; must not change until the task completes.</param>
     /// <param name="predictions">Receives the n predictions, in order; at least n entries.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>A task that completes when every window is scored (or, on failure, once none is still being read).</returns>
@@ -163,90 +175,56 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
 
         var device = string.IsNullOrEmpty(streamId) ? null : streamId;
         _observers.OnSamples(device, windows.Span);
-        return ServeAsync(device, device ?? NextAnonymousKey(), windows, ReadOnlyMemory<long>.Empty, count, predictions, cancellationToken);
+        return ServeAsync(device, device ?? NextAnonymousKey(), windows, count, predictions, cancellationToken);
     }
 
     /// <summary>
     /// Appends interleaved frames to a stream and scores the windows they complete (routed by
-    /// <paramref name="streamId"/>); the observers see the frames and the predictions.
+    /// <paramref name="streamId"/>); the observers see the frames and the predictions. Allocates the result
+    /// (one array of predictions and one of probabilities per call that completes windows); the overload with
+    /// caller buffers allocates nothing.
     /// </summary>
     /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
-    /// <param name="samples">Whole frames of <see cref="Channels"/> values each, in time order.</param>
+    /// <param name="samples">Whole frames of <see cref="Geometry"/>.<see cref="WindowGeometry.Channels"/> values each, in time order; must not change until the task completes.</param>
     /// <param name="cancellationToken">Cancels the wait for the predictions (the frames are appended either way).</param>
     /// <returns>One entry per completed window, in stream order (empty when the frames complete none).</returns>
     /// <exception cref="ArgumentException">The stream id is empty, the input is not a whole number of frames, or it holds NaN/infinity.</exception>
     /// <exception cref="InvalidOperationException">The stream is new and the stream limit is reached.</exception>
-    /// <exception cref="InferenceQueueFullException">The served version's batching queue is full.</exception>
-    public async ValueTask<StreamPrediction[]> AppendAsync(string streamId, ReadOnlyMemory<float> samples, CancellationToken cancellationToken = default)
+    /// <exception cref="InferenceQueueFullException">The served version's batching queue is full; the frames were not appended (retry them).</exception>
+    public ValueTask<StreamPrediction[]> AppendAsync(string streamId, ReadOnlyMemory<float> samples, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(streamId);
-        var size = _windowValues;
-        float[]? copied = null;
-        long[]? starts = null;
-        int count;
-        try
-        {
-            lock (_locks[(uint)StringComparer.Ordinal.GetHashCode(streamId) % LockStripes])
-            {
-                // The views are valid until the next append to this stream: copy them out under the lock.
-                var completed = _windower.Append(streamId, samples.Span);
-                count = completed.Count;
-                if (count > 0)
-                {
-                    copied = ArrayPool<float>.Shared.Rent(count * size);
-                    starts = ArrayPool<long>.Shared.Rent(count);
-                    completed.CopyTo(copied);
-                    for (var i = 0; i < count; i++)
-                    {
-                        starts[i] = completed.GetStartFrame(i);
-                    }
-                }
-            }
+        var call = StartAppend(streamId, samples, default, default, allocate: true, cancellationToken);
+        return new ValueTask<StreamPrediction[]>(call, call.Version);
+    }
 
-            _observers.OnSamples(streamId, samples.Span);
-            if (count == 0)
-            {
-                return [];
-            }
-
-            var predictions = ArrayPool<Prediction>.Shared.Rent(count);
-            try
-            {
-                await ServeAsync(streamId, streamId, copied.AsMemory(0, count * size), starts.AsMemory(0, count), count, predictions, cancellationToken).ConfigureAwait(false);
-                var result = new StreamPrediction[count];
-                for (var i = 0; i < count; i++)
-                {
-                    result[i] = new StreamPrediction(starts![i], predictions[i]);
-                }
-
-                return result;
-            }
-            finally
-            {
-                Array.Clear(predictions, 0, count);
-                ArrayPool<Prediction>.Shared.Return(predictions);
-            }
-        }
-        finally
-        {
-            if (copied is not null)
-            {
-                ArrayPool<float>.Shared.Return(copied);
-                ArrayPool<long>.Shared.Return(starts!);
-            }
-        }
+    /// <summary>
+    /// Appends interleaved frames to a stream and scores the windows they complete, writing the results to the
+    /// caller's buffers: nothing is allocated per window or per call in steady state. The windows reach the
+    /// model as views of the stream's buffer (normalized straight into the batch tensor), and the observers
+    /// see the same views: a sample is copied twice on its way, into the stream buffer and into the tensor.
+    /// </summary>
+    /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
+    /// <param name="samples">Whole frames of <see cref="Geometry"/>.<see cref="WindowGeometry.Channels"/> values each, in time order; must not change until the task completes.</param>
+    /// <param name="predictions">Receives one entry per completed window, in stream order; room for ⌊frames / stride⌋ + 1 entries is always enough.</param>
+    /// <param name="probabilities">Receives the class probabilities, K per window (K = the served version's class count); each prediction's <see cref="Prediction.Probabilities"/> is its slice.</param>
+    /// <param name="cancellationToken">Cancels the wait for the predictions (the frames are appended either way).</param>
+    /// <returns>The number of windows completed and scored (0 when the frames complete none).</returns>
+    /// <exception cref="ArgumentException">The stream id is empty, the input is not a whole number of frames or holds NaN/infinity, or a buffer is too small for the windows completed (the frames were then not appended).</exception>
+    /// <exception cref="InvalidOperationException">The stream is new and the stream limit is reached.</exception>
+    /// <exception cref="InferenceQueueFullException">The served version's batching queue is full; the frames were not appended (retry them).</exception>
+    public ValueTask<int> AppendAsync(string streamId, ReadOnlyMemory<float> samples, Memory<StreamPrediction> predictions, Memory<float> probabilities, CancellationToken cancellationToken = default)
+    {
+        var call = StartAppend(streamId, samples, predictions, probabilities, allocate: false, cancellationToken);
+        return new ValueTask<int>(call, call.Version);
     }
 
     /// <summary>Drops a stream's buffered frames (e.g. when a device disconnects).</summary>
     /// <param name="streamId">The stream.</param>
     /// <returns><see langword="true"/> if the stream existed.</returns>
-    public bool RemoveStream(string streamId)
+    internal bool RemoveStream(string streamId)
     {
         ArgumentNullException.ThrowIfNull(streamId);
-        lock (_locks[(uint)StringComparer.Ordinal.GetHashCode(streamId) % LockStripes])
-        {
-            return _windower.Remove(streamId);
-        }
+        return _windower.Remove(streamId);
     }
 
     /// <inheritdoc />
@@ -264,14 +242,28 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         Volatile.Write(ref _plan, plan);
     }
 
-    private async ValueTask ServeAsync(string? streamId, string key, ReadOnlyMemory<float> windows, ReadOnlyMemory<long> starts, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whole windows: finite ones go to the version's batcher in one call (normalized straight from the caller's
+    /// memory into the batch tensor: one copy); a call with a NaN/infinite window scores the others one by one and
+    /// then throws, so an invalid window fails alone.
+    /// </summary>
+    private async ValueTask ServeAsync(string? streamId, string key, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
     {
         var decision = TrafficRouter.Route(Volatile.Read(ref _plan), key);
         var started = _time.GetTimestamp();
-        var pending = ArrayPool<ValueTask<Prediction>>.Shared.Rent(count);
+        var served = predictions[..count];
         try
         {
-            await ScoreAsync(decision.Version, windows, count, pending, predictions, cancellationToken).ConfigureAwait(false);
+            var model = _models.GetModel(decision.Version);
+            if (TensorPrimitives.IsFiniteAll(windows.Span))
+            {
+                var scoring = model.PredictAsync(windows.Span, new float[count * model.Card.ClassCount], served, cancellationToken);
+                await scoring.ConfigureAwait(false);
+            }
+            else
+            {
+                await ScoreEachAsync(model, windows, count, served, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not ArgumentException)
         {
@@ -279,29 +271,29 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
             _observers.OnError(streamId, decision.Version, PredictionRole.Served, count, _time.GetElapsedTime(started), ex);
             throw;
         }
-        finally
-        {
-            Array.Clear(pending, 0, count);
-            ArrayPool<ValueTask<Prediction>>.Shared.Return(pending);
-        }
 
-        var served = predictions[..count];
-        _observers.OnPredictions(new ServedPredictions(streamId, decision.Version, PredictionRole.Served, WindowLength, Geometry.Stride, Channels, windows.Span, starts.Span, served.Span, default, _time.GetElapsedTime(started)));
+        _observers.OnPredictions(new ServedPredictions(streamId, decision.Version, PredictionRole.Served, Geometry, windows.Span, default, served.Span, default, _time.GetElapsedTime(started), SumServiceTime(served.Span)));
         if (decision.ShadowVersion is { } shadow)
         {
             // A copy: the caller's buffers are reused as soon as this call returns.
-            _ = RunShadowAsync(streamId, shadow, decision.IsCandidate ? PredictionRole.Mirror : PredictionRole.Shadow, windows.ToArray(), served.ToArray(), count);
+            StartShadow(streamId, shadow, decision.IsCandidate, windows.ToArray(), served.ToArray(), []);
         }
     }
 
-    private async Task RunShadowAsync(string? streamId, string version, PredictionRole role, float[] windows, Prediction[] served, int count)
+    /// <summary>Runs a shadow (or mirror) version on copies of windows another version served, off the caller's path.</summary>
+    /// <remarks>The start frames go with the copies: feedback labels join the shadow or mirror run's predictions to the same windows.</remarks>
+    private void StartShadow(string? streamId, string version, bool servedByCandidate, float[] windows, Prediction[] served, long[] starts) =>
+        _ = RunShadowAsync(streamId, version, servedByCandidate ? PredictionRole.Mirror : PredictionRole.Shadow, windows, served, starts);
+
+    private async Task RunShadowAsync(string? streamId, string version, PredictionRole role, float[] windows, Prediction[] served, long[] starts)
     {
+        var count = served.Length;
         var started = _time.GetTimestamp();
-        var pending = new ValueTask<Prediction>[count];
         var other = new Prediction[count];
         try
         {
-            await ScoreAsync(version, windows, count, pending, other, CancellationToken.None).ConfigureAwait(false);
+            var model = _models.GetModel(version);
+            await model.PredictAsync(windows, new float[count * model.Card.ClassCount], other, CancellationToken.None).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // a shadow failure is an observation of the shadow, never an error of the served request
         catch (Exception ex)
@@ -311,17 +303,17 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
             return;
         }
 
-        _observers.OnPredictions(new ServedPredictions(streamId, version, role, WindowLength, Geometry.Stride, Channels, windows, default, other, served, _time.GetElapsedTime(started)));
+        _observers.OnPredictions(new ServedPredictions(streamId, version, role, Geometry, windows, starts, other, served, _time.GetElapsedTime(started), SumServiceTime(other)));
     }
 
     /// <summary>
     /// Starts every window (so they meet in the micro-batcher), then awaits each one: even when one fails,
-    /// every window is awaited before returning, so no batch still reads the caller's (possibly pooled) buffer.
+    /// every window is awaited before returning, so no batch still reads the caller's buffer.
     /// </summary>
-    private async ValueTask ScoreAsync(string version, ReadOnlyMemory<float> windows, int count, ValueTask<Prediction>[] pending, Memory<Prediction> predictions, CancellationToken cancellationToken)
+    private async ValueTask ScoreEachAsync(HarModel model, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
     {
         var size = _windowValues;
-        var model = _models.GetModel(version);
+        var pending = new ValueTask<Prediction>[count];
         var started = 0;
         Exception? error = null;
         for (; started < count; started++)
@@ -362,6 +354,17 @@ public sealed class ServingPipeline : IServingControl, IAsyncDisposable
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
         }
+    }
+
+    private static TimeSpan SumServiceTime(ReadOnlySpan<Prediction> predictions)
+    {
+        var total = TimeSpan.Zero;
+        foreach (ref readonly var p in predictions)
+        {
+            total += p.ServiceTime;
+        }
+
+        return total;
     }
 
     private string NextAnonymousKey() =>

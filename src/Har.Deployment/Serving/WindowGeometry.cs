@@ -32,7 +32,7 @@ public sealed class WindowGeometry
     /// <summary>Reads the geometry from a model card.</summary>
     /// <param name="card">The card.</param>
     /// <returns>The geometry.</returns>
-    public static WindowGeometry From(ModelCard card)
+    internal static WindowGeometry From(ModelCard card)
     {
         ArgumentNullException.ThrowIfNull(card);
         return new(card.WindowLength, card.Stride, card.SampleRateHz, card.Channels);
@@ -41,7 +41,7 @@ public sealed class WindowGeometry
     /// <summary>Whether <paramref name="other"/> cuts and orders frames exactly like this geometry.</summary>
     /// <param name="other">The other geometry.</param>
     /// <returns><see langword="true"/> when a window of one is a window of the other.</returns>
-    public bool IsCompatibleWith(WindowGeometry other)
+    internal bool IsCompatibleWith(WindowGeometry other)
     {
         ArgumentNullException.ThrowIfNull(other);
         return WindowLength == other.WindowLength && Stride == other.Stride && SampleRateHz.Equals(other.SampleRateHz) && Channels.SequenceEqual(other.Channels, StringComparer.Ordinal);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Har.Audit;
 using Har.Inference;
 using Microsoft.Extensions.Logging;
@@ -27,7 +26,7 @@ namespace Har.Deployment;
 /// its timestamp is the wall-clock time it was written, so the log stays in time order. Entities are the
 /// runs' rollout ids (<c>sim-{fault}-{seed}</c>).
 /// </remarks>
-internal sealed class RolloutSimulation : IAsyncDisposable
+internal sealed partial class RolloutSimulation : IAsyncDisposable
 {
     private const int LatencySamples = 300;
     private const int LatencyRepeats = 3;
@@ -43,6 +42,9 @@ internal sealed class RolloutSimulation : IAsyncDisposable
     private readonly int[] _streamWindows;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IDeploymentAuditSink? _audit;
+    private int[] _windowTruth = [];
+    private (int Length, int Stride) _geometry;
+    private int _classes = 1;
 
     private RolloutSimulation(RolloutControllerOptions options, HarModelHost models, string scratch, ModelRegistry registry, string champion, string candidate, Outputs championOut, Outputs candidateOut, Outputs brokenOut, int[] streamStart, int[] streamWindows, ILoggerFactory? loggerFactory, IDeploymentAuditSink? audit)
     {
@@ -75,6 +77,10 @@ internal sealed class RolloutSimulation : IAsyncDisposable
 
     /// <summary>Gets the share of windows on which the candidate with broken normalization predicts the champion's class.</summary>
     public double BrokenAgreement => Agreement(_candidateBroken);
+
+    /// <summary>Gets each model's share of uncertain predictions and mean confidence over every window (champion, healthy candidate).</summary>
+    public (double ChampionUncertain, double CandidateUncertain, double ChampionConfidence, double CandidateConfidence) Calibration =>
+        (_champion.Uncertain.Average(u => u ? 1.0 : 0.0), _candidate.Uncertain.Average(u => u ? 1.0 : 0.0), _champion.Confidence.Average(c => (double)c), _candidate.Confidence.Average(c => (double)c));
 
     /// <summary>Gets the champion's measured p95 single-window latency.</summary>
     public TimeSpan ChampionLatencyP95 => _champion.BaselineP95;
@@ -139,6 +145,7 @@ internal sealed class RolloutSimulation : IAsyncDisposable
             var windows = new List<float>();
             var starts = new List<int>();
             var counts = new List<int>();
+            var truth = new List<int>();
             foreach (var stream in streams)
             {
                 var frames = stream.Frames.Span;
@@ -156,9 +163,11 @@ internal sealed class RolloutSimulation : IAsyncDisposable
 
                 starts.Add(windows.Count / values);
                 counts.Add(count);
+                var frameLabels = stream.FrameLabels.Span;
                 for (var w = 0; w < count; w++)
                 {
                     windows.AddRange(frames.Slice(w * card.Stride * card.ChannelCount, values));
+                    truth.Add(WindowTruth(frameLabels, w * card.Stride, card.WindowLength));
                 }
             }
 
@@ -192,6 +201,9 @@ internal sealed class RolloutSimulation : IAsyncDisposable
 
             host.SetSmokeWindows(smoke, options.SmokeTestMinAgreement);
             var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);
+            simulation._windowTruth = [.. truth];
+            simulation._geometry = (card.WindowLength, card.Stride);
+            simulation._classes = card.ClassCount;
             simulation.PreparationTime = Stopwatch.GetElapsedTime(started);
             return simulation;
         }
@@ -212,13 +224,20 @@ internal sealed class RolloutSimulation : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentOutOfRangeException.ThrowIfLessThan(scenario.Devices, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(scenario.WindowsPerDeviceInterval, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(scenario.InFlight, 1);
+        if (scenario.WindowsPerSecond is { } rate && !(rate > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scenario), rate, "SimulationScenario.WindowsPerSecond must be positive when set.");
+        }
+
         var clock = new VirtualClock(new DateTimeOffset(2026, 1, 15, 10, 30, 0, TimeSpan.Zero));
         var runDir = Path.Combine(_scratch, "runs", $"{scenario.Fault}-{scenario.Seed}-{Guid.NewGuid():N}");
         var sink = new DecisionSink(_audit);
         _registry.SetCurrent(Champion);
         var options = CopyOptions(_options, runDir);
-        var serving = new SimulatedServing(new SharedHost(_models, this), WindowGeometry.From(_models.GetCard(Champion)), clock.GetUtcNow(), Champion);
+        var serving = new SimulatedServing(new SharedHost(_models, this, scenario.SmokeTestWindows), WindowGeometry.From(_models.GetCard(Champion)), clock.GetUtcNow(), Champion);
         var rng = new Random(scenario.Seed);
+        var feedback = scenario.Feedback?.Invoke(new SimulationFeedbackContext(serving, _windowTruth, _geometry.Length, _geometry.Stride, scenario.Seed));
         try
         {
             await using var controller = await RolloutController.OpenAsync(_registry, options, serving, sink, DriftClassMixTest.Instance, _loggerFactory, clock, cancellationToken).ConfigureAwait(false);
@@ -236,26 +255,51 @@ internal sealed class RolloutSimulation : IAsyncDisposable
 
             var interval = IntervalOf(status) ?? TimeSpan.FromMinutes(1);
             var intervals = 0;
+            int? visible = null;
+            var traffic = new Traffic(scenario, rng, feedback, clock);
             while (!status.Phase.IsTerminal() && intervals < scenario.MaxIntervals)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                for (var d = 0; d < devices.Length; d++)
+                var length = IntervalOf(status) ?? interval;
+
+                // CPU contention with many requests in flight slows both versions alike during an interval.
+                traffic.Contention = scenario.InFlight > 1 ? 1 + (rng.NextDouble() * 0.5 * Math.Min(1, (scenario.InFlight - 1) / 8.0)) : 1;
+                traffic.CandidateServed = false;
+                if (scenario.WindowsPerSecond is { } perSecond)
                 {
-                    ref var device = ref devices[d];
-                    for (var w = 0; w < scenario.WindowsPerDeviceInterval; w++)
+                    var total = (long)Math.Round(perSecond * length.TotalSeconds);
+                    for (var i = 0; i < total; i++)
                     {
-                        var window = _streamStart[device.Stream] + device.Position;
-                        device.Position = (device.Position + 1) % _streamWindows[device.Stream];
-                        Serve(serving, device.Id, window, scenario, rng);
+                        ServeNext(serving, ref devices[rng.Next(devices.Length)], traffic);
+                    }
+                }
+                else
+                {
+                    for (var d = 0; d < devices.Length; d++)
+                    {
+                        for (var w = 0; w < scenario.WindowsPerDeviceInterval; w++)
+                        {
+                            ServeNext(serving, ref devices[d], traffic);
+                        }
                     }
                 }
 
-                clock.Advance(IntervalOf(status) ?? interval);
+                clock.Advance(length);
                 intervals++;
+                if (traffic.CandidateServed && visible is null)
+                {
+                    // A less accurate model answers like a healthy one: its fault shows only when the labels of the
+                    // windows it served arrive, the feedback's delay later (never, without feedback).
+                    visible = scenario.Fault != SimulationFault.LessAccurate ? intervals
+                        : feedback is null ? null
+                        : intervals + (int)Math.Ceiling(feedback.Delay / length);
+                }
+
+                _ = feedback?.Deliver(clock.GetUtcNow());
                 status = (await controller.ReconcileAsync(cancellationToken).ConfigureAwait(false))!;
             }
 
-            return new SimulationResult(status, intervals, sink.Decisions, clock.GetUtcNow() - start);
+            return new SimulationResult(status, intervals, sink.Decisions, clock.GetUtcNow() - start, visible);
         }
         finally
         {
@@ -298,6 +342,7 @@ internal sealed class RolloutSimulation : IAsyncDisposable
             (a.ConfidenceLevel, a.MaxErrorRate, a.MinRequests, a.LatencyP95Budget, a.LatencyP99Budget, a.MaxLatencyRatio, a.MaxLatencyInflation, a.MinLatencySamples);
         (b.MaxConfidenceDrop, b.MaxUncertainRateIncrease, b.MinPredictions, b.MaxClassMixDistance, b.ClassMixAlpha, b.MinAgreementRate) =
             (a.MaxConfidenceDrop, a.MaxUncertainRateIncrease, a.MinPredictions, a.MaxClassMixDistance, a.ClassMixAlpha, a.MinAgreementRate);
+        (b.MaxAccuracyDrop, b.MinLabelledWindows) = (a.MaxAccuracyDrop, a.MinLabelledWindows);
         foreach (var g in a.Gates)
         {
             b.Gates.Add(g);
@@ -313,112 +358,8 @@ internal sealed class RolloutSimulation : IAsyncDisposable
             o.Strategies.Add(s);
         }
 
-        o.Canary.Steps.Clear();
-        foreach (var w in source.Canary.Steps)
-        {
-            o.Canary.Steps.Add(w);
-        }
-
-        (o.Canary.AnalysisInterval, o.Canary.PassesPerStep, o.Canary.SmokeTest, o.Canary.RequireApprovalBeforePromotion, o.Canary.MirrorToChampion) =
-            (source.Canary.AnalysisInterval, source.Canary.PassesPerStep, source.Canary.SmokeTest, source.Canary.RequireApprovalBeforePromotion, source.Canary.MirrorToChampion);
-        (o.BlueGreen.AnalysisInterval, o.BlueGreen.RollbackWindowIntervals, o.BlueGreen.RequireApproval, o.BlueGreen.MirrorToChampion) =
-            (source.BlueGreen.AnalysisInterval, source.BlueGreen.RollbackWindowIntervals, source.BlueGreen.RequireApproval, source.BlueGreen.MirrorToChampion);
-        (o.Shadow.AnalysisInterval, o.Shadow.PassesRequired, o.Shadow.MirrorPercent, o.Shadow.Then) =
-            (source.Shadow.AnalysisInterval, source.Shadow.PassesRequired, source.Shadow.MirrorPercent, source.Shadow.Then);
-        o.Recreate.SmokeTest = source.Recreate.SmokeTest;
+        source.BuiltInStrategies.CopyTo(o.BuiltInStrategies);
         return o;
-    }
-
-    private static Outputs Score(HarModel model, float[] windows, TimeSpan[] latencies, CancellationToken ct)
-    {
-        var values = model.WindowValues;
-        var n = windows.Length / values;
-        var k = model.Card.ClassCount;
-        var labels = new int[n];
-        var confidence = new float[n];
-        var uncertain = new bool[n];
-        const int Batch = 256;
-        var probabilities = new float[Batch * k];
-        var predictions = new Prediction[Batch];
-        for (var start = 0; start < n; start += Batch)
-        {
-            ct.ThrowIfCancellationRequested();
-            var count = Math.Min(Batch, n - start);
-            model.Predict(windows.AsSpan(start * values, count * values), probabilities, predictions.AsSpan(0, count));
-            for (var i = 0; i < count; i++)
-            {
-                labels[start + i] = predictions[i].ClassIndex;
-                confidence[start + i] = predictions[i].Confidence;
-                uncertain[start + i] = predictions[i].IsUncertain;
-            }
-        }
-
-        var sorted = (TimeSpan[])latencies.Clone();
-        Array.Sort(sorted);
-        return new Outputs(labels, confidence, uncertain, latencies, sorted[(int)Math.Ceiling(0.95 * sorted.Length) - 1], sorted[sorted.Length / 2]);
-    }
-
-    /// <summary>
-    /// Real single-window latencies of both models on the same real windows (wall time of this
-    /// machine), sampled by the runs. The two models are timed in alternating order on each window, and
-    /// each window is timed <see cref="LatencyRepeats"/> times per model keeping the fastest: a burst of
-    /// load from other processes then inflates neither model's figures (one pass per model, one after
-    /// the other, once measured a 0.8 ms model at 4.6 ms p95 because the machine was busy during its
-    /// pass, and every healthy run then failed the latency gate).
-    /// </summary>
-    private static (TimeSpan[] Champion, TimeSpan[] Candidate) MeasureLatencies(HarModel champion, HarModel candidate, float[] windows, CancellationToken ct)
-    {
-        var values = champion.WindowValues;
-        var n = windows.Length / values;
-        var samples = Math.Min(n, LatencySamples);
-        var championLatencies = new TimeSpan[samples];
-        var candidateLatencies = new TimeSpan[samples];
-        var one = new Prediction[1];
-        var championProbabilities = new float[champion.Card.ClassCount];
-        var candidateProbabilities = new float[candidate.Card.ClassCount];
-
-        // Warm-up of the single-window path of both sessions.
-        for (var i = 0; i < 10; i++)
-        {
-            champion.Predict(windows.AsSpan(0, values), championProbabilities, one);
-            candidate.Predict(windows.AsSpan(0, values), candidateProbabilities, one);
-        }
-
-        for (var i = 0; i < samples; i++)
-        {
-            ct.ThrowIfCancellationRequested();
-            var window = windows.AsSpan((int)((i * 7919L) % n) * values, values);
-            var championBest = TimeSpan.MaxValue;
-            var candidateBest = TimeSpan.MaxValue;
-            for (var r = 0; r < LatencyRepeats; r++)
-            {
-                var championFirst = ((i + r) & 1) == 0;
-                if (championFirst)
-                {
-                    championBest = Min(championBest, Time(champion, window, championProbabilities, one));
-                }
-
-                candidateBest = Min(candidateBest, Time(candidate, window, candidateProbabilities, one));
-                if (!championFirst)
-                {
-                    championBest = Min(championBest, Time(champion, window, championProbabilities, one));
-                }
-            }
-
-            championLatencies[i] = championBest;
-            candidateLatencies[i] = candidateBest;
-        }
-
-        return (championLatencies, candidateLatencies);
-
-        static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
-
-        static TimeSpan Time(HarModel model, ReadOnlySpan<float> window, float[] probabilities, Prediction[] one)
-        {
-            var t0 = Stopwatch.GetTimestamp();
-            model.Predict(window, probabilities, one);
-            return Stopwatch.GetElapsedTime(t0);
-        }
     }
 
     private double Agreement(Outputs other)
@@ -432,18 +373,28 @@ internal sealed class RolloutSimulation : IAsyncDisposable
         return (double)same / _champion.Labels.Length;
     }
 
-    private void Serve(SimulatedServing serving, string deviceId, int window, SimulationScenario scenario, Random rng)
+    private void ServeNext(SimulatedServing serving, ref (string Id, int Stream, int Position) device, Traffic traffic)
+    {
+        var window = _streamStart[device.Stream] + device.Position;
+        device.Position = (device.Position + 1) % _streamWindows[device.Stream];
+        Serve(serving, device.Id, window, traffic);
+    }
+
+    private void Serve(SimulatedServing serving, string deviceId, int window, Traffic traffic)
     {
         var decision = TrafficRouter.Route(serving.Plan, deviceId);
-        var served = Outcome(decision.Version, window, scenario, rng);
+        var served = Outcome(decision.Version, window, traffic);
         var o = serving.Observations;
+        var now = traffic.Clock.GetUtcNow();
+        traffic.CandidateServed |= decision.Version == Candidate || decision.ShadowVersion == Candidate;
         if (served.Error)
         {
-            o.RecordError(decision.Version, served.Latency);
+            o.RecordError(decision.Version, served.Wait);
         }
         else
         {
-            o.RecordPrediction(decision.Version, new PredictionObservation(served.Label, served.Confidence, served.Uncertain, served.Latency));
+            o.RecordPrediction(decision.Version, new PredictionObservation(served.Label, served.Confidence, served.Uncertain, served.Wait, served.Service));
+            traffic.Feedback?.OnServed(deviceId, window, decision.Version, PredictionRole.Served, served.Label, now);
         }
 
         if (decision.ShadowVersion is not { } shadowVersion)
@@ -451,18 +402,23 @@ internal sealed class RolloutSimulation : IAsyncDisposable
             return;
         }
 
-        var shadow = Outcome(shadowVersion, window, scenario, rng);
+        var shadow = Outcome(shadowVersion, window, traffic);
         if (decision.IsCandidate)
         {
-            o.RecordLatency(shadowVersion, shadow.Latency);
+            o.RecordLatency(shadowVersion, shadow.Wait, shadow.Service);
         }
         else if (shadow.Error)
         {
-            o.RecordError(shadowVersion, shadow.Latency);
+            o.RecordError(shadowVersion, shadow.Wait);
         }
         else
         {
-            o.RecordPrediction(shadowVersion, new PredictionObservation(shadow.Label, shadow.Confidence, shadow.Uncertain, shadow.Latency));
+            o.RecordPrediction(shadowVersion, new PredictionObservation(shadow.Label, shadow.Confidence, shadow.Uncertain, shadow.Wait, shadow.Service));
+        }
+
+        if (!shadow.Error)
+        {
+            traffic.Feedback?.OnServed(deviceId, window, shadowVersion, decision.IsCandidate ? PredictionRole.Mirror : PredictionRole.Shadow, shadow.Label, now);
         }
 
         if (!served.Error && !shadow.Error)
@@ -472,24 +428,78 @@ internal sealed class RolloutSimulation : IAsyncDisposable
         }
     }
 
-    private (int Label, float Confidence, bool Uncertain, TimeSpan Latency, bool Error) Outcome(string version, int window, SimulationScenario scenario, Random rng)
+    /// <summary>
+    /// One version's outcome on one window: its own service time (a measured single-window time of that
+    /// model, slowed by the interval's contention and by an injected slowdown) and the caller's wait, which
+    /// adds queueing behind the other requests in flight — the same queue for both versions.
+    /// </summary>
+    private (int Label, float Confidence, bool Uncertain, TimeSpan Service, TimeSpan Wait, bool Error) Outcome(string version, int window, Traffic traffic)
     {
+        var scenario = traffic.Scenario;
+        var rng = traffic.Random;
         var isCandidate = version == Candidate;
         var table = !isCandidate ? _champion : scenario.Fault == SimulationFault.BrokenNormalization ? _candidateBroken : _candidate;
-        var latency = table.Latencies[rng.Next(table.Latencies.Length)];
+        var service = table.Latencies[rng.Next(table.Latencies.Length)] * traffic.Contention;
         if (isCandidate && scenario.Fault == SimulationFault.Latency)
         {
-            latency *= scenario.LatencyFactor;
+            service *= scenario.LatencyFactor;
         }
 
+        const double Cores = 2;
+        var queue = scenario.InFlight > 1 ? _champion.BaselineMedian * ((scenario.InFlight - 1) * (0.5 + rng.NextDouble()) / Cores) * traffic.Contention : TimeSpan.Zero;
         var error = isCandidate && scenario.Fault == SimulationFault.Errors && rng.NextDouble() < scenario.ErrorRate;
-        return (table.Labels[window], table.Confidence[window], table.Uncertain[window], latency, error);
+        var label = table.Labels[window];
+        if (isCandidate && scenario.Fault == SimulationFault.PermutedLabels)
+        {
+            label = (label + 1) % _classes;
+        }
+        else if (isCandidate && scenario.Fault == SimulationFault.LessAccurate && LosesWindow(window, label, scenario.AccuracyDrop))
+        {
+            label = (label + 1) % _classes;
+        }
+
+        return (label, table.Confidence[window], table.Uncertain[window], service, service + queue, error);
+    }
+
+    private static int WindowTruth(ReadOnlySpan<int> frameLabels, int start, int length)
+    {
+        if (frameLabels.Length < start + length)
+        {
+            return -1;
+        }
+
+        var label = frameLabels[start];
+        foreach (var l in frameLabels.Slice(start, length))
+        {
+            if (l != label)
+            {
+                return -1;
+            }
+        }
+
+        return label < 0 ? -1 : label;
+    }
+
+    /// <summary>The per-run traffic state shared by every window of a run.</summary>
+    private sealed class Traffic(SimulationScenario scenario, Random random, ISimulationFeedback? feedback, TimeProvider clock)
+    {
+        public SimulationScenario Scenario => scenario;
+
+        public Random Random => random;
+
+        public ISimulationFeedback? Feedback => feedback;
+
+        public TimeProvider Clock => clock;
+
+        public double Contention { get; set; } = 1;
+
+        public bool CandidateServed { get; set; }
     }
 
     private sealed record Outputs(int[] Labels, float[] Confidence, bool[] Uncertain, TimeSpan[] Latencies, TimeSpan BaselineP95, TimeSpan BaselineMedian);
 
     /// <summary>The shared, already-loaded real models; latency baselines are the median of the latencies the runs sample from.</summary>
-    private sealed class SharedHost(HarModelHost models, RolloutSimulation simulation) : IModelVersionHost
+    private sealed class SharedHost(HarModelHost models, RolloutSimulation simulation, bool knownWindows) : IModelVersionHost
     {
         public ValueTask LoadAsync(VerifiedModelBytes model, CancellationToken cancellationToken) => models.LoadAsync(model, cancellationToken);
 
@@ -499,7 +509,9 @@ internal sealed class RolloutSimulation : IAsyncDisposable
 
         public ValueTask<Prediction> PredictAsync(string version, ReadOnlyMemory<float> window, CancellationToken cancellationToken) => models.PredictAsync(version, window, cancellationToken);
 
-        public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => models.SmokeTest(version, stableVersion);
+        public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => knownWindows
+            ? models.SmokeTest(version, stableVersion)
+            : HarModelHost.RunSmokeTest(models.GetModel(version), stableVersion is not null && models.IsLoaded(stableVersion) ? models.GetModel(stableVersion) : null, [], 0);
 
         public void SetSmokeWindows(IReadOnlyList<float[]> windows, double minAgreement)
         {
@@ -509,91 +521,10 @@ internal sealed class RolloutSimulation : IAsyncDisposable
         public TimeSpan? GetBaselineLatency(string version) =>
             version == simulation.Champion ? simulation._champion.BaselineMedian : version == simulation.Candidate ? simulation._candidate.BaselineMedian : null;
 
-        public OutputReference? GetOutputReference(string version) => models.GetOutputReference(version);
+        public OutputReference? GetOutputReference(string version) => knownWindows ? models.GetOutputReference(version) : null;
 
         public ValueTask UnloadAsync(string version) => ValueTask.CompletedTask;
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
-
-    /// <summary>
-    /// Collects the rollout's audit events as readable decisions and, when the caller's registry has an
-    /// audit log, writes each one to it (marked simulated, with its virtual time).
-    /// </summary>
-    private sealed class DecisionSink(IDeploymentAuditSink? log) : IDeploymentAuditSink
-    {
-        private readonly List<SimulationDecision> _decisions = [];
-
-        public IReadOnlyList<SimulationDecision> Decisions => _decisions;
-
-        public async ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
-        {
-            var d = auditEvent.Details;
-            var summary = auditEvent.EventType switch
-            {
-                "rollout.verdict" => $"analysis {(string?)d["verdict"]} at {(double?)d["candidate_percent"]}%: " + string.Join("; ", (d["gates"] as JsonArray ?? []).Where(g => (string?)g!["verdict"] != "Pass").Select(g => $"{(string?)g!["gate"]} {(string?)g["verdict"]}: {(string?)g["message"]}")),
-                "rollout.step" => $"step {(int?)d["step"]}: {(string?)d["description"]}",
-                "rollout.transition" => $"{(string?)d["from"] ?? "-"} -> {(string?)d["to"]}: {(string?)d["message"]}",
-                "rollout.rollback" => $"ROLLBACK {(string?)d["from"]} -> {(string?)d["to"]} ({(string?)d["trigger"]}): {(string?)d["reason"]}",
-                _ => $"{auditEvent.Actor}: {d.ToJsonString()}",
-            };
-            _decisions.Add(new SimulationDecision(auditEvent.Timestamp, auditEvent.EventType, summary));
-            if (log is null)
-            {
-                return;
-            }
-
-            var details = (JsonObject)d.DeepClone();
-            details["simulated"] = true;
-            details["virtual_time"] = auditEvent.Timestamp;
-            if (details["evidence"] is JsonObject evidence)
-            {
-                // The rollback record carries only the evidence: mark it there too.
-                evidence["simulated"] = true;
-            }
-
-            await log.AppendAsync(auditEvent with { Details = details, Timestamp = TimeProvider.System.GetUtcNow() }, cancellationToken).ConfigureAwait(false);
-        }
-
-        public ValueTask AppendRecordAsync(AuditRecord record, CancellationToken cancellationToken) =>
-            log?.AppendRecordAsync(record, cancellationToken) ?? ValueTask.CompletedTask;
-
-        // A run never resumes after a crash (its state folder is new), so no outbox entry is ever already in
-        // the log; asking the log would also match an earlier run with the same rollout id and drop events.
-        public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken) => ValueTask.FromResult(-1L);
-    }
-}
-
-/// <summary>
-/// The simulation's stand-in for the <see cref="ServingPipeline"/>: the controller publishes plans to it
-/// and reads its observations exactly as it does with the real pipeline, while the runs feed the
-/// observations with the models' precomputed predictions on a virtual clock.
-/// </summary>
-internal sealed class SimulatedServing(IModelVersionHost models, WindowGeometry geometry, DateTimeOffset start, string version) : IServingControl
-{
-    private TrafficPlan _plan = TrafficPlan.Single(version);
-
-    public IModelVersionHost Models => models;
-
-    public RolloutObservations Observations { get; } = new(start);
-
-    public WindowGeometry Geometry => geometry;
-
-    public TrafficPlan Plan => Volatile.Read(ref _plan);
-
-    public void Publish(TrafficPlan plan) => Volatile.Write(ref _plan, plan);
-}
-
-/// <summary>A clock that moves only when told to (the simulation's virtual time).</summary>
-internal sealed class VirtualClock(DateTimeOffset start) : TimeProvider
-{
-    private long _ticks = start.UtcTicks;
-
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }

@@ -3,7 +3,37 @@ namespace Har.Deployment;
 /// <summary>One recorded device stream the simulation replays: interleaved frames in sensor units (e.g. a HAPT session).</summary>
 /// <param name="Id">The stream's name.</param>
 /// <param name="Frames">Interleaved frames (<c>ax ay az gx gy gz</c> …).</param>
-internal sealed record RecordedSession(string Id, ReadOnlyMemory<float> Frames);
+/// <param name="FrameLabels">The true activity of each frame (class index of the models' cards, −1 unknown), or empty when unknown.</param>
+internal sealed record RecordedSession(string Id, ReadOnlyMemory<float> Frames, ReadOnlyMemory<int> FrameLabels = default);
+
+/// <summary>What a simulated run offers a feedback feeder (delayed ground-truth labels): the seam the feedback labels plug into.</summary>
+/// <param name="Serving">The run's serving stand-in (its observations and plan).</param>
+/// <param name="WindowTruth">The true class of every window of the simulation (−1 when unknown or when the window's frames disagree).</param>
+/// <param name="WindowLength">Frames per window.</param>
+/// <param name="Stride">Frames between consecutive windows of a stream.</param>
+/// <param name="Seed">The run's seed.</param>
+internal sealed record SimulationFeedbackContext(SimulatedServing Serving, int[] WindowTruth, int WindowLength, int Stride, int Seed);
+
+/// <summary>Feeds delayed ground-truth labels into a simulated run (e.g. a share of the HAPT labels, a minute late).</summary>
+internal interface ISimulationFeedback
+{
+    /// <summary>Called for every window a version scored (served, shadow or mirror run).</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <param name="window">The simulation's global window index (into <see cref="SimulationFeedbackContext.WindowTruth"/>).</param>
+    /// <param name="version">The version that scored it.</param>
+    /// <param name="role">Why it ran.</param>
+    /// <param name="predicted">The predicted class.</param>
+    /// <param name="now">Virtual time.</param>
+    void OnServed(string deviceId, int window, string version, PredictionRole role, int predicted, DateTimeOffset now);
+
+    /// <summary>Gets how long after a window is served its label arrives: a fault only ground truth shows becomes visible that much later.</summary>
+    TimeSpan Delay { get; }
+
+    /// <summary>Called before each reconciliation: report the labels that are due.</summary>
+    /// <param name="now">Virtual time.</param>
+    /// <returns>The number of windows labelled.</returns>
+    int Deliver(DateTimeOffset now);
+}
 
 /// <summary>A fault injected into the candidate's serving path.</summary>
 internal enum SimulationFault
@@ -19,6 +49,16 @@ internal enum SimulationFault
 
     /// <summary>The candidate's input normalization is skipped (raw sensor units reach the network), so its predictions are wrong: the real model is run on such windows.</summary>
     BrokenNormalization,
+
+    /// <summary>The candidate's output labels are permuted (class i is reported as class i + 1): a packaging error with confident, wrong answers.</summary>
+    PermutedLabels,
+
+    /// <summary>
+    /// The candidate is a less accurate model: on a fixed share of the windows it gets right
+    /// (<see cref="SimulationScenario.AccuracyDrop"/> of all labelled windows, chosen by window, the same in every run) it
+    /// answers the neighbouring class with its usual confidence. Agreement and class mix barely move; only ground truth shows it.
+    /// </summary>
+    LessAccurate,
 }
 
 /// <summary>One simulated rollout.</summary>
@@ -40,9 +80,28 @@ internal sealed class SimulationScenario
     /// <value>The default value is 200.</value>
     public int Devices { get; set; } = 200;
 
-    /// <summary>Gets or sets how many windows each device sends per analysis interval.</summary>
+    /// <summary>Gets or sets how many windows each device sends per analysis interval (used when <see cref="WindowsPerSecond"/> is not set).</summary>
     /// <value>The default value is 30 (a window every 2 s over a 1-minute interval: stride 100 at 50 Hz).</value>
     public int WindowsPerDeviceInterval { get; set; } = 30;
+
+    /// <summary>Gets or sets the fleet's total windows per second (each window from a device picked at random); <see langword="null"/> for <see cref="WindowsPerDeviceInterval"/> per device.</summary>
+    /// <value>The default value is <see langword="null"/>.</value>
+    public double? WindowsPerSecond { get; set; }
+
+    /// <summary>
+    /// Gets or sets how many requests are in flight at once. Each version's service time is its own
+    /// (sampled from its measured single-window times); the caller's wait adds queueing behind the other
+    /// requests in flight, shared by both versions, and CPU contention slows both alike.
+    /// </summary>
+    /// <value>The default value is 1.</value>
+    public int InFlight { get; set; } = 1;
+
+    /// <summary>Gets or sets whether the smoke test and the calibration reference use known real windows (<see langword="false"/>: synthetic smoke windows, no calibration reference — the defaults of a host that sets no <see cref="RolloutControllerOptions.SmokeTestWindows"/>).</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool SmokeTestWindows { get; set; } = true;
+
+    /// <summary>Gets or sets the seam for delayed ground-truth labels: called once per run to create its feeder; <see langword="null"/> for none.</summary>
+    public Func<SimulationFeedbackContext, ISimulationFeedback?>? Feedback { get; set; }
 
     /// <summary>Gets or sets the share of failing candidate requests under <see cref="SimulationFault.Errors"/>.</summary>
     /// <value>The default value is 0.20.</value>
@@ -51,6 +110,10 @@ internal sealed class SimulationScenario
     /// <summary>Gets or sets the candidate's slowdown under <see cref="SimulationFault.Latency"/>.</summary>
     /// <value>The default value is 3.</value>
     public double LatencyFactor { get; set; } = 3;
+
+    /// <summary>Gets or sets how many accuracy points the candidate loses under <see cref="SimulationFault.LessAccurate"/> (absolute share of the labelled windows).</summary>
+    /// <value>The default value is 0.06 (six points: the "at least 5 points less accurate" candidate).</value>
+    public double AccuracyDrop { get; set; } = 0.06;
 
     /// <summary>Gets or sets the most analysis intervals simulated before giving up.</summary>
     /// <value>The default value is 40.</value>
@@ -66,8 +129,9 @@ internal sealed record SimulationDecision(DateTimeOffset At, string EventType, s
 /// <summary>The outcome of one simulated rollout.</summary>
 internal sealed class SimulationResult
 {
-    internal SimulationResult(RolloutStatus status, int intervals, IReadOnlyList<SimulationDecision> decisions, TimeSpan elapsed)
+    internal SimulationResult(RolloutStatus status, int intervals, IReadOnlyList<SimulationDecision> decisions, TimeSpan elapsed, int? faultVisibleInterval = null)
     {
+        FaultVisibleInterval = faultVisibleInterval;
         Status = status;
         Intervals = intervals;
         Decisions = decisions;
@@ -94,4 +158,13 @@ internal sealed class SimulationResult
 
     /// <summary>Gets the virtual time the rollout took.</summary>
     public TimeSpan Elapsed { get; }
+
+    /// <summary>Gets the 1-based interval in which the candidate first served traffic (when a fault becomes visible), or <see langword="null"/> if it never did.</summary>
+    public int? FaultVisibleInterval { get; }
+
+    /// <summary>Gets the intervals from the one in which the candidate first served traffic to the end of the run, that one included (for a rollback: how long the fault was served).</summary>
+    public int? IntervalsAfterVisible => FaultVisibleInterval is { } v ? Intervals - v + 1 : null;
+
+    /// <summary>Gets whether the run ended paused for want of data.</summary>
+    public bool WaitingForData => Status.WaitingForData;
 }

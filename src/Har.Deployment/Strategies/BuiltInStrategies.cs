@@ -1,7 +1,7 @@
 namespace Har.Deployment;
 
 /// <summary>The names of the built-in strategies.</summary>
-public static class RolloutStrategyNames
+internal static class RolloutStrategyNames
 {
     /// <summary>Verify, load, warm up, switch.</summary>
     public const string Recreate = "recreate";
@@ -16,7 +16,7 @@ public static class RolloutStrategyNames
     public const string Shadow = "shadow";
 }
 
-internal sealed class RecreateStrategy(RecreateStrategyOptions options) : IRolloutStrategy
+internal sealed class RecreateStrategy(BuiltInStrategyOptions options) : IRolloutStrategy
 {
     public string Name => RolloutStrategyNames.Recreate;
 
@@ -24,13 +24,13 @@ internal sealed class RecreateStrategy(RecreateStrategyOptions options) : IRollo
         options.SmokeTest ? [RolloutStep.SmokeTest(), RolloutStep.SetWeight(100)] : [RolloutStep.SetWeight(100)];
 }
 
-internal sealed class BlueGreenStrategy(BlueGreenStrategyOptions options) : IRolloutStrategy
+internal sealed class BlueGreenStrategy(BuiltInStrategyOptions options) : IRolloutStrategy
 {
     public string Name => RolloutStrategyNames.BlueGreen;
 
     public IReadOnlyList<RolloutStep> CreateSteps(RolloutStrategyContext context)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.RollbackWindowIntervals, 1, nameof(options.RollbackWindowIntervals));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BlueGreenRollbackWindowIntervals, 1, nameof(options.BlueGreenRollbackWindowIntervals));
         var steps = new List<RolloutStep> { RolloutStep.SmokeTest() };
         if (options.RequireApproval)
         {
@@ -38,20 +38,20 @@ internal sealed class BlueGreenStrategy(BlueGreenStrategyOptions options) : IRol
         }
 
         steps.Add(RolloutStep.SetWeight(100, options.MirrorToChampion));
-        steps.Add(RolloutStep.Analyze(options.AnalysisInterval, options.RollbackWindowIntervals));
+        steps.Add(RolloutStep.Analyze(options.AnalysisInterval, options.BlueGreenRollbackWindowIntervals));
         return steps;
     }
 }
 
-internal sealed class CanaryStrategy(CanaryStrategyOptions options) : IRolloutStrategy
+internal sealed class CanaryStrategy(BuiltInStrategyOptions options) : IRolloutStrategy
 {
     public string Name => RolloutStrategyNames.Canary;
 
     public IReadOnlyList<RolloutStep> CreateSteps(RolloutStrategyContext context)
     {
-        if (options.Steps.Count == 0)
+        if (options.CanarySteps.Count == 0)
         {
-            throw new InvalidOperationException("CanaryStrategyOptions.Steps is empty; expected increasing weights such as 10, 50, 100.");
+            throw new InvalidOperationException("BuiltInStrategyOptions.CanarySteps is empty; expected increasing weights such as 10, 50, 100.");
         }
 
         var steps = new List<RolloutStep>();
@@ -61,19 +61,19 @@ internal sealed class CanaryStrategy(CanaryStrategyOptions options) : IRolloutSt
         }
 
         var previous = 0.0;
-        foreach (var weight in options.Steps)
+        foreach (var weight in options.CanarySteps)
         {
             if (!(weight > previous))
             {
-                throw new InvalidOperationException($"CanaryStrategyOptions.Steps must increase strictly; {weight} follows {previous}.");
+                throw new InvalidOperationException($"BuiltInStrategyOptions.CanarySteps must increase strictly; {weight} follows {previous}.");
             }
 
             steps.Add(RolloutStep.SetWeight(weight, options.MirrorToChampion));
-            steps.Add(RolloutStep.Analyze(options.AnalysisInterval, options.PassesPerStep));
+            steps.Add(RolloutStep.Analyze(options.AnalysisInterval, options.CanaryPassesPerStep));
             previous = weight;
         }
 
-        if (options.RequireApprovalBeforePromotion)
+        if (options.RequireApproval)
         {
             steps.Add(RolloutStep.Approval());
         }
@@ -82,7 +82,7 @@ internal sealed class CanaryStrategy(CanaryStrategyOptions options) : IRolloutSt
     }
 }
 
-internal sealed class ShadowStrategy(ShadowStrategyOptions options) : IRolloutStrategy
+internal sealed class ShadowStrategy(BuiltInStrategyOptions options) : IRolloutStrategy
 {
     public string Name => RolloutStrategyNames.Shadow;
 
@@ -91,22 +91,22 @@ internal sealed class ShadowStrategy(ShadowStrategyOptions options) : IRolloutSt
         var steps = new List<RolloutStep>
         {
             RolloutStep.SmokeTest(),
-            RolloutStep.Shadow(options.MirrorPercent),
-            RolloutStep.Analyze(options.AnalysisInterval, options.PassesRequired),
+            RolloutStep.Shadow(options.ShadowPercent),
+            RolloutStep.Analyze(options.AnalysisInterval, options.ShadowPassesRequired),
             RolloutStep.Shadow(0),
         };
-        if (options.Then is null)
+        if (options.ShadowThen is null)
         {
             steps.Add(RolloutStep.Finish());
             return steps;
         }
 
-        if (options.Then == RolloutStrategyNames.Shadow)
+        if (options.ShadowThen == RolloutStrategyNames.Shadow)
         {
-            throw new InvalidOperationException("ShadowStrategyOptions.Then names the shadow strategy itself; expected another strategy such as 'canary' or null.");
+            throw new InvalidOperationException("BuiltInStrategyOptions.ShadowThen names the shadow strategy itself; expected another strategy such as 'canary' or null.");
         }
 
-        foreach (var step in context.GetStrategy(options.Then).CreateSteps(context))
+        foreach (var step in context.GetStrategy(options.ShadowThen).CreateSteps(context))
         {
             if (step.Kind != RolloutStepKind.SmokeTest)
             {

@@ -33,7 +33,7 @@ public enum RolloutStepKind
 /// each step exactly once. After the last step the candidate is promoted (unless the last step is
 /// <see cref="RolloutStepKind.Finish"/>).
 /// </summary>
-public sealed record RolloutStep
+public sealed class RolloutStep
 {
     internal RolloutStep(RolloutStepKind kind, double percent, TimeSpan interval, int requiredPasses, bool mirrorToStable = false)
     {

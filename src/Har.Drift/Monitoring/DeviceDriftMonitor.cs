@@ -14,9 +14,9 @@ namespace Har.Drift;
 /// seen), and a device silent for <see cref="DriftMonitorOptions.DeviceIdleTimeout"/> is evicted at the next
 /// <see cref="Observe"/> of a new device or the next timer tick. Memory per device is
 /// <see cref="DriftMonitorOptions.WindowLength"/> × channels × 4 bytes plus a bounded physics history.</para>
-/// <para><b>Scoring.</b> Every <see cref="DriftMonitorOptions.ScoreInterval"/>, each device that collected
-/// <see cref="DriftMonitorOptions.WindowLength"/> new frames since its last scoring is scored (its latest window, with its
-/// own history) and <see cref="Scored"/> is raised; then the pooled outputs are scored. A one-minute class mix of one
+/// <para><b>Scoring.</b> Every <see cref="DriftMonitorOptions.ScoreInterval"/>, each device that has a whole window and
+/// collected half a <see cref="DriftMonitorOptions.WindowLength"/> of new frames since its last scoring is scored (its
+/// latest window, with its own history and sequential alarm, <see cref="DriftReport.Alarm"/>) and <see cref="Scored"/> is raised; then the pooled outputs are scored. A one-minute class mix of one
 /// person is not comparable with the population mix of the reference, so output drift is judged on the last
 /// <see cref="DriftMonitorOptions.OutputWindowLength"/> predictions of all devices together.</para>
 /// <para><b>Metrics.</b> Per channel, the worst live device (the largest KS D) sets <c>har_drift_score</c> and its
@@ -115,7 +115,7 @@ public sealed class DeviceDriftMonitor : IDisposable
                 state = new DeviceState(deviceId, _options.WindowLength, _channels);
                 _devices.Add(deviceId, state);
                 _recent.AddFirst(state.Node);
-                _metrics.Devices(_devices.Count, FlaggedCount());
+                _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
             }
             else if (state.Node != _recent.First)
             {
@@ -219,7 +219,7 @@ public sealed class DeviceDriftMonitor : IDisposable
             }
 
             _recent.Remove(state.Node);
-            _metrics.Devices(_devices.Count, FlaggedCount());
+            _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
             return true;
         }
     }
@@ -245,7 +245,8 @@ public sealed class DeviceDriftMonitor : IDisposable
             EvictIdle(_time.GetTimestamp());
             foreach (var state in _recent)
             {
-                if (state.Frames.Written - state.ScoredUpTo >= _options.WindowLength)
+                // Every half window (once a whole window arrived): the step the alarm's thresholds were calibrated with.
+                if (state.Frames.Written >= _options.WindowLength && state.Frames.Written - state.ScoredUpTo >= Math.Max(1, _options.WindowLength / 2))
                 {
                     due.Add(state);
                 }
@@ -279,7 +280,7 @@ public sealed class DeviceDriftMonitor : IDisposable
             state.Latest = report;
         }
 
-        _metrics.Scored(report.Findings);
+        _metrics.Scored(report);
         MonitorLog.Report(_logger, _options.MonitorName, report);
         Scored?.Invoke(this, report);
         return report;
@@ -307,7 +308,7 @@ public sealed class DeviceDriftMonitor : IDisposable
                 }
             }
 
-            _metrics.Devices(_devices.Count, FlaggedCount());
+            _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
         }
 
         foreach (var c in worst)
@@ -317,6 +318,17 @@ public sealed class DeviceDriftMonitor : IDisposable
                 _metrics.RecordChannel(c);
             }
         }
+    }
+
+    private int AlarmedCount()
+    {
+        var alarmed = 0;
+        foreach (var state in _recent)
+        {
+            alarmed += state.Latest is { Alarm.Raised: true } ? 1 : 0;
+        }
+
+        return alarmed;
     }
 
     private int FlaggedCount()

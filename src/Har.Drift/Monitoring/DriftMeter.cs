@@ -14,6 +14,7 @@ internal static class DriftMeter
     public const string FindingsTotal = "har_drift_sensor_findings_total";
     public const string ScoringsTotal = "har_drift_scorings_total";
     public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
+    public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
 
     public static readonly GaugeSpec Score = new("har_drift_score", "Drift score per input channel: the Kolmogorov–Smirnov effect size D against the matched reference (device monitors: the largest over live devices).", ["channel"]);
     public static readonly GaugeSpec Statistic = new("har_drift_statistic", "Test statistic per channel and test (ks: D, psi: PSI).", ["channel", "test"]);
@@ -28,7 +29,11 @@ internal static class DriftMeter
     public static readonly GaugeSpec Devices = new("har_drift_devices", "Devices with a live per-device monitor.", []);
     public static readonly GaugeSpec DevicesFlagged = new("har_drift_devices_flagged", "Live devices whose latest report is flagged (drift or a sensor finding).", []);
 
-    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DevicesFlagged];
+    public static readonly GaugeSpec DevicesAlarmed = new("har_drift_devices_alarmed", "Live devices whose sequential drift alarm is raised (the false-alarm budget sets its threshold).", []);
+    public static readonly GaugeSpec EstimatedAccuracy = new("har_drift_estimated_accuracy", "The model's accuracy on the current predictions estimated from its confidence (CBPE against the reference's reliability).", []);
+    public static readonly GaugeSpec ReferenceAccuracy = new("har_drift_reference_accuracy", "The model's measured accuracy on the labelled reference windows.", []);
+
+    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DevicesFlagged, DevicesAlarmed, EstimatedAccuracy, ReferenceAccuracy];
 
     private static readonly Meter Instance = new(Name, typeof(DriftMeter).Assembly.GetName().Version?.ToString());
     private static readonly ConcurrentDictionary<DriftMetrics, byte> Live = new();
@@ -36,6 +41,7 @@ internal static class DriftMeter
     public static readonly Counter<long> Scorings = Instance.CreateCounter<long>(ScoringsTotal, description: "Scorings of a current window.");
     public static readonly Counter<long> Findings = Instance.CreateCounter<long>(FindingsTotal, description: "Sensor findings by kind.");
     public static readonly Counter<long> Evicted = Instance.CreateCounter<long>(DevicesEvictedTotal, description: "Per-device monitors evicted, by reason.");
+    public static readonly Counter<long> Unchecked = Instance.CreateCounter<long>(UncheckedTotal, description: "Scorings in which a check had no evidence to work with, by check.");
 
     static DriftMeter()
     {

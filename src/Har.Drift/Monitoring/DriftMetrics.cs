@@ -16,6 +16,7 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Counter _findings;
     private readonly Counter _scorings;
     private readonly Counter _evicted;
+    private readonly Counter _unchecked;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
     {
@@ -29,6 +30,7 @@ internal sealed class DriftMetrics : IDisposable
         _findings = factory.CreateCounter(DriftMeter.FindingsTotal, "Sensor findings by kind.", new CounterConfiguration { LabelNames = ["monitor", "kind"] });
         _scorings = factory.CreateCounter(DriftMeter.ScoringsTotal, "Scorings of a current window.", new CounterConfiguration { LabelNames = ["monitor"] });
         _evicted = factory.CreateCounter(DriftMeter.DevicesEvictedTotal, "Per-device monitors evicted, by reason (capacity: the least recently seen device made room; idle: no window for the idle timeout).", new CounterConfiguration { LabelNames = ["monitor", "reason"] });
+        _unchecked = factory.CreateCounter(DriftMeter.UncheckedTotal, "Scorings in which a check had no evidence to work with (no still posture, no gait, no earlier minutes of the device, window too short), by check.", new CounterConfiguration { LabelNames = ["monitor", "check"] });
         DriftMeter.Register(this);
     }
 
@@ -40,7 +42,7 @@ internal sealed class DriftMetrics : IDisposable
     /// <summary>Records one scoring of a single stream: channels, findings, outputs.</summary>
     public void Record(DriftReport report)
     {
-        Scored(report.Findings);
+        Scored(report);
         foreach (var c in report.Channels)
         {
             RecordChannel(c);
@@ -53,11 +55,18 @@ internal sealed class DriftMetrics : IDisposable
     }
 
     /// <summary>Counts one scoring and its findings.</summary>
-    public void Scored(IReadOnlyList<SensorFinding> findings)
+    public void Scored(DriftReport report)
     {
         _scorings.WithLabels(_monitor).Inc();
         DriftMeter.Scorings.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
-        foreach (var f in findings)
+        foreach (var note in report.Unchecked)
+        {
+            var check = CheckName(note);
+            _unchecked.WithLabels(_monitor, check).Inc();
+            DriftMeter.Unchecked.Add(1, new("monitor", _monitor), new("check", check));
+        }
+
+        foreach (var f in report.Findings)
         {
             var kind = f.Kind.ToString();
             _findings.WithLabels(_monitor, kind).Inc();
@@ -81,9 +90,26 @@ internal sealed class DriftMetrics : IDisposable
         }
     }
 
+    /// <summary>The fixed label of a no-evidence note (bounded cardinality).</summary>
+    internal static string CheckName(string note) =>
+        note.StartsWith("no still posture", StringComparison.Ordinal) ? "still_posture"
+        : note.StartsWith("no 8 s of gait", StringComparison.Ordinal) ? "cadence"
+        : note.StartsWith("fewer than", StringComparison.Ordinal) ? "own_history"
+        : note.StartsWith("window of", StringComparison.Ordinal) ? "short_window"
+        : "other";
+
     public void RecordOutputs(OutputVerdict o)
     {
         Set(DriftMeter.OutputPredictions, o.Predictions);
+        if (o.EstimatedAccuracy is { } a && !double.IsNaN(a))
+        {
+            Set(DriftMeter.EstimatedAccuracy, a);
+        }
+
+        if (o.ReferenceAccuracy is { } r)
+        {
+            Set(DriftMeter.ReferenceAccuracy, r);
+        }
         foreach (var t in (ReadOnlySpan<TestEvidence?>)[o.ClassMix, o.Confidence, o.Entropy])
         {
             if (t is not null)
@@ -95,10 +121,11 @@ internal sealed class DriftMetrics : IDisposable
         }
     }
 
-    public void Devices(int live, int flagged)
+    public void Devices(int live, int flagged, int alarmed = 0)
     {
         Set(DriftMeter.Devices, live);
         Set(DriftMeter.DevicesFlagged, flagged);
+        Set(DriftMeter.DevicesAlarmed, alarmed);
     }
 
     public void Evicted(string reason)

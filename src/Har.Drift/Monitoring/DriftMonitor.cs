@@ -45,10 +45,10 @@ public sealed class DriftMonitor : IDisposable
     }
 
     /// <summary>Raised after every scoring, with its report.</summary>
-    public event EventHandler<DriftReport>? Scored;
+    internal event EventHandler<DriftReport>? Scored;
 
     /// <summary>Gets the most recent report, or null before the first scoring.</summary>
-    public DriftReport? Latest
+    internal DriftReport? Latest
     {
         get
         {
@@ -60,7 +60,7 @@ public sealed class DriftMonitor : IDisposable
     }
 
     /// <summary>Gets the number of frames currently held (at most the window length).</summary>
-    public int BufferedFrames
+    internal int BufferedFrames
     {
         get
         {
@@ -103,7 +103,7 @@ public sealed class DriftMonitor : IDisposable
     /// <param name="predictedClass">The predicted class index, in the model's (and <see cref="OutputReference.Labels"/>') order.</param>
     /// <param name="confidence">The top-class probability.</param>
     /// <param name="entropy">The predictive entropy in nats.</param>
-    public void RecordPrediction(int predictedClass, float confidence, float entropy)
+    internal void RecordPrediction(int predictedClass, float confidence, float entropy)
     {
         OutputScoring.Validate(_scorer.Profile.Outputs, predictedClass, confidence, entropy);
         lock (_gate)
@@ -113,7 +113,7 @@ public sealed class DriftMonitor : IDisposable
     }
 
     /// <summary>Forgets the frames, outputs and physics history (the device was re-mounted, recalibrated or replaced).</summary>
-    public void Reset()
+    internal void Reset()
     {
         lock (_gate)
         {

@@ -23,8 +23,7 @@ public sealed class DriftMonitorOptions
 
     /// <summary>Gets or sets how many of the latest predictions are kept for output drift (per <see cref="DriftMonitor"/>; pooled over all devices of a <see cref="DeviceDriftMonitor"/>).</summary>
     /// <value>The default value is 1000.</value>
-    [Range(2, 10_000_000)]
-    public int OutputWindowLength { get; set; } = 1000;
+    internal int OutputWindowLength { get; set; } = 1000;
 
     /// <summary>Gets or sets the most devices a <see cref="DeviceDriftMonitor"/> keeps; a new device beyond it evicts the least recently seen one.</summary>
     /// <value>The default value is 1000.</value>

@@ -77,7 +77,13 @@ internal static class OutputScoring
         var confidenceEvidence = Evidence(ConfidenceTest, confD, confP, adjusted[1], options.OutputKsFloor, options.Alpha, null, null);
         var entropyEvidence = Evidence(EntropyTest, entD, entP, adjusted[2], options.OutputKsFloor, options.Alpha, null, null);
         var drifted = Decides(mix) || Decides(confidenceEvidence) || Decides(entropyEvidence);
-        return new OutputVerdict(drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, reference.Labels, n, nEff, mix, confidenceEvidence, entropyEvidence);
+        var (accuracy, margin) = AccuracyEstimate.Estimate(reference, confidence, nEff);
+        return new OutputVerdict(drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, reference.Labels, n, nEff, mix, confidenceEvidence, entropyEvidence)
+        {
+            EstimatedAccuracy = accuracy,
+            EstimatedAccuracyMargin = margin,
+            ReferenceAccuracy = reference.ReferenceAccuracy,
+        };
     }
 
     private static bool Decides(TestEvidence e) => e.Significant && e.AboveFloor;

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 using System.Text;
 
@@ -30,13 +31,15 @@ public sealed class OutputVerdict
     public DriftVerdict Verdict { get; }
 
     /// <summary>Gets the class labels, in the order of the class counts of <see cref="ClassMix"/>.</summary>
-    public IReadOnlyList<string> Labels { get; }
+    [JsonInclude]
+    internal IReadOnlyList<string> Labels { get; }
 
     /// <summary>Gets the number of current predictions scored.</summary>
     public int Predictions { get; }
 
     /// <summary>Gets the effective sample size (autocorrelation-aware) the p-values were computed at.</summary>
-    public double EffectiveN { get; }
+    [JsonInclude]
+    internal double EffectiveN { get; }
 
     /// <summary>Gets the predicted-class-mix evidence (<c>class_mix</c>: statistic = Jensen–Shannon distance, p-value = chi-square homogeneity at the effective n, counts per class), or null when insufficient.</summary>
     public TestEvidence? ClassMix { get; }
@@ -46,6 +49,19 @@ public sealed class OutputVerdict
 
     /// <summary>Gets the entropy evidence (<c>entropy</c>: KS D against the reference's entropy), or null when insufficient.</summary>
     public TestEvidence? Entropy { get; }
+
+    /// <summary>
+    /// Gets the model's estimated accuracy on the current predictions from their confidence (confidence-based performance
+    /// estimation against the reference's reliability, <see cref="OutputReference.WithAccuracy"/>; the raw mean confidence
+    /// when the reference has no labels), or null when there were too few predictions.
+    /// </summary>
+    public double? EstimatedAccuracy { get; internal init; }
+
+    /// <summary>Gets the 95 % margin of <see cref="EstimatedAccuracy"/> (binomial, at the effective n), or null.</summary>
+    public double? EstimatedAccuracyMargin { get; internal init; }
+
+    /// <summary>Gets the model's measured accuracy on the labelled reference windows, or null when the reference has no labels.</summary>
+    public double? ReferenceAccuracy { get; internal init; }
 
     /// <summary>Returns a one-line summary, e.g. <c>outputs Drifted: class mix JS 0.31 (floor 0.10, p 1e-6), confidence D 0.08 …, n 500 (n_eff 120)</c>.</summary>
     /// <returns>The summary.</returns>
@@ -70,6 +86,14 @@ public sealed class OutputVerdict
         }
 
         sb.Append(inv, $", n {Predictions} (n_eff {EffectiveN:F0})");
+        if (EstimatedAccuracy is { } a)
+        {
+            sb.Append(inv, $"; estimated accuracy {a:F2} ± {EstimatedAccuracyMargin ?? 0:F2}");
+            if (ReferenceAccuracy is { } r)
+            {
+                sb.Append(inv, $" vs {r:F2} at reference");
+            }
+        }
         return sb.ToString();
     }
 }

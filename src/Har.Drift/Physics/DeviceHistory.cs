@@ -66,11 +66,19 @@ internal sealed class DeviceHistory
         }
     }
 
+    /// <summary>Gets the device's own earlier minutes for the within-device comparisons (guarded by the caller's scoring lock).</summary>
+    internal SelfBaseline Self { get; } = new();
+
+    /// <summary>Gets the device's sequential alarm state (guarded by the caller's scoring lock).</summary>
+    internal AlarmState Alarm { get; } = new();
+
     /// <summary>Forgets all evidence (device re-mounted, recalibrated or replaced); frame positions restart at 0.</summary>
     public void Clear()
     {
         lock (_gate)
         {
+            Self.Clear();
+            Alarm.Reset();
             _pairs.Clear();
             foreach (var b in _blocks)
             {
@@ -82,12 +90,14 @@ internal sealed class DeviceHistory
     }
 
     /// <summary>The evidence of frames before <paramref name="windowStart"/> (absolute stream index): items starting earlier.</summary>
-    internal (List<RotationPair> Pairs, List<double[]> Blocks) Before(long windowStart)
+    /// <remarks>With <paramref name="horizon"/>, only items starting at most that many frames before the window count, so a fault that starts mid-session outweighs the healthy evidence before it within a few minutes.</remarks>
+    internal (List<RotationPair> Pairs, List<double[]> Blocks) Before(long windowStart, long horizon = long.MaxValue)
     {
         lock (_gate)
         {
-            var pairs = _pairs.Where(p => p.Start < windowStart).ToList();
-            var blocks = _blocks.SelectMany(q => q).Where(b => b.Start < windowStart).Select(b => b.Mean).ToList();
+            var from = horizon == long.MaxValue ? long.MinValue : windowStart - horizon;
+            var pairs = _pairs.Where(p => p.Start < windowStart && p.Start >= from).ToList();
+            var blocks = _blocks.SelectMany(q => q).Where(b => b.Start < windowStart && b.Start >= from).Select(b => b.Mean).ToList();
             return (pairs, blocks);
         }
     }

@@ -18,6 +18,14 @@ internal static class SensorConsistency
         ("accelerometer x and y axes swapped", 0, 1, true, [0, -1, 0, -1, 0, 0, 0, 0, -1]),
         ("accelerometer x and z axes swapped", 0, 2, true, [0, 0, -1, 0, -1, 0, -1, 0, 0]),
         ("accelerometer y and z axes swapped", 1, 2, true, [-1, 0, 0, 0, 0, -1, 0, -1, 0]),
+
+        // A flipped axis is a mirror too: a flipped gyroscope axis k is undone by F_k, a flipped accelerometer axis by −F_k.
+        ("gyroscope x axis sign-flipped", 0, 0, false, [-1, 0, 0, 0, 1, 0, 0, 0, 1]),
+        ("gyroscope y axis sign-flipped", 1, 1, false, [1, 0, 0, 0, -1, 0, 0, 0, 1]),
+        ("gyroscope z axis sign-flipped", 2, 2, false, [1, 0, 0, 0, 1, 0, 0, 0, -1]),
+        ("accelerometer x axis sign-flipped", 0, 0, true, [1, 0, 0, 0, -1, 0, 0, 0, -1]),
+        ("accelerometer y axis sign-flipped", 1, 1, true, [-1, 0, 0, 0, 1, 0, 0, 0, -1]),
+        ("accelerometer z axis sign-flipped", 2, 2, true, [-1, 0, 0, 0, -1, 0, 0, 0, 1]),
     ];
 
     /// <summary>The gyroscope maps every pair is evaluated under: as recorded, then each hypothesis.</summary>
@@ -130,6 +138,9 @@ internal static class SensorConsistency
     /// </summary>
     internal const double BoundMargin = 0.5;
 
+    /// <summary>How far back (seconds before the window) a device's earlier turns and still postures count.</summary>
+    internal const double HistorySeconds = 150;
+
     private static double[] Widen(double lo, double hi)
     {
         var margin = BoundMargin * (hi - lo);
@@ -142,7 +153,7 @@ internal static class SensorConsistency
         var blocks = ImuPhysics.BlockMeans(series[acc[0]], series[acc[1]], series[acc[2]], sampleRateHz);
         var g = ImuPhysics.Gravity(blocks, offset, radius);
         var still = ImuPhysics.StillBlocks(series[acc[0]], series[acc[1]], series[acc[2]], sampleRateHz);
-        var (earlierPairs, earlierBlocks) = history.Before(windowStart);
+        var (earlierPairs, earlierBlocks) = history.Before(windowStart, (long)Math.Round(HistorySeconds * sampleRateHz));
         var (axis, axisBlocks) = ImuPhysics.AxisResiduals(earlierBlocks.Concat(still.Select(b => b.Mean)), offset, radius);
         List<RotationPair> pairs = [];
         if (SameLength(series, acc, gyro))
@@ -281,8 +292,9 @@ internal static class SensorConsistency
             {
                 var hyp = Hypotheses[best];
                 var axesOf = hyp.Accelerometer ? acc : gyro;
-                string[] implicated = [channels[axesOf[hyp.A]], channels[axesOf[hyp.B]]];
-                findings.Add(Mismatch(reference, r, where, string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({implicated[0]} ↔ {implicated[1]})"), implicated));
+                string[] implicated = hyp.A == hyp.B ? [channels[axesOf[hyp.A]]] : [channels[axesOf[hyp.A]], channels[axesOf[hyp.B]]];
+                var named = hyp.A == hyp.B ? $"sign of {implicated[0]} flipped" : $"{implicated[0]} ↔ {implicated[1]}";
+                findings.Add(Mismatch(reference, r, where, string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({named})"), implicated));
                 return;
             }
 

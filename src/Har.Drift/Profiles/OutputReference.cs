@@ -11,7 +11,7 @@ namespace Har.Drift;
 public sealed class OutputReference
 {
     [JsonConstructor]
-    internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy)
+    internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy, long[]? reliabilityCounts = null, long[]? reliabilityCorrect = null)
     {
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(classCounts);
@@ -26,19 +26,66 @@ public sealed class OutputReference
         ClassCounts = classCounts;
         SortedConfidence = sortedConfidence;
         SortedEntropy = sortedEntropy;
+        ReliabilityCounts = reliabilityCounts;
+        ReliabilityCorrect = reliabilityCorrect;
+    }
+
+    /// <summary>Gets, per confidence bin (<see cref="AccuracyEstimate.Bins"/> equal bins of the top-class probability), the labelled reference windows; null without labels.</summary>
+    [JsonInclude]
+    internal long[]? ReliabilityCounts { get; }
+
+    /// <summary>Gets, per confidence bin, the labelled reference windows the model got right; null without labels.</summary>
+    [JsonInclude]
+    internal long[]? ReliabilityCorrect { get; }
+
+    /// <summary>Gets the model's measured accuracy on the labelled reference windows (<see cref="WithAccuracy"/>), or null without labels.</summary>
+    [JsonIgnore]
+    internal double? ReferenceAccuracy => ReliabilityCounts is { } n && ReliabilityCorrect is { } k && n.Sum() > 0 ? (double)k.Sum() / n.Sum() : null;
+
+    /// <summary>
+    /// Returns a copy that also knows how often the model is right at each confidence on labelled reference windows, so
+    /// that the accuracy on unlabelled current windows can be estimated from the model's confidence alone
+    /// (confidence-based performance estimation, as NannyML's CBPE: each window counts with the reference accuracy at its
+    /// confidence, so a model that is over- or under-confident on the reference is corrected).
+    /// </summary>
+    /// <param name="predictedClass">Predicted class per labelled reference window (data the model was not trained on).</param>
+    /// <param name="confidence">Top-class probability per window.</param>
+    /// <param name="trueClass">True class per window, in the model's label order.</param>
+    /// <returns>A new output reference.</returns>
+    public OutputReference WithAccuracy(ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<int> trueClass)
+    {
+        if (predictedClass.Length != confidence.Length || predictedClass.Length != trueClass.Length || predictedClass.IsEmpty)
+        {
+            throw new ArgumentException($"Got {predictedClass.Length} predicted classes, {confidence.Length} confidences and {trueClass.Length} true classes; expected the same non-zero number of each (one per labelled window).", nameof(trueClass));
+        }
+
+        var counts = new long[AccuracyEstimate.Bins];
+        var correct = new long[AccuracyEstimate.Bins];
+        for (var i = 0; i < predictedClass.Length; i++)
+        {
+            var b = AccuracyEstimate.Bin(confidence[i]);
+            counts[b]++;
+            correct[b] += predictedClass[i] == trueClass[i] ? 1 : 0;
+        }
+
+        return new OutputReference(Labels, ClassCounts, SortedConfidence, SortedEntropy, counts, correct);
     }
 
     /// <summary>Gets the class labels in model order.</summary>
-    public string[] Labels { get; }
+    [JsonInclude]
+    internal string[] Labels { get; }
 
     /// <summary>Gets the predicted windows per class in the reference.</summary>
-    public long[] ClassCounts { get; }
+    [JsonInclude]
+    internal long[] ClassCounts { get; }
 
     /// <summary>Gets a bounded sorted sample of the top-class probability.</summary>
-    public double[] SortedConfidence { get; }
+    [JsonInclude]
+    internal double[] SortedConfidence { get; }
 
     /// <summary>Gets a bounded sorted sample of the predictive entropy (nats).</summary>
-    public double[] SortedEntropy { get; }
+    [JsonInclude]
+    internal double[] SortedEntropy { get; }
 
     /// <summary>Builds the output reference from the model's predictions on reference windows (Har.Drift does not run models: the caller passes them).</summary>
     /// <param name="labels">Class labels in model order.</param>

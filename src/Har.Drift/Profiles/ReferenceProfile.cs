@@ -26,8 +26,9 @@ public sealed class ReferenceProfile
     /// <param name="source">Free-text description of the training data.</param>
     /// <param name="outputs">Optional model-output reference.</param>
     /// <param name="sensorConsistency">Optional calibrated physics checks of a 6-axis IMU.</param>
+    /// <param name="alarms">Optional calibrated within-device checks and alarm statistics.</param>
     [JsonConstructor]
-    internal ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null)
+    internal ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null, AlarmReference? alarms = null)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(segments);
@@ -58,6 +59,7 @@ public sealed class ReferenceProfile
         Source = source ?? string.Empty;
         Outputs = outputs;
         SensorConsistency = sensorConsistency;
+        Alarms = alarms;
         ChannelNames = [.. channels.Select(c => c.Name)];
         Hash = ComputeHash();
     }
@@ -69,7 +71,8 @@ public sealed class ReferenceProfile
 #pragma warning restore CA1822
 
     /// <summary>Gets a description of the training data the profile was built from.</summary>
-    public string Source { get; }
+    [JsonInclude]
+    internal string Source { get; }
 
     /// <summary>Gets the sample rate of the training data in Hz.</summary>
     public double SampleRateHz { get; }
@@ -96,6 +99,10 @@ public sealed class ReferenceProfile
     [JsonInclude]
     internal SensorConsistencyReference? SensorConsistency { get; }
 
+    /// <summary>Gets the calibrated within-device, noise-floor and unit checks and the sequential alarm's training statistics, when the channels are a 6-axis IMU.</summary>
+    [JsonInclude]
+    internal AlarmReference? Alarms { get; }
+
     /// <summary>Gets the SHA-256 (lower-case hex) of the profile's canonical JSON bytes (the profile without this field).</summary>
     [JsonIgnore]
     public string Hash { get; }
@@ -114,8 +121,12 @@ public sealed class ReferenceProfile
     public ReferenceProfile WithOutputs(OutputReference outputs)
     {
         ArgumentNullException.ThrowIfNull(outputs);
-        return new ReferenceProfile(Channels, Segments, Floors, SampleRateHz, SegmentLength, Source, outputs, SensorConsistency);
+        return new ReferenceProfile(Channels, Segments, Floors, SampleRateHz, SegmentLength, Source, outputs, SensorConsistency, Alarms);
     }
+
+    /// <summary>Returns a copy with the calibrated alarm reference.</summary>
+    internal ReferenceProfile WithAlarms(AlarmReference? alarms) =>
+        new(Channels, Segments, Floors, SampleRateHz, SegmentLength, Source, Outputs, SensorConsistency, alarms);
 
     /// <summary>The canonical bytes the hash is computed over: compact JSON with the declared property order.</summary>
     /// <returns>UTF-8 JSON.</returns>
@@ -123,7 +134,7 @@ public sealed class ReferenceProfile
 
     /// <summary>Serialises the profile as indented JSON (the hash is recomputed on load, so it is not stored).</summary>
     /// <returns>The JSON text.</returns>
-    public string ToJson() => JsonSerializer.Serialize(this, Indented);
+    internal string ToJson() => JsonSerializer.Serialize(this, Indented);
 
     /// <summary>Writes the profile to a JSON file.</summary>
     /// <param name="path">Destination path.</param>

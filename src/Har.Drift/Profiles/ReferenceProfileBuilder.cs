@@ -28,7 +28,7 @@ public sealed class ReferenceProfileOptions
     /// <summary>Gets or sets the quantile of the leave-one-group-out null distribution taken as the effect-size floor.</summary>
     /// <value>The default value is 0.98.</value>
     [Range(0.5, 1.0)]
-    public double FloorQuantile { get; set; } = 0.98;
+    internal double FloorQuantile { get; set; } = 0.98;
 
     /// <summary>
     /// Gets or sets the central fraction of the training windows' physics statistics (gravity magnitude, rotation
@@ -36,7 +36,7 @@ public sealed class ReferenceProfileOptions
     /// </summary>
     /// <value>The default value is 0.99.</value>
     [Range(0.5, 1.0)]
-    public double ConsistencyQuantile { get; set; } = 0.99;
+    internal double ConsistencyQuantile { get; set; } = 0.99;
 
     /// <summary>Gets or sets the sample rate of the recordings in Hz.</summary>
     /// <value>The default value is 50.</value>
@@ -45,7 +45,7 @@ public sealed class ReferenceProfileOptions
 
     /// <summary>Gets or sets the scoring options used while calibrating the floors (use the ones you will score with).</summary>
     /// <value>The default value is a default <see cref="DriftScoringOptions"/>.</value>
-    public DriftScoringOptions Scoring { get; set; } = new();
+    internal DriftScoringOptions Scoring { get; set; } = new();
 }
 
 /// <summary>
@@ -73,6 +73,9 @@ public sealed class ReferenceProfileBuilder
         _options = options ?? new ReferenceProfileOptions();
     }
 
+    /// <summary>Gets the cross-fitted alarm evidence of the training recordings from the last <see cref="Build"/> (for calibration reports).</summary>
+    internal IReadOnlyList<AlarmCalibration.EvidenceRun>? CalibrationEvidence { get; private set; }
+
     /// <summary>Adds one continuous recording.</summary>
     /// <param name="group">The group (subject) it belongs to.</param>
     /// <param name="interleaved">Frames of the builder's channels, in time order.</param>
@@ -99,12 +102,27 @@ public sealed class ReferenceProfileBuilder
             throw new InvalidOperationException("No recordings were added; add training data with AddRecording before Build.");
         }
 
+        var profile = BuildCore(source, _recordings);
+        if (profile.Alarms is not { } bounds)
+        {
+            return profile;
+        }
+
+        // The alarm thresholds from out-of-sample evidence: each fold of groups streamed against a profile built without it.
+        var evidence = AlarmCalibration.CrossFittedEvidence(_recordings, subset => BuildCore(source, subset), profile, _options.Scoring);
+        CalibrationEvidence = evidence;
+        return profile.WithAlarms(AlarmCalibration.WithRates(bounds, evidence, profile.SampleRateHz));
+    }
+
+    /// <summary>Builds a profile from some recordings, with the within-device bounds but no alarm thresholds.</summary>
+    private ReferenceProfile BuildCore(string source, IReadOnlyList<(string Group, float[] Samples)> recordings)
+    {
         var c = _channels.Length;
         var channelRefs = new ChannelReference[c];
         for (var ch = 0; ch < c; ch++)
         {
             var all = new List<double>();
-            foreach (var (_, samples) in _recordings)
+            foreach (var (_, samples) in recordings)
             {
                 for (var i = ch; i < samples.Length; i += c)
                 {
@@ -131,13 +149,13 @@ public sealed class ReferenceProfileBuilder
 
         // Training windows: non-overlapping, a trailing part shorter than half a window is dropped.
         var windows = new List<(string Group, double[][] Series)>();
-        var recordings = new List<int>();
+        var windowRecordings = new List<int>();
         var segments = new List<ReferenceSegment>();
         var gravityAxes = ChannelKinds.GravityAxes(_channels);
         var len = _options.SegmentLength;
-        for (var rec = 0; rec < _recordings.Count; rec++)
+        for (var rec = 0; rec < recordings.Count; rec++)
         {
-            var (group, samples) = _recordings[rec];
+            var (group, samples) = recordings[rec];
             var frames = samples.Length / c;
             for (var start = 0; start < frames; start += len)
             {
@@ -184,7 +202,7 @@ public sealed class ReferenceProfileBuilder
                 var gravity = gravityAxes.Length == 3 ? ChannelKinds.MeanDirection(series[gravityAxes[0]], series[gravityAxes[1]], series[gravityAxes[2]]) ?? [] : [];
                 segments.Add(new ReferenceSegment(group, quantiles, neff, gravity));
                 windows.Add((group, series));
-                recordings.Add(rec);
+                windowRecordings.Add(rec);
             }
         }
 
@@ -196,8 +214,9 @@ public sealed class ReferenceProfileBuilder
         // Provisional profile (floors 0) to calibrate against, leaving each window's own group out.
         var provisional = new ReferenceProfile(channelRefs, segments, new CalibratedFloors(new double[c], new double[c], _options.FloorQuantile, 0), _options.SampleRateHz, len, source);
         var floors = Calibrate(provisional, windows);
-        var consistency = SensorConsistency.Calibrate(_channels, windows, recordings, _options.SampleRateHz, _options.ConsistencyQuantile);
-        return new ReferenceProfile(channelRefs, segments, floors, _options.SampleRateHz, len, source, null, consistency);
+        var consistency = SensorConsistency.Calibrate(_channels, windows, windowRecordings, _options.SampleRateHz, _options.ConsistencyQuantile);
+        var profile = new ReferenceProfile(channelRefs, segments, floors, _options.SampleRateHz, len, source, null, consistency);
+        return profile.WithAlarms(AlarmCalibration.Calibrate(profile, recordings));
     }
 
     private CalibratedFloors Calibrate(ReferenceProfile provisional, List<(string Group, double[][] Series)> windows)

@@ -2,7 +2,7 @@ namespace Har.Drift;
 
 /// <summary>The alternative hypothesis of a two-sample Kolmogorov–Smirnov test (SciPy's <c>alternative</c>).</summary>
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<KsAlternative>))]
-public enum KsAlternative
+internal enum KsAlternative
 {
     /// <summary>The distributions differ: D = sup |F_x − F_y|.</summary>
     TwoSided,
@@ -16,7 +16,7 @@ public enum KsAlternative
 
 /// <summary>How the p-value of a two-sample Kolmogorov–Smirnov test is computed (SciPy's <c>method</c>).</summary>
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<KsMethod>))]
-public enum KsMethod
+internal enum KsMethod
 {
     /// <summary>Exact when max(n, m) ≤ 10 000, otherwise asymptotic.</summary>
     Auto,
@@ -29,7 +29,7 @@ public enum KsMethod
 }
 
 /// <summary>The result of a two-sample Kolmogorov–Smirnov test.</summary>
-public sealed class KsResult
+internal sealed class KsResult
 {
     internal KsResult(double statistic, double pValue, double location, int sign, KsMethod method, int n, int m)
     {
@@ -49,19 +49,19 @@ public sealed class KsResult
     public double PValue { get; }
 
     /// <summary>Gets the value at which the statistic is attained.</summary>
-    public double Location { get; }
+    internal double Location { get; }
 
     /// <summary>Gets +1 when F_x − F_y is positive at <see cref="Location"/>, −1 when negative.</summary>
-    public int Sign { get; }
+    internal int Sign { get; }
 
     /// <summary>Gets the method actually used (<see cref="KsMethod.Exact"/> or <see cref="KsMethod.Asymptotic"/>).</summary>
     public KsMethod Method { get; }
 
     /// <summary>Gets the size of the first sample.</summary>
-    public int N { get; }
+    internal int N { get; }
 
     /// <summary>Gets the size of the second sample.</summary>
-    public int M { get; }
+    internal int M { get; }
 
     /// <summary>Returns e.g. <c>KS D 0.231, p 1.2e-05 (Exact, n 50, m 80)</c>.</summary>
     /// <returns>The summary.</returns>
@@ -73,7 +73,7 @@ public sealed class KsResult
 /// at every pooled point with ties counted as ≤, exact p-values by lattice-path counting, asymptotic two-sided
 /// p-values from the exact finite-n Kolmogorov distribution at round(n·m/(n+m)), and Hodges' one-sided formula.
 /// </summary>
-public static class KolmogorovSmirnov
+internal static class KolmogorovSmirnov
 {
     /// <summary>Sample size at or below which <see cref="KsMethod.Auto"/> uses the exact distribution.</summary>
     internal const int MaxAutoExactN = 10_000;
@@ -108,7 +108,7 @@ public static class KolmogorovSmirnov
     /// <param name="alternative">The alternative hypothesis (with the reference as the first sample).</param>
     /// <param name="method">How the p-value is computed.</param>
     /// <returns>The statistic and p-value.</returns>
-    public static KsResult TestAgainstSorted(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> current, KsAlternative alternative = KsAlternative.TwoSided, KsMethod method = KsMethod.Auto)
+    internal static KsResult TestAgainstSorted(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> current, KsAlternative alternative = KsAlternative.TwoSided, KsMethod method = KsMethod.Auto)
     {
         RequireNonEmpty(current.Length, nameof(current));
         var ys = GC.AllocateUninitializedArray<double>(current.Length);

@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace Har.Drift;
 
 /// <summary>The result of a PSI computation: the index, the bins and counts it was computed from.</summary>
-public sealed class PsiResult
+internal sealed class PsiResult
 {
     internal PsiResult(double value, double[] innerEdges, long[] referenceCounts, long[] currentCounts)
     {
@@ -36,10 +36,10 @@ public sealed class PsiResult
 /// (type-7, linear) quantiles of the reference at k/B, left-closed / right-open (<c>searchsorted(side='right')</c>),
 /// and a fraction that is exactly zero replaced by an epsilon (1e-4 by default) before the log, without renormalising.
 /// </summary>
-public static class PopulationStabilityIndex
+internal static class PopulationStabilityIndex
 {
     /// <summary>The default number of bins.</summary>
-    public const int DefaultBins = 10;
+    internal const int DefaultBins = 10;
 
     /// <summary>The default replacement for an empty bin's fraction.</summary>
     internal const double DefaultEpsilon = 1e-4;

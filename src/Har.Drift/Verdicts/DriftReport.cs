@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 using System.Text;
 
@@ -51,7 +52,8 @@ public sealed class DriftReport
     public double Alpha { get; }
 
     /// <summary>Gets the indices of the reference windows the current window was compared with.</summary>
-    public IReadOnlyList<int> MatchedSegments { get; }
+    [JsonInclude]
+    internal IReadOnlyList<int> MatchedSegments { get; }
 
     /// <summary>Gets the per-channel verdicts of the input.</summary>
     public IReadOnlyList<ChannelVerdict> Channels { get; }
@@ -61,6 +63,12 @@ public sealed class DriftReport
 
     /// <summary>Gets the output-drift verdict (class mix, confidence, entropy), or null when no outputs were scored.</summary>
     public OutputVerdict? Outputs { get; }
+
+    /// <summary>Gets the device's sequential alarm after this scoring (with the named cause), or null when the profile has no calibrated alarm (built before it existed, or not a 6-axis IMU).</summary>
+    public DriftAlarm? Alarm { get; internal set; }
+
+    /// <summary>Gets the checks that had no evidence to work with in this scoring, each as a sentence (e.g. "no still posture in this window: …").</summary>
+    public IReadOnlyList<string> Unchecked { get; internal set; } = [];
 
     /// <summary>Gets a value indicating whether any input channel or the outputs drifted.</summary>
     public bool AnyDrifted
@@ -80,7 +88,7 @@ public sealed class DriftReport
     }
 
     /// <summary>Gets a value indicating whether the window needs attention: something drifted or a sensor finding was raised.</summary>
-    public bool Flagged => AnyDrifted || Findings.Count > 0;
+    internal bool Flagged => AnyDrifted || Findings.Count > 0;
 
     /// <summary>
     /// Returns the overall verdict line first, then one line per drifted channel, sensor finding and the outputs, e.g.

@@ -45,7 +45,7 @@ public sealed class DriftScorer
     }
 
     /// <summary>Gets the reference profile.</summary>
-    public ReferenceProfile Profile => _profile;
+    internal ReferenceProfile Profile => _profile;
 
     /// <summary>Scores one window on its own (the physics checks see only this window's turns and postures).</summary>
     /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order.</param>
@@ -87,7 +87,7 @@ public sealed class DriftScorer
     }
 
     /// <summary>Scores a window that starts at frame <paramref name="windowStart"/> of the device's stream (windows may overlap).</summary>
-    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, long windowStart, ReadOnlySpan<long> timestampsMs, OutputVerdict? outputs = null, string? device = null)
+    internal DriftReport Score(ReadOnlySpan<float> interleaved, DeviceHistory history, long windowStart, ReadOnlySpan<long> timestampsMs, OutputVerdict? outputs = null, string? device = null, string? excludeGroup = null)
     {
         if (interleaved.Length % _channels != 0)
         {
@@ -118,8 +118,39 @@ public sealed class DriftScorer
             SensorConsistency.Check(consistency, _profile.ChannelNames, series, _profile.SampleRateHz, findings, history, windowStart);
         }
 
-        var stats = Compute(series, excludeGroup: null);
-        return Decide(stats, findings, outputs, device);
+        var notes = new List<string>();
+        if (_options.ConsistencyChecks && _profile.SensorConsistency is { } c2 && _profile.SampleRateHz > 0)
+        {
+            SelfChecks.Check(_profile.Alarms, _profile.ChannelNames, series, _profile.SampleRateHz, c2.GravityMagnitude, history, windowStart, findings, notes);
+        }
+
+        var stats = Compute(series, excludeGroup);
+        var report = Decide(stats, findings, outputs, device);
+        report.Unchecked = notes;
+        report.Alarm = UpdateAlarm(report, history.Alarm, frames, notes);
+        return report;
+    }
+
+    /// <summary>Feeds a scoring to the device's sequential alarm; a window shorter than the profile's is not used for it (its statistics have no calibrated floors).</summary>
+    private DriftAlarm? UpdateAlarm(DriftReport report, AlarmState state, int frames, List<string> notes)
+    {
+        if (_profile.Alarms is not { } alarms)
+        {
+            return null;
+        }
+
+        var budget = _options.FalseAlarmsPerTenHours;
+        if (frames < _profile.SegmentLength)
+        {
+            notes.Add($"window of {frames} frames is shorter than the profile's {_profile.SegmentLength}: not used for the alarm");
+            var lead = state.Leading;
+            var h0 = lead is null ? AlarmState.MinThreshold : alarms.Threshold(lead, budget);
+            return new DriftAlarm(state.Statistic >= h0, state.Statistic, h0, DriftCause.None, [], "Window too short for the alarm; the statistic is unchanged.");
+        }
+
+        var (_, statistic, threshold) = state.Update(Diagnosis.Evidence(report.Channels, report.Findings), check => alarms.Threshold(check, budget));
+        var (cause, channels, text) = Diagnosis.Name(report.Channels, report.Findings, state.Leading);
+        return new DriftAlarm(statistic >= threshold, statistic, threshold, cause, channels, text);
     }
 
     internal readonly record struct ChannelStats(int N, double NEff, double RefNEff, double D, double KsP, double Psi, double PsiP, double[] Edges, long[] RefCounts, long[] CurCounts);

@@ -12,12 +12,11 @@ public sealed class DriftScoringOptions
 
     /// <summary>Gets or sets the correction across all channels and tests of one scoring.</summary>
     /// <value>The default value is <see cref="MultipleTestingCorrection.Holm"/>.</value>
-    public MultipleTestingCorrection Correction { get; set; } = MultipleTestingCorrection.Holm;
+    internal MultipleTestingCorrection Correction { get; set; } = MultipleTestingCorrection.Holm;
 
     /// <summary>Gets or sets the minimum number of finite samples per channel; below it the verdict is <see cref="DriftVerdict.Insufficient"/>.</summary>
     /// <value>The default value is 500 (10 s at 50 Hz).</value>
-    [Range(8, int.MaxValue)]
-    public int MinSamples { get; set; } = 500;
+    internal int MinSamples { get; set; } = 500;
 
     /// <summary>Gets or sets how many reference windows (the most similar ones) the current window is compared with.</summary>
     /// <value>The default value is 8.</value>
@@ -44,13 +43,11 @@ public sealed class DriftScoringOptions
 
     /// <summary>Gets or sets a KS D floor applied to every channel instead of the profile's calibrated floors.</summary>
     /// <value>The default value is <see langword="null"/> (use the calibrated floors).</value>
-    [Range(0.0, 1.0)]
-    public double? KsFloor { get; set; }
+    internal double? KsFloor { get; set; }
 
     /// <summary>Gets or sets a PSI floor applied to every channel instead of the profile's calibrated floors.</summary>
     /// <value>The default value is <see langword="null"/> (use the calibrated floors).</value>
-    [Range(0.0, 100.0)]
-    public double? PsiFloor { get; set; }
+    internal double? PsiFloor { get; set; }
 
     /// <summary>Gets or sets the accelerometer full-scale range in g; samples within 0.5 % of it count as saturated.</summary>
     /// <value>The default value is 8 g.</value>
@@ -64,43 +61,45 @@ public sealed class DriftScoringOptions
 
     /// <summary>Gets or sets the fraction of saturated samples that raises a finding.</summary>
     /// <value>The default value is 0.001.</value>
-    [Range(0.0, 1.0)]
-    public double SaturationFraction { get; set; } = 0.001;
+    internal double SaturationFraction { get; set; } = 0.001;
 
     /// <summary>Gets or sets the length of a run of identical values (samples) that raises a flatline finding.</summary>
     /// <value>The default value is 250 (5 s at 50 Hz).</value>
-    [Range(2, int.MaxValue)]
-    public int FlatlineRun { get; set; } = 250;
+    internal int FlatlineRun { get; set; } = 250;
 
     /// <summary>Gets or sets the angle (degrees) between the window's gravity direction and the nearest reference window's beyond which orientation changed.</summary>
     /// <value>The default value is 40 degrees.</value>
-    [Range(1.0, 180.0)]
-    public double OrientationChangeDegrees { get; set; } = 40;
+    internal double OrientationChangeDegrees { get; set; } = 40;
 
     /// <summary>
     /// Gets or sets a value indicating whether the physics-based consistency checks calibrated in the profile
     /// (gravity magnitude; gyroscope rotation against the turn of gravity) run and report their findings.
     /// </summary>
     /// <value>The default value is <see langword="true"/>.</value>
-    public bool ConsistencyChecks { get; set; } = true;
+    internal bool ConsistencyChecks { get; set; } = true;
 
     /// <summary>Gets or sets the relative spread of sample intervals (std / nominal) that raises a jitter finding when timestamps are given.</summary>
     /// <value>The default value is 0.2.</value>
-    [Range(0.0, 100.0)]
-    public double JitterTolerance { get; set; } = 0.2;
+    internal double JitterTolerance { get; set; } = 0.2;
 
     /// <summary>Gets or sets the Jensen–Shannon distance (base 2, in [0, 1]) between the current and the reference predicted-class mix that output drift must reach.</summary>
     /// <value>The default value is 0.1 (a shift of about ten points of the mix between two classes).</value>
-    [Range(0.0, 1.0)]
-    public double ClassMixFloor { get; set; } = 0.1;
+    internal double ClassMixFloor { get; set; } = 0.1;
 
     /// <summary>Gets or sets the KS D between the current and the reference confidence (and entropy) distributions that output drift must reach.</summary>
     /// <value>The default value is 0.1.</value>
-    [Range(0.0, 1.0)]
-    public double OutputKsFloor { get; set; } = 0.1;
+    internal double OutputKsFloor { get; set; } = 0.1;
+
+    /// <summary>
+    /// Gets or sets the false-alarm budget of the per-device sequential alarm (<see cref="DriftReport.Alarm"/>): its
+    /// threshold is the smallest at which the profile's training recordings, streamed as healthy devices, raised at most
+    /// this many alarms per 10 device-hours.
+    /// </summary>
+    /// <value>The default value is 1.</value>
+    [Range(0.0, 1000.0)]
+    public double FalseAlarmsPerTenHours { get; set; } = 1;
 
     /// <summary>Gets or sets the minimum number of predictions for output drift; below it the output verdict is <see cref="DriftVerdict.Insufficient"/>.</summary>
     /// <value>The default value is 30.</value>
-    [Range(2, int.MaxValue)]
-    public int MinPredictions { get; set; } = 30;
+    internal int MinPredictions { get; set; } = 30;
 }

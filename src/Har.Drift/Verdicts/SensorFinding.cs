@@ -40,6 +40,21 @@ public enum SensorFindingKind
     /// ((I − R) δ = a₂ − R a₁), which a 1-minute window of one posture cannot show.
     /// </summary>
     AccelerometerOffset,
+
+    /// <summary>
+    /// The high-frequency energy of the quietest moments (or the spread of still postures) is above what healthy devices
+    /// show, or above the device's own earlier level: added sensor noise, vibration or a failing sensor.
+    /// </summary>
+    NoiseFloor,
+
+    /// <summary>The gravity directions of the device's recent postures are turned against its own earlier ones: the device was rotated or re-mounted.</summary>
+    OrientationShift,
+
+    /// <summary>The gait cadence changed against the device's own earlier minutes (with the gyroscope's turn scaled alike): the stream's sample rate is not the declared one.</summary>
+    SampleRate,
+
+    /// <summary>A sensor's scale is a unit conversion away from the reference (deg/s for rad/s, m/s² for g, or the reverse).</summary>
+    Units,
 }
 
 /// <summary>A sensor problem, reported on its own, separate from the distribution tests.</summary>
@@ -66,13 +81,15 @@ public sealed class SensorFinding
     public double Value { get; }
 
     /// <summary>Gets the threshold it crossed.</summary>
-    public double Threshold { get; }
+    [JsonInclude]
+    internal double Threshold { get; }
 
     /// <summary>Gets a sentence for operators.</summary>
     public string Message { get; }
 
     /// <summary>Gets how many units of evidence the value rests on (2-second blocks, still-to-still pairs), or 0 when not applicable.</summary>
-    public int Samples { get; }
+    [JsonInclude]
+    internal int Samples { get; }
 
     /// <summary>Gets the channels the finding points at (may be several), or null when it is <see cref="Channel"/> alone.</summary>
     public IReadOnlyList<string>? Implicated { get; }

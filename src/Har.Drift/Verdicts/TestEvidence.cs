@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 
 namespace Har.Drift;
@@ -26,7 +27,8 @@ public sealed class TestEvidence
     public double Statistic { get; }
 
     /// <summary>Gets the raw p-value, computed at the effective sample size (KS: finite-n Kolmogorov distribution; PSI: χ²(B − 1) of PSI·n_eff'; class mix: χ² homogeneity).</summary>
-    public double PValue { get; }
+    [JsonInclude]
+    internal double PValue { get; }
 
     /// <summary>Gets the p-value after the multiple-testing correction.</summary>
     public double AdjustedPValue { get; }
@@ -41,13 +43,16 @@ public sealed class TestEvidence
     public bool AboveFloor { get; }
 
     /// <summary>Gets, for PSI, the bin edges (quantiles of the matched reference); otherwise null.</summary>
-    public double[]? InnerEdges { get; }
+    [JsonInclude]
+    internal double[]? InnerEdges { get; }
 
     /// <summary>Gets, for PSI and the class mix, the reference counts per bin or class; otherwise null.</summary>
-    public long[]? ReferenceCounts { get; }
+    [JsonInclude]
+    internal long[]? ReferenceCounts { get; }
 
     /// <summary>Gets, for PSI and the class mix, the current counts per bin or class; otherwise null.</summary>
-    public long[]? CurrentCounts { get; }
+    [JsonInclude]
+    internal long[]? CurrentCounts { get; }
 
     /// <summary>Returns e.g. <c>ks 0.231 (floor 0.120, p 1.2e-05, adj. p 7.4e-05)</c>.</summary>
     /// <returns>The summary.</returns>
@@ -82,7 +87,8 @@ public sealed class ChannelVerdict
     public double EffectiveN { get; }
 
     /// <summary>Gets the effective sample size of the matched reference windows.</summary>
-    public double ReferenceEffectiveN { get; }
+    [JsonInclude]
+    internal double ReferenceEffectiveN { get; }
 
     /// <summary>Gets the Kolmogorov–Smirnov evidence (null when insufficient).</summary>
     public TestEvidence? Ks { get; }

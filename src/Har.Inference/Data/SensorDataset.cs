@@ -9,7 +9,7 @@ namespace Har.Inference.Data;
 /// in g, gyroscope in rad/s), <c>labels.csv</c> (<c>id,name,kind</c>) and <c>splits.csv</c>
 /// (<c>subject,split</c>). Rows of a session are contiguous and in time order.
 /// </summary>
-public static class SensorDataset
+internal static class SensorDataset
 {
     /// <summary>The file name of the samples in the UCI HAPT folder.</summary>
     public const string SamplesFile = "hapt_raw_50hz.csv.gz";
@@ -43,7 +43,7 @@ public static class SensorDataset
     /// <summary>Subject id → split (<c>train</c>/<c>test</c>) from <c>splits.csv</c>, or an empty map when the folder has none.</summary>
     /// <param name="folder">The dataset folder.</param>
     /// <returns>The split of each subject listed.</returns>
-    public static Dictionary<int, string> LoadSplits(string folder)
+    internal static Dictionary<int, string> LoadSplits(string folder)
     {
         var path = Path.Combine(folder, "splits.csv");
         var result = new Dictionary<int, string>();

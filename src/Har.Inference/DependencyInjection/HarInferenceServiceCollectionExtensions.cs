@@ -114,7 +114,9 @@ public sealed class HarInferenceBuilder
 
     /// <summary>
     /// Registers a model as a keyed singleton <see cref="HarModel"/> (key = <paramref name="name"/>), loaded
-    /// and warmed up on first resolution, with validated named <see cref="HarModelOptions"/> (checked at start).
+    /// and warmed up on first resolution, with validated named <see cref="HarModelOptions"/> (checked at start),
+    /// and a <see cref="HarModelRegistration"/> naming its file, through which other packages share the loaded model
+    /// (Har.Deployment's serving pipeline serves a registry version with the same bytes from this instance).
     /// The first model added also gives the registered <see cref="StreamWindower"/> its window geometry.
     /// </summary>
     /// <param name="name">The model's key, e.g. <c>champion</c> or a version.</param>
@@ -138,6 +140,7 @@ public sealed class HarInferenceBuilder
         }
 
         options.ValidateOnStart();
+        Services.AddSingleton(new HarModelRegistration(name, Path.GetFullPath(modelPath)));
         Services.AddKeyedSingleton(name, (sp, _) => HarModel.Load(
             modelPath,
             sp.GetRequiredService<IOptionsMonitor<HarModelOptions>>().Get(name),

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Har.Inference.Models;
 using Microsoft.ML.OnnxRuntime;
 
@@ -26,13 +27,15 @@ public sealed partial class HarModel
         var delivered = 0;
         try
         {
+            var runStarted = Stopwatch.GetTimestamp();
             var output = Run(batch, count);
+            var service = ServiceShare(runStarted, count);
             var k = Card.ClassCount;
             var now = _time.GetTimestamp();
             var predictions = batch.Predictions;
             for (var i = 0; i < count; i++)
             {
-                predictions[i] = Score(output.Slice(i * k, k), batch.Probabilities.AsMemory(i * k, k), _time.GetElapsedTime(batch.Enqueued[i], now));
+                predictions[i] = Score(output.Slice(i * k, k), batch.Probabilities.AsMemory(i * k, k), _time.GetElapsedTime(batch.Enqueued[i], now), service);
             }
 
             Notify(predictions.AsSpan(0, count));
@@ -100,12 +103,14 @@ public sealed partial class HarModel
                     }
                 }
 
+                var runStarted = Stopwatch.GetTimestamp();
                 var output = Run(buffer, batch);
+                var service = ServiceShare(runStarted, batch);
                 var latency = _time.GetElapsedTime(started);
                 var batchPredictions = predictions.Slice(offset, batch);
                 for (var i = 0; i < batch; i++)
                 {
-                    batchPredictions[i] = Score(output.Slice(i * k, k), probabilities.Slice((offset + i) * k, k), latency);
+                    batchPredictions[i] = Score(output.Slice(i * k, k), probabilities.Slice((offset + i) * k, k), latency, service);
                 }
 
                 Notify(batchPredictions);
@@ -149,7 +154,14 @@ public sealed partial class HarModel
         }
     }
 
-    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency)
+    /// <summary>One window's share of a run that started at <paramref name="runStarted"/> (monotonic clock) and scored <paramref name="windows"/> windows; at least one tick.</summary>
+    private static TimeSpan ServiceShare(long runStarted, int windows)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(runStarted);
+        return TimeSpan.FromTicks(Math.Max(1, elapsed.Ticks / windows));
+    }
+
+    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency, TimeSpan service)
     {
         var p = probabilities.Span;
         if (_logits)
@@ -163,7 +175,7 @@ public sealed partial class HarModel
 
         var index = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p);
         var confidence = p[index];
-        return new Prediction(index, _labels[index], confidence, Predictions.ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion);
+        return new Prediction(index, _labels[index], confidence, Predictions.ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion) { ServiceTime = service };
     }
 
     private void Notify(ReadOnlySpan<Prediction> predictions)

@@ -162,7 +162,7 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <param name="probabilities">At least <see cref="StreamWindows.Count"/> × K values.</param>
     /// <param name="predictions">At least <see cref="StreamWindows.Count"/> entries.</param>
     /// <exception cref="ArgumentException">The windows' geometry is not the card's, or a destination is too small.</exception>
-    public void Predict(StreamWindows windows, Memory<float> probabilities, Span<Prediction> predictions)
+    internal void Predict(StreamWindows windows, Memory<float> probabilities, Span<Prediction> predictions)
     {
         ThrowIfOtherGeometry(windows);
         PredictCore(new ViewWindows(windows), probabilities, predictions);

@@ -20,7 +20,7 @@ public sealed class HarModelOptions
 
     /// <summary>Gets or sets whether ONNX Runtime worker threads spin while waiting for work (lower latency, burns CPU).</summary>
     /// <value>The default value is <see langword="false"/>.</value>
-    public bool AllowSpinning { get; set; }
+    internal bool AllowSpinning { get; set; }
 
     /// <summary>Gets or sets the number of runs that may execute at once, each with its own pinned buffers and I/O bindings.</summary>
     /// <value>The default value is 2.</value>
@@ -63,5 +63,5 @@ public sealed class HarModelOptions
 
     /// <summary>Gets the observers told about every prediction and every failure (e.g. rollout analysis, drift monitoring).</summary>
     /// <value>The default value is an empty list.</value>
-    public IList<IPredictionObserver> Observers { get; } = [];
+    internal IList<IPredictionObserver> Observers { get; } = [];
 }

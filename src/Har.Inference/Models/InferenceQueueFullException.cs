@@ -4,13 +4,13 @@ namespace Har.Inference;
 public sealed class InferenceQueueFullException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="InferenceQueueFullException"/> class.</summary>
-    public InferenceQueueFullException()
+    internal InferenceQueueFullException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="InferenceQueueFullException"/> class.</summary>
     /// <param name="message">What was rejected and why.</param>
-    public InferenceQueueFullException(string message)
+    internal InferenceQueueFullException(string message)
         : base(message)
     {
     }
@@ -18,7 +18,7 @@ public sealed class InferenceQueueFullException : Exception
     /// <summary>Initializes a new instance of the <see cref="InferenceQueueFullException"/> class.</summary>
     /// <param name="message">What was rejected and why.</param>
     /// <param name="innerException">The underlying error.</param>
-    public InferenceQueueFullException(string message, Exception innerException)
+    internal InferenceQueueFullException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

@@ -13,11 +13,15 @@ namespace Har.Inference.Models;
 /// written after the caller's task completed. The object goes back to the pool once the caller has read
 /// the result and every one of its windows has left the batcher (scored, failed or discarded).
 /// </remarks>
-internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTaskSource
+internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTaskSource, IThreadPoolWorkItem
 {
     private readonly MicroBatcher _owner;
     private readonly int _classes;
-    private ManualResetValueTaskSourceCore<Prediction> _core = new() { RunContinuationsAsynchronously = true };
+    // Completed on a thread-pool thread of its own (Execute), never on the batch worker or a canceller's thread, and
+    // the continuation then runs inline there: queuing this object costs nothing, whereas the core's own asynchronous
+    // dispatch allocates a work item per completion unless the continuation is an async method's state machine.
+    private ManualResetValueTaskSourceCore<Prediction> _core = new() { RunContinuationsAsynchronously = false };
+    private Exception? _error;
     private Memory<float> _probabilities;
     private Memory<Prediction> _predictions;
     private Prediction _single;
@@ -63,7 +67,7 @@ internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTa
             {
                 var destination = _probabilities.Slice(index * _classes, _classes);
                 probabilities.CopyTo(destination.Span);
-                var result = new Prediction(prediction.ClassIndex, prediction.Label, prediction.Confidence, prediction.Entropy, prediction.IsUncertain, destination, prediction.Latency, prediction.ModelVersion);
+                var result = new Prediction(prediction.ClassIndex, prediction.Label, prediction.Confidence, prediction.Entropy, prediction.IsUncertain, destination, prediction.Latency, prediction.ModelVersion) { ServiceTime = prediction.ServiceTime };
                 if (_predictions.IsEmpty)
                 {
                     _single = result;
@@ -80,7 +84,7 @@ internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTa
 
         if (complete)
         {
-            _core.SetResult(_single);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
 
         Release();
@@ -100,10 +104,26 @@ internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTa
 
         if (complete)
         {
-            _core.SetException(error);
+            _error = error;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
 
         Release();
+    }
+
+    /// <summary>Completes the caller's task (queued once the call's outcome is known; the continuation runs here).</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        var error = _error;
+        if (error is null)
+        {
+            _core.SetResult(_single);
+        }
+        else
+        {
+            _error = null;
+            _core.SetException(error);
+        }
     }
 
     public Prediction GetResult(short token)
@@ -138,7 +158,8 @@ internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTa
 
         if (complete)
         {
-            _core.SetException(new OperationCanceledException(token));
+            _error = new OperationCanceledException(token);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
     }
 

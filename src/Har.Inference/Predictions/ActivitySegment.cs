@@ -1,39 +1,43 @@
 namespace Har.Inference;
 
-/// <summary>A stretch of a stream during which one activity was recognised.</summary>
-/// <param name="ClassIndex">Index of the activity in <see cref="ModelCard.Labels"/>.</param>
-/// <param name="Label">The activity's name.</param>
-/// <param name="StartFrame">First frame of the segment (stream-relative).</param>
-/// <param name="EndFrame">Frame just past the segment's end (exclusive).</param>
-/// <param name="Start">Start time from the stream's first frame, at the card's sample rate.</param>
-/// <param name="End">End time (exclusive), at the card's sample rate.</param>
-/// <param name="MeanConfidence">Mean confidence of the windows in the segment (for their own labels).</param>
-/// <param name="Windows">Number of windows in the segment.</param>
-public readonly record struct ActivitySegment(int ClassIndex, string Label, long StartFrame, long EndFrame, TimeSpan Start, TimeSpan End, float MeanConfidence, int Windows)
+/// <summary>A stretch of a stream during which one activity was recognised (made by <see cref="ActivitySmoother"/>).</summary>
+public readonly struct ActivitySegment
 {
+    internal ActivitySegment(int classIndex, string label, long startFrame, long endFrame, TimeSpan start, TimeSpan end, float meanConfidence, int windows)
+    {
+        ClassIndex = classIndex;
+        Label = label;
+        StartFrame = startFrame;
+        EndFrame = endFrame;
+        Start = start;
+        End = end;
+        MeanConfidence = meanConfidence;
+        Windows = windows;
+    }
+
     /// <summary>Gets the index of the activity in <see cref="ModelCard.Labels"/>.</summary>
-    public int ClassIndex { get; } = ClassIndex;
+    public int ClassIndex { get; }
 
     /// <summary>Gets the activity's name.</summary>
-    public string Label { get; } = Label;
+    public string Label { get; }
 
     /// <summary>Gets the first frame of the segment (stream-relative).</summary>
-    public long StartFrame { get; } = StartFrame;
+    public long StartFrame { get; }
 
     /// <summary>Gets the frame just past the segment's end (exclusive).</summary>
-    public long EndFrame { get; } = EndFrame;
+    public long EndFrame { get; }
 
     /// <summary>Gets the start time from the stream's first frame, at the card's sample rate.</summary>
-    public TimeSpan Start { get; } = Start;
+    public TimeSpan Start { get; }
 
     /// <summary>Gets the end time (exclusive), at the card's sample rate.</summary>
-    public TimeSpan End { get; } = End;
+    public TimeSpan End { get; }
 
     /// <summary>Gets the mean confidence of the windows in the segment (for their own labels).</summary>
-    public float MeanConfidence { get; } = MeanConfidence;
+    public float MeanConfidence { get; }
 
     /// <summary>Gets the number of windows in the segment.</summary>
-    public int Windows { get; } = Windows;
+    public int Windows { get; }
 
     /// <summary>Returns the time span, label and evidence, e.g. <c>00:04.0–00:22.0 WALKING (9 windows, mean confidence 95%)</c>.</summary>
     /// <returns>A one-line summary.</returns>

@@ -4,7 +4,7 @@ namespace Har.Inference;
 /// Receives every prediction and failure of a <see cref="HarModel"/>, e.g. to feed rollout analysis or
 /// drift monitoring. Called synchronously on the inference thread: keep it fast and non-throwing.
 /// </summary>
-public interface IPredictionObserver
+internal interface IPredictionObserver
 {
     /// <summary>Called after a batch of windows was scored.</summary>
     /// <param name="model">The card of the model that produced the predictions.</param>

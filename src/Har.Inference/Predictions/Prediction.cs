@@ -1,51 +1,54 @@
 namespace Har.Inference;
 
 /// <summary>The model's answer for one window.</summary>
-/// <param name="ClassIndex">Index of the most probable class in <see cref="ModelCard.Labels"/>.</param>
-/// <param name="Label">Name of the most probable class.</param>
-/// <param name="Confidence">Probability of the most probable class, in [0, 1].</param>
-/// <param name="Entropy">Shannon entropy of the probabilities in nats, in [0, ln K].</param>
-/// <param name="IsUncertain"><see langword="true"/> when <paramref name="Confidence"/> is below the model's uncertainty threshold.</param>
-/// <param name="Probabilities">
-/// The class probabilities (length K, sum 1). From the span-based
-/// <see cref="HarModel.Predict(ReadOnlySpan{float}, Memory{float}, Span{Prediction})"/> this is a slice of the
-/// caller's buffer (no copy); from the other overloads it is owned by the prediction.
-/// </param>
-/// <param name="Latency">Time spent in the model for the batch this window was part of (queueing included on the batched path).</param>
-/// <param name="ModelVersion">Version of the model that produced the prediction.</param>
-public readonly record struct Prediction(
-    int ClassIndex,
-    string Label,
-    float Confidence,
-    float Entropy,
-    bool IsUncertain,
-    ReadOnlyMemory<float> Probabilities,
-    TimeSpan Latency,
-    string ModelVersion)
+public readonly struct Prediction
 {
+    internal Prediction(int classIndex, string label, float confidence, float entropy, bool isUncertain, ReadOnlyMemory<float> probabilities, TimeSpan latency, string modelVersion)
+    {
+        ClassIndex = classIndex;
+        Label = label;
+        Confidence = confidence;
+        Entropy = entropy;
+        IsUncertain = isUncertain;
+        Probabilities = probabilities;
+        Latency = latency;
+        ModelVersion = modelVersion;
+    }
+
     /// <summary>Gets the index of the most probable class in <see cref="ModelCard.Labels"/>.</summary>
-    public int ClassIndex { get; } = ClassIndex;
+    public int ClassIndex { get; }
 
     /// <summary>Gets the name of the most probable class.</summary>
-    public string Label { get; } = Label;
+    public string Label { get; }
 
     /// <summary>Gets the probability of the most probable class, in [0, 1].</summary>
-    public float Confidence { get; } = Confidence;
+    public float Confidence { get; }
 
     /// <summary>Gets the Shannon entropy of the probabilities in nats, in [0, ln K].</summary>
-    public float Entropy { get; } = Entropy;
+    public float Entropy { get; }
 
     /// <summary>Gets a value indicating whether <see cref="Confidence"/> is below the model's uncertainty threshold.</summary>
-    public bool IsUncertain { get; } = IsUncertain;
+    public bool IsUncertain { get; }
 
-    /// <summary>Gets the class probabilities (length K, sum 1).</summary>
-    public ReadOnlyMemory<float> Probabilities { get; } = Probabilities;
+    /// <summary>
+    /// Gets the class probabilities (length K, sum 1). From the buffer-based overloads of <see cref="HarModel"/> this is
+    /// a slice of the caller's buffer (no copy); from the single-window ones it is owned by the prediction.
+    /// </summary>
+    public ReadOnlyMemory<float> Probabilities { get; }
 
-    /// <summary>Gets the time spent in the model for the batch this window was part of (queueing included on the batched path).</summary>
-    public TimeSpan Latency { get; } = Latency;
+    /// <summary>Gets the time from the window's enqueueing to its result on the batched path (queueing included), or the batch's run on the synchronous path, on the model's <see cref="TimeProvider"/>.</summary>
+    public TimeSpan Latency { get; }
 
     /// <summary>Gets the version of the model that produced the prediction.</summary>
-    public string ModelVersion { get; } = ModelVersion;
+    public string ModelVersion { get; }
+
+    /// <summary>
+    /// Gets this window's share of the model's own run time: the ONNX Runtime run of the batch that scored it,
+    /// divided by the windows in that batch, measured on the monotonic clock (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>,
+    /// never a <see cref="TimeProvider"/>). Unlike <see cref="Latency"/> it holds no queueing or batching wait.
+    /// </summary>
+    /// <value>Positive for every scored window; <see cref="TimeSpan.Zero"/> for a prediction made by hand.</value>
+    public TimeSpan ServiceTime { get; internal init; }
 
     /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93% (entropy 0.21, model 1.0.0)</c>.</summary>
     /// <returns>A one-line summary.</returns>

@@ -7,13 +7,13 @@ namespace Har.Inference;
 public sealed class StreamLimitExceededException : InvalidOperationException
 {
     /// <summary>Initializes a new instance of the <see cref="StreamLimitExceededException"/> class.</summary>
-    public StreamLimitExceededException()
+    internal StreamLimitExceededException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="StreamLimitExceededException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
-    public StreamLimitExceededException(string message)
+    internal StreamLimitExceededException(string message)
         : base(message)
     {
     }
@@ -21,7 +21,7 @@ public sealed class StreamLimitExceededException : InvalidOperationException
     /// <summary>Initializes a new instance of the <see cref="StreamLimitExceededException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
     /// <param name="innerException">The underlying error.</param>
-    public StreamLimitExceededException(string message, Exception innerException)
+    internal StreamLimitExceededException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
@@ -33,7 +33,7 @@ public sealed class StreamLimitExceededException : InvalidOperationException
     }
 
     /// <summary>Gets the stream limit (<see cref="StreamWindowerOptions.MaxStreams"/>).</summary>
-    public int Limit { get; }
+    internal int Limit { get; }
 }
 
 /// <summary>
@@ -43,13 +43,13 @@ public sealed class StreamLimitExceededException : InvalidOperationException
 public sealed class WindowLimitExceededException : ArgumentException
 {
     /// <summary>Initializes a new instance of the <see cref="WindowLimitExceededException"/> class.</summary>
-    public WindowLimitExceededException()
+    internal WindowLimitExceededException()
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="WindowLimitExceededException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
-    public WindowLimitExceededException(string message)
+    internal WindowLimitExceededException(string message)
         : base(message)
     {
     }
@@ -57,7 +57,7 @@ public sealed class WindowLimitExceededException : ArgumentException
     /// <summary>Initializes a new instance of the <see cref="WindowLimitExceededException"/> class.</summary>
     /// <param name="message">What was refused and why.</param>
     /// <param name="innerException">The underlying error.</param>
-    public WindowLimitExceededException(string message, Exception innerException)
+    internal WindowLimitExceededException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
@@ -70,8 +70,8 @@ public sealed class WindowLimitExceededException : ArgumentException
     }
 
     /// <summary>Gets the most windows one append may complete.</summary>
-    public int Limit { get; }
+    internal int Limit { get; }
 
     /// <summary>Gets the number of windows the refused append would have completed.</summary>
-    public long Windows { get; }
+    internal long Windows { get; }
 }

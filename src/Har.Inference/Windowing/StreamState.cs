@@ -34,6 +34,8 @@ internal sealed class StreamState(string id, int windowLength, int channels)
     private int _undoBadHead;
     private long _undoBufferStart;
     private bool _undoSwapped;
+    private int _swappedViewValues;
+    private int _holds;
 
     public string Id { get; } = id;
 
@@ -105,6 +107,23 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         _lastDropped = 0;
         Trimmed = false;
     }
+
+    /// <summary>Gets the number of holds taken so far (a hold is valid while this has not moved on: see <see cref="StreamHold"/>).</summary>
+    public int Holds => Volatile.Read(ref _holds);
+
+    /// <summary>Starts a hold of the stream (the gate is held); returns its number.</summary>
+    public int BeginHold() => Interlocked.Increment(ref _holds);
+
+    /// <summary>Ends hold <paramref name="hold"/> if it is the current one; <see langword="false"/> if it already ended.</summary>
+    public bool EndHold(int hold) => Interlocked.CompareExchange(ref _holds, hold + 1, hold) == hold;
+
+    /// <summary>
+    /// The views the last append handed out (<paramref name="count"/> windows; <paramref name="chunk"/> is its frames),
+    /// rebuilt while the stream is still held: the same views <see cref="Append"/> or <see cref="BufferWindows"/> returned.
+    /// </summary>
+    public StreamWindows LastWindows(ReadOnlySpan<float> chunk, int count, int windowLength) => _undoSwapped
+        ? new StreamWindows(_spare.AsSpan(0, _swappedViewValues), _undoBufferStart, chunk, _undoTotal, _starts.AsSpan(0, count), windowLength, channels)
+        : new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels);
 
     /// <summary>Undoes the last append (called with the gate held, before any other append): the stream is as before it.</summary>
     /// <returns>The windows the undone append had dropped (NaN/infinity), to uncount.</returns>
@@ -303,6 +322,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         frames[(int)((tailStart - t0) * channels)..].CopyTo(_spare);
         _undoBufferStart = _bufferStartFrame;
         _undoSwapped = true;
+        _swappedViewValues = bufferView.Length;
         (_buffer, _spare) = (_spare, _buffer);
         _bufferStartFrame = tailStart;
         _bufferedFrames = tail;

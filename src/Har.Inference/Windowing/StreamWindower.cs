@@ -10,7 +10,7 @@ namespace Har.Inference;
 /// <param name="windows">The completed windows; valid only during the call.</param>
 /// <param name="state">The caller's state.</param>
 /// <returns>The handler's result.</returns>
-public delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows windows, TState state);
+internal delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows windows, TState state);
 
 /// <summary>
 /// Cuts per-stream sliding windows out of interleaved sensor frames (<c>ax ay az gx gy gz</c> …): a
@@ -61,7 +61,7 @@ public sealed class StreamWindower : IDisposable
     /// <param name="channels">Values per frame.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
-    public StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
+    internal StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
@@ -115,7 +115,7 @@ public sealed class StreamWindower : IDisposable
     public int StreamCount => _streams.Count;
 
     /// <summary>Gets the number of windows dropped because they contained NaN or infinite samples (<see cref="InvalidSampleHandling.DropWindow"/>).</summary>
-    public long DroppedWindows => Interlocked.Read(ref _droppedWindows);
+    internal long DroppedWindows => Interlocked.Read(ref _droppedWindows);
 
     /// <summary>Gets the number of streams evicted (idle for the timeout, or least recently used at the stream limit).</summary>
     public long EvictedStreams => Interlocked.Read(ref _evictedStreams);
@@ -188,7 +188,7 @@ public sealed class StreamWindower : IDisposable
     /// <exception cref="WindowLimitExceededException">The frames would complete more than <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> windows; nothing was appended.</exception>
     /// <exception cref="StreamLimitExceededException">The stream is new, <see cref="StreamWindowerOptions.MaxStreams"/> streams are buffered and none could be evicted.</exception>
     /// <exception cref="InvalidOperationException">Another append to the same stream is in progress.</exception>
-    public TResult Append<TState, TResult>(string streamId, ReadOnlySpan<float> frames, TState state, StreamWindowsHandler<TState, TResult> handler)
+    internal TResult Append<TState, TResult>(string streamId, ReadOnlySpan<float> frames, TState state, StreamWindowsHandler<TState, TResult> handler)
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
         ArgumentNullException.ThrowIfNull(handler);
@@ -203,7 +203,7 @@ public sealed class StreamWindower : IDisposable
     /// </summary>
     /// <param name="streamId">The stream (device, session …).</param>
     /// <returns>A handle; appending through it is the same as appending by <paramref name="streamId"/>.</returns>
-    public WindowStreamHandle OpenStream(string streamId)
+    internal WindowStreamHandle OpenStream(string streamId)
     {
         ArgumentException.ThrowIfNullOrEmpty(streamId);
         return new WindowStreamHandle(this, streamId);
@@ -248,12 +248,7 @@ public sealed class StreamWindower : IDisposable
         }
         catch
         {
-            CountDropped(-stream!.Undo());
-            if (stream.TotalFrames == 0 && _streams.TryRemove(new KeyValuePair<string, StreamState>(streamId, stream)))
-            {
-                stream.MarkRemoved(); // the stream this refused append created: not left behind, empty, in the table
-            }
-
+            UndoHeld(stream!, streamId); // a stream this refused append created is not left behind, empty, in the table
             throw;
         }
         finally
@@ -275,6 +270,59 @@ public sealed class StreamWindower : IDisposable
     /// </remarks>
     internal StreamWindows AppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames)
     {
+        if (!TryAppendCore(ref state, streamId, frames, out var windows))
+        {
+            ThrowBusy(streamId);
+        }
+
+        return windows;
+    }
+
+    /// <summary>
+    /// Appends interleaved frames to a stream and keeps the stream held until <paramref name="hold"/> is disposed, so the
+    /// views of the windows the frames complete (<see cref="StreamHold.Windows"/>) stay valid across awaits: until they are
+    /// scored (<see cref="HarModel.PredictAsync(StreamWindows, Memory{float}, Memory{Prediction}, CancellationToken)"/> copies
+    /// them into the batch tensor) and whatever else reads them (e.g. drift monitoring) is done, without copying them out.
+    /// Meanwhile other appends to the stream are refused and the idle sweep leaves it alone.
+    /// </summary>
+    /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
+    /// <param name="frames">Whole frames of <see cref="Channels"/> values each, in time order; must not change until the hold is disposed (windows may be views of them).</param>
+    /// <param name="hold">The hold: dispose it exactly once, or <see cref="StreamHold.Undo"/> the append instead.</param>
+    /// <returns><see langword="false"/>, with nothing appended, when another append or hold of the stream is in progress (retry once it is over).</returns>
+    /// <exception cref="ArgumentException">The input is not a whole number of frames, or holds NaN/infinity with <see cref="InvalidSampleHandling.Throw"/>; nothing was appended.</exception>
+    /// <exception cref="WindowLimitExceededException">The frames would complete more than <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> windows; nothing was appended.</exception>
+    /// <exception cref="StreamLimitExceededException">The stream is new, <see cref="StreamWindowerOptions.MaxStreams"/> streams are buffered and none could be evicted.</exception>
+    public bool TryAppendAndHold(string streamId, ReadOnlyMemory<float> frames, out StreamHold hold)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        var state = CachedState(streamId);
+        if (!TryAppendCore(ref state, streamId, frames.Span, out var windows))
+        {
+            hold = default;
+            return false;
+        }
+
+        hold = new StreamHold(this, state!, streamId, frames, windows.Count, state!.BeginHold());
+        return true;
+    }
+
+    /// <summary>Undoes a held append (the stream is as before it; a stream it created is removed).</summary>
+    internal void UndoHeld(StreamState stream, string streamId)
+    {
+        CountDropped(-stream.Undo());
+        if (stream.TotalFrames == 0 && _streams.TryRemove(new KeyValuePair<string, StreamState>(streamId, stream)))
+        {
+            stream.MarkRemoved();
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowBusy(string streamId) =>
+        throw new InvalidOperationException($"Stream '{streamId}': another append to this stream is in progress; appends to one stream must not overlap.");
+
+    /// <summary>As <see cref="AppendCore"/>; <see langword="false"/> (nothing appended, no gate held) when another append holds the stream.</summary>
+    private bool TryAppendCore(scoped ref StreamState? state, string streamId, ReadOnlySpan<float> frames, out StreamWindows windows)
+    {
         // n / C as a multiply-high by ⌈2^64 / C⌉ (exact for every 32-bit n; Lemire et al. 2019), cheaper than a division.
         var frameCount = Channels == 1 ? frames.Length : (int)Math.BigMul(_channelsReciprocal, (ulong)frames.Length, out _);
         if (frameCount * Channels != frames.Length)
@@ -290,7 +338,8 @@ public sealed class StreamWindower : IDisposable
             {
                 if (!state.Removed)
                 {
-                    throw new InvalidOperationException($"Stream '{streamId}': another append to this stream is in progress; appends to one stream must not overlap.");
+                    windows = default;
+                    return false;
                 }
             }
             else if (state.Removed)
@@ -301,7 +350,8 @@ public sealed class StreamWindower : IDisposable
             {
                 try
                 {
-                    return AppendEntered(state, streamId, frames, frameCount, now);
+                    windows = AppendEntered(state, streamId, frames, frameCount, now);
+                    return true;
                 }
                 catch
                 {

@@ -33,7 +33,7 @@ public readonly ref struct StreamWindows
     internal int WindowLength { get; }
 
     /// <summary>Gets the number of values in each window (frames × channels).</summary>
-    public int WindowValues => WindowLength * _channels;
+    internal int WindowValues => WindowLength * _channels;
 
     /// <summary>Gets window <paramref name="index"/>: <see cref="WindowLength"/> interleaved frames in sensor units.</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
@@ -62,7 +62,7 @@ public readonly ref struct StreamWindows
     /// <param name="destination">At least <see cref="Count"/> × <see cref="WindowValues"/> values.</param>
     /// <exception cref="InvalidOperationException">The append completed no window (check <see cref="Count"/> first): there is nothing to copy.</exception>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is too small.</exception>
-    public void CopyTo(Span<float> destination)
+    internal void CopyTo(Span<float> destination)
     {
         if (Count == 0)
         {

@@ -11,7 +11,7 @@ namespace Har.Inference;
 /// the next append starts a new stream under the same id. Like appends by id, appends through handles of
 /// the same stream must not overlap.
 /// </remarks>
-public sealed class WindowStreamHandle
+internal sealed class WindowStreamHandle
 {
     private readonly StreamWindower _owner;
     private StreamState? _state;

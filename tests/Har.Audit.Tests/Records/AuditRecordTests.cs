@@ -11,13 +11,13 @@ public sealed class AuditRecordTests
         var record = DeploymentRecord.Parse(Encoding.UTF8.GetBytes(Samples.ReferenceDeploymentJson));
         Assert.Equal("deploy-2026-01-15-001", record.DeploymentId);
         Assert.Equal(Samples.T0, record.Timestamp);
-        Assert.Equivalent(new DeployedModel { Name = "1DCNN_BiLSTM", Version = "1.2.0", RunId = "abc123def456", Sha256 = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", Parameters = 499131 }, record.Model, strict: true);
-        Assert.Equivalent(new TrainingDataIdentity { DataVersion = "v1.0.0", Commit = "abc123", Samples = 450000, Users = 16 }, record.TrainingData, strict: true);
-        Assert.Equivalent(new ValidationMetrics { TestAccuracy = 0.934, MacroF1 = 0.918, PassedSmokeTest = true }, record.Validation, strict: true);
-        Assert.Equivalent(new InferenceConfig { WindowSize = 200, SampleRateHz = 50, Classes = 11, ConfidenceThreshold = 0.7 }, record.Config, strict: true);
-        Assert.Equivalent(new Deployer { User = "oleh.pekh", Method = "CI/CD pipeline", ApprovedBy = "supervisor" }, record.Deployer, strict: true);
+        Assert.Equivalent(new DeployedModel("1DCNN_BiLSTM", "1.2.0", "abc123def456", "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", 499131), record.Model, strict: true);
+        Assert.Equivalent(new TrainingDataIdentity("v1.0.0", "abc123", 450000, 16), record.TrainingData, strict: true);
+        Assert.Equivalent(new ValidationMetrics(0.934, 0.918, true), record.Validation, strict: true);
+        Assert.Equivalent(new InferenceConfig(200, 50, 11, 0.7), record.Config, strict: true);
+        Assert.Equivalent(new Deployer("oleh.pekh", "CI/CD pipeline", "supervisor"), record.Deployer, strict: true);
         Assert.Equal("production-cluster-01", record.Environment.Target);
-        Assert.Equivalent(new ResourceRequest { Cpu = "500m", Memory = "2Gi" }, record.Environment.Resources, strict: true);
+        Assert.Equivalent(new ResourceRequest("500m", "2Gi"), record.Environment.Resources, strict: true);
     }
 
     [Fact]
@@ -272,33 +272,19 @@ public sealed class RecordChecksTests
             default: throw new ArgumentOutOfRangeException(nameof(path), path, "no builder for this path");
         }
 
-        return new DeploymentRecord
-        {
-            DeploymentId = id,
-            Timestamp = r.Timestamp,
-            Model = model,
-            TrainingData = training,
-            Validation = validation,
-            Config = config,
-            Deployer = deployer,
-            Environment = environment,
-        };
+        return new DeploymentRecord(id, model, training, validation, config, deployer, environment) { Timestamp = r.Timestamp };
     }
 
-    /// <summary>A copy of <paramref name="source"/> with one property replaced (the record parts are plain classes).</summary>
+    /// <summary>A copy of <paramref name="source"/> with one property replaced (the record parts take their values through their constructor).</summary>
     private static T With<T>(T source, string property, object? value)
         where T : class
     {
-        var copy = Activator.CreateInstance<T>();
-        foreach (var p in typeof(T).GetProperties())
-        {
-            if (p.CanWrite)
-            {
-                p.SetValue(copy, p.GetValue(source));
-            }
-        }
-
-        typeof(T).GetProperty(property)!.SetValue(copy, value);
-        return copy;
+        var ctor = typeof(T).GetConstructors().Single();
+        var args = ctor.GetParameters()
+            .Select(p => string.Equals(p.Name, property, StringComparison.OrdinalIgnoreCase)
+                ? value
+                : typeof(T).GetProperties().Single(q => string.Equals(q.Name, p.Name, StringComparison.OrdinalIgnoreCase)).GetValue(source))
+            .ToArray();
+        return (T)ctor.Invoke(args);
     }
 }

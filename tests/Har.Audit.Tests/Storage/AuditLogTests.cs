@@ -13,46 +13,6 @@ public sealed class AuditLogTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task AppendAsync_ThreeKinds_GetReturnsRecordsWithIndexChainAndLeafHash()
-    {
-        using var dir = new TempDir();
-        using var log = OpenLog(dir.Path);
-        var records = new AuditRecord[]
-        {
-            DeploymentRecord.Parse(Encoding.UTF8.GetBytes(Samples.ReferenceDeploymentJson)),
-            RollbackRecord.Parse(Encoding.UTF8.GetBytes(Samples.RollbackJson)),
-            AuditEvent.Parse(Encoding.UTF8.GetBytes(Samples.EventJson)),
-        };
-        var acks = new List<AuditAppendResult>();
-        foreach (var r in records)
-        {
-            acks.Add(await log.AppendAsync(r, Ct));
-        }
-
-        Assert.Equal([0L, 1L, 2L], acks.Select(a => a.Index));
-        Assert.Equal(3, log.Count);
-        var previous = new byte[32];
-        for (var i = 0; i < records.Length; i++)
-        {
-            var entry = log.Get(i);
-            Assert.Equal(records[i].ToCanonicalJson(), entry.Record.ToCanonicalJson());
-            Assert.Equal(previous, entry.PreviousHash.ToArray());
-            Assert.Equal(MerkleProof.HashLeaf(entry.CanonicalJson.Span), entry.LeafHash.ToArray());
-            Assert.Equal(acks[i].LeafHash.ToArray(), entry.LeafHash.ToArray());
-            Assert.Equal(entry.CanonicalJson.ToArray(), CanonicalJson.Canonicalize(entry.CanonicalJson.Span));
-            using var doc = JsonDocument.Parse(entry.CanonicalJson);
-            Assert.Equal(i, doc.RootElement.GetProperty("index").GetInt64());
-            previous = entry.LeafHash.ToArray();
-        }
-
-        Assert.Equal("deployment", log.Get(0).EventType);
-        Assert.Equal("1DCNN_BiLSTM", log.Get(0).EntityId);
-        Assert.Equal("oleh.pekh", log.Get(0).Actor);
-        Assert.Equal("rollout-controller", log.Get(1).Actor);
-        Assert.Throws<ArgumentOutOfRangeException>(() => log.Get(3));
-    }
-
-    [Fact]
     public async Task AppendAsync_64ConcurrentAppenders_DistinctIndexesAndSharedFsyncs()
     {
         using var dir = new TempDir();

@@ -26,7 +26,7 @@ public sealed class GateTests
             }
         }
 
-        var gate = new ErrorRateGate(0.05, 100, Statistics.NormalQuantile(0.95));
+        var gate = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95));
         var result = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
         Assert.Equal(expected, result.Verdict);
         Assert.Equal(requests, result.Evidence["requests"]);
@@ -61,6 +61,108 @@ public sealed class GateTests
         Assert.InRange(withInflation.Evidence["relative_inflation"], 2.5, 3.5);
         var ratioOnly = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, null, 100).Evaluate(snapshot);
         Assert.Equal(GateVerdict.Pass, ratioOnly.Verdict);
+    }
+
+    [Fact]
+    public void Latency_JudgesServiceTimeNotTheQueueingWait()
+    {
+        // Both versions wait ~800 ms in the same queue (64 requests in flight); each model computes in its own time.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 300; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(800 + (i % 7)), TimeSpan.FromMilliseconds(1)));
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(790 + (i % 5)), TimeSpan.FromMilliseconds(10)));
+        }
+
+        var healthy = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10)));
+        Assert.Equal(GateVerdict.Pass, healthy.Verdict);
+        Assert.Equal(1, healthy.Evidence["basis"]);
+        Assert.True(healthy.Evidence["candidate_wait_p95_ms"] >= 800);
+        Assert.True(healthy.Evidence["candidate_service_p95_ms"] < 2);
+
+        for (var i = 0; i < 300; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(800), TimeSpan.FromMilliseconds(3)));
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(800), TimeSpan.FromMilliseconds(10)));
+        }
+
+        var slow = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10)));
+        Assert.Equal(GateVerdict.Fail, slow.Verdict);
+        Assert.InRange(slow.Evidence["relative_inflation"], 2.5, 3.5);
+    }
+
+    [Fact]
+    public void ErrorRate_FivePercentWhereTheChampionFailsNone_FailsOnTheIncrease()
+    {
+        var o = new RolloutObservations();
+        for (var i = 0; i < 2000; i++)
+        {
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            if (i % 20 == 0)
+            {
+                o.RecordError("c", TimeSpan.FromMilliseconds(1));
+            }
+            else
+            {
+                o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            }
+        }
+
+        var snapshot = o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels);
+        var z = Statistics.NormalQuantile(0.95);
+        Assert.Equal(GateVerdict.Inconclusive, new ErrorRateGate(0.05, null, 100, z).Evaluate(snapshot).Verdict);
+        var result = new ErrorRateGate(0.05, 0.01, 100, z).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.True(result.Evidence["increase_ci_lower"] > 0.01);
+    }
+
+    [Fact]
+    public void Uncertainty_IntervalStraddlingTheLimit_InconclusiveAndSaysHowManyWindowsWouldDecide()
+    {
+        // 1,500 paired windows, a true increase of 0.09 against a 0.10 limit: the interval reaches over it.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 1500; i++)
+        {
+            var candidateUncertain = i % 100 < 29;
+            var stableUncertain = i % 100 < 20;
+            o.RecordPair(new PairedObservation(0, 0.6f, candidateUncertain, 0, 0.7f, stableUncertain));
+        }
+
+        var result = DifferenceGate.Uncertainty(0.10, 100, Statistics.NormalQuantile(0.95)).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Inconclusive, result.Verdict);
+        Assert.True(result.Evidence["ci_lower"] < 0.10 && result.Evidence["ci_upper"] > 0.10);
+        Assert.Contains("paired windows would decide it", result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Confidence_WithoutCalibrationReference_ReportedButNotCounted_WithReference_CountedAgainstTheGap()
+    {
+        // 2,000 paired windows; the candidate is 0.2 less confident on every window, as often uncertain.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 2000; i++)
+        {
+            o.RecordPair(new PairedObservation(i % 4, 0.6f + (i % 3 * 0.05f), false, i % 4, 0.8f + (i % 3 * 0.05f), false));
+        }
+
+        var gate = DifferenceGate.Confidence(0.10, 100, Statistics.NormalQuantile(0.95));
+        var bare = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, reset: false));
+        Assert.Equal(GateVerdict.Fail, bare.Verdict); // the same statistics
+        Assert.False(bare.IsCounted);
+        Assert.StartsWith("not counted (no calibration reference", bare.Message, StringComparison.Ordinal);
+        Assert.Equal(0, bare.Evidence["calibration_reference"]);
+        Assert.Equal(GateVerdict.Pass, AnalysisResult.Combine(AccuracyGate.Counted([bare, new GateResult("error-rate", GateVerdict.Pass, "ok", new Dictionary<string, double>())])));
+
+        // On the reference windows the two versions already differ by 0.15: only 0.05 is left, a Pass.
+        var calibrated = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.70, 0.2, 200), stableReference: new OutputReference(0.85, 0.1, 200), reset: false));
+        Assert.True(calibrated.IsCounted);
+        Assert.Equal(GateVerdict.Pass, calibrated.Verdict);
+        Assert.Equal(0.15, calibrated.Evidence["reference_gap"], 6);
+
+        // The same reference gap of 0, a counted Fail.
+        var degraded = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.85, 0.1, 200), stableReference: new OutputReference(0.85, 0.1, 200)));
+        Assert.True(degraded.IsCounted);
+        Assert.Equal(GateVerdict.Fail, degraded.Verdict);
+        Assert.Equal(GateVerdict.Fail, AnalysisResult.Combine(AccuracyGate.Counted([degraded])));
     }
 
     [Fact]

@@ -80,24 +80,71 @@ public sealed class RolloutControllerTests : IDisposable
     }
 
     [Fact]
-    public async Task Canary_TooFewSamples_InconclusiveUntilLimitThenRolledBack()
+    public async Task Canary_TooFewSamples_ExtendsTheStepThenPausesWithWhatIsMissing_ResumedByTraffic()
     {
         await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.MaxInconclusiveIntervals = 3));
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         RolloutStatus s = null!;
         for (var i = 0; i < 3; i++)
         {
+            // 20 windows an interval: the samples are kept while inconclusive (20, 40, 60 < the 100 needed).
             s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
-            Assert.Equal(RolloutPhase.Progressing, s.Phase);
+            Assert.Equal((RolloutPhase.Progressing, GateVerdict.Inconclusive), (s.Phase, s.LastAnalysis!.Verdict));
+            Assert.Equal(20 * (i + 1), s.LastAnalysis.CandidateRequests);
         }
 
         s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
-        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
-        Assert.Contains("inconclusive", s.Message, StringComparison.Ordinal);
+        Assert.Equal((RolloutPhase.Paused, true, 10.0), (s.Phase, s.WaitingForData, s.CandidatePercent));
+        Assert.Contains("waiting for data", s.Message, StringComparison.Ordinal);
+        Assert.Contains("80 requests; at least 100", s.Message, StringComparison.Ordinal);
+        Assert.Equal(10.0, c.Plan.CandidatePercent);
+        Assert.Empty(_env.Audit.OfType("rollout.rollback"));
+
+        // The fifth interval brings the kept samples to 100: conclusive, so traffic resumes the rollout.
+        s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
+        Assert.Equal((RolloutPhase.Progressing, false, 1), (s.Phase, s.WaitingForData, s.ConsecutivePasses));
+        Assert.Equal(100, s.LastAnalysis!.CandidateRequests);
+        Assert.Contains(_env.Audit.OfType("rollout.transition"), e => e.Details["message"]!.GetValue<string>().StartsWith("resumed by traffic", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task Canary_NoTraffic_UnmeasurableThreeTimesRollsBack()
+    public async Task Canary_PausedForData_FailingTrafficRollsBack_AndOperatorCanResume()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.MaxInconclusiveIntervals = 1));
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        _ = await Traffic.IntervalAsync(_env, c, 10, healthy: true);
+        var s = await Traffic.IntervalAsync(_env, c, 10, healthy: true);
+        Assert.True(s.WaitingForData);
+        s = await c.ExecuteAsync(RolloutCommand.Resume("bob", "seen enough"));
+        Assert.Equal((RolloutPhase.Progressing, false), (s.Phase, s.WaitingForData));
+
+        s = await Traffic.IntervalAsync(_env, c, 10, healthy: true);
+        s = await Traffic.IntervalAsync(_env, c, 10, healthy: true);
+        Assert.True(s.WaitingForData);
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal((RolloutPhase.Progressing, false, 1), (s.Phase, s.WaitingForData, s.Failures)); // a conclusive (failing) interval resumes it
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Equal(TestRegistry.Champion, _env.Registry.CurrentVersion);
+    }
+
+    [Fact]
+    public async Task Canary_TooFewSamples_RollbackOnInconclusiveOptIn_RollsBack()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => (o.MaxInconclusiveIntervals, o.RollbackOnInconclusive) = (3, true)));
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        RolloutStatus s = null!;
+        for (var i = 0; i < 4; i++)
+        {
+            s = await Traffic.IntervalAsync(_env, c, 10, healthy: true);
+        }
+
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Contains("RollbackOnInconclusive", s.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Canary_NoTraffic_UnmeasurableThreeTimesPauses_ThenTrafficResumes()
     {
         await using var c = await _env.OpenAsync();
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
@@ -105,14 +152,40 @@ public sealed class RolloutControllerTests : IDisposable
         s = await Traffic.IntervalAsync(_env, c, 0, healthy: true);
         Assert.Equal(RolloutPhase.Progressing, s.Phase);
         s = await Traffic.IntervalAsync(_env, c, 0, healthy: true);
-        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Equal((RolloutPhase.Paused, true), (s.Phase, s.WaitingForData));
         Assert.Contains("unmeasurable", s.Message, StringComparison.Ordinal);
+        Assert.Contains("received no requests", s.Message, StringComparison.Ordinal);
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((RolloutPhase.Progressing, 1), (s.Phase, s.ConsecutivePasses));
+    }
+
+    [Fact]
+    public async Task Canary_NoStreamRoutedToTheCandidateWhileTheChampionServes_MovesToTheNextWeight()
+    {
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "few devices"));
+        Assert.Equal(10.0, s.CandidatePercent);
+        var first = s.StepIndex;
+        for (var i = 0; i < 50; i++)
+        {
+            c.Observations.RecordPrediction(TestRegistry.Champion, new PredictionObservation(i % 5, 0.9f, false, TimeSpan.FromMilliseconds(5)));
+        }
+
+        _env.Time.Advance(TimeSpan.FromMinutes(1));
+        s = (await c.ReconcileAsync())!;
+        Assert.Equal((RolloutPhase.Progressing, 50.0), (s.Phase, s.CandidatePercent));
+        Assert.True(s.StepIndex > first);
+        Assert.Contains(_env.Audit.OfType("rollout.step"), e => e.Details.ToJsonString().Contains("too few streams for this weight", StringComparison.Ordinal));
+
+        // Judged at the next weight as usual: a healthy candidate passes there.
+        s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
+        Assert.Equal((50.0, 1), (s.CandidatePercent, s.ConsecutivePasses));
     }
 
     [Fact]
     public async Task Canary_ApprovalGate_WaitsForApproveThenPromotes()
     {
-        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.Canary.RequireApprovalBeforePromotion = true));
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.BuiltInStrategies.RequireApproval = true));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         while (s.Phase == RolloutPhase.Progressing)
         {
@@ -165,7 +238,12 @@ public sealed class RolloutControllerTests : IDisposable
     [Fact]
     public async Task Hooks_PreRolloutDenies_FailedAndCandidateNeverServes()
     {
-        var options = TestRegistry.Options(o => o.Hooks.Add(new DelegateRolloutHook("compliance", RolloutHookPoint.PreRollout, (_, _) => ValueTask.FromResult(RolloutHookResult.Deny("model card lacks sign-off")))));
+        // FailureThreshold 1: the first pre-rollout refusal fails the rollout (by default it is held once, as Flagger does).
+        var options = TestRegistry.Options(o =>
+        {
+            o.FailureThreshold = 1;
+            o.Hooks.Add(new DelegateRolloutHook("compliance", RolloutHookPoint.PreRollout, (_, _) => ValueTask.FromResult(RolloutHookResult.Deny("model card lacks sign-off"))));
+        });
         await using var c = await _env.OpenAsync(options);
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         Assert.Equal(RolloutPhase.Failed, s.Phase);
@@ -180,7 +258,7 @@ public sealed class RolloutControllerTests : IDisposable
         var post = 0;
         var options = TestRegistry.Options(o =>
         {
-            o.Recreate.SmokeTest = false;
+            o.BuiltInStrategies.SmokeTest = false;
             o.Hooks.Add(new DelegateRolloutHook("change-board", RolloutHookPoint.PrePromotion, (_, _) => ValueTask.FromResult(RolloutHookResult.Deny("freeze"))));
             o.Hooks.Add(new DelegateRolloutHook("notify", RolloutHookPoint.PostRollout, (ctx, _) =>
             {
@@ -232,7 +310,7 @@ public sealed class RolloutControllerTests : IDisposable
     [Fact]
     public async Task Shadow_WithoutHandover_FinishesWithoutPromotion()
     {
-        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.Shadow.PassesRequired = 2));
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.BuiltInStrategies.ShadowPassesRequired = 2));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate"));
         Assert.Equal((0.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
         var d = TrafficRouter.Route(c.Plan, "device-9");
@@ -250,8 +328,8 @@ public sealed class RolloutControllerTests : IDisposable
     {
         await using var c = await _env.OpenAsync(TestRegistry.Options(o =>
         {
-            o.Shadow.PassesRequired = 1;
-            o.Shadow.Then = "canary";
+            o.BuiltInStrategies.ShadowPassesRequired = 1;
+            o.BuiltInStrategies.ShadowThen = "canary";
         }));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate then ship"));
         s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);

@@ -1,5 +1,6 @@
 using Har.Deployment.Tests.Support;
 using Har.Inference;
+using Har.Testing;
 
 namespace Har.Deployment.Tests.Controller;
 
@@ -17,7 +18,7 @@ public sealed class RolloutFailSafeTests : IDisposable
     /// <summary>The candidate fixture with a self-consistent card that asks for 128-sample windows (stride 64), as version 1.2.0.</summary>
     internal static string Make128WindowModel(string directory)
     {
-        var bytes = OnnxModelRewriter.Rewrite(
+        var bytes = OnnxModelEditor.Rewrite(
             File.ReadAllBytes(TestRegistry.CandidateFile),
             new Dictionary<string, string> { ["har.window_length"] = "128", ["har.stride"] = "64", ["har.model_version"] = "1.2.0" },
             inputTimeDimension: 128);

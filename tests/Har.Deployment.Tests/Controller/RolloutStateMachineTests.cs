@@ -82,7 +82,7 @@ public sealed class RolloutStateMachineTests
             var persisted = RolloutController.ReadStatus(Path.GetDirectoryName(controller.StatePath)!)!;
             Assert.Equal(after.ToString(), persisted.ToString());
             Assert.Equal((after.Phase, after.Revision, after.UpdatedAt, after.Failures, after.ConsecutivePasses, after.Promoted), (persisted.Phase, persisted.Revision, persisted.UpdatedAt, persisted.Failures, persisted.ConsecutivePasses, persisted.Promoted));
-            Assert.Equal(after.Steps, persisted.Steps);
+            Assert.Equal(after.Steps.Select(Shape), persisted.Steps.Select(Shape));
         }
         else
         {
@@ -96,10 +96,11 @@ public sealed class RolloutStateMachineTests
     {
         // A strategy that stops at an approval gate right after the first weight, then analyses.
         o.Strategies.Add(new ManualStrategy());
-        o.Recreate.SmokeTest = false;
+        o.BuiltInStrategies.SmokeTest = false;
         if (hook is not null)
         {
             o.Hooks.Add(hook);
+            o.FailureThreshold = 1; // a refusing pre-rollout hook fails the rollout at once
         }
     });
 
@@ -170,6 +171,9 @@ public sealed class RolloutStateMachineTests
         state.Phase = Enum.Parse<RolloutPhase>(phase);
         store.Save(state);
     }
+
+    private static (RolloutStepKind Kind, double Percent, TimeSpan Interval, int RequiredPasses, bool MirrorToStable) Shape(RolloutStep s) =>
+        (s.Kind, s.Percent, s.Interval, s.RequiredPasses, s.MirrorToStable);
 
     private static RolloutCommand Start() => RolloutCommand.Start(TestRegistry.Candidate, "manual", "arrange", "arrange");
 

@@ -1,5 +1,6 @@
 using Har.Audit;
 using Har.Deployment.Tests.Support;
+using Har.Inference;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -26,7 +27,7 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
             o.Rollouts.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
             o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
             o.Serving.Model.EnableMetrics = false;
-            o.Rollouts.Recreate.SmokeTest = false;
+            o.Rollouts.BuiltInStrategies.SmokeTest = false;
         }).AddGate(gate);
         await using var provider = services.BuildServiceProvider();
 
@@ -80,7 +81,7 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
             ["Har:Deployment:Serving:MaxStreams"] = "123",
             ["Har:Deployment:Serving:Model:MaxBatchSize"] = "8",
             ["Har:Deployment:Rollouts:FailureThreshold"] = "3",
-            ["Har:Deployment:Rollouts:Canary:AnalysisInterval"] = "00:00:30",
+            ["Har:Deployment:Rollouts:BuiltInStrategies:AnalysisInterval"] = "00:00:30",
         }).Build();
         var services = new ServiceCollection();
         services.AddHarDeployment(configuration.GetSection("Har:Deployment"));
@@ -88,7 +89,7 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
 
         var o = provider.GetRequiredService<IOptions<HarDeploymentOptions>>().Value;
 
-        Assert.Equal(("registry", 123, 8, 3, TimeSpan.FromSeconds(30)), (o.RegistryPath, o.Serving.MaxStreams, o.Serving.Model.MaxBatchSize, o.Rollouts.FailureThreshold, o.Rollouts.Canary.AnalysisInterval));
+        Assert.Equal(("registry", 123, 8, 3, TimeSpan.FromSeconds(30)), (o.RegistryPath, o.Serving.MaxStreams, o.Serving.Model.MaxBatchSize, o.Rollouts.FailureThreshold, o.Rollouts.BuiltInStrategies.AnalysisInterval));
     }
 
     [Fact]
@@ -112,5 +113,73 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
         public string Name => "counting";
 
         public GateResult Evaluate(AnalysisSnapshot snapshot) => new(Name, GateVerdict.Pass, "ok", new Dictionary<string, double>());
+    }
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AddHarDeployment_WithAddHarInferenceOfTheSameModel_OneResidentInstanceSharedAndNotDisposedByThePipeline(bool keyedFirst)
+    {
+        // The host keeps its own copy of the champion's file (as apps do) and registers it by name; the registry holds another copy.
+        using var env = new TestRegistry();
+        var hostCopy = Path.Combine(env.Root, "host-models", "champion.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(hostCopy)!);
+        File.Copy(TestRegistry.ChampionFile, hostCopy);
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(env.Time);
+        services.AddHarInference()
+            .AddModel("champion", hostCopy, o => o.EnableMetrics = false)
+            .AddModel("other", TestRegistry.CandidateFile, o => o.EnableMetrics = false);
+        services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = env.Registry.Root;
+            o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.Model.EnableMetrics = false;
+        });
+        var provider = services.BuildServiceProvider();
+
+        var keyed = keyedFirst ? provider.GetRequiredKeyedService<HarModel>("champion") : null;
+        var pipeline = provider.GetRequiredService<ServingPipeline>();
+        keyed ??= provider.GetRequiredKeyedService<HarModel>("champion");
+
+        // One instance of the champion, from the host's file; serving goes through it.
+        var served = pipeline.Models.GetModel(TestRegistry.Champion);
+        Assert.Same(keyed, served);
+        Assert.Equal(Path.GetFullPath(hostCopy), served.ModelPath);
+        var predictions = new Prediction[1];
+        await pipeline.PredictAsync("device-1", new float[pipeline.WindowValues], predictions);
+        Assert.Equal(TestRegistry.Champion, predictions[0].ModelVersion);
+
+        // The pipeline does not own the shared instance: disposing it leaves the host's model serving.
+        await pipeline.DisposeAsync();
+        Assert.True(keyed.IsReady);
+        Assert.NotNull(keyed.Predict(new float[keyed.WindowValues]).Label);
+        await provider.DisposeAsync();
+        Assert.False(keyed.IsReady);
+    }
+
+    [Fact]
+    public async Task AddHarDeployment_WithAddHarInferenceOfOtherFiles_LoadsItsOwnAndResolvesNoneOfTheirs()
+    {
+        // A registered "model" that cannot even load: resolving it would throw, so the pipeline opening proves it was not resolved.
+        using var env = new TestRegistry(registerCandidate: false);
+        var unloadable = Path.Combine(env.Root, "not-a-model.onnx");
+        await File.WriteAllBytesAsync(unloadable, [1, 2, 3, 4]);
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(env.Time);
+        services.AddHarInference().AddModel("broken", unloadable, o => o.EnableMetrics = false);
+        services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = env.Registry.Root;
+            o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.Model.EnableMetrics = false;
+        });
+        await using var provider = services.BuildServiceProvider();
+
+        var pipeline = provider.GetRequiredService<ServingPipeline>();
+
+        // The registry's champion is served from the registry's own file (no copy anywhere else).
+        var served = pipeline.Models.GetModel(TestRegistry.Champion);
+        Assert.Equal(env.Registry.ReadVerified(TestRegistry.Champion, "test").Model.ModelPath, served.ModelPath);
+        Assert.Throws<ModelCardException>(() => provider.GetRequiredKeyedService<HarModel>("broken"));
     }
 }

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Har.Audit;
 using Har.Deployment.Tests.Support;
-using Har.Inference;
+using Har.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Har.Deployment.Tests.Registry;
@@ -54,7 +54,7 @@ internal sealed class AuditedRegistry : IDisposable
 
     /// <summary>The champion's bytes with a card that claims <paramref name="version"/>: a different, self-consistent model.</summary>
     public static byte[] ImpostorOf(string version) =>
-        OnnxCardEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), ModelCardKeys.ModelVersion, version);
+        OnnxModelEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), "har.model_version", version);
 
     /// <summary>
     /// The attack of issue 17 point 7: replace <c>model.onnx</c> and rewrite <c>config.json</c> and
@@ -63,7 +63,7 @@ internal sealed class AuditedRegistry : IDisposable
     public static void SwapConsistently(RegisteredModel target, byte[] replacement)
     {
         File.WriteAllBytes(target.ModelPath, replacement);
-        var card = OnnxCardEditor.ReadCard(replacement);
+        var card = OnnxModelEditor.ReadCard(replacement);
         var config = new JsonObject();
         foreach (var key in card.Keys.Order(StringComparer.Ordinal))
         {

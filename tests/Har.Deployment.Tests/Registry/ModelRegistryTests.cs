@@ -22,7 +22,7 @@ public sealed class ModelRegistryTests : IDisposable
 
         Assert.Equal("v1.0.0", File.ReadAllText(Path.Combine(root, "current")).Trim());
         Assert.Equal("1.0.0", _env.Registry.CurrentVersion);
-        var record = DeploymentRecord.Parse(File.ReadAllBytes(Path.Combine(root, "v1.1.0", "deployment_record.json")));
+        var record = (DeploymentRecord)AuditRecord.Parse(AuditRecordKind.Deployment, File.ReadAllBytes(Path.Combine(root, "v1.1.0", "deployment_record.json")));
         Assert.Equal(AuditHash.Sha256OfFile(TestRegistry.CandidateFile), record.Model.Sha256);
         Assert.Equal("1.1.0", record.Model.Version);
         Assert.Equal("tester", record.Deployer.User);

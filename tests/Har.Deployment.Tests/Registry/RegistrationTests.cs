@@ -1,6 +1,7 @@
 using Har.Audit;
 using Har.Deployment.Tests.Support;
 using Har.Inference;
+using Har.Testing;
 
 namespace Har.Deployment.Tests.Registry;
 
@@ -15,13 +16,13 @@ public sealed class RegistrationTests : IDisposable
     public void Register_CardWith10000MetadataKeys_RefusedWithTheLimitAndNothingWritten()
     {
         var bytes = File.ReadAllBytes(TestRegistry.ChampionFile);
-        var card = OnnxCardEditor.ReadCard(bytes);
+        var card = OnnxModelEditor.ReadCard(bytes);
         for (var i = 0; i < 10_000; i++)
         {
             card[$"user.key{i}"] = "value";
         }
 
-        var path = Write("huge-card.onnx", OnnxCardEditor.WithCard(bytes, card));
+        var path = Write("huge-card.onnx", OnnxModelEditor.WithCard(bytes, card));
         var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
         Assert.Contains("10015 metadata keys", ex.Message, StringComparison.Ordinal);
         Assert.Contains($"at most {RegistrationCard.MaxKeys}", ex.Message, StringComparison.Ordinal);
@@ -31,7 +32,7 @@ public sealed class RegistrationTests : IDisposable
     [Fact]
     public void Register_CardValuesOverTheByteLimit_Refused()
     {
-        var path = Write("bulky.onnx", OnnxCardEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), "user.report", new string('x', RegistrationCard.MaxBytes)));
+        var path = Write("bulky.onnx", OnnxModelEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), "user.report", new string('x', RegistrationCard.MaxBytes)));
         var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
         Assert.Contains($"at most {RegistrationCard.MaxBytes} bytes", ex.Message, StringComparison.Ordinal);
         AssertNothingRegistered();
@@ -49,7 +50,7 @@ public sealed class RegistrationTests : IDisposable
     [InlineData("{not json", "training_data")]
     public void Register_MalformedTrainingData_ModelCardExceptionNamingTheMember(string trainingData, string named)
     {
-        var path = Write("bad-training-data.onnx", OnnxCardEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), ModelCardKeys.TrainingData, trainingData));
+        var path = Write("bad-training-data.onnx", OnnxModelEditor.WithKey(File.ReadAllBytes(TestRegistry.ChampionFile), "har.training_data", trainingData));
         var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
         Assert.Contains(named, ex.Message, StringComparison.Ordinal);
         Assert.Contains("expected", ex.Message, StringComparison.Ordinal);
@@ -128,6 +129,40 @@ public sealed class RegistrationTests : IDisposable
         Assert.True(replicaB.Verify("1.1.0").IsValid);
         Assert.Equal(2, otherLog.Query(new AuditQuery { EventType = "registry.adopted" }).Entries.Count);
         Assert.Empty(replicaB.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]));
+    }
+
+    [Fact]
+    public void Seed_ReplicasSharingOneLogWithTheirOwnFolders_EachFolderVouchedForByItsOwnRecordAfterRestart()
+    {
+        // The fleet topology: one shared audit log (PostgreSQL in production), each replica seeding its own folder,
+        // each folder with its own deployment record. A replica restarted on its own folder must verify against its
+        // own registration, not the other replica's; an edited record must still be caught.
+        using var shared = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_env.Root, "audit-shared"), EnableMetrics = false });
+        var folderA = Path.Combine(_env.Root, "replica-a");
+        var folderB = Path.Combine(_env.Root, "replica-b");
+        Assert.Equal(2, new ModelRegistry(folderA, shared, _env.Time).Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]).Count);
+        _env.Time.Advance(TimeSpan.FromSeconds(5)); // B's records differ from A's (registration time)
+        Assert.Equal(2, new ModelRegistry(folderB, shared, _env.Time).Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]).Count);
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(folderA, "v1.0.0", "deployment_record.json")), File.ReadAllBytes(Path.Combine(folderB, "v1.0.0", "deployment_record.json")));
+
+        // Restart both (new instances on the same folders): nothing new to adopt, both verify.
+        var restartedA = new ModelRegistry(folderA, shared, _env.Time);
+        var restartedB = new ModelRegistry(folderB, shared, _env.Time);
+        Assert.Empty(restartedA.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]));
+        Assert.Empty(restartedB.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]));
+        Assert.True(restartedA.Verify("1.0.0").IsValid, restartedA.Verify("1.0.0").ToString());
+        Assert.True(restartedB.Verify("1.0.0").IsValid, restartedB.Verify("1.0.0").ToString());
+        Assert.Equal(4, shared.Query(new AuditQuery { EventType = "registry.registered" }).Entries.Count); // each replica registered into its own folder
+        Assert.Empty(shared.Query(new AuditQuery { EventType = "registry.adopted" }).Entries);
+
+        // An edit of B's record is not adopted by the next seeding and fails verification.
+        var record = Path.Combine(folderB, "v1.1.0", "deployment_record.json");
+        File.WriteAllText(record, File.ReadAllText(record).Replace("\"pending\"", "\"mallory\"", StringComparison.Ordinal));
+        var again = new ModelRegistry(folderB, shared, _env.Time);
+        Assert.Empty(again.Seed([TestRegistry.ChampionFile, TestRegistry.CandidateFile]));
+        var verification = again.Verify("1.1.0");
+        Assert.False(verification.IsValid);
+        Assert.Contains(verification.Problems, p => p.Contains("deployment_record.json differs", StringComparison.Ordinal));
     }
 
     [Fact]

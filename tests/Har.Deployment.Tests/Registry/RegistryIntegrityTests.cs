@@ -54,7 +54,7 @@ public sealed class RegistryIntegrityTests : IDisposable
     public async Task Promote_SwappedCandidate_RolloutFailsAndChampionKeepsServing()
     {
         AuditedRegistry.SwapConsistently(_env.Registry.Get("1.1.0"), AuditedRegistry.ImpostorOf("1.1.0"));
-        var options = TestRegistry.Options(o => o.Recreate.SmokeTest = false);
+        var options = TestRegistry.Options(o => o.BuiltInStrategies.SmokeTest = false);
         await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
         await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, options, loggerFactory: null, timeProvider: _env.Time);
         var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "recreate", "mallory", "swap"));

@@ -97,6 +97,99 @@ public sealed class ServingPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task AppendAsync_CallerBuffers_ObserversSeeTheRawWindowsInPlaceAndResultsMatchTheModel()
+    {
+        var observer = new WindowCopyingObserver();
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), observers: [observer], timeProvider: _env.Time);
+        using var model = HarModel.Load(TestRegistry.ChampionFile, new HarModelOptions { EnableMetrics = false });
+        var frames = (4 * _card.WindowLength) + 11;
+        var stream = Signal(frames, seed: 12);
+        var k = _card.ClassCount;
+        var predictions = new StreamPrediction[16];
+        var probabilities = new float[16 * k];
+        var got = new List<(long Start, int Class, float[] Probabilities)>();
+
+        // Short chunks (windows from the stream's buffer) and one longer than a window (windows also in the chunk itself).
+        var chunks = new[] { 13, _card.Stride, (2 * _card.WindowLength) + 5, 1 };
+        var offset = 0;
+        for (var c = 0; offset < frames; c++)
+        {
+            var n = Math.Min(chunks[c % chunks.Length], frames - offset);
+            var count = await pipeline.AppendAsync("device-9", stream.AsMemory(offset * _card.ChannelCount, n * _card.ChannelCount), predictions, probabilities);
+            for (var i = 0; i < count; i++)
+            {
+                got.Add((predictions[i].StartFrame, predictions[i].Prediction.ClassIndex, predictions[i].Prediction.Probabilities.ToArray()));
+                Assert.Equal(probabilities.AsMemory(i * k, k), predictions[i].Prediction.Probabilities);
+            }
+
+            offset += n;
+        }
+
+        Assert.Equal(((frames - _card.WindowLength) / _card.Stride) + 1, got.Count);
+        Assert.Equal(got.Count, observer.Windows.Count);
+        for (var i = 0; i < got.Count; i++)
+        {
+            var expectedWindow = stream.AsSpan((int)got[i].Start * _card.ChannelCount, pipeline.WindowValues);
+            Assert.Equal(got[i].Start, observer.Windows[i].Start);
+            Assert.True(expectedWindow.SequenceEqual(observer.Windows[i].Values), $"window {i} as the observers saw it differs from the frames sent");
+            var expected = model.Predict(expectedWindow);
+            Assert.Equal(expected.ClassIndex, got[i].Class);
+            Assert.Equal(expected.Probabilities.ToArray(), got[i].Probabilities, new FloatTolerance(1e-5f));
+        }
+    }
+
+    [Fact]
+    public async Task AppendAsync_CallerBuffersTooSmall_ThrowsAndTheFramesAreNotAppended()
+    {
+        var pipeline = _env.Pipeline;
+        var frames = Signal(_card.WindowLength + (2 * _card.Stride), seed: 13);
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await pipeline.AppendAsync("device-3", frames, new StreamPrediction[2], new float[3 * _card.ClassCount]));
+        Assert.Contains("complete 3 windows", error.Message, StringComparison.Ordinal);
+
+        // The refused frames were not kept: the same frames again complete the same three windows, from frame 0.
+        var predictions = new StreamPrediction[3];
+        Assert.Equal(3, await pipeline.AppendAsync("device-3", frames, predictions, new float[3 * _card.ClassCount]));
+        Assert.Equal([0L, _card.Stride, 2L * _card.Stride], predictions.Select(p => p.StartFrame));
+    }
+
+    [Fact]
+    public async Task AppendAsync_OneStreamFromManyCallersAtOnce_EachAppendWaitsItsTurnAndEveryWindowIsScoredOnce()
+    {
+        var options = TestRegistry.ServingOptions();
+        options.Model.MaxBatchWait = TimeSpan.FromMilliseconds(1);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, options);
+        var chunk = Signal(_card.Stride, seed: 14);
+        const int Callers = 24;
+
+        var results = await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () => await pipeline.AppendAsync("shared", chunk))));
+
+        var starts = results.SelectMany(r => r).Select(p => p.StartFrame).Order().ToArray();
+        var expected = ((Callers * _card.Stride) - _card.WindowLength) / _card.Stride + 1;
+        Assert.Equal(Enumerable.Range(0, expected).Select(i => (long)i * _card.Stride), starts);
+    }
+
+    private sealed class FloatTolerance(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+
+        public int GetHashCode(float obj) => 0;
+    }
+
+    private sealed class WindowCopyingObserver : IServingObserver
+    {
+        public List<(long Start, float[] Values)> Windows { get; } = [];
+
+        public void OnPredictions(in ServedPredictions p)
+        {
+            for (var i = 0; i < p.Predictions.Length; i++)
+            {
+                Windows.Add((p.StartFrames[i], p.GetWindow(i).ToArray()));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Drift_StreamAndWholeWindows_PerDeviceMonitorFlagsOnlyTheStuckDevice()
     {
         var profile = new ReferenceProfileBuilder([.. _card.Channels]).AddRecording("reference", Signal(6000, seed: 1)).Build("test");
@@ -155,6 +248,63 @@ public sealed class ServingPipelineTests : IDisposable
         Assert.Single(after.Predictions);
     }
 
+    [Fact]
+    public async Task ServiceTime_ClockThatNeverAdvances_IsPositiveWhileLatencyIsZero()
+    {
+        // The fake clock is never advanced: every latency read from the TimeProvider is zero, the model's run time is not.
+        var observer = new TimingObserver();
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), observers: [observer], timeProvider: _env.Time);
+
+        var streamed = await pipeline.AppendAsync("device-1", Signal(_card.WindowLength + _card.Stride, seed: 8));
+        var whole = new Prediction[3];
+        await pipeline.PredictAsync(null, Signal(3 * _card.WindowLength, seed: 9), whole);
+
+        Assert.Equal(2, observer.Calls.Count);
+        Assert.All(observer.Calls, c => Assert.Equal(TimeSpan.Zero, c.Latency));
+        Assert.All(observer.Calls, c => Assert.True(c.ServiceTime > TimeSpan.Zero, $"service time {c.ServiceTime} for {c.Windows} windows"));
+        Assert.All(streamed, p => Assert.True(p.Prediction.ServiceTime > TimeSpan.Zero));
+        Assert.All(whole, p => Assert.True(p.ServiceTime > TimeSpan.Zero));
+
+        // The call's service time is the sum of its windows' shares.
+        Assert.Equal(streamed[0].Prediction.ServiceTime + streamed[1].Prediction.ServiceTime, observer.Calls[0].ServiceTime);
+        Assert.Equal(whole[0].ServiceTime + whole[1].ServiceTime + whole[2].ServiceTime, observer.Calls[1].ServiceTime);
+    }
+
+    [Fact]
+    public async Task ServiceTime_RealClockWithConcurrentStreams_IsPositiveAndAtMostTheLatency()
+    {
+        // Real clock, many streams at once (so calls queue behind each other's batches); each append completes one window.
+        var observer = new TimingObserver();
+        var options = TestRegistry.ServingOptions();
+        options.Model.MaxBatchWait = TimeSpan.FromMilliseconds(2);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, options, observers: [observer]);
+        var frames = Signal(_card.WindowLength, seed: 4);
+
+        var calls = Enumerable.Range(0, 16).Select(i => pipeline.AppendAsync($"device-{i}", frames).AsTask()).ToArray();
+        await Task.WhenAll(calls);
+
+        Assert.Equal(16, observer.Calls.Count);
+        Assert.All(observer.Calls, c =>
+        {
+            Assert.Equal(1, c.Windows);
+            Assert.True(c.ServiceTime > TimeSpan.Zero);
+            Assert.True(c.ServiceTime <= c.Latency, $"service time {c.ServiceTime} > latency {c.Latency}");
+        });
+    }
+
+    private sealed class TimingObserver : IServingObserver
+    {
+        public List<(int Windows, TimeSpan Latency, TimeSpan ServiceTime)> Calls { get; } = [];
+
+        public void OnPredictions(in ServedPredictions p)
+        {
+            lock (Calls)
+            {
+                Calls.Add((p.Predictions.Length, p.Latency, p.ServiceTime));
+            }
+        }
+    }
+
     private sealed class RecordingObserver : IServingObserver
     {
         public List<(string? StreamId, int Frames)> Samples { get; } = [];
@@ -171,7 +321,11 @@ public sealed class ServingPipelineTests : IDisposable
                 classes[i] = p.Predictions[i].ClassIndex;
             }
 
-            Assert.Equal(p.Predictions.Length * p.WindowLength * p.Channels, p.Windows.Length);
+            for (var i = 0; i < p.Predictions.Length; i++)
+            {
+                Assert.Equal(p.WindowLength * p.Channels, p.GetWindow(i).Length);
+            }
+
             Predictions.Add((p.StreamId, p.Version, p.Role, p.Predictions.Length, classes));
         }
     }

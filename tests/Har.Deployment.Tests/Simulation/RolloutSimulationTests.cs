@@ -102,6 +102,37 @@ public sealed class RolloutSimulationTests(SimulationFixture fixture, ITestOutpu
         Assert.True(promoted >= 99, $"promoted in {promoted}/100 runs:\n{string.Join('\n', failures)}");
     }
 
+    [Fact]
+    public async Task Evaluate_ReducedMatrix_HealthyPromoted_FaultyRolledBack()
+    {
+        // CI's quick version of `har rollout evaluate`: two traffic conditions (heavy queueing with many devices and
+        // 10 % labels a minute late, and few windows per second without labels), every faulty candidate, two seeds each.
+        var simulation = Require();
+        EvaluationCell[] cells = [new(8, 500, 200, SmokeTestWindows: true, Labels: true), new(64, 500, 10, SmokeTestWindows: true)];
+        var results = await RolloutEvaluation.RunAsync(simulation, cells, EvaluationCandidate.All, runs: 2, firstSeed: 1);
+        output.WriteLine(RolloutEvaluation.ToMarkdown(results, "RolloutSimulationTests.Evaluate_ReducedMatrix", "reduced matrix"));
+        foreach (var r in results)
+        {
+            if (!r.Counted)
+            {
+                // A less accurate model without labels: nothing can see it. It must not be taken for a broken one either.
+                Assert.Equal(0, r.RolledBack);
+            }
+            else if (r.Candidate.Healthy)
+            {
+                Assert.True(r.Promoted == r.Runs, $"healthy @ {r.Cell}: promoted {r.Promoted}/{r.Runs}; undecided gates {string.Join(", ", r.DecidingGates.Keys)}");
+            }
+            else
+            {
+                Assert.True(r.RolledBack == r.Runs, $"{r.Candidate.Name} @ {r.Cell}: rolled back {r.RolledBack}/{r.Runs}");
+                if (r.Cell.WindowsPerSecond >= 200)
+                {
+                    Assert.True(r.RolledBackWithinTwo == r.Runs, $"{r.Candidate.Name} @ {r.Cell}: within two intervals of visible {r.RolledBackWithinTwo}/{r.Runs}");
+                }
+            }
+        }
+    }
+
     private RolloutSimulation Require()
     {
         if (fixture.SkipReason is { } reason)

@@ -24,6 +24,7 @@ internal static class HaptTestSessions
         using var reader = new StreamReader(gzip, bufferSize: 1 << 16);
         _ = reader.ReadLine();
         var samples = new List<float>();
+        var labels = new List<int>();
         var current = -1;
         var subject = -1;
         Span<Range> ranges = stackalloc Range[11];
@@ -38,10 +39,11 @@ internal static class HaptTestSessions
             {
                 if (current >= 0 && testSubjects.Contains(subject))
                 {
-                    sessions.Add(new RecordedSession($"subject{subject}-session{current}", samples.ToArray()));
+                    sessions.Add(new RecordedSession($"subject{subject}-session{current}", samples.ToArray(), labels.ToArray()));
                 }
 
                 samples.Clear();
+                labels.Clear();
                 current = session;
                 subject = s;
             }
@@ -52,12 +54,15 @@ internal static class HaptTestSessions
                 {
                     samples.Add(float.Parse(span[ranges[3 + c]], NumberStyles.Float, CultureInfo.InvariantCulture));
                 }
+
+                // HAPT label ids are 1-based (0 = not in any labelled segment); the models' classes are id − 1.
+                labels.Add(int.Parse(span[ranges[9]], CultureInfo.InvariantCulture) - 1);
             }
         }
 
         if (current >= 0 && testSubjects.Contains(subject))
         {
-            sessions.Add(new RecordedSession($"subject{subject}-session{current}", samples.ToArray()));
+            sessions.Add(new RecordedSession($"subject{subject}-session{current}", samples.ToArray(), labels.ToArray()));
         }
 
         return sessions;

@@ -16,9 +16,9 @@ internal static class ProcessHost
         }
     }
 
-    public static Process Start(IEnumerable<string> args)
+    public static Process Start(IEnumerable<string> args, bool redirectInput = false)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = redirectInput, UseShellExecute = false };
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(AssemblyPath);
         foreach (var a in args)

@@ -63,7 +63,7 @@ internal sealed class TestRegistry : IDisposable
         {
             MetricsRegistry = Metrics.NewCustomRegistry(),
         };
-        o.Canary.AnalysisInterval = TimeSpan.FromMinutes(1);
+        o.BuiltInStrategies.AnalysisInterval = TimeSpan.FromMinutes(1);
 
         // Tiny fixture models run in microseconds, so their warm-up baselines are noise; the inflation check has its own tests.
         o.Analysis.MaxLatencyInflation = null;

@@ -22,6 +22,18 @@ internal static class HaptCalibration
 
     public static ReferenceProfile Profile => TrainProfile.Value;
 
+    /// <summary>Gets the cross-fitted alarm evidence of the training recordings (from building <see cref="Profile"/>).</summary>
+    public static IReadOnlyList<AlarmCalibration.EvidenceRun> TrainEvidence
+    {
+        get
+        {
+            _ = TrainProfile.Value;
+            return trainEvidence!;
+        }
+    }
+
+    private static IReadOnlyList<AlarmCalibration.EvidenceRun>? trainEvidence;
+
     public static Result Get() => Study.Value;
 
     public sealed record Row(string Name, int Windows, int[] DriftedPerChannel, int AnyDrifted, int Gravity, int Rotation, int TurnOffset, int AnyFlag);
@@ -126,7 +138,9 @@ internal static class HaptCalibration
             builder.AddRecording($"subject-{s.Subject}", s.Samples);
         }
 
-        return builder.Build("UCI HAPT, training subjects (official split), raw 50 Hz, 1-minute windows");
+        var profile = builder.Build("UCI HAPT, training subjects (official split), raw 50 Hz, 1-minute windows");
+        trainEvidence = builder.CalibrationEvidence;
+        return profile;
     }
 
     private static Result Run()

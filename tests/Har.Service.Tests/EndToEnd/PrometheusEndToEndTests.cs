@@ -39,7 +39,7 @@ public sealed partial class PrometheusEndToEndTests
         Assert.True(prometheusExe is not null, "The end-to-end test needs Prometheus: `prometheus` is not on PATH. Install the Debian package (apt-get install -y prometheus; .ci/steps/10-prometheus.sh does this in CI).");
 
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        budget.CancelAfter(TimeSpan.FromMinutes(3));
+        budget.CancelAfter(TimeSpan.FromMinutes(10)); // a bound against a hang, not a speed threshold: building the drift profile alone took 170 s on a loaded machine
         var ct = budget.Token;
         var work = Directory.CreateTempSubdirectory("har-e2e-");
         var log = new StringBuilder();
@@ -220,7 +220,7 @@ public sealed partial class PrometheusEndToEndTests
         }
         catch (Exception ex) when (ex is not Xunit.Sdk.IAssertionException && budget.IsCancellationRequested && !Ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"The end-to-end test exceeded its 3-minute budget.\n{log}", ex);
+            throw new TimeoutException($"The end-to-end test exceeded its 10-minute bound.\n{log}", ex);
         }
         catch (Exception ex) when (ex is Xunit.Sdk.IAssertionException)
         {

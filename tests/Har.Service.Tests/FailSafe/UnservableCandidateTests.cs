@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Har.Deployment.Tests.Support;
+using Har.Testing;
 
 namespace Har.Service.Tests.FailSafe;
 
@@ -100,7 +100,7 @@ public sealed class UnservableCandidateTests : IDisposable
 
     private Dictionary<string, string> Settings() => new() { ["Har:Service:DataDirectory"] = _data };
 
-    private static byte[] Make128WindowModel(string modelsDirectory) => OnnxModelRewriter.Rewrite(
+    private static byte[] Make128WindowModel(string modelsDirectory) => OnnxModelEditor.Rewrite(
         File.ReadAllBytes(Directory.GetFiles(modelsDirectory, "*1.1.0.onnx").Single()),
         new Dictionary<string, string> { ["har.window_length"] = "128", ["har.stride"] = "64", ["har.model_version"] = "1.2.0" },
         inputTimeDimension: 128);

@@ -53,7 +53,7 @@ public sealed class AuditUnavailableTests
             {
                 var (status, ready) = await ReadyAsync(anonymous);
                 Assert.Equal("Degraded", ready.GetProperty("checks").GetProperty("operations").GetProperty("status").GetString());
-                Assert.Contains("operations unavailable", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
+                Assert.Contains("operations that must be audited are refused", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
                 using (var refused = await operatorClient.PostAsync("/v1/audit/events", Event("during"), Ct))
                 {
                     Assert.True((int)refused.StatusCode is 503, $"an operation with the log unopenable: {(int)refused.StatusCode} {await refused.Content.ReadAsStringAsync(Ct)}");
@@ -113,13 +113,24 @@ public sealed class AuditUnavailableTests
         ReadOnlyFolder.Set(audit, readOnly: true);
         try
         {
+            // An operation that needs its audit record is refused: 503 with Retry-After and problem details, not a 500.
+            // The readiness check reads the log's own state (no probe writes): the failed write is what it learns from.
+            using (var refused = await operatorClient.PostAsync("/v1/audit/events", Event("during"), Ct))
+            {
+                var body = await refused.Content.ReadAsStringAsync(Ct);
+                Assert.True(refused.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)refused.StatusCode} {body}");
+                Assert.NotNull(refused.Headers.RetryAfter?.Delta);
+                Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+                Assert.DoesNotContain(service.Root, body, StringComparison.Ordinal);
+            }
+
             Assert.True(
                 await ServiceQueries.EventuallyAsync(async () => (await ReadyAsync(anonymous)).Body.GetProperty("checks").GetProperty("operations").GetProperty("status").GetString() == "Degraded", TimeSpan.FromSeconds(30), Ct),
                 "/ready never reported operations unavailable");
             (status, ready) = await ReadyAsync(anonymous);
             Assert.Equal(HttpStatusCode.OK, status);
             Assert.Equal("Degraded", ready.GetProperty("status").GetString());
-            Assert.Contains("operations unavailable", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
+            Assert.Contains("operations that must be audited are refused", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
             Assert.Equal("Healthy", ready.GetProperty("checks").GetProperty("serving").GetProperty("status").GetString());
             Assert.DoesNotContain(service.Root, ready.GetRawText(), StringComparison.Ordinal);
 
@@ -128,16 +139,6 @@ public sealed class AuditUnavailableTests
             {
                 using var predict = await anonymous.PostAsync("/v1/predict", ServiceFixture.Bytes(window, "application/octet-stream"), Ct);
                 Assert.Equal(HttpStatusCode.OK, predict.StatusCode);
-            }
-
-            // An operation that needs its audit record is refused: 503 with Retry-After and problem details, not a 500.
-            using (var refused = await operatorClient.PostAsync("/v1/audit/events", Event("during"), Ct))
-            {
-                var body = await refused.Content.ReadAsStringAsync(Ct);
-                Assert.True(refused.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)refused.StatusCode} {body}");
-                Assert.NotNull(refused.Headers.RetryAfter?.Delta);
-                Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
-                Assert.DoesNotContain(service.Root, body, StringComparison.Ordinal);
             }
 
             Assert.False(service.HasExited, "the service exited while the audit folder was not writable");

@@ -4,7 +4,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Har.Deployment.Tests.Registry;
+using Har.Testing;
 
 namespace Har.Service.Tests.Registry;
 
@@ -85,18 +85,18 @@ public sealed class RegistryServiceTests : IDisposable
         AssertProblem(duplicate, HttpStatusCode.Conflict, "already registered", data);
 
         // Malformed training_data: 422 naming the member.
-        var badTraining = OnnxCardEditor.WithKey(OnnxCardEditor.WithKey(champion, "har.model_version", "3.0.0"), "har.training_data", "{\"windows\": {\"train\": \"lots\"}}");
+        var badTraining = OnnxModelEditor.WithKey(OnnxModelEditor.WithKey(champion, "har.model_version", "3.0.0"), "har.training_data", "{\"windows\": {\"train\": \"lots\"}}");
         AssertProblem(await UploadAsync(client, badTraining), HttpStatusCode.UnprocessableEntity, "windows.train", data);
 
         // A card with 10,000 metadata keys: 422 with the limit, refused before anything is written.
-        var card = OnnxCardEditor.ReadCard(champion);
+        var card = OnnxModelEditor.ReadCard(champion);
         card["har.model_version"] = "3.0.1";
         for (var i = 0; i < 10_000; i++)
         {
             card[$"user.key{i}"] = "v";
         }
 
-        var huge = await UploadAsync(client, OnnxCardEditor.WithCard(champion, card));
+        var huge = await UploadAsync(client, OnnxModelEditor.WithCard(champion, card));
         AssertProblem(huge, HttpStatusCode.UnprocessableEntity, "at most 64", data);
 
         // Not an ONNX file at all: 422 naming the upload, not a path.
@@ -247,12 +247,12 @@ public sealed class RegistryServiceTests : IDisposable
     private static string ChampionFile(string models) => ServiceFixture.ChampionPath(models);
 
     private static byte[] ImpostorOf(string championFile, string version) =>
-        OnnxCardEditor.WithKey(File.ReadAllBytes(championFile), "har.model_version", version);
+        OnnxModelEditor.WithKey(File.ReadAllBytes(championFile), "har.model_version", version);
 
     private static void SwapConsistently(string folder, byte[] replacement)
     {
         File.WriteAllBytes(Path.Combine(folder, "model.onnx"), replacement);
-        var card = OnnxCardEditor.ReadCard(replacement);
+        var card = OnnxModelEditor.ReadCard(replacement);
         var config = new JsonObject();
         foreach (var key in card.Keys.Order(StringComparer.Ordinal))
         {

@@ -1,17 +1,65 @@
 using System.Text;
 
-namespace Har.Deployment.Tests.Support;
+namespace Har.Testing;
 
 /// <summary>
-/// Rewrites a committed ONNX model at the protobuf wire level (no onnx package needed): replaces
-/// model-card entries of <c>metadata_props</c> and the time dimension of the graph's input, and drops the
-/// graph's optional <c>value_info</c> shape hints (ONNX Runtime infers them again). Used to make real
-/// models with a self-consistent card of another geometry (e.g. a 128-sample window) for the fail-safe tests.
+/// Edits a real ONNX file at the protobuf wire level (no onnx package needed), keeping every other field
+/// byte for byte: the model card (<c>metadata_props</c>, field 14 of <c>ModelProto</c>) — how an attacker
+/// or a careless exporter produces a model whose card says something else — and the time dimension of the
+/// graph's input, dropping the graph's optional <c>value_info</c> shape hints (ONNX Runtime infers them
+/// again), to make real models with a self-consistent card of another geometry (e.g. a 128-sample window).
+/// The one ONNX rewriter of the test projects (compiled into each from tests/Shared).
 /// </summary>
-internal static class OnnxModelRewriter
+internal static class OnnxModelEditor
 {
+    /// <summary>Reads the model card: every <c>metadata_props</c> entry.</summary>
+    public static Dictionary<string, string> ReadCard(byte[] model)
+    {
+        var card = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var field in Fields(model))
+        {
+            if (field.Number == 14 && field.WireType == 2)
+            {
+                var (key, value) = ReadEntry(field.Payload);
+                card[key] = value;
+            }
+        }
+
+        return card;
+    }
+
+    /// <summary>Returns <paramref name="model"/> with its card replaced by <paramref name="card"/>.</summary>
+    public static byte[] WithCard(byte[] model, IEnumerable<KeyValuePair<string, string>> card)
+    {
+        var output = new MemoryStream();
+        foreach (var field in Fields(model))
+        {
+            if (field.Number != 14)
+            {
+                output.Write(field.Raw);
+            }
+        }
+
+        foreach (var (key, value) in card)
+        {
+            WriteBytes(output, 14, Entry(key, value));
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Returns <paramref name="model"/> with one card key set (added when missing).</summary>
+    public static byte[] WithKey(byte[] model, string key, string value)
+    {
+        var card = ReadCard(model);
+        card[key] = value;
+        return WithCard(model, card);
+    }
+
     // ModelProto.graph = 7, ModelProto.metadata_props = 14; GraphProto.input = 11, value_info = 13;
     // ValueInfoProto.type = 2; TypeProto.tensor_type = 1; Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1.
+
+    /// <summary>Replaces the card entries named in <paramref name="metadata"/> in place and, when given, the input's time dimension.</summary>
     public static byte[] Rewrite(byte[] model, IReadOnlyDictionary<string, string> metadata, int? inputTimeDimension)
     {
         var output = new MemoryStream();

@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text.Json;
+using Har.Deployment;
+using Har.Service.Security;
+
+namespace Har.Service.Endpoints;
+
+/// <summary>
+/// <c>POST /v1/feedback</c>: the true activity of a stream over a frame or time range (a user confirms, a
+/// diary, a labelled study), joined by the pipeline's <see cref="FeedbackStore"/> to the predictions every
+/// version made on those windows. Needs an API key (predictor or operator: the apps that stream samples
+/// report their users' confirmations; anonymous callers never steer a rollout). Every label is validated
+/// before any is applied: one bad label refuses the whole request with 400 and what was expected.
+/// </summary>
+internal static class FeedbackEndpoints
+{
+    /// <summary>The most labels one request may carry.</summary>
+    public const int MaxLabelsPerRequest = 1000;
+
+    private const string Expected = "{\"labels\": [{\"stream_id\": \"…\", \"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {…, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
+
+    public static void MapFeedbackEndpoints(this IEndpointRouteBuilder app) =>
+        app.MapPost("/v1/feedback", ReportAsync).RequireAuthorization(p => p.RequireRole(Roles.Predictor, Roles.Operator));
+
+    private static async Task<IResult> ReportAsync(HttpRequest request, ServingPipeline pipeline, CancellationToken ct)
+    {
+        if (request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return Results.Problem(statusCode: 415, detail: "Send the labels as application/json: " + Expected);
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 8 }, ct);
+        }
+        catch (JsonException ex)
+        {
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {Expected}.");
+        }
+
+        using (document)
+        {
+            var feedback = pipeline.Feedback;
+            if (Parse(document.RootElement, feedback.Activities) is not { } labels)
+            {
+                return Results.Problem(statusCode: 400, title: "Invalid feedback", detail: Problems(document.RootElement, feedback.Activities));
+            }
+
+            var windows = new int[labels.Count];
+            for (var i = 0; i < labels.Count; i++)
+            {
+                var l = labels[i];
+                windows[i] = l.From is { } from ? feedback.Report(l.StreamId, l.Activity, from, l.To!.Value) : feedback.Report(l.StreamId, l.Activity, l.StartFrame!.Value, l.EndFrame!.Value);
+            }
+
+            return Results.Ok(new { labels = labels.Count, labelled_windows = windows.Sum(), windows_per_label = windows });
+        }
+    }
+
+    private static List<Label>? Parse(JsonElement root, IReadOnlyList<string> activities)
+    {
+        var labels = new List<Label>();
+        foreach (var (label, problem) in Read(root, activities))
+        {
+            if (problem is not null)
+            {
+                return null;
+            }
+
+            labels.Add(label!);
+        }
+
+        return labels;
+    }
+
+    private static string Problems(JsonElement root, IReadOnlyList<string> activities)
+    {
+        var problems = Read(root, activities).Where(x => x.Problem is not null).Select(x => x.Problem!).Take(10).ToList();
+        return string.Join(" ", problems);
+    }
+
+    private static IEnumerable<(Label? Label, string? Problem)> Read(JsonElement root, IReadOnlyList<string> activities)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("labels", out var array) || array.ValueKind != JsonValueKind.Array)
+        {
+            yield return (null, $"The body must be an object with a \"labels\" array: {Expected}.");
+            yield break;
+        }
+
+        var count = array.GetArrayLength();
+        if (count == 0 || count > MaxLabelsPerRequest)
+        {
+            yield return (null, $"\"labels\" holds {count} labels; expected 1 to {MaxLabelsPerRequest} per request.");
+            yield break;
+        }
+
+        var index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            yield return ReadOne(item, index++, activities);
+        }
+    }
+
+    private static (Label? Label, string? Problem) ReadOne(JsonElement item, int index, IReadOnlyList<string> activities)
+    {
+        string Where(string what) => string.Create(CultureInfo.InvariantCulture, $"labels[{index}]: {what}");
+        if (item.ValueKind != JsonValueKind.Object)
+        {
+            return (null, Where($"expected an object, got {item.ValueKind}."));
+        }
+
+        var streamId = item.TryGetProperty("stream_id", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalid)
+        {
+            return (null, Where(invalid.Detail));
+        }
+
+        var activity = item.TryGetProperty("activity", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
+        var known = activity is null ? null : activities.FirstOrDefault(x => string.Equals(x, activity, StringComparison.OrdinalIgnoreCase));
+        if (known is null)
+        {
+            return (null, Where($"activity {(activity is null ? "is missing" : $"'{activity}' is unknown")}; expected one of {string.Join(", ", activities)}."));
+        }
+
+        var hasFrames = item.TryGetProperty("start_frame", out var sf) | item.TryGetProperty("end_frame", out var ef);
+        var hasTimes = item.TryGetProperty("from", out var f) | item.TryGetProperty("to", out var t);
+        if (hasFrames == hasTimes)
+        {
+            return (null, Where("give either a frame range (start_frame, end_frame) or a time range (from, to), not both or neither."));
+        }
+
+        if (hasFrames)
+        {
+            if (sf.ValueKind != JsonValueKind.Number || !sf.TryGetInt64(out var start) || ef.ValueKind != JsonValueKind.Number || !ef.TryGetInt64(out var end))
+            {
+                return (null, Where("start_frame and end_frame must both be whole numbers (stream-relative frame indexes, end exclusive)."));
+            }
+
+            return start < 0 || end <= start
+                ? (null, Where(string.Create(CultureInfo.InvariantCulture, $"frame range [{start}, {end}) is empty, inverted or negative; expected 0 ≤ start_frame < end_frame.")))
+                : (new Label(streamId!, known, start, end, null, null), null);
+        }
+
+        if (f.ValueKind != JsonValueKind.String || !f.TryGetDateTimeOffset(out var from) || t.ValueKind != JsonValueKind.String || !t.TryGetDateTimeOffset(out var to))
+        {
+            return (null, Where("from and to must both be ISO 8601 times with an offset, e.g. 2026-01-15T10:30:00Z."));
+        }
+
+        return to <= from
+            ? (null, Where(string.Create(CultureInfo.InvariantCulture, $"time range [{from:O}, {to:O}] is empty or inverted; expected from < to.")))
+            : (new Label(streamId!, known, null, null, from, to), null);
+    }
+
+    private sealed record Label(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
+}

@@ -1,0 +1,198 @@
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Har.Audit;
+using Har.Deployment;
+using Har.Service.Security;
+
+namespace Har.Service.Endpoints;
+
+/// <summary>
+/// Rollback with a chosen target and an incident report (<c>POST /v1/rollouts/rollback</c>, also what
+/// <c>POST /v1/rollouts/current/rollback</c> accepts), and incident reports by id (<c>GET</c>/<c>PUT /v1/incidents/{id}</c>):
+/// the controller records the six steps and the report in the audit log; these routes read them back from it.
+/// </summary>
+internal static class RollbackEndpoints
+{
+    private const string RollbackExpected = "{\"to\": \"1.0.0\", \"reason\": \"…\", \"summary\": \"…\", \"cause\": \"…\", \"actions\": \"…\", \"expected_phase\": \"Progressing\", \"expected_revision\": 3} (every member optional)";
+    private const string IncidentExpected = "{\"summary\": \"…\", \"cause\": \"…\", \"actions\": \"…\", \"reason\": \"…\"} (at least one of summary, cause, actions)";
+
+    public static void MapRollbackEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/rollouts/rollback", RollbackAsync)
+            .RequireAuthorization(Roles.OperatorPolicy)
+            .WithSummary("Roll the current rollout back")
+            .WithDescription("To its champion, or to an earlier registered version that verifies against the audit log ('to'). Six steps are audited: detect, identify, verify, execute, verify success, log; summary, cause and actions start the incident report.");
+        var incidents = app.MapGroup("/v1/incidents");
+        incidents.MapGet("/{id}", GetIncident)
+            .RequireAuthorization(Roles.PredictPolicy)
+            .WithSummary("An incident report and its rollback steps")
+            .WithDescription("The latest revision of the report (id, cause, evidence, timeline, time to restore, summary, cause, actions) and the six rollback steps as audited.");
+        incidents.MapPut("/{id}", UpdateIncidentAsync)
+            .RequireAuthorization(Roles.OperatorPolicy)
+            .WithSummary("Complete an incident report")
+            .WithDescription("Sets summary, cause and/or actions; each update is a new audit record (records stay immutable; the latest revision is the report).");
+    }
+
+    /// <summary><c>POST /v1/rollouts/rollback</c> and <c>POST /v1/rollouts/current/rollback</c>: the body is optional.</summary>
+    public static async Task<IResult> RollbackAsync(HttpRequest request, RolloutController controller, CancellationToken ct)
+    {
+        RollbackRequest? body = null;
+        if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        {
+            var (parsed, error) = await ServiceJson.ReadAsync<RollbackRequest>(request, RollbackExpected, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            body = parsed;
+        }
+
+        RolloutPhase? expected = null;
+        if (body?.ExpectedPhase is { } phase)
+        {
+            if (!Enum.TryParse<RolloutPhase>(phase, ignoreCase: true, out var p) || int.TryParse(phase, out _))
+            {
+                return Results.Problem(statusCode: 400, detail: $"expected_phase '{phase}' is not a rollout phase; expected one of {string.Join(", ", Enum.GetNames<RolloutPhase>())}.");
+            }
+
+            expected = p;
+        }
+
+        var command = RolloutCommand.Create(RolloutCommandKind.Rollback, Actor(request), body?.Reason ?? "rollback through the HTTP API") with
+        {
+            ExpectedPhase = expected,
+            ExpectedRevision = body?.ExpectedRevision,
+            RollbackTo = body?.To is { Length: > 0 } to ? to : null,
+            IncidentSummary = body?.Summary,
+            IncidentCause = body?.Cause,
+            IncidentActions = body?.Actions,
+        };
+        var status = await controller.ExecuteAsync(command, ct);
+        var incident = $"incident-{status.RolloutId}";
+        return Results.Ok(new
+        {
+            rollout_id = status.RolloutId,
+            phase = status.Phase.ToString(),
+            revision = status.Revision,
+            current_version = controller.Registry.CurrentVersion,
+            message = status.Message,
+            incident_id = incident,
+            incident_url = $"/v1/incidents/{incident}",
+        });
+    }
+
+    private static Task<IResult> GetIncident(string id, IServiceProvider services)
+    {
+        if (RolloutIdOf(id) is not { } rolloutId)
+        {
+            return Task.FromResult(NotAnIncident(id));
+        }
+
+        return AuditEndpoints.WithLog(services, log =>
+        {
+            var reports = Read(log, rolloutId, "rollout.incident");
+            var steps = Read(log, rolloutId, "rollout.rollback.step");
+            if (reports.Count == 0 && steps.Count == 0)
+            {
+                return Task.FromResult(Results.Problem(statusCode: 404, detail: $"No incident '{Clip(id)}' in the audit log; an incident id is 'incident-' followed by the id of a rolled-back rollout (GET /v1/rollouts?outcome=rolled_back)."));
+            }
+
+            return Task.FromResult(Results.Ok(new
+            {
+                incident_id = id,
+                rollout_id = rolloutId,
+                state = reports.Count == 0 ? "verifying" : "logged",
+                revisions = reports.Count,
+                report = reports.Count == 0 ? (JsonElement?)null : reports[^1].Event.ActionDetails,
+                steps = steps.Select(s => new
+                {
+                    step = s.Event.ActionDetails.TryGetProperty("step", out var n) ? n.GetInt32() : 0,
+                    name = s.Event.ActionDetails.TryGetProperty("name", out var name) ? name.GetString() : null,
+                    at = s.Event.Timestamp,
+                    severity = s.Event.Severity.ToString().ToLowerInvariant(),
+                    actor = s.Event.Actor,
+                    audit_index = s.Index,
+                    details = s.Event.ActionDetails,
+                }).ToArray(),
+            }));
+        });
+    }
+
+    private static async Task<IResult> UpdateIncidentAsync(string id, HttpRequest request, RolloutController controller, CancellationToken ct)
+    {
+        if (RolloutIdOf(id) is not { } rolloutId)
+        {
+            return NotAnIncident(id);
+        }
+
+        var (body, error) = await ServiceJson.ReadAsync<IncidentRequest>(request, IncidentExpected, ct);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (body!.Summary is null && body.Cause is null && body.Actions is null)
+        {
+            return Results.Problem(statusCode: 400, detail: $"The body sets nothing; expected {IncidentExpected}.");
+        }
+
+        await controller.ExecuteAsync(
+            RolloutCommand.Create(RolloutCommandKind.Incident, Actor(request), body.Reason ?? "incident report through the HTTP API") with
+            {
+                RolloutId = rolloutId,
+                IncidentSummary = body.Summary,
+                IncidentCause = body.Cause,
+                IncidentActions = body.Actions,
+            },
+            ct);
+        return Results.Ok(new { incident_id = id, rollout_id = rolloutId, incident_url = $"/v1/incidents/{id}" });
+    }
+
+    private static List<(long Index, AuditEvent Event)> Read(AuditLog log, string rolloutId, string eventType)
+    {
+        var found = new List<(long, AuditEvent)>();
+        string? token = null;
+        do
+        {
+            var page = log.Query(new AuditQuery { EntityId = rolloutId, EventType = eventType, Kind = AuditRecordKind.Event, PageSize = 1000, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                if (entry.Record is AuditEvent e)
+                {
+                    found.Add((entry.Index, e));
+                }
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+        return found;
+    }
+
+    private static string? RolloutIdOf(string id) =>
+        id.StartsWith("incident-", StringComparison.Ordinal) && id.Length > "incident-".Length && id.Length <= 200 ? id["incident-".Length..] : null;
+
+    private static IResult NotAnIncident(string id) =>
+        Results.Problem(statusCode: 404, detail: $"'{Clip(id)}' is not an incident id; expected 'incident-' followed by a rollout id, as the rollback response's incident_id.");
+
+    private static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "…";
+
+    private static string Actor(HttpRequest request) => request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
+
+    private sealed record RollbackRequest(
+        [property: JsonPropertyName("to")] string? To,
+        [property: JsonPropertyName("reason")] string? Reason,
+        [property: JsonPropertyName("summary")] string? Summary,
+        [property: JsonPropertyName("cause")] string? Cause,
+        [property: JsonPropertyName("actions")] string? Actions,
+        [property: JsonPropertyName("expected_phase")] string? ExpectedPhase,
+        [property: JsonPropertyName("expected_revision")] long? ExpectedRevision);
+
+    private sealed record IncidentRequest(
+        [property: JsonPropertyName("summary")] string? Summary,
+        [property: JsonPropertyName("cause")] string? Cause,
+        [property: JsonPropertyName("actions")] string? Actions,
+        [property: JsonPropertyName("reason")] string? Reason);
+}

@@ -1,0 +1,201 @@
+using System.Globalization;
+using System.Text.Json;
+using Har.Audit;
+using Har.Service.Security;
+
+namespace Har.Service.Endpoints;
+
+/// <summary>
+/// <c>GET /v1/rollouts</c>: every rollout this registry has run, newest first, with its outcome. The controller keeps
+/// only the current rollout; the history is the audit log's: each rollout's <c>rollout.transition</c> events (start:
+/// champion, candidate, strategy, who; then every phase change with its message) and its <c>rollout.rollback</c>
+/// event (trigger, reason, whether it came after promotion). What the log holds is what is shown: a rollout's latest
+/// transitions appear once the controller has appended them (they wait in its outbox while the log cannot write).
+/// </summary>
+internal static class RolloutHistoryEndpoints
+{
+    private const string TransitionEvent = "rollout.transition";
+    private const string RollbackEvent = "rollout.rollback";
+    private static readonly string[] Outcomes = ["succeeded", "rolled_back", "aborted", "failed", "in_progress"];
+
+    public static void MapRolloutHistoryEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/rollouts", List)
+            .RequireAuthorization(Roles.PredictPolicy)
+            .WithSummary("Rollout history with outcomes")
+            .WithDescription("Newest first, from the audit log. Filters: outcome (succeeded, rolled_back, aborted, failed, in_progress), candidate (a version). Pages of page_size; next_page is the cursor of the next (older) page.");
+    }
+
+    private static Task<IResult> List(HttpRequest request, IServiceProvider services, string? outcome, string? candidate, string? page, string? page_size)
+    {
+        var (query, error) = ListQuery.Parse(request, "outcome", "candidate");
+        if (error is not null)
+        {
+            return Task.FromResult(error);
+        }
+
+        var (outcomeFilter, e1) = query!.Text("outcome");
+        var (candidateFilter, e2) = query.Text("candidate");
+        if ((e1 ?? e2) is { } bad)
+        {
+            return Task.FromResult(bad);
+        }
+
+        if (outcomeFilter is not null && Array.IndexOf(Outcomes, outcomeFilter) < 0)
+        {
+            return Task.FromResult(ListQuery.Bad($"outcome is '{(outcomeFilter.Length <= 32 ? outcomeFilter : outcomeFilter[..32] + "…")}'; expected one of {string.Join(", ", Outcomes)}."));
+        }
+
+        var before = long.MaxValue;
+        if (query.Page is { } token && (!long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out before) || before < 0))
+        {
+            return Task.FromResult(ListQuery.Bad("page is not a cursor this endpoint issued; pass the previous response's next_page, or leave it out for the first page."));
+        }
+
+        return AuditEndpoints.WithLog(services, log =>
+        {
+            var rollouts = Read(log)
+                .Where(r => r.StartIndex < before)
+                .Where(r => outcomeFilter is null || r.Outcome == outcomeFilter)
+                .Where(r => candidateFilter is null || r.Candidate == candidateFilter)
+                .OrderByDescending(r => r.StartIndex)
+                .Take(query.PageSize + 1)
+                .ToList();
+            var more = rollouts.Count > query.PageSize;
+            if (more)
+            {
+                rollouts.RemoveAt(rollouts.Count - 1);
+            }
+
+            return Task.FromResult(Results.Ok(new
+            {
+                rollouts = rollouts.Select(ToJson).ToArray(),
+                next_page = more ? rollouts[^1].StartIndex.ToString(CultureInfo.InvariantCulture) : null,
+            }));
+        });
+    }
+
+    /// <summary>Every rollout in the log, from its transition and rollback events (read through the log's index, 1000 at a time).</summary>
+    private static Dictionary<string, RolloutHistory>.ValueCollection Read(AuditLog log)
+    {
+        var byId = new Dictionary<string, RolloutHistory>(StringComparer.Ordinal);
+        foreach (var entry in Events(log, TransitionEvent))
+        {
+            var details = ((AuditEvent)entry.Record).ActionDetails;
+            if (!byId.TryGetValue(entry.EntityId, out var r))
+            {
+                byId[entry.EntityId] = r = new RolloutHistory(entry.EntityId, entry.Index, entry.Timestamp, entry.Actor);
+            }
+
+            if (Text(details, "from") is null && Text(details, "candidate") is { } started)
+            {
+                r.Candidate = started;
+                r.Champion = Text(details, "champion");
+                r.Strategy = Text(details, "strategy");
+                r.StartedBy = entry.Actor;
+                r.StartedAt = entry.Timestamp;
+            }
+
+            r.Phase = Text(details, "to") ?? r.Phase;
+            r.Message = Text(details, "message") ?? r.Message;
+            r.UpdatedAt = entry.Timestamp;
+            r.LastIndex = entry.Index;
+            r.Transitions++;
+        }
+
+        foreach (var entry in Events(log, RollbackEvent))
+        {
+            if (byId.TryGetValue(entry.EntityId, out var r))
+            {
+                var details = ((AuditEvent)entry.Record).ActionDetails;
+                r.Rollback = new
+                {
+                    at = entry.Timestamp,
+                    actor = entry.Actor,
+                    trigger = Text(details, "trigger"),
+                    reason = Text(details, "reason"),
+                    after_promotion = details.TryGetProperty("after_promotion", out var p) && p.ValueKind == JsonValueKind.True,
+                    audit_index = entry.Index,
+                };
+            }
+        }
+
+        return byId.Values;
+    }
+
+    private static IEnumerable<AuditEntry> Events(AuditLog log, string eventType)
+    {
+        string? token = null;
+        do
+        {
+            var page = log.Query(new AuditQuery { EventType = eventType, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 1000, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                yield return entry;
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+    }
+
+    private static string? Text(JsonElement details, string name) =>
+        details.ValueKind == JsonValueKind.Object && details.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static object ToJson(RolloutHistory r) => new
+    {
+        rollout_id = r.Id,
+        strategy = r.Strategy,
+        champion = r.Champion,
+        candidate = r.Candidate,
+        started_by = r.StartedBy,
+        started_at = r.StartedAt,
+        phase = r.Phase,
+        outcome = r.Outcome,
+        ended_at = r.Outcome == "in_progress" ? (DateTimeOffset?)null : r.UpdatedAt,
+        duration_seconds = r.Outcome == "in_progress" ? (double?)null : Math.Round((r.UpdatedAt - r.StartedAt).TotalSeconds, 3),
+        updated_at = r.UpdatedAt,
+        message = r.Message,
+        transitions = r.Transitions,
+        rollback = r.Rollback,
+        audit = new { first_index = r.StartIndex, last_index = r.LastIndex },
+    };
+
+    private sealed class RolloutHistory(string id, long startIndex, DateTimeOffset at, string actor)
+    {
+        public string Id { get; } = id;
+
+        public long StartIndex { get; } = startIndex;
+
+        public long LastIndex { get; set; } = startIndex;
+
+        public string? Strategy { get; set; }
+
+        public string? Champion { get; set; }
+
+        public string? Candidate { get; set; }
+
+        public string StartedBy { get; set; } = actor;
+
+        public DateTimeOffset StartedAt { get; set; } = at;
+
+        public DateTimeOffset UpdatedAt { get; set; } = at;
+
+        public string Phase { get; set; } = "Pending";
+
+        public string? Message { get; set; }
+
+        public int Transitions { get; set; }
+
+        public object? Rollback { get; set; }
+
+        public string Outcome => Phase switch
+        {
+            "Succeeded" => "succeeded",
+            "RolledBack" => "rolled_back",
+            "Aborted" => "aborted",
+            "Failed" => "failed",
+            _ => "in_progress",
+        };
+    }
+}

@@ -1,0 +1,149 @@
+using Har.Audit.Postgres;
+using Microsoft.Extensions.Logging;
+
+namespace Har.Audit;
+
+public sealed partial class AuditLog
+{
+    /// <summary>The PostgreSQL storage when <see cref="AuditLogOptions.ConnectionString"/> is set; null for the file log.</summary>
+    private readonly PostgresAuditStore? _pg;
+
+    /// <summary>Opens the log stored in PostgreSQL; the file-log members stay unset and every public member delegates to <paramref name="store"/>.</summary>
+    private AuditLog(PostgresAuditStore store, AuditLogOptions options, ILogger logger, TimeProvider time)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _pg = store;
+        Directory = store.DisplayName;
+        Origin = store.Origin;
+        Recovery = new AuditRecoveryReport { Entries = store.Count };
+        _lock = null!;
+        _segment = null!;
+        _nodes = null!;
+        _index = null!;
+        _writer = null!;
+        _metrics = new AuditMetrics(options, this);
+        store.Metrics = _metrics;
+        _metrics.Size(Recovery.Entries, 0);
+        _metrics.Checkpoint(store.LatestCheckpoint?.TreeSize ?? 0);
+    }
+
+    /// <summary>Gets whether the log is stored in PostgreSQL (no folder, no quarantine).</summary>
+    internal bool IsDatabase => _pg is not null;
+
+    /// <summary>
+    /// Verifies the audit log stored in a PostgreSQL database, read-only and in one snapshot (nothing is created or
+    /// migrated): every entry (record schema, index without gaps, hash chain, stored leaf hash, query columns), every
+    /// stored Merkle node recomputed from the entries, and the root at every signed checkpoint, with the latest
+    /// checkpoint's signature.
+    /// </summary>
+    /// <param name="connectionString">The Npgsql connection string of the database holding the log (e.g. <c>ConnectionStrings:Har</c>).</param>
+    /// <param name="verifierKey">The trusted verifier key; <see langword="null"/> uses the key stored with the checkpoint (weaker: say so to your auditor).</param>
+    /// <returns>The outcome, with the first bad index and why.</returns>
+    /// <exception cref="InvalidDataException">The database holds no Har audit log.</exception>
+    /// <exception cref="InvalidOperationException">The database's audit schema is newer than this package.</exception>
+    public static AuditVerificationResult VerifyDatabase(string connectionString, AuditVerifierKey? verifierKey)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        using var store = PostgresAuditStore.OpenExisting(connectionString);
+        return store.Verify(verifierKey);
+    }
+
+    /// <summary>
+    /// Writes every acknowledged entry of this log (file or PostgreSQL) to a new file log in <paramref name="directory"/>,
+    /// byte-identical (same entries, leaf hashes and Merkle tree), with the latest signed checkpoint and its verifier key,
+    /// so the export verifies offline with <see cref="Verify(string, AuditVerifierKey?)"/> or <c>har audit verify --log</c>.
+    /// </summary>
+    /// <param name="directory">A folder that does not exist or is empty.</param>
+    /// <returns>The number of entries exported.</returns>
+    /// <exception cref="IOException">The folder is not empty.</exception>
+    /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
+    public long ExportTo(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        var target = Path.GetFullPath(directory);
+        if (System.IO.Directory.Exists(target) && System.IO.Directory.EnumerateFileSystemEntries(target).Any())
+        {
+            throw new IOException($"'{target}' is not empty: an export writes a new log folder.");
+        }
+
+        var checkpoint = _pg is null ? LatestCheckpoint : null;
+        var verifierKey = _pg is null
+            ? (File.Exists(Path.Combine(Directory, VerifierKeyFile)) ? File.ReadAllText(Path.Combine(Directory, VerifierKeyFile)).Trim() : null)
+            : null;
+        if (_pg is not null && _pg.Reading(static s => s.LatestCheckpointWithKey()) is { } stored)
+        {
+            (checkpoint, verifierKey) = stored;
+        }
+
+        var size = Math.Max(Count, checkpoint?.TreeSize ?? 0);
+        using var export = Open(new AuditLogOptions { Directory = target, Origin = Origin, EnableMetrics = false, MaxRecordBytes = _options.MaxRecordBytes });
+        string? token = null;
+        long exported = 0;
+        do
+        {
+            var page = Query(new AuditQuery { PageSize = 1000, PageToken = token });
+            var appends = new List<(AuditEntry Entry, Task<AuditAppendResult> Ack)>(page.Entries.Count);
+            foreach (var entry in page.Entries)
+            {
+                if (entry.Index >= size)
+                {
+                    break;
+                }
+
+                appends.Add((entry, export.AppendAsync(entry.Record)));
+            }
+
+            foreach (var (entry, ack) in appends)
+            {
+                var result = ack.GetAwaiter().GetResult();
+                if (result.Index != entry.Index || !result.LeafHash.Span.SequenceEqual(entry.LeafHashBytes))
+                {
+                    throw new InvalidDataException($"Entry {entry.Index} does not reproduce its leaf hash in the export: the log is damaged. Run verify.");
+                }
+            }
+
+            exported += appends.Count;
+            token = exported < size ? page.NextPageToken : null;
+        }
+        while (token is not null);
+
+        if (checkpoint is not null && checkpoint.TreeSize <= exported)
+        {
+            if (verifierKey is not null)
+            {
+                Storage.DurableFile.WriteAtomic(Path.Combine(target, VerifierKeyFile), System.Text.Encoding.UTF8.GetBytes(verifierKey + "\n"));
+            }
+
+            Storage.DurableFile.WriteAtomic(Path.Combine(target, CheckpointFile), System.Text.Encoding.UTF8.GetBytes(checkpoint.NoteText));
+        }
+
+        return exported;
+    }
+
+    /// <summary>The message when neither storage is configured.</summary>
+    internal const string StorageRequired = "AuditLogOptions.Directory is required: the folder that holds (or will hold) the log (or set AuditLogOptions.ConnectionString to keep the log in PostgreSQL).";
+
+    private static void CheckStorage(AuditLogOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Directory) && string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new ArgumentException($"Invalid audit log options: {StorageRequired}", nameof(options));
+        }
+    }
+
+    private static AuditLog OpenDatabase(AuditLogOptions options, ILogger logger, TimeProvider time)
+    {
+        var store = PostgresAuditStore.Open(options, logger, time);
+        try
+        {
+            return new AuditLog(store, options, logger, time);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,327 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Har.Deployment;
+
+/// <summary>The rollout state's store: <c>rollout.json</c> in one process, or PostgreSQL shared by a fleet.</summary>
+internal interface IRolloutStateStore
+{
+    /// <summary>Gets where the state lives (for messages and diagnostics).</summary>
+    string StatePath { get; }
+
+    /// <summary>Reads the state, or <see langword="null"/> when there has been no rollout.</summary>
+    RolloutState? Load();
+
+    /// <summary>Writes <paramref name="state"/>, whose revision is one more than the stored one's.</summary>
+    /// <exception cref="RolloutStateConflictException">Another writer changed the state first (shared stores only); nothing was written.</exception>
+    void Save(RolloutState state);
+
+    /// <summary>Keeps a finished rollout's final state before a new rollout replaces it.</summary>
+    void Archive(RolloutState state);
+
+    /// <summary>Reads the final state of the archived rollout <paramref name="rolloutId"/>, or <see langword="null"/> when there is none.</summary>
+    RolloutState? LoadArchived(string rolloutId);
+}
+
+/// <summary>A compare-and-set on the shared rollout state lost the race: the state was not written; re-read it.</summary>
+internal sealed class RolloutStateConflictException(string message) : Exception(message);
+
+/// <summary>
+/// The control plane of a fleet in PostgreSQL (schema <c>har_fleet</c>): the rollout state replaced by compare-and-set on
+/// its revision (and a <c>NOTIFY har_fleet</c> in the same transaction, so every replica hears of it at commit), the
+/// registry's <c>current</c> pointer with its own revision, and the controller lease (a row with holder, term and expiry,
+/// judged on the database's clock so replicas' clocks never matter).
+/// </summary>
+internal sealed class FleetStore : IRolloutStateStore, IDisposable
+{
+    /// <summary>The channel every state change is announced on (payload: the new revision).</summary>
+    public const string Channel = "har_fleet";
+
+    private readonly NpgsqlDataSource _source;
+
+    private FleetStore(NpgsqlDataSource source, string display, string holder)
+    {
+        _source = source;
+        StatePath = display + "#har_fleet.rollout";
+        Display = display;
+        Holder = holder;
+    }
+
+    /// <summary>Gets this replica's name in the lease and in written rows (host, process id and a random suffix).</summary>
+    public string Holder { get; }
+
+    /// <summary>Gets <c>postgresql://host/database</c> (no credentials).</summary>
+    public string Display { get; }
+
+    public string StatePath { get; }
+
+    /// <summary>Connects, creates or migrates the schema, and refuses a schema newer than the code.</summary>
+    public static FleetStore Open(string connectionString)
+    {
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"RolloutControllerOptions.ConnectionString is not a valid Npgsql connection string ({ex.Message}); expected e.g. 'Host=db;Database=har;Username=har;Password=...'.", ex);
+        }
+
+        var database = builder.Database ?? builder.Username ?? "postgres";
+        var display = $"postgresql://{builder.Host}/{database}";
+        var source = NpgsqlDataSource.Create(builder);
+        try
+        {
+            FleetSchema.Migrate(source, database);
+        }
+        catch (NpgsqlException ex)
+        {
+            source.Dispose();
+            throw new IOException($"The rollout control plane in {display} cannot be opened: {ex.Message} Check that PostgreSQL is reachable and the connection string (ConnectionStrings:Har) is right.", ex);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+
+        var holder = string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}/{Environment.ProcessId}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}");
+        return new FleetStore(source, display, holder);
+    }
+
+    /// <summary>Opens a dedicated connection (the LISTEN connection of the follower loop).</summary>
+    public ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken ct) => _source.OpenConnectionAsync(ct);
+
+    public RolloutState? Load() => Guard(LoadCore);
+
+    /// <summary>Replaces the state when the stored revision is the one before <paramref name="state"/>'s (or there is none); announces it.</summary>
+    public void Save(RolloutState state) => Guard(() => SaveCore(state));
+
+    public void Archive(RolloutState state) => Guard(() => ArchiveCore(state));
+
+    /// <inheritdoc />
+    public RolloutState? LoadArchived(string rolloutId) => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("SELECT state::text FROM har_fleet.rollout_history WHERE rollout_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = rolloutId });
+        return command.ExecuteScalar() is string json ? JsonSerializer.Deserialize<RolloutState>(json, RolloutStateStore.Json) : null;
+    });
+
+    /// <summary>Reads the state's revision (0 when there is none) and the current pointer in one round trip: what a follower polls.</summary>
+    public (long Revision, string? Current, long CurrentRevision) ReadHead() => Guard(ReadHeadCore);
+
+    /// <summary>
+    /// Moves the current pointer from revision <paramref name="expectedRevision"/> (0: no pointer yet) to <paramref name="version"/>.
+    /// Returns whether it was written; when it was not, another replica moved it first.
+    /// </summary>
+    public bool TryWriteCurrent(string version, long expectedRevision) => Guard(() => TryWriteCurrentCore(version, expectedRevision));
+
+    /// <summary>
+    /// Takes or renews the controller lease for <paramref name="duration"/> (on the database's clock). Returns the term
+    /// held, or <see langword="null"/> when another replica holds an unexpired lease. A lease taken anew (free, expired, or
+    /// this replica's own that expired) gets the next term.
+    /// </summary>
+    public long? TryAcquireLease(TimeSpan duration) => Guard(() => TryAcquireLeaseCore(duration));
+
+    /// <summary>Gives the lease up (a clean shutdown), so another replica takes over at its next attempt instead of after the expiry.</summary>
+    public void ReleaseLease() => Guard(ReleaseLeaseCore);
+
+    /// <summary>Ships a replica's observations of rollout <paramref name="rolloutId"/> to the leader.</summary>
+    public void WriteObservations(string rolloutId, ObservationDelta delta) => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("INSERT INTO har_fleet.observations (replica, rollout_id, payload, written_at) VALUES ($1, $2, $3, now())", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = rolloutId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(delta, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.ExecuteNonQuery();
+    });
+
+    /// <summary>Takes (deletes and returns) every replica's shipped observations of rollout <paramref name="rolloutId"/>; those of other rollouts are dropped.</summary>
+    public List<ObservationDelta> TakeObservations(string rolloutId) => Guard(() =>
+    {
+        var taken = new List<ObservationDelta>();
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("DELETE FROM har_fleet.observations RETURNING rollout_id, payload::text", connection);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            if (reader.GetString(0) == rolloutId && JsonSerializer.Deserialize<ObservationDelta>(reader.GetString(1), RolloutStateStore.Json) is { } delta)
+            {
+                taken.Add(delta);
+            }
+        }
+
+        return taken;
+    });
+
+    private RolloutState? LoadCore()
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("SELECT state::text FROM har_fleet.rollout WHERE id = 1", connection);
+        if (command.ExecuteScalar() is not string json)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<RolloutState>(json, RolloutStateStore.Json)
+                ?? throw new InvalidDataException($"{StatePath} holds null; expected a rollout state object.");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{StatePath} is not a valid rollout state ({ex.Message}); only Har.Deployment writes it, so this means it was edited by hand.", ex);
+        }
+    }
+
+    private void SaveCore(RolloutState state)
+    {
+        var expected = state.Revision - 1;
+        using var connection = _source.OpenConnection();
+        using var tx = connection.BeginTransaction();
+        using (var write = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.rollout AS r (id, revision, rollout_id, phase, state, written_by, written_at)
+            VALUES (1, $1, $2, $3, $4, $5, now())
+            ON CONFLICT (id) DO UPDATE SET revision = EXCLUDED.revision, rollout_id = EXCLUDED.rollout_id, phase = EXCLUDED.phase,
+                state = EXCLUDED.state, written_by = EXCLUDED.written_by, written_at = EXCLUDED.written_at
+            WHERE r.revision = $6
+            """,
+            connection,
+            tx))
+        {
+            write.Parameters.Add(new NpgsqlParameter<long> { TypedValue = state.Revision });
+            write.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.RolloutId });
+            write.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Phase.ToString() });
+            write.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(state, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
+            write.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+            write.Parameters.Add(new NpgsqlParameter<long> { TypedValue = expected });
+            if (write.ExecuteNonQuery() != 1)
+            {
+                tx.Rollback();
+                throw new RolloutStateConflictException($"The rollout state in {StatePath} is no longer at revision {expected}: another replica changed it first, so revision {state.Revision} of rollout {state.RolloutId} was not written.");
+            }
+        }
+
+        Notify(connection, tx, state.Revision);
+        tx.Commit();
+    }
+
+    private void ArchiveCore(RolloutState state)
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.rollout_history (rollout_id, revision, phase, state, archived_at) VALUES ($1, $2, $3, $4, now())
+            ON CONFLICT (rollout_id) DO UPDATE SET revision = EXCLUDED.revision, phase = EXCLUDED.phase, state = EXCLUDED.state, archived_at = EXCLUDED.archived_at
+            WHERE har_fleet.rollout_history.revision <= EXCLUDED.revision
+            """,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.RolloutId });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = state.Revision });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Phase.ToString() });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(state, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.ExecuteNonQuery();
+    }
+
+    private (long Revision, string? Current, long CurrentRevision) ReadHeadCore()
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand(
+            "SELECT (SELECT revision FROM har_fleet.rollout WHERE id = 1), c.version, c.revision FROM (SELECT 1) AS one LEFT JOIN har_fleet.registry_current c ON c.id = 1",
+            connection);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.IsDBNull(0) ? 0 : reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
+    }
+
+    private bool TryWriteCurrentCore(string version, long expectedRevision)
+    {
+        using var connection = _source.OpenConnection();
+        using var tx = connection.BeginTransaction();
+        using (var command = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.registry_current AS c (id, version, revision, written_by, written_at) VALUES (1, $1, 1, $2, now())
+            ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, revision = c.revision + 1, written_by = EXCLUDED.written_by, written_at = EXCLUDED.written_at
+            WHERE c.revision = $3
+            """,
+            connection,
+            tx))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = version });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = expectedRevision });
+            if (command.ExecuteNonQuery() != 1)
+            {
+                tx.Rollback();
+                return false;
+            }
+        }
+
+        Notify(connection, tx, -1);
+        tx.Commit();
+        return true;
+    }
+
+    private long? TryAcquireLeaseCore(TimeSpan duration)
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.leader AS l (id, holder, term, acquired_at, expires_at) VALUES (1, $1, 1, now(), now() + make_interval(secs => $2))
+            ON CONFLICT (id) DO UPDATE SET
+                term = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now() THEN l.term ELSE l.term + 1 END,
+                acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now() THEN l.acquired_at ELSE now() END,
+                holder = EXCLUDED.holder,
+                expires_at = EXCLUDED.expires_at
+            WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+            RETURNING term
+            """,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = duration.TotalSeconds });
+        return command.ExecuteScalar() is long term ? term : null;
+    }
+
+    private void ReleaseLeaseCore()
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("UPDATE har_fleet.leader SET expires_at = now() WHERE id = 1 AND holder = $1 AND expires_at > now()", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _source.Dispose();
+
+    /// <summary>An unreachable database is an I/O failure (hosts answer 503 and retry); nothing else is translated.</summary>
+    private T Guard<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new IOException($"The rollout control plane in {Display} cannot be reached: {ex.Message} Nothing was changed by this call; it is retried once PostgreSQL answers again.", ex);
+        }
+    }
+
+    private void Guard(Action action) => Guard(() =>
+    {
+        action();
+        return true;
+    });
+
+    private static void Notify(NpgsqlConnection connection, NpgsqlTransaction tx, long revision)
+    {
+        using var notify = new NpgsqlCommand("SELECT pg_notify('" + Channel + "', $1)", connection, tx);
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = revision.ToString(CultureInfo.InvariantCulture) });
+        notify.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,52 @@
+namespace Har.Deployment;
+
+/// <summary>What one replica of a fleet observed since it last shipped its observations: summed into the leader's.</summary>
+internal sealed class ObservationDelta
+{
+    public Dictionary<string, Version> Versions { get; set; } = new(StringComparer.Ordinal);
+
+    public Paired? Pairs { get; set; }
+
+    /// <summary>Gets whether nothing was observed.</summary>
+    public bool IsEmpty() => (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
+
+    internal sealed record Version(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, Dictionary<int, long> Latency, Dictionary<int, long> Service);
+
+    internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain);
+}
+
+/// <summary>The fleet side of the observations: a follower drains what it recorded; the leader merges every replica's.</summary>
+internal sealed partial class RolloutObservations
+{
+    /// <summary>Takes everything recorded since the last drain (the accumulators start empty).</summary>
+    public ObservationDelta Drain()
+    {
+        lock (_intervalLock)
+        {
+            var delta = new ObservationDelta { Pairs = _pairs.Drain() };
+            foreach (var (version, acc) in _versions)
+            {
+                delta.Versions[version] = acc.Drain();
+            }
+
+            return delta;
+        }
+    }
+
+    /// <summary>Adds another replica's observations to the current interval.</summary>
+    public void Merge(ObservationDelta delta)
+    {
+        lock (_intervalLock)
+        {
+            foreach (var (version, d) in delta.Versions)
+            {
+                Get(version).Merge(d);
+            }
+
+            if (delta.Pairs is { } pairs)
+            {
+                _pairs.Merge(pairs);
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+using System.Globalization;
+
+namespace Har.Drift;
+
+/// <summary>Turns one scoring's findings into the evidence of the sequential alarm and a named cause.</summary>
+internal static class Diagnosis
+{
+    /// <summary>The evidence per failed check of a scoring.</summary>
+    public static List<AlarmState.Evidence> Evidence(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings)
+    {
+        var evidence = new List<AlarmState.Evidence>();
+        foreach (var c in channels)
+        {
+            if (c.Verdict == DriftVerdict.Drifted)
+            {
+                evidence.Add(new("channels", 1));
+                break;
+            }
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var f in findings)
+        {
+            var key = Key(f);
+            if (!seen.Add(key))
+            {
+                continue;
+            }
+
+            var decisive = f.Kind is SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation or SensorFindingKind.Units;
+            evidence.Add(new(key, decisive ? AlarmState.Decisive : 1 + Math.Min(2, Math.Abs(f.Value - f.Threshold) / Math.Max(Math.Abs(f.Threshold), 1e-3))));
+        }
+
+        return evidence;
+    }
+
+    /// <summary>
+    /// The check (one CUSUM) a finding feeds: its kind, except that noise on a whole sensor (all its axes above the
+    /// healthy floor together) is its own check, apart from one channel's noise floor.
+    /// </summary>
+    public static string Key(SensorFinding f) =>
+        f.Kind == SensorFindingKind.NoiseFloor && f.Channel is null && f.Implicated is { Count: > 1 } ? WholeSensorNoise : f.Kind.ToString();
+
+    /// <summary>The check of noise on every axis of a sensor.</summary>
+    public const string WholeSensorNoise = "NoiseFloor/sensor";
+
+    /// <summary>
+    /// Names the cause the findings of a scoring point at: unit errors and stuck or clipped channels first (decisive on
+    /// one window), then the check that leads the sequential alarm, then the most specific finding.
+    /// </summary>
+    public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null)
+    {
+        SensorFinding? Find(SensorFindingKind kind, Func<SensorFinding, bool>? where = null) =>
+            findings.FirstOrDefault(f => f.Kind == kind && (where is null || where(f)));
+
+        if (leading is not null && Enum.TryParse<SensorFindingKind>(leading.Split('/')[0], out var lead) && Find(lead) is not null
+            && lead is not (SensorFindingKind.Units or SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation))
+        {
+            var first = Name(channels, [.. findings.Where(f => f.Kind == lead || f.Kind == SensorFindingKind.SampleRate && lead == SensorFindingKind.RotationMismatch)]);
+            if (first.Cause != DriftCause.None && !findings.Any(f => f.Kind is SensorFindingKind.Units or SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation))
+            {
+                return first;
+            }
+        }
+
+        if (Find(SensorFindingKind.Units) is { } units)
+        {
+            return (DriftCause.Units, units.Implicated ?? [], units.Message);
+        }
+
+        if ((Find(SensorFindingKind.NonFinite) ?? Find(SensorFindingKind.Flatline)) is { } stuck)
+        {
+            return (DriftCause.Stuck, Names(stuck), stuck.Message);
+        }
+
+        if (Find(SensorFindingKind.Saturation) is { } clipped)
+        {
+            return (DriftCause.Saturation, Names(clipped), clipped.Message);
+        }
+
+        if (Find(SensorFindingKind.SampleRate) is { } rate)
+        {
+            return (DriftCause.SampleRate, [], rate.Message);
+        }
+
+        // A gyroscope that turns 0.8× (or 0.5×, 2×, …) the gravity turn, with the accelerometer's gravity magnitude
+        // right, is a stream at another rate than declared far more often than a gyroscope 20 % off its scale: the
+        // integrated turn scales with the true sample interval.
+        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 3 } && RateRatio(f.Value) is not null) is { } rateGain
+            && Find(SensorFindingKind.GravityMagnitude) is null)
+        {
+            var ratio = RateRatio(rateGain.Value)!.Value;
+            return (DriftCause.SampleRate, [], string.Create(CultureInfo.InvariantCulture,
+                $"The gyroscope reports {rateGain.Value:F2}× the turn of the gravity direction while the accelerometer's scale is right: the samples arrive at about {ratio:G3}× the declared rate (e.g. {50 * ratio:G3} Hz fed as 50 Hz), not a gyroscope gain error. {rateGain.Message}"));
+        }
+
+        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 1 }) is { } flip)
+        {
+            return (DriftCause.SignFlip, flip.Implicated!, flip.Message);
+        }
+
+        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 2 }) is { } swap)
+        {
+            return (DriftCause.AxisSwap, swap.Implicated!, swap.Message);
+        }
+
+        if (Find(SensorFindingKind.NoiseFloor) is { } noise)
+        {
+            return (DriftCause.Noise, Names(noise), noise.Message);
+        }
+
+        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 3 }) is { } gyroGain)
+        {
+            return (DriftCause.Gain, gyroGain.Implicated!, gyroGain.Message);
+        }
+
+        if (Find(SensorFindingKind.AccelerometerOffset) is { } offset)
+        {
+            return (DriftCause.Offset, Names(offset), offset.Message);
+        }
+
+        if (Find(SensorFindingKind.GravityMagnitude, f => f.Channel is not null) is { } axis)
+        {
+            return (DriftCause.Offset, Names(axis), axis.Message);
+        }
+
+        if (Find(SensorFindingKind.GravityMagnitude) is { } magnitude)
+        {
+            return (DriftCause.Gain, magnitude.Implicated ?? [], magnitude.Message);
+        }
+
+        if (Find(SensorFindingKind.OrientationShift) is { } shift)
+        {
+            return (DriftCause.Rotation, [], shift.Message);
+        }
+
+        if (Find(SensorFindingKind.OrientationChange) is { } placement)
+        {
+            return (DriftCause.Placement, [], placement.Message);
+        }
+
+        if (Find(SensorFindingKind.RotationMismatch) is { } mismatch)
+        {
+            return (DriftCause.Unknown, mismatch.Implicated ?? [], mismatch.Message);
+        }
+
+        var drifted = channels.Where(c => c.Verdict == DriftVerdict.Drifted).Select(c => c.Channel).ToArray();
+        if (drifted.Length > 0)
+        {
+            return (DriftCause.Unknown, drifted, $"The distribution of {string.Join(", ", drifted)} differs from the reference beyond the differences between people, and no sensor check explains it: a different placement, population or activity mix.");
+        }
+
+        return (DriftCause.None, [], "Every check passed.");
+    }
+
+    /// <summary>Sample-rate ratios (true / declared) a stream is commonly off by: 25, 40, 100 or 200 Hz fed as 50 Hz.</summary>
+    private static readonly double[] RateRatios = [0.5, 0.8, 2, 4];
+
+    /// <summary>The common sample-rate ratio a gyroscope gain lies within 4 % of, or null.</summary>
+    private static double? RateRatio(double gain)
+    {
+        foreach (var r in RateRatios)
+        {
+            if (Math.Abs((gain / r) - 1) <= 0.04)
+            {
+                return r;
+            }
+        }
+
+        return null;
+    }
+
+    private static IReadOnlyList<string> Names(SensorFinding f) => f.Channel is { } c ? [c] : f.Implicated ?? [];
+}

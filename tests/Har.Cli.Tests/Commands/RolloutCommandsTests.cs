@@ -1,0 +1,51 @@
+using Har.Audit;
+
+namespace Har.Cli.Tests.Commands;
+
+/// <summary><c>har rollout</c> against a real registry and audit log: rollback to a chosen version with an incident report, completed later.</summary>
+[Collection(ConsoleTests.Name)]
+public sealed class RolloutCommandsTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("har-cli-rollout-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task RollbackTo_OlderVersion_SixStepsAndIncidentCompletedAfterwards()
+    {
+        var registry = Path.Combine(_root, "registry");
+        var third = Path.Combine(_root, "tiny-logits-1.2.0.onnx");
+        await File.WriteAllBytesAsync(third, OnnxModelEditor.WithKey(await File.ReadAllBytesAsync(DemoFixtures.FixtureModel("tiny-logits-1.1.0.onnx")), "har.model_version", "1.2.0"));
+        foreach (var model in new[] { DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), DemoFixtures.FixtureModel("tiny-logits-1.1.0.onnx"), third })
+        {
+            await RunOkAsync("models", "register", model, "--registry", registry);
+        }
+
+        await RunOkAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--strategy", "recreate");
+        await RunOkAsync("rollout", "start", "--registry", registry, "--candidate", "1.2.0", "--strategy", "canary");
+
+        var (code, _, error) = await ConsoleCapture.RunAsync("rollout", "rollback", "--registry", registry, "--to", "1.2.0");
+        Assert.Equal(3, code);
+        Assert.Contains("not earlier than the candidate", error, StringComparison.Ordinal);
+
+        var output = await RunOkAsync("rollout", "rollback", "--registry", registry, "--to", "1.0.0", "--actor", "oncall", "--reason", "shared bug", "--summary", "stairs misclassified");
+        Assert.Contains("RolledBack", output, StringComparison.Ordinal);
+        Assert.Contains("incident  incident-", output, StringComparison.Ordinal);
+        Assert.Contains("1.0.0", await RunOkAsync("models", "list", "--registry", registry), StringComparison.Ordinal);
+
+        await RunOkAsync("rollout", "incident", "--registry", registry, "--actor", "lead", "--cause", "label order", "--actions", "retrain");
+
+        using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(registry, ".audit"), EnableMetrics = false });
+        var steps = log.Query(new AuditQuery { EventType = "rollout.rollback.step", PageSize = 100 }).Entries.Select(e => ((AuditEvent)e.Record).ActionDetails.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["detect", "identify", "verify", "execute"], steps);
+        var report = ((AuditEvent)log.Query(new AuditQuery { EventType = "rollout.incident", PageSize = 100 }).Entries[^1].Record).ActionDetails;
+        Assert.Equal(("stairs misclassified", "label order", "retrain", "1.0.0"), (report.GetProperty("summary").GetString(), report.GetProperty("cause").GetString(), report.GetProperty("actions").GetString(), report.GetProperty("to").GetString()));
+    }
+
+    private static async Task<string> RunOkAsync(params string[] args)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(args);
+        Assert.True(code == 0, $"har {string.Join(' ', args)}: exit {code}: {stderr}{stdout}");
+        return stdout;
+    }
+}

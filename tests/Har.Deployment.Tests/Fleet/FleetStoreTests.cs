@@ -1,0 +1,166 @@
+using Har.Deployment.Tests.Support;
+using Har.Testing;
+using Npgsql;
+
+namespace Har.Deployment.Tests.Fleet;
+
+/// <summary>The fleet's shared control-plane state in a real PostgreSQL: compare-and-set, migrations, the lease, the current pointer.</summary>
+public sealed class FleetStoreTests(PostgresCluster cluster)
+{
+    [Fact]
+    public async Task Save_StaleRevision_IsRefusedAndNeverOverwrites()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = FleetStore.Open(connectionString);
+        using var b = FleetStore.Open(connectionString);
+        Assert.Null(a.Load());
+
+        a.Save(State(revision: 1, message: "a1"));
+        var conflict = Assert.Throws<RolloutStateConflictException>(() => b.Save(State(revision: 1, message: "b1")));
+        Assert.Contains("revision 0", conflict.Message, StringComparison.Ordinal);
+        Assert.Equal("a1", b.Load()!.Message);
+
+        // b re-reads and writes on top of what it read; a, now stale, is refused in turn.
+        var read = b.Load()!;
+        read.Revision++;
+        read.Message = "b2";
+        b.Save(read);
+        Assert.Throws<RolloutStateConflictException>(() => a.Save(State(revision: 2, message: "a2")));
+        var stored = a.Load()!;
+        Assert.Equal(("b2", 2L), (stored.Message, stored.Revision));
+        Assert.Equal(2, a.ReadHead().Revision);
+    }
+
+    [Fact]
+    public async Task Save_ConcurrentWritersOfTheSameRevision_ExactlyOneWins()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var stores = Enumerable.Range(0, 6).Select(_ => FleetStore.Open(connectionString)).ToList();
+        try
+        {
+            stores[0].Save(State(revision: 1, message: "start"));
+            var outcomes = await Task.WhenAll(stores.Select((s, i) => Task.Run(() =>
+            {
+                try
+                {
+                    s.Save(State(revision: 2, message: $"writer {i}"));
+                    return true;
+                }
+                catch (RolloutStateConflictException)
+                {
+                    return false;
+                }
+            })));
+            Assert.Equal(1, outcomes.Count(o => o));
+            Assert.Equal($"writer {Array.IndexOf(outcomes, true)}", stores[0].Load()!.Message);
+        }
+        finally
+        {
+            stores.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Open_ConcurrentReplicas_MigrateOnce_SchemaNewerThanCode_RefusedWithClearError()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var opened = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => FleetStore.Open(connectionString))));
+        foreach (var store in opened)
+        {
+            store.Dispose();
+        }
+
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM har_fleet.schema_migrations", connection);
+            Assert.Equal((long)FleetSchema.CodeVersion, (long)(await count.ExecuteScalarAsync())!);
+            await using var newer = new NpgsqlCommand($"INSERT INTO har_fleet.schema_migrations (version, description) VALUES ({FleetSchema.CodeVersion + 1}, 'from a newer Har')", connection);
+            await newer.ExecuteNonQueryAsync();
+        }
+
+        var error = Assert.Throws<InvalidOperationException>(() => FleetStore.Open(connectionString));
+        Assert.Contains($"at version {FleetSchema.CodeVersion + 1}, newer than this Har.Deployment", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Upgrade", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Lease_HeldByOne_OthersRefusedUntilReleased_NextTermForTheTaker()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = FleetStore.Open(connectionString);
+        using var b = FleetStore.Open(connectionString);
+        var duration = TimeSpan.FromMinutes(5);
+
+        Assert.Equal(1, a.TryAcquireLease(duration));
+        Assert.Null(b.TryAcquireLease(duration));
+        Assert.Equal(1, a.TryAcquireLease(duration)); // a renewal keeps the term
+        b.ReleaseLease(); // not b's to release
+        Assert.Null(b.TryAcquireLease(duration));
+
+        a.ReleaseLease();
+        Assert.Equal(2, b.TryAcquireLease(duration));
+        Assert.Null(a.TryAcquireLease(duration));
+    }
+
+    [Fact]
+    public async Task Lease_Expired_TakenOverWithTheNextTerm()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = FleetStore.Open(connectionString);
+        using var b = FleetStore.Open(connectionString);
+        Assert.Equal(1, a.TryAcquireLease(TimeSpan.FromMinutes(5)));
+
+        // The holder died: its expiry passes on the database's clock (set back here instead of waiting for it).
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var expire = new NpgsqlCommand("UPDATE har_fleet.leader SET expires_at = now() - interval '1 second'", connection);
+            await expire.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(2, b.TryAcquireLease(TimeSpan.FromMinutes(5)));
+        Assert.Null(a.TryAcquireLease(TimeSpan.FromMinutes(5)));
+    }
+
+    [Fact]
+    public async Task CurrentPointer_CompareAndSet_StaleWriterRefused_SharedRegistryReadsTheDatabase()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var store = FleetStore.Open(connectionString);
+        Assert.True(store.TryWriteCurrent("1.0.0", 0));
+        Assert.False(store.TryWriteCurrent("1.1.0", 0)); // stale: the pointer is at revision 1
+        Assert.True(store.TryWriteCurrent("1.1.0", 1));
+        Assert.Equal(("1.1.0", 2L), (store.ReadHead().Current, store.ReadHead().CurrentRevision));
+
+        // A registry attached to the database reads its pointer, not its file's, and writes there.
+        using var registry = new TestRegistry(registerCandidate: true);
+        Assert.Equal("1.0.0", registry.Registry.CurrentVersion);
+        registry.Registry.UseSharedCurrent(store);
+        Assert.Equal("1.1.0", registry.Registry.CurrentVersion);
+        registry.Registry.SetCurrent("1.0.0");
+        Assert.Equal(("1.0.0", 3L), (store.ReadHead().Current, store.ReadHead().CurrentRevision));
+        Assert.Equal("1.0.0", registry.Registry.ReadCurrentFile()); // the file was not the one written
+    }
+
+    [Fact]
+    public async Task CurrentPointer_EmptyDatabase_FirstReplicaBringsItsFilePointer()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var store = FleetStore.Open(connectionString);
+        using var registry = new TestRegistry(registerCandidate: true);
+        registry.Registry.UseSharedCurrent(store);
+        Assert.Equal(("1.0.0", 1L), (store.ReadHead().Current, store.ReadHead().CurrentRevision));
+    }
+
+    private static RolloutState State(long revision, string message) => new()
+    {
+        RolloutId = "rollout-cas",
+        Strategy = "canary",
+        Champion = "1.0.0",
+        Candidate = "1.1.0",
+        StartedBy = "tester",
+        Revision = revision,
+        Message = message,
+    };
+}

@@ -1,0 +1,80 @@
+using System.Text.Json;
+
+namespace Har.Deployment.Tests.Fleet;
+
+/// <summary>What a follower ships to the leader (drained, serialised as stored in har_fleet.observations, merged) adds up to the same analysis input as if one replica had seen all the traffic.</summary>
+public sealed class ObservationShippingTests
+{
+    private static readonly string[] Labels = ["a", "b", "c", "d", "e"];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(20260115)]
+    public void DrainedShippedAndMerged_EqualsOneReplicaSeeingEverything(int seed)
+    {
+        var rng = new Random(seed);
+        var start = new DateTimeOffset(2026, 1, 15, 10, 0, 0, TimeSpan.Zero);
+        var all = new RolloutObservations(start);
+        var leader = new RolloutObservations(start);
+        var followers = new[] { new RolloutObservations(start), new RolloutObservations(start) };
+        for (var i = 0; i < 3_000; i++)
+        {
+            var target = rng.Next(3) switch { 0 => leader, 1 => followers[0], _ => followers[1] };
+            var version = rng.Next(2) == 0 ? "1.0.0" : "1.1.0";
+            switch (rng.Next(4))
+            {
+                case 0:
+                    var error = TimeSpan.FromMicroseconds(rng.Next(1, 5_000_000));
+                    all.RecordError(version, error);
+                    target.RecordError(version, error);
+                    break;
+                case 1:
+                    var pair = new PairedObservation(rng.Next(5), (float)rng.NextDouble(), rng.Next(5) == 0, rng.Next(5), (float)rng.NextDouble(), rng.Next(7) == 0);
+                    all.RecordPair(pair);
+                    target.RecordPair(pair);
+                    break;
+                default:
+                    var prediction = new PredictionObservation(rng.Next(5), (float)rng.NextDouble(), rng.Next(4) == 0, TimeSpan.FromMicroseconds(rng.Next(1, 200_000)), TimeSpan.FromMicroseconds(rng.Next(0, 50_000)));
+                    all.RecordPrediction(version, prediction);
+                    target.RecordPrediction(version, prediction);
+                    break;
+            }
+        }
+
+        foreach (var follower in followers)
+        {
+            // As FleetStore writes and reads it (jsonb).
+            var json = JsonSerializer.Serialize(follower.Drain(), RolloutStateStore.Json);
+            leader.Merge(JsonSerializer.Deserialize<ObservationDelta>(json, RolloutStateStore.Json)!);
+            Assert.True(follower.Drain().IsEmpty()); // drained: nothing is shipped twice
+        }
+
+        var end = start.AddMinutes(1);
+        var expected = all.TakeSnapshot("1.1.0", "1.0.0", end, Labels);
+        var merged = leader.TakeSnapshot("1.1.0", "1.0.0", end, Labels);
+        foreach (var (e, m) in new[] { (expected.Candidate, merged.Candidate), (expected.Stable, merged.Stable) })
+        {
+            Assert.Equal(
+                (e.Requests, e.Errors, e.Uncertain, e.LatencySamples, e.LatencyP95, e.LatencyP99, e.ServiceTimeSamples, e.ServiceTimeP50, e.ServiceTimeP95),
+                (m.Requests, m.Errors, m.Uncertain, m.LatencySamples, m.LatencyP95, m.LatencyP99, m.ServiceTimeSamples, m.ServiceTimeP50, m.ServiceTimeP95));
+            Assert.Equal(e.ClassCounts, m.ClassCounts);
+            Assert.Equal(e.MeanConfidence, m.MeanConfidence, 9);
+        }
+
+        Assert.Equal((expected.Paired.Pairs, expected.Paired.Agreements, expected.Paired.CandidateUncertain, expected.Paired.StableUncertain), (merged.Paired.Pairs, merged.Paired.Agreements, merged.Paired.CandidateUncertain, merged.Paired.StableUncertain));
+        Assert.Equal(expected.Paired.CandidateClassCounts, merged.Paired.CandidateClassCounts);
+        Assert.Equal(expected.Paired.StableClassCounts, merged.Paired.StableClassCounts);
+        Assert.Equal(expected.Paired.MeanConfidenceDrop, merged.Paired.MeanConfidenceDrop, 9);
+        Assert.True(expected.Candidate.Requests > 500 && expected.Paired.Pairs > 500);
+    }
+
+    [Fact]
+    public void Merge_LatencyBucketOutsideTheHistogram_Refused()
+    {
+        var delta = new ObservationDelta();
+        delta.Versions["1.0.0"] = new ObservationDelta.Version(1, 0, 0.9, 0.81, 0, [1], new Dictionary<int, long> { [100_000] = 1 }, []);
+        var error = Assert.Throws<InvalidDataException>(() => new RolloutObservations().Merge(delta));
+        Assert.Contains("outside the histogram", error.Message, StringComparison.Ordinal);
+    }
+}

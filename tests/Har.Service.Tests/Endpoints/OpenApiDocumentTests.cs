@@ -1,0 +1,110 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Har.Service.Tests.Endpoints;
+
+/// <summary>
+/// Issue 14 (API): the service serves its OpenAPI document at <c>/openapi/v1.json</c>, anonymously, and the document
+/// lists every route the service maps. The route table is the service's own (its endpoint data sources, printed by
+/// <c>--list-routes</c> from the same build), not a list written here, so a route added without a description fails.
+/// </summary>
+public sealed partial class OpenApiDocumentTests(ServiceFixture fixture) : IClassFixture<ServiceFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Document_ListsEveryMappedRoute_AndNothingElse()
+    {
+        var routes = await MappedRoutesAsync();
+        Assert.Contains(routes, r => r.Route == "/v1/predict");
+        Assert.Contains(routes, r => r.Route == "/openapi/v1.json");
+
+        using var anonymous = fixture.Service.CreateClient();
+        using var response = await anonymous.GetAsync("/openapi/v1.json", Ct);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode} {text}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        using var document = JsonDocument.Parse(text);
+        Assert.StartsWith("3.", document.RootElement.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        var paths = document.RootElement.GetProperty("paths");
+
+        var described = new HashSet<(string Method, string Path)>();
+        foreach (var path in paths.EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                described.Add((operation.Name.ToUpperInvariant(), path.Name));
+            }
+        }
+
+        var missing = new List<string>();
+        var mapped = new HashSet<(string Method, string Path)>();
+        foreach (var (method, route) in routes)
+        {
+            // A route that takes any method (the metrics scrape) must at least be described for GET.
+            var key = (method == "*" ? "GET" : method, OpenApiPath(route));
+            mapped.Add(key);
+            if (!described.Contains(key))
+            {
+                missing.Add($"{method} {route}");
+            }
+        }
+
+        Assert.True(missing.Count == 0, $"routes the service maps but the document does not list: {string.Join(", ", missing)}");
+        var phantom = described.Where(d => !mapped.Contains(d)).Select(d => $"{d.Method} {d.Path}").ToArray();
+        Assert.True(phantom.Length == 0, $"operations in the document that the service does not map: {string.Join(", ", phantom)}");
+    }
+
+    [Fact]
+    public async Task Document_SaysWhichOperationsNeedAKey_ApiKeyOrBearer()
+    {
+        using var anonymous = fixture.Service.CreateClient();
+        using var document = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json", Ct));
+        var schemes = document.RootElement.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("X-Api-Key", schemes.GetProperty("ApiKey").GetProperty("name").GetString());
+        Assert.Equal("header", schemes.GetProperty("ApiKey").GetProperty("in").GetString());
+        Assert.Equal("bearer", schemes.GetProperty("Bearer").GetProperty("scheme").GetString());
+
+        var paths = document.RootElement.GetProperty("paths");
+        foreach (var (path, method) in new[] { ("/v1/models", "post"), ("/v1/audit/events", "get"), ("/v1/rollouts/current/{action}", "post") })
+        {
+            var operation = paths.GetProperty(path).GetProperty(method);
+            var security = operation.GetProperty("security").EnumerateArray().SelectMany(r => r.EnumerateObject().Select(p => p.Name)).ToArray();
+            Assert.Equal(["ApiKey", "Bearer"], security);
+            Assert.Contains("role", operation.GetProperty("description").GetString(), StringComparison.Ordinal);
+        }
+
+        // Anonymous routes carry no security requirement.
+        Assert.False(paths.GetProperty("/ready").GetProperty("get").TryGetProperty("security", out _));
+        Assert.False(paths.GetProperty("/health").GetProperty("get").TryGetProperty("security", out _));
+    }
+
+    /// <summary>The service's own route table: <c>--list-routes</c> prints its endpoint data sources as JSON and exits.</summary>
+    private static async Task<List<(string Method, string Route)>> MappedRoutesAsync()
+    {
+        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string>
+            {
+                ["Har:Service:ApiKeys:0:Name"] = "routes-operator",
+                ["Har:Service:ApiKeys:0:Key"] = "operator-key-" + Guid.NewGuid().ToString("N"),
+                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            },
+            Ct,
+            "--list-routes");
+        Assert.True(exit == 0, $"--list-routes exited with {exit}:\n{output}");
+        var line = output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("[{", StringComparison.Ordinal));
+        using var json = JsonDocument.Parse(line);
+        return [.. json.RootElement.EnumerateArray().Select(r => (r.GetProperty("method").GetString()!, r.GetProperty("route").GetString()!))];
+    }
+
+    /// <summary>A route pattern as OpenAPI writes it: no parameter constraints (<c>{index:long}</c> → <c>{index}</c>), no trailing slash.</summary>
+    private static string OpenApiPath(string route)
+    {
+        var path = Constraint().Replace(route, "{${name}}");
+        return path.Length > 1 ? path.TrimEnd('/') : path;
+    }
+
+    [GeneratedRegex(@"\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:[^}]*)?\}", RegexOptions.CultureInvariant)]
+    private static partial Regex Constraint();
+}
