@@ -36,6 +36,52 @@ internal sealed partial class RolloutSimulation
     }
 
     /// <summary>
+    /// The windows of the built-in smoke test, as an operator would pick them: windows whose activity is
+    /// known and which the champion gets right with a confidence of at least
+    /// <see cref="SmokeConfidence"/>, spread evenly over the recording (at most <see cref="SmokeWindowCount"/>).
+    /// A healthy candidate answers most of them as the champion does; a broken one does not. Windows the
+    /// champion itself is unsure of say nothing about a candidate (on synthetic streams the two models
+    /// disagree on a quarter of all windows, and 10 such windows once fell to 30 % agreement on another
+    /// CPU). With fewer than <see cref="SmokeWindowMinimum"/> such windows (no labels), every 25th window
+    /// is used as before.
+    /// </summary>
+    private static List<float[]> SmokeWindows(float[] all, int values, List<int> truth, Outputs champion)
+    {
+        var n = all.Length / values;
+        var known = new List<int>();
+        for (var w = 0; w < n; w++)
+        {
+            if (truth[w] >= 0 && champion.Labels[w] == truth[w] && champion.Confidence[w] >= SmokeConfidence)
+            {
+                known.Add(w);
+            }
+        }
+
+        var picked = new List<int>();
+        if (known.Count >= SmokeWindowMinimum)
+        {
+            var step = Math.Max(1, known.Count / SmokeWindowCount);
+            for (var i = 0; i < known.Count && picked.Count < SmokeWindowCount; i += step)
+            {
+                picked.Add(known[i]);
+            }
+        }
+        else
+        {
+            for (var w = 0; w < n; w += 25)
+            {
+                picked.Add(w);
+            }
+        }
+
+        return picked.ConvertAll(w => all.AsSpan(w * values, values).ToArray());
+    }
+
+    private const float SmokeConfidence = 0.8f;
+    private const int SmokeWindowCount = 32;
+    private const int SmokeWindowMinimum = 10;
+
+    /// <summary>
     /// Real single-window latencies of both models on the same real windows (wall time of this
     /// machine), sampled by the runs. The two models are timed in alternating order on each window, and
     /// each window is timed <see cref="LatencyRepeats"/> times per model keeping the fastest: a burst of

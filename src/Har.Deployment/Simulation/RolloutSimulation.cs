@@ -192,12 +192,8 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var candidateOut = Score(candidateModel, all, candidateLatencies, cancellationToken);
             var brokenOut = Score(candidateModel, broken, candidateLatencies, cancellationToken);
 
-            // The built-in smoke test runs on real windows (every 25th), against the champion.
-            var smoke = new List<float[]>();
-            for (var w = 0; w < all.Length / values; w += 25)
-            {
-                smoke.Add(all.AsSpan(w * values, values).ToArray());
-            }
+            // The built-in smoke test runs on known windows against the champion (see SmokeWindows).
+            var smoke = SmokeWindows(all, values, truth, championOut);
 
             host.SetSmokeWindows(smoke, options.SmokeTestMinAgreement);
             var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);
