@@ -118,6 +118,7 @@ public sealed partial class RolloutController : IAsyncDisposable
             if (fleet is not null)
             {
                 registry.UseSharedCurrent(fleet);
+                registry.UseSharedModels(fleet);
             }
 
             var controller = new RolloutController(registry, options, serving, audit, classMix, loggerFactory, time, fleet);

@@ -71,6 +71,8 @@ public sealed class RolloutControllerOptions
     /// <c>ConnectionStrings:Har</c>). When set, the rollout state and the registry's <c>current</c> pointer live in the
     /// database (schema <c>har_fleet</c>, created and migrated on open) instead of <see cref="StateDirectory"/>; every
     /// replica follows the current traffic plan, and only the holder of the controller lease runs analyses and applies steps.
+    /// With an audit log on the registry, the registered models' files are shared there too: a version registered through
+    /// any replica is fetched by the others when they need it, verified against its registration in the audit log.
     /// </summary>
     /// <value>The default value is <see langword="null"/>: one process, state in <c>rollout.json</c>.</value>
     public string? ConnectionString { get; set; }

@@ -6,7 +6,8 @@ namespace Har.Deployment;
 /// <summary>
 /// The control plane's tables in schema <c>har_fleet</c>, created and migrated by the package: the rollout state (one row,
 /// replaced by compare-and-set on its revision), finished rollouts, the registry's <c>current</c> pointer, the
-/// controller lease and the observations every replica ships to the leader. Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
+/// controller lease, the observations every replica ships to the leader and the registered models' files (model bytes
+/// stored once per SHA-256, each version's card and deployment record). Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
 /// the missing ones under a transaction-scoped advisory lock (replicas starting together migrate once) and refuses a
 /// database whose schema is newer than the code.
 /// </summary>
@@ -52,6 +53,21 @@ internal static class FleetSchema
                 replica text NOT NULL,
                 rollout_id text NOT NULL,
                 payload jsonb NOT NULL,
+                written_at timestamptz NOT NULL);
+            """),
+        (3, "model files shared by the fleet: content-addressed model bytes (SHA-256) and each registered version's card and deployment record", """
+            CREATE TABLE har_fleet.model_files (
+                sha256 text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+                bytes bytea NOT NULL,
+                size bigint NOT NULL CHECK (size >= 0),
+                stored_at timestamptz NOT NULL);
+            CREATE TABLE har_fleet.models (
+                version text PRIMARY KEY,
+                model_sha256 text NOT NULL REFERENCES har_fleet.model_files (sha256),
+                config bytea NOT NULL,
+                record bytea NOT NULL,
+                registry_id text NOT NULL,
+                written_by text NOT NULL,
                 written_at timestamptz NOT NULL);
             """),
     ];

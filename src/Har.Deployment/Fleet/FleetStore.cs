@@ -35,7 +35,7 @@ internal sealed class RolloutStateConflictException(string message) : Exception(
 /// registry's <c>current</c> pointer with its own revision, and the controller lease (a row with holder, term and expiry,
 /// judged on the database's clock so replicas' clocks never matter).
 /// </summary>
-internal sealed class FleetStore : IRolloutStateStore, IDisposable
+internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
 {
     /// <summary>The channel every state change is announced on (payload: the new revision).</summary>
     public const string Channel = "har_fleet";

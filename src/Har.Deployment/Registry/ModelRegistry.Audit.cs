@@ -53,11 +53,12 @@ public sealed partial class ModelRegistry
     /// <summary>A registration was audited but its folder could not be published: the anchor is withdrawn (best effort).</summary>
     private void WithdrawAnchor(RegisteredModel model, Exception error, DateTimeOffset now)
     {
-        Anchors?.Remove(model.Version);
+        Anchors?.Remove(model.Version, model.Sha256, RegistryId);
         TryAppend(new DeploymentAuditEvent(RegistryAnchors.RegistrationFailed, "model", $"{model.ModelName}@{model.Version}", "error", "har-deployment", now, new JsonObject
         {
             ["version"] = model.Version,
             ["sha256"] = model.Sha256,
+            ["registry_id"] = RegistryId,
             ["reason"] = $"the version folder could not be written ({error.GetType().Name})",
         }));
     }

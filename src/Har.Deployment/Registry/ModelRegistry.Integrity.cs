@@ -108,6 +108,15 @@ public sealed partial class ModelRegistry
     private ModelVerification Verify(string version, string purpose)
     {
         var normalized = ModelVersionName.Normalize(version);
+        try
+        {
+            _ = TryFetch(normalized);
+        }
+        catch (ModelIntegrityException refused) when (refused.Verification is { } fetched)
+        {
+            return fetched; // the fleet's copy was refused (and audited) before anything was written here
+        }
+
         var problems = new List<string>();
         var modelPath = Path.Combine(VersionDirectory(normalized), ModelFileName);
         var actual = CheckRegularFile(modelPath, problems) ? HashFile(modelPath) : null;

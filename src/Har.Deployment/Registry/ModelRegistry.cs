@@ -158,7 +158,20 @@ public sealed partial class ModelRegistry
             var name = version.ToString();
             if (!Directory.Exists(VersionDirectory(name)))
             {
-                seeded.Add(RegisterLocked(path, card, options));
+                if (SeedConflictsWithFleet(path, name) is { } refusal)
+                {
+                    RefuseQuietly(refusal, "seed");
+                    continue;
+                }
+
+                try
+                {
+                    seeded.Add(RegisterLocked(path, card, options));
+                }
+                catch (ModelVersionConflictException) when (_sharedModels is not null)
+                {
+                    // Another replica stored a different model under this version first (audited and undone): the fleet's stays.
+                }
             }
             else if (AdoptLocked(path, card, name, options) is { } adopted)
             {
@@ -170,8 +183,19 @@ public sealed partial class ModelRegistry
     }
 
     /// <summary>Lists the registered versions in semantic-version order.</summary>
-    /// <returns>The versions whose folder holds a readable deployment record.</returns>
+    /// <returns>The versions whose folder holds a readable deployment record (in a fleet, first fetched from its database, each verified against the audit log).</returns>
     public IReadOnlyList<RegisteredModel> List()
+    {
+        if (_sharedModels is { } shared)
+        {
+            FetchMissing(shared);
+        }
+
+        return ListLocal();
+    }
+
+    /// <summary>Lists the versions in the registry folder.</summary>
+    private List<RegisteredModel> ListLocal()
     {
         var result = new List<(SemanticVersion Order, RegisteredModel Model)>();
         foreach (var dir in Directory.EnumerateDirectories(Root, "v*"))
@@ -195,7 +219,7 @@ public sealed partial class ModelRegistry
     public RegisteredModel Get(string version)
     {
         var normalized = ModelVersionName.Normalize(version);
-        if (!TryGetModel(normalized, out var model, out var problem))
+        if (!TryGetModel(normalized, out var model, out var problem) && (model = TryFetch(normalized)) is null)
         {
             throw new KeyNotFoundException($"Model version {normalized} is not registered ({problem}); registered: {string.Join(", ", List().Select(m => m.Version))}.");
         }
@@ -260,6 +284,11 @@ public sealed partial class ModelRegistry
             throw new ModelVersionConflictException(version, $"Model version {version} is already registered{existing}; versions are immutable, so register the new model under a new version.");
         }
 
+        if (_sharedModels?.ReadModelSha256(version) is { } held)
+        {
+            throw new ModelVersionConflictException(version, $"Model version {version} is already registered in the fleet (sha256 {held[..Math.Min(12, held.Length)]}…, {_sharedModels.Display}); versions are immutable, so register the new model under a new version.");
+        }
+
         // Everything the audit record needs is computed from the source alone: nothing is written before the log has it.
         var trainingData = RegistrationCard.TrainingData(card);
         var sha256 = HashFile(modelPath);
@@ -274,6 +303,7 @@ public sealed partial class ModelRegistry
         AppendAnchor(RegistryAnchors.Registered, registered, anchor, options.Deployer ?? Environment.UserName, now, record, makeCurrent, source: null);
 
         var staging = Path.Combine(Root, $".staging-{version}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
+        var published = false;
         try
         {
             Directory.CreateDirectory(staging);
@@ -286,13 +316,22 @@ public sealed partial class ModelRegistry
             DurableFile.WriteAtomic(Path.Combine(staging, ConfigFileName), config);
             DurableFile.WriteAtomic(Path.Combine(staging, RecordFileName), recordJson);
             DurableFile.FsyncDirectory(staging);
+
+            // In a fleet the version's files go to the database before the folder is published: once registered here, every
+            // replica can fetch it (and verifies it against the audit log's anchor before it uses it).
+            published = Publish(version, sha256, File.ReadAllBytes(Path.Combine(staging, ModelFileName)), config, recordJson);
             Directory.Move(staging, target);
             DurableFile.FsyncDirectory(Root);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ModelVersionConflictException)
         {
             TryDelete(staging);
             WithdrawAnchor(registered, ex, now);
+            if (published)
+            {
+                TryWithdrawShared(version, sha256);
+            }
+
             throw;
         }
 

@@ -84,12 +84,32 @@ internal sealed class RegistryAnchors(AuditLog log)
         }
     }
 
-    public void Remove(string version)
+    /// <summary>Withdraws the registrations of <paramref name="version"/> with model hash <paramref name="sha256"/> appended by <paramref name="registryId"/> (other replicas' stay).</summary>
+    public void Remove(string version, string sha256, string? registryId)
     {
         lock (_gate)
         {
             _anchors ??= Load();
-            _anchors.Remove(version);
+            Withdraw(_anchors, version, sha256, registryId);
+        }
+    }
+
+    /// <summary>Reads the anchors from the log again: what other registries sharing the log (replicas) appended since.</summary>
+    public void Reload()
+    {
+        var fresh = Load();
+        lock (_gate)
+        {
+            _anchors = fresh;
+        }
+    }
+
+    private static void Withdraw(Dictionary<string, List<ModelAnchor>> anchors, string version, string? sha256, string? registryId)
+    {
+        if (anchors.TryGetValue(version, out var list))
+        {
+            // A withdrawal written before withdrawals named their model hash and registry withdraws every registration of the version.
+            list.RemoveAll(a => (sha256 is null || string.Equals(a.Sha256, sha256, StringComparison.OrdinalIgnoreCase)) && (registryId is null || a.RegistryId == registryId));
         }
     }
 
@@ -136,7 +156,7 @@ internal sealed class RegistryAnchors(AuditLog log)
 
             if (type == RegistrationFailed)
             {
-                anchors.Remove(version);
+                Withdraw(anchors, version, Text(details, "sha256"), Text(details, "registry_id"));
             }
             else if (Text(details, "sha256") is { Length: 64 } sha)
             {
