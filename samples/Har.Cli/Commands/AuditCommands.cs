@@ -218,10 +218,10 @@ internal static class AuditCommands
         return command;
     }
 
-    private static Option<string?> ConnectionOption(string description) => new("--connection") { Description = description + $" Default: ${ConnectionEnvironmentVariable}." };
+    internal static Option<string?> ConnectionOption(string description) => new("--connection") { Description = description + $" Default: ${ConnectionEnvironmentVariable}." };
 
     /// <summary>The connection string from the option, else from the environment (as the service reads ConnectionStrings:Har).</summary>
-    private static string? ConnectionString(string? option) =>
+    internal static string? ConnectionString(string? option) =>
         !string.IsNullOrWhiteSpace(option) ? option
         : Environment.GetEnvironmentVariable(ConnectionEnvironmentVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
 

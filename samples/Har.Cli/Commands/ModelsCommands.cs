@@ -19,6 +19,14 @@ internal static class ModelsCommands
 
     internal static Option<DirectoryInfo> RegistryOption() => new("--registry") { Description = "The registry directory.", Required = true };
 
+    /// <summary>The registry directory, optional for the read commands that also read a fleet's database.</summary>
+    internal static Option<DirectoryInfo?> RegistryOrFleetOption() => new("--registry") { Description = "The registry directory (without it: the fleet's database, --connection or $" + AuditCommands.ConnectionEnvironmentVariable + ")." };
+
+    /// <summary>Opens a fleet's database to read it (nothing is created or migrated).</summary>
+    internal static FleetStore OpenFleet(string? connection) =>
+        FleetStore.OpenExisting(AuditCommands.ConnectionString(connection)
+            ?? throw new ArgumentException($"Pass --registry <dir> for a registry folder, or --connection <connection string> (or set {AuditCommands.ConnectionEnvironmentVariable}) for a fleet's database."));
+
     internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). It must not be open in another process (stop the service first)." };
 
     internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
@@ -64,14 +72,27 @@ internal static class ModelsCommands
 
     private static Command List()
     {
-        var registry = RegistryOption();
+        var registry = RegistryOrFleetOption();
+        var connection = AuditCommands.ConnectionOption("The fleet's PostgreSQL connection string (read when --registry is not given): the versions whose files the fleet stores.");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("list", "List the registered versions.") { registry, json };
+        var command = new Command("list", "List the registered versions of a registry folder (--registry) or of a fleet in PostgreSQL (--connection or $" + AuditCommands.ConnectionEnvironmentVariable + ").") { registry, connection, json };
         command.SetAction(parse =>
         {
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName);
-            var current = reg.CurrentVersion;
-            var models = reg.List();
+            string? current;
+            IReadOnlyList<(string Version, string ModelName, string Sha256, long Parameters, DateTimeOffset RegisteredAt, string DeploymentId)> models;
+            if (parse.GetValue(registry) is { } dir)
+            {
+                var reg = new ModelRegistry(dir.FullName);
+                current = reg.CurrentVersion;
+                models = [.. reg.List().Select(m => (m.Version, m.ModelName, m.Sha256, m.Parameters, m.RegisteredAt, m.DeploymentId))];
+            }
+            else
+            {
+                using var store = OpenFleet(parse.GetValue(connection));
+                current = store.ReadHead().Current;
+                models = [.. store.ListModels().Select(Describe).OrderBy(m => m.Version, Comparer<string>.Create(ModelRegistry.CompareVersions))];
+            }
+
             if (parse.GetValue(json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(models.Select(m => new Dictionary<string, object?>
@@ -99,12 +120,18 @@ internal static class ModelsCommands
 
     private static Command Verify()
     {
-        var registry = RegistryOption();
+        var registry = RegistryOrFleetOption();
         var audit = AuditOption();
+        var connection = AuditCommands.ConnectionOption("The fleet's PostgreSQL connection string (used when --registry is not given): every version the fleet stores is checked against the fleet's audit log, in the same database.");
         var version = new Argument<string?>("version") { Description = "The version to verify (default: every version).", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("verify", "Check each version's model.onnx, config.json and deployment_record.json against the hashes its audit log registered; exit code 1 if any disagrees.") { version, registry, audit };
+        var command = new Command("verify", "Check each version's model.onnx, config.json and deployment_record.json (in a registry folder, or as a fleet stores them in PostgreSQL) against the hashes its audit log registered; exit code 1 if any disagrees.") { version, registry, audit, connection };
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(registry) is null)
+            {
+                return await VerifyFleetAsync(parse.GetValue(connection), parse.GetValue(version)).ConfigureAwait(false);
+            }
+
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
@@ -126,5 +153,40 @@ internal static class ModelsCommands
             return bad == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>A stored version's listing, from its deployment record.</summary>
+    private static (string Version, string ModelName, string Sha256, long Parameters, DateTimeOffset RegisteredAt, string DeploymentId) Describe((string Version, string Sha256, long Size, byte[] Record, DateTimeOffset WrittenAt) row)
+    {
+        var record = (DeploymentRecord)AuditRecord.Parse(AuditRecordKind.Deployment, row.Record);
+        return (row.Version, record.Model.Name, row.Sha256, record.Model.Parameters, record.Timestamp, record.DeploymentId);
+    }
+
+    /// <summary><c>har models verify --connection</c>: every stored version (or one) against the fleet's audit log; reads only.</summary>
+    private static async Task<int> VerifyFleetAsync(string? connection, string? only)
+    {
+        using var store = OpenFleet(connection);
+        await using var log = AuditLog.Open(new AuditLogOptions { ConnectionString = AuditCommands.ConnectionString(connection)!, EnableMetrics = false });
+        var bad = 0;
+        var seen = 0;
+        foreach (var result in ModelRegistry.VerifyShared(store, log, TimeProvider.System))
+        {
+            if (only is not null && result.Version != ModelVersionName.Normalize(only))
+            {
+                continue;
+            }
+
+            seen++;
+            Console.Out.WriteLine(result.IsValid ? $"ok    {result.Version} sha256 {result.ActualSha256}" : $"FAIL  {result.Version}: {string.Join(" ", result.Problems)}");
+            bad += result.IsValid ? 0 : 1;
+        }
+
+        if (only is not null && seen == 0)
+        {
+            await Console.Error.WriteLineAsync($"har: the fleet's database stores no version {only}.").ConfigureAwait(false);
+            return 1;
+        }
+
+        return bad == 0 ? 0 : 1;
     }
 }

@@ -96,25 +96,59 @@ internal static class RolloutCommands
 
     private static Command Status()
     {
-        var registry = ModelsCommands.RegistryOption();
+        var registry = ModelsCommands.RegistryOrFleetOption();
+        var connection = AuditCommands.ConnectionOption("The fleet's PostgreSQL connection string (read when --registry is not given): the rollout every replica follows, the current pointer and the controller lease.");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("status", "Print the current rollout's persisted status.") { registry, json };
+        var command = new Command("status", "Print the current rollout's persisted status: of a registry folder (--registry), or of a fleet in PostgreSQL (--connection or $" + AuditCommands.ConnectionEnvironmentVariable + ").") { registry, connection, json };
         command.SetAction(parse =>
         {
-            var status = RolloutController.ReadStatus(Path.Combine(parse.GetValue(registry)!.FullName, ".rollout"));
-            if (status is null)
+            RolloutStatus? status;
+            string current;
+            string? leader = null;
+            if (parse.GetValue(registry) is { } dir)
             {
-                Console.Out.WriteLine($"no rollout yet; current version: {new ModelRegistry(parse.GetValue(registry)!.FullName).CurrentVersion ?? "none"}");
+                status = RolloutController.ReadStatus(Path.Combine(dir.FullName, ".rollout"));
+                current = new ModelRegistry(dir.FullName).CurrentVersion ?? "none";
+            }
+            else
+            {
+                using var store = ModelsCommands.OpenFleet(parse.GetValue(connection));
+                status = RolloutController.ReadStatus(store);
+                current = store.ReadHead().Current ?? "none";
+                leader = store.ReadLease() is { } lease
+                    ? string.Create(CultureInfo.InvariantCulture, $"{lease.Holder} (term {lease.Term}, {(lease.Valid ? "lease valid until" : "lease expired at")} {lease.ExpiresAt:u})")
+                    : "none yet";
+            }
+
+            if (parse.GetValue(json) && leader is not null)
+            {
+                // A fleet: the rollout with what every replica shares beside it.
+                Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["rollout"] = status, ["current"] = current, ["leader"] = leader }, StatusJson));
                 return 0;
             }
 
-            if (parse.GetValue(json))
+            if (parse.GetValue(json) && status is not null)
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(status, StatusJson));
+                return 0;
+            }
+
+            if (status is null)
+            {
+                Console.Out.WriteLine($"no rollout yet; current version: {current}");
             }
             else
             {
                 Print(status);
+                if (leader is not null)
+                {
+                    Console.Out.WriteLine($"  current   {current}");
+                }
+            }
+
+            if (leader is not null)
+            {
+                Console.Out.WriteLine($"  leader    {leader}");
             }
 
             return 0;

@@ -141,6 +141,9 @@ public sealed partial class RolloutController : IAsyncDisposable
         return state is null ? null : ToStatus(state);
     }
 
+    /// <summary>Reads the status of the fleet's rollout in its database (<c>har rollout status --connection</c>), or <see langword="null"/> when there has been none.</summary>
+    internal static RolloutStatus? ReadStatus(FleetStore store) => store.Load() is { } state ? ToStatus(state) : null;
+
     /// <summary>Executes an operator command.</summary>
     /// <param name="command">The command.</param>
     /// <param name="cancellationToken">Cancels the command (the state stays consistent).</param>

@@ -112,6 +112,20 @@ internal static class FleetSchema
         tx.Commit();
     }
 
+    /// <summary>Reads the applied schema version without changing anything (0 when the schema does not exist).</summary>
+    public static int ReadVersion(NpgsqlDataSource source)
+    {
+        using var connection = source.OpenConnection();
+        using var exists = new NpgsqlCommand("SELECT to_regclass('har_fleet.schema_migrations') IS NOT NULL", connection);
+        if (exists.ExecuteScalar() is not true)
+        {
+            return 0;
+        }
+
+        using var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM har_fleet.schema_migrations", connection);
+        return Convert.ToInt32(read.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
     private static void Execute(NpgsqlConnection connection, NpgsqlTransaction tx, string sql)
     {
         using var command = new NpgsqlCommand(sql, connection, tx);

@@ -30,6 +30,26 @@ internal sealed partial class FleetStore
         return versions;
     });
 
+    /// <summary>Lists the stored versions without their model bytes: version, model SHA-256, stored size, deployment record, and when it was stored.</summary>
+    public List<(string Version, string Sha256, long Size, byte[] Record, DateTimeOffset WrittenAt)> ListModels() => Guard(() =>
+    {
+        var models = new List<(string, string, long, byte[], DateTimeOffset)>();
+        if (SchemaVersion < 3)
+        {
+            return models;
+        }
+
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("SELECT m.version, m.model_sha256, f.size, m.record, m.written_at FROM har_fleet.models m JOIN har_fleet.model_files f ON f.sha256 = m.model_sha256", connection);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            models.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3), reader.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return models;
+    });
+
     /// <summary>Gets the model SHA-256 the database holds for <paramref name="version"/>, or <see langword="null"/> when it holds none.</summary>
     public string? ReadModelSha256(string version) => Guard(() =>
     {

@@ -93,6 +93,56 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         return new FleetStore(source, display, holder);
     }
 
+    /// <summary>
+    /// Connects to a fleet's database to read it (the command line's read commands): nothing is created or migrated (a
+    /// newer tool must not move the fleet's schema ahead of its replicas), and a database without the fleet's schema, or
+    /// with one newer than the code, is refused with a clear error.
+    /// </summary>
+    public static FleetStore OpenExisting(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var database = builder.Database ?? builder.Username ?? "postgres";
+        var display = $"postgresql://{builder.Host}/{database}";
+        var source = NpgsqlDataSource.Create(builder);
+        try
+        {
+            var version = FleetSchema.ReadVersion(source);
+            if (version == 0)
+            {
+                throw new InvalidOperationException($"{display} holds no fleet state (no har_fleet schema): no replica with this connection string has started yet.");
+            }
+
+            if (version > FleetSchema.CodeVersion)
+            {
+                throw new InvalidOperationException($"The control-plane schema (har_fleet) in {display} is at version {version}, newer than this Har.Deployment understands (up to version {FleetSchema.CodeVersion}); use the fleet's own version of the tool.");
+            }
+
+            return new FleetStore(source, display, $"{Environment.MachineName}/{Environment.ProcessId}/reader") { SchemaVersion = version };
+        }
+        catch (NpgsqlException ex)
+        {
+            source.Dispose();
+            throw new IOException($"{display} cannot be read: {ex.Message} Check that PostgreSQL is reachable and the connection string is right.", ex);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Gets the schema version found by <see cref="OpenExisting"/> (the code's version when the store migrated it).</summary>
+    public int SchemaVersion { get; private init; } = FleetSchema.CodeVersion;
+
+    /// <summary>Reads the controller lease: its holder, term and expiry, and whether it is still valid on the database's clock; <see langword="null"/> when no replica ever led.</summary>
+    public (string Holder, long Term, DateTimeOffset ExpiresAt, bool Valid)? ReadLease() => Guard<(string, long, DateTimeOffset, bool)?>(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("SELECT holder, term, expires_at, expires_at > now() FROM har_fleet.leader WHERE id = 1", connection);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? (reader.GetString(0), reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetBoolean(3)) : null;
+    });
+
     /// <summary>Opens a dedicated connection (the LISTEN connection of the follower loop).</summary>
     public ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken ct) => _source.OpenConnectionAsync(ct);
 

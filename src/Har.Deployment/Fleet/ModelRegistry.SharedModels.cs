@@ -165,7 +165,7 @@ public sealed partial class ModelRegistry
 
             var now = _time.GetUtcNow();
             var actual = Sha256Hex(row.Model);
-            var problems = CheckFetched(version, row, actual, out var anchor);
+            var problems = CheckShared(Anchors!, row, actual, out var anchor);
             if (problems.Count > 0)
             {
                 var refusal = new ModelVerification(version, anchor?.Sha256, actual, problems, now);
@@ -211,22 +211,43 @@ public sealed partial class ModelRegistry
         }
     }
 
-    /// <summary>The fetched row against the audit log: a registration of this version whose record is the row's record, whose model hash is the bytes' and whose card hash is the row's card.</summary>
-    private List<string> CheckFetched(string version, SharedModelFiles row, string actual, out ModelAnchor? anchor)
+    /// <summary>
+    /// Verifies every version the fleet's database holds against the audit log (the command line's <c>har models verify
+    /// --connection</c>): nothing is fetched to a folder and nothing is appended to the log.
+    /// </summary>
+    internal static IEnumerable<ModelVerification> VerifyShared(FleetStore store, AuditLog log, TimeProvider time)
     {
+        var anchors = new RegistryAnchors(log);
+        foreach (var (version, _, _, _, _) in store.ListModels().OrderBy(m => m.Version, StringComparer.Ordinal))
+        {
+            if (store.ReadModel(version) is not { } row)
+            {
+                continue;
+            }
+
+            var actual = Sha256Hex(row.Model);
+            var problems = CheckShared(anchors, row, actual, out var anchor);
+            yield return new ModelVerification(version, anchor?.Sha256, actual, problems, time.GetUtcNow());
+        }
+    }
+
+    /// <summary>A row of the fleet's database against the audit log: a registration of this version whose record is the row's record, whose model hash is the bytes' and whose card hash is the row's card.</summary>
+    private static List<string> CheckShared(RegistryAnchors anchors, SharedModelFiles row, string actual, out ModelAnchor? anchor)
+    {
+        var version = row.Version;
         var problems = new List<string>();
         var recordHash = Sha256Hex(row.Record);
-        anchor = Matching(Anchors!.Find(version, recordHash), recordHash);
+        anchor = Matching(anchors.Find(version, recordHash), recordHash);
         if (anchor is null)
         {
             // Registered through another replica since this one read the log.
-            Anchors.Reload();
-            anchor = Matching(Anchors.Find(version, recordHash), recordHash);
+            anchors.Reload();
+            anchor = Matching(anchors.Find(version, recordHash), recordHash);
         }
 
         if (anchor is null)
         {
-            problems.Add($"The fleet database's deployment record for {version} is not one the audit log ({Anchors.LogName}) registered; the row was written or edited outside a registration.");
+            problems.Add($"The fleet database's deployment record for {version} is not one the audit log ({anchors.LogName}) registered; the row was written or edited outside a registration.");
             return problems;
         }
 
