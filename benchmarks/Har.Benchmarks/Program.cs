@@ -7,7 +7,9 @@ namespace Har.Benchmarks;
 /// Results are committed as Markdown under <c>benchmarks/results/</c> (see benchmarks/README.md).
 /// <c>-- paired-windowing [iterations]</c> runs the paired measurement of the windowing ratio instead
 /// (<see cref="Inference.PairedWindowingRatio"/>). <c>-- pg-append &lt;connection string&gt; …</c> measures audit appends
-/// through PostgreSQL, group commit vs one transaction per record (<see cref="Audit.PostgresAppendRunner"/>).
+/// through PostgreSQL, group commit vs one transaction per record (<see cref="Audit.PostgresAppendRunner"/>);
+/// <c>-- fleet-append …</c> the same from separate processes and <c>-- fleet-control …</c> the fleet's state propagation
+/// and leader failover with real replica processes (<see cref="Fleet.FleetAppendRunner"/>, <see cref="Fleet.FleetControlRunner"/>).
 /// </summary>
 internal static class Program
 {
@@ -29,6 +31,23 @@ internal static class Program
         if (args is ["pg-append", ..])
         {
             Environment.Exit(Audit.PostgresAppendRunner.Run(args));
+        }
+
+        // The fleet runners and their worker processes (benchmarks/results/Fleet/run-fleet.sh).
+        switch (args)
+        {
+            case ["fleet-append", ..]:
+                Environment.Exit(Fleet.FleetAppendRunner.Run(args));
+                break;
+            case ["fleet-append-worker", _, _, _, _, _, _]:
+                Environment.Exit(Fleet.FleetAppendRunner.Worker(args));
+                break;
+            case ["fleet-control", ..]:
+                Environment.Exit(Fleet.FleetControlRunner.Run(args));
+                break;
+            case ["fleet-replica", _, _, _, _]:
+                Environment.Exit(Fleet.FleetControlRunner.Replica(args));
+                break;
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
