@@ -11,8 +11,8 @@ namespace Har.Benchmarks.Fleet;
 /// Acknowledged audit appends per second through PostgreSQL from P separate processes (as P replicas: each its own
 /// <see cref="AuditLog"/>, connection pool and writer), each with C concurrent appenders, with group commit (the default)
 /// and with one INSERT transaction per record (<see cref="AuditLogOptions.MaxGroupCommitRecords"/> = 1). The processes
-/// append from their start; only appends started and acknowledged inside the common measuring window (after a warm-up,
-/// on the machine's monotonic clock) count. Each configuration starts on an empty log and ends with a full verification.
+/// append from their start; the appends acknowledged inside the common measuring window (after a warm-up, on the
+/// machine's monotonic clock) count, with their latency. Each configuration starts on an empty log and ends with a full verification.
 /// Usage: <c>fleet-append &lt;connection string&gt; [seconds=10] [processes=3] [appenders per process=64]</c>
 /// (see <c>benchmarks/results/Fleet/run-fleet.sh</c>, which starts a throwaway cluster).
 /// </summary>
@@ -115,7 +115,7 @@ internal static class FleetAppendRunner
                         Timestamp = DateTimeOffset.UnixEpoch.AddSeconds(seq++),
                     }).ConfigureAwait(false);
                     var t1 = FleetProcess.Now();
-                    if (t0 >= start && t1 <= end)
+                    if (t1 >= start && t1 <= end)
                     {
                         Interlocked.Increment(ref acknowledged);
                         mine.Add((long)(FleetProcess.Ms(t1 - t0) * 1000));

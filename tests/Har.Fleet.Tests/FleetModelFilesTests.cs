@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Har.Inference;
+using Har.Testing;
+
+namespace Har.Fleet.Tests;
+
+/// <summary>
+/// Model files in the fleet's database, through HTTP: a model uploaded to replica 1 only is the candidate of a canary
+/// started on replica 2, and replica 3 (which never received it) serves it to the devices its bucket sends there; the
+/// command line reads the fleet's state from the database (<c>har models list</c>, <c>har models verify</c>,
+/// <c>har rollout status</c>).
+/// </summary>
+[Collection(FleetDefinition.Name)]
+public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromMinutes(2);
+    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
+
+    [Fact]
+    public async Task ModelUploadedToReplicaOne_CanaryStartedOnReplicaTwo_ServedByReplicaThree()
+    {
+        fleet.RequireTools();
+        var ct = TestContext.Current.CancellationToken;
+        var window = HaptStreams.Load(TestPaths.RequireSharedData(), 1, 400)[0];
+        var card = ModelCard.Load(TestPaths.ChampionModel);
+        var clients = fleet.Replicas.Select(r => fleet.Client(r)).ToArray();
+        const string Version = "1.2.0";
+        try
+        {
+            if (await PhaseAsync(clients[0]) is { } phase && !Terminal.Contains(phase))
+            {
+                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+            }
+
+            // The bundled candidate's network under a new version, uploaded to replica 1 only.
+            var model = OnnxModelEditor.WithKey(File.ReadAllBytes(TestPaths.CandidateModel), "har.model_version", Version);
+            using (var upload = new ByteArrayContent(model))
+            {
+                upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                await PostAsync(clients[0], "/v1/models?approved_by=fleet-test", upload, HttpStatusCode.Created);
+            }
+
+            // Started on replica 2, which has not seen the file: it fetches it from the database, verified against the log.
+            using (var start = new StringContent($$"""{"candidate": "{{Version}}", "strategy": "canary", "reason": "registered on another replica"}""", Encoding.UTF8, "application/json"))
+            {
+                await PostAsync(clients[1], "/v1/rollouts", start, HttpStatusCode.Accepted);
+            }
+
+            // Replica 3 follows the canary weight and serves the new version to the devices whose bucket says so.
+            var devices = Enumerable.Range(0, 60).Select(i => $"fleet-model-device-{i:000}").ToArray();
+            var clock = Stopwatch.StartNew();
+            var onCandidate = 0;
+            while (onCandidate == 0)
+            {
+                Assert.True(clock.Elapsed < Bound, $"replica 3 served no window with {Version} within {Bound.TotalSeconds} s.\n{fleet.ReplicaLog(3)}");
+                onCandidate = 0;
+                foreach (var device in devices)
+                {
+                    onCandidate += await VersionAsync(clients[2], device, window.Samples.AsMemory(0, card.WindowLength * 6), ct) == Version ? 1 : 0;
+                }
+
+                await Task.Delay(200, ct);
+            }
+
+            output.WriteLine($"replica 3 served {Version} to {onCandidate} of {devices.Length} devices");
+            Assert.InRange(onCandidate, 1, devices.Length - 1);
+
+            // Every replica lists it (fetched and verified); the command line reads it all from the database.
+            foreach (var client in clients)
+            {
+                using var response = await client.GetAsync(new Uri($"/v1/models/{Version}", UriKind.Relative), ct);
+                var body = await response.Content.ReadAsStringAsync(ct);
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET /v1/models/{Version} on {client.BaseAddress}: {(int)response.StatusCode} {body}");
+                Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("verified").GetBoolean(), body);
+            }
+
+            var (code, list) = await fleet.RunCliAsync("models", "list");
+            Assert.True(code == 0, list);
+            Assert.Contains($" {Version} ", list, StringComparison.Ordinal);
+            (code, var verify) = await fleet.RunCliAsync("models", "verify");
+            Assert.True(code == 0, verify);
+            Assert.Contains($"ok    {Version}", verify, StringComparison.Ordinal);
+            (code, var status) = await fleet.RunCliAsync("rollout", "status");
+            Assert.True(code == 0, status);
+            Assert.Contains($"-> {Version}", status, StringComparison.Ordinal);
+            Assert.Contains("leader    ", status, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (await PhaseAsync(clients[2]) is { } last && !Terminal.Contains(last))
+            {
+                await PostAsync(clients[2], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+            }
+
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private static async Task<string?> PhaseAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/v1/rollouts/current", UriKind.Relative), CancellationToken.None);
+        return response.StatusCode == HttpStatusCode.OK
+            ? JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None)).RootElement.GetProperty("phase").GetString()
+            : null;
+    }
+
+    /// <summary>Posts; a 409 "changed it first" (the leader wrote between this replica's read and its write) is sent again, a bounded number of times.</summary>
+    private static async Task PostAsync(HttpClient client, string path, HttpContent? content, HttpStatusCode expected)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, CancellationToken.None);
+            var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+            if (response.StatusCode == HttpStatusCode.Conflict && attempt < 10 && body.Contains("another replica changed it first", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Assert.True(response.StatusCode == expected, $"POST {path} on {client.BaseAddress} (attempt {attempt}): {(int)response.StatusCode} {body}");
+            return;
+        }
+    }
+
+    private static async Task<string> VersionAsync(HttpClient client, string device, ReadOnlyMemory<float> window, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(MemoryMarshal.AsBytes(window.Span).ToArray());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/predict", UriKind.Relative)) { Content = content };
+        request.Headers.Add("X-Stream-Id", device);
+        using var response = await client.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
+    }
+}
