@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Har.Inference;
+using Har.Testing;
+
+namespace Har.Fleet.Tests;
+
+/// <summary>
+/// The leader's analysis judges the whole fleet's traffic: a faulty candidate (valid, but its predictions have nothing to
+/// do with the champion's) is canaried while devices are served only by the two followers; the leader, which served
+/// nothing, analyses what the followers shipped, fails the candidate and rolls it back on every replica, audited once.
+/// </summary>
+[Collection(FleetDefinition.Name)]
+public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
+    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
+
+    [Fact]
+    public async Task FaultyCanary_TrafficOnFollowersOnly_LeaderAnalysesTheirObservationsAndRollsBack()
+    {
+        fleet.RequireTools();
+        var ct = TestContext.Current.CancellationToken;
+        var recording = HaptStreams.Load(TestPaths.RequireSharedData(), 1, 6000)[0];
+        var card = ModelCard.Load(TestPaths.ChampionModel);
+        var clients = fleet.Replicas.Select(r => fleet.Client(r)).ToArray();
+        const string Version = "1.3.0";
+        try
+        {
+            if (await StatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
+            {
+                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+            }
+
+            var faulty = OnnxModelEditor.WithKey(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-huge-logits-1.2.0.onnx")), "har.model_version", Version);
+            using (var upload = new ByteArrayContent(faulty))
+            {
+                upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                await PostAsync(clients[0], "/v1/models?approved_by=fleet-test&run_id=faulty-candidate", upload, HttpStatusCode.Created);
+            }
+
+            string rolloutId;
+            using (var start = new StringContent($$"""{"candidate": "{{Version}}", "strategy": "canary", "reason": "fleet analysis test: faulty candidate"}""", Encoding.UTF8, "application/json"))
+            {
+                rolloutId = JsonDocument.Parse(await PostAsync(clients[0], "/v1/rollouts", start, HttpStatusCode.Accepted)).RootElement.GetProperty("rollout_id").GetString()!;
+            }
+
+            var leader = await LeaderAsync(clients);
+            var followers = Enumerable.Range(1, clients.Length).Where(r => r != leader).ToArray();
+            output.WriteLine($"replica {leader} leads; devices are served by replicas {string.Join(" and ", followers)} only");
+
+            // Devices on the followers only, until the rollout ends; the leader serves nothing. Windows of a real recording,
+            // every one different, so the candidate's disagreement with the champion shows.
+            var size = card.WindowLength * 6;
+            var windows = Enumerable.Range(0, recording.Samples.Length / size).Select(w => MemoryMarshal.AsBytes(recording.Samples.AsSpan(w * size, size)).ToArray()).ToArray();
+            Assert.True(windows.Length >= 20, $"the recording holds {windows.Length} windows");
+            var served = new Dictionary<string, int>(StringComparer.Ordinal);
+            var clock = Stopwatch.StartNew();
+            JsonElement status = default;
+            for (var i = 0; ; i++)
+            {
+                var replica = followers[i % followers.Length];
+                var version = await PredictAsync(clients[replica - 1], $"fleet-analysis-device-{i % 400:000}", windows[i % windows.Length], ct);
+                served[version] = served.GetValueOrDefault(version) + 1;
+                if (i % 50 == 0 && await StatusAsync(clients[leader - 1]) is { } s)
+                {
+                    status = s;
+                    if (s.GetProperty("rollout_id").GetString() == rolloutId && Terminal.Contains(s.GetProperty("phase").GetString()))
+                    {
+                        break;
+                    }
+                }
+
+                Assert.True(clock.Elapsed < Bound, $"the faulty canary did not end within {Bound.TotalMinutes} min; last status on the leader: {status}\n{fleet.ReplicaLog(leader)}");
+            }
+
+            output.WriteLine($"windows served by the followers: {string.Join(", ", served.Select(kv => $"{kv.Key}: {kv.Value}"))}; leader's status: {status}");
+            Assert.Equal("RolledBack", status.GetProperty("phase").GetString());
+            Assert.True(served.GetValueOrDefault(Version) > 0, "the followers never served the candidate");
+
+            // The leader rolled back on a failed analysis of observations it did not make itself.
+            var analysis = status.GetProperty("last_analysis");
+            Assert.Equal("Fail", analysis.GetProperty("verdict").GetString());
+            Assert.Contains(analysis.GetProperty("gates").EnumerateArray(), g => g.GetProperty("verdict").GetString() == "Fail");
+
+            // Every replica serves the champion again, and the rollback is in the fleet's one log once.
+            foreach (var client in clients)
+            {
+                var s = await StatusAsync(client);
+                Assert.Equal(rolloutId, s!.Value.GetProperty("rollout_id").GetString());
+                Assert.Equal(0, s.Value.GetProperty("candidate_percent").GetDouble());
+            }
+
+            using var events = JsonDocument.Parse(await GetAsync(clients[followers[0] - 1], $"/v1/audit/events?entity_id={Uri.EscapeDataString(rolloutId)}&event_type=rollout.rollback", ct));
+            Assert.Single(events.RootElement.GetProperty("entries").EnumerateArray());
+        }
+        finally
+        {
+            if (await StatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
+            {
+                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+            }
+
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private static async Task<int> LeaderAsync(HttpClient[] clients)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            for (var i = 0; i < clients.Length; i++)
+            {
+                if (await StatusAsync(clients[i]) is { } s && s.GetProperty("leader").GetBoolean())
+                {
+                    return i + 1;
+                }
+            }
+
+            Assert.True(clock.Elapsed < Bound, "no replica leads");
+            await Task.Delay(100, CancellationToken.None);
+        }
+    }
+
+    private static async Task<JsonElement?> StatusAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/v1/rollouts/current", UriKind.Relative), CancellationToken.None);
+        return response.StatusCode == HttpStatusCode.OK ? JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None)).RootElement.Clone() : null;
+    }
+
+    private static async Task<string> GetAsync(HttpClient client, string path, CancellationToken ct)
+    {
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative), ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {body}");
+        return body;
+    }
+
+    private static async Task<string> PostAsync(HttpClient client, string path, HttpContent? content, HttpStatusCode expected)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, CancellationToken.None);
+            var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+            if (response.StatusCode == HttpStatusCode.Conflict && attempt < 10 && body.Contains("another replica changed it first", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Assert.True(response.StatusCode == expected, $"POST {path} on {client.BaseAddress} (attempt {attempt}): {(int)response.StatusCode} {body}");
+            return body;
+        }
+    }
+
+    private static async Task<string> PredictAsync(HttpClient client, string device, byte[] window, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(window);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/predict", UriKind.Relative)) { Content = content };
+        request.Headers.Add("X-Stream-Id", device);
+        using var response = await client.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
+    }
+}
