@@ -103,7 +103,11 @@ def parse_args(argv):
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="folder with hapt_raw_50hz.csv.gz, labels.csv, splits.csv "
                         "(default: ../shared/data/uci-hapt relative to the repository root)")
-    p.add_argument("--arch", required=True, choices=["cnn_bilstm", "cnn"])
+    p.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
+    p.add_argument("--name", default=None,
+                   help="model name in the card (default har-cnn-bilstm for cnn_bilstm*, har-cnn for cnn*)")
+    p.add_argument("--output", choices=["probabilities", "logits"], default=None,
+                   help="graph output (default probabilities for cnn_bilstm, logits otherwise)")
     p.add_argument("--version", type=semver, default=None,
                    help="model version (semver); default 1.0.0 for cnn_bilstm, 1.1.0 for cnn")
     p.add_argument("--out", default=None,
@@ -141,9 +145,13 @@ def parse_args(argv):
     if args.version is None:
         args.version = "1.0.0" if args.arch == "cnn_bilstm" else "1.1.0"
     if args.epochs is None:
-        args.epochs = 60 if args.arch == "cnn_bilstm" else 80
+        args.epochs = 60 if args.arch.startswith("cnn_bilstm") else 80
+    if args.name is None:
+        args.name = model_name(args.arch)
+    if args.output is None:
+        args.output = "probabilities" if args.arch == "cnn_bilstm" else "logits"
     if args.out is None:
-        args.out = os.path.join(REPO_ROOT, "models", "har-%s-%s.onnx" % (model_name(args.arch)[4:], args.version))
+        args.out = os.path.join(REPO_ROOT, "models", "%s-%s.onnx" % (args.name, args.version))
     if args.metrics_out is None:
         base = args.out[:-5] if args.out.endswith(".onnx") else args.out
         args.metrics_out = base + ".metrics.json"
@@ -152,7 +160,7 @@ def parse_args(argv):
 
 
 def model_name(arch):
-    return {"cnn_bilstm": "har-cnn-bilstm", "cnn": "har-cnn"}[arch]
+    return "har-cnn-bilstm" if arch.startswith("cnn_bilstm") else "har-cnn"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,14 +353,22 @@ def conv_block(cin, cout, k, pool):
 class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
-    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128):
+    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False):
         super().__init__()
-        self.features = nn.Sequential(
-            *conv_block(6, 32, 5, True),
-            *conv_block(32, 64, 5, True),
-            *conv_block(64, 128, 5, True),
-            *conv_block(128, 128, 3, False),
-        )
+        if full_resolution:  # first block at the full 200 steps, pooling after blocks 2-4
+            self.features = nn.Sequential(
+                *conv_block(6, 48, 5, False),
+                *conv_block(48, 96, 5, True),
+                *conv_block(96, 128, 5, True),
+                *conv_block(128, 128, 3, True),
+            )
+        else:
+            self.features = nn.Sequential(
+                *conv_block(6, 32, 5, True),
+                *conv_block(32, 64, 5, True),
+                *conv_block(64, 128, 5, True),
+                *conv_block(128, 128, 3, False),
+            )
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
         self.dropout = nn.Dropout(dropout)
@@ -386,9 +402,46 @@ class Cnn(nn.Module):
         return self.head(self.dropout(z))
 
 
+class CnnFullRes(nn.Module):
+    """Wider pure 1D-CNN whose first two blocks run at the full 200 steps (time 200 -> 25 after
+    blocks 2-4), global average + global max pooling, linear head."""
+
+    def __init__(self, dropout=0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_block(6, 64, 7, False),
+            *conv_block(64, 64, 5, True),
+            *conv_block(64, 128, 5, True),
+            *conv_block(128, 128, 5, True),
+            *conv_block(128, 128, 3, False),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(256, N_CLASSES)
+
+    def forward(self, x):  # x [N, 200, 6], already normalised
+        h = self.features(x.transpose(1, 2))
+        z = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        return self.head(self.dropout(z))
+
+
+ARCHITECTURES = {
+    "cnn_bilstm": "1D-CNN (4 blocks 6-32-64-128-128, pooling after blocks 1-3, 200 -> 25 steps) + "
+                  "bidirectional LSTM (128 per direction), mean + max pooling over time, linear head",
+    "cnn_bilstm_fr": "1D-CNN with a full-resolution front end (4 blocks 6-48-96-128-128, pooling after "
+                     "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
+                     "pooling over time, linear head",
+    "cnn": "pure 1D-CNN (5 blocks 6-32-64-128-128-128, pooling after blocks 1-3), global average + max "
+           "pooling, linear head",
+    "cnn_fr": "pure 1D-CNN with a full-resolution front end (5 blocks 6-64-64-128-128-128, pooling after "
+              "blocks 2-4), global average + max pooling, linear head",
+}
+
+
 def build_model(arch, dropout, for_export=False):
-    if arch == "cnn_bilstm":
-        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export)
+    if arch.startswith("cnn_bilstm"):
+        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, full_resolution=arch == "cnn_bilstm_fr")
+    if arch == "cnn_fr":
+        return CnnFullRes(dropout=dropout)
     return Cnn(dropout=dropout)
 
 
@@ -662,7 +715,8 @@ def main(argv=None):
 
     model = build_model(args.arch, args.dropout)
     n_params = count_parameters(model)
-    log("model %s (%s): %d trainable parameters" % (model_name(args.arch), args.arch, n_params))
+    log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))
+    log("architecture:", ARCHITECTURES[args.arch])
     log(str(model))
 
     t_train, cpu_train = time.time(), time.process_time()
@@ -678,7 +732,7 @@ def main(argv=None):
     tm = classification_metrics(w_test["y"], test_pred, activity_names)
     log(format_report(tm, "TEST subjects %s" % test_subjects))
 
-    output_kind = "probabilities" if args.arch == "cnn_bilstm" else "logits"
+    output_kind = args.output
     trained_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     training_data = dict(
         dataset="uci-hapt", file=DATA_FILE, sha256=data["sha256"],
@@ -697,7 +751,7 @@ def main(argv=None):
                         best_epoch=best["epoch"]),
     )
     card = {
-        "har.model_name": model_name(args.arch),
+        "har.model_name": args.name,
         "har.model_version": args.version,
         "har.labels": json.dumps(activity_names),
         "har.window_length": str(WINDOW_LENGTH),
@@ -712,12 +766,14 @@ def main(argv=None):
         "har.metrics": json.dumps(card_metrics),
         "har.trained_at": trained_at,
         "har.training_command": command,
+        "har.architecture": "%s: %s; %d trainable parameters; output %s" % (
+            args.arch, ARCHITECTURES[args.arch], n_params, output_kind),
     }
     export_onnx(args, model, card, x_test[:64])
 
     report = dict(
         model_name=card["har.model_name"], model_version=args.version, arch=args.arch, parameters=n_params,
-        onnx=os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
+        architecture=ARCHITECTURES[args.arch], onnx=os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
         training_seconds=round(train_seconds, 1), training_cpu_seconds=round(train_cpu_seconds, 1),
         best_epoch=best["epoch"], epochs_max=args.epochs,
         hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
