@@ -46,22 +46,14 @@ internal static class Diagnosis
 
     /// <summary>
     /// Names the cause the findings of a scoring point at: unit errors and stuck or clipped channels first (decisive on
-    /// one window), then the check that leads the sequential alarm, then the most specific finding.
+    /// one window); then a remapping of the axes that makes the gyroscope and the accelerometer agree again (a sign flip or
+    /// a swap, named by axis: it also explains the gravity, offset and orientation findings a flipped or swapped
+    /// accelerometer axis raises); then the check that leads the sequential alarm; then the most specific finding.
     /// </summary>
     public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null)
     {
         SensorFinding? Find(SensorFindingKind kind, Func<SensorFinding, bool>? where = null) =>
             findings.FirstOrDefault(f => f.Kind == kind && (where is null || where(f)));
-
-        if (leading is not null && Enum.TryParse<SensorFindingKind>(leading.Split('/')[0], out var lead) && Find(lead) is not null
-            && lead is not (SensorFindingKind.Units or SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation))
-        {
-            var first = Name(channels, [.. findings.Where(f => f.Kind == lead || f.Kind == SensorFindingKind.SampleRate && lead == SensorFindingKind.RotationMismatch)]);
-            if (first.Cause != DriftCause.None && !findings.Any(f => f.Kind is SensorFindingKind.Units or SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation))
-            {
-                return first;
-            }
-        }
 
         if (Find(SensorFindingKind.Units) is { } units)
         {
@@ -78,22 +70,8 @@ internal static class Diagnosis
             return (DriftCause.Saturation, Names(clipped), clipped.Message);
         }
 
-        if (Find(SensorFindingKind.SampleRate) is { } rate)
-        {
-            return (DriftCause.SampleRate, [], rate.Message);
-        }
-
-        // A gyroscope that turns 0.8× (or 0.5×, 2×, …) the gravity turn, with the accelerometer's gravity magnitude
-        // right, is a stream at another rate than declared far more often than a gyroscope 20 % off its scale: the
-        // integrated turn scales with the true sample interval.
-        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 3 } && RateRatio(f.Value) is not null) is { } rateGain
-            && Find(SensorFindingKind.GravityMagnitude) is null)
-        {
-            var ratio = RateRatio(rateGain.Value)!.Value;
-            return (DriftCause.SampleRate, [], string.Create(CultureInfo.InvariantCulture,
-                $"The gyroscope reports {rateGain.Value:F2}× the turn of the gravity direction while the accelerometer's scale is right: the samples arrive at about {ratio:G3}× the declared rate (e.g. {50 * ratio:G3} Hz fed as 50 Hz), not a gyroscope gain error. {rateGain.Message}"));
-        }
-
+        // A remapping under which the turns agree again is the most specific explanation there is: the rotation check
+        // tried every flip and swap, and only this one fits.
         if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 1 }) is { } flip)
         {
             return (DriftCause.SignFlip, flip.Implicated!, flip.Message);
@@ -102,6 +80,38 @@ internal static class Diagnosis
         if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 2 }) is { } swap)
         {
             return (DriftCause.AxisSwap, swap.Implicated!, swap.Message);
+        }
+
+        // The leading check names the cause, except the turn offset while the turns themselves disagree for a named
+        // reason (gain, rate, remapped axes): the offset is solved with the gyroscope's turns, so a gyroscope (or stream
+        // rate) that the rotation check rejects makes it meaningless. An unexplained misfit may be the offset's doing.
+        if (leading is not null && Enum.TryParse<SensorFindingKind>(leading.Split('/')[0], out var lead) && Find(lead) is not null
+            && !(lead == SensorFindingKind.AccelerometerOffset && Find(SensorFindingKind.RotationMismatch, ExplainedTurns) is not null))
+        {
+            var first = Name(channels, [.. findings.Where(f => f.Kind == lead || f.Kind == SensorFindingKind.SampleRate && lead == SensorFindingKind.RotationMismatch)]);
+            if (first.Cause != DriftCause.None)
+            {
+                return first;
+            }
+        }
+
+        if (Find(SensorFindingKind.SampleRate) is { } rate)
+        {
+            return (DriftCause.SampleRate, [], rate.Message);
+        }
+
+        // A gyroscope that turns 0.8× (or 0.5×, 2×, …) the gravity turn, with the accelerometer's gravity magnitude
+        // right, is a stream at another rate than declared far more often than a gyroscope 20 % off its scale: the
+        // integrated turn scales with the true sample interval. This window's own turns say it first (the combined
+        // median still holds the device's turns from before the change).
+        if (Find(SensorFindingKind.RotationMismatch, f => f.Implicated is { Count: 3 } && (RateRatio(f.Recent) ?? RateRatio(f.Value)) is not null) is { } rateGain
+            && Find(SensorFindingKind.GravityMagnitude) is null)
+        {
+            var recent = RateRatio(rateGain.Recent) is not null;
+            var ratio = (RateRatio(rateGain.Recent) ?? RateRatio(rateGain.Value))!.Value;
+            var gain = recent ? rateGain.Recent : rateGain.Value;
+            return (DriftCause.SampleRate, [], string.Create(CultureInfo.InvariantCulture,
+                $"The gyroscope reports {gain:F2}× the turn of the gravity direction{(recent ? " over this window's turns" : string.Empty)} while the accelerometer's scale is right: the samples arrive at about {ratio:G3}× the declared rate (e.g. {50 * ratio:G3} Hz fed as 50 Hz), not a gyroscope gain error. {rateGain.Message}"));
         }
 
         if (Find(SensorFindingKind.NoiseFloor) is { } noise)
@@ -114,7 +124,8 @@ internal static class Diagnosis
             return (DriftCause.Gain, gyroGain.Implicated!, gyroGain.Message);
         }
 
-        if (Find(SensorFindingKind.AccelerometerOffset) is { } offset)
+        // The turn offset only while the turns agree (see above).
+        if (Find(SensorFindingKind.AccelerometerOffset) is { } offset && Find(SensorFindingKind.RotationMismatch, ExplainedTurns) is null)
         {
             return (DriftCause.Offset, Names(offset), offset.Message);
         }
@@ -153,15 +164,25 @@ internal static class Diagnosis
         return (DriftCause.None, [], "Every check passed.");
     }
 
+    /// <summary>A rotation finding that names its explanation (one flipped axis, a swapped pair, or the gyroscope's gain on its three axes).</summary>
+    private static bool ExplainedTurns(SensorFinding f) => f.Implicated is { Count: >= 1 and <= 3 };
+
     /// <summary>Sample-rate ratios (true / declared) a stream is commonly off by: 25, 40, 100 or 200 Hz fed as 50 Hz.</summary>
     private static readonly double[] RateRatios = [0.5, 0.8, 2, 4];
 
-    /// <summary>The common sample-rate ratio a gyroscope gain lies within 4 % of, or null.</summary>
-    private static double? RateRatio(double gain)
+    /// <summary>
+    /// Relative distance from a common ratio within which a gain out of the healthy range is read as a rate error: the
+    /// healthy devices' gains lie within about ±6 % of 1 (the training range before its margin), and a rate error
+    /// multiplies that spread by its ratio; 8 % keeps 0.8 (40 Hz fed as 50 Hz) apart from the healthy range above 0.9.
+    /// </summary>
+    internal const double RateTolerance = 0.08;
+
+    /// <summary>The common sample-rate ratio a gyroscope gain lies within <see cref="RateTolerance"/> of, or null (also for NaN).</summary>
+    internal static double? RateRatio(double gain)
     {
         foreach (var r in RateRatios)
         {
-            if (Math.Abs((gain / r) - 1) <= 0.04)
+            if (Math.Abs((gain / r) - 1) <= RateTolerance)
             {
                 return r;
             }

@@ -169,11 +169,20 @@ internal static class SensorConsistency
         }
 
         var turnOffset = ImuPhysics.TurnOffset(combined, offset);
+        var recent = new RotationStatistics[Maps.Length];
+        for (var m = 0; m < Maps.Length; m++)
+        {
+            recent[m] = ImuPhysics.Summarize(pairs, m);
+        }
+
         history.Commit(windowStart, windowStart + series[acc[0]].Length, pairs, still);
-        return new Evidence(g.MedianResidual, g.Blocks, g.Direction, axis, axisBlocks, rotation, pairs.Count, turnOffset);
+        return new Evidence(g.MedianResidual, g.Blocks, g.Direction, axis, axisBlocks, rotation, pairs.Count, turnOffset, recent);
     }
 
-    private sealed record Evidence(double MedianResidual, int Blocks, double[] Direction, double[] AxisResidual, int[] AxisBlocks, RotationStatistics[] Rotation, int WindowPairs, double[] TurnOffset);
+    // Recent: the rotation statistics (per map) over this window's own pairs only (empty below ImuPhysics.MinPairs):
+    // they judge the turns the turn offset is solved with, and name a rate error before the device's earlier turns have
+    // aged out of the combined median.
+    private sealed record Evidence(double MedianResidual, int Blocks, double[] Direction, double[] AxisResidual, int[] AxisBlocks, RotationStatistics[] Rotation, int WindowPairs, double[] TurnOffset, RotationStatistics[] Recent);
 
     /// <summary>
     /// Runs the checks on a window (finite values per channel) and appends a finding per failed check. The window's
@@ -232,6 +241,23 @@ internal static class SensorConsistency
             }
         }
 
+        string[] gyroNames = [channels[gyro[0]], channels[gyro[1]], channels[gyro[2]]];
+        string[] allNames = [.. gyroNames, channels[acc[0]], channels[acc[1]], channels[acc[2]]];
+        var rotationTestable = reference.RotationWindows >= SensorConsistencyReference.MinCalibrationWindows;
+        var rotation = rotationTestable
+            ? RotationFinding(reference, e.Rotation, acc, gyro, channels, gyroNames, allNames, e.Recent[0].Gain, string.Create(inv, $"{e.Rotation[0].Pairs} still-to-still pairs ({e.WindowPairs} in this window, the rest from the device's earlier windows)"))
+            : null;
+        if (rotation is not null)
+        {
+            findings.Add(rotation);
+            if (Explained(rotation))
+            {
+                // The turn offset is solved with the gyroscope's turns: when a remapping, a gain or another sample rate
+                // explains why they disagree with the accelerometer, the offset they imply means nothing.
+                return;
+            }
+        }
+
         if (reference is { TurnOffsetLower: { } offLo, TurnOffsetUpper: { } offHi, TurnOffsetWindows: { } offN })
         {
             var worst = -1;
@@ -248,6 +274,18 @@ internal static class SensorConsistency
 
             if (worst >= 0)
             {
+                // The device's earlier turns still outweigh a change in the combined rotation check; the window's own
+                // turns may already disagree (a flipped axis, another sample rate), and then that, not an offset, is
+                // what the turn offset saw.
+                var recent = rotationTestable
+                    ? RotationFinding(reference, e.Recent, acc, gyro, channels, gyroNames, allNames, e.Recent[0].Gain, string.Create(inv, $"this window's {e.WindowPairs} still-to-still pairs (the device's earlier turns still agree)"))
+                    : null;
+                if (recent is not null && Explained(recent))
+                {
+                    findings.Add(recent);
+                    return;
+                }
+
                 var name = channels[acc[worst]];
                 var value = e.TurnOffset[worst];
                 var bound = value > offHi[worst] ? offHi[worst] : offLo[worst];
@@ -256,11 +294,20 @@ internal static class SensorConsistency
                     e.Rotation[0].Pairs, [name]));
             }
         }
+    }
 
-        var r = e.Rotation[0];
-        if (reference.RotationWindows < SensorConsistencyReference.MinCalibrationWindows || !r.Testable)
+    /// <summary>
+    /// The rotation-consistency finding of a set of turns (per map: as recorded, then each remapping), or null when the
+    /// gain and the misfit are within the healthy range (or too few pairs). A misfit is explained by the remapping that
+    /// brings it within the limit, if any; otherwise the gain is reported when it is out of range too.
+    /// </summary>
+    private static SensorFinding? RotationFinding(SensorConsistencyReference reference, RotationStatistics[] stats, int[] acc, int[] gyro, IReadOnlyList<string> channels, string[] gyroNames, string[] allNames, double recentGain, string where)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var r = stats[0];
+        if (!r.Testable)
         {
-            return;
+            return null;
         }
 
         var gainLow = r.Gain < reference.RotationGainBounds[0];
@@ -268,20 +315,20 @@ internal static class SensorConsistency
         var inconsistent = r.Residual > reference.RotationResidualLimit;
         if (!gainLow && !gainHigh && !inconsistent)
         {
-            return;
+            return null;
         }
 
-        string[] gyroNames = [channels[gyro[0]], channels[gyro[1]], channels[gyro[2]]];
-        var where = string.Create(inv, $"{r.Pairs} still-to-still pairs ({e.WindowPairs} in this window, the rest from the device's earlier windows)");
-        if (inconsistent)
+        if (inconsistent || GainFarOut(reference, r.Gain))
         {
-            // Which remapping of the axes would make the two sensors agree again?
+            // Which remapping of the axes would make the two sensors agree again? (Also for a gain far outside any
+            // gain or rate error: a flipped accelerometer axis mirrors gravity between two still moments the gyroscope
+            // saw no turn between.)
             var best = -1;
-            var bestResidual = r.Residual;
+            var bestResidual = inconsistent ? r.Residual : reference.RotationResidualLimit;
             for (var h = 0; h < Hypotheses.Length; h++)
             {
-                var alt = e.Rotation[h + 1];
-                if (alt.Testable && alt.Residual < bestResidual)
+                var alt = stats[h + 1];
+                if (alt.Testable && alt.Residual < bestResidual && (inconsistent || (alt.Gain >= reference.RotationGainBounds[0] && alt.Gain <= reference.RotationGainBounds[1])))
                 {
                     best = h;
                     bestResidual = alt.Residual;
@@ -294,25 +341,30 @@ internal static class SensorConsistency
                 var axesOf = hyp.Accelerometer ? acc : gyro;
                 string[] implicated = hyp.A == hyp.B ? [channels[axesOf[hyp.A]]] : [channels[axesOf[hyp.A]], channels[axesOf[hyp.B]]];
                 var named = hyp.A == hyp.B ? $"sign of {implicated[0]} flipped" : $"{implicated[0]} ↔ {implicated[1]}";
-                findings.Add(Mismatch(reference, r, where, string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({named})"), implicated));
-                return;
+                return Mismatch(reference, r, where, string.Create(inv, $"the data agree again ({bestResidual:F2}) if the {hyp.Description} ({named})"), implicated);
             }
 
-            if (!gainLow && !gainHigh)
+            if (inconsistent && !gainLow && !gainHigh)
             {
-                findings.Add(Mismatch(reference, r, where, "no single swap of two axes explains it (a sign flip, a mounting rotation or a broken sensor)", [.. gyroNames, channels[acc[0]], channels[acc[1]], channels[acc[2]]]));
-                return;
+                return Mismatch(reference, r, where, "no single swap of two axes explains it (a sign flip, a mounting rotation or a broken sensor)", allNames);
             }
 
             // A gain error also bends the predicted direction when the turn is not square to gravity: with the gain
             // out of range and no swap explaining the misfit, the gain is reported.
         }
 
-        var bound2 = gainHigh ? reference.RotationGainBounds[1] : reference.RotationGainBounds[0];
-        findings.Add(new SensorFinding(SensorFindingKind.RotationMismatch, null, r.Gain, bound2, string.Create(inv,
-            $"The gyroscope reports {r.Gain:F2}× the turn of the gravity direction measured by the accelerometer over {where} (healthy {reference.RotationGainBounds[0]:F2}–{reference.RotationGainBounds[1]:F2}): a gyroscope gain (scale) error."),
-            r.Pairs, gyroNames));
+        var bound = gainHigh ? reference.RotationGainBounds[1] : reference.RotationGainBounds[0];
+        return new SensorFinding(SensorFindingKind.RotationMismatch, null, r.Gain, bound, string.Create(inv,
+            $"The gyroscope reports {r.Gain:F2}× the turn of the gravity direction measured by the accelerometer over {where} (healthy {reference.RotationGainBounds[0]:F2}–{reference.RotationGainBounds[1]:F2}): a gyroscope gain (scale) error, or a stream at another rate than declared."),
+            r.Pairs, gyroNames) { Recent = recentGain };
     }
+
+    /// <summary>Whether a rotation finding names its explanation (a remapped axis pair or flip, or the gyroscope's gain), not only that the turns disagree.</summary>
+    private static bool Explained(SensorFinding f) => f.Implicated is { Count: <= 3 };
+
+    /// <summary>A gain below half the healthy lower bound or above twice the upper one: no gain or rate error the diagnosis names (0.5×–4×) reaches it without the turns also pointing elsewhere.</summary>
+    private static bool GainFarOut(SensorConsistencyReference reference, double gain) =>
+        gain < 0.25 * reference.RotationGainBounds[0] || gain > 8 * reference.RotationGainBounds[1];
 
     private static SensorFinding Mismatch(SensorConsistencyReference reference, RotationStatistics r, string where, string explanation, string[] implicated) =>
         new(SensorFindingKind.RotationMismatch, null, r.Residual, reference.RotationResidualLimit, string.Create(CultureInfo.InvariantCulture,

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Har.Drift;
 
 /// <summary>
@@ -354,6 +355,9 @@ public sealed class DriftScorer
         return n == frames ? values : values[..n];
     }
 
+    /// <summary>Values this many times the configured sensor range are a unit error, not clipping.</summary>
+    internal const double OutOfRangeFactor = 2;
+
     private void SensorChecks(double[][] series, ReadOnlySpan<long> timestampsMs, List<SensorFinding> findings)
     {
         for (var c = 0; c < _channels; c++)
@@ -370,13 +374,24 @@ public sealed class DriftScorer
             {
                 var limit = r * 0.995;
                 var saturated = 0;
+                var peak = 0.0;
                 foreach (var v in s)
                 {
                     saturated += Math.Abs(v) >= limit ? 1 : 0;
+                    peak = Math.Max(peak, Math.Abs(v));
                 }
 
                 var fraction = saturated / (double)s.Length;
-                if (saturated > 0 && fraction >= _options.SaturationFraction)
+                if (peak >= OutOfRangeFactor * r)
+                {
+                    // A sensor never reports beyond its range: values far past it are in another unit (a gyroscope
+                    // in deg/s swings to hundreds where rad/s stays within ±35), not clipped.
+                    var unit = _isGyroscope[c] ? "deg/s where rad/s is expected" : "m/s² where g is expected";
+                    findings.Add(new SensorFinding(SensorFindingKind.Units, name, peak / r, OutOfRangeFactor, string.Create(CultureInfo.InvariantCulture,
+                        $"{name} reaches {peak:G4}, {peak / r:F1}× the sensor range ±{r:G3}, which no sensor reports: its unit is {unit} (or the configured range is wrong)."),
+                        s.Length, [name]));
+                }
+                else if (saturated > 0 && fraction >= _options.SaturationFraction)
                 {
                     findings.Add(new SensorFinding(SensorFindingKind.Saturation, name, fraction, _options.SaturationFraction,
                         $"{saturated} samples of {name} ({fraction:P1}) sit at the sensor range ±{r:G3}; the signal is clipped."));

@@ -94,6 +94,12 @@ public sealed class SensorFinding
     /// <summary>Gets the channels the finding points at (may be several), or null when it is <see cref="Channel"/> alone.</summary>
     public IReadOnlyList<string>? Implicated { get; }
 
+    /// <summary>
+    /// Gets the finding's statistic on the most recent evidence alone (for the rotation gain: the median over this
+    /// window's own still-to-still turns, without the device's earlier ones), or NaN; used to name the cause.
+    /// </summary>
+    internal double Recent { get; init; } = double.NaN;
+
     /// <summary>Returns e.g. <c>Flatline ay: ay repeated the same value for 300 consecutive samples; …</c>.</summary>
     /// <returns>The summary.</returns>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind} {Channel ?? "device"}: {Message}");

@@ -85,6 +85,23 @@ public sealed class DriftScorerTests
     }
 
     [Fact]
+    public void Score_GyroscopeFarBeyondItsRange_IsAUnitErrorNotSaturation()
+    {
+        // A gyroscope in deg/s: 0.5 rad/s of turning reads 28.6, and a turn of 3 rad/s reads 172, five times the ±34.9 range.
+        var w = Synthetic.Recording(995, 1000);
+        for (var f = 0; f < 20; f++)
+        {
+            w[(f * 6) + 3] = 172f;
+        }
+
+        var report = new DriftScorer(Shared.Value).Score(w);
+        var units = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.Units);
+        Assert.Equal("gx", units.Channel);
+        Assert.Contains("deg/s", units.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(report.Findings, f => f.Kind == SensorFindingKind.Saturation);
+    }
+
+    [Fact]
     public void Score_JitteredTimestamps_Reported_RegularOnesNot()
     {
         var w = Synthetic.Recording(994, 1000);
