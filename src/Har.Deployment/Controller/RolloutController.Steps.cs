@@ -276,6 +276,15 @@ public sealed partial class RolloutController
             next.AccuracyWaitInStep++;
             next.NextAnalysisAt = now + step.Interval;
             var limit = _options.Analysis.AccuracyWaitIntervals;
+            RolloutOutbox.Emit(next, "rollout.hold", "info", SystemActor, new JsonObject
+            {
+                ["step"] = next.StepIndex,
+                ["candidate_percent"] = next.CandidateBuckets / 100.0,
+                ["reason"] = "waiting for the accuracy verdict",
+                ["extra_interval"] = next.AccuracyWaitInStep,
+                ["limit"] = limit,
+                ["missing"] = pending,
+            });
             if (next.AccuracyWaitInStep > limit || next.Phase == RolloutPhase.Paused)
             {
                 var message = $"paused, waiting for the accuracy verdict: every other gate passes, but {pending} after {next.AccuracyWaitInStep - 1} extra interval(s) (limit {limit})";
