@@ -13,7 +13,8 @@ namespace Har.Deployment;
 /// exact tests at the configured confidence: the one-sided binomial test against the limit
 /// (P(X ≥ errors | requests, limit) ≤ α), or Fisher's exact one-sided test that the candidate fails more often
 /// than the champion (p ≤ α) with an observed increase above the allowed one (the increase is an effect-size
-/// floor there). A failure whose exact p-value is at most α² is marked decisive (<see cref="GateResult.IsDecisive"/>).
+/// floor there). Such a failure whose exact p-value is at most α² is marked decisive (<see cref="GateResult.IsDecisive"/>).
+/// From the minimum on, the asymptotic intervals decide and the controller's hysteresis applies as before.
 /// </remarks>
 internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, int minRequests, double z, double alpha = 0.05) : IAnalysisGate
 {
@@ -69,7 +70,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
 
         if (lower > maxErrorRate)
         {
-            return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit."), evidence) { IsDecisive = decisive };
+            return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit."), evidence);
         }
 
         if (maxIncrease is { } margin && s.Requests > 0)
@@ -82,7 +83,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
             evidence["max_increase"] = margin;
             if (diffLower > margin)
             {
-                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}."), evidence) { IsDecisive = decisive };
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}."), evidence);
             }
         }
 
