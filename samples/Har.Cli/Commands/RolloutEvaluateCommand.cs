@@ -79,7 +79,14 @@ internal static class RolloutEvaluateCommand
                 }
 
                 var n = Math.Max(1, parse.GetValue(runs));
-                var results = await RolloutEvaluation.RunAsync(simulation, cells, candidates, n, parse.GetValue(seed), r => Console.Error.WriteLine($"{r.Candidate.Name} @ {r.Cell}: {r.Expected}/{r.Runs} as expected"), ct).ConfigureAwait(false);
+                var results = await RolloutEvaluation.RunAsync(simulation, cells, candidates, n, parse.GetValue(seed), r =>
+                {
+                    Console.Error.WriteLine($"{r.Candidate.Name} @ {r.Cell}: {r.Expected}/{r.Runs} as expected");
+                    foreach (var line in r.Unexpected)
+                    {
+                        Console.Error.WriteLine($"  {line}");
+                    }
+                }, ct).ConfigureAwait(false);
                 Console.Error.WriteLine($"time: preparation {simulation.PreparationTime.TotalSeconds:0.0} s; {simulation.Profile}");
                 var inv = CultureInfo.InvariantCulture;
                 var header = string.Create(inv, $"Champion {simulation.Champion} vs candidate {simulation.Candidate} (the bundled models) on {source}: {simulation.Windows} windows scored by both models; agreement {simulation.HealthyAgreement:P1} (broken normalization {simulation.BrokenAgreement:P1}); measured single-window p95 {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms; accuracy on the labelled windows {simulation.ChampionAccuracy:P1} vs {simulation.CandidateAccuracy:P1} (the less accurate candidate {simulation.LessAccurateAccuracy(0.06):P1}); uncertain rate {simulation.Calibration.ChampionUncertain:P1} vs {simulation.Calibration.CandidateUncertain:P1}, mean confidence {simulation.Calibration.ChampionConfidence:0.###} vs {simulation.Calibration.CandidateConfidence:0.###}. Default options (canary 10 → 50 → 100 %, 1-minute intervals, 2 passes per step), {n} run(s) per cell, {cells.Count} cells × {candidates.Count} candidates, {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s.");
