@@ -318,7 +318,9 @@ public sealed partial class RolloutController
             next = _state!.Clone();
         }
 
-        if (next.ConsecutivePasses >= step.RequiredPasses)
+        // Only a passing interval completes the step: while the step is held for the accuracy verdict, its passes
+        // stay counted, and an inconclusive interval then must not complete it past the hold.
+        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses)
         {
             next.NextAnalysisAt = null;
             await CompleteStepAsync(next, step, new JsonObject { ["passes"] = next.ConsecutivePasses }, ct).ConfigureAwait(false);

@@ -43,6 +43,19 @@ public sealed class RolloutDecisionTests(SimulationFixture fixture, ITestOutputH
         }
     }
 
+    [Theory]
+    [InlineData(19)]
+    [InlineData(22)]
+    public async Task LessAccurateCandidate_HeldForAccuracy_AnInconclusiveIntervalDoesNotCompleteTheHeldStep(int seed)
+    {
+        // These seeds (8 in flight, smoke windows) once saw the held 100 % step complete on an interval where the
+        // uncertain-rate gate was inconclusive, with the passes counted while holding: promoted on an undecided accuracy.
+        var simulation = Require();
+        var result = await simulation.RunAsync(new SimulationScenario { Seed = seed, Fault = SimulationFault.LessAccurate, InFlight = 8, Devices = 500, WindowsPerSecond = 10, Feedback = Labels, MaxIntervals = 60 });
+        Assert.False(result.Promoted, Detail(seed, result));
+        Assert.True(result.RolledBack, Detail(seed, result));
+    }
+
     [Fact]
     public async Task HealthyCandidate_LabelsArriving_PromotedOnlyAfterTheAccuracyGatePasses()
     {
