@@ -31,9 +31,10 @@ internal static class RolloutEvaluateCommand
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
         var output = new Option<FileInfo?>("--out") { Description = "Write the Markdown report to this file (default: standard output)." };
         var only = new Option<string?>("--candidates") { Description = "Comma-separated candidates (default all): healthy, errors-5%, errors-20%, service-time-3x, broken-normalization, permuted-labels, less-accurate-6pt." };
+        var where = new Option<string?>("--cells") { Description = "Only the cells whose description contains every ';'-separated part, e.g. \"10 windows/s;10 % labels\" (default: all)." };
         var realClock = new Option<bool>("--real-clock") { Description = "Run the real-clock matrix instead (1/8/64 in flight × 5/500 devices, the healthy candidate, default options, real ONNX sessions and this machine's clock)." };
         var interval = new Option<int>("--interval") { Description = "With --real-clock: the analysis interval in seconds.", DefaultValueFactory = _ => 5 };
-        var command = new Command("evaluate", "Run the rollout evaluation matrix (in flight × devices × windows/s × smoke windows × feedback labels, healthy and faulty candidates) on a virtual clock, or with --real-clock the README's quick start under real load, and write the outcome as Markdown.") { data, runs, quick, seed, output, only, realClock, interval };
+        var command = new Command("evaluate", "Run the rollout evaluation matrix (in flight × devices × windows/s × smoke windows × feedback labels, healthy and faulty candidates) on a virtual clock, or with --real-clock the README's quick start under real load, and write the outcome as Markdown.") { data, runs, quick, seed, output, only, where, realClock, interval };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(realClock))
@@ -67,11 +68,29 @@ internal static class RolloutEvaluateCommand
                 var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
                 await using var simulation = await RolloutSimulation.PrepareAsync(registry, ModelCard.Load(BundledModels.Candidate).ModelVersion, streams, options, cancellationToken: ct).ConfigureAwait(false);
                 var cells = parse.GetValue(quick) ? QuickMatrix : RolloutEvaluation.FullMatrix;
+                if (parse.GetValue(where) is { } filter)
+                {
+                    var parts = filter.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    cells = [.. cells.Where(c => parts.All(p => c.ToString().Contains(p, StringComparison.Ordinal)))];
+                    if (cells.Count == 0)
+                    {
+                        throw new ArgumentException($"--cells '{filter}' matches no cell; cells read like '{RolloutEvaluation.FullMatrix[0]}'.");
+                    }
+                }
+
                 var n = Math.Max(1, parse.GetValue(runs));
-                var results = await RolloutEvaluation.RunAsync(simulation, cells, candidates, n, parse.GetValue(seed), r => Console.Error.WriteLine($"{r.Candidate.Name} @ {r.Cell}: {r.Expected}/{r.Runs} as expected"), ct).ConfigureAwait(false);
+                var results = await RolloutEvaluation.RunAsync(simulation, cells, candidates, n, parse.GetValue(seed), r =>
+                {
+                    Console.Error.WriteLine($"{r.Candidate.Name} @ {r.Cell}: {r.Expected}/{r.Runs} as expected");
+                    foreach (var line in r.Unexpected)
+                    {
+                        Console.Error.WriteLine($"  {line}");
+                    }
+                }, ct).ConfigureAwait(false);
+                Console.Error.WriteLine($"time: preparation {simulation.PreparationTime.TotalSeconds:0.0} s; {simulation.Profile}");
                 var inv = CultureInfo.InvariantCulture;
                 var header = string.Create(inv, $"Champion {simulation.Champion} vs candidate {simulation.Candidate} (the bundled models) on {source}: {simulation.Windows} windows scored by both models; agreement {simulation.HealthyAgreement:P1} (broken normalization {simulation.BrokenAgreement:P1}); measured single-window p95 {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms; accuracy on the labelled windows {simulation.ChampionAccuracy:P1} vs {simulation.CandidateAccuracy:P1} (the less accurate candidate {simulation.LessAccurateAccuracy(0.06):P1}); uncertain rate {simulation.Calibration.ChampionUncertain:P1} vs {simulation.Calibration.CandidateUncertain:P1}, mean confidence {simulation.Calibration.ChampionConfidence:0.###} vs {simulation.Calibration.CandidateConfidence:0.###}. Default options (canary 10 → 50 → 100 %, 1-minute intervals, 2 passes per step), {n} run(s) per cell, {cells.Count} cells × {candidates.Count} candidates, {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s.");
-                var args = string.Join(' ', new[] { "har rollout evaluate", parse.GetValue(quick) ? "--quick" : null, $"--runs {n}", parse.GetValue(only) is { } o ? $"--candidates {o}" : null, folder is null ? null : "--data <uci-hapt>" }.Where(a => a is not null));
+                var args = string.Join(' ', new[] { "har rollout evaluate", parse.GetValue(quick) ? "--quick" : null, $"--runs {n}", parse.GetValue(only) is { } o ? $"--candidates {o}" : null, parse.GetValue(where) is { } w ? $"--cells \"{w}\"" : null, folder is null ? null : "--data <uci-hapt>" }.Where(a => a is not null));
                 var markdown = RolloutEvaluation.ToMarkdown(results, args, header);
                 if (parse.GetValue(output) is { } file)
                 {

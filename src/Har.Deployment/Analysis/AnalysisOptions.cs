@@ -92,6 +92,17 @@ public sealed class AnalysisOptions
     /// <value>The default value is 100.</value>
     public int MinLabelledWindows { get; set; } = 100;
 
+    /// <summary>
+    /// Gets or sets how many extra analysis intervals a rollout that receives ground-truth feedback waits for the
+    /// accuracy gate to decide before it ends the comparison of the two versions: when every other gate passes at
+    /// the last step where the champion still serves (or at the final promotion) and the candidate's predictions
+    /// have labelled windows, the step is held until the accuracy gate passes or fails. Past this many intervals
+    /// the rollout pauses (waiting for data, with the labelled windows it has and needs in its status) instead of
+    /// promoting on an undecided accuracy; more labels resume it, and so does an operator. Without feedback nothing waits.
+    /// </summary>
+    /// <value>The default value is 30.</value>
+    public int AccuracyWaitIntervals { get; set; } = 30;
+
     /// <summary>Gets the user-defined gates evaluated after the built-in ones.</summary>
     public IList<IAnalysisGate> Gates { get; } = [];
 
@@ -121,6 +132,11 @@ public sealed class AnalysisOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MinLabelledWindows), MinLabelledWindows, $"AnalysisOptions.MinLabelledWindows is {MinLabelledWindows}; expected ≥ 1.");
         }
+        if (AccuracyWaitIntervals < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AccuracyWaitIntervals), AccuracyWaitIntervals, $"AnalysisOptions.AccuracyWaitIntervals is {AccuracyWaitIntervals}; expected ≥ 0 (0: pause at once when the accuracy gate has not decided).");
+        }
+
         Fraction(ClassMixAlpha, nameof(ClassMixAlpha), allowOne: false);
         if (MinRequests < 1 || MinLatencySamples < 1 || MinPredictions < 1)
         {

@@ -8,7 +8,15 @@ namespace Har.Deployment;
 /// Newcombe's hybrid score interval of the difference): a candidate that fails 5 % of requests where the
 /// champion fails none is not within the reference trigger's "error rate &gt; 5 %" but is clearly broken.
 /// </summary>
-internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, int minRequests, double z) : IAnalysisGate
+/// <remarks>
+/// Below <see cref="AnalysisOptions.MinRequests"/> the gate never passes, but it fails on conclusive evidence from
+/// exact tests at the configured confidence: the one-sided binomial test against the limit
+/// (P(X ≥ errors | requests, limit) ≤ α), or Fisher's exact one-sided test that the candidate fails more often
+/// than the champion (p ≤ α) with an observed increase above the allowed one (the increase is an effect-size
+/// floor there). Such a failure whose exact p-value is at most α² is marked decisive (<see cref="GateResult.IsDecisive"/>).
+/// From the minimum on, the asymptotic intervals decide and the controller's hysteresis applies as before.
+/// </remarks>
+internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, int minRequests, double z, double alpha = 0.05) : IAnalysisGate
 {
     public string Name => "error-rate";
 
@@ -34,6 +42,32 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
             return new(Name, GateVerdict.Unmeasurable, $"{c.Version} received no requests in the interval.", evidence);
         }
 
+        // Exact one-sided p-values: against the absolute limit, and against the champion (Fisher) when the observed
+        // increase is above the allowed one.
+        var pLimit = c.ErrorRate > maxErrorRate ? Statistics.BinomialAtLeast(c.Errors, c.Requests, maxErrorRate) : 1;
+        var increase = s.Requests > 0 ? c.ErrorRate - s.ErrorRate : double.NaN;
+        var pChampion = maxIncrease is { } m && s.Requests > 0 && increase > m ? Statistics.FisherGreater(c.Errors, c.Requests, s.Errors, s.Requests) : 1;
+        var pExact = Math.Min(pLimit, pChampion);
+        evidence["p_exact_limit"] = pLimit;
+        evidence["p_exact_champion"] = pChampion;
+        evidence["alpha"] = alpha;
+        var decisive = pExact <= alpha * alpha;
+
+        if (c.Requests < minRequests)
+        {
+            if (pLimit <= alpha)
+            {
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}, fewer than the {minRequests} requests a pass needs) exceeds the {maxErrorRate:P1} limit by an exact binomial test, p = {pLimit:G3} ≤ {alpha:G3}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
+            }
+
+            if (pChampion <= alpha)
+            {
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}, fewer than the {minRequests} requests a pass needs) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}): higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
+            }
+
+            return new(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} has {c.Requests} requests ({c.Errors} errors); at least {minRequests} are needed to pass the error-rate gate, and the errors are not conclusive yet (exact p = {pExact:G3} > {alpha:G3})."), evidence);
+        }
+
         if (lower > maxErrorRate)
         {
             return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit."), evidence);
@@ -42,22 +76,15 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
         if (maxIncrease is { } margin && s.Requests > 0)
         {
             var (_, su) = Statistics.Wilson(s.Errors, s.Requests, z);
-            var difference = c.ErrorRate - s.ErrorRate;
-            var diffLower = difference - Math.Sqrt(Square(c.ErrorRate - lower) + Square(su - s.ErrorRate));
+            var diffLower = increase - Math.Sqrt(Square(c.ErrorRate - lower) + Square(su - s.ErrorRate));
             evidence["stable_error_rate"] = s.ErrorRate;
-            evidence["increase"] = difference;
+            evidence["increase"] = increase;
             evidence["increase_ci_lower"] = diffLower;
             evidence["max_increase"] = margin;
             if (diffLower > margin)
             {
                 return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}."), evidence);
             }
-
-        }
-
-        if (c.Requests < minRequests)
-        {
-            return new(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} has {c.Requests} requests; at least {minRequests} are needed to pass the error-rate gate."), evidence);
         }
 
         return upper <= maxErrorRate
@@ -78,7 +105,15 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
 /// about concurrency than about the model. A host that reports no service time is judged on the wait
 /// (evidence <c>basis</c> = 0).
 /// </summary>
-internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, double? maxRatio, double? maxInflation, int minSamples) : IAnalysisGate
+/// <remarks>
+/// Below the minimum sample size the gate never passes, but it fails when distribution-free confidence bounds
+/// (order statistics chosen by the binomial distribution, taken at the conservative edge of their histogram
+/// bucket) already prove the regression at the configured confidence: the lower bound of the candidate's p95
+/// above the p95 budget, or the lower bound of the candidate's median against the upper bound of the champion's
+/// (each at α/2, Bonferroni) beyond the allowed ratio or inflation. A failure that holds at α² is decisive
+/// (<see cref="GateResult.IsDecisive"/>).
+/// </remarks>
+internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, double? maxRatio, double? maxInflation, int minSamples, double alpha = 0.05) : IAnalysisGate
 {
     public string Name => "latency";
 
@@ -129,6 +164,13 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
 
         if (cn < minSamples)
         {
+            // Too few samples to pass; fail only on bounds that already prove the regression.
+            if (service && ProvenRegression(snapshot, alpha, evidence) is { } proven)
+            {
+                var decisive = ProvenRegression(snapshot, alpha * alpha, null) is not null;
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} has {cn} {what} samples (fewer than the {minSamples} a pass needs), but {proven} at {1 - alpha:P0} confidence{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
+            }
+
             return new(Name, GateVerdict.Inconclusive, $"{c.Version} has {cn} {what} samples; {minSamples} are needed.", evidence);
         }
 
@@ -185,6 +227,74 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
         }
 
         return new(Name, GateVerdict.Pass, Invariant($"{c.Version} {what} p95 {c95.TotalMilliseconds:0.###} ms, p99 {c99.TotalMilliseconds:0.###} ms within budget (champion p95 {s95.TotalMilliseconds:0.###} ms; callers waited p95 {c.LatencyP95.TotalMilliseconds:0.###} ms vs {s.LatencyP95.TotalMilliseconds:0.###} ms)."), evidence);
+    }
+
+    /// <summary>
+    /// The regression that distribution-free bounds at level 1 − <paramref name="level"/> prove, or <see langword="null"/>:
+    /// the candidate's p95 service time above its budget, or its median against the champion's beyond the ratio or inflation limit.
+    /// </summary>
+    private string? ProvenRegression(AnalysisSnapshot snapshot, double level, Dictionary<string, double>? evidence)
+    {
+        var c = snapshot.Candidate;
+        var s = snapshot.Stable;
+        if (c.ServiceHistogram is not { } ch)
+        {
+            return null;
+        }
+
+        if (p95Budget is { } budget)
+        {
+            var lower95 = ch.LowerBound(0.95, level);
+            if (evidence is not null)
+            {
+                evidence["candidate_service_p95_lower_bound_ms"] = lower95.TotalMilliseconds;
+            }
+
+            if (lower95 > budget)
+            {
+                return Invariant($"its p95 service time is at least {lower95.TotalMilliseconds:0.###} ms, over the {budget.TotalMilliseconds:0.###} ms budget");
+            }
+        }
+
+        if (s.ServiceHistogram is not { } sh || s.ServiceTimeSamples == 0)
+        {
+            return null;
+        }
+
+        var candidateLower = ch.LowerBound(0.5, level / 2);
+        var stableUpper = sh.UpperBound(0.5, level / 2);
+        if (evidence is not null)
+        {
+            evidence["candidate_service_p50_lower_bound_ms"] = candidateLower.TotalMilliseconds;
+            evidence["stable_service_p50_upper_bound_ms"] = stableUpper == TimeSpan.MaxValue ? double.PositiveInfinity : stableUpper.TotalMilliseconds;
+        }
+
+        if (candidateLower <= TimeSpan.Zero || stableUpper == TimeSpan.MaxValue)
+        {
+            return null;
+        }
+
+        if (maxRatio is { } ratio && candidateLower.Ticks > ratio * stableUpper.Ticks)
+        {
+            return Invariant($"its median service time is at least {candidateLower.TotalMilliseconds:0.###} ms, over {ratio:0.##}× the champion's at most {stableUpper.TotalMilliseconds:0.###} ms");
+        }
+
+        if (maxInflation is { } limit && snapshot.CandidateBaselineLatency is { } cb && snapshot.StableBaselineLatency is { } sb && cb > TimeSpan.Zero && sb > TimeSpan.Zero)
+        {
+            var candidateInflation = Math.Max(1, candidateLower.Ticks / (double)cb.Ticks);
+            var stableInflation = Math.Max(1, stableUpper.Ticks / (double)sb.Ticks);
+            if (evidence is not null)
+            {
+                evidence["relative_inflation_lower_bound"] = candidateInflation / stableInflation;
+            }
+
+            if (candidateInflation / stableInflation > limit)
+            {
+                return Invariant($"its median service time is at least {candidateInflation:0.##}× its single-window median ({cb.TotalMilliseconds:0.###} ms) while the champion's is at most {stableInflation:0.##}× its own: a relative slowdown of at least {candidateInflation / stableInflation:0.##}×, over {limit:0.##}×");
+            }
+        }
+
+        return null;
     }
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -54,6 +54,13 @@ public sealed class GateResult
     /// </summary>
     internal bool IsCounted { get; init; } = true;
 
+    /// <summary>
+    /// Gets whether a failure found below the gate's minimum sample size by an exact test is conclusive at the square of
+    /// the significance level, (1 − confidence)²: as strong as two independent failing intervals, so the controller counts
+    /// it as two toward its failure threshold.
+    /// </summary>
+    internal bool IsDecisive { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Gate} {Verdict}: {Message}";
 }

@@ -118,4 +118,61 @@ internal sealed class LatencyHistogram
         var sub = (ulong)(index % SubBuckets);
         return ((SubBuckets + sub + 1UL) << shift) - 1;
     }
+
+    /// <summary>A copy of the counts (what an analysis snapshot keeps for its confidence bounds).</summary>
+    public LatencyHistogram Clone()
+    {
+        var copy = new LatencyHistogram();
+        Array.Copy(_counts, copy._counts, _counts.Length);
+        copy.Count = Count;
+        return copy;
+    }
+
+    /// <summary>
+    /// A distribution-free lower confidence bound for the <paramref name="q"/> quantile at level 1 − <paramref name="alpha"/>
+    /// (an order statistic chosen by the binomial distribution, <see cref="Statistics.QuantileLowerRank"/>), taken at the
+    /// lower edge of its bucket so the bucketing never makes it larger; <see cref="TimeSpan.Zero"/> when there are too few samples.
+    /// </summary>
+    public TimeSpan LowerBound(double q, double alpha)
+    {
+        var rank = Statistics.QuantileLowerRank(Count, q, alpha);
+        if (rank < 1)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var index = BucketOfRank(rank);
+        return TimeSpan.FromTicks((long)(index == 0 ? 0 : Math.Min(UpperEdgeMicros(index - 1) + 1, long.MaxValue / 10)) * 10);
+    }
+
+    /// <summary>
+    /// A distribution-free upper confidence bound for the <paramref name="q"/> quantile at level 1 − <paramref name="alpha"/>,
+    /// taken at the upper edge of its bucket; <see cref="TimeSpan.MaxValue"/> when there are too few samples.
+    /// </summary>
+    public TimeSpan UpperBound(double q, double alpha)
+    {
+        var rank = Statistics.QuantileUpperRank(Count, q, alpha);
+        if (rank > Count)
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        // Recorded values are whole microseconds rounded down: the bucket's upper edge plus one microsecond bounds the true value.
+        return TimeSpan.FromTicks((long)Math.Min(UpperEdgeMicros(BucketOfRank(rank)) + 1, long.MaxValue / 10) * 10);
+    }
+
+    private int BucketOfRank(long rank)
+    {
+        long seen = 0;
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            seen += _counts[i];
+            if (seen >= rank)
+            {
+                return i;
+            }
+        }
+
+        return _counts.Length - 1;
+    }
 }

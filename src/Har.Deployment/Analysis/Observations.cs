@@ -90,6 +90,9 @@ public sealed class VersionWindow
     /// <summary>Gets the number of service-time samples (served and mirrored runs); 0 when the host does not measure service time.</summary>
     public long ServiceTimeSamples { get; }
 
+    /// <summary>Gets the service-time histogram of the interval, for distribution-free confidence bounds of its quantiles (<see langword="null"/> when not kept).</summary>
+    internal LatencyHistogram? ServiceHistogram { get; init; }
+
     internal double ConfidenceSum { get; }
 
     internal double ConfidenceSumSquares { get; }

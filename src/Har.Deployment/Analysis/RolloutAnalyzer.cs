@@ -11,15 +11,16 @@ internal sealed class RolloutAnalyzer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var z = Statistics.NormalQuantile(options.ConfidenceLevel);
+        var alpha = 1 - options.ConfidenceLevel;
         var common = new List<IAnalysisGate>();
         if (options.MaxErrorRate is { } e)
         {
-            common.Add(new ErrorRateGate(e, options.MaxErrorRateIncrease, options.MinRequests, z));
+            common.Add(new ErrorRateGate(e, options.MaxErrorRateIncrease, options.MinRequests, z, alpha));
         }
 
         if (options.LatencyP95Budget is not null || options.LatencyP99Budget is not null || options.MaxLatencyRatio is not null || options.MaxLatencyInflation is not null)
         {
-            common.Add(new LatencyGate(options.LatencyP95Budget, options.LatencyP99Budget, options.MaxLatencyRatio, options.MaxLatencyInflation, options.MinLatencySamples));
+            common.Add(new LatencyGate(options.LatencyP95Budget, options.LatencyP99Budget, options.MaxLatencyRatio, options.MaxLatencyInflation, options.MinLatencySamples, alpha));
         }
 
         if (options.MaxConfidenceDrop is { } drop)

@@ -79,4 +79,146 @@ internal static class Statistics
         var needed = n * (half / room) * (half / room);
         return needed >= long.MaxValue / 2 ? long.MaxValue : (long)Math.Ceiling(Math.Max(needed, n + 1));
     }
+
+    /// <summary>
+    /// Fisher's exact test, one-sided: the probability, given the margins of the 2×2 table, that the first
+    /// sample shows at least <paramref name="events1"/> events (hypergeometric upper tail). Small values mean the
+    /// first sample's rate exceeds the second's.
+    /// </summary>
+    /// <param name="events1">Events (e.g. errors) in the first sample.</param>
+    /// <param name="n1">Size of the first sample.</param>
+    /// <param name="events2">Events in the second sample.</param>
+    /// <param name="n2">Size of the second sample.</param>
+    /// <returns>The one-sided p-value (1 when there are no events).</returns>
+    public static double FisherGreater(long events1, long n1, long events2, long n2)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(events1);
+        ArgumentOutOfRangeException.ThrowIfNegative(events2);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(events1, n1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(events2, n2);
+        var total = n1 + n2;
+        var k = events1 + events2;
+        if (k == 0 || n1 == 0 || n2 == 0)
+        {
+            return 1;
+        }
+
+        // Hypergeometric weights by the ratio of consecutive terms, in logs (no factorials): x events among n1 draws.
+        var low = Math.Max(0, n1 - (total - k));
+        var high = Math.Min(k, n1);
+        return UpperTail(low, high, events1, x => Math.Log((double)(k - x) * (n1 - x) / ((double)(x + 1) * (total - k - n1 + x + 1))));
+    }
+
+    /// <summary>The binomial upper tail P(X ≥ <paramref name="k"/>) for X ~ Bin(<paramref name="n"/>, <paramref name="p"/>).</summary>
+    public static double BinomialAtLeast(long k, long n, double p)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        if (k <= 0)
+        {
+            return 1;
+        }
+
+        if (k > n || p <= 0)
+        {
+            return 0;
+        }
+
+        if (p >= 1)
+        {
+            return 1;
+        }
+
+        var odds = Math.Log(p / (1 - p));
+        return UpperTail(0, n, k, x => Math.Log((double)(n - x) / (x + 1)) + odds);
+    }
+
+    /// <summary>
+    /// Σ_{x ≥ from} w(x) / Σ w(x) over x in [<paramref name="low"/>, <paramref name="high"/>], where
+    /// log w(x + 1) − log w(x) = <paramref name="logRatio"/>(x): summed in logs relative to the largest term, so
+    /// no term under- or overflows.
+    /// </summary>
+    private static double UpperTail(long low, long high, long from, Func<long, double> logRatio)
+    {
+        if (from <= low)
+        {
+            return 1;
+        }
+
+        if (from > high)
+        {
+            return 0;
+        }
+
+        var count = high - low + 1;
+        var logs = new double[count];
+        var max = 0.0;
+        for (long i = 1; i < count; i++)
+        {
+            logs[i] = logs[i - 1] + logRatio(low + i - 1);
+            max = Math.Max(max, logs[i]);
+        }
+
+        double all = 0, tail = 0;
+        for (long i = count - 1; i >= 0; i--)
+        {
+            var w = Math.Exp(logs[i] - max);
+            all += w;
+            if (low + i >= from)
+            {
+                tail += w;
+            }
+        }
+
+        return Math.Clamp(tail / all, 0, 1);
+    }
+
+    /// <summary>
+    /// The rank of a distribution-free lower confidence bound for the <paramref name="q"/> quantile from
+    /// <paramref name="n"/> samples: the largest k with P(Bin(n, q) ≥ k) ≥ 1 − <paramref name="alpha"/>, so the
+    /// k-th smallest sample lies at or below the quantile with at least that confidence; 0 when even the smallest
+    /// sample is no such bound (too few samples).
+    /// </summary>
+    public static long QuantileLowerRank(long n, double q, double alpha)
+    {
+        // P(Bin(n, q) ≥ k) decreases in k: search the largest k that keeps it ≥ 1 − alpha.
+        long lo = 0, hi = n;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo + 1) / 2);
+            if (BinomialAtLeast(mid, n, q) >= 1 - alpha)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>
+    /// The rank of a distribution-free upper confidence bound for the <paramref name="q"/> quantile: the smallest m
+    /// with P(Bin(n, q) ≤ m − 1) ≥ 1 − <paramref name="alpha"/>; <paramref name="n"/> + 1 when even the largest sample is
+    /// no such bound.
+    /// </summary>
+    public static long QuantileUpperRank(long n, double q, double alpha)
+    {
+        long lo = 1, hi = n + 1;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo) / 2);
+            if (1 - BinomialAtLeast(mid, n, q) >= 1 - alpha)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return lo;
+    }
 }

@@ -185,7 +185,8 @@ public sealed partial class RolloutController
                 break;
             case GateVerdict.Fail:
                 next.ConsecutivePasses = 0;
-                next.Failures++;
+                // A failure conclusive at α² (as strong as two independent failing intervals) counts twice.
+                next.Failures += result.Gates.Any(g => g.Verdict == GateVerdict.Fail && g.IsCounted && g.IsDecisive) ? 2 : 1;
                 next.ConsecutiveUnmeasurable = 0;
                 break;
             case GateVerdict.Inconclusive:
@@ -269,6 +270,44 @@ public sealed partial class RolloutController
             return false;
         }
 
+        // Ground truth is arriving: the step that ends the comparison (or the promotion) waits for the accuracy verdict.
+        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses && AccuracyPending(next, result) is { } pending)
+        {
+            next.AccuracyWaitInStep++;
+            next.NextAnalysisAt = now + step.Interval;
+            var limit = _options.Analysis.AccuracyWaitIntervals;
+            RolloutOutbox.Emit(next, "rollout.hold", "info", SystemActor, new JsonObject
+            {
+                ["step"] = next.StepIndex,
+                ["candidate_percent"] = next.CandidateBuckets / 100.0,
+                ["reason"] = "waiting for the accuracy verdict",
+                ["extra_interval"] = next.AccuracyWaitInStep,
+                ["limit"] = limit,
+                ["missing"] = pending,
+            });
+            if (next.AccuracyWaitInStep > limit || next.Phase == RolloutPhase.Paused)
+            {
+                var message = $"paused, waiting for the accuracy verdict: every other gate passes, but {pending} after {next.AccuracyWaitInStep - 1} extra interval(s) (limit {limit})";
+                if (next.Phase != RolloutPhase.Paused)
+                {
+                    next.PausedFrom = RolloutPhase.Progressing;
+                    next.WaitingForData = true;
+                    await TransitionAsync(next, RolloutPhase.Paused, SystemActor, message, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    next.Message = message;
+                    await CommitAsync(next, ct).ConfigureAwait(false);
+                }
+
+                return false;
+            }
+
+            next.Message = $"holding at {next.CandidateBuckets / 100.0:0.##}%: every other gate passes; waiting for the accuracy verdict ({pending}), extra interval {next.AccuracyWaitInStep} of at most {limit}";
+            await CommitAsync(next, ct).ConfigureAwait(false);
+            return false;
+        }
+
         if (next.Phase == RolloutPhase.Paused && conclusive)
         {
             next.PausedFrom = null;
@@ -279,7 +318,9 @@ public sealed partial class RolloutController
             next = _state!.Clone();
         }
 
-        if (next.ConsecutivePasses >= step.RequiredPasses)
+        // Only a passing interval completes the step: while the step is held for the accuracy verdict, its passes
+        // stay counted, and an inconclusive interval then must not complete it past the hold.
+        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses)
         {
             next.NextAnalysisAt = null;
             await CompleteStepAsync(next, step, new JsonObject { ["passes"] = next.ConsecutivePasses }, ct).ConfigureAwait(false);
@@ -306,6 +347,47 @@ public sealed partial class RolloutController
         {
             await AdvanceAsync(ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// What the accuracy gate still lacks when ground truth is arriving for this rollout (the candidate's predictions
+    /// have labelled windows) and no later analysis of this rollout can still compare the two versions (a later step
+    /// where the champion still serves, mirrors or is shadowed); <see langword="null"/> when nothing need wait: no
+    /// feedback, the gate decided (Pass or Fail), or a later analysis can decide.
+    /// </summary>
+    private static string? AccuracyPending(RolloutState state, AnalysisResult result)
+    {
+        var accuracy = result.Gates.FirstOrDefault(g => g.Gate == AccuracyGate.GateName);
+        if (accuracy is null || accuracy.Verdict is GateVerdict.Pass or GateVerdict.Fail
+            || !accuracy.Evidence.TryGetValue("candidate_labelled", out var candidateLabelled) || candidateLabelled <= 0)
+        {
+            return null;
+        }
+
+        // A later analysis at which the champion still serves part of the traffic (or runs mirrored/shadowed) can still decide.
+        var buckets = state.CandidateBuckets;
+        var mirror = state.Mirror;
+        var shadow = state.ShadowBuckets;
+        for (var i = state.StepIndex + 1; i < state.Steps.Count; i++)
+        {
+            var later = state.Steps[i].ToStep();
+            switch (later.Kind)
+            {
+                case RolloutStepKind.SetWeight:
+                    buckets = later.Buckets;
+                    mirror = later.MirrorToStable;
+                    break;
+                case RolloutStepKind.Shadow:
+                    shadow = later.Buckets;
+                    break;
+                case RolloutStepKind.Analyze when buckets < TrafficPlan.BucketCount || mirror || shadow > 0:
+                    return null;
+            }
+        }
+
+        var e = accuracy.Evidence;
+        var needed = e.TryGetValue("needed_labelled", out var n) ? n : e.GetValueOrDefault("min_labelled");
+        return string.Create(CultureInfo.InvariantCulture, $"the accuracy gate has {candidateLabelled:0} labelled windows of the candidate, {e.GetValueOrDefault("stable_labelled"):0} of the champion, {e.GetValueOrDefault("paired"):0} paired, and needs about {needed:0} (paired, or of each): {accuracy.Message}");
     }
 
     private static bool HasLaterWeight(RolloutState state)
@@ -344,6 +426,7 @@ public sealed partial class RolloutController
         next.StepStartedAt = _time.GetUtcNow();
         next.ConsecutivePasses = 0;
         next.InconclusiveInStep = 0;
+        next.AccuracyWaitInStep = 0;
         next.NextAnalysisAt = null;
         next.Message = $"applied step {next.StepIndex - 1}: {step}";
         await CommitAsync(next, ct).ConfigureAwait(false);

@@ -46,7 +46,7 @@ public sealed partial class RolloutController : IAsyncDisposable
         _time = time;
         _logger = (ILogger?)loggerFactory?.CreateLogger<RolloutController>() ?? NullLogger.Instance;
         _fleet = fleet;
-        _store = fleet ?? (IRolloutStateStore)new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
+        _store = fleet ?? options.StateStore ?? new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
         _outbox = new RolloutOutbox(audit, time);
         _serving = serving;
         serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);

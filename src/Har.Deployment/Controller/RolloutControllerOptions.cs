@@ -9,6 +9,12 @@ public sealed class RolloutControllerOptions
     /// <value>The default value is <see langword="null"/>: <c>.rollout</c> inside the registry directory.</value>
     public string? StateDirectory { get; set; }
 
+    /// <summary>
+    /// Gets or sets a state store that replaces the <c>rollout.json</c> file (the simulation's in-memory store: its
+    /// scratch rollouts are never resumed, so fsync'd state files only cost time).
+    /// </summary>
+    internal IRolloutStateStore? StateStore { get; set; }
+
     /// <summary>Gets the thresholds and minimum sample sizes of the analysis gates, and user gates.</summary>
     public AnalysisOptions Analysis { get; } = new();
 

@@ -43,6 +43,9 @@ internal sealed class RolloutState
 
     public int InconclusiveInStep { get; set; }
 
+    /// <summary>Extra intervals the current step has been held, all else passing, waiting for the accuracy gate to decide on arriving ground truth.</summary>
+    public int AccuracyWaitInStep { get; set; }
+
     /// <summary>Whether the rollout is paused because its analysis could not decide (too few samples); it keeps analysing and resumes on the next conclusive interval.</summary>
     public bool WaitingForData { get; set; }
 

@@ -137,6 +137,16 @@ internal sealed class AccuracyGate(FeedbackStore store, double maxDrop, int minL
             return new(Name, GateVerdict.Fail, Invariant($"{what}, lower bound {interval.Lower:0.####} exceeds the {maxDrop:0.####} margin."), evidence);
         }
 
+        if (interval.Upper > maxDrop)
+        {
+            // Roughly how many labelled windows would clear the interval of the margin (the half-width shrinks as 1/√n).
+            var nNow = basis == "paired" ? n.Pairs : Math.Min(n.CandidateLabelled, n.StableLabelled);
+            var needed = drop > maxDrop
+                ? Statistics.NeededSamples(nNow, drop, interval.Lower, maxDrop)
+                : Statistics.NeededSamples(nNow, drop, interval.Upper, maxDrop);
+            evidence["needed_labelled"] = needed == long.MaxValue ? double.PositiveInfinity : needed;
+        }
+
         return interval.Upper <= maxDrop
             ? new(Name, GateVerdict.Pass, Invariant($"{what}, upper bound {interval.Upper:0.####} ≤ {maxDrop:0.####}."), evidence)
             : new(Name, GateVerdict.Inconclusive, Invariant($"{what}: interval [{interval.Lower:0.####}, {interval.Upper:0.####}] straddles the {maxDrop:0.####} margin."), evidence);

@@ -68,6 +68,9 @@ internal sealed class EvaluationResult(EvaluationCell cell, EvaluationCandidate 
 
     public Dictionary<string, int> DecidingGates { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Gets, for each run that did not end as expected (healthy: promoted; faulty: rolled back), its seed, final status and last analysis.</summary>
+    public List<string> Unexpected { get; } = [];
+
     /// <summary>Healthy: promoted. Faulty: rolled back within two intervals of the fault becoming visible.</summary>
     public int Expected => candidate.Healthy ? Promoted : RolledBackWithinTwo;
 
@@ -126,6 +129,11 @@ internal static class RolloutEvaluation
                     {
                         result.IntervalsAfterVisible.Add(after);
                         result.RolledBackWithinTwo += after <= 2 ? 1 : 0;
+                    }
+
+                    if (candidate.Healthy ? !run.Promoted : !run.RolledBack)
+                    {
+                        result.Unexpected.Add(string.Create(CultureInfo.InvariantCulture, $"seed {firstSeed + i}: {run.Status.Phase} after {run.AnalysisIntervals} analyses: {run.Status.Message} | last analysis: {run.Status.LastAnalysis}"));
                     }
 
                     var deciding = run.RolledBack ? GateVerdict.Fail : GateVerdict.Inconclusive;

@@ -42,6 +42,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
     private readonly int[] _streamWindows;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IDeploymentAuditSink? _audit;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Version, string? Stable, bool KnownWindows), SmokeTestOutcome> _smokeOutcomes = new();
     private int[] _windowTruth = [];
     private (int Length, int Stride) _geometry;
     private int _classes = 1;
@@ -87,6 +88,18 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
 
     /// <summary>Gets the candidate's measured p95 single-window latency.</summary>
     public TimeSpan CandidateLatencyP95 => _candidate.BaselineP95;
+
+    /// <summary>
+    /// Gets or sets whether each run keeps its rollout state in a <c>rollout.json</c> file written durably (temp file,
+    /// fsync, rename), as a real controller does, instead of in memory, and runs the smoke test's models again instead
+    /// of reusing the first run's outcome. The decisions are the same (a test compares them); the file and the
+    /// re-scoring only cost time, as a simulated run is never resumed and the models are deterministic.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    internal bool DurableState { get; set; }
+
+    /// <summary>Gets where the runs' wall time went (a Stopwatch breakdown, summed over every run so far).</summary>
+    public SimulationProfile Profile { get; } = new();
 
     /// <summary>Gets the wall time preparation took.</summary>
     public TimeSpan PreparationTime { get; private set; }
@@ -229,13 +242,25 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
         var clock = new VirtualClock(new DateTimeOffset(2026, 1, 15, 10, 30, 0, TimeSpan.Zero));
         var runDir = Path.Combine(_scratch, "runs", $"{scenario.Fault}-{scenario.Seed}-{Guid.NewGuid():N}");
         var sink = new DecisionSink(_audit);
-        _registry.SetCurrent(Champion);
+        if (DurableState || _registry.CurrentVersion != Champion)
+        {
+            // Only after a promoted run: SetCurrent fsyncs the pointer file and its directory.
+            _registry.SetCurrent(Champion);
+        }
+
         var options = CopyOptions(_options, runDir);
+        scenario.Configure?.Invoke(options);
+        if (!DurableState)
+        {
+            options.StateStore = new InMemoryRolloutStateStore();
+        }
+
         var serving = new SimulatedServing(new SharedHost(_models, this, scenario.SmokeTestWindows), WindowGeometry.From(_models.GetCard(Champion)), clock.GetUtcNow(), Champion);
         var rng = new Random(scenario.Seed);
         var feedback = scenario.Feedback?.Invoke(new SimulationFeedbackContext(serving, _windowTruth, _geometry.Length, _geometry.Stride, scenario.Seed));
         try
         {
+            var t0 = Stopwatch.GetTimestamp();
             await using var controller = await RolloutController.OpenAsync(_registry, options, serving, sink, DriftClassMixTest.Instance, _loggerFactory, clock, cancellationToken).ConfigureAwait(false);
             var start = clock.GetUtcNow();
             var status = await controller.ExecuteAsync(
@@ -249,6 +274,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                 devices[d] = (string.Create(CultureInfo.InvariantCulture, $"device-{scenario.Seed}-{d}"), stream, rng.Next(_streamWindows[stream]));
             }
 
+            Profile.Open += Stopwatch.GetElapsedTime(t0);
             var interval = IntervalOf(status) ?? TimeSpan.FromMinutes(1);
             var intervals = 0;
             int? visible = null;
@@ -261,6 +287,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                 // CPU contention with many requests in flight slows both versions alike during an interval.
                 traffic.Contention = scenario.InFlight > 1 ? 1 + (rng.NextDouble() * 0.5 * Math.Min(1, (scenario.InFlight - 1) / 8.0)) : 1;
                 traffic.CandidateServed = false;
+                var t1 = Stopwatch.GetTimestamp();
                 if (scenario.WindowsPerSecond is { } perSecond)
                 {
                     var total = (long)Math.Round(perSecond * length.TotalSeconds);
@@ -280,6 +307,8 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                     }
                 }
 
+                var t2 = Stopwatch.GetTimestamp();
+                Profile.Traffic += Stopwatch.GetElapsedTime(t1, t2);
                 clock.Advance(length);
                 intervals++;
                 if (traffic.CandidateServed && visible is null)
@@ -292,8 +321,14 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                 }
 
                 _ = feedback?.Deliver(clock.GetUtcNow());
+                var t3 = Stopwatch.GetTimestamp();
+                Profile.Feedback += Stopwatch.GetElapsedTime(t2, t3);
                 status = (await controller.ReconcileAsync(cancellationToken).ConfigureAwait(false))!;
+                Profile.Reconcile += Stopwatch.GetElapsedTime(t3);
+                Profile.Intervals++;
             }
+
+            Profile.Runs++;
 
             return new SimulationResult(status, intervals, sink.Decisions, clock.GetUtcNow() - start, visible);
         }
@@ -338,7 +373,8 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             (a.ConfidenceLevel, a.MaxErrorRate, a.MinRequests, a.LatencyP95Budget, a.LatencyP99Budget, a.MaxLatencyRatio, a.MaxLatencyInflation, a.MinLatencySamples);
         (b.MaxConfidenceDrop, b.MaxUncertainRateIncrease, b.MinPredictions, b.MaxClassMixDistance, b.ClassMixAlpha, b.MinAgreementRate) =
             (a.MaxConfidenceDrop, a.MaxUncertainRateIncrease, a.MinPredictions, a.MaxClassMixDistance, a.ClassMixAlpha, a.MinAgreementRate);
-        (b.MaxAccuracyDrop, b.MinLabelledWindows) = (a.MaxAccuracyDrop, a.MinLabelledWindows);
+        (b.MaxAccuracyDrop, b.MinLabelledWindows, b.AccuracyWaitIntervals, b.MaxErrorRateIncrease) = (a.MaxAccuracyDrop, a.MinLabelledWindows, a.AccuracyWaitIntervals, a.MaxErrorRateIncrease);
+        o.RollbackOnInconclusive = source.RollbackOnInconclusive;
         foreach (var g in a.Gates)
         {
             b.Gates.Add(g);
@@ -505,7 +541,13 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
 
         public ValueTask<Prediction> PredictAsync(string version, ReadOnlyMemory<float> window, CancellationToken cancellationToken) => models.PredictAsync(version, window, cancellationToken);
 
-        public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => knownWindows
+        // The smoke test runs the real models on fixed windows: the same outcome in every run (ONNX Runtime on the CPU
+        // is deterministic), so each run after the first reuses it instead of scoring the windows again.
+        public SmokeTestOutcome SmokeTest(string version, string? stableVersion) => simulation.DurableState
+            ? RunSmokeTest(version, stableVersion)
+            : simulation._smokeOutcomes.GetOrAdd((version, stableVersion, knownWindows), key => RunSmokeTest(key.Version, key.Stable));
+
+        private SmokeTestOutcome RunSmokeTest(string version, string? stableVersion) => knownWindows
             ? models.SmokeTest(version, stableVersion)
             : HarModelHost.RunSmokeTest(models.GetModel(version), stableVersion is not null && models.IsLoaded(stableVersion) ? models.GetModel(stableVersion) : null, [], 0);
 

@@ -21,6 +21,7 @@ internal sealed class DecisionSink(IDeploymentAuditSink? log) : IDeploymentAudit
             "rollout.verdict" => $"analysis {(string?)d["verdict"]} at {(double?)d["candidate_percent"]}%: " + string.Join("; ", (d["gates"] as JsonArray ?? []).Where(g => (string?)g!["verdict"] != "Pass").Select(g => $"{(string?)g!["gate"]} {(string?)g["verdict"]}: {(string?)g["message"]}")),
             "rollout.step" => $"step {(int?)d["step"]}: {(string?)d["description"]}",
             "rollout.transition" => $"{(string?)d["from"] ?? "-"} -> {(string?)d["to"]}: {(string?)d["message"]}",
+            "rollout.hold" => $"hold at {(double?)d["candidate_percent"]}% ({(int?)d["extra_interval"]} of at most {(int?)d["limit"]}): {(string?)d["reason"]}: {(string?)d["missing"]}",
             "rollout.rollback" => $"ROLLBACK {(string?)d["from"]} -> {(string?)d["to"]} ({(string?)d["trigger"]}): {(string?)d["reason"]}",
             _ => $"{auditEvent.Actor}: {d.ToJsonString()}",
         };

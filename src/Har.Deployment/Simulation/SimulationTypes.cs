@@ -115,6 +115,9 @@ internal sealed class SimulationScenario
     /// <value>The default value is 0.06 (six points: the "at least 5 points less accurate" candidate).</value>
     public double AccuracyDrop { get; set; } = 0.06;
 
+    /// <summary>Gets or sets a change to this run's copy of the simulation's controller options (e.g. a different <see cref="AnalysisOptions.AccuracyWaitIntervals"/>).</summary>
+    public Action<RolloutControllerOptions>? Configure { get; set; }
+
     /// <summary>Gets or sets the most analysis intervals simulated before giving up.</summary>
     /// <value>The default value is 40.</value>
     public int MaxIntervals { get; set; } = 40;
@@ -167,4 +170,30 @@ internal sealed class SimulationResult
 
     /// <summary>Gets whether the run ended paused for want of data.</summary>
     public bool WaitingForData => Status.WaitingForData;
+}
+
+/// <summary>Where simulated runs spend their wall time, summed over runs (Stopwatch, this machine).</summary>
+internal sealed class SimulationProfile
+{
+    /// <summary>Gets or sets the time opening each run's controller and starting its rollout took.</summary>
+    public TimeSpan Open { get; set; }
+
+    /// <summary>Gets or sets the time routing and recording the windows (observations, feedback predictions) took.</summary>
+    public TimeSpan Traffic { get; set; }
+
+    /// <summary>Gets or sets the time delivering due feedback labels took.</summary>
+    public TimeSpan Feedback { get; set; }
+
+    /// <summary>Gets or sets the time the controller's reconciliations (analysis, state, audit events) took.</summary>
+    public TimeSpan Reconcile { get; set; }
+
+    /// <summary>Gets or sets the number of runs.</summary>
+    public int Runs { get; set; }
+
+    /// <summary>Gets or sets the number of intervals simulated.</summary>
+    public long Intervals { get; set; }
+
+    /// <inheritdoc />
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Runs} runs, {Intervals} intervals: open {Open.TotalSeconds:0.0} s, traffic {Traffic.TotalSeconds:0.0} s, feedback {Feedback.TotalSeconds:0.0} s, reconcile {Reconcile.TotalSeconds:0.0} s");
 }

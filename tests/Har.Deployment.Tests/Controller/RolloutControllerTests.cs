@@ -96,7 +96,7 @@ public sealed class RolloutControllerTests : IDisposable
         s = await Traffic.IntervalAsync(_env, c, 20, healthy: true);
         Assert.Equal((RolloutPhase.Paused, true, 10.0), (s.Phase, s.WaitingForData, s.CandidatePercent));
         Assert.Contains("waiting for data", s.Message, StringComparison.Ordinal);
-        Assert.Contains("80 requests; at least 100", s.Message, StringComparison.Ordinal);
+        Assert.Contains("80 requests (0 errors); at least 100", s.Message, StringComparison.Ordinal);
         Assert.Equal(10.0, c.Plan.CandidatePercent);
         Assert.Empty(_env.Audit.OfType("rollout.rollback"));
 
