@@ -53,7 +53,7 @@ internal static class BackupCommands
 
     private static Command CreateCommand()
     {
-        var service = new Option<Uri?>("--service") { Description = "A running Har.Service (e.g. http://127.0.0.1:5080): it takes the backup while it serves, and the archive is downloaded." };
+        var service = new Option<string?>("--service") { Description = "A running Har.Service (e.g. http://127.0.0.1:5080): it takes the backup while it serves, and the archive is downloaded." };
         var apiKey = new Option<string?>("--api-key") { Description = "An operator API key of the service (default: $HAR_API_KEY)." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "A stopped service's data folder (registry/, audit/, keys/): back it up directly." };
         var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true };
@@ -65,8 +65,11 @@ internal static class BackupCommands
         {
             var outDir = parse.GetValue(output)!.FullName;
             Directory.CreateDirectory(outDir);
-            if (parse.GetValue(service) is { } url)
+            if (parse.GetValue(service) is { } serviceUrl)
             {
+                var url = Uri.TryCreate(serviceUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"
+                    ? parsed
+                    : throw new ArgumentException($"--service '{serviceUrl}' is not an http(s) URL; expected e.g. http://127.0.0.1:5080.");
                 var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HAR_API_KEY")
                     ?? throw new ArgumentException("Pass --api-key <operator key> (or set HAR_API_KEY): backups need the operator role.");
                 using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
