@@ -10,9 +10,6 @@ namespace Har.Service.Infrastructure;
 /// </summary>
 internal sealed class Backups(ModelRegistry registry, AuditLog auditLog, IServiceProvider services, BackupSettings settings, string directory, string signingKeyPath) : IDisposable
 {
-    private static readonly Gauge LastSuccess = Metrics.CreateGauge("har_backup_last_success_timestamp_seconds", "Unix time of the last backup that was written.");
-    private static readonly Counter Failures = Metrics.CreateCounter("har_backup_failures_total", "Backups that failed (nothing was published).");
-    private static readonly Gauge LastBytes = Metrics.CreateGauge("har_backup_last_size_bytes", "Size of the last backup archive.");
     private readonly SemaphoreSlim _one = new(1, 1);
 
     /// <summary>Gets the folder of the archives.</summary>
@@ -36,13 +33,13 @@ internal sealed class Backups(ModelRegistry registry, AuditLog auditLog, IServic
                 Reason = reason,
                 Keep = settings.Keep,
             }, cancellationToken);
-            LastSuccess.SetToCurrentTimeUtc();
-            LastBytes.Set(result.Bytes);
+            BackupMetrics.LastSuccess.SetToCurrentTimeUtc();
+            BackupMetrics.LastBytes.Set(result.Bytes);
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Failures.Inc();
+            BackupMetrics.Failures.Inc();
             throw;
         }
         finally
@@ -50,4 +47,15 @@ internal sealed class Backups(ModelRegistry registry, AuditLog auditLog, IServic
             _one.Release();
         }
     }
+}
+
+/// <summary>The backup metrics, exported from the start (0 until the first backup) so alerts on them have a series.</summary>
+internal static class BackupMetrics
+{
+    public static readonly Gauge LastSuccess = Metrics.CreateGauge("har_backup_last_success_timestamp_seconds", "Unix time of the last backup that was written (0: none since the process started).");
+    public static readonly Counter Failures = Metrics.CreateCounter("har_backup_failures_total", "Backups that failed (nothing was published).");
+    public static readonly Gauge LastBytes = Metrics.CreateGauge("har_backup_last_size_bytes", "Size of the last backup archive.");
+
+    /// <summary>Creates the series (called once at start).</summary>
+    public static void Initialize() => Failures.Inc(0);
 }
