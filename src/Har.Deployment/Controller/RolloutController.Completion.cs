@@ -29,7 +29,7 @@ public sealed partial class RolloutController
 
         var now = _time.GetUtcNow();
         var approvers = s.ApprovedBy.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-        var registeredApprover = original.Deployer.ApprovedBy is { Length: > 0 } a && a != "pending" ? a : null;
+        var registeredApprover = original.Deployer.ApprovedBy is { Length: > 0 } approver && approver != "pending" ? approver : null;
         var approvedBy = approvers.Count > 0
             ? string.Join(", ", registeredApprover is null ? approvers : [registeredApprover, .. approvers])
             : registeredApprover ?? $"no approval step (promoted by {promotedBy})";
@@ -54,7 +54,7 @@ public sealed partial class RolloutController
             {
                 ["deployment_id"] = original.DeploymentId,
                 ["registered_at"] = original.Timestamp.ToString("O", CultureInfo.InvariantCulture),
-                ["registration_index"] = anchor?.Index,
+                ["registration_index"] = anchor is { Index: >= 0 } a ? a.Index : null, // known when the anchor was read from the log
                 ["record_sha256"] = anchor?.RecordSha256,
             },
             ["rollout_id"] = s.RolloutId,
