@@ -326,9 +326,21 @@ internal static class OperationsEndpoints
             verdict = a.Verdict.ToString(),
             start = a.Start,
             end = a.End,
-            gates = a.Gates.Select(g => new { gate = g.Gate, verdict = g.Verdict.ToString(), message = g.Message, evidence = g.Evidence }).ToArray(),
+            gates = a.Gates.Select(g => new { gate = g.Gate, verdict = g.Verdict.ToString(), message = g.Message, evidence = FiniteOrNull(g.Evidence) }).ToArray(),
         } : null,
     };
+
+    /// <summary>Gate evidence for JSON: a ratio over an empty baseline is infinite or NaN, which JSON cannot hold; it is sent as null.</summary>
+    private static Dictionary<string, double?> FiniteOrNull(IReadOnlyDictionary<string, double> evidence)
+    {
+        var json = new Dictionary<string, double?>(evidence.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in evidence)
+        {
+            json[name] = double.IsFinite(value) ? value : null;
+        }
+
+        return json;
+    }
 
     private static object DriftJson(DriftReport r) => new
     {
