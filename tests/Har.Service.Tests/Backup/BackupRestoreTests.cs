@@ -137,6 +137,11 @@ public sealed class BackupRestoreTests
                     id = JsonNode.Parse(body)!["backup_id"]!.GetValue<string>();
                 }
 
+                // Each backup request is in the request audit, like every operation.
+                Assert.True(
+                    await ServiceQueries.EventuallyAsync(async () => (await ServiceQueries.AuditEntriesAsync(op, "http.operation", Ct)).Count(e => e.GetProperty("entity_id").GetString() == "POST /v1/backups") == 3, TimeSpan.FromSeconds(30), Ct),
+                    "the three backup requests are not all in the request audit");
+
                 // Retention: three backups, two kept.
                 var listed = JsonNode.Parse(await op.GetStringAsync("/v1/backups", Ct))!["backups"]!.AsArray();
                 Assert.Equal(2, listed.Count);
