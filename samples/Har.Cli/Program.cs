@@ -28,7 +28,7 @@ internal static class Program
             InferenceCommands.Predict(), InferenceCommands.Eval(),
             DriftCommands.Create(),
             AuditCommands.Create(),
-            ModelsCommands.Create(), RolloutCommands.Create(),
+            ModelsCommands.Create(), RolloutCommands.Create(), BackupCommands.Create(),
             DemoCommand.Create(),
         };
 

@@ -48,6 +48,7 @@ using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
 builder.AddServiceLimits(options).AddServiceProblemDetails(
 [
     (dataDirectory, "<data>"),
+    (options.Backup.Directory ?? "", "<backups>"),
     (options.AuditDirectory ?? "", "<audit>"),
     (modelsDirectory, "<models>"),
     (AppContext.BaseDirectory, "<app>"),
@@ -76,6 +77,12 @@ builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();
 builder.Services.AddHostedService<RefusalSummaryService>();
 builder.Services.AddHostedService<DeliveryMetrics>();
+
+// Backups (POST /v1/backups, and before each rollout with Har:Service:Backup:BeforeRollout): registry, rollout state and audit log in one verified archive.
+var backupDirectory = Path.GetFullPath(options.Backup.Directory ?? Path.Combine(dataDirectory, "backups"));
+BackupMetrics.Initialize();
+builder.Services.AddSingleton(sp => new Backups(
+    sp.GetRequiredService<ModelRegistry>(), sp.GetRequiredService<AuditLog>(), sp, options.Backup, backupDirectory, signingKey));
 
 // Readiness: 503 only when predictions cannot be served; an audit log that cannot be written makes it
 // Degraded (still 200: predictions keep flowing) and says that operations are unavailable (issue 17, point 4).
@@ -140,6 +147,7 @@ internal static class ServiceRoutes
         app.MapRollbackEndpoints();
         app.MapAuditEndpoints();
         app.MapFeedbackEndpoints();
+        app.MapBackupEndpoints();
     }
 }
 

@@ -102,6 +102,20 @@ public sealed class ServiceOptions
     /// <summary>HTTP webhooks called at rollout phases (Flagger's types: confirm-rollout, pre-rollout, rollout, confirm-promotion, post-rollout, event); each call and its answer is audited.</summary>
     public List<Infrastructure.WebhookOptions> Webhooks { get; set; } = [];
 
+    /// <summary>Backups of the registry, rollout state and audit log (<c>POST /v1/backups</c>, <c>har backup</c>).</summary>
+    public BackupSettings Backup { get; set; } = new();
+
+    /// <summary>Lowest test accuracy (0–1) the candidate's model card must record for <c>POST /v1/rollouts</c> to start a rollout; unset: no gate.</summary>
+    [Range(0.0, 1.0)]
+    public double? MinCandidateAccuracy { get; set; }
+
+    /// <summary>Lowest test macro-F1 (0–1) the candidate's model card must record to start a rollout; unset: no gate.</summary>
+    [Range(0.0, 1.0)]
+    public double? MinCandidateMacroF1 { get; set; }
+
+    /// <summary>Whether the operator who started a rollout may also approve it (when approvals are required). Off by default: four eyes.</summary>
+    public bool StarterMayApprove { get; set; }
+
     /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
@@ -121,4 +135,21 @@ public sealed class ApiKeyEntry
 
     /// <summary>Roles: <c>operator</c> (models, rollouts), <c>auditor</c> (audit reads), <c>predictor</c> (predictions when keyed).</summary>
     public List<string> Roles { get; set; } = [];
+}
+
+/// <summary>Backup settings (configuration section <c>Har:Service:Backup</c>).</summary>
+public sealed class BackupSettings
+{
+    /// <summary>Folder of the archives (<c>har-backup-*.tar.gz</c>). Default: <c>{DataDirectory}/backups</c>; put it on another volume in production.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>How many archives to keep; older ones are deleted after each backup.</summary>
+    [Range(1, 10_000)]
+    public int Keep { get; set; } = 7;
+
+    /// <summary>Whether <c>POST /v1/rollouts</c> takes a backup before it starts the rollout (and refuses to start when the backup fails).</summary>
+    public bool BeforeRollout { get; set; }
+
+    /// <summary>Whether archives include the audit checkpoint signing key (<c>keys/audit.key</c>), so a restored service signs on with the same key. The archive then holds a secret.</summary>
+    public bool IncludeSigningKey { get; set; } = true;
 }

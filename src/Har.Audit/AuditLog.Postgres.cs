@@ -59,7 +59,28 @@ public sealed partial class AuditLog
     /// <returns>The number of entries exported.</returns>
     /// <exception cref="IOException">The folder is not empty.</exception>
     /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
-    public long ExportTo(string directory)
+    public long ExportTo(string directory) => ExportTo(directory, treeSize: null);
+
+    /// <summary>
+    /// Writes the first <paramref name="treeSize"/> entries of this log (file or PostgreSQL) to a new file log in
+    /// <paramref name="directory"/>, byte-identical, as <see cref="ExportTo(string)"/> does: a consistent prefix while
+    /// appends go on (e.g. up to and including a record just appended). The latest signed checkpoint is copied when it
+    /// covers no more than the exported entries; sign one for exactly this size on the export with
+    /// <see cref="CreateCheckpoint(AuditSigningKey)"/>.
+    /// </summary>
+    /// <param name="directory">A folder that does not exist or is empty.</param>
+    /// <param name="treeSize">How many entries to export, from 0 to <see cref="Count"/>.</param>
+    /// <returns>The number of entries exported.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="treeSize"/> is negative or more than the log holds.</exception>
+    /// <exception cref="IOException">The folder is not empty.</exception>
+    /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
+    public long ExportTo(string directory, long treeSize)
+    {
+        CheckSize(treeSize, nameof(treeSize));
+        return ExportTo(directory, (long?)treeSize);
+    }
+
+    private long ExportTo(string directory, long? treeSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         var target = Path.GetFullPath(directory);
@@ -77,7 +98,7 @@ public sealed partial class AuditLog
             (checkpoint, verifierKey) = stored;
         }
 
-        var size = Math.Max(Count, checkpoint?.TreeSize ?? 0);
+        var size = treeSize ?? Math.Max(Count, checkpoint?.TreeSize ?? 0);
         using var export = Open(new AuditLogOptions { Directory = target, Origin = Origin, EnableMetrics = false, MaxRecordBytes = _options.MaxRecordBytes });
         string? token = null;
         long exported = 0;

@@ -370,7 +370,7 @@ internal static class AuditCommands
         return AuditLog.Open(new AuditLogOptions { Directory = dir.FullName, EnableMetrics = false });
     }
 
-    private static AuditVerifierKey? ReadVerifierKey(string? value)
+    internal static AuditVerifierKey? ReadVerifierKey(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {

@@ -76,13 +76,22 @@ internal static class RolloutCommands
         var (actor, reason, expect) = (ActorOption(), ReasonOption(), ExpectOption());
         var requireApproval = new Option<bool>("--require-approval") { Description = "A person must approve before a canary is promoted and before the blue-green switch (har rollout approve)." };
         var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 };
-        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals };
+        var minAccuracy = new Option<double?>("--min-accuracy") { Description = "Compliance gate: refuse a candidate whose model card records a lower test accuracy (0–1)." };
+        var minF1 = new Option<double?>("--min-macro-f1") { Description = "Compliance gate: refuse a candidate whose model card records a lower macro-F1 (0–1)." };
+        var starterMayApprove = new Option<bool>("--starter-may-approve") { Description = "Let the starter (--actor) be one of the approvers; by default they cannot approve their own rollout." };
+        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals, minAccuracy, minF1, starterMayApprove };
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             await using var pipeline = ServingPipeline.Open(reg);
-            var options = new RolloutControllerOptions { RequiredApprovals = parse.GetValue(approvals) };
+            var options = new RolloutControllerOptions
+            {
+                RequiredApprovals = parse.GetValue(approvals),
+                MinCandidateAccuracy = parse.GetValue(minAccuracy),
+                MinCandidateMacroF1 = parse.GetValue(minF1),
+                StarterMayApprove = parse.GetValue(starterMayApprove),
+            };
             options.BuiltInStrategies.RequireApproval = parse.GetValue(requireApproval);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, options, cancellationToken: ct).ConfigureAwait(false);
             var status = await controller.ExecuteAsync(

@@ -14,7 +14,7 @@ internal static class OperationsEndpoints
     {
         var models = app.MapGroup("/v1/models");
         models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy);
-        models.MapGet("/{version}", (string version, ModelRegistry registry) =>
+        models.MapGet("/{version}", (string version, ModelRegistry registry, Har.Audit.AuditLog log) =>
         {
             // Cached: the identity is immutable and the hashes were verified at registration, load, promotion
             // and on the registry's schedule; a read never re-hashes the file or loads the model.
@@ -27,6 +27,9 @@ internal static class OperationsEndpoints
                 verified = verification.IsValid,
                 verified_at = verification.VerifiedAt,
                 problems = verification.Problems,
+
+                // The deployment record as completed at promotion (approvers, smoke test, replicas, promoted at), or null.
+                deployment = CompletedDeployment(log, model),
             });
         }).RequireAuthorization(Roles.PredictPolicy);
         models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy);
@@ -187,6 +190,15 @@ internal static class OperationsEndpoints
             return Results.Problem(statusCode: 400, detail: $"Strategy '{strategy}' is not known; expected one of {string.Join(", ", controller.StrategyNames)}.");
         }
 
+        // Backup before deploy (Har:Service:Backup:BeforeRollout): a failed backup refuses the start, nothing changed.
+        var settings = request.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ServiceOptions>>().Value;
+        if (settings.Backup.BeforeRollout)
+        {
+            var backups = request.HttpContext.RequestServices.GetRequiredService<Infrastructure.Backups>();
+            var backup = await backups.TakeAsync(Actor(request), $"before rollout of {candidate}", ct);
+            request.HttpContext.Response.Headers["Har-Backup-Id"] = backup.BackupId;
+        }
+
         var status = await controller.ExecuteAsync(RolloutCommand.Start(candidate, strategy, Actor(request), body.Reason ?? "started through the HTTP API"), ct);
         return Results.Accepted("/v1/rollouts/current", ToJson(status, controller));
     }
@@ -248,6 +260,32 @@ internal static class OperationsEndpoints
         return Results.Ok(ToJson(status, controller));
     }
 
+    /// <summary>The latest <c>deployment.completed</c> entry of a version (the registration's record completed at promotion), or null.</summary>
+    private static object? CompletedDeployment(Har.Audit.AuditLog log, RegisteredModel model)
+    {
+        Har.Audit.AuditEntry? latest = null;
+        string? token = null;
+        do
+        {
+            // Written by the rollout (entity: the rollout id) whose promotion completed it: one per promoted rollout.
+            var page = log.Query(new Har.Audit.AuditQuery { EventType = "deployment.completed", PageSize = 100, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                if (entry.Record is Har.Audit.AuditEvent candidate && candidate.ActionDetails.TryGetProperty("version", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String && v.GetString() == model.Version)
+                {
+                    latest = entry;
+                }
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        return latest?.Record is Har.Audit.AuditEvent e
+            ? new { audit_index = latest.Index, details = System.Text.Json.Nodes.JsonNode.Parse(e.ActionDetails.GetRawText()) }
+            : null;
+    }
+
     private static string Actor(HttpRequest request) => request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
 
     private static object ToJson(RegisteredModel m) => new
@@ -288,9 +326,21 @@ internal static class OperationsEndpoints
             verdict = a.Verdict.ToString(),
             start = a.Start,
             end = a.End,
-            gates = a.Gates.Select(g => new { gate = g.Gate, verdict = g.Verdict.ToString(), message = g.Message, evidence = g.Evidence }).ToArray(),
+            gates = a.Gates.Select(g => new { gate = g.Gate, verdict = g.Verdict.ToString(), message = g.Message, evidence = FiniteOrNull(g.Evidence) }).ToArray(),
         } : null,
     };
+
+    /// <summary>Gate evidence for JSON: a ratio over an empty baseline is infinite or NaN, which JSON cannot hold; it is sent as null.</summary>
+    private static Dictionary<string, double?> FiniteOrNull(IReadOnlyDictionary<string, double> evidence)
+    {
+        var json = new Dictionary<string, double?>(evidence.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in evidence)
+        {
+            json[name] = double.IsFinite(value) ? value : null;
+        }
+
+        return json;
+    }
 
     private static object DriftJson(DriftReport r) => new
     {

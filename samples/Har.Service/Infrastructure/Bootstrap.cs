@@ -19,6 +19,9 @@ internal static class Bootstrap
             o.Rollouts.BuiltInStrategies.AnalysisInterval = options.RolloutAnalysisInterval;
             o.Rollouts.BuiltInStrategies.RequireApproval = options.RequireApproval;
             o.Rollouts.RequiredApprovals = options.RequiredApprovals;
+            o.Rollouts.StarterMayApprove = options.StarterMayApprove;
+            o.Rollouts.MinCandidateAccuracy = options.MinCandidateAccuracy;
+            o.Rollouts.MinCandidateMacroF1 = options.MinCandidateMacroF1;
             o.Serving.Model.UseGlobalThreadPool = false;
             o.Serving.Model.IntraOpThreads = 1;
             o.Serving.MaxStreams = options.MaxStreams;

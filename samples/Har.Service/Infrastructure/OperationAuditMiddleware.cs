@@ -7,7 +7,7 @@ namespace Har.Service.Infrastructure;
 
 /// <summary>
 /// Writes one audit event per operation request that got past authentication, rate limiting and
-/// authorization — model and rollout changes, audit appends — with who (key name), what (method, path)
+/// authorization — model and rollout changes, backups, audit appends — with who (key name), what (method, path)
 /// and the result (status). It runs after those middlewares, so a request they refuse never reaches it;
 /// refusals that happen later (404, 405) are skipped too: all of them are counted by
 /// <see cref="RefusalTracker"/> and summarized periodically, never audited one entry per request.
@@ -44,7 +44,7 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
 
     internal static bool IsOperation(HttpRequest request) =>
         !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) && !HttpMethods.IsOptions(request.Method)
-        && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit"));
+        && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit") || request.Path.StartsWithSegments("/v1/backups"));
 
     /// <summary>The path as ASCII (non-ASCII and control characters escaped), at most <see cref="MaxPathLength"/> characters.</summary>
     internal static string BoundedPath(PathString path)

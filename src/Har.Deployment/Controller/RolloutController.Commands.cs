@@ -101,7 +101,14 @@ public sealed partial class RolloutController
                 await AdvanceAsync(ct).ConfigureAwait(false);
                 break;
             case RolloutCommandKind.Approve:
-                if (next.Approvals.Contains(command.Actor))
+                if (!next.StarterMayApprove && string.Equals(command.Actor, next.StartedBy, StringComparison.OrdinalIgnoreCase))
+                {
+                    // Four eyes: whoever started the rollout cannot be one of its approvers.
+                    await _outbox.RejectAsync(command, _state, "rejected", ct, $"{command.Actor} started this rollout").ConfigureAwait(false);
+                    throw new RolloutCommandRejectedException($"{command.Actor} started this rollout and cannot approve it; it needs {next.RequiredApprovals} approval(s) from people other than its starter (RolloutControllerOptions.StarterMayApprove allows it).");
+                }
+
+                if (next.Approvals.Contains(command.Actor, StringComparer.OrdinalIgnoreCase))
                 {
                     await _outbox.RejectAsync(command, _state, "rejected", ct, $"{command.Actor} already approved").ConfigureAwait(false);
                     throw new RolloutCommandRejectedException($"{command.Actor} has already approved this step; it needs {next.RequiredApprovals} approvals from distinct people ({string.Join(", ", next.Approvals)} so far).");
@@ -135,6 +142,32 @@ public sealed partial class RolloutController
                 await RollBackAsync(command.Actor, $"rolled back by {command.Actor}: {command.Reason}", automatic: false, evidence: null, ct, command).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>The compliance gate: the candidate's recorded test accuracy and macro-F1 against the configured minimums, or <see langword="null"/> when it passes.</summary>
+    private string? CheckCompliance(string candidate)
+    {
+        if (_options.MinCandidateAccuracy is null && _options.MinCandidateMacroF1 is null)
+        {
+            return null;
+        }
+
+        var validation = _registry.ReadRecord(candidate).Validation;
+        var inv = CultureInfo.InvariantCulture;
+        var problems = new List<string>();
+        if (_options.MinCandidateAccuracy is { } minAccuracy && !(validation.TestAccuracy >= minAccuracy))
+        {
+            problems.Add(string.Create(inv, $"test accuracy {validation.TestAccuracy:0.####} is below the minimum {minAccuracy:0.####} (MinCandidateAccuracy)"));
+        }
+
+        if (_options.MinCandidateMacroF1 is { } minF1 && !(validation.MacroF1 >= minF1))
+        {
+            problems.Add(string.Create(inv, $"macro-F1 {validation.MacroF1:0.####} is below the minimum {minF1:0.####} (MinCandidateMacroF1)"));
+        }
+
+        return problems.Count == 0
+            ? null
+            : $"Candidate {candidate} is refused by the compliance gate: its model card records {string.Join(" and ", problems)}. Register a model whose validation metrics meet the minimums; nothing was changed.";
     }
 
     private bool IsAllowed(RolloutCommandKind kind, RolloutState? s)
@@ -189,6 +222,13 @@ public sealed partial class RolloutController
             throw new RolloutCommandRejectedException($"Strategy '{strategy.Name}' produced no steps; expected at least one.");
         }
 
+        if (CheckCompliance(candidate) is { } noncompliant)
+        {
+            // The compliance gate on the candidate's recorded validation metrics: refused before any step, audited.
+            await _outbox.RejectAsync(command, _state, "refused", ct, noncompliant).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException(noncompliant);
+        }
+
         if (CheckServable(candidate) is { } refusal)
         {
             // Refused before any step: nothing persisted, traffic untouched; the refusal is audited.
@@ -221,6 +261,7 @@ public sealed partial class RolloutController
             StartedBy = command.Actor,
             StartedAt = now,
             RequiredApprovals = _options.RequiredApprovals,
+            StarterMayApprove = _options.StarterMayApprove,
             StepStartedAt = now,
             Revision = _state?.Revision ?? 0,
             Message = $"started by {command.Actor}: {command.Reason}",

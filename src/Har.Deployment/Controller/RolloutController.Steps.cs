@@ -94,6 +94,7 @@ public sealed partial class RolloutController
                         return;
                     }
 
+                    next.PassedSmokeTest = true;
                     await CompleteStepAsync(next, step, evidence, ct).ConfigureAwait(false);
                     break;
                 case RolloutStepKind.Approval:
@@ -442,6 +443,7 @@ public sealed partial class RolloutController
         }
 
         var next = _state!.Clone();
+        next.PromotedBy = actor;
         await TransitionAsync(next, RolloutPhase.Promoting, actor, reason, ct).ConfigureAwait(false);
         await CompletePromotionAsync(ct).ConfigureAwait(false);
     }
@@ -465,6 +467,14 @@ public sealed partial class RolloutController
         next.CandidateBuckets = TrafficPlan.BucketCount;
         next.ShadowBuckets = 0;
         next.Mirror = false;
+
+        // The registration's deployment record said approved_by "pending", no smoke test: its completion is a new
+        // audit entry (records stay immutable), written exactly once with the transition (outbox).
+        if (CompletedDeployment(s, s.PromotedBy ?? SystemActor) is { } completed)
+        {
+            RolloutOutbox.Emit(next, DeploymentCompletedEvent, "info", s.PromotedBy ?? SystemActor, completed);
+        }
+
         await TransitionAsync(next, RolloutPhase.Succeeded, SystemActor, $"{s.Candidate} promoted: it serves all traffic and is the registry's current version", ct).ConfigureAwait(false);
         await _host.UnloadAsync(s.Champion).ConfigureAwait(false);
         await RunPostHooksAsync(ct).ConfigureAwait(false);

@@ -47,6 +47,21 @@ public sealed class RolloutControllerOptions
     /// <value>The default value is 1.</value>
     public int RequiredApprovals { get; set; } = 1;
 
+    /// <summary>Gets or sets whether the person who started a rollout may be one of its approvers. Fixed for a rollout when it starts.</summary>
+    /// <value>The default value is <see langword="false"/>: the starter's approval is refused (four eyes).</value>
+    public bool StarterMayApprove { get; set; }
+
+    /// <summary>
+    /// Gets or sets the compliance gate on the candidate's test accuracy: a rollout of a version whose deployment record
+    /// (from its model card) records a lower <c>test_accuracy</c> is refused at start, and the refusal audited.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: no minimum.</value>
+    public double? MinCandidateAccuracy { get; set; }
+
+    /// <summary>Gets or sets the compliance gate on the candidate's recorded macro-F1 (see <see cref="MinCandidateAccuracy"/>).</summary>
+    /// <value>The default value is <see langword="null"/>: no minimum.</value>
+    public double? MinCandidateMacroF1 { get; set; }
+
     /// <summary>Gets the hooks (pre-rollout, smoke test, pre-promotion, post-rollout).</summary>
     public IList<IRolloutHook> Hooks { get; } = [];
 
@@ -107,6 +122,14 @@ public sealed class RolloutControllerOptions
         if (!(SmokeTestMinAgreement >= 0 && SmokeTestMinAgreement <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(SmokeTestMinAgreement), SmokeTestMinAgreement, "Expected a fraction in [0, 1].");
+        }
+
+        foreach (var (name, value) in (ReadOnlySpan<(string, double?)>)[(nameof(MinCandidateAccuracy), MinCandidateAccuracy), (nameof(MinCandidateMacroF1), MinCandidateMacroF1)])
+        {
+            if (value is { } v && !(v >= 0 && v <= 1))
+            {
+                throw new ArgumentOutOfRangeException(name, v, "Expected a fraction in [0, 1] (or null for no minimum).");
+            }
         }
 
         Analysis.Validate();

@@ -77,6 +77,12 @@ internal sealed class RolloutState
     /// <summary>Everyone who approved this rollout's completed approval steps (for the deployment record).</summary>
     public List<string> ApprovedBy { get; set; } = [];
 
+    /// <summary>Who promoted the candidate (an operator, or the controller when every step passed).</summary>
+    public string? PromotedBy { get; set; }
+
+    /// <summary>Whether the starter may be one of the approvers (fixed at start).</summary>
+    public bool StarterMayApprove { get; set; }
+
     /// <summary>How many distinct approvals an approval step needs (fixed at start).</summary>
     public int RequiredApprovals { get; set; } = 1;
 

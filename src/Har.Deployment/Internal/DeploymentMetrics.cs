@@ -31,6 +31,12 @@ internal sealed class DeploymentMetrics
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
         _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
         _leader = factory.CreateGauge("har_rollout_leader", "1 while this replica drives rollouts (holds the controller lease of a fleet; always in one process), else 0.");
+        // Every result exported from the start (at 0), so an alert on failed verifications has a series before the first one.
+        foreach (var result in (ReadOnlySpan<string>)["passed", "failed", "unmeasurable"])
+        {
+            _rollbackVerifications.WithLabels(result);
+        }
+
         DeploymentMeter.Track(this);
     }
 

@@ -211,6 +211,15 @@ public sealed partial class ModelRegistry
         }
     }
 
+    /// <summary>Reads a registered version's deployment record (<c>deployment_record.json</c>), as registered.</summary>
+    /// <exception cref="KeyNotFoundException">The version is not registered.</exception>
+    /// <exception cref="AuditRecordException">The file does not match the deployment-record schema.</exception>
+    internal DeploymentRecord ReadRecord(string version)
+    {
+        var model = Get(version);
+        return (DeploymentRecord)AuditRecord.Parse(AuditRecordKind.Deployment, File.ReadAllBytes(Path.Combine(VersionDirectory(model.Version), RecordFileName)));
+    }
+
     private void Remember(ModelVerification verification) => _verifications[verification.Version] = verification;
 
     private static bool SameHash(string a, string b) =>

@@ -56,6 +56,9 @@ public sealed partial class ModelRegistry
     /// <summary>Gets the registry directory (absolute).</summary>
     internal string Root { get; }
 
+    /// <summary>Gets the registry's clock.</summary>
+    internal TimeProvider Time => _time;
+
     /// <summary>
     /// Gets this registry folder's identity (a GUID kept in <c>registry-id</c>, created on first use), written into its
     /// registrations: replicas sharing one audit log each hold their own folder, and a folder is vouched for by its own

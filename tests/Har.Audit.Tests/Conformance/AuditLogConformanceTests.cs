@@ -301,6 +301,49 @@ public abstract class AuditLogConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ExportTo_APrefix_HoldsExactlyThoseEntries_CheckpointCopiedOnlyWhenItFits_SignableForThatSize()
+    {
+        using var key = AuditSigningKey.Generate("export.test");
+        using var log = Open(origin: "export.test");
+        for (var i = 0; i < 10; i++)
+        {
+            await log.AppendAsync(Samples.Event(i), Ct);
+        }
+
+        log.CreateCheckpoint(key);
+        for (var i = 10; i < 20; i++)
+        {
+            await log.AppendAsync(Samples.Event(i), Ct);
+        }
+
+        using var target = new TempDir();
+
+        // A prefix beyond the checkpoint keeps it (it still fits), and the export signs on for its own size.
+        var wide = Path.Combine(target.Path, "wide");
+        Assert.Equal(14, log.ExportTo(wide, 14));
+        using (var exported = AuditLog.Open(new AuditLogOptions { Directory = wide, MetricsRegistry = new CollectorRegistry() }))
+        {
+            Assert.Equal(14, exported.Count);
+            Assert.Equal(10, exported.LatestCheckpoint!.TreeSize);
+            Assert.Equal(14, exported.CreateCheckpoint(key).TreeSize);
+            Assert.Equal(log.GetRootHash(14).ToArray(), exported.GetRootHash(14).ToArray());
+        }
+
+        var result = AuditLog.Verify(wide, key.ToVerifierKey());
+        Assert.True(result.IsValid, result.ToString());
+        Assert.Equal(14, result.Checkpoint!.TreeSize);
+
+        // A prefix shorter than the checkpoint cannot carry it.
+        var narrow = Path.Combine(target.Path, "narrow");
+        Assert.Equal(4, log.ExportTo(narrow, 4));
+        Assert.Null(AuditLog.Verify(narrow, key.ToVerifierKey()).Checkpoint);
+        Assert.Equal(0, log.ExportTo(Path.Combine(target.Path, "empty"), 0));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.ExportTo(Path.Combine(target.Path, "beyond"), 21));
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.ExportTo(Path.Combine(target.Path, "negative"), -1));
+    }
+
+    [Fact]
     public async Task Open_Reopened_KeepsEntriesAndOriginAndRefusesAnotherOrigin()
     {
         byte[] root;

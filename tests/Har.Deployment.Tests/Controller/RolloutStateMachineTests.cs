@@ -141,11 +141,11 @@ public sealed class RolloutStateMachineTests
                     return;
                 case nameof(RolloutPhase.Progressing):
                     await c.ExecuteAsync(Start());
-                    await c.ExecuteAsync(RolloutCommand.Approve("arrange", "arrange"));
+                    await c.ExecuteAsync(RolloutCommand.Approve("arrange-approver", "arrange: someone other than the starter approves"));
                     return;
                 case nameof(RolloutPhase.Paused):
                     await c.ExecuteAsync(Start());
-                    await c.ExecuteAsync(RolloutCommand.Approve("arrange", "arrange"));
+                    await c.ExecuteAsync(RolloutCommand.Approve("arrange-approver", "arrange: someone other than the starter approves"));
                     await c.ExecuteAsync(RolloutCommand.Pause("arrange", "arrange"));
                     return;
                 case nameof(RolloutPhase.AwaitingApproval):

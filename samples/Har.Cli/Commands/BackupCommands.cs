@@ -1,0 +1,196 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Har.Audit;
+using Har.Deployment;
+
+namespace Har.Cli.Commands;
+
+/// <summary><c>har backup …</c>: take (from a running service, or a stopped service's data folder), verify, restore and prune backups.</summary>
+internal static class BackupCommands
+{
+    public static Command Create() => WrapErrors(new("backup", "Back up the registry, rollout state and audit log in one verified archive, and restore it into an empty folder.")
+    {
+        CreateCommand(),
+        VerifyCommand(),
+        RestoreCommand(),
+        ListCommand(),
+        PruneCommand(),
+    });
+
+    /// <summary>A refused archive is exit code 1 with the reason on one line; usage mistakes stay exit code 2.</summary>
+    private static Command WrapErrors(Command command)
+    {
+        foreach (var sub in command.Subcommands)
+        {
+            if (sub.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction inner)
+            {
+                sub.SetAction(async (parse, ct) =>
+                {
+                    try
+                    {
+                        return await inner.InvokeAsync(parse, ct).ConfigureAwait(false);
+                    }
+                    catch (DeploymentBackupException ex)
+                    {
+                        await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                        return 1;
+                    }
+                    catch (HttpRequestException ex)
+                    {
+                        await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                        return 2;
+                    }
+                });
+            }
+        }
+
+        return command;
+    }
+
+    private static Option<string?> VerifierKeyOption() => new("--vkey") { Description = "The trusted verifier key of the audit log's checkpoints (name+keyid+base64, or a file holding it, e.g. the service's keys/audit.vkey). Without it the key in the archive is used: that proves the archive is intact, not who made it." };
+
+    private static Command CreateCommand()
+    {
+        var service = new Option<string?>("--service") { Description = "A running Har.Service (e.g. http://127.0.0.1:5080): it takes the backup while it serves, and the archive is downloaded." };
+        var apiKey = new Option<string?>("--api-key") { Description = "An operator API key of the service (default: $HAR_API_KEY)." };
+        var data = new Option<DirectoryInfo?>("--data") { Description = "A stopped service's data folder (registry/, audit/, keys/): back it up directly." };
+        var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log and the manifest).", DefaultValueFactory = _ => "har backup create" };
+        var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out; older ones are deleted." };
+        var noKey = new Option<bool>("--without-signing-key") { Description = "With --data: leave the checkpoint signing key out of the archive." };
+        var command = new Command("create", "Take a backup: from a running service (--service, consistent while it serves and appends) or from a stopped service's data folder (--data).") { service, apiKey, data, output, reason, keep, noKey };
+        command.SetAction(async (parse, ct) =>
+        {
+            var outDir = parse.GetValue(output)!.FullName;
+            Directory.CreateDirectory(outDir);
+            if (parse.GetValue(service) is { } serviceUrl)
+            {
+                var url = Uri.TryCreate(serviceUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"
+                    ? parsed
+                    : throw new ArgumentException($"--service '{serviceUrl}' is not an http(s) URL; expected e.g. http://127.0.0.1:5080.");
+                var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HAR_API_KEY")
+                    ?? throw new ArgumentException("Pass --api-key <operator key> (or set HAR_API_KEY): backups need the operator role.");
+                using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
+                http.DefaultRequestHeaders.Add("X-Api-Key", key);
+                using var created = await http.PostAsJsonAsync("/v1/backups", new { reason = parse.GetValue(reason) }, ct).ConfigureAwait(false);
+                var body = await created.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+                if (!created.IsSuccessStatusCode)
+                {
+                    throw new HttpRequestException($"The service refused the backup ({(int)created.StatusCode}): {body}");
+                }
+
+                using var json = JsonDocument.Parse(body);
+                var id = json.RootElement.GetProperty("backup_id").GetString()!;
+                var sha = json.RootElement.GetProperty("sha256").GetString()!;
+                var target = Path.Combine(outDir, id + ".tar.gz");
+                var temp = target + ".part";
+                using (var download = await http.GetAsync($"/v1/backups/{id}", HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false))
+                {
+                    download.EnsureSuccessStatusCode();
+                    await using var file = File.Create(temp);
+                    await download.Content.CopyToAsync(file, ct).ConfigureAwait(false);
+                }
+
+                var actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(temp)));
+                if (actual != sha)
+                {
+                    File.Delete(temp);
+                    throw new DeploymentBackupException($"Backup refused: the downloaded archive has SHA-256 {actual}, but the service wrote {sha}; download it again.");
+                }
+
+                File.Move(temp, target);
+                var pruned = parse.GetValue(keep) is { } k ? DeploymentBackup.Prune(outDir, k) : [];
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {id}: {json.RootElement.GetProperty("audit_entries").GetInt64()} audit entries, {json.RootElement.GetProperty("files").GetInt32()} files, current {json.RootElement.GetProperty("current_version")}; written to {target} (sha256 {sha}){(pruned.Count > 0 ? $"; pruned {string.Join(", ", pruned)}" : string.Empty)}"));
+                return 0;
+            }
+
+            var folder = parse.GetValue(data)?.FullName ?? throw new ArgumentException("Pass --service <url> (a running service) or --data <folder> (a stopped service's data folder).");
+            var keyPath = Path.Combine(folder, "keys", "audit.key");
+            if (!File.Exists(keyPath))
+            {
+                throw new FileNotFoundException($"No signing key at {keyPath}; the archive's audit log is signed with the service's key (keys/audit.key).");
+            }
+
+            await using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(folder, "audit"), EnableMetrics = false });
+            var registry = new ModelRegistry(Path.Combine(folder, "registry"), log);
+            using var signing = AuditSigningKey.Load(keyPath);
+            var result = await DeploymentBackup.CreateAsync(registry, log, null, outDir, new DeploymentBackupOptions
+            {
+                SigningKey = signing,
+                SigningKeyFile = parse.GetValue(noKey) ? null : keyPath,
+                Actor = Environment.UserName,
+                Reason = parse.GetValue(reason)!,
+                Keep = parse.GetValue(keep),
+            }, ct).ConfigureAwait(false);
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {result.BackupId}: {result.AuditEntries} audit entries, {result.Files} files, current {result.CurrentVersion ?? "none"}; written to {result.ArchivePath} (sha256 {result.Sha256}){(result.Pruned.Count > 0 ? $"; pruned {string.Join(", ", result.Pruned)}" : string.Empty)}"));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command VerifyCommand()
+    {
+        var archive = new Argument<FileInfo>("archive") { Description = "The har-backup-*.tar.gz file." };
+        var vkey = VerifierKeyOption();
+        var command = new Command("verify", "Verify an archive without restoring it (files against the manifest, audit log against its signed checkpoint, backup record, every version against the audit log); exit code 1 when refused.") { archive, vkey };
+        command.SetAction(async (parse, ct) =>
+        {
+            var result = DeploymentBackup.Verify(parse.GetValue(archive)!.FullName, AuditCommands.ReadVerifierKey(parse.GetValue(vkey)));
+            await Console.Out.WriteLineAsync(Describe("verified", result)).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command RestoreCommand()
+    {
+        var archive = new Argument<FileInfo>("archive") { Description = "The har-backup-*.tar.gz file." };
+        var to = new Option<DirectoryInfo>("--to") { Description = "An empty (or new) folder: the restored data folder (registry/, audit/, keys/); start the service with Har:Service:DataDirectory pointing at it.", Required = true };
+        var vkey = VerifierKeyOption();
+        var actor = new Option<string>("--actor") { Description = "Who restores (recorded in the restored audit log).", DefaultValueFactory = _ => Environment.UserName };
+        var command = new Command("restore", "Restore an archive into an empty folder; everything is verified before success is declared, and a refused archive leaves nothing behind (exit code 1).") { archive, to, vkey, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            var result = DeploymentBackup.Restore(parse.GetValue(archive)!.FullName, parse.GetValue(to)!.FullName, AuditCommands.ReadVerifierKey(parse.GetValue(vkey)), parse.GetValue(actor)!);
+            await Console.Out.WriteLineAsync(Describe($"restored into {parse.GetValue(to)!.FullName} and verified", result)).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command ListCommand()
+    {
+        var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
+        var command = new Command("list", "List the archives in a folder, newest first.") { dir };
+        command.SetAction(async (parse, ct) =>
+        {
+            foreach (var f in DeploymentBackup.List(parse.GetValue(dir)!.FullName))
+            {
+                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{f.Name}  {f.Length} bytes")).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command PruneCommand()
+    {
+        var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
+        var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep.", Required = true };
+        var command = new Command("prune", "Delete all but the newest --keep archives of a folder.") { dir, keep };
+        command.SetAction(async (parse, ct) =>
+        {
+            var deleted = DeploymentBackup.Prune(parse.GetValue(dir)!.FullName, parse.GetValue(keep));
+            await Console.Out.WriteLineAsync(deleted.Count == 0 ? "nothing to prune" : "deleted " + string.Join(", ", deleted)).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static string Describe(string what, DeploymentBackupVerification r) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{r.BackupId} {what}: {r.Files} files match the manifest; {r.AuditEntries} audit entries verify against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
+}

@@ -1,0 +1,67 @@
+using System.Security.Claims;
+using System.Text.Json.Serialization;
+using Har.Deployment;
+using Har.Service.Infrastructure;
+using Har.Service.Security;
+
+namespace Har.Service.Endpoints;
+
+/// <summary>Backups: take one now, list them, download one (operators only: an archive holds every model and, by default, the signing key).</summary>
+internal static class BackupEndpoints
+{
+    public static void MapBackupEndpoints(this IEndpointRouteBuilder app)
+    {
+        var backups = app.MapGroup("/v1/backups").RequireAuthorization(Roles.OperatorPolicy);
+        backups.MapPost("", CreateAsync);
+        backups.MapGet("", (Backups service) => Results.Ok(new
+        {
+            backups = DeploymentBackup.List(service.Directory).Select(f => new
+            {
+                backup_id = f.Name[..^".tar.gz".Length],
+                bytes = f.Length,
+                written_at = new DateTimeOffset(f.LastWriteTimeUtc, TimeSpan.Zero),
+            }).ToArray(),
+        }));
+        backups.MapGet("/{id}", (string id, Backups service) =>
+        {
+            // Only an archive of the listing: the id never becomes a path by itself.
+            var file = DeploymentBackup.List(service.Directory).FirstOrDefault(f => f.Name == id + ".tar.gz");
+            return file is null
+                ? Results.Problem(statusCode: 404, detail: $"No backup '{(id.Length > 64 ? id[..64] + "…" : id)}'; GET /v1/backups lists them.")
+                : Results.File(file.FullName, "application/gzip", file.Name);
+        });
+    }
+
+    private static async Task<IResult> CreateAsync(HttpRequest request, Backups service, CancellationToken ct)
+    {
+        CreateRequest? body = null;
+        if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        {
+            var (parsed, error) = await ServiceJson.ReadAsync<CreateRequest>(request, "{\"reason\": \"…\"}", ct);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            body = parsed;
+        }
+
+        var actor = request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
+        var result = await service.TakeAsync(actor, body?.Reason ?? "taken through the HTTP API", ct);
+        return Results.Created($"/v1/backups/{result.BackupId}", ToJson(result));
+    }
+
+    internal static object ToJson(DeploymentBackupResult r) => new
+    {
+        backup_id = r.BackupId,
+        sha256 = r.Sha256,
+        bytes = r.Bytes,
+        audit_entries = r.AuditEntries,
+        files = r.Files,
+        current_version = r.CurrentVersion,
+        versions = r.Versions,
+        pruned = r.Pruned,
+    };
+
+    private sealed record CreateRequest([property: JsonPropertyName("reason")] string? Reason);
+}

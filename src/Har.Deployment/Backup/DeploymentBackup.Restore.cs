@@ -1,0 +1,385 @@
+using System.Formats.Tar;
+using System.Globalization;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Har.Audit;
+
+namespace Har.Deployment;
+
+/// <summary>Verification and restore of archives.</summary>
+public static partial class DeploymentBackup
+{
+    /// <summary>
+    /// Verifies an archive without restoring it (it is unpacked into a temporary folder that is removed afterwards):
+    /// the same checks as <see cref="Restore"/>.
+    /// </summary>
+    /// <param name="archivePath">The <c>har-backup-*.tar.gz</c> file.</param>
+    /// <param name="verifierKey">The trusted verifier key of the log's checkpoints; <see langword="null"/> uses the key in the archive (proves the archive is intact, not who made it).</param>
+    /// <returns>What was verified.</returns>
+    /// <exception cref="DeploymentBackupException">A check failed; the message names what was wrong.</exception>
+    public static DeploymentBackupVerification Verify(string archivePath, AuditVerifierKey? verifierKey = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(archivePath);
+        var temp = Directory.CreateTempSubdirectory("har-backup-verify-").FullName;
+        try
+        {
+            return ExtractAndVerify(archivePath, temp, verifierKey, actor: null);
+        }
+        finally
+        {
+            TryDeleteDirectory(temp);
+        }
+    }
+
+    /// <summary>
+    /// Restores an archive into an empty folder (<c>registry/</c>, <c>audit/</c>, and <c>keys/</c> when the archive
+    /// holds the signing key: the layout of the service's data folder), verifies everything (each file against the
+    /// manifest, the audit log against its signed checkpoint, the backup record against the manifest, each version
+    /// against the audit log, the current pointer, the rollout state) and only then appends a <c>backup.restored</c>
+    /// record to the restored log. When a check fails, everything written is removed.
+    /// </summary>
+    /// <param name="archivePath">The <c>har-backup-*.tar.gz</c> file.</param>
+    /// <param name="targetDirectory">A folder that does not exist or is empty.</param>
+    /// <param name="verifierKey">The trusted verifier key of the log's checkpoints; <see langword="null"/> uses the key in the archive (proves the archive is intact, not who made it).</param>
+    /// <param name="actor">Who restores (the actor of the <c>backup.restored</c> record).</param>
+    /// <returns>What was restored and verified.</returns>
+    /// <exception cref="IOException"><paramref name="targetDirectory"/> is not empty; nothing was written.</exception>
+    /// <exception cref="DeploymentBackupException">A check failed; nothing is left in the target folder.</exception>
+    public static DeploymentBackupVerification Restore(string archivePath, string targetDirectory, AuditVerifierKey? verifierKey = null, string actor = "har-deployment")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(archivePath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(targetDirectory);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var target = Path.GetFullPath(targetDirectory);
+        var existed = Directory.Exists(target);
+        if (existed && Directory.EnumerateFileSystemEntries(target).Any())
+        {
+            throw new IOException($"'{target}' is not empty: a backup is restored into an empty folder only, so nothing there is overwritten or mixed with the archive. Restore into a new folder and point the service at it.");
+        }
+
+        if (File.Exists(target))
+        {
+            throw new IOException($"'{target}' is a file; restore into a new or empty folder.");
+        }
+
+        Directory.CreateDirectory(target);
+        try
+        {
+            return ExtractAndVerify(archivePath, target, verifierKey, actor);
+        }
+        catch
+        {
+            // Nothing half-restored stays behind: the folder is as it was (empty, or absent).
+            foreach (var entry in new DirectoryInfo(target).EnumerateFileSystemInfos())
+            {
+                if (entry is DirectoryInfo d)
+                {
+                    d.Delete(recursive: true);
+                }
+                else
+                {
+                    entry.Delete();
+                }
+            }
+
+            if (!existed)
+            {
+                Directory.Delete(target);
+            }
+
+            throw;
+        }
+    }
+
+    private static DeploymentBackupVerification ExtractAndVerify(string archivePath, string target, AuditVerifierKey? pinned, string? actor)
+    {
+        var extracted = Extract(archivePath, target);
+        var manifest = ReadManifest(extracted, target);
+        var backupId = Text(manifest, "backup_id");
+        var created = DateTimeOffset.Parse(Text(manifest, "created_at"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
+        // 1. Every file against the manifest, and nothing else in the archive.
+        var listed = new List<BackupFile>();
+        foreach (var node in manifest["files"] as JsonArray ?? throw Refused("manifest.json has no 'files' list."))
+        {
+            var path = node?["path"]?.GetValue<string>() ?? throw Refused("manifest.json lists a file without a path.");
+            var sha = node["sha256"]?.GetValue<string>() ?? throw Refused($"manifest.json lists {path} without a sha256.");
+            var bytes = node["bytes"]?.GetValue<long>() ?? throw Refused($"manifest.json lists {path} without its size.");
+            if (!extracted.Remove(path, out var actual))
+            {
+                throw Refused($"{path} is listed in the manifest but missing from the archive.");
+            }
+
+            if (!string.Equals(actual.Sha256, sha, StringComparison.OrdinalIgnoreCase) || actual.Bytes != bytes)
+            {
+                throw Refused($"{path} has SHA-256 {actual.Sha256} ({actual.Bytes} bytes), but the manifest lists {sha} ({bytes} bytes): the file was altered after the backup.");
+            }
+
+            listed.Add(new BackupFile(path, sha.ToLowerInvariant(), bytes));
+        }
+
+        if (extracted.Keys.FirstOrDefault() is { } extra)
+        {
+            throw Refused($"{extra} is in the archive but not in its manifest: the archive was altered after the backup.");
+        }
+
+        // 2. The audit log against its signed checkpoint (the key given, else the archive's own).
+        var audit = manifest["audit"] as JsonObject ?? throw Refused("manifest.json has no 'audit' section.");
+        var entries = audit["entries"]?.GetValue<long>() ?? throw Refused("manifest.json's audit section has no entry count.");
+        var recordIndex = audit["backup_record_index"]?.GetValue<long>() ?? throw Refused("manifest.json's audit section has no backup record index.");
+        var archivedKey = Text(audit, "verifier_key");
+        AuditVerifierKey key;
+        try
+        {
+            key = pinned ?? AuditVerifierKey.Parse(archivedKey);
+        }
+        catch (FormatException ex)
+        {
+            throw Refused($"manifest.json's verifier key is not a verifier key ({ex.Message}).");
+        }
+
+        var auditDir = Path.Combine(target, AuditFolder);
+        if (!File.Exists(Path.Combine(auditDir, "entries.log")))
+        {
+            throw Refused("The archive holds no audit log (audit/entries.log).");
+        }
+
+        var verification = AuditLog.Verify(auditDir, key);
+        if (!verification.IsValid)
+        {
+            throw Refused($"The archive's audit log does not verify{(pinned is null ? " against the key in the archive" : " against the given verifier key")}: {verification}");
+        }
+
+        if (verification.Checkpoint is not { } checkpoint || checkpoint.TreeSize != entries || verification.EntriesVerified != entries)
+        {
+            throw Refused($"The archive's audit log holds {verification.EntriesVerified} entries with a checkpoint at size {verification.Checkpoint?.TreeSize.ToString(CultureInfo.InvariantCulture) ?? "none"}; the manifest says {entries}.");
+        }
+
+        if (checkpoint.NoteText != Text(audit, "checkpoint"))
+        {
+            throw Refused("audit/checkpoint differs from the checkpoint in manifest.json.");
+        }
+
+        // 3. The backup record (the log's last entry, under the signed checkpoint) against the manifest's listing.
+        var recordedListing = Text(manifest, "recorded_files_sha256");
+        var covered = listed.Where(f => !f.Path.StartsWith(AuditFolder + "/", StringComparison.Ordinal)).ToList();
+        using (var log = AuditLog.Open(new AuditLogOptions { Directory = auditDir, EnableMetrics = false }))
+        {
+            if (recordIndex != entries - 1 || log.Count != entries)
+            {
+                throw Refused($"The backup record is entry {recordIndex} of a log of {log.Count} entries; expected the last of {entries}.");
+            }
+
+            if (log.Get(recordIndex).Record is not AuditEvent { EventType: CreatedEvent } record || record.EntityId != backupId)
+            {
+                throw Refused($"Audit entry {recordIndex} is not the {CreatedEvent} record of {backupId}: the manifest does not belong to this log.");
+            }
+
+            var recorded = record.ActionDetails.TryGetProperty("files_sha256", out var r) ? r.GetString() : null;
+            var listing = ListingSha256(covered);
+            if (recorded != listing || recordedListing != listing)
+            {
+                throw Refused($"The manifest's files (listing SHA-256 {listing}) differ from those the audit log recorded in {CreatedEvent} at entry {recordIndex} ({recorded}): the manifest or a file was changed after the backup.");
+            }
+
+            // 4. The registry against the audit log: each version's three files against their registration.
+            var registryDir = Path.Combine(target, RegistryFolder);
+            if (!Directory.Exists(registryDir))
+            {
+                throw Refused("The archive holds no registry folder.");
+            }
+
+            var registry = new ModelRegistry(registryDir, log);
+            var versions = new List<string>();
+            foreach (var model in registry.List())
+            {
+                var v = registry.Verify(model.Version);
+                if (!v.IsValid)
+                {
+                    throw Refused($"Version {model.Version} does not verify against the audit log: {string.Join(" ", v.Problems)}");
+                }
+
+                versions.Add(model.Version);
+            }
+
+            var expectedVersions = (manifest["versions"] as JsonArray)?.Select(n => n!.GetValue<string>()).ToList() ?? [];
+            if (!expectedVersions.SequenceEqual(versions))
+            {
+                throw Refused($"The registry holds versions [{string.Join(", ", versions)}]; the manifest lists [{string.Join(", ", expectedVersions)}].");
+            }
+
+            string? current;
+            try
+            {
+                current = registry.CurrentVersion;
+            }
+            catch (InvalidDataException ex)
+            {
+                throw Refused(ex.Message);
+            }
+
+            if (current != manifest["current_version"]?.GetValue<string>() || (current is not null && !versions.Contains(current)))
+            {
+                throw Refused($"The registry's current pointer names {current ?? "nothing"}; the manifest says {manifest["current_version"]?.GetValue<string>() ?? "nothing"} among [{string.Join(", ", versions)}].");
+            }
+
+            // 5. The rollout state and finished rollouts parse.
+            var stateDir = Path.Combine(registryDir, StateFolder);
+            try
+            {
+                _ = new RolloutStateStore(stateDir).Load();
+                if (Directory.Exists(Path.Combine(stateDir, "history")))
+                {
+                    foreach (var file in Directory.EnumerateFiles(Path.Combine(stateDir, "history"), "*.json"))
+                    {
+                        _ = JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(file), RolloutStateStore.Json) ?? throw new InvalidDataException($"{Path.GetFileName(file)} holds null.");
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is InvalidDataException or JsonException)
+            {
+                throw Refused($"The rollout state in the archive does not parse: {ex.Message}");
+            }
+
+            // 6. A signing key in the archive must be the key that signed the checkpoint.
+            var keyFile = Path.Combine(target, KeysFolder, "audit.key");
+            var hasKey = File.Exists(keyFile);
+            if (hasKey)
+            {
+                using var signing = AuditSigningKey.Load(keyFile);
+                if (signing.VerifierKey != archivedKey)
+                {
+                    throw Refused("keys/audit.key is not the key that signed the archive's checkpoint.");
+                }
+            }
+
+            if (actor is not null)
+            {
+                var details = new JsonObject
+                {
+                    ["backup_id"] = backupId,
+                    ["archive_sha256"] = HashFile(archivePath),
+                    ["entries_verified"] = entries,
+                    ["versions_verified"] = new JsonArray([.. versions.Select(x => JsonValue.Create(x))]),
+                    ["verifier_key_pinned"] = pinned is not null,
+                };
+                log.AppendAsync(new AuditEvent
+                {
+                    EventType = RestoredEvent,
+                    EntityType = "backup",
+                    EntityId = backupId,
+                    Severity = AuditSeverity.Notice,
+                    Actor = actor,
+                    Timestamp = registry.Time.GetUtcNow(),
+                    ActionDetails = JsonSerializer.SerializeToElement(details),
+                }).GetAwaiter().GetResult();
+            }
+
+            return new DeploymentBackupVerification(backupId, created, entries, current, versions, listed.Count, key.ToString(), pinned is not null, hasKey);
+        }
+    }
+
+    /// <summary>Unpacks regular files only, each inside <paramref name="target"/>, hashing as it writes; returns path → (SHA-256, bytes), without the manifest.</summary>
+    private static Dictionary<string, BackupFile> Extract(string archivePath, string target)
+    {
+        var files = new Dictionary<string, BackupFile>(StringComparer.Ordinal);
+        var root = Path.TrimEndingDirectorySeparator(target) + Path.DirectorySeparatorChar;
+        try
+        {
+            using var stream = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            using var gzip = new GZipStream(stream, CompressionMode.Decompress);
+            using var tar = new TarReader(gzip);
+            while (tar.GetNextEntry() is { } entry)
+            {
+                var name = entry.Name;
+                if (entry.EntryType is TarEntryType.Directory)
+                {
+                    continue;
+                }
+
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
+                {
+                    throw Refused($"The archive holds '{Printable(name)}', a {entry.EntryType} entry; a Har backup holds regular files only.");
+                }
+
+                if (name.Length == 0 || name.StartsWith('/') || name.Contains('\\', StringComparison.Ordinal) || name.Split('/').Any(s => s is "" or "." or ".."))
+                {
+                    throw Refused($"The archive holds the path '{Printable(name)}', which would leave the restore folder; a Har backup holds relative paths only.");
+                }
+
+                var full = Path.GetFullPath(Path.Combine(target, name.Replace('/', Path.DirectorySeparatorChar)));
+                if (!full.StartsWith(root, StringComparison.Ordinal))
+                {
+                    throw Refused($"The archive holds the path '{Printable(name)}', which would leave the restore folder.");
+                }
+
+                if (files.ContainsKey(name) || File.Exists(full))
+                {
+                    throw Refused($"The archive holds '{Printable(name)}' twice.");
+                }
+
+                Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+                using var output = new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                long length = 0;
+                if (entry.DataStream is { } data)
+                {
+                    var buffer = new byte[1 << 16];
+                    int read;
+                    while ((read = data.Read(buffer)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                        output.Write(buffer, 0, read);
+                        length += read;
+                    }
+                }
+
+                output.Flush(flushToDisk: true);
+                files[name] = new BackupFile(name, Convert.ToHexStringLower(hash.GetHashAndReset()), length);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            throw Refused($"The archive is not a readable har-backup tar.gz ({ex.Message}): it is damaged or not a backup.", ex);
+        }
+
+        return files;
+    }
+
+    private static JsonObject ReadManifest(Dictionary<string, BackupFile> extracted, string target)
+    {
+        if (!extracted.Remove(ManifestName))
+        {
+            throw Refused("The archive has no manifest.json: it is not a Har backup.");
+        }
+
+        JsonObject manifest;
+        try
+        {
+            manifest = JsonNode.Parse(File.ReadAllBytes(Path.Combine(target, ManifestName))) as JsonObject ?? throw Refused("manifest.json is not a JSON object.");
+        }
+        catch (JsonException ex)
+        {
+            throw Refused($"manifest.json is not valid JSON ({ex.Message}).", ex);
+        }
+
+        File.Delete(Path.Combine(target, ManifestName));
+        if (manifest["format"]?.GetValue<string>() != Format)
+        {
+            throw Refused($"manifest.json has format '{manifest["format"]}'; this version reads '{Format}'.");
+        }
+
+        return manifest;
+    }
+
+    private static string Text(JsonObject obj, string name) =>
+        obj[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw Refused($"manifest.json has no '{name}'.");
+
+    private static string Printable(string s) => ModelVersionName.Printable(s);
+
+    private static DeploymentBackupException Refused(string message) => new("Backup refused: " + message);
+
+    private static DeploymentBackupException Refused(string message, Exception inner) => new("Backup refused: " + message, inner);
+}

@@ -1,0 +1,72 @@
+using Har.Audit;
+
+namespace Har.Cli.Tests.Commands;
+
+/// <summary>
+/// <c>har backup</c> on a stopped service's data folder (registry/, audit/, keys/): create, verify, list, restore into an
+/// empty folder; and <c>har rollout start</c>'s compliance gate and four-eyes approval on the same registry.
+/// </summary>
+[Collection(ConsoleTests.Name)]
+public sealed class BackupCommandsTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("har-cli-backup-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task BackupOfADataFolder_VerifiesAndRestores_AfterGateAndApprovalRefusals()
+    {
+        var data = Path.Combine(_root, "data");
+        var (registry, audit) = (Path.Combine(data, "registry"), Path.Combine(data, "audit"));
+        Directory.CreateDirectory(Path.Combine(data, "keys"));
+        using (var key = AuditSigningKey.Generate("cli.backup.test"))
+        {
+            key.Save(Path.Combine(data, "keys", "audit.key"));
+        }
+
+        foreach (var model in new[] { DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), DemoFixtures.FixtureModel("tiny-logits-1.1.0.onnx") })
+        {
+            await RunOkAsync("models", "register", model, "--registry", registry, "--audit", audit);
+        }
+
+        // The compliance gate refuses a candidate below the minimum accuracy (exit code 2, nothing started).
+        var (gate, _, gateError) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--audit", audit, "--candidate", "1.1.0", "--min-accuracy", "1");
+        Assert.Equal(2, gate);
+        Assert.Contains("compliance gate", gateError, StringComparison.Ordinal);
+        Assert.Contains("no rollout yet", await RunOkAsync("rollout", "status", "--registry", registry), StringComparison.Ordinal);
+
+        // Four eyes: the starter's approval is refused (exit code 3), another person's is accepted.
+        await RunOkAsync("rollout", "start", "--registry", registry, "--audit", audit, "--candidate", "1.1.0", "--strategy", "blue-green", "--require-approval", "--actor", "alice");
+        var (self, _, selfError) = await ConsoleCapture.RunAsync("rollout", "approve", "--registry", registry, "--audit", audit, "--actor", "alice");
+        Assert.Equal(3, self);
+        Assert.Contains("started this rollout", selfError, StringComparison.Ordinal);
+        Assert.Contains("Progressing", await RunOkAsync("rollout", "approve", "--registry", registry, "--audit", audit, "--actor", "bob"), StringComparison.Ordinal);
+
+        var backups = Path.Combine(_root, "backups");
+        var created = await RunOkAsync("backup", "create", "--data", data, "--out", backups, "--reason", "cli test", "--keep", "3");
+        Assert.Contains("written to", created, StringComparison.Ordinal);
+        var archive = Assert.Single(Directory.GetFiles(backups, "har-backup-*.tar.gz"));
+        Assert.Contains(Path.GetFileName(archive), await RunOkAsync("backup", "list", "--dir", backups), StringComparison.Ordinal);
+
+        var vkey = Path.Combine(_root, "audit.vkey");
+        using (var key = AuditSigningKey.Load(Path.Combine(data, "keys", "audit.key")))
+        {
+            await File.WriteAllTextAsync(vkey, key.VerifierKey);
+        }
+
+        Assert.Contains("pinned key", await RunOkAsync("backup", "verify", archive, "--vkey", vkey), StringComparison.Ordinal);
+        var restored = Path.Combine(_root, "restored");
+        var output = await RunOkAsync("backup", "restore", archive, "--to", restored, "--vkey", vkey);
+        Assert.Contains("versions [1.0.0, 1.1.0]", output, StringComparison.Ordinal);
+        Assert.Contains("the archive holds the signing key", output, StringComparison.Ordinal);
+        Assert.Contains("Progressing", await RunOkAsync("rollout", "status", "--registry", Path.Combine(restored, "registry")), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(restored, "keys", "audit.key")));
+    }
+
+    private static async Task<string> RunOkAsync(params string[] args)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(args);
+        Assert.True(code == 0, $"har {string.Join(' ', args)}: exit {code}: {stderr}{stdout}");
+        return stdout;
+    }
+}

@@ -1,0 +1,181 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text.Json;
+using Har.Audit;
+using Har.Deployment.Tests.Registry;
+using Har.Deployment.Tests.Support;
+
+namespace Har.Deployment.Tests.Backup;
+
+/// <summary>
+/// Backups on a real registry, audit log and controller: the rollout state as the controller holds it mid-rollout,
+/// the backup record as the archive's last audit entry, retention, and hostile archives (paths leaving the target,
+/// links, a non-empty target) refused without writing outside the target or leaving anything behind.
+/// </summary>
+public sealed class DeploymentBackupTests : IDisposable
+{
+    private readonly AuditedRegistry _env = new();
+    private readonly AuditSigningKey _key = AuditSigningKey.Generate("backup.test");
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        _env.Dispose();
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string Backups => Path.Combine(_env.Root, "backups");
+
+    [Fact]
+    public async Task CreateAsync_MidRollout_RestoreHoldsTheControllersStateAndTheBackupRecordLast()
+    {
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time, cancellationToken: Ct);
+        var status = await controller.ExecuteAsync(RolloutCommand.Start(TestRegistry.Candidate, "canary", "alice", "backup mid-rollout"), Ct);
+        Assert.Equal(RolloutPhase.Progressing, status.Phase);
+
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, controller, Backups, new DeploymentBackupOptions { SigningKey = _key, Actor = "ops", Reason = "test" }, Ct);
+        Assert.Equal([TestRegistry.Champion, TestRegistry.Candidate], backup.Versions);
+        Assert.Equal(TestRegistry.Champion, backup.CurrentVersion);
+        Assert.Equal(_env.Log.Count, backup.AuditEntries);
+        Assert.Equal(DeploymentBackup.HashFile(backup.ArchivePath), backup.Sha256);
+
+        // Appends after the backup are not in it.
+        await controller.ExecuteAsync(RolloutCommand.Create(RolloutCommandKind.Pause, "bob", "after the backup"), Ct);
+        Assert.True(_env.Log.Count > backup.AuditEntries);
+
+        var target = Path.Combine(_env.Root, "restored");
+        var restored = DeploymentBackup.Restore(backup.ArchivePath, target, _key.ToVerifierKey(), "carol");
+        Assert.True(restored.KeyPinned);
+        Assert.False(restored.HasSigningKey);
+        Assert.Equal(backup.BackupId, restored.BackupId);
+        var state = RolloutController.ReadStatus(Path.Combine(target, "registry", ".rollout"))!;
+        Assert.Equal(status.RolloutId, state.RolloutId);
+        Assert.Equal(RolloutPhase.Progressing, state.Phase);
+
+        using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(target, "audit"), EnableMetrics = false });
+        var last = (AuditEvent)log.Get(backup.AuditEntries - 1).Record;
+        Assert.Equal("backup.created", last.EventType);
+        Assert.Equal(backup.BackupId, last.EntityId);
+        Assert.Equal(status.RolloutId, last.ActionDetails.GetProperty("rollout_id").GetString());
+        var restoredEvent = (AuditEvent)log.Get(backup.AuditEntries).Record;
+        Assert.Equal(("backup.restored", "carol"), (restoredEvent.EventType, restoredEvent.Actor));
+    }
+
+    [Fact]
+    public async Task CreateAsync_KeepTwo_ThirdBackupPrunesTheOldest_SigningKeyIncludedWhenAsked()
+    {
+        var keyFile = Path.Combine(_env.Root, "audit.key");
+        _key.Save(keyFile);
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            _env.Time.Advance(TimeSpan.FromSeconds(1));
+            var b = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key, SigningKeyFile = keyFile, Keep = 2 }, Ct);
+            ids.Add(b.BackupId);
+            Assert.Equal(i == 2 ? [ids[0] + ".tar.gz"] : [], b.Pruned);
+        }
+
+        Assert.Equal([ids[2] + ".tar.gz", ids[1] + ".tar.gz"], DeploymentBackup.List(Backups).Select(f => f.Name));
+        var verified = DeploymentBackup.Verify(DeploymentBackup.List(Backups)[0].FullName);
+        Assert.True(verified.HasSigningKey);
+        Assert.False(verified.KeyPinned);
+        Assert.Equal(_key.VerifierKey, verified.VerifierKey);
+    }
+
+    [Fact]
+    public async Task CreateAsync_WithoutSigningKey_Refused()
+    {
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions(), Ct));
+        Assert.Contains("SigningKey is required", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(DeploymentBackup.List(Backups));
+    }
+
+    [Fact]
+    public async Task Restore_NonEmptyTarget_RefusedAndUntouched()
+    {
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        var target = Directory.CreateDirectory(Path.Combine(_env.Root, "occupied")).FullName;
+        File.WriteAllText(Path.Combine(target, "keep.txt"), "mine");
+        var ex = Assert.Throws<IOException>(() => DeploymentBackup.Restore(backup.ArchivePath, target));
+        Assert.Contains("not empty", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(["keep.txt"], Directory.GetFileSystemEntries(target).Select(Path.GetFileName));
+    }
+
+    [Theory]
+    [InlineData("../escaped.txt", "would leave the restore folder")]
+    [InlineData("/etc/escaped.txt", "would leave the restore folder")]
+    [InlineData("registry/./v1.0.0/model.onnx", "would leave the restore folder")]
+    public void Restore_PathLeavingTheTarget_RefusedAndNothingWrittenOutside(string name, string expected)
+    {
+        var archive = Archive((name, [1, 2, 3]));
+        var target = Path.Combine(_env.Root, "target", "inner");
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(archive, target));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_env.Root, "target", "escaped.txt")));
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
+    public void Restore_SymbolicLinkEntry_Refused()
+    {
+        var archive = Path.Combine(_env.Root, "link.tar.gz");
+        using (var gzip = new GZipStream(File.Create(archive), CompressionLevel.Fastest))
+        using (var tar = new TarWriter(gzip, TarEntryFormat.Pax))
+        {
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "registry/current") { LinkName = "/etc/passwd" });
+        }
+
+        var target = Path.Combine(_env.Root, "link-target");
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(archive, target));
+        Assert.Contains("regular files only", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
+    public async Task Restore_VersionFolderAddedWithItsOwnManifestLine_RefusedByTheBackupRecord()
+    {
+        // An attacker adds a version folder (and lists it): the signed backup record does not know those files.
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        var entries = Read(backup.ArchivePath);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(entries["manifest.json"])!;
+        var extra = File.ReadAllBytes(TestRegistry.CandidateFile);
+        manifest["files"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject { ["path"] = "registry/v9.0.0/model.onnx", ["sha256"] = DeploymentBackupTestsHash(extra), ["bytes"] = extra.Length });
+        entries["manifest.json"] = JsonSerializer.SerializeToUtf8Bytes(manifest);
+        entries["registry/v9.0.0/model.onnx"] = extra;
+        var tampered = Archive([.. entries.Select(e => (e.Key, e.Value))]);
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(tampered, Path.Combine(_env.Root, "t")));
+        Assert.Contains("recorded in backup.created", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static string DeploymentBackupTestsHash(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+
+    private string Archive(params (string Name, byte[] Bytes)[] files)
+    {
+        var path = Path.Combine(_env.Root, $"crafted-{Guid.NewGuid():N}.tar.gz");
+        using var gzip = new GZipStream(File.Create(path), CompressionLevel.Fastest);
+        using var tar = new TarWriter(gzip, TarEntryFormat.Pax);
+        foreach (var (name, bytes) in files)
+        {
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(bytes) });
+        }
+
+        return path;
+    }
+
+    private static Dictionary<string, byte[]> Read(string archive)
+    {
+        var entries = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        using var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
+        using var tar = new TarReader(gzip);
+        while (tar.GetNextEntry() is { } entry)
+        {
+            using var data = new MemoryStream();
+            entry.DataStream?.CopyTo(data);
+            entries[entry.Name] = data.ToArray();
+        }
+
+        return entries;
+    }
+}
