@@ -30,28 +30,98 @@ public sealed class DeploymentBackupOptions
 }
 
 /// <summary>A backup archive that was written (see <see cref="DeploymentBackup.CreateAsync"/>).</summary>
-/// <param name="BackupId">The backup's id (also the <c>backup.created</c> audit record's entity id).</param>
-/// <param name="ArchivePath">The archive file.</param>
-/// <param name="Sha256">The SHA-256 of the archive file.</param>
-/// <param name="Bytes">The archive's size in bytes.</param>
-/// <param name="AuditEntries">The audit log entries in the archive (its checkpoint's size); the last is the backup record.</param>
-/// <param name="Files">The files in the archive besides the manifest.</param>
-/// <param name="CurrentVersion">The registry's current version at the backup, or <see langword="null"/>.</param>
-/// <param name="Versions">The registered versions in the archive.</param>
-/// <param name="Pruned">The older archives deleted by <see cref="DeploymentBackupOptions.Keep"/>.</param>
-public sealed record DeploymentBackupResult(string BackupId, string ArchivePath, string Sha256, long Bytes, long AuditEntries, int Files, string? CurrentVersion, IReadOnlyList<string> Versions, IReadOnlyList<string> Pruned);
+public sealed class DeploymentBackupResult
+{
+    internal DeploymentBackupResult(string backupId, string archivePath, string sha256, long bytes, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, IReadOnlyList<string> pruned)
+    {
+        BackupId = backupId;
+        ArchivePath = archivePath;
+        Sha256 = sha256;
+        Bytes = bytes;
+        AuditEntries = auditEntries;
+        Files = files;
+        CurrentVersion = currentVersion;
+        Versions = versions;
+        Pruned = pruned;
+    }
+
+    /// <summary>Gets the backup's id (also the <c>backup.created</c> audit record's entity id).</summary>
+    public string BackupId { get; }
+
+    /// <summary>Gets the archive file.</summary>
+    public string ArchivePath { get; }
+
+    /// <summary>Gets the SHA-256 of the archive file.</summary>
+    public string Sha256 { get; }
+
+    /// <summary>Gets the archive's size in bytes.</summary>
+    public long Bytes { get; }
+
+    /// <summary>Gets the audit log entries in the archive (its checkpoint's size); the last is the backup record.</summary>
+    public long AuditEntries { get; }
+
+    /// <summary>Gets the files in the archive besides the manifest.</summary>
+    public int Files { get; }
+
+    /// <summary>Gets the registry's current version at the backup, or <see langword="null"/>.</summary>
+    public string? CurrentVersion { get; }
+
+    /// <summary>Gets the registered versions in the archive.</summary>
+    public IReadOnlyList<string> Versions { get; }
+
+    /// <summary>Gets the older archives deleted by <see cref="DeploymentBackupOptions.Keep"/>.</summary>
+    public IReadOnlyList<string> Pruned { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId}: {Files} files, {AuditEntries} audit entries, {Bytes} bytes, sha256 {Sha256}, {ArchivePath}");
+}
 
 /// <summary>What verifying (or restoring) an archive established.</summary>
-/// <param name="BackupId">The backup's id.</param>
-/// <param name="CreatedAt">When the backup was taken.</param>
-/// <param name="AuditEntries">The audit log entries restored, all verified against the signed checkpoint.</param>
-/// <param name="CurrentVersion">The registry's current version in the archive.</param>
-/// <param name="Versions">The registered versions, each verified against the audit log.</param>
-/// <param name="Files">The files checked against the manifest.</param>
-/// <param name="VerifierKey">The verifier key the checkpoint was checked with.</param>
-/// <param name="KeyPinned">Whether that key was given by the caller (<see langword="false"/>: the key stored in the archive, which proves integrity but not origin).</param>
-/// <param name="HasSigningKey">Whether the archive holds the checkpoint signing key (<c>keys/audit.key</c>).</param>
-public sealed record DeploymentBackupVerification(string BackupId, DateTimeOffset CreatedAt, long AuditEntries, string? CurrentVersion, IReadOnlyList<string> Versions, int Files, string VerifierKey, bool KeyPinned, bool HasSigningKey);
+public sealed class DeploymentBackupVerification
+{
+    internal DeploymentBackupVerification(string backupId, DateTimeOffset createdAt, long auditEntries, string? currentVersion, IReadOnlyList<string> versions, int files, string verifierKey, bool keyPinned, bool hasSigningKey)
+    {
+        BackupId = backupId;
+        CreatedAt = createdAt;
+        AuditEntries = auditEntries;
+        CurrentVersion = currentVersion;
+        Versions = versions;
+        Files = files;
+        VerifierKey = verifierKey;
+        KeyPinned = keyPinned;
+        HasSigningKey = hasSigningKey;
+    }
+
+    /// <summary>Gets the backup's id.</summary>
+    public string BackupId { get; }
+
+    /// <summary>Gets when the backup was taken.</summary>
+    public DateTimeOffset CreatedAt { get; }
+
+    /// <summary>Gets the audit log entries restored, all verified against the signed checkpoint.</summary>
+    public long AuditEntries { get; }
+
+    /// <summary>Gets the registry's current version in the archive.</summary>
+    public string? CurrentVersion { get; }
+
+    /// <summary>Gets the registered versions, each verified against the audit log.</summary>
+    public IReadOnlyList<string> Versions { get; }
+
+    /// <summary>Gets the files checked against the manifest.</summary>
+    public int Files { get; }
+
+    /// <summary>Gets the verifier key the checkpoint was checked with.</summary>
+    public string VerifierKey { get; }
+
+    /// <summary>Gets whether that key was given by the caller (<see langword="false"/>: the key stored in the archive, which proves integrity but not origin).</summary>
+    public bool KeyPinned { get; }
+
+    /// <summary>Gets whether the archive holds the checkpoint signing key (<c>keys/audit.key</c>).</summary>
+    public bool HasSigningKey { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId} of {CreatedAt:yyyy-MM-dd'T'HH:mm:ss'Z'} verified: {Files} files, {AuditEntries} audit entries, versions [{string.Join(", ", Versions)}], current {CurrentVersion ?? "-"}, key {(KeyPinned ? "pinned" : "from the archive")}");
+}
 
 /// <summary>A backup archive failed verification; nothing was restored. The message names what was wrong.</summary>
 public sealed class DeploymentBackupException : Exception
