@@ -33,20 +33,20 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         {
             if (await StatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
             {
-                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
 
             var faulty = OnnxModelEditor.WithKey(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-huge-logits-1.2.0.onnx")), "har.model_version", Version);
             using (var upload = new ByteArrayContent(faulty))
             {
                 upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                await PostAsync(clients[0], "/v1/models?approved_by=fleet-test&run_id=faulty-candidate", upload, HttpStatusCode.Created);
+                await FleetHttp.PostAsync(clients[0], "/v1/models?approved_by=fleet-test&run_id=faulty-candidate", upload, HttpStatusCode.Created);
             }
 
             string rolloutId;
             using (var start = new StringContent($$"""{"candidate": "{{Version}}", "strategy": "canary", "reason": "fleet analysis test: faulty candidate"}""", Encoding.UTF8, "application/json"))
             {
-                rolloutId = JsonDocument.Parse(await PostAsync(clients[0], "/v1/rollouts", start, HttpStatusCode.Accepted)).RootElement.GetProperty("rollout_id").GetString()!;
+                rolloutId = JsonDocument.Parse(await FleetHttp.PostAsync(clients[0], "/v1/rollouts", start, HttpStatusCode.Accepted)).RootElement.GetProperty("rollout_id").GetString()!;
             }
 
             var leader = await LeaderAsync(clients);
@@ -64,7 +64,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
             for (var i = 0; ; i++)
             {
                 var replica = followers[i % followers.Length];
-                var version = await PredictAsync(clients[replica - 1], $"fleet-analysis-device-{i % 400:000}", windows[i % windows.Length], ct);
+                var version = await FleetHttp.PredictAsync(clients[replica - 1], $"fleet-analysis-device-{i % 400:000}", windows[i % windows.Length], ct);
                 served[version] = served.GetValueOrDefault(version) + 1;
                 if (i % 50 == 0 && await StatusAsync(clients[leader - 1]) is { } s)
                 {
@@ -102,7 +102,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         {
             if (await StatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
             {
-                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
 
             foreach (var c in clients)
@@ -142,33 +142,5 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         var body = await response.Content.ReadAsStringAsync(ct);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {body}");
         return body;
-    }
-
-    private static async Task<string> PostAsync(HttpClient client, string path, HttpContent? content, HttpStatusCode expected)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, CancellationToken.None);
-            var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-            if (response.StatusCode == HttpStatusCode.Conflict && attempt < 10 && body.Contains("another replica changed it first", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            Assert.True(response.StatusCode == expected, $"POST {path} on {client.BaseAddress} (attempt {attempt}): {(int)response.StatusCode} {body}");
-            return body;
-        }
-    }
-
-    private static async Task<string> PredictAsync(HttpClient client, string device, byte[] window, CancellationToken ct)
-    {
-        using var content = new ByteArrayContent(window);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/predict", UriKind.Relative)) { Content = content };
-        request.Headers.Add("X-Stream-Id", device);
-        using var response = await client.SendAsync(request, ct);
-        var body = await response.Content.ReadAsStringAsync(ct);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
-        return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
     }
 }

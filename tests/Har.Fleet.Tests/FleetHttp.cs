@@ -85,4 +85,34 @@ internal static class FleetHttp
 
         return entries;
     }
+
+    /// <summary>POSTs and asserts the status; a 409 "changed it first" (the leader wrote between this replica's read and its write) is sent again, a bounded number of times. Returns the body.</summary>
+    public static async Task<string> PostAsync(HttpClient client, string path, HttpContent? content, HttpStatusCode expected)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, CancellationToken.None);
+            var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+            if (response.StatusCode == HttpStatusCode.Conflict && attempt < 10 && body.Contains("another replica changed it first", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Assert.True(response.StatusCode == expected, $"POST {path} on {client.BaseAddress} (attempt {attempt}): {(int)response.StatusCode} {body}");
+            return body;
+        }
+    }
+
+    /// <summary>Predicts one whole window (float32 bytes) for a device over <c>/v1/predict</c>; returns the version that served it.</summary>
+    public static async Task<string> PredictAsync(HttpClient client, string device, byte[] window, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(window);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/predict", UriKind.Relative)) { Content = content };
+        request.Headers.Add("X-Stream-Id", device);
+        using var response = await client.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
+    }
 }

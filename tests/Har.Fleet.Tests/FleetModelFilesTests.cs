@@ -34,7 +34,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
         {
             if (await PhaseAsync(clients[0]) is { } phase && !Terminal.Contains(phase))
             {
-                await PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
 
             // The bundled candidate's network under a new version, uploaded to replica 1 only.
@@ -42,13 +42,13 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
             using (var upload = new ByteArrayContent(model))
             {
                 upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                await PostAsync(clients[0], "/v1/models?approved_by=fleet-test", upload, HttpStatusCode.Created);
+                await FleetHttp.PostAsync(clients[0], "/v1/models?approved_by=fleet-test", upload, HttpStatusCode.Created);
             }
 
             // Started on replica 2, which has not seen the file: it fetches it from the database, verified against the log.
             using (var start = new StringContent($$"""{"candidate": "{{Version}}", "strategy": "canary", "reason": "registered on another replica"}""", Encoding.UTF8, "application/json"))
             {
-                await PostAsync(clients[1], "/v1/rollouts", start, HttpStatusCode.Accepted);
+                await FleetHttp.PostAsync(clients[1], "/v1/rollouts", start, HttpStatusCode.Accepted);
             }
 
             // Replica 3 follows the canary weight and serves the new version to the devices whose bucket says so.
@@ -94,7 +94,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
         {
             if (await PhaseAsync(clients[2]) is { } last && !Terminal.Contains(last))
             {
-                await PostAsync(clients[2], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+                await FleetHttp.PostAsync(clients[2], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
 
             foreach (var c in clients)
@@ -112,32 +112,6 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
             : null;
     }
 
-    /// <summary>Posts; a 409 "changed it first" (the leader wrote between this replica's read and its write) is sent again, a bounded number of times.</summary>
-    private static async Task PostAsync(HttpClient client, string path, HttpContent? content, HttpStatusCode expected)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, CancellationToken.None);
-            var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-            if (response.StatusCode == HttpStatusCode.Conflict && attempt < 10 && body.Contains("another replica changed it first", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            Assert.True(response.StatusCode == expected, $"POST {path} on {client.BaseAddress} (attempt {attempt}): {(int)response.StatusCode} {body}");
-            return;
-        }
-    }
-
-    private static async Task<string> VersionAsync(HttpClient client, string device, ReadOnlyMemory<float> window, CancellationToken ct)
-    {
-        using var content = new ByteArrayContent(MemoryMarshal.AsBytes(window.Span).ToArray());
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/predict", UriKind.Relative)) { Content = content };
-        request.Headers.Add("X-Stream-Id", device);
-        using var response = await client.SendAsync(request, ct);
-        var body = await response.Content.ReadAsStringAsync(ct);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
-        return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
-    }
+    private static Task<string> VersionAsync(HttpClient client, string device, ReadOnlyMemory<float> window, CancellationToken ct) =>
+        FleetHttp.PredictAsync(client, device, MemoryMarshal.AsBytes(window.Span).ToArray(), ct);
 }
