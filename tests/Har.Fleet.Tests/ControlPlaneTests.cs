@@ -109,7 +109,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
 
             // SIGKILL the leader mid-rollout: another replica leads within 15 s and carries on.
             var leader = await WaitForLeaderAsync(clients, exclude: null);
-            var stepsBefore = await StepsAsync(clients[0], rolloutId!, ct);
+            var stepsBefore = await FleetHttp.StepsAsync(clients[0], rolloutId!, ct);
             await fleet.KillReplicaAsync(leader);
             killed = leader;
             var killedAt = Stopwatch.StartNew();
@@ -123,7 +123,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
 
             // Each step applied once, whoever applied it: the audit log's step numbers are 0, 1, 2, … without repeat.
             await CommandAsync(clients[successor - 1], "abort");
-            var steps = await StepsAsync(clients[successor - 1], rolloutId!, ct);
+            var steps = await FleetHttp.StepsAsync(clients[successor - 1], rolloutId!, ct);
             Assert.Equal(Enumerable.Range(0, steps.Count), steps);
             Assert.True(steps.Count >= stepsBefore.Count, "the audit log lost steps");
         }
@@ -252,29 +252,6 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
     }
 
     /// <summary>The step numbers of one rollout's <c>rollout.step</c> audit events, in log order.</summary>
-    private static async Task<List<int>> StepsAsync(HttpClient client, string rolloutId, CancellationToken ct)
-    {
-        var steps = new List<int>();
-        string? page = null;
-        do
-        {
-            var uri = $"/v1/audit/events?entity_id={Uri.EscapeDataString(rolloutId)}&event_type=rollout.step&page_size=1000" + (page is null ? "" : "&page=" + Uri.EscapeDataString(page));
-            using var response = await client.GetAsync(new Uri(uri, UriKind.Relative), ct);
-            var body = await response.Content.ReadAsStringAsync(ct);
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {uri}: {(int)response.StatusCode} {body}");
-            using var doc = JsonDocument.Parse(body);
-            foreach (var e in doc.RootElement.GetProperty("entries").EnumerateArray())
-            {
-                steps.Add(e.GetProperty("record").GetProperty("action_details").GetProperty("step").GetInt32());
-            }
-
-            page = doc.RootElement.TryGetProperty("next_page", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
-        }
-        while (page is not null);
-
-        return steps;
-    }
-
     private static Task WaitAsync(Func<bool> condition, TimeSpan timeout, string what) => FleetAuditTests.WaitUntilAsync(condition, timeout, what);
 
     private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)

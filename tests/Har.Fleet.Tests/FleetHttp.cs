@@ -115,4 +115,28 @@ internal static class FleetHttp
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"/v1/predict on {client.BaseAddress}: {(int)response.StatusCode} {body}");
         return JsonDocument.Parse(body).RootElement.GetProperty("predictions")[0].GetProperty("model_version").GetString()!;
     }
+
+    /// <summary>The step numbers of a rollout's <c>rollout.step</c> audit entries, in log order, through all pages.</summary>
+    public static async Task<List<int>> StepsAsync(HttpClient client, string rolloutId, CancellationToken ct)
+    {
+        var steps = new List<int>();
+        string? page = null;
+        do
+        {
+            var uri = $"/v1/audit/events?entity_id={Uri.EscapeDataString(rolloutId)}&event_type=rollout.step&page_size=1000" + (page is null ? "" : "&page=" + Uri.EscapeDataString(page));
+            using var response = await client.GetAsync(new Uri(uri, UriKind.Relative), ct);
+            var body = await response.Content.ReadAsStringAsync(ct);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {uri}: {(int)response.StatusCode} {body}");
+            using var doc = JsonDocument.Parse(body);
+            foreach (var e in doc.RootElement.GetProperty("entries").EnumerateArray())
+            {
+                steps.Add(e.GetProperty("record").GetProperty("action_details").GetProperty("step").GetInt32());
+            }
+
+            page = doc.RootElement.TryGetProperty("next_page", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
+        }
+        while (page is not null);
+
+        return steps;
+    }
 }

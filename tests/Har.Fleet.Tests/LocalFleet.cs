@@ -81,7 +81,10 @@ public sealed class LocalFleet : IAsyncLifetime
             // limits of a public service would throttle the test's concurrency, which is not what it measures.
             "Har:Service:MaxConcurrentPredictionsPerClient=256", "Har:Service:PredictionQueuePerClient=1024",
             "Har:Service:AnonymousWindowsPerSecond=1000000", "Har:Service:KeyedWindowsPerSecond=1000000",
-            "Har:Service:RateLimitPerSecond=1000000", "Har:Service:RateLimitBurst=10000000"])
+            "Har:Service:RateLimitPerSecond=1000000", "Har:Service:RateLimitBurst=10000000",
+
+            // Short analysis intervals, as an operator trying a fleet out would set: a canary decides within minutes.
+            "Har:Service:RolloutAnalysisInterval=00:00:15"])
         {
             psi.ArgumentList.Add(a);
         }

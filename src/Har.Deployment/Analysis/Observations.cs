@@ -6,7 +6,8 @@ namespace Har.Deployment;
 /// <param name="IsUncertain">Whether the confidence is below the uncertainty threshold.</param>
 /// <param name="Latency">How long the caller waited for the prediction (queueing and batching included).</param>
 /// <param name="ServiceTime">The model's own inference time for this window (its share of the batch run, from a monotonic clock), or <see cref="TimeSpan.Zero"/> when the host does not measure it.</param>
-internal readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency, TimeSpan ServiceTime = default);
+/// <param name="BatchSize">The windows in the run that scored this one (1 = a single-window run; 0 or 1 when unknown).</param>
+internal readonly record struct PredictionObservation(int Label, float Confidence, bool IsUncertain, TimeSpan Latency, TimeSpan ServiceTime = default, int BatchSize = 1);
 
 /// <summary>Two versions' predictions on the same window (candidate or shadow versus the stable version).</summary>
 /// <param name="CandidateLabel">The candidate's predicted class.</param>
@@ -92,6 +93,13 @@ public sealed class VersionWindow
 
     /// <summary>Gets the service-time histogram of the interval, for distribution-free confidence bounds of its quantiles (<see langword="null"/> when not kept).</summary>
     internal LatencyHistogram? ServiceHistogram { get; init; }
+
+    /// <summary>
+    /// Gets the service times of single-window runs only (<see cref="Har.Inference.Prediction.BatchSize"/> 1): a window's
+    /// share of a batched run is cheaper than a single-window run, and the version with more traffic is batched more,
+    /// so medians of the two versions (and each against its single-window baseline) are compared on these.
+    /// </summary>
+    internal LatencyHistogram? SingleServiceHistogram { get; init; }
 
     internal double ConfidenceSum { get; }
 

@@ -49,10 +49,11 @@ internal sealed partial class RolloutObservations
     /// <param name="version">The model version.</param>
     /// <param name="latency">How long the run waited (queueing included).</param>
     /// <param name="serviceTime">The model's own inference time per window, or <see cref="TimeSpan.Zero"/> when not measured.</param>
-    public void RecordLatency(string version, TimeSpan latency, TimeSpan serviceTime = default)
+    /// <param name="batchSize">The windows in the run that scored it (1 = a single-window run).</param>
+    public void RecordLatency(string version, TimeSpan latency, TimeSpan serviceTime = default, int batchSize = 1)
     {
         ArgumentNullException.ThrowIfNull(version);
-        Get(version).RecordLatency(latency, serviceTime);
+        Get(version).RecordLatency(latency, serviceTime, batchSize);
     }
 
     /// <summary>Records two versions' predictions on the same window.</summary>
@@ -124,12 +125,13 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty());
+                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty()) { Single = _single.NonEmpty() };
                 _requests = _errors = _uncertain = 0;
                 _confidenceSum = _confidenceSumSquares = 0;
                 Array.Clear(_classes);
                 _latency.Reset();
                 _service.Reset();
+                _single.Reset();
                 return delta;
             }
         }
@@ -156,12 +158,17 @@ internal sealed partial class RolloutObservations
                 _uncertain += d.Uncertain;
                 _latency.Add(d.Latency);
                 _service.Add(d.Service);
+                if (d.Single is { } single)
+                {
+                    _single.Add(single);
+                }
             }
         }
 
         private readonly Lock _lock = new();
         private readonly LatencyHistogram _latency = new();
         private readonly LatencyHistogram _service = new();
+        private readonly LatencyHistogram _single = new();
         private long[] _classes = new long[16];
         private long _requests;
         private long _errors;
@@ -188,10 +195,7 @@ internal sealed partial class RolloutObservations
                 }
 
                 _latency.Record(o.Latency);
-                if (o.ServiceTime > TimeSpan.Zero)
-                {
-                    _service.Record(o.ServiceTime);
-                }
+                RecordService(o.ServiceTime, o.BatchSize);
             }
         }
 
@@ -205,15 +209,27 @@ internal sealed partial class RolloutObservations
             }
         }
 
-        public void RecordLatency(TimeSpan latency, TimeSpan serviceTime)
+        public void RecordLatency(TimeSpan latency, TimeSpan serviceTime, int batchSize)
         {
             lock (_lock)
             {
                 _latency.Record(latency);
-                if (serviceTime > TimeSpan.Zero)
-                {
-                    _service.Record(serviceTime);
-                }
+                RecordService(serviceTime, batchSize);
+            }
+        }
+
+        // Under _lock.
+        private void RecordService(TimeSpan serviceTime, int batchSize)
+        {
+            if (serviceTime <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            _service.Record(serviceTime);
+            if (batchSize <= 1)
+            {
+                _single.Record(serviceTime);
             }
         }
 
@@ -223,7 +239,7 @@ internal sealed partial class RolloutObservations
             {
                 var counts = new long[Math.Max(classes, 0)];
                 Array.Copy(_classes, counts, Math.Min(counts.Length, _classes.Length));
-                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone());
+                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone(), _single.Clone());
                 if (reset)
                 {
                     _requests = _errors = _uncertain = 0;
@@ -231,15 +247,16 @@ internal sealed partial class RolloutObservations
                     Array.Clear(_classes);
                     _latency.Reset();
                     _service.Reset();
+                    _single.Reset();
                 }
 
                 return taken;
             }
         }
 
-        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null)
+        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null, LatencyHistogram? Single = null)
         {
-            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service };
+            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service, SingleServiceHistogram = Single };
         }
     }
 

@@ -10,7 +10,11 @@ internal sealed class ObservationDelta
     /// <summary>Gets whether nothing was observed.</summary>
     public bool IsEmpty() => (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
 
-    internal sealed record Version(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, Dictionary<int, long> Latency, Dictionary<int, long> Service);
+    internal sealed record Version(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, Dictionary<int, long> Latency, Dictionary<int, long> Service)
+    {
+        /// <summary>Gets the service times of single-window runs (a subset of <see cref="Service"/>); <see langword="null"/> from a replica that did not ship them.</summary>
+        public Dictionary<int, long>? Single { get; init; }
+    }
 
     internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain);
 }

@@ -130,7 +130,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 for (var i = 0; i < predictions.Length; i++)
                 {
                     ref readonly var x = ref predictions[i];
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime));
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
                 }
 
                 break;
@@ -140,7 +140,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 {
                     ref readonly var x = ref predictions[i];
                     ref readonly var s = ref p.Compared[i];
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime));
+                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
                     observations.RecordPair(new PairedObservation(x.ClassIndex, x.Confidence, x.IsUncertain, s.ClassIndex, s.Confidence, s.IsUncertain));
                 }
 
@@ -151,7 +151,7 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
                 {
                     ref readonly var x = ref predictions[i];
                     ref readonly var c = ref p.Compared[i];
-                    observations.RecordLatency(p.Version, p.Latency, x.ServiceTime);
+                    observations.RecordLatency(p.Version, p.Latency, x.ServiceTime, x.BatchSize);
                     observations.RecordPair(new PairedObservation(c.ClassIndex, c.Confidence, c.IsUncertain, x.ClassIndex, x.Confidence, x.IsUncertain));
                 }
 

@@ -35,7 +35,7 @@ public sealed partial class HarModel
             var predictions = batch.Predictions;
             for (var i = 0; i < count; i++)
             {
-                predictions[i] = Score(output.Slice(i * k, k), batch.Probabilities.AsMemory(i * k, k), _time.GetElapsedTime(batch.Enqueued[i], now), service);
+                predictions[i] = Score(output.Slice(i * k, k), batch.Probabilities.AsMemory(i * k, k), _time.GetElapsedTime(batch.Enqueued[i], now), service, count);
             }
 
             Notify(predictions.AsSpan(0, count));
@@ -110,7 +110,7 @@ public sealed partial class HarModel
                 var batchPredictions = predictions.Slice(offset, batch);
                 for (var i = 0; i < batch; i++)
                 {
-                    batchPredictions[i] = Score(output.Slice(i * k, k), probabilities.Slice((offset + i) * k, k), latency, service);
+                    batchPredictions[i] = Score(output.Slice(i * k, k), probabilities.Slice((offset + i) * k, k), latency, service, batch);
                 }
 
                 Notify(batchPredictions);
@@ -161,7 +161,7 @@ public sealed partial class HarModel
         return TimeSpan.FromTicks(Math.Max(1, elapsed.Ticks / windows));
     }
 
-    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency, TimeSpan service)
+    private Prediction Score(ReadOnlySpan<float> output, Memory<float> probabilities, TimeSpan latency, TimeSpan service, int batch)
     {
         var p = probabilities.Span;
         if (_logits)
@@ -175,7 +175,7 @@ public sealed partial class HarModel
 
         var index = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p);
         var confidence = p[index];
-        return new Prediction(index, _labels[index], confidence, Predictions.ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion) { ServiceTime = service };
+        return new Prediction(index, _labels[index], confidence, Predictions.ProbabilityMath.Entropy(p), confidence < UncertaintyThreshold, probabilities, latency, Card.ModelVersion) { ServiceTime = service, BatchSize = batch };
     }
 
     private void Notify(ReadOnlySpan<Prediction> predictions)

@@ -67,7 +67,7 @@ internal sealed class PendingPrediction : IValueTaskSource<Prediction>, IValueTa
             {
                 var destination = _probabilities.Slice(index * _classes, _classes);
                 probabilities.CopyTo(destination.Span);
-                var result = new Prediction(prediction.ClassIndex, prediction.Label, prediction.Confidence, prediction.Entropy, prediction.IsUncertain, destination, prediction.Latency, prediction.ModelVersion) { ServiceTime = prediction.ServiceTime };
+                var result = new Prediction(prediction.ClassIndex, prediction.Label, prediction.Confidence, prediction.Entropy, prediction.IsUncertain, destination, prediction.Latency, prediction.ModelVersion) { ServiceTime = prediction.ServiceTime, BatchSize = prediction.BatchSize };
                 if (_predictions.IsEmpty)
                 {
                     _single = result;

@@ -50,6 +50,14 @@ public readonly struct Prediction
     /// <value>Positive for every scored window; <see cref="TimeSpan.Zero"/> for a prediction made by hand.</value>
     public TimeSpan ServiceTime { get; internal init; }
 
+    /// <summary>
+    /// Gets the number of windows in the model run that scored this window: 1 on the single-window path and for a
+    /// batch of one, more when windows were scored together. <see cref="ServiceTime"/> is that run's time divided by
+    /// this count, so service times are comparable only between runs of similar size.
+    /// </summary>
+    /// <value>At least 1 for every scored window; 0 for a prediction made by hand.</value>
+    public int BatchSize { get; internal init; }
+
     /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93% (entropy 0.21, model 1.0.0)</c>.</summary>
     /// <returns>A one-line summary.</returns>
     public override string ToString() =>

@@ -64,6 +64,92 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Latency_BatchedChampion_DoesNotHideTheContentionTheSingleWindowCandidateShows()
+    {
+        // A fleet replica under load: the champion (90 % of the traffic) is scored in runs of 8, its windows' share
+        // 0.3 ms against its 1 ms single-window baseline; the candidate's windows run alone at 1.6× its 0.4 ms
+        // baseline, as the champion's single runs would. Judged on all service times, the champion's batching
+        // (a share below its baseline, taken as 1) hid that contention and the candidate failed at 1.6×.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 600; i++)
+        {
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(0.3), BatchSize: 8));
+            if (i % 3 == 0)
+            {
+                o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(0.64), BatchSize: 1));
+            }
+        }
+
+        var gate = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100);
+        var healthy = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(0.4), TimeSpan.FromMilliseconds(1), reset: false));
+        Assert.Equal(GateVerdict.Pass, healthy.Verdict);
+        Assert.Equal(0, healthy.Evidence["like_with_like"]);
+        Assert.Equal(0, healthy.Evidence["stable_single_samples"]);
+        Assert.InRange(healthy.Evidence["baseline_ratio"], 0.39, 0.41);
+
+        // The same traffic from a candidate whose single-window run is 3× the champion's, both measured now: the
+        // ratio is judged on those baselines.
+        var slow = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(1)));
+        Assert.Equal(GateVerdict.Fail, slow.Verdict);
+        Assert.InRange(slow.Evidence["baseline_ratio"], 2.9, 3.1);
+    }
+
+    [Fact]
+    public void Latency_SameExtraTimeOnEveryCall_IsNotARegressionOfTheFasterModel()
+    {
+        // A busy host adds ~0.14 ms to every single-window run: the 0.27 ms champion serves at 0.40 ms (1.5×), the 0.11 ms
+        // candidate at 0.26 ms (2.4×). The ratio of inflations (1.6×) blames the faster model for the shared overhead;
+        // with the champion's extra time taken as shared the candidate is at its baseline. A real 3× regression of the
+        // candidate on the same host (0.33 + 0.13 ms) fails under both readings.
+        var gate = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100);
+        GateResult Judge(double candidateMs)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 300; i++)
+            {
+                o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(candidateMs)));
+                o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(0.40)));
+            }
+
+            return gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(0.11), TimeSpan.FromMilliseconds(0.27)));
+        }
+
+        var shared = Judge(0.26);
+        Assert.Equal(GateVerdict.Pass, shared.Verdict);
+        Assert.True(shared.Evidence["relative_inflation"] > 1.5, $"relative inflation {shared.Evidence["relative_inflation"]}");
+        Assert.InRange(shared.Evidence["additive_inflation"], 1, 1.35);
+
+        var regressed = Judge(0.46);
+        Assert.Equal(GateVerdict.Fail, regressed.Verdict);
+        Assert.True(regressed.Evidence["additive_inflation"] > 2.5, $"additive inflation {regressed.Evidence["additive_inflation"]}");
+    }
+
+    [Fact]
+    public void Latency_BothVersionsWithSingleWindowRuns_ComparesThoseOnly()
+    {
+        // Each version has 200 single-window runs: the candidate's at 3× its baseline, the champion's at its own. The
+        // candidate's batched windows (a cheap 0.1 ms share) would pull its overall median below its baseline; they
+        // are not what is compared.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 200; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(1.2), BatchSize: 1));
+            o.RecordPrediction("s", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(1), BatchSize: 1));
+            for (var j = 0; j < 3; j++)
+            {
+                o.RecordLatency("c", TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(0.1), batchSize: 16);
+            }
+        }
+
+        var result = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(0.4), TimeSpan.FromMilliseconds(1)));
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.Equal(1, result.Evidence["like_with_like"]);
+        Assert.Equal(200, result.Evidence["candidate_single_samples"]);
+        Assert.Equal(800, result.Evidence["candidate_samples"]);
+        Assert.InRange(result.Evidence["relative_inflation"], 2.5, 3.5);
+    }
+
+    [Fact]
     public void Latency_JudgesServiceTimeNotTheQueueingWait()
     {
         // Both versions wait ~800 ms in the same queue (64 requests in flight); each model computes in its own time.

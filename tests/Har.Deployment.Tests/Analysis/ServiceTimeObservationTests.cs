@@ -35,5 +35,9 @@ public sealed class ServiceTimeObservationTests : IDisposable
         var result = new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100).Evaluate(snapshot);
         Assert.Equal(1, result.Evidence["basis"]);
         Assert.Equal(result.Evidence["candidate_service_p50_ms"], snapshot.Candidate.ServiceTimeP50.TotalMilliseconds);
+
+        // 120 windows in one call are scored in runs of up to 32: none is a single-window run, and the gate says so.
+        Assert.Equal(0, snapshot.Candidate.SingleServiceHistogram!.Count);
+        Assert.Equal(0, result.Evidence["candidate_single_samples"]);
     }
 }

@@ -35,7 +35,7 @@ public sealed class ObservationShippingTests
                     target.RecordPair(pair);
                     break;
                 default:
-                    var prediction = new PredictionObservation(rng.Next(5), (float)rng.NextDouble(), rng.Next(4) == 0, TimeSpan.FromMicroseconds(rng.Next(1, 200_000)), TimeSpan.FromMicroseconds(rng.Next(0, 50_000)));
+                    var prediction = new PredictionObservation(rng.Next(5), (float)rng.NextDouble(), rng.Next(4) == 0, TimeSpan.FromMicroseconds(rng.Next(1, 200_000)), TimeSpan.FromMicroseconds(rng.Next(0, 50_000)), BatchSize: rng.Next(1, 9));
                     all.RecordPrediction(version, prediction);
                     target.RecordPrediction(version, prediction);
                     break;
@@ -58,6 +58,8 @@ public sealed class ObservationShippingTests
             Assert.Equal(
                 (e.Requests, e.Errors, e.Uncertain, e.LatencySamples, e.LatencyP95, e.LatencyP99, e.ServiceTimeSamples, e.ServiceTimeP50, e.ServiceTimeP95),
                 (m.Requests, m.Errors, m.Uncertain, m.LatencySamples, m.LatencyP95, m.LatencyP99, m.ServiceTimeSamples, m.ServiceTimeP50, m.ServiceTimeP95));
+            Assert.Equal((e.SingleServiceHistogram!.Count, e.SingleServiceHistogram.Quantile(0.5)), (m.SingleServiceHistogram!.Count, m.SingleServiceHistogram.Quantile(0.5)));
+            Assert.InRange(e.SingleServiceHistogram.Count, 1, e.ServiceTimeSamples - 1); // single-window runs are a subset
             Assert.Equal(e.ClassCounts, m.ClassCounts);
             Assert.Equal(e.MeanConfidence, m.MeanConfidence, 9);
         }

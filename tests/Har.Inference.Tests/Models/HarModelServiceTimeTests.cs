@@ -44,4 +44,26 @@ public sealed class HarModelServiceTimeTests
             Assert.True(p.ServiceTime <= p.Latency, $"service time {p.ServiceTime} > latency {p.Latency}");
         });
     }
+
+    [Fact]
+    public async Task BatchSize_IsTheNumberOfWindowsInTheRunThatScoredEachWindow()
+    {
+        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o =>
+        {
+            o.MaxBatchSize = 4;
+            o.MaxBatchWait = TimeSpan.Zero;
+        }));
+        var k = model.Card.ClassCount;
+        var windows = Fixture.Frames(6 * model.Card.WindowLength);
+
+        // The synchronous path scores 6 windows in runs of at most MaxBatchSize: 4, then 2.
+        var synchronous = new Prediction[6];
+        model.Predict(windows, new float[6 * k], synchronous);
+        Assert.Equal([4, 4, 4, 4, 2, 2], synchronous.Select(p => p.BatchSize));
+
+        // One window alone is a run of one; a prediction made by hand was never run.
+        Assert.Equal(1, model.Predict(windows.AsSpan(0, model.WindowValues)).BatchSize);
+        Assert.Equal(1, (await model.PredictAsync(windows.AsMemory(0, model.WindowValues))).BatchSize);
+        Assert.Equal(0, default(Prediction).BatchSize);
+    }
 }
