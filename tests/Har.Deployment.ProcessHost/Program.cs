@@ -61,7 +61,9 @@ internal static class Program
             options.BuiltInStrategies.CanarySteps.Add(w);
         }
 
-        options.BuiltInStrategies.CanaryPassesPerStep = 10;
+        // Long enough (20 steps × 40 passes) that the test's 25 kills land mid-rollout even when a loaded machine lets the
+        // child run dozens of ticks between the line the test reads and the kill.
+        options.BuiltInStrategies.CanaryPassesPerStep = 40;
 
         // The tiny fixture models run in microseconds: their warm-up baselines are noise, so inflation is not judged here.
         options.Analysis.MaxLatencyInflation = null;
