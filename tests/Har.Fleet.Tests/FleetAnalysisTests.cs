@@ -31,7 +31,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         const string Version = "1.3.0";
         try
         {
-            if (await StatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
+            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
@@ -66,7 +66,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
                 var replica = followers[i % followers.Length];
                 var version = await FleetHttp.PredictAsync(clients[replica - 1], $"fleet-analysis-device-{i % 400:000}", windows[i % windows.Length], ct);
                 served[version] = served.GetValueOrDefault(version) + 1;
-                if (i % 50 == 0 && await StatusAsync(clients[leader - 1]) is { } s)
+                if (i % 50 == 0 && await FleetHttp.RolloutStatusAsync(clients[leader - 1]) is { } s)
                 {
                     status = s;
                     if (s.GetProperty("rollout_id").GetString() == rolloutId && Terminal.Contains(s.GetProperty("phase").GetString()))
@@ -90,7 +90,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
             // Every replica serves the champion again, and the rollback is in the fleet's one log once.
             foreach (var client in clients)
             {
-                var s = await StatusAsync(client);
+                var s = await FleetHttp.RolloutStatusAsync(client);
                 Assert.Equal(rolloutId, s!.Value.GetProperty("rollout_id").GetString());
                 Assert.Equal(0, s.Value.GetProperty("candidate_percent").GetDouble());
             }
@@ -100,7 +100,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         }
         finally
         {
-            if (await StatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
+            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
@@ -119,7 +119,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         {
             for (var i = 0; i < clients.Length; i++)
             {
-                if (await StatusAsync(clients[i]) is { } s && s.GetProperty("leader").GetBoolean())
+                if (await FleetHttp.RolloutStatusAsync(clients[i]) is { } s && s.GetProperty("leader").GetBoolean())
                 {
                     return i + 1;
                 }
@@ -128,12 +128,6 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
             Assert.True(clock.Elapsed < Bound, "no replica leads");
             await Task.Delay(100, CancellationToken.None);
         }
-    }
-
-    private static async Task<JsonElement?> StatusAsync(HttpClient client)
-    {
-        using var response = await client.GetAsync(new Uri("/v1/rollouts/current", UriKind.Relative), CancellationToken.None);
-        return response.StatusCode == HttpStatusCode.OK ? JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None)).RootElement.Clone() : null;
     }
 
     private static async Task<string> GetAsync(HttpClient client, string path, CancellationToken ct)

@@ -139,4 +139,11 @@ internal static class FleetHttp
 
         return steps;
     }
+
+    /// <summary>GET /v1/rollouts/current as JSON, or <see langword="null"/> when the replica does not answer 200.</summary>
+    public static async Task<JsonElement?> RolloutStatusAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/v1/rollouts/current", UriKind.Relative), CancellationToken.None);
+        return response.StatusCode == HttpStatusCode.OK ? JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None)).RootElement.Clone() : null;
+    }
 }

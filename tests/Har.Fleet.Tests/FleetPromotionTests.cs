@@ -37,7 +37,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
         string? rolloutId = null;
         try
         {
-            var before = await StatusAsync(clients[0]);
+            var before = await FleetHttp.RolloutStatusAsync(clients[0]);
             if (before is { } b && !Terminal.Contains(b.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
@@ -110,7 +110,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
                 while (true)
                 {
                     await Task.Delay(1000, ct);
-                    if (await StatusAsync(clients[0]) is { } s)
+                    if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } s)
                     {
                         status = s;
                         if (s.GetProperty("rollout_id").GetString() == rolloutId && Terminal.Contains(s.GetProperty("phase").GetString()))
@@ -153,7 +153,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
             // Every replica serves the candidate now, and the fleet's one log holds each step of this rollout once.
             foreach (var client in clients)
             {
-                var s = await StatusAsync(client);
+                var s = await FleetHttp.RolloutStatusAsync(client);
                 Assert.Equal(Candidate, s!.Value.GetProperty("current_version").GetString());
             }
 
@@ -167,7 +167,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
         }
         finally
         {
-            if (rolloutId is not null && await StatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
+            if (rolloutId is not null && await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
@@ -184,16 +184,10 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
     /// <summary>Rolls back to the champion (an audited rollback to a named earlier version) when another version serves.</summary>
     private static async Task RestoreChampionAsync(HttpClient client)
     {
-        if (await StatusAsync(client) is { } s && s.TryGetProperty("current_version", out var current) && current.GetString() is { } version && version != Champion)
+        if (await FleetHttp.RolloutStatusAsync(client) is { } s && s.TryGetProperty("current_version", out var current) && current.GetString() is { } version && version != Champion)
         {
             using var body = new StringContent($$"""{"to": "{{Champion}}", "reason": "fleet test: the other tests start from the champion"}""", Encoding.UTF8, "application/json");
             await FleetHttp.PostAsync(client, "/v1/rollouts/rollback", body, HttpStatusCode.OK);
         }
-    }
-
-    private static async Task<JsonElement?> StatusAsync(HttpClient client)
-    {
-        using var response = await client.GetAsync(new Uri("/v1/rollouts/current", UriKind.Relative), CancellationToken.None);
-        return response.StatusCode == HttpStatusCode.OK ? JsonDocument.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None)).RootElement.Clone() : null;
     }
 }
