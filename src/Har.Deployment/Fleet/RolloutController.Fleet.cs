@@ -29,7 +29,8 @@ public sealed partial class RolloutController
     private async Task InitializeFleetAsync(CancellationToken ct)
     {
         // Audit events still in the state's outbox are appended by the leader (RecoverAsync when it reads the state).
-        _state = _fleet!.Load();
+        _fleet!.Heartbeat(_options.LeaseDuration);
+        _state = _fleet.Load();
         if (_state is null)
         {
             // Warm the state's JSON round trip now, so the first change another replica writes is followed in milliseconds
@@ -223,7 +224,9 @@ public sealed partial class RolloutController
             var started = _time.GetTimestamp();
             try
             {
-                var term = _fleet!.TryAcquireLease(duration);
+                // Every replica, leader or not, says it is alive for one lease duration (the promotion's replica count).
+                _fleet!.Heartbeat(duration);
+                var term = _fleet.TryAcquireLease(duration);
                 var held = Volatile.Read(ref _term);
                 if (term is { } t)
                 {
@@ -325,6 +328,19 @@ public sealed partial class RolloutController
     private void DisposeFleet()
     {
         ReleaseLease();
+        if (_fleet is not null)
+        {
+            try
+            {
+                _fleet.Leave();
+            }
+            catch (IOException ex)
+            {
+                // Its heartbeat expires on its own.
+                Log.LeaseFailed(_logger, _fleet.Holder, ex);
+            }
+        }
+
         _fleet?.Dispose();
     }
 }
