@@ -191,12 +191,23 @@ internal static class BackupCommands
     private static Command ListCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
-        var command = new Command("list", "List the archives in a folder, newest first.") { dir };
+        var command = new Command("list", "List the archives in a folder, newest first, and how old the newest is (the service's har_backup_last_success_timestamp_seconds).") { dir };
         command.SetAction(async (parse, ct) =>
         {
-            foreach (var f in DeploymentBackup.List(parse.GetValue(dir)!.FullName))
+            var archives = DeploymentBackup.List(parse.GetValue(dir)!.FullName);
+            foreach (var f in archives)
             {
                 await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{f.Name}  {f.Length} bytes")).ConfigureAwait(false);
+            }
+
+            if (archives.Count > 0 && DeploymentBackup.TryGetCreatedAt(archives[0].Name, out var newest))
+            {
+                var age = DateTimeOffset.UtcNow - newest;
+                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"newest backup taken {newest:yyyy-MM-dd'T'HH:mm:ss'Z'}, {Math.Max(0, age.TotalHours):0.#} h ago")).ConfigureAwait(false);
+            }
+            else
+            {
+                await Console.Out.WriteLineAsync("no backups").ConfigureAwait(false);
             }
 
             return 0;
