@@ -19,11 +19,11 @@ internal sealed partial class PostgresAuditStore
     public static long Import(string connectionString, string origin, IEnumerable<AuditEntry> entries, SignedCheckpoint checkpoint, string verifierKey, TimeProvider time)
     {
         var (source, display, database) = CreateSource(connectionString);
+        PostgresAuditStore? store = null;
         try
         {
             PostgresSchema.Migrate(source, database);
-            using var store = new PostgresAuditStore(source, new AuditLogOptions { ConnectionString = connectionString }, NullLogger.Instance, time, display, database) { Origin = origin };
-            source = null!; // owned by the store now
+            store = new PostgresAuditStore(source, new AuditLogOptions { ConnectionString = connectionString }, NullLogger.Instance, time, display, database) { Origin = origin };
             return store.ImportCore(entries, checkpoint, verifierKey);
         }
         catch (NpgsqlException ex) when (IsUnreachable(ex))
@@ -32,7 +32,15 @@ internal sealed partial class PostgresAuditStore
         }
         finally
         {
-            source?.Dispose();
+            // The store (its writer thread never started) owns the data source once it exists.
+            if (store is null)
+            {
+                source.Dispose();
+            }
+            else
+            {
+                store.Dispose();
+            }
         }
     }
 
@@ -74,7 +82,7 @@ internal sealed partial class PostgresAuditStore
         {
             buffer.ResetWrittenCount();
             entry.Record.WriteValidated(buffer);
-            batch.Add(new Pending(buffer.WrittenSpan.ToArray(), entry.Record, null!));
+            batch.Add(new Pending(buffer.WrittenSpan.ToArray(), entry.Record, null!)); // nobody awaits an import's entries: the transaction commits all or none
             expected.Add(entry);
             if (batch.Count == ImportChunk)
             {

@@ -65,7 +65,7 @@ public static partial class DeploymentBackup
             using var fleet = FleetStore.Open(connectionString);
             if (fleet.DescribeContents() is { } found)
             {
-                throw new DeploymentBackupException($"Restore refused: {fleet.Display} already holds {found}; a backup is restored into a database without Har state only, so nothing there is overwritten or mixed with the archive. Create a new, empty database, restore into it, and point the replicas at it. Nothing was written.");
+                throw new DeploymentBackupException($"Restore refused: {fleet.Display} already holds {found}; a backup is restored into a database without Har state only, so nothing there is overwritten or mixed with the archive. Create a new, empty database, restore into it, and point the replicas at it. Nothing of the archive was written.");
             }
 
             try
@@ -74,7 +74,7 @@ public static partial class DeploymentBackup
             }
             catch (InvalidOperationException ex)
             {
-                throw new DeploymentBackupException($"Restore refused: {ex.Message} Nothing was written.", ex);
+                throw new DeploymentBackupException($"Restore refused: {ex.Message} Nothing of the archive was written.", ex);
             }
 
             // 3. The registry and the rollout state, in one transaction.
