@@ -28,8 +28,10 @@ public sealed partial class RolloutController
 
     private async Task InitializeFleetAsync(CancellationToken ct)
     {
-        // Audit events still in the state's outbox are appended by the leader (RecoverAsync when it reads the state).
+        // Counted among the live replicas from the start (the lease loop renews it).
         _fleet!.Heartbeat(_options.LeaseDuration);
+
+        // Audit events still in the state's outbox are appended by the leader (RecoverAsync when it reads the state).
         _state = _fleet.Load();
         if (_state is null)
         {
@@ -224,9 +226,7 @@ public sealed partial class RolloutController
             var started = _time.GetTimestamp();
             try
             {
-                // Every replica, leader or not, says it is alive for one lease duration (the promotion's replica count).
-                _fleet!.Heartbeat(duration);
-                var term = _fleet.TryAcquireLease(duration);
+                var term = _fleet!.TryAcquireLease(duration);
                 var held = Volatile.Read(ref _term);
                 if (term is { } t)
                 {
@@ -250,6 +250,18 @@ public sealed partial class RolloutController
 #pragma warning restore CA1031
             {
                 Log.LeaseFailed(_logger, _fleet!.Holder, ex);
+            }
+
+            try
+            {
+                // Every replica, leader or not, says it is alive for one lease duration (the promotion's replica count).
+                _fleet.Heartbeat(duration);
+            }
+#pragma warning disable CA1031 // an unreachable database: the heartbeat expires on its own; retried with the lease
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+            {
+                Log.HeartbeatFailed(_logger, _fleet.Holder, ex);
             }
 
             try
