@@ -23,5 +23,7 @@ route har-pager severity=critical alertname=HarMemoryCritical instance=a
 route har-tickets severity=warning alertname=HarErrorRateElevated model=1.1.0
 route har-tickets severity=warning alertname=HarCpuHigh instance=a
 route har-platform-tickets severity=warning alertname=HarBackupFailed
+route har-platform-tickets severity=warning alertname=HarBackupStale job=har-service
+route har-pager severity=critical alertname=HarBackupStaleCritical job=har-service
 route har-platform-tickets severity=warning alertname=HarChangeFailureRateHigh
 echo "alertmanager routes: ok"

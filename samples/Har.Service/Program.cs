@@ -80,7 +80,7 @@ builder.Services.AddHostedService<DeliveryMetrics>();
 
 // Backups (POST /v1/backups, and before each rollout with Har:Service:Backup:BeforeRollout): registry, rollout state and audit log in one verified archive.
 var backupDirectory = Path.GetFullPath(options.Backup.Directory ?? Path.Combine(dataDirectory, "backups"));
-BackupMetrics.Initialize();
+BackupMetrics.Initialize(options.Backup, backupDirectory);
 builder.Services.AddSingleton(sp => new Backups(
     sp.GetRequiredService<ModelRegistry>(), sp.GetRequiredService<AuditLog>(), sp, options.Backup, backupDirectory, signingKey));
 

@@ -150,6 +150,13 @@ public sealed class BackupSettings
     /// <summary>Whether <c>POST /v1/rollouts</c> takes a backup before it starts the rollout (and refuses to start when the backup fails).</summary>
     public bool BeforeRollout { get; set; }
 
+    /// <summary>
+    /// Whether backups are taken on a schedule (a CronJob or timer calling <c>POST /v1/backups</c> or <c>har backup create</c>):
+    /// exported as <c>har_backup_scheduled</c> 1, which arms the staleness alerts (warning when the newest archive is older
+    /// than 26 h, critical older than 50 h or when there is none). Default: <see langword="false"/>.
+    /// </summary>
+    public bool Scheduled { get; set; }
+
     /// <summary>Whether archives include the audit checkpoint signing key (<c>keys/audit.key</c>), so a restored service signs on with the same key. The archive then holds a secret.</summary>
     public bool IncludeSigningKey { get; set; } = true;
 }

@@ -80,6 +80,53 @@ public sealed partial class AuditLog
         return ExportTo(directory, (long?)treeSize);
     }
 
+    /// <summary>
+    /// Imports a file log (an export, or the <c>audit/</c> folder of a backup) into a PostgreSQL database that holds no log
+    /// yet, the inverse of <see cref="ExportTo(string)"/>: the folder is verified first against <paramref name="verifierKey"/>
+    /// (every entry, the tree, the signed checkpoint); then, in one transaction, every entry is written with the same
+    /// index, leaf hash and Merkle tree, and the folder's signed checkpoint with it, so the checkpoint verifies against the
+    /// database and appends continue the same log. Nothing is committed unless every leaf and the checkpoint's root match.
+    /// </summary>
+    /// <param name="directory">The folder of the file log; it must hold a signed checkpoint.</param>
+    /// <param name="connectionString">The Npgsql connection string of the database (its <c>har_audit</c> schema is created when missing).</param>
+    /// <param name="verifierKey">The trusted verifier key of the folder's checkpoint.</param>
+    /// <returns>The number of entries imported.</returns>
+    /// <exception cref="InvalidDataException">The folder does not verify, or has no signed checkpoint; nothing was written to the database.</exception>
+    /// <exception cref="InvalidOperationException">The database already holds a log (or part of one); nothing was written.</exception>
+    /// <exception cref="AuditLogUnavailableException">PostgreSQL could not be reached; nothing was committed.</exception>
+    public static long ImportToDatabase(string directory, string connectionString, AuditVerifierKey verifierKey)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentNullException.ThrowIfNull(verifierKey);
+        var verification = Verify(directory, verifierKey);
+        if (!verification.IsValid)
+        {
+            throw new InvalidDataException($"The log in '{directory}' does not verify, so nothing was imported: {verification}");
+        }
+
+        using var source = Open(new AuditLogOptions { Directory = directory, EnableMetrics = false });
+        var checkpoint = source.LatestCheckpoint ?? throw new InvalidDataException($"The log in '{directory}' has no signed checkpoint; an import carries one (sign it first: CreateCheckpoint or `har audit checkpoint`).");
+        return PostgresAuditStore.Import(connectionString, source.Origin, source.ReadAll(), checkpoint, verifierKey.ToString(), TimeProvider.System);
+    }
+
+    /// <summary>Every entry in index order, a page at a time.</summary>
+    private IEnumerable<AuditEntry> ReadAll()
+    {
+        string? token = null;
+        do
+        {
+            var page = Query(new AuditQuery { PageSize = 1000, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                yield return entry;
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+    }
+
     private long ExportTo(string directory, long? treeSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);

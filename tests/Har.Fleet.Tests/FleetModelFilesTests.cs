@@ -89,6 +89,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
             Assert.True(code == 0, status);
             Assert.Contains($"-> {Version}", status, StringComparison.Ordinal);
             Assert.Contains("leader    ", status, StringComparison.Ordinal);
+            Assert.Contains("replicas  3 live", status, StringComparison.Ordinal); // each service process renews its heartbeat
         }
         finally
         {

@@ -10,7 +10,7 @@ namespace Har.Cli.Commands;
 /// <summary><c>har backup …</c>: take (from a running service, or a stopped service's data folder), verify, restore and prune backups.</summary>
 internal static class BackupCommands
 {
-    public static Command Create() => WrapErrors(new("backup", "Back up the registry, rollout state and audit log in one verified archive, and restore it into an empty folder.")
+    public static Command Create() => WrapErrors(new("backup", "Back up the registry, rollout state and audit log in one verified archive, and restore it into an empty folder or an empty PostgreSQL database.")
     {
         CreateCommand(),
         VerifyCommand(),
@@ -147,28 +147,67 @@ internal static class BackupCommands
     private static Command RestoreCommand()
     {
         var archive = new Argument<FileInfo>("archive") { Description = "The har-backup-*.tar.gz file." };
-        var to = new Option<DirectoryInfo>("--to") { Description = "An empty (or new) folder: the restored data folder (registry/, audit/, keys/); start the service with Har:Service:DataDirectory pointing at it.", Required = true };
+        var to = new Option<DirectoryInfo?>("--to") { Description = "An empty (or new) folder: the restored data folder (registry/, audit/, keys/); start the service with Har:Service:DataDirectory pointing at it." };
+        var connection = new Option<string?>("--connection") { Description = "Restore into a fleet's PostgreSQL database instead (a new, empty database: the audit log, registered versions, current pointer and rollout state); the replicas' ConnectionStrings:Har." };
         var vkey = VerifierKeyOption();
         var actor = new Option<string>("--actor") { Description = "Who restores (recorded in the restored audit log).", DefaultValueFactory = _ => Environment.UserName };
-        var command = new Command("restore", "Restore an archive into an empty folder; everything is verified before success is declared, and a refused archive leaves nothing behind (exit code 1).") { archive, to, vkey, actor };
+        var command = new Command("restore", "Restore an archive into an empty folder (--to) or an empty PostgreSQL database (--connection); everything is verified before anything is written, and a refused archive leaves nothing behind (exit code 1).") { archive, to, connection, vkey, actor };
         command.SetAction(async (parse, ct) =>
         {
-            var result = DeploymentBackup.Restore(parse.GetValue(archive)!.FullName, parse.GetValue(to)!.FullName, AuditCommands.ReadVerifierKey(parse.GetValue(vkey)), parse.GetValue(actor)!);
-            await Console.Out.WriteLineAsync(Describe($"restored into {parse.GetValue(to)!.FullName} and verified", result)).ConfigureAwait(false);
+            var path = parse.GetValue(archive)!.FullName;
+            var key = AuditCommands.ReadVerifierKey(parse.GetValue(vkey));
+            var (folder, database) = (parse.GetValue(to), parse.GetValue(connection));
+            if ((folder is null) == (database is null))
+            {
+                throw new ArgumentException("Pass exactly one of --to <empty folder> (a single service's data folder) and --connection <connection string> (an empty database for a fleet).");
+            }
+
+            if (database is not null)
+            {
+                var restored = DeploymentBackup.RestoreToDatabase(path, database, key, parse.GetValue(actor)!);
+                await Console.Out.WriteLineAsync(Describe($"restored into {DatabaseName(database)} and verified", restored)).ConfigureAwait(false);
+                if (restored.HasSigningKey)
+                {
+                    await Console.Out.WriteLineAsync("note: the checkpoint signing key (keys/audit.key in the archive) is not stored in the database; extract it (`tar -xzf <archive> keys/audit.key`) into each replica's data folder as keys/audit.key before the replicas start, or they sign with a key of their own.").ConfigureAwait(false);
+                }
+
+                return 0;
+            }
+
+            var result = DeploymentBackup.Restore(path, folder!.FullName, key, parse.GetValue(actor)!);
+            await Console.Out.WriteLineAsync(Describe($"restored into {folder.FullName} and verified", result)).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
+    /// <summary><c>postgresql://host/database</c> for messages: never the password.</summary>
+    private static string DatabaseName(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        return $"postgresql://{builder.Host}/{builder.Database ?? builder.Username ?? "postgres"}";
+    }
+
     private static Command ListCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
-        var command = new Command("list", "List the archives in a folder, newest first.") { dir };
+        var command = new Command("list", "List the archives in a folder, newest first, and how old the newest is (the service's har_backup_last_success_timestamp_seconds).") { dir };
         command.SetAction(async (parse, ct) =>
         {
-            foreach (var f in DeploymentBackup.List(parse.GetValue(dir)!.FullName))
+            var archives = DeploymentBackup.List(parse.GetValue(dir)!.FullName);
+            foreach (var f in archives)
             {
                 await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{f.Name}  {f.Length} bytes")).ConfigureAwait(false);
+            }
+
+            if (archives.Count > 0 && DeploymentBackup.TryGetCreatedAt(archives[0].Name, out var newest))
+            {
+                var age = DateTimeOffset.UtcNow - newest;
+                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"newest backup taken {newest:yyyy-MM-dd'T'HH:mm:ss'Z'}, {Math.Max(0, age.TotalHours):0.#} h ago")).ConfigureAwait(false);
+            }
+            else
+            {
+                await Console.Out.WriteLineAsync("no backups").ConfigureAwait(false);
             }
 
             return 0;

@@ -114,6 +114,7 @@ internal static class RolloutCommands
             RolloutStatus? status;
             string current;
             string? leader = null;
+            int? replicas = null;
             if (parse.GetValue(registry) is { } dir)
             {
                 status = RolloutController.ReadStatus(Path.Combine(dir.FullName, ".rollout"));
@@ -127,12 +128,13 @@ internal static class RolloutCommands
                 leader = store.ReadLease() is { } lease
                     ? string.Create(CultureInfo.InvariantCulture, $"{lease.Holder} (term {lease.Term}, {(lease.Valid ? "lease valid until" : "lease expired at")} {lease.ExpiresAt:u})")
                     : "none yet";
+                replicas = store.SchemaVersion >= 4 ? store.CountLiveReplicas() : null; // heartbeats: schema version 4 on
             }
 
             if (parse.GetValue(json) && leader is not null)
             {
                 // A fleet: the rollout with what every replica shares beside it.
-                Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["rollout"] = status, ["current"] = current, ["leader"] = leader }, StatusJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["rollout"] = status, ["current"] = current, ["leader"] = leader, ["live_replicas"] = replicas }, StatusJson));
                 return 0;
             }
 
@@ -158,6 +160,7 @@ internal static class RolloutCommands
             if (leader is not null)
             {
                 Console.Out.WriteLine($"  leader    {leader}");
+                Console.Out.WriteLine(replicas is { } live ? string.Create(CultureInfo.InvariantCulture, $"  replicas  {live} live (heartbeat within the lease duration)") : "  replicas  unknown (the fleet's schema predates heartbeats)");
             }
 
             return 0;

@@ -238,6 +238,14 @@ internal sealed partial class PostgresAuditStore : IDisposable
     {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
+        var result = Sequence(connection, tx, batch);
+        tx.Commit();
+        return result;
+    }
+
+    /// <summary>Within <paramref name="tx"/>: locks the head, sequences and hashes the batch, inserts its entries and nodes and advances the head (the caller commits).</summary>
+    private (long First, byte[][] Leaves) Sequence(NpgsqlConnection connection, NpgsqlTransaction tx, List<Pending> batch)
+    {
         long size;
         var last = new byte[HashSize];
         byte[] frontier;
@@ -320,7 +328,6 @@ internal sealed partial class PostgresAuditStore : IDisposable
             advance.ExecuteNonQuery();
         }
 
-        tx.Commit();
         return (size, leaves);
     }
 

@@ -257,28 +257,39 @@ public static partial class DeploymentBackup
 
             if (actor is not null)
             {
-                var details = new JsonObject
-                {
-                    ["backup_id"] = backupId,
-                    ["archive_sha256"] = HashFile(archivePath),
-                    ["entries_verified"] = entries,
-                    ["versions_verified"] = new JsonArray([.. versions.Select(x => JsonValue.Create(x))]),
-                    ["verifier_key_pinned"] = pinned is not null,
-                };
-                log.AppendAsync(new AuditEvent
-                {
-                    EventType = RestoredEvent,
-                    EntityType = "backup",
-                    EntityId = backupId,
-                    Severity = AuditSeverity.Notice,
-                    Actor = actor,
-                    Timestamp = registry.Time.GetUtcNow(),
-                    ActionDetails = JsonSerializer.SerializeToElement(details),
-                }).GetAwaiter().GetResult();
+                log.AppendAsync(RestoredRecord(backupId, HashFile(archivePath), entries, versions, pinned is not null, actor, registry.Time.GetUtcNow(), database: null)).GetAwaiter().GetResult();
             }
 
             return new DeploymentBackupVerification(backupId, created, entries, current, versions, listed.Count, key.ToString(), pinned is not null, hasKey);
         }
+    }
+
+    /// <summary>The <c>backup.restored</c> event a restored log receives once everything verified.</summary>
+    private static AuditEvent RestoredRecord(string backupId, string archiveSha256, long entries, IReadOnlyList<string> versions, bool pinned, string actor, DateTimeOffset now, string? database)
+    {
+        var details = new JsonObject
+        {
+            ["backup_id"] = backupId,
+            ["archive_sha256"] = archiveSha256,
+            ["entries_verified"] = entries,
+            ["versions_verified"] = new JsonArray([.. versions.Select(x => JsonValue.Create(x))]),
+            ["verifier_key_pinned"] = pinned,
+        };
+        if (database is not null)
+        {
+            details["database"] = database;
+        }
+
+        return new AuditEvent
+        {
+            EventType = RestoredEvent,
+            EntityType = "backup",
+            EntityId = backupId,
+            Severity = AuditSeverity.Notice,
+            Actor = actor,
+            Timestamp = now,
+            ActionDetails = JsonSerializer.SerializeToElement(details),
+        };
     }
 
     /// <summary>Unpacks regular files only, each inside <paramref name="target"/>, hashing as it writes; returns path → (SHA-256, bytes), without the manifest.</summary>

@@ -186,6 +186,22 @@ public static partial class DeploymentBackup
         return deleted;
     }
 
+    /// <summary>
+    /// Reads when a backup was taken from its archive's file name (<c>har-backup-yyyyMMddTHHmmssfffZ-xxxxxxxx.tar.gz</c>,
+    /// the UTC time of its <c>backup.created</c> record), e.g. to report the age of the newest archive in a folder.
+    /// </summary>
+    /// <param name="archivePath">The archive's path or file name.</param>
+    /// <param name="createdAt">The UTC time in the name, when it is an archive name.</param>
+    /// <returns>Whether the name is one this class writes.</returns>
+    public static bool TryGetCreatedAt(string archivePath, out DateTimeOffset createdAt)
+    {
+        ArgumentNullException.ThrowIfNull(archivePath);
+        var name = Path.GetFileName(archivePath);
+        createdAt = default;
+        return IsArchiveName(name)
+            && DateTimeOffset.TryParseExact(name.AsSpan(FilePrefix.Length, 19), "yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out createdAt);
+    }
+
     /// <summary>Whether <paramref name="name"/> is an archive name this class writes (<c>har-backup-yyyyMMddTHHmmssfffZ-xxxxxxxx.tar.gz</c>).</summary>
     internal static bool IsArchiveName(string name) => ArchiveName().IsMatch(name);
 

@@ -13,7 +13,7 @@ public sealed partial class RolloutController
     /// <summary>
     /// The completing record of the candidate's deployment: the registration's record (written with <c>approved_by</c>
     /// "pending", no smoke test, the registration's replicas) with the rollout's approvers, smoke-test result, serving
-    /// replicas and promotion time, and a reference to the registration (its audit index and record hash).
+    /// replicas (1 in one process; in a fleet, the replicas with a live heartbeat) and promotion time, and a reference to the registration (its audit index and record hash).
     /// </summary>
     private JsonObject? CompletedDeployment(RolloutState s, string promotedBy)
     {
@@ -33,7 +33,8 @@ public sealed partial class RolloutController
         var approvedBy = approvers.Count > 0
             ? string.Join(", ", registeredApprover is null ? approvers : [registeredApprover, .. approvers])
             : registeredApprover ?? $"no approval step (promoted by {promotedBy})";
-        var replicas = _fleet is null ? 1 : original.Environment.Replicas;
+        // One process serves alone; in a fleet, the replicas whose heartbeat is live now (this leader among them).
+        var replicas = _fleet is null ? 1 : Math.Max(1, _fleet.CountLiveReplicas());
         var completed = new DeploymentRecord(
             original.DeploymentId,
             original.Model,

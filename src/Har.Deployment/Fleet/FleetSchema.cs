@@ -70,6 +70,13 @@ internal static class FleetSchema
                 written_by text NOT NULL,
                 written_at timestamptz NOT NULL);
             """),
+        (4, "replica heartbeats: every replica renews its row with its lease attempt, so the leader counts the live replicas", """
+            CREATE TABLE har_fleet.replicas (
+                replica text PRIMARY KEY,
+                started_at timestamptz NOT NULL,
+                seen_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL);
+            """),
     ];
 
     /// <summary>Gets the newest schema version this code knows.</summary>

@@ -181,6 +181,43 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
     /// <summary>Gives the lease up (a clean shutdown), so another replica takes over at its next attempt instead of after the expiry.</summary>
     public void ReleaseLease() => Guard(ReleaseLeaseCore);
 
+    /// <summary>
+    /// Renews this replica's heartbeat until <paramref name="ttl"/> from now (on the database's clock); rows of replicas
+    /// silent for an hour are removed on the way.
+    /// </summary>
+    public void Heartbeat(TimeSpan ttl) => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.replicas AS r (replica, started_at, seen_at, expires_at) VALUES ($1, now(), now(), now() + make_interval(secs => $2))
+            ON CONFLICT (replica) DO UPDATE SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at
+            """,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = ttl.TotalSeconds });
+        command.ExecuteNonQuery();
+        using var prune = new NpgsqlCommand("DELETE FROM har_fleet.replicas WHERE expires_at < now() - interval '1 hour'", connection);
+        prune.ExecuteNonQuery();
+    });
+
+    /// <summary>Removes this replica's heartbeat (a clean shutdown): it stops counting as live at once.</summary>
+    public void Leave() => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("DELETE FROM har_fleet.replicas WHERE replica = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.ExecuteNonQuery();
+    });
+
+    /// <summary>Counts the replicas whose heartbeat has not expired (on the database's clock).</summary>
+    public int CountLiveReplicas() => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("SELECT count(*) FROM har_fleet.replicas WHERE expires_at > now()", connection);
+        return Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    });
+
     /// <summary>Ships a replica's observations of rollout <paramref name="rolloutId"/> to the leader.</summary>
     public void WriteObservations(string rolloutId, ObservationDelta delta) => Guard(() =>
     {

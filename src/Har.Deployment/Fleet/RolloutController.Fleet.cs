@@ -28,8 +28,11 @@ public sealed partial class RolloutController
 
     private async Task InitializeFleetAsync(CancellationToken ct)
     {
+        // Counted among the live replicas from the start (the lease loop renews it).
+        _fleet!.Heartbeat(_options.LeaseDuration);
+
         // Audit events still in the state's outbox are appended by the leader (RecoverAsync when it reads the state).
-        _state = _fleet!.Load();
+        _state = _fleet.Load();
         if (_state is null)
         {
             // Warm the state's JSON round trip now, so the first change another replica writes is followed in milliseconds
@@ -251,6 +254,18 @@ public sealed partial class RolloutController
 
             try
             {
+                // Every replica, leader or not, says it is alive for one lease duration (the promotion's replica count).
+                _fleet.Heartbeat(duration);
+            }
+#pragma warning disable CA1031 // an unreachable database: the heartbeat expires on its own; retried with the lease
+            catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+            {
+                Log.HeartbeatFailed(_logger, _fleet.Holder, ex);
+            }
+
+            try
+            {
                 await Task.Delay(duration / 4, _time, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -325,6 +340,19 @@ public sealed partial class RolloutController
     private void DisposeFleet()
     {
         ReleaseLease();
+        if (_fleet is not null)
+        {
+            try
+            {
+                _fleet.Leave();
+            }
+            catch (IOException ex)
+            {
+                // Its heartbeat expires on its own.
+                Log.LeaseFailed(_logger, _fleet.Holder, ex);
+            }
+        }
+
         _fleet?.Dispose();
     }
 }

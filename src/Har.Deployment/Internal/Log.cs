@@ -43,6 +43,9 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Warning, "Replica {Replica} could not take or renew the controller lease; retrying")]
     public static partial void LeaseFailed(ILogger logger, string replica, Exception exception);
 
+    [LoggerMessage(25, LogLevel.Warning, "Replica {Replica} could not renew its heartbeat (it stops counting as a live replica when the last one expires); retrying")]
+    public static partial void HeartbeatFailed(ILogger logger, string replica, Exception exception);
+
     [LoggerMessage(23, LogLevel.Warning, "Listening for control-plane changes failed; reconnecting (the poll keeps this replica in step meanwhile)")]
     public static partial void ListenFailed(ILogger logger, Exception exception);
 

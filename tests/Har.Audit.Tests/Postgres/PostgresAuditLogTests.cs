@@ -377,6 +377,73 @@ public sealed class PostgresAuditLogTests(PostgresCluster cluster)
         Assert.Equal(6, result.EntriesVerified);
     }
 
+    [Fact]
+    public async Task ImportToDatabase_FileLog_SameLeavesAndCheckpoint_AppendsContinue_AndAnOccupiedDatabaseOrAnUnsignedLogIsRefused()
+    {
+        var folder = Directory.CreateTempSubdirectory("har-audit-import-").FullName;
+        using var key = AuditSigningKey.Generate("import.test");
+        try
+        {
+            var source = Path.Combine(folder, "log");
+            var leaves = new List<string>();
+            string note;
+            using (var file = AuditLog.Open(new AuditLogOptions { Directory = source, Origin = "import.test/har", EnableMetrics = false }))
+            {
+                for (var i = 0; i < 2500; i++) // more than one import chunk
+                {
+                    leaves.Add(Convert.ToHexStringLower((await file.AppendAsync(Samples.Event(i), Ct)).LeafHash.Span));
+                }
+
+                note = file.CreateCheckpoint(key).NoteText;
+            }
+
+            var cs = await cluster.CreateDatabaseAsync();
+            Assert.Equal(2500, AuditLog.ImportToDatabase(source, cs, key.ToVerifierKey()));
+            var verified = AuditLog.VerifyDatabase(cs, key.ToVerifierKey());
+            Assert.True(verified.IsValid, verified.ToString());
+            using (var log = Open(cs))
+            {
+                Assert.Equal("import.test/har", log.Origin);
+                Assert.Equal(note, log.LatestCheckpoint!.NoteText);
+                Assert.Equal(leaves[0], Convert.ToHexStringLower(log.Get(0).LeafHash.Span));
+                Assert.Equal(leaves[^1], Convert.ToHexStringLower(log.Get(2499).LeafHash.Span));
+                var next = await log.AppendAsync(Samples.Event(2500), Ct);
+                Assert.Equal(2500, next.Index);
+                log.CreateCheckpoint(key);
+            }
+
+            Assert.True(AuditLog.VerifyDatabase(cs, key.ToVerifierKey()).IsValid);
+
+            // An occupied database is refused, named, and left as it was.
+            var occupied = Assert.Throws<InvalidOperationException>(() => AuditLog.ImportToDatabase(source, cs, key.ToVerifierKey()));
+            Assert.Contains("already holds a log of 2501 entries with origin 'import.test/har'", occupied.Message, StringComparison.Ordinal);
+            using (var log = Open(cs))
+            {
+                Assert.Equal(2501, log.Count);
+            }
+
+            // A log whose checkpoint another key signed, or without a checkpoint, is refused before the database is touched.
+            using var other = AuditSigningKey.Generate("import.other");
+            var empty = await cluster.CreateDatabaseAsync();
+            Assert.Throws<InvalidDataException>(() => AuditLog.ImportToDatabase(source, empty, other.ToVerifierKey()));
+            var unsigned = Path.Combine(folder, "unsigned");
+            using (var file = AuditLog.Open(new AuditLogOptions { Directory = unsigned, EnableMetrics = false }))
+            {
+                await file.AppendAsync(Samples.Event(0), Ct);
+            }
+
+            Assert.Contains("no signed checkpoint", Assert.Throws<InvalidDataException>(() => AuditLog.ImportToDatabase(unsigned, empty, key.ToVerifierKey())).Message, StringComparison.Ordinal);
+            await using var connection = new NpgsqlConnection(empty);
+            await connection.OpenAsync(Ct);
+            await using var schema = new NpgsqlCommand("SELECT to_regnamespace('har_audit') IS NULL", connection);
+            Assert.Equal(true, await schema.ExecuteScalarAsync(Ct));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static async Task WaitFor(Func<bool> condition, Appender[] hosts, string what)
     {
         // Generous bound for a loaded 2-core machine; polling, not a timing assertion.

@@ -1,4 +1,5 @@
 using Har.Audit;
+using Har.Deployment;
 
 namespace Har.Cli.Tests.Commands;
 
@@ -46,7 +47,11 @@ public sealed class BackupCommandsTests : IDisposable
         var created = await RunOkAsync("backup", "create", "--data", data, "--out", backups, "--reason", "cli test", "--keep", "3");
         Assert.Contains("written to", created, StringComparison.Ordinal);
         var archive = Assert.Single(Directory.GetFiles(backups, "har-backup-*.tar.gz"));
-        Assert.Contains(Path.GetFileName(archive), await RunOkAsync("backup", "list", "--dir", backups), StringComparison.Ordinal);
+        var listed = await RunOkAsync("backup", "list", "--dir", backups);
+        Assert.Contains(Path.GetFileName(archive), listed, StringComparison.Ordinal);
+        Assert.True(DeploymentBackup.TryGetCreatedAt(archive, out var taken));
+        Assert.Contains($"newest backup taken {taken:yyyy-MM-dd'T'HH:mm:ss'Z'}, 0 h ago", listed, StringComparison.Ordinal);
+        Assert.Contains("no backups", await RunOkAsync("backup", "list", "--dir", Path.Combine(_root, "none")), StringComparison.Ordinal);
 
         var vkey = Path.Combine(_root, "audit.vkey");
         using (var key = AuditSigningKey.Load(Path.Combine(data, "keys", "audit.key")))

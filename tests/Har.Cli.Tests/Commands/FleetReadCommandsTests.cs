@@ -47,6 +47,7 @@ public sealed class FleetReadCommandsTests(PostgresCluster cluster)
             Assert.Contains("rollout rollout-cli-fleet (canary): 1.0.0 -> 1.1.0", stdout, StringComparison.Ordinal);
             Assert.Contains("current   1.0.0", stdout, StringComparison.Ordinal);
             Assert.Contains("leader    none yet", stdout, StringComparison.Ordinal);
+            Assert.Contains("replicas  0 live", stdout, StringComparison.Ordinal); // the replica left when its controller was disposed
 
             Environment.SetEnvironmentVariable("ConnectionStrings__Har", cs);
             try
@@ -57,6 +58,7 @@ public sealed class FleetReadCommandsTests(PostgresCluster cluster)
                 {
                     Assert.Equal("rollout-cli-fleet", doc.RootElement.GetProperty("rollout").GetProperty("RolloutId").GetString());
                     Assert.Equal("1.0.0", doc.RootElement.GetProperty("current").GetString());
+                    Assert.Equal(0, doc.RootElement.GetProperty("live_replicas").GetInt32());
                 }
 
                 (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "list", "--json");

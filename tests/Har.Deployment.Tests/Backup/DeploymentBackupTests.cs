@@ -85,6 +85,23 @@ public sealed class DeploymentBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task TryGetCreatedAt_ArchiveName_IsTheTimeOfTheBackup_OtherNamesAreNot()
+    {
+        _env.Time.Advance(TimeSpan.FromMilliseconds(1234.5));
+        var now = _env.Time.GetUtcNow();
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        Assert.True(DeploymentBackup.TryGetCreatedAt(backup.ArchivePath, out var createdAt));
+        Assert.Equal(now.ToUnixTimeMilliseconds(), createdAt.ToUnixTimeMilliseconds());
+        Assert.Equal(TimeSpan.Zero, createdAt.Offset);
+        var recorded = (AuditEvent)_env.Log.Get(backup.AuditEntries - 1).Record;
+        Assert.Equal(recorded.Timestamp.ToUnixTimeMilliseconds(), createdAt.ToUnixTimeMilliseconds());
+
+        Assert.False(DeploymentBackup.TryGetCreatedAt("har-backup-20261399T000000000Z-0123abcd.tar.gz", out _)); // month 13
+        Assert.False(DeploymentBackup.TryGetCreatedAt("har-backup-20261203T230512345Z-0123abcd.tar", out _));
+        Assert.False(DeploymentBackup.TryGetCreatedAt("notes.txt", out _));
+    }
+
+    [Fact]
     public async Task CreateAsync_WithoutSigningKey_Refused()
     {
         var ex = await Assert.ThrowsAsync<ArgumentException>(() => DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions(), Ct));

@@ -144,6 +144,27 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task CountLiveReplicas_CountsUnexpiredHeartbeatsOnce_ExpiredAndLeftOnesAreNot()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = FleetStore.Open(connectionString);
+        using var b = FleetStore.Open(connectionString);
+        using var c = FleetStore.Open(connectionString);
+        Assert.Equal(0, a.CountLiveReplicas());
+
+        a.Heartbeat(TimeSpan.FromMinutes(5));
+        a.Heartbeat(TimeSpan.FromMinutes(5)); // renewed, not counted twice
+        b.Heartbeat(TimeSpan.FromMinutes(5));
+        c.Heartbeat(TimeSpan.Zero); // expired at once (on the database's clock): a replica that stopped renewing
+        Assert.Equal(2, c.CountLiveReplicas());
+
+        c.Heartbeat(TimeSpan.FromMinutes(5));
+        Assert.Equal(3, a.CountLiveReplicas());
+        b.Leave();
+        Assert.Equal(2, a.CountLiveReplicas());
+    }
+
+    [Fact]
     public async Task CurrentPointer_EmptyDatabase_FirstReplicaBringsItsFilePointer()
     {
         var connectionString = await cluster.CreateDatabaseAsync();

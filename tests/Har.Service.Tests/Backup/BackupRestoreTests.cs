@@ -119,6 +119,44 @@ public sealed class BackupRestoreTests
     }
 
     [Fact]
+    public async Task LastSuccessGauge_SetByTheBackup_AndFromTheNewestArchiveAtStart()
+    {
+        var root = Directory.CreateTempSubdirectory("har-backup-gauge-").FullName;
+        try
+        {
+            var settings = new Dictionary<string, string> { ["Har:Service:Backup:Directory"] = root, ["Har:Service:Backup:Scheduled"] = "true" };
+            double taken;
+            await using (var service = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
+            {
+                using var op = service.CreateClient(service.OperatorKey);
+                Assert.Equal(0, await GaugeAsync(op, "har_backup_last_success_timestamp_seconds")); // no archive yet: the alerts read "never"
+                Assert.Equal(1, await GaugeAsync(op, "har_backup_scheduled"));
+
+                using var created = await op.PostAsync("/v1/backups", ServiceFixture.Json("{\"reason\":\"gauge test\"}"), Ct);
+                var body = await created.Content.ReadAsStringAsync(Ct);
+                Assert.True(created.StatusCode == HttpStatusCode.Created, body);
+                var id = JsonNode.Parse(body)!["backup_id"]!.GetValue<string>();
+                Assert.True(Har.Deployment.DeploymentBackup.TryGetCreatedAt(id + ".tar.gz", out var createdAt));
+                taken = createdAt.ToUnixTimeMilliseconds() / 1000.0;
+                Assert.Equal(taken, await GaugeAsync(op, "har_backup_last_success_timestamp_seconds"));
+            }
+
+            // Another process (a restart, or another replica) with the same backup folder reports the newest archive in it.
+            await using (var restarted = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
+            {
+                using var op = restarted.CreateClient(restarted.OperatorKey);
+                Assert.Equal(taken, await GaugeAsync(op, "har_backup_last_success_timestamp_seconds"));
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+
+        static async Task<double> GaugeAsync(HttpClient client, string name) => Assert.Single(await ServiceQueries.MetricAsync(client, name, Ct)).Value;
+    }
+
+    [Fact]
     public async Task TamperedArchive_Refused_WithTheReason_AndNothingLeftBehind()
     {
         var root = Directory.CreateTempSubdirectory("har-backup-tamper-").FullName;
