@@ -370,7 +370,14 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
 /// than the CNN-BiLSTM 1.0.0 overall (mean 0.759 vs 0.815 on the HAPT test subjects) and far less on some
 /// activities, so in an interval where the few devices on a 10 % step happen to sit or stand, its drop is
 /// well above the overall gap. The difference is therefore judged against the gap the two versions show on
-/// known reference windows (the smoke-test windows). Without such a reference the gap between two versions
+/// known reference windows (the smoke-test windows), for the activities each predicted in the interval: each
+/// version's expected figure is Σₖ (its share of predictions of class k) × (its mean on the reference windows it
+/// predicted as k), the overall reference mean standing for classes with fewer than
+/// <see cref="OutputReference.MinClassWindows"/> reference windows (<see cref="OutputReference.Expected"/>), and
+/// the candidate's shortfall from its expectation is compared with the champion's shortfall from its own (the
+/// observed difference less the expected one, with the interval's confidence interval as before). An interval
+/// whose activity mix alone widens the gap passes; a candidate less confident than its own reference on the
+/// same activities fails. Without such a reference the gap between two versions
 /// measures their calibration as much as the candidate's health: the verdict is reported with its evidence
 /// but not counted (<see cref="GateResult.IsCounted"/>), and the agreement and class-mix gates (or the
 /// accuracy gate, with feedback labels) remain the guards against a broken candidate.
@@ -446,13 +453,27 @@ internal sealed class DifferenceGate : IAnalysisGate
             }
         }
 
-        // Judge each version against its own calibration: subtract the gap the two versions already show
-        // on the known reference windows, so a less confident but equally right architecture is not
-        // taken for a degraded one.
+        // Judge each version against its own calibration, for the activities it predicted: each version's expected
+        // figure is its reference figure for each class it predicted in the interval, weighted by its share of those
+        // predictions (the pairs' class counts when paired, its own traffic's otherwise). The candidate's shortfall
+        // from its expectation is then compared with the champion's shortfall from its own: observed difference minus
+        // expected difference. A less confident but equally right architecture is not taken for a degraded one, nor
+        // is an interval in which the few devices on a step sit or stand, where it is less confident still; a
+        // candidate that is less confident than itself on the reference windows' activities is.
         var gap = 0.0;
+        var evidenceExtra = new Dictionary<string, double>();
         if (snapshot.CandidateReference is { } cr && snapshot.StableReference is { } sr)
         {
-            gap = _uncertainty ? cr.UncertainRate - sr.UncertainRate : sr.MeanConfidence - cr.MeanConfidence;
+            var paired = basis == "paired";
+            var (candidateExpected, candidateCovered) = cr.Expected(_uncertainty, paired ? p.CandidateClassCounts : c.ClassCounts);
+            var (stableExpected, stableCovered) = sr.Expected(_uncertainty, paired ? p.StableClassCounts : s.ClassCounts);
+            gap = _uncertainty ? candidateExpected - stableExpected : stableExpected - candidateExpected;
+            evidenceExtra["overall_reference_gap"] = _uncertainty ? cr.UncertainRate - sr.UncertainRate : sr.MeanConfidence - cr.MeanConfidence;
+            evidenceExtra["candidate_expected"] = candidateExpected;
+            evidenceExtra["stable_expected"] = stableExpected;
+            evidenceExtra["candidate_class_covered"] = candidateCovered;
+            evidenceExtra["stable_class_covered"] = stableCovered;
+            evidenceExtra["reference_windows"] = Math.Min(cr.Windows, sr.Windows);
         }
 
         var referenced = snapshot.CandidateReference is not null && snapshot.StableReference is not null;
@@ -463,10 +484,15 @@ internal sealed class DifferenceGate : IAnalysisGate
         var evidence = Evidence(difference, se, n, basis);
         evidence["raw_difference"] = raw;
         evidence["reference_gap"] = gap;
+        foreach (var (key, value) in evidenceExtra)
+        {
+            evidence[key] = value;
+        }
+
         evidence["ci_lower"] = lower;
         evidence["ci_upper"] = upper;
         evidence["calibration_reference"] = referenced ? 1 : 0;
-        var what = _uncertainty ? "uncertain-rate increase" : "confidence drop";
+        var what = (_uncertainty ? "uncertain-rate increase" : "confidence drop") + (referenced ? Invariant($" (observed {raw:0.####}, less the {gap:0.####} the reference windows lead to expect for the classes each version predicted)") : string.Empty);
         var result = lower > _limit
             ? new GateResult(Name, GateVerdict.Fail, Invariant($"{c.Version} {what} {difference:0.####} vs {s.Version} ({basis}, n={n}); lower bound {lower:0.####} exceeds {_limit:0.####}."), evidence)
             : upper <= _limit

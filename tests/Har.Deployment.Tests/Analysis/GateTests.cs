@@ -252,6 +252,106 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void DifferenceGates_ActivityMixAloneWidensTheGap_PassAgainstThePerClassExpectation_BrokenCandidateFails()
+    {
+        // Reference windows, 20 of each class: on classes 0–2 ("walking") the candidate is about as confident as the
+        // champion (0.93 vs 0.95, never uncertain); on class 3 ("sitting") far less (0.72 vs 0.90, uncertain on 30 % vs 5 %).
+        // Overall the gap is 0.06 in confidence and 0.0625 in uncertain rate.
+        var (candidateReference, stableReference) = (Reference(0.93f, 0.72f, 6), Reference(0.95f, 0.90f, 1));
+        Assert.Equal(0.06, stableReference.MeanConfidence - candidateReference.MeanConfidence, 6);
+        Assert.Equal(0.0625, candidateReference.UncertainRate - stableReference.UncertainRate, 6);
+
+        // An interval in which every device sits: both versions behave exactly as on their reference sitting windows,
+        // so the whole 0.18 confidence drop and 0.25 uncertain-rate increase come from the activity mix.
+        var healthy = Sitting(candidateMean: 0.72f, candidateUncertainPerTen: 3);
+        var z = Statistics.NormalQuantile(0.95);
+        var gates = new[] { DifferenceGate.Confidence(0.10, 100, z), DifferenceGate.Uncertainty(0.15, 100, z) };
+        foreach (var gate in gates)
+        {
+            // Against the overall gap (the figures without their per-class breakdown), the mix alone fails the candidate.
+            var overallOnly = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: Overall(candidateReference), stableReference: Overall(stableReference), reset: false));
+            Assert.Equal(GateVerdict.Fail, overallOnly.Verdict);
+
+            // Against what each version's reference leads to expect for the class it predicted, it passes.
+            var result = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference, reset: false));
+            Assert.True(result.IsCounted);
+            Assert.Equal(GateVerdict.Pass, result.Verdict);
+            Assert.Equal(1, result.Evidence["candidate_class_covered"], 6);
+            Assert.Equal(gate.Name == "confidence" ? 0.18 : 0.25, result.Evidence["reference_gap"], 6);
+            Assert.Equal(gate.Name == "confidence" ? 0.06 : 0.0625, result.Evidence["overall_reference_gap"], 6);
+        }
+
+        // A candidate that is less confident than its own reference on the same activity (0.50 on sitting, always uncertain) still fails both.
+        var broken = Sitting(candidateMean: 0.50f, candidateUncertainPerTen: 10);
+        foreach (var gate in gates)
+        {
+            var result = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference, reset: false));
+            Assert.True(result.IsCounted);
+            Assert.Equal(GateVerdict.Fail, result.Verdict);
+        }
+
+        static OutputReference Reference(float walking, float sitting, int sittingUncertain)
+        {
+            var classes = new int[80];
+            var confidence = new float[80];
+            var uncertain = new bool[80];
+            for (var i = 0; i < 80; i++)
+            {
+                classes[i] = i % 4;
+                confidence[i] = classes[i] == 3 ? sitting : walking;
+                uncertain[i] = classes[i] == 3 && i / 4 < sittingUncertain;
+            }
+
+            return OutputReference.From(4, classes, confidence, uncertain);
+        }
+
+        static OutputReference Overall(OutputReference reference) => new(reference.MeanConfidence, reference.UncertainRate, reference.Windows);
+
+        static RolloutObservations Sitting(float candidateMean, int candidateUncertainPerTen)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 2000; i++)
+            {
+                var candidate = candidateMean + (((i % 3) - 1) * 0.05f);
+                var stable = 0.90f + (((i % 5) - 2) * 0.02f);
+                o.RecordPair(new PairedObservation(3, candidate, i % 10 < candidateUncertainPerTen, 3, stable, i % 20 == 0));
+            }
+
+            return o;
+        }
+    }
+
+    [Fact]
+    public void OutputReference_Expected_WeighsClassFiguresByTheIntervalsMix_FallsBackToOverallForThinClasses()
+    {
+        // 10 windows predicted as class 0 (confidence 0.9), 10 as class 1 (0.6), 2 as class 2 (0.3): too few for class 2's own figure.
+        var classes = new int[22];
+        var confidence = new float[22];
+        for (var i = 0; i < 22; i++)
+        {
+            classes[i] = i < 10 ? 0 : i < 20 ? 1 : 2;
+            confidence[i] = classes[i] switch { 0 => 0.9f, 1 => 0.6f, _ => 0.3f };
+        }
+
+        var reference = OutputReference.From(4, classes, confidence, new bool[22]);
+        var overall = reference.MeanConfidence;
+        Assert.Equal((9 + 6 + 0.6) / 22, overall, 6);
+
+        var (expected, covered) = reference.Expected(false, [30, 10, 0, 0]);
+        Assert.Equal((0.75 * 0.9) + (0.25 * 0.6), expected, 6);
+        Assert.Equal(1, covered, 6);
+
+        // Class 2 (2 reference windows) and class 3 (none) take the overall mean.
+        (expected, covered) = reference.Expected(false, [10, 0, 5, 5]);
+        Assert.Equal((0.5 * 0.9) + (0.5 * overall), expected, 6);
+        Assert.Equal(0.5, covered, 6);
+
+        // A reference without class figures expects the overall mean whatever the mix.
+        Assert.Equal(overall, new OutputReference(overall, 0, 22).Expected(false, [30, 10, 0, 0]).Expected, 6);
+        Assert.Throws<ArgumentOutOfRangeException>(() => OutputReference.From(2, [0, 3], [0.5f, 0.5f], [false, false]));
+    }
+
+    [Fact]
     public void ClassMix_LargeSampleSmallShift_PassesBecauseOfEffectSizeFloor()
     {
         var o = new RolloutObservations();
