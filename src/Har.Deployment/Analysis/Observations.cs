@@ -148,6 +148,18 @@ public sealed class PairedWindow
     internal double ConfidenceDifferenceSum { get; }
 
     internal double ConfidenceDifferenceSumSquares { get; }
+
+    /// <summary>Gets the sum of the stable version's confidence over the pairs (NaN when a replica did not ship it).</summary>
+    internal double StableConfidenceSum { get; init; } = double.NaN;
+
+    /// <summary>Gets the pairs on which the stable version was not uncertain (−1 when a replica did not ship them).</summary>
+    internal long StableSurePairs { get; init; } = -1;
+
+    /// <summary>Gets the agreements among <see cref="StableSurePairs"/> (−1 when unknown).</summary>
+    internal long StableSureAgreements { get; init; } = -1;
+
+    /// <summary>Gets the stable version's mean confidence over the pairs (NaN when there are none or it is unknown).</summary>
+    internal double StableMeanConfidence => Pairs == 0 ? double.NaN : StableConfidenceSum / Pairs;
 }
 
 /// <summary>Everything the gates judge at the end of one analysis interval.</summary>

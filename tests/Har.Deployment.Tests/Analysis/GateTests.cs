@@ -242,7 +242,7 @@ public sealed class GateTests
         var calibrated = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.70, 0.2, 200), stableReference: new OutputReference(0.85, 0.1, 200), reset: false));
         Assert.True(calibrated.IsCounted);
         Assert.Equal(GateVerdict.Pass, calibrated.Verdict);
-        Assert.Equal(0.15, calibrated.Evidence["reference_gap"], 6);
+        Assert.Equal(0.15, calibrated.Evidence["reference_gap"], 4); // the champion is 0.849975 here, 0.000025 below its reference: a negligible log-odds shift
 
         // The same reference gap of 0, a counted Fail.
         var degraded = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.85, 0.1, 200), stableReference: new OutputReference(0.85, 0.1, 200)));
@@ -268,17 +268,16 @@ public sealed class GateTests
         var gates = new[] { DifferenceGate.Confidence(0.10, 100, z), DifferenceGate.Uncertainty(0.15, 100, z) };
         foreach (var gate in gates)
         {
-            // Against the overall gap (the figures without their per-class breakdown), the mix alone fails the candidate.
-            var overallOnly = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: Overall(candidateReference), stableReference: Overall(stableReference), reset: false));
-            Assert.Equal(GateVerdict.Fail, overallOnly.Verdict);
-
-            // Against what each version's reference leads to expect for the class it predicted, it passes.
+            // Against the overall gap (0.18 − 0.06 = 0.12 > 0.10; 0.25 − 0.0625 = 0.19 > 0.15) the mix alone would fail the
+            // candidate; against what each version's reference leads to expect for the class it predicted, it passes.
             var result = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference, reset: false));
             Assert.True(result.IsCounted);
             Assert.Equal(GateVerdict.Pass, result.Verdict);
             Assert.Equal(1, result.Evidence["candidate_class_covered"], 6);
-            Assert.Equal(gate.Name == "confidence" ? 0.18 : 0.25, result.Evidence["reference_gap"], 6);
+            Assert.Equal(gate.Name == "confidence" ? 0.18 : 0.25, result.Evidence["reference_gap"], 4);
             Assert.Equal(gate.Name == "confidence" ? 0.06 : 0.0625, result.Evidence["overall_reference_gap"], 6);
+            Assert.Equal(0, result.Evidence["stable_shift_log_odds"], 4); // the champion is as on its reference sitting windows
+            Assert.True(result.Evidence["raw_difference"] - result.Evidence["overall_reference_gap"] - (z * result.Evidence["standard_error"]) > result.Evidence["threshold"]);
         }
 
         // A candidate that is less confident than its own reference on the same activity (0.50 on sitting, always uncertain) still fails both.
@@ -305,8 +304,6 @@ public sealed class GateTests
             return OutputReference.From(4, classes, confidence, uncertain);
         }
 
-        static OutputReference Overall(OutputReference reference) => new(reference.MeanConfidence, reference.UncertainRate, reference.Windows);
-
         static RolloutObservations Sitting(float candidateMean, int candidateUncertainPerTen)
         {
             var o = new RolloutObservations();
@@ -319,6 +316,82 @@ public sealed class GateTests
 
             return o;
         }
+    }
+
+    [Fact]
+    public void UncertainRate_TrafficHarderForTheChampionToo_CandidateExpectedAtTheSameLogOddsShift_NotWithoutTheShift()
+    {
+        // Reference windows, 20 of each class: the candidate is uncertain on 30 %, the champion on 5 %, every class alike.
+        var classes = new int[80];
+        var candidateUncertain = new bool[80];
+        var stableUncertain = new bool[80];
+        for (var i = 0; i < 80; i++)
+        {
+            classes[i] = i % 4;
+            candidateUncertain[i] = i / 4 % 10 < 3;
+            stableUncertain[i] = i / 4 == 0;
+        }
+
+        var candidateReference = OutputReference.From(4, classes, [.. Enumerable.Repeat(0.8f, 80)], candidateUncertain);
+        var stableReference = OutputReference.From(4, classes, [.. Enumerable.Repeat(0.9f, 80)], stableUncertain);
+        var gate = DifferenceGate.Uncertainty(0.15, 100, Statistics.NormalQuantile(0.95));
+
+        // Traffic on which the champion is uncertain on 40 %: log-odds 2.54 above its reference. The same shift takes the
+        // candidate's 30 % to 84.4 %; a candidate at 84 % is as healthy as the champion there (the additive expectation,
+        // 40 % + 25 points, would fail it: 0.44 − 0.25 = 0.19 > 0.15).
+        var hard = Pairs(candidatePerThousand: 840, stablePerThousand: 400);
+        var result = gate.Evaluate(hard.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+        Assert.Equal(Math.Log(0.4 / 0.6) - Math.Log(0.05 / 0.95), result.Evidence["stable_shift_log_odds"], 6);
+        Assert.Equal(0.844, result.Evidence["candidate_expected_on_this_traffic"], 3);
+        Assert.Equal(0.25, result.Evidence["additive_reference_gap"], 6);
+        Assert.True(result.Evidence["raw_difference"] - result.Evidence["additive_reference_gap"] > 0.18);
+
+        // The same candidate figure where the champion is as on its reference windows: nothing excuses it.
+        var alone = Pairs(candidatePerThousand: 840, stablePerThousand: 50);
+        var failed = gate.Evaluate(alone.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.Equal(GateVerdict.Fail, failed.Verdict);
+        Assert.Equal(0, failed.Evidence["stable_shift_log_odds"], 6);
+
+        static RolloutObservations Pairs(int candidatePerThousand, int stablePerThousand)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 2000; i++)
+            {
+                o.RecordPair(new PairedObservation(i % 4, 0.6f, i % 1000 < candidatePerThousand, i % 4, 0.8f, (i * 7 % 1000) < stablePerThousand));
+            }
+
+            return o;
+        }
+    }
+
+    [Fact]
+    public void Agreement_JudgedOnWindowsTheChampionWasSureOf_BrokenCandidateStillFails()
+    {
+        // 1,000 pairs: on the 700 the champion is sure of the candidate agrees on 90 %; on the 300 it is unsure of, on 30 %.
+        // All pairs: 72 %, below the 75 % limit; the windows the champion was sure of: 90 %.
+        var healthy = new RolloutObservations();
+        var broken = new RolloutObservations();
+        for (var i = 0; i < 1000; i++)
+        {
+            var stableUnsure = i >= 700;
+            var agree = stableUnsure ? i % 10 < 3 : i % 10 != 0;
+            healthy.RecordPair(new PairedObservation(agree ? 1 : 2, 0.8f, false, 1, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+
+            // A broken candidate disagrees where the champion is sure as often as where it is not (50 %).
+            broken.RecordPair(new PairedObservation(i % 2 == 0 ? 1 : 2, 0.8f, false, 1, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+        }
+
+        var gate = new AgreementGate(0.75, 100, Statistics.NormalQuantile(0.95));
+        var result = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(0.72, result.Evidence["agreement_rate"], 6);
+        Assert.Equal(700, result.Evidence["stable_sure_pairs"]);
+        Assert.Equal(0.9, result.Evidence["judged_agreement_rate"], 6);
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+
+        var failed = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, failed.Verdict);
+        Assert.Contains("windows the champion was sure of", failed.Message, StringComparison.Ordinal);
     }
 
     [Fact]
