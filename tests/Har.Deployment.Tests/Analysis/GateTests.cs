@@ -392,6 +392,20 @@ public sealed class GateTests
         var failed = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
         Assert.Equal(GateVerdict.Fail, failed.Verdict);
         Assert.Contains("windows the champion was sure of", failed.Message, StringComparison.Ordinal);
+
+        // Few pairs (an interval at 10 windows/s): 33 of the 48 sure pairs agree (69 %, upper bound 78 %: not proven below
+        // 75 % alone), none of the 12 others; all 60 pairs prove it (55 %, upper bound 65 %), and the sure ones agree: Fail.
+        var few = new RolloutObservations();
+        for (var i = 0; i < 60; i++)
+        {
+            few.RecordPair(new PairedObservation(i < 33 ? 1 : 2, 0.8f, false, 1, i < 48 ? 0.9f : 0.5f, i >= 48));
+        }
+
+        var early = gate.Evaluate(few.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.True(early.Evidence["ci_upper"] >= 0.75);
+        Assert.True(early.Evidence["all_pairs_ci_upper"] < 0.75);
+        Assert.Equal(GateVerdict.Fail, early.Verdict);
+        Assert.Contains("of all 60 windows", early.Message, StringComparison.Ordinal);
     }
 
     [Fact]
