@@ -148,6 +148,18 @@ public sealed class PairedWindow
     internal double ConfidenceDifferenceSum { get; }
 
     internal double ConfidenceDifferenceSumSquares { get; }
+
+    /// <summary>Gets the sum of the stable version's confidence over the pairs (NaN when a replica did not ship it).</summary>
+    internal double StableConfidenceSum { get; init; } = double.NaN;
+
+    /// <summary>Gets the pairs on which the stable version was not uncertain (−1 when a replica did not ship them).</summary>
+    internal long StableSurePairs { get; init; } = -1;
+
+    /// <summary>Gets the agreements among <see cref="StableSurePairs"/> (−1 when unknown).</summary>
+    internal long StableSureAgreements { get; init; } = -1;
+
+    /// <summary>Gets the stable version's mean confidence over the pairs (NaN when there are none or it is unknown).</summary>
+    internal double StableMeanConfidence => Pairs == 0 ? double.NaN : StableConfidenceSum / Pairs;
 }
 
 /// <summary>Everything the gates judge at the end of one analysis interval.</summary>
@@ -199,11 +211,107 @@ public sealed class AnalysisSnapshot
 }
 
 /// <summary>
-/// A model version's outputs on known reference windows: its mean confidence and uncertain rate. Two
-/// architectures are calibrated differently (a model trained with label smoothing is less confident
-/// everywhere), so confidence is judged against each version's own reference, not across versions.
+/// A model version's outputs on known reference windows: its mean confidence and uncertain rate, overall and for
+/// the windows it predicted as each class. Two architectures are calibrated differently (a model trained with label
+/// smoothing is less confident everywhere), and differently by activity (the bundled CNN is far less confident than
+/// the CNN-BiLSTM on sitting and standing, about as confident on walking), so confidence is judged against each
+/// version's own reference, for the activities it predicted in the interval, not across versions.
 /// </summary>
 /// <param name="MeanConfidence">The mean top probability on the reference windows.</param>
 /// <param name="UncertainRate">The share of reference windows predicted below the uncertainty threshold.</param>
 /// <param name="Windows">The number of reference windows.</param>
-internal readonly record struct OutputReference(double MeanConfidence, double UncertainRate, int Windows);
+internal readonly record struct OutputReference(double MeanConfidence, double UncertainRate, int Windows)
+{
+    /// <summary>The fewest reference windows predicted as a class for that class's own figures to stand in an expectation; below it the overall figures stand.</summary>
+    internal const int MinClassWindows = 8;
+
+    /// <summary>Gets the reference windows the version predicted as each class (empty when not kept: every class falls back to the overall figures).</summary>
+    public IReadOnlyList<int> ClassWindows { get; init; } = [];
+
+    /// <summary>Gets the mean confidence of the reference windows predicted as each class (NaN for a class never predicted).</summary>
+    public IReadOnlyList<double> ClassConfidence { get; init; } = [];
+
+    /// <summary>Gets the uncertain rate of the reference windows predicted as each class (NaN for a class never predicted).</summary>
+    public IReadOnlyList<double> ClassUncertainRate { get; init; } = [];
+
+    /// <summary>The reference of one version's predictions on the reference windows, overall and per predicted class.</summary>
+    /// <param name="classes">The number of classes.</param>
+    /// <param name="predictedClass">The predicted class of each reference window.</param>
+    /// <param name="confidence">The top probability of each reference window.</param>
+    /// <param name="uncertain">Whether each reference window's prediction was uncertain.</param>
+    public static OutputReference From(int classes, ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<bool> uncertain)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(predictedClass.Length);
+        if (confidence.Length != predictedClass.Length || uncertain.Length != predictedClass.Length)
+        {
+            throw new ArgumentException($"{predictedClass.Length} predicted classes, {confidence.Length} confidences and {uncertain.Length} uncertainty flags; one of each per reference window was expected.", nameof(confidence));
+        }
+
+        var windows = new int[classes];
+        var confidenceSum = new double[classes];
+        var uncertainCount = new int[classes];
+        double total = 0;
+        var totalUncertain = 0;
+        for (var i = 0; i < predictedClass.Length; i++)
+        {
+            var k = predictedClass[i];
+            if ((uint)k >= (uint)classes)
+            {
+                throw new ArgumentOutOfRangeException(nameof(predictedClass), k, $"Reference window {i} was predicted as class {k}; classes 0 to {classes - 1} were expected.");
+            }
+
+            windows[k]++;
+            confidenceSum[k] += confidence[i];
+            uncertainCount[k] += uncertain[i] ? 1 : 0;
+            total += confidence[i];
+            totalUncertain += uncertain[i] ? 1 : 0;
+        }
+
+        var classConfidence = new double[classes];
+        var classUncertain = new double[classes];
+        for (var k = 0; k < classes; k++)
+        {
+            classConfidence[k] = windows[k] == 0 ? double.NaN : confidenceSum[k] / windows[k];
+            classUncertain[k] = windows[k] == 0 ? double.NaN : (double)uncertainCount[k] / windows[k];
+        }
+
+        var n = predictedClass.Length;
+        return new OutputReference(total / n, (double)totalUncertain / n, n) { ClassWindows = windows, ClassConfidence = classConfidence, ClassUncertainRate = classUncertain };
+    }
+
+    /// <summary>
+    /// The mean confidence (or uncertain rate) the version would show on the reference windows if it predicted the classes in
+    /// <paramref name="classCounts"/>' proportions: Σₖ (its share of predictions of class k) × (its reference figure for class k),
+    /// with the overall figure for a class predicted on fewer than <see cref="MinClassWindows"/> reference windows.
+    /// </summary>
+    /// <param name="uncertainty">The uncertain rate (<see langword="true"/>) or the mean confidence.</param>
+    /// <param name="classCounts">The version's predictions of each class in the interval.</param>
+    /// <returns>The expectation, and the share of the interval's predictions whose class had its own reference figure.</returns>
+    public (double Expected, double ClassCovered) Expected(bool uncertainty, IReadOnlyList<long> classCounts)
+    {
+        var overall = uncertainty ? UncertainRate : MeanConfidence;
+        var perClass = uncertainty ? ClassUncertainRate : ClassConfidence;
+        double total = 0, sum = 0, covered = 0;
+        for (var k = 0; k < classCounts.Count; k++)
+        {
+            var count = classCounts[k];
+            if (count <= 0)
+            {
+                continue;
+            }
+
+            total += count;
+            if (k < ClassWindows.Count && ClassWindows[k] >= MinClassWindows)
+            {
+                sum += count * perClass[k];
+                covered += count;
+            }
+            else
+            {
+                sum += count * overall;
+            }
+        }
+
+        return total == 0 ? (overall, 0) : (sum / total, covered / total);
+    }
+}

@@ -266,9 +266,9 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain);
-                _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
-                _diffSum = _diffSumSquares = 0;
+                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain) { StableConfidenceSum = double.IsNaN(_stableConfidenceSum) ? null : _stableConfidenceSum, StableSurePairs = _surePairs >= 0 ? _surePairs : null, StableSureAgreements = _sureAgreements >= 0 ? _sureAgreements : null };
+                _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
+                _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
                 Array.Clear(_candidate);
                 Array.Clear(_stable);
                 return delta;
@@ -300,6 +300,9 @@ internal sealed partial class RolloutObservations
                 _agreements += d.Agreements;
                 _diffSum += d.DiffSum;
                 _diffSumSquares += d.DiffSumSquares;
+                _stableConfidenceSum += d.StableConfidenceSum ?? double.NaN;
+                _surePairs = d.StableSurePairs is { } sure && _surePairs >= 0 ? _surePairs + sure : -1;
+                _sureAgreements = d.StableSureAgreements is { } agreed && _sureAgreements >= 0 ? _sureAgreements + agreed : -1;
                 _candidateUncertain += d.CandidateUncertain;
                 _stableUncertain += d.StableUncertain;
             }
@@ -312,6 +315,9 @@ internal sealed partial class RolloutObservations
         private long _agreements;
         private double _diffSum;
         private double _diffSumSquares;
+        private double _stableConfidenceSum; // NaN once a replica that does not ship it was merged
+        private long _surePairs; // -1 once a replica that does not ship them was merged
+        private long _sureAgreements;
         private long _candidateUncertain;
         private long _stableUncertain;
 
@@ -335,9 +341,16 @@ internal sealed partial class RolloutObservations
                     _agreements++;
                 }
 
+                if (!p.StableUncertain && _surePairs >= 0)
+                {
+                    _surePairs++;
+                    _sureAgreements += p.CandidateLabel == p.StableLabel ? 1 : 0;
+                }
+
                 var diff = (double)p.StableConfidence - p.CandidateConfidence;
                 _diffSum += diff;
                 _diffSumSquares += diff * diff;
+                _stableConfidenceSum += p.StableConfidence;
                 _candidateUncertain += p.CandidateUncertain ? 1 : 0;
                 _stableUncertain += p.StableUncertain ? 1 : 0;
             }
@@ -351,11 +364,11 @@ internal sealed partial class RolloutObservations
                 var s = new long[c.Length];
                 Array.Copy(_candidate, c, Math.Min(c.Length, _candidate.Length));
                 Array.Copy(_stable, s, Math.Min(s.Length, _stable.Length));
-                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain);
+                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain, _stableConfidenceSum, _surePairs, _sureAgreements);
                 if (reset)
                 {
-                    _pairs = _agreements = _candidateUncertain = _stableUncertain = 0;
-                    _diffSum = _diffSumSquares = 0;
+                    _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
+                    _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
                     Array.Clear(_candidate);
                     Array.Clear(_stable);
                 }
@@ -364,9 +377,9 @@ internal sealed partial class RolloutObservations
             }
         }
 
-        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain)
+        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain, double StableConfidenceSum, long SurePairs, long SureAgreements)
         {
-            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain);
+            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain) { StableConfidenceSum = StableConfidenceSum, StableSurePairs = SurePairs, StableSureAgreements = SureAgreements };
         }
     }
 }

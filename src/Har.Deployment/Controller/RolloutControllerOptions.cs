@@ -71,7 +71,11 @@ public sealed class RolloutControllerOptions
     /// <summary>Gets the options of the built-in strategies (<c>recreate</c>, <c>blue-green</c>, <c>canary</c>, <c>shadow</c>).</summary>
     public BuiltInStrategyOptions BuiltInStrategies { get; } = new();
 
-    /// <summary>Gets known windows (sensor units, interleaved frames) the built-in smoke test runs the candidate on; the candidate must agree with the champion on at least <see cref="SmokeTestMinAgreement"/> of them.</summary>
+    /// <summary>
+    /// Gets known windows (sensor units, interleaved frames) the built-in smoke test runs the candidate on; the candidate must agree with the champion on at least <see cref="SmokeTestMinAgreement"/> of them.
+    /// They are also each version's calibration reference for the confidence and uncertain-rate gates, per predicted class: give a sample of each activity as it comes
+    /// (a few dozen windows of each, not only windows the champion is sure of), so each class the versions predict has its own figures.
+    /// </summary>
     /// <value>The default value is an empty list: the smoke test uses synthetic windows and checks only that outputs are valid and deterministic.</value>
     public IList<float[]> SmokeTestWindows { get; } = [];
 

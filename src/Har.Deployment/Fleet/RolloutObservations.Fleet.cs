@@ -16,7 +16,17 @@ internal sealed class ObservationDelta
         public Dictionary<int, long>? Single { get; init; }
     }
 
-    internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain);
+    internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain)
+    {
+        /// <summary>Gets the sum of the stable version's confidence over the pairs; <see langword="null"/> from a replica that did not ship it.</summary>
+        public double? StableConfidenceSum { get; init; }
+
+        /// <summary>Gets the pairs on which the stable version was not uncertain; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long? StableSurePairs { get; init; }
+
+        /// <summary>Gets the agreements among <see cref="StableSurePairs"/>; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long? StableSureAgreements { get; init; }
+    }
 }
 
 /// <summary>The fleet side of the observations: a follower drains what it recorded; the leader merges every replica's.</summary>

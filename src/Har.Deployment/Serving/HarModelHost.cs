@@ -249,18 +249,22 @@ internal sealed class HarModelHost : IModelVersionHost
             return null;
         }
 
+        // Overall and per predicted class: the analysis expects each version's figures for the activities it predicted.
         return _references.GetOrAdd(version, _ =>
         {
-            double confidence = 0;
-            var uncertain = 0;
-            foreach (var window in _smokeWindows)
+            var n = _smokeWindows.Count;
+            var predicted = new int[n];
+            var confidence = new float[n];
+            var uncertain = new bool[n];
+            for (var i = 0; i < n; i++)
             {
-                var p = r.Model.Predict(window);
-                confidence += p.Confidence;
-                uncertain += p.IsUncertain ? 1 : 0;
+                var p = r.Model.Predict(_smokeWindows[i]);
+                predicted[i] = p.ClassIndex;
+                confidence[i] = p.Confidence;
+                uncertain[i] = p.IsUncertain;
             }
 
-            return new OutputReference(confidence / _smokeWindows.Count, (double)uncertain / _smokeWindows.Count, _smokeWindows.Count);
+            return OutputReference.From(r.Model.Card.ClassCount, predicted, confidence, uncertain);
         });
     }
 

@@ -36,35 +36,51 @@ internal sealed partial class RolloutSimulation
     }
 
     /// <summary>
-    /// The windows of the built-in smoke test, as an operator would pick them: windows whose activity is
-    /// known and which the champion gets right with a confidence of at least
-    /// <see cref="SmokeConfidence"/>, spread evenly over the recording (at most <see cref="SmokeWindowCount"/>).
-    /// A healthy candidate answers most of them as the champion does; a broken one does not. Windows the
-    /// champion itself is unsure of say nothing about a candidate (on synthetic streams the two models
-    /// disagree on a quarter of all windows, and 10 such windows once fell to 30 % agreement on another
-    /// CPU). With fewer than <see cref="SmokeWindowMinimum"/> such windows (no labels), every 25th window
-    /// is used as before.
+    /// The windows of the built-in smoke test and of the calibration reference, as an operator would pick them: for
+    /// each activity, windows whose activity is known, spread evenly over the recording (at most
+    /// <see cref="SmokeWindowsPerActivity"/> of each). A healthy candidate answers most of them as the champion does
+    /// (91.5 % of the HAPT test windows, far above <see cref="RolloutControllerOptions.SmokeTestMinAgreement"/>); a
+    /// broken one does not. A few of each activity, not a few of the recording: the confidence and uncertain-rate
+    /// gates expect each version's figures per predicted class from these windows (<see cref="OutputReference.Expected"/>),
+    /// which needs <see cref="OutputReference.MinClassWindows"/> of a class. And a sample of each activity as it comes,
+    /// not only windows the champion is sure of: the gates compare the versions' figures on traffic with their figures
+    /// on these windows, and windows picked for the champion's confidence of at least 0.8 were the easy ones, on which
+    /// the CNN was uncertain on 4–6 points more than the CNN-BiLSTM where the traffic of a few devices showed 20–25
+    /// points more. With fewer than <see cref="SmokeWindowMinimum"/> known windows (no labels), every 25th window is used.
     /// </summary>
-    private static List<float[]> SmokeWindows(float[] all, int values, List<int> truth, Outputs champion)
+    private static List<float[]> SmokeWindows(float[] all, int values, List<int> truth)
     {
         var n = all.Length / values;
-        var known = new List<int>();
+        var known = new Dictionary<int, List<int>>();
+        var total = 0;
         for (var w = 0; w < n; w++)
         {
-            if (truth[w] >= 0 && champion.Labels[w] == truth[w] && champion.Confidence[w] >= SmokeConfidence)
+            if (truth[w] >= 0)
             {
-                known.Add(w);
+                if (!known.TryGetValue(truth[w], out var list))
+                {
+                    known[truth[w]] = list = [];
+                }
+
+                list.Add(w);
+                total++;
             }
         }
 
         var picked = new List<int>();
-        if (known.Count >= SmokeWindowMinimum)
+        if (total >= SmokeWindowMinimum)
         {
-            var step = Math.Max(1, known.Count / SmokeWindowCount);
-            for (var i = 0; i < known.Count && picked.Count < SmokeWindowCount; i += step)
+            foreach (var activity in known.Keys.Order())
             {
-                picked.Add(known[i]);
+                var windows = known[activity];
+                var step = Math.Max(1, windows.Count / SmokeWindowsPerActivity);
+                for (var i = 0; i < windows.Count && i / step < SmokeWindowsPerActivity; i += step)
+                {
+                    picked.Add(windows[i]);
+                }
             }
+
+            picked.Sort();
         }
         else
         {
@@ -77,8 +93,7 @@ internal sealed partial class RolloutSimulation
         return picked.ConvertAll(w => all.AsSpan(w * values, values).ToArray());
     }
 
-    private const float SmokeConfidence = 0.8f;
-    private const int SmokeWindowCount = 32;
+    private const int SmokeWindowsPerActivity = 24;
     private const int SmokeWindowMinimum = 10;
 
     /// <summary>

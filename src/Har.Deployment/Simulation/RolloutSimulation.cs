@@ -206,7 +206,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var brokenOut = Score(candidateModel, broken, candidateLatencies, cancellationToken);
 
             // The built-in smoke test runs on known windows against the champion (see SmokeWindows).
-            var smoke = SmokeWindows(all, values, truth, championOut);
+            var smoke = SmokeWindows(all, values, truth);
 
             host.SetSmokeWindows(smoke, options.SmokeTestMinAgreement);
             var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);

@@ -242,13 +242,200 @@ public sealed class GateTests
         var calibrated = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.70, 0.2, 200), stableReference: new OutputReference(0.85, 0.1, 200), reset: false));
         Assert.True(calibrated.IsCounted);
         Assert.Equal(GateVerdict.Pass, calibrated.Verdict);
-        Assert.Equal(0.15, calibrated.Evidence["reference_gap"], 6);
+        Assert.Equal(0.15, calibrated.Evidence["reference_gap"], 4); // the champion is 0.849975 here, 0.000025 below its reference: a negligible log-odds shift
 
         // The same reference gap of 0, a counted Fail.
         var degraded = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: new OutputReference(0.85, 0.1, 200), stableReference: new OutputReference(0.85, 0.1, 200)));
         Assert.True(degraded.IsCounted);
         Assert.Equal(GateVerdict.Fail, degraded.Verdict);
         Assert.Equal(GateVerdict.Fail, AnalysisResult.Combine(AccuracyGate.Counted([degraded])));
+    }
+
+    [Fact]
+    public void DifferenceGates_ActivityMixAloneWidensTheGap_PassAgainstThePerClassExpectation_BrokenCandidateFails()
+    {
+        // Reference windows, 20 of each class: on classes 0–2 ("walking") the candidate is about as confident as the
+        // champion (0.93 vs 0.95, never uncertain); on class 3 ("sitting") far less (0.72 vs 0.90, uncertain on 30 % vs 5 %).
+        // Overall the gap is 0.06 in confidence and 0.0625 in uncertain rate.
+        var (candidateReference, stableReference) = (Reference(0.93f, 0.72f, 6), Reference(0.95f, 0.90f, 1));
+        Assert.Equal(0.06, stableReference.MeanConfidence - candidateReference.MeanConfidence, 6);
+        Assert.Equal(0.0625, candidateReference.UncertainRate - stableReference.UncertainRate, 6);
+
+        // An interval in which every device sits: both versions behave exactly as on their reference sitting windows,
+        // so the whole 0.18 confidence drop and 0.25 uncertain-rate increase come from the activity mix.
+        var healthy = Sitting(candidateMean: 0.72f, candidateUncertainPerTen: 3);
+        var z = Statistics.NormalQuantile(0.95);
+        var gates = new[] { DifferenceGate.Confidence(0.10, 100, z), DifferenceGate.Uncertainty(0.15, 100, z) };
+        foreach (var gate in gates)
+        {
+            // Against the overall gap (0.18 − 0.06 = 0.12 > 0.10; 0.25 − 0.0625 = 0.19 > 0.15) the mix alone would fail the
+            // candidate; against what each version's reference leads to expect for the class it predicted, it passes.
+            var result = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference, reset: false));
+            Assert.True(result.IsCounted);
+            Assert.Equal(GateVerdict.Pass, result.Verdict);
+            Assert.Equal(1, result.Evidence["candidate_class_covered"], 6);
+            Assert.Equal(gate.Name == "confidence" ? 0.18 : 0.25, result.Evidence["reference_gap"], 4);
+            Assert.Equal(gate.Name == "confidence" ? 0.06 : 0.0625, result.Evidence["overall_reference_gap"], 6);
+            Assert.Equal(0, result.Evidence["stable_shift_log_odds"], 4); // the champion is as on its reference sitting windows
+            Assert.True(result.Evidence["raw_difference"] - result.Evidence["overall_reference_gap"] - (z * result.Evidence["standard_error"]) > result.Evidence["threshold"]);
+        }
+
+        // A candidate that is less confident than its own reference on the same activity (0.50 on sitting, always uncertain) still fails both.
+        var broken = Sitting(candidateMean: 0.50f, candidateUncertainPerTen: 10);
+        foreach (var gate in gates)
+        {
+            var result = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference, reset: false));
+            Assert.True(result.IsCounted);
+            Assert.Equal(GateVerdict.Fail, result.Verdict);
+        }
+
+        static OutputReference Reference(float walking, float sitting, int sittingUncertain)
+        {
+            var classes = new int[80];
+            var confidence = new float[80];
+            var uncertain = new bool[80];
+            for (var i = 0; i < 80; i++)
+            {
+                classes[i] = i % 4;
+                confidence[i] = classes[i] == 3 ? sitting : walking;
+                uncertain[i] = classes[i] == 3 && i / 4 < sittingUncertain;
+            }
+
+            return OutputReference.From(4, classes, confidence, uncertain);
+        }
+
+        static RolloutObservations Sitting(float candidateMean, int candidateUncertainPerTen)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 2000; i++)
+            {
+                var candidate = candidateMean + (((i % 3) - 1) * 0.05f);
+                var stable = 0.90f + (((i % 5) - 2) * 0.02f);
+                o.RecordPair(new PairedObservation(3, candidate, i % 10 < candidateUncertainPerTen, 3, stable, i % 20 == 0));
+            }
+
+            return o;
+        }
+    }
+
+    [Fact]
+    public void UncertainRate_TrafficHarderForTheChampionToo_CandidateExpectedAtTheSameLogOddsShift_NotWithoutTheShift()
+    {
+        // Reference windows, 20 of each class: the candidate is uncertain on 30 %, the champion on 5 %, every class alike.
+        var classes = new int[80];
+        var candidateUncertain = new bool[80];
+        var stableUncertain = new bool[80];
+        for (var i = 0; i < 80; i++)
+        {
+            classes[i] = i % 4;
+            candidateUncertain[i] = i / 4 % 10 < 3;
+            stableUncertain[i] = i / 4 == 0;
+        }
+
+        var candidateReference = OutputReference.From(4, classes, [.. Enumerable.Repeat(0.8f, 80)], candidateUncertain);
+        var stableReference = OutputReference.From(4, classes, [.. Enumerable.Repeat(0.9f, 80)], stableUncertain);
+        var gate = DifferenceGate.Uncertainty(0.15, 100, Statistics.NormalQuantile(0.95));
+
+        // Traffic on which the champion is uncertain on 40 %: log-odds 2.54 above its reference. The same shift takes the
+        // candidate's 30 % to 84.4 %; a candidate at 84 % is as healthy as the champion there (the additive expectation,
+        // 40 % + 25 points, would fail it: 0.44 − 0.25 = 0.19 > 0.15).
+        var hard = Pairs(candidatePerThousand: 840, stablePerThousand: 400);
+        var result = gate.Evaluate(hard.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+        Assert.Equal(Math.Log(0.4 / 0.6) - Math.Log(0.05 / 0.95), result.Evidence["stable_shift_log_odds"], 6);
+        Assert.Equal(0.844, result.Evidence["candidate_expected_on_this_traffic"], 3);
+        Assert.Equal(0.25, result.Evidence["additive_reference_gap"], 6);
+        Assert.True(result.Evidence["raw_difference"] - result.Evidence["additive_reference_gap"] > 0.18);
+
+        // The same candidate figure where the champion is as on its reference windows: nothing excuses it.
+        var alone = Pairs(candidatePerThousand: 840, stablePerThousand: 50);
+        var failed = gate.Evaluate(alone.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.Equal(GateVerdict.Fail, failed.Verdict);
+        Assert.Equal(0, failed.Evidence["stable_shift_log_odds"], 6);
+
+        static RolloutObservations Pairs(int candidatePerThousand, int stablePerThousand)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 2000; i++)
+            {
+                o.RecordPair(new PairedObservation(i % 4, 0.6f, i % 1000 < candidatePerThousand, i % 4, 0.8f, (i * 7 % 1000) < stablePerThousand));
+            }
+
+            return o;
+        }
+    }
+
+    [Fact]
+    public void Agreement_JudgedOnWindowsTheChampionWasSureOf_BrokenCandidateStillFails()
+    {
+        // 1,000 pairs: on the 700 the champion is sure of the candidate agrees on 90 %; on the 300 it is unsure of, on 30 %.
+        // All pairs: 72 %, below the 75 % limit; the windows the champion was sure of: 90 %.
+        var healthy = new RolloutObservations();
+        var broken = new RolloutObservations();
+        for (var i = 0; i < 1000; i++)
+        {
+            var stableUnsure = i >= 700;
+            var agree = stableUnsure ? i % 10 < 3 : i % 10 != 0;
+            healthy.RecordPair(new PairedObservation(agree ? 1 : 2, 0.8f, false, 1, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+
+            // A broken candidate disagrees where the champion is sure as often as where it is not (50 %).
+            broken.RecordPair(new PairedObservation(i % 2 == 0 ? 1 : 2, 0.8f, false, 1, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+        }
+
+        var gate = new AgreementGate(0.75, 100, Statistics.NormalQuantile(0.95));
+        var result = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(0.72, result.Evidence["agreement_rate"], 6);
+        Assert.Equal(700, result.Evidence["stable_sure_pairs"]);
+        Assert.Equal(0.9, result.Evidence["judged_agreement_rate"], 6);
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+
+        var failed = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, failed.Verdict);
+        Assert.Contains("windows the champion was sure of", failed.Message, StringComparison.Ordinal);
+
+        // Few pairs (an interval at 10 windows/s): 33 of the 48 sure pairs agree (69 %, upper bound 78 %: not proven below
+        // 75 % alone), none of the 12 others; all 60 pairs prove it (55 %, upper bound 65 %), and the sure ones agree: Fail.
+        var few = new RolloutObservations();
+        for (var i = 0; i < 60; i++)
+        {
+            few.RecordPair(new PairedObservation(i < 33 ? 1 : 2, 0.8f, false, 1, i < 48 ? 0.9f : 0.5f, i >= 48));
+        }
+
+        var early = gate.Evaluate(few.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.True(early.Evidence["ci_upper"] >= 0.75);
+        Assert.True(early.Evidence["all_pairs_ci_upper"] < 0.75);
+        Assert.Equal(GateVerdict.Fail, early.Verdict);
+        Assert.Contains("of all 60 windows", early.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OutputReference_Expected_WeighsClassFiguresByTheIntervalsMix_FallsBackToOverallForThinClasses()
+    {
+        // 10 windows predicted as class 0 (confidence 0.9), 10 as class 1 (0.6), 2 as class 2 (0.3): too few for class 2's own figure.
+        var classes = new int[22];
+        var confidence = new float[22];
+        for (var i = 0; i < 22; i++)
+        {
+            classes[i] = i < 10 ? 0 : i < 20 ? 1 : 2;
+            confidence[i] = classes[i] switch { 0 => 0.9f, 1 => 0.6f, _ => 0.3f };
+        }
+
+        var reference = OutputReference.From(4, classes, confidence, new bool[22]);
+        var overall = reference.MeanConfidence;
+        Assert.Equal((9 + 6 + 0.6) / 22, overall, 6);
+
+        var (expected, covered) = reference.Expected(false, [30, 10, 0, 0]);
+        Assert.Equal((0.75 * 0.9) + (0.25 * 0.6), expected, 6);
+        Assert.Equal(1, covered, 6);
+
+        // Class 2 (2 reference windows) and class 3 (none) take the overall mean.
+        (expected, covered) = reference.Expected(false, [10, 0, 5, 5]);
+        Assert.Equal((0.5 * 0.9) + (0.5 * overall), expected, 6);
+        Assert.Equal(0.5, covered, 6);
+
+        // A reference without class figures expects the overall mean whatever the mix.
+        Assert.Equal(overall, new OutputReference(overall, 0, 22).Expected(false, [30, 10, 0, 0]).Expected, 6);
+        Assert.Throws<ArgumentOutOfRangeException>(() => OutputReference.From(2, [0, 3], [0.5f, 0.5f], [false, false]));
     }
 
     [Fact]

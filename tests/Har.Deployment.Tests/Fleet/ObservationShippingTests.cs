@@ -68,7 +68,30 @@ public sealed class ObservationShippingTests
         Assert.Equal(expected.Paired.CandidateClassCounts, merged.Paired.CandidateClassCounts);
         Assert.Equal(expected.Paired.StableClassCounts, merged.Paired.StableClassCounts);
         Assert.Equal(expected.Paired.MeanConfidenceDrop, merged.Paired.MeanConfidenceDrop, 9);
+        Assert.Equal(expected.Paired.StableMeanConfidence, merged.Paired.StableMeanConfidence, 9);
+        Assert.Equal((expected.Paired.StableSurePairs, expected.Paired.StableSureAgreements), (merged.Paired.StableSurePairs, merged.Paired.StableSureAgreements));
+        Assert.InRange(expected.Paired.StableSurePairs, 1, expected.Paired.Pairs - 1);
         Assert.True(expected.Candidate.Requests > 500 && expected.Paired.Pairs > 500);
+    }
+
+    [Fact]
+    public void Merge_ReplicaWithoutTheChampionsPairFigures_MarksThemUnknown_NotZero()
+    {
+        var leader = new RolloutObservations(DateTimeOffset.UnixEpoch);
+        leader.RecordPair(new PairedObservation(1, 0.6f, false, 1, 0.9f, false));
+
+        // A replica of the previous release ships pairs without the champion's confidence sum and sure pairs.
+        var old = new ObservationDelta { Pairs = new ObservationDelta.Paired(3, 2, [0, 3], [0, 3], 0.3, 0.05, 0, 1) };
+        leader.Merge(JsonSerializer.Deserialize<ObservationDelta>(JsonSerializer.Serialize(old, RolloutStateStore.Json), RolloutStateStore.Json)!);
+        var paired = leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(1), Labels, reset: false).Paired;
+        Assert.Equal(4, paired.Pairs);
+        Assert.True(double.IsNaN(paired.StableMeanConfidence));
+        Assert.Equal(-1, paired.StableSurePairs);
+
+        // The agreement gate then judges all pairs, as before.
+        var result = new AgreementGate(0.75, 1, Statistics.NormalQuantile(0.95)).Evaluate(leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(2), Labels));
+        Assert.Equal(0, result.Evidence["stable_sure_basis"]);
+        Assert.Equal(0.75, result.Evidence["judged_agreement_rate"], 6); // 3 of 4 pairs; on the 1 sure pair it would be 100 %
     }
 
     [Fact]
