@@ -10,9 +10,9 @@ namespace Har.Audit.Storage;
 /// A reader sees the old content or the new content, never a torn file.
 /// </summary>
 /// <remarks>
-/// One source file, compiled into Har.Audit and linked into Har.Deployment (its csproj's
-/// <c>&lt;Compile Include=… Link=…/&gt;</c>), so both packages share the code without adding it to
-/// either public API. Each assembly gets its own internal copy of the type.
+/// Har.Deployment keeps its own copy (<c>Har.Deployment.DurableFile</c>) rather than linking this file: the
+/// <c>har</c> CLI sees the internals of both packages, and one linked type would be defined twice under the same
+/// name there. Keep the two copies identical but for the namespace.
 /// </remarks>
 internal static partial class DurableFile
 {
