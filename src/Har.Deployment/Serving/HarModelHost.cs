@@ -209,10 +209,12 @@ internal sealed class HarModelHost : IModelVersionHost
 
     /// <summary>
     /// The version's single-window median service time under the machine's current load: re-measured when the
-    /// last measurement is older than <see cref="BaselineMaxAge"/>. The analysis asks for the candidate's and the
-    /// champion's one after the other, so both are measured under the same contention: a busy host adds about the
-    /// same absolute time to every inference call, which inflates a fast model's ratio to an idle-time baseline
-    /// more than a slow one's (the healthy 0.2 ms CNN was rolled back at 1.54× on a loaded machine).
+    /// last measurement is older than <see cref="BaselineMaxAge"/>, for every resident version at once, their calls
+    /// interleaved, so the candidate's and the champion's baselines carry the same contention: a busy host adds about
+    /// the same absolute time to every inference call, which inflates a fast model's ratio to an idle-time baseline
+    /// more than a slow one's (the healthy 0.2 ms CNN was rolled back at 1.54× on a loaded machine), and measured one
+    /// after the other in bursts, one version's burst could fall in a quiet moment and the other's in a busy one (the
+    /// healthy CNN was rolled back at 1.54× with the champion's traffic median below its own baseline).
     /// </summary>
     public TimeSpan? GetBaselineLatency(string version)
     {
@@ -221,22 +223,31 @@ internal sealed class HarModelHost : IModelVersionHost
             return null;
         }
 
-        var last = r.Baseline;
-        var baseline = last.Median;
-        if (System.Diagnostics.Stopwatch.GetElapsedTime(last.MeasuredAt) > BaselineMaxAge)
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(r.Baseline.MeasuredAt) > BaselineMaxAge)
         {
-            try
+            lock (_baselineLock)
             {
-                baseline = MeasureBaseline(r.Model);
-                r.Baseline = new(baseline, System.Diagnostics.Stopwatch.GetTimestamp());
-            }
-            catch (ObjectDisposedException)
-            {
-                // Unloaded meanwhile: the last measurement stands.
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(r.Baseline.MeasuredAt) > BaselineMaxAge)
+                {
+                    var resident = _models.Values.ToArray();
+                    try
+                    {
+                        var medians = MeasureBaselines([.. resident.Select(m => m.Model)]);
+                        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+                        for (var i = 0; i < resident.Length; i++)
+                        {
+                            resident[i].Baseline = new(medians[i], now);
+                        }
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // A version was unloaded meanwhile: the last measurements stand.
+                    }
+                }
             }
         }
 
-        return baseline;
+        return r.Baseline.Median;
     }
 
     /// <summary>How long a baseline measurement stands before the analysis re-measures it.</summary>
@@ -268,27 +279,41 @@ internal sealed class HarModelHost : IModelVersionHost
         });
     }
 
-    /// <summary>The median of 40 single-window predictions on synthetic windows after warm-up (real wall time: a property of the machine, not of the rollout clock).</summary>
-    internal static TimeSpan MeasureBaseline(HarModel model)
+    private readonly Lock _baselineLock = new();
+
+    /// <summary>
+    /// Each model's median of 40 single-window predictions on synthetic windows after 5 warm-up calls, the models' calls
+    /// interleaved (one call of each in turn), so every model is measured across the same moments of the machine's load.
+    /// </summary>
+    internal static TimeSpan[] MeasureBaselines(IReadOnlyList<HarModel> models)
     {
-        var windows = SyntheticWindows(model.Card);
-        var samples = new long[40];
-        var probabilities = new float[model.Card.ClassCount];
+        var windows = models.Select(m => SyntheticWindows(m.Card)).ToArray();
+        var samples = models.Select(_ => new long[40]).ToArray();
+        var probabilities = models.Select(m => new float[m.Card.ClassCount]).ToArray();
         var prediction = new Prediction[1];
-        for (var i = 0; i < samples.Length + 5; i++)
+        for (var i = 0; i < 45; i++)
         {
-            var start = System.Diagnostics.Stopwatch.GetTimestamp();
-            model.Predict(windows[i % windows.Count], probabilities, prediction);
-            var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - start;
-            if (i >= 5)
+            for (var m = 0; m < models.Count; m++)
             {
-                samples[i - 5] = elapsed;
+                var start = System.Diagnostics.Stopwatch.GetTimestamp();
+                models[m].Predict(windows[m][i % windows[m].Count], probabilities[m], prediction);
+                var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+                if (i >= 5)
+                {
+                    samples[m][i - 5] = elapsed;
+                }
             }
         }
 
-        Array.Sort(samples);
-        return TimeSpan.FromSeconds(samples[samples.Length / 2] / (double)System.Diagnostics.Stopwatch.Frequency);
+        return [.. samples.Select(s =>
+        {
+            Array.Sort(s);
+            return TimeSpan.FromSeconds(s[s.Length / 2] / (double)System.Diagnostics.Stopwatch.Frequency);
+        })];
     }
+
+    /// <summary>The median of 40 single-window predictions on synthetic windows after warm-up (real wall time: a property of the machine, not of the rollout clock).</summary>
+    internal static TimeSpan MeasureBaseline(HarModel model) => MeasureBaselines([model])[0];
 
     private sealed class Resident(HarModel model, TimeSpan baseline, bool owned)
     {
