@@ -19,6 +19,9 @@ internal static class RealClockEvaluation
     public static IReadOnlyList<(int InFlight, int Devices)> Matrix { get; } =
         [.. from inFlight in new[] { 1, 8, 64 } from devices in new[] { 5, 500 } select (inFlight, devices)];
 
+    /// <summary>A cell as <c>--cells</c> matches it, e.g. "64 in flight, 500 devices".</summary>
+    public static string Describe((int InFlight, int Devices) cell) => string.Create(CultureInfo.InvariantCulture, $"{cell.InFlight} in flight, {cell.Devices} devices");
+
     /// <summary>The outcome of one real-clock rollout.</summary>
     public sealed record Run(int InFlight, int Devices, RolloutPhase Phase, bool Promoted, TimeSpan Elapsed, long Windows, string? FailingGates, string LastAnalysis);
 

@@ -31,7 +31,7 @@ internal static class RolloutEvaluateCommand
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
         var output = new Option<FileInfo?>("--out") { Description = "Write the Markdown report to this file (default: standard output)." };
         var only = new Option<string?>("--candidates") { Description = "Comma-separated candidates (default all): healthy, errors-5%, errors-20%, service-time-3x, broken-normalization, permuted-labels, less-accurate-6pt." };
-        var where = new Option<string?>("--cells") { Description = "Only the cells whose description contains every ';'-separated part, e.g. \"10 windows/s;10 % labels\" (default: all)." };
+        var where = new Option<string?>("--cells") { Description = "Only the cells whose description contains every ';'-separated part, e.g. \"10 windows/s;10 % labels\", or with --real-clock \"64 in flight\" (default: all)." };
         var realClock = new Option<bool>("--real-clock") { Description = "Run the real-clock matrix instead (1/8/64 in flight × 5/500 devices, the healthy candidate, default options, real ONNX sessions and this machine's clock)." };
         var interval = new Option<int>("--interval") { Description = "With --real-clock: the analysis interval in seconds.", DefaultValueFactory = _ => 5 };
         var command = new Command("evaluate", "Run the rollout evaluation matrix (in flight × devices × windows/s × smoke windows × feedback labels, healthy and faulty candidates) on a virtual clock, or with --real-clock the README's quick start under real load, and write the outcome as Markdown.") { data, runs, quick, seed, output, only, where, realClock, interval };
@@ -39,7 +39,7 @@ internal static class RolloutEvaluateCommand
         {
             if (parse.GetValue(realClock))
             {
-                return await RunRealClockAsync(parse.GetValue(data)?.FullName ?? SharedData.FindHapt(), Math.Max(1, parse.GetValue(runs)), TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(interval))), parse.GetValue(output), ct).ConfigureAwait(false);
+                return await RunRealClockAsync(parse.GetValue(data)?.FullName ?? SharedData.FindHapt(), Math.Max(1, parse.GetValue(runs)), TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(interval))), parse.GetValue(where), parse.GetValue(output), ct).ConfigureAwait(false);
             }
 
             var candidates = EvaluationCandidate.All;
@@ -111,12 +111,23 @@ internal static class RolloutEvaluateCommand
         return command;
     }
 
-    private static async Task<int> RunRealClockAsync(string? folder, int runs, TimeSpan interval, FileInfo? output, CancellationToken ct)
+    private static async Task<int> RunRealClockAsync(string? folder, int runs, TimeSpan interval, string? filter, FileInfo? output, CancellationToken ct)
     {
+        var cells = RealClockEvaluation.Matrix;
+        if (filter is not null)
+        {
+            var parts = filter.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            cells = [.. cells.Where(c => parts.All(p => RealClockEvaluation.Describe(c).Contains(p, StringComparison.Ordinal)))];
+            if (cells.Count == 0)
+            {
+                throw new ArgumentException($"--cells '{filter}' matches no real-clock cell; they read like '{RealClockEvaluation.Describe(RealClockEvaluation.Matrix[^1])}'.");
+            }
+        }
+
         var card = Har.Inference.ModelCard.Load(BundledModels.Champion);
         var sessions = (folder is null ? Synthetic(card) : Hapt(folder, card, ct)).Select(s => s.Frames).ToList();
         var results = new List<RealClockEvaluation.Run>();
-        foreach (var (inFlight, devices) in RealClockEvaluation.Matrix)
+        foreach (var (inFlight, devices) in cells)
         {
             for (var i = 0; i < runs; i++)
             {
@@ -126,7 +137,7 @@ internal static class RolloutEvaluateCommand
             }
         }
 
-        var command = string.Create(CultureInfo.InvariantCulture, $"har rollout evaluate --real-clock --runs {runs} --interval {interval.TotalSeconds:0}{(folder is null ? string.Empty : " --data <uci-hapt>")}");
+        var command = string.Create(CultureInfo.InvariantCulture, $"har rollout evaluate --real-clock --runs {runs} --interval {interval.TotalSeconds:0}{(filter is null ? string.Empty : $" --cells \"{filter}\"")}{(folder is null ? string.Empty : " --data <uci-hapt>")}");
         var markdown = RealClockEvaluation.ToMarkdown(results, command, interval);
         if (output is not null)
         {

@@ -101,6 +101,9 @@ public sealed class VersionWindow
     /// </summary>
     internal LatencyHistogram? SingleServiceHistogram { get; init; }
 
+    /// <summary>Gets the mean size of the runs the <see cref="ServiceTimeSamples"/> windows were scored in (1 = all alone); <see langword="null"/> when unknown.</summary>
+    internal double? MeanBatchSize { get; init; }
+
     internal double ConfidenceSum { get; }
 
     internal double ConfidenceSumSquares { get; }

@@ -125,13 +125,14 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty()) { Single = _single.NonEmpty() };
+                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty()) { Single = _single.NonEmpty(), BatchSizeSum = _batchSizeKnown ? _batchSizeSum : null };
                 _requests = _errors = _uncertain = 0;
                 _confidenceSum = _confidenceSumSquares = 0;
                 Array.Clear(_classes);
                 _latency.Reset();
                 _service.Reset();
                 _single.Reset();
+                (_batchSizeSum, _batchSizeKnown) = (0, true);
                 return delta;
             }
         }
@@ -162,6 +163,15 @@ internal sealed partial class RolloutObservations
                 {
                     _single.Add(single);
                 }
+
+                if (d.BatchSizeSum is { } batchSizes)
+                {
+                    _batchSizeSum += batchSizes;
+                }
+                else if (d.Service.Count > 0)
+                {
+                    _batchSizeKnown = false; // a replica that does not ship batch sizes: the mean is unknown until the next interval
+                }
             }
         }
 
@@ -175,6 +185,8 @@ internal sealed partial class RolloutObservations
         private double _confidenceSum;
         private double _confidenceSumSquares;
         private long _uncertain;
+        private long _batchSizeSum;
+        private bool _batchSizeKnown = true;
 
         public void Record(in PredictionObservation o)
         {
@@ -227,6 +239,7 @@ internal sealed partial class RolloutObservations
             }
 
             _service.Record(serviceTime);
+            _batchSizeSum += Math.Max(1, batchSize);
             if (batchSize <= 1)
             {
                 _single.Record(serviceTime);
@@ -239,7 +252,7 @@ internal sealed partial class RolloutObservations
             {
                 var counts = new long[Math.Max(classes, 0)];
                 Array.Copy(_classes, counts, Math.Min(counts.Length, _classes.Length));
-                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone(), _single.Clone());
+                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone(), _single.Clone(), _batchSizeKnown && _service.Count > 0 ? _batchSizeSum / (double)_service.Count : null);
                 if (reset)
                 {
                     _requests = _errors = _uncertain = 0;
@@ -248,15 +261,16 @@ internal sealed partial class RolloutObservations
                     _latency.Reset();
                     _service.Reset();
                     _single.Reset();
+                    (_batchSizeSum, _batchSizeKnown) = (0, true);
                 }
 
                 return taken;
             }
         }
 
-        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null, LatencyHistogram? Single = null)
+        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null, LatencyHistogram? Single = null, double? MeanBatchSize = null)
         {
-            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service, SingleServiceHistogram = Single };
+            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service, SingleServiceHistogram = Single, MeanBatchSize = MeanBatchSize };
         }
     }
 

@@ -14,6 +14,9 @@ internal sealed class ObservationDelta
     {
         /// <summary>Gets the service times of single-window runs (a subset of <see cref="Service"/>); <see langword="null"/> from a replica that did not ship them.</summary>
         public Dictionary<int, long>? Single { get; init; }
+
+        /// <summary>Gets the sum over the <see cref="Service"/> samples of the size of the run each window was scored in; <see langword="null"/> from a replica that did not ship it.</summary>
+        public long? BatchSizeSum { get; init; }
     }
 
     internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain)

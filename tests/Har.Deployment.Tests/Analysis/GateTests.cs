@@ -95,6 +95,47 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Latency_BaselinesMisreadUnderSaturation_AreRefutedByTheTrafficOnlyWhenTheCandidateIsBatchedNoMore()
+    {
+        // 64 callers on two cores: the candidate's forty baseline calls were mostly preempted (18 ms against the
+        // champion's 3 ms: 6×), while in the traffic both versions' windows cost about the same per window. Where the
+        // candidate was batched no more than the champion, its per-window median is, if anything, an overestimate
+        // of its cost, so a traffic ratio within the limit refutes the baselines.
+        GateResult Judge(int candidateBatch, int stableBatch, double candidateMs, double stableMs)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 600; i++)
+            {
+                o.RecordLatency("s", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(stableMs), batchSize: stableBatch);
+                if (i % 4 == 0)
+                {
+                    o.RecordLatency("c", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(candidateMs), batchSize: candidateBatch);
+                }
+            }
+
+            return new LatencyGate(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), 1.5, 1.5, 100)
+                .Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, TimeSpan.FromMilliseconds(18), TimeSpan.FromMilliseconds(3)));
+        }
+
+        var refuted = Judge(candidateBatch: 4, stableBatch: 32, candidateMs: 0.05, stableMs: 0.045);
+        Assert.Equal(GateVerdict.Pass, refuted.Verdict);
+        Assert.Equal(0, refuted.Evidence["like_with_like"]);
+        Assert.InRange(refuted.Evidence["baseline_ratio"], 5.9, 6.1);
+        Assert.InRange(refuted.Evidence["p50_ratio"], 1, 1.5);
+
+        // Both witnesses agree on a slow candidate: it fails.
+        var slow = Judge(candidateBatch: 4, stableBatch: 32, candidateMs: 0.2, stableMs: 0.045);
+        Assert.Equal(GateVerdict.Fail, slow.Verdict);
+        Assert.True(slow.Evidence["p50_ratio"] > 1.5, $"traffic ratio {slow.Evidence["p50_ratio"]}");
+
+        // A candidate batched more than the champion pays less per window than it would alone: its traffic cannot
+        // refute the baselines, and neither reading is trusted.
+        var moreBatched = Judge(candidateBatch: 32, stableBatch: 4, candidateMs: 0.05, stableMs: 0.045);
+        Assert.Equal(GateVerdict.Inconclusive, moreBatched.Verdict);
+        Assert.Equal((32, 4), (moreBatched.Evidence["candidate_mean_batch"], moreBatched.Evidence["stable_mean_batch"]));
+    }
+
+    [Fact]
     public void Latency_SameExtraTimeOnEveryCall_IsNotARegressionOfTheFasterModel()
     {
         // A busy host adds ~0.14 ms to every single-window run: the 0.27 ms champion serves at 0.40 ms (1.5×), the 0.11 ms

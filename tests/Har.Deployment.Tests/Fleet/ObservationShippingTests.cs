@@ -60,6 +60,8 @@ public sealed class ObservationShippingTests
                 (m.Requests, m.Errors, m.Uncertain, m.LatencySamples, m.LatencyP95, m.LatencyP99, m.ServiceTimeSamples, m.ServiceTimeP50, m.ServiceTimeP95));
             Assert.Equal((e.SingleServiceHistogram!.Count, e.SingleServiceHistogram.Quantile(0.5)), (m.SingleServiceHistogram!.Count, m.SingleServiceHistogram.Quantile(0.5)));
             Assert.InRange(e.SingleServiceHistogram.Count, 1, e.ServiceTimeSamples - 1); // single-window runs are a subset
+            Assert.Equal(e.MeanBatchSize!.Value, m.MeanBatchSize!.Value, 9);
+            Assert.InRange(e.MeanBatchSize.Value, 4, 5); // sizes 1..8 drawn uniformly: mean 4.5
             Assert.Equal(e.ClassCounts, m.ClassCounts);
             Assert.Equal(e.MeanConfidence, m.MeanConfidence, 9);
         }
@@ -92,6 +94,24 @@ public sealed class ObservationShippingTests
         var result = new AgreementGate(0.75, 1, Statistics.NormalQuantile(0.95)).Evaluate(leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(2), Labels));
         Assert.Equal(0, result.Evidence["stable_sure_basis"]);
         Assert.Equal(0.75, result.Evidence["judged_agreement_rate"], 6); // 3 of 4 pairs; on the 1 sure pair it would be 100 %
+    }
+
+    [Fact]
+    public void Merge_ReplicaWithoutBatchSizes_MarksTheMeanBatchSizeUnknown()
+    {
+        var leader = new RolloutObservations(DateTimeOffset.UnixEpoch);
+        leader.RecordLatency("1.1.0", TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(0.2), batchSize: 4);
+        Assert.Equal(4, leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch, Labels, reset: false).Candidate.MeanBatchSize);
+
+        // A replica of the previous release ships service times without the batch sizes: the mean is unknown, not 4.
+        var old = new ObservationDelta();
+        old.Versions["1.1.0"] = new ObservationDelta.Version(0, 0, 0, 0, 0, [], [], new Dictionary<int, long> { [10] = 3 });
+        leader.Merge(JsonSerializer.Deserialize<ObservationDelta>(JsonSerializer.Serialize(old, RolloutStateStore.Json), RolloutStateStore.Json)!);
+        Assert.Null(leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(1), Labels).Candidate.MeanBatchSize);
+
+        // Known again from the next interval on.
+        leader.RecordLatency("1.1.0", TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(0.2), batchSize: 2);
+        Assert.Equal(2, leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(2), Labels).Candidate.MeanBatchSize);
     }
 
     [Fact]
