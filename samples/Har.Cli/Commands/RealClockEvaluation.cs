@@ -23,7 +23,11 @@ internal static class RealClockEvaluation
     public static string Describe((int InFlight, int Devices) cell) => string.Create(CultureInfo.InvariantCulture, $"{cell.InFlight} in flight, {cell.Devices} devices");
 
     /// <summary>The outcome of one real-clock rollout.</summary>
-    public sealed record Run(int InFlight, int Devices, RolloutPhase Phase, bool Promoted, TimeSpan Elapsed, long Windows, string? FailingGates, string LastAnalysis);
+    public sealed record Run(int InFlight, int Devices, RolloutPhase Phase, bool Promoted, TimeSpan Elapsed, long Windows, string? FailingGates, string LastAnalysis)
+    {
+        /// <summary>Gets the analyses that did not pass, by step and gate: "step 5 at 100 %: latency Inconclusive 12 ×", as seen by polling the status.</summary>
+        public string Undecided { get; init; } = string.Empty;
+    }
 
     /// <summary>Runs one rollout of the healthy candidate under <paramref name="inFlight"/> concurrent callers streaming <paramref name="devices"/> devices.</summary>
     public static async Task<Run> RunOnceAsync(IReadOnlyList<ReadOnlyMemory<float>> sessions, int inFlight, int devices, TimeSpan interval, TimeSpan limit, CancellationToken cancellationToken)
@@ -95,9 +99,29 @@ internal static class RealClockEvaluation
                 },
                 CancellationToken.None)).ToArray();
 
+            // Why a run needs more intervals: every analysis that did not pass, tallied by step and gate.
+            var seen = 0;
+            var undecided = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            void Tally()
+            {
+                if (controller.Status is { LastAnalysis: { } last } current && current.AnalysesRun != seen)
+                {
+                    seen = current.AnalysesRun;
+                    if (last.Verdict != GateVerdict.Pass)
+                    {
+                        foreach (var gate in last.Gates.Where(g => g.Verdict != GateVerdict.Pass))
+                        {
+                            var key = string.Create(CultureInfo.InvariantCulture, $"step {current.StepIndex} at {current.CandidatePercent:0.##} %: {gate.Gate} {gate.Verdict}");
+                            undecided[key] = undecided.GetValueOrDefault(key) + 1;
+                        }
+                    }
+                }
+            }
+
             while (Running())
             {
                 await Task.Delay(200, CancellationToken.None).ConfigureAwait(false);
+                Tally();
             }
 
             await stop.CancelAsync().ConfigureAwait(false);
@@ -105,7 +129,11 @@ internal static class RealClockEvaluation
             await loop.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var status = controller.Status!;
             var failing = status.LastAnalysis?.Gates.Where(g => g.Verdict == GateVerdict.Fail && !g.Message.StartsWith("not counted", StringComparison.Ordinal) && !g.Message.StartsWith("outranked", StringComparison.Ordinal)).Select(g => g.Gate).ToList();
-            return new Run(inFlight, devices, status.Phase, status.Promoted, Stopwatch.GetElapsedTime(started), windows, failing is { Count: > 0 } ? string.Join(", ", failing) : null, status.LastAnalysis?.ToString() ?? "no analysis");
+            Tally();
+            return new Run(inFlight, devices, status.Phase, status.Promoted, Stopwatch.GetElapsedTime(started), windows, failing is { Count: > 0 } ? string.Join(", ", failing) : null, status.LastAnalysis?.ToString() ?? "no analysis")
+            {
+                Undecided = string.Join("; ", undecided.Select(u => string.Create(CultureInfo.InvariantCulture, $"{u.Key} {u.Value}×"))),
+            };
         }
         finally
         {
@@ -130,6 +158,16 @@ internal static class RealClockEvaluation
             var scored = list.Select(r => r.Windows).Order().ToList();
             var gates = string.Join("; ", list.Where(r => r.Phase == RolloutPhase.RolledBack).Select(r => r.FailingGates ?? "?"));
             md.AppendLine(inv, $"| {cell.Key.InFlight} | {cell.Key.Devices} | {list.Count} | {list.Count(r => r.Promoted)} | {list.Count(r => r.Phase == RolloutPhase.RolledBack)} | {list.Count(r => !r.Promoted && r.Phase != RolloutPhase.RolledBack)} | {times[times.Count / 2]:0} s | {scored[scored.Count / 2]:N0} | {(gates.Length == 0 ? "-" : gates)} |");
+        }
+
+        var slow = runs.Where(r => r.Undecided.Length > 0 || !r.Promoted).ToList();
+        if (slow.Count > 0)
+        {
+            md.AppendLine().AppendLine("Runs with analyses that did not pass (step, candidate share, gate, verdict, how many analyses):").AppendLine();
+            foreach (var r in slow)
+            {
+                md.AppendLine(inv, $"- {r.InFlight} in flight, {r.Devices} devices: {r.Phase}{(r.Promoted ? " (promoted)" : string.Empty)} after {r.Elapsed.TotalSeconds:0} s; {(r.Undecided.Length == 0 ? "every analysis passed" : r.Undecided)}");
+            }
         }
 
         return md.ToString();

@@ -133,7 +133,7 @@ internal static class RolloutEvaluateCommand
             {
                 var run = await RealClockEvaluation.RunOnceAsync(sessions, inFlight, devices, interval, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
                 results.Add(run);
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"real clock, {inFlight} in flight, {devices} devices, run {i + 1}: {run.Phase}{(run.Promoted ? " (promoted)" : string.Empty)} after {run.Elapsed.TotalSeconds:0} s, {run.Windows:N0} windows{(run.Promoted ? string.Empty : "; " + run.LastAnalysis)}"));
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"real clock, {inFlight} in flight, {devices} devices, run {i + 1}: {run.Phase}{(run.Promoted ? " (promoted)" : string.Empty)} after {run.Elapsed.TotalSeconds:0} s, {run.Windows:N0} windows{(run.Undecided.Length == 0 ? string.Empty : "; analyses not passed: " + run.Undecided)}{(run.Promoted ? string.Empty : "; last analysis: " + run.LastAnalysis)}"));
             }
         }
 
