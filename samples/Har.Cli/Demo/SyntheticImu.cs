@@ -13,7 +13,8 @@ internal sealed record SyntheticSession(string Id, int Subject, float[] Samples,
 /// <summary>
 /// A seeded generator of plausible waist-worn smartphone IMU streams at 50 Hz in the shared data's units
 /// (acceleration in g including gravity, x pointing up when upright; angular rate in rad/s) for the six basic
-/// activities, built from statistics of the UCI HAPT training subjects (windows lying wholly inside one activity):
+/// activities, built from statistics of the UCI HAPT training subjects (windows lying wholly inside one activity;
+/// <c>tools/training/synthetic_imu_stats.py</c> computes every table below):
 /// <list type="bullet">
 /// <item>Every activity has its per-label mean on all six channels (the posture's gravity direction; the stairs' mean
 /// yaw rate, since the recorded stairs turn).</item>
@@ -55,7 +56,7 @@ internal static class SyntheticImu
     ];
 
     // The white part of it (sensor noise: the standard deviation of successive differences / √2); the rest is sway.
-    private static readonly double[] SensorNoise = [0.003, 0.003, 0.005, 0.005, 0.006, 0.005];
+    private static readonly double[] SensorNoise = [0.003, 0.003, 0.005, 0.005, 0.007, 0.005];
 
     // Sway: a first-order autoregressive process with this coefficient per frame (a time constant of about 0.2 s).
     private const double SwayCoefficient = 0.9;
@@ -144,12 +145,35 @@ internal static class SyntheticImu
         for (var i = 0; i < count; i++)
         {
             // One generator per session, so a session does not depend on how many others were generated before it.
-            var rng = new Random(HashCode.Combine(seed, prefix.Length, i, 0x5eed));
+            var rng = new Random(SessionSeed(seed, prefix, i));
             var subject = firstSubject + i;
             sessions.Add(Session(rng, $"{prefix}-{subject:D2}", subject, seconds * SampleRateHz));
         }
 
         return sessions;
+    }
+
+    /// <summary>
+    /// The seed of one session's generator: a fixed mix of the seed, the prefix and the index, the same in every process
+    /// (<see cref="HashCode"/> is randomised per process, so it would give other samples on every run).
+    /// </summary>
+    internal static int SessionSeed(int seed, string prefix, int index)
+    {
+        unchecked
+        {
+            var h = 0xcbf29ce484222325UL;
+            foreach (var c in prefix)
+            {
+                h = (h ^ c) * 0x100000001b3UL;
+            }
+
+            h ^= (ulong)(uint)seed * 0x9e3779b97f4a7c15UL;
+            h ^= (ulong)(uint)index * 0xc2b2ae3d27d4eb4fUL;
+            h ^= h >> 31;
+            h *= 0xbf58476d1ce4e5b9UL;
+            h ^= h >> 29;
+            return (int)(h & 0x7fffffff);
+        }
     }
 
     private static SyntheticSession Session(Random rng, string id, int subject, int frames)
