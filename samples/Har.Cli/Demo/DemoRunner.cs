@@ -154,8 +154,9 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
 
             console.Write(new Panel(new Markup(
                 "[bold yellow]SYNTHETIC DATA[/] — no UCI HAPT folder was found (../shared/data/uci-hapt, $HAR_SHARED or --data).\n" +
-                "The streams below come from a seeded generator of plausible waist-worn IMU signals (gravity per posture,\n" +
-                "1.7–2 Hz gait, sensor noise). Predictions on them show the pipeline working, not the models' accuracy."))
+                "The streams below come from a seeded generator of plausible waist-worn IMU signals (per-activity statistics\n" +
+                "and the mean stride cycle of the HAPT training subjects, sensor noise). Predictions on them show the pipeline\n" +
+                "working, not the models' accuracy."))
                 .Header("[yellow] synthetic [/]").BorderColor(Color.Yellow));
         }
 
