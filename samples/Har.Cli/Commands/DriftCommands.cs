@@ -27,7 +27,12 @@ internal static class DriftCommands
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the profile JSON.", Required = true };
         var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check).", DefaultValueFactory = _ => 3000 };
         var model = ModelOption("Also attach the model's outputs on the data's windows (class mix, confidence, entropy) for output drift; windows of activities the model does not know (matched by name with labels.csv) are left out and counted.");
-        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window, model };
+        var accuracySubjects = new Option<int[]>("--accuracy-subjects")
+        {
+            Description = "With --model: subjects the model was not trained on (e.g. 28 29 30, the bundled models' validation subjects), whose labelled windows measure the model's accuracy per confidence bin (the accuracy estimate) and under each standard input fault (unit errors, sign flips, axis swaps, 40 Hz fed as 50 Hz, stuck channels), so that a device whose alarm names such a fault is estimated with the accuracy measured under it.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window, model, accuracySubjects };
         cmd.SetAction(parse =>
         {
             var which = parse.GetValue(split)!;
@@ -43,8 +48,18 @@ internal static class DriftCommands
             {
                 var labelNames = SensorDataset.LoadLabelNames(DataFolder(parse.GetValue(data)));
                 var run = RunModel(modelFile.FullName, sessions.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames);
-                profile = profile.WithOutputs(OutputReference.FromPredictions(run.Labels, run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray()));
+                var outputs = OutputReference.FromPredictions(run.Labels, run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray());
                 Console.Out.WriteLine(run.Describe());
+                if (parse.GetValue(accuracySubjects) is { Length: > 0 } subjects)
+                {
+                    outputs = WithAccuracy(outputs, modelFile.FullName, LoadSessions(parse.GetValue(data), "all").Where(s => subjects.Contains(s.Subject)).ToList(), labelNames, profile.SampleRateHz, subjects);
+                }
+
+                profile = profile.WithOutputs(outputs);
+            }
+            else if (parse.GetValue(accuracySubjects) is { Length: > 0 })
+            {
+                throw new ArgumentException("--accuracy-subjects measures the model's accuracy; pass the model with --model <model.onnx>.");
             }
 
             var path = parse.GetValue(output)!.FullName;
@@ -100,7 +115,25 @@ internal static class DriftCommands
                 }
 
                 var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null);
-                outputs = new DriftScorer(profile).ScoreOutputs(run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray());
+
+                // Each prediction with its device's alarm as it stood when the window was complete: a named input fault
+                // conditions the accuracy estimate (the reference's accuracy under that fault, when it holds one).
+                var alarmsAt = new List<DriftAlarm?>(run.Classes.Count);
+                foreach (var (device, end) in run.Windows)
+                {
+                    DriftAlarm? alarm = null;
+                    foreach (var w in windows)
+                    {
+                        if (w.Device == device && w.Start + profile.SegmentLength <= end)
+                        {
+                            alarm = w.Report.Alarm;
+                        }
+                    }
+
+                    alarmsAt.Add(alarm);
+                }
+
+                outputs = new DriftScorer(profile).ScoreOutputs(run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray(), alarmsAt);
             }
 
             var flagged = windows.Count(w => Flagged(w.Report));
@@ -150,6 +183,59 @@ internal static class DriftCommands
             return verdict == DriftVerdict.Drifted || flagged > 0 ? 1 : 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Measures the model's accuracy on the labelled windows of subjects it was not trained on, clean (per confidence bin)
+    /// and under each standard input fault, and returns the output reference that holds them.
+    /// </summary>
+    private static OutputReference WithAccuracy(OutputReference outputs, string modelPath, List<SensorSession> labelled, string[] labelNames, double sampleRateHz, int[] subjects)
+    {
+        if (labelled.Count == 0)
+        {
+            throw new InvalidDataException($"The data has no sessions of subjects {string.Join(' ', subjects)} (--accuracy-subjects).");
+        }
+
+        var clean = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames).Labelled();
+        outputs = outputs.WithAccuracy(clean.Classes, clean.Confidence, clean.True);
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy on {clean.True.Length} labelled windows of subjects {string.Join(' ', subjects)}: {Accuracy(clean.Classes, clean.True):F3}; under each standard input fault:"));
+        foreach (var fault in InputFault.Standard(Channels, sampleRateHz))
+        {
+            var run = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), fault.Apply(s.Samples, Channels.Length), (byte[]?)Resample(s.Labels, fault.SourceFramesPerFrame))), labelNames).Labelled();
+            outputs = outputs.WithFaultAccuracy(fault, run.Classes, run.True);
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {fault}: {Accuracy(run.Classes, run.True):F3} ({run.True.Length} windows)"));
+        }
+
+        return outputs;
+    }
+
+    /// <summary>The labels of the faulty stream's frames (each frame covers <paramref name="ratio"/> frames of the recording).</summary>
+    private static byte[] Resample(byte[] labels, double ratio)
+    {
+        if (ratio == 1)
+        {
+            return labels;
+        }
+
+        var frames = Math.Max(0, (int)Math.Floor(((labels.Length - 1) / ratio) + 1));
+        var result = new byte[frames];
+        for (var f = 0; f < frames; f++)
+        {
+            result[f] = labels[Math.Min(labels.Length - 1, (int)Math.Round(f * ratio))];
+        }
+
+        return result;
+    }
+
+    private static double Accuracy(int[] predicted, int[] truth)
+    {
+        var right = 0;
+        for (var i = 0; i < predicted.Length; i++)
+        {
+            right += predicted[i] == truth[i] ? 1 : 0;
+        }
+
+        return predicted.Length == 0 ? double.NaN : (double)right / predicted.Length;
     }
 
     /// <summary>A window needs attention: a channel drifted or a sensor check failed.</summary>
@@ -237,6 +323,8 @@ internal static class DriftCommands
                     run.Classes.Add(p.ClassIndex);
                     run.Confidence.Add(p.Confidence);
                     run.Entropy.Add(p.Entropy);
+                    run.Windows.Add((id, centre - (card.WindowLength / 2) + card.WindowLength));
+                    run.True.Add(activity is not null && labels![centre] != 0 ? card.Labels.ToList().FindIndex(l => string.Equals(l, activity, StringComparison.OrdinalIgnoreCase)) : -1);
                 }
             }
 
@@ -410,6 +498,24 @@ internal static class DriftCommands
         public List<float> Confidence { get; } = [];
 
         public List<float> Entropy { get; } = [];
+
+        /// <summary>Gets the recording and the end frame of each window.</summary>
+        public List<(string Id, long End)> Windows { get; } = [];
+
+        /// <summary>Gets the true class per window (model order) from the centre sample's label, or -1 when unlabelled.</summary>
+        public List<int> True { get; } = [];
+
+        /// <summary>The windows with a true class: predicted class, confidence and true class.</summary>
+        public (int[] Classes, float[] Confidence, int[] True) Labelled()
+        {
+            var keep = Enumerable.Range(0, True.Count).Where(i => True[i] >= 0).ToArray();
+            if (keep.Length == 0)
+            {
+                throw new InvalidDataException($"{Model} produced no window with a labelled activity it knows on the --accuracy-subjects' data.");
+            }
+
+            return ([.. keep.Select(i => Classes[i])], [.. keep.Select(i => Confidence[i])], [.. keep.Select(i => True[i])]);
+        }
 
         public SortedDictionary<string, int> Excluded { get; } = new(StringComparer.Ordinal);
 

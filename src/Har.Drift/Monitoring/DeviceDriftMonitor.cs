@@ -125,7 +125,8 @@ public sealed class DeviceDriftMonitor : IDisposable
 
             state.LastSeen = now;
             state.Frames.Append(window[(overlapFrames * _channels)..], default);
-            _outputs.Add(predictedClass, confidence, entropy);
+            // The device's alarm as it stood when the prediction was made: a named input fault conditions the accuracy estimate.
+            _outputs.Add(predictedClass, confidence, entropy, state.Latest?.Alarm);
         }
     }
 
@@ -184,6 +185,7 @@ public sealed class DeviceDriftMonitor : IDisposable
         int[] classes;
         float[] confidence;
         float[] entropy;
+        DriftAlarm?[] alarms;
         lock (_gate)
         {
             if (_outputs.Count == 0)
@@ -191,10 +193,10 @@ public sealed class DeviceDriftMonitor : IDisposable
                 return null;
             }
 
-            (classes, confidence, entropy) = _outputs.Snapshot();
+            (classes, confidence, entropy, alarms) = _outputs.Snapshot();
         }
 
-        var verdict = _scorer.ScoreOutputs(classes, confidence, entropy);
+        var verdict = _scorer.ScoreOutputs(classes, confidence, entropy, alarms);
         Volatile.Write(ref _latestOutputs, verdict);
         _metrics.RecordOutputs(verdict);
         if (verdict.Verdict == DriftVerdict.Drifted)

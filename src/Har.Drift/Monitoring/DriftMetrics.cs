@@ -104,6 +104,8 @@ internal sealed class DriftMetrics : IDisposable
         if (o.EstimatedAccuracy is { } a && !double.IsNaN(a))
         {
             Set(DriftMeter.EstimatedAccuracy, a);
+            Set(DriftMeter.EstimateNamedFaultShare, o.Predictions == 0 ? 0 : o.NamedFaults.Sum(f => f.Predictions) / (double)o.Predictions);
+            Set(DriftMeter.EstimateReliable, o.EstimateReliable ? 1 : 0);
         }
 
         if (o.ReferenceAccuracy is { } r)

@@ -108,7 +108,8 @@ public sealed class DriftMonitor : IDisposable
         OutputScoring.Validate(_scorer.Profile.Outputs, predictedClass, confidence, entropy);
         lock (_gate)
         {
-            _outputs.Add(predictedClass, confidence, entropy);
+            // The device's alarm as it stood when the prediction was made: a named input fault conditions its accuracy estimate.
+            _outputs.Add(predictedClass, confidence, entropy, _latest?.Alarm);
         }
     }
 
@@ -142,16 +143,17 @@ public sealed class DriftMonitor : IDisposable
         int[]? classes = null;
         float[]? confidence = null;
         float[]? entropy = null;
+        DriftAlarm?[]? alarms = null;
         lock (_gate)
         {
             (window, stamps, start) = _frames.Snapshot();
             if (_scorer.Profile.Outputs is not null && _outputs.Count > 0)
             {
-                (classes, confidence, entropy) = _outputs.Snapshot();
+                (classes, confidence, entropy, alarms) = _outputs.Snapshot();
             }
         }
 
-        var outputs = classes is null ? null : _scorer.ScoreOutputs(classes, confidence, entropy);
+        var outputs = classes is null ? null : _scorer.ScoreOutputs(classes, confidence, entropy, alarms!);
         var report = _scorer.Score(window, _history, start, stamps, outputs);
         _metrics.Record(report);
         MonitorLog.Report(_logger, _options.MonitorName, report);

@@ -72,6 +72,7 @@ internal sealed class OutputRing
     private readonly int[] _classes;
     private readonly float[] _confidence;
     private readonly float[] _entropy;
+    private readonly DriftAlarm?[] _alarms;
     private long _written;
 
     public OutputRing(int capacity)
@@ -79,14 +80,16 @@ internal sealed class OutputRing
         _classes = new int[capacity];
         _confidence = new float[capacity];
         _entropy = new float[capacity];
+        _alarms = new DriftAlarm?[capacity];
     }
 
     public int Count => (int)Math.Min(_written, _classes.Length);
 
     /// <summary>Records one prediction (no allocation).</summary>
-    public void Add(int predictedClass, float confidence, float entropy)
+    public void Add(int predictedClass, float confidence, float entropy, DriftAlarm? alarm = null)
     {
         var slot = (int)(_written % _classes.Length);
+        _alarms[slot] = alarm;
         _classes[slot] = predictedClass;
         _confidence[slot] = confidence;
         _entropy[slot] = entropy;
@@ -94,12 +97,13 @@ internal sealed class OutputRing
     }
 
     /// <summary>Copies the held predictions out in time order.</summary>
-    public (int[] Classes, float[] Confidence, float[] Entropy) Snapshot()
+    public (int[] Classes, float[] Confidence, float[] Entropy, DriftAlarm?[] Alarms) Snapshot()
     {
         var n = Count;
         var classes = new int[n];
         var confidence = new float[n];
         var entropy = new float[n];
+        var alarms = new DriftAlarm?[n];
         var first = _written - n;
         for (var i = 0; i < n; i++)
         {
@@ -107,9 +111,10 @@ internal sealed class OutputRing
             classes[i] = _classes[slot];
             confidence[i] = _confidence[slot];
             entropy[i] = _entropy[slot];
+            alarms[i] = _alarms[slot];
         }
 
-        return (classes, confidence, entropy);
+        return (classes, confidence, entropy, alarms);
     }
 
     public void Clear() => _written = 0;

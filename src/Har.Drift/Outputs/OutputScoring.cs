@@ -26,9 +26,14 @@ internal static class OutputScoring
         }
     }
 
-    public static OutputVerdict Score(OutputReference reference, DriftScoringOptions options, ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy)
+    public static OutputVerdict Score(OutputReference reference, DriftScoringOptions options, ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy, IReadOnlyList<DriftAlarm?>? alarms = null)
     {
         var n = predictedClass.Length;
+        if (alarms is not null && alarms.Count != n)
+        {
+            throw new ArgumentException($"Got {n} predictions and {alarms.Count} input alarms; expected one alarm per prediction (the alarm of its device when it was made, null where none).", nameof(alarms));
+        }
+
         if (confidence.Length != n || entropy.Length != n)
         {
             throw new ArgumentException($"Got {n} predicted classes, {confidence.Length} confidences and {entropy.Length} entropies; expected one of each per prediction.", nameof(predictedClass));
@@ -77,12 +82,15 @@ internal static class OutputScoring
         var confidenceEvidence = Evidence(ConfidenceTest, confD, confP, adjusted[1], options.OutputKsFloor, options.Alpha, null, null);
         var entropyEvidence = Evidence(EntropyTest, entD, entP, adjusted[2], options.OutputKsFloor, options.Alpha, null, null);
         var drifted = Decides(mix) || Decides(confidenceEvidence) || Decides(entropyEvidence);
-        var (accuracy, margin) = AccuracyEstimate.Estimate(reference, confidence, nEff);
+        var estimate = AccuracyEstimate.Estimate(reference, confidence, nEff, alarms);
         return new OutputVerdict(drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, reference.Labels, n, nEff, mix, confidenceEvidence, entropyEvidence)
         {
-            EstimatedAccuracy = accuracy,
-            EstimatedAccuracyMargin = margin,
+            EstimatedAccuracy = estimate.Accuracy,
+            EstimatedAccuracyMargin = estimate.Margin,
             ReferenceAccuracy = reference.ReferenceAccuracy,
+            NamedFaults = [.. estimate.Faults.Select(f => new NamedFaultEstimate(f.Fault.Cause, f.Fault.Channels, f.Fault.Description, f.Fault.Accuracy, 1.96 * f.Fault.StandardError, f.Windows))],
+            UnmatchedCauses = [.. estimate.Unmatched.Select(u => u.Cause)],
+            UnmatchedPredictions = estimate.Unmatched.Sum(u => u.Windows),
         };
     }
 

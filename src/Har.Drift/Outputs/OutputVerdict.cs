@@ -63,6 +63,26 @@ public sealed class OutputVerdict
     /// <summary>Gets the model's measured accuracy on the labelled reference windows, or null when the reference has no labels.</summary>
     public double? ReferenceAccuracy { get; internal init; }
 
+    /// <summary>
+    /// Gets the input faults the drift checks named (a raised <see cref="DriftAlarm"/> of the predictions' device) for
+    /// which the reference holds the model's accuracy under that fault (<see cref="OutputReference.WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>):
+    /// the predictions made under them are estimated with that accuracy, not with their confidence. Empty when none.
+    /// </summary>
+    public IReadOnlyList<NamedFaultEstimate> NamedFaults { get; internal init; } = [];
+
+    /// <summary>Gets the causes the drift checks named for which the reference holds no accuracy (e.g. <c>Saturation (gx)</c>), the predictions made under them estimated from their confidence alone.</summary>
+    public IReadOnlyList<string> UnmatchedCauses { get; internal init; } = [];
+
+    /// <summary>Gets the number of predictions made under a named cause the reference holds no accuracy for (<see cref="UnmatchedCauses"/>).</summary>
+    public int UnmatchedPredictions { get; internal init; }
+
+    /// <summary>
+    /// Gets a value indicating whether <see cref="EstimatedAccuracy"/> can be trusted: false when some predictions were made
+    /// while the input checks named a cause the reference holds no accuracy for (<see cref="UnmatchedCauses"/>), since a
+    /// model's confidence does not track its accuracy on inputs outside its support.
+    /// </summary>
+    public bool EstimateReliable => UnmatchedPredictions == 0;
+
     /// <summary>Returns a one-line summary, e.g. <c>outputs Drifted: class mix JS 0.31 (floor 0.10, p 1e-6), confidence D 0.08 …, n 500 (n_eff 120)</c>.</summary>
     /// <returns>The summary.</returns>
     public override string ToString()
@@ -88,12 +108,56 @@ public sealed class OutputVerdict
         sb.Append(inv, $", n {Predictions} (n_eff {EffectiveN:F0})");
         if (EstimatedAccuracy is { } a)
         {
-            sb.Append(inv, $"; estimated accuracy {a:F2} ± {EstimatedAccuracyMargin ?? 0:F2}");
-            if (ReferenceAccuracy is { } r)
+            sb.Append("; ").Append(AccuracyText(a));
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// E.g. <c>estimated accuracy 0.21 ± 0.03 under the named fault gyroscope in deg/s (reference 0.93)</c>, or, with some
+    /// predictions under named faults, <c>estimated accuracy 0.62 ± 0.02 (40 % of predictions under the named fault …)</c>.
+    /// </summary>
+    private string AccuracyText(double a)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(inv, $"estimated accuracy {a:F2} ± {EstimatedAccuracyMargin ?? 0:F2}");
+        var reference = ReferenceAccuracy is { } r ? string.Create(inv, $"{r:F2}") : null;
+        var conditioned = NamedFaults.Sum(f => f.Predictions);
+        if (NamedFaults.Count == 1 && conditioned == Predictions)
+        {
+            var f = NamedFaults[0];
+            sb.Append(inv, $" under the named fault {f.Description}{(reference is null ? string.Empty : $" (reference {reference})")}");
+        }
+        else
+        {
+            if (conditioned > 0)
             {
-                sb.Append(inv, $" vs {r:F2} at reference");
+                var faults = string.Join(", ", NamedFaults.Select(f => string.Create(inv, $"{f.Description} {f.ReferenceAccuracy:F2}")));
+                sb.Append(inv, $" ({100.0 * conditioned / Predictions:F0} % of predictions under named faults: {faults})");
+            }
+
+            if (reference is not null)
+            {
+                sb.Append(inv, $" vs {reference} at reference");
             }
         }
+
+        if (!EstimateReliable)
+        {
+            sb.Append(inv, $"; unreliable: {100.0 * UnmatchedPredictions / Predictions:F0} % of predictions were made while the input checks named {string.Join(", ", UnmatchedCauses)}, for which the reference holds no accuracy (confidence does not track accuracy under an input fault)");
+        }
+
         return sb.ToString();
     }
 }
+
+/// <summary>The accuracy of the predictions made under one named input fault, as measured on the reference (see <see cref="OutputVerdict.NamedFaults"/>).</summary>
+/// <param name="Cause">The cause the drift checks named.</param>
+/// <param name="Channels">The channels it was named on (empty for the whole stream).</param>
+/// <param name="Description">The fault, e.g. <c>gyroscope in deg/s</c>.</param>
+/// <param name="ReferenceAccuracy">The model's accuracy on the labelled reference windows with the fault applied.</param>
+/// <param name="Margin">The 95 % binomial margin of <paramref name="ReferenceAccuracy"/>.</param>
+/// <param name="Predictions">The current predictions estimated with it.</param>
+public sealed record NamedFaultEstimate(DriftCause Cause, IReadOnlyList<string> Channels, string Description, double ReferenceAccuracy, double Margin, int Predictions);

@@ -11,7 +11,7 @@ namespace Har.Drift;
 public sealed class OutputReference
 {
     [JsonConstructor]
-    internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy, long[]? reliabilityCounts = null, long[]? reliabilityCorrect = null)
+    internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy, long[]? reliabilityCounts = null, long[]? reliabilityCorrect = null, FaultAccuracy[]? faultAccuracies = null)
     {
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(classCounts);
@@ -28,7 +28,12 @@ public sealed class OutputReference
         SortedEntropy = sortedEntropy;
         ReliabilityCounts = reliabilityCounts;
         ReliabilityCorrect = reliabilityCorrect;
+        FaultAccuracies = faultAccuracies;
     }
+
+    /// <summary>Gets the model's accuracy on the labelled reference windows under each standard input fault (<see cref="WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>); null when not measured (profiles built before it existed).</summary>
+    [JsonInclude]
+    internal FaultAccuracy[]? FaultAccuracies { get; }
 
     /// <summary>Gets, per confidence bin (<see cref="AccuracyEstimate.Bins"/> equal bins of the top-class probability), the labelled reference windows; null without labels.</summary>
     [JsonInclude]
@@ -68,7 +73,95 @@ public sealed class OutputReference
             correct[b] += predictedClass[i] == trueClass[i] ? 1 : 0;
         }
 
-        return new OutputReference(Labels, ClassCounts, SortedConfidence, SortedEntropy, counts, correct);
+        return new OutputReference(Labels, ClassCounts, SortedConfidence, SortedEntropy, counts, correct, FaultAccuracies);
+    }
+
+    /// <summary>
+    /// Returns a copy that also knows the model's accuracy on labelled reference windows with an input fault applied, so
+    /// that when the input checks name that fault for a device (<see cref="DriftAlarm.Cause"/> and
+    /// <see cref="DriftAlarm.Channels"/>), the device's estimated accuracy is the one measured under the fault rather than
+    /// the one its confidence suggests (a model is often confidently wrong on inputs outside its support). A later entry
+    /// for the same cause and channels replaces the earlier one.
+    /// </summary>
+    /// <param name="fault">The fault that was applied (<see cref="InputFault.Standard"/>).</param>
+    /// <param name="predictedClass">Predicted class per labelled reference window with the fault applied.</param>
+    /// <param name="trueClass">True class per window, in the model's label order.</param>
+    /// <returns>A new output reference.</returns>
+    public OutputReference WithFaultAccuracy(InputFault fault, ReadOnlySpan<int> predictedClass, ReadOnlySpan<int> trueClass)
+    {
+        ArgumentNullException.ThrowIfNull(fault);
+        return WithFaultAccuracy(fault.Cause, fault.Channels, fault.Description, predictedClass, trueClass);
+    }
+
+    /// <summary>
+    /// Returns a copy that also knows the model's accuracy on labelled reference windows under a fault of the caller's own
+    /// (see <see cref="WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>).
+    /// </summary>
+    /// <param name="cause">The cause the diagnosis names for the fault.</param>
+    /// <param name="channels">The channels it names (empty for the whole stream).</param>
+    /// <param name="description">A description for operators, e.g. <c>gyroscope in deg/s</c>.</param>
+    /// <param name="predictedClass">Predicted class per labelled reference window with the fault applied.</param>
+    /// <param name="trueClass">True class per window, in the model's label order.</param>
+    /// <returns>A new output reference.</returns>
+    public OutputReference WithFaultAccuracy(DriftCause cause, IReadOnlyList<string> channels, string description, ReadOnlySpan<int> predictedClass, ReadOnlySpan<int> trueClass)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        ArgumentException.ThrowIfNullOrWhiteSpace(description);
+        if (cause == DriftCause.None)
+        {
+            throw new ArgumentOutOfRangeException(nameof(cause), cause, "A fault needs a cause the diagnosis can name; None means nothing is wrong.");
+        }
+
+        if (predictedClass.Length != trueClass.Length || predictedClass.IsEmpty)
+        {
+            throw new ArgumentException($"Got {predictedClass.Length} predicted classes and {trueClass.Length} true classes; expected the same non-zero number of each (one per labelled window with the fault applied).", nameof(trueClass));
+        }
+
+        long correct = 0;
+        for (var i = 0; i < predictedClass.Length; i++)
+        {
+            correct += predictedClass[i] == trueClass[i] ? 1 : 0;
+        }
+
+        var entry = new FaultAccuracy(cause, [.. channels], description, predictedClass.Length, correct);
+        var entries = new List<FaultAccuracy>(FaultAccuracies ?? []);
+        entries.RemoveAll(e => e.Cause == cause && e.Channels.AsSpan().SequenceEqual(entry.Channels));
+        entries.Add(entry);
+        return new OutputReference(Labels, ClassCounts, SortedConfidence, SortedEntropy, ReliabilityCounts, ReliabilityCorrect, [.. entries]);
+    }
+
+    /// <summary>
+    /// The reference accuracy under the fault the input checks name: the entry with the same cause on the same channels,
+    /// or, for a unit error or a stuck channel (named on the first channel found), the entry of that cause whose channels
+    /// include the named ones; null when the reference has no such entry.
+    /// </summary>
+    internal FaultAccuracy? FindFault(DriftCause cause, IReadOnlyList<string> channels)
+    {
+        if (FaultAccuracies is not { } entries)
+        {
+            return null;
+        }
+
+        foreach (var e in entries)
+        {
+            if (e.Cause == cause && e.Channels.Length == channels.Count && channels.All(e.Channels.Contains))
+            {
+                return e;
+            }
+        }
+
+        if (cause is DriftCause.Units && channels.Count > 0)
+        {
+            foreach (var e in entries)
+            {
+                if (e.Cause == cause && channels.All(e.Channels.Contains))
+                {
+                    return e;
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Gets the class labels in model order.</summary>

@@ -53,6 +53,40 @@ public sealed class DeviceDriftMonitorTests
     }
 
     [Fact]
+    public void ScoreOutputsNow_DeviceAlarmNamesAFaultOfTheTable_ItsPredictionsEstimatedUnderTheFault()
+    {
+        // The reference: right 90 % of the time on clean windows, 20 % with the gyroscope in deg/s.
+        var (c, conf, ent) = OutputSamples.Draw(seed: 21, n: 1000, OutputSamples.ReferenceMix);
+        var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
+        var outputs = OutputReference.FromPredictions(OutputSamples.Labels, c, conf, ent)
+            .WithAccuracy(c, conf, [.. c.Select((k, i) => i % 10 == 0 ? (k + 1) % 6 : k)])
+            .WithFaultAccuracy(degrees, c, [.. c.Select((k, i) => i % 5 == 0 ? k : (k + 1) % 6)]);
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(SimulatedProfiles.RigidImu.WithOutputs(outputs), Options(), time);
+        monitor.Start();
+        var healthy = SimulatedImu.Record(seed: 950, seconds: 20).Interleaved();
+        var faulty = degrees.Apply(SimulatedImu.Record(seed: 951, seconds: 20).Interleaved(), Channels);
+        FeedSliding(monitor, ("healthy", healthy), ("faulty", faulty));
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(monitor.GetLatest("faulty")!.Alarm is { Raised: true, Cause: DriftCause.Units }, monitor.GetLatest("faulty")!.Alarm?.ToString());
+
+        // 100 more predictions per device after the alarm: the faulty device's are estimated with the accuracy under the fault.
+        for (var i = 0; i < 100; i++)
+        {
+            monitor.Observe("healthy", healthy.AsSpan(0, 128 * Channels), 0, c[i], conf[i], ent[i]);
+            monitor.Observe("faulty", faulty.AsSpan(0, 128 * Channels), 0, c[i], conf[i], ent[i]);
+        }
+
+        var verdict = monitor.ScoreOutputsNow()!;
+        var named = Assert.Single(verdict.NamedFaults);
+        Assert.Equal("gyroscope in deg/s", named.Description);
+        Assert.Equal(100, named.Predictions);
+        Assert.Equal(0.2, named.ReferenceAccuracy, 3);
+        Assert.True(verdict.EstimateReliable, verdict.ToString());
+        Assert.Contains("of predictions under named faults: gyroscope in deg/s 0.20", verdict.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tick_DeviceWithoutAFullWindow_NotScoredYet()
     {
         var time = new FakeTimeProvider();
