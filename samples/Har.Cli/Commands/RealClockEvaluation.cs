@@ -25,7 +25,7 @@ internal static class RealClockEvaluation
     /// <summary>The outcome of one real-clock rollout.</summary>
     public sealed record Run(int InFlight, int Devices, RolloutPhase Phase, bool Promoted, TimeSpan Elapsed, long Windows, string? FailingGates, string LastAnalysis)
     {
-        /// <summary>Gets the analyses that did not pass, by step and gate: "step 5 at 100 %: latency Inconclusive 12 ×", as seen by polling the status.</summary>
+        /// <summary>Gets the analyses that did not pass, by step and verdict with the gates that held them: "step 5 at 100 %: Inconclusive (latency Inconclusive) 12×", as seen by polling the status.</summary>
         public string Undecided { get; init; } = string.Empty;
     }
 
@@ -109,11 +109,13 @@ internal static class RealClockEvaluation
                     seen = current.AnalysesRun;
                     if (last.Verdict != GateVerdict.Pass)
                     {
-                        foreach (var gate in last.Gates.Where(g => g.Verdict != GateVerdict.Pass))
-                        {
-                            var key = string.Create(CultureInfo.InvariantCulture, $"step {current.StepIndex} at {current.CandidatePercent:0.##} %: {gate.Gate} {gate.Verdict}");
-                            undecided[key] = undecided.GetValueOrDefault(key) + 1;
-                        }
+                        // One entry per analysis: its verdict and the gates that held it ("all gates" when none passed alike).
+                        var held = last.Gates.Where(g => g.Verdict != GateVerdict.Pass).ToList();
+                        var gates = held.Count == last.Gates.Count && held.All(g => g.Verdict == last.Verdict)
+                            ? "all gates"
+                            : string.Join(", ", held.Select(g => $"{g.Gate} {g.Verdict}"));
+                        var key = string.Create(CultureInfo.InvariantCulture, $"step {current.StepIndex} at {current.CandidatePercent:0.##} %: {last.Verdict} ({gates})");
+                        undecided[key] = undecided.GetValueOrDefault(key) + 1;
                     }
                 }
             }
