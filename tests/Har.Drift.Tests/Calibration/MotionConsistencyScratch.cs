@@ -4,7 +4,11 @@ using Har.Testing;
 
 namespace Har.Drift.Tests.Calibration;
 
-/// <summary>Scratch measurement (HAR_DRIFT_SCRATCH=motion): motion consistency fits on healthy and faulted 1-minute windows.</summary>
+/// <summary>
+/// The separability measurement of the motion consistency check (docs/drift-calibration.md), run with
+/// HAR_DRIFT_SCRATCH=motion: per 1-minute window (every 30 s) of every HAPT recording, clean and with a fault applied to
+/// the whole recording, the fit of <see cref="MotionConsistency"/>, written as TSV to motion-scratch.tsv in the temp folder.
+/// </summary>
 public sealed class MotionConsistencyScratch
 {
     [Fact]
@@ -68,6 +72,6 @@ public sealed class MotionConsistencyScratch
 
             lock (lockObj) sb.Append(local);
         });
-        File.WriteAllText("/tmp/motion-scratch.tsv", sb.ToString());
+        File.WriteAllText(Path.Combine(Path.GetTempPath(), "motion-scratch.tsv"), sb.ToString());
     }
 }
