@@ -20,6 +20,7 @@ public sealed class MotionConsistencyScratch
             Assert.Skip("scratch");
         }
 
+        var from = int.TryParse(Environment.GetEnvironmentVariable("HAR_DRIFT_SCRATCH_FROM"), CultureInfo.InvariantCulture, out var fr) ? fr : 0;
         string[] faults = ["clean", "flip ax", "flip ay", "flip az", "flip gx", "flip gy", "flip gz", "40Hz", "swap gxgy", "swap axay"];
         var sb = new StringBuilder("split\tsession\tfault\tstart\tpoints\tobserved\tbest\tratio\tscale0\tpred0\tscaleBest\trss0\n");
         var lockObj = new object();
@@ -65,7 +66,7 @@ public sealed class MotionConsistencyScratch
                         for (var i = 0; i < 3000; i++) series[c][i] = x[((start + i) * 6) + c];
                     }
 
-                    var fit = MotionConsistency.Compute(series, [0, 1, 2], [3, 4, 5], 50, 1.0);
+                    var fit = MotionConsistency.Compute(series, [0, 1, 2], [3, 4, 5], 50, 1.0, from);
                     local.Append(CultureInfo.InvariantCulture, $"{s.Split}\t{s.Subject}/{s.Session}\t{fault}\t{start}\t{fit.Points}\t{fit.Observed:G5}\t{fit.Best}\t{fit.Ratio:G5}\t{fit.Scale[0]:G5}\t{fit.Predicted[0]:G5}\t{fit.Scale[fit.Best]:G5}\t{fit.Rss[0]:G5}\n");
                 }
             }
