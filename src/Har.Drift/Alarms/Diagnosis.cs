@@ -39,7 +39,12 @@ internal static class Diagnosis
     /// healthy floor together) is its own check, apart from one channel's noise floor.
     /// </summary>
     public static string Key(SensorFinding f) =>
-        f.Kind == SensorFindingKind.NoiseFloor && f.Channel is null && f.Implicated is { Count: > 1 } ? WholeSensorNoise : f.Kind.ToString();
+        f.Kind == SensorFindingKind.NoiseFloor && f.Channel is null && f.Implicated is { Count: > 1 } ? WholeSensorNoise
+        : f.Kind == SensorFindingKind.SampleRate && f.Implicated is { Count: > 1 } ? MotionRate
+        : f.Kind.ToString();
+
+    /// <summary>The check of the stream rate from the gravity turn during motion (<see cref="MotionConsistency"/>), apart from the gait cadence.</summary>
+    public const string MotionRate = "SampleRate/motion";
 
     /// <summary>The check of noise on every axis of a sensor.</summary>
     public const string WholeSensorNoise = "NoiseFloor/sensor";

@@ -96,6 +96,7 @@ internal sealed class DriftMetrics : IDisposable
         : note.StartsWith("no 8 s of gait", StringComparison.Ordinal) ? "cadence"
         : note.StartsWith("fewer than", StringComparison.Ordinal) ? "own_history"
         : note.StartsWith("window of", StringComparison.Ordinal) ? "short_window"
+        : note.StartsWith("too little", StringComparison.Ordinal) ? "motion_consistency"
         : "other";
 
     public void RecordOutputs(OutputVerdict o)
