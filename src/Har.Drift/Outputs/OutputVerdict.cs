@@ -154,10 +154,29 @@ public sealed class OutputVerdict
 }
 
 /// <summary>The accuracy of the predictions made under one named input fault, as measured on the reference (see <see cref="OutputVerdict.NamedFaults"/>).</summary>
-/// <param name="Cause">The cause the drift checks named.</param>
-/// <param name="Channels">The channels it was named on (empty for the whole stream).</param>
-/// <param name="Description">The fault, e.g. <c>gyroscope in deg/s</c>.</param>
-/// <param name="ReferenceAccuracy">The model's accuracy on the labelled reference windows with the fault applied.</param>
-/// <param name="Margin">The 95 % binomial margin of <paramref name="ReferenceAccuracy"/>.</param>
-/// <param name="Predictions">The current predictions estimated with it.</param>
-public sealed record NamedFaultEstimate(DriftCause Cause, IReadOnlyList<string> Channels, string Description, double ReferenceAccuracy, double Margin, int Predictions);
+public sealed class NamedFaultEstimate
+{
+    internal NamedFaultEstimate(DriftCause cause, IReadOnlyList<string> channels, string description, double referenceAccuracy, double margin, int predictions) =>
+        (Cause, Channels, Description, ReferenceAccuracy, Margin, Predictions) = (cause, channels, description, referenceAccuracy, margin, predictions);
+
+    /// <summary>Gets the cause the drift checks named.</summary>
+    public DriftCause Cause { get; }
+
+    /// <summary>Gets the channels it was named on (empty for the whole stream).</summary>
+    public IReadOnlyList<string> Channels { get; }
+
+    /// <summary>Gets the fault, e.g. <c>gyroscope in deg/s</c>.</summary>
+    public string Description { get; }
+
+    /// <summary>Gets the model's accuracy on the labelled reference windows with the fault applied.</summary>
+    public double ReferenceAccuracy { get; }
+
+    /// <summary>Gets the 95 % binomial margin of <see cref="ReferenceAccuracy"/>.</summary>
+    public double Margin { get; }
+
+    /// <summary>Gets the current predictions estimated with it.</summary>
+    public int Predictions { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Description}: accuracy {ReferenceAccuracy:F2} ± {Margin:F2} on {Predictions} predictions");
+}
