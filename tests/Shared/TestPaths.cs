@@ -15,7 +15,7 @@ internal static class TestPaths
 
     public static string ChampionModel => Path.Combine(Models, "har-cnn-bilstm-1.0.0.onnx");
 
-    public static string CandidateModel => Path.Combine(Models, "har-cnn-1.1.0.onnx");
+    public static string CandidateModel => Path.Combine(Models, "har-cnn-bilstm-1.1.0.onnx");
 
     /// <summary>The repository root (the folder holding Har.sln).</summary>
     public static string RepoRoot

@@ -4,7 +4,7 @@
 See README.md next to this file. Short version (run from the repository root):
 
     python3 tools/training/train.py --arch cnn_bilstm --version 1.0.0 --out models/har-cnn-bilstm-1.0.0.onnx
-    python3 tools/training/train.py --arch cnn        --version 1.1.0 --out models/har-cnn-1.1.0.onnx
+    python3 tools/training/train.py --arch cnn_bilstm_fr --name har-cnn-bilstm --version 1.1.0 --epochs 40 --out models/har-cnn-bilstm-1.1.0.onnx
 
 Requirements: Python 3, numpy, torch (tested with torch 1.13 / numpy 1.24), onnx (tested with 1.12).
 """
@@ -353,9 +353,16 @@ def conv_block(cin, cout, k, pool):
 class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
-    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False):
+    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False):
         super().__init__()
-        if full_resolution:  # first block at the full 200 steps, pooling after blocks 2-4
+        if full_resolution and light:  # the champion's widths, first two blocks at the full 200 steps
+            self.features = nn.Sequential(
+                *conv_block(6, 32, 5, False),
+                *conv_block(32, 64, 5, True),
+                *conv_block(64, 128, 5, True),
+                *conv_block(128, 128, 3, True),
+            )
+        elif full_resolution:  # first block at the full 200 steps, pooling after blocks 2-4
             self.features = nn.Sequential(
                 *conv_block(6, 48, 5, False),
                 *conv_block(48, 96, 5, True),
@@ -430,6 +437,9 @@ ARCHITECTURES = {
     "cnn_bilstm_fr": "1D-CNN with a full-resolution front end (4 blocks 6-48-96-128-128, pooling after "
                      "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
                      "pooling over time, linear head",
+    "cnn_bilstm_frl": "1D-CNN with a light full-resolution front end (4 blocks 6-32-64-128-128, pooling after "
+                      "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
+                      "pooling over time, linear head",
     "cnn": "pure 1D-CNN (5 blocks 6-32-64-128-128-128, pooling after blocks 1-3), global average + max "
            "pooling, linear head",
     "cnn_fr": "pure 1D-CNN with a full-resolution front end (5 blocks 6-64-64-128-128-128, pooling after "
@@ -439,7 +449,8 @@ ARCHITECTURES = {
 
 def build_model(arch, dropout, for_export=False):
     if arch.startswith("cnn_bilstm"):
-        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, full_resolution=arch == "cnn_bilstm_fr")
+        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl"),
+                         light=arch == "cnn_bilstm_frl")
     if arch == "cnn_fr":
         return CnnFullRes(dropout=dropout)
     return Cnn(dropout=dropout)

@@ -41,7 +41,7 @@ var builder = Host.CreateApplicationBuilder(args);
 var before = builder.Services.ToHashSet();
 builder.Services.AddHarInference()
     .AddModel("1.0.0", "models/har-cnn-bilstm-1.0.0.onnx")
-    .AddModel("1.1.0", "models/har-cnn-1.1.0.onnx");
+    .AddModel("1.1.0", "models/har-cnn-bilstm-1.1.0.onnx");
 builder.Services.AddHealthChecks().AddHarInference();
 builder.Services.AddHarDrift(o => o.ProfilePath = "har-data/profile.json");
 builder.Services.AddHarAudit(o =>

@@ -4,7 +4,7 @@ namespace Har.Benchmarks.Inference;
 internal static class BenchmarkModels
 {
     public const string Champion = "har-cnn-bilstm-1.0.0.onnx";
-    public const string Candidate = "har-cnn-1.1.0.onnx";
+    public const string Candidate = "har-cnn-bilstm-1.1.0.onnx";
     public const string Fixture = "tiny-probs-1.0.0.onnx";
 
     /// <summary>The committed models copied into models/ beside the benchmarks (champion, then candidate), or the fixture when there is none (so the benchmarks run before the models exist).</summary>

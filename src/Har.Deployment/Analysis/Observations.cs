@@ -161,6 +161,12 @@ public sealed class PairedWindow
     /// <summary>Gets the agreements among <see cref="StableSurePairs"/> (−1 when unknown).</summary>
     internal long StableSureAgreements { get; init; } = -1;
 
+    /// <summary>Gets the candidate's class counts on the <see cref="StableSurePairs"/> (<see langword="null"/> when a replica did not ship them).</summary>
+    internal IReadOnlyList<long>? StableSureCandidateClassCounts { get; init; }
+
+    /// <summary>Gets the stable version's class counts on the <see cref="StableSurePairs"/> (<see langword="null"/> when unknown).</summary>
+    internal IReadOnlyList<long>? StableSureStableClassCounts { get; init; }
+
     /// <summary>Gets the stable version's mean confidence over the pairs (NaN when there are none or it is unknown).</summary>
     internal double StableMeanConfidence => Pairs == 0 ? double.NaN : StableConfidenceSum / Pairs;
 }

@@ -280,11 +280,14 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain) { StableConfidenceSum = double.IsNaN(_stableConfidenceSum) ? null : _stableConfidenceSum, StableSurePairs = _surePairs >= 0 ? _surePairs : null, StableSureAgreements = _sureAgreements >= 0 ? _sureAgreements : null };
+                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain) { StableConfidenceSum = double.IsNaN(_stableConfidenceSum) ? null : _stableConfidenceSum, StableSurePairs = _surePairs >= 0 ? _surePairs : null, StableSureAgreements = _sureAgreements >= 0 ? _sureAgreements : null, SureCandidate = _sureClassesKnown ? [.. _sureCandidate] : null, SureStable = _sureClassesKnown ? [.. _sureStable] : null };
                 _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
                 _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
+                _sureClassesKnown = true;
                 Array.Clear(_candidate);
                 Array.Clear(_stable);
+                Array.Clear(_sureCandidate);
+                Array.Clear(_sureStable);
                 return delta;
             }
         }
@@ -296,8 +299,7 @@ internal sealed partial class RolloutObservations
                 var size = Math.Min(MaxClasses, Math.Max(d.Candidate.Length, d.Stable.Length));
                 if (size > _candidate.Length)
                 {
-                    Array.Resize(ref _candidate, size);
-                    Array.Resize(ref _stable, size);
+                    Resize(size);
                 }
 
                 for (var i = 0; i < Math.Min(d.Candidate.Length, _candidate.Length); i++)
@@ -317,6 +319,23 @@ internal sealed partial class RolloutObservations
                 _stableConfidenceSum += d.StableConfidenceSum ?? double.NaN;
                 _surePairs = d.StableSurePairs is { } sure && _surePairs >= 0 ? _surePairs + sure : -1;
                 _sureAgreements = d.StableSureAgreements is { } agreed && _sureAgreements >= 0 ? _sureAgreements + agreed : -1;
+                if (d.SureCandidate is { } sureCandidate && d.SureStable is { } sureStable)
+                {
+                    for (var i = 0; i < Math.Min(sureCandidate.Length, _sureCandidate.Length); i++)
+                    {
+                        _sureCandidate[i] += sureCandidate[i];
+                    }
+
+                    for (var i = 0; i < Math.Min(sureStable.Length, _sureStable.Length); i++)
+                    {
+                        _sureStable[i] += sureStable[i];
+                    }
+                }
+                else
+                {
+                    _sureClassesKnown = false;
+                }
+
                 _candidateUncertain += d.CandidateUncertain;
                 _stableUncertain += d.StableUncertain;
             }
@@ -325,6 +344,9 @@ internal sealed partial class RolloutObservations
         private readonly Lock _lock = new();
         private long[] _candidate = new long[16];
         private long[] _stable = new long[16];
+        private long[] _sureCandidate = new long[16]; // class counts on the pairs the stable version was sure of
+        private long[] _sureStable = new long[16];
+        private bool _sureClassesKnown = true; // false once a replica that does not ship them was merged
         private long _pairs;
         private long _agreements;
         private double _diffSum;
@@ -342,9 +364,7 @@ internal sealed partial class RolloutObservations
                 var needed = Math.Max(p.CandidateLabel, p.StableLabel) + 1;
                 if (needed > _candidate.Length)
                 {
-                    var size = Math.Min(MaxClasses, Math.Max(needed, _candidate.Length * 2));
-                    Array.Resize(ref _candidate, size);
-                    Array.Resize(ref _stable, size);
+                    Resize(Math.Min(MaxClasses, Math.Max(needed, _candidate.Length * 2)));
                 }
 
                 _pairs++;
@@ -359,6 +379,12 @@ internal sealed partial class RolloutObservations
                 {
                     _surePairs++;
                     _sureAgreements += p.CandidateLabel == p.StableLabel ? 1 : 0;
+                }
+
+                if (!p.StableUncertain)
+                {
+                    _sureCandidate[p.CandidateLabel]++;
+                    _sureStable[p.StableLabel]++;
                 }
 
                 var diff = (double)p.StableConfidence - p.CandidateConfidence;
@@ -378,22 +404,41 @@ internal sealed partial class RolloutObservations
                 var s = new long[c.Length];
                 Array.Copy(_candidate, c, Math.Min(c.Length, _candidate.Length));
                 Array.Copy(_stable, s, Math.Min(s.Length, _stable.Length));
-                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain, _stableConfidenceSum, _surePairs, _sureAgreements);
+                long[]? sc = null, ss = null;
+                if (_sureClassesKnown)
+                {
+                    (sc, ss) = (new long[c.Length], new long[c.Length]);
+                    Array.Copy(_sureCandidate, sc, Math.Min(sc.Length, _sureCandidate.Length));
+                    Array.Copy(_sureStable, ss, Math.Min(ss.Length, _sureStable.Length));
+                }
+
+                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain, _stableConfidenceSum, _surePairs, _sureAgreements, sc, ss);
                 if (reset)
                 {
                     _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
                     _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
+                    _sureClassesKnown = true;
                     Array.Clear(_candidate);
                     Array.Clear(_stable);
+                    Array.Clear(_sureCandidate);
+                    Array.Clear(_sureStable);
                 }
 
                 return taken;
             }
         }
 
-        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain, double StableConfidenceSum, long SurePairs, long SureAgreements)
+        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain, double StableConfidenceSum, long SurePairs, long SureAgreements, long[]? SureCandidate = null, long[]? SureStable = null)
         {
-            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain) { StableConfidenceSum = StableConfidenceSum, StableSurePairs = SurePairs, StableSureAgreements = SureAgreements };
+            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain) { StableConfidenceSum = StableConfidenceSum, StableSurePairs = SurePairs, StableSureAgreements = SureAgreements, StableSureCandidateClassCounts = SureCandidate, StableSureStableClassCounts = SureStable };
+        }
+
+        private void Resize(int size)
+        {
+            Array.Resize(ref _candidate, size);
+            Array.Resize(ref _stable, size);
+            Array.Resize(ref _sureCandidate, size);
+            Array.Resize(ref _sureStable, size);
         }
     }
 }

@@ -29,6 +29,12 @@ internal sealed class ObservationDelta
 
         /// <summary>Gets the agreements among <see cref="StableSurePairs"/>; <see langword="null"/> from a replica that did not ship them.</summary>
         public long? StableSureAgreements { get; init; }
+
+        /// <summary>Gets the candidate's class counts on the <see cref="StableSurePairs"/>; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long[]? SureCandidate { get; init; }
+
+        /// <summary>Gets the stable version's class counts on the <see cref="StableSurePairs"/>; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long[]? SureStable { get; init; }
     }
 }
 

@@ -25,7 +25,7 @@ internal sealed record EvaluationCell(int InFlight, int Devices, double WindowsP
 /// <param name="Fault">The fault.</param>
 /// <param name="ErrorRate">The failing share under <see cref="SimulationFault.Errors"/>.</param>
 /// <param name="LatencyFactor">The slowdown under <see cref="SimulationFault.Latency"/>.</param>
-/// <param name="AccuracyDrop">The accuracy points lost under <see cref="SimulationFault.LessAccurate"/>.</param>
+/// <param name="AccuracyDrop">How far below the champion's accuracy the candidate is under <see cref="SimulationFault.LessAccurate"/>.</param>
 internal sealed record EvaluationCandidate(string Name, SimulationFault Fault, double ErrorRate = 0.2, double LatencyFactor = 3, double AccuracyDrop = 0.06)
 {
     public bool Healthy => Fault == SimulationFault.None;

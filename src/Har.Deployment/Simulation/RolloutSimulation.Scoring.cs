@@ -160,9 +160,10 @@ internal sealed partial class RolloutSimulation
     }
 
     /// <summary>
-    /// Whether the less accurate candidate gets <paramref name="window"/> wrong: a window it gets right is lost when its
-    /// stable hash falls below <paramref name="drop"/> ÷ the candidate's accuracy, so <paramref name="drop"/> of the labelled
-    /// windows are lost in expectation, the same windows in every run.
+    /// Whether the less accurate candidate gets <paramref name="window"/> wrong: it is <paramref name="drop"/> less accurate
+    /// than the champion (not than the healthy candidate, which may be more accurate than the champion), so a window the
+    /// healthy candidate gets right is lost when its stable hash falls below (candidate accuracy − champion accuracy +
+    /// <paramref name="drop"/>) ÷ the candidate's accuracy, the same windows in every run.
     /// </summary>
     private bool LosesWindow(int window, int label, double drop)
     {
@@ -177,14 +178,15 @@ internal sealed partial class RolloutSimulation
         z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
         z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
         z ^= z >> 31;
-        return (z >> 11) * (1.0 / (1UL << 53)) < drop / Math.Max(CandidateAccuracy, 1e-9);
+        var loss = Math.Max(0, CandidateAccuracy - ChampionAccuracy + drop);
+        return (z >> 11) * (1.0 / (1UL << 53)) < loss / Math.Max(CandidateAccuracy, 1e-9);
     }
 
     /// <summary>Gets the healthy candidate's accuracy on the labelled windows (NaN without labels).</summary>
     public double CandidateAccuracy => _candidateAccuracy ??= Accuracy(_candidate.Labels);
 
     /// <summary>Gets the champion's accuracy on the labelled windows (NaN without labels).</summary>
-    public double ChampionAccuracy => Accuracy(_champion.Labels);
+    public double ChampionAccuracy => _championAccuracy ??= Accuracy(_champion.Labels);
 
     /// <summary>Gets the less accurate candidate's accuracy on the labelled windows for a given drop (NaN without labels).</summary>
     public double LessAccurateAccuracy(double drop)
@@ -202,6 +204,7 @@ internal sealed partial class RolloutSimulation
     }
 
     private double? _candidateAccuracy;
+    private double? _championAccuracy;
 
     private double Accuracy(int[] labels)
     {

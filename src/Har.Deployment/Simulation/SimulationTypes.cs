@@ -54,9 +54,9 @@ internal enum SimulationFault
     PermutedLabels,
 
     /// <summary>
-    /// The candidate is a less accurate model: on a fixed share of the windows it gets right
-    /// (<see cref="SimulationScenario.AccuracyDrop"/> of all labelled windows, chosen by window, the same in every run) it
-    /// answers the neighbouring class with its usual confidence. Agreement and class mix barely move; only ground truth shows it.
+    /// The candidate is a less accurate model: on a fixed share of the windows it gets right (enough to put it
+    /// <see cref="SimulationScenario.AccuracyDrop"/> below the champion's accuracy on the labelled windows, chosen by window, the
+    /// same in every run) it answers the neighbouring class with its usual confidence. Agreement and class mix barely move; only ground truth shows it.
     /// </summary>
     LessAccurate,
 }
@@ -111,7 +111,7 @@ internal sealed class SimulationScenario
     /// <value>The default value is 3.</value>
     public double LatencyFactor { get; set; } = 3;
 
-    /// <summary>Gets or sets how many accuracy points the candidate loses under <see cref="SimulationFault.LessAccurate"/> (absolute share of the labelled windows).</summary>
+    /// <summary>Gets or sets how many accuracy points below the champion the candidate is under <see cref="SimulationFault.LessAccurate"/> (absolute share of the labelled windows).</summary>
     /// <value>The default value is 0.06 (six points: the "at least 5 points less accurate" candidate).</value>
     public double AccuracyDrop { get; set; } = 0.06;
 

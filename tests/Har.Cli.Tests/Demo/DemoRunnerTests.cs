@@ -142,7 +142,7 @@ public sealed class DemoRunnerTests : IDisposable
     {
         if (!File.Exists(TestPaths.ChampionModel) || !File.Exists(TestPaths.CandidateModel))
         {
-            Assert.Skip("Skipped: the bundled models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-1.1.0.onnx) are not committed yet; broken normalization needs a trained network to change its answers.");
+            Assert.Skip("Skipped: the bundled models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-bilstm-1.1.0.onnx) are not committed yet; broken normalization needs a trained network to change its answers.");
         }
 
         var (summary, _) = await RunAsync(new DemoOptions { OutputDirectory = _out, ChampionPath = TestPaths.ChampionModel, CandidatePath = TestPaths.CandidateModel, Sessions = 2, Fault = SimulationFault.BrokenNormalization });

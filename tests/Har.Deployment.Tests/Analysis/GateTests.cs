@@ -497,6 +497,66 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void ClassMix_JudgedOnWindowsTheChampionWasSureOf_BrokenCandidateStillFails()
+    {
+        // 700 pairs the champion is sure of, spread over four classes, on which the candidate agrees; 300 it is unsure of,
+        // all read as class 3 by the champion and as class 0 by the candidate (a more accurate model correcting them).
+        // All pairs: [175, 175, 175, 475] vs [475, 175, 175, 175], far apart; the sure pairs: identical.
+        var healthy = new RolloutObservations();
+        var broken = new RolloutObservations();
+        for (var i = 0; i < 1000; i++)
+        {
+            var stableUnsure = i >= 700;
+            var stable = stableUnsure ? 3 : i % 4;
+            healthy.RecordPair(new PairedObservation(stableUnsure ? 0 : stable, 0.8f, false, stable, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+
+            // A broken candidate answers class 0 where the champion is sure too.
+            broken.RecordPair(new PairedObservation(0, 0.8f, false, stable, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+        }
+
+        var gate = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100);
+        var allPairs = DriftClassMixTest.Instance.Compare([175, 175, 175, 475], [475, 175, 175, 175]);
+        Assert.True(allPairs.JensenShannonDistance > 0.15 && allPairs.PValue < 0.01, "all pairs alone would fail the healthy candidate");
+
+        var passed = gate.Evaluate(healthy.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Pass, passed.Verdict);
+        Assert.Equal(1, passed.Evidence["stable_sure_basis"]);
+        Assert.Equal(700, passed.Evidence["n_candidate"]);
+        Assert.Equal(0, passed.Evidence["js_distance"], 9);
+        Assert.Contains("on the windows the champion was sure of", passed.Message, StringComparison.Ordinal);
+
+        var failed = gate.Evaluate(broken.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, failed.Verdict);
+        Assert.Equal(1, failed.Evidence["stable_sure_basis"]);
+    }
+
+    [Fact]
+    public void ClassMix_SureClassCountsShippedByReplicas_MissingFromOneReplica_JudgesAllPairs()
+    {
+        var leader = new RolloutObservations();
+        var replica = new RolloutObservations();
+        for (var i = 0; i < 1000; i++)
+        {
+            var stableUnsure = i >= 700;
+            var stable = stableUnsure ? 3 : i % 4;
+            replica.RecordPair(new PairedObservation(stableUnsure ? 0 : stable, 0.8f, false, stable, stableUnsure ? 0.5f : 0.9f, stableUnsure));
+        }
+
+        var delta = replica.Drain();
+        Assert.Equal([175L, 175, 175, 175], delta.Pairs!.SureCandidate!.Take(4));
+        leader.Merge(delta);
+        var gate = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100);
+        Assert.Equal(1, gate.Evaluate(leader.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, reset: false)).Evidence["stable_sure_basis"]);
+
+        // A replica of an earlier release ships no sure class counts: the interval's sure counts are incomplete, so all pairs are judged.
+        leader.Merge(new ObservationDelta { Pairs = delta.Pairs with { SureCandidate = null, SureStable = null } });
+        var result = gate.Evaluate(leader.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(0, result.Evidence["stable_sure_basis"]);
+        Assert.Equal(2000, result.Evidence["n_candidate"]);
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+    }
+
+    [Fact]
     public void ClassMix_CandidateCollapsesToOneClass_Fails()
     {
         var o = new RolloutObservations();

@@ -75,7 +75,9 @@ public sealed class RolloutDecisionTests(SimulationFixture fixture, ITestOutputH
     public async Task HealthyCandidate_LabelsArriving_PastTheWaitBound_PausesSayingWhatIsMissing()
     {
         // With no extra interval allowed, the rollout pauses (it is not rolled back) at the step that ends the comparison,
-        // and its status says how many labelled windows it has and about how many it needs; more labels resume it.
+        // and its status says how many labelled windows it has and about how many it needs; more labels resume it. The
+        // accuracy gate is made to need more labelled windows than the 10 % step's share brings by then (a candidate that
+        // is clearly more accurate than the champion can otherwise be decided before the comparison ends).
         var simulation = Require();
         var result = await simulation.RunAsync(new SimulationScenario
         {
@@ -84,7 +86,7 @@ public sealed class RolloutDecisionTests(SimulationFixture fixture, ITestOutputH
             WindowsPerSecond = 10,
             Feedback = Labels,
             MaxIntervals = 60,
-            Configure = o => o.Analysis.AccuracyWaitIntervals = 0,
+            Configure = o => (o.Analysis.AccuracyWaitIntervals, o.Analysis.MinLabelledWindows) = (0, 1_000),
         });
         var detail = Detail(3, result);
         Assert.False(result.RolledBack, detail);

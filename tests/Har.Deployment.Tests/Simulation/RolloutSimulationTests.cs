@@ -20,7 +20,7 @@ public sealed class SimulationFixture : IAsyncLifetime
     {
         if (!File.Exists(TestPaths.ChampionModel) || !File.Exists(TestPaths.CandidateModel))
         {
-            SkipReason = "Skipped: the trained models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-1.1.0.onnx) are not in this checkout.";
+            SkipReason = "Skipped: the trained models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-bilstm-1.1.0.onnx) are not in this checkout.";
             return;
         }
 

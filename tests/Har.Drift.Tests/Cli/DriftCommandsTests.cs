@@ -219,7 +219,7 @@ public sealed class DriftCommandsTests : IDisposable
     public void ProfileAndCheck_WithModel_LabelsMatchedByNameUnknownActivitiesLeftOutOutputsScored()
     {
         var folder = CommonFormatFolder(frames: 5000);
-        var model = Path.Combine(TestPaths.RepoRoot, "models", "har-cnn-1.1.0.onnx");
+        var model = Path.Combine(TestPaths.RepoRoot, "models", "har-cnn-bilstm-1.1.0.onnx");
         var profilePath = Path.Combine(_dir, "with-outputs.json");
         var (code, stdout, stderr) = Har("drift", "profile", "--data", folder, "--split", "all", "--window", "500", "--model", model, "-o", profilePath);
 

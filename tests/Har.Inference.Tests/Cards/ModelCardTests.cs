@@ -6,7 +6,7 @@ namespace Har.Inference.Tests.Cards;
 
 public sealed class ModelCardTests
 {
-    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-1.1.0.onnx" };
+    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx" };
 
     [Theory]
     [MemberData(nameof(CommittedModels))]

@@ -6,7 +6,7 @@ namespace Har.Inference.Tests.Models;
 /// <summary>The committed models on the real UCI HAPT data (skipped when either is absent).</summary>
 public sealed class CommittedModelTests
 {
-    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-1.1.0.onnx" };
+    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx" };
 
     private static string RequireModel(string file)
     {
