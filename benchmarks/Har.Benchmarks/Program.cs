@@ -1,3 +1,5 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace Har.Benchmarks;
@@ -50,6 +52,9 @@ internal static class Program
                 break;
         }
 
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        // Parameter columns wide enough for the model file names (both committed models are 25 characters long and
+        // start alike: at the default width of 20 both read "har-c(...).onnx [25]").
+        var config = DefaultConfig.Instance.WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(40));
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);
     }
 }

@@ -160,10 +160,9 @@ internal sealed partial class RolloutSimulation
     }
 
     /// <summary>
-    /// Whether the less accurate candidate gets <paramref name="window"/> wrong: it is <paramref name="drop"/> less accurate
-    /// than the champion (not than the healthy candidate, which may be more accurate than the champion), so a window the
-    /// healthy candidate gets right is lost when its stable hash falls below (candidate accuracy − champion accuracy +
-    /// <paramref name="drop"/>) ÷ the candidate's accuracy, the same windows in every run.
+    /// Whether the less accurate candidate gets <paramref name="window"/> wrong: it answers as the champion does and is
+    /// <paramref name="drop"/> less accurate, so a window the champion gets right is lost when its stable hash falls below
+    /// <paramref name="drop"/> ÷ the champion's accuracy, the same windows in every run.
     /// </summary>
     private bool LosesWindow(int window, int label, double drop)
     {
@@ -178,8 +177,7 @@ internal sealed partial class RolloutSimulation
         z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
         z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
         z ^= z >> 31;
-        var loss = Math.Max(0, CandidateAccuracy - ChampionAccuracy + drop);
-        return (z >> 11) * (1.0 / (1UL << 53)) < loss / Math.Max(CandidateAccuracy, 1e-9);
+        return (z >> 11) * (1.0 / (1UL << 53)) < drop / Math.Max(ChampionAccuracy, 1e-9);
     }
 
     /// <summary>Gets the healthy candidate's accuracy on the labelled windows (NaN without labels).</summary>
@@ -191,7 +189,7 @@ internal sealed partial class RolloutSimulation
     /// <summary>Gets the less accurate candidate's accuracy on the labelled windows for a given drop (NaN without labels).</summary>
     public double LessAccurateAccuracy(double drop)
     {
-        var labels = (int[])_candidate.Labels.Clone();
+        var labels = (int[])_champion.Labels.Clone();
         for (var w = 0; w < labels.Length; w++)
         {
             if (LosesWindow(w, labels[w], drop))

@@ -480,7 +480,11 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
         const double Cores = 2;
         var queue = scenario.InFlight > 1 ? _champion.BaselineMedian * ((scenario.InFlight - 1) * (0.5 + rng.NextDouble()) / Cores) * traffic.Contention : TimeSpan.Zero;
         var error = isCandidate && scenario.Fault == SimulationFault.Errors && rng.NextDouble() < scenario.ErrorRate;
-        var label = table.Labels[window];
+        // The less accurate model answers as the champion does, except on its lost windows: less accurate than the
+        // champion by the same margin on any set of devices (built on the healthy candidate, which is more accurate than
+        // the champion on some people and not on others, it was as accurate as the champion on a few devices' windows).
+        var answers = isCandidate && scenario.Fault == SimulationFault.LessAccurate ? _champion : table;
+        var label = answers.Labels[window];
         if (isCandidate && scenario.Fault == SimulationFault.PermutedLabels)
         {
             label = (label + 1) % _classes;
@@ -490,7 +494,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             label = (label + 1) % _classes;
         }
 
-        return (label, table.Confidence[window], table.Uncertain[window], service, service + queue, error);
+        return (label, answers.Confidence[window], answers.Uncertain[window], service, service + queue, error);
     }
 
     private static int WindowTruth(ReadOnlySpan<int> frameLabels, int start, int length)

@@ -54,9 +54,9 @@ internal enum SimulationFault
     PermutedLabels,
 
     /// <summary>
-    /// The candidate is a less accurate model: on a fixed share of the windows it gets right (enough to put it
-    /// <see cref="SimulationScenario.AccuracyDrop"/> below the champion's accuracy on the labelled windows, chosen by window, the
-    /// same in every run) it answers the neighbouring class with its usual confidence. Agreement and class mix barely move; only ground truth shows it.
+    /// The candidate is a less accurate model: it answers as the champion does, except on a fixed share of the windows the
+    /// champion gets right (<see cref="SimulationScenario.AccuracyDrop"/> of the labelled windows, chosen by window, the
+    /// same in every run), where it answers the neighbouring class with the champion's confidence. Agreement and class mix barely move; only ground truth shows it.
     /// </summary>
     LessAccurate,
 }
