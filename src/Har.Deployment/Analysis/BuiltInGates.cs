@@ -121,17 +121,7 @@ internal sealed class ClassMixGate(IClassMixTest test, double maxDistance, doubl
         var sure = paired && p.StableSureCandidateClassCounts is { } sc && p.StableSureStableClassCounts is not null && Sum(sc) >= minSamples;
         var reference = sure ? p.StableSureStableClassCounts! : paired ? p.StableClassCounts : snapshot.Stable.ClassCounts;
         var current = sure ? p.StableSureCandidateClassCounts! : paired ? p.CandidateClassCounts : snapshot.Candidate.ClassCounts;
-        long nRef = 0, nCur = 0;
-        foreach (var v in reference)
-        {
-            nRef += v;
-        }
-
-        foreach (var v in current)
-        {
-            nCur += v;
-        }
-
+        var (nRef, nCur) = (Sum(reference), Sum(current));
         var evidence = new Dictionary<string, double>
         {
             ["n_stable"] = nRef,
