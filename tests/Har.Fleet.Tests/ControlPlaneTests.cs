@@ -78,6 +78,12 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
             // Routing is one pure function everywhere: once the canary weight is applied, each device gets the same
             // version from every replica, and the devices split between champion and candidate.
             await WaitAsync(async () => (await Task.WhenAll(clients.Select(StatusAsync))).All(s => s is not null && s.RolloutId == rolloutId && s.CandidatePercent > 0), Bound, "the canary weight on every replica");
+
+            // Paused (the weight stays, no analysis runs) while the devices are routed: 60 devices sending one window each
+            // are not traffic an analysis should judge, and one that rolled the candidate back in the middle of the
+            // check left no device on it.
+            var paused = await CommandAsync(clients[0], "pause");
+            await WaitAsync(async () => (await Task.WhenAll(clients.Select(StatusAsync))).All(s => s is not null && s.Revision >= paused.Revision), Bound, "every replica to show the pause");
             var devices = Enumerable.Range(0, 60).Select(i => $"fleet-device-{i:000}").ToArray();
             Dictionary<string, string>[] versions = [];
             await WaitAsync(async () =>
@@ -89,12 +95,12 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
             output.WriteLine($"{devices.Length} devices routed alike by 3 replicas: {onCandidate} on the candidate 1.1.0, {devices.Length - onCandidate} on the champion");
             Assert.InRange(onCandidate, 1, devices.Length - 1);
 
-            // Every later change reaches every replica within the bound too: pause and resume, alternately on each replica.
+            // Every later change reaches every replica within the bound too: resume and pause, alternately on each replica.
             var lags = new List<double>(startLags.Select(l => l.TotalMilliseconds));
             for (var i = 0; i < 10; i++)
             {
                 var origin = i % 3;
-                var status = await CommandAsync(clients[origin], i % 2 == 0 ? "pause" : "resume");
+                var status = await CommandAsync(clients[origin], i % 2 == 0 ? "resume" : "pause");
                 var changed = clock.Elapsed;
                 foreach (var other in Enumerable.Range(0, 3).Where(r => r != origin))
                 {
@@ -107,7 +113,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"state changes seen by the other replicas over HTTP: {lags.Count} samples, p50 {lags[lags.Count / 2]:0} ms, p99 {lags[(int)Math.Ceiling(lags.Count * 0.99) - 1]:0} ms, max {lags[^1]:0} ms"));
             Assert.All(lags, lag => Assert.True(lag <= Propagation.TotalMilliseconds, $"a change reached a replica after {lag:0} ms; the bound is 2 s"));
 
-            // SIGKILL the leader mid-rollout: another replica leads within 15 s and carries on.
+            // SIGKILL the leader mid-rollout (left paused by the loop): another replica leads within 15 s and carries on.
             var leader = await WaitForLeaderAsync(clients, exclude: null);
             var stepsBefore = await FleetHttp.StepsAsync(clients[0], rolloutId!, ct);
             await fleet.KillReplicaAsync(leader);

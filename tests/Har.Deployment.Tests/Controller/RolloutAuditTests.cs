@@ -30,7 +30,7 @@ public sealed class RolloutAuditTests : IDisposable
         await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
         await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
         {
-            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "smaller model"));
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
             while (s.Phase == RolloutPhase.Progressing)
             {
                 Traffic.Feed(c, 400, healthy: true);
@@ -46,7 +46,7 @@ public sealed class RolloutAuditTests : IDisposable
             Assert.Equal(["Pending", "Progressing", "Promoting", "Succeeded"], events.Where(e => e.EventType == "rollout.transition").Select(e => e.ActionDetails.GetProperty("to").GetString()));
             var start = Assert.Single(events, e => e.EventType == "rollout.command");
             Assert.Equal("alice", start.Actor);
-            Assert.Equal("smaller model", start.ActionDetails.GetProperty("reason").GetString());
+            Assert.Equal("more accurate model", start.ActionDetails.GetProperty("reason").GetString());
             Assert.Equal(s.Steps.Count, events.Count(e => e.EventType == "rollout.step"));
             var verdicts = events.Where(e => e.EventType == "rollout.verdict").ToList();
             Assert.Equal(6, verdicts.Count);

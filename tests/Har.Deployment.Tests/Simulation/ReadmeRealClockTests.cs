@@ -36,14 +36,18 @@ public sealed class ReadmeRealClockTests
             var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
             options.BuiltInStrategies.AnalysisInterval = TimeSpan.FromSeconds(3); // the README's only change: short intervals
             await using var controller = await RolloutController.OpenAsync(registry, pipeline, options);
-            var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", actor: "alice", reason: "smaller model"));
+            var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", actor: "alice", reason: "more accurate model"));
             Assert.Equal(RolloutPhase.Progressing, status.Phase);
 
             using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(8)); // generous bound, not a threshold
             var loop = controller.RunAsync(stop.Token);
 
-            // 40 devices, 8 streaming at once, each appending one stride-sized chunk (2 s of frames) per call.
-            var devices = Enumerable.Range(0, 40).Select(d => (Id: $"device-{d}", Frames: sessions[d % sessions.Count].Frames)).ToArray();
+            // 200 devices (the README's example of traffic on which every gate decides), 8 callers streaming at once,
+            // each appending one stride-sized chunk (2 s of frames) per call. With 40 devices the 10 % step put about 4
+            // on the candidate (which 4 depends on the rollout id's salt), and in 1 of 20 runs those were people on whom the two healthy
+            // models disagree (61 % of all windows, 76 % of the champion's sure ones): agreement and class mix then fail
+            // the better candidate, as the README says they can with few devices and no labels.
+            var devices = Enumerable.Range(0, 200).Select(d => (Id: $"device-{d}", Frames: sessions[d % sessions.Count].Frames)).ToArray();
             var chunk = 100 * pipeline.Geometry.Channels.Count;
             var traffic = Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
             {
@@ -64,9 +68,22 @@ public sealed class ReadmeRealClockTests
                 }
             })).ToArray();
 
+            // Every analysis the controller ran, for the failure message: which gate decided, on what evidence.
+            var history = new List<string>();
+            var seen = 0;
             while (!stop.IsCancellationRequested && !(controller.Status?.Phase.IsTerminal() ?? false))
             {
                 await Task.Delay(200, CancellationToken.None);
+                Record(controller.Status);
+            }
+
+            void Record(RolloutStatus? s)
+            {
+                if (s?.LastAnalysis is { } a && s.AnalysesRun > seen)
+                {
+                    seen = s.AnalysesRun;
+                    history.Add($"#{s.AnalysesRun} step {s.StepIndex} ({s.CandidatePercent}%) {s.Phase}: {a}");
+                }
             }
 
             await stop.CancelAsync();
@@ -74,10 +91,11 @@ public sealed class ReadmeRealClockTests
             await loop.ContinueWith(_ => { }, TaskScheduler.Default);
 
             var final = controller.Status!;
+            Record(final);
             // Promoted, judged on service time. Without smoke-test windows the confidence / uncertain-rate gates have
             // no calibration reference and are reported but not counted: which few devices reach the 10 % step (and
             // which activity they are doing) used to decide whether the less confident 1.1.0 was rolled back.
-            Assert.True(final.Promoted, $"the healthy candidate was not promoted: {final}; last analysis: {final.LastAnalysis}");
+            Assert.True(final.Promoted, $"the healthy candidate was not promoted: {final}; analyses:\n{string.Join("\n", history)}");
             Assert.Equal("1.1.0", registry.CurrentVersion);
             var failing = final.LastAnalysis!.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Gate).ToList();
             Assert.DoesNotContain("latency", failing);

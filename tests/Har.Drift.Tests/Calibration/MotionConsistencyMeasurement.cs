@@ -6,21 +6,21 @@ namespace Har.Drift.Tests.Calibration;
 
 /// <summary>
 /// The separability measurement of the motion consistency check (docs/drift-calibration.md), run with
-/// HAR_DRIFT_SCRATCH=motion: per 1-minute window (every 30 s) of every HAPT recording, clean and with a fault applied to
-/// the whole recording, the fit of <see cref="MotionConsistency"/>, written as TSV to motion-scratch.tsv in the temp folder.
+/// HAR_DRIFT_MEASURE=motion: per 1-minute window (every 30 s) of every HAPT recording, clean and with a fault applied to
+/// the whole recording, the fit of <see cref="MotionConsistency"/>, written as TSV to motion-consistency.tsv in the temp folder.
 /// </summary>
-public sealed class MotionConsistencyScratch
+public sealed class MotionConsistencyMeasurement
 {
     [Fact]
     public void Measure()
     {
         _ = TestPaths.RequireSharedData();
-        if (Environment.GetEnvironmentVariable("HAR_DRIFT_SCRATCH") != "motion")
+        if (Environment.GetEnvironmentVariable("HAR_DRIFT_MEASURE") != "motion")
         {
-            Assert.Skip("scratch");
+            Assert.Skip("the motion-consistency measurement writes a TSV for docs/drift-calibration.md; run it with HAR_DRIFT_MEASURE=motion.");
         }
 
-        var from = int.TryParse(Environment.GetEnvironmentVariable("HAR_DRIFT_SCRATCH_FROM"), CultureInfo.InvariantCulture, out var fr) ? fr : 0;
+        var from = int.TryParse(Environment.GetEnvironmentVariable("HAR_DRIFT_MEASURE_FROM"), CultureInfo.InvariantCulture, out var fr) ? fr : 0;
         string[] faults = ["clean", "flip ax", "flip ay", "flip az", "flip gx", "flip gy", "flip gz", "40Hz", "swap gxgy", "swap axay"];
         var sb = new StringBuilder("split\tsession\tfault\tstart\tpoints\tobserved\tbest\tratio\tscale0\tpred0\tscaleBest\trss0\n");
         var lockObj = new object();
@@ -73,6 +73,6 @@ public sealed class MotionConsistencyScratch
 
             lock (lockObj) sb.Append(local);
         });
-        File.WriteAllText(Path.Combine(Path.GetTempPath(), "motion-scratch.tsv"), sb.ToString());
+        File.WriteAllText(Path.Combine(Path.GetTempPath(), "motion-consistency.tsv"), sb.ToString());
     }
 }
