@@ -114,8 +114,10 @@ public sealed class AnalysisOptions
     /// accuracy gate to decide before it ends the comparison of the two versions: when every other gate passes at
     /// the last step where the champion still serves (or at the final promotion) and the candidate's predictions
     /// have labelled windows, the step is held until the accuracy gate passes or fails. Past this many intervals
-    /// the rollout pauses (waiting for data, with the labelled windows it has and needs in its status) instead of
-    /// promoting on an undecided accuracy; more labels resume it, and so does an operator. Without feedback nothing waits.
+    /// the measured drop decides: within <see cref="MaxAccuracyDrop"/> the step ends (audited as
+    /// <c>rollout.accuracy-estimate</c>); beyond it, or with too few labelled windows to measure it, the rollout
+    /// pauses (waiting for data, with the labelled windows it has and needs in its status); more labels resume it,
+    /// and so does an operator. Without feedback nothing waits.
     /// </summary>
     /// <value>The default value is 30.</value>
     public int AccuracyWaitIntervals { get; set; } = 30;

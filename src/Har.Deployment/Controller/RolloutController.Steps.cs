@@ -272,7 +272,10 @@ public sealed partial class RolloutController
         }
 
         // Ground truth is arriving: the step that ends the comparison (or the promotion) waits for the accuracy verdict.
-        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses && AccuracyPending(next, result) is { } pending)
+        // Past the wait bound, a measured drop within the margin ends the wait: the candidate is not shown to be worse by
+        // more than the margin (the gate fails it only when it is clearly worse), and every other gate passes.
+        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses && AccuracyPending(next, result) is { } pending
+            && !(next.AccuracyWaitInStep >= _options.Analysis.AccuracyWaitIntervals && AccuracyWithinMarginOnEstimate(result, next)))
         {
             next.AccuracyWaitInStep++;
             next.NextAnalysisAt = now + step.Interval;
@@ -389,6 +392,33 @@ public sealed partial class RolloutController
         var e = accuracy.Evidence;
         var needed = e.TryGetValue("needed_labelled", out var n) ? n : e.GetValueOrDefault("min_labelled");
         return string.Create(CultureInfo.InvariantCulture, $"the accuracy gate has {candidateLabelled:0} labelled windows of the candidate, {e.GetValueOrDefault("stable_labelled"):0} of the champion, {e.GetValueOrDefault("paired"):0} paired, and needs about {needed:0} (paired, or of each): {accuracy.Message}");
+    }
+
+    /// <summary>
+    /// Whether the undecided accuracy gate measured a drop within its margin (it has the labelled windows to measure
+    /// one); if so, records in the audit log that the wait ended on the estimate.
+    /// </summary>
+    private static bool AccuracyWithinMarginOnEstimate(AnalysisResult result, RolloutState next)
+    {
+        var accuracy = result.Gates.FirstOrDefault(g => g.Gate == AccuracyGate.GateName);
+        if (accuracy is null || !accuracy.Evidence.TryGetValue("accuracy_drop", out var drop) || !accuracy.Evidence.TryGetValue("max_drop", out var margin) || drop > margin)
+        {
+            return false;
+        }
+
+        RolloutOutbox.Emit(next, "rollout.accuracy-estimate", "info", SystemActor, new JsonObject
+        {
+            ["step"] = next.StepIndex,
+            ["candidate_percent"] = next.CandidateBuckets / 100.0,
+            ["reason"] = "the accuracy gate did not decide within the wait; the measured drop is within the margin",
+            ["extra_intervals"] = next.AccuracyWaitInStep,
+            ["accuracy_drop"] = drop,
+            ["ci_lower"] = accuracy.Evidence.GetValueOrDefault("ci_lower"),
+            ["ci_upper"] = accuracy.Evidence.GetValueOrDefault("ci_upper"),
+            ["max_drop"] = margin,
+        });
+        next.Message = string.Create(CultureInfo.InvariantCulture, $"the accuracy gate did not decide within {next.AccuracyWaitInStep} extra interval(s); its measured drop {drop:0.####} is within the {margin:0.####} margin, so the step ends: {accuracy.Message}");
+        return true;
     }
 
     private static bool HasLaterWeight(RolloutState state)

@@ -42,13 +42,21 @@ public sealed class ServingPipelineAllocationTests : IDisposable
         // Warm-up to the steady state: past the feedback store's per-stream ring (it grows by doubling up to
         // 1,024 predictions per stream, then overwrites) and the pools' first growth.
         await Task.Run(() => RunAsync(1_100));
-        windows = 0;
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        await Task.Run(() => RunAsync(300));
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
-        Assert.Equal(900, windows);
-        Assert.True(allocated < 2_500, $"{allocated} bytes allocated for {windows} windows; expected none per window (a few hundred bytes of runtime noise at most).");
+        // The count is process-wide, so the runtime's own work on a loaded machine (thread-pool threads injected under
+        // starvation) lands in it too; such noise only adds, so the least of up to five measurements is the path's
+        // own figure: a per-window allocation shows in every one.
+        var measured = new List<long>();
+        for (var attempt = 0; attempt < 5 && (measured.Count == 0 || measured.Min() >= 2_500); attempt++)
+        {
+            windows = 0;
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            await Task.Run(() => RunAsync(300));
+            measured.Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+            Assert.Equal(900, windows);
+        }
+
+        Assert.True(measured.Min() < 2_500, $"{string.Join(", ", measured)} bytes allocated for 900 windows in {measured.Count} measurements; expected none per window (a few hundred bytes of runtime noise at most).");
         Assert.Equal(3, drift.DeviceCount);
     }
 

@@ -24,12 +24,20 @@ public sealed class HarModelBatchedAllocationTests
         }
 
         await Task.Run(() => RunAsync(200));
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        await Task.Run(() => RunAsync(500));
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
-        // 500 rounds of at least 2 + 3 windows: the old batcher allocated a float[K] and a completion source per window (over 300 KB).
-        Assert.True(allocated < 2_500, $"{allocated} bytes allocated for 2500 windows; expected none per window (a few hundred bytes of runtime noise at most).");
+        // 500 rounds of at least 2 + 3 windows: the old batcher allocated a float[K] and a completion source per window
+        // (over 300 KB). The count is process-wide, so the runtime's own work on a loaded machine (thread-pool threads
+        // injected under starvation) lands in it too; such noise only adds, so the least of up to five measurements is
+        // the path's own figure: a per-window allocation shows in every one.
+        var measured = new List<long>();
+        for (var attempt = 0; attempt < 5 && (measured.Count == 0 || measured.Min() >= 2_500); attempt++)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            await Task.Run(() => RunAsync(500));
+            measured.Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+
+        Assert.True(measured.Min() < 2_500, $"{string.Join(", ", measured)} bytes allocated for 2500 windows in {measured.Count} measurements; expected none per window (a few hundred bytes of runtime noise at most).");
         await model.PredictAsync(windows, probabilities, predictions);
         Assert.Equal(model.Predict(windows.AsSpan(model.WindowValues)).Probabilities.ToArray(), predictions[1].Probabilities.ToArray());
         Assert.Equal(probabilities.AsMemory(model.Card.ClassCount, model.Card.ClassCount), predictions[1].Probabilities);
