@@ -4,7 +4,7 @@ using Har.Inference;
 namespace Har.Benchmarks.Inference;
 
 /// <summary>
-/// Windows per second of the micro-batcher with 8, 32 and 64 concurrent callers (each awaiting
+/// Windows per second of the micro-batcher with 32 and 64 concurrent callers (each awaiting
 /// <see cref="HarModel.PredictAsync(ReadOnlyMemory{float}, CancellationToken)"/> in a loop; <see cref="HarModelOptions"/> defaults: two workers, one
 /// intra-op thread each, max batch 16, no wait; and two variants: max batch 32 (the default before 2026-12-04), and
 /// max batch 32 waiting 1 ms for more windows)
@@ -39,7 +39,7 @@ public class BatcherBenchmarks
     public static IEnumerable<string> Models() => BenchmarkModels.Available();
 
     /// <summary>Gets or sets the number of concurrent callers (each scores <c>256 / Callers</c> windows per invocation).</summary>
-    [Params(8, 32, 64)]
+    [Params(32, 64)]
     public int Callers { get; set; } = 32;
 
     private int WindowsPerCaller => Total / Callers;

@@ -33,7 +33,7 @@ public static class HarInferenceServiceCollectionExtensions
     /// <summary>
     /// Adds Har.Inference configured from a configuration section: <c>Windowing</c> binds <see cref="StreamWindowerOptions"/>,
     /// and each child of <c>Models</c> adds a model named by its key, with its <c>Path</c> and the
-    /// <see cref="HarModelOptions"/> it sets (e.g. <c>"Models": { "champion": { "Path": "models/m.onnx", "MaxBatchSize": 32 } }</c>).
+    /// <see cref="HarModelOptions"/> it sets (e.g. <c>"Models": { "champion": { "Path": "models/m.onnx", "MaxBatchSize": 16 } }</c>).
     /// Everything is validated at start (<c>ValidateOnStart</c>).
     /// </summary>
     /// <param name="services">The service collection.</param>

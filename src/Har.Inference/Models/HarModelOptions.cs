@@ -27,17 +27,23 @@ public sealed class HarModelOptions
     [Range(1, 256)]
     public int Workers { get; set; } = 2;
 
-    /// <summary>Gets or sets the largest number of windows in one ONNX Runtime run (the batch tensor's capacity).</summary>
-    /// <value>The default value is 32.</value>
+    /// <summary>
+    /// Gets or sets the largest number of windows in one ONNX Runtime run (the batch tensor's capacity). Smaller
+    /// batches keep every worker busy: with 32 concurrent callers and two workers, a cap of 32 lets one run take
+    /// almost every queued window while the other worker idles, and the callers stay grouped that way
+    /// (benchmarks/results/Inference/BatcherBenchmarks.md).
+    /// </summary>
+    /// <value>The default value is 16 (32 before 2026-12-04).</value>
     [Range(1, 4096)]
-    public int MaxBatchSize { get; set; } = 32;
+    public int MaxBatchSize { get; set; } = 16;
 
     /// <summary>
     /// Gets or sets how long the micro-batcher waits for more windows after the first one before running a partial
     /// batch. Zero (the default) never waits: a free worker takes whatever is queued, so a lone window runs at once
     /// and batches form by themselves while the workers are busy (as Triton's dynamic batcher does by default). With
-    /// 32 concurrent callers, waiting 1 ms measured 1.5× (candidate) and 1.7× (champion) the windows/s of sequential
-    /// calls against 1.9× and 2.3× without waiting (benchmarks/results/Inference/BatcherBenchmarks.md).
+    /// 32 concurrent callers and max batch 32, waiting 1 ms measured 1.5× (candidate) and 1.8× (champion) the
+    /// windows/s of sequential calls against 1.5× and 1.9× without waiting, and 2.5× and 3.0× with the default max
+    /// batch 16 (benchmarks/results/Inference/BatcherBenchmarks.md).
     /// </summary>
     /// <value>The default value is <see cref="TimeSpan.Zero"/>.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
