@@ -21,7 +21,8 @@ namespace Har.Deployment;
 /// whose activity mix alone widens the gap passes; a candidate less confident than its own reference on the
 /// same activities fails. Traffic harder than the reference windows for both versions moves the candidate's
 /// expectation by the champion's own shift on the log-odds scale (see <see cref="Evaluate"/>); with the champion
-/// on its reference nothing moves. Without such a reference the gap between two versions
+/// on its reference nothing moves. The expected gap only excuses: one in the candidate's favour (expected less
+/// doubtful than the champion) is not required of it, so the judged difference is never above the raw one. Without such a reference the gap between two versions
 /// measures their calibration as much as the candidate's health: the verdict is reported with its evidence
 /// but not counted (<see cref="GateResult.IsCounted"/>), and the agreement and class-mix gates (or the
 /// accuracy gate, with feedback labels) remain the guards against a broken candidate.
@@ -142,14 +143,22 @@ internal sealed class DifferenceGate : IAnalysisGate
             evidenceExtra["reference_windows"] = Math.Min(cr.Windows, sr.Windows);
         }
 
+        // The expectation excuses, it never accuses: a candidate expected to be more doubtful than the champion (a less
+        // confident architecture) is judged against that expectation, but one expected to be less doubtful is not
+        // required to show it on traffic harder than the reference for both (five devices' people whom both models
+        // doubt on half their windows: the candidate's 0.093 reference rate put at 0.36 by the champion's shift, where
+        // it measured 0.61 against the champion's 0.48 — a 0.12 raw gap judged as 0.25). Two witnesses must agree to
+        // fail it: the raw gap and the gap beyond the expected one.
         var referenced = snapshot.CandidateReference is not null && snapshot.StableReference is not null;
         var raw = difference;
-        difference -= gap;
+        var applied = Math.Max(gap, 0);
+        difference -= applied;
         var lower = difference - (_z * se);
         var upper = difference + (_z * se);
         var evidence = Evidence(difference, se, n, basis);
         evidence["raw_difference"] = raw;
         evidence["reference_gap"] = gap;
+        evidence["reference_gap_applied"] = applied;
         foreach (var (key, value) in evidenceExtra)
         {
             evidence[key] = value;
@@ -158,7 +167,7 @@ internal sealed class DifferenceGate : IAnalysisGate
         evidence["ci_lower"] = lower;
         evidence["ci_upper"] = upper;
         evidence["calibration_reference"] = referenced ? 1 : 0;
-        var what = (_uncertainty ? "uncertain-rate increase" : "confidence drop") + (referenced ? Invariant($" (observed {raw:0.####}{Observed(snapshot, basis == "paired")}, less the {gap:0.####} expected: the reference windows give {evidence["candidate_expected"]:0.###} vs {evidence["stable_expected"]:0.###} for the classes each version predicted, {evidence["candidate_expected_on_this_traffic"]:0.###} for the candidate on traffic that moves the champion to {evidence["stable_observed"]:0.###})") : string.Empty);
+        var what = (_uncertainty ? "uncertain-rate increase" : "confidence drop") + (referenced ? Invariant($" (observed {raw:0.####}{Observed(snapshot, basis == "paired")}, {(gap >= 0 ? $"less the {gap:0.####} expected" : $"the {-gap:0.####} in its favour expected but not required")}: the reference windows give {evidence["candidate_expected"]:0.###} vs {evidence["stable_expected"]:0.###} for the classes each version predicted, {evidence["candidate_expected_on_this_traffic"]:0.###} for the candidate on traffic that moves the champion to {evidence["stable_observed"]:0.###})") : string.Empty);
         var result = lower > _limit
             ? new GateResult(Name, GateVerdict.Fail, Invariant($"{c.Version} {what} {difference:0.####} vs {s.Version} ({basis}, n={n}); lower bound {lower:0.####} exceeds {_limit:0.####}."), evidence)
             : upper <= _limit

@@ -293,6 +293,39 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Confidence_ExpectedGapInTheCandidatesFavour_NotRequiredOfIt_ARawDropBeyondTheLimitStillFails()
+    {
+        // On the reference windows the candidate is the more confident (0.95 vs 0.80): the expected drop is −0.15. On this
+        // traffic the champion is as on its reference (0.80) and the candidate 0.08 below it, within the 0.10 limit. Held
+        // to its reference advantage it would be judged 0.23 short; the expectation excuses, it does not accuse.
+        static RolloutObservations Pairs(float candidateMean)
+        {
+            var o = new RolloutObservations();
+            for (var i = 0; i < 4000; i++)
+            {
+                var spread = (i % 3 - 1) * 0.05f;
+                o.RecordPair(new PairedObservation(i % 4, candidateMean + spread, false, i % 4, 0.80f + spread, false));
+            }
+
+            return o;
+        }
+
+        var gate = DifferenceGate.Confidence(0.10, 100, Statistics.NormalQuantile(0.95));
+        var (candidateReference, stableReference) = (new OutputReference(0.95, 0.05, 200), new OutputReference(0.80, 0.2, 200));
+        var result = gate.Evaluate(Pairs(0.72f).TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.True(result.IsCounted);
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+        Assert.Equal(-0.15, result.Evidence["reference_gap"], 3);
+        Assert.Equal(0, result.Evidence["reference_gap_applied"]);
+        Assert.Equal(result.Evidence["raw_difference"], result.Evidence["confidence_drop"], 9);
+        Assert.Contains("in its favour expected but not required", result.Message, StringComparison.Ordinal);
+
+        // A raw drop of 0.2 is beyond the limit whatever the reference says.
+        var degraded = gate.Evaluate(Pairs(0.60f).TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, candidateReference: candidateReference, stableReference: stableReference));
+        Assert.Equal(GateVerdict.Fail, degraded.Verdict);
+    }
+
+    [Fact]
     public void DifferenceGates_ActivityMixAloneWidensTheGap_PassAgainstThePerClassExpectation_BrokenCandidateFails()
     {
         // Reference windows, 20 of each class: on classes 0–2 ("walking") the candidate is about as confident as the
