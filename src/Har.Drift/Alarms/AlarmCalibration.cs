@@ -192,7 +192,7 @@ internal static class AlarmCalibration
             rates[check] = [.. episodes.Select(e => 10.0 * e / Replicates / hours)];
         }
 
-        return bounds with { Grid = grid, FalseAlarmRates = rates, Sessions = runs.Count };
+        return bounds with { Grid = grid, FalseAlarmRates = rates, Sessions = runs.Count, EvidenceCap = Diagnosis.MaxExcess };
     }
 
     /// <summary>Runs the CUSUM over a sequence and adds, per threshold, how often the statistic crossed it from below.</summary>

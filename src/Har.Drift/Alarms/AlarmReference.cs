@@ -19,6 +19,7 @@ namespace Har.Drift;
 /// <param name="DeviceHours">Hours of training recordings streamed.</param>
 /// <param name="StepFrames">Frames between scorings in the calibration (half the profile's window).</param>
 /// <param name="Sessions">Training recordings the rates were simulated from.</param>
+/// <param name="EvidenceCap">The largest excess a failed finding added to its evidence when the rates were simulated (<see cref="Diagnosis.MaxExcess"/>); null in a profile written before it was stored, whose rates were simulated with a cap of 2. A device is scored with its profile's cap, so the thresholds keep their calibrated meaning.</param>
 [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 internal sealed record AlarmReference(
     double[] NoiseFloorUpper,
@@ -33,8 +34,16 @@ internal sealed record AlarmReference(
     Dictionary<string, double[]> FalseAlarmRates,
     double DeviceHours,
     int StepFrames,
-    int Sessions)
+    int Sessions,
+    double? EvidenceCap = null)
 {
+    /// <summary>The evidence cap the thresholds were calibrated with (2 for a profile that does not say).</summary>
+    public const double LegacyEvidenceCap = 2;
+
+    /// <summary>Gets the evidence cap to score with: the one the rates were simulated with.</summary>
+    [JsonIgnore]
+    public double Cap => EvidenceCap ?? LegacyEvidenceCap;
+
     /// <summary>Quantile of the training statistics the one-sided bounds sit at (before the margin).</summary>
     public const double Quantile = 0.98;
 

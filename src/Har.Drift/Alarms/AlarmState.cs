@@ -2,16 +2,17 @@ namespace Har.Drift;
 
 /// <summary>
 /// A device's sequential change detector: one CUSUM per check, S ← max(0, S + x − k), where x is the check's evidence
-/// in the latest scoring (0 when it passed, 1 when it failed, up to 3 when it failed by two bound widths or more, and
-/// <see cref="Decisive"/> for checks that are certain on one window: non-finite, stuck, saturated, unit errors).
-/// The device alarms while any S reaches the threshold h; a single failed scoring never alarms unless it is decisive.
+/// in the latest scoring (0 when it passed; when it failed, 1 plus how far past its bound it lay relative to the bound,
+/// at most 1 + <see cref="Diagnosis.MaxExcess"/>; <see cref="Decisive"/> for checks that are certain on one window:
+/// non-finite, stuck, saturated, unit errors). The device alarms while any S reaches its check's threshold h, which
+/// is calibrated on that evidence (<see cref="AlarmCalibration"/>).
 /// </summary>
 internal sealed class AlarmState
 {
     /// <summary>The allowance k subtracted per scoring.</summary>
     public const double Allowance = 0.5;
 
-    /// <summary>The smallest threshold (two consecutive ordinary failures, or one failure by two bound widths).</summary>
+    /// <summary>The smallest threshold (two consecutive failures just past their bound, or one failure by half its bound).</summary>
     public const double MinThreshold = 1.5;
 
     /// <summary>Step added above the largest training statistic to be allowed.</summary>

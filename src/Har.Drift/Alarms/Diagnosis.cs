@@ -6,7 +6,10 @@ namespace Har.Drift;
 internal static class Diagnosis
 {
     /// <summary>The evidence per failed check of a scoring.</summary>
-    public static List<AlarmState.Evidence> Evidence(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings)
+    /// <param name="channels">The scoring's channel verdicts.</param>
+    /// <param name="findings">The scoring's sensor findings.</param>
+    /// <param name="maxExcess">The cap of a finding's excess: the one the profile's thresholds were calibrated with (<see cref="AlarmReference.Cap"/>).</param>
+    public static List<AlarmState.Evidence> Evidence(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, double maxExcess = MaxExcess)
     {
         var evidence = new List<AlarmState.Evidence>();
         foreach (var c in channels)
@@ -28,11 +31,23 @@ internal static class Diagnosis
             }
 
             var decisive = f.Kind is SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation or SensorFindingKind.Units;
-            evidence.Add(new(key, decisive ? AlarmState.Decisive : 1 + Math.Min(2, Math.Abs(f.Value - f.Threshold) / Math.Max(Math.Abs(f.Threshold), 1e-3))));
+            evidence.Add(new(key, decisive ? AlarmState.Decisive : Weight(f.Value, f.Threshold, maxExcess)));
         }
 
         return evidence;
     }
+
+    /// <summary>
+    /// Largest excess a failed finding adds to its evidence (in units of its bound): a statistic eight times as far past
+    /// its bound as the bound itself is certain enough. The thresholds are calibrated on the evidence this produces, so
+    /// the cap does not move the false-alarm rate; with the former cap of 2 a gain error of 5 % (the gravity magnitude 5×
+    /// past its bound) counted as a failure by twice its bound and needed three scorings to alarm.
+    /// </summary>
+    public const double MaxExcess = 8;
+
+    /// <summary>The evidence of one failed, non-decisive finding: 1, plus how far past its bound it lies relative to the bound (at most <see cref="MaxExcess"/>).</summary>
+    public static double Weight(double value, double threshold, double maxExcess = MaxExcess) =>
+        1 + Math.Min(maxExcess, Math.Abs(value - threshold) / Math.Max(Math.Abs(threshold), 1e-3));
 
     /// <summary>
     /// The check (one CUSUM) a finding feeds: its kind, except that noise on a whole sensor (all its axes above the

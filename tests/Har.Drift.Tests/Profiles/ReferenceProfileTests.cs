@@ -52,10 +52,26 @@ public sealed class ReferenceProfileTests
     {
         // The canonical JSON (and so the hash users pin) must not change when the types behind it are refactored.
         // (Changed on purpose: profiles carry the calibrated alarm part, since issue 15 with the simulated false-alarm
-        // rate curves of the alarm thresholds; a profile without it keeps its hash.)
+        // rate curves of the alarm thresholds; a profile without it keeps its hash. Changed again when the alarm evidence's
+        // cap went from 2 to 8: the simulated rate curves differ, and the profile stores the cap they were simulated with.)
         var outputs = OutputReference.FromPredictions(["walk", "sit"], [0, 1, 1, 0, 1], [0.9f, 0.8f, 0.95f, 0.6f, 0.7f], [0.3f, 0.5f, 0.2f, 0.67f, 0.6f]);
         var p = SimulatedProfilesForHash.Value.WithOutputs(outputs);
-        Assert.Equal("9d1b2413bf12be38a9b48a85ca918fe3ae7da2bc8b26bc0e1b839f8e99d9847b", p.Hash);
+        Assert.Equal("04d53f89a5d8b25b4f28664ac2c3fff6b72376a40100f9afdf06ee55a64b9007", p.Hash);
+    }
+
+    [Fact]
+    public void Alarms_ProfileWrittenBeforeTheEvidenceCapWasStored_ScoresWithTheCapItsThresholdsWereCalibratedWith()
+    {
+        var p = SimulatedProfilesForHash.Value;
+        Assert.Equal(Diagnosis.MaxExcess, p.Alarms!.EvidenceCap);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(p.ToJson())!;
+        var alarms = json[nameof(ReferenceProfile.Alarms)]!.AsObject();
+        Assert.True(alarms.Remove(nameof(AlarmReference.EvidenceCap)));
+        var legacy = ReferenceProfile.FromJson(json.ToJsonString());
+        Assert.Null(legacy.Alarms!.EvidenceCap);
+        Assert.Equal(AlarmReference.LegacyEvidenceCap, legacy.Alarms.Cap);
+        Assert.NotEqual(p.Hash, legacy.Hash);
+        Assert.Equal(legacy.Hash, ReferenceProfile.FromJson(legacy.ToJson()).Hash);
     }
 
     private static readonly Lazy<ReferenceProfile> SimulatedProfilesForHash = new(() => Har.Drift.Tests.Physics.SimulatedProfiles.RigidImu);

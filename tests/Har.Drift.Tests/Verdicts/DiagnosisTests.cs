@@ -75,4 +75,42 @@ public sealed class DiagnosisTests
     [InlineData(1.2)]
     [InlineData(double.NaN)]
     public void RateRatio_HealthyOrPlainGain_IsNone(double gain) => Assert.Null(Diagnosis.RateRatio(gain));
+
+    [Fact]
+    public void Evidence_GrowsWithHowFarPastItsBound_UpToTheCap()
+    {
+        // Gravity magnitude bound 0.0102: a 5 % gain reads about 0.05, nearly four bounds past it.
+        static double WeightOf(double value) =>
+            Assert.Single(Diagnosis.Evidence([], [new SensorFinding(SensorFindingKind.GravityMagnitude, null, value, 0.0102, "m", 30)])).Weight;
+
+        Assert.Equal(1.0, WeightOf(0.0102), 9);
+        Assert.Equal(1 + ((0.05 - 0.0102) / 0.0102), WeightOf(0.05), 9);
+        Assert.True(WeightOf(0.05) > WeightOf(0.03));
+        Assert.Equal(1 + Diagnosis.MaxExcess, WeightOf(1.0), 9);
+    }
+
+    [Fact]
+    public void Evidence_FarPastItsBound_AlarmsInFewerScoringsThanJustPastIt()
+    {
+        static int ScoringsToAlarm(double value, double h)
+        {
+            var state = new AlarmState();
+            for (var i = 1; i <= 50; i++)
+            {
+                var (_, statistic, _) = state.Update(Diagnosis.Evidence([], [new SensorFinding(SensorFindingKind.GravityMagnitude, null, value, 0.0102, "m", 30)]), _ => h);
+                if (statistic >= h)
+                {
+                    return i;
+                }
+            }
+
+            return int.MaxValue;
+        }
+
+        // h = 7.75, the calibrated gravity-magnitude threshold: a failure by 4 bounds (evidence 4.9) alarms on the
+        // second scoring (4.90 + 4.40), one just past its bound (1.0098 each, 0.5098 net of the 0.5 allowance) on the
+        // 15th: 1.0098 + 14 × 0.5098 = 8.15 ≥ 7.75 > 1.0098 + 13 × 0.5098 = 7.64.
+        Assert.Equal(2, ScoringsToAlarm(0.05, 7.75));
+        Assert.Equal(15, ScoringsToAlarm(0.0103, 7.75));
+    }
 }
