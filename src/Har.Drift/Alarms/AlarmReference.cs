@@ -19,7 +19,7 @@ namespace Har.Drift;
 /// <param name="DeviceHours">Hours of training recordings streamed.</param>
 /// <param name="StepFrames">Frames between scorings in the calibration (half the profile's window).</param>
 /// <param name="Sessions">Training recordings the rates were simulated from.</param>
-/// <param name="EvidenceCap">The largest excess a failed finding added to its evidence when the rates were simulated (<see cref="Diagnosis.MaxExcess"/>); null in a profile written before it was stored, whose rates were simulated with a cap of 2. A device is scored with its profile's cap, so the thresholds keep their calibrated meaning.</param>
+/// <param name="EvidenceCap">The largest excess a failed finding added to its evidence when the rates were simulated (<see cref="Diagnosis.MaxExcess"/>); null in a profile written before it was stored, whose rates were simulated with a cap of 2 and every excess measured from 0 (<see cref="SensorFinding.Ideal"/> ignored). A device is scored as its profile was calibrated, so the thresholds keep their meaning.</param>
 [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 internal sealed record AlarmReference(
     double[] NoiseFloorUpper,

@@ -9,7 +9,8 @@ internal static class Diagnosis
     /// <param name="channels">The scoring's channel verdicts.</param>
     /// <param name="findings">The scoring's sensor findings.</param>
     /// <param name="maxExcess">The cap of a finding's excess: the one the profile's thresholds were calibrated with (<see cref="AlarmReference.Cap"/>).</param>
-    public static List<AlarmState.Evidence> Evidence(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, double maxExcess = MaxExcess)
+    /// <param name="fromIdeal">Whether a ratio's excess is measured from its ideal value (<see cref="SensorFinding.Ideal"/>), as in profiles that store their cap; from 0 in older ones.</param>
+    public static List<AlarmState.Evidence> Evidence(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, double maxExcess = MaxExcess, bool fromIdeal = true)
     {
         var evidence = new List<AlarmState.Evidence>();
         foreach (var c in channels)
@@ -31,7 +32,7 @@ internal static class Diagnosis
             }
 
             var decisive = f.Kind is SensorFindingKind.NonFinite or SensorFindingKind.Flatline or SensorFindingKind.Saturation or SensorFindingKind.Units;
-            evidence.Add(new(key, decisive ? AlarmState.Decisive : Weight(f.Value, f.Threshold, maxExcess)));
+            evidence.Add(new(key, decisive ? AlarmState.Decisive : Weight(f.Value, f.Threshold, maxExcess, fromIdeal ? f.Ideal : 0)));
         }
 
         return evidence;
@@ -45,9 +46,12 @@ internal static class Diagnosis
     /// </summary>
     public const double MaxExcess = 8;
 
-    /// <summary>The evidence of one failed, non-decisive finding: 1, plus how far past its bound it lies relative to the bound (at most <see cref="MaxExcess"/>).</summary>
-    public static double Weight(double value, double threshold, double maxExcess = MaxExcess) =>
-        1 + Math.Min(maxExcess, Math.Abs(value - threshold) / Math.Max(Math.Abs(threshold), 1e-3));
+    /// <summary>
+    /// The evidence of one failed, non-decisive finding: 1, plus how far past its bound it lies in units of the bound's
+    /// distance from the statistic's ideal value (<see cref="SensorFinding.Ideal"/>; at most <paramref name="maxExcess"/>).
+    /// </summary>
+    public static double Weight(double value, double threshold, double maxExcess = MaxExcess, double ideal = 0) =>
+        1 + Math.Min(maxExcess, Math.Abs(value - threshold) / Math.Max(Math.Abs(threshold - ideal), 1e-3));
 
     /// <summary>
     /// The check (one CUSUM) a finding feeds: its kind, except that noise on a whole sensor (all its axes above the

@@ -143,7 +143,7 @@ internal static class SelfChecks
         {
             var bound = cad > reference.CadenceRatioBounds[1] ? reference.CadenceRatioBounds[1] : reference.CadenceRatioBounds[0];
             findings.Add(new SensorFinding(SensorFindingKind.SampleRate, null, cad, bound, string.Create(inv,
-                $"The gait cadence is {f.Cadence:F2} Hz, {cad:F2}× this device's earlier cadence (healthy {reference.CadenceRatioBounds[0]:F2}–{reference.CadenceRatioBounds[1]:F2}×): the samples arrive at about {sampleRateHz / cad:F0} Hz, not the declared {sampleRateHz:F0} Hz.")));
+                $"The gait cadence is {f.Cadence:F2} Hz, {cad:F2}× this device's earlier cadence (healthy {reference.CadenceRatioBounds[0]:F2}–{reference.CadenceRatioBounds[1]:F2}×): the samples arrive at about {sampleRateHz / cad:F0} Hz, not the declared {sampleRateHz:F0} Hz.")) { Ideal = 1 });
         }
 
         return self;

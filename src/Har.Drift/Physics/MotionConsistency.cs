@@ -122,7 +122,7 @@ internal static class MotionConsistency
             var factor = scale / HealthyScale;
             findings.Add(new SensorFinding(SensorFindingKind.SampleRate, null, scale, scaleUpper, string.Create(inv,
                 $"During motion{span} the gravity direction turns {factor:F2}× as fast as the gyroscope predicts (scale {scale:F3}, healthy ≤ {scaleUpper:F2}) while the axes agree: the samples arrive at about {sampleRateHz / factor:F0} Hz, not the declared {sampleRateHz:F0} Hz."),
-                fit.Points, [.. channels]));
+                fit.Points, [.. channels]) { Ideal = HealthyScale });
             return true;
         }
 

@@ -356,7 +356,7 @@ internal static class SensorConsistency
         var bound = gainHigh ? reference.RotationGainBounds[1] : reference.RotationGainBounds[0];
         return new SensorFinding(SensorFindingKind.RotationMismatch, null, r.Gain, bound, string.Create(inv,
             $"The gyroscope reports {r.Gain:F2}× the turn of the gravity direction measured by the accelerometer over {where} (healthy {reference.RotationGainBounds[0]:F2}–{reference.RotationGainBounds[1]:F2}): a gyroscope gain (scale) error, or a stream at another rate than declared."),
-            r.Pairs, gyroNames) { Recent = recentGain };
+            r.Pairs, gyroNames) { Recent = recentGain, Ideal = 1 };
     }
 
     /// <summary>Whether a rotation finding names its explanation (a remapped axis pair or flip, or the gyroscope's gain), not only that the turns disagree.</summary>

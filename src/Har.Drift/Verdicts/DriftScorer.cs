@@ -170,7 +170,7 @@ public sealed class DriftScorer
             return new DriftAlarm(state.Statistic >= h0, state.Statistic, h0, DriftCause.None, [], "Window too short for the alarm; the statistic is unchanged.");
         }
 
-        var (_, statistic, threshold) = state.Update(Diagnosis.Evidence(report.Channels, report.Findings, alarms.Cap), check => alarms.Threshold(check, budget));
+        var (_, statistic, threshold) = state.Update(Diagnosis.Evidence(report.Channels, report.Findings, alarms.Cap, alarms.EvidenceCap is not null), check => alarms.Threshold(check, budget));
         var (cause, channels, text) = Diagnosis.Name(report.Channels, report.Findings, state.Leading);
         return new DriftAlarm(statistic >= threshold, statistic, threshold, cause, channels, text);
     }

@@ -100,6 +100,14 @@ public sealed class SensorFinding
     /// </summary>
     internal double Recent { get; init; } = double.NaN;
 
+    /// <summary>
+    /// Gets the statistic's ideal value, from which the alarm measures how far past its bound it lies (in units of the
+    /// bound's distance from it): 0 for a residual or an offset, 1 for a ratio (a gain, a cadence against the device's
+    /// earlier one). A 40 Hz stream's gyroscope turn gain of 0.8 against the bound 0.898 is one bound width past it,
+    /// not 11 % of the bound.
+    /// </summary>
+    internal double Ideal { get; init; }
+
     /// <summary>Returns e.g. <c>Flatline ay: ay repeated the same value for 300 consecutive samples; …</c>.</summary>
     /// <returns>The summary.</returns>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind} {Channel ?? "device"}: {Message}");

@@ -53,10 +53,11 @@ public sealed class ReferenceProfileTests
         // The canonical JSON (and so the hash users pin) must not change when the types behind it are refactored.
         // (Changed on purpose: profiles carry the calibrated alarm part, since issue 15 with the simulated false-alarm
         // rate curves of the alarm thresholds; a profile without it keeps its hash. Changed again when the alarm evidence's
-        // cap went from 2 to 8: the simulated rate curves differ, and the profile stores the cap they were simulated with.)
+        // cap went from 2 to 8 and a ratio's excess came to be measured from 1: the simulated rate curves differ, and the
+        // profile stores the cap they were simulated with.)
         var outputs = OutputReference.FromPredictions(["walk", "sit"], [0, 1, 1, 0, 1], [0.9f, 0.8f, 0.95f, 0.6f, 0.7f], [0.3f, 0.5f, 0.2f, 0.67f, 0.6f]);
         var p = SimulatedProfilesForHash.Value.WithOutputs(outputs);
-        Assert.Equal("04d53f89a5d8b25b4f28664ac2c3fff6b72376a40100f9afdf06ee55a64b9007", p.Hash);
+        Assert.Equal("1fd41f093338a442f06d2e59080f2b3380ea8e14772dfb11c86eca56d2d23cd9", p.Hash);
     }
 
     [Fact]

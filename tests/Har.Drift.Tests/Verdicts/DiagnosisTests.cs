@@ -113,4 +113,15 @@ public sealed class DiagnosisTests
         Assert.Equal(2, ScoringsToAlarm(0.05, 7.75));
         Assert.Equal(15, ScoringsToAlarm(0.0103, 7.75));
     }
+
+    [Fact]
+    public void Evidence_RatioPastItsBound_IsMeasuredFromItsIdealValueOne()
+    {
+        // A 40 Hz stream's gyroscope turn gain 0.8 against the healthy lower bound 0.898: 0.098 past it, which is
+        // 0.098 / (1 − 0.898) = 0.96 bound widths from the ideal 1 (it would be 0.098 / 0.898 = 0.11 measured from 0).
+        var gain = new SensorFinding(SensorFindingKind.RotationMismatch, null, 0.8, 0.898, "gain", 5, Gyro) { Ideal = 1 };
+        var weight = Assert.Single(Diagnosis.Evidence([], [gain])).Weight;
+        Assert.Equal(1 + (0.098 / 0.102), weight, 9);
+        Assert.True(weight >= AlarmState.MinThreshold);
+    }
 }
