@@ -100,7 +100,8 @@ public sealed class AnalysisOptions
     /// <summary>
     /// Gets or sets the largest acceptable accuracy drop of the candidate versus the champion on ground-truth
     /// feedback (<see cref="FeedbackStore"/>; absolute, 0 … 1). With enough labelled windows the accuracy gate
-    /// outranks the agreement and class-mix gates; with too few it is not counted.
+    /// outranks the agreement and class-mix gates; with too few it is not counted. A failure whose bound holds at
+    /// α² (1 − <see cref="ConfidenceLevel"/>, squared) is decisive and counts as two failing intervals.
     /// </summary>
     /// <value>The default value is 0.02 (two accuracy points).</value>
     public double? MaxAccuracyDrop { get; set; } = 0.02;

@@ -40,7 +40,7 @@ internal sealed class RolloutAnalyzer
 
         if (options.MaxAccuracyDrop is { } accuracy && feedback is not null)
         {
-            common.Add(new AccuracyGate(feedback, accuracy, options.MinLabelledWindows, z));
+            common.Add(new AccuracyGate(feedback, accuracy, options.MinLabelledWindows, z, Statistics.NormalQuantile(1 - (alpha * alpha))));
         }
 
         _unpaired = [.. common, .. options.Gates];

@@ -8,7 +8,8 @@ namespace Har.Deployment;
 /// Newcombe's hybrid score interval for a difference of paired proportions; otherwise, on each version's
 /// own labelled windows, with Newcombe's interval for independent proportions. The drop is the champion's
 /// accuracy minus the candidate's: Fail when its lower bound exceeds the margin (clearly worse by more than
-/// allowed), Pass when its upper bound is within it, Inconclusive otherwise or with fewer than
+/// allowed; decisive, counting as two failing intervals, when the bound at α² does too, as the error-rate and latency
+/// gates' exact failures), Pass when its upper bound is within it, Inconclusive otherwise or with fewer than
 /// <see cref="AnalysisOptions.MinLabelledWindows"/> labelled windows. It reads every labelled window the
 /// store holds, whatever interval its prediction fell in: labels arrive late, and a version pair's accuracy
 /// does not depend on the step.
@@ -22,7 +23,7 @@ namespace Har.Deployment;
 /// feedback is judged by the other gates exactly as before — the proxies remain the guards against broken
 /// candidates.
 /// </remarks>
-internal sealed class AccuracyGate(FeedbackStore store, double maxDrop, int minLabelled, double z) : IAnalysisGate
+internal sealed class AccuracyGate(FeedbackStore store, double maxDrop, int minLabelled, double z, double zDecisive = double.PositiveInfinity) : IAnalysisGate
 {
     /// <summary>The gate's name.</summary>
     public const string GateName = "accuracy";
@@ -134,7 +135,15 @@ internal sealed class AccuracyGate(FeedbackStore store, double maxDrop, int minL
         var what = Invariant($"{candidate} accuracy {candidateAccuracy:P1} vs {stable} {stableAccuracy:P1} ({basis}, n={(basis == "paired" ? n.Pairs : Math.Min(n.CandidateLabelled, n.StableLabelled))}): drop {drop:0.####}");
         if (interval.Lower > maxDrop)
         {
-            return new(Name, GateVerdict.Fail, Invariant($"{what}, lower bound {interval.Lower:0.####} exceeds the {maxDrop:0.####} margin."), evidence);
+            // As sure at α² as a pass-or-fail at α is: the evidence of two failing intervals in one.
+            var strict = double.IsFinite(zDecisive)
+                ? basis == "paired"
+                    ? PairedDifference(n.BothRight, n.StableOnlyRight, n.CandidateOnlyRight, n.BothWrong, zDecisive)
+                    : IndependentDifference(n.StableCorrect, n.StableLabelled, n.CandidateCorrect, n.CandidateLabelled, zDecisive)
+                : (Lower: double.NaN, Upper: double.NaN);
+            var decisive = strict.Lower > maxDrop;
+            evidence["ci_lower_decisive"] = strict.Lower;
+            return new(Name, GateVerdict.Fail, Invariant($"{what}, lower bound {interval.Lower:0.####} exceeds the {maxDrop:0.####} margin{(decisive ? Invariant($" (decisive: {strict.Lower:0.####} at α²)") : string.Empty)}."), evidence) { IsDecisive = decisive };
         }
 
         if (interval.Upper > maxDrop)

@@ -67,6 +67,22 @@ public sealed class AccuracyGateTests
         }
     }
 
+    [Theory]
+    // Python as above, z = NormalDist().inv_cdf(1 − 0.05²) = 2.8070337683: 850/60/20/70 (drop 0.04) at α² is
+    // [0.0150621, 0.0663318], lower bound below the 0.02 margin → a plain Fail; 840/70/10/80 (drop 0.06) at α² is
+    // [0.0357341, 0.0862827], lower bound above it → decisive (two failing intervals in one).
+    [InlineData(850, 60, 20, 70, 0.0150621, false)]
+    [InlineData(840, 70, 10, 80, 0.0357341, true)]
+    public void Fail_IsDecisiveWhenItsBoundHoldsAtAlphaSquared(int bothRight, int stableOnly, int candidateOnly, int bothWrong, double strictLower, bool decisive)
+    {
+        var store = Store(bothRight, stableOnly, candidateOnly, bothWrong);
+        var result = new AccuracyGate(store, 0.02, 100, Z95, Statistics.NormalQuantile(1 - (0.05 * 0.05))).Evaluate(Snapshot());
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.Equal(decisive, result.IsDecisive);
+        Assert.Equal(strictLower, result.Evidence["ci_lower_decisive"], 6);
+        Assert.Equal(decisive, result.Message.Contains("decisive", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void WithoutPairs_ComparesEachVersionsOwnLabelledWindows()
     {
