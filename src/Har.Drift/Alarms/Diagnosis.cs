@@ -79,6 +79,8 @@ internal static class Diagnosis
         SensorFinding? Find(SensorFindingKind kind, Func<SensorFinding, bool>? where = null) =>
             findings.FirstOrDefault(f => f.Kind == kind && (where is null || where(f)));
 
+        bool TurnsRejected() => Find(SensorFindingKind.RotationMismatch, ExplainedTurns) is not null || Find(SensorFindingKind.SampleRate) is not null;
+
         if (Find(SensorFindingKind.Units) is { } units)
         {
             return (DriftCause.Units, units.Implicated ?? [], units.Message);
@@ -107,10 +109,11 @@ internal static class Diagnosis
         }
 
         // The leading check names the cause, except the turn offset while the turns themselves disagree for a named
-        // reason (gain, rate, remapped axes): the offset is solved with the gyroscope's turns, so a gyroscope (or stream
-        // rate) that the rotation check rejects makes it meaningless. An unexplained misfit may be the offset's doing.
+        // reason (gain, rate, remapped axes) or the stream's rate is found wrong: the offset is solved with the
+        // gyroscope's turns integrated at the declared rate, so a gyroscope (or stream rate) that a check rejects makes
+        // it meaningless. An unexplained misfit may be the offset's doing.
         if (leading is not null && Enum.TryParse<SensorFindingKind>(leading.Split('/')[0], out var lead) && Find(lead) is not null
-            && !(lead == SensorFindingKind.AccelerometerOffset && Find(SensorFindingKind.RotationMismatch, ExplainedTurns) is not null))
+            && !(lead == SensorFindingKind.AccelerometerOffset && TurnsRejected()))
         {
             var first = Name(channels, [.. findings.Where(f => f.Kind == lead || f.Kind == SensorFindingKind.SampleRate && lead == SensorFindingKind.RotationMismatch)]);
             if (first.Cause != DriftCause.None)
@@ -149,7 +152,7 @@ internal static class Diagnosis
         }
 
         // The turn offset only while the turns agree (see above).
-        if (Find(SensorFindingKind.AccelerometerOffset) is { } offset && Find(SensorFindingKind.RotationMismatch, ExplainedTurns) is null)
+        if (Find(SensorFindingKind.AccelerometerOffset) is { } offset && !TurnsRejected())
         {
             return (DriftCause.Offset, Names(offset), offset.Message);
         }

@@ -55,6 +55,19 @@ public sealed class DiagnosisTests
     }
 
     [Fact]
+    public void Name_TurnOffsetBesideAWrongStreamRate_IsTheSampleRate()
+    {
+        // A 40 Hz stream fed as 50 Hz: the gyroscope's turns are integrated over 1.25× too short a time, and the turn
+        // offset solved with them is an artefact of the rate (the alarm study named 6 of 19 such alarms Offset).
+        var rate = new SensorFinding(SensorFindingKind.SampleRate, null, 1.15, 1.06, "rate", 200, All) { Ideal = MotionConsistency.HealthyScale };
+        var (cause, _, _) = Diagnosis.Name([], [TurnOffset("az"), rate], nameof(SensorFindingKind.AccelerometerOffset));
+        Assert.Equal(DriftCause.SampleRate, cause);
+
+        // Without the rate finding the turn offset still names the cause.
+        Assert.Equal(DriftCause.Offset, Diagnosis.Name([], [TurnOffset("az")], nameof(SensorFindingKind.AccelerometerOffset)).Cause);
+    }
+
+    [Fact]
     public void Name_UnitErrorBeatsEverything()
     {
         var units = new SensorFinding(SensorFindingKind.Units, "gx", 5, 2, "deg/s", 3000, ["gx"]);
