@@ -39,10 +39,11 @@ internal static class Diagnosis
     }
 
     /// <summary>
-    /// Largest excess a failed finding adds to its evidence (in units of its bound): a statistic eight times as far past
-    /// its bound as the bound itself is certain enough. The thresholds are calibrated on the evidence this produces, so
-    /// the cap does not move the false-alarm rate; with the former cap of 2 a gain error of 5 % (the gravity magnitude 5×
-    /// past its bound) counted as a failure by twice its bound and needed three scorings to alarm.
+    /// Largest excess a failed finding adds to its evidence (in units of its bound's distance from the statistic's ideal
+    /// value, see <see cref="Weight"/>): a statistic eight such units past its bound is certain enough. The thresholds are
+    /// calibrated on the evidence this produces, so the cap does not move the false-alarm rate; with the former cap of 2
+    /// a gain error of 5 % (the gravity magnitude about four units past its bound) counted as a failure by two and
+    /// needed three scorings to alarm.
     /// </summary>
     public const double MaxExcess = 8;
 
