@@ -47,30 +47,34 @@ public sealed partial class RolloutController
         return string.Create(CultureInfo.InvariantCulture, $"the accuracy gate has {candidateLabelled:0} labelled windows of the candidate, {e.GetValueOrDefault("stable_labelled"):0} of the champion, {e.GetValueOrDefault("paired"):0} paired, and needs about {needed:0} (paired, or of each): {accuracy.Message}");
     }
 
-    /// <summary>
-    /// Whether the undecided accuracy gate measured a drop within its margin (it has the labelled windows to measure
-    /// one); if so, records in the audit log that the wait ended on the estimate.
-    /// </summary>
-    private static bool AccuracyWithinMarginOnEstimate(AnalysisResult result, RolloutState next)
+    /// <summary>The undecided accuracy gate's measured drop and margin when it measured one within the margin; otherwise null.</summary>
+    private static (double Drop, double Margin, GateResult Gate)? DropWithinMargin(AnalysisResult result)
     {
         var accuracy = result.Gates.FirstOrDefault(g => g.Gate == AccuracyGate.GateName);
-        if (accuracy is null || !accuracy.Evidence.TryGetValue("accuracy_drop", out var drop) || !accuracy.Evidence.TryGetValue("max_drop", out var margin) || drop > margin)
-        {
-            return false;
-        }
-
-        RolloutOutbox.Emit(next, "rollout.accuracy-estimate", "info", SystemActor, new JsonObject
-        {
-            ["step"] = next.StepIndex,
-            ["candidate_percent"] = next.CandidateBuckets / 100.0,
-            ["reason"] = "the accuracy gate did not decide within the wait; the measured drop is within the margin",
-            ["extra_intervals"] = next.AccuracyWaitInStep,
-            ["accuracy_drop"] = drop,
-            ["ci_lower"] = accuracy.Evidence.GetValueOrDefault("ci_lower"),
-            ["ci_upper"] = accuracy.Evidence.GetValueOrDefault("ci_upper"),
-            ["max_drop"] = margin,
-        });
-        next.Message = string.Create(CultureInfo.InvariantCulture, $"the accuracy gate did not decide within {next.AccuracyWaitInStep} extra interval(s); its measured drop {drop:0.####} is within the {margin:0.####} margin, so the step ends: {accuracy.Message}");
-        return true;
+        return accuracy is not null && accuracy.Evidence.TryGetValue("accuracy_drop", out var drop) && accuracy.Evidence.TryGetValue("max_drop", out var margin) && drop <= margin
+            ? (drop, margin, accuracy)
+            : null;
     }
+
+    /// <summary>Ends the accuracy wait on the measured drop: records it in the audit log and in the status message.</summary>
+    private static void EndAccuracyWaitOnEstimate(RolloutState next, (double Drop, double Margin, GateResult Gate) estimate)
+    {
+        var (drop, margin, accuracy) = estimate;
+        var body = StepEvent(next, "the accuracy gate did not decide within the wait; the measured drop is within the margin");
+        body["extra_intervals"] = next.AccuracyWaitInStep;
+        body["accuracy_drop"] = drop;
+        body["ci_lower"] = accuracy.Evidence.GetValueOrDefault("ci_lower");
+        body["ci_upper"] = accuracy.Evidence.GetValueOrDefault("ci_upper");
+        body["max_drop"] = margin;
+        RolloutOutbox.Emit(next, "rollout.accuracy-estimate", "info", SystemActor, body);
+        next.Message = string.Create(CultureInfo.InvariantCulture, $"the accuracy gate did not decide within {next.AccuracyWaitInStep} extra interval(s); its measured drop {drop:0.####} is within the {margin:0.####} margin, so the step ends: {accuracy.Message}");
+    }
+
+    /// <summary>The fields every event about a held step starts with: the step, the candidate's share and why.</summary>
+    private static JsonObject StepEvent(RolloutState next, string reason) => new()
+    {
+        ["step"] = next.StepIndex,
+        ["candidate_percent"] = next.CandidateBuckets / 100.0,
+        ["reason"] = reason,
+    };
 }

@@ -274,21 +274,21 @@ public sealed partial class RolloutController
         // Ground truth is arriving: the step that ends the comparison (or the promotion) waits for the accuracy verdict.
         // Past the wait bound, a measured drop within the margin ends the wait: the candidate is not shown to be worse by
         // more than the margin (the gate fails it only when it is clearly worse), and every other gate passes.
-        if (result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses && AccuracyPending(next, result) is { } pending
-            && !(next.AccuracyWaitInStep >= _options.Analysis.AccuracyWaitIntervals && AccuracyWithinMarginOnEstimate(result, next)))
+        var limit = _options.Analysis.AccuracyWaitIntervals;
+        var pending = result.Verdict == GateVerdict.Pass && next.ConsecutivePasses >= step.RequiredPasses ? AccuracyPending(next, result) : null;
+        if (pending is not null && next.AccuracyWaitInStep >= limit && DropWithinMargin(result) is { } estimate)
+        {
+            EndAccuracyWaitOnEstimate(next, estimate);
+        }
+        else if (pending is not null)
         {
             next.AccuracyWaitInStep++;
             next.NextAnalysisAt = now + step.Interval;
-            var limit = _options.Analysis.AccuracyWaitIntervals;
-            RolloutOutbox.Emit(next, "rollout.hold", "info", SystemActor, new JsonObject
-            {
-                ["step"] = next.StepIndex,
-                ["candidate_percent"] = next.CandidateBuckets / 100.0,
-                ["reason"] = "waiting for the accuracy verdict",
-                ["extra_interval"] = next.AccuracyWaitInStep,
-                ["limit"] = limit,
-                ["missing"] = pending,
-            });
+            var hold = StepEvent(next, "waiting for the accuracy verdict");
+            hold["extra_interval"] = next.AccuracyWaitInStep;
+            hold["limit"] = limit;
+            hold["missing"] = pending;
+            RolloutOutbox.Emit(next, "rollout.hold", "info", SystemActor, hold);
             if (next.AccuracyWaitInStep > limit || next.Phase == RolloutPhase.Paused)
             {
                 var message = $"paused, waiting for the accuracy verdict: every other gate passes, but {pending} after {next.AccuracyWaitInStep - 1} extra interval(s) (limit {limit})";
