@@ -26,4 +26,7 @@ route har-platform-tickets severity=warning alertname=HarBackupFailed
 route har-platform-tickets severity=warning alertname=HarBackupStale job=har-service
 route har-pager severity=critical alertname=HarBackupStaleCritical job=har-service
 route har-platform-tickets severity=warning alertname=HarChangeFailureRateHigh
+route har-tickets severity=warning alertname=HarDeviceDriftAlarm cause=Units
+route har-pager severity=critical alertname=HarFleetDriftAlarm
+route har-tickets severity=warning alertname=HarEstimatedAccuracyDrop
 echo "alertmanager routes: ok"

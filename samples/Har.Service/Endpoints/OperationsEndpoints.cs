@@ -67,6 +67,22 @@ internal static class OperationsEndpoints
                 outputs = monitor.LatestOutputs?.ToString(),
             });
         }).RequireAuthorization(Roles.PredictPolicy);
+
+        // Which devices the har_drift_devices_alarmed gauge counts, and the cause each alarm names.
+        app.MapGet("/v1/drift/alarms", (IServiceProvider sp) =>
+        {
+            if (sp.GetService<DeviceDriftMonitor>() is not { } monitor)
+            {
+                return Results.Ok(new { enabled = false, devices = 0, alarmed = Array.Empty<object>() });
+            }
+
+            return Results.Ok(new
+            {
+                enabled = true,
+                devices = monitor.DeviceCount,
+                alarmed = monitor.GetAlarmed().Select(r => new { device = r.Device, alarm = AlarmJson(r.Alarm!) }).ToArray(),
+            });
+        }).RequireAuthorization(Roles.PredictPolicy);
     }
 
     /// <summary>
@@ -359,6 +375,16 @@ internal static class OperationsEndpoints
             psi = c.Psi,
         }).ToArray(),
         findings = r.Findings,
+        alarm = r.Alarm is { } a ? AlarmJson(a) : null,
+        @unchecked = r.Unchecked,
+    };
+
+    private static object AlarmJson(DriftAlarm a) => new
+    {
+        raised = a.Raised,
+        cause = a.Cause.ToString(),
+        channels = a.Channels,
+        diagnosis = a.Diagnosis,
     };
 
     private sealed record StartRequest(

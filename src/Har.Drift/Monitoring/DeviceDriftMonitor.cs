@@ -115,7 +115,7 @@ public sealed class DeviceDriftMonitor : IDisposable
                 state = new DeviceState(deviceId, _options.WindowLength, _channels);
                 _devices.Add(deviceId, state);
                 _recent.AddFirst(state.Node);
-                _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
+                PublishCounts();
             }
             else if (state.Node != _recent.First)
             {
@@ -173,6 +173,28 @@ public sealed class DeviceDriftMonitor : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gets the latest report of every live device whose sequential alarm is raised (<see cref="DriftReport.Alarm"/>),
+    /// most recently seen first: which devices the <c>har_drift_devices_alarmed</c> gauge counts, and why.
+    /// </summary>
+    /// <returns>The reports; empty when no device alarms.</returns>
+    public IReadOnlyList<DriftReport> GetAlarmed()
+    {
+        var alarmed = new List<DriftReport>();
+        lock (_gate)
+        {
+            foreach (var state in _recent)
+            {
+                if (state.Latest is { Alarm.Raised: true } report)
+                {
+                    alarmed.Add(report);
+                }
+            }
+        }
+
+        return alarmed;
+    }
+
     /// <summary>Scores the pooled outputs of all devices now.</summary>
     /// <returns>The verdict, or null when the profile has no <see cref="ReferenceProfile.Outputs"/> or no prediction was observed.</returns>
     public OutputVerdict? ScoreOutputsNow()
@@ -221,7 +243,7 @@ public sealed class DeviceDriftMonitor : IDisposable
             }
 
             _recent.Remove(state.Node);
-            _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
+            PublishCounts();
             return true;
         }
     }
@@ -310,7 +332,7 @@ public sealed class DeviceDriftMonitor : IDisposable
                 }
             }
 
-            _metrics.Devices(_devices.Count, FlaggedCount(), AlarmedCount());
+            PublishCounts();
         }
 
         foreach (var c in worst)
@@ -322,15 +344,21 @@ public sealed class DeviceDriftMonitor : IDisposable
         }
     }
 
-    private int AlarmedCount()
+    /// <summary>Publishes the live, flagged and alarmed device counts (under <see cref="_gate"/>).</summary>
+    private void PublishCounts()
     {
         var alarmed = 0;
+        var byCause = new int[Enum.GetValues<DriftCause>().Length];
         foreach (var state in _recent)
         {
-            alarmed += state.Latest is { Alarm.Raised: true } ? 1 : 0;
+            if (state.Latest?.Alarm is { Raised: true } alarm)
+            {
+                alarmed++;
+                byCause[(int)alarm.Cause]++;
+            }
         }
 
-        return alarmed;
+        _metrics.Devices(_devices.Count, FlaggedCount(), alarmed, byCause);
     }
 
     private int FlaggedCount()

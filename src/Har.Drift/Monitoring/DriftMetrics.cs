@@ -124,11 +124,21 @@ internal sealed class DriftMetrics : IDisposable
         }
     }
 
-    public void Devices(int live, int flagged, int alarmed = 0)
+    /// <summary>The causes an alarm can name (every one exported, so a cleared alarm reads 0 rather than a stale series).</summary>
+    internal static readonly DriftCause[] AlarmCauses = [.. Enum.GetValues<DriftCause>().Where(c => c != DriftCause.None)];
+
+    public void Devices(int live, int flagged, int alarmed = 0, int[]? alarmedByCause = null)
     {
         Set(DriftMeter.Devices, live);
         Set(DriftMeter.DevicesFlagged, flagged);
         Set(DriftMeter.DevicesAlarmed, alarmed);
+        if (alarmedByCause is not null)
+        {
+            foreach (var cause in AlarmCauses)
+            {
+                Set(DriftMeter.DevicesAlarmedByCause, alarmedByCause[(int)cause], cause.ToString());
+            }
+        }
     }
 
     public void Evicted(string reason)

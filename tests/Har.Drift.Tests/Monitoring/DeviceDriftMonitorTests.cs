@@ -87,6 +87,45 @@ public sealed class DeviceDriftMonitorTests
     }
 
     [Fact]
+    public async Task GetAlarmed_OneDeviceWithAUnitError_ListsThatDeviceAndCountsItUnderItsCause()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry), time);
+        monitor.Start();
+        Assert.Empty(monitor.GetAlarmed());
+        var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
+        FeedSliding(
+            monitor,
+            ("healthy-1", SimulatedImu.Record(seed: 960, seconds: 20).Interleaved()),
+            ("faulty", degrees.Apply(SimulatedImu.Record(seed: 961, seconds: 20).Interleaved(), Channels)),
+            ("healthy-2", SimulatedImu.Record(seed: 962, seconds: 20).Interleaved()));
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        // Every device was scored; only the faulty one alarms, and the listing says why.
+        Assert.All(["healthy-1", "healthy-2", "faulty"], d => Assert.NotNull(monitor.GetLatest(d)));
+        var alarmed = Assert.Single(monitor.GetAlarmed());
+        Assert.Equal("faulty", alarmed.Device);
+        Assert.Equal(DriftCause.Units, alarmed.Alarm!.Cause);
+        Assert.NotEmpty(alarmed.Alarm.Channels);
+        Assert.All(alarmed.Alarm.Channels, c => Assert.Contains(c, new[] { "gx", "gy", "gz" }));
+
+        // The gauge by cause: 1 under Units, every other cause exported at 0 (a cleared alarm reads 0, not a stale 1).
+        var text = await Export(registry);
+        Assert.Contains("har_drift_devices_alarmed{monitor=\"devices\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_devices_alarmed_by_cause{monitor=\"devices\",cause=\"Units\"} 1", text, StringComparison.Ordinal);
+        foreach (var cause in Enum.GetValues<DriftCause>().Where(c => c is not DriftCause.None and not DriftCause.Units))
+        {
+            Assert.Contains($"har_drift_devices_alarmed_by_cause{{monitor=\"devices\",cause=\"{cause}\"}} 0", text, StringComparison.Ordinal);
+        }
+
+        // The device removed: nothing alarms any more, and the gauge follows.
+        Assert.True(monitor.Remove("faulty"));
+        Assert.Empty(monitor.GetAlarmed());
+        Assert.Contains("har_drift_devices_alarmed_by_cause{monitor=\"devices\",cause=\"Units\"} 0", await Export(registry), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tick_DeviceWithoutAFullWindow_NotScoredYet()
     {
         var time = new FakeTimeProvider();

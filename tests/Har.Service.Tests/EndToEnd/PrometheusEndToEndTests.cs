@@ -27,6 +27,10 @@ public sealed partial class PrometheusEndToEndTests
     private const string FaultyFixture = "tiny-huge-logits-1.2.0.onnx";
     private const string FaultyVersion = "1.2.0";
     private const int Streams = 48;
+
+    // One of the streams is a device whose gyroscope reports deg/s where rad/s is expected: its drift alarm (a unit
+    // error is decisive on one window) must show in GET /v1/drift/alarms, in the by-cause gauge and in the alert.
+    private const string DegreesDevice = "e2e-gyroscope-in-deg-s";
     private const int FramesPerPost = 500;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -48,9 +52,14 @@ public sealed partial class PrometheusEndToEndTests
 
         try
         {
-            // A drift reference profile from the HAPT training subjects (the CLI), while the test subjects load.
+            // A drift reference profile from the HAPT training subjects (the CLI), while the test subjects load; with the
+            // bundled champion's outputs and its accuracy on the validation subjects (what the estimated accuracy and its
+            // alert need), as an operator builds it.
             var profile = Path.Combine(work.FullName, "hapt-train-profile.json");
-            var profileRun = RunCliAsync(ct, "drift", "profile", "--data", hapt, "--split", "train", "-o", profile, "--window", "500");
+            string[] withModel = ServiceProcess.HasBundledModels
+                ? ["--model", ServiceFixture.ChampionPath(ServiceProcess.BundledModelsDirectory), "--accuracy-subjects", "28", "29", "30"]
+                : [];
+            var profileRun = RunCliAsync(ct, ["drift", "profile", "--data", hapt, "--split", "train", "-o", profile, "--window", "500", .. withModel]);
             var sessionsLoad = Task.Run(() => SensorDataset.Load(hapt, "test", cancellationToken: ct), ct);
             var (profileExit, profileOutput) = await profileRun;
             Assert.True(profileExit == 0, $"har drift profile failed ({profileExit}):\n{profileOutput}");
@@ -94,6 +103,39 @@ public sealed partial class PrometheusEndToEndTests
                 return drift.RootElement.GetProperty("scored").GetBoolean();
             }, TimeSpan.FromSeconds(60), "the drift monitor never produced a report", ct);
             Note($"drift report scored; {traffic}");
+
+            // The device alarm: listed with its cause, in the device's own report, in the by-cause gauge and in the alert.
+            JsonElement alarms = default;
+            await WaitUntilAsync(async () =>
+            {
+                using var doc = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/drift/alarms", ct));
+                alarms = doc.RootElement.Clone();
+                return alarms.GetProperty("alarmed").EnumerateArray().Any(a => a.GetProperty("device").GetString() == DegreesDevice);
+            }, TimeSpan.FromSeconds(60), $"{DegreesDevice} never appeared in GET /v1/drift/alarms", ct, () => alarms.ValueKind == JsonValueKind.Undefined ? "" : alarms.ToString());
+            var listed = alarms.GetProperty("alarmed").EnumerateArray().Single(a => a.GetProperty("device").GetString() == DegreesDevice).GetProperty("alarm");
+            Assert.True(listed.GetProperty("raised").GetBoolean());
+            Assert.Equal("Units", listed.GetProperty("cause").GetString());
+            Assert.Contains("deg/s", listed.GetProperty("diagnosis").GetString(), StringComparison.Ordinal);
+            using (var own = JsonDocument.Parse(await anonymous.GetStringAsync($"/v1/drift?device={DegreesDevice}", ct)))
+            {
+                var report = own.RootElement.GetProperty("report");
+                Assert.Equal("Units", report.GetProperty("alarm").GetProperty("cause").GetString());
+                Assert.Equal(JsonValueKind.Array, report.GetProperty("unchecked").ValueKind);
+            }
+
+            Note($"device alarm listed: {alarms.GetProperty("alarmed").GetArrayLength()} of {alarms.GetProperty("devices").GetInt32()} devices alarm ({string.Join(", ", alarms.GetProperty("alarmed").EnumerateArray().Select(a => $"{a.GetProperty("device").GetString()}: {a.GetProperty("alarm").GetProperty("cause").GetString()}"))})");
+            await WaitUntilAsync(async () =>
+            {
+                var samples = await prometheus.QueryAsync("har_drift_devices_alarmed_by_cause{job=\"har-service\",cause=\"Units\"}", ct);
+                return samples.Count == 1 && samples[0].Value >= 1;
+            }, TimeSpan.FromSeconds(20), "Prometheus never saw har_drift_devices_alarmed_by_cause{cause=\"Units\"} >= 1", ct);
+            IReadOnlyList<(string Name, string State, IReadOnlyDictionary<string, string> Labels)> alerts = [];
+            await WaitUntilAsync(async () =>
+            {
+                alerts = await prometheus.AlertsAsync(ct);
+                return alerts.Any(a => a.Name == "HarDeviceDriftAlarm" && a.Labels.GetValueOrDefault("cause") == "Units" && a.State is "pending" or "firing");
+            }, TimeSpan.FromSeconds(20), "the HarDeviceDriftAlarm alert never became pending for cause Units", ct, () => string.Join("\n", alerts.Select(a => $"  {a.Name} {a.State} {string.Join(",", a.Labels)}")));
+            Note("device alarm seen in Prometheus (gauge and pending alert)");
 
             // The faulty candidate, registered and canaried through the API.
             var faulty = await File.ReadAllBytesAsync(Path.Combine(ServiceProcess.FixturesDirectory, FaultyFixture), ct);
@@ -174,9 +216,14 @@ public sealed partial class PrometheusEndToEndTests
                     expressions.Add(($"recording rule {rule.Name}", rule.Query));
                     expressions.Add(($"recorded series {rule.Name}", rule.Name));
                 }
+                else if (rule.Name == "HarEstimatedAccuracyDrop" && !ServiceProcess.HasBundledModels)
+                {
+                    // The fixture models have no labelled accuracy in the profile, so no estimate to alert on.
+                    continue;
+                }
                 else
                 {
-                    // The alert's quantity, without its threshold comparison (the alerts must not fire here).
+                    // The alert's quantity, without its threshold comparison (whether it fires is promtool's test).
                     var match = Comparison().Match(rule.Query);
                     Assert.True(match.Success, $"alert {rule.Name}: cannot split '{rule.Query}' into an expression and a threshold");
                     expressions.Add(($"alert {rule.Name}", match.Groups["expr"].Value));
@@ -254,6 +301,14 @@ public sealed partial class PrometheusEndToEndTests
             }
         }
 
+        // The first stream's gyroscope in deg/s (× 180/π) under its own device id.
+        var degrees = (float[])slices[0].Samples.Clone();
+        for (var i = 0; i < degrees.Length; i++)
+        {
+            degrees[i] *= i % SensorSession.Channels >= 3 ? (float)(180 / Math.PI) : 1;
+        }
+
+        slices[0] = (DegreesDevice, degrees);
         using var client = service.CreateClient();
         var positions = new int[slices.Count];
         var next = -1;

@@ -139,6 +139,20 @@ internal sealed class PrometheusProcess : IAsyncDisposable
         ];
     }
 
+    /// <summary>The active alerts (pending or firing): name, state and labels from <c>/api/v1/alerts</c>.</summary>
+    public async Task<IReadOnlyList<(string Name, string State, IReadOnlyDictionary<string, string> Labels)>> AlertsAsync(CancellationToken ct)
+    {
+        using var json = JsonDocument.Parse(await _client.GetStringAsync("/api/v1/alerts", ct));
+        return
+        [
+            .. json.RootElement.GetProperty("data").GetProperty("alerts").EnumerateArray().Select(a =>
+            {
+                var labels = a.GetProperty("labels").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+                return (labels.GetValueOrDefault("alertname", ""), a.GetProperty("state").GetString()!, (IReadOnlyDictionary<string, string>)labels);
+            }),
+        ];
+    }
+
     public async ValueTask DisposeAsync()
     {
         _client.Dispose();
