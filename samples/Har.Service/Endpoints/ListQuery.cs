@@ -14,6 +14,9 @@ internal sealed class ListQuery
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 1000;
 
+    /// <summary>The longest cursor this API issues: a device id of a drift alarm list (a stream id, at most <see cref="RequestBodies.MaxStreamIdLength"/> characters).</summary>
+    public const int MaxCursorLength = RequestBodies.MaxStreamIdLength;
+
     private readonly IQueryCollection _query;
 
     private ListQuery(IQueryCollection query, int pageSize, string? page)
@@ -62,7 +65,7 @@ internal sealed class ListQuery
         if (request.Query.TryGetValue("page", out var token))
         {
             page = token.ToString();
-            if (page.Length is 0 or > 128)
+            if (page.Length is 0 or > MaxCursorLength)
             {
                 return (null, Bad("page is empty or longer than any cursor this API issues; pass the previous response's next_page, or leave it out for the first page."));
             }

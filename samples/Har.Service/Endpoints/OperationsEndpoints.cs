@@ -68,21 +68,58 @@ internal static class OperationsEndpoints
             });
         }).RequireAuthorization(Roles.PredictPolicy);
 
-        // Which devices the har_drift_devices_alarmed gauge counts, and the cause each alarm names.
-        app.MapGet("/v1/drift/alarms", (IServiceProvider sp) =>
+        app.MapGet("/v1/drift/alarms", ListAlarms).RequireAuthorization(Roles.PredictPolicy);
+    }
+
+    /// <summary>
+    /// <c>GET /v1/drift/alarms</c>: the live devices whose drift alarm is raised (which devices the
+    /// <c>har_drift_devices_alarmed</c> gauge counts, and why), in device-id order, page_size per page; next_page is the
+    /// last device of the page (the next page starts after it, so a device that alarms meanwhile never shifts the pages).
+    /// Filter: <c>cause</c>, a <see cref="DriftCause"/> name.
+    /// </summary>
+    private static IResult ListAlarms(HttpRequest request, IServiceProvider sp, string? cause, string? page, string? page_size)
+    {
+        var (query, error) = ListQuery.Parse(request, "cause");
+        if (error is not null)
         {
-            if (sp.GetService<DeviceDriftMonitor>() is not { } monitor)
+            return error;
+        }
+
+        var (causeText, causeError) = query!.Text("cause");
+        if (causeError is not null)
+        {
+            return causeError;
+        }
+
+        DriftCause? only = null;
+        if (causeText is not null)
+        {
+            if (!Enum.TryParse<DriftCause>(causeText, ignoreCase: false, out var parsed) || parsed == DriftCause.None || !Enum.IsDefined(parsed) || char.IsDigit(causeText[0]))
             {
-                return Results.Ok(new { enabled = false, devices = 0, alarmed = Array.Empty<object>() });
+                return ListQuery.Bad($"cause is '{(causeText.Length <= 64 ? causeText : causeText[..64] + "…")}'; expected one of {string.Join(", ", Enum.GetNames<DriftCause>().Where(n => n != nameof(DriftCause.None)))}.");
             }
 
-            return Results.Ok(new
-            {
-                enabled = true,
-                devices = monitor.DeviceCount,
-                alarmed = monitor.GetAlarmed().Select(r => new { device = r.Device, alarm = AlarmJson(r.Alarm!) }).ToArray(),
-            });
-        }).RequireAuthorization(Roles.PredictPolicy);
+            only = parsed;
+        }
+
+        if (sp.GetService<DeviceDriftMonitor>() is not { } monitor)
+        {
+            return Results.Ok(new { enabled = false, devices = 0, alarmed = Array.Empty<object>(), next_page = (string?)null });
+        }
+
+        var all = monitor.GetAlarmed()
+            .Where(r => only is null || r.Alarm!.Cause == only)
+            .Where(r => query.Page is not { } after || string.CompareOrdinal(r.Device, after) > 0)
+            .OrderBy(r => r.Device, StringComparer.Ordinal)
+            .ToList();
+        var items = all.Take(query.PageSize).ToArray();
+        return Results.Ok(new
+        {
+            enabled = true,
+            devices = monitor.DeviceCount,
+            alarmed = items.Select(r => new { device = r.Device, alarm = AlarmJson(r.Alarm!) }).ToArray(),
+            next_page = items.Length < all.Count ? items[^1].Device : null,
+        });
     }
 
     /// <summary>

@@ -123,6 +123,33 @@ public sealed partial class PrometheusEndToEndTests
                 Assert.Equal(JsonValueKind.Array, report.GetProperty("unchecked").ValueKind);
             }
 
+            // The list's filter and paging: by cause, and one device per page with a cursor that moves past it.
+            using (var units = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/drift/alarms?cause=Units", ct)))
+            {
+                Assert.Contains(units.RootElement.GetProperty("alarmed").EnumerateArray(), a => a.GetProperty("device").GetString() == DegreesDevice);
+                Assert.All(units.RootElement.GetProperty("alarmed").EnumerateArray(), a => Assert.Equal("Units", a.GetProperty("alarm").GetProperty("cause").GetString()));
+            }
+
+            using (var signFlips = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/drift/alarms?cause=SignFlip", ct)))
+            {
+                Assert.DoesNotContain(signFlips.RootElement.GetProperty("alarmed").EnumerateArray(), a => a.GetProperty("device").GetString() == DegreesDevice);
+            }
+
+            var paged = new List<string>();
+            string? cursor = null;
+            do
+            {
+                using var pageDoc = JsonDocument.Parse(await anonymous.GetStringAsync($"/v1/drift/alarms?page_size=1{(cursor is null ? "" : "&page=" + Uri.EscapeDataString(cursor))}", ct));
+                var devices = pageDoc.RootElement.GetProperty("alarmed").EnumerateArray().Select(a => a.GetProperty("device").GetString()!).ToArray();
+                Assert.True(devices.Length <= 1);
+                paged.AddRange(devices);
+                cursor = pageDoc.RootElement.GetProperty("next_page").GetString();
+                Assert.True(cursor is null || cursor == devices[^1], $"next_page '{cursor}' is not the page's last device");
+            }
+            while (cursor is not null && paged.Count < 100);
+            Assert.Equal(paged.Order(StringComparer.Ordinal), paged);
+            Assert.Equal(paged.Distinct(StringComparer.Ordinal).Count(), paged.Count);
+
             Note($"device alarm listed: {alarms.GetProperty("alarmed").GetArrayLength()} of {alarms.GetProperty("devices").GetInt32()} devices alarm ({string.Join(", ", alarms.GetProperty("alarmed").EnumerateArray().Select(a => $"{a.GetProperty("device").GetString()}: {a.GetProperty("alarm").GetProperty("cause").GetString()}"))})");
             await WaitUntilAsync(async () =>
             {

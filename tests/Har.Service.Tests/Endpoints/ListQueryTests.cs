@@ -111,6 +111,12 @@ public sealed class ListQueryTests(ServiceFixture fixture) : IClassFixture<Servi
     [InlineData("/v1/rollouts?page_size=5000", "expected an integer from 1 to 1000")]
     [InlineData("/v1/rollouts?page=-1", "not a cursor this endpoint issued")]
     [InlineData("/v1/rollouts?outcome=won", "expected one of succeeded, rolled_back, aborted, failed, in_progress")]
+    [InlineData("/v1/drift/alarms?cause=units", "expected one of Unknown, SampleRate, Units, SignFlip")]
+    [InlineData("/v1/drift/alarms?cause=None", "expected one of Unknown")]
+    [InlineData("/v1/drift/alarms?cause=3", "expected one of Unknown")]
+    [InlineData("/v1/drift/alarms?cause=", "is empty")]
+    [InlineData("/v1/drift/alarms?device=x", "Unknown query parameter 'device'")]
+    [InlineData("/v1/drift/alarms?page_size=0", "expected an integer from 1 to 1000")]
     public async Task BadListQuery_Is400_SayingWhatIsExpected(string path, string expected)
     {
         using var auditor = fixture.Service.CreateClient(fixture.Service.AuditorKey);
