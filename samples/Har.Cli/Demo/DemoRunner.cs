@@ -124,7 +124,8 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             var names = SensorDataset.LoadLabelNames(folder);
             var all = SensorDataset.Load(folder, split: null, cancellationToken: ct);
 
-            // A few test subjects (one session each) are streamed; a few training subjects form the drift reference.
+            // A few test subjects (one session each) are streamed; every training session forms the drift reference (the
+            // alarm's thresholds are calibrated on it: the fewer people, the less of their variety it has seen).
             var test = all.Where(s => s.Split == "test").GroupBy(s => s.Subject).Select(g => g.First()).Take(options.Sessions);
             foreach (var s in test)
             {
@@ -132,9 +133,9 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
                 _streams.Add(new Stream(string.Create(Inv, $"subject{s.Subject:D2}-session{s.Session:D2}"), s.Subject, s.Samples, labels));
             }
 
-            foreach (var s in all.Where(s => s.Split == "train").GroupBy(s => s.Subject).Select(g => g.First()).Take(8))
+            foreach (var s in all.Where(s => s.Split == "train"))
             {
-                _reference.Add(new Stream(string.Create(Inv, $"subject{s.Subject:D2}"), s.Subject, s.Samples, []));
+                _reference.Add(new Stream(string.Create(Inv, $"subject{s.Subject:D2}-session{s.Session:D2}"), s.Subject, s.Samples, []));
             }
 
             console.MarkupLine(string.Create(Inv, $"[bold]UCI HAPT[/] test subjects from [grey]{Markup.Escape(folder)}[/] (real recordings, waist-worn smartphone, 50 Hz)"));
@@ -381,108 +382,155 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
 
         var source = _summary.Data.Synthetic
             ? $"SYNTHETIC generator, seed {options.Seed + 7919}: {_reference.Count} simulated people"
-            : $"UCI HAPT training subjects {string.Join(",", _reference.Select(r => r.Subject))}";
+            : $"UCI HAPT training subjects: {_reference.Select(r => r.Subject).Distinct().Count()} people, {_reference.Count} sessions";
         var profile = builder.Build(source);
         profile.Save(Path.Combine(options.OutputDirectory, "drift-profile.json"));
-        var scorer = new DriftScorer(profile);
-        _summary.Drift.ReferenceHash = profile.Hash;
-        _summary.Drift.ReferenceWindows = profile.SegmentCount;
-        var len = profile.SegmentLength;
+        var d = _summary.Drift;
+        d.ReferenceHash = profile.Hash;
+        d.ReferenceWindows = profile.SegmentCount;
+        d.AlarmCalibrated = profile.Alarms is not null;
 
-        var perChannel = Channels.Select(c => (Channel: c, Stable: 0, Drifted: 0, Insufficient: 0, D: new List<double>(), Floor: 0.0)).ToArray();
-        DriftReport? faultReport = null;
+        // Every streamed session is a device with its own monitor (its window, its history, its sequential alarm),
+        // scored every half window on its last window, as a serving pipeline's DeviceDriftMonitor does.
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title(string.Create(Inv, $"[bold]device drift alarms[/]: each stream a device, scored every {profile.SegmentLength / 2 / 50} s on its last {profile.SegmentLength / 50} s against reference {profile.Hash[..12]}… ({Markup.Escape(source)})"))
+            .AddColumns("device", "minutes", "scorings", "alarm", "largest statistic / threshold", "checks without evidence (scorings)");
         foreach (var s in _streams)
         {
-            for (var start = 0; start + len <= s.Length; start += len)
-            {
-                ct.ThrowIfCancellationRequested();
-                _status?.Status(string.Create(Inv, $"Scoring drift: {Markup.Escape(s.Id)}, minute {(start / len) + 1}…"));
-                var report = scorer.Score(s.Samples.AsSpan(start * 6, len * 6));
-                _summary.Drift.WindowsScored++;
-                _summary.Drift.DriftedWindows += report.AnyDrifted ? 1 : 0;
-                foreach (var c in report.Channels)
-                {
-                    var k = Array.IndexOf(Channels, c.Channel);
-                    ref var pc = ref perChannel[k];
-                    switch (c.Verdict)
-                    {
-                        case DriftVerdict.Stable: pc.Stable++; break;
-                        case DriftVerdict.Drifted: pc.Drifted++; break;
-                        default: pc.Insufficient++; break;
-                    }
-
-                    if (c.Ks is { } ks)
-                    {
-                        pc.D.Add(ks.Statistic);
-                        pc.Floor = ks.Floor;
-                    }
-                }
-            }
-        }
-
-        var table = new Table().Border(TableBorder.Rounded)
-            .Title(string.Create(Inv, $"[bold]drift of the streamed data[/]: {_summary.Drift.WindowsScored} one-minute windows vs reference {profile.Hash[..12]}… ({Markup.Escape(source)})"))
-            .AddColumns("channel", "verdict", "stable", "drifted", "median KS D", "KS floor");
-        foreach (var pc in perChannel)
-        {
-            var median = pc.D.Count == 0 ? double.NaN : pc.D.Order().ElementAt(pc.D.Count / 2);
-            _summary.Drift.Channels.Add(new DemoDriftChannel { Channel = pc.Channel, Stable = pc.Stable, Drifted = pc.Drifted, Insufficient = pc.Insufficient, MedianKsD = median, KsFloor = pc.Floor });
-            var verdict = pc.Drifted * 2 > pc.Stable + pc.Drifted ? "[red]Drifted[/]" : pc.Drifted > 0 ? "[yellow]Stable (some windows drifted)[/]" : pc.Stable > 0 ? "[green]Stable[/]" : "[grey]Insufficient[/]";
-            table.AddRow(pc.Channel, verdict, pc.Stable.ToString(Inv), pc.Drifted.ToString(Inv), median.ToString("0.000", Inv), pc.Floor.ToString("0.000", Inv));
+            _status?.Status(string.Create(Inv, $"Streaming {Markup.Escape(s.Id)} through its drift monitor…"));
+            var run = StreamDevice(profile, s.Samples, onset: null, ct);
+            d.Devices.Add(new DemoDriftDevice { Device = s.Id, Minutes = s.Length / 50.0 / 60, Scorings = run.Scorings, AlarmEpisodes = run.Episodes, Causes = run.Causes });
+            table.AddRow(
+                Markup.Escape(s.Id),
+                (s.Length / 50.0 / 60).ToString("0.0", Inv),
+                run.Scorings.ToString(Inv),
+                run.Episodes == 0 ? "[green]quiet[/]" : $"[red]{run.Episodes} alarm(s): {Markup.Escape(string.Join(", ", run.Causes))}[/]",
+                string.Create(Inv, $"{run.MaxStatistic:0.00} / {run.ThresholdAtMax:0.00}"),
+                Markup.Escape(string.Join(", ", run.Unchecked.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))));
         }
 
         console.Write(table);
 
-        // The injected fault: the accelerometer's x axis sticks at its last reading for a whole minute.
-        var victim = _streams.FirstOrDefault(s => s.Length >= 2 * len) ?? _streams[0];
-        if (victim.Length >= len)
+        // The injected fault: from a third of one stream on, the accelerometer reads 5 % high on every axis (a gain
+        // error no single window shows beyond doubt; the sequential alarm adds up its evidence).
+        var victim = _streams.MaxBy(s => s.Length)!;
+        var onset = victim.Length / 3;
+        var faulty = (float[])victim.Samples.Clone();
+        for (var f = onset; f < victim.Length; f++)
         {
-            var offset = victim.Length >= 2 * len ? len : 0;
-            var stuck = victim.Samples.AsSpan(offset * 6, len * 6).ToArray();
-            var value = stuck[0];
-            for (var i = 0; i < len; i++)
+            for (var k = 0; k < 3; k++)
             {
-                stuck[i * 6] = value;
+                faulty[(f * 6) + k] *= 1.05f;
             }
-
-            faultReport = scorer.Score(stuck);
-            _summary.Drift.Fault = string.Create(Inv, $"accelerometer x stuck at {value:0.000} g for {len / 50} s in {victim.Id}");
-            _summary.Drift.FaultDrifted = faultReport.AnyDrifted || faultReport.Findings.Count > 0;
-            _summary.Drift.FaultDriftedChannels.AddRange(faultReport.Channels.Where(c => c.Verdict == DriftVerdict.Drifted).Select(c => c.Channel));
-            _summary.Drift.FaultFindings.AddRange(faultReport.Findings.Select(f => $"{f.Kind}: {f.Message}"));
-
-            var ft = new Table().Border(TableBorder.Rounded).Title($"[bold]injected fault[/]: {Markup.Escape(_summary.Drift.Fault)}")
-                .AddColumns("channel", "verdict", "KS D (floor)", "adj. p", "PSI (floor)", "n / n_eff");
-            foreach (var f in faultReport.Findings)
-            {
-                ft.AddRow(Markup.Escape(f.Channel ?? "device"), $"[yellow]{f.Kind}[/]", Markup.Escape(f.Message), string.Empty, string.Empty, string.Empty);
-            }
-
-            foreach (var c in faultReport.Channels)
-            {
-                var v = c.Verdict switch { DriftVerdict.Drifted => "[red]Drifted[/]", DriftVerdict.Stable => "[green]Stable[/]", _ => "[grey]Insufficient[/]" };
-                ft.AddRow(
-                    c.Channel,
-                    v,
-                    c.Ks is null ? "-" : string.Create(Inv, $"{c.Ks.Statistic:0.000} ({c.Ks.Floor:0.000})"),
-                    c.Ks is null ? "-" : string.Create(Inv, $"{c.Ks.AdjustedPValue:G3}"),
-                    c.Psi is null ? "-" : string.Create(Inv, $"{c.Psi.Statistic:0.000} ({c.Psi.Floor:0.000})"),
-                    string.Create(Inv, $"{c.N} / {c.EffectiveN:0}"));
-            }
-
-            console.Write(ft);
         }
 
-        await AppendEventAsync(log, "drift.report", "reference_profile", profile.Hash, faultReport is { AnyDrifted: true } ? AuditSeverity.Warning : AuditSeverity.Info, new
+        d.Fault = string.Create(Inv, $"accelerometer gain ×1.05 on ax, ay, az from minute {onset / 50.0 / 60:0.0} of {victim.Id}");
+        d.FaultExpectedCause = nameof(DriftCause.Gain);
+        _status?.Status($"Streaming {Markup.Escape(victim.Id)} with the injected fault…");
+        var faultRun = StreamDevice(profile, faulty, onset, ct);
+        d.FaultEpisodesBeforeOnset = faultRun.EpisodesBeforeOnset;
+        d.FaultDetectedAfterSeconds = faultRun.DetectedAfterSeconds;
+        d.FaultNamedCause = faultRun.FirstCause;
+        d.FaultDiagnosis = faultRun.FirstDiagnosis;
+        var ft = new Table().Border(TableBorder.Rounded).Title($"[bold]injected fault[/]: {Markup.Escape(d.Fault)}").AddColumns("", "").HideHeaders();
+        ft.AddRow("alarms before the onset", faultRun.EpisodesBeforeOnset.ToString(Inv));
+        ft.AddRow("raised", faultRun.DetectedAfterSeconds is { } sec ? string.Create(Inv, $"[red]{sec:0} s after the onset[/]") : "[yellow]not within the stream[/]");
+        ft.AddRow("named cause", Markup.Escape(faultRun.FirstCause ?? "-") + (faultRun.FirstCause is null ? string.Empty : faultRun.FirstCause == d.FaultExpectedCause ? " [green](right)[/]" : " [yellow](expected Gain)[/]"));
+        ft.AddRow("diagnosis", Markup.Escape(faultRun.FirstDiagnosis ?? "-"));
+        console.Write(ft);
+
+        await AppendEventAsync(log, "drift.report", "reference_profile", profile.Hash, d.FaultCaught ? AuditSeverity.Warning : AuditSeverity.Info, new
         {
             reference_hash = profile.Hash,
-            windows_scored = _summary.Drift.WindowsScored,
-            drifted_windows = _summary.Drift.DriftedWindows,
-            channels = _summary.Drift.Channels,
-            injected_fault = _summary.Drift.Fault,
-            injected_fault_drifted_channels = _summary.Drift.FaultDriftedChannels,
-            injected_fault_findings = _summary.Drift.FaultFindings,
+            alarm_calibrated = d.AlarmCalibrated,
+            devices = d.Devices,
+            healthy_alarm_episodes = d.HealthyAlarmEpisodes,
+            injected_fault = d.Fault,
+            injected_fault_detected_after_seconds = d.FaultDetectedAfterSeconds,
+            injected_fault_named_cause = d.FaultNamedCause,
+            injected_fault_diagnosis = d.FaultDiagnosis,
         }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Streams one recording through its own <see cref="DriftMonitor"/>, scored every half window; what its alarm did.</summary>
+    private static DeviceRun StreamDevice(ReferenceProfile profile, float[] samples, int? onset, CancellationToken ct)
+    {
+        var len = profile.SegmentLength;
+        var step = Math.Max(1, len / 2);
+        using var monitor = new DriftMonitor(profile, new DriftMonitorOptions { WindowLength = len, MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), MonitorName = "demo" });
+        var run = new DeviceRun();
+        var frames = samples.Length / 6;
+        var raised = false;
+        for (var end = step; end <= frames; end += step)
+        {
+            ct.ThrowIfCancellationRequested();
+            monitor.Append(samples.AsSpan((end - step) * 6, step * 6));
+            if (end < len)
+            {
+                continue;
+            }
+
+            var report = monitor.ScoreNow();
+            run.Scorings++;
+            foreach (var note in report.Unchecked)
+            {
+                var key = DriftMetrics.CheckName(note);
+                run.Unchecked[key] = run.Unchecked.GetValueOrDefault(key) + 1;
+            }
+
+            if (report.Alarm is not { } alarm)
+            {
+                continue;
+            }
+
+            if (alarm.Statistic / alarm.Threshold > run.MaxStatistic / Math.Max(run.ThresholdAtMax, 1e-9) || run.Scorings == 1)
+            {
+                (run.MaxStatistic, run.ThresholdAtMax) = (alarm.Statistic, alarm.Threshold);
+            }
+
+            if (alarm.Raised && !raised)
+            {
+                run.Episodes++;
+                run.Causes.Add(alarm.Cause.ToString());
+                if (onset is { } o && end <= o)
+                {
+                    run.EpisodesBeforeOnset++;
+                }
+                else if (onset is { } o2 && run.DetectedAfterSeconds is null)
+                {
+                    run.DetectedAfterSeconds = (end - o2) / 50.0;
+                    run.FirstCause = alarm.Cause.ToString();
+                    run.FirstDiagnosis = alarm.Diagnosis;
+                }
+            }
+
+            raised = alarm.Raised;
+        }
+
+        return run;
+    }
+
+    private sealed class DeviceRun
+    {
+        public int Scorings { get; set; }
+
+        public int Episodes { get; set; }
+
+        public int EpisodesBeforeOnset { get; set; }
+
+        public List<string> Causes { get; } = [];
+
+        public double MaxStatistic { get; set; }
+
+        public double ThresholdAtMax { get; set; }
+
+        public double? DetectedAfterSeconds { get; set; }
+
+        public string? FirstCause { get; set; }
+
+        public string? FirstDiagnosis { get; set; }
+
+        public Dictionary<string, int> Unchecked { get; } = new(StringComparer.Ordinal);
     }
 
     // ---- 5. rollouts ---------------------------------------------------------------------------------------------
@@ -663,7 +711,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         table.AddRow("data", Markup.Escape(string.Create(Inv, $"{(s.Data.Synthetic ? "SYNTHETIC" : "UCI HAPT")}: {s.Data.Sessions.Count} streams, {s.Data.Frames / 50.0 / 60:0.0} min")), Secs("data"));
         table.AddRow("models", Markup.Escape(string.Join(", ", s.Models.Select(m => $"{m.Version} ({m.Role})"))), Secs("models"));
         table.AddRow("predictions", Markup.Escape(string.Create(Inv, $"{s.Predictions.Windows} windows, {s.Predictions.Segments} segments{(s.Predictions.Accuracy is { } a ? $", accuracy {a:P1}" : string.Empty)}")), Secs("predict"));
-        table.AddRow("drift", Markup.Escape(string.Create(Inv, $"{s.Drift.DriftedWindows}/{s.Drift.WindowsScored} windows drifted; stuck sensor: {(s.Drift.FaultDrifted ? "caught" : "missed")} ({string.Join(", ", s.Drift.FaultDriftedChannels.Concat(s.Drift.FaultFindings.Select(f => f.Split(':')[0])))})")), Secs("drift"));
+        table.AddRow("drift", Markup.Escape(string.Create(Inv, $"{s.Drift.HealthyAlarmEpisodes} alarm(s) on {s.Drift.Devices.Count} healthy devices ({s.Drift.Devices.Sum(x => x.Minutes):0} device-minutes); gain ×1.05: {(s.Drift.FaultDetectedAfterSeconds is { } sec ? $"alarm after {sec:0} s naming {s.Drift.FaultNamedCause}" : "missed")}")), Secs("drift"));
         table.AddRow("canary", s.Canary.Promoted ? $"[green]{Markup.Escape(s.Canary.Candidate)} promoted[/] after {s.Canary.AnalysisIntervals} intervals" : $"[red]{Markup.Escape(s.Canary.Phase)}[/]", Secs("rollout"));
         table.AddRow("faulty canary", s.FaultyCanary.RolledBack ? $"[green]rolled back[/] after {s.FaultyCanary.AnalysisIntervals} intervals ({Markup.Escape(string.Join(", ", s.FaultyCanary.FailedGates.Select(g => g.Gate)))})" : $"[red]{Markup.Escape(s.FaultyCanary.Phase)}[/]", string.Empty);
         table.AddRow("audit", s.Audit.Verified ? $"[green]verified[/]: {s.Audit.Entries} entries, signed checkpoint" : "[red]FAILED[/]", Secs("audit"));

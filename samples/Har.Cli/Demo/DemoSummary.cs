@@ -36,14 +36,16 @@ internal sealed class DemoSummary
     public Dictionary<string, double> StepSeconds { get; } = [];
 
     /// <summary>
-    /// The outcomes the demo checks, each with what was expected and what happened: predictions made, the
-    /// stuck sensor caught, the healthy canary promoted, the faulty one rolled back, the audit log verified.
+    /// The outcomes the demo checks, each with what was expected and what happened: predictions made, no drift alarm on
+    /// the healthy devices, the injected gain error alarmed with its cause, the healthy canary promoted, the faulty one
+    /// rolled back, the audit log verified.
     /// </summary>
     [JsonPropertyName("checks")]
     public IReadOnlyList<DemoCheck> Checks =>
     [
         new("predictions", "windows predicted", Predictions.Windows > 0 ? $"{Predictions.Windows} windows" : "none", Predictions.Windows > 0),
-        new("drift", "stuck sensor caught", Drift.FaultDrifted ? "caught" : "missed", Drift.FaultDrifted),
+        new("drift", "healthy devices quiet", Drift.HealthyAlarmEpisodes == 0 ? $"no alarm on {Drift.Devices.Count} devices" : $"{Drift.HealthyAlarmEpisodes} false alarm(s)", Drift.HealthyAlarmEpisodes == 0 && Drift.Devices.Count > 0),
+        new("drift fault", $"gain error alarmed as {Drift.FaultExpectedCause}", Drift.FaultDetectedAfterSeconds is { } s ? $"alarm after {s:0} s naming {Drift.FaultNamedCause}" : "no alarm", Drift.FaultCaught && Drift.FaultEpisodesBeforeOnset == 0),
         new("canary", $"healthy {Canary.Candidate} promoted", Canary.Promoted ? "promoted" : Canary.Phase + (Canary.RollbackReason is { } r ? ": " + r : string.Empty), Canary.Promoted),
         new("faulty canary", $"{FaultyCanary.Candidate} with fault '{FaultyCanary.Fault}' rolled back", FaultyCanary.RolledBack ? "rolled back" : FaultyCanary.Phase, FaultyCanary.RolledBack),
         new("audit", "log verified", Audit.Verified ? "verified" : "NOT verified: " + Audit.Message, Audit.Verified),
@@ -154,47 +156,57 @@ internal sealed class DemoDrift
     [JsonPropertyName("reference_windows")]
     public int ReferenceWindows { get; set; }
 
-    [JsonPropertyName("windows_scored")]
-    public int WindowsScored { get; set; }
+    /// <summary>Gets or sets whether the profile has a calibrated sequential alarm (a 6-axis IMU profile of several people).</summary>
+    [JsonPropertyName("alarm_calibrated")]
+    public bool AlarmCalibrated { get; set; }
 
-    [JsonPropertyName("drifted_windows")]
-    public int DriftedWindows { get; set; }
+    /// <summary>Gets the healthy streams, each streamed as a device.</summary>
+    [JsonPropertyName("devices")]
+    public List<DemoDriftDevice> Devices { get; } = [];
 
-    [JsonPropertyName("channels")]
-    public List<DemoDriftChannel> Channels { get; } = [];
+    /// <summary>Gets the alarm episodes over the healthy devices (false alarms).</summary>
+    [JsonPropertyName("healthy_alarm_episodes")]
+    public int HealthyAlarmEpisodes => Devices.Sum(x => x.AlarmEpisodes);
 
     [JsonPropertyName("fault")]
     public string Fault { get; set; } = string.Empty;
 
-    [JsonPropertyName("fault_drifted")]
-    public bool FaultDrifted { get; set; }
+    [JsonPropertyName("fault_expected_cause")]
+    public string FaultExpectedCause { get; set; } = string.Empty;
 
-    [JsonPropertyName("fault_drifted_channels")]
-    public List<string> FaultDriftedChannels { get; } = [];
+    [JsonPropertyName("fault_alarms_before_onset")]
+    public int FaultEpisodesBeforeOnset { get; set; }
 
-    [JsonPropertyName("fault_findings")]
-    public List<string> FaultFindings { get; } = [];
+    [JsonPropertyName("fault_detected_after_seconds")]
+    public double? FaultDetectedAfterSeconds { get; set; }
+
+    [JsonPropertyName("fault_named_cause")]
+    public string? FaultNamedCause { get; set; }
+
+    [JsonPropertyName("fault_diagnosis")]
+    public string? FaultDiagnosis { get; set; }
+
+    /// <summary>Gets whether the injected fault raised the alarm after its onset, naming the expected cause.</summary>
+    [JsonPropertyName("fault_caught")]
+    public bool FaultCaught => FaultDetectedAfterSeconds is not null && FaultNamedCause == FaultExpectedCause;
 }
 
-internal sealed class DemoDriftChannel
+internal sealed class DemoDriftDevice
 {
-    [JsonPropertyName("channel")]
-    public string Channel { get; set; } = string.Empty;
+    [JsonPropertyName("device")]
+    public string Device { get; set; } = string.Empty;
 
-    [JsonPropertyName("stable")]
-    public int Stable { get; set; }
+    [JsonPropertyName("minutes")]
+    public double Minutes { get; set; }
 
-    [JsonPropertyName("drifted")]
-    public int Drifted { get; set; }
+    [JsonPropertyName("scorings")]
+    public int Scorings { get; set; }
 
-    [JsonPropertyName("insufficient")]
-    public int Insufficient { get; set; }
+    [JsonPropertyName("alarm_episodes")]
+    public int AlarmEpisodes { get; set; }
 
-    [JsonPropertyName("median_ks_d")]
-    public double MedianKsD { get; set; }
-
-    [JsonPropertyName("ks_floor")]
-    public double KsFloor { get; set; }
+    [JsonPropertyName("causes")]
+    public List<string> Causes { get; set; } = [];
 }
 
 internal sealed class DemoRollout

@@ -33,7 +33,7 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.NotNull(summary.Predictions.Accuracy);
 
         // "As expected" is derived from the checked outcomes: the healthy canary counts only when promoted.
-        Assert.Equal(summary.Canary.Promoted && summary.FaultyCanary.RolledBack && summary.Audit.Verified && summary.Drift.FaultDrifted && summary.Predictions.Windows > 0, summary.Ok);
+        Assert.Equal(summary.Canary.Promoted && summary.FaultyCanary.RolledBack && summary.Audit.Verified && summary.Drift.HealthyAlarmEpisodes == 0 && summary.Drift.Devices.Count > 0 && summary.Drift.FaultCaught && summary.Drift.FaultEpisodesBeforeOnset == 0 && summary.Predictions.Windows > 0, summary.Ok);
         // With the committed models and 2 short sessions the rollout can still be waiting for data (Paused) when the
         // demo's run ends; it must never roll the healthy candidate back.
         Assert.False(summary.Canary.RolledBack, $"healthy canary rolled back: {summary.Canary.RollbackReason}");
@@ -54,10 +54,14 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.Contains(summary.FaultyCanary.FailedGates, g => g.Gate.Contains("error", StringComparison.OrdinalIgnoreCase));
         Assert.Contains("ROLLBACK", summary.FaultyCanary.RollbackReason, StringComparison.Ordinal);
 
-        // A stuck accelerometer is caught: a drifted channel or a sensor finding on ax.
-        Assert.True(summary.Drift.FaultDrifted);
-        Assert.Contains("ax", summary.Drift.FaultDriftedChannels.Concat(summary.Drift.FaultFindings.Select(f => f.Contains("ax", StringComparison.Ordinal) ? "ax" : f)));
-        Assert.Equal(6, summary.Drift.Channels.Count);
+        // Drift: every streamed session is a device with a calibrated alarm; the healthy ones stay quiet, and the 5 %
+        // accelerometer gain injected halfway through one of them raises its alarm after the onset, naming Gain.
+        Assert.True(summary.Drift.AlarmCalibrated);
+        Assert.Equal(summary.Data.Sessions, summary.Drift.Devices.Select(x => x.Device));
+        Assert.All(summary.Drift.Devices, x => Assert.True(x.Scorings > 0 && x.AlarmEpisodes == 0, $"{x.Device}: {x.AlarmEpisodes} alarm(s) ({string.Join(", ", x.Causes)}) in {x.Scorings} scorings"));
+        Assert.Equal(0, summary.Drift.FaultEpisodesBeforeOnset);
+        Assert.True(summary.Drift.FaultCaught, $"{summary.Drift.Fault}: detected after {summary.Drift.FaultDetectedAfterSeconds} s, named {summary.Drift.FaultNamedCause}");
+        Assert.Contains("gravity magnitude", summary.Drift.FaultDiagnosis, StringComparison.Ordinal);
 
         Assert.True(summary.Audit.Verified, summary.Audit.Message);
 
@@ -104,7 +108,8 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.Equal(a.Predictions.ClassCounts, b.Predictions.ClassCounts);
         Assert.Equal(a.Predictions.Accuracy, b.Predictions.Accuracy);
         Assert.Equal(a.Drift.ReferenceHash, b.Drift.ReferenceHash);
-        Assert.Equal(a.Drift.DriftedWindows, b.Drift.DriftedWindows);
+        Assert.Equal(a.Drift.FaultDetectedAfterSeconds, b.Drift.FaultDetectedAfterSeconds);
+        Assert.Equal(a.Drift.Devices.Select(x => (x.Scorings, x.AlarmEpisodes)), b.Drift.Devices.Select(x => (x.Scorings, x.AlarmEpisodes)));
         Assert.Equal(a.Canary.AnalysisIntervals, b.Canary.AnalysisIntervals);
         Assert.Equal(a.FaultyCanary.AnalysisIntervals, b.FaultyCanary.AnalysisIntervals);
         Assert.Equal(a.Audit.Entries, b.Audit.Entries);
@@ -133,7 +138,8 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.True(summary.Canary.Promoted, $"healthy canary ended {summary.Canary.Phase}: {summary.Canary.RollbackReason}");
         Assert.True(summary.Ok, string.Join("; ", summary.Checks.Where(c => !c.Ok).Select(c => $"{c.Step}: {c.Actual}")));
         Assert.True(summary.FaultyCanary.RolledBack, $"faulty canary ended {summary.FaultyCanary.Phase}");
-        Assert.True(summary.Drift.FaultDrifted);
+        Assert.True(summary.Drift.FaultCaught, $"{summary.Drift.Fault}: detected after {summary.Drift.FaultDetectedAfterSeconds} s, named {summary.Drift.FaultNamedCause}");
+        Assert.Equal(0, summary.Drift.HealthyAlarmEpisodes);
         Assert.True(summary.Audit.Verified, summary.Audit.Message);
     }
 
@@ -223,7 +229,8 @@ public sealed class DemoRunnerTests : IDisposable
     {
         var summary = new DemoSummary();
         summary.Predictions.Windows = 10;
-        summary.Drift.FaultDrifted = true;
+        summary.Drift.Devices.Add(new DemoDriftDevice { Device = "d", Scorings = 8 });
+        (summary.Drift.FaultExpectedCause, summary.Drift.FaultNamedCause, summary.Drift.FaultDetectedAfterSeconds) = ("Gain", "Gain", 60);
         summary.Audit.Verified = true;
         summary.FaultyCanary.RolledBack = true;
         summary.Canary.Candidate = "1.1.0";
