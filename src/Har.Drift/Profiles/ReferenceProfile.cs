@@ -196,7 +196,15 @@ public sealed class ReferenceProfile
     /// <returns>The summary.</returns>
     public override string ToString() => string.Create(
         System.Globalization.CultureInfo.InvariantCulture,
-        $"reference profile {Hash[..12]}: {Channels.Count} channels ({string.Join(' ', ChannelNames)}), {Segments.Count} windows of {SegmentLength} samples at {SampleRateHz:G} Hz, {(Outputs is null ? "no outputs" : $"outputs of {Outputs.Labels.Length} classes")}; {Source}");
+        $"reference profile {Hash[..12]}: {Channels.Count} channels ({string.Join(' ', ChannelNames)}), {Segments.Count} windows of {SegmentLength} samples at {SampleRateHz:G} Hz, {(Outputs is null ? "no outputs" : $"outputs of {Outputs.Labels.Length} classes")}, {AlarmSummary()}; {Source}");
+
+    /// <summary>What the sequential alarm was calibrated on, or why there is none.</summary>
+    private string AlarmSummary() => Alarms switch
+    {
+        null => "no device alarm (it needs 6-axis IMU recordings the sensor-consistency checks could be calibrated on)",
+        { FalseAlarmRates: null or { Count: 0 } } => "device alarm without simulated rates (every check at the smallest threshold)",
+        var a => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"device alarm calibrated on {a.DeviceHours:0.0#} device-hours of {a.Sessions} recordings"),
+    };
 
     private string ComputeHash() => Convert.ToHexStringLower(SHA256.HashData(ToCanonicalJson()));
 }

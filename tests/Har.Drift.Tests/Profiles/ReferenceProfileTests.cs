@@ -75,6 +75,20 @@ public sealed class ReferenceProfileTests
         Assert.Equal(legacy.Hash, ReferenceProfile.FromJson(legacy.ToJson()).Hash);
     }
 
+    [Fact]
+    public void ToString_SaysWhatTheDeviceAlarmWasCalibratedOn_OrWhyThereIsNone()
+    {
+        // A 6-axis IMU profile: its alarm, with the hours and recordings its rates were simulated from.
+        var imu = SimulatedProfilesForHash.Value;
+        var alarms = imu.Alarms!;
+        Assert.True(alarms.Sessions > 0 && alarms.DeviceHours > 0);
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"device alarm calibrated on {alarms.DeviceHours:0.0#} device-hours of {alarms.Sessions} recordings"), imu.ToString(), StringComparison.Ordinal);
+
+        // Recordings the sensor-consistency checks cannot be calibrated on (random numbers): no alarm, and the reason.
+        Assert.Null(Shared.Value.Alarms);
+        Assert.Contains("no device alarm (it needs 6-axis IMU recordings", Shared.Value.ToString(), StringComparison.Ordinal);
+    }
+
     private static readonly Lazy<ReferenceProfile> SimulatedProfilesForHash = new(() => Har.Drift.Tests.Physics.SimulatedProfiles.RigidImu);
 
     [Fact]
