@@ -269,23 +269,35 @@ internal sealed class MicroBatcher : IThreadPoolWorkItem, IDisposable
         return buffer;
     }
 
-    /// <summary>Starts workers for the batches that are ready to run (each dispatched worker takes one when it starts).</summary>
+    /// <summary>
+    /// Starts workers for the batches that are ready to run (each dispatched worker takes one when it starts); a partial
+    /// batch that is not due yet, with a worker free and none dispatched, arms the timer for when it is.
+    /// </summary>
     private void DispatchLocked()
     {
-        while (!_disposed && _dispatched < RunnableLocked() && _workers.Wait(0))
+        while (true)
         {
-            _dispatched++;
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-        }
+            while (!_disposed && _dispatched < RunnableLocked() && _workers.Wait(0))
+            {
+                _dispatched++;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
 
-        if (_timer is not null && !_timerArmed && _filling is not null && _ready.Count == 0 && _dispatched == 0 && _workers.CurrentCount > 0)
-        {
-            // A partial batch waits for more windows until its first has waited MaxBatchWait.
+            if (_disposed || _timer is null || _timerArmed || _filling is null || _ready.Count > 0 || _dispatched > 0 || _workers.CurrentCount == 0)
+            {
+                return;
+            }
+
+            // A partial batch waits for more windows until its first has waited MaxBatchWait. The clock is read again
+            // here: when the wait ran out since the look above (a preempted thread, a loaded machine), the batch is due
+            // now and is dispatched on the next pass; neither arming the timer nor dispatching would leave its callers
+            // waiting for a window that never comes.
             var remaining = _maxWait - _time.GetElapsedTime(_fillingSince);
             if (remaining > TimeSpan.Zero)
             {
                 _timerArmed = true;
                 _timer.Change(remaining, Timeout.InfiniteTimeSpan);
+                return;
             }
         }
     }

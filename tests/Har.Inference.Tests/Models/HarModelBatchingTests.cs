@@ -49,6 +49,40 @@ public sealed class HarModelBatchingTests : IDisposable
     }
 
     [Fact]
+    public async Task PredictAsync_PartialBatchFallsDueBetweenTheBatchersTwoLooks_StillRuns()
+    {
+        // A clock that moves 15 ms at every read, and batches that wait up to 20 ms for more windows: when the lone
+        // window is enqueued, the batcher's first look finds its batch not due yet (15 ms) and its second look, about
+        // to arm the timer, finds it overdue (30 ms). It must run the batch then: arming no timer and dispatching no
+        // worker left the caller waiting for ever (a thread preempted between the two looks does the same on the real
+        // clock, which hung a test on a loaded machine).
+        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o =>
+        {
+            o.Workers = 2;
+            o.MaxBatchSize = 64;
+            o.MaxBatchWait = TimeSpan.FromMilliseconds(20);
+        }), timeProvider: new SteppingClock(TimeSpan.FromMilliseconds(15)));
+        var window = Fixture.Frames(200, seed: 5);
+
+        // The bound is against a hang (the fault this test guards against), not a speed expectation.
+        var prediction = await model.PredictAsync(window).AsTask().WaitAsync(HangBound, TestContext.Current.CancellationToken);
+
+        Assert.Equal(_model.Predict(window).Probabilities.ToArray(), prediction.Probabilities.ToArray());
+    }
+
+    private static readonly TimeSpan HangBound = TimeSpan.FromMinutes(2);
+
+    /// <summary>A monotonic clock that advances by a fixed step at every read (timers are the system's).</summary>
+    private sealed class SteppingClock(TimeSpan step) : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Add(ref _ticks, step.Ticks);
+    }
+
+    [Fact]
     public async Task PredictAsync_WrongLengthOrNaN_ThrowsAtOnce()
     {
         var shortWindow = await Assert.ThrowsAsync<ArgumentException>(async () => await _model.PredictAsync(new float[10]));
