@@ -64,7 +64,7 @@ internal static class OperationsEndpoints
                 device = report?.Device,
                 scored = report is not null,
                 report = report is null ? null : DriftJson(report),
-                outputs = monitor.LatestOutputs?.ToString(),
+                outputs = monitor.LatestOutputs is { } o ? OutputsJson(o) : null,
             });
         }).RequireAuthorization(Roles.PredictPolicy);
 
@@ -414,6 +414,21 @@ internal static class OperationsEndpoints
         findings = r.Findings,
         alarm = r.Alarm is { } a ? AlarmJson(a) : null,
         @unchecked = r.Unchecked,
+    };
+
+    /// <summary>The pooled output drift of all devices, with the model's estimated accuracy (CBPE) against its reference accuracy.</summary>
+    private static object OutputsJson(OutputVerdict o) => new
+    {
+        summary = o.ToString(),
+        verdict = o.Verdict.ToString(),
+        predictions = o.Predictions,
+        estimated_accuracy = o.EstimatedAccuracy,
+        estimated_accuracy_margin = o.EstimatedAccuracyMargin,
+        reference_accuracy = o.ReferenceAccuracy,
+        estimate_reliable = o.EstimateReliable,
+        named_faults = o.NamedFaults.Select(f => new { cause = f.Cause.ToString(), channels = f.Channels, description = f.Description, reference_accuracy = f.ReferenceAccuracy, margin = f.Margin, predictions = f.Predictions }).ToArray(),
+        unmatched_causes = o.UnmatchedCauses,
+        unmatched_predictions = o.UnmatchedPredictions,
     };
 
     private static object AlarmJson(DriftAlarm a) => new

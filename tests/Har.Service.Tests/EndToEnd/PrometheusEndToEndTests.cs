@@ -150,6 +150,24 @@ public sealed partial class PrometheusEndToEndTests
             Assert.Equal(paged.Order(StringComparer.Ordinal), paged);
             Assert.Equal(paged.Distinct(StringComparer.Ordinal).Count(), paged.Count);
 
+            // The pooled outputs of all devices with the estimated accuracy against the reference accuracy (the profile
+            // holds the champion's accuracy on subjects 28-30 when the bundled models serve).
+            if (ServiceProcess.HasBundledModels)
+            {
+                JsonElement outputs = default;
+                await WaitUntilAsync(async () =>
+                {
+                    using var doc = JsonDocument.Parse(await anonymous.GetStringAsync("/v1/drift", ct));
+                    outputs = doc.RootElement.GetProperty("outputs").Clone();
+                    return outputs.ValueKind == JsonValueKind.Object && outputs.GetProperty("estimated_accuracy").ValueKind == JsonValueKind.Number;
+                }, TimeSpan.FromSeconds(60), "GET /v1/drift never showed an estimated accuracy", ct, () => outputs.ToString());
+                Assert.InRange(outputs.GetProperty("estimated_accuracy").GetDouble(), 0.0, 1.0);
+                Assert.InRange(outputs.GetProperty("reference_accuracy").GetDouble(), 0.5, 1.0);
+                Assert.True(outputs.GetProperty("predictions").GetInt32() > 0);
+                Assert.Contains("estimated accuracy", outputs.GetProperty("summary").GetString(), StringComparison.Ordinal);
+                Note($"pooled outputs: {outputs.GetProperty("summary").GetString()}");
+            }
+
             Note($"device alarm listed: {alarms.GetProperty("alarmed").GetArrayLength()} of {alarms.GetProperty("devices").GetInt32()} devices alarm ({string.Join(", ", alarms.GetProperty("alarmed").EnumerateArray().Select(a => $"{a.GetProperty("device").GetString()}: {a.GetProperty("alarm").GetProperty("cause").GetString()}"))})");
             await WaitUntilAsync(async () =>
             {
