@@ -199,6 +199,41 @@ public sealed class DriftCommandsTests : IDisposable
     }
 
     [Fact]
+    public void Check_ProfileWithACalibratedAlarm_VerdictAndExitCodeFromTheDevicesAlarms()
+    {
+        // A 6-axis profile of eight simulated people: its alarm is calibrated, so a device is judged by its alarm.
+        var profile = global::Har.Drift.Tests.Physics.SimulatedProfiles.RigidImu;
+        Assert.NotNull(profile.Alarms);
+        var profilePath = Path.Combine(_dir, "imu-profile.json");
+        profile.Save(profilePath);
+        var healthy = global::Har.Drift.Tests.Physics.SimulatedImu.Record(seed: 970, seconds: 60).Interleaved();
+        var degrees = InputFault.Standard(profile.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s")
+            .Apply(global::Har.Drift.Tests.Physics.SimulatedImu.Record(seed: 971, seconds: 60).Interleaved(), 6);
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", Csv("healthy.csv", healthy), "--json");
+        Assert.True(code == 0, $"exit code {code}: {stderr}\n{stdout}");
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal("Stable", doc.RootElement.GetProperty("verdict").GetString());
+            Assert.True(doc.RootElement.GetProperty("alarm_calibrated").GetBoolean());
+            Assert.Empty(doc.RootElement.GetProperty("alarms").EnumerateArray());
+        }
+
+        (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", Csv("degrees.csv", degrees));
+        Assert.True(code == 1, $"exit code {code}: {stderr}\n{stdout}");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^Drifted: 1 of 1 device alarmed \(Units 1\); single-window checks flagged \d+ of \d+ windows \(\d+ drifted, \d+ with sensor findings: evidence the alarms weigh, not alarms\); reference [0-9a-f]{12}", lines[0]);
+        Assert.Contains(lines, l => l.StartsWith("degrees from frame ", StringComparison.Ordinal) && l.Contains("ALARM Units", StringComparison.Ordinal));
+    }
+
+    private string Csv(string name, float[] interleaved)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllLines(path, ["ax,ay,az,gx,gy,gz", .. Enumerable.Range(0, interleaved.Length / 6).Select(f => string.Join(',', Enumerable.Range(0, 6).Select(c => interleaved[(f * 6) + c].ToString("R", CultureInfo.InvariantCulture))))]);
+        return path;
+    }
+
+    [Fact]
     public void Check_DataFolderInTheCommonFormat_ScoresEverySessionAsADevice()
     {
         var profile = Synthetic.Profile(windowLength: 1000);
