@@ -483,7 +483,8 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
                 continue;
             }
 
-            if (alarm.Statistic / alarm.Threshold > run.MaxStatistic / Math.Max(run.ThresholdAtMax, 1e-9) || run.Scorings == 1)
+            // How close the device came to alarming: the scoring whose statistic lay nearest its threshold.
+            if (run.ThresholdAtMax == 0 || alarm.Statistic / alarm.Threshold > run.MaxStatistic / run.ThresholdAtMax)
             {
                 (run.MaxStatistic, run.ThresholdAtMax) = (alarm.Statistic, alarm.Threshold);
             }
@@ -492,13 +493,13 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             {
                 run.Episodes++;
                 run.Causes.Add(alarm.Cause.ToString());
-                if (onset is { } o && end <= o)
+                if (end <= onset)
                 {
                     run.EpisodesBeforeOnset++;
                 }
-                else if (onset is { } o2 && run.DetectedAfterSeconds is null)
+                else if (onset is { } o && run.DetectedAfterSeconds is null)
                 {
-                    run.DetectedAfterSeconds = (end - o2) / 50.0;
+                    run.DetectedAfterSeconds = (end - o) / 50.0;
                     run.FirstCause = alarm.Cause.ToString();
                     run.FirstDiagnosis = alarm.Diagnosis;
                 }

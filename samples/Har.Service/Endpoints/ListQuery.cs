@@ -86,6 +86,18 @@ internal sealed class ListQuery
         return text.Length == 0 ? (null, Bad($"{name} is empty; give a value or leave the parameter out.")) : (text, null);
     }
 
+    /// <summary>A filter that must be one of <paramref name="allowed"/> (exact match), or null when absent; empty or any other value is a 400 listing them.</summary>
+    public (string? Value, IResult? Error) OneOf(string name, IReadOnlyList<string> allowed)
+    {
+        var (text, error) = Text(name);
+        if (text is null || allowed.Contains(text, StringComparer.Ordinal))
+        {
+            return (text, error);
+        }
+
+        return (null, Bad($"{name} is '{Shown(text)}'; expected one of {string.Join(", ", allowed)}."));
+    }
+
     /// <summary>An ISO 8601 time (<c>2026-12-03T10:00:00Z</c>, an offset, or a date: midnight UTC), or null when absent.</summary>
     public (DateTimeOffset? Value, IResult? Error) Time(string name)
     {

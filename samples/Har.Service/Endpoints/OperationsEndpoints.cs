@@ -71,6 +71,9 @@ internal static class OperationsEndpoints
         app.MapGet("/v1/drift/alarms", ListAlarms).RequireAuthorization(Roles.PredictPolicy);
     }
 
+    /// <summary>The causes an alarm can name (what the <c>cause</c> filter accepts).</summary>
+    private static readonly string[] AlarmCauses = [.. Enum.GetNames<DriftCause>().Where(n => n != nameof(DriftCause.None))];
+
     /// <summary>
     /// <c>GET /v1/drift/alarms</c>: the live devices whose drift alarm is raised (which devices the
     /// <c>har_drift_devices_alarmed</c> gauge counts, and why), in device-id order, page_size per page; next_page is the
@@ -85,22 +88,13 @@ internal static class OperationsEndpoints
             return error;
         }
 
-        var (causeText, causeError) = query!.Text("cause");
+        var (causeText, causeError) = query!.OneOf("cause", AlarmCauses);
         if (causeError is not null)
         {
             return causeError;
         }
 
-        DriftCause? only = null;
-        if (causeText is not null)
-        {
-            if (!Enum.TryParse<DriftCause>(causeText, ignoreCase: false, out var parsed) || parsed == DriftCause.None || !Enum.IsDefined(parsed) || char.IsDigit(causeText[0]))
-            {
-                return ListQuery.Bad($"cause is '{(causeText.Length <= 64 ? causeText : causeText[..64] + "…")}'; expected one of {string.Join(", ", Enum.GetNames<DriftCause>().Where(n => n != nameof(DriftCause.None)))}.");
-            }
-
-            only = parsed;
-        }
+        DriftCause? only = causeText is null ? null : Enum.Parse<DriftCause>(causeText);
 
         if (sp.GetService<DeviceDriftMonitor>() is not { } monitor)
         {

@@ -34,16 +34,11 @@ internal static class RolloutHistoryEndpoints
             return Task.FromResult(error);
         }
 
-        var (outcomeFilter, e1) = query!.Text("outcome");
+        var (outcomeFilter, e1) = query!.OneOf("outcome", Outcomes);
         var (candidateFilter, e2) = query.Text("candidate");
         if ((e1 ?? e2) is { } bad)
         {
             return Task.FromResult(bad);
-        }
-
-        if (outcomeFilter is not null && Array.IndexOf(Outcomes, outcomeFilter) < 0)
-        {
-            return Task.FromResult(ListQuery.Bad($"outcome is '{(outcomeFilter.Length <= 32 ? outcomeFilter : outcomeFilter[..32] + "…")}'; expected one of {string.Join(", ", Outcomes)}."));
         }
 
         var before = long.MaxValue;

@@ -34,6 +34,7 @@ public sealed class DeviceDriftMonitor : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private readonly LinkedList<DeviceState> _recent = new(); // most recently seen first
+    private readonly int[] _alarmedByCause = new int[Enum.GetValues<DriftCause>().Length]; // by DriftCause value, under _gate
     private readonly OutputRing _outputs;
     private ITimer? _timer;
     private OutputVerdict? _latestOutputs;
@@ -348,17 +349,17 @@ public sealed class DeviceDriftMonitor : IDisposable
     private void PublishCounts()
     {
         var alarmed = 0;
-        var byCause = new int[Enum.GetValues<DriftCause>().Length];
+        Array.Clear(_alarmedByCause);
         foreach (var state in _recent)
         {
             if (state.Latest?.Alarm is { Raised: true } alarm)
             {
                 alarmed++;
-                byCause[(int)alarm.Cause]++;
+                _alarmedByCause[(int)alarm.Cause]++;
             }
         }
 
-        _metrics.Devices(_devices.Count, FlaggedCount(), alarmed, byCause);
+        _metrics.Devices(_devices.Count, FlaggedCount(), alarmed, _alarmedByCause);
     }
 
     private int FlaggedCount()

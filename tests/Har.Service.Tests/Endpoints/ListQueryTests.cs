@@ -114,6 +114,8 @@ public sealed class ListQueryTests(ServiceFixture fixture) : IClassFixture<Servi
     [InlineData("/v1/drift/alarms?cause=units", "expected one of Unknown, SampleRate, Units, SignFlip")]
     [InlineData("/v1/drift/alarms?cause=None", "expected one of Unknown")]
     [InlineData("/v1/drift/alarms?cause=3", "expected one of Unknown")]
+    [InlineData("/v1/drift/alarms?cause=%203", "expected one of Unknown")]
+    [InlineData("/v1/drift/alarms?cause=Units,Gain", "expected one of Unknown")]
     [InlineData("/v1/drift/alarms?cause=", "is empty")]
     [InlineData("/v1/drift/alarms?device=x", "Unknown query parameter 'device'")]
     [InlineData("/v1/drift/alarms?page_size=0", "expected an integer from 1 to 1000")]
