@@ -187,9 +187,12 @@ internal sealed class ClassMixGate(IClassMixTest test, double maxDistance, doubl
 /// champion-sure pair was counted (observations from a replica that does not count them). All pairs, more of them,
 /// still fail the candidate when their upper bound is below the limit and the agreement on the sure pairs is below it
 /// too: with 60 pairs an interval, judging only the sure ones let a broken candidate through the first two intervals
-/// in 3 of 10 runs instead of 1 of 10.
+/// in 3 of 10 runs instead of 1 of 10. A failure whose upper bound is below the limit at α² too (z =
+/// <paramref name="zDecisive"/>) is marked decisive (<see cref="GateResult.IsDecisive"/>), as the error-rate, latency and
+/// accuracy gates mark theirs: a candidate that agrees with the champion on about half of 60 windows is as clearly broken
+/// after one interval as after two.
 /// </remarks>
-internal sealed class AgreementGate(double minAgreement, int minSamples, double z) : IAnalysisGate
+internal sealed class AgreementGate(double minAgreement, int minSamples, double z, double zDecisive = double.PositiveInfinity) : IAnalysisGate
 {
     public string Name => "agreement";
 
@@ -222,7 +225,8 @@ internal sealed class AgreementGate(double minAgreement, int minSamples, double 
         var on = sure ? Invariant($"{pairs} windows the champion was sure of ({p.AgreementRate:P1} of all {p.Pairs})") : Invariant($"{pairs} windows");
         if (upper < minAgreement)
         {
-            return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {rate:P1} of {on}; upper bound {upper:P1} is below {minAgreement:P1}."), evidence);
+            var decisive = DecisivelyBelow(agreements, pairs, evidence, "ci_upper_decisive");
+            return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {rate:P1} of {on}; upper bound {upper:P1} is below {minAgreement:P1}{Decisive(decisive, evidence.GetValueOrDefault("ci_upper_decisive", double.NaN))}."), evidence) { IsDecisive = decisive };
         }
 
         // All pairs are more evidence, on a harder population: their verdict stands when the windows the champion was
@@ -232,7 +236,8 @@ internal sealed class AgreementGate(double minAgreement, int minSamples, double 
         evidence["all_pairs_ci_upper"] = allUpper;
         if (sure && allUpper < minAgreement && rate < minAgreement)
         {
-            return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {p.AgreementRate:P1} of all {p.Pairs} windows, upper bound {allUpper:P1} below {minAgreement:P1}, and on {rate:P1} of the {pairs} the champion was sure of."), evidence);
+            var decisive = DecisivelyBelow(p.Agreements, p.Pairs, evidence, "all_pairs_ci_upper_decisive");
+            return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {p.AgreementRate:P1} of all {p.Pairs} windows, upper bound {allUpper:P1} below {minAgreement:P1}{Decisive(decisive, evidence.GetValueOrDefault("all_pairs_ci_upper_decisive", double.NaN))}, and on {rate:P1} of the {pairs} the champion was sure of."), evidence) { IsDecisive = decisive };
         }
 
         if (pairs < minSamples)
@@ -244,6 +249,21 @@ internal sealed class AgreementGate(double minAgreement, int minSamples, double 
             ? new(Name, GateVerdict.Pass, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {rate:P1} of {on}; lower bound {lower:P1} ≥ {minAgreement:P1}."), evidence)
             : new(Name, GateVerdict.Inconclusive, Invariant($"agreement {rate:P1} on {on}: interval [{lower:P1}, {upper:P1}] straddles {minAgreement:P1}; about {Statistics.NeededSamples(pairs, rate, lower, minAgreement)} paired windows would decide it."), evidence);
     }
+
+    /// <summary>Whether the Wilson upper bound at α² is below the limit too; records that bound as evidence.</summary>
+    private bool DecisivelyBelow(long agreements, long pairs, Dictionary<string, double> evidence, string key)
+    {
+        if (!double.IsFinite(zDecisive))
+        {
+            return false;
+        }
+
+        var (_, strictUpper) = Statistics.Wilson(agreements, pairs, zDecisive);
+        evidence[key] = strictUpper;
+        return strictUpper < minAgreement;
+    }
+
+    private static string Decisive(bool decisive, double bound) => decisive ? Invariant($" (decisive: {bound:P1} at α²)") : string.Empty;
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

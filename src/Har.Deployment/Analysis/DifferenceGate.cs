@@ -65,7 +65,7 @@ internal sealed class DifferenceGate : IAnalysisGate
                 var rc = (double)p.CandidateUncertain / n;
                 var rs = (double)p.StableUncertain / n;
                 difference = rc - rs;
-                se = Math.Sqrt(Math.Max(((rc * (1 - rc)) + (rs * (1 - rs))) / n, 1e-12));
+                se = PairedRateStandardError(n, p.CandidateUncertain, p.StableUncertain, p.BothUncertain);
             }
             else
             {
@@ -157,6 +157,11 @@ internal sealed class DifferenceGate : IAnalysisGate
         var upper = difference + (_z * se);
         var evidence = Evidence(difference, se, n, basis);
         evidence["raw_difference"] = raw;
+        if (_uncertainty && basis == "paired" && p.BothUncertain >= 0)
+        {
+            evidence["both_uncertain"] = p.BothUncertain;
+        }
+
         evidence["reference_gap"] = gap;
         evidence["reference_gap_applied"] = applied;
         foreach (var (key, value) in evidenceExtra)
@@ -174,6 +179,33 @@ internal sealed class DifferenceGate : IAnalysisGate
                 ? new GateResult(Name, GateVerdict.Pass, Invariant($"{c.Version} {what} {difference:0.####} vs {s.Version} ({basis}, n={n}); upper bound {upper:0.####} ≤ {_limit:0.####}."), evidence)
                 : new GateResult(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} {what} {difference:0.####}: interval [{lower:0.####}, {upper:0.####}] straddles {_limit:0.####}; about {Statistics.NeededSamples(n, difference, upper, _limit)} {basis} windows would decide it."), evidence);
         return Referenced(snapshot, result);
+    }
+
+    /// <summary>
+    /// The standard error of the difference of two uncertain rates measured on the same windows. The two versions doubt
+    /// the same hard windows, so the rates move together and only the discordant pairs (one version uncertain, the other
+    /// not) carry the difference: with b = candidate-only and c = stable-only pairs (as shares of n), each pair's
+    /// difference is +1, −1 or 0 and its variance is (b + c) − (b − c)² (the variance behind McNemar's test). Treating
+    /// the two rates as independent samples overstates it whenever they overlap: on five devices that both models doubt
+    /// on half their windows (0.605 vs 0.487 on 950 pairs) the independent interval [0.081, 0.155] straddled the 0.15
+    /// limit for 40 intervals and held a healthy candidate at its first step. A replica that did not ship the
+    /// both-uncertain count leaves only that conservative figure.
+    /// </summary>
+    internal static double PairedRateStandardError(long n, long candidateUncertain, long stableUncertain, long bothUncertain)
+    {
+        var rc = (double)candidateUncertain / n;
+        var rs = (double)stableUncertain / n;
+        if (bothUncertain < 0)
+        {
+            return Math.Sqrt(Math.Max(((rc * (1 - rc)) + (rs * (1 - rs))) / n, 1e-12));
+        }
+
+        var b = (double)(candidateUncertain - bothUncertain) / n;
+        var c = (double)(stableUncertain - bothUncertain) / n;
+        var variance = b + c - ((b - c) * (b - c));
+
+        // No discordant pair yet is not certainty: a floor of one discordant pair in n keeps the interval open.
+        return Math.Sqrt(Math.Max(variance, 1.0 / n) / n);
     }
 
     /// <summary>Log-odds of a rate, taken between <see cref="DoubtFloor"/> and 1 − <see cref="DoubtFloor"/>.</summary>

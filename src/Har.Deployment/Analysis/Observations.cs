@@ -167,6 +167,9 @@ public sealed class PairedWindow
     /// <summary>Gets the stable version's class counts on the <see cref="StableSurePairs"/> (<see langword="null"/> when unknown).</summary>
     internal IReadOnlyList<long>? StableSureStableClassCounts { get; init; }
 
+    /// <summary>Gets the pairs on which both versions were uncertain (−1 when a replica did not ship them): with <see cref="CandidateUncertain"/> and <see cref="StableUncertain"/>, the discordant pairs a paired test of the uncertain rates needs.</summary>
+    internal long BothUncertain { get; init; } = -1;
+
     /// <summary>Gets the stable version's mean confidence over the pairs (NaN when there are none or it is unknown).</summary>
     internal double StableMeanConfidence => Pairs == 0 ? double.NaN : StableConfidenceSum / Pairs;
 }

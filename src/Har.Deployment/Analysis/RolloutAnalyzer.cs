@@ -46,7 +46,7 @@ internal sealed class RolloutAnalyzer
         _unpaired = [.. common, .. options.Gates];
         if (options.MinAgreementRate is { } agreement)
         {
-            common.Add(new AgreementGate(agreement, options.MinPredictions, z));
+            common.Add(new AgreementGate(agreement, options.MinPredictions, z, Statistics.NormalQuantile(1 - (alpha * alpha))));
         }
 
         _paired = [.. common, .. options.Gates];

@@ -280,8 +280,8 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain) { StableConfidenceSum = double.IsNaN(_stableConfidenceSum) ? null : _stableConfidenceSum, StableSurePairs = _surePairs >= 0 ? _surePairs : null, StableSureAgreements = _sureAgreements >= 0 ? _sureAgreements : null, SureCandidate = _sureClassesKnown ? [.. _sureCandidate] : null, SureStable = _sureClassesKnown ? [.. _sureStable] : null };
-                _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
+                var delta = new ObservationDelta.Paired(_pairs, _agreements, [.. _candidate], [.. _stable], _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain) { StableConfidenceSum = double.IsNaN(_stableConfidenceSum) ? null : _stableConfidenceSum, StableSurePairs = _surePairs >= 0 ? _surePairs : null, StableSureAgreements = _sureAgreements >= 0 ? _sureAgreements : null, SureCandidate = _sureClassesKnown ? [.. _sureCandidate] : null, SureStable = _sureClassesKnown ? [.. _sureStable] : null, BothUncertain = _bothUncertain >= 0 ? _bothUncertain : null };
+                _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = _bothUncertain = 0;
                 _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
                 _sureClassesKnown = true;
                 Array.Clear(_candidate);
@@ -338,6 +338,7 @@ internal sealed partial class RolloutObservations
 
                 _candidateUncertain += d.CandidateUncertain;
                 _stableUncertain += d.StableUncertain;
+                _bothUncertain = d.BothUncertain is { } both && _bothUncertain >= 0 ? _bothUncertain + both : -1;
             }
         }
 
@@ -356,6 +357,7 @@ internal sealed partial class RolloutObservations
         private long _sureAgreements;
         private long _candidateUncertain;
         private long _stableUncertain;
+        private long _bothUncertain; // pairs both versions were uncertain on; -1 once a replica that does not ship them was merged
 
         public void Record(in PairedObservation p)
         {
@@ -393,6 +395,10 @@ internal sealed partial class RolloutObservations
                 _stableConfidenceSum += p.StableConfidence;
                 _candidateUncertain += p.CandidateUncertain ? 1 : 0;
                 _stableUncertain += p.StableUncertain ? 1 : 0;
+                if (p.CandidateUncertain && p.StableUncertain && _bothUncertain >= 0)
+                {
+                    _bothUncertain++;
+                }
             }
         }
 
@@ -412,10 +418,10 @@ internal sealed partial class RolloutObservations
                     Array.Copy(_sureStable, ss, Math.Min(ss.Length, _sureStable.Length));
                 }
 
-                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain, _stableConfidenceSum, _surePairs, _sureAgreements, sc, ss);
+                var taken = new Taken(_pairs, _agreements, c, s, _diffSum, _diffSumSquares, _candidateUncertain, _stableUncertain, _stableConfidenceSum, _surePairs, _sureAgreements, sc, ss, _bothUncertain);
                 if (reset)
                 {
-                    _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = 0;
+                    _pairs = _agreements = _candidateUncertain = _stableUncertain = _surePairs = _sureAgreements = _bothUncertain = 0;
                     _diffSum = _diffSumSquares = _stableConfidenceSum = 0;
                     _sureClassesKnown = true;
                     Array.Clear(_candidate);
@@ -428,9 +434,9 @@ internal sealed partial class RolloutObservations
             }
         }
 
-        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain, double StableConfidenceSum, long SurePairs, long SureAgreements, long[]? SureCandidate = null, long[]? SureStable = null)
+        public readonly record struct Taken(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain, double StableConfidenceSum, long SurePairs, long SureAgreements, long[]? SureCandidate = null, long[]? SureStable = null, long BothUncertain = -1)
         {
-            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain) { StableConfidenceSum = StableConfidenceSum, StableSurePairs = SurePairs, StableSureAgreements = SureAgreements, StableSureCandidateClassCounts = SureCandidate, StableSureStableClassCounts = SureStable };
+            public PairedWindow ToWindow() => new(Pairs, Agreements, Candidate, Stable, DiffSum, DiffSumSquares, CandidateUncertain, StableUncertain) { StableConfidenceSum = StableConfidenceSum, StableSurePairs = SurePairs, StableSureAgreements = SureAgreements, StableSureCandidateClassCounts = SureCandidate, StableSureStableClassCounts = SureStable, BothUncertain = BothUncertain };
         }
 
         private void Resize(int size)

@@ -35,6 +35,9 @@ internal sealed class ObservationDelta
 
         /// <summary>Gets the stable version's class counts on the <see cref="StableSurePairs"/>; <see langword="null"/> from a replica that did not ship them.</summary>
         public long[]? SureStable { get; init; }
+
+        /// <summary>Gets the pairs on which both versions were uncertain; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long? BothUncertain { get; init; }
     }
 }
 

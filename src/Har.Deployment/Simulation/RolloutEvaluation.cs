@@ -133,7 +133,12 @@ internal static class RolloutEvaluation
 
                     if (candidate.Healthy ? !run.Promoted : !run.RolledBack)
                     {
-                        result.Unexpected.Add(string.Create(CultureInfo.InvariantCulture, $"seed {firstSeed + i}: {run.Status.Phase} after {run.AnalysisIntervals} analyses: {run.Status.Message} | last analysis: {run.Status.LastAnalysis}"));
+                        result.Unexpected.Add(string.Create(CultureInfo.InvariantCulture, $"seed {firstSeed + i}: {run.Status.Phase} after {run.AnalysisIntervals} analyses ({run.Course}): {run.Status.Message} | last analysis: {run.Status.LastAnalysis}"));
+                    }
+                    else if (!candidate.Healthy && run.IntervalsAfterVisible > 2)
+                    {
+                        // Rolled back, but later than the acceptance allows.
+                        result.Unexpected.Add(string.Create(CultureInfo.InvariantCulture, $"seed {firstSeed + i}: rolled back {run.IntervalsAfterVisible} intervals after the fault became visible ({run.Course}) | last analysis: {run.Status.LastAnalysis}"));
                     }
 
                     var deciding = run.RolledBack ? GateVerdict.Fail : GateVerdict.Inconclusive;

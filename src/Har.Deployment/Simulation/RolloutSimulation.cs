@@ -330,7 +330,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
 
             Profile.Runs++;
 
-            return new SimulationResult(status, intervals, sink.Decisions, clock.GetUtcNow() - start, visible);
+            return new SimulationResult(status, intervals, sink.Decisions, clock.GetUtcNow() - start, visible, sink.Course);
         }
         finally
         {

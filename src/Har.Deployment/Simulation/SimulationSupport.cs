@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json.Nodes;
 using Har.Audit;
 
@@ -10,6 +12,10 @@ namespace Har.Deployment;
 internal sealed class DecisionSink(IDeploymentAuditSink? log) : IDeploymentAuditSink
 {
     private readonly List<SimulationDecision> _decisions = [];
+    private readonly StringBuilder _course = new();
+
+    /// <summary>Every analysis so far, one token each: weight, verdict initial and the counted gates that did not pass.</summary>
+    public string Course => _course.ToString();
 
     public IReadOnlyList<SimulationDecision> Decisions => _decisions;
 
@@ -26,6 +32,18 @@ internal sealed class DecisionSink(IDeploymentAuditSink? log) : IDeploymentAudit
             _ => $"{auditEvent.Actor}: {d.ToJsonString()}",
         };
         _decisions.Add(new SimulationDecision(auditEvent.Timestamp, auditEvent.EventType, summary));
+        if (auditEvent.EventType == "rollout.verdict")
+        {
+            // The run's course in one line: each analysis as its weight, verdict and the gates that did not pass
+            // (counted ones only: an uncounted calibration gate decides nothing).
+            var gates = (d["gates"] as JsonArray ?? []).Where(g => (string?)g!["verdict"] is not ("Pass" or "Unmeasurable") && !((string?)g!["message"] ?? string.Empty).StartsWith("not counted", StringComparison.Ordinal)).Select(g => (string?)g!["gate"]);
+            var verdict = (string?)d["verdict"] ?? "?";
+            _course.Append(_course.Length == 0 ? string.Empty : " ").Append(CultureInfo.InvariantCulture, $"{(double?)d["candidate_percent"]}%:{verdict[0]}");
+            if (gates.Any())
+            {
+                _course.Append('[').AppendJoin(',', gates).Append(']');
+            }
+        }
         if (log is null)
         {
             return;

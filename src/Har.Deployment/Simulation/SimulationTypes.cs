@@ -132,9 +132,10 @@ internal sealed record SimulationDecision(DateTimeOffset At, string EventType, s
 /// <summary>The outcome of one simulated rollout.</summary>
 internal sealed class SimulationResult
 {
-    internal SimulationResult(RolloutStatus status, int intervals, IReadOnlyList<SimulationDecision> decisions, TimeSpan elapsed, int? faultVisibleInterval = null)
+    internal SimulationResult(RolloutStatus status, int intervals, IReadOnlyList<SimulationDecision> decisions, TimeSpan elapsed, int? faultVisibleInterval = null, string course = "")
     {
         FaultVisibleInterval = faultVisibleInterval;
+        Course = course;
         Status = status;
         Intervals = intervals;
         Decisions = decisions;
@@ -158,6 +159,9 @@ internal sealed class SimulationResult
 
     /// <summary>Gets the decisions, in order.</summary>
     public IReadOnlyList<SimulationDecision> Decisions { get; }
+
+    /// <summary>Gets every analysis in one line: weight, verdict initial (Pass, Fail, Inconclusive) and the counted gates that did not pass, e.g. <c>10%:I[agreement] 10%:F[agreement]</c>.</summary>
+    public string Course { get; }
 
     /// <summary>Gets the virtual time the rollout took.</summary>
     public TimeSpan Elapsed { get; }

@@ -262,6 +262,49 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Uncertainty_BothVersionsDoubtTheSameWindows_JudgedOnTheDiscordantPairs()
+    {
+        // Five devices both models doubt on half their windows (the evaluation's seed 91): the champion uncertain on
+        // 48.7 % of 950 pairs, the candidate on the same windows and 11.8 % more, against a 0.15 limit.
+        const int n = 950;
+        var o = new RolloutObservations();
+        var differences = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            var stableUncertain = i % 1000 < 463;
+            var candidateUncertain = i % 1000 < 575;
+            differences[i] = (candidateUncertain ? 1 : 0) - (stableUncertain ? 1 : 0);
+            o.RecordPair(new PairedObservation(0, 0.6f, candidateUncertain, 0, 0.7f, stableUncertain));
+        }
+
+        var gate = DifferenceGate.Uncertainty(0.15, 100, Statistics.NormalQuantile(0.95));
+        var result = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, reset: false));
+
+        // The standard error is that of the per-pair differences (population variance over n, as for a mean).
+        var mean = differences.Average();
+        var expectedSe = Math.Sqrt(differences.Sum(d => (d - mean) * (d - mean)) / n / n);
+        Assert.Equal(expectedSe, result.Evidence["standard_error"], 12);
+        Assert.Equal(463, result.Evidence["both_uncertain"]); // every window the champion doubts, the candidate doubts too
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+
+        // Judged as two independent rates (a replica that does not ship the both-uncertain count), the same counts leave
+        // the interval straddling the limit.
+        double rc = 575.0 / n, rs = 463.0 / n;
+        var independentSe = Math.Sqrt(((rc * (1 - rc)) + (rs * (1 - rs))) / n);
+        Assert.Equal(independentSe, DifferenceGate.PairedRateStandardError(n, 575, 463, -1), 12);
+        Assert.True(mean + (Statistics.NormalQuantile(0.95) * independentSe) > 0.15);
+    }
+
+    [Fact]
+    public void PairedRateStandardError_NoDiscordantPair_KeepsTheIntervalOpen()
+    {
+        // Both versions uncertain on exactly the same 40 of 400 windows: a difference of 0 measured, but not with certainty.
+        var se = DifferenceGate.PairedRateStandardError(400, 40, 40, 40);
+        Assert.Equal(Math.Sqrt(1.0 / 400 / 400), se, 12);
+        Assert.True(se > 0);
+    }
+
+    [Fact]
     public void Confidence_WithoutCalibrationReference_ReportedButNotCounted_WithReference_CountedAgainstTheGap()
     {
         // 2,000 paired windows; the candidate is 0.2 less confident on every window, as often uncertain.
@@ -480,6 +523,31 @@ public sealed class GateTests
         Assert.True(early.Evidence["all_pairs_ci_upper"] < 0.75);
         Assert.Equal(GateVerdict.Fail, early.Verdict);
         Assert.Contains("of all 60 windows", early.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(31, true)] // 51.7 % of 60: Wilson upper bound 62.0 % at α = 0.05, 68.5 % at α² = 0.0025
+    [InlineData(36, false)] // 60.0 %: 69.8 % at α, 75.6 % at α²: failed, but one interval is not proof enough alone
+    public void Agreement_FailureThatHoldsAtAlphaSquared_IsDecisive(int agreements, bool decisive)
+    {
+        // 60 pairs the champion was sure of (one interval at a 10 % step of 10 windows/s).
+        var o = new RolloutObservations();
+        for (var i = 0; i < 60; i++)
+        {
+            o.RecordPair(new PairedObservation(i < agreements ? 1 : 2, 0.8f, false, 1, 0.9f, false));
+        }
+
+        var gate = new AgreementGate(0.75, 100, Statistics.NormalQuantile(0.95), Statistics.NormalQuantile(1 - (0.05 * 0.05)));
+        var result = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, reset: false));
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.Equal(decisive, result.IsDecisive);
+        Assert.Equal(decisive ? 0.6850 : 0.7557, result.Evidence["ci_upper_decisive"], 3);
+        Assert.Equal(decisive, result.Message.Contains("decisive", StringComparison.Ordinal));
+
+        // Without a decisive level (the gate as constructed before) no failure is decisive.
+        var lenient = new AgreementGate(0.75, 100, Statistics.NormalQuantile(0.95)).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, lenient.Verdict);
+        Assert.False(lenient.IsDecisive);
     }
 
     [Fact]

@@ -72,6 +72,8 @@ public sealed class ObservationShippingTests
         Assert.Equal(expected.Paired.MeanConfidenceDrop, merged.Paired.MeanConfidenceDrop, 9);
         Assert.Equal(expected.Paired.StableMeanConfidence, merged.Paired.StableMeanConfidence, 9);
         Assert.Equal((expected.Paired.StableSurePairs, expected.Paired.StableSureAgreements), (merged.Paired.StableSurePairs, merged.Paired.StableSureAgreements));
+        Assert.Equal(expected.Paired.BothUncertain, merged.Paired.BothUncertain);
+        Assert.InRange(expected.Paired.BothUncertain, 1, Math.Min(expected.Paired.CandidateUncertain, expected.Paired.StableUncertain) - 1);
         Assert.InRange(expected.Paired.StableSurePairs, 1, expected.Paired.Pairs - 1);
         Assert.True(expected.Candidate.Requests > 500 && expected.Paired.Pairs > 500);
     }
@@ -89,6 +91,7 @@ public sealed class ObservationShippingTests
         Assert.Equal(4, paired.Pairs);
         Assert.True(double.IsNaN(paired.StableMeanConfidence));
         Assert.Equal(-1, paired.StableSurePairs);
+        Assert.Equal(-1, paired.BothUncertain);
 
         // The agreement gate then judges all pairs, as before.
         var result = new AgreementGate(0.75, 1, Statistics.NormalQuantile(0.95)).Evaluate(leader.TakeSnapshot("1.1.0", "1.0.0", DateTimeOffset.UnixEpoch.AddMinutes(2), Labels));
