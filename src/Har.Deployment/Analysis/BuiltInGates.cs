@@ -14,7 +14,8 @@ namespace Har.Deployment;
 /// (P(X ≥ errors | requests, limit) ≤ α), or Fisher's exact one-sided test that the candidate fails more often
 /// than the champion (p ≤ α) with an observed increase above the allowed one (the increase is an effect-size
 /// floor there). Such a failure whose exact p-value is at most α² is marked decisive (<see cref="GateResult.IsDecisive"/>).
-/// From the minimum on, the asymptotic intervals decide and the controller's hysteresis applies as before.
+/// From the minimum on, the asymptotic intervals decide a pass; a failure is found by them or by the same exact tests
+/// (which are the stronger ones for a few errors), and is decisive the same way.
 /// </remarks>
 internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, int minRequests, double z, double alpha = 0.05) : IAnalysisGate
 {
@@ -70,7 +71,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
 
         if (lower > maxErrorRate)
         {
-            return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit."), evidence);
+            return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit{(decisive ? Invariant($" (decisive: exact p = {pExact:G3})") : string.Empty)}."), evidence) { IsDecisive = decisive };
         }
 
         if (maxIncrease is { } margin && s.Requests > 0)
@@ -83,8 +84,17 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
             evidence["max_increase"] = margin;
             if (diffLower > margin)
             {
-                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}."), evidence);
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}{(decisive ? Invariant($" (decisive: exact p = {pExact:G3})") : string.Empty)}."), evidence) { IsDecisive = decisive };
             }
+        }
+
+        // The exact tests still apply from the minimum on: the asymptotic intervals are the weaker test for a few errors
+        // (3 in 120 against the champion's 0 in 1,080 fail neither interval, but Fisher's p is 0.00098).
+        if (pExact <= alpha)
+        {
+            return pLimit <= alpha
+                ? new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) exceeds the {maxErrorRate:P1} limit by an exact binomial test, p = {pLimit:G3} ≤ {alpha:G3}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive }
+                : new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}): higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
         }
 
         return upper <= maxErrorRate

@@ -52,6 +52,28 @@ internal sealed class RolloutAnalyzer
         _paired = [.. common, .. options.Gates];
     }
 
+    /// <summary>
+    /// Evaluates the gates whose decisive failures are judged on the snapshot's counts and samples alone (error rate,
+    /// latency, agreement) on a snapshot that joins a failing streak's intervals: the accuracy gate reads its labels from
+    /// the feedback store whatever the snapshot, and user gates are evaluated once per interval, never again on a merge.
+    /// </summary>
+    /// <param name="snapshot">The joined intervals.</param>
+    /// <param name="paired">Whether the step produces paired comparisons.</param>
+    /// <returns>The failures among those gates that are decisive (counted, at α²); empty when there are none.</returns>
+    public IReadOnlyList<GateResult> DecisiveOnJoinedSamples(AnalysisSnapshot snapshot, bool paired)
+    {
+        var decisive = new List<GateResult>();
+        foreach (var gate in paired ? _paired : _unpaired)
+        {
+            if (gate is ErrorRateGate or LatencyGate or AgreementGate && gate.Evaluate(snapshot) is { Verdict: GateVerdict.Fail, IsCounted: true, IsDecisive: true } failed)
+            {
+                decisive.Add(failed);
+            }
+        }
+
+        return decisive;
+    }
+
     /// <summary>Evaluates every gate; a gate that throws is reported as <see cref="GateVerdict.Unmeasurable"/>.</summary>
     /// <param name="snapshot">The interval.</param>
     /// <param name="paired">Whether the step produces paired comparisons (shadow or mirrored traffic), which enables the agreement gate.</param>

@@ -150,6 +150,40 @@ public sealed partial class RolloutController
         var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion), reset: false);
         var result = WithHookFailure(_analyzer.Evaluate(snapshot, paired), hookFailure);
         var conclusive = result.Verdict is GateVerdict.Pass or GateVerdict.Fail;
+        var streak = FailingStreak(next);
+        IReadOnlyList<GateResult> joined = [];
+        var joinedIntervals = streak.Count + 1;
+        var joinedSince = streak.Start;
+        if (!conclusive && streak.Count > 0)
+        {
+            // A failing interval followed by one too thin to decide alone: their samples joined are judged by the gates
+            // that fail decisively on counts. A candidate failing 5 % of 60 requests shows 2 errors in one interval and
+            // 1 in the next, conclusive only together (3 of 120 against the champion's 0 of 1,080: p = 0.001 ≤ α²).
+            var all = new RolloutObservations(streak.Start);
+            foreach (var delta in streak.Deltas)
+            {
+                all.Merge(delta);
+            }
+
+            all.Merge(Observations.Copy());
+            joined = _analyzer.DecisiveOnJoinedSamples(all.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion)), paired);
+        }
+
+        if (result.Verdict == GateVerdict.Fail && !result.Gates.Any(g => g.Verdict == GateVerdict.Fail && g.IsCounted && g.IsDecisive))
+        {
+            // Kept until a pass: a later interval too thin to fail alone is judged with it.
+            if (streak.Deltas.Count == 0)
+            {
+                streak.Start = snapshot.Start;
+            }
+
+            streak.Deltas.Add(Observations.Copy());
+        }
+        else if (result.Verdict == GateVerdict.Pass)
+        {
+            streak.Deltas.Clear();
+        }
+
         if (conclusive)
         {
             // Each conclusive interval is judged on its own samples (hysteresis: one noisy interval is not
@@ -199,6 +233,13 @@ public sealed partial class RolloutController
                 break;
         }
 
+        if (joined.Count > 0)
+        {
+            // As strong as two failing intervals, like a decisive failure of one.
+            next.ConsecutivePasses = 0;
+            next.Failures = Math.Max(next.Failures + 2, _options.FailureThreshold);
+        }
+
         var verdictEvent = new JsonObject
         {
             ["step"] = next.StepIndex,
@@ -216,10 +257,29 @@ public sealed partial class RolloutController
                 ["evidence"] = ToJson(g.Evidence),
             })]),
         };
+        if (joined.Count > 0)
+        {
+            verdictEvent["joined_intervals"] = new JsonObject
+            {
+                ["intervals"] = joinedIntervals,
+                ["since"] = joinedSince.ToString("O", CultureInfo.InvariantCulture),
+                ["gates"] = new JsonArray([.. joined.Select(g => (JsonNode)new JsonObject
+                {
+                    ["gate"] = g.Gate,
+                    ["verdict"] = g.Verdict.ToString(),
+                    ["message"] = g.Message,
+                    ["evidence"] = ToJson(g.Evidence),
+                })]),
+            };
+        }
         Log.Analysis(_logger, next.RolloutId, result.Verdict.ToString(), next.ConsecutivePasses, next.Failures);
 
         string? rollbackReason = null;
-        if (result.Verdict == GateVerdict.Fail && next.Failures >= _options.FailureThreshold)
+        if (joined.Count > 0)
+        {
+            rollbackReason = string.Create(CultureInfo.InvariantCulture, $"{joinedIntervals} intervals since the first failing one ({joinedSince:O}), judged together, fail decisively: {string.Join("; ", joined.Select(g => g.Message))}");
+        }
+        else if (result.Verdict == GateVerdict.Fail && next.Failures >= _options.FailureThreshold)
         {
             rollbackReason = $"{next.Failures} failing analysis interval(s) (threshold {_options.FailureThreshold}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
         }
@@ -351,6 +411,33 @@ public sealed partial class RolloutController
         {
             await AdvanceAsync(ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The samples of the current step's failing intervals since its last pass (in memory: a restarted or new leader
+    /// starts without them and judges each interval alone, as before).
+    /// </summary>
+    private FailingSamples FailingStreak(RolloutState state)
+    {
+        if (_failing is not { } f || f.RolloutId != state.RolloutId || f.StepIndex != state.StepIndex)
+        {
+            _failing = f = new FailingSamples(state.RolloutId, state.StepIndex);
+        }
+
+        return f;
+    }
+
+    private sealed class FailingSamples(string rolloutId, int stepIndex)
+    {
+        public string RolloutId { get; } = rolloutId;
+
+        public int StepIndex { get; } = stepIndex;
+
+        public DateTimeOffset Start { get; set; }
+
+        public List<ObservationDelta> Deltas { get; } = [];
+
+        public int Count => Deltas.Count;
     }
 
     private static bool HasLaterWeight(RolloutState state)

@@ -30,6 +30,7 @@ public sealed partial class RolloutController : IAsyncDisposable
     private readonly IServingControl _serving;
     private readonly RolloutOutbox _outbox;
     private readonly RolloutAnalyzer _analyzer;
+    private FailingSamples? _failing;
     private readonly DeploymentMetrics _metrics;
     private readonly Dictionary<string, IRolloutStrategy> _strategies;
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -59,6 +59,14 @@ internal sealed partial class RolloutObservations
         }
     }
 
+    /// <summary>Copies everything recorded in the current interval, which keeps it (a drain merged straight back).</summary>
+    public ObservationDelta Copy()
+    {
+        var delta = Drain();
+        Merge(delta);
+        return delta;
+    }
+
     /// <summary>Adds another replica's observations to the current interval.</summary>
     public void Merge(ObservationDelta delta)
     {

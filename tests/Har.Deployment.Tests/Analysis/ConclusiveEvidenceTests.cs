@@ -65,6 +65,24 @@ public sealed class ConclusiveEvidenceTests
         Assert.Equal(60, result.Evidence["requests"]);
     }
 
+    [Theory]
+    // From the minimum (100) on, the same exact tests still fail a candidate: 3 errors in 120 against the champion's 0 in
+    // 1,080 fail neither asymptotic interval, but p = C(120,3)/C(1200,3) = 9.78e-4 ≤ 0.0025 (decisive); 2 in 120:
+    // C(120,2)/C(1200,2) = 9.92e-3 ≤ 0.05; 1 in 120: p = 0.1, and its Wilson upper bound (3.9 %) passes it.
+    [InlineData(3, GateVerdict.Fail, true)]
+    [InlineData(2, GateVerdict.Fail, false)]
+    [InlineData(1, GateVerdict.Pass, false)]
+    public void ErrorRate_FromTheMinimumOn_ExactTestsStillFail(int errors, GateVerdict expected, bool decisive)
+    {
+        var o = new RolloutObservations();
+        Record(o, "c", 120, errors);
+        Record(o, "s", 1080, 0);
+        var result = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95), 0.05).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(expected, result.Verdict);
+        Assert.Equal(decisive, result.IsDecisive);
+        Assert.True(result.Evidence["ci_lower"] < 0.05); // the Wilson interval alone would not fail it
+    }
+
     [Fact]
     public void ErrorRate_BelowTheMinimum_SameRateAsTheChampion_NotFailed()
     {

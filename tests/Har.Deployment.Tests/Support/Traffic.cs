@@ -4,7 +4,11 @@ namespace Har.Deployment.Tests.Support;
 /// <summary>Feeds an interval's worth of observations, as the serving path would.</summary>
 internal static class Traffic
 {
-    /// <summary>Healthy: the candidate behaves like the champion. Otherwise a third of its requests fail.</summary>
+    /// <summary>
+    /// Healthy: the candidate behaves like the champion. Otherwise 2 % of its requests fail (8 of 400, where the champion
+    /// fails none): a failing interval by Fisher's exact test, p = C(400,8)/C(800,8) = 0.0038 ≤ 0.05, but not a decisive
+    /// one (&gt; α² = 0.0025), so it takes two such intervals to roll back.
+    /// </summary>
     public static void Feed(RolloutController controller, int windows, bool healthy, string champion = TestRegistry.Champion, string candidate = TestRegistry.Candidate)
     {
         var o = controller.Observations;
@@ -13,7 +17,7 @@ internal static class Traffic
         {
             var label = i % 5;
             o.RecordPrediction(champion, new PredictionObservation(label, 0.9f, false, latency));
-            if (!healthy && i % 3 == 0)
+            if (!healthy && i % 50 == 0)
             {
                 o.RecordError(candidate, latency);
                 continue;
