@@ -16,6 +16,10 @@ namespace Har.Deployment;
 /// floor there). Such a failure whose exact p-value is at most α² is marked decisive (<see cref="GateResult.IsDecisive"/>).
 /// From the minimum on, the asymptotic intervals decide a pass; a failure is found by them or by the same exact tests
 /// (which are the stronger ones for a few errors), and is decisive the same way.
+/// The champion's rate counts its served requests and its mirrored runs on the candidate's windows (failed ones
+/// included): when sticky routing puts every stream on the candidate, the mirror is all that shows what the champion
+/// does on that traffic, and a candidate failing 5 % where the champion fails none is no longer judged only against the
+/// 5 % limit it sits on. The mirror runs on the windows the candidate scored (a window it failed has nothing to compare).
 /// </remarks>
 internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, int minRequests, double z, double alpha = 0.05) : IAnalysisGate
 {
@@ -25,6 +29,11 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
     {
         var c = snapshot.Candidate;
         var s = snapshot.Stable;
+        // The champion's error rate: its served requests, and its mirrored runs on the candidate's windows (all there is
+        // when every stream is on the candidate).
+        var (sRequests, sErrors) = (s.Requests + s.MirrorRuns, s.Errors + s.MirrorErrors);
+        var sRate = sRequests == 0 ? 0 : (double)sErrors / sRequests;
+        var champion = Invariant($"the champion's {sRate:P1} ({sErrors}/{sRequests}{(s.MirrorRuns > 0 ? Invariant($", {s.MirrorRuns} of them mirrored runs on the candidate's windows") : string.Empty)})");
         var (lower, upper) = Statistics.Wilson(c.Errors, c.Requests, z);
         var evidence = new Dictionary<string, double>
         {
@@ -37,6 +46,8 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
             ["min_requests"] = minRequests,
             ["stable_requests"] = s.Requests,
             ["stable_errors"] = s.Errors,
+            ["stable_mirror_runs"] = s.MirrorRuns,
+            ["stable_mirror_errors"] = s.MirrorErrors,
         };
         if (c.Requests == 0)
         {
@@ -46,8 +57,8 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
         // Exact one-sided p-values: against the absolute limit, and against the champion (Fisher) when the observed
         // increase is above the allowed one.
         var pLimit = c.ErrorRate > maxErrorRate ? Statistics.BinomialAtLeast(c.Errors, c.Requests, maxErrorRate) : 1;
-        var increase = s.Requests > 0 ? c.ErrorRate - s.ErrorRate : double.NaN;
-        var pChampion = maxIncrease is { } m && s.Requests > 0 && increase > m ? Statistics.FisherGreater(c.Errors, c.Requests, s.Errors, s.Requests) : 1;
+        var increase = sRequests > 0 ? c.ErrorRate - sRate : double.NaN;
+        var pChampion = maxIncrease is { } m && sRequests > 0 && increase > m ? Statistics.FisherGreater(c.Errors, c.Requests, sErrors, sRequests) : 1;
         var pExact = Math.Min(pLimit, pChampion);
         evidence["p_exact_limit"] = pLimit;
         evidence["p_exact_champion"] = pChampion;
@@ -63,7 +74,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
 
             if (pChampion <= alpha)
             {
-                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}, fewer than the {minRequests} requests a pass needs) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}): higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}, fewer than the {minRequests} requests a pass needs) vs {champion}: higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
             }
 
             return new(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} has {c.Requests} requests ({c.Errors} errors); at least {minRequests} are needed to pass the error-rate gate, and the errors are not conclusive yet (exact p = {pExact:G3} > {alpha:G3})."), evidence);
@@ -74,17 +85,17 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
             return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}); its lower bound {lower:P1} exceeds the {maxErrorRate:P1} limit{(decisive ? Invariant($" (decisive: exact p = {pExact:G3})") : string.Empty)}."), evidence) { IsDecisive = decisive };
         }
 
-        if (maxIncrease is { } margin && s.Requests > 0)
+        if (maxIncrease is { } margin && sRequests > 0)
         {
-            var (_, su) = Statistics.Wilson(s.Errors, s.Requests, z);
-            var diffLower = increase - Math.Sqrt(Square(c.ErrorRate - lower) + Square(su - s.ErrorRate));
-            evidence["stable_error_rate"] = s.ErrorRate;
+            var (_, su) = Statistics.Wilson(sErrors, sRequests, z);
+            var diffLower = increase - Math.Sqrt(Square(c.ErrorRate - lower) + Square(su - sRate));
+            evidence["stable_error_rate"] = sRate;
             evidence["increase"] = increase;
             evidence["increase_ci_lower"] = diffLower;
             evidence["max_increase"] = margin;
             if (diffLower > margin)
             {
-                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}); the increase's lower bound {diffLower:P1} exceeds {margin:P1}{(decisive ? Invariant($" (decisive: exact p = {pExact:G3})") : string.Empty)}."), evidence) { IsDecisive = decisive };
+                return new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs {champion}; the increase's lower bound {diffLower:P1} exceeds {margin:P1}{(decisive ? Invariant($" (decisive: exact p = {pExact:G3})") : string.Empty)}."), evidence) { IsDecisive = decisive };
             }
         }
 
@@ -94,7 +105,7 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
         {
             return pLimit <= alpha
                 ? new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) exceeds the {maxErrorRate:P1} limit by an exact binomial test, p = {pLimit:G3} ≤ {alpha:G3}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive }
-                : new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs the champion's {s.ErrorRate:P1} ({s.Errors}/{s.Requests}): higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
+                : new(Name, GateVerdict.Fail, Invariant($"{c.Version} error rate {c.ErrorRate:P1} ({c.Errors}/{c.Requests}) vs {champion}: higher by Fisher's exact test, p = {pChampion:G3} ≤ {alpha:G3}, by more than {maxIncrease:P1}{(decisive ? " (decisive)" : string.Empty)}."), evidence) { IsDecisive = decisive };
         }
 
         return upper <= maxErrorRate

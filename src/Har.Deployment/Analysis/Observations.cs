@@ -101,6 +101,12 @@ public sealed class VersionWindow
     /// </summary>
     internal LatencyHistogram? SingleServiceHistogram { get; init; }
 
+    /// <summary>Gets the version's mirrored runs in the interval (the stable version on windows the candidate served), failed ones included: not requests, but a sample of its error rate on the candidate's traffic.</summary>
+    internal long MirrorRuns { get; init; }
+
+    /// <summary>Gets the failed ones among <see cref="MirrorRuns"/>.</summary>
+    internal long MirrorErrors { get; init; }
+
     /// <summary>Gets the mean size of the runs the <see cref="ServiceTimeSamples"/> windows were scored in (1 = all alone); <see langword="null"/> when unknown.</summary>
     internal double? MeanBatchSize { get; init; }
 

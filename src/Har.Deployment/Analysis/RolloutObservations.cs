@@ -45,7 +45,7 @@ internal sealed partial class RolloutObservations
         Get(version).RecordError(latency);
     }
 
-    /// <summary>Records a latency sample of a run whose result was not served (a mirrored or shadow run).</summary>
+    /// <summary>Records a successful mirrored run: the stable version on a window the candidate served (its result is not served).</summary>
     /// <param name="version">The model version.</param>
     /// <param name="latency">How long the run waited (queueing included).</param>
     /// <param name="serviceTime">The model's own inference time per window, or <see cref="TimeSpan.Zero"/> when not measured.</param>
@@ -54,6 +54,18 @@ internal sealed partial class RolloutObservations
     {
         ArgumentNullException.ThrowIfNull(version);
         Get(version).RecordLatency(latency, serviceTime, batchSize);
+    }
+
+    /// <summary>
+    /// Records a failed mirrored run of <paramref name="version"/> (the stable version on a window the candidate served):
+    /// not a request, but with the successful ones the stable version's error rate on the candidate's traffic.
+    /// </summary>
+    /// <param name="version">The model version.</param>
+    /// <param name="latency">How long the run waited for the failure.</param>
+    public void RecordMirrorError(string version, TimeSpan latency)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        Get(version).RecordMirrorError(latency);
     }
 
     /// <summary>Records two versions' predictions on the same window.</summary>
@@ -125,8 +137,8 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
-                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty()) { Single = _single.NonEmpty(), BatchSizeSum = _batchSizeKnown ? _batchSizeSum : null };
-                _requests = _errors = _uncertain = 0;
+                var delta = new ObservationDelta.Version(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, [.. _classes], _latency.NonEmpty(), _service.NonEmpty()) { Single = _single.NonEmpty(), BatchSizeSum = _batchSizeKnown ? _batchSizeSum : null, MirrorRuns = _mirrorRuns, MirrorErrors = _mirrorErrors };
+                _requests = _errors = _uncertain = _mirrorRuns = _mirrorErrors = 0;
                 _confidenceSum = _confidenceSumSquares = 0;
                 Array.Clear(_classes);
                 _latency.Reset();
@@ -154,6 +166,8 @@ internal sealed partial class RolloutObservations
 
                 _requests += d.Requests;
                 _errors += d.Errors;
+                _mirrorRuns += d.MirrorRuns ?? 0; // a replica that does not ship them: a smaller sample of the stable version's mirrored runs
+                _mirrorErrors += d.MirrorErrors ?? 0;
                 _confidenceSum += d.ConfidenceSum;
                 _confidenceSumSquares += d.ConfidenceSumSquares;
                 _uncertain += d.Uncertain;
@@ -182,6 +196,8 @@ internal sealed partial class RolloutObservations
         private long[] _classes = new long[16];
         private long _requests;
         private long _errors;
+        private long _mirrorRuns;
+        private long _mirrorErrors;
         private double _confidenceSum;
         private double _confidenceSumSquares;
         private long _uncertain;
@@ -225,8 +241,19 @@ internal sealed partial class RolloutObservations
         {
             lock (_lock)
             {
+                _mirrorRuns++;
                 _latency.Record(latency);
                 RecordService(serviceTime, batchSize);
+            }
+        }
+
+        public void RecordMirrorError(TimeSpan latency)
+        {
+            lock (_lock)
+            {
+                _mirrorRuns++;
+                _mirrorErrors++;
+                _latency.Record(latency);
             }
         }
 
@@ -252,10 +279,10 @@ internal sealed partial class RolloutObservations
             {
                 var counts = new long[Math.Max(classes, 0)];
                 Array.Copy(_classes, counts, Math.Min(counts.Length, _classes.Length));
-                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone(), _single.Clone(), _batchSizeKnown && _service.Count > 0 ? _batchSizeSum / (double)_service.Count : null);
+                var taken = new Taken(_requests, _errors, _confidenceSum, _confidenceSumSquares, _uncertain, counts, _latency.Quantile(0.50), _latency.Quantile(0.95), _latency.Quantile(0.99), _latency.Count, _service.Quantile(0.50), _service.Quantile(0.95), _service.Quantile(0.99), _service.Count, _service.Clone(), _single.Clone(), _batchSizeKnown && _service.Count > 0 ? _batchSizeSum / (double)_service.Count : null, _mirrorRuns, _mirrorErrors);
                 if (reset)
                 {
-                    _requests = _errors = _uncertain = 0;
+                    _requests = _errors = _uncertain = _mirrorRuns = _mirrorErrors = 0;
                     _confidenceSum = _confidenceSumSquares = 0;
                     Array.Clear(_classes);
                     _latency.Reset();
@@ -268,9 +295,9 @@ internal sealed partial class RolloutObservations
             }
         }
 
-        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null, LatencyHistogram? Single = null, double? MeanBatchSize = null)
+        public readonly record struct Taken(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, TimeSpan P50, TimeSpan P95, TimeSpan P99, long LatencySamples, TimeSpan ServiceP50, TimeSpan ServiceP95, TimeSpan ServiceP99, long ServiceSamples, LatencyHistogram? Service = null, LatencyHistogram? Single = null, double? MeanBatchSize = null, long MirrorRuns = 0, long MirrorErrors = 0)
         {
-            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service, SingleServiceHistogram = Single, MeanBatchSize = MeanBatchSize };
+            public VersionWindow ToWindow(string version) => new(version, Requests, Errors, ConfidenceSum, ConfidenceSumSquares, Uncertain, Classes, P50, P95, P99, LatencySamples, ServiceP50, ServiceP95, ServiceP99, ServiceSamples) { ServiceHistogram = Service, SingleServiceHistogram = Single, MeanBatchSize = MeanBatchSize, MirrorRuns = MirrorRuns, MirrorErrors = MirrorErrors };
         }
     }
 

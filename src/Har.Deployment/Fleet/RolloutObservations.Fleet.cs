@@ -8,7 +8,7 @@ internal sealed class ObservationDelta
     public Paired? Pairs { get; set; }
 
     /// <summary>Gets whether nothing was observed.</summary>
-    public bool IsEmpty() => (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
+    public bool IsEmpty() => (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && (v.MirrorRuns ?? 0) == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
 
     internal sealed record Version(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, Dictionary<int, long> Latency, Dictionary<int, long> Service)
     {
@@ -17,6 +17,12 @@ internal sealed class ObservationDelta
 
         /// <summary>Gets the sum over the <see cref="Service"/> samples of the size of the run each window was scored in; <see langword="null"/> from a replica that did not ship it.</summary>
         public long? BatchSizeSum { get; init; }
+
+        /// <summary>Gets the version's mirrored runs (the stable version on windows the candidate served), failed ones included; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long? MirrorRuns { get; init; }
+
+        /// <summary>Gets the failed ones among <see cref="MirrorRuns"/>; <see langword="null"/> from a replica that did not ship them.</summary>
+        public long? MirrorErrors { get; init; }
     }
 
     internal sealed record Paired(long Pairs, long Agreements, long[] Candidate, long[] Stable, double DiffSum, double DiffSumSquares, long CandidateUncertain, long StableUncertain)

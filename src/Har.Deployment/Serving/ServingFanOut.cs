@@ -163,7 +163,14 @@ internal sealed class RolloutObservationsObserver(RolloutObservations observatio
     {
         if (role == PredictionRole.Mirror)
         {
-            return; // the stable version's mirrored run failing says nothing about the candidate
+            // Not a request of the stable version, but its error rate on the candidate's traffic: what the error-rate gate
+            // compares the candidate with when every stream is on the candidate.
+            for (var i = 0; i < windows; i++)
+            {
+                observations.RecordMirrorError(version, latency);
+            }
+
+            return;
         }
 
         for (var i = 0; i < windows; i++)

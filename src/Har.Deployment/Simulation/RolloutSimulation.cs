@@ -429,13 +429,17 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             traffic.Feedback?.OnServed(deviceId, window, decision.Version, PredictionRole.Served, served.Label, now);
         }
 
-        if (decision.ShadowVersion is not { } shadowVersion)
+        if (decision.ShadowVersion is not { } shadowVersion || (decision.IsCandidate && served.Error))
         {
-            return;
+            return; // as in the serving pipeline, a window the candidate failed is not mirrored
         }
 
         var shadow = Outcome(shadowVersion, window, traffic);
-        if (decision.IsCandidate)
+        if (decision.IsCandidate && shadow.Error)
+        {
+            o.RecordMirrorError(shadowVersion, shadow.Wait);
+        }
+        else if (decision.IsCandidate)
         {
             o.RecordLatency(shadowVersion, shadow.Wait, shadow.Service);
         }

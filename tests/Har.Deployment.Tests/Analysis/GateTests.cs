@@ -244,6 +244,59 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void ErrorRate_EveryStreamOnTheCandidate_TheChampionsMirroredRunsAreItsRate()
+    {
+        // Sticky routing put all streams on the candidate: the champion served nothing, but it ran mirrored on the 1,900
+        // windows the candidate scored. 100 errors of 2,000 (5 %) sit on the 5 % limit; against the champion's 0 of 1,900
+        // mirrored runs the increase is clear.
+        var snapshot = EveryStreamOnTheCandidate(mirrorFails: _ => false);
+        var z = Statistics.NormalQuantile(0.95);
+        Assert.Equal(0, snapshot.Stable.Requests);
+        var result = new ErrorRateGate(0.05, 0.01, 100, z).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.True(result.IsDecisive);
+        Assert.Equal(1900, result.Evidence["stable_mirror_runs"]);
+        Assert.Contains("1900 of them mirrored runs", result.Message, StringComparison.Ordinal);
+        Assert.Equal(GateVerdict.Inconclusive, new ErrorRateGate(0.05, null, 100, z).Evaluate(snapshot).Verdict); // the limit alone: on it
+    }
+
+    [Fact]
+    public void ErrorRate_TheChampionsMirroredRunsFailAsOften_NotFailed()
+    {
+        // The champion's mirrored runs fail as often as the candidate (100 of 1,900, 5.3 %): no increase over the champion.
+        var snapshot = EveryStreamOnTheCandidate(mirrorFails: i => i % 20 == 1);
+        var result = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95)).Evaluate(snapshot);
+        Assert.Equal(GateVerdict.Inconclusive, result.Verdict);
+        Assert.Equal(100, result.Evidence["stable_mirror_errors"]);
+    }
+
+    /// <summary>2,000 requests all on the candidate "c", every 20th failed; the champion "s" mirrored on each window the candidate scored.</summary>
+    private static AnalysisSnapshot EveryStreamOnTheCandidate(Func<int, bool> mirrorFails)
+    {
+        var o = new RolloutObservations();
+        for (var i = 0; i < 2000; i++)
+        {
+            if (i % 20 == 0)
+            {
+                o.RecordError("c", TimeSpan.FromMilliseconds(1));
+                continue;
+            }
+
+            o.RecordPrediction("c", new PredictionObservation(0, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            if (mirrorFails(i))
+            {
+                o.RecordMirrorError("s", TimeSpan.FromMilliseconds(1));
+            }
+            else
+            {
+                o.RecordLatency("s", TimeSpan.FromMilliseconds(1));
+            }
+        }
+
+        return o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels);
+    }
+
+    [Fact]
     public void Uncertainty_IntervalStraddlingTheLimit_InconclusiveAndSaysHowManyWindowsWouldDecide()
     {
         // 1,500 paired windows, a true increase of 0.09 against a 0.10 limit: the interval reaches over it.

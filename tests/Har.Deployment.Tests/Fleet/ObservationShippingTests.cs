@@ -22,8 +22,23 @@ public sealed class ObservationShippingTests
         {
             var target = rng.Next(3) switch { 0 => leader, 1 => followers[0], _ => followers[1] };
             var version = rng.Next(2) == 0 ? "1.0.0" : "1.1.0";
-            switch (rng.Next(4))
+            switch (rng.Next(5))
             {
+                case 3:
+                    // The champion mirrored on the candidate's windows: runs, some failed.
+                    var mirrored = TimeSpan.FromMicroseconds(rng.Next(1, 200_000));
+                    if (rng.Next(10) == 0)
+                    {
+                        all.RecordMirrorError("1.0.0", mirrored);
+                        target.RecordMirrorError("1.0.0", mirrored);
+                    }
+                    else
+                    {
+                        all.RecordLatency("1.0.0", mirrored);
+                        target.RecordLatency("1.0.0", mirrored);
+                    }
+
+                    break;
                 case 0:
                     var error = TimeSpan.FromMicroseconds(rng.Next(1, 5_000_000));
                     all.RecordError(version, error);
@@ -55,6 +70,7 @@ public sealed class ObservationShippingTests
         var merged = leader.TakeSnapshot("1.1.0", "1.0.0", end, Labels);
         foreach (var (e, m) in new[] { (expected.Candidate, merged.Candidate), (expected.Stable, merged.Stable) })
         {
+            Assert.Equal((e.MirrorRuns, e.MirrorErrors), (m.MirrorRuns, m.MirrorErrors));
             Assert.Equal(
                 (e.Requests, e.Errors, e.Uncertain, e.LatencySamples, e.LatencyP95, e.LatencyP99, e.ServiceTimeSamples, e.ServiceTimeP50, e.ServiceTimeP95),
                 (m.Requests, m.Errors, m.Uncertain, m.LatencySamples, m.LatencyP95, m.LatencyP99, m.ServiceTimeSamples, m.ServiceTimeP50, m.ServiceTimeP95));
@@ -76,6 +92,8 @@ public sealed class ObservationShippingTests
         Assert.InRange(expected.Paired.BothUncertain, 1, Math.Min(expected.Paired.CandidateUncertain, expected.Paired.StableUncertain) - 1);
         Assert.InRange(expected.Paired.StableSurePairs, 1, expected.Paired.Pairs - 1);
         Assert.True(expected.Candidate.Requests > 500 && expected.Paired.Pairs > 500);
+        Assert.Equal(0, expected.Candidate.MirrorRuns);
+        Assert.InRange(expected.Stable.MirrorErrors, 1, expected.Stable.MirrorRuns - 1);
     }
 
     [Fact]

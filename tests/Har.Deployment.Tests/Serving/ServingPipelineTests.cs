@@ -249,6 +249,23 @@ public sealed class ServingPipelineTests : IDisposable
     }
 
     [Fact]
+    public void AnalysisObserver_MirroredRunsOfTheChampion_CountAsItsRunsNotItsRequests()
+    {
+        // What the error-rate gate compares the candidate with when every stream is on it: the champion's mirrored runs,
+        // failed ones included; its served requests stay the ones it answered callers.
+        var o = new RolloutObservations();
+        var observer = new RolloutObservationsObserver(o);
+        var served = new Prediction[2];
+        var mirrored = new Prediction[2];
+        var geometry = WindowGeometry.From(_card);
+        observer.OnPredictions(new ServedPredictions("d", "s", PredictionRole.Mirror, geometry, new float[geometry.WindowValues * 2], default, mirrored, served, TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(1)));
+        observer.OnError("d", "s", PredictionRole.Mirror, 3, TimeSpan.FromMilliseconds(2), new InvalidOperationException("mirror failed"));
+        var stable = o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, ["a", "b"]).Stable;
+        Assert.Equal((0L, 0L), (stable.Requests, stable.Errors));
+        Assert.Equal((5L, 3L), (stable.MirrorRuns, stable.MirrorErrors));
+    }
+
+    [Fact]
     public async Task ServiceTime_ClockThatNeverAdvances_IsPositiveWhileLatencyIsZero()
     {
         // The fake clock is never advanced: every latency read from the TimeProvider is zero, the model's run time is not.
