@@ -247,6 +247,13 @@ internal sealed class AgreementGate(double minAgreement, int minSamples, double 
         if (upper < minAgreement)
         {
             var decisive = DecisivelyBelow(agreements, pairs, evidence, "ci_upper_decisive");
+            if (!decisive && sure && DecisivelyBelow(p.Agreements, p.Pairs, evidence, "all_pairs_ci_upper_decisive"))
+            {
+                // The sure windows fail it, and all pairs, more of them, prove it at α²: as below, all pairs' verdict stands
+                // when the sure windows point the same way.
+                return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {rate:P1} of {on}; upper bound {upper:P1} is below {minAgreement:P1}, and on all {p.Pairs} windows {Decisive(true, evidence["all_pairs_ci_upper_decisive"]).TrimStart()}."), evidence) { IsDecisive = true };
+            }
+
             return new(Name, GateVerdict.Fail, Invariant($"{snapshot.Candidate.Version} agrees with {snapshot.Stable.Version} on {rate:P1} of {on}; upper bound {upper:P1} is below {minAgreement:P1}{Decisive(decisive, evidence.GetValueOrDefault("ci_upper_decisive", double.NaN))}."), evidence) { IsDecisive = decisive };
         }
 

@@ -604,6 +604,29 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Agreement_SureWindowsFailIt_AllPairsProveItAtAlphaSquared_Decisive()
+    {
+        // 40 pairs the champion was sure of, 24 agreeing (60 %: Wilson upper bound 71.7 % at α, 78.3 % at α²: failed, not
+        // decisively), and 40 it doubted, 8 agreeing: all 80 pairs agree on 32 (40 %), upper bound 55.6 % at α². Both point
+        // the same way, and all pairs, more of them, prove it.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 40; i++)
+        {
+            o.RecordPair(new PairedObservation(i < 24 ? 1 : 2, 0.8f, false, 1, 0.9f, false));
+            o.RecordPair(new PairedObservation(i < 8 ? 1 : 2, 0.5f, true, 1, 0.4f, true));
+        }
+
+        var result = new AgreementGate(0.75, 100, Statistics.NormalQuantile(0.95), Statistics.NormalQuantile(1 - (0.05 * 0.05))).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(GateVerdict.Fail, result.Verdict);
+        Assert.Equal(1, result.Evidence["stable_sure_basis"]);
+        Assert.Equal(0.7171, result.Evidence["ci_upper"], 3);
+        Assert.Equal(0.7830, result.Evidence["ci_upper_decisive"], 3);
+        Assert.Equal(0.5559, result.Evidence["all_pairs_ci_upper_decisive"], 3);
+        Assert.True(result.IsDecisive);
+        Assert.Contains("on all 80 windows", result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OutputReference_Expected_WeighsClassFiguresByTheIntervalsMix_FallsBackToOverallForThinClasses()
     {
         // 10 windows predicted as class 0 (confidence 0.9), 10 as class 1 (0.6), 2 as class 2 (0.3): too few for class 2's own figure.
