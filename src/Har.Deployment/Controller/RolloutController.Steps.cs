@@ -147,43 +147,14 @@ public sealed partial class RolloutController
         var labels = _host.IsLoaded(next.Champion) ? _host.GetCard(next.Champion).Labels : _labels;
         // An inconclusive interval extends the step: its samples stay and are judged again with the next
         // interval's. A conclusive verdict starts a fresh interval.
-        var snapshot = Observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion), reset: false);
+        var snapshot = AnalysisSnapshotOf(Observations, next, now, labels, reset: false);
         var result = WithHookFailure(_analyzer.Evaluate(snapshot, paired), hookFailure);
         var conclusive = result.Verdict is GateVerdict.Pass or GateVerdict.Fail;
+        var decisiveFailure = result.Gates.Any(g => g.Verdict == GateVerdict.Fail && g.IsCounted && g.IsDecisive);
         var streak = FailingStreak(next);
-        IReadOnlyList<GateResult> joined = [];
-        var joinedIntervals = streak.Count + 1;
-        var joinedSince = streak.Start;
-        if (!conclusive && streak.Count > 0)
-        {
-            // A failing interval followed by one too thin to decide alone: their samples joined are judged by the gates
-            // that fail decisively on counts. A candidate failing 5 % of 60 requests shows 2 errors in one interval and
-            // 1 in the next, conclusive only together (3 of 120 against the champion's 0 of 1,080: p = 0.001 ≤ α²).
-            var all = new RolloutObservations(streak.Start);
-            foreach (var delta in streak.Deltas)
-            {
-                all.Merge(delta);
-            }
-
-            all.Merge(Observations.Copy());
-            joined = _analyzer.DecisiveOnJoinedSamples(all.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion)), paired);
-        }
-
-        if (result.Verdict == GateVerdict.Fail && !result.Gates.Any(g => g.Verdict == GateVerdict.Fail && g.IsCounted && g.IsDecisive))
-        {
-            // Kept until a pass: a later interval too thin to fail alone is judged with it.
-            if (streak.Deltas.Count == 0)
-            {
-                streak.Start = snapshot.Start;
-            }
-
-            streak.Deltas.Add(Observations.Copy());
-        }
-        else if (result.Verdict == GateVerdict.Pass)
-        {
-            streak.Deltas.Clear();
-        }
-
+        var (joinedIntervals, joinedSince) = (streak.Deltas.Count + 1, streak.Start);
+        IReadOnlyList<GateResult> joined = conclusive ? [] : JudgeWithFailingIntervals(streak, next, now, labels, paired);
+        streak.Update(result.Verdict, decisiveFailure, snapshot.Start, Observations);
         if (conclusive)
         {
             // Each conclusive interval is judged on its own samples (hysteresis: one noisy interval is not
@@ -221,7 +192,7 @@ public sealed partial class RolloutController
             case GateVerdict.Fail:
                 next.ConsecutivePasses = 0;
                 // A failure conclusive at α² (as strong as two independent failing intervals) counts twice.
-                next.Failures += result.Gates.Any(g => g.Verdict == GateVerdict.Fail && g.IsCounted && g.IsDecisive) ? 2 : 1;
+                next.Failures += decisiveFailure ? 2 : 1;
                 next.ConsecutiveUnmeasurable = 0;
                 break;
             case GateVerdict.Inconclusive:
@@ -249,13 +220,7 @@ public sealed partial class RolloutController
             ["candidate_percent"] = next.CandidateBuckets / 100.0,
             ["consecutive_passes"] = next.ConsecutivePasses,
             ["failures"] = next.Failures,
-            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
-            {
-                ["gate"] = g.Gate,
-                ["verdict"] = g.Verdict.ToString(),
-                ["message"] = g.Message,
-                ["evidence"] = ToJson(g.Evidence),
-            })]),
+            ["gates"] = GatesJson(result.Gates),
         };
         if (joined.Count > 0)
         {
@@ -263,13 +228,7 @@ public sealed partial class RolloutController
             {
                 ["intervals"] = joinedIntervals,
                 ["since"] = joinedSince.ToString("O", CultureInfo.InvariantCulture),
-                ["gates"] = new JsonArray([.. joined.Select(g => (JsonNode)new JsonObject
-                {
-                    ["gate"] = g.Gate,
-                    ["verdict"] = g.Verdict.ToString(),
-                    ["message"] = g.Message,
-                    ["evidence"] = ToJson(g.Evidence),
-                })]),
+                ["gates"] = GatesJson(joined),
             };
         }
         Log.Analysis(_logger, next.RolloutId, result.Verdict.ToString(), next.ConsecutivePasses, next.Failures);
@@ -413,32 +372,13 @@ public sealed partial class RolloutController
         }
     }
 
-    /// <summary>
-    /// The samples of the current step's failing intervals since its last pass (in memory: a restarted or new leader
-    /// starts without them and judges each interval alone, as before).
-    /// </summary>
-    private FailingSamples FailingStreak(RolloutState state)
+    private static JsonArray GatesJson(IEnumerable<GateResult> gates) => new([.. gates.Select(g => (JsonNode)new JsonObject
     {
-        if (_failing is not { } f || f.RolloutId != state.RolloutId || f.StepIndex != state.StepIndex)
-        {
-            _failing = f = new FailingSamples(state.RolloutId, state.StepIndex);
-        }
-
-        return f;
-    }
-
-    private sealed class FailingSamples(string rolloutId, int stepIndex)
-    {
-        public string RolloutId { get; } = rolloutId;
-
-        public int StepIndex { get; } = stepIndex;
-
-        public DateTimeOffset Start { get; set; }
-
-        public List<ObservationDelta> Deltas { get; } = [];
-
-        public int Count => Deltas.Count;
-    }
+        ["gate"] = g.Gate,
+        ["verdict"] = g.Verdict.ToString(),
+        ["message"] = g.Message,
+        ["evidence"] = ToJson(g.Evidence),
+    })]);
 
     private static bool HasLaterWeight(RolloutState state)
     {

@@ -56,10 +56,7 @@ public sealed class ConclusiveEvidenceTests
     [InlineData(0, GateVerdict.Inconclusive, false)] // no errors: a pass still needs 100 requests
     public void ErrorRate_BelowTheMinimum_FailsOnlyOnAnExactTest(int errors, GateVerdict expected, bool decisive)
     {
-        var o = new RolloutObservations();
-        Record(o, "c", 60, errors);
-        Record(o, "s", 540, 0);
-        var result = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95), 0.05).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        var result = ErrorRate(60, errors, 540, 0);
         Assert.Equal(expected, result.Verdict);
         Assert.Equal(decisive, result.IsDecisive);
         Assert.Equal(60, result.Evidence["requests"]);
@@ -74,10 +71,7 @@ public sealed class ConclusiveEvidenceTests
     [InlineData(1, GateVerdict.Pass, false)]
     public void ErrorRate_FromTheMinimumOn_ExactTestsStillFail(int errors, GateVerdict expected, bool decisive)
     {
-        var o = new RolloutObservations();
-        Record(o, "c", 120, errors);
-        Record(o, "s", 1080, 0);
-        var result = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95), 0.05).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        var result = ErrorRate(120, errors, 1080, 0);
         Assert.Equal(expected, result.Verdict);
         Assert.Equal(decisive, result.IsDecisive);
         Assert.True(result.Evidence["ci_lower"] < 0.05); // the Wilson interval alone would not fail it
@@ -87,12 +81,18 @@ public sealed class ConclusiveEvidenceTests
     public void ErrorRate_BelowTheMinimum_SameRateAsTheChampion_NotFailed()
     {
         // 1/60 vs 9/540: the same 1.7 % on both sides; neither the limit nor the champion's rate is exceeded.
-        var o = new RolloutObservations();
-        Record(o, "c", 60, 1);
-        Record(o, "s", 540, 9);
-        var result = new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95), 0.05).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        var result = ErrorRate(60, 1, 540, 9);
         Assert.Equal(GateVerdict.Inconclusive, result.Verdict);
         Assert.False(result.IsDecisive);
+    }
+
+    /// <summary>The error-rate gate (5 % limit, 1-point margin, minimum 100, α = 0.05) on the candidate's and the champion's counts.</summary>
+    private static GateResult ErrorRate(int requests, int errors, int stableRequests, int stableErrors)
+    {
+        var o = new RolloutObservations();
+        Record(o, "c", requests, errors);
+        Record(o, "s", stableRequests, stableErrors);
+        return new ErrorRateGate(0.05, 0.01, 100, Statistics.NormalQuantile(0.95), 0.05).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
     }
 
     [Fact]
