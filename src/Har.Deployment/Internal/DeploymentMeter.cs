@@ -21,6 +21,7 @@ internal static class DeploymentMeter
     public static readonly Counter<long> Analyses = Meter.CreateCounter<long>("har_rollout_analyses_total", description: "Analysis intervals evaluated, by combined verdict.");
     public static readonly Counter<long> ServedWindows = Meter.CreateCounter<long>("har_serving_windows_total", description: "Windows scored by the serving pipeline, by model version and role (served, shadow, mirror).");
     public static readonly Counter<long> ServingErrors = Meter.CreateCounter<long>("har_serving_errors_total", description: "Windows the serving pipeline failed to score, by model version and role.");
+    public static readonly Counter<long> ShedWindows = Meter.CreateCounter<long>("har_serving_shed_windows_total", description: "Shadow and mirror windows not scored because too many were already off the callers' path or the version's queue was full, by model version and role.");
     public static readonly Counter<long> ObserverErrors = Meter.CreateCounter<long>("har_serving_observer_errors_total", description: "Exceptions thrown by serving observers (counted, never returned to callers).");
 
     static DeploymentMeter()

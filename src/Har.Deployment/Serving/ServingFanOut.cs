@@ -61,6 +61,9 @@ internal sealed class ServingFanOut(IServingObserver[] observers, ServingMetrics
         }
     }
 
+    /// <summary>Counts shadow or mirror windows not scored because the off-path budget or the version's queue was full (neither an error nor an observation).</summary>
+    public void OnShed(string version, PredictionRole role, int windows) => metrics.OnShed(version, role, windows);
+
     private void Failed(IServingObserver observer, Exception ex)
     {
         metrics.ObserverFailed();
@@ -79,6 +82,7 @@ internal sealed class ServingMetrics
     private readonly Counter _windows;
     private readonly Counter _errors;
     private readonly Counter _observerErrors;
+    private readonly Counter _shed;
 
     // The labelled children per version (served, shadow, mirror): WithLabels allocates its label array on every call.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child[]> _windowsByVersion = new(StringComparer.Ordinal);
@@ -89,6 +93,7 @@ internal sealed class ServingMetrics
         _windows = factory.CreateCounter("har_serving_windows_total", "Windows scored by the serving pipeline, by model version and role (served, shadow, mirror).", "version", "role");
         _errors = factory.CreateCounter("har_serving_errors_total", "Windows the serving pipeline failed to score, by model version and role.", "version", "role");
         _observerErrors = factory.CreateCounter("har_serving_observer_errors_total", "Exceptions thrown by serving observers (counted, never returned to callers).");
+        _shed = factory.CreateCounter("har_serving_shed_windows_total", "Shadow and mirror windows not scored because too many were already off the callers' path or the version's queue was full, by model version and role.", "version", "role");
     }
 
     public void OnPredictions(in ServedPredictions p)
@@ -102,6 +107,12 @@ internal sealed class ServingMetrics
     {
         _errors.WithLabels(version, RoleName(role)).Inc(windows);
         DeploymentMeter.ServingErrors.Add(windows, new("version", version), new("role", RoleName(role)));
+    }
+
+    public void OnShed(string version, PredictionRole role, int windows)
+    {
+        _shed.WithLabels(version, RoleName(role)).Inc(windows);
+        DeploymentMeter.ShedWindows.Add(windows, new("version", version), new("role", RoleName(role)));
     }
 
     public void ObserverFailed()

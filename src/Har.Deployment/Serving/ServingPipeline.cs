@@ -30,7 +30,9 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     private readonly ServingFanOut _observers;
     private readonly TimeProvider _time;
     private readonly int _windowValues;
+    private readonly int _offPathBudget;
     private TrafficPlan _plan;
+    private int _offPathWindows;
     private long _anonymousRequests;
     private int _disposed;
 
@@ -41,12 +43,20 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         _time = time;
         Geometry = WindowGeometry.From(card);
         _windowValues = Geometry.WindowValues;
+        _offPathBudget = Math.Max(1, options.Model.QueueCapacity / OffPathQueueShare);
         _windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout }, time);
         Observations = observations;
         _observers = new ServingFanOut(observers, new ServingMetrics(options.MetricsRegistry), logger);
         _plan = TrafficPlan.Single(version);
         _calls = new StreamCallPool(this);
     }
+
+    /// <summary>
+    /// Shadow and mirror runs may hold at most 1/<see cref="OffPathQueueShare"/> of a version's queue capacity
+    /// (<see cref="HarModelOptions.QueueCapacity"/>) in windows at once; beyond it they are shed, so they never fill
+    /// the queue the served requests need.
+    /// </summary>
+    internal const int OffPathQueueShare = 4;
 
     /// <summary>Gets the window geometry every served version has.</summary>
     public WindowGeometry Geometry { get; }
@@ -282,8 +292,24 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
 
     /// <summary>Runs a shadow (or mirror) version on copies of windows another version served, off the caller's path.</summary>
     /// <remarks>The start frames go with the copies: feedback labels join the shadow or mirror run's predictions to the same windows.</remarks>
-    private void StartShadow(string? streamId, string version, bool servedByCandidate, float[] windows, Prediction[] served, long[] starts) =>
-        _ = RunShadowAsync(streamId, version, servedByCandidate ? PredictionRole.Mirror : PredictionRole.Shadow, windows, served, starts);
+    /// <remarks>
+    /// Off-path runs are best effort: past the off-path budget (<see cref="OffPathQueueShare"/>), or when the version's
+    /// queue is full, the copy is shed (counted in <c>har_serving_shed_windows_total</c>), neither an error of the
+    /// version nor an observation, so a loaded service compares the versions on fewer windows instead of failing the
+    /// candidate for the load its copies add.
+    /// </remarks>
+    private void StartShadow(string? streamId, string version, bool servedByCandidate, float[] windows, Prediction[] served, long[] starts)
+    {
+        var role = servedByCandidate ? PredictionRole.Mirror : PredictionRole.Shadow;
+        if (Interlocked.Add(ref _offPathWindows, served.Length) > _offPathBudget)
+        {
+            Interlocked.Add(ref _offPathWindows, -served.Length);
+            _observers.OnShed(version, role, served.Length);
+            return;
+        }
+
+        _ = RunShadowAsync(streamId, version, role, windows, served, starts);
+    }
 
     private async Task RunShadowAsync(string? streamId, string version, PredictionRole role, float[] windows, Prediction[] served, long[] starts)
     {
@@ -295,12 +321,21 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             var model = _models.GetModel(version);
             await model.PredictAsync(windows, new float[count * model.Card.ClassCount], other, CancellationToken.None).ConfigureAwait(false);
         }
+        catch (InferenceQueueFullException)
+        {
+            _observers.OnShed(version, role, count);
+            return;
+        }
 #pragma warning disable CA1031 // a shadow failure is an observation of the shadow, never an error of the served request
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             _observers.OnError(streamId, version, role, count, _time.GetElapsedTime(started), ex);
             return;
+        }
+        finally
+        {
+            Interlocked.Add(ref _offPathWindows, -count);
         }
 
         _observers.OnPredictions(new ServedPredictions(streamId, version, role, Geometry, windows, starts, other, served, _time.GetElapsedTime(started), SumServiceTime(other)));

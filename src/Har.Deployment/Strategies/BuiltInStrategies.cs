@@ -60,6 +60,11 @@ internal sealed class CanaryStrategy(BuiltInStrategyOptions options) : IRolloutS
             steps.Add(RolloutStep.SmokeTest());
         }
 
+        if (options.CanaryShadowPercent != 0)
+        {
+            steps.Add(RolloutStep.Shadow(options.CanaryShadowPercent));
+        }
+
         var previous = 0.0;
         foreach (var weight in options.CanarySteps)
         {

@@ -24,6 +24,10 @@ public sealed class BuiltInStrategyOptions
     /// <value>The default value is <see langword="true"/>.</value>
     public bool MirrorToChampion { get; set; } = true;
 
+    /// <summary>Gets or sets the share of the champion's streams whose windows a <c>canary</c> candidate also scores as a shadow, in percent (0 turns it off).</summary>
+    /// <value>The default value is 100.</value>
+    public double CanaryShadowPercent { get; set; } = 100;
+
     /// <summary>Gets the <c>canary</c> candidate's weights in percent, in strictly increasing order.</summary>
     /// <value>The default value is 10, 50, 100 (the reference rollout).</value>
     public IList<double> CanarySteps { get; } = [10, 50, 100];
@@ -58,6 +62,6 @@ public sealed class BuiltInStrategyOptions
 
         (target.AnalysisInterval, target.SmokeTest, target.RequireApproval, target.MirrorToChampion) = (AnalysisInterval, SmokeTest, RequireApproval, MirrorToChampion);
         (target.CanaryPassesPerStep, target.BlueGreenRollbackWindowIntervals) = (CanaryPassesPerStep, BlueGreenRollbackWindowIntervals);
-        (target.ShadowPercent, target.ShadowPassesRequired, target.ShadowThen) = (ShadowPercent, ShadowPassesRequired, ShadowThen);
+        (target.ShadowPercent, target.ShadowPassesRequired, target.ShadowThen, target.CanaryShadowPercent) = (ShadowPercent, ShadowPassesRequired, ShadowThen, CanaryShadowPercent);
     }
 }

@@ -1,4 +1,5 @@
 using Har.Deployment.Tests.Support;
+using Har.Inference;
 using Prometheus;
 
 namespace Har.Deployment.Tests.Controller;
@@ -162,7 +163,8 @@ public sealed class RolloutControllerTests : IDisposable
     [Fact]
     public async Task Canary_NoStreamRoutedToTheCandidateWhileTheChampionServes_MovesToTheNextWeight()
     {
-        await using var c = await _env.OpenAsync();
+        // Without shadow runs of the candidate: with them (the default) the candidate is judged on the champion's windows.
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.BuiltInStrategies.CanaryShadowPercent = 0));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "few devices"));
         Assert.Equal(10.0, s.CandidatePercent);
         var first = s.StepIndex;
@@ -333,7 +335,8 @@ public sealed class RolloutControllerTests : IDisposable
         }));
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "shadow", "alice", "evaluate then ship"));
         s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
-        Assert.Equal((10.0, 0.0), (s.CandidatePercent, s.ShadowPercent));
+        // The canary it hands over to shadows the champion's windows as well (BuiltInStrategyOptions.CanaryShadowPercent).
+        Assert.Equal((10.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
         while (s.Phase == RolloutPhase.Progressing)
         {
             s = await Traffic.IntervalAsync(_env, c, 400, healthy: true);
@@ -406,7 +409,8 @@ public sealed class RolloutControllerTests : IDisposable
     [Fact]
     public async Task PredictAsync_CanaryWithMirror_RecordsServedAndPairedObservations()
     {
-        await using var c = await _env.OpenAsync();
+        // Without the candidate's shadow runs on the champion's windows, its requests are the windows it served.
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.BuiltInStrategies.CanaryShadowPercent = 0));
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         var rng = new Random(5);
         var window = new float[200 * 6];
@@ -435,6 +439,42 @@ public sealed class RolloutControllerTests : IDisposable
     }
 
     [Fact]
+    public async Task PredictAsync_CanaryWithDefaultShadow_TheCandidateAlsoScoresEveryWindowTheChampionServes()
+    {
+        await using var c = await _env.OpenAsync();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        Assert.Equal((10.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
+        var rng = new Random(5);
+        var window = new float[200 * 6];
+        var candidateStreams = 0;
+        for (var i = 0; i < 300; i++)
+        {
+            for (var k = 0; k < window.Length; k++)
+            {
+                window[k] = (float)(rng.NextDouble() * 2 - 1);
+            }
+
+            var p = await _env.PredictAsync($"device-{i}", window);
+            candidateStreams += p.ModelVersion == TestRegistry.Candidate ? 1 : 0;
+        }
+
+        // Served answers come from both versions by weight; the shadow and mirror copies run after the answers.
+        Assert.InRange(candidateStreams, 10, 60);
+        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        AnalysisSnapshot snapshot;
+        do
+        {
+            await Task.Delay(20);
+            snapshot = c.Observations.TakeSnapshot(TestRegistry.Candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), labels, reset: false);
+        }
+        while ((snapshot.Candidate.Requests < 300 || snapshot.Paired.Pairs < 300) && DateTime.UtcNow < deadline);
+
+        // Every window has a candidate run (served or shadow) and a pair; the champion's requests are the ones it served.
+        Assert.Equal((300L, 300L, 300L - candidateStreams), (snapshot.Candidate.Requests, snapshot.Paired.Pairs, snapshot.Stable.Requests));
+    }
+
+    [Fact]
     public async Task Status_AfterAnInterval_LastAnalysisHasEveryGateWithEvidenceAndCounts()
     {
         await using var c = await _env.OpenAsync();
@@ -456,6 +496,39 @@ public sealed class RolloutControllerTests : IDisposable
         Assert.Equal(a.Verdict, persisted.Verdict);
         Assert.Equal(a.Gates.Select(g => (g.Gate, g.Verdict)), persisted.Gates.Select(g => (g.Gate, g.Verdict)));
         Assert.Equal(400, persisted.Gates.Single(g => g.Gate == "error-rate").Evidence["requests"]);
+    }
+
+    [Fact]
+    public async Task PredictAsync_ShadowCopiesBeyondTheOffPathBudget_AreShedNotCountedAsTheCandidatesErrors()
+    {
+        // A queue of 8 windows leaves 2 to shadow and mirror copies (a quarter): a call of 4 windows on the champion is
+        // shed from the candidate's shadow, one of 1 window is shadowed.
+        var options = TestRegistry.ServingOptions();
+        options.Model.QueueCapacity = 8;
+        await using var pipeline = ServingPipeline.Open(_env.Registry, options, timeProvider: _env.Time);
+        await using var c = await RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        var stream = Enumerable.Range(0, 100).Select(i => $"device-{i}").First(id => !TrafficRouter.Route(pipeline.Plan, id).IsCandidate);
+        var rng = new Random(3);
+        var windows = Enumerable.Range(0, 4 * pipeline.WindowValues).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+
+        await pipeline.PredictAsync(stream, windows, new Prediction[4]);
+        await pipeline.PredictAsync(stream, windows.AsMemory(0, pipeline.WindowValues), new Prediction[1]);
+
+        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        AnalysisSnapshot snapshot;
+        do
+        {
+            await Task.Delay(20);
+            snapshot = c.Observations.TakeSnapshot(TestRegistry.Candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), labels, reset: false);
+        }
+        while (snapshot.Candidate.Requests < 1 && DateTime.UtcNow < deadline);
+
+        Assert.Equal((1L, 0L, 5L), (snapshot.Candidate.Requests, snapshot.Candidate.Errors, snapshot.Stable.Requests));
+        var text = await Scrape(options.MetricsRegistry!);
+        Assert.Contains("har_serving_shed_windows_total{version=\"1.1.0\",role=\"shadow\"} 4", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("har_serving_errors_total{version=\"1.1.0\"", text, StringComparison.Ordinal);
     }
 
     private static async Task<string> Scrape(CollectorRegistry registry)

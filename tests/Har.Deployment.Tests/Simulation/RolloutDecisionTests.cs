@@ -13,16 +13,34 @@ public sealed class RolloutDecisionTests(SimulationFixture fixture, ITestOutputH
     [Fact]
     public async Task TwentyPercentErrors_SixtySamplesPerInterval_RolledBackAfterOneDecisiveInterval()
     {
-        // 10 windows/s over 500 devices: the 10 % step sees about 60 candidate requests per minute, below the
-        // 100 a pass needs; 12 errors in 60 against none of the champion's is decisive (Fisher p far below 0.05²).
+        // 10 windows/s over 500 devices, without the candidate's shadow runs: the 10 % step sees about 60 candidate
+        // requests per minute, below the 100 a pass needs; 12 errors in 60 against none of the champion's is decisive
+        // (Fisher p far below 0.05²).
         var simulation = Require();
         for (var seed = 1; seed <= 5; seed++)
         {
-            var result = await simulation.RunAsync(new SimulationScenario { Seed = seed, Fault = SimulationFault.Errors, ErrorRate = 0.20, Devices = 500, WindowsPerSecond = 10 });
+            var result = await simulation.RunAsync(new SimulationScenario { Seed = seed, Fault = SimulationFault.Errors, ErrorRate = 0.20, Devices = 500, WindowsPerSecond = 10, Configure = o => o.BuiltInStrategies.CanaryShadowPercent = 0 });
             var detail = Detail(seed, result);
             Assert.True(result.RolledBack, detail);
             Assert.Equal(1, result.AnalysisIntervals);
             Assert.True(result.Status.LastAnalysis!.CandidateRequests < 100, detail);
+        }
+    }
+
+    [Fact]
+    public async Task FivePercentErrors_SixtyServedWindowsPerInterval_TheShadowRunsDecideAtTheFirstInterval()
+    {
+        // The same traffic with the default shadow runs: the candidate also scores the champion's 540 windows, so a 5 %
+        // error rate (about 30 errors in 600) is decisive at the first interval; without them, 3 errors in 60 are not.
+        var simulation = Require();
+        for (var seed = 1; seed <= 5; seed++)
+        {
+            var result = await simulation.RunAsync(new SimulationScenario { Seed = seed, Fault = SimulationFault.Errors, ErrorRate = 0.05, Devices = 500, WindowsPerSecond = 10 });
+            var detail = Detail(seed, result);
+            Assert.True(result.RolledBack, detail);
+            Assert.Equal(1, result.AnalysisIntervals);
+            Assert.True(result.Status.LastAnalysis!.CandidateRequests > 500, detail);
+            Assert.Contains(result.Status.LastAnalysis.Gates, g => g.Gate == "error-rate" && g.Verdict == GateVerdict.Fail && g.Message.Contains("(decisive", StringComparison.Ordinal));
         }
     }
 
