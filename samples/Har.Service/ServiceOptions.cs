@@ -92,6 +92,10 @@ public sealed class ServiceOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan RefusalSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>The share of the champion's streams whose windows a canary candidate also scores as a shadow, in percent (0 turns it off): the analysis sees the candidate on every window, at a second inference per window during the canary.</summary>
+    [Range(0.0, 100.0)]
+    public double CanaryShadowPercent { get; set; } = 100;
+
     /// <summary>Whether a person must approve before a canary is promoted and before the blue-green switch (<c>POST /v1/rollouts/current/approve</c>).</summary>
     public bool RequireApproval { get; set; }
 

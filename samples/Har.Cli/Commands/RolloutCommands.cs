@@ -78,8 +78,17 @@ internal static class RolloutCommands
         var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 };
         var minAccuracy = new Option<double?>("--min-accuracy") { Description = "Compliance gate: refuse a candidate whose model card records a lower test accuracy (0–1)." };
         var minF1 = new Option<double?>("--min-macro-f1") { Description = "Compliance gate: refuse a candidate whose model card records a lower macro-F1 (0–1)." };
+        var canaryShadow = new Option<double>("--canary-shadow") { Description = "Percent of the champion's streams whose windows a canary candidate also scores as a shadow (0–100; 0 judges it on its own share only).", DefaultValueFactory = _ => 100 };
+        canaryShadow.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<double>();
+            if (!(v >= 0 && v <= 100))
+            {
+                r.AddError($"--canary-shadow is {v}; expected a percent from 0 to 100.");
+            }
+        });
         var starterMayApprove = new Option<bool>("--starter-may-approve") { Description = "Let the starter (--actor) be one of the approvers; by default they cannot approve their own rollout." };
-        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals, minAccuracy, minF1, starterMayApprove };
+        var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals, minAccuracy, minF1, starterMayApprove, canaryShadow };
         command.SetAction(async (parse, ct) =>
         {
             await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
@@ -93,6 +102,7 @@ internal static class RolloutCommands
                 StarterMayApprove = parse.GetValue(starterMayApprove),
             };
             options.BuiltInStrategies.RequireApproval = parse.GetValue(requireApproval);
+            options.BuiltInStrategies.CanaryShadowPercent = parse.GetValue(canaryShadow);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, options, cancellationToken: ct).ConfigureAwait(false);
             var status = await controller.ExecuteAsync(
                 RolloutCommand.Start(parse.GetValue(candidate)!, parse.GetValue(strategy)!, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect) },

@@ -18,6 +18,7 @@ internal static class Bootstrap
             o.RegistryPath = Path.Combine(dataDirectory, "registry");
             o.Rollouts.BuiltInStrategies.AnalysisInterval = options.RolloutAnalysisInterval;
             o.Rollouts.BuiltInStrategies.RequireApproval = options.RequireApproval;
+            o.Rollouts.BuiltInStrategies.CanaryShadowPercent = options.CanaryShadowPercent;
             o.Rollouts.RequiredApprovals = options.RequiredApprovals;
             o.Rollouts.StarterMayApprove = options.StarterMayApprove;
             o.Rollouts.MinCandidateAccuracy = options.MinCandidateAccuracy;

@@ -441,7 +441,11 @@ public sealed class RolloutControllerTests : IDisposable
     [Fact]
     public async Task PredictAsync_CanaryWithDefaultShadow_TheCandidateAlsoScoresEveryWindowTheChampionServes()
     {
-        await using var c = await _env.OpenAsync();
+        // A queue large enough that the off-path budget (a quarter of it) holds all 300 copies: none can be shed.
+        var serving = TestRegistry.ServingOptions();
+        serving.Model.QueueCapacity = 4 * 300;
+        await using var pipeline = ServingPipeline.Open(_env.Registry, serving, timeProvider: _env.Time);
+        await using var c = await RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         Assert.Equal((10.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
         var rng = new Random(5);
@@ -454,7 +458,9 @@ public sealed class RolloutControllerTests : IDisposable
                 window[k] = (float)(rng.NextDouble() * 2 - 1);
             }
 
-            var p = await _env.PredictAsync($"device-{i}", window);
+            var predictions = new Prediction[1];
+            await pipeline.PredictAsync($"device-{i}", window, predictions);
+            var p = predictions[0];
             candidateStreams += p.ModelVersion == TestRegistry.Candidate ? 1 : 0;
         }
 
