@@ -291,8 +291,8 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     }
 
     /// <summary>Runs a shadow (or mirror) version on copies of windows another version served, off the caller's path.</summary>
-    /// <remarks>The start frames go with the copies: feedback labels join the shadow or mirror run's predictions to the same windows.</remarks>
     /// <remarks>
+    /// The start frames go with the copies: feedback labels join the shadow or mirror run's predictions to the same windows.
     /// Off-path runs are best effort: past the off-path budget (<see cref="OffPathQueueShare"/>), or when the version's
     /// queue is full, the copy is shed (counted in <c>har_serving_shed_windows_total</c>), neither an error of the
     /// version nor an observation, so a loaded service compares the versions on fewer windows instead of failing the
