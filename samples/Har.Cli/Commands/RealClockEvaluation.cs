@@ -168,7 +168,8 @@ internal static class RealClockEvaluation
             md.AppendLine().AppendLine("Runs with analyses that did not pass (step, candidate share, gate, verdict, how many analyses):").AppendLine();
             foreach (var r in slow)
             {
-                md.AppendLine(inv, $"- {r.InFlight} in flight, {r.Devices} devices: {r.Phase}{(r.Promoted ? " (promoted)" : string.Empty)} after {r.Elapsed.TotalSeconds:0} s; {(r.Undecided.Length == 0 ? "every analysis passed" : r.Undecided)}");
+                // A run not promoted keeps its last analysis whole (every gate's message and numbers): the evidence to diagnose it.
+                md.AppendLine(inv, $"- {r.InFlight} in flight, {r.Devices} devices: {r.Phase}{(r.Promoted ? " (promoted)" : string.Empty)} after {r.Elapsed.TotalSeconds:0} s; {(r.Undecided.Length == 0 ? "every analysis passed" : r.Undecided)}{(r.Promoted ? string.Empty : $"; last analysis: {r.LastAnalysis}")}");
             }
         }
 

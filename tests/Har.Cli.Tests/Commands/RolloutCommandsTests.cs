@@ -42,6 +42,40 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.Equal(("stairs misclassified", "label order", "retrain", "1.0.0"), (report.GetProperty("summary").GetString(), report.GetProperty("cause").GetString(), report.GetProperty("actions").GetString(), report.GetProperty("to").GetString()));
     }
 
+    [Theory]
+    [InlineData(null, "shadow 100%")]
+    [InlineData("0", "shadow 0%")]
+    [InlineData("25", "shadow 25%")]
+    public async Task Start_Canary_ShadowsTheChampionsWindowsUnlessToldOtherwise(string? percent, string expected)
+    {
+        var registry = await TwoVersionsAsync();
+        string[] args = ["rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--strategy", "canary"];
+        var stdout = await RunOkAsync(percent is null ? args : [.. args, "--canary-shadow", percent]);
+        Assert.Contains("candidate 10%, " + expected, stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("150")]
+    [InlineData("-1")]
+    public async Task Start_CanaryShadowOutOfRange_RefusedWithWhatIsExpected(string percent)
+    {
+        var registry = await TwoVersionsAsync();
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--canary-shadow", percent);
+        Assert.NotEqual(0, code);
+        Assert.Contains("expected a percent from 0 to 100", stderr, StringComparison.Ordinal);
+    }
+
+    private async Task<string> TwoVersionsAsync()
+    {
+        var registry = Path.Combine(_root, "registry");
+        foreach (var model in new[] { DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), DemoFixtures.FixtureModel("tiny-logits-1.1.0.onnx") })
+        {
+            await RunOkAsync("models", "register", model, "--registry", registry);
+        }
+
+        return registry;
+    }
+
     private static async Task<string> RunOkAsync(params string[] args)
     {
         var (code, stdout, stderr) = await ConsoleCapture.RunAsync(args);
