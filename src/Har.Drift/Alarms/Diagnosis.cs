@@ -75,7 +75,11 @@ internal static class Diagnosis
     /// a swap, named by axis: it also explains the gravity, offset and orientation findings a flipped or swapped
     /// accelerometer axis raises); then the check that leads the sequential alarm; then the most specific finding.
     /// </summary>
-    public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null)
+    /// <param name="channels">The scoring's channel verdicts.</param>
+    /// <param name="findings">The scoring's sensor findings.</param>
+    /// <param name="leading">The check that leads the sequential alarm, or <see langword="null"/>.</param>
+    /// <param name="unitsRaised">Whether the unit check's own statistic is at or above its threshold (a unit error already proven on this device).</param>
+    public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null, bool unitsRaised = false)
     {
         SensorFinding? Find(SensorFindingKind kind, Func<SensorFinding, bool>? where = null) =>
             findings.FirstOrDefault(f => f.Kind == kind && (where is null || where(f)));
@@ -94,7 +98,12 @@ internal static class Diagnosis
 
         if (Find(SensorFindingKind.Saturation) is { } clipped)
         {
-            return (DriftCause.Saturation, Names(clipped), clipped.Message);
+            // A sensor in the wrong unit reads a constant factor too high (57.3× for deg/s): it clips at the configured
+            // range in brisk moments even in a window too still for the unit check's statistic to show the factor. On a
+            // device whose unit error is already proven, that clipping is its consequence, not a second fault.
+            return unitsRaised
+                ? (DriftCause.Units, Names(clipped), $"{clipped.Message} This device's unit error is already proven: a sensor reading a unit factor too high clips at the configured range.")
+                : (DriftCause.Saturation, Names(clipped), clipped.Message);
         }
 
         // A remapping under which the turns agree again is the most specific explanation there is: the rotation check

@@ -171,7 +171,9 @@ public sealed class DriftScorer
         }
 
         var (_, statistic, threshold) = state.Update(Diagnosis.Evidence(report.Channels, report.Findings, alarms.Cap, alarms.EvidenceCap is not null), check => alarms.Threshold(check, budget));
-        var (cause, channels, text) = Diagnosis.Name(report.Channels, report.Findings, state.Leading);
+        var units = nameof(SensorFindingKind.Units);
+        var unitsRaised = state.Sums.TryGetValue(units, out var unitsSum) && unitsSum >= alarms.Threshold(units, budget);
+        var (cause, channels, text) = Diagnosis.Name(report.Channels, report.Findings, state.Leading, unitsRaised);
         return new DriftAlarm(statistic >= threshold, statistic, threshold, cause, channels, text);
     }
 

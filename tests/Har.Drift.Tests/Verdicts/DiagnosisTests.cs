@@ -67,6 +67,18 @@ public sealed class DiagnosisTests
         Assert.Equal(DriftCause.Offset, Diagnosis.Name([], [TurnOffset("az")], nameof(SensorFindingKind.AccelerometerOffset)).Cause);
     }
 
+    [Theory]
+    [InlineData(false, DriftCause.Saturation)]
+    [InlineData(true, DriftCause.Units)]
+    public void Name_ClippingOnADeviceWhoseUnitErrorIsProven_IsTheUnitError(bool unitsRaised, DriftCause expected)
+    {
+        // A still window of a gyroscope in deg/s: too little rotation for the unit check, but brisk moments clip at the range.
+        var clipped = new SensorFinding(SensorFindingKind.Saturation, "gy", 0.004, 0.001, "12 samples of gy (0.4 %) sit at the sensor range ±34.9; the signal is clipped.");
+        var (cause, channels, text) = Diagnosis.Name([], [clipped], nameof(SensorFindingKind.Saturation), unitsRaised);
+        Assert.Equal((expected, "gy"), (cause, Assert.Single(channels)));
+        Assert.StartsWith("12 samples of gy", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Name_UnitErrorBeatsEverything()
     {
