@@ -412,22 +412,7 @@ public sealed class RolloutControllerTests : IDisposable
         // Without the candidate's shadow runs on the champion's windows, its requests are the windows it served.
         await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.BuiltInStrategies.CanaryShadowPercent = 0));
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
-        var rng = new Random(5);
-        var window = new float[200 * 6];
-        var candidateStreams = 0;
-        for (var i = 0; i < 300; i++)
-        {
-            for (var k = 0; k < window.Length; k++)
-            {
-                window[k] = (float)(rng.NextDouble() * 2 - 1);
-            }
-
-            var p = await _env.PredictAsync($"device-{i}", window);
-            if (p.ModelVersion == TestRegistry.Candidate)
-            {
-                candidateStreams++;
-            }
-        }
+        var candidateStreams = await ServeRandomDevicesAsync(_env.Pipeline, 300);
 
         Assert.InRange(candidateStreams, 10, 60);
         _env.Time.Advance(TimeSpan.FromMinutes(1));
@@ -442,39 +427,15 @@ public sealed class RolloutControllerTests : IDisposable
     public async Task PredictAsync_CanaryWithDefaultShadow_TheCandidateAlsoScoresEveryWindowTheChampionServes()
     {
         // A queue large enough that the off-path budget (a quarter of it) holds all 300 copies: none can be shed.
-        var serving = TestRegistry.ServingOptions();
-        serving.Model.QueueCapacity = 4 * 300;
-        await using var pipeline = ServingPipeline.Open(_env.Registry, serving, timeProvider: _env.Time);
-        await using var c = await RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
+        await using var pipeline = OpenPipeline(queueCapacity: 4 * 300);
+        await using var c = await OpenControllerAsync(pipeline);
         var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         Assert.Equal((10.0, 100.0), (s.CandidatePercent, s.ShadowPercent));
-        var rng = new Random(5);
-        var window = new float[200 * 6];
-        var candidateStreams = 0;
-        for (var i = 0; i < 300; i++)
-        {
-            for (var k = 0; k < window.Length; k++)
-            {
-                window[k] = (float)(rng.NextDouble() * 2 - 1);
-            }
-
-            var predictions = new Prediction[1];
-            await pipeline.PredictAsync($"device-{i}", window, predictions);
-            var p = predictions[0];
-            candidateStreams += p.ModelVersion == TestRegistry.Candidate ? 1 : 0;
-        }
+        var candidateStreams = await ServeRandomDevicesAsync(pipeline, 300);
 
         // Served answers come from both versions by weight; the shadow and mirror copies run after the answers.
         Assert.InRange(candidateStreams, 10, 60);
-        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        AnalysisSnapshot snapshot;
-        do
-        {
-            await Task.Delay(20);
-            snapshot = c.Observations.TakeSnapshot(TestRegistry.Candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), labels, reset: false);
-        }
-        while ((snapshot.Candidate.Requests < 300 || snapshot.Paired.Pairs < 300) && DateTime.UtcNow < deadline);
+        var snapshot = await ObservedAsync(c, o => o.Candidate.Requests >= 300 && o.Paired.Pairs >= 300);
 
         // Every window has a candidate run (served or shadow) and a pair; the champion's requests are the ones it served.
         Assert.Equal((300L, 300L, 300L - candidateStreams), (snapshot.Candidate.Requests, snapshot.Paired.Pairs, snapshot.Stable.Requests));
@@ -509,10 +470,8 @@ public sealed class RolloutControllerTests : IDisposable
     {
         // A queue of 8 windows leaves 2 to shadow and mirror copies (a quarter): a call of 4 windows on the champion is
         // shed from the candidate's shadow, one of 1 window is shadowed.
-        var options = TestRegistry.ServingOptions();
-        options.Model.QueueCapacity = 8;
-        await using var pipeline = ServingPipeline.Open(_env.Registry, options, timeProvider: _env.Time);
-        await using var c = await RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
+        await using var pipeline = OpenPipeline(queueCapacity: 8, out var metrics);
+        await using var c = await OpenControllerAsync(pipeline);
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
         var stream = Enumerable.Range(0, 100).Select(i => $"device-{i}").First(id => !TrafficRouter.Route(pipeline.Plan, id).IsCandidate);
         var rng = new Random(3);
@@ -521,6 +480,51 @@ public sealed class RolloutControllerTests : IDisposable
         await pipeline.PredictAsync(stream, windows, new Prediction[4]);
         await pipeline.PredictAsync(stream, windows.AsMemory(0, pipeline.WindowValues), new Prediction[1]);
 
+        var snapshot = await ObservedAsync(c, o => o.Candidate.Requests >= 1);
+
+        Assert.Equal((1L, 0L, 5L), (snapshot.Candidate.Requests, snapshot.Candidate.Errors, snapshot.Stable.Requests));
+        var text = await Scrape(metrics);
+        Assert.Contains("har_serving_shed_windows_total{version=\"1.1.0\",role=\"shadow\"} 4", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("har_serving_errors_total{version=\"1.1.0\"", text, StringComparison.Ordinal);
+    }
+
+    private ServingPipeline OpenPipeline(int queueCapacity) => OpenPipeline(queueCapacity, out _);
+
+    private ServingPipeline OpenPipeline(int queueCapacity, out CollectorRegistry metrics)
+    {
+        var options = TestRegistry.ServingOptions();
+        options.Model.QueueCapacity = queueCapacity;
+        metrics = options.MetricsRegistry!;
+        return ServingPipeline.Open(_env.Registry, options, timeProvider: _env.Time);
+    }
+
+    private Task<RolloutController> OpenControllerAsync(ServingPipeline pipeline) =>
+        RolloutController.OpenAsync(_env.Registry, TestRegistry.Options(), pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
+
+    /// <summary>One random window from each of <paramref name="devices"/> devices; returns how many the candidate served.</summary>
+    private static async Task<int> ServeRandomDevicesAsync(ServingPipeline pipeline, int devices)
+    {
+        var rng = new Random(5);
+        var window = new float[pipeline.WindowValues];
+        var predictions = new Prediction[1];
+        var candidate = 0;
+        for (var i = 0; i < devices; i++)
+        {
+            for (var k = 0; k < window.Length; k++)
+            {
+                window[k] = (float)((rng.NextDouble() * 2) - 1);
+            }
+
+            await pipeline.PredictAsync($"device-{i}", window, predictions);
+            candidate += predictions[0].ModelVersion == TestRegistry.Candidate ? 1 : 0;
+        }
+
+        return candidate;
+    }
+
+    /// <summary>The observations once <paramref name="done"/> holds (shadow and mirror copies land after the answers), or after 60 s.</summary>
+    private async Task<AnalysisSnapshot> ObservedAsync(RolloutController c, Func<AnalysisSnapshot, bool> done)
+    {
         var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
         var deadline = DateTime.UtcNow.AddSeconds(60);
         AnalysisSnapshot snapshot;
@@ -529,12 +533,9 @@ public sealed class RolloutControllerTests : IDisposable
             await Task.Delay(20);
             snapshot = c.Observations.TakeSnapshot(TestRegistry.Candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), labels, reset: false);
         }
-        while (snapshot.Candidate.Requests < 1 && DateTime.UtcNow < deadline);
+        while (!done(snapshot) && DateTime.UtcNow < deadline);
 
-        Assert.Equal((1L, 0L, 5L), (snapshot.Candidate.Requests, snapshot.Candidate.Errors, snapshot.Stable.Requests));
-        var text = await Scrape(options.MetricsRegistry!);
-        Assert.Contains("har_serving_shed_windows_total{version=\"1.1.0\",role=\"shadow\"} 4", text, StringComparison.Ordinal);
-        Assert.DoesNotContain("har_serving_errors_total{version=\"1.1.0\"", text, StringComparison.Ordinal);
+        return snapshot;
     }
 
     private static async Task<string> Scrape(CollectorRegistry registry)
