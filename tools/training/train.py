@@ -137,7 +137,9 @@ def parse_args(argv):
     p.add_argument("--aug-scale", type=float, default=0.05, help="sd of the per-channel random scale factor")
     p.add_argument("--aug-noise", type=float, default=0.01, help="sd of the additive Gaussian jitter (g, rad/s)")
     p.add_argument("--val-subjects", default=",".join(str(s) for s in DEFAULT_VAL_SUBJECTS),
-                   help="comma-separated training subjects held out for validation")
+                   help="comma-separated training subjects held out for validation; an empty value fits on every "
+                        "official training subject for exactly --epochs epochs and exports the last weights "
+                        "(a refit with settings chosen on validation before: no model selection, no early stop)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (1 is much faster than 2 when other processes load the CPU)")
     p.add_argument("--opset", type=int, default=13)
@@ -561,6 +563,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.15)
 
+    refit = len(w_val["y"]) == 0  # no validation subjects: train --epochs epochs, keep the last weights
     x_val = (gather(x_raw, w_val["start"]) - mean) / std
     best = dict(f1=-1.0, epoch=0, state=None, metrics=None)
     # exponential moving average of all parameters and BatchNorm buffers (evaluated and exported)
@@ -593,6 +596,12 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                             e.copy_(p)
             loss_sum += float(loss) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
+        if refit:
+            if epoch == args.epochs:
+                best = dict(f1=None, epoch=epoch, state=copy.deepcopy(ema_model.state_dict()), metrics=None)
+            log("epoch %3d  loss %.4f  train_acc %.4f  lr %.2e  %.1fs" % (
+                epoch, loss_sum / n_fit, correct / n_fit, sched.get_last_lr()[0], time.time() - t0))
+            continue
         vm = classification_metrics(w_val["y"], predict(ema_model, x_val).argmax(1), names)
         improved = vm["macro_f1"] > best["f1"]
         if improved:
@@ -733,10 +742,14 @@ def main(argv=None):
     t_train, cpu_train = time.time(), time.process_time()
     best = train(args, model, data["x"], cum, w_fit, w_val, mean, std, activity_names)
     train_seconds, train_cpu_seconds = time.time() - t_train, time.process_time() - cpu_train
-    log("training time %.1f s wall clock, %.1f s CPU of this process; best epoch %d "
-        "(validation macro-F1 %.6f, accuracy %.6f)" % (train_seconds, train_cpu_seconds, best["epoch"],
-                                                        best["metrics"]["macro_f1"], best["metrics"]["accuracy"]))
-    log(format_report(best["metrics"], "validation subjects %s (best epoch)" % val_subjects))
+    if best["metrics"] is None:
+        log("training time %.1f s wall clock, %.1f s CPU of this process; refit on every training subject, "
+            "last epoch %d exported (no validation subjects)" % (train_seconds, train_cpu_seconds, best["epoch"]))
+    else:
+        log("training time %.1f s wall clock, %.1f s CPU of this process; best epoch %d "
+            "(validation macro-F1 %.6f, accuracy %.6f)" % (train_seconds, train_cpu_seconds, best["epoch"],
+                                                            best["metrics"]["macro_f1"], best["metrics"]["accuracy"]))
+        log(format_report(best["metrics"], "validation subjects %s (best epoch)" % val_subjects))
 
     x_test = ((gather(data["x"], w_test["start"]) - mean) / std).astype(np.float32)
     test_pred = predict(model, x_test).argmax(1)
@@ -757,9 +770,9 @@ def main(argv=None):
         split="test", test_subjects=test_subjects, accuracy=tm["accuracy"], macro_f1=tm["macro_f1"],
         n_windows=tm["n_windows"], macro_f1_classes=tm["macro_f1_classes"],
         per_class_f1={c["name"]: c["f1"] for c in tm["per_class"]},
-        validation=dict(subjects=val_subjects, accuracy=best["metrics"]["accuracy"],
-                        macro_f1=best["metrics"]["macro_f1"], n_windows=best["metrics"]["n_windows"],
-                        best_epoch=best["epoch"]),
+        validation=None if best["metrics"] is None else dict(
+            subjects=val_subjects, accuracy=best["metrics"]["accuracy"], macro_f1=best["metrics"]["macro_f1"],
+            n_windows=best["metrics"]["n_windows"], best_epoch=best["epoch"]),
     )
     card = {
         "har.model_name": args.name,

@@ -102,6 +102,7 @@ internal static class RealClockEvaluation
             // Why a run needs more intervals: every analysis that did not pass, tallied by step and gate.
             var seen = 0;
             var undecided = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            var lastHeld = new Dictionary<string, string>(StringComparer.Ordinal);
             void Tally()
             {
                 if (controller.Status is { LastAnalysis: { } last } current && current.AnalysesRun != seen)
@@ -116,6 +117,8 @@ internal static class RealClockEvaluation
                             : string.Join(", ", held.Select(g => $"{g.Gate} {g.Verdict}"));
                         var key = string.Create(CultureInfo.InvariantCulture, $"step {current.StepIndex} at {current.CandidatePercent:0.##} %: {last.Verdict} ({gates})");
                         undecided[key] = undecided.GetValueOrDefault(key) + 1;
+                        // The latest message of each gate that held it: what was missing, with its numbers.
+                        lastHeld[key] = string.Join(" | ", held.Where(g => g.Verdict != GateVerdict.Unmeasurable).Select(g => $"{g.Gate}: {g.Message}"));
                     }
                 }
             }
@@ -134,7 +137,7 @@ internal static class RealClockEvaluation
             Tally();
             return new Run(inFlight, devices, status.Phase, status.Promoted, Stopwatch.GetElapsedTime(started), windows, failing is { Count: > 0 } ? string.Join(", ", failing) : null, status.LastAnalysis?.ToString() ?? "no analysis")
             {
-                Undecided = string.Join("; ", undecided.Select(u => string.Create(CultureInfo.InvariantCulture, $"{u.Key} {u.Value}×"))),
+                Undecided = string.Join("; ", undecided.Select(u => string.Create(CultureInfo.InvariantCulture, $"{u.Key} {u.Value}×{(lastHeld.GetValueOrDefault(u.Key) is { Length: > 0 } m ? $" (last: {m})" : string.Empty)}"))),
             };
         }
         finally
