@@ -95,7 +95,7 @@ public sealed class GateTests
     }
 
     [Fact]
-    public void Latency_BaselinesMisreadUnderSaturation_AreRefutedByTheTrafficOnlyWhenTheCandidateIsBatchedNoMore()
+    public void Latency_BaselinesMisreadUnderSaturation_AreRefutedByTheTrafficWhenItsBatchingCannotExplainTheGap()
     {
         // 64 callers on two cores: the candidate's forty baseline calls were mostly preempted (18 ms against the
         // champion's 3 ms: 6×), while in the traffic both versions' windows cost about the same per window. Where the
@@ -128,11 +128,25 @@ public sealed class GateTests
         Assert.Equal(GateVerdict.Fail, slow.Verdict);
         Assert.True(slow.Evidence["p50_ratio"] > 1.5, $"traffic ratio {slow.Evidence["p50_ratio"]}");
 
-        // A candidate batched more than the champion pays less per window than it would alone: its traffic cannot
-        // refute the baselines, and neither reading is trusted.
+        // A candidate batched more than the champion pays less per window than it would at the champion's batching,
+        // but a run of more windows never costs less, so at most its share × (its batch / the champion's). Runs of 32
+        // against 4 could hide an 8× gap: its traffic cannot refute the baselines, and neither reading is trusted.
         var moreBatched = Judge(candidateBatch: 32, stableBatch: 4, candidateMs: 0.05, stableMs: 0.045);
         Assert.Equal(GateVerdict.Inconclusive, moreBatched.Verdict);
         Assert.Equal((32, 4), (moreBatched.Evidence["candidate_mean_batch"], moreBatched.Evidence["stable_mean_batch"]));
+        Assert.True(moreBatched.Evidence["p50_ratio_upper_bound"] > 1.5, $"bound {moreBatched.Evidence["p50_ratio_upper_bound"]}");
+
+        // Runs of 16 against 14 (as a shadowing candidate at 64 callers shows): even granting the candidate the whole
+        // advantage of its larger runs it is within the limit, so the traffic refutes the baselines.
+        var slightlyMore = Judge(candidateBatch: 16, stableBatch: 14, candidateMs: 0.05, stableMs: 0.045);
+        Assert.Equal(GateVerdict.Pass, slightlyMore.Verdict);
+        Assert.InRange(slightlyMore.Evidence["p50_ratio_upper_bound"], slightlyMore.Evidence["p50_ratio"] * 16 / 14 * 0.999, 1.5);
+
+        // The same batching with a traffic ratio its larger runs could explain down to the limit: not refuted.
+        var explained = Judge(candidateBatch: 16, stableBatch: 12, candidateMs: 0.06, stableMs: 0.045);
+        Assert.Equal(GateVerdict.Inconclusive, explained.Verdict);
+        Assert.InRange(explained.Evidence["p50_ratio"], 1, 1.5);
+        Assert.True(explained.Evidence["p50_ratio_upper_bound"] > 1.5, $"bound {explained.Evidence["p50_ratio_upper_bound"]}");
     }
 
     [Fact]
