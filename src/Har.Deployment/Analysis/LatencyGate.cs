@@ -148,6 +148,7 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
                         return new(Name, GateVerdict.Fail, Invariant($"{c.Version} single-window median {what} {cbr.TotalMilliseconds:0.###} ms is {observed:0.##}× the champion's {sbr.TotalMilliseconds:0.###} ms, both measured now, and its median per window in the traffic {c50.TotalMilliseconds:0.###} ms is {trafficRatio:0.##}× the champion's {s50.TotalMilliseconds:0.###} ms; at most {baselineRatio:0.##}× is allowed (single-window runs not compared: too few, most windows were batched)."), evidence);
                     }
 
+                    double? upperBound = null;
                     if (!batchedNoMore && c.MeanBatchSize is { } cMore && s.MeanBatchSize is { } sLess && sLess > 0)
                     {
                         // Batched more, but by how much: a run of more windows never costs less than a run of fewer
@@ -155,8 +156,10 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
                         // window is at most its observed share × (its mean batch / the champion's). Within the limit even
                         // so, the traffic refutes the baselines (a run at 64 callers on a loaded machine read 2.04× on
                         // the baselines and 1.67× in the traffic at runs of 16 vs 14.4 windows, and was held for ten
-                        // minutes by the inconclusive reading below).
+                        // minutes by the inconclusive reading below). The bound is exact for the cost of one run; applied
+                        // to medians per window and mean run sizes it is an approximation, not a guarantee.
                         var bound = trafficRatio * (cMore / sLess);
+                        upperBound = bound;
                         evidence["p50_ratio_upper_bound"] = bound;
                         if (bound <= baselineRatio)
                         {
@@ -166,7 +169,7 @@ internal sealed class LatencyGate(TimeSpan? p95Budget, TimeSpan? p99Budget, doub
 
                     if (!batchedNoMore)
                     {
-                        return new(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} single-window baseline {cbr.TotalMilliseconds:0.###} ms is {observed:0.##}× the champion's {sbr.TotalMilliseconds:0.###} ms, but its median per window in the traffic is {trafficRatio:0.##}× the champion's while it was batched more (runs of {c.MeanBatchSize ?? double.NaN:0.#} windows on average vs {s.MeanBatchSize ?? double.NaN:0.#}; {1 - cShare:P0} of its windows batched vs {1 - sShare:P0}{(evidence.TryGetValue("p50_ratio_upper_bound", out var upper) ? Invariant($"; at the champion's batching at most {upper:0.##}×") : string.Empty)}); neither reading is fair, the baselines are re-measured for the next analysis."), evidence);
+                        return new(Name, GateVerdict.Inconclusive, Invariant($"{c.Version} single-window baseline {cbr.TotalMilliseconds:0.###} ms is {observed:0.##}× the champion's {sbr.TotalMilliseconds:0.###} ms, but its median per window in the traffic is {trafficRatio:0.##}× the champion's while it was batched more (runs of {c.MeanBatchSize ?? double.NaN:0.#} windows on average vs {s.MeanBatchSize ?? double.NaN:0.#}; {1 - cShare:P0} of its windows batched vs {1 - sShare:P0}{(upperBound is { } upper ? Invariant($"; at the champion's batching at most {upper:0.##}×") : string.Empty)}); neither reading is fair, the baselines are re-measured for the next analysis."), evidence);
                     }
 
                     return new(Name, GateVerdict.Pass, Invariant($"{c.Version} single-window baseline {cbr.TotalMilliseconds:0.###} ms read {observed:0.##}× the champion's {sbr.TotalMilliseconds:0.###} ms under the current load, but in the traffic, batched no more than the champion (runs of {c.MeanBatchSize ?? double.NaN:0.#} windows on average vs {s.MeanBatchSize ?? double.NaN:0.#}; {1 - cShare:P0} of its windows batched vs {1 - sShare:P0}), its median per window {c50.TotalMilliseconds:0.###} ms is {trafficRatio:0.##}× the champion's {s50.TotalMilliseconds:0.###} ms, within {baselineRatio:0.##}×: the baselines measured the load, not the model."), evidence);
