@@ -129,6 +129,8 @@ def parse_args(argv):
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="cross-entropy class weight = (n_max / n_class) ** power over the fitting windows "
                         "(0 = unweighted)")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="mixup of training windows with Beta(a, a) weights (0 = off)")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
     p.add_argument("--aug-shift", type=int, default=50,
                    help="max random time shift of a training window in samples (label-preserving only)")
@@ -352,11 +354,39 @@ def conv_block(cin, cout, k, pool):
     return layers
 
 
+class GravityFrame(nn.Module):
+    """Four orientation-free channels computed in the graph from the raw signal: the acceleration along the
+    gravity direction (a 0.5-s moving average of the accelerometer, normalised), its magnitude across it, and
+    the gyroscope's rate about gravity and across it. A turn of the whole device leaves them unchanged."""
+
+    def __init__(self, mean=None, std=None, smooth=25):
+        super().__init__()
+        self.register_buffer("in_mean", torch.zeros(6) if mean is None else torch.tensor(np.asarray(mean, dtype=np.float32)))
+        self.register_buffer("in_std", torch.ones(6) if std is None else torch.tensor(np.asarray(std, dtype=np.float32)))
+        self.pool = nn.AvgPool1d(smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+        self.norm = nn.BatchNorm1d(4)
+
+    def forward(self, x):  # x [N, 200, 6] normalised -> [N, 4, 200]
+        raw = x * self.in_std + self.in_mean
+        a = raw[:, :, 0:3].transpose(1, 2)  # [N, 3, T]
+        w = raw[:, :, 3:6].transpose(1, 2)
+        g = self.pool(a)
+        u = g / torch.sqrt((g * g).sum(dim=1, keepdim=True) + 1e-6)
+        av = (a * u).sum(dim=1, keepdim=True)
+        ah = torch.sqrt(((a - av * u) ** 2).sum(dim=1, keepdim=True) + 1e-6)
+        wv = (w * u).sum(dim=1, keepdim=True)
+        wh = torch.sqrt(((w - wv * u) ** 2).sum(dim=1, keepdim=True) + 1e-6)
+        return self.norm(torch.cat([av, ah, wv, wh], dim=1))
+
+
 class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
-    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False):
+    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False,
+                 gravity=False, mean=None, std=None):
         super().__init__()
+        self.gravity = GravityFrame(mean, std) if gravity else None
+        cin = 10 if gravity else 6
         if full_resolution and light:  # the champion's widths, first two blocks at the full 200 steps
             self.features = nn.Sequential(
                 *conv_block(6, 32, 5, False),
@@ -366,7 +396,7 @@ class CnnBiLSTM(nn.Module):
             )
         elif full_resolution:  # first block at the full 200 steps, pooling after blocks 2-4
             self.features = nn.Sequential(
-                *conv_block(6, 48, 5, False),
+                *conv_block(cin, 48, 5, False),
                 *conv_block(48, 96, 5, True),
                 *conv_block(96, 128, 5, True),
                 *conv_block(128, 128, 3, True),
@@ -384,7 +414,10 @@ class CnnBiLSTM(nn.Module):
         self.head = nn.Linear(4 * hidden, N_CLASSES)
 
     def forward(self, x):  # x [N, 200, 6], already normalised
-        h = self.features(x.transpose(1, 2)).transpose(1, 2)  # [N, 25, 128]
+        xt = x.transpose(1, 2)
+        if self.gravity is not None:
+            xt = torch.cat([xt, self.gravity(x)], dim=1)
+        h = self.features(xt).transpose(1, 2)  # [N, 25, 128]
         o, _ = self.lstm(h)
         z = torch.cat([o.mean(dim=1), o.amax(dim=1)], dim=1)
         return self.head(self.dropout(z))
@@ -439,6 +472,10 @@ ARCHITECTURES = {
     "cnn_bilstm_fr": "1D-CNN with a full-resolution front end (4 blocks 6-48-96-128-128, pooling after "
                      "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
                      "pooling over time, linear head",
+    "cnn_bilstm_frg": "1D-CNN with a full-resolution front end over the six channels and four orientation-free "
+                      "ones computed in the graph (acceleration and rotation rate along and across gravity; 4 blocks "
+                      "10-48-96-128-128, pooling after blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per "
+                      "direction), mean + max pooling over time, linear head",
     "cnn_bilstm_frl": "1D-CNN with a light full-resolution front end (4 blocks 6-32-64-128-128, pooling after "
                       "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
                       "pooling over time, linear head",
@@ -449,10 +486,11 @@ ARCHITECTURES = {
 }
 
 
-def build_model(arch, dropout, for_export=False):
+def build_model(arch, dropout, for_export=False, mean=None, std=None):
     if arch.startswith("cnn_bilstm"):
-        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl"),
-                         light=arch == "cnn_bilstm_frl")
+        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export,
+                         full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
+                         light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
     if arch == "cnn_fr":
         return CnnFullRes(dropout=dropout)
     return Cnn(dropout=dropout)
@@ -580,8 +618,16 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
             xb = aug.batch(w_fit, idx) if aug is not None else gather(x_raw, w_fit["start"][idx])
             xb = (xb - mean) / std
             yb = torch.from_numpy(y_fit[idx])
-            logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
-            loss = criterion(logits, yb)
+            if args.mixup > 0:
+                lam = float(rng.beta(args.mixup, args.mixup))
+                lam = max(lam, 1.0 - lam)
+                pm = rng.permutation(len(idx))
+                xb = lam * xb + (1.0 - lam) * xb[pm]
+                logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
+                loss = lam * criterion(logits, yb) + (1.0 - lam) * criterion(logits, yb[torch.from_numpy(pm)])
+            else:
+                logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
+                loss = criterion(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -733,7 +779,7 @@ def main(argv=None):
     mean = np.array(json.loads(mean_json), dtype=np.float32)  # exactly the recorded values
     std = np.array(json.loads(std_json), dtype=np.float32)
 
-    model = build_model(args.arch, args.dropout)
+    model = build_model(args.arch, args.dropout, mean=mean, std=std)
     n_params = count_parameters(model)
     log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))
     log("architecture:", ARCHITECTURES[args.arch])
