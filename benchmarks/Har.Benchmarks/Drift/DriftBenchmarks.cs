@@ -85,7 +85,8 @@ public class DriftBenchmarks
         return PopulationStabilityIndex.FromCounts([100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000], _counts);
     }
 
-    private static int UpperBound(double[] sorted, double v)
+    /// <summary>The number of values of <paramref name="sorted"/> at most <paramref name="v"/> (NumPy's <c>searchsorted(side="right")</c>).</summary>
+    internal static int UpperBound(double[] sorted, double v)
     {
         int lo = 0, hi = sorted.Length;
         while (lo < hi)

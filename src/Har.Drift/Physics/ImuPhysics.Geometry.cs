@@ -23,30 +23,83 @@ internal static partial class ImuPhysics
         return inv;
     }
 
-    /// <summary>Rotates v by exp(−[ω]× dt): a world-fixed vector seen from a sensor turning at ω.</summary>
-    private static void Rotate(ref double vx, ref double vy, ref double vz, ReadOnlySpan<double> w, double dt)
+    /// <summary>
+    /// Fills <paramref name="prefix"/> (4 × (n + 1) values: w, x, y, z per sample) with the turns Q_t = q_(t−1) ⊗ … ⊗ q_0,
+    /// where q_t is the unit quaternion of exp(−[M ω_t]× dt): how a world-fixed vector turns, seen from the sensor, over
+    /// sample t of the gyroscope mapped by <paramref name="map"/> (row-major 3×3). Q_0 is the identity; each product is
+    /// renormalised.
+    /// </summary>
+    private static void PrefixTurns(double[] map, double[][] gyro, int n, double dt, double[] prefix)
     {
-        var rate = Math.Sqrt((w[0] * w[0]) + (w[1] * w[1]) + (w[2] * w[2]));
-        var theta = rate * dt;
-        if (theta < 1e-12)
+        double qw = 1, qx = 0, qy = 0, qz = 0;
+        prefix[0] = 1;
+        prefix[1] = prefix[2] = prefix[3] = 0;
+        for (var t = 0; t < n; t++)
         {
-            return;
-        }
+            double g0 = gyro[0][t], g1 = gyro[1][t], g2 = gyro[2][t];
+            var wx = (map[0] * g0) + (map[1] * g1) + (map[2] * g2);
+            var wy = (map[3] * g0) + (map[4] * g1) + (map[5] * g2);
+            var wz = (map[6] * g0) + (map[7] * g1) + (map[8] * g2);
+            var rate = Math.Sqrt((wx * wx) + (wy * wy) + (wz * wz));
+            var theta = rate * dt;
+            if (theta >= 1e-12)
+            {
+                // A turn by θ about k = −ω/|ω|.
+                var (s, c) = Math.SinCos(theta / 2);
+                var f = -s / rate;
+                double sw = c, sx = wx * f, sy = wy * f, sz = wz * f;
+                (qw, qx, qy, qz) = (
+                    (sw * qw) - (sx * qx) - (sy * qy) - (sz * qz),
+                    (sw * qx) + (sx * qw) + (sy * qz) - (sz * qy),
+                    (sw * qy) - (sx * qz) + (sy * qw) + (sz * qx),
+                    (sw * qz) + (sx * qy) - (sy * qx) + (sz * qw));
+                var norm = Math.Sqrt((qw * qw) + (qx * qx) + (qy * qy) + (qz * qz));
+                qw /= norm;
+                qx /= norm;
+                qy /= norm;
+                qz /= norm;
+            }
 
-        double kx = -w[0] / rate, ky = -w[1] / rate, kz = -w[2] / rate;
-        var c = Math.Cos(theta);
-        var s = Math.Sin(theta);
-        var dot = (kx * vx) + (ky * vy) + (kz * vz);
-        var cx = (ky * vz) - (kz * vy);
-        var cy = (kz * vx) - (kx * vz);
-        var cz = (kx * vy) - (ky * vx);
-        var nx = (vx * c) + (cx * s) + (kx * dot * (1 - c));
-        var ny = (vy * c) + (cy * s) + (ky * dot * (1 - c));
-        var nz = (vz * c) + (cz * s) + (kz * dot * (1 - c));
-        vx = nx;
-        vy = ny;
-        vz = nz;
+            var o = 4 * (t + 1);
+            prefix[o] = qw;
+            prefix[o + 1] = qx;
+            prefix[o + 2] = qy;
+            prefix[o + 3] = qz;
+        }
     }
+
+    /// <summary>The turn over samples <paramref name="from"/> … <paramref name="to"/> − 1: Q_to ⊗ Q_from*.</summary>
+    private static (double W, double X, double Y, double Z) Between(double[] prefix, int from, int to)
+    {
+        int a = 4 * from, b = 4 * to;
+        double aw = prefix[a], ax = -prefix[a + 1], ay = -prefix[a + 2], az = -prefix[a + 3];
+        double bw = prefix[b], bx = prefix[b + 1], by = prefix[b + 2], bz = prefix[b + 3];
+        return (
+            (bw * aw) - (bx * ax) - (by * ay) - (bz * az),
+            (bw * ax) + (bx * aw) + (by * az) - (bz * ay),
+            (bw * ay) - (bx * az) + (by * aw) + (bz * ax),
+            (bw * az) + (bx * ay) - (by * ax) + (bz * aw));
+    }
+
+    /// <summary>Rotates v by the unit quaternion (w, x, y, z): v + 2w (r × v) + 2 r × (r × v), r = (x, y, z).</summary>
+    private static (double X, double Y, double Z) Apply(double w, double x, double y, double z, double vx, double vy, double vz)
+    {
+        var cx = (y * vz) - (z * vy);
+        var cy = (z * vx) - (x * vz);
+        var cz = (x * vy) - (y * vx);
+        var ccx = (y * cz) - (z * cy);
+        var ccy = (z * cx) - (x * cz);
+        var ccz = (x * cy) - (y * cx);
+        return (vx + (2 * ((w * cx) + ccx)), vy + (2 * ((w * cy) + ccy)), vz + (2 * ((w * cz) + ccz)));
+    }
+
+    /// <summary>The rotation matrix (row-major; its columns are the turned basis vectors) of a unit quaternion.</summary>
+    private static double[] Matrix(double w, double x, double y, double z) =>
+    [
+        1 - (2 * ((y * y) + (z * z))), 2 * ((x * y) - (w * z)), 2 * ((x * z) + (w * y)),
+        2 * ((x * y) + (w * z)), 1 - (2 * ((x * x) + (z * z))), 2 * ((y * z) - (w * x)),
+        2 * ((x * z) - (w * y)), 2 * ((y * z) + (w * x)), 1 - (2 * ((x * x) + (y * y))),
+    ];
 
     private static double Angle(double ax, double ay, double az, double bx, double by, double bz)
     {

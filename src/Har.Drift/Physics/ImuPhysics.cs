@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Har.Drift;
 
 /// <summary>
@@ -339,80 +341,67 @@ internal static partial class ImuPhysics
 
         var minTurn = MinTurnDegrees * Math.PI / 180;
         var index = new Dictionary<(int, int), int>();
-        Span<double> w = stackalloc double[3];
-        for (var h = 0; h < maps.Length; h++)
+
+        // Per map, the turn from the first sample to every later one as a unit quaternion: prefix products of the
+        // per-sample turns exp(−[Mω]× dt). The turn between any two samples is then one product, Q_b ⊗ Q_a*, instead of
+        // an integration over the up to MaxPairSeconds of samples between them for every start and every map.
+        var prefix = ArrayPool<double>.Shared.Rent(4 * (n + 1));
+        try
         {
-            var map = maps[h];
-            for (var p = 0; p < moments; p += step)
+            for (var h = 0; h < maps.Length; h++)
             {
-                if (!steady[p])
+                PrefixTurns(maps[h], gyro, n, dt, prefix);
+                for (var p = 0; p < moments; p += step)
                 {
-                    continue;
-                }
-
-                double vx = u[p * 3], vy = u[(p * 3) + 1], vz = u[(p * 3) + 2];
-
-                // For the as-recorded map, the whole rotation R (columns: the turned basis vectors) too.
-                double r0x = 1, r0y = 0, r0z = 0, r1x = 0, r1y = 1, r1z = 0, r2x = 0, r2y = 0, r2z = 1;
-                for (var j = 1; j <= maxLag; j++)
-                {
-                    var t = p + centre + j - 1;
-                    if (t >= n)
-                    {
-                        break;
-                    }
-
-                    for (var r = 0; r < 3; r++)
-                    {
-                        w[r] = (map[r * 3] * gyro[0][t]) + (map[(r * 3) + 1] * gyro[1][t]) + (map[(r * 3) + 2] * gyro[2][t]);
-                    }
-
-                    Rotate(ref vx, ref vy, ref vz, w, dt);
-                    if (h == 0)
-                    {
-                        Rotate(ref r0x, ref r0y, ref r0z, w, dt);
-                        Rotate(ref r1x, ref r1y, ref r1z, w, dt);
-                        Rotate(ref r2x, ref r2y, ref r2z, w, dt);
-                    }
-
-                    if (j % step != 0)
+                    if (!steady[p])
                     {
                         continue;
                     }
 
-                    var q = p + j;
-                    if (q >= moments || !steady[q])
-                    {
-                        continue;
-                    }
-
+                    var t0 = p + centre;
                     double u1x = u[p * 3], u1y = u[(p * 3) + 1], u1z = u[(p * 3) + 2];
-                    double u2x = u[q * 3], u2y = u[(q * 3) + 1], u2z = u[(q * 3) + 2];
-                    var measured = Angle(u1x, u1y, u1z, u2x, u2y, u2z);
-                    if (measured < minTurn)
+                    for (var j = step; j <= maxLag && t0 + j <= n; j += step)
                     {
-                        continue;
-                    }
-
-                    if (h == 0)
-                    {
-                        index[(p, q)] = result.Count;
-                        var norm1 = means[p];
-                        var norm2 = means[q];
-                        result.Add(new RotationPair(p, q + k, new double[maps.Length], new double[maps.Length])
+                        var q = p + j;
+                        if (q >= moments || !steady[q])
                         {
-                            Turn = [r0x, r1x, r2x, r0y, r1y, r2y, r0z, r1z, r2z],
-                            From = [u1x * norm1, u1y * norm1, u1z * norm1],
-                            To = [u2x * norm2, u2y * norm2, u2z * norm2],
-                            Quiet = quiet[p] && quiet[q],
-                        });
-                    }
+                            continue;
+                        }
 
-                    var pair = result[index[(p, q)]];
-                    pair.Gains[h] = Angle(u1x, u1y, u1z, vx, vy, vz) / measured;
-                    pair.Misfits[h] = Angle(vx, vy, vz, u2x, u2y, u2z) / measured;
+                        double u2x = u[q * 3], u2y = u[(q * 3) + 1], u2z = u[(q * 3) + 2];
+                        var measured = Angle(u1x, u1y, u1z, u2x, u2y, u2z);
+                        if (measured < minTurn)
+                        {
+                            continue;
+                        }
+
+                        // The turn over samples t0 … t0 + j − 1, applied to the first moment's gravity direction.
+                        var (tw, tx, ty, tz) = Between(prefix, t0, t0 + j);
+                        var (vx, vy, vz) = Apply(tw, tx, ty, tz, u1x, u1y, u1z);
+                        if (h == 0)
+                        {
+                            index[(p, q)] = result.Count;
+                            var norm1 = means[p];
+                            var norm2 = means[q];
+                            result.Add(new RotationPair(p, q + k, new double[maps.Length], new double[maps.Length])
+                            {
+                                Turn = Matrix(tw, tx, ty, tz),
+                                From = [u1x * norm1, u1y * norm1, u1z * norm1],
+                                To = [u2x * norm2, u2y * norm2, u2z * norm2],
+                                Quiet = quiet[p] && quiet[q],
+                            });
+                        }
+
+                        var pair = result[index[(p, q)]];
+                        pair.Gains[h] = Angle(u1x, u1y, u1z, vx, vy, vz) / measured;
+                        pair.Misfits[h] = Angle(vx, vy, vz, u2x, u2y, u2z) / measured;
+                    }
                 }
             }
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(prefix);
         }
 
         return result;

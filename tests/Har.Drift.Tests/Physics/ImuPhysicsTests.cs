@@ -70,6 +70,98 @@ public sealed class ImuPhysicsTests
     }
 
     [Fact]
+    public void Pairs_TurnsFromPrefixProducts_EqualThePerSampleIntegration()
+    {
+        // Pairs composes each pair's turn from prefix products of the per-sample turns; the reference integrates the
+        // mapped gyroscope rate sample by sample between the two moments (Rodrigues' formula, one step per sample), as
+        // the still-to-still law states it. Maps of each kind the rotation check tries (as recorded, a swap, a mirror, a
+        // flip) and a gain per axis, on turning devices of random seeds.
+        double[][] maps =
+        [
+            [1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 1, 0, 1, 0, 0], [0, -1, 0, -1, 0, 0, 0, 0, -1], [1, 0, 0, 0, -1, 0, 0, 0, -1],
+            [0.5, 0, 0, 0, 1.5, 0, 0, 0, 2],
+        ];
+        Prop.ForAll(Gen.Choose(0, 10_000).ToArbitrary(), seed =>
+        {
+            var imu = SimulatedImu.Record(seed, seconds: 20);
+            var pairs = ImuPhysics.Pairs(imu.Acc, imu.Gyro, 50, 1.0, maps);
+            const int K = 25; // the 0.5-s smoothing at 50 Hz: a pair (p, q) is stored as [p, q + K)
+            var worst = 0.0;
+            foreach (var pair in pairs)
+            {
+                var p = (int)pair.Start;
+                var q = (int)pair.End - K;
+                var u1 = Unit(pair.From);
+                var u2 = Unit(pair.To);
+                var measured = AngleBetween(u1, u2);
+                for (var h = 0; h < maps.Length; h++)
+                {
+                    var v = (double[])u1.Clone();
+                    double[][] basis = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+                    for (var t = p + (K / 2); t < p + (K / 2) + (q - p); t++)
+                    {
+                        var m = maps[h];
+                        double[] w =
+                        [
+                            (m[0] * imu.Gyro[0][t]) + (m[1] * imu.Gyro[1][t]) + (m[2] * imu.Gyro[2][t]),
+                            (m[3] * imu.Gyro[0][t]) + (m[4] * imu.Gyro[1][t]) + (m[5] * imu.Gyro[2][t]),
+                            (m[6] * imu.Gyro[0][t]) + (m[7] * imu.Gyro[1][t]) + (m[8] * imu.Gyro[2][t]),
+                        ];
+                        v = SampleTurn(v, w, 0.02);
+                        if (h == 0)
+                        {
+                            basis = [.. basis.Select(e => SampleTurn(e, w, 0.02))];
+                        }
+                    }
+
+                    worst = Math.Max(worst, Math.Abs(pair.Gains[h] - (AngleBetween(u1, v) / measured)));
+                    worst = Math.Max(worst, Math.Abs(pair.Misfits[h] - (AngleBetween(v, u2) / measured)));
+                    if (h == 0)
+                    {
+                        for (var row = 0; row < 3; row++)
+                        {
+                            for (var col = 0; col < 3; col++)
+                            {
+                                worst = Math.Max(worst, Math.Abs(pair.Turn[(row * 3) + col] - basis[col][row]));
+                            }
+                        }
+                    }
+                }
+            }
+
+            return (pairs.Count > 10 && worst < 1e-9).Label($"{pairs.Count} pairs, largest difference {worst:E2}");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(6));
+
+        static double[] Unit(double[] a)
+        {
+            var n = Math.Sqrt((a[0] * a[0]) + (a[1] * a[1]) + (a[2] * a[2]));
+            return [a[0] / n, a[1] / n, a[2] / n];
+        }
+
+        static double AngleBetween(double[] a, double[] b)
+        {
+            double[] c = [(a[1] * b[2]) - (a[2] * b[1]), (a[2] * b[0]) - (a[0] * b[2]), (a[0] * b[1]) - (a[1] * b[0])];
+            return Math.Atan2(Math.Sqrt((c[0] * c[0]) + (c[1] * c[1]) + (c[2] * c[2])), (a[0] * b[0]) + (a[1] * b[1]) + (a[2] * b[2]));
+        }
+
+        // A world-fixed vector seen from a sensor turning at ω for dt: rotated by −|ω| dt about ω (Rodrigues).
+        static double[] SampleTurn(double[] v, double[] w, double dt)
+        {
+            var rate = Math.Sqrt((w[0] * w[0]) + (w[1] * w[1]) + (w[2] * w[2]));
+            if (rate * dt < 1e-12)
+            {
+                return v;
+            }
+
+            double[] k = [-w[0] / rate, -w[1] / rate, -w[2] / rate];
+            double c = Math.Cos(rate * dt), s = Math.Sin(rate * dt);
+            var dot = (k[0] * v[0]) + (k[1] * v[1]) + (k[2] * v[2]);
+            double[] kv = [(k[1] * v[2]) - (k[2] * v[1]), (k[2] * v[0]) - (k[0] * v[2]), (k[0] * v[1]) - (k[1] * v[0])];
+            return [.. Enumerable.Range(0, 3).Select(i => (v[i] * c) + (kv[i] * s) + (k[i] * dot * (1 - c)))];
+        }
+    }
+
+    [Fact]
     public void TurnOffset_NoTurns_NotDetermined()
     {
         var imu = SimulatedImu.Record(seed: 24, seconds: 30, turns: false);
