@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -299,13 +300,16 @@ public sealed class DeviceDriftMonitor : IDisposable
         }
 
         DriftReport report;
+        TimeSpan elapsed;
         lock (state.Scoring)
         {
+            var began = Stopwatch.GetTimestamp();
             report = _scorer.Score(window, state.History, start, stamps, null, state.Id);
+            elapsed = Stopwatch.GetElapsedTime(began);
             state.Latest = report;
         }
 
-        _metrics.Scored(report);
+        _metrics.Scored(report, elapsed);
         MonitorLog.Report(_logger, _options.MonitorName, report);
         Scored?.Invoke(this, report);
         return report;

@@ -15,6 +15,8 @@ internal static class DriftMeter
     public const string ScoringsTotal = "har_drift_scorings_total";
     public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
     public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
+    public const string ScoringSeconds = "har_drift_scoring_seconds";
+    public const string ScoringHelp = "CPU-bound time of one scoring of a window (every check, the device's history and alarm), from a monotonic clock: how much of a core drift monitoring takes.";
 
     public static readonly GaugeSpec Score = new("har_drift_score", "Drift score per input channel: the Kolmogorov–Smirnov effect size D against the matched reference (device monitors: the largest over live devices).", ["channel"]);
     public static readonly GaugeSpec Statistic = new("har_drift_statistic", "Test statistic per channel and test (ks: D, psi: PSI).", ["channel", "test"]);
@@ -45,6 +47,7 @@ internal static class DriftMeter
     public static readonly Counter<long> Scorings = Instance.CreateCounter<long>(ScoringsTotal, description: "Scorings of a current window.");
     public static readonly Counter<long> Findings = Instance.CreateCounter<long>(FindingsTotal, description: "Sensor findings by kind.");
     public static readonly Counter<long> Evicted = Instance.CreateCounter<long>(DevicesEvictedTotal, description: "Per-device monitors evicted, by reason.");
+    public static readonly Histogram<double> ScoringDuration = Instance.CreateHistogram<double>(ScoringSeconds, unit: "s", description: ScoringHelp);
     public static readonly Counter<long> Unchecked = Instance.CreateCounter<long>(UncheckedTotal, description: "Scorings in which a check had no evidence to work with, by check.");
 
     static DriftMeter()

@@ -17,6 +17,7 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Counter _scorings;
     private readonly Counter _evicted;
     private readonly Counter _unchecked;
+    private readonly Histogram _duration;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
     {
@@ -31,6 +32,8 @@ internal sealed class DriftMetrics : IDisposable
         _scorings = factory.CreateCounter(DriftMeter.ScoringsTotal, "Scorings of a current window.", new CounterConfiguration { LabelNames = ["monitor"] });
         _evicted = factory.CreateCounter(DriftMeter.DevicesEvictedTotal, "Per-device monitors evicted, by reason (capacity: the least recently seen device made room; idle: no window for the idle timeout).", new CounterConfiguration { LabelNames = ["monitor", "reason"] });
         _unchecked = factory.CreateCounter(DriftMeter.UncheckedTotal, "Scorings in which a check had no evidence to work with (no still posture, no gait, no earlier minutes of the device, window too short), by check.", new CounterConfiguration { LabelNames = ["monitor", "check"] });
+        // 0.5 ms … 4 s: a device's minute takes about 5 ms on a 2-core VM (benchmarks/results/Drift), a loaded host more.
+        _duration = factory.CreateHistogram(DriftMeter.ScoringSeconds, DriftMeter.ScoringHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         DriftMeter.Register(this);
     }
 
@@ -39,10 +42,10 @@ internal sealed class DriftMetrics : IDisposable
 
     internal string Monitor => _monitor;
 
-    /// <summary>Records one scoring of a single stream: channels, findings, outputs.</summary>
-    public void Record(DriftReport report)
+    /// <summary>Records one scoring of a single stream (and how long it took): channels, findings, outputs.</summary>
+    public void Record(DriftReport report, TimeSpan elapsed)
     {
-        Scored(report);
+        Scored(report, elapsed);
         foreach (var c in report.Channels)
         {
             RecordChannel(c);
@@ -54,11 +57,13 @@ internal sealed class DriftMetrics : IDisposable
         }
     }
 
-    /// <summary>Counts one scoring and its findings.</summary>
-    public void Scored(DriftReport report)
+    /// <summary>Counts one scoring, its duration and its findings.</summary>
+    public void Scored(DriftReport report, TimeSpan elapsed)
     {
         _scorings.WithLabels(_monitor).Inc();
         DriftMeter.Scorings.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
+        _duration.WithLabels(_monitor).Observe(elapsed.TotalSeconds);
+        DriftMeter.ScoringDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("monitor", _monitor));
         foreach (var note in report.Unchecked)
         {
             var check = CheckName(note);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -153,9 +154,10 @@ public sealed class DriftMonitor : IDisposable
             }
         }
 
+        var began = Stopwatch.GetTimestamp();
         var outputs = classes is null ? null : _scorer.ScoreOutputs(classes, confidence, entropy, alarms!);
         var report = _scorer.Score(window, _history, start, stamps, outputs);
-        _metrics.Record(report);
+        _metrics.Record(report, Stopwatch.GetElapsedTime(began));
         MonitorLog.Report(_logger, _options.MonitorName, report);
         lock (_gate)
         {

@@ -6,7 +6,7 @@ namespace Har.Drift.Tests.Monitoring;
 public sealed class DriftMeterTests
 {
     [Fact]
-    public void ScoreNow_MeterHarDrift_PublishesThePrometheusNamesWithTags()
+    public async Task ScoreNow_MeterHarDrift_PublishesThePrometheusNamesWithTags()
     {
         var gauges = new List<(string Name, double Value, Dictionary<string, object?> Tags)>();
         long scorings = 0;
@@ -43,14 +43,22 @@ public sealed class DriftMeterTests
         });
         listener.Start();
 
-        using var monitor = new DriftMonitor(Synthetic.Profile(), new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Metrics.NewCustomRegistry(), MonitorName = "meter-test" });
+        var registry = Metrics.NewCustomRegistry();
+        using var monitor = new DriftMonitor(Synthetic.Profile(), new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = registry, MonitorName = "meter-test" });
         monitor.Append(Synthetic.Recording(45, 1000));
         var report = monitor.ScoreNow();
         listener.RecordObservableInstruments();
 
         Assert.Equal(1, Interlocked.Read(ref scorings));
+
+        // The scoring's duration: one measurement on the Meter, one observation in the Prometheus histogram.
+        using var text = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(text, TestContext.Current.CancellationToken);
+        Assert.Contains("har_drift_scoring_seconds_count{monitor=\"meter-test\"} 1", System.Text.Encoding.UTF8.GetString(text.ToArray()), StringComparison.Ordinal);
         lock (gauges)
         {
+            var duration = Assert.Single(gauges, g => g.Name == "har_drift_scoring_seconds" && (string?)g.Tags["monitor"] == "meter-test");
+            Assert.True(duration.Value > 0, $"scoring took {duration.Value} s");
             var score = Assert.Single(gauges, g => g.Name == "har_drift_score" && (string?)g.Tags["monitor"] == "meter-test" && (string?)g.Tags["channel"] == "ax");
             Assert.Equal(report.Channels[0].Score, score.Value);
             Assert.Contains(gauges, g => g.Name == "har_drift_pvalue" && (string?)g.Tags["monitor"] == "meter-test" && (string?)g.Tags["test"] == "psi");
@@ -73,7 +81,8 @@ public sealed class DriftMeterTests
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "monitor" && (string?)tag.Value == "disposed-test")
+                // The gauges (observable); the scoring's duration was recorded once, before the dispose.
+                if (instrument.IsObservable && tag.Key == "monitor" && (string?)tag.Value == "disposed-test")
                 {
                     lock (names)
                     {
