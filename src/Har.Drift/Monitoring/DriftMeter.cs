@@ -16,7 +16,7 @@ internal static class DriftMeter
     public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
     public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
     public const string ScoringSeconds = "har_drift_scoring_seconds";
-    public const string ScoringHelp = "CPU-bound time of one scoring of a window (every check, the device's history and alarm), from a monotonic clock: how much of a core drift monitoring takes.";
+    public const string ScoringHelp = "Time of one scoring of a window (every check, the device's history and alarm; a DriftMonitor's also its output drift), from a monotonic clock: single-threaded work, so its rate times its mean is how much of a core drift monitoring takes (on a saturated host it includes waiting for a core).";
 
     public static readonly GaugeSpec Score = new("har_drift_score", "Drift score per input channel: the Kolmogorov–Smirnov effect size D against the matched reference (device monitors: the largest over live devices).", ["channel"]);
     public static readonly GaugeSpec Statistic = new("har_drift_statistic", "Test statistic per channel and test (ks: D, psi: PSI).", ["channel", "test"]);
