@@ -131,6 +131,10 @@ def parse_args(argv):
                         "(0 = unweighted)")
     p.add_argument("--mixup", type=float, default=0.0,
                    help="mixup of training windows with Beta(a, a) weights (0 = off)")
+    p.add_argument("--soft-labels", action="store_true",
+                   help="train on each window's label proportions instead of its majority label")
+    p.add_argument("--shift-relabel", action="store_true",
+                   help="time shifts may change a window's majority label; the window takes its new label")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
     p.add_argument("--aug-shift", type=int, default=50,
                    help="max random time shift of a training window in samples (label-preserving only)")
@@ -270,8 +274,8 @@ class Augmenter:
     Applied in sensor units before normalisation, on training windows only."""
 
     def __init__(self, x, cum, rng, max_shift=50, max_angle_deg=10.0, scale_sd=0.05,
-                 acc_noise=0.01, gyro_noise=0.01):
-        self.x, self.cum, self.rng = x, cum, rng
+                 acc_noise=0.01, gyro_noise=0.01, relabel=False):
+        self.x, self.cum, self.rng, self.relabel = x, cum, rng, relabel
         self.max_shift, self.max_angle = max_shift, np.deg2rad(max_angle_deg)
         self.scale_sd, self.acc_noise, self.gyro_noise = scale_sd, acc_noise, gyro_noise
 
@@ -281,6 +285,8 @@ class Augmenter:
         inside = (cand >= w["sess_lo"][idx]) & (cand + WINDOW_LENGTH <= w["sess_hi"][idx])
         cand = np.where(inside, cand, st)
         lab = (self.cum[cand + WINDOW_LENGTH] - self.cum[cand]).argmax(axis=1)
+        if self.relabel:  # any shift whose window has a labelled majority; it takes that label
+            return np.where(lab != 0, cand, st)
         return np.where(lab == w["label_id"][idx], cand, st)  # keep only label-preserving shifts
 
     def rotations(self, n):
@@ -294,14 +300,16 @@ class Augmenter:
         return np.eye(3)[None] + s * k + (1 - c) * (k @ k)  # Rodrigues
 
     def batch(self, w, idx):
-        xb = gather(self.x, self.shifted_starts(w, idx)).astype(np.float64)
+        """The augmented windows [n, 200, 6] and their start rows (for the labels of shifted windows)."""
+        starts = self.shifted_starts(w, idx)
+        xb = gather(self.x, starts).astype(np.float64)
         r = self.rotations(len(idx))
         xb[:, :, 0:3] = xb[:, :, 0:3] @ r.transpose(0, 2, 1)
         xb[:, :, 3:6] = xb[:, :, 3:6] @ r.transpose(0, 2, 1)
         xb *= self.rng.normal(1.0, self.scale_sd, size=(len(idx), 1, 6))
         noise_sd = np.array([self.acc_noise] * 3 + [self.gyro_noise] * 3)
         xb += self.rng.normal(size=xb.shape) * noise_sd
-        return xb.astype(np.float32)
+        return xb.astype(np.float32), starts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -579,7 +587,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     rng = np.random.default_rng(args.seed)
     aug = None if args.no_augment else Augmenter(
         x_raw, cum, rng, max_shift=args.aug_shift, max_angle_deg=args.aug_rotation, scale_sd=args.aug_scale,
-        acc_noise=args.aug_noise, gyro_noise=args.aug_noise)
+        acc_noise=args.aug_noise, gyro_noise=args.aug_noise, relabel=args.shift_relabel)
 
     counts = np.bincount(w_fit["y"], minlength=N_CLASSES).astype(np.float64)
     if args.class_weight_power > 0:
@@ -615,9 +623,16 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
         loss_sum, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
-            xb = aug.batch(w_fit, idx) if aug is not None else gather(x_raw, w_fit["start"][idx])
+            if aug is not None:
+                xb, starts = aug.batch(w_fit, idx)
+            else:
+                starts = w_fit["start"][idx]
+                xb = gather(x_raw, starts)
             xb = (xb - mean) / std
-            yb = torch.from_numpy(y_fit[idx])
+            counts = (cum[starts + WINDOW_LENGTH] - cum[starts])[:, 1:].astype(np.float64)
+            yb = torch.from_numpy(counts.argmax(axis=1))  # = y_fit[idx] unless --shift-relabel moved it
+            if args.soft_labels:  # the window's label proportions (unlabelled samples left out)
+                soft = torch.from_numpy((counts / counts.sum(axis=1, keepdims=True)).astype(np.float32))
             if args.mixup > 0:
                 lam = float(rng.beta(args.mixup, args.mixup))
                 lam = max(lam, 1.0 - lam)
@@ -627,7 +642,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                 loss = lam * criterion(logits, yb) + (1.0 - lam) * criterion(logits, yb[torch.from_numpy(pm)])
             else:
                 logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
-                loss = criterion(logits, yb)
+                loss = criterion(logits, soft if args.soft_labels else yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -605,7 +605,7 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
 
         console.Write(table);
         var outcome = result.Promoted ? "[green]PROMOTED[/]" : result.RolledBack ? "[red]ROLLED BACK automatically[/]" : $"[yellow]{result.Status.Phase}[/]";
-        console.MarkupLine(string.Create(Inv, $"outcome: {outcome} after {result.AnalysisIntervals} analysis intervals ({result.Elapsed.TotalMinutes:0} virtual minutes, {result.Decisions.Count} decisions)"));
+        console.MarkupLine(string.Create(Inv, $"outcome: {outcome} after {result.AnalysisIntervals} analysis interval{(result.AnalysisIntervals == 1 ? "" : "s")} ({result.Elapsed.TotalMinutes:0} virtual minutes, {result.Decisions.Count} decisions)"));
         if (into.RollbackReason is { } reason)
         {
             console.MarkupLine($"  [red]{Markup.Escape(reason)}[/]");
@@ -709,12 +709,13 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
         var s = _summary;
         var table = new Table().Border(TableBorder.Double).Title("[bold]summary[/]").AddColumns("step", "result", "time");
         string Secs(string step) => string.Create(Inv, $"{s.StepSeconds.GetValueOrDefault(step):0.0} s");
+        static string Intervals(int n) => n == 1 ? "1 interval" : string.Create(Inv, $"{n} intervals");
         table.AddRow("data", Markup.Escape(string.Create(Inv, $"{(s.Data.Synthetic ? "SYNTHETIC" : "UCI HAPT")}: {s.Data.Sessions.Count} streams, {s.Data.Frames / 50.0 / 60:0.0} min")), Secs("data"));
         table.AddRow("models", Markup.Escape(string.Join(", ", s.Models.Select(m => $"{m.Version} ({m.Role})"))), Secs("models"));
         table.AddRow("predictions", Markup.Escape(string.Create(Inv, $"{s.Predictions.Windows} windows, {s.Predictions.Segments} segments{(s.Predictions.Accuracy is { } a ? $", accuracy {a:P1}" : string.Empty)}")), Secs("predict"));
         table.AddRow("drift", Markup.Escape(string.Create(Inv, $"{s.Drift.HealthyAlarmEpisodes} alarm(s) on {s.Drift.Devices.Count} healthy devices ({s.Drift.Devices.Sum(x => x.Minutes):0} device-minutes); gain ×1.05: {(s.Drift.FaultDetectedAfterSeconds is { } sec ? $"alarm after {sec:0} s naming {s.Drift.FaultNamedCause}" : "missed")}")), Secs("drift"));
-        table.AddRow("canary", s.Canary.Promoted ? $"[green]{Markup.Escape(s.Canary.Candidate)} promoted[/] after {s.Canary.AnalysisIntervals} intervals" : $"[red]{Markup.Escape(s.Canary.Phase)}[/]", Secs("rollout"));
-        table.AddRow("faulty canary", s.FaultyCanary.RolledBack ? $"[green]rolled back[/] after {s.FaultyCanary.AnalysisIntervals} intervals ({Markup.Escape(string.Join(", ", s.FaultyCanary.FailedGates.Select(g => g.Gate)))})" : $"[red]{Markup.Escape(s.FaultyCanary.Phase)}[/]", string.Empty);
+        table.AddRow("canary", s.Canary.Promoted ? $"[green]{Markup.Escape(s.Canary.Candidate)} promoted[/] after {Intervals(s.Canary.AnalysisIntervals)}" : $"[red]{Markup.Escape(s.Canary.Phase)}[/]", Secs("rollout"));
+        table.AddRow("faulty canary", s.FaultyCanary.RolledBack ? $"[green]rolled back[/] after {Intervals(s.FaultyCanary.AnalysisIntervals)} ({Markup.Escape(string.Join(", ", s.FaultyCanary.FailedGates.Select(g => g.Gate)))})" : $"[red]{Markup.Escape(s.FaultyCanary.Phase)}[/]", string.Empty);
         table.AddRow("audit", s.Audit.Verified ? $"[green]verified[/]: {s.Audit.Entries} entries, signed checkpoint" : "[red]FAILED[/]", Secs("audit"));
         var failed = s.Checks.Where(c => !c.Ok).ToList();
         table.AddRow("[bold]total[/]", failed.Count == 0
