@@ -258,15 +258,23 @@ internal static partial class ImuPhysics
             return RotationStatistics.Empty with { Pairs = pairs.Count };
         }
 
-        var gains = new double[pairs.Count];
-        var misfits = new double[pairs.Count];
-        for (var i = 0; i < pairs.Count; i++)
+        var buffer = ArrayPool<double>.Shared.Rent(2 * pairs.Count);
+        try
         {
-            gains[i] = pairs[i].Gains[map];
-            misfits[i] = pairs[i].Misfits[map];
-        }
+            var gains = buffer.AsSpan(0, pairs.Count);
+            var misfits = buffer.AsSpan(pairs.Count, pairs.Count);
+            for (var i = 0; i < pairs.Count; i++)
+            {
+                gains[i] = pairs[i].Gains[map];
+                misfits[i] = pairs[i].Misfits[map];
+            }
 
-        return new RotationStatistics(Median(gains), Median(misfits), pairs.Count);
+            return new RotationStatistics(SortHelper.Median(gains), SortHelper.Median(misfits), pairs.Count);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -290,10 +298,11 @@ internal static partial class ImuPhysics
         }
 
         // Smoothed direction and steadiness of every moment (window [i, i + k)).
-        var u = new double[moments * 3];
-        var steady = new bool[moments];
-        var means = new double[moments];
-        var quiet = new bool[moments];
+        // Working arrays from the pool (returned below): every element below moments is written before it is read.
+        var u = ArrayPool<double>.Shared.Rent(moments * 3);
+        var means = ArrayPool<double>.Shared.Rent(moments);
+        var steady = ArrayPool<bool>.Shared.Rent(moments);
+        var quiet = ArrayPool<bool>.Shared.Rent(moments);
         var sum = new double[3];
         var sumSq = new double[3];
         for (var i = 0; i < n; i++)
@@ -340,7 +349,6 @@ internal static partial class ImuPhysics
         }
 
         var minTurn = MinTurnDegrees * Math.PI / 180;
-        var index = new Dictionary<(int, int), int>();
 
         // Per map, the turn from the first sample to every later one as a unit quaternion: prefix products of the
         // per-sample turns exp(−[Mω]× dt). The turn between any two samples is then one product, Q_b ⊗ Q_a*, instead of
@@ -351,6 +359,7 @@ internal static partial class ImuPhysics
             for (var h = 0; h < maps.Length; h++)
             {
                 PrefixTurns(maps[h], gyro, n, dt, prefix);
+                var next = 0; // which pairs qualify depends on the accelerometer only: every map visits them in the same order
                 for (var p = 0; p < moments; p += step)
                 {
                     if (!steady[p])
@@ -380,7 +389,6 @@ internal static partial class ImuPhysics
                         var (vx, vy, vz) = Apply(tw, tx, ty, tz, u1x, u1y, u1z);
                         if (h == 0)
                         {
-                            index[(p, q)] = result.Count;
                             var norm1 = means[p];
                             var norm2 = means[q];
                             result.Add(new RotationPair(p, q + k, new double[maps.Length], new double[maps.Length])
@@ -392,7 +400,7 @@ internal static partial class ImuPhysics
                             });
                         }
 
-                        var pair = result[index[(p, q)]];
+                        var pair = result[next++];
                         pair.Gains[h] = Angle(u1x, u1y, u1z, vx, vy, vz) / measured;
                         pair.Misfits[h] = Angle(vx, vy, vz, u2x, u2y, u2z) / measured;
                     }
@@ -402,6 +410,10 @@ internal static partial class ImuPhysics
         finally
         {
             ArrayPool<double>.Shared.Return(prefix);
+            ArrayPool<double>.Shared.Return(u);
+            ArrayPool<double>.Shared.Return(means);
+            ArrayPool<bool>.Shared.Return(steady);
+            ArrayPool<bool>.Shared.Return(quiet);
         }
 
         return result;
@@ -487,10 +499,6 @@ internal static partial class ImuPhysics
     /// <summary>The identity gyroscope map.</summary>
     public static ReadOnlySpan<double> Identity => [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
-    public static double Median(double[] values)
-    {
-        Array.Sort(values);
-        var n = values.Length;
-        return n == 0 ? double.NaN : n % 2 == 1 ? values[n / 2] : 0.5 * (values[(n / 2) - 1] + values[n / 2]);
-    }
+    /// <summary>The median as sorting would give it (NaN sorts first); reorders <paramref name="values"/>.</summary>
+    public static double Median(double[] values) => SortHelper.Median(values);
 }

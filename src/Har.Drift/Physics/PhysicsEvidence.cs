@@ -15,11 +15,11 @@ internal sealed record StillBlock(long Start, double[] Mean);
 /// </remarks>
 internal sealed record RotationPair(long Start, long End, double[] Gains, double[] Misfits)
 {
-    public double[] Turn { get; init; } = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+    public required double[] Turn { get; init; }
 
-    public double[] From { get; init; } = [0, 0, 0];
+    public required double[] From { get; init; }
 
-    public double[] To { get; init; } = [0, 0, 0];
+    public required double[] To { get; init; }
 
     /// <summary>Gets a value indicating whether both moments are quiet (per-axis deviation below <see cref="ImuPhysics.QuietDeviation"/> of gravity), so their means are nearly gravity alone.</summary>
     public bool Quiet { get; init; }

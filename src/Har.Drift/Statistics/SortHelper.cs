@@ -107,4 +107,123 @@ internal static class SortHelper
             ArrayPool<int>.Shared.Return(counts);
         }
     }
+
+    /// <summary>
+    /// The median of <paramref name="values"/>, exactly as sorting them (NaN first) and taking the middle element, or
+    /// the mean of the two middle ones, would give it; an empty span gives NaN. Linear time on average
+    /// (quickselect with a median-of-three pivot, falling back to sorting the remaining range when the partitions
+    /// stay unbalanced). Reorders <paramref name="values"/>.
+    /// </summary>
+    public static double Median(Span<double> values)
+    {
+        var n = values.Length;
+        if (n == 0)
+        {
+            return double.NaN;
+        }
+
+        // NaN sorts first, so m NaNs occupy sorted positions 0 … m − 1.
+        var m = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (double.IsNaN(values[i]))
+            {
+                (values[i], values[m]) = (values[m], values[i]);
+                m++;
+            }
+        }
+
+        var upper = n / 2;
+        var lower = n % 2 == 1 ? upper : upper - 1;
+        if (lower < m)
+        {
+            return double.NaN;
+        }
+
+        var rest = values[m..];
+        var k = upper - m;
+        Select(rest, k);
+        if (lower == upper)
+        {
+            return rest[k];
+        }
+
+        // After selection every element left of k is ≤ rest[k]: the lower middle is their maximum.
+        var below = rest[0];
+        for (var i = 1; i < k; i++)
+        {
+            below = Math.Max(below, rest[i]);
+        }
+
+        return 0.5 * (below + rest[k]);
+    }
+
+    /// <summary>Reorders NaN-free <paramref name="a"/> so that a[k] is its k-th smallest, with a[..k] ≤ a[k] ≤ a[(k + 1)..].</summary>
+    private static void Select(Span<double> a, int k)
+    {
+        var lo = 0;
+        var hi = a.Length - 1;
+        var budget = (2 * System.Numerics.BitOperations.Log2((uint)a.Length)) + 4;
+        while (hi > lo)
+        {
+            if (hi - lo < 16 || budget-- == 0)
+            {
+                a[lo..(hi + 1)].Sort();
+                return;
+            }
+
+            var mid = lo + ((hi - lo) / 2);
+            if (a[mid] < a[lo])
+            {
+                (a[mid], a[lo]) = (a[lo], a[mid]);
+            }
+
+            if (a[hi] < a[lo])
+            {
+                (a[hi], a[lo]) = (a[lo], a[hi]);
+            }
+
+            if (a[hi] < a[mid])
+            {
+                (a[hi], a[mid]) = (a[mid], a[hi]);
+            }
+
+            var pivot = a[mid];
+            var i = lo;
+            var j = hi;
+            while (i <= j)
+            {
+                while (a[i] < pivot)
+                {
+                    i++;
+                }
+
+                while (a[j] > pivot)
+                {
+                    j--;
+                }
+
+                if (i <= j)
+                {
+                    (a[i], a[j]) = (a[j], a[i]);
+                    i++;
+                    j--;
+                }
+            }
+
+            // [lo, j] ≤ pivot, [i, hi] ≥ pivot, and everything strictly between equals the pivot.
+            if (k <= j)
+            {
+                hi = j;
+            }
+            else if (k >= i)
+            {
+                lo = i;
+            }
+            else
+            {
+                return;
+            }
+        }
+    }
 }

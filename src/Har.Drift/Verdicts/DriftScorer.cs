@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 namespace Har.Drift;
 
@@ -184,66 +185,87 @@ public sealed class DriftScorer
     /// <summary>Matched-reference statistics of a window (series = finite values per channel, in time order).</summary>
     internal WindowStats Compute(double[][] series, string? excludeGroup)
     {
-        var sorted = new double[_channels][];
         var q = _profile.Segments[0].Quantiles[0].Length;
-        var sketches = new double[_channels][];
-        var usable = new bool[_channels];
-        for (var c = 0; c < _channels; c++)
+        var total = 0;
+        foreach (var s in series)
         {
-            sorted[c] = (double[])series[c].Clone();
-            SortHelper.Sort(sorted[c]);
-            usable[c] = sorted[c].Length >= _options.MinSamples;
-            sketches[c] = usable[c] ? Sketch.Quantiles(sorted[c], q) : [];
+            total += s.Length;
         }
 
-        var matched = Match(sketches, usable, excludeGroup);
-        var result = new ChannelStats?[_channels];
-        if (matched.Length == 0)
+        // The sorted copies and the pooled reference live in rented buffers: a scoring allocates only its results.
+        var sortedBuffer = ArrayPool<double>.Shared.Rent(Math.Max(1, total));
+        var pooledBuffer = ArrayPool<double>.Shared.Rent(Math.Max(1, _options.MatchedSegments * q));
+        try
         {
+            Span<int> offsets = stackalloc int[_channels];
+            var sketches = new double[_channels][];
+            var usable = new bool[_channels];
+            var offset = 0;
+            for (var c = 0; c < _channels; c++)
+            {
+                offsets[c] = offset;
+                var sorted = sortedBuffer.AsSpan(offset, series[c].Length);
+                offset += sorted.Length;
+                series[c].CopyTo(sorted);
+                SortHelper.Sort(sorted);
+                usable[c] = sorted.Length >= _options.MinSamples;
+                sketches[c] = usable[c] ? Sketch.Quantiles(sorted, q) : [];
+            }
+
+            var matched = Match(sketches, usable, excludeGroup);
+            var result = new ChannelStats?[_channels];
+            if (matched.Length == 0)
+            {
+                return new WindowStats(result, matched);
+            }
+
+            for (var c = 0; c < _channels; c++)
+            {
+                if (!usable[c])
+                {
+                    continue;
+                }
+
+                var pooled = pooledBuffer.AsSpan(0, matched.Length * q);
+                var refNEff = 0.0;
+                for (var k = 0; k < matched.Length; k++)
+                {
+                    var seg = _profile.Segments[matched[k]];
+                    seg.Quantiles[c].CopyTo(pooled[(k * q)..]);
+                    refNEff += seg.EffectiveSize[c];
+                }
+
+                pooled.Sort();
+                ReadOnlySpan<double> cur = sortedBuffer.AsSpan(offsets[c], series[c].Length);
+                var n = cur.Length;
+                var nEff = Sketch.EffectiveSize(series[c], _options.MaxLag);
+                if (cur[0] == cur[^1])
+                {
+                    // A constant window has no sampling variability to discount: every sample says the same.
+                    nEff = n;
+                }
+
+                var en = nEff * refNEff / (nEff + refNEff);
+                var d = KolmogorovSmirnov.Statistic(pooled, cur);
+                var ksP = KolmogorovDistribution.Sf(Math.Max(1, (int)Math.Round(en, MidpointRounding.ToEven)), d);
+
+                var edges = PopulationStabilityIndex.QuantileEdges(pooled, _options.PsiBins);
+                var refCounts = new long[_options.PsiBins];
+                PopulationStabilityIndex.CountSorted(edges, pooled, refCounts);
+                var curCounts = new long[_options.PsiBins];
+                PopulationStabilityIndex.Count(edges, cur, curCounts);
+                var psi = PopulationStabilityIndex.FromCounts(refCounts, curCounts, _options.PsiEpsilon);
+                var psiP = CategoricalTests.ChiSquareSf(psi * en, _options.PsiBins - 1);
+                result[c] = new ChannelStats(n, nEff, refNEff, d, ksP, psi, psiP, edges, refCounts, curCounts);
+            }
+
             return new WindowStats(result, matched);
         }
-
-        for (var c = 0; c < _channels; c++)
+        finally
         {
-            if (!usable[c])
-            {
-                continue;
-            }
-
-            var pooled = new double[matched.Length * q];
-            var refNEff = 0.0;
-            for (var k = 0; k < matched.Length; k++)
-            {
-                var seg = _profile.Segments[matched[k]];
-                seg.Quantiles[c].CopyTo(pooled, k * q);
-                refNEff += seg.EffectiveSize[c];
-            }
-
-            Array.Sort(pooled);
-            var cur = sorted[c];
-            var n = cur.Length;
-            var nEff = Sketch.EffectiveSize(series[c], _options.MaxLag);
-            if (cur[0] == cur[^1])
-            {
-                // A constant window has no sampling variability to discount: every sample says the same.
-                nEff = n;
-            }
-
-            var en = nEff * refNEff / (nEff + refNEff);
-            var d = KolmogorovSmirnov.Statistic(pooled, cur);
-            var ksP = KolmogorovDistribution.Sf(Math.Max(1, (int)Math.Round(en, MidpointRounding.ToEven)), d);
-
-            var edges = PopulationStabilityIndex.QuantileEdges(pooled, _options.PsiBins);
-            var refCounts = new long[_options.PsiBins];
-            PopulationStabilityIndex.CountSorted(edges, pooled, refCounts);
-            var curCounts = new long[_options.PsiBins];
-            PopulationStabilityIndex.Count(edges, cur, curCounts);
-            var psi = PopulationStabilityIndex.FromCounts(refCounts, curCounts, _options.PsiEpsilon);
-            var psiP = CategoricalTests.ChiSquareSf(psi * en, _options.PsiBins - 1);
-            result[c] = new ChannelStats(n, nEff, refNEff, d, ksP, psi, psiP, edges, refCounts, curCounts);
+            ArrayPool<double>.Shared.Return(sortedBuffer);
+            ArrayPool<double>.Shared.Return(pooledBuffer);
         }
-
-        return new WindowStats(result, matched);
     }
 
     private int[] Match(double[][] sketches, bool[] usable, string? excludeGroup)
