@@ -615,7 +615,6 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     # exponential moving average of all parameters and BatchNorm buffers (evaluated and exported)
     ema_model = copy.deepcopy(model) if args.ema > 0 else model
     ema_pairs = [(e, p) for e, p in zip(ema_model.state_dict().values(), model.state_dict().values())]
-    y_fit = w_fit["y"]
     for epoch in range(1, args.epochs + 1):
         t0 = time.time()
         model.train()
@@ -630,7 +629,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                 xb = gather(x_raw, starts)
             xb = (xb - mean) / std
             counts = (cum[starts + WINDOW_LENGTH] - cum[starts])[:, 1:].astype(np.float64)
-            yb = torch.from_numpy(counts.argmax(axis=1))  # = y_fit[idx] unless --shift-relabel moved it
+            yb = torch.from_numpy(counts.argmax(axis=1))  # = w_fit["y"][idx] unless --shift-relabel moved it
             if args.soft_labels:  # the window's label proportions (unlabelled samples left out)
                 soft = torch.from_numpy((counts / counts.sum(axis=1, keepdims=True)).astype(np.float32))
             if args.mixup > 0:
