@@ -135,6 +135,15 @@ def parse_args(argv):
                    help="train on each window's label proportions instead of its majority label")
     p.add_argument("--shift-relabel", action="store_true",
                    help="time shifts may change a window's majority label; the window takes its new label")
+    p.add_argument("--context", type=int, default=0, metavar="FRAMES",
+                   help="also give the network the FRAMES samples of the stream before each labelled window "
+                        "(a multiple of 8; a session's first windows are padded with its first sample); the "
+                        "labels, windows and evaluation are unchanged, the network pools over the labelled span "
+                        "only. Trains and evaluates without exporting: the runtime labels a model's whole window")
+    p.add_argument("--context-summary", action="store_true",
+                   help="with --context (a multiple of 25): the network reads the context only as the means of its "
+                        "0.5-s blocks, beside the labelled window (about the labelled window's inference cost), "
+                        "instead of running over it")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
     p.add_argument("--aug-shift", type=int, default=50,
                    help="max random time shift of a training window in samples (label-preserving only)")
@@ -160,10 +169,19 @@ def parse_args(argv):
         args.output = "probabilities" if args.arch == "cnn_bilstm" else "logits"
     if args.out is None:
         args.out = os.path.join(REPO_ROOT, "models", "%s-%s.onnx" % (args.name, args.version))
+    metrics_given = args.metrics_out is not None
     if args.metrics_out is None:
         base = args.out[:-5] if args.out.endswith(".onnx") else args.out
         args.metrics_out = base + ".metrics.json"
     args.val_subjects = sorted(int(s) for s in args.val_subjects.split(",") if s.strip())
+    if args.context_summary and (args.context <= 0 or args.context % 25 != 0):
+        p.error("--context-summary needs --context, a positive multiple of 25 (0.5-s blocks), got %d" % args.context)
+    if not args.context_summary and (args.context < 0 or args.context % 8 != 0):
+        p.error("--context must be a non-negative multiple of 8 (the front end pools time by 8), got %d" % args.context)
+    if args.context and not args.arch.startswith("cnn_bilstm"):
+        p.error("--context needs a cnn_bilstm architecture (it pools the LSTM's output over the labelled span)")
+    if args.context and not metrics_given:
+        p.error("--context trains and evaluates without exporting a model: pass --metrics-out for the report")
     return args
 
 
@@ -259,9 +277,14 @@ def subset(w, mask):
     return {k: v[mask] for k, v in w.items()}
 
 
-def gather(x, starts):
-    idx = starts[:, None] + np.arange(WINDOW_LENGTH)[None, :]
-    return x[idx]  # [n, 200, 6]
+def gather(x, starts, lo=None, context=0):
+    """The windows [n, context + 200, 6] starting at `starts`, with `context` samples before each; samples before
+    the window's session start `lo` repeat its first sample."""
+    if context == 0:
+        idx = starts[:, None] + np.arange(WINDOW_LENGTH)[None, :]
+        return x[idx]  # [n, 200, 6]
+    idx = starts[:, None] - context + np.arange(context + WINDOW_LENGTH)[None, :]
+    return x[np.maximum(idx, lo[:, None])]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,8 +297,8 @@ class Augmenter:
     Applied in sensor units before normalisation, on training windows only."""
 
     def __init__(self, x, cum, rng, max_shift=50, max_angle_deg=10.0, scale_sd=0.05,
-                 acc_noise=0.01, gyro_noise=0.01, relabel=False):
-        self.x, self.cum, self.rng, self.relabel = x, cum, rng, relabel
+                 acc_noise=0.01, gyro_noise=0.01, relabel=False, context=0):
+        self.x, self.cum, self.rng, self.relabel, self.context = x, cum, rng, relabel, context
         self.max_shift, self.max_angle = max_shift, np.deg2rad(max_angle_deg)
         self.scale_sd, self.acc_noise, self.gyro_noise = scale_sd, acc_noise, gyro_noise
 
@@ -302,7 +325,7 @@ class Augmenter:
     def batch(self, w, idx):
         """The augmented windows [n, 200, 6] and their start rows (for the labels of shifted windows)."""
         starts = self.shifted_starts(w, idx)
-        xb = gather(self.x, starts).astype(np.float64)
+        xb = gather(self.x, starts, w["sess_lo"][idx], self.context).astype(np.float64)
         r = self.rotations(len(idx))
         xb[:, :, 0:3] = xb[:, :, 0:3] @ r.transpose(0, 2, 1)
         xb[:, :, 3:6] = xb[:, :, 3:6] @ r.transpose(0, 2, 1)
@@ -391,8 +414,10 @@ class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False,
-                 gravity=False, mean=None, std=None):
+                 gravity=False, mean=None, std=None, labelled_steps=None, summary_context=0):
         super().__init__()
+        self.labelled_steps = labelled_steps  # with --context: pool over the last steps only (the labelled span)
+        self.summary_context = summary_context  # with --context-summary: the context's frames, read as 0.5-s means
         self.gravity = GravityFrame(mean, std) if gravity else None
         cin = 10 if gravity else 6
         if full_resolution and light:  # the champion's widths, first two blocks at the full 200 steps
@@ -419,15 +444,26 @@ class CnnBiLSTM(nn.Module):
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(4 * hidden, N_CLASSES)
+        if summary_context:  # the means of the context's 0.5-s blocks, through one small layer, beside the pooling
+            self.context_summary = nn.Sequential(nn.Linear(summary_context // 25 * 6, 32), nn.ReLU())
+            self.head = nn.Linear(4 * hidden + 32, N_CLASSES)
+        else:
+            self.head = nn.Linear(4 * hidden, N_CLASSES)
 
-    def forward(self, x):  # x [N, 200, 6], already normalised
+    def forward(self, x):  # x [N, 200, 6] (with --context [N, context + 200, 6]), already normalised
+        extra = []
+        if self.summary_context:
+            n, c = x.shape[0], self.summary_context
+            extra.append(self.context_summary(x[:, :c].reshape(n, c // 25, 25, 6).mean(dim=2).reshape(n, -1)))
+            x = x[:, c:]
         xt = x.transpose(1, 2)
         if self.gravity is not None:
             xt = torch.cat([xt, self.gravity(x)], dim=1)
         h = self.features(xt).transpose(1, 2)  # [N, 25, 128]
         o, _ = self.lstm(h)
-        z = torch.cat([o.mean(dim=1), o.amax(dim=1)], dim=1)
+        if self.labelled_steps is not None:
+            o = o[:, -self.labelled_steps:]
+        z = torch.cat([o.mean(dim=1), o.amax(dim=1)] + extra, dim=1)
         return self.head(self.dropout(z))
 
 
@@ -494,9 +530,11 @@ ARCHITECTURES = {
 }
 
 
-def build_model(arch, dropout, for_export=False, mean=None, std=None):
+def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_summary=False):
     if arch.startswith("cnn_bilstm"):
         return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export,
+                         labelled_steps=WINDOW_LENGTH // 8 if context and not context_summary else None,
+                         summary_context=context if context_summary else 0,
                          full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
                          light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
     if arch == "cnn_fr":
@@ -587,7 +625,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
     rng = np.random.default_rng(args.seed)
     aug = None if args.no_augment else Augmenter(
         x_raw, cum, rng, max_shift=args.aug_shift, max_angle_deg=args.aug_rotation, scale_sd=args.aug_scale,
-        acc_noise=args.aug_noise, gyro_noise=args.aug_noise, relabel=args.shift_relabel)
+        acc_noise=args.aug_noise, gyro_noise=args.aug_noise, relabel=args.shift_relabel, context=args.context)
 
     counts = np.bincount(w_fit["y"], minlength=N_CLASSES).astype(np.float64)
     if args.class_weight_power > 0:
@@ -610,7 +648,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.15)
 
     refit = len(w_val["y"]) == 0  # no validation subjects: train --epochs epochs, keep the last weights
-    x_val = (gather(x_raw, w_val["start"]) - mean) / std
+    x_val = (gather(x_raw, w_val["start"], w_val["sess_lo"], args.context) - mean) / std
     best = dict(f1=-1.0, epoch=0, state=None, metrics=None)
     # exponential moving average of all parameters and BatchNorm buffers (evaluated and exported)
     ema_model = copy.deepcopy(model) if args.ema > 0 else model
@@ -626,7 +664,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                 xb, starts = aug.batch(w_fit, idx)
             else:
                 starts = w_fit["start"][idx]
-                xb = gather(x_raw, starts)
+                xb = gather(x_raw, starts, w_fit["sess_lo"][idx], args.context)
             xb = (xb - mean) / std
             counts = (cum[starts + WINDOW_LENGTH] - cum[starts])[:, 1:].astype(np.float64)
             yb = torch.from_numpy(counts.argmax(axis=1))  # = w_fit["y"][idx] unless --shift-relabel moved it
@@ -793,7 +831,8 @@ def main(argv=None):
     mean = np.array(json.loads(mean_json), dtype=np.float32)  # exactly the recorded values
     std = np.array(json.loads(std_json), dtype=np.float32)
 
-    model = build_model(args.arch, args.dropout, mean=mean, std=std)
+    model = build_model(args.arch, args.dropout, mean=mean, std=std, context=args.context,
+                        context_summary=args.context_summary)
     n_params = count_parameters(model)
     log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))
     log("architecture:", ARCHITECTURES[args.arch])
@@ -811,7 +850,7 @@ def main(argv=None):
                                                             best["metrics"]["macro_f1"], best["metrics"]["accuracy"]))
         log(format_report(best["metrics"], "validation subjects %s (best epoch)" % val_subjects))
 
-    x_test = ((gather(data["x"], w_test["start"]) - mean) / std).astype(np.float32)
+    x_test = ((gather(data["x"], w_test["start"], w_test["sess_lo"], args.context) - mean) / std).astype(np.float32)
     test_pred = predict(model, x_test).argmax(1)
     tm = classification_metrics(w_test["y"], test_pred, activity_names)
     log(format_report(tm, "TEST subjects %s" % test_subjects))
@@ -853,11 +892,16 @@ def main(argv=None):
         "har.architecture": "%s: %s; %d trainable parameters; output %s" % (
             args.arch, ARCHITECTURES[args.arch], n_params, output_kind),
     }
-    export_onnx(args, model, card, x_test[:64])
+    if args.context:
+        log("not exported: with --context %d the network reads %d samples before each labelled window, and the "
+            "runtime (Har.Inference) labels a model's whole window (har.window_length)" % (args.context, args.context))
+    else:
+        export_onnx(args, model, card, x_test[:64])
 
     report = dict(
         model_name=card["har.model_name"], model_version=args.version, arch=args.arch, parameters=n_params,
-        architecture=ARCHITECTURES[args.arch], onnx=os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
+        architecture=ARCHITECTURES[args.arch],
+        onnx=None if args.context else os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
         training_seconds=round(train_seconds, 1), training_cpu_seconds=round(train_cpu_seconds, 1),
         best_epoch=best["epoch"], epochs_max=args.epochs,
         hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
@@ -866,7 +910,8 @@ def main(argv=None):
                              augment=not args.no_augment, aug_shift=args.aug_shift,
                              aug_rotation_deg=args.aug_rotation, aug_scale=args.aug_scale,
                              aug_noise=args.aug_noise, patience=args.patience, threads=args.threads,
-                             opset=args.opset),
+                             opset=args.opset, **({"context": args.context, "context_summary": args.context_summary}
+                                                  if args.context else {})),
         training_data=training_data, window_counts=counts,
         normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),
         macro_f1_definition="mean F1 over the classes present in the true labels or the predictions "
