@@ -140,10 +140,12 @@ def parse_args(argv):
                         "(a multiple of 8; a session's first windows are padded with its first sample); the "
                         "labels, windows and evaluation are unchanged, the network pools over the labelled span "
                         "only. Trains and evaluates without exporting: the runtime labels a model's whole window")
-    p.add_argument("--context-summary", action="store_true",
-                   help="with --context (a multiple of 25): the network reads the context only as the means of its "
-                        "0.5-s blocks, beside the labelled window (about the labelled window's inference cost), "
-                        "instead of running over it")
+    p.add_argument("--context-reader", choices=["full", "means", "conv"], default="full",
+                   help="how the network reads the --context frames: full = the front end and LSTM run over them too "
+                        "(about twice the inference cost); means = the means of its 0.5-s blocks through one small "
+                        "layer (FRAMES a multiple of 25); conv = two small convolution blocks over the context "
+                        "averaged to 12.5 Hz (FRAMES a multiple of 4); means and conv join the pooled features and "
+                        "cost about what the labelled window alone costs")
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
     p.add_argument("--aug-shift", type=int, default=50,
                    help="max random time shift of a training window in samples (label-preserving only)")
@@ -174,10 +176,12 @@ def parse_args(argv):
         base = args.out[:-5] if args.out.endswith(".onnx") else args.out
         args.metrics_out = base + ".metrics.json"
     args.val_subjects = sorted(int(s) for s in args.val_subjects.split(",") if s.strip())
-    if args.context_summary and (args.context <= 0 or args.context % 25 != 0):
-        p.error("--context-summary needs --context, a positive multiple of 25 (0.5-s blocks), got %d" % args.context)
-    if not args.context_summary and (args.context < 0 or args.context % 8 != 0):
-        p.error("--context must be a non-negative multiple of 8 (the front end pools time by 8), got %d" % args.context)
+    multiple = dict(full=8, means=25, conv=4)[args.context_reader]
+    if args.context < 0 or args.context % multiple != 0:
+        p.error("--context with --context-reader %s must be a non-negative multiple of %d, got %d"
+                % (args.context_reader, multiple, args.context))
+    if args.context_reader != "full" and not args.context:
+        p.error("--context-reader %s needs --context FRAMES" % args.context_reader)
     if args.context and not args.arch.startswith("cnn_bilstm"):
         p.error("--context needs a cnn_bilstm architecture (it pools the LSTM's output over the labelled span)")
     if args.context and not metrics_given:
@@ -414,10 +418,10 @@ class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False,
-                 gravity=False, mean=None, std=None, labelled_steps=None, summary_context=0):
+                 gravity=False, mean=None, std=None, labelled_steps=None, context=0, context_reader=None):
         super().__init__()
-        self.labelled_steps = labelled_steps  # with --context: pool over the last steps only (the labelled span)
-        self.summary_context = summary_context  # with --context-summary: the context's frames, read as 0.5-s means
+        self.labelled_steps = labelled_steps  # --context-reader full: pool over the labelled span's steps only
+        self.context, self.context_reader = context, context_reader  # means / conv: read beside the window
         self.gravity = GravityFrame(mean, std) if gravity else None
         cin = 10 if gravity else 6
         if full_resolution and light:  # the champion's widths, first two blocks at the full 200 steps
@@ -444,17 +448,24 @@ class CnnBiLSTM(nn.Module):
         self.lstm = FastBiLSTM(128, hidden) if fast_lstm else nn.LSTM(128, hidden, batch_first=True,
                                                                         bidirectional=True)
         self.dropout = nn.Dropout(dropout)
-        if summary_context:  # the means of the context's 0.5-s blocks, through one small layer, beside the pooling
-            self.context_summary = nn.Sequential(nn.Linear(summary_context // 25 * 6, 32), nn.ReLU())
+        if context_reader == "conv":  # two small blocks over the context averaged to 12.5 Hz, mean + max pooled
+            self.context_net = nn.Sequential(nn.AvgPool1d(4), *conv_block(6, 32, 5, True), *conv_block(32, 64, 5, True))
+            self.head = nn.Linear(4 * hidden + 128, N_CLASSES)
+        elif context_reader == "means":  # the means of the context's 0.5-s blocks, through one small layer
+            self.context_net = nn.Sequential(nn.Linear(context // 25 * 6, 32), nn.ReLU())
             self.head = nn.Linear(4 * hidden + 32, N_CLASSES)
         else:
             self.head = nn.Linear(4 * hidden, N_CLASSES)
 
     def forward(self, x):  # x [N, 200, 6] (with --context [N, context + 200, 6]), already normalised
         extra = []
-        if self.summary_context:
-            n, c = x.shape[0], self.summary_context
-            extra.append(self.context_summary(x[:, :c].reshape(n, c // 25, 25, 6).mean(dim=2).reshape(n, -1)))
+        if self.context_reader == "conv":
+            hc = self.context_net(x[:, :self.context].transpose(1, 2))
+            extra.append(torch.cat([hc.mean(dim=2), hc.amax(dim=2)], dim=1))
+            x = x[:, self.context:]
+        elif self.context_reader == "means":
+            n, c = x.shape[0], self.context
+            extra.append(self.context_net(x[:, :c].reshape(n, c // 25, 25, 6).mean(dim=2).reshape(n, -1)))
             x = x[:, c:]
         xt = x.transpose(1, 2)
         if self.gravity is not None:
@@ -530,11 +541,11 @@ ARCHITECTURES = {
 }
 
 
-def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_summary=False):
+def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_reader="full"):
     if arch.startswith("cnn_bilstm"):
         return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export,
-                         labelled_steps=WINDOW_LENGTH // 8 if context and not context_summary else None,
-                         summary_context=context if context_summary else 0,
+                         labelled_steps=WINDOW_LENGTH // 8 if context and context_reader == "full" else None,
+                         context=context, context_reader=context_reader if context and context_reader != "full" else None,
                          full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
                          light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
     if arch == "cnn_fr":
@@ -832,7 +843,7 @@ def main(argv=None):
     std = np.array(json.loads(std_json), dtype=np.float32)
 
     model = build_model(args.arch, args.dropout, mean=mean, std=std, context=args.context,
-                        context_summary=args.context_summary)
+                        context_reader=args.context_reader)
     n_params = count_parameters(model)
     log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))
     log("architecture:", ARCHITECTURES[args.arch])
@@ -910,7 +921,7 @@ def main(argv=None):
                              augment=not args.no_augment, aug_shift=args.aug_shift,
                              aug_rotation_deg=args.aug_rotation, aug_scale=args.aug_scale,
                              aug_noise=args.aug_noise, patience=args.patience, threads=args.threads,
-                             opset=args.opset, **({"context": args.context, "context_summary": args.context_summary}
+                             opset=args.opset, **({"context": args.context, "context_reader": args.context_reader}
                                                   if args.context else {})),
         training_data=training_data, window_counts=counts,
         normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),
