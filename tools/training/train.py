@@ -137,7 +137,8 @@ def parse_args(argv):
                    help="time shifts may change a window's majority label; the window takes its new label")
     p.add_argument("--context", type=int, default=0, metavar="FRAMES",
                    help="also give the network the FRAMES samples of the stream before each labelled window "
-                        "(a multiple of 8; a session's first windows are padded with its first sample); the "
+                        "(a multiple of what --context-reader needs; a session's first windows are padded with its "
+                        "first sample); the "
                         "labels, windows and evaluation are unchanged, the network pools over the labelled span "
                         "only. Trains and evaluates without exporting: the runtime labels a model's whole window")
     p.add_argument("--context-reader", choices=["full", "means", "conv"], default="full",
@@ -184,6 +185,8 @@ def parse_args(argv):
         p.error("--context-reader %s needs --context FRAMES" % args.context_reader)
     if args.context and not args.arch.startswith("cnn_bilstm"):
         p.error("--context needs a cnn_bilstm architecture (it pools the LSTM's output over the labelled span)")
+    if args.soft_labels and args.mixup > 0:
+        p.error("--soft-labels does not combine with --mixup (mixup mixes the majority labels)")
     if args.context and not metrics_given:
         p.error("--context trains and evaluates without exporting a model: pass --metrics-out for the report")
     return args
@@ -418,10 +421,10 @@ class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
 
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False,
-                 gravity=False, mean=None, std=None, labelled_steps=None, context=0, context_reader=None):
+                 gravity=False, mean=None, std=None, context=0, context_reader="full"):
         super().__init__()
-        self.labelled_steps = labelled_steps  # --context-reader full: pool over the labelled span's steps only
-        self.context, self.context_reader = context, context_reader  # means / conv: read beside the window
+        # --context: "full" pools over the labelled window's steps only; "means" / "conv" read the context beside it
+        self.context, self.context_reader = context, context_reader if context else None
         self.gravity = GravityFrame(mean, std) if gravity else None
         cin = 10 if gravity else 6
         if full_resolution and light:  # the champion's widths, first two blocks at the full 200 steps
@@ -472,8 +475,8 @@ class CnnBiLSTM(nn.Module):
             xt = torch.cat([xt, self.gravity(x)], dim=1)
         h = self.features(xt).transpose(1, 2)  # [N, 25, 128]
         o, _ = self.lstm(h)
-        if self.labelled_steps is not None:
-            o = o[:, -self.labelled_steps:]
+        if self.context_reader == "full":
+            o = o[:, -(WINDOW_LENGTH // 8):]
         z = torch.cat([o.mean(dim=1), o.amax(dim=1)] + extra, dim=1)
         return self.head(self.dropout(z))
 
@@ -544,8 +547,7 @@ ARCHITECTURES = {
 def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_reader="full"):
     if arch.startswith("cnn_bilstm"):
         return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export,
-                         labelled_steps=WINDOW_LENGTH // 8 if context and context_reader == "full" else None,
-                         context=context, context_reader=context_reader if context and context_reader != "full" else None,
+                         context=context, context_reader=context_reader,
                          full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
                          light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
     if arch == "cnn_fr":
