@@ -13,7 +13,7 @@ namespace Har.Inference;
 /// <remarks>
 /// A card is read with <see cref="Load(string)"/> (from an ONNX file, validated against the graph's
 /// input and output shapes) or <see cref="FromMetadata"/> (from the raw key/value pairs). Every key
-/// listed in <see cref="ModelCardKeys"/> is required; a missing key, an unparsable value or a mismatch
+/// listed in <see cref="ModelCardKeys"/> is required but <c>har.context_frames</c>; a missing key, an unparsable value or a mismatch
 /// with the graph is refused with a <see cref="ModelCardException"/> that names the key and the
 /// expected value.
 /// </remarks>
@@ -28,6 +28,7 @@ public sealed class ModelCard
         string modelVersion,
         string[] labels,
         int windowLength,
+        int contextFrames,
         int stride,
         double sampleRateHz,
         string[] channels,
@@ -43,6 +44,7 @@ public sealed class ModelCard
         ModelVersion = modelVersion;
         Labels = Array.AsReadOnly(labels);
         WindowLength = windowLength;
+        ContextFrames = contextFrames;
         Stride = stride;
         SampleRateHz = sampleRateHz;
         Channels = Array.AsReadOnly(channels);
@@ -63,8 +65,18 @@ public sealed class ModelCard
     /// <summary>Gets the activity names in the order of the model's output (<c>har.labels</c>).</summary>
     public IReadOnlyList<string> Labels { get; }
 
-    /// <summary>Gets the number of samples in one input window (<c>har.window_length</c>).</summary>
+    /// <summary>Gets the number of samples in one window, the span each prediction labels (<c>har.window_length</c>).</summary>
     public int WindowLength { get; }
+
+    /// <summary>
+    /// Gets the number of samples before each window that the model also reads (<c>har.context_frames</c>, optional, 0 when
+    /// absent): the posture or movement that led into the window. Its input is <see cref="InputFrames"/> samples long; for a
+    /// stream's first windows the runtime repeats the stream's first frame where the stream has not begun (as training does).
+    /// </summary>
+    public int ContextFrames { get; }
+
+    /// <summary>Gets the number of frames of one model input: <see cref="ContextFrames"/> + <see cref="WindowLength"/>.</summary>
+    public int InputFrames => ContextFrames + WindowLength;
 
     /// <summary>Gets the number of samples between the starts of consecutive windows (<c>har.stride</c>).</summary>
     public int Stride { get; }
@@ -110,7 +122,7 @@ public sealed class ModelCard
 
     /// <summary>
     /// Reads and validates the card of an ONNX model file, including its agreement with the graph's
-    /// input <c>[N, window_length, channels]</c> and output <c>[N, labels]</c> shapes.
+    /// input <c>[N, context_frames + window_length, channels]</c> and output <c>[N, labels]</c> shapes.
     /// </summary>
     /// <param name="modelPath">The path of the <c>.onnx</c> file.</param>
     /// <returns>The validated card.</returns>
@@ -185,6 +197,18 @@ public sealed class ModelCard
         }
 
         var windowLength = ParsePositiveInt(copy, ModelCardKeys.WindowLength);
+        var contextFrames = 0;
+        if (copy.TryGetValue(ModelCardKeys.ContextFrames, out var context)
+            && (!int.TryParse(context, NumberStyles.None, CultureInfo.InvariantCulture, out contextFrames) || contextFrames > MaxContextFrames))
+        {
+            throw new ModelCardException(ModelCardKeys.ContextFrames, $"Model card key '{ModelCardKeys.ContextFrames}' is '{context}'; expected a whole number of frames from 0 to {MaxContextFrames} (the samples before each window the model also reads).");
+        }
+
+        if (windowLength > int.MaxValue - contextFrames)
+        {
+            throw new ModelCardException(ModelCardKeys.WindowLength, $"Model card keys '{ModelCardKeys.WindowLength}' ({windowLength}) and '{ModelCardKeys.ContextFrames}' ({contextFrames}) add up to more frames than an input can hold; expected a window of at most {int.MaxValue - contextFrames} frames.");
+        }
+
         var stride = ParsePositiveInt(copy, ModelCardKeys.Stride);
         var sampleRate = ParseDouble(copy, ModelCardKeys.SampleRateHz);
         if (!(sampleRate > 0) || !double.IsFinite(sampleRate))
@@ -233,8 +257,11 @@ public sealed class ModelCard
             throw new ModelCardException(ModelCardKeys.TrainedAt, $"Model card key '{ModelCardKeys.TrainedAt}' is '{copy[ModelCardKeys.TrainedAt]}'; expected an ISO-8601 timestamp.");
         }
 
-        return new ModelCard(copy, name, version, labels, windowLength, stride, sampleRate, channels, mean, std, output, parameters, metrics, trainedAt);
+        return new ModelCard(copy, name, version, labels, windowLength, contextFrames, stride, sampleRate, channels, mean, std, output, parameters, metrics, trainedAt);
     }
+
+    /// <summary>The most context frames a card may ask for (a window of 2^20 frames is about 6 hours at 50 Hz).</summary>
+    private const int MaxContextFrames = 1 << 20;
 
     /// <summary>Returns <c>name@version</c>.</summary>
     /// <returns>The model's identity.</returns>
@@ -244,7 +271,7 @@ public sealed class ModelCard
     {
         if (session.InputMetadata.Count != 1)
         {
-            throw new ModelCardException(null, $"Model {this} has {session.InputMetadata.Count} inputs; expected exactly one float32 input [N, {WindowLength}, {ChannelCount}].");
+            throw new ModelCardException(null, $"Model {this} has {session.InputMetadata.Count} inputs; expected exactly one float32 input [N, {InputFrames}, {ChannelCount}].");
         }
 
         if (session.OutputMetadata.Count < 1)
@@ -261,12 +288,15 @@ public sealed class ModelCard
         var dims = input.Dimensions;
         if (dims.Length != 3)
         {
-            throw new ModelCardException(null, $"Model {this} input '{inputName}' has rank {dims.Length}; expected rank 3 [N, {WindowLength}, {ChannelCount}].");
+            throw new ModelCardException(null, $"Model {this} input '{inputName}' has rank {dims.Length}; expected rank 3 [N, {InputFrames}, {ChannelCount}].");
         }
 
-        if (dims[1] != WindowLength)
+        if (dims[1] != InputFrames)
         {
-            throw new ModelCardException(ModelCardKeys.WindowLength, $"Model {this}: card says window length {WindowLength} but the graph input '{inputName}' has {dims[1]} time steps; expected them to agree.");
+            var cardSays = ContextFrames == 0
+                ? $"card says window length {WindowLength}"
+                : $"card says window length {WindowLength} plus {ContextFrames} context frames ({InputFrames})";
+            throw new ModelCardException(ContextFrames == 0 ? ModelCardKeys.WindowLength : ModelCardKeys.ContextFrames, $"Model {this}: {cardSays} but the graph input '{inputName}' has {dims[1]} time steps; expected them to agree.");
         }
 
         if (dims[2] != ChannelCount)

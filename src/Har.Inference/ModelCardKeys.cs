@@ -1,6 +1,6 @@
 namespace Har.Inference;
 
-/// <summary>The <c>metadata_props</c> keys of a Har model card. All are required.</summary>
+/// <summary>The <c>metadata_props</c> keys of a Har model card. All in <see cref="All"/> are required; <see cref="ContextFrames"/> is optional.</summary>
 internal static class ModelCardKeys
 {
     /// <summary>The model's name.</summary>
@@ -14,6 +14,9 @@ internal static class ModelCardKeys
 
     /// <summary>Samples per window.</summary>
     public const string WindowLength = "har.window_length";
+
+    /// <summary>Optional: samples before each window that the graph also reads (default 0); its input is <c>window_length + context_frames</c> samples long.</summary>
+    public const string ContextFrames = "har.context_frames";
 
     /// <summary>Samples between consecutive window starts.</summary>
     public const string Stride = "har.stride";

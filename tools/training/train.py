@@ -39,6 +39,7 @@ SAMPLE_RATE_HZ = 50
 N_LABEL_IDS = 13      # 0 = UNLABELED, 1..12 activities
 N_CLASSES = 12        # output index i  <->  label id i + 1
 DEFAULT_VAL_SUBJECTS = [28, 29, 30]
+DEFAULT_HIDDEN = 128  # LSTM hidden units per direction (--hidden)
 
 LABELLING_RULE = (
     "Every session is windowed from t_index 0 with window length 200 and stride 100; only windows "
@@ -47,6 +48,18 @@ LABELLING_RULE = (
     "0 (UNLABELED) are excluded (this includes ties between 0 and an activity). Output index i is "
     "label id i+1."
 )
+
+
+def context_rule(context):
+    """The sentence the card's labelling rule gains with --context (har.context_frames > 0)."""
+    return (
+        "The network also reads the %d samples before each labelled window: the input of the window starting at "
+        "t_index s is the session's samples [s - %d, s + 200) (%d samples, har.window_length + har.context_frames), "
+        "where samples before t_index 0 are copies of the session's first sample (t_index 0); the label, the "
+        "windows and the evaluation are those of the labelled window [s, s + 200) as above." % (
+            context, context, context + WINDOW_LENGTH))
+
+
 NORMALIZATION_RULE = (
     "Per channel, mean and population standard deviation (ddof=0) over every sample (all rows, "
     "including UNLABELED ones, each row counted once) of the training subjects used for fitting "
@@ -140,13 +153,19 @@ def parse_args(argv):
                         "(a multiple of what --context-reader needs; a session's first windows are padded with its "
                         "first sample); the "
                         "labels, windows and evaluation are unchanged, the network pools over the labelled span "
-                        "only. Trains and evaluates without exporting: the runtime labels a model's whole window")
+                        "only. The exported graph's input is [N, FRAMES + 200, 6] and its card has "
+                        "har.context_frames = FRAMES (har.window_length stays 200, the labelled window): the runtime "
+                        "feeds window k the stream's frames [k*100 - FRAMES, k*100 + 200), the stream's first frame "
+                        "repeated where the stream has not begun, and the label is that of [k*100, k*100 + 200)")
     p.add_argument("--context-reader", choices=["full", "means", "conv"], default="full",
                    help="how the network reads the --context frames: full = the front end and LSTM run over them too "
                         "(about twice the inference cost); means = the means of its 0.5-s blocks through one small "
                         "layer (FRAMES a multiple of 25); conv = two small convolution blocks over the context "
                         "averaged to 12.5 Hz (FRAMES a multiple of 4); means and conv join the pooled features and "
                         "cost about what the labelled window alone costs")
+    p.add_argument("--hidden", type=int, default=None, metavar="N",
+                   help="hidden units per direction of the bidirectional LSTM (cnn_bilstm* architectures only; "
+                        "default %d)" % DEFAULT_HIDDEN)
     p.add_argument("--no-augment", action="store_true", help="disable training-set augmentation")
     p.add_argument("--aug-shift", type=int, default=50,
                    help="max random time shift of a training window in samples (label-preserving only)")
@@ -172,7 +191,6 @@ def parse_args(argv):
         args.output = "probabilities" if args.arch == "cnn_bilstm" else "logits"
     if args.out is None:
         args.out = os.path.join(REPO_ROOT, "models", "%s-%s.onnx" % (args.name, args.version))
-    metrics_given = args.metrics_out is not None
     if args.metrics_out is None:
         base = args.out[:-5] if args.out.endswith(".onnx") else args.out
         args.metrics_out = base + ".metrics.json"
@@ -187,8 +205,12 @@ def parse_args(argv):
         p.error("--context needs a cnn_bilstm architecture (it pools the LSTM's output over the labelled span)")
     if args.soft_labels and args.mixup > 0:
         p.error("--soft-labels does not combine with --mixup (mixup mixes the majority labels)")
-    if args.context and not metrics_given:
-        p.error("--context trains and evaluates without exporting a model: pass --metrics-out for the report")
+    if args.hidden is not None and not args.arch.startswith("cnn_bilstm"):
+        p.error("--hidden needs a cnn_bilstm architecture (the %s architecture has no LSTM)" % args.arch)
+    if args.hidden is None:
+        args.hidden = DEFAULT_HIDDEN
+    if args.hidden <= 0:
+        p.error("--hidden must be a positive number of LSTM units per direction, got %d" % args.hidden)
     return args
 
 
@@ -418,9 +440,9 @@ class GravityFrame(nn.Module):
 
 
 class CnnBiLSTM(nn.Module):
-    """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(128) + mean/max pooling over time."""
+    """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(hidden, default 128) + mean/max pooling over time."""
 
-    def __init__(self, dropout=0.3, fast_lstm=True, hidden=128, full_resolution=False, light=False,
+    def __init__(self, dropout=0.3, fast_lstm=True, hidden=DEFAULT_HIDDEN, full_resolution=False, light=False,
                  gravity=False, mean=None, std=None, context=0, context_reader="full"):
         super().__init__()
         # --context: "full" pools over the labelled window's steps only; "means" / "conv" read the context beside it
@@ -524,18 +546,18 @@ class CnnFullRes(nn.Module):
         return self.head(self.dropout(z))
 
 
-ARCHITECTURES = {
+ARCHITECTURES = {  # "{hidden}": the LSTM's units per direction (--hidden), see describe_architecture
     "cnn_bilstm": "1D-CNN (4 blocks 6-32-64-128-128, pooling after blocks 1-3, 200 -> 25 steps) + "
-                  "bidirectional LSTM (128 per direction), mean + max pooling over time, linear head",
+                  "bidirectional LSTM ({hidden} per direction), mean + max pooling over time, linear head",
     "cnn_bilstm_fr": "1D-CNN with a full-resolution front end (4 blocks 6-48-96-128-128, pooling after "
-                     "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
+                     "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM ({hidden} per direction), mean + max "
                      "pooling over time, linear head",
     "cnn_bilstm_frg": "1D-CNN with a full-resolution front end over the six channels and four orientation-free "
                       "ones computed in the graph (acceleration and rotation rate along and across gravity; 4 blocks "
-                      "10-48-96-128-128, pooling after blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per "
+                      "10-48-96-128-128, pooling after blocks 2-4, 200 -> 25 steps) + bidirectional LSTM ({hidden} per "
                       "direction), mean + max pooling over time, linear head",
     "cnn_bilstm_frl": "1D-CNN with a light full-resolution front end (4 blocks 6-32-64-128-128, pooling after "
-                      "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM (128 per direction), mean + max "
+                      "blocks 2-4, 200 -> 25 steps) + bidirectional LSTM ({hidden} per direction), mean + max "
                       "pooling over time, linear head",
     "cnn": "pure 1D-CNN (5 blocks 6-32-64-128-128-128, pooling after blocks 1-3), global average + max "
            "pooling, linear head",
@@ -544,9 +566,29 @@ ARCHITECTURES = {
 }
 
 
-def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_reader="full"):
+def describe_architecture(arch, hidden=DEFAULT_HIDDEN, context=0, context_reader="full"):
+    """One line for the log, the card's har.architecture and the report; without --hidden / --context it is the
+    text the architecture has always had."""
+    text = ARCHITECTURES[arch].replace("{hidden}", str(hidden))
+    if context:
+        reader = dict(
+            full="the front end and the LSTM run over the context and the window (%d -> %d steps) and the LSTM's "
+                 "output is pooled over the labelled window's last %d steps only" % (
+                     context + WINDOW_LENGTH, (context + WINDOW_LENGTH) // 8, WINDOW_LENGTH // 8),
+            means="the means of the context's %d 0.5-s blocks (%d values) through Linear(%d -> 32) + ReLU, joined to "
+                  "the pooled features" % (context // 25, context // 25 * 6, context // 25 * 6),
+            conv="the context averaged to 12.5 Hz through two conv blocks 6-32-64 (pooling after each), mean + max "
+                 "pooled (128 features) and joined to the pooled features",
+        )[context_reader]
+        text += ("; also reads the %d frames before the labelled window (input %d = %d context + %d frames; context "
+                 "reader %s: %s)" % (context, context + WINDOW_LENGTH, context, WINDOW_LENGTH, context_reader, reader))
+    return text
+
+
+def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_reader="full",
+                hidden=DEFAULT_HIDDEN):
     if arch.startswith("cnn_bilstm"):
-        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export,
+        return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, hidden=hidden,
                          context=context, context_reader=context_reader,
                          full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
                          light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
@@ -745,8 +787,11 @@ def export_onnx(args, trained, card, check_x):
     import onnx
     from onnx import checker, helper, shape_inference
 
-    model = build_model(args.arch, args.dropout, for_export=True)
-    missing = model.load_state_dict(trained.state_dict(), strict=True)
+    model = build_model(args.arch, args.dropout, for_export=True, context=args.context,
+                        context_reader=args.context_reader, hidden=args.hidden)
+    model.load_state_dict(trained.state_dict(), strict=True)
+    frames = WINDOW_LENGTH + args.context  # the graph's time axis: context frames, then the labelled window
+    assert check_x.shape[1:] == (frames, len(CHANNELS)), check_x.shape
     model.eval(); trained.eval()
     with torch.no_grad():
         a = trained(torch.from_numpy(check_x))
@@ -770,8 +815,13 @@ def export_onnx(args, trained, card, check_x):
         m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     m.producer_name = "har tools/training/train.py"
     m.model_version = int(args.version.split(".")[0]) * 1000000 + int(args.version.split(".")[1]) * 1000 + int(args.version.split(".")[2])
-    m.doc_string = "%s %s: human activity recognition on 200x6 windows (see metadata_props har.*)" % (
-        card["har.model_name"], card["har.model_version"])
+    if args.context:
+        m.doc_string = ("%s %s: human activity recognition on 200x6 windows, reading the %d frames before each "
+                        "window too (input %dx6; see metadata_props har.*, har.context_frames)" % (
+                            card["har.model_name"], card["har.model_version"], args.context, frames))
+    else:
+        m.doc_string = "%s %s: human activity recognition on 200x6 windows (see metadata_props har.*)" % (
+            card["har.model_name"], card["har.model_version"])
     checker.check_model(m, full_check=True)
     inferred = shape_inference.infer_shapes(m, check_type=True, strict_mode=True)
 
@@ -781,7 +831,7 @@ def export_onnx(args, trained, card, check_x):
     assert [i.name for i in ins] == ["input"] and [o.name for o in outs] == ["output"]
     assert ins[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert outs[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert dims(ins[0]) == ["N", WINDOW_LENGTH, len(CHANNELS)], dims(ins[0])
+    assert dims(ins[0]) == ["N", frames, len(CHANNELS)], dims(ins[0])
     assert dims(outs[0]) == ["N", N_CLASSES], dims(outs[0])
     opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
     onnx.save_model(m, args.out)  # single file, weights inside
@@ -845,10 +895,11 @@ def main(argv=None):
     std = np.array(json.loads(std_json), dtype=np.float32)
 
     model = build_model(args.arch, args.dropout, mean=mean, std=std, context=args.context,
-                        context_reader=args.context_reader)
+                        context_reader=args.context_reader, hidden=args.hidden)
     n_params = count_parameters(model)
+    architecture = describe_architecture(args.arch, args.hidden, args.context, args.context_reader)
     log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))
-    log("architecture:", ARCHITECTURES[args.arch])
+    log("architecture:", architecture)
     log(str(model))
 
     t_train, cpu_train = time.time(), time.process_time()
@@ -878,6 +929,9 @@ def main(argv=None):
         window_length=WINDOW_LENGTH, stride=STRIDE, labelling_rule=LABELLING_RULE,
         normalization_rule=NORMALIZATION_RULE,
     )
+    if args.context:  # only then, so that a default card is what it always was
+        training_data["labelling_rule"] = LABELLING_RULE + " " + context_rule(args.context)
+        training_data["context_frames"] = args.context
     card_metrics = dict(
         split="test", test_subjects=test_subjects, accuracy=tm["accuracy"], macro_f1=tm["macro_f1"],
         n_windows=tm["n_windows"], macro_f1_classes=tm["macro_f1_classes"],
@@ -892,6 +946,7 @@ def main(argv=None):
         "har.labels": json.dumps(activity_names),
         "har.window_length": str(WINDOW_LENGTH),
         "har.stride": str(STRIDE),
+        **({"har.context_frames": str(args.context)} if args.context else {}),
         "har.sample_rate_hz": str(SAMPLE_RATE_HZ),
         "har.channels": json.dumps(CHANNELS),
         "har.normalization.mean": mean_json,
@@ -903,18 +958,14 @@ def main(argv=None):
         "har.trained_at": trained_at,
         "har.training_command": command,
         "har.architecture": "%s: %s; %d trainable parameters; output %s" % (
-            args.arch, ARCHITECTURES[args.arch], n_params, output_kind),
+            args.arch, architecture, n_params, output_kind),
     }
-    if args.context:
-        log("not exported: with --context %d the network reads %d samples before each labelled window, and the "
-            "runtime (Har.Inference) labels a model's whole window (har.window_length)" % (args.context, args.context))
-    else:
-        export_onnx(args, model, card, x_test[:64])
+    export_onnx(args, model, card, x_test[:64])
 
     report = dict(
         model_name=card["har.model_name"], model_version=args.version, arch=args.arch, parameters=n_params,
-        architecture=ARCHITECTURES[args.arch],
-        onnx=None if args.context else os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
+        architecture=architecture,
+        onnx=os.path.basename(args.out), output=output_kind, trained_at=trained_at, training_command=command,
         training_seconds=round(train_seconds, 1), training_cpu_seconds=round(train_cpu_seconds, 1),
         best_epoch=best["epoch"], epochs_max=args.epochs,
         hyperparameters=dict(seed=args.seed, batch_size=args.batch_size, lr=args.lr,
@@ -924,7 +975,8 @@ def main(argv=None):
                              aug_rotation_deg=args.aug_rotation, aug_scale=args.aug_scale,
                              aug_noise=args.aug_noise, patience=args.patience, threads=args.threads,
                              opset=args.opset, **({"context": args.context, "context_reader": args.context_reader}
-                                                  if args.context else {})),
+                                                  if args.context else {}),
+                             **({"hidden": args.hidden} if args.hidden != DEFAULT_HIDDEN else {})),
         training_data=training_data, window_counts=counts,
         normalization=dict(channels=CHANNELS, mean=json.loads(mean_json), std=json.loads(std_json)),
         macro_f1_definition="mean F1 over the classes present in the true labels or the predictions "

@@ -32,7 +32,9 @@ internal static class PredictEndpoints
         var request = context.Request;
         var windowValues = pipeline.Geometry.WindowValues;
         var maxWindows = options.Value.MaxWindowsPerRequest;
-        var shape = s_shape ??= $"windows of {pipeline.Geometry.WindowLength} frames × {pipeline.Geometry.Channels.Count} channels ax ay az gx gy gz, interleaved";
+        var shape = s_shape ??= pipeline.Geometry.ContextFrames == 0
+            ? $"windows of {pipeline.Geometry.WindowLength} frames × {pipeline.Geometry.Channels.Count} channels ax ay az gx gy gz, interleaved"
+            : $"windows of {pipeline.Geometry.ContextFrames + pipeline.Geometry.WindowLength} frames ({pipeline.Geometry.ContextFrames} frames of context before the {pipeline.Geometry.WindowLength} labelled) × {pipeline.Geometry.Channels.Count} channels ax ay az gx gy gz, interleaved";
         var octet = IsOctetStream(request);
         if (!octet && UnsupportedJson(request, WindowsExpected) is { } unsupported)
         {

@@ -20,13 +20,14 @@ internal sealed class DriftObserver(DeviceDriftMonitor monitor) : IServingObserv
         }
 
         var device = p.StreamId ?? Anonymous;
-        var overlap = Math.Max(0, p.WindowLength - p.Stride);
+        var context = p.Geometry.ContextFrames * p.Channels; // drift reads the windows the predictions label, not their context
+        var overlap = Math.Max(0, p.Geometry.WindowLength - p.Stride);
         var predictions = p.Predictions;
         for (var i = 0; i < predictions.Length; i++)
         {
             ref readonly var x = ref predictions[i];
             var overlapFrames = p.StartFrames.IsEmpty || p.StartFrames[i] == 0 ? 0 : overlap;
-            monitor.Observe(device, p.GetWindow(i), overlapFrames, x.ClassIndex, x.Confidence, x.Entropy);
+            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, x.ClassIndex, x.Confidence, x.Entropy);
         }
     }
 }

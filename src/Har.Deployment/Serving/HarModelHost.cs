@@ -184,7 +184,7 @@ internal sealed class HarModelHost : IModelVersionHost
     internal static List<float[]> SyntheticWindows(ModelCard card)
     {
         var result = new List<float[]>();
-        var length = card.WindowLength;
+        var length = card.InputFrames;
         var channels = card.ChannelCount;
         for (var variant = 0; variant < 4; variant++)
         {

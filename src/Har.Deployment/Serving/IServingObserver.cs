@@ -47,7 +47,7 @@ public readonly ref struct ServedPredictions
         Version = version;
         Role = role;
         Geometry = geometry;
-        WindowLength = geometry.WindowLength;
+        WindowLength = geometry.ContextFrames + geometry.WindowLength;
         Stride = geometry.Stride;
         Channels = geometry.Channels.Count;
         StartFrames = startFrames;
@@ -69,13 +69,13 @@ public readonly ref struct ServedPredictions
     /// <summary>Gets the window geometry of the predictions: frames per window, stride, channels and sample rate.</summary>
     public WindowGeometry Geometry { get; }
 
-    /// <summary>Gets the number of frames per window.</summary>
+    /// <summary>Gets the number of frames per input window (the context frames and the window).</summary>
     internal int WindowLength { get; }
 
     /// <summary>Gets the number of frames between the starts of consecutive windows of a stream.</summary>
     internal int Stride { get; }
 
-    /// <summary>Gets, for stream windows, each window's stream-relative first frame (consecutive windows overlap by <see cref="WindowGeometry.WindowLength"/> − <see cref="WindowGeometry.Stride"/> frames); empty for whole windows.</summary>
+    /// <summary>Gets, for stream windows, each window's stream-relative first frame, after its context (consecutive windows overlap by <see cref="WindowGeometry.WindowLength"/> − <see cref="WindowGeometry.Stride"/> frames); empty for whole windows.</summary>
     public ReadOnlySpan<long> StartFrames { get; }
 
     /// <summary>Gets the number of values per frame.</summary>
@@ -83,7 +83,8 @@ public readonly ref struct ServedPredictions
 
     /// <summary>
     /// Gets window <paramref name="index"/> (the one <see cref="Predictions"/>[<paramref name="index"/>] was made on):
-    /// <see cref="WindowGeometry.WindowLength"/> (of <see cref="Geometry"/>) interleaved frames in sensor units. For a stream, a view of the stream's buffer (no
+    /// <see cref="WindowGeometry.WindowLength"/> (of <see cref="Geometry"/>) interleaved frames in sensor units, after its
+    /// <see cref="WindowGeometry.ContextFrames"/> frames of context if the models read any. For a stream, a view of the stream's buffer (no
     /// copy; consecutive windows share their overlapping frames); valid only during the observer call.
     /// </summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Predictions"/>.Length.</param>

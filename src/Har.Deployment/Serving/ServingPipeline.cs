@@ -67,7 +67,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <summary>Gets the number of frames per window.</summary>
     internal int WindowLength => Geometry.WindowLength;
 
-    /// <summary>Gets the number of values per window: <see cref="WindowLength"/> × <see cref="Channels"/>.</summary>
+    /// <summary>Gets the number of values per input window: (context frames + <see cref="WindowLength"/>) × <see cref="Channels"/>.</summary>
     internal int WindowValues => _windowValues;
 
     /// <summary>Gets the traffic plan in force (published by the rollout controller; immutable).</summary>
@@ -173,7 +173,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         if (windows.Length == 0 || windows.Length % size != 0)
         {
             throw new ArgumentException(
-                $"Input holds {windows.Length} values; expected a positive multiple of {size} (windows of {WindowLength} frames × {Channels} channels, interleaved).",
+                $"Input holds {windows.Length} values; expected a positive multiple of {size} ({Geometry}: {Geometry.ContextFrames + WindowLength} frames per window × {Channels} channels, interleaved).",
                 nameof(windows));
         }
 

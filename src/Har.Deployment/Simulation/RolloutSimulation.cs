@@ -148,13 +148,15 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var championModel = host.GetModel(champion);
             var candidateModel = host.GetModel(candidate);
             var card = championModel.Card;
-            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.ChannelCount != card.ChannelCount || candidateModel.Card.ClassCount != card.ClassCount)
+            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.ContextFrames != card.ContextFrames || candidateModel.Card.ChannelCount != card.ChannelCount || candidateModel.Card.ClassCount != card.ClassCount)
             {
-                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, channels or classes; a rollout between them cannot compare predictions.");
+                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, context frames, channels or classes; a rollout between them cannot compare predictions.");
             }
 
-            // Window every stream from frame 0 with the card's length and stride.
-            var values = card.WindowLength * card.ChannelCount;
+            // Window every stream from frame 0 with the card's length and stride; a model with context frames reads them
+            // before each window, the stream's first frame standing in where the stream has not begun (as StreamWindower does).
+            var context = card.ContextFrames;
+            var values = card.InputFrames * card.ChannelCount;
             var windows = new List<float>();
             var starts = new List<int>();
             var counts = new List<int>();
@@ -179,7 +181,14 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                 var frameLabels = stream.FrameLabels.Span;
                 for (var w = 0; w < count; w++)
                 {
-                    windows.AddRange(frames.Slice(w * card.Stride * card.ChannelCount, values));
+                    var first = (w * card.Stride) - context;
+                    for (var f = first; f < 0; f++)
+                    {
+                        windows.AddRange(frames[..card.ChannelCount]);
+                    }
+
+                    var from = Math.Max(0, first);
+                    windows.AddRange(frames.Slice(from * card.ChannelCount, (w * card.Stride + card.WindowLength - from) * card.ChannelCount));
                     truth.Add(WindowTruth(frameLabels, w * card.Stride, card.WindowLength));
                 }
             }

@@ -194,12 +194,17 @@ public sealed partial class HarModel
         }
     }
 
+    /// <summary>How many frames one input window holds, for error messages: with context frames, how they split.</summary>
+    private string FramesPerWindow => Card.ContextFrames == 0
+        ? $"{Card.WindowLength} frames"
+        : $"{Card.InputFrames} frames: {Card.ContextFrames} frames of context, then the {Card.WindowLength}-frame window the prediction labels";
+
     private void ThrowIfNotWholeWindows(int length, string paramName)
     {
         if (length % WindowValues != 0)
         {
             throw new ArgumentException(
-                $"Input holds {length} values, which is not a whole number of windows; expected a multiple of {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels {string.Join(' ', Card.Channels)}).",
+                $"Input holds {length} values, which is not a whole number of windows; expected a multiple of {WindowValues} ({FramesPerWindow} × {Card.ChannelCount} channels {string.Join(' ', Card.Channels)}).",
                 paramName);
         }
     }
@@ -208,7 +213,7 @@ public sealed partial class HarModel
     {
         if (length != WindowValues)
         {
-            throw new ArgumentException($"Window holds {length} values; model {Card} expects {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", paramName);
+            throw new ArgumentException($"Window holds {length} values; model {Card} expects {WindowValues} ({FramesPerWindow} × {Card.ChannelCount} channels).", paramName);
         }
     }
 
@@ -216,7 +221,7 @@ public sealed partial class HarModel
     {
         if (windows.WindowValues != WindowValues && windows.Count > 0)
         {
-            throw new ArgumentException($"Windows of {windows.WindowValues} values do not fit model {Card}; expected {WindowValues} ({Card.WindowLength} frames × {Card.ChannelCount} channels).", nameof(windows));
+            throw new ArgumentException($"Windows of {windows.WindowValues} values do not fit model {Card}; expected {WindowValues} ({FramesPerWindow} × {Card.ChannelCount} channels).", nameof(windows));
         }
     }
 

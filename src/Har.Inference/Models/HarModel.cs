@@ -63,12 +63,12 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
             _logits = Card.Output == ModelOutputKind.Logits;
             _maxBatch = options.MaxBatchSize;
             UncertaintyThreshold = options.UncertaintyThreshold;
-            WindowValues = Card.WindowLength * Card.ChannelCount;
+            WindowValues = Card.InputFrames * Card.ChannelCount;
             _fileBytes = new FileInfo(ModelPath).Length;
 
             var (inputName, outputName) = (_session.InputNames[0], _session.OutputNames[0]);
             var (session, maxBatch, card) = (_session, _maxBatch, Card);
-            batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.WindowLength, card.ChannelCount, card.ClassCount), options, Card.ClassCount, _time);
+            batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.InputFrames, card.ChannelCount, card.ClassCount), options, Card.ClassCount, _time);
 
             // Warm-up: every buffer runs its smallest and largest batch once, so the first caller pays nothing.
             var started = _time.GetTimestamp();
@@ -108,7 +108,7 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <summary>Gets the full path of the loaded ONNX file.</summary>
     public string ModelPath { get; }
 
-    /// <summary>Gets the number of values in one window: window length × channels.</summary>
+    /// <summary>Gets the number of values in one input window: <see cref="ModelCard.InputFrames"/> (the window and the context frames before it, if the model reads any) × channels.</summary>
     public int WindowValues { get; }
 
     /// <summary>Gets the confidence below which predictions are flagged uncertain.</summary>

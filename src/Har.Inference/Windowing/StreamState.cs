@@ -329,13 +329,46 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         return new StreamWindows(bufferView, bufferStart, frames, t0, _starts.AsSpan(0, count), l, channels);
     }
 
+    /// <summary>
+    /// Starts a new stream (no frame yet; called after <see cref="Snapshot"/>, so an undo takes it back) with
+    /// <paramref name="padding"/> copies of <paramref name="firstFrame"/>: the context a model reads before the stream's
+    /// first windows. A non-finite first frame is refused or marked as the frames themselves would be.
+    /// </summary>
+    public void PadStart(ReadOnlySpan<float> firstFrame, int padding, StreamWindower owner, string streamId)
+    {
+        if (!TensorPrimitives.IsFiniteAll(firstFrame))
+        {
+            RejectOrMark(firstFrame, owner, streamId); // throws with Throw, before anything is committed
+        }
+
+        EnsureRoom(padding);
+        var values = _buffer.AsSpan(_bufferedFrames * channels, padding * channels);
+        for (var f = 0; f < padding; f++)
+        {
+            firstFrame.CopyTo(values.Slice(f * channels, channels));
+        }
+
+        if (!TensorPrimitives.IsFiniteAll(firstFrame))
+        {
+            // RejectOrMark marked the first copy; the others are as bad.
+            for (var f = 1; f < padding; f++)
+            {
+                _badFrames.Add(TotalFrames + f);
+            }
+        }
+
+        _bufferedFrames += padding;
+        TotalFrames += padding;
+    }
+
     private void RejectOrMark(ReadOnlySpan<float> frames, StreamWindower owner, string streamId)
     {
         if (owner.InvalidSamples == InvalidSampleHandling.Throw)
         {
+            // Frame numbers are the caller's: the copies a model's context starts a stream with are not counted.
             var firstIndex = FiniteCopy.FirstNonFinite(frames);
             throw new ArgumentException(
-                $"Stream '{streamId}': frame {TotalFrames + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
+                $"Stream '{streamId}': frame {Math.Max(0, TotalFrames - owner.ContextFrames) + (firstIndex / channels)} channel {firstIndex % channels} is {frames[firstIndex]}; expected finite sensor values (NaN and infinity are rejected).",
                 nameof(frames));
         }
 

@@ -18,6 +18,14 @@ internal delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows wi
 /// stream's first frame, whatever the chunking of the appends.
 /// </summary>
 /// <remarks>
+/// For a model that also reads frames before each window (<see cref="ModelCard.ContextFrames"/>), each window
+/// handed out is the card's <see cref="ModelCard.InputFrames"/> long: its context, then the window it labels. A
+/// stream's first windows have less history than that, so the windower starts every stream with
+/// <see cref="ModelCard.ContextFrames"/> copies of its first frame, as the training windows were padded; the
+/// windows are then cut at the same frames as a model without context would cut them, and
+/// <see cref="StreamWindows.GetStartFrame"/> gives the first frame of the labelled window.
+/// </remarks>
+/// <remarks>
 /// Each stream keeps a sliding buffer of the frames its future windows still need, so windows are
 /// handed out as views (<see cref="StreamWindows"/>) without a copy; the copy into the batch tensor
 /// (with normalization fused in) is done by <see cref="HarModel"/>. Different streams may be appended
@@ -41,17 +49,18 @@ public sealed class StreamWindower : IDisposable
     private readonly long _unlimitedFrames;
     private readonly ITimer _sweepTimer;
     private readonly string _geometry;
+    private readonly int _contextFrames;
     private StreamState? _last;
     private long _droppedWindows;
     private long _evictedStreams;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="StreamWindower"/> class with the window geometry of a model card.</summary>
-    /// <param name="card">The model card (window length, stride and channel count).</param>
+    /// <param name="card">The model card (window length, context frames, stride and channel count).</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     public StreamWindower(ModelCard card, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
-        : this(ThrowIfNull(card).WindowLength, card.Stride, card.ChannelCount, options, timeProvider)
+        : this(ThrowIfNull(card).InputFrames, card.Stride, card.ChannelCount, options, timeProvider, card.ContextFrames)
     {
     }
 
@@ -61,9 +70,12 @@ public sealed class StreamWindower : IDisposable
     /// <param name="channels">Values per frame.</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
-    internal StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
+    /// <param name="contextFrames">Frames of each window that come before the span it labels; a stream starts with this many copies of its first frame.</param>
+    internal StreamWindower(int windowLength, int stride, int channels, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null, int contextFrames = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(windowLength, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(contextFrames);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(contextFrames, windowLength);
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         _options = options ?? new StreamWindowerOptions();
@@ -84,7 +96,10 @@ public sealed class StreamWindower : IDisposable
         WindowLength = windowLength;
         Stride = stride;
         Channels = channels;
-        _geometry = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{windowLength}x{stride}x{channels}");
+        _contextFrames = contextFrames;
+        _geometry = contextFrames == 0
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{windowLength}x{stride}x{channels}")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{contextFrames}+{windowLength - contextFrames}x{stride}x{channels}");
         _channelsReciprocal = channels == 1 ? 0 : (ulong.MaxValue / (ulong)channels) + 1;
         _idleTicks = ToTimestampTicks(_options.IdleTimeout, frequency);
         _minimumIdleTicks = ToTimestampTicks(_options.MinimumIdleForEviction, frequency);
@@ -102,8 +117,11 @@ public sealed class StreamWindower : IDisposable
         InferenceMeter.Track(this);
     }
 
-    /// <summary>Gets the number of frames per window.</summary>
+    /// <summary>Gets the number of frames per window (for a model with context frames, its <see cref="ModelCard.InputFrames"/>: the context and the labelled window).</summary>
     public int WindowLength { get; }
+
+    /// <summary>Gets the number of frames each window holds before the span it labels (copies of the stream's first frame where the stream has not begun).</summary>
+    internal int ContextFrames => _contextFrames;
 
     /// <summary>Gets the number of frames between the starts of consecutive windows.</summary>
     public int Stride { get; }
@@ -150,10 +168,14 @@ public sealed class StreamWindower : IDisposable
         }
     }
 
-    /// <summary>Gets the number of windows a stream completes over its first <paramref name="frames"/> frames: ⌊(n − L)/S⌋ + 1, or 0 when n &lt; L.</summary>
+    /// <summary>Gets the number of windows a stream completes over its first <paramref name="frames"/> frames: ⌊(n − L)/S⌋ + 1, or 0 when n &lt; L, where n counts the context's copies of the first frame too.</summary>
     /// <param name="frames">Frames appended to the stream so far.</param>
     /// <returns>The window count.</returns>
-    internal long WindowCount(long frames) => frames < WindowLength ? 0 : ((frames - WindowLength) / Stride) + 1;
+    internal long WindowCount(long frames)
+    {
+        var n = frames > 0 ? frames + _contextFrames : 0;
+        return n < WindowLength ? 0 : ((n - WindowLength) / Stride) + 1;
+    }
 
     /// <summary>Appends interleaved frames to a stream and returns the windows they complete.</summary>
     /// <param name="streamId">The stream (device, session …); a new id starts a new stream.</param>
@@ -368,9 +390,11 @@ public sealed class StreamWindower : IDisposable
 
     private StreamWindows AppendEntered(StreamState state, string streamId, ReadOnlySpan<float> frames, int frameCount, long now)
     {
-        if (frameCount > _unlimitedFrames)
+        // A new stream of a model with context starts with that many copies of its first frame (see the remarks).
+        var padding = _contextFrames > 0 && frameCount > 0 && state.TotalFrames == 0 ? _contextFrames : 0;
+        if (frameCount + padding > _unlimitedFrames)
         {
-            var windows = state.WindowsFor(frameCount, WindowLength, Stride);
+            var windows = state.WindowsFor(frameCount + padding, WindowLength, Stride);
             if (windows > _options.MaxWindowsPerAppend)
             {
                 InferenceMeter.CountRefusal(InferenceMeter.WindowLimit);
@@ -385,6 +409,10 @@ public sealed class StreamWindower : IDisposable
 
         state.LastSeen = now;
         state.Snapshot();
+        if (padding > 0)
+        {
+            state.PadStart(frames[..Channels], padding, this, streamId);
+        }
 
         // Chunks shorter than a window (most of them) usually just extend the buffer: that path is inlined here.
         if (frameCount < WindowLength && state.TryAppendToBuffer(frames, frameCount, WindowLength, Stride, out var count))

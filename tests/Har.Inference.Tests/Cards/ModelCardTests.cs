@@ -176,6 +176,45 @@ public sealed class ModelCardTests
     }
 
     [Fact]
+    public void FromMetadata_NoContextKey_ReadsNoContext()
+    {
+        var card = ModelCard.FromMetadata(ValidMetadata());
+
+        Assert.Equal(0, card.ContextFrames);
+        Assert.Equal(card.WindowLength, card.InputFrames);
+    }
+
+    [Fact]
+    public void FromMetadata_ContextKey_AddsItsFramesBeforeTheWindow()
+    {
+        var metadata = ValidMetadata();
+        metadata[ModelCardKeys.ContextFrames] = "150";
+
+        var card = ModelCard.FromMetadata(metadata);
+
+        Assert.Equal(150, card.ContextFrames);
+        Assert.Equal(200, card.WindowLength);
+        Assert.Equal(350, card.InputFrames);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("many")]
+    [InlineData("")]
+    [InlineData("1048577")]
+    public void FromMetadata_MalformedContext_SaysWhatWasExpected(string value)
+    {
+        var metadata = ValidMetadata();
+        metadata[ModelCardKeys.ContextFrames] = value;
+
+        var ex = Assert.Throws<ModelCardException>(() => ModelCard.FromMetadata(metadata));
+
+        Assert.Equal(ModelCardKeys.ContextFrames, ex.Key);
+        Assert.Contains("expected a whole number of frames from 0 to 1048576", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void FromMetadata_NaNStd_IsRefused()
     {
         var metadata = ValidMetadata();
@@ -186,7 +225,7 @@ public sealed class ModelCardTests
         Assert.Contains("channel 'gz'", ex.Message, StringComparison.Ordinal);
     }
 
-    private static Dictionary<string, string> ValidMetadata() => new()
+    internal static Dictionary<string, string> ValidMetadata() => new()
     {
         [ModelCardKeys.ModelName] = "test-model",
         [ModelCardKeys.ModelVersion] = "2.3.4",

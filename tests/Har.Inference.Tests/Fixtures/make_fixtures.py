@@ -3,16 +3,34 @@
 
 Run from the repository root with torch 1.13 and onnx 1.12:
 
-    /usr/bin/python3 tests/Har.Inference.Tests/Fixtures/make_fixtures.py
+    /usr/bin/python3 tests/Har.Inference.Tests/Fixtures/make_fixtures.py              # every fixture
+    /usr/bin/python3 tests/Har.Inference.Tests/Fixtures/make_fixtures.py tiny-context-1.0.0.onnx   # only these
 
 The models are deterministic (seeded), a few kilobytes each, and share the real models' contract:
-input "input" float32 [N, window_length, channels] (time-major, interleaved channels), output "output"
-float32 [N, labels]. The "bad-*" files carry deliberately broken cards or shapes for the load-time
-validation tests; each one breaks exactly one thing.
+input "input" float32 [N, window_length + context_frames, channels] (time-major, interleaved channels;
+context_frames is 0 except for tiny-context), output "output" float32 [N, labels]. The "bad-*" files carry
+deliberately broken cards or shapes for the load-time validation tests; each one breaks exactly one thing.
+Rerunning the script writes byte-identical files.
+
+tiny-context-1.0.0.onnx is analytic (no random weights), so that a test can tell from its outputs which
+samples the runtime fed it. Card: har.window_length 200, har.stride 100, har.context_frames 200,
+har.output "probabilities", the MEAN / STD below; input [N, 400, 6] = 200 context frames (input rows 0..199)
+followed by the 200-frame labelled window (rows 200..399). With u[t] = input[n, t, 0], the normalised ax
+((ax - 0.8) / 0.4) of row t, its output is softmax(z) over the 12 classes with
+
+    z[0] = 10 * mean(u[0..199])     (mean over the 200 context frames)
+    z[1] = 10 * mean(u[200..399])   (mean over the 200 labelled frames)
+    z[2] = 10 * u[0]                (the earliest context frame)
+    z[3] = 10 * u[200]              (the first labelled frame)
+    z[4..11] = 0
+
+so z[i] = ln(p[i] / p[11]) for every i. For window k of a stream of ax values a[0..], the runtime must feed
+rows t = 0..399 with a[max(0, 100 k - 200 + t)] (frames before the stream are copies of its first frame).
 """
 
 import json
 import os
+import sys
 
 import onnx
 import torch
@@ -62,7 +80,12 @@ def card(name, version, output, params, window=200, stride=100, labels=LABELS, c
     }
 
 
+ONLY = set()  # file names given on the command line: write only these (empty = every fixture)
+
+
 def export(file, model, meta, window=200, channels=6, rank3=True):
+    if ONLY and file not in ONLY:
+        return
     model.eval()
     x = torch.zeros(2, window, channels) if rank3 else torch.zeros(2, window * channels)
     path = os.path.join(HERE, file)
@@ -88,6 +111,27 @@ class Flat(nn.Module):
 
 def params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+class ContextProbe(nn.Module):
+    """The analytic tiny-context model (formula in the module docstring): features
+    [mean(u[0..199]), mean(u[200..399]), u[0], u[200]] of u = input[:, :, 0], a fixed Linear(4 -> 12) without bias
+    whose weight is 10 on the diagonal of its first four rows and 0 elsewhere, softmax."""
+
+    def __init__(self, context=200, window=200, classes=12):
+        super().__init__()
+        self.context = context
+        self.head = nn.Linear(4, classes, bias=False)
+        with torch.no_grad():
+            self.head.weight.zero_()
+            for i in range(4):
+                self.head.weight[i, i] = 10.0
+
+    def forward(self, x):  # [N, context + window, 6], normalised
+        u = x[:, :, 0]
+        c = self.context
+        f = torch.stack([u[:, :c].mean(dim=1), u[:, c:].mean(dim=1), u[:, 0], u[:, c]], dim=1)
+        return torch.softmax(self.head(f), dim=1)
 
 
 def main():
@@ -124,6 +168,26 @@ def main():
     flat = Flat()
     export("bad-rank.onnx", flat, card("bad", "1.0.0", "logits", params(flat)), rank3=False)
 
+    # Context: the graph reads the 200 frames before each 200-frame window (input [N, 400, 6]). Analytic, no random
+    # weights; softmax(z) with z[0] = 10 * mean(u[0..199]) (the context frames), z[1] = 10 * mean(u[200..399]) (the
+    # labelled frames), z[2] = 10 * u[0], z[3] = 10 * u[200], z[4..11] = 0, u = input[n, :, 0] (normalised ax); see
+    # the module docstring.
+    probe = ContextProbe(context=200, window=200)
+    meta = card("tiny-context", "1.0.0", "probabilities", params(probe))
+    meta["har.context_frames"] = "200"
+    meta["har.training_data"] = json.dumps({
+        "dataset": "synthetic",
+        "note": "test fixture, analytic weights: softmax(z), z[0] = 10 * mean of input[n, 0..199, 0] (context), "
+                "z[1] = 10 * mean of input[n, 200..399, 0] (labelled window), z[2] = 10 * input[n, 0, 0], "
+                "z[3] = 10 * input[n, 200, 0], z[4..11] = 0"})
+    export("tiny-context-1.0.0.onnx", probe, meta, window=400)
+
+    # The plain 200-frame graph with a card that says it also reads 100 context frames (input 300): refused at load.
+    bad_context = card("bad", "1.0.0", "logits", params(m))
+    bad_context["har.context_frames"] = "100"
+    export("bad-context-frames.onnx", m, bad_context)
+
 
 if __name__ == "__main__":
+    ONLY.update(sys.argv[1:])
     main()

@@ -9,6 +9,7 @@ public sealed class HarModelLoadTests
     [InlineData("bad-zero-std.onnx", ModelCardKeys.NormalizationStd, "has std 0 for channel 'az'; expected a finite number > 0")]
     [InlineData("bad-missing-mean.onnx", ModelCardKeys.NormalizationMean, "'har.normalization.mean' is missing or empty")]
     [InlineData("bad-rank.onnx", null, "has rank 2; expected rank 3 [N, 200, 6]")]
+    [InlineData("bad-context-frames.onnx", ModelCardKeys.ContextFrames, "card says window length 200 plus 100 context frames (300) but the graph input 'input' has 200 time steps")]
     public void Load_BrokenCardOrShape_IsRefusedNamingTheProblem(string file, string? key, string expected)
     {
         var ex = Assert.Throws<ModelCardException>(() => HarModel.Load(Fixture.Model(file), Fixture.Options()));
