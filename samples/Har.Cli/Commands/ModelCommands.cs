@@ -57,6 +57,7 @@ internal static class ModelCommands
             ["version"] = card.ModelVersion,
             ["labels"] = card.Labels,
             ["window_length"] = card.WindowLength,
+            ["context_frames"] = card.ContextFrames,
             ["stride"] = card.Stride,
             ["sample_rate_hz"] = card.SampleRateHz,
             ["channels"] = card.Channels,
@@ -83,6 +84,11 @@ internal static class ModelCommands
         Row("parameters", card.Parameters.ToString("N0", inv));
         Row("output", card.Output.ToString().ToLowerInvariant());
         Row("window", string.Create(inv, $"{card.WindowLength} samples ({card.WindowLength / card.SampleRateHz:0.##} s), stride {card.Stride}, {card.SampleRateHz} Hz"));
+        if (card.ContextFrames > 0)
+        {
+            Row("context", string.Create(inv, $"the {card.ContextFrames} samples ({card.ContextFrames / card.SampleRateHz:0.##} s) before each window, read too: input {card.InputFrames} samples"));
+        }
+
         Row("channels", string.Join(' ', card.Channels));
         Row("mean", string.Join(' ', card.NormalizationMean.ToArray().Select(v => v.ToString("0.0000", inv))));
         Row("std", string.Join(' ', card.NormalizationStd.ToArray().Select(v => v.ToString("0.0000", inv))));
