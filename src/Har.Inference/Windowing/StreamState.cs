@@ -29,6 +29,8 @@ internal sealed class StreamState(string id, int windowLength, int channels)
 
     // The state before the last append, so a refused hand-off can undo it (StreamWindower.Append with a handler).
     private long _undoTotal;
+    /// <summary>The first frame of the last append's chunk: <see cref="_undoTotal"/>, after the context's copies on a stream's first append.</summary>
+    private long _chunkStart;
     private long _undoNext;
     private int _undoBadCount;
     private int _undoBadHead;
@@ -100,6 +102,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         }
 
         _undoTotal = TotalFrames;
+        _chunkStart = TotalFrames;
         _undoNext = _nextWindowStart;
         _undoBadCount = _badFrames.Count;
         _undoBadHead = _badHead;
@@ -122,7 +125,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
     /// rebuilt while the stream is still held: the same views <see cref="Append"/> or <see cref="BufferWindows"/> returned.
     /// </summary>
     public StreamWindows LastWindows(ReadOnlySpan<float> chunk, int count, int windowLength) => _undoSwapped
-        ? new StreamWindows(_spare.AsSpan(0, _swappedViewValues), _undoBufferStart, chunk, _undoTotal, _starts.AsSpan(0, count), windowLength, channels)
+        ? new StreamWindows(_spare.AsSpan(0, _swappedViewValues), _undoBufferStart, chunk, _chunkStart, _starts.AsSpan(0, count), windowLength, channels)
         : new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels);
 
     /// <summary>Undoes the last append (called with the gate held, before any other append): the stream is as before it.</summary>
@@ -359,6 +362,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
 
         _bufferedFrames += padding;
         TotalFrames += padding;
+        _chunkStart = TotalFrames; // the caller's chunk follows the copies (an undo still goes back to no frame at all)
     }
 
     private void RejectOrMark(ReadOnlySpan<float> frames, StreamWindower owner, string streamId)

@@ -4,13 +4,15 @@ namespace Har.Inference.Tests.Models;
 [Collection(nameof(ProcessWideMeasurements))]
 public sealed class HarModelBatchedAllocationTests
 {
-    [Fact]
-    public async Task PredictAsync_BufferOverloadsInSteadyState_AllocateNothingPerWindow()
+    [Theory]
+    [InlineData("tiny-logits-1.1.0.onnx")]
+    [InlineData("tiny-context-1.0.0.onnx")] // windows of the context and the window (400 frames), cut every 100
+    public async Task PredictAsync_BufferOverloadsInSteadyState_AllocateNothingPerWindow(string file)
     {
-        using var model = HarModel.Load(Fixture.Logits, Fixture.Options(o => o.Workers = 1));
+        using var model = HarModel.Load(Fixture.Model(file), Fixture.Options(o => o.Workers = 1));
         var windower = new StreamWindower(model.Card, new StreamWindowerOptions { MaxStreams = 1 });
         var chunk = Fixture.Frames(model.Card.WindowLength * 3);
-        var windows = Fixture.Frames(model.Card.WindowLength * 2);
+        var windows = Fixture.Frames(model.Card.InputFrames * 2);
         var probabilities = new float[64 * model.Card.ClassCount];
         var predictions = new Prediction[64];
 

@@ -160,6 +160,43 @@ public sealed class StreamWindowerContextTests
         Assert.Equal(3, windower.DroppedWindows);
     }
 
+    [Theory]
+    [InlineData(40)] // first append: windows in the context copies' buffer and in the chunk itself (zero copy)
+    [InlineData(7)]
+    [InlineData(1)]
+    public void HeldAppends_AnyChunking_WindowsAreTheContextThenTheLabelledSpan(int firstChunk)
+    {
+        const int L = 4, P = 3, S = 2;
+        var data = new float[60];
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = i + 1;
+        }
+
+        using var windower = new StreamWindower(P + L, S, 1, contextFrames: P);
+        var count = 0;
+        var position = 0;
+        foreach (var n in new[] { firstChunk, 9, 1, 11 })
+        {
+            var chunk = data.AsMemory(position, Math.Min(n, data.Length - position));
+            Assert.True(windower.TryAppendAndHold("d", chunk, out var hold));
+            var windows = hold.Windows;
+            for (var w = 0; w < windows.Count; w++)
+            {
+                var start = windows.GetStartFrame(w);
+                Assert.Equal(count * (long)S, start);
+                var expected = Enumerable.Range((int)start - P, P + L).Select(f => data[Math.Max(0, f)]).ToArray();
+                Assert.Equal(expected, windows[w].ToArray());
+                count++;
+            }
+
+            hold.Dispose();
+            position += chunk.Length;
+        }
+
+        Assert.Equal(((position - L) / S) + 1, count);
+    }
+
     [Fact]
     public void FromCard_UsesTheCardsInputFramesAndContext()
     {
