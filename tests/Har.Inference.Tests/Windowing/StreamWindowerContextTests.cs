@@ -69,6 +69,92 @@ public sealed class StreamWindowerContextTests
     }
 
     [Fact]
+    public void HeldAndUndoneAppends_AnyChunking_SameWindowsAsPaddedSlices()
+    {
+        // Each chunk is appended by id, or held (its windows read through the hold), or held and undone and then
+        // appended again: the windows handed out are always the padded reference's, each once.
+        var gen =
+            from l in Gen.Choose(1, 12)
+            from p in Gen.Choose(1, 15)
+            from s in Gen.Choose(1, 12)
+            from n in Gen.Choose(0, 120)
+            from cuts in Gen.ListOf(Gen.Choose(0, 120))
+            from modes in Gen.ListOf(Gen.Choose(0, 2))
+            select (l, p, s, n, cuts, modes);
+        Prop.ForAll(gen.ToArbitrary(), t =>
+        {
+            var (l, p, s, n, cuts, modes) = t;
+            var data = new float[n];
+            for (var i = 0; i < n; i++)
+            {
+                data[i] = i + 1;
+            }
+
+            using var windower = new StreamWindower(p + l, s, 1, contextFrames: p);
+            var boundaries = cuts.Where(x => x < n).Distinct().Order().Append(n).ToArray();
+            var modeList = modes.ToArray();
+            var count = 0;
+            var position = 0;
+            bool Check(StreamWindows windows)
+            {
+                for (var w = 0; w < windows.Count; w++, count++)
+                {
+                    var start = windows.GetStartFrame(w);
+                    if (start != (long)count * s)
+                    {
+                        return false;
+                    }
+
+                    for (var f = 0; f < p + l; f++)
+                    {
+                        if (windows[w][f] != data[Math.Max(0, (int)start - p + f)])
+                        {
+                            return false;
+                        }
+                    }
+                }
+
+                return true;
+            }
+
+            for (var b = 0; b < boundaries.Length; b++)
+            {
+                var chunk = data.AsMemory(position, boundaries[b] - position);
+                var mode = modeList.Length == 0 ? 0 : modeList[b % modeList.Length];
+                if (mode == 2 && windower.TryAppendAndHold("s", chunk, out var undone))
+                {
+                    undone.Undo();
+                }
+
+                bool ok;
+                if (mode == 0)
+                {
+                    ok = Check(windower.Append("s", chunk.Span));
+                }
+                else
+                {
+                    if (!windower.TryAppendAndHold("s", chunk, out var hold))
+                    {
+                        return false;
+                    }
+
+                    ok = Check(hold.Windows);
+                    hold.Dispose();
+                }
+
+                if (!ok)
+                {
+                    return false;
+                }
+
+                position = boundaries[b];
+            }
+
+            return count == (n < l ? 0 : ((n - l) / s) + 1);
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
     public void Append_WindowsCompleteAtTheSameFramesAsWithoutContext()
     {
         using var plain = new StreamWindower(4, 2, 1);
