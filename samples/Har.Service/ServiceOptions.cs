@@ -71,6 +71,14 @@ public sealed class ServiceOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Frames before each window the serving pipeline keeps (<c>ServingOptions.ContextFrames</c>): set it to the context a
+    /// candidate's card reads (<c>har.context_frames</c>) to roll it out beside a champion that reads less. Unset: the
+    /// current version's. Whole windows sent to <c>/v1/predict</c> then carry this many frames of context first.
+    /// </summary>
+    [Range(0, 1 << 20)]
+    public int? ContextFrames { get; set; }
+
     /// <summary>API keys and their roles. When empty, an operator+auditor key is generated on first start into <c>{DataDirectory}/api-keys.json</c>.</summary>
     public List<ApiKeyEntry> ApiKeys { get; set; } = [];
 

@@ -27,6 +27,7 @@ internal static class Bootstrap
             o.Serving.Model.IntraOpThreads = 1;
             o.Serving.MaxStreams = options.MaxStreams;
             o.Serving.StreamIdleTimeout = options.StreamIdleTimeout;
+            o.Serving.ContextFrames = options.ContextFrames;
 
             // Set (ConnectionStrings__Har): the rollout state and the registry's current pointer live in PostgreSQL, shared by
             // every replica; one replica leads (lease), every replica follows the traffic plan. Unset: rollout.json, one process.

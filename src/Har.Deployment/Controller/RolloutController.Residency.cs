@@ -69,11 +69,11 @@ public sealed partial class RolloutController
     {
         var verified = _registry.ReadVerified(version, purpose);
         await _host.LoadAsync(verified, ct).ConfigureAwait(false);
-        var geometry = WindowGeometry.From(_host.GetCard(version));
-        if (!geometry.IsCompatibleWith(_serving.Geometry))
+        var card = _host.GetCard(version);
+        if (!_serving.Geometry.CanServe(card))
         {
             await _host.UnloadAsync(version).ConfigureAwait(false);
-            throw new ModelCardException(null, $"Version {version} asks for {geometry}; the serving pipeline serves {_serving.Geometry}.");
+            throw new ModelCardException(null, $"Version {version} asks for {WindowGeometry.From(card)}; the serving pipeline serves {_serving.Geometry}.{_serving.Geometry.ContextHint(card)}");
         }
     }
 
@@ -143,9 +143,8 @@ public sealed partial class RolloutController
             return $"Candidate {candidate} cannot be served: its model card could not be read ({ex.Message}).";
         }
 
-        var geometry = WindowGeometry.From(card);
-        return geometry.IsCompatibleWith(_serving.Geometry)
+        return _serving.Geometry.CanServe(card)
             ? null
-            : $"Candidate {candidate} cannot be served: its card asks for {geometry}, but the serving pipeline serves {_serving.Geometry}; expected a candidate with the champion's window geometry, channels and sample rate.";
+            : $"Candidate {candidate} cannot be served: its card asks for {WindowGeometry.From(card)}, but the serving pipeline serves {_serving.Geometry}; expected a candidate with the champion's window geometry, channels and sample rate, reading no more context than the pipeline keeps.{_serving.Geometry.ContextHint(card)}";
     }
 }

@@ -178,7 +178,7 @@ public sealed partial class RolloutController
             cardProblems.Add($"the resident card says version {card.ModelVersion}, expected {target}");
         }
 
-        if (!WindowGeometry.From(card).IsCompatibleWith(_serving.Geometry))
+        if (!_serving.Geometry.CanServe(card))
         {
             cardProblems.Add($"the card asks for {WindowGeometry.From(card)}, the pipeline serves {_serving.Geometry}");
         }

@@ -134,13 +134,13 @@ internal sealed class HarModelHost : IModelVersionHost
         var agreements = 0;
         foreach (var window in windows)
         {
-            if (window.Length != model.WindowValues)
+            if (!Fits(model, window))
             {
                 return new(false, $"A smoke-test window holds {window.Length} values; model {card} expects {model.WindowValues}.", evidence);
             }
 
-            var first = model.Predict(window);
-            var second = model.Predict(window);
+            var first = model.Predict(For(model, window));
+            var second = model.Predict(For(model, window));
             var sum = 0.0;
             foreach (var p in first.Probabilities.Span)
             {
@@ -162,7 +162,7 @@ internal sealed class HarModelHost : IModelVersionHost
                 return new(false, $"Model {card} gave different outputs for the same window; expected deterministic inference.", evidence);
             }
 
-            if (stable is not null && stable.Predict(window).ClassIndex == first.ClassIndex)
+            if (stable is not null && Fits(stable, window) && stable.Predict(For(stable, window)).ClassIndex == first.ClassIndex)
             {
                 agreements++;
             }
@@ -180,6 +180,13 @@ internal sealed class HarModelHost : IModelVersionHost
 
         return new(true, $"Model {card} passed the built-in check on {windows.Count} windows.", evidence);
     }
+
+    /// <summary>Whether <paramref name="model"/> can read <paramref name="window"/>: one of its windows, or one with more frames of context before it (a pipeline serving versions that read different contexts).</summary>
+    internal static bool Fits(HarModel model, float[] window) =>
+        window.Length == model.WindowValues || (window.Length > model.WindowValues && (window.Length - model.WindowValues) % model.Card.ChannelCount == 0);
+
+    /// <summary>The part of <paramref name="window"/> that <paramref name="model"/> reads: its last <see cref="ModelCard.InputFrames"/> frames.</summary>
+    internal static ReadOnlySpan<float> For(HarModel model, float[] window) => window.AsSpan(window.Length - Math.Min(window.Length, model.WindowValues));
 
     internal static List<float[]> SyntheticWindows(ModelCard card)
     {
@@ -275,7 +282,7 @@ internal sealed class HarModelHost : IModelVersionHost
             var uncertain = new bool[n];
             for (var i = 0; i < n; i++)
             {
-                var p = r.Model.Predict(_smokeWindows[i]);
+                var p = r.Model.Predict(For(r.Model, _smokeWindows[i]));
                 predicted[i] = p.ClassIndex;
                 confidence[i] = p.Confidence;
                 uncertain[i] = p.IsUncertain;

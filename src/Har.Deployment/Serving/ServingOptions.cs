@@ -18,6 +18,16 @@ public sealed class ServingOptions
     /// <value>The default value is 5 minutes.</value>
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Gets or sets how many frames before each window the pipeline keeps and hands to the versions
+    /// (<see cref="WindowGeometry.ContextFrames"/>). A version that reads less (<see cref="ModelCard.ContextFrames"/>,
+    /// e.g. 0) reads the last frames of each window it needs, so a candidate that reads the stream before each window can
+    /// be rolled out over a champion that does not: set it to the candidate's context. A version that reads more than
+    /// this cannot be served.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: the context of the version the pipeline opens with.</value>
+    public int? ContextFrames { get; set; }
+
     /// <summary>Gets or sets the Prometheus registry the serving metrics go to.</summary>
     /// <value>The default value is <see langword="null"/>: <see cref="Metrics.DefaultRegistry"/>.</value>
     public CollectorRegistry? MetricsRegistry { get; set; }
@@ -26,5 +36,10 @@ public sealed class ServingOptions
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreams, 1, nameof(MaxStreams));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(StreamIdleTimeout, TimeSpan.Zero, nameof(StreamIdleTimeout));
+        if (ContextFrames is { } context)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(context, nameof(ContextFrames));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(context, 1 << 20, nameof(ContextFrames));
+        }
     }
 }

@@ -41,10 +41,10 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         Feedback = feedback;
         _models = models;
         _time = time;
-        Geometry = WindowGeometry.From(card);
+        Geometry = WindowGeometry.From(card, options.ContextFrames ?? card.ContextFrames);
         _windowValues = Geometry.WindowValues;
         _offPathBudget = Math.Max(1, options.Model.QueueCapacity / OffPathQueueShare);
-        _windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout }, time);
+        _windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = options.MaxStreams, IdleTimeout = options.StreamIdleTimeout, ContextFrames = Geometry.ContextFrames }, time);
         Observations = observations;
         _observers = new ServingFanOut(observers, new ServingMetrics(options.MetricsRegistry), logger);
         _plan = TrafficPlan.Single(version);
@@ -116,6 +116,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The registry has no current version.</exception>
     /// <exception cref="ModelIntegrityException">The current version's file does not match its registry record.</exception>
     /// <exception cref="ModelCardException">The current version's model or card is invalid.</exception>
+    /// <exception cref="ArgumentException"><see cref="ServingOptions.ContextFrames"/> is less than the current version reads.</exception>
     public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DeviceDriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null) =>
         Open(registry, options, drift, observers, loggerFactory, timeProvider, shared: null);
 
@@ -134,6 +135,11 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             models.LoadAsync(registry.ReadVerified(current, "serve"), CancellationToken.None).AsTask().GetAwaiter().GetResult();
             var observations = new RolloutObservations(time.GetUtcNow());
             var card = models.GetCard(current);
+            if (options.ContextFrames < card.ContextFrames)
+            {
+                throw new ArgumentException($"ServingOptions.ContextFrames is {options.ContextFrames}, but the current version {current} reads {card.ContextFrames} frames before each window; expected at least {card.ContextFrames} (or null: the current version's).", nameof(options));
+            }
+
             var feedback = new FeedbackStore(card.Labels, card.WindowLength, card.SampleRateHz, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null, time, new FeedbackMetrics(options.MetricsRegistry));
             var all = new List<IServingObserver> { new RolloutObservationsObserver(observations), new FeedbackObserver(feedback) };
             if (drift is not null)
@@ -265,14 +271,15 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         try
         {
             var model = _models.GetModel(decision.Version);
-            if (TensorPrimitives.IsFiniteAll(windows.Span))
+            var input = WindowsFor(model, windows, count);
+            if (TensorPrimitives.IsFiniteAll(input.Span))
             {
-                var scoring = model.PredictAsync(windows.Span, new float[count * model.Card.ClassCount], served, cancellationToken);
+                var scoring = model.PredictAsync(input.Span, new float[count * model.Card.ClassCount], served, cancellationToken);
                 await scoring.ConfigureAwait(false);
             }
             else
             {
-                await ScoreEachAsync(model, windows, count, served, cancellationToken).ConfigureAwait(false);
+                await ScoreEachAsync(model, input, count, served, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not ArgumentException)
@@ -288,6 +295,30 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             // A copy: the caller's buffers are reused as soon as this call returns.
             StartShadow(streamId, shadow, decision.IsCandidate, windows.ToArray(), served.ToArray(), []);
         }
+    }
+
+    /// <summary>
+    /// What <paramref name="model"/> reads of <paramref name="count"/> whole windows of <see cref="Geometry"/>: the same
+    /// memory when it reads the pipeline's context, otherwise a copy of each window's last <see cref="ModelCard.InputFrames"/>
+    /// frames (a version that reads less context than the pipeline keeps, e.g. a champion beside a context candidate).
+    /// </summary>
+    private ReadOnlyMemory<float> WindowsFor(HarModel model, ReadOnlyMemory<float> windows, int count)
+    {
+        var size = model.WindowValues;
+        if (size == _windowValues)
+        {
+            return windows;
+        }
+
+        var skip = _windowValues - size;
+        var source = windows.Span;
+        var copy = new float[count * size];
+        for (var i = 0; i < count; i++)
+        {
+            source.Slice((i * _windowValues) + skip, size).CopyTo(copy.AsSpan(i * size, size));
+        }
+
+        return copy;
     }
 
     /// <summary>Runs a shadow (or mirror) version on copies of windows another version served, off the caller's path.</summary>
@@ -319,7 +350,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         try
         {
             var model = _models.GetModel(version);
-            await model.PredictAsync(windows, new float[count * model.Card.ClassCount], other, CancellationToken.None).ConfigureAwait(false);
+            await model.PredictAsync(WindowsFor(model, windows, count).Span, new float[count * model.Card.ClassCount], other, CancellationToken.None).ConfigureAwait(false);
         }
         catch (InferenceQueueFullException)
         {
@@ -345,9 +376,9 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// Starts every window (so they meet in the micro-batcher), then awaits each one: even when one fails,
     /// every window is awaited before returning, so no batch still reads the caller's buffer.
     /// </summary>
-    private async ValueTask ScoreEachAsync(HarModel model, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
+    private static async ValueTask ScoreEachAsync(HarModel model, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
     {
-        var size = _windowValues;
+        var size = model.WindowValues;
         var pending = new ValueTask<Prediction>[count];
         var started = 0;
         Exception? error = null;

@@ -36,19 +36,33 @@ public sealed class WindowGeometry
     /// <summary>Reads the geometry from a model card.</summary>
     /// <param name="card">The card.</param>
     /// <returns>The geometry.</returns>
-    internal static WindowGeometry From(ModelCard card)
+    internal static WindowGeometry From(ModelCard card) => From(card, ThrowIfNull(card).ContextFrames);
+
+    /// <summary>Reads the geometry from a model card, with <paramref name="contextFrames"/> frames before each window (at least the card's).</summary>
+    internal static WindowGeometry From(ModelCard card, int contextFrames)
     {
         ArgumentNullException.ThrowIfNull(card);
-        return new(card.WindowLength, card.ContextFrames, card.Stride, card.SampleRateHz, card.Channels);
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextFrames, card.ContextFrames);
+        return new(card.WindowLength, contextFrames, card.Stride, card.SampleRateHz, card.Channels);
     }
 
-    /// <summary>Whether <paramref name="other"/> cuts and orders frames exactly like this geometry.</summary>
-    /// <param name="other">The other geometry.</param>
-    /// <returns><see langword="true"/> when a window of one is a window of the other.</returns>
-    internal bool IsCompatibleWith(WindowGeometry other)
+    /// <summary>Whether a version with <paramref name="card"/> can run on these windows: the same window, stride, rate and channels, and no more context than they hold.</summary>
+    internal bool CanServe(ModelCard card)
     {
-        ArgumentNullException.ThrowIfNull(other);
-        return WindowLength == other.WindowLength && ContextFrames == other.ContextFrames && Stride == other.Stride && SampleRateHz.Equals(other.SampleRateHz) && Channels.SequenceEqual(other.Channels, StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(card);
+        return WindowLength == card.WindowLength && card.ContextFrames <= ContextFrames && Stride == card.Stride && SampleRateHz.Equals(card.SampleRateHz) && Channels.SequenceEqual(card.Channels, StringComparer.Ordinal);
+    }
+
+    /// <summary>What a rollout's operator can do when <see cref="CanServe"/> is false only because the card reads more context than these windows hold.</summary>
+    internal string ContextHint(ModelCard card) =>
+        card.ContextFrames > ContextFrames && WindowLength == card.WindowLength && Stride == card.Stride && SampleRateHz.Equals(card.SampleRateHz) && Channels.SequenceEqual(card.Channels, StringComparer.Ordinal)
+            ? string.Create(CultureInfo.InvariantCulture, $" It reads {card.ContextFrames} frames before each window; the pipeline keeps {ContextFrames}: open it with ServingOptions.ContextFrames = {card.ContextFrames} to serve it beside versions that read less.")
+            : string.Empty;
+
+    private static ModelCard ThrowIfNull(ModelCard card)
+    {
+        ArgumentNullException.ThrowIfNull(card);
+        return card;
     }
 
     /// <inheritdoc />

@@ -48,6 +48,24 @@ internal sealed partial class RolloutSimulation
     /// the CNN was uncertain on 4–6 points more than the CNN-BiLSTM where the traffic of a few devices showed 20–25
     /// points more. With fewer than <see cref="SmokeWindowMinimum"/> known windows (no labels), every 25th window is used.
     /// </summary>
+    /// <summary>Each of the windows of <paramref name="values"/> values in <paramref name="all"/>, cut to its last <paramref name="size"/> values (the part a model with less context reads); the same array when nothing is cut.</summary>
+    private static float[] Last(float[] all, int values, int size)
+    {
+        if (size == values)
+        {
+            return all;
+        }
+
+        var n = all.Length / values;
+        var result = new float[n * size];
+        for (var w = 0; w < n; w++)
+        {
+            all.AsSpan((w * values) + values - size, size).CopyTo(result.AsSpan(w * size, size));
+        }
+
+        return result;
+    }
+
     private static List<float[]> SmokeWindows(float[] all, int values, List<int> truth)
     {
         var n = all.Length / values;
@@ -104,9 +122,8 @@ internal sealed partial class RolloutSimulation
     /// the other, once measured a 0.8 ms model at 4.6 ms p95 because the machine was busy during its
     /// pass, and every healthy run then failed the latency gate).
     /// </summary>
-    private static (TimeSpan[] Champion, TimeSpan[] Candidate) MeasureLatencies(HarModel champion, HarModel candidate, float[] windows, CancellationToken ct)
+    private static (TimeSpan[] Champion, TimeSpan[] Candidate) MeasureLatencies(HarModel champion, HarModel candidate, float[] windows, int values, CancellationToken ct)
     {
-        var values = champion.WindowValues;
         var n = windows.Length / values;
         var samples = Math.Min(n, LatencySamples);
         var championLatencies = new TimeSpan[samples];
@@ -118,8 +135,8 @@ internal sealed partial class RolloutSimulation
         // Warm-up of the single-window path of both sessions.
         for (var i = 0; i < 10; i++)
         {
-            champion.Predict(windows.AsSpan(0, values), championProbabilities, one);
-            candidate.Predict(windows.AsSpan(0, values), candidateProbabilities, one);
+            champion.Predict(windows.AsSpan(values - champion.WindowValues, champion.WindowValues), championProbabilities, one);
+            candidate.Predict(windows.AsSpan(values - candidate.WindowValues, candidate.WindowValues), candidateProbabilities, one);
         }
 
         for (var i = 0; i < samples; i++)
@@ -133,13 +150,13 @@ internal sealed partial class RolloutSimulation
                 var championFirst = ((i + r) & 1) == 0;
                 if (championFirst)
                 {
-                    championBest = Min(championBest, Time(champion, window, championProbabilities, one));
+                    championBest = Min(championBest, Time(champion, window[^champion.WindowValues..], championProbabilities, one));
                 }
 
-                candidateBest = Min(candidateBest, Time(candidate, window, candidateProbabilities, one));
+                candidateBest = Min(candidateBest, Time(candidate, window[^candidate.WindowValues..], candidateProbabilities, one));
                 if (!championFirst)
                 {
-                    championBest = Min(championBest, Time(champion, window, championProbabilities, one));
+                    championBest = Min(championBest, Time(champion, window[^champion.WindowValues..], championProbabilities, one));
                 }
             }
 

@@ -45,6 +45,9 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Version, string? Stable, bool KnownWindows), SmokeTestOutcome> _smokeOutcomes = new();
     private int[] _windowTruth = [];
     private (int Length, int Stride) _geometry;
+
+    /// <summary>The frames before each window the simulated pipeline keeps: the longer of the two models' contexts.</summary>
+    private int _contextFrames;
     private int _classes = 1;
 
     private RolloutSimulation(RolloutControllerOptions options, HarModelHost models, string scratch, ModelRegistry registry, string champion, string candidate, Outputs championOut, Outputs candidateOut, Outputs brokenOut, int[] streamStart, int[] streamWindows, ILoggerFactory? loggerFactory, IDeploymentAuditSink? audit)
@@ -148,15 +151,16 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var championModel = host.GetModel(champion);
             var candidateModel = host.GetModel(candidate);
             var card = championModel.Card;
-            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.ContextFrames != card.ContextFrames || candidateModel.Card.ChannelCount != card.ChannelCount || candidateModel.Card.ClassCount != card.ClassCount)
+            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.Stride != card.Stride || candidateModel.Card.ChannelCount != card.ChannelCount || candidateModel.Card.ClassCount != card.ClassCount)
             {
-                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, context frames, channels or classes; a rollout between them cannot compare predictions.");
+                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, stride, channels or classes; a rollout between them cannot compare predictions.");
             }
 
-            // Window every stream from frame 0 with the card's length and stride; a model with context frames reads them
-            // before each window, the stream's first frame standing in where the stream has not begun (as StreamWindower does).
-            var context = card.ContextFrames;
-            var values = card.InputFrames * card.ChannelCount;
+            // Window every stream from frame 0 with the card's length and stride, with the longer of the two models' contexts
+            // before each window (the stream's first frame standing in where the stream has not begun, as StreamWindower
+            // does): the windows a pipeline serving both keeps (ServingOptions.ContextFrames). Each model reads its last frames.
+            var context = Math.Max(card.ContextFrames, candidateModel.Card.ContextFrames);
+            var values = (context + card.WindowLength) * card.ChannelCount;
             var windows = new List<float>();
             var starts = new List<int>();
             var counts = new List<int>();
@@ -199,19 +203,21 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             }
 
             var all = windows.ToArray();
-            var broken = new float[all.Length];
+            var championWindows = Last(all, values, championModel.WindowValues);
+            var candidateWindows = Last(all, values, candidateModel.WindowValues);
+            var broken = new float[candidateWindows.Length];
             var mean = candidateModel.Card.NormalizationMean;
             var std = candidateModel.Card.NormalizationStd;
-            for (var i = 0; i < all.Length; i++)
+            for (var i = 0; i < broken.Length; i++)
             {
                 // (x' − mean) / std = x: the network sees raw sensor units, as if normalization were skipped.
                 var c = i % card.ChannelCount;
-                broken[i] = (all[i] * std[c]) + mean[c];
+                broken[i] = (candidateWindows[i] * std[c]) + mean[c];
             }
 
-            var (championLatencies, candidateLatencies) = MeasureLatencies(championModel, candidateModel, all, cancellationToken);
-            var championOut = Score(championModel, all, championLatencies, cancellationToken);
-            var candidateOut = Score(candidateModel, all, candidateLatencies, cancellationToken);
+            var (championLatencies, candidateLatencies) = MeasureLatencies(championModel, candidateModel, all, values, cancellationToken);
+            var championOut = Score(championModel, championWindows, championLatencies, cancellationToken);
+            var candidateOut = Score(candidateModel, candidateWindows, candidateLatencies, cancellationToken);
             var brokenOut = Score(candidateModel, broken, candidateLatencies, cancellationToken);
 
             // The built-in smoke test runs on known windows against the champion (see SmokeWindows).
@@ -221,6 +227,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var simulation = new RolloutSimulation(options, host, scratch, scratchRegistry, champion, candidate, championOut, candidateOut, brokenOut, [.. starts], [.. counts], loggerFactory, registry.Audit);
             simulation._windowTruth = [.. truth];
             simulation._geometry = (card.WindowLength, card.Stride);
+            simulation._contextFrames = context;
             simulation._classes = card.ClassCount;
             simulation.PreparationTime = Stopwatch.GetElapsedTime(started);
             return simulation;
@@ -264,7 +271,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             options.StateStore = new InMemoryRolloutStateStore();
         }
 
-        var serving = new SimulatedServing(new SharedHost(_models, this, scenario.SmokeTestWindows), WindowGeometry.From(_models.GetCard(Champion)), clock.GetUtcNow(), Champion);
+        var serving = new SimulatedServing(new SharedHost(_models, this, scenario.SmokeTestWindows), WindowGeometry.From(_models.GetCard(Champion), _contextFrames), clock.GetUtcNow(), Champion);
         var rng = new Random(scenario.Seed);
         var feedback = scenario.Feedback?.Invoke(new SimulationFeedbackContext(serving, _windowTruth, _geometry.Length, _geometry.Stride, scenario.Seed));
         try

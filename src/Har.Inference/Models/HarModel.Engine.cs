@@ -217,12 +217,24 @@ public sealed partial class HarModel
         }
     }
 
-    private void ThrowIfOtherGeometry(StreamWindows windows)
+    /// <summary>
+    /// The windows this model reads: as they are when their geometry is the card's; each window's last
+    /// <see cref="ModelCard.InputFrames"/> frames when a windower kept more context before the same labelled window
+    /// (a pipeline serving versions that read different contexts); otherwise refused.
+    /// </summary>
+    private StreamWindows Fit(StreamWindows windows)
     {
-        if (windows.WindowValues != WindowValues && windows.Count > 0)
+        if (windows.Count == 0 || (windows.WindowValues == WindowValues && windows.ContextFrames == Card.ContextFrames))
         {
-            throw new ArgumentException($"Windows of {windows.WindowValues} values do not fit model {Card}; expected {WindowValues} ({FramesPerWindow} × {Card.ChannelCount} channels).", nameof(windows));
+            return windows;
         }
+
+        if (windows.WindowLength - windows.ContextFrames == Card.WindowLength && windows.ContextFrames > Card.ContextFrames && windows.WindowValues / windows.WindowLength == Card.ChannelCount)
+        {
+            return windows.Last(Card.InputFrames);
+        }
+
+        throw new ArgumentException($"Windows of {windows.WindowValues} values ({windows.WindowLength} frames, {windows.ContextFrames} of them context) do not fit model {Card}; expected {WindowValues} ({FramesPerWindow} × {Card.ChannelCount} channels), or the same window after more context.", nameof(windows));
     }
 
     private void ThrowIfTooSmall(int windows, int probabilities, int predictions)

@@ -164,7 +164,7 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">The windows' geometry is not the card's, or a destination is too small.</exception>
     internal void Predict(StreamWindows windows, Memory<float> probabilities, Span<Prediction> predictions)
     {
-        ThrowIfOtherGeometry(windows);
+        windows = Fit(windows);
         PredictCore(new ViewWindows(windows), probabilities, predictions);
     }
 
@@ -255,7 +255,11 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// buffer or the appended chunk) into a slot of a pinned batch tensor, so the views may be invalidated (by the
     /// next append) as soon as it returns. This is the one copy from a stream to the model.
     /// </summary>
-    /// <param name="windows">The windows (their geometry must be the card's); zero windows complete at once.</param>
+    /// <param name="windows">
+    /// The windows (their geometry must be the card's, or, from a windower keeping more context than this model reads,
+    /// the card's window after a longer context: the model then reads each window's last <see cref="ModelCard.InputFrames"/>
+    /// frames); zero windows complete at once.
+    /// </param>
     /// <param name="probabilities">At least <see cref="StreamWindows.Count"/> × K values: window i's go to [i × K, (i + 1) × K).</param>
     /// <param name="predictions">At least <see cref="StreamWindows.Count"/> entries; each prediction's probabilities are its slice of <paramref name="probabilities"/>.</param>
     /// <param name="cancellationToken">Cancels the wait: the task completes at once, and the buffers are not written after that.</param>
@@ -266,7 +270,7 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     public ValueTask PredictAsync(StreamWindows windows, Memory<float> probabilities, Memory<Prediction> predictions, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        ThrowIfOtherGeometry(windows);
+        windows = Fit(windows);
         ThrowIfTooSmall(windows.Count, probabilities.Length, predictions.Length);
         return EnqueueAll(new ViewWindows(windows), windows.Count, probabilities, predictions, cancellationToken);
     }

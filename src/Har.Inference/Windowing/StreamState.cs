@@ -8,7 +8,7 @@ namespace Har.Inference.Windowing;
 /// appends never overlap and the idle sweep (eviction, <see cref="Trim"/>) only touches a stream no append
 /// is using; removal and eviction set <see cref="Removed"/>, after which appends go to a new stream.
 /// </summary>
-internal sealed class StreamState(string id, int windowLength, int channels)
+internal sealed class StreamState(string id, int windowLength, int channels, int contextFrames = 0)
 {
     /// <summary>Frames of spare room a growing buffer gets: four windows, so compaction moves at most L − 1 frames per ~3 L appended.</summary>
     private readonly int _normalCapacity = 4 * windowLength * channels;
@@ -125,8 +125,8 @@ internal sealed class StreamState(string id, int windowLength, int channels)
     /// rebuilt while the stream is still held: the same views <see cref="Append"/> or <see cref="BufferWindows"/> returned.
     /// </summary>
     public StreamWindows LastWindows(ReadOnlySpan<float> chunk, int count, int windowLength) => _undoSwapped
-        ? new StreamWindows(_spare.AsSpan(0, _swappedViewValues), _undoBufferStart, chunk, _chunkStart, _starts.AsSpan(0, count), windowLength, channels)
-        : new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels);
+        ? new StreamWindows(_spare.AsSpan(0, _swappedViewValues), _undoBufferStart, chunk, _chunkStart, _starts.AsSpan(0, count), windowLength, channels, contextFrames)
+        : new StreamWindows(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels, contextFrames);
 
     /// <summary>Undoes the last append (called with the gate held, before any other append): the stream is as before it.</summary>
     /// <returns>The windows the undone append had dropped (NaN/infinity), to uncount.</returns>
@@ -208,7 +208,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
     /// <summary>The first <paramref name="count"/> planned windows, all in the buffer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public StreamWindows BufferWindows(int count, int windowLength) =>
-        new(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels);
+        new(_buffer.AsSpan(0, _bufferedFrames * channels), _bufferStartFrame, default, long.MaxValue, _starts.AsSpan(0, count), windowLength, channels, contextFrames);
 
     /// <summary>Remembers the stream-relative index of every frame of <paramref name="frames"/> holding a non-finite value.</summary>
     public void MarkBadFrames(ReadOnlySpan<float> frames, int channelCount)
@@ -312,7 +312,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         var bufferStart = _bufferStartFrame;
         if (!zeroCopy)
         {
-            return new StreamWindows(bufferView, bufferStart, default, long.MaxValue, _starts.AsSpan(0, count), l, channels);
+            return new StreamWindows(bufferView, bufferStart, default, long.MaxValue, _starts.AsSpan(0, count), l, channels, contextFrames);
         }
 
         // Keep the tail in the spare buffer and make it the buffer; this call's views keep the old one.
@@ -329,7 +329,7 @@ internal sealed class StreamState(string id, int windowLength, int channels)
         (_buffer, _spare) = (_spare, _buffer);
         _bufferStartFrame = tailStart;
         _bufferedFrames = tail;
-        return new StreamWindows(bufferView, bufferStart, frames, t0, _starts.AsSpan(0, count), l, channels);
+        return new StreamWindows(bufferView, bufferStart, frames, t0, _starts.AsSpan(0, count), l, channels, contextFrames);
     }
 
     /// <summary>

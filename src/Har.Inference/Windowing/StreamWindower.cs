@@ -60,7 +60,7 @@ public sealed class StreamWindower : IDisposable
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     public StreamWindower(ModelCard card, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
-        : this(ThrowIfNull(card).InputFrames, card.Stride, card.ChannelCount, options, timeProvider, card.ContextFrames)
+        : this(ThrowIfNull(card).WindowLength + ContextOf(card, options), card.Stride, card.ChannelCount, options, timeProvider, ContextOf(card, options))
     {
     }
 
@@ -122,6 +122,18 @@ public sealed class StreamWindower : IDisposable
 
     /// <summary>Gets the number of frames each window holds before the span it labels (copies of the stream's first frame where the stream has not begun).</summary>
     internal int ContextFrames => _contextFrames;
+
+    /// <summary>The context a windower for <paramref name="card"/> keeps: <see cref="StreamWindowerOptions.ContextFrames"/>, else the card's.</summary>
+    private static int ContextOf(ModelCard card, StreamWindowerOptions? options)
+    {
+        var context = options?.ContextFrames ?? card.ContextFrames;
+        if (context < card.ContextFrames || context > 1 << 20)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), context, $"StreamWindowerOptions.ContextFrames is {context}; model {card} reads {card.ContextFrames} frames before each window, so expected {card.ContextFrames} to {1 << 20} frames.");
+        }
+
+        return context;
+    }
 
     /// <summary>Gets the number of frames between the starts of consecutive windows.</summary>
     public int Stride { get; }
@@ -545,7 +557,7 @@ public sealed class StreamWindower : IDisposable
             throw new StreamLimitExceededException(_options.MaxStreams, streamId);
         }
 
-        return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels) { LastSeen = arg.Now }, (Windower: this, Now: now));
+        return _streams.GetOrAdd(streamId, static (id, arg) => new StreamState(id, arg.Windower.WindowLength, arg.Windower.Channels, arg.Windower.ContextFrames) { LastSeen = arg.Now }, (Windower: this, Now: now));
     }
 
     /// <summary>At the stream limit: evicts the least recently used stream if it has been silent for <see cref="StreamWindowerOptions.MinimumIdleForEviction"/>.</summary>

@@ -14,8 +14,11 @@ public readonly ref struct StreamWindows
     private readonly long _chunkStartFrame;
     private readonly int _channels;
 
+    /// <summary>Frames skipped at the start of every window (see <see cref="Last"/>).</summary>
+    private readonly int _skip;
+
     /// <summary>Windows starting before <paramref name="chunkStartFrame"/> are in the stream's buffer, the others in the appended chunk.</summary>
-    internal StreamWindows(ReadOnlySpan<float> buffer, long bufferStartFrame, ReadOnlySpan<float> chunk, long chunkStartFrame, ReadOnlySpan<long> starts, int windowLength, int channels)
+    internal StreamWindows(ReadOnlySpan<float> buffer, long bufferStartFrame, ReadOnlySpan<float> chunk, long chunkStartFrame, ReadOnlySpan<long> starts, int windowLength, int channels, int contextFrames = 0)
     {
         _buffer = buffer;
         _bufferStartFrame = bufferStartFrame;
@@ -24,6 +27,20 @@ public readonly ref struct StreamWindows
         _starts = starts;
         WindowLength = windowLength;
         _channels = channels;
+        ContextFrames = contextFrames;
+    }
+
+    private StreamWindows(StreamWindows all, int frames)
+    {
+        _buffer = all._buffer;
+        _bufferStartFrame = all._bufferStartFrame;
+        _chunk = all._chunk;
+        _chunkStartFrame = all._chunkStartFrame;
+        _starts = all._starts;
+        _channels = all._channels;
+        _skip = all._skip + (all.WindowLength - frames);
+        WindowLength = frames;
+        ContextFrames = all.ContextFrames - (all.WindowLength - frames);
     }
 
     /// <summary>Gets the number of completed windows.</summary>
@@ -35,6 +52,13 @@ public readonly ref struct StreamWindows
     /// <summary>Gets the number of values in each window (frames × channels).</summary>
     internal int WindowValues => WindowLength * _channels;
 
+    /// <summary>Gets the number of frames of each window that come before the span it labels (<see cref="ModelCard.ContextFrames"/>).</summary>
+    internal int ContextFrames { get; }
+
+    /// <summary>The same windows, each cut to its last <paramref name="frames"/> frames (less context, same labelled span).</summary>
+    /// <param name="frames">At least the labelled span (<see cref="WindowLength"/> − <see cref="ContextFrames"/>), at most <see cref="WindowLength"/>.</param>
+    internal StreamWindows Last(int frames) => new(this, frames);
+
     /// <summary>Gets window <paramref name="index"/>: <see cref="WindowLength"/> interleaved frames in sensor units.</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
     /// <returns>A view of the window's values.</returns>
@@ -44,8 +68,8 @@ public readonly ref struct StreamWindows
         {
             var start = _starts[index];
             return start >= _chunkStartFrame
-                ? _chunk.Slice((int)(start - _chunkStartFrame) * _channels, WindowValues)
-                : _buffer.Slice((int)(start - _bufferStartFrame) * _channels, WindowValues);
+                ? _chunk.Slice((int)(start - _chunkStartFrame + _skip) * _channels, WindowValues)
+                : _buffer.Slice((int)(start - _bufferStartFrame + _skip) * _channels, WindowValues);
         }
     }
 

@@ -36,6 +36,26 @@ public sealed class RolloutSimulationPipelineTests
         Assert.Equal("1.0.0", env.Registry.CurrentVersion);
     }
 
+    [Fact]
+    public async Task Simulate_ContextCandidateBesideAChampionWithout_RunsAndDecides()
+    {
+        // The candidate reads the 200 frames before each window (tiny-context, as 1.2.0), the champion none: the simulated
+        // pipeline keeps the longer context and each model reads its own part of each window, as ServingPipeline does.
+        var data = TestPaths.RequireSharedData();
+        using var env = new TestRegistry(registerCandidate: false);
+        var bytes = OnnxModelEditor.Rewrite(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-context-1.0.0.onnx")), new Dictionary<string, string> { ["har.model_version"] = "1.2.0" }, inputTimeDimension: null);
+        var path = Path.Combine(env.Root, "tiny-context-1.2.0.onnx");
+        File.WriteAllBytes(path, bytes);
+        env.Registry.Register(path, new ModelRegistrationOptions { Deployer = "tester" });
+        var sessions = HaptTestSessions.Load(data).Take(4).ToList();
+        await using var simulation = await RolloutSimulation.PrepareAsync(env.Registry, "1.2.0", sessions, TinyModelOptions());
+
+        var clean = await simulation.RunAsync(new SimulationScenario { Fault = SimulationFault.None, Seed = 1 });
+        Assert.True(clean.Promoted, string.Join('\n', clean.Decisions.Select(d => d.Summary)));
+        var errors = await simulation.RunAsync(new SimulationScenario { Fault = SimulationFault.Errors, Seed = 1 });
+        Assert.True(errors.RolledBack && errors.AnalysisIntervals <= 2, string.Join('\n', errors.Decisions.Select(d => d.Summary)));
+    }
+
     /// <summary>Controller options for the tiny fixture models: their predictions are meaningless, so the prediction-quality gates are off.</summary>
     internal static RolloutControllerOptions TinyModelOptions()
     {
