@@ -50,6 +50,15 @@ public sealed partial class RolloutController : IAsyncDisposable
         _store = fleet ?? options.StateStore ?? new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
         _outbox = new RolloutOutbox(audit, time);
         _serving = serving;
+        for (var i = 0; i < options.SmokeTestWindows.Count; i++)
+        {
+            // The pipeline's windows: each version reads its own last frames of them (see ServingOptions.ContextFrames).
+            if (options.SmokeTestWindows[i]?.Length != serving.Geometry.WindowValues)
+            {
+                throw new ArgumentException($"RolloutControllerOptions.SmokeTestWindows[{i}] holds {options.SmokeTestWindows[i]?.Length ?? 0} values; the serving pipeline serves {serving.Geometry}, so expected {serving.Geometry.WindowValues} values per window.", nameof(options));
+            }
+        }
+
         serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);
         _analyzer = new RolloutAnalyzer(options.Analysis, classMix, serving.Feedback);
         _metrics = new DeploymentMetrics(options.MetricsRegistry);
@@ -101,6 +110,7 @@ public sealed partial class RolloutController : IAsyncDisposable
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
     /// <param name="cancellationToken">Cancels opening.</param>
     /// <returns>The controller.</returns>
+    /// <exception cref="ArgumentException">A window of <see cref="RolloutControllerOptions.SmokeTestWindows"/> is not one of the pipeline's (<see cref="WindowGeometry.WindowValues"/> values).</exception>
     public static Task<RolloutController> OpenAsync(ModelRegistry registry, ServingPipeline pipeline, RolloutControllerOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(registry);

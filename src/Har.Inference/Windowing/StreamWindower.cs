@@ -18,14 +18,15 @@ internal delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows wi
 /// stream's first frame, whatever the chunking of the appends.
 /// </summary>
 /// <remarks>
+/// <para>
 /// For a model that also reads frames before each window (<see cref="ModelCard.ContextFrames"/>), each window
-/// handed out is the card's <see cref="ModelCard.InputFrames"/> long: its context, then the window it labels. A
+/// handed out is the card's <see cref="ModelCard.InputFrames"/> long (longer with <see cref="StreamWindowerOptions.ContextFrames"/>): its context, then the window it labels. A
 /// stream's first windows have less history than that, so the windower starts every stream with
 /// <see cref="ModelCard.ContextFrames"/> copies of its first frame, as the training windows were padded; the
 /// windows are then cut at the same frames as a model without context would cut them, and
 /// <see cref="StreamWindows.GetStartFrame"/> gives the first frame of the labelled window.
-/// </remarks>
-/// <remarks>
+/// </para>
+/// <para>
 /// Each stream keeps a sliding buffer of the frames its future windows still need, so windows are
 /// handed out as views (<see cref="StreamWindows"/>) without a copy; the copy into the batch tensor
 /// (with normalization fused in) is done by <see cref="HarModel"/>. Different streams may be appended
@@ -35,6 +36,7 @@ internal delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows wi
 /// a timer (<see cref="TimeProvider"/>) evicts streams idle for <see cref="StreamWindowerOptions.IdleTimeout"/>
 /// and trims streams silent for one sweep period to the frames their next window needs (less than one
 /// window). Dispose the windower to stop the timer.
+/// </para>
 /// </remarks>
 public sealed class StreamWindower : IDisposable
 {
@@ -59,6 +61,7 @@ public sealed class StreamWindower : IDisposable
     /// <param name="card">The model card (window length, context frames, stride and channel count).</param>
     /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The clock for idle eviction and the sweep timer, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="StreamWindowerOptions.ContextFrames"/> is less than the card's <see cref="ModelCard.ContextFrames"/>, or an option is out of range.</exception>
     public StreamWindower(ModelCard card, StreamWindowerOptions? options = null, TimeProvider? timeProvider = null)
         : this(ThrowIfNull(card).WindowLength + ContextOf(card, options), card.Stride, card.ChannelCount, options, timeProvider, ContextOf(card, options))
     {

@@ -202,6 +202,41 @@ public sealed class ContextServingTests : IDisposable
     }
 
     [Fact]
+    public async Task SmokeTestWindows_AreThePipelinesWindows_EachVersionReadsItsPart()
+    {
+        _env.Registry.Register(ContextModel("1.2.0"), new ModelRegistrationOptions { Deployer = "tester" });
+        var serving = TestRegistry.ServingOptions();
+        serving.ContextFrames = 200;
+        await using var pipeline = ServingPipeline.Open(_env.Registry, serving, timeProvider: _env.Time);
+
+        // A champion-sized window (200 frames) is not one of this pipeline's (400): refused when the controller opens.
+        var wrong = TestRegistry.Options(o => o.SmokeTestWindows.Add(new float[200 * 6]));
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => RolloutController.OpenAsync(_env.Registry, wrong, pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None));
+        Assert.Contains("SmokeTestWindows[0] holds 1200 values", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("expected 2400 values per window", ex.Message, StringComparison.Ordinal);
+
+        // The pipeline's windows: the smoke test runs the champion on their last 200 frames and the candidate on all 400.
+        var options = TestRegistry.Options(o =>
+        {
+            o.SmokeTestMinAgreement = 0;
+            for (var w = 0; w < 4; w++)
+            {
+                var window = new float[400 * 6];
+                for (var i = 0; i < window.Length; i++)
+                {
+                    window[i] = (float)Math.Sin((i + w) * 0.013);
+                }
+
+                o.SmokeTestWindows.Add(window);
+            }
+        });
+        await using var controller = await RolloutController.OpenAsync(_env.Registry, options, pipeline, _env.Audit, DriftClassMixTest.Instance, null, _env.Time, CancellationToken.None);
+        var status = await controller.ExecuteAsync(RolloutCommand.Start("1.2.0", "canary", "alice", "try"));
+        Assert.Equal(RolloutPhase.Progressing, status.Phase);
+        Assert.True(status.StepIndex > 0, status.Message);
+    }
+
+    [Fact]
     public void Open_ContextFramesBelowTheCurrentVersions_IsRefusedSayingWhatIsNeeded()
     {
         _env.Registry.Register(ContextModel("2.0.0"), new ModelRegistrationOptions { Deployer = "tester" });
