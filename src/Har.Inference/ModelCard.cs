@@ -70,13 +70,13 @@ public sealed class ModelCard
 
     /// <summary>
     /// Gets the number of samples before each window that the model also reads (<c>har.context_frames</c>, optional, 0 when
-    /// absent): the posture or movement that led into the window. Its input is <see cref="InputFrames"/> samples long; for a
+    /// absent): the posture or movement that led into the window. Its input is <see cref="ContextFrames"/> + <see cref="WindowLength"/> samples long; for a
     /// stream's first windows the runtime repeats the stream's first frame where the stream has not begun (as training does).
     /// </summary>
     public int ContextFrames { get; }
 
     /// <summary>Gets the number of frames of one model input: <see cref="ContextFrames"/> + <see cref="WindowLength"/>.</summary>
-    public int InputFrames => ContextFrames + WindowLength;
+    internal int InputFrames => ContextFrames + WindowLength;
 
     /// <summary>Gets the number of samples between the starts of consecutive windows (<c>har.stride</c>).</summary>
     public int Stride { get; }

@@ -185,13 +185,13 @@ internal sealed class HarModelHost : IModelVersionHost
     internal static bool Fits(HarModel model, float[] window) =>
         window.Length == model.WindowValues || (window.Length > model.WindowValues && (window.Length - model.WindowValues) % model.Card.ChannelCount == 0);
 
-    /// <summary>The part of <paramref name="window"/> that <paramref name="model"/> reads: its last <see cref="ModelCard.InputFrames"/> frames.</summary>
+    /// <summary>The part of <paramref name="window"/> that <paramref name="model"/> reads: its last <see cref="HarModel.WindowValues"/> values.</summary>
     internal static ReadOnlySpan<float> For(HarModel model, float[] window) => window.AsSpan(window.Length - Math.Min(window.Length, model.WindowValues));
 
     internal static List<float[]> SyntheticWindows(ModelCard card)
     {
         var result = new List<float[]>();
-        var length = card.InputFrames;
+        var length = card.ContextFrames + card.WindowLength;
         var channels = card.ChannelCount;
         for (var variant = 0; variant < 4; variant++)
         {

@@ -299,26 +299,12 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
 
     /// <summary>
     /// What <paramref name="model"/> reads of <paramref name="count"/> whole windows of <see cref="Geometry"/>: the same
-    /// memory when it reads the pipeline's context, otherwise a copy of each window's last <see cref="ModelCard.InputFrames"/>
+    /// memory when it reads the pipeline's context, otherwise a copy of each window's last (context + window)
     /// frames (a version that reads less context than the pipeline keeps, e.g. a champion beside a context candidate).
     /// </summary>
     private ReadOnlyMemory<float> WindowsFor(HarModel model, ReadOnlyMemory<float> windows, int count)
     {
-        var size = model.WindowValues;
-        if (size == _windowValues)
-        {
-            return windows;
-        }
-
-        var skip = _windowValues - size;
-        var source = windows.Span;
-        var copy = new float[count * size];
-        for (var i = 0; i < count; i++)
-        {
-            source.Slice((i * _windowValues) + skip, size).CopyTo(copy.AsSpan(i * size, size));
-        }
-
-        return copy;
+        return model.WindowValues == _windowValues ? windows : WindowGeometry.LastOfEach(windows.Span[..(count * _windowValues)], _windowValues, model.WindowValues);
     }
 
     /// <summary>Runs a shadow (or mirror) version on copies of windows another version served, off the caller's path.</summary>

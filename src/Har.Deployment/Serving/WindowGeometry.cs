@@ -36,7 +36,11 @@ public sealed class WindowGeometry
     /// <summary>Reads the geometry from a model card.</summary>
     /// <param name="card">The card.</param>
     /// <returns>The geometry.</returns>
-    internal static WindowGeometry From(ModelCard card) => From(card, ThrowIfNull(card).ContextFrames);
+    internal static WindowGeometry From(ModelCard card)
+    {
+        ArgumentNullException.ThrowIfNull(card);
+        return From(card, card.ContextFrames);
+    }
 
     /// <summary>Reads the geometry from a model card, with <paramref name="contextFrames"/> frames before each window (at least the card's).</summary>
     internal static WindowGeometry From(ModelCard card, int contextFrames)
@@ -50,20 +54,35 @@ public sealed class WindowGeometry
     internal bool CanServe(ModelCard card)
     {
         ArgumentNullException.ThrowIfNull(card);
-        return WindowLength == card.WindowLength && card.ContextFrames <= ContextFrames && Stride == card.Stride && SampleRateHz.Equals(card.SampleRateHz) && Channels.SequenceEqual(card.Channels, StringComparer.Ordinal);
+        return card.ContextFrames <= ContextFrames && CutsLike(card);
     }
 
     /// <summary>What a rollout's operator can do when <see cref="CanServe"/> is false only because the card reads more context than these windows hold.</summary>
     internal string ContextHint(ModelCard card) =>
-        card.ContextFrames > ContextFrames && WindowLength == card.WindowLength && Stride == card.Stride && SampleRateHz.Equals(card.SampleRateHz) && Channels.SequenceEqual(card.Channels, StringComparer.Ordinal)
+        card.ContextFrames > ContextFrames && CutsLike(card)
             ? string.Create(CultureInfo.InvariantCulture, $" It reads {card.ContextFrames} frames before each window; the pipeline keeps {ContextFrames}: open it with ServingOptions.ContextFrames = {card.ContextFrames} to serve it beside versions that read less.")
             : string.Empty;
 
-    private static ModelCard ThrowIfNull(ModelCard card)
+    /// <summary>
+    /// Each of the windows of <paramref name="values"/> values in <paramref name="windows"/>, cut to its last
+    /// <paramref name="size"/> values (what a version that reads less context than the pipeline keeps reads), copied one
+    /// after the other.
+    /// </summary>
+    internal static float[] LastOfEach(ReadOnlySpan<float> windows, int values, int size)
     {
-        ArgumentNullException.ThrowIfNull(card);
-        return card;
+        var n = windows.Length / values;
+        var result = new float[n * size];
+        for (var w = 0; w < n; w++)
+        {
+            windows.Slice((w * values) + values - size, size).CopyTo(result.AsSpan(w * size, size));
+        }
+
+        return result;
     }
+
+    /// <summary>Whether <paramref name="card"/> labels the same windows: length, stride, sample rate and channel order.</summary>
+    private bool CutsLike(ModelCard card) =>
+        WindowLength == card.WindowLength && Stride == card.Stride && SampleRateHz.Equals(card.SampleRateHz) && Channels.SequenceEqual(card.Channels, StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override string ToString() =>

@@ -48,24 +48,6 @@ internal sealed partial class RolloutSimulation
     /// the CNN was uncertain on 4–6 points more than the CNN-BiLSTM where the traffic of a few devices showed 20–25
     /// points more. With fewer than <see cref="SmokeWindowMinimum"/> known windows (no labels), every 25th window is used.
     /// </summary>
-    /// <summary>Each of the windows of <paramref name="values"/> values in <paramref name="all"/>, cut to its last <paramref name="size"/> values (the part a model with less context reads); the same array when nothing is cut.</summary>
-    private static float[] Last(float[] all, int values, int size)
-    {
-        if (size == values)
-        {
-            return all;
-        }
-
-        var n = all.Length / values;
-        var result = new float[n * size];
-        for (var w = 0; w < n; w++)
-        {
-            all.AsSpan((w * values) + values - size, size).CopyTo(result.AsSpan(w * size, size));
-        }
-
-        return result;
-    }
-
     private static List<float[]> SmokeWindows(float[] all, int values, List<int> truth)
     {
         var n = all.Length / values;

@@ -156,15 +156,15 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                 throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, stride, channels or classes; a rollout between them cannot compare predictions.");
             }
 
-            // Window every stream from frame 0 with the card's length and stride, with the longer of the two models' contexts
-            // before each window (the stream's first frame standing in where the stream has not begun, as StreamWindower
-            // does): the windows a pipeline serving both keeps (ServingOptions.ContextFrames). Each model reads its last frames.
+            // Window every stream as the serving pipeline does (StreamWindower), keeping the longer of the two models'
+            // contexts before each window (ServingOptions.ContextFrames): each model reads its last frames.
             var context = Math.Max(card.ContextFrames, candidateModel.Card.ContextFrames);
             var values = (context + card.WindowLength) * card.ChannelCount;
             var windows = new List<float>();
             var starts = new List<int>();
             var counts = new List<int>();
             var truth = new List<int>();
+            using var windower = new StreamWindower(card, new StreamWindowerOptions { MaxStreams = 1, MaxWindowsPerAppend = int.MaxValue, ContextFrames = context });
             foreach (var stream in streams)
             {
                 var frames = stream.Frames.Span;
@@ -173,28 +173,20 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
                     throw new ArgumentException($"Stream '{stream.Id}' holds {frames.Length} values, not a whole number of {card.ChannelCount}-channel frames.", nameof(streams));
                 }
 
-                var n = frames.Length / card.ChannelCount;
-                var count = n < card.WindowLength ? 0 : ((n - card.WindowLength) / card.Stride) + 1;
-                if (count == 0)
+                var cut = windower.Append(stream.Id, frames);
+                if (cut.Count > 0)
                 {
-                    continue;
-                }
-
-                starts.Add(windows.Count / values);
-                counts.Add(count);
-                var frameLabels = stream.FrameLabels.Span;
-                for (var w = 0; w < count; w++)
-                {
-                    var first = (w * card.Stride) - context;
-                    for (var f = first; f < 0; f++)
+                    starts.Add(windows.Count / values);
+                    counts.Add(cut.Count);
+                    var frameLabels = stream.FrameLabels.Span;
+                    for (var w = 0; w < cut.Count; w++)
                     {
-                        windows.AddRange(frames[..card.ChannelCount]);
+                        windows.AddRange(cut[w]);
+                        truth.Add(WindowTruth(frameLabels, (int)cut.GetStartFrame(w), card.WindowLength));
                     }
-
-                    var from = Math.Max(0, first);
-                    windows.AddRange(frames.Slice(from * card.ChannelCount, (w * card.Stride + card.WindowLength - from) * card.ChannelCount));
-                    truth.Add(WindowTruth(frameLabels, w * card.Stride, card.WindowLength));
                 }
+
+                windower.Remove(stream.Id);
             }
 
             if (counts.Count == 0)
@@ -203,8 +195,8 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             }
 
             var all = windows.ToArray();
-            var championWindows = Last(all, values, championModel.WindowValues);
-            var candidateWindows = Last(all, values, candidateModel.WindowValues);
+            var championWindows = championModel.WindowValues == values ? all : WindowGeometry.LastOfEach(all, values, championModel.WindowValues);
+            var candidateWindows = candidateModel.WindowValues == values ? all : WindowGeometry.LastOfEach(all, values, candidateModel.WindowValues);
             var broken = new float[candidateWindows.Length];
             var mean = candidateModel.Card.NormalizationMean;
             var std = candidateModel.Card.NormalizationStd;

@@ -219,7 +219,7 @@ public sealed partial class HarModel
 
     /// <summary>
     /// The windows this model reads: as they are when their geometry is the card's; each window's last
-    /// <see cref="ModelCard.InputFrames"/> frames when a windower kept more context before the same labelled window
+    /// context + window frames when a windower kept more context before the same labelled window
     /// (a pipeline serving versions that read different contexts); otherwise refused.
     /// </summary>
     private StreamWindows Fit(StreamWindows windows)

@@ -108,7 +108,7 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <summary>Gets the full path of the loaded ONNX file.</summary>
     public string ModelPath { get; }
 
-    /// <summary>Gets the number of values in one input window: <see cref="ModelCard.InputFrames"/> (the window and the context frames before it, if the model reads any) × channels.</summary>
+    /// <summary>Gets the number of values in one input window: (<see cref="ModelCard.ContextFrames"/> + <see cref="ModelCard.WindowLength"/>) × channels.</summary>
     public int WindowValues { get; }
 
     /// <summary>Gets the confidence below which predictions are flagged uncertain.</summary>
@@ -257,8 +257,8 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// </summary>
     /// <param name="windows">
     /// The windows (their geometry must be the card's, or, from a windower keeping more context than this model reads,
-    /// the card's window after a longer context: the model then reads each window's last <see cref="ModelCard.InputFrames"/>
-    /// frames); zero windows complete at once.
+    /// the card's window after a longer context: the model then reads each window's last <see cref="WindowValues"/>
+    /// values); zero windows complete at once.
     /// </param>
     /// <param name="probabilities">At least <see cref="StreamWindows.Count"/> × K values: window i's go to [i × K, (i + 1) × K).</param>
     /// <param name="predictions">At least <see cref="StreamWindows.Count"/> entries; each prediction's probabilities are its slice of <paramref name="probabilities"/>.</param>

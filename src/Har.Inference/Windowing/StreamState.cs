@@ -339,7 +339,8 @@ internal sealed class StreamState(string id, int windowLength, int channels, int
     /// </summary>
     public void PadStart(ReadOnlySpan<float> firstFrame, int padding, StreamWindower owner, string streamId)
     {
-        if (!TensorPrimitives.IsFiniteAll(firstFrame))
+        var finite = TensorPrimitives.IsFiniteAll(firstFrame);
+        if (!finite)
         {
             RejectOrMark(firstFrame, owner, streamId); // throws with Throw, before anything is committed
         }
@@ -351,7 +352,7 @@ internal sealed class StreamState(string id, int windowLength, int channels, int
             firstFrame.CopyTo(values.Slice(f * channels, channels));
         }
 
-        if (!TensorPrimitives.IsFiniteAll(firstFrame))
+        if (!finite)
         {
             // RejectOrMark marked the first copy; the others are as bad.
             for (var f = 1; f < padding; f++)

@@ -20,7 +20,7 @@ internal delegate TResult StreamWindowsHandler<TState, TResult>(StreamWindows wi
 /// <remarks>
 /// <para>
 /// For a model that also reads frames before each window (<see cref="ModelCard.ContextFrames"/>), each window
-/// handed out is the card's <see cref="ModelCard.InputFrames"/> long (longer with <see cref="StreamWindowerOptions.ContextFrames"/>): its context, then the window it labels. A
+/// handed out is the card's context and window long (longer with <see cref="StreamWindowerOptions.ContextFrames"/>): its context, then the window it labels. A
 /// stream's first windows have less history than that, so the windower starts every stream with
 /// <see cref="ModelCard.ContextFrames"/> copies of its first frame, as the training windows were padded; the
 /// windows are then cut at the same frames as a model without context would cut them, and
@@ -120,7 +120,7 @@ public sealed class StreamWindower : IDisposable
         InferenceMeter.Track(this);
     }
 
-    /// <summary>Gets the number of frames per window (for a model with context frames, its <see cref="ModelCard.InputFrames"/>: the context and the labelled window).</summary>
+    /// <summary>Gets the number of frames per window (for a model with context frames, the context and the labelled window).</summary>
     public int WindowLength { get; }
 
     /// <summary>Gets the number of frames each window holds before the span it labels (copies of the stream's first frame where the stream has not begun).</summary>

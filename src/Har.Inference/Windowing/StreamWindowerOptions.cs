@@ -57,7 +57,7 @@ public sealed class StreamWindowerOptions
     /// <summary>
     /// Gets or sets how many frames before each window the windows hold, for a windower made from a model card. More
     /// than the card's <see cref="ModelCard.ContextFrames"/> lets models that read more context than that model run on
-    /// the same windows (a model reads the last <see cref="ModelCard.InputFrames"/> frames of each); less is refused.
+    /// the same windows (a model reads the last context + window frames of each); less is refused.
     /// </summary>
     /// <value>The default value is <see langword="null"/>: the card's <see cref="ModelCard.ContextFrames"/>.</value>
     [Range(0, 1 << 20)]

@@ -99,6 +99,39 @@ public sealed class ContextModelTests
         Assert.Contains("expects 2400 (400 frames: 200 frames of context, then the 200-frame window the prediction labels × 6 channels)", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(200, 0)] // a plain model's windows: no context at all
+    [InlineData(400, 0)] // as many values, but no context: 400 frames labelled, not 200 after 200
+    [InlineData(300, 100)] // less context than the model reads
+    public void StreamWindowsWithoutTheContextItReads_AreRefused(int windowFrames, int context)
+    {
+        using var model = HarModel.Load(ContextModel, Fixture.Options());
+        using var windower = new StreamWindower(windowFrames, 100, 6, contextFrames: context);
+        var frames = Ramp(600);
+
+        var ex = Assert.Throws<ArgumentException>(() => model.Predict(windower.Append("dev", frames)));
+
+        Assert.Contains($"({windowFrames} frames, {context} of them context) do not fit model tiny-context@1.0.0", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void StreamWindowsWithMoreContext_AreReadFromTheirLastFrames()
+    {
+        using var model = HarModel.Load(ContextModel, Fixture.Options());
+        using var exact = new StreamWindower(model.Card);
+        using var longer = new StreamWindower(model.Card, new StreamWindowerOptions { ContextFrames = 350 });
+        var stream = Ramp(700);
+
+        var expected = model.Predict(exact.Append("dev", stream));
+        var got = model.Predict(longer.Append("dev", stream));
+
+        Assert.Equal(expected.Length, got.Length);
+        for (var w = 0; w < got.Length; w++)
+        {
+            Assert.Equal(expected[w].Probabilities.ToArray(), got[w].Probabilities.ToArray());
+        }
+    }
+
     [Fact]
     public void Evaluate_LabelsEachWindowByItsLabelledSpan_NotItsContext()
     {
