@@ -29,7 +29,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
         var window = HaptStreams.Load(TestPaths.RequireSharedData(), 1, 400)[0];
         var card = ModelCard.Load(TestPaths.ChampionModel);
         var clients = fleet.Replicas.Select(r => fleet.Client(r)).ToArray();
-        const string Version = "1.2.0";
+        const string Version = "1.4.0";
         try
         {
             if (await PhaseAsync(clients[0]) is { } phase && !Terminal.Contains(phase))
@@ -37,8 +37,8 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
 
-            // The bundled candidate's network under a new version, uploaded to replica 1 only.
-            var model = OnnxModelEditor.WithKey(File.ReadAllBytes(TestPaths.CandidateModel), "har.model_version", Version);
+            // The previous candidate's network (single windows, as the fleet serves by default) under a new version, uploaded to replica 1 only.
+            var model = OnnxModelEditor.WithKey(File.ReadAllBytes(TestPaths.PlainCandidateModel), "har.model_version", Version);
             using (var upload = new ByteArrayContent(model))
             {
                 upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");

@@ -65,11 +65,43 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
     public static string CliDll => Path.Combine(BuildOutput("samples/Har.Cli"), "har.dll");
 
-    /// <summary>The models bundled beside the service (<c>models/*.onnx</c>), when the repository has them.</summary>
-    public static string BundledModelsDirectory => Path.Combine(Path.GetDirectoryName(ServiceDll)!, "models");
+    /// <summary>Every model bundled beside the service (<c>models/*.onnx</c>), when the repository has them: also the candidate 1.2.0, which reads the 200 frames before each window.</summary>
+    public static string AllBundledModelsDirectory => Path.Combine(Path.GetDirectoryName(ServiceDll)!, "models");
+
+    /// <summary>
+    /// The bundled models that read single windows (the 1.0.0 champion and the 1.1.0 candidate), in a folder of their own:
+    /// what the HTTP tests serve, so their <c>/v1/predict</c> windows are 200 frames and their rollouts run without
+    /// <c>Har:Service:ContextFrames</c>. The context candidate is served by its own tests from <see cref="AllBundledModelsDirectory"/>.
+    /// </summary>
+    public static string BundledModelsDirectory => SingleWindowModels.Value;
 
     /// <summary>Whether the real bundled models (1.0.0 champion, 1.1.0 candidate) are present.</summary>
     public static bool HasBundledModels => Directory.Exists(BundledModelsDirectory) && Directory.GetFiles(BundledModelsDirectory, "*.onnx").Length >= 2;
+
+    private static readonly Lazy<string> SingleWindowModels = new(() =>
+    {
+        var folder = Directory.CreateTempSubdirectory("har-service-test-models-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A service process may still hold a file; the folder is in the temp directory.
+            }
+        };
+        if (Directory.Exists(AllBundledModelsDirectory))
+        {
+            foreach (var file in Directory.GetFiles(AllBundledModelsDirectory, "*.onnx").Where(f => Har.Inference.ModelCard.Load(f).ContextFrames == 0))
+            {
+                File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            }
+        }
+
+        return folder;
+    });
 
     /// <summary>The Har.Inference test fixtures (tiny models with real model cards), used when the bundled models are absent.</summary>
     public static string FixturesDirectory => Path.Combine(Har.Testing.TestPaths.RepoRoot, "tests", "Har.Inference.Tests", "Fixtures");

@@ -15,7 +15,11 @@ internal static class TestPaths
 
     public static string ChampionModel => Path.Combine(Models, "har-cnn-bilstm-1.0.0.onnx");
 
-    public static string CandidateModel => Path.Combine(Models, "har-cnn-bilstm-1.1.0.onnx");
+    /// <summary>The rollout candidate, 1.2.0: it reads the 200 frames before each window (<c>har.context_frames</c>), so a pipeline serving it beside the champion keeps that context (<c>ServingOptions.ContextFrames</c>).</summary>
+    public static string CandidateModel => Path.Combine(Models, "har-cnn-bilstm-1.2.0.onnx");
+
+    /// <summary>The previous candidate, 1.1.0: reads single windows like the champion.</summary>
+    public static string PlainCandidateModel => Path.Combine(Models, "har-cnn-bilstm-1.1.0.onnx");
 
     /// <summary>The repository root (the folder holding Har.sln).</summary>
     public static string RepoRoot

@@ -4,14 +4,15 @@ namespace Har.Benchmarks.Inference;
 internal static class BenchmarkModels
 {
     public const string Champion = "har-cnn-bilstm-1.0.0.onnx";
-    public const string Candidate = "har-cnn-bilstm-1.1.0.onnx";
+    public const string Candidate = "har-cnn-bilstm-1.2.0.onnx";
+    public const string PlainCandidate = "har-cnn-bilstm-1.1.0.onnx";
     public const string Fixture = "tiny-probs-1.0.0.onnx";
 
-    /// <summary>The committed models copied into models/ beside the benchmarks (champion, then candidate), or the fixture when there is none (so the benchmarks run before the models exist).</summary>
+    /// <summary>The committed models copied into models/ beside the benchmarks (champion, the previous candidate 1.1.0, then the candidate 1.2.0, which also reads the 200 frames before each window), or the fixture when there is none (so the benchmarks run before the models exist).</summary>
     public static IEnumerable<string> Available()
     {
         var any = false;
-        foreach (var name in new[] { Champion, Candidate })
+        foreach (var name in new[] { Champion, PlainCandidate, Candidate })
         {
             if (File.Exists(Path.Combine(AppContext.BaseDirectory, "models", name)))
             {

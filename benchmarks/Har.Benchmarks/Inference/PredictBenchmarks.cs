@@ -63,7 +63,7 @@ public unsafe class PredictBenchmarks
         var input = GC.AllocateUninitializedArray<float>(Batch * _model.WindowValues, pinned: true);
         WindowNormalizer.FromCard(card).Normalize(_windows, input);
         var output = GC.AllocateUninitializedArray<float>(Batch * card.ClassCount, pinned: true);
-        _input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [Batch, card.WindowLength, card.ChannelCount], (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(input)), input.Length * sizeof(float));
+        _input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [Batch, card.ContextFrames + card.WindowLength, card.ChannelCount], (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(input)), input.Length * sizeof(float));
         _output = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [Batch, card.ClassCount], (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(output)), output.Length * sizeof(float));
         _runOptions = new RunOptions();
         _binding = _session.CreateIoBinding();

@@ -40,7 +40,9 @@ internal static class RealClockEvaluation
             registry.Register(BundledModels.Champion);
             var candidate = registry.Register(BundledModels.Candidate).Version;
 
-            var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
+            // The candidate reads the frames before each window: the pipeline keeps them, and the champion reads its own last frames.
+            var context = Math.Max(Har.Inference.ModelCard.Load(BundledModels.Champion).ContextFrames, Har.Inference.ModelCard.Load(BundledModels.Candidate).ContextFrames);
+            var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry(), ContextFrames = context };
             serving.Model.EnableMetrics = false;
             await using var pipeline = ServingPipeline.Open(registry, serving);
             var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };

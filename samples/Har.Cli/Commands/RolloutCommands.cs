@@ -238,10 +238,10 @@ internal static class RolloutCommands
     private static Command Simulate()
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "The UCI HAPT folder (default: ../shared/data/uci-hapt); its test subjects' sessions are replayed." };
-        var candidate = new Option<string>("--candidate") { Description = "The candidate version.", DefaultValueFactory = _ => "1.1.0" };
+        var candidate = new Option<string>("--candidate") { Description = "The candidate version.", DefaultValueFactory = _ => BundledModels.CandidateVersion };
         var fault = new Option<string>("--fault") { Description = "none, errors (20 %), latency (3×) or broken-normalization.", DefaultValueFactory = _ => "none" };
         fault.AcceptOnlyFromAmong("none", "errors", "latency", "broken-normalization");
-        var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.1.0)." };
+        var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.2.0)." };
         var strategy = new Option<string>("--strategy") { Description = "The strategy.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
         var runs = new Option<int>("--runs") { Description = "How many seeded runs (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 };

@@ -30,13 +30,14 @@ public sealed class ReadmeRealClockTests
             registry.Register(TestPaths.ChampionModel);
             registry.Register(TestPaths.CandidateModel);
 
-            var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
+            // As the README: the candidate reads the 200 frames before each window, so the pipeline keeps them.
+            var serving = new ServingOptions { ContextFrames = 200, MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
             serving.Model.EnableMetrics = false;
             await using var pipeline = ServingPipeline.Open(registry, serving);
             var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
             options.BuiltInStrategies.AnalysisInterval = TimeSpan.FromSeconds(3); // the README's only change: short intervals
             await using var controller = await RolloutController.OpenAsync(registry, pipeline, options);
-            var status = await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", actor: "alice", reason: "more accurate model"));
+            var status = await controller.ExecuteAsync(RolloutCommand.Start("1.2.0", "canary", actor: "alice", reason: "more accurate model"));
             Assert.Equal(RolloutPhase.Progressing, status.Phase);
 
             using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(8)); // generous bound, not a threshold
@@ -94,9 +95,9 @@ public sealed class ReadmeRealClockTests
             Record(final);
             // Promoted, judged on service time. Without smoke-test windows the confidence / uncertain-rate gates have
             // no calibration reference and are reported but not counted: which few devices reach the 10 % step (and
-            // which activity they are doing) used to decide whether the less confident 1.1.0 was rolled back.
+            // which activity they are doing) used to decide whether the less confident 1.1.0 candidate of the time was rolled back.
             Assert.True(final.Promoted, $"the healthy candidate was not promoted: {final}; analyses:\n{string.Join("\n", history)}");
-            Assert.Equal("1.1.0", registry.CurrentVersion);
+            Assert.Equal("1.2.0", registry.CurrentVersion);
             var failing = final.LastAnalysis!.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Gate).ToList();
             Assert.DoesNotContain("latency", failing);
             Assert.DoesNotContain("error-rate", failing);

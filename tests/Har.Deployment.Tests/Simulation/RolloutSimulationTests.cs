@@ -5,8 +5,8 @@ namespace Har.Deployment.Tests.Simulation;
 
 /// <summary>
 /// Prepares the simulation once per test run: the committed champion (CNN+BiLSTM 1.0.0) and candidate
-/// (CNN 1.1.0) as real ONNX sessions score every HAPT test window; the seeded rollouts then run on a
-/// virtual clock over those predictions.
+/// (CNN+BiLSTM 1.2.0, which also reads the 4 s before each window) as real ONNX sessions score every HAPT test
+/// window; the seeded rollouts then run on a virtual clock over those predictions.
 /// </summary>
 public sealed class SimulationFixture : IAsyncLifetime
 {
@@ -20,7 +20,7 @@ public sealed class SimulationFixture : IAsyncLifetime
     {
         if (!File.Exists(TestPaths.ChampionModel) || !File.Exists(TestPaths.CandidateModel))
         {
-            SkipReason = "Skipped: the trained models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-bilstm-1.1.0.onnx) are not in this checkout.";
+            SkipReason = "Skipped: the trained models (models/har-cnn-bilstm-1.0.0.onnx, models/har-cnn-bilstm-1.2.0.onnx) are not in this checkout.";
             return;
         }
 
@@ -38,9 +38,9 @@ public sealed class SimulationFixture : IAsyncLifetime
         _root = Directory.CreateTempSubdirectory("har-sim-test-").FullName;
         var registry = new ModelRegistry(Path.Combine(_root, "registry"));
         registry.Register(TestPaths.ChampionModel);
-        registry.Register(TestPaths.CandidateModel);
+        var candidate = registry.Register(TestPaths.CandidateModel).Version;
         var options = new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
-        Simulation = await RolloutSimulation.PrepareAsync(registry, "1.1.0", HaptTestSessions.Load(data), options);
+        Simulation = await RolloutSimulation.PrepareAsync(registry, candidate, HaptTestSessions.Load(data), options);
     }
 
     public async ValueTask DisposeAsync()
@@ -98,7 +98,7 @@ public sealed class RolloutSimulationTests(SimulationFixture fixture, ITestOutpu
             }
         }
 
-        output.WriteLine($"healthy 1.1.0: promoted in {promoted}/100 runs (agreement with the champion {simulation.HealthyAgreement:P1}, p95 {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms)");
+        output.WriteLine($"healthy {simulation.Candidate}: promoted in {promoted}/100 runs (agreement with the champion {simulation.HealthyAgreement:P1}, p95 {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms)");
         Assert.True(promoted >= 99, $"promoted in {promoted}/100 runs:\n{string.Join('\n', failures)}");
     }
 

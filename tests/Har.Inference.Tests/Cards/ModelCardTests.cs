@@ -6,7 +6,7 @@ namespace Har.Inference.Tests.Cards;
 
 public sealed class ModelCardTests
 {
-    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx" };
+    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx", "har-cnn-bilstm-1.2.0.onnx" };
 
     [Theory]
     [MemberData(nameof(CommittedModels))]
@@ -43,10 +43,17 @@ public sealed class ModelCardTests
         var candidate = ModelCard.Load(RequireModel(Path.GetFileName(TestPaths.CandidateModel)));
 
         Assert.Equal("1.0.0", champion.ModelVersion);
-        Assert.Equal("1.1.0", candidate.ModelVersion);
+        Assert.Equal("1.2.0", candidate.ModelVersion);
         Assert.Equal(ModelOutputKind.Probabilities, champion.Output);
-        Assert.Equal(ModelOutputKind.Logits, candidate.Output);
         Assert.NotEqual(champion.Parameters, candidate.Parameters);
+
+        // The candidate reads the 4 s before each window as well; the champion reads single windows.
+        Assert.Equal(0, champion.ContextFrames);
+        Assert.Equal(200, candidate.ContextFrames);
+
+        // More accurate on the test subjects by both figures its card reports.
+        Assert.True(candidate.Metrics.Accuracy > champion.Metrics.Accuracy, $"{candidate.Metrics.Accuracy} vs {champion.Metrics.Accuracy}");
+        Assert.True(candidate.Metrics.MacroF1 > champion.Metrics.MacroF1, $"{candidate.Metrics.MacroF1} vs {champion.Metrics.MacroF1}");
     }
 
     [Theory]
@@ -76,13 +83,14 @@ public sealed class ModelCardTests
     {
         var card = ModelCard.Load(RequireModel(file));
         using var session = new InferenceSession(Path.Combine(TestPaths.Models, file));
-        var input = new float[3 * card.WindowLength * card.ChannelCount];
+        var frames = card.ContextFrames + card.WindowLength;
+        var input = new float[3 * frames * card.ChannelCount];
         for (var i = 0; i < input.Length; i++)
         {
             input[i] = MathF.Sin(i * 0.01f);
         }
 
-        using var value = OrtValue.CreateTensorValueFromMemory(input, [3, card.WindowLength, card.ChannelCount]);
+        using var value = OrtValue.CreateTensorValueFromMemory(input, [3, frames, card.ChannelCount]);
         using var runOptions = new RunOptions();
         using var outputs = session.Run(runOptions, [session.InputNames[0]], [value], [session.OutputNames[0]]);
 

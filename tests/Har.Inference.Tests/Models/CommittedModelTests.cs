@@ -6,7 +6,7 @@ namespace Har.Inference.Tests.Models;
 /// <summary>The committed models on the real UCI HAPT data (skipped when either is absent).</summary>
 public sealed class CommittedModelTests
 {
-    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx" };
+    public static TheoryData<string> CommittedModels => new() { "har-cnn-bilstm-1.0.0.onnx", "har-cnn-bilstm-1.1.0.onnx", "har-cnn-bilstm-1.2.0.onnx" };
 
     private static string RequireModel(string file)
     {
@@ -56,10 +56,11 @@ public sealed class CommittedModelTests
         var session = sessions[0];
         var walking = Array.IndexOf(names, "WALKING");
 
-        // The first window whose 200 samples are all WALKING.
+        // The first window whose 200 samples are all WALKING (and, for a model that reads context, has its context in the session).
+        var context = model.Card.ContextFrames;
         var start = Enumerable.Range(0, session.Length / 100).Select(i => i * 100)
-            .First(s => s + 200 <= session.Length && session.Labels.AsSpan(s, 200).IndexOfAnyExcept((byte)walking) < 0);
-        var window = session.Samples.AsMemory(start * 6, 1200);
+            .First(s => s >= context && s + 200 <= session.Length && session.Labels.AsSpan(s, 200).IndexOfAnyExcept((byte)walking) < 0);
+        var window = session.Samples.AsMemory((start - context) * 6, (context + 200) * 6);
 
         var prediction = await model.PredictAsync(window);
 
