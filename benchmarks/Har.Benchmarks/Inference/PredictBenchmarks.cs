@@ -27,6 +27,8 @@ public unsafe class PredictBenchmarks
     private OrtValue _input = null!;
     private OrtValue _output = null!;
     private float[] _windows = [];
+    private float[] _inputBuffer = [];  // pinned; the OrtValues point into these two, so they must stay referenced
+    private float[] _outputBuffer = [];
     private float[] _probabilities = [];
     private Prediction[] _predictions = [];
 
@@ -60,9 +62,9 @@ public unsafe class PredictBenchmarks
         using var sessionOptions = OrtRuntime.CreateSessionOptions(options);
         _session = new InferenceSession(path, sessionOptions);
         // The raw run gets exactly the tensor Predict builds: the same windows, normalized with the card.
-        var input = GC.AllocateUninitializedArray<float>(Batch * _model.WindowValues, pinned: true);
+        var input = _inputBuffer = GC.AllocateUninitializedArray<float>(Batch * _model.WindowValues, pinned: true);
         WindowNormalizer.FromCard(card).Normalize(_windows, input);
-        var output = GC.AllocateUninitializedArray<float>(Batch * card.ClassCount, pinned: true);
+        var output = _outputBuffer = GC.AllocateUninitializedArray<float>(Batch * card.ClassCount, pinned: true);
         _input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [Batch, card.ContextFrames + card.WindowLength, card.ChannelCount], (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(input)), input.Length * sizeof(float));
         _output = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [Batch, card.ClassCount], (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(output)), output.Length * sizeof(float));
         _runOptions = new RunOptions();
