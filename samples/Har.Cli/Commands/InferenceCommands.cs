@@ -12,6 +12,9 @@ namespace Har.Cli.Commands;
 /// <summary><c>har predict</c> and <c>har eval</c>: score recorded IMU data through Har.Inference.</summary>
 internal static class InferenceCommands
 {
+    /// <summary>A difference in points with its sign, 3 decimals; one that rounds to zero (either sign) is "0.000".</summary>
+    internal static string SignedPoints(double points) => points.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture);
+
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static Command Predict()
@@ -110,7 +113,7 @@ internal static class InferenceCommands
                 : EvalVerdict.BelowCard;
             var verdictLine = verdict switch
             {
-                EvalVerdict.Pass => string.Create(Inv, $"verdict: PASS — accuracy {report.Accuracy:0.000000} is within {parse.GetValue(tolerance):0.##} points of the card's {card.Accuracy:0.000000} ({difference:+0.000;-0.000;0.000} points) on {report.Windows} windows"),
+                EvalVerdict.Pass => string.Create(Inv, $"verdict: PASS — accuracy {report.Accuracy:0.000000} is within {parse.GetValue(tolerance):0.##} points of the card's {card.Accuracy:0.000000} ({SignedPoints(difference)} points) on {report.Windows} windows"),
                 EvalVerdict.BelowCard => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
                 _ => "verdict: NO WINDOWS — nothing was scored (every window was unlabeled or an activity the model does not know)",
             };
@@ -156,7 +159,7 @@ internal static class InferenceCommands
                 output.WriteLine(string.Create(Inv, $"excluded {windows} windows of {label}: not among the model's labels"));
             }
 
-            output.WriteLine(string.Create(Inv, $"accuracy  {report.Accuracy:0.000000}   (card: {card.Accuracy:0.000000}, difference {difference:+0.000;-0.000;0.000} points)"));
+            output.WriteLine(string.Create(Inv, $"accuracy  {report.Accuracy:0.000000}   (card: {card.Accuracy:0.000000}, difference {SignedPoints(difference)} points)"));
             output.WriteLine(string.Create(Inv, $"macro-F1  {report.MacroF1:0.000000}   (card: {card.MacroF1:0.000000}; over {report.MacroF1Classes} classes present in labels or predictions)"));
             var rows = report.PerClass.Select(c => new[] { c.Label, c.Precision.ToString("0.000", Inv), c.Recall.ToString("0.000", Inv), c.F1.ToString("0.000", Inv), c.Support.ToString(Inv) }).ToList();
             if (Console.IsOutputRedirected)
