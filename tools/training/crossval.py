@@ -173,9 +173,13 @@ def main(argv=None):
     paths = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, args, *job, progress): job for job in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            label, _, i, _ = futures[future]
-            paths[(label, i)] = future.result()
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                label, _, i, _ = futures[future]
+                paths[(label, i)] = future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # let the running runs finish, start no other
+            raise
     results = {label: [json.load(open(paths[(label, i)], encoding="utf-8")) for i in range(len(folds))]
                for label, _ in args.setting}
     names = results[args.setting[0][0]][0]["labels"]
