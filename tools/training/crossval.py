@@ -36,7 +36,7 @@ SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPT_DIR)
 import train  # noqa: E402  (the metric definitions and the data reader are train.py's own)
 
-RESERVED = {"--val-subjects", "--out", "--metrics-out", "--data", "--version", "--name", "--threads"}
+RESERVED = {"--val-subjects", "--out", "--metrics-out", "--data", "--version", "--threads"}
 
 
 def parse_setting(text):
@@ -128,6 +128,11 @@ def run_one(args, label, options, fold_index, fold, progress):
     return metrics_path
 
 
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def report(args, folds, results, names):
     lines = ["# Cross-validation over the official training subjects", "",
              "%d folds (validation subjects of each: %s); every training subject is predicted once, by the run that "
@@ -180,8 +185,7 @@ def main(argv=None):
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # let the running runs finish, start no other
             raise
-    results = {label: [json.load(open(paths[(label, i)], encoding="utf-8")) for i in range(len(folds))]
-               for label, _ in args.setting}
+    results = {label: [read_json(paths[(label, i)]) for i in range(len(folds))] for label, _ in args.setting}
     names = results[args.setting[0][0]][0]["labels"]
     text = report(args, folds, results, names)
     with open(os.path.join(args.out, "crossval.md"), "w", encoding="utf-8") as f:

@@ -12,10 +12,10 @@ namespace Har.Cli.Commands;
 /// <summary><c>har predict</c> and <c>har eval</c>: score recorded IMU data through Har.Inference.</summary>
 internal static class InferenceCommands
 {
-    /// <summary>A difference in points with its sign, 3 decimals; one that rounds to zero (either sign) is "0.000".</summary>
-    internal static string SignedPoints(double points) => points.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture);
-
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>A difference in points with its sign, 3 decimals; one that rounds to zero (either sign) is "0.000".</summary>
+    internal static string SignedPoints(double points) => points.ToString("+0.000;-0.000;0.000", Inv);
 
     public static Command Predict()
     {
