@@ -56,10 +56,12 @@ internal static class Diagnosis
 
     /// <summary>
     /// The check (one CUSUM) a finding feeds: its kind, except that noise on a whole sensor (all its axes above the
-    /// healthy floor together) is its own check, apart from one channel's noise floor.
+    /// healthy floor together) is its own check, apart from one channel's noise floor; a finding that says which check
+    /// it feeds (<see cref="SensorFinding.Check"/>, the frame step) feeds that one.
     /// </summary>
     public static string Key(SensorFinding f) =>
-        f.Kind == SensorFindingKind.NoiseFloor && f.Channel is null && f.Implicated is { Count: > 1 } ? WholeSensorNoise
+        f.Check is { } check ? check
+        : f.Kind == SensorFindingKind.NoiseFloor && f.Channel is null && f.Implicated is { Count: > 1 } ? WholeSensorNoise
         : f.Kind == SensorFindingKind.SampleRate && f.Implicated is { Count: > 1 } ? MotionRate
         : f.Kind.ToString();
 

@@ -61,6 +61,9 @@ internal static class SelfChecks
         // Gyroscope/accelerometer agreement during motion (walking, stairs): a remapped axis or another stream rate.
         MotionConsistency.Check(channels, series, acc, gyro, sampleRateHz, gravity, findings, notes);
 
+        // A turn of the gravity direction between still moments that the gyroscope did not see: the frame changed.
+        FrameStepCheck.Check(channels, series, acc, gyro, sampleRateHz, gravity, findings, notes);
+
         // Units: a scale a conversion factor away from the reference is decisive on one window.
         var accRatio = f.AccelerometerScale / reference.AccelerometerScale;
         if (Near(accRatio, Gravity, 2) || Near(accRatio, 1 / Gravity, 2))

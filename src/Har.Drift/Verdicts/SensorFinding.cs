@@ -108,6 +108,17 @@ public sealed class SensorFinding
     /// </summary>
     internal double Ideal { get; init; }
 
+    /// <summary>
+    /// Gets the check (one CUSUM of the alarm) this finding feeds when it is not the one its kind and channels select
+    /// (<see cref="Diagnosis.Key"/>): the frame-step check names a sign flip, an offset or a rotation, but it is one
+    /// check with one threshold. Null for every other finding.
+    /// </summary>
+    internal string? Check { get; private init; }
+
+    /// <summary>Returns this finding as feeding <paramref name="check"/>.</summary>
+    internal SensorFinding WithCheck(string check) =>
+        new(Kind, Channel, Value, Threshold, Message, Samples, Implicated) { Recent = Recent, Ideal = Ideal, Check = check };
+
     /// <summary>Returns e.g. <c>Flatline ay: ay repeated the same value for 300 consecutive samples; …</c>.</summary>
     /// <returns>The summary.</returns>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind} {Channel ?? "device"}: {Message}");
