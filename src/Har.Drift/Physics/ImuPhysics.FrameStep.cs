@@ -61,43 +61,16 @@ internal static partial class ImuPhysics
         }
 
         var mean = ArrayPool<double>.Shared.Rent(moments * 3);
+        var norm = ArrayPool<double>.Shared.Rent(moments);
+        var deviation = ArrayPool<double>.Shared.Rent(moments);
         var still = ArrayPool<bool>.Shared.Rent(moments);
         var prefix = ArrayPool<double>.Shared.Rent(4 * (n + 1));
         try
         {
-            var sum = new double[3];
-            var sumSq = new double[3];
-            for (var i = 0; i < n; i++)
+            MovingMoments(acc, n, k, mean, norm, deviation);
+            for (var m = 0; m < moments; m++)
             {
-                for (var a = 0; a < 3; a++)
-                {
-                    var v = acc[a][i];
-                    sum[a] += v;
-                    sumSq[a] += v * v;
-                    if (i >= k)
-                    {
-                        var old = acc[a][i - k];
-                        sum[a] -= old;
-                        sumSq[a] -= old * old;
-                    }
-                }
-
-                if (i < k - 1)
-                {
-                    continue;
-                }
-
-                var m = i - k + 1;
-                double worst = 0, norm2 = 0;
-                for (var a = 0; a < 3; a++)
-                {
-                    var mu = sum[a] / k;
-                    worst = Math.Max(worst, Math.Max(0, (sumSq[a] / k) - (mu * mu)));
-                    norm2 += mu * mu;
-                    mean[(m * 3) + a] = mu;
-                }
-
-                still[m] = Math.Sqrt(worst) < StillDeviation * gravity && Math.Abs((Math.Sqrt(norm2) / gravity) - 1) < SteadyNormTolerance;
+                still[m] = deviation[m] < StillDeviation * gravity && Math.Abs((norm[m] / gravity) - 1) < SteadyNormTolerance;
             }
 
             PrefixTurns(IdentityMap, gyro, n, dt, prefix);
@@ -174,8 +147,56 @@ internal static partial class ImuPhysics
         finally
         {
             ArrayPool<double>.Shared.Return(mean);
+            ArrayPool<double>.Shared.Return(norm);
+            ArrayPool<double>.Shared.Return(deviation);
             ArrayPool<bool>.Shared.Return(still);
             ArrayPool<double>.Shared.Return(prefix);
+        }
+    }
+
+    /// <summary>
+    /// Moving means of the accelerometer over <paramref name="k"/> samples: for every moment m (samples [m, m + k)) its
+    /// mean vector (<paramref name="mean"/>, 3 values per moment), the mean's magnitude (<paramref name="norm"/>) and
+    /// the largest per-axis standard deviation (<paramref name="deviation"/>). Every moment below n − k + 1 is written.
+    /// </summary>
+    private static void MovingMoments(double[][] acc, int n, int k, double[] mean, double[] norm, double[] deviation)
+    {
+        Span<double> sum = stackalloc double[3];
+        Span<double> sumSq = stackalloc double[3];
+        sum.Clear();
+        sumSq.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            for (var a = 0; a < 3; a++)
+            {
+                var v = acc[a][i];
+                sum[a] += v;
+                sumSq[a] += v * v;
+                if (i >= k)
+                {
+                    var old = acc[a][i - k];
+                    sum[a] -= old;
+                    sumSq[a] -= old * old;
+                }
+            }
+
+            if (i < k - 1)
+            {
+                continue;
+            }
+
+            var m = i - k + 1;
+            double worst = 0, norm2 = 0;
+            for (var a = 0; a < 3; a++)
+            {
+                var mu = sum[a] / k;
+                worst = Math.Max(worst, Math.Max(0, (sumSq[a] / k) - (mu * mu)));
+                norm2 += mu * mu;
+                mean[(m * 3) + a] = mu;
+            }
+
+            norm[m] = Math.Sqrt(norm2);
+            deviation[m] = Math.Sqrt(worst);
         }
     }
 }

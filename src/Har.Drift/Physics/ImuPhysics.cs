@@ -301,44 +301,15 @@ internal static partial class ImuPhysics
         // Working arrays from the pool (returned below): every element below moments is written before it is read.
         var u = ArrayPool<double>.Shared.Rent(moments * 3);
         var means = ArrayPool<double>.Shared.Rent(moments);
+        var deviation = ArrayPool<double>.Shared.Rent(moments);
         var steady = ArrayPool<bool>.Shared.Rent(moments);
         var quiet = ArrayPool<bool>.Shared.Rent(moments);
-        var sum = new double[3];
-        var sumSq = new double[3];
-        for (var i = 0; i < n; i++)
+        MovingMoments(acc, n, k, u, means, deviation);
+        for (var m = 0; m < moments; m++)
         {
-            for (var a = 0; a < 3; a++)
-            {
-                var v = acc[a][i];
-                sum[a] += v;
-                sumSq[a] += v * v;
-                if (i >= k)
-                {
-                    var old = acc[a][i - k];
-                    sum[a] -= old;
-                    sumSq[a] -= old * old;
-                }
-            }
-
-            if (i < k - 1)
-            {
-                continue;
-            }
-
-            var m = i - k + 1;
-            double worst = 0, norm2 = 0;
-            for (var a = 0; a < 3; a++)
-            {
-                var mean = sum[a] / k;
-                worst = Math.Max(worst, Math.Max(0, (sumSq[a] / k) - (mean * mean)));
-                norm2 += mean * mean;
-                u[(m * 3) + a] = mean;
-            }
-
-            var norm = Math.Sqrt(norm2);
-            means[m] = norm;
-            quiet[m] = Math.Sqrt(worst) < QuietDeviation * gravity;
-            steady[m] = Math.Sqrt(worst) < SteadyDeviation * gravity && Math.Abs((norm / gravity) - 1) < SteadyNormTolerance;
+            var norm = means[m];
+            quiet[m] = deviation[m] < QuietDeviation * gravity;
+            steady[m] = deviation[m] < SteadyDeviation * gravity && Math.Abs((norm / gravity) - 1) < SteadyNormTolerance;
             if (norm > 0)
             {
                 for (var a = 0; a < 3; a++)
@@ -412,6 +383,7 @@ internal static partial class ImuPhysics
             ArrayPool<double>.Shared.Return(prefix);
             ArrayPool<double>.Shared.Return(u);
             ArrayPool<double>.Shared.Return(means);
+            ArrayPool<double>.Shared.Return(deviation);
             ArrayPool<bool>.Shared.Return(steady);
             ArrayPool<bool>.Shared.Return(quiet);
         }
