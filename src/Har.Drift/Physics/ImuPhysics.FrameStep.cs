@@ -74,13 +74,16 @@ internal static partial class ImuPhysics
             }
 
             PrefixTurns(IdentityMap, gyro, n, dt, prefix);
-            var limit = FrameStepGyroTurnDegrees * Math.PI / 180;
+            // Angles are compared by their cosines (no arctangent per pair): a pair counts when the cosine of the
+            // gyroscope's turn of the first direction is at least that of the limit, and the pairs whose directions
+            // disagree most are those with the smallest cosine.
+            var limit = Math.Cos(FrameStepGyroTurnDegrees * Math.PI / 180);
 
-            // The FrameStepRank largest angles, with the pair each came from (descending).
+            // The FrameStepRank smallest cosines (largest angles), with the pair each came from (ascending).
             Span<double> top = stackalloc double[FrameStepRank];
             Span<int> from = stackalloc int[FrameStepRank];
             Span<int> to = stackalloc int[FrameStepRank];
-            top.Fill(double.NegativeInfinity);
+            top.Fill(double.PositiveInfinity);
             var pairs = 0;
             for (var p = 0; p < moments; p += step)
             {
@@ -90,6 +93,7 @@ internal static partial class ImuPhysics
                 }
 
                 double ax = mean[p * 3], ay = mean[(p * 3) + 1], az = mean[(p * 3) + 2];
+                var n2 = (ax * ax) + (ay * ay) + (az * az);
                 for (var j = (minLag + step - 1) / step * step; j <= maxLag; j += step)
                 {
                     var q = p + j;
@@ -100,16 +104,16 @@ internal static partial class ImuPhysics
 
                     var (tw, tx, ty, tz) = Between(prefix, p + centre, q + centre);
                     var (vx, vy, vz) = Apply(tw, tx, ty, tz, ax, ay, az);
-                    if (Angle(ax, ay, az, vx, vy, vz) > limit)
+                    if ((ax * vx) + (ay * vy) + (az * vz) < limit * n2)
                     {
                         continue;
                     }
 
                     pairs++;
-                    var angle = Angle(vx, vy, vz, mean[q * 3], mean[(q * 3) + 1], mean[(q * 3) + 2]);
+                    var cos = ((vx * mean[q * 3]) + (vy * mean[(q * 3) + 1]) + (vz * mean[(q * 3) + 2])) / (norm[p] * norm[q]);
                     for (var r = 0; r < FrameStepRank; r++)
                     {
-                        if (angle > top[r])
+                        if (cos < top[r])
                         {
                             for (var s = FrameStepRank - 1; s > r; s--)
                             {
@@ -118,7 +122,7 @@ internal static partial class ImuPhysics
                                 to[s] = to[s - 1];
                             }
 
-                            top[r] = angle;
+                            top[r] = cos;
                             from[r] = p;
                             to[r] = q;
                             break;
@@ -135,14 +139,15 @@ internal static partial class ImuPhysics
             int first = from[FrameStepRank - 1], second = to[FrameStepRank - 1];
             var (w, x, y, z) = Between(prefix, first + centre, second + centre);
             double bx = mean[first * 3], by = mean[(first * 3) + 1], bz = mean[(first * 3) + 2];
+            double cx = mean[second * 3], cy = mean[(second * 3) + 1], cz = mean[(second * 3) + 2];
             var (rx, ry, rz) = Apply(w, x, y, z, bx, by, bz);
             return new FrameStepStatistics(
                 pairs,
-                top[FrameStepRank - 1] * 180 / Math.PI,
+                Angle(rx, ry, rz, cx, cy, cz) * 180 / Math.PI,
                 (second - first) * dt,
                 Angle(bx, by, bz, rx, ry, rz) * 180 / Math.PI,
                 [rx, ry, rz],
-                [mean[second * 3], mean[(second * 3) + 1], mean[(second * 3) + 2]]);
+                [cx, cy, cz]);
         }
         finally
         {
