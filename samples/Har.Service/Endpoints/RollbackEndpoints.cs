@@ -92,18 +92,25 @@ internal static class RollbackEndpoints
 
         return AuditEndpoints.WithLog(services, log =>
         {
-            var reports = Read(log, rolloutId, "rollout.incident");
+            // Steps first, then reports: the log step (6) is appended before the report it logs, so every report
+            // appended after a step that was read is read too. The incident is logged once the log step's own report
+            // (a report after step 6) is there; an operator's report added while step 5 is still verifying does not
+            // make it so, and does not carry the verification.
             var steps = Read(log, rolloutId, "rollout.rollback.step");
+            var reports = Read(log, rolloutId, "rollout.incident");
             if (reports.Count == 0 && steps.Count == 0)
             {
                 return Task.FromResult(Results.Problem(statusCode: 404, detail: $"No incident '{Clip(id)}' in the audit log; an incident id is 'incident-' followed by the id of a rolled-back rollout (GET /v1/rollouts?outcome=rolled_back)."));
             }
 
+            var logStep = steps.FindLast(s => s.Event.ActionDetails.TryGetProperty("name", out var n) && n.GetString() == "log");
+            // A log without rollback steps (written before they were recorded) holds only logged reports.
+            var logged = steps.Count == 0 ? reports.Count > 0 : logStep.Event is not null && reports.Exists(r => r.Index > logStep.Index);
             return Task.FromResult(Results.Ok(new
             {
                 incident_id = id,
                 rollout_id = rolloutId,
-                state = reports.Count == 0 ? "verifying" : "logged",
+                state = logged ? "logged" : "verifying",
                 revisions = reports.Count,
                 report = reports.Count == 0 ? (JsonElement?)null : reports[^1].Event.ActionDetails,
                 steps = steps.Select(s => new
