@@ -157,6 +157,11 @@ def parse_args(argv):
                         "har.context_frames = FRAMES (har.window_length stays 200, the labelled window): the runtime "
                         "feeds window k the stream's frames [k*100 - FRAMES, k*100 + 200), the stream's first frame "
                         "repeated where the stream has not begun, and the label is that of [k*100, k*100 + 200)")
+    p.add_argument("--aux-context", type=float, default=0.0, metavar="WEIGHT",
+                   help="with --context (reader full): also train a second head, on the LSTM's output over the "
+                        "context's steps, to name the activity the context frames hold (their majority label; "
+                        "unlabelled ones left out), with this weight in the loss; the head is not exported "
+                        "(default 0: none)")
     p.add_argument("--context-reader", choices=["full", "means", "conv"], default="full",
                    help="how the network reads the --context frames: full = the front end and LSTM run over them too "
                         "(about twice the inference cost); means = the means of its 0.5-s blocks through one small "
@@ -205,6 +210,13 @@ def parse_args(argv):
         p.error("--context needs a cnn_bilstm architecture (it pools the LSTM's output over the labelled span)")
     if args.soft_labels and args.mixup > 0:
         p.error("--soft-labels does not combine with --mixup (mixup mixes the majority labels)")
+    if args.aux_context < 0:
+        p.error("--aux-context must be a non-negative weight, got %g" % args.aux_context)
+    if args.aux_context > 0 and (not args.context or args.context_reader != "full"):
+        p.error("--aux-context needs --context FRAMES with --context-reader full (the head reads the LSTM's output "
+                "over the context's steps)")
+    if args.aux_context > 0 and (args.mixup > 0 or args.soft_labels):
+        p.error("--aux-context does not combine with --mixup or --soft-labels")
     if args.hidden is not None and not args.arch.startswith("cnn_bilstm"):
         p.error("--hidden needs a cnn_bilstm architecture (the %s architecture has no LSTM)" % args.arch)
     if args.hidden is None:
@@ -443,7 +455,7 @@ class CnnBiLSTM(nn.Module):
     """1D-CNN front end (4 conv blocks, time 200 -> 25) + BiLSTM(hidden, default 128) + mean/max pooling over time."""
 
     def __init__(self, dropout=0.3, fast_lstm=True, hidden=DEFAULT_HIDDEN, full_resolution=False, light=False,
-                 gravity=False, mean=None, std=None, context=0, context_reader="full"):
+                 gravity=False, mean=None, std=None, context=0, context_reader="full", aux=False):
         super().__init__()
         # --context: "full" pools over the labelled window's steps only; "means" / "conv" read the context beside it
         self.context, self.context_reader = context, context_reader if context else None
@@ -481,6 +493,10 @@ class CnnBiLSTM(nn.Module):
             self.head = nn.Linear(4 * hidden + 32, N_CLASSES)
         else:
             self.head = nn.Linear(4 * hidden, N_CLASSES)
+        # --aux-context: a training-only head naming the context's activity from the LSTM's output over its steps;
+        # its logits are left in self.aux_logits by a training forward pass (the exported graph has no such head)
+        self.aux_head = nn.Linear(4 * hidden, N_CLASSES) if aux else None
+        self.aux_logits = None
 
     def forward(self, x):  # x [N, 200, 6] (with --context [N, context + 200, 6]), already normalised
         extra = []
@@ -498,6 +514,9 @@ class CnnBiLSTM(nn.Module):
         h = self.features(xt).transpose(1, 2)  # [N, 25, 128]
         o, _ = self.lstm(h)
         if self.context_reader == "full":
+            if self.aux_head is not None and self.training:
+                oc = o[:, :-(WINDOW_LENGTH // 8)]
+                self.aux_logits = self.aux_head(self.dropout(torch.cat([oc.mean(dim=1), oc.amax(dim=1)], dim=1)))
             o = o[:, -(WINDOW_LENGTH // 8):]
         z = torch.cat([o.mean(dim=1), o.amax(dim=1)] + extra, dim=1)
         return self.head(self.dropout(z))
@@ -586,10 +605,10 @@ def describe_architecture(arch, hidden=DEFAULT_HIDDEN, context=0, context_reader
 
 
 def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0, context_reader="full",
-                hidden=DEFAULT_HIDDEN):
+                hidden=DEFAULT_HIDDEN, aux=False):
     if arch.startswith("cnn_bilstm"):
         return CnnBiLSTM(dropout=dropout, fast_lstm=not for_export, hidden=hidden,
-                         context=context, context_reader=context_reader,
+                         context=context, context_reader=context_reader, aux=aux and not for_export,
                          full_resolution=arch in ("cnn_bilstm_fr", "cnn_bilstm_frl", "cnn_bilstm_frg"),
                          light=arch == "cnn_bilstm_frl", gravity=arch == "cnn_bilstm_frg", mean=mean, std=std)
     if arch == "cnn_fr":
@@ -598,7 +617,8 @@ def build_model(arch, dropout, for_export=False, mean=None, std=None, context=0,
 
 
 def count_parameters(model):
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    """Trainable parameters of the exported network (the training-only --aux-context head left out)."""
+    return int(sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and not n.startswith("aux_head.")))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -735,6 +755,14 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
             else:
                 logits = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)))
                 loss = criterion(logits, soft if args.soft_labels else yb)
+                if args.aux_context > 0:
+                    # the context's majority label (from the session start when it begins earlier); none: ignored
+                    lo = np.maximum(starts - args.context, w_fit["sess_lo"][idx])
+                    ctx = (cum[starts] - cum[lo]).astype(np.float64)
+                    ctx_y = np.where((ctx[:, 1:].sum(axis=1) > 0) & (ctx.argmax(axis=1) != 0),
+                                     ctx[:, 1:].argmax(axis=1), -100)
+                    loss = loss + args.aux_context * nn.functional.cross_entropy(
+                        model.aux_logits, torch.from_numpy(ctx_y), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -789,7 +817,8 @@ def export_onnx(args, trained, card, check_x):
 
     model = build_model(args.arch, args.dropout, for_export=True, context=args.context,
                         context_reader=args.context_reader, hidden=args.hidden)
-    model.load_state_dict(trained.state_dict(), strict=True)
+    # the --aux-context head is training-only: everything else must match exactly
+    model.load_state_dict({k: v for k, v in trained.state_dict().items() if not k.startswith("aux_head.")}, strict=True)
     frames = WINDOW_LENGTH + args.context  # the graph's time axis: context frames, then the labelled window
     assert check_x.shape[1:] == (frames, len(CHANNELS)), check_x.shape
     model.eval(); trained.eval()
@@ -895,7 +924,7 @@ def main(argv=None):
     std = np.array(json.loads(std_json), dtype=np.float32)
 
     model = build_model(args.arch, args.dropout, mean=mean, std=std, context=args.context,
-                        context_reader=args.context_reader, hidden=args.hidden)
+                        context_reader=args.context_reader, hidden=args.hidden, aux=args.aux_context > 0)
     n_params = count_parameters(model)
     architecture = describe_architecture(args.arch, args.hidden, args.context, args.context_reader)
     log("model %s (%s): %d trainable parameters" % (args.name, args.arch, n_params))

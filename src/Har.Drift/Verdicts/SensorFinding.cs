@@ -30,14 +30,16 @@ public enum SensorFindingKind
 
     /// <summary>
     /// The gyroscope's integrated rotation disagrees with the turn of the gravity direction measured by the
-    /// accelerometer between still moments: a gyroscope gain error, or swapped/flipped axes on either sensor.
+    /// accelerometer between still moments: a gyroscope gain error, or swapped/flipped axes on either sensor. Also: one
+    /// accelerometer axis changed sign between two still moments over which the gyroscope measured no turn (the frame step).
     /// </summary>
     RotationMismatch,
 
     /// <summary>
     /// The accelerometer offset implied by the device's still-to-still turns is outside the range healthy devices stay
     /// in: where gravity turned as the gyroscope says, the constant part left over is the accelerometer's offset
-    /// ((I − R) δ = a₂ − R a₁), which a 1-minute window of one posture cannot show.
+    /// ((I − R) δ = a₂ − R a₁), which a 1-minute window of one posture cannot show. Also: one accelerometer axis stepped
+    /// alone between two still moments over which the gyroscope measured no turn (the frame step).
     /// </summary>
     AccelerometerOffset,
 
@@ -47,7 +49,11 @@ public enum SensorFindingKind
     /// </summary>
     NoiseFloor,
 
-    /// <summary>The gravity directions of the device's recent postures are turned against its own earlier ones: the device was rotated or re-mounted.</summary>
+    /// <summary>
+    /// The gravity directions of the device's recent postures are turned against its own earlier ones, or the gravity
+    /// direction turned between two still moments over which the gyroscope measured no turn (the frame step): the device
+    /// was rotated or re-mounted, or its axes remapped.
+    /// </summary>
     OrientationShift,
 
     /// <summary>The gait cadence changed against the device's own earlier minutes (with the gyroscope's turn scaled alike): the stream's sample rate is not the declared one.</summary>
