@@ -25,6 +25,10 @@ internal static class FrameStepCheck
     /// <summary>The check (one CUSUM of the alarm) the findings of this check feed, whatever cause they name.</summary>
     public const string Key = "FrameStep";
 
+    /// <summary>The note of a window without enough still pairs (<see cref="DriftReport.Unchecked"/>; the metrics' <c>frame_step</c>).</summary>
+    public static readonly string NoEvidenceNote = string.Create(CultureInfo.InvariantCulture,
+        $"fewer than {ImuPhysics.FrameStepRank} pairs of still moments without a turn in this window: the frame-step check was not possible");
+
     /// <summary>Runs the check on a window and appends its finding, or a note when the window had no still pairs to judge.</summary>
     public static void Check(IReadOnlyList<string> channels, double[][] series, int[] acc, int[] gyro, double sampleRateHz, double gravity, List<SensorFinding> findings, List<string> notes)
     {
@@ -36,7 +40,7 @@ internal static class FrameStepCheck
         var s = ImuPhysics.FrameStep([series[acc[0]], series[acc[1]], series[acc[2]]], [series[gyro[0]], series[gyro[1]], series[gyro[2]]], sampleRateHz, gravity);
         if (double.IsNaN(s.Angle))
         {
-            notes.Add("fewer than 3 pairs of still moments without a turn in this window: the frame-step check was not possible");
+            notes.Add(NoEvidenceNote);
             return;
         }
 

@@ -99,7 +99,7 @@ internal sealed class DriftMetrics : IDisposable
     internal static string CheckName(string note) =>
         note.StartsWith("no still posture", StringComparison.Ordinal) ? "still_posture"
         : note.StartsWith("no 8 s of gait", StringComparison.Ordinal) ? "cadence"
-        : note.StartsWith("fewer than 3 pairs of still moments", StringComparison.Ordinal) ? "frame_step"
+        : note == FrameStepCheck.NoEvidenceNote ? "frame_step"
         : note.StartsWith("fewer than", StringComparison.Ordinal) ? "own_history"
         : note.StartsWith("window of", StringComparison.Ordinal) ? "short_window"
         : note.StartsWith("too little", StringComparison.Ordinal) ? "motion_consistency"
