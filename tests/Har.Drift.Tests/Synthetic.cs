@@ -5,6 +5,9 @@ internal static class Synthetic
 {
     public static readonly string[] Channels = ["ax", "ay", "az", "gx", "gy", "gz"];
 
+    /// <summary>A standard normal draw (Box–Muller) from <paramref name="rng"/>.</summary>
+    public static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
     public static float[] Recording(int seed, int frames, double tilt = 0)
     {
         var rng = new Random(seed);

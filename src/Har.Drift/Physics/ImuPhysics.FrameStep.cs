@@ -32,8 +32,6 @@ internal static partial class ImuPhysics
     /// </summary>
     public const int FrameStepRank = 3;
 
-    private static readonly double[] IdentityMap = [1, 0, 0, 0, 1, 0, 0, 0, 1];
-
     /// <summary>
     /// The frame step of a window: over every pair of still moments (per-axis deviation below
     /// <see cref="StillDeviation"/> of gravity over <see cref="SmoothSeconds"/>, magnitude within
@@ -46,7 +44,7 @@ internal static partial class ImuPhysics
     /// </summary>
     public static FrameStepStatistics FrameStep(double[][] acc, double[][] gyro, double sampleRateHz, double gravity)
     {
-        var n = Math.Min(Math.Min(acc[0].Length, acc[1].Length), Math.Min(acc[2].Length, Math.Min(gyro[0].Length, Math.Min(gyro[1].Length, gyro[2].Length))));
+        var n = CommonLength(acc, gyro);
         var k = Math.Max(2, (int)Math.Round(SmoothSeconds * sampleRateHz));
         var step = Math.Max(1, (int)Math.Round(StepSeconds * sampleRateHz));
         var minLag = Math.Max(step, (int)Math.Round(FrameStepMinSeconds * sampleRateHz));
@@ -73,7 +71,7 @@ internal static partial class ImuPhysics
                 still[m] = deviation[m] < StillDeviation * gravity && Math.Abs((norm[m] / gravity) - 1) < SteadyNormTolerance;
             }
 
-            PrefixTurns(IdentityMap, gyro, n, dt, prefix);
+            PrefixTurns(Identity, gyro, n, dt, prefix);
             // Angles are compared by their cosines (no arctangent per pair): a pair counts when the cosine of the
             // gyroscope's turn of the first direction is at least that of the limit, and the pairs whose directions
             // disagree most are those with the smallest cosine.

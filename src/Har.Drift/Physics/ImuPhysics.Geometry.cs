@@ -29,7 +29,7 @@ internal static partial class ImuPhysics
     /// sample t of the gyroscope mapped by <paramref name="map"/> (row-major 3×3). Q_0 is the identity; each product is
     /// renormalised.
     /// </summary>
-    private static void PrefixTurns(double[] map, double[][] gyro, int n, double dt, double[] prefix)
+    private static void PrefixTurns(ReadOnlySpan<double> map, double[][] gyro, int n, double dt, double[] prefix)
     {
         double qw = 1, qx = 0, qy = 0, qz = 0;
         prefix[0] = 1;
@@ -67,6 +67,10 @@ internal static partial class ImuPhysics
             prefix[o + 3] = qz;
         }
     }
+
+    /// <summary>Samples every channel of a window has (the shortest of the three accelerometer and three gyroscope series).</summary>
+    private static int CommonLength(double[][] acc, double[][] gyro) =>
+        Math.Min(Math.Min(acc[0].Length, acc[1].Length), Math.Min(acc[2].Length, Math.Min(gyro[0].Length, Math.Min(gyro[1].Length, gyro[2].Length))));
 
     /// <summary>The turn over samples <paramref name="from"/> … <paramref name="to"/> − 1: Q_to ⊗ Q_from*.</summary>
     private static (double W, double X, double Y, double Z) Between(double[] prefix, int from, int to)

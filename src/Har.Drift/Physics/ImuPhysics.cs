@@ -284,7 +284,7 @@ internal static partial class ImuPhysics
     /// </summary>
     public static List<RotationPair> Pairs(double[][] acc, double[][] gyro, double sampleRateHz, double gravity, double[][] maps)
     {
-        var n = Math.Min(Math.Min(acc[0].Length, acc[1].Length), Math.Min(acc[2].Length, Math.Min(gyro[0].Length, Math.Min(gyro[1].Length, gyro[2].Length))));
+        var n = CommonLength(acc, gyro);
         var k = Math.Max(2, (int)Math.Round(SmoothSeconds * sampleRateHz));
         var step = Math.Max(1, (int)Math.Round(StepSeconds * sampleRateHz));
         var maxLag = Math.Max(step, (int)Math.Round(MaxPairSeconds * sampleRateHz));

@@ -42,7 +42,7 @@ internal static class AlarmStudy
             {
                 for (var k = 0; k < 3; k++)
                 {
-                    f[k] += (float)(0.05 * Gaussian(noise));
+                    f[k] += (float)(0.05 * Synthetic.Gaussian(noise));
                 }
             });
         }),
@@ -201,9 +201,9 @@ internal static class AlarmStudy
         double x, y, z, n;
         do
         {
-            x = Gaussian(rng);
-            y = Gaussian(rng);
-            z = Gaussian(rng);
+            x = Synthetic.Gaussian(rng);
+            y = Synthetic.Gaussian(rng);
+            z = Synthetic.Gaussian(rng);
             n = Math.Sqrt((x * x) + (y * y) + (z * z));
         }
         while (n < 1e-6);
@@ -252,5 +252,4 @@ internal static class AlarmStudy
         return new Injected(result, onset, [], 1 / trueRate, string.Create(CultureInfo.InvariantCulture, $"{trueRate:F0} Hz from onset {onset / Rate:F0} s"));
     }
 
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }

@@ -42,7 +42,7 @@ public sealed class FrameStepMeasurement
                     if (fault.StartsWith("rotation", StringComparison.Ordinal))
                     {
                         var deg = double.Parse(fault[9..], CultureInfo.InvariantCulture) * Math.PI / 180;
-                        double kx = Gauss(rng), ky = Gauss(rng), kz = Gauss(rng);
+                        double kx = Synthetic.Gaussian(rng), ky = Synthetic.Gaussian(rng), kz = Synthetic.Gaussian(rng);
                         var nk = Math.Sqrt((kx * kx) + (ky * ky) + (kz * kz));
                         kx /= nk; ky /= nk; kz /= nk;
                         var (sn, cs) = Math.SinCos(deg);
@@ -99,5 +99,4 @@ public sealed class FrameStepMeasurement
         File.WriteAllText(Path.Combine(Path.GetTempPath(), "frame-step.tsv"), sb.ToString());
     }
 
-    private static double Gauss(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }

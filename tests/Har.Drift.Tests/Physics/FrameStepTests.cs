@@ -7,8 +7,6 @@ namespace Har.Drift.Tests.Physics;
 /// </summary>
 public sealed class FrameStepTests
 {
-    private static readonly string[] Names = ["ax", "ay", "az", "gx", "gy", "gz"];
-
     /// <summary>
     /// A minute at 50 Hz: still, a physical turn of 40° between 20 and 22 s (gyroscope ω, gravity obeying dg/dt = g × ω),
     /// still again; noise 0.003 g and 0.005 rad/s. Gravity starts at (0.9, 0.3, 0.3) normalised.
@@ -32,12 +30,12 @@ public sealed class FrameStepTests
         {
             var t = i / 50.0;
             var wz = t is >= 20 and < 22 ? rate : 0;
-            s[0][i] = gx + (0.003 * Gaussian(rng));
-            s[1][i] = gy + (0.003 * Gaussian(rng));
-            s[2][i] = gz + (0.003 * Gaussian(rng));
-            s[3][i] = 0.005 * Gaussian(rng);
-            s[4][i] = 0.005 * Gaussian(rng);
-            s[5][i] = wz + (0.005 * Gaussian(rng));
+            s[0][i] = gx + (0.003 * Synthetic.Gaussian(rng));
+            s[1][i] = gy + (0.003 * Synthetic.Gaussian(rng));
+            s[2][i] = gz + (0.003 * Synthetic.Gaussian(rng));
+            s[3][i] = 0.005 * Synthetic.Gaussian(rng);
+            s[4][i] = 0.005 * Synthetic.Gaussian(rng);
+            s[5][i] = wz + (0.005 * Synthetic.Gaussian(rng));
             for (var k = 0; k < sub; k++)
             {
                 var dx = gy * wz;
@@ -52,7 +50,6 @@ public sealed class FrameStepTests
         return s;
     }
 
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     /// <summary>Both sensors from <paramref name="onset"/> on seen in a frame turned by <paramref name="degrees"/> about x.</summary>
     private static void RotateFrame(double[][] s, int onset, double degrees)
@@ -88,7 +85,7 @@ public sealed class FrameStepTests
     {
         var findings = new List<SensorFinding>();
         var notes = new List<string>();
-        FrameStepCheck.Check(Names, s, [0, 1, 2], [3, 4, 5], 50, 1, findings, notes);
+        FrameStepCheck.Check(Synthetic.Channels, s, [0, 1, 2], [3, 4, 5], 50, 1, findings, notes);
         return (findings, notes);
     }
 
@@ -186,7 +183,7 @@ public sealed class FrameStepTests
             s[c] = new double[3000];
             for (var i = 0; i < 3000; i++)
             {
-                s[c][i] = (c == 0 ? 1 : 0) + (0.3 * Gaussian(rng)); // vigorous motion throughout
+                s[c][i] = (c == 0 ? 1 : 0) + (0.3 * Synthetic.Gaussian(rng)); // vigorous motion throughout
             }
         }
 

@@ -30,12 +30,12 @@ public sealed class MotionConsistencyTests
             var wx = 0.9 * Math.Sin((0.7 * t) + phase);
             var wy = 1.1 * Math.Sin((0.45 * t) + 1 + phase);
             var wz = 0.8 * Math.Cos((0.31 * t) + phase);
-            s[0][i] = gx + (0.005 * Gaussian(rng));
-            s[1][i] = gy + (0.005 * Gaussian(rng));
-            s[2][i] = gz + (0.005 * Gaussian(rng));
-            s[3][i] = wx + (0.01 * Gaussian(rng));
-            s[4][i] = wy + (0.01 * Gaussian(rng));
-            s[5][i] = wz + (0.01 * Gaussian(rng));
+            s[0][i] = gx + (0.005 * Synthetic.Gaussian(rng));
+            s[1][i] = gy + (0.005 * Synthetic.Gaussian(rng));
+            s[2][i] = gz + (0.005 * Synthetic.Gaussian(rng));
+            s[3][i] = wx + (0.01 * Synthetic.Gaussian(rng));
+            s[4][i] = wy + (0.01 * Synthetic.Gaussian(rng));
+            s[5][i] = wz + (0.01 * Synthetic.Gaussian(rng));
             for (var k = 0; k < sub; k++)
             {
                 // dg/dt = g × ω, renormalised.
@@ -53,7 +53,6 @@ public sealed class MotionConsistencyTests
         return s;
     }
 
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     private static (List<SensorFinding> Findings, List<string> Notes) Check(double[][] s)
     {
