@@ -36,7 +36,7 @@ SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPT_DIR)
 import train  # noqa: E402  (the metric definitions and the data reader are train.py's own)
 
-RESERVED = {"--val-subjects", "--out", "--metrics-out", "--data", "--version", "--threads"}
+RESERVED = {"--val-subjects", "--holdout-subjects", "--out", "--metrics-out", "--data", "--version", "--threads"}
 
 
 def parse_setting(text):
@@ -64,6 +64,15 @@ def parse_args(argv):
     p.add_argument("--folds", type=int, default=3, help="number of folds over the 21 training subjects (default 3)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, one torch thread each (default 2)")
     p.add_argument("--out", required=True, help="folder for the runs' files and the report (created)")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="select",
+                   help="how each fold's run is trained and judged: select = the fold is the run's validation "
+                        "subjects (it selects its epoch on the subjects it is judged on: optimistic, the same for "
+                        "every setting); nested = the fold is held out, and the run validates on the three "
+                        "highest-numbered subjects it fits otherwise (train.py's default protocol, in miniature); "
+                        "refit = the fold is held out and the run fits every other training subject for exactly "
+                        "--epochs epochs, exporting the last weights (train.py --val-subjects \"\"). nested and refit "
+                        "judge each run on subjects nothing was chosen on, so they compare the two protocols "
+                        "(default select)")
     p.add_argument("--data", default=train.DEFAULT_DATA, help="the uci-hapt folder (default as train.py's)")
     args = p.parse_args(argv)
     labels = [label for label, _ in args.setting]
@@ -84,6 +93,29 @@ def training_subjects(data_dir):
     return sorted(int(r["subject"]) for r in rows if r["split"] == "train")
 
 
+PROTOCOLS = {"select", "nested", "refit"}
+PROTOCOL_TEXT = dict(
+    select="each run selects its epoch on the subjects it is judged on",
+    nested="each run validates on the three highest-numbered subjects it does not hold out and fits the rest",
+    refit="each run fits every subject it does not hold out for exactly --epochs epochs and keeps the last weights")
+NESTED_VALIDATION = 3  # as train.py's default validation subjects (28, 29, 30): the highest-numbered three
+
+
+def fold_subjects(protocol, fold, subjects):
+    """(validation subjects, holdout subjects) of a fold's run under a protocol; the report pools the judged ones."""
+    if protocol == "select":
+        return list(fold), []
+    if protocol == "refit":
+        return [], list(fold)
+    rest = [s for s in subjects if s not in fold]
+    return sorted(rest)[-NESTED_VALIDATION:], list(fold)
+
+
+def judged(protocol, metrics):
+    """The figures a run is judged by: its validation subjects' (select) or its holdout subjects' (nested, refit)."""
+    return metrics["validation"] if protocol == "select" else metrics["holdout"]
+
+
 def make_folds(subjects, k):
     """Fold i holds every k-th subject from the i-th on (subjects sorted): deterministic and spread over the ids."""
     return [subjects[i::k] for i in range(k)]
@@ -97,26 +129,32 @@ def metrics_from_confusion(cm, names):
     return train.classification_metrics(y_true, y_pred, names)
 
 
-def run_one(args, label, options, fold_index, fold, progress):
+def run_one(args, label, options, fold_index, fold, subjects, progress):
     stem = os.path.join(args.out, "%s.fold%d" % (label, fold_index))
+    validation, holdout = fold_subjects(args.protocol, fold, subjects)
+    # the protocol is recorded with the options (select, the original one, as before), so a resumed study keeps it
+    recorded = options if args.protocol == "select" else [*options, "--protocol=%s" % args.protocol]
     metrics_path = stem + ".metrics.json"
     options_path = stem + ".options"
     if os.path.isfile(options_path):
         with open(options_path, encoding="utf-8") as f:
             earlier = f.read().strip()
-        if earlier != shlex.join(options):
+        if earlier != shlex.join(recorded):
             raise SystemExit("%s holds a run of setting %r with other options (%s, now %s): use another label or "
-                             "another --out" % (args.out, label, earlier, shlex.join(options)))
+                             "another --out" % (args.out, label, earlier, shlex.join(recorded)))
     else:
         with open(options_path, "w", encoding="utf-8") as f:
-            f.write(shlex.join(options) + "\n")
+            f.write(shlex.join(recorded) + "\n")
     if os.path.isfile(metrics_path):
         progress("%s fold %d: already done (%s)" % (label, fold_index, os.path.basename(metrics_path)), done=True)
         return metrics_path
     command = [sys.executable, os.path.join(SCRIPT_DIR, "train.py"), *options,
-               "--val-subjects", ",".join(str(s) for s in fold), "--data", args.data, "--threads", "1",
+               "--val-subjects", ",".join(str(s) for s in validation),
+               "--holdout-subjects", ",".join(str(s) for s in holdout), "--data", args.data, "--threads", "1",
                "--version", "0.0.%d" % fold_index, "--out", stem + ".onnx", "--metrics-out", metrics_path + ".partial"]
-    progress("%s fold %d (validation subjects %s): started" % (label, fold_index, fold))
+    progress("%s fold %d (%s): started" % (label, fold_index, "; ".join(
+        "%s subjects %s" % (kind, ",".join(str(s) for s in group))
+        for kind, group in (("validation", validation), ("holdout", holdout)) if group)))
     t0 = time.time()
     with open(stem + ".log", "w", encoding="utf-8") as log_file:
         result = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT)
@@ -135,19 +173,20 @@ def read_json(path):
 
 def report(args, folds, results, names):
     lines = ["# Cross-validation over the official training subjects", "",
-             "%d folds (validation subjects of each: %s); every training subject is predicted once, by the run that "
-             "held it out. Pooled = one confusion matrix over all folds' held-out windows." % (
-                 len(folds), "; ".join(",".join(str(s) for s in f) for f in folds)), "",
+             "%d folds (held-out subjects of each: %s), protocol %s (%s); every training subject is predicted once, "
+             "by the run that held it out. Pooled = one confusion matrix over all folds' held-out windows." % (
+                 len(folds), "; ".join(",".join(str(s) for s in f) for f in folds), args.protocol,
+                 PROTOCOL_TEXT[args.protocol]), "",
              "| setting | pooled accuracy | pooled macro-F1 | macro-F1 per fold | best epochs | train.py options |",
              "|---|---:|---:|---|---|---|"]
     pooled = {}
     for label, options in args.setting:
         runs = results[label]
-        cm = np.sum([np.array(r["validation"]["confusion_matrix"]) for r in runs], axis=0)
+        cm = np.sum([np.array(judged(args.protocol, r)["confusion_matrix"]) for r in runs], axis=0)
         m = metrics_from_confusion(cm, names)
         pooled[label] = m
         lines.append("| %s | %.4f | %.4f | %s | %s | `%s` |" % (
-            label, m["accuracy"], m["macro_f1"], " / ".join("%.4f" % r["validation"]["macro_f1"] for r in runs),
+            label, m["accuracy"], m["macro_f1"], " / ".join("%.4f" % judged(args.protocol, r)["macro_f1"] for r in runs),
             " / ".join(str(r["best_epoch"]) for r in runs), " ".join(shlex.quote(o) for o in options)))
     lines += ["", "Pooled per-class F1:", "",
               "| class | " + " | ".join(label for label, _ in args.setting) + " |",
@@ -174,13 +213,13 @@ def main(argv=None):
                 finished[0] += 1
             print("[%5.0f s, %d/%d runs] %s" % (time.time() - t_start, finished[0], total, message), flush=True)
 
-    jobs = [(label, options, i, fold) for label, options in args.setting for i, fold in enumerate(folds)]
+    jobs = [(label, options, i, fold, subjects) for label, options in args.setting for i, fold in enumerate(folds)]
     paths = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, args, *job, progress): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
-                label, _, i, _ = futures[future]
+                label, _, i, _, _ = futures[future]
                 paths[(label, i)] = future.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # let the running runs finish, start no other

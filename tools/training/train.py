@@ -182,6 +182,11 @@ def parse_args(argv):
                    help="comma-separated training subjects held out for validation; an empty value fits on every "
                         "official training subject for exactly --epochs epochs and exports the last weights "
                         "(a refit with settings chosen on validation before: no model selection, no early stop)")
+    p.add_argument("--holdout-subjects", default="",
+                   help="comma-separated official training subjects left out of fitting, validation and the "
+                        "normalisation; the exported model predicts them at the end and the metrics file reports "
+                        "them as \"holdout\" (how crossval.py measures a protocol, such as the refit, that selects "
+                        "nothing on the subjects it is judged on; default none)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (1 is much faster than 2 when other processes load the CPU)")
     p.add_argument("--opset", type=int, default=13)
@@ -200,6 +205,10 @@ def parse_args(argv):
         base = args.out[:-5] if args.out.endswith(".onnx") else args.out
         args.metrics_out = base + ".metrics.json"
     args.val_subjects = sorted(int(s) for s in args.val_subjects.split(",") if s.strip())
+    args.holdout_subjects = sorted(int(s) for s in args.holdout_subjects.split(",") if s.strip())
+    if set(args.val_subjects) & set(args.holdout_subjects):
+        p.error("--holdout-subjects and --val-subjects must not share a subject; both hold %s"
+                % ",".join(str(s) for s in sorted(set(args.val_subjects) & set(args.holdout_subjects))))
     multiple = dict(full=8, means=25, conv=4)[args.context_reader]
     if args.context < 0 or args.context % multiple != 0:
         p.error("--context with --context-reader %s must be a non-negative multiple of %d, got %d"
@@ -898,15 +907,21 @@ def main(argv=None):
     val_subjects = args.val_subjects
     if not set(val_subjects) <= set(train_subjects):
         raise SystemExit("validation subjects must be official training subjects")
-    fit_subjects = [s for s in train_subjects if s not in val_subjects]
+    holdout_subjects = args.holdout_subjects
+    if not set(holdout_subjects) <= set(train_subjects):
+        raise SystemExit("holdout subjects must be official training subjects (%s); got %s" % (
+            ",".join(str(s) for s in train_subjects), ",".join(str(s) for s in holdout_subjects)))
+    fit_subjects = [s for s in train_subjects if s not in val_subjects and s not in holdout_subjects]
 
     w, cum = make_windows(data)
     w_fit = subset(w, np.isin(w["subject"], fit_subjects))
     w_val = subset(w, np.isin(w["subject"], val_subjects))
     w_test = subset(w, np.isin(w["subject"], test_subjects))
+    w_holdout = subset(w, np.isin(w["subject"], holdout_subjects))
     counts = {}
     log("windows (length %d, stride %d, UNLABELED-majority windows excluded):" % (WINDOW_LENGTH, STRIDE))
-    for nm, ws in (("train", w_fit), ("validation", w_val), ("test", w_test)):
+    for nm, ws in (("train", w_fit), ("validation", w_val), ("test", w_test)) + (
+            (("holdout", w_holdout),) if holdout_subjects else ()):
         bc = np.bincount(ws["y"], minlength=N_CLASSES)
         counts[nm] = dict(total=int(len(ws["y"])), per_class={activity_names[i]: int(bc[i]) for i in range(N_CLASSES)})
         log("  %-10s %5d  per class %s" % (nm, len(ws["y"]), " ".join(str(int(v)) for v in bc)))
@@ -947,6 +962,13 @@ def main(argv=None):
     test_pred = predict(model, x_test).argmax(1)
     tm = classification_metrics(w_test["y"], test_pred, activity_names)
     log(format_report(tm, "TEST subjects %s" % test_subjects))
+    hm = None
+    if holdout_subjects:
+        x_hold = ((gather(data["x"], w_holdout["start"], w_holdout["sess_lo"], args.context) - mean) / std).astype(
+            np.float32)
+        hm = classification_metrics(w_holdout["y"], predict(model, x_hold).argmax(1), activity_names)
+        del x_hold
+        log(format_report(hm, "holdout subjects %s (never fitted, validated or normalised on)" % holdout_subjects))
 
     output_kind = args.output
     trained_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -955,8 +977,10 @@ def main(argv=None):
         train_subjects=fit_subjects, validation_subjects=val_subjects, test_subjects=test_subjects,
         windows=dict(train=counts["train"]["total"], validation=counts["validation"]["total"],
                      test=counts["test"]["total"]),
+        **({"holdout_subjects": holdout_subjects} if holdout_subjects else {}),
         window_length=WINDOW_LENGTH, stride=STRIDE, labelling_rule=LABELLING_RULE,
-        normalization_rule=NORMALIZATION_RULE,
+        normalization_rule=NORMALIZATION_RULE + (
+            " The holdout subjects are left out of it too." if holdout_subjects else ""),
     )
     if args.context:  # only then, so that a default card is what it always was
         training_data["labelling_rule"] = LABELLING_RULE + " " + context_rule(args.context)
@@ -1011,6 +1035,7 @@ def main(argv=None):
         macro_f1_definition="mean F1 over the classes present in the true labels or the predictions "
                             "(sklearn f1_score average='macro' behaviour)",
         validation=best["metrics"], test=tm, labels=activity_names,
+        **({"holdout": dict(hm, subjects=holdout_subjects)} if hm is not None else {}),
     )
     with open(args.metrics_out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
