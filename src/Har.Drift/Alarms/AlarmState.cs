@@ -23,6 +23,9 @@ internal sealed class AlarmState
 
     private readonly Dictionary<string, double> _sums = new(StringComparer.Ordinal);
 
+    /// <summary>The cause the raised alarm names (null while it is lowered).</summary>
+    private (DriftCause Cause, IReadOnlyList<string> Channels, string Text)? _episode;
+
     /// <summary>Gets the largest statistic over the checks.</summary>
     public double Statistic { get; private set; }
 
@@ -36,6 +39,7 @@ internal sealed class AlarmState
     public void Reset()
     {
         _sums.Clear();
+        _episode = null;
         Statistic = 0;
         Leading = null;
         Scorings = 0;
@@ -80,6 +84,60 @@ internal sealed class AlarmState
         Leading = best;
         return (best, bestStatistic, bestThreshold);
     }
+
+    /// <summary>
+    /// The cause the alarm names after a scoring, from the cause that scoring's findings name. A lowered alarm names
+    /// that cause (the leading one) and forgets its episode. While the alarm stays raised, the cause it was raised for
+    /// stays named unless this scoring names a definite cause (<see cref="IsDefinite"/>), or the check that holds the
+    /// alarm up (the leading CUSUM) failed again in this scoring and names another cause that is not less definite. So
+    /// a step that only the windows straddling it show (a frame turned between two still moments) keeps naming
+    /// `Rotation` while its CUSUM decays, instead of `None` or a marginal finding of a later window; a flipped axis
+    /// proven by the turns stays the cause when a later window without turns of its own sees only what the flip does
+    /// to the gyroscope's gain; a unit error proven later replaces an offset named first.
+    /// </summary>
+    /// <param name="raised">Whether the alarm is raised after this scoring.</param>
+    /// <param name="leadingFailedNow">Whether the leading check (<see cref="Leading"/>) failed in this scoring.</param>
+    /// <param name="named">The cause this scoring's findings name (<see cref="Diagnosis.Name"/>).</param>
+    /// <returns>The cause, its channels and the diagnosis text the alarm carries.</returns>
+    public (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(bool raised, bool leadingFailedNow, (DriftCause Cause, IReadOnlyList<string> Channels, string Text) named)
+    {
+        if (!raised)
+        {
+            _episode = null;
+            return named;
+        }
+
+        if (_episode is { } kept && !IsDefinite(named.Cause))
+        {
+            if (named.Cause is DriftCause.None)
+            {
+                return Keep(kept, "no check failed in this scoring");
+            }
+
+            if (IsDefinite(kept.Cause) || !leadingFailedNow || (named.Cause is DriftCause.Unknown && kept.Cause is not DriftCause.Unknown))
+            {
+                var also = $"{named.Cause}{(named.Channels.Count > 0 ? $" ({string.Join(", ", named.Channels)})" : string.Empty)}";
+                return Keep(kept, IsDefinite(kept.Cause)
+                    ? $"this scoring alone points at {also}, which the {kept.Cause} outranks"
+                    : $"this scoring's findings point at {also}, but the alarm stands on the earlier evidence");
+            }
+        }
+        else if (_episode is null && named.Cause is DriftCause.None)
+        {
+            // Raised with nothing named yet: only a window too short to be scored for the alarm does that.
+            return (DriftCause.Unknown, [], $"The alarm's statistic stands above its threshold from earlier scorings; {named.Text}");
+        }
+
+        _episode = named;
+        return named;
+    }
+
+    /// <summary>Causes one window proves: a unit error, a stuck or clipped channel, a flipped or swapped axis (the only remapping under which the turns agree).</summary>
+    internal static bool IsDefinite(DriftCause cause) =>
+        cause is DriftCause.Units or DriftCause.Stuck or DriftCause.Saturation or DriftCause.SignFlip or DriftCause.AxisSwap;
+
+    private static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Keep((DriftCause Cause, IReadOnlyList<string> Channels, string Text) kept, string why) =>
+        (kept.Cause, kept.Channels, $"{kept.Text} (The cause this alarm was raised for; {why}.)");
 
     /// <summary>One failed check of one scoring.</summary>
     /// <param name="Check">The check (one CUSUM each).</param>

@@ -168,14 +168,19 @@ public sealed class DriftScorer
             notes.Add($"window of {frames} frames is shorter than the profile's {_profile.SegmentLength}: not used for the alarm");
             var lead = state.Leading;
             var h0 = lead is null ? AlarmState.MinThreshold : alarms.Threshold(lead, budget);
-            return new DriftAlarm(state.Statistic >= h0, state.Statistic, h0, DriftCause.None, [], "Window too short for the alarm; the statistic is unchanged.");
+            var raised0 = state.Statistic >= h0;
+            var (cause0, channels0, text0) = state.Name(raised0, leadingFailedNow: false, (DriftCause.None, [], "window too short for the alarm; the statistic is unchanged."));
+            return new DriftAlarm(raised0, state.Statistic, h0, cause0, channels0, cause0 is DriftCause.None ? "Window too short for the alarm; the statistic is unchanged." : text0);
         }
 
-        var (_, statistic, threshold) = state.Update(Diagnosis.Evidence(report.Channels, report.Findings, alarms.Cap, alarms.EvidenceCap is not null), check => alarms.Threshold(check, budget));
+        var evidence = Diagnosis.Evidence(report.Channels, report.Findings, alarms.Cap, alarms.EvidenceCap is not null);
+        var (_, statistic, threshold) = state.Update(evidence, check => alarms.Threshold(check, budget));
+        var leadingFailedNow = evidence.Exists(e => e.Check == state.Leading);
         var units = nameof(SensorFindingKind.Units);
         var unitsRaised = state.Sums.TryGetValue(units, out var unitsSum) && unitsSum >= alarms.Threshold(units, budget);
-        var (cause, channels, text) = Diagnosis.Name(report.Channels, report.Findings, state.Leading, unitsRaised);
-        return new DriftAlarm(statistic >= threshold, statistic, threshold, cause, channels, text);
+        var raised = statistic >= threshold;
+        var (cause, channels, text) = state.Name(raised, leadingFailedNow, Diagnosis.Name(report.Channels, report.Findings, state.Leading, unitsRaised));
+        return new DriftAlarm(raised, statistic, threshold, cause, channels, text);
     }
 
     internal readonly record struct ChannelStats(int N, double NEff, double RefNEff, double D, double KsP, double Psi, double PsiP, double[] Edges, long[] RefCounts, long[] CurCounts);

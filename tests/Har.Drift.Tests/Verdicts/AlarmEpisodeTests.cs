@@ -1,0 +1,154 @@
+using Har.Drift.Tests.Calibration;
+using Har.Testing;
+
+namespace Har.Drift.Tests.Verdicts;
+
+/// <summary>
+/// The cause a raised alarm names over its episode (<see cref="AlarmState.Name"/>): kept while later scorings name
+/// nothing, or name another cause while the check that holds the alarm up did not fail; a definite cause kept against
+/// a less definite one; forgotten once the alarm lowers. Found from outside: a HAPT test session streamed into the
+/// service with its frame turned 15° while the person lay still raised `Rotation`, then stayed raised for three
+/// minutes naming `None` ("Every check passed"); a flipped ay named `SignFlip (ay)`, then `Gain` once the windows held
+/// no turns of their own. Replayed below through the scorer, both fail without the episode naming.
+/// </summary>
+public sealed class AlarmEpisodeTests
+{
+    private static (DriftCause, IReadOnlyList<string>, string) Named(DriftCause cause, params string[] channels) => (cause, channels, $"{cause} text");
+
+    [Fact]
+    public void Raised_ThenNothingNamed_KeepsTheCauseItWasRaisedFor_UntilItLowers()
+    {
+        var state = new AlarmState();
+        Assert.Equal(DriftCause.Rotation, state.Name(true, true, Named(DriftCause.Rotation)).Cause);
+
+        var kept = state.Name(true, true, (DriftCause.None, [], "Every check passed."));
+        Assert.Equal(DriftCause.Rotation, kept.Cause);
+        Assert.Contains("Rotation text", kept.Text, StringComparison.Ordinal);
+        Assert.Contains("no check failed in this scoring", kept.Text, StringComparison.Ordinal);
+        Assert.Equal(DriftCause.Rotation, state.Name(true, true, Named(DriftCause.Unknown, "ax")).Cause);
+
+        // Lowered: the scoring's own cause, and the episode is forgotten.
+        Assert.Equal(DriftCause.None, state.Name(false, true, (DriftCause.None, [], "Every check passed.")).Cause);
+        Assert.Equal(DriftCause.Gain, state.Name(true, true, Named(DriftCause.Gain, "ax", "ay", "az")).Cause);
+    }
+
+    [Fact]
+    public void DefiniteCause_IsNotReplacedByALessDefiniteOne_ButByAnotherDefiniteOne()
+    {
+        var state = new AlarmState();
+        Assert.Equal(DriftCause.SignFlip, state.Name(true, true, Named(DriftCause.SignFlip, "ay")).Cause);
+
+        var kept = state.Name(true, true, Named(DriftCause.Gain, "gx", "gy", "gz"));
+        Assert.Equal(DriftCause.SignFlip, kept.Cause);
+        Assert.Equal(["ay"], kept.Channels);
+        Assert.Contains("this scoring alone points at Gain (gx, gy, gz), which the SignFlip outranks", kept.Text, StringComparison.Ordinal);
+
+        var units = state.Name(true, true, Named(DriftCause.Units, "gx", "gy", "gz"));
+        Assert.Equal(DriftCause.Units, units.Cause);
+        Assert.Equal("Units text", units.Text);
+    }
+
+    [Fact]
+    public void LessDefiniteCause_GivesWayToALaterOne()
+    {
+        var state = new AlarmState();
+        Assert.Equal(DriftCause.Offset, state.Name(true, true, Named(DriftCause.Offset, "ax")).Cause);
+        Assert.Equal(DriftCause.Units, state.Name(true, true, Named(DriftCause.Units, "gx")).Cause);
+
+        var other = new AlarmState();
+        Assert.Equal(DriftCause.Unknown, other.Name(true, true, Named(DriftCause.Unknown, "ay")).Cause);
+        Assert.Equal(DriftCause.Gain, other.Name(true, true, Named(DriftCause.Gain, "ax", "ay", "az")).Cause);
+        Assert.Equal(DriftCause.Offset, other.Name(true, true, Named(DriftCause.Offset, "ax")).Cause);
+    }
+
+    [Fact]
+    public void LaterFinding_WhileTheLeadingCheckDidNotFail_DoesNotRenameTheAlarm()
+    {
+        // The frame step raised it and leads while its CUSUM decays; a later window's marginal gravity magnitude
+        // (another check, far below its own threshold) does not rename it. Once the leading check fails again and names
+        // another cause, that cause is named.
+        var state = new AlarmState();
+        Assert.Equal(DriftCause.Rotation, state.Name(true, true, Named(DriftCause.Rotation)).Cause);
+        var kept = state.Name(true, false, Named(DriftCause.Gain, "ax", "ay", "az"));
+        Assert.Equal(DriftCause.Rotation, kept.Cause);
+        Assert.Contains("this scoring's findings point at Gain (ax, ay, az), but the alarm stands on the earlier evidence", kept.Text, StringComparison.Ordinal);
+        Assert.Equal(DriftCause.Gain, state.Name(true, true, Named(DriftCause.Gain, "ax", "ay", "az")).Cause);
+    }
+
+    [Fact]
+    public void RaisedWithNothingNamedYet_IsUnknown_NotNone()
+    {
+        var state = new AlarmState();
+        var named = state.Name(true, true, (DriftCause.None, [], "window too short for the alarm."));
+        Assert.Equal(DriftCause.Unknown, named.Cause);
+        Assert.Contains("earlier scorings", named.Text, StringComparison.Ordinal);
+
+        state.Reset();
+        Assert.Equal(DriftCause.Rotation, state.Name(true, true, Named(DriftCause.Rotation)).Cause);
+        state.Reset();
+        Assert.Equal(DriftCause.Unknown, state.Name(true, true, (DriftCause.None, [], "x")).Cause);
+    }
+
+    /// <summary>The two streams of the outside check, replayed through the scorer as the service scores them (the last 60 s every 30 s).</summary>
+    [Theory]
+    [InlineData(3, 95, "rotation")]
+    [InlineData(4, 120, "flip-ay")]
+    public void HaptStream_EveryRaisedScoringNamesTheCause(int session, int onsetSeconds, string fault)
+    {
+        TestPaths.RequireSharedData();
+        var s = HaptCalibration.AllSessions.Single(x => x.Session == session);
+        var samples = (float[])s.Samples.Clone();
+        var onset = onsetSeconds * 50;
+        var expected = fault == "rotation" ? DriftCause.Rotation : DriftCause.SignFlip;
+        var r = Rotation(0.3, 1.0, 0.2, 15);
+        for (var i = onset; i < s.Length; i++)
+        {
+            var f = samples.AsSpan(i * 6, 6);
+            if (fault == "flip-ay")
+            {
+                f[1] = -f[1];
+                continue;
+            }
+
+            for (var b = 0; b < 6; b += 3)
+            {
+                double x = f[b], y = f[b + 1], z = f[b + 2];
+                f[b] = (float)((r[0] * x) + (r[1] * y) + (r[2] * z));
+                f[b + 1] = (float)((r[3] * x) + (r[4] * y) + (r[5] * z));
+                f[b + 2] = (float)((r[6] * x) + (r[7] * y) + (r[8] * z));
+            }
+        }
+
+        var profile = HaptCalibration.Profile;
+        var scorings = AlarmStudy.Stream(new DriftScorer(profile, new DriftScoringOptions()), samples, profile.SegmentLength, profile.SegmentLength / 2);
+        var raised = scorings.Where(x => x.Report.Alarm is { Raised: true }).ToList();
+
+        // These draws are seen (the outside check saw both); the clean part before the onset raises nothing.
+        Assert.NotEmpty(raised);
+        Assert.All(raised, x => Assert.True(x.End > onset, $"raised at frame {x.End}, before the onset {onset}"));
+        var first = raised[0].Report.Alarm!;
+        Assert.Equal(expected, first.Cause);
+
+        // Every later raised scoring of the episode names it too: never None, never a lesser cause.
+        Assert.All(raised, x => Assert.Equal(expected, x.Report.Alarm!.Cause));
+        if (fault == "flip-ay")
+        {
+            Assert.All(raised, x => Assert.Equal(["ay"], x.Report.Alarm!.Channels));
+        }
+    }
+
+    /// <summary>Row-major rotation matrix about an axis (Rodrigues).</summary>
+    private static double[] Rotation(double ax, double ay, double az, double degrees)
+    {
+        var n = Math.Sqrt((ax * ax) + (ay * ay) + (az * az));
+        (ax, ay, az) = (ax / n, ay / n, az / n);
+        var t = degrees * Math.PI / 180;
+        double c = Math.Cos(t), s = Math.Sin(t), v = 1 - c;
+        return
+        [
+            c + (ax * ax * v), (ax * ay * v) - (az * s), (ax * az * v) + (ay * s),
+            (ay * ax * v) + (az * s), c + (ay * ay * v), (ay * az * v) - (ax * s),
+            (az * ax * v) - (ay * s), (az * ay * v) + (ax * s), c + (az * az * v),
+        ];
+    }
+}
