@@ -137,6 +137,31 @@ internal static class AlarmStudy
         return null;
     }
 
+    /// <summary>The alarm of the last raised scoring of the first episode after the onset (the cause the episode ends with), or null when never raised.</summary>
+    public static DriftAlarm? EpisodeEnd(Run run)
+    {
+        var fault = run.Fault!;
+        DriftAlarm? last = null;
+        foreach (var (end, report) in run.Scorings)
+        {
+            if (end <= fault.Onset)
+            {
+                continue;
+            }
+
+            if (report.Alarm is { Raised: true } alarm)
+            {
+                last = alarm;
+            }
+            else if (last is not null)
+            {
+                break;
+            }
+        }
+
+        return last;
+    }
+
     public static double Hours(Run run, int frames) => frames / Rate / 3600;
 
     public static string Name(SensorSession s) => string.Create(CultureInfo.InvariantCulture, $"s{s.Subject}/{s.Session}");

@@ -8,7 +8,7 @@ namespace Har.Drift.Tests.Calibration;
 /// <summary>Runs the alarm study and renders its Markdown section of docs/drift-calibration.md.</summary>
 internal static class AlarmStudyReport
 {
-    public sealed record FaultRow(string Fault, DriftCause Expected, int Runs, int PreOnsetAlarms, int Within2Min, int Detected, double MedianSeconds, Dictionary<string, int> Causes, int Correct, int DetectedInTwo);
+    public sealed record FaultRow(string Fault, DriftCause Expected, int Runs, int PreOnsetAlarms, int Within2Min, int Detected, double MedianSeconds, Dictionary<string, int> Causes, int Correct, int DetectedInTwo, int CorrectAtEnd);
 
     public sealed record Result(int Seed, int Draws, int Step, int Window, double CleanHours, int CleanAlarms, int CleanSessions, int CleanSessionsAlarmed, double TrainHours, string Thresholds, double Budget, List<FaultRow> Faults, Dictionary<string, int> Unchecked, int Scorings, double Seconds);
 
@@ -47,6 +47,7 @@ internal static class AlarmStudyReport
             var detected = 0;
             var correct = 0;
             var correctInTwo = 0;
+            var correctAtEnd = 0;
             var times = new List<double>();
             var causes = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var run in runs)
@@ -67,9 +68,11 @@ internal static class AlarmStudyReport
                 var right = d.Alarm.Cause == kind.Expected && (run.Fault.Channels.Length == 0 || run.Fault.Channels.All(c => d.Alarm.Channels.Contains(c)));
                 correct += right ? 1 : 0;
                 correctInTwo += right && inTwo ? 1 : 0;
+                var last = AlarmStudy.EpisodeEnd(run)!;
+                correctAtEnd += last.Cause == kind.Expected && (run.Fault.Channels.Length == 0 || run.Fault.Channels.All(c => last.Channels.Contains(c))) ? 1 : 0;
             }
 
-            rows.Add(new FaultRow(kind.Name, kind.Expected, runs.Count, pre, within, detected, times.Count > 0 ? Median(times) : double.NaN, causes, correct, correctInTwo));
+            rows.Add(new FaultRow(kind.Name, kind.Expected, runs.Count, pre, within, detected, times.Count > 0 ? Median(times) : double.NaN, causes, correct, correctInTwo, correctAtEnd));
         }
 
         var alarmRef = profile.Alarms!;
@@ -91,12 +94,12 @@ internal static class AlarmStudyReport
         sb.AppendLine(inv, $"| sessions with an alarm | {r.CleanSessionsAlarmed} of {r.CleanSessions} |");
         sb.AppendLine(inv, $"| false alarms per 10 device-hours (95 % CI, exact Poisson) | {10 * r.CleanAlarms / r.CleanHours:F1} ({10 * lo / r.CleanHours:F1} – {10 * hi / r.CleanHours:F1}) |");
         sb.AppendLine();
-        sb.AppendLine("| fault (starts mid-session) | runs | alarm before onset | detected | within 2 min (95 % CI) | median time to detect | cause named right | right and within 2 min |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| fault (starts mid-session) | runs | alarm before onset | detected | within 2 min (95 % CI) | median time to detect | cause named right | right and within 2 min | right at the episode's end |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var f in r.Faults)
         {
             var (wl, wh) = AlarmStudy.Wilson(f.Within2Min, f.Runs);
-            sb.AppendLine(inv, $"| {f.Fault} | {f.Runs} | {f.PreOnsetAlarms} | {Pct(f.Detected, f.Runs)} | {Pct(f.Within2Min, f.Runs)} ({100 * wl:F0}–{100 * wh:F0} %) | {(double.IsNaN(f.MedianSeconds) ? "–" : f.MedianSeconds.ToString("F0", inv) + " s")} | {Pct(f.Correct, f.Detected)} of detected | {Pct(f.DetectedInTwo, f.Runs)} |");
+            sb.AppendLine(inv, $"| {f.Fault} | {f.Runs} | {f.PreOnsetAlarms} | {Pct(f.Detected, f.Runs)} | {Pct(f.Within2Min, f.Runs)} ({100 * wl:F0}–{100 * wh:F0} %) | {(double.IsNaN(f.MedianSeconds) ? "–" : f.MedianSeconds.ToString("F0", inv) + " s")} | {Pct(f.Correct, f.Detected)} of detected | {Pct(f.DetectedInTwo, f.Runs)} | {Pct(f.CorrectAtEnd, f.Detected)} of detected |");
         }
 
         sb.AppendLine();
