@@ -89,7 +89,8 @@ internal sealed class AlarmState
     /// The cause the alarm names after a scoring, from the cause that scoring's findings name. A lowered alarm names
     /// that cause (the leading one) and forgets its episode. While the alarm stays raised, the cause it was raised for
     /// stays named unless this scoring names a definite cause (<see cref="IsDefinite"/>), or the check that holds the
-    /// alarm up (the leading CUSUM) failed again in this scoring and names another cause that is not less definite. So
+    /// alarm up (the leading CUSUM) failed again in this scoring and names another cause that is not less definite; an
+    /// alarm raised without a sensor cause (<see cref="DriftCause.Unknown"/>) takes the first one a scoring names. So
     /// a step that only the windows straddling it show (a frame turned between two still moments) keeps naming
     /// `Rotation` while its CUSUM decays, instead of `None` or a marginal finding of a later window; a flipped axis
     /// proven by the turns stays the cause when a later window without turns of its own sees only what the flip does
@@ -107,14 +108,14 @@ internal sealed class AlarmState
             return named;
         }
 
-        if (_episode is { } kept && !IsDefinite(named.Cause))
+        if (_episode is { } kept && !IsDefinite(named.Cause) && !(kept.Cause is DriftCause.Unknown && named.Cause is not DriftCause.None))
         {
             if (named.Cause is DriftCause.None)
             {
                 return Keep(kept, "no check failed in this scoring");
             }
 
-            if (IsDefinite(kept.Cause) || !leadingFailedNow || (named.Cause is DriftCause.Unknown && kept.Cause is not DriftCause.Unknown))
+            if (IsDefinite(kept.Cause) || !leadingFailedNow || named.Cause is DriftCause.Unknown)
             {
                 var also = $"{named.Cause}{(named.Channels.Count > 0 ? $" ({string.Join(", ", named.Channels)})" : string.Empty)}";
                 return Keep(kept, IsDefinite(kept.Cause)

@@ -57,7 +57,9 @@ public sealed class AlarmEpisodeTests
 
         var other = new AlarmState();
         Assert.Equal(DriftCause.Unknown, other.Name(true, true, Named(DriftCause.Unknown, "ay")).Cause);
-        Assert.Equal(DriftCause.Gain, other.Name(true, true, Named(DriftCause.Gain, "ax", "ay", "az")).Cause);
+        Assert.Equal(DriftCause.Unknown, other.Name(true, false, (DriftCause.None, [], "Every check passed.")).Cause);
+        // An alarm raised without a sensor cause takes the first one named, even while another check holds it up.
+        Assert.Equal(DriftCause.Gain, other.Name(true, false, Named(DriftCause.Gain, "ax", "ay", "az")).Cause);
         Assert.Equal(DriftCause.Offset, other.Name(true, true, Named(DriftCause.Offset, "ax")).Cause);
     }
 
