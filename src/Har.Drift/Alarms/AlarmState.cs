@@ -99,8 +99,9 @@ internal sealed class AlarmState
     /// <param name="raised">Whether the alarm is raised after this scoring.</param>
     /// <param name="leadingFailedNow">Whether the leading check (<see cref="Leading"/>) failed in this scoring.</param>
     /// <param name="named">The cause this scoring's findings name (<see cref="Diagnosis.Name"/>).</param>
+    /// <param name="nothingNamed">Why nothing is named, said with a kept cause when <paramref name="named"/> is <see cref="DriftCause.None"/>.</param>
     /// <returns>The cause, its channels and the diagnosis text the alarm carries.</returns>
-    public (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(bool raised, bool leadingFailedNow, (DriftCause Cause, IReadOnlyList<string> Channels, string Text) named)
+    public (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(bool raised, bool leadingFailedNow, (DriftCause Cause, IReadOnlyList<string> Channels, string Text) named, string nothingNamed = "no check failed in this scoring")
     {
         if (!raised)
         {
@@ -112,7 +113,7 @@ internal sealed class AlarmState
         {
             if (named.Cause is DriftCause.None)
             {
-                return Keep(kept, "no check failed in this scoring");
+                return Keep(kept, nothingNamed);
             }
 
             if (IsDefinite(kept.Cause) || !leadingFailedNow || named.Cause is DriftCause.Unknown)

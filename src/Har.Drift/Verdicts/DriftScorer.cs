@@ -169,7 +169,7 @@ public sealed class DriftScorer
             var lead = state.Leading;
             var h0 = lead is null ? AlarmState.MinThreshold : alarms.Threshold(lead, budget);
             var raised0 = state.Statistic >= h0;
-            var (cause0, channels0, text0) = state.Name(raised0, leadingFailedNow: false, (DriftCause.None, [], "window too short for the alarm; the statistic is unchanged."));
+            var (cause0, channels0, text0) = state.Name(raised0, leadingFailedNow: false, (DriftCause.None, [], "window too short for the alarm; the statistic is unchanged."), "this window is too short for the alarm, whose statistic is unchanged");
             return new DriftAlarm(raised0, state.Statistic, h0, cause0, channels0, cause0 is DriftCause.None ? "Window too short for the alarm; the statistic is unchanged." : text0);
         }
 

@@ -26,6 +26,7 @@ public sealed class AlarmEpisodeTests
         Assert.Contains("Rotation text", kept.Text, StringComparison.Ordinal);
         Assert.Contains("no check failed in this scoring", kept.Text, StringComparison.Ordinal);
         Assert.Equal(DriftCause.Rotation, state.Name(true, true, Named(DriftCause.Unknown, "ax")).Cause);
+        Assert.EndsWith("(The cause this alarm was raised for; this window is too short.)", state.Name(true, false, (DriftCause.None, [], "short"), "this window is too short").Text, StringComparison.Ordinal);
 
         // Lowered: the scoring's own cause, and the episode is forgotten.
         Assert.Equal(DriftCause.None, state.Name(false, true, (DriftCause.None, [], "Every check passed.")).Cause);
