@@ -327,6 +327,11 @@ def subset(w, mask):
     return {k: v[mask] for k, v in w.items()}
 
 
+def model_inputs(x, w, context, mean, std):
+    """The normalised float32 inputs of every window of `w` (a subset from make_windows), as the network reads them."""
+    return ((gather(x, w["start"], w["sess_lo"], context) - mean) / std).astype(np.float32)
+
+
 def gather(x, starts, lo=None, context=0):
     """The windows [n, context + 200, 6] starting at `starts`, with `context` samples before each; samples before
     the window's session start `lo` repeat its first sample."""
@@ -732,7 +737,7 @@ def train(args, model, x_raw, cum, w_fit, w_val, mean, std, names):
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.15)
 
     refit = len(w_val["y"]) == 0  # no validation subjects: train --epochs epochs, keep the last weights
-    x_val = (gather(x_raw, w_val["start"], w_val["sess_lo"], args.context) - mean) / std
+    x_val = model_inputs(x_raw, w_val, args.context, mean, std)
     best = dict(f1=-1.0, epoch=0, state=None, metrics=None)
     # exponential moving average of all parameters and BatchNorm buffers (evaluated and exported)
     ema_model = copy.deepcopy(model) if args.ema > 0 else model
@@ -958,14 +963,13 @@ def main(argv=None):
                                                             best["metrics"]["macro_f1"], best["metrics"]["accuracy"]))
         log(format_report(best["metrics"], "validation subjects %s (best epoch)" % val_subjects))
 
-    x_test = ((gather(data["x"], w_test["start"], w_test["sess_lo"], args.context) - mean) / std).astype(np.float32)
+    x_test = model_inputs(data["x"], w_test, args.context, mean, std)
     test_pred = predict(model, x_test).argmax(1)
     tm = classification_metrics(w_test["y"], test_pred, activity_names)
     log(format_report(tm, "TEST subjects %s" % test_subjects))
     hm = None
     if holdout_subjects:
-        x_hold = ((gather(data["x"], w_holdout["start"], w_holdout["sess_lo"], args.context) - mean) / std).astype(
-            np.float32)
+        x_hold = model_inputs(data["x"], w_holdout, args.context, mean, std)
         hm = classification_metrics(w_holdout["y"], predict(model, x_hold).argmax(1), activity_names)
         del x_hold
         log(format_report(hm, "holdout subjects %s (never fitted, validated or normalised on)" % holdout_subjects))

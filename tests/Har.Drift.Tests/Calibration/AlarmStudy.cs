@@ -137,30 +137,35 @@ internal static class AlarmStudy
         return null;
     }
 
-    /// <summary>The alarm of the last raised scoring of the first episode after the onset (the cause the episode ends with), or null when never raised.</summary>
-    public static DriftAlarm? EpisodeEnd(Run run)
+    /// <summary>
+    /// The raised alarms of the first episode after the onset, in order (empty when never raised), and whether the
+    /// episode lasted to the run's last scoring.
+    /// </summary>
+    public static (List<DriftAlarm> Alarms, bool ToTheEnd) FirstEpisode(Run run)
     {
-        var fault = run.Fault!;
-        DriftAlarm? last = null;
+        var alarms = new List<DriftAlarm>();
         foreach (var (end, report) in run.Scorings)
         {
-            if (end <= fault.Onset)
+            if (end <= run.Fault!.Onset)
             {
                 continue;
             }
 
             if (report.Alarm is { Raised: true } alarm)
             {
-                last = alarm;
+                alarms.Add(alarm);
             }
-            else if (last is not null)
+            else if (alarms.Count > 0)
             {
-                break;
+                return (alarms, false);
             }
         }
 
-        return last;
+        return (alarms, alarms.Count > 0);
     }
+
+    /// <summary>The alarm of the last raised scoring of the first episode after the onset (the cause the episode ends with), or null when never raised.</summary>
+    public static DriftAlarm? EpisodeEnd(Run run) => FirstEpisode(run).Alarms.LastOrDefault();
 
     public static double Hours(Run run, int frames) => frames / Rate / 3600;
 
@@ -233,9 +238,12 @@ internal static class AlarmStudy
         }
         while (n < 1e-6);
 
-        x /= n;
-        y /= n;
-        z /= n;
+        return RotateFrom(samples, onset, x / n, y / n, z / n, degrees);
+    }
+
+    /// <summary>Both sensors from <paramref name="onset"/> on turned by <paramref name="degrees"/> about the unit axis (x, y, z) (the device turned in its mount).</summary>
+    public static Injected RotateFrom(float[] samples, int onset, double x, double y, double z, double degrees)
+    {
         var t = degrees * Math.PI / 180;
         double c = Math.Cos(t), s = Math.Sin(t), v = 1 - c;
         double[] r =

@@ -47,27 +47,19 @@ public sealed class EpisodeMeasurement(ITestOutputHelper output)
             var causes = new SortedDictionary<string, int>(StringComparer.Ordinal);
             foreach (var run in runs)
             {
-                var scorings = run.Scorings.Where(x => x.End > run.Fault!.Onset).ToList();
-                var first = scorings.FindIndex(x => x.Report.Alarm is { Raised: true });
-                if (first < 0)
+                var (episode, toTheEnd) = AlarmStudy.FirstEpisode(run);
+                if (episode.Count == 0)
                 {
                     continue;
                 }
 
                 detected++;
-                var n = 0;
-                var named = new HashSet<string>(StringComparer.Ordinal);
-                while (first + n < scorings.Count && scorings[first + n].Report.Alarm is { Raised: true } a)
-                {
-                    named.Add(a.Channels.Count > 0 ? $"{a.Cause} ({string.Join(", ", a.Channels)})" : a.Cause.ToString());
-                    n++;
-                }
-
+                var n = episode.Count;
                 lengths.Add(n);
-                var key = string.Join(" → ", named.Select(x => x.Split(' ')[0]).Distinct());
+                var key = string.Join(" → ", episode.Select(a => a.Cause.ToString()).Distinct());
                 causes[key] = causes.GetValueOrDefault(key) + 1;
                 longEpisodes += n * seconds >= LongSeconds ? 1 : 0;
-                if (first + n == scorings.Count)
+                if (toTheEnd)
                 {
                     toEnd++;
                 }

@@ -100,26 +100,13 @@ public sealed class AlarmEpisodeTests
     {
         TestPaths.RequireSharedData();
         var s = HaptCalibration.AllSessions.Single(x => x.Session == session);
-        var samples = (float[])s.Samples.Clone();
         var onset = onsetSeconds * 50;
         var expected = fault == "rotation" ? DriftCause.Rotation : DriftCause.SignFlip;
-        var r = Rotation(0.3, 1.0, 0.2, 15);
-        for (var i = onset; i < s.Length; i++)
+        var n = Math.Sqrt((0.3 * 0.3) + 1 + (0.2 * 0.2));
+        var samples = fault == "rotation" ? AlarmStudy.RotateFrom(s.Samples, onset, 0.3 / n, 1 / n, 0.2 / n, 15).Samples : (float[])s.Samples.Clone();
+        for (var i = onset; fault == "flip-ay" && i < s.Length; i++)
         {
-            var f = samples.AsSpan(i * 6, 6);
-            if (fault == "flip-ay")
-            {
-                f[1] = -f[1];
-                continue;
-            }
-
-            for (var b = 0; b < 6; b += 3)
-            {
-                double x = f[b], y = f[b + 1], z = f[b + 2];
-                f[b] = (float)((r[0] * x) + (r[1] * y) + (r[2] * z));
-                f[b + 1] = (float)((r[3] * x) + (r[4] * y) + (r[5] * z));
-                f[b + 2] = (float)((r[6] * x) + (r[7] * y) + (r[8] * z));
-            }
+            samples[(i * 6) + 1] = -samples[(i * 6) + 1];
         }
 
         var profile = HaptCalibration.Profile;
@@ -138,20 +125,5 @@ public sealed class AlarmEpisodeTests
         {
             Assert.All(raised, x => Assert.Equal(["ay"], x.Report.Alarm!.Channels));
         }
-    }
-
-    /// <summary>Row-major rotation matrix about an axis (Rodrigues).</summary>
-    private static double[] Rotation(double ax, double ay, double az, double degrees)
-    {
-        var n = Math.Sqrt((ax * ax) + (ay * ay) + (az * az));
-        (ax, ay, az) = (ax / n, ay / n, az / n);
-        var t = degrees * Math.PI / 180;
-        double c = Math.Cos(t), s = Math.Sin(t), v = 1 - c;
-        return
-        [
-            c + (ax * ax * v), (ax * ay * v) - (az * s), (ax * az * v) + (ay * s),
-            (ay * ax * v) + (az * s), c + (ay * ay * v), (ay * az * v) - (ax * s),
-            (az * ax * v) - (ay * s), (az * ay * v) + (ax * s), c + (az * az * v),
-        ];
     }
 }
