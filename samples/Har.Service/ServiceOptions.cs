@@ -24,6 +24,15 @@ public sealed class ServiceOptions
     [Range(500, 1_000_000)]
     public int DriftWindowFrames { get; set; } = 3000;
 
+    /// <summary>
+    /// Most devices the drift monitor keeps (<c>DriftMonitorOptions.MaxDevices</c>), about 100 KB each at the default window.
+    /// A device beyond it is not monitored while every monitor is held by a device that streamed within the last minute
+    /// (or alarms); <c>GET /v1/drift?device=</c> says so and <c>har_drift_unmonitored_observations_total</c> counts its
+    /// predictions. Keep it at least the number of devices that stream at once.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int DriftMaxDevices { get; set; } = 1000;
+
     /// <summary>How often the drift monitor re-scores its window.</summary>
     public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
 

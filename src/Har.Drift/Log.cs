@@ -22,6 +22,9 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: device {Device} evicted ({Reason})")]
     public static partial void DeviceEvicted(ILogger logger, string monitor, string device, string reason);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: {Predictions} predictions of devices not monitored since the last scoring: all {Capacity} device monitors are held by devices seen within {MinimumIdle} or with a raised alarm (DriftMonitorOptions.MaxDevices, MinimumIdleForEviction)")]
+    public static partial void DevicesUnmonitored(ILogger logger, string monitor, long predictions, int capacity, TimeSpan minimumIdle);
 }
 
 /// <summary>Logs what a report found.</summary>

@@ -4,6 +4,7 @@ using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
 using Har.Service.Security;
+using Microsoft.Extensions.Options;
 
 namespace Har.Service.Endpoints;
 
@@ -56,11 +57,18 @@ internal static class OperationsEndpoints
             }
 
             // Per device (the physics checks need one device's own stream); output drift over all devices' predictions.
+            var options = sp.GetRequiredService<IOptions<DriftMonitorOptions>>().Value;
             var report = device is { Length: > 0 } ? monitor.GetLatest(device) : sp.GetService<Infrastructure.DriftLoop>()?.Latest;
+            bool? monitored = device is { Length: > 0 } ? monitor.IsMonitored(device) : null;
             return Results.Ok(new
             {
                 enabled = true,
                 devices = monitor.DeviceCount,
+                capacity = options.MaxDevices,
+                monitored,
+                detail = monitored == false
+                    ? $"Device '{device}' has no drift monitor: it sent no window yet, sent none for {options.DeviceIdleTimeout} (idle), or came while all {options.MaxDevices} monitors (Har:Service:DriftMaxDevices) were held by devices that streamed within {options.MinimumIdleForEviction} or alarm. It is monitored from its first window after a monitor frees; har_drift_unmonitored_observations_total counts the predictions of devices waiting for one."
+                    : null,
                 device = report?.Device,
                 scored = report is not null,
                 report = report is null ? null : DriftJson(report),

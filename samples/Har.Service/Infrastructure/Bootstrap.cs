@@ -52,8 +52,8 @@ internal static class Bootstrap
                 o.ProfilePath = profilePath;
                 o.WindowLength = options.DriftWindowFrames;
                 o.ScoreInterval = options.DriftScoreInterval;
+                o.MaxDevices = options.DriftMaxDevices;
                 o.MonitorName = "streams";
-
             });
 
             // The pipeline feeds the per-device monitor (physics checks on each device's own stream; output drift pooled).

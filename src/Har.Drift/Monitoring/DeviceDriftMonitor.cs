@@ -11,17 +11,21 @@ namespace Har.Drift;
 /// (<see cref="Start"/>), off the prediction path. Thread-safe.
 /// </summary>
 /// <remarks>
-/// <para><b>Bounds.</b> At most <see cref="DriftMonitorOptions.MaxDevices"/> devices (a new one evicts the least recently
-/// seen), and a device silent for <see cref="DriftMonitorOptions.DeviceIdleTimeout"/> is evicted at the next
-/// <see cref="Observe"/> of a new device or the next timer tick. Memory per device is
-/// <see cref="DriftMonitorOptions.WindowLength"/> × channels × 4 bytes plus a bounded physics history.</para>
+/// <para><b>Bounds.</b> At most <see cref="DriftMonitorOptions.MaxDevices"/> devices, and a device silent for
+/// <see cref="DriftMonitorOptions.DeviceIdleTimeout"/> is evicted at the next <see cref="Observe"/> of a new device or the
+/// next timer tick. A new device beyond the cap takes the monitor of the least recently seen device only if that one has
+/// been silent for <see cref="DriftMonitorOptions.MinimumIdleForEviction"/> and its alarm is not raised; otherwise the new
+/// device is not monitored (<see cref="IsMonitored"/>; <c>har_drift_unmonitored_observations_total</c> and a warning per
+/// scoring interval), so that the devices already monitored keep collecting whole windows and keep their alarms: with
+/// plain least-recently-seen eviction, more devices streaming than the cap evict each other before any has a window.
+/// Memory per device is <see cref="DriftMonitorOptions.WindowLength"/> × (channels × 4 + 8) bytes plus a bounded physics history.</para>
 /// <para><b>Scoring.</b> Every <see cref="DriftMonitorOptions.ScoreInterval"/>, each device that has a whole window and
 /// collected half a <see cref="DriftMonitorOptions.WindowLength"/> of new frames since its last scoring is scored (its
 /// latest window, with its own history and sequential alarm, <see cref="DriftReport.Alarm"/>) and <see cref="Scored"/> is raised; then the pooled outputs are scored. A one-minute class mix of one
 /// person is not comparable with the population mix of the reference, so output drift is judged on the last
 /// <see cref="DriftMonitorOptions.OutputWindowLength"/> predictions of all devices together.</para>
 /// <para><b>Metrics.</b> Per channel, the worst live device (the largest KS D) sets <c>har_drift_score</c> and its
-/// companions; devices are never a label. <c>har_drift_devices</c>, <c>har_drift_devices_flagged</c>,
+/// companions; devices are never a label. <c>har_drift_devices</c>, <c>har_drift_device_capacity</c>, <c>har_drift_devices_flagged</c>,
 /// <c>har_drift_devices_evicted_total{reason}</c> and the <c>har_drift_output_*</c> gauges complete them.</para>
 /// </remarks>
 public sealed class DeviceDriftMonitor : IDisposable
@@ -39,6 +43,7 @@ public sealed class DeviceDriftMonitor : IDisposable
     private readonly OutputRing _outputs;
     private ITimer? _timer;
     private OutputVerdict? _latestOutputs;
+    private long _unmonitoredSinceTick; // under _gate
 
     /// <summary>Creates a monitor.</summary>
     /// <param name="profile">The reference profile (with <see cref="ReferenceProfile.Outputs"/> for output drift).</param>
@@ -55,6 +60,7 @@ public sealed class DeviceDriftMonitor : IDisposable
         _metrics = new DriftMetrics(_options.MetricsRegistry, _options.MonitorName);
         _channels = profile.Channels.Count;
         _outputs = new OutputRing(_options.OutputWindowLength);
+        _metrics.Capacity(_options.MaxDevices);
     }
 
     /// <summary>Raised after every scoring of a device, with its report (<see cref="DriftReport.Device"/> names the device).</summary>
@@ -77,7 +83,9 @@ public sealed class DeviceDriftMonitor : IDisposable
 
     /// <summary>
     /// Feeds one prediction: the device's window and the model's output on it. Allocates nothing for a device already
-    /// seen; a new device may evict the least recently seen one (or idle ones).
+    /// seen. A new device may evict idle ones, or take the monitor of the least recently seen device when that one has been
+    /// silent for <see cref="DriftMonitorOptions.MinimumIdleForEviction"/> and does not alarm; with every monitor held, the
+    /// new device's window is not monitored (<see cref="IsMonitored"/> is false) and only its output counts, for output drift.
     /// </summary>
     /// <param name="deviceId">The device (or stream) the window came from; a stable id, not empty.</param>
     /// <param name="window">The predicted window's raw (un-normalized) interleaved frames, in the profile's channel order.</param>
@@ -109,9 +117,13 @@ public sealed class DeviceDriftMonitor : IDisposable
             if (!_devices.TryGetValue(deviceId, out var state))
             {
                 EvictIdle(now);
-                if (_devices.Count >= _options.MaxDevices)
+                if (_devices.Count >= _options.MaxDevices && !EvictForCapacity(now))
                 {
-                    Evict(_recent.Last!.Value, "capacity");
+                    // Every monitor is held by a device that keeps streaming (or alarms): this one waits for a free monitor.
+                    _unmonitoredSinceTick++;
+                    _metrics.Unmonitored();
+                    _outputs.Add(predictedClass, confidence, entropy, null);
+                    return;
                 }
 
                 state = new DeviceState(deviceId, _options.WindowLength, _channels);
@@ -129,6 +141,18 @@ public sealed class DeviceDriftMonitor : IDisposable
             state.Frames.Append(window[(overlapFrames * _channels)..], default);
             // The device's alarm as it stood when the prediction was made: a named input fault conditions the accuracy estimate.
             _outputs.Add(predictedClass, confidence, entropy, state.Latest?.Alarm);
+        }
+    }
+
+    /// <summary>Gets whether a device has a live monitor: false for a device never seen, evicted, removed, or not taken because every monitor was held (<see cref="DriftMonitorOptions.MaxDevices"/>).</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <returns>Whether its windows are monitored.</returns>
+    public bool IsMonitored(string deviceId)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        lock (_gate)
+        {
+            return _devices.ContainsKey(deviceId);
         }
     }
 
@@ -266,9 +290,12 @@ public sealed class DeviceDriftMonitor : IDisposable
     internal void Tick()
     {
         List<DeviceState> due = [];
+        long unmonitored;
         lock (_gate)
         {
             EvictIdle(_time.GetTimestamp());
+            unmonitored = _unmonitoredSinceTick;
+            _unmonitoredSinceTick = 0;
             foreach (var state in _recent)
             {
                 // Every half window (once a whole window arrived): the step the alarm's thresholds were calibrated with.
@@ -277,6 +304,11 @@ public sealed class DeviceDriftMonitor : IDisposable
                     due.Add(state);
                 }
             }
+        }
+
+        if (unmonitored > 0)
+        {
+            Log.DevicesUnmonitored(_logger, _options.MonitorName, unmonitored, _options.MaxDevices, _options.MinimumIdleForEviction);
         }
 
         foreach (var state in due)
@@ -383,6 +415,31 @@ public sealed class DeviceDriftMonitor : IDisposable
         {
             Evict(last.Value, "idle");
         }
+    }
+
+    /// <summary>
+    /// Frees a monitor for a new device (under <see cref="_gate"/>): the least recently seen device silent for
+    /// <see cref="DriftMonitorOptions.MinimumIdleForEviction"/> whose alarm is not raised. False when every device was seen
+    /// more recently or alarms.
+    /// </summary>
+    private bool EvictForCapacity(long now)
+    {
+        for (var node = _recent.Last; node is not null; node = node.Previous)
+        {
+            var state = node.Value;
+            if (_time.GetElapsedTime(state.LastSeen, now) < _options.MinimumIdleForEviction)
+            {
+                return false; // the devices before it in the list were seen even more recently
+            }
+
+            if (state.Latest?.Alarm is not { Raised: true })
+            {
+                Evict(state, "capacity");
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Evict(DeviceState state, string reason)

@@ -15,6 +15,8 @@ internal static class DriftMeter
     public const string ScoringsTotal = "har_drift_scorings_total";
     public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
     public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
+    public const string UnmonitoredTotal = "har_drift_unmonitored_observations_total";
+    public const string UnmonitoredHelp = "Predictions of devices a per-device monitor could not take: every one of its MaxDevices monitors was held by a device seen within MinimumIdleForEviction or with a raised alarm (the predictions still count for output drift).";
     public const string ScoringSeconds = "har_drift_scoring_seconds";
     public const string ScoringHelp = "Time of one scoring of a window (every check, the device's history and alarm; a DriftMonitor's also its output drift), from a monotonic clock: single-threaded work, so its rate times its mean is how much of a core drift monitoring takes (on a saturated host it includes waiting for a core).";
 
@@ -29,6 +31,7 @@ internal static class DriftMeter
     public static readonly GaugeSpec OutputVerdict = new("har_drift_output_verdict", "Output drift verdict per test: 1 stable, 2 drifted (significant and above its floor).", ["test"]);
     public static readonly GaugeSpec OutputPredictions = new("har_drift_output_predictions", "Predictions in the current output window.", []);
     public static readonly GaugeSpec Devices = new("har_drift_devices", "Devices with a live per-device monitor.", []);
+    public static readonly GaugeSpec DeviceCapacity = new("har_drift_device_capacity", "Most devices a per-device monitor keeps (DriftMonitorOptions.MaxDevices).", []);
     public static readonly GaugeSpec DevicesFlagged = new("har_drift_devices_flagged", "Live devices whose latest report is flagged (drift or a sensor finding).", []);
 
     public static readonly GaugeSpec DevicesAlarmed = new("har_drift_devices_alarmed", "Live devices whose sequential drift alarm is raised (the false-alarm budget sets its threshold).", []);
@@ -39,7 +42,7 @@ internal static class DriftMeter
     public static readonly GaugeSpec EstimateNamedFaultShare = new("har_drift_estimate_named_fault_share", "Share of the current predictions whose accuracy was estimated under an input fault their device's alarm named (the reference's accuracy under that fault).", []);
     public static readonly GaugeSpec EstimateReliable = new("har_drift_estimate_reliable", "1 while the estimated accuracy can be trusted, 0 when some predictions were made under a named input fault the reference holds no accuracy for.", []);
 
-    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DevicesFlagged, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
+    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DeviceCapacity, DevicesFlagged, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
 
     private static readonly Meter Instance = new(Name, typeof(DriftMeter).Assembly.GetName().Version?.ToString());
     private static readonly ConcurrentDictionary<DriftMetrics, byte> Live = new();
@@ -47,6 +50,7 @@ internal static class DriftMeter
     public static readonly Counter<long> Scorings = Instance.CreateCounter<long>(ScoringsTotal, description: "Scorings of a current window.");
     public static readonly Counter<long> Findings = Instance.CreateCounter<long>(FindingsTotal, description: "Sensor findings by kind.");
     public static readonly Counter<long> Evicted = Instance.CreateCounter<long>(DevicesEvictedTotal, description: "Per-device monitors evicted, by reason.");
+    public static readonly Counter<long> Unmonitored = Instance.CreateCounter<long>(UnmonitoredTotal, description: UnmonitoredHelp);
     public static readonly Histogram<double> ScoringDuration = Instance.CreateHistogram<double>(ScoringSeconds, unit: "s", description: ScoringHelp);
     public static readonly Counter<long> Unchecked = Instance.CreateCounter<long>(UncheckedTotal, description: "Scorings in which a check had no evidence to work with, by check.");
 

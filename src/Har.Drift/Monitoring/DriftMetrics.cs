@@ -17,6 +17,7 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Counter _scorings;
     private readonly Counter _evicted;
     private readonly Counter _unchecked;
+    private readonly Counter _unmonitored;
     private readonly Histogram _duration;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
@@ -30,8 +31,10 @@ internal sealed class DriftMetrics : IDisposable
 
         _findings = factory.CreateCounter(DriftMeter.FindingsTotal, "Sensor findings by kind.", new CounterConfiguration { LabelNames = ["monitor", "kind"] });
         _scorings = factory.CreateCounter(DriftMeter.ScoringsTotal, "Scorings of a current window.", new CounterConfiguration { LabelNames = ["monitor"] });
-        _evicted = factory.CreateCounter(DriftMeter.DevicesEvictedTotal, "Per-device monitors evicted, by reason (capacity: the least recently seen device made room; idle: no window for the idle timeout).", new CounterConfiguration { LabelNames = ["monitor", "reason"] });
+        _evicted = factory.CreateCounter(DriftMeter.DevicesEvictedTotal, "Per-device monitors evicted, by reason (capacity: the least recently seen device, silent for MinimumIdleForEviction, made room for a new one; idle: nothing for the idle timeout).", new CounterConfiguration { LabelNames = ["monitor", "reason"] });
         _unchecked = factory.CreateCounter(DriftMeter.UncheckedTotal, "Scorings in which a check had no evidence to work with (no still posture, no gait, no earlier minutes of the device, window too short), by check.", new CounterConfiguration { LabelNames = ["monitor", "check"] });
+        _unmonitored = factory.CreateCounter(DriftMeter.UnmonitoredTotal, DriftMeter.UnmonitoredHelp, new CounterConfiguration { LabelNames = ["monitor"] });
+        _unmonitored.WithLabels(monitor); // exported at 0 from the start, so that an alert on its increase has a series to read
         // 0.5 ms … 4 s: a device's minute takes about 5 ms on a 2-core VM (benchmarks/results/Drift), a loaded host more.
         _duration = factory.CreateHistogram(DriftMeter.ScoringSeconds, DriftMeter.ScoringHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         DriftMeter.Register(this);
@@ -145,6 +148,14 @@ internal sealed class DriftMetrics : IDisposable
                 Set(DriftMeter.DevicesAlarmedByCause, alarmedByCause[(int)cause], cause.ToString());
             }
         }
+    }
+
+    public void Capacity(int devices) => Set(DriftMeter.DeviceCapacity, devices);
+
+    public void Unmonitored()
+    {
+        _unmonitored.WithLabels(_monitor).Inc();
+        DriftMeter.Unmonitored.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
     }
 
     public void Evicted(string reason)

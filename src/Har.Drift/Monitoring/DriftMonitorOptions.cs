@@ -25,10 +25,28 @@ public sealed class DriftMonitorOptions
     /// <value>The default value is 1000.</value>
     internal int OutputWindowLength { get; set; } = 1000;
 
-    /// <summary>Gets or sets the most devices a <see cref="DeviceDriftMonitor"/> keeps; a new device beyond it evicts the least recently seen one.</summary>
+    /// <summary>
+    /// Gets or sets the most devices a <see cref="DeviceDriftMonitor"/> keeps. A new device beyond it first evicts devices
+    /// idle for <see cref="DeviceIdleTimeout"/>, then takes the monitor of the least recently seen device silent for
+    /// <see cref="MinimumIdleForEviction"/> whose alarm is not raised; when there is none, the new device is not monitored
+    /// (until a monitor frees) and its predictions are counted in <c>har_drift_unmonitored_observations_total</c>.
+    /// Memory per device: <see cref="WindowLength"/> × (channels × 4 + 8) bytes plus a bounded history (about 100 KB at the defaults).
+    /// </summary>
     /// <value>The default value is 1000.</value>
     [Range(1, 10_000_000)]
     public int MaxDevices { get; set; } = 1000;
+
+    /// <summary>
+    /// Gets or sets how long the least recently seen device must have sent nothing before a new device may take its monitor
+    /// at <see cref="MaxDevices"/> (a <see cref="DeviceDriftMonitor"/>; measured on the time provider). A device that keeps
+    /// streaming keeps its monitor, so the devices monitored stay the same while more than <see cref="MaxDevices"/> stream,
+    /// and each collects its whole windows. <see cref="TimeSpan.Zero"/> lets a new device take the least recently seen
+    /// device's monitor whatever its age: with more devices streaming than <see cref="MaxDevices"/>, they then take turns and
+    /// none may collect a whole window. A device whose alarm is raised never loses its monitor to a new device.
+    /// </summary>
+    /// <value>The default value is one minute.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+    public TimeSpan MinimumIdleForEviction { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Gets or sets how long a device may send nothing before a <see cref="DeviceDriftMonitor"/> evicts it (measured on the time provider).</summary>
     /// <value>The default value is 10 minutes.</value>

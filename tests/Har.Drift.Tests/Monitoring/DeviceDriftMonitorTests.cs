@@ -142,24 +142,108 @@ public sealed class DeviceDriftMonitorTests
     }
 
     [Fact]
-    public async Task Observe_MoreDevicesThanTheCap_EvictsTheLeastRecentlySeen()
+    public async Task Observe_MoreDevicesStreamingThanTheCap_TheMonitoredOnesKeepCollectingWholeWindows()
     {
+        // Four devices stream at once into a monitor that keeps three (default MinimumIdleForEviction: one minute).
         var registry = Metrics.NewCustomRegistry();
-        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry, maxDevices: 3), new FakeTimeProvider());
-        var window = SimulatedImu.Record(seed: 944, seconds: 3).Interleaved().AsSpan(0, 128 * Channels).ToArray();
-        foreach (var d in (string[])["d0", "d1", "d2", "d0", "d3", "d4"])
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry, maxDevices: 3), time);
+        monitor.Start();
+        string[] devices = ["d0", "d1", "d2", "d3"];
+        FeedSliding(monitor, [.. devices.Select((d, i) => (d, SimulatedImu.Record(seed: 960 + i, seconds: 20).Interleaved()))]);
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        // The first three keep their monitors and are scored on whole windows; the fourth waits for a free monitor.
+        foreach (var d in devices[..3])
         {
-            monitor.Observe(d, window, 0, 0, 0.9f, 0.3f);
+            Assert.True(monitor.IsMonitored(d), d);
+            Assert.Equal(1000, monitor.GetLatest(d)!.Channels[0].N);
         }
 
-        Assert.Equal(3, monitor.DeviceCount);
-        Assert.Null(monitor.ScoreNow("d1")); // the least recently seen when d3 came
-        Assert.Null(monitor.ScoreNow("d2")); // then, when d4 came
-        Assert.NotNull(monitor.ScoreNow("d0"));
-        Assert.NotNull(monitor.ScoreNow("d4"));
+        Assert.False(monitor.IsMonitored("d3"));
+        Assert.Null(monitor.GetLatest("d3"));
         var text = await Export(registry);
-        Assert.Contains("har_drift_devices_evicted_total{monitor=\"devices\",reason=\"capacity\"} 2", text, StringComparison.Ordinal);
-        Assert.Contains("har_drift_devices{monitor=\"devices\"} 3", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_unmonitored_observations_total{monitor=\"devices\"} 15", text, StringComparison.Ordinal); // d3's 15 windows
+        Assert.Contains("har_drift_device_capacity{monitor=\"devices\"} 3", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("reason=\"capacity\"", text, StringComparison.Ordinal);
+
+        // Its predictions still count for output drift: 4 devices × 15 windows.
+        Assert.Equal(60, monitor.ScoreOutputsNow()!.Predictions);
+    }
+
+    [Fact]
+    public async Task Observe_MoreDevicesStreamingThanTheCap_WithoutMinimumIdle_TheyEvictEachOtherAndNoneIsScored()
+    {
+        // What MinimumIdleForEviction prevents: each new device takes the least recently seen one's monitor, so with four
+        // devices streaming round-robin into three monitors every device is evicted before it collects a window.
+        var registry = Metrics.NewCustomRegistry();
+        var time = new FakeTimeProvider();
+        var options = Options(registry, maxDevices: 3);
+        options.MinimumIdleForEviction = TimeSpan.Zero;
+        using var monitor = new DeviceDriftMonitor(Imu.Value, options, time);
+        monitor.Start();
+        string[] devices = ["d0", "d1", "d2", "d3"];
+        FeedSliding(monitor, [.. devices.Select((d, i) => (d, SimulatedImu.Record(seed: 960 + i, seconds: 20).Interleaved()))]);
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        Assert.All(devices, d => Assert.Null(monitor.GetLatest(d)));
+        Assert.Contains("har_drift_devices_evicted_total{monitor=\"devices\",reason=\"capacity\"} 57", await Export(registry), StringComparison.Ordinal); // 60 arrivals, 3 monitors
+    }
+
+    [Fact]
+    public async Task Observe_CapReached_ANewDeviceTakesTheMonitorOfOneSilentForTheMinimumIdleOnly()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var time = new FakeTimeProvider();
+        var options = Options(registry, maxDevices: 2);
+        options.MinimumIdleForEviction = TimeSpan.FromSeconds(20);
+        using var monitor = new DeviceDriftMonitor(Imu.Value, options, time);
+        var window = SimulatedImu.Record(seed: 944, seconds: 3).Interleaved().AsSpan(0, 128 * Channels).ToArray();
+        monitor.Observe("d0", window, 0, 0, 0.9f, 0.3f);
+        monitor.Observe("d1", window, 0, 0, 0.9f, 0.3f);
+        time.Advance(TimeSpan.FromSeconds(30));
+        monitor.Observe("d1", window, 0, 0, 0.9f, 0.3f);
+
+        monitor.Observe("d2", window, 0, 0, 0.9f, 0.3f); // d0 silent for 30 s: its monitor is taken
+        monitor.Observe("d3", window, 0, 0, 0.9f, 0.3f); // d1 and d2 were just seen: not monitored
+
+        Assert.False(monitor.IsMonitored("d0"));
+        Assert.True(monitor.IsMonitored("d1"));
+        Assert.True(monitor.IsMonitored("d2"));
+        Assert.False(monitor.IsMonitored("d3"));
+        var text = await Export(registry);
+        Assert.Contains("har_drift_devices_evicted_total{monitor=\"devices\",reason=\"capacity\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_unmonitored_observations_total{monitor=\"devices\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_devices{monitor=\"devices\"} 2", text, StringComparison.Ordinal);
+
+        // Once d1 and d2 fall silent too, d3 is taken at its next window.
+        time.Advance(TimeSpan.FromSeconds(25));
+        monitor.Observe("d3", window, 0, 0, 0.9f, 0.3f);
+        Assert.True(monitor.IsMonitored("d3"));
+        Assert.False(monitor.IsMonitored("d1"));
+    }
+
+    [Fact]
+    public void Observe_CapReached_ADeviceWhoseAlarmIsRaisedKeepsItsMonitor()
+    {
+        var time = new FakeTimeProvider();
+        var options = Options(maxDevices: 2);
+        options.MinimumIdleForEviction = TimeSpan.Zero; // even so
+        using var monitor = new DeviceDriftMonitor(Imu.Value, options, time);
+        monitor.Start();
+        var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
+        var healthy = SimulatedImu.Record(seed: 950, seconds: 20).Interleaved();
+        FeedSliding(monitor, ("faulty", degrees.Apply(SimulatedImu.Record(seed: 951, seconds: 20).Interleaved(), Channels)), ("healthy", healthy));
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(monitor.GetLatest("faulty")!.Alarm is { Raised: true }, monitor.GetLatest("faulty")!.Alarm?.ToString());
+
+        // "faulty" is now the least recently seen; a new device takes the healthy one's monitor instead.
+        monitor.Observe("new", healthy.AsSpan(0, 128 * Channels), 0, 0, 0.9f, 0.3f);
+
+        Assert.True(monitor.IsMonitored("faulty"));
+        Assert.Equal("faulty", Assert.Single(monitor.GetAlarmed()).Device);
+        Assert.False(monitor.IsMonitored("healthy"));
+        Assert.True(monitor.IsMonitored("new"));
     }
 
     [Fact]
