@@ -26,7 +26,7 @@ internal static class Diagnosis
         foreach (var f in findings)
         {
             var key = Key(f);
-            if (!seen.Add(key))
+            if (f.Repeated || !seen.Add(key))
             {
                 continue;
             }

@@ -247,6 +247,12 @@ internal static class SensorConsistency
         var rotation = rotationTestable
             ? RotationFinding(reference, e.Rotation, acc, gyro, channels, gyroNames, allNames, e.Recent[0].Gain, string.Create(inv, $"{e.Rotation[0].Pairs} still-to-still pairs ({e.WindowPairs} in this window, the rest from the device's earlier windows)"))
             : null;
+        if (rotation is not null && e.WindowPairs == 0)
+        {
+            // Only the device's earlier turns, which earlier scorings judged: the finding stands, the evidence is not new.
+            rotation = rotation.AsRepeated();
+        }
+
         if (rotation is not null)
         {
             findings.Add(rotation);
@@ -289,9 +295,10 @@ internal static class SensorConsistency
                 var name = channels[acc[worst]];
                 var value = e.TurnOffset[worst];
                 var bound = value > offHi[worst] ? offHi[worst] : offLo[worst];
-                findings.Add(new SensorFinding(SensorFindingKind.AccelerometerOffset, name, value, bound, string.Create(inv,
+                var offsetFinding = new SensorFinding(SensorFindingKind.AccelerometerOffset, name, value, bound, string.Create(inv,
                     $"Over {e.Rotation[0].Pairs} still-to-still turns ({e.WindowPairs} in this window, the rest from the device's earlier windows) the gravity direction turned as the gyroscope says only if {name} carries an extra offset of {value:+0.000;-0.000} (healthy {offLo[worst]:+0.000;-0.000} to {offHi[worst]:+0.000;-0.000}, in the accelerometer's unit): an offset (bias) error on {name}."),
-                    e.Rotation[0].Pairs, [name]));
+                    e.Rotation[0].Pairs, [name]);
+                findings.Add(e.WindowPairs == 0 ? offsetFinding.AsRepeated() : offsetFinding);
             }
         }
     }

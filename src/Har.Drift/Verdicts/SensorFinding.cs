@@ -121,9 +121,20 @@ public sealed class SensorFinding
     /// </summary>
     internal string? Check { get; private init; }
 
+    /// <summary>
+    /// Gets whether the finding rests only on evidence an earlier scoring of the device already judged (its earlier
+    /// still-to-still turns, none in this window): it is reported, but adds nothing to the alarm's evidence, which
+    /// would otherwise count the same turns once per scoring for as long as they stay in the device's history.
+    /// </summary>
+    internal bool Repeated { get; private init; }
+
     /// <summary>Returns this finding as feeding <paramref name="check"/>.</summary>
     internal SensorFinding WithCheck(string check) =>
-        new(Kind, Channel, Value, Threshold, Message, Samples, Implicated) { Recent = Recent, Ideal = Ideal, Check = check };
+        new(Kind, Channel, Value, Threshold, Message, Samples, Implicated) { Recent = Recent, Ideal = Ideal, Check = check, Repeated = Repeated };
+
+    /// <summary>Returns this finding as resting only on evidence an earlier scoring judged (<see cref="Repeated"/>).</summary>
+    internal SensorFinding AsRepeated() =>
+        new(Kind, Channel, Value, Threshold, Message, Samples, Implicated) { Recent = Recent, Ideal = Ideal, Check = Check, Repeated = true };
 
     /// <summary>Returns e.g. <c>Flatline ay: ay repeated the same value for 300 consecutive samples; …</c>.</summary>
     /// <returns>The summary.</returns>

@@ -12,7 +12,7 @@ namespace Har.Drift.Tests.Calibration;
 internal static class AlarmStudy
 {
     public const double Rate = 50;
-    private const int Channels = 6;
+    public const int Channels = 6;
 
     /// <summary>A fault kind: its name, the cause the alarm should name, and how to inject it from an onset frame.</summary>
     public sealed record FaultKind(string Name, DriftCause Expected, Func<Random, float[], int, Injected> Inject);
