@@ -250,6 +250,40 @@ internal static partial class ImuPhysics
         return Summarize(pairs, 0);
     }
 
+    /// <summary>
+    /// The order statistic that bounds a median at 95 %, one-sided, whatever the distribution: of n sorted values the
+    /// (k+1)-th smallest is a lower bound and the (k+1)-th largest an upper bound, with k the largest index for which
+    /// P(Binomial(n, ½) ≤ k) ≤ 0.05 (the median lies below the first with probability at most 0.05). −1 when n is too small
+    /// for any (n &lt; 5).
+    /// </summary>
+    internal static int MedianBound(int n)
+    {
+        const double Alpha = 0.05;
+        var logPmf = n * Math.Log(0.5); // in logs: 0.5^n underflows past n ≈ 1,074
+        var cdf = Math.Exp(logPmf);
+        var k = -1;
+        for (var j = 0; j < n && cdf <= Alpha; j++)
+        {
+            k = j;
+            logPmf += Math.Log((double)(n - j) / (j + 1));
+            cdf += Math.Exp(logPmf);
+        }
+
+        return k;
+    }
+
+    /// <summary>The values of a sorted span after its leading NaNs.</summary>
+    private static Span<double> Finite(Span<double> sorted)
+    {
+        var i = 0;
+        while (i < sorted.Length && double.IsNaN(sorted[i]))
+        {
+            i++;
+        }
+
+        return sorted[i..];
+    }
+
     /// <summary>Median gain and misfit (under map <paramref name="map"/>) of pairs; empty below <see cref="MinPairs"/>.</summary>
     public static RotationStatistics Summarize(IReadOnlyList<RotationPair> pairs, int map)
     {
@@ -269,7 +303,15 @@ internal static partial class ImuPhysics
                 misfits[i] = pairs[i].Misfits[map];
             }
 
-            return new RotationStatistics(SortHelper.Median(gains), SortHelper.Median(misfits), pairs.Count);
+            gains.Sort(); // NaN first
+            misfits.Sort();
+            var g = Finite(gains);
+            var m = Finite(misfits);
+            var k = MedianBound(g.Length);
+            return new RotationStatistics(SortHelper.Median(gains), SortHelper.Median(misfits), pairs.Count,
+                k < 0 ? double.NaN : g[k],
+                k < 0 ? double.NaN : g[^(k + 1)],
+                MedianBound(m.Length) is var km && km >= 0 ? m[km] : double.NaN);
         }
         finally
         {

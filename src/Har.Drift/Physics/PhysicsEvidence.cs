@@ -25,8 +25,13 @@ internal sealed record RotationPair(long Start, long End, double[] Gains, double
     public bool Quiet { get; init; }
 }
 
-/// <summary>Rotation-consistency statistics of one window (NaN when fewer than <see cref="ImuPhysics.MinPairs"/> pairs).</summary>
-internal readonly record struct RotationStatistics(double Gain, double Residual, int Pairs)
+/// <summary>
+/// Rotation-consistency statistics of one window (NaN when fewer than <see cref="ImuPhysics.MinPairs"/> pairs): the
+/// median gain and misfit over the pairs, and distribution-free 95 % one-sided confidence bounds of those medians
+/// (<see cref="ImuPhysics.MedianBound"/>; NaN with fewer than 5 pairs), which the checks judge: a median of a few pairs
+/// (a device that has just started) scatters more than bounds set on devices' longer histories allow.
+/// </summary>
+internal readonly record struct RotationStatistics(double Gain, double Residual, int Pairs, double GainLower = double.NaN, double GainUpper = double.NaN, double ResidualLower = double.NaN)
 {
     public static RotationStatistics Empty => new(double.NaN, double.NaN, 0);
 

@@ -317,9 +317,12 @@ internal static class SensorConsistency
             return null;
         }
 
-        var gainLow = r.Gain < reference.RotationGainBounds[0];
-        var gainHigh = r.Gain > reference.RotationGainBounds[1];
-        var inconsistent = r.Residual > reference.RotationResidualLimit;
+        // A median is past its bound only when its 95 % confidence bound is: the bounds were set on devices' longer
+        // histories, and the median of the few turns of a device that has just started scatters more (a gain of 1.22 over
+        // 4 turns of a healthy device raised an alarm).
+        var gainLow = r.GainUpper < reference.RotationGainBounds[0];
+        var gainHigh = r.GainLower > reference.RotationGainBounds[1];
+        var inconsistent = r.ResidualLower > reference.RotationResidualLimit;
         if (!gainLow && !gainHigh && !inconsistent)
         {
             return null;
