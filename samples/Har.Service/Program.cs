@@ -1,6 +1,5 @@
 using Har.Audit;
 using Har.Deployment;
-using Har.Drift;
 using Har.Service;
 using Har.Service.Endpoints;
 using Har.Service.Infrastructure;
@@ -111,8 +110,6 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 {
     Log.StartingDegraded(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex);
 }
-
-app.Services.GetService<DriftMonitor>()?.Start();
 
 // Order matters for the audit log: every refusal (401/403 from authorization, 429 from the rate limiter,
 // 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,

@@ -100,6 +100,68 @@ public sealed class DriftCapacityTests
         }
     }
 
+    /// <summary>
+    /// The drift metrics count the device monitor's scorings only. Found from outside: the service also started the
+    /// single-stream <c>DriftMonitor</c>, which nothing feeds, and every scoring interval it scored an empty window under
+    /// the same <c>monitor="streams"</c> label: one device scored once read as 39 scorings after two minutes,
+    /// <c>har_drift_checks_without_evidence_total{check="short_window"}</c> grew by one a tick, and its empty verdicts
+    /// were written to the channel gauges the device monitor publishes.
+    /// </summary>
+    [Fact]
+    public async Task OneDeviceScoredOnce_TheDriftMetricsSayOnce()
+    {
+        var card = ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
+        var work = Directory.CreateTempSubdirectory("har-drift-metrics-");
+        try
+        {
+            var profilePath = Path.Combine(work.FullName, "profile.json");
+            new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
+                .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
+                .Build("test")
+                .Save(profilePath);
+
+            await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
+            {
+                ["Har:Service:DriftProfilePath"] = profilePath,
+                ["Har:Service:DriftWindowFrames"] = "500",
+                ["Har:Service:DriftScoreInterval"] = "00:00:01",
+            }, cancellationToken: Ct);
+            using var client = service.CreateClient();
+
+            // 500 frames: the windows (200 frames every 100) cover exactly one drift window, scored once.
+            var frames = Signal(card.ChannelCount, 500, seed: 2);
+            var bytes = new byte[frames.Length * sizeof(float)];
+            Buffer.BlockCopy(frames, 0, bytes, 0, bytes.Length);
+            using (var response = await client.PostAsync("/v1/streams/only/samples", ServiceFixture.Bytes(bytes, "application/octet-stream"), Ct))
+            {
+                Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+            }
+
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            deadline.CancelAfter(TimeSpan.FromMinutes(2)); // against a hang
+            while (true)
+            {
+                using var drift = JsonDocument.Parse(await client.GetStringAsync("/v1/drift?device=only", deadline.Token));
+                if (drift.RootElement.GetProperty("scored").GetBoolean())
+                {
+                    break;
+                }
+
+                await Task.Delay(200, deadline.Token);
+            }
+
+            // Three more scoring intervals pass; the device has no new frames, so nothing more is scored.
+            await Task.Delay(TimeSpan.FromSeconds(3.5), Ct);
+            var metrics = await client.GetStringAsync("/metrics", Ct);
+            Assert.Equal("1", Metric(metrics, "har_drift_scorings_total"));
+            Assert.DoesNotContain("check=\"short_window\"", metrics, StringComparison.Ordinal);
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The value of a metric's <c>monitor="streams"</c> series, or null when the service exports none.</summary>
     private static string? Metric(string exposition, string name)
     {
