@@ -247,6 +247,35 @@ public sealed class DeviceDriftMonitorTests
     }
 
     [Fact]
+    public async Task Tick_WhileThePreviousTickStillScores_NoWindowIsScoredTwice()
+    {
+        // Not started: the ticks are called by hand, the second while the first is held inside its first scoring (as a
+        // tick scoring many devices on a loaded host is still running when the timer fires again).
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), new FakeTimeProvider());
+        FeedSliding(monitor, ("a", SimulatedImu.Record(seed: 970, seconds: 20).Interleaved()), ("b", SimulatedImu.Record(seed: 971, seconds: 20).Interleaved()));
+        var scored = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var inFirst = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        monitor.Scored += (_, r) =>
+        {
+            scored.Enqueue(r.Device!);
+            if (scored.Count == 1)
+            {
+                inFirst.Set();
+                Assert.True(release.Wait(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken));
+            }
+        };
+
+        var first = Task.Run(monitor.Tick, TestContext.Current.CancellationToken);
+        Assert.True(inFirst.Wait(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken));
+        monitor.Tick();
+        release.Set();
+        await first;
+
+        Assert.Equal(["a", "b"], scored.Order());
+    }
+
+    [Fact]
     public async Task Tick_DeviceIdleLongerThanTheTimeout_Evicted()
     {
         var registry = Metrics.NewCustomRegistry();
