@@ -33,7 +33,7 @@ public sealed class ServiceOptions
     [Range(1, 1_000_000)]
     public int DriftMaxDevices { get; set; } = 1000;
 
-    /// <summary>How often the drift monitor re-scores its window.</summary>
+    /// <summary>How often the drift monitor scores the devices that collected half a window of new frames since their last scoring.</summary>
     public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Analysis interval of canary and blue-green rollouts.</summary>

@@ -7,8 +7,10 @@ namespace Har.Drift;
 /// <summary>
 /// Streaming drift monitor of ONE stream (one device): keeps a bounded current window (a ring buffer of
 /// <see cref="DriftMonitorOptions.WindowLength"/> frames) and the latest model outputs
-/// (<see cref="DriftMonitorOptions.OutputWindowLength"/> predictions), and re-scores them on an interval driven by a
-/// <see cref="TimeProvider"/>, exporting metrics and raising <see cref="Scored"/>. The physics consistency checks also
+/// (<see cref="DriftMonitorOptions.OutputWindowLength"/> predictions), and scores them on an interval driven by a
+/// <see cref="TimeProvider"/> whenever half a window of new frames arrived since the last scoring (the step the alarm's
+/// thresholds are calibrated for; a stream that stalls is not scored again on the same frames, whose evidence the alarm
+/// already counted), exporting metrics and raising <see cref="Scored"/>. The physics consistency checks also
 /// use the evidence of the stream's earlier frames (bounded). For many devices use <see cref="DeviceDriftMonitor"/>:
 /// frames of different devices back to back read as impossible turns. Thread-safe.
 /// </summary>
@@ -26,6 +28,8 @@ public sealed class DriftMonitor : IDisposable
     private readonly Lock _gate = new();
     private ITimer? _timer;
     private DriftReport? _latest;
+    private long _scoredUpTo; // frames written when the last scoring took its window (under _gate)
+    private int _ticking; // 1 while a timer tick runs (Interlocked): ticks never overlap
 
     /// <summary>Creates a monitor.</summary>
     /// <param name="profile">The reference profile.</param>
@@ -122,15 +126,47 @@ public sealed class DriftMonitor : IDisposable
             _frames.Clear();
             _outputs.Clear();
             _history.Clear();
+            _scoredUpTo = 0;
         }
     }
 
-    /// <summary>Starts re-scoring every <see cref="DriftMonitorOptions.ScoreInterval"/> on the time provider.</summary>
+    /// <summary>
+    /// Starts scoring on the time provider: every <see cref="DriftMonitorOptions.ScoreInterval"/>, when at least half a
+    /// <see cref="DriftMonitorOptions.WindowLength"/> of new frames arrived since the last scoring. (<see cref="ScoreNow"/>
+    /// scores whatever the window holds.)
+    /// </summary>
     public void Start()
     {
         lock (_gate)
         {
-            _timer ??= _time.CreateTimer(_ => ScoreNow(), null, _options.ScoreInterval, _options.ScoreInterval);
+            _timer ??= _time.CreateTimer(static s => ((DriftMonitor)s!).Tick(), this, _options.ScoreInterval, _options.ScoreInterval);
+        }
+    }
+
+    /// <summary>One timer tick: scores when half a window of new frames arrived; never while the previous tick still scores.</summary>
+    private void Tick()
+    {
+        if (Interlocked.Exchange(ref _ticking, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            bool due;
+            lock (_gate)
+            {
+                due = _frames.Written - _scoredUpTo >= Math.Max(1, _options.WindowLength / 2);
+            }
+
+            if (due)
+            {
+                ScoreNow();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _ticking, 0);
         }
     }
 
@@ -148,6 +184,7 @@ public sealed class DriftMonitor : IDisposable
         lock (_gate)
         {
             (window, stamps, start) = _frames.Snapshot();
+            _scoredUpTo = _frames.Written;
             if (_scorer.Profile.Outputs is not null && _outputs.Count > 0)
             {
                 (classes, confidence, entropy, alarms) = _outputs.Snapshot();

@@ -53,7 +53,7 @@ public sealed class DriftMonitorOptions
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan DeviceIdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Gets or sets how often the monitor re-scores the current window (a <see cref="DeviceDriftMonitor"/>: how often it scores the devices that collected a full window, evicts idle ones and scores the pooled outputs).</summary>
+    /// <summary>Gets or sets how often the monitor looks for a window to score: a <see cref="DriftMonitor"/> scores its current window when half a window of new frames arrived since its last scoring; a <see cref="DeviceDriftMonitor"/> scores each device that did (once it has a whole window), evicts idle ones and scores the pooled outputs.</summary>
     /// <value>The default value is one minute.</value>
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan ScoreInterval { get; set; } = TimeSpan.FromMinutes(1);

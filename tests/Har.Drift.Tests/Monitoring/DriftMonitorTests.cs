@@ -22,9 +22,34 @@ public sealed class DriftMonitorTests
         Assert.Empty(reports);
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Single(reports);
+        monitor.Append(Synthetic.Recording(44, 500)); // half a window of new frames
         time.Advance(TimeSpan.FromSeconds(30));
         Assert.Equal(2, reports.Count);
         Assert.Same(reports[^1], monitor.Latest);
+    }
+
+    [Fact]
+    public void Start_StreamStalls_TheSameFramesAreNotScoredAgain()
+    {
+        // Each scoring adds its window's evidence to the alarm: re-scoring a stalled stream's frames every interval would
+        // count the same evidence again and again.
+        var time = new FakeTimeProvider();
+        using var monitor = new DriftMonitor(Shared.Value, new DriftMonitorOptions { WindowLength = 1000, ScoreInterval = TimeSpan.FromSeconds(30), MetricsRegistry = Metrics.NewCustomRegistry() }, time);
+        var reports = new List<DriftReport>();
+        monitor.Scored += (_, r) => reports.Add(r);
+        monitor.Append(Synthetic.Recording(42, 1500));
+        monitor.Start();
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Single(reports);
+
+        time.Advance(TimeSpan.FromSeconds(90));
+        monitor.Append(Synthetic.Recording(45, 499)); // less than half a window
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Single(reports);
+
+        // On demand it scores whatever the window holds.
+        Assert.Same(monitor.ScoreNow(), monitor.Latest);
+        Assert.Equal(2, reports.Count);
     }
 
     [Fact]
