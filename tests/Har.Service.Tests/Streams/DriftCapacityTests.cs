@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Har.Drift;
+using Har.Inference;
 
 namespace Har.Service.Tests.Streams;
 
@@ -18,23 +19,11 @@ public sealed class DriftCapacityTests
     [Fact]
     public async Task MoreDevicesStreamThanTheMonitorKeeps_TheMonitoredOnesAreScored_TheOtherIsToldWhy()
     {
-        var card = ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
+        var card = Card;
         var work = Directory.CreateTempSubdirectory("har-drift-capacity-");
         try
         {
-            var profilePath = Path.Combine(work.FullName, "profile.json");
-            new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
-                .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
-                .Build("test")
-                .Save(profilePath);
-
-            await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
-            {
-                ["Har:Service:DriftProfilePath"] = profilePath,
-                ["Har:Service:DriftWindowFrames"] = "500",
-                ["Har:Service:DriftScoreInterval"] = "00:00:01",
-                ["Har:Service:DriftMaxDevices"] = "3",
-            }, cancellationToken: Ct);
+            await using var service = await StartAsync(work, ("Har:Service:DriftMaxDevices", "3"));
             using var client = service.CreateClient();
 
             // Four devices stream at once, round-robin, 100 frames (2 s) per post, 800 frames each.
@@ -110,22 +99,11 @@ public sealed class DriftCapacityTests
     [Fact]
     public async Task OneDeviceScoredOnce_TheDriftMetricsSayOnce()
     {
-        var card = ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
+        var card = Card;
         var work = Directory.CreateTempSubdirectory("har-drift-metrics-");
         try
         {
-            var profilePath = Path.Combine(work.FullName, "profile.json");
-            new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
-                .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
-                .Build("test")
-                .Save(profilePath);
-
-            await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
-            {
-                ["Har:Service:DriftProfilePath"] = profilePath,
-                ["Har:Service:DriftWindowFrames"] = "500",
-                ["Har:Service:DriftScoreInterval"] = "00:00:01",
-            }, cancellationToken: Ct);
+            await using var service = await StartAsync(work);
             using var client = service.CreateClient();
 
             // 500 frames: the windows (200 frames every 100) cover exactly one drift window, scored once.
@@ -160,6 +138,34 @@ public sealed class DriftCapacityTests
         {
             work.Delete(recursive: true);
         }
+    }
+
+    private static ModelCard Card => ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
+
+    /// <summary>
+    /// Starts the service on a drift profile (in <paramref name="work"/>) of a synthetic signal, with drift windows of 500
+    /// frames scored every second, and the <paramref name="more"/> settings.
+    /// </summary>
+    private static async Task<ServiceProcess> StartAsync(DirectoryInfo work, params (string Key, string Value)[] more)
+    {
+        var card = Card;
+        var profilePath = Path.Combine(work.FullName, "profile.json");
+        new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
+            .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
+            .Build("test")
+            .Save(profilePath);
+        var settings = new Dictionary<string, string>
+        {
+            ["Har:Service:DriftProfilePath"] = profilePath,
+            ["Har:Service:DriftWindowFrames"] = "500",
+            ["Har:Service:DriftScoreInterval"] = "00:00:01",
+        };
+        foreach (var (key, value) in more)
+        {
+            settings[key] = value;
+        }
+
+        return await ServiceProcess.StartAsync(settings, cancellationToken: Ct);
     }
 
     /// <summary>The value of a metric's <c>monitor="streams"</c> series, or null when the service exports none.</summary>
