@@ -26,6 +26,7 @@ namespace Har.Drift;
 /// <see cref="DriftMonitorOptions.OutputWindowLength"/> predictions of all devices together.</para>
 /// <para><b>Metrics.</b> Per channel, the worst live device (the largest KS D) sets <c>har_drift_score</c> and its
 /// companions; devices are never a label. <c>har_drift_devices</c>, <c>har_drift_device_capacity</c>, <c>har_drift_devices_flagged</c>,
+/// <c>har_drift_scoring_ticks_skipped_total</c> (a scoring of the due devices outlasted the interval),
 /// <c>har_drift_devices_evicted_total{reason}</c> and the <c>har_drift_output_*</c> gauges complete them.</para>
 /// </remarks>
 public sealed class DeviceDriftMonitor : IDisposable
@@ -296,6 +297,7 @@ public sealed class DeviceDriftMonitor : IDisposable
         // windows, and a healthy device alarmed on a failure worth 1.12 counted twice against h 1.5).
         if (Interlocked.Exchange(ref _ticking, 1) == 1)
         {
+            _metrics.TickSkipped();
             Log.TickSkipped(_logger, _options.MonitorName, _options.ScoreInterval);
             return;
         }

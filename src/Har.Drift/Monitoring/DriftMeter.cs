@@ -16,6 +16,8 @@ internal static class DriftMeter
     public const string DevicesEvictedTotal = "har_drift_devices_evicted_total";
     public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
     public const string UnmonitoredTotal = "har_drift_unmonitored_observations_total";
+    public const string TicksSkippedTotal = "har_drift_scoring_ticks_skipped_total";
+    public const string TicksSkippedHelp = "Scoring ticks left to the previous one, which was still scoring when they came: the due devices take longer to score than the scoring interval, so they are scored less often than every half window (the step the alarm thresholds were calibrated for).";
     public const string UnmonitoredHelp = "Predictions of devices a per-device monitor could not take: every one of its MaxDevices monitors was held by a device seen within MinimumIdleForEviction or with a raised alarm (the predictions still count for output drift).";
     public const string ScoringSeconds = "har_drift_scoring_seconds";
     public const string ScoringHelp = "Time of one scoring of a window (every check, the device's history and alarm; a DriftMonitor's also its output drift), from a monotonic clock: single-threaded work, so its rate times its mean is how much of a core drift monitoring takes (on a saturated host it includes waiting for a core).";
@@ -50,6 +52,7 @@ internal static class DriftMeter
     public static readonly Counter<long> Scorings = Instance.CreateCounter<long>(ScoringsTotal, description: "Scorings of a current window.");
     public static readonly Counter<long> Findings = Instance.CreateCounter<long>(FindingsTotal, description: "Sensor findings by kind.");
     public static readonly Counter<long> Evicted = Instance.CreateCounter<long>(DevicesEvictedTotal, description: "Per-device monitors evicted, by reason.");
+    public static readonly Counter<long> TicksSkipped = Instance.CreateCounter<long>(TicksSkippedTotal, description: TicksSkippedHelp);
     public static readonly Counter<long> Unmonitored = Instance.CreateCounter<long>(UnmonitoredTotal, description: UnmonitoredHelp);
     public static readonly Histogram<double> ScoringDuration = Instance.CreateHistogram<double>(ScoringSeconds, unit: "s", description: ScoringHelp);
     public static readonly Counter<long> Unchecked = Instance.CreateCounter<long>(UncheckedTotal, description: "Scorings in which a check had no evidence to work with, by check.");

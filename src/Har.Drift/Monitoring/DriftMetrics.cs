@@ -18,6 +18,7 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Counter _evicted;
     private readonly Counter _unchecked;
     private readonly Counter _unmonitored;
+    private readonly Counter _ticksSkipped;
     private readonly Histogram _duration;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
@@ -35,6 +36,8 @@ internal sealed class DriftMetrics : IDisposable
         _unchecked = factory.CreateCounter(DriftMeter.UncheckedTotal, "Scorings in which a check had no evidence to work with (no still posture, no gait, no earlier minutes of the device, window too short), by check.", new CounterConfiguration { LabelNames = ["monitor", "check"] });
         _unmonitored = factory.CreateCounter(DriftMeter.UnmonitoredTotal, DriftMeter.UnmonitoredHelp, new CounterConfiguration { LabelNames = ["monitor"] });
         _unmonitored.WithLabels(monitor); // exported at 0 from the start, so that an alert on its increase has a series to read
+        _ticksSkipped = factory.CreateCounter(DriftMeter.TicksSkippedTotal, DriftMeter.TicksSkippedHelp, new CounterConfiguration { LabelNames = ["monitor"] });
+        _ticksSkipped.WithLabels(monitor);
         // 0.5 ms … 4 s: a device's minute takes about 5 ms on a 2-core VM (benchmarks/results/Drift), a loaded host more.
         _duration = factory.CreateHistogram(DriftMeter.ScoringSeconds, DriftMeter.ScoringHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         DriftMeter.Register(this);
@@ -151,6 +154,12 @@ internal sealed class DriftMetrics : IDisposable
     }
 
     public void Capacity(int devices) => Set(DriftMeter.DeviceCapacity, devices);
+
+    public void TickSkipped()
+    {
+        _ticksSkipped.WithLabels(_monitor).Inc();
+        DriftMeter.TicksSkipped.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
+    }
 
     public void Unmonitored()
     {

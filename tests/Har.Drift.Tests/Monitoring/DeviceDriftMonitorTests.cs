@@ -251,7 +251,8 @@ public sealed class DeviceDriftMonitorTests
     {
         // Not started: the ticks are called by hand, the second while the first is held inside its first scoring (as a
         // tick scoring many devices on a loaded host is still running when the timer fires again).
-        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(), new FakeTimeProvider());
+        var registry = Metrics.NewCustomRegistry();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry), new FakeTimeProvider());
         FeedSliding(monitor, ("a", SimulatedImu.Record(seed: 970, seconds: 20).Interleaved()), ("b", SimulatedImu.Record(seed: 971, seconds: 20).Interleaved()));
         var scored = new System.Collections.Concurrent.ConcurrentQueue<string>();
         using var inFirst = new ManualResetEventSlim();
@@ -273,6 +274,7 @@ public sealed class DeviceDriftMonitorTests
         await first;
 
         Assert.Equal(["a", "b"], scored.Order());
+        Assert.Contains("har_drift_scoring_ticks_skipped_total{monitor=\"devices\"} 1", await Export(registry), StringComparison.Ordinal);
     }
 
     [Fact]
