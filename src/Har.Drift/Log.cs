@@ -23,7 +23,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: device {Device} evicted ({Reason})")]
     public static partial void DeviceEvicted(ILogger logger, string monitor, string device, string reason);
 
-    [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the previous scoring of the due devices was still running when the next began (interval {Interval}); this one is left to it, so no window is scored twice")]
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the previous scoring was still running when the next was due (interval {Interval}); this one is left to it, so no window is scored twice")]
     public static partial void TickSkipped(ILogger logger, string monitor, TimeSpan interval);
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: {Predictions} predictions of devices not monitored since the last scoring: all {Capacity} device monitors are held by devices seen within {MinimumIdle} or with a raised alarm (DriftMonitorOptions.MaxDevices, MinimumIdleForEviction)")]

@@ -17,7 +17,7 @@ internal static class DriftMeter
     public const string UncheckedTotal = "har_drift_checks_without_evidence_total";
     public const string UnmonitoredTotal = "har_drift_unmonitored_observations_total";
     public const string TicksSkippedTotal = "har_drift_scoring_ticks_skipped_total";
-    public const string TicksSkippedHelp = "Scoring ticks left to the previous one, which was still scoring when they came: the due devices take longer to score than the scoring interval, so they are scored less often than every half window (the step the alarm thresholds were calibrated for).";
+    public const string TicksSkippedHelp = "Scoring ticks left to the previous one, which was still scoring when they came: the due windows take longer to score than the scoring interval, so they are scored less often than every half window (the step the alarm thresholds were calibrated for).";
     public const string UnmonitoredHelp = "Predictions of devices a per-device monitor could not take: every one of its MaxDevices monitors was held by a device seen within MinimumIdleForEviction or with a raised alarm (the predictions still count for output drift).";
     public const string ScoringSeconds = "har_drift_scoring_seconds";
     public const string ScoringHelp = "Time of one scoring of a window (every check, the device's history and alarm; a DriftMonitor's also its output drift), from a monotonic clock: single-threaded work, so its rate times its mean is how much of a core drift monitoring takes (on a saturated host it includes waiting for a core).";

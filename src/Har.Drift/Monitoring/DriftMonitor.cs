@@ -29,7 +29,7 @@ public sealed class DriftMonitor : IDisposable
     private ITimer? _timer;
     private DriftReport? _latest;
     private long _scoredUpTo; // frames written when the last scoring took its window (under _gate)
-    private int _ticking; // 1 while a timer tick runs (Interlocked): ticks never overlap
+    private readonly TickGate _ticks = new();
 
     /// <summary>Creates a monitor.</summary>
     /// <param name="profile">The reference profile.</param>
@@ -146,27 +146,24 @@ public sealed class DriftMonitor : IDisposable
     /// <summary>One timer tick: scores when half a window of new frames arrived; never while the previous tick still scores.</summary>
     private void Tick()
     {
-        if (Interlocked.Exchange(ref _ticking, 1) == 1)
+        if (!_ticks.TryRun(ScoreIfDue))
         {
-            return;
+            _metrics.TickSkipped();
+            Log.TickSkipped(_logger, _options.MonitorName, _options.ScoreInterval);
+        }
+    }
+
+    private void ScoreIfDue()
+    {
+        bool due;
+        lock (_gate)
+        {
+            due = _frames.Written - _scoredUpTo >= Math.Max(1, _options.WindowLength / 2);
         }
 
-        try
+        if (due)
         {
-            bool due;
-            lock (_gate)
-            {
-                due = _frames.Written - _scoredUpTo >= Math.Max(1, _options.WindowLength / 2);
-            }
-
-            if (due)
-            {
-                ScoreNow();
-            }
-        }
-        finally
-        {
-            Volatile.Write(ref _ticking, 0);
+            ScoreNow();
         }
     }
 

@@ -258,6 +258,29 @@ internal static partial class ImuPhysics
     /// </summary>
     internal static int MedianBound(int n)
     {
+        // Scorings ask for the same few hundred n over and over (every gyroscope map, twice per window): each is
+        // computed once. A racing first computation writes the same value.
+        if (n < MedianBounds.Length)
+        {
+            var known = Volatile.Read(ref MedianBounds[n]);
+            if (known != int.MinValue)
+            {
+                return known;
+            }
+
+            var k = ComputeMedianBound(n);
+            Volatile.Write(ref MedianBounds[n], k);
+            return k;
+        }
+
+        return ComputeMedianBound(n);
+    }
+
+    /// <summary><see cref="MedianBound"/> per n below 4,096 once computed (int.MinValue before).</summary>
+    private static readonly int[] MedianBounds = Enumerable.Repeat(int.MinValue, 4096).ToArray();
+
+    private static int ComputeMedianBound(int n)
+    {
         const double Alpha = 0.05;
         var logPmf = n * Math.Log(0.5); // in logs: 0.5^n underflows past n ≈ 1,074
         var cdf = Math.Exp(logPmf);
