@@ -86,6 +86,98 @@ internal static class OnnxModelEditor
         return output.ToArray();
     }
 
+    // GraphProto.node = 1, initializer = 5, output = 12; NodeProto.input = 1, output = 2, name = 3, op_type = 4, attribute = 5;
+    // AttributeProto.name = 1, i = 3, type = 20 (INT = 2); TensorProto.dims = 1, data_type = 2 (INT64 = 7), int64_data = 7, name = 8.
+
+    /// <summary>
+    /// Returns <paramref name="model"/> whose graph output is re-ordered along axis 1: output column j is the original
+    /// column <paramref name="order"/>[j] (a Gather node appended after the graph's output, which takes over its name's
+    /// role). With the card's labels re-ordered the same way the model predicts the same activities; without, its card
+    /// names them wrongly.
+    /// </summary>
+    public static byte[] WithOutputsPermuted(byte[] model, IReadOnlyList<int> order)
+    {
+        var output = new MemoryStream();
+        foreach (var field in Fields(model))
+        {
+            if (field.Number == 7 && field.WireType == 2)
+            {
+                WriteBytes(output, 7, PermuteGraphOutput(field.Payload, order));
+                continue;
+            }
+
+            output.Write(field.Raw);
+        }
+
+        return output.ToArray();
+    }
+
+    private static byte[] PermuteGraphOutput(byte[] graph, IReadOnlyList<int> order)
+    {
+        var output = new MemoryStream();
+        string? original = null;
+        foreach (var field in Fields(graph))
+        {
+            if (field.Number == 12 && field.WireType == 2 && original is null)
+            {
+                var renamed = new MemoryStream();
+                foreach (var f in Fields(field.Payload))
+                {
+                    if (f.Number == 1)
+                    {
+                        original = Encoding.UTF8.GetString(f.Payload);
+                        WriteBytes(renamed, 1, Encoding.UTF8.GetBytes(original + "_reordered"));
+                    }
+                    else
+                    {
+                        renamed.Write(f.Raw);
+                    }
+                }
+
+                WriteBytes(output, 12, renamed.ToArray());
+                continue;
+            }
+
+            output.Write(field.Raw);
+        }
+
+        if (original is null)
+        {
+            throw new InvalidDataException("The graph has no output to re-order.");
+        }
+
+        var indices = new MemoryStream();
+        WriteTag(indices, 1, 0);
+        WriteVarint(indices, (ulong)order.Count);
+        WriteTag(indices, 2, 0);
+        WriteVarint(indices, 7);
+        var data = new MemoryStream();
+        foreach (var i in order)
+        {
+            WriteVarint(data, (ulong)i);
+        }
+
+        WriteBytes(indices, 7, data.ToArray());
+        WriteBytes(indices, 8, Encoding.UTF8.GetBytes("reorder_indices"));
+        WriteBytes(output, 5, indices.ToArray());
+
+        var axis = new MemoryStream();
+        WriteBytes(axis, 1, Encoding.UTF8.GetBytes("axis"));
+        WriteTag(axis, 3, 0);
+        WriteVarint(axis, 1);
+        WriteTag(axis, 20, 0);
+        WriteVarint(axis, 2);
+        var node = new MemoryStream();
+        WriteBytes(node, 1, Encoding.UTF8.GetBytes(original));
+        WriteBytes(node, 1, Encoding.UTF8.GetBytes("reorder_indices"));
+        WriteBytes(node, 2, Encoding.UTF8.GetBytes(original + "_reordered"));
+        WriteBytes(node, 3, Encoding.UTF8.GetBytes("reorder_outputs"));
+        WriteBytes(node, 4, Encoding.UTF8.GetBytes("Gather"));
+        WriteBytes(node, 5, axis.ToArray());
+        WriteBytes(output, 1, node.ToArray());
+        return output.ToArray();
+    }
+
     private static byte[] RewriteGraph(byte[] graph, int time)
     {
         var output = new MemoryStream();

@@ -44,7 +44,7 @@ public sealed partial class RolloutController
     }
 
     private AnalysisSnapshot AnalysisSnapshotOf(RolloutObservations observations, RolloutState next, DateTimeOffset now, IReadOnlyList<string> labels, bool reset) =>
-        observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate), _host.GetOutputReference(next.Champion), reset);
+        observations.TakeSnapshot(next.Candidate, next.Champion, now, labels, _host.GetBaselineLatency(next.Candidate), _host.GetBaselineLatency(next.Champion), _host.GetOutputReference(next.Candidate, next.Champion), _host.GetOutputReference(next.Champion, next.Champion), reset);
 
     private sealed class FailingSamples(string rolloutId, int stepIndex)
     {

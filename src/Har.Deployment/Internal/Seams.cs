@@ -52,8 +52,11 @@ internal interface IModelVersionHost : IAsyncDisposable
     /// <summary>The version's intrinsic p95 latency measured at warm-up (one window at a time), or null when unknown.</summary>
     TimeSpan? GetBaselineLatency(string version);
 
-    /// <summary>The version's outputs on the known reference windows, or null when there are none.</summary>
-    OutputReference? GetOutputReference(string version);
+    /// <summary>
+    /// The version's outputs on the known reference windows, its predicted classes counted in <paramref name="inOrderOf"/>'s
+    /// class order (by activity name, as the analysis counts them), or null when there are none.
+    /// </summary>
+    OutputReference? GetOutputReference(string version, string inOrderOf);
 
     /// <summary>Sets the known windows of the built-in smoke test and the agreement it requires with the stable version.</summary>
     void SetSmokeWindows(IReadOnlyList<float[]> windows, double minAgreement);

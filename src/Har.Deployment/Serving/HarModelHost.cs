@@ -15,7 +15,7 @@ namespace Har.Deployment;
 internal sealed class HarModelHost : IModelVersionHost
 {
     private readonly ConcurrentDictionary<string, Resident> _models = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, OutputReference> _references = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Version, string Order), OutputReference> _references = new();
     private readonly HarModelOptions _options;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly TimeProvider _time;
@@ -105,7 +105,13 @@ internal sealed class HarModelHost : IModelVersionHost
 
     public async ValueTask UnloadAsync(string version)
     {
-        _references.TryRemove(version, out _);
+        foreach (var key in _references.Keys)
+        {
+            if (key.Version == version || key.Order == version)
+            {
+                _references.TryRemove(key, out _);
+            }
+        }
         if (_models.TryRemove(version, out var resident) && resident.Owned)
         {
             await resident.Model.DisposeAsync().ConfigureAwait(false);
@@ -162,7 +168,7 @@ internal sealed class HarModelHost : IModelVersionHost
                 return new(false, $"Model {card} gave different outputs for the same window; expected deterministic inference.", evidence);
             }
 
-            if (stable is not null && Fits(stable, window) && stable.Predict(For(stable, window)).ClassIndex == first.ClassIndex)
+            if (stable is not null && Fits(stable, window) && ClassOrder.Same(stable.Card.Labels, stable.Predict(For(stable, window)).ClassIndex, card.Labels, first.ClassIndex))
             {
                 agreements++;
             }
@@ -266,16 +272,19 @@ internal sealed class HarModelHost : IModelVersionHost
     /// <summary>How long a baseline measurement stands before the analysis re-measures it.</summary>
     internal static readonly TimeSpan BaselineMaxAge = TimeSpan.FromSeconds(2);
 
-    public OutputReference? GetOutputReference(string version)
+    public OutputReference? GetOutputReference(string version, string inOrderOf)
     {
         if (_smokeWindows.Count == 0 || !_models.TryGetValue(version, out var r))
         {
             return null;
         }
 
-        // Overall and per predicted class: the analysis expects each version's figures for the activities it predicted.
-        return _references.GetOrAdd(version, _ =>
+        // Overall and per predicted class: the analysis expects each version's figures for the activities it predicted,
+        // counted in the champion's class order as its observations are (ClassOrder).
+        var order = _models.TryGetValue(inOrderOf, out var o) ? o.Model.Card.Labels : r.Model.Card.Labels;
+        return _references.GetOrAdd((version, inOrderOf), _ =>
         {
+            var map = ClassOrder.Build(r.Model.Card.Labels, order);
             var n = _smokeWindows.Count;
             var predicted = new int[n];
             var confidence = new float[n];
@@ -283,12 +292,12 @@ internal sealed class HarModelHost : IModelVersionHost
             for (var i = 0; i < n; i++)
             {
                 var p = r.Model.Predict(For(r.Model, _smokeWindows[i]));
-                predicted[i] = p.ClassIndex;
+                predicted[i] = ClassOrder.Translate(map, p.ClassIndex);
                 confidence[i] = p.Confidence;
                 uncertain[i] = p.IsUncertain;
             }
 
-            return OutputReference.From(r.Model.Card.ClassCount, predicted, confidence, uncertain);
+            return OutputReference.From(Math.Max(order.Count, map is null ? 0 : map.Max() + 1), predicted, confidence, uncertain);
         });
     }
 

@@ -129,41 +129,54 @@ internal sealed class ServingMetrics
     };
 }
 
-/// <summary>Feeds the rollout analysis: served predictions and errors per version, and paired comparisons from shadow and mirror runs.</summary>
-internal sealed class RolloutObservationsObserver(RolloutObservations observations) : IServingObserver
+/// <summary>
+/// Feeds the rollout analysis: served predictions and errors per version, and paired comparisons from shadow and mirror
+/// runs. Every class index is counted in the stable version's class order (<see cref="ClassOrder"/>): versions are
+/// compared by activity name, whatever order their cards list the labels in.
+/// </summary>
+internal sealed class RolloutObservationsObserver(RolloutObservations observations, ClassOrder order) : IServingObserver
 {
+    /// <summary>The plan in force, which names the stable version and the candidate (set once the pipeline exists).</summary>
+    public Func<TrafficPlan>? Plan { get; set; }
+
     public void OnPredictions(in ServedPredictions p)
     {
         var predictions = p.Predictions;
+        var plan = Plan?.Invoke();
+        var stable = plan?.Stable ?? p.Version;
         switch (p.Role)
         {
             case PredictionRole.Served:
+                var served = order.Map(p.Version, stable);
                 for (var i = 0; i < predictions.Length; i++)
                 {
                     ref readonly var x = ref predictions[i];
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
+                    observations.RecordPrediction(p.Version, new PredictionObservation(ClassOrder.Translate(served, x.ClassIndex), x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
                 }
 
                 break;
             case PredictionRole.Shadow:
                 // A shadow candidate's runs are its only observations: count them as its requests; the pair is (shadow, served stable).
+                var shadow = order.Map(p.Version, stable);
                 for (var i = 0; i < predictions.Length; i++)
                 {
                     ref readonly var x = ref predictions[i];
                     ref readonly var s = ref p.Compared[i];
-                    observations.RecordPrediction(p.Version, new PredictionObservation(x.ClassIndex, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
-                    observations.RecordPair(new PairedObservation(x.ClassIndex, x.Confidence, x.IsUncertain, s.ClassIndex, s.Confidence, s.IsUncertain));
+                    var candidateClass = ClassOrder.Translate(shadow, x.ClassIndex);
+                    observations.RecordPrediction(p.Version, new PredictionObservation(candidateClass, x.Confidence, x.IsUncertain, p.Latency, x.ServiceTime, x.BatchSize));
+                    observations.RecordPair(new PairedObservation(candidateClass, x.Confidence, x.IsUncertain, s.ClassIndex, s.Confidence, s.IsUncertain));
                 }
 
                 break;
             default:
                 // The stable version on the candidate's windows: the pair is (served candidate, mirrored stable).
+                var candidate = plan?.Candidate is { } c ? order.Map(c, p.Version) : null;
                 for (var i = 0; i < predictions.Length; i++)
                 {
                     ref readonly var x = ref predictions[i];
-                    ref readonly var c = ref p.Compared[i];
+                    ref readonly var s = ref p.Compared[i];
                     observations.RecordLatency(p.Version, p.Latency, x.ServiceTime, x.BatchSize);
-                    observations.RecordPair(new PairedObservation(c.ClassIndex, c.Confidence, c.IsUncertain, x.ClassIndex, x.Confidence, x.IsUncertain));
+                    observations.RecordPair(new PairedObservation(ClassOrder.Translate(candidate, s.ClassIndex), s.Confidence, s.IsUncertain, x.ClassIndex, x.Confidence, x.IsUncertain));
                 }
 
                 break;

@@ -141,7 +141,8 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             }
 
             var feedback = new FeedbackStore(card.Labels, card.WindowLength, card.SampleRateHz, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null, time, new FeedbackMetrics(options.MetricsRegistry));
-            var all = new List<IServingObserver> { new RolloutObservationsObserver(observations), new FeedbackObserver(feedback) };
+            var rollout = new RolloutObservationsObserver(observations, new ClassOrder(v => models.IsLoaded(v) ? models.GetCard(v).Labels : null));
+            var all = new List<IServingObserver> { rollout, new FeedbackObserver(feedback) };
             if (drift is not null)
             {
                 all.Add(new DriftObserver(drift));
@@ -149,7 +150,9 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
 
             all.AddRange(observers ?? []);
             var logger = (ILogger?)loggerFactory?.CreateLogger<ServingPipeline>() ?? NullLogger.Instance;
-            return new ServingPipeline(models, current, card, options, observations, feedback, [.. all], logger, time);
+            var pipeline = new ServingPipeline(models, current, card, options, observations, feedback, [.. all], logger, time);
+            rollout.Plan = () => pipeline.Plan;
+            return pipeline;
         }
         catch
         {

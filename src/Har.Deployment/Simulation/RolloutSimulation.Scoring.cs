@@ -6,8 +6,9 @@ namespace Har.Deployment;
 /// <summary>Preparation: every window scored once per model, and both models' real single-window times.</summary>
 internal sealed partial class RolloutSimulation
 {
-    private static Outputs Score(HarModel model, float[] windows, TimeSpan[] latencies, CancellationToken ct)
+    private static Outputs Score(HarModel model, float[] windows, TimeSpan[] latencies, CancellationToken ct, IReadOnlyList<string>? order = null)
     {
+        var map = order is null ? null : ClassOrder.Build(model.Card.Labels, order);
         var values = model.WindowValues;
         var n = windows.Length / values;
         var k = model.Card.ClassCount;
@@ -24,7 +25,7 @@ internal sealed partial class RolloutSimulation
             model.Predict(windows.AsSpan(start * values, count * values), probabilities, predictions.AsSpan(0, count));
             for (var i = 0; i < count; i++)
             {
-                labels[start + i] = predictions[i].ClassIndex;
+                labels[start + i] = ClassOrder.Translate(map, predictions[i].ClassIndex);
                 confidence[start + i] = predictions[i].Confidence;
                 uncertain[start + i] = predictions[i].IsUncertain;
             }

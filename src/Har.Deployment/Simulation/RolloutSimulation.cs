@@ -208,9 +208,10 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             }
 
             var (championLatencies, candidateLatencies) = MeasureLatencies(championModel, candidateModel, all, values, cancellationToken);
+            // The candidate's classes are counted in the champion's order, by activity name, as the pipeline counts them.
             var championOut = Score(championModel, championWindows, championLatencies, cancellationToken);
-            var candidateOut = Score(candidateModel, candidateWindows, candidateLatencies, cancellationToken);
-            var brokenOut = Score(candidateModel, broken, candidateLatencies, cancellationToken);
+            var candidateOut = Score(candidateModel, candidateWindows, candidateLatencies, cancellationToken, championModel.Card.Labels);
+            var brokenOut = Score(candidateModel, broken, candidateLatencies, cancellationToken, championModel.Card.Labels);
 
             // The built-in smoke test runs on known windows against the champion (see SmokeWindows).
             var smoke = SmokeWindows(all, values, truth);
@@ -575,7 +576,7 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
         public TimeSpan? GetBaselineLatency(string version) =>
             version == simulation.Champion ? simulation._champion.BaselineMedian : version == simulation.Candidate ? simulation._candidate.BaselineMedian : null;
 
-        public OutputReference? GetOutputReference(string version) => knownWindows ? models.GetOutputReference(version) : null;
+        public OutputReference? GetOutputReference(string version, string inOrderOf) => knownWindows ? models.GetOutputReference(version, inOrderOf) : null;
 
         public ValueTask UnloadAsync(string version) => ValueTask.CompletedTask;
 

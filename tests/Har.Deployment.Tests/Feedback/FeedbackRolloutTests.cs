@@ -9,9 +9,10 @@ namespace Har.Deployment.Tests.Feedback;
 /// End to end on the real serving pipeline (the committed CNN+BiLSTM champion as real ONNX sessions, HAPT
 /// test sessions streamed by 100 devices, the canary controller on a fake clock): ground-truth labels for the
 /// windows of the previous interval arrive one interval late through <see cref="FeedbackStore.Report(string, string, long, long)"/>.
-/// A candidate that is the same network with SITTING and STANDING swapped in its card — a packaging error
-/// that agreement and class mix cannot see, since it predicts the same class indexes — fails the accuracy
-/// gate and is rolled back; an identical copy passes it and is promoted.
+/// A candidate that is the same network with SITTING and STANDING swapped in its card — a packaging error: it
+/// predicts the same class indexes under other names — disagrees with the champion by activity name and is rolled
+/// back by the agreement gate at once; with agreement and class mix switched off, the accuracy gate alone fails it
+/// on the labels. An identical copy passes the accuracy gate and is promoted.
 /// </summary>
 public sealed class FeedbackRolloutTests : IDisposable
 {
@@ -34,7 +35,7 @@ public sealed class FeedbackRolloutTests : IDisposable
     }
 
     [Fact]
-    public async Task CandidateWithSwappedLabels_FailsTheAccuracyGateAndIsRolledBack_WhileAnIdenticalCopyIsPromoted()
+    public async Task CandidateWithSwappedLabels_IsRolledBackByAgreement_AndByTheAccuracyGateAlone_WhileAnIdenticalCopyIsPromoted()
     {
         var data = TestPaths.RequireSharedData();
         var sessions = HaptTestSessions.Load(data).Where(s => s.Frames.Length >= 6 * 4000).ToList();
@@ -47,20 +48,26 @@ public sealed class FeedbackRolloutTests : IDisposable
         registry.Register(Write("copy.onnx", OnnxModelEditor.WithKey(bytes, "har.model_version", "1.0.2")));
         await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions(), observers: [_mirrors], timeProvider: _time);
 
-        // The swapped candidate: only accuracy on ground truth can see it.
-        var bad = await RunAsync(registry, pipeline, "1.0.1", sessions);
+        // The swapped candidate, default gates: its answers are compared with the champion's by name, and it disagrees
+        // wherever a person sits or stands (indexes compared, it had looked identical: only the labels could see it).
+        var caught = await RunAsync(registry, pipeline, "1.0.1", sessions, proxies: true);
+        Assert.True(caught.Phase == RolloutPhase.RolledBack, Describe(caught));
+        Assert.Equal(GateVerdict.Fail, Gate(caught.LastAnalysis!, "agreement").Verdict);
+        Assert.Equal("1.0.0", registry.CurrentVersion);
+
+        // With agreement and class mix switched off, the accuracy gate alone fails it on the labels.
+        registry.Register(Write("swapped-again.onnx", OnnxModelEditor.WithKey(OnnxModelEditor.WithKey(bytes, "har.labels", JsonSerializer.Serialize(swapped)), "har.model_version", "1.0.3")));
+        var bad = await RunAsync(registry, pipeline, "1.0.3", sessions, proxies: false);
         Assert.True(bad.Phase == RolloutPhase.RolledBack, Describe(bad));
         var failing = bad.LastAnalysis!;
         Assert.Equal(GateVerdict.Fail, Gate(failing, "accuracy").Verdict);
-        Assert.NotEqual(GateVerdict.Fail, Gate(failing, "agreement").Verdict);
-        Assert.NotEqual(GateVerdict.Fail, Gate(failing, "class-mix").Verdict);
         Assert.DoesNotContain(bad.LastAnalysis!.Gates, g => g.Gate != "accuracy" && g.Verdict == GateVerdict.Fail);
         Assert.True(Gate(failing, "accuracy").Evidence["paired"] >= 100, Describe(bad));
         Assert.True(Gate(failing, "accuracy").Evidence["ci_lower"] > 0.02, Describe(bad));
         Assert.Equal("1.0.0", registry.CurrentVersion);
 
         // The identical copy: accuracy passes (paired, no discordant window) and the canary is promoted.
-        var good = await RunAsync(registry, pipeline, "1.0.2", sessions);
+        var good = await RunAsync(registry, pipeline, "1.0.2", sessions, proxies: true);
         Assert.True(good.Phase == RolloutPhase.Succeeded && good.Promoted, Describe(good));
         var last = good.LastAnalysis!;
         Assert.Equal(GateVerdict.Pass, Gate(last, "accuracy").Verdict);
@@ -68,15 +75,20 @@ public sealed class FeedbackRolloutTests : IDisposable
         Assert.Equal("1.0.2", registry.CurrentVersion);
 
         // Both versions' accuracy on the labels, as har_model_accuracy reports it: the swapped card is clearly worse.
-        var (labelled, correct) = pipeline.Feedback.Accuracy("1.0.1");
+        var (labelled, correct) = pipeline.Feedback.Accuracy("1.0.3");
         var (championLabelled, championCorrect) = pipeline.Feedback.Accuracy("1.0.0");
-        Assert.True((double)correct / labelled < ((double)championCorrect / championLabelled) - 0.05, $"1.0.1 {correct}/{labelled}, 1.0.0 {championCorrect}/{championLabelled}");
+        Assert.True((double)correct / labelled < ((double)championCorrect / championLabelled) - 0.05, $"1.0.3 {correct}/{labelled}, 1.0.0 {championCorrect}/{championLabelled}");
     }
 
-    private async Task<RolloutStatus> RunAsync(ModelRegistry registry, ServingPipeline pipeline, string candidate, List<RecordedSession> sessions)
+    private async Task<RolloutStatus> RunAsync(ModelRegistry registry, ServingPipeline pipeline, string candidate, List<RecordedSession> sessions, bool proxies)
     {
         var options = TestRegistry.Options(o =>
         {
+            if (!proxies)
+            {
+                (o.Analysis.MinAgreementRate, o.Analysis.MaxClassMixDistance) = (null, null);
+            }
+
             o.StateDirectory = Path.Combine(_root, "state-" + candidate);
 
             // This test is about the quality gates: the latency gates (real timings on a busy machine) have their own tests.

@@ -254,7 +254,7 @@ public sealed class ServingPipelineTests : IDisposable
         // What the error-rate gate compares the candidate with when every stream is on it: the champion's mirrored runs,
         // failed ones included; its served requests stay the ones it answered callers.
         var o = new RolloutObservations();
-        var observer = new RolloutObservationsObserver(o);
+        var observer = new RolloutObservationsObserver(o, new ClassOrder(_ => null));
         var served = new Prediction[2];
         var mirrored = new Prediction[2];
         var geometry = WindowGeometry.From(_card);

@@ -1,0 +1,194 @@
+using System.Text.Json;
+using Har.Deployment.Tests.Support;
+using Har.Inference;
+using Har.Testing;
+
+namespace Har.Deployment.Tests.Serving;
+
+/// <summary>
+/// Versions are compared by activity name, not class index. Found from outside: a candidate whose card listed its
+/// labels in another order than its network's outputs (SITTING/STANDING and the two stair classes swapped, so the
+/// service answered "STANDING" to every sitting user) agreed with the champion on 99 % of windows through the service
+/// and was promoted; a correctly re-ordered model would have been rolled back. Both candidates here are the champion's
+/// own network, so the truth is known without any model: with its card reversed it names every window wrongly; with its
+/// outputs and its card reversed together it predicts exactly what the champion predicts.
+/// </summary>
+public sealed class ClassOrderTests : IDisposable
+{
+    private const string Mislabelled = "1.3.0";
+    private const string Reordered = "1.4.0";
+    private readonly TestRegistry _env = new(registerCandidate: false);
+
+    public ClassOrderTests()
+    {
+        var champion = File.ReadAllBytes(TestRegistry.ChampionFile);
+        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
+        var reversed = labels.Reverse().ToArray();
+        var order = Enumerable.Range(0, labels.Count).Reverse().ToArray();
+        Register(OnnxModelEditor.Rewrite(champion, Card(Mislabelled, reversed), inputTimeDimension: null), Mislabelled);
+        Register(OnnxModelEditor.Rewrite(OnnxModelEditor.WithOutputsPermuted(champion, order), Card(Reordered, reversed), inputTimeDimension: null), Reordered);
+    }
+
+    [Fact]
+    public void Build_SameLabels_IsIdentity_OtherOrder_MapsByName_CaseInsensitive_UnknownPastTheTarget()
+    {
+        Assert.Null(ClassOrder.Build(["A", "B", "C"], ["a", "b", "c"]));
+        Assert.Equal([2, 0, 1], ClassOrder.Build(["C", "A", "B"], ["A", "B", "C"])!);
+        Assert.Equal([1, 3, 0, 4], ClassOrder.Build(["B", "X", "A", "Y"], ["A", "B", "C"])!);
+        Assert.Equal(2, ClassOrder.Translate([1, 2, 0], 1));
+        Assert.Equal(1, ClassOrder.Translate(null, 1));
+        Assert.True(ClassOrder.Same(["A", "B"], 1, ["b", "a"], 0));
+        Assert.False(ClassOrder.Same(["A", "B"], 1, ["A", "B"], 0));
+        Assert.False(ClassOrder.Same(["A", "B"], 2, ["A", "B", "C"], 2));
+    }
+
+    [Theory]
+    [InlineData(Mislabelled, 0.0)]
+    [InlineData(Reordered, 1.0)]
+    public async Task Canary_PairsAreComparedByActivityName(string candidate, double expectedAgreement)
+    {
+        await using var c = await _env.OpenAsync();
+        await c.ExecuteAsync(RolloutCommand.Start(candidate, "canary", "alice", "label order"));
+        var served = await ServeRandomDevicesAsync(300);
+        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels;
+        AnalysisSnapshot snapshot;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        do
+        {
+            await Task.Delay(20);
+            snapshot = c.Observations.TakeSnapshot(candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), labels, reset: false);
+        }
+        while (snapshot.Paired.Pairs < 300 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(300, snapshot.Paired.Pairs);
+        Assert.Equal(expectedAgreement, (double)snapshot.Paired.Agreements / snapshot.Paired.Pairs);
+
+        // The class counts are in the champion's order: the re-ordered candidate's equal the champion's on the same windows.
+        if (candidate == Reordered)
+        {
+            Assert.Equal(snapshot.Paired.StableClassCounts, snapshot.Paired.CandidateClassCounts);
+        }
+
+        // The answers callers got name the activity each version's card gives its output.
+        Assert.All(served, s => Assert.Contains(s.Label, labels));
+    }
+
+    [Theory]
+    [InlineData(Mislabelled, RolloutPhase.RolledBack, false)]
+    [InlineData(Reordered, RolloutPhase.Succeeded, false)]
+    [InlineData(Mislabelled, RolloutPhase.RolledBack, true)]
+    [InlineData(Reordered, RolloutPhase.Succeeded, true)]
+    public async Task Canary_TheMislabelledCandidateRollsBack_TheReorderedOnePromotes(string candidate, RolloutPhase expected, bool knownWindows)
+    {
+        // With known windows the confidence and uncertain-rate gates count, judged per predicted class against each
+        // version's figures on those windows, also counted in the champion's class order.
+        await using var c = await _env.OpenAsync(TestRegistry.Options(o =>
+        {
+            foreach (var w in knownWindows ? RandomWindows(60, seed: 17) : [])
+            {
+                o.SmokeTestWindows.Add(w);
+            }
+        }));
+        var s = await c.ExecuteAsync(RolloutCommand.Start(candidate, "canary", "alice", "label order"));
+        for (var interval = 0; interval < 12 && s.Phase is RolloutPhase.Progressing; interval++)
+        {
+            var before = Scored(c, candidate);
+            await ServeRandomDevicesAsync(300, seed: interval);
+            await WaitForScoredAsync(c, candidate, before + 300);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+        }
+
+        Assert.True(s.Phase == expected, $"{candidate}: {s.Phase} ({s.Message}); last analysis: {s.LastAnalysis}");
+        if (expected == RolloutPhase.RolledBack && !knownWindows)
+        {
+            var verdict = _env.Audit.OfType("rollout.verdict").Select(e => e.Details.ToJsonString()).First(j => j.Contains("\"verdict\":\"Fail\"", StringComparison.Ordinal));
+            Assert.Contains("agreement", verdict, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task SmokeTest_WithKnownWindows_ComparesByActivityName()
+    {
+        var known = RandomWindows(40, seed: 11);
+        foreach (var (candidate, passes) in new[] { (Mislabelled, false), (Reordered, true) })
+        {
+            using var env = new TestRegistry(registerCandidate: false);
+            env.Registry.Register(_env.Registry.Get(candidate).ModelPath, new ModelRegistrationOptions { Deployer = "tester" });
+            await using var c = await env.OpenAsync(TestRegistry.Options(o =>
+            {
+                foreach (var w in known)
+                {
+                    o.SmokeTestWindows.Add(w);
+                }
+            }));
+            var s = await c.ExecuteAsync(RolloutCommand.Start(candidate, "canary", "alice", "smoke"));
+            Assert.True((s.Phase != RolloutPhase.RolledBack) == passes, $"{candidate}: {s.Phase} ({s.Message})");
+            if (!passes)
+            {
+                Assert.Contains("agrees with", env.Audit.Events.Select(e => e.Details.ToJsonString()).Last(j => j.Contains("smoke", StringComparison.OrdinalIgnoreCase) && j.Contains("agrees with", StringComparison.Ordinal)), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    public void Dispose() => _env.Dispose();
+
+    private static Dictionary<string, string> Card(string version, string[] labels) => new()
+    {
+        ["har.model_version"] = version,
+        ["har.labels"] = JsonSerializer.Serialize(labels),
+    };
+
+    private static List<float[]> RandomWindows(int count, int seed)
+    {
+        var card = ModelCard.Load(TestRegistry.ChampionFile);
+        var rng = new Random(seed);
+        var windows = new List<float[]>();
+        for (var n = 0; n < count; n++)
+        {
+            var window = new float[card.WindowLength * card.ChannelCount];
+            for (var k = 0; k < window.Length; k++)
+            {
+                window[k] = (float)((rng.NextDouble() * 2) - 1);
+            }
+
+            windows.Add(window);
+        }
+
+        return windows;
+    }
+
+    private void Register(byte[] model, string version)
+    {
+        var file = Path.Combine(_env.Root, $"tiny-{version}.onnx");
+        File.WriteAllBytes(file, model);
+        _env.Registry.Register(file, new ModelRegistrationOptions { Deployer = "tester" });
+    }
+
+    /// <summary>One random window from each of <paramref name="devices"/> devices; returns what each caller got.</summary>
+    private async Task<List<Prediction>> ServeRandomDevicesAsync(int devices, int seed = 5)
+    {
+        var served = new List<Prediction>();
+        var windows = RandomWindows(devices, seed);
+        for (var i = 0; i < devices; i++)
+        {
+            served.Add(await _env.PredictAsync($"device-{i}", windows[i]));
+        }
+
+        return served;
+    }
+
+    /// <summary>How many windows the candidate has scored (served or shadow) since the last conclusive interval.</summary>
+    private long Scored(RolloutController c, string candidate) =>
+        c.Observations.TakeSnapshot(candidate, TestRegistry.Champion, _env.Time.GetUtcNow(), [], reset: false).Candidate.Requests;
+
+    /// <summary>Waits (at most 60 s) until the candidate's shadow copies, which run after the answers, are observed.</summary>
+    private async Task WaitForScoredAsync(RolloutController c, string candidate, long scored)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (Scored(c, candidate) < scored && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+    }
+}
