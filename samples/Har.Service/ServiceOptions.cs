@@ -154,7 +154,7 @@ public sealed class ApiKeyEntry
     [MinLength(24)]
     public string Key { get; set; } = "";
 
-    /// <summary>Roles: <c>operator</c> (models, rollouts), <c>auditor</c> (audit reads), <c>predictor</c> (predictions when keyed).</summary>
+    /// <summary>Roles: <c>operator</c> (models, rollouts), <c>auditor</c> (audit reads), <c>predictor</c> (predictions when keyed), <c>labeller</c> (feedback labels: ground truth for the rollout's accuracy gate).</summary>
     public List<string> Roles { get; set; } = [];
 }
 

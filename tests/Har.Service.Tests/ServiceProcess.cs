@@ -15,7 +15,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly string _root;
 
-    private ServiceProcess(Process process, Uri baseAddress, string root, string modelsDirectory, string operatorKey, string auditorKey, string predictorKey)
+    private ServiceProcess(Process process, Uri baseAddress, string root, string modelsDirectory, string operatorKey, string auditorKey, string predictorKey, string labellerKey)
     {
         _process = process;
         _root = root;
@@ -25,6 +25,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         OperatorKey = operatorKey;
         AuditorKey = auditorKey;
         PredictorKey = predictorKey;
+        LabellerKey = labellerKey;
     }
 
     /// <summary>Setting that makes <see cref="StartAsync"/> configure the keys as <c>deploy/</c> does: operator, auditor and predictor keys in an <c>ApiKeysFile</c>.</summary>
@@ -35,6 +36,9 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>A key with the predictor role only (configured with <see cref="KeysInFile"/>).</summary>
     public string PredictorKey { get; }
+
+    /// <summary>A key with the labeller role only (feedback labels).</summary>
+    public string LabellerKey { get; }
 
     /// <summary>The models the service seeded its registry from (the bundled ones, or the test fixtures).</summary>
     public string ModelsDirectory { get; }
@@ -125,6 +129,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         var operatorKey = "operator-key-" + Guid.NewGuid().ToString("N");
         var auditorKey = "auditor-key-" + Guid.NewGuid().ToString("N");
         var predictorKey = "predictor-key-" + Guid.NewGuid().ToString("N");
+        var labellerKey = "labeller-key-" + Guid.NewGuid().ToString("N");
         var actualPort = port ?? FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{actualPort}");
 
@@ -157,7 +162,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
                 [
                   {"name": "test-operator", "key": "{{operatorKey}}", "roles": ["operator"]},
                   {"name": "test-auditor", "key": "{{auditorKey}}", "roles": ["auditor"]},
-                  {"name": "test-predictor", "key": "{{predictorKey}}", "roles": ["predictor"]}
+                  {"name": "test-predictor", "key": "{{predictorKey}}", "roles": ["predictor"]},
+                  {"name": "test-labeller", "key": "{{labellerKey}}", "roles": ["labeller"]}
                 ]
                 """);
             all["Har:Service:ApiKeysFile"] = file;
@@ -173,6 +179,9 @@ internal sealed class ServiceProcess : IAsyncDisposable
             all["Har:Service:ApiKeys:2:Name"] = "test-predictor";
             all["Har:Service:ApiKeys:2:Key"] = predictorKey;
             all["Har:Service:ApiKeys:2:Roles:0"] = "predictor";
+            all["Har:Service:ApiKeys:3:Name"] = "test-labeller";
+            all["Har:Service:ApiKeys:3:Key"] = labellerKey;
+            all["Har:Service:ApiKeys:3:Roles:0"] = "labeller";
         }
 
         if (settings is not null)
@@ -211,7 +220,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the service");
-        var service = new ServiceProcess(process, baseAddress, dataDirectory, modelsDirectory, operatorKey, auditorKey, predictorKey);
+        var service = new ServiceProcess(process, baseAddress, dataDirectory, modelsDirectory, operatorKey, auditorKey, predictorKey, labellerKey);
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();

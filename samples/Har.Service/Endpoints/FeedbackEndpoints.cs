@@ -8,8 +8,9 @@ namespace Har.Service.Endpoints;
 /// <summary>
 /// <c>POST /v1/feedback</c>: the true activity of a stream over a frame or time range (a user confirms, a
 /// diary, a labelled study), joined by the pipeline's <see cref="FeedbackStore"/> to the predictions every
-/// version made on those windows. Needs an API key (predictor or operator: the apps that stream samples
-/// report their users' confirmations; anonymous callers never steer a rollout). Every label is validated
+/// version made on those windows. Needs an API key with the labeller or operator role: labels outrank the rollout's
+/// agreement and class-mix guards, so only keys trusted with ground truth may send them (a predictor key, which apps
+/// and devices hold, may not: a client that labels the candidate's answers as true could promote a broken candidate). Every label is validated
 /// before any is applied: one bad label refuses the whole request with 400 and what was expected.
 /// </summary>
 internal static class FeedbackEndpoints
@@ -20,7 +21,10 @@ internal static class FeedbackEndpoints
     private const string Expected = "{\"labels\": [{\"stream_id\": \"…\", \"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {…, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
 
     public static void MapFeedbackEndpoints(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/feedback", ReportAsync).RequireAuthorization(p => p.RequireRole(Roles.Predictor, Roles.Operator));
+        app.MapPost("/v1/feedback", ReportAsync)
+            .RequireAuthorization(Roles.LabelPolicy)
+            .WithSummary("Report the true activity of streams (feedback labels)")
+            .WithDescription("Labels over a stream's frame range (start_frame, end_frame) or a time range (from, to), 1 to 1,000 per request, joined to every version's predictions on the windows they cover; the rollout's accuracy gate compares candidate and champion on them. One bad label refuses the whole request (400, naming each bad label). Answers labels, labelled_windows and windows_per_label (0 for windows no longer held, never seen or already labelled).");
 
     private static async Task<IResult> ReportAsync(HttpRequest request, ServingPipeline pipeline, CancellationToken ct)
     {

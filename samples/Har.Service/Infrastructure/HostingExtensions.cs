@@ -3,6 +3,7 @@ using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Har.Service.Security;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Har.Service.Infrastructure;
@@ -23,6 +24,7 @@ internal static partial class HostingExtensions
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(Roles.OperatorPolicy, p => p.RequireRole(Roles.Operator))
             .AddPolicy(Roles.AuditorPolicy, p => p.RequireRole(Roles.Auditor, Roles.Operator))
+            .AddPolicy(Roles.LabelPolicy, p => p.RequireRole(Roles.Labeller, Roles.Operator))
             .AddPolicy(Roles.PredictPolicy, p =>
             {
                 if (options.PredictRequiresKey)
@@ -184,7 +186,7 @@ internal static partial class HostingExtensions
             var detail = status switch
             {
                 401 => $"This operation needs an API key: {ApiKeyAuthenticationHandler.Expected}.",
-                403 => "The API key does not have the role this operation needs.",
+                403 => ForbiddenDetail(ctx.HttpContext),
                 404 => "No such resource.",
                 405 => "This method is not allowed on this resource.",
                 413 => "The request body is larger than the service accepts.",
@@ -241,6 +243,15 @@ internal static partial class HostingExtensions
 
     private static bool IsInvalidTextMessage(string message) =>
         message.Contains("UTF-8", StringComparison.Ordinal) || message.Contains("UTF-16", StringComparison.Ordinal) || message.Contains("surrogate", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A 403's detail: which key the operation needs, from the endpoint's authorization policies.</summary>
+    private static string ForbiddenDetail(HttpContext context)
+    {
+        var policies = context.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToArray() ?? [];
+        return policies.Length == 0
+            ? "The API key does not have the role this operation needs."
+            : $"The API key does not have the role this operation needs: it needs {string.Join("; ", policies.Select(Roles.Describe))}.";
+    }
 }
 
 /// <summary>The service's own folders (longest first) and their neutral names, for anything shown to clients (problem details, <c>/ready</c>).</summary>

@@ -39,7 +39,7 @@ internal static class ServiceOpenApi
                     Type = SecuritySchemeType.ApiKey,
                     In = ParameterLocation.Header,
                     Name = ApiKeyAuthenticationHandler.Header,
-                    Description = "An API key of the service (roles: operator, auditor, predictor).",
+                    Description = "An API key of the service (roles: operator, auditor, predictor, labeller).",
                 };
                 document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
                 {
@@ -58,7 +58,7 @@ internal static class ServiceOpenApi
                     operation.Security ??= [];
                     operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyScheme, context.Document)] = [] });
                     operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] });
-                    var roles = string.Join("; ", policies.Select(RolesOf));
+                    var roles = string.Join("; ", policies.Select(Roles.Describe));
                     operation.Description = string.IsNullOrEmpty(operation.Description) ? $"Needs: {roles}." : $"{operation.Description} Needs: {roles}.";
                 }
 
@@ -84,14 +84,6 @@ internal static class ServiceOpenApi
     /// <summary>Writes <see cref="Routes"/> as JSON (<c>[{"method": "GET", "route": "/v1/models"}, …]</c>) to standard output.</summary>
     public static void PrintRoutes(IEndpointRouteBuilder app) =>
         Console.Out.WriteLine(JsonSerializer.Serialize(Routes(app).Select(r => new { method = r.Method, route = r.Route })));
-
-    private static string RolesOf(string policy) => policy switch
-    {
-        Roles.OperatorPolicy => "an API key with the operator role",
-        Roles.AuditorPolicy => "an API key with the auditor or operator role",
-        Roles.PredictPolicy => "an API key with the predictor, auditor or operator role when Har:Service:PredictRequiresKey is true (otherwise anonymous, with its own window budget)",
-        _ => $"authorization policy '{policy}'",
-    };
 
     /// <summary>Routes that are not minimal-API handlers, so the API explorer does not describe them.</summary>
     private static void AddNonMinimalRoutes(OpenApiDocument document)

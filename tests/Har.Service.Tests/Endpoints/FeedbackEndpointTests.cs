@@ -9,7 +9,8 @@ namespace Har.Service.Tests.Endpoints;
 /// <c>POST /v1/feedback</c> on the real service (Kestrel on 127.0.0.1): late labels join the windows a stream's
 /// samples produced, move <c>har_model_accuracy</c> and <c>har_model_labelled_windows</c>; bad labels are 400
 /// with what was expected and apply nothing (one bad label refuses the whole request); callers without a
-/// predictor or operator key are refused.
+/// labeller or operator key are refused — a predictor key too, since labels outrank the rollout's agreement and
+/// class-mix guards and every prediction names the version that made it.
 /// </summary>
 public sealed class FeedbackEndpointTests
 {
@@ -21,6 +22,7 @@ public sealed class FeedbackEndpointTests
         await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string> { [ServiceProcess.KeysInFile] = "" }, cancellationToken: Ct);
         var card = ServiceFixture.ChampionCard(service.ModelsDirectory);
         using var predictor = service.CreateClient(service.PredictorKey);
+        using var labeller = service.CreateClient(service.LabellerKey);
 
         // Ten windows' worth of frames for one device: windows start at 0, stride, 2·stride, ….
         var frames = card.WindowLength + (9 * card.Stride);
@@ -60,7 +62,7 @@ public sealed class FeedbackEndpointTests
             ("[1,2]", "must be an object with a \"labels\" array"),
         })
         {
-            using var response = await predictor.PostAsync("/v1/feedback", ServiceFixture.Json(body), Ct);
+            using var response = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json(body), Ct);
             var text = await response.Content.ReadAsStringAsync(Ct);
             Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {text}");
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -70,21 +72,27 @@ public sealed class FeedbackEndpointTests
 
         Assert.Null(await MetricAsync(predictor, "har_model_labelled_windows", version));
 
-        // No key: 401; an auditor key: 403.
+        // No key: 401; an auditor or predictor key: 403, naming the roles that may label.
         using (var anonymous = service.CreateClient())
         using (var refused = await anonymous.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         }
 
-        using (var auditor = service.CreateClient(service.AuditorKey))
-        using (var forbidden = await auditor.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
+        using var auditor = service.CreateClient(service.AuditorKey);
+        foreach (var client in new[] { auditor, predictor })
         {
-            Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+            using var forbidden = await client.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct);
+            var text = await forbidden.Content.ReadAsStringAsync(Ct);
+            Assert.True(forbidden.StatusCode == HttpStatusCode.Forbidden, $"{(int)forbidden.StatusCode} {text}");
+            using var problem = JsonDocument.Parse(text);
+            Assert.Contains("an API key with the labeller or operator role", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
         }
 
+        Assert.Null(await MetricAsync(predictor, "har_model_labelled_windows", version));
+
         // The good label alone: every window wholly inside is labelled, once.
-        using (var ok = await predictor.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
+        using (var ok = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
         {
             var text = await ok.Content.ReadAsStringAsync(Ct);
             Assert.True(ok.StatusCode == HttpStatusCode.OK, $"{(int)ok.StatusCode} {text}");
@@ -92,7 +100,7 @@ public sealed class FeedbackEndpointTests
             Assert.Equal(inside.Count, json.RootElement.GetProperty("labelled_windows").GetInt32());
         }
 
-        using (var again = await predictor.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
+        using (var again = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{good}]}}"), Ct))
         {
             using var json = JsonDocument.Parse(await again.Content.ReadAsStringAsync(Ct));
             Assert.Equal(0, json.RootElement.GetProperty("labelled_windows").GetInt32());

@@ -78,6 +78,33 @@ public sealed partial class OpenApiDocumentTests(ServiceFixture fixture) : IClas
         // Anonymous routes carry no security requirement.
         Assert.False(paths.GetProperty("/ready").GetProperty("get").TryGetProperty("security", out _));
         Assert.False(paths.GetProperty("/health").GetProperty("get").TryGetProperty("security", out _));
+
+        // Every operation the service refuses to an anonymous caller (401) says in the document that it needs a key,
+        // and which one (POST /v1/feedback, authorized by an inline policy, once carried none and read as open).
+        var undeclared = new List<string>();
+        foreach (var path in paths.EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var concrete = System.Text.RegularExpressions.Regex.Replace(path.Name, "{[^}]+}", "x");
+                using var request = new HttpRequestMessage(new HttpMethod(operation.Name.ToUpperInvariant()), concrete);
+                if (operation.Name is "post" or "put")
+                {
+                    request.Content = ServiceFixture.Json("{}");
+                }
+
+                using var response = await anonymous.SendAsync(request, Ct);
+                var declared = operation.Value.TryGetProperty("security", out _)
+                    && operation.Value.TryGetProperty("description", out var description)
+                    && description.GetString()!.Contains("Needs: an API key", StringComparison.Ordinal);
+                if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized && !declared)
+                {
+                    undeclared.Add($"{operation.Name.ToUpperInvariant()} {path.Name}");
+                }
+            }
+        }
+
+        Assert.True(undeclared.Count == 0, $"refused to anonymous callers but described as open: {string.Join(", ", undeclared)}");
     }
 
     /// <summary>The service's own route table: <c>--list-routes</c> prints its endpoint data sources as JSON and exits.</summary>
