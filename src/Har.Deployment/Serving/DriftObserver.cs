@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Har.Drift;
 
 namespace Har.Deployment;
@@ -7,10 +8,14 @@ namespace Har.Deployment;
 /// drift monitor with its prediction (input drift and physics checks per device; output drift — class mix,
 /// confidence, entropy — over the pooled predictions). Consecutive windows of a stream overlap; only their
 /// new frames enter the device's buffer. Anonymous whole-window requests are one device, <c>anonymous</c>.
+/// Predicted classes are passed in the profile's label order, mapped by activity name from the order of the version
+/// that made them (<see cref="ClassOrder"/>): a candidate that lists its labels in another order than the model the
+/// profile was built with is pooled by what it predicted, not by index.
 /// </summary>
-internal sealed class DriftObserver(DeviceDriftMonitor monitor) : IServingObserver
+internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IReadOnlyList<string>?> labelsOf) : IServingObserver
 {
     private const string Anonymous = "anonymous";
+    private readonly ConcurrentDictionary<string, int[]?> _maps = new(StringComparer.Ordinal);
 
     public void OnPredictions(in ServedPredictions p)
     {
@@ -23,11 +28,28 @@ internal sealed class DriftObserver(DeviceDriftMonitor monitor) : IServingObserv
         var context = p.Geometry.ContextFrames * p.Channels; // drift reads the windows the predictions label, not their context
         var overlap = Math.Max(0, p.Geometry.WindowLength - p.Stride);
         var predictions = p.Predictions;
+        var map = Map(p.Version);
         for (var i = 0; i < predictions.Length; i++)
         {
             ref readonly var x = ref predictions[i];
             var overlapFrames = p.StartFrames.IsEmpty || p.StartFrames[i] == 0 ? 0 : overlap;
-            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, x.ClassIndex, x.Confidence, x.Entropy);
+            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, ClassOrder.Translate(map, x.ClassIndex), x.Confidence, x.Entropy);
         }
+    }
+
+    /// <summary>The version's class indexes in the profile's label order (null: the same, or nothing to map by).</summary>
+    private int[]? Map(string version)
+    {
+        if (_maps.TryGetValue(version, out var map))
+        {
+            return map;
+        }
+
+        if (monitor.OutputLabels is not { } profile || labelsOf(version) is not { } labels)
+        {
+            return null;
+        }
+
+        return _maps.GetOrAdd(version, ClassOrder.Build(labels, profile));
     }
 }

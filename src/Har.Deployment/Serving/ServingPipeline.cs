@@ -145,7 +145,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             var all = new List<IServingObserver> { rollout, new FeedbackObserver(feedback) };
             if (drift is not null)
             {
-                all.Add(new DriftObserver(drift));
+                all.Add(new DriftObserver(drift, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null));
             }
 
             all.AddRange(observers ?? []);

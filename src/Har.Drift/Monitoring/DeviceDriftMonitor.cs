@@ -84,6 +84,13 @@ public sealed class DeviceDriftMonitor : IDisposable
     public OutputVerdict? LatestOutputs => Volatile.Read(ref _latestOutputs);
 
     /// <summary>
+    /// Gets the activity labels, in order, that <see cref="Observe"/>'s predicted class indexes: those of the model the
+    /// profile's <see cref="ReferenceProfile.Outputs"/> were built with, or null without them. A model that lists its labels
+    /// in another order must have its class indexes mapped to these by name.
+    /// </summary>
+    public IReadOnlyList<string>? OutputLabels => _scorer.Profile.Outputs?.Labels;
+
+    /// <summary>
     /// Feeds one prediction: the device's window and the model's output on it. Allocates nothing for a device already
     /// seen. A new device may evict idle ones, or take the monitor of the least recently seen device when that one has been
     /// silent for <see cref="DriftMonitorOptions.MinimumIdleForEviction"/> and does not alarm; with every monitor held, the

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Har.Deployment.Tests.Support;
+using Har.Drift;
 using Har.Inference;
 using Har.Testing;
 
@@ -129,6 +130,48 @@ public sealed class ClassOrderTests : IDisposable
                 Assert.Contains("agrees with", env.Audit.Events.Select(e => e.Details.ToJsonString()).Last(j => j.Contains("smoke", StringComparison.OrdinalIgnoreCase) && j.Contains("agrees with", StringComparison.Ordinal)), StringComparison.Ordinal);
             }
         }
+    }
+
+    [Fact]
+    public async Task OutputDrift_AVersionWithAnotherLabelOrder_IsPooledByActivityName()
+    {
+        // The profile's output reference is the champion's predictions on some windows, in the champion's label order.
+        var champion = ModelCard.Load(TestRegistry.ChampionFile);
+        var windows = RandomWindows(600, seed: 23);
+        var flat = windows.SelectMany(w => w).ToArray();
+        var predicted = new int[windows.Count];
+        var confidence = new float[windows.Count];
+        var entropy = new float[windows.Count];
+        await using (var model = HarModel.Load(TestRegistry.ChampionFile))
+        {
+            var predictions = new Prediction[windows.Count];
+            model.Predict(flat, new float[windows.Count * champion.ClassCount], predictions);
+            for (var i = 0; i < predictions.Length; i++)
+            {
+                (predicted[i], confidence[i], entropy[i]) = (predictions[i].ClassIndex, predictions[i].Confidence, predictions[i].Entropy);
+            }
+        }
+
+        Assert.True(predicted.Distinct().Count() >= 2, "the champion predicts one class only on these windows: nothing to tell orders apart");
+        var frames = new float[flat.Length * 3];
+        flat.CopyTo(frames, 0);
+        flat.CopyTo(frames, flat.Length);
+        flat.CopyTo(frames, 2 * flat.Length);
+        var profile = new ReferenceProfileBuilder([.. champion.Channels]).AddRecording("reference", frames).Build("test")
+            .WithOutputs(Har.Drift.OutputReference.FromPredictions(champion.Labels, predicted, confidence, entropy));
+
+        // A registry whose current version is the champion's network with outputs and card reversed together: it predicts
+        // exactly what the champion predicts, each class at the other end of its label list.
+        using var env = new TestRegistry(registerCandidate: false);
+        var registry = new ModelRegistry(Path.Combine(env.Root, "reordered"), timeProvider: env.Time);
+        registry.Register(_env.Registry.Get(Reordered).ModelPath, new ModelRegistrationOptions { Deployer = "tester" });
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() }, env.Time);
+        await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions(), drift, timeProvider: env.Time);
+        await pipeline.PredictAsync(null, flat, new Prediction[windows.Count]);
+
+        var outputs = drift.ScoreOutputsNow()!;
+        Assert.Equal(windows.Count, outputs.Predictions);
+        Assert.True(outputs.ClassMix!.Statistic < 1e-9, $"the same predictions by name pool to the reference's class mix: {outputs}");
     }
 
     public void Dispose() => _env.Dispose();
