@@ -49,7 +49,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
                 rolloutId = JsonDocument.Parse(await FleetHttp.PostAsync(clients[0], "/v1/rollouts", start, HttpStatusCode.Accepted)).RootElement.GetProperty("rollout_id").GetString()!;
             }
 
-            var leader = await LeaderAsync(clients);
+            var leader = await FleetHttp.LeaderAsync(clients, Bound);
             var followers = Enumerable.Range(1, clients.Length).Where(r => r != leader).ToArray();
             output.WriteLine($"replica {leader} leads; devices are served by replicas {string.Join(" and ", followers)} only");
 
@@ -109,24 +109,6 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
             {
                 c.Dispose();
             }
-        }
-    }
-
-    private static async Task<int> LeaderAsync(HttpClient[] clients)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            for (var i = 0; i < clients.Length; i++)
-            {
-                if (await FleetHttp.RolloutStatusAsync(clients[i]) is { } s && s.GetProperty("leader").GetBoolean())
-                {
-                    return i + 1;
-                }
-            }
-
-            Assert.True(clock.Elapsed < Bound, "no replica leads");
-            await Task.Delay(100, CancellationToken.None);
         }
     }
 

@@ -140,6 +140,25 @@ internal static class FleetHttp
         return steps;
     }
 
+    /// <summary>The replica (1-based) that leads the control plane, waiting at most <paramref name="bound"/> for one to.</summary>
+    public static async Task<int> LeaderAsync(HttpClient[] clients, TimeSpan bound)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            for (var i = 0; i < clients.Length; i++)
+            {
+                if (await RolloutStatusAsync(clients[i]) is { } s && s.GetProperty("leader").GetBoolean())
+                {
+                    return i + 1;
+                }
+            }
+
+            Assert.True(clock.Elapsed < bound, "no replica leads");
+            await Task.Delay(100, CancellationToken.None);
+        }
+    }
+
     /// <summary>GET /v1/rollouts/current as JSON, or <see langword="null"/> when the replica does not answer 200.</summary>
     public static async Task<JsonElement?> RolloutStatusAsync(HttpClient client)
     {

@@ -20,17 +20,31 @@ internal static class FeedbackEndpoints
 
     private const string Expected = "{\"labels\": [{\"stream_id\": \"…\", \"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {…, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
 
-    public static void MapFeedbackEndpoints(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/feedback", ReportAsync)
+    private const string StreamExpected = "{\"labels\": [{\"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {\"activity\": …, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
+
+    public static void MapFeedbackEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/streams/{streamId}/feedback", (string streamId, HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, streamId, ct))
+            .RequireAuthorization(Roles.LabelPolicy)
+            .WithSummary("Report the true activity of one stream (feedback labels), on the replica that holds its windows")
+            .WithDescription("As POST /v1/feedback for the stream in the path (a label's stream_id may be left out; if given it must be the path's). In a fleet, the proxy that sends a stream's samples to one replica sends this route there too, where the stream's windows are held; that replica ships what it labelled to the leader's accuracy gate.");
+        app.MapPost("/v1/feedback", (HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, null, ct))
             .RequireAuthorization(Roles.LabelPolicy)
             .WithSummary("Report the true activity of streams (feedback labels)")
-            .WithDescription("Labels over a stream's frame range (start_frame, end_frame) or a time range (from, to), 1 to 1,000 per request, joined to every version's predictions on the windows they cover; the rollout's accuracy gate compares candidate and champion on them. One bad label refuses the whole request (400, naming each bad label). Answers labels, labelled_windows and windows_per_label (0 for windows no longer held, never seen or already labelled).");
+            .WithDescription("Labels over a stream's frame range (start_frame, end_frame) or a time range (from, to), 1 to 1,000 per request, joined to every version's predictions on the windows they cover; the rollout's accuracy gate compares candidate and champion on them. One bad label refuses the whole request (400, naming each bad label). Answers labels, labelled_windows and windows_per_label (0 for windows no longer held, never seen or already labelled). In a fleet, use POST /v1/streams/{streamId}/feedback, which reaches the replica that holds the stream's windows.");
+    }
 
-    private static async Task<IResult> ReportAsync(HttpRequest request, ServingPipeline pipeline, CancellationToken ct)
+    private static async Task<IResult> ReportAsync(HttpRequest request, ServingPipeline pipeline, string? streamId, CancellationToken ct)
     {
+        var expected = streamId is null ? Expected : StreamExpected;
+        if (streamId is not null && RequestBodies.ValidateStreamId(streamId, required: true) is { } badStream)
+        {
+            return Results.Problem(statusCode: 400, title: "Invalid stream id", detail: badStream.Detail);
+        }
+
         if (request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
-            return Results.Problem(statusCode: 415, detail: "Send the labels as application/json: " + Expected);
+            return Results.Problem(statusCode: 415, detail: "Send the labels as application/json: " + expected);
         }
 
         JsonDocument document;
@@ -40,15 +54,15 @@ internal static class FeedbackEndpoints
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {Expected}.");
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {expected}.");
         }
 
         using (document)
         {
             var feedback = pipeline.Feedback;
-            if (Parse(document.RootElement, feedback.Activities) is not { } labels)
+            if (Parse(document.RootElement, feedback.Activities, streamId) is not { } labels)
             {
-                return Results.Problem(statusCode: 400, title: "Invalid feedback", detail: Problems(document.RootElement, feedback.Activities));
+                return Results.Problem(statusCode: 400, title: "Invalid feedback", detail: Problems(document.RootElement, feedback.Activities, streamId));
             }
 
             var windows = new int[labels.Count];
@@ -62,10 +76,10 @@ internal static class FeedbackEndpoints
         }
     }
 
-    private static List<Label>? Parse(JsonElement root, IReadOnlyList<string> activities)
+    private static List<Label>? Parse(JsonElement root, IReadOnlyList<string> activities, string? streamId)
     {
         var labels = new List<Label>();
-        foreach (var (label, problem) in Read(root, activities))
+        foreach (var (label, problem) in Read(root, activities, streamId))
         {
             if (problem is not null)
             {
@@ -78,17 +92,17 @@ internal static class FeedbackEndpoints
         return labels;
     }
 
-    private static string Problems(JsonElement root, IReadOnlyList<string> activities)
+    private static string Problems(JsonElement root, IReadOnlyList<string> activities, string? streamId)
     {
-        var problems = Read(root, activities).Where(x => x.Problem is not null).Select(x => x.Problem!).Take(10).ToList();
+        var problems = Read(root, activities, streamId).Where(x => x.Problem is not null).Select(x => x.Problem!).Take(10).ToList();
         return string.Join(" ", problems);
     }
 
-    private static IEnumerable<(Label? Label, string? Problem)> Read(JsonElement root, IReadOnlyList<string> activities)
+    private static IEnumerable<(Label? Label, string? Problem)> Read(JsonElement root, IReadOnlyList<string> activities, string? streamId)
     {
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("labels", out var array) || array.ValueKind != JsonValueKind.Array)
         {
-            yield return (null, $"The body must be an object with a \"labels\" array: {Expected}.");
+            yield return (null, $"The body must be an object with a \"labels\" array: {(streamId is null ? Expected : StreamExpected)}.");
             yield break;
         }
 
@@ -102,11 +116,11 @@ internal static class FeedbackEndpoints
         var index = 0;
         foreach (var item in array.EnumerateArray())
         {
-            yield return ReadOne(item, index++, activities);
+            yield return ReadOne(item, index++, activities, streamId);
         }
     }
 
-    private static (Label? Label, string? Problem) ReadOne(JsonElement item, int index, IReadOnlyList<string> activities)
+    private static (Label? Label, string? Problem) ReadOne(JsonElement item, int index, IReadOnlyList<string> activities, string? routeStream)
     {
         string Where(string what) => string.Create(CultureInfo.InvariantCulture, $"labels[{index}]: {what}");
         if (item.ValueKind != JsonValueKind.Object)
@@ -114,8 +128,18 @@ internal static class FeedbackEndpoints
             return (null, Where($"expected an object, got {item.ValueKind}."));
         }
 
-        var streamId = item.TryGetProperty("stream_id", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-        if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalid)
+        var hasStream = item.TryGetProperty("stream_id", out var s);
+        var streamId = hasStream && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        if (routeStream is not null)
+        {
+            if (hasStream && streamId != routeStream)
+            {
+                return (null, Where($"stream_id must be the path's stream '{routeStream}' or left out; labels of other streams go to their own path."));
+            }
+
+            streamId = routeStream;
+        }
+        else if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalid)
         {
             return (null, Where(invalid.Detail));
         }

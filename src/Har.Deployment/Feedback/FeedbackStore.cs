@@ -35,6 +35,7 @@ public sealed class FeedbackStore
     private readonly FeedbackMetrics? _metrics;
     private VersionInfo[] _versions = [];
     private long _labelledTotal;
+    private List<ShippedLabel>? _outbox;
 
     internal FeedbackStore(IReadOnlyList<string> activities, int windowLength, double sampleRateHz, Func<string, IReadOnlyList<string>?> labelsOf, TimeProvider time, FeedbackMetrics? metrics = null, FeedbackLimits? limits = null)
     {
@@ -239,11 +240,80 @@ public sealed class FeedbackStore
         return windows;
     }
 
-    private void Add(in LabelledWindow window)
+    /// <summary>
+    /// Starts (or stops) keeping every window labelled here for <see cref="DrainShipped"/>: a fleet follower ships them
+    /// to the leader, whose accuracy gate judges the whole fleet's labels. At most <see cref="FeedbackLimits.LabelledWindows"/>
+    /// wait; older ones are dropped.
+    /// </summary>
+    internal void KeepForShipping(bool keep)
+    {
+        lock (_labelledLock)
+        {
+            _outbox = keep ? _outbox ?? [] : null;
+        }
+    }
+
+    /// <summary>Takes the windows labelled here since the last drain (by activity and version name, for another replica's store).</summary>
+    internal List<ShippedLabel> DrainShipped()
+    {
+        lock (_labelledLock)
+        {
+            if (_outbox is not { Count: > 0 } outbox)
+            {
+                return [];
+            }
+
+            _outbox = [];
+            return outbox;
+        }
+    }
+
+    /// <summary>
+    /// Adds windows another replica labelled (its <see cref="DrainShipped"/>): the leader of a fleet joins its followers'
+    /// labels to its own, so its accuracy gate and <c>har_model_accuracy</c> read the whole fleet's. Activities this store
+    /// does not know never match a label; versions are matched by name.
+    /// </summary>
+    /// <returns>How many windows were added.</returns>
+    internal int Import(IEnumerable<ShippedLabel> labels)
+    {
+        var added = 0;
+        foreach (var label in labels)
+        {
+            var truth = Array.FindIndex(_activities, a => string.Equals(a, label.Truth, StringComparison.OrdinalIgnoreCase));
+            if (truth < 0 || label.Predictions.Count == 0)
+            {
+                continue;
+            }
+
+            var w = new LabelledWindow { Truth = (short)truth, Version0 = -1, Version1 = -1, Version2 = -1 };
+            foreach (var (version, activity) in label.Predictions.Take(3).Select(p => (p.Version, p.Activity)))
+            {
+                var predicted = activity is null ? (short)-1 : (short)Array.FindIndex(_activities, a => string.Equals(a, activity, StringComparison.OrdinalIgnoreCase));
+                w.Set(Version(version).Id, predicted);
+            }
+
+            Add(w, ship: false);
+            added++;
+        }
+
+        return added;
+    }
+
+    private void Add(in LabelledWindow window, bool ship = true)
     {
         var versions = Volatile.Read(ref _versions);
         lock (_labelledLock)
         {
+            if (ship && _outbox is { } outbox)
+            {
+                if (outbox.Count >= Limits.LabelledWindows)
+                {
+                    outbox.RemoveAt(0);
+                }
+
+                outbox.Add(Ship(versions, window));
+            }
+
             var slot = (int)(_labelledTotal % _labelled.Length);
             if (_labelledTotal >= _labelled.Length)
             {
@@ -281,6 +351,20 @@ public sealed class FeedbackStore
                 }
             }
         }
+    }
+
+    private ShippedLabel Ship(VersionInfo[] versions, in LabelledWindow w)
+    {
+        var predictions = new List<ShippedPrediction>(3);
+        foreach (var (id, predicted) in (ReadOnlySpan<(int, short)>)[(w.Version0, w.Predicted0), (w.Version1, w.Predicted1), (w.Version2, w.Predicted2)])
+        {
+            if (id >= 0 && id < versions.Length)
+            {
+                predictions.Add(new ShippedPrediction(versions[id].Name, predicted >= 0 && predicted < _activities.Length ? _activities[predicted] : null));
+            }
+        }
+
+        return new ShippedLabel(_activities[w.Truth], predictions);
     }
 
     private static short Canonical(VersionInfo version, int classIndex) =>
@@ -470,6 +554,12 @@ public sealed class FeedbackStore
         }
     }
 }
+
+/// <summary>A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by name (null: a class that store's activities lack).</summary>
+internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions);
+
+/// <summary>One version's answer on a shipped labelled window, by activity name (null: a class the shipping store's activities lack).</summary>
+internal sealed record ShippedPrediction(string Version, string? Activity);
 
 /// <summary>How much the <see cref="FeedbackStore"/> holds (its memory bound).</summary>
 internal sealed class FeedbackLimits

@@ -139,13 +139,21 @@ public sealed partial class RolloutController
                 foreach (var delta in _fleet!.TakeObservations(s!.RolloutId))
                 {
                     Observations.Merge(delta);
+                    if (delta.Labels is { Count: > 0 } labels)
+                    {
+                        _serving.Feedback?.Import(labels);
+                    }
                 }
             }
 
+            _serving.Feedback?.KeepForShipping(false);
             return true;
         }
 
+        // A follower's feedback labels join its own streams' windows; the leader's accuracy gate needs them.
+        _serving.Feedback?.KeepForShipping(active);
         var drained = Observations.Drain();
+        drained.Labels = _serving.Feedback?.DrainShipped();
         if (active && !drained.IsEmpty())
         {
             _fleet!.WriteObservations(s!.RolloutId, drained);

@@ -7,8 +7,11 @@ internal sealed class ObservationDelta
 
     public Paired? Pairs { get; set; }
 
+    /// <summary>Gets or sets the windows labelled on the shipping replica since its last shipment (feedback labels join where the stream's windows are); null from a replica that does not ship them.</summary>
+    public List<ShippedLabel>? Labels { get; set; }
+
     /// <summary>Gets whether nothing was observed.</summary>
-    public bool IsEmpty() => (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && (v.MirrorRuns ?? 0) == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
+    public bool IsEmpty() => (Labels is null || Labels.Count == 0) && (Pairs is null || Pairs.Pairs == 0) && Versions.Values.All(v => v.Requests == 0 && (v.MirrorRuns ?? 0) == 0 && v.Latency.Count == 0 && v.Service.Count == 0);
 
     internal sealed record Version(long Requests, long Errors, double ConfidenceSum, double ConfidenceSumSquares, long Uncertain, long[] Classes, Dictionary<int, long> Latency, Dictionary<int, long> Service)
     {

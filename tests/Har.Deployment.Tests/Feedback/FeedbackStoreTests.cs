@@ -41,6 +41,40 @@ public sealed class FeedbackStoreTests
     }
 
     [Fact]
+    public void Fleet_WindowsLabelledOnAFollower_AreShippedByName_AndCountOnTheLeader()
+    {
+        // The follower's activities in another order than the leader's: what is shipped is named, not indexed.
+        var follower = new FeedbackStore(["STANDING", "WALKING", "SITTING"], Length, 50, _ => null, _time);
+        var leader = NewStore();
+        follower.KeepForShipping(true);
+        follower.Record("d1", "1.0.0", [0, 64, 128], [.. new[] { 1, 1, 1 }.Select(c => TestPrediction.Of(c, follower.Activities[c], "1.0.0"))]);
+        follower.Record("d1", "1.1.0", [0, 64, 128], [.. new[] { 2, 1, 1 }.Select(c => TestPrediction.Of(c, follower.Activities[c], "1.1.0"))]);
+        Assert.Equal(3, follower.Report("d1", "WALKING", 0, 256));
+
+        var shipped = follower.DrainShipped();
+        Assert.Equal(3, shipped.Count);
+        Assert.All(shipped, l => Assert.Equal("WALKING", l.Truth));
+        Assert.Equal([new ShippedPrediction("1.0.0", "WALKING"), new ShippedPrediction("1.1.0", "SITTING")], shipped[0].Predictions);
+        Assert.Empty(follower.DrainShipped());
+
+        // The leader, which served none of these windows, counts them as if it had.
+        Assert.Equal(0, leader.Count("1.1.0", "1.0.0").Pairs);
+        Assert.Equal(3, leader.Import(shipped));
+        var n = leader.Count("1.1.0", "1.0.0");
+        Assert.Equal((3L, 2L, 1L, 0L, 0L), (n.Pairs, n.BothRight, n.StableOnlyRight, n.CandidateOnlyRight, n.BothWrong));
+        Assert.Equal((3L, 2L), leader.Accuracy("1.1.0"));
+
+        // Imported windows are not shipped again, and a store that does not ship keeps nothing for it.
+        leader.KeepForShipping(true);
+        leader.Import(shipped);
+        Assert.Empty(leader.DrainShipped());
+        follower.KeepForShipping(false);
+        follower.Record("d2", "1.0.0", [0], [TestPrediction.Of(1, "WALKING", "1.0.0")]);
+        Assert.Equal(1, follower.Report("d2", "WALKING", 0, 128));
+        Assert.Empty(follower.DrainShipped());
+    }
+
+    [Fact]
     public void TimeLabel_CoversWindowsWhoseSpanLiesInTheRange_AtTheCardsSampleRate()
     {
         var store = NewStore();

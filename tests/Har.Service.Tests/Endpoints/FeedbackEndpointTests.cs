@@ -111,6 +111,43 @@ public sealed class FeedbackEndpointTests
         Assert.Equal((double)correct / inside.Count, (await MetricAsync(predictor, "har_model_accuracy", version))!.Value, 9);
     }
 
+    [Fact]
+    public async Task StreamRoute_LabelsTheStreamInThePath_RefusesLabelsOfAnotherStream()
+    {
+        // POST /v1/streams/{id}/feedback: what a fleet's proxy sends to the replica that holds the stream's windows.
+        await using var service = await ServiceProcess.StartAsync(cancellationToken: Ct);
+        var card = ServiceFixture.ChampionCard(service.ModelsDirectory);
+        using var predictor = service.CreateClient(service.PredictorKey);
+        using var labeller = service.CreateClient(service.LabellerKey);
+        var samples = string.Join(",", Enumerable.Range(0, (card.WindowLength + (3 * card.Stride)) * card.ChannelCount).Select(i => (i % 6 == 0 ? 1 : 0).ToString(CultureInfo.InvariantCulture)));
+        using (var ingest = await predictor.PostAsync("/v1/streams/dev-9/samples", ServiceFixture.Json($"{{\"samples\":[{samples}]}}"), Ct))
+        {
+            Assert.True(ingest.StatusCode == HttpStatusCode.OK, await ingest.Content.ReadAsStringAsync(Ct));
+        }
+
+        var activity = card.Labels[1];
+        var range = $"\"activity\":\"{activity}\",\"start_frame\":0,\"end_frame\":{card.WindowLength + (3 * card.Stride)}";
+        using (var other = await labeller.PostAsync("/v1/streams/dev-9/feedback", ServiceFixture.Json($"{{\"labels\":[{{\"stream_id\":\"dev-8\",{range}}}]}}"), Ct))
+        {
+            var text = await other.Content.ReadAsStringAsync(Ct);
+            Assert.True(other.StatusCode == HttpStatusCode.BadRequest, $"{(int)other.StatusCode} {text}");
+            Assert.Contains("labels[0]: stream_id must be the path's stream 'dev-9' or left out", text, StringComparison.Ordinal);
+        }
+
+        using (var forbidden = await predictor.PostAsync("/v1/streams/dev-9/feedback", ServiceFixture.Json($"{{\"labels\":[{{{range}}}]}}"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        }
+
+        using (var ok = await labeller.PostAsync("/v1/streams/dev-9/feedback", ServiceFixture.Json($"{{\"labels\":[{{{range}}},{{\"stream_id\":\"dev-9\",{range}}}]}}"), Ct))
+        {
+            var text = await ok.Content.ReadAsStringAsync(Ct);
+            Assert.True(ok.StatusCode == HttpStatusCode.OK, $"{(int)ok.StatusCode} {text}");
+            using var json = JsonDocument.Parse(text);
+            Assert.Equal([4, 0], json.RootElement.GetProperty("windows_per_label").EnumerateArray().Select(e => e.GetInt32()));
+        }
+    }
+
     private static async Task<double?> MetricAsync(HttpClient client, string name, string model)
     {
         var text = await client.GetStringAsync("/metrics", Ct);
