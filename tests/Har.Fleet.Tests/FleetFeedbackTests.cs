@@ -10,10 +10,12 @@ namespace Har.Fleet.Tests;
 
 /// <summary>
 /// Feedback labels in a fleet. A label joins the windows of its stream, which one replica holds; the accuracy gate runs
-/// on the leader. Labels are posted per stream (<c>POST /v1/streams/{id}/feedback</c>, which the proxy hashes like the
-/// stream's samples) on the followers that serve the devices, and must reach the leader's accuracy gate: followers
-/// ship the windows they labelled with their observations. Before, each replica kept its labels, so a leader serving
-/// none of the labelled streams judged accuracy on nothing ("No labelled windows").
+/// on the leader. Devices stream to the two followers only. Their labels are posted either per stream on the follower
+/// that holds the stream (<c>POST /v1/streams/{id}/feedback</c>, which the proxy hashes like the stream's samples) or
+/// all to the leader's <c>POST /v1/feedback</c>, which holds none of the streams (a proxy that balances it anywhere;
+/// the bundled Kubernetes ingress does). Either way they must reach the leader's accuracy gate: replicas forward the
+/// labels they receive through the database, and followers ship the windows they labelled with their observations.
+/// Before, each replica kept its labels, so the leader judged accuracy on nothing ("No labelled windows").
 /// </summary>
 [Collection(FleetDefinition.Name)]
 public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper output)
@@ -21,8 +23,10 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
     private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
-    [Fact]
-    public async Task LabelsPostedOnFollowers_ReachTheLeadersAccuracyGate_AndTheProxySendsThemWhereTheStreamIs()
+    [Theory]
+    [InlineData(false, "1.5.0")]
+    [InlineData(true, "1.6.0")]
+    public async Task Labels_ReachTheLeadersAccuracyGate_WhereverTheyArePosted(bool onTheLeader, string version)
     {
         fleet.RequireTools();
         var ct = TestContext.Current.CancellationToken;
@@ -30,7 +34,6 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
         var card = ModelCard.Load(TestPaths.ChampionModel);
         var clients = fleet.Replicas.Select(r => fleet.Client(r)).ToArray();
         using var proxy = fleet.Client(fleet.EntryPoint);
-        const string Version = "1.5.0";
         try
         {
             if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
@@ -46,7 +49,7 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
             Assert.Equal(probe.Windows.Count, labelledThere);
 
             // A copy of the champion's network under a new version: the candidate.
-            var model = OnnxModelEditor.WithKey(File.ReadAllBytes(TestPaths.ChampionModel), "har.model_version", Version);
+            var model = OnnxModelEditor.WithKey(File.ReadAllBytes(TestPaths.ChampionModel), "har.model_version", version);
             using (var upload = new ByteArrayContent(model))
             {
                 upload.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
@@ -54,7 +57,7 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
             }
 
             string rolloutId;
-            using (var start = new StringContent($$"""{"candidate": "{{Version}}", "strategy": "canary", "reason": "fleet feedback test"}""", Encoding.UTF8, "application/json"))
+            using (var start = new StringContent($$"""{"candidate": "{{version}}", "strategy": "canary", "reason": "fleet feedback test"}""", Encoding.UTF8, "application/json"))
             {
                 rolloutId = JsonDocument.Parse(await FleetHttp.PostAsync(clients[0], "/v1/rollouts", start, HttpStatusCode.Accepted)).RootElement.GetProperty("rollout_id").GetString()!;
             }
@@ -78,9 +81,15 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
                     var client = clients[followers[d % followers.Length] - 1];
                     var answer = await FleetHttp.AppendAsync(client, device, streams[d].Samples.AsMemory(start * 6, 100 * 6), ct);
                     Assert.True(answer.Status == HttpStatusCode.OK, answer.Body);
-                    if (answer.Windows.Count > 0)
+                    if (answer.Windows.Count > 0 && !onTheLeader)
                     {
                         labelled += (await LabelAsync(client, device, answer.Windows, card.WindowLength, ct)).Windows;
+                    }
+                    else if (answer.Windows.Count > 0)
+                    {
+                        // The leader holds none of these windows: it labels nothing itself, and forwards the labels.
+                        Assert.Equal(0, (await LabelAsync(clients[leader - 1], device, answer.Windows, card.WindowLength, ct, manyStreams: true)).Windows);
+                        labelled += answer.Windows.Count;
                     }
                 }
 
@@ -120,11 +129,13 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
     }
 
     /// <summary>Labels each window with the answer it got, through <c>POST /v1/streams/{id}/feedback</c>; returns the status, the windows labelled and the replica that answered.</summary>
-    private static async Task<(HttpStatusCode Status, int Windows, string? Replica)> LabelAsync(HttpClient client, string streamId, IReadOnlyList<(long StartFrame, string Version, string Label)> windows, int windowLength, CancellationToken ct)
+    private static async Task<(HttpStatusCode Status, int Windows, string? Replica)> LabelAsync(HttpClient client, string streamId, IReadOnlyList<(long StartFrame, string Version, string Label)> windows, int windowLength, CancellationToken ct, bool manyStreams = false)
     {
-        var labels = string.Join(",", windows.Select(w => $$"""{"activity": "{{w.Label}}", "start_frame": {{w.StartFrame}}, "end_frame": {{w.StartFrame + windowLength}}}"""));
+        var stream = manyStreams ? $"\"stream_id\": \"{streamId}\", " : string.Empty;
+        var labels = string.Join(",", windows.Select(w => "{" + stream + $"\"activity\": \"{w.Label}\", \"start_frame\": {w.StartFrame}, \"end_frame\": {w.StartFrame + windowLength}" + "}"));
         using var content = new StringContent($$"""{"labels": [{{labels}}]}""", Encoding.UTF8, "application/json");
-        using var response = await client.PostAsync(new Uri($"/v1/streams/{Uri.EscapeDataString(streamId)}/feedback", UriKind.Relative), content, ct);
+        var path = manyStreams ? "/v1/feedback" : $"/v1/streams/{Uri.EscapeDataString(streamId)}/feedback";
+        using var response = await client.PostAsync(new Uri(path, UriKind.Relative), content, ct);
         var body = await response.Content.ReadAsStringAsync(ct);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"feedback for {streamId}: {(int)response.StatusCode} {body}");
         var replica = response.Headers.TryGetValues("X-Har-Replica", out var values) ? values.First() : null;

@@ -36,6 +36,7 @@ public sealed class FeedbackStore
     private VersionInfo[] _versions = [];
     private long _labelledTotal;
     private List<ShippedLabel>? _outbox;
+    private List<ForwardedLabel>? _forward;
 
     internal FeedbackStore(IReadOnlyList<string> activities, int windowLength, double sampleRateHz, Func<string, IReadOnlyList<string>?> labelsOf, TimeProvider time, FeedbackMetrics? metrics = null, FeedbackLimits? limits = null)
     {
@@ -79,6 +80,7 @@ public sealed class FeedbackStore
             throw new ArgumentException(Invariant($"Frame range [{startFrame}, {endFrame}) is empty, inverted or negative; expected 0 ≤ startFrame < endFrame."), nameof(endFrame));
         }
 
+        Forward(new ForwardedLabel(streamId, _activities[truth], startFrame, endFrame, null, null));
         return Join(streamId, truth, startFrame, endFrame, byTime: false);
     }
 
@@ -101,6 +103,7 @@ public sealed class FeedbackStore
             throw new ArgumentException(Invariant($"Time range [{from:O}, {to:O}] is empty or inverted; expected from < to."), nameof(to));
         }
 
+        Forward(new ForwardedLabel(streamId, _activities[truth], null, null, from, to));
         return Join(streamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
     }
 
@@ -238,6 +241,88 @@ public sealed class FeedbackStore
         }
 
         return windows;
+    }
+
+    /// <summary>
+    /// Starts (or stops) keeping every label reported here for <see cref="DrainForwarded"/>: in a fleet a label reaches
+    /// whichever replica the proxy chose, and the stream's windows may be on another, which applies it too
+    /// (<see cref="ApplyForwarded"/>). At most <see cref="FeedbackLimits.LabelledWindows"/> wait; older ones are dropped.
+    /// </summary>
+    internal void KeepForForwarding(bool keep)
+    {
+        lock (_labelledLock)
+        {
+            _forward = keep ? _forward ?? [] : null;
+        }
+    }
+
+    /// <summary>Takes the labels reported here since the last drain, for the other replicas.</summary>
+    internal List<ForwardedLabel> DrainForwarded()
+    {
+        lock (_labelledLock)
+        {
+            if (_forward is not { Count: > 0 } forward)
+            {
+                return [];
+            }
+
+            _forward = [];
+            return forward;
+        }
+    }
+
+    /// <summary>Puts labels <see cref="DrainForwarded"/> took back in front of the ones received since (their forwarding failed).</summary>
+    internal void Requeue(List<ForwardedLabel> labels)
+    {
+        lock (_labelledLock)
+        {
+            if (_forward is { } forward)
+            {
+                forward.InsertRange(0, labels.Take(Math.Max(0, Limits.LabelledWindows - forward.Count)));
+            }
+        }
+    }
+
+    /// <summary>Applies labels another replica received (never forwarded again); a label for a stream this store does not hold labels nothing.</summary>
+    /// <returns>How many windows they labelled here.</returns>
+    internal int ApplyForwarded(IEnumerable<ForwardedLabel> labels)
+    {
+        var windows = 0;
+        foreach (var l in labels)
+        {
+            var truth = Array.FindIndex(_activities, a => string.Equals(a, l.Activity, StringComparison.OrdinalIgnoreCase));
+            if (truth < 0 || string.IsNullOrEmpty(l.StreamId))
+            {
+                continue;
+            }
+
+            if (l.StartFrame is { } start && l.EndFrame is { } end && start >= 0 && end > start)
+            {
+                windows += Join(l.StreamId, truth, start, end, byTime: false);
+            }
+            else if (l.From is { } from && l.To is { } to && to > from)
+            {
+                windows += Join(l.StreamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
+            }
+        }
+
+        return windows;
+    }
+
+    private void Forward(ForwardedLabel label)
+    {
+        lock (_labelledLock)
+        {
+            if (_forward is { } forward)
+            {
+                if (forward.Count >= Limits.LabelledWindows)
+                {
+                    forward.RemoveAt(0);
+                }
+
+                forward.Add(label);
+            }
+        }
     }
 
     /// <summary>
@@ -554,6 +639,9 @@ public sealed class FeedbackStore
         }
     }
 }
+
+/// <summary>A label as one replica received it, for the others: a frame range (<see cref="StartFrame"/>, <see cref="EndFrame"/>) or a time range (<see cref="From"/>, <see cref="To"/>).</summary>
+internal sealed record ForwardedLabel(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
 
 /// <summary>A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by name (null: a class that store's activities lack).</summary>
 internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions);

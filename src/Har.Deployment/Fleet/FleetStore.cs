@@ -229,6 +229,51 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         command.ExecuteNonQuery();
     });
 
+    /// <summary>Forwards feedback labels this replica received to the others (each joins them to the windows it holds).</summary>
+    public void WriteLabels(IReadOnlyList<ForwardedLabel> labels) => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using var command = new NpgsqlCommand("INSERT INTO har_fleet.feedback_labels (replica, payload, written_at) VALUES ($1, $2, now())", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(labels, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.ExecuteNonQuery();
+    });
+
+    /// <summary>
+    /// The labels other replicas forwarded after row <paramref name="after"/> (and the last row id seen; the first call,
+    /// with −1, skips what is already there and only returns that id). Rows older than an hour are pruned.
+    /// </summary>
+    public (long Last, List<ForwardedLabel> Labels) ReadLabels(long after) => Guard(() =>
+    {
+        using var connection = _source.OpenConnection();
+        using (var prune = new NpgsqlCommand("DELETE FROM har_fleet.feedback_labels WHERE written_at < now() - interval '1 hour'", connection))
+        {
+            prune.ExecuteNonQuery();
+        }
+
+        var labels = new List<ForwardedLabel>();
+        if (after < 0)
+        {
+            using var last = new NpgsqlCommand("SELECT coalesce(max(id), 0) FROM har_fleet.feedback_labels", connection);
+            return (Convert.ToInt64(last.ExecuteScalar(), CultureInfo.InvariantCulture), labels);
+        }
+
+        using var command = new NpgsqlCommand("SELECT id, replica, payload::text FROM har_fleet.feedback_labels WHERE id > $1 ORDER BY id", connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+        using var reader = command.ExecuteReader();
+        var seen = after;
+        while (reader.Read())
+        {
+            seen = reader.GetInt64(0);
+            if (reader.GetString(1) != Holder && JsonSerializer.Deserialize<List<ForwardedLabel>>(reader.GetString(2), RolloutStateStore.Json) is { } rows)
+            {
+                labels.AddRange(rows);
+            }
+        }
+
+        return (seen, labels);
+    });
+
     /// <summary>Takes (deletes and returns) every replica's shipped observations of rollout <paramref name="rolloutId"/>; those of other rollouts are dropped.</summary>
     public List<ObservationDelta> TakeObservations(string rolloutId) => Guard(() =>
     {

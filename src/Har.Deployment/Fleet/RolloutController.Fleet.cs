@@ -13,6 +13,9 @@ namespace Har.Deployment;
 public sealed partial class RolloutController
 {
     private readonly FleetStore? _fleet;
+
+    /// <summary>The last forwarded-label row this replica read (−1: none yet; the first read skips what is already there).</summary>
+    private long _labelsSeen = -1;
     private long _term;
     private long _leaseValidUntil;
     private int _takeover;
@@ -130,6 +133,7 @@ public sealed partial class RolloutController
     /// </summary>
     private bool ExchangeObservations()
     {
+        ExchangeLabels();
         var s = _state;
         var active = s is not null && s.Phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval;
         if (IsLeader)
@@ -160,6 +164,41 @@ public sealed partial class RolloutController
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Feedback labels reach the replica that holds their stream's windows whichever replica received them: each replica
+    /// forwards the labels it received through the database and applies the others' (a label joins only windows a replica
+    /// holds, each window once). Labels not written (the database does not answer) wait for the next round.
+    /// </summary>
+    private void ExchangeLabels()
+    {
+        if (_serving.Feedback is not { } feedback)
+        {
+            return;
+        }
+
+        feedback.KeepForForwarding(true);
+        var received = feedback.DrainForwarded();
+        if (received.Count > 0)
+        {
+            try
+            {
+                _fleet!.WriteLabels(received);
+            }
+            catch (IOException)
+            {
+                feedback.Requeue(received);
+                throw;
+            }
+        }
+
+        var (last, forwarded) = _fleet!.ReadLabels(_labelsSeen);
+        _labelsSeen = last;
+        if (forwarded.Count > 0)
+        {
+            feedback.ApplyForwarded(forwarded);
+        }
     }
 
     /// <summary>The loop of a replica: the lease, the change notifications, and reconciliation (following always, driving when leading).</summary>

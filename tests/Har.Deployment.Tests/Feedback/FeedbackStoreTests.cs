@@ -75,6 +75,34 @@ public sealed class FeedbackStoreTests
     }
 
     [Fact]
+    public void Fleet_LabelsReceivedWhereTheStreamIsNot_AreForwardedAndJoinWhereItIs()
+    {
+        var received = NewStore();
+        var holder = NewStore();
+        received.KeepForForwarding(true);
+        holder.Record("d1", "1.0.0", [0, 64, 128], [.. new[] { 0, 0, 1 }.Select(c => TestPrediction.Of(c, Activities[c], "1.0.0"))]);
+
+        // The replica that received them holds no window of d1: it labels nothing, and keeps both labels for the others.
+        Assert.Equal(0, received.Report("d1", "walking", 0, 256));
+        Assert.Equal(0, received.Report("d1", "SITTING", _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1)));
+        var forwarded = received.DrainForwarded();
+        Assert.Equal([new ForwardedLabel("d1", "WALKING", 0, 256, null, null), new ForwardedLabel("d1", "SITTING", null, null, _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1))], forwarded);
+        Assert.Empty(received.DrainForwarded());
+
+        // Where d1's windows are, the frame label joins its three windows; the time label then finds them labelled.
+        Assert.Equal(3, holder.ApplyForwarded(forwarded));
+        Assert.Equal((3L, 2L), holder.Accuracy("1.0.0"));
+
+        // A write that failed puts them back in front; a store that does not forward keeps nothing.
+        received.Report("d2", "STANDING", 0, 128);
+        received.Requeue(forwarded);
+        Assert.Equal(["d1", "d1", "d2"], received.DrainForwarded().Select(l => l.StreamId));
+        received.KeepForForwarding(false);
+        received.Report("d3", "STANDING", 0, 128);
+        Assert.Empty(received.DrainForwarded());
+    }
+
+    [Fact]
     public void TimeLabel_CoversWindowsWhoseSpanLiesInTheRange_AtTheCardsSampleRate()
     {
         var store = NewStore();
