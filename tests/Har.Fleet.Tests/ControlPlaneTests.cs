@@ -23,7 +23,6 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Failover = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(2);
-    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
     [Fact]
     public async Task Rollout_StartedOnOneReplica_FollowedEverywhereWithinTwoSecondsAndLeaderFailoverWithinFifteen()
@@ -38,7 +37,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
         try
         {
             var before = await StatusAsync(clients[0]);
-            if (before is { } b && !Terminal.Contains(b.Phase))
+            if (before is { } b && !FleetHttp.Terminal.Contains(b.Phase))
             {
                 await CommandAsync(clients[0], "abort");
             }
@@ -129,7 +128,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
             Assert.True(failover <= Failover, $"replica {successor} took the lead {failover.TotalSeconds:0.0} s after the leader was killed; the bound is 15 s");
             var after = await StatusAsync(clients[successor - 1]);
             Assert.Equal(rolloutId, after!.RolloutId);
-            Assert.DoesNotContain(after.Phase, Terminal);
+            Assert.DoesNotContain(after.Phase, FleetHttp.Terminal);
 
             // Each step applied once, whoever applied it: the audit log's step numbers are 0, 1, 2, … without repeat.
             await CommandAsync(clients[successor - 1], "abort");
@@ -140,7 +139,7 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
         finally
         {
             var alive = clients.Where((_, i) => i + 1 != killed).First();
-            if (rolloutId is not null && await StatusAsync(alive) is { } last && !Terminal.Contains(last.Phase))
+            if (rolloutId is not null && await StatusAsync(alive) is { } last && !FleetHttp.Terminal.Contains(last.Phase))
             {
                 await CommandAsync(alive, "abort");
             }

@@ -18,7 +18,6 @@ namespace Har.Fleet.Tests;
 public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
-    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
     [Fact]
     public async Task FaultyCanary_TrafficOnFollowersOnly_LeaderAnalysesTheirObservationsAndRollsBack()
@@ -31,10 +30,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         const string Version = "1.3.0";
         try
         {
-            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
-            {
-                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
-            }
+            await FleetHttp.AbortActiveAsync(clients[0]);
 
             var faulty = OnnxModelEditor.WithKey(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-huge-logits-1.2.0.onnx")), "har.model_version", Version);
             using (var upload = new ByteArrayContent(faulty))
@@ -69,7 +65,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
                 if (i % 50 == 0 && await FleetHttp.RolloutStatusAsync(clients[leader - 1]) is { } s)
                 {
                     status = s;
-                    if (s.GetProperty("rollout_id").GetString() == rolloutId && Terminal.Contains(s.GetProperty("phase").GetString()))
+                    if (s.GetProperty("rollout_id").GetString() == rolloutId && FleetHttp.Terminal.Contains(s.GetProperty("phase").GetString()))
                     {
                         break;
                     }
@@ -100,10 +96,7 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
         }
         finally
         {
-            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
-            {
-                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
-            }
+            await FleetHttp.AbortActiveAsync(clients[0]);
 
             foreach (var c in clients)
             {

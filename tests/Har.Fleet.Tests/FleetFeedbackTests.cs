@@ -21,7 +21,6 @@ namespace Har.Fleet.Tests;
 public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
-    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
     [Theory]
     [InlineData(false, "1.5.0")]
@@ -36,10 +35,7 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
         using var proxy = fleet.Client(fleet.EntryPoint);
         try
         {
-            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } before && !Terminal.Contains(before.GetProperty("phase").GetString()))
-            {
-                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
-            }
+            await FleetHttp.AbortActiveAsync(clients[0]);
 
             // Through the proxy: a stream's feedback path reaches the replica that holds the stream's windows.
             var probe = await FleetHttp.AppendAsync(proxy, "fleet-feedback-proxy", streams[0].Samples.AsMemory(0, 400 * 6), ct);
@@ -102,7 +98,7 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
                         break;
                     }
 
-                    Assert.False(Terminal.Contains(s.GetProperty("phase").GetString()), $"the rollout ended before the leader's accuracy gate saw a label: {s}");
+                    Assert.False(FleetHttp.Terminal.Contains(s.GetProperty("phase").GetString()), $"the rollout ended before the leader's accuracy gate saw a label: {s}");
                 }
 
                 Assert.True(clock.Elapsed < Bound, $"the leader's accuracy gate saw none of the {labelled} windows labelled on the followers within {Bound.TotalMinutes} min; its last verdict: {accuracy}\n{fleet.ReplicaLog(leader)}");
@@ -116,10 +112,7 @@ public sealed class FleetFeedbackTests(LocalFleet fleet, ITestOutputHelper outpu
         }
         finally
         {
-            if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
-            {
-                await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
-            }
+            await FleetHttp.AbortActiveAsync(clients[0]);
 
             foreach (var c in clients)
             {

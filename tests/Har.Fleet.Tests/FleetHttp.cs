@@ -140,6 +140,18 @@ internal static class FleetHttp
         return steps;
     }
 
+    /// <summary>The phases in which a rollout is over.</summary>
+    public static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
+
+    /// <summary>Aborts the fleet's current rollout if one is still going (tests share the fleet).</summary>
+    public static async Task AbortActiveAsync(HttpClient client)
+    {
+        if (await RolloutStatusAsync(client) is { } status && !Terminal.Contains(status.GetProperty("phase").GetString()))
+        {
+            await PostAsync(client, "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
+        }
+    }
+
     /// <summary>The replica (1-based) that leads the control plane, waiting at most <paramref name="bound"/> for one to.</summary>
     public static async Task<int> LeaderAsync(HttpClient[] clients, TimeSpan bound)
     {

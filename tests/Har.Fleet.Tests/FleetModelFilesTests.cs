@@ -19,7 +19,6 @@ namespace Har.Fleet.Tests;
 public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(2);
-    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
     [Fact]
     public async Task ModelUploadedToReplicaOne_CanaryStartedOnReplicaTwo_ServedByReplicaThree()
@@ -32,7 +31,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
         const string Version = "1.4.0";
         try
         {
-            if (await PhaseAsync(clients[0]) is { } phase && !Terminal.Contains(phase))
+            if (await PhaseAsync(clients[0]) is { } phase && !FleetHttp.Terminal.Contains(phase))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
@@ -106,7 +105,7 @@ public sealed class FleetModelFilesTests(LocalFleet fleet, ITestOutputHelper out
         }
         finally
         {
-            if (await PhaseAsync(clients[2]) is { } last && !Terminal.Contains(last))
+            if (await PhaseAsync(clients[2]) is { } last && !FleetHttp.Terminal.Contains(last))
             {
                 await FleetHttp.PostAsync(clients[2], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }

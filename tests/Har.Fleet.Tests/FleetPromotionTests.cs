@@ -24,7 +24,6 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
     private const string Candidate = "1.1.0";
     private const string Champion = "1.0.0";
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(10);
-    private static readonly string[] Terminal = ["Succeeded", "RolledBack", "Aborted", "Failed"];
 
     [Fact]
     public async Task HealthyCanary_HaptStreamsThroughNginx_PromotedWithDefaultGatesEachStepAuditedOnce()
@@ -38,7 +37,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
         try
         {
             var before = await FleetHttp.RolloutStatusAsync(clients[0]);
-            if (before is { } b && !Terminal.Contains(b.GetProperty("phase").GetString()))
+            if (before is { } b && !FleetHttp.Terminal.Contains(b.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }
@@ -113,7 +112,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
                     if (await FleetHttp.RolloutStatusAsync(clients[0]) is { } s)
                     {
                         status = s;
-                        if (s.GetProperty("rollout_id").GetString() == rolloutId && Terminal.Contains(s.GetProperty("phase").GetString()))
+                        if (s.GetProperty("rollout_id").GetString() == rolloutId && FleetHttp.Terminal.Contains(s.GetProperty("phase").GetString()))
                         {
                             break;
                         }
@@ -167,7 +166,7 @@ public sealed class FleetPromotionTests(LocalFleet fleet, ITestOutputHelper outp
         }
         finally
         {
-            if (rolloutId is not null && await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !Terminal.Contains(last.GetProperty("phase").GetString()))
+            if (rolloutId is not null && await FleetHttp.RolloutStatusAsync(clients[0]) is { } last && !FleetHttp.Terminal.Contains(last.GetProperty("phase").GetString()))
             {
                 await FleetHttp.PostAsync(clients[0], "/v1/rollouts/current/abort", null, HttpStatusCode.OK);
             }

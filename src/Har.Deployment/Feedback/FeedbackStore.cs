@@ -21,7 +21,7 @@ namespace Har.Deployment;
 /// labelled by time only. Predictions are compared with the label by activity name, through each
 /// version's own card.
 /// </remarks>
-public sealed class FeedbackStore
+public sealed partial class FeedbackStore
 {
     private readonly string[] _activities;
     private readonly Func<string, IReadOnlyList<string>?> _labelsOf;
@@ -35,8 +35,8 @@ public sealed class FeedbackStore
     private readonly FeedbackMetrics? _metrics;
     private VersionInfo[] _versions = [];
     private long _labelledTotal;
-    private List<ShippedLabel>? _outbox;
-    private List<ForwardedLabel>? _forward;
+    private readonly LabelOutbox<ShippedLabel> _shipped;
+    private readonly LabelOutbox<ForwardedLabel> _forwarded;
 
     internal FeedbackStore(IReadOnlyList<string> activities, int windowLength, double sampleRateHz, Func<string, IReadOnlyList<string>?> labelsOf, TimeProvider time, FeedbackMetrics? metrics = null, FeedbackLimits? limits = null)
     {
@@ -51,6 +51,8 @@ public sealed class FeedbackStore
         _metrics = metrics;
         Limits = limits ?? new FeedbackLimits();
         _labelled = new LabelledWindow[Limits.LabelledWindows];
+        _shipped = new(Limits.LabelledWindows);
+        _forwarded = new(Limits.LabelledWindows);
     }
 
     /// <summary>Gets the activity names a label may carry (the served model's labels, in class order).</summary>
@@ -80,7 +82,7 @@ public sealed class FeedbackStore
             throw new ArgumentException(Invariant($"Frame range [{startFrame}, {endFrame}) is empty, inverted or negative; expected 0 ≤ startFrame < endFrame."), nameof(endFrame));
         }
 
-        Forward(new ForwardedLabel(streamId, _activities[truth], startFrame, endFrame, null, null));
+        _forwarded.Add(new ForwardedLabel(streamId, _activities[truth], startFrame, endFrame, null, null));
         return Join(streamId, truth, startFrame, endFrame, byTime: false);
     }
 
@@ -103,7 +105,7 @@ public sealed class FeedbackStore
             throw new ArgumentException(Invariant($"Time range [{from:O}, {to:O}] is empty or inverted; expected from < to."), nameof(to));
         }
 
-        Forward(new ForwardedLabel(streamId, _activities[truth], null, null, from, to));
+        _forwarded.Add(new ForwardedLabel(streamId, _activities[truth], null, null, from, to));
         return Join(streamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
     }
 
@@ -188,16 +190,13 @@ public sealed class FeedbackStore
     private int ActivityIndex(string activity)
     {
         ArgumentNullException.ThrowIfNull(activity);
-        for (var i = 0; i < _activities.Length; i++)
-        {
-            if (string.Equals(_activities[i], activity, StringComparison.OrdinalIgnoreCase))
-            {
-                return i;
-            }
-        }
-
-        throw new ArgumentException($"Unknown activity '{activity}'; expected one of: {string.Join(", ", _activities)}.", nameof(activity));
+        return IndexOf(activity) is var i and >= 0
+            ? i
+            : throw new ArgumentException($"Unknown activity '{activity}'; expected one of: {string.Join(", ", _activities)}.", nameof(activity));
     }
+
+    /// <summary>The activity's index among <see cref="Activities"/> (case-insensitive), or −1.</summary>
+    private int IndexOf(string? activity) => activity is null ? -1 : Array.FindIndex(_activities, a => string.Equals(a, activity, StringComparison.OrdinalIgnoreCase));
 
     private int Join(string streamId, int truth, long from, long to, bool byTime)
     {
@@ -243,162 +242,16 @@ public sealed class FeedbackStore
         return windows;
     }
 
-    /// <summary>
-    /// Starts (or stops) keeping every label reported here for <see cref="DrainForwarded"/>: in a fleet a label reaches
-    /// whichever replica the proxy chose, and the stream's windows may be on another, which applies it too
-    /// (<see cref="ApplyForwarded"/>). At most <see cref="FeedbackLimits.LabelledWindows"/> wait; older ones are dropped.
-    /// </summary>
-    internal void KeepForForwarding(bool keep)
-    {
-        lock (_labelledLock)
-        {
-            _forward = keep ? _forward ?? [] : null;
-        }
-    }
-
-    /// <summary>Takes the labels reported here since the last drain, for the other replicas.</summary>
-    internal List<ForwardedLabel> DrainForwarded()
-    {
-        lock (_labelledLock)
-        {
-            if (_forward is not { Count: > 0 } forward)
-            {
-                return [];
-            }
-
-            _forward = [];
-            return forward;
-        }
-    }
-
-    /// <summary>Puts labels <see cref="DrainForwarded"/> took back in front of the ones received since (their forwarding failed).</summary>
-    internal void Requeue(List<ForwardedLabel> labels)
-    {
-        lock (_labelledLock)
-        {
-            if (_forward is { } forward)
-            {
-                forward.InsertRange(0, labels.Take(Math.Max(0, Limits.LabelledWindows - forward.Count)));
-            }
-        }
-    }
-
-    /// <summary>Applies labels another replica received (never forwarded again); a label for a stream this store does not hold labels nothing.</summary>
-    /// <returns>How many windows they labelled here.</returns>
-    internal int ApplyForwarded(IEnumerable<ForwardedLabel> labels)
-    {
-        var windows = 0;
-        foreach (var l in labels)
-        {
-            var truth = Array.FindIndex(_activities, a => string.Equals(a, l.Activity, StringComparison.OrdinalIgnoreCase));
-            if (truth < 0 || string.IsNullOrEmpty(l.StreamId))
-            {
-                continue;
-            }
-
-            if (l.StartFrame is { } start && l.EndFrame is { } end && start >= 0 && end > start)
-            {
-                windows += Join(l.StreamId, truth, start, end, byTime: false);
-            }
-            else if (l.From is { } from && l.To is { } to && to > from)
-            {
-                windows += Join(l.StreamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
-            }
-        }
-
-        return windows;
-    }
-
-    private void Forward(ForwardedLabel label)
-    {
-        lock (_labelledLock)
-        {
-            if (_forward is { } forward)
-            {
-                if (forward.Count >= Limits.LabelledWindows)
-                {
-                    forward.RemoveAt(0);
-                }
-
-                forward.Add(label);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Starts (or stops) keeping every window labelled here for <see cref="DrainShipped"/>: a fleet follower ships them
-    /// to the leader, whose accuracy gate judges the whole fleet's labels. At most <see cref="FeedbackLimits.LabelledWindows"/>
-    /// wait; older ones are dropped.
-    /// </summary>
-    internal void KeepForShipping(bool keep)
-    {
-        lock (_labelledLock)
-        {
-            _outbox = keep ? _outbox ?? [] : null;
-        }
-    }
-
-    /// <summary>Takes the windows labelled here since the last drain (by activity and version name, for another replica's store).</summary>
-    internal List<ShippedLabel> DrainShipped()
-    {
-        lock (_labelledLock)
-        {
-            if (_outbox is not { Count: > 0 } outbox)
-            {
-                return [];
-            }
-
-            _outbox = [];
-            return outbox;
-        }
-    }
-
-    /// <summary>
-    /// Adds windows another replica labelled (its <see cref="DrainShipped"/>): the leader of a fleet joins its followers'
-    /// labels to its own, so its accuracy gate and <c>har_model_accuracy</c> read the whole fleet's. Activities this store
-    /// does not know never match a label; versions are matched by name.
-    /// </summary>
-    /// <returns>How many windows were added.</returns>
-    internal int Import(IEnumerable<ShippedLabel> labels)
-    {
-        var added = 0;
-        foreach (var label in labels)
-        {
-            var truth = Array.FindIndex(_activities, a => string.Equals(a, label.Truth, StringComparison.OrdinalIgnoreCase));
-            if (truth < 0 || label.Predictions.Count == 0)
-            {
-                continue;
-            }
-
-            var w = new LabelledWindow { Truth = (short)truth, Version0 = -1, Version1 = -1, Version2 = -1 };
-            foreach (var (version, activity) in label.Predictions.Take(3).Select(p => (p.Version, p.Activity)))
-            {
-                var predicted = activity is null ? (short)-1 : (short)Array.FindIndex(_activities, a => string.Equals(a, activity, StringComparison.OrdinalIgnoreCase));
-                w.Set(Version(version).Id, predicted);
-            }
-
-            Add(w, ship: false);
-            added++;
-        }
-
-        return added;
-    }
-
     private void Add(in LabelledWindow window, bool ship = true)
     {
         var versions = Volatile.Read(ref _versions);
+        if (ship && _shipped.IsKeeping)
+        {
+            _shipped.Add(Ship(versions, window));
+        }
+
         lock (_labelledLock)
         {
-            if (ship && _outbox is { } outbox)
-            {
-                if (outbox.Count >= Limits.LabelledWindows)
-                {
-                    outbox.RemoveAt(0);
-                }
-
-                outbox.Add(Ship(versions, window));
-            }
-
             var slot = (int)(_labelledTotal % _labelled.Length);
             if (_labelledTotal >= _labelled.Length)
             {
@@ -436,20 +289,6 @@ public sealed class FeedbackStore
                 }
             }
         }
-    }
-
-    private ShippedLabel Ship(VersionInfo[] versions, in LabelledWindow w)
-    {
-        var predictions = new List<ShippedPrediction>(3);
-        foreach (var (id, predicted) in (ReadOnlySpan<(int, short)>)[(w.Version0, w.Predicted0), (w.Version1, w.Predicted1), (w.Version2, w.Predicted2)])
-        {
-            if (id >= 0 && id < versions.Length)
-            {
-                predictions.Add(new ShippedPrediction(versions[id].Name, predicted >= 0 && predicted < _activities.Length ? _activities[predicted] : null));
-            }
-        }
-
-        return new ShippedLabel(_activities[w.Truth], predictions);
     }
 
     private static short Canonical(VersionInfo version, int classIndex) =>
@@ -639,15 +478,6 @@ public sealed class FeedbackStore
         }
     }
 }
-
-/// <summary>A label as one replica received it, for the others: a frame range (<see cref="StartFrame"/>, <see cref="EndFrame"/>) or a time range (<see cref="From"/>, <see cref="To"/>).</summary>
-internal sealed record ForwardedLabel(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
-
-/// <summary>A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by name (null: a class that store's activities lack).</summary>
-internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions);
-
-/// <summary>One version's answer on a shipped labelled window, by activity name (null: a class the shipping store's activities lack).</summary>
-internal sealed record ShippedPrediction(string Version, string? Activity);
 
 /// <summary>How much the <see cref="FeedbackStore"/> holds (its memory bound).</summary>
 internal sealed class FeedbackLimits

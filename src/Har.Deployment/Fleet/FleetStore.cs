@@ -229,10 +229,15 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         command.ExecuteNonQuery();
     });
 
-    /// <summary>Forwards feedback labels this replica received to the others (each joins them to the windows it holds).</summary>
+    /// <summary>Forwards feedback labels this replica received to the others (each joins them to the windows it holds); rows older than an hour are pruned.</summary>
     public void WriteLabels(IReadOnlyList<ForwardedLabel> labels) => Guard(() =>
     {
         using var connection = _source.OpenConnection();
+        using (var prune = new NpgsqlCommand("DELETE FROM har_fleet.feedback_labels WHERE written_at < now() - interval '1 hour'", connection))
+        {
+            prune.ExecuteNonQuery();
+        }
+
         using var command = new NpgsqlCommand("INSERT INTO har_fleet.feedback_labels (replica, payload, written_at) VALUES ($1, $2, now())", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(labels, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
@@ -241,16 +246,11 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
 
     /// <summary>
     /// The labels other replicas forwarded after row <paramref name="after"/> (and the last row id seen; the first call,
-    /// with −1, skips what is already there and only returns that id). Rows older than an hour are pruned.
+    /// with −1, skips what is already there and only returns that id).
     /// </summary>
     public (long Last, List<ForwardedLabel> Labels) ReadLabels(long after) => Guard(() =>
     {
         using var connection = _source.OpenConnection();
-        using (var prune = new NpgsqlCommand("DELETE FROM har_fleet.feedback_labels WHERE written_at < now() - interval '1 hour'", connection))
-        {
-            prune.ExecuteNonQuery();
-        }
-
         var labels = new List<ForwardedLabel>();
         if (after < 0)
         {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Har.Drift;
 
 namespace Har.Deployment;
@@ -15,7 +14,11 @@ namespace Har.Deployment;
 internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IReadOnlyList<string>?> labelsOf) : IServingObserver
 {
     private const string Anonymous = "anonymous";
-    private readonly ConcurrentDictionary<string, int[]?> _maps = new(StringComparer.Ordinal);
+
+    /// <summary>The name under which <see cref="_order"/> knows the profile's labels (no version name holds a NUL).</summary>
+    private const string Profile = "\0profile";
+
+    private readonly ClassOrder _order = new(v => v == Profile ? monitor.OutputLabels : labelsOf(v));
 
     public void OnPredictions(in ServedPredictions p)
     {
@@ -28,28 +31,12 @@ internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IRe
         var context = p.Geometry.ContextFrames * p.Channels; // drift reads the windows the predictions label, not their context
         var overlap = Math.Max(0, p.Geometry.WindowLength - p.Stride);
         var predictions = p.Predictions;
-        var map = Map(p.Version);
+        var map = _order.Map(p.Version, Profile);
         for (var i = 0; i < predictions.Length; i++)
         {
             ref readonly var x = ref predictions[i];
             var overlapFrames = p.StartFrames.IsEmpty || p.StartFrames[i] == 0 ? 0 : overlap;
             monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, ClassOrder.Translate(map, x.ClassIndex), x.Confidence, x.Entropy);
         }
-    }
-
-    /// <summary>The version's class indexes in the profile's label order (null: the same, or nothing to map by).</summary>
-    private int[]? Map(string version)
-    {
-        if (_maps.TryGetValue(version, out var map))
-        {
-            return map;
-        }
-
-        if (monitor.OutputLabels is not { } profile || labelsOf(version) is not { } labels)
-        {
-            return null;
-        }
-
-        return _maps.GetOrAdd(version, ClassOrder.Build(labels, profile));
     }
 }

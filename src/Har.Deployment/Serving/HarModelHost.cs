@@ -112,6 +112,7 @@ internal sealed class HarModelHost : IModelVersionHost
                 _references.TryRemove(key, out _);
             }
         }
+
         if (_models.TryRemove(version, out var resident) && resident.Owned)
         {
             await resident.Model.DisposeAsync().ConfigureAwait(false);
@@ -281,8 +282,9 @@ internal sealed class HarModelHost : IModelVersionHost
 
         // Overall and per predicted class: the analysis expects each version's figures for the activities it predicted,
         // counted in the champion's class order as its observations are (ClassOrder).
-        var order = _models.TryGetValue(inOrderOf, out var o) ? o.Model.Card.Labels : r.Model.Card.Labels;
-        return _references.GetOrAdd((version, inOrderOf), _ =>
+        // A champion not resident (yet) leaves the version's own order, cached as such.
+        var (orderOf, order) = _models.TryGetValue(inOrderOf, out var o) ? (inOrderOf, o.Model.Card.Labels) : (version, r.Model.Card.Labels);
+        return _references.GetOrAdd((version, orderOf), _ =>
         {
             var map = ClassOrder.Build(r.Model.Card.Labels, order);
             var n = _smokeWindows.Count;

@@ -70,8 +70,12 @@ public sealed class ClassOrderTests : IDisposable
             Assert.Equal(snapshot.Paired.StableClassCounts, snapshot.Paired.CandidateClassCounts);
         }
 
-        // The answers callers got name the activity each version's card gives its output.
-        Assert.All(served, s => Assert.Contains(s.Label, labels));
+        // The answers callers got name each version's output by its own card: the candidate's class i is its card's label i.
+        var candidateLabels = ModelCard.Load(_env.Registry.Get(candidate).ModelPath).Labels;
+        var byCandidate = served.Where(s => s.ModelVersion == candidate).ToList();
+        Assert.NotEmpty(byCandidate);
+        Assert.All(byCandidate, s => Assert.Equal(candidateLabels[s.ClassIndex], s.Label));
+        Assert.All(served.Where(s => s.ModelVersion == TestRegistry.Champion), s => Assert.Equal(labels[s.ClassIndex], s.Label));
     }
 
     [Theory]

@@ -1,0 +1,112 @@
+namespace Har.Deployment;
+
+/// <summary>
+/// Feedback labels in a fleet: a label reaches whichever replica the proxy chose, but joins only the windows of its
+/// stream, which the replica that served the stream holds; and the accuracy gate runs on the leader. Each replica
+/// forwards the labels it receives to the others (<see cref="DrainForwarded"/>, <see cref="ApplyForwarded"/>), and
+/// followers ship the windows they labelled to the leader (<see cref="DrainShipped"/>, <see cref="Import"/>).
+/// </summary>
+public sealed partial class FeedbackStore
+{
+    /// <summary>
+    /// Starts (or stops) keeping every label reported here for <see cref="DrainForwarded"/>: in a fleet a label reaches
+    /// whichever replica the proxy chose, and the stream's windows may be on another, which applies it too
+    /// (<see cref="ApplyForwarded"/>). At most <see cref="FeedbackLimits.LabelledWindows"/> wait; older ones are dropped.
+    /// </summary>
+    internal void KeepForForwarding(bool keep) => _forwarded.Keep(keep);
+
+    /// <summary>Takes the labels reported here since the last drain, for the other replicas.</summary>
+    internal List<ForwardedLabel> DrainForwarded() => _forwarded.Drain();
+
+    /// <summary>Puts labels <see cref="DrainForwarded"/> took back in front of the ones received since (their forwarding failed).</summary>
+    internal void Requeue(List<ForwardedLabel> labels) => _forwarded.Requeue(labels);
+
+    /// <summary>Applies labels another replica received (never forwarded again); a label for a stream this store does not hold labels nothing.</summary>
+    /// <returns>How many windows they labelled here.</returns>
+    internal int ApplyForwarded(IEnumerable<ForwardedLabel> labels)
+    {
+        var windows = 0;
+        foreach (var l in labels)
+        {
+            var truth = IndexOf(l.Activity);
+            if (truth < 0 || string.IsNullOrEmpty(l.StreamId))
+            {
+                continue;
+            }
+
+            if (l.StartFrame is { } start && l.EndFrame is { } end && start >= 0 && end > start)
+            {
+                windows += Join(l.StreamId, truth, start, end, byTime: false);
+            }
+            else if (l.From is { } from && l.To is { } to && to > from)
+            {
+                windows += Join(l.StreamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
+            }
+        }
+
+        return windows;
+    }
+
+    /// <summary>
+    /// Starts (or stops) keeping every window labelled here for <see cref="DrainShipped"/>: a fleet follower ships them
+    /// to the leader, whose accuracy gate judges the whole fleet's labels. At most <see cref="FeedbackLimits.LabelledWindows"/>
+    /// wait; older ones are dropped.
+    /// </summary>
+    internal void KeepForShipping(bool keep) => _shipped.Keep(keep);
+
+    /// <summary>Takes the windows labelled here since the last drain (by activity and version name, for another replica's store).</summary>
+    internal List<ShippedLabel> DrainShipped() => _shipped.Drain();
+
+    /// <summary>
+    /// Adds windows another replica labelled (its <see cref="DrainShipped"/>): the leader of a fleet joins its followers'
+    /// labels to its own, so its accuracy gate and <c>har_model_accuracy</c> read the whole fleet's. Activities this store
+    /// does not know never match a label; versions are matched by name.
+    /// </summary>
+    /// <returns>How many windows were added.</returns>
+    internal int Import(IEnumerable<ShippedLabel> labels)
+    {
+        var added = 0;
+        foreach (var label in labels)
+        {
+            var truth = IndexOf(label.Truth);
+            if (truth < 0 || label.Predictions.Count == 0)
+            {
+                continue;
+            }
+
+            var w = new LabelledWindow { Truth = (short)truth, Version0 = -1, Version1 = -1, Version2 = -1 };
+            foreach (var p in label.Predictions.Take(3))
+            {
+                w.Set(Version(p.Version).Id, (short)IndexOf(p.Activity));
+            }
+
+            Add(w, ship: false);
+            added++;
+        }
+
+        return added;
+    }
+
+    private ShippedLabel Ship(VersionInfo[] versions, in LabelledWindow w)
+    {
+        var predictions = new List<ShippedPrediction>(3);
+        foreach (var (id, predicted) in (ReadOnlySpan<(int, short)>)[(w.Version0, w.Predicted0), (w.Version1, w.Predicted1), (w.Version2, w.Predicted2)])
+        {
+            if (id >= 0 && id < versions.Length)
+            {
+                predictions.Add(new ShippedPrediction(versions[id].Name, predicted >= 0 && predicted < _activities.Length ? _activities[predicted] : null));
+            }
+        }
+
+        return new ShippedLabel(_activities[w.Truth], predictions);
+    }
+}
+
+/// <summary>A label as one replica received it, for the others: a frame range (<see cref="StartFrame"/>, <see cref="EndFrame"/>) or a time range (<see cref="From"/>, <see cref="To"/>).</summary>
+internal sealed record ForwardedLabel(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
+
+/// <summary>A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by name (null: a class that store's activities lack).</summary>
+internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions);
+
+/// <summary>One version's answer on a shipped labelled window, by activity name (null: a class the shipping store's activities lack).</summary>
+internal sealed record ShippedPrediction(string Version, string? Activity);
