@@ -9,7 +9,9 @@ namespace Har.Deployment;
 /// new frames enter the device's buffer. Anonymous whole-window requests are one device, <c>anonymous</c>.
 /// Predicted classes are passed in the profile's label order, mapped by activity name from the order of the version
 /// that made them (<see cref="ClassOrder"/>): a candidate that lists its labels in another order than the model the
-/// profile was built with is pooled by what it predicted, not by index.
+/// profile was built with is pooled by what it predicted, not by index. An activity the profile's labels lack (a version
+/// that added a class) is passed as <see cref="Har.Drift.OutputReference.OtherActivity"/>: its window still counts for input drift,
+/// and the class mix counts it as a class the reference never predicted.
 /// </summary>
 internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IReadOnlyList<string>?> labelsOf) : IServingObserver
 {
@@ -32,11 +34,13 @@ internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IRe
         var overlap = Math.Max(0, p.Geometry.WindowLength - p.Stride);
         var predictions = p.Predictions;
         var map = _order.Map(p.Version, Profile);
+        var profileClasses = monitor.OutputLabels?.Count ?? int.MaxValue;
         for (var i = 0; i < predictions.Length; i++)
         {
             ref readonly var x = ref predictions[i];
             var overlapFrames = p.StartFrames.IsEmpty || p.StartFrames[i] == 0 ? 0 : overlap;
-            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, ClassOrder.Translate(map, x.ClassIndex), x.Confidence, x.Entropy);
+            var predicted = ClassOrder.Translate(map, x.ClassIndex);
+            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, predicted < profileClasses ? predicted : Har.Drift.OutputReference.OtherActivity, x.Confidence, x.Entropy);
         }
     }
 }

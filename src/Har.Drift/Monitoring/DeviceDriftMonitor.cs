@@ -102,7 +102,7 @@ public sealed class DeviceDriftMonitor : IDisposable
     /// Leading frames of <paramref name="window"/> already passed with this device's previous call: Length − Stride for
     /// consecutive windows of a sliding stream, 0 for independent whole windows. Only the other frames are buffered.
     /// </param>
-    /// <param name="predictedClass">The predicted class index, in the model's (and <see cref="OutputReference.Labels"/>') order.</param>
+    /// <param name="predictedClass">The predicted class index, in the order of <see cref="OutputReference.Labels"/> (the profile's model's), or <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
     /// <param name="confidence">The top-class probability, in [0, 1].</param>
     /// <param name="entropy">The predictive entropy in nats.</param>
     public void Observe(string deviceId, ReadOnlySpan<float> window, int overlapFrames, int predictedClass, float confidence, float entropy)

@@ -32,6 +32,8 @@ internal static class DriftMeter
     public static readonly GaugeSpec OutputPValue = new("har_drift_output_pvalue", "Multiple-testing-adjusted p-value of each output drift test.", ["test"]);
     public static readonly GaugeSpec OutputVerdict = new("har_drift_output_verdict", "Output drift verdict per test: 1 stable, 2 drifted (significant and above its floor).", ["test"]);
     public static readonly GaugeSpec OutputPredictions = new("har_drift_output_predictions", "Predictions in the current output window.", []);
+
+    public static readonly GaugeSpec OutputOtherActivity = new("har_drift_output_other_activity_predictions", "Predictions in the current output window of activities the profile's labels lack (a model version with a class the profile's model did not have).", []);
     public static readonly GaugeSpec Devices = new("har_drift_devices", "Devices with a live per-device monitor.", []);
     public static readonly GaugeSpec DeviceCapacity = new("har_drift_device_capacity", "Most devices a per-device monitor keeps (DriftMonitorOptions.MaxDevices).", []);
     public static readonly GaugeSpec DevicesFlagged = new("har_drift_devices_flagged", "Live devices whose latest report is flagged (drift or a sensor finding).", []);
@@ -44,7 +46,7 @@ internal static class DriftMeter
     public static readonly GaugeSpec EstimateNamedFaultShare = new("har_drift_estimate_named_fault_share", "Share of the current predictions whose accuracy was estimated under an input fault their device's alarm named (the reference's accuracy under that fault).", []);
     public static readonly GaugeSpec EstimateReliable = new("har_drift_estimate_reliable", "1 while the estimated accuracy can be trusted, 0 when some predictions were made under a named input fault the reference holds no accuracy for.", []);
 
-    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, Devices, DeviceCapacity, DevicesFlagged, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
+    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, OutputOtherActivity, Devices, DeviceCapacity, DevicesFlagged, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
 
     private static readonly Meter Instance = new(Name, typeof(DriftMeter).Assembly.GetName().Version?.ToString());
     private static readonly ConcurrentDictionary<DriftMetrics, byte> Live = new();

@@ -114,6 +114,7 @@ internal sealed class DriftMetrics : IDisposable
     public void RecordOutputs(OutputVerdict o)
     {
         Set(DriftMeter.OutputPredictions, o.Predictions);
+        Set(DriftMeter.OutputOtherActivity, o.OtherActivityPredictions);
         if (o.EstimatedAccuracy is { } a && !double.IsNaN(a))
         {
             Set(DriftMeter.EstimatedAccuracy, a);

@@ -105,7 +105,7 @@ public sealed class DriftMonitor : IDisposable
     /// Records the model's output on one window of this stream, for output drift against the profile's
     /// <see cref="ReferenceProfile.Outputs"/> (ignored for scoring when the profile has none). Allocates nothing.
     /// </summary>
-    /// <param name="predictedClass">The predicted class index, in the model's (and <see cref="OutputReference.Labels"/>') order.</param>
+    /// <param name="predictedClass">The predicted class index, in the order of <see cref="OutputReference.Labels"/> (the profile's model's), or <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
     /// <param name="confidence">The top-class probability.</param>
     /// <param name="entropy">The predictive entropy in nats.</param>
     internal void RecordPrediction(int predictedClass, float confidence, float entropy)

@@ -10,9 +10,9 @@ internal static class OutputScoring
     /// <summary>Validates one prediction against the reference (class index in range, finite confidence and entropy).</summary>
     public static void Validate(OutputReference? reference, int predictedClass, float confidence, float entropy)
     {
-        if (reference is not null && (uint)predictedClass >= (uint)reference.Labels.Length)
+        if (reference is not null && (uint)predictedClass >= (uint)reference.Labels.Length && predictedClass != OutputReference.OtherActivity)
         {
-            throw new ArgumentOutOfRangeException(nameof(predictedClass), predictedClass, $"Predicted class {predictedClass} is outside the profile's {reference.Labels.Length} output labels ({string.Join(", ", reference.Labels)}); pass the class index in the model's label order.");
+            throw new ArgumentOutOfRangeException(nameof(predictedClass), predictedClass, $"Predicted class {predictedClass} is outside the profile's {reference.Labels.Length} output labels ({string.Join(", ", reference.Labels)}); pass the class index in the model's label order, or OutputReference.OtherActivity ({OutputReference.OtherActivity}) for an activity the profile's labels lack.");
         }
 
         if (!float.IsFinite(confidence) || confidence < 0 || confidence > 1)
@@ -40,16 +40,30 @@ internal static class OutputScoring
         }
 
         var k = reference.Labels.Length;
-        var counts = new long[k];
+        var counts = new long[k + 1]; // the last: activities the reference's labels lack (OutputReference.OtherActivity)
         for (var i = 0; i < n; i++)
         {
             Validate(reference, predictedClass[i], confidence[i], entropy[i]);
-            counts[predictedClass[i]]++;
+            counts[Bin(predictedClass[i], k)]++;
+        }
+
+        var other = (int)counts[k];
+        IReadOnlyList<string> labels = reference.Labels;
+        var referenceCounts = reference.ClassCounts;
+        if (other > 0)
+        {
+            // One more class, which the reference never predicted: the class mix sees its share, and the counts stay aligned with the labels.
+            labels = [.. reference.Labels, OtherActivityLabel];
+            referenceCounts = [.. reference.ClassCounts, 0];
+        }
+        else
+        {
+            Array.Resize(ref counts, k);
         }
 
         if (n < options.MinPredictions)
         {
-            return new OutputVerdict(DriftVerdict.Insufficient, reference.Labels, n, 0, null, null, null);
+            return new OutputVerdict(DriftVerdict.Insufficient, labels, n, 0, null, null, null) { OtherActivityPredictions = other };
         }
 
         var conf = ToDouble(confidence);
@@ -64,8 +78,8 @@ internal static class OutputScoring
         }
 
         // Class mix: Jensen–Shannon distance (effect size) and chi-square homogeneity with the current counts scaled to n_eff.
-        var js = CategoricalTests.JensenShannonDistance(reference.ClassCounts, counts);
-        var mixP = ChiSquarePValue(reference.ClassCounts, counts, nEff / n);
+        var js = CategoricalTests.JensenShannonDistance(referenceCounts, counts);
+        var mixP = ChiSquarePValue(referenceCounts, counts, nEff / n);
 
         // Confidence and entropy: KS D against the reference's sorted samples, p-value at the effective sizes.
         Array.Sort(conf);
@@ -78,13 +92,14 @@ internal static class OutputScoring
         var entP = KolmogorovDistribution.Sf(rounded, entD);
 
         var adjusted = MultipleTesting.Adjust([mixP, confP, entP], options.Correction);
-        var mix = Evidence(ClassMixTest, js, mixP, adjusted[0], options.ClassMixFloor, options.Alpha, reference.ClassCounts, counts);
+        var mix = Evidence(ClassMixTest, js, mixP, adjusted[0], options.ClassMixFloor, options.Alpha, referenceCounts, counts);
         var confidenceEvidence = Evidence(ConfidenceTest, confD, confP, adjusted[1], options.OutputKsFloor, options.Alpha, null, null);
         var entropyEvidence = Evidence(EntropyTest, entD, entP, adjusted[2], options.OutputKsFloor, options.Alpha, null, null);
         var drifted = Decides(mix) || Decides(confidenceEvidence) || Decides(entropyEvidence);
         var estimate = AccuracyEstimate.Estimate(reference, confidence, nEff, alarms);
-        return new OutputVerdict(drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, reference.Labels, n, nEff, mix, confidenceEvidence, entropyEvidence)
+        return new OutputVerdict(drifted ? DriftVerdict.Drifted : DriftVerdict.Stable, labels, n, nEff, mix, confidenceEvidence, entropyEvidence)
         {
+            OtherActivityPredictions = other,
             EstimatedAccuracy = estimate.Accuracy,
             EstimatedAccuracyMargin = estimate.Margin,
             ReferenceAccuracy = reference.ReferenceAccuracy,
@@ -93,6 +108,12 @@ internal static class OutputScoring
             UnmatchedPredictions = estimate.Unmatched.Sum(u => u.Windows),
         };
     }
+
+    /// <summary>The class-mix label of the predictions of activities the reference's labels lack.</summary>
+    internal const string OtherActivityLabel = "(activities the profile lacks)";
+
+    /// <summary>The count bin of a predicted class: its index, or <paramref name="k"/> for <see cref="OutputReference.OtherActivity"/>.</summary>
+    private static int Bin(int predictedClass, int k) => predictedClass == OutputReference.OtherActivity ? k : predictedClass;
 
     private static bool Decides(TestEvidence e) => e.Significant && e.AboveFloor;
 
@@ -143,7 +164,7 @@ internal static class OutputScoring
 
             for (var i = 0; i < n; i++)
             {
-                indicator[i] = predictedClass[i] == c ? 1 : 0;
+                indicator[i] = Bin(predictedClass[i], counts.Length - 1) == c ? 1 : 0;
             }
 
             result = Math.Min(result, Sketch.EffectiveSize(indicator, int.MaxValue));

@@ -44,6 +44,13 @@ public sealed class OutputVerdict
     /// <summary>Gets the predicted-class-mix evidence (<c>class_mix</c>: statistic = Jensen–Shannon distance, p-value = chi-square homogeneity at the effective n, counts per class), or null when insufficient.</summary>
     public TestEvidence? ClassMix { get; }
 
+    /// <summary>
+    /// Gets the number of predictions of activities the reference's labels lack (<see cref="OutputReference.OtherActivity"/>:
+    /// a model version with a class the profile's model did not have). They are in the class mix as one more class, which
+    /// the reference never predicted; rebuild the profile's output reference with that model to judge its class mix.
+    /// </summary>
+    public int OtherActivityPredictions { get; internal init; }
+
     /// <summary>Gets the confidence evidence (<c>confidence</c>: KS D against the reference's confidence), or null when insufficient.</summary>
     public TestEvidence? Confidence { get; }
 
@@ -106,6 +113,11 @@ public sealed class OutputVerdict
         }
 
         sb.Append(inv, $", n {Predictions} (n_eff {EffectiveN:F0})");
+        if (OtherActivityPredictions > 0)
+        {
+            sb.Append(inv, $", {OtherActivityPredictions} ({100.0 * OtherActivityPredictions / Predictions:F1} %) of activities the profile lacks");
+        }
+
         if (EstimatedAccuracy is { } a)
         {
             sb.Append("; ").Append(AccuracyText(a));

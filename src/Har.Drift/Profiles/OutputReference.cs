@@ -10,6 +10,14 @@ namespace Har.Drift;
 /// </summary>
 public sealed class OutputReference
 {
+    /// <summary>
+    /// The predicted class to pass for an activity the reference's labels lack: a model version that predicts a class the
+    /// profile's model did not have (a retrain that added <c>RUNNING</c>). Output drift counts such predictions as one more
+    /// class, which the reference never predicted (so enough of them drift the class mix), and names how many there were
+    /// (<see cref="OutputVerdict.OtherActivityPredictions"/>); their windows still count for input drift.
+    /// </summary>
+    public const int OtherActivity = -1;
+
     [JsonConstructor]
     internal OutputReference(string[] labels, long[] classCounts, double[] sortedConfidence, double[] sortedEntropy, long[]? reliabilityCounts = null, long[]? reliabilityCorrect = null, FaultAccuracy[]? faultAccuracies = null)
     {

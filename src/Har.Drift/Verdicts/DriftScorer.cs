@@ -77,7 +77,7 @@ public sealed class DriftScorer
     /// predicted-class mix (chi-square at the effective n, Jensen–Shannon distance floor) and the confidence and entropy
     /// distributions (Kolmogorov–Smirnov at the effective n, KS D floor).
     /// </summary>
-    /// <param name="predictedClass">Predicted class index per window, in the model's (and <see cref="OutputReference.Labels"/>') order, in time order.</param>
+    /// <param name="predictedClass">Predicted class index per window, in the model's (and <see cref="OutputReference.Labels"/>') order, in time order; <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
     /// <param name="confidence">Top-class probability per window.</param>
     /// <param name="entropy">Predictive entropy (nats) per window.</param>
     /// <returns>The verdict with its evidence (<see cref="DriftVerdict.Insufficient"/> below <see cref="DriftScoringOptions.MinPredictions"/>).</returns>
@@ -96,7 +96,7 @@ public sealed class DriftScorer
     /// <see cref="OutputVerdict.NamedFaults"/>), not with its confidence; a named cause the reference holds no accuracy for
     /// makes the estimate unreliable (<see cref="OutputVerdict.EstimateReliable"/>).
     /// </summary>
-    /// <param name="predictedClass">Predicted class index per window, in the model's order, in time order.</param>
+    /// <param name="predictedClass">Predicted class index per window, in the model's order, in time order; <see cref="OutputReference.OtherActivity"/> for an activity the profile's labels lack.</param>
     /// <param name="confidence">Top-class probability per window.</param>
     /// <param name="entropy">Predictive entropy (nats) per window.</param>
     /// <param name="inputAlarms">Per prediction, its device's alarm (<see cref="DriftReport.Alarm"/> of the device's latest scoring) when it was made, or null.</param>

@@ -178,6 +178,57 @@ public sealed class ClassOrderTests : IDisposable
         Assert.True(outputs.ClassMix!.Statistic < 1e-9, $"the same predictions by name pool to the reference's class mix: {outputs}");
     }
 
+    [Fact]
+    public async Task OutputDrift_AVersionWithAnActivityTheProfileLacks_CountsItAndLosesNoWindow()
+    {
+        // The champion's network with one activity renamed on its card, as a retrain that added RUNNING would answer it.
+        // Before, each of its RUNNING answers threw in the drift monitor (an observer failure): the window was lost to
+        // input and output drift alike.
+        var champion = ModelCard.Load(TestRegistry.ChampionFile);
+        var windows = RandomWindows(300, seed: 29);
+        var flat = windows.SelectMany(w => w).ToArray();
+        var predicted = new int[windows.Count];
+        var confidence = new float[windows.Count];
+        var entropy = new float[windows.Count];
+        await using (var model = HarModel.Load(TestRegistry.ChampionFile))
+        {
+            var predictions = new Prediction[windows.Count];
+            model.Predict(flat, new float[windows.Count * champion.ClassCount], predictions);
+            for (var i = 0; i < predictions.Length; i++)
+            {
+                (predicted[i], confidence[i], entropy[i]) = (predictions[i].ClassIndex, predictions[i].Confidence, predictions[i].Entropy);
+            }
+        }
+
+        var renamed = predicted.GroupBy(c => c).OrderByDescending(g => g.Count()).First().Key;
+        var expectedOther = predicted.Count(c => c == renamed);
+        var labels = champion.Labels.ToArray();
+        labels[renamed] = "RUNNING";
+        var frames = new float[flat.Length * 3];
+        flat.CopyTo(frames, 0);
+        flat.CopyTo(frames, flat.Length);
+        flat.CopyTo(frames, 2 * flat.Length);
+        var profile = new ReferenceProfileBuilder([.. champion.Channels]).AddRecording("reference", frames).Build("test")
+            .WithOutputs(Har.Drift.OutputReference.FromPredictions(champion.Labels, predicted, confidence, entropy));
+
+        using var env = new TestRegistry(registerCandidate: false);
+        var path = Path.Combine(env.Root, "running.onnx");
+        File.WriteAllBytes(path, OnnxModelEditor.Rewrite(File.ReadAllBytes(TestRegistry.ChampionFile), Card("1.5.0", labels), inputTimeDimension: null));
+        var registry = new ModelRegistry(Path.Combine(env.Root, "running"), timeProvider: env.Time);
+        registry.Register(path, new ModelRegistrationOptions { Deployer = "tester" });
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() }, env.Time);
+        await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions(), drift, timeProvider: env.Time);
+        var served = new Prediction[windows.Count];
+        await pipeline.PredictAsync(null, flat, served);
+
+        Assert.Equal(expectedOther, served.Count(p => p.ClassIndex == renamed));
+        var outputs = drift.ScoreOutputsNow()!;
+        Assert.Equal(windows.Count, outputs.Predictions);
+        Assert.Equal(expectedOther, outputs.OtherActivityPredictions);
+        Assert.True(outputs.ClassMix!.Statistic > 0.05, $"the renamed answers are a class the reference never predicted, not the class they were: {outputs}");
+        Assert.Contains("of activities the profile lacks", outputs.ToString(), StringComparison.Ordinal);
+    }
+
     public void Dispose() => _env.Dispose();
 
     private static Dictionary<string, string> Card(string version, string[] labels) => new()

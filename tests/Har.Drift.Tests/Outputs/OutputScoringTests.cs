@@ -67,6 +67,49 @@ public sealed class OutputScoringTests
     }
 
     [Fact]
+    public void ScoreOutputs_ActivitiesTheProfileLacks_CountAsOneMoreClassTheReferenceNeverPredicted()
+    {
+        // A model version with a class the profile's model did not have: its predictions of that class are passed as
+        // OtherActivity. A few of them are counted and named; many of them drift the class mix.
+        var (c, conf, ent) = OutputSamples.Draw(seed: 8, n: 600, OutputSamples.ReferenceMix);
+        var scorer = new DriftScorer(Shared.Value);
+        var stable = scorer.ScoreOutputs(c, conf, ent);
+        c[17] = OutputReference.OtherActivity;
+        c[311] = OutputReference.OtherActivity;
+        var few = scorer.ScoreOutputs(c, conf, ent);
+
+        Assert.Equal(2, few.OtherActivityPredictions);
+        Assert.Equal(600, few.Predictions);
+        Assert.Equal([.. OutputSamples.Labels, "(activities the profile lacks)"], few.Labels);
+        Assert.Equal(2, few.ClassMix!.CurrentCounts![^1]);
+        Assert.Equal(0, few.ClassMix.ReferenceCounts![^1]);
+        Assert.Equal(600, few.ClassMix.CurrentCounts.Sum());
+        Assert.Equal(CategoricalTests.JensenShannonDistance(few.ClassMix.ReferenceCounts, few.ClassMix.CurrentCounts), few.ClassMix.Statistic, 12);
+        Assert.True(few.ClassMix.Statistic > stable.ClassMix!.Statistic, $"{few} against {stable}");
+        Assert.Contains("2 (0.3 %) of activities the profile lacks", few.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, stable.OtherActivityPredictions);
+        Assert.Equal(OutputSamples.Labels, stable.Labels);
+
+        // A third of the windows are the new activity: the class mix drifts.
+        for (var i = 0; i < c.Length; i += 3)
+        {
+            c[i] = OutputReference.OtherActivity;
+        }
+
+        var many = scorer.ScoreOutputs(c, conf, ent);
+        Assert.Equal(DriftVerdict.Drifted, many.Verdict);
+        Assert.True(many.ClassMix!.Significant && many.ClassMix.AboveFloor, many.ToString());
+        Assert.Equal(202, many.OtherActivityPredictions); // every third window, and the two above
+    }
+
+    [Fact]
+    public void ScoreOutputs_NegativeClassOtherThanOtherActivity_ThrowsNamingIt()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new DriftScorer(Shared.Value).ScoreOutputs([0, -2], [0.9f, 0.9f], [0.1f, 0.1f]));
+        Assert.Contains("OtherActivity", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ScoreOutputs_ProfileWithoutOutputs_SaysHowToAttachThem()
     {
         var ex = Assert.Throws<InvalidOperationException>(() => new DriftScorer(Synthetic.Profile()).ScoreOutputs([0], [0.9f], [0.1f]));
@@ -105,5 +148,6 @@ public sealed class OutputScoringTests
         Assert.Contains("har_drift_output_verdict{monitor=\"m1\",test=\"class_mix\"} 2", text, StringComparison.Ordinal);
         Assert.Contains("har_drift_output_statistic{monitor=\"m1\",test=\"confidence\"}", text, StringComparison.Ordinal);
         Assert.Contains("har_drift_output_predictions{monitor=\"m1\"} 400", text, StringComparison.Ordinal);
+        Assert.Contains("har_drift_output_other_activity_predictions{monitor=\"m1\"} 0", text, StringComparison.Ordinal);
     }
 }
