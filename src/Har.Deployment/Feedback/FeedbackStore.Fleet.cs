@@ -68,16 +68,23 @@ public sealed partial class FeedbackStore
         var added = 0;
         foreach (var label in labels)
         {
+            if (label.Predictions.Count == 0)
+            {
+                continue;
+            }
+
+            // The versions first: one that names an activity this store does not know yet adds it (a candidate's new class).
+            var ids = label.Predictions.Take(3).Select(p => Version(p.Version).Id).ToArray();
             var truth = IndexOf(label.Truth);
-            if (truth < 0 || label.Predictions.Count == 0)
+            if (truth < 0)
             {
                 continue;
             }
 
             var w = new LabelledWindow { Truth = (short)truth, Version0 = -1, Version1 = -1, Version2 = -1 };
-            foreach (var p in label.Predictions.Take(3))
+            for (var i = 0; i < ids.Length; i++)
             {
-                w.Set(Version(p.Version).Id, (short)IndexOf(p.Activity));
+                w.Set(ids[i], (short)IndexOf(label.Predictions[i].Activity));
             }
 
             Add(w, ship: false);
@@ -90,15 +97,16 @@ public sealed partial class FeedbackStore
     private ShippedLabel Ship(VersionInfo[] versions, in LabelledWindow w)
     {
         var predictions = new List<ShippedPrediction>(3);
+        var activities = Activities;
         foreach (var (id, predicted) in (ReadOnlySpan<(int, short)>)[(w.Version0, w.Predicted0), (w.Version1, w.Predicted1), (w.Version2, w.Predicted2)])
         {
             if (id >= 0 && id < versions.Length)
             {
-                predictions.Add(new ShippedPrediction(versions[id].Name, predicted >= 0 && predicted < _activities.Length ? _activities[predicted] : null));
+                predictions.Add(new ShippedPrediction(versions[id].Name, predicted >= 0 && predicted < activities.Count ? activities[predicted] : null));
             }
         }
 
-        return new ShippedLabel(_activities[w.Truth], predictions);
+        return new ShippedLabel(activities[w.Truth], predictions);
     }
 }
 

@@ -23,7 +23,7 @@ namespace Har.Deployment;
 /// </remarks>
 public sealed partial class FeedbackStore
 {
-    private readonly string[] _activities;
+    private string[] _activities;
     private readonly Func<string, IReadOnlyList<string>?> _labelsOf;
     private readonly long _windowTicks;
     private readonly int _windowLength;
@@ -55,8 +55,12 @@ public sealed partial class FeedbackStore
         _forwarded = new(Limits.LabelledWindows);
     }
 
-    /// <summary>Gets the activity names a label may carry (the served model's labels, in class order).</summary>
-    public IReadOnlyList<string> Activities => _activities;
+    /// <summary>
+    /// Gets the activity names a label may carry: the served model's labels in class order, then any activity a version
+    /// that has made predictions since names and they lack (a candidate that added <c>RUNNING</c>: its windows can be
+    /// labelled as such, and the champion is wrong on them).
+    /// </summary>
+    public IReadOnlyList<string> Activities => Volatile.Read(ref _activities);
 
     internal FeedbackLimits Limits { get; }
 
@@ -82,7 +86,7 @@ public sealed partial class FeedbackStore
             throw new ArgumentException(Invariant($"Frame range [{startFrame}, {endFrame}) is empty, inverted or negative; expected 0 ≤ startFrame < endFrame."), nameof(endFrame));
         }
 
-        _forwarded.Add(new ForwardedLabel(streamId, _activities[truth], startFrame, endFrame, null, null));
+        _forwarded.Add(new ForwardedLabel(streamId, Activities[truth], startFrame, endFrame, null, null));
         return Join(streamId, truth, startFrame, endFrame, byTime: false);
     }
 
@@ -105,7 +109,7 @@ public sealed partial class FeedbackStore
             throw new ArgumentException(Invariant($"Time range [{from:O}, {to:O}] is empty or inverted; expected from < to."), nameof(to));
         }
 
-        _forwarded.Add(new ForwardedLabel(streamId, _activities[truth], null, null, from, to));
+        _forwarded.Add(new ForwardedLabel(streamId, Activities[truth], null, null, from, to));
         return Join(streamId, truth, from.UtcTicks, to.UtcTicks, byTime: true);
     }
 
@@ -192,11 +196,11 @@ public sealed partial class FeedbackStore
         ArgumentNullException.ThrowIfNull(activity);
         return IndexOf(activity) is var i and >= 0
             ? i
-            : throw new ArgumentException($"Unknown activity '{activity}'; expected one of: {string.Join(", ", _activities)}.", nameof(activity));
+            : throw new ArgumentException($"Unknown activity '{activity}'; expected one of: {string.Join(", ", Activities)}.", nameof(activity));
     }
 
     /// <summary>The activity's index among <see cref="Activities"/> (case-insensitive), or −1.</summary>
-    private int IndexOf(string? activity) => activity is null ? -1 : Array.FindIndex(_activities, a => string.Equals(a, activity, StringComparison.OrdinalIgnoreCase));
+    private int IndexOf(string? activity) => activity is null ? -1 : Array.FindIndex(Volatile.Read(ref _activities), a => string.Equals(a, activity, StringComparison.OrdinalIgnoreCase));
 
     private int Join(string streamId, int truth, long from, long to, bool byTime)
     {
@@ -314,13 +318,24 @@ public sealed partial class FeedbackStore
                 }
             }
 
-            // Map the version's class indexes to the activity names' order; a name the store does not know never matches a label.
+            // Map the version's class indexes to the activity names' order. An activity the store does not know yet (a
+            // version that added a class) is appended, so that labels may name it; indexes already given never change.
             var labels = _labelsOf(name) ?? _activities;
+            var activities = _activities;
             var map = new short[labels.Count];
             for (var i = 0; i < map.Length; i++)
             {
-                map[i] = (short)Array.FindIndex(_activities, a => string.Equals(a, labels[i], StringComparison.OrdinalIgnoreCase));
+                var k = Array.FindIndex(activities, a => string.Equals(a, labels[i], StringComparison.OrdinalIgnoreCase));
+                if (k < 0 && activities.Length < short.MaxValue)
+                {
+                    activities = [.. activities, labels[i]];
+                    k = activities.Length - 1;
+                }
+
+                map[i] = (short)k;
             }
+
+            Volatile.Write(ref _activities, activities);
 
             var info = new VersionInfo(name, _versions.Length, map);
             Volatile.Write(ref _versions, [.. _versions, info]);

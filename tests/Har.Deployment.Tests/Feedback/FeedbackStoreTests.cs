@@ -134,6 +134,29 @@ public sealed class FeedbackStoreTests
     }
 
     [Fact]
+    public void AnActivityOnlyTheCandidateKnows_MayBeLabelled_OnceTheCandidateHasPredicted()
+    {
+        // The candidate added RUNNING (its class 3). Before it predicts, RUNNING is not an activity of the store; once it
+        // has, a window labelled RUNNING counts the candidate right and the champion (which said WALKING) wrong.
+        var store = new FeedbackStore(Activities, Length, 50, v => v == "2.0.0" ? ["WALKING", "SITTING", "STANDING", "RUNNING"] : null, _time);
+        Assert.Contains("Unknown activity 'RUNNING'", Assert.Throws<ArgumentException>(() => store.Report("d1", "RUNNING", 0, Length)).Message, StringComparison.Ordinal);
+        Record(store, "d1", "1.0.0", PredictionRole.Served, [0, 64], [0, 0]);
+        store.Record("d1", "2.0.0", [0, 64], [TestPrediction.Of(3, "RUNNING", "2.0.0"), TestPrediction.Of(0, "WALKING", "2.0.0")]);
+
+        Assert.Equal(["WALKING", "SITTING", "STANDING", "RUNNING"], store.Activities);
+        Assert.Equal(1, store.Report("d1", "running", 0, Length));
+        Assert.Equal(1, store.Report("d1", "WALKING", 64, 64 + Length));
+        var n = store.Count("2.0.0", "1.0.0");
+        Assert.Equal((2L, 1L, 0L, 1L, 0L), (n.Pairs, n.BothRight, n.StableOnlyRight, n.CandidateOnlyRight, n.BothWrong));
+
+        // A leader that has not seen the candidate yet learns RUNNING from the shipped windows' versions.
+        var leader = new FeedbackStore(Activities, Length, 50, v => v == "2.0.0" ? ["WALKING", "SITTING", "STANDING", "RUNNING"] : null, _time);
+        Assert.Equal(1, leader.Import([new ShippedLabel("RUNNING", [new ShippedPrediction("1.0.0", "WALKING"), new ShippedPrediction("2.0.0", "RUNNING")])]));
+        var m = leader.Count("2.0.0", "1.0.0");
+        Assert.Equal((1L, 1L), (m.Pairs, m.CandidateOnlyRight));
+    }
+
+    [Fact]
     public void BadLabels_AreRefusedWithWhatWasExpected()
     {
         var store = NewStore();
