@@ -43,7 +43,18 @@ internal static class DriftCommands
                 builder.AddRecording(string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}"), s.Samples);
             }
 
-            var profile = builder.Build(string.Create(CultureInfo.InvariantCulture, $"{which} split: {sessions.Select(s => s.Subject).Distinct().Count()} subjects, {sessions.Count} sessions, raw 50 Hz"));
+            ReferenceProfile profile;
+            try
+            {
+                profile = builder.Build(string.Create(CultureInfo.InvariantCulture, $"{which} split: {sessions.Select(s => s.Subject).Distinct().Count()} subjects, {sessions.Count} sessions, raw 50 Hz"));
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The data cannot make a profile (e.g. every session shorter than half a window): a problem of the input, not of the program.
+                var longest = sessions.Max(s => s.Samples.Length / Channels.Length);
+                throw new InvalidDataException($"{ex.Message} The {which} split's {sessions.Count} session(s) are at most {longest} frames long; record longer sessions or pass a smaller --window (now {parse.GetValue(window)}).", ex);
+            }
+
             if (parse.GetValue(model) is { } modelFile)
             {
                 var labelNames = SensorDataset.LoadLabelNames(DataFolder(parse.GetValue(data)));
@@ -491,12 +502,21 @@ internal static class DriftCommands
             }
 
             var parts = line.Split(',');
-            foreach (var i in idx)
+            if (parts.Length != cols.Count)
             {
-                frames.Add(float.Parse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture));
+                throw new InvalidDataException($"'{path}' line {lineNo} has {parts.Length} fields; expected {cols.Count} as in the header '{header}'.");
             }
 
-            stamps?.Add(long.Parse(parts[tIdx], CultureInfo.InvariantCulture));
+            foreach (var i in idx)
+            {
+                frames.Add(float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+                    ? v
+                    : throw new InvalidDataException($"'{path}' line {lineNo} column '{cols[i]}' is '{parts[i]}'; expected a number (a decimal point, not a comma)."));
+            }
+
+            stamps?.Add(long.TryParse(parts[tIdx], NumberStyles.Integer, CultureInfo.InvariantCulture, out var t)
+                ? t
+                : throw new InvalidDataException($"'{path}' line {lineNo} column 't_ms' is '{parts[tIdx]}'; expected whole milliseconds."));
         }
 
         return ([.. frames], stamps?.ToArray());

@@ -28,7 +28,17 @@ internal static class SensorDataset
             }
 
             var parts = line.Split(',');
-            names[int.Parse(parts[0], CultureInfo.InvariantCulture)] = parts[1];
+            if (parts.Length < 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) || id is < 0 or > byte.MaxValue)
+            {
+                throw new InvalidDataException($"'{path}' has the line '{line}'; expected 'id,name' with an id from 0 to 255.");
+            }
+
+            names[id] = parts[1].Trim();
+        }
+
+        if (names.Count == 0)
+        {
+            throw new InvalidDataException($"'{path}' lists no labels; expected a header and one 'id,name' line per activity.");
         }
 
         var result = new string[names.Keys.Max() + 1];
@@ -60,7 +70,12 @@ internal static class SensorDataset
             }
 
             var parts = line.Split(',');
-            result[int.Parse(parts[0], CultureInfo.InvariantCulture)] = parts[1].Trim();
+            if (parts.Length < 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var subject))
+            {
+                throw new InvalidDataException($"'{path}' has the line '{line}'; expected 'subject,split' with an integer subject and a split such as train or test.");
+            }
+
+            result[subject] = parts[1].Trim();
         }
 
         return result;

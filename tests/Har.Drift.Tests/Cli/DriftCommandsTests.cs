@@ -104,6 +104,61 @@ public sealed class DriftCommandsTests : IDisposable
         Assert.Contains("one number per line", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("ax,ay,az,gx,gy,gz\n0.1,0.2,0.3,0.4,0.5,0.6\n0.1,0.2,0.3\n", "line 3 has 3 fields; expected 6")]
+    [InlineData("ax,ay,az,gx,gy,gz\n0.1,0.2,0.3,0.4,0.5,0.6\n0.1,0.2,abc,0.4,0.5,0.6\n", "line 3 column 'az' is 'abc'; expected a number")]
+    [InlineData("t_ms,ax,ay,az,gx,gy,gz\n0.5,0.1,0.2,0.3,0.4,0.5,0.6\n", "line 2 column 't_ms' is '0.5'; expected whole milliseconds")]
+    public void Check_MalformedRow_ExitCode2NamingTheLine(string csv, string expected)
+    {
+        // A row cut short once crashed the command with an unhandled IndexOutOfRangeException and a stack trace.
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var input = Path.Combine(_dir, "malformed.csv");
+        File.WriteAllText(input, csv);
+        var (code, _, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har:", stderr, StringComparison.Ordinal);
+        Assert.Contains(expected, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("subject,split\n1;train\n", "expected 'subject,split'")]
+    [InlineData("subject,split\n1,train\n", "at most 1 frames long; record longer sessions or pass a smaller --window (now 3000)")]
+    public void Profile_MalformedOrTooShortData_ExitCode2SayingWhatWasExpected(string splits, string expected)
+    {
+        // Both once ended in an unhandled exception with a stack trace (IndexOutOfRangeException; InvalidOperationException).
+        var data = Path.Combine(_dir, "data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "labels.csv"), "id,name\n1,WALKING\n");
+        File.WriteAllText(Path.Combine(data, "splits.csv"), splits);
+        File.WriteAllText(Path.Combine(data, "samples.csv"), "subject,session,t_index,ax,ay,az,gx,gy,gz,label\n1,1,0,1,0,0,0,0,0,1\n");
+        var (code, _, stderr) = Har("drift", "profile", "--data", data, "-o", Path.Combine(_dir, "p.json"));
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har:", stderr, StringComparison.Ordinal);
+        Assert.Contains(expected, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("id,name\n1\n")]
+    [InlineData("id,name\nx,WALKING\n")]
+    [InlineData("id,name\n300,WALKING\n")]
+    [InlineData("id,name\n")]
+    public void LabelNames_MalformedLabelsFile_InvalidDataNamingTheFile(string content)
+    {
+        // har eval and drift profile --model read it; a short line threw IndexOutOfRangeException.
+        var data = Path.Combine(_dir, "labels-data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "labels.csv"), content);
+
+        var ex = Assert.Throws<InvalidDataException>(() => global::Har.Inference.Data.SensorDataset.LoadLabelNames(data));
+        Assert.Contains("labels.csv", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'id,name'", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Psi_MissingFile_ExitCode2()
     {
