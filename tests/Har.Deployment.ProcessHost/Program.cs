@@ -1,5 +1,6 @@
 using System.Globalization;
 using Har.Audit;
+using Har.Inference;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Har.Deployment.ProcessHost;
@@ -14,6 +15,9 @@ namespace Har.Deployment.ProcessHost;
 /// audit log and the control plane in PostgreSQL; as a follower it feeds synthetic observations (the leader none), prints <c>LEADER</c>/<c>FOLLOWER</c>,
 /// every traffic plan it publishes (<c>PLAN name revision percent unix-ms</c>) and <c>DONE name phase</c>, and reads
 /// <c>start</c> from stdin (a canary of 1.1.0 started through this replica).
+/// <c>label DIR ROUND</c> opens the registry <c>DIR/registry</c> with a pipeline and a controller on the real clock, serves
+/// 20 windows of stream <c>dev-ROUND</c>, labels them (alternately WALKING and SITTING, by time), prints
+/// <c>LABELLED windows labelled correct</c> (the current version's totals in the feedback store) and waits to be killed.
 /// </summary>
 internal static class Program
 {
@@ -36,8 +40,10 @@ internal static class Program
                 return await RolloutAsync(args[1]);
             case "fleet":
                 return await FleetReplica.RunAsync(args[1], args[2], args[3]);
+            case "label":
+                return await LabelAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
             default:
-                await Console.Error.WriteLineAsync("usage: hash SEED KEY… | string-hash KEY | rollout DIR | fleet DIR CONNECTION NAME");
+                await Console.Error.WriteLineAsync("usage: hash SEED KEY… | string-hash KEY | rollout DIR | fleet DIR CONNECTION NAME | label DIR ROUND");
                 return 2;
         }
     }
@@ -93,6 +99,35 @@ internal static class Program
         }
 
         Console.WriteLine($"DONE {controller.Status!.Phase}");
+        return 0;
+    }
+
+    private static async Task<int> LabelAsync(string dir, int round)
+    {
+        var registry = new ModelRegistry(Path.Combine(dir, "registry"));
+        var serving = new ServingOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() };
+        serving.Model.EnableMetrics = false;
+        await using var pipeline = ServingPipeline.Open(registry, serving);
+        await using var controller = await RolloutController.OpenAsync(registry, pipeline, new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() });
+        var values = pipeline.Geometry.WindowValues;
+        var rng = new Random(round);
+        var windows = new float[20 * values];
+        for (var i = 0; i < windows.Length; i++)
+        {
+            windows[i] = (float)(rng.NextDouble() * 2 - 1);
+        }
+
+        var stream = $"dev-{round}";
+        var from = DateTimeOffset.UtcNow.AddMinutes(-1);
+        for (var w = 0; w < 20; w++)
+        {
+            await pipeline.PredictAsync(stream, windows.AsMemory(w * values, values), new Prediction[1]);
+        }
+
+        var labelled = pipeline.Feedback.Report(stream, round % 2 == 0 ? "WALKING" : "SITTING", from, DateTimeOffset.UtcNow.AddMinutes(1));
+        var (total, correct) = pipeline.Feedback.Accuracy(registry.CurrentVersion!);
+        Console.WriteLine($"LABELLED {labelled} {total} {correct}");
+        await Task.Delay(Timeout.Infinite); // killed by the test: nothing is closed or flushed
         return 0;
     }
 }

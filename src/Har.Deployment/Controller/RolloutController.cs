@@ -206,6 +206,7 @@ public sealed partial class RolloutController : IAsyncDisposable
                 }
             }
 
+            _serving.Feedback?.SyncJournal();
             if (_state is null)
             {
                 return null;
@@ -297,6 +298,7 @@ public sealed partial class RolloutController : IAsyncDisposable
         // Wait for a reconciliation in progress, so no command runs on a disposed pipeline.
         await _gate.WaitAsync().ConfigureAwait(false);
         _gate.Dispose();
+        _serving.Feedback?.CloseJournal();
         DisposeFleet();
     }
 
@@ -357,6 +359,16 @@ public sealed partial class RolloutController : IAsyncDisposable
 
         var state = _store.Load();
         _state = state;
+        if (_store is RolloutStateStore files && _serving.Feedback is { JournalPath: null } feedback)
+        {
+            // The accuracy gate's labelled windows outlive the process, as the rollout state does.
+            var journal = Path.Combine(files.Directory, FeedbackJournal.FileName);
+            var (restored, skipped) = feedback.AttachJournal(journal);
+            if (restored + skipped > 0)
+            {
+                Log.FeedbackRestored(_logger, restored, journal, skipped);
+            }
+        }
         if (state is not null)
         {
             Log.Resumed(_logger, state.RolloutId, state.Phase, state.StepIndex, state.Revision);

@@ -254,6 +254,11 @@ public sealed partial class FeedbackStore
             _shipped.Add(Ship(versions, window));
         }
 
+        if (ship && _journal is { } journal)
+        {
+            journal.Append(Ship(versions, window));
+        }
+
         lock (_labelledLock)
         {
             var slot = (int)(_labelledTotal % _labelled.Length);

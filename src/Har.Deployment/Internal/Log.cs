@@ -51,4 +51,7 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Warning, "A rollout state write lost the compare-and-set to another replica and was not applied; re-reading: {Message}")]
     public static partial void StateConflict(ILogger logger, string message);
+
+    [LoggerMessage(40, LogLevel.Information, "Feedback: {Restored} labelled windows restored from {Path} for the accuracy gate ({Skipped} unreadable lines skipped)")]
+    public static partial void FeedbackRestored(ILogger logger, int restored, string path, int skipped);
 }

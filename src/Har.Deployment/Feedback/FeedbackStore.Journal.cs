@@ -1,0 +1,39 @@
+namespace Har.Deployment;
+
+/// <summary>The labelled windows of a single-process deployment kept on disk across restarts (<see cref="FeedbackJournal"/>).</summary>
+public sealed partial class FeedbackStore
+{
+    private FeedbackJournal? _journal;
+
+    /// <summary>Gets the journal's path, or <see langword="null"/> when the windows labelled here live in memory only.</summary>
+    internal string? JournalPath => _journal?.Path;
+
+    /// <summary>
+    /// Keeps every window labelled here from now on in the journal at <paramref name="path"/>, after restoring the windows
+    /// it already holds (a restarted process's accuracy gate reads them as the old process's did). Call it once, before
+    /// labels arrive; a fleet does not use it (its leader gathers the replicas' labelled windows).
+    /// </summary>
+    /// <returns>The windows restored, and the lines skipped as unreadable (a line torn by a crash).</returns>
+    internal (int Restored, int Skipped) AttachJournal(string path)
+    {
+        if (_journal is not null)
+        {
+            throw new InvalidOperationException($"The feedback store already keeps its labelled windows in '{_journal.Path}'.");
+        }
+
+        var journal = FeedbackJournal.Open(path, Limits.LabelledWindows, out var windows, out var skipped);
+        var restored = Import(windows); // not journaled again: the journal is attached after
+        _journal = journal;
+        return (restored, skipped);
+    }
+
+    /// <summary>Makes the journal's appended windows durable (fsync); nothing without a journal.</summary>
+    internal void SyncJournal() => _journal?.Sync();
+
+    /// <summary>Closes the journal (durably); the store keeps working in memory.</summary>
+    internal void CloseJournal()
+    {
+        var journal = Interlocked.Exchange(ref _journal, null);
+        journal?.Dispose();
+    }
+}
