@@ -140,29 +140,8 @@ public sealed class ClassOrderTests : IDisposable
     public async Task OutputDrift_AVersionWithAnotherLabelOrder_IsPooledByActivityName()
     {
         // The profile's output reference is the champion's predictions on some windows, in the champion's label order.
-        var champion = ModelCard.Load(TestRegistry.ChampionFile);
-        var windows = RandomWindows(600, seed: 23);
-        var flat = windows.SelectMany(w => w).ToArray();
-        var predicted = new int[windows.Count];
-        var confidence = new float[windows.Count];
-        var entropy = new float[windows.Count];
-        await using (var model = HarModel.Load(TestRegistry.ChampionFile))
-        {
-            var predictions = new Prediction[windows.Count];
-            model.Predict(flat, new float[windows.Count * champion.ClassCount], predictions);
-            for (var i = 0; i < predictions.Length; i++)
-            {
-                (predicted[i], confidence[i], entropy[i]) = (predictions[i].ClassIndex, predictions[i].Confidence, predictions[i].Entropy);
-            }
-        }
-
+        var (flat, predicted, profile) = await ChampionReferenceAsync(600, seed: 23);
         Assert.True(predicted.Distinct().Count() >= 2, "the champion predicts one class only on these windows: nothing to tell orders apart");
-        var frames = new float[flat.Length * 3];
-        flat.CopyTo(frames, 0);
-        flat.CopyTo(frames, flat.Length);
-        flat.CopyTo(frames, 2 * flat.Length);
-        var profile = new ReferenceProfileBuilder([.. champion.Channels]).AddRecording("reference", frames).Build("test")
-            .WithOutputs(Har.Drift.OutputReference.FromPredictions(champion.Labels, predicted, confidence, entropy));
 
         // A registry whose current version is the champion's network with outputs and card reversed together: it predicts
         // exactly what the champion predicts, each class at the other end of its label list.
@@ -171,10 +150,10 @@ public sealed class ClassOrderTests : IDisposable
         registry.Register(_env.Registry.Get(Reordered).ModelPath, new ModelRegistrationOptions { Deployer = "tester" });
         using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() }, env.Time);
         await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions(), drift, timeProvider: env.Time);
-        await pipeline.PredictAsync(null, flat, new Prediction[windows.Count]);
+        await pipeline.PredictAsync(null, flat, new Prediction[predicted.Length]);
 
         var outputs = drift.ScoreOutputsNow()!;
-        Assert.Equal(windows.Count, outputs.Predictions);
+        Assert.Equal(predicted.Length, outputs.Predictions);
         Assert.True(outputs.ClassMix!.Statistic < 1e-9, $"the same predictions by name pool to the reference's class mix: {outputs}");
     }
 
@@ -184,32 +163,11 @@ public sealed class ClassOrderTests : IDisposable
         // The champion's network with one activity renamed on its card, as a retrain that added RUNNING would answer it.
         // Before, each of its RUNNING answers threw in the drift monitor (an observer failure): the window was lost to
         // input and output drift alike.
-        var champion = ModelCard.Load(TestRegistry.ChampionFile);
-        var windows = RandomWindows(300, seed: 29);
-        var flat = windows.SelectMany(w => w).ToArray();
-        var predicted = new int[windows.Count];
-        var confidence = new float[windows.Count];
-        var entropy = new float[windows.Count];
-        await using (var model = HarModel.Load(TestRegistry.ChampionFile))
-        {
-            var predictions = new Prediction[windows.Count];
-            model.Predict(flat, new float[windows.Count * champion.ClassCount], predictions);
-            for (var i = 0; i < predictions.Length; i++)
-            {
-                (predicted[i], confidence[i], entropy[i]) = (predictions[i].ClassIndex, predictions[i].Confidence, predictions[i].Entropy);
-            }
-        }
-
+        var (flat, predicted, profile) = await ChampionReferenceAsync(300, seed: 29);
         var renamed = predicted.GroupBy(c => c).OrderByDescending(g => g.Count()).First().Key;
         var expectedOther = predicted.Count(c => c == renamed);
-        var labels = champion.Labels.ToArray();
+        var labels = ModelCard.Load(TestRegistry.ChampionFile).Labels.ToArray();
         labels[renamed] = "RUNNING";
-        var frames = new float[flat.Length * 3];
-        flat.CopyTo(frames, 0);
-        flat.CopyTo(frames, flat.Length);
-        flat.CopyTo(frames, 2 * flat.Length);
-        var profile = new ReferenceProfileBuilder([.. champion.Channels]).AddRecording("reference", frames).Build("test")
-            .WithOutputs(Har.Drift.OutputReference.FromPredictions(champion.Labels, predicted, confidence, entropy));
 
         using var env = new TestRegistry(registerCandidate: false);
         var path = Path.Combine(env.Root, "running.onnx");
@@ -218,18 +176,45 @@ public sealed class ClassOrderTests : IDisposable
         registry.Register(path, new ModelRegistrationOptions { Deployer = "tester" });
         using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() }, env.Time);
         await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions(), drift, timeProvider: env.Time);
-        var served = new Prediction[windows.Count];
+        var served = new Prediction[predicted.Length];
         await pipeline.PredictAsync(null, flat, served);
 
         Assert.Equal(expectedOther, served.Count(p => p.ClassIndex == renamed));
         var outputs = drift.ScoreOutputsNow()!;
-        Assert.Equal(windows.Count, outputs.Predictions);
+        Assert.Equal(predicted.Length, outputs.Predictions);
         Assert.Equal(expectedOther, outputs.OtherActivityPredictions);
         Assert.True(outputs.ClassMix!.Statistic > 0.05, $"the renamed answers are a class the reference never predicted, not the class they were: {outputs}");
         Assert.Contains("of activities the profile lacks", outputs.ToString(), StringComparison.Ordinal);
     }
 
     public void Dispose() => _env.Dispose();
+
+    /// <summary>Random windows, the champion's predictions on them, and a drift profile whose output reference is those predictions (in the champion's order).</summary>
+    private static async Task<(float[] Flat, int[] Predicted, ReferenceProfile Profile)> ChampionReferenceAsync(int count, int seed)
+    {
+        var champion = ModelCard.Load(TestRegistry.ChampionFile);
+        var flat = RandomWindows(count, seed).SelectMany(w => w).ToArray();
+        var predicted = new int[count];
+        var confidence = new float[count];
+        var entropy = new float[count];
+        await using (var model = HarModel.Load(TestRegistry.ChampionFile))
+        {
+            var predictions = new Prediction[count];
+            model.Predict(flat, new float[count * champion.ClassCount], predictions);
+            for (var i = 0; i < count; i++)
+            {
+                (predicted[i], confidence[i], entropy[i]) = (predictions[i].ClassIndex, predictions[i].Confidence, predictions[i].Entropy);
+            }
+        }
+
+        var frames = new float[flat.Length * 3];
+        flat.CopyTo(frames, 0);
+        flat.CopyTo(frames, flat.Length);
+        flat.CopyTo(frames, 2 * flat.Length);
+        var profile = new ReferenceProfileBuilder([.. champion.Channels]).AddRecording("reference", frames).Build("test")
+            .WithOutputs(Har.Drift.OutputReference.FromPredictions(champion.Labels, predicted, confidence, entropy));
+        return (flat, predicted, profile);
+    }
 
     private static Dictionary<string, string> Card(string version, string[] labels) => new()
     {
