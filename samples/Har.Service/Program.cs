@@ -128,7 +128,7 @@ app.UseMiddleware<OperationAuditMiddleware>();
 app.MapServiceEndpoints();
 
 app.Run();
-return 0;
+return Environment.ExitCode; // 1 when a background service failed and stopped the host (ControllerLoop), not a clean 0
 
 /// <summary>Every route of the service (also what <c>--list-routes</c> prints and the OpenAPI document describes).</summary>
 internal static class ServiceRoutes
@@ -154,20 +154,30 @@ internal sealed class ControllerLoop(IServiceProvider services, TimeProvider tim
     /// <summary>Resolves the controller when it can be opened (its registry and audit log need a writable disk), retrying every 5 s.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        RolloutController? controller = null;
-        while (controller is null)
+        try
         {
-            try
+            RolloutController? controller = null;
+            while (controller is null)
             {
-                controller = services.GetRequiredService<RolloutController>();
+                try
+                {
+                    controller = services.GetRequiredService<RolloutController>();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Log.ControllerUnavailable(logger, ex);
+                    await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
+                }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                Log.ControllerUnavailable(logger, ex);
-                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken);
-            }
-        }
 
-        await controller.RunAsync(stoppingToken);
+            await controller.RunAsync(stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            // The host stops on a failed background service; it must not look like a clean exit to its supervisor.
+            Log.ControllerFailed(logger, ex);
+            Environment.ExitCode = 1;
+            throw;
+        }
     }
 }

@@ -31,4 +31,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "The delivery metrics cannot read the audit log now; retrying")]
     public static partial void DeliveryMetricsUnavailable(ILogger logger, Exception exception);
+
+    [LoggerMessage(50, LogLevel.Critical, "The rollout controller failed and the service stops with exit code 1 (a supervisor restarts it; the cause must be fixed first)")]
+    public static partial void ControllerFailed(ILogger logger, Exception exception);
 }

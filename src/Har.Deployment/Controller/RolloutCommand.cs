@@ -52,6 +52,47 @@ public sealed record RolloutCommand
     /// <summary>Gets the incident report's actions taken or to take.</summary>
     public string? IncidentActions { internal get; init; }
 
+    /// <summary>The most characters of <see cref="Actor"/> (a name, not a text).</summary>
+    public const int MaxActorLength = 256;
+
+    /// <summary>The most characters of the reason, and of each incident text (summary, cause, actions).</summary>
+    public const int MaxTextLength = 8_192;
+
+    /// <summary>The most characters of a rollout id.</summary>
+    public const int MaxRolloutIdLength = 128;
+
+    /// <summary>
+    /// Checks what the command records before anything is applied: every text goes into the audit log and the rollout
+    /// state, so an unbounded one would be applied and then fail to be recorded. Found from outside: a 2 MB reason started
+    /// a rollout, then every later record of it (the next steps, an abort, the incident) was refused by the log's record
+    /// limit, leaving a rollout no command could end, whose state the next start could not replay.
+    /// </summary>
+    /// <exception cref="ArgumentException">A text is too long, the actor holds control characters, or the rollout id is not a plain name.</exception>
+    internal void Validate()
+    {
+        if (Actor.Length > MaxActorLength || Actor.Any(char.IsControl))
+        {
+            throw new ArgumentException($"The command's actor has {Actor.Length} characters{(Actor.Any(char.IsControl) ? " and control characters" : string.Empty)}; expected a name of at most {MaxActorLength} characters without control characters.", "actor");
+        }
+
+        foreach (var (name, text) in (ReadOnlySpan<(string, string?)>)[("reason", Reason), ("incident summary", IncidentSummary), ("incident cause", IncidentCause), ("incident actions", IncidentActions)])
+        {
+            if (text is { Length: > MaxTextLength })
+            {
+                throw new ArgumentException($"The command's {name} has {text.Length:N0} characters; expected at most {MaxTextLength:N0} (it is recorded in the audit log and the rollout state).", name.Replace(' ', '_'));
+            }
+        }
+
+        if (RolloutId is { } id && !IsPlainName(id))
+        {
+            throw new ArgumentException($"Rollout id '{(id.Length > 40 ? id[..40] + "…" : id)}' is not a plain name; expected 1 to {MaxRolloutIdLength} letters, digits, '.', '_' or '-', starting with a letter or digit (it names the rollout's archived state file).", "rolloutId");
+        }
+    }
+
+    private static bool IsPlainName(string id) =>
+        id.Length is > 0 and <= MaxRolloutIdLength && char.IsAsciiLetterOrDigit(id[0]) && !id.Contains("..", StringComparison.Ordinal)
+        && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
     /// <summary>Creates a start command.</summary>
     /// <param name="candidate">The registered version to roll out.</param>
     /// <param name="strategy">The strategy's name, e.g. <c>canary</c>.</param>
