@@ -363,10 +363,18 @@ public sealed class ModelCard
         {
             if (item.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(item.GetString()))
             {
-                throw new ModelCardException(key, $"Model card key '{key}' item {i} is {item.ValueKind}; expected a non-empty string.");
+                throw new ModelCardException(key, $"Model card key '{key}' item {i} is {(item.ValueKind == JsonValueKind.String ? "a blank string" : item.ValueKind.ToString())}; expected a non-empty string.");
             }
 
-            result[i++] = item.GetString()!;
+            var value = item.GetString()!;
+            var first = Array.FindIndex(result, 0, i, r => string.Equals(r, value, StringComparison.OrdinalIgnoreCase));
+            if (first >= 0)
+            {
+                // Versions are compared by these names (activities, channels): a repeated one would make that ambiguous.
+                throw new ModelCardException(key, $"Model card key '{key}' names '{value}' twice (items {first} and {i}, compared ignoring case); expected each name once.");
+            }
+
+            result[i++] = value;
         }
 
         return result;

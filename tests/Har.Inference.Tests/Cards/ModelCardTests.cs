@@ -172,6 +172,9 @@ public sealed class ModelCardTests
     [InlineData(ModelCardKeys.SampleRateHz, "0", "expected a positive, finite rate")]
     [InlineData(ModelCardKeys.TrainedAt, "yesterday", "expected an ISO-8601 timestamp")]
     [InlineData(ModelCardKeys.Parameters, "many", "expected a positive integer parameter count")]
+    [InlineData(ModelCardKeys.Labels, "[\"WALKING\",\"SITTING\",\"walking\"]", "names 'walking' twice (items 0 and 2, compared ignoring case); expected each name once")]
+    [InlineData(ModelCardKeys.Labels, "[\"WALKING\",\"  \"]", "item 1 is a blank string; expected a non-empty string")]
+    [InlineData(ModelCardKeys.Channels, "[\"ax\",\"ax\",\"ax\",\"ax\",\"ax\",\"ax\"]", "names 'ax' twice (items 0 and 1")]
     public void FromMetadata_MalformedValue_SaysWhatWasExpected(string key, string value, string expected)
     {
         var metadata = ValidMetadata();
