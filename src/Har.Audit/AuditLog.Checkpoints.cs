@@ -51,6 +51,17 @@ public sealed partial class AuditLog
             return _pg.Reading(s => s.CreateCheckpoint(key));
         }
 
+        // One signer at a time: two concurrent calls (the background signer and a proof request) could otherwise write
+        // their notes in the other order, replacing a newer checkpoint with an older one. Found from outside: a proof of
+        // the entry just appended intermittently failed with "not covered by the latest signed checkpoint".
+        lock (_checkpointLock)
+        {
+            return CreateCheckpointLocked(key);
+        }
+    }
+
+    private SignedCheckpoint CreateCheckpointLocked(AuditSigningKey key)
+    {
         long size, segment;
         lock (_commitLock)
         {

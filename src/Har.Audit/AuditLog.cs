@@ -49,6 +49,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     private readonly EntryIndex _index;
     private readonly object _gate = new();
     private readonly Lock _commitLock = new();
+    private readonly Lock _checkpointLock = new();
     private readonly SemaphoreSlim _sealGate = new(1, 1);
     private readonly Thread _writer;
     private readonly ArrayBufferWriter<byte> _group = new(1 << 20);

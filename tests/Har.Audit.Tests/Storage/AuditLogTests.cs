@@ -263,6 +263,36 @@ public sealed class AuditLogTests
     }
 
     [Fact]
+    public async Task CreateCheckpoint_Concurrently_NeverReplacesANewerCheckpointWithAnOlderOne()
+    {
+        // Writers append and sign at once (the service's background signer beside proof requests). Before signing was
+        // serialised, a slower signer of a smaller tree could write its note last: the latest checkpoint went backwards,
+        // and a proof of an entry its own signer had just covered was refused.
+        using var dir = new TempDir();
+        using var key = AuditSigningKey.Generate("audit.example.com/har-test");
+        using var log = AuditLog.Open(new AuditLogOptions { Directory = dir.Path, Origin = "audit.example.com/har-test", MetricsRegistry = new CollectorRegistry() });
+        var violations = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Parallel.ForAsync(0, 8, Ct, async (w, ct) =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                var index = (await log.AppendAsync(Samples.Event((w * 100) + i), ct)).Index;
+                var signed = log.CreateCheckpoint(key);
+                var latest = log.LatestCheckpoint!.TreeSize;
+                if (signed.TreeSize <= index || latest < signed.TreeSize)
+                {
+                    violations.Add($"entry {index}: signed {signed.TreeSize}, latest {latest}");
+                }
+
+                _ = log.ExportProof(index); // covered by the latest checkpoint
+            }
+        });
+
+        Assert.Empty(violations);
+        Assert.Equal(200, log.LatestCheckpoint!.TreeSize);
+    }
+
+    [Fact]
     public async Task CreateCheckpoint_ExportProof_VerifiesOfflineAndRejectsTampering()
     {
         using var dir = new TempDir();
