@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Deployment;
@@ -55,6 +56,8 @@ internal static class PredictEndpoints
                 {
                     error = new(413, $"{values.Count / windowValues} windows in one request; at most {maxWindows} are accepted.");
                 }
+
+                error ??= FirstNonFinite(values.Memory.Span, windowValues, pipeline.Geometry.Channels);
 
                 streamId = request.Headers["X-Stream-Id"].ToString() is { Length: > 0 } h ? h : request.Query["stream_id"].ToString();
             }
@@ -147,6 +150,24 @@ internal static class PredictEndpoints
         {
             values.Dispose();
         }
+    }
+
+    /// <summary>400 naming the first NaN or infinite value by window, frame and channel (JSON windows are checked as they are read).</summary>
+    private static BodyError? FirstNonFinite(ReadOnlySpan<float> values, int windowValues, IReadOnlyList<string> channels)
+    {
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(values))
+        {
+            return null;
+        }
+
+        var i = 0;
+        while (float.IsFinite(values[i]))
+        {
+            i++;
+        }
+
+        var inWindow = i % windowValues;
+        return new(400, string.Create(CultureInfo.InvariantCulture, $"Window {i / windowValues} frame {inWindow / channels.Count} channel {channels[inWindow % channels.Count]} is {values[i]}; expected finite sensor values. Nothing was predicted."));
     }
 
     private static bool IsOctetStream(HttpRequest request) =>
