@@ -34,6 +34,9 @@ public sealed class AuditProofBundle
 
     internal byte[] EntryBytes { get; }
 
+    /// <summary>Gets why the bundle's readable copy of the entry is not the proven entry, or <see langword="null"/> when it is (or absent).</summary>
+    internal string? ReadableProblem { get; private init; }
+
     /// <summary>Parses a bundle written by <see cref="ToJson"/>.</summary>
     /// <param name="json">The bundle JSON.</param>
     /// <returns>The bundle.</returns>
@@ -51,11 +54,31 @@ public sealed class AuditProofBundle
             }
 
             var path = root.GetProperty("inclusion_path").EnumerateArray().Select(e => (ReadOnlyMemory<byte>)Convert.FromHexString(e.GetString()!)).ToList();
+            var entry = Convert.FromBase64String(root.GetProperty("entry").GetString()!);
+            string? readableProblem = null;
+            if (root.TryGetProperty("entry_json", out var readable))
+            {
+                // What a reader looks at must be what is proven: the readable copy is compared with the proven bytes.
+                try
+                {
+                    using var proven = JsonDocument.Parse(entry);
+                    if (!JsonElement.DeepEquals(readable, proven.RootElement))
+                    {
+                        readableProblem = "the readable copy (entry_json) differs from the proven entry: it was edited; read the entry from 'entry'";
+                    }
+                }
+                catch (JsonException)
+                {
+                    readableProblem = "the proven entry is not JSON, so its readable copy (entry_json) cannot be it";
+                }
+            }
+
             return new AuditProofBundle(
-                Convert.FromBase64String(root.GetProperty("entry").GetString()!),
+                entry,
                 root.GetProperty("leaf_index").GetInt64(),
                 path,
-                SignedCheckpoint.Parse(root.GetProperty("checkpoint").GetString()!));
+                SignedCheckpoint.Parse(root.GetProperty("checkpoint").GetString()!))
+            { ReadableProblem = readableProblem };
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or NullReferenceException)
         {
@@ -63,13 +86,19 @@ public sealed class AuditProofBundle
         }
     }
 
-    /// <summary>Verifies the bundle offline: the checkpoint signature with <paramref name="verifier"/>, the entry's own index, and the inclusion path to the signed root at the signed size.</summary>
+    /// <summary>Verifies the bundle offline: that its readable copy (<c>entry_json</c>) is the proven entry, the checkpoint signature with <paramref name="verifier"/>, the entry's own index, and the inclusion path to the signed root at the signed size.</summary>
     /// <param name="verifier">The log's trusted verifier key.</param>
     /// <param name="problem">Why verification failed, or <see langword="null"/>.</param>
     /// <returns><see langword="true"/> when everything verifies.</returns>
     public bool Verify(AuditVerifierKey verifier, out string? problem)
     {
         ArgumentNullException.ThrowIfNull(verifier);
+        if (ReadableProblem is { } readable)
+        {
+            problem = readable;
+            return false;
+        }
+
         if (!Checkpoint.Verify(verifier))
         {
             problem = $"the checkpoint carries no valid signature by {verifier.Name}+{verifier.KeyId:x8}";

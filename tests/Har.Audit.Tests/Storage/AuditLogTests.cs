@@ -323,6 +323,16 @@ public sealed class AuditLogTests
         json["entry"] = Convert.ToBase64String(entry);
         Assert.False(AuditProofBundle.Parse(json.ToJsonString()).Verify(verifier, out _));
 
+        // The readable copy is what an auditor reads: editing it (the proven bytes untouched) fails verification too.
+        // Found by fuzzing the CLI: an edited actor in entry_json still verified "OK".
+        var readable = System.Text.Json.Nodes.JsonNode.Parse(log.ExportProof(13).ToJson())!;
+        Assert.True(AuditProofBundle.Parse(readable.ToJsonString()).Verify(verifier, out problem), problem);
+        readable["entry_json"]!["record"]!["actor"] = "someone-else";
+        Assert.False(AuditProofBundle.Parse(readable.ToJsonString()).Verify(verifier, out problem));
+        Assert.Contains("entry_json", problem, StringComparison.Ordinal);
+        readable.AsObject().Remove("entry_json");
+        Assert.True(AuditProofBundle.Parse(readable.ToJsonString()).Verify(verifier, out problem), problem); // the proven bytes alone still verify
+
         // Verify with the stored key (not pinned) and with a pinned key.
         var result = log.Verify();
         Assert.True(result.IsValid, result.Message);
