@@ -169,18 +169,44 @@ public static partial class DeploymentBackup
         return files;
     }
 
-    /// <summary>Keeps the <paramref name="keep"/> newest archives in <paramref name="directory"/> and deletes the older ones.</summary>
+    /// <summary>
+    /// Keeps the <paramref name="keep"/> newest archives in <paramref name="directory"/> that verify
+    /// (<see cref="Verify"/>, with the key each archive holds) and deletes the archives older than them. An archive
+    /// that does not verify — damaged, truncated, or a stray file under an archive's name — is neither counted as kept
+    /// nor deleted: it is named in <paramref name="unverified"/> for the operator to look at.
+    /// </summary>
+    /// <remarks>
+    /// Found by fuzzing the CLI: pruning by name alone kept a truncated newest archive and deleted the only good one, and
+    /// a file of random bytes named as an archive from 2099 made every real backup "older" and deleted them all.
+    /// </remarks>
     /// <param name="directory">The folder of the archives.</param>
-    /// <param name="keep">How many to keep; at least 1.</param>
+    /// <param name="keep">How many verified archives to keep; at least 1.</param>
+    /// <param name="unverified">Receives, when given, each archive that did not verify, as "name: why".</param>
     /// <returns>The names of the archives deleted.</returns>
-    public static IReadOnlyList<string> Prune(string directory, int keep)
+    public static IReadOnlyList<string> Prune(string directory, int keep, ICollection<string>? unverified = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(keep, 1);
         var deleted = new List<string>();
-        foreach (var old in List(directory).Skip(keep))
+        var kept = 0;
+        foreach (var archive in List(directory))
         {
-            old.Delete();
-            deleted.Add(old.Name);
+            if (kept < keep)
+            {
+                try
+                {
+                    _ = Verify(archive.FullName);
+                    kept++;
+                }
+                catch (Exception ex) when (ex is DeploymentBackupException or InvalidDataException or IOException or FormatException or UnauthorizedAccessException or System.Text.Json.JsonException)
+                {
+                    unverified?.Add($"{archive.Name}: {ex.Message}");
+                }
+
+                continue;
+            }
+
+            archive.Delete();
+            deleted.Add(archive.Name);
         }
 
         return deleted;

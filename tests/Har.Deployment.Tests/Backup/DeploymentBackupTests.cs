@@ -85,6 +85,38 @@ public sealed class DeploymentBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Prune_KeepsVerifiedArchives_NeverForADamagedOrStrayNewerOne()
+    {
+        // Found by fuzzing the CLI: pruning by name kept a truncated newest archive and deleted the only good one, and a
+        // file of random bytes named as an archive from 2099 made every real backup "older".
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            _env.Time.Advance(TimeSpan.FromSeconds(1));
+            ids.Add((await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct)).BackupId);
+        }
+
+        var newest = Path.Combine(Backups, ids[2] + ".tar.gz");
+        using (var truncate = new FileStream(newest, FileMode.Open))
+        {
+            truncate.SetLength(1000);
+        }
+
+        var stray = Path.Combine(Backups, "har-backup-20991231T000000000Z-deadbeef.tar.gz");
+        File.WriteAllBytes(stray, [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 31))]);
+
+        var unverified = new List<string>();
+        var deleted = DeploymentBackup.Prune(Backups, 1, unverified);
+
+        Assert.Equal([ids[0] + ".tar.gz"], deleted); // the good ids[1] is kept: the two newer names do not verify
+        Assert.Equal(2, unverified.Count);
+        Assert.StartsWith("har-backup-20991231T000000000Z-deadbeef.tar.gz: ", unverified[0], StringComparison.Ordinal);
+        Assert.StartsWith(ids[2] + ".tar.gz: ", unverified[1], StringComparison.Ordinal);
+        Assert.True(File.Exists(stray) && File.Exists(newest)); // not ours to delete: named for the operator
+        Assert.Equal(ids[1], DeploymentBackup.Verify(Path.Combine(Backups, ids[1] + ".tar.gz")).BackupId);
+    }
+
+    [Fact]
     public async Task TryGetCreatedAt_ArchiveName_IsTheTimeOfTheBackup_OtherNamesAreNot()
     {
         _env.Time.Advance(TimeSpan.FromMilliseconds(1234.5));
