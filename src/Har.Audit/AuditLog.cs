@@ -357,8 +357,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var path = Path.Combine(Directory, MetaFile);
         if (File.Exists(path))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            var origin = doc.RootElement.GetProperty("origin").GetString() ?? throw new InvalidDataException($"{path} has no origin.");
+            var origin = ReadMetaOrigin(path) ?? throw new InvalidDataException($"'{path}' names no origin; expected {{\"format\": \"har-audit-log/v1\", \"origin\": \"…\"}}. Restore it from a backup (the origin is in every signed checkpoint note's first line).");
             if (requestedOrigin is not null && !string.Equals(requestedOrigin, origin, StringComparison.Ordinal))
             {
                 throw new ArgumentException($"The log at '{Directory}' has origin '{origin}'; the options ask for '{requestedOrigin}'. The origin is fixed when a log is created.");
@@ -386,6 +385,24 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         });
         DurableFile.WriteAtomic(path, json);
         return created;
+    }
+
+    /// <summary>
+    /// The origin in a log's <c>log.json</c>, or <see langword="null"/> when it names none; a file that is not JSON is an
+    /// <see cref="InvalidDataException"/> naming it (found by fuzzing the CLI: a damaged log.json ended every audit
+    /// command in an unhandled JsonReaderException).
+    /// </summary>
+    internal static string? ReadMetaOrigin(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("origin", out var o) && o.ValueKind == JsonValueKind.String ? o.GetString() : null;
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON ({ex.Message}); expected {{\"format\": \"har-audit-log/v1\", \"origin\": \"…\"}}. Restore it from a backup (the origin is in every signed checkpoint note's first line).", ex);
+        }
     }
 
     private static SafeFileHandle OpenLock(string directory)

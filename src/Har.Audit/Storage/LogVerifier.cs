@@ -219,10 +219,21 @@ internal static class LogVerifier
             return Done(ok);
         }
 
-        var metaOrigin = ReadOrigin(directory);
+        string? metaOrigin;
+        try
+        {
+            metaOrigin = ReadOrigin(directory);
+        }
+        catch (InvalidDataException ex)
+        {
+            return Fail(AuditVerificationProblem.CheckpointOrigin, null, ex.Message);
+        }
+
         if (!string.Equals(metaOrigin, checkpoint.Origin, StringComparison.Ordinal))
         {
-            return Fail(AuditVerificationProblem.CheckpointOrigin, null, $"the checkpoint names origin '{checkpoint.Origin}' but the log is '{metaOrigin}'");
+            return Fail(AuditVerificationProblem.CheckpointOrigin, null, metaOrigin is null
+                ? $"the checkpoint names origin '{checkpoint.Origin}' but the log's {AuditLog.MetaFile} is missing or names none"
+                : $"the checkpoint names origin '{checkpoint.Origin}' but the log is '{metaOrigin}'");
         }
 
         if (checkpoint.TreeSize > n)
@@ -290,8 +301,7 @@ internal static class LogVerifier
             return null;
         }
 
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path));
-        return doc.RootElement.TryGetProperty("origin", out var o) ? o.GetString() : null;
+        return AuditLog.ReadMetaOrigin(path);
     }
 
     /// <summary>Sequential readers over the level files, one per level.</summary>

@@ -9,6 +9,31 @@ public sealed class AuditLogRecoveryTests
 
     private static AuditLogOptions Options(string dir) => new() { Directory = dir, MetricsRegistry = new CollectorRegistry() };
 
+    [Theory]
+    [InlineData("{")]
+    [InlineData("[]")]
+    [InlineData("{\"format\":\"har-audit-log/v1\"}")]
+    public async Task ADamagedLogJson_IsInvalidDataNamingIt_AndVerifyFailsOnIt(string content)
+    {
+        // Found by fuzzing the CLI: a damaged log.json ended every audit command in an unhandled JsonReaderException.
+        using var dir = new TempDir();
+        using var key = AuditSigningKey.Generate("k");
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            await log.AppendAsync(Samples.Event(0), Ct);
+            log.CreateCheckpoint(key);
+        }
+
+        File.WriteAllText(Path.Combine(dir.Path, "log.json"), content);
+
+        var ex = Assert.Throws<InvalidDataException>(() => AuditLog.Open(Options(dir.Path)));
+        Assert.Contains("log.json", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("har-audit-log/v1", ex.Message, StringComparison.Ordinal);
+        var verified = AuditLog.Verify(dir.Path, key.ToVerifierKey());
+        Assert.False(verified.IsValid);
+        Assert.Contains("log.json", verified.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Open_LastFrameDamagedButSignedByACheckpoint_RefusesInsteadOfTruncating()
     {
