@@ -56,6 +56,12 @@ internal static class AuditEndpoints
             return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: ex.Message);
         }
 
+        // The service's own namespaces: it reads those events back as its history (AuditEventRules).
+        if (body["event_type"] is JsonValue type && type.TryGetValue<string>(out var eventType) && AuditEventRules.Reserved(eventType) is { } reserved)
+        {
+            return Results.Problem(statusCode: 400, title: "Reserved event type", detail: reserved);
+        }
+
         body["actor"] = request.HttpContext.User.Identity?.Name ?? "anonymous";
         body["timestamp"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
         AuditEvent record;
