@@ -52,6 +52,28 @@ internal static partial class HostingExtensions
         return builder;
     }
 
+    /// <summary>
+    /// A credential that was presented but is not valid (an unknown key, another scheme, a malformed, empty or repeated
+    /// header) is a 401 on every route, also where anonymous callers are served (predictions without
+    /// <c>PredictRequiresKey</c>, health, metrics): a mistyped key is noticed instead of being served as anonymous.
+    /// A request without any credential stays anonymous where that is allowed. The authentication result is the one
+    /// <c>UseAuthentication</c> computed (the handler runs once per request); the challenge says what was wrong.
+    /// </summary>
+    public static WebApplication UseCredentialsOrNone(this WebApplication app)
+    {
+        app.Use(async (context, next) =>
+        {
+            if ((await context.AuthenticateAsync()).Failure is not null)
+            {
+                await context.ChallengeAsync();
+                return;
+            }
+
+            await next(context);
+        });
+        return app;
+    }
+
     public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
     {
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
