@@ -118,6 +118,7 @@ app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
+app.UseHttpMethodsOnly();
 app.UseHttpMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
