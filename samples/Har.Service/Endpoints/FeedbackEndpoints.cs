@@ -170,14 +170,34 @@ internal static class FeedbackEndpoints
                 : (new Label(streamId!, known, start, end, null, null), null);
         }
 
-        if (f.ValueKind != JsonValueKind.String || !f.TryGetDateTimeOffset(out var from) || t.ValueKind != JsonValueKind.String || !t.TryGetDateTimeOffset(out var to))
+        var badFrom = Time(f, "from", out var from);
+        var badTo = Time(t, "to", out var to);
+        if ((badFrom ?? badTo) is { } badTime)
         {
-            return (null, Where("from and to must both be ISO 8601 times with an offset, e.g. 2026-01-15T10:30:00Z."));
+            return (null, Where(badTime));
         }
 
         return to <= from
             ? (null, Where(string.Create(CultureInfo.InvariantCulture, $"time range [{from:O}, {to:O}] is empty or inverted; expected from < to.")))
             : (new Label(streamId!, known, null, null, from, to), null);
+    }
+
+    /// <summary>
+    /// An ISO 8601 time with its UTC offset (<c>Z</c> or <c>+01:00</c>), or what is wrong with it: a time without an
+    /// offset would be read in the server's time zone, so the same label would mean another instant on another replica.
+    /// </summary>
+    private static string? Time(JsonElement value, string name, out DateTimeOffset time)
+    {
+        time = default;
+        if (value.ValueKind != JsonValueKind.String || !value.TryGetDateTimeOffset(out time))
+        {
+            return $"from and to must both be ISO 8601 times with a UTC offset, e.g. 2026-01-15T10:30:00Z or 2026-01-15T11:30:00+01:00; {name} is {(value.ValueKind == JsonValueKind.String ? "not one" : value.ValueKind == JsonValueKind.Undefined ? "missing" : "a " + value.ValueKind.ToString().ToLowerInvariant())}.";
+        }
+
+        // DateTimeKind.Unspecified: the text has no 'Z' and no ±hh:mm.
+        return value.TryGetDateTime(out var parsed) && parsed.Kind != DateTimeKind.Unspecified
+            ? null
+            : $"{name} '{value.GetString()}' has no UTC offset; add Z or an offset such as +01:00 (e.g. 2026-01-15T10:30:00Z): a time without one would be read in the server's time zone.";
     }
 
     private sealed record Label(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
