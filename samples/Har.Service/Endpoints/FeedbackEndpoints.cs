@@ -11,7 +11,8 @@ namespace Har.Service.Endpoints;
 /// version made on those windows. Needs an API key with the labeller or operator role: labels outrank the rollout's
 /// agreement and class-mix guards, so only keys trusted with ground truth may send them (a predictor key, which apps
 /// and devices hold, may not: a client that labels the candidate's answers as true could promote a broken candidate). Every label is validated
-/// before any is applied: one bad label refuses the whole request with 400 and what was expected.
+/// before any is applied: one bad label refuses the whole request with 400 and what was expected. Each request is
+/// audited (<c>http.operation</c>: the key, how many labels, streams and labelled windows).
 /// </summary>
 internal static class FeedbackEndpoints
 {
@@ -72,7 +73,13 @@ internal static class FeedbackEndpoints
                 windows[i] = l.From is { } from ? feedback.Report(l.StreamId, l.Activity, from, l.To!.Value) : feedback.Report(l.StreamId, l.Activity, l.StartFrame!.Value, l.EndFrame!.Value);
             }
 
-            return Results.Ok(new { labels = labels.Count, labelled_windows = windows.Sum(), windows_per_label = windows });
+            // Labels steer the rollout's accuracy gate: who sent how many, and how many windows they labelled, is audited
+            // (one http.operation entry per request, as every operation; numbers only, so the entry stays small).
+            var labelled = windows.Sum();
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labels", labels.Count);
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labelled_windows", labelled);
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "streams", labels.Select(l => l.StreamId).Distinct(StringComparer.Ordinal).Count());
+            return Results.Ok(new { labels = labels.Count, labelled_windows = labelled, windows_per_label = windows });
         }
     }
 
