@@ -295,15 +295,10 @@ internal static class OperationsEndpoints
             body = parsed;
         }
 
-        RolloutPhase? expected = null;
-        if (body?.ExpectedPhase is { } phase)
+        var (expected, badPhase) = RollbackEndpoints.ExpectedPhase(body?.ExpectedPhase);
+        if (badPhase is not null)
         {
-            if (!Enum.TryParse<RolloutPhase>(phase, ignoreCase: true, out var p))
-            {
-                return Results.Problem(statusCode: 400, detail: $"expected_phase '{phase}' is not a rollout phase; expected one of {string.Join(", ", Enum.GetNames<RolloutPhase>())}.");
-            }
-
-            expected = p;
+            return badPhase;
         }
 
         var command = RolloutCommand.Create(kind, Actor(request), body?.Reason ?? $"{action} through the HTTP API") with
