@@ -111,17 +111,19 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
     Log.StartingDegraded(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex);
 }
 
-// Order matters for the audit log: every refusal (401/403 from authorization, 429 from the rate limiter,
-// 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,
+// Order matters for the audit log: every refusal (401 for invalid credentials, 401/403 from authorization, 429 from
+// the rate limiter, 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,
 // rate limiting and authorization reach the audit middleware (issue 17, point 2).
 app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
+app.UseHttpMethodsOnly();
 app.UseHttpMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
 app.UseRateLimiter();
+app.UseCredentialsOrNone();
 app.UseAuthorization();
 app.UseMiddleware<OperationAuditMiddleware>();
 

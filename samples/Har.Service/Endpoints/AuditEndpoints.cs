@@ -44,16 +44,27 @@ internal static class AuditEndpoints
             return Results.Problem(statusCode: 400, title: "Invalid text in JSON", detail: "The audit event is not valid UTF-8 (invalid or overlong bytes, or an encoded surrogate); send it as valid UTF-8 JSON.");
         }
 
-        // The actor and timestamp are the server's: a client cannot write history in someone else's name.
-        JsonObject body;
+        // One value per member (a duplicate would be recorded as only one of them), anywhere in the event.
+        JsonObject? body;
         try
         {
-            body = JsonNode.Parse(buffer.ToArray()) as JsonObject
-                ?? throw new AuditRecordException("$: expected a JSON object with event_type, entity_type, entity_id, severity and action_details.");
+            body = JsonNode.Parse(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject;
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: ex.Message);
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {AuditEventRules.Expected}.");
+        }
+
+        if (body is null)
+        {
+            return Results.Problem(statusCode: 400, title: "Invalid audit event", detail: $"The body is not a JSON object; expected {AuditEventRules.Expected}.");
+        }
+
+        // The actor and timestamp are the server's (a client cannot write history in someone else's name or at another
+        // time); the identifiers are bounded printable names; the service's own namespaces are its own (AuditEventRules).
+        if (AuditEventRules.Problem(body) is { } problem)
+        {
+            return Results.Problem(statusCode: 400, title: problem.Title, detail: problem.Detail);
         }
 
         body["actor"] = request.HttpContext.User.Identity?.Name ?? "anonymous";

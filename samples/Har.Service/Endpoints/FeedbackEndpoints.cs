@@ -11,7 +11,8 @@ namespace Har.Service.Endpoints;
 /// version made on those windows. Needs an API key with the labeller or operator role: labels outrank the rollout's
 /// agreement and class-mix guards, so only keys trusted with ground truth may send them (a predictor key, which apps
 /// and devices hold, may not: a client that labels the candidate's answers as true could promote a broken candidate). Every label is validated
-/// before any is applied: one bad label refuses the whole request with 400 and what was expected.
+/// before any is applied: one bad label refuses the whole request with 400 and what was expected. Each request is
+/// audited (<c>http.operation</c>: the key, how many labels, streams and labelled windows).
 /// </summary>
 internal static class FeedbackEndpoints
 {
@@ -72,7 +73,13 @@ internal static class FeedbackEndpoints
                 windows[i] = l.From is { } from ? feedback.Report(l.StreamId, l.Activity, from, l.To!.Value) : feedback.Report(l.StreamId, l.Activity, l.StartFrame!.Value, l.EndFrame!.Value);
             }
 
-            return Results.Ok(new { labels = labels.Count, labelled_windows = windows.Sum(), windows_per_label = windows });
+            // Labels steer the rollout's accuracy gate: who sent how many, and how many windows they labelled, is audited
+            // (one http.operation entry per request, as every operation; numbers only, so the entry stays small).
+            var labelled = windows.Sum();
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labels", labels.Count);
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labelled_windows", labelled);
+            Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "streams", labels.Select(l => l.StreamId).Distinct(StringComparer.Ordinal).Count());
+            return Results.Ok(new { labels = labels.Count, labelled_windows = labelled, windows_per_label = windows });
         }
     }
 
@@ -170,14 +177,34 @@ internal static class FeedbackEndpoints
                 : (new Label(streamId!, known, start, end, null, null), null);
         }
 
-        if (f.ValueKind != JsonValueKind.String || !f.TryGetDateTimeOffset(out var from) || t.ValueKind != JsonValueKind.String || !t.TryGetDateTimeOffset(out var to))
+        var badFrom = Time(f, "from", out var from);
+        var badTo = Time(t, "to", out var to);
+        if ((badFrom ?? badTo) is { } badTime)
         {
-            return (null, Where("from and to must both be ISO 8601 times with an offset, e.g. 2026-01-15T10:30:00Z."));
+            return (null, Where(badTime));
         }
 
         return to <= from
             ? (null, Where(string.Create(CultureInfo.InvariantCulture, $"time range [{from:O}, {to:O}] is empty or inverted; expected from < to.")))
             : (new Label(streamId!, known, null, null, from, to), null);
+    }
+
+    /// <summary>
+    /// An ISO 8601 time with its UTC offset (<c>Z</c> or <c>+01:00</c>), or what is wrong with it: a time without an
+    /// offset would be read in the server's time zone, so the same label would mean another instant on another replica.
+    /// </summary>
+    private static string? Time(JsonElement value, string name, out DateTimeOffset time)
+    {
+        time = default;
+        if (value.ValueKind != JsonValueKind.String || !value.TryGetDateTimeOffset(out time))
+        {
+            return $"from and to must both be ISO 8601 times with a UTC offset, e.g. 2026-01-15T10:30:00Z or 2026-01-15T11:30:00+01:00; {name} is {(value.ValueKind == JsonValueKind.String ? "not one" : value.ValueKind == JsonValueKind.Undefined ? "missing" : "a " + value.ValueKind.ToString().ToLowerInvariant())}.";
+        }
+
+        // DateTimeKind.Unspecified: the text has no 'Z' and no ±hh:mm.
+        return value.TryGetDateTime(out var parsed) && parsed.Kind != DateTimeKind.Unspecified
+            ? null
+            : $"{name} '{value.GetString()}' has no UTC offset; add Z or an offset such as +01:00 (e.g. 2026-01-15T10:30:00Z): a time without one would be read in the server's time zone.";
     }
 
     private sealed record Label(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);

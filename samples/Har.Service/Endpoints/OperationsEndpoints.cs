@@ -163,8 +163,61 @@ internal static class OperationsEndpoints
         });
     }
 
+    /// <summary>
+    /// The deployment details <c>POST /v1/models</c> takes as query parameters, and their longest values: they are
+    /// written into the version's immutable deployment record, anchored in the audit log.
+    /// </summary>
+    private static readonly (string Name, int MaxLength, string Meaning)[] RegistrationParameters =
+    [
+        ("approved_by", 256, "who approved the version"),
+        ("run_id", 128, "the experiment-tracking run that produced it"),
+        ("target", 64, "the target environment, default har-service"),
+    ];
+
+    /// <summary>
+    /// Each registration parameter once, non-empty, within its bound, as printable text (no control, format or
+    /// line-separator characters), and no other parameter: what is written in the record is what was meant, a
+    /// misspelt parameter is not silently dropped, and a repeated one is not joined with commas ("prod,staging").
+    /// </summary>
+    private static IResult? CheckRegistrationQuery(HttpRequest request)
+    {
+        var accepted = string.Join(", ", RegistrationParameters.Select(p => $"{p.Name} ({p.Meaning}; at most {p.MaxLength} characters)"));
+        var unknown = request.Query.Keys.Where(k => !RegistrationParameters.Any(p => string.Equals(p.Name, k, StringComparison.OrdinalIgnoreCase))).ToArray();
+        if (unknown.Length > 0)
+        {
+            return ListQuery.Bad($"Unknown query parameter{(unknown.Length == 1 ? "" : "s")} {string.Join(", ", unknown.Take(5).Select(k => $"'{ClientText.Shown(k, 32)}'"))}; POST /v1/models accepts {accepted}.");
+        }
+
+        foreach (var (name, maxLength, _) in RegistrationParameters)
+        {
+            if (!request.Query.TryGetValue(name, out var values))
+            {
+                continue;
+            }
+
+            var value = values.Count == 1 ? values[0] ?? "" : "";
+            var problem = values.Count > 1 ? $"Query parameter '{name}' is given {values.Count} times; give it once."
+                : value.Length == 0 ? $"{name} is empty; give a value or leave the parameter out."
+                : value.Length > maxLength ? $"{name} has {value.Length} characters; at most {maxLength} are accepted."
+                : ClientText.Hidden(value) is { } hidden ? $"{name} holds {hidden}; expected printable text, as it is written into the immutable deployment record."
+                : null;
+            if (problem is not null)
+            {
+                return ListQuery.Bad(problem);
+            }
+        }
+
+        return null;
+    }
+
     private static async Task<IResult> RegisterAsync(HttpRequest request, ModelRegistry registry, CancellationToken ct)
     {
+        // Before the upload is stored: nothing is written for a request that would be refused.
+        if (CheckRegistrationQuery(request) is { } badQuery)
+        {
+            return badQuery;
+        }
+
         if (request.ContentType is not { } type || !type.StartsWith("application/octet-stream", StringComparison.OrdinalIgnoreCase))
         {
             return Results.Problem(statusCode: 415, detail: "Send the .onnx file as application/octet-stream (deployment details as query parameters: approved_by, run_id, target).");
@@ -295,15 +348,10 @@ internal static class OperationsEndpoints
             body = parsed;
         }
 
-        RolloutPhase? expected = null;
-        if (body?.ExpectedPhase is { } phase)
+        var (expected, badPhase) = RollbackEndpoints.ExpectedPhase(body?.ExpectedPhase);
+        if (badPhase is not null)
         {
-            if (!Enum.TryParse<RolloutPhase>(phase, ignoreCase: true, out var p))
-            {
-                return Results.Problem(statusCode: 400, detail: $"expected_phase '{phase}' is not a rollout phase; expected one of {string.Join(", ", Enum.GetNames<RolloutPhase>())}.");
-            }
-
-            expected = p;
+            return badPhase;
         }
 
         var command = RolloutCommand.Create(kind, Actor(request), body?.Reason ?? $"{action} through the HTTP API") with

@@ -49,15 +49,10 @@ internal static class RollbackEndpoints
             body = parsed;
         }
 
-        RolloutPhase? expected = null;
-        if (body?.ExpectedPhase is { } phase)
+        var (expected, badPhase) = ExpectedPhase(body?.ExpectedPhase);
+        if (badPhase is not null)
         {
-            if (!Enum.TryParse<RolloutPhase>(phase, ignoreCase: true, out var p) || int.TryParse(phase, out _))
-            {
-                return Results.Problem(statusCode: 400, detail: $"expected_phase '{phase}' is not a rollout phase; expected one of {string.Join(", ", Enum.GetNames<RolloutPhase>())}.");
-            }
-
-            expected = p;
+            return badPhase;
         }
 
         var command = RolloutCommand.Create(RolloutCommandKind.Rollback, Actor(request), body?.Reason ?? "rollback through the HTTP API") with
@@ -81,6 +76,33 @@ internal static class RollbackEndpoints
             incident_id = incident,
             incident_url = $"/v1/incidents/{incident}",
         });
+    }
+
+    /// <summary>
+    /// A command's <c>expected_phase</c>: one phase by its name (case-insensitive), or a 400 listing the names.
+    /// <see cref="Enum.TryParse{TEnum}(string?, bool, out TEnum)"/> also takes a number ("1" is Progressing), a
+    /// comma-separated combination ("Progressing,Paused" is AwaitingApproval) and surrounding spaces, so a guard
+    /// meant to refuse a stale command could name a phase the operator never wrote.
+    /// </summary>
+    internal static (RolloutPhase? Phase, IResult? Error) ExpectedPhase(string? text)
+    {
+        if (text is null)
+        {
+            return (null, null);
+        }
+
+        foreach (var name in Enum.GetNames<RolloutPhase>())
+        {
+            if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase))
+            {
+                return (Enum.Parse<RolloutPhase>(name), null);
+            }
+        }
+
+        return (null, Results.Problem(
+            statusCode: 400,
+            title: "Invalid expected phase",
+            detail: $"expected_phase '{ClientText.Shown(text, 32)}' is not a rollout phase; expected one phase by name: {string.Join(", ", Enum.GetNames<RolloutPhase>())} (case-insensitive; no numbers, combinations or spaces)."));
     }
 
     private static Task<IResult> GetIncident(string id, IServiceProvider services)

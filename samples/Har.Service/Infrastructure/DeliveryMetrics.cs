@@ -23,6 +23,9 @@ internal sealed class DeliveryMetrics(IServiceProvider services, TimeProvider ti
 {
     public static readonly TimeSpan ScanInterval = TimeSpan.FromSeconds(2);
 
+    private const string TransitionEvent = "rollout.transition";
+    private const string RollbackEvent = "rollout.rollback";
+
     private static readonly string[] OutcomeNames = ["succeeded", "rolled_back", "aborted", "failed"];
 
     private static readonly Counter Deployments = Metrics.CreateCounter(
@@ -106,8 +109,10 @@ internal sealed class DeliveryMetrics(IServiceProvider services, TimeProvider ti
             {
                 Registered(entry);
             }
-            else if (entry.EntityType == "rollout" && entry.Record is AuditEvent e)
+            else if (entry.Record is AuditEvent { EntityType: "rollout", EventType: TransitionEvent or RollbackEvent } e)
             {
+                // Only the controller's own events (their namespace is reserved): an operator's note about a rollout
+                // (any other event type, entity_type "rollout") neither counts nor makes an entry here.
                 Apply(entry.EntityId, e);
             }
         }
@@ -130,14 +135,9 @@ internal sealed class DeliveryMetrics(IServiceProvider services, TimeProvider ti
         }
 
         var details = e.ActionDetails;
-        if (e.EventType == "rollout.rollback")
+        if (e.EventType == RollbackEvent)
         {
             rollout.FailureDetectedAt ??= e.Timestamp;
-            return;
-        }
-
-        if (e.EventType != "rollout.transition")
-        {
             return;
         }
 

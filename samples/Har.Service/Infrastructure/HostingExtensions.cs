@@ -52,6 +52,66 @@ internal static partial class HostingExtensions
         return builder;
     }
 
+    /// <summary>
+    /// A credential that was presented but is not valid (an unknown key, another scheme, a malformed, empty or repeated
+    /// header) is a 401 on every route, also where anonymous callers are served (predictions without
+    /// <c>PredictRequiresKey</c>, health, metrics): a mistyped key is noticed instead of being served as anonymous.
+    /// A request without any credential stays anonymous where that is allowed. The authentication result is the one
+    /// <c>UseAuthentication</c> computed (the handler runs once per request); the challenge says what was wrong.
+    /// </summary>
+    public static WebApplication UseCredentialsOrNone(this WebApplication app)
+    {
+        app.Use(async (context, next) =>
+        {
+            if ((await context.AuthenticateAsync()).Failure is not null)
+            {
+                await context.ChallengeAsync();
+                return;
+            }
+
+            await next(context);
+        });
+        return app;
+    }
+
+    /// <summary>
+    /// A request whose method is not an HTTP method (RFC 9110's GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE
+    /// and RFC 5789's PATCH, case-sensitive: <c>X1Z</c>, <c>PROPFIND</c>, <c>get</c>) is answered as routing decided,
+    /// 404 for no such resource or 405 with the resource's methods in <c>Allow</c>, but here, between routing and the
+    /// HTTP metrics: prometheus-net labels every series with the request's method, so each invented method added a
+    /// series to every HTTP metric and <c>/metrics</c> grew without bound. No endpoint runs for such a method (a route
+    /// that takes any method, <c>/metrics</c>, answers 405 too). Refusals are still counted (har_http_refused_total).
+    /// </summary>
+    public static WebApplication UseHttpMethodsOnly(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            if (context.Request.Method is "GET" or "HEAD" or "POST" or "PUT" or "DELETE" or "CONNECT" or "OPTIONS" or "TRACE" or "PATCH")
+            {
+                return next(context);
+            }
+
+            switch (context.GetEndpoint())
+            {
+                case null:
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    return Task.CompletedTask;
+                case RouteEndpoint route:
+                    // Routing compares methods ignoring case ("get" matched GET), or the route takes every method.
+                    context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                    context.Response.Headers.Allow = string.Join(", ", route.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]);
+                    return Task.CompletedTask;
+                case { RequestDelegate: { } rejection }:
+                    // Routing's own 405 endpoint for a path whose routes take other methods: it sets the status and Allow.
+                    return rejection(context);
+                default:
+                    context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                    return Task.CompletedTask;
+            }
+        });
+        return app;
+    }
+
     public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
     {
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);

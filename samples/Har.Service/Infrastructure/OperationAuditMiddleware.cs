@@ -7,8 +7,10 @@ namespace Har.Service.Infrastructure;
 
 /// <summary>
 /// Writes one audit event per operation request that got past authentication, rate limiting and
-/// authorization — model and rollout changes, backups, audit appends — with who (key name), what (method, path)
-/// and the result (status). It runs after those middlewares, so a request they refuse never reaches it;
+/// authorization — model and rollout changes, backups, audit appends, feedback labels (they steer a rollout's
+/// accuracy gate) — with who (key name), what (method, path), the result (status) and what the endpoint adds
+/// (<see cref="AddDetail"/>: for feedback, how many labels and labelled windows). One entry per request, so the
+/// rate limit that bounds a key's requests bounds its entries. It runs after those middlewares, so a request they refuse never reaches it;
 /// refusals that happen later (404, 405) are skipped too: all of them are counted by
 /// <see cref="RefusalTracker"/> and summarized periodically, never audited one entry per request.
 /// Predictions, reads, health and metrics are not operations and are not logged here. Every field is
@@ -44,7 +46,28 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
 
     internal static bool IsOperation(HttpRequest request) =>
         !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) && !HttpMethods.IsOptions(request.Method)
-        && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit") || request.Path.StartsWithSegments("/v1/backups"));
+        && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit")
+            || request.Path.StartsWithSegments("/v1/backups") || request.Path.StartsWithSegments("/v1/feedback") || IsStreamFeedback(request.Path));
+
+    /// <summary>
+    /// Adds <paramref name="name"/> (a number or a short fixed word: entries stay bounded) to the details of the
+    /// request's <c>http.operation</c> entry; the fixed members (method, path, status …) cannot be replaced.
+    /// </summary>
+    public static void AddDetail(HttpContext context, string name, object value)
+    {
+        var details = context.Features.Get<OperationDetails>();
+        if (details is null)
+        {
+            context.Features.Set(details = new OperationDetails());
+        }
+
+        details.Values[name] = value;
+    }
+
+    /// <summary><c>/v1/streams/{streamId}/feedback</c> (its samples are predictions, not operations).</summary>
+    private static bool IsStreamFeedback(PathString path) =>
+        path.StartsWithSegments("/v1/streams", out var rest) && rest.Value is { } tail
+        && tail.EndsWith("/feedback", StringComparison.Ordinal) && tail.IndexOf('/', 1) == tail.Length - "/feedback".Length;
 
     /// <summary>The path as ASCII (non-ASCII and control characters escaped), at most <see cref="MaxPathLength"/> characters.</summary>
     internal static string BoundedPath(PathString path)
@@ -59,14 +82,23 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
         var actor = context.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
         var method = context.Request.Method.Length <= MaxMethodLength ? context.Request.Method : context.Request.Method[..MaxMethodLength];
         var path = BoundedPath(context.Request.Path);
-        var details = JsonSerializer.SerializeToElement(new Dictionary<string, object>
+        var values = new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["method"] = method,
             ["path"] = path,
             ["status"] = status,
             ["remote"] = context.Connection.RemoteIpAddress?.ToString() ?? "",
             ["trace_id"] = context.TraceIdentifier,
-        });
+        };
+        if (context.Features.Get<OperationDetails>() is { } added)
+        {
+            foreach (var (name, value) in added.Values)
+            {
+                values.TryAdd(name, value);
+            }
+        }
+
+        var details = JsonSerializer.SerializeToElement(values);
         var record = new AuditEvent
         {
             EventType = "http.operation",
@@ -100,4 +132,10 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
             Log.OperationAuditFailed(logger, ex, record.EntityId);
         }
     }
+}
+
+/// <summary>What an endpoint adds to its request's <c>http.operation</c> audit entry (<see cref="OperationAuditMiddleware.AddDetail"/>).</summary>
+internal sealed class OperationDetails
+{
+    public Dictionary<string, object> Values { get; } = new(StringComparer.Ordinal);
 }

@@ -62,10 +62,12 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
         do
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var page = Log.Query(new AuditQuery { EntityId = rolloutId, Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
+            var page = Log.Query(new AuditQuery { EntityId = rolloutId, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
             foreach (var entry in page.Entries)
             {
-                if (entry.Record is AuditEvent e && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var seq))
+                // Only what the outbox writes (rollout.*, deployment.completed): another writer's event about the same
+                // rollout, with a "sequence" of its own, must not make the recovery drop events it never appended.
+                if (entry.Record is AuditEvent e && IsOutboxEvent(e.EventType) && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var seq))
                 {
                     last = Math.Max(last, seq);
                 }
@@ -77,4 +79,8 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
 
         return ValueTask.FromResult(last);
     }
+
+    /// <summary>Whether an event type is one the rollout outbox writes (<see cref="RolloutOutbox"/>).</summary>
+    internal static bool IsOutboxEvent(string eventType) =>
+        eventType.StartsWith("rollout.", StringComparison.Ordinal) || eventType == RolloutController.DeploymentCompletedEvent;
 }

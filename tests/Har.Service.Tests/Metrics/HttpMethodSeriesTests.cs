@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Har.Service.Tests.Metrics;
+
+/// <summary>
+/// prometheus-net labels every HTTP series with the request's method, so each invented method (<c>X1Z /health</c>, sent
+/// unauthenticated) added about 20 <c>http_request_duration_seconds</c> series: 35,000 requests grew <c>/metrics</c>
+/// from 365 KB to 83 MB. A method that is not an HTTP method is answered as routing decides (404, or 405 with
+/// <c>Allow</c>) before the HTTP metrics, so it adds no series; the HTTP methods are measured as before.
+/// </summary>
+public sealed class HttpMethodSeriesTests(ServiceFixture fixture) : IClassFixture<ServiceFixture>
+{
+    private static readonly string[] Families = ["http_request_duration_seconds_count", "http_requests_received_total"];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private ServiceProcess Service => fixture.Service;
+
+    [Fact]
+    public async Task InventedMethods_AddNoSeries_AndAreAnsweredAsRoutingDecides()
+    {
+        using var scraper = Service.CreateClient();
+        var invented = Enumerable.Range(0, 40).Select(i => string.Create(CultureInfo.InvariantCulture, $"X{i}Z"))
+            .Concat(["get", "Post", "PROPFIND", "BREW", new string('M', 200)])
+            .ToArray();
+        var answers = new List<(string Request, string Expected, string Response)>();
+        foreach (var method in invented)
+        {
+            foreach (var (path, expected) in new[] { ("/health", "405"), ("/v1/models", "405"), ("/metrics", "405"), ("/v1/no-such-route", "404") })
+            {
+                answers.Add(($"{method[..Math.Min(method.Length, 16)]} {path}", expected, await SendRawAsync($"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+            }
+        }
+
+        // A standard method is still measured, under its name.
+        var standard = await SendRawAsync("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200 ", standard, StringComparison.Ordinal);
+
+        foreach (var family in Families)
+        {
+            var series = await ServiceQueries.MetricAsync(scraper, family, Ct);
+            Assert.Contains(series.Keys, labels => labels.Contains("method=\"GET\"", StringComparison.Ordinal));
+            var methods = series.Keys.Select(Method).Distinct(StringComparer.Ordinal).ToList();
+            Assert.All(methods, m => Assert.Contains(m, new[] { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT" }));
+        }
+
+        foreach (var (request, expected, response) in answers)
+        {
+            Assert.True(response.StartsWith($"HTTP/1.1 {expected} ", StringComparison.Ordinal), $"{request}: {response[..Math.Min(response.Length, 300)]}");
+            Assert.Contains("application/problem+json", response, StringComparison.Ordinal);
+            if (expected == "405")
+            {
+                Assert.Contains(request.EndsWith("/v1/models", StringComparison.Ordinal) ? "Allow: " : "Allow: GET", response, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    private static string Method(string labels)
+    {
+        var start = labels.IndexOf("method=\"", StringComparison.Ordinal) + "method=\"".Length;
+        return labels[start..labels.IndexOf('"', start)];
+    }
+
+    private async Task<string> SendRawAsync(string head)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(Service.BaseAddress.Host, Service.BaseAddress.Port, Ct);
+        await using var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head), Ct);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return await reader.ReadToEndAsync(Ct);
+    }
+}
