@@ -140,6 +140,15 @@ public sealed class ServiceOptions
     /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Slowest accepted request body, in bytes per second after a 5-second grace: a client sending more slowly is cut
+    /// off (Kestrel's minimum data rate; its default, 240 B/s, let a client hold a request open for 17 minutes with a
+    /// 300 KB body dribbled just above it, and 18 such connections filled an address's share of prediction requests).
+    /// A device's stream append (a few KB) completes within the grace at any rate; 0 turns the limit off.
+    /// </summary>
+    [Range(0, 100L * 1024 * 1024)]
+    public double MinRequestBodyBytesPerSecond { get; set; } = 4096;
 }
 
 /// <summary>One API key.</summary>
