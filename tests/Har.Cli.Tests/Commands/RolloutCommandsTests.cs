@@ -60,8 +60,10 @@ public sealed class RolloutCommandsTests : IDisposable
     public async Task Start_CanaryShadowOutOfRange_RefusedWithWhatIsExpected(string percent)
     {
         var registry = await TwoVersionsAsync();
-        var (code, _, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--canary-shadow", percent);
-        Assert.NotEqual(0, code);
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--canary-shadow", percent);
+        Assert.Equal(2, code); // a parse error: a usage mistake (it was exit code 1, with the full help on stdout)
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --canary-shadow is", stderr, StringComparison.Ordinal);
         Assert.Contains("expected a percent from 0 to 100", stderr, StringComparison.Ordinal);
     }
 
