@@ -11,6 +11,7 @@ public sealed class ProgramTests
     [Theory]
     [InlineData(new[] { "drift", "psi", "a.txt", "b.txt", "--bogus" }, "Unrecognized command or argument '--bogus'", "har drift psi")]
     [InlineData(new[] { "drift", "psi", "a.txt", "b.txt", "--bins", "x" }, "Cannot parse argument 'x' for option '--bins'", "har drift psi")]
+    [InlineData(new[] { "rollout", "start", "--registry", "r", "--candidate", "1.1.0", "--canary-shadow", "abc" }, "Cannot parse argument 'abc' for option '--canary-shadow'", "har rollout start")] // its range check once threw on it
     [InlineData(new[] { "models", "verify", "--registry" }, "Required argument missing for option: '--registry'", "har models verify")]
     [InlineData(new[] { "backup", "prune", "--dir", "backups" }, "Option '--keep' is required", "har backup prune")]
     [InlineData(new[] { "drift", "check", "--input", "x.csv" }, "Option '--profile' is required", "har drift check")]

@@ -408,11 +408,15 @@ internal static class DriftCommands
         return cmd;
     }
 
+    /// <summary>The fewest and most quantile bins <c>har drift psi</c> accepts.</summary>
+    private const int MinBins = 2, MaxBins = 10_000;
+
     private static Command Psi()
     {
         var a = new Argument<FileInfo>("reference") { Description = "Reference sample: one number per line." };
         var b = new Argument<FileInfo>("current") { Description = "Current sample: one number per line." };
-        var bins = new Option<int>("--bins") { Description = "Number of quantile bins of the reference.", DefaultValueFactory = _ => 10 };
+        var bins = new Option<int>("--bins") { Description = "Number of quantile bins of the reference: 2 to 10,000.", DefaultValueFactory = _ => 10 }
+            .InRange(MinBins, MaxBins, "PSI needs two bins, and each bin holds a share of the reference (far fewer values than bins leave most of them empty)");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var cmd = new Command("psi", "Population Stability Index with quantile bins of the reference (NumPy type-7, left-closed, 1e-4 for empty bins).") { a, b, bins, json };
         cmd.SetAction(parse =>

@@ -81,8 +81,7 @@ internal static class RolloutCommands
         var canaryShadow = new Option<double>("--canary-shadow") { Description = "Percent of the champion's streams whose windows a canary candidate also scores as a shadow (0–100; 0 judges it on its own share only).", DefaultValueFactory = _ => 100 };
         canaryShadow.Validators.Add(r =>
         {
-            var v = r.GetValueOrDefault<double>();
-            if (!(v >= 0 && v <= 100))
+            if (OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
             {
                 r.AddError($"--canary-shadow is {v}; expected a percent from 0 to 100.");
             }

@@ -168,6 +168,33 @@ public sealed class DriftCommandsTests : IDisposable
         Assert.StartsWith("har:", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("2147483647")]
+    [InlineData("10001")]
+    [InlineData("1")]
+    [InlineData("-3")]
+    public void Psi_BinsOutOfRange_ExitCode2WithTheAcceptedRange(string bins)
+    {
+        // int.MaxValue bins once ended in an unhandled OutOfMemoryException (100,000,000 ran for minutes).
+        var (code, stdout, stderr) = Har("drift", "psi", Numbers("ref.txt", [1.0, 2.0, 3.0]), Numbers("cur.txt", [2.0, 3.0]), "--bins", bins);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --bins is {bins}; expected 2 to 10,000: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Psi_MostBins_Computed()
+    {
+        var (code, stdout, stderr) = Har("drift", "psi", Numbers("ref.txt", [1.0, 2.0, 3.0]), Numbers("cur.txt", [2.0, 3.0]), "--bins", "10000", "--json");
+
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(10_000, doc.RootElement.GetProperty("ref_counts").GetArrayLength());
+    }
+
     [Fact]
     public void Check_Json_EqualsLibraryScoringOfTheSameWindows()
     {
