@@ -124,6 +124,24 @@ public sealed class DriftCommandsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("-5")] // an unhandled OverflowException in the monitor's frame ring, with a stack trace
+    [InlineData("0")] // accepted: "windows of 0 samples every 1"
+    public void Check_ProfileWithAWindowLengthOutOfBounds_ExitCode2NamingTheFieldAndTheRange(string segmentLength)
+    {
+        var profilePath = Path.Combine(_dir, "edited.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Synthetic.Profile(windowLength: 1000).ToJson())!;
+        json["SegmentLength"] = int.Parse(segmentLength, CultureInfo.InvariantCulture);
+        File.WriteAllText(profilePath, json.ToJsonString());
+        var input = Csv("device.csv", Synthetic.Recording(seed: 3, frames: 1200));
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{profilePath}': The reference profile's SegmentLength is {segmentLength}; expected 16 to 10,000,000 samples per window.", stderr.TrimEnd());
+    }
+
+    [Theory]
     [InlineData("subject,split\n1;train\n", "expected 'subject,split'")]
     [InlineData("subject,split\n1,train\n", "at most 1 frames long; record longer sessions or pass a smaller --window (now 3000)")]
     public void Profile_MalformedOrTooShortData_ExitCode2SayingWhatWasExpected(string splits, string expected)
