@@ -20,12 +20,16 @@ internal static class DriftCommands
         Psi(),
     };
 
+    /// <summary>The shortest window <c>har drift profile</c> accepts: the drift tests' minimum of finite samples per channel.</summary>
+    private const int MinWindow = 500;
+
     private static Command Profile()
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "Dataset folder in the common sample format (samples CSV.gz, labels.csv, splits.csv; default: ../shared/data/uci-hapt found from here)." };
         var split = SplitOption("train");
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the profile JSON.", Required = true };
-        var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check).", DefaultValueFactory = _ => 3000 };
+        var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check): 500 (10 s at 50 Hz) to 10,000,000.", DefaultValueFactory = _ => 3000 }
+            .InRange(MinWindow, ReferenceProfileChecks.MaxSegmentLength, "the drift tests score a window only when it holds 500 samples per channel, so a shorter window never gives a verdict");
         var model = ModelOption("Also attach the model's outputs on the data's windows (class mix, confidence, entropy) for output drift; windows of activities the model does not know (matched by name with labels.csv) are left out and counted.");
         var accuracySubjects = new Option<int[]>("--accuracy-subjects")
         {
@@ -33,8 +37,21 @@ internal static class DriftCommands
             AllowMultipleArgumentsPerToken = true,
         };
         var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window, model, accuracySubjects };
+        cmd.Needs(accuracySubjects, model, "it measures the model's accuracy; pass the model with --model <model.onnx>");
         cmd.SetAction(parse =>
         {
+            // What can be checked without the data is checked before it is read (the HAPT data takes a minute to load).
+            var path = parse.GetValue(output)!.FullName;
+            if (Path.GetDirectoryName(path) is { } folder && !Directory.Exists(folder))
+            {
+                throw new DirectoryNotFoundException($"--output '{path}': the folder '{folder}' does not exist.");
+            }
+
+            if (parse.GetValue(model) is { Exists: false } missing)
+            {
+                throw new FileNotFoundException($"--model '{missing.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", missing.FullName);
+            }
+
             var which = parse.GetValue(split)!;
             var sessions = LoadSessions(parse.GetValue(data), which);
             var builder = new ReferenceProfileBuilder(Channels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
@@ -68,12 +85,7 @@ internal static class DriftCommands
 
                 profile = profile.WithOutputs(outputs);
             }
-            else if (parse.GetValue(accuracySubjects) is { Length: > 0 })
-            {
-                throw new ArgumentException("--accuracy-subjects measures the model's accuracy; pass the model with --model <model.onnx>.");
-            }
 
-            var path = parse.GetValue(output)!.FullName;
             profile.Save(path);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {path}: {profile}"));
             return 0;

@@ -142,6 +142,41 @@ public sealed class DriftCommandsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("0")] // looped forever (and ignored SIGTERM) once the data was read
+    [InlineData("-1")]
+    [InlineData("499")]
+    [InlineData("10000001")]
+    public void Profile_WindowOutOfRange_ExitCode2BeforeTheDataIsRead(string window)
+    {
+        // The data folder does not exist: the window is refused before it is looked for.
+        var (code, stdout, stderr) = Har("drift", "profile", "--data", Path.Combine(_dir, "no-such-data"), "-o", Path.Combine(_dir, "p.json"), "--window", window);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --window is {window}; expected 500 to 10,000,000: the drift tests score a window only when it holds 500 samples per channel", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-such-data", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir, "p.json")));
+    }
+
+    [Theory]
+    [InlineData("--accuracy-subjects", "28", "har: --accuracy-subjects needs --model: it measures the model's accuracy")]
+    [InlineData("--model", "absent.onnx", "har: --model '")]
+    [InlineData("-o", "no-such-folder/p.json", "har: --output '")]
+    public void Profile_OptionsThatCannotWork_ExitCode2BeforeTheDataIsRead(string option, string value, string expected)
+    {
+        // Each was found only after the data had been read and the profile built (minutes on the HAPT data).
+        string[] args = ["drift", "profile", "--data", Path.Combine(_dir, "no-such-data"), "--window", "500"];
+        args = option == "-o" ? [.. args, option, Path.Combine(_dir, value)] : [.. args, "-o", Path.Combine(_dir, "p.json"), option, option == "--model" ? Path.Combine(_dir, value) : value];
+
+        var (code, stdout, stderr) = Har(args);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-such-data", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("subject,split\n1;train\n", "expected 'subject,split'")]
     [InlineData("subject,split\n1,train\n", "at most 1 frames long; record longer sessions or pass a smaller --window (now 3000)")]
     public void Profile_MalformedOrTooShortData_ExitCode2SayingWhatWasExpected(string splits, string expected)
