@@ -94,9 +94,10 @@ internal static class InferenceCommands
         var file = new Option<string?>("--file") { Description = "Samples file in the folder (default: hapt_raw_50hz.csv.gz, else the folder's only *.csv.gz or *.csv)." };
         var split = new Option<string?>("--split") { Description = "Subjects to score: test, train or all (default: test when the folder has splits.csv, else all)." };
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var tolerance = new Option<double>("--tolerance") { Description = "Accuracy points below the card's figure that still pass (the verdict; exit code 1 below it).", DefaultValueFactory = _ => 1.0 };
+        var tolerance = new Option<double>("--tolerance") { Description = "Accuracy points below the card's figure that still pass (the verdict; exit code 1 below it): 0 to 100.", DefaultValueFactory = _ => 1.0 }
+            .InRange(0, 100, "accuracy points (1 is one percentage point), and a tolerance of more than 100 points would pass any model");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("eval", "Score a model on a labelled dataset in the common sample format with the training protocol (accuracy, macro-F1, confusion matrix); labels are matched by name, activities the model does not know are excluded and counted.") { data, file, split, model, tolerance, json };
+        var command = new Command("eval", "Score a model on a labelled dataset in the common sample format with the training protocol (accuracy, macro-F1, confusion matrix); labels are matched by name, activities the model does not know are excluded and counted. Exit code 1 when the accuracy is below the card's by more than the tolerance; 2 when nothing could be scored (no session, sessions shorter than a window, or every window unlabeled or of activities the model does not know), with the reason.") { data, file, split, model, tolerance, json };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
@@ -106,16 +107,19 @@ internal static class InferenceCommands
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false, MaxBatchSize = 64 });
             var result = DatasetEvaluator.Evaluate(harModel, folder, splitName, parse.GetValue(file));
             var report = result.Report;
+            if (report.Windows == 0)
+            {
+                // No verdict: a gate that passed on nothing would pass a model nobody measured.
+                throw new InvalidDataException(NothingScored(result, harModel.Card));
+            }
+
             var card = harModel.Card.Metrics;
             var difference = (report.Accuracy - card.Accuracy) * 100;
-            var verdict = report.Windows == 0 ? EvalVerdict.NoWindows
-                : difference >= -parse.GetValue(tolerance) ? EvalVerdict.Pass
-                : EvalVerdict.BelowCard;
+            var verdict = difference >= -parse.GetValue(tolerance) ? EvalVerdict.Pass : EvalVerdict.BelowCard;
             var verdictLine = verdict switch
             {
                 EvalVerdict.Pass => string.Create(Inv, $"verdict: PASS — accuracy {report.Accuracy:0.000000} is within {parse.GetValue(tolerance):0.##} points of the card's {card.Accuracy:0.000000} ({SignedPoints(difference)} points) on {report.Windows} windows"),
-                EvalVerdict.BelowCard => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
-                _ => "verdict: NO WINDOWS — nothing was scored (every window was unlabeled or an activity the model does not know)",
+                _ => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
             };
 
             if (parse.GetValue(json))
@@ -206,9 +210,38 @@ internal static class InferenceCommands
 
         /// <summary>Accuracy below the card's by more than the tolerance.</summary>
         BelowCard,
+    }
 
-        /// <summary>No window could be scored.</summary>
-        NoWindows,
+    /// <summary>Why <c>har eval</c> scored no window: no session, sessions shorter than a window, or every window left out (and why).</summary>
+    internal static string NothingScored(DatasetEvaluation result, ModelCard card)
+    {
+        var report = result.Report;
+        var where = string.Create(Inv, $"{Path.GetFileName(result.SamplesFile)} ({result.Split} split)");
+        if (result.Sessions == 0)
+        {
+            return result.Split == "all"
+                ? $"Nothing was scored: {where} holds no session (no data rows)."
+                : $"Nothing was scored: {where} holds no session of a subject in the {result.Split} split (splits.csv); try --split all.";
+        }
+
+        var unknown = result.Excluded.Sum(e => e.Windows);
+        if (report.ExcludedWindows + unknown == 0)
+        {
+            return string.Create(Inv, $"Nothing was scored: none of the {result.Sessions} session(s) of {where} is one window long; {card} needs {card.WindowLength} frames ({card.WindowLength / card.SampleRateHz:0.##} s at {card.SampleRateHz:0.##} Hz).");
+        }
+
+        var reasons = new List<string>();
+        if (report.ExcludedWindows > 0)
+        {
+            reasons.Add(string.Create(Inv, $"{report.ExcludedWindows} are mostly unlabeled (label 0)"));
+        }
+
+        if (unknown > 0)
+        {
+            reasons.Add(string.Create(Inv, $"{unknown} are of activities {card} does not know ({string.Join(", ", result.Excluded.Where(e => e.Windows > 0).Select(e => string.Create(Inv, $"{e.Label} {e.Windows}")))}; labels.csv names are matched with the model's labels {string.Join(' ', card.Labels)} by name)"));
+        }
+
+        return string.Create(Inv, $"Nothing was scored: all {report.ExcludedWindows + unknown} windows of the {result.Sessions} session(s) of {where} were left out: {string.Join("; ", reasons)}.");
     }
 
     private static readonly string[] ScoreColumns = ["precision", "recall", "f1", "support"];
