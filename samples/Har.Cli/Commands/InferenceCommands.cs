@@ -20,7 +20,7 @@ internal static class InferenceCommands
     public static Command Predict()
     {
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var input = new Option<FileInfo>("--input") { Description = "CSV (or .csv.gz) with a header holding ax,ay,az,gx,gy,gz; the shared data layout (subject,session,…) gives one stream per session.", Required = true };
+        var input = new Option<FileInfo>("--input") { Description = "CSV (or .csv.gz) with a header holding ax,ay,az,gx,gy,gz; the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
         var segments = new Option<bool>("--segments") { Description = "Print activity segments (smoothed) instead of one line per window." };
         var smoothing = new Option<int>("--smoothing") { Description = "Windows in the segment majority vote (odd).", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
@@ -29,7 +29,15 @@ internal static class InferenceCommands
         {
             var path = parse.GetValue(model)?.FullName ?? BundledModels.Champion;
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false });
-            var streams = ReadStreams(parse.GetValue(input)!.FullName, harModel.Card);
+            var inputPath = parse.GetValue(input)!.FullName;
+            var streams = ReadStreams(inputPath, harModel.Card);
+            var skipped = ShortStreams(inputPath, streams, harModel.Card);
+            foreach (var (id, frames) in skipped)
+            {
+                Console.Error.WriteLine(string.Create(Inv, $"har: skipped {id}: {frames} frames, fewer than the {harModel.Card.WindowLength} of one window"));
+            }
+
+            streams.RemoveAll(s => s.Frames.Length / harModel.Card.ChannelCount < harModel.Card.WindowLength);
             var windower = new StreamWindower(harModel.Card, new StreamWindowerOptions { MaxStreams = Math.Max(1, streams.Count) });
             var smoother = new ActivitySmoother(harModel.Card, parse.GetValue(smoothing));
             var asJson = parse.GetValue(json);
@@ -80,7 +88,7 @@ internal static class InferenceCommands
 
             if (asJson)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = harModel.Card.ToString(), kind = wantSegments ? "segments" : "windows", items = output }, CliJson.Indented));
+                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = harModel.Card.ToString(), kind = wantSegments ? "segments" : "windows", items = output, skipped = skipped.Select(k => new { stream = k.Id, frames = k.Frames }) }, CliJson.Indented));
             }
 
             return 0;
@@ -200,6 +208,34 @@ internal static class InferenceCommands
             return verdict == EvalVerdict.BelowCard ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The streams shorter than one window, to skip; when every stream is (or there is none), an
+    /// <see cref="InvalidDataException"/> saying how many frames a window needs and how many the input has.
+    /// </summary>
+    internal static List<(string Id, int Frames)> ShortStreams(string path, List<(string Id, float[] Frames)> streams, ModelCard card)
+    {
+        var needs = string.Create(Inv, $"{card} needs {card.WindowLength} frames ({card.WindowLength / card.SampleRateHz:0.##} s at {card.SampleRateHz:0.##} Hz) for one window");
+        if (streams.Count == 0)
+        {
+            throw new InvalidDataException($"'{path}' holds no frames (no row after the header); {needs}.");
+        }
+
+        var tooShort = streams.Select(s => (s.Id, Frames: s.Frames.Length / card.ChannelCount)).Where(s => s.Frames < card.WindowLength).ToList();
+        if (tooShort.Count < streams.Count)
+        {
+            return tooShort;
+        }
+
+        if (streams.Count == 1)
+        {
+            throw new InvalidDataException(string.Create(Inv, $"'{path}' has {tooShort[0].Frames} frames; {needs}."));
+        }
+
+        const int Named = 10;
+        var list = string.Join(", ", tooShort.Take(Named).Select(s => string.Create(Inv, $"{s.Id} {s.Frames} frames"))) + (tooShort.Count > Named ? string.Create(Inv, $" and {tooShort.Count - Named} more") : string.Empty);
+        throw new InvalidDataException(string.Create(Inv, $"'{path}': none of its {streams.Count} sessions is one window long ({list}); {needs}."));
     }
 
     /// <summary>The overall outcome of <c>har eval</c>.</summary>

@@ -82,6 +82,86 @@ public sealed class InferenceCommandsTests : IDisposable
         Assert.Contains("on 3 windows", stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Predict_FewerFramesThanOneWindow_ExitCode2SayingHowManyAWindowNeeds(bool json)
+    {
+        // It printed nothing ('"items": []' with --json) and exited 0.
+        var input = Csv("short.csv", ("", 150));
+        string[] args = ["predict", "--model", Model, "--input", input];
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(json ? [.. args, "--json"] : args);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{input}' has 150 frames; tiny-probs@1.0.0 needs 200 frames (4 s at 50 Hz) for one window.", stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task Predict_HeaderOnly_ExitCode2()
+    {
+        var input = Csv("header.csv");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", input);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{input}' holds no frames (no row after the header); tiny-probs@1.0.0 needs 200 frames (4 s at 50 Hz) for one window.", stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task Predict_EverySessionShorterThanAWindow_ExitCode2NamingEach()
+    {
+        var input = Csv("sessions.csv", ("1", 150), ("2", 199));
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", input);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{input}': none of its 2 sessions is one window long (session-1 150 frames, session-2 199 frames); tiny-probs@1.0.0 needs 200 frames (4 s at 50 Hz) for one window.", stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task Predict_OneSessionShorterThanAWindow_SkippedAndNamedTheOthersPredicted()
+    {
+        var input = Csv("mixed.csv", ("1", 450), ("2", 150), ("3", 200));
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", input);
+
+        Assert.Equal(0, code);
+        Assert.Equal("har: skipped session-2: 150 frames, fewer than the 200 of one window", stderr.TrimEnd());
+        var streams = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]).ToList();
+        Assert.Equal(["session-1", "session-1", "session-1", "session-3"], streams);
+
+        (code, stdout, _) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", input, "--json");
+        Assert.Equal(0, code);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(4, doc.RootElement.GetProperty("items").GetArrayLength());
+        var skipped = Assert.Single(doc.RootElement.GetProperty("skipped").EnumerateArray());
+        Assert.Equal(("session-2", 150), (skipped.GetProperty("stream").GetString(), skipped.GetProperty("frames").GetInt32()));
+    }
+
+    /// <summary>A CSV of random frames: one stream per (session, frames), without a session column when the session is empty.</summary>
+    private string Csv(string name, params (string Session, int Frames)[] sessions)
+    {
+        var withSession = sessions.Any(s => s.Session.Length > 0);
+        var text = new StringBuilder(withSession ? "subject,session,ax,ay,az,gx,gy,gz\n" : "ax,ay,az,gx,gy,gz\n");
+        var random = new Random(3);
+        foreach (var (session, frames) in sessions)
+        {
+            for (var f = 0; f < frames; f++)
+            {
+                text.Append(withSession ? $"1,{session}," : string.Empty);
+                text.AppendJoin(',', Enumerable.Range(0, 6).Select(_ => (random.NextDouble() - 0.5).ToString("F4", CultureInfo.InvariantCulture))).Append('\n');
+            }
+        }
+
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text.ToString());
+        return path;
+    }
+
     /// <summary>
     /// A dataset in the common sample format: labels.csv names 0 UNLABELED and 1 <paramref name="activity"/>; subject 1
     /// is in the train split, 2 in the test split; <paramref name="sessions"/> sessions of subject 1, every frame labelled 1.
