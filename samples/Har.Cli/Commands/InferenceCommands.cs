@@ -45,13 +45,7 @@ internal static class InferenceCommands
             var output = new List<object>();
             foreach (var (id, frames) in streams)
             {
-                var windows = windower.Append(id, frames);
-                var predictions = harModel.Predict(windows);
-                var starts = new long[windows.Count];
-                for (var i = 0; i < starts.Length; i++)
-                {
-                    starts[i] = windows.GetStartFrame(i);
-                }
+                var (predictions, starts) = PredictStream(harModel, windower, id, frames);
 
                 if (wantSegments)
                 {
@@ -209,6 +203,33 @@ internal static class InferenceCommands
         });
         return command;
     }
+
+    /// <summary>
+    /// Every window of one stream with its start frame. The frames are appended in chunks that complete at most
+    /// <see cref="WindowsPerChunk"/> windows each: the windower refuses an append that would complete more than
+    /// <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> (1,024) windows.
+    /// </summary>
+    private static (Prediction[] Predictions, long[] Starts) PredictStream(HarModel model, StreamWindower windower, string id, float[] frames)
+    {
+        var card = model.Card;
+        var chunk = WindowsPerChunk * card.Stride * card.ChannelCount;
+        var predictions = new List<Prediction>();
+        var starts = new List<long>();
+        for (var at = 0; at < frames.Length; at += chunk)
+        {
+            var windows = windower.Append(id, frames.AsSpan(at, Math.Min(chunk, frames.Length - at)));
+            predictions.AddRange(model.Predict(windows));
+            for (var i = 0; i < windows.Count; i++)
+            {
+                starts.Add(windows.GetStartFrame(i));
+            }
+        }
+
+        return ([.. predictions], [.. starts]);
+    }
+
+    /// <summary>The most windows one append of <c>har predict</c> completes (beside the first, which waits for a whole window).</summary>
+    private const int WindowsPerChunk = 256;
 
     /// <summary>
     /// The streams shorter than one window, to skip; when every stream is (or there is none), an

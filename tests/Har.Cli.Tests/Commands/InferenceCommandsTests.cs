@@ -142,6 +142,22 @@ public sealed class InferenceCommandsTests : IDisposable
         Assert.Equal(("session-2", 150), (skipped.GetProperty("stream").GetString(), skipped.GetProperty("frames").GetInt32()));
     }
 
+    [Fact]
+    public async Task Predict_StreamOfMoreThan1024Windows_EveryWindowPredicted()
+    {
+        // 1,099 windows in one stream: the whole stream was one append, which the windower refuses above 1,024 windows
+        // ("har: Stream 'long': the append would complete 1099 windows; at most 1024 per append are accepted ...").
+        var input = Csv("long.csv", ("", 110_000));
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", input);
+
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(((110_000 - 200) / 100) + 1, lines.Length);
+        Assert.Equal(Enumerable.Range(0, lines.Length), lines.Select(l => int.Parse(l.Split('\t')[1], CultureInfo.InvariantCulture)));
+        Assert.StartsWith("long\t 1098\t 2196.00s –  2200.00s\t", lines[^1], StringComparison.Ordinal);
+    }
+
     /// <summary>A CSV of random frames: one stream per (session, frames), without a session column when the session is empty.</summary>
     private string Csv(string name, params (string Session, int Frames)[] sessions)
     {
