@@ -64,7 +64,6 @@ internal static class BackupCommands
         command.SetAction(async (parse, ct) =>
         {
             var outDir = parse.GetValue(output)!.FullName;
-            Directory.CreateDirectory(outDir);
             if (parse.GetValue(service) is { } serviceUrl)
             {
                 var url = Uri.TryCreate(serviceUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"
@@ -72,6 +71,7 @@ internal static class BackupCommands
                     : throw new ArgumentException($"--service '{serviceUrl}' is not an http(s) URL; expected e.g. http://127.0.0.1:5080.");
                 var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HAR_API_KEY")
                     ?? throw new ArgumentException("Pass --api-key <operator key> (or set HAR_API_KEY): backups need the operator role.");
+                Directory.CreateDirectory(outDir);
                 using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
                 http.DefaultRequestHeaders.Add("X-Api-Key", key);
                 using var created = await http.PostAsJsonAsync("/v1/backups", new { reason = parse.GetValue(reason) }, ct).ConfigureAwait(false);
@@ -112,6 +112,8 @@ internal static class BackupCommands
             {
                 throw new FileNotFoundException($"No signing key at {keyPath}; the archive's audit log is signed with the service's key (keys/audit.key).");
             }
+
+            Directory.CreateDirectory(outDir);
 
             await using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(folder, "audit"), EnableMetrics = false });
             var registry = new ModelRegistry(Path.Combine(folder, "registry"), log);
@@ -188,13 +190,19 @@ internal static class BackupCommands
         return $"postgresql://{builder.Host}/{builder.Database ?? builder.Username ?? "postgres"}";
     }
 
+    /// <summary>The archives' folder of list and prune: one that does not exist is a mistyped path, not a folder without backups.</summary>
+    private static string ExistingBackupFolder(DirectoryInfo dir) =>
+        dir.Exists
+            ? dir.FullName
+            : throw new DirectoryNotFoundException($"No backup folder at '{dir.FullName}'; 'har backup create --out <dir>' creates one.");
+
     private static Command ListCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
         var command = new Command("list", "List the archives in a folder, newest first, and how old the newest is (the service's har_backup_last_success_timestamp_seconds).") { dir };
         command.SetAction(async (parse, ct) =>
         {
-            var archives = DeploymentBackup.List(parse.GetValue(dir)!.FullName);
+            var archives = DeploymentBackup.List(ExistingBackupFolder(parse.GetValue(dir)!));
             foreach (var f in archives)
             {
                 await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{f.Name}  {f.Length} bytes")).ConfigureAwait(false);
@@ -222,7 +230,7 @@ internal static class BackupCommands
         var command = new Command("prune", "Delete all but the newest --keep archives of a folder.") { dir, keep };
         command.SetAction(async (parse, ct) =>
         {
-            var deleted = DeploymentBackup.Prune(parse.GetValue(dir)!.FullName, parse.GetValue(keep));
+            var deleted = DeploymentBackup.Prune(ExistingBackupFolder(parse.GetValue(dir)!), parse.GetValue(keep));
             await Console.Out.WriteLineAsync(deleted.Count == 0 ? "nothing to prune" : "deleted " + string.Join(", ", deleted)).ConfigureAwait(false);
             return 0;
         });

@@ -90,8 +90,8 @@ internal static class RolloutCommands
         var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals, minAccuracy, minF1, starterMayApprove, canaryShadow };
         command.SetAction(async (parse, ct) =>
         {
-            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
             await using var pipeline = ServingPipeline.Open(reg);
             var options = new RolloutControllerOptions
             {
@@ -126,7 +126,7 @@ internal static class RolloutCommands
             int? replicas = null;
             if (parse.GetValue(registry) is { } dir)
             {
-                status = RolloutController.ReadStatus(Path.Combine(dir.FullName, ".rollout"));
+                status = RolloutController.ReadStatus(Path.Combine(ModelsCommands.ExistingRegistry(dir), ".rollout"));
                 current = new ModelRegistry(dir.FullName).CurrentVersion ?? "none";
             }
             else
@@ -199,8 +199,8 @@ internal static class RolloutCommands
 
         command.SetAction(async (parse, ct) =>
         {
-            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
             await using var pipeline = ServingPipeline.Open(reg);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             try
@@ -248,15 +248,16 @@ internal static class RolloutCommands
         var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, registry, strategy, seed, runs, devices };
         command.SetAction(async (parse, ct) =>
         {
+            var existing = parse.GetValue(registry) is { } dir ? ModelsCommands.ExistingRegistry(dir) : null;
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
                 ?? throw new DirectoryNotFoundException("No --data folder given and ../shared/data/uci-hapt was not found; pass --data <folder> in the UCI HAPT layout.");
             var sessions = SensorDataset.Load(folder, "test", cancellationToken: ct);
             var streams = sessions.Select(s => new RecordedSession(string.Create(CultureInfo.InvariantCulture, $"subject{s.Subject}-session{s.Session}"), s.Samples)).ToList();
             string? temp = null;
             ModelRegistry reg;
-            if (parse.GetValue(registry) is { } dir)
+            if (existing is not null)
             {
-                reg = new ModelRegistry(dir.FullName);
+                reg = new ModelRegistry(existing);
             }
             else
             {

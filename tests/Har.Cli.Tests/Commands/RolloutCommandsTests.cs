@@ -67,6 +67,42 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.Contains("expected a percent from 0 to 100", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("status")]
+    [InlineData("start", "--candidate", "1.1.0")]
+    [InlineData("abort")]
+    [InlineData("approve")]
+    [InlineData("simulate", "--data", "no-such-data")] // refused before the data is looked for
+    public async Task Command_RegistryThatDoesNotExist_ExitCode2AndNothingCreated(params string[] command)
+    {
+        // 'rollout status --registry typo3' printed "no rollout yet" (exit code 0) and created the folder; start and the
+        // steering commands created it and a new audit log in it before failing.
+        var typo = Path.Combine(_root, "typo3");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(["rollout", .. command, "--registry", typo]);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: No registry at '{typo}'; 'har models register <model.onnx> --registry <dir>' creates one.", stderr.TrimEnd());
+        Assert.False(Directory.Exists(typo));
+    }
+
+    [Theory]
+    [InlineData("start", "--candidate", "1.1.0")]
+    [InlineData("pause")]
+    public async Task Command_AuditLogThatDoesNotExist_ExitCode2AndNoLogCreated(params string[] command)
+    {
+        var registry = await TwoVersionsAsync();
+        var typo = Path.Combine(_root, "typo-audit");
+
+        var (code, _, stderr) = await ConsoleCapture.RunAsync(["rollout", .. command, "--registry", registry, "--audit", typo]);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith($"har: No audit log at '{typo}'", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(typo));
+        Assert.Contains("no rollout yet", await RunOkAsync("rollout", "status", "--registry", registry), StringComparison.Ordinal);
+    }
+
     private async Task<string> TwoVersionsAsync()
     {
         var registry = Path.Combine(_root, "registry");
