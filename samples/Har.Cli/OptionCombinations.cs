@@ -29,6 +29,19 @@ internal static class OptionCombinations
             }
         });
 
+    /// <summary>Requires exactly one of two options: both is "… cannot be given together", neither is <paramref name="neither"/>.</summary>
+    public static void ExactlyOne(this Command command, Option option, Option other, string why, string neither)
+    {
+        command.Excludes(option, other, why);
+        command.Validators.Add(result =>
+        {
+            if (!Given(result, option) && !Given(result, other))
+            {
+                result.AddError(neither);
+            }
+        });
+    }
+
     /// <summary>Whether the option was typed (not merely defaulted).</summary>
     public static bool Given(CommandResult result, Option option) => result.GetResult(option) is OptionResult { Implicit: false };
 }

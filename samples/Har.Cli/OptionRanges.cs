@@ -17,7 +17,7 @@ internal static class OptionRanges
         {
             if (TryGetValue(result, out int value) && (value < min || value > max))
             {
-                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {value}; expected {min:#,0} to {max:#,0}: {why}."));
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {value}; expected {Range(min, max)}: {why}."));
             }
         });
         return option;
@@ -30,7 +30,7 @@ internal static class OptionRanges
         {
             if (TryGetValue(result, out int? given) && given is { } value && (value < min || value > max))
             {
-                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {value}; expected {min:#,0} to {max:#,0}: {why}."));
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {value}; expected {Range(min, max)}: {why}."));
             }
         });
         return option;
@@ -48,6 +48,10 @@ internal static class OptionRanges
         });
         return option;
     }
+
+    /// <summary>"2 to 10,000", or "1 or more" without an upper bound (<see cref="int.MaxValue"/>).</summary>
+    private static string Range(int min, int max) =>
+        max == int.MaxValue ? string.Create(CultureInfo.InvariantCulture, $"{min:#,0} or more") : string.Create(CultureInfo.InvariantCulture, $"{min:#,0} to {max:#,0}");
 
     /// <summary>
     /// The option's value, or <see langword="false"/> when the text is not a <typeparamref name="T"/> (e.g. '--bins x'):

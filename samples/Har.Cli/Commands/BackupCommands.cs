@@ -58,7 +58,8 @@ internal static class BackupCommands
         var data = new Option<DirectoryInfo?>("--data") { Description = "A stopped service's data folder (registry/, audit/, keys/): back it up directly." };
         var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true };
         var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log and the manifest).", DefaultValueFactory = _ => "har backup create" };
-        var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out; older ones are deleted." };
+        var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out (1 or more); older ones are deleted." }
+            .InRange(1, int.MaxValue, "the archive just taken is always kept");
         var noKey = new Option<bool>("--without-signing-key") { Description = "With --data: leave the checkpoint signing key out of the archive." };
         var command = new Command("create", "Take a backup: from a running service (--service, consistent while it serves and appends) or from a stopped service's data folder (--data).") { service, apiKey, data, output, reason, keep, noKey };
         command.SetAction(async (parse, ct) =>
@@ -226,7 +227,8 @@ internal static class BackupCommands
     private static Command PruneCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
-        var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep.", Required = true };
+        var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep (1 or more).", Required = true }
+            .InRange(1, int.MaxValue, "prune keeps at least the newest archive");
         var command = new Command("prune", "Delete all but the newest --keep archives of a folder.") { dir, keep };
         command.SetAction(async (parse, ct) =>
         {

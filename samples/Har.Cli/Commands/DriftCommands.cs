@@ -98,13 +98,29 @@ internal static class DriftCommands
         var profileOpt = new Option<FileInfo>("--profile") { Description = "Reference profile JSON (from 'har drift profile').", Required = true };
         var input = new Option<FileInfo?>("--input") { Description = "One device's recording: a CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check)." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "A dataset folder in the common sample format instead of --input: every session is scored as one device." };
-        var split = SplitOption("all");
+        var split = SplitOption("all", "With --data: ");
         var json = new Option<bool>("--json") { Description = "Print the overall verdict and the full reports (with evidence) as JSON; enums as names." };
         var model = ModelOption("Also score the model's outputs on all devices' windows (pooled) against the profile's outputs (a profile built with --model).");
         var cmd = new Command("check", "Score recordings against a reference profile, one window (the profile's window length) at a time and one device at a time; the physics checks also use the device's earlier windows. Prints the overall verdict first. With a profile whose device alarm is calibrated (a 6-axis IMU profile of several people), the verdict and exit code 1 come from the devices' alarms and the outputs: a window flagged by a single-window check is evidence the alarm weighs, listed but not a verdict. Without one, exit code 1 when anything is flagged.") { profileOpt, input, data, split, json, model };
+        cmd.ExactlyOne(input, data, "--input is one device's recording, --data a folder whose every session is a device; check them one at a time", "Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).");
+        cmd.Needs(split, data, "it selects the sessions of a --data folder; an --input recording has no split");
         cmd.SetAction(parse =>
         {
             var profile = ReferenceProfile.Load(parse.GetValue(profileOpt)!.FullName);
+            if (parse.GetValue(model) is { } wanted)
+            {
+                // Found before the data is read and scored, not after.
+                if (profile.Outputs is null)
+                {
+                    throw new InvalidDataException("The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.");
+                }
+
+                if (!wanted.Exists)
+                {
+                    throw new FileNotFoundException($"--model '{wanted.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", wanted.FullName);
+                }
+            }
+
             var devices = new List<(string Device, float[] Frames, long[]? Stamps)>();
             if (parse.GetValue(input) is { } file)
             {
@@ -123,20 +139,11 @@ internal static class DriftCommands
                     devices.Add((string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}/session-{s.Session}"), s.Samples, null));
                 }
             }
-            else
-            {
-                throw new ArgumentException("Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).");
-            }
 
             var windows = Score(profile, devices);
             OutputVerdict? outputs = null;
             if (parse.GetValue(model) is { } modelFile)
             {
-                if (profile.Outputs is null)
-                {
-                    throw new InvalidDataException("The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.");
-                }
-
                 var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null);
 
                 // Each prediction with its device's alarm as it stood when the window was complete: a named input fault
@@ -305,9 +312,9 @@ internal static class DriftCommands
         return result;
     }
 
-    private static Option<string> SplitOption(string defaultValue)
+    private static Option<string> SplitOption(string defaultValue, string prefix = "")
     {
-        var split = new Option<string>("--split") { Description = "Subjects to use (splits.csv): train, test or all.", DefaultValueFactory = _ => defaultValue };
+        var split = new Option<string>("--split") { Description = prefix + "Subjects to use (splits.csv): train, test or all.", DefaultValueFactory = _ => defaultValue };
         split.AcceptOnlyFromAmong("train", "test", "all");
         return split;
     }

@@ -243,8 +243,10 @@ internal static class RolloutCommands
         var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.2.0)." };
         var strategy = new Option<string>("--strategy") { Description = "The strategy.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
-        var runs = new Option<int>("--runs") { Description = "How many seeded runs (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 };
-        var devices = new Option<int>("--devices") { Description = "Simulated devices.", DefaultValueFactory = _ => 200 };
+        var runs = new Option<int>("--runs") { Description = "How many seeded runs, 1 to 1,000 (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 }
+            .InRange(1, 1_000, "each run is a whole rollout (the evaluation matrix runs 100 per cell)");
+        var devices = new Option<int>("--devices") { Description = "Simulated devices, 1 to 100,000.", DefaultValueFactory = _ => 200 }
+            .InRange(1, 100_000, "the traffic of every device is simulated in each interval (the evaluation matrix uses 5 and 500)");
         var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, registry, strategy, seed, runs, devices };
         command.SetAction(async (parse, ct) =>
         {
@@ -279,7 +281,7 @@ internal static class RolloutCommands
                     "broken-normalization" => SimulationFault.BrokenNormalization,
                     _ => SimulationFault.None,
                 };
-                var n = Math.Max(1, parse.GetValue(runs));
+                var n = parse.GetValue(runs);
                 int promoted = 0, rolledBack = 0, other = 0;
                 var intervals = new List<int>();
                 for (var i = 0; i < n; i++)

@@ -84,6 +84,18 @@ public sealed class BackupCommandsTests : IDisposable
         Assert.False(Directory.Exists(typo));
     }
 
+    [Theory]
+    [InlineData("prune", "--dir", ".", "--keep", "0")] // the library's "keep ('0') must be greater than or equal to '1'"
+    [InlineData("create", "--data", "no-such-data", "--out", "archives", "--keep", "0")] // refused only after the backup was taken
+    public async Task Keep_Zero_ExitCode2(params string[] command)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(["backup", .. command]);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --keep is 0; expected 1 or more: ", stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_NeitherServiceNorData_ExitCode2AndNoFolderCreated()
     {

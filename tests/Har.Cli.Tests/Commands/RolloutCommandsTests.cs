@@ -103,6 +103,22 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.Contains("no rollout yet", await RunOkAsync("rollout", "status", "--registry", registry), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("simulate", "--runs", "0", "har: --runs is 0; expected 1 to 1,000: ")] // ran once
+    [InlineData("simulate", "--runs", "-1", "har: --runs is -1; expected 1 to 1,000: ")] // ran once
+    [InlineData("simulate", "--devices", "0", "har: --devices is 0; expected 1 to 100,000: ")] // refused only after the data was read and scored
+    [InlineData("simulate", "--devices", "2147483647", "har: --devices is 2147483647; expected 1 to 100,000: ")] // an unhandled exception
+    [InlineData("evaluate", "--runs", "0", "har: --runs is 0; expected 1 to 1,000: ")] // ran once
+    [InlineData("evaluate", "--interval", "0", "har: --interval is 0; expected 1 to 3,600: ")] // ran with 1 s
+    public async Task SimulateOrEvaluate_CountOutOfRange_ExitCode2WithTheRange(string command, string option, string value, string expected)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", command, option, value, "--data", Path.Combine(_root, "no-such-data"));
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+    }
+
     private async Task<string> TwoVersionsAsync()
     {
         var registry = Path.Combine(_root, "registry");

@@ -124,6 +124,45 @@ public sealed class DriftCommandsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--data", "har: --input and --data cannot be given together: --input is one device's recording, --data a folder whose every session is a device; check them one at a time.")] // --data was ignored
+    [InlineData("--split", "har: --split needs --data: it selects the sessions of a --data folder; an --input recording has no split.")] // --split was ignored
+    public void Check_OptionThatWouldBeIgnored_ExitCode2NamingBoth(string option, string expected)
+    {
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var input = Csv("device.csv", Synthetic.Recording(seed: 3, frames: 1200));
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input, option, option == "--data" ? CommonFormatFolder() : "test");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_NeitherInputNorData_ExitCode2SayingWhatToPass()
+    {
+        var (code, _, stderr) = Har("drift", "check", "--profile", Path.Combine(_dir, "absent.json"));
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har: Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_ModelWithAProfileWithoutOutputs_ExitCode2BeforeTheInputIsRead()
+    {
+        // It was found after every window had been scored; the input here does not exist, and is not looked for.
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var model = Path.Combine(TestPaths.RepoRoot, "models", "har-cnn-bilstm-1.1.0.onnx");
+
+        var (code, _, stderr) = Har("drift", "check", "--profile", profilePath, "--input", Path.Combine(_dir, "absent.csv"), "--model", model);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har: The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("-5")] // an unhandled OverflowException in the monitor's frame ring, with a stack trace
     [InlineData("0")] // accepted: "windows of 0 samples every 1"
     public void Check_ProfileWithAWindowLengthOutOfBounds_ExitCode2NamingTheFieldAndTheRange(string segmentLength)
