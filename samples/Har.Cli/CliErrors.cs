@@ -3,9 +3,48 @@ using Har.Inference;
 
 namespace Har.Cli;
 
-/// <summary>Turns expected failures (bad input, missing files, invalid models) into one clear line and exit code 2.</summary>
+/// <summary>Turns expected failures (bad input, missing files, invalid models, command lines that do not parse) into one clear line and exit code 2.</summary>
 internal static class CliErrors
 {
+    /// <summary>The exit code of a usage mistake or bad input (exit code 1 is reserved for a check that failed).</summary>
+    public const int UsageError = 2;
+
+    /// <summary>
+    /// Prints each parse error as <c>har: &lt;message&gt;</c> on stderr, the last one followed by where the usage is
+    /// (<c>har drift psi --help</c>), and returns <see cref="UsageError"/>. Nothing goes to stdout.
+    /// </summary>
+    public static async Task<int> ReportParseErrorsAsync(ParseResult parse)
+    {
+        var errors = parse.Errors.Select(e => e.Message).Distinct(StringComparer.Ordinal).ToList();
+        for (var i = 0; i < errors.Count; i++)
+        {
+            var hint = i == errors.Count - 1 ? $" See '{CommandPath(parse.CommandResult.Command)} --help'." : string.Empty;
+            await Console.Error.WriteLineAsync($"har: {errors[i]}{hint}").ConfigureAwait(false);
+        }
+
+        return UsageError;
+    }
+
+    /// <summary>The command as typed, e.g. <c>har drift psi</c> (the root is always <c>har</c>, also in a test host).</summary>
+    private static string CommandPath(Command command)
+    {
+        var names = new List<string>();
+        while (command is not RootCommand)
+        {
+            names.Add(command.Name);
+            if (command.Parents.FirstOrDefault() is not Command parent)
+            {
+                break;
+            }
+
+            command = parent;
+        }
+
+        names.Add("har");
+        names.Reverse();
+        return string.Join(' ', names);
+    }
+
     public static void Wrap(Command command)
     {
         foreach (var sub in command.Subcommands)

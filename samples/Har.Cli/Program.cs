@@ -8,10 +8,9 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        var root = BuildRoot();
         try
         {
-            return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+            return await RunAsync(args).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -20,9 +19,25 @@ internal static class Program
         }
     }
 
+    /// <summary>
+    /// Parses and runs a command line. One that does not parse (an unknown option, a missing or malformed value, a value
+    /// out of range) is exit code 2 with its errors on stderr, like any other usage mistake: exit code 1 means a check
+    /// failed (verify, eval, drift check), so a script can tell the two apart. Help is printed only for <c>--help</c>.
+    /// </summary>
+    internal static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
+    {
+        var parse = BuildRoot().Parse(args);
+        if (parse.Action is System.CommandLine.Invocation.ParseErrorAction)
+        {
+            return await CliErrors.ReportParseErrorsAsync(parse).ConfigureAwait(false);
+        }
+
+        return await parse.InvokeAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
     internal static RootCommand BuildRoot()
     {
-        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models.")
+        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models. Exit codes: 0 done; 1 a check failed (a verification, an eval below the card, drift found); 2 a usage mistake or bad input (the reason on stderr); 3 a rollout command refused by the rollout's state; 130 cancelled.")
         {
             ModelCommands.Create(),
             InferenceCommands.Predict(), InferenceCommands.Eval(),

@@ -7,7 +7,7 @@ public sealed class ConsoleTests
     public const string Name = "Console";
 }
 
-/// <summary>Runs the <c>har</c> command line in process and captures stdout and stderr.</summary>
+/// <summary>Runs the <c>har</c> command line in process (as <c>Main</c> does, parse errors included) and captures stdout and stderr.</summary>
 internal static class ConsoleCapture
 {
     public static async Task<(int ExitCode, string Out, string Error)> RunAsync(params string[] args)
@@ -19,7 +19,7 @@ internal static class ConsoleCapture
         Console.SetError(stderr);
         try
         {
-            var code = await Program.BuildRoot().Parse(args).InvokeAsync();
+            var code = await Program.RunAsync(args);
             return (code, stdout.ToString(), stderr.ToString());
         }
         finally

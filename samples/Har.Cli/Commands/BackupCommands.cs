@@ -58,13 +58,13 @@ internal static class BackupCommands
         var data = new Option<DirectoryInfo?>("--data") { Description = "A stopped service's data folder (registry/, audit/, keys/): back it up directly." };
         var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true };
         var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log and the manifest).", DefaultValueFactory = _ => "har backup create" };
-        var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out; older ones are deleted." };
+        var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out (1 or more); older ones are deleted." }
+            .InRange(1, int.MaxValue, "the archive just taken is always kept");
         var noKey = new Option<bool>("--without-signing-key") { Description = "With --data: leave the checkpoint signing key out of the archive." };
         var command = new Command("create", "Take a backup: from a running service (--service, consistent while it serves and appends) or from a stopped service's data folder (--data).") { service, apiKey, data, output, reason, keep, noKey };
         command.SetAction(async (parse, ct) =>
         {
             var outDir = parse.GetValue(output)!.FullName;
-            Directory.CreateDirectory(outDir);
             if (parse.GetValue(service) is { } serviceUrl)
             {
                 var url = Uri.TryCreate(serviceUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"
@@ -72,6 +72,7 @@ internal static class BackupCommands
                     : throw new ArgumentException($"--service '{serviceUrl}' is not an http(s) URL; expected e.g. http://127.0.0.1:5080.");
                 var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HAR_API_KEY")
                     ?? throw new ArgumentException("Pass --api-key <operator key> (or set HAR_API_KEY): backups need the operator role.");
+                Directory.CreateDirectory(outDir);
                 using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
                 http.DefaultRequestHeaders.Add("X-Api-Key", key);
                 using var created = await http.PostAsJsonAsync("/v1/backups", new { reason = parse.GetValue(reason) }, ct).ConfigureAwait(false);
@@ -112,6 +113,8 @@ internal static class BackupCommands
             {
                 throw new FileNotFoundException($"No signing key at {keyPath}; the archive's audit log is signed with the service's key (keys/audit.key).");
             }
+
+            Directory.CreateDirectory(outDir);
 
             await using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(folder, "audit"), EnableMetrics = false });
             var registry = new ModelRegistry(Path.Combine(folder, "registry"), log);
@@ -188,13 +191,19 @@ internal static class BackupCommands
         return $"postgresql://{builder.Host}/{builder.Database ?? builder.Username ?? "postgres"}";
     }
 
+    /// <summary>The archives' folder of list and prune: one that does not exist is a mistyped path, not a folder without backups.</summary>
+    private static string ExistingBackupFolder(DirectoryInfo dir) =>
+        dir.Exists
+            ? dir.FullName
+            : throw new DirectoryNotFoundException($"No backup folder at '{dir.FullName}'; 'har backup create --out <dir>' creates one.");
+
     private static Command ListCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
         var command = new Command("list", "List the archives in a folder, newest first, and how old the newest is (the service's har_backup_last_success_timestamp_seconds).") { dir };
         command.SetAction(async (parse, ct) =>
         {
-            var archives = DeploymentBackup.List(parse.GetValue(dir)!.FullName);
+            var archives = DeploymentBackup.List(ExistingBackupFolder(parse.GetValue(dir)!));
             foreach (var f in archives)
             {
                 await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{f.Name}  {f.Length} bytes")).ConfigureAwait(false);
@@ -218,11 +227,12 @@ internal static class BackupCommands
     private static Command PruneCommand()
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
-        var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep.", Required = true };
+        var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep (1 or more).", Required = true }
+            .InRange(1, int.MaxValue, "prune keeps at least the newest archive");
         var command = new Command("prune", "Delete all but the newest --keep archives of a folder.") { dir, keep };
         command.SetAction(async (parse, ct) =>
         {
-            var deleted = DeploymentBackup.Prune(parse.GetValue(dir)!.FullName, parse.GetValue(keep));
+            var deleted = DeploymentBackup.Prune(ExistingBackupFolder(parse.GetValue(dir)!), parse.GetValue(keep));
             await Console.Out.WriteLineAsync(deleted.Count == 0 ? "nothing to prune" : "deleted " + string.Join(", ", deleted)).ConfigureAwait(false);
             return 0;
         });

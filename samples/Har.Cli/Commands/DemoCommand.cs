@@ -11,12 +11,16 @@ namespace Har.Cli.Commands;
 /// <summary><c>har demo</c>: the main job — every package on the bundled models, in under a minute.</summary>
 internal static class DemoCommand
 {
+    /// <summary>The most sessions the demo streams: the UCI HAPT test split's subjects.</summary>
+    private const int MaxSessions = 9;
+
     public static Command Create()
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "A folder in the UCI HAPT layout (default: ../shared/data/uci-hapt or $HAR_SHARED when present; otherwise synthetic data)." };
         var synthetic = new Option<bool>("--synthetic") { Description = "Use the built-in synthetic IMU generator even when the HAPT data is present." };
         var seed = new Option<int>("--seed") { Description = "Seeds the synthetic data, the simulated devices and the injected faults.", DefaultValueFactory = _ => 1 };
-        var sessions = new Option<int>("--sessions") { Description = "How many test sessions to stream (one per subject).", DefaultValueFactory = _ => 4 };
+        var sessions = new Option<int>("--sessions") { Description = "How many test sessions to stream (one per subject), 1 to 9: the UCI HAPT test split has 9 subjects, and the synthetic data stands in for it.", DefaultValueFactory = _ => 4 }
+            .InRange(1, MaxSessions, "the demo streams one session per test subject, and the UCI HAPT test split has 9");
         var fault = new Option<string>("--fault") { Description = "The fault injected into the second canary: errors (20 % failures), latency (3×) or broken-normalization.", DefaultValueFactory = _ => "errors" };
         fault.AcceptOnlyFromAmong("errors", "latency", "broken-normalization");
         var output = new Option<DirectoryInfo?>("--out") { Description = "Where to keep the registry, audit log, signing key and drift profile (default: a new temporary folder, printed at the end)." };
@@ -52,7 +56,7 @@ internal static class DemoCommand
                 ChampionPath = champion,
                 CandidatePath = candidate,
                 Seed = parse.GetValue(seed),
-                Sessions = Math.Max(1, parse.GetValue(sessions)),
+                Sessions = parse.GetValue(sessions),
                 Fault = parse.GetValue(fault) switch
                 {
                     "latency" => SimulationFault.Latency,

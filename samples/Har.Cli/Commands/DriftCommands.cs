@@ -20,12 +20,16 @@ internal static class DriftCommands
         Psi(),
     };
 
+    /// <summary>The shortest window <c>har drift profile</c> accepts: the drift tests' minimum of finite samples per channel.</summary>
+    private const int MinWindow = 500;
+
     private static Command Profile()
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "Dataset folder in the common sample format (samples CSV.gz, labels.csv, splits.csv; default: ../shared/data/uci-hapt found from here)." };
         var split = SplitOption("train");
         var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the profile JSON.", Required = true };
-        var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check).", DefaultValueFactory = _ => 3000 };
+        var window = new Option<int>("--window") { Description = "Samples per reference window (use the window length you will check): 500 (10 s at 50 Hz) to 10,000,000.", DefaultValueFactory = _ => 3000 }
+            .InRange(MinWindow, ReferenceProfileChecks.MaxSegmentLength, "the drift tests score a window only when it holds 500 samples per channel, so a shorter window never gives a verdict");
         var model = ModelOption("Also attach the model's outputs on the data's windows (class mix, confidence, entropy) for output drift; windows of activities the model does not know (matched by name with labels.csv) are left out and counted.");
         var accuracySubjects = new Option<int[]>("--accuracy-subjects")
         {
@@ -33,8 +37,21 @@ internal static class DriftCommands
             AllowMultipleArgumentsPerToken = true,
         };
         var cmd = new Command("profile", "Build a reference profile (channel summaries, window sketches, calibrated floors) from the subjects of a dataset in the common sample format; each subject is a group for the calibration.") { data, split, output, window, model, accuracySubjects };
+        cmd.Needs(accuracySubjects, model, "it measures the model's accuracy; pass the model with --model <model.onnx>");
         cmd.SetAction(parse =>
         {
+            // What can be checked without the data is checked before it is read (the HAPT data takes a minute to load).
+            var path = parse.GetValue(output)!.FullName;
+            if (Path.GetDirectoryName(path) is { } folder && !Directory.Exists(folder))
+            {
+                throw new DirectoryNotFoundException($"--output '{path}': the folder '{folder}' does not exist.");
+            }
+
+            if (parse.GetValue(model) is { Exists: false } missing)
+            {
+                throw new FileNotFoundException($"--model '{missing.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", missing.FullName);
+            }
+
             var which = parse.GetValue(split)!;
             var sessions = LoadSessions(parse.GetValue(data), which);
             var builder = new ReferenceProfileBuilder(Channels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
@@ -68,12 +85,7 @@ internal static class DriftCommands
 
                 profile = profile.WithOutputs(outputs);
             }
-            else if (parse.GetValue(accuracySubjects) is { Length: > 0 })
-            {
-                throw new ArgumentException("--accuracy-subjects measures the model's accuracy; pass the model with --model <model.onnx>.");
-            }
 
-            var path = parse.GetValue(output)!.FullName;
             profile.Save(path);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {path}: {profile}"));
             return 0;
@@ -86,13 +98,29 @@ internal static class DriftCommands
         var profileOpt = new Option<FileInfo>("--profile") { Description = "Reference profile JSON (from 'har drift profile').", Required = true };
         var input = new Option<FileInfo?>("--input") { Description = "One device's recording: a CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check)." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "A dataset folder in the common sample format instead of --input: every session is scored as one device." };
-        var split = SplitOption("all");
+        var split = SplitOption("all", "With --data: ");
         var json = new Option<bool>("--json") { Description = "Print the overall verdict and the full reports (with evidence) as JSON; enums as names." };
         var model = ModelOption("Also score the model's outputs on all devices' windows (pooled) against the profile's outputs (a profile built with --model).");
         var cmd = new Command("check", "Score recordings against a reference profile, one window (the profile's window length) at a time and one device at a time; the physics checks also use the device's earlier windows. Prints the overall verdict first. With a profile whose device alarm is calibrated (a 6-axis IMU profile of several people), the verdict and exit code 1 come from the devices' alarms and the outputs: a window flagged by a single-window check is evidence the alarm weighs, listed but not a verdict. Without one, exit code 1 when anything is flagged.") { profileOpt, input, data, split, json, model };
+        cmd.ExactlyOne(input, data, "--input is one device's recording, --data a folder whose every session is a device; check them one at a time", "Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).");
+        cmd.Needs(split, data, "it selects the sessions of a --data folder; an --input recording has no split");
         cmd.SetAction(parse =>
         {
             var profile = ReferenceProfile.Load(parse.GetValue(profileOpt)!.FullName);
+            if (parse.GetValue(model) is { } wanted)
+            {
+                // Found before the data is read and scored, not after.
+                if (profile.Outputs is null)
+                {
+                    throw new InvalidDataException("The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.");
+                }
+
+                if (!wanted.Exists)
+                {
+                    throw new FileNotFoundException($"--model '{wanted.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", wanted.FullName);
+                }
+            }
+
             var devices = new List<(string Device, float[] Frames, long[]? Stamps)>();
             if (parse.GetValue(input) is { } file)
             {
@@ -111,20 +139,11 @@ internal static class DriftCommands
                     devices.Add((string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}/session-{s.Session}"), s.Samples, null));
                 }
             }
-            else
-            {
-                throw new ArgumentException("Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).");
-            }
 
             var windows = Score(profile, devices);
             OutputVerdict? outputs = null;
             if (parse.GetValue(model) is { } modelFile)
             {
-                if (profile.Outputs is null)
-                {
-                    throw new InvalidDataException("The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.");
-                }
-
                 var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null);
 
                 // Each prediction with its device's alarm as it stood when the window was complete: a named input fault
@@ -293,9 +312,9 @@ internal static class DriftCommands
         return result;
     }
 
-    private static Option<string> SplitOption(string defaultValue)
+    private static Option<string> SplitOption(string defaultValue, string prefix = "")
     {
-        var split = new Option<string>("--split") { Description = "Subjects to use (splits.csv): train, test or all.", DefaultValueFactory = _ => defaultValue };
+        var split = new Option<string>("--split") { Description = prefix + "Subjects to use (splits.csv): train, test or all.", DefaultValueFactory = _ => defaultValue };
         split.AcceptOnlyFromAmong("train", "test", "all");
         return split;
     }
@@ -408,11 +427,15 @@ internal static class DriftCommands
         return cmd;
     }
 
+    /// <summary>The fewest and most quantile bins <c>har drift psi</c> accepts.</summary>
+    private const int MinBins = 2, MaxBins = 10_000;
+
     private static Command Psi()
     {
         var a = new Argument<FileInfo>("reference") { Description = "Reference sample: one number per line." };
         var b = new Argument<FileInfo>("current") { Description = "Current sample: one number per line." };
-        var bins = new Option<int>("--bins") { Description = "Number of quantile bins of the reference.", DefaultValueFactory = _ => 10 };
+        var bins = new Option<int>("--bins") { Description = "Number of quantile bins of the reference: 2 to 10,000.", DefaultValueFactory = _ => 10 }
+            .InRange(MinBins, MaxBins, "PSI needs two bins, and each bin holds a share of the reference (far fewer values than bins leave most of them empty)");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var cmd = new Command("psi", "Population Stability Index with quantile bins of the reference (NumPy type-7, left-closed, 1e-4 for empty bins).") { a, b, bins, json };
         cmd.SetAction(parse =>

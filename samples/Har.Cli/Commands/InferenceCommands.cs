@@ -20,7 +20,7 @@ internal static class InferenceCommands
     public static Command Predict()
     {
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var input = new Option<FileInfo>("--input") { Description = "CSV (or .csv.gz) with a header holding ax,ay,az,gx,gy,gz; the shared data layout (subject,session,…) gives one stream per session.", Required = true };
+        var input = new Option<FileInfo>("--input") { Description = "CSV (or .csv.gz) with a header holding ax,ay,az,gx,gy,gz; the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
         var segments = new Option<bool>("--segments") { Description = "Print activity segments (smoothed) instead of one line per window." };
         var smoothing = new Option<int>("--smoothing") { Description = "Windows in the segment majority vote (odd).", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
@@ -29,7 +29,15 @@ internal static class InferenceCommands
         {
             var path = parse.GetValue(model)?.FullName ?? BundledModels.Champion;
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false });
-            var streams = ReadStreams(parse.GetValue(input)!.FullName, harModel.Card);
+            var inputPath = parse.GetValue(input)!.FullName;
+            var streams = ReadStreams(inputPath, harModel.Card);
+            var skipped = ShortStreams(inputPath, streams, harModel.Card);
+            foreach (var (id, frames) in skipped)
+            {
+                Console.Error.WriteLine(string.Create(Inv, $"har: skipped {id}: {frames} frames, fewer than the {harModel.Card.WindowLength} of one window"));
+            }
+
+            streams.RemoveAll(s => s.Frames.Length / harModel.Card.ChannelCount < harModel.Card.WindowLength);
             var windower = new StreamWindower(harModel.Card, new StreamWindowerOptions { MaxStreams = Math.Max(1, streams.Count) });
             var smoother = new ActivitySmoother(harModel.Card, parse.GetValue(smoothing));
             var asJson = parse.GetValue(json);
@@ -37,13 +45,7 @@ internal static class InferenceCommands
             var output = new List<object>();
             foreach (var (id, frames) in streams)
             {
-                var windows = windower.Append(id, frames);
-                var predictions = harModel.Predict(windows);
-                var starts = new long[windows.Count];
-                for (var i = 0; i < starts.Length; i++)
-                {
-                    starts[i] = windows.GetStartFrame(i);
-                }
+                var (predictions, starts) = PredictStream(harModel, windower, id, frames);
 
                 if (wantSegments)
                 {
@@ -80,7 +82,7 @@ internal static class InferenceCommands
 
             if (asJson)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = harModel.Card.ToString(), kind = wantSegments ? "segments" : "windows", items = output }, CliJson.Indented));
+                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = harModel.Card.ToString(), kind = wantSegments ? "segments" : "windows", items = output, skipped = skipped.Select(k => new { stream = k.Id, frames = k.Frames }) }, CliJson.Indented));
             }
 
             return 0;
@@ -94,9 +96,10 @@ internal static class InferenceCommands
         var file = new Option<string?>("--file") { Description = "Samples file in the folder (default: hapt_raw_50hz.csv.gz, else the folder's only *.csv.gz or *.csv)." };
         var split = new Option<string?>("--split") { Description = "Subjects to score: test, train or all (default: test when the folder has splits.csv, else all)." };
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var tolerance = new Option<double>("--tolerance") { Description = "Accuracy points below the card's figure that still pass (the verdict; exit code 1 below it).", DefaultValueFactory = _ => 1.0 };
+        var tolerance = new Option<double>("--tolerance") { Description = "Accuracy points below the card's figure that still pass (the verdict; exit code 1 below it): 0 to 100.", DefaultValueFactory = _ => 1.0 }
+            .InRange(0, 100, "accuracy points (1 is one percentage point), and a tolerance of more than 100 points would pass any model");
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("eval", "Score a model on a labelled dataset in the common sample format with the training protocol (accuracy, macro-F1, confusion matrix); labels are matched by name, activities the model does not know are excluded and counted.") { data, file, split, model, tolerance, json };
+        var command = new Command("eval", "Score a model on a labelled dataset in the common sample format with the training protocol (accuracy, macro-F1, confusion matrix); labels are matched by name, activities the model does not know are excluded and counted. Exit code 1 when the accuracy is below the card's by more than the tolerance; 2 when nothing could be scored (no session, sessions shorter than a window, or every window unlabeled or of activities the model does not know), with the reason.") { data, file, split, model, tolerance, json };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
@@ -106,16 +109,19 @@ internal static class InferenceCommands
             using var harModel = HarModel.Load(path, new HarModelOptions { EnableMetrics = false, MaxBatchSize = 64 });
             var result = DatasetEvaluator.Evaluate(harModel, folder, splitName, parse.GetValue(file));
             var report = result.Report;
+            if (report.Windows == 0)
+            {
+                // No verdict: a gate that passed on nothing would pass a model nobody measured.
+                throw new InvalidDataException(NothingScored(result, harModel.Card));
+            }
+
             var card = harModel.Card.Metrics;
             var difference = (report.Accuracy - card.Accuracy) * 100;
-            var verdict = report.Windows == 0 ? EvalVerdict.NoWindows
-                : difference >= -parse.GetValue(tolerance) ? EvalVerdict.Pass
-                : EvalVerdict.BelowCard;
+            var verdict = difference >= -parse.GetValue(tolerance) ? EvalVerdict.Pass : EvalVerdict.BelowCard;
             var verdictLine = verdict switch
             {
                 EvalVerdict.Pass => string.Create(Inv, $"verdict: PASS — accuracy {report.Accuracy:0.000000} is within {parse.GetValue(tolerance):0.##} points of the card's {card.Accuracy:0.000000} ({SignedPoints(difference)} points) on {report.Windows} windows"),
-                EvalVerdict.BelowCard => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
-                _ => "verdict: NO WINDOWS — nothing was scored (every window was unlabeled or an activity the model does not know)",
+                _ => string.Create(Inv, $"verdict: BELOW CARD — accuracy {report.Accuracy:0.000000} is {-difference:0.000} points below the card's {card.Accuracy:0.000000} (tolerance {parse.GetValue(tolerance):0.##}) on {report.Windows} windows"),
             };
 
             if (parse.GetValue(json))
@@ -198,6 +204,61 @@ internal static class InferenceCommands
         return command;
     }
 
+    /// <summary>
+    /// Every window of one stream with its start frame. The frames are appended in chunks that complete at most
+    /// <see cref="WindowsPerChunk"/> windows each: the windower refuses an append that would complete more than
+    /// <see cref="StreamWindowerOptions.MaxWindowsPerAppend"/> (1,024) windows.
+    /// </summary>
+    private static (Prediction[] Predictions, long[] Starts) PredictStream(HarModel model, StreamWindower windower, string id, float[] frames)
+    {
+        var card = model.Card;
+        var chunk = WindowsPerChunk * card.Stride * card.ChannelCount;
+        var predictions = new List<Prediction>();
+        var starts = new List<long>();
+        for (var at = 0; at < frames.Length; at += chunk)
+        {
+            var windows = windower.Append(id, frames.AsSpan(at, Math.Min(chunk, frames.Length - at)));
+            predictions.AddRange(model.Predict(windows));
+            for (var i = 0; i < windows.Count; i++)
+            {
+                starts.Add(windows.GetStartFrame(i));
+            }
+        }
+
+        return ([.. predictions], [.. starts]);
+    }
+
+    /// <summary>The most windows one append of <c>har predict</c> completes (beside the first, which waits for a whole window).</summary>
+    private const int WindowsPerChunk = 256;
+
+    /// <summary>
+    /// The streams shorter than one window, to skip; when every stream is (or there is none), an
+    /// <see cref="InvalidDataException"/> saying how many frames a window needs and how many the input has.
+    /// </summary>
+    internal static List<(string Id, int Frames)> ShortStreams(string path, List<(string Id, float[] Frames)> streams, ModelCard card)
+    {
+        var needs = string.Create(Inv, $"{card} needs {card.WindowLength} frames ({card.WindowLength / card.SampleRateHz:0.##} s at {card.SampleRateHz:0.##} Hz) for one window");
+        if (streams.Count == 0)
+        {
+            throw new InvalidDataException($"'{path}' holds no frames (no row after the header); {needs}.");
+        }
+
+        var tooShort = streams.Select(s => (s.Id, Frames: s.Frames.Length / card.ChannelCount)).Where(s => s.Frames < card.WindowLength).ToList();
+        if (tooShort.Count < streams.Count)
+        {
+            return tooShort;
+        }
+
+        if (streams.Count == 1)
+        {
+            throw new InvalidDataException(string.Create(Inv, $"'{path}' has {tooShort[0].Frames} frames; {needs}."));
+        }
+
+        const int Named = 10;
+        var list = string.Join(", ", tooShort.Take(Named).Select(s => string.Create(Inv, $"{s.Id} {s.Frames} frames"))) + (tooShort.Count > Named ? string.Create(Inv, $" and {tooShort.Count - Named} more") : string.Empty);
+        throw new InvalidDataException(string.Create(Inv, $"'{path}': none of its {streams.Count} sessions is one window long ({list}); {needs}."));
+    }
+
     /// <summary>The overall outcome of <c>har eval</c>.</summary>
     internal enum EvalVerdict
     {
@@ -206,9 +267,38 @@ internal static class InferenceCommands
 
         /// <summary>Accuracy below the card's by more than the tolerance.</summary>
         BelowCard,
+    }
 
-        /// <summary>No window could be scored.</summary>
-        NoWindows,
+    /// <summary>Why <c>har eval</c> scored no window: no session, sessions shorter than a window, or every window left out (and why).</summary>
+    internal static string NothingScored(DatasetEvaluation result, ModelCard card)
+    {
+        var report = result.Report;
+        var where = string.Create(Inv, $"{Path.GetFileName(result.SamplesFile)} ({result.Split} split)");
+        if (result.Sessions == 0)
+        {
+            return result.Split == "all"
+                ? $"Nothing was scored: {where} holds no session (no data rows)."
+                : $"Nothing was scored: {where} holds no session of a subject in the {result.Split} split (splits.csv); try --split all.";
+        }
+
+        var unknown = result.Excluded.Sum(e => e.Windows);
+        if (report.ExcludedWindows + unknown == 0)
+        {
+            return string.Create(Inv, $"Nothing was scored: none of the {result.Sessions} session(s) of {where} is one window long; {card} needs {card.WindowLength} frames ({card.WindowLength / card.SampleRateHz:0.##} s at {card.SampleRateHz:0.##} Hz).");
+        }
+
+        var reasons = new List<string>();
+        if (report.ExcludedWindows > 0)
+        {
+            reasons.Add(string.Create(Inv, $"{report.ExcludedWindows} are mostly unlabeled (label 0)"));
+        }
+
+        if (unknown > 0)
+        {
+            reasons.Add(string.Create(Inv, $"{unknown} are of activities {card} does not know ({string.Join(", ", result.Excluded.Where(e => e.Windows > 0).Select(e => string.Create(Inv, $"{e.Label} {e.Windows}")))}; labels.csv names are matched with the model's labels {string.Join(' ', card.Labels)} by name)"));
+        }
+
+        return string.Create(Inv, $"Nothing was scored: all {report.ExcludedWindows + unknown} windows of the {result.Sessions} session(s) of {where} were left out: {string.Join("; ", reasons)}.");
     }
 
     private static readonly string[] ScoreColumns = ["precision", "recall", "f1", "support"];

@@ -29,8 +29,34 @@ internal static class ModelsCommands
 
     internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). It must not be open in another process (stop the service first)." };
 
+    /// <summary>Opens (or creates) the registry's audit log: for <c>models register</c>, which may create the registry.</summary>
     internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
         AuditLog.Open(new AuditLogOptions { Directory = audit?.FullName ?? Path.Combine(registry.FullName, ".audit"), EnableMetrics = false });
+
+    /// <summary>
+    /// The folder of a registry a command reads or steers: one that does not exist is a mistyped path, refused rather
+    /// than created (only <c>models register</c> creates a registry).
+    /// </summary>
+    internal static string ExistingRegistry(DirectoryInfo registry) =>
+        registry.Exists
+            ? registry.FullName
+            : throw new DirectoryNotFoundException($"No registry at '{registry.FullName}'; 'har models register <model.onnx> --registry <dir>' creates one.");
+
+    /// <summary>
+    /// Opens the audit log of an existing registry (<c>--audit</c>, default <c>&lt;registry&gt;/.audit</c>); a log that
+    /// does not exist is refused: opening it would create a new, empty one that holds none of the registrations.
+    /// </summary>
+    internal static AuditLog OpenExistingAudit(DirectoryInfo registry, DirectoryInfo? audit)
+    {
+        var root = ExistingRegistry(registry);
+        var directory = audit?.FullName ?? Path.Combine(root, ".audit");
+        if (!File.Exists(Path.Combine(directory, "entries.log")))
+        {
+            throw new DirectoryNotFoundException($"No audit log at '{directory}' (entries.log is missing); pass --audit with the log the registry was registered through (a service's is <data>/audit).");
+        }
+
+        return AuditLog.Open(new AuditLogOptions { Directory = directory, EnableMetrics = false });
+    }
 
     private static Command Register()
     {
@@ -82,7 +108,7 @@ internal static class ModelsCommands
             IReadOnlyList<(string Version, string ModelName, string Sha256, long Parameters, DateTimeOffset RegisteredAt, string DeploymentId)> models;
             if (parse.GetValue(registry) is { } dir)
             {
-                var reg = new ModelRegistry(dir.FullName);
+                var reg = new ModelRegistry(ExistingRegistry(dir));
                 current = reg.CurrentVersion;
                 models = [.. reg.List().Select(m => (m.Version, m.ModelName, m.Sha256, m.Parameters, m.RegisteredAt, m.DeploymentId))];
             }
@@ -132,8 +158,8 @@ internal static class ModelsCommands
                 return await VerifyFleetAsync(parse.GetValue(connection), parse.GetValue(version)).ConfigureAwait(false);
             }
 
-            await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var log = OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ExistingRegistry(parse.GetValue(registry)!), log);
             var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
             var bad = 0;
             var unanchored = false;

@@ -81,8 +81,7 @@ internal static class RolloutCommands
         var canaryShadow = new Option<double>("--canary-shadow") { Description = "Percent of the champion's streams whose windows a canary candidate also scores as a shadow (0–100; 0 judges it on its own share only).", DefaultValueFactory = _ => 100 };
         canaryShadow.Validators.Add(r =>
         {
-            var v = r.GetValueOrDefault<double>();
-            if (!(v >= 0 && v <= 100))
+            if (OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
             {
                 r.AddError($"--canary-shadow is {v}; expected a percent from 0 to 100.");
             }
@@ -91,8 +90,8 @@ internal static class RolloutCommands
         var command = new Command("start", "Verify, load and warm the candidate, then apply the strategy's first steps.") { registry, audit, candidate, strategy, actor, reason, expect, requireApproval, approvals, minAccuracy, minF1, starterMayApprove, canaryShadow };
         command.SetAction(async (parse, ct) =>
         {
-            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
             await using var pipeline = ServingPipeline.Open(reg);
             var options = new RolloutControllerOptions
             {
@@ -127,7 +126,7 @@ internal static class RolloutCommands
             int? replicas = null;
             if (parse.GetValue(registry) is { } dir)
             {
-                status = RolloutController.ReadStatus(Path.Combine(dir.FullName, ".rollout"));
+                status = RolloutController.ReadStatus(Path.Combine(ModelsCommands.ExistingRegistry(dir), ".rollout"));
                 current = new ModelRegistry(dir.FullName).CurrentVersion ?? "none";
             }
             else
@@ -200,8 +199,8 @@ internal static class RolloutCommands
 
         command.SetAction(async (parse, ct) =>
         {
-            await using var log = ModelsCommands.OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
-            var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
+            await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
             await using var pipeline = ServingPipeline.Open(reg);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             try
@@ -244,20 +243,23 @@ internal static class RolloutCommands
         var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.2.0)." };
         var strategy = new Option<string>("--strategy") { Description = "The strategy.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
-        var runs = new Option<int>("--runs") { Description = "How many seeded runs (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 };
-        var devices = new Option<int>("--devices") { Description = "Simulated devices.", DefaultValueFactory = _ => 200 };
+        var runs = new Option<int>("--runs") { Description = "How many seeded runs, 1 to 1,000 (decisions are printed for a single run, a summary for several).", DefaultValueFactory = _ => 1 }
+            .InRange(1, 1_000, "each run is a whole rollout (the evaluation matrix runs 100 per cell)");
+        var devices = new Option<int>("--devices") { Description = "Simulated devices, 1 to 100,000.", DefaultValueFactory = _ => 200 }
+            .InRange(1, 100_000, "the traffic of every device is simulated in each interval (the evaluation matrix uses 5 and 500)");
         var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, registry, strategy, seed, runs, devices };
         command.SetAction(async (parse, ct) =>
         {
+            var existing = parse.GetValue(registry) is { } dir ? ModelsCommands.ExistingRegistry(dir) : null;
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
                 ?? throw new DirectoryNotFoundException("No --data folder given and ../shared/data/uci-hapt was not found; pass --data <folder> in the UCI HAPT layout.");
             var sessions = SensorDataset.Load(folder, "test", cancellationToken: ct);
             var streams = sessions.Select(s => new RecordedSession(string.Create(CultureInfo.InvariantCulture, $"subject{s.Subject}-session{s.Session}"), s.Samples)).ToList();
             string? temp = null;
             ModelRegistry reg;
-            if (parse.GetValue(registry) is { } dir)
+            if (existing is not null)
             {
-                reg = new ModelRegistry(dir.FullName);
+                reg = new ModelRegistry(existing);
             }
             else
             {
@@ -279,7 +281,7 @@ internal static class RolloutCommands
                     "broken-normalization" => SimulationFault.BrokenNormalization,
                     _ => SimulationFault.None,
                 };
-                var n = Math.Max(1, parse.GetValue(runs));
+                var n = parse.GetValue(runs);
                 int promoted = 0, rolledBack = 0, other = 0;
                 var intervals = new List<int>();
                 for (var i = 0; i < n; i++)

@@ -26,20 +26,22 @@ internal static class RolloutEvaluateCommand
     public static Command Create()
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "The UCI HAPT folder (default: ../shared/data/uci-hapt); its test subjects' sessions are replayed. Without it: the synthetic generator." };
-        var runs = new Option<int>("--runs") { Description = "Seeded runs per cell and candidate (issue 16: 100).", DefaultValueFactory = _ => 100 };
+        var runs = new Option<int>("--runs") { Description = "Seeded runs per cell and candidate, 1 to 1,000 (issue 16: 100).", DefaultValueFactory = _ => 100 }
+            .InRange(1, 1_000, "each run is a whole rollout, and the matrix runs them for every cell and candidate");
         var quick = new Option<bool>("--quick") { Description = "The reduced matrix (4 cells) instead of all 48." };
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
         var output = new Option<FileInfo?>("--out") { Description = "Write the Markdown report to this file (default: standard output)." };
         var only = new Option<string?>("--candidates") { Description = "Comma-separated candidates (default all): healthy, errors-5%, errors-20%, service-time-3x, broken-normalization, permuted-labels, less-accurate-6pt." };
         var where = new Option<string?>("--cells") { Description = "Only the cells whose description contains every ';'-separated part, e.g. \"10 windows/s;10 % labels\", or with --real-clock \"64 in flight\" (default: all)." };
         var realClock = new Option<bool>("--real-clock") { Description = "Run the real-clock matrix instead (1/8/64 in flight × 5/500 devices, the healthy candidate, default options, real ONNX sessions and this machine's clock)." };
-        var interval = new Option<int>("--interval") { Description = "With --real-clock: the analysis interval in seconds.", DefaultValueFactory = _ => 5 };
+        var interval = new Option<int>("--interval") { Description = "With --real-clock: the analysis interval in seconds, 1 to 3,600.", DefaultValueFactory = _ => 5 }
+            .InRange(1, 3_600, "each run waits several intervals on the real clock");
         var command = new Command("evaluate", "Run the rollout evaluation matrix (in flight × devices × windows/s × smoke windows × feedback labels, healthy and faulty candidates) on a virtual clock, or with --real-clock the README's quick start under real load, and write the outcome as Markdown.") { data, runs, quick, seed, output, only, where, realClock, interval };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(realClock))
             {
-                return await RunRealClockAsync(parse.GetValue(data)?.FullName ?? SharedData.FindHapt(), Math.Max(1, parse.GetValue(runs)), TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(interval))), parse.GetValue(where), parse.GetValue(output), ct).ConfigureAwait(false);
+                return await RunRealClockAsync(parse.GetValue(data)?.FullName ?? SharedData.FindHapt(), parse.GetValue(runs), TimeSpan.FromSeconds(parse.GetValue(interval)), parse.GetValue(where), parse.GetValue(output), ct).ConfigureAwait(false);
             }
 
             var candidates = EvaluationCandidate.All;
@@ -78,7 +80,7 @@ internal static class RolloutEvaluateCommand
                     }
                 }
 
-                var n = Math.Max(1, parse.GetValue(runs));
+                var n = parse.GetValue(runs);
                 var results = await RolloutEvaluation.RunAsync(simulation, cells, candidates, n, parse.GetValue(seed), r =>
                 {
                     Console.Error.WriteLine($"{r.Candidate.Name} @ {r.Cell}: {r.Expected}/{r.Runs} as expected");

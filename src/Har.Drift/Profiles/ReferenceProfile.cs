@@ -27,30 +27,11 @@ public sealed class ReferenceProfile
     /// <param name="outputs">Optional model-output reference.</param>
     /// <param name="sensorConsistency">Optional calibrated physics checks of a 6-axis IMU.</param>
     /// <param name="alarms">Optional calibrated within-device checks and alarm statistics.</param>
+    /// <exception cref="InvalidDataException">A part is missing or out of its structural bounds (<see cref="ReferenceProfileChecks"/>).</exception>
     [JsonConstructor]
     internal ReferenceProfile(IReadOnlyList<ChannelReference> channels, IReadOnlyList<ReferenceSegment> segments, CalibratedFloors floors, double sampleRateHz, int segmentLength, string source, OutputReference? outputs = null, SensorConsistencyReference? sensorConsistency = null, AlarmReference? alarms = null)
     {
-        ArgumentNullException.ThrowIfNull(channels);
-        ArgumentNullException.ThrowIfNull(segments);
-        ArgumentNullException.ThrowIfNull(floors);
-        if (channels.Count == 0)
-        {
-            throw new ArgumentException("A reference profile needs at least one channel.", nameof(channels));
-        }
-
-        if (floors.KsFloor.Length != channels.Count || floors.PsiFloor.Length != channels.Count)
-        {
-            throw new ArgumentException($"The floors list {floors.KsFloor.Length} KS and {floors.PsiFloor.Length} PSI values; expected one per channel ({channels.Count}).", nameof(floors));
-        }
-
-        foreach (var s in segments)
-        {
-            if (s.Quantiles.Length != channels.Count || s.EffectiveSize.Length != channels.Count)
-            {
-                throw new ArgumentException($"Segment of group '{s.Group}' has {s.Quantiles.Length} channels; expected {channels.Count}.", nameof(segments));
-            }
-        }
-
+        ReferenceProfileChecks.Check(channels, segments, floors, sampleRateHz, segmentLength);
         Channels = channels;
         Segments = segments;
         Floors = floors;
@@ -147,6 +128,7 @@ public sealed class ReferenceProfile
     /// <summary>Parses a profile from JSON.</summary>
     /// <param name="json">The JSON text written by <see cref="ToJson"/>.</param>
     /// <returns>The profile.</returns>
+    /// <exception cref="InvalidDataException">The text is not a profile of this schema version, or a part is missing or out of its bounds (a window length or sample rate that is not positive, arrays that do not match the channels, counts that do not add up); the message names the field and what was expected.</exception>
     public static ReferenceProfile FromJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -181,6 +163,7 @@ public sealed class ReferenceProfile
     /// <summary>Loads a profile from a JSON file.</summary>
     /// <param name="path">The file written by <see cref="Save"/>.</param>
     /// <returns>The profile.</returns>
+    /// <exception cref="InvalidDataException">As <see cref="FromJson"/>; the message starts with the path.</exception>
     public static ReferenceProfile Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -189,7 +172,14 @@ public sealed class ReferenceProfile
             throw new FileNotFoundException($"Reference profile '{path}' does not exist; build one with 'har drift profile'.", path);
         }
 
-        return FromJson(File.ReadAllText(path));
+        try
+        {
+            return FromJson(File.ReadAllText(path));
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"'{path}': {ex.Message}", ex);
+        }
     }
 
     /// <summary>Returns e.g. <c>reference profile 1a2b3c4d5e6f: 6 channels (ax ay az gx gy gz), 267 windows of 3000 samples at 50 Hz, outputs of 6 classes; UCI HAPT train split</c>.</summary>

@@ -61,6 +61,7 @@ public sealed class ReferenceProfileBuilder
     /// <summary>Creates a builder.</summary>
     /// <param name="channelNames">Channel names in frame order (e.g. ax ay az gx gy gz).</param>
     /// <param name="options">Build options (defaults when null).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="ReferenceProfileOptions.SegmentLength"/> is outside 16 … 10,000,000, or <see cref="ReferenceProfileOptions.SampleRateHz"/> is not above 0 (at most 1,000,000).</exception>
     public ReferenceProfileBuilder(IReadOnlyList<string> channelNames, ReferenceProfileOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(channelNames);
@@ -71,6 +72,14 @@ public sealed class ReferenceProfileBuilder
 
         _channels = [.. channelNames];
         _options = options ?? new ReferenceProfileOptions();
+
+        // A window of 0 samples would never advance through a recording (Build looped forever).
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.SegmentLength, ReferenceProfileChecks.MinSegmentLength, nameof(options) + "." + nameof(ReferenceProfileOptions.SegmentLength));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.SegmentLength, ReferenceProfileChecks.MaxSegmentLength, nameof(options) + "." + nameof(ReferenceProfileOptions.SegmentLength));
+        if (!(_options.SampleRateHz > 0 && _options.SampleRateHz <= ReferenceProfileChecks.MaxSampleRateHz))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _options.SampleRateHz, "ReferenceProfileOptions.SampleRateHz must be above 0 and at most 1,000,000 Hz.");
+        }
     }
 
     /// <summary>Gets the cross-fitted alarm evidence of the training recordings from the last <see cref="Build"/> (for calibration reports).</summary>

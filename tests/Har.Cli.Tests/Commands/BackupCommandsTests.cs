@@ -51,7 +51,7 @@ public sealed class BackupCommandsTests : IDisposable
         Assert.Contains(Path.GetFileName(archive), listed, StringComparison.Ordinal);
         Assert.True(DeploymentBackup.TryGetCreatedAt(archive, out var taken));
         Assert.Contains($"newest backup taken {taken:yyyy-MM-dd'T'HH:mm:ss'Z'}, 0 h ago", listed, StringComparison.Ordinal);
-        Assert.Contains("no backups", await RunOkAsync("backup", "list", "--dir", Path.Combine(_root, "none")), StringComparison.Ordinal);
+        Assert.Contains("no backups", await RunOkAsync("backup", "list", "--dir", Directory.CreateDirectory(Path.Combine(_root, "empty")).FullName), StringComparison.Ordinal);
 
         var vkey = Path.Combine(_root, "audit.vkey");
         using (var key = AuditSigningKey.Load(Path.Combine(data, "keys", "audit.key")))
@@ -66,6 +66,46 @@ public sealed class BackupCommandsTests : IDisposable
         Assert.Contains("the archive holds the signing key", output, StringComparison.Ordinal);
         Assert.Contains("Progressing", await RunOkAsync("rollout", "status", "--registry", Path.Combine(restored, "registry")), StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(restored, "keys", "audit.key")));
+    }
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("prune", "--keep", "1")]
+    public async Task ListOrPrune_FolderThatDoesNotExist_ExitCode2AndNothingCreated(params string[] command)
+    {
+        // Both exited 0 ("no backups", "nothing to prune"): a mistyped folder looked like a folder without backups.
+        var typo = Path.Combine(_root, "nonexist");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(["backup", .. command, "--dir", typo]);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: No backup folder at '{typo}'; 'har backup create --out <dir>' creates one.", stderr.TrimEnd());
+        Assert.False(Directory.Exists(typo));
+    }
+
+    [Theory]
+    [InlineData("prune", "--dir", ".", "--keep", "0")] // the library's "keep ('0') must be greater than or equal to '1'"
+    [InlineData("create", "--data", "no-such-data", "--out", "archives", "--keep", "0")] // refused only after the backup was taken
+    public async Task Keep_Zero_ExitCode2(params string[] command)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(["backup", .. command]);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --keep is 0; expected 1 or more: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_NeitherServiceNorData_ExitCode2AndNoFolderCreated()
+    {
+        var output = Path.Combine(_root, "archives");
+
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("backup", "create", "--out", output);
+
+        Assert.Equal(2, code);
+        Assert.Contains("Pass --service <url>", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(output));
     }
 
     private static async Task<string> RunOkAsync(params string[] args)

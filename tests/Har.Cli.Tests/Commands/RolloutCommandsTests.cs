@@ -60,9 +60,63 @@ public sealed class RolloutCommandsTests : IDisposable
     public async Task Start_CanaryShadowOutOfRange_RefusedWithWhatIsExpected(string percent)
     {
         var registry = await TwoVersionsAsync();
-        var (code, _, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--canary-shadow", percent);
-        Assert.NotEqual(0, code);
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", "--canary-shadow", percent);
+        Assert.Equal(2, code); // a parse error: a usage mistake (it was exit code 1, with the full help on stdout)
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --canary-shadow is", stderr, StringComparison.Ordinal);
         Assert.Contains("expected a percent from 0 to 100", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("status")]
+    [InlineData("start", "--candidate", "1.1.0")]
+    [InlineData("abort")]
+    [InlineData("approve")]
+    [InlineData("simulate", "--data", "no-such-data")] // refused before the data is looked for
+    public async Task Command_RegistryThatDoesNotExist_ExitCode2AndNothingCreated(params string[] command)
+    {
+        // 'rollout status --registry typo3' printed "no rollout yet" (exit code 0) and created the folder; start and the
+        // steering commands created it and a new audit log in it before failing.
+        var typo = Path.Combine(_root, "typo3");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(["rollout", .. command, "--registry", typo]);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: No registry at '{typo}'; 'har models register <model.onnx> --registry <dir>' creates one.", stderr.TrimEnd());
+        Assert.False(Directory.Exists(typo));
+    }
+
+    [Theory]
+    [InlineData("start", "--candidate", "1.1.0")]
+    [InlineData("pause")]
+    public async Task Command_AuditLogThatDoesNotExist_ExitCode2AndNoLogCreated(params string[] command)
+    {
+        var registry = await TwoVersionsAsync();
+        var typo = Path.Combine(_root, "typo-audit");
+
+        var (code, _, stderr) = await ConsoleCapture.RunAsync(["rollout", .. command, "--registry", registry, "--audit", typo]);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith($"har: No audit log at '{typo}'", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(typo));
+        Assert.Contains("no rollout yet", await RunOkAsync("rollout", "status", "--registry", registry), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("simulate", "--runs", "0", "har: --runs is 0; expected 1 to 1,000: ")] // ran once
+    [InlineData("simulate", "--runs", "-1", "har: --runs is -1; expected 1 to 1,000: ")] // ran once
+    [InlineData("simulate", "--devices", "0", "har: --devices is 0; expected 1 to 100,000: ")] // refused only after the data was read and scored
+    [InlineData("simulate", "--devices", "2147483647", "har: --devices is 2147483647; expected 1 to 100,000: ")] // an unhandled exception
+    [InlineData("evaluate", "--runs", "0", "har: --runs is 0; expected 1 to 1,000: ")] // ran once
+    [InlineData("evaluate", "--interval", "0", "har: --interval is 0; expected 1 to 3,600: ")] // ran with 1 s
+    public async Task SimulateOrEvaluate_CountOutOfRange_ExitCode2WithTheRange(string command, string option, string value, string expected)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", command, option, value, "--data", Path.Combine(_root, "no-such-data"));
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
     }
 
     private async Task<string> TwoVersionsAsync()

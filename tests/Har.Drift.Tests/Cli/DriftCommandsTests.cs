@@ -124,6 +124,98 @@ public sealed class DriftCommandsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--data", "har: --input and --data cannot be given together: --input is one device's recording, --data a folder whose every session is a device; check them one at a time.")] // --data was ignored
+    [InlineData("--split", "har: --split needs --data: it selects the sessions of a --data folder; an --input recording has no split.")] // --split was ignored
+    public void Check_OptionThatWouldBeIgnored_ExitCode2NamingBoth(string option, string expected)
+    {
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var input = Csv("device.csv", Synthetic.Recording(seed: 3, frames: 1200));
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input, option, option == "--data" ? CommonFormatFolder() : "test");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_NeitherInputNorData_ExitCode2SayingWhatToPass()
+    {
+        var (code, _, stderr) = Har("drift", "check", "--profile", Path.Combine(_dir, "absent.json"));
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har: Pass --input <recording.csv> (one device) or --data <dataset folder> (every session a device).", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_ModelWithAProfileWithoutOutputs_ExitCode2BeforeTheInputIsRead()
+    {
+        // It was found after every window had been scored; the input here does not exist, and is not looked for.
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var model = Path.Combine(TestPaths.RepoRoot, "models", "har-cnn-bilstm-1.1.0.onnx");
+
+        var (code, _, stderr) = Har("drift", "check", "--profile", profilePath, "--input", Path.Combine(_dir, "absent.csv"), "--model", model);
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("har: The profile has no model outputs to compare with; build it with 'har drift profile --model <model.onnx>'.", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("-5")] // an unhandled OverflowException in the monitor's frame ring, with a stack trace
+    [InlineData("0")] // accepted: "windows of 0 samples every 1"
+    public void Check_ProfileWithAWindowLengthOutOfBounds_ExitCode2NamingTheFieldAndTheRange(string segmentLength)
+    {
+        var profilePath = Path.Combine(_dir, "edited.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Synthetic.Profile(windowLength: 1000).ToJson())!;
+        json["SegmentLength"] = int.Parse(segmentLength, CultureInfo.InvariantCulture);
+        File.WriteAllText(profilePath, json.ToJsonString());
+        var input = Csv("device.csv", Synthetic.Recording(seed: 3, frames: 1200));
+
+        var (code, stdout, stderr) = Har("drift", "check", "--profile", profilePath, "--input", input);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{profilePath}': The reference profile's SegmentLength is {segmentLength}; expected 16 to 10,000,000 samples per window.", stderr.TrimEnd());
+    }
+
+    [Theory]
+    [InlineData("0")] // looped forever (and ignored SIGTERM) once the data was read
+    [InlineData("-1")]
+    [InlineData("499")]
+    [InlineData("10000001")]
+    public void Profile_WindowOutOfRange_ExitCode2BeforeTheDataIsRead(string window)
+    {
+        // The data folder does not exist: the window is refused before it is looked for.
+        var (code, stdout, stderr) = Har("drift", "profile", "--data", Path.Combine(_dir, "no-such-data"), "-o", Path.Combine(_dir, "p.json"), "--window", window);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --window is {window}; expected 500 to 10,000,000: the drift tests score a window only when it holds 500 samples per channel", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-such-data", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir, "p.json")));
+    }
+
+    [Theory]
+    [InlineData("--accuracy-subjects", "28", "har: --accuracy-subjects needs --model: it measures the model's accuracy")]
+    [InlineData("--model", "absent.onnx", "har: --model '")]
+    [InlineData("-o", "no-such-folder/p.json", "har: --output '")]
+    public void Profile_OptionsThatCannotWork_ExitCode2BeforeTheDataIsRead(string option, string value, string expected)
+    {
+        // Each was found only after the data had been read and the profile built (minutes on the HAPT data).
+        string[] args = ["drift", "profile", "--data", Path.Combine(_dir, "no-such-data"), "--window", "500"];
+        args = option == "-o" ? [.. args, option, Path.Combine(_dir, value)] : [.. args, "-o", Path.Combine(_dir, "p.json"), option, option == "--model" ? Path.Combine(_dir, value) : value];
+
+        var (code, stdout, stderr) = Har(args);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-such-data", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("subject,split\n1;train\n", "expected 'subject,split'")]
     [InlineData("subject,split\n1,train\n", "at most 1 frames long; record longer sessions or pass a smaller --window (now 3000)")]
     public void Profile_MalformedOrTooShortData_ExitCode2SayingWhatWasExpected(string splits, string expected)
@@ -166,6 +258,33 @@ public sealed class DriftCommandsTests : IDisposable
 
         Assert.Equal(2, code);
         Assert.StartsWith("har:", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("2147483647")]
+    [InlineData("10001")]
+    [InlineData("1")]
+    [InlineData("-3")]
+    public void Psi_BinsOutOfRange_ExitCode2WithTheAcceptedRange(string bins)
+    {
+        // int.MaxValue bins once ended in an unhandled OutOfMemoryException (100,000,000 ran for minutes).
+        var (code, stdout, stderr) = Har("drift", "psi", Numbers("ref.txt", [1.0, 2.0, 3.0]), Numbers("cur.txt", [2.0, 3.0]), "--bins", bins);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --bins is {bins}; expected 2 to 10,000: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Psi_MostBins_Computed()
+    {
+        var (code, stdout, stderr) = Har("drift", "psi", Numbers("ref.txt", [1.0, 2.0, 3.0]), Numbers("cur.txt", [2.0, 3.0]), "--bins", "10000", "--json");
+
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(10_000, doc.RootElement.GetProperty("ref_counts").GetArrayLength());
     }
 
     [Fact]

@@ -102,6 +102,91 @@ public sealed class ReferenceProfileTests
         Assert.Contains("SchemaVersion", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("SegmentLength", "-5", "SegmentLength is -5; expected 16 to 10,000,000 samples per window")] // an OverflowException in the monitor's ring
+    [InlineData("SegmentLength", "0", "SegmentLength is 0; expected 16 to 10,000,000 samples per window")] // was scored as "windows of 0 samples every 1"
+    [InlineData("SampleRateHz", "0", "SampleRateHz is 0; expected a rate above 0 and at most 1,000,000 Hz")]
+    [InlineData("SampleRateHz", "-50", "SampleRateHz is -50; expected a rate above 0")]
+    [InlineData("Channels", "[]", "Channels is empty; expected one summary per channel")]
+    [InlineData("Channels[1]", "null", "Channels[1] is null; expected a channel summary")]
+    [InlineData("Channels[0].InnerEdges", "[]", "Channels[0] (ax) InnerEdges is empty; expected the inner edges of at least 2 quantile bins")]
+    [InlineData("Channels[2].ReferenceCounts", "[0,0,0,0,0,0,0,0,0,0]", "Channels[2] (az) ReferenceCounts sum to 0; expected Count (")]
+    [InlineData("Channels[2].ReferenceCounts", "[1,2,3]", "Channels[2] (az) ReferenceCounts has 3 bins; expected 10, one more than the 9 inner edges")]
+    [InlineData("Channels[0].ReferenceCounts", "null", "Channels[0] (ax) ReferenceCounts has 0 bins; expected 10")]
+    [InlineData("Channels[3].Count", "0", "Channels[3] (gx) Count is 0; expected the number of training samples summarised (1 or more)")]
+    [InlineData("Channels[3].SortedSample", "[3, 2, 1]", "Channels[3] (gx) SortedSample[1] is 2, below the 3 before it; expected ascending values")]
+    [InlineData("Channels[4].Scale", "0", "Channels[4] (gy) Scale is 0; expected a finite scale above 0")]
+    [InlineData("Channels[5].Name", "\" \"", "Channels[5].Name is blank")]
+    [InlineData("Segments", "[]", "Segments is empty; expected the training windows' sketches (at least one)")]
+    [InlineData("Segments", "null", "Segments is missing")]
+    [InlineData("Segments[3].EffectiveSize", "[1, 2]", "Segments[3].EffectiveSize has 2 values; expected 6")]
+    [InlineData("Segments[3].EffectiveSize", "[1, 2, 3, 4, 5, 0]", "Segments[3].EffectiveSize[5] is 0; expected a finite number of 1 or more")]
+    [InlineData("Segments[0].Quantiles[2]", "[]", "Segments[0].Quantiles[2] has 0 values; expected 64")]
+    [InlineData("Segments[0].Quantiles", "[]", "Segments[0].Quantiles has 0 channels; expected 6, one sketch per channel")]
+    [InlineData("Segments[1].Gravity", "[1, 0]", "Segments[1].Gravity has 2 values; expected 3 (a unit direction) or none")]
+    [InlineData("Floors.KsFloor", "[0.1]", "Floors.KsFloor has 1 values; expected 6")]
+    [InlineData("Floors.PsiFloor", "[0.1, 0.1, 0.1, 0.1, 0.1, -1]", "Floors.PsiFloor[5] is -1; expected a finite number of 0 or more")]
+    [InlineData("Floors", "null", "Floors is missing")]
+    public void FromJson_PartOutOfItsBounds_InvalidDataNamingTheFieldAndTheExpectedRange(string path, string value, string expected)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Shared.Value.ToJson())!;
+        Set(json, path, System.Text.Json.Nodes.JsonNode.Parse(value));
+
+        var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.FromJson(json.ToJsonString()));
+        Assert.StartsWith("The reference profile's ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_PartOutOfItsBounds_MessageStartsWithThePath()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"har-drift-{Guid.NewGuid():N}.json");
+        try
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(Shared.Value.ToJson())!;
+            json["SegmentLength"] = -5;
+            File.WriteAllText(path, json.ToJsonString());
+
+            var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.Load(path));
+            Assert.Equal($"'{path}': The reference profile's SegmentLength is -5; expected 16 to 10,000,000 samples per window.", ex.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Replaces the node at a path such as <c>Channels[0].InnerEdges</c>.</summary>
+    private static void Set(System.Text.Json.Nodes.JsonNode root, string path, System.Text.Json.Nodes.JsonNode? value)
+    {
+        var parts = path.Replace("[", ".[", StringComparison.Ordinal).Split('.');
+        var node = root;
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var last = i == parts.Length - 1;
+            if (parts[i].StartsWith('['))
+            {
+                var index = int.Parse(parts[i].Trim('[', ']'), System.Globalization.CultureInfo.InvariantCulture);
+                if (last)
+                {
+                    node[index] = value;
+                }
+                else
+                {
+                    node = node[index]!;
+                }
+            }
+            else if (last)
+            {
+                node[parts[i]] = value;
+            }
+            else
+            {
+                node = node[parts[i]]!;
+            }
+        }
+    }
+
     [Fact]
     public void Load_MissingFile_SaysHowToBuildOne()
     {

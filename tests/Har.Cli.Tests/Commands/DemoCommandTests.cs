@@ -1,0 +1,19 @@
+namespace Har.Cli.Tests.Commands;
+
+[Collection(ConsoleTests.Name)]
+public sealed class DemoCommandTests
+{
+    [Theory]
+    [InlineData("0")] // ran one session, exit code 0
+    [InlineData("-1")] // ran one session, exit code 0
+    [InlineData("10")]
+    [InlineData("100000")] // with --synthetic: never finished
+    public async Task Sessions_OutOfRange_ExitCode2WithTheRange(string sessions)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("demo", "--synthetic", "--sessions", sessions);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --sessions is {sessions}; expected 1 to 9: the demo streams one session per test subject, and the UCI HAPT test split has 9.", stderr, StringComparison.Ordinal);
+    }
+}

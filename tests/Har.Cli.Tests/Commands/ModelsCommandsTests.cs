@@ -1,0 +1,66 @@
+namespace Har.Cli.Tests.Commands;
+
+/// <summary>
+/// <c>har models list</c> and <c>verify</c> read a registry: a mistyped registry or audit path is exit code 2 and creates
+/// nothing. Both exited 0 and created the folder; verify also created a new, empty audit log in it.
+/// </summary>
+[Collection(ConsoleTests.Name)]
+public sealed class ModelsCommandsTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("har-cli-models-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("verify")]
+    public async Task ReadCommand_RegistryThatDoesNotExist_ExitCode2AndNothingCreated(string command)
+    {
+        var typo = Path.Combine(_root, "typo1");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", command, "--registry", typo);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: No registry at '{typo}'; 'har models register <model.onnx> --registry <dir>' creates one.", stderr.TrimEnd());
+        Assert.False(Directory.Exists(typo));
+    }
+
+    [Fact]
+    public async Task Verify_AuditLogThatDoesNotExist_ExitCode2AndNoLogCreated()
+    {
+        var registry = Path.Combine(_root, "registry");
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("models", "register", DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), "--registry", registry);
+        Assert.True(code == 0, stderr);
+        var typo = Path.Combine(_root, "typo2");
+
+        (code, var stdout, stderr) = await ConsoleCapture.RunAsync("models", "verify", "--registry", registry, "--audit", typo);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: No audit log at '{typo}' (entries.log is missing); pass --audit with the log the registry was registered through", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(typo));
+
+        // A folder that is not a registry's: no '.audit' is made in it.
+        var other = Directory.CreateDirectory(Path.Combine(_root, "not-a-registry")).FullName;
+        (code, _, stderr) = await ConsoleCapture.RunAsync("models", "verify", "--registry", other);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"har: No audit log at '{Path.Combine(other, ".audit")}'", stderr, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(other));
+    }
+
+    [Fact]
+    public async Task ListAndVerify_RegisteredVersion_ExitCode0()
+    {
+        var registry = Path.Combine(_root, "registry");
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("models", "register", DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), "--registry", registry);
+        Assert.True(code == 0, stderr);
+
+        (code, var listed, stderr) = await ConsoleCapture.RunAsync("models", "list", "--registry", registry);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1.0.0", listed, StringComparison.Ordinal);
+        (code, var verified, stderr) = await ConsoleCapture.RunAsync("models", "verify", "--registry", registry);
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("ok    1.0.0", verified, StringComparison.Ordinal);
+    }
+}
