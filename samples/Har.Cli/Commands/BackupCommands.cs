@@ -229,12 +229,18 @@ internal static class BackupCommands
         var dir = new Option<DirectoryInfo>("--dir") { Description = "The folder of the archives.", Required = true };
         var keep = new Option<int>("--keep") { Description = "How many of the newest archives to keep (1 or more).", Required = true }
             .InRange(1, int.MaxValue, "prune keeps at least the newest archive");
-        var command = new Command("prune", "Delete all but the newest --keep archives of a folder.") { dir, keep };
+        var command = new Command("prune", "Keep the newest --keep archives of a folder that verify and delete the older ones; an archive that does not verify is neither kept nor deleted, and is named (exit code 1).") { dir, keep };
         command.SetAction(async (parse, ct) =>
         {
-            var deleted = DeploymentBackup.Prune(ExistingBackupFolder(parse.GetValue(dir)!), parse.GetValue(keep));
+            var unverified = new List<string>();
+            var deleted = DeploymentBackup.Prune(ExistingBackupFolder(parse.GetValue(dir)!), parse.GetValue(keep), unverified);
             await Console.Out.WriteLineAsync(deleted.Count == 0 ? "nothing to prune" : "deleted " + string.Join(", ", deleted)).ConfigureAwait(false);
-            return 0;
+            foreach (var bad in unverified)
+            {
+                await Console.Error.WriteLineAsync($"har: does not verify (not counted as kept, not deleted): {bad}").ConfigureAwait(false);
+            }
+
+            return unverified.Count == 0 ? 0 : 1;
         });
         return command;
     }

@@ -53,6 +53,16 @@ public sealed class BackupCommandsTests : IDisposable
         Assert.Contains($"newest backup taken {taken:yyyy-MM-dd'T'HH:mm:ss'Z'}, 0 h ago", listed, StringComparison.Ordinal);
         Assert.Contains("no backups", await RunOkAsync("backup", "list", "--dir", Directory.CreateDirectory(Path.Combine(_root, "empty")).FullName), StringComparison.Ordinal);
 
+        // A stray file named as a newer archive: it once made the real backup "older" and prune deleted it.
+        var stray = Path.Combine(backups, "har-backup-20991231T000000000Z-deadbeef.tar.gz");
+        await File.WriteAllBytesAsync(stray, new byte[4096], TestContext.Current.CancellationToken);
+        var (pruneCode, pruneOut, pruneError) = await ConsoleCapture.RunAsync("backup", "prune", "--dir", backups, "--keep", "1");
+        Assert.Equal(1, pruneCode);
+        Assert.Contains("nothing to prune", pruneOut, StringComparison.Ordinal);
+        Assert.StartsWith("har: does not verify (not counted as kept, not deleted): har-backup-20991231T000000000Z-deadbeef.tar.gz: ", pruneError, StringComparison.Ordinal);
+        Assert.True(File.Exists(archive) && File.Exists(stray));
+        File.Delete(stray);
+
         var vkey = Path.Combine(_root, "audit.vkey");
         using (var key = AuditSigningKey.Load(Path.Combine(data, "keys", "audit.key")))
         {
