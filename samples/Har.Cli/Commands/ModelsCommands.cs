@@ -160,7 +160,11 @@ internal static class ModelsCommands
 
             await using var log = OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(ExistingRegistry(parse.GetValue(registry)!), log);
-            var versions = parse.GetValue(version) is { } v ? [v] : reg.List().Select(m => m.Version).ToList();
+            // Every version in a folder and every version the audit log registered: a registered version whose folder
+            // was deleted (or whose record no longer parses, so it is not listed) is a FAIL, not a silent omission.
+            var versions = parse.GetValue(version) is { } v
+                ? [v]
+                : reg.List().Select(m => m.Version).Union(reg.RegisteredVersions(), StringComparer.Ordinal).Order(Comparer<string>.Create(ModelRegistry.CompareVersions)).ToList();
             var bad = 0;
             var unanchored = false;
             foreach (var item in versions)

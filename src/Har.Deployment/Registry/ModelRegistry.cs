@@ -109,6 +109,13 @@ public sealed partial class ModelRegistry
     internal RegistryAnchors? Anchors { get; set; }
 
     /// <summary>
+    /// The versions this registry registered through its audit log, whether or not their folders are still there
+    /// (<c>har models verify</c> checks these as well as the folders: a deleted folder is a finding, not a version
+    /// that silently stops being listed).
+    /// </summary>
+    internal IReadOnlyList<string> RegisteredVersions() => Anchors?.VersionsFrom(RegistryId) ?? [];
+
+    /// <summary>
     /// Registers the model at <paramref name="modelPath"/>: validates its card (at most 64 metadata keys,
     /// 256 KiB), hashes it, appends its deployment record and the hashes of its files to the audit log,
     /// then copies it into <c>v{version}/model.onnx</c>, writes <c>config.json</c> (the card) and

@@ -75,6 +75,16 @@ internal sealed class RegistryAnchors(AuditLog log)
         }
     }
 
+    /// <summary>The versions with a registration appended by the registry <paramref name="registryId"/> (or by one without an identity).</summary>
+    public IReadOnlyList<string> VersionsFrom(string registryId)
+    {
+        lock (_gate)
+        {
+            _anchors ??= Load();
+            return [.. _anchors.Where(kv => kv.Value.Exists(a => a.RegistryId is null || a.RegistryId == registryId)).Select(kv => kv.Key)];
+        }
+    }
+
     public void Set(ModelAnchor anchor)
     {
         lock (_gate)

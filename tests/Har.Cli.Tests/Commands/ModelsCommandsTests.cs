@@ -63,4 +63,24 @@ public sealed class ModelsCommandsTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.StartsWith("ok    1.0.0", verified, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Verify_ARegisteredVersionWhoseFolderWasDeleted_Fails()
+    {
+        // Found by fuzzing the CLI: with v1.1.0 deleted (or its record replaced), 1.1.0 silently left the output and
+        // verify exited 0, although the audit log registered it.
+        var registry = Path.Combine(_root, "registry");
+        foreach (var model in new[] { "tiny-probs-1.0.0.onnx", "tiny-logits-1.1.0.onnx" })
+        {
+            var (registered, _, error) = await ConsoleCapture.RunAsync("models", "register", DemoFixtures.FixtureModel(model), "--registry", registry);
+            Assert.True(registered == 0, error);
+        }
+
+        Directory.Delete(Path.Combine(registry, "v1.1.0"), recursive: true);
+        var (code, verified, stderr) = await ConsoleCapture.RunAsync("models", "verify", "--registry", registry);
+
+        Assert.True(code == 1, $"exit code {code}: {verified} {stderr}");
+        Assert.StartsWith("ok    1.0.0", verified, StringComparison.Ordinal);
+        Assert.Contains("FAIL  1.1.0: ", verified, StringComparison.Ordinal);
+    }
 }
