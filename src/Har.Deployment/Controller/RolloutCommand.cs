@@ -53,13 +53,13 @@ public sealed record RolloutCommand
     public string? IncidentActions { internal get; init; }
 
     /// <summary>The most characters of <see cref="Actor"/> (a name, not a text).</summary>
-    public const int MaxActorLength = 256;
+    internal const int MaxActorLength = 256;
 
     /// <summary>The most characters of the reason, and of each incident text (summary, cause, actions).</summary>
-    public const int MaxTextLength = 8_192;
+    internal const int MaxTextLength = 8_192;
 
     /// <summary>The most characters of a rollout id.</summary>
-    public const int MaxRolloutIdLength = 128;
+    internal const int MaxRolloutIdLength = 128;
 
     /// <summary>
     /// Checks what the command records before anything is applied: every text goes into the audit log and the rollout

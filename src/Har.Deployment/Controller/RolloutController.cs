@@ -161,7 +161,7 @@ public sealed partial class RolloutController : IAsyncDisposable
     /// <returns>The status after the command and everything it triggered immediately.</returns>
     /// <exception cref="RolloutConflictException">The command's expected phase or revision is stale.</exception>
     /// <exception cref="RolloutCommandRejectedException">The command is not allowed in the current phase.</exception>
-    /// <exception cref="ArgumentException">A text of the command is too long (<see cref="RolloutCommand.MaxTextLength"/>, <see cref="RolloutCommand.MaxActorLength"/>) or its rollout id is not a plain name.</exception>
+    /// <exception cref="ArgumentException">A text of the command is too long (an actor over 256 characters, a reason or incident text over 8,192) or its rollout id is not a plain name.</exception>
     public async Task<RolloutStatus> ExecuteAsync(RolloutCommand command, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
