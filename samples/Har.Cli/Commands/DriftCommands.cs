@@ -96,7 +96,7 @@ internal static class DriftCommands
     private static Command Check()
     {
         var profileOpt = new Option<FileInfo>("--profile") { Description = "Reference profile JSON (from 'har drift profile').", Required = true };
-        var input = new Option<FileInfo?>("--input") { Description = "One device's recording: a CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check)." };
+        var input = new Option<FileInfo?>("--input") { Description = "One device's recording: a CSV with a header naming the profile's channels (extra columns ignored; an optional t_ms column enables the sample-rate check). Gzip-compressed or not; comma, semicolon or tab separated; quoted fields and, with semicolons or tabs, decimal commas are read." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "A dataset folder in the common sample format instead of --input: every session is scored as one device." };
         var split = SplitOption("all", "With --data: ");
         var json = new Option<bool>("--json") { Description = "Print the overall verdict and the full reports (with evidence) as JSON; enums as names." };
@@ -125,7 +125,7 @@ internal static class DriftCommands
             if (parse.GetValue(input) is { } file)
             {
                 var (frames, stamps) = ReadCsv(file.FullName, profile.ChannelNames);
-                devices.Add((Path.GetFileNameWithoutExtension(file.Name), frames, stamps));
+                devices.Add((FrameCsv.RecordingName(file.Name), frames, stamps));
             }
             else if (parse.GetValue(data) is { } folder)
             {
@@ -501,45 +501,25 @@ internal static class DriftCommands
 
     private static (float[] Frames, long[]? Stamps) ReadCsv(string path, IReadOnlyList<string> channels)
     {
-        using var reader = new StreamReader(path);
-        var header = reader.ReadLine() ?? throw new InvalidDataException($"'{path}' is empty; expected a CSV header naming the channels {string.Join(',', channels)}.");
-        var cols = header.Split(',').Select(h => h.Trim()).ToList();
-        var idx = channels.Select(c => cols.IndexOf(c)).ToArray();
+        using var csv = FrameCsv.Open(path, $"the channels {string.Join(',', channels)}");
+        var idx = channels.Select(csv.Column).ToArray();
         var missing = channels.Where((_, i) => idx[i] < 0).ToArray();
         if (missing.Length > 0)
         {
             throw new InvalidDataException($"'{path}' has no column(s) {string.Join(", ", missing)}; the profile expects {string.Join(',', channels)}.");
         }
 
-        var tIdx = cols.IndexOf("t_ms");
+        var tIdx = csv.Column("t_ms");
         var frames = new List<float>();
         var stamps = tIdx >= 0 ? new List<long>() : null;
-        string? line;
-        var lineNo = 1;
-        while ((line = reader.ReadLine()) is not null)
+        while (csv.Next())
         {
-            lineNo++;
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
-            var parts = line.Split(',');
-            if (parts.Length != cols.Count)
-            {
-                throw new InvalidDataException($"'{path}' line {lineNo} has {parts.Length} fields; expected {cols.Count} as in the header '{header}'.");
-            }
-
             foreach (var i in idx)
             {
-                frames.Add(float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-                    ? v
-                    : throw new InvalidDataException($"'{path}' line {lineNo} column '{cols[i]}' is '{parts[i]}'; expected a number (a decimal point, not a comma)."));
+                frames.Add(csv.Float(i));
             }
 
-            stamps?.Add(long.TryParse(parts[tIdx], NumberStyles.Integer, CultureInfo.InvariantCulture, out var t)
-                ? t
-                : throw new InvalidDataException($"'{path}' line {lineNo} column 't_ms' is '{parts[tIdx]}'; expected whole milliseconds."));
+            stamps?.Add(csv.Integer(tIdx, "whole milliseconds"));
         }
 
         return ([.. frames], stamps?.ToArray());

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Inference.Data;
@@ -20,7 +19,7 @@ internal static class InferenceCommands
     public static Command Predict()
     {
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var input = new Option<FileInfo>("--input") { Description = "CSV (or .csv.gz) with a header holding ax,ay,az,gx,gy,gz; the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
+        var input = new Option<FileInfo>("--input") { Description = "CSV with a header holding ax,ay,az,gx,gy,gz (gzip-compressed or not; comma, semicolon or tab separated; quoted fields and, with semicolons or tabs, decimal commas are read); the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
         var segments = new Option<bool>("--segments") { Description = "Print activity segments (smoothed) instead of one line per window." };
         var smoothing = new Option<int>("--smoothing") { Description = "Windows in the segment majority vote (odd).", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
@@ -316,45 +315,23 @@ internal static class InferenceCommands
         }
     }
 
-    /// <summary>Reads a CSV of frames: columns found by name (the card's channels), one stream per session column value if present.</summary>
+    /// <summary>Reads a CSV of frames (<see cref="FrameCsv"/>): columns found by name (the card's channels), one stream per session column value if present.</summary>
     private static List<(string Id, float[] Frames)> ReadStreams(string path, ModelCard card)
     {
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"Input '{path}' does not exist.", path);
-        }
-
-        using var file = File.OpenRead(path);
-        using Stream stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file;
-        using var reader = new StreamReader(stream);
-        var header = (reader.ReadLine() ?? string.Empty).Split(',').Select(h => h.Trim()).ToArray();
-        var columns = card.Channels.Select(c => Array.IndexOf(header, c)).ToArray();
+        using var csv = FrameCsv.Open(path, $"the columns {string.Join(',', card.Channels)}");
+        var columns = card.Channels.Select(csv.Column).ToArray();
         if (columns.Any(c => c < 0))
         {
-            throw new InvalidDataException($"'{path}' has the header '{string.Join(',', header)}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
+            throw new InvalidDataException($"'{path}' has the header '{string.Join(',', csv.Header)}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
         }
 
-        var sessionColumn = Array.IndexOf(header, "session");
+        var sessionColumn = csv.Column("session");
         var streams = new List<(string, List<float>)>();
         string? current = null;
         List<float>? frames = null;
-        var lineNo = 1;
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while (csv.Next())
         {
-            lineNo++;
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
-            var parts = line.Split(',');
-            if (parts.Length != header.Length)
-            {
-                throw new InvalidDataException($"'{path}' line {lineNo} has {parts.Length} fields; expected {header.Length} as in the header.");
-            }
-
-            var id = sessionColumn >= 0 ? $"session-{parts[sessionColumn]}" : Path.GetFileNameWithoutExtension(path);
+            var id = sessionColumn >= 0 ? $"session-{csv.Fields[sessionColumn]}" : FrameCsv.RecordingName(path);
             if (id != current)
             {
                 current = id;
@@ -364,12 +341,7 @@ internal static class InferenceCommands
 
             foreach (var c in columns)
             {
-                if (!float.TryParse(parts[c], NumberStyles.Float, Inv, out var v))
-                {
-                    throw new InvalidDataException($"'{path}' line {lineNo} column '{header[c]}' is '{parts[c]}'; expected a number.");
-                }
-
-                frames!.Add(v);
+                frames!.Add(csv.Float(c));
             }
         }
 

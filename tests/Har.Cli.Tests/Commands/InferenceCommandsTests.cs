@@ -99,6 +99,27 @@ public sealed class InferenceCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Predict_GzipSemicolonsAndDecimalCommas_TheSamePredictionsAsThePlainCsv()
+    {
+        // A spreadsheet's export, compressed: refused with "has the header 'ax;ay;az;gx;gy;gz'; expected columns ax,ay,…".
+        var plain = Csv("plain.csv", ("1", 450), ("2", 300));
+        var text = File.ReadAllText(plain).Replace(',', ';').Replace('.', ',');
+        var exported = Path.Combine(_dir, "export.csv.gz");
+        using (var zip = new GZipStream(File.Create(exported), CompressionLevel.Fastest))
+        {
+            zip.Write(Encoding.UTF8.GetBytes(text));
+        }
+
+        var (code, expected, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", plain);
+        Assert.True(code == 0, stderr);
+        (code, var stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--model", Model, "--input", exported);
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal(5, expected.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(expected, stdout);
+    }
+
+    [Fact]
     public async Task Predict_HeaderOnly_ExitCode2()
     {
         var input = Csv("header.csv");

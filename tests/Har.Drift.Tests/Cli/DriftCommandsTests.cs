@@ -123,6 +123,29 @@ public sealed class DriftCommandsTests : IDisposable
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Check_GzipSemicolonsAndDecimalCommas_TheSameReportAsThePlainCsv()
+    {
+        // A spreadsheet's export, compressed: refused with "has no column(s) ax, ay, az, gx, gy, gz".
+        var profilePath = Path.Combine(_dir, "profile.json");
+        Synthetic.Profile(windowLength: 1000).Save(profilePath);
+        var plain = Csv("device.csv", Synthetic.Recording(seed: 3, frames: 2500));
+        var exported = Path.Combine(Directory.CreateDirectory(Path.Combine(_dir, "exported")).FullName, "device.csv.gz");
+        using (var zip = new System.IO.Compression.GZipStream(File.Create(exported), System.IO.Compression.CompressionLevel.Fastest))
+        {
+            zip.Write(System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(plain).Replace(',', ';').Replace('.', ',')));
+        }
+
+        var (code, expected, stderr) = Har("drift", "check", "--profile", profilePath, "--input", plain, "--json");
+        Assert.True(code is 0 or 1, stderr);
+        var (exportedCode, stdout, exportedStderr) = Har("drift", "check", "--profile", profilePath, "--input", exported, "--json");
+
+        Assert.Equal(code, exportedCode);
+        Assert.Equal(stderr, exportedStderr);
+        Assert.Equal(4, JsonDocument.Parse(expected).RootElement.GetProperty("windows").GetInt32());
+        Assert.Equal(expected.Replace(plain, exported, StringComparison.Ordinal), stdout);
+    }
+
     [Theory]
     [InlineData("--data", "har: --input and --data cannot be given together: --input is one device's recording, --data a folder whose every session is a device; check them one at a time.")] // --data was ignored
     [InlineData("--split", "har: --split needs --data: it selects the sessions of a --data folder; an --input recording has no split.")] // --split was ignored
