@@ -74,6 +74,7 @@ builder.Services.AddHostedService<StreamMaintenance>();
 builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();
+builder.Services.AddSingleton<StreamQuota>();
 builder.Services.AddHostedService<RefusalSummaryService>();
 builder.Services.AddHostedService<DeliveryMetrics>();
 

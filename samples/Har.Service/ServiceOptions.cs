@@ -76,6 +76,24 @@ public sealed class ServiceOptions
     [Range(1, 10_000_000)]
     public int MaxStreams { get; set; } = 10_000;
 
+    /// <summary>
+    /// Streams one anonymous client (remote address) may hold at once: a client holds a stream while it sent it samples
+    /// within <see cref="StreamIdleTimeout"/>. A new stream beyond it is 429 with Retry-After; the client's other streams
+    /// are served. It keeps one address from filling the stream table (<see cref="MaxStreams"/>) that every new device
+    /// needs. A phone or wearable streams one device; a gateway that forwards many devices from one address should
+    /// use an API key. 0: no limit.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int MaxStreamsPerAnonymousClient { get; set; } = 256;
+
+    /// <summary>
+    /// Streams one API key may hold at once (see <see cref="MaxStreamsPerAnonymousClient"/>). 0, the default: no limit
+    /// beyond <see cref="MaxStreams"/>, since one backend key often carries every device of an app; set it to give each
+    /// key a share of the table when several backends share the service.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int MaxStreamsPerKey { get; set; }
+
     /// <summary>A stream that received nothing for this long is evicted (its buffered frames are dropped).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);

@@ -99,7 +99,7 @@ internal static class PredictEndpoints
         }
     }
 
-    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
+    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CancellationToken ct)
     {
         var request = context.Request;
         if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalidId)
@@ -138,7 +138,8 @@ internal static class PredictEndpoints
             }
 
             // Charged the most windows the append can complete.
-            if (await budget.RefuseIfOverAsync(context, (values.Count / frame + pipeline.Geometry.Stride - 1) / pipeline.Geometry.Stride))
+            if (await budget.RefuseIfOverAsync(context, (values.Count / frame + pipeline.Geometry.Stride - 1) / pipeline.Geometry.Stride)
+                || await quota.RefuseIfOverAsync(context, streamId))
             {
                 return;
             }

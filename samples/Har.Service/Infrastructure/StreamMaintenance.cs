@@ -56,6 +56,7 @@ internal sealed class StreamMaintenance(IServiceProvider services, IOptions<Serv
             do
             {
                 windower.EvictIdleStreams();
+                services.GetService<Har.Service.Security.StreamQuota>()?.Sweep();
 
                 // The windower also evicts during appends: count every eviction, whoever made it.
                 var evicted = windower.EvictedStreams;

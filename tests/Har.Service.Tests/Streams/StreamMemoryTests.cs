@@ -68,6 +68,7 @@ public sealed partial class StreamMemoryTests
                 ["Har:Service:RateLimitPerSecond"] = "1000000",
                 ["Har:Service:RateLimitBurst"] = "10000000",
                 ["Har:Service:AnonymousWindowsPerSecond"] = "1000000",
+                ["Har:Service:MaxStreamsPerAnonymousClient"] = "0",
             },
             environment: DockerfileGcSettings(),
             cancellationToken: Ct);

@@ -1,0 +1,151 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Har.Service.Security;
+
+/// <summary>
+/// Streams per client: how many streams one client (an API key, or a remote address when anonymous) may hold in the
+/// stream table at once. A client holds a stream while it sent it samples within <see cref="ServiceOptions.StreamIdleTimeout"/>
+/// (the stream's buffer lives that long). Without it one client could fill the table (<see cref="ServiceOptions.MaxStreams"/>,
+/// found from outside: one address kept 2,000 streams busy with its window budget) and every new device got 503 until
+/// those streams went idle. A new stream beyond the quota is 429 with Retry-After; the client's streams keep being
+/// served. Anonymous clients get <see cref="ServiceOptions.MaxStreamsPerAnonymousClient"/>; keys
+/// <see cref="ServiceOptions.MaxStreamsPerKey"/> (none by default, since one backend key often carries many devices).
+/// </summary>
+internal sealed class StreamQuota
+{
+    private static readonly Counter Refused = Metrics.CreateCounter(
+        "har_service_stream_quota_refusals_total",
+        "New streams refused because their client held its quota of streams (Har:Service:MaxStreamsPerAnonymousClient, MaxStreamsPerKey).",
+        new CounterConfiguration { LabelNames = ["client"] });
+
+    private readonly ServiceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Dictionary<string, long>> _clients = new(StringComparer.Ordinal);
+    private long _nextSweep;
+
+    public StreamQuota(IOptions<ServiceOptions> options, TimeProvider time)
+    {
+        _options = options.Value;
+        _time = time;
+        _nextSweep = time.GetTimestamp();
+    }
+
+    /// <summary>Gets the number of clients holding at least one stream (after the last sweep).</summary>
+    public int Clients
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _clients.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Admits an append to <paramref name="streamId"/> by the context's client: a stream it holds, or a new one within its
+    /// quota. Beyond the quota, writes 429 (Retry-After, problem details) and returns <see langword="true"/>.
+    /// </summary>
+    public async ValueTask<bool> RefuseIfOverAsync(HttpContext context, string streamId)
+    {
+        var keyed = context.User.FindFirstValue(ClaimTypes.Name) is not null;
+        var limit = keyed ? _options.MaxStreamsPerKey : _options.MaxStreamsPerAnonymousClient;
+        if (limit == 0)
+        {
+            return false;
+        }
+
+        var (admitted, held, retry) = Admit(RefusalTracker.ClientOf(context), streamId, limit);
+        if (admitted)
+        {
+            return false;
+        }
+
+        Refused.WithLabels(keyed ? "key" : "anonymous").Inc();
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        var option = keyed ? "Har:Service:MaxStreamsPerKey" : "Har:Service:MaxStreamsPerAnonymousClient";
+        await Results.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many streams",
+            detail: string.Create(CultureInfo.InvariantCulture, $"This client holds {held} streams, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). Stream '{streamId}' was not created; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
+            .ExecuteAsync(context);
+        return true;
+    }
+
+    /// <summary>Forgets the streams no client sent samples to within the idle timeout (the stream maintenance timer calls it).</summary>
+    public void Sweep()
+    {
+        lock (_gate)
+        {
+            SweepCore(_time.GetTimestamp());
+        }
+    }
+
+    internal (bool Admitted, int Held, TimeSpan RetryAfter) Admit(string client, string streamId, int limit)
+    {
+        var now = _time.GetTimestamp();
+        var idle = (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
+        lock (_gate)
+        {
+            if (now >= _nextSweep)
+            {
+                // Clients that stopped sending are forgotten at most one idle timeout after their last stream went idle.
+                SweepCore(now);
+                _nextSweep = now + idle;
+            }
+
+            if (!_clients.TryGetValue(client, out var streams))
+            {
+                _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
+            }
+
+            if (streams.ContainsKey(streamId))
+            {
+                streams[streamId] = now;
+                return (true, streams.Count, TimeSpan.Zero);
+            }
+
+            if (streams.Count >= limit)
+            {
+                Expire(streams, now - idle);
+            }
+
+            if (streams.Count >= limit)
+            {
+                var oldest = streams.Values.Min();
+                return (false, streams.Count, _time.GetElapsedTime(now, oldest + idle) is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1));
+            }
+
+            streams[streamId] = now;
+            return (true, streams.Count, TimeSpan.Zero);
+        }
+    }
+
+    private void SweepCore(long now)
+    {
+        var before = now - (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
+        foreach (var (client, streams) in _clients.ToList())
+        {
+            Expire(streams, before);
+            if (streams.Count == 0)
+            {
+                _clients.Remove(client);
+            }
+        }
+    }
+
+    private static void Expire(Dictionary<string, long> streams, long before)
+    {
+        foreach (var (id, last) in streams.ToList())
+        {
+            if (last < before)
+            {
+                streams.Remove(id);
+            }
+        }
+    }
+}
