@@ -34,21 +34,22 @@ internal static class FleetReplica
         await using var controller = await RolloutController.OpenAsync(registry, pipeline, options, timeProvider: time);
         using var stop = new CancellationTokenSource();
         var loop = controller.RunAsync(stop.Token);
-        var commands = Task.Run(() => ReadCommandsAsync(controller, name, stop.Token));
+        var commands = Task.Run(() => ReadCommandsAsync(controller, pipeline, name, stop.Token));
         Print($"READY {name}");
 
         // The monitor runs on its own thread, so a replica busy loading a model (thread pool saturated) still reports
         // the moment its plan changed, not the moment a pool thread was free to print it.
-        var monitor = new Thread(() => Monitor(controller, name, time, loop)) { IsBackground = true, Name = "fleet-monitor" };
+        var monitor = new Thread(() => Monitor(controller, pipeline.Feedback, name, time, loop)) { IsBackground = true, Name = "fleet-monitor" };
         monitor.Start();
         await loop;
         return 0;
     }
 
-    private static void Monitor(RolloutController controller, string name, TimeProvider time, Task loop)
+    private static void Monitor(RolloutController controller, FeedbackStore feedback, string name, TimeProvider time, Task loop)
     {
         var leader = false;
         long revision = -1;
+        long labelled = 0;
         string? done = null;
         var nextFeed = time.GetTimestamp();
         while (!loop.IsCompleted)
@@ -64,6 +65,13 @@ internal static class FleetReplica
             {
                 revision = plan.Revision;
                 Print(string.Create(CultureInfo.InvariantCulture, $"PLAN {name} {plan.Revision} {plan.CandidatePercent:0.##} {Now(time)} {plan.Stable}"));
+            }
+
+            // What the accuracy gate and har_model_accuracy read here: the windows labelled for the champion.
+            if (feedback.Accuracy("1.0.0").Labelled is var held && held != labelled)
+            {
+                labelled = held;
+                Print($"ACCURACY {name} {labelled}");
             }
 
             if (controller.Status is { } s && s.Phase.IsTerminal() && s.Phase.ToString() != done)
@@ -95,10 +103,26 @@ internal static class FleetReplica
         }
     }
 
-    private static async Task ReadCommandsAsync(RolloutController controller, string name, CancellationToken ct)
+    private static async Task ReadCommandsAsync(RolloutController controller, ServingPipeline pipeline, string name, CancellationToken ct)
     {
         while (await Console.In.ReadLineAsync(ct) is { } line)
         {
+            if (line.Trim() == "count")
+            {
+                // After a whole round of this replica's own (waiting for the one in progress): what it holds is settled.
+                await controller.ReconcileAsync(ct);
+                Print($"COUNT {name} {(controller.IsLeader ? "leader" : "follower")} {pipeline.Feedback.Accuracy("1.0.0").Labelled}");
+                continue;
+            }
+
+            if (line.StartsWith("label ", StringComparison.Ordinal))
+            {
+                var seed = int.Parse(line.AsSpan(6), CultureInfo.InvariantCulture);
+                var windows = await Program.ServeAndLabelAsync(pipeline, $"{name}-{seed}", seed);
+                Print($"LABELLED {name} {seed} {windows}");
+                continue;
+            }
+
             if (line.Trim() != "start")
             {
                 continue;

@@ -13,8 +13,11 @@ namespace Har.Deployment.ProcessHost;
 /// printing one line per reconciliation, until it ends (<c>DONE phase</c>) or the test kills it.
 /// <c>fleet DIR CONNECTION NAME</c> runs one replica of a fleet on the real clock: the registry <c>DIR/registry</c>, the
 /// audit log and the control plane in PostgreSQL; as a follower it feeds synthetic observations (the leader none), prints <c>LEADER</c>/<c>FOLLOWER</c>,
-/// every traffic plan it publishes (<c>PLAN name revision percent unix-ms</c>) and <c>DONE name phase</c>, and reads
-/// <c>start</c> from stdin (a canary of 1.1.0 started through this replica).
+/// every traffic plan it publishes (<c>PLAN name revision percent unix-ms</c>), <c>DONE name phase</c> and the windows its
+/// feedback store holds labelled for 1.0.0 (<c>ACCURACY name labelled</c>), and reads from stdin <c>start</c> (a canary
+/// of 1.1.0 started through this replica) and <c>label SEED</c> (20 windows of stream <c>name-SEED</c> served and
+/// labelled here; prints <c>LABELLED name SEED windows</c>) and <c>count</c> (after a reconciliation of its own, prints
+/// <c>COUNT name leader|follower labelled</c>).
 /// <c>label DIR ROUND</c> opens the registry <c>DIR/registry</c> with a pipeline and a controller on the real clock, serves
 /// 20 windows of stream <c>dev-ROUND</c>, labels them (alternately WALKING and SITTING, by time), prints
 /// <c>LABELLED windows labelled correct</c> (the current version's totals in the feedback store) and waits to be killed.
@@ -109,25 +112,30 @@ internal static class Program
         serving.Model.EnableMetrics = false;
         await using var pipeline = ServingPipeline.Open(registry, serving);
         await using var controller = await RolloutController.OpenAsync(registry, pipeline, new RolloutControllerOptions { MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() });
+        var labelled = await ServeAndLabelAsync(pipeline, $"dev-{round}", round);
+        var (total, correct) = pipeline.Feedback.Accuracy(registry.CurrentVersion!);
+        Console.WriteLine($"LABELLED {labelled} {total} {correct}");
+        await Task.Delay(Timeout.Infinite); // killed by the test: nothing is closed or flushed
+        return 0;
+    }
+
+    /// <summary>Serves 20 random windows of <paramref name="stream"/> and labels them by time (WALKING for an even <paramref name="seed"/>, SITTING otherwise); returns the windows labelled.</summary>
+    internal static async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream, int seed)
+    {
         var values = pipeline.Geometry.WindowValues;
-        var rng = new Random(round);
+        var rng = new Random(seed);
         var windows = new float[20 * values];
         for (var i = 0; i < windows.Length; i++)
         {
             windows[i] = (float)(rng.NextDouble() * 2 - 1);
         }
 
-        var stream = $"dev-{round}";
         var from = DateTimeOffset.UtcNow.AddMinutes(-1);
         for (var w = 0; w < 20; w++)
         {
             await pipeline.PredictAsync(stream, windows.AsMemory(w * values, values), new Prediction[1]);
         }
 
-        var labelled = pipeline.Feedback.Report(stream, round % 2 == 0 ? "WALKING" : "SITTING", from, DateTimeOffset.UtcNow.AddMinutes(1));
-        var (total, correct) = pipeline.Feedback.Accuracy(registry.CurrentVersion!);
-        Console.WriteLine($"LABELLED {labelled} {total} {correct}");
-        await Task.Delay(Timeout.Infinite); // killed by the test: nothing is closed or flushed
-        return 0;
+        return pipeline.Feedback.Report(stream, seed % 2 == 0 ? "WALKING" : "SITTING", from, DateTimeOffset.UtcNow.AddMinutes(1));
     }
 }

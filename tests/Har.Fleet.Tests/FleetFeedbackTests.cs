@@ -14,7 +14,7 @@ namespace Har.Fleet.Tests;
 /// that holds the stream (<c>POST /v1/streams/{id}/feedback</c>, which the proxy hashes like the stream's samples) or
 /// all to the leader's <c>POST /v1/feedback</c>, which holds none of the streams (a proxy that balances it anywhere;
 /// the bundled Kubernetes ingress does). Either way they must reach the leader's accuracy gate: replicas forward the
-/// labels they receive through the database, and followers ship the windows they labelled with their observations.
+/// labels they receive through the database, and write the windows they labelled to har_fleet.labelled_windows, which the leader reads.
 /// Before, each replica kept its labels, so the leader judged accuracy on nothing ("No labelled windows").
 /// </summary>
 [Collection(FleetDefinition.Name)]

@@ -4,10 +4,19 @@ namespace Har.Deployment;
 /// Feedback labels in a fleet: a label reaches whichever replica the proxy chose, but joins only the windows of its
 /// stream, which the replica that served the stream holds; and the accuracy gate runs on the leader. Each replica
 /// forwards the labels it receives to the others (<see cref="DrainForwarded"/>, <see cref="ApplyForwarded"/>), and
-/// followers ship the windows they labelled to the leader (<see cref="DrainShipped"/>, <see cref="Import"/>).
+/// writes the windows it labelled to the fleet's table (<see cref="WriteLabelledWindows"/>), from which the leader adds the
+/// other replicas' to its own (<see cref="ImportLabelledWindows"/>).
 /// </summary>
 public sealed partial class FeedbackStore
 {
+    private readonly Lock _fleetLock = new();
+
+    /// <summary>The names this store's windows were written to the fleet's table under (one per controller opened on it): its own rows, never imported.</summary>
+    private readonly HashSet<string> _fleetWriters = new(StringComparer.Ordinal);
+
+    /// <summary>The last row of the fleet's table imported (0: none yet).</summary>
+    private long _fleetImported;
+
     /// <summary>
     /// Starts (or stops) keeping every label reported here for <see cref="DrainForwarded"/>: in a fleet a label reaches
     /// whichever replica the proxy chose, and the stream's windows may be on another, which applies it too
@@ -48,9 +57,9 @@ public sealed partial class FeedbackStore
     }
 
     /// <summary>
-    /// Starts (or stops) keeping every window labelled here for <see cref="DrainShipped"/>: a fleet follower ships them
-    /// to the leader, whose accuracy gate judges the whole fleet's labels. At most <see cref="FeedbackLimits.LabelledWindows"/>
-    /// wait; older ones are dropped.
+    /// Starts (or stops) keeping every window labelled here for <see cref="DrainShipped"/>: a fleet replica writes them to
+    /// the fleet's table, from which the leader's accuracy gate reads the whole fleet's labels. At most
+    /// <see cref="FeedbackLimits.LabelledWindows"/> wait; older ones are dropped.
     /// </summary>
     internal void KeepForShipping(bool keep) => _shipped.Keep(keep);
 
@@ -58,12 +67,64 @@ public sealed partial class FeedbackStore
     internal List<ShippedLabel> DrainShipped() => _shipped.Drain();
 
     /// <summary>
-    /// Adds windows another replica labelled (its <see cref="DrainShipped"/>): the leader of a fleet joins its followers'
-    /// labels to its own, so its accuracy gate and <c>har_model_accuracy</c> read the whole fleet's. Activities this store
-    /// does not know never match a label; versions are matched by name.
+    /// Writes the windows labelled here since the last call to the fleet's table (<c>har_fleet.labelled_windows</c>) as
+    /// <paramref name="fleet"/>'s replica, and keeps every window labelled from now on for the next call. Windows the
+    /// database did not take wait for the next call, in front of newer ones (at most <see cref="FeedbackLimits.LabelledWindows"/>,
+    /// the oldest dropped past it, as the table itself keeps no more).
     /// </summary>
+    /// <exception cref="IOException">The database did not answer; the windows wait.</exception>
+    internal void WriteLabelledWindows(FleetStore fleet)
+    {
+        lock (_fleetLock)
+        {
+            _fleetWriters.Add(fleet.Holder);
+        }
+
+        _shipped.Keep(true);
+        var windows = _shipped.Drain();
+        if (windows.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            fleet.WriteLabelledWindows(windows, Limits.LabelledWindows);
+        }
+        catch (IOException)
+        {
+            _shipped.Requeue(windows);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Adds the windows other replicas wrote to the fleet's table since the last import — every row kept, the first time
+    /// (a new leader) — to this store; rows this store wrote itself, under any controller's name, are already here and
+    /// are skipped, and so is each row imported before.
+    /// </summary>
+    /// <returns>The windows added, and the rows that did not parse (skipped).</returns>
+    /// <exception cref="IOException">The database did not answer; nothing was imported.</exception>
+    internal (int Added, int Skipped) ImportLabelledWindows(FleetStore fleet)
+    {
+        lock (_fleetLock)
+        {
+            var (last, windows, skipped) = fleet.ReadLabelledWindows(_fleetImported, _fleetWriters);
+            var added = Import(windows);
+            _fleetImported = last;
+            return (added, skipped);
+        }
+    }
+
+    /// <summary>
+    /// Adds windows another replica labelled (its <see cref="DrainShipped"/>): the leader of a fleet joins the other
+    /// replicas' labels to its own, so its accuracy gate and <c>har_model_accuracy</c> read the whole fleet's. Activities
+    /// this store does not know never match a label; versions are matched by name.
+    /// </summary>
+    /// <param name="labels">The windows.</param>
+    /// <param name="ship">Whether they are kept for <see cref="DrainShipped"/> like the windows labelled here (windows that reached no table yet).</param>
     /// <returns>How many windows were added.</returns>
-    internal int Import(IEnumerable<ShippedLabel> labels)
+    internal int Import(IEnumerable<ShippedLabel> labels, bool ship = false)
     {
         var added = 0;
         foreach (var label in labels)
@@ -87,7 +148,7 @@ public sealed partial class FeedbackStore
                 w.Set(ids[i], (short)IndexOf(label.Predictions[i].Activity));
             }
 
-            Add(w, ship: false);
+            Add(w, ship);
             added++;
         }
 

@@ -11,7 +11,7 @@ public sealed partial class FeedbackStore
     /// <summary>
     /// Keeps every window labelled here from now on in the journal at <paramref name="path"/>, after restoring the windows
     /// it already holds (a restarted process's accuracy gate reads them as the old process's did). Call it once, before
-    /// labels arrive; a fleet does not use it (its leader gathers the replicas' labelled windows).
+    /// labels arrive; a fleet does not use it (its replicas keep their labelled windows in har_fleet.labelled_windows).
     /// </summary>
     /// <returns>The windows restored, and the lines skipped as unreadable (a line torn by a crash).</returns>
     internal (int Restored, int Skipped) AttachJournal(string path)

@@ -7,7 +7,7 @@ namespace Har.Deployment;
 /// The control plane's tables in schema <c>har_fleet</c>, created and migrated by the package: the rollout state (one row,
 /// replaced by compare-and-set on its revision), finished rollouts, the registry's <c>current</c> pointer, the
 /// controller lease, the observations every replica ships to the leader and the registered models' files (model bytes
-/// stored once per SHA-256, each version's card and deployment record), replica heartbeats, and the feedback labels replicas forward to each other. Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
+/// stored once per SHA-256, each version's card and deployment record), replica heartbeats, the feedback labels replicas forward to each other, and the windows they labelled. Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
 /// the missing ones under a transaction-scoped advisory lock (replicas starting together migrate once) and refuses a
 /// database whose schema is newer than the code.
 /// </summary>
@@ -79,6 +79,13 @@ internal static class FleetSchema
             """),
         (5, "feedback labels forwarded between replicas: a label joins the windows of its stream where they are held, whichever replica received it", """
             CREATE TABLE har_fleet.feedback_labels (
+                id bigserial PRIMARY KEY,
+                replica text NOT NULL,
+                payload jsonb NOT NULL,
+                written_at timestamptz NOT NULL);
+            """),
+        (6, "labelled windows every replica writes (the true activity and each version's answer, by name), so the leader's accuracy gate survives a failover; the newest are kept", """
+            CREATE TABLE har_fleet.labelled_windows (
                 id bigserial PRIMARY KEY,
                 replica text NOT NULL,
                 payload jsonb NOT NULL,

@@ -16,6 +16,9 @@ public sealed partial class RolloutController
 
     /// <summary>The last forwarded-label row this replica read (−1: none yet; the first read skips what is already there).</summary>
     private long _labelsSeen = -1;
+
+    /// <summary>The lease term in which this replica last imported the fleet's labelled windows (a new term logs the takeover's import).</summary>
+    private long _windowsTerm;
     private long _term;
     private long _leaseValidUntil;
     private int _takeover;
@@ -134,6 +137,7 @@ public sealed partial class RolloutController
     private bool ExchangeObservations()
     {
         ExchangeLabels();
+        ExchangeLabelledWindows();
         var s = _state;
         var active = s is not null && s.Phase is RolloutPhase.Progressing or RolloutPhase.Paused or RolloutPhase.AwaitingApproval;
         if (IsLeader)
@@ -145,19 +149,17 @@ public sealed partial class RolloutController
                     Observations.Merge(delta);
                     if (delta.Labels is { Count: > 0 } labels)
                     {
-                        _serving.Feedback?.Import(labels);
+                        // A replica of an earlier release (a rolling upgrade) ships its labelled windows here instead: they
+                        // count, and this replica writes them to the fleet's table as its own.
+                        _serving.Feedback?.Import(labels, ship: true);
                     }
                 }
             }
 
-            _serving.Feedback?.KeepForShipping(false);
             return true;
         }
 
-        // A follower's feedback labels join its own streams' windows; the leader's accuracy gate needs them.
-        _serving.Feedback?.KeepForShipping(active);
         var drained = Observations.Drain();
-        drained.Labels = _serving.Feedback?.DrainShipped();
         if (active && !drained.IsEmpty())
         {
             _fleet!.WriteObservations(s!.RolloutId, drained);
@@ -199,6 +201,36 @@ public sealed partial class RolloutController
         {
             feedback.ApplyForwarded(forwarded);
         }
+    }
+
+    /// <summary>
+    /// The windows labelled anywhere in the fleet reach the leader's accuracy gate and outlive any replica: every replica
+    /// writes those it labelled to the fleet's table; the leader adds the rows the others wrote since its last round, and
+    /// every row kept at its first round as leader (a takeover), so a new leader judges the labels its predecessor held.
+    /// Windows not written (the database does not answer) wait for the next round.
+    /// </summary>
+    private void ExchangeLabelledWindows()
+    {
+        if (_serving.Feedback is not { } feedback)
+        {
+            return;
+        }
+
+        var fleet = _fleet!;
+        feedback.WriteLabelledWindows(fleet);
+        if (!IsLeader)
+        {
+            return;
+        }
+
+        var (added, skipped) = feedback.ImportLabelledWindows(fleet);
+        var term = Volatile.Read(ref _term);
+        if (skipped > 0 || (added > 0 && term != _windowsTerm))
+        {
+            Log.FeedbackRestored(_logger, added, fleet.LabelledWindowsPath, skipped);
+        }
+
+        _windowsTerm = term;
     }
 
     /// <summary>The loop of a replica: the lease, the change notifications, and reconciliation (following always, driving when leading).</summary>
@@ -386,6 +418,19 @@ public sealed partial class RolloutController
 
     private void DisposeFleet()
     {
+        if (_fleet is not null && _serving.Feedback is { } feedback)
+        {
+            try
+            {
+                // A clean shutdown writes the windows labelled since the last round, so the next leader counts them.
+                feedback.WriteLabelledWindows(_fleet);
+            }
+            catch (IOException ex)
+            {
+                Log.FeedbackNotWritten(_logger, _fleet.Holder, _fleet.LabelledWindowsPath, ex);
+            }
+        }
+
         ReleaseLease();
         if (_fleet is not null)
         {

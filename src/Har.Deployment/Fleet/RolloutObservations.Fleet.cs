@@ -7,7 +7,10 @@ internal sealed class ObservationDelta
 
     public Paired? Pairs { get; set; }
 
-    /// <summary>Gets or sets the windows labelled on the shipping replica since its last shipment (feedback labels join where the stream's windows are); null from a replica that does not ship them.</summary>
+    /// <summary>
+    /// Gets or sets the windows labelled on the shipping replica since its last shipment: only replicas of releases before
+    /// <c>har_fleet.labelled_windows</c> ship them here (read during a rolling upgrade); null from any other.
+    /// </summary>
     public List<ShippedLabel>? Labels { get; set; }
 
     /// <summary>Gets whether nothing was observed.</summary>

@@ -52,6 +52,9 @@ internal static partial class Log
     [LoggerMessage(24, LogLevel.Warning, "A rollout state write lost the compare-and-set to another replica and was not applied; re-reading: {Message}")]
     public static partial void StateConflict(ILogger logger, string message);
 
-    [LoggerMessage(40, LogLevel.Information, "Feedback: {Restored} labelled windows restored from {Path} for the accuracy gate ({Skipped} unreadable lines skipped)")]
+    [LoggerMessage(40, LogLevel.Information, "Feedback: {Restored} labelled windows restored from {Path} for the accuracy gate ({Skipped} unreadable records skipped)")]
     public static partial void FeedbackRestored(ILogger logger, int restored, string path, int skipped);
+
+    [LoggerMessage(41, LogLevel.Warning, "Feedback: the windows replica {Replica} labelled since its last round could not be written to {Path} at shutdown; the fleet's accuracy gate will not count them")]
+    public static partial void FeedbackNotWritten(ILogger logger, string replica, string path, Exception exception);
 }

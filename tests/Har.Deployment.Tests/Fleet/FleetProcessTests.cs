@@ -2,6 +2,7 @@ using System.Globalization;
 using Har.Audit;
 using Har.Deployment.Tests.Support;
 using Har.Testing;
+using Npgsql;
 
 namespace Har.Deployment.Tests.Fleet;
 
@@ -20,28 +21,8 @@ public sealed class FleetProcessTests(PostgresCluster cluster, ITestOutputHelper
     [Fact]
     public async Task ThreeReplicas_StartedOnAFollower_EveryReplicaFollows_LeaderSigkilled_AnotherFinishesWithEachStepOnce()
     {
-        var connectionString = await cluster.CreateDatabaseAsync();
-        var dir = Directory.CreateTempSubdirectory("har-fleet-").FullName;
-        var replicas = new List<ReplicaProcess>();
-        try
+        await WithFleetAsync(async (replicas, connectionString) =>
         {
-            await using (var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false }))
-            {
-                var registry = new ModelRegistry(Path.Combine(dir, "registry"), audit);
-                registry.Register(TestRegistry.ChampionFile);
-                registry.Register(TestRegistry.CandidateFile);
-            }
-
-            foreach (var name in (string[])["r1", "r2", "r3"])
-            {
-                replicas.Add(new ReplicaProcess(dir, connectionString, name));
-            }
-
-            foreach (var replica in replicas)
-            {
-                await replica.WaitForAsync(l => l.StartsWith("READY", StringComparison.Ordinal), Generous, "READY");
-            }
-
             var leader = await WaitForLeaderAsync(replicas, since: 0);
             Assert.Single(replicas, r => r.Lines.Any(l => l.StartsWith("LEADER", StringComparison.Ordinal)));
 
@@ -106,6 +87,60 @@ public sealed class FleetProcessTests(PostgresCluster cluster, ITestOutputHelper
             Assert.NotEmpty(delays);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"failover: {failover.TotalSeconds:0.00} s (SIGKILL of {leader.Name} -> {successor.Name} leads)"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plan propagation over {delays.Count} (revision, follower) pairs: p50 {Percentile(delays, 0.5)} ms, p99 {Percentile(delays, 0.99)} ms, max {delays.Max()} ms"));
+        });
+    }
+
+    /// <summary>
+    /// The labelled windows outlive the leader. Each replica, the leader too, serves and labels 20 windows of its own
+    /// stream; after a round of its own the leader counts all 60 (its own once). SIGKILL of the leader (nothing flushed,
+    /// the lease not released): the replica that takes over counts the same 60 — the dead leader's, the other survivor's
+    /// and its own, each once — and then the windows labelled after. Before har_fleet.labelled_windows a follower's
+    /// windows reached the leader only in its memory during a rollout, and a new leader counted none of them.
+    /// </summary>
+    [Fact]
+    public async Task ThreeReplicas_WindowsLabelledOnEach_LeaderSigkilled_SuccessorCountsEveryReplicasWindowsOnce()
+    {
+        await WithFleetAsync(async (replicas, connectionString) =>
+        {
+            var leader = await WaitForLeaderAsync(replicas, since: 0);
+
+            // Each replica labels 20 windows of a stream of its own; all 60 reach the table.
+            var seed = 1;
+            foreach (var replica in replicas)
+            {
+                await LabelAsync(replica, seed++);
+            }
+
+            await WaitForRowsAsync(connectionString, 60);
+            Assert.Equal("leader 60", await CountAsync(leader));
+
+            var killedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            leader.Kill();
+            var survivors = replicas.Where(r => r != leader).ToList();
+            var successor = await WaitForLeaderAsync(survivors, since: killedAt);
+            Assert.Equal("leader 60", await CountAsync(successor));
+
+            // Windows labelled after the takeover, on the other survivor and on the new leader itself, count once each.
+            await LabelAsync(survivors.Single(r => r != successor), seed++);
+            await LabelAsync(successor, seed);
+            await WaitForRowsAsync(connectionString, 100);
+            Assert.Equal("leader 100", await CountAsync(successor));
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/> on three replica processes (r1, r2, r3), each ready, on a fresh database and a registry
+    /// folder they share, holding the champion and the candidate; afterwards every replica still running is killed.
+    /// </summary>
+    private async Task WithFleetAsync(Func<List<ReplicaProcess>, string, Task> test)
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var dir = Directory.CreateTempSubdirectory("har-fleet-").FullName;
+        var replicas = new List<ReplicaProcess>();
+        try
+        {
+            await StartAsync(replicas, dir, connectionString);
+            await test(replicas, connectionString);
         }
         finally
         {
@@ -116,6 +151,67 @@ public sealed class FleetProcessTests(PostgresCluster cluster, ITestOutputHelper
 
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private static async Task StartAsync(List<ReplicaProcess> replicas, string dir, string connectionString)
+    {
+        await using (var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false }))
+        {
+            var registry = new ModelRegistry(Path.Combine(dir, "registry"), audit);
+            registry.Register(TestRegistry.ChampionFile);
+            registry.Register(TestRegistry.CandidateFile);
+        }
+
+        foreach (var name in (string[])["r1", "r2", "r3"])
+        {
+            replicas.Add(new ReplicaProcess(dir, connectionString, name));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await replica.WaitForAsync(l => l.StartsWith("READY", StringComparison.Ordinal), Generous, "READY");
+        }
+    }
+
+    /// <summary>Has <paramref name="replica"/> serve and label 20 windows of a stream of its own; all 20 are labelled there.</summary>
+    private static async Task LabelAsync(ReplicaProcess replica, int seed)
+    {
+        replica.Send($"label {seed}");
+        var line = await replica.WaitForAsync(l => l.StartsWith($"LABELLED {replica.Name} {seed} ", StringComparison.Ordinal), Generous, $"LABELLED for seed {seed}");
+        Assert.EndsWith(" 20", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>The windows <paramref name="replica"/> holds labelled after a reconciliation of its own, with whether it leads ("leader 60").</summary>
+    private static async Task<string> CountAsync(ReplicaProcess replica)
+    {
+        var before = replica.Lines.Count(l => l.StartsWith("COUNT ", StringComparison.Ordinal));
+        replica.Send("count");
+        await replica.WaitForAsync(_ => replica.Lines.Count(l => l.StartsWith("COUNT ", StringComparison.Ordinal)) > before, Generous, "COUNT");
+        return replica.Lines.Last(l => l.StartsWith("COUNT ", StringComparison.Ordinal))[$"COUNT {replica.Name} ".Length..];
+    }
+
+    /// <summary>Waits until the fleet's table holds <paramref name="rows"/> labelled windows (never more).</summary>
+    private static async Task WaitForRowsAsync(string connectionString, long rows)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        var deadline = DateTime.UtcNow + Generous;
+        long held;
+        do
+        {
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM har_fleet.labelled_windows", connection);
+            held = (long)(await count.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+            Assert.True(held <= rows, $"the table holds {held} labelled windows; {rows} were labelled");
+            if (held == rows)
+            {
+                return;
+            }
+
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.Fail($"har_fleet.labelled_windows held {held} rows after {Generous.TotalSeconds} s; expected {rows}");
     }
 
     private static bool IsPlan(string line, double minPercent)

@@ -174,6 +174,90 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
         Assert.Equal(("1.0.0", 1L), (store.ReadHead().Current, store.ReadHead().CurrentRevision));
     }
 
+    [Fact]
+    public async Task LabelledWindows_TwoReplicasWrite_TheLeaderReadsEachOnceButNotItsOwn_PrunedToTheNewest()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = FleetStore.Open(connectionString);
+        using var b = FleetStore.Open(connectionString);
+        using var leader = FleetStore.Open(connectionString);
+        string[] own = [leader.Holder];
+
+        a.WriteLabelledWindows([Window("a1"), Window("a2")], keep: 100);
+        leader.WriteLabelledWindows([Window("own")], keep: 100);
+        b.WriteLabelledWindows([Window("b1")], keep: 100);
+        var (last, windows, skipped) = leader.ReadLabelledWindows(0, own);
+        Assert.Equal(["a1", "a2", "b1"], Names(windows));
+        Assert.Equal(0, skipped);
+        Assert.Empty(leader.ReadLabelledWindows(last, own).Windows);
+
+        // Incrementally by row id: only what was written since.
+        b.WriteLabelledWindows([Window("b2")], keep: 100);
+        (last, windows, _) = leader.ReadLabelledWindows(last, own);
+        Assert.Equal(["b2"], Names(windows));
+
+        // A row edited by hand is skipped and counted, and read past.
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new NpgsqlCommand("INSERT INTO har_fleet.labelled_windows (replica, payload, written_at) VALUES ('someone', '{\"truth\": 5}', now())", connection);
+            await edit.ExecuteNonQueryAsync();
+        }
+
+        (last, windows, skipped) = leader.ReadLabelledWindows(last, own);
+        Assert.Equal((0, 1), (windows.Count, skipped));
+
+        // Each write keeps the table's newest rows (whoever wrote them): here 4 of the 9.
+        a.WriteLabelledWindows([Window("a3"), Window("a4"), Window("a5")], keep: 4);
+        Assert.Equal(["a3", "a4", "a5"], Names(leader.ReadLabelledWindows(last, own).Windows));
+        (_, windows, skipped) = b.ReadLabelledWindows(0, []);
+        Assert.Equal(["a3", "a4", "a5"], Names(windows));
+        Assert.Equal(1, skipped);
+    }
+
+    [Fact]
+    public async Task LabelledWindows_WrittenConcurrently_AnIncrementalReaderReadsEveryRowOnce()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var writers = Enumerable.Range(0, 4).Select(_ => FleetStore.Open(connectionString)).ToList();
+        using var reader = FleetStore.Open(connectionString);
+        try
+        {
+            var writing = Task.WhenAll(writers.Select((w, i) => Task.Run(() =>
+            {
+                for (var batch = 0; batch < 40; batch++)
+                {
+                    w.WriteLabelledWindows([.. Enumerable.Range(0, 1 + (batch % 5)).Select(k => Window($"{i}-{batch}-{k}"))], keep: 100_000);
+                }
+            })));
+
+            // Rows commit in the order of their ids, so reading on from the last id read never skips one committed later.
+            var read = new List<string>();
+            long last = 0;
+            bool done;
+            do
+            {
+                done = writing.IsCompleted;
+                var (next, windows, _) = reader.ReadLabelledWindows(last, []);
+                last = next;
+                read.AddRange(Names(windows));
+            }
+            while (!done);
+
+            await writing;
+            Assert.Equal(4 * 8 * (1 + 2 + 3 + 4 + 5), read.Count);
+            Assert.Equal(read.Count, read.Distinct().Count());
+        }
+        finally
+        {
+            writers.ForEach(w => w.Dispose());
+        }
+    }
+
+    private static ShippedLabel Window(string version) => new("WALKING", [new ShippedPrediction(version, "SITTING")]);
+
+    private static List<string> Names(List<ShippedLabel> windows) => [.. windows.Select(w => w.Predictions[0].Version)];
+
     private static RolloutState State(long revision, string message) => new()
     {
         RolloutId = "rollout-cas",
