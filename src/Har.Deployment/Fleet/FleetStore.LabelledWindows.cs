@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -12,12 +11,11 @@ namespace Har.Deployment;
 /// </summary>
 internal sealed partial class FleetStore
 {
-    /// <summary>
-    /// Serialises the writers of labelled windows (pg_advisory_xact_lock key: "HarLabel" in ASCII): a writer takes its ids
-    /// while it holds the lock and releases it at commit, so rows become visible in the order of their ids, and a reader
-    /// that has read up to an id never misses a row committed later with a smaller one.
-    /// </summary>
+    /// <summary>The advisory lock of the writers of labelled windows (<see cref="LockWriters"/>; "HarLabel" in ASCII).</summary>
     private const long LabelledWindowsLockKey = 0x4861724C6162656C;
+
+    /// <summary>The advisory lock of the writers of forwarded feedback labels (<see cref="LockWriters"/>; "HarFeedb" in ASCII).</summary>
+    internal const long FeedbackLabelsLockKey = 0x4861724665656462;
 
     /// <summary>Gets where the fleet's labelled windows live (for messages).</summary>
     public string LabelledWindowsPath => Display + "#har_fleet.labelled_windows";
@@ -33,10 +31,7 @@ internal sealed partial class FleetStore
         {
             using var connection = _source.OpenConnection();
             using var tx = connection.BeginTransaction();
-            using (var serialise = new NpgsqlCommand("SELECT pg_advisory_xact_lock(" + LabelledWindowsLockKey.ToString(CultureInfo.InvariantCulture) + ")", connection, tx))
-            {
-                serialise.ExecuteNonQuery();
-            }
+            LockWriters(connection, tx, LabelledWindowsLockKey);
 
             using (var insert = new NpgsqlCommand(
                 """

@@ -238,11 +238,28 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
             prune.ExecuteNonQuery();
         }
 
-        using var command = new NpgsqlCommand("INSERT INTO har_fleet.feedback_labels (replica, payload, written_at) VALUES ($1, $2, now())", connection);
+        // Rows must become visible in the order of their ids (readers read on from the last id they saw): two writers
+        // that took ids 10 and 11 and committed 11 first lost row 10 to every reader that read in between.
+        using var tx = connection.BeginTransaction();
+        LockWriters(connection, tx, FeedbackLabelsLockKey);
+        using var command = new NpgsqlCommand("INSERT INTO har_fleet.feedback_labels (replica, payload, written_at) VALUES ($1, $2, now())", connection, tx);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(labels, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
         command.ExecuteNonQuery();
+        tx.Commit();
     });
+
+    /// <summary>
+    /// Serialises the writers of a table that readers read incrementally by id (a transaction-scoped advisory lock):
+    /// a writer takes its ids while it holds the lock and releases it at commit, so rows become visible in the order of
+    /// their ids, and a reader that has read up to an id never misses a row committed later with a smaller one.
+    /// </summary>
+    internal static void LockWriters(NpgsqlConnection connection, NpgsqlTransaction tx, long key)
+    {
+        using var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, tx);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
+        command.ExecuteNonQuery();
+    }
 
     /// <summary>
     /// The labels other replicas forwarded after row <paramref name="after"/> (and the last row id seen; the first call,

@@ -7,6 +7,8 @@ namespace Har.Deployment.Tests.Fleet;
 /// <summary>The fleet's shared control-plane state in a real PostgreSQL: compare-and-set, migrations, the lease, the current pointer.</summary>
 public sealed class FleetStoreTests(PostgresCluster cluster)
 {
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Save_StaleRevision_IsRefusedAndNeverOverwrites()
     {
@@ -252,6 +254,44 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
         {
             writers.ForEach(w => w.Dispose());
         }
+    }
+
+    [Fact]
+    public async Task ForwardedLabels_AWriterCommittingLaterWithASmallerId_IsNotSkippedByTheReader()
+    {
+        // Two replicas forwarding labels at once: the one that took the smaller id committed after the other, and a
+        // reader that read in between (up to the larger id) never saw the smaller one. The in-flight writer is played by
+        // a transaction of this test that inserts a row as WriteLabels does and holds it uncommitted.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var late = FleetStore.Open(connectionString);
+        using var reader = FleetStore.Open(connectionString);
+        var (last, _) = reader.ReadLabels(-1);
+
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(Ct);
+        await using var inFlight = await connection.BeginTransactionAsync(Ct);
+        await using (var lockWriters = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({FleetStore.FeedbackLabelsLockKey})", connection, inFlight))
+        {
+            await lockWriters.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using (var insert = new NpgsqlCommand("""INSERT INTO har_fleet.feedback_labels (replica, payload, written_at) VALUES ('in-flight', '[{"StreamId":"s","Activity":"WALKING","StartFrame":0,"EndFrame":200}]', now())""", connection, inFlight))
+        {
+            await insert.ExecuteNonQueryAsync(Ct);
+        }
+
+        var writing = Task.Run(() => late.WriteLabels([new ForwardedLabel("s", "SITTING", 200, 400, null, null)]), Ct);
+        await Task.WhenAny(writing, Task.Delay(TimeSpan.FromSeconds(5), Ct));
+        var read = new List<string>();
+        (last, var labels) = reader.ReadLabels(last);
+        read.AddRange(labels.Select(l => l.Activity));
+
+        await inFlight.CommitAsync(Ct);
+        await writing;
+        (_, labels) = reader.ReadLabels(last);
+        read.AddRange(labels.Select(l => l.Activity));
+
+        Assert.Equal(["WALKING", "SITTING"], read);
     }
 
     private static ShippedLabel Window(string version) => new("WALKING", [new ShippedPrediction(version, "SITTING")]);
