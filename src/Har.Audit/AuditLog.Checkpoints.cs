@@ -16,15 +16,16 @@ public sealed partial class AuditLog
     }
 
     /// <summary>Gets why the log is unavailable, when it is.</summary>
-    internal string UnavailableReason => _pg?.UnavailableReason ?? _fault?.Message ?? "no failure recorded";
+    internal string UnavailableReason => _pg?.UnavailableReason ?? _fault?.Message ?? (_readOnly ? ReadOnlyRefusal : "no failure recorded");
 
     internal void CheckpointFailed() => _metrics.CheckpointFailed();
 
     /// <summary>Signs a checkpoint of the current tree with the key at <see cref="AuditLogOptions.SigningKeyPath"/>.</summary>
     /// <returns>The signed checkpoint (also written to the log directory).</returns>
-    /// <exception cref="InvalidOperationException">No signing key path is configured.</exception>
+    /// <exception cref="InvalidOperationException">No signing key path is configured, or the log was opened with <see cref="OpenReadOnly"/>.</exception>
     public SignedCheckpoint CreateCheckpoint()
     {
+        ThrowIfReadOnly();
         if (string.IsNullOrEmpty(_options.SigningKeyPath))
         {
             throw new InvalidOperationException("No checkpoint signing key is configured: set AuditLogOptions.SigningKeyPath to a key file created with AuditSigningKey.Generate(...).Save(path) (or `har audit keygen`).");
@@ -43,9 +44,11 @@ public sealed partial class AuditLog
     /// <param name="key">The signing key.</param>
     /// <returns>The signed checkpoint.</returns>
     /// <exception cref="InvalidDataException">The log no longer matches its previous checkpoint, or an entry it would sign fails verification (nothing is signed).</exception>
+    /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>.</exception>
     public SignedCheckpoint CreateCheckpoint(AuditSigningKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        ThrowIfReadOnly();
         if (_pg is not null)
         {
             return _pg.Reading(s => s.CreateCheckpoint(key));
@@ -97,6 +100,7 @@ public sealed partial class AuditLog
     /// <summary>The checkpoint signer's path: on <paramref name="full"/> runs the whole log is verified first (a repaired log, whose only problem is its quarantine, may be signed: the repair event is in it).</summary>
     internal SignedCheckpoint CreateVerifiedCheckpoint(AuditSigningKey key, bool full)
     {
+        ThrowIfReadOnly();
         if (full && _pg is not null)
         {
             var verified = _pg.Reading(s => s.Verify(key.ToVerifierKey()));

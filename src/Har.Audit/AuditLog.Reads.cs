@@ -160,6 +160,7 @@ public sealed partial class AuditLog
     /// <returns>The bundle.</returns>
     /// <exception cref="InvalidOperationException">There is no signed checkpoint yet.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The entry is newer than the latest checkpoint.</exception>
+    /// <exception cref="InvalidDataException">The log does not match the checkpoint, or (a read-only view of a damaged log) holds fewer entries than it signs.</exception>
     public AuditProofBundle ExportProof(long index)
     {
         if (_pg is not null)
@@ -171,6 +172,13 @@ public sealed partial class AuditLog
         if (index < 0 || index >= checkpoint.TreeSize)
         {
             throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry {index} is not covered by the latest signed checkpoint (size {checkpoint.TreeSize}); create a newer checkpoint first.");
+        }
+
+        var count = Count;
+        if (checkpoint.TreeSize > count)
+        {
+            // A read-only view that stopped at damage below the checkpoint: its tree cannot produce the signed root.
+            throw new InvalidDataException($"The latest signed checkpoint commits to {checkpoint.TreeSize} entries but only {count} are readable ({ReadOnlyStopReason ?? "entries are missing"}); no proof against it can be made. Run `har audit verify`.");
         }
 
         if (!MerkleProofBuilder.RootHash(_nodes, checkpoint.TreeSize).AsSpan().SequenceEqual(checkpoint.RootHash.Span))

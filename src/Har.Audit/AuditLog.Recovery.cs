@@ -10,8 +10,7 @@ public sealed partial class AuditLog
 {
     private AuditRecoveryReport Recover(RepairRequest? repair)
     {
-        var segmentLength = RandomAccess.GetLength(_segment);
-        var (sealedSize, sealedBytes, sealProblem) = ReadSeal(segmentLength);
+        var (sealedSize, sealedBytes, segmentLength, sealProblem) = ReadSeal();
         var rebuilt = false;
 
         // Entries that were certainly acknowledged: a checkpoint signed them, or a seal recorded them.
@@ -38,79 +37,14 @@ public sealed partial class AuditLog
 
         _size = sealedSize;
         _sealedSize = sealedSize;
-        var offset = sealedBytes;
-        string? reason = null;
-        using (var stream = new FileStream(Path.Combine(Directory, SegmentFile), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.SequentialScan))
-        {
-            stream.Position = offset;
-            var header = new byte[LogEnvelope.FrameOverhead];
-            var payload = new byte[4096];
-            while (offset < segmentLength)
-            {
-                var remaining = segmentLength - offset;
-                if (remaining < LogEnvelope.FrameOverhead)
-                {
-                    reason = $"incomplete frame header ({remaining} bytes) at the end";
-                    break;
-                }
-
-                stream.ReadExactly(header);
-                var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
-                if (length == 0 || length > MaxFramePayload || length > remaining - LogEnvelope.FrameOverhead)
-                {
-                    reason = length > remaining - LogEnvelope.FrameOverhead
-                        ? $"frame length {length} runs past the end of the segment ({remaining - LogEnvelope.FrameOverhead} bytes left)"
-                        : $"impossible frame length {length}";
-                    break;
-                }
-
-                if (payload.Length < length)
-                {
-                    payload = new byte[Math.Max(length, payload.Length * 2)];
-                }
-
-                var span = payload.AsSpan(0, (int)length);
-                stream.ReadExactly(span);
-                if (BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)) != LogEnvelope.FrameCrc(header.AsSpan(0, 4), span))
-                {
-                    reason = "CRC-32C mismatch";
-                    break;
-                }
-
-                var entry = LogEnvelope.TryParse(span, out var problem);
-                if (entry is null)
-                {
-                    reason = problem;
-                    break;
-                }
-
-                if (entry.Index != _size)
-                {
-                    reason = $"entry says index {entry.Index}, expected {_size}";
-                    break;
-                }
-
-                if (!entry.PreviousHash.AsSpan().SequenceEqual(_lastLeaf))
-                {
-                    reason = "chain link broken (prev is not the previous entry's leaf hash)";
-                    break;
-                }
-
-                MerkleHasher.Leaf(span, _lastLeaf);
-                _nodes.Append(_lastLeaf);
-                _index.Append(IndexRow.For(offset, (int)length + LogEnvelope.FrameOverhead, entry.Record));
-                _size++;
-                offset += LogEnvelope.FrameOverhead + length;
-                if ((_size & 4095) == 0)
-                {
-                    _nodes.WritePending();
-                    _index.WritePending();
-                }
-            }
-        }
-
+        var (offset, reason) = ScanEntries(sealedBytes, segmentLength);
         _nodes.WritePending();
         _index.WritePending();
+        if (_readOnly)
+        {
+            return ReadOnlyReport(sealedSize, offset, segmentLength, reason, anchored, rebuilt);
+        }
+
         var removed = segmentLength - offset;
         string? copy = null;
         var tornTail = false;
@@ -169,11 +103,90 @@ public sealed partial class AuditLog
         };
     }
 
+    /// <summary>
+    /// Reads the frames in [<paramref name="offset"/>, <paramref name="end"/>) of the segment, checking framing, CRC-32C,
+    /// index and chain, and appends each good entry to the derived state (<see cref="_size"/>, leaf, nodes, index row;
+    /// the caller writes the last staged ones); returns where and why it stopped (reason <see langword="null"/> at the end).
+    /// </summary>
+    private (long Offset, string? Reason) ScanEntries(long offset, long end)
+    {
+        using var stream = new FileStream(Path.Combine(Directory, SegmentFile), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 20, FileOptions.SequentialScan);
+        stream.Position = offset;
+        var header = new byte[LogEnvelope.FrameOverhead];
+        var payload = new byte[4096];
+        while (offset < end)
+        {
+            var remaining = end - offset;
+            if (remaining < LogEnvelope.FrameOverhead)
+            {
+                return (offset, $"incomplete frame header ({remaining} bytes) at the end");
+            }
+
+            if (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) != header.Length)
+            {
+                return (offset, "the segment became shorter while it was read");
+            }
+
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
+            if (length == 0 || length > MaxFramePayload || length > remaining - LogEnvelope.FrameOverhead)
+            {
+                return (offset, length > remaining - LogEnvelope.FrameOverhead
+                    ? $"frame length {length} runs past the end of the segment ({remaining - LogEnvelope.FrameOverhead} bytes left)"
+                    : $"impossible frame length {length}");
+            }
+
+            if (payload.Length < length)
+            {
+                payload = new byte[Math.Max(length, payload.Length * 2)];
+            }
+
+            var span = payload.AsSpan(0, (int)length);
+            if (stream.ReadAtLeast(span, span.Length, throwOnEndOfStream: false) != span.Length)
+            {
+                return (offset, "the segment became shorter while it was read");
+            }
+
+            if (BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)) != LogEnvelope.FrameCrc(header.AsSpan(0, 4), span))
+            {
+                return (offset, "CRC-32C mismatch");
+            }
+
+            var entry = LogEnvelope.TryParse(span, out var problem);
+            if (entry is null)
+            {
+                return (offset, problem);
+            }
+
+            if (entry.Index != _size)
+            {
+                return (offset, $"entry says index {entry.Index}, expected {_size}");
+            }
+
+            if (!entry.PreviousHash.AsSpan().SequenceEqual(_lastLeaf))
+            {
+                return (offset, "chain link broken (prev is not the previous entry's leaf hash)");
+            }
+
+            MerkleHasher.Leaf(span, _lastLeaf);
+            _nodes.Append(_lastLeaf);
+            _index.Append(IndexRow.For(offset, (int)length + LogEnvelope.FrameOverhead, entry.Record));
+            _size++;
+            offset += LogEnvelope.FrameOverhead + length;
+            if ((_size & 4095) == 0)
+            {
+                _nodes.WritePending();
+                _index.WritePending();
+            }
+        }
+
+        return (offset, null);
+    }
+
     private long CheckpointSizeOrZero()
     {
         try
         {
-            return ReadCheckpoint(Directory)?.TreeSize ?? 0;
+            return LatestCheckpoint?.TreeSize ?? 0;
         }
         catch (FormatException)
         {
@@ -243,46 +256,60 @@ public sealed partial class AuditLog
         };
     }
 
-    private (long Size, long Bytes, SealProblem? Problem) ReadSeal(long segmentLength)
+    /// <summary>
+    /// Reads the recovery seal, then the segment's length: a writer in another process seals only entries it has written
+    /// and fsynced, so the length read after its seal covers them.
+    /// </summary>
+    private (long Size, long Bytes, long SegmentLength, SealProblem? Problem) ReadSeal()
     {
-        var path = Path.Combine(Directory, StateFile);
-        if (!File.Exists(path))
+        byte[]? seal;
+        try
         {
-            return (0, LogEnvelope.HeaderSize, new SealProblem("no seal", 0));
+            seal = File.ReadAllBytes(Path.Combine(Directory, StateFile));
+        }
+        catch (FileNotFoundException)
+        {
+            seal = null;
+        }
+
+        var segmentLength = RandomAccess.GetLength(_segment);
+        if (seal is null)
+        {
+            return (0, LogEnvelope.HeaderSize, segmentLength, new SealProblem("no seal", 0));
         }
 
         long size, bytes;
         byte[] root;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            using var doc = JsonDocument.Parse(seal);
             size = doc.RootElement.GetProperty("size").GetInt64();
             bytes = doc.RootElement.GetProperty("segment_bytes").GetInt64();
             root = Convert.FromHexString(doc.RootElement.GetProperty("root").GetString()!);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
         {
-            return (0, 0, new SealProblem($"unreadable {StateFile}: {ex.Message}", 0));
+            return (0, 0, segmentLength, new SealProblem($"unreadable {StateFile}: {ex.Message}", 0));
         }
 
         if (bytes > segmentLength)
         {
             // Truncated outside the log: re-scan everything; the scan then stops short of the sealed entries.
-            return (0, 0, new SealProblem($"the segment has {segmentLength} bytes but its seal records {bytes} bytes of acknowledged entries (truncated outside the log)", size));
+            return (0, 0, segmentLength, new SealProblem($"the segment has {segmentLength} bytes but its seal records {bytes} bytes of acknowledged entries (truncated outside the log)", size));
         }
 
         if (size < 0 || bytes < LogEnvelope.HeaderSize || !_nodes.Covers(size) || _index.FileRows < size)
         {
-            return (0, 0, new SealProblem($"the Merkle node or index files hold fewer than the {size} sealed entries", 0));
+            return (0, 0, segmentLength, new SealProblem($"the Merkle node or index files hold fewer than the {size} sealed entries", 0));
         }
 
         _nodes.Reset(size);
         if (!MerkleProofBuilder.RootHash(_nodes, size).AsSpan().SequenceEqual(root))
         {
-            return (0, 0, new SealProblem($"the stored Merkle nodes do not produce the sealed root at size {size}", 0));
+            return (0, 0, segmentLength, new SealProblem($"the stored Merkle nodes do not produce the sealed root at size {size}", 0));
         }
 
-        return (size, bytes, null);
+        return (size, bytes, segmentLength, null);
     }
 
     private string CopyOut(string subdirectory, string name, long from, long to)

@@ -15,6 +15,7 @@ public sealed partial class AuditLog
     /// <param name="cancellationToken">Checked before the record is queued; a queued append is not abandoned.</param>
     /// <returns>The entry's index and leaf hash.</returns>
     /// <exception cref="AuditRecordException">The record does not match its schema.</exception>
+    /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>.</exception>
     /// <exception cref="AuditLogUnavailableException">The log cannot write now (<see cref="State"/> is <see cref="AuditLogState.Unavailable"/>): thrown before the record is queued, or as the task's fault when this append's write or fsync failed (then it was not acknowledged).</exception>
     public Task<AuditAppendResult> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
@@ -44,6 +45,7 @@ public sealed partial class AuditLog
                 ObjectDisposedException.ThrowIf(_stopping, this);
                 if (_state != (int)AuditLogState.Writable)
                 {
+                    ThrowIfReadOnly();
                     throw UnavailableNow();
                 }
 

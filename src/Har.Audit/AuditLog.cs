@@ -15,7 +15,8 @@ namespace Har.Audit;
 /// and the previous entry's leaf hash (a hash chain) and is a leaf of an RFC 9162 Merkle tree whose
 /// complete-subtree hashes are stored, so inclusion and consistency proofs cost O(log n) reads;
 /// checkpoints are signed C2SP notes (Ed25519). An append completes only after its bytes are fsynced;
-/// concurrent appends share one write and one fsync (group commit). One process owns a log at a time.
+/// concurrent appends share one write and one fsync (group commit). One process owns a log at a time
+/// (<see cref="Open(AuditLogOptions, ILogger?, TimeProvider?)"/>); any number of readers in other processes can read it with <see cref="OpenReadOnly"/>.
 /// </summary>
 public sealed partial class AuditLog : IDisposable, IAsyncDisposable
 {
@@ -54,6 +55,12 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     private readonly Thread _writer;
     private readonly ArrayBufferWriter<byte> _group = new(1 << 20);
     private readonly byte[] _lastLeaf = new byte[32];
+
+    /// <summary>Whether the log was opened with <see cref="OpenReadOnly"/>: no lock, no writer, nothing written.</summary>
+    private readonly bool _readOnly;
+
+    /// <summary>Read-only: the checkpoint note when the view was opened (read before the seal and the segment, so it never covers more than a healthy log's view).</summary>
+    private readonly string? _checkpointNote;
     private PendingQueue _queue = new();
     private bool _stopping;
     private bool _disposed;
@@ -127,16 +134,20 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     public string Origin { get; }
 
     /// <summary>Gets the number of acknowledged entries.</summary>
+    /// <remarks>For a log opened with <see cref="OpenReadOnly"/>: the entries of the view, fixed when it was opened.</remarks>
     public long Count => _pg?.Reading(static s => s.Count) ?? Volatile.Read(ref _size);
 
     /// <summary>Gets what opening the log found: entries re-scanned, and any bad tail truncated.</summary>
     internal AuditRecoveryReport Recovery { get; }
 
-    /// <summary>Gets whether appends can be made durable now; <see cref="AuditLogState.Unavailable"/> after a failed write or fsync until a probe write succeeds (see <see cref="AuditLogOptions.RetryInterval"/>).</summary>
+    /// <summary>Gets whether appends can be made durable now; <see cref="AuditLogState.Unavailable"/> after a failed write or fsync until a probe write succeeds (see <see cref="AuditLogOptions.RetryInterval"/>), and always for a log opened with <see cref="OpenReadOnly"/>.</summary>
     public AuditLogState State => _pg?.State ?? (AuditLogState)Volatile.Read(ref _state);
 
     /// <summary>Gets the latest signed checkpoint written for this log, or <see langword="null"/>.</summary>
-    public SignedCheckpoint? LatestCheckpoint => _pg is null ? ReadCheckpoint(Directory) : _pg.Reading(static s => s.LatestCheckpoint);
+    /// <remarks>For a log opened with <see cref="OpenReadOnly"/>: the latest checkpoint when the view was opened.</remarks>
+    public SignedCheckpoint? LatestCheckpoint => _pg is not null ? _pg.Reading(static s => s.LatestCheckpoint)
+        : _readOnly ? (_checkpointNote is null ? null : SignedCheckpoint.Parse(_checkpointNote))
+        : ReadCheckpoint(Directory);
 
     /// <summary>
     /// Opens (or creates) the log in <see cref="AuditLogOptions.Directory"/>, re-scanning the entries written
@@ -148,7 +159,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <param name="logger">Receives recovery and fault messages.</param>
     /// <param name="timeProvider">The clock (fsync latency, retry probes, file names).</param>
     /// <returns>The open log.</returns>
-    /// <exception cref="IOException">Another process has the log open.</exception>
+    /// <exception cref="IOException">Another process has the log open (read it there with <see cref="OpenReadOnly"/>).</exception>
     /// <exception cref="InvalidOperationException">This process already has the log open.</exception>
     /// <exception cref="AuditLogUnavailableException">The folder cannot be opened for writing (read-only, disk full, I/O error).</exception>
     /// <exception cref="AuditLogCorruptedException">An acknowledged entry is damaged (see <see cref="Repair"/>).</exception>
@@ -225,6 +236,11 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         LogVerifier.Verify(Path.GetFullPath(directory), null, verifierKey);
 
     /// <summary>Verifies this log (see <see cref="Verify(string, AuditVerifierKey?)"/>) up to the acknowledged entries, with <see cref="AuditLogOptions.VerifierKey"/> if set.</summary>
+    /// <remarks>
+    /// For a log opened with <see cref="OpenReadOnly"/>: verifies the folder as it is now, as <see cref="Verify(string, AuditVerifierKey?)"/>
+    /// does with the key stored beside the checkpoint (the whole segment, or the consistent prefix of a log another process
+    /// is writing), so damage the view stepped around (see <see cref="ReadOnlyStopReason"/>) is reported, not hidden.
+    /// </remarks>
     /// <returns>The outcome.</returns>
     public AuditVerificationResult Verify()
     {
@@ -232,6 +248,11 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         if (_pg is not null)
         {
             return _pg.Reading(s => s.Verify(key));
+        }
+
+        if (_readOnly)
+        {
+            return LogVerifier.Verify(Directory, null, key);
         }
 
         long limit;
@@ -263,6 +284,16 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             _disposed = true;
             _stopping = true;
             Monitor.PulseAll(_gate);
+        }
+
+        if (_readOnly)
+        {
+            // No writer, seal, timer, metrics or lock: only the read handles.
+            _segment.Dispose();
+            _nodes.Dispose();
+            _index.Dispose();
+            _sealGate.Dispose();
+            return;
         }
 
         if (_pg is not null)
@@ -357,7 +388,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var path = Path.Combine(Directory, MetaFile);
         if (File.Exists(path))
         {
-            var origin = ReadMetaOrigin(path) ?? throw new InvalidDataException($"'{path}' names no origin; expected {{\"format\": \"har-audit-log/v1\", \"origin\": \"…\"}}. Restore it from a backup (the origin is in every signed checkpoint note's first line).");
+            var origin = RequireMetaOrigin(path);
             if (requestedOrigin is not null && !string.Equals(requestedOrigin, origin, StringComparison.Ordinal))
             {
                 throw new ArgumentException($"The log at '{Directory}' has origin '{origin}'; the options ask for '{requestedOrigin}'. The origin is fixed when a log is created.");
@@ -386,6 +417,10 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         DurableFile.WriteAtomic(path, json);
         return created;
     }
+
+    /// <summary>The origin in a log's <c>log.json</c>; a file that names none is an <see cref="InvalidDataException"/> naming it.</summary>
+    private static string RequireMetaOrigin(string path) =>
+        ReadMetaOrigin(path) ?? throw new InvalidDataException($"'{path}' names no origin; expected {{\"format\": \"har-audit-log/v1\", \"origin\": \"…\"}}. Restore it from a backup (the origin is in every signed checkpoint note's first line).");
 
     /// <summary>
     /// The origin in a log's <c>log.json</c>, or <see langword="null"/> when it names none; a file that is not JSON is an
@@ -427,7 +462,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         }
         catch (IOException ex) when (File.Exists(path) && IsLockedByOther(path))
         {
-            throw new IOException($"The audit log at '{directory}' is open in another process (its lock file is held); a log has one owner at a time. Readers in other processes use AuditLog.Verify(directory, key) or `har audit verify`.", ex);
+            throw new IOException($"The audit log at '{directory}' is open in another process (its lock file is held); a log has one owner at a time, which appends and signs. Readers in other processes open it with AuditLog.OpenReadOnly(directory) (or verify it with AuditLog.Verify(directory, key)); the har CLI's read commands (audit show, query, prove, export, verify) do that.", ex);
         }
         catch (IOException ex)
         {
@@ -471,15 +506,20 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             return handle;
         }
 
+        CheckHeader(handle, path, length);
+        return handle;
+    }
+
+    /// <summary>Throws (disposing <paramref name="handle"/>) when the segment's first bytes are not the header, or not a prefix of it when it is shorter.</summary>
+    private static void CheckHeader(SafeFileHandle handle, string path, long length)
+    {
         Span<byte> header = stackalloc byte[LogEnvelope.HeaderSize];
-        RandomAccess.Read(handle, header, 0);
-        if (!header.SequenceEqual(LogEnvelope.Magic))
+        var n = RandomAccess.Read(handle, header[..(int)Math.Min(length, LogEnvelope.HeaderSize)], 0);
+        if (!header[..n].SequenceEqual(LogEnvelope.Magic[..n]))
         {
             handle.Dispose();
             throw new InvalidDataException($"'{path}' is not a Har audit log segment (bad header).");
         }
-
-        return handle;
     }
 
 }

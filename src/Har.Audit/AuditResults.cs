@@ -182,6 +182,12 @@ internal sealed class AuditRecoveryReport
     /// <summary>Gets a value indicating whether the derived files were rebuilt from the start because the seal was missing or did not match them.</summary>
     internal bool RebuiltFromStart { get; init; }
 
+    /// <summary>Gets, for a read-only open, the segment offset where the view stopped short (nothing was changed), or <see langword="null"/>.</summary>
+    internal long? StoppedAtOffset { get; init; }
+
+    /// <summary>Gets, for a read-only open, where and why the view stopped short of the segment's end or of the latest checkpoint (see <see cref="AuditLog.ReadOnlyStopReason"/>).</summary>
+    internal string? StopReason { get; init; }
+
     /// <summary>Gets the index of the <c>audit.log.repaired</c> event that <see cref="AuditLog.Repair"/> appended, or <see langword="null"/> when nothing was repaired.</summary>
     public long? RepairEventIndex { get; internal init; }
 
@@ -192,6 +198,11 @@ internal sealed class AuditRecoveryReport
         if (TailTruncated)
         {
             text += string.Create(CultureInfo.InvariantCulture, $"; removed {TruncatedBytes} bytes at offset {TruncatedAtOffset}: {Reason}; copy at {QuarantinePath}");
+        }
+
+        if (StopReason is not null)
+        {
+            text += "; read-only view: " + StopReason;
         }
 
         return RepairEventIndex is { } i ? text + string.Create(CultureInfo.InvariantCulture, $"; repair recorded as entry {i}") : text;

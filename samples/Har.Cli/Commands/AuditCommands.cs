@@ -66,10 +66,10 @@ internal static class AuditCommands
         var log = LogOption();
         var index = new Option<long>("--index") { Description = "The entry index.", Required = true };
         var json = JsonOption();
-        var command = new Command("show", "Print one entry: its record, index, chain link and leaf hash.") { log, index, json };
+        var command = new Command("show", "Print one entry: its record, index, chain link and leaf hash. Read-only: nothing in the log changes, and it may be open in the service.") { log, index, json };
         command.SetAction(parse =>
         {
-            using var audit = OpenExisting(parse.GetValue(log)!);
+            using var audit = OpenForReading(parse.GetValue(log)!);
             var entry = audit.Get(parse.GetValue(index));
             Console.Out.WriteLine(parse.GetValue(json) ? EntryJson(entry) : EntryText(entry));
             return 0;
@@ -90,13 +90,13 @@ internal static class AuditCommands
         var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 };
         var pageToken = new Option<string?>("--page-token") { Description = "The next-page token a previous query printed." };
         var json = JsonOption();
-        var command = new Command("query", "Find entries by event type, entity, actor, record type and time range, one stable page at a time.")
+        var command = new Command("query", "Find entries by event type, entity, actor, record type and time range, one stable page at a time. Read-only: nothing in the log changes, and it may be open in the service.")
         {
             log, eventType, entityType, entityId, actor, kind, from, to, pageSize, pageToken, json,
         };
         command.SetAction(parse =>
         {
-            using var audit = OpenExisting(parse.GetValue(log)!);
+            using var audit = OpenForReading(parse.GetValue(log)!);
             var kindName = parse.GetValue(kind);
             var page = audit.Query(new AuditQuery
             {
@@ -199,7 +199,7 @@ internal static class AuditCommands
         var connection = ConnectionOption("The PostgreSQL connection string of the log to export.");
         var log = new Option<DirectoryInfo?>("--log") { Description = "Export a log folder instead of a database." };
         var output = new Option<DirectoryInfo>("--out") { Description = "The new folder to write (must not exist or be empty).", Required = true };
-        var command = new Command("export", "Write a log (from PostgreSQL: --connection or $" + ConnectionEnvironmentVariable + "; or a folder: --log) to a new folder as a byte-identical file log with its latest signed checkpoint, for offline verification with `har audit verify --log <folder> --vkey <key>`.")
+        var command = new Command("export", "Write a log (from PostgreSQL: --connection or $" + ConnectionEnvironmentVariable + "; or a folder: --log) to a new folder as a byte-identical file log with its latest signed checkpoint, for offline verification with `har audit verify --log <folder> --vkey <key>`. A folder is read read-only (it may be open in the service).")
         {
             connection, log, output,
         };
@@ -207,11 +207,16 @@ internal static class AuditCommands
         {
             var dir = parse.GetValue(log);
             var database = dir is null ? ConnectionString(parse.GetValue(connection)) : null;
-            using var source = dir is not null ? OpenExisting(dir)
+            using var source = dir is not null ? OpenForReading(dir)
                 : AuditLog.Open(new AuditLogOptions { ConnectionString = database ?? throw new ArgumentException($"Pass --connection <connection string> (or set {ConnectionEnvironmentVariable}) or --log <dir>."), EnableMetrics = false });
             var target = parse.GetValue(output)!;
             var count = source.ExportTo(target.FullName);
-            var checkpoint = source.LatestCheckpoint is { } c ? string.Create(CultureInfo.InvariantCulture, $" with the checkpoint at size {c.TreeSize}") : " (no signed checkpoint yet)";
+            var checkpoint = source.LatestCheckpoint switch
+            {
+                null => " (no signed checkpoint yet)",
+                { } c when c.TreeSize <= count => string.Create(CultureInfo.InvariantCulture, $" with the checkpoint at size {c.TreeSize}"),
+                { } c => string.Create(CultureInfo.InvariantCulture, $" without its checkpoint (it signs {c.TreeSize} entries, more than the log holds readable)"),
+            };
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"exported {count} entries of {source.Origin} to {target.FullName}{checkpoint}"));
             return 0;
         });
@@ -301,7 +306,7 @@ internal static class AuditCommands
         var size = new Option<long?>("--size") { Description = "The tree size to prove against (default: the whole log)." };
         var bundle = new Option<FileInfo?>("--bundle") { Description = "With --index: write a self-contained proof bundle (entry, path, signed checkpoint) that `har audit verify --bundle` checks offline." };
         var json = JsonOption();
-        var command = new Command("prove", "Print an inclusion proof (--index I [--size N]) or a consistency proof (--from M [--size N]), or export a proof bundle.") { log, index, from, size, bundle, json };
+        var command = new Command("prove", "Print an inclusion proof (--index I [--size N]) or a consistency proof (--from M [--size N]), or export a proof bundle. Read-only: nothing in the log changes, and it may be open in the service.") { log, index, from, size, bundle, json };
         command.SetAction(parse =>
         {
             var i = parse.GetValue(index);
@@ -311,7 +316,7 @@ internal static class AuditCommands
                 throw new ArgumentException("Pass exactly one of --index I (inclusion proof) or --from M (consistency proof).");
             }
 
-            using var audit = OpenExisting(parse.GetValue(log)!);
+            using var audit = OpenForReading(parse.GetValue(log)!);
             if (parse.GetValue(bundle) is { } bundleFile)
             {
                 if (i is null)
@@ -360,14 +365,42 @@ internal static class AuditCommands
         return command;
     }
 
+    /// <summary>Opens an existing log to change it (<c>checkpoint</c>): it must not be open in another process.</summary>
     private static AuditLog OpenExisting(DirectoryInfo dir)
+    {
+        RequireLog(dir);
+        return AuditLog.Open(new AuditLogOptions { Directory = dir.FullName, EnableMetrics = false });
+    }
+
+    /// <summary>Opens an existing log read-only for a command that only reads it (see <see cref="OpenReadOnly"/>).</summary>
+    private static AuditLog OpenForReading(DirectoryInfo dir)
+    {
+        RequireLog(dir);
+        return OpenReadOnly(dir.FullName);
+    }
+
+    private static void RequireLog(DirectoryInfo dir)
     {
         if (!File.Exists(Path.Combine(dir.FullName, "entries.log")))
         {
             throw new DirectoryNotFoundException($"No audit log at '{dir.FullName}' (entries.log is missing); `har audit append` creates one.");
         }
+    }
 
-        return AuditLog.Open(new AuditLogOptions { Directory = dir.FullName, EnableMetrics = false });
+    /// <summary>
+    /// Opens a log for a command that only reads it: read-only, so nothing in the folder changes (a torn tail stays where
+    /// it is) and a log the service holds open can be read. When the view stops short of the end of a log no process is
+    /// writing, one warning line on stderr says where and what to run; a live log's unfinished last group is normal.
+    /// </summary>
+    internal static AuditLog OpenReadOnly(string directory)
+    {
+        var log = AuditLog.OpenReadOnly(directory);
+        if (log.ReadOnlyStopReason is { } stop && !AuditLog.IsLive(directory))
+        {
+            Console.Error.WriteLine($"har: warning: {stop}. Nothing was changed; this command read the entries before it. Run `har audit verify --log {log.Directory}` to check the log, and `har audit repair` if an acknowledged entry is damaged (a torn tail is dropped, with a copy in torn/, when the log is next opened for writing).");
+        }
+
+        return log;
     }
 
     internal static AuditVerifierKey? ReadVerifierKey(string? value)

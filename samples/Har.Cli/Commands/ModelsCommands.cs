@@ -27,7 +27,7 @@ internal static class ModelsCommands
         FleetStore.OpenExisting(AuditCommands.ConnectionString(connection)
             ?? throw new ArgumentException($"Pass --registry <dir> for a registry folder, or --connection <connection string> (or set {AuditCommands.ConnectionEnvironmentVariable}) for a fleet's database."));
 
-    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). It must not be open in another process (stop the service first)." };
+    internal static Option<DirectoryInfo?> AuditOption() => new("--audit") { Description = "The audit log the versions were registered through: the reference for their hashes (default: <registry>/.audit). A command that changes it (register, rollout) needs it not open in another process (stop the service first); `models verify` only reads it, also while the service runs." };
 
     /// <summary>Opens (or creates) the registry's audit log: for <c>models register</c>, which may create the registry.</summary>
     internal static AuditLog OpenAudit(DirectoryInfo registry, DirectoryInfo? audit) =>
@@ -45,8 +45,10 @@ internal static class ModelsCommands
     /// <summary>
     /// Opens the audit log of an existing registry (<c>--audit</c>, default <c>&lt;registry&gt;/.audit</c>); a log that
     /// does not exist is refused: opening it would create a new, empty one that holds none of the registrations.
+    /// <paramref name="readOnly"/> for a command that only reads the log (<c>models verify</c>): it may be open in the
+    /// service, and nothing in it changes (a refusal is then reported, not appended).
     /// </summary>
-    internal static AuditLog OpenExistingAudit(DirectoryInfo registry, DirectoryInfo? audit)
+    internal static AuditLog OpenExistingAudit(DirectoryInfo registry, DirectoryInfo? audit, bool readOnly = false)
     {
         var root = ExistingRegistry(registry);
         var directory = audit?.FullName ?? Path.Combine(root, ".audit");
@@ -55,7 +57,7 @@ internal static class ModelsCommands
             throw new DirectoryNotFoundException($"No audit log at '{directory}' (entries.log is missing); pass --audit with the log the registry was registered through (a service's is <data>/audit).");
         }
 
-        return AuditLog.Open(new AuditLogOptions { Directory = directory, EnableMetrics = false });
+        return readOnly ? AuditCommands.OpenReadOnly(directory) : AuditLog.Open(new AuditLogOptions { Directory = directory, EnableMetrics = false });
     }
 
     private static Command Register()
@@ -158,7 +160,7 @@ internal static class ModelsCommands
                 return await VerifyFleetAsync(parse.GetValue(connection), parse.GetValue(version)).ConfigureAwait(false);
             }
 
-            await using var log = OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            await using var log = OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit), readOnly: true);
             var reg = new ModelRegistry(ExistingRegistry(parse.GetValue(registry)!), log);
             // Every version in a folder and every version the audit log registered: a registered version whose folder
             // was deleted (or whose record no longer parses, so it is not listed) is a FAIL, not a silent omission.

@@ -53,28 +53,56 @@ internal readonly record struct IndexRow(long Offset, long Ticks, int FrameLengt
 }
 
 /// <summary><c>entries.idx</c>: fixed 40-byte rows, row i describing entry i. Derived from the segment; rebuilt on open past the last seal.</summary>
+/// <remarks>
+/// Read-only (a view of a log another process may be writing): the file is opened for reading only, may be missing, and
+/// is never cut or written; <see cref="Reset"/> trusts its first rows, and the rows <see cref="Append"/> stages after
+/// them stay in memory, where <see cref="Read"/> and <see cref="ReadRows"/> find them.
+/// </remarks>
 internal sealed class EntryIndex : IDisposable
 {
-    private readonly SafeFileHandle _file;
+    private readonly SafeFileHandle? _file;
+    private readonly bool _readOnly;
     private byte[] _pending = new byte[IndexRow.Size * 256];
     private int _pendingRows;
 
-    public EntryIndex(string path)
+    /// <summary>Read-only: the number of rows trusted from the file; the rows past them are in <see cref="_pending"/>.</summary>
+    private long _fileRows;
+
+    public EntryIndex(string path, bool readOnly = false)
     {
         Path = path;
-        _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        _readOnly = readOnly;
+        if (!readOnly)
+        {
+            _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+            return;
+        }
+
+        try
+        {
+            _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            // rebuilt in memory from the segment
+        }
     }
 
     public string Path { get; }
 
     public long Count { get; private set; }
 
-    public long FileRows => RandomAccess.GetLength(_file) / IndexRow.Size;
+    public long FileRows => _file is null ? 0 : RandomAccess.GetLength(_file) / IndexRow.Size;
 
     public void Reset(long size)
     {
-        RandomAccess.SetLength(_file, size * IndexRow.Size);
+        if (!_readOnly)
+        {
+            RandomAccess.SetLength(_file!, size * IndexRow.Size);
+        }
+
         Count = size;
+        _fileRows = size;
         _pendingRows = 0;
     }
 
@@ -89,24 +117,25 @@ internal sealed class EntryIndex : IDisposable
         _pendingRows++;
     }
 
+    /// <summary>Writes the staged rows to the file (read-only: keeps them in memory).</summary>
     public void WritePending()
     {
-        if (_pendingRows == 0)
+        if (_pendingRows == 0 || _readOnly)
         {
             return;
         }
 
-        RandomAccess.Write(_file, _pending.AsSpan(0, _pendingRows * IndexRow.Size), Count * IndexRow.Size);
+        RandomAccess.Write(_file!, _pending.AsSpan(0, _pendingRows * IndexRow.Size), Count * IndexRow.Size);
         Count += _pendingRows;
         _pendingRows = 0;
     }
 
-    public void Flush() => RandomAccess.FlushToDisk(_file);
+    public void Flush() => RandomAccess.FlushToDisk(_file!);
 
     public IndexRow Read(long index)
     {
         Span<byte> row = stackalloc byte[IndexRow.Size];
-        if (RandomAccess.Read(_file, row, index * IndexRow.Size) != IndexRow.Size)
+        if (ReadRows(index, row) != 1)
         {
             throw new InvalidDataException($"Index row {index} is missing from {Path}.");
         }
@@ -114,8 +143,30 @@ internal sealed class EntryIndex : IDisposable
         return IndexRow.Read(row);
     }
 
-    /// <summary>Reads consecutive rows starting at <paramref name="first"/>; returns how many were read.</summary>
-    public int ReadRows(long first, Span<byte> destination) => RandomAccess.Read(_file, destination, first * IndexRow.Size) / IndexRow.Size;
+    /// <summary>Reads consecutive rows starting at <paramref name="first"/>; returns how many were read (read-only: at most up to the end of the file's trusted rows or of the rows in memory, so a caller reads on).</summary>
+    public int ReadRows(long first, Span<byte> destination)
+    {
+        if (!_readOnly)
+        {
+            return RandomAccess.Read(_file!, destination, first * IndexRow.Size) / IndexRow.Size;
+        }
 
-    public void Dispose() => _file.Dispose();
+        var wanted = destination.Length / IndexRow.Size;
+        if (first < _fileRows)
+        {
+            var rows = (int)Math.Min(wanted, _fileRows - first);
+            return RandomAccess.Read(_file!, destination[..(rows * IndexRow.Size)], first * IndexRow.Size) / IndexRow.Size;
+        }
+
+        var inMemory = (int)Math.Clamp(_pendingRows - (first - _fileRows), 0, wanted);
+        if (inMemory == 0)
+        {
+            return 0;
+        }
+
+        _pending.AsSpan((int)(first - _fileRows) * IndexRow.Size, inMemory * IndexRow.Size).CopyTo(destination);
+        return inMemory;
+    }
+
+    public void Dispose() => _file?.Dispose();
 }

@@ -10,6 +10,11 @@ namespace Har.Audit.Storage;
 /// ⌊n / 2^l⌋ nodes, so a proof reads O(log n) 32-byte nodes. Single writer; concurrent readers read
 /// only nodes below the published size.
 /// </summary>
+/// <remarks>
+/// Read-only (a view of a log another process may be writing): the files are opened for reading only and never cut,
+/// created or written; <see cref="Reset"/> trusts the files up to the given size and only loads the frontier, and the
+/// nodes <see cref="Append"/> stages after it stay in memory, where <see cref="ReadNode"/> finds them.
+/// </remarks>
 internal sealed class NodeStore : INodeSource, IDisposable
 {
     private const int MaxLevels = 63;
@@ -22,12 +27,21 @@ internal sealed class NodeStore : INodeSource, IDisposable
     private readonly ArrayBufferWriter<byte>[] _pending = new ArrayBufferWriter<byte>[MaxLevels];
     private readonly Lock _openLock = new();
     private readonly byte[]?[] _cache = new byte[]?[MaxLevels];
+    private readonly bool _readOnly;
     private long _count;
 
-    public NodeStore(string directory)
+    /// <summary>Read-only: the number of leaves whose nodes are trusted from the files; the nodes past them are in <see cref="_pending"/>.</summary>
+    private long _fileLeaves;
+
+    public NodeStore(string directory, bool readOnly = false)
     {
         _dir = directory;
-        Directory.CreateDirectory(directory);
+        _readOnly = readOnly;
+        if (!readOnly)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
         for (var i = 0; i < MaxLevels; i++)
         {
             _frontier[i] = new byte[MerkleHasher.HashSize];
@@ -54,7 +68,7 @@ internal sealed class NodeStore : INodeSource, IDisposable
         return true;
     }
 
-    /// <summary>Cuts every level back to <paramref name="size"/> leaves and reloads the frontier.</summary>
+    /// <summary>Cuts every level back to <paramref name="size"/> leaves and reloads the frontier (read-only: trusts the files up to <paramref name="size"/> leaves and drops the nodes kept in memory).</summary>
     public void Reset(long size)
     {
         foreach (var pending in _pending)
@@ -69,7 +83,7 @@ internal sealed class NodeStore : INodeSource, IDisposable
             if (nodes == 0)
             {
                 Volatile.Write(ref _cache[level], null);
-                if (File.Exists(path))
+                if (!_readOnly && File.Exists(path))
                 {
                     _files[level]?.Dispose();
                     _files[level] = null;
@@ -80,7 +94,11 @@ internal sealed class NodeStore : INodeSource, IDisposable
             }
 
             var handle = Handle(level);
-            RandomAccess.SetLength(handle, nodes * MerkleHasher.HashSize);
+            if (!_readOnly)
+            {
+                RandomAccess.SetLength(handle, nodes * MerkleHasher.HashSize);
+            }
+
             RandomAccess.Read(handle, _frontier[level], (nodes - 1) * MerkleHasher.HashSize);
             if (level >= CachedFromLevel)
             {
@@ -91,6 +109,7 @@ internal sealed class NodeStore : INodeSource, IDisposable
         }
 
         _count = size;
+        _fileLeaves = size;
     }
 
     /// <summary>Stages leaf hashes (and the parents they complete); <see cref="WritePending"/> writes them.</summary>
@@ -121,9 +140,14 @@ internal sealed class NodeStore : INodeSource, IDisposable
         _count++;
     }
 
-    /// <summary>Writes the staged nodes to the level files (no fsync; <see cref="Flush"/> does that).</summary>
+    /// <summary>Writes the staged nodes to the level files (no fsync; <see cref="Flush"/> does that); read-only: keeps them in memory.</summary>
     public void WritePending()
     {
+        if (_readOnly)
+        {
+            return;
+        }
+
         for (var level = 0; level < MaxLevels; level++)
         {
             var pending = _pending[level];
@@ -155,6 +179,18 @@ internal sealed class NodeStore : INodeSource, IDisposable
         if (level >= CachedFromLevel && Volatile.Read(ref _cache[level]) is { } cache && (index + 1) * MerkleHasher.HashSize <= cache.Length)
         {
             cache.AsSpan((int)index * MerkleHasher.HashSize, MerkleHasher.HashSize).CopyTo(destination);
+            return;
+        }
+
+        if (_readOnly && index >= _fileLeaves >> level)
+        {
+            var at = (index - (_fileLeaves >> level)) * MerkleHasher.HashSize;
+            if (_pending[level] is not { } memory || at + MerkleHasher.HashSize > memory.WrittenCount)
+            {
+                throw new InvalidDataException($"Merkle node (level {level}, index {index}) is past the {_count} entries of this read-only view.");
+            }
+
+            memory.WrittenSpan.Slice((int)at, MerkleHasher.HashSize).CopyTo(destination);
             return;
         }
 
@@ -201,7 +237,10 @@ internal sealed class NodeStore : INodeSource, IDisposable
 
         lock (_openLock)
         {
-            return _files[level] ??= File.OpenHandle(LevelPath(level), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+            // Read-only: a share mode that does not conflict with the writer's (on Unix .NET takes a shared flock for both).
+            return _files[level] ??= _readOnly
+                ? File.OpenHandle(LevelPath(level), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete)
+                : File.OpenHandle(LevelPath(level), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
         }
     }
 }

@@ -307,7 +307,7 @@ public sealed class AuditLogCrashTests
         await f.WriteAsync(b, ct);
     }
 
-    private static Process Start(string host, string dir, int run)
+    internal static Process Start(string host, string dir, int run)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p && File.Exists(p) ? p : "dotnet";
         var info = new ProcessStartInfo(dotnet)
@@ -336,7 +336,7 @@ public sealed class AuditLogCrashTests
 
     private static readonly ConcurrentDictionary<int, System.Text.StringBuilder> StandardErrors = new();
 
-    private static string Errors(Process process)
+    internal static string Errors(Process process)
     {
         var errors = StandardErrors.GetValueOrDefault(process.Id);
         if (errors is null)
@@ -350,7 +350,7 @@ public sealed class AuditLogCrashTests
         }
     }
 
-    private static string CrashHostPath()
+    internal static string CrashHostPath()
     {
         // tests/Har.Audit.Tests/bin/<Configuration>/net10.0/ → tests/Har.Audit.CrashHost/bin/<Configuration>/net10.0/
         var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));

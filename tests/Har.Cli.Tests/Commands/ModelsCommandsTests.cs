@@ -65,6 +65,21 @@ public sealed class ModelsCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Verify_AuditLogHeldOpenByTheService_ReadsItAndPasses()
+    {
+        // It opened the log for writing, so it failed while the service held it ("already open", or "open in another process").
+        var registry = Path.Combine(_root, "registry");
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("models", "register", DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx"), "--registry", registry);
+        Assert.True(code == 0, stderr);
+        using var owner = Har.Audit.AuditLog.Open(new Har.Audit.AuditLogOptions { Directory = Path.Combine(registry, ".audit"), EnableMetrics = false });
+
+        (code, var verified, stderr) = await ConsoleCapture.RunAsync("models", "verify", "--registry", registry);
+
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("ok    1.0.0", verified, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Verify_ARegisteredVersionWhoseFolderWasDeleted_Fails()
     {
         // Found by fuzzing the CLI: with v1.1.0 deleted (or its record replaced), 1.1.0 silently left the output and
