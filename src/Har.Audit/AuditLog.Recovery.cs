@@ -27,6 +27,15 @@ public sealed partial class AuditLog
             sealedSize = 0;
             sealedBytes = LogEnvelope.HeaderSize;
         }
+        else if (repair is not null && sealedSize > 0)
+        {
+            // A repair re-reads every entry: an open trusts the sealed ones (checked by the seal's root over the stored
+            // nodes, not by their bytes), so a bit flip inside them was "nothing to repair" while verify failed on it.
+            anchored = Math.Max(anchored, sealedSize);
+            rebuilt = true;
+            sealedSize = 0;
+            sealedBytes = LogEnvelope.HeaderSize;
+        }
 
         _nodes.Reset(sealedSize);
         _index.Reset(sealedSize);

@@ -133,6 +133,45 @@ public sealed class AuditLogRecoveryTests
     }
 
     [Fact]
+    public async Task Repair_AFlippedByteInASealedEntry_IsFoundAndQuarantinedLikeAnyDamage()
+    {
+        // An open trusts the sealed entries (the seal's root over the stored Merkle nodes, not the entries' bytes), and so
+        // did repair: "nothing to repair", while verify failed on the same log.
+        using var dir = new TempDir();
+        using (var log = AuditLog.Open(Options(dir.Path)))
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await log.AppendAsync(Samples.Event(i), Ct);
+            }
+        }
+
+        var segment = Path.Combine(dir.Path, "entries.log");
+        var length = new FileInfo(segment).Length;
+        var offset = AuditLogCrashTests.IndexRowOffset(dir.Path, 5);
+        await AuditLogCrashTests.FlipByte(segment, offset + 40, Ct);
+        Assert.False(AuditLog.Verify(dir.Path, null).IsValid);
+        using (var opened = AuditLog.Open(Options(dir.Path)))
+        {
+            Assert.Equal(20, opened.Count); // the sealed entries are not re-read on open (that stays O(1))
+        }
+
+        var report = AuditLog.Repair(Options(dir.Path), "ops", "INC-9: verify failed at entry 5");
+
+        Assert.Equal(5, report.Entries);
+        Assert.Equal(5, report.RepairEventIndex);
+        Assert.Equal(length - offset, new FileInfo(report.QuarantinePath!).Length);
+        using var repaired = AuditLog.Open(Options(dir.Path));
+        Assert.Equal(6, repaired.Count);
+        var evt = Assert.IsType<AuditEvent>(repaired.Get(5).Record);
+        Assert.Equal("audit.log.repaired", evt.EventType);
+        Assert.Equal(5, evt.ActionDetails.GetProperty("removed_from_index").GetInt64());
+        Assert.Equal(15, evt.ActionDetails.GetProperty("entries_removed_at_least").GetInt64());
+        var verification = repaired.Verify();
+        Assert.Equal(AuditVerificationProblem.Quarantined, verification.Problem);
+    }
+
+    [Fact]
     public async Task Repair_OnAHealthyLog_ChangesNothingAndWritesNoEvent()
     {
         using var dir = new TempDir();
