@@ -43,6 +43,14 @@ internal static class AuditCommands
         command.SetAction(async (parse, ct) =>
         {
             var bytes = await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct).ConfigureAwait(false);
+
+            // Editors on Windows save UTF-8 with a byte order mark, which JSON parsers may ignore (RFC 8259 §8.1); the
+            // record is stored in canonical form (RFC 8785), so the mark changes nothing that is hashed.
+            if (bytes.AsSpan().StartsWith("\uFEFF"u8))
+            {
+                bytes = bytes[3..];
+            }
+
             var kindName = parse.GetValue(kind);
             var record = kindName is null ? AuditRecord.Parse(bytes) : AuditRecord.Parse(ParseKind(kindName), bytes);
             using var audit = AuditLog.Open(new AuditLogOptions { Directory = parse.GetValue(log)!.FullName, Origin = parse.GetValue(origin), EnableMetrics = false });
