@@ -80,11 +80,12 @@ public sealed class ServiceOptions
     /// Streams one anonymous client (remote address) may hold at once: a client holds a stream while it sent it samples
     /// within <see cref="StreamIdleTimeout"/>. A new stream beyond it is 429 with Retry-After; the client's other streams
     /// are served. It keeps one address from filling the stream table (<see cref="MaxStreams"/>) that every new device
-    /// needs. A phone or wearable streams one device; a gateway that forwards many devices from one address should
-    /// use an API key. 0: no limit.
+    /// needs: at the default, a tenth of it. Behind a reverse proxy every anonymous device has the proxy's address and
+    /// shares its window budget (<see cref="AnonymousWindowsPerSecond"/>, 200 windows/s: about 400 devices at a window
+    /// every 2 s), which runs out before this quota does; give such devices API keys (docs/fleet.md). 0: no limit.
     /// </summary>
     [Range(0, 10_000_000)]
-    public int MaxStreamsPerAnonymousClient { get; set; } = 256;
+    public int MaxStreamsPerAnonymousClient { get; set; } = 1000;
 
     /// <summary>
     /// Streams one API key may hold at once (see <see cref="MaxStreamsPerAnonymousClient"/>). 0, the default: no limit

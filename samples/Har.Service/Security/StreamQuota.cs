@@ -8,9 +8,9 @@ namespace Har.Service.Security;
 /// <summary>
 /// Streams per client: how many streams one client (an API key, or a remote address when anonymous) may hold in the
 /// stream table at once. A client holds a stream while it sent it samples within <see cref="ServiceOptions.StreamIdleTimeout"/>
-/// (the stream's buffer lives that long). Without it one client could fill the table (<see cref="ServiceOptions.MaxStreams"/>,
-/// found from outside: one address kept 2,000 streams busy with its window budget) and every new device got 503 until
-/// those streams went idle. A new stream beyond the quota is 429 with Retry-After; the client's streams keep being
+/// (the stream's buffer lives that long). Without it one client could fill the table (<see cref="ServiceOptions.MaxStreams"/>;
+/// the hostile-client probe filled it with one predictor key, and the window budget lets one anonymous address keep about
+/// 2,000 streams from going idle) and every new device got 503 until those streams went idle. A new stream beyond the quota is 429 with Retry-After; the client's streams keep being
 /// served. Anonymous clients get <see cref="ServiceOptions.MaxStreamsPerAnonymousClient"/>; keys
 /// <see cref="ServiceOptions.MaxStreamsPerKey"/> (none by default, since one backend key often carries many devices).
 /// </summary>

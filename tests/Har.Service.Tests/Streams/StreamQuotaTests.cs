@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Har.Service.Tests.Streams;
 
 /// <summary>
-/// Streams per client. Found from outside: one client could hold the whole stream table (the window budget lets one
+/// Streams per client. The hostile-client probe filled the whole stream table with one key (and the window budget lets one
 /// anonymous address keep about 2,000 streams from going idle, five addresses hold 10,000), and then every new
 /// device got 503 until those streams went idle. Now a client holds at most its quota of streams; a new stream beyond
 /// it is 429 with Retry-After, its other streams and every other client are served.
@@ -80,7 +80,7 @@ public sealed class StreamQuotaTests
         Assert.Equal(HttpStatusCode.OK, await AppendAsync(operatorClient, "o2", frames));
         Assert.Equal(HttpStatusCode.OK, await AppendAsync(predictor, "p2", frames));
 
-        // Anonymous clients keep their own quota (the default, 256): unaffected by the keys'.
+        // Anonymous clients keep their own quota (the default, 1,000): unaffected by the keys'.
         using var anonymous = service.CreateClient();
         Assert.Equal(HttpStatusCode.OK, await AppendAsync(anonymous, "p3", frames));
         var refusals = await ServiceQueries.MetricAsync(operatorClient, "har_service_stream_quota_refusals_total", Ct);
