@@ -159,15 +159,7 @@ public sealed class DriftStateTests
         var dir = Directory.CreateTempSubdirectory("har-drift-state-");
         try
         {
-            var path = Path.Combine(dir.FullName, "drift-state.bin");
-            var options = Options();
-            options.StatePath = path;
-            var time = new FakeTimeProvider();
-            using (var before = new DeviceDriftMonitor(Imu.Value, options, time))
-            {
-                FeedAndScore(before, ("faulty", DegreesPerSecond(974)));
-                Assert.Single(before.GetAlarmed());
-            }
+            var (path, options, time) = SaveAlarmedDevice(dir, seed: 974);
 
             var bytes = File.ReadAllBytes(path);
             Assert.True(bytes.Length > 1000);
@@ -218,14 +210,7 @@ public sealed class DriftStateTests
         var dir = Directory.CreateTempSubdirectory("har-drift-state-");
         try
         {
-            var path = Path.Combine(dir.FullName, "drift-state.bin");
-            var options = Options();
-            options.StatePath = path;
-            var time = new FakeTimeProvider();
-            using (var before = new DeviceDriftMonitor(Imu.Value, options, time))
-            {
-                FeedAndScore(before, ("faulty", DegreesPerSecond(976)));
-            }
+            var (path, options, time) = SaveAlarmedDevice(dir, seed: 976);
 
             // The same recordings without the model outputs: another profile, another hash.
             var other = SimulatedProfiles.RigidImu;
@@ -276,16 +261,23 @@ public sealed class DriftStateTests
         Assert.False(all.IsMonitored("old"));
     }
 
-    private static DriftMonitorOptions Options(CollectorRegistry? registry = null, int maxDevices = 100, int window = 1000) => new()
+    private static DriftMonitorOptions Options(CollectorRegistry? registry = null, int maxDevices = 100, int window = 1000) =>
+        DeviceDriftMonitorTests.Options(registry, maxDevices, window);
+
+    /// <summary>A monitor with its state file in <paramref name="dir"/> alarms on a device (gyroscope in deg/s) and is disposed: the file holds it.</summary>
+    private static (string Path, DriftMonitorOptions Options, FakeTimeProvider Time) SaveAlarmedDevice(DirectoryInfo dir, int seed)
     {
-        WindowLength = window,
-        ScoreInterval = TimeSpan.FromSeconds(10),
-        DeviceIdleTimeout = TimeSpan.FromSeconds(60),
-        MaxDevices = maxDevices,
-        OutputWindowLength = 500,
-        MetricsRegistry = registry ?? Metrics.NewCustomRegistry(),
-        MonitorName = "devices",
-    };
+        var options = Options();
+        options.StatePath = Path.Combine(dir.FullName, "drift-state.bin");
+        var time = new FakeTimeProvider();
+        using (var before = new DeviceDriftMonitor(Imu.Value, options, time))
+        {
+            FeedAndScore(before, ("faulty", DegreesPerSecond(seed)));
+            Assert.Single(before.GetAlarmed());
+        }
+
+        return (options.StatePath, options, time);
+    }
 
     private static float[] Healthy(int seed) => SimulatedImu.Record(seed: seed, seconds: 20).Interleaved();
 
