@@ -33,6 +33,15 @@ public sealed class ServiceOptions
     [Range(1, 1_000_000)]
     public int DriftMaxDevices { get; set; } = 1000;
 
+    /// <summary>
+    /// File of the drift monitor's per-device state (every device's history, alarm and latest report), restored at start
+    /// and replaced atomically after every scoring tick, so a restart or a crash keeps the raised alarms and each device's
+    /// own earlier minutes (<c>DriftMonitorOptions.StatePath</c>). Default: <c>drift-state.bin</c> beside
+    /// <c>rollout.json</c> (<c>{DataDirectory}/registry/.rollout</c>); in a fleet (<c>ConnectionStrings:Har</c>), where
+    /// replicas may share a data folder, <c>{DataDirectory}/drift-state/{host name}.bin</c>.
+    /// </summary>
+    public string? DriftStatePath { get; set; }
+
     /// <summary>How often the drift monitor scores the devices that collected half a window of new frames since their last scoring.</summary>
     public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -28,6 +28,21 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: {Predictions} predictions of devices not monitored since the last scoring: all {Capacity} device monitors are held by devices seen within {MinimumIdle} or with a raised alarm (DriftMonitorOptions.MaxDevices, MinimumIdleForEviction)")]
     public static partial void DevicesUnmonitored(ILogger logger, string monitor, long predictions, int capacity, TimeSpan minimumIdle);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: restored {Devices} devices from {Path}, saved {SinceSave} ago ({Dropped} more left out: at most {Capacity} devices, DriftMonitorOptions.MaxDevices)")]
+    public static partial void StateRestored(ILogger logger, string monitor, int devices, string path, TimeSpan sinceSave, int dropped, int capacity);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the drift state file {Path} cannot be used ({Reason}); every device starts fresh. The file was kept as {Aside}")]
+    public static partial void StateUnreadable(ILogger logger, Exception exception, string monitor, string path, string reason, string aside);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the drift state file {Path} was saved against reference profile {SavedProfile}, not the current {CurrentProfile}: its thresholds and evidence do not apply, so every device starts fresh. The file was kept as {Aside}")]
+    public static partial void StateOtherProfile(ILogger logger, string monitor, string path, string savedProfile, string currentProfile, string aside);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}: saved {Devices} devices to {Path} in {Elapsed}")]
+    public static partial void StateSaved(ILogger logger, string monitor, int devices, string path, TimeSpan elapsed);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save the drift state to {Path} ({Reason}); the previous file stays, and the save is retried at the next scoring tick")]
+    public static partial void StateSaveFailed(ILogger logger, string monitor, string path, string reason);
 }
 
 /// <summary>Logs what a report found.</summary>

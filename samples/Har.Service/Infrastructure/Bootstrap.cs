@@ -47,9 +47,16 @@ internal static class Bootstrap
         var profilePath = options.DriftProfilePath ?? Path.Combine(modelsDirectory, "hapt-train-profile.json");
         if (File.Exists(profilePath))
         {
+            // Each device's drift state outlives the process (its alarm, and the earlier minutes its within-device checks
+            // compare with): one process keeps it beside rollout.json; a fleet replica in its own file, since replicas
+            // may share the data folder (a device that moves to another replica starts fresh there).
+            var statePath = options.DriftStatePath ?? (builder.Configuration.GetConnectionString("Har") is { Length: > 0 }
+                ? Path.Combine(dataDirectory, "drift-state", $"{Environment.MachineName}.bin")
+                : Path.Combine(dataDirectory, "registry", ".rollout", "drift-state.bin"));
             builder.Services.AddHarDrift(o =>
             {
                 o.ProfilePath = profilePath;
+                o.StatePath = statePath;
                 o.WindowLength = options.DriftWindowFrames;
                 o.ScoreInterval = options.DriftScoreInterval;
                 o.MaxDevices = options.DriftMaxDevices;

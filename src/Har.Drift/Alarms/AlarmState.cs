@@ -134,6 +134,52 @@ internal sealed class AlarmState
         return named;
     }
 
+    /// <summary>Writes the statistics and the raised alarm's episode.</summary>
+    public void Save(StateWriter w)
+    {
+        w.Write(_sums.Count);
+        foreach (var (check, sum) in _sums)
+        {
+            w.Write(check);
+            w.Write(sum);
+        }
+
+        w.Write(_episode is not null);
+        if (_episode is { } e)
+        {
+            w.Write((int)e.Cause);
+            w.Write(e.Channels);
+            w.Write(e.Text);
+        }
+
+        w.Write(Statistic);
+        w.WriteNullable(Leading);
+        w.Write(Scorings);
+    }
+
+    /// <summary>Replaces everything with what <see cref="Save"/> wrote.</summary>
+    public void Restore(StateReader r)
+    {
+        Reset();
+        var sums = r.ReadCount(MaxChecks, "alarm checks");
+        for (var i = 0; i < sums; i++)
+        {
+            _sums[r.ReadString()] = r.ReadDouble();
+        }
+
+        if (r.ReadBoolean())
+        {
+            _episode = (r.ReadEnum<DriftCause>(), r.ReadStrings(MaxChecks, "episode channels"), r.ReadString());
+        }
+
+        Statistic = r.ReadDouble();
+        Leading = r.ReadNullableString();
+        Scorings = r.ReadInt32();
+    }
+
+    /// <summary>The most checks (and channels of a cause) a saved alarm state may name.</summary>
+    private const int MaxChecks = 1024;
+
     /// <summary>Causes one window proves: a unit error, a stuck or clipped channel, a flipped or swapped axis (the only remapping under which the turns agree).</summary>
     internal static bool IsDefinite(DriftCause cause) =>
         cause is DriftCause.Units or DriftCause.Stuck or DriftCause.Saturation or DriftCause.SignFlip or DriftCause.AxisSwap;

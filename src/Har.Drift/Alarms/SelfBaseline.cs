@@ -34,6 +34,49 @@ internal sealed class SelfBaseline
         _committedEnd = 0;
     }
 
+    /// <summary>Writes the earlier blocks and windows.</summary>
+    public void Save(StateWriter w)
+    {
+        w.Write(_committedEnd);
+        w.Write(_blocks.Count);
+        foreach (var (start, direction, dynamic) in _blocks)
+        {
+            w.Write(start);
+            w.Write(direction);
+            w.Write(dynamic);
+        }
+
+        w.Write(_windows.Count);
+        foreach (var (end, noise, cadence, gyro) in _windows)
+        {
+            w.Write(end);
+            w.Write(noise);
+            w.Write(cadence);
+            w.Write(gyro);
+        }
+    }
+
+    /// <summary>Replaces everything with what <see cref="Save"/> wrote, every frame position moved <paramref name="shift"/> frames earlier.</summary>
+    public void Restore(StateReader r, long shift)
+    {
+        Clear();
+        _committedEnd = r.ReadInt64() - shift;
+        var blocks = r.ReadCount(MaxBlocks, "self-baseline blocks");
+        for (var i = 0; i < blocks; i++)
+        {
+            _blocks.Enqueue((r.ReadInt64() - shift, r.ReadDoubles(3, "block direction"), r.ReadBoolean()));
+        }
+
+        var windows = r.ReadCount(MaxWindows, "self-baseline windows");
+        for (var i = 0; i < windows; i++)
+        {
+            _windows.Enqueue((r.ReadInt64() - shift, r.ReadDoubles(MaxChannels, "noise floor"), r.ReadDouble(), r.ReadDouble()));
+        }
+    }
+
+    /// <summary>The most channels a saved noise floor may have.</summary>
+    private const int MaxChannels = 256;
+
     /// <summary>Compares a window (starting at stream frame <paramref name="windowStart"/>) with the device's earlier frames, then takes it in.</summary>
     public SelfComparison CompareAndCommit(SelfFeatures f, long windowStart, long windowEnd)
     {

@@ -29,7 +29,7 @@ namespace Har.Drift;
 /// <c>har_drift_scoring_ticks_skipped_total</c> (a scoring of the due devices outlasted the interval),
 /// <c>har_drift_devices_evicted_total{reason}</c> and the <c>har_drift_output_*</c> gauges complete them.</para>
 /// </remarks>
-public sealed class DeviceDriftMonitor : IDisposable
+public sealed partial class DeviceDriftMonitor : IDisposable
 {
     private readonly DriftScorer _scorer;
     private readonly DriftMonitorOptions _options;
@@ -63,6 +63,10 @@ public sealed class DeviceDriftMonitor : IDisposable
         _channels = profile.Channels.Count;
         _outputs = new OutputRing(_options.OutputWindowLength);
         _metrics.Capacity(_options.MaxDevices);
+        if (_options.StatePath is { Length: > 0 } statePath)
+        {
+            RestoreState(statePath);
+        }
     }
 
     /// <summary>Raised after every scoring of a device, with its report (<see cref="DriftReport.Device"/> names the device).</summary>
@@ -279,6 +283,7 @@ public sealed class DeviceDriftMonitor : IDisposable
 
             _recent.Remove(state.Node);
             PublishCounts();
+            StateChanged();
             return true;
         }
     }
@@ -292,6 +297,7 @@ public sealed class DeviceDriftMonitor : IDisposable
             _timer = null;
         }
 
+        Checkpoint();
         _metrics.Dispose();
     }
 
@@ -339,6 +345,7 @@ public sealed class DeviceDriftMonitor : IDisposable
 
         ScoreOutputsNow();
         PublishDevices();
+        Checkpoint();
     }
 
     private DriftReport Score(DeviceState state)
@@ -361,6 +368,8 @@ public sealed class DeviceDriftMonitor : IDisposable
             elapsed = Stopwatch.GetElapsedTime(began);
             state.Latest = report;
         }
+
+        StateChanged();
 
         _metrics.Scored(report, elapsed);
         MonitorLog.Report(_logger, _options.MonitorName, report);
@@ -468,6 +477,7 @@ public sealed class DeviceDriftMonitor : IDisposable
         _devices.Remove(state.Id);
         _recent.Remove(state.Node);
         _metrics.Evicted(reason);
+        StateChanged();
         Log.DeviceEvicted(_logger, _options.MonitorName, state.Id, reason);
     }
 

@@ -63,6 +63,19 @@ public sealed class DriftMonitorOptions
     [ValidateObjectMembers]
     public DriftScoringOptions Scoring { get; set; } = new();
 
+    /// <summary>
+    /// Gets or sets the file in which a <see cref="DeviceDriftMonitor"/> keeps every device's drift state across restarts:
+    /// each device's history (turns, still postures, its own earlier minutes), its alarm (statistics and the cause of a
+    /// raised alarm) and its latest report. The monitor restores it at construction and replaces it atomically (temp file,
+    /// fsync, rename, directory fsync) at the end of every scoring tick that changed anything, and at dispose; a crash
+    /// loses at most the last <see cref="ScoreInterval"/>. A file that is damaged, truncated or of another format is
+    /// logged, renamed <c>.bad</c>, and the monitor starts empty; one saved against another reference profile is renamed
+    /// <c>.profile-{its hash}</c>. The frames of each device's current window are not kept: a device is scored again once
+    /// a whole new window has arrived. Give each process its own file. Ignored by <see cref="DriftMonitor"/>.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: the state lives in memory only.</value>
+    public string? StatePath { get; set; }
+
     /// <summary>Gets or sets the Prometheus registry the metrics are registered in.</summary>
     /// <value>The default value is <see langword="null"/> (<see cref="Metrics.DefaultRegistry"/>).</value>
     public CollectorRegistry? MetricsRegistry { get; set; }

@@ -144,4 +144,80 @@ internal sealed class DeviceHistory
             _committedEnd = Math.Max(_committedEnd, windowEnd);
         }
     }
+
+    /// <summary>Writes the evidence, the device's own earlier minutes and its alarm state (guarded by the caller's scoring lock).</summary>
+    internal void Save(StateWriter w)
+    {
+        lock (_gate)
+        {
+            w.Write(_committedEnd);
+            w.Write(_pairs.Count);
+            foreach (var p in _pairs)
+            {
+                w.Write(p.Start);
+                w.Write(p.End);
+                w.Write(p.Gains);
+                w.Write(p.Misfits);
+                w.Write(p.Turn);
+                w.Write(p.From);
+                w.Write(p.To);
+                w.Write(p.Quiet);
+            }
+
+            foreach (var q in _blocks)
+            {
+                w.Write(q.Count);
+                foreach (var b in q)
+                {
+                    w.Write(b.Start);
+                    w.Write(b.Mean);
+                }
+            }
+        }
+
+        Self.Save(w);
+        Alarm.Save(w);
+    }
+
+    /// <summary>
+    /// Replaces everything with what <see cref="Save"/> wrote, every frame position moved <paramref name="shift"/> frames
+    /// earlier (a restarted stream numbers its frames from 0 again: the saved evidence then lies before them).
+    /// </summary>
+    internal void Restore(StateReader r, long shift)
+    {
+        lock (_gate)
+        {
+            _pairs.Clear();
+            _committedEnd = r.ReadInt64() - shift;
+            var pairs = r.ReadCount(MaxRotationPairs, "rotation pairs");
+            for (var i = 0; i < pairs; i++)
+            {
+                var start = r.ReadInt64() - shift;
+                var end = r.ReadInt64() - shift;
+                _pairs.Enqueue(new RotationPair(start, end, r.ReadDoubles(MaxMaps, "gains"), r.ReadDoubles(MaxMaps, "misfits"))
+                {
+                    Turn = r.ReadDoubles(9, "turn"),
+                    From = r.ReadDoubles(3, "from"),
+                    To = r.ReadDoubles(3, "to"),
+                    Quiet = r.ReadBoolean(),
+                });
+            }
+
+            foreach (var q in _blocks)
+            {
+                q.Clear();
+                var blocks = r.ReadCount(MaxStillBlocksPerDirection, "still blocks");
+                for (var i = 0; i < blocks; i++)
+                {
+                    q.Enqueue(new StillBlock(r.ReadInt64() - shift, r.ReadDoubles(3, "still block mean")));
+                }
+            }
+        }
+
+        Self.Restore(r, shift);
+        Alarm.Restore(r);
+    }
+
+    /// <summary>The most gyroscope maps a saved pair may carry (the checks use 13).</summary>
+    private const int MaxMaps = 64;
 }

@@ -119,14 +119,14 @@ public sealed class SensorFinding
     /// (<see cref="Diagnosis.Key"/>): the frame-step check names a sign flip, an offset or a rotation, but it is one
     /// check with one threshold. Null for every other finding.
     /// </summary>
-    internal string? Check { get; private init; }
+    internal string? Check { get; init; }
 
     /// <summary>
     /// Gets whether the finding rests only on evidence an earlier scoring of the device already judged (its earlier
     /// still-to-still turns, none in this window): it is reported, but adds nothing to the alarm's evidence, which
     /// would otherwise count the same turns once per scoring for as long as they stay in the device's history.
     /// </summary>
-    internal bool Repeated { get; private init; }
+    internal bool Repeated { get; init; }
 
     /// <summary>Returns this finding as feeding <paramref name="check"/>.</summary>
     internal SensorFinding WithCheck(string check) =>

@@ -367,9 +367,9 @@ public sealed class DeviceDriftMonitorTests
         Assert.Equal(0, monitor.DeviceCount);
     }
 
-    private static DriftMonitorOptions Options(CollectorRegistry? registry = null, int maxDevices = 100) => new()
+    internal static DriftMonitorOptions Options(CollectorRegistry? registry = null, int maxDevices = 100, int window = 1000) => new()
     {
-        WindowLength = 1000,
+        WindowLength = window,
         ScoreInterval = TimeSpan.FromSeconds(10),
         DeviceIdleTimeout = TimeSpan.FromSeconds(60),
         MaxDevices = maxDevices,

@@ -140,20 +140,25 @@ public sealed class DriftCapacityTests
         }
     }
 
-    private static ModelCard Card => ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
+    internal static ModelCard Card => ServiceFixture.ChampionCard(ServiceProcess.HasBundledModels ? ServiceProcess.BundledModelsDirectory : ServiceProcess.FixturesDirectory);
 
     /// <summary>
     /// Starts the service on a drift profile (in <paramref name="work"/>) of a synthetic signal, with drift windows of 500
     /// frames scored every second, and the <paramref name="more"/> settings.
+    /// The profile is built once per <paramref name="work"/> folder: a service restarted on it scores against the same one.
     /// </summary>
-    private static async Task<ServiceProcess> StartAsync(DirectoryInfo work, params (string Key, string Value)[] more)
+    internal static async Task<ServiceProcess> StartAsync(DirectoryInfo work, params (string Key, string Value)[] more)
     {
         var card = Card;
         var profilePath = Path.Combine(work.FullName, "profile.json");
-        new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
-            .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
-            .Build("test")
-            .Save(profilePath);
+        if (!File.Exists(profilePath))
+        {
+            new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 })
+                .AddRecording("reference", Signal(card.ChannelCount, 3000, seed: 1))
+                .Build("test")
+                .Save(profilePath);
+        }
+
         var settings = new Dictionary<string, string>
         {
             ["Har:Service:DriftProfilePath"] = profilePath,
@@ -176,7 +181,7 @@ public sealed class DriftCapacityTests
     }
 
     /// <summary>A plausible interleaved signal: gravity on the first channel, slow oscillations and noise on all.</summary>
-    private static float[] Signal(int channels, int frames, int seed)
+    internal static float[] Signal(int channels, int frames, int seed)
     {
         var random = new Random(seed);
         var values = new float[frames * channels];

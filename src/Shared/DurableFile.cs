@@ -2,7 +2,18 @@ using System.ComponentModel;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
+// One source, compiled into each package that writes state files (Har.Audit, Har.Deployment, Har.Drift), each under
+// its own namespace: the `har` CLI sees the internals of all three, and one type defined three times under the same
+// name would be ambiguous there. The project file says which package it is (HAR_AUDIT, HAR_DEPLOYMENT, HAR_DRIFT).
+#if HAR_AUDIT
+namespace Har.Audit.Storage;
+#elif HAR_DEPLOYMENT
 namespace Har.Deployment;
+#elif HAR_DRIFT
+namespace Har.Drift;
+#else
+#error Define HAR_AUDIT, HAR_DEPLOYMENT or HAR_DRIFT in the project that links DurableFile.cs.
+#endif
 
 /// <summary>
 /// Crash-safe file replacement: write a temp file beside the target, fsync it, rename it over the
@@ -10,13 +21,24 @@ namespace Har.Deployment;
 /// A reader sees the old content or the new content, never a torn file.
 /// </summary>
 /// <remarks>
-/// Har.Deployment's own copy (packages share no source files): the registry's <c>current</c> pointer and
-/// records, and the rollout state file, are written through it.
+/// Har.Audit: checkpoints and the node store; Har.Deployment: the registry's <c>current</c> pointer and records, the
+/// rollout state file; Har.Drift: the per-device drift state (<see cref="WriteAtomic(string, Action{Stream})"/>, streamed).
 /// </remarks>
 internal static partial class DurableFile
 {
     /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> durably, creating its directory if needed.</summary>
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
+    public static void WriteAtomic(string path, ReadOnlySpan<byte> content) =>
+        Replace(path, content, static (stream, bytes) => stream.Write(bytes));
+
+    /// <summary>
+    /// Replaces <paramref name="path"/> durably with what <paramref name="write"/> writes to the stream it is given (a
+    /// temp file beside the target), for content too large to hold in one buffer.
+    /// </summary>
+    public static void WriteAtomic(string path, Action<Stream> write) =>
+        Replace(path, write, static (stream, w) => w(stream));
+
+    private static void Replace<T>(string path, T state, Action<FileStream, T> write)
+        where T : allows ref struct
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -26,10 +48,10 @@ internal static partial class DurableFile
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
         try
         {
-            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                RandomAccess.Write(handle, content, 0);
-                RandomAccess.FlushToDisk(handle);
+                write(stream, state);
+                stream.Flush(flushToDisk: true);
             }
 
             File.Move(temp, full, overwrite: true);

@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Har.Drift;
+
+/// <summary>The per-device drift state on disk (<see cref="DriftMonitorOptions.StatePath"/>): saved at the end of every scoring tick and at dispose, restored at construction.</summary>
+public sealed partial class DeviceDriftMonitor
+{
+    /// <summary>The first bytes of a drift state file.</summary>
+    internal static ReadOnlySpan<byte> StateMagic => "HARDRIFT"u8;
+
+    /// <summary>The version of the drift state format this build writes and reads.</summary>
+    internal const int StateFormatVersion = 1;
+
+    /// <summary>
+    /// The longest restart gap put between a device's saved evidence and its first frame after the restart: far beyond
+    /// every horizon of the checks (the turns of the last 150 s), so a longer outage changes nothing they compute.
+    /// </summary>
+    internal static readonly TimeSpan MaxRestartGap = TimeSpan.FromDays(1);
+
+    /// <summary>The most devices a state file may hold (a bound against a damaged count, far above any MaxDevices in use).</summary>
+    private const int MaxStateDevices = 1 << 22;
+
+    /// <summary>The largest record of one device (a full history is about 250 KB; a bound against a damaged length).</summary>
+    private const int MaxDeviceRecordBytes = 64 << 20;
+
+    private readonly Lock _saveGate = new();
+    private int _stateDirty; // 1 when a device was scored, removed or evicted since the last checkpoint
+
+    /// <summary>
+    /// Writes every live device's drift state to <paramref name="stream"/>: its history (turns, still postures, its own
+    /// earlier minutes), its alarm's statistics and episode, its latest report, how long it has been silent and where its
+    /// stream stood. Not the frames of its current window (new frames refill it). Devices are locked one at a time, while
+    /// their state is copied to a buffer, so scoring and <see cref="Observe"/> go on meanwhile.
+    /// </summary>
+    /// <returns>The devices written.</returns>
+    internal int SaveState(Stream stream)
+    {
+        List<DeviceState> devices;
+        lock (_gate)
+        {
+            devices = [.. _recent]; // most recently seen first: a smaller MaxDevices keeps these on load
+        }
+
+        var hashing = new HashingStream(stream);
+        var w = new StateWriter(hashing);
+        hashing.Write(StateMagic);
+        w.Write(StateFormatVersion);
+        w.Write(_scorer.Profile.Hash);
+        w.Write(_time.GetUtcNow().ToUnixTimeMilliseconds());
+        using var buffer = new MemoryStream();
+        var bw = new StateWriter(buffer);
+        var saved = 0;
+        foreach (var state in devices)
+        {
+            buffer.SetLength(0);
+            lock (state.Scoring)
+            {
+                long written, idleMs;
+                lock (_gate)
+                {
+                    if (!_devices.TryGetValue(state.Id, out var live) || live != state)
+                    {
+                        continue; // evicted or removed meanwhile
+                    }
+
+                    written = state.Frames.Written;
+                    idleMs = (long)_time.GetElapsedTime(state.LastSeen).TotalMilliseconds;
+                }
+
+                bw.Write(state.Id);
+                bw.Write(Math.Max(0, idleMs));
+                bw.Write(Math.Max(written, state.History.FramesSeen));
+                state.History.Save(bw);
+                bw.Write(state.Latest is not null);
+                if (state.Latest is { } latest)
+                {
+                    ReportState.Write(bw, latest);
+                }
+            }
+
+            // One record per device: its length, then its bytes (read back in one piece, hashed in one call).
+            w.Write(true);
+            w.Write((int)buffer.Length);
+            hashing.Write(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+            saved++;
+        }
+
+        w.Write(false);
+        hashing.WriteHash();
+        return saved;
+    }
+
+    /// <summary>
+    /// Restores the devices <see cref="SaveState"/> wrote, beside the live ones (a device already live keeps its own
+    /// state), at most <see cref="DriftMonitorOptions.MaxDevices"/> in all, the most recently seen first. Every saved
+    /// frame position is moved to before frame 0 of the device's new stream, by the frames the restart took (the wall
+    /// time since the device's last frame before the save, at the profile's sample rate, at most <see cref="MaxRestartGap"/>),
+    /// so the checks' time horizons keep their meaning. A device's idle time goes on from where it stood at the save:
+    /// the outage does not count against <see cref="DriftMonitorOptions.DeviceIdleTimeout"/>. Nothing is restored
+    /// unless the whole stream reads back intact.
+    /// </summary>
+    /// <returns>The devices restored, the devices left out for the cap, and the time since the save.</returns>
+    /// <exception cref="InvalidDataException">Not a drift state file, another format version, damaged or truncated (<see cref="EndOfStreamException"/>), </exception>
+    /// <exception cref="DriftStateProfileException">Saved against another reference profile.</exception>
+    internal (int Restored, int Dropped, TimeSpan SinceSave) LoadState(Stream stream)
+    {
+        var hashing = new HashingStream(stream);
+        var r = new StateReader(hashing);
+        Span<byte> magic = stackalloc byte[8];
+        hashing.ReadExactly(magic);
+        if (!magic.SequenceEqual(StateMagic))
+        {
+            throw new InvalidDataException("not a drift state file (it does not start with HARDRIFT)");
+        }
+
+        var version = r.ReadInt32();
+        if (version != StateFormatVersion)
+        {
+            throw new InvalidDataException($"drift state format version {version}; this Har.Drift reads version {StateFormatVersion}");
+        }
+
+        var profile = r.ReadString();
+        if (profile != _scorer.Profile.Hash)
+        {
+            throw new DriftStateProfileException(profile, _scorer.Profile.Hash);
+        }
+
+        var savedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.ReadInt64());
+        var sinceSave = _time.GetUtcNow() - savedAt;
+        var rate = _scorer.Profile.SampleRateHz > 0 ? _scorer.Profile.SampleRateHz : 0;
+        var now = _time.GetTimestamp();
+        var loaded = new List<DeviceState>();
+        using var record = new MemoryStream();
+        var rr = new StateReader(record);
+        while (r.ReadBoolean())
+        {
+            if (loaded.Count >= MaxStateDevices)
+            {
+                throw new InvalidDataException($"more than {MaxStateDevices} devices");
+            }
+
+            var length = r.ReadCount(MaxDeviceRecordBytes, "device record length");
+            record.SetLength(length);
+            record.Position = 0;
+            hashing.ReadExactly(record.GetBuffer().AsSpan(0, length));
+            var state = new DeviceState(rr.ReadString(), _options.WindowLength, _channels);
+            var idle = TimeSpan.FromMilliseconds(rr.ReadInt64());
+            var streamEnd = rr.ReadInt64();
+            var gap = Math.Clamp((sinceSave + idle).TotalSeconds, 0, MaxRestartGap.TotalSeconds);
+            state.History.Restore(rr, streamEnd + (long)Math.Round(gap * rate));
+            if (rr.ReadBoolean())
+            {
+                state.Latest = ReportState.Read(rr, state.Id);
+            }
+
+            if (record.Position != length)
+            {
+                throw new InvalidDataException($"device '{state.Id}': {length - record.Position} bytes of its record left unread");
+            }
+
+            state.LastSeen = now - (long)(idle.TotalSeconds * _time.TimestampFrequency);
+            loaded.Add(state);
+        }
+
+        if (!hashing.ReadAndCheckHash())
+        {
+            throw new InvalidDataException("the checksum does not match the content (the file was damaged)");
+        }
+
+        if (stream.ReadByte() != -1)
+        {
+            throw new InvalidDataException("bytes follow the checksum");
+        }
+
+        var restored = 0;
+        lock (_gate)
+        {
+            foreach (var state in loaded)
+            {
+                if (_devices.Count >= _options.MaxDevices)
+                {
+                    break;
+                }
+
+                if (_devices.TryAdd(state.Id, state))
+                {
+                    _recent.AddLast(state.Node);
+                    restored++;
+                }
+            }
+        }
+
+        PublishDevices();
+        return (restored, loaded.Count - restored, sinceSave);
+    }
+
+    /// <summary>Saves the state to <see cref="DriftMonitorOptions.StatePath"/> (temp file, fsync, rename, directory fsync) when anything changed since the last save; a failure is logged and retried at the next tick.</summary>
+    internal void Checkpoint()
+    {
+        if (_options.StatePath is not { Length: > 0 } path || Interlocked.Exchange(ref _stateDirty, 0) == 0)
+        {
+            return;
+        }
+
+        lock (_saveGate)
+        {
+            var began = Stopwatch.GetTimestamp();
+            try
+            {
+                var saved = 0;
+                DurableFile.WriteAtomic(path, stream => saved = SaveState(stream));
+                var elapsed = Stopwatch.GetElapsedTime(began);
+                Log.StateSaved(_logger, _options.MonitorName, saved, path, elapsed);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Volatile.Write(ref _stateDirty, 1);
+                Log.StateSaveFailed(_logger, _options.MonitorName, path, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Gets a live device's history (tests and benchmarks fill and inspect it), or null.</summary>
+    internal DeviceHistory? HistoryOf(string deviceId)
+    {
+        lock (_gate)
+        {
+            return _devices.TryGetValue(deviceId, out var state) ? state.History : null;
+        }
+    }
+
+    /// <summary>Marks the state as changed since the last checkpoint.</summary>
+    private void StateChanged() => Volatile.Write(ref _stateDirty, 1);
+
+    /// <summary>Restores the state file at construction; a file that cannot be used is logged, set aside and the monitor starts empty.</summary>
+    private void RestoreState(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            var (restored, dropped, sinceSave) = LoadState(file);
+            Log.StateRestored(_logger, _options.MonitorName, restored, path, sinceSave, dropped, _options.MaxDevices);
+        }
+        catch (DriftStateProfileException ex)
+        {
+            var aside = SetAside(path, $".profile-{ex.SavedProfile[..Math.Min(12, ex.SavedProfile.Length)]}");
+            Log.StateOtherProfile(_logger, _options.MonitorName, path, ex.SavedProfile, ex.CurrentProfile, aside ?? path);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or IOException or UnauthorizedAccessException or ArgumentException or OverflowException or DecoderFallbackException)
+        {
+            var aside = SetAside(path, ".bad");
+            Log.StateUnreadable(_logger, ex, _options.MonitorName, path, ex.Message, aside ?? path);
+        }
+    }
+
+    /// <summary>Renames a state file that cannot be used, so the next checkpoint does not overwrite it; null when it cannot be moved.</summary>
+    private static string? SetAside(string path, string suffix)
+    {
+        try
+        {
+            var aside = path + suffix;
+            File.Move(path, aside, overwrite: true);
+            return aside;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>A drift state file saved against another reference profile: its thresholds and evidence do not apply.</summary>
+internal sealed class DriftStateProfileException(string savedProfile, string currentProfile)
+    : IOException($"the drift state was saved against reference profile {savedProfile[..Math.Min(12, savedProfile.Length)]}, not the current {currentProfile[..Math.Min(12, currentProfile.Length)]}")
+{
+    public string SavedProfile { get; } = savedProfile;
+
+    public string CurrentProfile { get; } = currentProfile;
+}
