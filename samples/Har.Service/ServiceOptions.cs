@@ -35,7 +35,7 @@ public sealed class ServiceOptions
 
     /// <summary>
     /// File of the drift monitor's per-device state (every device's history, alarm and latest report), restored at start
-    /// and replaced atomically after every scoring tick, so a restart or a crash keeps the raised alarms and each device's
+    /// and replaced atomically after a scoring tick that changed an alarm and at least every 5 minutes (<c>DriftMonitorOptions.StateSaveInterval</c>), so a restart or a crash keeps the raised alarms and each device's
     /// own earlier minutes (<c>DriftMonitorOptions.StatePath</c>). Default: <c>drift-state.bin</c> beside
     /// <c>rollout.json</c> (<c>{DataDirectory}/registry/.rollout</c>); in a fleet (<c>ConnectionStrings:Har</c>), where
     /// replicas may share a data folder, <c>{DataDirectory}/drift-state/{host name}.bin</c>.

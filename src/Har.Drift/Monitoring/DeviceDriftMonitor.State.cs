@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Har.Drift;
 
-/// <summary>The per-device drift state on disk (<see cref="DriftMonitorOptions.StatePath"/>): saved at the end of every scoring tick and at dispose, restored at construction.</summary>
+/// <summary>The per-device drift state on disk (<see cref="DriftMonitorOptions.StatePath"/>): saved after a scoring tick that changed an alarm, every StateSaveInterval while anything changed, and at dispose; restored at construction.</summary>
 public sealed partial class DeviceDriftMonitor
 {
     /// <summary>The first bytes of a drift state file.</summary>
@@ -26,6 +26,8 @@ public sealed partial class DeviceDriftMonitor
 
     private readonly Lock _saveGate = new();
     private int _stateDirty; // 1 when a device was scored, removed or evicted since the last checkpoint
+    private int _stateUrgent; // 1 when an alarm was raised, lowered or changed its cause (or a device was removed) since the last checkpoint
+    private long _lastSave; // time provider timestamp of the last save (or of the restore)
 
     /// <summary>
     /// Writes every live device's drift state to <paramref name="stream"/>: its history (turns, still postures, its own
@@ -195,27 +197,43 @@ public sealed partial class DeviceDriftMonitor
         return (restored, loaded.Count - restored, sinceSave);
     }
 
-    /// <summary>Saves the state to <see cref="DriftMonitorOptions.StatePath"/> (temp file, fsync, rename, directory fsync) when anything changed since the last save; a failure is logged and retried at the next tick.</summary>
-    internal void Checkpoint()
+    /// <summary>
+    /// Saves the state to <see cref="DriftMonitorOptions.StatePath"/> (temp file, fsync, rename, directory fsync) when an
+    /// alarm changed since the last save, or anything changed and <see cref="DriftMonitorOptions.StateSaveInterval"/> has
+    /// passed, or <paramref name="force"/> (dispose) and anything changed; a failure is logged, counted and retried at the next tick.
+    /// </summary>
+    internal void Checkpoint(bool force = false)
     {
-        if (_options.StatePath is not { Length: > 0 } path || Interlocked.Exchange(ref _stateDirty, 0) == 0)
+        if (_options.StatePath is not { Length: > 0 } path || Volatile.Read(ref _stateDirty) == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        if (!force && Volatile.Read(ref _stateUrgent) == 0 && _time.GetElapsedTime(Interlocked.Read(ref _lastSave), now) < _options.StateSaveInterval)
         {
             return;
         }
 
         lock (_saveGate)
         {
+            Volatile.Write(ref _stateDirty, 0);
+            Volatile.Write(ref _stateUrgent, 0);
             var began = Stopwatch.GetTimestamp();
             try
             {
                 var saved = 0;
                 DurableFile.WriteAtomic(path, stream => saved = SaveState(stream));
                 var elapsed = Stopwatch.GetElapsedTime(began);
+                Interlocked.Exchange(ref _lastSave, now);
+                _metrics.StateSaved(elapsed);
                 Log.StateSaved(_logger, _options.MonitorName, saved, path, elapsed);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 Volatile.Write(ref _stateDirty, 1);
+                Volatile.Write(ref _stateUrgent, 1);
+                _metrics.StateSaveFailed();
                 Log.StateSaveFailed(_logger, _options.MonitorName, path, ex.Message);
             }
         }
@@ -230,8 +248,15 @@ public sealed partial class DeviceDriftMonitor
         }
     }
 
-    /// <summary>Marks the state as changed since the last checkpoint.</summary>
-    private void StateChanged() => Volatile.Write(ref _stateDirty, 1);
+    /// <summary>Marks the state as changed since the last checkpoint; <paramref name="urgent"/>: an alarm changed (saved at the end of the tick).</summary>
+    private void StateChanged(bool urgent = false)
+    {
+        Volatile.Write(ref _stateDirty, 1);
+        if (urgent)
+        {
+            Volatile.Write(ref _stateUrgent, 1);
+        }
+    }
 
     /// <summary>Restores the state file at construction; a file that cannot be used is logged, set aside and the monitor starts empty.</summary>
     private void RestoreState(string path)

@@ -67,6 +67,8 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         {
             RestoreState(statePath);
         }
+
+        _lastSave = _time.GetTimestamp();
     }
 
     /// <summary>Raised after every scoring of a device, with its report (<see cref="DriftReport.Device"/> names the device).</summary>
@@ -283,7 +285,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
 
             _recent.Remove(state.Node);
             PublishCounts();
-            StateChanged();
+            StateChanged(urgent: true);
             return true;
         }
     }
@@ -297,7 +299,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
             _timer = null;
         }
 
-        Checkpoint();
+        Checkpoint(force: true);
         _metrics.Dispose();
     }
 
@@ -361,15 +363,19 @@ public sealed partial class DeviceDriftMonitor : IDisposable
 
         DriftReport report;
         TimeSpan elapsed;
+        bool alarmChanged;
         lock (state.Scoring)
         {
             var began = Stopwatch.GetTimestamp();
+            var before = state.Latest?.Alarm;
             report = _scorer.Score(window, state.History, start, stamps, null, state.Id);
             elapsed = Stopwatch.GetElapsedTime(began);
             state.Latest = report;
+            alarmChanged = (before?.Raised ?? false) != (report.Alarm?.Raised ?? false)
+                || (report.Alarm is { Raised: true } now && before is { } was && (was.Cause != now.Cause || !was.Channels.SequenceEqual(now.Channels, StringComparer.Ordinal)));
         }
 
-        StateChanged();
+        StateChanged(urgent: alarmChanged);
 
         _metrics.Scored(report, elapsed);
         MonitorLog.Report(_logger, _options.MonitorName, report);

@@ -20,6 +20,8 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Counter _unmonitored;
     private readonly Counter _ticksSkipped;
     private readonly Histogram _duration;
+    private readonly Counter _stateSaves;
+    private readonly Histogram _stateSaveDuration;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
     {
@@ -40,6 +42,8 @@ internal sealed class DriftMetrics : IDisposable
         _ticksSkipped.WithLabels(monitor);
         // 0.5 ms … 4 s: a device's minute takes about 5 ms on a 2-core VM (benchmarks/results/Drift), a loaded host more.
         _duration = factory.CreateHistogram(DriftMeter.ScoringSeconds, DriftMeter.ScoringHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
+        _stateSaves = factory.CreateCounter(DriftMeter.StateSavesTotal, DriftMeter.StateSavesHelp, new CounterConfiguration { LabelNames = ["monitor", "result"] });
+        _stateSaveDuration = factory.CreateHistogram(DriftMeter.StateSaveSeconds, DriftMeter.StateSaveHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.001, 4, 10) });
         DriftMeter.Register(this);
     }
 
@@ -160,6 +164,20 @@ internal sealed class DriftMetrics : IDisposable
     {
         _ticksSkipped.WithLabels(_monitor).Inc();
         DriftMeter.TicksSkipped.Add(1, new KeyValuePair<string, object?>("monitor", _monitor));
+    }
+
+    public void StateSaved(TimeSpan elapsed)
+    {
+        _stateSaves.WithLabels(_monitor, "saved").Inc();
+        _stateSaveDuration.WithLabels(_monitor).Observe(elapsed.TotalSeconds);
+        DriftMeter.StateSaves.Add(1, new("monitor", _monitor), new("result", "saved"));
+        DriftMeter.StateSaveDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("monitor", _monitor));
+    }
+
+    public void StateSaveFailed()
+    {
+        _stateSaves.WithLabels(_monitor, "failed").Inc();
+        DriftMeter.StateSaves.Add(1, new("monitor", _monitor), new("result", "failed"));
     }
 
     public void Unmonitored()
