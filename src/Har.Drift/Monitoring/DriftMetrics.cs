@@ -43,6 +43,7 @@ internal sealed class DriftMetrics : IDisposable
         // 0.5 ms … 4 s: a device's minute takes about 5 ms on a 2-core VM (benchmarks/results/Drift), a loaded host more.
         _duration = factory.CreateHistogram(DriftMeter.ScoringSeconds, DriftMeter.ScoringHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         _stateSaves = factory.CreateCounter(DriftMeter.StateSavesTotal, DriftMeter.StateSavesHelp, new CounterConfiguration { LabelNames = ["monitor", "result"] });
+        _stateSaves.WithLabels(monitor, "failed"); // exported at 0 from the start, so that an alert on its increase has a series to read
         _stateSaveDuration = factory.CreateHistogram(DriftMeter.StateSaveSeconds, DriftMeter.StateSaveHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.001, 4, 10) });
         DriftMeter.Register(this);
     }
