@@ -167,15 +167,19 @@ public sealed partial class FeedbackStore
             }
         }
 
-        return new ShippedLabel(activities[w.Truth], predictions);
+        return new ShippedLabel(activities[w.Truth], predictions, Guid.NewGuid().ToString("N"));
     }
 }
 
 /// <summary>A label as one replica received it, for the others: a frame range (<see cref="StartFrame"/>, <see cref="EndFrame"/>) or a time range (<see cref="From"/>, <see cref="To"/>).</summary>
 internal sealed record ForwardedLabel(string StreamId, string Activity, long? StartFrame, long? EndFrame, DateTimeOffset? From, DateTimeOffset? To);
 
-/// <summary>A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by name (null: a class that store's activities lack).</summary>
-internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions);
+/// <summary>
+/// A window labelled on one replica, as another replica's store takes it: the true activity and each version's answer by
+/// name (null: a class that store's activities lack), and an id unique to the labelling (null from a replica of an
+/// earlier release), so that a write retried after its reply was lost stores it once.
+/// </summary>
+internal sealed record ShippedLabel(string Truth, IReadOnlyList<ShippedPrediction> Predictions, string? Id = null);
 
 /// <summary>One version's answer on a shipped labelled window, by activity name (null: a class the shipping store's activities lack).</summary>
 internal sealed record ShippedPrediction(string Version, string? Activity);

@@ -91,6 +91,10 @@ internal static class FleetSchema
                 payload jsonb NOT NULL,
                 written_at timestamptz NOT NULL);
             """),
+        (7, "each labelled window once: a write retried after its reply was lost (it had committed) adds nothing", """
+            ALTER TABLE har_fleet.labelled_windows ADD COLUMN window_id text;
+            CREATE UNIQUE INDEX labelled_windows_window_id ON har_fleet.labelled_windows (window_id);
+            """),
     ];
 
     /// <summary>Gets the newest schema version this code knows.</summary>

@@ -35,8 +35,9 @@ internal sealed partial class FleetStore
 
             using (var insert = new NpgsqlCommand(
                 """
-                INSERT INTO har_fleet.labelled_windows (replica, payload, written_at)
-                SELECT $1, w.payload, now() FROM jsonb_array_elements($2) WITH ORDINALITY AS w (payload, n) ORDER BY w.n
+                INSERT INTO har_fleet.labelled_windows (replica, payload, written_at, window_id)
+                SELECT $1, w.payload, now(), w.payload->>'Id' FROM jsonb_array_elements($2) WITH ORDINALITY AS w (payload, n) ORDER BY w.n
+                ON CONFLICT (window_id) DO NOTHING
                 """,
                 connection,
                 tx))

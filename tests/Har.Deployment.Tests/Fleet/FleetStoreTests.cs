@@ -257,6 +257,26 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task LabelledWindows_AWriteRetriedAfterItsReplyWasLost_StoresEachWindowOnce()
+    {
+        // A write that committed but whose reply was lost is retried at the next round with the same windows: they
+        // counted twice in the leader's accuracy gate. Windows written by a replica of an earlier release carry no id.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var writer = FleetStore.Open(connectionString);
+        using var reader = FleetStore.Open(connectionString);
+        List<ShippedLabel> windows = [Window("a") with { Id = "w-1" }, Window("b") with { Id = "w-2" }];
+
+        writer.WriteLabelledWindows(windows, keep: 100);
+        writer.WriteLabelledWindows(windows, keep: 100); // the retry
+        writer.WriteLabelledWindows([Window("c") with { Id = "w-3" }, Window("old"), Window("old")], keep: 100);
+
+        var (_, read, skipped) = reader.ReadLabelledWindows(0, []);
+        Assert.Equal(0, skipped);
+        Assert.Equal(["a", "b", "c", "old", "old"], Names(read));
+        Assert.Equal(["w-1", "w-2", "w-3", null, null], read.Select(w => w.Id));
+    }
+
+    [Fact]
     public async Task ForwardedLabels_AWriterCommittingLaterWithASmallerId_IsNotSkippedByTheReader()
     {
         // Two replicas forwarding labels at once: the one that took the smaller id committed after the other, and a
