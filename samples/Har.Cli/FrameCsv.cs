@@ -16,6 +16,7 @@ internal sealed class FrameCsv : IDisposable
     private static readonly char[] Separators = [',', ';', '\t'];
     private readonly StreamReader _reader;
     private readonly CountingStream? _gzip;
+    private bool _trailerChecked;
     private readonly List<string> _fields = [];
     private readonly StringBuilder _field = new();
 
@@ -195,11 +196,12 @@ internal sealed class FrameCsv : IDisposable
     /// </summary>
     private void CheckGzipTrailer()
     {
-        if (_gzip is null)
+        if (_gzip is null || _trailerChecked)
         {
             return;
         }
 
+        _trailerChecked = true;
         using var handle = File.OpenHandle(Path);
         var length = RandomAccess.GetLength(handle);
         Span<byte> trailer = stackalloc byte[4];

@@ -73,9 +73,6 @@ public sealed partial class AuditLog
     /// <remarks>A log another process is appending to often ends in a group still being written: that is not damage. <see cref="Verify()"/> tells.</remarks>
     public string? ReadOnlyStopReason => Recovery.StopReason;
 
-    /// <summary>Gets whether the log was opened with <see cref="OpenReadOnly"/>.</summary>
-    internal bool IsReadOnly => _readOnly;
-
     /// <summary>
     /// Opens the file log in <paramref name="directory"/> for reading only, while another process may own it and append:
     /// the view is a consistent snapshot of the entries present when it is opened, up to the last complete, valid frame.

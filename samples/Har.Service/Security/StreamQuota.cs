@@ -25,25 +25,11 @@ internal sealed class StreamQuota
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Dictionary<string, long>> _clients = new(StringComparer.Ordinal);
-    private long _nextSweep;
 
     public StreamQuota(IOptions<ServiceOptions> options, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
-        _nextSweep = time.GetTimestamp();
-    }
-
-    /// <summary>Gets the number of clients holding at least one stream (after the last sweep).</summary>
-    public int Clients
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _clients.Count;
-            }
-        }
     }
 
     /// <summary>
@@ -76,28 +62,29 @@ internal sealed class StreamQuota
         return true;
     }
 
-    /// <summary>Forgets the streams no client sent samples to within the idle timeout (the stream maintenance timer calls it).</summary>
+    /// <summary>Forgets the streams no client sent samples to within the idle timeout, and clients left with none (the stream maintenance timer calls it, off the request path).</summary>
     public void Sweep()
     {
+        var before = _time.GetTimestamp() - IdleTicks;
         lock (_gate)
         {
-            SweepCore(_time.GetTimestamp());
+            foreach (var (client, streams) in _clients.ToList())
+            {
+                Expire(streams, before);
+                if (streams.Count == 0)
+                {
+                    _clients.Remove(client);
+                }
+            }
         }
     }
 
     internal (bool Admitted, int Held, TimeSpan RetryAfter) Admit(string client, string streamId, int limit)
     {
         var now = _time.GetTimestamp();
-        var idle = (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
+        var idle = IdleTicks;
         lock (_gate)
         {
-            if (now >= _nextSweep)
-            {
-                // Clients that stopped sending are forgotten at most one idle timeout after their last stream went idle.
-                SweepCore(now);
-                _nextSweep = now + idle;
-            }
-
             if (!_clients.TryGetValue(client, out var streams))
             {
                 _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -125,18 +112,7 @@ internal sealed class StreamQuota
         }
     }
 
-    private void SweepCore(long now)
-    {
-        var before = now - (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
-        foreach (var (client, streams) in _clients.ToList())
-        {
-            Expire(streams, before);
-            if (streams.Count == 0)
-            {
-                _clients.Remove(client);
-            }
-        }
-    }
+    private long IdleTicks => (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
 
     private static void Expire(Dictionary<string, long> streams, long before)
     {
