@@ -454,7 +454,19 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var path = Path.Combine(directory, LockFile);
         try
         {
-            return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            // A reader asking whether the log is live (IsLive: `har audit verify`, a read-only view that stopped short)
+            // holds the lock for a moment; an owner starting at that instant waits it out rather than failing to open.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                }
+                catch (IOException) when (attempt < LockAttempts && File.Exists(path) && IsLockedByOther(path))
+                {
+                    Thread.Sleep(LockRetryDelay);
+                }
+            }
         }
         catch (UnauthorizedAccessException ex)
         {
@@ -469,6 +481,11 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
             throw Unavailable(directory, "cannot be opened for writing", ex);
         }
     }
+
+    /// <summary>How many times an open tries the lock file while another process holds it, <see cref="LockRetryDelay"/> apart (about three seconds in all).</summary>
+    private const int LockAttempts = 31;
+
+    private static readonly TimeSpan LockRetryDelay = TimeSpan.FromMilliseconds(100);
 
     private static bool IsLockedByOther(string path)
     {

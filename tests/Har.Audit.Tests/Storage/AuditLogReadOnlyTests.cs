@@ -171,6 +171,31 @@ public sealed class AuditLogReadOnlyTests
     }
 
     [Fact]
+    public async Task Open_WhileAReaderBrieflyHoldsTheLockToAskWhetherTheLogIsLive_WaitsItOutAndOpens()
+    {
+        // `har audit verify` and a read-only view that stopped short ask whether a writer holds the log by taking its lock
+        // file for a moment. A service starting at that instant failed with "open in another process". Here the reader's
+        // probe is held while the owner starts, and let go a moment later.
+        using var dir = new TempDir();
+        using var key = AuditSigningKey.Generate("k");
+        await Append(dir.Path, 3, key);
+        var probe = File.OpenHandle(dir.Combine("lock"), FileMode.Open, FileAccess.Read, FileShare.None);
+        Task<AuditLog> opening;
+        try
+        {
+            opening = Task.Run(() => AuditLog.Open(Options(dir.Path)), Ct);
+            await Task.Delay(100, Ct);
+        }
+        finally
+        {
+            probe.Dispose();
+        }
+
+        using var log = await opening;
+        Assert.Equal(3, log.Count);
+    }
+
+    [Fact]
     public void OpenReadOnly_NoLog_ThrowsNamingWhatIsMissingAndCreatesNothing()
     {
         using var dir = new TempDir();
