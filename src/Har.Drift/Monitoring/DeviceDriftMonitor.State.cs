@@ -239,7 +239,7 @@ public sealed partial class DeviceDriftMonitor
                 return false;
             }
 
-            written = state.Frames.Written;
+            written = state.Removed ? 0 : state.Frames.Written; // a removed device's record is a fresh state
             idleMs = (long)_time.GetElapsedTime(state.LastSeen).TotalMilliseconds;
         }
 
