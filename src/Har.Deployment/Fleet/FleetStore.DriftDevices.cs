@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Har.Drift;
 using Npgsql;
 using NpgsqlTypes;
@@ -64,7 +65,7 @@ internal sealed partial class FleetStore
             for (var i = 0; i < n; i++)
             {
                 var r = rows[start + i];
-                (ids[i], profiles[i], savedAt[i], states[i]) = (r.DeviceId, r.ProfileHash, r.SavedAt.UtcDateTime, r.State.ToArray());
+                (ids[i], profiles[i], savedAt[i], states[i]) = (r.DeviceId, r.ProfileHash, r.SavedAt.UtcDateTime, WholeArray(r.State));
             }
 
             using var command = new NpgsqlCommand(
@@ -82,6 +83,10 @@ internal sealed partial class FleetStore
             command.ExecuteNonQuery();
         }
     });
+
+    /// <summary>The array behind <paramref name="bytes"/> when it is all of it (the monitor's records are), else a copy.</summary>
+    private static byte[] WholeArray(ReadOnlyMemory<byte> bytes) =>
+        MemoryMarshal.TryGetArray(bytes, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : bytes.ToArray();
 
     /// <summary>
     /// Deletes the drift state rows not saved for <paramref name="retention"/> (on the database's clock), unless another

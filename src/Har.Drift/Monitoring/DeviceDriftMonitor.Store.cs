@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Har.Drift;
@@ -64,8 +65,21 @@ public sealed partial class DeviceDriftMonitor
             }
             else
             {
-                _unsaved[removed.Id] = removed;
+                QueueUnsaved(removed);
             }
+        }
+    }
+
+    /// <summary>
+    /// Keeps a device that left the live set (evicted or removed) until the next save to the store (under <see cref="_gate"/>).
+    /// At most <see cref="DriftMonitorOptions.MaxDevices"/> wait, so a store that keeps failing does not hold the memory of
+    /// every device evicted meanwhile: beyond it, the changes of the device leaving are lost (its stored record stays as it was).
+    /// </summary>
+    private void QueueUnsaved(DeviceState state)
+    {
+        if (_unsaved.Count < _options.MaxDevices || _unsaved.ContainsKey(state.Id))
+        {
+            _unsaved[state.Id] = state;
         }
     }
 
@@ -202,7 +216,9 @@ public sealed partial class DeviceDriftMonitor
     /// </summary>
     private (DeviceHistory History, DriftReport? Latest) Decode(DriftStateRecord record, DeviceState state)
     {
-        using var stream = new MemoryStream(record.State.ToArray(), writable: false);
+        using var stream = MemoryMarshal.TryGetArray(record.State, out var bytes)
+            ? new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false)
+            : new MemoryStream(record.State.ToArray(), writable: false);
         var r = new StateReader(stream);
         var version = r.ReadInt32();
         if (version != StateFormatVersion)

@@ -517,7 +517,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         StateChanged();
         if (_store is not null && state.Dirty && !state.RestorePending)
         {
-            _unsaved[state.Id] = state; // saved at the next tick: its record is what lets it come back, here or on another process
+            QueueUnsaved(state); // saved at the next tick: its record is what lets it come back, here or on another process
         }
 
         Log.DeviceEvicted(_logger, _options.MonitorName, state.Id, reason);
