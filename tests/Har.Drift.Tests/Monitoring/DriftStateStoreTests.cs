@@ -1,5 +1,7 @@
 using System.Globalization;
+using Har.Drift.Tests.Calibration;
 using Har.Drift.Tests.Physics;
+using Har.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -67,6 +69,52 @@ public sealed class DriftStateStoreTests
         Assert.Equal("faulty", Assert.Single(b.GetAlarmed()).Device);
         Assert.Equal(1, await Restores(registry, "restored"));
         Assert.Equal(0, await Restores(registry, "failed"));
+    }
+
+    /// <summary>
+    /// HAPT session 3 (the service's scoring: the last 60 s every 30 s), its frame turned 20° at 95 s; at 100 s its replica
+    /// stops and 20 s later the device streams to another. The windows straddling the turn are never scored, so only the
+    /// comparison with the device's own earlier minutes can see it: the new monitor, restored from the store, finds its
+    /// first window 20° off its minutes before the turn (the gap moves them 20 s further back). A fresh monitor, what the
+    /// other replica was before, has nothing to compare with and takes the turned frame as the device's own.
+    /// </summary>
+    [Fact]
+    public void Move_AfterTheDeviceWasTurned_TheNewMonitorStillComparesItWithItsMinutesBefore()
+    {
+        TestPaths.RequireSharedData();
+        var profile = HaptCalibration.Profile;
+        var session = HaptCalibration.AllSessions.Single(x => x.Session == 3);
+        const int Onset = 95 * 50, Move = 100 * 50;
+        var n = Math.Sqrt((0.3 * 0.3) + 1 + (0.2 * 0.2));
+        var samples = AlarmStudy.RotateFrom(session.Samples, Onset, 0.3 / n, 1 / n, 0.2 / n, 20).Samples;
+        var time = new FakeTimeProvider();
+        var store = new MemoryStore();
+        DriftMonitorOptions WithStore()
+        {
+            var options = DeviceDriftMonitorTests.Options(window: profile.SegmentLength);
+            options.StateStore = store;
+            return options;
+        }
+
+        using (var before = new DeviceDriftMonitor(profile, WithStore(), time))
+        {
+            var scored = DriftStateTests.FeedAndScore(before, profile.SegmentLength, ("d", samples[..(Move * Channels)]));
+            Assert.Equal(2, scored.Count); // at 60 s and 90 s: nothing after the turn
+            Assert.All(scored, r => Assert.DoesNotContain(r.Findings, f => f.Kind == SensorFindingKind.OrientationShift));
+        }
+
+        time.Advance(TimeSpan.FromSeconds(20));
+        var after = samples[((Move + (20 * 50)) * Channels)..][..(profile.SegmentLength * Channels)];
+        using var moved = new DeviceDriftMonitor(profile, WithStore(), time);
+        using var fresh = new DeviceDriftMonitor(profile, DeviceDriftMonitorTests.Options(window: profile.SegmentLength), time);
+        var first = DriftStateTests.FeedAndScore(moved, profile.SegmentLength, ("d", after)).Single();
+        var freshFirst = DriftStateTests.FeedAndScore(fresh, profile.SegmentLength, ("d", after)).Single();
+
+        var shift = Assert.Single(first.Findings, f => f.Kind == SensorFindingKind.OrientationShift);
+        Assert.InRange(shift.Value, 15, 25);
+        Assert.Equal(DriftCause.Rotation, first.Alarm!.Cause);
+        Assert.DoesNotContain(freshFirst.Findings, f => f.Kind == SensorFindingKind.OrientationShift);
+        Assert.NotEqual(DriftCause.Rotation, freshFirst.Alarm!.Cause);
     }
 
     [Fact]
