@@ -27,17 +27,18 @@ public sealed class DriftStateFleetTests(PostgresCluster cluster)
         DriftStateRestartTests.SaveHaptProfile(SensorDataset.Load(hapt, "train", cancellationToken: Ct), Path.Combine(work.FullName, "profile.json"));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         deadline.CancelAfter(TimeSpan.FromMinutes(6)); // against a hang
+        ServiceProcess? replica1 = null;
+        ServiceProcess? replica2 = null;
         try
         {
             // Two replicas on one database, each with its own data folder and the fleet's one signing key (as
             // scripts/fleet-local.sh runs them); replica 2 runs from the start and never sees the device on replica 1.
             var keys = Directory.CreateDirectory(Path.Combine(work.FullName, "keys"));
-            var replica1 = await StartReplicaAsync(work, keys, 1, connectionString);
-            await using var replica2 = await StartReplicaAsync(work, keys, 2, connectionString);
+            replica1 = await StartReplicaAsync(work, keys, 1, connectionString);
+            replica2 = await StartReplicaAsync(work, keys, 2, connectionString);
             string cause;
-            await using (replica1)
+            using (var client = replica1.CreateClient())
             {
-                using var client = replica1.CreateClient();
                 await DriftStateRestartTests.PostAsync(client, Faulty, DriftStateRestartTests.Stuck(test[0].Samples[..(1000 * 6)]), deadline.Token);
                 var alarm = await WaitForAlarmAsync(client, deadline.Token);
                 cause = alarm.GetProperty("cause").GetString()!;
@@ -48,23 +49,28 @@ public sealed class DriftStateFleetTests(PostgresCluster cluster)
                 {
                     await Task.Delay(200, deadline.Token);
                 }
-            } // disposed: SIGKILL, no graceful shutdown
+            }
+
+            // Replica 1 stops: SIGKILL, no graceful shutdown.
+            await replica1.DisposeAsync();
+            replica1 = null;
 
             // The device's next minute reaches replica 2. The sensor works again (its frames are healthy), but one good
             // minute does not lower an alarm raised on the evidence of earlier ones: a fresh replica would have no alarm.
             using var again = replica2.CreateClient();
             await DriftStateRestartTests.PostAsync(again, Faulty, test[1].Samples[..(500 * 6)], deadline.Token);
-            JsonElement report;
-            while (true)
+            // Replica 2 scores that minute (its first scoring: it has seen no other device); the restored report alone
+            // would already show the alarm, so the report read is the one of the new minute.
+            while (!(await again.GetStringAsync("/metrics", deadline.Token)).Contains("har_drift_scorings_total{monitor=\"streams\"} 1", StringComparison.Ordinal))
             {
-                using var drift = JsonDocument.Parse(await again.GetStringAsync($"/v1/drift?device={Faulty}", deadline.Token));
-                if (drift.RootElement.GetProperty("scored").GetBoolean())
-                {
-                    report = drift.RootElement.GetProperty("report").Clone();
-                    break;
-                }
-
                 await Task.Delay(200, deadline.Token);
+            }
+
+            JsonElement report;
+            using (var drift = JsonDocument.Parse(await again.GetStringAsync($"/v1/drift?device={Faulty}", deadline.Token)))
+            {
+                Assert.True(drift.RootElement.GetProperty("scored").GetBoolean());
+                report = drift.RootElement.GetProperty("report").Clone();
             }
 
             Assert.True(report.GetProperty("alarm").GetProperty("raised").GetBoolean(), report.GetProperty("alarm").ToString());
@@ -82,6 +88,16 @@ public sealed class DriftStateFleetTests(PostgresCluster cluster)
         }
         finally
         {
+            if (replica1 is not null)
+            {
+                await replica1.DisposeAsync();
+            }
+
+            if (replica2 is not null)
+            {
+                await replica2.DisposeAsync();
+            }
+
             work.Delete(recursive: true);
         }
     }
