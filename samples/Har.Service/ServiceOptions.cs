@@ -37,8 +37,11 @@ public sealed class ServiceOptions
     /// File of the drift monitor's per-device state (every device's history, alarm and latest report), restored at start
     /// and replaced atomically after a scoring tick that changed an alarm and at least every 5 minutes (<c>DriftMonitorOptions.StateSaveInterval</c>), so a restart or a crash keeps the raised alarms and each device's
     /// own earlier minutes (<c>DriftMonitorOptions.StatePath</c>). Default: <c>drift-state.bin</c> beside
-    /// <c>rollout.json</c> (<c>{DataDirectory}/registry/.rollout</c>); in a fleet (<c>ConnectionStrings:Har</c>), where
-    /// replicas may share a data folder, <c>{DataDirectory}/drift-state/{host name}.bin</c>.
+    /// <c>rollout.json</c> (<c>{DataDirectory}/registry/.rollout</c>). In a fleet (<c>ConnectionStrings:Har</c>) the
+    /// default is no file: each device's state lives in the fleet's PostgreSQL (<c>har_fleet.drift_devices</c>,
+    /// <c>FleetDriftStateStore</c>), so it follows a device the proxy moves to another replica (a replica stops, a redeploy
+    /// renames the pods, the hash ring changes); setting this path in a fleet keeps the state in this replica's own file
+    /// instead, and a device that moves starts fresh on its new replica.
     /// </summary>
     public string? DriftStatePath { get; set; }
 

@@ -43,6 +43,24 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save the drift state to {Path} ({Reason}); the previous file stays, and the save is retried at the next scoring tick")]
     public static partial void StateSaveFailed(ILogger logger, string monitor, string path, string reason);
+
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}: looked up {Devices} new devices in the drift state store: {Restored} restored, {Absent} not stored, {OtherProfile} of another profile")]
+    public static partial void StoreRestored(ILogger logger, string monitor, int devices, int restored, int absent, int otherProfile);
+
+    [LoggerMessage(EventId = 4015, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the stored drift state of device {Device} was saved against reference profile {SavedProfile}, not the current {CurrentProfile}: its thresholds and evidence do not apply, so the device starts fresh")]
+    public static partial void StoreOtherProfile(ILogger logger, string monitor, string device, string savedProfile, string currentProfile);
+
+    [LoggerMessage(EventId = 4016, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not load the drift state of {Devices} new devices from the store ({Reason}); they are not scored until it answers, retried at the next scoring tick ({GaveUp} scored fresh after {Attempts} failed attempts)")]
+    public static partial void StoreLoadFailed(ILogger logger, Exception exception, string monitor, int devices, string reason, int gaveUp, int attempts);
+
+    [LoggerMessage(EventId = 4017, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the stored drift state of device {Device} cannot be used ({Reason}); the device starts fresh")]
+    public static partial void StoreRecordUnreadable(ILogger logger, Exception exception, string monitor, string device, string reason);
+
+    [LoggerMessage(EventId = 4018, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}: saved {Devices} devices to the drift state store in {Elapsed}")]
+    public static partial void StoreSaved(ILogger logger, string monitor, int devices, TimeSpan elapsed);
+
+    [LoggerMessage(EventId = 4019, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save {Devices} devices to the drift state store ({Reason}); they are saved again at the next scoring tick")]
+    public static partial void StoreSaveFailed(ILogger logger, Exception exception, string monitor, int devices, string reason);
 }
 
 /// <summary>Logs what a report found.</summary>

@@ -48,11 +48,17 @@ internal static class Bootstrap
         if (File.Exists(profilePath))
         {
             // Each device's drift state outlives the process (its alarm, and the earlier minutes its within-device checks
-            // compare with): one process keeps it beside rollout.json; a fleet replica in its own file, since replicas
-            // may share the data folder (a device that moves to another replica starts fresh there).
-            var statePath = options.DriftStatePath ?? (builder.Configuration.GetConnectionString("Har") is { Length: > 0 }
-                ? Path.Combine(dataDirectory, "drift-state", $"{Environment.MachineName}.bin")
-                : Path.Combine(dataDirectory, "registry", ".rollout", "drift-state.bin"));
+            // compare with): one process keeps it beside rollout.json; a fleet in its PostgreSQL, one row a device, so the
+            // state follows a device the proxy moves to another replica (unless DriftStatePath asks for a file).
+            var connectionString = builder.Configuration.GetConnectionString("Har");
+            var fleetState = options.DriftStatePath is null && connectionString is { Length: > 0 };
+            var statePath = fleetState ? null : options.DriftStatePath ?? Path.Combine(dataDirectory, "registry", ".rollout", "drift-state.bin");
+            if (fleetState)
+            {
+                builder.Services.AddSingleton(_ => new FleetDriftStateStore(connectionString!));
+                builder.Services.AddOptions<Har.Drift.DriftMonitorOptions>().Configure<FleetDriftStateStore>((o, store) => o.StateStore = store);
+            }
+
             builder.Services.AddHarDrift(o =>
             {
                 o.ProfilePath = profilePath;

@@ -7,7 +7,7 @@ namespace Har.Deployment;
 /// The control plane's tables in schema <c>har_fleet</c>, created and migrated by the package: the rollout state (one row,
 /// replaced by compare-and-set on its revision), finished rollouts, the registry's <c>current</c> pointer, the
 /// controller lease, the observations every replica ships to the leader and the registered models' files (model bytes
-/// stored once per SHA-256, each version's card and deployment record), replica heartbeats, the feedback labels replicas forward to each other, and the windows they labelled. Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
+/// stored once per SHA-256, each version's card and deployment record), replica heartbeats, the feedback labels replicas forward to each other, the windows they labelled, and each device's drift state. Applied migrations are recorded in <c>har_fleet.schema_migrations</c>; opening a controller applies
 /// the missing ones under a transaction-scoped advisory lock (replicas starting together migrate once) and refuses a
 /// database whose schema is newer than the code.
 /// </summary>
@@ -94,6 +94,15 @@ internal static class FleetSchema
         (7, "each labelled window once: a write retried after its reply was lost (it had committed) adds nothing", """
             ALTER TABLE har_fleet.labelled_windows ADD COLUMN window_id text;
             CREATE UNIQUE INDEX labelled_windows_window_id ON har_fleet.labelled_windows (window_id);
+            """),
+        (8, "each device's drift state, shared by the replicas, so that it follows a device the proxy moves to another replica; rows not saved for the retention period are pruned", """
+            CREATE TABLE har_fleet.drift_devices (
+                device_id text PRIMARY KEY,
+                profile_hash text NOT NULL,
+                saved_at timestamptz NOT NULL,
+                replica text NOT NULL,
+                state bytea NOT NULL);
+            CREATE INDEX drift_devices_saved_at ON har_fleet.drift_devices (saved_at);
             """),
     ];
 

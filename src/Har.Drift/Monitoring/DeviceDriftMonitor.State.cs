@@ -58,26 +58,9 @@ public sealed partial class DeviceDriftMonitor
             buffer.SetLength(0);
             lock (state.Scoring)
             {
-                long written, idleMs;
-                lock (_gate)
+                if (!WriteDevice(bw, state, requireLive: true))
                 {
-                    if (!_devices.TryGetValue(state.Id, out var live) || live != state)
-                    {
-                        continue; // evicted or removed meanwhile
-                    }
-
-                    written = state.Frames.Written;
-                    idleMs = (long)_time.GetElapsedTime(state.LastSeen).TotalMilliseconds;
-                }
-
-                bw.Write(state.Id);
-                bw.Write(Math.Max(0, idleMs));
-                bw.Write(Math.Max(written, state.History.FramesSeen));
-                state.History.Save(bw);
-                bw.Write(state.Latest is not null);
-                if (state.Latest is { } latest)
-                {
-                    ReportState.Write(bw, latest);
+                    continue; // evicted or removed meanwhile
                 }
             }
 
@@ -130,7 +113,6 @@ public sealed partial class DeviceDriftMonitor
 
         var savedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.ReadInt64());
         var sinceSave = _time.GetUtcNow() - savedAt;
-        var rate = _scorer.Profile.SampleRateHz > 0 ? _scorer.Profile.SampleRateHz : 0;
         var now = _time.GetTimestamp();
         var loaded = new List<DeviceState>();
         using var record = new MemoryStream();
@@ -146,15 +128,8 @@ public sealed partial class DeviceDriftMonitor
             record.SetLength(length);
             record.Position = 0;
             hashing.ReadExactly(record.GetBuffer().AsSpan(0, length));
-            var state = new DeviceState(rr.ReadString(), _options.WindowLength, _channels);
-            var idle = TimeSpan.FromMilliseconds(rr.ReadInt64());
-            var streamEnd = rr.ReadInt64();
-            var gap = Math.Clamp((sinceSave + idle).TotalSeconds, 0, MaxRestartGap.TotalSeconds);
-            state.History.Restore(rr, streamEnd + (long)Math.Round(gap * rate));
-            if (rr.ReadBoolean())
-            {
-                state.Latest = ReportState.Read(rr, state.Id);
-            }
+            var (id, idle, history, latest) = ReadDevice(rr, sinceSave);
+            var state = new DeviceState(id, _options.WindowLength, _channels) { History = history, Latest = latest };
 
             if (record.Position != length)
             {
@@ -204,6 +179,16 @@ public sealed partial class DeviceDriftMonitor
     /// </summary>
     internal void Checkpoint(bool force = false)
     {
+        if (_store is not null)
+        {
+            lock (_saveGate)
+            {
+                SaveToStore(_store, force, unsavedOnly: false);
+            }
+
+            return;
+        }
+
         if (_options.StatePath is not { Length: > 0 } path || Volatile.Read(ref _stateDirty) == 0)
         {
             return;
@@ -237,6 +222,56 @@ public sealed partial class DeviceDriftMonitor
                 Log.StateSaveFailed(_logger, _options.MonitorName, path, ex.Message);
             }
         }
+    }
+
+    /// <summary>
+    /// Writes one device's record, the same in the state file and in a <see cref="DriftStateStore"/> record: its id, how
+    /// long it has been silent, where its stream stood, its history and its latest report. The caller holds its scoring lock.
+    /// </summary>
+    /// <returns>False when <paramref name="requireLive"/> and the device was evicted or removed meanwhile (nothing written).</returns>
+    private bool WriteDevice(StateWriter w, DeviceState state, bool requireLive)
+    {
+        long written, idleMs;
+        lock (_gate)
+        {
+            if (requireLive && (!_devices.TryGetValue(state.Id, out var live) || live != state))
+            {
+                return false;
+            }
+
+            written = state.Removed ? 0 : state.Frames.Written; // a removed device's record is a fresh state
+            idleMs = (long)_time.GetElapsedTime(state.LastSeen).TotalMilliseconds;
+        }
+
+        w.Write(state.Id);
+        w.Write(Math.Max(0, idleMs));
+        w.Write(Math.Max(written, state.History.FramesSeen));
+        state.History.Save(w);
+        w.Write(state.Latest is not null);
+        if (state.Latest is { } latest)
+        {
+            ReportState.Write(w, latest);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Reads what <see cref="WriteDevice"/> wrote, every frame position moved to before frame 0 of the device's stream in
+    /// this process by the frames of the gap (<paramref name="sinceSave"/> plus the device's idle time at the save, at the
+    /// profile's sample rate, at most <see cref="MaxRestartGap"/>).
+    /// </summary>
+    private (string Id, TimeSpan Idle, DeviceHistory History, DriftReport? Latest) ReadDevice(StateReader r, TimeSpan sinceSave)
+    {
+        var id = r.ReadString();
+        var idle = TimeSpan.FromMilliseconds(r.ReadInt64());
+        var streamEnd = r.ReadInt64();
+        var rate = _scorer.Profile.SampleRateHz > 0 ? _scorer.Profile.SampleRateHz : 0;
+        var gap = Math.Clamp((sinceSave + idle).TotalSeconds, 0, MaxRestartGap.TotalSeconds);
+        var history = new DeviceHistory();
+        history.Restore(r, streamEnd + (long)Math.Round(gap * rate));
+        var latest = r.ReadBoolean() ? ReportState.Read(r, id) : null;
+        return (id, idle, history, latest);
     }
 
     /// <summary>Gets a live device's history (tests and benchmarks fill and inspect it), or null.</summary>

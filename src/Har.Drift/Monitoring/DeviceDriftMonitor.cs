@@ -46,6 +46,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     private OutputVerdict? _latestOutputs;
     private long _unmonitoredSinceTick; // under _gate
     private readonly TickGate _ticks = new();
+    private readonly DriftStateStore? _store;
 
     /// <summary>Creates a monitor.</summary>
     /// <param name="profile">The reference profile (with <see cref="ReferenceProfile.Outputs"/> for output drift).</param>
@@ -63,6 +64,12 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _channels = profile.Channels.Count;
         _outputs = new OutputRing(_options.OutputWindowLength);
         _metrics.Capacity(_options.MaxDevices);
+        if (DriftStateOptionsValidator.StateConflict(_options) is { } conflict)
+        {
+            throw new ArgumentException(conflict, nameof(options));
+        }
+
+        _store = _options.StateStore;
         if (_options.StatePath is { Length: > 0 } statePath)
         {
             RestoreState(statePath);
@@ -141,7 +148,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
                     return;
                 }
 
-                state = new DeviceState(deviceId, _options.WindowLength, _channels);
+                state = NewDevice(deviceId, now);
                 _devices.Add(deviceId, state);
                 _recent.AddFirst(state.Node);
                 PublishCounts();
@@ -186,6 +193,11 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     public DriftReport? ScoreNow(string deviceId)
     {
         ArgumentNullException.ThrowIfNull(deviceId);
+        if (_store is not null)
+        {
+            RestoreQueued(_store); // a device new to this process is looked up in the store before it is scored
+        }
+
         DeviceState? state;
         lock (_gate)
         {
@@ -276,9 +288,10 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     public bool Remove(string deviceId)
     {
         ArgumentNullException.ThrowIfNull(deviceId);
+        DeviceState? state;
         lock (_gate)
         {
-            if (!_devices.Remove(deviceId, out var state))
+            if (!_devices.Remove(deviceId, out state))
             {
                 return false;
             }
@@ -286,8 +299,14 @@ public sealed partial class DeviceDriftMonitor : IDisposable
             _recent.Remove(state.Node);
             PublishCounts();
             StateChanged(urgent: true);
-            return true;
         }
+
+        if (_store is not null)
+        {
+            Forget(state);
+        }
+
+        return true;
     }
 
     /// <inheritdoc/>
@@ -323,12 +342,23 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         lock (_gate)
         {
             EvictIdle(_time.GetTimestamp());
+        }
+
+        if (_store is not null)
+        {
+            // Devices new to this process are looked up (in one batch) before any is scored.
+            RestoreQueued(_store);
+        }
+
+        lock (_gate)
+        {
             unmonitored = _unmonitoredSinceTick;
             _unmonitoredSinceTick = 0;
             foreach (var state in _recent)
             {
                 // Every half window (once a whole window arrived): the step the alarm's thresholds were calibrated with.
-                if (state.Frames.Written >= _options.WindowLength && state.Frames.Written - state.ScoredUpTo >= Math.Max(1, _options.WindowLength / 2))
+                // A device whose lookup in the state store has not finished waits for it.
+                if (!state.RestorePending && state.Frames.Written >= _options.WindowLength && state.Frames.Written - state.ScoredUpTo >= Math.Max(1, _options.WindowLength / 2))
                 {
                     due.Add(state);
                 }
@@ -376,6 +406,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         }
 
         StateChanged(urgent: alarmChanged);
+        state.Changed(urgent: alarmChanged);
 
         _metrics.Scored(report, elapsed);
         MonitorLog.Report(_logger, _options.MonitorName, report);
@@ -484,6 +515,11 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _recent.Remove(state.Node);
         _metrics.Evicted(reason);
         StateChanged();
+        if (_store is not null && state.Dirty && !state.RestorePending)
+        {
+            QueueUnsaved(state); // saved at the next tick: its record is what lets it come back, here or on another process
+        }
+
         Log.DeviceEvicted(_logger, _options.MonitorName, state.Id, reason);
     }
 
@@ -501,7 +537,49 @@ public sealed partial class DeviceDriftMonitor : IDisposable
 
         public FrameRing Frames { get; }
 
-        public DeviceHistory History { get; } = new();
+        /// <summary>Gets or sets its history (replaced once, by a restore from the state store, before its first scoring).</summary>
+        public DeviceHistory History { get; set; } = new();
+
+        /// <summary>Gets or sets when it was first seen in this process (UTC): its frame 0.</summary>
+        public DateTimeOffset FirstSeen { get; set; }
+
+        /// <summary>Gets or sets whether it waits for its lookup in the state store (under the monitor's gate).</summary>
+        public bool RestorePending { get; set; }
+
+        /// <summary>Gets or sets how many lookups in the state store failed for it.</summary>
+        public int RestoreFailures { get; set; }
+
+        /// <summary>Gets or sets whether it was removed (<see cref="Remove"/>): its record in the store is a fresh state.</summary>
+        public bool Removed { get; set; }
+
+        /// <summary>Gets or sets the time provider timestamp of its last save to the state store (or of its first sight).</summary>
+        public long LastSaved { get; set; }
+
+        private int _dirty;
+        private int _urgent;
+
+        /// <summary>Gets whether it changed since its last save to the state store.</summary>
+        public bool Dirty => Volatile.Read(ref _dirty) != 0;
+
+        /// <summary>Gets whether its alarm changed since its last save to the state store.</summary>
+        public bool Urgent => Volatile.Read(ref _urgent) != 0;
+
+        /// <summary>Marks it changed since its last save; <paramref name="urgent"/>: its alarm changed.</summary>
+        public void Changed(bool urgent)
+        {
+            Volatile.Write(ref _dirty, 1);
+            if (urgent)
+            {
+                Volatile.Write(ref _urgent, 1);
+            }
+        }
+
+        /// <summary>Clears both flags (the caller saves it now); returns whether it was urgent.</summary>
+        public bool TakeChanges()
+        {
+            Volatile.Write(ref _dirty, 0);
+            return Interlocked.Exchange(ref _urgent, 0) != 0;
+        }
 
         public LinkedListNode<DeviceState> Node { get; }
 

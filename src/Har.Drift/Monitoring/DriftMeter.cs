@@ -20,9 +20,11 @@ internal static class DriftMeter
     public const string TicksSkippedHelp = "Scoring ticks left to the previous one, which was still scoring when they came: the due windows take longer to score than the scoring interval, so they are scored less often than every half window (the step the alarm thresholds were calibrated for).";
     public const string UnmonitoredHelp = "Predictions of devices a per-device monitor could not take: every one of its MaxDevices monitors was held by a device seen within MinimumIdleForEviction or with a raised alarm (the predictions still count for output drift).";
     public const string StateSavesTotal = "har_drift_state_saves_total";
-    public const string StateSavesHelp = "Saves of the per-device drift state (DriftMonitorOptions.StatePath), by result (saved, failed: logged and retried at the next scoring tick).";
+    public const string StateSavesHelp = "Saves of the per-device drift state (DriftMonitorOptions.StatePath: the whole file; StateStore: a batch of changed devices), by result (saved, failed: logged and retried at the next scoring tick).";
+    public const string StateRestoresTotal = "har_drift_state_restores_total";
+    public const string StateRestoresHelp = "Devices seen for the first time in the process whose drift state was looked up in DriftMonitorOptions.StateStore, by result (restored; absent: none stored; other_profile: stored against another reference profile, ignored; failed: the store failed or the record was unreadable, retried at the next tick, and the device scored fresh after three failures).";
     public const string StateSaveSeconds = "har_drift_state_save_seconds";
-    public const string StateSaveHelp = "Time of one save of the per-device drift state (the whole file rewritten, fsynced and renamed), from a monotonic clock.";
+    public const string StateSaveHelp = "Time of one save of the per-device drift state (the whole file rewritten, fsynced and renamed; or one batch of devices written to the StateStore), from a monotonic clock.";
     public const string ScoringSeconds = "har_drift_scoring_seconds";
     public const string ScoringHelp = "Time of one scoring of a window (every check, the device's history and alarm; a DriftMonitor's also its output drift), from a monotonic clock: single-threaded work, so its rate times its mean is how much of a core drift monitoring takes (on a saturated host it includes waiting for a core).";
 
@@ -62,6 +64,7 @@ internal static class DriftMeter
     public static readonly Counter<long> Unmonitored = Instance.CreateCounter<long>(UnmonitoredTotal, description: UnmonitoredHelp);
     public static readonly Histogram<double> ScoringDuration = Instance.CreateHistogram<double>(ScoringSeconds, unit: "s", description: ScoringHelp);
     public static readonly Counter<long> StateSaves = Instance.CreateCounter<long>(StateSavesTotal, description: StateSavesHelp);
+    public static readonly Counter<long> StateRestores = Instance.CreateCounter<long>(StateRestoresTotal, description: StateRestoresHelp);
     public static readonly Histogram<double> StateSaveDuration = Instance.CreateHistogram<double>(StateSaveSeconds, unit: "s", description: StateSaveHelp);
     public static readonly Counter<long> Unchecked = Instance.CreateCounter<long>(UncheckedTotal, description: "Scorings in which a check had no evidence to work with, by check.");
 

@@ -11,6 +11,9 @@ namespace Har.Drift;
 /// </summary>
 internal sealed class DriftMetrics : IDisposable
 {
+    /// <summary>The results of a device's lookup in the state store.</summary>
+    public static readonly string[] RestoreResults = ["restored", "absent", "other_profile", "failed"];
+
     private readonly string _monitor;
     private readonly Dictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
     private readonly Counter _findings;
@@ -22,6 +25,7 @@ internal sealed class DriftMetrics : IDisposable
     private readonly Histogram _duration;
     private readonly Counter _stateSaves;
     private readonly Histogram _stateSaveDuration;
+    private readonly Counter _stateRestores;
 
     public DriftMetrics(CollectorRegistry? registry, string monitor)
     {
@@ -45,6 +49,12 @@ internal sealed class DriftMetrics : IDisposable
         _stateSaves = factory.CreateCounter(DriftMeter.StateSavesTotal, DriftMeter.StateSavesHelp, new CounterConfiguration { LabelNames = ["monitor", "result"] });
         _stateSaves.WithLabels(monitor, "failed"); // exported at 0 from the start, so that an alert on its increase has a series to read
         _stateSaveDuration = factory.CreateHistogram(DriftMeter.StateSaveSeconds, DriftMeter.StateSaveHelp, new HistogramConfiguration { LabelNames = ["monitor"], Buckets = Histogram.ExponentialBuckets(0.001, 4, 10) });
+        _stateRestores = factory.CreateCounter(DriftMeter.StateRestoresTotal, DriftMeter.StateRestoresHelp, new CounterConfiguration { LabelNames = ["monitor", "result"] });
+        foreach (var result in RestoreResults)
+        {
+            _stateRestores.WithLabels(monitor, result); // exported at 0 from the start, so that an alert on its increase has a series to read
+        }
+
         DriftMeter.Register(this);
     }
 
@@ -179,6 +189,16 @@ internal sealed class DriftMetrics : IDisposable
     {
         _stateSaves.WithLabels(_monitor, "failed").Inc();
         DriftMeter.StateSaves.Add(1, new("monitor", _monitor), new("result", "failed"));
+    }
+
+    /// <summary>Counts devices looked up in the state store, by result (one of <see cref="RestoreResults"/>).</summary>
+    public void StateRestores(string result, int devices)
+    {
+        if (devices > 0)
+        {
+            _stateRestores.WithLabels(_monitor, result).Inc(devices);
+            DriftMeter.StateRestores.Add(devices, new("monitor", _monitor), new("result", result));
+        }
     }
 
     public void Unmonitored()

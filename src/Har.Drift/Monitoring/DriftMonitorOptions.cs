@@ -73,14 +73,28 @@ public sealed class DriftMonitorOptions
     /// about 250 KB a device once its history is full, and its replacement needs as much again. A file that is damaged, truncated or of another format is
     /// logged, renamed <c>.bad</c>, and the monitor starts empty; one saved against another reference profile is renamed
     /// <c>.profile-{its hash}</c>. The frames of each device's current window are not kept: a device is scored again once
-    /// a whole new window has arrived. Give each process its own file. Ignored by <see cref="DriftMonitor"/>.
+    /// a whole new window has arrived. Give each process its own file; for state that follows a device from one process to
+    /// another, use <see cref="StateStore"/> instead (not both). Ignored by <see cref="DriftMonitor"/>.
     /// </summary>
     /// <value>The default value is <see langword="null"/>: the state lives in memory only.</value>
     public string? StatePath { get; set; }
 
     /// <summary>
+    /// Gets or sets where a <see cref="DeviceDriftMonitor"/> keeps each device's drift state (the same state as
+    /// <see cref="StatePath"/>), one record a device, for a fleet in which a device may move from one process to another: a
+    /// device seen for the first time in the process is loaded from the store at the next scoring tick and scored only
+    /// after it, so its raised alarm and its own earlier minutes follow it. Each device is saved on its own: at the end of
+    /// the tick in which its alarm was raised, lowered or changed its cause, at most every <see cref="StateSaveInterval"/>
+    /// while it changes, when it is evicted or removed, and at dispose. Not with <see cref="StatePath"/>. Ignored by
+    /// <see cref="DriftMonitor"/>.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: no store.</value>
+    public DriftStateStore? StateStore { get; set; }
+
+    /// <summary>
     /// Gets or sets how often the state in <see cref="StatePath"/> is rewritten while devices are scored and no alarm changes
-    /// (an alarm raised, lowered or naming another cause is saved at the end of its tick). Each save rewrites the whole
+    /// (an alarm raised, lowered or naming another cause is saved at the end of its tick); with a <see cref="StateStore"/>,
+    /// how often each changed device is saved. Each save rewrites the whole
     /// file: with 1,000 devices whose histories are full, about 240 MB in about half a second on a 2-core VM
     /// (benchmarks/results/Drift); zero saves at the end of every scoring tick.
     /// </summary>
@@ -102,3 +116,16 @@ public sealed class DriftMonitorOptions
 /// <summary>Source-generated validation of <see cref="DriftMonitorOptions"/>.</summary>
 [OptionsValidator]
 internal sealed partial class DriftMonitorOptionsValidator : IValidateOptions<DriftMonitorOptions>;
+
+/// <summary>Checks what the attributes cannot: <see cref="DriftMonitorOptions.StatePath"/> and <see cref="DriftMonitorOptions.StateStore"/> are not both set.</summary>
+internal sealed class DriftStateOptionsValidator : IValidateOptions<DriftMonitorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DriftMonitorOptions options) =>
+        StateConflict(options) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
+
+    /// <summary>Gets the error when both the file and the store are set, or null.</summary>
+    public static string? StateConflict(DriftMonitorOptions options) =>
+        options.StatePath is { Length: > 0 } && options.StateStore is not null
+            ? $"DriftMonitorOptions.StatePath ('{options.StatePath}') and DriftMonitorOptions.StateStore ({options.StateStore.GetType().Name}) are both set; the drift state lives in one place: set StatePath for one process, or StateStore for a fleet, not both."
+            : null;
+}

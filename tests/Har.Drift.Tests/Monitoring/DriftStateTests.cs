@@ -16,7 +16,7 @@ namespace Har.Drift.Tests.Monitoring;
 public sealed class DriftStateTests
 {
     private const int Channels = 6;
-    private static readonly Lazy<ReferenceProfile> Imu = new(() => Outputs.OutputSamples.Profile(SimulatedProfiles.RigidImu));
+    internal static readonly Lazy<ReferenceProfile> Imu = new(() => Outputs.OutputSamples.Profile(SimulatedProfiles.RigidImu));
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -350,9 +350,9 @@ public sealed class DriftStateTests
         return (options.StatePath, options, time);
     }
 
-    private static float[] Healthy(int seed) => SimulatedImu.Record(seed: seed, seconds: 20).Interleaved();
+    internal static float[] Healthy(int seed) => SimulatedImu.Record(seed: seed, seconds: 20).Interleaved();
 
-    private static float[] DegreesPerSecond(int seed) =>
+    internal static float[] DegreesPerSecond(int seed) =>
         InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s").Apply(Healthy(seed), Channels);
 
     /// <summary>
@@ -360,7 +360,7 @@ public sealed class DriftStateTests
     /// arrived once this call fed it a whole one (as the timer does for a device that is new or restored); returns the
     /// reports in order.
     /// </summary>
-    private static List<DriftReport> FeedAndScore(DeviceDriftMonitor monitor, int window, params (string Device, float[] Data)[] devices)
+    internal static List<DriftReport> FeedAndScore(DeviceDriftMonitor monitor, int window, params (string Device, float[] Data)[] devices)
     {
         var reports = new List<DriftReport>();
         var half = window / 2;
@@ -380,7 +380,7 @@ public sealed class DriftStateTests
         return reports;
     }
 
-    private static List<DriftReport> FeedAndScore(DeviceDriftMonitor monitor, params (string Device, float[] Data)[] devices) =>
+    internal static List<DriftReport> FeedAndScore(DeviceDriftMonitor monitor, params (string Device, float[] Data)[] devices) =>
         FeedAndScore(monitor, 1000, devices);
 
     private static MemoryStream Saved(DeviceDriftMonitor monitor)
@@ -391,7 +391,7 @@ public sealed class DriftStateTests
         return stream;
     }
 
-    private static async Task<string> Export(CollectorRegistry registry)
+    internal static async Task<string> Export(CollectorRegistry registry)
     {
         using var stream = new MemoryStream();
         await registry.CollectAndExportAsTextAsync(stream, Ct);
@@ -399,7 +399,7 @@ public sealed class DriftStateTests
     }
 
     /// <summary>Keeps every log entry, formatted.</summary>
-    private sealed class ListLogger : ILogger<DeviceDriftMonitor>
+    internal sealed class ListLogger : ILogger<DeviceDriftMonitor>
     {
         public List<(LogLevel Level, string Message)> Entries { get; } = [];
 

@@ -21,17 +21,10 @@ public sealed class DriftStateRestartTests
     {
         // A profile with a calibrated alarm needs real motion: four HAPT training recordings, one-minute windows of 500 frames.
         var hapt = TestPaths.RequireSharedData();
-        var card = DriftCapacityTests.Card;
         var sessions = SensorDataset.Load(hapt, "train", cancellationToken: Ct);
         var test = SensorDataset.Load(hapt, "test", cancellationToken: Ct);
         var work = Directory.CreateTempSubdirectory("har-drift-state-");
-        var builder = new ReferenceProfileBuilder([.. card.Channels], new ReferenceProfileOptions { SegmentLength = 500 });
-        foreach (var s in sessions.Take(4))
-        {
-            builder.AddRecording($"subject-{s.Subject}-{s.Session}", s.Samples);
-        }
-
-        builder.Build("HAPT training recordings (drift state restart test)").Save(Path.Combine(work.FullName, "profile.json"));
+        SaveHaptProfile(sessions, Path.Combine(work.FullName, "profile.json"));
         var data = Path.Combine(work.FullName, "data");
         var statePath = Path.Combine(data, "registry", ".rollout", "drift-state.bin");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -108,8 +101,20 @@ public sealed class DriftStateRestartTests
         }
     }
 
+    /// <summary>Saves a drift profile with a calibrated alarm (it needs real motion): four HAPT training recordings, one-minute windows of 500 frames.</summary>
+    internal static void SaveHaptProfile(IReadOnlyList<SensorSession> sessions, string path)
+    {
+        var builder = new ReferenceProfileBuilder([.. DriftCapacityTests.Card.Channels], new ReferenceProfileOptions { SegmentLength = 500 });
+        foreach (var s in sessions.Take(4))
+        {
+            builder.AddRecording($"subject-{s.Subject}-{s.Session}", s.Samples);
+        }
+
+        builder.Build("HAPT training recordings (drift state restart test)").Save(path);
+    }
+
     /// <summary>The frames with ay (channel 1) stuck at 0.25.</summary>
-    private static float[] Stuck(float[] frames)
+    internal static float[] Stuck(float[] frames)
     {
         for (var i = 1; i < frames.Length; i += 6)
         {
@@ -119,7 +124,7 @@ public sealed class DriftStateRestartTests
         return frames;
     }
 
-    private static async Task PostAsync(HttpClient client, string device, float[] frames, CancellationToken ct)
+    internal static async Task PostAsync(HttpClient client, string device, float[] frames, CancellationToken ct)
     {
         var bytes = new byte[frames.Length * sizeof(float)];
         Buffer.BlockCopy(frames, 0, bytes, 0, bytes.Length);

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Har.Drift;
+
+namespace Har.Deployment;
+
+/// <summary>
+/// The drift state of a fleet's devices in PostgreSQL (<c>har_fleet.drift_devices</c>, one row a device, in the database
+/// of <see cref="RolloutControllerOptions.ConnectionString"/>), for <see cref="DriftMonitorOptions.StateStore"/>: a device
+/// the consistent-hash proxy moves to another replica (a replica stops, pods are renamed by a redeploy, the ring changes)
+/// keeps its raised alarm and the earlier minutes its within-device checks compare with.
+/// </summary>
+/// <remarks>
+/// <para>The schema is created or migrated at the first call (with the rest of the fleet's schema), and a call that fails
+/// (PostgreSQL unreachable) throws <see cref="IOException"/>; the monitor counts it and calls again at its next tick.</para>
+/// <para>The last writer wins: while the hash ring changes, two replicas may briefly serve the same device, and the
+/// one that saves last overwrites the other's newest minutes of it. Rows not saved for the retention period (devices
+/// gone from the fleet) are deleted by whichever replica saves next, at most once an hour per store.</para>
+/// </remarks>
+public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
+{
+    /// <summary>How often a store prunes rows past the retention.</summary>
+    internal static readonly TimeSpan PruneInterval = TimeSpan.FromHours(1);
+
+    private readonly string _connectionString;
+    private readonly TimeSpan _retention;
+    private readonly Lock _gate = new();
+    private FleetStore? _store;
+    private long _lastPrune;
+    private bool _disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="FleetDriftStateStore"/> class. Nothing is connected before the first call.</summary>
+    /// <param name="connectionString">The fleet's Npgsql connection string (<c>ConnectionStrings:Har</c>).</param>
+    /// <param name="retention">How long a device's row is kept after its last save; the default value is 7 days.</param>
+    public FleetDriftStateStore(string connectionString, TimeSpan? retention = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        _retention = retention ?? TimeSpan.FromDays(7);
+        ArgumentOutOfRangeException.ThrowIfLessThan(_retention, TimeSpan.FromHours(1), nameof(retention));
+        _connectionString = connectionString;
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<DriftStateRecord> Load(IReadOnlyList<string> deviceIds)
+    {
+        ArgumentNullException.ThrowIfNull(deviceIds);
+        return deviceIds.Count == 0 ? [] : Store().LoadDriftDevices(deviceIds);
+    }
+
+    /// <inheritdoc/>
+    public override void Save(IReadOnlyList<DriftStateRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var store = Store();
+        if (records.Count > 0)
+        {
+            store.SaveDriftDevices(records);
+        }
+
+        var last = Interlocked.Read(ref _lastPrune);
+        if (last == 0 || Stopwatch.GetElapsedTime(last) >= PruneInterval)
+        {
+            Prune();
+        }
+    }
+
+    /// <summary>Deletes the rows past the retention now (unless another replica is pruning); returns how many.</summary>
+    internal int Prune()
+    {
+        var deleted = Store().PruneDriftDevices(_retention);
+        Interlocked.Exchange(ref _lastPrune, Stopwatch.GetTimestamp());
+        return deleted;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            _store?.Dispose();
+            _store = null;
+        }
+    }
+
+    /// <summary>Opens (creating or migrating the schema) at the first call, and again after a failed open.</summary>
+    private FleetStore Store()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _store ??= FleetStore.Open(_connectionString);
+        }
+    }
+}

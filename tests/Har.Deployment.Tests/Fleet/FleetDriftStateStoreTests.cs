@@ -1,0 +1,114 @@
+using Har.Drift;
+using Har.Testing;
+using Npgsql;
+
+namespace Har.Deployment.Tests.Fleet;
+
+/// <summary>Each device's drift state in a real PostgreSQL (<c>har_fleet.drift_devices</c>), shared by a fleet's replicas.</summary>
+public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
+{
+    private const string Profile = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    [Fact]
+    public async Task SaveLoad_RoundTrip_AnUpsertOverwrites_AndABatchedLoadReturnsOnlyThePresentDevices()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = new FleetDriftStateStore(connectionString);
+        using var b = new FleetDriftStateStore(connectionString);
+        var savedAt = new DateTimeOffset(2026, 12, 6, 10, 0, 0, 123, TimeSpan.Zero) + TimeSpan.FromDays(365); // not pruned
+        var records = Enumerable.Range(0, 150).Select(i => Record($"device-{i}", savedAt, (byte)i, 1000 + i)).ToList();
+        a.Save(records);
+
+        // More devices than one statement takes, some never stored: each present one exactly as saved, the others left out.
+        var ids = Enumerable.Range(0, 150).Where(i => i % 2 == 0).Select(i => $"device-{i}").Concat(["absent-1", "absent-2"]).ToList();
+        var loaded = b.Load(ids).ToDictionary(r => r.DeviceId);
+        Assert.Equal(75, loaded.Count);
+        foreach (var i in Enumerable.Range(0, 150).Where(i => i % 2 == 0))
+        {
+            var (expected, actual) = (records[i], loaded[$"device-{i}"]);
+            Assert.Equal((expected.ProfileHash, expected.SavedAt), (actual.ProfileHash, actual.SavedAt));
+            Assert.Equal(expected.State.ToArray(), actual.State.ToArray());
+        }
+
+        // Another replica saves device-4 later: the last writer wins.
+        var newer = Record("device-4", savedAt + TimeSpan.FromMinutes(1), 0xAB, 10);
+        b.Save([newer]);
+        var back = Assert.Single(a.Load(["device-4"]));
+        Assert.Equal(newer.State.ToArray(), back.State.ToArray());
+        Assert.Equal(newer.SavedAt, back.SavedAt);
+        Assert.Empty(a.Load(["absent-1"]));
+        Assert.Empty(a.Load([]));
+
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var count = new NpgsqlCommand("SELECT count(*), count(DISTINCT replica) FROM har_fleet.drift_devices", connection);
+        await using var reader = await count.ExecuteReaderAsync(TestContext.Current.CancellationToken);
+        Assert.True(await reader.ReadAsync(TestContext.Current.CancellationToken));
+        Assert.Equal((150L, 2L), (reader.GetInt64(0), reader.GetInt64(1)));
+    }
+
+    [Fact]
+    public async Task Save_RowsNotSavedForTheRetention_ArePruned_AtMostHourlyByAStore()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var store = new FleetDriftStateStore(connectionString, retention: TimeSpan.FromDays(7));
+        var now = DateTimeOffset.UtcNow;
+
+        // The first save prunes: the device last saved 8 days ago is gone, the one saved 6 days ago stays.
+        store.Save([Record("gone", now - TimeSpan.FromDays(8), 1, 10), Record("kept", now - TimeSpan.FromDays(6), 2, 10)]);
+        Assert.Equal(["kept"], store.Load(["gone", "kept"]).Select(r => r.DeviceId));
+
+        // Within the hour, saves do not prune again; an explicit pruning does.
+        store.Save([Record("old", now - TimeSpan.FromDays(30), 3, 10)]);
+        Assert.Single(store.Load(["old"]));
+        Assert.Equal(1, store.Prune());
+        Assert.Empty(store.Load(["old"]));
+        Assert.Single(store.Load(["kept"]));
+    }
+
+    [Fact]
+    public async Task Open_DatabaseAtVersion7_IsMigratedToVersion8_KeepingWhatItHeld()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using (var replica = FleetStore.Open(connectionString))
+        {
+            Assert.True(replica.TryWriteCurrent("1.0.0", 0));
+        }
+
+        // Back to the schema of the previous release (version 7), as a fleet upgraded from it finds its database.
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var downgrade = new NpgsqlCommand("DROP TABLE har_fleet.drift_devices; DELETE FROM har_fleet.schema_migrations WHERE version = 8", connection);
+            await downgrade.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        using (var reader = FleetStore.OpenExisting(connectionString))
+        {
+            Assert.Equal(7, reader.SchemaVersion);
+        }
+
+        using var store = new FleetDriftStateStore(connectionString);
+        store.Save([Record("d", DateTimeOffset.UtcNow, 7, 100)]);
+
+        Assert.Single(store.Load(["d"]));
+        using var after = FleetStore.OpenExisting(connectionString);
+        Assert.Equal(8, after.SchemaVersion);
+        Assert.Equal("1.0.0", after.ReadHead().Current);
+    }
+
+    [Fact]
+    public async Task Load_PostgresUnreachable_ThrowsIOException_AndWorksOnceItAnswers()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Port = 1, Timeout = 2 };
+        using var unreachable = new FleetDriftStateStore(builder.ConnectionString);
+        Assert.Throws<IOException>(() => unreachable.Load(["d"]));
+
+        using var reachable = new FleetDriftStateStore(connectionString);
+        Assert.Empty(reachable.Load(["d"]));
+    }
+
+    private static DriftStateRecord Record(string device, DateTimeOffset savedAt, byte fill, int length) =>
+        new(device, Profile, savedAt, Enumerable.Repeat(fill, length).ToArray());
+}
