@@ -47,6 +47,9 @@ internal static class Program
             case ["fleet-control", ..]:
                 Environment.Exit(Fleet.FleetControlRunner.Run(args));
                 break;
+            case ["drift-store", ..]:
+                Environment.Exit(Fleet.DriftStoreRunner.Run(args));
+                break;
             case ["fleet-replica", _, _, _, _]:
                 Environment.Exit(Fleet.FleetControlRunner.Replica(args));
                 break;

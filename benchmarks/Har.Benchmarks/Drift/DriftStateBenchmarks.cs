@@ -104,7 +104,7 @@ public class DriftStateBenchmarks
     };
 
     /// <summary>Fills a history to its caps with plausible values (varied per device, so nothing compresses or repeats).</summary>
-    private static void Fill(DeviceHistory history, int seed)
+    internal static void Fill(DeviceHistory history, int seed)
     {
         var rng = new Random(seed);
         double[] V(int n) => [.. Enumerable.Range(0, n).Select(_ => rng.NextDouble())];
