@@ -241,9 +241,26 @@ public sealed partial class DeviceDriftMonitor
     }
 
     /// <summary>
+    /// The most devices a tick saves to the store because their <see cref="DriftMonitorOptions.StateSaveInterval"/> passed:
+    /// twice the share of <paramref name="live"/> devices one tick (<see cref="DriftMonitorOptions.ScoreInterval"/>) would
+    /// save if their saves were spread evenly over the interval, at least one; unbounded with a zero interval.
+    /// </summary>
+    internal int PeriodicSaveBudget(int live)
+    {
+        if (_options.StateSaveInterval <= TimeSpan.Zero)
+        {
+            return int.MaxValue;
+        }
+
+        var share = 2.0 * live * _options.ScoreInterval.TotalSeconds / _options.StateSaveInterval.TotalSeconds;
+        return (int)Math.Clamp(Math.Ceiling(share), 1, int.MaxValue);
+    }
+
+    /// <summary>
     /// Saves to the store, in one batch, the devices evicted or removed since their last save and (unless
     /// <paramref name="unsavedOnly"/>) every live device that changed and whose alarm changed, or whose last save is
-    /// <see cref="DriftMonitorOptions.StateSaveInterval"/> old, or any that changed when <paramref name="force"/>. A device
+    /// <see cref="DriftMonitorOptions.StateSaveInterval"/> old (at most <see cref="PeriodicSaveBudget"/> of those a tick,
+    /// the longest waiting first), or any that changed when <paramref name="force"/>. A device
     /// still waiting for its lookup is never saved (its stored record would be lost). Under <see cref="_saveGate"/>.
     /// </summary>
     /// <returns>False when the store failed (the devices are saved again at the next tick).</returns>
@@ -251,19 +268,46 @@ public sealed partial class DeviceDriftMonitor
     {
         var now = _time.GetTimestamp();
         var batch = new List<DeviceState>();
+        List<DeviceState>? periodic = null;
+        int live;
         lock (_gate)
         {
             batch.AddRange(_unsaved.Values);
+            live = _devices.Count;
             if (!unsavedOnly)
             {
                 foreach (var state in _recent)
                 {
-                    if (!state.RestorePending && state.Dirty && (force || state.Urgent || _time.GetElapsedTime(state.LastSaved, now) >= _options.StateSaveInterval))
+                    if (state.RestorePending || !state.Dirty)
+                    {
+                        continue;
+                    }
+
+                    if (force || state.Urgent)
                     {
                         batch.Add(state);
                     }
+                    else if (_time.GetElapsedTime(state.LastSaved, now) >= _options.StateSaveInterval)
+                    {
+                        (periodic ??= []).Add(state);
+                    }
                 }
             }
+        }
+
+        if (periodic is not null)
+        {
+            // Devices first seen together (every device after a restart) fall due together: at most twice a tick's share
+            // of the live devices are saved per tick, those waiting longest first, so the saves spread over the interval
+            // instead of one tick writing every device (about 10 s and 260 MB of WAL for 1,000 full histories).
+            var budget = PeriodicSaveBudget(live);
+            if (periodic.Count > budget)
+            {
+                periodic.Sort(static (a, b) => a.LastSaved.CompareTo(b.LastSaved));
+                periodic.RemoveRange(budget, periodic.Count - budget);
+            }
+
+            batch.AddRange(periodic);
         }
 
         if (batch.Count == 0)
