@@ -100,6 +100,11 @@ if (listRoutes)
     return 0;
 }
 
+if (app.Services.GetRequiredService<ConnectionLimits>() is { OpenFileLimit: { } openFiles } connections && connections.Capacity < options.MaxConnections)
+{
+    Log.ConnectionCapacityLowered(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), connections.Capacity, options.MaxConnections, openFiles, ConnectionLimits.ReservedFileDescriptors);
+}
+
 // Seed before anything resolves the controller (it loads the current version on open).
 // A disk that cannot be written (the audit log cannot open) must not stop the start: the process comes up,
 // /ready says what is missing, and the services open once the disk is writable (issue 17, point 4).

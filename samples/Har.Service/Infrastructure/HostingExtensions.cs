@@ -114,8 +114,12 @@ internal static partial class HostingExtensions
 
     public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
     {
+        // Connections in all and per remote address, kept below the open-file limit (idle connections exhausted it).
+        var connections = new ConnectionLimits(options.MaxConnections, options.MaxConnectionsPerAddress, ConnectionLimits.ReadOpenFileLimit());
+        builder.Services.AddSingleton(connections);
         builder.WebHost.ConfigureKestrel(k =>
         {
+            k.ConfigureEndpointDefaults(listen => listen.Use(connections.Middleware));
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             k.Limits.MinRequestBodyDataRate = options.MinRequestBodyBytesPerSecond > 0
                 ? new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(options.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5))
