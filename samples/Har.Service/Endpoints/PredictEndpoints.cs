@@ -289,11 +289,27 @@ internal static class PredictionJson
     }
 }
 
-internal static class ServiceJson
+internal static partial class ServiceJson
 {
+    /// <summary>
+    /// What a <see cref="JsonException"/> says, for problem details: a member given twice is named in the service's words
+    /// (System.Text.Json names the .NET type it was reading into, which the problem details would hide as "the expected type").
+    /// </summary>
+    public static string Describe(JsonException exception) =>
+        DuplicateMember().Match(exception.Message) is { Success: true } duplicate
+            ? $"'{ClientText.Shown(duplicate.Groups["name"].Value, 64)}' is given twice{(exception.Path is { Length: > 1 } path ? $" (in {ClientText.Shown(path, 64)})" : "")}; give each member once."
+            : exception.Message;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Duplicate property '(?<name>.*)' encountered", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex DuplicateMember();
+
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+
+        // A member given twice is refused, not read as its last value: {"candidate": "9.9.9", "candidate": "1.1.0"}
+        // started a rollout of 1.1.0, while a reviewer, a proxy's filter or a log that reads the first saw 9.9.9.
+        AllowDuplicateProperties = false,
     };
 
     /// <summary>
@@ -317,7 +333,7 @@ internal static class ServiceJson
         }
         catch (JsonException ex)
         {
-            return (null, Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {expected}."));
+            return (null, Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{Describe(ex)} Expected {expected}."));
         }
         catch (InvalidOperationException ex) when (request.ContentType?.Contains("charset", StringComparison.OrdinalIgnoreCase) == true)
         {
