@@ -28,7 +28,7 @@ internal static class PredictEndpoints
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
     }
 
-    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CancellationToken ct)
     {
         var request = context.Request;
         var windowValues = pipeline.Geometry.WindowValues;
@@ -74,8 +74,13 @@ internal static class PredictEndpoints
                 return;
             }
 
+            // A stream id names a stream the service keeps state for (the predictions held for feedback labels, the
+            // device's drift monitor), so it counts against the client's stream quota as a stream append does: without
+            // it one anonymous client sent 4,200 one-window predictions with new ids in 20 s and every stream's held
+            // predictions were evicted, so the labels that came later joined nothing.
             var count = values.Count / windowValues;
-            if (await budget.RefuseIfOverAsync(context, count))
+            if (await budget.RefuseIfOverAsync(context, count)
+                || (streamId is { Length: > 0 } && await quota.RefuseIfOverAsync(context, streamId, StreamQuota.Use.Prediction)))
             {
                 return;
             }
