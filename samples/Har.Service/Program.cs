@@ -125,7 +125,7 @@ app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
 app.UseHttpMethodsOnly();
-app.UseHttpMetrics();
+app.UseHttpMetrics(HostingExtensions.HttpMetricsOptions);
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
 app.UseRateLimiter();
