@@ -107,7 +107,7 @@ if (listRoutes)
 
 if (app.Services.GetRequiredService<ConnectionLimits>() is { OpenFileLimit: { } openFiles } connections && connections.Capacity < options.MaxConnections)
 {
-    Log.ConnectionCapacityLowered(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), connections.Capacity, options.MaxConnections, openFiles, ConnectionLimits.ReservedFileDescriptors);
+    Log.ConnectionCapacityLowered(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), connections.Capacity, options.MaxConnections, openFiles, ConnectionLimits.Reserved(openFiles));
 }
 
 // Seed before anything resolves the controller (it loads the current version on open).

@@ -181,7 +181,7 @@ public sealed class ServiceOptions
     /// <summary>
     /// Connections open at once; one beyond it is closed as soon as it is accepted (counted in
     /// <c>har_service_connections_refused_total{reason="capacity"}</c>). The service also keeps it 1,024 below the
-    /// process's open-file limit, so that connections cannot take the files the service needs (an idle-connection flood
+    /// process's open-file limit (half the limit when it is below 2,048), so that connections cannot take the files the service needs (an idle-connection flood
     /// past that limit stopped the process). A device that streams holds one connection: keep it above
     /// <see cref="MaxStreams"/> when devices connect directly.
     /// </summary>

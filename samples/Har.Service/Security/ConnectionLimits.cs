@@ -15,14 +15,17 @@ namespace Har.Service.Security;
 /// timeout (130 s): 20,100 idle connections exhausted the process's open-file limit (20,000 on the probe's machine), so
 /// <c>/health</c> timed out, the audit checkpoint could not be signed ("Too many open files"), the rollout controller's
 /// loop faulted and the runtime stopped the process ("Out of memory."). The capacity is therefore also kept below the
-/// open-file limit, leaving <see cref="ReservedFileDescriptors"/> for the service's own files (models, audit log,
-/// registry, backups, drift state).
+/// open-file limit, leaving <see cref="Reserved"/> of it for the service's own files (models, audit log, registry,
+/// backups, drift state; an idle service holds about 300 descriptors).
 /// </para>
 /// </summary>
 internal sealed class ConnectionLimits
 {
     /// <summary>Open files kept for the service itself when the capacity is derived from the open-file limit.</summary>
     public const int ReservedFileDescriptors = 1024;
+
+    /// <summary>The open files kept for the service under <paramref name="openFileLimit"/>: 1,024, or half the limit when it is below 2,048.</summary>
+    public static long Reserved(long openFileLimit) => Math.Min(ReservedFileDescriptors, openFileLimit / 2);
 
     private static readonly Counter Refused = Metrics.CreateCounter(
         "har_service_connections_refused_total",
@@ -43,8 +46,8 @@ internal sealed class ConnectionLimits
 
     public ConnectionLimits(int maxConnections, int perAddress, long? openFileLimit)
     {
-        Capacity = openFileLimit is { } limit && limit - ReservedFileDescriptors < maxConnections
-            ? (int)Math.Max(1, limit - ReservedFileDescriptors)
+        Capacity = openFileLimit is { } limit && limit - Reserved(limit) < maxConnections
+            ? (int)Math.Max(1, limit - Reserved(limit))
             : maxConnections;
         PerAddress = perAddress;
         OpenFileLimit = openFileLimit;

@@ -133,6 +133,18 @@ public sealed class ConnectionLimitTests
         Assert.DoesNotContain("Out of memory", service.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task SmallOpenFileLimit_KeepsHalfForTheService_StillServes()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the open-file limit is set with ulimit and read from /proc");
+        await using var service = await ServiceProcess.StartAsync(openFileLimit: 1024, cancellationToken: Ct);
+        using var client = service.CreateClient(service.OperatorKey);
+        var capacity = await ServiceQueries.MetricAsync(client, "har_service_connection_capacity", Ct);
+        Assert.Equal(512, capacity.Values.Single());
+        using var backup = await client.PostAsync("/v1/backups", null, Ct);
+        Assert.True(backup.StatusCode == HttpStatusCode.Created, $"{(int)backup.StatusCode} {await backup.Content.ReadAsStringAsync(Ct)}");
+    }
+
     private static async Task<Socket> ConnectAsync(ServiceProcess service)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
