@@ -24,14 +24,19 @@ var options = builder.Configuration.GetSection(ServiceOptions.Section).Get<Servi
 builder.Services.AddOptions<ServiceOptions>().Bind(builder.Configuration.GetSection(ServiceOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 var dataDirectory = Path.GetFullPath(options.DataDirectory);
 var modelsDirectory = builder.Configuration["Har:ModelsDirectory"] ?? Path.Combine(AppContext.BaseDirectory, "models");
-Directory.CreateDirectory(dataDirectory);
+if (!listRoutes)
+{
+    Directory.CreateDirectory(dataDirectory);
+}
+
 using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
 {
     var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
     List<ApiKeyEntry> keys;
     try
     {
-        keys = ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
+        // --list-routes needs no key: it must not generate (and write) an operator key where it happens to run.
+        keys = listRoutes ? [] : ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
         WebhookOptions.Validate(options.Webhooks);
     }
     catch (InvalidOperationException ex)
@@ -58,7 +63,7 @@ builder.Services.AddSingleton(TimeProvider.System);
 
 // Audit log: a folder owned by this process, or PostgreSQL shared by every replica when ConnectionStrings:Har is set;
 // with a signing key generated on first start outside the log folder.
-var signingKey = Bootstrap.EnsureSigningKey(dataDirectory);
+var signingKey = listRoutes ? Path.Combine(dataDirectory, "keys", "audit.key") : Bootstrap.EnsureSigningKey(dataDirectory);
 builder.Services.AddHarAudit(o =>
 {
     o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
@@ -100,6 +105,11 @@ if (listRoutes)
     return 0;
 }
 
+if (app.Services.GetRequiredService<ConnectionLimits>() is { OpenFileLimit: { } openFiles } connections && connections.Capacity < options.MaxConnections)
+{
+    Log.ConnectionCapacityLowered(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), connections.Capacity, options.MaxConnections, openFiles, ConnectionLimits.Reserved(openFiles));
+}
+
 // Seed before anything resolves the controller (it loads the current version on open).
 // A disk that cannot be written (the audit log cannot open) must not stop the start: the process comes up,
 // /ready says what is missing, and the services open once the disk is writable (issue 17, point 4).
@@ -120,7 +130,7 @@ app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();
 app.UseRouting();
 app.UseHttpMethodsOnly();
-app.UseHttpMetrics();
+app.UseHttpMetrics(HostingExtensions.HttpMetricsOptions);
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
 app.UseRateLimiter();

@@ -180,6 +180,25 @@ public sealed class ServiceOptions
     /// </summary>
     [Range(0, 100L * 1024 * 1024)]
     public double MinRequestBodyBytesPerSecond { get; set; } = 4096;
+
+    /// <summary>
+    /// Connections open at once; one beyond it is closed as soon as it is accepted (counted in
+    /// <c>har_service_connections_refused_total{reason="capacity"}</c>). The service also keeps it 1,024 below the
+    /// process's open-file limit (half the limit when it is below 2,048), so that connections cannot take the files the service needs (an idle-connection flood
+    /// past that limit stopped the process). A device that streams holds one connection: keep it above
+    /// <see cref="MaxStreams"/> when devices connect directly.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MaxConnections { get; set; } = 20_000;
+
+    /// <summary>
+    /// Connections one remote address may hold at once; one beyond it is closed as soon as it is accepted (counted in
+    /// <c>har_service_connections_refused_total{reason="address"}</c>), so one client cannot take every connection.
+    /// Behind a reverse proxy every connection has the proxy's address: set it above the proxy's connections to the
+    /// service (nginx: its upstream keepalive plus the requests it sends at once), or 0 for no limit.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int MaxConnectionsPerAddress { get; set; } = 1000;
 }
 
 /// <summary>One API key.</summary>

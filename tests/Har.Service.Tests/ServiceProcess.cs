@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -123,7 +124,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
     /// <param name="environment">Extra environment variables of the process (e.g. the container's GC settings).</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <param name="readyPath">What to wait for: <c>/ready</c> (serving), or <c>/health</c> (the process is up, e.g. degraded on purpose).</param>
-    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, IDictionary<string, string>? environment = null, string readyPath = "/ready", CancellationToken cancellationToken = default)
+    /// <param name="openFileLimit">When set, the process's open-file limit (soft and hard, <c>ulimit -n</c> in a shell that then runs the service; Unix only).</param>
+    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string>? settings = null, int? port = null, IDictionary<string, string>? environment = null, string readyPath = "/ready", int? openFileLimit = null, CancellationToken cancellationToken = default)
     {
         var dataDirectory = Directory.CreateTempSubdirectory("har-service-test-").FullName;
         var operatorKey = "operator-key-" + Guid.NewGuid().ToString("N");
@@ -195,13 +197,21 @@ internal sealed class ServiceProcess : IAsyncDisposable
             }
         }
 
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(openFileLimit is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(ServiceDll)!,
         };
+        if (openFileLimit is { } files)
+        {
+            // The shell sets the limit and replaces itself with the service (same process id).
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"ulimit -n {files} && exec dotnet \"$@\""));
+            psi.ArgumentList.Add("sh");
+        }
+
         psi.ArgumentList.Add(ServiceDll);
         psi.ArgumentList.Add("--urls");
         psi.ArgumentList.Add(baseAddress.ToString().TrimEnd('/'));

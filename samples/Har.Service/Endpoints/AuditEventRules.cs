@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -84,7 +85,89 @@ internal static partial class AuditEventRules
             return ("Invalid audit event", $"severity is '{ClientText.Shown(severity, 32)}'; expected one of {string.Join(", ", SeverityNames)} (lower case).");
         }
 
+        if (InexactNumber(body, "$") is { } inexact)
+        {
+            return ("Invalid audit event", inexact);
+        }
+
         return eventType is not null && Reserved(eventType) is { } reserved ? ("Reserved event type", reserved) : null;
+    }
+
+    /// <summary>
+    /// The first number of <paramref name="node"/> that a double cannot hold: audit records are canonical JSON (RFC 8785),
+    /// whose numbers are IEEE 754 doubles, so <c>123456789012345678</c> was recorded, hashed and anchored as
+    /// <c>123456789012345680</c> and <c>1E-400</c> as <c>0</c>, with a 201. A number is refused unless the double nearest to it
+    /// has the same value (<c>1.10</c> is <c>1.1</c>; <c>-0</c> is <c>0</c>).
+    /// </summary>
+    internal static string? InexactNumber(JsonNode? node, string path)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (name, child) in o)
+                {
+                    if (InexactNumber(child, $"{path}.{name}") is { } problem)
+                    {
+                        return problem;
+                    }
+                }
+
+                return null;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                {
+                    if (InexactNumber(a[i], string.Create(CultureInfo.InvariantCulture, $"{path}[{i}]")) is { } problem)
+                    {
+                        return problem;
+                    }
+                }
+
+                return null;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<JsonElement>(out var element):
+                var literal = element.GetRawText();
+                if (!double.TryParse(literal, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
+                {
+                    return null; // not finite: the record's own parser names it
+                }
+
+                var nearest = d.ToString("R", CultureInfo.InvariantCulture);
+                return ExactValue(literal) == ExactValue(nearest)
+                    ? null
+                    : $"{ClientText.Shown(path, 96)}: the number {ClientText.Shown(literal, 64)} cannot be recorded exactly: audit records are canonical JSON (RFC 8785), whose numbers are IEEE 754 doubles, and the nearest is {nearest}. Send it as a string (an id, an amount), or with at most 15 significant digits.";
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>A decimal literal's value as (negative, significant digits, power of ten); zero is (false, "", 0).</summary>
+    private static (bool Negative, string Digits, long Exponent) ExactValue(string literal)
+    {
+        var negative = literal.StartsWith('-');
+        var text = negative ? literal[1..] : literal;
+        long exponent = 0;
+        var e = text.IndexOfAny(['e', 'E']);
+        if (e >= 0)
+        {
+            var power = text[(e + 1)..];
+            exponent = long.TryParse(power, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var p) ? Math.Clamp(p, -1_000_000, 1_000_000) : power.StartsWith('-') ? -1_000_000 : 1_000_000;
+            text = text[..e];
+        }
+
+        var dot = text.IndexOf('.', StringComparison.Ordinal);
+        if (dot >= 0)
+        {
+            exponent -= text.Length - dot - 1;
+            text = string.Concat(text.AsSpan(0, dot), text.AsSpan(dot + 1));
+        }
+
+        var significant = text.TrimStart('0');
+        if (significant.Length == 0)
+        {
+            return (false, "", 0);
+        }
+
+        var digits = significant.TrimEnd('0');
+        return (negative, digits, exponent + significant.Length - digits.Length);
     }
 
     /// <summary>Why <paramref name="eventType"/> may not be appended through the API, or null when it may.</summary>

@@ -51,11 +51,11 @@ internal static class FeedbackEndpoints
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 8 }, ct);
+            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 8, AllowDuplicateProperties = false }, ct);
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {expected}.");
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ServiceJson.Describe(ex)} Expected {expected}.");
         }
 
         using (document)

@@ -83,24 +83,39 @@ internal static class RolloutHistoryEndpoints
     {
         lock (HistoryLock)
         {
-            var count = log.Count;
-            if (_history is not { } h || !ReferenceEquals(h.Log, log) || h.Count > count)
-            {
-                _history = h = new History(log, count);
-                Build(h.ById, log, count);
-            }
-            else
-            {
-                for (var i = h.Count; i < count; i++)
-                {
-                    Apply(h.ById, log.Get(i));
-                }
-
-                h.Count = count;
-            }
-
-            return [.. h.ById.Values.Select(r => r.Clone())];
+            return [.. Current(log).ById.Values.Select(r => r.Clone())];
         }
+    }
+
+    /// <summary>Whether the log holds a rollout with this id (its history, brought up to date; no scan of the log).</summary>
+    internal static bool Exists(AuditLog log, string rolloutId)
+    {
+        lock (HistoryLock)
+        {
+            return Current(log).ById.ContainsKey(rolloutId);
+        }
+    }
+
+    /// <summary>The history of the whole log, read once and then brought up to date with the entries appended since (under <see cref="HistoryLock"/>).</summary>
+    private static History Current(AuditLog log)
+    {
+        var count = log.Count;
+        if (_history is not { } h || !ReferenceEquals(h.Log, log) || h.Count > count)
+        {
+            _history = h = new History(log, count);
+            Build(h.ById, log, count);
+        }
+        else
+        {
+            for (var i = h.Count; i < count; i++)
+            {
+                Apply(h.ById, log.Get(i));
+            }
+
+            h.Count = count;
+        }
+
+        return h;
     }
 
     /// <summary>Reads the rollouts of the first <paramref name="count"/> entries through the log's index.</summary>

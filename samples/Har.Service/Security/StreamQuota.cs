@@ -13,6 +13,8 @@ namespace Har.Service.Security;
 /// 2,000 streams from going idle) and every new device got 503 until those streams went idle. A new stream beyond the quota is 429 with Retry-After; the client's streams keep being
 /// served. Anonymous clients get <see cref="ServiceOptions.MaxStreamsPerAnonymousClient"/>; keys
 /// <see cref="ServiceOptions.MaxStreamsPerKey"/> (none by default, since one backend key often carries many devices).
+/// A stream id on <c>/v1/predict</c> counts too (<see cref="Use.Prediction"/>): the service keeps state per id there as
+/// well (the predictions held for feedback labels, the device's drift monitor), and new ids evicted other devices' held predictions.
 /// </summary>
 internal sealed class StreamQuota
 {
@@ -36,7 +38,7 @@ internal sealed class StreamQuota
     /// Admits an append to <paramref name="streamId"/> by the context's client: a stream it holds, or a new one within its
     /// quota. Beyond the quota, writes 429 (Retry-After, problem details) and returns <see langword="true"/>.
     /// </summary>
-    public async ValueTask<bool> RefuseIfOverAsync(HttpContext context, string streamId)
+    public async ValueTask<bool> RefuseIfOverAsync(HttpContext context, string streamId, Use use = Use.Append)
     {
         var keyed = context.User.FindFirstValue(ClaimTypes.Name) is not null;
         var limit = keyed ? _options.MaxStreamsPerKey : _options.MaxStreamsPerAnonymousClient;
@@ -57,9 +59,19 @@ internal sealed class StreamQuota
         await Results.Problem(
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many streams",
-            detail: string.Create(CultureInfo.InvariantCulture, $"This client holds {held} streams, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). Stream '{streamId}' was not created; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
+            detail: string.Create(CultureInfo.InvariantCulture, $"This client holds {held} streams, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
             .ExecuteAsync(context);
         return true;
+    }
+
+    /// <summary>How a client uses a stream id.</summary>
+    public enum Use
+    {
+        /// <summary>Samples appended to the stream (<c>POST /v1/streams/{id}/samples</c>).</summary>
+        Append,
+
+        /// <summary>Whole windows predicted with the stream's id (<c>POST /v1/predict</c> with <c>stream_id</c>): the service keeps the predictions for feedback labels and the device's drift monitor.</summary>
+        Prediction,
     }
 
     /// <summary>Forgets the streams no client sent samples to within the idle timeout, and clients left with none (the stream maintenance timer calls it, off the request path).</summary>

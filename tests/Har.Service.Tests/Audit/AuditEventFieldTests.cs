@@ -37,7 +37,20 @@ public sealed class AuditEventFieldTests(ServiceFixture fixture) : IClassFixture
         { Event(extra: "\"timestamp\": \"1970-01-01T00:00:00Z\""), "The body sets 'timestamp'" },
         { Event(extra: $"\"event_type\": \"{Type}\""), "Duplicate property 'event_type'" },
         { Event(details: "{\"ticket\": 1, \"ticket\": 2}"), "Duplicate property 'ticket'" },
+
+        // Canonical JSON numbers are doubles: these were recorded as 123456789012345680, 9007199254740992 and 0, with a 201.
+        { Event(details: "{\"ticket\": 123456789012345678}"), "$.action_details.ticket: the number 123456789012345678 cannot be recorded exactly" },
+        { Event(details: "{\"n\": 9007199254740993}"), "the nearest is 9007199254740992. Send it as a string" },
+        { Event(details: "{\"a\": [1, {\"b\": 1E-400}]}"), "$.action_details.a[1].b: the number 1E-400 cannot be recorded exactly" },
     };
+
+    [Fact]
+    public async Task Append_NumbersADoubleHoldsExactly_AreAccepted()
+    {
+        using var operatorClient = Service.CreateClient(Service.OperatorKey);
+        using var response = await operatorClient.PostAsync("/v1/audit/events", ServiceFixture.Json(Event(details: "{\"a\": 1.10, \"b\": 9007199254740992, \"c\": 0.1, \"d\": -0.0, \"e\": 1e21, \"f\": 2.5E-3}")), Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+    }
 
     [Theory]
     [MemberData(nameof(Refused))]

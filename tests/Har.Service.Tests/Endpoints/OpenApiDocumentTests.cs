@@ -107,6 +107,31 @@ public sealed partial class OpenApiDocumentTests(ServiceFixture fixture) : IClas
         Assert.True(undeclared.Count == 0, $"refused to anonymous callers but described as open: {string.Join(", ", undeclared)}");
     }
 
+    /// <summary>
+    /// <c>--list-routes</c> promises to open no storage, yet without configured keys it generated an operator key and an
+    /// audit signing key and wrote both into the data folder of wherever it ran (the build output, a CI checkout).
+    /// </summary>
+    [Fact]
+    public async Task ListRoutes_WithoutKeys_WritesNothing()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "har-list-routes-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (exit, output) = await ServiceProcess.RunUntilExitAsync(new Dictionary<string, string> { ["Har:Service:DataDirectory"] = data }, Ct, "--list-routes");
+            Assert.True(exit == 0, $"--list-routes exited with {exit}:\n{output}");
+            Assert.Contains("\"route\":\"/v1/predict\"", output, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(data), "--list-routes wrote: " + (Directory.Exists(data) ? string.Join(", ", Directory.GetFiles(data, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(data, f))) : ""));
+            Assert.DoesNotContain("generated an operator", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
     /// <summary>The service's own route table: <c>--list-routes</c> prints its endpoint data sources as JSON and exits.</summary>
     private static async Task<List<(string Method, string Route)>> MappedRoutesAsync()
     {

@@ -87,6 +87,69 @@ public sealed class StreamQuotaTests
         Assert.Equal(1, refusals["{client=\"key\"}"]);
     }
 
+    /// <summary>
+    /// The probe sent 4,200 one-window predictions with new stream ids from one anonymous address in 20 s: the
+    /// predictions held for feedback labels (4,096 streams) were evicted, a device's among them, and its label joined
+    /// nothing. A stream id on <c>/v1/predict</c> now counts against the client's stream quota.
+    /// </summary>
+    [Fact]
+    public async Task PredictionsWithNewStreamIds_CountAgainstTheQuota_AnotherDevicesLabelsStillJoin()
+    {
+        await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
+        {
+            [ServiceProcess.KeysInFile] = "",
+            ["Har:Service:AnonymousWindowsPerSecond"] = "100000", // the window budget is not the subject
+        }, cancellationToken: Ct);
+        using var device = service.CreateClient(service.PredictorKey);
+        using var labeller = service.CreateClient(service.LabellerKey);
+        using var anonymous = service.CreateClient();
+        var card = ServiceFixture.ChampionCard(service.ModelsDirectory);
+        var stream = Frames(card.ChannelCount, card.WindowLength * 2);
+        Assert.Equal(HttpStatusCode.OK, await AppendAsync(device, "victim", stream));
+
+        // One anonymous client: whole windows with a new stream id each, more ids than the feedback store holds streams.
+        var window = Frames(card.ChannelCount, card.WindowLength);
+        int served = 0, refused = 0;
+        string? refusal = null;
+        for (var i = 0; i < 4200; i++)
+        {
+            using var content = ServiceFixture.Bytes(window, "application/octet-stream");
+            content.Headers.Add("X-Stream-Id", $"flood-{i}");
+            using var response = await anonymous.PostAsync("/v1/predict", content, Ct);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                served++;
+            }
+            else
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+                refused++;
+                refusal ??= await response.Content.ReadAsStringAsync(Ct);
+            }
+        }
+
+        Assert.Equal(1000, served); // the default MaxStreamsPerAnonymousClient
+        Assert.Equal(3200, refused);
+        Assert.Contains("Har:Service:MaxStreamsPerAnonymousClient", refusal, StringComparison.Ordinal);
+        Assert.Contains("Nothing was predicted for stream 'flood-1000'", refusal, StringComparison.Ordinal);
+
+        // The device's predictions are still held: its label joins its windows.
+        using var label = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{{\"stream_id\":\"victim\",\"activity\":\"WALKING\",\"start_frame\":0,\"end_frame\":{card.WindowLength * 2}}}]}}"), Ct);
+        var body = await label.Content.ReadAsStringAsync(Ct);
+        Assert.True(label.StatusCode == HttpStatusCode.OK, $"feedback: {(int)label.StatusCode} {body}");
+        Assert.True(System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("labelled_windows").GetInt32() > 0, "the device's held predictions were evicted: " + body);
+
+        // Predictions without a stream id are not streams, and a held id is served.
+        using (var plain = await anonymous.PostAsync("/v1/predict", ServiceFixture.Bytes(window, "application/octet-stream"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        }
+
+        using var held = ServiceFixture.Bytes(window, "application/octet-stream");
+        held.Headers.Add("X-Stream-Id", "flood-7");
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.PostAsync("/v1/predict", held, Ct)).StatusCode);
+    }
+
     private static async Task<HttpStatusCode> AppendAsync(HttpClient client, string stream, byte[] frames)
     {
         using var response = await client.PostAsync($"/v1/streams/{stream}/samples", ServiceFixture.Bytes(frames, "application/octet-stream"), Ct);
