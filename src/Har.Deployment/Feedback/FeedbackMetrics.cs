@@ -18,6 +18,7 @@ internal sealed class FeedbackMetrics
 
     private readonly Gauge _accuracy;
     private readonly Gauge _labelled;
+    private readonly Counter _notHeld;
     private readonly ConcurrentDictionary<string, (long Labelled, long Correct)> _current = new(StringComparer.Ordinal);
 
     static FeedbackMetrics()
@@ -31,6 +32,7 @@ internal sealed class FeedbackMetrics
         var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
         _accuracy = factory.CreateGauge("har_model_accuracy", "Share of the labelled windows (ground-truth feedback) each model version predicted right.", "model");
         _labelled = factory.CreateGauge("har_model_labelled_windows", "Labelled windows (ground-truth feedback) har_model_accuracy is computed on, per model version.", "model");
+        _notHeld = factory.CreateCounter("har_feedback_windows_not_held_total", "Predicted windows not held for feedback labels: the feedback store held its most streams and every one of them had predicted within the minimum idle time, so a new stream did not take a place.");
         Live.AddOrUpdate(this, null);
     }
 
@@ -43,6 +45,9 @@ internal sealed class FeedbackMetrics
             _accuracy.WithLabels(model).Set((double)correct / labelled);
         }
     }
+
+    /// <summary>Counts predicted windows of a stream the store could not hold (full of streams that are streaming).</summary>
+    public void NotHeld(int windows) => _notHeld.Inc(windows);
 
     private static IEnumerable<Measurement<double>> Observe(Func<(long Labelled, long Correct), double> value)
     {

@@ -130,6 +130,12 @@ public sealed partial class FeedbackStore
 
         var version = Version(versionName);
         var ring = Stream(streamId);
+        if (ring is null)
+        {
+            _metrics?.NotHeld(predictions.Length);
+            return;
+        }
+
         var arrival = _time.GetUtcNow().UtcTicks;
         lock (ring)
         {
@@ -146,6 +152,12 @@ public sealed partial class FeedbackStore
     {
         var info = Version(version);
         var ring = Stream(streamId);
+        if (ring is null)
+        {
+            _metrics?.NotHeld(1);
+            return;
+        }
+
         lock (ring)
         {
             ring.LastUsed = arrival.UtcTicks;
@@ -348,22 +360,28 @@ public sealed partial class FeedbackStore
         }
     }
 
-    private StreamRing Stream(string streamId)
+    /// <summary>
+    /// The ring of a stream, or null when the store is full and every stream it holds made a prediction within
+    /// <see cref="FeedbackLimits.MinimumIdleForEviction"/>: a flood of new stream ids cannot push out the windows of the
+    /// devices that are streaming (whose labels would then join nothing); the new stream's windows are not held.
+    /// </summary>
+    private StreamRing? Stream(string streamId)
     {
         if (_streams.TryGetValue(streamId, out var ring))
         {
             return ring;
         }
 
-        if (_streams.Count >= Limits.Streams)
+        if (_streams.Count >= Limits.Streams && !EvictLeastRecentlyUsed())
         {
-            EvictLeastRecentlyUsed();
+            return null;
         }
 
         return _streams.GetOrAdd(streamId, static (_, capacity) => new StreamRing(capacity), Limits.WindowsPerStream);
     }
 
-    private void EvictLeastRecentlyUsed()
+    /// <summary>Removes the least recently used stream if it has been idle for <see cref="FeedbackLimits.MinimumIdleForEviction"/>; false when none is.</summary>
+    private bool EvictLeastRecentlyUsed()
     {
         string? oldest = null;
         var oldestUse = long.MaxValue;
@@ -377,10 +395,13 @@ public sealed partial class FeedbackStore
             }
         }
 
-        if (oldest is not null)
+        if (oldest is null || _time.GetUtcNow().UtcTicks - oldestUse < Limits.MinimumIdleForEviction.Ticks)
         {
-            _streams.TryRemove(oldest, out _);
+            return false;
         }
+
+        _streams.TryRemove(oldest, out _);
+        return true;
     }
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
@@ -502,8 +523,18 @@ public sealed partial class FeedbackStore
 /// <summary>How much the <see cref="FeedbackStore"/> holds (its memory bound).</summary>
 internal sealed class FeedbackLimits
 {
-    /// <summary>Gets the most streams whose windows are held; a new one beyond it evicts the least recently used.</summary>
+    /// <summary>
+    /// Gets the most streams whose windows are held; a new one beyond it evicts the least recently used if that one has
+    /// made no prediction for <see cref="MinimumIdleForEviction"/>, and is otherwise not held (its windows are counted in
+    /// <c>har_feedback_windows_not_held_total</c>).
+    /// </summary>
     public int Streams { get; init; } = 4_096;
+
+    /// <summary>
+    /// Gets how long a held stream must have made no prediction before a new stream may take its place: the streams that are
+    /// streaming keep their windows (and their labels something to join) however many new stream ids arrive.
+    /// </summary>
+    public TimeSpan MinimumIdleForEviction { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// Gets the most recent windows (served, shadow and mirrored runs) held per stream, 23 bytes each: 1,024 ≈ 11 min of a

@@ -181,10 +181,10 @@ public sealed class FeedbackStoreTests
         Assert.Equal(0, store.Report("d1", "WALKING", 0, 149 * Stride + Length));
         Assert.Equal(4, store.Report("d1", "WALKING", 150 * Stride, (153 * Stride) + Length));
 
-        _time.Advance(TimeSpan.FromSeconds(1));
+        _time.Advance(TimeSpan.FromSeconds(31));
         Record(store, "d2", "1.0.0", PredictionRole.Served, [0], [0]);
-        _time.Advance(TimeSpan.FromSeconds(1));
-        Record(store, "d3", "1.0.0", PredictionRole.Served, [0], [0]); // evicts d1, the least recently used
+        _time.Advance(TimeSpan.FromSeconds(31));
+        Record(store, "d3", "1.0.0", PredictionRole.Served, [0], [0]); // evicts d1, the least recently used (idle 62 s, past the minute)
         Assert.Equal(2, store.StreamCount);
         Assert.Equal(0, store.Report("d1", "WALKING", 160 * Stride, (161 * Stride) + Length));
 
@@ -192,6 +192,50 @@ public sealed class FeedbackStoreTests
         Assert.Equal(1, store.Report("d2", "SITTING", 0, Length));
         Assert.Equal(1, store.Report("d3", "SITTING", 0, Length));
         Assert.Equal((4L, 2L), store.Accuracy("1.0.0"));
+    }
+
+    [Fact]
+    public void NewStreamIds_WhileEveryHeldStreamIsStreaming_AreNotHeld_TheStreamingDevicesLabelsStillJoin()
+    {
+        // One client's new stream ids (4,200 predictions, each with a new X-Stream-Id) pushed every device's windows out of
+        // the store, so the labels that came later joined nothing. The held streams that keep predicting now stay.
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var store = new FeedbackStore(Activities, Length, 50, _ => null, _time, new FeedbackMetrics(registry), new FeedbackLimits { Streams = 3 });
+        string[] devices = ["d1", "d2", "d3"];
+        for (var w = 0; w < 5; w++)
+        {
+            foreach (var d in devices)
+            {
+                Record(store, d, "1.0.0", PredictionRole.Served, [w * Stride], [0]);
+            }
+
+            for (var i = 0; i < 20; i++)
+            {
+                Record(store, $"flood-{w}-{i}", "1.0.0", PredictionRole.Served, [0], [0]);
+            }
+
+            _time.Advance(TimeSpan.FromSeconds(20));
+        }
+
+        Assert.Equal(3, store.StreamCount);
+        Assert.All(devices, d => Assert.Equal(5, store.Report(d, "STANDING", 0, (4 * Stride) + Length)));
+        Assert.Equal(0, store.Report("flood-4-0", "STANDING", 0, Length));
+        Assert.Contains("har_feedback_windows_not_held_total 100", Export(registry), StringComparison.Ordinal);
+
+        // A device silent for the minimum idle time gives its place to a new stream.
+        _time.Advance(TimeSpan.FromSeconds(61));
+        Record(store, "d2", "1.0.0", PredictionRole.Served, [5 * Stride], [0]);
+        Record(store, "d3", "1.0.0", PredictionRole.Served, [5 * Stride], [0]);
+        Record(store, "d4", "1.0.0", PredictionRole.Served, [0], [0]); // d1, idle 81 s, makes room
+        Assert.Equal(1, store.Report("d4", "STANDING", 0, Length));
+        Assert.Equal(3, store.StreamCount);
+    }
+
+    private static string Export(Prometheus.CollectorRegistry registry)
+    {
+        using var stream = new MemoryStream();
+        registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken).GetAwaiter().GetResult();
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
     [Fact]
