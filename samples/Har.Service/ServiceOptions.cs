@@ -132,6 +132,31 @@ public sealed class ServiceOptions
     [Range(1, 1_000_000)]
     public int RateLimitPerSecond { get; set; } = 2000;
 
+    /// <summary>
+    /// The prefix length by which anonymous IPv6 clients are grouped into one client, for every limit kept per anonymous
+    /// client (request rate, window budget, prediction concurrency, streams, connections per address, the refusal
+    /// summary): one customer line routinely gets a /64, 2^64 addresses, and per address each was a fresh client with a
+    /// fresh budget. IPv4 clients are per address; an IPv4-mapped IPv6 address counts as its IPv4 address. 128: per
+    /// address.
+    /// </summary>
+    /// <value>The default value is 64.</value>
+    [Range(1, 128)]
+    public int AnonymousIPv6PrefixLength { get; set; } = Security.ClientAddress.DefaultIPv6PrefixLength;
+
+    /// <summary>
+    /// Most anonymous clients (IPv4 addresses, IPv6 prefixes of <see cref="AnonymousIPv6PrefixLength"/>) each per-client
+    /// structure keeps state for: the rate limiters' partitions (request rate, prediction concurrency, window budget:
+    /// one table for the three) and the stream quota's clients. A new client finding a table full takes the place of one
+    /// idle long enough (the rate limiters: about 17 s unseen; the stream quota: every stream idle for
+    /// <see cref="StreamIdleTimeout"/>); when none is, it shares one overflow partition with every other such client (one
+    /// budget, one stream quota), counted in <c>har_service_client_overflow_total{table}</c>. Keys are not counted (there
+    /// are as many as configured). About 2.5 KB per tracked client for the rate limiters (100,000: about 250 MB at most,
+    /// reached only by that many clients within about 17 s), plus a stream quota entry (under 1 KB with a few streams).
+    /// </summary>
+    /// <value>The default value is 100,000.</value>
+    [Range(1, 10_000_000)]
+    public int MaxTrackedClients { get; set; } = 100_000;
+
     /// <summary>Burst size of the per-client token bucket.</summary>
     [Range(1, 10_000_000)]
     public int RateLimitBurst { get; set; } = 4000;

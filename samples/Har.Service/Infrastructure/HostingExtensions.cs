@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Har.Service.Security;
 using Microsoft.AspNetCore.Authentication;
@@ -14,7 +13,6 @@ internal static partial class HostingExtensions
     public const string CorsPolicy = "har-cors";
 
     private static readonly object InfraPartition = new();
-    private static readonly object UnknownClient = new();
 
     public static WebApplicationBuilder AddServiceSecurity(this WebApplicationBuilder builder, ServiceOptions options, List<ApiKeyEntry> keys)
     {
@@ -138,8 +136,12 @@ internal static partial class HostingExtensions
     public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
     {
         // Connections in all and per remote address, kept below the open-file limit (idle connections exhausted it).
-        var connections = new ConnectionLimits(options.MaxConnections, options.MaxConnectionsPerAddress, ConnectionLimits.ReadOpenFileLimit());
+        var connections = new ConnectionLimits(options.MaxConnections, options.MaxConnectionsPerAddress, ConnectionLimits.ReadOpenFileLimit(), options.AnonymousIPv6PrefixLength);
         builder.Services.AddSingleton(connections);
+
+        // Anonymous clients are IPv4 addresses or IPv6 /64s, and the rate limiters keep partitions for at most MaxTrackedClients of them.
+        var clients = new RateLimitClients(options, TimeProvider.System);
+        builder.Services.AddSingleton(clients);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.ConfigureEndpointDefaults(listen => listen.Use(connections.Middleware));
@@ -160,7 +162,7 @@ internal static partial class HostingExtensions
                     return RateLimitPartition.GetNoLimiter(InfraPartition);
                 }
 
-                return RateLimitPartition.GetTokenBucketLimiter(ClientPartition(ctx), _ => new TokenBucketRateLimiterOptions
+                return RateLimitPartition.GetTokenBucketLimiter(clients.PartitionOf(ctx), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.RateLimitBurst,
                     TokensPerPeriod = options.RateLimitPerSecond,
@@ -175,7 +177,7 @@ internal static partial class HostingExtensions
             // its own queue; one client's large appends cannot fill the queue that every client shares (point 6).
             var predictions = PartitionedRateLimiter.Create<HttpContext, object>(ctx =>
                 IsPrediction(ctx.Request)
-                    ? RateLimitPartition.GetConcurrencyLimiter(ClientPartition(ctx), _ => new ConcurrencyLimiterOptions
+                    ? RateLimitPartition.GetConcurrencyLimiter(clients.PartitionOf(ctx), _ => new ConcurrencyLimiterOptions
                     {
                         PermitLimit = options.MaxConcurrentPredictionsPerClient,
                         QueueLimit = options.PredictionQueuePerClient,
@@ -199,10 +201,6 @@ internal static partial class HostingExtensions
         });
         return builder;
     }
-
-    /// <summary>The key's name (a string) or the remote address (an IPAddress): never equal to each other, and no string is built per request.</summary>
-    private static object ClientPartition(HttpContext ctx) =>
-        ctx.User.FindFirstValue(ClaimTypes.Name) is { } name ? name : ctx.Connection.RemoteIpAddress ?? UnknownClient;
 
     private static bool IsPrediction(HttpRequest request) =>
         HttpMethods.IsPost(request.Method) && (request.Path.StartsWithSegments("/v1/predict") || request.Path.StartsWithSegments("/v1/streams"));

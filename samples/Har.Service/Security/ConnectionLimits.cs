@@ -42,10 +42,12 @@ internal sealed class ConnectionLimits
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private readonly Counter.Child _refusedCapacity = Refused.WithLabels("capacity");
     private readonly Counter.Child _refusedAddress = Refused.WithLabels("address");
+    private readonly int _ipv6PrefixLength;
     private int _open;
 
-    public ConnectionLimits(int maxConnections, int perAddress, long? openFileLimit)
+    public ConnectionLimits(int maxConnections, int perAddress, long? openFileLimit, int ipv6PrefixLength = ClientAddress.DefaultIPv6PrefixLength)
     {
+        _ipv6PrefixLength = ipv6PrefixLength;
         Capacity = openFileLimit is { } limit && limit - Reserved(limit) < maxConnections
             ? (int)Math.Max(1, limit - Reserved(limit))
             : maxConnections;
@@ -60,7 +62,7 @@ internal sealed class ConnectionLimits
     /// <summary>Gets the connections admitted at once.</summary>
     public int Capacity { get; }
 
-    /// <summary>Gets the connections one remote address may hold (0: no limit).</summary>
+    /// <summary>Gets the connections one remote address (IPv4) or IPv6 prefix (<see cref="ClientAddress"/>) may hold (0: no limit).</summary>
     public int PerAddress { get; }
 
     /// <summary>Gets the process's open-file limit, when it is known (Linux).</summary>
@@ -69,7 +71,9 @@ internal sealed class ConnectionLimits
     /// <summary>The connection middleware: admits the connection or closes it at once.</summary>
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
-        var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+        // Per anonymous client: an IPv4 address or an IPv6 /64 (ClientAddress); one entry per client with an open
+        // connection, so the table holds at most Capacity entries whatever the number of addresses.
+        var address = connection.RemoteEndPoint is IPEndPoint { Address: var remote } ? ClientAddress.Group(remote, _ipv6PrefixLength) : null;
         if (!TryAdmit(address))
         {
             // Closing without reading: the client sees the connection end before any response.

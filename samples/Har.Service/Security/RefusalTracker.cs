@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Claims;
+using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Har.Service.Security;
@@ -27,8 +28,11 @@ internal sealed class RefusalTracker
     private readonly Counter.Child[] _children;
     private ConcurrentDictionary<string, ClientCounts> _clients = new(StringComparer.Ordinal);
 
-    public RefusalTracker()
+    private readonly int _ipv6PrefixLength;
+
+    public RefusalTracker(IOptions<ServiceOptions> options)
     {
+        _ipv6PrefixLength = options.Value.AnonymousIPv6PrefixLength;
         _children = [.. Statuses.Select(s => Refused.WithLabels(s.ToString(CultureInfo.InvariantCulture)))];
     }
 
@@ -45,7 +49,7 @@ internal sealed class RefusalTracker
         }
 
         _children[slot].Inc();
-        var client = ClientOf(context);
+        var client = ClientOf(context, _ipv6PrefixLength);
         var clients = Volatile.Read(ref _clients);
         if (!clients.TryGetValue(client, out var counts))
         {
@@ -84,12 +88,15 @@ internal sealed class RefusalTracker
         return result;
     }
 
-    /// <summary>The key's name, or "address:" and the remote address (at most 64 characters either way).</summary>
-    public static string ClientOf(HttpContext context)
+    /// <summary>
+    /// The key's name, or "address:" and the anonymous client (<see cref="ClientAddress"/>: the IPv4 address, or the IPv6
+    /// prefix such as <c>2001:db8:1:2::/64</c>), at most 64 characters either way.
+    /// </summary>
+    public static string ClientOf(HttpContext context, int ipv6PrefixLength)
     {
         var client = context.User.FindFirstValue(ClaimTypes.Name) is { } name
             ? "key:" + name
-            : "address:" + (context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            : "address:" + ClientAddress.Describe(ClientAddress.Group(context.Connection.RemoteIpAddress, ipv6PrefixLength), ipv6PrefixLength);
         return client.Length <= 64 ? client : client[..64];
     }
 

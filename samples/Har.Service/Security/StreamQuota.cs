@@ -13,6 +13,8 @@ namespace Har.Service.Security;
 /// 2,000 streams from going idle) and every new device got 503 until those streams went idle. A new stream beyond the quota is 429 with Retry-After; the client's streams keep being
 /// served. Anonymous clients get <see cref="ServiceOptions.MaxStreamsPerAnonymousClient"/>; keys
 /// <see cref="ServiceOptions.MaxStreamsPerKey"/> (none by default, since one backend key often carries many devices).
+/// Anonymous clients are <see cref="ClientAddress"/> groups (an IPv4 address, an IPv6 /64); at most
+/// <see cref="ServiceOptions.MaxTrackedClients"/> of them hold streams, the others share one quota (<see cref="OverflowClient"/>).
 /// A stream id on <c>/v1/predict</c> counts too (<see cref="Use.Prediction"/>): the service keeps state per id there as
 /// well (the predictions held for feedback labels, the device's drift monitor), and new ids evicted other devices' held predictions.
 /// </summary>
@@ -27,12 +29,23 @@ internal sealed class StreamQuota
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Dictionary<string, long>> _clients = new(StringComparer.Ordinal);
+    private readonly Gauge.Child _tracked;
+    private readonly Counter.Child _overflowed;
+    private int _anonymous;
+    private long _lastPrune;
 
     public StreamQuota(IOptions<ServiceOptions> options, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
+        (_tracked, _overflowed) = TrackedClients.Series("stream_quota");
     }
+
+    /// <summary>The client that anonymous clients finding <see cref="ServiceOptions.MaxTrackedClients"/> clients holding streams share (one quota for all of them).</summary>
+    public const string OverflowClient = "address:(untracked clients)";
+
+    /// <summary>Gets the anonymous clients holding streams (at most <see cref="ServiceOptions.MaxTrackedClients"/>, and the overflow client).</summary>
+    public int AnonymousClients => Volatile.Read(ref _anonymous);
 
     /// <summary>
     /// Admits an append to <paramref name="streamId"/> by the context's client: a stream it holds, or a new one within its
@@ -47,7 +60,7 @@ internal sealed class StreamQuota
             return false;
         }
 
-        var (admitted, held, retry) = Admit(RefusalTracker.ClientOf(context), streamId, limit);
+        var (admitted, held, retry) = Admit(RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength), streamId, limit, anonymous: !keyed);
         if (admitted)
         {
             return false;
@@ -80,18 +93,11 @@ internal sealed class StreamQuota
         var before = _time.GetTimestamp() - IdleTicks;
         lock (_gate)
         {
-            foreach (var (client, streams) in _clients.ToList())
-            {
-                Expire(streams, before);
-                if (streams.Count == 0)
-                {
-                    _clients.Remove(client);
-                }
-            }
+            ExpireAll(before);
         }
     }
 
-    internal (bool Admitted, int Held, TimeSpan RetryAfter) Admit(string client, string streamId, int limit)
+    internal (bool Admitted, int Held, TimeSpan RetryAfter) Admit(string client, string streamId, int limit, bool anonymous)
     {
         var now = _time.GetTimestamp();
         var idle = IdleTicks;
@@ -99,7 +105,28 @@ internal sealed class StreamQuota
         {
             if (!_clients.TryGetValue(client, out var streams))
             {
-                _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
+                // A new anonymous client beyond MaxTrackedClients: the clients whose streams all went idle are dropped
+                // first (one pass at most once a second); when none is, it shares the overflow client's quota.
+                if (anonymous && _anonymous >= _options.MaxTrackedClients && now - _lastPrune >= _time.TimestampFrequency)
+                {
+                    _lastPrune = now;
+                    ExpireAll(now - idle);
+                }
+
+                if (anonymous && _anonymous >= _options.MaxTrackedClients)
+                {
+                    _overflowed.Inc();
+                    client = OverflowClient;
+                }
+
+                if (!_clients.TryGetValue(client, out streams))
+                {
+                    _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
+                    if (anonymous && client != OverflowClient)
+                    {
+                        _tracked.Set(++_anonymous);
+                    }
+                }
             }
 
             if (streams.ContainsKey(streamId))
@@ -125,6 +152,24 @@ internal sealed class StreamQuota
     }
 
     private long IdleTicks => (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
+
+    private void ExpireAll(long before)
+    {
+        foreach (var (client, streams) in _clients.ToList())
+        {
+            Expire(streams, before);
+            if (streams.Count == 0)
+            {
+                _clients.Remove(client);
+                if (client.StartsWith("address:", StringComparison.Ordinal) && client != OverflowClient)
+                {
+                    _anonymous--;
+                }
+            }
+        }
+
+        _tracked.Set(_anonymous);
+    }
 
     private static void Expire(Dictionary<string, long> streams, long before)
     {

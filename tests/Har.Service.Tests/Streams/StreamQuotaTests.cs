@@ -55,6 +55,55 @@ public sealed class StreamQuotaTests
     }
 
     [Fact]
+    public async Task ManyAddresses_BeyondMaxTrackedClients_ShareOneQuota_TrackedAndKeyedClientsServed()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "other loopback addresses (127.0.x.y) are routed on Linux");
+
+        // Each address was a client with a quota of its own and an entry of its own, however many addresses: now at most
+        // MaxTrackedClients addresses hold streams, the others share one quota.
+        await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Har:Service:MaxTrackedClients"] = "20",
+            ["Har:Service:MaxStreamsPerAnonymousClient"] = "1",
+            ["Har:Service:StreamIdleTimeout"] = "01:00:00",
+        }, cancellationToken: Ct);
+        using var keyed = service.CreateClient(service.PredictorKey);
+        var frames = Frames(ServiceFixture.ChampionCard(service.ModelsDirectory).ChannelCount, 10);
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 1; i <= 30; i++)
+        {
+            using var client = Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse($"127.0.4.{i}"));
+            using var response = await client.PostAsync($"/v1/streams/s{i}/samples", ServiceFixture.Bytes(frames, "application/octet-stream"), Ct);
+            var body = await response.Content.ReadAsStringAsync(Ct);
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"{(int)response.StatusCode} {body}");
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Assert.Contains("Too many streams", body, StringComparison.Ordinal);
+            }
+
+            statuses.Add(response.StatusCode);
+        }
+
+        // Twenty addresses with a stream each, then one stream for the ten others together.
+        Assert.All(statuses.Take(21), s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.All(statuses.Skip(21), s => Assert.Equal(HttpStatusCode.TooManyRequests, s));
+        var tracked = await ServiceQueries.MetricAsync(keyed, "har_service_tracked_clients", Ct);
+        Assert.Equal(20, tracked["{table=\"stream_quota\"}"]);
+        var overflow = await ServiceQueries.MetricAsync(keyed, "har_service_client_overflow_total", Ct);
+        Assert.Equal(10, overflow["{table=\"stream_quota\"}"]);
+
+        // A tracked address keeps its stream, and keys are not counted.
+        using (var first = Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse("127.0.4.1")))
+        {
+            Assert.Equal(HttpStatusCode.OK, await AppendAsync(first, "s1", frames));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await AppendAsync(keyed, "k1", frames));
+        Assert.False(service.HasExited, service.Output);
+    }
+
+    [Fact]
     public async Task KeyAtItsQuota_NewStreamIs429NamingTheKeySetting_OtherKeysServed()
     {
         await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
