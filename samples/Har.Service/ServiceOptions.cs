@@ -150,8 +150,9 @@ public sealed class ServiceOptions
     /// idle long enough (the rate limiters: about 17 s unseen; the stream quota: every stream idle for
     /// <see cref="StreamIdleTimeout"/>); when none is, it shares one overflow partition with every other such client (one
     /// budget, one stream quota), counted in <c>har_service_client_overflow_total{table}</c>. Keys are not counted (there
-    /// are as many as configured). About 2.5 KB per tracked client for the rate limiters (100,000: about 250 MB at most,
-    /// reached only by that many clients within about 17 s), plus a stream quota entry (under 1 KB with a few streams).
+    /// are as many as configured). About 1 KB per tracked client for the rate limiters (their three partitions and the
+    /// table's entry; 100,000: about 100 MB at most, reached only by that many clients within about 17 s), plus a stream
+    /// quota entry per client holding streams (about 200 bytes and its stream ids).
     /// </summary>
     /// <value>The default value is 100,000.</value>
     [Range(1, 10_000_000)]

@@ -58,6 +58,7 @@ public sealed class TrackedClientTests
         }
 
         var bound = 2 + (int)Math.Ceiling(elapsed.Elapsed.TotalSeconds) + 1;
+        TestContext.Current.SendDiagnosticMessage($"40 untracked addresses: {served} of 80 requests served in {elapsed.Elapsed.TotalSeconds:0.0} s (one shared budget: at most {bound})");
         Assert.True(served <= bound, $"{served} of 80 requests of 40 untracked addresses were served in {elapsed.Elapsed.TotalSeconds:0.0} s; one shared budget serves at most {bound}");
         Assert.Equal(MaxTrackedClients, await MetricAsync(metrics, "har_service_tracked_clients", "rate_limits"));
         Assert.Equal(80, await MetricAsync(metrics, "har_service_client_overflow_total", "rate_limits"));
@@ -74,6 +75,7 @@ public sealed class TrackedClientTests
 
         // Once the tracked clients have been idle long enough, a new address takes the place of one of them (bounded wait).
         using var newcomer = ClientFrom(service, IPAddress.Parse("127.0.3.1"));
+        var waited = Stopwatch.StartNew();
         Assert.True(
             await ServiceQueries.EventuallyAsync(
                 async () =>
@@ -85,6 +87,7 @@ public sealed class TrackedClientTests
                 TimeSpan.FromSeconds(120),
                 Ct),
             "a new address never got an entry after the tracked ones went idle");
+        TestContext.Current.SendDiagnosticMessage($"a new address got an entry {waited.Elapsed.TotalSeconds:0} s after the table was last used by the tracked clients but one");
         Assert.InRange(await MetricAsync(metrics, "har_service_tracked_clients", "rate_limits"), 1, MaxTrackedClients);
         Assert.False(service.HasExited, service.Output);
     }
