@@ -146,13 +146,14 @@ public sealed class ServiceOptions
     /// <summary>
     /// Most anonymous clients (IPv4 addresses, IPv6 prefixes of <see cref="AnonymousIPv6PrefixLength"/>) each per-client
     /// structure keeps state for: the rate limiters' partitions (request rate, prediction concurrency, window budget:
-    /// one table for the three) and the stream quota's clients. A new client finding a table full takes the place of one
-    /// idle long enough (the rate limiters: about 17 s unseen; the stream quota: every stream idle for
+    /// one table for the three) and the stream quota's clients, which hold at most this many streams in all (not
+    /// clients × <see cref="MaxStreamsPerAnonymousClient"/>). A new client (or stream) finding a table full takes the
+    /// place of one idle long enough (the rate limiters: about 17 s unseen; the stream quota: streams idle for
     /// <see cref="StreamIdleTimeout"/>); when none is, it shares one overflow partition with every other such client (one
     /// budget, one stream quota), counted in <c>har_service_client_overflow_total{table}</c>. Keys are not counted (there
     /// are as many as configured). About 1 KB per tracked client for the rate limiters (their three partitions and the
     /// table's entry; 100,000: about 100 MB at most, reached only by that many clients within about 17 s), plus a stream
-    /// quota entry per client holding streams (about 200 bytes and its stream ids).
+    /// quota entry per client and stream held (about 200 bytes each with its id).
     /// </summary>
     /// <value>The default value is 100,000.</value>
     [Range(1, 10_000_000)]

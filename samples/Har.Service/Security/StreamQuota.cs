@@ -14,7 +14,9 @@ namespace Har.Service.Security;
 /// served. Anonymous clients get <see cref="ServiceOptions.MaxStreamsPerAnonymousClient"/>; keys
 /// <see cref="ServiceOptions.MaxStreamsPerKey"/> (none by default, since one backend key often carries many devices).
 /// Anonymous clients are <see cref="ClientAddress"/> groups (an IPv4 address, an IPv6 /64); at most
-/// <see cref="ServiceOptions.MaxTrackedClients"/> of them hold streams, the others share one quota (<see cref="OverflowClient"/>).
+/// <see cref="ServiceOptions.MaxTrackedClients"/> of them hold streams, holding at most as many streams in all, and new
+/// clients or streams beyond that share one quota (<see cref="OverflowClient"/>): the quota's memory is bounded, not
+/// clients × their quota.
 /// A stream id on <c>/v1/predict</c> counts too (<see cref="Use.Prediction"/>): the service keeps state per id there as
 /// well (the predictions held for feedback labels, the device's drift monitor), and new ids evicted other devices' held predictions.
 /// </summary>
@@ -32,6 +34,7 @@ internal sealed class StreamQuota
     private readonly Gauge.Child _tracked;
     private readonly Counter.Child _overflowed;
     private int _anonymous;
+    private int _anonymousStreams;
     private long _lastPrune;
 
     public StreamQuota(IOptions<ServiceOptions> options, TimeProvider time)
@@ -44,8 +47,6 @@ internal sealed class StreamQuota
     /// <summary>The client that anonymous clients finding <see cref="ServiceOptions.MaxTrackedClients"/> clients holding streams share (one quota for all of them).</summary>
     public const string OverflowClient = "address:(untracked clients)";
 
-    /// <summary>Gets the anonymous clients holding streams (at most <see cref="ServiceOptions.MaxTrackedClients"/>, and the overflow client).</summary>
-    public int AnonymousClients => Volatile.Read(ref _anonymous);
 
     /// <summary>
     /// Admits an append to <paramref name="streamId"/> by the context's client: a stream it holds, or a new one within its
@@ -60,7 +61,7 @@ internal sealed class StreamQuota
             return false;
         }
 
-        var (admitted, held, retry) = Admit(RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength), streamId, limit, anonymous: !keyed);
+        var (admitted, held, retry, shared) = Admit(RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength), streamId, limit, anonymous: !keyed);
         if (admitted)
         {
             return false;
@@ -72,7 +73,7 @@ internal sealed class StreamQuota
         await Results.Problem(
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many streams",
-            detail: string.Create(CultureInfo.InvariantCulture, $"This client holds {held} streams, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
+            detail: string.Create(CultureInfo.InvariantCulture, $"{(shared ? $"The service tracks the most anonymous clients or streams it may (Har:Service:MaxTrackedClients), and new ones share one quota: they hold {held} streams" : $"This client holds {held} streams")}, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
             .ExecuteAsync(context);
         return true;
     }
@@ -97,59 +98,83 @@ internal sealed class StreamQuota
         }
     }
 
-    internal (bool Admitted, int Held, TimeSpan RetryAfter) Admit(string client, string streamId, int limit, bool anonymous)
+    internal (bool Admitted, int Held, TimeSpan RetryAfter, bool Shared) Admit(string client, string streamId, int limit, bool anonymous)
     {
         var now = _time.GetTimestamp();
         var idle = IdleTicks;
         lock (_gate)
         {
-            if (!_clients.TryGetValue(client, out var streams))
+            _clients.TryGetValue(client, out var streams);
+            if (streams is not null && streams.ContainsKey(streamId))
             {
-                // A new anonymous client beyond MaxTrackedClients: the clients whose streams all went idle are dropped
-                // first (one pass at most once a second); when none is, it shares the overflow client's quota.
-                if (anonymous && _anonymous >= _options.MaxTrackedClients && now - _lastPrune >= _time.TimestampFrequency)
-                {
-                    _lastPrune = now;
-                    ExpireAll(now - idle);
-                }
+                streams[streamId] = now;
+                return (true, streams.Count, TimeSpan.Zero, false);
+            }
 
-                if (anonymous && _anonymous >= _options.MaxTrackedClients)
-                {
-                    _overflowed.Inc();
-                    client = OverflowClient;
-                }
+            // A new stream of an anonymous client: at most MaxTrackedClients anonymous clients hold streams, and at most as
+            // many streams in all. Beyond either, the streams that went idle (and clients left with none) are dropped
+            // first, in one pass at most once a second; when that frees nothing, the stream counts against the quota
+            // that every such client shares (a stream it created there before is found there).
+            if (anonymous && Full(streams) && now - _lastPrune >= _time.TimestampFrequency)
+            {
+                _lastPrune = now;
+                ExpireAll(now - idle);
+                _clients.TryGetValue(client, out streams);
+            }
 
-                if (!_clients.TryGetValue(client, out streams))
+            var shared = false;
+            if (anonymous && Full(streams))
+            {
+                _overflowed.Inc();
+                client = OverflowClient;
+                shared = true;
+                _clients.TryGetValue(client, out streams);
+                if (streams is not null && streams.ContainsKey(streamId))
                 {
-                    _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
-                    if (anonymous && client != OverflowClient)
-                    {
-                        _tracked.Set(++_anonymous);
-                    }
+                    streams[streamId] = now;
+                    return (true, streams.Count, TimeSpan.Zero, true);
                 }
             }
 
-            if (streams.ContainsKey(streamId))
+            if (streams is null)
             {
-                streams[streamId] = now;
-                return (true, streams.Count, TimeSpan.Zero);
+                _clients[client] = streams = new Dictionary<string, long>(StringComparer.Ordinal);
+                if (IsTracked(client))
+                {
+                    _tracked.Set(++_anonymous);
+                }
             }
 
             if (streams.Count >= limit)
             {
-                Expire(streams, now - idle);
+                var expired = Expire(streams, now - idle);
+                if (IsTracked(client))
+                {
+                    _anonymousStreams -= expired;
+                }
             }
 
             if (streams.Count >= limit)
             {
                 var oldest = streams.Values.Min();
-                return (false, streams.Count, _time.GetElapsedTime(now, oldest + idle) is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1));
+                return (false, streams.Count, _time.GetElapsedTime(now, oldest + idle) is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1), shared);
             }
 
             streams[streamId] = now;
-            return (true, streams.Count, TimeSpan.Zero);
+            if (IsTracked(client))
+            {
+                _anonymousStreams++;
+            }
+
+            return (true, streams.Count, TimeSpan.Zero, shared);
         }
     }
+
+    /// <summary>Whether a new stream of an anonymous client (with <paramref name="streams"/>, or none yet) finds no room.</summary>
+    private bool Full(Dictionary<string, long>? streams) =>
+        (streams is null && _anonymous >= _options.MaxTrackedClients) || _anonymousStreams >= _options.MaxTrackedClients;
+
+    private static bool IsTracked(string client) => client.StartsWith("address:", StringComparison.Ordinal) && client != OverflowClient;
 
     private long IdleTicks => (long)(_options.StreamIdleTimeout.TotalSeconds * _time.TimestampFrequency);
 
@@ -157,11 +182,16 @@ internal sealed class StreamQuota
     {
         foreach (var (client, streams) in _clients.ToList())
         {
-            Expire(streams, before);
+            var expired = Expire(streams, before);
+            if (IsTracked(client))
+            {
+                _anonymousStreams -= expired;
+            }
+
             if (streams.Count == 0)
             {
                 _clients.Remove(client);
-                if (client.StartsWith("address:", StringComparison.Ordinal) && client != OverflowClient)
+                if (IsTracked(client))
                 {
                     _anonymous--;
                 }
@@ -171,14 +201,18 @@ internal sealed class StreamQuota
         _tracked.Set(_anonymous);
     }
 
-    private static void Expire(Dictionary<string, long> streams, long before)
+    private static int Expire(Dictionary<string, long> streams, long before)
     {
+        var expired = 0;
         foreach (var (id, last) in streams.ToList())
         {
             if (last < before)
             {
                 streams.Remove(id);
+                expired++;
             }
         }
+
+        return expired;
     }
 }

@@ -104,6 +104,61 @@ public sealed class StreamQuotaTests
     }
 
     [Fact]
+    public async Task TrackedClientsHoldingMaxTrackedClientsStreams_NewStreamsShareOneQuota_HeldStreamsServed()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "other loopback addresses (127.0.x.y) are routed on Linux");
+
+        // The stream ids the quota keeps are bounded in all, not only per client (clients × quota was unbounded in practice:
+        // 100,000 clients × 1,000 streams): at most MaxTrackedClients, and new streams beyond them share one quota.
+        await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Har:Service:MaxTrackedClients"] = "20",
+            ["Har:Service:MaxStreamsPerAnonymousClient"] = "5",
+            ["Har:Service:StreamIdleTimeout"] = "01:00:00",
+        }, cancellationToken: Ct);
+        using var keyed = service.CreateClient(service.PredictorKey);
+        var frames = Frames(ServiceFixture.ChampionCard(service.ModelsDirectory).ChannelCount, 10);
+        var clients = Enumerable.Range(1, 6).Select(i => Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse($"127.0.5.{i}"))).ToArray();
+        try
+        {
+            // Four clients with 5 streams each: 20 streams, the most the quota tracks.
+            for (var c = 0; c < 4; c++)
+            {
+                for (var s = 0; s < 5; s++)
+                {
+                    Assert.Equal(HttpStatusCode.OK, await AppendAsync(clients[c], $"c{c}s{s}", frames));
+                }
+            }
+
+            // A fifth client's streams go to the shared quota (5), and a sixth client finds it full.
+            for (var s = 0; s < 5; s++)
+            {
+                Assert.Equal(HttpStatusCode.OK, await AppendAsync(clients[4], $"c4s{s}", frames));
+            }
+
+            using (var refused = await clients[5].PostAsync("/v1/streams/c5s0/samples", ServiceFixture.Bytes(frames, "application/octet-stream"), Ct))
+            {
+                var body = await refused.Content.ReadAsStringAsync(Ct);
+                Assert.True(refused.StatusCode == HttpStatusCode.TooManyRequests, $"{(int)refused.StatusCode} {body}");
+                Assert.Contains("Har:Service:MaxTrackedClients", body, StringComparison.Ordinal);
+            }
+
+            // Held streams are served, in a client's own quota and in the shared one; keys are not counted.
+            Assert.Equal(HttpStatusCode.OK, await AppendAsync(clients[0], "c0s0", frames));
+            Assert.Equal(HttpStatusCode.OK, await AppendAsync(clients[4], "c4s0", frames));
+            Assert.Equal(HttpStatusCode.OK, await AppendAsync(keyed, "k1", frames));
+            var tracked = await ServiceQueries.MetricAsync(keyed, "har_service_tracked_clients", Ct);
+            Assert.Equal(4, tracked["{table=\"stream_quota\"}"]);
+            var overflow = await ServiceQueries.MetricAsync(keyed, "har_service_client_overflow_total", Ct);
+            Assert.Equal(7, overflow["{table=\"stream_quota\"}"]);
+        }
+        finally
+        {
+            Array.ForEach(clients, c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task KeyAtItsQuota_NewStreamIs429NamingTheKeySetting_OtherKeysServed()
     {
         await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string>
