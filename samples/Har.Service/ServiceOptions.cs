@@ -61,8 +61,8 @@ public sealed class ServiceOptions
     public int MaxWindowsPerRequest { get; set; } = 64;
 
     /// <summary>
-    /// Prediction requests (<c>/v1/predict</c>, stream appends) one client (API key, or remote address when
-    /// anonymous) may have in progress; further ones wait in a per-client queue of
+    /// Prediction requests (<c>/v1/predict</c>, stream appends) one client (API key, or anonymous client: an IPv4
+    /// address or IPv6 prefix, <see cref="AnonymousIPv6PrefixLength"/>) may have in progress; further ones wait in a per-client queue of
     /// <see cref="PredictionQueuePerClient"/>, beyond which they get 429 with Retry-After.
     /// </summary>
     [Range(1, 1024)]
@@ -73,7 +73,7 @@ public sealed class ServiceOptions
     public int PredictionQueuePerClient { get; set; } = 16;
 
     /// <summary>
-    /// Windows per second one anonymous client (remote address) may have scored, charged per request before anything
+    /// Windows per second one anonymous client (an IPv4 address or IPv6 prefix, <see cref="AnonymousIPv6PrefixLength"/>) may have scored, charged per request before anything
     /// is scored or appended (429 with Retry-After beyond): the batching queue is first come, first served, so this
     /// caps the share of the model an anonymous client can take. A device at 50 Hz with a stride of 100 frames needs 0.5.
     /// </summary>
@@ -89,7 +89,7 @@ public sealed class ServiceOptions
     public int MaxStreams { get; set; } = 10_000;
 
     /// <summary>
-    /// Streams one anonymous client (remote address) may hold at once: a client holds a stream while it sent it samples
+    /// Streams one anonymous client (an IPv4 address or IPv6 prefix, <see cref="AnonymousIPv6PrefixLength"/>) may hold at once: a client holds a stream while it sent it samples
     /// within <see cref="StreamIdleTimeout"/>. A new stream beyond it is 429 with Retry-After; the client's other streams
     /// are served. It keeps one address from filling the stream table (<see cref="MaxStreams"/>) that every new device
     /// needs: at the default, a tenth of it. Behind a reverse proxy every anonymous device has the proxy's address and
@@ -128,7 +128,7 @@ public sealed class ServiceOptions
     /// <summary>Origins allowed by CORS. Empty: no cross-origin access. <c>*</c> is refused (keys are credentials).</summary>
     public List<string> CorsOrigins { get; set; } = [];
 
-    /// <summary>Requests per second per client (API key, or remote address when anonymous) before 429.</summary>
+    /// <summary>Requests per second per client (API key, or IPv4 address or IPv6 prefix when anonymous: <see cref="AnonymousIPv6PrefixLength"/>) before 429.</summary>
     [Range(1, 1_000_000)]
     public int RateLimitPerSecond { get; set; } = 2000;
 
@@ -219,7 +219,7 @@ public sealed class ServiceOptions
     public int MaxConnections { get; set; } = 20_000;
 
     /// <summary>
-    /// Connections one remote address may hold at once; one beyond it is closed as soon as it is accepted (counted in
+    /// Connections one remote address (an IPv6 prefix of <see cref="AnonymousIPv6PrefixLength"/> counts as one) may hold at once; one beyond it is closed as soon as it is accepted (counted in
     /// <c>har_service_connections_refused_total{reason="address"}</c>), so one client cannot take every connection.
     /// Behind a reverse proxy every connection has the proxy's address: set it above the proxy's connections to the
     /// service (nginx: its upstream keepalive plus the requests it sends at once), or 0 for no limit.

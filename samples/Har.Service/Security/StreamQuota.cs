@@ -6,7 +6,7 @@ using Prometheus;
 namespace Har.Service.Security;
 
 /// <summary>
-/// Streams per client: how many streams one client (an API key, or a remote address when anonymous) may hold in the
+/// Streams per client: how many streams one client (an API key, or an IPv4 address or IPv6 prefix when anonymous) may hold in the
 /// stream table at once. A client holds a stream while it sent it samples within <see cref="ServiceOptions.StreamIdleTimeout"/>
 /// (the stream's buffer lives that long). Without it one client could fill the table (<see cref="ServiceOptions.MaxStreams"/>;
 /// the hostile-client probe filled it with one predictor key, and the window budget lets one anonymous address keep about
@@ -73,7 +73,7 @@ internal sealed class StreamQuota
         await Results.Problem(
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many streams",
-            detail: string.Create(CultureInfo.InvariantCulture, $"{(shared ? $"The service tracks the most anonymous clients or streams it may (Har:Service:MaxTrackedClients), and new ones share one quota: they hold {held} streams" : $"This client holds {held} streams")}, the most one {(keyed ? "API key" : "anonymous client (remote address)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
+            detail: string.Create(CultureInfo.InvariantCulture, $"{(shared ? $"The service tracks the most anonymous clients or streams it may (Har:Service:MaxTrackedClients), and new ones share one quota: they hold {held} streams" : $"This client holds {held} streams")}, the most one {(keyed ? "API key" : "anonymous client (IPv4 address or IPv6 prefix)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
             .ExecuteAsync(context);
         return true;
     }
