@@ -347,6 +347,30 @@ internal sealed class ServiceProcess : IAsyncDisposable
         return client;
     }
 
+    /// <summary>A client whose connections come from <paramref name="local"/> (any 127.x.y.z on Linux: another client address).</summary>
+    public HttpClient CreateClientFrom(IPAddress local)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(local, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
     public bool HasExited => _process.HasExited;
 
     public async ValueTask DisposeAsync()

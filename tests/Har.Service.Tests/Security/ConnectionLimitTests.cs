@@ -26,7 +26,7 @@ public sealed class ConnectionLimitTests
         {
             ["Har:Service:MaxConnectionsPerAddress"] = "20",
         }, cancellationToken: Ct);
-        using var other = ClientFrom(service, OtherAddress);
+        using var other = service.CreateClientFrom(OtherAddress);
 
         // Only the query's own connection is open (the start-up poll's connection was closed), bounded wait.
         Assert.True(
@@ -206,27 +206,4 @@ public sealed class ConnectionLimitTests
         }
     }
 
-    /// <summary>A client whose connections come from <paramref name="local"/>.</summary>
-    private static HttpClient ClientFrom(ServiceProcess service, IPAddress local)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(local, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-    }
 }

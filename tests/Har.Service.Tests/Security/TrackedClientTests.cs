@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Har.Service.Tests.Security;
 
@@ -38,7 +37,7 @@ public sealed class TrackedClientTests
         // Twenty addresses: each is a client of its own, with its own budget of 2 requests.
         for (var i = 1; i <= MaxTrackedClients; i++)
         {
-            using var client = ClientFrom(service, IPAddress.Parse($"127.0.1.{i}"));
+            using var client = service.CreateClientFrom(IPAddress.Parse($"127.0.1.{i}"));
             Assert.Equal([HttpStatusCode.NotFound, HttpStatusCode.NotFound], [await GetAsync(client), await GetAsync(client)]);
         }
 
@@ -50,7 +49,7 @@ public sealed class TrackedClientTests
         var served = 0;
         for (var i = 1; i <= 40; i++)
         {
-            using var client = ClientFrom(service, IPAddress.Parse($"127.0.2.{i}"));
+            using var client = service.CreateClientFrom(IPAddress.Parse($"127.0.2.{i}"));
             for (var r = 0; r < 2; r++)
             {
                 served += await GetAsync(client) == HttpStatusCode.TooManyRequests ? 0 : 1;
@@ -64,7 +63,7 @@ public sealed class TrackedClientTests
         Assert.Equal(80, await MetricAsync(metrics, "har_service_client_overflow_total", "rate_limits"));
 
         // A tracked address keeps its own budget meanwhile (refilled: it waited; bounded wait on the real clock).
-        using (var tracked = ClientFrom(service, IPAddress.Parse("127.0.1.1")))
+        using (var tracked = service.CreateClientFrom(IPAddress.Parse("127.0.1.1")))
         {
             Assert.True(
                 await ServiceQueries.EventuallyAsync(async () => await GetAsync(tracked) == HttpStatusCode.NotFound, TimeSpan.FromSeconds(30), Ct),
@@ -74,7 +73,7 @@ public sealed class TrackedClientTests
         Assert.Equal(80, await MetricAsync(metrics, "har_service_client_overflow_total", "rate_limits"));
 
         // Once the tracked clients have been idle long enough, a new address takes the place of one of them (bounded wait).
-        using var newcomer = ClientFrom(service, IPAddress.Parse("127.0.3.1"));
+        using var newcomer = service.CreateClientFrom(IPAddress.Parse("127.0.3.1"));
         var waited = Stopwatch.StartNew();
         Assert.True(
             await ServiceQueries.EventuallyAsync(
@@ -101,27 +100,4 @@ public sealed class TrackedClientTests
     private static async Task<double> MetricAsync(HttpClient client, string name, string table) =>
         (await ServiceQueries.MetricAsync(client, name, Ct)).GetValueOrDefault($"{{table=\"{table}\"}}", double.NaN);
 
-    /// <summary>A client whose connections come from <paramref name="local"/>.</summary>
-    internal static HttpClient ClientFrom(ServiceProcess service, IPAddress local)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(local, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-    }
 }

@@ -73,7 +73,7 @@ public sealed class StreamQuotaTests
         var statuses = new List<HttpStatusCode>();
         for (var i = 1; i <= 30; i++)
         {
-            using var client = Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse($"127.0.4.{i}"));
+            using var client = service.CreateClientFrom(IPAddress.Parse($"127.0.4.{i}"));
             using var response = await client.PostAsync($"/v1/streams/s{i}/samples", ServiceFixture.Bytes(frames, "application/octet-stream"), Ct);
             var body = await response.Content.ReadAsStringAsync(Ct);
             Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"{(int)response.StatusCode} {body}");
@@ -94,7 +94,7 @@ public sealed class StreamQuotaTests
         Assert.Equal(10, overflow["{table=\"stream_quota\"}"]);
 
         // A tracked address keeps its stream, and keys are not counted.
-        using (var first = Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse("127.0.4.1")))
+        using (var first = service.CreateClientFrom(IPAddress.Parse("127.0.4.1")))
         {
             Assert.Equal(HttpStatusCode.OK, await AppendAsync(first, "s1", frames));
         }
@@ -118,7 +118,7 @@ public sealed class StreamQuotaTests
         }, cancellationToken: Ct);
         using var keyed = service.CreateClient(service.PredictorKey);
         var frames = Frames(ServiceFixture.ChampionCard(service.ModelsDirectory).ChannelCount, 10);
-        var clients = Enumerable.Range(1, 6).Select(i => Security.TrackedClientTests.ClientFrom(service, IPAddress.Parse($"127.0.5.{i}"))).ToArray();
+        var clients = Enumerable.Range(1, 6).Select(i => service.CreateClientFrom(IPAddress.Parse($"127.0.5.{i}"))).ToArray();
         try
         {
             // Four clients with 5 streams each: 20 streams, the most the quota tracks.
