@@ -125,6 +125,13 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 // Order matters for the audit log: every refusal (401 for invalid credentials, 401/403 from authorization, 429 from
 // the rate limiter, 404/405 from routing) is counted by the outermost middleware; only requests that passed authentication,
 // rate limiting and authorization reach the audit middleware (issue 17, point 2).
+// Behind trusted proxies (Har:Service:TrustedProxies) the client is the address their X-Forwarded-For names, for
+// every per-client limit, the refusal summary and the audit log; first, so everything after sees it.
+if (HostingExtensions.ForwardedHeaders(options) is { } forwarded)
+{
+    app.UseForwardedHeaders(forwarded);
+}
+
 app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();

@@ -227,6 +227,17 @@ public sealed class ServiceOptions
     /// </summary>
     [Range(0, 10_000_000)]
     public int MaxConnectionsPerAddress { get; set; } = 1000;
+
+    /// <summary>
+    /// The reverse proxies (addresses such as <c>10.0.0.7</c>, or networks such as <c>10.0.0.0/8</c>) whose
+    /// <c>X-Forwarded-For</c> header names the client: a request whose connection comes from one of them is treated as
+    /// coming from the last address that header lists, for every per-client limit (request rate, prediction concurrency,
+    /// window budget, stream quota), the refusal summary and the audit log's <c>remote</c>. Behind nginx or an ingress
+    /// every anonymous client otherwise has the proxy's address and shares one budget. A header from any other address is
+    /// ignored, so clients cannot choose their own address. Connections are still counted per connecting address
+    /// (<see cref="MaxConnectionsPerAddress"/>: the proxy's). Default: none.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
 }
 
 /// <summary>One API key.</summary>

@@ -111,6 +111,41 @@ internal static partial class HostingExtensions
     }
 
     /// <summary>
+    /// The forwarded-headers options for <see cref="ServiceOptions.TrustedProxies"/>: <c>X-Forwarded-For</c> only, its last
+    /// address (the one the trusted proxy added), from the listed proxies only; null when none is listed.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An entry is neither an IP address nor a network in CIDR notation.</exception>
+    public static ForwardedHeadersOptions? ForwardedHeaders(ServiceOptions options)
+    {
+        if (options.TrustedProxies.Count == 0)
+        {
+            return null;
+        }
+
+        var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor, ForwardLimit = 1 };
+        forwarded.KnownProxies.Clear();
+        forwarded.KnownIPNetworks.Clear();
+        foreach (var entry in options.TrustedProxies)
+        {
+            var text = entry.Trim();
+            if (text.Contains('/', StringComparison.Ordinal) && System.Net.IPNetwork.TryParse(text, out var network))
+            {
+                forwarded.KnownIPNetworks.Add(network);
+            }
+            else if (!text.Contains('/', StringComparison.Ordinal) && System.Net.IPAddress.TryParse(text, out var address))
+            {
+                forwarded.KnownProxies.Add(address);
+            }
+            else
+            {
+                throw new InvalidOperationException($"Har:Service:TrustedProxies contains '{entry}', which is neither an IP address (10.0.0.7, fd00::7) nor a network in CIDR notation (10.0.0.0/8, fd00::/8) with no bits set past its prefix.");
+            }
+        }
+
+        return forwarded;
+    }
+
+    /// <summary>
     /// The HTTP request metrics, labelled by status code, method and endpoint (the route pattern) only. prometheus-net's
     /// defaults also label by the route values named <c>controller</c> and <c>action</c> (MVC's), and
     /// <c>/v1/rollouts/current/{action}</c> has one: each action an anonymous client invented (answered 401) added 21

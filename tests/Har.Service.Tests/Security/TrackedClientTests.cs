@@ -99,5 +99,4 @@ public sealed class TrackedClientTests
 
     private static async Task<double> MetricAsync(HttpClient client, string name, string table) =>
         (await ServiceQueries.MetricAsync(client, name, Ct)).GetValueOrDefault($"{{table=\"{table}\"}}", double.NaN);
-
 }
