@@ -29,12 +29,14 @@ if (!listRoutes)
     Directory.CreateDirectory(dataDirectory);
 }
 
+Microsoft.AspNetCore.Builder.ForwardedHeadersOptions? forwarded;
 using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
 {
     var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
     List<ApiKeyEntry> keys;
     try
     {
+        forwarded = HostingExtensions.ForwardedHeaders(options); // checked before anything is written
         // --list-routes needs no key: it must not generate (and write) an operator key where it happens to run.
         keys = listRoutes ? [] : ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
         WebhookOptions.Validate(options.Webhooks);
@@ -127,7 +129,7 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 // rate limiting and authorization reach the audit middleware (issue 17, point 2).
 // Behind trusted proxies (Har:Service:TrustedProxies) the client is the address their X-Forwarded-For names, for
 // every per-client limit, the refusal summary and the audit log; first, so everything after sees it.
-if (HostingExtensions.ForwardedHeaders(options) is { } forwarded)
+if (forwarded is not null)
 {
     app.UseForwardedHeaders(forwarded);
 }

@@ -138,7 +138,7 @@ internal static partial class HostingExtensions
             }
             else
             {
-                throw new InvalidOperationException($"Har:Service:TrustedProxies contains '{entry}', which is neither an IP address (10.0.0.7, fd00::7) nor a network in CIDR notation (10.0.0.0/8, fd00::/8) with no bits set past its prefix.");
+                throw new InvalidOperationException($"Har:Service:TrustedProxies contains '{entry}', which is neither an IP address (10.0.0.7, fd00::7) nor a network in CIDR notation (10.0.0.0/8, fd00::/8).");
             }
         }
 

@@ -52,15 +52,16 @@ public sealed class TrustedProxyTests
     }
 
     [Fact]
-    public async Task TrustedProxies_AnEntryThatIsNotAnAddressOrNetwork_StopsTheStartNamingIt()
+    public async Task TrustedProxies_AnEntryThatIsNotAnAddressOrNetwork_StopsTheStartWithExitCode2NamingIt()
     {
         var (exitCode, output) = await ServiceProcess.RunUntilExitAsync(new Dictionary<string, string>
         {
             ["Har:Service:TrustedProxies:0"] = "10.0.0.0/33",
         }, Ct);
 
-        Assert.NotEqual(0, exitCode);
-        Assert.Contains("Har:Service:TrustedProxies contains '10.0.0.0/33'", output, StringComparison.Ordinal);
+        Assert.Equal(2, exitCode); // a configuration mistake: one line saying what is wrong, no stack trace
+        Assert.Contains("Har:Service:TrustedProxies contains \\u002710.0.0.0/33\\u0027", output, StringComparison.Ordinal); // the JSON log's escaping of '...'
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
     }
 
     private static async Task<HttpStatusCode> GetAsync(HttpClient client, string forwardedFor)
