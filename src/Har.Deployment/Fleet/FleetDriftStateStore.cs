@@ -34,6 +34,16 @@ public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
     public FleetDriftStateStore(string connectionString, TimeSpan? retention = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        try
+        {
+            // Checked here: at a tick, a bad string would be counted as a failed lookup and retried forever, like an outage.
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"The connection string is not a valid Npgsql connection string ({ex.Message}); expected e.g. 'Host=db;Database=har;Username=har;Password=...'.", nameof(connectionString), ex);
+        }
+
         _retention = retention ?? TimeSpan.FromDays(7);
         ArgumentOutOfRangeException.ThrowIfLessThan(_retention, TimeSpan.FromHours(1), nameof(retention));
         _connectionString = connectionString;

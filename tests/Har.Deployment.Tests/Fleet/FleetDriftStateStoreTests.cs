@@ -98,6 +98,16 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public void Constructor_NotAConnectionString_IsRefusedAtOnce_NotAtTheMonitorsFirstTick()
+    {
+        // A monitor counts a store's exception as a failed lookup and tries again at its next tick: a connection string that
+        // can never work must fail where it is given, with what was expected.
+        var ex = Assert.Throws<ArgumentException>(() => new FleetDriftStateStore("Hots=db;Port=five"));
+        Assert.Equal("connectionString", ex.ParamName);
+        Assert.Contains("not a valid Npgsql connection string", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Load_PostgresUnreachable_ThrowsIOException_AndWorksOnceItAnswers()
     {
         var connectionString = await cluster.CreateDatabaseAsync();
