@@ -112,6 +112,100 @@ internal static class OnnxModelEditor
         return output.ToArray();
     }
 
+    // TensorProto.name = 8, raw_data = 9, external_data = 13 (StringStringEntryProto), data_location = 14 (EXTERNAL = 1).
+
+    /// <summary>
+    /// Returns <paramref name="model"/> with its first initializer that holds <c>raw_data</c> moved to external data:
+    /// the tensor names <paramref name="location"/> (offset 0, its length) and <paramref name="data"/> is what that file
+    /// must hold — what <c>onnx.save_model(..., save_as_external_data=True)</c> writes for that tensor. With the data file
+    /// beside it, ONNX Runtime loads the model and computes what the original computes.
+    /// </summary>
+    public static byte[] WithExternalInitializer(byte[] model, string location, out byte[] data, out string tensorName)
+    {
+        byte[]? moved = null;
+        string? name = null;
+        byte[] RewriteTensor(byte[] tensor)
+        {
+            var output = new MemoryStream();
+            byte[]? raw = null;
+            foreach (var field in Fields(tensor))
+            {
+                if (field.Number == 9 && field.WireType == 2)
+                {
+                    raw = field.Payload;
+                    continue;
+                }
+
+                if (field.Number == 8 && field.WireType == 2)
+                {
+                    name = Encoding.UTF8.GetString(field.Payload);
+                }
+
+                output.Write(field.Raw);
+            }
+
+            WriteBytes(output, 13, Entry("location", location));
+            WriteBytes(output, 13, Entry("offset", "0"));
+            WriteBytes(output, 13, Entry("length", raw!.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            WriteTag(output, 14, 0);
+            WriteVarint(output, 1);
+            moved = raw;
+            return output.ToArray();
+        }
+
+        byte[] RewriteGraph(byte[] graph)
+        {
+            var output = new MemoryStream();
+            foreach (var field in Fields(graph))
+            {
+                if (moved is null && field.Number == 5 && field.WireType == 2 && Fields(field.Payload).Any(f => f.Number == 9 && f.Payload.Length > 0))
+                {
+                    WriteBytes(output, 5, RewriteTensor(field.Payload));
+                    continue;
+                }
+
+                output.Write(field.Raw);
+            }
+
+            return output.ToArray();
+        }
+
+        var result = Nested(model, [7], RewriteGraph);
+        data = moved ?? throw new InvalidDataException("The model has no initializer with raw_data to move.");
+        tensorName = name ?? string.Empty;
+        return result;
+    }
+
+    /// <summary>
+    /// Encodes one protobuf message from its fields, in order: a <see cref="byte"/> array or a nested message is
+    /// length-delimited, a string is UTF-8 length-delimited, a <see cref="long"/> or <see cref="int"/> is a varint.
+    /// For hand-built ONNX fragments (subgraphs, functions) no exporter at hand produces.
+    /// </summary>
+    public static byte[] Message(params (int Field, object Value)[] fields)
+    {
+        var output = new MemoryStream();
+        foreach (var (number, value) in fields)
+        {
+            switch (value)
+            {
+                case byte[] bytes:
+                    WriteBytes(output, number, bytes);
+                    break;
+                case string text:
+                    WriteBytes(output, number, Encoding.UTF8.GetBytes(text));
+                    break;
+                case int or long:
+                    WriteTag(output, number, 0);
+                    WriteVarint(output, (ulong)Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+                    break;
+                default:
+                    throw new ArgumentException($"Field {number}: {value.GetType()} is not a protobuf value here.", nameof(fields));
+            }
+        }
+
+        return output.ToArray();
+    }
+
     private static byte[] PermuteGraphOutput(byte[] graph, IReadOnlyList<int> order)
     {
         var output = new MemoryStream();

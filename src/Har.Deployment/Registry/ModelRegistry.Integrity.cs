@@ -64,6 +64,11 @@ public sealed partial class ModelRegistry
         var model = Get(version);
         var problems = new List<string>();
         var bytes = CheckRegularFile(model.ModelPath, problems) ? File.ReadAllBytes(model.ModelPath) : null;
+        if (bytes is not null)
+        {
+            CheckSelfContained(bytes, problems);
+        }
+
         var verification = Check(model.Version, bytes is null ? null : Sha256Hex(bytes), problems, deep: false);
         if (!verification.IsValid)
         {
@@ -119,7 +124,14 @@ public sealed partial class ModelRegistry
 
         var problems = new List<string>();
         var modelPath = Path.Combine(VersionDirectory(normalized), ModelFileName);
-        var actual = CheckRegularFile(modelPath, problems) ? HashFile(modelPath) : null;
+        string? actual = null;
+        if (CheckRegularFile(modelPath, problems))
+        {
+            var bytes = File.ReadAllBytes(modelPath);
+            actual = Sha256Hex(bytes);
+            CheckSelfContained(bytes, problems);
+        }
+
         var verification = Check(normalized, actual, problems, deep: true);
         if (!verification.IsValid)
         {
@@ -188,6 +200,25 @@ public sealed partial class ModelRegistry
         var verification = new ModelVerification(version, expected, actual, problems, _time.GetUtcNow());
         Remember(verification);
         return verification;
+    }
+
+    /// <summary>
+    /// A registered model must hold all its tensor data: data in another file is outside the hash the audit log
+    /// anchors (registration refuses such models; this finds one registered before it did, or by other tools).
+    /// </summary>
+    private static void CheckSelfContained(byte[] model, List<string> problems)
+    {
+        try
+        {
+            if (OnnxExternalData.Find(model) is { } found)
+            {
+                problems.Add($"In {ModelFileName} the {found}, which the registered hash does not cover, so what the model computes could change without its hash changing; register the model again saved with every tensor inside the file.");
+            }
+        }
+        catch (InvalidDataException ex)
+        {
+            problems.Add($"{ModelFileName}: {ex.Message}");
+        }
     }
 
     private static void CheckCardAgainstConfig(string version, string modelPath, byte[]? config, List<string> problems)

@@ -28,6 +28,7 @@ internal static class RegistrationCard
     /// <summary>Loads and validates the card of <paramref name="modelPath"/>; messages name the file, never its folder.</summary>
     public static ModelCard Load(string modelPath)
     {
+        CheckSelfContained(modelPath);
         ModelCard card;
         try
         {
@@ -41,6 +42,34 @@ internal static class RegistrationCard
         CheckSize(card);
         return card;
     }
+
+    /// <summary>
+    /// Refuses a model that keeps tensor data in other files (ONNX external data): the registry stores, hashes
+    /// and anchors <c>model.onnx</c> alone, so such data would be neither copied nor verified.
+    /// </summary>
+    /// <exception cref="ModelCardException">A tensor refers to external data, or the file is not a well-formed protobuf.</exception>
+    public static void CheckSelfContained(string modelPath)
+    {
+        var name = Path.GetFileName(modelPath);
+        string? found;
+        try
+        {
+            found = OnnxExternalData.Find(modelPath);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ModelCardException(null, $"{name} cannot be registered: {ex.Message}", ex);
+        }
+
+        if (found is not null)
+        {
+            throw new ModelCardException(null, ExternalDataProblem(name, found));
+        }
+    }
+
+    /// <summary>The refusal of a model whose tensor <paramref name="found"/> keeps its data in another file.</summary>
+    public static string ExternalDataProblem(string fileName, string found) =>
+        $"{fileName} cannot be registered: its {found}. The registry stores, hashes and anchors the .onnx file alone, so data kept in another file would be neither copied nor verified. Save the model with every tensor inside the file (Python: onnx.save_model(model, path, save_as_external_data=False); a model must then be under 2 GB) and register that file.";
 
     /// <summary>Refuses a card larger than the registry keeps (every read of the version would pay for it).</summary>
     /// <exception cref="ModelCardException">Too many keys, a key too long, or too many bytes.</exception>

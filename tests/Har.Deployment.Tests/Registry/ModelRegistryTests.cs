@@ -80,6 +80,28 @@ public sealed class ModelRegistryTests : IDisposable
     }
 
     [Fact]
+    public void Verify_ModelWhoseWeightsLieInAnotherFile_InvalidAndNotLoaded()
+    {
+        // A registry without an audit log vouches for a version by its deployment record alone. Rewritten to the new hash,
+        // this is what a version registered with external data (by another tool, or before registration refused it) looks
+        // like: its hash covers model.onnx, not the weights beside it, which anyone who can write the folder may change.
+        var model = _env.Registry.Get("1.1.0");
+        var external = Har.Testing.OnnxModelEditor.WithExternalInitializer(File.ReadAllBytes(model.ModelPath), "weights.bin", out var data, out var tensor);
+        File.WriteAllBytes(model.ModelPath, external);
+        File.WriteAllBytes(Path.Combine(Path.GetDirectoryName(model.ModelPath)!, "weights.bin"), data);
+        var record = File.ReadAllText(model.DeploymentRecordPath);
+        File.WriteAllText(model.DeploymentRecordPath, record.Replace(model.Sha256, AuditHash.Sha256OfFile(model.ModelPath), StringComparison.Ordinal));
+
+        var verification = _env.Registry.Verify("1.1.0");
+
+        Assert.False(verification.IsValid);
+        var problem = Assert.Single(verification.Problems);
+        Assert.Contains($"tensor '{tensor}' (graph › initializer) keeps its data in 'weights.bin'", problem, StringComparison.Ordinal);
+        Assert.Contains("register the model again", problem, StringComparison.Ordinal);
+        Assert.Throws<ModelIntegrityException>(() => _env.Registry.ReadVerified("1.1.0", "serve"));
+    }
+
+    [Fact]
     public void Verify_DeploymentRecordEdited_Invalid()
     {
         var recordPath = _env.Registry.Get("1.1.0").DeploymentRecordPath;

@@ -67,6 +67,22 @@ public sealed class RegistrationTests : IDisposable
     }
 
     [Fact]
+    public void Register_ModelWhoseWeightsLieInAnotherFile_RefusedNamingTheTensorAndTheFile()
+    {
+        var bytes = OnnxModelEditor.WithExternalInitializer(File.ReadAllBytes(TestRegistry.ChampionFile), "weights.bin", out var data, out var tensor);
+        var path = Write("external.onnx", bytes);
+        File.WriteAllBytes(Path.Combine(_env.Root, "weights.bin"), data);
+        Assert.Equal("1.0.0", ModelCard.Load(path).ModelVersion); // a working model where it lies
+
+        var ex = Assert.Throws<ModelCardException>(() => _env.Registry.Register(path));
+
+        Assert.Contains($"external.onnx cannot be registered: its tensor '{tensor}' (graph › initializer) keeps its data in 'weights.bin'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("save_as_external_data=False", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_env.Root, ex.Message, StringComparison.Ordinal);
+        AssertNothingRegistered();
+    }
+
+    [Fact]
     public void Register_SameVersionTwice_ConflictNamingTheVersion()
     {
         _env.Registry.Register(TestRegistry.ChampionFile);
