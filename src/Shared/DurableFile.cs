@@ -26,6 +26,16 @@ namespace Har.Drift;
 /// </remarks>
 internal static partial class DurableFile
 {
+    /// <summary>
+    /// How old a temp file beside a target must be before a later write of that target removes it. A write interrupted
+    /// by a crash (SIGKILL, power loss) leaves its temp file behind — for the drift state up to hundreds of MB, every
+    /// time. No write of one file takes this long, so a temp file this old is no live writer's (several processes may
+    /// write one target, each into its own temp file).
+    /// </summary>
+    internal static readonly TimeSpan OrphanAge = TimeSpan.FromHours(1);
+
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
     /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> durably, creating its directory if needed.</summary>
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content) =>
         Replace(path, content, static (stream, bytes) => stream.Write(bytes));
@@ -63,6 +73,35 @@ internal static partial class DurableFile
         }
 
         FsyncDirectory(dir);
+        RemoveOrphans(dir, Path.GetFileName(full));
+    }
+
+    /// <summary>
+    /// Removes the temp files of earlier writes of <paramref name="name"/> that a crash left behind (older than
+    /// <see cref="OrphanAge"/>; only names of exactly the form this class gives them). Best effort: a file that cannot
+    /// be removed now is tried again at the next write.
+    /// </summary>
+    internal static void RemoveOrphans(string dir, string name)
+    {
+        try
+        {
+            var cutoff = TimeProvider.System.GetUtcNow().UtcDateTime - OrphanAge; // file times are the real clock's
+            foreach (var file in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+            {
+                var fileName = Path.GetFileName(file.AsSpan()); // ".{name}.{12 hex}.tmp"
+                if (fileName.Length == name.Length + 18 && fileName[1..].StartsWith(name, StringComparison.Ordinal) &&
+                    !fileName[(name.Length + 2)..^4].ContainsAnyExcept(LowerHex) && File.GetLastWriteTimeUtc(file) < cutoff)
+                {
+                    TryDelete(file);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>Makes a directory's entries (creations, renames) durable. A no-op on Windows, where NTFS journals metadata.</summary>

@@ -10,6 +10,7 @@ internal sealed class RegistryLock : IDisposable
 {
     internal const string FileName = ".lock";
     private const int RetryMilliseconds = 20;
+    private static readonly string[] StagingPatterns = [".staging-*", ".fetch-*"];
     private static readonly TimeSpan DefaultWait = TimeSpan.FromMinutes(2);
     private readonly FileStream _stream;
 
@@ -25,7 +26,9 @@ internal sealed class RegistryLock : IDisposable
         {
             try
             {
-                return new RegistryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
+                var held = new RegistryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
+                RemoveInterruptedWrites(root);
+                return held;
             }
             catch (IOException ex) when (attempt < attempts && ex is not FileNotFoundException and not DirectoryNotFoundException)
             {
@@ -41,4 +44,34 @@ internal sealed class RegistryLock : IDisposable
     }
 
     public void Dispose() => _stream.Dispose();
+
+    /// <summary>
+    /// Removes the folders of registrations and fleet fetches that a crash interrupted (<c>.staging-*</c>,
+    /// <c>.fetch-*</c>: a full copy of a model each, never published). Every writer stages only while it holds this
+    /// lock, so while it is held no such folder is in use. Best effort: one that cannot be removed now is tried again
+    /// by the next writer.
+    /// </summary>
+    internal static void RemoveInterruptedWrites(string root)
+    {
+        try
+        {
+            foreach (var pattern in StagingPatterns)
+            {
+                foreach (var folder in Directory.EnumerateDirectories(root, pattern))
+                {
+                    try
+                    {
+                        // A link is removed itself, never followed.
+                        Directory.Delete(folder, recursive: new DirectoryInfo(folder).LinkTarget is null);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
 }

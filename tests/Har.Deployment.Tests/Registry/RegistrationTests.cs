@@ -83,6 +83,25 @@ public sealed class RegistrationTests : IDisposable
     }
 
     [Fact]
+    public void Register_AfterACrashLeftStagingFolders_TheyAreRemovedAndLinksNotFollowed()
+    {
+        // What a registration or a fleet fetch killed before its rename leaves: a full, unpublished copy of a model.
+        var root = _env.RegistryRoot;
+        var staged = Directory.CreateDirectory(Path.Combine(root, ".staging-1.1.0-0a1b2c3d")).FullName;
+        File.Copy(TestRegistry.ChampionFile, Path.Combine(staged, "model.onnx"));
+        var fetched = Directory.CreateDirectory(Path.Combine(root, ".fetch-1.1.0-" + new string('e', 32))).FullName;
+        File.WriteAllText(Path.Combine(fetched, "config.json"), "{}");
+        var outside = Directory.CreateDirectory(Path.Combine(_env.Root, "outside")).FullName;
+        File.WriteAllText(Path.Combine(outside, "keep.txt"), "not the registry's");
+        Directory.CreateSymbolicLink(Path.Combine(root, ".staging-link"), outside);
+
+        _env.Registry.Register(TestRegistry.ChampionFile);
+
+        Assert.Equal(["v1.0.0"], Directory.GetDirectories(root).Select(Path.GetFileName).Where(n => !n!.StartsWith(".audit", StringComparison.Ordinal)));
+        Assert.True(File.Exists(Path.Combine(outside, "keep.txt")));
+    }
+
+    [Fact]
     public void Register_SameVersionTwice_ConflictNamingTheVersion()
     {
         _env.Registry.Register(TestRegistry.ChampionFile);
