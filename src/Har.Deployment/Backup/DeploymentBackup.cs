@@ -83,6 +83,7 @@ public static partial class DeploymentBackup
         var folder = Path.GetFullPath(directory);
         Directory.CreateDirectory(folder);
         var now = registry.Time.GetUtcNow();
+        RemoveInterruptedBackups(folder, now);
         var backupId = FilePrefix + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var staging = Path.Combine(folder, "." + backupId + ".staging");
         Directory.CreateDirectory(staging);
@@ -226,6 +227,46 @@ public static partial class DeploymentBackup
         createdAt = default;
         return IsArchiveName(name)
             && DateTimeOffset.TryParseExact(name.AsSpan(FilePrefix.Length, 19), "yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out createdAt);
+    }
+
+    /// <summary>
+    /// How long after its start a backup's working files (<c>.{id}.staging</c>, a copy of every model and of the audit
+    /// log, and <c>.{id}.tar.gz.tmp</c>, the unpublished archive) are kept when the backup never finished: a crash
+    /// (SIGKILL, power loss) skips the clean-up. The next backup into the folder removes them once they are this old,
+    /// by the time in their name; no backup runs this long, so none is another process's backup in progress.
+    /// </summary>
+    internal static readonly TimeSpan InterruptedBackupAge = TimeSpan.FromHours(12);
+
+    /// <summary>Removes the working files of backups a crash interrupted (see <see cref="InterruptedBackupAge"/>). Best effort.</summary>
+    internal static void RemoveInterruptedBackups(string folder, DateTimeOffset now)
+    {
+        try
+        {
+            foreach (var path in Directory.EnumerateFileSystemEntries(folder, "." + FilePrefix + "*"))
+            {
+                var name = Path.GetFileName(path);
+                var id = name.EndsWith(".staging", StringComparison.Ordinal) ? name[1..^".staging".Length]
+                    : name.EndsWith(FileSuffix + ".tmp", StringComparison.Ordinal) ? name[1..^".tmp".Length][..^FileSuffix.Length]
+                    : null;
+                if (id is null || !TryGetCreatedAt(id + FileSuffix, out var started) || now - started < InterruptedBackupAge)
+                {
+                    continue;
+                }
+
+                var info = new DirectoryInfo(path);
+                if (info.Exists && info.LinkTarget is null)
+                {
+                    TryDeleteDirectory(path);
+                }
+                else
+                {
+                    TryDeleteFile(path); // a file, or a link (removed itself, never followed)
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>Whether <paramref name="name"/> is an archive name this class writes (<c>har-backup-yyyyMMddTHHmmssfffZ-xxxxxxxx.tar.gz</c>).</summary>

@@ -117,6 +117,35 @@ public sealed class DeploymentBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task CreateAsync_AfterBackupsACrashInterrupted_TheirWorkingFilesAreRemovedOnceOld()
+    {
+        // A backup killed before its rename leaves ".{id}.staging" (a copy of every model and of the audit log) and
+        // ".{id}.tar.gz.tmp" (the unpublished archive); its finally block never runs.
+        Directory.CreateDirectory(Backups);
+        string Id(TimeSpan ago) => "har-backup-" + (_env.Time.GetUtcNow() - ago).UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", System.Globalization.CultureInfo.InvariantCulture) + "-0123abcd";
+        var old = Id(DeploymentBackup.InterruptedBackupAge + TimeSpan.FromMinutes(1));
+        var recent = Id(TimeSpan.FromMinutes(10)); // may be another process's backup in progress
+        foreach (var id in new[] { old, recent })
+        {
+            var staging = Directory.CreateDirectory(Path.Combine(Backups, $".{id}.staging", "registry", "v1.0.0")).FullName;
+            File.Copy(TestRegistry.ChampionFile, Path.Combine(staging, "model.onnx"));
+            File.WriteAllText(Path.Combine(Backups, $".{id}.tar.gz.tmp"), "partial archive");
+        }
+
+        var outside = Directory.CreateDirectory(Path.Combine(_env.Root, "outside")).FullName;
+        File.WriteAllText(Path.Combine(outside, "keep.txt"), "not the backups'");
+        var link = Path.Combine(Backups, $".{Id(TimeSpan.FromDays(2)).Replace("0123abcd", "4567cdef", StringComparison.Ordinal)}.staging");
+        Directory.CreateSymbolicLink(link, outside);
+        File.WriteAllText(Path.Combine(Backups, ".har-backup-notes.staging.txt"), "someone else's");
+
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+
+        string[] expected = [".har-backup-notes.staging.txt", $".{recent}.staging", $".{recent}.tar.gz.tmp", Path.GetFileName(backup.ArchivePath)];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), Directory.EnumerateFileSystemEntries(Backups).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(File.Exists(Path.Combine(outside, "keep.txt")));
+    }
+
+    [Fact]
     public async Task TryGetCreatedAt_ArchiveName_IsTheTimeOfTheBackup_OtherNamesAreNot()
     {
         _env.Time.Advance(TimeSpan.FromMilliseconds(1234.5));
