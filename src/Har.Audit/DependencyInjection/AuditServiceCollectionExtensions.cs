@@ -79,9 +79,10 @@ public sealed class HarAuditBuilder
 
     /// <summary>
     /// Registers a hosted service that signs a checkpoint with the key at <see cref="AuditLogOptions.SigningKeyPath"/>
-    /// (required; validated at start-up) every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew,
+    /// (required; validated at start-up) at start when the log grew since its latest checkpoint (what a crashed process
+    /// appended after its last one), every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew,
     /// and once at shutdown, so every acknowledged entry is anchored by a signed checkpoint. Before signing it
-    /// verifies the entries the new checkpoint adds (and the whole log on its first run); it never signs over a log
+    /// verifies the entries the new checkpoint adds (and the whole log on its first interval); it never signs over a log
     /// that verification would fail: it logs the problem, counts it in <c>har_audit_checkpoint_failures_total</c> and
     /// reports it through <see cref="AuditLogHealthCheck"/>.
     /// </summary>

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Options;
 namespace Har.Audit.Health;
 
 /// <summary>
-/// Signs a checkpoint every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew, and at shutdown
+/// Signs a checkpoint at start when the log grew since its latest one (the entries a crashed process appended after
+/// its last checkpoint), every <see cref="AuditLogOptions.CheckpointInterval"/> in which the log grew, and at shutdown
 /// (see <c>HarAuditBuilder.AddCheckpointSigning</c>). Verifies before signing; never signs over a bad log.
 /// </summary>
 internal sealed class CheckpointSigner(IServiceProvider services, IOptions<AuditLogOptions> options, ILoggerFactory? loggers = null, TimeProvider? time = null)
@@ -22,6 +23,15 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
     private AuditSigningKey? _key;
     private DateTimeOffset? _lastFull;
 
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Before the first interval, within the host's start (before requests are served): a process that crashes sooner
+        // than one interval after its start (a crash loop, frequent kills) would otherwise never sign, and the entries
+        // appended since the last checkpoint could be cut off the log unnoticed.
+        SignIfGrown(atStart: true);
+        return base.StartAsync(cancellationToken);
+    }
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -35,7 +45,8 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
     }
 
     /// <summary>Signs a checkpoint if the log grew since the latest one; returns the size signed, or null.</summary>
-    internal long? SignIfGrown()
+    /// <param name="atStart">The pass at start: it verifies only the entries the checkpoint adds, so a large log does not hold up the host's start; the first interval's pass verifies the whole log.</param>
+    internal long? SignIfGrown(bool atStart = false)
     {
         lock (_signLock)
         {
@@ -61,7 +72,7 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
 
                 _key ??= AuditSigningKey.Load(options.Value.SigningKeyPath!);
                 var now = _time.GetUtcNow();
-                var full = _lastFull is null || now - _lastFull.Value >= FullVerificationInterval;
+                var full = !atStart && (_lastFull is null || now - _lastFull.Value >= FullVerificationInterval);
                 var checkpoint = log.CreateVerifiedCheckpoint(_key, full);
                 if (full)
                 {

@@ -47,6 +47,38 @@ public sealed class AuditHostingTests
     }
 
     [Fact]
+    public async Task AddCheckpointSigning_StartedOverEntriesACrashLeftUnsigned_SignsThemAtStartNotAfterTheInterval()
+    {
+        // A process that crashes sooner than the interval after its start (a crash loop, frequent kills) never signed: the
+        // entries it acknowledged stayed beyond every checkpoint, where they can be cut off the log unnoticed.
+        using var dir = new TempDir();
+        var keyPath = dir.Combine("signing.key");
+        using (var k = AuditSigningKey.Generate("audit.test/har"))
+        {
+            k.Save(keyPath);
+        }
+
+        var time = new FakeTimeProvider(Samples.T0);
+        await using (var first = Services(dir.Combine("log"), keyPath, time).BuildServiceProvider())
+        {
+            await Assert.Single(first.GetServices<IHostedService>()).StartAsync(Ct);
+            var log = first.GetRequiredService<AuditLog>();
+            for (var i = 0; i < 4; i++)
+            {
+                await log.AppendAsync(Samples.Event(i), Ct);
+            }
+
+            Assert.Null(log.LatestCheckpoint);
+        } // no StopAsync: the process died before its shutdown signing
+
+        await using var provider = Services(dir.Combine("log"), keyPath, time).BuildServiceProvider();
+        await Assert.Single(provider.GetServices<IHostedService>()).StartAsync(Ct);
+
+        Assert.Equal(4, provider.GetRequiredService<AuditLog>().LatestCheckpoint?.TreeSize); // the clock has not moved
+        Assert.True(AuditLog.Verify(dir.Combine("log"), null).IsValid);
+    }
+
+    [Fact]
     public async Task AddCheckpointSigning_EntryDamagedAfterTheLastCheckpoint_RefusesToSignAndReportsIt()
     {
         using var dir = new TempDir();
