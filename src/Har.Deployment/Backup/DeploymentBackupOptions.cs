@@ -128,7 +128,7 @@ public sealed class DeploymentBackupException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
-    public DeploymentBackupException(string message)
+    internal DeploymentBackupException(string message)
         : base(message)
     {
     }
@@ -136,13 +136,13 @@ public sealed class DeploymentBackupException : Exception
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
     /// <param name="innerException">The cause.</param>
-    public DeploymentBackupException(string message, Exception innerException)
+    internal DeploymentBackupException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
-    public DeploymentBackupException()
+    internal DeploymentBackupException()
     {
     }
 }
