@@ -57,7 +57,7 @@ public sealed class AuditLogOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00", ErrorMessage = "AuditLogOptions.CheckpointInterval must be between 10 ms and 1 day.")]
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint()"/>.</summary>
+    /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint"/> without a key.</summary>
     /// <value>The default value is <see langword="null"/>: checkpoints need an explicit key.</value>
     public string? SigningKeyPath { get; set; }
 
