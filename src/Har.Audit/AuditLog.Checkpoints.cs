@@ -20,35 +20,30 @@ public sealed partial class AuditLog
 
     internal void CheckpointFailed() => _metrics.CheckpointFailed();
 
-    /// <summary>Signs a checkpoint of the current tree with the key at <see cref="AuditLogOptions.SigningKeyPath"/>.</summary>
-    /// <returns>The signed checkpoint (also written to the log directory).</returns>
-    /// <exception cref="InvalidOperationException">No signing key path is configured, or the log was opened with <see cref="OpenReadOnly"/>.</exception>
-    public SignedCheckpoint CreateCheckpoint()
-    {
-        ThrowIfReadOnly();
-        if (string.IsNullOrEmpty(_options.SigningKeyPath))
-        {
-            throw new InvalidOperationException("No checkpoint signing key is configured: set AuditLogOptions.SigningKeyPath to a key file created with AuditSigningKey.Generate(...).Save(path) (or `har audit keygen`).");
-        }
-
-        using var key = AuditSigningKey.Load(_options.SigningKeyPath);
-        return CreateCheckpoint(key);
-    }
-
     /// <summary>
     /// Signs a checkpoint (origin, size, root) of every acknowledged entry, after checking that the log
     /// still matches the previous checkpoint and that every entry the new checkpoint adds verifies (frame,
     /// CRC-32C, index, chain, schema, stored leaf hash, query index row), seals the derived files, and writes the note to
     /// <c>checkpoint</c> (and the verifier key to <c>checkpoint.vkey</c>) atomically.
     /// </summary>
-    /// <param name="key">The signing key.</param>
+    /// <param name="key">The signing key, or <see langword="null"/> for the key file at <see cref="AuditLogOptions.SigningKeyPath"/>.</param>
     /// <returns>The signed checkpoint.</returns>
     /// <exception cref="InvalidDataException">The log no longer matches its previous checkpoint, or an entry it would sign fails verification (nothing is signed).</exception>
-    /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>.</exception>
-    public SignedCheckpoint CreateCheckpoint(AuditSigningKey key)
+    /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>, or no key was given and no signing key path is configured.</exception>
+    public SignedCheckpoint CreateCheckpoint(AuditSigningKey? key = null)
     {
-        ArgumentNullException.ThrowIfNull(key);
         ThrowIfReadOnly();
+        if (key is null)
+        {
+            if (string.IsNullOrEmpty(_options.SigningKeyPath))
+            {
+                throw new InvalidOperationException("No checkpoint signing key is configured: set AuditLogOptions.SigningKeyPath to a key file created with AuditSigningKey.Generate(...).Save(path) (or `har audit keygen`), or pass the key.");
+            }
+
+            using var configured = AuditSigningKey.Load(_options.SigningKeyPath);
+            return CreateCheckpoint(configured);
+        }
+
         if (_pg is not null)
         {
             return _pg.Reading(s => s.CreateCheckpoint(key));

@@ -51,38 +51,33 @@ public sealed partial class AuditLog
     }
 
     /// <summary>
-    /// Writes every acknowledged entry of this log (file or PostgreSQL) to a new file log in <paramref name="directory"/>,
-    /// byte-identical (same entries, leaf hashes and Merkle tree), with the latest signed checkpoint and its verifier key,
-    /// so the export verifies offline with <see cref="Verify(string, AuditVerifierKey?)"/> or <c>har audit verify --log</c>.
+    /// Writes every acknowledged entry of this log (file or PostgreSQL), or the first <paramref name="treeSize"/> of them, to
+    /// a new file log in <paramref name="directory"/>, byte-identical (same entries, leaf hashes and Merkle tree), with the
+    /// latest signed checkpoint and its verifier key, so the export verifies offline with
+    /// <see cref="Verify(string, AuditVerifierKey?)"/> or <c>har audit verify --log</c>. A tree size gives a consistent
+    /// prefix while appends go on (e.g. up to and including a record just appended); the latest signed checkpoint is then
+    /// copied when it covers no more than the exported entries: sign one for exactly this size on the export with
+    /// <see cref="CreateCheckpoint"/>.
     /// </summary>
     /// <param name="directory">A folder that does not exist or is empty.</param>
-    /// <returns>The number of entries exported.</returns>
-    /// <exception cref="IOException">The folder is not empty.</exception>
-    /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
-    public long ExportTo(string directory) => ExportTo(directory, treeSize: null);
-
-    /// <summary>
-    /// Writes the first <paramref name="treeSize"/> entries of this log (file or PostgreSQL) to a new file log in
-    /// <paramref name="directory"/>, byte-identical, as <see cref="ExportTo(string)"/> does: a consistent prefix while
-    /// appends go on (e.g. up to and including a record just appended). The latest signed checkpoint is copied when it
-    /// covers no more than the exported entries; sign one for exactly this size on the export with
-    /// <see cref="CreateCheckpoint(AuditSigningKey)"/>.
-    /// </summary>
-    /// <param name="directory">A folder that does not exist or is empty.</param>
-    /// <param name="treeSize">How many entries to export, from 0 to <see cref="Count"/>.</param>
+    /// <param name="treeSize">How many entries to export, from 0 to <see cref="Count"/>; <see langword="null"/> for every acknowledged entry.</param>
     /// <returns>The number of entries exported.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="treeSize"/> is negative or more than the log holds.</exception>
     /// <exception cref="IOException">The folder is not empty.</exception>
     /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
-    public long ExportTo(string directory, long treeSize)
+    public long ExportTo(string directory, long? treeSize = null)
     {
-        CheckSize(treeSize, nameof(treeSize));
-        return ExportTo(directory, (long?)treeSize);
+        if (treeSize is { } size)
+        {
+            CheckSize(size, nameof(treeSize));
+        }
+
+        return ExportCore(directory, treeSize);
     }
 
     /// <summary>
     /// Imports a file log (an export, or the <c>audit/</c> folder of a backup) into a PostgreSQL database that holds no log
-    /// yet, the inverse of <see cref="ExportTo(string)"/>: the folder is verified first against <paramref name="verifierKey"/>
+    /// yet, the inverse of <see cref="ExportTo"/>: the folder is verified first against <paramref name="verifierKey"/>
     /// (every entry, the tree, the signed checkpoint); then, in one transaction, every entry is written with the same
     /// index, leaf hash and Merkle tree, and the folder's signed checkpoint with it, so the checkpoint verifies against the
     /// database and appends continue the same log. Nothing is committed unless every leaf and the checkpoint's root match.
@@ -127,7 +122,7 @@ public sealed partial class AuditLog
         while (token is not null);
     }
 
-    private long ExportTo(string directory, long? treeSize)
+    private long ExportCore(string directory, long? treeSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         var target = Path.GetFullPath(directory);

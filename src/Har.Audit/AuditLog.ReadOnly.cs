@@ -87,10 +87,10 @@ public sealed partial class AuditLog
     /// view never throws <see cref="AuditLogCorruptedException"/> for damage it can step around, and reads past it are out of range.
     /// </para>
     /// <para>
-    /// <see cref="Count"/>, <see cref="Get"/>, <see cref="Query"/>, <see cref="GetInclusionProof"/>, <see cref="GetConsistencyProof"/>,
-    /// <see cref="ExportProof"/>, <see cref="LatestCheckpoint"/> and <see cref="ExportTo(string)"/> work on the snapshot (open
+    /// <see cref="Count"/>, <see cref="Get"/>, <see cref="Query"/>, <see cref="GetConsistencyProof"/>,
+    /// <see cref="ExportProof"/>, <see cref="LatestCheckpoint"/> and <see cref="ExportTo"/> work on the snapshot (open
     /// again to see newer entries); <see cref="Verify()"/> verifies the folder as it is now. <see cref="AppendAsync"/> and
-    /// <see cref="CreateCheckpoint()"/> throw <see cref="InvalidOperationException"/>, and <see cref="State"/> is
+    /// <see cref="CreateCheckpoint"/> throw <see cref="InvalidOperationException"/>, and <see cref="State"/> is
     /// <see cref="AuditLogState.Unavailable"/>. Any number of views, in any processes, may be open beside the owner.
     /// </para>
     /// <para>

@@ -109,11 +109,15 @@ public sealed partial class AuditLog
         return MerkleProofBuilder.RootHash(_nodes, treeSize);
     }
 
-    /// <summary>An inclusion proof for entry <paramref name="index"/> in the tree of <paramref name="treeSize"/> entries (default: all).</summary>
+    /// <summary>
+    /// An inclusion proof for entry <paramref name="index"/> in the tree of <paramref name="treeSize"/> entries (default: all).
+    /// Not public: a bare proof does not bind the tree size to a signed root; users take <see cref="ExportProof"/>, which
+    /// bundles the path with the signed checkpoint (the CLI's <c>har audit prove --index</c> prints the bare proof).
+    /// </summary>
     /// <param name="index">The entry index.</param>
     /// <param name="treeSize">The tree size; <see langword="null"/> for <see cref="Count"/>.</param>
     /// <returns>The proof.</returns>
-    public InclusionProof GetInclusionProof(long index, long? treeSize = null)
+    internal InclusionProof GetInclusionProof(long index, long? treeSize = null)
     {
         if (_pg is not null)
         {

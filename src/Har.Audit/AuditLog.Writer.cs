@@ -311,7 +311,7 @@ public sealed partial class AuditLog
     private void MaybeSealInBackground()
     {
         var size = _size;
-        if (size - Volatile.Read(ref _sealedSize) < _options.SealInterval || Interlocked.CompareExchange(ref _sealing, 1, 0) != 0)
+        if (size - Volatile.Read(ref _sealedSize) < Math.Max(1, _options.SealInterval) || Interlocked.CompareExchange(ref _sealing, 1, 0) != 0)
         {
             return;
         }

@@ -41,11 +41,11 @@ public sealed class AuditLogOptions
     /// <summary>
     /// Gets or sets how many entries may accumulate before the derived files (Merkle nodes, query index)
     /// are fsynced and a recovery seal written in the background. Opening the log re-scans the
-    /// entries after the last seal, so this bounds recovery time.
+    /// entries after the last seal, so this bounds recovery time. Not public: no documented configuration tunes it; the
+    /// crash and recovery tests set small values through InternalsVisibleTo.
     /// </summary>
     /// <value>The default value is 262144.</value>
-    [Range(1, int.MaxValue, ErrorMessage = "AuditLogOptions.SealInterval must be at least 1.")]
-    public int SealInterval { get; set; } = 262_144;
+    internal int SealInterval { get; set; } = 262_144;
 
     /// <summary>Gets or sets how often an unavailable log (failed write or fsync) probes its folder to become writable again.</summary>
     /// <value>The default value is 5 seconds.</value>
@@ -57,7 +57,7 @@ public sealed class AuditLogOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00", ErrorMessage = "AuditLogOptions.CheckpointInterval must be between 10 ms and 1 day.")]
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint()"/>.</summary>
+    /// <summary>Gets or sets the checkpoint signing key file (see <see cref="AuditSigningKey.Save"/>) used by <see cref="AuditLog.CreateCheckpoint"/> without a key.</summary>
     /// <value>The default value is <see langword="null"/>: checkpoints need an explicit key.</value>
     public string? SigningKeyPath { get; set; }
 

@@ -296,7 +296,7 @@ public sealed class AuditVerificationResult
 }
 
 /// <summary>An RFC 9162 inclusion proof: entry <see cref="LeafIndex"/> is in the tree of <see cref="TreeSize"/> entries with root <see cref="RootHash"/>.</summary>
-public sealed class InclusionProof
+internal sealed class InclusionProof
 {
     internal InclusionProof(long leafIndex, long treeSize, byte[] leafHash, byte[] rootHash, IReadOnlyList<ReadOnlyMemory<byte>> path)
     {

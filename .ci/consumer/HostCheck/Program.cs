@@ -56,10 +56,14 @@ var added = builder.Services.Where(d => !before.Contains(d)).ToList();
 using var host = builder.Build();
 await host.StartAsync();
 
-// The registry starts empty: register a model and make it current, as a first deployment would.
+// The registry starts empty: register a model, as a first deployment would (the first version becomes current).
 var registry = host.Services.GetRequiredService<ModelRegistry>();
 var registered = registry.Register("models/har-cnn-bilstm-1.0.0.onnx");
-registry.SetCurrent(registered.Version);
+if (registry.CurrentVersion != registered.Version)
+{
+    Console.Error.WriteLine($"the first registered version {registered.Version} did not become current ({registry.CurrentVersion ?? "none"})");
+    return 1;
+}
 
 var resolved = 0;
 foreach (var d in added)

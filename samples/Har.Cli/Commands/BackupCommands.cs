@@ -245,7 +245,7 @@ internal static class BackupCommands
         return command;
     }
 
-    private static string Describe(string what, DeploymentBackupVerification r) => string.Create(
+    private static string Describe(string what, DeploymentBackupResult r) => string.Create(
         CultureInfo.InvariantCulture,
         $"{r.BackupId} {what}: {r.Files} files match the manifest; {r.AuditEntries} audit entries verify against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
 }

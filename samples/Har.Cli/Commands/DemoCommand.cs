@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using Har.Cli.Demo;
 using Har.Deployment;
-using Har.Inference;
 using Spectre.Console;
 
 namespace Har.Cli.Commands;

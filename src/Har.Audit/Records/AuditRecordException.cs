@@ -11,7 +11,7 @@ public sealed class AuditRecordException : FormatException
 
     /// <summary>Creates the exception with a message.</summary>
     /// <param name="message">What was wrong.</param>
-    public AuditRecordException(string message)
+    internal AuditRecordException(string message)
         : base(message)
     {
         JsonPath = "$";

@@ -29,7 +29,7 @@ public static partial class DeploymentBackup
     /// recreate the database, then restore again. A signing key in the archive (<c>keys/audit.key</c>) is not written to
     /// the database: put it where the replicas read their checkpoint key.
     /// </remarks>
-    public static DeploymentBackupVerification RestoreToDatabase(string archivePath, string connectionString, AuditVerifierKey? verifierKey = null, string actor = "har-deployment")
+    public static DeploymentBackupResult RestoreToDatabase(string archivePath, string connectionString, AuditVerifierKey? verifierKey = null, string actor = "har-deployment")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(archivePath);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
@@ -96,7 +96,7 @@ public static partial class DeploymentBackup
 
             using (var log = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false }))
             {
-                log.AppendAsync(RestoredRecord(verified.BackupId, HashFile(archivePath), verified.AuditEntries, verified.Versions, verified.KeyPinned, actor, TimeProvider.System.GetUtcNow(), fleet.Display)).GetAwaiter().GetResult();
+                log.AppendAsync(RestoredRecord(verified.BackupId, verified.Sha256, verified.AuditEntries, verified.Versions, verified.KeyPinned, actor, TimeProvider.System.GetUtcNow(), fleet.Display)).GetAwaiter().GetResult();
             }
 
             return verified;

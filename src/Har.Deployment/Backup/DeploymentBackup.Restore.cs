@@ -19,7 +19,7 @@ public static partial class DeploymentBackup
     /// <param name="verifierKey">The trusted verifier key of the log's checkpoints; <see langword="null"/> uses the key in the archive (proves the archive is intact, not who made it).</param>
     /// <returns>What was verified.</returns>
     /// <exception cref="DeploymentBackupException">A check failed; the message names what was wrong.</exception>
-    public static DeploymentBackupVerification Verify(string archivePath, AuditVerifierKey? verifierKey = null)
+    public static DeploymentBackupResult Verify(string archivePath, AuditVerifierKey? verifierKey = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(archivePath);
         var temp = Directory.CreateTempSubdirectory("har-backup-verify-").FullName;
@@ -47,7 +47,7 @@ public static partial class DeploymentBackup
     /// <returns>What was restored and verified.</returns>
     /// <exception cref="IOException"><paramref name="targetDirectory"/> is not empty; nothing was written.</exception>
     /// <exception cref="DeploymentBackupException">A check failed; nothing is left in the target folder.</exception>
-    public static DeploymentBackupVerification Restore(string archivePath, string targetDirectory, AuditVerifierKey? verifierKey = null, string actor = "har-deployment")
+    public static DeploymentBackupResult Restore(string archivePath, string targetDirectory, AuditVerifierKey? verifierKey = null, string actor = "har-deployment")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(archivePath);
         ArgumentException.ThrowIfNullOrWhiteSpace(targetDirectory);
@@ -93,7 +93,7 @@ public static partial class DeploymentBackup
         }
     }
 
-    private static DeploymentBackupVerification ExtractAndVerify(string archivePath, string target, AuditVerifierKey? pinned, string? actor)
+    private static DeploymentBackupResult ExtractAndVerify(string archivePath, string target, AuditVerifierKey? pinned, string? actor)
     {
         var extracted = Extract(archivePath, target);
         var manifest = ReadManifest(extracted, target);
@@ -260,7 +260,7 @@ public static partial class DeploymentBackup
                 log.AppendAsync(RestoredRecord(backupId, HashFile(archivePath), entries, versions, pinned is not null, actor, registry.Time.GetUtcNow(), database: null)).GetAwaiter().GetResult();
             }
 
-            return new DeploymentBackupVerification(backupId, created, entries, current, versions, listed.Count, key.ToString(), pinned is not null, hasKey);
+            return new DeploymentBackupResult(backupId, created, archivePath, entries, listed.Count, current, versions, key.ToString(), pinned is not null, hasKey, []);
         }
     }
 

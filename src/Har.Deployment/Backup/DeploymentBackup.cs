@@ -145,7 +145,7 @@ public static partial class DeploymentBackup
             File.Move(temp, archive);
             DurableFile.FsyncDirectory(folder);
             var pruned = options.Keep is { } keep ? Prune(folder, keep) : [];
-            return new DeploymentBackupResult(backupId, archive, HashFile(archive), new FileInfo(archive).Length, entries, files.Count, frozen.CurrentVersion, frozen.Versions, pruned);
+            return new DeploymentBackupResult(backupId, now, archive, entries, files.Count, frozen.CurrentVersion, frozen.Versions, key.VerifierKey, keyPinned: true, hasSigningKey: options.SigningKeyFile is not null, pruned);
         }
         finally
         {

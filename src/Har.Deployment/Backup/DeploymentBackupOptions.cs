@@ -29,24 +29,35 @@ public sealed class DeploymentBackupOptions
     public int? Keep { get; set; }
 }
 
-/// <summary>A backup archive that was written (see <see cref="DeploymentBackup.CreateAsync"/>).</summary>
+/// <summary>
+/// A backup archive and what was established about it: by writing it (<see cref="DeploymentBackup.CreateAsync"/>) or by
+/// checking it (<see cref="DeploymentBackup.Verify"/>, <see cref="DeploymentBackup.Restore"/>,
+/// <see cref="DeploymentBackup.RestoreToDatabase"/>).
+/// </summary>
 public sealed class DeploymentBackupResult
 {
-    internal DeploymentBackupResult(string backupId, string archivePath, string sha256, long bytes, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, IReadOnlyList<string> pruned)
+    internal DeploymentBackupResult(string backupId, DateTimeOffset createdAt, string archivePath, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, string verifierKey, bool keyPinned, bool hasSigningKey, IReadOnlyList<string> pruned)
     {
         BackupId = backupId;
+        CreatedAt = createdAt;
         ArchivePath = archivePath;
-        Sha256 = sha256;
-        Bytes = bytes;
+        Sha256 = DeploymentBackup.HashFile(archivePath);
+        Bytes = new FileInfo(archivePath).Length;
         AuditEntries = auditEntries;
         Files = files;
         CurrentVersion = currentVersion;
         Versions = versions;
+        VerifierKey = verifierKey;
+        KeyPinned = keyPinned;
+        HasSigningKey = hasSigningKey;
         Pruned = pruned;
     }
 
     /// <summary>Gets the backup's id (also the <c>backup.created</c> audit record's entity id).</summary>
     public string BackupId { get; }
+
+    /// <summary>Gets when the backup was taken.</summary>
+    public DateTimeOffset CreatedAt { get; }
 
     /// <summary>Gets the archive file.</summary>
     public string ArchivePath { get; }
@@ -57,70 +68,36 @@ public sealed class DeploymentBackupResult
     /// <summary>Gets the archive's size in bytes.</summary>
     public long Bytes { get; }
 
-    /// <summary>Gets the audit log entries in the archive (its checkpoint's size); the last is the backup record.</summary>
+    /// <summary>Gets the audit log entries in the archive (its checkpoint's size; the last is the backup record); when checked, all verified against the signed checkpoint.</summary>
     public long AuditEntries { get; }
 
-    /// <summary>Gets the files in the archive besides the manifest.</summary>
+    /// <summary>Gets the files in the archive besides the manifest; when checked, each matched the manifest.</summary>
     public int Files { get; }
 
-    /// <summary>Gets the registry's current version at the backup, or <see langword="null"/>.</summary>
+    /// <summary>Gets the registry's current version in the archive, or <see langword="null"/>.</summary>
     public string? CurrentVersion { get; }
 
-    /// <summary>Gets the registered versions in the archive.</summary>
+    /// <summary>Gets the registered versions in the archive; when checked, each verified against the audit log.</summary>
     public IReadOnlyList<string> Versions { get; }
 
-    /// <summary>Gets the older archives deleted by <see cref="DeploymentBackupOptions.Keep"/>.</summary>
+    /// <summary>Gets the verifier key of the key that signed the archive's checkpoint (when checked: the key it was checked with).</summary>
+    public string VerifierKey { get; }
+
+    /// <summary>
+    /// Gets whether that key came from the caller: when writing, always (<see cref="DeploymentBackupOptions.SigningKey"/>);
+    /// when checking, <see langword="false"/> if no verifier key was passed and the key stored in the archive was used,
+    /// which proves integrity but not origin.
+    /// </summary>
+    public bool KeyPinned { get; }
+
+    /// <summary>Gets whether the archive holds the checkpoint signing key (<c>keys/audit.key</c>, <see cref="DeploymentBackupOptions.SigningKeyFile"/>).</summary>
+    public bool HasSigningKey { get; }
+
+    /// <summary>Gets the older archives deleted by <see cref="DeploymentBackupOptions.Keep"/> after writing this one (empty when checking).</summary>
     public IReadOnlyList<string> Pruned { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId}: {Files} files, {AuditEntries} audit entries, {Bytes} bytes, sha256 {Sha256}, {ArchivePath}");
-}
-
-/// <summary>What verifying (or restoring) an archive established.</summary>
-public sealed class DeploymentBackupVerification
-{
-    internal DeploymentBackupVerification(string backupId, DateTimeOffset createdAt, long auditEntries, string? currentVersion, IReadOnlyList<string> versions, int files, string verifierKey, bool keyPinned, bool hasSigningKey)
-    {
-        BackupId = backupId;
-        CreatedAt = createdAt;
-        AuditEntries = auditEntries;
-        CurrentVersion = currentVersion;
-        Versions = versions;
-        Files = files;
-        VerifierKey = verifierKey;
-        KeyPinned = keyPinned;
-        HasSigningKey = hasSigningKey;
-    }
-
-    /// <summary>Gets the backup's id.</summary>
-    public string BackupId { get; }
-
-    /// <summary>Gets when the backup was taken.</summary>
-    public DateTimeOffset CreatedAt { get; }
-
-    /// <summary>Gets the audit log entries restored, all verified against the signed checkpoint.</summary>
-    public long AuditEntries { get; }
-
-    /// <summary>Gets the registry's current version in the archive.</summary>
-    public string? CurrentVersion { get; }
-
-    /// <summary>Gets the registered versions, each verified against the audit log.</summary>
-    public IReadOnlyList<string> Versions { get; }
-
-    /// <summary>Gets the files checked against the manifest.</summary>
-    public int Files { get; }
-
-    /// <summary>Gets the verifier key the checkpoint was checked with.</summary>
-    public string VerifierKey { get; }
-
-    /// <summary>Gets whether that key was given by the caller (<see langword="false"/>: the key stored in the archive, which proves integrity but not origin).</summary>
-    public bool KeyPinned { get; }
-
-    /// <summary>Gets whether the archive holds the checkpoint signing key (<c>keys/audit.key</c>).</summary>
-    public bool HasSigningKey { get; }
-
-    /// <inheritdoc/>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId} of {CreatedAt:yyyy-MM-dd'T'HH:mm:ss'Z'} verified: {Files} files, {AuditEntries} audit entries, versions [{string.Join(", ", Versions)}], current {CurrentVersion ?? "-"}, key {(KeyPinned ? "pinned" : "from the archive")}");
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId} of {CreatedAt:yyyy-MM-dd'T'HH:mm:ss'Z'}: {Files} files, {AuditEntries} audit entries, versions [{string.Join(", ", Versions)}], current {CurrentVersion ?? "-"}, key {(KeyPinned ? "pinned" : "from the archive")}, {Bytes} bytes, sha256 {Sha256}, {ArchivePath}");
 }
 
 /// <summary>A backup archive failed verification; nothing was restored. The message names what was wrong.</summary>
@@ -128,7 +105,7 @@ public sealed class DeploymentBackupException : Exception
 {
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
-    public DeploymentBackupException(string message)
+    internal DeploymentBackupException(string message)
         : base(message)
     {
     }
@@ -136,13 +113,13 @@ public sealed class DeploymentBackupException : Exception
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
     /// <param name="message">What was wrong.</param>
     /// <param name="innerException">The cause.</param>
-    public DeploymentBackupException(string message, Exception innerException)
+    internal DeploymentBackupException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="DeploymentBackupException"/> class.</summary>
-    public DeploymentBackupException()
+    internal DeploymentBackupException()
     {
     }
 }

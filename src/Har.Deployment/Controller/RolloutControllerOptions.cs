@@ -5,9 +5,13 @@ namespace Har.Deployment;
 /// <summary>Options of a <see cref="RolloutController"/>.</summary>
 public sealed class RolloutControllerOptions
 {
-    /// <summary>Gets or sets the folder holding the rollout state (<c>rollout.json</c>) and finished rollouts (<c>history/</c>).</summary>
+    /// <summary>
+    /// Gets or sets the folder holding the rollout state (<c>rollout.json</c>) and finished rollouts (<c>history/</c>).
+    /// Not public: backups and restores (<see cref="DeploymentBackup"/>) read and write the state at <c>.rollout</c> inside
+    /// the registry, so a state kept elsewhere would be missing from an offline backup; the simulation and tests set it.
+    /// </summary>
     /// <value>The default value is <see langword="null"/>: <c>.rollout</c> inside the registry directory.</value>
-    public string? StateDirectory { get; set; }
+    internal string? StateDirectory { get; set; }
 
     /// <summary>
     /// Gets or sets a state store that replaces the <c>rollout.json</c> file (the simulation's in-memory store: its
@@ -94,7 +98,7 @@ public sealed class RolloutControllerOptions
     /// <summary>
     /// Gets or sets the PostgreSQL connection string of a fleet's shared control plane (the service reads it from
     /// <c>ConnectionStrings:Har</c>). When set, the rollout state and the registry's <c>current</c> pointer live in the
-    /// database (schema <c>har_fleet</c>, created and migrated on open) instead of <see cref="StateDirectory"/>; every
+    /// database (schema <c>har_fleet</c>, created and migrated on open) instead of the registry's <c>.rollout</c> folder; every
     /// replica follows the current traffic plan, and only the holder of the controller lease runs analyses and applies steps.
     /// With an audit log on the registry, the registered models' files are shared there too: a version registered through
     /// any replica is fetched by the others when they need it, verified against its registration in the audit log.

@@ -237,10 +237,14 @@ public sealed partial class ModelRegistry
         return model!;
     }
 
-    /// <summary>Points <c>current</c> at <paramref name="version"/> (atomic rename) after verifying it.</summary>
+    /// <summary>
+    /// Points <c>current</c> at <paramref name="version"/> (atomic rename) after verifying it. Not public: the served
+    /// version changes through the rollout controller (a <c>recreate</c> rollout, a rollback), which keeps its state,
+    /// traffic plan and audit trail in step; <see cref="ModelRegistrationOptions.MakeCurrentIfNone"/> sets the first one.
+    /// </summary>
     /// <param name="version">The version to make current.</param>
     /// <exception cref="ModelIntegrityException">The version fails verification (the refusal is audited).</exception>
-    public void SetCurrent(string version)
+    internal void SetCurrent(string version)
     {
         var verification = Verify(version, "make current");
         if (!verification.IsValid)

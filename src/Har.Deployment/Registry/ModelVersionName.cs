@@ -1,5 +1,3 @@
-using Har.Inference;
-
 namespace Har.Deployment;
 
 /// <summary>

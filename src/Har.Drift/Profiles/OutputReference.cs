@@ -102,8 +102,10 @@ public sealed class OutputReference
     }
 
     /// <summary>
-    /// Returns a copy that also knows the model's accuracy on labelled reference windows under a fault of the caller's own
-    /// (see <see cref="WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>).
+    /// Returns a copy that also knows the model's accuracy on labelled reference windows under the fault named by
+    /// <paramref name="cause"/> and <paramref name="channels"/> (the engine of
+    /// <see cref="WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>; not public: callers pass a fault
+    /// of <see cref="InputFault.Standard"/>, whose cause, channels and description are the ones the diagnosis names).
     /// </summary>
     /// <param name="cause">The cause the diagnosis names for the fault.</param>
     /// <param name="channels">The channels it names (empty for the whole stream).</param>
@@ -111,7 +113,7 @@ public sealed class OutputReference
     /// <param name="predictedClass">Predicted class per labelled reference window with the fault applied.</param>
     /// <param name="trueClass">True class per window, in the model's label order.</param>
     /// <returns>A new output reference.</returns>
-    public OutputReference WithFaultAccuracy(DriftCause cause, IReadOnlyList<string> channels, string description, ReadOnlySpan<int> predictedClass, ReadOnlySpan<int> trueClass)
+    internal OutputReference WithFaultAccuracy(DriftCause cause, IReadOnlyList<string> channels, string description, ReadOnlySpan<int> predictedClass, ReadOnlySpan<int> trueClass)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentException.ThrowIfNullOrWhiteSpace(description);

@@ -129,7 +129,7 @@ public sealed class ReferenceProfile
     /// <param name="json">The JSON text written by <see cref="ToJson"/>.</param>
     /// <returns>The profile.</returns>
     /// <exception cref="InvalidDataException">The text is not a profile of this schema version, or a part is missing or out of its bounds (a window length or sample rate that is not positive, arrays that do not match the channels, counts that do not add up); the message names the field and what was expected.</exception>
-    public static ReferenceProfile FromJson(string json)
+    internal static ReferenceProfile FromJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
         ReferenceProfile? profile;

@@ -75,36 +75,21 @@ public sealed class DriftScorer
     /// <summary>
     /// Scores the model's outputs on current windows against the profile's <see cref="ReferenceProfile.Outputs"/>:
     /// predicted-class mix (chi-square at the effective n, Jensen–Shannon distance floor) and the confidence and entropy
-    /// distributions (Kolmogorov–Smirnov at the effective n, KS D floor).
-    /// </summary>
-    /// <param name="predictedClass">Predicted class index per window, in the model's (and <see cref="OutputReference.Labels"/>') order, in time order; <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
-    /// <param name="confidence">Top-class probability per window.</param>
-    /// <param name="entropy">Predictive entropy (nats) per window.</param>
-    /// <returns>The verdict with its evidence (<see cref="DriftVerdict.Insufficient"/> below <see cref="DriftScoringOptions.MinPredictions"/>).</returns>
-    /// <exception cref="InvalidOperationException">The profile has no output reference.</exception>
-    public OutputVerdict ScoreOutputs(ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy)
-    {
-        var reference = _profile.Outputs ?? throw new InvalidOperationException("The reference profile has no model-output reference; attach one with profile.WithOutputs(OutputReference.FromPredictions(...)) from the model's predictions on the reference data.");
-        return OutputScoring.Score(reference, _options, predictedClass, confidence, entropy);
-    }
-
-    /// <summary>
-    /// Scores the model's outputs as <see cref="ScoreOutputs(ReadOnlySpan{int}, ReadOnlySpan{float}, ReadOnlySpan{float})"/>,
-    /// with the input side's verdict on the devices the predictions came from: a prediction made while its device's alarm
-    /// was raised with a named cause is estimated with the reference's accuracy under that fault
+    /// distributions (Kolmogorov–Smirnov at the effective n, KS D floor). With <paramref name="inputAlarms"/>, the input
+    /// side's verdict on the devices the predictions came from: a prediction made while its device's alarm was raised with
+    /// a named cause is estimated with the reference's accuracy under that fault
     /// (<see cref="OutputReference.WithFaultAccuracy(InputFault, ReadOnlySpan{int}, ReadOnlySpan{int})"/>, listed in
     /// <see cref="OutputVerdict.NamedFaults"/>), not with its confidence; a named cause the reference holds no accuracy for
     /// makes the estimate unreliable (<see cref="OutputVerdict.EstimateReliable"/>).
     /// </summary>
-    /// <param name="predictedClass">Predicted class index per window, in the model's order, in time order; <see cref="OutputReference.OtherActivity"/> for an activity the profile's labels lack.</param>
+    /// <param name="predictedClass">Predicted class index per window, in the model's (and <see cref="OutputReference.Labels"/>') order, in time order; <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
     /// <param name="confidence">Top-class probability per window.</param>
     /// <param name="entropy">Predictive entropy (nats) per window.</param>
-    /// <param name="inputAlarms">Per prediction, its device's alarm (<see cref="DriftReport.Alarm"/> of the device's latest scoring) when it was made, or null.</param>
-    /// <returns>The verdict with its evidence.</returns>
+    /// <param name="inputAlarms">Per prediction, its device's alarm (<see cref="DriftReport.Alarm"/> of the device's latest scoring) when it was made, or null; <see langword="null"/> (the default) when the input side is not known.</param>
+    /// <returns>The verdict with its evidence (<see cref="DriftVerdict.Insufficient"/> below <see cref="DriftScoringOptions.MinPredictions"/>).</returns>
     /// <exception cref="InvalidOperationException">The profile has no output reference.</exception>
-    public OutputVerdict ScoreOutputs(ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy, IReadOnlyList<DriftAlarm?> inputAlarms)
+    public OutputVerdict ScoreOutputs(ReadOnlySpan<int> predictedClass, ReadOnlySpan<float> confidence, ReadOnlySpan<float> entropy, IReadOnlyList<DriftAlarm?>? inputAlarms = null)
     {
-        ArgumentNullException.ThrowIfNull(inputAlarms);
         var reference = _profile.Outputs ?? throw new InvalidOperationException("The reference profile has no model-output reference; attach one with profile.WithOutputs(OutputReference.FromPredictions(...)) from the model's predictions on the reference data.");
         return OutputScoring.Score(reference, _options, predictedClass, confidence, entropy, inputAlarms);
     }

@@ -1,12 +1,21 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
+// One source, compiled into Har.Inference (model cards) and Har.Deployment (registry folder names and ordering), each
+// under its own namespace: the version type is not public API (model versions are strings everywhere in the API), and
+// the `har` CLI sees the internals of both, where one type defined twice under the same name would be ambiguous.
+#if HAR_INFERENCE
 namespace Har.Inference;
+#elif HAR_DEPLOYMENT
+namespace Har.Deployment;
+#else
+#error Define HAR_INFERENCE or HAR_DEPLOYMENT in the project that links SemanticVersion.cs.
+#endif
 
 /// <summary>
 /// A model version as a semantic version (<see href="https://semver.org/spec/v2.0.0.html">SemVer 2.0</see>):
 /// <c>MAJOR.MINOR.PATCH</c>, an optional <c>-prerelease</c> and optional <c>+build</c> metadata. The one
-/// version type of Har: model cards, the registry, rollouts and the hosts order versions with it.
+/// version rule of Har: model cards and the registry check and order versions with it.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -22,7 +31,7 @@ namespace Har.Inference;
 /// precedence or equality. <see cref="ToString()"/> gives the normalised form without <c>v</c>.
 /// </para>
 /// </remarks>
-public readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparable<SemanticVersion>
+internal readonly struct SemanticVersion : IEquatable<SemanticVersion>, IComparable<SemanticVersion>
 {
     private const int MaxLength = 256;
     private readonly string? _prerelease;
