@@ -22,6 +22,7 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
     private readonly Lock _signLock = new();
     private AuditSigningKey? _key;
     private DateTimeOffset? _lastFull;
+    private PeriodicTimer? _timer;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -29,6 +30,10 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
         // than one interval after its start (a crash loop, frequent kills) would otherwise never sign, and the entries
         // appended since the last checkpoint could be cut off the log unnoticed.
         SignIfGrown(atStart: true);
+
+        // The interval starts now, not when ExecuteAsync gets a thread (it runs on the thread pool): a tick that falls due
+        // before then is kept by the timer, not lost.
+        _timer ??= new PeriodicTimer(options.Value.CheckpointInterval, _time);
         return base.StartAsync(cancellationToken);
     }
 
@@ -40,6 +45,7 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
 
     public override void Dispose()
     {
+        _timer?.Dispose();
         _key?.Dispose();
         base.Dispose();
     }
@@ -94,7 +100,7 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.CheckpointInterval, _time);
+        var timer = _timer ??= new PeriodicTimer(options.Value.CheckpointInterval, _time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))

@@ -17,6 +17,40 @@ public sealed class AuditFailSafeTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task KilledBeforeItsFirstCheckpoint_RestartSignsEveryEntryItAcknowledged()
+    {
+        // Checkpoints are signed every minute and at shutdown. A service killed sooner than a minute after its start (a
+        // crash loop, frequent kills) never signed, and the entries it acknowledged stayed beyond every checkpoint.
+        var audit = Directory.CreateTempSubdirectory("har-audit-e2e-").FullName;
+        try
+        {
+            var settings = new Dictionary<string, string> { ["Har:Service:AuditDirectory"] = audit };
+            long acknowledged = 0;
+            await using (var service = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
+            {
+                using var op = service.CreateClient(service.OperatorKey);
+                for (var i = 0; i < 3; i++)
+                {
+                    using var response = await op.PostAsJsonAsync("/v1/audit/events", new { event_type = "e2e.note", entity_type = "test", entity_id = $"n{i}", severity = "info", action_details = new { i } }, Ct);
+                    Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+                    acknowledged = (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("index").GetInt64() + 1;
+                }
+            } // SIGKILL: no shutdown signing
+
+            await using var restarted = await ServiceProcess.StartAsync(settings, cancellationToken: Ct);
+            using var anonymous = restarted.CreateClient();
+            var operations = JsonDocument.Parse(await anonymous.GetStringAsync("/ready", Ct)).RootElement.GetProperty("checks").GetProperty("operations");
+            Assert.True(operations.GetProperty("data").GetProperty("checkpoint_size").GetInt64() >= acknowledged, operations.GetRawText());
+            var (exit, output) = await Cli("audit", "verify", "--log", audit);
+            Assert.True(exit == 0, output);
+        }
+        finally
+        {
+            Directory.Delete(audit, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task DamagedEntry_IsAClearError_StopsTheNextOpen_RepairIsRecordedAndTheQuarantineStaysVisible()
     {
         var audit = Directory.CreateTempSubdirectory("har-audit-e2e-").FullName;
