@@ -19,11 +19,7 @@ public sealed class AuditHostingTests
     public async Task AddCheckpointSigning_SignsEachIntervalTheLogGrewAndAtShutdown()
     {
         using var dir = new TempDir();
-        var keyPath = dir.Combine("signing.key");
-        using (var k = AuditSigningKey.Generate("audit.test/har"))
-        {
-            k.Save(keyPath);
-        }
+        var keyPath = SaveSigningKey(dir);
 
         var time = new FakeTimeProvider(Samples.T0);
         await using var provider = Services(dir.Combine("log"), keyPath, time).BuildServiceProvider();
@@ -52,11 +48,7 @@ public sealed class AuditHostingTests
         // A process that crashes sooner than the interval after its start (a crash loop, frequent kills) never signed: the
         // entries it acknowledged stayed beyond every checkpoint, where they can be cut off the log unnoticed.
         using var dir = new TempDir();
-        var keyPath = dir.Combine("signing.key");
-        using (var k = AuditSigningKey.Generate("audit.test/har"))
-        {
-            k.Save(keyPath);
-        }
+        var keyPath = SaveSigningKey(dir);
 
         var time = new FakeTimeProvider(Samples.T0);
         await using (var first = Services(dir.Combine("log"), keyPath, time).BuildServiceProvider())
@@ -82,11 +74,7 @@ public sealed class AuditHostingTests
     public async Task AddCheckpointSigning_EntryDamagedAfterTheLastCheckpoint_RefusesToSignAndReportsIt()
     {
         using var dir = new TempDir();
-        var keyPath = dir.Combine("signing.key");
-        using (var k = AuditSigningKey.Generate("audit.test/har"))
-        {
-            k.Save(keyPath);
-        }
+        var keyPath = SaveSigningKey(dir);
 
         var time = new FakeTimeProvider(Samples.T0);
         var registry = new CollectorRegistry();
@@ -229,6 +217,14 @@ public sealed class AuditHostingTests
         Assert.StartsWith("0 entries (0 trusted from the seal, 0 re-scanned)", log.Recovery.ToString(), StringComparison.Ordinal);
         Assert.StartsWith("inclusion of entry 1 in tree size 2: root ", log.GetInclusionProof(1).ToString(), StringComparison.Ordinal);
         Assert.StartsWith("consistency of tree size 1 with 2", log.GetConsistencyProof(1).ToString(), StringComparison.Ordinal);
+    }
+
+    private static string SaveSigningKey(TempDir dir)
+    {
+        var keyPath = dir.Combine("signing.key");
+        using var key = AuditSigningKey.Generate("audit.test/har");
+        key.Save(keyPath);
+        return keyPath;
     }
 
     private static IServiceCollection Services(string logDir, string keyPath, TimeProvider time, CollectorRegistry? registry = null)
