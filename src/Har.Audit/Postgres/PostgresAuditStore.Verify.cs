@@ -14,6 +14,25 @@ internal sealed partial class PostgresAuditStore
     /// </summary>
     public SignedCheckpoint CreateCheckpoint(AuditSigningKey key)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return CreateCheckpointOnce(key);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxCheckpointAttempts)
+            {
+                // Another replica stored a checkpoint in the same moment (replicas sign on their own schedules and each at
+                // its start): this snapshot cannot see its row. A new snapshot does, and finds the log signed or signs the rest.
+            }
+        }
+    }
+
+    /// <summary>How many snapshots a checkpoint is tried in while other replicas keep signing at the same moment.</summary>
+    private const int MaxCheckpointAttempts = 5;
+
+    private SignedCheckpoint CreateCheckpointOnce(AuditSigningKey key)
+    {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction(IsolationLevel.RepeatableRead);
         var size = ReadSize(connection, tx);

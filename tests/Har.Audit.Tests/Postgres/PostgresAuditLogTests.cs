@@ -133,6 +133,42 @@ public sealed class PostgresAuditLogTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task CreateCheckpoint_ThreeReplicasSigningTheSameSizeAtOnce_NoneFails()
+    {
+        // Replicas sign on their own schedules and each at its start, so in a fleet that starts together they sign the same
+        // size at the same moment. The one whose snapshot could not see the other's row failed with a serialization error
+        // (40001): "checkpoint not signed", /ready degraded and the HarAuditCheckpointFailures alert, over a signed log.
+        var cs = await cluster.CreateDatabaseAsync();
+        using var key = AuditSigningKey.Generate("fleet.test/har");
+        var logs = Enumerable.Range(0, 3).Select(_ => Open(cs)).ToArray();
+        try
+        {
+            for (var round = 0; round < 40; round++)
+            {
+                await logs[round % 3].AppendAsync(Samples.Event(round), Ct);
+                using var together = new Barrier(logs.Length);
+                var signed = await Task.WhenAll(logs.Select(log => Task.Run(() =>
+                {
+                    together.SignalAndWait(Ct);
+                    return log.CreateCheckpoint(key).TreeSize;
+                }, Ct)));
+                Assert.All(signed, size => Assert.Equal(round + 1, size));
+            }
+
+            var result = AuditLog.VerifyDatabase(cs, key.ToVerifierKey());
+            Assert.True(result.IsValid, result.ToString());
+            Assert.Equal(40, result.Checkpoint!.TreeSize);
+        }
+        finally
+        {
+            foreach (var log in logs)
+            {
+                log.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task VerifyDatabase_StoredNodeHeadOrEntryRowChanged_ReportsTheFirstEntryItAffects()
     {
         var cs = await cluster.CreateDatabaseAsync();
