@@ -40,12 +40,13 @@ internal static class OnnxExternalData
     /// <see langword="null"/> when every tensor's data is inside the file.
     /// </summary>
     /// <exception cref="InvalidDataException">The bytes are not a well-formed protobuf message (with the offset), or nest deeper than <see cref="MaxDepth"/>.</exception>
-    public static string? Find(ReadOnlySpan<byte> model) => Walk(model, Message.Model, 0, 0, string.Empty);
+    public static string? Find(ReadOnlySpan<byte> model) =>
+        Walk(model, Message.Model, 0, 0) is { } found ? $"{found.Tensor} ({found.Path}) keeps its data in {found.File}" : null;
 
     /// <summary>Reads <paramref name="path"/> and calls <see cref="Find(ReadOnlySpan{byte})"/>.</summary>
     public static string? Find(string path) => Find(File.ReadAllBytes(path));
 
-    private static string? Walk(ReadOnlySpan<byte> message, Message kind, int baseOffset, int depth, string where)
+    private static Found? Walk(ReadOnlySpan<byte> message, Message kind, int baseOffset, int depth)
     {
         if (depth > MaxDepth)
         {
@@ -58,74 +59,46 @@ internal static class OnnxExternalData
         var position = 0;
         while (position < message.Length)
         {
-            var tagAt = position;
-            var tag = ReadVarint(message, ref position, baseOffset);
-            var field = (int)(tag >> 3);
-            var wire = (int)(tag & 7);
-            if (field == 0)
+            var f = ReadField(message, ref position, baseOffset, depth);
+            if (f.Wire == EndGroup)
             {
-                throw Malformed(baseOffset + tagAt, "a field number 0");
+                throw Malformed(baseOffset + position, $"the end of group {f.Number}, which never started");
             }
 
-            if (wire != LengthDelimited)
-            {
-                if (kind == Message.Tensor && field == 14 && wire == Varint)
-                {
-                    // TensorProto.data_location: 1 is EXTERNAL.
-                    external |= ReadVarint(message, ref position, baseOffset) == 1;
-                }
-                else
-                {
-                    Skip(message, ref position, wire, field, baseOffset, depth);
-                }
-
-                continue;
-            }
-
-            var length = ReadVarint(message, ref position, baseOffset);
-            if (length > (ulong)(message.Length - position))
-            {
-                throw Malformed(baseOffset + tagAt, $"field {field} claiming {length} bytes where {message.Length - position} remain");
-            }
-
-            var body = message.Slice(position, (int)length);
-            var bodyOffset = baseOffset + position;
-            position += (int)length;
             if (kind == Message.Tensor)
             {
-                switch (field)
+                switch (f.Number, f.Wire)
                 {
-                    case 8: // name
-                        name = Text(body);
+                    case (14, Varint): // data_location: 1 is EXTERNAL
+                        external |= f.Value == 1;
                         break;
-                    case 13: // external_data: StringStringEntryProto { key = 1, value = 2 }
+                    case (8, LengthDelimited): // name
+                        name = Encoding.UTF8.GetString(f.Body);
+                        break;
+                    case (13, LengthDelimited): // external_data: StringStringEntryProto { key = 1, value = 2 }
                         external = true;
-                        if (FieldText(body, 1) == "location")
+                        if (FieldText(f.Body, 1) == "location")
                         {
-                            location = FieldText(body, 2);
+                            location = FieldText(f.Body, 2);
                         }
 
                         break;
                 }
-
-                continue;
             }
-
-            if (Child(kind, field) is { } child)
+            else if (f.Wire == LengthDelimited && Child(kind, f.Number) is { } child && Walk(f.Body, child, f.BodyOffset, depth + 1) is { } found)
             {
-                var found = Walk(body, child, bodyOffset, depth + 1, Describe(kind, child, field, body, where));
-                if (found is not null)
-                {
-                    return found;
-                }
+                // The path is named only for the tensor found: no other message is read twice.
+                var step = Step(kind, child, f.Number, f.Body);
+                return found with { Path = found.Path.Length == 0 ? step : $"{step} › {found.Path}" };
             }
         }
 
         if (kind == Message.Tensor && external)
         {
-            var tensor = name is { Length: > 0 } ? $"tensor '{Clip(name)}'" : "a tensor without a name";
-            var file = location is null ? "another file" : $"'{Clip(location)}'";
-            return $"{tensor} ({where}) keeps its data in {file}";
+            return new Found(
+                name is { Length: > 0 } ? $"tensor '{Clip(name)}'" : "a tensor without a name",
+                location is null ? "another file" : $"'{Clip(location)}'",
+                string.Empty);
         }
 
         return null;
@@ -151,91 +124,82 @@ internal static class OnnxExternalData
         _ => null,
     };
 
-    /// <summary>How the path to a nested message is named in the refusal (e.g. <c>graph › node 'If_3' › attribute 'then_branch' › subgraph › initializer</c>).</summary>
-    private static string Describe(Message parent, Message child, int field, ReadOnlySpan<byte> body, string where)
+    /// <summary>How one step of the path to the tensor is named in the refusal (e.g. <c>graph › node 'If_3' › attribute 'then_branch' › subgraph › initializer</c>).</summary>
+    private static string Step(Message parent, Message child, int field, ReadOnlySpan<byte> body) => (parent, child) switch
     {
-        var step = (parent, child) switch
-        {
-            (Message.Model, Message.Graph) => "graph",
-            (Message.Model, Message.Function) => $"function '{Clip(FieldText(body, 1) ?? "?")}'",
-            (Message.Model, Message.TrainingInfo) => "training info",
-            (Message.TrainingInfo, _) => field == 1 ? "initialization" : "algorithm",
-            (_, Message.Node) => $"node '{Clip(FieldText(body, 3) is { Length: > 0 } n ? n : FieldText(body, 4) ?? "?")}'",
-            (_, Message.Attribute) => $"attribute '{Clip(FieldText(body, 1) ?? "?")}'",
-            (Message.Attribute, Message.Graph) => "subgraph",
-            (Message.Graph, Message.Tensor) => "initializer",
-            (Message.Graph, Message.SparseTensor) => "sparse initializer",
-            (Message.SparseTensor, _) => field == 1 ? "values" : "indices",
-            _ => "tensor",
-        };
-        return where.Length == 0 ? step : $"{where} › {step}";
-    }
+        (Message.Model, Message.Graph) => "graph",
+        (Message.Model, Message.Function) => $"function '{Clip(FieldText(body, 1) ?? "?")}'",
+        (Message.Model, Message.TrainingInfo) => "training info",
+        (Message.TrainingInfo, _) => field == 1 ? "initialization" : "algorithm",
+        (_, Message.Node) => $"node '{Clip(FieldText(body, 3) is { Length: > 0 } n ? n : FieldText(body, 4) ?? "?")}'",
+        (_, Message.Attribute) => $"attribute '{Clip(FieldText(body, 1) ?? "?")}'",
+        (Message.Attribute, Message.Graph) => "subgraph",
+        (Message.Graph, Message.Tensor) => "initializer",
+        (Message.Graph, Message.SparseTensor) => "sparse initializer",
+        (Message.SparseTensor, _) => field == 1 ? "values" : "indices",
+        _ => "tensor",
+    };
 
-    /// <summary>The first length-delimited field <paramref name="field"/> of a message, as UTF-8, or <see langword="null"/>.</summary>
+    /// <summary>The first length-delimited field <paramref name="field"/> of a message, as UTF-8, or <see langword="null"/> (also when the message is malformed: a name is only for the refusal's text).</summary>
     private static string? FieldText(ReadOnlySpan<byte> message, int field)
     {
         try
         {
-            return FieldTextOrThrow(message, field);
+            var position = 0;
+            while (position < message.Length)
+            {
+                var f = ReadField(message, ref position, 0, 0);
+                if (f.Number == field && f.Wire == LengthDelimited)
+                {
+                    return Encoding.UTF8.GetString(f.Body);
+                }
+            }
         }
         catch (InvalidDataException)
         {
-            return null; // a name is only for the message; a malformed body is reported where the walk reaches it
-        }
-    }
-
-    private static string? FieldTextOrThrow(ReadOnlySpan<byte> message, int field)
-    {
-        var position = 0;
-        while (position < message.Length)
-        {
-            var tag = ReadVarint(message, ref position, 0);
-            var wire = (int)(tag & 7);
-            if (wire != LengthDelimited)
-            {
-                Skip(message, ref position, wire, (int)(tag >> 3), 0, 0);
-                continue;
-            }
-
-            var length = ReadVarint(message, ref position, 0);
-            if (length > (ulong)(message.Length - position))
-            {
-                return null;
-            }
-
-            if ((int)(tag >> 3) == field)
-            {
-                return Text(message.Slice(position, (int)length));
-            }
-
-            position += (int)length;
         }
 
         return null;
     }
 
-    private static void Skip(ReadOnlySpan<byte> message, ref int position, int wire, int field, int baseOffset, int depth)
+    /// <summary>
+    /// Reads one field at <paramref name="position"/>: a varint's value, or a length-delimited field's body (and its offset);
+    /// any other wire type (fixed 32 and 64 bits, groups) is skipped.
+    /// </summary>
+    private static Field ReadField(ReadOnlySpan<byte> message, ref int position, int baseOffset, int depth)
     {
+        var at = position;
+        var tag = ReadVarint(message, ref position, baseOffset);
+        var field = (int)(tag >> 3);
+        var wire = (int)(tag & 7);
+        if (field == 0)
+        {
+            throw Malformed(baseOffset + at, "a field number 0");
+        }
+
         switch (wire)
         {
             case Varint:
-                _ = ReadVarint(message, ref position, baseOffset);
-                break;
-            case Fixed64:
-                Advance(message, ref position, 8, baseOffset);
-                break;
-            case Fixed32:
-                Advance(message, ref position, 4, baseOffset);
-                break;
+                return new Field(field, wire, ReadVarint(message, ref position, baseOffset), default, 0);
             case LengthDelimited:
                 var length = ReadVarint(message, ref position, baseOffset);
                 if (length > (ulong)(message.Length - position))
                 {
-                    throw Malformed(baseOffset + position, $"field {field} claiming {length} bytes where {message.Length - position} remain");
+                    throw Malformed(baseOffset + at, $"field {field} claiming {length} bytes where {message.Length - position} remain");
                 }
 
+                var start = position;
                 position += (int)length;
-                break;
+                return new Field(field, wire, 0, message.Slice(start, (int)length), baseOffset + start);
+            case Fixed64 or Fixed32:
+                var size = wire == Fixed64 ? 8 : 4;
+                if (message.Length - position < size)
+                {
+                    throw Malformed(baseOffset + position, "a value cut short by the end of its message");
+                }
+
+                position += size;
+                return new Field(field, wire, 0, default, 0);
             case StartGroup:
                 if (depth > MaxDepth)
                 {
@@ -249,35 +213,18 @@ internal static class OnnxExternalData
                         throw Malformed(baseOffset + position, $"group {field} without its end");
                     }
 
-                    var tag = ReadVarint(message, ref position, baseOffset);
-                    var inner = (int)(tag & 7);
-                    if (inner == EndGroup)
+                    var inner = ReadField(message, ref position, baseOffset, depth + 1);
+                    if (inner.Wire == EndGroup)
                     {
-                        if ((int)(tag >> 3) != field)
-                        {
-                            throw Malformed(baseOffset + position, $"group {field} ended as group {tag >> 3}");
-                        }
-
-                        break;
+                        return inner.Number == field ? new Field(field, wire, 0, default, 0) : throw Malformed(baseOffset + position, $"group {field} ended as group {inner.Number}");
                     }
-
-                    Skip(message, ref position, inner, (int)(tag >> 3), baseOffset, depth + 1);
                 }
 
-                break;
+            case EndGroup:
+                return new Field(field, wire, 0, default, 0); // the caller's group ends here
             default:
                 throw Malformed(baseOffset + position, $"wire type {wire} on field {field}");
         }
-    }
-
-    private static void Advance(ReadOnlySpan<byte> message, ref int position, int count, int baseOffset)
-    {
-        if (message.Length - position < count)
-        {
-            throw Malformed(baseOffset + position, "a value cut short by the end of its message");
-        }
-
-        position += count;
     }
 
     private static ulong ReadVarint(ReadOnlySpan<byte> message, ref int position, int baseOffset)
@@ -304,11 +251,26 @@ internal static class OnnxExternalData
     private static InvalidDataException Malformed(int offset, string what) =>
         new($"The model is not a well-formed ONNX protobuf: {what} at byte {offset}.");
 
-    private static string Text(ReadOnlySpan<byte> utf8) => Encoding.UTF8.GetString(utf8);
-
     private static string Clip(string s)
     {
         var printable = ModelVersionName.Printable(s);
         return printable.Length <= 80 ? printable : string.Concat(printable.AsSpan(0, 80), "…");
     }
+
+    /// <summary>One field: its number and wire type, a varint's value, a length-delimited field's body and where the body starts in the model.</summary>
+    private readonly ref struct Field(int number, int wire, ulong value, ReadOnlySpan<byte> body, int bodyOffset)
+    {
+        public int Number { get; } = number;
+
+        public int Wire { get; } = wire;
+
+        public ulong Value { get; } = value;
+
+        public ReadOnlySpan<byte> Body { get; } = body;
+
+        public int BodyOffset { get; } = bodyOffset;
+    }
+
+    /// <summary>A tensor with external data: its name, its file and the path of messages to it from the model.</summary>
+    private readonly record struct Found(string Tensor, string File, string Path);
 }
