@@ -37,6 +37,11 @@ public sealed partial class RolloutController
         // Counted among the live replicas from the start (the lease loop renews it).
         _fleet!.Heartbeat(_options.LeaseDuration);
 
+        // Every window labelled and every label received from now on reaches the fleet: before, only those after this
+        // replica's first reconciliation did, and a label that came earlier joined this replica's windows alone.
+        _serving.Feedback?.KeepForShipping(true);
+        _serving.Feedback?.KeepForForwarding(true);
+
         // Audit events still in the state's outbox are appended by the leader (RecoverAsync when it reads the state).
         _state = _fleet.Load();
         if (_state is null)

@@ -58,6 +58,38 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task WindowsLabelledAndLabelsReceived_BeforeTheReplicasFirstRound_ReachTheFleet()
+    {
+        // Found backing up a replica: the store began keeping windows for the table (and labels for the other replicas)
+        // at the replica's first round, so what came between the controller's start and that round stayed on this
+        // replica alone — missing from the leader's accuracy gate, from a backup, and from the replicas holding the
+        // labelled stream's windows.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var root = Directory.CreateTempSubdirectory("har-fleet-labels-").FullName;
+        await using var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false });
+        var registry = new ModelRegistry(Path.Combine(root, "registry"), audit);
+        registry.Seed([TestRegistry.ChampionFile]);
+        await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
+        try
+        {
+            await using var controller = await RolloutController.OpenAsync(registry, pipeline, TestRegistry.Options(o => o.ConnectionString = connectionString), cancellationToken: Ct);
+            Assert.Equal(6, await ServeAndLabelAsync(pipeline, "here", 6));
+            Assert.Equal(0, pipeline.Feedback.Report("served-elsewhere", "SITTING", 0, 1_000)); // its windows are on another replica
+
+            await controller.ReconcileAsync(Ct); // the first round
+            Assert.Equal(6, Rows(connectionString));
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync(Ct);
+            await using var forwarded = new NpgsqlCommand("SELECT count(*) FROM har_fleet.feedback_labels, jsonb_array_elements(payload) AS l WHERE l->>'StreamId' = 'served-elsewhere'", connection);
+            Assert.Equal(1L, (long)(await forwarded.ExecuteScalarAsync(Ct))!);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task WriteLabelledWindows_DatabaseRefuses_TheWindowsWaitAndAreWrittenNextTime_InOrder()
     {
         var connectionString = await cluster.CreateDatabaseAsync();
