@@ -103,7 +103,7 @@ internal static class BackupCommands
 
                 File.Move(temp, target);
                 var pruned = parse.GetValue(keep) is { } k ? DeploymentBackup.Prune(outDir, k) : [];
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {id}: {json.RootElement.GetProperty("audit_entries").GetInt64()} audit entries, {json.RootElement.GetProperty("files").GetInt32()} files, current {json.RootElement.GetProperty("current_version")}; written to {target} (sha256 {sha}){(pruned.Count > 0 ? $"; pruned {string.Join(", ", pruned)}" : string.Empty)}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {id}: {json.RootElement.GetProperty("audit_entries").GetInt64()} audit entries, {json.RootElement.GetProperty("files").GetInt32()} files, {(json.RootElement.TryGetProperty("labelled_windows", out var lw) ? lw.GetInt32() : 0)} labelled windows, current {json.RootElement.GetProperty("current_version")}; written to {target} (sha256 {sha}){(pruned.Count > 0 ? $"; pruned {string.Join(", ", pruned)}" : string.Empty)}"));
                 return 0;
             }
 
@@ -127,7 +127,7 @@ internal static class BackupCommands
                 Reason = parse.GetValue(reason)!,
                 Keep = parse.GetValue(keep),
             }, ct).ConfigureAwait(false);
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {result.BackupId}: {result.AuditEntries} audit entries, {result.Files} files, current {result.CurrentVersion ?? "none"}; written to {result.ArchivePath} (sha256 {result.Sha256}){(result.Pruned.Count > 0 ? $"; pruned {string.Join(", ", result.Pruned)}" : string.Empty)}"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {result.BackupId}: {result.AuditEntries} audit entries, {result.Files} files, {result.LabelledWindows} labelled windows, current {result.CurrentVersion ?? "none"}; written to {result.ArchivePath} (sha256 {result.Sha256}){(result.Pruned.Count > 0 ? $"; pruned {string.Join(", ", result.Pruned)}" : string.Empty)}"));
             return 0;
         });
         return command;
@@ -247,5 +247,5 @@ internal static class BackupCommands
 
     private static string Describe(string what, DeploymentBackupResult r) => string.Create(
         CultureInfo.InvariantCulture,
-        $"{r.BackupId} {what}: {r.Files} files match the manifest; {r.AuditEntries} audit entries verify against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
+        $"{r.BackupId} {what}: {r.Files} files match the manifest; {r.AuditEntries} audit entries verify against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}; {r.LabelledWindows} labelled windows{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
 }

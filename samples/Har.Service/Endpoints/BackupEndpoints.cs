@@ -58,6 +58,7 @@ internal static class BackupEndpoints
         bytes = r.Bytes,
         audit_entries = r.AuditEntries,
         files = r.Files,
+        labelled_windows = r.LabelledWindows,
         current_version = r.CurrentVersion,
         versions = r.Versions,
         pruned = r.Pruned,

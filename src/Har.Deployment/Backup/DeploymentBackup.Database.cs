@@ -12,8 +12,8 @@ public static partial class DeploymentBackup
     /// the archive is first unpacked into a temporary folder and verified exactly as <see cref="Restore"/> does (a refused
     /// archive writes nothing to the database); then the audit log is imported with the same entries, leaf hashes and
     /// Merkle tree and the archive's signed checkpoint (which therefore verifies against the database), the registry's
-    /// versions (model bytes, card, deployment record) and <c>current</c> pointer and the rollout state are written to the
-    /// fleet's tables, the database's log is verified, and a <c>backup.restored</c> record is appended to it. Replicas
+    /// versions (model bytes, card, deployment record) and <c>current</c> pointer, the rollout state and the accuracy gate's
+    /// labelled windows are written to the fleet's tables, the database's log is verified, and a <c>backup.restored</c> record is appended to it. Replicas
     /// started on the database fetch the versions from it and serve the restored current version.
     /// </summary>
     /// <param name="archivePath">The <c>har-backup-*.tar.gz</c> file.</param>
@@ -61,6 +61,8 @@ public static partial class DeploymentBackup
                 }
             }
 
+            var labelled = FeedbackJournal.Read(File.Exists(Path.Combine(temp, LabelledWindowsPath)) ? File.ReadLines(Path.Combine(temp, LabelledWindowsPath)) : [], int.MaxValue, out _, out _);
+
             // 2. The database must hold no registry or rollout (checked again inside the write) and no log (checked by the import).
             using var fleet = FleetStore.Open(connectionString);
             if (fleet.DescribeContents() is { } found)
@@ -80,7 +82,7 @@ public static partial class DeploymentBackup
             // 3. The registry and the rollout state, in one transaction.
             try
             {
-                fleet.Restore(models, verified.CurrentVersion, state, history);
+                fleet.Restore(models, verified.CurrentVersion, state, history, labelled);
             }
             catch (Exception ex) when (ex is IOException or InvalidOperationException)
             {

@@ -243,6 +243,8 @@ public static partial class DeploymentBackup
                 throw Refused($"The rollout state in the archive does not parse: {ex.Message}");
             }
 
+            var labelled = ReadLabelledWindows(target, manifest);
+
             // 6. A signing key in the archive must be the key that signed the checkpoint.
             var keyFile = Path.Combine(target, KeysFolder, "audit.key");
             var hasKey = File.Exists(keyFile);
@@ -260,8 +262,35 @@ public static partial class DeploymentBackup
                 log.AppendAsync(RestoredRecord(backupId, HashFile(archivePath), entries, versions, pinned is not null, actor, registry.Time.GetUtcNow(), database: null)).GetAwaiter().GetResult();
             }
 
-            return new DeploymentBackupResult(backupId, created, archivePath, entries, listed.Count, current, versions, key.ToString(), pinned is not null, hasKey, []);
+            return new DeploymentBackupResult(backupId, created, archivePath, entries, listed.Count, current, versions, key.ToString(), pinned is not null, hasKey, labelled.Count, []);
         }
+    }
+
+    /// <summary>
+    /// The labelled windows in an extracted archive (none in an archive from before they were kept), every line whole and
+    /// as many as the manifest says.
+    /// </summary>
+    private static List<ShippedLabel> ReadLabelledWindows(string target, JsonObject manifest)
+    {
+        var path = Path.Combine(target, LabelledWindowsPath.Replace('/', Path.DirectorySeparatorChar));
+        var expected = manifest["labelled_windows"]?.GetValue<int>() ?? 0;
+        if (!File.Exists(path))
+        {
+            return expected == 0 ? [] : throw Refused($"manifest.json counts {expected} labelled windows, but the archive holds no {LabelledWindowsPath}.");
+        }
+
+        var windows = FeedbackJournal.Read(File.ReadLines(path), int.MaxValue, out var lines, out var skipped);
+        if (skipped > 0)
+        {
+            throw Refused($"{LabelledWindowsPath} holds {skipped} of {lines} lines that are not a labelled window (a JSON object with the true activity and each version's answer).");
+        }
+
+        if (windows.Count != expected)
+        {
+            throw Refused($"{LabelledWindowsPath} holds {windows.Count} labelled windows; manifest.json counts {expected}.");
+        }
+
+        return windows;
     }
 
     /// <summary>The <c>backup.restored</c> event a restored log receives once everything verified.</summary>

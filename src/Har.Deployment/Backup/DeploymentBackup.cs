@@ -47,6 +47,9 @@ public static partial class DeploymentBackup
     internal const string KeysFolder = "keys";
     internal const string StateFolder = ".rollout";
 
+    /// <summary>The accuracy gate's labelled windows in an archive: the single-process journal's format and place.</summary>
+    internal const string LabelledWindowsPath = RegistryFolder + "/" + StateFolder + "/" + FeedbackJournal.FileName;
+
     private static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true };
 
     /// <summary>
@@ -126,6 +129,7 @@ public static partial class DeploymentBackup
                 ["versions"] = new JsonArray([.. frozen.Versions.Select(v => JsonValue.Create(v))]),
                 ["rollout_id"] = frozen.RolloutId,
                 ["rollout_phase"] = frozen.RolloutPhase,
+                ["labelled_windows"] = frozen.LabelledWindows,
                 ["audit"] = new JsonObject
                 {
                     ["origin"] = auditLog.Origin,
@@ -145,7 +149,7 @@ public static partial class DeploymentBackup
             File.Move(temp, archive);
             DurableFile.FsyncDirectory(folder);
             var pruned = options.Keep is { } keep ? Prune(folder, keep) : [];
-            return new DeploymentBackupResult(backupId, now, archive, entries, files.Count, frozen.CurrentVersion, frozen.Versions, key.VerifierKey, keyPinned: true, hasSigningKey: options.SigningKeyFile is not null, pruned);
+            return new DeploymentBackupResult(backupId, now, archive, entries, files.Count, frozen.CurrentVersion, frozen.Versions, key.VerifierKey, keyPinned: true, hasSigningKey: options.SigningKeyFile is not null, frozen.LabelledWindows, pruned);
         }
         finally
         {
@@ -316,6 +320,11 @@ public static partial class DeploymentBackup
             files.Add(WriteIn(staging, $"{RegistryFolder}/{StateFolder}/history/{name}", content));
         }
 
+        if (state.LabelledWindows.Count > 0)
+        {
+            files.Add(WriteIn(staging, LabelledWindowsPath, FeedbackJournal.Serialize(state.LabelledWindows)));
+        }
+
         if (options.SigningKeyFile is { } keyFile)
         {
             using var signing = AuditSigningKey.Load(keyFile);
@@ -341,6 +350,7 @@ public static partial class DeploymentBackup
             ["rollout_id"] = state.RolloutId,
             ["rollout_phase"] = state.Phase,
             ["registry_id"] = registry.RegistryId,
+            ["labelled_windows"] = state.LabelledWindows.Count,
         };
         var record = new AuditEvent
         {
@@ -353,7 +363,7 @@ public static partial class DeploymentBackup
             ActionDetails = JsonSerializer.SerializeToElement(details),
         };
         var appended = await auditLog.AppendAsync(record, ct).ConfigureAwait(false);
-        return new Captured(files, versions, current, state.RolloutId, state.Phase, listing, appended.Index);
+        return new Captured(files, versions, current, state.RolloutId, state.Phase, listing, appended.Index, state.LabelledWindows.Count);
     }
 
     /// <summary>The rollout state of a registry whose controller is not running: <c>.rollout</c> in the registry folder.</summary>
@@ -373,7 +383,11 @@ public static partial class DeploymentBackup
         }
 
         history.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-        return new FrozenRolloutState(state, parsed?.RolloutId, parsed?.Phase.ToString(), history);
+
+        // The labelled windows as a restarted controller would restore them: the newest whole lines of the journal.
+        var journal = Path.Combine(dir, FeedbackJournal.FileName);
+        var labelled = File.Exists(journal) ? FeedbackJournal.Read(File.ReadLines(journal), new FeedbackLimits().LabelledWindows, out _, out _) : [];
+        return new FrozenRolloutState(state, parsed?.RolloutId, parsed?.Phase.ToString(), history, labelled);
     }
 
     /// <summary>The hash of the file listing the backup record carries: lines <c>sha256  bytes  path</c>, sorted by path.</summary>
@@ -468,5 +482,5 @@ public static partial class DeploymentBackup
         public static BackupFile Of(string relative, string file) => new(relative, HashFile(file), new FileInfo(file).Length);
     }
 
-    private sealed record Captured(IReadOnlyList<BackupFile> Files, IReadOnlyList<string> Versions, string? CurrentVersion, string? RolloutId, string? RolloutPhase, string ListingSha256, long RecordIndex);
+    private sealed record Captured(IReadOnlyList<BackupFile> Files, IReadOnlyList<string> Versions, string? CurrentVersion, string? RolloutId, string? RolloutPhase, string ListingSha256, long RecordIndex, int LabelledWindows);
 }

@@ -36,7 +36,7 @@ public sealed class DeploymentBackupOptions
 /// </summary>
 public sealed class DeploymentBackupResult
 {
-    internal DeploymentBackupResult(string backupId, DateTimeOffset createdAt, string archivePath, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, string verifierKey, bool keyPinned, bool hasSigningKey, IReadOnlyList<string> pruned)
+    internal DeploymentBackupResult(string backupId, DateTimeOffset createdAt, string archivePath, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, string verifierKey, bool keyPinned, bool hasSigningKey, int labelledWindows, IReadOnlyList<string> pruned)
     {
         BackupId = backupId;
         CreatedAt = createdAt;
@@ -50,6 +50,7 @@ public sealed class DeploymentBackupResult
         VerifierKey = verifierKey;
         KeyPinned = keyPinned;
         HasSigningKey = hasSigningKey;
+        LabelledWindows = labelledWindows;
         Pruned = pruned;
     }
 
@@ -93,11 +94,18 @@ public sealed class DeploymentBackupResult
     /// <summary>Gets whether the archive holds the checkpoint signing key (<c>keys/audit.key</c>, <see cref="DeploymentBackupOptions.SigningKeyFile"/>).</summary>
     public bool HasSigningKey { get; }
 
+    /// <summary>
+    /// Gets the labelled windows in the archive: the accuracy gate's evidence (each window's true activity and every
+    /// version's answer), which new traffic cannot rebuild once the windows it labelled are gone. A restore puts them
+    /// where the restored service or fleet reads them at its start.
+    /// </summary>
+    public int LabelledWindows { get; }
+
     /// <summary>Gets the older archives deleted by <see cref="DeploymentBackupOptions.Keep"/> after writing this one (empty when checking).</summary>
     public IReadOnlyList<string> Pruned { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId} of {CreatedAt:yyyy-MM-dd'T'HH:mm:ss'Z'}: {Files} files, {AuditEntries} audit entries, versions [{string.Join(", ", Versions)}], current {CurrentVersion ?? "-"}, key {(KeyPinned ? "pinned" : "from the archive")}, {Bytes} bytes, sha256 {Sha256}, {ArchivePath}");
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"backup {BackupId} of {CreatedAt:yyyy-MM-dd'T'HH:mm:ss'Z'}: {Files} files, {AuditEntries} audit entries, {LabelledWindows} labelled windows, versions [{string.Join(", ", Versions)}], current {CurrentVersion ?? "-"}, key {(KeyPinned ? "pinned" : "from the archive")}, {Bytes} bytes, sha256 {Sha256}, {ArchivePath}");
 }
 
 /// <summary>A backup archive failed verification; nothing was restored. The message names what was wrong.</summary>

@@ -45,34 +45,7 @@ internal sealed class FeedbackJournal : IDisposable
     public static FeedbackJournal Open(string path, int capacity, out List<ShippedLabel> windows, out int skipped)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        windows = [];
-        skipped = 0;
-        long lines = 0;
-        if (File.Exists(path))
-        {
-            foreach (var line in File.ReadLines(path))
-            {
-                if (line.Length == 0)
-                {
-                    continue;
-                }
-
-                lines++;
-                if (Parse(line) is { } label)
-                {
-                    windows.Add(label);
-                }
-                else
-                {
-                    skipped++;
-                }
-            }
-
-            if (windows.Count > capacity)
-            {
-                windows.RemoveRange(0, windows.Count - capacity);
-            }
-        }
+        windows = Read(File.Exists(path) ? File.ReadLines(path) : [], capacity, out var lines, out skipped);
 
         var journal = new FeedbackJournal(path, capacity, lines);
         if (lines > 2L * capacity || skipped > 0)
@@ -81,6 +54,52 @@ internal sealed class FeedbackJournal : IDisposable
         }
 
         return journal;
+    }
+
+    /// <summary>
+    /// Reads journal lines: the windows of the newest <paramref name="capacity"/> lines that parse, oldest first; the
+    /// non-empty lines read and those that did not parse (a line torn by a crash) are counted.
+    /// </summary>
+    public static List<ShippedLabel> Read(IEnumerable<string> text, int capacity, out long lines, out int skipped)
+    {
+        var windows = new List<ShippedLabel>();
+        (lines, skipped) = (0, 0);
+        foreach (var line in text)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            lines++;
+            if (Parse(line) is { } label)
+            {
+                windows.Add(label);
+            }
+            else
+            {
+                skipped++;
+            }
+        }
+
+        if (windows.Count > capacity)
+        {
+            windows.RemoveRange(0, windows.Count - capacity);
+        }
+
+        return windows;
+    }
+
+    /// <summary>The journal's bytes for <paramref name="windows"/>: one JSON line each, in order.</summary>
+    public static byte[] Serialize(IEnumerable<ShippedLabel> windows)
+    {
+        var content = new MemoryStream();
+        foreach (var w in windows)
+        {
+            content.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(w, Line) + "\n"));
+        }
+
+        return content.ToArray();
     }
 
     /// <summary>Appends one labelled window; it reaches the operating system before this returns.</summary>
@@ -154,14 +173,9 @@ internal sealed class FeedbackJournal : IDisposable
     /// <summary>Replaces the file with <paramref name="windows"/> (temp file, fsync, rename, directory fsync) and reopens it for appending.</summary>
     private void Rewrite(List<ShippedLabel> windows)
     {
-        var content = new MemoryStream();
-        foreach (var w in windows)
-        {
-            content.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(w, Line) + "\n"));
-        }
-
+        var content = Serialize(windows);
         _file.Dispose();
-        DurableFile.WriteAtomic(_path, content.GetBuffer().AsSpan(0, (int)content.Length));
+        DurableFile.WriteAtomic(_path, content);
         _lines = windows.Count;
         _file = OpenAppend(_path);
     }

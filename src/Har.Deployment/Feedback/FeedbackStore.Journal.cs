@@ -27,6 +27,27 @@ public sealed partial class FeedbackStore
         return (restored, skipped);
     }
 
+    /// <summary>
+    /// The labelled windows this store holds, oldest first, as the journal writes them (for a backup: the accuracy gate's
+    /// evidence, which new traffic cannot rebuild once the windows it labelled are gone).
+    /// </summary>
+    internal List<ShippedLabel> LabelledWindows()
+    {
+        lock (_labelledLock)
+        {
+            var versions = Volatile.Read(ref _versions); // read after the windows' versions were added (they only grow)
+            var held = (int)Math.Min(_labelledTotal, _labelled.Length);
+            var first = _labelledTotal > _labelled.Length ? (int)(_labelledTotal % _labelled.Length) : 0;
+            var windows = new List<ShippedLabel>(held);
+            for (var i = 0; i < held; i++)
+            {
+                windows.Add(Ship(versions, _labelled[(first + i) % _labelled.Length]));
+            }
+
+            return windows;
+        }
+    }
+
     /// <summary>Makes the journal's appended windows durable (fsync); nothing without a journal.</summary>
     internal void SyncJournal() => _journal?.Sync();
 

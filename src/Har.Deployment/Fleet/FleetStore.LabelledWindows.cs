@@ -33,19 +33,7 @@ internal sealed partial class FleetStore
             using var tx = connection.BeginTransaction();
             LockWriters(connection, tx, LabelledWindowsLockKey);
 
-            using (var insert = new NpgsqlCommand(
-                """
-                INSERT INTO har_fleet.labelled_windows (replica, payload, written_at, window_id)
-                SELECT $1, w.payload, now(), w.payload->>'Id' FROM jsonb_array_elements($2) WITH ORDINALITY AS w (payload, n) ORDER BY w.n
-                ON CONFLICT (window_id) DO NOTHING
-                """,
-                connection,
-                tx))
-            {
-                insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
-                insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(windows, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
-                insert.ExecuteNonQuery();
-            }
+            InsertLabelledWindows(connection, tx, windows);
 
             using (var prune = new NpgsqlCommand("DELETE FROM har_fleet.labelled_windows WHERE id < (SELECT id FROM har_fleet.labelled_windows ORDER BY id DESC OFFSET $1 LIMIT 1)", connection, tx))
             {
@@ -55,6 +43,22 @@ internal sealed partial class FleetStore
 
             tx.Commit();
         });
+    }
+
+    /// <summary>Inserts windows as this replica's rows, in order; a window whose id the table holds already is stored once.</summary>
+    private void InsertLabelledWindows(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShippedLabel> windows)
+    {
+        using var insert = new NpgsqlCommand(
+            """
+            INSERT INTO har_fleet.labelled_windows (replica, payload, written_at, window_id)
+            SELECT $1, w.payload, now(), w.payload->>'Id' FROM jsonb_array_elements($2) WITH ORDINALITY AS w (payload, n) ORDER BY w.n
+            ON CONFLICT (window_id) DO NOTHING
+            """,
+            connection,
+            tx);
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(windows, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        insert.ExecuteNonQuery();
     }
 
     /// <summary>

@@ -16,12 +16,12 @@ internal sealed partial class FleetStore
     });
 
     /// <summary>
-    /// Writes a verified backup's registry (each version's model bytes, card and record; the current pointer) and rollout
-    /// state (the active one and the finished ones) in one transaction, after checking again, inside it, that the
-    /// database holds none of them.
+    /// Writes a verified backup's registry (each version's model bytes, card and record; the current pointer), rollout
+    /// state (the active one and the finished ones) and labelled windows in one transaction, after checking again, inside
+    /// it, that the database holds no registry or rollout.
     /// </summary>
     /// <exception cref="InvalidOperationException">The database holds a registry or rollout; nothing was written.</exception>
-    public void Restore(IReadOnlyList<SharedModelFiles> models, string? current, RolloutState? state, IReadOnlyList<RolloutState> history) => Guard(() =>
+    public void Restore(IReadOnlyList<SharedModelFiles> models, string? current, RolloutState? state, IReadOnlyList<RolloutState> history, IReadOnlyList<ShippedLabel> labelled) => Guard(() =>
     {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
@@ -79,6 +79,12 @@ internal sealed partial class FleetStore
             archive.Parameters.Add(new NpgsqlParameter<string> { TypedValue = finished.Phase.ToString() });
             archive.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(finished, RolloutStateStore.Json), NpgsqlDbType = NpgsqlDbType.Jsonb });
             archive.ExecuteNonQuery();
+        }
+
+        if (labelled.Count > 0)
+        {
+            // An id each (a journal of an earlier release may lack them), so a replica's own later rows never collide.
+            InsertLabelledWindows(connection, tx, [.. labelled.Select(w => w.Id is null ? w with { Id = Guid.NewGuid().ToString("N") } : w)]);
         }
 
         Notify(connection, tx, state?.Revision ?? -1);

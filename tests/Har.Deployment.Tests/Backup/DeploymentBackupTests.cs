@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
 using Har.Audit;
+using Har.Inference;
 using Har.Deployment.Tests.Registry;
 using Har.Deployment.Tests.Support;
 
@@ -61,6 +62,90 @@ public sealed class DeploymentBackupTests : IDisposable
         Assert.Equal(status.RolloutId, last.ActionDetails.GetProperty("rollout_id").GetString());
         var restoredEvent = (AuditEvent)log.Get(backup.AuditEntries).Record;
         Assert.Equal(("backup.restored", "carol"), (restoredEvent.EventType, restoredEvent.Actor));
+    }
+
+    [Fact]
+    public async Task CreateAsync_LabelledWindows_TheRestoredServiceJudgesTheSameLabels()
+    {
+        // Labels arrive late and cannot be asked for twice: a restored service must hold the accuracy gate's evidence.
+        // Before, the archive held none, and the restored controller's store counted 0 labelled windows.
+        (long Labelled, long Correct) before;
+        DeploymentBackupResult backup;
+        await using (var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time))
+        {
+            await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time, cancellationToken: Ct);
+            Assert.Equal(12, await ServeAndLabelAsync(pipeline, "device-a", "WALKING", 12));
+            Assert.Equal(7, await ServeAndLabelAsync(pipeline, "device-b", "SITTING", 7));
+            before = pipeline.Feedback.Accuracy(TestRegistry.Champion);
+            Assert.Equal(19, before.Labelled);
+
+            backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, controller, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+            Assert.Equal(19, backup.LabelledWindows);
+
+            // Windows labelled after the backup are not in it.
+            Assert.Equal(3, await ServeAndLabelAsync(pipeline, "device-c", "STANDING", 3));
+        }
+
+        var lastEntry = (AuditEvent)_env.Log.Get(backup.AuditEntries - 1).Record;
+        Assert.Equal(19, lastEntry.ActionDetails.GetProperty("labelled_windows").GetInt32());
+
+        var target = Path.Combine(_env.Root, "restored");
+        var restored = DeploymentBackup.Restore(backup.ArchivePath, target, _key.ToVerifierKey());
+        Assert.Equal(19, restored.LabelledWindows);
+        var registry = new ModelRegistry(Path.Combine(target, "registry"));
+        await using var again = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
+        await using (await RolloutController.OpenAsync(registry, again, TestRegistry.Options(), cancellationToken: Ct))
+        {
+            Assert.Equal(before, again.Feedback.Accuracy(TestRegistry.Champion));
+        }
+
+        // A stopped service's data folder (no controller running) is backed up with the windows its journal holds:
+        // the 22 labelled before the first controller closed.
+        var offline = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        Assert.Equal(22, offline.LabelledWindows);
+        Assert.Equal(22, DeploymentBackup.Verify(offline.ArchivePath, _key.ToVerifierKey()).LabelledWindows);
+    }
+
+    [Fact]
+    public async Task Restore_LabelledWindowsCountedOtherwiseInTheManifest_Refused()
+    {
+        await using (var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time))
+        {
+            await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time, cancellationToken: Ct);
+            Assert.Equal(4, await ServeAndLabelAsync(pipeline, "device-a", "WALKING", 4));
+        }
+
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        Assert.Equal(4, backup.LabelledWindows);
+        var entries = Read(backup.ArchivePath);
+
+        // The manifest's count is not the file's (the file itself is unchanged, so its hash still matches).
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(entries["manifest.json"])!;
+        manifest["labelled_windows"] = 40;
+        var miscounted = new Dictionary<string, byte[]>(entries) { ["manifest.json"] = JsonSerializer.SerializeToUtf8Bytes(manifest) };
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Verify(Archive([.. miscounted.Select(e => (e.Key, e.Value))])));
+        Assert.Contains("holds 4 labelled windows; manifest.json counts 40", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Serves <paramref name="windows"/> random windows of <paramref name="stream"/> on the pipeline's clock and labels them all <paramref name="activity"/>.</summary>
+    private async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream, string activity, int windows)
+    {
+        var values = pipeline.Geometry.WindowValues;
+        var rng = new Random(windows);
+        var window = new float[values];
+        var from = _env.Time.GetUtcNow();
+        for (var w = 0; w < windows; w++)
+        {
+            for (var i = 0; i < values; i++)
+            {
+                window[i] = (float)(rng.NextDouble() * 2 - 1);
+            }
+
+            await pipeline.PredictAsync(stream, window, new Prediction[1], Ct);
+            _env.Time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        return pipeline.Feedback.Report(stream, activity, from - TimeSpan.FromMinutes(1), _env.Time.GetUtcNow() + TimeSpan.FromMinutes(1));
     }
 
     [Fact]

@@ -70,6 +70,12 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
             Assert.Equal(TestRegistry.Candidate, restored.CurrentVersion);
             Assert.True(restored.KeyPinned);
 
+            // The accuracy gate's evidence: the windows labelled on the source are rows of the restored database. Before,
+            // the archive held none, and a fleet restored into a new database counted none of them.
+            Assert.Equal(LabelledWindows, backup.LabelledWindows);
+            Assert.Equal(LabelledWindows, restored.LabelledWindows);
+            Assert.Equal((long)LabelledWindows, await ScalarAsync<long>(target, "SELECT count(DISTINCT window_id) FROM har_fleet.labelled_windows WHERE payload->>'Truth' = 'WALKING'"));
+
             // The database's log is the archive's: the same leaves, the same root, and the archive's checkpoint (signed by the
             // source's key over the export) verifies against it; the restore itself is the one entry after it.
             var verification = AuditLog.VerifyDatabase(target, key.ToVerifierKey());
@@ -106,6 +112,17 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
             var predictions = new Prediction[1];
             await pipeline.PredictAsync("device-restored", new float[200 * 6], predictions, Ct);
             Assert.Equal(TestRegistry.Candidate, predictions[0].ModelVersion);
+
+            // The new replica takes the lead; its first round as leader adds the restored windows to its store.
+            using (var stop = new CancellationTokenSource())
+            {
+                var loop = controller.RunAsync(stop.Token);
+                await WaitUntilAsync(() => controller.IsLeader && pipeline.Feedback.Accuracy(TestRegistry.Champion).Labelled >= LabelledWindows, "the new leader to read the restored windows");
+                await stop.CancelAsync();
+                await loop;
+            }
+
+            Assert.Equal((long)LabelledWindows, pipeline.Feedback.Accuracy(TestRegistry.Champion).Labelled);
 
             // Restoring again into the same database, or into the source's, is refused; neither log grows.
             var targetCount = audit.Count;
@@ -153,6 +170,7 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
     [Theory]
     [InlineData("audit/entries.log", "does not verify")]
     [InlineData("registry/v1.1.0/model.onnx", "recorded in backup.created")]
+    [InlineData("registry/.rollout/feedback.jsonl", "recorded in backup.created")]
     public async Task RestoreToDatabase_TamperedArchive_RefusedAndNothingWrittenToTheDatabase(string file, string expected)
     {
         var source = await cluster.CreateDatabaseAsync();
@@ -191,7 +209,30 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
         }
     }
 
-    /// <summary>A fleet replica on <paramref name="connectionString"/> with two versions and a canary, promoted (the candidate is current) or aborted, backed up.</summary>
+    /// <summary>The windows <see cref="BackUpAReplicaAsync"/> labels.</summary>
+    private const int LabelledWindows = 15;
+
+    /// <summary>Serves <see cref="LabelledWindows"/> random windows of <paramref name="stream"/> and labels them WALKING; returns the windows labelled.</summary>
+    private static async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream)
+    {
+        var values = pipeline.Geometry.WindowValues;
+        var rng = new Random(LabelledWindows);
+        var window = new float[values];
+        var from = DateTimeOffset.UtcNow.AddMinutes(-1);
+        for (var w = 0; w < LabelledWindows; w++)
+        {
+            for (var i = 0; i < values; i++)
+            {
+                window[i] = (float)(rng.NextDouble() * 2 - 1);
+            }
+
+            await pipeline.PredictAsync(stream, window, new Prediction[1], Ct);
+        }
+
+        return pipeline.Feedback.Report(stream, "WALKING", from, DateTimeOffset.UtcNow.AddMinutes(1));
+    }
+
+    /// <summary>A fleet replica on <paramref name="connectionString"/> with two versions and 15 windows labelled, and a canary, promoted (the candidate is current) or aborted, backed up.</summary>
     private static async Task<(DeploymentBackupResult Backup, string RolloutId)> BackUpAReplicaAsync(string connectionString, string dir, AuditSigningKey key, bool promote = false)
     {
         await using var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false });
@@ -200,6 +241,7 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
         registry.Register(TestRegistry.CandidateFile);
         await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
         await using var controller = await RolloutController.OpenAsync(registry, pipeline, TestRegistry.Options(o => o.ConnectionString = connectionString), cancellationToken: Ct);
+        Assert.Equal(LabelledWindows, await ServeAndLabelAsync(pipeline, "device-labelled")); // by 1.0.0, the current version
         var started = await controller.ExecuteAsync(RolloutCommand.Start(TestRegistry.Candidate, "canary", "alice", "fleet restore"), Ct);
         if (promote)
         {
