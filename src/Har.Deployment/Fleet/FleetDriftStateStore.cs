@@ -12,9 +12,14 @@ namespace Har.Deployment;
 /// <remarks>
 /// <para>The schema is created or migrated at the first call (with the rest of the fleet's schema), and a call that fails
 /// (PostgreSQL unreachable) throws <see cref="IOException"/>; the monitor counts it and calls again at its next tick.</para>
-/// <para>The last writer wins: while the hash ring changes, two replicas may briefly serve the same device, and the
-/// one that saves last overwrites the other's newest minutes of it. Rows not saved for the retention period (devices
-/// gone from the fleet) are deleted by whichever replica saves next, at most once an hour per store.</para>
+/// <para>The newest evidence wins, not the last save: a record replaces a device's row only when its
+/// <see cref="DriftStateRecord.LastObservedAt"/> is not older than the row's. A replica that evicts a device the proxy
+/// moved away from it (10 minutes idle by default) saves its state once more, minutes after the device's new replica saved
+/// newer minutes of it; that save is refused. (Before, it replaced them, and a device moved on from there found its alarm
+/// and its newest history gone.) Two replicas that both receive frames of one device while the hash ring changes still
+/// replace each other's rows, each with its newest frames. The times are each replica's clock: keep them synchronised
+/// (NTP); a skew smaller than the device's silence does not change which record wins. Rows not saved for the retention
+/// period (devices gone from the fleet) are deleted by whichever replica saves next, at most once an hour per store.</para>
 /// </remarks>
 public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
 {
@@ -26,6 +31,7 @@ public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
     private readonly Lock _gate = new();
     private FleetStore? _store;
     private long _lastPrune;
+    private long _superseded;
     private bool _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="FleetDriftStateStore"/> class. Nothing is connected before the first call.</summary>
@@ -63,7 +69,7 @@ public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
         var store = Store();
         if (records.Count > 0)
         {
-            store.SaveDriftDevices(records);
+            Interlocked.Add(ref _superseded, store.SaveDriftDevices(records));
         }
 
         var last = Interlocked.Read(ref _lastPrune);
@@ -72,6 +78,9 @@ public sealed class FleetDriftStateStore : DriftStateStore, IDisposable
             Prune();
         }
     }
+
+    /// <summary>Gets how many records this store did not write because the device's row held newer evidence.</summary>
+    internal long Superseded => Interlocked.Read(ref _superseded);
 
     /// <summary>Deletes the rows past the retention now (unless another replica is pruning); returns how many.</summary>
     internal int Prune()

@@ -104,6 +104,11 @@ internal static class FleetSchema
                 state bytea NOT NULL);
             CREATE INDEX drift_devices_saved_at ON har_fleet.drift_devices (saved_at);
             """),
+        (9, "the newest evidence of a device's drift state wins, not the last save: each row records when the device's newest frame in it arrived", """
+            ALTER TABLE har_fleet.drift_devices ADD COLUMN observed_at timestamptz;
+            UPDATE har_fleet.drift_devices SET observed_at = saved_at;
+            ALTER TABLE har_fleet.drift_devices ALTER COLUMN observed_at SET NOT NULL;
+            """),
     ];
 
     /// <summary>Gets the newest schema version this code knows.</summary>

@@ -31,12 +31,12 @@ internal sealed partial class FleetStore
                 ids[i] = deviceIds[start + i];
             }
 
-            using var command = new NpgsqlCommand("SELECT device_id, profile_hash, saved_at, state FROM har_fleet.drift_devices WHERE device_id = ANY($1)", connection);
+            using var command = new NpgsqlCommand("SELECT device_id, profile_hash, saved_at, state, observed_at FROM har_fleet.drift_devices WHERE device_id = ANY($1)", connection);
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ids });
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                records.Add(new DriftStateRecord(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetFieldValue<byte[]>(3)));
+                records.Add(new DriftStateRecord(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetFieldValue<byte[]>(3), reader.GetFieldValue<DateTimeOffset>(4)));
             }
         }
 
@@ -44,35 +44,43 @@ internal sealed partial class FleetStore
     });
 
     /// <summary>
-    /// Upserts drift state rows (the last writer wins: two replicas that briefly serve the same device while the hash ring
-    /// changes may overwrite each other's newest minutes), in statements of <see cref="DriftBatch"/> devices.
+    /// Upserts drift state rows, in statements of <see cref="DriftBatch"/> devices; a row whose evidence is newer than the
+    /// record's (its <c>observed_at</c> later than the record's <see cref="DriftStateRecord.LastObservedAt"/>) is kept.
+    /// Before, the last writer won: a replica evicting a device the proxy had moved away minutes earlier saved its old
+    /// state over the newer one the device's new replica had saved.
     /// </summary>
-    public void SaveDriftDevices(IReadOnlyList<DriftStateRecord> records) => Guard(() =>
+    /// <returns>The records not stored because the row held newer evidence.</returns>
+    public int SaveDriftDevices(IReadOnlyList<DriftStateRecord> records) => Guard(() =>
     {
-        // One row a device per statement (ON CONFLICT DO UPDATE cannot touch a row twice): the last record of a device wins.
+        // One row a device per statement (ON CONFLICT DO UPDATE cannot touch a row twice): the newest record of a device.
         var latest = new Dictionary<string, DriftStateRecord>(StringComparer.Ordinal);
         foreach (var record in records)
         {
-            latest[record.DeviceId] = record;
+            if (!latest.TryGetValue(record.DeviceId, out var held) || held.LastObservedAt <= record.LastObservedAt)
+            {
+                latest[record.DeviceId] = record;
+            }
         }
 
         var rows = latest.Values.ToArray();
+        var kept = records.Count - rows.Length;
         using var connection = _source.OpenConnection();
         for (var start = 0; start < rows.Length; start += DriftBatch)
         {
             var n = Math.Min(DriftBatch, rows.Length - start);
-            var (ids, profiles, savedAt, states) = (new string[n], new string[n], new DateTime[n], new byte[n][]);
+            var (ids, profiles, savedAt, observedAt, states) = (new string[n], new string[n], new DateTime[n], new DateTime[n], new byte[n][]);
             for (var i = 0; i < n; i++)
             {
                 var r = rows[start + i];
-                (ids[i], profiles[i], savedAt[i], states[i]) = (r.DeviceId, r.ProfileHash, r.SavedAt.UtcDateTime, WholeArray(r.State));
+                (ids[i], profiles[i], savedAt[i], observedAt[i], states[i]) = (r.DeviceId, r.ProfileHash, r.SavedAt.UtcDateTime, r.LastObservedAt.UtcDateTime, WholeArray(r.State));
             }
 
             using var command = new NpgsqlCommand(
                 """
-                INSERT INTO har_fleet.drift_devices (device_id, profile_hash, saved_at, replica, state)
-                SELECT d, p, s, $4, b FROM unnest($1, $2, $3, $5) AS t (d, p, s, b)
-                ON CONFLICT (device_id) DO UPDATE SET profile_hash = EXCLUDED.profile_hash, saved_at = EXCLUDED.saved_at, replica = EXCLUDED.replica, state = EXCLUDED.state
+                INSERT INTO har_fleet.drift_devices AS d (device_id, profile_hash, saved_at, replica, state, observed_at)
+                SELECT t.d, t.p, t.s, $4, t.b, t.o FROM unnest($1, $2, $3, $5, $6) AS t (d, p, s, b, o)
+                ON CONFLICT (device_id) DO UPDATE SET profile_hash = EXCLUDED.profile_hash, saved_at = EXCLUDED.saved_at, replica = EXCLUDED.replica, state = EXCLUDED.state, observed_at = EXCLUDED.observed_at
+                WHERE d.observed_at <= EXCLUDED.observed_at
                 """,
                 connection);
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
@@ -80,8 +88,11 @@ internal sealed partial class FleetStore
             command.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = savedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
             command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = states, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-            command.ExecuteNonQuery();
+            command.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = observedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            kept += n - command.ExecuteNonQuery();
         }
+
+        return kept;
     });
 
     /// <summary>The array behind <paramref name="bytes"/> when it is all of it (the monitor's records are), else a copy.</summary>

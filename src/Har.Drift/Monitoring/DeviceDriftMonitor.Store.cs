@@ -331,7 +331,10 @@ public sealed partial class DeviceDriftMonitor
                 WriteDevice(w, state, requireLive: false);
             }
 
-            records[i] = new DriftStateRecord(state.Id, _scorer.Profile.Hash, savedAt, buffer.ToArray());
+            // How recent its evidence is: its last frame (an evicted device's is the idle time before the save); a removed
+            // device's fresh record is as recent as the removal, so it replaces what was stored.
+            var observed = state.Removed ? savedAt : savedAt - TimeSpan.FromTicks(Math.Max(0, _time.GetElapsedTime(state.LastSeen, now).Ticks));
+            records[i] = new DriftStateRecord(state.Id, _scorer.Profile.Hash, savedAt, buffer.ToArray(), observed);
         }
 
         var began = Stopwatch.GetTimestamp();

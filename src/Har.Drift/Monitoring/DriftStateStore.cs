@@ -4,7 +4,10 @@ namespace Har.Drift;
 /// Where a <see cref="DeviceDriftMonitor"/> keeps each device's drift state when it must outlive the process and follow
 /// the device to another process (<see cref="DriftMonitorOptions.StateStore"/>): a fleet of replicas behind a
 /// consistent-hash proxy, where a device moves to another replica when one stops or the hash ring changes. One record a
-/// device, keyed by its id; the store keeps the newest record of each device it was given (last writer wins).
+/// device, keyed by its id. A store shared by processes should keep, of the records it is given for a device, the one
+/// with the newest evidence (<see cref="DriftStateRecord.LastObservedAt"/>) rather than the last written: a process that
+/// no longer serves a device saves it once more when it evicts it, minutes after the device moved on, and that record
+/// must not replace the newer one the device's new process saved (<c>FleetDriftStateStore</c> does this).
 /// </summary>
 /// <remarks>
 /// <para>The monitor calls the store from its scoring timer (and <see cref="DeviceDriftMonitor.ScoreNow"/> and
@@ -29,7 +32,7 @@ public abstract class DriftStateStore
     /// <returns>The record of each of them that the store holds, in any order; a device without one is left out.</returns>
     public abstract IReadOnlyList<DriftStateRecord> Load(IReadOnlyList<string> deviceIds);
 
-    /// <summary>Stores records (at most one a device), each replacing the device's stored record if there is one; all of them or, on an exception, any subset (each is sent again at the next tick).</summary>
+    /// <summary>Stores records (at most one a device), each replacing the device's stored record if there is one (a shared store: unless the stored one's <see cref="DriftStateRecord.LastObservedAt"/> is newer); all of them or, on an exception, any subset (each is sent again at the next tick).</summary>
     /// <param name="records">The records to store.</param>
     public abstract void Save(IReadOnlyList<DriftStateRecord> records);
 }
@@ -42,7 +45,8 @@ public sealed class DriftStateRecord
     /// <param name="profileHash">The hash of the reference profile the state was computed against (<see cref="ReferenceProfile.Hash"/>).</param>
     /// <param name="savedAt">When the state was saved (UTC).</param>
     /// <param name="state">The state, in Har.Drift's own versioned encoding.</param>
-    public DriftStateRecord(string deviceId, string profileHash, DateTimeOffset savedAt, ReadOnlyMemory<byte> state)
+    /// <param name="lastObservedAt">When the newest frame the state holds arrived (UTC); <see langword="null"/>: <paramref name="savedAt"/>.</param>
+    public DriftStateRecord(string deviceId, string profileHash, DateTimeOffset savedAt, ReadOnlyMemory<byte> state, DateTimeOffset? lastObservedAt = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(deviceId);
         ArgumentException.ThrowIfNullOrEmpty(profileHash);
@@ -50,6 +54,7 @@ public sealed class DriftStateRecord
         ProfileHash = profileHash;
         SavedAt = savedAt.ToUniversalTime();
         State = state;
+        LastObservedAt = (lastObservedAt ?? savedAt).ToUniversalTime();
     }
 
     /// <summary>Gets the device.</summary>
@@ -63,4 +68,11 @@ public sealed class DriftStateRecord
 
     /// <summary>Gets the state: opaque bytes in Har.Drift's own versioned encoding (its history, alarm and latest report).</summary>
     public ReadOnlyMemory<byte> State { get; }
+
+    /// <summary>
+    /// Gets when the newest frame the state holds arrived (UTC; for a removed device, its removal): how recent its evidence
+    /// is. A record saved when a process evicts a device it stopped receiving is newer than its last frame by the idle time;
+    /// of two records of a device, the one observed later holds the newer evidence, whichever was saved last.
+    /// </summary>
+    public DateTimeOffset LastObservedAt { get; }
 }

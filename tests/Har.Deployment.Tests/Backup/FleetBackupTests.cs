@@ -212,26 +212,6 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
     /// <summary>The windows <see cref="BackUpAReplicaAsync"/> labels.</summary>
     private const int LabelledWindows = 15;
 
-    /// <summary>Serves <see cref="LabelledWindows"/> random windows of <paramref name="stream"/> and labels them WALKING; returns the windows labelled.</summary>
-    private static async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream)
-    {
-        var values = pipeline.Geometry.WindowValues;
-        var rng = new Random(LabelledWindows);
-        var window = new float[values];
-        var from = DateTimeOffset.UtcNow.AddMinutes(-1);
-        for (var w = 0; w < LabelledWindows; w++)
-        {
-            for (var i = 0; i < values; i++)
-            {
-                window[i] = (float)(rng.NextDouble() * 2 - 1);
-            }
-
-            await pipeline.PredictAsync(stream, window, new Prediction[1], Ct);
-        }
-
-        return pipeline.Feedback.Report(stream, "WALKING", from, DateTimeOffset.UtcNow.AddMinutes(1));
-    }
-
     /// <summary>A fleet replica on <paramref name="connectionString"/> with two versions and 15 windows labelled, and a canary, promoted (the candidate is current) or aborted, backed up.</summary>
     private static async Task<(DeploymentBackupResult Backup, string RolloutId)> BackUpAReplicaAsync(string connectionString, string dir, AuditSigningKey key, bool promote = false)
     {
@@ -241,7 +221,7 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
         registry.Register(TestRegistry.CandidateFile);
         await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
         await using var controller = await RolloutController.OpenAsync(registry, pipeline, TestRegistry.Options(o => o.ConnectionString = connectionString), cancellationToken: Ct);
-        Assert.Equal(LabelledWindows, await ServeAndLabelAsync(pipeline, "device-labelled")); // by 1.0.0, the current version
+        Assert.Equal(LabelledWindows, await Fleet.FleetLabelledWindowsTests.ServeAndLabelAsync(pipeline, "device-labelled", LabelledWindows)); // by 1.0.0, the current version
         var started = await controller.ExecuteAsync(RolloutCommand.Start(TestRegistry.Candidate, "canary", "alice", "fleet restore"), Ct);
         if (promote)
         {

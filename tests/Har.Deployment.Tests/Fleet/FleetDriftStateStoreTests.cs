@@ -30,7 +30,7 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
             Assert.Equal(expected.State.ToArray(), actual.State.ToArray());
         }
 
-        // Another replica saves device-4 later: the last writer wins.
+        // Another replica saves device-4 later, with newer evidence: it replaces the row.
         var newer = Record("device-4", savedAt + TimeSpan.FromMinutes(1), 0xAB, 10);
         b.Save([newer]);
         var back = Assert.Single(a.Load(["device-4"]));
@@ -45,6 +45,35 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
         await using var reader = await count.ExecuteReaderAsync(TestContext.Current.CancellationToken);
         Assert.True(await reader.ReadAsync(TestContext.Current.CancellationToken));
         Assert.Equal((150L, 2L), (reader.GetInt64(0), reader.GetInt64(1)));
+    }
+
+    [Fact]
+    public async Task Save_ARecordWithOlderEvidenceThanTheRow_IsRefused_WhicheverReplicaSavesLast()
+    {
+        // The proxy moves a device from replica A to replica B at 10:00. B looks it up, scores it and saves its newer
+        // minutes at 10:05. A evicts the idle device at 10:10 and saves it once more: its last frame arrived at 10:00.
+        // Before, that save replaced B's row (the last writer won), and B's minutes and alarm were gone from the store.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var a = new FleetDriftStateStore(connectionString);
+        using var b = new FleetDriftStateStore(connectionString);
+        var moved = new DateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(-30).UtcTicks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero); // PostgreSQL keeps microseconds
+        a.Save([Record("device", moved - TimeSpan.FromMinutes(3), 1, 100, observedAt: moved - TimeSpan.FromMinutes(3))]);
+        var newer = Record("device", moved + TimeSpan.FromMinutes(5), 2, 100, observedAt: moved + TimeSpan.FromMinutes(5));
+        b.Save([newer]);
+
+        var eviction = Record("device", moved + TimeSpan.FromMinutes(10), 3, 100, observedAt: moved);
+        a.Save([eviction, Record("other", moved + TimeSpan.FromMinutes(10), 4, 100, observedAt: moved)]); // one statement
+        var held = Assert.Single(b.Load(["device"]));
+        Assert.Equal(newer.State.ToArray(), held.State.ToArray());
+        Assert.Equal((newer.SavedAt, newer.LastObservedAt), (held.SavedAt, held.LastObservedAt));
+        Assert.Equal(1, a.Superseded);
+        Assert.Single(b.Load(["other"])); // the batch's other device was stored
+
+        // The device comes back to A and streams: A's newer frames replace the row again.
+        var back = Record("device", moved + TimeSpan.FromMinutes(20), 5, 100, observedAt: moved + TimeSpan.FromMinutes(19));
+        a.Save([back]);
+        Assert.Equal(back.State.ToArray(), Assert.Single(b.Load(["device"])).State.ToArray());
+        Assert.Equal(1, a.Superseded);
     }
 
     [Fact]
@@ -67,7 +96,7 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
-    public async Task Open_DatabaseAtVersion7_IsMigratedToVersion8_KeepingWhatItHeld()
+    public async Task Open_DatabaseAtVersion7_IsMigratedToTheNewest_KeepingWhatItHeld()
     {
         var connectionString = await cluster.CreateDatabaseAsync();
         using (var replica = FleetStore.Open(connectionString))
@@ -79,7 +108,7 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
         await using (var connection = new NpgsqlConnection(connectionString))
         {
             await connection.OpenAsync(TestContext.Current.CancellationToken);
-            await using var downgrade = new NpgsqlCommand("DROP TABLE har_fleet.drift_devices; DELETE FROM har_fleet.schema_migrations WHERE version = 8", connection);
+            await using var downgrade = new NpgsqlCommand("DROP TABLE har_fleet.drift_devices; DELETE FROM har_fleet.schema_migrations WHERE version >= 8", connection);
             await downgrade.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
         }
 
@@ -93,8 +122,35 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
 
         Assert.Single(store.Load(["d"]));
         using var after = FleetStore.OpenExisting(connectionString);
-        Assert.Equal(8, after.SchemaVersion);
+        Assert.Equal(FleetSchema.CodeVersion, after.SchemaVersion);
         Assert.Equal("1.0.0", after.ReadHead().Current);
+    }
+
+    [Fact]
+    public async Task Open_DatabaseAtVersion8_RowsTakeTheirSaveAsTheirEvidenceTime()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var savedAt = DateTimeOffset.UtcNow.AddMinutes(-10);
+        using (var old = new FleetDriftStateStore(connectionString))
+        {
+            old.Save([Record("d", savedAt, 8, 100)]);
+        }
+
+        // Back to version 8 (the previous release), with its row, as a fleet upgraded from it finds its database.
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var downgrade = new NpgsqlCommand("ALTER TABLE har_fleet.drift_devices DROP COLUMN observed_at; DELETE FROM har_fleet.schema_migrations WHERE version >= 9", connection);
+            await downgrade.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        using var store = new FleetDriftStateStore(connectionString);
+        var row = Assert.Single(store.Load(["d"]));
+        Assert.Equal(savedAt.UtcTicks / 10, row.LastObservedAt.UtcTicks / 10); // PostgreSQL keeps microseconds
+        store.Save([Record("d", savedAt + TimeSpan.FromMinutes(5), 9, 100, observedAt: savedAt - TimeSpan.FromMinutes(1))]);
+        Assert.Equal(8, Assert.Single(store.Load(["d"])).State.Span[0]); // older evidence than the migrated row: kept
+        using var after = FleetStore.OpenExisting(connectionString);
+        Assert.Equal(FleetSchema.CodeVersion, after.SchemaVersion);
     }
 
     [Fact]
@@ -119,6 +175,6 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
         Assert.Empty(reachable.Load(["d"]));
     }
 
-    private static DriftStateRecord Record(string device, DateTimeOffset savedAt, byte fill, int length) =>
-        new(device, Profile, savedAt, Enumerable.Repeat(fill, length).ToArray());
+    private static DriftStateRecord Record(string device, DateTimeOffset savedAt, byte fill, int length, DateTimeOffset? observedAt = null) =>
+        new(device, Profile, savedAt, Enumerable.Repeat(fill, length).ToArray(), observedAt);
 }

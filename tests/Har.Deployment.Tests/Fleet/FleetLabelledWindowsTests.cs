@@ -128,7 +128,7 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
     }
 
     /// <summary>Serves <paramref name="count"/> random windows of <paramref name="stream"/> and labels them WALKING by time; returns the windows labelled.</summary>
-    private static async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream, int count)
+    internal static async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream, int count)
     {
         var values = pipeline.Geometry.WindowValues;
         var rng = new Random(count);

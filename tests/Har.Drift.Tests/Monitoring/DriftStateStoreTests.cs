@@ -248,6 +248,34 @@ public sealed class DriftStateStoreTests
     }
 
     [Fact]
+    public void Save_EvictedDevice_ItsRecordIsObservedAtItsLastFrame_ARemovedOneAtItsRemoval()
+    {
+        // A shared store keeps the record with the newest evidence (FleetDriftStateStore): an eviction's save comes an idle
+        // timeout after the device's last frame, and must say so, or it would look newer than what the device's new
+        // process saved meanwhile.
+        var store = new MemoryStore();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero));
+        using var monitor = new DeviceDriftMonitor(Imu, Options(store: store), time);
+        Feed(monitor, "moved-away", DriftStateTests.Healthy(990));
+        var lastFrame = time.GetUtcNow();
+        monitor.Tick();
+        time.Advance(TimeSpan.FromSeconds(61)); // past DeviceIdleTimeout (60 s)
+        monitor.Tick();
+
+        var evicted = store.Records["moved-away"];
+        Assert.Equal(lastFrame + TimeSpan.FromSeconds(61), evicted.SavedAt);
+        Assert.Equal(lastFrame, evicted.LastObservedAt);
+
+        Feed(monitor, "removed", DriftStateTests.Healthy(991), frames: 100);
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.True(monitor.Remove("removed"));
+        monitor.Tick();
+        var removed = store.Records["removed"];
+        Assert.Equal(removed.SavedAt, removed.LastObservedAt);
+        Assert.Equal(time.GetUtcNow(), removed.SavedAt);
+    }
+
+    [Fact]
     public void Remove_DeviceInTheStore_ItsRecordIsForgottenToo()
     {
         var store = new MemoryStore();

@@ -20,11 +20,7 @@ public sealed class DriftStateFleetTests(PostgresCluster cluster)
     [Fact]
     public async Task DeviceAlarmedOnReplica1_Replica1Stopped_TheDeviceStreamsToReplica2_WhichListsTheAlarmRaised()
     {
-        var hapt = TestPaths.RequireSharedData();
-        var connectionString = await cluster.CreateDatabaseAsync();
-        var test = SensorDataset.Load(hapt, "test", cancellationToken: Ct);
-        var work = Directory.CreateTempSubdirectory("har-drift-fleet-");
-        DriftStateRestartTests.SaveHaptProfile(SensorDataset.Load(hapt, "train", cancellationToken: Ct), Path.Combine(work.FullName, "profile.json"));
+        var (test, connectionString, work) = await PrepareAsync();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         deadline.CancelAfter(TimeSpan.FromMinutes(6)); // against a hang
         ServiceProcess? replica1 = null;
@@ -100,6 +96,106 @@ public sealed class DriftStateFleetTests(PostgresCluster cluster)
 
             work.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task DeviceMovedToReplica2AndAlarmedThere_Replica1StoppedGracefully_ItsOlderCopyDoesNotLowerTheAlarm()
+    {
+        // A rolling redeploy: the hash ring moves a device from replica 1 to a new replica 2, where its alarm is raised;
+        // then replica 1 is stopped (SIGTERM) and saves every device it still holds — this one too, from before the move.
+        // Before, that save replaced replica 2's row (the last writer won): the alarm was gone from the store, and the
+        // replica the device reached next listed it healthy.
+        var (test, connectionString, work) = await PrepareAsync();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMinutes(6)); // against a hang
+        var replicas = new List<ServiceProcess>();
+        try
+        {
+            var keys = Directory.CreateDirectory(Path.Combine(work.FullName, "keys"));
+            var replica1 = await StartReplicaAsync(work, keys, 1, connectionString);
+            replicas.Add(replica1);
+            var replica2 = await StartReplicaAsync(work, keys, 2, connectionString);
+            replicas.Add(replica2);
+
+            // Healthy on replica 1, scored there (and not saved: no alarm changed, the save interval has not passed).
+            using (var client = replica1.CreateClient())
+            {
+                await DriftStateRestartTests.PostAsync(client, Faulty, test[1].Samples[..(500 * 6)], deadline.Token);
+                while (!(await client.GetStringAsync("/metrics", deadline.Token)).Contains("har_drift_scorings_total{monitor=\"streams\"} 1", StringComparison.Ordinal))
+                {
+                    await Task.Delay(200, deadline.Token);
+                }
+            }
+
+            Assert.Null(await StoredRowAsync(connectionString, Faulty, deadline.Token));
+
+            // Moved to replica 2, where the sensor is stuck: the alarm is raised and saved at once.
+            using (var client = replica2.CreateClient())
+            {
+                await DriftStateRestartTests.PostAsync(client, Faulty, DriftStateRestartTests.Stuck(test[0].Samples[..(1000 * 6)]), deadline.Token);
+                Assert.Equal("Stuck", (await WaitForAlarmAsync(client, deadline.Token)).GetProperty("cause").GetString());
+            }
+
+            var saved = await StoredRowAsync(connectionString, Faulty, deadline.Token);
+            while (saved is null)
+            {
+                await Task.Delay(200, deadline.Token);
+                saved = await StoredRowAsync(connectionString, Faulty, deadline.Token);
+            }
+
+            // Replica 1 stops gracefully and saves what it holds.
+            using (var term = System.Diagnostics.Process.Start("kill", ["-TERM", replica1.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await term.WaitForExitAsync(deadline.Token);
+            }
+
+            while (!replica1.HasExited)
+            {
+                await Task.Delay(100, deadline.Token);
+            }
+
+            Assert.Equal(saved, await StoredRowAsync(connectionString, Faulty, deadline.Token));
+
+            // Replica 2 is lost too (SIGKILL); the device reaches a third replica with a healthy minute: its alarm stands.
+            await replica2.DisposeAsync();
+            replicas.Remove(replica2);
+            var replica3 = await StartReplicaAsync(work, keys, 3, connectionString);
+            replicas.Add(replica3);
+            using var third = replica3.CreateClient();
+            await DriftStateRestartTests.PostAsync(third, Faulty, test[1].Samples[(500 * 6)..(1000 * 6)], deadline.Token);
+            var alarm = await WaitForAlarmAsync(third, deadline.Token);
+            Assert.Equal("Stuck", alarm.GetProperty("cause").GetString());
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+            {
+                await replica.DisposeAsync();
+            }
+
+            work.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The HAPT test recordings, a new database, and a work folder holding a profile of the training recordings (skips without ../shared/data).</summary>
+    private async Task<(List<SensorSession> Test, string ConnectionString, DirectoryInfo Work)> PrepareAsync()
+    {
+        var hapt = TestPaths.RequireSharedData();
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var test = SensorDataset.Load(hapt, "test", cancellationToken: Ct);
+        var work = Directory.CreateTempSubdirectory("har-drift-fleet-");
+        DriftStateRestartTests.SaveHaptProfile(SensorDataset.Load(hapt, "train", cancellationToken: Ct), Path.Combine(work.FullName, "profile.json"));
+        return (test, connectionString, work);
+    }
+
+    /// <summary>The device's stored row (replica, when saved, SHA-256 of its state), or null when it has none.</summary>
+    private static async Task<string?> StoredRowAsync(string connectionString, string device, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand("SELECT replica || ' ' || saved_at::text || ' ' || encode(sha256(state), 'hex') FROM har_fleet.drift_devices WHERE device_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = device });
+        return await command.ExecuteScalarAsync(ct) as string;
     }
 
     private static async Task<ServiceProcess> StartReplicaAsync(DirectoryInfo work, DirectoryInfo keys, int index, string connectionString)
