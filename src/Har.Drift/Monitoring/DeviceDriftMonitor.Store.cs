@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
+using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -13,6 +15,13 @@ public sealed partial class DeviceDriftMonitor
 {
     /// <summary>The failed lookups of a device in the state store after which it is scored fresh.</summary>
     internal const int MaxRestoreAttempts = 3;
+
+    /// <summary>
+    /// The version of a <see cref="DriftStateRecord.State"/> this build writes: the device's record as in the state file
+    /// (format <see cref="StateFormatVersion"/>), then the XXH3-64 of every byte before it, as the state file ends with
+    /// one. Version 1 (the release before) carried no checksum; such records are still read.
+    /// </summary>
+    internal const int StoreRecordVersion = 2;
 
     /// <summary>Devices evicted or removed whose changes are not saved to the store yet (under <see cref="_gate"/>).</summary>
     private readonly Dictionary<string, DeviceState> _unsaved = new(StringComparer.Ordinal);
@@ -210,21 +219,33 @@ public sealed partial class DeviceDriftMonitor
     }
 
     /// <summary>
-    /// Reads a stored record into a history and a latest report for <paramref name="state"/>: the format version, then the
-    /// device's record as in the state file, its frame positions moved to before the first frame this process saw from the
-    /// device by the gap since the save.
+    /// Reads a stored record into a history and a latest report for <paramref name="state"/>: the record's version, the
+    /// device's record as in the state file, and its checksum (<see cref="StoreRecordVersion"/>); its frame positions
+    /// moved to before the first frame this process saw from the device by the gap since the save.
     /// </summary>
     private (DeviceHistory History, DriftReport? Latest) Decode(DriftStateRecord record, DeviceState state)
     {
-        using var stream = MemoryMarshal.TryGetArray(record.State, out var bytes)
-            ? new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false)
-            : new MemoryStream(record.State.ToArray(), writable: false);
-        var r = new StateReader(stream);
-        var version = r.ReadInt32();
-        if (version != StateFormatVersion)
+        var bytes = MemoryMarshal.TryGetArray(record.State, out var segment) ? segment : new ArraySegment<byte>(record.State.ToArray());
+        var version = bytes.Count >= sizeof(int) ? BinaryPrimitives.ReadInt32LittleEndian(bytes) : throw new InvalidDataException($"a record of {bytes.Count} bytes");
+        if (version == StoreRecordVersion)
         {
-            throw new InvalidDataException($"drift state format version {version}; this Har.Drift reads version {StateFormatVersion}");
+            // A bit flipped in storage would otherwise read as other numbers: the device's history, silently wrong.
+            if (bytes.Count < sizeof(int) + sizeof(ulong)
+                || XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Count - sizeof(ulong))) != BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Count - sizeof(ulong))))
+            {
+                throw new InvalidDataException("the checksum does not match the record (it was damaged)");
+            }
+
+            bytes = bytes[..^sizeof(ulong)];
         }
+        else if (version != StateFormatVersion)
+        {
+            throw new InvalidDataException($"drift state record version {version}; this Har.Drift reads versions {StateFormatVersion} and {StoreRecordVersion}");
+        }
+
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        var r = new StateReader(stream);
+        _ = r.ReadInt32();
 
         var (id, _, history, latest) = ReadDevice(r, state.FirstSeen - record.SavedAt);
         if (!string.Equals(id, state.Id, StringComparison.Ordinal))
@@ -320,16 +341,20 @@ public sealed partial class DeviceDriftMonitor
         var savedAt = _time.GetUtcNow();
         using var buffer = new MemoryStream();
         var w = new StateWriter(buffer);
+        Span<byte> checksum = stackalloc byte[sizeof(ulong)];
         for (var i = 0; i < batch.Count; i++)
         {
             var state = batch[i];
             buffer.SetLength(0);
-            w.Write(StateFormatVersion);
+            w.Write(StoreRecordVersion);
             lock (state.Scoring)
             {
                 urgent[i] = state.TakeChanges();
                 WriteDevice(w, state, requireLive: false);
             }
+
+            BinaryPrimitives.WriteUInt64LittleEndian(checksum, XxHash3.HashToUInt64(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+            buffer.Write(checksum);
 
             // How recent its evidence is: its last frame (an evicted device's is the idle time before the save); a removed
             // device's fresh record is as recent as the removal, so it replaces what was stored.

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using Har.Drift.Tests.Calibration;
 using Har.Drift.Tests.Physics;
@@ -149,6 +150,74 @@ public sealed class DriftStateStoreTests
         var warning = Assert.Single(logger.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("stored drift state", StringComparison.Ordinal));
         Assert.Contains(other.Hash, warning.Message, StringComparison.Ordinal);
         Assert.Contains("faulty", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tick_RecordWithOneBitChanged_IsRefusedAsDamaged_WhereTheReleaseBeforeReadItSilently()
+    {
+        // A record carries its device's history as numbers: one bit flipped in storage (a database without page
+        // checksums, which is PostgreSQL's default) still parses, as other numbers. The file always had a checksum; a
+        // store record now ends with one too.
+        var store = new MemoryStore();
+        var time = new FakeTimeProvider();
+        using (var a = new DeviceDriftMonitor(Imu, Options(store: store), time))
+        {
+            DriftStateTests.FeedAndScore(a, ("faulty", DriftStateTests.DegreesPerSecond(992)));
+            Assert.Single(a.GetAlarmed());
+        }
+
+        var saved = store.Records["faulty"];
+        var bytes = saved.State.ToArray();
+        Assert.Equal(2, BinaryPrimitives.ReadInt32LittleEndian(bytes));
+        var flipped = bytes.ToArray();
+        flipped[bytes.Length / 2] ^= 0x01;
+
+        // The same record as the release before wrote it (version 1, no checksum), with the same bit flipped: it is
+        // restored, whatever the bit meant.
+        var legacy = bytes[..^8];
+        BinaryPrimitives.WriteInt32LittleEndian(legacy, 1);
+        legacy[bytes.Length / 2] ^= 0x01;
+
+        foreach (var (state, expected) in new[] { (flipped, "failed"), (legacy, "restored") })
+        {
+            store.Records["faulty"] = new DriftStateRecord("faulty", saved.ProfileHash, saved.SavedAt, state, saved.LastObservedAt);
+            var registry = Metrics.NewCustomRegistry();
+            var logger = new DriftStateTests.ListLogger();
+            using var b = new DeviceDriftMonitor(Imu, Options(registry, store), time, logger);
+            Feed(b, "faulty", DriftStateTests.Healthy(993), frames: 100);
+            b.Tick();
+            Assert.Equal(1, await Restores(registry, expected));
+            if (expected == "failed")
+            {
+                Assert.Null(b.GetLatest("faulty")); // started fresh: no report restored
+                Assert.Contains(logger.Entries, e => e.Message.Contains("the checksum does not match the record", StringComparison.Ordinal));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Tick_RecordOfTheReleaseBefore_WithoutAChecksum_IsRestoredAsItWas()
+    {
+        var store = new MemoryStore();
+        var time = new FakeTimeProvider();
+        DriftReport alarmed;
+        using (var a = new DeviceDriftMonitor(Imu, Options(store: store), time))
+        {
+            DriftStateTests.FeedAndScore(a, ("faulty", DriftStateTests.DegreesPerSecond(994)));
+            alarmed = Assert.Single(a.GetAlarmed());
+        }
+
+        var saved = store.Records["faulty"];
+        var legacy = saved.State.ToArray()[..^8];
+        BinaryPrimitives.WriteInt32LittleEndian(legacy, 1);
+        store.Records["faulty"] = new DriftStateRecord("faulty", saved.ProfileHash, saved.SavedAt, legacy, saved.LastObservedAt);
+
+        var registry = Metrics.NewCustomRegistry();
+        using var b = new DeviceDriftMonitor(Imu, Options(registry, store), time);
+        Feed(b, "faulty", DriftStateTests.Healthy(995), frames: 100);
+        b.Tick();
+        Assert.Equal(1, await Restores(registry, "restored"));
+        Assert.Equal(alarmed.ToString(), b.GetLatest("faulty")!.ToString());
     }
 
     [Fact]
