@@ -105,9 +105,9 @@ internal static class FleetSchema
             CREATE INDEX drift_devices_saved_at ON har_fleet.drift_devices (saved_at);
             """),
         (9, "the newest evidence of a device's drift state wins, not the last save: each row records when the device's newest frame in it arrived", """
-            ALTER TABLE har_fleet.drift_devices ADD COLUMN observed_at timestamptz;
+            -- A replica not yet upgraded (a rolling upgrade) inserts without the column: its rows lose to any upgraded save.
+            ALTER TABLE har_fleet.drift_devices ADD COLUMN observed_at timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00';
             UPDATE har_fleet.drift_devices SET observed_at = saved_at;
-            ALTER TABLE har_fleet.drift_devices ALTER COLUMN observed_at SET NOT NULL;
             """),
     ];
 

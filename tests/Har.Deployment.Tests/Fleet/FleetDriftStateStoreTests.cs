@@ -151,6 +151,30 @@ public sealed class FleetDriftStateStoreTests(PostgresCluster cluster)
         Assert.Equal(8, Assert.Single(store.Load(["d"])).State.Span[0]); // older evidence than the migrated row: kept
         using var after = FleetStore.OpenExisting(connectionString);
         Assert.Equal(FleetSchema.CodeVersion, after.SchemaVersion);
+
+        // A replica not yet upgraded (a rolling upgrade) still saves with the statement of version 8, which names no
+        // evidence time: it is stored, and an upgraded replica's next save of the device replaces it.
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var previous = new NpgsqlCommand(
+                """
+                INSERT INTO har_fleet.drift_devices (device_id, profile_hash, saved_at, replica, state)
+                SELECT d, p, s, $4, b FROM unnest($1, $2, $3, $5) AS t (d, p, s, b)
+                ON CONFLICT (device_id) DO UPDATE SET profile_hash = EXCLUDED.profile_hash, saved_at = EXCLUDED.saved_at, replica = EXCLUDED.replica, state = EXCLUDED.state
+                """,
+                connection);
+            previous.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ["old-replica-device"] });
+            previous.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [Profile] });
+            previous.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = [DateTime.UtcNow] });
+            previous.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "replica-of-the-release-before" });
+            previous.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [[1, 2, 3]] });
+            Assert.Equal(1, await previous.ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
+        }
+
+        Assert.Equal([1, 2, 3], Assert.Single(store.Load(["old-replica-device"])).State.ToArray());
+        store.Save([Record("old-replica-device", savedAt, 10, 4)]);
+        Assert.Equal(10, Assert.Single(store.Load(["old-replica-device"])).State.Span[0]);
     }
 
     [Fact]
