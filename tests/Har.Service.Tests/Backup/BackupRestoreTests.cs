@@ -29,6 +29,7 @@ public sealed class BackupRestoreTests
             string current;
             string[] versions;
             string vkey;
+            var labelled = 0;
             await using (var service = await ServiceProcess.StartAsync(new Dictionary<string, string> { [ServiceProcess.KeysInFile] = "" }, cancellationToken: Ct))
             {
                 using var operatorClient = service.CreateClient(service.OperatorKey);
@@ -36,6 +37,21 @@ public sealed class BackupRestoreTests
                 var window = Window(service.ModelsDirectory);
                 (current, versions) = await ModelsAsync(operatorClient);
                 vkey = File.ReadAllText(Path.Combine(service.DataDirectory, "keys", "audit.vkey")).Trim();
+
+                // A device streams and its windows are labelled (the accuracy gate's evidence, which the archive keeps).
+                for (var i = 0; i < 6; i++)
+                {
+                    using var append = await predictor.PostAsync("/v1/streams/labelled-device/samples", ServiceFixture.Json($"{{\"samples\":[{window}]}}"), Ct);
+                    Assert.Equal(HttpStatusCode.OK, append.StatusCode);
+                }
+
+                using (var feedback = await operatorClient.PostAsync("/v1/feedback", ServiceFixture.Json("{\"labels\":[{\"stream_id\":\"labelled-device\",\"activity\":\"WALKING\",\"start_frame\":0,\"end_frame\":100000}]}"), Ct))
+                {
+                    Assert.Equal(HttpStatusCode.OK, feedback.StatusCode);
+                    labelled = JsonNode.Parse(await feedback.Content.ReadAsStringAsync(Ct))!["labelled_windows"]!.GetValue<int>();
+                }
+
+                Assert.True(labelled > 0, "no window was labelled");
 
                 // Traffic while the backup runs: predictions, and refused rollout commands (each one an audit append).
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -74,6 +90,7 @@ public sealed class BackupRestoreTests
 
                 Assert.True(after > before, $"no prediction was served while the backup ran ({before} before, {after} after)");
                 Assert.Contains("written to", output, StringComparison.Ordinal);
+                Assert.Contains($" {labelled} labelled windows", output, StringComparison.Ordinal);
 
                 // The log kept growing after the backup record; the archive holds the log up to and including it.
                 var created = await ServiceQueries.AuditEntriesAsync(operatorClient, "backup.created", Ct);
@@ -87,6 +104,7 @@ public sealed class BackupRestoreTests
             Assert.True(restoreCode == 0, restoreOutput);
             Assert.Contains("pinned key", restoreOutput, StringComparison.Ordinal);
             Assert.Contains($"current {current}", restoreOutput, StringComparison.Ordinal);
+            Assert.Contains($"; {labelled} labelled windows", restoreOutput, StringComparison.Ordinal);
 
             // A second restore into the same (now non-empty) folder is refused and changes nothing there.
             var entriesBefore = new FileInfo(Path.Combine(restored, "audit", "entries.log")).Length;
@@ -111,6 +129,9 @@ public sealed class BackupRestoreTests
             Assert.Equal("restore-test", Assert.Single(restoredEvents).GetProperty("record").GetProperty("actor").GetString());
             using var model = await op.GetAsync($"/v1/models/{current}", Ct);
             Assert.Contains("\"verified\":true", await model.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+            // The restored service's accuracy gate holds the labelled windows (before, it started with none).
+            Assert.Contains($"har_model_labelled_windows{{model=\"{current}\"}} {labelled}\n", await second.CreateClient().GetStringAsync("/metrics", Ct), StringComparison.Ordinal);
         }
         finally
         {
