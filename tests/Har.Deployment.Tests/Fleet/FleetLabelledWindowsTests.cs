@@ -22,12 +22,8 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
     [Fact]
     public async Task Leader_CountsItsOwnWindowsOnce_OtherReplicasOnce_AlsoWithItsControllerOpenedAgain()
     {
-        var connectionString = await cluster.CreateDatabaseAsync();
-        var root = Directory.CreateTempSubdirectory("har-fleet-labels-").FullName;
-        await using var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false });
-        var registry = new ModelRegistry(Path.Combine(root, "registry"), audit);
-        registry.Seed([TestRegistry.ChampionFile]);
-        await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
+        await using var seeded = await SeedAsync();
+        var (connectionString, registry, pipeline) = (seeded.ConnectionString, seeded.Registry, seeded.Pipeline);
         using var other = FleetStore.Open(connectionString); // another replica, writing under its own name
         var replica = await LeadAsync(registry, pipeline, connectionString);
         try
@@ -53,7 +49,6 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
         finally
         {
             await replica.DisposeAsync();
-            Directory.Delete(root, recursive: true);
         }
     }
 
@@ -64,29 +59,18 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
         // at the replica's first round, so what came between the controller's start and that round stayed on this
         // replica alone — missing from the leader's accuracy gate, from a backup, and from the replicas holding the
         // labelled stream's windows.
-        var connectionString = await cluster.CreateDatabaseAsync();
-        var root = Directory.CreateTempSubdirectory("har-fleet-labels-").FullName;
-        await using var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false });
-        var registry = new ModelRegistry(Path.Combine(root, "registry"), audit);
-        registry.Seed([TestRegistry.ChampionFile]);
-        await using var pipeline = ServingPipeline.Open(registry, TestRegistry.ServingOptions());
-        try
-        {
-            await using var controller = await RolloutController.OpenAsync(registry, pipeline, TestRegistry.Options(o => o.ConnectionString = connectionString), cancellationToken: Ct);
-            Assert.Equal(6, await ServeAndLabelAsync(pipeline, "here", 6));
-            Assert.Equal(0, pipeline.Feedback.Report("served-elsewhere", "SITTING", 0, 1_000)); // its windows are on another replica
+        await using var seeded = await SeedAsync();
+        var pipeline = seeded.Pipeline;
+        await using var controller = await RolloutController.OpenAsync(seeded.Registry, pipeline, TestRegistry.Options(o => o.ConnectionString = seeded.ConnectionString), cancellationToken: Ct);
+        Assert.Equal(6, await ServeAndLabelAsync(pipeline, "here", 6));
+        Assert.Equal(0, pipeline.Feedback.Report("served-elsewhere", "SITTING", 0, 1_000)); // its windows are on another replica
 
-            await controller.ReconcileAsync(Ct); // the first round
-            Assert.Equal(6, Rows(connectionString));
-            await using var connection = new NpgsqlConnection(connectionString);
-            await connection.OpenAsync(Ct);
-            await using var forwarded = new NpgsqlCommand("SELECT count(*) FROM har_fleet.feedback_labels, jsonb_array_elements(payload) AS l WHERE l->>'StreamId' = 'served-elsewhere'", connection);
-            Assert.Equal(1L, (long)(await forwarded.ExecuteScalarAsync(Ct))!);
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        await controller.ReconcileAsync(Ct); // the first round
+        Assert.Equal(6, Rows(seeded.ConnectionString));
+        await using var connection = new NpgsqlConnection(seeded.ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var forwarded = new NpgsqlCommand("SELECT count(*) FROM har_fleet.feedback_labels, jsonb_array_elements(payload) AS l WHERE l->>'StreamId' = 'served-elsewhere'", connection);
+        Assert.Equal(1L, (long)(await forwarded.ExecuteScalarAsync(Ct))!);
     }
 
     [Fact]
@@ -108,6 +92,17 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
         store.WriteLabelledWindows(fleet);
         var (_, windows, _) = fleet.ReadLabelledWindows(0, []);
         Assert.Equal(["WALKING", "WALKING", "SITTING"], windows.Select(w => w.Truth));
+    }
+
+    /// <summary>A new database, and a replica's registry (the bundled champion seeded) and pipeline on it, in a folder removed at dispose.</summary>
+    private async Task<Seeded> SeedAsync()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var root = Directory.CreateTempSubdirectory("har-fleet-labels-").FullName;
+        var audit = AuditLog.Open(new AuditLogOptions { ConnectionString = connectionString, EnableMetrics = false });
+        var registry = new ModelRegistry(Path.Combine(root, "registry"), audit);
+        registry.Seed([TestRegistry.ChampionFile]);
+        return new Seeded(connectionString, root, audit, registry, ServingPipeline.Open(registry, TestRegistry.ServingOptions()));
     }
 
     private static async Task ExecuteAsync(string connectionString, string sql)
@@ -189,6 +184,16 @@ public sealed class FleetLabelledWindowsTests(PostgresCluster cluster)
             await loop;
             await controller.DisposeAsync();
             stop.Dispose();
+        }
+    }
+
+    private sealed record Seeded(string ConnectionString, string Root, AuditLog Audit, ModelRegistry Registry, ServingPipeline Pipeline) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Pipeline.DisposeAsync();
+            await Audit.DisposeAsync();
+            Directory.Delete(Root, recursive: true);
         }
     }
 }
