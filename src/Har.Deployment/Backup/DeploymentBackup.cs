@@ -384,9 +384,10 @@ public static partial class DeploymentBackup
 
         history.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
-        // The labelled windows as a restarted controller would restore them: the newest whole lines of the journal.
+        // The labelled windows: every whole line of the journal (it holds at most twice the store's limit, which is not
+        // known here; a controller restored from the archive keeps the newest it is configured for).
         var journal = Path.Combine(dir, FeedbackJournal.FileName);
-        var labelled = File.Exists(journal) ? FeedbackJournal.Read(File.ReadLines(journal), new FeedbackLimits().LabelledWindows, out _, out _) : [];
+        var labelled = File.Exists(journal) ? FeedbackJournal.Read(File.ReadLines(journal), int.MaxValue, out _, out _) : [];
         return new FrozenRolloutState(state, parsed?.RolloutId, parsed?.Phase.ToString(), history, labelled);
     }
 
