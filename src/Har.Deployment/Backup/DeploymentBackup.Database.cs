@@ -38,7 +38,7 @@ public static partial class DeploymentBackup
         try
         {
             // 1. Every check of a folder restore, before the database is touched.
-            var verified = ExtractAndVerify(archivePath, temp, verifierKey, actor: null);
+            var verified = ExtractAndVerify(archivePath, temp, verifierKey, actor: null, out var labelled);
             var key = AuditVerifierKey.Parse(verified.VerifierKey);
             var registryDir = Path.Combine(temp, RegistryFolder);
             var registryId = File.ReadAllText(Path.Combine(registryDir, "registry-id")).Trim();
@@ -60,8 +60,6 @@ public static partial class DeploymentBackup
                     history.Add(JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(file), RolloutStateStore.Json)!);
                 }
             }
-
-            var labelled = FeedbackJournal.Read(File.Exists(Path.Combine(temp, LabelledWindowsPath)) ? File.ReadLines(Path.Combine(temp, LabelledWindowsPath)) : [], int.MaxValue, out _, out _);
 
             // 2. The database must hold no registry or rollout (checked again inside the write) and no log (checked by the import).
             using var fleet = FleetStore.Open(connectionString);

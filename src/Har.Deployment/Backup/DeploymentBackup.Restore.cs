@@ -25,7 +25,7 @@ public static partial class DeploymentBackup
         var temp = Directory.CreateTempSubdirectory("har-backup-verify-").FullName;
         try
         {
-            return ExtractAndVerify(archivePath, temp, verifierKey, actor: null);
+            return ExtractAndVerify(archivePath, temp, verifierKey, actor: null, out _);
         }
         finally
         {
@@ -67,7 +67,7 @@ public static partial class DeploymentBackup
         Directory.CreateDirectory(target);
         try
         {
-            return ExtractAndVerify(archivePath, target, verifierKey, actor);
+            return ExtractAndVerify(archivePath, target, verifierKey, actor, out _);
         }
         catch
         {
@@ -93,7 +93,7 @@ public static partial class DeploymentBackup
         }
     }
 
-    private static DeploymentBackupResult ExtractAndVerify(string archivePath, string target, AuditVerifierKey? pinned, string? actor)
+    private static DeploymentBackupResult ExtractAndVerify(string archivePath, string target, AuditVerifierKey? pinned, string? actor, out List<ShippedLabel> labelled)
     {
         var extracted = Extract(archivePath, target);
         var manifest = ReadManifest(extracted, target);
@@ -243,7 +243,7 @@ public static partial class DeploymentBackup
                 throw Refused($"The rollout state in the archive does not parse: {ex.Message}");
             }
 
-            var labelled = ReadLabelledWindows(target, manifest);
+            labelled = ReadLabelledWindows(target, manifest);
 
             // 6. A signing key in the archive must be the key that signed the checkpoint.
             var keyFile = Path.Combine(target, KeysFolder, "audit.key");

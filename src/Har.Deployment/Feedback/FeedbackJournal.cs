@@ -96,7 +96,7 @@ internal sealed class FeedbackJournal : IDisposable
         var content = new MemoryStream();
         foreach (var w in windows)
         {
-            content.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(w, Line) + "\n"));
+            content.Write(LineOf(w));
         }
 
         return content.ToArray();
@@ -105,7 +105,7 @@ internal sealed class FeedbackJournal : IDisposable
     /// <summary>Appends one labelled window; it reaches the operating system before this returns.</summary>
     public void Append(ShippedLabel window)
     {
-        var bytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(window, Line) + "\n");
+        var bytes = LineOf(window);
         lock (_lock)
         {
             _file.Write(bytes);
@@ -155,6 +155,9 @@ internal sealed class FeedbackJournal : IDisposable
             _file.Dispose();
         }
     }
+
+    /// <summary>One window's line: its JSON, not indented, and a newline.</summary>
+    private static byte[] LineOf(ShippedLabel window) => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(window, Line) + "\n");
 
     private static ShippedLabel? Parse(string line)
     {
