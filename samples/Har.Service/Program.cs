@@ -12,6 +12,10 @@ using Prometheus;
 // --list-routes: print the routes the service maps (method, pattern; JSON) and exit, without opening any storage.
 var listRoutes = args.Contains(ServiceOpenApi.ListRoutesSwitch);
 args = [.. args.Where(a => a != ServiceOpenApi.ListRoutesSwitch)];
+// prometheus-net republishes every System.Diagnostics.Metrics meter on /metrics by default. The Har packages already export
+// their prometheus-net collectors there; their meters (for OpenTelemetry) would appear a second time, as gauges named
+// har_inference_har_inference_requests_total and the like. Other meters (ASP.NET Core, Kestrel, the runtime) stay.
+Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = HostingExtensions.RepublishOnMetricsEndpoint);
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.ClearProviders();
 builder.Logging.AddJsonConsole(o => o.IncludeScopes = true);

@@ -168,6 +168,16 @@ internal static partial class HostingExtensions
             new Prometheus.GaugeConfiguration { LabelNames = ["method", "endpoint"] });
     }
 
+    /// <summary>
+    /// Whether prometheus-net's meter adapter republishes an instrument on <c>/metrics</c>: every meter except the Har
+    /// packages' own (<c>Har.Inference</c>, <c>Har.Drift</c>, <c>Har.Deployment</c>, <c>Har.Audit</c>), whose
+    /// instruments are already there under their own names as prometheus-net collectors, and the runtime's private
+    /// ones (<c>Private.InternalDiagnostics.*</c>: 32 families of QUIC internals the service does not speak).
+    /// </summary>
+    public static bool RepublishOnMetricsEndpoint(System.Diagnostics.Metrics.Instrument instrument) =>
+        instrument.Meter.Name is not ("Har.Inference" or "Har.Drift" or "Har.Deployment" or "Har.Audit")
+        && !instrument.Meter.Name.StartsWith("Private.InternalDiagnostics.", StringComparison.Ordinal);
+
     public static WebApplicationBuilder AddServiceLimits(this WebApplicationBuilder builder, ServiceOptions options)
     {
         // Connections in all and per remote address, kept below the open-file limit (idle connections exhausted it).

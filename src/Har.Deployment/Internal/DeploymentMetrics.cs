@@ -31,10 +31,21 @@ internal sealed class DeploymentMetrics
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
         _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
         _leader = factory.CreateGauge("har_rollout_leader", "1 while this replica drives rollouts (holds the controller lease of a fleet; always in one process), else 0.");
-        // Every result exported from the start (at 0), so an alert on failed verifications has a series before the first one.
+        // Every trigger and result exported from the start (at 0): increase() needs a sample before the first event, so an
+        // alert on rollbacks or failed verifications would otherwise miss the first one after each start.
+        foreach (var trigger in (ReadOnlySpan<string>)["automatic", "manual"])
+        {
+            _rollbacks.WithLabels(trigger);
+        }
+
         foreach (var result in (ReadOnlySpan<string>)["passed", "failed", "unmeasurable"])
         {
             _rollbackVerifications.WithLabels(result);
+        }
+
+        foreach (var verdict in (ReadOnlySpan<GateVerdict>)[GateVerdict.Pass, GateVerdict.Fail, GateVerdict.Inconclusive, GateVerdict.Unmeasurable])
+        {
+            _analyses.WithLabels(Name(verdict));
         }
 
         DeploymentMeter.Track(this);

@@ -64,6 +64,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _channels = profile.Channels.Count;
         _outputs = new OutputRing(_options.OutputWindowLength);
         _metrics.Capacity(_options.MaxDevices);
+        _metrics.DevicesDrifted(profile.ChannelNames, new int[_channels]); // every channel at 0 from the start
         if (DriftStateOptionsValidator.StateConflict(_options) is { } conflict)
         {
             throw new ArgumentException(conflict, nameof(options));
@@ -414,7 +415,11 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         return report;
     }
 
-    /// <summary>Publishes the device gauges and, per channel, the worst live device's channel verdict.</summary>
+    /// <summary>
+    /// Publishes the device gauges, per channel the number of live devices whose latest report has it Drifted, and per
+    /// channel the worst live device's channel verdict (the device with the largest KS D: which device that is changes
+    /// from one tick to the next, so its verdict is no fleet-wide signal; the count is).
+    /// </summary>
     private void PublishDevices()
     {
         var worst = new ChannelVerdict?[_channels];
@@ -448,21 +453,36 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         }
     }
 
-    /// <summary>Publishes the live, flagged and alarmed device counts (under <see cref="_gate"/>).</summary>
+    /// <summary>
+    /// Publishes the live, flagged and alarmed device counts, and per channel the devices whose latest report has it
+    /// Drifted (under <see cref="_gate"/>).
+    /// </summary>
     private void PublishCounts()
     {
         var alarmed = 0;
         Array.Clear(_alarmedByCause);
+        var drifted = new int[_channels];
         foreach (var state in _recent)
         {
-            if (state.Latest?.Alarm is { Raised: true } alarm)
+            if (state.Latest is not { } r)
+            {
+                continue;
+            }
+
+            if (r.Alarm is { Raised: true } alarm)
             {
                 alarmed++;
                 _alarmedByCause[(int)alarm.Cause]++;
             }
+
+            for (var c = 0; c < _channels && c < r.Channels.Count; c++)
+            {
+                drifted[c] += r.Channels[c].Verdict == DriftVerdict.Drifted ? 1 : 0;
+            }
         }
 
         _metrics.Devices(_devices.Count, FlaggedCount(), alarmed, _alarmedByCause);
+        _metrics.DevicesDrifted(_scorer.Profile.ChannelNames, drifted);
     }
 
     private int FlaggedCount()

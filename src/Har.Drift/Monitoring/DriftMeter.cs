@@ -44,6 +44,7 @@ internal static class DriftMeter
     public static readonly GaugeSpec DeviceCapacity = new("har_drift_device_capacity", "Most devices a per-device monitor keeps (DriftMonitorOptions.MaxDevices).", []);
     public static readonly GaugeSpec DevicesFlagged = new("har_drift_devices_flagged", "Live devices whose latest report is flagged (drift or a sensor finding).", []);
 
+    public static readonly GaugeSpec DevicesDrifted = new("har_drift_devices_drifted", "Live devices whose latest report has the channel Drifted (every channel exported, 0 when none; divide by har_drift_devices for the fleet's share).", ["channel"]);
     public static readonly GaugeSpec DevicesAlarmed = new("har_drift_devices_alarmed", "Live devices whose sequential drift alarm is raised (the false-alarm budget sets its threshold).", []);
     public static readonly GaugeSpec DevicesAlarmedByCause = new("har_drift_devices_alarmed_by_cause", "Live devices whose sequential drift alarm is raised, by the cause it names (every cause is exported, 0 when none).", ["cause"]);
     public static readonly GaugeSpec EstimatedAccuracy = new("har_drift_estimated_accuracy", "The model's accuracy on the current predictions estimated from its confidence (CBPE against the reference's reliability).", []);
@@ -52,7 +53,7 @@ internal static class DriftMeter
     public static readonly GaugeSpec EstimateNamedFaultShare = new("har_drift_estimate_named_fault_share", "Share of the current predictions whose accuracy was estimated under an input fault their device's alarm named (the reference's accuracy under that fault).", []);
     public static readonly GaugeSpec EstimateReliable = new("har_drift_estimate_reliable", "1 while the estimated accuracy can be trusted, 0 when some predictions were made under a named input fault the reference holds no accuracy for.", []);
 
-    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, OutputOtherActivity, Devices, DeviceCapacity, DevicesFlagged, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
+    public static readonly GaugeSpec[] Gauges = [Score, Statistic, PValue, Verdict, Samples, EffectiveSamples, OutputStatistic, OutputPValue, OutputVerdict, OutputPredictions, OutputOtherActivity, Devices, DeviceCapacity, DevicesFlagged, DevicesDrifted, DevicesAlarmed, DevicesAlarmedByCause, EstimatedAccuracy, ReferenceAccuracy, EstimateNamedFaultShare, EstimateReliable];
 
     private static readonly Meter Instance = new(Name, typeof(DriftMeter).Assembly.GetName().Version?.ToString());
     private static readonly ConcurrentDictionary<DriftMetrics, byte> Live = new();

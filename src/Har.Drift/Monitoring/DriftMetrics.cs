@@ -169,6 +169,15 @@ internal sealed class DriftMetrics : IDisposable
         }
     }
 
+    /// <summary>Publishes, per channel of the profile, how many live devices' latest reports have it Drifted.</summary>
+    public void DevicesDrifted(IReadOnlyList<string> channels, int[] drifted)
+    {
+        for (var c = 0; c < channels.Count; c++)
+        {
+            Set(DriftMeter.DevicesDrifted, drifted[c], channels[c]);
+        }
+    }
+
     public void Capacity(int devices) => Set(DriftMeter.DeviceCapacity, devices);
 
     public void TickSkipped()

@@ -41,6 +41,13 @@ public sealed class RolloutControllerTests : IDisposable
     {
         var registry = Metrics.NewCustomRegistry();
         await using var c = await _env.OpenAsync(TestRegistry.Options(o => o.MetricsRegistry = registry));
+
+        // Both triggers exist at 0 before any rollback: Prometheus's increase() needs a sample before the first one, or
+        // HarRollback misses the first rollback after every start (seen against a real Prometheus).
+        var before = await Scrape(registry);
+        Assert.Contains("har_rollout_rollbacks_total{trigger=\"automatic\"} 0", before, StringComparison.Ordinal);
+        Assert.Contains("har_rollout_rollbacks_total{trigger=\"manual\"} 0", before, StringComparison.Ordinal);
+        Assert.Contains("har_rollout_analyses_total{verdict=\"fail\"} 0", before, StringComparison.Ordinal);
         await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
 
         var first = await Traffic.IntervalAsync(_env, c, 400, healthy: false);
@@ -61,6 +68,7 @@ public sealed class RolloutControllerTests : IDisposable
         Assert.Contains("error-rate", rollback.Details.ToJsonString(), StringComparison.Ordinal);
         var text = await Scrape(registry);
         Assert.Contains("har_rollout_rollbacks_total{trigger=\"automatic\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("har_rollout_rollbacks_total{trigger=\"manual\"} 0", text, StringComparison.Ordinal);
         Assert.Contains("har_rollout_phase{phase=\"RolledBack\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("har_rollout_gate_verdicts_total{gate=\"error-rate\",verdict=\"fail\"} 2", text, StringComparison.Ordinal);
     }

@@ -94,6 +94,8 @@ public sealed class DeviceDriftMonitorTests
         using var monitor = new DeviceDriftMonitor(Imu.Value, Options(registry), time);
         monitor.Start();
         Assert.Empty(monitor.GetAlarmed());
+        var fresh = await Export(registry);
+        Assert.All(Imu.Value.ChannelNames, c => Assert.Contains($"har_drift_devices_drifted{{monitor=\"devices\",channel=\"{c}\"}} 0", fresh, StringComparison.Ordinal));
         var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
         FeedSliding(
             monitor,
@@ -119,10 +121,18 @@ public sealed class DeviceDriftMonitorTests
             Assert.Contains($"har_drift_devices_alarmed_by_cause{{monitor=\"devices\",cause=\"{cause}\"}} 0", text, StringComparison.Ordinal);
         }
 
-        // The device removed: nothing alarms any more, and the gauge follows.
+        // Per channel, how many devices' latest reports have it Drifted: the fleet-wide count HarChannelDrift reads (the
+        // worst device's verdict, har_drift_verdict, belongs to whichever device has the largest D at that tick).
+        string[] devices = ["healthy-1", "healthy-2", "faulty"];
+        AssertDriftedCounts(monitor, text, devices);
+        Assert.Contains(Imu.Value.ChannelNames, c => DriftedCount(monitor, devices, c) > 0);
+
+        // The device removed: nothing alarms any more, and the gauges follow.
         Assert.True(monitor.Remove("faulty"));
         Assert.Empty(monitor.GetAlarmed());
-        Assert.Contains("har_drift_devices_alarmed_by_cause{monitor=\"devices\",cause=\"Units\"} 0", await Export(registry), StringComparison.Ordinal);
+        var after = await Export(registry);
+        Assert.Contains("har_drift_devices_alarmed_by_cause{monitor=\"devices\",cause=\"Units\"} 0", after, StringComparison.Ordinal);
+        AssertDriftedCounts(monitor, after, ["healthy-1", "healthy-2"]);
     }
 
     [Fact]
@@ -394,6 +404,17 @@ public sealed class DeviceDriftMonitorTests
         foreach (var (device, data) in devices)
         {
             monitor.Observe(device, data.AsSpan(960 * Channels), 0, 0, 0.9f, 0.3f);
+        }
+    }
+
+    private static int DriftedCount(DeviceDriftMonitor monitor, IEnumerable<string> devices, string channel) =>
+        devices.Count(d => monitor.GetLatest(d)!.Channels.Single(v => v.Channel == channel).Verdict == DriftVerdict.Drifted);
+
+    private static void AssertDriftedCounts(DeviceDriftMonitor monitor, string exported, string[] devices)
+    {
+        foreach (var c in Imu.Value.ChannelNames)
+        {
+            Assert.Contains($"har_drift_devices_drifted{{monitor=\"devices\",channel=\"{c}\"}} {DriftedCount(monitor, devices, c)}\n", exported, StringComparison.Ordinal);
         }
     }
 
