@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Har.Audit;
 using Har.Deployment;
@@ -62,6 +63,8 @@ internal static class BackupCommands
             .InRange(1, int.MaxValue, "the archive just taken is always kept");
         var noKey = new Option<bool>("--without-signing-key") { Description = "With --data: leave the checkpoint signing key out of the archive." };
         var command = new Command("create", "Take a backup: from a running service (--service, consistent while it serves and appends) or from a stopped service's data folder (--data).") { service, apiKey, data, output, reason, keep, noKey };
+        command.ExactlyOne(service, data, "a backup is taken from a running service or from a stopped service's data folder, not both", "Pass --service <url> (a running service) or --data <folder> (a stopped service's data folder).");
+        command.Excludes(noKey, service, "a running service decides whether its archive holds the key (Har:Service:Backup:IncludeSigningKey)");
         command.SetAction(async (parse, ct) =>
         {
             var outDir = parse.GetValue(output)!.FullName;
@@ -75,21 +78,40 @@ internal static class BackupCommands
                 Directory.CreateDirectory(outDir);
                 using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
                 http.DefaultRequestHeaders.Add("X-Api-Key", key);
-                using var created = await http.PostAsJsonAsync("/v1/backups", new { reason = parse.GetValue(reason) }, ct).ConfigureAwait(false);
-                var body = await created.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+                // The archive comes back in the answer to the POST: behind a load balancer a second request (GET
+                // /v1/backups/{id}) could reach another replica, which does not hold it. A service of an earlier release
+                // answers with the summary only; the archive is then fetched from it.
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/backups") { Content = JsonContent.Create(new { reason = parse.GetValue(reason) }) };
+                request.Headers.Accept.ParseAdd("application/gzip");
+                request.Headers.Accept.ParseAdd("application/json; q=0.5");
+                using var created = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
                 if (!created.IsSuccessStatusCode)
                 {
-                    throw new HttpRequestException($"The service refused the backup ({(int)created.StatusCode}): {body}");
+                    throw new HttpRequestException($"The service refused the backup ({(int)created.StatusCode}): {await created.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
                 }
 
-                using var json = JsonDocument.Parse(body);
+                var withArchive = created.Content.Headers.ContentType?.MediaType == "application/gzip";
+                var summary = withArchive
+                    ? Encoding.UTF8.GetString(Convert.FromBase64String(created.Headers.TryGetValues("Har-Backup-Summary", out var values) ? values.Single() : throw new HttpRequestException("The service sent an archive without its Har-Backup-Summary header.")))
+                    : await created.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+                using var json = JsonDocument.Parse(summary);
                 var id = json.RootElement.GetProperty("backup_id").GetString()!;
                 var sha = json.RootElement.GetProperty("sha256").GetString()!;
                 var target = Path.Combine(outDir, id + ".tar.gz");
                 var temp = target + ".part";
-                using (var download = await http.GetAsync($"/v1/backups/{id}", HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false))
+                if (withArchive)
                 {
-                    download.EnsureSuccessStatusCode();
+                    await using var file = File.Create(temp);
+                    await created.Content.CopyToAsync(file, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    using var download = await http.GetAsync($"/v1/backups/{id}", HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+                    if (!download.IsSuccessStatusCode)
+                    {
+                        throw new HttpRequestException($"The service took backup {id} but answered {(int)download.StatusCode} to GET /v1/backups/{id}: behind a load balancer, point --service at the replica that took it.");
+                    }
+
                     await using var file = File.Create(temp);
                     await download.Content.CopyToAsync(file, ct).ConfigureAwait(false);
                 }

@@ -48,8 +48,29 @@ internal static class BackupEndpoints
 
         var actor = request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
         var result = await service.TakeAsync(actor, body?.Reason ?? "taken through the HTTP API", ct);
-        return Results.Created($"/v1/backups/{result.BackupId}", ToJson(result));
+        if (!WantsArchive(request))
+        {
+            return Results.Created($"/v1/backups/{result.BackupId}", ToJson(result));
+        }
+
+        // The archive itself in the answer: behind a load balancer the GET that would fetch it can reach another replica,
+        // which does not hold it (archives are written to the data folder of the replica that took them).
+        var response = request.HttpContext.Response;
+        response.StatusCode = StatusCodes.Status201Created;
+        response.Headers.Location = $"/v1/backups/{result.BackupId}";
+        response.Headers[SummaryHeader] = Convert.ToBase64String(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ToJson(result)));
+        response.ContentType = "application/gzip";
+        response.ContentLength = new FileInfo(result.ArchivePath).Length;
+        await response.SendFileAsync(result.ArchivePath, ct);
+        return Results.Empty;
     }
+
+    /// <summary>The header that carries the backup's summary (base64 of the JSON answer) when the archive is the body.</summary>
+    internal const string SummaryHeader = "Har-Backup-Summary";
+
+    /// <summary>Whether the client asked for the archive itself (<c>Accept: application/gzip</c>) rather than its summary.</summary>
+    private static bool WantsArchive(HttpRequest request) =>
+        request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("application/gzip", StringComparison.OrdinalIgnoreCase) && a.Quality is not 0);
 
     internal static object ToJson(DeploymentBackupResult r) => new
     {

@@ -302,11 +302,19 @@ internal static partial class ServiceJson
     /// </summary>
     public static string Describe(JsonException exception) =>
         DuplicateMember().Match(exception.Message) is { Success: true } duplicate
-            ? $"'{ClientText.Shown(duplicate.Groups["name"].Value, 64)}' is given twice{(exception.Path is { Length: > 1 } path ? $" (in {ClientText.Shown(path, 64)})" : "")}; give each member once."
-            : exception.Message;
+            ? $"'{ClientText.Shown(duplicate.Groups["name"].Value, 64)}' is given twice{Where(exception)}; give each member once."
+            : UnknownMember().Match(exception.Message) is { Success: true } unknown
+                ? $"'{ClientText.Shown(unknown.Groups["name"].Value, 64)}' is not a member of this body{Where(exception)}; remove it."
+                : exception.Message;
+
+    private static string Where(JsonException exception) =>
+        exception.Path is { Length: > 1 } path ? $" (in {ClientText.Shown(path, 64)})" : "";
 
     [System.Text.RegularExpressions.GeneratedRegex("^Duplicate property '(?<name>.*)' encountered", System.Text.RegularExpressions.RegexOptions.Singleline)]
     private static partial System.Text.RegularExpressions.Regex DuplicateMember();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^The JSON property '(?<name>.*)' could not be mapped to any \\.NET member", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex UnknownMember();
 
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {

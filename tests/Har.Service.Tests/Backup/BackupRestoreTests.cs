@@ -92,6 +92,12 @@ public sealed class BackupRestoreTests
                 Assert.Contains("written to", output, StringComparison.Ordinal);
                 Assert.Contains($" {labelled} labelled windows", output, StringComparison.Ordinal);
 
+                // The CLI took the archive from the POST's answer: behind a round-robin proxy a second request for it
+                // reached another replica of a fleet, which does not hold it (404), and the backup failed.
+                var downloads = await ServiceQueries.MetricAsync(operatorClient, "http_requests_received_total", Ct);
+                Assert.DoesNotContain(downloads.Keys, k => k.Contains("endpoint=\"/v1/backups/{id}\"", StringComparison.Ordinal));
+                Assert.Contains(downloads.Keys, k => k.Contains("endpoint=\"/v1/backups/\"", StringComparison.Ordinal) && k.Contains("code=\"201\"", StringComparison.Ordinal));
+
                 // The log kept growing after the backup record; the archive holds the log up to and including it.
                 var created = await ServiceQueries.AuditEntriesAsync(operatorClient, "backup.created", Ct);
                 Assert.Single(created);
@@ -160,6 +166,23 @@ public sealed class BackupRestoreTests
                 Assert.True(Har.Deployment.DeploymentBackup.TryGetCreatedAt(id + ".tar.gz", out var createdAt));
                 taken = createdAt.ToUnixTimeMilliseconds() / 1000.0;
                 Assert.Equal(taken, await GaugeAsync(op, "har_backup_last_success_timestamp_seconds"));
+
+                // Asked for the archive itself, the answer is the archive, with the summary in a header: its SHA-256 is
+                // the one the summary names, and the bytes are those of the file the service kept.
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/backups") { Content = ServiceFixture.Json("{\"reason\":\"archive in the answer\"}") };
+                request.Headers.Accept.ParseAdd("application/gzip");
+                using var withArchive = await op.SendAsync(request, Ct);
+                Assert.Equal(HttpStatusCode.Created, withArchive.StatusCode);
+                Assert.Equal("application/gzip", withArchive.Content.Headers.ContentType?.MediaType);
+                var summary = JsonNode.Parse(Convert.FromBase64String(Assert.Single(withArchive.Headers.GetValues("Har-Backup-Summary"))))!;
+                var secondId = summary["backup_id"]!.GetValue<string>();
+                Assert.NotEqual(id, secondId);
+                Assert.Equal($"/v1/backups/{secondId}", withArchive.Headers.Location?.ToString());
+                var bytes = await withArchive.Content.ReadAsByteArrayAsync(Ct);
+                Assert.Equal(summary["sha256"]!.GetValue<string>(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+                Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(root, secondId + ".tar.gz"), Ct), bytes);
+                Assert.True(Har.Deployment.DeploymentBackup.TryGetCreatedAt(secondId + ".tar.gz", out var secondAt));
+                taken = secondAt.ToUnixTimeMilliseconds() / 1000.0;
             }
 
             // Another process (a restart, or another replica) with the same backup folder reports the newest archive in it.

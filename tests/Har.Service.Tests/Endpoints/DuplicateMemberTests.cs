@@ -28,6 +28,19 @@ public sealed class DuplicateMemberTests
 
         // Rollout start: refused, and no rollout exists.
         await AssertRepeatedAsync(operatorClient, "/v1/rollouts", $"{{\"candidate\":\"9.9.9\",\"strategy\":\"canary\",\"candidate\":\"{candidate}\"}}", "candidate");
+
+        // A member the body does not have is named in the service's words, with what the body takes (System.Text.Json's
+        // own message names a .NET member and type: "could not be mapped to any .NET member contained in type …").
+        using (var unknown = await operatorClient.PostAsync("/v1/rollouts", ServiceFixture.Json($"{{\"candidate\":\"{candidate}\",\"strategy\":\"canary\",\"extra\":1}}"), Ct))
+        {
+            var body = await unknown.Content.ReadAsStringAsync(Ct);
+            Assert.True(unknown.StatusCode == HttpStatusCode.BadRequest, body);
+            var detail = JsonDocument.Parse(body).RootElement.GetProperty("detail").GetString()!;
+            Assert.StartsWith("'extra' is not a member of this body (in $.extra); remove it. Expected {", detail, StringComparison.Ordinal);
+            Assert.Contains("\"candidate\"", detail, StringComparison.Ordinal);
+            Assert.DoesNotContain(".NET", detail, StringComparison.Ordinal);
+        }
+
         using (var current = await operatorClient.GetAsync("/v1/rollouts/current", Ct))
         {
             Assert.Equal(HttpStatusCode.NotFound, current.StatusCode);
