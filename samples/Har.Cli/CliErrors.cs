@@ -71,10 +71,17 @@ internal static class CliErrors
             }
             catch (Exception ex) when (IsUserError(ex))
             {
-                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"har: {(ex is ArgumentException a ? Message(a) : ex.Message)}").ConfigureAwait(false);
                 return 2;
             }
         });
+    }
+
+    /// <summary>An argument exception's first line, without .NET's " (Parameter 'name')" suffix: one line on stderr.</summary>
+    internal static string Message(ArgumentException exception)
+    {
+        var first = exception.Message.Split('\n')[0].TrimEnd('\r');
+        return exception.ParamName is { } name ? first.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : first;
     }
 
     private static bool IsUserError(Exception ex) =>

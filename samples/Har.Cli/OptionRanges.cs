@@ -49,6 +49,19 @@ internal static class OptionRanges
         return option;
     }
 
+    /// <summary>Refuses NaN, an infinity, or a value outside [<paramref name="min"/>, <paramref name="max"/>] when the option is given.</summary>
+    public static Option<double?> InRange(this Option<double?> option, double min, double max, string why)
+    {
+        option.Validators.Add(result =>
+        {
+            if (TryGetValue(result, out double? value) && value is { } v && !(v >= min && v <= max))
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {v:R}; expected a finite number from {min:#,0.##} to {max:#,0.##}: {why}."));
+            }
+        });
+        return option;
+    }
+
     /// <summary>"2 to 10,000", or "1 or more" without an upper bound (<see cref="int.MaxValue"/>).</summary>
     private static string Range(int min, int max) =>
         max == int.MaxValue ? string.Create(CultureInfo.InvariantCulture, $"{min:#,0} or more") : string.Create(CultureInfo.InvariantCulture, $"{min:#,0} to {max:#,0}");

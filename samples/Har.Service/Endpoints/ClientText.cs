@@ -7,6 +7,16 @@ namespace Har.Service.Endpoints;
 internal static class ClientText
 {
     /// <summary>
+    /// An argument exception's message as a client should read it: its first line, without .NET's
+    /// " (Parameter 'name')" suffix and the "Actual value was …" line that follow the sentence.
+    /// </summary>
+    public static string Message(ArgumentException exception)
+    {
+        var first = exception.Message.Split('\n')[0].TrimEnd('\r');
+        return exception.ParamName is { } name ? first.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : first;
+    }
+
+    /// <summary>
     /// The first character that would not show as itself where the value is read (a terminal, a log line, a diff): a
     /// control character (NUL, CR, LF, ESC …), a format character (U+202E right-to-left override, zero-width ones), a
     /// line or paragraph separator, or a lone surrogate; null when there is none.

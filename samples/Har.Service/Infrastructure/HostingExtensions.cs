@@ -363,7 +363,7 @@ internal static partial class HostingExtensions
             (400, "Invalid text in JSON", "The body holds a string or member name that is not valid UTF-8 (invalid or overlong bytes, an encoded surrogate) or an escaped lone surrogate; send JSON as valid UTF-8 text."),
         System.Text.DecoderFallbackException => (400, "Invalid text", "The request holds bytes that are not valid UTF-8 text; send text as valid UTF-8."),
         System.Text.EncoderFallbackException => (400, "Invalid text", "The request holds a lone surrogate; send valid Unicode text."),
-        ArgumentException a => (400, "Invalid request", a.Message),
+        ArgumentException a => (400, "Invalid request", Endpoints.ClientText.Message(a)),
         FormatException f => (400, "Invalid request", f.Message),
         InvalidDataException d => (400, "Invalid request", d.Message),
         KeyNotFoundException k => (404, "Not found", k.Message),

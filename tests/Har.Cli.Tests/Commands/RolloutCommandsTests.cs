@@ -55,6 +55,21 @@ public sealed class RolloutCommandsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--min-accuracy", "95")] // a percent where a fraction is expected: was the library's two-line message naming MinCandidateAccuracy
+    [InlineData("--min-macro-f1", "-0.1")]
+    [InlineData("--min-accuracy", "NaN")]
+    public async Task Start_ComplianceMinimumOutOfRange_RefusedNamingTheOption(string option, string value)
+    {
+        var registry = await TwoVersionsAsync();
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.1.0", option, value);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: {option} is {value}; expected a finite number from 0 to 1: a fraction", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.DoesNotContain("MinCandidate", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("150")]
     [InlineData("-1")]
     public async Task Start_CanaryShadowOutOfRange_RefusedWithWhatIsExpected(string percent)

@@ -23,6 +23,7 @@ public sealed class CommandTextBoundsTests
             var body = await start.Content.ReadAsStringAsync(Ct);
             Assert.True(start.StatusCode == HttpStatusCode.BadRequest, $"{(int)start.StatusCode} {body}");
             Assert.Contains("reason has 2,000,000 characters; expected at most 8,192", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("(Parameter '", body, StringComparison.Ordinal); // .NET's suffix, not the client's words
         }
 
         using (var none = await client.GetAsync("/v1/rollouts/current", Ct))
