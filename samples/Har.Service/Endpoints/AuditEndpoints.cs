@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Har.Audit;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 
 namespace Har.Service.Endpoints;
@@ -18,7 +19,9 @@ internal static class AuditEndpoints
     {
         var group = app.MapGroup("/v1/audit");
 
-        group.MapPost("/events", HandleAppend).RequireAuthorization(Roles.OperatorPolicy);
+        group.MapPost("/events", HandleAppend).RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody(AuditEventRules.Expected + " (actor and timestamp are set by the service).", true, "application/json")
+            .Produces(StatusCodes.Status201Created, contentType: "application/json");
         group.MapGet("/events", HandleQuery).RequireAuthorization(Roles.AuditorPolicy);
         group.MapGet("/events/{index:long}", HandleGet).RequireAuthorization(Roles.AuditorPolicy);
         group.MapGet("/checkpoint", HandleCheckpoint).RequireAuthorization(Roles.AuditorPolicy);

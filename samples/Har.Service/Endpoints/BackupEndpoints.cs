@@ -12,7 +12,10 @@ internal static class BackupEndpoints
     public static void MapBackupEndpoints(this IEndpointRouteBuilder app)
     {
         var backups = app.MapGroup("/v1/backups").RequireAuthorization(Roles.OperatorPolicy);
-        backups.MapPost("", CreateAsync);
+        backups.MapPost("", CreateAsync)
+            .WithRequestBody("Optional: {\"reason\": \"…\"} (recorded in the audit log and the manifest).", false, "application/json")
+            .Produces(StatusCodes.Status201Created, responseType: null, contentType: "application/json", "application/gzip")
+            .WithDescription("Takes a backup while the service serves. Answers its summary (application/json), or with Accept: application/gzip the archive itself with the summary (base64 JSON) in the Har-Backup-Summary header: behind a load balancer, no second request has to find the replica that holds the archive.");
         backups.MapGet("", (Backups service) => Results.Ok(new
         {
             backups = DeploymentBackup.List(service.Directory).Select(f => new

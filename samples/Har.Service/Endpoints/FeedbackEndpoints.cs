@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Har.Deployment;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 
 namespace Har.Service.Endpoints;
@@ -27,10 +28,12 @@ internal static class FeedbackEndpoints
     {
         app.MapPost("/v1/streams/{streamId}/feedback", (string streamId, HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, streamId, ct))
             .RequireAuthorization(Roles.LabelPolicy)
+            .WithRequestBody(StreamExpected, true, "application/json")
             .WithSummary("Report the true activity of one stream (feedback labels), on the replica that holds its windows")
             .WithDescription("As POST /v1/feedback for the stream in the path (a label's stream_id may be left out; if given it must be the path's). In a fleet, a proxy that hashes the stream id out of /v1/streams/{id}/ sends this route where the stream's samples go, so the labels join at once.");
         app.MapPost("/v1/feedback", (HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, null, ct))
             .RequireAuthorization(Roles.LabelPolicy)
+            .WithRequestBody(Expected, true, "application/json")
             .WithSummary("Report the true activity of streams (feedback labels)")
             .WithDescription("Labels over a stream's frame range (start_frame, end_frame) or a time range (from, to), 1 to 1,000 per request, joined to every version's predictions on the windows they cover; the rollout's accuracy gate compares candidate and champion on them. One bad label refuses the whole request (400, naming each bad label). Answers labels, labelled_windows and windows_per_label (0 for windows no longer held, never seen or already labelled). In a fleet the labels are also forwarded to the replica that holds each stream's windows.");
     }

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 using Microsoft.Extensions.Options;
 
@@ -33,15 +34,20 @@ internal static class OperationsEndpoints
                 deployment = CompletedDeployment(log, model),
             });
         }).RequireAuthorization(Roles.PredictPolicy);
-        models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy);
+        models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody("The .onnx file (its model card in the ONNX metadata); deployment details as query parameters (approved_by, run_id, target).", true, "application/octet-stream")
+            .Produces(StatusCodes.Status201Created, contentType: "application/json");
 
         var rollouts = app.MapGroup("/v1/rollouts");
-        rollouts.MapPost("", StartAsync).RequireAuthorization(Roles.OperatorPolicy);
+        rollouts.MapPost("", StartAsync).RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody("{\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"} (strategy: recreate, blue-green, canary or shadow).", true, "application/json")
+            .Produces(StatusCodes.Status202Accepted, contentType: "application/json");
         rollouts.MapGet("/current", (RolloutController controller) =>
             controller.Status is { } status
                 ? Results.Ok(ToJson(status, controller))
                 : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy);
-        rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy);
+        rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody("Optional: {\"reason\": \"…\", \"expected_phase\": \"Canary\", \"expected_revision\": 3} (the expectations make the command conditional: 409 when the rollout is elsewhere).", false, "application/json");
 
         app.MapGet("/v1/drift", (IServiceProvider sp, string? device) =>
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Deployment;
 using Har.Inference;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 using Microsoft.Extensions.Options;
 
@@ -24,8 +25,10 @@ internal static class PredictEndpoints
 
     public static void MapPredictEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/predict", PredictAsync).RequireAuthorization(Roles.PredictPolicy);
-        app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy);
+        app.MapPost("/v1/predict", PredictAsync).RequireAuthorization(Roles.PredictPolicy)
+            .WithRequestBody($"Whole windows of the current model, each its frames' channels interleaved (ax, ay, az, gx, gy, gz per frame, in the model card's channel order and units): application/json {WindowsExpected} (stream_id optional: windows with one are routed, and analysed, as that stream's), or application/octet-stream: the windows' float32 values, little-endian, back to back. At most Har:Service:MaxWindowsPerRequest windows.", true, "application/json", OctetStream);
+        app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy)
+            .WithRequestBody($"Raw frames of the stream, any number (the service cuts the windows): application/json {SamplesExpected}, or application/octet-stream: float32 values, little-endian, frames interleaved in the model card's channel order.", true, "application/json", OctetStream);
     }
 
     private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CancellationToken ct)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Audit;
 using Har.Deployment;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 
 namespace Har.Service.Endpoints;
@@ -21,6 +22,7 @@ internal static class RollbackEndpoints
     {
         app.MapPost("/v1/rollouts/rollback", RollbackAsync)
             .RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody("Optional, every member too: " + RollbackExpected, false, "application/json")
             .WithSummary("Roll the current rollout back")
             .WithDescription("To its champion, or to an earlier registered version that verifies against the audit log ('to'). Six steps are audited: detect, identify, verify, execute, verify success, log; summary, cause and actions start the incident report.");
         var incidents = app.MapGroup("/v1/incidents");
@@ -30,6 +32,7 @@ internal static class RollbackEndpoints
             .WithDescription("The latest revision of the report (id, cause, evidence, timeline, time to restore, summary, cause, actions) and the six rollback steps as audited.");
         incidents.MapPut("/{id}", UpdateIncidentAsync)
             .RequireAuthorization(Roles.OperatorPolicy)
+            .WithRequestBody(IncidentExpected, true, "application/json")
             .WithSummary("Complete an incident report")
             .WithDescription("Sets summary, cause and/or actions; each update is a new audit record (records stay immutable; the latest revision is the report).");
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Har.Service.Security;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 
 namespace Har.Service.Infrastructure;
@@ -52,21 +53,59 @@ internal static class ServiceOpenApi
             });
             o.AddOperationTransformer((operation, context, _) =>
             {
-                var policies = context.Description.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToArray();
-                if (policies.Length > 0 && !context.Description.ActionDescriptor.EndpointMetadata.OfType<IAllowAnonymous>().Any())
+                var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+                var policies = metadata.OfType<IAuthorizeData>().Select(a => a.Policy).OfType<string>().ToArray();
+                if (policies.Length > 0 && !metadata.OfType<IAllowAnonymous>().Any())
                 {
                     operation.Security ??= [];
                     operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyScheme, context.Document)] = [] });
                     operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] });
+                    if (policies is [Roles.PredictPolicy] && !context.ApplicationServices.GetRequiredService<IOptions<ServiceOptions>>().Value.PredictRequiresKey)
+                    {
+                        operation.Security.Add(new OpenApiSecurityRequirement()); // {}: a key is optional (anonymous callers have their own budget)
+                    }
+
                     var roles = string.Join("; ", policies.Select(Roles.Describe));
                     operation.Description = string.IsNullOrEmpty(operation.Description) ? $"Needs: {roles}." : $"{operation.Description} Needs: {roles}.";
                 }
 
+                if (metadata.OfType<RequestBodyDescription>().FirstOrDefault() is { } body)
+                {
+                    operation.RequestBody = new OpenApiRequestBody
+                    {
+                        Required = body.Required,
+                        Description = body.Description,
+                        Content = body.ContentTypes.ToDictionary(
+                            t => t,
+                            t => new OpenApiMediaType
+                            {
+                                Schema = t == "application/json"
+                                    ? new OpenApiSchema { Type = JsonSchemaType.Object }
+                                    : new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" },
+                            }),
+                    };
+                }
+
+                // Every refusal is an RFC 9457 problem details document (400, 401, 403, 404, 409, 413, 415, 429, 503 …).
+                operation.Responses ??= [];
+                operation.Responses["default"] = new OpenApiResponse
+                {
+                    Description = "An error: RFC 9457 problem details whose detail says what was wrong and what is expected (docs/service-api.md lists the status codes of each route).",
+                    Content = new Dictionary<string, OpenApiMediaType> { ["application/problem+json"] = new OpenApiMediaType() },
+                };
                 return Task.CompletedTask;
             });
         });
         return builder;
     }
+
+    /// <summary>Describes the body a route reads itself (from the request stream) in the OpenAPI document.</summary>
+    /// <param name="builder">The route.</param>
+    /// <param name="description">What the body holds, with an example.</param>
+    /// <param name="required">Whether a body must be sent.</param>
+    /// <param name="contentTypes">The media types the route accepts.</param>
+    public static RouteHandlerBuilder WithRequestBody(this RouteHandlerBuilder builder, string description, bool required, params string[] contentTypes) =>
+        builder.WithMetadata(new RequestBodyDescription(description, required, contentTypes));
 
     public static void MapServiceOpenApi(this WebApplication app) => app.MapOpenApi(DocumentPath).AllowAnonymous();
 
@@ -120,3 +159,6 @@ internal static class ServiceOpenApi
         },
     };
 }
+
+/// <summary>The body a route reads from the request stream, for its OpenAPI operation (<see cref="ServiceOpenApi.WithRequestBody"/>).</summary>
+internal sealed record RequestBodyDescription(string Description, bool Required, string[] ContentTypes);

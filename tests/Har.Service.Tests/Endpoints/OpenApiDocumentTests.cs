@@ -108,6 +108,74 @@ public sealed partial class OpenApiDocumentTests(ServiceFixture fixture) : IClas
     }
 
     /// <summary>
+    /// A new user following the document could not learn the bodies of <c>/v1/predict</c> or the stream samples (only the
+    /// 415 said them), and read 200 for routes that answer 201 or 202. Now the routes that read a body describe it, the
+    /// success status is the one the service answers (checked here against the live answers), every operation names its
+    /// error documents, and the prediction routes say that a key is optional while <c>PredictRequiresKey</c> is false.
+    /// </summary>
+    [Fact]
+    public async Task Document_DescribesBodies_SuccessCodesAsAnswered_AndErrors()
+    {
+        using var anonymous = fixture.Service.CreateClient();
+        using var operatorClient = fixture.Service.CreateClient(fixture.Service.OperatorKey);
+        using var document = JsonDocument.Parse(await anonymous.GetStringAsync("/openapi/v1.json", Ct));
+        var paths = document.RootElement.GetProperty("paths");
+        JsonElement Operation(string path, string method) => paths.GetProperty(path).GetProperty(method);
+
+        foreach (var path in new[] { "/v1/predict", "/v1/streams/{streamId}/samples" })
+        {
+            var body = Operation(path, "post").GetProperty("requestBody");
+            Assert.True(body.GetProperty("required").GetBoolean());
+            Assert.Equal(["application/json", "application/octet-stream"], body.GetProperty("content").EnumerateObject().Select(c => c.Name).Order(StringComparer.Ordinal));
+            Assert.Contains("float32", body.GetProperty("description").GetString(), StringComparison.Ordinal);
+
+            // A key is optional: the empty requirement ({}) beside ApiKey and Bearer.
+            Assert.Contains(Operation(path, "post").GetProperty("security").EnumerateArray(), r => !r.EnumerateObject().Any());
+        }
+
+        foreach (var (path, method) in new[] { ("/v1/rollouts", "post"), ("/v1/feedback", "post"), ("/v1/audit/events", "post"), ("/v1/incidents/{id}", "put"), ("/v1/models", "post") })
+        {
+            Assert.True(Operation(path, method).TryGetProperty("requestBody", out _), $"{method} {path} describes no body");
+        }
+
+        // The documented success codes are those the service answers.
+        var window = string.Join(',', Enumerable.Repeat("0.1", fixture.WindowValues));
+        var live = new List<(string Path, string Method, HttpResponseMessage Response)>
+        {
+            ("/v1/predict", "post", await anonymous.PostAsync("/v1/predict", ServiceFixture.Json($"{{\"windows\":[[{window}]]}}"), Ct)),
+            ("/v1/audit/events", "post", await operatorClient.PostAsync("/v1/audit/events", ServiceFixture.Json("{\"event_type\":\"ops.maintenance\",\"entity_type\":\"node\",\"entity_id\":\"n1\",\"severity\":\"info\",\"action_details\":{}}"), Ct)),
+            ("/v1/backups", "post", await operatorClient.PostAsync("/v1/backups", null, Ct)),
+            ("/v1/rollouts", "post", await operatorClient.PostAsync("/v1/rollouts", ServiceFixture.Json($"{{\"candidate\":\"{Candidate()}\",\"strategy\":\"shadow\",\"reason\":\"openapi\"}}"), Ct)),
+        };
+        foreach (var (path, method, response) in live)
+        {
+            using (response)
+            {
+                var answered = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                Assert.True(response.IsSuccessStatusCode, $"{method} {path}: {answered} {await response.Content.ReadAsStringAsync(Ct)}");
+                var documented = Operation(path, method).GetProperty("responses").EnumerateObject().Select(r => r.Name).Where(n => n != "default").ToArray();
+                Assert.True(documented.SequenceEqual([answered]), $"{method} {path} answered {answered}; the document says {string.Join(", ", documented)}");
+            }
+        }
+
+        // Every minimal-API operation names the error documents it may answer.
+        foreach (var path in paths.EnumerateObject().Where(p => p.Name.StartsWith("/v1/", StringComparison.Ordinal)))
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                Assert.True(
+                    operation.Value.GetProperty("responses").TryGetProperty("default", out var error) && error.GetProperty("content").TryGetProperty("application/problem+json", out _),
+                    $"{operation.Name} {path.Name} has no problem-details response");
+            }
+        }
+
+        string Candidate() => Directory.GetFiles(fixture.Service.ModelsDirectory, "*.onnx")
+            .Select(f => Har.Inference.ModelCard.Load(f).ModelVersion)
+            .OrderByDescending(v => Version.Parse(v.Split('-', '+')[0]))
+            .First();
+    }
+
+    /// <summary>
     /// <c>--list-routes</c> promises to open no storage, yet without configured keys it generated an operator key and an
     /// audit signing key and wrote both into the data folder of wherever it ran (the build output, a CI checkout).
     /// </summary>
