@@ -723,7 +723,11 @@ internal sealed class DemoRunner(IAnsiConsole console, DemoOptions options)
             : $"[red]{failed.Count} of {s.Checks.Count} checked outcomes NOT as expected[/]: " + Markup.Escape(string.Join("; ", failed.Select(c => $"{c.Step}: expected {c.Expected}, got {Shorten(c.Actual, 120)}"))), string.Create(Inv, $"{s.ElapsedSeconds:0.0} s"));
         console.Write(table);
         console.MarkupLine($"registry, audit log, signing key and drift profile kept in [bold]{Markup.Escape(s.OutputDirectory)}[/]");
-        console.MarkupLine($"inspect: [grey]har models list --registry {Markup.Escape(Path.Combine(s.OutputDirectory, "registry"))}[/]; [grey]har audit verify --log {Markup.Escape(s.Audit.Directory)} --vkey '{Markup.Escape(s.Audit.VerifierKey)}'[/]");
+        // One command a line, written past the renderer: wrapped at the console's width, a command copied from a log or a
+        // narrow terminal broke in the middle of a path.
+        console.MarkupLine("inspect:");
+        console.Profile.Out.Writer.WriteLine($"  har models list --registry {Path.Combine(s.OutputDirectory, "registry")}");
+        console.Profile.Out.Writer.WriteLine($"  har audit verify --log {s.Audit.Directory} --vkey '{s.Audit.VerifierKey}'");
     }
 
     /// <summary>One stream the demo plays: interleaved frames and a label name (or null) per frame.</summary>

@@ -240,7 +240,12 @@ public sealed partial class RolloutController
         }
         else if (result.Verdict == GateVerdict.Fail && next.Failures >= _options.FailureThreshold)
         {
-            rollbackReason = $"{next.Failures} failing analysis interval(s) (threshold {_options.FailureThreshold}): {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
+            // A decisive failure counts as two failing intervals: say so, or "2 failing analysis intervals" reads wrong
+            // beside a rollback after the first interval.
+            var count = decisiveFailure
+                ? string.Create(CultureInfo.InvariantCulture, $"a decisive failure (counted as two failing analysis intervals; {next.Failures} counted, threshold {_options.FailureThreshold})")
+                : string.Create(CultureInfo.InvariantCulture, $"{next.Failures} failing analysis intervals (threshold {_options.FailureThreshold})");
+            rollbackReason = $"{count}: {string.Join("; ", result.Gates.Where(g => g.Verdict == GateVerdict.Fail).Select(g => g.Message))}";
         }
 
         string? undecided = null;

@@ -178,6 +178,14 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.Equal(Path.GetFullPath(_out), root.GetProperty("output_directory").GetString());
         Assert.Contains("SYNTHETIC DATA", stderr, StringComparison.Ordinal);
         Assert.Contains("summary", stderr, StringComparison.Ordinal);
+
+        // The commands to inspect the result, each whole on its own line (wrapped at 120 columns, the audit command broke
+        // in the middle of its path and could not be copied).
+        var lines = stderr.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var verify = Assert.Single(lines, l => l.StartsWith("  har audit verify --log ", StringComparison.Ordinal));
+        Assert.Matches("^  har audit verify --log \\S+ --vkey '[^']+'$", verify);
+        Assert.Contains(Path.GetFullPath(_out), verify, StringComparison.Ordinal);
+        Assert.Single(lines, l => l == $"  har models list --registry {Path.Combine(Path.GetFullPath(_out), "registry")}");
     }
 
     [Fact]

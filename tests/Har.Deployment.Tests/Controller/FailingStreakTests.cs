@@ -54,6 +54,22 @@ public sealed class FailingStreakTests : IDisposable
     }
 
     [Fact]
+    public async Task DecisiveFailure_RolledBackAtTheFirstInterval_TheReasonSaysItCountedTwice()
+    {
+        await using var c = await _env.OpenAsync(TestRegistry.Options());
+        await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+
+        // 20 errors in 60 against none in 540: p = C(60,20)/C(600,20) < 1e-20, far below α² = 0.0025.
+        var s = await IntervalAsync(c, candidateErrors: 20);
+        Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+        Assert.Equal(1, s.AnalysesRun);
+
+        // The demo printed "rolled back after 1 analysis interval" beside "2 failing analysis interval(s)".
+        var reason = _env.Audit.OfType("rollout.rollback").Single().Details["reason"]!.GetValue<string>();
+        Assert.StartsWith("a decisive failure (counted as two failing analysis intervals; 2 counted, threshold 2): ", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PassingIntervalInBetween_EndsTheStreak()
     {
         await using var c = await _env.OpenAsync(TestRegistry.Options());
