@@ -41,7 +41,7 @@ internal static class RolloutCommands
                     }
                     catch (Exception ex) when (ex is KeyNotFoundException or ModelIntegrityException or RolloutCommandRejectedException or RolloutConflictException or InvalidOperationException)
                     {
-                        await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                        await Console.Error.WriteLineAsync($"har: {CliWords(ex.Message)}").ConfigureAwait(false);
                         return ex is RolloutConflictException ? 3 : 2;
                     }
                 });
@@ -50,6 +50,12 @@ internal static class RolloutCommands
 
         return command;
     }
+
+    /// <summary>A controller refusal in the command line's words: the library names its options, a CLI user passes flags.</summary>
+    internal static string CliWords(string message) => message
+        .Replace("(RolloutControllerOptions.StarterMayApprove allows it)", "(a rollout started with --starter-may-approve allows it)", StringComparison.Ordinal)
+        .Replace("(MinCandidateAccuracy)", "(--min-accuracy)", StringComparison.Ordinal)
+        .Replace("(MinCandidateMacroF1)", "(--min-macro-f1)", StringComparison.Ordinal);
 
     private static Option<string> ActorOption() => new("--actor") { Description = "Who sends the command (default: the OS user).", DefaultValueFactory = _ => Environment.UserName };
 
@@ -229,7 +235,7 @@ internal static class RolloutCommands
             }
             catch (Exception ex) when (ex is RolloutConflictException or RolloutCommandRejectedException)
             {
-                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"har: {CliWords(ex.Message)}").ConfigureAwait(false);
                 return 3;
             }
         });

@@ -337,8 +337,12 @@ internal static partial class HostingExtensions
     internal static (int Status, string Title, string Detail) Classify(Exception? error) => error switch
     {
         Har.Deployment.RolloutConflictException c => (409, "Stale rollout command", c.Message),
-        // The library names its option; a service operator sets it as Har:Service:ContextFrames.
-        Har.Deployment.RolloutCommandRejectedException r => (409, "Rollout command not allowed now", r.Message.Replace("open it with ServingOptions.ContextFrames = ", "start the service with Har:Service:ContextFrames (environment Har__Service__ContextFrames) = ", StringComparison.Ordinal)),
+        // The library names its options; a service operator sets them as Har:Service:… settings.
+        Har.Deployment.RolloutCommandRejectedException r => (409, "Rollout command not allowed now", r.Message
+            .Replace("open it with ServingOptions.ContextFrames = ", "start the service with Har:Service:ContextFrames (environment Har__Service__ContextFrames) = ", StringComparison.Ordinal)
+            .Replace("(RolloutControllerOptions.StarterMayApprove allows it)", "(the setting Har:Service:StarterMayApprove allows it)", StringComparison.Ordinal)
+            .Replace("(MinCandidateAccuracy)", "(Har:Service:MinCandidateAccuracy)", StringComparison.Ordinal)
+            .Replace("(MinCandidateMacroF1)", "(Har:Service:MinCandidateMacroF1)", StringComparison.Ordinal)),
         Har.Deployment.ModelIntegrityException m => (422, "Model refused", m.Message),
         Har.Inference.ModelCardException m => (422, "Invalid model", m.Message),
         Har.Inference.InferenceQueueFullException q => (503, "Overloaded", q.Message),

@@ -34,6 +34,7 @@ public sealed class BackupCommandsTests : IDisposable
         var (gate, _, gateError) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--audit", audit, "--candidate", "1.1.0", "--min-accuracy", "1");
         Assert.Equal(2, gate);
         Assert.Contains("compliance gate", gateError, StringComparison.Ordinal);
+        Assert.Contains("(--min-accuracy)", gateError, StringComparison.Ordinal); // the flag, not the library's MinCandidateAccuracy
         Assert.Contains("no rollout yet", await RunOkAsync("rollout", "status", "--registry", registry), StringComparison.Ordinal);
 
         // Four eyes: the starter's approval is refused (exit code 3), another person's is accepted.
@@ -41,6 +42,7 @@ public sealed class BackupCommandsTests : IDisposable
         var (self, _, selfError) = await ConsoleCapture.RunAsync("rollout", "approve", "--registry", registry, "--audit", audit, "--actor", "alice");
         Assert.Equal(3, self);
         Assert.Contains("started this rollout", selfError, StringComparison.Ordinal);
+        Assert.Contains("(a rollout started with --starter-may-approve allows it)", selfError, StringComparison.Ordinal);
         Assert.Contains("Progressing", await RunOkAsync("rollout", "approve", "--registry", registry, "--audit", audit, "--actor", "bob"), StringComparison.Ordinal);
 
         var backups = Path.Combine(_root, "backups");

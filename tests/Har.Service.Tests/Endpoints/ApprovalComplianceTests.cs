@@ -48,6 +48,7 @@ public sealed class ApprovalComplianceTests
 
         var self = await ApproveAsync(starter, HttpStatusCode.Conflict);
         Assert.Contains("started this rollout and cannot approve it", self, StringComparison.Ordinal);
+        Assert.Contains("(the setting Har:Service:StarterMayApprove allows it)", self, StringComparison.Ordinal); // not the library's option
         Assert.Contains("1 of 2", await ApproveAsync(bob, HttpStatusCode.OK), StringComparison.Ordinal);
         Assert.Contains("already approved", await ApproveAsync(bob, HttpStatusCode.Conflict), StringComparison.Ordinal);
         Assert.Equal("AwaitingApproval", await PhaseAsync(starter));
@@ -97,6 +98,7 @@ public sealed class ApprovalComplianceTests
         var body = await start.Content.ReadAsStringAsync(Ct);
         Assert.True(start.StatusCode == HttpStatusCode.Conflict, body);
         Assert.Contains("compliance gate", body, StringComparison.Ordinal);
+        Assert.Contains("(Har:Service:MinCandidate", body, StringComparison.Ordinal);
         Assert.Contains(accuracy.ToString("0.####", CultureInfo.InvariantCulture), body, StringComparison.Ordinal);
         Assert.Contains(minimum.ToString("0.####", CultureInfo.InvariantCulture), body, StringComparison.Ordinal);
         using var current = await op.GetAsync("/v1/rollouts/current", Ct);
