@@ -235,12 +235,18 @@ internal static class OperationsEndpoints
         try
         {
             // Errors while receiving the body (too large, client gone) are the request's, mapped by the host's handler.
+            long received;
             await using (var file = File.Create(temp))
             {
                 await request.Body.CopyToAsync(file, ct);
+                received = file.Length;
             }
 
-            return Register(request, registry, temp);
+            // curl -T or --data-binary @file with a misspelt file name sends nothing: say so, rather than that
+            // "upload.onnx" (a name the client never sent) holds no graph.
+            return received == 0
+                ? Results.Problem(statusCode: 400, title: "Empty upload", detail: "The body is empty (0 bytes); send the .onnx file itself as application/octet-stream (curl --data-binary @model.onnx).")
+                : Register(request, registry, temp);
         }
         finally
         {

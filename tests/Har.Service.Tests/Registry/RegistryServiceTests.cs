@@ -102,6 +102,9 @@ public sealed class RegistryServiceTests : IDisposable
         // Not an ONNX file at all: 422 naming the upload, not a path.
         AssertProblem(await UploadAsync(client, [0x08, 0x01, 0x12]), HttpStatusCode.UnprocessableEntity, "upload.onnx", data);
 
+        // Nothing at all (curl with a misspelt file name sends an empty body): 400 saying so, not "upload.onnx" holds no graph.
+        AssertProblem(await UploadAsync(client, []), HttpStatusCode.BadRequest, "The body is empty (0 bytes)", data);
+
         Assert.False(Directory.Exists(Path.Combine(data, "registry", "v3.0.0")));
         Assert.False(Directory.Exists(Path.Combine(data, "registry", "v3.0.1")));
 
