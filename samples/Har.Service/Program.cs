@@ -162,7 +162,7 @@ internal static class ServiceRoutes
     public static void MapServiceEndpoints(this WebApplication app)
     {
         app.MapHealthEndpoints();
-        app.MapMetrics("/metrics");
+        app.MapMetrics("/metrics").WithMetadata(new HttpMethodMetadata(["GET"])); // a scrape is a GET: others are 405, not a scrape
         app.MapServiceOpenApi();
         app.MapPredictEndpoints();
         app.MapOperationsEndpoints();

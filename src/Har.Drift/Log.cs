@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4012, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}: saved {Devices} devices to {Path} in {Elapsed}")]
     public static partial void StateSaved(ILogger logger, string monitor, int devices, string path, TimeSpan elapsed);
 
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: applied {Records} records of the journal {Path} (alarm changes since the state file was written; torn at its end by a crash: {Torn})")]
+    public static partial void StateJournalApplied(ILogger logger, string monitor, int records, string path, bool torn);
+
     [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save the drift state to {Path} ({Reason}); the previous file stays, and the save is retried at the next scoring tick")]
     public static partial void StateSaveFailed(ILogger logger, string monitor, string path, string reason);
 

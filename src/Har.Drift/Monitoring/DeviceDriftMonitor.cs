@@ -299,6 +299,11 @@ public sealed partial class DeviceDriftMonitor : IDisposable
 
             _recent.Remove(state.Node);
             PublishCounts();
+            if (_store is null && _options.StatePath is { Length: > 0 })
+            {
+                _removedSinceSnapshot.Enqueue(deviceId); // journaled at the end of the tick, as an alarm change is
+            }
+
             StateChanged(urgent: true);
         }
 
@@ -592,6 +597,18 @@ public sealed partial class DeviceDriftMonitor : IDisposable
             {
                 Volatile.Write(ref _urgent, 1);
             }
+        }
+
+        /// <summary>Clears both flags when its alarm changed (the caller journals it now); returns whether it did.</summary>
+        public bool TakeChangesIfUrgent()
+        {
+            if (Interlocked.Exchange(ref _urgent, 0) == 0)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref _dirty, 0);
+            return true;
         }
 
         /// <summary>Clears both flags (the caller saves it now); returns whether it was urgent.</summary>
