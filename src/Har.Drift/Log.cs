@@ -11,10 +11,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: sensor finding {Kind}: {Detail}")]
     public static partial void SensorFinding(ILogger logger, string monitor, SensorFindingKind kind, string detail);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: channel {Channel} drifted (KS D {D:F3}, PSI {Psi:F3}, n_eff {NEff:F0})")]
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}, device {Device}: channel {Channel} drifted (KS D {D:F3}, PSI {Psi:F3}, n_eff {NEff:F0})")]
     public static partial void DeviceChannelDrifted(ILogger logger, string monitor, string device, string channel, double d, double psi, double nEff);
 
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: sensor finding {Kind}: {Detail}")]
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}, device {Device}: sensor finding {Kind}: {Detail}")]
     public static partial void DeviceSensorFinding(ILogger logger, string monitor, string device, SensorFindingKind kind, string detail);
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: model outputs drifted: {Summary}")]
@@ -44,6 +44,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: applied {Records} records of the journal {Path} (alarm changes since the state file was written; torn at its end by a crash: {Torn})")]
     public static partial void StateJournalApplied(ILogger logger, string monitor, int records, string path, bool torn);
 
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: drift alarm raised: {Alarm}")]
+    public static partial void DeviceAlarmRaised(ILogger logger, string monitor, string device, DriftAlarm alarm);
+
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Information, Message = "Drift monitor {Monitor}, device {Device}: drift alarm lowered ({Alarm})")]
+    public static partial void DeviceAlarmLowered(ILogger logger, string monitor, string device, DriftAlarm? alarm);
+
+    [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "Drift monitor {Monitor}, device {Device}: drift alarm now names {Alarm}")]
+    public static partial void DeviceAlarmRenamed(ILogger logger, string monitor, string device, DriftAlarm alarm);
+
     [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save the drift state to {Path} ({Reason}); the previous file stays, and the save is retried at the next scoring tick")]
     public static partial void StateSaveFailed(ILogger logger, string monitor, string path, string reason);
 
@@ -71,7 +80,7 @@ internal static class MonitorLog
 {
     public static void Report(ILogger logger, string monitor, DriftReport report)
     {
-        if (!logger.IsEnabled(LogLevel.Warning))
+        if (!logger.IsEnabled(report.Device is null ? LogLevel.Warning : LogLevel.Debug))
         {
             return;
         }

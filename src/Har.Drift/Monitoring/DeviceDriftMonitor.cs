@@ -400,10 +400,11 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         DriftReport report;
         TimeSpan elapsed;
         bool alarmChanged;
+        DriftAlarm? before;
         lock (state.Scoring)
         {
             var began = Stopwatch.GetTimestamp();
-            var before = state.Latest?.Alarm;
+            before = state.Latest?.Alarm;
             report = _scorer.Score(window, state.History, start, stamps, null, state.Id);
             elapsed = Stopwatch.GetElapsedTime(began);
             state.Latest = report;
@@ -415,7 +416,27 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         state.Changed(urgent: alarmChanged);
 
         _metrics.Scored(report, elapsed);
+
+        // A device's alarm is the decision (held to the false-alarm budget) and is logged when it changes; each window's
+        // drifted channels and findings are the evidence it weighs, at Debug: at Warning they were 98 % of the service's
+        // log, repeated every scoring of every device while a condition lasted.
         MonitorLog.Report(_logger, _options.MonitorName, report);
+        if (alarmChanged)
+        {
+            switch ((before?.Raised ?? false, report.Alarm))
+            {
+                case (false, { Raised: true } raised):
+                    Log.DeviceAlarmRaised(_logger, _options.MonitorName, state.Id, raised);
+                    break;
+                case (true, { Raised: true } renamed):
+                    Log.DeviceAlarmRenamed(_logger, _options.MonitorName, state.Id, renamed);
+                    break;
+                default:
+                    Log.DeviceAlarmLowered(_logger, _options.MonitorName, state.Id, report.Alarm);
+                    break;
+            }
+        }
+
         Scored?.Invoke(this, report);
         return report;
     }

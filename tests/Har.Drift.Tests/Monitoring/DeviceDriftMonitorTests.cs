@@ -1,5 +1,6 @@
 using Har.Drift.Tests.Outputs;
 using Har.Drift.Tests.Physics;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Prometheus;
 
@@ -133,6 +134,36 @@ public sealed class DeviceDriftMonitorTests
         var after = await Export(registry);
         Assert.Contains("har_drift_devices_alarmed_by_cause{monitor=\"devices\",cause=\"Units\"} 0", after, StringComparison.Ordinal);
         AssertDriftedCounts(monitor, after, ["healthy-1", "healthy-2"]);
+    }
+
+    /// <summary>
+    /// A soak of the service logged 10 MB an hour, 98 % of it the drift monitor's Warnings: every drifted channel and
+    /// every finding of every device's window, repeated every scoring while the condition lasted, and nothing when a
+    /// device's alarm — the decision — was raised. Now the alarm's changes are logged and the window's evidence is Debug.
+    /// </summary>
+    [Fact]
+    public void Logging_AWarningWhenADevicesAlarmIsRaised_TheWindowsEvidenceAtDebug()
+    {
+        var logger = new DriftStateTests.ListLogger();
+        var time = new FakeTimeProvider();
+        using var monitor = new DeviceDriftMonitor(Imu.Value, Options(null), time, logger);
+        monitor.Start();
+        var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
+        FeedSliding(
+            monitor,
+            ("healthy", SimulatedImu.Record(seed: 970, seconds: 20).Interleaved()),
+            ("faulty", degrees.Apply(SimulatedImu.Record(seed: 971, seconds: 20).Interleaved(), Channels)));
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal("faulty", Assert.Single(monitor.GetAlarmed()).Device);
+
+        // Per device, one Warning: the alarm raised (the pooled outputs of all devices have their own line).
+        var warnings = logger.Entries.Where(e => e.Level >= LogLevel.Warning && e.Message.Contains(", device ", StringComparison.Ordinal)).Select(e => e.Message).ToList();
+        Assert.True(warnings.Count == 1, string.Join("\n", warnings));
+        var raised = warnings[0];
+        Assert.StartsWith("Drift monitor devices, device faulty: drift alarm raised: ALARM Units", raised, StringComparison.Ordinal);
+
+        // The evidence of each scoring is still there for whoever turns Debug on.
+        Assert.Contains(logger.Entries, e => e.Level == LogLevel.Debug && e.Message.Contains("device faulty: sensor finding", StringComparison.Ordinal));
     }
 
     [Fact]
