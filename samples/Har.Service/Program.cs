@@ -18,7 +18,11 @@ args = [.. args.Where(a => a != ServiceOpenApi.ListRoutesSwitch)];
 Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = HostingExtensions.RepublishOnMetricsEndpoint);
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.ClearProviders();
-builder.Logging.AddJsonConsole(o => o.IncludeScopes = true);
+builder.Logging.AddJsonConsole(o =>
+{
+    o.IncludeScopes = true;
+    HostingExtensions.StampLines(o);
+});
 builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
 // The exception handler logs every exception at Error, client errors included; UseServiceErrors logs the real (5xx) ones.
@@ -34,7 +38,7 @@ if (!listRoutes)
 }
 
 Microsoft.AspNetCore.Builder.ForwardedHeadersOptions? forwarded;
-using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole()))
+using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole(HostingExtensions.StampLines)))
 {
     var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
     List<ApiKeyEntry> keys;

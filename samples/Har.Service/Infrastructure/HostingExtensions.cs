@@ -168,6 +168,13 @@ internal static partial class HostingExtensions
             new Prometheus.GaugeConfiguration { LabelNames = ["method", "endpoint"] });
     }
 
+    /// <summary>Stamps every JSON log line with its UTC time: outside a container runtime nothing else does.</summary>
+    public static void StampLines(Microsoft.Extensions.Logging.Console.JsonConsoleFormatterOptions o)
+    {
+        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        o.UseUtcTimestamp = true;
+    }
+
     /// <summary>
     /// Whether prometheus-net's meter adapter republishes an instrument on <c>/metrics</c>: every meter except the Har
     /// packages' own (<c>Har.Inference</c>, <c>Har.Drift</c>, <c>Har.Deployment</c>, <c>Har.Audit</c>), whose

@@ -38,6 +38,15 @@ public sealed class HttpMethodSeriesTests(ServiceFixture fixture) : IClassFixtur
         var standard = await SendRawAsync("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 200 ", standard, StringComparison.Ordinal);
 
+        // A scrape is a GET: POST and DELETE on /metrics were answered 200 with the exposition.
+        foreach (var method in new[] { "POST", "DELETE" })
+        {
+            Assert.StartsWith("HTTP/1.1 405 ", await SendRawAsync($"{method} /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+        }
+
+        // Every line of the service's log carries its time (outside a container runtime nothing else stamps it).
+        Assert.All(Service.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')), l => Assert.StartsWith("{\"Timestamp\":\"20", l, StringComparison.Ordinal));
+
         foreach (var family in Families)
         {
             var series = await ServiceQueries.MetricAsync(scraper, family, Ct);
