@@ -234,7 +234,9 @@ internal static class BackupCommands
             if (archives.Count > 0 && DeploymentBackup.TryGetCreatedAt(archives[0].Name, out var newest))
             {
                 var age = DateTimeOffset.UtcNow - newest;
-                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"newest backup taken {newest:yyyy-MM-dd'T'HH:mm:ss'Z'}, {Math.Max(0, age.TotalHours):0.#} h ago")).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync(age < TimeSpan.FromMinutes(-5)
+                    ? string.Create(CultureInfo.InvariantCulture, $"newest backup named {newest:yyyy-MM-dd'T'HH:mm:ss'Z'}, {-age.TotalHours:0.#} h ahead of this clock: a name no backup of now can have (a copied or renamed file, or a clock set wrong); check it with har backup verify")
+                    : string.Create(CultureInfo.InvariantCulture, $"newest backup taken {newest:yyyy-MM-dd'T'HH:mm:ss'Z'}, {Math.Max(0, age.TotalHours):0.#} h ago (from its name; har backup verify checks an archive)")).ConfigureAwait(false);
             }
             else
             {

@@ -63,6 +63,12 @@ public sealed class BackupCommandsTests : IDisposable
         Assert.Contains("nothing to prune", pruneOut, StringComparison.Ordinal);
         Assert.StartsWith("har: does not verify (not counted as kept, not deleted): har-backup-20991231T000000000Z-deadbeef.tar.gz: ", pruneError, StringComparison.Ordinal);
         Assert.True(File.Exists(archive) && File.Exists(stray));
+
+        // list names it as the newest without reading it, but no longer as a backup "taken 0 h ago".
+        var listedStray = await RunOkAsync("backup", "list", "--dir", backups);
+        Assert.Contains("newest backup named 2099-12-31T00:00:00Z, ", listedStray, StringComparison.Ordinal);
+        Assert.Contains("ahead of this clock", listedStray, StringComparison.Ordinal);
+        Assert.DoesNotContain("0 h ago", listedStray, StringComparison.Ordinal);
         File.Delete(stray);
 
         var vkey = Path.Combine(_root, "audit.vkey");
