@@ -307,6 +307,15 @@ public sealed partial class DeviceDriftMonitor
         var rw = new StateWriter(record);
         var appended = 0;
         var writtenAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Removals first: a device removed and seen again since the last save is journaled as removed, then as it is now.
+        foreach (var id in removed)
+        {
+            record.SetLength(0);
+            rw.Write(id);
+            AppendRecord(file, 2, writtenAt, record);
+            appended++;
+        }
+
         foreach (var state in changed)
         {
             record.SetLength(0);
@@ -319,14 +328,6 @@ public sealed partial class DeviceDriftMonitor
             }
 
             AppendRecord(file, 1, writtenAt, record);
-            appended++;
-        }
-
-        foreach (var id in removed)
-        {
-            record.SetLength(0);
-            rw.Write(id);
-            AppendRecord(file, 2, writtenAt, record);
             appended++;
         }
 
