@@ -61,7 +61,7 @@ internal static class BackupEndpoints
         var response = request.HttpContext.Response;
         response.StatusCode = StatusCodes.Status201Created;
         response.Headers.Location = $"/v1/backups/{result.BackupId}";
-        response.Headers[SummaryHeader] = Convert.ToBase64String(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ToJson(result)));
+        response.Headers[SummaryHeader] = Convert.ToBase64String(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(HeaderSummary(result)));
         response.ContentType = "application/gzip";
         response.ContentLength = new FileInfo(result.ArchivePath).Length;
         await response.SendFileAsync(result.ArchivePath, ct);
@@ -87,6 +87,26 @@ internal static class BackupEndpoints
         versions = r.Versions,
         pruned = r.Pruned,
     };
+
+    /// <summary>
+    /// The summary in the header: as the JSON answer, with at most <see cref="MaxPrunedInHeader"/> pruned names and their
+    /// total, so it stays under a proxy's limit on response headers (nginx: 4 or 8 KB by default) whatever Keep pruned.
+    /// </summary>
+    internal static object HeaderSummary(DeploymentBackupResult r) => new
+    {
+        backup_id = r.BackupId,
+        sha256 = r.Sha256,
+        bytes = r.Bytes,
+        audit_entries = r.AuditEntries,
+        files = r.Files,
+        labelled_windows = r.LabelledWindows,
+        current_version = r.CurrentVersion,
+        versions = r.Versions,
+        pruned = r.Pruned.Take(MaxPrunedInHeader).ToArray(),
+        pruned_total = r.Pruned.Count,
+    };
+
+    private const int MaxPrunedInHeader = 20;
 
     private sealed record CreateRequest([property: JsonPropertyName("reason")] string? Reason);
 }

@@ -180,6 +180,7 @@ public sealed class BackupRestoreTests
                 Assert.Equal($"/v1/backups/{secondId}", withArchive.Headers.Location?.ToString());
                 var bytes = await withArchive.Content.ReadAsByteArrayAsync(Ct);
                 Assert.Equal(summary["sha256"]!.GetValue<string>(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+                Assert.Equal(summary["pruned"]!.AsArray().Count, summary["pruned_total"]!.GetValue<int>()); // bounded in the header
                 Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(root, secondId + ".tar.gz"), Ct), bytes);
                 Assert.True(Har.Deployment.DeploymentBackup.TryGetCreatedAt(secondId + ".tar.gz", out var secondAt));
                 taken = secondAt.ToUnixTimeMilliseconds() / 1000.0;
