@@ -53,6 +53,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "Drift monitor {Monitor}, device {Device}: drift alarm now names {Alarm}")]
     public static partial void DeviceAlarmRenamed(ILogger logger, string monitor, string device, DriftAlarm alarm);
 
+    [LoggerMessage(EventId = 4024, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: model outputs no longer drifted: {Summary}")]
+    public static partial void OutputsStable(ILogger logger, string monitor, OutputVerdict summary);
+
     [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save the drift state to {Path} ({Reason}); the previous file stays, and the save is retried at the next scoring tick")]
     public static partial void StateSaveFailed(ILogger logger, string monitor, string path, string reason);
 

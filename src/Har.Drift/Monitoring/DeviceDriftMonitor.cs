@@ -65,6 +65,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _outputs = new OutputRing(_options.OutputWindowLength);
         _metrics.Capacity(_options.MaxDevices);
         _metrics.DevicesDrifted(profile.ChannelNames, new int[_channels]); // every channel at 0 from the start
+        _metrics.Devices(0, 0, 0, _alarmedByCause); // and the device counts: a share read before the first tick is 0, not NaN
         if (DriftStateOptionsValidator.StateConflict(_options) is { } conflict)
         {
             throw new ArgumentException(conflict, nameof(options));
@@ -273,11 +274,18 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         }
 
         var verdict = _scorer.ScoreOutputs(classes, confidence, entropy, alarms);
-        Volatile.Write(ref _latestOutputs, verdict);
+        var before = Interlocked.Exchange(ref _latestOutputs, verdict);
         _metrics.RecordOutputs(verdict);
-        if (verdict.Verdict == DriftVerdict.Drifted)
+
+        // Logged when the pooled verdict changes (it was a Warning at every tick while it stayed Drifted); the gauges
+        // and GET /v1/drift carry it at every tick.
+        if (verdict.Verdict == DriftVerdict.Drifted && before?.Verdict != DriftVerdict.Drifted)
         {
             Log.OutputsDrifted(_logger, _options.MonitorName, verdict);
+        }
+        else if (verdict.Verdict != DriftVerdict.Drifted && before?.Verdict == DriftVerdict.Drifted)
+        {
+            Log.OutputsStable(_logger, _options.MonitorName, verdict);
         }
 
         return verdict;

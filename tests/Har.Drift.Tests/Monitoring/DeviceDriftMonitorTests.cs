@@ -97,6 +97,7 @@ public sealed class DeviceDriftMonitorTests
         Assert.Empty(monitor.GetAlarmed());
         var fresh = await Export(registry);
         Assert.All(Imu.Value.ChannelNames, c => Assert.Contains($"har_drift_devices_drifted{{monitor=\"devices\",channel=\"{c}\"}} 0", fresh, StringComparison.Ordinal));
+        Assert.Contains("har_drift_devices{monitor=\"devices\"} 0", fresh, StringComparison.Ordinal); // the share's denominator, before any tick
         var degrees = InputFault.Standard(SimulatedProfiles.RigidImu.ChannelNames, 50).Single(f => f.Description == "gyroscope in deg/s");
         FeedSliding(
             monitor,
@@ -161,6 +162,16 @@ public sealed class DeviceDriftMonitorTests
         Assert.True(warnings.Count == 1, string.Join("\n", warnings));
         var raised = warnings[0];
         Assert.StartsWith("Drift monitor devices, device faulty: drift alarm raised: ALARM Units", raised, StringComparison.Ordinal);
+
+        // The pooled outputs' verdict is logged when it changes, not at every tick while it stays Drifted.
+        for (var i = 0; i < 3; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(10));
+            monitor.Tick();
+        }
+
+        Assert.Equal(DriftVerdict.Drifted, monitor.LatestOutputs?.Verdict);
+        Assert.Single(logger.Entries, e => e.Message.Contains("model outputs drifted", StringComparison.Ordinal));
 
         // The evidence of each scoring is still there for whoever turns Debug on.
         Assert.Contains(logger.Entries, e => e.Level == LogLevel.Debug && e.Message.Contains("device faulty: sensor finding", StringComparison.Ordinal));
