@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Har.Testing;
 
@@ -71,7 +70,7 @@ public sealed class LocalFleet : IAsyncLifetime
             File.SetUnixFileMode(_root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         }
         var dir = Path.Combine(_root, "fleet");
-        var port = FreePortRun(ReplicaCount + 1);
+        var port = LoopbackPorts.FreeRun(ReplicaCount + 1); // the script binds them once PostgreSQL runs
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = TestPaths.RepoRoot };
         foreach (var a in (string[])[
             Path.Combine(TestPaths.RepoRoot, "scripts", "fleet-local.sh"), "--replicas", ReplicaCount.ToString(CultureInfo.InvariantCulture),
@@ -432,40 +431,6 @@ public sealed class LocalFleet : IAsyncLifetime
         }
 
         return text.ToString();
-    }
-
-    /// <summary>A port P such that P .. P + count − 1 on 127.0.0.1 are all free now (the script binds them right after).</summary>
-    private static int FreePortRun(int count)
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            var start = Random.Shared.Next(20_000, 60_000);
-            var listeners = new List<TcpListener>();
-            try
-            {
-                for (var p = start; p < start + count; p++)
-                {
-                    var listener = new TcpListener(IPAddress.Loopback, p);
-                    listener.Start();
-                    listeners.Add(listener);
-                }
-
-                return start;
-            }
-            catch (SocketException)
-            {
-                // taken: try another run
-            }
-            finally
-            {
-                foreach (var l in listeners)
-                {
-                    l.Stop();
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"No run of {count} free loopback ports found in 50 attempts.");
     }
 
     private static string? FindPostgres()

@@ -111,12 +111,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
     /// <summary>The Har.Inference test fixtures (tiny models with real model cards), used when the bundled models are absent.</summary>
     public static string FixturesDirectory => Path.Combine(Har.Testing.TestPaths.RepoRoot, "tests", "Har.Inference.Tests", "Fixtures");
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A free loopback port below the ephemeral range (<see cref="Har.Testing.LoopbackPorts"/>).</summary>
+    public static int FreePort() => Har.Testing.LoopbackPorts.FreeRun();
 
     /// <summary>Starts the service and waits (bounded) until <c>/ready</c> answers 200.</summary>
     /// <param name="settings">Configuration (command-line) settings; <see cref="KeysInFile"/> puts the keys in an <c>ApiKeysFile</c>.</param>
