@@ -61,7 +61,7 @@ internal static class BackupEndpoints
         var response = request.HttpContext.Response;
         response.StatusCode = StatusCodes.Status201Created;
         response.Headers.Location = $"/v1/backups/{result.BackupId}";
-        response.Headers[SummaryHeader] = Convert.ToBase64String(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(HeaderSummary(result)));
+        response.Headers[SummaryHeader] = Convert.ToBase64String(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ToJson(result, MaxPrunedInHeader)));
         response.ContentType = "application/gzip";
         response.ContentLength = new FileInfo(result.ArchivePath).Length;
         await response.SendFileAsync(result.ArchivePath, ct);
@@ -75,24 +75,12 @@ internal static class BackupEndpoints
     private static bool WantsArchive(HttpRequest request) =>
         request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("application/gzip", StringComparison.OrdinalIgnoreCase) && a.Quality is not 0);
 
-    internal static object ToJson(DeploymentBackupResult r) => new
-    {
-        backup_id = r.BackupId,
-        sha256 = r.Sha256,
-        bytes = r.Bytes,
-        audit_entries = r.AuditEntries,
-        files = r.Files,
-        labelled_windows = r.LabelledWindows,
-        current_version = r.CurrentVersion,
-        versions = r.Versions,
-        pruned = r.Pruned,
-    };
-
     /// <summary>
-    /// The summary in the header: as the JSON answer, with at most <see cref="MaxPrunedInHeader"/> pruned names and their
-    /// total, so it stays under a proxy's limit on response headers (nginx: 4 or 8 KB by default) whatever Keep pruned.
+    /// The backup's summary, the JSON answer and (base64) the <see cref="SummaryHeader"/>; at most
+    /// <paramref name="maxPruned"/> pruned names (the header's <see cref="MaxPrunedInHeader"/> keeps it under a proxy's limit
+    /// on response headers, nginx: 4 or 8 KB by default, whatever Keep pruned), and their total.
     /// </summary>
-    internal static object HeaderSummary(DeploymentBackupResult r) => new
+    internal static object ToJson(DeploymentBackupResult r, int maxPruned = int.MaxValue) => new
     {
         backup_id = r.BackupId,
         sha256 = r.Sha256,
@@ -102,7 +90,7 @@ internal static class BackupEndpoints
         labelled_windows = r.LabelledWindows,
         current_version = r.CurrentVersion,
         versions = r.Versions,
-        pruned = r.Pruned.Take(MaxPrunedInHeader).ToArray(),
+        pruned = r.Pruned.Take(maxPruned).ToArray(),
         pruned_total = r.Pruned.Count,
     };
 
