@@ -16,4 +16,10 @@ internal static partial class Log
 
     [LoggerMessage(4, LogLevel.Warning, "Prediction observer {Observer} threw for model {Model}")]
     public static partial void ObserverFailed(ILogger logger, string observer, string model, Exception error);
+
+    [LoggerMessage(5, LogLevel.Information, "Model {Model} has several outputs ({Outputs}); it is served from the first, '{Output}', which its card's har.output describes")]
+    public static partial void FirstOfSeveralOutputs(ILogger logger, string model, string output, string outputs);
+
+    [LoggerMessage(6, LogLevel.Warning, "Model {Model}'s input '{Input}' has a fixed batch axis of {Batch}: every run holds exactly that many windows, padded when fewer are waiting. Export it with a dynamic batch axis (dynamic_axes in torch.onnx.export) to let the batch follow the traffic")]
+    public static partial void FixedBatchAxis(ILogger logger, string model, string input, int batch);
 }

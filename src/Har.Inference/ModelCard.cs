@@ -260,6 +260,15 @@ public sealed class ModelCard
         return new ModelCard(copy, name, version, labels, windowLength, contextFrames, stride, sampleRate, channels, mean, std, output, parameters, metrics, trainedAt);
     }
 
+    /// <summary>The largest fixed batch axis served (every run pads to it; a dynamic axis has no limit but the options').</summary>
+    internal const int MaxFixedBatch = 256;
+
+    /// <summary>
+    /// Gets the graph's fixed batch size, or 0 when its batch axis is dynamic. A fixed axis is served with every run
+    /// holding exactly that many windows (padded when fewer wait); only <see cref="ModelCard.FromSession"/> sets it.
+    /// </summary>
+    internal int FixedBatchSize { get; private set; }
+
     /// <summary>The most context frames a card may ask for (a window of 2^20 frames is about 6 hours at 50 Hz).</summary>
     private const int MaxContextFrames = 1 << 20;
 
@@ -291,6 +300,11 @@ public sealed class ModelCard
             throw new ModelCardException(null, $"Model {this} input '{inputName}' has rank {dims.Length}; expected rank 3 [N, {InputFrames}, {ChannelCount}].");
         }
 
+        if (dims[1] == ChannelCount && dims[2] == InputFrames && ChannelCount != InputFrames)
+        {
+            throw new ModelCardException(null, $"Model {this}: the graph input '{inputName}' is [N, {dims[1]}, {dims[2]}], channels before time; expected [N, {InputFrames}, {ChannelCount}] (batch, time, channel: the frames of a window in order, each frame's {ChannelCount} channel values together). Export the network with its input transposed, e.g. a forward() that begins with x.transpose(1, 2).");
+        }
+
         if (dims[1] != InputFrames)
         {
             var cardSays = ContextFrames == 0
@@ -304,10 +318,27 @@ public sealed class ModelCard
             throw new ModelCardException(ModelCardKeys.Channels, $"Model {this}: card lists {ChannelCount} channels but the graph input '{inputName}' has {dims[2]}; expected them to agree.");
         }
 
+        // A fixed batch axis (what torch.onnx.export writes without dynamic_axes) is served: every run then holds exactly
+        // that many windows (the batch padded when fewer are waiting). A dynamic axis is reported as -1.
+        if (dims[0] > 0)
+        {
+            if (dims[0] > MaxFixedBatch)
+            {
+                throw new ModelCardException(null, $"Model {this}: the graph input '{inputName}' has a fixed batch axis of {dims[0]}; expected a dynamic one (or a fixed one of at most {MaxFixedBatch}). Export with dynamic_axes={{'{inputName}': {{0: 'N'}}, '<output>': {{0: 'N'}}}}.");
+            }
+
+            FixedBatchSize = (int)dims[0];
+        }
+
         var (outputName, output) = session.OutputMetadata.First();
         if (output.ElementDataType != TensorElementType.Float || output.Dimensions.Length != 2)
         {
             throw new ModelCardException(null, $"Model {this} output '{outputName}' is {output.ElementDataType} of rank {output.Dimensions.Length}; expected float32 [N, {ClassCount}].");
+        }
+
+        if (FixedBatchSize > 0 && output.Dimensions[0] > 0 && output.Dimensions[0] != FixedBatchSize)
+        {
+            throw new ModelCardException(null, $"Model {this}: the graph input '{inputName}' has a fixed batch axis of {FixedBatchSize} but the output '{outputName}' one of {output.Dimensions[0]}; expected the same number of rows as windows.");
         }
 
         if (output.Dimensions[1] != ClassCount)

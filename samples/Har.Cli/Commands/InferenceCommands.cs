@@ -150,6 +150,7 @@ internal static class InferenceCommands
                     card = new { accuracy = card.Accuracy, macro_f1 = card.MacroF1, n_windows = card.Windows },
                     accuracy_difference_points = difference,
                     verdict,
+                    warnings = result.Warnings,
                     per_class = report.PerClass.Select(c => new { name = c.Label, precision = c.Precision, recall = c.Recall, f1 = c.F1, support = c.Support, predicted = c.Predicted, included_in_macro = c.IncludedInMacro }),
                     labels = report.Labels,
                     confusion_matrix = matrix,
@@ -195,6 +196,11 @@ internal static class InferenceCommands
             {
                 var row = string.Join(' ', Enumerable.Range(0, report.Labels.Count).Select(j => report.GetConfusion(i, j).ToString(Inv).PadLeft(5)));
                 output.WriteLine($"{report.Labels[i].PadRight(width)} {row}");
+            }
+
+            foreach (var warning in result.Warnings)
+            {
+                output.WriteLine($"warning: {warning}");
             }
 
             output.WriteLine(verdictLine);

@@ -18,7 +18,7 @@ internal static class ModelCommands
         };
         var json = new Option<bool>("--json") { Description = "Print the card as JSON." };
 
-        var info = new Command("info", "Print a model's card (the metadata it carries) after validating it against the graph.")
+        var info = new Command("info", "Print a model's card (the metadata it carries) after validating it against the graph and loading it (probe windows check that its output is what the card says).")
         {
             file,
             json,
@@ -26,7 +26,15 @@ internal static class ModelCommands
         info.SetAction(parse =>
         {
             var path = parse.GetValue(file)?.FullName ?? BundledModels.Champion;
-            var card = ModelCard.Load(path);
+
+            // Loaded, not only read: the load also runs probe windows through the graph and checks its output is
+            // what the card's har.output says (logits under a card saying probabilities are refused here, not served).
+            ModelCard card;
+            using (var model = HarModel.Load(path, new HarModelOptions { EnableMetrics = false, Workers = 1, MaxBatchSize = 8 }))
+            {
+                card = model.Card;
+            }
+
             if (parse.GetValue(json))
             {
                 Console.Out.WriteLine(ToJson(path, card));
@@ -58,6 +66,7 @@ internal static class ModelCommands
             ["labels"] = card.Labels,
             ["window_length"] = card.WindowLength,
             ["context_frames"] = card.ContextFrames,
+            ["batch_axis"] = card.FixedBatchSize > 0 ? card.FixedBatchSize : "dynamic",
             ["stride"] = card.Stride,
             ["sample_rate_hz"] = card.SampleRateHz,
             ["channels"] = card.Channels,
@@ -89,6 +98,9 @@ internal static class ModelCommands
             Row("context", string.Create(inv, $"the {card.ContextFrames} samples ({card.ContextFrames / card.SampleRateHz:0.##} s) before each window, read too: input {card.InputFrames} samples"));
         }
 
+        Row("batch axis", card.FixedBatchSize > 0
+            ? string.Create(inv, $"fixed at {card.FixedBatchSize}: every run holds {card.FixedBatchSize} window(s), padded when fewer wait (export with dynamic_axes to batch by traffic)")
+            : "dynamic");
         Row("channels", string.Join(' ', card.Channels));
         Row("mean", string.Join(' ', card.NormalizationMean.ToArray().Select(v => v.ToString("0.0000", inv))));
         Row("std", string.Join(' ', card.NormalizationStd.ToArray().Select(v => v.ToString("0.0000", inv))));

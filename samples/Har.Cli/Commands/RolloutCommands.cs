@@ -115,7 +115,9 @@ internal static class RolloutCommands
                 RolloutCommand.Start(parse.GetValue(candidate)!, parse.GetValue(strategy)!, parse.GetValue(actor)!, parse.GetValue(reason)!) with { ExpectedPhase = parse.GetValue(expect) },
                 ct).ConfigureAwait(false);
             Print(status);
-            return 0;
+
+            // Started but ended at once (the candidate would not load, its smoke test failed): a check failed.
+            return status.Phase is RolloutPhase.Failed or RolloutPhase.RolledBack ? 1 : 0;
         });
         return command;
     }

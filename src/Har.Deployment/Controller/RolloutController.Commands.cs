@@ -236,6 +236,14 @@ public sealed partial class RolloutController
             throw new RolloutCommandRejectedException(refusal);
         }
 
+        if (steps.Any(s => s.Kind is RolloutStepKind.Analyze) && CheckComparable(champion, candidate, strategy.Name) is { } incomparable)
+        {
+            // An analysis compares the two versions' predictions activity by activity: a class-set change would be
+            // judged as a broken candidate (agreement and class mix over classes one of them cannot predict).
+            await _outbox.RejectAsync(command, _state, "refused", ct, incomparable).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException(incomparable);
+        }
+
         if (_state?.Rollback?.VerifyDueAt is not null)
         {
             // The previous rollback's verification interval is cut short by the new rollout: judged on what it saw.

@@ -130,6 +130,27 @@ public sealed partial class RolloutController
         _metrics.SetPhase(s.Phase);
     }
 
+    /// <summary>
+    /// Why a rollout that analyses <paramref name="candidate"/> against <paramref name="champion"/> could not judge it:
+    /// they predict different sets of activities. <see langword="null"/> when they predict the same ones (in any order).
+    /// </summary>
+    private string? CheckComparable(string champion, string candidate, string strategy)
+    {
+        ModelCard championCard, candidateCard;
+        try
+        {
+            (championCard, candidateCard) = (ModelCard.Load(_registry.Get(champion).ModelPath), ModelCard.Load(_registry.Get(candidate).ModelPath));
+        }
+        catch (Exception ex) when (ex is ModelCardException or IOException or UnauthorizedAccessException)
+        {
+            return null; // CheckServable reported an unreadable candidate; an unreadable champion is the analysis' to meet
+        }
+
+        return ClassOrder.Difference(championCard.Labels, candidateCard.Labels) is { } difference
+            ? $"Candidate {candidate} predicts other activities than champion {champion} ({difference}): a {strategy} rollout's analysis compares the two versions' predictions activity by activity, so it would judge the difference as a fault. Expected the champion's activities (in any order). To change the set of activities, use the '{RolloutStrategyNames.Recreate}' strategy (smoke test, then all traffic, no comparison), or one of your own without an analysis step."
+            : null;
+    }
+
     /// <summary>Why the pipeline cannot serve <paramref name="candidate"/> (window geometry, channels, sample rate, an unreadable card), or <see langword="null"/>.</summary>
     private string? CheckServable(string candidate)
     {

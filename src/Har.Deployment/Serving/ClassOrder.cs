@@ -51,6 +51,33 @@ internal sealed class ClassOrder(Func<string, IReadOnlyList<string>?> labelsOf)
     public static bool Same(IReadOnlyList<string> labelsA, int a, IReadOnlyList<string> labelsB, int b) =>
         (uint)a < (uint)labelsA.Count && (uint)b < (uint)labelsB.Count && string.Equals(labelsA[a], labelsB[b], StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// How two versions' class sets differ, by name (case-insensitive; the order does not matter, <see cref="Build"/>
+    /// maps it), or <see langword="null"/> when they name the same activities.
+    /// </summary>
+    internal static string? Difference(IReadOnlyList<string> champion, IReadOnlyList<string> candidate)
+    {
+        var lacking = champion.Where(l => !candidate.Contains(l, StringComparer.OrdinalIgnoreCase)).ToList();
+        var added = candidate.Where(l => !champion.Contains(l, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (lacking.Count == 0 && added.Count == 0)
+        {
+            return null;
+        }
+
+        var parts = new List<string>(2);
+        if (lacking.Count > 0)
+        {
+            parts.Add($"the candidate lacks {string.Join(", ", lacking)}");
+        }
+
+        if (added.Count > 0)
+        {
+            parts.Add($"the champion lacks {string.Join(", ", added)}");
+        }
+
+        return string.Join("; ", parts);
+    }
+
     internal static int[]? Build(IReadOnlyList<string> source, IReadOnlyList<string> target)
     {
         var map = new int[source.Count];

@@ -151,9 +151,14 @@ internal sealed partial class RolloutSimulation : IAsyncDisposable
             var championModel = host.GetModel(champion);
             var candidateModel = host.GetModel(candidate);
             var card = championModel.Card;
-            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.Stride != card.Stride || candidateModel.Card.ChannelCount != card.ChannelCount || candidateModel.Card.ClassCount != card.ClassCount)
+            if (candidateModel.Card.WindowLength != card.WindowLength || candidateModel.Card.Stride != card.Stride || candidateModel.Card.ChannelCount != card.ChannelCount)
             {
-                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, stride, channels or classes; a rollout between them cannot compare predictions.");
+                throw new InvalidOperationException($"Champion {card} and candidate {candidateModel.Card} disagree on window length, stride or channels; a rollout between them cannot compare predictions.");
+            }
+
+            if (ClassOrder.Difference(card.Labels, candidateModel.Card.Labels) is { } difference)
+            {
+                throw new InvalidOperationException($"Candidate {candidateModel.Card} predicts other activities than champion {card} ({difference}); a rollout's analysis compares the two versions' predictions activity by activity, so it cannot judge them.");
             }
 
             // Window every stream as the serving pipeline does (StreamWindower), keeping the longer of the two models'

@@ -15,6 +15,54 @@ internal static class SensorDataset
     public const string SamplesFile = "hapt_raw_50hz.csv.gz";
     private const string Header = "subject,session,t_index,ax,ay,az,gx,gy,gz,label";
 
+    /// <summary>The channels of a frame, in order.</summary>
+    public static readonly string[] ChannelNames = ["ax", "ay", "az", "gx", "gy", "gz"];
+
+    /// <summary>
+    /// The sample rate of the recordings from <c>sessions.csv</c> (<c>subject,session,n_samples,duration_s,…</c>):
+    /// their samples over their duration, or <see langword="null"/> when the folder has no such file or it does not
+    /// say (the file is optional in the format).
+    /// </summary>
+    /// <param name="folder">The dataset folder.</param>
+    /// <returns>The rate in hertz, or <see langword="null"/>.</returns>
+    public static double? LoadSampleRate(string folder)
+    {
+        var path = Path.Combine(folder, "sessions.csv");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        using var lines = File.ReadLines(path).GetEnumerator();
+        if (!lines.MoveNext())
+        {
+            return null;
+        }
+
+        var header = lines.Current.Split(',').Select(h => h.Trim()).ToArray();
+        var (samplesColumn, durationColumn) = (Array.IndexOf(header, "n_samples"), Array.IndexOf(header, "duration_s"));
+        if (samplesColumn < 0 || durationColumn < 0)
+        {
+            return null;
+        }
+
+        double samples = 0, seconds = 0;
+        while (lines.MoveNext())
+        {
+            var fields = lines.Current.Split(',');
+            if (fields.Length > Math.Max(samplesColumn, durationColumn)
+                && double.TryParse(fields[samplesColumn], NumberStyles.Float, CultureInfo.InvariantCulture, out var n)
+                && double.TryParse(fields[durationColumn], NumberStyles.Float, CultureInfo.InvariantCulture, out var d)
+                && n > 0 && d > 0)
+            {
+                samples += n;
+                seconds += d;
+            }
+        }
+
+        return seconds > 0 ? samples / seconds : null;
+    }
+
     /// <summary>Activity names by id from <c>labels.csv</c> (index 0 = UNLABELED).</summary>
     public static string[] LoadLabelNames(string folder)
     {

@@ -23,7 +23,18 @@ internal sealed unsafe class BatchBuffer : IDisposable
     private readonly OrtValue[] _outputValues;
     private readonly OrtIoBinding[] _bindings;
 
-    public BatchBuffer(InferenceSession session, string inputName, string outputName, int maxBatch, int windowLength, int channels, int classes)
+    /// <summary>Makes the buffer and its bindings.</summary>
+    /// <param name="session">The session the bindings run.</param>
+    /// <param name="inputName">The graph's input.</param>
+    /// <param name="outputName">The graph output read.</param>
+    /// <param name="maxBatch">The most windows a run holds.</param>
+    /// <param name="windowLength">Frames per window, context included.</param>
+    /// <param name="channels">Values per frame.</param>
+    /// <param name="classes">Outputs per window.</param>
+    /// <param name="fixedBatch">The graph's fixed batch size, or 0 when its batch axis is dynamic: with a fixed one a
+    /// single binding of exactly <paramref name="maxBatch"/> windows serves every run (the slots past a run's count
+    /// hold earlier windows, whose outputs are not read).</param>
+    public BatchBuffer(InferenceSession session, string inputName, string outputName, int maxBatch, int windowLength, int channels, int classes, int fixedBatch = 0)
     {
         _session = session;
         _runOptions = new RunOptions();
@@ -37,21 +48,25 @@ internal sealed unsafe class BatchBuffer : IDisposable
         Enqueued = new long[maxBatch];
         Predictions = new Prediction[maxBatch];
         Probabilities = new float[maxBatch * classes];
-        _inputValues = new OrtValue[maxBatch];
-        _outputValues = new OrtValue[maxBatch];
-        _bindings = new OrtIoBinding[maxBatch];
+        MaxBatch = maxBatch;
+        var first = fixedBatch > 0 ? maxBatch : 1;
+        var bindings = maxBatch - first + 1;
+        _inputValues = new OrtValue[bindings];
+        _outputValues = new OrtValue[bindings];
+        _bindings = new OrtIoBinding[bindings];
         try
         {
             var inPtr = (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_input));
             var outPtr = (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_output));
-            for (var b = 1; b <= maxBatch; b++)
+            for (var b = first; b <= maxBatch; b++)
             {
-                _inputValues[b - 1] = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [b, windowLength, channels], inPtr, (long)b * WindowValues * sizeof(float));
-                _outputValues[b - 1] = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [b, classes], outPtr, (long)b * classes * sizeof(float));
+                var i = b - first;
+                _inputValues[i] = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [b, windowLength, channels], inPtr, (long)b * WindowValues * sizeof(float));
+                _outputValues[i] = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [b, classes], outPtr, (long)b * classes * sizeof(float));
                 var binding = session.CreateIoBinding();
-                _bindings[b - 1] = binding;
-                binding.BindInput(inputName, _inputValues[b - 1]);
-                binding.BindOutput(outputName, _outputValues[b - 1]);
+                _bindings[i] = binding;
+                binding.BindInput(inputName, _inputValues[i]);
+                binding.BindOutput(outputName, _outputValues[i]);
             }
         }
         catch
@@ -83,7 +98,7 @@ internal sealed unsafe class BatchBuffer : IDisposable
 
     public int Classes { get; }
 
-    public int MaxBatch => _bindings.Length;
+    public int MaxBatch { get; }
 
     public long PinnedBytes => ((long)_input.Length + _output.Length) * sizeof(float);
 
@@ -93,7 +108,8 @@ internal sealed unsafe class BatchBuffer : IDisposable
     /// <summary>Runs the first <paramref name="batch"/> windows of the input; returns their raw outputs.</summary>
     public ReadOnlySpan<float> Run(int batch)
     {
-        _session.RunWithBinding(_runOptions, _bindings[batch - 1]);
+        // With a fixed batch axis there is one binding, of MaxBatch windows; the outputs past `batch` are not read.
+        _session.RunWithBinding(_runOptions, _bindings[_bindings.Length == 1 ? 0 : batch - 1]);
         return _output.AsSpan(0, batch * Classes);
     }
 

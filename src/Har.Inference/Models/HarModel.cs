@@ -61,25 +61,44 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
             _normalizer = WindowNormalizer.FromCard(Card);
             _labels = [.. Card.Labels];
             _logits = Card.Output == ModelOutputKind.Logits;
-            _maxBatch = options.MaxBatchSize;
+            // A graph with a fixed batch axis runs exactly that many windows every time (padded when fewer wait).
+            _maxBatch = Card.FixedBatchSize > 0 ? Card.FixedBatchSize : options.MaxBatchSize;
             UncertaintyThreshold = options.UncertaintyThreshold;
             WindowValues = Card.InputFrames * Card.ChannelCount;
             _fileBytes = new FileInfo(ModelPath).Length;
 
             var (inputName, outputName) = (_session.InputNames[0], _session.OutputNames[0]);
             var (session, maxBatch, card) = (_session, _maxBatch, Card);
-            batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.InputFrames, card.ChannelCount, card.ClassCount), options, Card.ClassCount, _time);
+            batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.InputFrames, card.ChannelCount, card.ClassCount, card.FixedBatchSize), options, _maxBatch, Card.ClassCount, _time);
 
-            // Warm-up: every buffer runs its smallest and largest batch once, so the first caller pays nothing.
+            // Warm-up: every buffer runs its smallest and largest batch once, so the first caller pays nothing. The
+            // first run's windows are varied probes, and its outputs must be what the card says they are.
             var started = _time.GetTimestamp();
+            var first = true;
             foreach (var buffer in batcher.Buffers)
             {
+                if (first)
+                {
+                    OutputCheck.Probe(buffer, Card, outputName);
+                    first = false;
+                }
+
                 buffer.InputSlot(0).Clear();
                 buffer.Run(1);
                 buffer.Run(_maxBatch);
             }
 
             var warmUp = _time.GetElapsedTime(started);
+            if (_session.OutputNames.Count > 1)
+            {
+                Log.FirstOfSeveralOutputs(_logger, Card.ToString(), outputName, string.Join(", ", _session.OutputNames));
+            }
+
+            if (Card.FixedBatchSize > 0)
+            {
+                Log.FixedBatchAxis(_logger, Card.ToString(), inputName, Card.FixedBatchSize);
+            }
+
             _batcher = batcher;
             _observers = [.. options.Observers];
             if (options.EnableMetrics)

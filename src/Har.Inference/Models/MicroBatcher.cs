@@ -40,14 +40,14 @@ internal sealed class MicroBatcher : IThreadPoolWorkItem, IDisposable
     private bool _disposed;
     private long _pinnedBytes;
 
-    public MicroBatcher(HarModel model, Windowing.WindowNormalizer normalizer, Func<BatchBuffer> createBuffer, HarModelOptions options, int classes, TimeProvider time)
+    public MicroBatcher(HarModel model, Windowing.WindowNormalizer normalizer, Func<BatchBuffer> createBuffer, HarModelOptions options, int maxBatch, int classes, TimeProvider time)
     {
         _model = model;
         _normalizer = normalizer;
         _createBuffer = createBuffer;
         _workerCount = options.Workers;
         _workers = new SemaphoreSlim(_workerCount, _workerCount);
-        _maxBatch = options.MaxBatchSize;
+        _maxBatch = maxBatch;
         _capacity = options.QueueCapacity;
         _maxWait = options.MaxBatchWait;
         _classes = classes;

@@ -54,6 +54,25 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.Contains("candidate 10%, " + expected, stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Start_CandidateThatCannotLoad_EndsFailedWithExitCode1AndTheReason()
+    {
+        // Registered (its card is well formed and fits the graph's shapes), but its graph returns logits under a card
+        // that says probabilities: the load refuses it, the rollout ends Failed on the champion. Was exit code 0.
+        var registry = await TwoVersionsAsync();
+        var mislabelled = Path.Combine(_root, "logits-as-probabilities-1.2.0.onnx");
+        var bytes = await File.ReadAllBytesAsync(DemoFixtures.FixtureModel("tiny-logits-1.1.0.onnx"));
+        await File.WriteAllBytesAsync(mislabelled, OnnxModelEditor.WithKey(OnnxModelEditor.WithKey(bytes, "har.output", "probabilities"), "har.model_version", "1.2.0"));
+        await RunOkAsync("models", "register", mislabelled, "--registry", registry);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", registry, "--candidate", "1.2.0", "--strategy", "recreate");
+
+        Assert.True(code == 1, $"exit {code}: {stderr}{stdout}");
+        Assert.Contains("Failed", stdout, StringComparison.Ordinal);
+        Assert.Contains("says 'probabilities', but on probe window", stdout, StringComparison.Ordinal);
+        Assert.Contains("1.0.0", await RunOkAsync("models", "list", "--registry", registry), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--min-accuracy", "95")] // a percent where a fraction is expected: was the library's two-line message naming MinCandidateAccuracy
     [InlineData("--min-macro-f1", "-0.1")]

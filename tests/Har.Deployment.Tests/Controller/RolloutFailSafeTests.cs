@@ -91,6 +91,40 @@ public sealed class RolloutFailSafeTests : IDisposable
     }
 
     [Fact]
+    public async Task Start_CandidateWithAnotherSetOfActivities_RefusedForAnAnalysedStrategy_AcceptedForRecreate()
+    {
+        // The candidate fixture with one activity renamed (RUNNING for LIE_TO_STAND) and its labels listed in reverse
+        // order: the order alone is mapped by name, the set differs.
+        var bytes = File.ReadAllBytes(TestRegistry.CandidateFile);
+        var labels = System.Text.Json.JsonSerializer.Deserialize<string[]>(OnnxModelEditor.ReadCard(bytes)["har.labels"])!;
+        var renamed = labels.Select(l => l == "LIE_TO_STAND" ? "RUNNING" : l).Reverse().ToArray();
+        var path = Path.Combine(_env.Root, "running-1.2.0.onnx");
+        File.WriteAllBytes(path, OnnxModelEditor.WithKey(OnnxModelEditor.WithKey(bytes, "har.labels", System.Text.Json.JsonSerializer.Serialize(renamed)), "har.model_version", "1.2.0"));
+        _env.Registry.Register(path, new ModelRegistrationOptions { Deployer = "tester" });
+        await using var c = await _env.OpenAsync();
+
+        foreach (var strategy in new[] { "canary", "blue-green", "shadow" })
+        {
+            var ex = await Assert.ThrowsAsync<RolloutCommandRejectedException>(() => c.ExecuteAsync(RolloutCommand.Start("1.2.0", strategy, "alice", "try")));
+            Assert.Contains("predicts other activities than champion 1.0.0 (the candidate lacks LIE_TO_STAND; the champion lacks RUNNING)", ex.Message, StringComparison.Ordinal);
+            Assert.Contains($"a {strategy} rollout's analysis compares", ex.Message, StringComparison.Ordinal);
+            Assert.Null(c.Status);
+        }
+
+        Assert.Equal(3, _env.Audit.OfType("rollout.command").Count(e => e.Details["outcome"]!.GetValue<string>() == "refused"));
+
+        // The same labels in another order are not a different set: refused by nothing.
+        var reordered = Path.Combine(_env.Root, "reordered-1.3.0.onnx");
+        File.WriteAllBytes(reordered, OnnxModelEditor.WithKey(OnnxModelEditor.WithKey(bytes, "har.labels", System.Text.Json.JsonSerializer.Serialize(labels.Reverse().ToArray())), "har.model_version", "1.3.0"));
+        _env.Registry.Register(reordered, new ModelRegistrationOptions { Deployer = "tester" });
+        Assert.Equal(RolloutPhase.Progressing, (await c.ExecuteAsync(RolloutCommand.Start("1.3.0", "canary", "alice", "try"))).Phase);
+        await c.ExecuteAsync(RolloutCommand.Create(RolloutCommandKind.Abort, "alice", "next"));
+
+        // Recreate compares nothing: the new set of activities is rolled out.
+        Assert.NotEqual(RolloutPhase.Failed, (await c.ExecuteAsync(RolloutCommand.Start("1.2.0", "recreate", "alice", "new activity"))).Phase);
+    }
+
+    [Fact]
     public async Task Open_PersistedRolloutToAnUnservableCandidate_EndsFailedOnTheChampion()
     {
         // The state an older build left behind: a canary at 10 % to a 128-window candidate (it crashed every restart).

@@ -83,14 +83,23 @@ def card(name, version, output, params, window=200, stride=100, labels=LABELS, c
 ONLY = set()  # file names given on the command line: write only these (empty = every fixture)
 
 
-def export(file, model, meta, window=200, channels=6, rank3=True):
+def export(file, model, meta, window=200, channels=6, rank3=True, fixed_batch=None, channels_first=False):
     if ONLY and file not in ONLY:
         return
     model.eval()
-    x = torch.zeros(2, window, channels) if rank3 else torch.zeros(2, window * channels)
+    n = fixed_batch or 2
+    if not rank3:
+        x = torch.zeros(n, window * channels)
+    elif channels_first:
+        x = torch.zeros(n, channels, window)
+    else:
+        x = torch.zeros(n, window, channels)
     path = os.path.join(HERE, file)
+    # Without dynamic_axes (fixed_batch) the batch axis is fixed at the dummy input's, as torch.onnx.export writes it
+    # by default.
+    dynamic = None if fixed_batch else {"input": {0: "N"}, "output": {0: "N"}}
     torch.onnx.export(model, x, path, input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=13)
+                      dynamic_axes=dynamic, opset_version=13)
     m = onnx.load(path)
     del m.metadata_props[:]
     for k, v in meta.items():
@@ -107,6 +116,17 @@ class Flat(nn.Module):
 
     def forward(self, x):  # [N, 1200]
         return self.inner(x.reshape(-1, 200, 6))
+
+
+class ChannelsFirst(nn.Module):
+    """Tiny reading [N, C, T] (channels before time), as a network exported without its transpose would."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = Tiny(6, 12)
+
+    def forward(self, x):  # [N, 6, 200]
+        return self.inner(x.transpose(1, 2))
 
 
 def params(model):
@@ -167,6 +187,21 @@ def main():
     export("bad-channel-count.onnx", m3, card("bad", "1.0.0", "logits", params(m3)), channels=3)
     flat = Flat()
     export("bad-rank.onnx", flat, card("bad", "1.0.0", "logits", params(flat)), rank3=False)
+
+    # The card's har.output against the graph's output (checked on probe windows at load): logits under a card that
+    # says probabilities, and a softmax under a card that says logits.
+    export("bad-output-logits-as-probabilities.onnx", m, card("bad", "1.0.0", "probabilities", params(m)))
+    soft = nn.Sequential(m, nn.Softmax(dim=1))
+    export("bad-output-probabilities-as-logits.onnx", soft, card("bad", "1.0.0", "logits", params(soft)))
+    first = ChannelsFirst()
+    export("bad-channels-first.onnx", first, card("bad", "1.0.0", "logits", params(first)), channels_first=True)
+
+    # tiny-probs' weights (seed 7) exported without dynamic axes: the batch axis fixed at 1 and at 4 (served with every
+    # run holding exactly that many windows). Their outputs equal tiny-probs' for the same windows.
+    torch.manual_seed(7)
+    fixed = nn.Sequential(Tiny(6, 12), nn.Softmax(dim=1))
+    export("tiny-fixed1-1.0.0.onnx", fixed, card("tiny-fixed1", "1.0.0", "probabilities", params(fixed)), fixed_batch=1)
+    export("tiny-fixed4-1.0.0.onnx", fixed, card("tiny-fixed4", "1.0.0", "probabilities", params(fixed)), fixed_batch=4)
 
     # Context: the graph reads the 200 frames before each 200-frame window (input [N, 400, 6]). Analytic, no random
     # weights; softmax(z) with z[0] = 10 * mean(u[0..199]) (the context frames), z[1] = 10 * mean(u[200..399]) (the

@@ -10,6 +10,9 @@ public sealed class HarModelLoadTests
     [InlineData("bad-missing-mean.onnx", ModelCardKeys.NormalizationMean, "'har.normalization.mean' is missing or empty")]
     [InlineData("bad-rank.onnx", null, "has rank 2; expected rank 3 [N, 200, 6]")]
     [InlineData("bad-context-frames.onnx", ModelCardKeys.ContextFrames, "card says window length 200 plus 100 context frames (300) but the graph input 'input' has 200 time steps")]
+    [InlineData("bad-channels-first.onnx", null, "is [N, 6, 200], channels before time; expected [N, 200, 6]")]
+    [InlineData("bad-output-logits-as-probabilities.onnx", ModelCardKeys.Output, "says 'probabilities', but on probe window 1 of 8 run at load the graph's output 'output' ranges from")]
+    [InlineData("bad-output-probabilities-as-logits.onnx", ModelCardKeys.Output, "says 'logits', but on all 8 probe windows run at load every row of the graph's output 'output' is already a probability distribution")]
     public void Load_BrokenCardOrShape_IsRefusedNamingTheProblem(string file, string? key, string expected)
     {
         var ex = Assert.Throws<ModelCardException>(() => HarModel.Load(Fixture.Model(file), Fixture.Options()));
