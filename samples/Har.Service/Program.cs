@@ -125,11 +125,31 @@ if (app.Services.GetRequiredService<ConnectionLimits>() is { OpenFileLimit: { } 
 // /ready says what is missing, and the services open once the disk is writable (issue 17, point 4).
 try
 {
-    Bootstrap.SeedRegistry(app.Services.GetRequiredService<ModelRegistry>(), modelsDirectory);
+    var registry = app.Services.GetRequiredService<ModelRegistry>();
+    // Checked when the registry and its log share the data folder (the default layout): with Har:Service:AuditDirectory
+    // elsewhere the operator gave them separate lifetimes, and a fleet's registry lives in PostgreSQL.
+    if (builder.Configuration.GetConnectionString("Har") is null && options.AuditDirectory is null && Bootstrap.LostRegistry(registry, Path.Combine(dataDirectory, "registry"), app.Services.GetRequiredService<AuditLog>()) is { } lost)
+    {
+        // Seeding would register the bundled models into an empty registry beside a log that records others, and
+        // serve them as if nothing had happened (found from outside: registry/ deleted while the service was stopped).
+        Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), lost);
+        return 2;
+    }
+
+    Bootstrap.SeedRegistry(registry, modelsDirectory);
 }
 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 {
-    Log.StartingDegraded(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex);
+    var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service");
+    if (ex is IOException && ex.Message.Contains("is open in another process", StringComparison.Ordinal))
+    {
+        // Another service owns this data folder: waiting would leave a process that answers nothing (every health
+        // check and request queued behind the lock) and looks like a disk fault.
+        Log.CannotStart(logger, $"the data folder '{dataDirectory}' is in use by another Har.Service (its audit log's lock is held): stop that one, or give this one its own Har:Service:DataDirectory. {ex.Message}");
+        return 2;
+    }
+
+    Log.StartingDegraded(logger, ex);
 }
 
 // Order matters for the audit log: every refusal (401 for invalid credentials, 401/403 from authorization, 429 from

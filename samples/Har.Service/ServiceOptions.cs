@@ -107,6 +107,15 @@ public sealed class ServiceOptions
     [Range(0, 10_000_000)]
     public int MaxStreamsPerKey { get; set; }
 
+    /// <summary>
+    /// How long one ONNX Runtime run of a model (a batch of windows, or its warm-up at load) may take before it is
+    /// stopped (<c>HarModelOptions.RunTimeout</c>, the name messages use): the windows of a stopped run fail, and a
+    /// candidate whose warm-up is stopped ends its rollout Failed on the champion, instead of a graph that never
+    /// finishes holding the rollout controller, its commands and the shutdown.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan ModelRunTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>A stream that received nothing for this long is evicted (its buffered frames are dropped).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);

@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Warning, "Model {Model}'s input '{Input}' has a fixed batch axis of {Batch}: every run holds exactly that many windows, padded when fewer are waiting. Export it with a dynamic batch axis (dynamic_axes in torch.onnx.export) to let the batch follow the traffic")]
     public static partial void FixedBatchAxis(ILogger logger, string model, string input, int batch);
+
+    [LoggerMessage(7, LogLevel.Error, "Model {Model}: a run was stopped because {Reason}; its windows fail with a TimeoutException")]
+    public static partial void RunStopped(ILogger logger, string model, string reason);
 }

@@ -97,11 +97,19 @@ internal static class BackupCommands
                 using var json = JsonDocument.Parse(summary);
                 var id = json.RootElement.GetProperty("backup_id").GetString()!;
                 var sha = json.RootElement.GetProperty("sha256").GetString()!;
+                if (!DeploymentBackup.IsArchiveName(id + ".tar.gz"))
+                {
+                    // The id names the file written in --out: a service (or anyone between it and a plain http:// URL)
+                    // must not choose another folder ('/etc/x', '../x').
+                    throw new DeploymentBackupException($"Backup refused: the service named the backup '{ModelVersionName.Printable(id)}'; expected a name such as har-backup-20261207T101500123Z-1a2b3c4d. Nothing was written.");
+                }
+
                 var target = Path.Combine(outDir, id + ".tar.gz");
                 var temp = target + ".part";
+                File.Delete(temp); // a download interrupted before
                 if (withArchive)
                 {
-                    await using var file = File.Create(temp);
+                    await using var file = DeploymentBackup.CreatePrivateFile(temp);
                     await created.Content.CopyToAsync(file, ct).ConfigureAwait(false);
                 }
                 else
@@ -112,7 +120,7 @@ internal static class BackupCommands
                         throw new HttpRequestException($"The service took backup {id} but answered {(int)download.StatusCode} to GET /v1/backups/{id}: behind a load balancer, point --service at the replica that took it.");
                     }
 
-                    await using var file = File.Create(temp);
+                    await using var file = DeploymentBackup.CreatePrivateFile(temp);
                     await download.Content.CopyToAsync(file, ct).ConfigureAwait(false);
                 }
 

@@ -116,6 +116,12 @@ internal static class FeedbackEndpoints
             yield break;
         }
 
+        if (UnknownMember(root, TopMembers) is { } unknownTop)
+        {
+            yield return (null, unknownTop);
+            yield break;
+        }
+
         var count = array.GetArrayLength();
         if (count == 0 || count > MaxLabelsPerRequest)
         {
@@ -130,12 +136,43 @@ internal static class FeedbackEndpoints
         }
     }
 
+    private static readonly string[] TopMembers = ["labels"];
+
+    private static readonly string[] LabelMembers = ["stream_id", "activity", "start_frame", "end_frame", "from", "to"];
+
+    /// <summary>
+    /// A member the body does not define, or one of its members in another case ("ACTIVITY" beside "activity" is read
+    /// as neither, so a label could say one thing to a gateway and another here): refused, as the prediction bodies do.
+    /// </summary>
+    private static string? UnknownMember(JsonElement element, string[] members)
+    {
+        foreach (var property in element.EnumerateObject())
+        {
+            if (Array.IndexOf(members, property.Name) >= 0)
+            {
+                continue;
+            }
+
+            var shown = ClientText.Shown(property.Name, 64);
+            return members.FirstOrDefault(m => string.Equals(m, property.Name, StringComparison.OrdinalIgnoreCase)) is { } meant
+                ? $"'{shown}' is written in another case than '{meant}' (member names are exact here); write '{meant}', once."
+                : $"'{shown}' is not a member of this body; remove it. Expected {string.Join(", ", members)}.";
+        }
+
+        return null;
+    }
+
     private static (Label? Label, string? Problem) ReadOne(JsonElement item, int index, IReadOnlyList<string> activities, string? routeStream)
     {
         string Where(string what) => string.Create(CultureInfo.InvariantCulture, $"labels[{index}]: {what}");
         if (item.ValueKind != JsonValueKind.Object)
         {
             return (null, Where($"expected an object, got {item.ValueKind}."));
+        }
+
+        if (UnknownMember(item, LabelMembers) is { } unknown)
+        {
+            return (null, Where(unknown));
         }
 
         var hasStream = item.TryGetProperty("stream_id", out var s);

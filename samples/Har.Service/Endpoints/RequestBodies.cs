@@ -104,11 +104,20 @@ internal static class RequestBodies
             }
 
             var sawWindows = false;
+            var sawStreamId = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var member = Member(ref reader, "stream_id"u8, "windows"u8);
                 if (member == 1)
                 {
+                    // Names are matched ignoring case, so "STREAM_ID" after "stream_id" is the same member given twice:
+                    // read as the last one, a gateway checking "stream_id" and this service would disagree on the stream.
+                    if (sawStreamId)
+                    {
+                        return new(400, "'stream_id' appears twice (member names are matched ignoring case); expected it once.");
+                    }
+
+                    sawStreamId = true;
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.String)
                     {
@@ -123,7 +132,7 @@ internal static class RequestBodies
                 {
                     if (sawWindows)
                     {
-                        return new(400, "'windows' appears twice; expected it once.");
+                        return new(400, "'windows' appears twice (member names are matched ignoring case); expected it once.");
                     }
 
                     sawWindows = true;

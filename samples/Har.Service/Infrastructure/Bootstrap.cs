@@ -25,6 +25,7 @@ internal static class Bootstrap
             o.Rollouts.MinCandidateMacroF1 = options.MinCandidateMacroF1;
             o.Serving.Model.UseGlobalThreadPool = false;
             o.Serving.Model.IntraOpThreads = 1;
+            o.Serving.Model.RunTimeout = options.ModelRunTimeout;
             o.Serving.MaxStreams = options.MaxStreams;
             o.Serving.StreamIdleTimeout = options.StreamIdleTimeout;
             o.Serving.ContextFrames = options.ContextFrames;
@@ -121,6 +122,28 @@ internal static class Bootstrap
     /// re-verifies the registry every 15 minutes. Seeding is safe when replicas start together on one volume:
     /// they take turns, and each anchors the versions another registered in its own audit log.
     /// </summary>
+    /// <summary>
+    /// Why the service must not start on this registry: it holds no version while its audit log records registrations,
+    /// so its folders were lost (deleted, or a restore or volume that left them out) and the log kept. <see langword="null"/>
+    /// when the registry holds versions or the log records none (a first start).
+    /// </summary>
+    public static string? LostRegistry(ModelRegistry registry, string registryPath, AuditLog log)
+    {
+        if (registry.List().Count > 0)
+        {
+            return null;
+        }
+
+        var first = log.Query(new AuditQuery { EventType = "registry.registered", PageSize = 1 }).Entries;
+        if (first.Count == 0)
+        {
+            return null;
+        }
+
+        var entity = first[0].Record is AuditEvent e ? e.EntityId : "a model";
+        return $"the registry folder '{registryPath}' holds no registered version, but its audit log '{log.Directory}' records registrations (the first: {entity}, entry {first[0].Index}): the registry was lost while its log was kept. Restore the data folder from a backup (har backup restore), or to start over move the audit log away too. Nothing was seeded or changed.";
+    }
+
     public static void SeedRegistry(ModelRegistry registry, string modelsDirectory)
     {
         if (Directory.Exists(modelsDirectory))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
+using Har.Service.Endpoints;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
@@ -31,6 +32,7 @@ internal sealed class StreamQuota
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Dictionary<string, long>> _clients = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Key, long Seen)> _keyedOwners = new(StringComparer.Ordinal);
     private readonly Gauge.Child _tracked;
     private readonly Counter.Child _overflowed;
     private int _anonymous;
@@ -54,16 +56,29 @@ internal sealed class StreamQuota
     /// </summary>
     public async ValueTask<bool> RefuseIfOverAsync(HttpContext context, string streamId, Use use = Use.Append)
     {
-        var keyed = context.User.FindFirstValue(ClaimTypes.Name) is not null;
-        var limit = keyed ? _options.MaxStreamsPerKey : _options.MaxStreamsPerAnonymousClient;
-        if (limit == 0)
+        var keyName = context.User.FindFirstValue(ClaimTypes.Name);
+        var keyed = keyName is not null;
+        if (HeldByOtherKey(streamId, keyName))
         {
-            return false;
+            // A stream an API key is sending belongs to that key while it is active: found from outside, an anonymous
+            // caller appended to a keyed device's stream id, got back a window made of that device's frames, shifted its
+            // frame indexes and raised a drift alarm on it.
+            await Results.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "Stream held by another client",
+                detail: string.Create(CultureInfo.InvariantCulture, $"Stream '{ClientText.Shown(streamId, 64)}' is held by {(keyed ? "another API key" : "an API key")}: it sent the stream samples or windows within the last {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout), and a stream a key sends belongs to that key until then, so no other client adds frames to its windows, reads its predictions or feeds its drift monitor. {(use == Use.Append ? "Nothing was appended" : "Nothing was predicted")}; use a stream id of your own."))
+                .ExecuteAsync(context);
+            return true;
         }
 
-        var (admitted, held, retry, shared) = Admit(RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength), streamId, limit, anonymous: !keyed);
+        var limit = keyed ? _options.MaxStreamsPerKey : _options.MaxStreamsPerAnonymousClient;
+        var (admitted, held, retry, shared) = limit == 0
+            ? (true, 0, TimeSpan.Zero, false)
+            : Admit(RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength), streamId, limit, anonymous: !keyed);
         if (admitted)
         {
+            // Claimed only once admitted: a stream refused by the key's quota is not the key's.
+            ClaimForKey(streamId, keyName);
             return false;
         }
 
@@ -76,6 +91,52 @@ internal sealed class StreamQuota
             detail: string.Create(CultureInfo.InvariantCulture, $"{(shared ? $"The service tracks the most anonymous clients or streams it may (Har:Service:MaxTrackedClients), and new ones share one quota: they hold {held} streams" : $"This client holds {held} streams")}, the most one {(keyed ? "API key" : "anonymous client (IPv4 address or IPv6 prefix)")} may hold ({option}); a stream is held until it received no samples for {_options.StreamIdleTimeout.TotalSeconds:0} s (Har:Service:StreamIdleTimeout). {(use == Use.Append ? $"Stream '{streamId}' was not created" : $"Nothing was predicted for stream '{streamId}' (a stream id on /v1/predict counts as a stream)")}; the client's other streams are served. Retry after the seconds in Retry-After, when its oldest stream is released."))
             .ExecuteAsync(context);
         return true;
+    }
+
+    /// <summary>
+    /// Whether another client than <paramref name="keyName"/> (an API key, or an anonymous one when <see langword="null"/>)
+    /// holds <paramref name="streamId"/>: a stream an API key used within the idle timeout is that key's; a key that uses a
+    /// stream no active key holds takes it (<see cref="ClaimForKey"/>). Anonymous clients cannot be told apart from one another (a phone changes
+    /// address), so anonymous streams are shared among them, as before; only a key's streams are protected.
+    /// </summary>
+    internal bool HeldByOtherKey(string streamId, string? keyName)
+    {
+        var now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            return _keyedOwners.TryGetValue(streamId, out var owner) && now - owner.Seen < IdleTicks && !string.Equals(owner.Key, keyName, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Records that <paramref name="keyName"/> (an API key; <see langword="null"/>: anonymous) used the stream; see <see cref="HeldByOtherKey"/>.</summary>
+    /// <returns>Whether the client may use the stream (<see langword="false"/> when another active key holds it).</returns>
+    internal bool ClaimForKey(string streamId, string? keyName)
+    {
+        var now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            if (_keyedOwners.TryGetValue(streamId, out var owner) && now - owner.Seen < IdleTicks)
+            {
+                if (!string.Equals(owner.Key, keyName, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+
+                _keyedOwners[streamId] = (owner.Key, now);
+                return true;
+            }
+
+            if (keyName is not null)
+            {
+                _keyedOwners[streamId] = (keyName, now);
+            }
+            else if (owner.Key is not null)
+            {
+                _keyedOwners.Remove(streamId); // went idle: anyone may use the id again
+            }
+
+            return true;
+        }
     }
 
     /// <summary>How a client uses a stream id.</summary>
@@ -95,6 +156,13 @@ internal sealed class StreamQuota
         lock (_gate)
         {
             ExpireAll(before);
+            foreach (var (id, owner) in _keyedOwners.ToList())
+            {
+                if (owner.Seen < before)
+                {
+                    _keyedOwners.Remove(id);
+                }
+            }
         }
     }
 

@@ -64,32 +64,35 @@ public static partial class DeploymentBackup
             throw new IOException($"'{target}' is a file; restore into a new or empty folder.");
         }
 
-        Directory.CreateDirectory(target);
+        // Unpacked and verified in a sibling folder, published by one rename once everything verified and the
+        // backup.restored record is written: a restore that is killed (or fails) leaves the target as it was, never a
+        // folder a service would take for a restored one (found from outside: 12 of 12 killed restores left one,
+        // 8 of them complete-looking but unverified, one holding only the audit log).
+        var parent = Path.GetDirectoryName(target) ?? throw new IOException($"'{target}' has no parent folder; restore into a folder inside one.");
+        Directory.CreateDirectory(parent);
+        var prefix = "." + Path.GetFileName(target) + ".restoring-";
+        foreach (var stale in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            TryDeleteDirectory(stale); // a restore into the same target that was killed
+        }
+
+        var working = Path.Combine(parent, prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+        CreatePrivateDirectory(working);
         try
         {
-            return ExtractAndVerify(archivePath, target, verifierKey, actor, out _);
+            var result = ExtractAndVerify(archivePath, working, verifierKey, actor, out _);
+            if (existed)
+            {
+                Directory.Delete(target); // empty, checked above
+            }
+
+            Directory.Move(working, target);
+            DurableFile.FsyncDirectory(parent);
+            return result;
         }
-        catch
+        finally
         {
-            // Nothing half-restored stays behind: the folder is as it was (empty, or absent).
-            foreach (var entry in new DirectoryInfo(target).EnumerateFileSystemInfos())
-            {
-                if (entry is DirectoryInfo d)
-                {
-                    d.Delete(recursive: true);
-                }
-                else
-                {
-                    entry.Delete();
-                }
-            }
-
-            if (!existed)
-            {
-                Directory.Delete(target);
-            }
-
-            throw;
+            TryDeleteDirectory(working);
         }
     }
 
@@ -326,6 +329,7 @@ public static partial class DeploymentBackup
     {
         var files = new Dictionary<string, BackupFile>(StringComparer.Ordinal);
         var root = Path.TrimEndingDirectorySeparator(target) + Path.DirectorySeparatorChar;
+        Dictionary<string, long>? listed = null; // the manifest's sizes, once its entry (the first) is read
         try
         {
             using var stream = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
@@ -360,8 +364,35 @@ public static partial class DeploymentBackup
                     throw Refused($"The archive holds '{Printable(name)}' twice.");
                 }
 
+                // Nothing is written that the manifest (the archive's first entry) does not list at that size: an
+                // archive cannot fill the disk before it is refused (a 1 MB archive of one 1 GiB entry of zeros).
+                if (listed is null)
+                {
+                    if (name != ManifestName)
+                    {
+                        throw Refused($"The archive begins with '{Printable(name)}', not {ManifestName}: it is not a Har backup (its manifest is its first entry).");
+                    }
+
+                    if (entry.Length > MaxManifestBytes)
+                    {
+                        throw Refused(string.Create(CultureInfo.InvariantCulture, $"The archive's {ManifestName} is {entry.Length} bytes; expected at most {MaxManifestBytes}."));
+                    }
+                }
+                else if (!listed.TryGetValue(name, out var bytes))
+                {
+                    throw Refused($"The archive holds '{Printable(name)}', which its manifest does not list.");
+                }
+                else if (entry.Length != bytes)
+                {
+                    throw Refused(string.Create(CultureInfo.InvariantCulture, $"The archive's '{Printable(name)}' is {entry.Length} bytes where its manifest lists {bytes}."));
+                }
+
                 Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-                using var output = new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+
+                // The signing key (keys/…) is restored as the service keeps it: readable by its owner only.
+                using var output = name.StartsWith(KeysFolder + "/", StringComparison.Ordinal) || name == ManifestName
+                    ? CreatePrivateFile(full)
+                    : new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 long length = 0;
                 if (entry.DataStream is { } data)
@@ -378,6 +409,11 @@ public static partial class DeploymentBackup
 
                 output.Flush(flushToDisk: true);
                 files[name] = new BackupFile(name, Convert.ToHexStringLower(hash.GetHashAndReset()), length);
+                if (listed is null)
+                {
+                    output.Dispose();
+                    listed = ListedSizes(full);
+                }
             }
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
@@ -386,6 +422,34 @@ public static partial class DeploymentBackup
         }
 
         return files;
+    }
+
+    /// <summary>The most bytes a manifest may hold (a listing of some thousands of files is well under a megabyte).</summary>
+    private const long MaxManifestBytes = 16 << 20;
+
+    /// <summary>Each file the manifest lists, with its size; the manifest's own checks come later (<see cref="ReadManifest"/>).</summary>
+    private static Dictionary<string, long> ListedSizes(string manifestPath)
+    {
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllBytes(manifestPath)) is JsonObject { } manifest && manifest["files"] is JsonArray list)
+            {
+                foreach (var file in list)
+                {
+                    if (file?["path"]?.GetValue<string>() is { } path && file["bytes"] is { } bytes)
+                    {
+                        sizes[path] = bytes.GetValue<long>();
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        {
+            throw Refused($"manifest.json is not a readable manifest ({ex.Message}).", ex);
+        }
+
+        return sizes;
     }
 
     private static JsonObject ReadManifest(Dictionary<string, BackupFile> extracted, string target)

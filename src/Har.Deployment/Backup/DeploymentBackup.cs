@@ -84,12 +84,12 @@ public static partial class DeploymentBackup
         }
 
         var folder = Path.GetFullPath(directory);
-        Directory.CreateDirectory(folder);
+        CreatePrivateDirectory(folder);
         var now = registry.Time.GetUtcNow();
         RemoveInterruptedBackups(folder, now);
         var backupId = FilePrefix + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var staging = Path.Combine(folder, "." + backupId + ".staging");
-        Directory.CreateDirectory(staging);
+        CreatePrivateDirectory(staging);
         try
         {
             // 1. Frozen: no rollout command or analysis, no registration; the copies and the backup record agree.
@@ -424,9 +424,37 @@ public static partial class DeploymentBackup
         return new BackupFile(relative, Convert.ToHexStringLower(SHA256.HashData(content)), content.Length);
     }
 
+    /// <summary>
+    /// Creates a file only its owner can read or write (0600 on Unix): an archive holds the audit signing key by
+    /// default, so it is a secret on disk too (it was 0644, readable by any local user or any container mounting the
+    /// volume).
+    /// </summary>
+    internal static FileStream CreatePrivateFile(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        return new FileStream(path, options);
+    }
+
+    /// <summary>Creates a folder only its owner can enter (0700 on Unix) if it does not exist; an existing one is left as it is.</summary>
+    internal static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows() || Directory.Exists(path))
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
     private static void WriteArchive(string path, byte[] manifest, string staging, IReadOnlyList<BackupFile> files)
     {
-        using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+        using (var stream = CreatePrivateFile(path))
         {
             using (var gzip = new GZipStream(stream, CompressionLevel.Optimal, leaveOpen: true))
             using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true))

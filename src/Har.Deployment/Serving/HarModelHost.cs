@@ -260,7 +260,7 @@ internal sealed class HarModelHost : IModelVersionHost
                 resident[i].Baseline = new(medians[i], now);
             }
         }
-        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException or TimeoutException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             // A version was unloaded meanwhile, or a run failed: the last measurements stand until the next attempt.
         }

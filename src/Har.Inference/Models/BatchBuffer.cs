@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
@@ -22,6 +23,9 @@ internal sealed unsafe class BatchBuffer : IDisposable
     private readonly OrtValue[] _inputValues;
     private readonly OrtValue[] _outputValues;
     private readonly OrtIoBinding[] _bindings;
+    private readonly Lock _runGate = new();
+    private long _runStarted; // Stopwatch timestamp of the run in progress; 0 when none (under _runGate)
+    private bool _terminated; // the run in progress was told to stop (under _runGate)
 
     /// <summary>Makes the buffer and its bindings.</summary>
     /// <param name="session">The session the bindings run.</param>
@@ -106,11 +110,63 @@ internal sealed unsafe class BatchBuffer : IDisposable
     public Span<float> InputSlot(int index) => _input.AsSpan(index * WindowValues, WindowValues);
 
     /// <summary>Runs the first <paramref name="batch"/> windows of the input; returns their raw outputs.</summary>
+    /// <exception cref="TimeoutException">The run was stopped by <see cref="Terminate"/> (it ran past the model's run timeout, or the model is being disposed).</exception>
     public ReadOnlySpan<float> Run(int batch)
     {
-        // With a fixed batch axis there is one binding, of MaxBatch windows; the outputs past `batch` are not read.
-        _session.RunWithBinding(_runOptions, _bindings[_bindings.Length == 1 ? 0 : batch - 1]);
+        lock (_runGate)
+        {
+            _runStarted = Stopwatch.GetTimestamp();
+        }
+
+        try
+        {
+            // With a fixed batch axis there is one binding, of MaxBatch windows; the outputs past `batch` are not read.
+            _session.RunWithBinding(_runOptions, _bindings[_bindings.Length == 1 ? 0 : batch - 1]);
+        }
+        catch (OnnxRuntimeException ex) when (Volatile.Read(ref _terminated))
+        {
+            throw new TimeoutException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"The run of {batch} window(s) was stopped after {Stopwatch.GetElapsedTime(_runStarted).TotalSeconds:0.#} s: {TerminationReason}."), ex);
+        }
+        finally
+        {
+            lock (_runGate)
+            {
+                _runStarted = 0;
+                if (_terminated)
+                {
+                    // The flag stays set on the RunOptions until cleared; the next run must not inherit it.
+                    _runOptions.Terminate = false;
+                    _terminated = false;
+                }
+            }
+        }
+
         return _output.AsSpan(0, batch * Classes);
+    }
+
+    /// <summary>Why the last run was stopped (set with the terminate flag).</summary>
+    private string TerminationReason { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Stops the run in progress if it started more than <paramref name="limit"/> Stopwatch ticks before
+    /// <paramref name="now"/> (any run in progress when <paramref name="limit"/> is 0): ONNX Runtime checks the flag
+    /// between the graph's nodes, and <see cref="Run"/> then throws <see cref="TimeoutException"/>.
+    /// </summary>
+    /// <returns>Whether a run was told to stop.</returns>
+    public bool Terminate(long now, long limit, string reason)
+    {
+        lock (_runGate)
+        {
+            if (_runStarted == 0 || _terminated || now - _runStarted < limit)
+            {
+                return false;
+            }
+
+            TerminationReason = reason;
+            Volatile.Write(ref _terminated, true);
+            _runOptions.Terminate = true;
+            return true;
+        }
     }
 
     public void Dispose()

@@ -129,7 +129,7 @@ public sealed partial class HarModel
             _metrics?.ObserveRun(batch);
             return buffer.Run(batch);
         }
-        catch (OnnxRuntimeException ex)
+        catch (Exception ex) when (ex is OnnxRuntimeException or TimeoutException)
         {
             ReportFailure(batch, ex);
             throw;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using Har.Inference.Metrics;
 using Har.Inference.Models;
@@ -34,6 +35,9 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     private readonly bool _logits;
     private readonly int _maxBatch;
     private readonly long _fileBytes;
+    private readonly Timer? _watchdog;
+    private readonly long _runLimit;
+    private readonly string _runLimitReason;
     private int _disposed;
 
     private HarModel(string modelPath, HarModelOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider)
@@ -70,6 +74,15 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
             var (inputName, outputName) = (_session.InputNames[0], _session.OutputNames[0]);
             var (session, maxBatch, card) = (_session, _maxBatch, Card);
             batcher = new MicroBatcher(this, _normalizer, () => new BatchBuffer(session, inputName, outputName, maxBatch, card.InputFrames, card.ChannelCount, card.ClassCount, card.FixedBatchSize), options, _maxBatch, Card.ClassCount, _time);
+            _batcher = batcher;
+
+            // The watchdog: a run (the warm-up's included) that takes longer than RunTimeout is stopped, on the
+            // monotonic clock whatever the TimeProvider, so a graph that never finishes cannot hold a worker, a
+            // caller or the load itself for ever.
+            _runLimit = (long)(options.RunTimeout.TotalSeconds * Stopwatch.Frequency);
+            _runLimitReason = $"it ran longer than HarModelOptions.RunTimeout ({options.RunTimeout})";
+            var period = TimeSpan.FromTicks(Math.Clamp(options.RunTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
+            _watchdog = new Timer(static s => ((HarModel)s!).Watch(), this, period, period);
 
             // Warm-up: every buffer runs its smallest and largest batch once, so the first caller pays nothing. The
             // first run's windows are varied probes, and its outputs must be what the card says they are.
@@ -99,7 +112,6 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
                 Log.FixedBatchAxis(_logger, Card.ToString(), inputName, Card.FixedBatchSize);
             }
 
-            _batcher = batcher;
             _observers = [.. options.Observers];
             if (options.EnableMetrics)
             {
@@ -110,11 +122,32 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
             IsReady = true;
             Log.ModelLoaded(_logger, Card.ToString(), ModelPath, options.Workers, _maxBatch, warmUp.TotalMilliseconds);
         }
+        catch (TimeoutException ex)
+        {
+            _watchdog?.Dispose();
+            batcher?.Dispose();
+            _session.Dispose();
+            throw new ModelCardException(null, $"Model {Card} did not finish its warm-up: {ex.Message} Expected a graph that scores a batch of windows well within that.", ex);
+        }
         catch
         {
+            _watchdog?.Dispose();
             batcher?.Dispose();
             _session.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The watchdog's tick: stops every run that has taken longer than the run timeout.</summary>
+    private void Watch()
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var buffer in _batcher.Buffers)
+        {
+            if (buffer.Terminate(now, _runLimit, _runLimitReason))
+            {
+                Log.RunStopped(_logger, Card.ToString(), _runLimitReason);
+            }
         }
     }
 
@@ -307,7 +340,17 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
         }
 
         IsReady = false;
+        _watchdog?.Dispose();
         _shutdown.Cancel();
+
+        // A run in progress is stopped rather than waited for: disposing (a host shutting down, a version unloaded)
+        // must not hang on a graph that takes long.
+        var now = Stopwatch.GetTimestamp();
+        foreach (var buffer in _batcher.Buffers)
+        {
+            buffer.Terminate(now, 0, "the model is being disposed");
+        }
+
         _batcher.Dispose();
         _session.Dispose();
         _shutdown.Dispose();

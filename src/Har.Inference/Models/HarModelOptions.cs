@@ -59,6 +59,17 @@ public sealed class HarModelOptions
     [Range(0.0, 1.0)]
     public float UncertaintyThreshold { get; set; } = 0.70f;
 
+    /// <summary>
+    /// Gets or sets how long one ONNX Runtime run (a batch of windows, the load's warm-up runs included) may take
+    /// before it is stopped: its windows then fail with <see cref="TimeoutException"/> (and the load with
+    /// <see cref="ModelCardException"/>), so a graph that never finishes — a runaway loop, a model far too large for the
+    /// machine — cannot hold a worker, its callers, a rollout or a shutdown. Measured on the monotonic clock, whatever
+    /// the <see cref="TimeProvider"/>; ONNX Runtime stops between the graph's nodes.
+    /// </summary>
+    /// <value>The default value is 30 seconds (the bundled models score a batch of 16 windows in milliseconds).</value>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
+    public TimeSpan RunTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Gets or sets whether Prometheus metrics are recorded.</summary>
     /// <value>The default value is <see langword="true"/>.</value>
     public bool EnableMetrics { get; set; } = true;

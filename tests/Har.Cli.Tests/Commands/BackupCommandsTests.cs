@@ -14,6 +14,46 @@ public sealed class BackupCommandsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
+    [Theory]
+    [InlineData("../escaped/pwned")]
+    [InlineData("/tmp/har-cli-escaped-pwned")]
+    [InlineData("har-backup-notatime")]
+    public async Task CreateFromService_BackupIdThatIsNotAnArchiveName_RefusedAndNothingWritten(string backupId)
+    {
+        // Found from outside: the CLI wrote the downloaded archive to Path.Combine(--out, backup_id + ".tar.gz"), with
+        // the id as the service (or anyone between it and a plain http:// URL) sent it: outside --out, exit 0.
+        var body = "not an archive"u8.ToArray();
+        var summary = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["backup_id"] = backupId, ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body)),
+            ["audit_entries"] = 1, ["files"] = 1, ["labelled_windows"] = 0, ["current_version"] = "1.0.0",
+        });
+        var port = Har.Testing.LoopbackPorts.FreeRun();
+        using var listener = new System.Net.HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var served = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            context.Response.StatusCode = 201;
+            context.Response.ContentType = "application/gzip";
+            context.Response.Headers.Add("Har-Backup-Summary", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(summary)));
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        });
+        var output = Path.Combine(_root, "out", "inner");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("backup", "create", "--service", $"http://127.0.0.1:{port}", "--api-key", "k", "--out", output);
+        await served.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(code != 0, $"exit {code}: {stdout}{stderr}");
+        Assert.Contains("the service named the backup", stderr, StringComparison.Ordinal);
+        Assert.Contains("Nothing was written", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists("/tmp/har-cli-escaped-pwned.tar.gz"));
+        Assert.False(Directory.Exists(Path.Combine(_root, "out", "escaped")));
+        Assert.True(!Directory.Exists(output) || !Directory.EnumerateFileSystemEntries(output).Any(), "nothing in --out");
+    }
+
     [Fact]
     public async Task BackupOfADataFolder_VerifiesAndRestores_AfterGateAndApprovalRefusals()
     {

@@ -312,6 +312,82 @@ public sealed class DeploymentBackupTests : IDisposable
         Assert.Contains("recorded in backup.created", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false, "is 4194304 bytes where its manifest lists 10")]
+    [InlineData(true, "begins with 'registry/v1.0.0/model.onnx', not manifest.json")]
+    public void Restore_EntryLargerThanTheManifestSaysOrBeforeIt_RefusedBeforeItIsWritten(bool manifestLast, string expected)
+    {
+        // A decompression bomb: a small archive whose entry unpacks to far more than its manifest lists (it used to be
+        // written in full, 1 GiB from a 1 MB archive, before anything was checked).
+        var manifest = System.Text.Encoding.UTF8.GetBytes("{\"format\":\"har-backup/1\",\"files\":[{\"path\":\"registry/v1.0.0/model.onnx\",\"sha256\":\"00\",\"bytes\":10}]}");
+        (string, byte[]) bomb = ("registry/v1.0.0/model.onnx", new byte[4 << 20]);
+        var archive = manifestLast ? Archive(bomb, ("manifest.json", manifest)) : Archive(("manifest.json", manifest), bomb);
+        var target = Path.Combine(_env.Root, "bomb-target");
+
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(archive, target));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(target));
+        Assert.True(new FileInfo(archive).Length < 64 << 10, "the archive is small");
+    }
+
+    [Fact]
+    public async Task Restore_PublishesTheFolderOnlyOnceVerified_AndClearsTheWorkOfAKilledRestore()
+    {
+        // A restore killed part-way left its folder behind, complete-looking or half written, and a service started on
+        // it. Now the work happens in a sibling folder renamed into place at the end; a killed restore leaves only that
+        // sibling, which the next restore into the same target removes.
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        var parent = Path.Combine(_env.Root, "volumes");
+        var killed = Path.Combine(parent, ".data.restoring-0badf00d");
+        Directory.CreateDirectory(Path.Combine(killed, "audit"));
+        File.WriteAllText(Path.Combine(killed, "audit", "entries.log"), "half written");
+
+        // A failing restore (a tampered copy) leaves neither the target nor its work.
+        var entries = Read(backup.ArchivePath);
+        entries["registry/current"] = [(byte)'x'];
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(Archive([.. entries.Select(e => (e.Key, e.Value))]), Path.Combine(parent, "data")));
+        Assert.Contains("registry/current", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(parent));
+
+        Directory.CreateDirectory(killed);
+        DeploymentBackup.Restore(backup.ArchivePath, Path.Combine(parent, "data"), _key.ToVerifierKey(), "carol");
+
+        Assert.Equal(["data"], Directory.EnumerateFileSystemEntries(parent).Select(Path.GetFileName));
+        Assert.True(File.Exists(Path.Combine(parent, "data", "registry", "current")));
+        using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(parent, "data", "audit"), EnableMetrics = false });
+        Assert.Equal("backup.restored", ((AuditEvent)log.Get(log.Count - 1).Record).EventType);
+    }
+
+    [Fact]
+    public void Restore_EntryTheManifestDoesNotList_Refused()
+    {
+        var manifest = System.Text.Encoding.UTF8.GetBytes("{\"files\":[]}");
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(Archive(("manifest.json", manifest), ("registry/extra.bin", [1, 2])), Path.Combine(_env.Root, "x")));
+        Assert.Contains("holds 'registry/extra.bin', which its manifest does not list", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CreateAndRestore_ArchiveAndRestoredSigningKey_AreReadableByTheirOwnerOnly()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Skip("Unix file modes");
+            return;
+        }
+
+        var keyFile = Path.Combine(_env.Root, "audit.key");
+        _key.Save(keyFile);
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key, SigningKeyFile = keyFile }, Ct);
+
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Assert.Equal(OwnerOnly, File.GetUnixFileMode(backup.ArchivePath));
+        Assert.Equal(OwnerOnly | UnixFileMode.UserExecute, File.GetUnixFileMode(Backups));
+        var target = Path.Combine(_env.Root, "restored");
+        DeploymentBackup.Restore(backup.ArchivePath, target);
+        Assert.Equal(OwnerOnly, File.GetUnixFileMode(Path.Combine(target, "keys", "audit.key")));
+    }
+
     private static string DeploymentBackupTestsHash(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
 
     private string Archive(params (string Name, byte[] Bytes)[] files)

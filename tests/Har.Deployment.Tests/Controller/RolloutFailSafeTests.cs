@@ -125,6 +125,29 @@ public sealed class RolloutFailSafeTests : IDisposable
     }
 
     [Fact]
+    public async Task Start_CandidateWhoseWarmUpNeverFinishes_EndsFailedOnTheChampion_AndTheControllerTakesTheNextCommand()
+    {
+        // A valid card on a graph that counts a Loop to 10^15 before its output (found from outside: POST /v1/rollouts
+        // never answered, abort, rollback and backups waited behind it, SIGTERM did not stop the process, and a
+        // restart resumed the same load). The run timeout stops its warm-up.
+        var path = Path.Combine(_env.Root, "slow-1.2.0.onnx");
+        File.WriteAllBytes(path, OnnxModelEditor.WithKey(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "slow-loop-1.0.0.onnx")), "har.model_version", "1.2.0"));
+        _env.Registry.Register(path, new ModelRegistrationOptions { Deployer = "tester" });
+        var serving = TestRegistry.ServingOptions();
+        serving.Model.RunTimeout = TimeSpan.FromSeconds(1);
+        _env.UsePipeline(serving);
+        await using var c = await _env.OpenAsync();
+
+        var status = await c.ExecuteAsync(RolloutCommand.Start("1.2.0", "canary", "alice", "try")).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(RolloutPhase.Failed, status.Phase);
+        Assert.Contains("did not finish its warm-up", status.Message, StringComparison.Ordinal);
+        Assert.Contains("HarModelOptions.RunTimeout (00:00:01)", status.Message, StringComparison.Ordinal);
+        Assert.Equal(TestRegistry.Champion, (await _env.PredictAsync("d", new float[200 * 6])).ModelVersion);
+        Assert.Equal(RolloutPhase.Progressing, (await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "next")).WaitAsync(TimeSpan.FromMinutes(3))).Phase);
+    }
+
+    [Fact]
     public async Task Open_PersistedRolloutToAnUnservableCandidate_EndsFailedOnTheChampion()
     {
         // The state an older build left behind: a canary at 10 % to a 128-window candidate (it crashed every restart).

@@ -41,6 +41,13 @@ internal sealed class TestRegistry : IDisposable
     /// <summary>Gets the serving pipeline on the registry (opened on first use, on the current version).</summary>
     public ServingPipeline Pipeline => _pipeline ??= ServingPipeline.Open(Registry, ServingOptions(), timeProvider: Time);
 
+    /// <summary>Opens the pipeline with <paramref name="options"/> instead of <see cref="ServingOptions()"/> (before its first use).</summary>
+    public void UsePipeline(ServingOptions options)
+    {
+        Assert.Null(_pipeline);
+        _pipeline = ServingPipeline.Open(Registry, options, timeProvider: Time);
+    }
+
     public static ServingOptions ServingOptions()
     {
         var o = new ServingOptions { MetricsRegistry = Metrics.NewCustomRegistry() };

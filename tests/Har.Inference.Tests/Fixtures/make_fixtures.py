@@ -154,6 +154,57 @@ class ContextProbe(nn.Module):
         return torch.softmax(self.head(f), dim=1)
 
 
+def export_slow_loop(file, trips, on_input=False):
+    """A graph with a valid card whose every run first counts a Loop to `trips` (10^15: it never finishes), then
+    returns softmax(mean over time of the input @ W): what a runaway candidate looks like to the runtime. With
+    on_input, the count is relu(max(input) - 10) * `trips` instead: 0 for every window within 10 standard deviations
+    of the card's mean (the load's probe windows, realistic data), practically endless for one holding a value beyond."""
+    if ONLY and file not in ONLY:
+        return
+    import numpy as np
+    from onnx import helper, numpy_helper, TensorProto
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
+        [numpy_helper.from_array(np.array([0.0], dtype=np.float32), "one")])
+    rng = np.random.default_rng(11)
+    count = []
+    inits = [numpy_helper.from_array(np.array(trips, dtype=np.int64), "M")]
+    if on_input:
+        count = [helper.make_node("ReduceMax", ["input"], ["peak"], keepdims=0),
+                 helper.make_node("Sub", ["peak", "ten"], ["excess"]),
+                 helper.make_node("Relu", ["excess"], ["over"]),
+                 helper.make_node("Mul", ["over", "scale"], ["scaled"]),
+                 helper.make_node("Cast", ["scaled"], ["M"], to=TensorProto.INT64)]
+        inits = [numpy_helper.from_array(np.array(10.0, dtype=np.float32), "ten"),
+                 numpy_helper.from_array(np.array(float(trips), dtype=np.float32), "scale")]
+    graph = helper.make_graph(
+        count + [helper.make_node("Loop", ["M", "cond", "v0"], ["counted"], body=body),
+         helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=0),
+         helper.make_node("MatMul", ["mean", "W"], ["z"]),
+         helper.make_node("Add", ["z", "counted"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["output"], axis=1)],
+        "slow",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 200, 6])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 12])],
+        inits + [numpy_helper.from_array(np.array(True), "cond"),
+         numpy_helper.from_array(np.array([0.0], dtype=np.float32), "v0"),
+         numpy_helper.from_array(rng.standard_normal((6, 12)).astype(np.float32), "W")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    for k, v in card(file.rsplit("-", 1)[0], "1.0.0", "probabilities", 72).items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    onnx.checker.check_model(m)
+    path = os.path.join(HERE, file)
+    onnx.save_model(m, path)
+    print("%-36s %6d bytes" % (file, os.path.getsize(path)))
+
+
 def main():
     torch.manual_seed(7)
     probs = nn.Sequential(Tiny(6, 12), nn.Softmax(dim=1))
@@ -202,6 +253,10 @@ def main():
     fixed = nn.Sequential(Tiny(6, 12), nn.Softmax(dim=1))
     export("tiny-fixed1-1.0.0.onnx", fixed, card("tiny-fixed1", "1.0.0", "probabilities", params(fixed)), fixed_batch=1)
     export("tiny-fixed4-1.0.0.onnx", fixed, card("tiny-fixed4", "1.0.0", "probabilities", params(fixed)), fixed_batch=4)
+
+    # A runaway graph (a Loop of 10^15 iterations before its output): stopped by HarModelOptions.RunTimeout.
+    export_slow_loop("slow-loop-1.0.0.onnx", 10 ** 15)
+    export_slow_loop("slow-on-input-1.0.0.onnx", 10 ** 12, on_input=True)
 
     # Context: the graph reads the 200 frames before each 200-frame window (input [N, 400, 6]). Analytic, no random
     # weights; softmax(z) with z[0] = 10 * mean(u[0..199]) (the context frames), z[1] = 10 * mean(u[200..399]) (the

@@ -250,7 +250,7 @@ public sealed class BackupRestoreTests
             await AssertRefusedAsync(Rewrite(archive, root, "audit", (name, bytes) => name == "audit/entries.log" ? Flip(bytes, bytes.Length / 2) : bytes, fixManifest: true), "audit log does not verify");
 
             // 4. A file that is not in the manifest.
-            await AssertRefusedAsync(Rewrite(archive, root, "extra", (name, bytes) => bytes, fixManifest: false, extra: "registry/v9.9.9/model.onnx"), "registry/v9.9.9/model.onnx is in the archive but not in its manifest");
+            await AssertRefusedAsync(Rewrite(archive, root, "extra", (name, bytes) => bytes, fixManifest: false, extra: "registry/v9.9.9/model.onnx"), "holds 'registry/v9.9.9/model.onnx', which its manifest does not list");
 
             // 5. Not a backup at all.
             var garbage = Path.Combine(root, "garbage.tar.gz");

@@ -66,6 +66,29 @@ public sealed class DuplicateMemberTests
 
         var end = card.WindowLength * 2;
         await AssertRepeatedAsync(labeller, "/v1/feedback", $"{{\"labels\":[{{\"stream_id\":\"dup-1\",\"activity\":\"WALKING\",\"activity\":\"SITTING\",\"start_frame\":0,\"end_frame\":{end}}}]}}", "activity");
+        // The same member in another case (found from outside: "STREAM_ID" after "stream_id" on /v1/predict attributed
+        // the windows to the second; "ACTIVITY" and misspelt members of a label were silently ignored).
+        foreach (var (json, expected) in new[]
+        {
+            ($"{{\"labels\":[{{\"stream_id\":\"dup-1\",\"activity\":\"WALKING\",\"ACTIVITY\":\"SITTING\",\"start_frame\":0,\"end_frame\":{end}}}]}}", "'ACTIVITY' is written in another case than 'activity'"),
+            ($"{{\"labels\":[{{\"stream_id\":\"dup-1\",\"activty\":\"WALKING\",\"start_frame\":0,\"end_frame\":{end}}}]}}", "'activty' is not a member of this body; remove it. Expected stream_id, activity"),
+            ($"{{\"labels\":[{{\"stream_id\":\"dup-1\",\"activity\":\"WALKING\",\"start_frame\":0,\"end_frame\":{end}}}],\"note\":1}}", "'note' is not a member of this body; remove it. Expected labels"),
+        })
+        {
+            using var refused = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json(json), Ct);
+            var body = await refused.Content.ReadAsStringAsync(Ct);
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{json}: {(int)refused.StatusCode} {body}");
+            Assert.Contains(expected, body, StringComparison.Ordinal);
+        }
+
+        var window = string.Join(",", Enumerable.Repeat("0.1", card.WindowLength * card.ChannelCount));
+        using (var predict = await labeller.PostAsync("/v1/predict", ServiceFixture.Json($"{{\"stream_id\":\"dupA\",\"STREAM_ID\":\"dupB\",\"windows\":[[{window}]]}}"), Ct))
+        {
+            var body = await predict.Content.ReadAsStringAsync(Ct);
+            Assert.True(predict.StatusCode == HttpStatusCode.BadRequest, $"predict: {(int)predict.StatusCode} {body}");
+            Assert.Contains("'stream_id' appears twice (member names are matched ignoring case)", body, StringComparison.Ordinal);
+        }
+
         using (var once = await labeller.PostAsync("/v1/feedback", ServiceFixture.Json($"{{\"labels\":[{{\"stream_id\":\"dup-1\",\"activity\":\"WALKING\",\"start_frame\":0,\"end_frame\":{end}}}]}}"), Ct))
         {
             var body = await once.Content.ReadAsStringAsync(Ct);

@@ -1,0 +1,65 @@
+namespace Har.Service.Tests.FailSafe;
+
+/// <summary>
+/// An operator mistake found from outside: a second service started on a data folder another one serves came up
+/// "degraded" (blaming the disk), then answered nothing — every health check and request queued behind the audit
+/// log's lock for up to 150 s — and ignored SIGTERM. It must refuse at start, naming the folder, and leave the first
+/// one untouched.
+/// </summary>
+public sealed class DataFolderInUseTests
+{
+    [Fact]
+    public async Task RegistryLostWhileStopped_TheServiceRefusesToStartInsteadOfSeedingBesideTheLog()
+    {
+        // Found from outside: with registry/ deleted while the service was stopped, it re-seeded its bundled models,
+        // served 1.0.0 and appended new registrations to a log that recorded 31 versions with 1.3.0 current.
+        var ct = TestContext.Current.CancellationToken;
+        await using var first = await ServiceProcess.StartAsync(cancellationToken: ct);
+        await first.KillAsync();
+        Directory.Delete(Path.Combine(first.DataDirectory, "registry"), recursive: true);
+
+        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string>
+            {
+                ["Har:Service:DataDirectory"] = first.DataDirectory,
+                ["Har:ModelsDirectory"] = first.ModelsDirectory,
+                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
+                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
+                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            },
+            ct);
+
+        Assert.True(exit == 2, $"exit {exit}: {output}");
+        Assert.Contains("holds no registered version, but its audit log", output, StringComparison.Ordinal);
+        Assert.Contains("the registry was lost while its log was kept", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(first.DataDirectory, "registry")) && Directory.EnumerateDirectories(Path.Combine(first.DataDirectory, "registry"), "v*").Any(), "nothing was seeded");
+    }
+
+    [Fact]
+    public async Task SecondServiceOnTheSameDataFolder_RefusesAtStartNamingIt_AndTheFirstKeepsServing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var first = await ServiceProcess.StartAsync(cancellationToken: ct);
+        var keysBefore = Directory.GetFiles(first.DataDirectory, "*", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToArray();
+
+        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string>
+            {
+                ["Har:Service:DataDirectory"] = first.DataDirectory,
+                ["Har:ModelsDirectory"] = first.ModelsDirectory,
+                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
+                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
+                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            },
+            ct);
+
+        Assert.True(exit == 2, $"exit {exit}: {output}");
+        Assert.Contains("is in use by another Har.Service (its audit log", output, StringComparison.Ordinal); // a JSON log line: quotes escaped
+        Assert.Contains(first.DataDirectory, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("is the data volume writable", output, StringComparison.Ordinal);
+        Assert.Equal(keysBefore, Directory.GetFiles(first.DataDirectory, "*", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToArray());
+        using var client = first.CreateClient(first.OperatorKey);
+        using var ready = await client.GetAsync("/ready", ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+    }
+}
