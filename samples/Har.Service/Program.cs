@@ -177,7 +177,17 @@ app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapServiceEndpoints();
 
-app.Run();
+try
+{
+    app.Run();
+}
+catch (OperationCanceledException) when (Environment.ExitCode != 0)
+{
+    // A background service failed while the host was starting (ControllerLoop: a damaged registry pointer, an
+    // unreadable rollout state), which cancels Kestrel's bind: the failure is logged with its cause; exit with its code
+    // instead of an unhandled exception (SIGABRT and a core dump).
+}
+
 return Environment.ExitCode; // 1 when a background service failed and stopped the host (ControllerLoop), not a clean 0
 
 /// <summary>Every route of the service (also what <c>--list-routes</c> prints and the OpenAPI document describes).</summary>

@@ -205,7 +205,15 @@ public sealed class ServiceOptions
     /// <summary>Whether the operator who started a rollout may also approve it (when approvals are required). Off by default: four eyes.</summary>
     public bool StarterMayApprove { get; set; }
 
-    /// <summary>Largest accepted request body in bytes; larger bodies get 413.</summary>
+    /// <summary>
+    /// Largest model upload (<c>POST /v1/models</c>, operators only) in bytes; larger uploads get 413. Separate from
+    /// <see cref="MaxRequestBodyBytes"/> so that a model of some megabytes does not raise the limit every prediction body,
+    /// anonymous ones included, is held to.
+    /// </summary>
+    [Range(1024, 2L * 1024 * 1024 * 1024 - 1)]
+    public long MaxModelUploadBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Largest accepted request body in bytes (model uploads: <see cref="MaxModelUploadBytes"/>); larger bodies get 413.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
 

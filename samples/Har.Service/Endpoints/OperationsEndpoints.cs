@@ -216,8 +216,15 @@ internal static class OperationsEndpoints
         return null;
     }
 
-    private static async Task<IResult> RegisterAsync(HttpRequest request, ModelRegistry registry, CancellationToken ct)
+    private static async Task<IResult> RegisterAsync(HttpRequest request, ModelRegistry registry, Microsoft.Extensions.Options.IOptions<ServiceOptions> options, CancellationToken ct)
     {
+        // A model is larger than any prediction body: uploads (operators only) have their own limit, so raising it does
+        // not raise the one every anonymous prediction body is held to (a 7.6 MB model was 413 at the shared 4 MiB).
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = options.Value.MaxModelUploadBytes;
+        }
+
         // Before the upload is stored: nothing is written for a request that would be refused.
         if (CheckRegistrationQuery(request) is { } badQuery)
         {

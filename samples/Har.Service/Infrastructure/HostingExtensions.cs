@@ -332,7 +332,7 @@ internal static partial class HostingExtensions
                 403 => ForbiddenDetail(ctx.HttpContext),
                 404 => "No such resource.",
                 405 => "This method is not allowed on this resource.",
-                413 => "The request body is larger than the service accepts.",
+                413 => "The request body is larger than the service accepts (Har:Service:MaxRequestBodyBytes; model uploads: Har:Service:MaxModelUploadBytes).",
                 415 => "The content type is not supported by this endpoint.",
                 _ => null,
             };
@@ -366,7 +366,7 @@ internal static partial class HostingExtensions
         // An acknowledged audit entry is damaged: not the client's fault, and not to be retried; the operator repairs the log.
         Har.Audit.AuditLogCorruptedException c => (500, "Audit log damaged", $"The audit log is damaged at entry {c.EntryIndex}; an operator must run 'har audit repair'. Nothing was changed."),
         Har.Audit.AuditRecordException a => (400, "Invalid audit record", a.Message),
-        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.Message),
+        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "Request body too large" : "Bad request", b.StatusCode == 413 ? $"{b.Message} (Har:Service:MaxRequestBodyBytes; model uploads: Har:Service:MaxModelUploadBytes)" : b.Message),
         System.Text.Json.JsonException j => (400, "Malformed JSON", j.Message),
 
         // System.Text.Json reading a string or member name that is not valid UTF-8 or holds a lone surrogate.

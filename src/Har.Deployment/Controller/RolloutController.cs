@@ -366,7 +366,12 @@ public sealed partial class RolloutController : IAsyncDisposable
             // The accuracy gate's labelled windows outlive the process, as the rollout state does.
             var journal = Path.Combine(files.Directory, FeedbackJournal.FileName);
             var (restored, skipped) = feedback.AttachJournal(journal);
-            if (restored + skipped > 0)
+            if (feedback.DamagedJournalCopy is { } copy)
+            {
+                // Labels cannot be collected again: damage is a Warning, with the file as it was kept beside it.
+                Log.FeedbackJournalDamaged(_logger, journal, skipped, copy, restored);
+            }
+            else if (restored + skipped > 0)
             {
                 Log.FeedbackRestored(_logger, restored, journal, skipped);
             }

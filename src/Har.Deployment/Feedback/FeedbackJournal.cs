@@ -42,10 +42,24 @@ internal sealed class FeedbackJournal : IDisposable
     /// <paramref name="capacity"/>. A line that does not parse — the last one, torn by a crash mid-write — is skipped and
     /// counted in <paramref name="skipped"/>.
     /// </summary>
-    public static FeedbackJournal Open(string path, int capacity, out List<ShippedLabel> windows, out int skipped)
+    /// <param name="path">The journal.</param>
+    /// <param name="capacity">The most windows kept.</param>
+    /// <param name="windows">The windows read.</param>
+    /// <param name="skipped">The lines that did not parse.</param>
+    /// <param name="keptAside">When more than a torn last line did not parse (damage: a disk, an editor, a bad copy), the
+    /// path of the copy of the file as it was, made before the journal is rewritten with the windows read; otherwise
+    /// <see langword="null"/>. Those labels cannot be collected again, so the file is not silently replaced.</param>
+    /// <param name="now">The time in the kept copy's name.</param>
+    public static FeedbackJournal Open(string path, int capacity, DateTimeOffset now, out List<ShippedLabel> windows, out int skipped, out string? keptAside)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         windows = Read(File.Exists(path) ? File.ReadLines(path) : [], capacity, out var lines, out skipped);
+        keptAside = null;
+        if (skipped > 1 || (skipped == 1 && Parse(File.ReadLines(path).LastOrDefault(l => l.Length > 0) ?? string.Empty) is not null))
+        {
+            keptAside = $"{path}.damaged-{now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture)}";
+            File.Copy(path, keptAside, overwrite: true);
+        }
 
         var journal = new FeedbackJournal(path, capacity, lines);
         if (lines > 2L * capacity || skipped > 0)

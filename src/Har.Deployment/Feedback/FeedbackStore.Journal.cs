@@ -21,11 +21,18 @@ public sealed partial class FeedbackStore
             throw new InvalidOperationException($"The feedback store already keeps its labelled windows in '{_journal.Path}'.");
         }
 
-        var journal = FeedbackJournal.Open(path, Limits.LabelledWindows, out var windows, out var skipped);
+        var journal = FeedbackJournal.Open(path, Limits.LabelledWindows, _time.GetUtcNow(), out var windows, out var skipped, out var keptAside);
         var restored = Import(windows); // not journaled again: the journal is attached after
         _journal = journal;
+        DamagedJournalCopy = keptAside;
         return (restored, skipped);
     }
+
+    /// <summary>
+    /// Gets where <see cref="AttachJournal"/> kept a copy of a damaged journal (more than a torn last line unreadable)
+    /// before rewriting it with the windows it could read, or <see langword="null"/>.
+    /// </summary>
+    internal string? DamagedJournalCopy { get; private set; }
 
     /// <summary>
     /// The labelled windows this store holds, oldest first, as the journal writes them (for a backup: the accuracy gate's

@@ -55,6 +55,9 @@ internal static partial class Log
     [LoggerMessage(40, LogLevel.Information, "Feedback: {Restored} labelled windows restored from {Path} for the accuracy gate ({Skipped} unreadable records skipped)")]
     public static partial void FeedbackRestored(ILogger logger, int restored, string path, int skipped);
 
+    [LoggerMessage(44, LogLevel.Warning, "Feedback journal {Path}: {Skipped} records did not parse (damage, not a line torn by a crash); the file as it was is kept as {Copy}, and the {Restored} labelled windows that could be read are restored for the accuracy gate")]
+    public static partial void FeedbackJournalDamaged(ILogger logger, string path, int skipped, string copy, int restored);
+
     [LoggerMessage(41, LogLevel.Warning, "Feedback: the windows replica {Replica} labelled since its last round could not be written to {Path} at shutdown; the fleet's accuracy gate will not count them")]
     public static partial void FeedbackNotWritten(ILogger logger, string replica, string path, Exception exception);
 }

@@ -57,6 +57,7 @@ public sealed class FeedbackJournalTests : IDisposable
 
         var restarted = NewStore(_ => null);
         Assert.Equal((2, 1), restarted.AttachJournal(JournalPath));
+        Assert.Null(restarted.DamagedJournalCopy); // a torn last line is what a crash leaves: not damage
         FeedbackStoreTests.Record(restarted, "d2", "1.0.0", PredictionRole.Served, [0], [2]);
         Assert.Equal(1, restarted.Report("d2", "STANDING", 0, Length));
         restarted.CloseJournal();
@@ -65,6 +66,30 @@ public sealed class FeedbackJournalTests : IDisposable
         Assert.Equal((3, 0), again.AttachJournal(JournalPath));
         Assert.Equal((3L, 2L), again.Accuracy("1.0.0"));
         again.CloseJournal();
+    }
+
+    [Fact]
+    public void ALineDamagedBeforeTheLast_IsWarnedAndTheFileKeptAsItWas()
+    {
+        // Found from outside: a journal damaged mid-file (not torn by a crash) was rewritten with what could be read,
+        // noted at Information only; those labels cannot be collected again.
+        var store = NewStore(_ => null);
+        store.AttachJournal(JournalPath);
+        FeedbackStoreTests.Record(store, "d1", "1.0.0", PredictionRole.Served, [0, 64, 128], [0, 1, 2]);
+        Assert.Equal(3, store.Report("d1", "WALKING", 0, 256));
+        store.CloseJournal();
+        var lines = File.ReadAllLines(JournalPath);
+        lines[1] = "{\"Truth\":\"WAL##damaged";
+        File.WriteAllLines(JournalPath, lines);
+        var original = File.ReadAllBytes(JournalPath);
+
+        var restarted = NewStore(_ => null);
+        Assert.Equal((2, 1), restarted.AttachJournal(JournalPath));
+
+        Assert.NotNull(restarted.DamagedJournalCopy);
+        Assert.Equal(original, File.ReadAllBytes(restarted.DamagedJournalCopy));
+        Assert.Equal(2, File.ReadAllLines(JournalPath).Count(l => l.Length > 0)); // rewritten with the readable windows
+        restarted.CloseJournal();
     }
 
     [Fact]

@@ -36,6 +36,34 @@ public sealed class DataFolderInUseTests
     }
 
     [Fact]
+    public async Task RegistryPointerDamagedWhileStopped_ExitsWithCode1AndTheCause_NotAnAbort()
+    {
+        // Found from outside: a damaged registry/current (or rollout state) failed the rollout loop while the host was
+        // starting, which cancelled Kestrel's bind: an unhandled TaskCanceledException, SIGABRT and a core dump, while
+        // the log said "stops with exit code 1".
+        var ct = TestContext.Current.CancellationToken;
+        await using var first = await ServiceProcess.StartAsync(cancellationToken: ct);
+        await first.KillAsync();
+        await File.WriteAllTextAsync(Path.Combine(first.DataDirectory, "registry", "current"), "garbage", ct);
+
+        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string>
+            {
+                ["Har:Service:DataDirectory"] = first.DataDirectory,
+                ["Har:ModelsDirectory"] = first.ModelsDirectory,
+                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
+                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
+                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            },
+            ct);
+
+        Assert.True(exit == 1, $"exit {exit}: {output}");
+        Assert.Contains("The registry pointer", output, StringComparison.Ordinal);
+        Assert.Contains("expected a version folder name", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SecondServiceOnTheSameDataFolder_RefusesAtStartNamingIt_AndTheFirstKeepsServing()
     {
         var ct = TestContext.Current.CancellationToken;
