@@ -198,12 +198,47 @@ internal static class AuditEndpoints
         }, null);
     }
 
+    /// <summary>The most record bytes one page holds: past it the page ends early, with its next_page.</summary>
+    internal const long MaxPageBytes = 8L << 20;
+
+    /// <summary>The most entries read from the log at a time while a page is filled.</summary>
+    private const int ReadChunk = 8;
+
+    /// <summary>The largest record the service's log takes (AuditLogOptions.MaxRecordBytes' default): how much of the page one entry may fill.</summary>
+    private const long RecordBytesEstimate = 1L << 20;
+
     private static IResult Query(AuditLog log, AuditQuery query)
     {
-        AuditPage result;
+        // A page is bounded by bytes as well as by entries: 1,000 records of up to 1 MiB each made one answer of about
+        // 1 GB, and a few concurrent auditor queries exhausted the heap (found from outside: 500 OutOfMemoryException,
+        // RSS at the pod's 2 GiB limit). The log is read a few entries at a time, and the page ends once it holds
+        // MaxPageBytes of records (at least one entry), with next_page where it stopped.
+        var entries = new List<JsonObject>();
+        long bytes = 0;
+        var token = query.PageToken;
+        string? next;
         try
         {
-            result = log.Query(query);
+            while (true)
+            {
+                // As many entries as fit in what is left of the page's bytes, were each the largest a record may be
+                // (at least one): a page ends at most one record past its bound.
+                var fit = (int)Math.Clamp((MaxPageBytes - bytes) / RecordBytesEstimate, 1, ReadChunk);
+                var chunk = log.Query(Copy(query, token, Math.Min(fit, query.PageSize - entries.Count)));
+                next = chunk.NextPageToken;
+                foreach (var entry in chunk.Entries)
+                {
+                    entries.Add(ToJson(entry));
+                    bytes += entry.CanonicalJson.Length;
+                }
+
+                if (next is null || entries.Count >= query.PageSize || bytes >= MaxPageBytes)
+                {
+                    break;
+                }
+
+                token = next;
+            }
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
@@ -212,10 +247,25 @@ internal static class AuditEndpoints
 
         return Results.Ok(new
         {
-            entries = result.Entries.Select(ToJson).ToArray(),
-            next_page = result.NextPageToken,
+            entries,
+            next_page = next,
         });
     }
+
+    private static AuditQuery Copy(AuditQuery q, string? pageToken, int pageSize) => new()
+    {
+        EventType = q.EventType,
+        EntityType = q.EntityType,
+        EntityId = q.EntityId,
+        Actor = q.Actor,
+        Kind = q.Kind,
+        Severity = q.Severity,
+        MinimumSeverity = q.MinimumSeverity,
+        From = q.From,
+        To = q.To,
+        PageToken = pageToken,
+        PageSize = pageSize,
+    };
 
     private static string Bounded(string text) => text.Length <= 32 ? text : text[..32] + "…";
 
