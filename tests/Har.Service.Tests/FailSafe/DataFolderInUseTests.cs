@@ -1,13 +1,26 @@
 namespace Har.Service.Tests.FailSafe;
 
 /// <summary>
-/// An operator mistake found from outside: a second service started on a data folder another one serves came up
-/// "degraded" (blaming the disk), then answered nothing — every health check and request queued behind the audit
-/// log's lock for up to 150 s — and ignored SIGTERM. It must refuse at start, naming the folder, and leave the first
-/// one untouched.
+/// Starting on a data folder that is not fit to serve, found from outside as operator mistakes and crashes: a folder
+/// another service serves (the second one came up "degraded", answered nothing and ignored SIGTERM), a registry lost
+/// beside its audit log (the bundled models were seeded again and served), a damaged registry pointer (SIGABRT). Each
+/// must stop the start with an exit code and the cause, changing nothing.
 /// </summary>
 public sealed class DataFolderInUseTests
 {
+    /// <summary>Starts a second service on <paramref name="first"/>'s data and models folders (its own key) until it exits.</summary>
+    private static Task<(int ExitCode, string Output)> RunOnTheSameFolderAsync(ServiceProcess first, CancellationToken ct) =>
+        ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string>
+            {
+                ["Har:Service:DataDirectory"] = first.DataDirectory,
+                ["Har:ModelsDirectory"] = first.ModelsDirectory,
+                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
+                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
+                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
+            },
+            ct);
+
     [Fact]
     public async Task RegistryLostWhileStopped_TheServiceRefusesToStartInsteadOfSeedingBesideTheLog()
     {
@@ -18,16 +31,7 @@ public sealed class DataFolderInUseTests
         await first.KillAsync();
         Directory.Delete(Path.Combine(first.DataDirectory, "registry"), recursive: true);
 
-        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
-            new Dictionary<string, string>
-            {
-                ["Har:Service:DataDirectory"] = first.DataDirectory,
-                ["Har:ModelsDirectory"] = first.ModelsDirectory,
-                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
-                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
-                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
-            },
-            ct);
+        var (exit, output) = await RunOnTheSameFolderAsync(first, ct);
 
         Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains("holds no registered version, but its audit log", output, StringComparison.Ordinal);
@@ -46,16 +50,7 @@ public sealed class DataFolderInUseTests
         await first.KillAsync();
         await File.WriteAllTextAsync(Path.Combine(first.DataDirectory, "registry", "current"), "garbage", ct);
 
-        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
-            new Dictionary<string, string>
-            {
-                ["Har:Service:DataDirectory"] = first.DataDirectory,
-                ["Har:ModelsDirectory"] = first.ModelsDirectory,
-                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
-                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
-                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
-            },
-            ct);
+        var (exit, output) = await RunOnTheSameFolderAsync(first, ct);
 
         Assert.True(exit == 1, $"exit {exit}: {output}");
         Assert.Contains("The registry pointer", output, StringComparison.Ordinal);
@@ -70,16 +65,7 @@ public sealed class DataFolderInUseTests
         await using var first = await ServiceProcess.StartAsync(cancellationToken: ct);
         var keysBefore = Directory.GetFiles(first.DataDirectory, "*", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToArray();
 
-        var (exit, output) = await ServiceProcess.RunUntilExitAsync(
-            new Dictionary<string, string>
-            {
-                ["Har:Service:DataDirectory"] = first.DataDirectory,
-                ["Har:ModelsDirectory"] = first.ModelsDirectory,
-                ["Har:Service:ApiKeys:0:Name"] = "second-operator",
-                ["Har:Service:ApiKeys:0:Key"] = "second-operator-key-0123456789abcdef",
-                ["Har:Service:ApiKeys:0:Roles:0"] = "operator",
-            },
-            ct);
+        var (exit, output) = await RunOnTheSameFolderAsync(first, ct);
 
         Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains("is in use by another Har.Service (its audit log", output, StringComparison.Ordinal); // a JSON log line: quotes escaped
