@@ -154,6 +154,12 @@ public sealed class OutputVerdict
             {
                 sb.Append(inv, $" vs {reference} at reference");
             }
+            else
+            {
+                // Found from outside: 0.93 was printed for a model measured at 0.884, with nothing saying it was the raw
+                // mean confidence (a profile built with a model but without labelled accuracy subjects).
+                sb.Append(" (the mean confidence: the reference holds no labelled accuracy to calibrate it against: OutputReference.WithAccuracy, or har drift profile --accuracy-subjects)");
+            }
         }
 
         if (!EstimateReliable)

@@ -60,6 +60,24 @@ public sealed class FaultConditionedEstimateTests
     }
 
     [Fact]
+    public void ScoreOutputs_ReferenceWithoutLabels_SaysTheEstimateIsTheMeanConfidence()
+    {
+        // Found from outside: "estimated accuracy 0.93" for a model measured at 0.884, from a profile without labelled
+        // accuracy, with nothing saying that the figure was the mean confidence.
+        var (rc, rconf, rent) = OutputSamples.Draw(seed: 11, n: 2000, OutputSamples.ReferenceMix);
+        var unlabelled = new DriftScorer(Synthetic.Profile().WithOutputs(OutputReference.FromPredictions(OutputSamples.Labels, rc, rconf, rent)));
+        var labelled = new DriftScorer(Synthetic.Profile().WithOutputs(Reference()));
+        var (c, conf, ent) = OutputSamples.Draw(seed: 13, n: 400, OutputSamples.ReferenceMix);
+
+        var verdict = unlabelled.ScoreOutputs(c, conf, ent);
+
+        Assert.Null(verdict.ReferenceAccuracy);
+        Assert.Equal(conf.Average(x => (double)x), verdict.EstimatedAccuracy!.Value, 4);
+        Assert.Contains("(the mean confidence: the reference holds no labelled accuracy", verdict.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("the mean confidence", labelled.ScoreOutputs(c, conf, ent).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ScoreOutputs_NamedCauseWithAnEntry_EstimateIsTheAccuracyUnderTheFault()
     {
         var scorer = new DriftScorer(Synthetic.Profile().WithOutputs(Reference()));
