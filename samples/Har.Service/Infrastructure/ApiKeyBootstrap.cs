@@ -30,7 +30,7 @@ internal static class ApiKeyBootstrap
         var path = Path.Combine(dataDirectory, "api-keys.json");
         if (File.Exists(path))
         {
-            return ReadFile(path, "the generated key file");
+            return ReadFile(path, "the key file this service generated in its data folder; delete it to generate a new operator key, which invalidates the keys it held");
         }
 
         var generated = new List<ApiKeyEntry>
@@ -60,19 +60,19 @@ internal static class ApiKeyBootstrap
         catch (JsonException ex)
         {
             // The message names the position, never the content (the file holds secrets).
-            throw new InvalidOperationException($"The API key file of {setting} is not valid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
+            throw new InvalidOperationException($"The API key file '{path}' ({setting}) is not valid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException($"The API key file of {setting} cannot be read ({ex.GetType().Name}); expected a readable JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
+            throw new InvalidOperationException($"The API key file '{path}' ({setting}) cannot be read ({ex.GetType().Name}); expected a readable JSON array of {{\"name\", \"key\", \"roles\"}}.", ex);
         }
 
         if (keys is null)
         {
-            throw new InvalidOperationException($"The API key file of {setting} holds null; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.");
+            throw new InvalidOperationException($"The API key file '{path}' ({setting}) holds null; expected a JSON array of {{\"name\", \"key\", \"roles\"}}.");
         }
 
-        ApiKeyValidation.Validate(keys, $"the file of {setting}");
+        ApiKeyValidation.Validate(keys, $"the file '{path}' ({setting})");
         return [.. keys.Select(k => k!)];
     }
 }

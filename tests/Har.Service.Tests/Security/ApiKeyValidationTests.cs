@@ -94,6 +94,7 @@ public sealed class ApiKeyValidationTests
 
             Assert.True(exit == 2, $"exit code {exit}, expected 2:\n{output}");
             Assert.Contains("API key", output, StringComparison.Ordinal);
+            Assert.Contains(file, output, StringComparison.Ordinal); // which file (found from outside: it was not named)
             Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
         }
         finally
