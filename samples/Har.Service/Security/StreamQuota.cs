@@ -108,34 +108,23 @@ internal sealed class StreamQuota
         }
     }
 
-    /// <summary>Records that <paramref name="keyName"/> (an API key; <see langword="null"/>: anonymous) used the stream; see <see cref="HeldByOtherKey"/>.</summary>
-    /// <returns>Whether the client may use the stream (<see langword="false"/> when another active key holds it).</returns>
-    internal bool ClaimForKey(string streamId, string? keyName)
+    /// <summary>
+    /// Records that <paramref name="keyName"/> (an API key; <see langword="null"/>: anonymous) used the stream, after
+    /// <see cref="HeldByOtherKey"/> let it: a key takes or keeps the stream; an anonymous use forgets an idle key's claim.
+    /// </summary>
+    internal void ClaimForKey(string streamId, string? keyName)
     {
         var now = _time.GetTimestamp();
         lock (_gate)
         {
-            if (_keyedOwners.TryGetValue(streamId, out var owner) && now - owner.Seen < IdleTicks)
-            {
-                if (!string.Equals(owner.Key, keyName, StringComparison.Ordinal))
-                {
-                    return false;
-                }
-
-                _keyedOwners[streamId] = (owner.Key, now);
-                return true;
-            }
-
             if (keyName is not null)
             {
                 _keyedOwners[streamId] = (keyName, now);
             }
-            else if (owner.Key is not null)
+            else if (_keyedOwners.TryGetValue(streamId, out var owner) && now - owner.Seen >= IdleTicks)
             {
                 _keyedOwners.Remove(streamId); // went idle: anyone may use the id again
             }
-
-            return true;
         }
     }
 

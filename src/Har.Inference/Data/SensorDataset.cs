@@ -218,7 +218,7 @@ internal static class SensorDataset
         using var reader = new StreamReader(gzip, bufferSize: 1 << 16);
         var header = reader.ReadLine() ?? string.Empty;
         var names = header.Split(',').Select(h => h.Trim()).ToArray();
-        string[] needed = ["subject", "session", "ax", "ay", "az", "gx", "gy", "gz", "label"];
+        string[] needed = ["subject", "session", .. ChannelNames, "label"];
         var columns = needed.Select(n => Array.IndexOf(names, n)).ToArray();
         if (columns.Any(c => c < 0))
         {
