@@ -90,6 +90,7 @@ builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();
 builder.Services.AddSingleton<StreamQuota>();
+builder.Services.AddSingleton<CapacityShares>();
 builder.Services.AddHostedService<RefusalSummaryService>();
 builder.Services.AddHostedService<DeliveryMetrics>();
 

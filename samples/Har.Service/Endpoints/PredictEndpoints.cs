@@ -31,7 +31,7 @@ internal static class PredictEndpoints
             .WithRequestBody($"Raw frames of the stream, any number (the service cuts the windows): application/json {SamplesExpected}, or application/octet-stream: float32 values, little-endian, frames interleaved in the model card's channel order.", true, "application/json", OctetStream);
     }
 
-    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CancellationToken ct)
+    private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CapacityShares shares, CancellationToken ct)
     {
         var request = context.Request;
         var windowValues = pipeline.Geometry.WindowValues;
@@ -91,6 +91,11 @@ internal static class PredictEndpoints
             var predictions = System.Buffers.ArrayPool<Prediction>.Shared.Rent(count);
             try
             {
+                if (streamId is { Length: > 0 })
+                {
+                    shares.BeforeServing(context, streamId, context.RequestServices.GetService<Har.Drift.DeviceDriftMonitor>());
+                }
+
                 // Without a stream id every request is its own routing key (the canary share applies per request).
                 await pipeline.PredictAsync(streamId, values.Memory, predictions, ct);
                 await PredictionJson.WriteAsync(context.Response, predictions.AsSpan(0, count), ct);
@@ -107,7 +112,7 @@ internal static class PredictEndpoints
         }
     }
 
-    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CancellationToken ct)
+    private static async Task IngestAsync(string streamId, HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CapacityShares shares, CancellationToken ct)
     {
         var request = context.Request;
         if (RequestBodies.ValidateStreamId(streamId, required: true) is { } invalidId)
@@ -152,7 +157,8 @@ internal static class PredictEndpoints
                 return;
             }
 
-            var completed = await pipeline.AppendAsync(streamId, values.Memory, ct);
+            shares.BeforeServing(context, streamId, context.RequestServices.GetService<Har.Drift.DeviceDriftMonitor>());
+            var completed = await shares.AppendAsync(context, pipeline, streamId, values.Memory, ct);
             await PredictionJson.WriteAsync(context.Response, streamId, values.Count / frame, completed, ct);
         }
         finally

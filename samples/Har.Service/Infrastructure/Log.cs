@@ -37,4 +37,10 @@ internal static partial class Log
 
     [LoggerMessage(50, LogLevel.Critical, "The rollout controller failed and the service stops with exit code 1 (a supervisor restarts it; the cause must be fixed first)")]
     public static partial void ControllerFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(51, LogLevel.Information, "Stream {Stream} of {Client} gave its place in the full stream table to a new stream of {Newcomer} (Har:Service:MaxStreams; API keys first, then an equal share per anonymous client)")]
+    public static partial void StreamPlaceTaken(ILogger logger, string stream, string client, string newcomer);
+
+    [LoggerMessage(52, LogLevel.Information, "Device {Device} of {Client} gave its drift monitor to device {Newcomer} of {NewcomerClient} (Har:Service:DriftMaxDevices; API keys first, then an equal share per anonymous client)")]
+    public static partial void DriftMonitorTaken(ILogger logger, string device, string client, string newcomer, string newcomerClient);
 }

@@ -46,6 +46,7 @@ internal sealed class StreamMaintenance(IServiceProvider services, IOptions<Serv
         }
 
         var quota = services.GetService<Har.Service.Security.StreamQuota>();
+        var shares = services.GetService<Har.Service.Security.CapacityShares>();
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Streams.Set(windower.StreamCount));
         var period = TimeSpan.FromTicks(Math.Min(options.Value.StreamIdleTimeout.Ticks / 4, TimeSpan.FromSeconds(15).Ticks));
         using var timer = new PeriodicTimer(period < TimeSpan.FromMilliseconds(250) ? TimeSpan.FromMilliseconds(250) : period, time);
@@ -58,6 +59,7 @@ internal sealed class StreamMaintenance(IServiceProvider services, IOptions<Serv
             {
                 windower.EvictIdleStreams();
                 quota?.Sweep();
+                shares?.Sweep();
 
                 // The windower also evicts during appends: count every eviction, whoever made it.
                 var evicted = windower.EvictedStreams;

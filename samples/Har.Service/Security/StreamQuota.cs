@@ -227,6 +227,85 @@ internal sealed class StreamQuota
         }
     }
 
+    /// <summary>
+    /// At a full stream table, the anonymous stream that gives its place to a new stream of <paramref name="newcomer"/> (an
+    /// anonymous client; <see langword="null"/>: an API key), by <see cref="CapacityShares.ChooseVictim"/>; the quota
+    /// forgets it, so its client's next append to it is a new stream. <see langword="null"/> when no stream should give way.
+    /// </summary>
+    internal (string Client, string StreamId)? TakeStreamPlace(string? newcomer)
+    {
+        lock (_gate)
+        {
+            var anonymous = _clients.Where(static c => IsAnonymous(c.Key));
+            var own = newcomer is not null && _clients.TryGetValue(newcomer, out var held) ? held.Count : 0;
+            if (CapacityShares.ChooseVictim(anonymous, newcomer, own) is not { } victim)
+            {
+                return null;
+            }
+
+            Forget(victim.Client, victim.StreamId);
+            return victim;
+        }
+    }
+
+    /// <summary>The streams anonymous clients hold, by client (a copy; the drift monitors' shares are judged on it).</summary>
+    internal Dictionary<string, Dictionary<string, long>> AnonymousStreams()
+    {
+        lock (_gate)
+        {
+            return _clients.Where(static c => IsAnonymous(c.Key)).ToDictionary(static c => c.Key, static c => new Dictionary<string, long>(c.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>The client a stream of this context counts against: <see langword="null"/> for an API key, else its anonymous client as the quota knows it (an address, or <see cref="OverflowClient"/> when it holds the stream there).</summary>
+    internal string? AnonymousClientOf(HttpContext context, string streamId)
+    {
+        if (context.User.FindFirstValue(ClaimTypes.Name) is not null)
+        {
+            return null;
+        }
+
+        var client = RefusalTracker.ClientOf(context, _options.AnonymousIPv6PrefixLength);
+        lock (_gate)
+        {
+            return !(_clients.TryGetValue(client, out var streams) && streams.ContainsKey(streamId))
+                && _clients.TryGetValue(OverflowClient, out var shared) && shared.ContainsKey(streamId)
+                ? OverflowClient
+                : client;
+        }
+    }
+
+    /// <summary>Forgets a stream of an anonymous client that the stream table refused (it holds no place).</summary>
+    internal void ForgetStream(string client, string streamId)
+    {
+        lock (_gate)
+        {
+            Forget(client, streamId);
+        }
+    }
+
+    private void Forget(string client, string streamId)
+    {
+        if (_clients.TryGetValue(client, out var streams) && streams.Remove(streamId))
+        {
+            if (IsTracked(client))
+            {
+                _anonymousStreams--;
+            }
+
+            if (streams.Count == 0)
+            {
+                _clients.Remove(client);
+                if (IsTracked(client))
+                {
+                    _tracked.Set(--_anonymous);
+                }
+            }
+        }
+    }
+
+    private static bool IsAnonymous(string client) => client.StartsWith("address:", StringComparison.Ordinal);
+
     /// <summary>Whether a new stream of an anonymous client (with <paramref name="streams"/>, or none yet) finds no room.</summary>
     private bool Full(Dictionary<string, long>? streams) =>
         (streams is null && _anonymous >= _options.MaxTrackedClients) || _anonymousStreams >= _options.MaxTrackedClients;

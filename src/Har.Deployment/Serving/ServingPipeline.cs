@@ -237,10 +237,14 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         return new ValueTask<int>(call, call.Version);
     }
 
-    /// <summary>Drops a stream's buffered frames (e.g. when a device disconnects).</summary>
+    /// <summary>
+    /// Drops a stream's buffered frames and frees its place in the stream table (<see cref="ServingOptions.MaxStreams"/>),
+    /// e.g. when a device disconnects or a host gives its place to another client; the stream's next append starts a new
+    /// stream, whose first window needs a whole window of new frames.
+    /// </summary>
     /// <param name="streamId">The stream.</param>
     /// <returns><see langword="true"/> if the stream existed.</returns>
-    internal bool RemoveStream(string streamId)
+    public bool RemoveStream(string streamId)
     {
         ArgumentNullException.ThrowIfNull(streamId);
         return _windower.Remove(streamId);
