@@ -73,7 +73,8 @@ builder.Services.AddSingleton(TimeProvider.System);
 
 // Audit log: a folder owned by this process, or PostgreSQL shared by every replica when ConnectionStrings:Har is set;
 // with a signing key generated on first start outside the log folder.
-var signingKey = listRoutes ? Path.Combine(dataDirectory, "keys", "audit.key") : Bootstrap.EnsureSigningKey(dataDirectory);
+var signingKeyGenerated = false;
+var signingKey = listRoutes ? Path.Combine(dataDirectory, "keys", "audit.key") : Bootstrap.EnsureSigningKey(dataDirectory, out signingKeyGenerated);
 builder.Services.AddHarAudit(o =>
 {
     o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
@@ -135,6 +136,20 @@ try
         // serve them as if nothing had happened (found from outside: registry/ deleted while the service was stopped).
         Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), lost);
         return 2;
+    }
+
+    // A signing key generated now beside a log signed by another key: the key was lost, not new (found from outside: the
+    // service generated a key and signed on with it, and the log's verifiers rejected every checkpoint after).
+    var auditLog = app.Services.GetRequiredService<AuditLog>();
+    if (Bootstrap.LostSigningKey(auditLog, signingKey, signingKeyGenerated) is { } lostKey)
+    {
+        Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), lostKey);
+        return 2;
+    }
+
+    if (await Bootstrap.RecordSigningKeyChangeAsync(auditLog, signingKey, CancellationToken.None) is { } keyChange)
+    {
+        Log.SigningKeyChanged(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), keyChange);
     }
 
     Bootstrap.SeedRegistry(registry, modelsDirectory);

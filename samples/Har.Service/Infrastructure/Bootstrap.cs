@@ -80,11 +80,16 @@ internal static class Bootstrap
 
     public const string Origin = "har.local/har-service";
 
-    /// <summary>The signing key file (outside the log directory), generated once, even when replicas sharing the volume start together.</summary>
-    public static string EnsureSigningKey(string dataDirectory)
+    /// <summary>
+    /// The signing key file (outside the log directory), generated once, even when replicas sharing the volume start
+    /// together; <paramref name="generated"/> says whether this start generated it (<see cref="LostSigningKey"/> checks
+    /// such a key against the log's checkpoints).
+    /// </summary>
+    public static string EnsureSigningKey(string dataDirectory, out bool generated)
     {
         var keys = Path.Combine(dataDirectory, "keys");
         var path = Path.Combine(keys, "audit.key");
+        generated = false;
         if (!File.Exists(path))
         {
             Directory.CreateDirectory(keys);
@@ -98,6 +103,7 @@ internal static class Bootstrap
             try
             {
                 File.Move(temp, path, overwrite: false);
+                generated = true;
             }
             catch (IOException) when (File.Exists(path))
             {
@@ -142,6 +148,98 @@ internal static class Bootstrap
 
         var entity = first[0].Record is AuditEvent e ? e.EntityId : "a model";
         return $"the registry folder '{registryPath}' holds no registered version, but its audit log '{log.Directory}' records registrations (the first: {entity}, entry {first[0].Index}): the registry was lost while its log was kept. Restore the data folder from a backup (har backup restore), or to start over move the audit log away too. Nothing was seeded or changed.";
+    }
+
+    /// <summary>
+    /// Why the service must not start with the signing key this start generated: the log holds a checkpoint signed by
+    /// another key, so the key was lost (deleted, or a restore or volume that left it out) and every checkpoint signed
+    /// from now on would name a key the log's verifiers do not know. The generated key is removed, so the next start
+    /// finds the same state. <see langword="null"/> when the key was not generated now or the log has no checkpoint.
+    /// </summary>
+    public static string? LostSigningKey(AuditLog log, string keyPath, bool generated)
+    {
+        if (!generated || log.LatestCheckpoint is not { } latest)
+        {
+            return null;
+        }
+
+        string verifier;
+        using (var key = AuditSigningKey.Load(keyPath))
+        {
+            if (latest.Verify(key.ToVerifierKey()))
+            {
+                return null;
+            }
+
+            verifier = key.VerifierKey;
+        }
+
+        File.Delete(keyPath);
+        var vkey = Path.Combine(Path.GetDirectoryName(keyPath)!, "audit.vkey");
+        if (File.Exists(vkey) && File.ReadAllText(vkey).Trim() == verifier)
+        {
+            File.Delete(vkey);
+        }
+
+        return $"the checkpoint signing key '{keyPath}' is missing, and its audit log '{log.Directory}' holds a checkpoint of {latest.TreeSize} entries signed by {Signer(latest)}: a new key would sign checkpoints its verifiers do not know. Restore the key from a backup (har backup restore: archives hold it unless Har:Service:Backup:IncludeSigningKey is false). To sign with a new key on purpose, create it at that path first (har audit keygen --name {Origin} --out <the path>) and start again: the change is then recorded in the log (audit.signing_key_changed). Nothing was generated or changed.";
+    }
+
+    /// <summary>
+    /// Records in the log that the checkpoints from now on are signed by another key than its latest checkpoint's (a key
+    /// replaced on purpose, or a replica given another key than the others): an <c>audit.signing_key_changed</c> event
+    /// (Warning) naming both, appended before the new key signs anything. Returns the event's text, or
+    /// <see langword="null"/> when the key is the latest checkpoint's (or there is none).
+    /// </summary>
+    public static async Task<string?> RecordSigningKeyChangeAsync(AuditLog log, string keyPath, CancellationToken ct)
+    {
+        if (log.LatestCheckpoint is not { } latest)
+        {
+            return null;
+        }
+
+        using var key = AuditSigningKey.Load(keyPath);
+        if (latest.Verify(key.ToVerifierKey()))
+        {
+            return null;
+        }
+
+        var summary = $"the checkpoints after entry {latest.TreeSize} are signed by {key.Name} (key id {key.KeyId:x8}), no longer by {Signer(latest)}";
+        await log.AppendAsync(new AuditEvent
+        {
+            EventType = "audit.signing_key_changed",
+            EntityType = "audit",
+            EntityId = log.Origin,
+            Severity = AuditSeverity.Warning,
+            Actor = "har-service",
+            Timestamp = DateTimeOffset.UtcNow,
+            ActionDetails = System.Text.Json.JsonSerializer.SerializeToElement(new Dictionary<string, object>
+            {
+                ["summary"] = summary,
+                ["previous_checkpoint_size"] = latest.TreeSize,
+                ["previous_signer"] = Signer(latest),
+                ["verifier_key"] = key.VerifierKey,
+            }),
+        }, ct);
+        return summary;
+    }
+
+    /// <summary>The signers a checkpoint note names: each signature line's key name and key id (the C2SP signed-note format: "— name base64(key id ‖ signature)").</summary>
+    internal static string Signer(SignedCheckpoint checkpoint)
+    {
+        var signers = new List<string>();
+        foreach (var line in checkpoint.NoteText.Split('\n'))
+        {
+            var parts = line.Split(' ');
+            if (parts.Length == 3 && parts[0] == "\u2014")
+            {
+                var bytes = new byte[parts[2].Length];
+                signers.Add(Convert.TryFromBase64String(parts[2], bytes, out var n) && n >= 4
+                    ? $"{parts[1]} (key id {Convert.ToHexStringLower(bytes, 0, 4)})"
+                    : parts[1]);
+            }
+        }
+
+        return signers.Count == 0 ? "an unknown key" : string.Join(", ", signers);
     }
 
     public static void SeedRegistry(ModelRegistry registry, string modelsDirectory)

@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(52, LogLevel.Information, "Device {Device} of {Client} gave its drift monitor to device {Newcomer} of {NewcomerClient} (Har:Service:DriftMaxDevices; API keys first, then an equal share per anonymous client)")]
     public static partial void DriftMonitorTaken(ILogger logger, string device, string client, string newcomer, string newcomerClient);
+
+    [LoggerMessage(53, LogLevel.Warning, "The audit checkpoint signing key changed: {Change}; recorded in the log as audit.signing_key_changed (the log's verifiers need the new verifier key, keys/audit.vkey)")]
+    public static partial void SigningKeyChanged(ILogger logger, string change);
 }
