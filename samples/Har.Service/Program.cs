@@ -141,15 +141,24 @@ try
     // A signing key generated now beside a log signed by another key: the key was lost, not new (found from outside: the
     // service generated a key and signed on with it, and the log's verifiers rejected every checkpoint after).
     var auditLog = app.Services.GetRequiredService<AuditLog>();
-    if (Bootstrap.LostSigningKey(auditLog, signingKey, signingKeyGenerated) is { } lostKey)
+    var startLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service");
+    try
     {
-        Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), lostKey);
-        return 2;
-    }
+        if (Bootstrap.LostSigningKey(auditLog, signingKey, signingKeyGenerated) is { } lostKey)
+        {
+            Log.CannotStart(startLogger, lostKey);
+            return 2;
+        }
 
-    if (await Bootstrap.RecordSigningKeyChangeAsync(auditLog, signingKey, CancellationToken.None) is { } keyChange)
+        if (await Bootstrap.RecordSigningKeyChangeAsync(auditLog, signingKey, CancellationToken.None) is { } keyChange)
+        {
+            Log.SigningKeyChanged(startLogger, keyChange);
+        }
+    }
+    catch (AuditLogUnavailableException ex)
     {
-        Log.SigningKeyChanged(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), keyChange);
+        // A fleet's database that does not answer yet: predictions need none, so the start goes on unchecked.
+        Log.SigningKeyUnchecked(startLogger, ex);
     }
 
     Bootstrap.SeedRegistry(registry, modelsDirectory);

@@ -403,9 +403,9 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         }
 
         var created = requestedOrigin ?? "har.audit/" + Path.GetFileName(Directory.TrimEnd(Path.DirectorySeparatorChar));
-        if (created.Length == 0 || created.Contains('\n', StringComparison.Ordinal) || created.Trim() != created)
+        if (SignedCheckpoint.OriginProblem(created) is { } problem)
         {
-            throw new ArgumentException($"Origin '{created}' must be one non-empty line without surrounding whitespace.");
+            throw new ArgumentException(problem);
         }
 
         var json = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, object>(StringComparer.Ordinal)

@@ -46,4 +46,7 @@ internal static partial class Log
 
     [LoggerMessage(53, LogLevel.Warning, "The audit checkpoint signing key changed: {Change}; recorded in the log as audit.signing_key_changed (the log's verifiers need the new verifier key, keys/audit.vkey)")]
     public static partial void SigningKeyChanged(ILogger logger, string change);
+
+    [LoggerMessage(54, LogLevel.Warning, "The signing key was not checked against the audit log's latest checkpoint: the log is unavailable")]
+    public static partial void SigningKeyUnchecked(ILogger logger, Exception exception);
 }

@@ -45,9 +45,9 @@ public sealed class SignedCheckpoint
         ArgumentNullException.ThrowIfNull(key);
         ArgumentException.ThrowIfNullOrEmpty(origin);
         ArgumentOutOfRangeException.ThrowIfNegative(treeSize);
-        if (origin.Contains('\n', StringComparison.Ordinal) || origin.Trim() != origin)
+        if (OriginProblem(origin) is { } problem)
         {
-            throw new ArgumentException($"Origin '{origin}' must be one line without leading or trailing whitespace.", nameof(origin));
+            throw new ArgumentException(problem, nameof(origin));
         }
 
         if (rootHash.Length != 32)
@@ -61,6 +61,67 @@ public sealed class SignedCheckpoint
         return new SignedCheckpoint(origin, treeSize, rootHash.ToArray(), note);
     }
 
+    /// <summary>
+    /// Why <paramref name="origin"/> cannot be a checkpoint's origin line, or <see langword="null"/>: it must be one
+    /// non-empty line without surrounding whitespace, valid Unicode (a signed note is UTF-8), and without ASCII control
+    /// characters (C2SP signed-note: a note MUST NOT contain any below U+0020 other than newline; Go's <c>note.Open</c>
+    /// refuses a checkpoint whose origin holds a tab).
+    /// </summary>
+    internal static string? OriginProblem(string origin)
+    {
+        if (origin.Length == 0 || origin.Trim() != origin)
+        {
+            return $"Origin '{origin}' must be one non-empty line without leading or trailing whitespace.";
+        }
+
+        if (ControlCharacter(origin, allowNewline: false) is { } at)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"Origin '{origin.ReplaceLineEndings(" ")}' holds the control character U+{(int)origin[at]:X4} at position {at}; a signed note may hold none but its newlines (C2SP signed-note), so verifiers refuse it. Choose an origin of printable characters, e.g. audit.example.com/har.");
+        }
+
+        return IsWellFormed(origin) ? null : $"Origin '{origin}' is not valid Unicode (an unpaired surrogate); a signed note is UTF-8.";
+    }
+
+    /// <summary>The index of the first ASCII control character (below U+0020; newlines allowed or not), or <see langword="null"/>.</summary>
+    private static int? ControlCharacter(string text, bool allowNewline)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] < ' ' && !(allowNewline && text[i] == '\n'))
+            {
+                return i;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Decodes base64 in its canonical form only (RFC 4648 §4, padded, nothing skipped), as Go's verifiers read it.</summary>
+    private static byte[]? CanonicalBase64(string text)
+    {
+        var bytes = new byte[(text.Length / 4 * 3) + 3];
+        return Convert.TryFromBase64String(text, bytes, out var written) && Convert.ToBase64String(bytes, 0, written) == text
+            ? bytes[..written]
+            : null;
+    }
+
     /// <summary>Parses a signed checkpoint note (signatures are not verified here; call <see cref="Verify"/>).</summary>
     /// <param name="noteText">The note.</param>
     /// <returns>The checkpoint.</returns>
@@ -72,6 +133,16 @@ public sealed class SignedCheckpoint
         if (split < 0 || !noteText.EndsWith('\n'))
         {
             throw new FormatException("Not a signed note: expected the checkpoint text, a blank line, then signature lines, ending with a newline.");
+        }
+
+        if (ControlCharacter(noteText, allowNewline: true) is { } control)
+        {
+            throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"The note holds the control character U+{(int)noteText[control]:X4} at position {control}; a signed note may hold none but newlines (C2SP signed-note)."));
+        }
+
+        if (!IsWellFormed(noteText))
+        {
+            throw new FormatException("The note is not valid Unicode (an unpaired surrogate); a signed note is UTF-8.");
         }
 
         var body = noteText[..(split + 1)];
@@ -92,16 +163,7 @@ public sealed class SignedCheckpoint
             throw new FormatException($"Checkpoint tree size '{lines[1]}' is not a non-negative decimal integer without leading zeros.");
         }
 
-        byte[] root;
-        try
-        {
-            root = Convert.FromBase64String(lines[2]);
-        }
-        catch (FormatException ex)
-        {
-            throw new FormatException($"Checkpoint root hash '{lines[2]}' is not base64.", ex);
-        }
-
+        var root = CanonicalBase64(lines[2]) ?? throw new FormatException($"Checkpoint root hash '{lines[2]}' is not base64 in its canonical form (RFC 4648, padded, nothing else on the line).");
         if (root.Length != 32)
         {
             throw new FormatException($"Checkpoint root hash has {root.Length} bytes; expected 32.");
@@ -121,7 +183,12 @@ public sealed class SignedCheckpoint
 
     /// <summary>Checks that the note carries a valid signature by <paramref name="verifier"/>.</summary>
     /// <param name="verifier">The trusted verifier key.</param>
-    /// <returns><see langword="true"/> when a signature line with the verifier's name and key id verifies over the checkpoint text.</returns>
+    /// <returns>
+    /// <see langword="true"/> when the note's first signature line with the verifier's name and key id verifies over the
+    /// checkpoint text. A failing signature by the trusted key fails the whole note, even beside a valid one (C2SP
+    /// signed-note: clients SHOULD reject it; Go's <c>note.Open</c> does), and so does a line with the verifier's name
+    /// whose signature is not canonical base64.
+    /// </returns>
     public bool Verify(AuditVerifierKey verifier)
     {
         ArgumentNullException.ThrowIfNull(verifier);
@@ -135,19 +202,14 @@ public sealed class SignedCheckpoint
                 continue;
             }
 
-            byte[] blob;
-            try
+            if (CanonicalBase64(parts[2]) is not { Length: >= 4 } blob)
             {
-                blob = Convert.FromBase64String(parts[2]);
-            }
-            catch (FormatException)
-            {
-                continue;
+                return false; // malformed: Go refuses the note
             }
 
-            if (blob.Length == 68 && BinaryPrimitives.ReadUInt32BigEndian(blob) == verifier.KeyId && verifier.Verify(message, blob.AsSpan(4)))
+            if (BinaryPrimitives.ReadUInt32BigEndian(blob) == verifier.KeyId)
             {
-                return true;
+                return blob.Length == 68 && verifier.Verify(message, blob.AsSpan(4));
             }
         }
 

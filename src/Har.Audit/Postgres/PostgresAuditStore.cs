@@ -173,9 +173,9 @@ internal sealed partial class PostgresAuditStore : IDisposable
     private string LoadOrCreateHead(string? requestedOrigin)
     {
         var created = requestedOrigin ?? "har.audit/" + Database;
-        if (created.Length == 0 || created.Contains('\n', StringComparison.Ordinal) || created.Trim() != created)
+        if (SignedCheckpoint.OriginProblem(created) is { } problem)
         {
-            throw new ArgumentException($"Origin '{created}' must be one non-empty line without surrounding whitespace.");
+            throw new ArgumentException(problem);
         }
 
         using var connection = _source.OpenConnection();
