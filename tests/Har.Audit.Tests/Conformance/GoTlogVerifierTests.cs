@@ -102,6 +102,98 @@ public sealed class GoTlogVerifierTests(GoTlogVerifierFixture go) : IClassFixtur
             $"'{tamper}' failed, but not with '{reason}':\n{output}");
     }
 
+    /// <summary>
+    /// C2SP signed-note: a note MUST NOT contain ASCII control characters other than newline, and Go's note.Open refuses
+    /// one that does ("malformed note"). Har must either refuse such an origin or sign a note Go opens. Fails while
+    /// AuditLog.Open and SignedCheckpoint.Create accept an origin with a tab, CR or other control character inside it.
+    /// </summary>
+    [Theory]
+    [InlineData("audit.example.com/a\tb")]
+    [InlineData("audit.example.com/a\rb")]
+    [InlineData("audit.example.com/a\u0001b")]
+    [InlineData("audit.example.com/a\u001b[0mb")]
+    public async Task Origin_WithAnAsciiControlCharacter_IsRefusedOrSignedAsANoteGoOpens(string origin)
+    {
+        go.Require();
+        var dir = Path.Combine(go.Dir.Path, "origin-" + Guid.NewGuid().ToString("N"));
+        using var key = AuditSigningKey.Generate("audit.example.com/har");
+        AuditLog log;
+        try
+        {
+            log = AuditLog.Open(new AuditLogOptions { Directory = dir, Origin = origin, EnableMetrics = false });
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException)
+        {
+            return; // refused: conforms
+        }
+
+        using (log)
+        {
+            await log.AppendAsync(Samples.Event(0), Ct);
+            try
+            {
+                log.CreateCheckpoint(key);
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
+            {
+                return; // refused: conforms
+            }
+        }
+
+        var (code, output) = await go.RunAsync(["-vkey", key.VerifierKey, "-log", dir], Ct);
+
+        Assert.True(code == 0, $"Har accepted origin {System.Text.Json.JsonSerializer.Serialize(origin)} and signed a checkpoint that Go's note.Open refuses (signed-note: no ASCII control characters but newline):\n{output}");
+    }
+
+    /// <summary>
+    /// Notes Go refuses must not verify in Har either: a control character in the text (signed-note: MUST NOT), a root
+    /// hash line that is not the base64 encoding (whitespace inside it: .NET's Convert.FromBase64String skips it, Go's
+    /// base64 does not), and a failing signature by the trusted key beside a valid one (signed-note: clients SHOULD then
+    /// reject the whole note; note.Open does). Fails while SignedCheckpoint.Parse/Verify accept them.
+    /// </summary>
+    [Theory]
+    [InlineData("control-character-in-the-text")]
+    [InlineData("whitespace-inside-the-root-hash")]
+    [InlineData("failing-signature-by-the-trusted-key-beside-a-valid-one")]
+    public async Task SignedCheckpoint_RefusesANoteGoRefuses(string variant)
+    {
+        go.Require();
+        using var key = AuditSigningKey.Generate("audit.example.com/har");
+        var root = Convert.ToBase64String(SHA256.HashData("root"u8));
+        string Sign(string body) =>
+            $"{body}\n\u2014 {key.Name} {Convert.ToBase64String(key.SignNoteBlob(Encoding.UTF8.GetBytes(body)))}\n";
+        var note = variant switch
+        {
+            "control-character-in-the-text" => Sign($"audit.example.com/a\tb\n5\n{root}\n"),
+            "whitespace-inside-the-root-hash" => Sign($"audit.example.com/har\n5\n{root[..8]} {root[8..]}\n"),
+            _ => BadThenGood(Sign($"audit.example.com/har\n5\n{root}\n")),
+        };
+        var file = Path.Combine(go.Dir.Path, $"note-{variant}-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(file, note, Ct);
+
+        var (code, output) = await go.RunAsync(["-vkey", key.VerifierKey, "-checkpoint", file], Ct);
+        Assert.True(code == 1, $"Go accepted the '{variant}' note, so it proves nothing here:\n{output}");
+
+        bool verifies;
+        try
+        {
+            verifies = SignedCheckpoint.Parse(note).Verify(key.ToVerifierKey());
+        }
+        catch (FormatException)
+        {
+            verifies = false;
+        }
+
+        Assert.False(verifies, $"Har's SignedCheckpoint verifies a note Go refuses ('{variant}'):\n{output}");
+
+        static string BadThenGood(string signed)
+        {
+            var split = signed.LastIndexOf("\n\n", StringComparison.Ordinal) + 2;
+            var good = signed[split..].TrimEnd('\n');
+            return signed[..split] + FlipSignatureByte(good, 20) + "\n" + good + "\n";
+        }
+    }
+
     private async Task<List<string>> TamperAsync(string tamper, string dir)
     {
         const long Last = 1025;
