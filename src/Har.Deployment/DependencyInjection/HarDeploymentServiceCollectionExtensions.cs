@@ -46,14 +46,31 @@ public static class HarDeploymentServiceCollectionExtensions
         {
             // Models the host added with AddHarInference().AddModel: a version with the same bytes is served from that keyed instance.
             var registrations = sp.GetServices<HarModelRegistration>().ToArray();
-            return ServingPipeline.Open(
-                sp.GetRequiredService<ModelRegistry>(),
+            ServingPipeline Open(ModelRegistry registry) => ServingPipeline.Open(
+                registry,
                 sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.Serving,
                 sp.GetService<DeviceDriftMonitor>(),
                 sp.GetServices<IServingObserver>(),
                 sp.GetService<ILoggerFactory>(),
                 sp.GetService<TimeProvider>(),
                 registrations.Length == 0 ? null : new SharedHarModels(sp, registrations));
+
+            try
+            {
+                return Open(sp.GetRequiredService<ModelRegistry>());
+            }
+            catch (AuditLogUnavailableException) when (ReadOnlyAuditDirectory(sp) is { } directory)
+            {
+                // The audit log cannot be opened for writing (a full or read-only disk; a crash's unsealed tail it cannot
+                // re-seal there). Serving needs no write: the current version is verified against its registration
+                // through a read-only view of the same log, and served. Found from outside: a restart on a full disk
+                // served nothing until space was freed. Operations (the controller, registrations) still wait for the
+                // writable log, on the host's registry, and open once the disk is writable again.
+                using var log = AuditLog.OpenReadOnly(directory);
+                var pipeline = Open(new ModelRegistry(sp.GetRequiredService<IOptions<HarDeploymentOptions>>().Value.RegistryPath!, log, sp.GetService<TimeProvider>() ?? TimeProvider.System));
+                Log.ServingFromReadOnlyLog(sp.GetService<ILoggerFactory>()?.CreateLogger<ServingPipeline>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<ServingPipeline>.Instance, directory);
+                return pipeline;
+            }
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<ServingPipeline>().Feedback);
         services.TryAddSingleton(sp =>
@@ -79,6 +96,13 @@ public static class HarDeploymentServiceCollectionExtensions
         });
         return new HarDeploymentBuilder(services);
     }
+
+    /// <summary>The folder of the host's file audit log when it exists (not a PostgreSQL log): what a read-only view can open.</summary>
+    private static string? ReadOnlyAuditDirectory(IServiceProvider sp) =>
+        sp.GetService<IOptions<AuditLogOptions>>()?.Value is { ConnectionString: null or "", Directory: { Length: > 0 } directory }
+        && File.Exists(Path.Combine(directory, "log.json"))
+            ? directory
+            : null;
 
     /// <summary>
     /// Registers Har.Deployment as <see cref="AddHarDeployment(IServiceCollection, Action{HarDeploymentOptions}?)"/> does,

@@ -9,8 +9,8 @@ namespace Har.Service.Tests.Readiness;
 /// keep flowing to the pod) and reports operations unavailable, predictions are served, an operation is refused
 /// with 503 and Retry-After instead of a 500, the process stays up, and all of it recovers by itself once the
 /// folder is writable again. The folder is made unwritable for real: <c>chattr +i</c> (root ignores file
-/// modes) or, for other users, read-only modes. A start with the folder unwritable comes up and opens
-/// everything by itself once it is writable.
+/// modes) or, for other users, read-only modes. A start with the folder unwritable comes up, serves predictions
+/// (the current version verified through a read-only view of the log) and opens everything by itself once it is writable.
 /// </summary>
 public sealed class AuditUnavailableTests
 {
@@ -54,6 +54,18 @@ public sealed class AuditUnavailableTests
                 var (status, ready) = await ReadyAsync(anonymous);
                 Assert.Equal("Degraded", ready.GetProperty("checks").GetProperty("operations").GetProperty("status").GetString());
                 Assert.Contains("operations that must be audited are refused", ready.GetProperty("checks").GetProperty("operations").GetProperty("description").GetString(), StringComparison.Ordinal);
+
+                // Serving needs no write: the current version is verified through a read-only view of the log and served,
+                // and the pod stays in the load balancer (found from outside: a restart on a full disk served nothing).
+                Assert.Equal(HttpStatusCode.OK, status);
+                Assert.Contains("the rollout controller waits for the audit log", ready.GetProperty("checks").GetProperty("serving").GetProperty("description").GetString(), StringComparison.Ordinal);
+                var served = ServiceFixture.ChampionCard(service.ModelsDirectory);
+                using (var predict = await anonymous.PostAsync("/v1/predict", ServiceFixture.Bytes(new byte[served.WindowLength * served.ChannelCount * sizeof(float)], "application/octet-stream"), Ct))
+                {
+                    Assert.True(predict.StatusCode == HttpStatusCode.OK, $"a prediction with the log unopenable: {(int)predict.StatusCode} {await predict.Content.ReadAsStringAsync(Ct)}");
+                }
+
+                Assert.Contains("Serving from a read-only view of the audit log", service.Output, StringComparison.Ordinal);
                 using (var refused = await operatorClient.PostAsync("/v1/audit/events", Event("during"), Ct))
                 {
                     Assert.True((int)refused.StatusCode is 503, $"an operation with the log unopenable: {(int)refused.StatusCode} {await refused.Content.ReadAsStringAsync(Ct)}");
