@@ -29,6 +29,7 @@ public sealed partial class RolloutController : IAsyncDisposable
     private readonly IRolloutStateStore _store;
     private readonly IServingControl _serving;
     private readonly RolloutOutbox _outbox;
+    private readonly IDeploymentAuditSink? _audit;
     private readonly RolloutAnalyzer _analyzer;
     private FailingSamples? _failing;
     private readonly DeploymentMetrics _metrics;
@@ -49,6 +50,7 @@ public sealed partial class RolloutController : IAsyncDisposable
         _fleet = fleet;
         _store = fleet ?? options.StateStore ?? new RolloutStateStore(options.StateDirectory ?? Path.Combine(registry.Root, ".rollout"));
         _outbox = new RolloutOutbox(audit, time);
+        _audit = audit;
         _serving = serving;
         for (var i = 0; i < options.SmokeTestWindows.Count; i++)
         {
@@ -381,6 +383,10 @@ public sealed partial class RolloutController : IAsyncDisposable
             Log.Resumed(_logger, state.RolloutId, state.Phase, state.StepIndex, state.Revision);
             await _outbox.RecoverAsync(state, ct).ConfigureAwait(false);
         }
+        else if (_store is RolloutStateStore && _audit is not null)
+        {
+            await EndLostRolloutAsync(ct).ConfigureAwait(false);
+        }
 
         var failure = await EnsureResidentAsync(ct).ConfigureAwait(false);
         ApplyPlan(state);
@@ -389,6 +395,35 @@ public sealed partial class RolloutController : IAsyncDisposable
             // A candidate that no longer loads (or crashed the last process while loading) ends its rollout; the champion serves.
             await FailCandidateAsync(failure, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// With no rollout state on disk while the log records a rollout that never ended, the state file was lost (deleted,
+    /// or a restore or volume that left it out): the rollout cannot be resumed, so the log records its end (a transition
+    /// to Aborted, by the system, saying why and what serves). Found from outside: <c>GET /v1/rollouts/current</c> said
+    /// there had been no rollout while the history showed it in progress for good, and a new rollout could start beside it.
+    /// </summary>
+    private async Task EndLostRolloutAsync(CancellationToken ct)
+    {
+        if (await _audit!.GetUnfinishedRolloutAsync(ct).ConfigureAwait(false) is not { } lost)
+        {
+            return;
+        }
+
+        var serving = _registry.CurrentVersion ?? "no version";
+        var message = $"the rollout state ({RolloutStateStore.FileName}) was missing when the controller opened, so the rollout cannot be resumed from {lost.Phase}: ended as Aborted; the registry's current version {serving} serves. Start the rollout again if it is still wanted.";
+        var last = await _audit.GetLastSequenceAsync(lost.RolloutId, ct).ConfigureAwait(false);
+        await _audit.AppendAsync(
+            new DeploymentAuditEvent("rollout.transition", "rollout", lost.RolloutId, "warning", SystemActor, _time.GetUtcNow(), new JsonObject
+            {
+                ["from"] = lost.Phase.ToString(),
+                ["to"] = nameof(RolloutPhase.Aborted),
+                ["message"] = message,
+                ["state_lost"] = true,
+                ["sequence"] = last + 1,
+            }),
+            ct).ConfigureAwait(false);
+        Log.LostRolloutEnded(_logger, lost.RolloutId, lost.Phase, message);
     }
 
     private static JsonObject ToJson(IReadOnlyDictionary<string, double> evidence)

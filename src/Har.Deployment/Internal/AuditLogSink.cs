@@ -80,6 +80,35 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
         return ValueTask.FromResult(last);
     }
 
+    public ValueTask<(string RolloutId, RolloutPhase Phase)?> GetUnfinishedRolloutAsync(CancellationToken cancellationToken)
+    {
+        string? latest = null;
+        var phases = new Dictionary<string, RolloutPhase>(StringComparer.Ordinal);
+        string? token = null;
+        do
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = Log.Query(new AuditQuery { EventType = "rollout.transition", EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
+            foreach (var entry in page.Entries)
+            {
+                if (entry.Record is AuditEvent e && e.ActionDetails.TryGetProperty("to", out var to) && Enum.TryParse<RolloutPhase>(to.GetString(), out var phase))
+                {
+                    if (!phases.ContainsKey(e.EntityId))
+                    {
+                        latest = e.EntityId; // started after every rollout seen so far
+                    }
+
+                    phases[e.EntityId] = phase;
+                }
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        return ValueTask.FromResult(latest is not null && !phases[latest].IsTerminal() ? (latest, phases[latest]) : ((string, RolloutPhase)?)null);
+    }
+
     /// <summary>Whether an event type is one the rollout outbox writes (<see cref="RolloutOutbox"/>).</summary>
     internal static bool IsOutboxEvent(string eventType) =>
         eventType.StartsWith("rollout.", StringComparison.Ordinal) || eventType == RolloutController.DeploymentCompletedEvent;

@@ -63,4 +63,7 @@ internal static partial class Log
 
     [LoggerMessage(45, LogLevel.Warning, "Serving from a read-only view of the audit log in {Directory}: it cannot be opened for writing (a full or read-only disk), so the current version was verified against its registration there and is served; model and rollout operations wait until the log opens for writing")]
     public static partial void ServingFromReadOnlyLog(ILogger logger, string directory);
+
+    [LoggerMessage(46, LogLevel.Warning, "Rollout {RolloutId} was in {Phase} but its state is gone: {Message}")]
+    public static partial void LostRolloutEnded(ILogger logger, string rolloutId, RolloutPhase phase, string message);
 }

@@ -27,6 +27,9 @@ internal interface IDeploymentAuditSink
 
     /// <summary>Whether the log can record now (false after a failed write, until the log's own probe finds the disk writable again).</summary>
     bool IsWritable => true;
+
+    /// <summary>The rollout the log records as started most recently, when its last recorded phase is not terminal: its id and that phase; otherwise <see langword="null"/>.</summary>
+    ValueTask<(string RolloutId, RolloutPhase Phase)?> GetUnfinishedRolloutAsync(CancellationToken cancellationToken) => ValueTask.FromResult<(string, RolloutPhase)?>(null);
 }
 
 /// <summary>The built-in smoke test's outcome.</summary>

@@ -69,6 +69,53 @@ public sealed class RolloutAuditTests : IDisposable
     }
 
     [Fact]
+    public async Task StateFileLostMidRollout_TheReopenedControllerEndsItInTheLog_OnceAndANewRolloutStarts()
+    {
+        // Found from outside: with rollout.json deleted while a canary ran, the restarted service said there had been no
+        // rollout, the history showed the canary in progress for good, and a new rollout started beside it.
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        string lost;
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
+            Traffic.Feed(c, 400, healthy: true);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+            Assert.Equal(RolloutPhase.Progressing, s.Phase);
+            lost = s.RolloutId;
+        }
+
+        File.Delete(Path.Combine(_registry.Root, ".rollout", "rollout.json"));
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Null(c.Status);
+            var ended = Events(lost).Where(e => e.EventType == "rollout.transition").ToList();
+            Assert.Equal(["Pending", "Progressing", "Aborted"], ended.Select(e => e.ActionDetails.GetProperty("to").GetString()));
+            var end = ended[^1];
+            Assert.Equal(AuditSeverity.Warning, end.Severity);
+            Assert.True(end.ActionDetails.GetProperty("state_lost").GetBoolean());
+            Assert.Contains("was missing when the controller opened", end.ActionDetails.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Contains("current version 1.0.0 serves", end.ActionDetails.GetProperty("message").GetString(), StringComparison.Ordinal);
+            var sequences = Events(lost).Select(e => e.ActionDetails.GetProperty("sequence").GetInt64()).ToList();
+            Assert.Equal(sequences.Count, sequences.Distinct().Count());
+            Assert.Equal(sequences.Max(), end.ActionDetails.GetProperty("sequence").GetInt64());
+
+            var next = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "again"));
+            Assert.NotEqual(lost, next.RolloutId);
+        }
+
+        // A third open finds the new rollout's state: nothing more is ended.
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.NotNull(c.Status);
+            Assert.Single(Events(lost), e => e.EventType == "rollout.transition" && e.ActionDetails.GetProperty("to").GetString() == "Aborted");
+        }
+
+        var verification = _log.Verify();
+        Assert.True(verification.IsValid, verification.Message);
+    }
+
+    [Fact]
     public async Task Canary_FailingCandidate_RollbackRecordWithEvidenceAndProvableInclusion()
     {
         await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
