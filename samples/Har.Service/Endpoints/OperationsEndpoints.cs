@@ -15,7 +15,7 @@ internal static class OperationsEndpoints
     public static void MapOperationsEndpoints(this IEndpointRouteBuilder app)
     {
         var models = app.MapGroup("/v1/models");
-        models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy);
+        models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
         models.MapGet("/{version}", (string version, ModelRegistry registry, Har.Audit.AuditLog log) =>
         {
             // Cached: the identity is immutable and the hashes were verified at registration, load, promotion
@@ -33,7 +33,7 @@ internal static class OperationsEndpoints
                 // The deployment record as completed at promotion (approvers, smoke test, replicas, promoted at), or null.
                 deployment = CompletedDeployment(log, model),
             });
-        }).RequireAuthorization(Roles.PredictPolicy);
+        }).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
         models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy)
             .WithRequestBody("The .onnx file (its model card in the ONNX metadata); deployment details as query parameters (approved_by, run_id, target).", true, "application/octet-stream")
             .Produces(StatusCodes.Status201Created, contentType: "application/json");
@@ -45,7 +45,7 @@ internal static class OperationsEndpoints
         rollouts.MapGet("/current", (RolloutController controller) =>
             controller.Status is { } status
                 ? Results.Ok(ToJson(status, controller))
-                : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy);
+                : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
         rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy)
             .WithRequestBody("Optional: {\"reason\": \"…\", \"expected_phase\": \"Canary\", \"expected_revision\": 3} (the expectations make the command conditional: 409 when the rollout is elsewhere).", false, "application/json");
 

@@ -292,6 +292,13 @@ internal static class RequestBodies
                 return new(400, $"The stream id holds a control character (U+{(int)c:X4}) at position {i}; expected printable text.");
             }
 
+            if (char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator)
+            {
+                // Found from outside: bidirectional overrides and zero-width characters were accepted, so an id could be
+                // shown (alarm lists, logs, dashboards) as another device's, or as text in another order than it holds.
+                return new(400, $"The stream id holds an invisible formatting character (U+{(int)c:X4}, e.g. a zero-width space or a bidirectional override) at position {i}; expected visible text, so that no id can look like another.");
+            }
+
             if (char.IsHighSurrogate(c) && i + 1 < streamId.Length && char.IsLowSurrogate(streamId[i + 1]))
             {
                 i++;

@@ -28,6 +28,7 @@ internal static class RollbackEndpoints
         var incidents = app.MapGroup("/v1/incidents");
         incidents.MapGet("/{id}", GetIncident)
             .RequireAuthorization(Roles.PredictPolicy)
+            .AddEndpointFilter<ActorNames>()
             .WithSummary("An incident report and its rollback steps")
             .WithDescription("The latest revision of the report (id, cause, evidence, timeline, time to restore, summary, cause, actions) and the six rollback steps as audited.");
         incidents.MapPut("/{id}", UpdateIncidentAsync)

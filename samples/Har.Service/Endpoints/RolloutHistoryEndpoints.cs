@@ -22,6 +22,7 @@ internal static class RolloutHistoryEndpoints
     {
         app.MapGet("/v1/rollouts", List)
             .RequireAuthorization(Roles.PredictPolicy)
+            .AddEndpointFilter<ActorNames>()
             .WithSummary("Rollout history with outcomes")
             .WithDescription("Newest first, from the audit log. Filters: outcome (succeeded, rolled_back, aborted, failed, in_progress), candidate (a version). Pages of page_size; next_page is the cursor of the next (older) page.");
     }

@@ -119,6 +119,9 @@ public sealed class ApiKeyStore
 
     public int Count => _entries.Length;
 
+    /// <summary>The configured keys' names (what the audit log records as actors).</summary>
+    public IEnumerable<string> Names => _entries.Select(static e => e.Entry.Name).Where(static n => !string.IsNullOrEmpty(n))!;
+
     public ApiKeyEntry? Find(string presented)
     {
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented));

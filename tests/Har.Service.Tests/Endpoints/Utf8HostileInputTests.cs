@@ -33,6 +33,35 @@ public sealed class Utf8HostileInputTests(ServiceFixture fixture) : IClassFixtur
 
     private static readonly Encoding Latin1 = Encoding.Latin1;
 
+    /// <summary>Invisible formatting characters in a stream id (a bidirectional override, zero-width characters, a line separator) are refused on both endpoints, naming the character; visible non-ASCII ids are served.</summary>
+    [Theory]
+    [InlineData("dev\u202Eice", "U+202E")]
+    [InlineData("dev\u200Bice", "U+200B")]
+    [InlineData("\uFEFFdevice", "U+FEFF")]
+    [InlineData("dev\u2028ice", "U+2028")]
+    public async Task StreamIdWithAnInvisibleFormattingCharacter_Is400NamingIt(string escaped, string named)
+    {
+        using var client = fixture.Service.CreateClient();
+        var card = ServiceFixture.ChampionCard(fixture.Service.ModelsDirectory);
+        using (var predict = await client.PostAsync("/v1/predict", ServiceFixture.Json($"{{\"stream_id\":\"{escaped}\",\"windows\":[[{Zeros(card.WindowLength * card.ChannelCount)}]]}}"), Ct))
+        {
+            var body = await predict.Content.ReadAsStringAsync(Ct);
+            Assert.True(predict.StatusCode == HttpStatusCode.BadRequest, $"{(int)predict.StatusCode} {body}");
+            Assert.Contains($"invisible formatting character ({named}", body, StringComparison.Ordinal);
+        }
+
+        var id = Uri.EscapeDataString(System.Text.RegularExpressions.Regex.Unescape(escaped));
+        using (var append = await client.PostAsync($"/v1/streams/{id}/samples", ServiceFixture.Json("{\"samples\":[0,0,9.8,0,0,0]}"), Ct))
+        {
+            var body = await append.Content.ReadAsStringAsync(Ct);
+            Assert.True(append.StatusCode == HttpStatusCode.BadRequest, $"{(int)append.StatusCode} {body}");
+            Assert.Contains($"invisible formatting character ({named}", body, StringComparison.Ordinal);
+        }
+
+        using var visible = await client.PostAsync($"/v1/streams/{Uri.EscapeDataString("Gerät-ü-7")}/samples", ServiceFixture.Json("{\"samples\":[0,0,9.8,0,0,0]}"), Ct);
+        Assert.Equal(HttpStatusCode.OK, visible.StatusCode);
+    }
+
     [Fact]
     public async Task TenThousandInvalidUtf8Requests_NoServerErrors_400ForParsedText_NoInternalsLeak()
     {
