@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Har.Inference.Data;
+using Har.Inference;
 using Har.Deployment;
 
 namespace Har.Cli.Commands;
@@ -248,8 +248,24 @@ internal static class RolloutCommands
     {
         var data = new Option<DirectoryInfo?>("--data") { Description = "The UCI HAPT folder (default: ../shared/data/uci-hapt); its test subjects' sessions are replayed." };
         var candidate = new Option<string>("--candidate") { Description = "The candidate version.", DefaultValueFactory = _ => BundledModels.CandidateVersion };
-        var fault = new Option<string>("--fault") { Description = "none, errors (20 %), latency (3×) or broken-normalization.", DefaultValueFactory = _ => "none" };
-        fault.AcceptOnlyFromAmong("none", "errors", "latency", "broken-normalization");
+        var fault = new Option<string>("--fault") { Description = "none, errors (20 % of the candidate's requests fail), latency (3×), broken-normalization, permuted-labels (the candidate's classes shifted by one) or less-accurate (6 points below the champion, otherwise agreeing with it: only --labels can show it).", DefaultValueFactory = _ => "none" };
+        fault.AcceptOnlyFromAmong("none", "errors", "latency", "broken-normalization", "permuted-labels", "less-accurate");
+        var labels = new Option<double>("--labels") { Description = "Share of the served windows whose true activity (the HAPT label) is reported as feedback, 0 to 1, e.g. 0.1 (the evaluation matrix's labelled cells); it feeds the accuracy gate. 0: no labels.", DefaultValueFactory = _ => 0 };
+        labels.Validators.Add(r =>
+        {
+            if (r.GetValue(labels) is var v && (v < 0 || v > 1 || double.IsNaN(v)))
+            {
+                r.AddError($"--labels {v.ToString(CultureInfo.InvariantCulture)} is not a share; expected 0 to 1 (e.g. 0.1 for one window in ten).");
+            }
+        });
+        var labelDelay = new Option<TimeSpan>("--label-delay") { Description = "How long after a window is served its label arrives (hh:mm:ss).", DefaultValueFactory = _ => TimeSpan.FromMinutes(1) };
+        labelDelay.Validators.Add(r =>
+        {
+            if (r.GetValue(labelDelay) is var d && (d < TimeSpan.Zero || d > TimeSpan.FromHours(1)))
+            {
+                r.AddError($"--label-delay {d} is out of range; expected 00:00:00 to 01:00:00.");
+            }
+        });
         var registry = new Option<DirectoryInfo?>("--registry") { Description = "A registry whose current version is the champion (default: a temporary one with the bundled models 1.0.0 and 1.2.0)." };
         var strategy = new Option<string>("--strategy") { Description = "The strategy.", DefaultValueFactory = _ => RolloutStrategyNames.Canary };
         var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
@@ -257,14 +273,12 @@ internal static class RolloutCommands
             .InRange(1, 1_000, "each run is a whole rollout (the evaluation matrix runs 100 per cell)");
         var devices = new Option<int>("--devices") { Description = "Simulated devices, 1 to 100,000.", DefaultValueFactory = _ => 200 }
             .InRange(1, 100_000, "the traffic of every device is simulated in each interval (the evaluation matrix uses 5 and 500)");
-        var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, registry, strategy, seed, runs, devices };
+        var command = new Command("simulate", "Replay real HAPT streams through the real models on a virtual clock and print the rollout's decisions.") { data, candidate, fault, labels, labelDelay, registry, strategy, seed, runs, devices };
         command.SetAction(async (parse, ct) =>
         {
             var existing = parse.GetValue(registry) is { } dir ? ModelsCommands.ExistingRegistry(dir) : null;
             var folder = parse.GetValue(data)?.FullName ?? SharedData.FindHapt()
                 ?? throw new DirectoryNotFoundException("No --data folder given and ../shared/data/uci-hapt was not found; pass --data <folder> in the UCI HAPT layout.");
-            var sessions = SensorDataset.Load(folder, "test", cancellationToken: ct);
-            var streams = sessions.Select(s => new RecordedSession(string.Create(CultureInfo.InvariantCulture, $"subject{s.Subject}-session{s.Session}"), s.Samples)).ToList();
             string? temp = null;
             ModelRegistry reg;
             if (existing is not null)
@@ -281,6 +295,9 @@ internal static class RolloutCommands
 
             try
             {
+                // With each frame's true activity (in the champion's label order): the accuracy gate's labels come from it.
+                var current = reg.CurrentVersion ?? throw new InvalidOperationException("The registry has no current version: register the champion first (har models register).");
+                var streams = RolloutEvaluateCommand.Hapt(folder, ModelCard.Load(reg.Get(current).ModelPath), ct);
                 await using var simulation = await RolloutSimulation.PrepareAsync(reg, parse.GetValue(candidate)!, streams, cancellationToken: ct).ConfigureAwait(false);
                 var inv = CultureInfo.InvariantCulture;
                 Console.Out.WriteLine(string.Create(inv, $"champion {simulation.Champion} vs candidate {simulation.Candidate}: {simulation.Windows} test windows from {streams.Count} sessions scored by both models in {simulation.PreparationTime.TotalSeconds:0.0} s; agreement {simulation.HealthyAgreement:P1} (broken normalization: {simulation.BrokenAgreement:P1}); p95 single-window latency {simulation.ChampionLatencyP95.TotalMilliseconds:0.###} ms vs {simulation.CandidateLatencyP95.TotalMilliseconds:0.###} ms"));
@@ -289,14 +306,22 @@ internal static class RolloutCommands
                     "errors" => SimulationFault.Errors,
                     "latency" => SimulationFault.Latency,
                     "broken-normalization" => SimulationFault.BrokenNormalization,
+                    "permuted-labels" => SimulationFault.PermutedLabels,
+                    "less-accurate" => SimulationFault.LessAccurate,
                     _ => SimulationFault.None,
                 };
+                var share = parse.GetValue(labels);
+                var feedback = share > 0 ? SimulatedFeedback.Labels(share, parse.GetValue(labelDelay)) : null;
+                if (faultKind == SimulationFault.LessAccurate && feedback is null)
+                {
+                    Console.Out.WriteLine("note: without --labels a less accurate candidate that agrees with the champion elsewhere shows nothing the analysis can see; add --labels 0.1 to give the accuracy gate ground truth.");
+                }
                 var n = parse.GetValue(runs);
                 int promoted = 0, rolledBack = 0, other = 0;
                 var intervals = new List<int>();
                 for (var i = 0; i < n; i++)
                 {
-                    var result = await simulation.RunAsync(new SimulationScenario { Fault = faultKind, Seed = parse.GetValue(seed) + i, Strategy = parse.GetValue(strategy)!, Devices = parse.GetValue(devices) }, ct).ConfigureAwait(false);
+                    var result = await simulation.RunAsync(new SimulationScenario { Fault = faultKind, Seed = parse.GetValue(seed) + i, Strategy = parse.GetValue(strategy)!, Devices = parse.GetValue(devices), Feedback = feedback }, ct).ConfigureAwait(false);
                     if (n == 1)
                     {
                         foreach (var d in result.Decisions)
@@ -321,7 +346,7 @@ internal static class RolloutCommands
 
                 if (n > 1)
                 {
-                    Console.Out.WriteLine(string.Create(inv, $"{n} runs, fault {parse.GetValue(fault)}: promoted {promoted}, rolled back {rolledBack}, other {other}; analysis intervals to rollback: max {(intervals.Count == 0 ? "-" : intervals.Max().ToString(inv))}, mean {(intervals.Count == 0 ? "-" : intervals.Average().ToString("0.00", inv))}"));
+                    Console.Out.WriteLine(string.Create(inv, $"{n} runs, fault {parse.GetValue(fault)}{(feedback is null ? string.Empty : $", labels {share:P0} after {parse.GetValue(labelDelay)}")}: promoted {promoted}, rolled back {rolledBack}, other {other}; analysis intervals to rollback: max {(intervals.Count == 0 ? "-" : intervals.Max().ToString(inv))}, mean {(intervals.Count == 0 ? "-" : intervals.Average().ToString("0.00", inv))}"));
                 }
 
                 return 0;

@@ -153,7 +153,8 @@ internal static class RolloutEvaluateCommand
         return results.All(r => r.Promoted) ? 0 : 1;
     }
 
-    private static List<RecordedSession> Hapt(string folder, ModelCard card, CancellationToken ct)
+    /// <summary>The UCI HAPT test sessions with each frame's true activity, as an index of <paramref name="card"/>'s labels (-1: none, or one the card lacks).</summary>
+    internal static List<RecordedSession> Hapt(string folder, ModelCard card, CancellationToken ct)
     {
         var names = SensorDataset.LoadLabelNames(folder);
         var index = card.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);

@@ -153,6 +153,32 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Simulate_LessAccurateCandidate_RolledBackWithLabels_PromotedWithoutThemAndTold()
+    {
+        // Found from outside: 'rollout simulate' replayed the HAPT sessions without their labels and had no way to feed
+        // any, so the accuracy gate never measured anything and a candidate 6 points less accurate was promoted.
+        var hapt = TestPaths.RequireSharedData();
+        var labelled = await RunOkAsync("rollout", "simulate", "--data", hapt, "--fault", "less-accurate", "--labels", "0.1", "--runs", "2", "--devices", "500");
+        Assert.Contains("2 runs, fault less-accurate, labels 10 % after 00:01:00: promoted 0, rolled back 2", labelled, StringComparison.Ordinal);
+
+        var unlabelled = await RunOkAsync("rollout", "simulate", "--data", hapt, "--fault", "less-accurate", "--runs", "2", "--devices", "500");
+        Assert.Contains("2 runs, fault less-accurate: promoted 2, rolled back 0", unlabelled, StringComparison.Ordinal);
+        Assert.Contains("note: without --labels a less accurate candidate", unlabelled, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("2", "har: --labels 2 is not a share; expected 0 to 1")]
+    [InlineData("-0.1", "har: --labels -0.1 is not a share; expected 0 to 1")]
+    public async Task Simulate_LabelShareOutOfRange_ExitCode2(string share, string expected)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "simulate", "--labels", share, "--data", Path.Combine(_root, "no-such-data"));
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith(expected, stderr, StringComparison.Ordinal);
+    }
+
     private async Task<string> TwoVersionsAsync()
     {
         var registry = Path.Combine(_root, "registry");
