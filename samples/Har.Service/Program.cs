@@ -162,6 +162,23 @@ try
     }
 
     Bootstrap.SeedRegistry(registry, modelsDirectory);
+
+    // Open the pipeline now: a configuration it cannot serve with (a drift profile of other channels than the model's,
+    // a ContextFrames below the model's) stops the start with its reason instead of leaving a service that answers 500.
+    try
+    {
+        app.Services.GetRequiredService<ServingPipeline>();
+    }
+    catch (ArgumentException ex)
+    {
+        Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex.Message);
+        return 2;
+    }
+    catch (Exception ex) when (ex is not OutOfMemoryException)
+    {
+        // Anything else (a disk, a damaged model or pointer) is reported by /ready and by the loops that need the
+        // pipeline, which retry or stop the service with its cause, as they did before this check.
+    }
 }
 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 {

@@ -52,12 +52,16 @@ internal static class DriftCommands
                 throw new FileNotFoundException($"--model '{missing.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", missing.FullName);
             }
 
+            // With --model the profile reads the model's channels, in its order: the service's drift monitor is fed the
+            // windows the model is served (found from outside: a gyro-first card was refused, and a profile in the data's
+            // order would have read its gx as ax).
+            var channels = parse.GetValue(model) is { } card ? ModelCard.Load(card.FullName).Channels.ToArray() : Channels;
             var which = parse.GetValue(split)!;
             var sessions = LoadSessions(parse.GetValue(data), which);
-            var builder = new ReferenceProfileBuilder(Channels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
+            var builder = new ReferenceProfileBuilder(channels, new ReferenceProfileOptions { SegmentLength = parse.GetValue(window) });
             foreach (var s in sessions)
             {
-                builder.AddRecording(string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}"), s.Samples);
+                builder.AddRecording(string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}"), Columns(s.Samples, Channels, channels, "the model"));
             }
 
             ReferenceProfile profile;
@@ -75,12 +79,12 @@ internal static class DriftCommands
             if (parse.GetValue(model) is { } modelFile)
             {
                 var labelNames = SensorDataset.LoadLabelNames(DataFolder(parse.GetValue(data)));
-                var run = RunModel(modelFile.FullName, sessions.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames);
+                var run = RunModel(modelFile.FullName, sessions.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames, Channels);
                 var outputs = OutputReference.FromPredictions(run.Labels, run.Classes.ToArray(), run.Confidence.ToArray(), run.Entropy.ToArray());
                 Console.Out.WriteLine(run.Describe());
                 if (parse.GetValue(accuracySubjects) is { Length: > 0 } subjects)
                 {
-                    outputs = WithAccuracy(outputs, modelFile.FullName, LoadSessions(parse.GetValue(data), "all").Where(s => subjects.Contains(s.Subject)).ToList(), labelNames, profile.SampleRateHz, subjects);
+                    outputs = WithAccuracy(outputs, modelFile.FullName, channels, LoadSessions(parse.GetValue(data), "all").Where(s => subjects.Contains(s.Subject)).ToList(), labelNames, profile.SampleRateHz, subjects);
                 }
 
                 profile = profile.WithOutputs(outputs);
@@ -129,14 +133,9 @@ internal static class DriftCommands
             }
             else if (parse.GetValue(data) is { } folder)
             {
-                if (!profile.ChannelNames.SequenceEqual(Channels))
-                {
-                    throw new InvalidDataException($"The profile's channels are {string.Join(' ', profile.ChannelNames)}; a dataset in the common sample format has {string.Join(' ', Channels)}.");
-                }
-
                 foreach (var s in LoadSessions(folder, parse.GetValue(split)!))
                 {
-                    devices.Add((string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}/session-{s.Session}"), s.Samples, null));
+                    devices.Add((string.Create(CultureInfo.InvariantCulture, $"subject-{s.Subject}/session-{s.Session}"), Columns(s.Samples, Channels, profile.ChannelNames, "the profile"), null));
                 }
             }
 
@@ -144,7 +143,7 @@ internal static class DriftCommands
             OutputVerdict? outputs = null;
             if (parse.GetValue(model) is { } modelFile)
             {
-                var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null);
+                var run = RunModel(modelFile.FullName, devices.Select(d => (d.Device, d.Frames, (byte[]?)null)), null, profile.ChannelNames);
 
                 // Each prediction with its device's alarm as it stood when the window was complete: a named input fault
                 // conditions the accuracy estimate (the reference's accuracy under that fault, when it holds one).
@@ -231,19 +230,20 @@ internal static class DriftCommands
     /// Measures the model's accuracy on the labelled windows of subjects it was not trained on, clean (per confidence bin)
     /// and under each standard input fault, and returns the output reference that holds them.
     /// </summary>
-    private static OutputReference WithAccuracy(OutputReference outputs, string modelPath, List<SensorSession> labelled, string[] labelNames, double sampleRateHz, int[] subjects)
+    private static OutputReference WithAccuracy(OutputReference outputs, string modelPath, string[] channels, List<SensorSession> labelled, string[] labelNames, double sampleRateHz, int[] subjects)
     {
         if (labelled.Count == 0)
         {
             throw new InvalidDataException($"The data has no sessions of subjects {string.Join(' ', subjects)} (--accuracy-subjects).");
         }
 
-        var clean = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames).Labelled();
+        var clean = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), s.Samples, (byte[]?)s.Labels)), labelNames, Channels).Labelled();
         outputs = outputs.WithAccuracy(clean.Classes, clean.Confidence, clean.True);
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy on {clean.True.Length} labelled windows of subjects {string.Join(' ', subjects)}: {Accuracy(clean.Classes, clean.True):F3}; under each standard input fault:"));
-        foreach (var fault in InputFault.Standard(Channels, sampleRateHz))
+        // The faults are named by the profile's channels (the model's), so they are applied to frames in that order.
+        foreach (var fault in InputFault.Standard(channels, sampleRateHz))
         {
-            var run = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), fault.Apply(s.Samples, Channels.Length), (byte[]?)Resample(s.Labels, fault.SourceFramesPerFrame))), labelNames).Labelled();
+            var run = RunModel(modelPath, labelled.Select(s => (s.Session.ToString(CultureInfo.InvariantCulture), fault.Apply(Columns(s.Samples, Channels, channels, "the model"), channels.Length), (byte[]?)Resample(s.Labels, fault.SourceFramesPerFrame))), labelNames, channels).Labelled();
             outputs = outputs.WithFaultAccuracy(fault, run.Classes, run.True);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {fault}: {Accuracy(run.Classes, run.True):F3} ({run.True.Length} windows)"));
         }
@@ -326,14 +326,11 @@ internal static class DriftCommands
     /// With per-sample labels, a window whose centre sample is labelled with an activity the model does not know (by
     /// name; UNLABELED is kept) is left out and counted.
     /// </summary>
-    private static ModelRun RunModel(string modelPath, IEnumerable<(string Id, float[] Frames, byte[]? Labels)> recordings, string[]? labelNames)
+    private static ModelRun RunModel(string modelPath, IEnumerable<(string Id, float[] Frames, byte[]? Labels)> recordings, string[]? labelNames, IReadOnlyList<string> frameChannels)
     {
         using var model = HarModel.Load(modelPath, new HarModelOptions { EnableMetrics = false });
         var card = model.Card;
-        if (!card.Channels.SequenceEqual(Channels))
-        {
-            throw new InvalidDataException($"Model {card} reads channels {string.Join(' ', card.Channels)}; the data has {string.Join(' ', Channels)}.");
-        }
+        recordings = recordings.Select(r => (r.Id, Columns(r.Frames, frameChannels, card.Channels, $"model {card}"), r.Labels));
 
         var known = new HashSet<string>(card.Labels, StringComparer.OrdinalIgnoreCase);
         var run = new ModelRun([.. card.Labels], card.ToString());
@@ -383,6 +380,37 @@ internal static class DriftCommands
 
     private static string DataFolder(DirectoryInfo? data) => data?.FullName ?? SharedData.FindHapt()
         ?? throw new DirectoryNotFoundException("No --data folder given and no ../shared/data/uci-hapt found; pass --data <dataset folder in the common sample format>.");
+
+    /// <summary>
+    /// Interleaved frames of channels <paramref name="from"/> as frames of channels <paramref name="to"/>, taken by name (the
+    /// same array when the orders are the same). A channel <paramref name="to"/> names that <paramref name="from"/> lacks
+    /// is refused, naming <paramref name="who"/> needs it.
+    /// </summary>
+    internal static float[] Columns(float[] frames, IReadOnlyList<string> from, IReadOnlyList<string> to, string who)
+    {
+        if (from.SequenceEqual(to))
+        {
+            return frames;
+        }
+
+        var map = to.Select(c => from.ToList().IndexOf(c)).ToArray();
+        if (Array.IndexOf(map, -1) is var missing and >= 0)
+        {
+            throw new InvalidDataException($"{char.ToUpperInvariant(who[0])}{who[1..]} reads channel {to[missing]} ({string.Join(' ', to)}); the data has {string.Join(' ', from)}.");
+        }
+
+        var count = frames.Length / from.Count;
+        var result = new float[count * to.Count];
+        for (var f = 0; f < count; f++)
+        {
+            for (var c = 0; c < map.Length; c++)
+            {
+                result[(f * map.Length) + c] = frames[(f * from.Count) + map[c]];
+            }
+        }
+
+        return result;
+    }
 
     private static List<SensorSession> LoadSessions(DirectoryInfo? data, string split)
     {

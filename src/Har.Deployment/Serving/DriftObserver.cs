@@ -13,8 +13,28 @@ namespace Har.Deployment;
 /// that added a class) is passed as <see cref="Har.Drift.OutputReference.OtherActivity"/>: its window still counts for input drift,
 /// and the class mix counts it as a class the reference never predicted.
 /// </summary>
-internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IReadOnlyList<string>?> labelsOf) : IServingObserver
+internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IReadOnlyList<string>?> labelsOf, int[]? channelMap = null) : IServingObserver
 {
+    /// <summary>
+    /// Where each of the profile's channels is in the served windows (<see langword="null"/>: the same order). The profile
+    /// names its channels and the model's card its own: a profile of the same channels in another order is fed the
+    /// windows' channels reordered by name (found from outside: a gyro-first model's windows would have been read with
+    /// gx as ax, raising unit and gain alarms on every healthy device); other channels are refused.
+    /// </summary>
+    /// <returns>The map, or <see langword="null"/> and no problem for the same order; a problem when the profile reads a channel the served windows do not hold, or another number of channels.</returns>
+    internal static (int[]? Map, string? Problem) ChannelMap(IReadOnlyList<string> profile, IReadOnlyList<string> served, string version)
+    {
+        if (profile.SequenceEqual(served, StringComparer.Ordinal))
+        {
+            return (null, null);
+        }
+
+        var map = profile.Select(c => served.ToList().IndexOf(c)).ToArray();
+        return profile.Count != served.Count || map.Contains(-1)
+            ? (null, $"The drift monitor's reference profile reads channels {string.Join(' ', profile)}, but the current version {version} is served windows of {string.Join(' ', served)}: build the profile for this model's channels (har drift profile --model <its .onnx>, or ReferenceProfileBuilder with its card's channel names), or open the pipeline without drift.")
+            : (map, null);
+    }
+
     private const string Anonymous = "anonymous";
 
     /// <summary>The name under which <see cref="_order"/> knows the profile's labels (no version name holds a NUL).</summary>
@@ -40,7 +60,37 @@ internal sealed class DriftObserver(DeviceDriftMonitor monitor, Func<string, IRe
             ref readonly var x = ref predictions[i];
             var overlapFrames = p.StartFrames.IsEmpty || p.StartFrames[i] == 0 ? 0 : overlap;
             var predicted = ClassOrder.Translate(map, x.ClassIndex);
-            monitor.Observe(device, p.GetWindow(i)[context..], overlapFrames, predicted < profileClasses ? predicted : Har.Drift.OutputReference.OtherActivity, x.Confidence, x.Entropy);
+            var window = p.GetWindow(i)[context..];
+            var label = predicted < profileClasses ? predicted : Har.Drift.OutputReference.OtherActivity;
+            if (channelMap is null)
+            {
+                monitor.Observe(device, window, overlapFrames, label, x.Confidence, x.Entropy);
+                continue;
+            }
+
+            var reordered = System.Buffers.ArrayPool<float>.Shared.Rent(window.Length);
+            try
+            {
+                Reorder(window, reordered.AsSpan(0, window.Length), channelMap);
+                monitor.Observe(device, reordered.AsSpan(0, window.Length), overlapFrames, label, x.Confidence, x.Entropy);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(reordered);
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="window"/>'s frames into <paramref name="into"/> with the channels in the profile's order.</summary>
+    internal static void Reorder(ReadOnlySpan<float> window, Span<float> into, int[] map)
+    {
+        var channels = map.Length;
+        for (var f = 0; f < window.Length; f += channels)
+        {
+            for (var c = 0; c < channels; c++)
+            {
+                into[f + c] = window[f + map[c]];
+            }
         }
     }
 }

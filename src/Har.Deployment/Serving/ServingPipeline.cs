@@ -116,7 +116,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The registry has no current version.</exception>
     /// <exception cref="ModelIntegrityException">The current version's file does not match its registry record.</exception>
     /// <exception cref="ModelCardException">The current version's model or card is invalid.</exception>
-    /// <exception cref="ArgumentException"><see cref="ServingOptions.ContextFrames"/> is less than the current version reads.</exception>
+    /// <exception cref="ArgumentException"><see cref="ServingOptions.ContextFrames"/> is less than the current version reads, or <paramref name="drift"/>'s profile reads other channels than the current version is served (the same channels in another order are fed by name).</exception>
     public static ServingPipeline Open(ModelRegistry registry, ServingOptions? options = null, DeviceDriftMonitor? drift = null, IEnumerable<IServingObserver>? observers = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null) =>
         Open(registry, options, drift, observers, loggerFactory, timeProvider, shared: null);
 
@@ -145,7 +145,13 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
             var all = new List<IServingObserver> { rollout, new FeedbackObserver(feedback) };
             if (drift is not null)
             {
-                all.Add(new DriftObserver(drift, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null));
+                var (channelMap, problem) = DriftObserver.ChannelMap(drift.Profile.ChannelNames, card.Channels, current);
+                if (problem is not null)
+                {
+                    throw new ArgumentException(problem, nameof(drift));
+                }
+
+                all.Add(new DriftObserver(drift, v => models.IsLoaded(v) ? models.GetCard(v).Labels : null, channelMap));
             }
 
             all.AddRange(observers ?? []);

@@ -105,6 +105,9 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     /// </summary>
     public IReadOnlyList<string>? OutputLabels => _scorer.Profile.Outputs?.Labels;
 
+    /// <summary>Gets the reference profile the devices are scored against (its <see cref="ReferenceProfile.ChannelNames"/> are the order <see cref="Observe"/> expects a window's channels in).</summary>
+    public ReferenceProfile Profile => _scorer.Profile;
+
     /// <summary>
     /// Feeds one prediction: the device's window and the model's output on it. Allocates nothing for a device already
     /// seen. A new device may evict idle ones, or take the monitor of the least recently seen device when that one has been

@@ -220,6 +220,65 @@ public sealed class ServingPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Drift_ProfileOfTheSameChannelsInAnotherOrder_IsFedTheWindowsByChannelName()
+    {
+        // A profile built gyroscope first (the same recording, columns reordered) against a model served accelerometer
+        // first: the monitor must read each window's channels by name. Read by position, every healthy device's gx
+        // would be compared with the reference's ax and so on.
+        string[] gyroFirst = ["gx", "gy", "gz", "ax", "ay", "az"];
+        var map = gyroFirst.Select(c => _card.Channels.ToList().IndexOf(c)).ToArray();
+        var profile = new ReferenceProfileBuilder(gyroFirst).AddRecording("reference", Permute(Signal(6000, seed: 1), map)).Build("test");
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { WindowLength = 600, MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
+        await using var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), drift, timeProvider: _env.Time);
+
+        var healthy = Signal(700, seed: 2);
+        var stuck = Signal(700, seed: 2);
+        for (var t = 0; t < 700; t++)
+        {
+            stuck[t * _card.ChannelCount] = 0.97f; // ax, in the served order
+        }
+
+        for (var offset = 0; offset < 700; offset += 100)
+        {
+            await pipeline.AppendAsync("healthy", healthy.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+            await pipeline.AppendAsync("stuck", stuck.AsMemory(offset * _card.ChannelCount, 100 * _card.ChannelCount));
+        }
+
+        var stuckReport = drift.ScoreNow("stuck")!;
+        var healthyReport = drift.ScoreNow("healthy")!;
+        Assert.Contains(stuckReport.Findings, f => f.Kind == SensorFindingKind.Flatline && f.Channel == "ax");
+        Assert.DoesNotContain(healthyReport.Findings, f => f.Kind == SensorFindingKind.Flatline);
+        Assert.Equal(healthyReport.Channels.Select(c => c.Channel), gyroFirst);
+        Assert.All(healthyReport.Channels, c => Assert.NotEqual(DriftVerdict.Drifted, c.Verdict));
+    }
+
+    [Fact]
+    public void Drift_ProfileOfOtherChannels_RefusedAtOpenNamingBoth()
+    {
+        var profile = new ReferenceProfileBuilder(["ax", "ay", "az"]).AddRecording("reference", Signal(2000, seed: 1).Where((_, i) => i % 6 < 3).ToArray()).Build("test");
+        using var drift = new DeviceDriftMonitor(profile, new DriftMonitorOptions { MetricsRegistry = Metrics.NewCustomRegistry() }, _env.Time);
+
+        var error = Assert.Throws<ArgumentException>(() => ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), drift, timeProvider: _env.Time));
+
+        Assert.Equal("drift", error.ParamName);
+        Assert.Contains("reads channels ax ay az, but the current version 1.0.0 is served windows of ax ay az gx gy gz", error.Message, StringComparison.Ordinal);
+    }
+
+    private static float[] Permute(float[] frames, int[] map)
+    {
+        var result = new float[frames.Length];
+        for (var f = 0; f < frames.Length; f += map.Length)
+        {
+            for (var c = 0; c < map.Length; c++)
+            {
+                result[f + c] = frames[f + map[c]];
+            }
+        }
+
+        return result;
+    }
+
+    [Fact]
     public async Task Observers_StreamAndWholeWindows_SeeEverySampleAndPredictionOnce()
     {
         var observer = new RecordingObserver();

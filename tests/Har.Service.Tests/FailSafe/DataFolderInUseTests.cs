@@ -99,6 +99,33 @@ public sealed class DataFolderInUseTests
     }
 
     [Fact]
+    public async Task DriftProfileOfOtherChannelsThanTheModel_StopsTheStartWithExitCode2NamingBoth()
+    {
+        // Found from outside: a profile that does not read the model's channels was accepted; every window then failed in
+        // the drift observer (or, for the same channels in another order, was read by position).
+        var ct = TestContext.Current.CancellationToken;
+        var work = Directory.CreateTempSubdirectory("har-profile-channels-");
+        try
+        {
+            var profilePath = Path.Combine(work.FullName, "accelerometer-only.json");
+            new Har.Drift.ReferenceProfileBuilder(["ax", "ay", "az"])
+                .AddRecording("reference", Enumerable.Range(0, 3 * 3000).Select(i => (float)Math.Sin(i * 0.01) + (i % 3 == 2 ? 1f : 0f)).ToArray())
+                .Build("test")
+                .Save(profilePath);
+
+            var (exit, output) = await ServiceProcess.RunUntilExitAsync(new Dictionary<string, string> { ["Har:Service:DriftProfilePath"] = profilePath }, ct);
+
+            Assert.True(exit == 2, $"exit {exit}: {output}");
+            Assert.Contains("reference profile reads channels ax ay az, but the current version 1.0.0 is served windows of ax ay az gx gy gz", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task RegistryPointerDamagedWhileStopped_ExitsWithCode1AndTheCause_NotAnAbort()
     {
         // Found from outside: a damaged registry/current (or rollout state) failed the rollout loop while the host was
