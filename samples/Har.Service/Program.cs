@@ -135,6 +135,7 @@ try
         // Seeding would register the bundled models into an empty registry beside a log that records others, and
         // serve them as if nothing had happened (found from outside: registry/ deleted while the service was stopped).
         Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), lost);
+        await StopAsync(app);
         return 2;
     }
 
@@ -147,6 +148,7 @@ try
         if (Bootstrap.LostSigningKey(auditLog, signingKey, signingKeyGenerated) is { } lostKey)
         {
             Log.CannotStart(startLogger, lostKey);
+            await StopAsync(app);
             return 2;
         }
 
@@ -161,7 +163,7 @@ try
         Log.SigningKeyUnchecked(startLogger, ex);
     }
 
-    Bootstrap.SeedRegistry(registry, modelsDirectory);
+    Bootstrap.SeedRegistry(registry, modelsDirectory, startLogger);
 
     // Open the pipeline now: a configuration it cannot serve with (a drift profile of other channels than the model's,
     // a ContextFrames below the model's) stops the start with its reason instead of leaving a service that answers 500.
@@ -172,6 +174,7 @@ try
     catch (ArgumentException ex)
     {
         Log.CannotStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Har.Service"), ex.Message);
+        await StopAsync(app);
         return 2;
     }
     catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -188,6 +191,7 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         // Another service owns this data folder: waiting would leave a process that answers nothing (every health
         // check and request queued behind the lock) and looks like a disk fault.
         Log.CannotStart(logger, $"the data folder '{dataDirectory}' is in use by another Har.Service (its audit log's lock is held): stop that one, or give this one its own Har:Service:DataDirectory. {ex.Message}");
+        await StopAsync(app);
         return 2;
     }
 
@@ -231,6 +235,10 @@ catch (OperationCanceledException) when (Environment.ExitCode != 0)
 }
 
 return Environment.ExitCode; // 1 when a background service failed and stopped the host (ControllerLoop), not a clean 0
+
+// The console logger writes from a queue: a start refused with an exit code must flush it first, or the line saying why
+// is lost (found in CI: a refusal's exit code 2 came with its log line missing).
+static async Task StopAsync(WebApplication app) => await app.DisposeAsync();
 
 /// <summary>Every route of the service (also what <c>--list-routes</c> prints and the OpenAPI document describes).</summary>
 internal static class ServiceRoutes

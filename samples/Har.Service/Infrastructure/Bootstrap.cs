@@ -242,16 +242,27 @@ internal static class Bootstrap
         return signers.Count == 0 ? "an unknown key" : string.Join(", ", signers);
     }
 
-    public static void SeedRegistry(ModelRegistry registry, string modelsDirectory)
+    public static void SeedRegistry(ModelRegistry registry, string modelsDirectory, ILogger logger)
     {
         if (Directory.Exists(modelsDirectory))
         {
+            var before = registry.List().Select(static m => m.Version).ToHashSet(StringComparer.Ordinal);
             registry.Seed(Directory.GetFiles(modelsDirectory, "*.onnx"), new ModelRegistrationOptions
             {
                 Deployer = "har-service",
                 Method = "bundled with the service",
                 MakeCurrentIfNone = true,
             });
+
+            // Found from outside (an upgrade): a release's new bundled models were registered into an existing registry
+            // with an audit record only, and nothing in the log said so.
+            if (before.Count > 0)
+            {
+                foreach (var added in registry.List().Where(m => !before.Contains(m.Version)))
+                {
+                    Log.BundledModelRegistered(logger, added.Version, modelsDirectory, registry.CurrentVersion ?? "none");
+                }
+            }
         }
 
         registry.StartPeriodicVerification(TimeSpan.FromMinutes(15));

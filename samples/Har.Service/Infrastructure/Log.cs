@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(54, LogLevel.Warning, "The signing key was not checked against the audit log's latest checkpoint: the log is unavailable")]
     public static partial void SigningKeyUnchecked(ILogger logger, Exception exception);
+
+    [LoggerMessage(55, LogLevel.Information, "Registered the bundled model {Version} from {ModelsDirectory} into the existing registry (audited as registry.registered); it serves only once a rollout makes it current, and the current version stays {Current}")]
+    public static partial void BundledModelRegistered(ILogger logger, string version, string modelsDirectory, string current);
 }

@@ -30,7 +30,9 @@ internal sealed class ActorNames(ApiKeyStore keys, IOptions<Microsoft.AspNetCore
     {
         var result = await next(context);
         var user = context.HttpContext.User;
-        if (user.IsInRole(Roles.Operator) || user.IsInRole(Roles.Auditor) || result is not IValueHttpResult { Value: { } value })
+        // Answers only: a problem (404, 400) names no actor and keeps its application/problem+json.
+        if (user.IsInRole(Roles.Operator) || user.IsInRole(Roles.Auditor) || result is not IValueHttpResult { Value: { } value }
+            || result is Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult || (result as IStatusCodeHttpResult)?.StatusCode is >= 300)
         {
             return result;
         }

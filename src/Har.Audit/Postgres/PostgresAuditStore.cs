@@ -238,6 +238,16 @@ internal sealed partial class PostgresAuditStore : IDisposable
     {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
+
+        // The head row's lock is every replica's: a client that goes quiet inside the transaction for 15 s (a frozen or
+        // partitioned process) has it ended by the server, so the others' appends wait at most that long, not for good.
+        // Its own commit then fails: nothing it did is acknowledged. Found from outside: one replica frozen (SIGSTOP)
+        // inside an append left every replica's appends waiting, and /ready said the log was writable.
+        using (var bound = new NpgsqlCommand("SET LOCAL idle_in_transaction_session_timeout = '15s'", connection, tx))
+        {
+            bound.ExecuteNonQuery();
+        }
+
         var result = Sequence(connection, tx, batch);
         tx.Commit();
         return result;

@@ -262,7 +262,7 @@ public static partial class DeploymentBackup
                 log.AppendAsync(RestoredRecord(backupId, HashFile(archivePath), entries, versions, pinned is not null, actor, registry.Time.GetUtcNow(), database: null)).GetAwaiter().GetResult();
             }
 
-            return new DeploymentBackupResult(backupId, created, archivePath, entries, listed.Count, current, versions, key.ToString(), pinned is not null, hasKey, labelled.Count, []);
+            return new DeploymentBackupResult(backupId, created, archivePath, entries, listed.Count, current, versions, key.ToString(), pinned is not null, hasKey, labelled.Count, [], manifest["format"]!.GetValue<string>());
         }
     }
 
@@ -273,6 +273,11 @@ public static partial class DeploymentBackup
     private static List<ShippedLabel> ReadLabelledWindows(string target, JsonObject manifest)
     {
         var path = Path.Combine(target, LabelledWindowsPath.Replace('/', Path.DirectorySeparatorChar));
+        if (manifest["format"]?.GetValue<string>() == Format && manifest["labelled_windows"] is null)
+        {
+            throw Refused($"manifest.json of a {Format} archive has no 'labelled_windows' count.");
+        }
+
         var expected = manifest["labelled_windows"]?.GetValue<int>() ?? 0;
         if (!File.Exists(path))
         {
@@ -467,9 +472,9 @@ public static partial class DeploymentBackup
         }
 
         File.Delete(Path.Combine(target, ManifestName));
-        if (manifest["format"]?.GetValue<string>() != Format)
+        if (manifest["format"]?.GetValue<string>() is not (Format or FormatV1))
         {
-            throw Refused($"manifest.json has format '{manifest["format"]}'; this version reads '{Format}'.");
+            throw Refused($"manifest.json has format '{manifest["format"]}'; this version reads '{Format}' and '{FormatV1}' (an archive written by a newer release needs that release's har to restore it).");
         }
 
         return manifest;

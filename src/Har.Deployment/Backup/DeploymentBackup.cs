@@ -38,7 +38,15 @@ public static partial class DeploymentBackup
     /// <summary>The audit event a restored log receives once its restore verified.</summary>
     internal const string RestoredEvent = "backup.restored";
 
-    internal const string Format = "har-backup/v1";
+    /// <summary>
+    /// The archive format this version writes: v2 holds the accuracy gate's labelled windows (<c>labelled_windows</c> in the
+    /// manifest, <see cref="LabelledWindowsPath"/>). v1 archives, from before they were kept, are read too: they hold none.
+    /// A release that reads v1 only refuses a v2 archive, naming the format, rather than restoring it without its labels.
+    /// </summary>
+    internal const string Format = "har-backup/v2";
+
+    /// <summary>The format of archives from before labelled windows were kept (still read).</summary>
+    internal const string FormatV1 = "har-backup/v1";
     internal const string ManifestName = "manifest.json";
     internal const string FilePrefix = "har-backup-";
     internal const string FileSuffix = ".tar.gz";
@@ -149,7 +157,7 @@ public static partial class DeploymentBackup
             File.Move(temp, archive);
             DurableFile.FsyncDirectory(folder);
             var pruned = options.Keep is { } keep ? Prune(folder, keep) : [];
-            return new DeploymentBackupResult(backupId, now, archive, entries, files.Count, frozen.CurrentVersion, frozen.Versions, key.VerifierKey, keyPinned: true, hasSigningKey: options.SigningKeyFile is not null, frozen.LabelledWindows, pruned);
+            return new DeploymentBackupResult(backupId, now, archive, entries, files.Count, frozen.CurrentVersion, frozen.Versions, key.VerifierKey, keyPinned: true, hasSigningKey: options.SigningKeyFile is not null, frozen.LabelledWindows, pruned, Format);
         }
         finally
         {

@@ -36,8 +36,9 @@ public sealed class DeploymentBackupOptions
 /// </summary>
 public sealed class DeploymentBackupResult
 {
-    internal DeploymentBackupResult(string backupId, DateTimeOffset createdAt, string archivePath, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, string verifierKey, bool keyPinned, bool hasSigningKey, int labelledWindows, IReadOnlyList<string> pruned)
+    internal DeploymentBackupResult(string backupId, DateTimeOffset createdAt, string archivePath, long auditEntries, int files, string? currentVersion, IReadOnlyList<string> versions, string verifierKey, bool keyPinned, bool hasSigningKey, int labelledWindows, IReadOnlyList<string> pruned, string format)
     {
+        Format = format;
         BackupId = backupId;
         CreatedAt = createdAt;
         ArchivePath = archivePath;
@@ -53,6 +54,12 @@ public sealed class DeploymentBackupResult
         LabelledWindows = labelledWindows;
         Pruned = pruned;
     }
+
+    /// <summary>
+    /// Gets the archive's format: <c>har-backup/v2</c>, or <c>har-backup/v1</c> for an archive from before labelled windows
+    /// were kept (its <see cref="LabelledWindows"/> is 0 whatever the service it was taken from held).
+    /// </summary>
+    public string Format { get; }
 
     /// <summary>Gets the backup's id (also the <c>backup.created</c> audit record's entity id).</summary>
     public string BackupId { get; }

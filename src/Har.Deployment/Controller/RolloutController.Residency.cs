@@ -92,7 +92,7 @@ public sealed partial class RolloutController
 
         if (s.Promoted || _registry.CurrentVersion != s.Champion)
         {
-            _registry.SetCurrent(s.Champion);
+            _registry.SetCurrent(s.Champion, _fleet is null ? null : s.Revision);
         }
 
         await EndOnChampionAsync(RolloutPhase.Failed, SystemActor, reason, ct).ConfigureAwait(false);

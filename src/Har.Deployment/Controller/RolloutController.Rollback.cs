@@ -227,7 +227,7 @@ public sealed partial class RolloutController
         var target = ServedAfterEnd(s);
         if (s.Promoted || _registry.CurrentVersion != target)
         {
-            _registry.SetCurrent(target);
+            _registry.SetCurrent(target, _fleet is null ? null : s.Revision);
         }
 
         var next = s.Clone();

@@ -447,10 +447,11 @@ public sealed partial class RolloutController
         var s = _state!;
         try
         {
-            // The registry checks the candidate again (file, record, config) before it moves `current`.
-            _registry.SetCurrent(s.Candidate);
+            // The registry checks the candidate again (file, record, config) before it moves `current`; a fleet's
+            // pointer moves only while the shared state is still this promotion's.
+            _registry.SetCurrent(s.Candidate, _fleet is null ? null : s.Revision);
         }
-        catch (Exception ex) when (IsCandidateFailure(ex, ct))
+        catch (Exception ex) when (ex is not RolloutStateConflictException && IsCandidateFailure(ex, ct))
         {
             await FailCandidateAsync($"promotion of {s.Candidate} refused: {ex.Message}", ct).ConfigureAwait(false);
             return;

@@ -138,6 +138,9 @@ internal sealed class RolloutState
 /// <summary>Reads and writes <c>rollout.json</c> with temp file + fsync + rename + directory fsync.</summary>
 internal sealed class RolloutStateStore : IRolloutStateStore
 {
+    /// <summary>The schema this release writes and reads; a state of a higher schema (a newer release's) is refused.</summary>
+    internal const int CurrentSchema = 1;
+
     public const string FileName = "rollout.json";
 
     internal static readonly JsonSerializerOptions Json = new()
@@ -167,8 +170,14 @@ internal sealed class RolloutStateStore : IRolloutStateStore
 
         try
         {
-            return JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(StatePath), Json)
+            var state = JsonSerializer.Deserialize<RolloutState>(File.ReadAllBytes(StatePath), Json)
                 ?? throw new InvalidDataException($"'{StatePath}' holds null; expected a rollout state object.");
+
+            // A newer release's state may mean more than this one reads (its members are ignored here): refused, not
+            // half-read. Found from outside (a downgrade): older releases read what they knew of newer state and said nothing.
+            return state.Schema > CurrentSchema
+                ? throw new InvalidDataException($"'{StatePath}' has schema {state.Schema}, written by a newer release; this release reads schema {CurrentSchema}. Run the release that wrote it, or restore a backup taken before the upgrade.")
+                : state;
         }
         catch (JsonException ex)
         {

@@ -169,7 +169,11 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
     /// Moves the current pointer from revision <paramref name="expectedRevision"/> (0: no pointer yet) to <paramref name="version"/>.
     /// Returns whether it was written; when it was not, another replica moved it first.
     /// </summary>
-    public bool TryWriteCurrent(string version, long expectedRevision) => Guard(() => TryWriteCurrentCore(version, expectedRevision));
+    /// <summary>
+    /// Moves the shared current pointer from <paramref name="expectedRevision"/>; with <paramref name="rolloutRevision"/>, only
+    /// while the rollout state is at that revision (its row is locked meanwhile, so no state write slips in between).
+    /// </summary>
+    public bool TryWriteCurrent(string version, long expectedRevision, long? rolloutRevision = null) => Guard(() => TryWriteCurrentCore(version, expectedRevision, rolloutRevision));
 
     /// <summary>
     /// Takes or renews the controller lease for <paramref name="duration"/> (on the database's clock). Returns the term
@@ -334,6 +338,7 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         var expected = state.Revision - 1;
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
+        BoundIdleTransaction(connection, tx);
         using (var write = new NpgsqlCommand(
             """
             INSERT INTO har_fleet.rollout AS r (id, revision, rollout_id, phase, state, written_by, written_at)
@@ -390,10 +395,21 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         return (reader.IsDBNull(0) ? 0 : reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
     }
 
-    private bool TryWriteCurrentCore(string version, long expectedRevision)
+    private bool TryWriteCurrentCore(string version, long expectedRevision, long? rolloutRevision)
     {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
+        BoundIdleTransaction(connection, tx);
+        if (rolloutRevision is { } expectedState)
+        {
+            using var state = new NpgsqlCommand("SELECT revision FROM har_fleet.rollout WHERE id = 1 FOR SHARE", connection, tx);
+            if (state.ExecuteScalar() is not long current || current != expectedState)
+            {
+                tx.Rollback();
+                return false;
+            }
+        }
+
         using (var command = new NpgsqlCommand(
             """
             INSERT INTO har_fleet.registry_current AS c (id, version, revision, written_by, written_at) VALUES (1, $1, 1, $2, now())
@@ -447,6 +463,17 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
     }
 
     public void Dispose() => _source.Dispose();
+
+    /// <summary>
+    /// Ends the transaction on the server if its client goes quiet inside it for 15 s, releasing its row locks. Found from
+    /// outside: a replica frozen (SIGSTOP) inside a write held its lock, and every other replica's writes waited behind it;
+    /// the frozen writer's commit then fails, so nothing it did is acknowledged.
+    /// </summary>
+    internal static void BoundIdleTransaction(NpgsqlConnection connection, NpgsqlTransaction tx)
+    {
+        using var set = new NpgsqlCommand("SET LOCAL idle_in_transaction_session_timeout = '15s'", connection, tx);
+        set.ExecuteNonQuery();
+    }
 
     /// <summary>An unreachable database is an I/O failure (hosts answer 503 and retry); nothing else is translated.</summary>
     private T Guard<T>(Func<T> action)

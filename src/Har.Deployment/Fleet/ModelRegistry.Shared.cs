@@ -79,7 +79,7 @@ internal sealed class SharedCurrentPointer(FleetStore store)
         Update(current, revision);
     }
 
-    public void Write(string version)
+    public void Write(string version, long? rolloutRevision = null)
     {
         Refresh();
         var (seen, revision) = (Version, Revision);
@@ -88,10 +88,17 @@ internal sealed class SharedCurrentPointer(FleetStore store)
             return;
         }
 
-        if (store.TryWriteCurrent(version, revision))
+        if (store.TryWriteCurrent(version, revision, rolloutRevision))
         {
             Update(version, revision + 1);
             return;
+        }
+
+        if (rolloutRevision is { } expected && store.ReadHead().Revision is var now && now != expected)
+        {
+            // Found from outside: a leader paused while promoting resumed after another replica had finished the
+            // promotion and an operator had rolled it back, and set the pointer to the rolled-back version.
+            throw new RolloutStateConflictException($"The rollout state moved from revision {expected} to {now} on another replica, so this replica did not set the registry's current pointer to {version} (it is {Version ?? "none"}); the replica that moved it decides.");
         }
 
         Refresh();

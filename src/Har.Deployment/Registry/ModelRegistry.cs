@@ -243,8 +243,13 @@ public sealed partial class ModelRegistry
     /// traffic plan and audit trail in step; <see cref="ModelRegistrationOptions.MakeCurrentIfNone"/> sets the first one.
     /// </summary>
     /// <param name="version">The version to make current.</param>
+    /// <param name="rolloutRevision">
+    /// For a pointer shared by a fleet: the revision of the shared rollout state the change belongs to. The pointer is
+    /// moved only while the state is still at it, so a replica that stalled (a paused process, a lapsed lease) cannot move
+    /// it after another replica took the rollout further (<see cref="RolloutStateConflictException"/>).
+    /// </param>
     /// <exception cref="ModelIntegrityException">The version fails verification (the refusal is audited).</exception>
-    internal void SetCurrent(string version)
+    internal void SetCurrent(string version, long? rolloutRevision = null)
     {
         var verification = Verify(version, "make current");
         if (!verification.IsValid)
@@ -253,15 +258,15 @@ public sealed partial class ModelRegistry
         }
 
         using var writer = RegistryLock.Acquire(Root);
-        WriteCurrentPointer(verification.Version);
+        WriteCurrentPointer(verification.Version, rolloutRevision);
     }
 
     /// <summary>Switches the <c>current</c> pointer durably (temp file, fsync, rename, directory fsync), without verifying the version.</summary>
-    internal void WriteCurrentPointer(string normalizedVersion)
+    internal void WriteCurrentPointer(string normalizedVersion, long? rolloutRevision = null)
     {
         if (_sharedCurrent is { } shared)
         {
-            shared.Write(normalizedVersion);
+            shared.Write(normalizedVersion, rolloutRevision);
             return;
         }
 

@@ -127,6 +127,45 @@ public sealed class DeploymentBackupTests : IDisposable
         Assert.Contains("holds 4 labelled windows; manifest.json counts 40", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Archives_AreFormatV2_AV1ArchiveIsReadWithNoLabels_AnUnknownFormatIsRefusedNamingBoth()
+    {
+        // Found from outside (an upgrade): an archive of a release from before labelled windows were kept restored with
+        // "0 labelled windows", as if the service it was taken from had none; and that release read a newer archive as
+        // its own, restoring it without its labels. The format now says which archives hold labels.
+        var unlabelled = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        await using (var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time))
+        {
+            await using var controller = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time, cancellationToken: Ct);
+            Assert.Equal(3, await ServeAndLabelAsync(pipeline, "device-a", "WALKING", 3));
+        }
+
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
+        Assert.Equal("har-backup/v2", backup.Format);
+        var entries = Read(backup.ArchivePath);
+        Assert.Equal("har-backup/v2", System.Text.Json.Nodes.JsonNode.Parse(entries["manifest.json"])!["format"]!.GetValue<string>());
+        Assert.Equal(("har-backup/v2", 3), (DeploymentBackup.Verify(backup.ArchivePath, _key.ToVerifierKey()).Format, DeploymentBackup.Verify(backup.ArchivePath, _key.ToVerifierKey()).LabelledWindows));
+
+        // As the release before wrote an archive of a service without labels: format v1 and no count (the files the audit
+        // log recorded for the backup are the same; a v1 archive of a service with labels cannot be made from a v2 one).
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(Read(unlabelled.ArchivePath)["manifest.json"])!.AsObject();
+        manifest["format"] = "har-backup/v1";
+        manifest.Remove("labelled_windows");
+        var v1 = new Dictionary<string, byte[]>(Read(unlabelled.ArchivePath)) { ["manifest.json"] = JsonSerializer.SerializeToUtf8Bytes(manifest) };
+        var old = DeploymentBackup.Restore(Archive([.. v1.Select(e => (e.Key, e.Value))]), Path.Combine(_env.Root, "restored-v1"), _key.ToVerifierKey());
+        Assert.Equal(("har-backup/v1", 0), (old.Format, old.LabelledWindows));
+
+        // A v2 manifest without its count, or a format this release does not know, is refused.
+        manifest["format"] = "har-backup/v2";
+        var uncounted = new Dictionary<string, byte[]>(v1) { ["manifest.json"] = JsonSerializer.SerializeToUtf8Bytes(manifest) };
+        var missing = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Verify(Archive([.. uncounted.Select(e => (e.Key, e.Value))])));
+        Assert.Contains("of a har-backup/v2 archive has no 'labelled_windows' count", missing.Message, StringComparison.Ordinal);
+        manifest["format"] = "har-backup/v3";
+        var newer = new Dictionary<string, byte[]>(v1) { ["manifest.json"] = JsonSerializer.SerializeToUtf8Bytes(manifest) };
+        var unknown = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Verify(Archive([.. newer.Select(e => (e.Key, e.Value))])));
+        Assert.Contains("has format 'har-backup/v3'; this version reads 'har-backup/v2' and 'har-backup/v1'", unknown.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Serves <paramref name="windows"/> random windows of <paramref name="stream"/> on the pipeline's clock and labels them all <paramref name="activity"/>.</summary>
     private async Task<int> ServeAndLabelAsync(ServingPipeline pipeline, string stream, string activity, int windows)
     {

@@ -39,6 +39,28 @@ public sealed class RolloutFailSafeTests : IDisposable
     }
 
     [Fact]
+    public async Task StateOfANewerSchema_IsRefusedAtOpen_NotHalfRead()
+    {
+        // Found from outside (a downgrade): older releases read what they knew of a newer release's state and ignored
+        // the rest without a word. This release refuses a schema above its own.
+        await using (var c = await _env.OpenAsync())
+        {
+            await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+        }
+
+        var path = Path.Combine(_env.Registry.Root, ".rollout", "rollout.json");
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var schema = state.First(p => p.Key.Equals("schema", StringComparison.OrdinalIgnoreCase)).Key;
+        state[schema] = 2;
+        File.WriteAllText(path, state.ToJsonString());
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => _env.OpenAsync());
+
+        Assert.Contains("has schema 2, written by a newer release; this release reads schema 1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(state.ToJsonString(), File.ReadAllText(path)); // untouched
+    }
+
+    [Fact]
     public async Task Commands_AuditLogNotWritable_RefusedBeforeAnySideEffect()
     {
         await using var c = await _env.OpenAsync();

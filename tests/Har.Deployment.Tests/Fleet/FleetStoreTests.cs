@@ -146,6 +146,66 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task CurrentPointer_WriterOfAnOlderRolloutRevision_RefusedEvenWithTheNewestPointerRevision()
+    {
+        // Found from outside: a leader paused (SIGSTOP) while promoting resumed after another replica had finished the
+        // promotion and an operator had rolled it back; it re-read the pointer's newest revision, so its compare-and-set
+        // passed, and it set the pointer to the rolled-back version behind the rollout's back.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var stale = FleetStore.Open(connectionString);
+        using var other = FleetStore.Open(connectionString);
+        Assert.True(other.TryWriteCurrent("1.0.0", 0));
+        stale.Save(State(revision: 1, message: "promoting"));          // the stale leader's state: promoting at revision 1
+        other.Save(State(revision: 2, message: "promoted"));           // the other replica took it further
+        Assert.True(other.TryWriteCurrent("1.1.0", 1, rolloutRevision: 2));
+        other.Save(State(revision: 3, message: "rolled back"));
+        Assert.True(other.TryWriteCurrent("1.0.0", 2, rolloutRevision: 3));
+
+        Assert.False(stale.TryWriteCurrent("1.1.0", 3, rolloutRevision: 1)); // the pointer's newest revision, an old rollout revision
+        Assert.Equal(("1.0.0", 3L), (stale.ReadHead().Current, stale.ReadHead().CurrentRevision));
+
+        // Through the registry: a conflict, not a candidate failure, and nothing moved.
+        using var registry = new TestRegistry(registerCandidate: true);
+        registry.Registry.UseSharedCurrent(stale);
+        var conflict = Assert.Throws<RolloutStateConflictException>(() => registry.Registry.SetCurrent("1.1.0", rolloutRevision: 1));
+        Assert.Contains("moved from revision 1 to 3 on another replica", conflict.Message, StringComparison.Ordinal);
+        Assert.Equal("1.0.0", registry.Registry.CurrentVersion);
+        registry.Registry.SetCurrent("1.1.0", rolloutRevision: 3);
+        Assert.Equal("1.1.0", stale.ReadHead().Current);
+    }
+
+    [Fact]
+    public async Task StateWrite_ClientQuietInsideItsTransaction_IsEndedByTheServer_AndTheOthersProceed()
+    {
+        // Found from outside: a replica frozen inside a write kept its row lock, and every other replica waited behind it.
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var store = FleetStore.Open(connectionString);
+        store.Save(State(revision: 1, message: "a1"));
+        await using var frozen = new NpgsqlConnection(connectionString);
+        await frozen.OpenAsync(Ct);
+        await using var tx = await frozen.BeginTransactionAsync(Ct);
+        FleetStore.BoundIdleTransaction(frozen, tx);
+        await using (var hold = new NpgsqlCommand("SELECT revision FROM har_fleet.rollout WHERE id = 1 FOR UPDATE", frozen, tx))
+        {
+            await hold.ExecuteScalarAsync(Ct);
+        }
+
+        // The lock is held: a writer that will not wait is refused.
+        await using (var probe = new NpgsqlConnection(connectionString))
+        {
+            await probe.OpenAsync(Ct);
+            await using var nowait = new NpgsqlCommand("SELECT revision FROM har_fleet.rollout WHERE id = 1 FOR UPDATE NOWAIT", probe);
+            var busy = await Assert.ThrowsAsync<PostgresException>(async () => await nowait.ExecuteScalarAsync(Ct));
+            Assert.Equal(PostgresErrorCodes.LockNotAvailable, busy.SqlState);
+        }
+
+        // The holder now says nothing: the server ends its transaction after 15 s, and the next writer gets through.
+        await Task.Run(() => store.Save(State(revision: 2, message: "a2")), Ct);
+        Assert.Equal(2, store.ReadHead().Revision);
+        await Assert.ThrowsAnyAsync<Exception>(async () => await tx.CommitAsync(Ct)); // the quiet holder's work is not acknowledged
+    }
+
+    [Fact]
     public async Task CountLiveReplicas_CountsUnexpiredHeartbeatsOnce_ExpiredAndLeftOnesAreNot()
     {
         var connectionString = await cluster.CreateDatabaseAsync();

@@ -24,7 +24,8 @@ public sealed class AuditFailSafeTests
         var audit = Directory.CreateTempSubdirectory("har-audit-e2e-").FullName;
         try
         {
-            var settings = new Dictionary<string, string> { ["Har:Service:AuditDirectory"] = audit };
+            // A restart is the same service: the same data folder (its signing key) beside the same log.
+            var settings = new Dictionary<string, string> { ["Har:Service:AuditDirectory"] = audit, ["Har:Service:DataDirectory"] = audit + "-data" };
             long acknowledged = 0;
             await using (var service = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
             {
@@ -47,6 +48,10 @@ public sealed class AuditFailSafeTests
         finally
         {
             Directory.Delete(audit, recursive: true);
+            if (Directory.Exists(audit + "-data"))
+            {
+                Directory.Delete(audit + "-data", recursive: true);
+            }
         }
     }
 
@@ -56,7 +61,8 @@ public sealed class AuditFailSafeTests
         var audit = Directory.CreateTempSubdirectory("har-audit-e2e-").FullName;
         try
         {
-            var settings = new Dictionary<string, string> { ["Har:Service:AuditDirectory"] = audit };
+            // A restart is the same service: the same data folder (its signing key) beside the same log.
+            var settings = new Dictionary<string, string> { ["Har:Service:AuditDirectory"] = audit, ["Har:Service:DataDirectory"] = audit + "-data" };
             long damaged;
             await using (var service = await ServiceProcess.StartAsync(settings, cancellationToken: Ct))
             {
@@ -120,6 +126,10 @@ public sealed class AuditFailSafeTests
         finally
         {
             Directory.Delete(audit, recursive: true);
+            if (Directory.Exists(audit + "-data"))
+            {
+                Directory.Delete(audit + "-data", recursive: true);
+            }
         }
     }
 

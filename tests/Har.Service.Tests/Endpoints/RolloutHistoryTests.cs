@@ -17,7 +17,7 @@ public sealed class RolloutHistoryTests
     {
         await using var service = await ServiceProcess.StartAsync(new Dictionary<string, string> { [ServiceProcess.KeysInFile] = "" }, cancellationToken: Ct);
         using var operatorClient = service.CreateClient(service.OperatorKey);
-        using var reader = service.CreateClient(service.PredictorKey);
+        using var reader = service.CreateClient(service.AuditorKey); // names the acting keys (readers without the operator or auditor role see them hidden: ActorNamesTests)
         var versions = Directory.GetFiles(service.ModelsDirectory, "*.onnx")
             .Select(f => Har.Inference.ModelCard.Load(f).ModelVersion)
             .OrderBy(v => Version.Parse(v.Split('-', '+')[0]))
