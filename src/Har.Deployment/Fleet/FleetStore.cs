@@ -187,22 +187,24 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
 
     /// <summary>
     /// Renews this replica's heartbeat until <paramref name="ttl"/> from now (on the database's clock); rows of replicas
-    /// silent for an hour are removed on the way.
+    /// silent for an hour are removed on the way. Returns the database's clock at the write.
     /// </summary>
-    public void Heartbeat(TimeSpan ttl) => Guard(() =>
+    public DateTimeOffset Heartbeat(TimeSpan ttl) => Guard(() =>
     {
         using var connection = _source.OpenConnection();
         using var command = new NpgsqlCommand(
             """
             INSERT INTO har_fleet.replicas AS r (replica, started_at, seen_at, expires_at) VALUES ($1, now(), now(), now() + make_interval(secs => $2))
             ON CONFLICT (replica) DO UPDATE SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at
+            RETURNING seen_at
             """,
             connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Holder });
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = ttl.TotalSeconds });
-        command.ExecuteNonQuery();
+        var seen = command.ExecuteScalar() is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : DateTimeOffset.MinValue;
         using var prune = new NpgsqlCommand("DELETE FROM har_fleet.replicas WHERE expires_at < now() - interval '1 hour'", connection);
         prune.ExecuteNonQuery();
+        return seen;
     });
 
     /// <summary>Removes this replica's heartbeat (a clean shutdown): it stops counting as live at once.</summary>

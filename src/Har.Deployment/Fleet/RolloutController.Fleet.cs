@@ -300,6 +300,33 @@ public sealed partial class RolloutController
         }
     }
 
+    /// <summary>
+    /// Publishes this replica's clock minus the database's, and warns while it is more than <see cref="ClockOffsetWarning"/>
+    /// (beyond the round trip's uncertainty): when it first does, and every 10 minutes while it lasts. Found from outside:
+    /// a leader 5 minutes behind gave a rollout a negative duration and audit timestamps that went backwards, so time
+    /// filters missed its events; the lease, on the database's clock, held. Nothing else said the clocks disagreed.
+    /// </summary>
+    private void CheckClock(TimeSpan offset, TimeSpan roundTrip)
+    {
+        _metrics.SetClockOffset(offset);
+        var beyond = offset.Duration() - (roundTrip / 2) > ClockOffsetWarning;
+        var now = _time.GetTimestamp();
+        if (beyond && (_clockWarnedAt == 0 || _time.GetElapsedTime(_clockWarnedAt, now) >= TimeSpan.FromMinutes(10)))
+        {
+            _clockWarnedAt = now;
+            Log.ClockOffset(_logger, _fleet!.Holder, offset.TotalSeconds, ClockOffsetWarning.TotalSeconds);
+        }
+        else if (!beyond)
+        {
+            _clockWarnedAt = 0;
+        }
+    }
+
+    /// <summary>The clock offset from the database past which a replica warns.</summary>
+    internal static readonly TimeSpan ClockOffsetWarning = TimeSpan.FromSeconds(2);
+
+    private long _clockWarnedAt;
+
     /// <summary>Takes or renews the lease every quarter of its duration; a new term means a takeover (reload, recover the outbox, drive).</summary>
     private async Task LeaseLoopAsync(CancellationToken ct)
     {
@@ -339,7 +366,13 @@ public sealed partial class RolloutController
             try
             {
                 // Every replica, leader or not, says it is alive for one lease duration (the promotion's replica count).
-                _fleet.Heartbeat(duration);
+                var before = _time.GetUtcNow();
+                var database = _fleet.Heartbeat(duration);
+                var after = _time.GetUtcNow();
+                if (database != DateTimeOffset.MinValue)
+                {
+                    CheckClock(before + ((after - before) / 2) - database, after - before);
+                }
             }
 #pragma warning disable CA1031 // an unreachable database: the heartbeat expires on its own; retried with the lease
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -14,6 +14,7 @@ internal sealed class DeploymentMetrics
     private readonly Counter _analyses;
     private readonly Gauge _loopFaulted;
     private readonly Gauge _leader;
+    private readonly Gauge _clockOffset;
     private readonly HashSet<string> _versions = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private KeyValuePair<string, double>[] _weights = [];
@@ -31,6 +32,7 @@ internal sealed class DeploymentMetrics
         _analyses = factory.CreateCounter("har_rollout_analyses_total", "Analysis intervals evaluated, by combined verdict.", "verdict");
         _loopFaulted = factory.CreateGauge("har_rollout_loop_faulted", "1 while the rollout controller's reconcile loop is failing (it retries; traffic stays on the plan in force), else 0.");
         _leader = factory.CreateGauge("har_rollout_leader", "1 while this replica drives rollouts (holds the controller lease of a fleet; always in one process), else 0.");
+        _clockOffset = factory.CreateGauge("har_fleet_clock_offset_seconds", "This replica's clock minus the fleet database's, measured at each heartbeat (a fleet only): the audit records, analysis times and durations a replica writes carry its own clock.", new GaugeConfiguration { SuppressInitialValue = true });
         // Every trigger and result exported from the start (at 0): increase() needs a sample before the first event, so an
         // alert on rollbacks or failed verifications would otherwise miss the first one after each start.
         foreach (var trigger in (ReadOnlySpan<string>)["automatic", "manual"])
@@ -128,6 +130,8 @@ internal sealed class DeploymentMetrics
     }
 
     public void SetLeader(bool leader) => _leader.Set(leader ? 1 : 0);
+
+    public void SetClockOffset(TimeSpan offset) => _clockOffset.Set(offset.TotalSeconds);
 
     public void RollbackVerification(string result) => _rollbackVerifications.WithLabels(result).Inc();
 

@@ -66,4 +66,7 @@ internal static partial class Log
 
     [LoggerMessage(46, LogLevel.Warning, "Rollout {RolloutId} was in {Phase} but its state is gone: {Message}")]
     public static partial void LostRolloutEnded(ILogger logger, string rolloutId, RolloutPhase phase, string message);
+
+    [LoggerMessage(47, LogLevel.Warning, "Replica {Replica}: its clock is {OffsetSeconds:0.0} s off the fleet database's (more than {LimitSeconds} s): the audit records, analysis times and durations it writes carry its clock. Synchronise the clocks (NTP); leadership does not depend on them (har_fleet_clock_offset_seconds)")]
+    public static partial void ClockOffset(ILogger logger, string replica, double offsetSeconds, double limitSeconds);
 }

@@ -206,6 +206,24 @@ public sealed class FleetStoreTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task Heartbeat_ReturnsTheDatabasesClockAtTheWrite()
+    {
+        // The replica compares it with its own clock (har_fleet_clock_offset_seconds, and a warning past 2 s).
+        var connectionString = await cluster.CreateDatabaseAsync();
+        using var store = FleetStore.Open(connectionString);
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(Ct);
+        await using var now = new NpgsqlCommand("SELECT clock_timestamp()", connection);
+        var before = (DateTime)(await now.ExecuteScalarAsync(Ct))!;
+
+        var seen = store.Heartbeat(TimeSpan.FromMinutes(5));
+
+        var after = (DateTime)(await now.ExecuteScalarAsync(Ct))!;
+        Assert.InRange(seen.UtcDateTime, before.ToUniversalTime(), after.ToUniversalTime());
+        Assert.Equal(TimeSpan.Zero, seen.Offset);
+    }
+
+    [Fact]
     public async Task CountLiveReplicas_CountsUnexpiredHeartbeatsOnce_ExpiredAndLeftOnesAreNot()
     {
         var connectionString = await cluster.CreateDatabaseAsync();
