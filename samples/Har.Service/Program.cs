@@ -106,7 +106,7 @@ builder.Services.AddSingleton(sp => new Backups(
 // 'operations' is the audit log's own state (AuditLog.State, quarantine, checkpoint signer): no probe writes.
 builder.Services.AddHealthChecks()
     .AddCheck<ServingReadinessCheck>("serving", tags: [HealthEndpoints.ReadyTag])
-    .AddCheck<AuditLogHealthCheck>("operations", failureStatus: HealthStatus.Degraded, tags: [HealthEndpoints.ReadyTag]);
+    .AddCheck<AuditLogHealthCheck>("operations", failureStatus: HealthStatus.Degraded, tags: [HealthEndpoints.ReadyTag], timeout: TimeSpan.FromSeconds(3)); // a fleet's database that does not answer: Degraded within 3 s, not a /ready that hangs
 builder.AddServiceOpenApi();
 
 var app = builder.Build();

@@ -15,6 +15,8 @@ namespace Har.Audit;
 /// <item>A repair removed entries (<c>quarantine/</c>), or the checkpoint signer could not sign: <c>Degraded</c>.</item>
 /// <item>Otherwise <c>Healthy</c>.</item>
 /// </list>
+/// A log in PostgreSQL is read on the thread pool, so a <c>timeout</c> given to <c>AddCheck</c> bounds the check when the
+/// database does not answer (the health check service then reports the failure status, "a timeout occurred").
 /// </summary>
 /// <param name="services">Resolves the log lazily, so a log that cannot be opened yet is reported rather than thrown.</param>
 public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthCheck
@@ -33,6 +35,15 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
             return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused ({ex.Message})", ex));
         }
 
+        // A log in PostgreSQL is read over the network: run on the thread pool so that the registration's timeout can give
+        // up on a database that does not answer (found from outside: with its connection blackholed, /ready took 15-30 s).
+        return log.IsDatabase
+            ? Task.Run(() => Check(context, log), CancellationToken.None).WaitAsync(cancellationToken)
+            : Task.FromResult(Check(context, log));
+    }
+
+    private static HealthCheckResult Check(HealthCheckContext context, AuditLog log)
+    {
         var summary = log.IsDatabase ? default : QuarantineSummary.Read(log.Directory);
         var checkpoint = SafeCheckpointSize(log);
         var data = new Dictionary<string, object>
@@ -44,20 +55,20 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
         };
         if (log.State != AuditLogState.Writable)
         {
-            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused until the {(log.IsDatabase ? "database answers" : "folder is writable")} again ({log.UnavailableReason})", data: data));
+            return new HealthCheckResult(context.Registration.FailureStatus, $"audit log unavailable: operations that must be audited are refused until the {(log.IsDatabase ? "database answers" : "folder is writable")} again ({log.UnavailableReason})", data: data);
         }
 
         if (summary.Repairs > 0)
         {
-            return Task.FromResult(HealthCheckResult.Degraded(string.Create(CultureInfo.InvariantCulture, $"audit log repaired: {summary.Repairs} repair(s) removed at least {summary.EntriesRemoved} entries, kept in quarantine/ ({summary.Latest}); `har audit verify` fails until they are restored"), data: data));
+            return HealthCheckResult.Degraded(string.Create(CultureInfo.InvariantCulture, $"audit log repaired: {summary.Repairs} repair(s) removed at least {summary.EntriesRemoved} entries, kept in quarantine/ ({summary.Latest}); `har audit verify` fails until they are restored"), data: data);
         }
 
         if (log.SignerProblem is { } problem)
         {
-            return Task.FromResult(HealthCheckResult.Degraded($"audit checkpoints are not being signed: {problem}", data: data));
+            return HealthCheckResult.Degraded($"audit checkpoints are not being signed: {problem}", data: data);
         }
 
-        return Task.FromResult(HealthCheckResult.Healthy(string.Create(CultureInfo.InvariantCulture, $"audit log writable: {log.Count} entries, latest checkpoint at {checkpoint}"), data));
+        return HealthCheckResult.Healthy(string.Create(CultureInfo.InvariantCulture, $"audit log writable: {log.Count} entries, latest checkpoint at {checkpoint}"), data);
     }
 
     private static long SafeCheckpointSize(AuditLog log)

@@ -64,6 +64,10 @@ public sealed partial class RolloutController : IAsyncDisposable
         serving.Models.SetSmokeWindows([.. options.SmokeTestWindows], options.SmokeTestMinAgreement);
         _analyzer = new RolloutAnalyzer(options.Analysis, classMix, serving.Feedback);
         _metrics = new DeploymentMetrics(options.MetricsRegistry);
+        if (fleet is not null)
+        {
+            _metrics.TrackLeader(this, static c => Volatile.Read(ref c._disposed) == 0 && c.IsLeader);
+        }
         _strategies = new Dictionary<string, IRolloutStrategy>(StringComparer.Ordinal)
         {
             [RolloutStrategyNames.Recreate] = new RecreateStrategy(options.BuiltInStrategies),

@@ -21,9 +21,12 @@ internal sealed class DeploymentMetrics
     private RolloutPhase? _currentPhase;
     private volatile bool _loopFaultedNow;
 
+    private readonly CollectorRegistry _registry;
+
     public DeploymentMetrics(CollectorRegistry? registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry ?? Metrics.DefaultRegistry);
+        _registry = registry ?? Metrics.DefaultRegistry;
+        var factory = Metrics.WithCustomRegistry(_registry);
         _weight = factory.CreateGauge("har_rollout_weight_percent", "Share of streams served by each model version, in percent.", "version");
         _phase = factory.CreateGauge("har_rollout_phase", "1 for the rollout's current phase, 0 for the others.", "phase");
         _verdicts = factory.CreateCounter("har_rollout_gate_verdicts_total", "Analysis gate verdicts by gate and verdict.", "gate", "verdict");
@@ -130,6 +133,24 @@ internal sealed class DeploymentMetrics
     }
 
     public void SetLeader(bool leader) => _leader.Set(leader ? 1 : 0);
+
+    /// <summary>
+    /// Reads leadership at every scrape (a fleet): set only after each reconcile, a replica whose reconcile waited on an
+    /// unreachable database kept exporting 1 for about 20 s beside the new leader. Held weakly: a disposed controller's
+    /// callback does nothing.
+    /// </summary>
+    public void TrackLeader<T>(T owner, Func<T, bool> isLeader)
+        where T : class
+    {
+        var weak = new WeakReference<T>(owner);
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            if (weak.TryGetTarget(out var target))
+            {
+                _leader.Set(isLeader(target) ? 1 : 0);
+            }
+        });
+    }
 
     public void SetClockOffset(TimeSpan offset) => _clockOffset.Set(offset.TotalSeconds);
 
