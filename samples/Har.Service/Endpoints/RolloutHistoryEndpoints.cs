@@ -179,6 +179,20 @@ internal static class RolloutHistoryEndpoints
             r.StartedAt = entry.Timestamp;
         }
 
+        // The controller's outbox numbers a rollout's records; a record appended twice (a fleet leader that resumed after
+        // a pause appended a transition its successor had already written, after the rollout had ended) or out of order
+        // says nothing newer than the highest number seen. Found from outside: a rolled-back rollout listed as Promoting,
+        // in progress for good, by a duplicate appended after its end.
+        if (details.TryGetProperty("sequence", out var number) && number.TryGetInt64(out var sequence))
+        {
+            if (sequence <= r.Sequence)
+            {
+                return;
+            }
+
+            r.Sequence = sequence;
+        }
+
         r.Phase = Text(details, "to") ?? r.Phase;
         r.Message = Text(details, "message") ?? r.Message;
         r.UpdatedAt = entry.Timestamp;
@@ -255,6 +269,9 @@ internal static class RolloutHistoryEndpoints
         public DateTimeOffset UpdatedAt { get; set; } = at;
 
         public string Phase { get; set; } = "Pending";
+
+        /// <summary>The highest outbox sequence number of the rollout's transitions read so far (-1: none).</summary>
+        public long Sequence { get; set; } = -1;
 
         public string? Message { get; set; }
 

@@ -92,6 +92,37 @@ public sealed class RolloutHistoryTests
         }
     }
 
+    [Fact]
+    public async Task ATransitionAppendedAgainAfterTheEnd_DoesNotReopenTheRollout()
+    {
+        // Found from outside on a fleet: a leader paused (SIGSTOP) and resumed appended a transition its successor had
+        // already written, after the rollout had been rolled back; the history then listed the rollout as in progress for
+        // good. The log is append-only, so the duplicate stays: the history reads the outbox's sequence numbers.
+        var ct = Ct;
+        await using var first = await ServiceProcess.StartAsync(new Dictionary<string, string> { [ServiceProcess.KeysInFile] = "" }, cancellationToken: ct);
+        using (var operatorClient = first.CreateClient(first.OperatorKey))
+        {
+            await StartAsync(operatorClient, "1.1.0", "then rolled back");
+            await CommandAsync(operatorClient, "rollback", "duplicate test");
+        }
+
+        await first.KillAsync();
+        using (var log = Har.Audit.AuditLog.Open(new Har.Audit.AuditLogOptions { Directory = Path.Combine(first.DataDirectory, "audit"), EnableMetrics = false }))
+        {
+            var transitions = log.Query(new Har.Audit.AuditQuery { EventType = "rollout.transition", PageSize = 100 }).Entries;
+            var reopening = transitions.Select(e => (Har.Audit.AuditEvent)e.Record).First(e => e.ActionDetails.GetProperty("to").GetString() == "Progressing");
+            await log.AppendAsync(reopening, ct); // as the stalled leader did: the same record, after the end
+        }
+
+        await using var restarted = await ServiceProcess.StartAsync(new Dictionary<string, string> { ["Har:Service:DataDirectory"] = first.DataDirectory, ["Har:ModelsDirectory"] = first.ModelsDirectory }, cancellationToken: ct);
+        using var auditor = restarted.CreateClient(restarted.AuditorKey);
+        using var history = await GetJsonAsync(auditor, "/v1/rollouts");
+        var rollout = Assert.Single(history.RootElement.GetProperty("rollouts").EnumerateArray());
+        Assert.Equal(("RolledBack", "rolled_back"), (rollout.GetProperty("phase").GetString(), rollout.GetProperty("outcome").GetString()));
+        using var open = await GetJsonAsync(auditor, "/v1/rollouts?outcome=in_progress");
+        Assert.Empty(open.RootElement.GetProperty("rollouts").EnumerateArray());
+    }
+
     private static async Task StartAsync(HttpClient operatorClient, string candidate, string reason)
     {
         using var start = await operatorClient.PostAsync("/v1/rollouts", ServiceFixture.Json($"{{\"candidate\":\"{candidate}\",\"strategy\":\"canary\",\"reason\":\"{reason}\"}}"), Ct);
