@@ -18,10 +18,10 @@ namespace Har.Service.Security;
 /// still has none for a new stream or device:
 /// </para>
 /// <list type="bullet">
-/// <item>an API key's takes the place of the anonymous stream used least recently (keys first: the operator issued them);</item>
-/// <item>an anonymous client's takes the place of the least recently used stream of the anonymous client that holds the
-/// most places, when that client would still hold at least as many as the newcomer's (a max-min fair share: a client
-/// alone keeps the whole table, and none is cut below an equal share).</item>
+/// <item>an API key's takes the place of the least recently used stream of the anonymous client that holds the most places
+/// (keys first: the operator issued them);</item>
+/// <item>an anonymous client's does the same when that client would still hold at least as many as the newcomer's (a
+/// max-min fair share: a client alone keeps the whole table, and none is cut below an equal share).</item>
 /// </list>
 /// <para>
 /// A key's places are never taken (keys share by <see cref="ServiceOptions.MaxStreamsPerKey"/>). The stream whose place
@@ -152,57 +152,40 @@ internal sealed class CapacityShares(StreamQuota quota, IOptions<ServiceOptions>
 
     /// <summary>
     /// The place that gives way to a new one of <paramref name="newcomer"/> (an anonymous client; <see langword="null"/>: an
-    /// API key) among the anonymous <paramref name="holders"/> (client → its places and when each was last used):
-    /// for a key, the place used least recently; for an anonymous client, the least recently used place of the client
-    /// holding the most places other than the newcomer, when it holds more than <paramref name="newcomerHeldAfter"/>
-    /// (what the newcomer holds once it has the place). <see langword="null"/>: none gives way.
+    /// API key) among the anonymous <paramref name="holders"/> (client → its places and when each was last used): the least
+    /// recently used place of the client holding the most places other than the newcomer, for a key always, for an
+    /// anonymous client when that client holds more than <paramref name="newcomerHeldAfter"/> (what the newcomer holds once
+    /// it has the place). <see langword="null"/>: none gives way.
     /// </summary>
     internal static (string Client, string StreamId)? ChooseVictim(IEnumerable<KeyValuePair<string, Dictionary<string, long>>> holders, string? newcomer, int newcomerHeldAfter)
     {
+        Dictionary<string, long>? top = null;
         string? client = null;
-        string? stream = null;
-        var seen = long.MaxValue;
-        var most = 0;
         foreach (var (holder, places) in holders)
         {
-            if (places.Count == 0 || string.Equals(holder, newcomer, StringComparison.Ordinal))
+            if (places.Count > (top?.Count ?? 0) && !string.Equals(holder, newcomer, StringComparison.Ordinal))
             {
-                continue;
-            }
-
-            if (newcomer is null)
-            {
-                foreach (var (id, used) in places)
-                {
-                    if (used < seen)
-                    {
-                        (client, stream, seen) = (holder, id, used);
-                    }
-                }
-            }
-            else if (places.Count > most)
-            {
-                (client, most) = (holder, places.Count);
+                (client, top) = (holder, places);
             }
         }
 
-        if (newcomer is not null)
+        return top is null || (newcomer is not null && top.Count <= newcomerHeldAfter) ? null : (client!, LeastRecentlyUsed(top));
+    }
+
+    /// <summary>The place of <paramref name="places"/> used least recently.</summary>
+    internal static string LeastRecentlyUsed(Dictionary<string, long> places)
+    {
+        string? oldest = null;
+        var seen = long.MaxValue;
+        foreach (var (id, used) in places)
         {
-            if (client is null || most <= newcomerHeldAfter)
+            if (used < seen)
             {
-                return null;
-            }
-
-            foreach (var (id, used) in holders.First(h => h.Key == client).Value)
-            {
-                if (used < seen)
-                {
-                    (stream, seen) = (id, used);
-                }
+                (oldest, seen) = (id, used);
             }
         }
 
-        return client is null ? null : (client, stream!);
+        return oldest!;
     }
 
     private bool TakeStreamPlace(ServingPipeline pipeline, string? newcomer)

@@ -236,17 +236,40 @@ internal sealed class StreamQuota
     {
         lock (_gate)
         {
-            var anonymous = _clients.Where(static c => IsAnonymous(c.Key));
+            // The client holding the most is found by a scan of every client, at most once a second (up to
+            // MaxTrackedClients of them): new streams of many addresses at a full table must not each pay for a scan
+            // under this lock. Between scans the client found holds at least as many as its count says now.
+            var now = _time.GetTimestamp();
+            if (_largest is null || !_clients.ContainsKey(_largest) || now - _largestFoundAt >= _time.TimestampFrequency)
+            {
+                _largest = null;
+                var most = 0;
+                foreach (var (client, streams) in _clients)
+                {
+                    if (IsAnonymous(client) && streams.Count > most)
+                    {
+                        (_largest, most) = (client, streams.Count);
+                    }
+                }
+
+                _largestFoundAt = now;
+            }
+
             var own = newcomer is not null && _clients.TryGetValue(newcomer, out var held) ? held.Count : 0;
-            if (CapacityShares.ChooseVictim(anonymous, newcomer, own) is not { } victim)
+            if (_largest is null || string.Equals(_largest, newcomer, StringComparison.Ordinal) || !_clients.TryGetValue(_largest, out var largest)
+                || (newcomer is not null && largest.Count <= own))
             {
                 return null;
             }
 
-            Forget(victim.Client, victim.StreamId);
+            var victim = (_largest, CapacityShares.LeastRecentlyUsed(largest));
+            Forget(victim.Item1, victim.Item2);
             return victim;
         }
     }
+
+    private string? _largest;
+    private long _largestFoundAt;
 
     /// <summary>The streams anonymous clients hold, by client (a copy; the drift monitors' shares are judged on it).</summary>
     internal Dictionary<string, Dictionary<string, long>> AnonymousStreams()
