@@ -332,7 +332,7 @@ internal static class AuditEndpoints
     private static RetryAfterResult Unavailable(string detail) => new(Results.Problem(
         statusCode: StatusCodes.Status503ServiceUnavailable,
         title: "Audit log unavailable",
-        detail: "The audit log cannot record or serve this now (read-only or full disk); it recovers on its own. Retry after the number of seconds in Retry-After.",
+        detail: "The audit log cannot record or serve this now (a read-only or full disk, or a fleet database that does not answer); it recovers on its own. Retry after the number of seconds in Retry-After.",
         extensions: new Dictionary<string, object?> { ["reason"] = Redact(detail) }), seconds: 5);
 
     private static IResult Damaged(string detail) => Results.Problem(

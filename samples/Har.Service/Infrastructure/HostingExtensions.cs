@@ -360,8 +360,8 @@ internal static partial class HostingExtensions
         // One append would complete more windows than the windower accepts per call; nothing was appended.
         Har.Inference.WindowLimitExceededException w => (413, "Too many windows in one append", w.Message),
         Har.Deployment.ModelVersionConflictException v => (409, "Version already registered", v.Message),
-        Har.Deployment.ModelRegistryUnavailableException => (503, "Storage unavailable", "The registry cannot record this operation in its audit log right now (read-only or full disk); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
-        Har.Audit.AuditLogUnavailableException => (503, "Storage unavailable", "The audit log cannot be written right now (read-only or full disk); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
+        Har.Deployment.ModelRegistryUnavailableException => (503, "Storage unavailable", "The registry cannot record this operation in its audit log right now (a read-only or full disk, or a fleet database that does not answer or ended the write); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
+        Har.Audit.AuditLogUnavailableException => (503, "Storage unavailable", "The audit log cannot be written right now (a read-only or full disk, or a fleet database that does not answer or ended the write); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
 
         // An acknowledged audit entry is damaged: not the client's fault, and not to be retried; the operator repairs the log.
         Har.Audit.AuditLogCorruptedException c => (500, "Audit log damaged", $"The audit log is damaged at entry {c.EntryIndex}; an operator must run 'har audit repair'. Nothing was changed."),
@@ -383,7 +383,7 @@ internal static partial class HostingExtensions
         // The audit log or the registry cannot be written (read-only or full disk): the operation is refused and
         // can be retried; predictions are not affected (/ready says "operations unavailable").
         IOException or UnauthorizedAccessException or InvalidOperationException { InnerException: IOException or UnauthorizedAccessException } =>
-            (503, "Storage unavailable", "The service cannot open or write its audit log or registry right now (read-only or full disk); the request was refused, retry after the number of seconds in Retry-After. /ready tells which functions are available."),
+            (503, "Storage unavailable", "The service cannot open or write its audit log or registry right now (a read-only or full disk, or a fleet database that does not answer); the request was refused, retry after the number of seconds in Retry-After. /ready tells which functions are available."),
         OperationCanceledException => (499, "Client closed request", "The request was cancelled."),
         _ => (500, "Internal error", "The service failed to process the request; the error was logged."),
     };
