@@ -30,18 +30,30 @@ internal sealed class RegistryLock : IDisposable
                 RemoveInterruptedWrites(root);
                 return held;
             }
-            catch (IOException ex) when (attempt < attempts && ex is not FileNotFoundException and not DirectoryNotFoundException)
+            catch (IOException ex) when (attempt < attempts && IsHeldByAnother(ex))
             {
                 // Held by another writer (the flock is exclusive), usually another process: the holder's work is short
                 // (a copy, an fsync, a rename). Real time on purpose: a fake clock in this process cannot release it.
                 Task.Delay(TimeSpan.FromMilliseconds(RetryMilliseconds), TimeProvider.System).GetAwaiter().GetResult();
             }
-            catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException)
+            catch (IOException ex) when (IsHeldByAnother(ex))
             {
                 throw new IOException($"The model registry is locked by another writer (its {FileName} file) and was not released within {(wait ?? DefaultWait).TotalSeconds:0} s; retry when the other registration finishes.", ex);
             }
         }
     }
+
+    /// <summary>
+    /// Whether opening the lock file failed because another writer holds it (the lock's own conflict: EWOULDBLOCK on
+    /// Linux and macOS, a sharing or lock violation on Windows). Any other failure (a read-only file system, a full disk)
+    /// is thrown at once: found from outside, an upload to a read-only registry waited the whole 2 minutes for a lock
+    /// nobody held before its 503.
+    /// </summary>
+    private static bool IsHeldByAnother(IOException ex) =>
+        ex is not FileNotFoundException and not DirectoryNotFoundException
+        && (OperatingSystem.IsWindows()
+            ? ex.HResult is unchecked((int)0x80070020) or unchecked((int)0x80070021)
+            : ex.HResult == (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? 35 : 11));
 
     public void Dispose() => _stream.Dispose();
 
