@@ -17,7 +17,109 @@ public sealed partial class AuditLog
     /// <exception cref="AuditRecordException">The record does not match its schema.</exception>
     /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>.</exception>
     /// <exception cref="AuditLogUnavailableException">The log cannot write now (<see cref="State"/> is <see cref="AuditLogState.Unavailable"/>): thrown before the record is queued, or as the task's fault when this append's write or fsync failed (then it was not acknowledged).</exception>
-    public Task<AuditAppendResult> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
+    public Task<AuditAppendResult> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default) => Append(record, once: false, cancellationToken);
+
+    /// <summary>
+    /// Appends a record unless the log already holds an entry with exactly the same canonical record (same type, fields,
+    /// timestamp and actor): then nothing is appended and the result is that entry's, with
+    /// <see cref="AuditAppendResult.AlreadyPresent"/> set. Like Trillian's deduplication of identical leaves, this makes a
+    /// retried append idempotent: a writer that cannot know whether its earlier append committed (a crash, a lost
+    /// connection, another process that took over its work) appends again with the same record, and the log holds it
+    /// once. The check and the append are one step: in PostgreSQL they run in the transaction that holds the log's
+    /// sequencer, so concurrent calls from any number of processes write one entry; in the file log (one writing
+    /// process) these calls are serialised with each other.
+    /// </summary>
+    /// <param name="record">The record; give it a fixed <see cref="AuditRecord.Timestamp"/> (the time of the fact it records), so a retry is the same record.</param>
+    /// <param name="cancellationToken">Checked before the record is queued; a queued append is not abandoned.</param>
+    /// <returns>The entry's index and leaf hash, new or found.</returns>
+    /// <remarks>
+    /// The check reads the entries with the record's type, entity and timestamp: an index lookup in PostgreSQL, a scan of
+    /// the file log's index (40 bytes per entry) in the file log. Use it for records that are retried, not for every record.
+    /// </remarks>
+    /// <exception cref="AuditRecordException">The record does not match its schema.</exception>
+    /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>.</exception>
+    /// <exception cref="AuditLogUnavailableException">The log cannot write now; see <see cref="AppendAsync"/>.</exception>
+    public async Task<AuditAppendResult> AppendOnceAsync(AuditRecord record, CancellationToken cancellationToken = default)
+    {
+        if (_pg is not null)
+        {
+            return await Append(record, once: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowIfReadOnly();
+        var canonical = Canonicalize(record);
+        await _onceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return FindIdentical(record, canonical) ?? await AppendAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _onceGate.Release();
+        }
+    }
+
+    /// <summary>The validated canonical bytes of a record, size-checked (a copy: for the once-appends' comparison).</summary>
+    private byte[] Canonicalize(AuditRecord record)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        record.WriteValidated(buffer);
+        if (buffer.WrittenCount > _options.MaxRecordBytes)
+        {
+            throw new ArgumentException($"The canonical record has {buffer.WrittenCount} bytes; the log accepts at most {_options.MaxRecordBytes} (AuditLogOptions.MaxRecordBytes).", nameof(record));
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The file log's acknowledged entry whose record is <paramref name="canonical"/>, byte for byte; null when there is none.</summary>
+    private AuditAppendResult? FindIdentical(AuditRecord record, byte[] canonical)
+    {
+        var row = IndexRow.For(0, 0, record);
+        var count = Count;
+        var rows = ArrayPool<byte>.Shared.Rent(4096 * IndexRow.Size);
+        try
+        {
+            return FindIdentical(row, canonical, count, rows);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rows);
+        }
+    }
+
+    private AuditAppendResult? FindIdentical(IndexRow row, byte[] canonical, long count, byte[] rows)
+    {
+        for (long i = 0; i < count;)
+        {
+            var n = _index.ReadRows(i, rows.AsSpan(0, (int)Math.Min(4096, count - i) * IndexRow.Size));
+            if (n == 0)
+            {
+                break;
+            }
+
+            for (var r = 0; r < n; r++, i++)
+            {
+                var candidate = IndexRow.Read(rows.AsSpan(r * IndexRow.Size, IndexRow.Size));
+                if (candidate.Ticks != row.Ticks || candidate.Kind != row.Kind || candidate.EventType != row.EventType || candidate.EntityType != row.EntityType
+                    || candidate.EntityId != row.EntityId || candidate.Actor != row.Actor)
+                {
+                    continue;
+                }
+
+                var entry = ReadEntry(i, candidate);
+                if (LogEnvelope.RecordBytes(entry.Payload).SequenceEqual(canonical))
+                {
+                    return new AuditAppendResult(i, entry.LeafHash, alreadyPresent: true);
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private Task<AuditAppendResult> Append(AuditRecord record, bool once, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         cancellationToken.ThrowIfCancellationRequested();
@@ -35,7 +137,7 @@ public sealed partial class AuditLog
 
             if (_pg is not null)
             {
-                return _pg.Enqueue(buffer.WrittenSpan.ToArray(), record);
+                return _pg.Enqueue(buffer.WrittenSpan.ToArray(), record, once);
             }
 
             var row = IndexRow.For(0, 0, record);

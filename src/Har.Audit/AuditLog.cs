@@ -50,6 +50,9 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     private readonly EntryIndex _index;
     private readonly object _gate = new();
     private readonly Lock _commitLock = new();
+
+    /// <summary>Serialises the file log's <see cref="AppendOnceAsync"/> calls: each one's check and append, before the next's check.</summary>
+    private readonly SemaphoreSlim _onceGate = new(1, 1);
     private readonly Lock _checkpointLock = new();
     private readonly SemaphoreSlim _sealGate = new(1, 1);
     private readonly Thread _writer;

@@ -8,10 +8,11 @@ namespace Har.Audit;
 /// <summary>The acknowledgement of an append: the entry's index and leaf hash, returned only after its bytes were fsynced.</summary>
 public readonly struct AuditAppendResult
 {
-    internal AuditAppendResult(long index, ReadOnlyMemory<byte> leafHash)
+    internal AuditAppendResult(long index, ReadOnlyMemory<byte> leafHash, bool alreadyPresent = false)
     {
         Index = index;
         LeafHash = leafHash;
+        AlreadyPresent = alreadyPresent;
     }
 
     /// <summary>Gets the entry's 0-based index.</summary>
@@ -20,8 +21,14 @@ public readonly struct AuditAppendResult
     /// <summary>Gets the entry's RFC 9162 leaf hash.</summary>
     public ReadOnlyMemory<byte> LeafHash { get; }
 
+    /// <summary>
+    /// Gets whether <see cref="AuditLog.AppendOnceAsync"/> found the record already in the log and appended nothing:
+    /// <see cref="Index"/> and <see cref="LeafHash"/> are then those of the entry found.
+    /// </summary>
+    public bool AlreadyPresent { get; }
+
     /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"entry {Index} (leaf {Convert.ToHexStringLower(LeafHash.Span)})");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"entry {Index} (leaf {Convert.ToHexStringLower(LeafHash.Span)}){(AlreadyPresent ? ", already present" : "")}");
 }
 
 /// <summary>One entry of the log: the record with its position, chain link and hashes.</summary>

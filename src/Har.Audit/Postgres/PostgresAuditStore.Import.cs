@@ -123,12 +123,12 @@ internal sealed partial class PostgresAuditStore
             return 0;
         }
 
-        var (first, leaves) = Sequence(connection, tx, batch);
+        var (results, _, _) = Sequence(connection, tx, batch);
         for (var i = 0; i < batch.Count; i++)
         {
-            if (first + i != expected[i].Index || !leaves[i].AsSpan().SequenceEqual(expected[i].LeafHashBytes))
+            if (results[i].Index != expected[i].Index || !results[i].LeafHash.Span.SequenceEqual(expected[i].LeafHashBytes))
             {
-                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Entry {expected[i].Index} does not reproduce its leaf hash when imported (got index {first + i}, leaf {Convert.ToHexStringLower(leaves[i])}); the source log is damaged: run verify. Nothing was committed."));
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Entry {expected[i].Index} does not reproduce its leaf hash when imported (got index {results[i].Index}, leaf {Convert.ToHexStringLower(results[i].LeafHash.Span)}); the source log is damaged: run verify. Nothing was committed."));
             }
         }
 

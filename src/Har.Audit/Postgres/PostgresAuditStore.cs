@@ -127,8 +127,8 @@ internal sealed partial class PostgresAuditStore : IDisposable
         return (NpgsqlDataSource.Create(builder), display, database);
     }
 
-    /// <summary>Queues a validated record; the task completes after the transaction holding it commits.</summary>
-    public Task<AuditAppendResult> Enqueue(byte[] canonicalRecord, AuditRecord record)
+    /// <summary>Queues a validated record; the task completes after the transaction holding it commits. A <paramref name="once"/> record is appended only when no entry holds the same canonical record (checked inside that transaction).</summary>
+    public Task<AuditAppendResult> Enqueue(byte[] canonicalRecord, AuditRecord record, bool once = false)
     {
         var completion = new TaskCompletionSource<AuditAppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
@@ -141,7 +141,7 @@ internal sealed partial class PostgresAuditStore : IDisposable
                     _fault);
             }
 
-            _queue.Add(new Pending(canonicalRecord, record, completion));
+            _queue.Add(new Pending(canonicalRecord, record, completion, once));
         }
 
         return completion.Task;
@@ -217,12 +217,12 @@ internal sealed partial class PostgresAuditStore : IDisposable
             try
             {
                 var t0 = _time.GetTimestamp();
-                var (firstIndex, leaves) = Commit(batch);
+                var (results, written, size) = Commit(batch);
                 var seconds = _time.GetElapsedTime(t0).TotalSeconds;
-                Metrics?.Committed(batch.Count, seconds, firstIndex + batch.Count, 0);
+                Metrics?.Committed(written, seconds, size, 0);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Completion.TrySetResult(new AuditAppendResult(firstIndex + i, leaves[i]));
+                    batch[i].Completion.TrySetResult(results[i]);
                 }
             }
             catch (Exception ex)
@@ -234,7 +234,7 @@ internal sealed partial class PostgresAuditStore : IDisposable
     }
 
     /// <summary>One transaction: lock the head, sequence and hash the batch, insert entries and nodes, advance the head, commit.</summary>
-    private (long First, byte[][] Leaves) Commit(List<Pending> batch)
+    private (AuditAppendResult[] Results, int Written, long Size) Commit(List<Pending> batch)
     {
         using var connection = _source.OpenConnection();
         using var tx = connection.BeginTransaction();
@@ -253,8 +253,11 @@ internal sealed partial class PostgresAuditStore : IDisposable
         return result;
     }
 
-    /// <summary>Within <paramref name="tx"/>: locks the head, sequences and hashes the batch, inserts its entries and nodes and advances the head (the caller commits).</summary>
-    private (long First, byte[][] Leaves) Sequence(NpgsqlConnection connection, NpgsqlTransaction tx, List<Pending> batch)
+    /// <summary>
+    /// Within <paramref name="tx"/>: locks the head, drops the once-appends whose record is already there (or earlier in
+    /// the batch), sequences and hashes the rest, inserts their entries and nodes and advances the head (the caller commits).
+    /// </summary>
+    private (AuditAppendResult[] Results, int Written, long Size) Sequence(NpgsqlConnection connection, NpgsqlTransaction tx, List<Pending> all)
     {
         long size;
         var last = new byte[HashSize];
@@ -270,6 +273,48 @@ internal sealed partial class PostgresAuditStore : IDisposable
             size = reader.GetInt64(0);
             reader.GetFieldValue<byte[]>(1).CopyTo(last, 0);
             frontier = reader.GetFieldValue<byte[]>(2);
+        }
+
+        // With the head locked, no other appender can add the record between this check and the commit.
+        var results = new AuditAppendResult[all.Count];
+        var batch = all;
+        var positions = (List<int>?)null;
+        if (all.Exists(p => p.Once))
+        {
+            batch = new List<Pending>(all.Count);
+            positions = new List<int>(all.Count);
+            var sameInBatch = new List<(int Position, int Of)>();
+            for (var i = 0; i < all.Count; i++)
+            {
+                if (all[i].Once)
+                {
+                    var earlier = batch.FindIndex(p => p.Once && p.Canonical.AsSpan().SequenceEqual(all[i].Canonical));
+                    if (earlier >= 0)
+                    {
+                        sameInBatch.Add((i, earlier));
+                        continue;
+                    }
+
+                    if (FindIdentical(connection, tx, all[i]) is { } found)
+                    {
+                        results[i] = found;
+                        continue;
+                    }
+                }
+
+                positions.Add(i);
+                batch.Add(all[i]);
+            }
+
+            foreach (var (position, of) in sameInBatch)
+            {
+                results[position] = new AuditAppendResult(-1 - of, default, alreadyPresent: true); // resolved below
+            }
+        }
+
+        if (batch.Count == 0)
+        {
+            return (results, 0, size); // every record was there already: nothing to write, the head is unchanged
         }
 
         var border = Frontier.Decode(size, frontier);
@@ -338,7 +383,48 @@ internal sealed partial class PostgresAuditStore : IDisposable
             advance.ExecuteNonQuery();
         }
 
-        return (size, leaves);
+        for (var j = 0; j < batch.Count; j++)
+        {
+            results[positions?[j] ?? j] = new AuditAppendResult(size + j, leaves[j]);
+        }
+
+        for (var i = 0; i < results.Length; i++)
+        {
+            if (results[i].Index < 0)
+            {
+                var of = results[positions![-1 - (int)results[i].Index]];
+                results[i] = new AuditAppendResult(of.Index, of.LeafHash, alreadyPresent: true);
+            }
+        }
+
+        return (results, batch.Count, newSize);
+    }
+
+    /// <summary>Within the transaction holding the head: the entry whose record is the pending one's, byte for byte, if any.</summary>
+    private static AuditAppendResult? FindIdentical(NpgsqlConnection connection, NpgsqlTransaction tx, Pending pending)
+    {
+        var r = pending.Record;
+        using var command = new NpgsqlCommand(
+            "SELECT idx, leaf, payload FROM har_audit.entries WHERE entity_type = $1 AND entity_id = $2 AND event_type = $3 AND ts = $4 AND kind = $5 AND actor = $6 ORDER BY idx",
+            connection,
+            tx);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = r.IndexEntityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = r.IndexEntityId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = r.IndexEventType });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = r.Timestamp.UtcTicks });
+        command.Parameters.Add(new NpgsqlParameter<short> { TypedValue = (short)r.Kind });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = r.IndexActor });
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var payload = reader.GetFieldValue<byte[]>(2);
+            if (LogEnvelope.RecordBytes(payload).SequenceEqual(pending.Canonical))
+            {
+                return new AuditAppendResult(reader.GetInt64(0), reader.GetFieldValue<byte[]>(1), alreadyPresent: true);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A batch of one (group commit off, or a quiet log): plain INSERTs, cheaper than COPY for one row.</summary>
@@ -424,5 +510,5 @@ internal sealed partial class PostgresAuditStore : IDisposable
         Log.Writable(_logger, DisplayName);
     }
 
-    private readonly record struct Pending(byte[] Canonical, AuditRecord Record, TaskCompletionSource<AuditAppendResult> Completion);
+    private readonly record struct Pending(byte[] Canonical, AuditRecord Record, TaskCompletionSource<AuditAppendResult> Completion, bool Once = false);
 }

@@ -130,6 +130,17 @@ internal static class LogEnvelope
         return (count, first);
     }
 
+    /// <summary>
+    /// The record's canonical bytes within an entry payload written by <see cref="WriteFrame"/>
+    /// (<c>{"index":…,"kind":"…","prev":"…","record":RECORD}</c>): what the appender passed, byte for byte.
+    /// </summary>
+    public static ReadOnlySpan<byte> RecordBytes(ReadOnlySpan<byte> payload)
+    {
+        // Index digits, a kind word and 64 hex digits come before: the first occurrence is the envelope's own member.
+        var at = payload.IndexOf(",\"record\":"u8);
+        return at < 0 || payload.Length < at + 11 ? default : payload[(at + 10)..^1];
+    }
+
     /// <summary>Parses an entry payload; returns null and a reason when it is not a well-formed entry.</summary>
     public static ParsedEntry? TryParse(ReadOnlySpan<byte> payload, out string? problem)
     {

@@ -37,7 +37,8 @@ internal sealed class RolloutOutbox(IDeploymentAuditSink? audit, TimeProvider ti
             var entry = state.Outbox[0];
             if (audit is not null)
             {
-                await audit.AppendAsync(entry.ToEvent(state.RolloutId), ct).ConfigureAwait(false);
+                // Once: a fleet leader that stalled after persisting this state may flush it after its successor did.
+                await audit.AppendOnceAsync(entry.ToEvent(state.RolloutId), ct).ConfigureAwait(false);
             }
 
             state.Outbox.RemoveAt(0);

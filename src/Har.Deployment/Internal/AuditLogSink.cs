@@ -10,47 +10,52 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
 
     public bool IsWritable => Log.State == AuditLogState.Writable;
 
-    public async ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken)
+    public ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken) => Append(auditEvent, once: false, cancellationToken);
+
+    // The outbox's events carry the time they were decided and their sequence: the same event flushed twice (by a leader
+    // that stalled after persisting it and resumed after a new leader had flushed it) is the same record, and the log
+    // keeps one. Found from outside: a resumed leader wrote a rollout.transition a second time (1 run in 5).
+    public ValueTask AppendOnceAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken) => Append(auditEvent, once: true, cancellationToken);
+
+    private async ValueTask Append(DeploymentAuditEvent auditEvent, bool once, CancellationToken cancellationToken)
     {
         using var details = JsonDocument.Parse(auditEvent.Details.ToJsonString());
         if (auditEvent.EventType == "rollout.rollback")
         {
             var d = auditEvent.Details;
             using var evidence = JsonDocument.Parse(d["evidence"] is { } e ? e.ToJsonString() : "{}");
-            await Log.AppendAsync(
-                new RollbackRecord(
-                    rollbackId: $"{auditEvent.EntityId}#{(long?)d["sequence"] ?? 0}",
-                    model: (string?)d["model"] ?? auditEvent.EntityId,
-                    fromVersion: (string)d["from"]!,
-                    toVersion: (string)d["to"]!,
-                    trigger: $"{(string?)d["trigger"]}: {(string?)d["reason"]}",
-                    evidence: evidence.RootElement.ValueKind == JsonValueKind.Object ? evidence.RootElement.Clone() : JsonDocument.Parse("{}").RootElement.Clone(),
-                    @operator: auditEvent.Actor,
-                    incident: (string?)d["incident_id"] is { } incident ? new IncidentReference(incident, $"/v1/incidents/{incident}") : null)
-                {
-                    Timestamp = auditEvent.Timestamp,
-                },
-                cancellationToken).ConfigureAwait(false);
+            var rollback = new RollbackRecord(
+                rollbackId: $"{auditEvent.EntityId}#{(long?)d["sequence"] ?? 0}",
+                model: (string?)d["model"] ?? auditEvent.EntityId,
+                fromVersion: (string)d["from"]!,
+                toVersion: (string)d["to"]!,
+                trigger: $"{(string?)d["trigger"]}: {(string?)d["reason"]}",
+                evidence: evidence.RootElement.ValueKind == JsonValueKind.Object ? evidence.RootElement.Clone() : JsonDocument.Parse("{}").RootElement.Clone(),
+                @operator: auditEvent.Actor,
+                incident: (string?)d["incident_id"] is { } incident ? new IncidentReference(incident, $"/v1/incidents/{incident}") : null)
+            {
+                Timestamp = auditEvent.Timestamp,
+            };
+            await (once ? Log.AppendOnceAsync(rollback, cancellationToken) : Log.AppendAsync(rollback, cancellationToken)).ConfigureAwait(false);
         }
 
-        await Log.AppendAsync(
-            new AuditEvent
+        var record = new AuditEvent
+        {
+            EventType = auditEvent.EventType,
+            EntityType = auditEvent.EntityType,
+            EntityId = auditEvent.EntityId,
+            Severity = auditEvent.Severity switch
             {
-                EventType = auditEvent.EventType,
-                EntityType = auditEvent.EntityType,
-                EntityId = auditEvent.EntityId,
-                Severity = auditEvent.Severity switch
-                {
-                    "critical" => AuditSeverity.Critical,
-                    "warning" => AuditSeverity.Warning,
-                    "error" => AuditSeverity.Error,
-                    _ => AuditSeverity.Info,
-                },
-                ActionDetails = details.RootElement.Clone(),
-                Actor = auditEvent.Actor,
-                Timestamp = auditEvent.Timestamp,
+                "critical" => AuditSeverity.Critical,
+                "warning" => AuditSeverity.Warning,
+                "error" => AuditSeverity.Error,
+                _ => AuditSeverity.Info,
             },
-            cancellationToken).ConfigureAwait(false);
+            ActionDetails = details.RootElement.Clone(),
+            Actor = auditEvent.Actor,
+            Timestamp = auditEvent.Timestamp,
+        };
+        await (once ? Log.AppendOnceAsync(record, cancellationToken) : Log.AppendAsync(record, cancellationToken)).ConfigureAwait(false);
     }
 
     public ValueTask AppendRecordAsync(AuditRecord record, CancellationToken cancellationToken) => new(Log.AppendAsync(record, cancellationToken));

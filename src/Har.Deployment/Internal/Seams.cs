@@ -19,6 +19,12 @@ internal interface IDeploymentAuditSink
     /// <summary>Appends durably (returns after the record is on disk).</summary>
     ValueTask AppendAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Appends durably unless the log already holds this very event (same type, entity, details, actor and timestamp):
+    /// the rollout outbox's events, which a resumed fleet leader may flush again after another replica did.
+    /// </summary>
+    ValueTask AppendOnceAsync(DeploymentAuditEvent auditEvent, CancellationToken cancellationToken) => AppendAsync(auditEvent, cancellationToken);
+
     /// <summary>Appends a typed record (the deployment record of a registered version).</summary>
     ValueTask AppendRecordAsync(Har.Audit.AuditRecord record, CancellationToken cancellationToken);
 

@@ -336,6 +336,56 @@ public sealed class PostgresAuditLogTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task AppendOnceAsync_SameRecordsFromThreeLogInstancesAtOnce_EachIsWrittenOnceAndEveryCallGetsItsEntry()
+    {
+        // A resumed fleet leader and its successor flush the same rollout events: each must be in the log once. Three
+        // instances (three replicas' logs) append the same 40 records, 8 callers each, all at once: duplicates meet both
+        // inside one group-commit transaction and across transactions of different instances.
+        var cs = await cluster.CreateDatabaseAsync();
+        var logs = Enumerable.Range(0, 3).Select(_ => Open(cs)).ToArray();
+        try
+        {
+            await logs[0].AppendAsync(Samples.Event(1000), Ct); // entries that are not duplicates stay where they are
+            var tasks = logs.SelectMany(log => Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
+            {
+                var results = new List<(int Record, AuditAppendResult Result)>();
+                foreach (var k in Enumerable.Range(0, 40).OrderBy(k => (k * 7919) + t))
+                {
+                    results.Add((k, await log.AppendOnceAsync(Samples.Event(k), Ct)));
+                }
+
+                return results;
+            }, Ct))).ToArray();
+            var all = (await Task.WhenAll(tasks)).SelectMany(x => x).ToList();
+
+            Assert.Equal(41, logs[0].Count);
+            foreach (var group in all.GroupBy(a => a.Record))
+            {
+                var index = Assert.Single(group.Select(g => g.Result.Index).Distinct());
+                Assert.Single(group, g => !g.Result.AlreadyPresent); // one caller wrote it; the 23 others found it
+                Assert.All(group, g => Assert.Equal(logs[0].Get(index).LeafHash.ToArray(), g.Result.LeafHash.ToArray()));
+                Assert.Equal(Samples.Event(group.Key).EntityId, logs[1].Get(index).EntityId);
+            }
+
+            // A record that differs in anything (here only its timestamp) is another record.
+            var later = await logs[2].AppendOnceAsync(Samples.Event(3, at: Samples.Event(3).Timestamp.AddTicks(1)), Ct);
+            Assert.False(later.AlreadyPresent);
+            Assert.Equal(41, later.Index);
+
+            var result = AuditLog.VerifyDatabase(cs, null);
+            Assert.True(result.IsValid, result.ToString());
+            Assert.Equal(42, result.EntriesVerified);
+        }
+        finally
+        {
+            foreach (var log in logs)
+            {
+                log.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task AppendersInThreeProcesses_OneKilledMidStreamThenAll_EveryAcknowledgedEntryIsPresentAndTheLogVerifies()
     {
         var cs = await cluster.CreateDatabaseAsync();

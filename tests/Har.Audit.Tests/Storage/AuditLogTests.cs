@@ -40,6 +40,51 @@ public sealed class AuditLogTests
     }
 
     [Fact]
+    public async Task AppendOnceAsync_SameRecordsFromManyCallersAndAfterReopen_EachIsWrittenOnce()
+    {
+        using var dir = new TempDir();
+        var expected = new Dictionary<int, long>();
+        using (var log = OpenLog(dir.Path))
+        {
+            await log.AppendAsync(Samples.Event(1000), Ct);
+            var tasks = Enumerable.Range(0, 16).Select(t => Task.Run(async () =>
+            {
+                var results = new List<(int Record, AuditAppendResult Result)>();
+                foreach (var k in Enumerable.Range(0, 30).OrderBy(k => (k * 7919) + t))
+                {
+                    results.Add((k, await log.AppendOnceAsync(Samples.Event(k), Ct)));
+                }
+
+                return results;
+            }, Ct)).ToArray();
+            var all = (await Task.WhenAll(tasks)).SelectMany(x => x).ToList();
+            Assert.Equal(31, log.Count);
+            foreach (var group in all.GroupBy(a => a.Record))
+            {
+                var index = Assert.Single(group.Select(g => g.Result.Index).Distinct());
+                Assert.Single(group, g => !g.Result.AlreadyPresent);
+                Assert.All(group, g => Assert.Equal(log.Get(index).LeafHash.ToArray(), g.Result.LeafHash.ToArray()));
+                expected[group.Key] = index;
+            }
+
+            // A plain append of the same record is a second entry (AppendAsync never deduplicates), and a record that
+            // differs in its actor only is another record.
+            Assert.Equal(31, (await log.AppendAsync(Samples.Event(4), Ct)).Index);
+            Assert.False((await log.AppendOnceAsync(Samples.Event(4, actor: "someone-else"), Ct)).AlreadyPresent);
+        }
+
+        // Another process's instance, later: found in the file, not in memory.
+        using var reopened = OpenLog(dir.Path);
+        var again = await reopened.AppendOnceAsync(Samples.Event(17), Ct);
+        Assert.True(again.AlreadyPresent);
+        Assert.Equal(expected[17], again.Index);
+        Assert.Equal(33, reopened.Count);
+        Assert.True(reopened.Verify().IsValid);
+        using var view = AuditLog.OpenReadOnly(dir.Path);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => view.AppendOnceAsync(Samples.Event(1), Ct));
+    }
+
+    [Fact]
     public async Task Open_AfterDispose_KeepsEverythingWithoutRescan()
     {
         using var dir = new TempDir();
