@@ -23,13 +23,14 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
     private AuditSigningKey? _key;
     private DateTimeOffset? _lastFull;
     private PeriodicTimer? _timer;
+    private volatile bool _failing;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         // Before the first interval, within the host's start (before requests are served): a process that crashes sooner
         // than one interval after its start (a crash loop, frequent kills) would otherwise never sign, and the entries
         // appended since the last checkpoint could be cut off the log unnoticed.
-        SignIfGrown(atStart: true);
+        SignIfGrown(incremental: true);
 
         // The interval starts now, not when ExecuteAsync gets a thread (it runs on the thread pool): a tick that falls due
         // before then is kept by the timer, not lost.
@@ -51,8 +52,8 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
     }
 
     /// <summary>Signs a checkpoint if the log grew since the latest one; returns the size signed, or null.</summary>
-    /// <param name="atStart">The pass at start: it verifies only the entries the checkpoint adds, so a large log does not hold up the host's start; the first interval's pass verifies the whole log.</param>
-    internal long? SignIfGrown(bool atStart = false)
+    /// <param name="incremental">Verify only the entries the checkpoint adds: the pass at start (so a large log does not hold up the host's start) and the retries after an I/O failure. The interval's passes verify the whole log, the first one and then hourly.</param>
+    internal long? SignIfGrown(bool incremental = false)
     {
         lock (_signLock)
         {
@@ -64,6 +65,7 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
                 Log.CheckpointRefused(_logger, options.Value.Directory, $"the log cannot be opened: {ex.Message}");
+                _failing = true;
                 return null;
             }
 
@@ -73,12 +75,13 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
                 if (log.Count == 0 || (latest is not null && latest.TreeSize == log.Count))
                 {
                     log.SignerProblem = null;
+                    _failing = false;
                     return null;
                 }
 
                 _key ??= AuditSigningKey.Load(options.Value.SigningKeyPath!);
                 var now = _time.GetUtcNow();
-                var full = !atStart && (_lastFull is null || now - _lastFull.Value >= FullVerificationInterval);
+                var full = !incremental && (_lastFull is null || now - _lastFull.Value >= FullVerificationInterval);
                 var checkpoint = log.CreateVerifiedCheckpoint(_key, full);
                 if (full)
                 {
@@ -86,11 +89,13 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
                 }
 
                 log.SignerProblem = null;
+                _failing = false;
                 return checkpoint.TreeSize;
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or FormatException or InvalidOperationException)
             {
                 log.SignerProblem = ex.Message;
+                _failing = ex is IOException or UnauthorizedAccessException; // a disk or a key file: may clear soon; damage does not
                 log.CheckpointFailed();
                 Log.CheckpointRefused(_logger, log.Directory, ex.Message);
                 return null;
@@ -106,6 +111,18 @@ internal sealed class CheckpointSigner(IServiceProvider services, IOptions<Audit
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 SignIfGrown();
+
+                // A pass that failed on I/O (a full or read-only disk, an unreadable key) is retried from the log's retry
+                // interval on, doubling up to the checkpoint interval, not only a whole interval later: found from outside,
+                // /ready kept saying "checkpoints are not being signed" for up to a minute after the disk was freed and
+                // appends had resumed. Retries verify only what they add (the hourly full verification stays on the ticks).
+                var wait = options.Value.RetryInterval;
+                while (_failing && wait < options.Value.CheckpointInterval)
+                {
+                    await Task.Delay(wait, _time, stoppingToken).ConfigureAwait(false);
+                    SignIfGrown(incremental: true);
+                    wait *= 2;
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

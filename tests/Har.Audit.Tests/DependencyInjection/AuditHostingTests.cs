@@ -107,6 +107,47 @@ public sealed class AuditHostingTests
     }
 
     [Fact]
+    public async Task AddCheckpointSigning_PassFailedOnIO_IsRetriedSoonAfter_NotOnlyAtTheNextInterval()
+    {
+        // Found from outside: after a full disk was freed, appends resumed within 5 s but /ready said "checkpoints are not
+        // being signed" until the next interval, a minute later. Here the key file is away at the interval's pass.
+        using var dir = new TempDir();
+        var keyPath = SaveSigningKey(dir);
+        var time = new FakeTimeProvider(Samples.T0);
+        await using var provider = Services(dir.Combine("log"), keyPath, time).BuildServiceProvider();
+        var signer = Assert.Single(provider.GetServices<IHostedService>());
+        await signer.StartAsync(Ct);
+        var log = provider.GetRequiredService<AuditLog>();
+        for (var i = 0; i < 3; i++)
+        {
+            await log.AppendAsync(Samples.Event(i), Ct);
+        }
+
+        File.Move(keyPath, keyPath + ".away");
+        time.Advance(TimeSpan.FromMinutes(1));
+        await Until(() => log.SignerProblem is not null, "the interval's pass to fail without its key");
+        var health = await new AuditLogHealthCheck(provider).CheckHealthAsync(Context(HealthStatus.Unhealthy), Ct);
+        Assert.Contains("not being signed", health.Description, StringComparison.Ordinal);
+
+        File.Move(keyPath + ".away", keyPath);
+
+        // Half the checkpoint interval, one fake second at a time (each step lets the signer's delay see it): the retries
+        // start at the log's retry interval (5 s) and double, so one falls in it; the next regular pass does not.
+        for (var s = 0; s < 30 && log.SignerProblem is not null; s++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(50, Ct);
+        }
+
+        await Until(() => log.SignerProblem is null, "a retry to sign");
+        Assert.Equal(3, log.LatestCheckpoint?.TreeSize);
+        Assert.True(time.GetUtcNow() < Samples.T0.AddMinutes(2)); // before the second interval's pass
+        health = await new AuditLogHealthCheck(provider).CheckHealthAsync(Context(HealthStatus.Unhealthy), Ct);
+        Assert.Equal(HealthStatus.Healthy, health.Status);
+        await signer.StopAsync(Ct);
+    }
+
+    [Fact]
     public async Task HealthCheck_FolderNotWritable_ReportsTheFailureStatus_ThenHealthyWithoutARestart()
     {
         using var dir = new TempDir();
