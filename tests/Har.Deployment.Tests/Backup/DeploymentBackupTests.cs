@@ -241,20 +241,27 @@ public sealed class DeploymentBackupTests : IDisposable
     }
 
     [Fact]
-    public async Task CreateAsync_AfterBackupsACrashInterrupted_TheirWorkingFilesAreRemovedOnceOld()
+    public async Task CreateAsync_AfterBackupsACrashInterrupted_TheirWorkingFilesAreRemoved_AtOnceWhenTheirLockIsFree()
     {
         // A backup killed before its rename leaves ".{id}.staging" (a copy of every model and of the audit log) and
         // ".{id}.tar.gz.tmp" (the unpublished archive); its finally block never runs.
         Directory.CreateDirectory(Backups);
         string Id(TimeSpan ago) => "har-backup-" + (_env.Time.GetUtcNow() - ago).UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", System.Globalization.CultureInfo.InvariantCulture) + "-0123abcd";
         var old = Id(DeploymentBackup.InterruptedBackupAge + TimeSpan.FromMinutes(1));
-        var recent = Id(TimeSpan.FromMinutes(10)); // may be another process's backup in progress
-        foreach (var id in new[] { old, recent })
+        var recent = Id(TimeSpan.FromMinutes(10)); // without a lock file (an older release's): may be a backup in progress
+        var killed = Id(TimeSpan.FromMinutes(3)).Replace("0123abcd", "0000dead", StringComparison.Ordinal); // its lock file held by nobody
+        var running = Id(TimeSpan.FromMinutes(2)).Replace("0123abcd", "0000a11e", StringComparison.Ordinal); // its lock file held: a backup in progress
+        foreach (var id in new[] { old, recent, killed, running })
         {
             var staging = Directory.CreateDirectory(Path.Combine(Backups, $".{id}.staging", "registry", "v1.0.0")).FullName;
             File.Copy(TestRegistry.ChampionFile, Path.Combine(staging, "model.onnx"));
             File.WriteAllText(Path.Combine(Backups, $".{id}.tar.gz.tmp"), "partial archive");
         }
+
+        File.WriteAllText(Path.Combine(Backups, $".{killed}.staging", DeploymentBackup.InProgressName), "");
+        using var held = new FileStream(Path.Combine(Backups, $".{running}.staging", DeploymentBackup.InProgressName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1);
+        var orphan = Id(TimeSpan.FromMinutes(1)).Replace("0123abcd", "000a0a0a", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(Backups, $".{orphan}.tar.gz.tmp"), "archive whose backup ended between its two clean-up steps");
 
         var outside = Directory.CreateDirectory(Path.Combine(_env.Root, "outside")).FullName;
         File.WriteAllText(Path.Combine(outside, "keep.txt"), "not the backups'");
@@ -264,7 +271,7 @@ public sealed class DeploymentBackupTests : IDisposable
 
         var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key }, Ct);
 
-        string[] expected = [".har-backup-notes.staging.txt", $".{recent}.staging", $".{recent}.tar.gz.tmp", Path.GetFileName(backup.ArchivePath)];
+        string[] expected = [".har-backup-notes.staging.txt", $".{recent}.staging", $".{recent}.tar.gz.tmp", $".{running}.staging", $".{running}.tar.gz.tmp", Path.GetFileName(backup.ArchivePath)];
         Assert.Equal(expected.Order(StringComparer.Ordinal), Directory.EnumerateFileSystemEntries(Backups).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.True(File.Exists(Path.Combine(outside, "keep.txt")));
     }
