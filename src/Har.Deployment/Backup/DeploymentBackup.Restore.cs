@@ -326,7 +326,11 @@ public static partial class DeploymentBackup
         };
     }
 
+    /// <summary>The longest file or folder name (in UTF-8 bytes) the file systems a restore writes to accept (NAME_MAX).</summary>
+    private const int MaxNameBytes = 255;
+
     /// <summary>Unpacks regular files only, each inside <paramref name="target"/>, hashing as it writes; returns path → (SHA-256, bytes), without the manifest.</summary>
+
     private static Dictionary<string, BackupFile> Extract(string archivePath, string target)
     {
         var files = new Dictionary<string, BackupFile>(StringComparer.Ordinal);
@@ -364,6 +368,28 @@ public static partial class DeploymentBackup
                 if (files.ContainsKey(name) || File.Exists(full))
                 {
                     throw Refused($"The archive holds '{Printable(name)}' twice.");
+                }
+
+                // What the file system would refuse, said as what is wrong with the archive (found from outside: such archives
+                // ended the restore with the OS's message and exit code 2, "The file '…/registry' already exists").
+                var segments = name.Split('/');
+                if (segments.FirstOrDefault(s => System.Text.Encoding.UTF8.GetByteCount(s) > MaxNameBytes) is { } tooLong)
+                {
+                    throw Refused(string.Create(CultureInfo.InvariantCulture, $"The archive holds the path '{Printable(name)}', with a name of {System.Text.Encoding.UTF8.GetByteCount(tooLong)} bytes; file systems take at most {MaxNameBytes}, and a Har backup's names are short."));
+                }
+
+                for (var depth = 1; depth < segments.Length; depth++)
+                {
+                    var folder = string.Join('/', segments[..depth]);
+                    if (files.ContainsKey(folder))
+                    {
+                        throw Refused($"The archive holds '{Printable(name)}' inside '{Printable(folder)}', which it also holds as a file.");
+                    }
+                }
+
+                if (Directory.Exists(full))
+                {
+                    throw Refused($"The archive holds '{Printable(name)}' as a file and as the folder of other entries.");
                 }
 
                 // Nothing is written that the manifest (the archive's first entry) does not list at that size: an

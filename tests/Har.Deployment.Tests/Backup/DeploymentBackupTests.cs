@@ -326,6 +326,29 @@ public sealed class DeploymentBackupTests : IDisposable
         Assert.False(Directory.Exists(target));
     }
 
+    [Theory]
+    [InlineData("registry", "registry/current", "inside 'registry', which it also holds as a file")]
+    [InlineData("registry/current", "registry", "as a file and as the folder of other entries")]
+    [InlineData("registry/current", "registry/AAAA", "with a name of 300 bytes; file systems take at most 255")]
+    public void Restore_NamesNoFileSystemCanHold_RefusedAsAMalformedArchive(string first, string second, string expected)
+    {
+        // Found from outside: such archives ended the restore with the OS's message ("The file '…/registry' already exists",
+        // "… is too long") and the CLI's exit code 2, not the refusal (exit code 1) the docs give for a bad archive.
+        second = second.Replace("AAAA", new string('é', 150), StringComparison.Ordinal); // 150 characters, 300 bytes
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            format = "har-backup/2",
+            files = new[] { new { path = first, sha256 = "00", bytes = 3 }, new { path = second, sha256 = "00", bytes = 3 } },
+        });
+        var archive = Archive(("manifest.json", manifest), (first, [1, 2, 3]), (second, [4, 5, 6]));
+        var target = Path.Combine(_env.Root, "malformed-target");
+
+        var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.Restore(archive, target));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(target));
+    }
+
     [Fact]
     public void Restore_SymbolicLinkEntry_Refused()
     {
