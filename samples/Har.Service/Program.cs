@@ -211,6 +211,7 @@ if (forwarded is not null)
 app.UseMiddleware<RefusalCountingMiddleware>();
 app.UseServiceErrors();
 app.UseMiddleware<RequestTargetValidationMiddleware>();
+app.UseMethodsBeforeRouting();
 app.UseRouting();
 app.UseHttpMethodsOnly();
 app.UseHttpMetrics(HostingExtensions.HttpMetricsOptions);

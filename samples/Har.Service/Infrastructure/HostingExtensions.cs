@@ -84,8 +84,14 @@ internal static partial class HostingExtensions
     {
         app.Use((context, next) =>
         {
-            if (context.Request.Method is "GET" or "HEAD" or "POST" or "PUT" or "DELETE" or "CONNECT" or "OPTIONS" or "TRACE" or "PATCH")
+            if (context.Request.Method != NotAMethod)
             {
+                if (context.GetEndpoint() is { DisplayName: "405 HTTP Method Not Supported" } and not RouteEndpoint)
+                {
+                    // Routing's 405 for a method the path's routes do not take: HEAD beside GET in its Allow.
+                    context.Response.OnStarting(static state => AddHeadToAllow((HttpContext)state), context);
+                }
+
                 return next(context);
             }
 
@@ -95,12 +101,14 @@ internal static partial class HostingExtensions
                     context.Response.StatusCode = StatusCodes.Status404NotFound;
                     return Task.CompletedTask;
                 case RouteEndpoint route:
-                    // Routing compares methods ignoring case ("get" matched GET), or the route takes every method.
+                    // A route that takes every method (/metrics).
                     context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
-                    context.Response.Headers.Allow = string.Join(", ", route.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]);
+                    context.Response.Headers.Allow = WithHead(string.Join(", ", route.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]));
                     return Task.CompletedTask;
                 case { RequestDelegate: { } rejection }:
-                    // Routing's own 405 endpoint for a path whose routes take other methods: it sets the status and Allow.
+                    // Routing's own 405 endpoint for a path whose routes take other methods: it sets the status and Allow
+                    // (every method of the path's routes: the request reached routing under a name no route takes).
+                    context.Response.OnStarting(static state => AddHeadToAllow((HttpContext)state), context);
                     return rejection(context);
                 default:
                     context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
@@ -108,6 +116,58 @@ internal static partial class HostingExtensions
             }
         });
         return app;
+    }
+
+    /// <summary>The method a request that has no HTTP method reaches routing under: no route takes it.</summary>
+    private const string NotAMethod = "X-HAR-NOT-A-METHOD";
+
+    /// <summary>
+    /// Before routing: a request whose method is not an HTTP method (case-sensitive; see <see cref="UseHttpMethodsOnly"/>)
+    /// reaches routing under a name no route takes, so routing's 405 lists every method of the resource in <c>Allow</c>
+    /// (found from outside: <c>get /v1/models</c> matched the GET route, ignoring case, and its 405 said only
+    /// <c>Allow: GET</c> where the resource also takes POST). <c>HEAD</c> is served by the <c>GET</c> endpoint (RFC 9110
+    /// section 9.3.2; Kestrel sends the headers a GET would, without the content): it was 405 on every route, and load
+    /// balancers' probes often use it.
+    /// </summary>
+    public static WebApplication UseMethodsBeforeRouting(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            var method = context.Request.Method;
+            if (method is "HEAD")
+            {
+                context.Request.Method = HttpMethods.Get; // Kestrel still knows the request is HEAD and sends no body
+            }
+            else if (method is not ("GET" or "POST" or "PUT" or "DELETE" or "CONNECT" or "OPTIONS" or "TRACE" or "PATCH"))
+            {
+                context.Request.Method = NotAMethod;
+            }
+
+            return next(context);
+        });
+        return app;
+    }
+
+    private static Task AddHeadToAllow(HttpContext context)
+    {
+        if (context.Response.Headers.Allow.ToString() is { Length: > 0 } allow)
+        {
+            context.Response.Headers.Allow = WithHead(allow);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>An <c>Allow</c> value with HEAD beside GET (the GET endpoints serve HEAD).</summary>
+    internal static string WithHead(string allow)
+    {
+        var methods = allow.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+        if (methods.Contains("GET") && !methods.Contains("HEAD"))
+        {
+            methods.Insert(methods.IndexOf("GET") + 1, "HEAD");
+        }
+
+        return string.Join(", ", methods);
     }
 
     /// <summary>
@@ -278,6 +338,10 @@ internal static partial class HostingExtensions
                 ? OperationAuditMiddleware.BoundedPath(c.HttpContext.Request.Path)
                 : Scrub(c.ProblemDetails.Instance, roots);
             c.ProblemDetails.Extensions["traceId"] = c.HttpContext.TraceIdentifier;
+
+            // ASP.NET Core names a type only for the statuses of its own table; every problem here names one (found from
+            // outside: the 429s had none, where every other problem had its RFC section).
+            c.ProblemDetails.Type ??= ProblemType(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode);
             if (c.ProblemDetails.Detail is { } detail)
             {
                 c.ProblemDetails.Detail = Scrub(detail, roots);
@@ -285,6 +349,20 @@ internal static partial class HostingExtensions
         });
         return builder;
     }
+
+    /// <summary>The RFC section that defines a status, for a problem's <c>type</c> where ASP.NET Core gives none.</summary>
+    internal static string ProblemType(int status) => status switch
+    {
+        StatusCodes.Status413PayloadTooLarge => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+        StatusCodes.Status414UriTooLong => "https://tools.ietf.org/html/rfc9110#section-15.5.15",
+        StatusCodes.Status416RangeNotSatisfiable => "https://tools.ietf.org/html/rfc9110#section-15.5.17",
+        StatusCodes.Status428PreconditionRequired => "https://tools.ietf.org/html/rfc6585#section-3",
+        StatusCodes.Status429TooManyRequests => "https://tools.ietf.org/html/rfc6585#section-4",
+        StatusCodes.Status431RequestHeaderFieldsTooLarge => "https://tools.ietf.org/html/rfc6585#section-5",
+        StatusCodes.Status501NotImplemented => "https://tools.ietf.org/html/rfc9110#section-15.6.2",
+        StatusCodes.Status507InsufficientStorage => "https://tools.ietf.org/html/rfc4918#section-11.5",
+        _ => "about:blank",
+    };
 
     /// <summary>Replaces the service's folders by their names and internal type names by a neutral word; bounds the length.</summary>
     internal static string Scrub(string text, IReadOnlyList<(string Root, string Name)> roots)

@@ -66,6 +66,38 @@ public sealed class HttpMethodSeriesTests(ServiceFixture fixture) : IClassFixtur
         }
     }
 
+    [Fact]
+    public async Task Head_IsServedByEveryGetRoute_WithoutContent_AndAllowListsEveryMethodOfTheResource()
+    {
+        // Found from outside: HEAD was 405 on every GET route (RFC 9110 section 9.1: general-purpose servers support GET
+        // and HEAD), and "get /v1/models" was 405 with "Allow: GET" where the resource also takes POST.
+        foreach (var path in new[] { "/health", "/ready", "/metrics", "/v1/models", "/v1/rollouts", "/openapi/v1.json" })
+        {
+            var get = await SendRawAsync($"GET {path} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {Service.OperatorKey}\r\nConnection: close\r\n\r\n");
+            var head = await SendRawAsync($"HEAD {path} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {Service.OperatorKey}\r\nConnection: close\r\n\r\n");
+            Assert.True(get.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal), $"GET {path}: {get[..Math.Min(get.Length, 200)]}");
+            Assert.True(head.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal), $"HEAD {path}: {head[..Math.Min(head.Length, 200)]}");
+            Assert.EndsWith("\r\n\r\n", head, StringComparison.Ordinal); // headers only: nothing after the blank line
+            Assert.Equal(Header(get, "Content-Type"), Header(head, "Content-Type"));
+        }
+
+        foreach (var (request, allow) in new[]
+        {
+            ("get /v1/models", "GET, HEAD, POST"),
+            ("DELETE /v1/models", "GET, HEAD, POST"),
+            ("PUT /health", "GET, HEAD"),
+            ("HEAD /v1/predict", "POST"),
+        })
+        {
+            var response = await SendRawAsync($"{request} HTTP/1.1\r\nHost: x\r\nX-Api-Key: {Service.OperatorKey}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            Assert.True(response.StartsWith("HTTP/1.1 405 ", StringComparison.Ordinal), $"{request}: {response[..Math.Min(response.Length, 200)]}");
+            Assert.Equal(allow, Header(response, "Allow"));
+        }
+    }
+
+    private static string? Header(string response, string name) =>
+        response.Split("\r\n").TakeWhile(l => l.Length > 0).FirstOrDefault(l => l.StartsWith(name + ": ", StringComparison.OrdinalIgnoreCase))?[(name.Length + 2)..];
+
     private static string Method(string labels)
     {
         var start = labels.IndexOf("method=\"", StringComparison.Ordinal) + "method=\"".Length;

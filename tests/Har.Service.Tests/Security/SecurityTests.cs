@@ -207,6 +207,44 @@ public sealed class SecurityTests(ServiceFixture fixture) : IClassFixture<Servic
     }
 
     [Fact]
+    public async Task WindowBudgetSpent_Is429ProblemWithItsType_AndRetryAfter()
+    {
+        // Found from outside: this 429 (and the request limiter's) carried no problem type, where every other problem did.
+        await using var limited = await ServiceProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Har:Service:AnonymousWindowsPerSecond"] = "1",
+            ["Har:Service:RateLimitPerSecond"] = "1000000",
+            ["Har:Service:RateLimitBurst"] = "10000000",
+        }, cancellationToken: Ct);
+        var card = ServiceFixture.ChampionCard(limited.ModelsDirectory);
+        using var client = limited.CreateClient();
+        var values = new float[card.ChannelCount * 64 * card.Stride];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = (float)(0.5 * Math.Sin(i * 0.013));
+        }
+
+        var body = new byte[values.Length * sizeof(float)];
+        Buffer.BlockCopy(values, 0, body, 0, body.Length);
+        for (var i = 0; i < 10; i++)
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+            using var response = await client.PostAsync("/v1/streams/budget-probe/samples", content, Ct);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Assert.NotNull(response.Headers.RetryAfter?.Delta);
+                await AssertProblemAsync(response, 429);
+                return;
+            }
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Fail("ten appends of 64 windows each within a budget of 1 window a second were all accepted");
+    }
+
+    [Fact]
     public async Task Burst_IsPerClient_OtherKeysAreNotThrottled()
     {
         await using var limited = await ServiceProcess.StartAsync(new Dictionary<string, string>
@@ -234,6 +272,9 @@ public sealed class SecurityTests(ServiceFixture fixture) : IClassFixture<Servic
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
         Assert.Equal(status, json.RootElement.GetProperty("status").GetInt32());
         Assert.True(json.RootElement.TryGetProperty("title", out _), "problem details without a title");
+        Assert.True(
+            json.RootElement.TryGetProperty("type", out var type) && Uri.TryCreate(type.GetString(), UriKind.Absolute, out _),
+            $"problem details of status {status} without a type URI (RFC 9457 section 3.1.1)");
     }
 
     private static HttpRequestMessage Request(string method, string path)
