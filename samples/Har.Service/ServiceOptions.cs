@@ -17,7 +17,11 @@ public sealed class ServiceOptions
     /// <summary>A JSON file of API keys (<c>[{"name","key","roles"}]</c>), e.g. a mounted secret. Used when <see cref="ApiKeys"/> is empty.</summary>
     public string? ApiKeysFile { get; set; }
 
-    /// <summary>Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: the bundled HAPT profile beside the models.</summary>
+    /// <summary>
+    /// Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: <c>hapt-train-profile.json</c> beside
+    /// the models, when it is there (none is bundled: a profile keeps a sample of its data; the README says how to build it).
+    /// Without a profile drift monitoring is off.
+    /// </summary>
     public string? DriftProfilePath { get; set; }
 
     /// <summary>Frames in the drift monitor's current window (one minute at 50 Hz by default).</summary>
