@@ -513,7 +513,22 @@ public sealed partial class RolloutController
     private async Task CommitAsync(RolloutState next, CancellationToken ct)
     {
         next.Revision++;
-        next.UpdatedAt = _time.GetUtcNow();
+        var now = _time.GetUtcNow();
+        next.UpdatedAt = now;
+
+        // The events added for this change carry its time: Emit stamps them with the state's, which until here is the
+        // previous change's (every verdict carried the time of the analysis before it, and a promotion a new fleet leader
+        // finished for a frozen one the time the frozen leader began it). Events a crash or a frozen leader left in the
+        // outbox keep theirs: appended again, they must be the same records (AuditLog.AppendOnceAsync).
+        var before = _state is { } current && current.RolloutId == next.RolloutId ? current.Sequence : long.MinValue;
+        for (var i = 0; i < next.Outbox.Count; i++)
+        {
+            if (next.Outbox[i].Sequence > before)
+            {
+                next.Outbox[i] = next.Outbox[i] with { Timestamp = now };
+            }
+        }
+
         _store.Save(next);
         Volatile.Write(ref _state, next);
         ApplyPlan(next);

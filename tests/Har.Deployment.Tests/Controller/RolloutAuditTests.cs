@@ -69,6 +69,34 @@ public sealed class RolloutAuditTests : IDisposable
     }
 
     [Fact]
+    public async Task Canary_EveryEventCarriesTheTimeOfTheChangeThatMadeIt()
+    {
+        // Events took the time of the state they were added to, which was the previous change's: each verdict was
+        // stamped with the time of the analysis before it, and a promotion finished by a new fleet leader for a frozen
+        // one with the time the frozen leader began it.
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time);
+        var started = _env.Time.GetUtcNow();
+        var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
+        var reconciled = new List<DateTimeOffset>();
+        while (s.Phase == RolloutPhase.Progressing)
+        {
+            Traffic.Feed(c, 400, healthy: true);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            reconciled.Add(_env.Time.GetUtcNow());
+            s = (await c.ReconcileAsync())!;
+        }
+
+        Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        var events = Events(s.RolloutId);
+        var verdicts = events.Where(e => e.EventType == "rollout.verdict").ToList();
+        Assert.Equal(reconciled.Take(verdicts.Count), verdicts.Select(v => v.Timestamp));
+        Assert.Equal(reconciled[^1], events.Single(e => e.EventType == "rollout.transition" && e.ActionDetails.GetProperty("to").GetString() == "Succeeded").Timestamp);
+        Assert.All(events.Where(e => e.EventType == "rollout.command"), e => Assert.Equal(started, e.Timestamp));
+        Assert.Equal(events.Select(e => e.Timestamp).Order(), events.Select(e => e.Timestamp)); // in the log's order
+    }
+
+    [Fact]
     public async Task StateFileLostMidRollout_TheReopenedControllerEndsItInTheLog_OnceAndANewRolloutStarts()
     {
         // Found from outside: with rollout.json deleted while a canary ran, the restarted service said there had been no
