@@ -467,7 +467,10 @@ internal sealed partial class PostgresAuditStore : IDisposable
             {
                 _fault = ex;
                 Volatile.Write(ref _state, (int)AuditLogState.Unavailable);
-                _retryTimer ??= _time.CreateTimer(static s => ((PostgresAuditStore)s!).Probe(), this, _options.RetryInterval, _options.RetryInterval);
+                // The first probe soon: a connection the server ended (a restart, an idle transaction ended, an administrator)
+                // is often the only thing wrong, and the database answers at once (found from outside: a replica whose frozen
+                // transaction the server had ended refused appends for 5 s after it resumed). Then every RetryInterval.
+                _retryTimer ??= _time.CreateTimer(static s => ((PostgresAuditStore)s!).Probe(), this, FirstProbe(_options.RetryInterval), _options.RetryInterval);
             }
 
             _source.Clear(); // pooled connections to a restarted server are dead: never hand them out again
@@ -483,6 +486,9 @@ internal sealed partial class PostgresAuditStore : IDisposable
             }
         }
     }
+
+    /// <summary>When the first probe after a lost connection runs: 200 ms, or the retry interval when that is shorter.</summary>
+    internal static TimeSpan FirstProbe(TimeSpan retryInterval) => retryInterval < TimeSpan.FromMilliseconds(200) ? retryInterval : TimeSpan.FromMilliseconds(200);
 
     private void Probe()
     {

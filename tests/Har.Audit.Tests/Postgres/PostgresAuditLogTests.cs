@@ -386,6 +386,38 @@ public sealed class PostgresAuditLogTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task AppendAsync_ConnectionEndedByTheServer_WritableAgainAtTheFirstProbe_NotAfterAWholeRetryInterval()
+    {
+        // A replica whose transaction the server had ended (idle in transaction while the process was frozen) refused
+        // appends for 5 s after it resumed, though the database answered all along. The log's clock is a fake one here:
+        // only its first probe, 200 ms after the failure, can make it writable again.
+        var cs = await cluster.CreateDatabaseAsync();
+        var time = new FakeTimeProvider(Samples.T0);
+        using var log = AuditLog.Open(new AuditLogOptions { ConnectionString = cs, MetricsRegistry = new CollectorRegistry(), RetryInterval = TimeSpan.FromSeconds(5) }, timeProvider: time);
+        await log.AppendAsync(Samples.Event(1), Ct);
+
+        await using (var admin = new NpgsqlConnection(cs))
+        {
+            await admin.OpenAsync(Ct);
+            await using var end = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", admin);
+            Assert.True((long)(await end.ExecuteScalarAsync(Ct))! >= 1);
+        }
+
+        await Assert.ThrowsAsync<AuditLogUnavailableException>(() => log.AppendAsync(Samples.Event(2), Ct));
+        Assert.Equal(AuditLogState.Unavailable, log.State);
+
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        var clock = Stopwatch.StartNew();
+        while (log.State != AuditLogState.Writable)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the first probe did not make the log writable");
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.Equal(1, (await log.AppendAsync(Samples.Event(3), Ct)).Index);
+    }
+
+    [Fact]
     public async Task AppendersInThreeProcesses_OneKilledMidStreamThenAll_EveryAcknowledgedEntryIsPresentAndTheLogVerifies()
     {
         var cs = await cluster.CreateDatabaseAsync();
