@@ -100,6 +100,11 @@ public sealed class AuditLogCrashTests
                 injected++;
             }
 
+            // Verified as the crash left it, before any open rebuilt its derived files or cut its torn tail (an auditor's
+            // check of a crashed service): it verifies, and says what the next open will do.
+            var asLeft = AuditLog.Verify(dir.Path, null);
+            Assert.True(asLeft.IsValid, $"run {run}, before reopening: {asLeft}");
+
             using var log = AuditLog.Open(new AuditLogOptions { Directory = dir.Path, MetricsRegistry = new CollectorRegistry() });
             if (injectedBytes > 0)
             {
