@@ -83,10 +83,18 @@ public sealed class FleetAnalysisTests(LocalFleet fleet, ITestOutputHelper outpu
             Assert.Equal("Fail", analysis.GetProperty("verdict").GetString());
             Assert.Contains(analysis.GetProperty("gates").EnumerateArray(), g => g.GetProperty("verdict").GetString() == "Fail");
 
-            // Every replica serves the champion again, and the rollback is in the fleet's one log once.
+            // Every replica serves the champion again (a follower learns the state by NOTIFY, a moment after the leader
+            // wrote it: waited for, bounded), and the rollback is in the fleet's one log once.
             foreach (var client in clients)
             {
+                var converged = Stopwatch.StartNew();
                 var s = await FleetHttp.RolloutStatusAsync(client);
+                while (s!.Value.GetProperty("candidate_percent").GetDouble() != 0 && converged.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    await Task.Delay(200, ct);
+                    s = await FleetHttp.RolloutStatusAsync(client);
+                }
+
                 Assert.Equal(rolloutId, s!.Value.GetProperty("rollout_id").GetString());
                 Assert.Equal(0, s.Value.GetProperty("candidate_percent").GetDouble());
             }
