@@ -129,6 +129,19 @@ public sealed class HarDeploymentBuilder
     /// <summary>Gets the service collection.</summary>
     public IServiceCollection Services { get; }
 
+    /// <summary>
+    /// Runs the rollout controller's loop (<see cref="RolloutController.RunAsync"/>) as a hosted service for the host's
+    /// lifetime: analyses fall due, steps advance, candidates are promoted or rolled back, without a call of yours.
+    /// Without it (or a loop of your own), a started rollout stays at its first step. The controller opens once the
+    /// host has started; an open that fails is logged and retried. Call it once; a second call adds nothing.
+    /// </summary>
+    /// <returns>This builder.</returns>
+    public HarDeploymentBuilder RunRolloutLoop()
+    {
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, RolloutLoopService>());
+        return this;
+    }
+
     /// <summary>Adds a rollout strategy (a strategy with a built-in name replaces it).</summary>
     /// <param name="strategy">The strategy.</param>
     /// <returns>This builder.</returns>

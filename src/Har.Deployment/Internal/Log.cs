@@ -61,6 +61,9 @@ internal static partial class Log
     [LoggerMessage(41, LogLevel.Warning, "Feedback: the windows replica {Replica} labelled since its last round could not be written to {Path} at shutdown; the fleet's accuracy gate will not count them")]
     public static partial void FeedbackNotWritten(ILogger logger, string replica, string path, Exception exception);
 
+    [LoggerMessage(48, LogLevel.Error, "The rollout loop cannot open the rollout controller; retrying in {RetrySeconds} s (rollouts do not advance meanwhile)")]
+    public static partial void RolloutLoopCannotOpen(ILogger logger, double retrySeconds, Exception exception);
+
     [LoggerMessage(45, LogLevel.Warning, "Serving from a read-only view of the audit log in {Directory}: it cannot be opened for writing (a full or read-only disk), so the current version was verified against its registration there and is served; model and rollout operations wait until the log opens for writing")]
     public static partial void ServingFromReadOnlyLog(ILogger logger, string directory);
 

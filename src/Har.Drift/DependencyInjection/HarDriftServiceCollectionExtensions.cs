@@ -81,4 +81,17 @@ public sealed class HarDriftBuilder
 
     /// <summary>Gets the service collection.</summary>
     public IServiceCollection Services { get; }
+
+    /// <summary>
+    /// Starts the <see cref="DeviceDriftMonitor"/>'s timer (<see cref="DeviceDriftMonitor.Start"/>) when the host starts, so
+    /// devices are scored every <see cref="DriftMonitorOptions.ScoreInterval"/> and idle ones evicted, without a call of
+    /// yours. Without it (or a <c>Start()</c> of your own), observed windows are kept but never scored on their own, and no
+    /// alarm is raised. Call it once; a second call adds nothing.
+    /// </summary>
+    /// <returns>This builder.</returns>
+    public HarDriftBuilder StartScoring()
+    {
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, DriftScoringService>());
+        return this;
+    }
 }

@@ -49,6 +49,42 @@ public sealed class HarDeploymentServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task RunRolloutLoop_AHostedServiceDrivesACanaryToItsEnd_WithoutACallOfTheHost()
+    {
+        // Found from outside: nothing AddHarDeployment registered ran the controller's loop, and a started canary stayed
+        // at 10 % for good with no warning unless the host wrote a BackgroundService of its own.
+        using var env = new TestRegistry();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(env.Time);
+        services.AddHarDeployment(o =>
+        {
+            o.RegistryPath = env.Registry.Root;
+            o.Rollouts.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.MetricsRegistry = Prometheus.Metrics.NewCustomRegistry();
+            o.Serving.Model.EnableMetrics = false;
+            o.Rollouts.BuiltInStrategies.SmokeTest = false;
+        }).RunRolloutLoop().RunRolloutLoop();
+        await using var provider = services.BuildServiceProvider();
+        var loop = Assert.Single(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>()); // a second call adds nothing
+        await loop.StartAsync(TestContext.Current.CancellationToken);
+        var controller = provider.GetRequiredService<RolloutController>();
+        await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "di-test", "driven by the hosted loop"));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!controller.Status!.Phase.IsTerminal())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"the loop did not end the canary: {controller.Status}");
+            Traffic.Feed(controller, 400, healthy: true);
+            env.Time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(RolloutPhase.Succeeded, controller.Status.Phase);
+        Assert.True(controller.Status.AnalysesRun > 0);
+        await loop.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
     public void AddHarDeployment_NoRegistryPath_ValidationNamesTheOption()
     {
         var services = new ServiceCollection();

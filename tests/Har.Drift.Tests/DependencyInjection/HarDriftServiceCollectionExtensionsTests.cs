@@ -34,6 +34,42 @@ public sealed class HarDriftServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task StartScoring_TheHostedServiceStartsTheTimer_DevicesAreScoredWithoutACallOfTheHost()
+    {
+        // Found from outside: nothing AddHarDrift registered started the device monitor's timer; observed windows were kept
+        // and never scored unless the host called Start() itself.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton(Monitoring.DriftStateTests.Imu.Value);
+        services.AddHarDrift(o =>
+        {
+            o.WindowLength = 1000;
+            o.ScoreInterval = TimeSpan.FromSeconds(10);
+            o.OutputWindowLength = 500;
+            o.MetricsRegistry = Metrics.NewCustomRegistry();
+        }).StartScoring().StartScoring();
+        using var sp = services.BuildServiceProvider();
+        var scoring = Assert.Single(sp.GetServices<Microsoft.Extensions.Hosting.IHostedService>()); // a second call adds nothing
+        await scoring.StartAsync(TestContext.Current.CancellationToken);
+
+        var devices = sp.GetRequiredService<DeviceDriftMonitor>();
+        var data = Monitoring.DriftStateTests.Healthy(31);
+        devices.Observe("phone-1", data.AsSpan(0, 6 * 1000), 0, 0, 0.9f, 0.3f);
+        Assert.Null(devices.GetLatest("phone-1"));
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (devices.GetLatest("phone-1") is null)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the device was not scored on the timer");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        await scoring.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
     public void AddHarDrift_ConfigurationSection_BindsOptionsAndResolvesTheDeviceMonitor()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
