@@ -199,7 +199,9 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <param name="logger">Receives recovery messages.</param>
     /// <param name="timeProvider">The clock.</param>
     /// <returns>What was removed (see <see cref="AuditRecoveryReport.RepairEventIndex"/>).</returns>
-    internal static AuditRecoveryReport Repair(AuditLogOptions options, string actor, string reason, ILogger? logger = null, TimeProvider? timeProvider = null)
+    /// <exception cref="ArgumentException">The options are invalid, or <paramref name="actor"/> or <paramref name="reason"/> is empty.</exception>
+    /// <exception cref="NotSupportedException">The options name a PostgreSQL log: restore the database from its backups instead.</exception>
+    public static AuditRecoveryReport Repair(AuditLogOptions options, string actor, string reason, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);

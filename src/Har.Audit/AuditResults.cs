@@ -155,8 +155,8 @@ public sealed class AuditPage
     }
 }
 
-/// <summary>What <see cref="AuditLog.Open(AuditLogOptions, Microsoft.Extensions.Logging.ILogger?, TimeProvider?)"/> found and repaired.</summary>
-internal sealed class AuditRecoveryReport
+/// <summary>What <see cref="AuditLog.Repair"/> (or an open) found and removed: the damaged entries moved to quarantine and the event that records it.</summary>
+public sealed class AuditRecoveryReport
 {
     internal AuditRecoveryReport()
     {
