@@ -181,12 +181,7 @@ public sealed class AuditLogTests
                 await log.AppendAsync(Samples.Event(i), Ct);
             }
 
-            foreach (var file in Directory.EnumerateFiles(dir.Path, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith("lock", StringComparison.Ordinal)))
-            {
-                var target = Path.Combine(snapshot.Path, Path.GetRelativePath(dir.Path, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(file, target);
-            }
+            CopyAsACrashLeavesIt(dir.Path, snapshot.Path);
         }
 
         // The last two entries' leaves (and the level-1 node they complete) and index rows were never written.
@@ -221,6 +216,17 @@ public sealed class AuditLogTests
         Assert.Equal(AuditVerificationProblem.StoredTree, AuditLog.Verify(snapshot.Path, null).Problem);
     }
 
+    /// <summary>Copies a log's files while its writer holds it open: the disk as a crash at this moment leaves it.</summary>
+    private static void CopyAsACrashLeavesIt(string log, string snapshot)
+    {
+        foreach (var file in Directory.EnumerateFiles(log, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith("lock", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(snapshot, Path.GetRelativePath(log, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     [Fact]
     public async Task Open_CrashSnapshotWithTornLastFrame_DropsOnlyThatFrame()
     {
@@ -234,12 +240,7 @@ public sealed class AuditLogTests
             }
 
             // A crash now leaves the files as they are (no seal since open): copy them as the "disk after the crash".
-            foreach (var file in Directory.EnumerateFiles(dir.Path, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith("lock", StringComparison.Ordinal)))
-            {
-                var target = Path.Combine(snapshot.Path, Path.GetRelativePath(dir.Path, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(file, target);
-            }
+            CopyAsACrashLeavesIt(dir.Path, snapshot.Path);
         }
 
         var segment = Path.Combine(snapshot.Path, "entries.log");
