@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Har.Audit;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 
@@ -15,17 +16,55 @@ namespace Har.Service.Endpoints;
 /// </summary>
 internal static class AuditEndpoints
 {
+    /// <summary>The OpenAPI tag of the audit routes.</summary>
+    public const string Tag = "Audit log";
+
     public static void MapAuditEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/audit");
 
         group.MapPost("/events", HandleAppend).RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody(AuditEventRules.Expected + " (actor and timestamp are set by the service).", true, "application/json")
-            .Produces(StatusCodes.Status201Created, contentType: "application/json");
-        group.MapGet("/events", HandleQuery).RequireAuthorization(Roles.AuditorPolicy);
-        group.MapGet("/events/{index:long}", HandleGet).RequireAuthorization(Roles.AuditorPolicy);
-        group.MapGet("/checkpoint", HandleCheckpoint).RequireAuthorization(Roles.AuditorPolicy);
-        group.MapGet("/proof/{index:long}", HandleProof).RequireAuthorization(Roles.AuditorPolicy);
+            .WithName("appendAuditEvent")
+            .WithTags(Tag)
+            .WithSummary("Append an operator's event to the audit log")
+            .WithRequestBody(AuditEventRules.Expected + " (actor and timestamp are set by the service). UTF-8, or the charset the Content-Type declares.", true, [typeof(AuditEventRequest)], "application/json")
+            .Produces<AuditAppendResponse>(StatusCodes.Status201Created)
+            .ProducesProblems(400, 413, 415, 503);
+        group.MapGet("/events", HandleQuery).RequireAuthorization(Roles.AuditorPolicy)
+            .WithName("queryAuditEvents")
+            .WithTags(Tag)
+            .WithSummary("Query the audit log")
+            .WithDescription("Entries in log order, filtered (all filters optional, combined with AND); a page also ends once it holds about 8 MiB of records, with its next_page.")
+            .WithPagedQuery(
+                new QueryParameter("event_type", "Exactly this event type (deployment records: deployment, rollback records: rollback)."),
+                new QueryParameter("entity_type", "Exactly this entity type (deployment records: model)."),
+                new QueryParameter("entity_id", "Exactly this entity id."),
+                new QueryParameter("actor", "Exactly this actor (an API key's name)."),
+                new QueryParameter("kind", "Only records of this kind.", KindNames),
+                new QueryParameter("severity", "Only events of exactly this severity (not with min_severity).", SeverityNames),
+                new QueryParameter("min_severity", "Only events of this severity or a more serious one (not with severity).", SeverityNames),
+                new QueryParameter("from", "From this time on (inclusive): ISO 8601, e.g. 2026-12-03T10:00:00Z, with an offset (no offset means UTC), or a date (midnight UTC); before to."),
+                new QueryParameter("to", "Before this time (exclusive): ISO 8601 as from."))
+            .Produces<AuditEventsResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 503);
+        group.MapGet("/events/{index:long}", HandleGet).RequireAuthorization(Roles.AuditorPolicy)
+            .WithName("getAuditEvent")
+            .WithTags(Tag)
+            .WithSummary("One audit entry")
+            .Produces<AuditEntryResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(404, 503);
+        group.MapGet("/checkpoint", HandleCheckpoint).RequireAuthorization(Roles.AuditorPolicy)
+            .WithName("getAuditCheckpoint")
+            .WithTags(Tag)
+            .WithSummary("The latest signed checkpoint (a signed note)")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain")
+            .ProducesProblems(404, 503);
+        group.MapGet("/proof/{index:long}", HandleProof).RequireAuthorization(Roles.AuditorPolicy)
+            .WithName("getAuditProof")
+            .WithTags(Tag)
+            .WithSummary("An offline inclusion proof of one entry")
+            .Produces<AuditProofResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(404, 503);
     }
 
     private static Task<IResult> HandleAppend(HttpRequest request, IServiceProvider services, TimeProvider time, CancellationToken ct) =>
@@ -33,16 +72,16 @@ internal static class AuditEndpoints
 
     private static async Task<IResult> AppendAsync(HttpRequest request, AuditLog log, TimeProvider time, CancellationToken ct)
     {
-        if (!request.HasJsonContentType())
+        // The media type and charset as on every JSON route: a body in another charset is decoded (found from outside:
+        // charset=bogus was taken, and a UTF-16 body declared as such was refused as invalid UTF-8).
+        var (utf8, unsupported) = await ServiceJson.ReadUtf8Async(request, AuditEventRules.Expected, ct);
+        if (unsupported is not null)
         {
-            return Results.Problem(statusCode: 415, detail: "Send the audit event as application/json.");
+            return unsupported;
         }
 
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct);
-
         // What is recorded must be what was sent: the JSON parser would replace invalid UTF-8 with U+FFFD.
-        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
         {
             return Results.Problem(statusCode: 400, title: "Invalid text in JSON", detail: "The audit event is not valid UTF-8 (invalid or overlong bytes, or an encoded surrogate); send it as valid UTF-8 JSON.");
         }
@@ -51,11 +90,11 @@ internal static class AuditEndpoints
         JsonObject? body;
         try
         {
-            body = JsonNode.Parse(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject;
+            body = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject;
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message} Expected {AuditEventRules.Expected}.");
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ex.Message}{ServiceJson.DecodedAs(request)} Expected {AuditEventRules.Expected}.");
         }
 
         if (body is null)
@@ -88,6 +127,8 @@ internal static class AuditEndpoints
 
     private static readonly string[] QueryFilters = ["event_type", "entity_type", "entity_id", "actor", "kind", "severity", "min_severity", "from", "to"];
     private static readonly string[] SeverityNames = ["debug", "info", "notice", "warning", "error", "critical"];
+    private static readonly string[] KindNames = ["deployment", "rollback", "event"];
+    private static readonly AuditRecordKind[] Kinds = [AuditRecordKind.Deployment, AuditRecordKind.Rollback, AuditRecordKind.Event];
 
     /// <summary>
     /// <c>GET /v1/audit/events</c>: filters (all optional, combined with AND) event_type, entity_type, entity_id, actor,
@@ -142,15 +183,18 @@ internal static class AuditEndpoints
             return (null, ListQuery.Bad($"from ({f:O}) is not before to ({t:O}); from is inclusive and to exclusive, so from must be earlier."));
         }
 
+        // Exact names, as every enum filter of the API takes them (severity, outcome, cause): the lower-case names the
+        // docs give and the audit records store (found from outside: kind=DEPLOYMENT was taken, severity=DEBUG was not).
         AuditRecordKind? recordKind = null;
         if (kindText is not null)
         {
-            if (!Enum.TryParse<AuditRecordKind>(kindText, ignoreCase: true, out var k) || !Enum.GetNames<AuditRecordKind>().Contains(kindText, StringComparer.OrdinalIgnoreCase))
+            var k = Array.IndexOf(KindNames, kindText);
+            if (k < 0)
             {
-                return (null, ListQuery.Bad($"kind is '{Bounded(kindText)}'; expected deployment, rollback or event."));
+                return (null, ListQuery.Bad($"kind is '{Bounded(kindText)}'; expected deployment, rollback or event (lower case)."));
             }
 
-            recordKind = k;
+            recordKind = Kinds[k];
         }
 
         if (severityText is not null && minimumText is not null)

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Json.Serialization;
 using Har.Deployment;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 
@@ -9,12 +10,21 @@ namespace Har.Service.Endpoints;
 /// <summary>Backups: take one now, list them, download one (operators only: an archive holds every model and, by default, the signing key).</summary>
 internal static class BackupEndpoints
 {
+    /// <summary>The OpenAPI tag of the backup routes.</summary>
+    public const string Tag = "Backups";
+
     public static void MapBackupEndpoints(this IEndpointRouteBuilder app)
     {
         var backups = app.MapGroup("/v1/backups").RequireAuthorization(Roles.OperatorPolicy);
         backups.MapPost("", CreateAsync)
-            .WithRequestBody("Optional: {\"reason\": \"…\"} (recorded in the audit log and the manifest).", false, "application/json")
-            .Produces(StatusCodes.Status201Created, responseType: null, contentType: "application/json", "application/gzip")
+            .WithName("createBackup")
+            .WithTags(Tag)
+            .WithSummary("Take a backup now")
+            .WithRequestBody("Optional: {\"reason\": \"…\"} (recorded in the audit log and the manifest; at most 8,192 characters).", false, [typeof(BackupRequest)], "application/json")
+            .Produces<Stream>(StatusCodes.Status201Created, "application/gzip")
+            .Produces<BackupResponse>(StatusCodes.Status201Created)
+            .WithResponseHeader(StatusCodes.Status201Created, SummaryHeader, "With Accept: application/gzip (the archive is the body): the backup's summary, base64 of its JSON (at most 20 pruned names).")
+            .ProducesProblems(400, 413, 415, 503)
             .WithDescription("Takes a backup while the service serves. Answers its summary (application/json), or with Accept: application/gzip the archive itself with the summary (base64 JSON) in the Har-Backup-Summary header: behind a load balancer, no second request has to find the replica that holds the archive.");
         backups.MapGet("", (Backups service) => Results.Ok(new
         {
@@ -24,7 +34,11 @@ internal static class BackupEndpoints
                 bytes = f.Length,
                 written_at = new DateTimeOffset(f.LastWriteTimeUtc, TimeSpan.Zero),
             }).ToArray(),
-        }));
+        }))
+            .WithName("listBackups")
+            .WithTags(Tag)
+            .WithSummary("The backup archives, newest first")
+            .Produces<BackupListResponse>(StatusCodes.Status200OK);
         backups.MapGet("/{id}", (string id, Backups service) =>
         {
             // Only an archive of the listing: the id never becomes a path by itself.
@@ -32,7 +46,12 @@ internal static class BackupEndpoints
             return file is null
                 ? Results.Problem(statusCode: 404, detail: $"No backup '{(id.Length > 64 ? id[..64] + "…" : id)}'; GET /v1/backups lists them.")
                 : Results.File(file.FullName, "application/gzip", file.Name);
-        });
+        })
+            .WithName("downloadBackup")
+            .WithTags(Tag)
+            .WithSummary("Download a backup archive")
+            .Produces<Stream>(StatusCodes.Status200OK, "application/gzip")
+            .ProducesProblems(404);
     }
 
     private static async Task<IResult> CreateAsync(HttpRequest request, Backups service, CancellationToken ct)
@@ -47,6 +66,13 @@ internal static class BackupEndpoints
             }
 
             body = parsed;
+        }
+
+        // Bounded as the rollout routes' texts: the reason goes into the audit log and the archive's manifest (found
+        // from outside: 100,000 characters were taken, and beyond 1 MiB the refusal named the audit record, not reason).
+        if (body?.Reason is { Length: > RolloutTexts.MaxLength } reason)
+        {
+            return Results.Problem(statusCode: 400, detail: string.Create(System.Globalization.CultureInfo.InvariantCulture, $"reason has {reason.Length:N0} characters; expected at most {RolloutTexts.MaxLength:N0} (it is recorded in the audit log and the backup's manifest). Nothing was backed up."));
         }
 
         var actor = request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Har.Deployment;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 
@@ -20,6 +21,9 @@ internal static class FeedbackEndpoints
     /// <summary>The most labels one request may carry.</summary>
     public const int MaxLabelsPerRequest = 1000;
 
+    /// <summary>The OpenAPI tag of the feedback routes.</summary>
+    public const string Tag = "Feedback";
+
     private const string Expected = "{\"labels\": [{\"stream_id\": \"…\", \"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {…, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
 
     private const string StreamExpected = "{\"labels\": [{\"activity\": \"WALKING\", \"start_frame\": 0, \"end_frame\": 500} or {\"activity\": …, \"from\": \"2026-01-15T10:30:00Z\", \"to\": \"2026-01-15T10:31:00Z\"}, …]}";
@@ -28,12 +32,20 @@ internal static class FeedbackEndpoints
     {
         app.MapPost("/v1/streams/{streamId}/feedback", (string streamId, HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, streamId, ct))
             .RequireAuthorization(Roles.LabelPolicy)
-            .WithRequestBody(StreamExpected, true, "application/json")
+            .WithName("reportStreamFeedback")
+            .WithTags(Tag)
+            .WithRequestBody(StreamExpected + " UTF-8, or the charset the Content-Type declares.", true, [typeof(StreamFeedbackRequest)], "application/json")
+            .Produces<FeedbackResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 413, 415)
             .WithSummary("Report the true activity of one stream (feedback labels), on the replica that holds its windows")
             .WithDescription("As POST /v1/feedback for the stream in the path (a label's stream_id may be left out; if given it must be the path's). In a fleet, a proxy that hashes the stream id out of /v1/streams/{id}/ sends this route where the stream's samples go, so the labels join at once.");
         app.MapPost("/v1/feedback", (HttpRequest request, ServingPipeline pipeline, CancellationToken ct) => ReportAsync(request, pipeline, null, ct))
             .RequireAuthorization(Roles.LabelPolicy)
-            .WithRequestBody(Expected, true, "application/json")
+            .WithName("reportFeedback")
+            .WithTags(Tag)
+            .WithRequestBody(Expected + " UTF-8, or the charset the Content-Type declares.", true, [typeof(FeedbackRequest)], "application/json")
+            .Produces<FeedbackResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 413, 415)
             .WithSummary("Report the true activity of streams (feedback labels)")
             .WithDescription("Labels over a stream's frame range (start_frame, end_frame) or a time range (from, to), 1 to 1,000 per request, joined to every version's predictions on the windows they cover; the rollout's accuracy gate compares candidate and champion on them. One bad label refuses the whole request (400, naming each bad label). Answers labels, labelled_windows and windows_per_label (0 for windows no longer held, never seen or already labelled). In a fleet the labels are also forwarded to the replica that holds each stream's windows.");
     }
@@ -46,19 +58,23 @@ internal static class FeedbackEndpoints
             return Results.Problem(statusCode: 400, title: "Invalid stream id", detail: badStream.Detail);
         }
 
-        if (request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        // The media type and charset are checked as on every JSON route (found from outside: a prefix check took
+        // application/jsonx and any charset, and refused application/problem+json).
+        var (utf8, unsupported) = await ServiceJson.ReadUtf8Async(request, expected, ct);
+        if (unsupported is not null)
         {
-            return Results.Problem(statusCode: 415, detail: "Send the labels as application/json: " + expected);
+            return unsupported;
         }
 
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 8, AllowDuplicateProperties = false }, ct);
+            await using var body = new MemoryStream(utf8!, writable: false);
+            document = await JsonDocument.ParseAsync(body, new JsonDocumentOptions { MaxDepth = 8, AllowDuplicateProperties = false }, ct);
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ServiceJson.Describe(ex)} Expected {expected}.");
+            return Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{ServiceJson.Describe(ex)}{ServiceJson.DecodedAs(request)} Expected {expected}.");
         }
 
         using (document)

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -14,6 +15,9 @@ internal static class HealthEndpoints
 {
     public const string ReadyTag = "ready";
 
+    /// <summary>The OpenAPI tag of health, readiness and metrics.</summary>
+    public const string Tag = "Health and metrics";
+
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", async (HealthCheckService health, Infrastructure.InternalPaths paths, HttpContext context, CancellationToken ct) =>
@@ -21,6 +25,8 @@ internal static class HealthEndpoints
             var report = await health.CheckHealthAsync(ct);
             return Write(context, paths, report, StatusCodes.Status200OK);
         })
+        .WithName("getHealth")
+        .WithTags(Tag)
         .WithSummary("Liveness, with every check")
         .WithDescription("200 while the process runs; the body shows each check (serving, operations) so people and dashboards see what is degraded. Never rate limited.")
         .Produces<HealthResponse>(StatusCodes.Status200OK);
@@ -30,6 +36,8 @@ internal static class HealthEndpoints
             var report = await health.CheckHealthAsync(r => r.Tags.Contains(ReadyTag), ct);
             return Write(context, paths, report, report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK);
         })
+        .WithName("getReadiness")
+        .WithTags(Tag)
         .WithSummary("Readiness")
         .WithDescription("503 when predictions cannot be served (a check is Unhealthy); Degraded (200) when operations are refused because the audit log cannot be written, or a check reports a problem that does not stop predictions. Never rate limited.")
         .Produces<HealthResponse>(StatusCodes.Status200OK)
@@ -55,14 +63,14 @@ internal static class HealthEndpoints
 
     /// <summary>The body of <c>/health</c> and <c>/ready</c>.</summary>
     internal sealed record HealthResponse(
-        [property: JsonPropertyName("status")] string Status,
+        [property: JsonPropertyName("status"), EnumDataType(typeof(HealthStatus))] string Status,
         [property: JsonPropertyName("total_duration_ms")] double TotalDurationMs,
         [property: JsonPropertyName("checks")] IReadOnlyDictionary<string, HealthCheckEntry> Checks);
 
     /// <summary>One check: its name, status (Healthy, Degraded, Unhealthy), what it found, how long it took and its data.</summary>
     internal sealed record HealthCheckEntry(
         [property: JsonPropertyName("name")] string Name,
-        [property: JsonPropertyName("status")] string Status,
+        [property: JsonPropertyName("status"), EnumDataType(typeof(HealthStatus))] string Status,
         [property: JsonPropertyName("description")] string? Description,
         [property: JsonPropertyName("duration_ms")] double DurationMs,
         [property: JsonPropertyName("data")] IReadOnlyDictionary<string, object>? Data);

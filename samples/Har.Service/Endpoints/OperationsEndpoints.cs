@@ -1,8 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text.Json.Serialization;
 using Har.Deployment;
 using Har.Drift;
 using Har.Inference;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 using Microsoft.Extensions.Options;
@@ -15,7 +17,13 @@ internal static class OperationsEndpoints
     public static void MapOperationsEndpoints(this IEndpointRouteBuilder app)
     {
         var models = app.MapGroup("/v1/models");
-        models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
+        models.MapGet("", ListModels).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>()
+            .WithName("listModels")
+            .WithTags(ModelsTag)
+            .WithSummary("The registered versions, in version order")
+            .WithPagedQuery()
+            .Produces<ModelListResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400);
         models.MapGet("/{version}", (string version, ModelRegistry registry, Har.Audit.AuditLog log) =>
         {
             // Cached: the identity is immutable and the hashes were verified at registration, load, promotion
@@ -32,22 +40,53 @@ internal static class OperationsEndpoints
 
                 // The deployment record as completed at promotion (approvers, smoke test, replicas, promoted at), or null.
                 deployment = CompletedDeployment(log, model),
+
+                // The card as registered (the ONNX metadata the registry wrote beside the model, anchored in the log):
+                // a client learns the channels, their order and units, the window and the labels from it.
+                card = Card(model),
             });
-        }).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
+        }).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>()
+            .WithName("getModel")
+            .WithTags(ModelsTag)
+            .WithSummary("One version: its card, verification and completed deployment record")
+            .Produces<ModelDetailResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 404, 503);
         models.MapPost("", RegisterAsync).RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody("The .onnx file (its model card in the ONNX metadata); deployment details as query parameters (approved_by, run_id, target).", true, "application/octet-stream")
-            .Produces(StatusCodes.Status201Created, contentType: "application/json");
+            .WithName("registerModel")
+            .WithTags(ModelsTag)
+            .WithSummary("Register a model version")
+            .WithRequestBody("The .onnx file (its model card in the ONNX metadata; every tensor inside the file), at most Har:Service:MaxModelUploadBytes; deployment details as query parameters (approved_by, run_id, target).", true, [], "application/octet-stream")
+            .WithQueryParameters([.. RegistrationParameters.Select(p => new QueryParameter(p.Name, $"Optional: {p.Meaning}; printable text, written into the version's immutable deployment record.", MaxLength: p.MaxLength))])
+            .Produces<ModelVersionResponse>(StatusCodes.Status201Created)
+            .ProducesProblems(400, 409, 413, 415, 422, 503);
 
         var rollouts = app.MapGroup("/v1/rollouts");
         rollouts.MapPost("", StartAsync).RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody("{\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"} (strategy: recreate, blue-green, canary or shadow).", true, "application/json")
-            .Produces(StatusCodes.Status202Accepted, contentType: "application/json");
+            .WithName("startRollout")
+            .WithTags(RolloutsTag)
+            .WithSummary("Start a rollout of a registered version")
+            .WithRequestBody(StartExpected + " (strategy: recreate, blue-green, canary or shadow; canary by default).", true, [typeof(RolloutStartRequest)], "application/json")
+            .Produces<RolloutStatusResponse>(StatusCodes.Status202Accepted)
+            .WithResponseHeader(StatusCodes.Status202Accepted, "Har-Backup-Id", "With Har:Service:Backup:BeforeRollout: the backup taken before the rollout.")
+            .ProducesProblems(400, 404, 409, 413, 415, 422, 503);
         rollouts.MapGet("/current", (RolloutController controller) =>
             controller.Status is { } status
                 ? Results.Ok(ToJson(status, controller))
-                : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>();
+                : Results.Problem(statusCode: 404, detail: "There has been no rollout on this registry.")).RequireAuthorization(Roles.PredictPolicy).AddEndpointFilter<ActorNames>()
+            .WithName("getCurrentRollout")
+            .WithTags(RolloutsTag)
+            .WithSummary("The current rollout's full state and last analysis")
+            .Produces<RolloutStatusResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(404);
         rollouts.MapPost("/current/{action}", CommandAsync).RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody("Optional: {\"reason\": \"…\", \"expected_phase\": \"Canary\", \"expected_revision\": 3} (the expectations make the command conditional: 409 when the rollout is elsewhere).", false, "application/json");
+            .WithName("commandRollout")
+            .WithTags(RolloutsTag)
+            .WithSummary("Approve, promote, pause, resume, abort or roll back the current rollout")
+            .WithDescription("action is approve, promote, pause, resume, abort or rollback (lower case, by name). rollback takes the body of POST /v1/rollouts/rollback and answers as it does; the others answer the rollout's state.")
+            .WithRequestBody("Optional: " + CommandExpected + " (the expectations make the command conditional: 409 when the rollout is elsewhere); rollback also takes to, summary, cause and actions.", false, [typeof(RolloutCommandRequest), typeof(RollbackRequest)], "application/json")
+            .Produces<RolloutStatusResponse>(StatusCodes.Status200OK)
+            .ProducesAlternative<RollbackResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 409, 413, 415, 503);
 
         app.MapGet("/v1/drift", (IServiceProvider sp, string? device) =>
         {
@@ -80,10 +119,27 @@ internal static class OperationsEndpoints
                 report = report is null ? null : DriftJson(report),
                 outputs = monitor.LatestOutputs is { } o ? OutputsJson(o) : null,
             });
-        }).RequireAuthorization(Roles.PredictPolicy);
+        }).RequireAuthorization(Roles.PredictPolicy)
+            .WithName("getDrift")
+            .WithTags(DriftTag)
+            .WithSummary("The drift report (per device with ?device=) and the pooled output drift")
+            .WithQueryParameters(new QueryParameter("device", "A device (stream id): its latest report and whether it has a monitor; without it, the latest report over all devices.", MaxLength: RequestBodies.MaxStreamIdLength))
+            .Produces<DriftResponse>(StatusCodes.Status200OK);
 
-        app.MapGet("/v1/drift/alarms", ListAlarms).RequireAuthorization(Roles.PredictPolicy);
+        app.MapGet("/v1/drift/alarms", ListAlarms).RequireAuthorization(Roles.PredictPolicy)
+            .WithName("listDriftAlarms")
+            .WithTags(DriftTag)
+            .WithSummary("The live devices whose drift alarm is raised, in device-id order")
+            .WithPagedQuery(new QueryParameter("cause", "Only alarms that name this cause.", AlarmCauses))
+            .Produces<DriftAlarmsResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400);
     }
+
+    private const string ModelsTag = "Models";
+    private const string RolloutsTag = "Rollouts";
+    private const string DriftTag = "Drift";
+    private const string StartExpected = "{\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}";
+    private const string CommandExpected = "{\"reason\": \"…\", \"expected_phase\": \"Progressing\", \"expected_revision\": 3}";
 
     /// <summary>The causes an alarm can name (what the <c>cause</c> filter accepts).</summary>
     private static readonly string[] AlarmCauses = [.. Enum.GetNames<DriftCause>().Where(n => n != nameof(DriftCause.None))];
@@ -299,8 +355,7 @@ internal static class OperationsEndpoints
 
     private static async Task<IResult> StartAsync(HttpRequest request, RolloutController controller, CancellationToken ct)
     {
-        const string Expected = "{\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}";
-        var (body, error) = await ServiceJson.ReadAsync<StartRequest>(request, Expected, ct);
+        var (body, error) = await ServiceJson.ReadAsync<StartRequest>(request, StartExpected, ct);
         if (error is not null)
         {
             return error;
@@ -308,7 +363,14 @@ internal static class OperationsEndpoints
 
         if (body!.Candidate is not { Length: > 0 } candidate)
         {
-            return Results.Problem(statusCode: 400, detail: "'candidate' is missing; expected {\"candidate\": \"1.1.0\", \"strategy\": \"canary\", \"reason\": \"…\"}.");
+            return Results.Problem(statusCode: 400, detail: $"'candidate' is missing; expected {StartExpected}.");
+        }
+
+        // Found from outside: " " got the library's "The value cannot be an empty string or composed entirely of
+        // whitespace.", which names no member.
+        if (string.IsNullOrWhiteSpace(candidate))
+        {
+            return Results.Problem(statusCode: 400, detail: $"'candidate' is blank; expected a registered version such as 1.1.0: {StartExpected}.");
         }
 
         var strategy = body.Strategy ?? "canary";
@@ -330,7 +392,7 @@ internal static class OperationsEndpoints
         return Results.Accepted("/v1/rollouts/current", ToJson(status, controller));
     }
 
-    private static async Task<IResult> CommandAsync(string action, HttpRequest request, RolloutController controller, CancellationToken ct)
+    private static async Task<IResult> CommandAsync([AllowedValues("approve", "promote", "pause", "resume", "abort", "rollback")] string action, HttpRequest request, RolloutController controller, CancellationToken ct)
     {
         if (action == "rollback")
         {
@@ -358,7 +420,7 @@ internal static class OperationsEndpoints
         CommandRequest? body = null;
         if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
         {
-            var (parsed, error) = await ServiceJson.ReadAsync<CommandRequest>(request, "{\"reason\": \"…\", \"expected_phase\": \"Canary\", \"expected_revision\": 3}", ct);
+            var (parsed, error) = await ServiceJson.ReadAsync<CommandRequest>(request, CommandExpected, ct);
             if (error is not null)
             {
                 return error;
@@ -406,6 +468,24 @@ internal static class OperationsEndpoints
         return latest?.Record is Har.Audit.AuditEvent e
             ? new { audit_index = latest.Index, details = System.Text.Json.Nodes.JsonNode.Parse(e.ActionDetails.GetRawText()) }
             : null;
+    }
+
+    /// <summary>
+    /// The version's model card as the registry recorded it at registration (<c>config.json</c> beside <c>model.onnx</c>:
+    /// the ONNX metadata, each value a string), or null when the version's folder holds none or it is not a card.
+    /// </summary>
+    private static Dictionary<string, string>? Card(RegisteredModel model)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(model.ModelPath)!, "config.json");
+        try
+        {
+            using var file = File.OpenRead(path);
+            return System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(file);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private static string Actor(HttpRequest request) => request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";

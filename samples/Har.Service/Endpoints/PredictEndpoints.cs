@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Deployment;
 using Har.Inference;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 using Microsoft.Extensions.Options;
@@ -20,15 +21,29 @@ internal static class PredictEndpoints
     private const string WindowsExpected = "{\"stream_id\": \"…\", \"windows\": [[…], …]}";
     private const string SamplesExpected = "{\"samples\": [ax, ay, az, gx, gy, gz, …]}";
 
+    /// <summary>The OpenAPI tag of the prediction routes.</summary>
+    public const string Tag = "Predictions";
+
     // The window geometry is fixed for the process (the windower is built from the current model at start).
     private static string? s_shape;
 
     public static void MapPredictEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/predict", PredictAsync).RequireAuthorization(Roles.PredictPolicy)
-            .WithRequestBody($"Whole windows of the current model, each its frames' channels interleaved (ax, ay, az, gx, gy, gz per frame, in the model card's channel order and units): application/json {WindowsExpected} (stream_id optional: windows with one are routed, and analysed, as that stream's), or application/octet-stream: the windows' float32 values, little-endian, back to back. At most Har:Service:MaxWindowsPerRequest windows.", true, "application/json", OctetStream);
+            .WithName("predictWindows")
+            .WithTags(Tag)
+            .WithSummary("Predict the activity of whole windows")
+            .WithRequestBody($"Whole windows of the current model, each its frames' channels interleaved (ax, ay, az, gx, gy, gz per frame, in the model card's channel order and units): application/json {WindowsExpected} (stream_id optional: windows with one are routed, and analysed, as that stream's), or application/octet-stream: the windows' float32 values, little-endian, back to back (the stream id in X-Stream-Id or ?stream_id). At most Har:Service:MaxWindowsPerRequest windows. JSON only in UTF-8.", true, [typeof(PredictRequest)], "application/json", OctetStream)
+            .WithQueryParameters(new QueryParameter("stream_id", "With an application/octet-stream body: the windows' stream, as the JSON body's stream_id (the X-Stream-Id header takes precedence).", MaxLength: RequestBodies.MaxStreamIdLength))
+            .Produces<PredictionsResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 409, 413, 415, 503);
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy)
-            .WithRequestBody($"Raw frames of the stream, any number (the service cuts the windows): application/json {SamplesExpected}, or application/octet-stream: float32 values, little-endian, frames interleaved in the model card's channel order.", true, "application/json", OctetStream);
+            .WithName("appendStreamSamples")
+            .WithTags(Tag)
+            .WithSummary("Append raw frames to a stream and predict the windows they complete")
+            .WithRequestBody($"Raw frames of the stream, any number (the service cuts the windows): application/json {SamplesExpected}, or application/octet-stream: float32 values, little-endian, frames interleaved in the model card's channel order. JSON only in UTF-8.", true, [typeof(SamplesRequest)], "application/json", OctetStream)
+            .Produces<StreamPredictionsResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 409, 413, 415, 503);
     }
 
     private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CapacityShares shares, CancellationToken ct)
@@ -316,6 +331,16 @@ internal static partial class ServiceJson
                 ? $"'{ClientText.Shown(unknown.Groups["name"].Value, 64)}' is not a member of this body{Where(exception)}; remove it."
                 : exception.Message;
 
+    /// <summary>
+    /// " The body was read as utf-16, …" when the request declares a charset other than UTF-8 (its body was decoded from
+    /// it), so that JSON the decoding made unreadable is not mistaken for JSON the client wrote wrong; otherwise empty.
+    /// </summary>
+    public static string DecodedAs(HttpRequest request) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(request.ContentType, out var media) && media.Charset is { HasValue: true } charset
+        && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)
+            ? $" The body was read as {ClientText.Shown(charset.Value!, 32)}, the charset its Content-Type declares."
+            : "";
+
     private static string Where(JsonException exception) =>
         exception.Path is { Length: > 1 } path ? $" (in {ClientText.Shown(path, 64)})" : "";
 
@@ -333,6 +358,56 @@ internal static partial class ServiceJson
         // started a rollout of 1.1.0, while a reviewer, a proxy's filter or a log that reads the first saw 9.9.9.
         AllowDuplicateProperties = false,
     };
+
+    /// <summary>
+    /// Reads a JSON body as UTF-8 bytes, checking its media type and charset as <see cref="ReadAsync{T}"/> does (for
+    /// routes that parse the bytes themselves): 415 unless the media type is JSON (<c>application/json</c> or a
+    /// <c>+json</c> type such as <c>application/problem+json</c>) or for a charset that names no encoding; a body in
+    /// another charset than UTF-8 (<c>utf-16</c>, <c>iso-8859-1</c> …) is decoded and re-encoded as UTF-8, and one whose
+    /// bytes are not valid in the charset it declares is a 400 (never decoded with replacement characters: what is
+    /// recorded is what was sent). UTF-8 bodies are returned as sent.
+    /// </summary>
+    public static async Task<(byte[]? Utf8, IResult? Error)> ReadUtf8Async(HttpRequest request, string expected, CancellationToken ct)
+    {
+        if (!request.HasJsonContentType())
+        {
+            return (null, Results.Problem(statusCode: 415, detail: $"Send the body as application/json: {expected}."));
+        }
+
+        var charset = Microsoft.Net.Http.Headers.MediaTypeHeaderValue.Parse(request.ContentType).Charset;
+        System.Text.Encoding? encoding = null;
+        if (charset.HasValue && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                encoding = System.Text.Encoding.GetEncoding(charset.Value!, System.Text.EncoderFallback.ExceptionFallback, System.Text.DecoderFallback.ExceptionFallback);
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+            {
+                return (null, Results.Problem(statusCode: 415, detail: $"The body's charset '{ClientText.Shown(charset.Value!, 32)}' is not an encoding this service knows; send UTF-8 JSON (or a charset such as utf-16 or iso-8859-1)."));
+            }
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct);
+        if (encoding is null)
+        {
+            return (buffer.ToArray(), null);
+        }
+
+        string text;
+        try
+        {
+            text = encoding.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            return (null, Results.Problem(statusCode: 400, title: "Invalid text in JSON", detail: $"The body is not valid {ClientText.Shown(charset.Value!, 32)}, the charset its Content-Type declares; send text in that charset, or UTF-8 JSON."));
+        }
+
+        // The decoded text's byte-order mark belonged to the charset, not to the JSON.
+        return (System.Text.Encoding.UTF8.GetBytes(text.StartsWith('\uFEFF') ? text[1..] : text), null);
+    }
 
     /// <summary>
     /// Reads a JSON body, turning every client mistake into problem details instead of an exception:
@@ -355,7 +430,7 @@ internal static partial class ServiceJson
         }
         catch (JsonException ex)
         {
-            return (null, Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{Describe(ex)} Expected {expected}."));
+            return (null, Results.Problem(statusCode: 400, title: "Malformed JSON", detail: $"{Describe(ex)}{DecodedAs(request)} Expected {expected}."));
         }
         catch (InvalidOperationException ex) when (request.ContentType?.Contains("charset", StringComparison.OrdinalIgnoreCase) == true)
         {

@@ -125,7 +125,7 @@ internal static class RequestBodies
                     }
                     else if (reader.TokenType != JsonTokenType.Null)
                     {
-                        return new(400, $"'stream_id' is a {Describe(reader.TokenType)}; expected a string.");
+                        return new(400, $"'stream_id' is {Describe(reader.TokenType)}; expected a string.");
                     }
                 }
                 else if (member == 2)
@@ -139,7 +139,7 @@ internal static class RequestBodies
                     reader.Read();
                     if (reader.TokenType != JsonTokenType.StartArray)
                     {
-                        return new(400, $"'windows' is {(reader.TokenType == JsonTokenType.Null ? "null" : "a " + Describe(reader.TokenType))}; expected an array of windows, each an array of {windowValues} interleaved samples.");
+                        return new(400, $"'windows' is {Describe(reader.TokenType)}; expected an array of windows, each an array of {windowValues} interleaved samples.");
                     }
 
                     var windows = 0;
@@ -152,7 +152,7 @@ internal static class RequestBodies
 
                         if (reader.TokenType != JsonTokenType.StartArray)
                         {
-                            return new(400, $"windows[{windows}] is {(reader.TokenType == JsonTokenType.Null ? "null" : "a " + Describe(reader.TokenType))}; expected an array of {windowValues} numbers ({shape}).");
+                            return new(400, $"windows[{windows}] is {Describe(reader.TokenType)}; expected an array of {windowValues} numbers ({shape}).");
                         }
 
                         if (ReadNumbers(ref reader, ref values, windows * windowValues, windowValues, "windows", windows, out var n) is { } bad)
@@ -228,7 +228,7 @@ internal static class RequestBodies
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.StartArray)
                 {
-                    return new(400, $"'samples' is {(reader.TokenType == JsonTokenType.Null ? "null" : "a " + Describe(reader.TokenType))}; expected interleaved frames [ax, ay, az, gx, gy, gz, …].");
+                    return new(400, $"'samples' is {Describe(reader.TokenType)}; expected interleaved frames [ax, ay, az, gx, gy, gz, …].");
                 }
 
                 if (ReadNumbers(ref reader, ref values, 0, int.MaxValue, "samples", -1, out var count) is { } bad)
@@ -317,7 +317,7 @@ internal static class RequestBodies
         reader.Read(); // throws on an empty body
         return reader.TokenType == JsonTokenType.StartObject
             ? null
-            : new(400, $"The body is {(reader.TokenType == JsonTokenType.Null ? "null" : "a " + Describe(reader.TokenType))}; expected {expected}.");
+            : new(400, $"The body is {Describe(reader.TokenType)}; expected {expected}.");
     }
 
     /// <summary>
@@ -342,9 +342,17 @@ internal static class RequestBodies
             : 0;
     }
 
+    /// <summary>
+    /// 400 naming a member the body does not define, once the rest of the body has been read: a body that is not JSON
+    /// at all (<c>{"a":}</c>) is reported as malformed JSON (the reader throws), not as a body with an unknown member.
+    /// </summary>
     private static BodyError UnknownMember(ref Utf8JsonReader reader, string known)
     {
         var name = reader.GetString() ?? "";
+        while (reader.Read())
+        {
+        }
+
         return new(400, $"Unknown member '{(name.Length > 64 ? name[..64] + "…" : name)}'; the body holds only {known}.");
     }
 
@@ -381,7 +389,7 @@ internal static class RequestBodies
                     count++;
                     break;
                 default:
-                    return new(400, $"{Where(name, index)}[{count}] is a {Describe(reader.TokenType)}; expected a number (NaN and infinity are not accepted).");
+                    return new(400, $"{Where(name, index)}[{count}] is {Describe(reader.TokenType)}; expected a number (NaN and infinity are not accepted).");
             }
         }
 
@@ -397,13 +405,14 @@ internal static class RequestBodies
         return text.Length > 32 ? text[..32] + "…" : text;
     }
 
+    /// <summary>A JSON token as a detail names it, with its article: "an object", "an array", "a string", "null" ….</summary>
     private static string Describe(JsonTokenType token) => token switch
     {
-        JsonTokenType.StartObject => "object",
-        JsonTokenType.StartArray => "array",
-        JsonTokenType.String => "string",
-        JsonTokenType.Number => "number",
-        JsonTokenType.True or JsonTokenType.False => "boolean",
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
         JsonTokenType.Null => "null",
         _ => token.ToString(),
     };

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Har.Audit;
 using Har.Deployment;
+using Har.Service.Endpoints.Schemas;
 using Har.Service.Infrastructure;
 using Har.Service.Security;
 
@@ -16,24 +17,37 @@ namespace Har.Service.Endpoints;
 internal static class RollbackEndpoints
 {
     private const string RollbackExpected = "{\"to\": \"1.0.0\", \"reason\": \"…\", \"summary\": \"…\", \"cause\": \"…\", \"actions\": \"…\", \"expected_phase\": \"Progressing\", \"expected_revision\": 3} (every member optional)";
+    private const string IncidentsTag = "Incidents";
     private const string IncidentExpected = "{\"summary\": \"…\", \"cause\": \"…\", \"actions\": \"…\", \"reason\": \"…\"} (at least one of summary, cause, actions)";
 
     public static void MapRollbackEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/rollouts/rollback", RollbackAsync)
             .RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody("Optional, every member too: " + RollbackExpected, false, "application/json")
+            .WithName("rollbackRollout")
+            .WithTags("Rollouts")
+            .WithRequestBody("Optional, every member too: " + RollbackExpected, false, [typeof(Schemas.RollbackRequest)], "application/json")
+            .Produces<RollbackResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 409, 413, 415, 503)
             .WithSummary("Roll the current rollout back")
             .WithDescription("To its champion, or to an earlier registered version that verifies against the audit log ('to'). Six steps are audited: detect, identify, verify, execute, verify success, log; summary, cause and actions start the incident report.");
         var incidents = app.MapGroup("/v1/incidents");
         incidents.MapGet("/{id}", GetIncident)
             .RequireAuthorization(Roles.PredictPolicy)
             .AddEndpointFilter<ActorNames>()
+            .WithName("getIncident")
+            .WithTags(IncidentsTag)
+            .Produces<IncidentResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(404, 503)
             .WithSummary("An incident report and its rollback steps")
             .WithDescription("The latest revision of the report (id, cause, evidence, timeline, time to restore, summary, cause, actions) and the six rollback steps as audited.");
         incidents.MapPut("/{id}", UpdateIncidentAsync)
             .RequireAuthorization(Roles.OperatorPolicy)
-            .WithRequestBody(IncidentExpected, true, "application/json")
+            .WithName("updateIncident")
+            .WithTags(IncidentsTag)
+            .WithRequestBody(IncidentExpected, true, [typeof(IncidentUpdateRequest)], "application/json")
+            .Produces<IncidentUpdateResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 404, 409, 413, 415, 503)
             .WithSummary("Complete an incident report")
             .WithDescription("Sets summary, cause and/or actions; each update is a new audit record (records stay immutable; the latest revision is the report).");
     }
@@ -124,7 +138,7 @@ internal static class RollbackEndpoints
             // entries, growing with the log, so a few connections asking for made-up incidents kept a core busy.
             if (!RolloutHistoryEndpoints.Exists(log, rolloutId))
             {
-                return Task.FromResult(Results.Problem(statusCode: 404, detail: $"No incident '{Clip(id)}' in the audit log; an incident id is 'incident-' followed by the id of a rolled-back rollout (GET /v1/rollouts?outcome=rolled_back)."));
+                return Task.FromResult(NoIncident(id));
             }
 
             // The incident is logged once the log step's own report (a report after step 6) is there; an operator's
@@ -132,7 +146,7 @@ internal static class RollbackEndpoints
             var (steps, reports) = IncidentEntries(log, rolloutId);
             if (reports.Count == 0 && steps.Count == 0)
             {
-                return Task.FromResult(Results.Problem(statusCode: 404, detail: $"No incident '{Clip(id)}' in the audit log; an incident id is 'incident-' followed by the id of a rolled-back rollout (GET /v1/rollouts?outcome=rolled_back)."));
+                return Task.FromResult(NoIncident(id));
             }
 
             var logStep = steps.FindLast(s => s.Event.ActionDetails.TryGetProperty("name", out var n) && n.GetString() == "log");
@@ -164,6 +178,15 @@ internal static class RollbackEndpoints
         if (RolloutIdOf(id) is not { } rolloutId)
         {
             return NotAnIncident(id);
+        }
+
+        // An id that names no rollout is a 404, as for GET (found from outside: the controller's 409 "not a rolled-back
+        // rollout" answered a PUT of an incident that GET said does not exist).
+        var known = await AuditEndpoints.WithLog(request.HttpContext.RequestServices, log =>
+            Task.FromResult(RolloutHistoryEndpoints.Exists(log, rolloutId) ? Known : NoIncident(id)));
+        if (!ReferenceEquals(known, Known))
+        {
+            return known;
         }
 
         var (body, error) = await ServiceJson.ReadAsync<IncidentRequest>(request, IncidentExpected, ct);
@@ -273,6 +296,12 @@ internal static class RollbackEndpoints
 
     private static string? RolloutIdOf(string id) =>
         id.StartsWith("incident-", StringComparison.Ordinal) && id.Length > "incident-".Length && id.Length <= 200 ? id["incident-".Length..] : null;
+
+    /// <summary>What <see cref="UpdateIncidentAsync"/>'s look-up answers for an id the log knows.</summary>
+    private static readonly IResult Known = Results.Empty;
+
+    private static IResult NoIncident(string id) =>
+        Results.Problem(statusCode: 404, detail: $"No incident '{Clip(id)}' in the audit log; an incident id is 'incident-' followed by the id of a rolled-back rollout (GET /v1/rollouts?outcome=rolled_back).");
 
     private static IResult NotAnIncident(string id) =>
         Results.Problem(statusCode: 404, detail: $"'{Clip(id)}' is not an incident id; expected 'incident-' followed by a rollout id, as the rollback response's incident_id.");

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Har.Audit;
+using Har.Service.Endpoints.Schemas;
+using Har.Service.Infrastructure;
 using Har.Service.Security;
 
 namespace Har.Service.Endpoints;
@@ -23,8 +25,15 @@ internal static class RolloutHistoryEndpoints
         app.MapGet("/v1/rollouts", List)
             .RequireAuthorization(Roles.PredictPolicy)
             .AddEndpointFilter<ActorNames>()
+            .WithName("listRollouts")
+            .WithTags("Rollouts")
             .WithSummary("Rollout history with outcomes")
-            .WithDescription("Newest first, from the audit log. Filters: outcome (succeeded, rolled_back, aborted, failed, in_progress), candidate (a version). Pages of page_size; next_page is the cursor of the next (older) page.");
+            .WithDescription("Newest first, from the audit log. Filters: outcome (succeeded, rolled_back, aborted, failed, in_progress), candidate (a version). Pages of page_size; next_page is the cursor of the next (older) page.")
+            .WithPagedQuery(
+                new QueryParameter("outcome", "Only rollouts with this outcome.", Outcomes),
+                new QueryParameter("candidate", "Only rollouts of this candidate version."))
+            .Produces<RolloutHistoryResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(400, 503);
     }
 
     private static Task<IResult> List(HttpRequest request, IServiceProvider services, string? outcome, string? candidate, string? page, string? page_size)
