@@ -11,6 +11,9 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Error, "Model {Model} failed to score {Windows} window(s)")]
     public static partial void RunFailed(ILogger logger, string model, int windows, Exception error);
 
+    [LoggerMessage(8, LogLevel.Information, "Model {Model} stopped a run of {Windows} window(s) because it is being disposed (a host shutting down, a version unloaded); its callers get a TimeoutException")]
+    public static partial void RunStoppedByDispose(ILogger logger, string model, int windows);
+
     [LoggerMessage(3, LogLevel.Information, "Model {Model} disposed")]
     public static partial void ModelDisposed(ILogger logger, string model);
 

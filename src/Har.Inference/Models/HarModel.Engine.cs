@@ -139,7 +139,17 @@ public sealed partial class HarModel
     // Kept out of Run: a lambda capturing Run's parameters would allocate its closure on every call.
     private void ReportFailure(int batch, Exception error)
     {
-        Log.RunFailed(_logger, Card.ToString(), batch, error);
+        // A run the model's own disposal stopped is no failure of the model: an Error with a stack trace at every shutdown
+        // and every unloaded version (found from outside, a host stopping after a promotion) taught operators to ignore it.
+        if (Volatile.Read(ref _disposed) != 0 && error is TimeoutException)
+        {
+            Log.RunStoppedByDispose(_logger, Card.ToString(), batch);
+        }
+        else
+        {
+            Log.RunFailed(_logger, Card.ToString(), batch, error);
+        }
+
         _metrics?.OnError(Card, batch, error);
         foreach (var o in _observers)
         {

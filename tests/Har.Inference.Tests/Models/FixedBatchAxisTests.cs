@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace Har.Inference.Tests.Models;
 
 /// <summary>
@@ -61,33 +59,5 @@ public sealed class FixedBatchAxisTests
     {
         Assert.Equal(0, ModelCard.Load(Fixture.Probs).FixedBatchSize);
         Assert.Equal(4, ModelCard.Load(Fixture.Model("tiny-fixed4-1.0.0.onnx")).FixedBatchSize);
-    }
-
-    private sealed class ListLoggerFactory : ILoggerFactory, ILogger
-    {
-        public List<string> Messages { get; } = [];
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Messages)
-            {
-                Messages.Add(formatter(state, exception));
-            }
-        }
-
-        public void Dispose()
-        {
-        }
     }
 }

@@ -25,7 +25,8 @@ public sealed class RunTimeoutTests
     public async Task Predict_WindowThatRunsAway_FailsWithTimeout_AndTheNextRunsAreServed()
     {
         // slow-on-input counts a Loop only for a window holding a value more than 10 std above the card's mean.
-        await using var model = HarModel.Load(Fixture.Model("slow-on-input-1.0.0.onnx"), Fixture.Options(o => o.RunTimeout = TimeSpan.FromMilliseconds(500)));
+        using var logs = new ListLoggerFactory();
+        await using var model = HarModel.Load(Fixture.Model("slow-on-input-1.0.0.onnx"), Fixture.Options(o => o.RunTimeout = TimeSpan.FromMilliseconds(500)), logs);
         var normal = Fixture.Frames(200);
         var runaway = (float[])normal.Clone();
         runaway[7] = 1000f;
@@ -40,13 +41,15 @@ public sealed class RunTimeoutTests
         Assert.Equal(expected.ClassIndex, after.ClassIndex);
         Assert.Equal(expected.Confidence, after.Confidence, 5);
         Assert.Equal(expected.ClassIndex, model.Predict(normal).ClassIndex);
+        Assert.Contains(logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("failed to score 1 window(s)", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task Dispose_WhileARunawayRunIsInProgress_StopsItInsteadOfWaiting()
     {
         // A run timeout of a day: only the dispose can stop the run.
-        var model = HarModel.Load(Fixture.Model("slow-on-input-1.0.0.onnx"), Fixture.Options(o => o.RunTimeout = TimeSpan.FromDays(1)));
+        using var logs = new ListLoggerFactory();
+        var model = HarModel.Load(Fixture.Model("slow-on-input-1.0.0.onnx"), Fixture.Options(o => o.RunTimeout = TimeSpan.FromDays(1)), logs);
         var runaway = Fixture.Frames(200);
         runaway[0] = 1000f;
         var pending = model.PredictAsync(runaway).AsTask();
@@ -56,5 +59,13 @@ public sealed class RunTimeoutTests
 
         var ex = await Assert.ThrowsAnyAsync<Exception>(() => pending.WaitAsync(Bound));
         Assert.True(ex is TimeoutException or ObjectDisposedException, ex.ToString());
+
+        // A run the dispose stopped is said at Information, not as the model's failure: an Error with a stack trace at every
+        // shutdown and unloaded version taught operators to ignore the Errors that matter (found from outside).
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+        if (ex is TimeoutException)
+        {
+            Assert.Contains(logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Information && e.Message.Contains("stopped a run of 1 window(s) because it is being disposed", StringComparison.Ordinal));
+        }
     }
 }
