@@ -172,7 +172,7 @@ public sealed class AuditRecoveryReport
     public long Entries { get; internal init; }
 
     /// <summary>Gets a value indicating whether a torn tail was truncated (or, in a repair, damaged entries were removed).</summary>
-    public bool TailTruncated { get; internal init; }
+    internal bool TailTruncated { get; init; }
 
     /// <summary>Gets the segment offset where the bad tail began.</summary>
     public long? TruncatedAtOffset { get; internal init; }

@@ -279,11 +279,11 @@ internal sealed partial class PostgresAuditStore : IDisposable
         var results = new AuditAppendResult[all.Count];
         var batch = all;
         var positions = (List<int>?)null;
+        List<(int Position, int Of)>? sameInBatch = null; // a once-append of a record earlier in the batch: that one's entry
         if (all.Exists(p => p.Once))
         {
             batch = new List<Pending>(all.Count);
             positions = new List<int>(all.Count);
-            var sameInBatch = new List<(int Position, int Of)>();
             for (var i = 0; i < all.Count; i++)
             {
                 if (all[i].Once)
@@ -291,7 +291,7 @@ internal sealed partial class PostgresAuditStore : IDisposable
                     var earlier = batch.FindIndex(p => p.Once && p.Canonical.AsSpan().SequenceEqual(all[i].Canonical));
                     if (earlier >= 0)
                     {
-                        sameInBatch.Add((i, earlier));
+                        (sameInBatch ??= []).Add((i, earlier));
                         continue;
                     }
 
@@ -304,11 +304,6 @@ internal sealed partial class PostgresAuditStore : IDisposable
 
                 positions.Add(i);
                 batch.Add(all[i]);
-            }
-
-            foreach (var (position, of) in sameInBatch)
-            {
-                results[position] = new AuditAppendResult(-1 - of, default, alreadyPresent: true); // resolved below
             }
         }
 
@@ -388,12 +383,12 @@ internal sealed partial class PostgresAuditStore : IDisposable
             results[positions?[j] ?? j] = new AuditAppendResult(size + j, leaves[j]);
         }
 
-        for (var i = 0; i < results.Length; i++)
+        if (sameInBatch is not null)
         {
-            if (results[i].Index < 0)
+            foreach (var (position, of) in sameInBatch)
             {
-                var of = results[positions![-1 - (int)results[i].Index]];
-                results[i] = new AuditAppendResult(of.Index, of.LeafHash, alreadyPresent: true);
+                var first = results[positions![of]];
+                results[position] = new AuditAppendResult(first.Index, first.LeafHash, alreadyPresent: true);
             }
         }
 
