@@ -390,11 +390,27 @@ public sealed class DriftScorer
         return n == frames ? values : values[..n];
     }
 
+    /// <summary>The names of the channels <paramref name="ofSensor"/> marks, in profile order.</summary>
+    private string[] SensorAxes(bool[] ofSensor)
+    {
+        var axes = new List<string>(3);
+        for (var c = 0; c < _channels; c++)
+        {
+            if (ofSensor[c])
+            {
+                axes.Add(_profile.Channels[c].Name);
+            }
+        }
+
+        return [.. axes];
+    }
+
     /// <summary>Values this many times the configured sensor range are a unit error, not clipping.</summary>
     internal const double OutOfRangeFactor = 2;
 
     private void SensorChecks(double[][] series, ReadOnlySpan<long> timestampsMs, List<SensorFinding> findings)
     {
+        var unitsNamed = (Accelerometer: false, Gyroscope: false);
         for (var c = 0; c < _channels; c++)
         {
             var s = series[c];
@@ -420,11 +436,18 @@ public sealed class DriftScorer
                 if (peak >= OutOfRangeFactor * r)
                 {
                     // A sensor never reports beyond its range: values far past it are in another unit (a gyroscope
-                    // in deg/s swings to hundreds where rad/s stays within ±35), not clipped.
-                    var unit = _isGyroscope[c] ? "deg/s where rad/s is expected" : "m/s² where g is expected";
-                    findings.Add(new SensorFinding(SensorFindingKind.Units, name, peak / r, OutOfRangeFactor, string.Create(CultureInfo.InvariantCulture,
-                        $"{name} reaches {peak:G4}, {peak / r:F1}× the sensor range ±{r:G3}, which no sensor reports: its unit is {unit} (or the configured range is wrong)."),
-                        s.Length, [name]));
+                    // in deg/s swings to hundreds where rad/s stays within ±35), not clipped. A unit is the sensor's,
+                    // so the finding names all its axes, once, whichever axis crossed first.
+                    var gyroscope = _isGyroscope[c];
+                    if (gyroscope ? !unitsNamed.Gyroscope : !unitsNamed.Accelerometer)
+                    {
+                        var unit = gyroscope ? "deg/s where rad/s is expected" : "m/s² where g is expected";
+                        var axes = SensorAxes(gyroscope ? _isGyroscope : _isAccelerometer);
+                        findings.Add(new SensorFinding(SensorFindingKind.Units, name, peak / r, OutOfRangeFactor, string.Create(CultureInfo.InvariantCulture,
+                            $"{name} reaches {peak:G4}, {peak / r:F1}× the sensor range ±{r:G3}, which no sensor reports: the {(gyroscope ? "gyroscope" : "accelerometer")}'s unit ({string.Join(", ", axes)}) is {unit} (or the configured range is wrong)."),
+                            s.Length, axes));
+                        unitsNamed = gyroscope ? unitsNamed with { Gyroscope = true } : unitsNamed with { Accelerometer = true };
+                    }
                 }
                 else if (saturated > 0 && fraction >= _options.SaturationFraction)
                 {

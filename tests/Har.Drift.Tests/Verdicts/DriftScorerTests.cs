@@ -99,6 +99,28 @@ public sealed class DriftScorerTests
         Assert.Equal("gx", units.Channel);
         Assert.Contains("deg/s", units.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(report.Findings, f => f.Kind == SensorFindingKind.Saturation);
+
+        // A unit is the sensor's: the finding, and so the alarm (Diagnosis names a Units finding's implicated
+        // channels), names all three gyroscope axes, not only the one that crossed the range.
+        Assert.Equal(["gx", "gy", "gz"], units.Implicated);
+        Assert.Contains("(gx, gy, gz)", units.Message, StringComparison.Ordinal);
+        Assert.Equal(["gx", "gy", "gz"], Diagnosis.Name([], report.Findings).Channels);
+    }
+
+    [Fact]
+    public void Score_EveryGyroscopeAxisFarBeyondItsRange_IsOneUnitFinding_NamingTheSensor()
+    {
+        var w = Synthetic.Recording(995, 1000);
+        for (var f = 0; f < 20; f++)
+        {
+            w[(f * 6) + 3] = 172f;
+            w[(f * 6) + 4] = -150f;
+            w[(f * 6) + 5] = 120f;
+        }
+
+        var report = new DriftScorer(Shared.Value).Score(w);
+        var units = Assert.Single(report.Findings, f => f.Kind == SensorFindingKind.Units);
+        Assert.Equal(["gx", "gy", "gz"], units.Implicated);
     }
 
     [Fact]
