@@ -48,6 +48,7 @@ using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole(Hostin
         // --list-routes needs no key: it must not generate (and write) an operator key where it happens to run.
         keys = listRoutes ? [] : ApiKeyBootstrap.Resolve(options, dataDirectory, bootLogger);
         WebhookOptions.Validate(options.Webhooks);
+        PredictionBodies.Validate(options);
     }
     catch (InvalidOperationException ex)
     {
@@ -220,6 +221,7 @@ app.UseAuthentication();
 app.UseRateLimiter();
 app.UseCredentialsOrNone();
 app.UseAuthorization();
+app.UsePredictionBodiesAndSlots();
 app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapServiceEndpoints();

@@ -231,6 +231,32 @@ public sealed class ServiceOptions
     public double MinRequestBodyBytesPerSecond { get; set; } = 4096;
 
     /// <summary>
+    /// Longest time, in seconds, a prediction request's body (<c>POST /v1/predict</c>, stream appends) may take to
+    /// arrive in full; a slower one gets 408 and its connection is closed. The body is read before the request takes
+    /// one of its client's prediction slots (<see cref="MaxConcurrentPredictionsPerClient"/>), so a slow body holds no
+    /// slot: 18 bodies dribbled at 5 KB/s held an address's slots (and, with a predictor key, every address's) for as
+    /// long as the minimum data rate allowed, 17 minutes for a 4 MiB body. A largest body (4 MiB) within 60 s needs
+    /// about 70 KB/s. 0 turns the deadline off.
+    /// </summary>
+    [Range(0, 3600)]
+    public double PredictionBodySeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Bytes of prediction request bodies one client (an API key, an address) may have arriving at once, read before
+    /// their slots (<see cref="PredictionBodySeconds"/>); a request beyond it gets 429 before its body is read. At least
+    /// <see cref="MaxRequestBodyBytes"/>.
+    /// </summary>
+    [Range(1024, 16L * 1024 * 1024 * 1024)]
+    public long MaxArrivingBodyBytesPerClient { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of prediction request bodies the service holds arriving at once, from all clients (memory); a request
+    /// beyond it gets 503 with Retry-After before its body is read. At least <see cref="MaxArrivingBodyBytesPerClient"/>.
+    /// </summary>
+    [Range(1024, 64L * 1024 * 1024 * 1024)]
+    public long MaxArrivingBodyBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>
     /// Connections open at once; one beyond it is closed as soon as it is accepted (counted in
     /// <c>har_service_connections_refused_total{reason="capacity"}</c>). The service also keeps it 1,024 below the
     /// process's open-file limit (half the limit when it is below 2,048), so that connections cannot take the files the service needs (an idle-connection flood

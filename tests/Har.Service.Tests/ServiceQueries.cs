@@ -66,6 +66,6 @@ internal static partial class ServiceQueries
         }
     }
 
-    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[^}]*\})? (?<value>\S+)", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{(?:[^""}]|""(?:[^""\\]|\\.)*"")*\})? (?<value>\S+)", RegexOptions.CultureInvariant)]
     private static partial Regex Sample();
 }

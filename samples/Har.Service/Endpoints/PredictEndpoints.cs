@@ -36,14 +36,14 @@ internal static class PredictEndpoints
             .WithRequestBody($"Whole windows of the current model, each its frames' channels interleaved (ax, ay, az, gx, gy, gz per frame, in the model card's channel order and units): application/json {WindowsExpected} (stream_id optional: windows with one are routed, and analysed, as that stream's), or application/octet-stream: the windows' float32 values, little-endian, back to back (the stream id in X-Stream-Id or ?stream_id). At most Har:Service:MaxWindowsPerRequest windows. JSON only in UTF-8.", true, [typeof(PredictRequest)], "application/json", OctetStream)
             .WithQueryParameters(new QueryParameter("stream_id", "With an application/octet-stream body: the windows' stream, as the JSON body's stream_id (the X-Stream-Id header takes precedence).", MaxLength: RequestBodies.MaxStreamIdLength))
             .Produces<PredictionsResponse>(StatusCodes.Status200OK)
-            .ProducesProblems(400, 409, 413, 415, 503);
+            .ProducesProblems(400, 408, 409, 413, 415, 503);
         app.MapPost("/v1/streams/{streamId}/samples", IngestAsync).RequireAuthorization(Roles.PredictPolicy)
             .WithName("appendStreamSamples")
             .WithTags(Tag)
             .WithSummary("Append raw frames to a stream and predict the windows they complete")
             .WithRequestBody($"Raw frames of the stream, any number (the service cuts the windows): application/json {SamplesExpected}, or application/octet-stream: float32 values, little-endian, frames interleaved in the model card's channel order. JSON only in UTF-8.", true, [typeof(SamplesRequest)], "application/json", OctetStream)
             .Produces<StreamPredictionsResponse>(StatusCodes.Status200OK)
-            .ProducesProblems(400, 409, 413, 415, 503);
+            .ProducesProblems(400, 408, 409, 413, 415, 503);
     }
 
     private static async Task PredictAsync(HttpContext context, ServingPipeline pipeline, IOptions<ServiceOptions> options, WindowBudget budget, StreamQuota quota, CapacityShares shares, CancellationToken ct)

@@ -22,9 +22,17 @@ internal static class RequestBodies
         "The body holds a string or member name that is not valid UTF-8 (invalid or overlong bytes, an encoded surrogate) or an escaped lone surrogate such as \\ud800; send JSON as valid UTF-8 text.",
         "Invalid text in JSON");
 
-    /// <summary>Reads the whole body into a pooled byte buffer (Kestrel enforces the size limit: 413).</summary>
+    /// <summary>
+    /// The whole body in a pooled byte buffer: the one <see cref="Security.PredictionBodies"/> read before the request's
+    /// slot, else read now (Kestrel enforces the size limit: 413).
+    /// </summary>
     public static async ValueTask<PooledBytes> ReadAsync(HttpRequest request, CancellationToken ct)
     {
+        if (request.HttpContext.Features.Get<Security.PrefetchedBody>() is { } prefetched)
+        {
+            return new PooledBytes(prefetched.Array, prefetched.Length, owned: false);
+        }
+
         var initial = request.ContentLength is > 0 and < int.MaxValue - 1 ? (int)request.ContentLength.Value + 1 : 16 * 1024;
         var buffer = ArrayPool<byte>.Shared.Rent(initial);
         var length = 0;
@@ -424,14 +432,20 @@ internal sealed record BodyError(int Status, string Detail, string? Title = null
     public IResult ToResult() => Results.Problem(statusCode: Status, title: Title, detail: Detail);
 }
 
-/// <summary>A request body in a pooled buffer; return it with <see cref="Dispose"/>.</summary>
-internal readonly struct PooledBytes(byte[] array, int length) : IDisposable
+/// <summary>A request body in a pooled buffer; return it with <see cref="Dispose"/> (unless another owner returns it: <paramref name="owned"/> false).</summary>
+internal readonly struct PooledBytes(byte[] array, int length, bool owned = true) : IDisposable
 {
     public ReadOnlySpan<byte> Span => array.AsSpan(0, length);
 
     public int Length => length;
 
-    public void Dispose() => ArrayPool<byte>.Shared.Return(array);
+    public void Dispose()
+    {
+        if (owned)
+        {
+            ArrayPool<byte>.Shared.Return(array);
+        }
+    }
 }
 
 /// <summary>Parsed values in a pooled, growable float buffer; return it with <see cref="Dispose"/>.</summary>

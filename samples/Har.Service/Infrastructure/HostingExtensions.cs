@@ -4,6 +4,7 @@ using Har.Service.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.RateLimiting;
 
 namespace Har.Service.Infrastructure;
 
@@ -284,10 +285,18 @@ internal static partial class HostingExtensions
                 });
             });
 
-            // Fair share of the models' batching queue: each client has at most MaxConcurrentPredictionsPerClient
-            // prediction requests in progress (each at most MaxWindowsPerRequest windows), the next ones wait in
-            // its own queue; one client's large appends cannot fill the queue that every client shares (point 6).
-            var predictions = PartitionedRateLimiter.Create<HttpContext, object>(ctx =>
+            r.OnRejected = (ctx, _) => RejectAsync(ctx, "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.");
+        });
+
+        // Fair share of the models' batching queue: each client has at most MaxConcurrentPredictionsPerClient
+        // prediction requests in progress (each at most MaxWindowsPerRequest windows), the next ones wait in its own
+        // queue; one client's large appends cannot fill the queue that every client shares (point 6). A second rate
+        // limiter middleware, after the bodies are read (PredictionBodies): a slot is held while a request is served,
+        // never while its body arrives.
+        var predictions = new PredictionSlots(new RateLimiterOptions
+        {
+            RejectionStatusCode = StatusCodes.Status429TooManyRequests,
+            GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, object>(ctx =>
                 IsPrediction(ctx.Request)
                     ? RateLimitPartition.GetConcurrencyLimiter(clients.PartitionOf(ctx), _ => new ConcurrencyLimiterOptions
                     {
@@ -295,26 +304,39 @@ internal static partial class HostingExtensions
                         QueueLimit = options.PredictionQueuePerClient,
                         QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
                     })
-                    : RateLimitPartition.GetNoLimiter(InfraPartition));
-            r.GlobalLimiter = PartitionedRateLimiter.CreateChained(r.GlobalLimiter, predictions);
-            r.OnRejected = async (ctx, ct) =>
-            {
-                var retry = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
-                ctx.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                var concurrent = IsPrediction(ctx.HttpContext.Request) && !ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out _);
-                await Results.Problem(
-                    statusCode: StatusCodes.Status429TooManyRequests,
-                    title: "Too many requests",
-                    detail: concurrent
-                        ? $"This client already has {options.MaxConcurrentPredictionsPerClient} prediction requests in progress and {options.PredictionQueuePerClient} waiting; retry after the number of seconds in Retry-After."
-                        : "The request rate limit for this client was exceeded; retry after the number of seconds in Retry-After.")
-                    .ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
-            };
+                    : RateLimitPartition.GetNoLimiter(InfraPartition)),
+            OnRejected = (ctx, _) => RejectAsync(ctx, $"This client already has {options.MaxConcurrentPredictionsPerClient} prediction requests in progress and {options.PredictionQueuePerClient} waiting; retry after the number of seconds in Retry-After."),
         });
+        builder.Services.AddSingleton(predictions);
+        builder.Services.AddSingleton(new PredictionBodies(options, clients));
         return builder;
     }
 
-    private static bool IsPrediction(HttpRequest request) =>
+    /// <summary>
+    /// The prediction routes' bodies, read in full within their deadline and budgets (<see cref="PredictionBodies"/>),
+    /// then their client's slot (<see cref="ServiceOptions.MaxConcurrentPredictionsPerClient"/>). After authorization:
+    /// only a request that will be served has its body read.
+    /// </summary>
+    public static WebApplication UsePredictionBodiesAndSlots(this WebApplication app)
+    {
+        var bodies = app.Services.GetRequiredService<PredictionBodies>();
+        app.Use(bodies.InvokeAsync);
+        app.UseRateLimiter(app.Services.GetRequiredService<PredictionSlots>().Options);
+        return app;
+    }
+
+    private static async ValueTask RejectAsync(OnRejectedContext ctx, string detail)
+    {
+        var retry = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+        ctx.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests", detail: detail)
+            .ExecuteAsync(ctx.HttpContext).ConfigureAwait(false);
+    }
+
+    /// <summary>The prediction slots' limiter, used by its own rate limiter middleware.</summary>
+    private sealed record PredictionSlots(RateLimiterOptions Options);
+
+    internal static bool IsPrediction(HttpRequest request) =>
         HttpMethods.IsPost(request.Method) && (request.Path.StartsWithSegments("/v1/predict") || request.Path.StartsWithSegments("/v1/streams"));
 
     /// <summary>
