@@ -129,7 +129,9 @@ internal sealed class ErrorRateGate(double maxErrorRate, double? maxIncrease, in
 /// mix of all pairs beyond the limit (the bundled 1.1.0, 0.94 accurate against the champion's 0.93, failed it on all pairs
 /// in five-device simulations, e.g. JS distance 0.18 at p = 0.001). A broken candidate shifts the mix where the champion is
 /// sure too (permuted labels, unnormalized input), so the gate judges those pairs; all pairs when the sure ones are too
-/// few or a replica did not ship them.
+/// few or a replica did not ship them. Fewer pairs than the minimum are judged unpaired, except where one version served
+/// nothing on its own (a 100 % step, where the champion only mirrors): the pairs are then all the evidence there is,
+/// and too few of them is Inconclusive (wait for more), not Unmeasurable.
 /// </remarks>
 internal sealed class ClassMixGate(IClassMixTest test, double maxDistance, double alpha, int minSamples) : IAnalysisGate
 {
@@ -138,7 +140,8 @@ internal sealed class ClassMixGate(IClassMixTest test, double maxDistance, doubl
     public GateResult Evaluate(AnalysisSnapshot snapshot)
     {
         var p = snapshot.Paired;
-        var paired = p.Pairs >= minSamples;
+        var paired = p.Pairs >= minSamples
+            || (p.Pairs > 0 && (Sum(snapshot.Stable.ClassCounts) == 0 || Sum(snapshot.Candidate.ClassCounts) == 0));
         var sure = paired && p.StableSureCandidateClassCounts is { } sc && p.StableSureStableClassCounts is not null && Sum(sc) >= minSamples;
         var reference = sure ? p.StableSureStableClassCounts! : paired ? p.StableClassCounts : snapshot.Stable.ClassCounts;
         var current = sure ? p.StableSureCandidateClassCounts! : paired ? p.CandidateClassCounts : snapshot.Candidate.ClassCounts;

@@ -748,6 +748,56 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void ClassMix_FewerPairsThanTheMinimum_WhereTheChampionServedNothing_IsInconclusiveOnThePairs()
+    {
+        // A 100 % step: every stream on the candidate, the champion only mirrors. 60 pairs, 100 needed: the unpaired
+        // counts have nothing of the champion's, so judging them said Unmeasurable although there was evidence.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 60; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(i % 4, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            o.RecordPair(new PairedObservation(i % 4, 0.9f, false, i % 4, 0.9f, false));
+        }
+
+        var gate = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100);
+        var result = gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels, reset: false));
+        Assert.Equal(GateVerdict.Inconclusive, result.Verdict);
+        Assert.Equal(1, result.Evidence["paired"]);
+        Assert.Equal(60, result.Evidence["n_candidate"]);
+        Assert.Equal(60, result.Evidence["n_stable"]);
+
+        // Enough pairs: judged on them, as before.
+        for (var i = 0; i < 60; i++)
+        {
+            o.RecordPrediction("c", new PredictionObservation(i % 4, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+            o.RecordPair(new PairedObservation(i % 4, 0.9f, false, i % 4, 0.9f, false));
+        }
+
+        Assert.Equal(GateVerdict.Pass, gate.Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels)).Verdict);
+    }
+
+    [Fact]
+    public void ClassMix_FewerPairsThanTheMinimum_BothServing_IsJudgedUnpaired()
+    {
+        // A partial step: both versions served on their own, so the unpaired mixes (more windows) are compared, as before.
+        var o = new RolloutObservations();
+        for (var i = 0; i < 400; i++)
+        {
+            o.RecordPrediction(i % 2 == 0 ? "c" : "s", new PredictionObservation(i / 2 % 4, 0.9f, false, TimeSpan.FromMilliseconds(1)));
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            o.RecordPair(new PairedObservation(0, 0.9f, false, 0, 0.9f, false));
+        }
+
+        var result = new ClassMixGate(DriftClassMixTest.Instance, 0.15, 0.01, 100).Evaluate(o.TakeSnapshot("c", "s", DateTimeOffset.UnixEpoch, Labels));
+        Assert.Equal(0, result.Evidence["paired"]);
+        Assert.Equal(200, result.Evidence["n_candidate"]);
+        Assert.Equal(GateVerdict.Pass, result.Verdict);
+    }
+
+    [Fact]
     public void ClassMix_CandidateCollapsesToOneClass_Fails()
     {
         var o = new RolloutObservations();
