@@ -260,6 +260,32 @@ public sealed partial class RolloutController
         await RunPostHooksAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A rollback's verification interval is judged on the requests this process observed (in memory). A restart, or a
+    /// new fleet leader, lost those seen so far, and judged the interval from what came after: when it was already due,
+    /// from nothing ("unmeasurable", though the restored version served all along). The interval starts again instead,
+    /// a whole analysis interval from now; the verdict counts the restarts (<c>interval_restarts</c>).
+    /// </summary>
+    private async Task RestartCutRollbackVerificationAsync(CancellationToken ct)
+    {
+        if (_state is not { Phase: RolloutPhase.RolledBack, Rollback.VerifyDueAt: not null } s)
+        {
+            return;
+        }
+
+        var next = s.Clone();
+        var record = next.Rollback!;
+        var now = _time.GetUtcNow();
+        var from = record.VerifyFrom;
+        record.VerifyFrom = now;
+        record.VerifyDueAt = now + _options.BuiltInStrategies.AnalysisInterval;
+        record.VerifyRestarts++;
+        Observations.Reset(now);
+        next.Message = $"{record.From} rolled back; {record.Target} serves all traffic; verifying {record.Target} again until {record.VerifyDueAt.Value.ToString("u", CultureInfo.InvariantCulture)}: the controller restarted during the verification interval, and the requests observed before were lost";
+        Log.RollbackVerificationRestarted(_logger, next.RolloutId, record.Target, from, record.VerifyDueAt.Value);
+        await CommitAsync(next, ct).ConfigureAwait(false);
+    }
+
     /// <summary>5. Verify success, second part (the restored version's gates over the interval since the switch), then 6. log the incident report.</summary>
     private async Task FinishRollbackVerificationAsync(bool early, CancellationToken ct)
     {
@@ -298,6 +324,7 @@ public sealed partial class RolloutController
             ["interval_start"] = record.VerifyFrom?.ToString("O", CultureInfo.InvariantCulture),
             ["interval_end"] = now.ToString("O", CultureInfo.InvariantCulture),
             ["cut_short"] = early,
+            ["interval_restarts"] = record.VerifyRestarts,
             ["requests"] = window.Requests,
             ["errors"] = window.Errors,
             ["error_rate"] = double.IsFinite(errorRate) ? errorRate : null,
@@ -449,6 +476,9 @@ internal sealed class RollbackProgress
 
     /// <summary>When the restored version's gates are judged (step 5); <see langword="null"/> once judged.</summary>
     public DateTimeOffset? VerifyDueAt { get; set; }
+
+    /// <summary>How often a restart (or a new fleet leader) started the verification interval again (<see cref="VerifyFrom"/>).</summary>
+    public int VerifyRestarts { get; set; }
 
     /// <summary>passed, failed or unmeasurable, once judged.</summary>
     public string? Verification { get; set; }

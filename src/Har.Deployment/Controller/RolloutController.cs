@@ -398,7 +398,10 @@ public sealed partial class RolloutController : IAsyncDisposable
         {
             // A candidate that no longer loads (or crashed the last process while loading) ends its rollout; the champion serves.
             await FailCandidateAsync(failure, ct).ConfigureAwait(false);
+            return;
         }
+
+        await RestartCutRollbackVerificationAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -86,6 +86,11 @@ public sealed partial class RolloutController
 
         Volatile.Write(ref _state, loaded);
         await FollowAsync(previous, ct).ConfigureAwait(false);
+        if (takeover && IsLeader)
+        {
+            // The previous leader's observations of a rollback's verification interval left with it.
+            await RestartCutRollbackVerificationAsync(ct).ConfigureAwait(false);
+        }
     }
 
     private async Task FollowAsync(RolloutState? previous, CancellationToken ct)

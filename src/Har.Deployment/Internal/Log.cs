@@ -72,4 +72,7 @@ internal static partial class Log
 
     [LoggerMessage(47, LogLevel.Warning, "Replica {Replica}: its clock is {OffsetSeconds:0.0} s off the fleet database's (more than {LimitSeconds} s): the audit records, analysis times and durations it writes carry its clock. Synchronise the clocks (NTP); leadership does not depend on them (har_fleet_clock_offset_seconds)")]
     public static partial void ClockOffset(ILogger logger, string replica, double offsetSeconds, double limitSeconds);
+
+    [LoggerMessage(49, LogLevel.Warning, "Rollout {RolloutId}: the verification of the rollback to {Target} was cut by a restart (or a change of fleet leader), and the requests observed since {From:O} were lost; verifying again until {DueAt:O}")]
+    public static partial void RollbackVerificationRestarted(ILogger logger, string rolloutId, string target, DateTimeOffset? from, DateTimeOffset dueAt);
 }

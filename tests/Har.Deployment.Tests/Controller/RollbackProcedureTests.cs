@@ -119,6 +119,44 @@ public sealed class RollbackProcedureTests : IDisposable
     }
 
     [Fact]
+    public async Task VerificationIntervalCutByARestart_StartsAgain_InsteadOfBeingJudgedFromNothing()
+    {
+        string rolloutId;
+        await using (var pipeline = Open())
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try"));
+            s = await c.ExecuteAsync(RolloutCommand.Create(RolloutCommandKind.Rollback, "oncall", "pager fired"));
+            Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+            rolloutId = s.RolloutId;
+            await ServeAsync(pipeline, 30);
+        }
+
+        // The process stops with the interval half run and starts again after it was due: the 30 requests it observed
+        // are gone. Judged now, the restored version would be "unmeasurable" on 0 requests, though it served.
+        _env.Time.Advance(TimeSpan.FromMinutes(2));
+        var reopened = _env.Time.GetUtcNow();
+        await using (var pipeline = Open())
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, Options(), timeProvider: _env.Time))
+        {
+            var s = c.Status!;
+            Assert.Equal(RolloutPhase.RolledBack, s.Phase);
+            Assert.Contains("verifying 1.0.0 again", s.Message, StringComparison.Ordinal);
+            Assert.Equal(["detect", "identify", "verify", "execute"], Steps(rolloutId).Select(e => Text(e, "name")));
+
+            await ServeAsync(pipeline, 20);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+            var success = Steps(rolloutId)[4].ActionDetails;
+            Assert.Equal("passed", success.GetProperty("result").GetString());
+            Assert.Equal(20, success.GetProperty("requests").GetInt64());
+            Assert.Equal(1, success.GetProperty("interval_restarts").GetInt32());
+            Assert.Equal(reopened, success.GetProperty("interval_start").GetDateTimeOffset());
+            Assert.Contains("verified over the interval", s.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task RollbackTo_EarlierVerifiedVersion_ThatVersionServesAndIsCurrent()
     {
         RegisterThird();
