@@ -182,7 +182,7 @@ public sealed partial class ModelRegistry
                 throw new ModelIntegrityException(refusal);
             }
 
-            using (RegistryLock.Acquire(Root))
+            using (AcquireWriter())
             {
                 if (!Directory.Exists(target))
                 {

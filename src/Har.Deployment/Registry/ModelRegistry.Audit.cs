@@ -63,6 +63,48 @@ public sealed partial class ModelRegistry
         }));
     }
 
+    /// <summary>
+    /// Takes the writer lock and withdraws the anchors of registrations a crash interrupted: a process killed after its
+    /// registration's audit record and before its folder's rename left a <c>registry.registered</c> entry (with the
+    /// deployment record) for bytes that were never registered, and a re-upload of the version added a second one with
+    /// other hashes, with nothing marking the first as aborted. The writer that removes the staging folder appends the
+    /// <c>registry.registration_failed</c> the killed process could not.
+    /// </summary>
+    private RegistryLock AcquireWriter()
+    {
+        var writer = RegistryLock.Acquire(Root);
+        foreach (var version in writer.InterruptedRegistrations)
+        {
+            string folder;
+            try
+            {
+                folder = VersionDirectory(version);
+            }
+            catch (ArgumentException)
+            {
+                continue; // not a name this registry would have staged
+            }
+
+            // Published (the rename happened) or registered by another registry sharing the log: not this crash's.
+            if (Directory.Exists(folder) || Anchors?.FindFrom(version, RegistryId) is not { } anchor || anchor.RegistryId != RegistryId)
+            {
+                continue;
+            }
+
+            Anchors.Remove(version, anchor.Sha256, RegistryId);
+            TryAppend(new DeploymentAuditEvent(RegistryAnchors.RegistrationFailed, "model", anchor.EntityId ?? version, "error", "har-deployment", _time.GetUtcNow(), new JsonObject
+            {
+                ["version"] = version,
+                ["sha256"] = anchor.Sha256,
+                ["registry_id"] = RegistryId,
+                ["registered_index"] = anchor.Index,
+                ["reason"] = "the registration was interrupted (the process stopped after its audit record and before the version's folder was published); its staging folder was removed by the next writer",
+            }));
+        }
+
+        return writer;
+    }
+
     /// <summary>Audits a refusal (best effort: a refusal stands even when the log cannot take its record).</summary>
     private void RefuseQuietly(ModelVerification verification, string purpose) =>
         TryAppend(new DeploymentAuditEvent("registry.refused", "model", verification.Version, "critical", "har-deployment", verification.VerifiedAt, new JsonObject

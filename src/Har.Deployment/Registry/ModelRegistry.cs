@@ -132,7 +132,7 @@ public sealed partial class ModelRegistry
         ArgumentException.ThrowIfNullOrWhiteSpace(modelPath);
         options ??= new ModelRegistrationOptions();
         var card = RegistrationCard.Load(modelPath);
-        using var writer = RegistryLock.Acquire(Root);
+        using var writer = AcquireWriter();
         return RegisterLocked(modelPath, card, options);
     }
 
@@ -162,7 +162,7 @@ public sealed partial class ModelRegistry
 
         files.Sort(static (a, b) => a.Version.CompareTo(b.Version));
         var seeded = new List<RegisteredModel>();
-        using var writer = RegistryLock.Acquire(Root);
+        using var writer = AcquireWriter();
         foreach (var (path, card, version) in files)
         {
             var name = version.ToString();
@@ -257,7 +257,7 @@ public sealed partial class ModelRegistry
             throw new ModelIntegrityException(verification);
         }
 
-        using var writer = RegistryLock.Acquire(Root);
+        using var writer = AcquireWriter();
         WriteCurrentPointer(verification.Version, rolloutRevision);
     }
 

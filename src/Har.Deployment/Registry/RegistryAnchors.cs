@@ -10,7 +10,8 @@ namespace Har.Deployment;
 /// <param name="RecordSha256">The SHA-256 of <c>deployment_record.json</c>'s bytes, or <see langword="null"/> likewise.</param>
 /// <param name="Index">The audit entry's index, or -1 when it is not known yet.</param>
 /// <param name="RegistryId">The identity of the registry folder that appended it (several registries — replicas — may share one log), or <see langword="null"/> for entries written before registries had one.</param>
-internal sealed record ModelAnchor(string Version, string Sha256, string? ConfigSha256, string? RecordSha256, long Index, string? RegistryId = null);
+/// <param name="EntityId">The audit entry's entity (<c>name@version</c>) when read from the log.</param>
+internal sealed record ModelAnchor(string Version, string Sha256, string? ConfigSha256, string? RecordSha256, long Index, string? RegistryId = null, string? EntityId = null);
 
 /// <summary>
 /// The registry's trust anchors, read from the audit log: the <c>registry.registered</c> and
@@ -135,7 +136,7 @@ internal sealed class RegistryAnchors(AuditLog log)
 
     private Dictionary<string, List<ModelAnchor>> Load()
     {
-        var entries = new List<(long Index, string Type, JsonElement Details)>();
+        var entries = new List<(long Index, string Type, JsonElement Details, string EntityId)>();
         foreach (var type in (ReadOnlySpan<string>)[Registered, Adopted, RegistrationFailed])
         {
             string? token = null;
@@ -146,7 +147,7 @@ internal sealed class RegistryAnchors(AuditLog log)
                 {
                     if (entry.Record is AuditEvent e && e.ActionDetails.ValueKind == JsonValueKind.Object)
                     {
-                        entries.Add((entry.Index, type, e.ActionDetails));
+                        entries.Add((entry.Index, type, e.ActionDetails, e.EntityId));
                     }
                 }
 
@@ -157,7 +158,7 @@ internal sealed class RegistryAnchors(AuditLog log)
 
         entries.Sort(static (a, b) => a.Index.CompareTo(b.Index));
         var anchors = new Dictionary<string, List<ModelAnchor>>(StringComparer.Ordinal);
-        foreach (var (index, type, details) in entries)
+        foreach (var (index, type, details, entityId) in entries)
         {
             if (Text(details, "version") is not { } version)
             {
@@ -170,7 +171,7 @@ internal sealed class RegistryAnchors(AuditLog log)
             }
             else if (Text(details, "sha256") is { Length: 64 } sha)
             {
-                Add(anchors, new ModelAnchor(version, sha, Text(details, "config_sha256"), Text(details, "record_sha256"), index, Text(details, "registry_id")));
+                Add(anchors, new ModelAnchor(version, sha, Text(details, "config_sha256"), Text(details, "record_sha256"), index, Text(details, "registry_id"), entityId));
             }
         }
 

@@ -12,9 +12,13 @@ internal sealed class RegistryLock : IDisposable
     private const int RetryMilliseconds = 20;
     private static readonly string[] StagingPatterns = [".staging-*", ".fetch-*"];
     private static readonly TimeSpan DefaultWait = TimeSpan.FromMinutes(2);
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
     private readonly FileStream _stream;
 
     private RegistryLock(FileStream stream) => _stream = stream;
+
+    /// <summary>Gets the versions whose registration a crash interrupted (their <c>.staging-{version}-*</c> folders, removed when the lock was taken).</summary>
+    public IReadOnlyList<string> InterruptedRegistrations { get; private set; } = [];
 
     /// <summary>Takes the lock, waiting while another writer holds it (bounded).</summary>
     /// <exception cref="IOException">Another writer held the lock for longer than the wait.</exception>
@@ -27,7 +31,7 @@ internal sealed class RegistryLock : IDisposable
             try
             {
                 var held = new RegistryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
-                RemoveInterruptedWrites(root);
+                held.InterruptedRegistrations = RemoveInterruptedWrites(root);
                 return held;
             }
             catch (IOException ex) when (attempt < attempts && IsHeldByAnother(ex))
@@ -63,14 +67,21 @@ internal sealed class RegistryLock : IDisposable
     /// lock, so while it is held no such folder is in use. Best effort: one that cannot be removed now is tried again
     /// by the next writer.
     /// </summary>
-    internal static void RemoveInterruptedWrites(string root)
+    /// <returns>The versions named by the registrations' staging folders (<c>.staging-{version}-{8 hex digits}</c>).</returns>
+    internal static IReadOnlyList<string> RemoveInterruptedWrites(string root)
     {
+        List<string>? registrations = null;
         try
         {
             foreach (var pattern in StagingPatterns)
             {
                 foreach (var folder in Directory.EnumerateDirectories(root, pattern))
                 {
+                    if (pattern == StagingPatterns[0] && RegistrationVersion(Path.GetFileName(folder)) is { } version)
+                    {
+                        (registrations ??= []).Add(version);
+                    }
+
                     try
                     {
                         // A link is removed itself, never followed.
@@ -85,5 +96,18 @@ internal sealed class RegistryLock : IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
+
+        return registrations ?? [];
+    }
+
+    /// <summary>The version in a registration's staging folder name (<c>.staging-1.2.0-0a1b2c3d</c>), or <see langword="null"/>.</summary>
+    internal static string? RegistrationVersion(string folderName)
+    {
+        const string prefix = ".staging-";
+        var dash = folderName.LastIndexOf('-');
+        return folderName.StartsWith(prefix, StringComparison.Ordinal) && dash > prefix.Length && folderName.Length - dash - 1 == 8
+            && !folderName.AsSpan(dash + 1).ContainsAnyExcept(LowerHex)
+            ? folderName[prefix.Length..dash]
+            : null;
     }
 }

@@ -102,6 +102,53 @@ public sealed class RegistrationTests : IDisposable
     }
 
     [Fact]
+    public void Register_AfterAKillBetweenTheAuditRecordAndThePublish_TheOrphanedRegistrationIsWithdrawn()
+    {
+        // Found by a crash check: a process killed after the registration's audit record and before the folder's rename
+        // left a registry.registered entry for bytes that were never registered; a re-upload of the version with other
+        // bytes added a second one, and nothing marked the first as aborted. Reproduced as the kill leaves it: the entry
+        // in the log, the staging folder on disk, no version folder.
+        _env.Registry.Register(TestRegistry.ChampionFile);
+        var orphan = _env.Registry.Register(TestRegistry.CandidateFile);
+        var staged = Path.Combine(_env.RegistryRoot, ".staging-1.1.0-0a1b2c3d");
+        Directory.Move(orphan.Directory, staged);
+        _env.Reopen();
+
+        // Any writer removes the staging folder and withdraws the registration it belonged to.
+        var impostor = Write("impostor-1.1.0.onnx", AuditedRegistry.ImpostorOf("1.1.0"));
+        var again = _env.Registry.Register(impostor);
+
+        Assert.False(Directory.Exists(staged));
+        var withdrawn = Assert.Single(_env.Events("registry.registration_failed"));
+        Assert.Equal(orphan.Sha256, withdrawn.ActionDetails.GetProperty("sha256").GetString());
+        Assert.Equal("1.1.0", withdrawn.ActionDetails.GetProperty("version").GetString());
+        Assert.Equal(_env.Events("registry.registered").First(e => e.ActionDetails.GetProperty("version").GetString() == "1.1.0").EntityId, withdrawn.EntityId);
+        Assert.Contains("interrupted", withdrawn.ActionDetails.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.NotEqual(orphan.Sha256, again.Sha256);
+        Assert.True(_env.Registry.Verify("1.1.0").IsValid);
+
+        // Opened again, the registry's anchors are the re-upload's alone, and no second withdrawal is written.
+        _env.Reopen();
+        Assert.True(_env.Registry.Verify("1.1.0").IsValid);
+        _env.Registry.Register(Write("third.onnx", AuditedRegistry.ImpostorOf("1.2.0")));
+        Assert.Single(_env.Events("registry.registration_failed"));
+    }
+
+    [Fact]
+    public void Register_StagingFolderOfAPublishedVersion_WithdrawsNothing()
+    {
+        // A kill after the rename (before the directory's fsync) leaves no staging folder; a stray one for a version whose
+        // folder exists, or a name this registry never stages, is only removed.
+        _env.Registry.Register(TestRegistry.ChampionFile);
+        Directory.CreateDirectory(Path.Combine(_env.RegistryRoot, ".staging-1.0.0-0a1b2c3d"));
+        Directory.CreateDirectory(Path.Combine(_env.RegistryRoot, ".staging-not-a-version-zz"));
+        _env.Reopen();
+        _env.Registry.Register(TestRegistry.CandidateFile);
+        Assert.Empty(_env.Events("registry.registration_failed"));
+        Assert.Empty(Directory.GetDirectories(_env.RegistryRoot, ".staging-*"));
+    }
+
+    [Fact]
     public void Register_SameVersionTwice_ConflictNamingTheVersion()
     {
         _env.Registry.Register(TestRegistry.ChampionFile);
