@@ -21,6 +21,10 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
   sourcelink:<package>   the PDB in the .snupkg carries SourceLink JSON mapping every source document to the
                          repository URL at the commit built, or embeds it; document paths are deterministic (/_/);
                          the .nuspec names the same repository and commit (.ci/consumer/PdbCheck).
+  xmldoc:<package>       the XML documentation in the .nupkg (lib/net10.0/<package>.xml) documents only types and
+                         members a consumer can see: a console app referencing the packages lists them by reflection
+                         on the package's assembly and fails on any other <member> (an internal or private one), or on
+                         a public type without a doc (.ci/consumer/DocCheck).
 
 Usage: run.py <packages-dir> <work-dir> [<repository root>, default: this script's]; e.g. after
 `dotnet pack Har.sln -c Release -o /tmp/har-packages`: `python3 .ci/consumer/run.py /tmp/har-packages /tmp/har-consumer`. Prints one "PASS|FAIL <test>" line per test and writes
@@ -242,14 +246,19 @@ return 0;
         write(os.path.join(d, "HarHostCheck.csproj"), project(refs))
         shutil.copy(os.path.join(HERE, "HostCheck", "Program.cs"), os.path.join(d, "Program.cs"))
         projects.append(("host:all", d, "HarHostCheck", "host", None))
-    # 4. The PDB checker (a tool of this test, not a consumer; its own project file).
+    # 4. The XML documentation checker: a consumer of all four packages that reflects over them.
+    doccheck = os.path.join(work, "tools", "HarDocCheck")
+    if any(wanted(f"xmldoc:{p}") for p in PACKAGES):
+        write(os.path.join(doccheck, "HarDocCheck.csproj"), project({p: har_versions[p] for p in PACKAGES}))
+        shutil.copy(os.path.join(HERE, "DocCheck", "Program.cs"), os.path.join(doccheck, "Program.cs"))
+    # 5. The PDB checker (a tool of this test, not a consumer; its own project file).
     pdb = os.path.join(work, "tools", "PdbCheck")
     os.makedirs(pdb)
     for f in ("PdbCheck.csproj", "Program.cs"):
         shutil.copy(os.path.join(HERE, "PdbCheck", f), os.path.join(pdb, f))
 
     slnx = os.path.join(work, "consumer.slnx")
-    all_dirs = [d for _, d, _, _, _ in projects] + [pdb]
+    all_dirs = [d for _, d, _, _, _ in projects] + [pdb] + ([doccheck] if os.path.isdir(doccheck) else [])
     write(slnx, "<Solution>\n" + "".join(
         f'  <Project Path="{os.path.relpath(os.path.join(d, os.path.basename(d) + ".csproj"), work)}" />\n'
         for d in all_dirs) + "</Solution>\n")
@@ -312,6 +321,20 @@ return 0;
             print(f"     warning: {w}")
         if kind == "host":
             print("     " + "\n     ".join(out.strip().splitlines()[-30:]))
+
+    # The XML documentation of every package: only what consumers can see.
+    docdll = os.path.join(doccheck, "bin", "Release", "net10.0", "HarDocCheck.dll")
+    for p in [p for p in PACKAGES if wanted(f"xmldoc:{p}")]:
+        name = f"xmldoc:{p}"
+        if not os.path.exists(docdll):
+            record(name, False, "the documentation checker (.ci/consumer/DocCheck) does not build: "
+                   + "; ".join(diagnostics(doccheck, restore_out + build_out)[:4]))
+            continue
+        rc, out = sh(["dotnet", docdll, os.path.join(packages_dir, f"{p}.{har_versions[p]}.nupkg"), p],
+                     work, RUN_TIMEOUT, env)
+        record(name, rc == 0, " | ".join(out.strip().splitlines()[-6:]))
+        if rc == 0:
+            print("     " + out.strip().splitlines()[-1])
 
     # SourceLink / deterministic paths of every packed PDB.
     if not any(wanted(f"sourcelink:{p}") for p in PACKAGES):
