@@ -30,7 +30,8 @@ Usage: run.py <packages-dir> <work-dir> [<repository root>, default: this script
 `dotnet pack Har.sln -c Release -o /tmp/har-packages`: `python3 .ci/consumer/run.py /tmp/har-packages /tmp/har-consumer`. Prints one "PASS|FAIL <test>" line per test and writes
 "<passed> <failed>" to <work-dir>/counts. The package cache is $HAR_CONSUMER_PACKAGES (default
 ~/.nuget/har-consumer-packages), reused between runs; its Har.* entries are deleted first so a stale package is
-never used.
+never used. Each commit packs a version of its own (README, "Versions"), so a reused packages folder may hold
+several: the highest version of each package is the one tested.
 """
 import json
 import os
@@ -117,6 +118,16 @@ def readme_packages(readme):
     return found
 
 
+def semver_key(version):
+    """SemVer 2.0 precedence (NuGet's, prerelease labels compared case-insensitively): 0.1.0-alpha.0.9 sorts below
+    0.1.0-alpha.0.10, which sorts below 0.1.0."""
+    core, _, pre = version.partition("-")
+    numbers = tuple(int(x) for x in core.split("."))
+    if not pre:
+        return (numbers, 1, ())
+    return (numbers, 0, tuple((0, int(x), "") if x.isdigit() else (1, 0, x.lower()) for x in pre.split(".")))
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -148,10 +159,16 @@ def main():
 
     har_versions = {}
     for p in PACKAGES:
+        found = []
         for f in os.listdir(packages_dir):
             m = re.match(re.escape(p) + r"\.(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\.nupkg$", f)
             if m:
-                har_versions[p] = m.group(1)
+                found.append(m.group(1))
+        if found:
+            found.sort(key=semver_key)
+            har_versions[p] = found[-1]
+            if len(found) > 1:
+                print(f"{p}: testing {found[-1]}, the highest of {len(found)} versions in the packages folder", flush=True)
     missing = [p for p in PACKAGES if p not in har_versions]
     if missing:
         for p in missing:
