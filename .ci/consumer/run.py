@@ -21,12 +21,17 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
   sourcelink:<package>   the PDB in the .snupkg carries SourceLink JSON mapping every source document to the
                          repository URL at the commit built, or embeds it; document paths are deterministic (/_/);
                          the .nuspec names the same repository and commit (.ci/consumer/PdbCheck).
+  xmldoc:<package>       the XML documentation in the .nupkg (lib/net10.0/<package>.xml) documents only types and
+                         members a consumer can see: a console app referencing the packages lists them by reflection
+                         on the package's assembly and fails on any other <member> (an internal or private one), or on
+                         a public type without a doc (.ci/consumer/DocCheck).
 
 Usage: run.py <packages-dir> <work-dir> [<repository root>, default: this script's]; e.g. after
 `dotnet pack Har.sln -c Release -o /tmp/har-packages`: `python3 .ci/consumer/run.py /tmp/har-packages /tmp/har-consumer`. Prints one "PASS|FAIL <test>" line per test and writes
 "<passed> <failed>" to <work-dir>/counts. The package cache is $HAR_CONSUMER_PACKAGES (default
 ~/.nuget/har-consumer-packages), reused between runs; its Har.* entries are deleted first so a stale package is
-never used.
+never used. Each commit packs a version of its own (README, "Versions"), so a reused packages folder may hold
+several: the highest version of each package is the one tested.
 """
 import json
 import os
@@ -113,6 +118,16 @@ def readme_packages(readme):
     return found
 
 
+def semver_key(version):
+    """SemVer 2.0 precedence (NuGet's, prerelease labels compared case-insensitively): 0.1.0-alpha.0.9 sorts below
+    0.1.0-alpha.0.10, which sorts below 0.1.0."""
+    core, _, pre = version.partition("-")
+    numbers = tuple(int(x) for x in core.split("."))
+    if not pre:
+        return (numbers, 1, ())
+    return (numbers, 0, tuple((0, int(x), "") if x.isdigit() else (1, 0, x.lower()) for x in pre.split(".")))
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -144,10 +159,16 @@ def main():
 
     har_versions = {}
     for p in PACKAGES:
+        found = []
         for f in os.listdir(packages_dir):
             m = re.match(re.escape(p) + r"\.(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\.nupkg$", f)
             if m:
-                har_versions[p] = m.group(1)
+                found.append(m.group(1))
+        if found:
+            found.sort(key=semver_key)
+            har_versions[p] = found[-1]
+            if len(found) > 1:
+                print(f"{p}: testing {found[-1]}, the highest of {len(found)} versions in the packages folder", flush=True)
     missing = [p for p in PACKAGES if p not in har_versions]
     if missing:
         for p in missing:
@@ -242,14 +263,19 @@ return 0;
         write(os.path.join(d, "HarHostCheck.csproj"), project(refs))
         shutil.copy(os.path.join(HERE, "HostCheck", "Program.cs"), os.path.join(d, "Program.cs"))
         projects.append(("host:all", d, "HarHostCheck", "host", None))
-    # 4. The PDB checker (a tool of this test, not a consumer; its own project file).
+    # 4. The XML documentation checker: a consumer of all four packages that reflects over them.
+    doccheck = os.path.join(work, "tools", "HarDocCheck")
+    if any(wanted(f"xmldoc:{p}") for p in PACKAGES):
+        write(os.path.join(doccheck, "HarDocCheck.csproj"), project({p: har_versions[p] for p in PACKAGES}))
+        shutil.copy(os.path.join(HERE, "DocCheck", "Program.cs"), os.path.join(doccheck, "Program.cs"))
+    # 5. The PDB checker (a tool of this test, not a consumer; its own project file).
     pdb = os.path.join(work, "tools", "PdbCheck")
     os.makedirs(pdb)
     for f in ("PdbCheck.csproj", "Program.cs"):
         shutil.copy(os.path.join(HERE, "PdbCheck", f), os.path.join(pdb, f))
 
     slnx = os.path.join(work, "consumer.slnx")
-    all_dirs = [d for _, d, _, _, _ in projects] + [pdb]
+    all_dirs = [d for _, d, _, _, _ in projects] + [pdb] + ([doccheck] if os.path.isdir(doccheck) else [])
     write(slnx, "<Solution>\n" + "".join(
         f'  <Project Path="{os.path.relpath(os.path.join(d, os.path.basename(d) + ".csproj"), work)}" />\n'
         for d in all_dirs) + "</Solution>\n")
@@ -312,6 +338,20 @@ return 0;
             print(f"     warning: {w}")
         if kind == "host":
             print("     " + "\n     ".join(out.strip().splitlines()[-30:]))
+
+    # The XML documentation of every package: only what consumers can see.
+    docdll = os.path.join(doccheck, "bin", "Release", "net10.0", "HarDocCheck.dll")
+    for p in [p for p in PACKAGES if wanted(f"xmldoc:{p}")]:
+        name = f"xmldoc:{p}"
+        if not os.path.exists(docdll):
+            record(name, False, "the documentation checker (.ci/consumer/DocCheck) does not build: "
+                   + "; ".join(diagnostics(doccheck, restore_out + build_out)[:4]))
+            continue
+        rc, out = sh(["dotnet", docdll, os.path.join(packages_dir, f"{p}.{har_versions[p]}.nupkg"), p],
+                     work, RUN_TIMEOUT, env)
+        record(name, rc == 0, " | ".join(out.strip().splitlines()[-6:]))
+        if rc == 0:
+            print("     " + out.strip().splitlines()[-1])
 
     # SourceLink / deterministic paths of every packed PDB.
     if not any(wanted(f"sourcelink:{p}") for p in PACKAGES):
