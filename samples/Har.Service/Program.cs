@@ -225,6 +225,7 @@ app.UsePredictionBodiesAndSlots();
 app.UseMiddleware<OperationAuditMiddleware>();
 
 app.MapServiceEndpoints();
+HostingExtensions.CreateHttpSeries(app);
 
 try
 {

@@ -95,8 +95,8 @@ public sealed class BackupRestoreTests
                 // The CLI took the archive from the POST's answer: behind a round-robin proxy a second request for it
                 // reached another replica of a fleet, which does not hold it (404), and the backup failed.
                 var downloads = await ServiceQueries.MetricAsync(operatorClient, "http_requests_received_total", Ct);
-                Assert.DoesNotContain(downloads.Keys, k => k.Contains("endpoint=\"/v1/backups/{id}\"", StringComparison.Ordinal));
-                Assert.Contains(downloads.Keys, k => k.Contains("endpoint=\"/v1/backups/\"", StringComparison.Ordinal) && k.Contains("code=\"201\"", StringComparison.Ordinal));
+                Assert.Equal(0, downloads.Where(kv => kv.Key.Contains("endpoint=\"/v1/backups/{id}\"", StringComparison.Ordinal)).Sum(kv => kv.Value));
+                Assert.Contains(downloads, kv => kv.Key.Contains("endpoint=\"/v1/backups/\"", StringComparison.Ordinal) && kv.Key.Contains("code=\"201\"", StringComparison.Ordinal) && kv.Value >= 1);
 
                 // The log kept growing after the backup record; the archive holds the log up to and including it.
                 var created = await ServiceQueries.AuditEntriesAsync(operatorClient, "backup.created", Ct);
