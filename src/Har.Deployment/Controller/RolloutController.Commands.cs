@@ -285,6 +285,7 @@ public sealed partial class RolloutController
             ["strategy"] = strategy.Name,
             ["steps"] = new JsonArray([.. steps.Select(s => (JsonNode)s.ToString())]),
             ["message"] = next.Message,
+            ["registry_id"] = _registry.RegistryId, // several registries may share one log: each controller checks its own rollouts when it opens
         });
         await CommitAsync(next, ct).ConfigureAwait(false);
         await RunEventHooksAsync(ct).ConfigureAwait(false);

@@ -63,56 +63,103 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
     public ValueTask<long> GetLastSequenceAsync(string rolloutId, CancellationToken cancellationToken)
     {
         long last = -1;
-        string? token = null;
-        do
+        foreach (var entry in Entries(token => new AuditQuery { EntityId = rolloutId, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token }, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var page = Log.Query(new AuditQuery { EntityId = rolloutId, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
-            foreach (var entry in page.Entries)
+            // Only what the outbox writes (rollout.*, deployment.completed): another writer's event about the same
+            // rollout, with a "sequence" of its own, must not make the recovery drop events it never appended.
+            if (entry.Record is AuditEvent e && IsOutboxEvent(e.EventType) && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var seq))
             {
-                // Only what the outbox writes (rollout.*, deployment.completed): another writer's event about the same
-                // rollout, with a "sequence" of its own, must not make the recovery drop events it never appended.
-                if (entry.Record is AuditEvent e && IsOutboxEvent(e.EventType) && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var seq))
-                {
-                    last = Math.Max(last, seq);
-                }
+                last = Math.Max(last, seq);
             }
-
-            token = page.NextPageToken;
         }
-        while (token is not null);
 
         return ValueTask.FromResult(last);
     }
 
-    public ValueTask<(string RolloutId, RolloutPhase Phase)?> GetUnfinishedRolloutAsync(CancellationToken cancellationToken)
+    public ValueTask<LoggedRollout?> GetLatestRolloutAsync(string registryId, CancellationToken cancellationToken)
     {
+        // The rollout whose first transition comes last in the log is the one started most recently; another registry's
+        // (replicas sharing one log, each with its own rollouts) are not this one's to judge.
         string? latest = null;
-        var phases = new Dictionary<string, RolloutPhase>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in Entries(token => new AuditQuery { EventType = "rollout.transition", EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token }, cancellationToken))
+        {
+            if (seen.Add(entry.EntityId) && entry.Record is AuditEvent e && (Text(e.ActionDetails, "registry_id") is not { } owner || owner == registryId))
+            {
+                latest = entry.EntityId;
+            }
+        }
+
+        if (latest is null)
+        {
+            return ValueTask.FromResult<LoggedRollout?>(null);
+        }
+
+        // Its outbox records in sequence order; one appended again (a resumed fleet leader's) says nothing new.
+        var records = new List<(long Sequence, AuditEvent Event)>();
+        foreach (var entry in Entries(token => new AuditQuery { EntityId = latest, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token }, cancellationToken))
+        {
+            if (entry.Record is AuditEvent e && IsOutboxEvent(e.EventType) && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var sequence))
+            {
+                records.Add((sequence, e));
+            }
+        }
+
+        records.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        RolloutPhase phase = RolloutPhase.Pending;
+        RolloutPhase? from = null;
+        string? champion = null, candidate = null, rollbackTarget = null;
+        bool promoted = false, endedByOpen = false;
+        long last = -1;
+        foreach (var (sequence, e) in records)
+        {
+            if (sequence <= last)
+            {
+                continue;
+            }
+
+            last = sequence;
+            var d = e.ActionDetails;
+            if (e.EventType == "rollout.rollback")
+            {
+                rollbackTarget = Text(d, "to") ?? rollbackTarget;
+            }
+            else if (e.EventType == "rollout.transition" && Enum.TryParse<RolloutPhase>(Text(d, "to"), out var to))
+            {
+                from = Enum.TryParse<RolloutPhase>(Text(d, "from"), out var f) ? f : null;
+                phase = to;
+                promoted |= to == RolloutPhase.Promoting;
+                endedByOpen = d.TryGetProperty("state_lost", out var lost) && lost.ValueKind == JsonValueKind.True;
+                if (from is null)
+                {
+                    champion = Text(d, "champion");
+                    candidate = Text(d, "candidate");
+                }
+            }
+        }
+
+        return ValueTask.FromResult<LoggedRollout?>(new LoggedRollout(latest, phase, from, champion, candidate, promoted, rollbackTarget, endedByOpen, last));
+    }
+
+    private IEnumerable<AuditEntry> Entries(Func<string?, AuditQuery> query, CancellationToken cancellationToken)
+    {
         string? token = null;
         do
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var page = Log.Query(new AuditQuery { EventType = "rollout.transition", EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token });
+            var page = Log.Query(query(token));
             foreach (var entry in page.Entries)
             {
-                if (entry.Record is AuditEvent e && e.ActionDetails.TryGetProperty("to", out var to) && Enum.TryParse<RolloutPhase>(to.GetString(), out var phase))
-                {
-                    if (!phases.ContainsKey(e.EntityId))
-                    {
-                        latest = e.EntityId; // started after every rollout seen so far
-                    }
-
-                    phases[e.EntityId] = phase;
-                }
+                yield return entry;
             }
 
             token = page.NextPageToken;
         }
         while (token is not null);
-
-        return ValueTask.FromResult(latest is not null && !phases[latest].IsTerminal() ? (latest, phases[latest]) : ((string, RolloutPhase)?)null);
     }
+
+    private static string? Text(JsonElement details, string name) =>
+        details.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     /// <summary>Whether an event type is one the rollout outbox writes (<see cref="RolloutOutbox"/>).</summary>
     internal static bool IsOutboxEvent(string eventType) =>

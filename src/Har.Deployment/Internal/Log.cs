@@ -70,6 +70,18 @@ internal static partial class Log
     [LoggerMessage(46, LogLevel.Warning, "Rollout {RolloutId} was in {Phase} but its state is gone: {Message}")]
     public static partial void LostRolloutEnded(ILogger logger, string rolloutId, RolloutPhase phase, string message);
 
+    [LoggerMessage(50, LogLevel.Warning, "Rollout {RolloutId}: the rollout state file is older than the audit log, so it is not resumed: {Reason}")]
+    public static partial void StateBehindLog(ILogger logger, string rolloutId, string reason);
+
+    [LoggerMessage(51, LogLevel.Warning, "{Message}")]
+    public static partial void CurrentAligned(ILogger logger, string message);
+
+    [LoggerMessage(52, LogLevel.Error, "{Message}")]
+    public static partial void CurrentBehindLog(ILogger logger, string message);
+
+    [LoggerMessage(53, LogLevel.Error, "The audit log did not take the {EventType} record")]
+    public static partial void AuditAppendFailed(ILogger logger, string eventType, Exception exception);
+
     [LoggerMessage(47, LogLevel.Warning, "Replica {Replica}: its clock is {OffsetSeconds:0.0} s off the fleet database's (more than {LimitSeconds} s): the audit records, analysis times and durations it writes carry its clock. Synchronise the clocks (NTP); leadership does not depend on them (har_fleet_clock_offset_seconds)")]
     public static partial void ClockOffset(ILogger logger, string replica, double offsetSeconds, double limitSeconds);
 

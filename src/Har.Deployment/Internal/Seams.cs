@@ -34,8 +34,41 @@ internal interface IDeploymentAuditSink
     /// <summary>Whether the log can record now (false after a failed write, until the log's own probe finds the disk writable again).</summary>
     bool IsWritable => true;
 
-    /// <summary>The rollout the log records as started most recently, when its last recorded phase is not terminal: its id and that phase; otherwise <see langword="null"/>.</summary>
-    ValueTask<(string RolloutId, RolloutPhase Phase)?> GetUnfinishedRolloutAsync(CancellationToken cancellationToken) => ValueTask.FromResult<(string, RolloutPhase)?>(null);
+    /// <summary>
+    /// What the log records of the rollout started most recently by the registry <paramref name="registryId"/> (or by a
+    /// release that did not record registries), or <see langword="null"/> when it records none.
+    /// </summary>
+    ValueTask<LoggedRollout?> GetLatestRolloutAsync(string registryId, CancellationToken cancellationToken) => ValueTask.FromResult<LoggedRollout?>(null);
+}
+
+/// <summary>
+/// What the audit log records of one rollout, read when the controller opens to check its state file against the log.
+/// Records are taken in the order of their <c>sequence</c>; one appended again (same or lower number) adds nothing.
+/// </summary>
+/// <param name="RolloutId">The rollout.</param>
+/// <param name="Phase">Its last recorded phase.</param>
+/// <param name="From">The phase its last transition left.</param>
+/// <param name="Champion">The version that served when it started.</param>
+/// <param name="Candidate">The version it rolled out.</param>
+/// <param name="Promoted">Whether it reached <see cref="RolloutPhase.Promoting"/> (the candidate was made current there).</param>
+/// <param name="RollbackTarget">The version its last rollback restored, or <see langword="null"/>.</param>
+/// <param name="EndedByOpen">Whether its end was recorded by a controller that opened without its state (it ended where it was).</param>
+/// <param name="LastSequence">The highest sequence recorded for it.</param>
+internal sealed record LoggedRollout(string RolloutId, RolloutPhase Phase, RolloutPhase? From, string? Champion, string? Candidate, bool Promoted, string? RollbackTarget, bool EndedByOpen, long LastSequence)
+{
+    /// <summary>
+    /// The version that served all traffic once it ended, by the log: the rollback's target, the candidate of a promotion,
+    /// the champion otherwise. <see langword="null"/> while it runs, and for a rollout whose state was lost while it
+    /// promoted (the pointer may have moved or not: the log cannot say).
+    /// </summary>
+    public string? ServedAfterEnd => Phase switch
+    {
+        RolloutPhase.RolledBack => RollbackTarget ?? Champion,
+        RolloutPhase.Succeeded => Promoted ? Candidate : Champion,
+        RolloutPhase.Failed or RolloutPhase.Aborted when EndedByOpen && From == RolloutPhase.Promoting => null,
+        RolloutPhase.Failed or RolloutPhase.Aborted => Champion,
+        _ => null,
+    };
 }
 
 /// <summary>The built-in smoke test's outcome.</summary>

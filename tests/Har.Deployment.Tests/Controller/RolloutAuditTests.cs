@@ -144,6 +144,165 @@ public sealed class RolloutAuditTests : IDisposable
     }
 
     [Fact]
+    public async Task StateAndPointerRestoredFromBeforeAPromotion_TheReopenedControllerFollowsTheLog_NothingIsDecidedAgain()
+    {
+        // A file-level restore of the registry folder (a volume snapshot) taken while a canary ran, with the audit log
+        // kept: the state file and the pointer say Progressing on 1.0.0, the log says 1.1.0 was promoted since.
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        var statePath = Path.Combine(_registry.Root, ".rollout", "rollout.json");
+        var pointerPath = Path.Combine(_registry.Root, "current");
+        byte[] oldState, oldPointer;
+        string id;
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
+            Traffic.Feed(c, 400, healthy: true);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+            Assert.Equal(RolloutPhase.Progressing, s.Phase);
+            (oldState, oldPointer, id) = (File.ReadAllBytes(statePath), File.ReadAllBytes(pointerPath), s.RolloutId);
+            while (s.Phase == RolloutPhase.Progressing)
+            {
+                Traffic.Feed(c, 400, healthy: true);
+                _env.Time.Advance(TimeSpan.FromMinutes(1));
+                s = (await c.ReconcileAsync())!;
+            }
+
+            Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        }
+
+        var recorded = Events(id).Count;
+        File.WriteAllBytes(statePath, oldState);
+        File.WriteAllBytes(pointerPath, oldPointer);
+        Assert.Equal("1.0.0", _registry.CurrentVersion);
+
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Null(c.Status);
+            Assert.Equal("1.1.0", _registry.CurrentVersion);
+            Assert.Equal(recorded, Events(id).Count);
+            Assert.Equal("Succeeded", Events(id).Last(e => e.EventType == "rollout.transition").ActionDetails.GetProperty("to").GetString());
+            var aligned = Assert.Single(RegistryEvents("registry.current_aligned"));
+            Assert.Equal(("1.1.0", "1.0.0", id), (aligned.ActionDetails.GetProperty("version").GetString(), aligned.ActionDetails.GetProperty("pointer").GetString(), aligned.ActionDetails.GetProperty("rollout_id").GetString()));
+            Assert.Equal(AuditSeverity.Warning, aligned.Severity);
+            var setAside = Assert.Single(Directory.GetFiles(Path.GetDirectoryName(statePath)!, "rollout.json.behind-log-*"));
+            Assert.Equal(oldState, File.ReadAllBytes(setAside));
+            Assert.False(File.Exists(statePath));
+        }
+
+        // The next open finds the pointer and the log in step: nothing more is recorded.
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Single(RegistryEvents("registry.current_aligned"));
+            Assert.Equal("1.1.0", _registry.CurrentVersion);
+        }
+
+        var verification = _log.Verify();
+        Assert.True(verification.IsValid, verification.Message);
+    }
+
+    [Fact]
+    public async Task StateRestoredFromAnEarlierStepOfARunningRollout_TheRolloutEndsAsAbortedInsteadOfDecidingAgain()
+    {
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        var statePath = Path.Combine(_registry.Root, ".rollout", "rollout.json");
+        byte[] oldState;
+        string id;
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
+            (oldState, id) = (File.ReadAllBytes(statePath), s.RolloutId);
+            var before = Events(id).Count;
+            Traffic.Feed(c, 400, healthy: true);
+            _env.Time.Advance(TimeSpan.FromMinutes(1));
+            s = (await c.ReconcileAsync())!;
+            Assert.Equal(RolloutPhase.Progressing, s.Phase);
+            Assert.True(Events(id).Count > before);
+        }
+
+        File.WriteAllBytes(statePath, oldState);
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Null(c.Status);
+            Assert.Equal("1.0.0", _registry.CurrentVersion);
+            var transitions = Events(id).Where(e => e.EventType == "rollout.transition").ToList();
+            Assert.Equal(["Pending", "Progressing", "Aborted"], transitions.Select(e => e.ActionDetails.GetProperty("to").GetString()));
+            var end = transitions[^1];
+            Assert.True(end.ActionDetails.GetProperty("state_behind_log").GetBoolean());
+            var message = end.ActionDetails.GetProperty("message").GetString();
+            Assert.Contains("older than the audit log", message, StringComparison.Ordinal);
+            Assert.Contains("current version 1.0.0 serves", message, StringComparison.Ordinal);
+            var sequences = Events(id).Select(e => e.ActionDetails.GetProperty("sequence").GetInt64()).ToList();
+            Assert.Equal(sequences.Count, sequences.Distinct().Count());
+            Assert.Equal(sequences.Max(), end.ActionDetails.GetProperty("sequence").GetInt64());
+            Assert.Empty(RegistryEvents("registry.current_aligned"));
+
+            var next = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "again"));
+            Assert.NotEqual(id, next.RolloutId);
+        }
+
+        var verification = _log.Verify();
+        Assert.True(verification.IsValid, verification.Message);
+    }
+
+    [Fact]
+    public async Task PointerBehindTheLog_TheLoggedVersionNoLongerVerifies_ThePointerStaysAndTheLogSaysWhy()
+    {
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            var s = await c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "more accurate model"));
+            while (!s.Phase.IsTerminal())
+            {
+                Traffic.Feed(c, 400, healthy: true);
+                _env.Time.Advance(TimeSpan.FromMinutes(1));
+                s = (await c.ReconcileAsync())!;
+            }
+
+            Assert.Equal(RolloutPhase.Succeeded, s.Phase);
+        }
+
+        File.WriteAllText(Path.Combine(_registry.Root, "current"), "v1.0.0\n");
+        File.Delete(Path.Combine(_registry.Root, "v1.1.0", "model.onnx"));
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Equal("1.0.0", _registry.CurrentVersion);
+            Assert.Empty(RegistryEvents("registry.current_aligned"));
+            var behind = Assert.Single(RegistryEvents("registry.current_behind_log"));
+            Assert.Equal(AuditSeverity.Error, behind.Severity);
+            var message = behind.ActionDetails.GetProperty("message").GetString();
+            Assert.Contains("1.1.0 cannot be served from this registry", message, StringComparison.Ordinal);
+            Assert.Contains("1.0.0 stays current", message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task TwoRegistriesShareOneLog_OneOpensWithoutState_TheOthersRunningRolloutIsNotEndedOrJudged()
+    {
+        // Replicas with their own registries and rollouts may share one audit log: a controller that opens without a
+        // state file must not take the other registry's running rollout for its own lost one.
+        var other = new ModelRegistry(Path.Combine(_env.Root, "other-registry"), _log, _env.Time);
+        other.Register(TestRegistry.ChampionFile, new ModelRegistrationOptions { Deployer = "alice" });
+        other.Register(TestRegistry.CandidateFile, new ModelRegistrationOptions { Deployer = "alice", ApprovedBy = "bob" });
+        await using var otherPipeline = ServingPipeline.Open(other, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using var otherController = await RolloutController.OpenAsync(other, otherPipeline, TestRegistry.Options(), timeProvider: _env.Time);
+        var running = await otherController.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "on the other registry"));
+        Assert.False(running.Phase.IsTerminal());
+
+        await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        await using (var c = await RolloutController.OpenAsync(_registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
+        {
+            Assert.Null(c.Status);
+            Assert.Equal("1.0.0", _registry.CurrentVersion);
+        }
+
+        Assert.DoesNotContain(Events(running.RolloutId), e => e.EventType == "rollout.transition" && e.ActionDetails.GetProperty("to").GetString() == "Aborted");
+        Assert.Empty(RegistryEvents("registry.current_aligned"));
+        Assert.Equal(running.RolloutId, otherController.Status!.RolloutId);
+        Assert.False(otherController.Status.Phase.IsTerminal());
+    }
+
+    [Fact]
     public async Task Canary_FailingCandidate_RollbackRecordWithEvidenceAndProvableInclusion()
     {
         await using var pipeline = ServingPipeline.Open(_registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
@@ -174,6 +333,9 @@ public sealed class RolloutAuditTests : IDisposable
         Assert.All(verdicts, v => Assert.Equal("Fail", v.ActionDetails.GetProperty("verdict").GetString()));
         Assert.Equal(RolloutPhase.RolledBack.ToString(), Events(s.RolloutId).Last(e => e.EventType == "rollout.transition").ActionDetails.GetProperty("to").GetString());
     }
+
+    private List<AuditEvent> RegistryEvents(string eventType) =>
+        [.. _log.Query(new AuditQuery { EventType = eventType, EntityType = "registry", PageSize = 100 }).Entries.Select(e => e.Record).OfType<AuditEvent>()];
 
     private List<AuditEvent> Events(string rolloutId)
     {
