@@ -95,30 +95,30 @@ internal sealed class AuditLogSink(AuditLog log) : IDeploymentAuditSink
             return ValueTask.FromResult<LoggedRollout?>(null);
         }
 
-        // Its outbox records in sequence order; one appended again (a resumed fleet leader's) says nothing new.
-        var records = new List<(long Sequence, AuditEvent Event)>();
-        foreach (var entry in Entries(token => new AuditQuery { EntityId = latest, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token }, cancellationToken))
-        {
-            if (entry.Record is AuditEvent e && IsOutboxEvent(e.EventType) && e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var sequence))
-            {
-                records.Add((sequence, e));
-            }
-        }
-
-        records.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        // Its outbox records in log order; one appended again or out of order (a resumed fleet leader's, with a sequence
+        // not above the highest seen) says nothing new, as in the history.
         RolloutPhase phase = RolloutPhase.Pending;
         RolloutPhase? from = null;
         string? champion = null, candidate = null, rollbackTarget = null;
         bool promoted = false, endedByOpen = false;
         long last = -1;
-        foreach (var (sequence, e) in records)
+        foreach (var entry in Entries(token => new AuditQuery { EntityId = latest, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 500, PageToken = token }, cancellationToken))
         {
-            if (sequence <= last)
+            if (entry.Record is not AuditEvent e || !IsOutboxEvent(e.EventType))
             {
                 continue;
             }
 
-            last = sequence;
+            if (e.ActionDetails.TryGetProperty("sequence", out var s) && s.TryGetInt64(out var sequence))
+            {
+                if (sequence <= last)
+                {
+                    continue;
+                }
+
+                last = sequence;
+            }
+
             var d = e.ActionDetails;
             if (e.EventType == "rollout.rollback")
             {
