@@ -81,7 +81,8 @@ internal static class Diagnosis
     /// <param name="findings">The scoring's sensor findings.</param>
     /// <param name="leading">The check that leads the sequential alarm, or <see langword="null"/>.</param>
     /// <param name="unitsRaised">Whether the unit check's own statistic is at or above its threshold (a unit error already proven on this device).</param>
-    public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null, bool unitsRaised = false)
+    /// <param name="sensorAxes">The axes of the sensor a channel belongs to (a unit is the sensor's, so a unit error names them all); <see langword="null"/> names the channel alone.</param>
+    public static (DriftCause Cause, IReadOnlyList<string> Channels, string Text) Name(IReadOnlyList<ChannelVerdict> channels, IReadOnlyList<SensorFinding> findings, string? leading = null, bool unitsRaised = false, Func<string, IReadOnlyList<string>>? sensorAxes = null)
     {
         SensorFinding? Find(SensorFindingKind kind, Func<SensorFinding, bool>? where = null) =>
             findings.FirstOrDefault(f => f.Kind == kind && (where is null || where(f)));
@@ -104,7 +105,7 @@ internal static class Diagnosis
             // range in brisk moments even in a window too still for the unit check's statistic to show the factor. On a
             // device whose unit error is already proven, that clipping is its consequence, not a second fault.
             return unitsRaised
-                ? (DriftCause.Units, Names(clipped), $"{clipped.Message} This device's unit error is already proven: a sensor reading a unit factor too high clips at the configured range.")
+                ? (DriftCause.Units, sensorAxes is null ? Names(clipped) : [.. Names(clipped).SelectMany(sensorAxes).Distinct(StringComparer.Ordinal)], $"{clipped.Message} This device's unit error is already proven: a sensor reading a unit factor too high clips at the configured range.")
                 : (DriftCause.Saturation, Names(clipped), clipped.Message);
         }
 

@@ -164,7 +164,7 @@ public sealed class DriftScorer
         var units = nameof(SensorFindingKind.Units);
         var unitsRaised = state.Sums.TryGetValue(units, out var unitsSum) && unitsSum >= alarms.Threshold(units, budget);
         var raised = statistic >= threshold;
-        var (cause, channels, text) = state.Name(raised, leadingFailedNow, Diagnosis.Name(report.Channels, report.Findings, state.Leading, unitsRaised));
+        var (cause, channels, text) = state.Name(raised, leadingFailedNow, Diagnosis.Name(report.Channels, report.Findings, state.Leading, unitsRaised, SensorAxesOf));
         return new DriftAlarm(raised, statistic, threshold, cause, channels, text);
     }
 
@@ -403,6 +403,20 @@ public sealed class DriftScorer
         }
 
         return [.. axes];
+    }
+
+    /// <summary>The axes of the sensor <paramref name="channel"/> belongs to (the channel alone when it is neither the accelerometer's nor the gyroscope's).</summary>
+    internal IReadOnlyList<string> SensorAxesOf(string channel)
+    {
+        for (var c = 0; c < _channels; c++)
+        {
+            if (_profile.Channels[c].Name == channel)
+            {
+                return _isGyroscope[c] ? SensorAxes(_isGyroscope) : _isAccelerometer[c] ? SensorAxes(_isAccelerometer) : [channel];
+            }
+        }
+
+        return [channel];
     }
 
     /// <summary>Values this many times the configured sensor range are a unit error, not clipping.</summary>

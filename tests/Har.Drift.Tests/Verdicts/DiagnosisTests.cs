@@ -77,6 +77,12 @@ public sealed class DiagnosisTests
         var (cause, channels, text) = Diagnosis.Name([], [clipped], nameof(SensorFindingKind.Saturation), unitsRaised);
         Assert.Equal((expected, "gy"), (cause, Assert.Single(channels)));
         Assert.StartsWith("12 samples of gy", text, StringComparison.Ordinal);
+
+        // A unit is the sensor's: with the sensors known, a proven unit error names all the gyroscope's axes, as the
+        // unit finding itself does; clipping alone stays the clipped channel's.
+        (cause, channels, _) = Diagnosis.Name([], [clipped], nameof(SensorFindingKind.Saturation), unitsRaised, c => c.StartsWith('g') ? Gyro : [c]);
+        Assert.Equal(expected, cause);
+        Assert.Equal(unitsRaised ? Gyro : ["gy"], channels);
     }
 
     [Fact]

@@ -108,6 +108,17 @@ public sealed class DriftScorerTests
     }
 
     [Fact]
+    public void SensorAxesOf_NamesTheAxesOfTheChannelsSensor()
+    {
+        // What the alarm names for clipping on a device whose unit error is proven (Diagnosis.Name's sensorAxes): a unit
+        // is the sensor's, so all its axes, as the unit finding names them.
+        var scorer = new DriftScorer(Shared.Value);
+        Assert.Equal(["gx", "gy", "gz"], scorer.SensorAxesOf("gy"));
+        Assert.Equal(["ax", "ay", "az"], scorer.SensorAxesOf("az"));
+        Assert.Equal(["temperature"], scorer.SensorAxesOf("temperature"));
+    }
+
+    [Fact]
     public void Score_EveryGyroscopeAxisFarBeyondItsRange_IsOneUnitFinding_NamingTheSensor()
     {
         var w = Synthetic.Recording(995, 1000);
