@@ -216,6 +216,7 @@ app.UseMethodsBeforeRouting();
 app.UseRouting();
 app.UseHttpMethodsOnly();
 app.UseHttpMetrics(HostingExtensions.HttpMetricsOptions);
+app.UseErrorStatusForMetrics();
 app.UseCors(HostingExtensions.CorsPolicy);
 app.UseAuthentication();
 app.UseRateLimiter();

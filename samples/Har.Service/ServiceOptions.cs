@@ -242,16 +242,18 @@ public sealed class ServiceOptions
     public double PredictionBodySeconds { get; set; } = 60;
 
     /// <summary>
-    /// Bytes of prediction request bodies one client (an API key, an address) may have arriving at once, read before
-    /// their slots (<see cref="PredictionBodySeconds"/>); a request beyond it gets 429 before its body is read. At least
-    /// <see cref="MaxRequestBodyBytes"/>.
+    /// Bytes of buffer one client's (an API key's, an address's) prediction request bodies may hold at once, read before
+    /// their slots (<see cref="PredictionBodySeconds"/>) and charged as their bytes arrive (a buffer is at most twice what
+    /// arrived); a body that would take the client past it gets 429 (before it is read when its declared length does not
+    /// fit). At least <see cref="MaxRequestBodyBytes"/>.
     /// </summary>
     [Range(1024, 16L * 1024 * 1024 * 1024)]
     public long MaxArrivingBodyBytesPerClient { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
-    /// Bytes of prediction request bodies the service holds arriving at once, from all clients (memory); a request
-    /// beyond it gets 503 with Retry-After before its body is read. At least <see cref="MaxArrivingBodyBytesPerClient"/>.
+    /// Bytes of buffer the prediction request bodies of all clients may hold at once (memory), charged as their bytes
+    /// arrive; a body that would take the service past it gets 503 with Retry-After (before it is read when its declared
+    /// length does not fit). In use: <c>har_service_arriving_body_bytes</c>. At least <see cref="MaxArrivingBodyBytesPerClient"/>.
     /// </summary>
     [Range(1024, 64L * 1024 * 1024 * 1024)]
     public long MaxArrivingBodyBytes { get; set; } = 512L * 1024 * 1024;

@@ -364,6 +364,39 @@ internal static partial class HostingExtensions
     }
 
     /// <summary>
+    /// Gives an exception on its way out the status the exception handler (outside the HTTP metrics) will answer with, so
+    /// <c>http_requests_received_total</c> counts what the client gets. Found from outside: a 413 for a body declared past
+    /// the limit, and Kestrel's 408 for a body below the minimum data rate, were counted as 200 — the metrics read the
+    /// status before the handler wrote it. An exception filter: nothing is caught, the stack is kept.
+    /// </summary>
+    public static WebApplication UseErrorStatusForMetrics(this WebApplication app)
+    {
+        app.Use(static async (ctx, next) =>
+        {
+            try
+            {
+                await next(ctx);
+            }
+            catch (Exception ex) when (SetErrorStatus(ctx, ex))
+            {
+                throw; // never reached: the filter only sets the status
+            }
+        });
+        return app;
+    }
+
+    private static bool SetErrorStatus(HttpContext ctx, Exception error)
+    {
+        if (!ctx.Response.HasStarted)
+        {
+            // As the exception handler answers: a request its client abandoned is 499, anything else as classified.
+            ctx.Response.StatusCode = error is OperationCanceledException && ctx.RequestAborted.IsCancellationRequested ? 499 : Classify(error).Status;
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// The prediction routes' bodies, read in full within their deadline and budgets (<see cref="PredictionBodies"/>),
     /// then their client's slot (<see cref="ServiceOptions.MaxConcurrentPredictionsPerClient"/>). After authorization:
     /// only a request that will be served has its body read.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using Har.Service.Endpoints;
@@ -14,13 +15,22 @@ namespace Har.Service.Security;
 /// A body read inside the slot let a slow sender hold it: 18 chunked appends dribbling 5 KB/s each (just above the
 /// minimum data rate, which lets a 4 MiB body take 17 minutes) kept an address's 2 slots and 16 queued places full, and
 /// with a predictor key every address using that key got 429. Read here, a slow body holds no slot, and it is cut off
-/// at the deadline (408). What moves is memory: the bytes of bodies still arriving, which the budgets bound — a client
-/// over its own budget gets 429, the service over its total 503, both before their bodies are read. The buffer read here
-/// is the one the endpoint parses (<see cref="RequestBodies.ReadAsync"/> takes it), so nothing is copied twice.
+/// at the deadline (408). What moves is memory: the buffers of bodies still arriving, which the budgets bound — a client
+/// over its own budget gets 429, the service over its total 503. A buffer grows with the bytes that arrived (at most
+/// twice them, from 16 KiB) and is charged when it grows, never for a declared length alone: budgets charged for
+/// declared lengths let connections that declared 4 MiB and sent nothing hold a key's budget (every client of the key
+/// got 429) or, from 32 addresses, the service's (everyone got 503), at no bandwidth. A body declared larger than its
+/// client's or the service's budget has left is refused before it is read. Buffers come from a pool of its own that
+/// keeps at most a few of each size (the shared pool kept hundreds of megabytes after a flood). The buffer read here is
+/// the one the endpoint parses (<see cref="RequestBodies.ReadAsync"/> takes it), so nothing is copied twice.
 /// </remarks>
 internal sealed class PredictionBodies : IDisposable
 {
     private const int Kib = 1024;
+
+    private static readonly Prometheus.Gauge Arriving = Prometheus.Metrics.CreateGauge(
+        "har_service_arriving_body_bytes",
+        "Bytes of buffer held by prediction request bodies, read before their prediction slot and charged as their bytes arrive, until their request is answered; at most Har:Service:MaxArrivingBodyBytes.");
 
     private readonly TimeSpan _deadline;
     private readonly PartitionedRateLimiter<HttpContext> _perClientBudget;
@@ -29,6 +39,7 @@ internal sealed class PredictionBodies : IDisposable
     private readonly long _maxBody;
     private readonly long _perClient;
     private readonly long _total;
+    private readonly System.Buffers.ArrayPool<byte> _buffers;
 
     public PredictionBodies(ServiceOptions options, RateLimitClients clients)
     {
@@ -38,11 +49,15 @@ internal sealed class PredictionBodies : IDisposable
         _perClient = options.MaxArrivingBodyBytesPerClient;
         _total = options.MaxArrivingBodyBytes;
 
-        // Permits are KiB of buffer, plus one: a body of exactly the largest size needs one byte more to see its end.
+        // Permits are KiB of buffer.
         _perClientBudget = PartitionedRateLimiter.Create<HttpContext, object>(ctx => RateLimitPartition.GetConcurrencyLimiter(
             clients.PartitionOf(ctx),
-            _ => new ConcurrencyLimiterOptions { PermitLimit = Permits(_perClient) + 1, QueueLimit = 0 }));
-        _totalBudget = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = Permits(_total) + 1, QueueLimit = 0 });
+            _ => new ConcurrencyLimiterOptions { PermitLimit = Permits(_perClient), QueueLimit = 0 }));
+        _totalBudget = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = Permits(_total), QueueLimit = 0 });
+
+        // Up to 8 buffers of each power-of-two size are kept for reuse (about 64 MiB at most with 4 MiB bodies); more are
+        // left to the garbage collector.
+        _buffers = System.Buffers.ArrayPool<byte>.Create((int)Math.Min(Array.MaxLength, Math.Max(_maxBody, 16 * Kib)), 8);
     }
 
     /// <summary>
@@ -79,26 +94,32 @@ internal sealed class PredictionBodies : IDisposable
             return;
         }
 
-        var leases = new List<RateLimitLease>(4);
+        var charge = new Charge();
         PrefetchedBody? body = null;
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-            deadline.CancelAfter(_deadline);
             try
             {
-                body = await ReadAsync(context, leases, deadline.Token);
+                body = await ReadAsync(context, charge);
             }
-            catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+            catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
             {
-                await RefuseAsync(context, StatusCodes.Status408RequestTimeout, "Request body too slow", string.Create(CultureInfo.InvariantCulture,
-                    $"The request body did not arrive in full within {_seconds:0.###} s (Har:Service:PredictionBodySeconds); send it faster, or in smaller requests."), retryAfter: false);
+                // Kestrel's own refusals while the body arrives (larger than MaxRequestBodyBytes without a declared length,
+                // slower than the minimum data rate, malformed chunks): answered here, so the response, its problem body,
+                // the logs and the metrics say what happened (they escaped as an exception and were counted as 200).
+                var detail = ex.StatusCode switch
+                {
+                    StatusCodes.Status413PayloadTooLarge => string.Create(CultureInfo.InvariantCulture, $"The request body is larger than {_maxBody} bytes (Har:Service:MaxRequestBodyBytes); send fewer windows or frames per request."),
+                    StatusCodes.Status408RequestTimeout => "The request body arrived slower than the minimum data rate the server accepts; send it at a steady rate, or in smaller requests.",
+                    _ => ex.Message,
+                };
+                await RefuseAsync(context, ex.StatusCode, Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(ex.StatusCode), detail, retryAfter: false);
                 return;
             }
 
             if (body is null)
             {
-                return; // refused over a budget: the response is written
+                return; // refused (a budget, the deadline, the client gone): the response is written where there is one
             }
 
             // The endpoint parses the buffer itself (RequestBodies.ReadAsync); any other reader gets it as the body.
@@ -109,84 +130,185 @@ internal sealed class PredictionBodies : IDisposable
         finally
         {
             body?.Dispose();
-            foreach (var lease in leases)
-            {
-                lease.Dispose();
-            }
+            charge.Dispose();
         }
     }
 
-    /// <summary>Reads the body into a pooled buffer, taking budget for each size it grows to; null when a budget refused it (answered).</summary>
-    private async Task<PrefetchedBody?> ReadAsync(HttpContext context, List<RateLimitLease> leases, CancellationToken ct)
+    /// <summary>
+    /// Reads the body into a buffer that grows with the bytes that arrived, taking budget for each size it grows to;
+    /// null when it was refused (over a budget, past the deadline: answered) or the client went away.
+    /// </summary>
+    private async Task<PrefetchedBody?> ReadAsync(HttpContext context, Charge charge)
     {
         var request = context.Request;
-        var largest = (int)Math.Min(int.MaxValue - 1, _maxBody + 1);
-        var length = request.ContentLength is > 0 ? (int)Math.Min(request.ContentLength.Value + 1, largest) : Math.Min(16 * Kib, largest);
-        var held = 0;
+        if (request.ContentLength is { } declared && declared > 0 && !await FitsAsync(context, declared))
+        {
+            return null;
+        }
+
+        // The deadline cancels the pending read (not through a token: a read cancelled by its token leaves Kestrel's body
+        // reader "in progress", and its draining of the rest then failed with an Error in the log at every 408).
+        var reader = request.BodyReader;
+        using var deadline = new CancellationTokenSource(_deadline);
+        using var onDeadline = deadline.Token.Register(static r => ((System.IO.Pipelines.PipeReader)r!).CancelPendingRead(), reader);
         byte[]? buffer = null;
         var used = 0;
+        var capacity = 0L; // what the budgets are charged for (the pool may hand out a larger array)
         try
         {
             while (true)
             {
-                if (buffer is null || used == buffer.Length)
+                System.IO.Pipelines.ReadResult result;
+                try
                 {
-                    var size = buffer is null ? length : (int)Math.Min((long)buffer.Length * 2, largest);
-                    var permits = Permits(size) - held;
-                    if (permits > 0)
-                    {
-                        var lease = _perClientBudget.AttemptAcquire(context, permits);
-                        if (!lease.IsAcquired)
-                        {
-                            lease.Dispose();
-                            await RefuseAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", string.Create(CultureInfo.InvariantCulture,
-                                $"This client already has up to {_perClient} bytes of request bodies arriving (Har:Service:MaxArrivingBodyBytesPerClient); retry after the number of seconds in Retry-After."), retryAfter: true);
-                            return null;
-                        }
-
-                        leases.Add(lease);
-                        lease = _totalBudget.AttemptAcquire(permits);
-                        if (!lease.IsAcquired)
-                        {
-                            lease.Dispose();
-                            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "Service Unavailable", string.Create(CultureInfo.InvariantCulture,
-                                $"The service is receiving up to {_total} bytes of request bodies at once (Har:Service:MaxArrivingBodyBytes); retry after the number of seconds in Retry-After."), retryAfter: true);
-                            return null;
-                        }
-
-                        leases.Add(lease);
-                        held += permits;
-                    }
-
-                    var grown = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
-                    if (buffer is not null)
-                    {
-                        buffer.AsSpan(0, used).CopyTo(grown);
-                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                    }
-
-                    buffer = grown;
+                    result = await reader.ReadAsync(context.RequestAborted);
+                }
+                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+                {
+                    return null; // the client went away: nobody to answer
                 }
 
-                var read = await request.Body.ReadAsync(buffer.AsMemory(used), ct);
-                if (read == 0)
+                var data = result.Buffer;
+                if (result.IsCanceled)
                 {
-                    var done = new PrefetchedBody(buffer, used);
+                    reader.AdvanceTo(data.Start);
+                    await RefuseAsync(context, StatusCodes.Status408RequestTimeout, "Request body too slow", string.Create(CultureInfo.InvariantCulture,
+                        $"The request body did not arrive in full within {_seconds:0.###} s (Har:Service:PredictionBodySeconds); send it faster, or in smaller requests."), retryAfter: false);
+                    return null;
+                }
+
+                if (!data.IsEmpty)
+                {
+                    var needed = used + data.Length;
+                    if (buffer is null || needed > capacity)
+                    {
+                        // Kestrel refuses a body past MaxRequestBodySize (the same limit) as it reads: this is only a guard.
+                        if (needed > _maxBody)
+                        {
+                            throw new BadHttpRequestException("The request body is too large.", StatusCodes.Status413PayloadTooLarge);
+                        }
+
+                        var size = Math.Max(needed, buffer is null ? 16 * Kib : 2 * capacity);
+                        size = Math.Max(needed, Math.Min(size, Math.Min(request.ContentLength ?? _maxBody, Math.Min(_maxBody, Array.MaxLength))));
+                        var permits = Permits(size) - charge.Permits;
+                        if (permits > 0 && !await ChargeAsync(context, charge, permits))
+                        {
+                            reader.AdvanceTo(data.Start);
+                            return null;
+                        }
+
+                        capacity = size;
+                        if (buffer is null || size > buffer.Length)
+                        {
+                            var grown = _buffers.Rent((int)size);
+                            if (buffer is not null)
+                            {
+                                buffer.AsSpan(0, used).CopyTo(grown);
+                                _buffers.Return(buffer);
+                            }
+
+                            buffer = grown;
+                        }
+                    }
+
+                    data.CopyTo(buffer.AsSpan(used));
+                    used = (int)needed;
+                }
+
+                reader.AdvanceTo(data.End);
+                if (result.IsCompleted)
+                {
+                    var done = buffer is null ? new PrefetchedBody([], 0, null) : new PrefetchedBody(buffer, used, _buffers);
                     buffer = null;
                     return done;
                 }
-
-                used += read;
             }
         }
         finally
         {
             if (buffer is not null)
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                _buffers.Return(buffer);
             }
         }
     }
+
+    /// <summary>A declared length its client's or the service's remaining budget cannot take is refused before any of it is read.</summary>
+    private async Task<bool> FitsAsync(HttpContext context, long declared)
+    {
+        var permits = Permits(declared);
+        if (_perClientBudget.GetStatistics(context) is { } client && client.CurrentAvailablePermits < permits)
+        {
+            await RefuseClientAsync(context);
+            return false;
+        }
+
+        if (_totalBudget.GetStatistics() is { } total && total.CurrentAvailablePermits < permits)
+        {
+            await RefuseTotalAsync(context);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Takes <paramref name="permits"/> KiB from the client's and the service's budgets; false (answered) when either is spent.</summary>
+    private async Task<bool> ChargeAsync(HttpContext context, Charge charge, int permits)
+    {
+        var client = _perClientBudget.AttemptAcquire(context, permits);
+        if (!client.IsAcquired)
+        {
+            client.Dispose();
+            await RefuseClientAsync(context);
+            return false;
+        }
+
+        var total = _totalBudget.AttemptAcquire(permits);
+        if (!total.IsAcquired)
+        {
+            client.Dispose();
+            total.Dispose();
+            await RefuseTotalAsync(context);
+            return false;
+        }
+
+        charge.Add(client, total, permits);
+        return true;
+    }
+
+    /// <summary>The budget one body holds: its leases, released (and the gauge lowered) when the request is done.</summary>
+    private sealed class Charge : IDisposable
+    {
+        private readonly List<RateLimitLease> _leases = new(4);
+
+        public int Permits { get; private set; }
+
+        public void Add(RateLimitLease client, RateLimitLease total, int permits)
+        {
+            _leases.Add(client);
+            _leases.Add(total);
+            Permits += permits;
+            Arriving.Inc(permits * (double)Kib);
+        }
+
+        public void Dispose()
+        {
+            foreach (var lease in _leases)
+            {
+                lease.Dispose();
+            }
+
+            _leases.Clear();
+            Arriving.Dec(Permits * (double)Kib);
+            Permits = 0;
+        }
+    }
+
+    private Task RefuseClientAsync(HttpContext context) => RefuseAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", string.Create(CultureInfo.InvariantCulture,
+        $"This client already has up to {_perClient} bytes of request bodies arriving (Har:Service:MaxArrivingBodyBytesPerClient); retry after the number of seconds in Retry-After."), retryAfter: true);
+
+    private Task RefuseTotalAsync(HttpContext context) => RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "Service Unavailable", string.Create(CultureInfo.InvariantCulture,
+        $"The service is receiving up to {_total} bytes of request bodies at once (Har:Service:MaxArrivingBodyBytes); retry after the number of seconds in Retry-After."), retryAfter: true);
 
     private static async Task RefuseAsync(HttpContext context, int status, string title, string detail, bool retryAfter)
     {
@@ -213,7 +335,7 @@ internal sealed class PredictionBodies : IDisposable
 /// A prediction request's body, read before its slot (<see cref="PredictionBodies"/>), in a pooled buffer the
 /// middleware returns when the request is done; the endpoint reads it in place.
 /// </summary>
-internal sealed class PrefetchedBody(byte[] array, int length) : IDisposable
+internal sealed class PrefetchedBody(byte[] array, int length, System.Buffers.ArrayPool<byte>? pool) : IDisposable
 {
     private int _returned;
 
@@ -223,9 +345,9 @@ internal sealed class PrefetchedBody(byte[] array, int length) : IDisposable
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _returned, 1) == 0)
+        if (pool is not null && Interlocked.Exchange(ref _returned, 1) == 0)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(Array);
+            pool.Return(Array);
         }
     }
 }
