@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "At most {Capacity} connections at once, not Har:Service:MaxConnections {Configured}: the process may open {OpenFileLimit} files and keeps {Reserved} for its own (raise the open-file limit, ulimit -n, to admit more)")]
     public static partial void ConnectionCapacityLowered(ILogger logger, int capacity, int configured, long openFileLimit, long reserved);
 
+    [LoggerMessage(12, LogLevel.Information, "Released memory after a flood of prediction request bodies ({PeakMiB} MiB of buffers at once, Har:Service:MaxArrivingBodyBytes): managed heap {BeforeMiB} MiB -> {AfterMiB} MiB")]
+    public static partial void MemoryReleasedAfterBodies(ILogger logger, long peakMiB, long beforeMiB, long afterMiB);
+
     [LoggerMessage(50, LogLevel.Critical, "The rollout controller failed and the service stops with exit code 1 (a supervisor restarts it; the cause must be fixed first)")]
     public static partial void ControllerFailed(ILogger logger, Exception exception);
 

@@ -21,7 +21,8 @@ namespace Har.Service.Security;
 /// declared lengths let connections that declared 4 MiB and sent nothing hold a key's budget (every client of the key
 /// got 429) or, from 32 addresses, the service's (everyone got 503), at no bandwidth. A body declared larger than its
 /// client's or the service's budget has left is refused before it is read. Buffers come from a pool of its own that
-/// keeps at most a few of each size (the shared pool kept hundreds of megabytes after a flood). The buffer read here is
+/// keeps at most a few of each size (the shared pool kept hundreds of megabytes after a flood); once a flood of bodies is
+/// over (<see cref="FloodEnded"/>), <see cref="Infrastructure.StreamMaintenance"/> drops them and gives the memory back. The buffer read here is
 /// the one the endpoint parses (<see cref="RequestBodies.ReadAsync"/> takes it), so nothing is copied twice.
 /// </remarks>
 internal sealed class PredictionBodies : IDisposable
@@ -39,7 +40,9 @@ internal sealed class PredictionBodies : IDisposable
     private readonly long _maxBody;
     private readonly long _perClient;
     private readonly long _total;
-    private readonly System.Buffers.ArrayPool<byte> _buffers;
+    private readonly long _maxBuffer;
+    private System.Buffers.ArrayPool<byte> _buffers;
+    private long _peakKib;
 
     public PredictionBodies(ServiceOptions options, RateLimitClients clients)
     {
@@ -57,7 +60,39 @@ internal sealed class PredictionBodies : IDisposable
 
         // Up to 8 buffers of each power-of-two size are kept for reuse (about 64 MiB at most with 4 MiB bodies); more are
         // left to the garbage collector.
-        _buffers = System.Buffers.ArrayPool<byte>.Create((int)Math.Min(Array.MaxLength, Math.Max(_maxBody, 16 * Kib)), 8);
+        _maxBuffer = Math.Min(Array.MaxLength, Math.Max(_maxBody, 16 * Kib));
+        _buffers = System.Buffers.ArrayPool<byte>.Create((int)_maxBuffer, 8);
+    }
+
+    /// <summary>Bytes of buffer the bodies arriving now hold (what <c>har_service_arriving_body_bytes</c> shows).</summary>
+    public long InUseBytes => (Permits(_total) - (_totalBudget.GetStatistics()?.CurrentAvailablePermits ?? Permits(_total))) * (long)Kib;
+
+    /// <summary>The most bytes of buffer arriving bodies held at once since the last <see cref="ReleaseMemory"/>.</summary>
+    public long PeakBytesSinceRelease => Volatile.Read(ref _peakKib) * Kib;
+
+    /// <summary>
+    /// Whether the bodies that arrived at once since the last release held at least an eighth of
+    /// <see cref="ServiceOptions.MaxArrivingBodyBytes"/> (64 MiB by default) and hold at most a quarter of that peak now:
+    /// a flood of bodies is over, and its buffers are garbage the collector of an idle process would keep.
+    /// </summary>
+    public bool FloodEnded
+    {
+        get
+        {
+            var peak = PeakBytesSinceRelease;
+            return peak > 0 && peak >= _total / 8 && InUseBytes <= peak / 4;
+        }
+    }
+
+    /// <summary>
+    /// Drops the buffers kept for reuse (up to 8 of each size: about 64 MiB with 4 MiB bodies) and starts the peak again
+    /// from what is in use; called before the compacting collection that gives a flood's memory back. Bodies still
+    /// arriving return their buffers to the pool they came from.
+    /// </summary>
+    public void ReleaseMemory()
+    {
+        Volatile.Write(ref _buffers, System.Buffers.ArrayPool<byte>.Create((int)_maxBuffer, 8));
+        Volatile.Write(ref _peakKib, InUseBytes / Kib);
     }
 
     /// <summary>
@@ -149,6 +184,7 @@ internal sealed class PredictionBodies : IDisposable
         // The deadline cancels the pending read (not through a token: a read cancelled by its token leaves Kestrel's body
         // reader "in progress", and its draining of the rest then failed with an Error in the log at every 408).
         var reader = request.BodyReader;
+        var pool = Volatile.Read(ref _buffers);
         using var deadline = new CancellationTokenSource(_deadline);
         using var onDeadline = deadline.Token.Register(static r => ((System.IO.Pipelines.PipeReader)r!).CancelPendingRead(), reader);
         byte[]? buffer = null;
@@ -200,11 +236,11 @@ internal sealed class PredictionBodies : IDisposable
                         capacity = size;
                         if (buffer is null || size > buffer.Length)
                         {
-                            var grown = _buffers.Rent((int)size);
+                            var grown = pool.Rent((int)size);
                             if (buffer is not null)
                             {
                                 buffer.AsSpan(0, used).CopyTo(grown);
-                                _buffers.Return(buffer);
+                                pool.Return(buffer);
                             }
 
                             buffer = grown;
@@ -218,7 +254,7 @@ internal sealed class PredictionBodies : IDisposable
                 reader.AdvanceTo(data.End);
                 if (result.IsCompleted)
                 {
-                    var done = buffer is null ? new PrefetchedBody([], 0, null) : new PrefetchedBody(buffer, used, _buffers);
+                    var done = buffer is null ? new PrefetchedBody([], 0, null) : new PrefetchedBody(buffer, used, pool);
                     buffer = null;
                     return done;
                 }
@@ -228,7 +264,7 @@ internal sealed class PredictionBodies : IDisposable
         {
             if (buffer is not null)
             {
-                _buffers.Return(buffer);
+                pool.Return(buffer);
             }
         }
     }
@@ -273,6 +309,15 @@ internal sealed class PredictionBodies : IDisposable
         }
 
         charge.Add(client, total, permits);
+        var inUse = InUseBytes / Kib;
+        for (var peak = Volatile.Read(ref _peakKib); inUse > peak; peak = Volatile.Read(ref _peakKib))
+        {
+            if (Interlocked.CompareExchange(ref _peakKib, inUse, peak) == peak)
+            {
+                break;
+            }
+        }
+
         return true;
     }
 

@@ -131,7 +131,7 @@ public sealed partial class StreamMemoryTests
         (await ServiceQueries.MetricAsync(client, "har_service_streams", Ct)).Values.Single();
 
     /// <summary>The median of RSS samples over 3 s (a few allocations of the scrape itself should not make the baseline).</summary>
-    private static async Task<long> SteadyRssAsync(int pid)
+    internal static async Task<long> SteadyRssAsync(int pid)
     {
         var samples = new List<long>();
         for (var i = 0; i < 7; i++)
@@ -145,7 +145,7 @@ public sealed partial class StreamMemoryTests
     }
 
     /// <summary>Resident set size in bytes (VmRSS of /proc/pid/status).</summary>
-    private static long Rss(int pid)
+    internal static long Rss(int pid)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
