@@ -12,6 +12,9 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
                          <!-- illustrative --> is only shown and is skipped here. The project references the
                          package itself plus every package the README tells the reader to add
                          (`dotnet add package <Id> [--version <v>]`).
+  install:<package>      the `dotnet add package` lines of the README's Install section, run as written (the text after
+                         a # dropped) in a fresh console project with no package: a line that fails as written (a
+                         prerelease added without --prerelease) fails here, as it would for a new user.
   alone:<package>        a console app referencing only that package compiles and runs `new ServiceCollection()`
                          and the package's AddHar* (Action<options> overload) with only
                          `using Microsoft.Extensions.DependencyInjection;`, and its package graph holds no
@@ -109,6 +112,19 @@ def csharp_blocks(readme):
     return blocks
 
 
+def install_commands(readme):
+    """The `dotnet add package …` lines inside the README's fenced blocks, as written (a trailing # comment dropped)."""
+    commands, fenced = [], False
+    for line in open(readme, encoding="utf-8").read().split("\n"):
+        if re.match(r"^\s*(`{3,}|~{3,})", line):
+            fenced = not fenced
+            continue
+        command = line.split("#", 1)[0].strip()
+        if fenced and command.startswith("dotnet add package "):
+            commands.append(command)
+    return commands
+
+
 def readme_packages(readme):
     """Packages the README tells the reader to add: `dotnet add package <Id> [--version <v>]`."""
     text = open(readme, encoding="utf-8").read()
@@ -200,6 +216,25 @@ def main():
     for p in PACKAGES:
         shutil.rmtree(os.path.join(cache, p.lower()), ignore_errors=True)
     env = dict(os.environ, NUGET_PACKAGES=cache, DOTNET_CLI_TELEMETRY_OPTOUT="1", DOTNET_NOLOGO="1")
+
+    # 0. The Install commands, as a new user types them.
+    for p in [p for p in PACKAGES if wanted(f"install:{p}")]:
+        readme = os.path.join(ROOT, "src", p, "README.md")
+        commands = install_commands(readme)
+        if not any(c.split()[3] == p for c in commands):
+            record(f"install:{p}", False, f"src/{p}/README.md has no `dotnet add package {p}` line in a code block")
+            continue
+        d = os.path.join(work, "install", p.replace(".", ""))
+        write(os.path.join(d, p.replace(".", "") + ".csproj"), project({}))
+        failed = None
+        for c in commands:
+            t = time.monotonic()
+            rc, out = sh(c.split(), d, BUILD_TIMEOUT, env)
+            print(f"     {c}: exit {rc}, {time.monotonic() - t:.0f} s", flush=True)
+            if rc != 0:
+                failed = f"`{c}` failed: " + " | ".join(l.strip() for l in out.strip().splitlines() if "error" in l.lower())[:600]
+                break
+        record(f"install:{p}", failed is None, failed or "")
 
     projects = []   # (test name, project dir, assembly name, kind, extra)
     # 1. README blocks.

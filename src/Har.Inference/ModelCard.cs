@@ -126,15 +126,12 @@ public sealed class ModelCard
     /// </summary>
     /// <param name="modelPath">The path of the <c>.onnx</c> file.</param>
     /// <returns>The validated card.</returns>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or the path is a folder.</exception>
     /// <exception cref="ModelCardException">The file is not a loadable ONNX model, or its card is missing, malformed or disagrees with the graph.</exception>
     public static ModelCard Load(string modelPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelPath);
-        if (!File.Exists(modelPath))
-        {
-            throw new FileNotFoundException($"Model file '{modelPath}' does not exist.", modelPath);
-        }
+        ModelFile.EnsureExists(modelPath);
 
         InferenceSession session;
         try

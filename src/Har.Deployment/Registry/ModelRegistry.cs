@@ -42,9 +42,15 @@ public sealed partial class ModelRegistry
     /// <param name="root">The registry directory.</param>
     /// <param name="auditLog">The audit log that anchors the registry (registrations, refusals and, through a <see cref="RolloutController"/> on this registry, every rollout decision); <see langword="null"/> for none, and then a version is checked against its own deployment record only.</param>
     /// <param name="timeProvider">The clock for registration timestamps and scheduled verification; <see cref="TimeProvider.System"/> by default.</param>
+    /// <exception cref="ArgumentException"><paramref name="root"/> is empty, or is a file.</exception>
     public ModelRegistry(string root, AuditLog? auditLog = null, TimeProvider? timeProvider = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        if (File.Exists(root))
+        {
+            throw new ArgumentException($"The registry root '{root}' is a file; expected a folder (created if missing), such as an empty 'registry' folder beside the audit log's.", nameof(root));
+        }
+
         Audit = auditLog is null ? null : new AuditLogSink(auditLog);
         Anchors = auditLog is null ? null : new RegistryAnchors(auditLog);
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));

@@ -178,16 +178,13 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <param name="loggerFactory">Where log messages go, or <see langword="null"/>.</param>
     /// <param name="timeProvider">The clock for latencies and batching waits, or <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     /// <returns>The ready model; dispose it to release the session and buffers.</returns>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or the path is a folder.</exception>
     /// <exception cref="ModelCardException">The file is not a loadable ONNX model, or its card is missing, malformed or disagrees with the graph.</exception>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     public static HarModel Load(string modelPath, HarModelOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelPath);
-        if (!File.Exists(modelPath))
-        {
-            throw new FileNotFoundException($"Model file '{modelPath}' does not exist.", modelPath);
-        }
+        ModelFile.EnsureExists(modelPath);
 
         options ??= new HarModelOptions();
         ValidateOptions(options);

@@ -58,7 +58,7 @@ public readonly struct Prediction
     /// <value>At least 1 for every scored window; 0 for a prediction made by hand.</value>
     public int BatchSize { get; internal init; }
 
-    /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93% (entropy 0.21, model 1.0.0)</c>.</summary>
+    /// <summary>Returns the label, confidence, entropy and model, e.g. <c>WALKING 93 % (entropy 0.21, model 1.0.0)</c> (invariant culture; <c>, uncertain</c> after the entropy when <see cref="IsUncertain"/>).</summary>
     /// <returns>A one-line summary.</returns>
     public override string ToString() =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Label} {Confidence:P0} (entropy {Entropy:0.00}{(IsUncertain ? ", uncertain" : string.Empty)}, model {ModelVersion})");

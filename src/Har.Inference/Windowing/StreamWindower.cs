@@ -82,10 +82,11 @@ public sealed class StreamWindower : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         _options = options ?? new StreamWindowerOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxStreams, 1, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxWindowsPerAppend, 1, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.IdleTimeout, TimeSpan.Zero, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MinimumIdleForEviction, TimeSpan.Zero, nameof(options));
+        if (new Models.StreamWindowerOptionsValidator().Validate(null, _options) is { Failed: true } invalid)
+        {
+            // The same rules as the options' data annotations (and AddHarInference's validation), naming the option.
+            throw new ArgumentOutOfRangeException(nameof(options), $"Invalid StreamWindowerOptions: {invalid.FailureMessage}");
+        }
         _time = timeProvider ?? TimeProvider.System;
 
         // Idle eviction needs seconds, not nanoseconds. With the system clock, appends stamp the stream with the

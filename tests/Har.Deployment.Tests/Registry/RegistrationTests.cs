@@ -13,6 +13,26 @@ public sealed class RegistrationTests : IDisposable
     public void Dispose() => _env.Dispose();
 
     [Fact]
+    public void ARegistryRootThatIsAFile_IsRefused_SayingItIsAFile()
+    {
+        // Found by a new user: "The file '…' already exists." (an IOException from creating the folder) did not say that
+        // the root must be a folder.
+        var file = Path.Combine(Path.GetTempPath(), $"har-registry-file-{Guid.NewGuid():N}");
+        File.WriteAllText(file, "not a folder");
+        try
+        {
+            var ex = Assert.Throws<ArgumentException>(() => new ModelRegistry(file));
+            Assert.Equal("root", ex.ParamName);
+            Assert.Contains("is a file; expected a folder", ex.Message, StringComparison.Ordinal);
+            Assert.Equal("not a folder", File.ReadAllText(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Register_CardWith10000MetadataKeys_RefusedWithTheLimitAndNothingWritten()
     {
         var bytes = File.ReadAllBytes(TestRegistry.ChampionFile);

@@ -45,6 +45,33 @@ public sealed class HarModelLoadTests
         Assert.Contains("does not exist", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Load_RelativePath_ThatIsMissing_SaysWhereItLooked()
+    {
+        // Found by a new user running the README's examples outside a clone: "Model file 'models/…' does not exist."
+        // did not say that the path is read from the working directory, nor which folder that was.
+        var relative = Path.Combine("no-such-folder", "har-model.onnx");
+        var ex = Assert.Throws<FileNotFoundException>(() => HarModel.Load(relative));
+        Assert.Contains(Path.GetFullPath(relative), ex.Message, StringComparison.Ordinal);
+        Assert.Contains("working directory", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(relative, ex.FileName);
+    }
+
+    [Fact]
+    public void Load_AFolder_SaysItIsAFolder_NotThatItDoesNotExist()
+    {
+        var folder = Path.GetDirectoryName(Fixture.Model("nope.onnx"))!;
+        Assert.True(Directory.Exists(folder));
+        var model = Assert.Throws<FileNotFoundException>(() => HarModel.Load(folder));
+        var card = Assert.Throws<FileNotFoundException>(() => ModelCard.Load(folder));
+        foreach (var ex in new[] { model, card })
+        {
+            Assert.Contains("is a folder", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("expected an .onnx file", ex.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("does not exist", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData(nameof(HarModelOptions.MaxBatchSize), 0)]
     [InlineData(nameof(HarModelOptions.Workers), 0)]

@@ -7,6 +7,27 @@ namespace Har.Inference.Tests.Windowing;
 /// <summary>Issue 17 points 5 and 6 on the windower: stream cap, timer sweep, idle memory, all-or-nothing appends, window limit.</summary>
 public sealed class StreamWindowerLimitsTests
 {
+    [Theory]
+    [InlineData(nameof(StreamWindowerOptions.MaxStreams), 0)]
+    [InlineData(nameof(StreamWindowerOptions.MaxWindowsPerAppend), -1)]
+    public void InvalidOptions_NameTheOptionAndItsRange(string property, int value)
+    {
+        // Found by a new user: the message was "options ('0') must be greater than or equal to '1'", naming no option.
+        var options = new StreamWindowerOptions();
+        typeof(StreamWindowerOptions).GetProperty(property)!.SetValue(options, value);
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new StreamWindower(200, 100, 6, options));
+        Assert.Equal("options", ex.ParamName);
+        Assert.Contains($"{property}:", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("between 1 and", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnIdleTimeoutOfZero_IsRefused_NamingTheOption()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new StreamWindower(200, 100, 6, new StreamWindowerOptions { IdleTimeout = TimeSpan.Zero }));
+        Assert.Contains("IdleTimeout:", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Append_AtTheStreamLimit_EvictsTheLeastRecentlyUsedIdleStreamOrThrowsTyped()
     {
