@@ -8,8 +8,9 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
   readme:<package>#<n>   every ```csharp block of src/<package>/README.md (and of the repository's README.md,
                          against all four packages) compiles and runs as a top-level
                          program (one block = one Program.cs) in a working directory holding the committed models
-                         under models/. A block whose fence is preceded, on the line right before it, by
-                         <!-- illustrative --> is only shown and is skipped here. The project references the
+                         under models/. A block whose fence's info string says illustrative (```csharp illustrative)
+                         is only shown and is skipped here (not an HTML comment before the fence: nuget.org shows
+                         a README's HTML as text). The project references the
                          package itself plus every package the README tells the reader to add
                          (`dotnet add package <Id> [--version <v>]`).
   install:<package>      the `dotnet add package` lines of the README's Install section, run as written (the text after
@@ -96,7 +97,7 @@ def csharp_blocks(readme):
     lines = open(readme, encoding="utf-8").read().split("\n")
     blocks, i = [], 0
     while i < len(lines):
-        m = re.match(r"^(\s*)(`{3,}|~{3,})\s*([\w#+-]*)", lines[i])
+        m = re.match(r"^(\s*)(`{3,}|~{3,})\s*([\w#+-]*)(.*)$", lines[i])
         if not m:
             i += 1
             continue
@@ -105,7 +106,7 @@ def csharp_blocks(readme):
         while j < len(lines) and not re.match(r"^\s*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$", lines[j]):
             j += 1
         if lang in ("csharp", "cs", "c#"):
-            illustrative = start > 0 and lines[start - 1].strip() == "<!-- illustrative -->"
+            illustrative = "illustrative" in m.group(4).split()
             code = "\n".join(l[len(indent):] if l.startswith(indent) else l for l in lines[start + 1:j])
             blocks.append((start + 1, code + "\n", illustrative))
         i = j + 1
@@ -260,7 +261,7 @@ def main():
             if not wanted(name):
                 continue
             if illustrative:
-                print(f"SKIP {name} (README line {line}: marked <!-- illustrative -->)")
+                print(f"SKIP {name} (README line {line}: marked ```csharp illustrative)")
                 continue
             asm = f"{p.replace('.', '').replace('READMEmd', 'Root')}Readme{n}"
             d = os.path.join(work, "readme", asm)
