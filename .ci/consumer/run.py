@@ -9,8 +9,8 @@ package cache, builds them in one MSBuild run, then runs them. Checks, one test 
                          against all four packages) compiles and runs as a top-level
                          program (one block = one Program.cs) in a working directory holding the committed models
                          under models/. A block whose fence's info string says illustrative (```csharp illustrative)
-                         is only shown and is skipped here (not an HTML comment before the fence: nuget.org shows
-                         a README's HTML as text). The project references the
+                         is only shown and is skipped here (not an HTML comment before the fence: nuget.org's
+                         README support lists no inline HTML, so it may show as text). The project references the
                          package itself plus every package the README tells the reader to add
                          (`dotnet add package <Id> [--version <v>]`).
   install:<package>      the `dotnet add package` lines of the README's Install section, run as written (the text after
