@@ -481,25 +481,17 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Why <see cref="AuditLogOptions.Directory"/> cannot hold the log, checked before anything is created or written in it:
-    /// it is a file (or lies under one), or a folder that holds other files and no audit log (no <see cref="MetaFile"/>).
+    /// it is a file, or a folder that holds other files and no audit log (no <see cref="MetaFile"/>).
     /// <see langword="null"/> for a folder holding only what a log writes (a first open interrupted midway, a lock file
     /// left by a crash), which opens as before.
     /// </summary>
     private static string? FolderProblem(string directory)
     {
-        for (var path = directory; !string.IsNullOrEmpty(path); path = Path.GetDirectoryName(path))
+        // Only the folder itself: a file where a parent folder should be stays an unavailable folder, fixed outside the
+        // process (a mount, a volume) while the log probes it again.
+        if (File.Exists(directory))
         {
-            if (File.Exists(path))
-            {
-                return path == directory
-                    ? $"AuditLogOptions.Directory '{directory}' is a file, not a folder; expected a folder for the log (a new or empty one, or the folder of an existing log)."
-                    : $"AuditLogOptions.Directory '{directory}' lies under '{path}', which is a file, not a folder; expected a folder for the log (a new or empty one, or the folder of an existing log).";
-            }
-
-            if (System.IO.Directory.Exists(path))
-            {
-                break;
-            }
+            return $"AuditLogOptions.Directory '{directory}' is a file, not a folder; expected a folder for the log (a new or empty one, or the folder of an existing log).";
         }
 
         if (!System.IO.Directory.Exists(directory) || File.Exists(Path.Combine(directory, MetaFile)))
