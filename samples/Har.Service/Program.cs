@@ -78,10 +78,11 @@ var signingKeyGenerated = false;
 var signingKey = listRoutes ? Path.Combine(dataDirectory, "keys", "audit.key") : Bootstrap.EnsureSigningKey(dataDirectory, out signingKeyGenerated);
 builder.Services.AddHarAudit(o =>
 {
-    o.Directory = options.AuditDirectory ?? Path.Combine(dataDirectory, "audit");
+    // One or the other (the library refuses both): set, the fleet's log in PostgreSQL (ConnectionStrings__Har); else the folder.
+    o.ConnectionString = builder.Configuration.GetConnectionString("Har");
+    o.Directory = string.IsNullOrWhiteSpace(o.ConnectionString) ? options.AuditDirectory ?? Path.Combine(dataDirectory, "audit") : string.Empty;
     o.Origin = Bootstrap.Origin;
     o.SigningKeyPath = signingKey;
-    o.ConnectionString = builder.Configuration.GetConnectionString("Har"); // set: the fleet's log in PostgreSQL (ConnectionStrings__Har)
 }).AddCheckpointSigning(); // a signed checkpoint every minute the log grew, and at shutdown
 
 // Registry, serving pipeline (windowing, routing, batching, observers: metrics, rollout analysis, drift) and

@@ -72,7 +72,7 @@ public sealed partial class AuditLog
         {
             if (previous.TreeSize > size)
             {
-                throw new InvalidDataException($"The previous checkpoint commits to {previous.TreeSize} entries but the log holds {size}: entries were lost. Run verify.");
+                throw new InvalidDataException($"The previous checkpoint commits to {Messages.Entries(previous.TreeSize)} but the log holds {size}: entries were lost. Run verify.");
             }
 
             if (!MerkleProofBuilder.RootHash(_nodes, previous.TreeSize).AsSpan().SequenceEqual(previous.RootHash.Span))

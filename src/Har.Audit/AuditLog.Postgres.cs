@@ -67,6 +67,7 @@ public sealed partial class AuditLog
     /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
     public long ExportTo(string directory, long? treeSize = null)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         if (treeSize is { } size)
         {
             CheckSize(size, nameof(treeSize));
@@ -188,11 +189,22 @@ public sealed partial class AuditLog
     /// <summary>The message when neither storage is configured.</summary>
     internal const string StorageRequired = "AuditLogOptions.Directory is required: the folder that holds (or will hold) the log (or set AuditLogOptions.ConnectionString to keep the log in PostgreSQL).";
 
+    /// <summary>The message when both storages are configured, or null (the connection string is not repeated: it may hold a password).</summary>
+    internal static string? StorageConflict(AuditLogOptions options) =>
+        !string.IsNullOrWhiteSpace(options.Directory) && !string.IsNullOrWhiteSpace(options.ConnectionString)
+            ? $"AuditLogOptions.Directory ('{options.Directory}') and AuditLogOptions.ConnectionString are both set; the log lives in one place: set Directory for a file log owned by one process, or ConnectionString for a log in PostgreSQL shared by a fleet, not both."
+            : null;
+
     private static void CheckStorage(AuditLogOptions options)
     {
         if (string.IsNullOrWhiteSpace(options.Directory) && string.IsNullOrWhiteSpace(options.ConnectionString))
         {
             throw new ArgumentException($"Invalid audit log options: {StorageRequired}", nameof(options));
+        }
+
+        if (StorageConflict(options) is { } conflict)
+        {
+            throw new ArgumentException($"Invalid audit log options: {conflict}", nameof(options));
         }
     }
 

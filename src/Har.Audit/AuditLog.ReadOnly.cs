@@ -126,16 +126,16 @@ public sealed partial class AuditLog
         if (reason is not null)
         {
             var (validAfter, firstValidAfter) = LogEnvelope.CountValidFrames(_segment, offset + 1, segmentLength);
-            stop = string.Create(CultureInfo.InvariantCulture, $"the audit log at '{Directory}' is readable up to entry {_size}: at segment offset {offset} ({segmentLength - offset} bytes not read) {reason}")
+            stop = string.Create(CultureInfo.InvariantCulture, $"the audit log at '{Directory}' is readable up to entry {_size}: at segment offset {offset} ({Messages.Bytes(segmentLength - offset)} not read) {reason}")
                 + (validAfter > 0
-                    ? string.Create(CultureInfo.InvariantCulture, $"; {validAfter} valid frames follow it (the first at offset {firstValidAfter}), so an entry is damaged")
+                    ? string.Create(CultureInfo.InvariantCulture, $"; {Messages.Count(validAfter, "valid frame follows", "valid frames follow")} it (the first at offset {firstValidAfter}), so an entry is damaged")
                     : "; nothing valid follows it (a torn or unfinished last write)");
         }
 
         if (_size < anchored)
         {
             stop = (stop ?? string.Create(CultureInfo.InvariantCulture, $"the audit log at '{Directory}' is readable up to entry {_size}, the end of its segment"))
-                + string.Create(CultureInfo.InvariantCulture, $"; its latest signed checkpoint or recovery seal covers {anchored} entries, so entries {_size}..{anchored - 1} are missing or damaged");
+                + string.Create(CultureInfo.InvariantCulture, $"; its latest signed checkpoint or recovery seal covers {Messages.Entries(anchored)}, so {Messages.Range(_size, anchored)} missing or damaged");
         }
 
         return new AuditRecoveryReport

@@ -128,7 +128,7 @@ public sealed partial class AuditLog
         CheckSize(size, nameof(treeSize));
         if (index < 0 || index >= size)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {size}) for a tree of {size} entries.");
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {size}) for a tree of {Messages.Entries(size)}.");
         }
 
         var leaf = new byte[32];
@@ -182,7 +182,7 @@ public sealed partial class AuditLog
         if (checkpoint.TreeSize > count)
         {
             // A read-only view that stopped at damage below the checkpoint: its tree cannot produce the signed root.
-            throw new InvalidDataException($"The latest signed checkpoint commits to {checkpoint.TreeSize} entries but only {count} are readable ({ReadOnlyStopReason ?? "entries are missing"}); no proof against it can be made. Run `har audit verify`.");
+            throw new InvalidDataException($"The latest signed checkpoint commits to {Messages.Entries(checkpoint.TreeSize)} but only {count} {(count == 1 ? "is" : "are")} readable ({ReadOnlyStopReason ?? "entries are missing"}); no proof against it can be made. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.");
         }
 
         if (!MerkleProofBuilder.RootHash(_nodes, checkpoint.TreeSize).AsSpan().SequenceEqual(checkpoint.RootHash.Span))

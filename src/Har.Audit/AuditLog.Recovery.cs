@@ -69,16 +69,16 @@ public sealed partial class AuditLog
             else
             {
                 var problem = reason is null
-                    ? string.Create(CultureInfo.InvariantCulture, $"the segment ends after {_size} entries but {anchored} were acknowledged (signed checkpoint or recovery seal)")
+                    ? string.Create(CultureInfo.InvariantCulture, $"the segment ends after {Messages.Entries(_size)} but {anchored} {(anchored == 1 ? "was" : "were")} acknowledged (signed checkpoint or recovery seal)")
                     : reason + (validAfter > 0
-                        ? string.Create(CultureInfo.InvariantCulture, $"; {validAfter} valid entries follow it (the first at offset {firstValidAfter}), so it is not a torn write")
-                        : string.Create(CultureInfo.InvariantCulture, $"; the latest signed checkpoint or seal covers {anchored} entries, so it was acknowledged"));
+                        ? string.Create(CultureInfo.InvariantCulture, $"; {Messages.Count(validAfter, "valid entry follows", "valid entries follow")} it (the first at offset {firstValidAfter}), so it is not a torn write")
+                        : string.Create(CultureInfo.InvariantCulture, $"; the latest signed checkpoint or seal covers {Messages.Entries(anchored)}, so it was acknowledged"));
                 if (repair is null)
                 {
                     throw new AuditLogCorruptedException(
                         string.Create(CultureInfo.InvariantCulture, $"The audit log at '{Directory}' is damaged at entry {_size} (segment offset {offset}): {problem}. ")
                         + "Acknowledged entries are never dropped automatically. Restore the folder from a backup, or remove the damaged entries deliberately "
-                        + "with `har audit repair --log <dir> --actor <you> --reason <why>`, which moves them to quarantine/ and records the removal as an audit event.",
+                        + "with AuditLog.Repair(options, actor, reason) (the har CLI: `har audit repair`), which moves them to quarantine/ and records the removal as an audit event.",
                         _size,
                         offset);
                 }
@@ -128,7 +128,7 @@ public sealed partial class AuditLog
             var remaining = end - offset;
             if (remaining < LogEnvelope.FrameOverhead)
             {
-                return (offset, $"incomplete frame header ({remaining} bytes) at the end");
+                return (offset, $"incomplete frame header ({Messages.Bytes(remaining)}) at the end");
             }
 
             if (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) != header.Length)
@@ -140,7 +140,7 @@ public sealed partial class AuditLog
             if (length == 0 || length > MaxFramePayload || length > remaining - LogEnvelope.FrameOverhead)
             {
                 return (offset, length > remaining - LogEnvelope.FrameOverhead
-                    ? $"frame length {length} runs past the end of the segment ({remaining - LogEnvelope.FrameOverhead} bytes left)"
+                    ? $"frame length {length} runs past the end of the segment ({Messages.Bytes(remaining - LogEnvelope.FrameOverhead)} left)"
                     : $"impossible frame length {length}");
             }
 

@@ -41,6 +41,7 @@ public sealed partial class AuditLog
     /// <exception cref="AuditLogUnavailableException">The log cannot write now; see <see cref="AppendAsync"/>.</exception>
     public async Task<AuditAppendResult> AppendOnceAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(record);
         if (_pg is not null)
         {
             return await Append(record, once: true, cancellationToken).ConfigureAwait(false);

@@ -83,6 +83,11 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         _logger = logger;
         _time = time;
         Directory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Directory));
+        if (FolderProblem(Directory) is { } folderProblem)
+        {
+            throw new ArgumentException(folderProblem, nameof(options));
+        }
+
         if (!OpenInProcess.TryAdd(Directory, 0))
         {
             throw new InvalidOperationException($"The audit log at '{Directory}' is already open in this process: a log has one AuditLog instance at a time. Share that instance (e.g. the AuditLog singleton that AddHarAudit registers) or dispose it before opening the folder again.");
@@ -167,6 +172,10 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <exception cref="AuditLogUnavailableException">The folder cannot be opened for writing (read-only, disk full, I/O error).</exception>
     /// <exception cref="AuditLogCorruptedException">An acknowledged entry is damaged (see <see cref="Repair"/>).</exception>
     /// <exception cref="InvalidDataException">The directory holds something that is not a Har audit log.</exception>
+    /// <exception cref="ArgumentException">
+    /// The options are invalid: <see cref="AuditLogOptions.Directory"/> and <see cref="AuditLogOptions.ConnectionString"/> are
+    /// both set or both empty, the directory is a file, or it holds other files and no audit log.
+    /// </exception>
     public static AuditLog Open(AuditLogOptions options, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -199,7 +208,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <param name="logger">Receives recovery messages.</param>
     /// <param name="timeProvider">The clock.</param>
     /// <returns>What was removed (see <see cref="AuditRecoveryReport.RepairEventIndex"/>).</returns>
-    /// <exception cref="ArgumentException">The options are invalid, or <paramref name="actor"/> or <paramref name="reason"/> is empty.</exception>
+    /// <exception cref="ArgumentException">The options are invalid (see <see cref="Open(AuditLogOptions, ILogger?, TimeProvider?)"/>), or <paramref name="actor"/> or <paramref name="reason"/> is empty.</exception>
     /// <exception cref="NotSupportedException">The options name a PostgreSQL log: restore the database from its backups instead.</exception>
     public static AuditRecoveryReport Repair(AuditLogOptions options, string actor, string reason, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
@@ -215,7 +224,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         CheckStorage(options);
         if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
-            throw new NotSupportedException("Repair applies to a file log (a damaged segment on disk); a log in PostgreSQL is repaired from the database's backups. Run `har audit verify --connection ...` to find the first bad entry.");
+            throw new NotSupportedException("Repair applies to a file log (a damaged segment on disk); a log in PostgreSQL is repaired from the database's backups. AuditLog.VerifyDatabase(connectionString, verifierKey) finds the first bad entry.");
         }
 
         var repair = new RepairRequest(actor, reason);
@@ -237,8 +246,12 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// <param name="directory">The log directory.</param>
     /// <param name="verifierKey">The trusted verifier key; <see langword="null"/> uses the key stored beside the checkpoint (weaker: say so to your auditor).</param>
     /// <returns>The outcome, with the first bad index and why.</returns>
-    public static AuditVerificationResult Verify(string directory, AuditVerifierKey? verifierKey) =>
-        LogVerifier.Verify(Path.GetFullPath(directory), null, verifierKey);
+    /// <exception cref="ArgumentException"><paramref name="directory"/> is <see langword="null"/>, empty or white space.</exception>
+    public static AuditVerificationResult Verify(string directory, AuditVerifierKey? verifierKey)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        return LogVerifier.Verify(Path.GetFullPath(directory), null, verifierKey);
+    }
 
     /// <summary>Verifies this log (see <see cref="Verify(string, AuditVerifierKey?)"/>) up to the acknowledged entries, with <see cref="AuditLogOptions.VerifierKey"/> if set.</summary>
     /// <remarks>
@@ -358,7 +371,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var count = Count;
         if (size < 0 || size > count)
         {
-            throw new ArgumentOutOfRangeException(name, size, $"Tree size must be in [0, {count}] (the log holds {count} entries).");
+            throw new ArgumentOutOfRangeException(name, size, $"Tree size must be in [0, {count}] (the log holds {Messages.Entries(count)}).");
         }
     }
 
@@ -367,21 +380,21 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var frame = new byte[row.FrameLength];
         if (RandomAccess.Read(_segment, frame, row.Offset) != frame.Length)
         {
-            throw new AuditLogCorruptedException($"Entry {index} is damaged: the segment ends before its frame at offset {row.Offset}. Run `har audit verify`.", index, row.Offset);
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: the segment ends before its frame at offset {row.Offset}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, row.Offset);
         }
 
         var length = BinaryPrimitives.ReadUInt32LittleEndian(frame);
         var payload = frame.AsSpan(LogEnvelope.FrameOverhead);
         if (length != payload.Length || BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(4)) != LogEnvelope.FrameCrc(frame.AsSpan(0, 4), payload))
         {
-            throw new AuditLogCorruptedException($"Entry {index} is damaged: its frame at offset {row.Offset} fails its length or CRC-32C check. Run `har audit verify`.", index, row.Offset);
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: its frame at offset {row.Offset} fails its length or CRC-32C check. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, row.Offset);
         }
 
         var parsed = LogEnvelope.TryParse(payload, out var problem)
-            ?? throw new AuditLogCorruptedException($"Entry {index} is damaged (frame at offset {row.Offset}): {problem}. Run `har audit verify`.", index, row.Offset);
+            ?? throw new AuditLogCorruptedException($"Entry {index} is damaged (frame at offset {row.Offset}): {problem}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, row.Offset);
         if (parsed.Index != index)
         {
-            throw new AuditLogCorruptedException($"Entry {index} is damaged: the entry stored at offset {row.Offset} says index {parsed.Index}. Run `har audit verify`.", index, row.Offset);
+            throw new AuditLogCorruptedException($"Entry {index} is damaged: the entry stored at offset {row.Offset} says index {parsed.Index}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, row.Offset);
         }
 
         var bytes = payload.ToArray();
@@ -443,6 +456,76 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         {
             throw new InvalidDataException($"'{path}' is not valid JSON ({ex.Message}); expected {{\"format\": \"har-audit-log/v1\", \"origin\": \"…\"}}. Restore it from a backup (the origin is in every signed checkpoint note's first line).", ex);
         }
+    }
+
+    /// <summary>
+    /// What a file log writes in its folder: its files and subfolders, the temp files of its atomic writes
+    /// (<c>.&lt;name&gt;.&lt;hex&gt;.tmp</c>) and the probe of an unavailable log. A first open interrupted before it wrote
+    /// <see cref="MetaFile"/> (SIGKILL, power loss) leaves only these.
+    /// </summary>
+    private static readonly string[] LogNames = [LockFile, MetaFile, SegmentFile, IndexFile, StateFile, CheckpointFile, VerifierKeyFile, TreeDirectory, QuarantineDirectory, TornDirectory, ".probe"];
+
+    private static bool IsLogName(string name)
+    {
+        foreach (var known in LogNames)
+        {
+            if (string.Equals(name, known, StringComparison.Ordinal)
+                || (name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal) && name.AsSpan(1).StartsWith(known + ".", StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Why <see cref="AuditLogOptions.Directory"/> cannot hold the log, checked before anything is created or written in it:
+    /// it is a file, or a folder that holds other files and no audit log (no <see cref="MetaFile"/>).
+    /// <see langword="null"/> for a folder holding only what a log writes (a first open interrupted midway, a lock file
+    /// left by a crash), which opens as before.
+    /// </summary>
+    private static string? FolderProblem(string directory)
+    {
+        // Only the folder itself: a file where a parent folder should be stays an unavailable folder, fixed outside the
+        // process (a mount, a volume) while the log probes it again.
+        if (File.Exists(directory))
+        {
+            return $"AuditLogOptions.Directory '{directory}' is a file, not a folder; expected a folder for the log (a new or empty one, or the folder of an existing log).";
+        }
+
+        if (!System.IO.Directory.Exists(directory) || File.Exists(Path.Combine(directory, MetaFile)))
+        {
+            return null;
+        }
+
+        string? first = null;
+        var others = 0;
+        try
+        {
+            foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(directory))
+            {
+                var name = Path.GetFileName(entry);
+                if (!IsLogName(name))
+                {
+                    first ??= name;
+                    others++;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // cannot be listed: opening it fails next, as an unavailable folder
+        }
+
+        if (first is null)
+        {
+            return null;
+        }
+
+        var what = others == 1 ? $"'{first}'" : $"'{first}' and {Messages.Count(others - 1, "other entry", "other entries")}";
+        return $"AuditLogOptions.Directory '{directory}' holds other files ({what}) and no audit log (no {MetaFile}); a log is not created among other files. "
+            + "Set it to a new or empty folder for a new log (e.g. a subfolder 'audit'), or to the folder of an existing log.";
     }
 
     private static SafeFileHandle OpenLock(string directory)
@@ -517,7 +600,7 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     }
 
     private static AuditLogUnavailableException Unavailable(string directory, string what, Exception ex) =>
-        new($"The audit log at '{directory}' {what}: {ex.Message} Appends are refused until the folder is writable again; fix the permissions, mount or free space (nothing was lost).", ex);
+        new($"The audit log at '{directory}' {what}: {Messages.Sentence(ex.Message)} Appends are refused until the folder is writable again; fix the permissions, mount or free space (nothing was lost).", ex);
 
     private SafeFileHandle OpenSegment()
     {

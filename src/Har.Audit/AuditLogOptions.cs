@@ -7,7 +7,11 @@ namespace Har.Audit;
 /// <summary>Options of an <see cref="AuditLog"/>.</summary>
 public sealed class AuditLogOptions
 {
-    /// <summary>Gets or sets the log directory (created if missing). Required unless <see cref="ConnectionString"/> is set.</summary>
+    /// <summary>
+    /// Gets or sets the log directory: a new or empty folder (created if missing) for a new log, or the folder of an existing
+    /// log. Required unless <see cref="ConnectionString"/> is set; not both. A folder that holds other files and no audit log
+    /// is refused rather than written into.
+    /// </summary>
     /// <value>The default value is an empty string, which fails validation when no connection string is set.</value>
     public string Directory { get; set; } = string.Empty;
 
@@ -15,7 +19,7 @@ public sealed class AuditLogOptions
     /// Gets or sets an Npgsql connection string: when set, the log is kept in that PostgreSQL database (schema
     /// <c>har_audit</c>, created and migrated on open) instead of <see cref="Directory"/>, so every process of a fleet
     /// appends to one log (one sequencer, group commit per process, acknowledged after commit) and reads it.
-    /// The service reads it from <c>ConnectionStrings:Har</c>.
+    /// Leave <see cref="Directory"/> empty when it is set. The service reads it from <c>ConnectionStrings:Har</c>.
     /// </summary>
     /// <value>The default value is <see langword="null"/>: the embedded file log in <see cref="Directory"/>.</value>
     public string? ConnectionString { get; set; }
@@ -78,4 +82,11 @@ public sealed class AuditLogOptions
 [OptionsValidator]
 internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditLogOptions>
 {
+}
+
+/// <summary>Checks what the attributes cannot: <see cref="AuditLogOptions.Directory"/> and <see cref="AuditLogOptions.ConnectionString"/> are not both set.</summary>
+internal sealed class AuditStorageOptionsValidator : IValidateOptions<AuditLogOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AuditLogOptions options) =>
+        AuditLog.StorageConflict(options) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
 }

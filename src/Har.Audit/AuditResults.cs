@@ -144,7 +144,7 @@ public sealed class AuditPage
     public override string ToString()
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"{Entries.Count} entries");
+        sb.Append(Messages.Entries(Entries.Count));
         sb.Append(NextPageToken is null ? "; end of log" : $"; next page token {NextPageToken}");
         foreach (var e in Entries)
         {
@@ -201,10 +201,10 @@ public sealed class AuditRecoveryReport
     /// <inheritdoc/>
     public override string ToString()
     {
-        var text = string.Create(CultureInfo.InvariantCulture, $"{Entries} entries ({SealedEntries} trusted from the seal, {ScannedEntries} re-scanned{(RebuiltFromStart ? ", derived files rebuilt" : string.Empty)})");
+        var text = string.Create(CultureInfo.InvariantCulture, $"{Messages.Entries(Entries)} ({SealedEntries} trusted from the seal, {ScannedEntries} re-scanned{(RebuiltFromStart ? ", derived files rebuilt" : string.Empty)})");
         if (TailTruncated)
         {
-            text += string.Create(CultureInfo.InvariantCulture, $"; removed {TruncatedBytes} bytes at offset {TruncatedAtOffset}: {Reason}; copy at {QuarantinePath}");
+            text += string.Create(CultureInfo.InvariantCulture, $"; removed {Messages.Bytes(TruncatedBytes)} at offset {TruncatedAtOffset}: {Reason}; copy at {QuarantinePath}");
         }
 
         if (StopReason is not null)
@@ -334,7 +334,7 @@ internal sealed class InclusionProof
     public bool Verify() => MerkleProof.VerifyInclusion(LeafIndex, TreeSize, LeafHash.Span, Path, RootHash.Span);
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"inclusion of entry {LeafIndex} in tree size {TreeSize}: root {Convert.ToHexStringLower(RootHash.Span)}, {Path.Count} path hashes");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"inclusion of entry {LeafIndex} in tree size {TreeSize}: root {Convert.ToHexStringLower(RootHash.Span)}, {Messages.Count(Path.Count, "path hash", "path hashes")}");
 
     /// <summary>Returns the proof as JSON: leaf hash, index, tree size, root and path as lowercase hex.</summary>
     /// <returns>Indented JSON.</returns>

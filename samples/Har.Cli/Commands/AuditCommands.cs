@@ -195,6 +195,11 @@ internal static class AuditCommands
             else
             {
                 Console.Out.WriteLine(result.ToString());
+                if (!result.VerifierKeyPinned && result.VerifierKey is not null)
+                {
+                    // The library's message names its API (the verifierKey argument); here the key is pinned with a flag.
+                    Console.Out.WriteLine("The verifier key was taken from the log itself: pin the trusted one with --vkey <key> to prove more.");
+                }
             }
 
             return result.IsValid ? 0 : 1;

@@ -40,21 +40,67 @@ public sealed class AuditProofBundle
     /// <summary>Parses a bundle written by <see cref="ToJson"/>.</summary>
     /// <param name="json">The bundle JSON.</param>
     /// <returns>The bundle.</returns>
-    /// <exception cref="FormatException">The JSON is not a proof bundle.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="json"/> is <see langword="null"/>.</exception>
+    /// <exception cref="FormatException">The JSON is not a proof bundle: the message names the member that is missing or malformed.</exception>
     public static AuditProofBundle Parse(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
+        JsonDocument doc;
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            doc = JsonDocument.Parse(json);
+        }
+        catch (JsonException ex)
+        {
+            throw Invalid($"it is not JSON ({ex.Message})", ex);
+        }
+
+        using (doc)
+        {
             var root = doc.RootElement;
-            if (root.GetProperty("format").GetString() != FormatName)
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid($"it is a JSON {Kind(root)}");
+            }
+
+            if (Member(root, "format", JsonValueKind.String).GetString() != FormatName)
             {
                 throw new FormatException($"Not a proof bundle: expected format '{FormatName}'.");
             }
 
-            var path = root.GetProperty("inclusion_path").EnumerateArray().Select(e => (ReadOnlyMemory<byte>)Convert.FromHexString(e.GetString()!)).ToList();
-            var entry = Convert.FromBase64String(root.GetProperty("entry").GetString()!);
+            var leafIndex = Member(root, "leaf_index", JsonValueKind.Number).TryGetInt64(out var i) && i >= 0
+                ? i
+                : throw Invalid("'leaf_index' is not a non-negative integer");
+            var path = new List<ReadOnlyMemory<byte>>();
+            foreach (var hash in Member(root, "inclusion_path", JsonValueKind.Array).EnumerateArray())
+            {
+                path.Add(hash.ValueKind == JsonValueKind.String && TryHex(hash.GetString()!) is { } bytes
+                    ? bytes
+                    : throw Invalid(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"'inclusion_path'[{path.Count}] is not a hash in hex")));
+            }
+
+            var entryText = Member(root, "entry", JsonValueKind.String).GetString()!;
+            byte[] entry;
+            try
+            {
+                entry = Convert.FromBase64String(entryText);
+            }
+            catch (FormatException ex)
+            {
+                throw Invalid("'entry' is not base64", ex);
+            }
+
+            var note = Member(root, "checkpoint", JsonValueKind.String).GetString()!;
+            SignedCheckpoint checkpoint;
+            try
+            {
+                checkpoint = SignedCheckpoint.Parse(note);
+            }
+            catch (FormatException ex)
+            {
+                throw Invalid($"'checkpoint' is not a signed checkpoint note ({ex.Message})", ex);
+            }
+
             string? readableProblem = null;
             if (root.TryGetProperty("entry_json", out var readable))
             {
@@ -73,16 +119,47 @@ public sealed class AuditProofBundle
                 }
             }
 
-            return new AuditProofBundle(
-                entry,
-                root.GetProperty("leaf_index").GetInt64(),
-                path,
-                SignedCheckpoint.Parse(root.GetProperty("checkpoint").GetString()!))
-            { ReadableProblem = readableProblem };
+            return new AuditProofBundle(entry, leafIndex, path, checkpoint) { ReadableProblem = readableProblem };
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or NullReferenceException)
+    }
+
+    /// <summary>The shape <see cref="Parse"/> expects, for its messages.</summary>
+    private const string Shape = "expected a JSON object as ToJson() writes it: {\"format\": \"" + FormatName + "\", \"leaf_index\": <integer>, \"inclusion_path\": [<hex hash>, …], \"entry\": \"<base64>\", \"checkpoint\": \"<signed note>\"}";
+
+    private static FormatException Invalid(string what, Exception? inner = null) =>
+        new($"Not a valid proof bundle: {what}; {Shape}.", inner);
+
+    private static JsonElement Member(JsonElement root, string name, JsonValueKind kind)
+    {
+        if (!root.TryGetProperty(name, out var value))
         {
-            throw new FormatException($"Not a valid proof bundle: {ex.Message}", ex);
+            throw Invalid($"the member '{name}' is missing");
+        }
+
+        return value.ValueKind == kind ? value : throw Invalid($"'{name}' is a JSON {Kind(value)}, not a {Kind(kind)}");
+    }
+
+    private static string Kind(JsonElement e) => Kind(e.ValueKind);
+
+    private static string Kind(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "object",
+        JsonValueKind.Array => "array",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        _ => "null",
+    };
+
+    private static byte[]? TryHex(string text)
+    {
+        try
+        {
+            return Convert.FromHexString(text);
+        }
+        catch (FormatException)
+        {
+            return null;
         }
     }
 
@@ -129,7 +206,7 @@ public sealed class AuditProofBundle
     }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"proof of entry {LeafIndex} in {Checkpoint.Origin} at size {Checkpoint.TreeSize} ({Path.Count} path hashes)");
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"proof of entry {LeafIndex} in {Checkpoint.Origin} at size {Checkpoint.TreeSize} ({Messages.Count(Path.Count, "path hash", "path hashes")})");
 
     /// <summary>Serialises the bundle.</summary>
     /// <returns>Indented JSON.</returns>

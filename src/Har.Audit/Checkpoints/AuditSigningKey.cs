@@ -39,9 +39,16 @@ public sealed class AuditSigningKey : IDisposable
     /// <summary>Generates a new random key.</summary>
     /// <param name="name">The key name: non-empty, no whitespace or '+'.</param>
     /// <returns>The key.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is empty, or holds '+', white space or control characters.</exception>
     public static AuditSigningKey Generate(string name)
     {
-        AuditVerifierKey.ValidateName(name);
+        ArgumentNullException.ThrowIfNull(name);
+        if (AuditVerifierKey.NameProblem(name) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(name));
+        }
+
         var key = Key.Create(Algorithm, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
         return new AuditSigningKey(name, key);
     }
@@ -236,9 +243,15 @@ public sealed class AuditVerifierKey
 
     internal static void ValidateName(string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Contains('+', StringComparison.Ordinal) || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        if (NameProblem(name) is { } problem)
         {
-            throw new FormatException($"Key name '{name}' is not valid: expected a non-empty name without '+', spaces or control characters (e.g. the log origin 'audit.example.com/har').");
+            throw new FormatException(problem);
         }
     }
+
+    /// <summary>Why <paramref name="name"/> cannot name a key, or <see langword="null"/>.</summary>
+    internal static string? NameProblem(string? name) =>
+        string.IsNullOrEmpty(name) || name.Contains('+', StringComparison.Ordinal) || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
+            ? $"Key name '{name}' is not valid: expected a non-empty name without '+', spaces or control characters (e.g. the log origin 'audit.example.com/har')."
+            : null;
 }

@@ -52,6 +52,7 @@ public static class AuditServiceCollectionExtensions
             .Validate(o => !string.IsNullOrWhiteSpace(o.Directory) || !string.IsNullOrWhiteSpace(o.ConnectionString), AuditLog.StorageRequired)
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AuditLogOptions>, AuditLogOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AuditLogOptions>, AuditStorageOptionsValidator>());
         services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,
             sp.GetService<ILoggerFactory>()?.CreateLogger<AuditLog>(),
@@ -73,6 +74,7 @@ public sealed class HarAuditBuilder
     /// <returns>This builder.</returns>
     public HarAuditBuilder Configure(Action<AuditLogOptions> configure)
     {
+        ArgumentNullException.ThrowIfNull(configure);
         Services.Configure(configure);
         return this;
     }

@@ -21,6 +21,8 @@ namespace Har.Audit;
 /// <param name="services">Resolves the log lazily, so a log that cannot be opened yet is reported rather than thrown.</param>
 public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthCheck
 {
+    private readonly IServiceProvider _services = services ?? throw new ArgumentNullException(nameof(services));
+
     /// <inheritdoc/>
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -28,7 +30,7 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
         AuditLog log;
         try
         {
-            log = services.GetRequiredService<AuditLog>();
+            log = _services.GetRequiredService<AuditLog>();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or OptionsValidationException)
         {
@@ -60,7 +62,7 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
 
         if (summary.Repairs > 0)
         {
-            return HealthCheckResult.Degraded(string.Create(CultureInfo.InvariantCulture, $"audit log repaired: {summary.Repairs} repair(s) removed at least {summary.EntriesRemoved} entries, kept in quarantine/ ({summary.Latest}); `har audit verify` fails until they are restored"), data: data);
+            return HealthCheckResult.Degraded(string.Create(CultureInfo.InvariantCulture, $"audit log repaired: {Messages.Count(summary.Repairs, "repair", "repairs")} removed at least {Messages.Entries(summary.EntriesRemoved)}, kept in quarantine/ ({summary.Latest}); `har audit verify` fails until they are restored"), data: data);
         }
 
         if (log.SignerProblem is { } problem)
@@ -68,7 +70,7 @@ public sealed class AuditLogHealthCheck(IServiceProvider services) : IHealthChec
             return HealthCheckResult.Degraded($"audit checkpoints are not being signed: {problem}", data: data);
         }
 
-        return HealthCheckResult.Healthy(string.Create(CultureInfo.InvariantCulture, $"audit log writable: {log.Count} entries, latest checkpoint at {checkpoint}"), data);
+        return HealthCheckResult.Healthy(string.Create(CultureInfo.InvariantCulture, $"audit log writable: {Messages.Entries(log.Count)}, latest checkpoint at {checkpoint}"), data);
     }
 
     private static long SafeCheckpointSize(AuditLog log)

@@ -29,7 +29,7 @@ internal static class MerkleProofBuilder
     {
         if (index < 0 || index >= size)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"Leaf index must be in [0, {size}) for a tree of {size} leaves.");
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Leaf index must be in [0, {size}) for a tree of {Messages.Count(size, "leaf", "leaves")}.");
         }
 
         var path = new List<ReadOnlyMemory<byte>>(64);

@@ -23,7 +23,7 @@ internal static class Frontier
 
             if (stored.Length < offset + MerkleHasher.HashSize)
             {
-                throw new InvalidDataException($"The audit log head row's frontier is too short for {size} entries: the har_audit.head row was altered.");
+                throw new InvalidDataException($"The audit log head row's frontier is too short for {Messages.Entries(size)}: the har_audit.head row was altered.");
             }
 
             border[level] = stored.Slice(offset, MerkleHasher.HashSize).ToArray();
@@ -32,7 +32,7 @@ internal static class Frontier
 
         if (offset != stored.Length)
         {
-            throw new InvalidDataException($"The audit log head row's frontier does not fit {size} entries: the har_audit.head row was altered.");
+            throw new InvalidDataException($"The audit log head row's frontier does not fit {Messages.Entries(size)}: the har_audit.head row was altered.");
         }
 
         return border;

@@ -59,7 +59,7 @@ internal sealed partial class PostgresAuditStore
             {
                 using var existing = new NpgsqlCommand("SELECT origin, size FROM har_audit.head WHERE id = 1", connection, tx);
                 using var reader = existing.ExecuteReader();
-                var found = reader.Read() ? string.Create(CultureInfo.InvariantCulture, $"a log of {reader.GetInt64(1)} entries with origin '{reader.GetString(0)}'") : "a log head row";
+                var found = reader.Read() ? string.Create(CultureInfo.InvariantCulture, $"a log of {Messages.Entries(reader.GetInt64(1))} with origin '{reader.GetString(0)}'") : "a log head row";
                 throw new InvalidOperationException($"{DisplayName} already holds {found}; a log is imported into a database without one only, so nothing there is overwritten or mixed. Restore into a new, empty database.");
             }
         }
@@ -70,7 +70,7 @@ internal sealed partial class PostgresAuditStore
             reader.Read();
             if (reader.GetInt64(0) + reader.GetInt64(1) + reader.GetInt64(2) > 0)
             {
-                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{DisplayName} has no log head row but holds {reader.GetInt64(0)} entries, {reader.GetInt64(1)} Merkle nodes and {reader.GetInt64(2)} checkpoints of a log; expected none. Restore into a new, empty database."));
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{DisplayName} has no log head row but holds {Messages.Entries(reader.GetInt64(0))}, {Messages.Count(reader.GetInt64(1), "Merkle node", "Merkle nodes")} and {Messages.Count(reader.GetInt64(2), "checkpoint", "checkpoints")} of a log; expected none. Restore into a new, empty database."));
             }
         }
 
@@ -93,7 +93,7 @@ internal sealed partial class PostgresAuditStore
         imported += Flush(connection, tx, batch, expected);
         if (checkpoint.TreeSize > imported)
         {
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The checkpoint commits to {checkpoint.TreeSize} entries but only {imported} were imported; nothing was committed."));
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The checkpoint commits to {Messages.Entries(checkpoint.TreeSize)} but only {imported} {(imported == 1 ? "was" : "were")} imported; nothing was committed."));
         }
 
         var root = StoredNodes.Run(connection, n => MerkleProofBuilder.RootHash(n, checkpoint.TreeSize), tx);

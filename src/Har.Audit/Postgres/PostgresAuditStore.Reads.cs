@@ -68,7 +68,7 @@ internal sealed partial class PostgresAuditStore
         using var command = new NpgsqlCommand("SELECT payload FROM har_audit.entries WHERE idx = $1", connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = index });
         var payload = command.ExecuteScalar() as byte[]
-            ?? throw new AuditLogCorruptedException($"Entry {index} is missing from {DisplayName} although the log holds {size} entries. Run `har audit verify`.", index, -1);
+            ?? throw new AuditLogCorruptedException($"Entry {index} is missing from {DisplayName} although the log holds {Messages.Entries(size)}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, -1);
         return ToEntry(index, payload);
     }
 
@@ -172,7 +172,7 @@ internal sealed partial class PostgresAuditStore
         CheckSize(connection, size, nameof(treeSize));
         if (index < 0 || index >= size)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {size}) for a tree of {size} entries.");
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"Entry index must be in [0, {size}) for a tree of {Messages.Entries(size)}.");
         }
 
         return StoredNodes.Run(connection, nodes =>
@@ -219,10 +219,10 @@ internal sealed partial class PostgresAuditStore
     internal AuditEntry ToEntry(long index, byte[] payload)
     {
         var parsed = LogEnvelope.TryParse(payload, out var problem)
-            ?? throw new AuditLogCorruptedException($"Entry {index} in {DisplayName} is damaged: {problem}. Run `har audit verify`.", index, -1);
+            ?? throw new AuditLogCorruptedException($"Entry {index} in {DisplayName} is damaged: {problem}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, -1);
         if (parsed.Index != index)
         {
-            throw new AuditLogCorruptedException($"Entry {index} in {DisplayName} is damaged: the row says index {parsed.Index}. Run `har audit verify`.", index, -1);
+            throw new AuditLogCorruptedException($"Entry {index} in {DisplayName} is damaged: the row says index {parsed.Index}. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index, -1);
         }
 
         return new AuditEntry(index, parsed.Record, parsed.PreviousHash, payload, MerkleHasher.Leaf(payload));
@@ -246,7 +246,7 @@ internal sealed partial class PostgresAuditStore
         var count = ReadSize(connection, null);
         if (size < 0 || size > count)
         {
-            throw new ArgumentOutOfRangeException(name, size, $"Tree size must be in [0, {count}] (the log holds {count} entries).");
+            throw new ArgumentOutOfRangeException(name, size, $"Tree size must be in [0, {count}] (the log holds {Messages.Entries(count)}).");
         }
     }
 
@@ -280,7 +280,7 @@ internal sealed partial class PostgresAuditStore
 
             if (!_nodes.TryGetValue((level, index), out var hash) || hash.Length != HashSize)
             {
-                throw new AuditLogCorruptedException($"The stored Merkle node (level {level}, index {index}) is missing or malformed. Run `har audit verify`.", index << level, -1);
+                throw new AuditLogCorruptedException($"The stored Merkle node (level {level}, index {index}) is missing or malformed. Verify the log (AuditLog.Verify(), or `har audit verify`) to find every damaged entry.", index << level, -1);
             }
 
             hash.CopyTo(destination);

@@ -41,7 +41,7 @@ internal sealed partial class PostgresAuditStore
         {
             if (previous.TreeSize > size)
             {
-                throw new InvalidDataException($"The previous checkpoint commits to {previous.TreeSize} entries but the log holds {size}: entries were lost. Run verify.");
+                throw new InvalidDataException($"The previous checkpoint commits to {Messages.Entries(previous.TreeSize)} but the log holds {size}: entries were lost. Run verify.");
             }
 
             if (!StoredNodes.Run(connection, n => MerkleProofBuilder.RootHash(n, previous.TreeSize), tx).AsSpan().SequenceEqual(previous.RootHash.Span))
@@ -145,12 +145,12 @@ internal sealed partial class PostgresAuditStore
         var n = levels.Count(0);
         if (headSize != n)
         {
-            return Fail(AuditVerificationProblem.Index, Math.Min(n, headSize), $"the head row says {headSize} entries but {n} are stored", Math.Min(n, headSize));
+            return Fail(AuditVerificationProblem.Index, Math.Min(n, headSize), $"the head row says {Messages.Entries(headSize)} but {n} {(n == 1 ? "is" : "are")} stored", Math.Min(n, headSize));
         }
 
         if ((n > 0 && !headLast.AsSpan().SequenceEqual(levels.Node(0, n - 1))) || (n == 0 && headLast.AsSpan().ContainsAnyExcept((byte)0)) || !headFrontier.AsSpan().SequenceEqual(levels.Frontier(n)))
         {
-            return Fail(AuditVerificationProblem.StoredTree, n, $"the head row's last leaf or frontier differs from the one computed from the {n} entries", n);
+            return Fail(AuditVerificationProblem.StoredTree, n, $"the head row's last leaf or frontier differs from the one computed from the {Messages.Entries(n)}", n);
         }
 
         var nodeProblem = CheckNodes(connection, tx, levels, n);
@@ -167,7 +167,7 @@ internal sealed partial class PostgresAuditStore
 
         if (latest is null)
         {
-            return new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{n} entries verified in {DisplayName} (records, indexes without gaps, chain, stored leaves and Merkle nodes, query columns, head row); no signed checkpoint" };
+            return new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{Messages.Entries(n)} verified in {DisplayName} (records, indexes without gaps, chain, stored leaves and Merkle nodes, query columns, head row); no signed checkpoint" };
         }
 
         foreach (var (c, _) in checkpoints)
@@ -179,12 +179,12 @@ internal sealed partial class PostgresAuditStore
 
             if (c.TreeSize > n)
             {
-                return Fail(AuditVerificationProblem.CheckpointSize, n, $"the signed checkpoint commits to {c.TreeSize} entries but the log holds {n}: entries {n}..{c.TreeSize - 1} are missing", n);
+                return Fail(AuditVerificationProblem.CheckpointSize, n, $"the signed checkpoint commits to {Messages.Entries(c.TreeSize)} but the log holds {n}: {Messages.Missing(n, c.TreeSize)}", n);
             }
 
             if (!roots[c.TreeSize].AsSpan().SequenceEqual(c.RootHash.Span))
             {
-                return Fail(AuditVerificationProblem.CheckpointRoot, null, $"the Merkle root of the first {c.TreeSize} entries differs from the root signed at that size", n);
+                return Fail(AuditVerificationProblem.CheckpointRoot, null, $"the Merkle root of the first {Messages.Entries(c.TreeSize)} differs from the root signed at that size", n);
             }
         }
 
@@ -213,8 +213,8 @@ internal sealed partial class PostgresAuditStore
             Checkpoint = latest,
             VerifierKey = key.ToString(),
             VerifierKeyPinned = pinnedKey is not null,
-            Message = $"{n} entries verified in {DisplayName}; the roots at {checkpoints.Count} checkpoint size(s) match, the latest ({latest.TreeSize}) signed by {key.Name}+{key.KeyId:x8}"
-                + (pinnedKey is null ? " (key taken from the database: pin it with --vkey to prove more)" : string.Empty),
+            Message = $"{Messages.Entries(n)} verified in {DisplayName}; {(checkpoints.Count == 1 ? "the root at 1 checkpoint size matches" : $"the roots at {checkpoints.Count} checkpoint sizes match")}, the latest ({latest.TreeSize}) signed by {key.Name}+{key.KeyId:x8}"
+                + (pinnedKey is null ? " (key taken from the database, which proves less: pass the trusted verifier key, the verifierKey argument or AuditLogOptions.VerifierKey, to prove more)" : string.Empty),
         };
     }
 
@@ -288,7 +288,7 @@ internal sealed partial class PostgresAuditStore
             }
         }
 
-        return to != long.MaxValue && n != to ? new(AuditVerificationProblem.Index, n, $"entry {n}: missing (the log holds {to} entries)") : null;
+        return to != long.MaxValue && n != to ? new(AuditVerificationProblem.Index, n, $"entry {n}: missing (the log holds {Messages.Entries(to)})") : null;
     }
 
     private static (long Index, string Message)? CheckNodes(NpgsqlConnection connection, NpgsqlTransaction tx, NodeLevels levels, long n)
@@ -322,7 +322,7 @@ internal sealed partial class PostgresAuditStore
             if (i != expected || i >= (n >> level))
             {
                 return i > expected ? (expected << level, $"entry {expected << level}: the stored Merkle node (level {level}, index {expected}) is missing")
-                    : (i << level, $"entry {i << level}: a stored Merkle node (level {level}, index {i}) is not part of the tree of {n} entries");
+                    : (i << level, $"entry {i << level}: a stored Merkle node (level {level}, index {i}) is not part of the tree of {Messages.Entries(n)}");
             }
 
             if (!reader.GetFieldValue<byte[]>(2).AsSpan().SequenceEqual(levels.Node(level, i)))

@@ -77,7 +77,7 @@ internal sealed partial class PostgresAuditStore : IDisposable
         catch (NpgsqlException ex)
         {
             source.Dispose();
-            throw new AuditLogUnavailableException($"The audit log in {display} cannot be opened: {ex.Message} Check that PostgreSQL is reachable and the connection string (ConnectionStrings:Har) is right.", ex);
+            throw new AuditLogUnavailableException($"The audit log in {display} cannot be opened: {Messages.Sentence(ex.Message)} Check that PostgreSQL is reachable and that AuditLogOptions.ConnectionString names the right host, database and credentials.", ex);
         }
         catch
         {

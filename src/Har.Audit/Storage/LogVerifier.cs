@@ -251,15 +251,15 @@ internal static class LogVerifier
         }
 
         var root = n == 0 ? MerkleHasher.EmptyRoot : Root(border, n);
-        var liveNote = live ? $" (live: another process is writing the log; verified its consistent prefix of {n} entries)" : string.Empty;
+        var liveNote = live ? $" (live: another process is writing the log; verified its consistent prefix of {Messages.Entries(n)})" : string.Empty;
         if (derivedRebuilt > 0)
         {
-            liveNote += $" (not reopened since a crash: {derivedRebuilt} entries after the last recovery seal have no stored Merkle nodes or index rows yet, or partial ones; they were verified from the entries, and the next open rebuilds their derived files)";
+            liveNote += $" (not reopened since a crash: {Messages.Entries(derivedRebuilt)} after the last recovery seal {(derivedRebuilt == 1 ? "has" : "have")} no stored Merkle nodes or index rows yet, or partial ones; they were verified from the entries, and the next open rebuilds their derived files)";
         }
 
         if (tornBytes > 0)
         {
-            liveNote += $" (not reopened since a crash: the last {tornBytes} bytes of the segment are a torn write after entry {n - 1}, never acknowledged, past every checkpoint and seal; the next open moves them to torn/)";
+            liveNote += $" (not reopened since a crash: the last {Messages.Bytes(tornBytes)} of the segment {(tornBytes == 1 ? "is" : "are")} a torn write after entry {n - 1}, never acknowledged, past every checkpoint and seal; the next open moves them to torn/)";
         }
         var quarantine = QuarantineSummary.Read(directory);
         AuditVerificationResult Done(AuditVerificationResult ok) => quarantine.Repairs == 0 ? ok : new AuditVerificationResult
@@ -270,9 +270,9 @@ internal static class LogVerifier
             Checkpoint = ok.Checkpoint,
             VerifierKey = ok.VerifierKey,
             VerifierKeyPinned = ok.VerifierKeyPinned,
-            Message = $"the {n} entries present verify, but {quarantine.Repairs} repair(s) removed at least {quarantine.EntriesRemoved} entries (quarantine/{quarantine.Latest}); the log is incomplete{liveNote}",
+            Message = $"{(n == 1 ? "the 1 entry present verifies" : $"the {n} entries present verify")}, but {Messages.Count(quarantine.Repairs, "repair", "repairs")} removed at least {Messages.Entries(quarantine.EntriesRemoved)} (quarantine/{quarantine.Latest}); the log is incomplete{liveNote}",
         };
-        var ok = new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{n} entries verified (framing, CRC-32C, indexes, chain, schemas, stored tree, query index); no signed checkpoint{liveNote}" };
+        var ok = new AuditVerificationResult { EntriesVerified = n, RootHash = root, Message = $"{Messages.Entries(n)} verified (framing, CRC-32C, indexes, chain, schemas, stored tree, query index); no signed checkpoint{liveNote}" };
         if (checkpointProblem is not null)
         {
             return Fail(AuditVerificationProblem.CheckpointSignature, null, $"the checkpoint file is malformed: {checkpointProblem}");
@@ -302,12 +302,12 @@ internal static class LogVerifier
 
         if (checkpoint.TreeSize > n)
         {
-            return Fail(AuditVerificationProblem.CheckpointSize, n, $"the signed checkpoint commits to {checkpoint.TreeSize} entries but the log holds {n}: entries {n}..{checkpoint.TreeSize - 1} are missing");
+            return Fail(AuditVerificationProblem.CheckpointSize, n, $"the signed checkpoint commits to {Messages.Entries(checkpoint.TreeSize)} but the log holds {n}: {Messages.Missing(n, checkpoint.TreeSize)}");
         }
 
         if (!rootAtCheckpoint!.AsSpan().SequenceEqual(checkpoint.RootHash.Span))
         {
-            return Fail(AuditVerificationProblem.CheckpointRoot, null, $"the Merkle root of the first {checkpoint.TreeSize} entries differs from the signed root");
+            return Fail(AuditVerificationProblem.CheckpointRoot, null, $"the Merkle root of the first {Messages.Entries(checkpoint.TreeSize)} differs from the signed root");
         }
 
         var key = pinnedKey;
@@ -338,8 +338,8 @@ internal static class LogVerifier
             Checkpoint = checkpoint,
             VerifierKey = key.ToString(),
             VerifierKeyPinned = pinnedKey is not null,
-            Message = $"{n} entries verified; the root at size {checkpoint.TreeSize} matches the checkpoint signed by {key.Name}+{key.KeyId:x8}"
-                + (pinnedKey is null ? " (key taken from the log directory: pin it with --vkey to prove more)" : string.Empty) + liveNote,
+            Message = $"{Messages.Entries(n)} verified; the root at size {checkpoint.TreeSize} matches the checkpoint signed by {key.Name}+{key.KeyId:x8}"
+                + (pinnedKey is null ? " (key taken from the log directory, which proves less: pass the trusted verifier key, the verifierKey argument or AuditLogOptions.VerifierKey, to prove more)" : string.Empty) + liveNote,
         });
     }
 

@@ -252,7 +252,7 @@ public sealed class AuditHostingTests
 
         Assert.StartsWith("entry 0 (leaf ", ack.ToString(), StringComparison.Ordinal);
         var page = log.Query(new AuditQuery { PageSize = 1 }).ToString();
-        Assert.Contains("1 entries; next page token 1", page, StringComparison.Ordinal);
+        Assert.Contains("1 entry; next page token 1", page, StringComparison.Ordinal);
         Assert.Contains("#0 2026-01-15T10:30:01Z model.promoted model/entity-1 by alice", page, StringComparison.Ordinal);
         Assert.StartsWith("OK: 2 entries verified", log.Verify().ToString(), StringComparison.Ordinal);
         Assert.StartsWith("0 entries (0 trusted from the seal, 0 re-scanned)", log.Recovery.ToString(), StringComparison.Ordinal);

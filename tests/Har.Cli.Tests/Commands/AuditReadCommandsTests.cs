@@ -80,7 +80,7 @@ public sealed class AuditReadCommandsTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("exported 3 entries", stdout, StringComparison.Ordinal);
         Assert.Contains("without its checkpoint (it signs 5 entries", stdout, StringComparison.Ordinal);
-        Assert.Contains("CRC-32C mismatch; 1 valid frames follow it", stderr, StringComparison.Ordinal);
+        Assert.Contains("CRC-32C mismatch; 1 valid frame follows it", stderr, StringComparison.Ordinal);
         Assert.Contains("covers 5 entries, so entries 3..4 are missing or damaged", stderr, StringComparison.Ordinal);
 
         (code, stdout, stderr) = await Run(["prove", "--index", "1", "--bundle", "{out}.json"]);
