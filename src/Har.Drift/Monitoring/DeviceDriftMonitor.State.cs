@@ -31,6 +31,17 @@ public sealed partial class DeviceDriftMonitor
     private long _lastSave; // time provider timestamp of the last save (or of the restore)
     private long _snapshotSavedAt; // the saved-at (Unix ms) in the header of the state file on disk, 0 before any: the journal's generation
     private long _journalBytes; // the journal's length since the snapshot
+    private Exception? _stateSaveError; // the latest save's error, null after a save that succeeded
+
+    /// <summary>
+    /// Gets the error of the latest save of the drift state (<see cref="DriftMonitorOptions.StatePath"/> or
+    /// <see cref="DriftMonitorOptions.StateStore"/>) when it failed, or <see langword="null"/> when it succeeded or none
+    /// has run. The state is saved in the background, at the end of scoring ticks, and at <see cref="Dispose"/>; a save
+    /// that fails is logged (a Warning), counted in <c>har_drift_state_saves_total{result="failed"}</c> and retried at the
+    /// next tick, and is never thrown: read this after <see cref="Dispose"/> to know whether the final save kept the state
+    /// (an <see cref="IOException"/> naming the file, the failure of the store as it threw it).
+    /// </summary>
+    public Exception? StateSaveError => Volatile.Read(ref _stateSaveError);
 
     /// <summary>
     /// Writes every live device's drift state to <paramref name="stream"/>: its history (turns, still postures, its own
@@ -225,12 +236,14 @@ public sealed partial class DeviceDriftMonitor
                 var saved = whole ? SaveWhole(path, now) : AppendJournal(path);
                 var elapsed = Stopwatch.GetElapsedTime(began);
                 _metrics.StateSaved(elapsed);
+                Volatile.Write(ref _stateSaveError, null);
                 Log.StateSaved(_logger, _options.MonitorName, saved, whole ? path : JournalPath(path), elapsed);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 Volatile.Write(ref _stateDirty, 1);
                 Volatile.Write(ref _stateUrgent, 1);
+                Volatile.Write(ref _stateSaveError, new IOException($"Could not save the drift state to '{(whole ? path : JournalPath(path))}' (DriftMonitorOptions.StatePath): {ex.Message}", ex));
                 _metrics.StateSaveFailed();
                 Log.StateSaveFailed(_logger, _options.MonitorName, whole ? path : JournalPath(path), ex.Message);
             }
@@ -337,6 +350,45 @@ public sealed partial class DeviceDriftMonitor
         if (urgent)
         {
             Volatile.Write(ref _stateUrgent, 1);
+        }
+    }
+
+    /// <summary>
+    /// Checks at construction that the state can be saved at <paramref name="path"/>: its folder exists or can be created,
+    /// and a file can be created in it (a probe, removed at once), as every save writes a temp file there and renames it.
+    /// Without it, a path no save could write (under a file, a read-only folder) failed only in the log, at every tick and
+    /// at dispose, and a monitor without a logger lost its state in silence.
+    /// </summary>
+    /// <exception cref="IOException">The state could not be saved there; the message names the path and why.</exception>
+    private static void CheckStateFolder(string path)
+    {
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new IOException($"DriftMonitorOptions.StatePath '{path}' is not a usable file path ({ex.Message}); expected the path of a file in a folder this process can write, or no StatePath to keep the drift state in memory only.", ex);
+        }
+
+        if (Directory.Exists(full))
+        {
+            throw new IOException($"DriftMonitorOptions.StatePath '{path}' is a folder; expected the path of the state file (e.g. '{Path.Combine(path, "drift-state.bin")}').");
+        }
+
+        var dir = Path.GetDirectoryName(full)!;
+        try
+        {
+            Directory.CreateDirectory(dir);
+            var probe = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.probe");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"DriftMonitorOptions.StatePath '{path}' cannot be saved: its folder '{dir}' cannot be created or written ({ex.Message}); expected a file path in a folder this process can create and write, or no StatePath to keep the drift state in memory only.", ex);
         }
     }
 

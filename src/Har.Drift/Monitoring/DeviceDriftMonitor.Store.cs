@@ -374,6 +374,7 @@ public sealed partial class DeviceDriftMonitor
                 batch[i].Changed(urgent[i]);
             }
 
+            Volatile.Write(ref _stateSaveError, ex);
             _metrics.StateSaveFailed();
             Log.StoreSaveFailed(_logger, ex, _options.MonitorName, batch.Count, ex.Message);
             return false;
@@ -392,6 +393,7 @@ public sealed partial class DeviceDriftMonitor
             }
         }
 
+        Volatile.Write(ref _stateSaveError, null);
         _metrics.StateSaved(elapsed);
         Log.StoreSaved(_logger, _options.MonitorName, batch.Count, elapsed);
         return true;

@@ -53,10 +53,18 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     /// <param name="options">Options (defaults when null).</param>
     /// <param name="timeProvider">Time source for the scoring interval and the idle timeout (system time when null).</param>
     /// <param name="logger">Logger (none when null).</param>
+    /// <exception cref="ArgumentException">An option of <paramref name="options"/> is out of its range (the message names it, its value and the range; the same rules <c>AddHarDrift</c> checks at start), or <see cref="DriftMonitorOptions.StatePath"/> and <see cref="DriftMonitorOptions.StateStore"/> are both set.</exception>
+    /// <exception cref="IOException"><see cref="DriftMonitorOptions.StatePath"/> is a folder, or its folder cannot be created or written (the message names the path and why).</exception>
     public DeviceDriftMonitor(ReferenceProfile profile, DriftMonitorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceDriftMonitor>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(profile);
         _options = options ?? new DriftMonitorOptions();
+        DriftMonitorOptionsValidator.ThrowIfInvalid(_options, nameof(options));
+        if (_options.StatePath is { Length: > 0 } path)
+        {
+            CheckStateFolder(path); // before anything is registered: nothing to undo when it throws
+        }
+
         _scorer = new DriftScorer(profile, _options.Scoring);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -66,11 +74,6 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _metrics.Capacity(_options.MaxDevices);
         _metrics.DevicesDrifted(profile.ChannelNames, new int[_channels]); // every channel at 0 from the start
         _metrics.Devices(0, 0, 0, _alarmedByCause); // and the device counts: a share read before the first tick is 0, not NaN
-        if (DriftStateOptionsValidator.StateConflict(_options) is { } conflict)
-        {
-            throw new ArgumentException(conflict, nameof(options));
-        }
-
         _store = _options.StateStore;
         if (_options.StatePath is { Length: > 0 } statePath)
         {
@@ -115,7 +118,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     /// new device's window is not monitored (<see cref="IsMonitored"/> is false) and only its output counts, for output drift.
     /// </summary>
     /// <param name="deviceId">The device (or stream) the window came from; a stable id, not empty.</param>
-    /// <param name="window">The predicted window's raw (un-normalized) interleaved frames, in the profile's channel order.</param>
+    /// <param name="window">The predicted window's raw (un-normalized) interleaved frames, in the profile's channel order: at least one frame (a model never predicts on zero frames, so an empty window is the caller's mistake and is refused; <see cref="DriftScorer.Score(ReadOnlySpan{float}, ReadOnlySpan{long})"/> of an empty window is <see cref="DriftVerdict.Insufficient"/> instead, as is <see cref="ScoreNow"/> of a device with no frames).</param>
     /// <param name="overlapFrames">
     /// Leading frames of <paramref name="window"/> already passed with this device's previous call: Length − Stride for
     /// consecutive windows of a sliding stream, 0 for independent whole windows. Only the other frames are buffered.
@@ -123,6 +126,8 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     /// <param name="predictedClass">The predicted class index, in the order of <see cref="OutputReference.Labels"/> (the profile's model's), or <see cref="OutputReference.OtherActivity"/> for an activity those labels lack.</param>
     /// <param name="confidence">The top-class probability, in [0, 1].</param>
     /// <param name="entropy">The predictive entropy in nats.</param>
+    /// <exception cref="ArgumentException"><paramref name="deviceId"/> is empty, or <paramref name="window"/> is empty or not a whole number of frames.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="overlapFrames"/> is outside 0 … the window's frames, or the prediction is outside the profile's labels, its confidence outside [0, 1] or its entropy negative or not finite.</exception>
     public void Observe(string deviceId, ReadOnlySpan<float> window, int overlapFrames, int predictedClass, float confidence, float entropy)
     {
         ArgumentException.ThrowIfNullOrEmpty(deviceId);
@@ -326,7 +331,7 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         return true;
     }
 
-    /// <inheritdoc/>
+    /// <summary>Stops the timer and saves the drift state (<see cref="DriftMonitorOptions.StatePath"/>, <see cref="DriftMonitorOptions.StateStore"/>). A save that fails is not thrown: <see cref="StateSaveError"/> holds its error.</summary>
     public void Dispose()
     {
         lock (_gate)

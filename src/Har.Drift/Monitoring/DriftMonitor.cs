@@ -36,10 +36,12 @@ public sealed class DriftMonitor : IDisposable
     /// <param name="options">Options (defaults when null).</param>
     /// <param name="timeProvider">Time source for the scoring interval (system time when null).</param>
     /// <param name="logger">Logger (none when null).</param>
+    /// <exception cref="ArgumentException">An option of <paramref name="options"/> is out of its range (the message names it, its value and the range; the same rules <c>AddHarDrift</c> checks at start), or <see cref="DriftMonitorOptions.StatePath"/> and <see cref="DriftMonitorOptions.StateStore"/> are both set.</exception>
     public DriftMonitor(ReferenceProfile profile, DriftMonitorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DriftMonitor>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(profile);
         _options = options ?? new DriftMonitorOptions();
+        DriftMonitorOptionsValidator.ThrowIfInvalid(_options, nameof(options));
         _scorer = new DriftScorer(profile, _options.Scoring);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;

@@ -74,7 +74,10 @@ public sealed class DriftMonitorOptions
     /// logged, renamed <c>.bad</c>, and the monitor starts empty; one saved against another reference profile is renamed
     /// <c>.profile-{its hash}</c>. The frames of each device's current window are not kept: a device is scored again once
     /// a whole new window has arrived. Give each process its own file; for state that follows a device from one process to
-    /// another, use <see cref="StateStore"/> instead (not both). Ignored by <see cref="DriftMonitor"/>.
+    /// another, use <see cref="StateStore"/> instead (not both). Ignored by <see cref="DriftMonitor"/>. A path no save could
+    /// write (its folder cannot be created or written, or it is a folder) is refused at construction with an
+    /// <see cref="IOException"/>; a save that fails later is logged and retried, and its error is in
+    /// <see cref="DeviceDriftMonitor.StateSaveError"/>.
     /// </summary>
     /// <value>The default value is <see langword="null"/>: the state lives in memory only.</value>
     public string? StatePath { get; set; }
@@ -118,7 +121,23 @@ public sealed class DriftMonitorOptions
 
 /// <summary>Source-generated validation of <see cref="DriftMonitorOptions"/>.</summary>
 [OptionsValidator]
-internal sealed partial class DriftMonitorOptionsValidator : IValidateOptions<DriftMonitorOptions>;
+internal sealed partial class DriftMonitorOptionsValidator : IValidateOptions<DriftMonitorOptions>
+{
+    /// <summary>
+    /// Refuses options given to a monitor's constructor by the rules <c>AddHarDrift</c> validates at start (the attributes
+    /// above and <see cref="DriftStateOptionsValidator"/>): without it, <c>WindowLength = 0</c> scored nothing forever,
+    /// <c>-1</c> threw an <see cref="OverflowException"/> and <c>MaxDevices = 0</c> monitored no device, all silently.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of its range; the message names it, its value and what is allowed.</exception>
+    public static void ThrowIfInvalid(DriftMonitorOptions options, string paramName)
+    {
+        OptionsGuard.ThrowIfInvalid(new DriftMonitorOptionsValidator(), options, paramName);
+        if (DriftStateOptionsValidator.StateConflict(options) is { } conflict)
+        {
+            throw new ArgumentException(conflict, paramName);
+        }
+    }
+}
 
 /// <summary>Checks what the attributes cannot: <see cref="DriftMonitorOptions.StatePath"/> and <see cref="DriftMonitorOptions.StateStore"/> are not both set.</summary>
 internal sealed class DriftStateOptionsValidator : IValidateOptions<DriftMonitorOptions>
@@ -131,4 +150,65 @@ internal sealed class DriftStateOptionsValidator : IValidateOptions<DriftMonitor
         options.StatePath is { Length: > 0 } && options.StateStore is not null
             ? $"DriftMonitorOptions.StatePath ('{options.StatePath}') and DriftMonitorOptions.StateStore ({options.StateStore.GetType().Name}) are both set; the drift state lives in one place: set StatePath for one process, or StateStore for a fleet, not both."
             : null;
+}
+
+/// <summary>Runs an options validator of this package on options given to a constructor, the one <c>AddHarDrift</c> runs at start.</summary>
+internal static class OptionsGuard
+{
+    /// <summary>Throws when <paramref name="validator"/> fails <paramref name="options"/>, with each failure and the value it failed on.</summary>
+    /// <exception cref="ArgumentException">The options fail validation.</exception>
+    public static void ThrowIfInvalid<T>(IValidateOptions<T> validator, T options, string paramName)
+        where T : class
+    {
+        var result = validator.Validate(null, options);
+        if (!result.Failed)
+        {
+            return;
+        }
+
+        var failures = result.Failures ?? [result.FailureMessage];
+        throw new ArgumentException(string.Join(" ", failures.Select(f => WithValue(options, f))), paramName);
+    }
+
+    /// <summary>
+    /// A generated validator's failure ("WindowLength: The field DriftMonitorOptions.WindowLength must be between 16 and
+    /// 10000000.") as its message with the value that failed ("…; it is 0."). The message names the option by its path
+    /// from the options type ("DriftMonitorOptions.Scoring.Alpha"), a nested one too, where the prefix is the member alone.
+    /// </summary>
+    private static string WithValue(object options, string failure)
+    {
+        var colon = failure.IndexOf(": ", StringComparison.Ordinal);
+        if (colon <= 0)
+        {
+            return failure;
+        }
+
+        var message = failure[(colon + 2)..];
+        var type = options.GetType().Name;
+        var match = System.Text.RegularExpressions.Regex.Match(message, $@"\b{type}\.([A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_])");
+        if (!match.Success)
+        {
+            return failure;
+        }
+
+        object? value = options;
+        foreach (var name in match.Groups[1].Value.Split('.'))
+        {
+            if (value?.GetType().GetProperty(name) is not { } property)
+            {
+                return failure;
+            }
+
+            value = property.GetValue(value);
+        }
+
+        var text = value switch
+        {
+            null => "null",
+            string s => $"'{s}'",
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => value.ToString(),
+        };
+        return $"{message.TrimEnd('.')}; it is {text}.";
+    }
 }

@@ -163,13 +163,14 @@ public sealed class ReferenceProfile
     /// <summary>Loads a profile from a JSON file.</summary>
     /// <param name="path">The file written by <see cref="Save"/>.</param>
     /// <returns>The profile.</returns>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>; the message says how to build one (<see cref="ReferenceProfileBuilder"/>, <see cref="Save"/>).</exception>
     /// <exception cref="InvalidDataException">As <see cref="FromJson"/>; the message starts with the path.</exception>
     public static ReferenceProfile Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Reference profile '{path}' does not exist; build one with 'har drift profile'.", path);
+            throw new FileNotFoundException($"Reference profile '{path}' does not exist; build one from training recordings with ReferenceProfileBuilder and write it with ReferenceProfile.Save (or with 'har drift profile').", path);
         }
 
         try

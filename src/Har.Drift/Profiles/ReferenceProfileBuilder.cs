@@ -61,6 +61,7 @@ public sealed class ReferenceProfileBuilder
     /// <summary>Creates a builder.</summary>
     /// <param name="channelNames">Channel names in frame order (e.g. ax ay az gx gy gz).</param>
     /// <param name="options">Build options (defaults when null).</param>
+    /// <exception cref="ArgumentException">No channel names, or a name that is blank or repeated (compared ignoring case).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="ReferenceProfileOptions.SegmentLength"/> is outside 16 … 10,000,000, or <see cref="ReferenceProfileOptions.SampleRateHz"/> is not above 0 (at most 1,000,000).</exception>
     public ReferenceProfileBuilder(IReadOnlyList<string> channelNames, ReferenceProfileOptions? options = null)
     {
@@ -68,6 +69,20 @@ public sealed class ReferenceProfileBuilder
         if (channelNames.Count == 0)
         {
             throw new ArgumentException("At least one channel name is required.", nameof(channelNames));
+        }
+
+        for (var c = 0; c < channelNames.Count; c++)
+        {
+            if (string.IsNullOrWhiteSpace(channelNames[c]))
+            {
+                throw new ArgumentException($"Channel name {c} is {(channelNames[c] is null ? "null" : "blank")}; expected a name (e.g. ax), one per channel in frame order.", nameof(channelNames));
+            }
+
+            if (ReferenceProfileChecks.RepeatedName(channelNames, c, static n => n) is { } first)
+            {
+                // Windows are fed to a profile by channel name (Har.Inference refuses a model card that repeats one).
+                throw new ArgumentException($"Channel '{channelNames[c]}' is named twice (channels {first} and {c}: {string.Join(' ', channelNames)}, compared ignoring case); expected each channel once.", nameof(channelNames));
+            }
         }
 
         _channels = [.. channelNames];

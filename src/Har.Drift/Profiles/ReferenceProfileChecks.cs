@@ -40,6 +40,10 @@ internal static class ReferenceProfileChecks
         for (var c = 0; c < channels.Count; c++)
         {
             CheckChannel(channels[c], c);
+            if (RepeatedName(channels, c, static ch => ch.Name) is { } first)
+            {
+                throw Invalid($"Channels[{c}] is named '{channels[c].Name}' as Channels[{first}] is ('{channels[first].Name}', compared ignoring case); expected each channel once");
+            }
         }
 
         if (floors is null)
@@ -98,6 +102,23 @@ internal static class ReferenceProfileChecks
 
             CheckValues($"{name}.Gravity", segment.Gravity, segment.Gravity.Length, min: -1, max: 1);
         }
+    }
+
+    /// <summary>
+    /// The index of an earlier item named as item <paramref name="index"/> (ignoring case, as Har.Inference compares a
+    /// model card's channels: windows are fed by name), or null.
+    /// </summary>
+    internal static int? RepeatedName<T>(IReadOnlyList<T> items, int index, Func<T, string> name)
+    {
+        for (var i = 0; i < index; i++)
+        {
+            if (string.Equals(name(items[i]), name(items[index]), StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return null;
     }
 
     private static void CheckChannel(ChannelReference? channel, int index)

@@ -30,6 +30,7 @@ public sealed class DriftScorer
     /// <summary>Creates a scorer.</summary>
     /// <param name="profile">The frozen reference.</param>
     /// <param name="options">Scoring options (defaults when null).</param>
+    /// <exception cref="ArgumentException">An option of <paramref name="options"/> is out of its range (the message names it, its value and the range; the same rules <c>AddHarDrift</c> checks at start for <see cref="DriftMonitorOptions.Scoring"/>).</exception>
     public DriftScorer(ReferenceProfile profile, DriftScoringOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(profile);
@@ -40,6 +41,7 @@ public sealed class DriftScorer
 
         _profile = profile;
         _options = options ?? new DriftScoringOptions();
+        OptionsGuard.ThrowIfInvalid(new DriftScoringOptionsValidator(), _options, nameof(options));
         _channels = profile.Channels.Count;
         _gravityAxes = ChannelKinds.GravityAxes(profile.ChannelNames);
         _isAccelerometer = [.. profile.ChannelNames.Select(ChannelKinds.IsAccelerometer)];
@@ -49,10 +51,17 @@ public sealed class DriftScorer
     /// <summary>Gets the reference profile.</summary>
     internal ReferenceProfile Profile => _profile;
 
-    /// <summary>Scores one window on its own (the physics checks see only this window's turns and postures).</summary>
-    /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order.</param>
+    /// <summary>
+    /// Scores one window on its own (the physics checks see only this window's turns and postures). A window with fewer
+    /// finite samples per channel than the scoring's minimum (500 by default; an empty window, one of NaNs) is not an
+    /// error: its channels are <see cref="DriftVerdict.Insufficient"/>, "not enough data to judge", the same verdict the
+    /// monitors' <c>ScoreNow</c> gives a stream or device with no frames yet. (<see cref="DeviceDriftMonitor.Observe"/>
+    /// refuses an empty window instead: it is one prediction's input, and a model never predicts on zero frames.)
+    /// </summary>
+    /// <param name="interleaved">Frames of <c>channels</c> values each, in the profile's channel order; may be empty.</param>
     /// <param name="timestampsMs">Optional timestamp (ms) per frame, for the sample-rate check.</param>
     /// <returns>The report with per-channel verdicts, evidence and sensor findings.</returns>
+    /// <exception cref="ArgumentException">The window is not a whole number of frames, or the timestamps are not one per frame.</exception>
     public DriftReport Score(ReadOnlySpan<float> interleaved, ReadOnlySpan<long> timestampsMs = default) =>
         Score(interleaved, new DeviceHistory(), 0, timestampsMs);
 

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Har.Drift;
 
@@ -103,3 +104,7 @@ public sealed class DriftScoringOptions
     /// <value>The default value is 30.</value>
     internal int MinPredictions { get; set; } = 30;
 }
+
+/// <summary>Source-generated validation of <see cref="DriftScoringOptions"/> given to a <see cref="DriftScorer"/> (the rules <c>AddHarDrift</c> checks as <c>Scoring</c>).</summary>
+[OptionsValidator]
+internal sealed partial class DriftScoringOptionsValidator : IValidateOptions<DriftScoringOptions>;

@@ -117,6 +117,7 @@ public sealed class ReferenceProfileTests
     [InlineData("Channels[3].SortedSample", "[3, 2, 1]", "Channels[3] (gx) SortedSample[1] is 2, below the 3 before it; expected ascending values")]
     [InlineData("Channels[4].Scale", "0", "Channels[4] (gy) Scale is 0; expected a finite scale above 0")]
     [InlineData("Channels[5].Name", "\" \"", "Channels[5].Name is blank")]
+    [InlineData("Channels[5].Name", "\"AX\"", "Channels[5] is named 'AX' as Channels[0] is ('ax', compared ignoring case); expected each channel once")]
     [InlineData("Segments", "[]", "Segments is empty; expected the training windows' sketches (at least one)")]
     [InlineData("Segments", "null", "Segments is missing")]
     [InlineData("Segments[3].EffectiveSize", "[1, 2]", "Segments[3].EffectiveSize has 2 values; expected 6")]
@@ -154,6 +155,33 @@ public sealed class ReferenceProfileTests
         {
             File.Delete(path);
         }
+    }
+
+    [Theory]
+    [InlineData(new[] { "ax", "ay", "ax" }, "Channel 'ax' is named twice (channels 0 and 2: ax ay ax, compared ignoring case); expected each channel once.")]
+    [InlineData(new[] { "ax", "AX" }, "Channel 'AX' is named twice (channels 0 and 1: ax AX, compared ignoring case); expected each channel once.")]
+    [InlineData(new[] { "ax", " " }, "Channel name 1 is blank; expected a name (e.g. ax), one per channel in frame order.")]
+    public void Constructor_ChannelNameRepeatedOrBlank_ArgumentExceptionNamingIt(string[] channels, string expected)
+    {
+        // Found by a user of the package: ["ax", "ax"] was taken, and the profile could not be fed by channel name.
+        var ex = Assert.Throws<ArgumentException>(() => new ReferenceProfileBuilder(channels));
+
+        Assert.Equal("channelNames", ex.ParamName);
+        Assert.StartsWith(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_NoFile_SaysToBuildOneWithTheBuilderNotOnlyTheCli()
+    {
+        // The CLI is a sample of the repository, not part of the package: the message named only 'har drift profile'.
+        var path = Path.Combine(Path.GetTempPath(), $"har-drift-{Guid.NewGuid():N}.json");
+
+        var ex = Assert.Throws<FileNotFoundException>(() => ReferenceProfile.Load(path));
+
+        Assert.Equal(path, ex.FileName);
+        Assert.Contains($"Reference profile '{path}' does not exist", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ReferenceProfileBuilder", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ReferenceProfile.Save", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Replaces the node at a path such as <c>Channels[0].InnerEdges</c>.</summary>

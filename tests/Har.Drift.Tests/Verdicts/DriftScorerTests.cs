@@ -15,6 +15,20 @@ public sealed class DriftScorerTests
     }
 
     [Fact]
+    public void Score_EmptyWindow_InsufficientNotAnError_WhereObserveRefusesIt()
+    {
+        // Deliberately different (documented on both): a window scored on its own may hold too little to judge, as a
+        // monitor's ScoreNow of a stream with no frames yet does; Observe takes one prediction's input, never empty.
+        var report = new DriftScorer(Shared.Value).Score([]);
+
+        Assert.Equal(DriftVerdict.Insufficient, report.Verdict);
+        Assert.All(report.Channels, c => Assert.Equal((DriftVerdict.Insufficient, 0), (c.Verdict, c.N)));
+        using var monitor = new DeviceDriftMonitor(Shared.Value, new DriftMonitorOptions { WindowLength = 1000, MetricsRegistry = Prometheus.Metrics.NewCustomRegistry() });
+        var ex = Assert.Throws<ArgumentException>(() => monitor.Observe("phone-1", [], 0, 0, 0.9f, 0.1f));
+        Assert.Contains("at least one", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Score_StuckChannel_DriftedWithFlatlineFinding()
     {
         var w = Synthetic.Recording(998, 1000);
