@@ -76,6 +76,9 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4019, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: could not save {Devices} devices to the drift state store ({Reason}); they are saved again at the next scoring tick")]
     public static partial void StoreSaveFailed(ILogger logger, Exception exception, string monitor, int devices, string reason);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the drift state cannot be saved to {Path} now ({Reason}); it is kept in memory and saved once the folder is writable (DeviceDriftMonitor.StateSaveError says so until then)")]
+    public static partial void StateFolderNotWritable(ILogger logger, string monitor, string path, string reason);
 }
 
 /// <summary>Logs what a report found.</summary>

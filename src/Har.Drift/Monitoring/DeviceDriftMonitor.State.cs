@@ -354,13 +354,16 @@ public sealed partial class DeviceDriftMonitor
     }
 
     /// <summary>
-    /// Checks at construction that the state can be saved at <paramref name="path"/>: its folder exists or can be created,
-    /// and a file can be created in it (a probe, removed at once), as every save writes a temp file there and renames it.
-    /// Without it, a path no save could write (under a file, a read-only folder) failed only in the log, at every tick and
-    /// at dispose, and a monitor without a logger lost its state in silence.
+    /// Checks at construction that the state can be saved at <paramref name="path"/>. A path no save could ever write is a
+    /// configuration mistake and is thrown: not a valid path, a folder, or a path under a file. Whether the folder can be
+    /// created and written now (a probe file, removed at once, as every save writes a temp file there and renames it) is
+    /// the volume's state, which can change while the process runs (a read-only remount, a full disk, permissions): that
+    /// failure is returned, for <see cref="StateSaveError"/> and a Warning, and saves are retried at every tick as before.
+    /// Without the check, such paths failed only in the log, and a monitor without a logger lost its state in silence.
     /// </summary>
-    /// <exception cref="IOException">The state could not be saved there; the message names the path and why.</exception>
-    private static void CheckStateFolder(string path)
+    /// <returns>The probe's failure, or <see langword="null"/> when the folder can be written.</returns>
+    /// <exception cref="IOException">The path can never hold the state; the message names it and why.</exception>
+    private static IOException? CheckStateFolder(string path)
     {
         string full;
         try
@@ -378,6 +381,19 @@ public sealed partial class DeviceDriftMonitor
         }
 
         var dir = Path.GetDirectoryName(full)!;
+        for (var ancestor = dir; !string.IsNullOrEmpty(ancestor); ancestor = Path.GetDirectoryName(ancestor))
+        {
+            if (File.Exists(ancestor))
+            {
+                throw new IOException($"DriftMonitorOptions.StatePath '{path}' cannot be saved: '{ancestor}' is a file, not a folder; expected a file path in a folder this process can create and write, or no StatePath to keep the drift state in memory only.");
+            }
+
+            if (Directory.Exists(ancestor))
+            {
+                break;
+            }
+        }
+
         try
         {
             Directory.CreateDirectory(dir);
@@ -385,10 +401,12 @@ public sealed partial class DeviceDriftMonitor
             using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
             {
             }
+
+            return null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"DriftMonitorOptions.StatePath '{path}' cannot be saved: its folder '{dir}' cannot be created or written ({ex.Message}); expected a file path in a folder this process can create and write, or no StatePath to keep the drift state in memory only.", ex);
+            return new IOException($"DriftMonitorOptions.StatePath '{path}' cannot be saved now: its folder '{dir}' cannot be created or written ({ex.Message}); the state is kept in memory and saved once the folder is writable (tried at every scoring tick).", ex);
         }
     }
 

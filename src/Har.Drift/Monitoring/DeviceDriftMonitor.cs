@@ -54,16 +54,15 @@ public sealed partial class DeviceDriftMonitor : IDisposable
     /// <param name="timeProvider">Time source for the scoring interval and the idle timeout (system time when null).</param>
     /// <param name="logger">Logger (none when null).</param>
     /// <exception cref="ArgumentException">An option of <paramref name="options"/> is out of its range (the message names it, its value and the range; the same rules <c>AddHarDrift</c> checks at start), or <see cref="DriftMonitorOptions.StatePath"/> and <see cref="DriftMonitorOptions.StateStore"/> are both set.</exception>
-    /// <exception cref="IOException"><see cref="DriftMonitorOptions.StatePath"/> is a folder, or its folder cannot be created or written (the message names the path and why).</exception>
+    /// <exception cref="IOException"><see cref="DriftMonitorOptions.StatePath"/> can never hold the state: it is not a valid path, it is a folder, or it is under a file (the message names the path and why). A folder that cannot be created or written now (permissions, a read-only or full volume) is not thrown: it is in <see cref="StateSaveError"/> and logged, and saves are retried at every scoring tick.</exception>
     public DeviceDriftMonitor(ReferenceProfile profile, DriftMonitorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceDriftMonitor>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(profile);
         _options = options ?? new DriftMonitorOptions();
         DriftMonitorOptionsValidator.ThrowIfInvalid(_options, nameof(options));
-        if (_options.StatePath is { Length: > 0 } path)
-        {
-            CheckStateFolder(path); // before anything is registered: nothing to undo when it throws
-        }
+        var folderProblem = _options.StatePath is { Length: > 0 } path
+            ? CheckStateFolder(path) // before anything is registered: nothing to undo when it throws
+            : null;
 
         _scorer = new DriftScorer(profile, _options.Scoring);
         _time = timeProvider ?? TimeProvider.System;
@@ -77,6 +76,12 @@ public sealed partial class DeviceDriftMonitor : IDisposable
         _store = _options.StateStore;
         if (_options.StatePath is { Length: > 0 } statePath)
         {
+            if (folderProblem is not null)
+            {
+                _stateSaveError = folderProblem;
+                Log.StateFolderNotWritable(_logger, _options.MonitorName, statePath, folderProblem.InnerException?.Message ?? folderProblem.Message);
+            }
+
             RestoreState(statePath);
         }
 
