@@ -95,6 +95,8 @@ builder.Services.AddSingleton<WindowBudget>();
 builder.Services.AddSingleton<StreamQuota>();
 builder.Services.AddSingleton<CapacityShares>();
 builder.Services.AddHostedService<RefusalSummaryService>();
+builder.Services.AddSingleton<FeedbackAuditSummary>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<FeedbackAuditSummary>());
 builder.Services.AddHostedService<DeliveryMetrics>();
 
 // Backups (POST /v1/backups, and before each rollout with Har:Service:Backup:BeforeRollout): registry, rollout state and audit log in one verified archive.

@@ -181,6 +181,10 @@ public sealed class ServiceOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan RefusalSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often feedback requests are audited: one <c>http.feedback</c> entry per labeller key and interval (requests by status, labels, streams, labelled windows), and one at shutdown.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan FeedbackAuditInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The share of the champion's streams whose windows a canary candidate also scores as a shadow, in percent (0 turns it off): the analysis sees the candidate on every window, at a second inference per window during the canary.</summary>
     [Range(0.0, 100.0)]
     public double CanaryShadowPercent { get; set; } = 100;

@@ -20,7 +20,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: model outputs drifted: {Summary}")]
     public static partial void OutputsDrifted(ILogger logger, string monitor, OutputVerdict summary);
 
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: device {Device} evicted ({Reason})")]
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Debug, Message = "Drift monitor {Monitor}: device {Device} evicted ({Reason})")]
     public static partial void DeviceEvicted(ILogger logger, string monitor, string device, string reason);
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: the previous scoring was still running when the next was due (interval {Interval}); this one is left to it, so no window is scored twice")]

@@ -113,30 +113,31 @@ internal static class RolloutHistoryEndpoints
         if (_history is not { } h || !ReferenceEquals(h.Log, log) || h.Count > count)
         {
             _history = h = new History(log, count);
-            Build(h.ById, log, count);
+            Build(h.ById, log, 0, count);
         }
-        else
+        else if (count > h.Count)
         {
-            for (var i = h.Count; i < count; i++)
-            {
-                Apply(h.ById, log.Get(i));
-            }
-
+            // Through the index too: found from outside, reading and parsing every entry appended since the last call took
+            // 2.1 s after 206,000 feedback and operator entries, under this lock, on a route anyone may call.
+            Build(h.ById, log, h.Count, count);
             h.Count = count;
         }
 
         return h;
     }
 
-    /// <summary>Reads the rollouts of the first <paramref name="count"/> entries through the log's index.</summary>
-    private static void Build(Dictionary<string, RolloutHistory> byId, AuditLog log, long count)
+    /// <summary>
+    /// Applies the rollouts' transitions, then their rollbacks, among entries <paramref name="from"/> to
+    /// <paramref name="count"/> (exclusive), read through the log's index (entries of other types are not read).
+    /// </summary>
+    private static void Build(Dictionary<string, RolloutHistory> byId, AuditLog log, long from, long count)
     {
-        foreach (var entry in Events(log, TransitionEvent).Where(e => e.Index < count))
+        foreach (var entry in Events(log, TransitionEvent, from).TakeWhile(e => e.Index < count))
         {
             Apply(byId, entry);
         }
 
-        foreach (var entry in Events(log, RollbackEvent).Where(e => e.Index < count))
+        foreach (var entry in Events(log, RollbackEvent, from).TakeWhile(e => e.Index < count))
         {
             Apply(byId, entry);
         }
@@ -219,9 +220,10 @@ internal static class RolloutHistoryEndpoints
         public Dictionary<string, RolloutHistory> ById { get; } = new(StringComparer.Ordinal);
     }
 
-    private static IEnumerable<AuditEntry> Events(AuditLog log, string eventType)
+    private static IEnumerable<AuditEntry> Events(AuditLog log, string eventType, long from = 0)
     {
-        string? token = null;
+        // Page tokens are index cursors (AuditPage.NextPageToken): the first page starts at the entry numbered from.
+        var token = from > 0 ? from.ToString(CultureInfo.InvariantCulture) : null;
         do
         {
             var page = log.Query(new AuditQuery { EventType = eventType, EntityType = "rollout", Kind = AuditRecordKind.Event, PageSize = 1000, PageToken = token });

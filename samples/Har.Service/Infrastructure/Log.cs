@@ -38,13 +38,16 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Released memory after a flood of prediction request bodies ({PeakMiB} MiB of buffers at once, Har:Service:MaxArrivingBodyBytes): managed heap {BeforeMiB} MiB -> {AfterMiB} MiB")]
     public static partial void MemoryReleasedAfterBodies(ILogger logger, long peakMiB, long beforeMiB, long afterMiB);
 
+    [LoggerMessage(13, LogLevel.Error, "Could not write the feedback audit summary of {Actor} ({Requests} requests)")]
+    public static partial void FeedbackAuditFailed(ILogger logger, Exception exception, string actor, long requests);
+
     [LoggerMessage(50, LogLevel.Critical, "The rollout controller failed and the service stops with exit code 1 (a supervisor restarts it; the cause must be fixed first)")]
     public static partial void ControllerFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(51, LogLevel.Information, "Stream {Stream} of {Client} gave its place in the full stream table to a new stream of {Newcomer} (Har:Service:MaxStreams; API keys first, then an equal share per anonymous client)")]
     public static partial void StreamPlaceTaken(ILogger logger, string stream, string client, string newcomer);
 
-    [LoggerMessage(52, LogLevel.Information, "Device {Device} of {Client} gave its drift monitor to device {Newcomer} of {NewcomerClient} (Har:Service:DriftMaxDevices; API keys first, then an equal share per anonymous client)")]
+    [LoggerMessage(52, LogLevel.Debug, "Device {Device} of {Client} gave its drift monitor to device {Newcomer} of {NewcomerClient} (Har:Service:DriftMaxDevices; API keys first, then an equal share per anonymous client)")]
     public static partial void DriftMonitorTaken(ILogger logger, string device, string client, string newcomer, string newcomerClient);
 
     [LoggerMessage(53, LogLevel.Warning, "The audit checkpoint signing key changed: {Change}; recorded in the log as audit.signing_key_changed (the log's verifiers need the new verifier key, keys/audit.vkey)")]

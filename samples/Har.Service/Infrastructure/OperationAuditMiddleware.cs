@@ -7,10 +7,10 @@ namespace Har.Service.Infrastructure;
 
 /// <summary>
 /// Writes one audit event per operation request that got past authentication, rate limiting and
-/// authorization — model and rollout changes, backups, audit appends, feedback labels (they steer a rollout's
-/// accuracy gate) — with who (key name), what (method, path), the result (status) and what the endpoint adds
-/// (<see cref="AddDetail"/>: for feedback, how many labels and labelled windows). One entry per request, so the
-/// rate limit that bounds a key's requests bounds its entries. It runs after those middlewares, so a request they refuse never reaches it;
+/// authorization — model and rollout changes, backups, audit appends — with who (key name), what (method, path), the
+/// result (status) and what the endpoint adds (<see cref="AddDetail"/>). One entry per request, so the rate limit that
+/// bounds a key's requests bounds its entries. Feedback labels (they steer a rollout's accuracy gate) are operations
+/// too, counted per key and audited once per interval by <see cref="FeedbackAuditSummary"/>. It runs after those middlewares, so a request they refuse never reaches it;
 /// refusals that happen later (404, 405) are skipped too: all of them are counted by
 /// <see cref="RefusalTracker"/> and summarized periodically, never audited one entry per request.
 /// Predictions, reads, health and metrics are not operations and are not logged here. Every field is
@@ -39,7 +39,15 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
         {
             if (!RefusalTracker.IsRefusal(context.Response.StatusCode))
             {
-                await RecordAsync(context);
+                if (IsFeedback(context.Request.Path))
+                {
+                    services.GetRequiredService<FeedbackAuditSummary>().Add(
+                        context.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous", context.Response.StatusCode, context.Features.Get<OperationDetails>()?.Values);
+                }
+                else
+                {
+                    await RecordAsync(context);
+                }
             }
         }
     }
@@ -47,7 +55,10 @@ internal sealed class OperationAuditMiddleware(RequestDelegate next, IServicePro
     internal static bool IsOperation(HttpRequest request) =>
         !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) && !HttpMethods.IsOptions(request.Method)
         && (request.Path.StartsWithSegments("/v1/models") || request.Path.StartsWithSegments("/v1/rollouts") || request.Path.StartsWithSegments("/v1/audit")
-            || request.Path.StartsWithSegments("/v1/backups") || request.Path.StartsWithSegments("/v1/feedback") || IsStreamFeedback(request.Path));
+            || request.Path.StartsWithSegments("/v1/backups") || IsFeedback(request.Path));
+
+    /// <summary>The feedback routes, audited per key and interval (<see cref="FeedbackAuditSummary"/>).</summary>
+    internal static bool IsFeedback(PathString path) => path.StartsWithSegments("/v1/feedback") || IsStreamFeedback(path);
 
     /// <summary>
     /// Adds <paramref name="name"/> (a number or a short fixed word: entries stay bounded) to the details of the

@@ -81,7 +81,7 @@ internal sealed partial class FleetStore : IRolloutStateStore, IDisposable
         catch (NpgsqlException ex)
         {
             source.Dispose();
-            throw new IOException($"The rollout control plane in {display} cannot be opened: {ex.Message} Check that PostgreSQL is reachable and the connection string (ConnectionStrings:Har) is right.", ex);
+            throw new IOException($"The rollout control plane in {display} cannot be opened: {ex.Message.TrimEnd().TrimEnd('.')}. Check that PostgreSQL is reachable and the connection string (RolloutControllerOptions.ConnectionString) is right.", ex);
         }
         catch
         {

@@ -156,7 +156,7 @@ public sealed class FleetBackupTests(PostgresCluster cluster)
             }
 
             var ex = Assert.Throws<DeploymentBackupException>(() => DeploymentBackup.RestoreToDatabase(backup.ArchivePath, target, key.ToVerifierKey()));
-            Assert.Contains("already holds a log of 1 entries with origin 'other.log'", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("already holds a log of 1 entry with origin 'other.log'", ex.Message, StringComparison.Ordinal);
             Assert.Contains("Nothing of the archive was written", ex.Message, StringComparison.Ordinal);
             Assert.Equal(0L, await ScalarAsync<long>(target, "SELECT count(*) FROM har_fleet.models"));
             Assert.Equal(1L, await ScalarAsync<long>(target, "SELECT size FROM har_audit.head"));
