@@ -17,7 +17,7 @@ internal sealed class FeedbackAuditSummary(
     IServiceProvider services,
     TimeProvider time,
     IOptions<ServiceOptions> options,
-    ILogger<FeedbackAuditSummary> logger) : BackgroundService
+    ILogger<FeedbackAuditSummary> logger) : PeriodicAuditSummary(time, options.Value.FeedbackAuditInterval)
 {
     public const string EventType = "http.feedback";
 
@@ -28,7 +28,7 @@ internal sealed class FeedbackAuditSummary(
 
     private readonly Lock _gate = new();
     private Dictionary<string, Totals> _byActor = new(StringComparer.Ordinal);
-    private DateTimeOffset _since;
+    private DateTimeOffset _since = time.GetUtcNow();
 
     /// <summary>Counts one feedback request that got past authentication and authorization, with what its endpoint added.</summary>
     public void Add(string actor, int status, IReadOnlyDictionary<string, object>? details)
@@ -53,32 +53,10 @@ internal sealed class FeedbackAuditSummary(
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        _since = time.GetUtcNow();
-        using var timer = new PeriodicTimer(options.Value.FeedbackAuditInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                await FlushAsync(CancellationToken.None);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await FlushAsync(cancellationToken);
-    }
-
-    private async Task FlushAsync(CancellationToken ct)
+    protected override async Task FlushAsync(CancellationToken ct)
     {
         Dictionary<string, Totals> drained;
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         DateTimeOffset since;
         lock (_gate)
         {

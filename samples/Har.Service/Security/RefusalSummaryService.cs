@@ -15,39 +15,17 @@ internal sealed class RefusalSummaryService(
     IServiceProvider services,
     TimeProvider time,
     IOptions<ServiceOptions> options,
-    ILogger<RefusalSummaryService> logger) : BackgroundService
+    ILogger<RefusalSummaryService> logger) : PeriodicAuditSummary(time, options.Value.RefusalSummaryInterval)
 {
     public const int TopClients = 20;
     public const string EventType = "http.refusals";
 
-    private DateTimeOffset _since;
+    private DateTimeOffset _since = time.GetUtcNow();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        _since = time.GetUtcNow();
-        using var timer = new PeriodicTimer(options.Value.RefusalSummaryInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                await FlushAsync(CancellationToken.None);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await FlushAsync(cancellationToken);
-    }
-
-    private async Task FlushAsync(CancellationToken ct)
+    protected override async Task FlushAsync(CancellationToken ct)
     {
         var clients = tracker.Drain();
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var since = _since;
         _since = now;
         if (clients.Count == 0)
