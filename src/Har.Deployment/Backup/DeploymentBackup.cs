@@ -191,7 +191,8 @@ public static partial class DeploymentBackup
     /// Keeps the <paramref name="keep"/> newest archives in <paramref name="directory"/> that verify
     /// (<see cref="Verify"/>, with the key each archive holds) and deletes the archives older than them. An archive
     /// that does not verify — damaged, truncated, or a stray file under an archive's name — is neither counted as kept
-    /// nor deleted: it is named in <paramref name="unverified"/> for the operator to look at.
+    /// nor deleted: it is named in <paramref name="unverified"/> for the operator to look at. An archive this process
+    /// already verified is not verified again while its bytes are the same (its SHA-256 is read each time).
     /// </summary>
     /// <remarks>
     /// Found by fuzzing the CLI: pruning by name alone kept a truncated newest archive and deleted the only good one, and
