@@ -13,8 +13,9 @@ namespace Har.Service.Endpoints;
 /// version made on those windows. Needs an API key with the labeller or operator role: labels outrank the rollout's
 /// agreement and class-mix guards, so only keys trusted with ground truth may send them (a predictor key, which apps
 /// and devices hold, may not: a client that labels the candidate's answers as true could promote a broken candidate). Every label is validated
-/// before any is applied: one bad label refuses the whole request with 400 and what was expected. Each request is
-/// audited (<c>http.operation</c>: the key, how many labels, streams and labelled windows).
+/// before any is applied: one bad label refuses the whole request with 400 and what was expected. Requests are
+/// audited per key and interval (<c>http.feedback</c>, <see cref="Infrastructure.FeedbackAuditSummary"/>: how many requests,
+/// labels, streams and labelled windows).
 /// </summary>
 internal static class FeedbackEndpoints
 {
@@ -93,7 +94,7 @@ internal static class FeedbackEndpoints
             }
 
             // Labels steer the rollout's accuracy gate: who sent how many, and how many windows they labelled, is audited
-            // (one http.operation entry per request, as every operation; numbers only, so the entry stays small).
+            // (summed per key and interval into one http.feedback entry by FeedbackAuditSummary; numbers only).
             var labelled = windows.Sum();
             Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labels", labels.Count);
             Infrastructure.OperationAuditMiddleware.AddDetail(request.HttpContext, "labelled_windows", labelled);
