@@ -45,7 +45,15 @@ public sealed partial class RolloutController
 
         if (command.Kind == RolloutCommandKind.Start)
         {
-            await StartAsync(command, ct).ConfigureAwait(false);
+            try
+            {
+                await StartAsync(command, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _registry.EndStart(); // by now the rollout's state names the candidate, or the start was refused
+            }
+
             return;
         }
 
@@ -209,6 +217,14 @@ public sealed partial class RolloutController
         if (candidate == champion)
         {
             throw new RolloutCommandRejectedException($"Version {candidate} is already current; expected a candidate different from the champion.");
+        }
+
+        if (_registry.TryBeginStart(candidate) is { } retirement)
+        {
+            // An operator took this version out of service: refused before any step, audited.
+            var retired = $"Version {candidate} is retired ({retirement}); reinstate it (ModelRegistry.Reinstate) before rolling it out.";
+            await _outbox.RejectAsync(command, _state, "refused", ct, retired).ConfigureAwait(false);
+            throw new RolloutCommandRejectedException(retired);
         }
 
         if (!_strategies.TryGetValue(command.Strategy!, out var strategy))

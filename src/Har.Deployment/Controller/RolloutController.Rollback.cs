@@ -58,6 +58,11 @@ public sealed partial class RolloutController
             throw new RolloutCommandRejectedException($"Rollback target {version} is not earlier than the candidate {s.Candidate}; expected the champion {s.Champion} or a registered version below {s.Candidate}.");
         }
 
+        if (_registry.GetRetirement(version) is { } retirement)
+        {
+            throw new RolloutCommandRejectedException($"Rollback target {version} is retired ({retirement}); expected the champion {s.Champion} or a registered version below {s.Candidate} that is not retired.");
+        }
+
         if (CheckServable(version) is { } refusal)
         {
             throw new RolloutCommandRejectedException($"Rollback target {version} cannot be served: {refusal}");

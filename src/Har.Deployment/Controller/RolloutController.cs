@@ -81,7 +81,13 @@ public sealed partial class RolloutController : IAsyncDisposable
         }
 
         _labels = [];
+
+        // A retirement through the registry must not take a version this controller's rollout still needs.
+        _stateSource = () => Volatile.Read(ref _state);
+        registry.RolloutStateSource = _stateSource;
     }
+
+    private readonly Func<RolloutState?> _stateSource;
 
     /// <summary>Gets the traffic plan the controller last published (tests and diagnostics).</summary>
     internal TrafficPlan Plan => _serving.Plan;
@@ -308,6 +314,10 @@ public sealed partial class RolloutController : IAsyncDisposable
         _gate.Dispose();
         _serving.Feedback?.CloseJournal();
         DisposeFleet();
+        if (_registry.RolloutStateSource == _stateSource)
+        {
+            _registry.RolloutStateSource = null;
+        }
     }
 
     internal DateTimeOffset? NextDueAt()

@@ -53,6 +53,7 @@ public sealed partial class ModelRegistry
 
         Audit = auditLog is null ? null : new AuditLogSink(auditLog);
         Anchors = auditLog is null ? null : new RegistryAnchors(auditLog);
+        Retirements = auditLog is null ? null : new RegistryRetirements(auditLog);
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         _rootWithSeparator = Root + Path.DirectorySeparatorChar;
         _time = timeProvider ?? TimeProvider.System;
