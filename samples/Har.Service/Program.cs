@@ -258,6 +258,7 @@ internal static class ServiceRoutes
         app.MapServiceOpenApi();
         app.MapPredictEndpoints();
         app.MapOperationsEndpoints();
+        app.MapModelRetirementEndpoints();
         app.MapRolloutHistoryEndpoints();
         app.MapRollbackEndpoints();
         app.MapAuditEndpoints();

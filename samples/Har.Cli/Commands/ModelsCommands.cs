@@ -15,6 +15,8 @@ internal static class ModelsCommands
         Register(),
         List(),
         Verify(),
+        Decide(retire: true),
+        Decide(retire: false),
     });
 
     internal static Option<DirectoryInfo> RegistryOption() => new("--registry") { Description = "The registry directory.", Required = true };
@@ -98,6 +100,46 @@ internal static class ModelsCommands
         return command;
     }
 
+    /// <summary><c>har models retire|reinstate VERSION --reason …</c>: an audited decision in the registry's audit log.</summary>
+    private static Command Decide(bool retire)
+    {
+        var registry = RegistryOption();
+        var audit = AuditOption();
+        var version = new Argument<string>("version") { Description = retire ? "The registered version to retire, e.g. 1.1.0." : "The retired version to reinstate." };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log; at most 2,048 characters).", Required = true };
+        var actor = new Option<string?>("--actor") { Description = "Who decides (default: the OS user)." };
+        var command = retire
+            ? new Command("retire", "Take a version out of service: no rollout starts with it and no rollback goes to it until it is reinstated. Refused for the current version, a running rollout's champion or candidate, and the champion a promoted rollout can still roll back to. Its files stay, verified as before; the decision is an entry of the audit log.") { version, registry, audit, reason, actor }
+            : new Command("reinstate", "Take a retirement back (an entry of the audit log): the version can be rolled out and rolled back to again.") { version, registry, audit, reason, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var log = OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
+            var reg = new ModelRegistry(ExistingRegistry(parse.GetValue(registry)!), log);
+            try
+            {
+                if (retire)
+                {
+                    Console.Out.WriteLine($"retired: {reg.Retire(parse.GetValue(version)!, parse.GetValue(reason)!, parse.GetValue(actor))}");
+                }
+                else
+                {
+                    var v = parse.GetValue(version)!;
+                    Console.Out.WriteLine(reg.Reinstate(v, parse.GetValue(reason)!, parse.GetValue(actor))
+                        ? $"reinstated {reg.Get(v).Version}: it can be rolled out again"
+                        : $"{reg.Get(v).Version} is not retired; nothing recorded");
+                }
+            }
+            catch (Exception ex) when (ex is ModelInUseException or ModelRegistryUnavailableException)
+            {
+                await Console.Error.WriteLineAsync($"har: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
     private static Command List()
     {
         var registry = RegistryOrFleetOption();
@@ -108,17 +150,25 @@ internal static class ModelsCommands
         {
             string? current;
             IReadOnlyList<(string Version, string ModelName, string Sha256, long Parameters, DateTimeOffset RegisteredAt, string DeploymentId)> models;
+            IReadOnlyDictionary<string, ModelRetirement> retired;
             if (parse.GetValue(registry) is { } dir)
             {
-                var reg = new ModelRegistry(ExistingRegistry(dir));
+                // The registry's own log (<registry>/.audit), read-only, tells which versions are retired; a registry
+                // without one has none.
+                var logDirectory = Path.Combine(ExistingRegistry(dir), ".audit");
+                using var log = File.Exists(Path.Combine(logDirectory, "entries.log")) ? AuditCommands.OpenReadOnly(logDirectory) : null;
+                var reg = new ModelRegistry(ExistingRegistry(dir), log);
                 current = reg.CurrentVersion;
                 models = [.. reg.List().Select(m => (m.Version, m.ModelName, m.Sha256, m.Parameters, m.RegisteredAt, m.DeploymentId))];
+                retired = reg.ListRetirements();
             }
             else
             {
                 using var store = OpenFleet(parse.GetValue(connection));
                 current = store.ReadHead().Current;
                 models = [.. store.ListModels().Select(Describe).OrderBy(m => m.Version, Comparer<string>.Create(ModelRegistry.CompareVersions))];
+                using var log = AuditLog.Open(new AuditLogOptions { ConnectionString = AuditCommands.ConnectionString(parse.GetValue(connection))!, EnableMetrics = false });
+                retired = new RegistryRetirements(log).All();
             }
 
             if (parse.GetValue(json))
@@ -132,13 +182,14 @@ internal static class ModelsCommands
                     ["registered_at"] = m.RegisteredAt,
                     ["deployment_id"] = m.DeploymentId,
                     ["current"] = m.Version == current,
+                    ["retired"] = retired.TryGetValue(m.Version, out var r) ? new Dictionary<string, object?> { ["reason"] = r.Reason, ["by"] = r.Actor, ["at"] = r.RetiredAt, ["audit_index"] = r.AuditIndex } : null,
                 }), CliJson.Indented));
                 return 0;
             }
 
             foreach (var m in models)
             {
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(m.Version == current ? "*" : " ")} {m.Version,-10} {m.ModelName,-16} {m.Parameters,10:N0} params  sha256 {m.Sha256[..16]}…  {m.RegisteredAt:u}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(m.Version == current ? "*" : " ")} {m.Version,-10} {m.ModelName,-16} {m.Parameters,10:N0} params  sha256 {m.Sha256[..16]}…  {m.RegisteredAt:u}{(retired.TryGetValue(m.Version, out var r) ? $"  RETIRED by {r.Actor} at {r.RetiredAt:u}: {r.Reason}" : string.Empty)}"));
             }
 
             return 0;

@@ -224,6 +224,41 @@ internal sealed record ModelVersionResponse
     /// <summary>The id of the version's deployment record.</summary>
     [JsonPropertyName("deployment_id")]
     public required string DeploymentId { get; init; }
+
+    /// <summary>The retirement in force (no rollout of the version, no rollback to it), or null.</summary>
+    [JsonPropertyName("retired")]
+    public required ModelRetirementResponse? Retired { get; init; }
+}
+
+/// <summary>A version's retirement, as its registry.retired audit entry records it.</summary>
+internal sealed record ModelRetirementResponse
+{
+    /// <summary>Why, as the operator gave it.</summary>
+    [JsonPropertyName("reason")]
+    public required string Reason { get; init; }
+
+    /// <summary>The operator's key name.</summary>
+    [JsonPropertyName("by")]
+    public required string By { get; init; }
+
+    /// <summary>When it was retired.</summary>
+    [JsonPropertyName("at")]
+    public required DateTimeOffset At { get; init; }
+
+    /// <summary>The index of its registry.retired entry in the audit log (GET /v1/audit/events/{index}).</summary>
+    [JsonPropertyName("audit_index")]
+    public required long AuditIndex { get; init; }
+}
+
+/// <summary>Why a version is retired or reinstated.</summary>
+internal sealed record ModelDecisionRequest
+{
+    /// <summary>Why (recorded in the audit log; not blank).</summary>
+    [JsonPropertyName("reason")]
+    [MinLength(1)]
+    [MaxLength(2048)]
+    [RegularExpression(@"\S")]
+    public required string Reason { get; init; }
 }
 
 /// <summary>A page of registered versions, in version order.</summary>

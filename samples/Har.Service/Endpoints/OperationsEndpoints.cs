@@ -21,7 +21,7 @@ internal static class OperationsEndpoints
             .WithName("listModels")
             .WithTags(ModelsTag)
             .WithSummary("The registered versions, in version order")
-            .WithPagedQuery()
+            .WithPagedQuery(new QueryParameter("retired", "true: only retired versions; false: only versions that are not retired.", ["true", "false"]))
             .Produces<ModelListResponse>(StatusCodes.Status200OK)
             .ProducesProblems(400);
         models.MapGet("/{version}", (string version, ModelRegistry registry, Har.Audit.AuditLog log) =>
@@ -32,7 +32,7 @@ internal static class OperationsEndpoints
             var verification = registry.GetVerification(model.Version);
             return Results.Ok(new
             {
-                model = ToJson(model),
+                model = ToJson(model, registry),
                 current = registry.CurrentVersion == model.Version,
                 verified = verification.IsValid,
                 verified_at = verification.VerifiedAt,
@@ -192,36 +192,48 @@ internal static class OperationsEndpoints
     /// </summary>
     private static IResult ListModels(HttpRequest request, ModelRegistry registry, string? page, string? page_size)
     {
-        var (query, error) = ListQuery.Parse(request);
+        var (query, error) = ListQuery.Parse(request, "retired");
         if (error is not null)
         {
             return error;
         }
 
-        var all = registry.List();
-        var start = 0;
-        if (query!.Page is { } after)
+        var (retiredFilter, badFilter) = query!.OneOf("retired", ["true", "false"]);
+        if (badFilter is not null)
         {
-            var i = -1;
-            for (var k = 0; k < all.Count && i < 0; k++)
+            return badFilter;
+        }
+
+        var registered = registry.List();
+        var all = registered.Select((m, position) => (Model: m, Retirement: registry.GetRetirement(m.Version), Position: position))
+            .Where(v => retiredFilter is null || (v.Retirement is not null) == (retiredFilter == "true"))
+            .ToList();
+        var start = 0;
+        if (query.Page is { } after)
+        {
+            // The versions after the cursor's in version order: a cursor whose version left the filtered list between two
+            // pages (retired or reinstated meanwhile) still continues where it was.
+            var cursor = -1;
+            for (var k = 0; k < registered.Count && cursor < 0; k++)
             {
-                i = all[k].Version == after ? k : -1;
+                cursor = registered[k].Version == after ? k : -1;
             }
 
-            if (i < 0)
+            if (cursor < 0)
             {
                 return ListQuery.Bad("page names no registered version; pass the previous response's next_page, or leave it out for the first page.");
             }
 
-            start = i + 1;
+            start = all.FindIndex(v => v.Position > cursor);
+            start = start < 0 ? all.Count : start;
         }
 
         var items = all.Skip(start).Take(query.PageSize).ToArray();
         return Results.Ok(new
         {
             current = registry.CurrentVersion,
-            versions = items.Select(ToJson).ToArray(),
-            next_page = start + items.Length < all.Count ? items[^1].Version : null,
+            versions = items.Select(v => ModelRetirementEndpoints.ToJson(v.Model, v.Retirement)).ToArray(),
+            next_page = start + items.Length < all.Count ? items[^1].Model.Version : null,
         });
     }
 
@@ -330,7 +342,7 @@ internal static class OperationsEndpoints
                 EnvironmentTarget = request.Query["target"].ToString() is { Length: > 0 } t ? t : "har-service",
                 MakeCurrentIfNone = true,
             });
-            return Results.Created($"/v1/models/{model.Version}", ToJson(model));
+            return Results.Created($"/v1/models/{model.Version}", ToJson(model, registry));
         }
         catch (ModelVersionConflictException conflict)
         {
@@ -490,15 +502,7 @@ internal static class OperationsEndpoints
 
     private static string Actor(HttpRequest request) => request.HttpContext.User.FindFirstValue(ClaimTypes.Name) ?? "anonymous";
 
-    private static object ToJson(RegisteredModel m) => new
-    {
-        version = m.Version,
-        name = m.ModelName,
-        sha256 = m.Sha256,
-        parameters = m.Parameters,
-        registered_at = m.RegisteredAt,
-        deployment_id = m.DeploymentId,
-    };
+    private static object ToJson(RegisteredModel m, ModelRegistry registry) => ModelRetirementEndpoints.ToJson(m, registry.GetRetirement(m.Version));
 
     private static object ToJson(RolloutStatus s, RolloutController controller) => new
     {

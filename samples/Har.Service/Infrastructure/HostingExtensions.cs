@@ -544,6 +544,7 @@ internal static partial class HostingExtensions
         // One append would complete more windows than the windower accepts per call; nothing was appended.
         Har.Inference.WindowLimitExceededException w => (413, "Too many windows in one append", w.Message),
         Har.Deployment.ModelVersionConflictException v => (409, "Version already registered", v.Message),
+        Har.Deployment.ModelInUseException u => (409, "Version in use", u.Message),
         Har.Deployment.ModelRegistryUnavailableException => (503, "Storage unavailable", "The registry cannot record this operation in its audit log right now (a read-only or full disk, or a fleet database that does not answer or ended the write); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
         Har.Audit.AuditLogUnavailableException => (503, "Storage unavailable", "The audit log cannot be written right now (a read-only or full disk, or a fleet database that does not answer or ended the write); nothing was changed. Retry after the number of seconds in Retry-After; /ready tells which functions are available."),
 

@@ -222,7 +222,7 @@ public sealed partial class RolloutController
         if (_registry.TryBeginStart(candidate) is { } retirement)
         {
             // An operator took this version out of service: refused before any step, audited.
-            var retired = $"Version {candidate} is retired ({retirement}); reinstate it (ModelRegistry.Reinstate) before rolling it out.";
+            var retired = $"Version {retirement}. Reinstate it to roll it out.";
             await _outbox.RejectAsync(command, _state, "refused", ct, retired).ConfigureAwait(false);
             throw new RolloutCommandRejectedException(retired);
         }

@@ -60,7 +60,7 @@ public sealed partial class RolloutController
 
         if (_registry.GetRetirement(version) is { } retirement)
         {
-            throw new RolloutCommandRejectedException($"Rollback target {version} is retired ({retirement}); expected the champion {s.Champion} or a registered version below {s.Candidate} that is not retired.");
+            throw new RolloutCommandRejectedException($"Rollback target {retirement}. Expected the champion {s.Champion} or a registered version below {s.Candidate} that is not retired.");
         }
 
         if (CheckServable(version) is { } refusal)

@@ -33,7 +33,7 @@ public sealed class ModelRetirement
     public long AuditIndex { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Version} retired by {Actor} at {RetiredAt:u} (audit entry {AuditIndex}): {Reason}";
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Version} was retired by {Actor} at {RetiredAt:u} (audit entry {AuditIndex}): {Reason}");
 }
 
 /// <summary>

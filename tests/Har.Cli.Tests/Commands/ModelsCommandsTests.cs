@@ -65,6 +65,48 @@ public sealed class ModelsCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task RetireListReinstate_RecordedInTheRegistrysLog_CurrentVersionRefusedWithExitCode2()
+    {
+        var registry = Path.Combine(_root, "registry");
+        foreach (var model in new[] { "tiny-probs-1.0.0.onnx", "tiny-logits-1.1.0.onnx" })
+        {
+            var (registered, _, error) = await ConsoleCapture.RunAsync("models", "register", DemoFixtures.FixtureModel(model), "--registry", registry);
+            Assert.True(registered == 0, error);
+        }
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "retire", "1.0.0", "--registry", registry, "--reason", "old", "--actor", "carol");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Contains("1.0.0 was not retired: it is the current version", stderr, StringComparison.Ordinal);
+
+        (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "retire", "v1.1.0", "--registry", registry, "--reason", "labels permuted", "--actor", "carol");
+        Assert.True(code == 0, stderr);
+        Assert.Matches(@"^retired: 1\.1\.0 was retired by carol at \S+ \S+ \(audit entry \d+\): labels permuted", stdout);
+
+        (code, var listed, stderr) = await ConsoleCapture.RunAsync("models", "list", "--registry", registry);
+        Assert.True(code == 0, stderr);
+        var lines = listed.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.DoesNotContain("RETIRED", Assert.Single(lines, l => l.Contains(" 1.0.0 ", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("RETIRED by carol", Assert.Single(lines, l => l.Contains(" 1.1.0 ", StringComparison.Ordinal)), StringComparison.Ordinal);
+
+        (code, var json, stderr) = await ConsoleCapture.RunAsync("models", "list", "--registry", registry, "--json");
+        Assert.True(code == 0, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(json))
+        {
+            var versions = doc.RootElement.EnumerateArray().ToList();
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, versions.Single(v => v.GetProperty("version").GetString() == "1.0.0").GetProperty("retired").ValueKind);
+            Assert.Equal("labels permuted", versions.Single(v => v.GetProperty("version").GetString() == "1.1.0").GetProperty("retired").GetProperty("reason").GetString());
+        }
+
+        (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "reinstate", "1.1.0", "--registry", registry, "--reason", "fixed");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("reinstated 1.1.0", stdout, StringComparison.Ordinal);
+        (code, listed, _) = await ConsoleCapture.RunAsync("models", "list", "--registry", registry);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("RETIRED", listed, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Verify_AuditLogHeldOpenByTheService_ReadsItAndPasses()
     {
         // It opened the log for writing, so it failed while the service held it ("already open", or "open in another process").

@@ -31,7 +31,7 @@ public sealed class RetirementTests : IDisposable
         await using (var c = await RolloutController.OpenAsync(_env.Registry, pipeline, TestRegistry.Options(), timeProvider: _env.Time))
         {
             var refused = await Assert.ThrowsAsync<RolloutCommandRejectedException>(() => c.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "alice", "try")));
-            Assert.Contains("Version 1.1.0 is retired", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("Version 1.1.0 was retired by carol", refused.Message, StringComparison.Ordinal);
             Assert.Contains("permuted labels in the training export", refused.Message, StringComparison.Ordinal);
             Assert.Contains($"audit entry {retirement.AuditIndex}", refused.Message, StringComparison.Ordinal);
             Assert.Null(c.Status);
@@ -118,7 +118,7 @@ public sealed class RetirementTests : IDisposable
 
         var refused = await Assert.ThrowsAsync<RolloutCommandRejectedException>(() => c.ExecuteAsync(RolloutCommand.Create(RolloutCommandKind.Rollback, "oncall", "pager") with { RollbackTo = "1.1.0" }));
 
-        Assert.Contains("Rollback target 1.1.0 is retired", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Rollback target 1.1.0 was retired by carol", refused.Message, StringComparison.Ordinal);
         Assert.Contains("drops the stairs classes", refused.Message, StringComparison.Ordinal);
         Assert.Equal("1.2.0", c.Status!.Candidate);
         Assert.False(c.Status.Phase.IsTerminal());
