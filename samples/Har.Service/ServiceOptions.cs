@@ -7,7 +7,7 @@ public sealed class ServiceOptions
 {
     public const string Section = "Har:Service";
 
-    /// <summary>Folder holding the model registry, the audit log and generated keys. Relative paths are under the content root.</summary>
+    /// <summary>Folder holding the model registry, the audit log and generated keys. A relative path is resolved against the working directory (under <c>dotnet run --project samples/Har.Service</c>, the project's folder).</summary>
     [Required]
     public string DataDirectory { get; set; } = "har-data";
 
@@ -18,9 +18,11 @@ public sealed class ServiceOptions
     public string? ApiKeysFile { get; set; }
 
     /// <summary>
-    /// Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: <c>hapt-train-profile.json</c> beside
-    /// the models, when it is there (none is bundled: a profile keeps a sample of its data; the README says how to build it).
-    /// Without a profile drift monitoring is off.
+    /// Reference profile for drift scoring (JSON from <c>har drift profile</c>). Default: <c>hapt-train-profile.json</c> in
+    /// <c>Har:ModelsDirectory</c> (the <c>models</c> folder next to the executable, which the build fills with the bundled
+    /// <c>.onnx</c> files only), when it is there (none is bundled: a profile keeps a sample of its data; the README says how
+    /// to build it and point this setting at it). A relative path is resolved against the working directory. Without a
+    /// profile drift monitoring is off.
     /// </summary>
     public string? DriftProfilePath { get; set; }
 

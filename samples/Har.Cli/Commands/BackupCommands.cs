@@ -75,7 +75,7 @@ internal static class BackupCommands
                     : throw new ArgumentException($"--service '{serviceUrl}' is not an http(s) URL; expected e.g. http://127.0.0.1:5080.");
                 var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HAR_API_KEY")
                     ?? throw new ArgumentException("Pass --api-key <operator key> (or set HAR_API_KEY): backups need the operator role.");
-                Directory.CreateDirectory(outDir);
+                CreatePrivateFolder(outDir);
                 using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(30) };
                 http.DefaultRequestHeaders.Add("X-Api-Key", key);
                 // The archive comes back in the answer to the POST: behind a load balancer a second request (GET
@@ -144,7 +144,7 @@ internal static class BackupCommands
                 throw new FileNotFoundException($"No signing key at {keyPath}; the archive's audit log is signed with the service's key (keys/audit.key).");
             }
 
-            Directory.CreateDirectory(outDir);
+            CreatePrivateFolder(outDir);
 
             await using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(folder, "audit"), EnableMetrics = false });
             var registry = new ModelRegistry(Path.Combine(folder, "registry"), log);
@@ -215,6 +215,21 @@ internal static class BackupCommands
     }
 
     /// <summary><c>postgresql://host/database</c> for messages: never the password.</summary>
+    /// <summary>
+    /// Creates <c>--out</c> as a folder only its owner can enter (0700 on Unix), as the service creates its backup folder:
+    /// an archive holds every model and, by default, the signing key. A folder that exists is left as it is.
+    /// </summary>
+    private static void CreatePrivateFolder(string path)
+    {
+        if (OperatingSystem.IsWindows() || Directory.Exists(path))
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
     private static string DatabaseName(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
