@@ -214,7 +214,6 @@ internal static class BackupCommands
         return command;
     }
 
-    /// <summary><c>postgresql://host/database</c> for messages: never the password.</summary>
     /// <summary>
     /// Creates <c>--out</c> as a folder only its owner can enter (0700 on Unix), as the service creates its backup folder:
     /// an archive holds every model and, by default, the signing key. A folder that exists is left as it is.
@@ -230,6 +229,7 @@ internal static class BackupCommands
         Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
+    /// <summary><c>postgresql://host/database</c> for messages: never the password.</summary>
     private static string DatabaseName(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
