@@ -13,8 +13,13 @@ internal static class ApiKeyBootstrap
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    public static List<ApiKeyEntry> Resolve(ServiceOptions options, string dataDirectory, ILogger logger)
+    /// <param name="options">The service's options.</param>
+    /// <param name="dataDirectory">The data folder.</param>
+    /// <param name="logger">Where a generated key file is announced.</param>
+    /// <param name="generatedFile">The key file generated now, or <see langword="null"/>: a start refused later removes it, so a refusal writes nothing.</param>
+    public static List<ApiKeyEntry> Resolve(ServiceOptions options, string dataDirectory, ILogger logger, out string? generatedFile)
     {
+        generatedFile = null;
         // One validation for every source: a key is as good from a mounted file as from configuration.
         if (options.ApiKeys.Count > 0)
         {
@@ -46,6 +51,7 @@ internal static class ApiKeyBootstrap
         }
 
         File.Move(tmp, path, overwrite: true);
+        generatedFile = path;
         Log.GeneratedApiKey(logger, path);
         return generated;
     }

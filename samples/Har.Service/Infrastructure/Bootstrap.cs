@@ -181,6 +181,11 @@ internal static class Bootstrap
             File.Delete(vkey);
         }
 
+        if (!Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(keyPath)!).Any())
+        {
+            Directory.Delete(Path.GetDirectoryName(keyPath)!); // created for the key generated now
+        }
+
         return $"the checkpoint signing key '{keyPath}' is missing, and its audit log '{log.Directory}' holds a checkpoint of {latest.TreeSize} entries signed by {Signer(latest)}: a new key would sign checkpoints its verifiers do not know. Restore the key from a backup (har backup restore: archives hold it unless Har:Service:Backup:IncludeSigningKey is false). To sign with a new key on purpose, create it at that path first (har audit keygen --name {Origin} --out <the path>) and start again: the change is then recorded in the log (audit.signing_key_changed). Nothing was generated or changed.";
     }
 

@@ -469,6 +469,8 @@ public static partial class DeploymentBackup
         Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
     private static void WriteArchive(string path, byte[] manifest, string staging, IReadOnlyList<BackupFile> files)
     {
         using (var stream = CreatePrivateFile(path))
@@ -476,12 +478,14 @@ public static partial class DeploymentBackup
             using (var gzip = new GZipStream(stream, CompressionLevel.Optimal, leaveOpen: true))
             using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true))
             {
-                var entry = new PaxTarEntry(TarEntryType.RegularFile, ManifestName) { DataStream = new MemoryStream(manifest) };
+                // Every entry owner-only (0600), as the archive itself: the default 0644 made 'tar -xzf <archive> keys/audit.key'
+                // (the step the restore runbook gives for a fleet's signing key) write the key world-readable when run as root.
+                var entry = new PaxTarEntry(TarEntryType.RegularFile, ManifestName) { DataStream = new MemoryStream(manifest), Mode = OwnerOnly };
                 tar.WriteEntry(entry);
                 foreach (var file in files)
                 {
                     using var data = File.OpenRead(Path.Combine(staging, file.Path.Replace('/', Path.DirectorySeparatorChar)));
-                    tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, file.Path) { DataStream = data });
+                    tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, file.Path) { DataStream = data, Mode = OwnerOnly });
                 }
             }
 

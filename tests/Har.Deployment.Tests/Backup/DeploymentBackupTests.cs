@@ -107,6 +107,29 @@ public sealed class DeploymentBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Archive_EveryEntryIsOwnerOnly_SoExtractingTheSigningKeyWithTarKeepsItPrivate()
+    {
+        // Found from outside: entries were written 0644, and the restore runbook's 'tar -xzf <archive> keys/audit.key'
+        // for a fleet's signing key wrote it world-readable when run as root (tar keeps the entry's mode).
+        var keyFile = Path.Combine(_env.Root, "audit.key");
+        _key.Save(keyFile);
+        var backup = await DeploymentBackup.CreateAsync(_env.Registry, _env.Log, null, Backups, new DeploymentBackupOptions { SigningKey = _key, SigningKeyFile = keyFile }, Ct);
+
+        var modes = new Dictionary<string, UnixFileMode>(StringComparer.Ordinal);
+        using (var gzip = new GZipStream(File.OpenRead(backup.ArchivePath), CompressionMode.Decompress))
+        using (var tar = new TarReader(gzip))
+        {
+            while (tar.GetNextEntry() is { } entry)
+            {
+                modes[entry.Name] = entry.Mode;
+            }
+        }
+
+        Assert.Contains("keys/audit.key", modes.Keys);
+        Assert.All(modes, m => Assert.True(m.Value == (UnixFileMode.UserRead | UnixFileMode.UserWrite), $"{m.Key} is {m.Value}"));
+    }
+
+    [Fact]
     public async Task Restore_LabelledWindowsCountedOtherwiseInTheManifest_Refused()
     {
         await using (var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time))

@@ -102,6 +102,8 @@ public sealed class OpenApiConformanceTests
         var upload = OnnxModelEditor.WithKey(await File.ReadAllBytesAsync(ServiceFixture.ChampionPath(service.ModelsDirectory), Ct), "har.model_version", "9.0.0");
         await Send(op, "POST", "/v1/models", "/v1/models?approved_by=alice&run_id=run-42&target=staging", ServiceFixture.Bytes(upload, "application/octet-stream"), HttpStatusCode.Created);
         await Send(op, "GET", "/v1/models/{version}", "/v1/models/9.0.0", null, HttpStatusCode.OK);
+        await Send(op, "POST", "/v1/models/{version}/retire", "/v1/models/9.0.0/retire", ServiceFixture.Json("{\"reason\":\"conformance\"}"), HttpStatusCode.OK);
+        await Send(op, "POST", "/v1/models/{version}/reinstate", "/v1/models/9.0.0/reinstate", ServiceFixture.Json("{\"reason\":\"conformance\"}"), HttpStatusCode.OK);
 
         // Drift without a reference profile (with one: the test below).
         await Send(anonymous, "GET", "/v1/drift", "/v1/drift?device=conf-2", null, HttpStatusCode.OK);
@@ -162,6 +164,8 @@ public sealed class OpenApiConformanceTests
         await Send(predictor, "POST", "/v1/backups", "/v1/backups", null, HttpStatusCode.Forbidden);
         await Send(predictor, "POST", "/v1/feedback", "/v1/feedback", ServiceFixture.Json("{\"labels\":[]}"), HttpStatusCode.Forbidden);
         await Send(anonymous, "GET", "/v1/models/{version}", "/v1/models/9.9.9", null, HttpStatusCode.NotFound);
+        await Send(op, "POST", "/v1/models/{version}/retire", "/v1/models/9.9.9/retire", ServiceFixture.Json("{\"reason\":\"x\"}"), HttpStatusCode.NotFound);
+        await Send(op, "POST", "/v1/models/{version}/reinstate", "/v1/models/9.9.9/reinstate", ServiceFixture.Json("{}"), HttpStatusCode.BadRequest);
         await Send(op, "GET", "/v1/backups/{id}", "/v1/backups/nope", null, HttpStatusCode.NotFound);
         await Send(auditor, "GET", "/v1/audit/events/{index}", "/v1/audit/events/999999", null, HttpStatusCode.NotFound);
         await Send(anonymous, "GET", "/v1/incidents/{id}", "/v1/incidents/incident-nope", null, HttpStatusCode.NotFound);

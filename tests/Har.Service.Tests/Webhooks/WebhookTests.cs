@@ -121,4 +121,29 @@ public sealed class WebhookTests
         Assert.Contains("pre-deploy", output, StringComparison.Ordinal);
         Assert.Contains("expected one of confirm-rollout, pre-rollout, rollout, confirm-promotion, post-rollout, event", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task InvalidWebhookConfiguration_RefusedBeforeTheOperatorKeyFileIsWritten()
+    {
+        // Found from outside: the operator key file was generated, then the webhook refused: a refused start wrote a key.
+        var data = Directory.CreateTempSubdirectory("har-webhook-refused-").FullName;
+        try
+        {
+            var (code, output) = await ServiceProcess.RunUntilExitAsync(new Dictionary<string, string>
+            {
+                ["Har:Service:DataDirectory"] = data,
+                ["Har:Service:Webhooks:0:Name"] = "x",
+                ["Har:Service:Webhooks:0:Type"] = "pre-deploy",
+                ["Har:Service:Webhooks:0:Url"] = "http://127.0.0.1:9/",
+            }, Ct);
+
+            Assert.Equal(2, code);
+            Assert.Contains("pre-deploy", output, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(data, "api-keys.json")), output);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
 }
