@@ -7,7 +7,7 @@ using Har.Audit;
 namespace Har.Cli.Commands;
 
 /// <summary><c>har audit …</c>: append to, read, prove and verify a Har audit log.</summary>
-internal static class AuditCommands
+internal static partial class AuditCommands
 {
     /// <summary>The environment variable naming the default checkpoint signing key file.</summary>
     internal const string KeyEnvironmentVariable = "HAR_AUDIT_KEY";
@@ -194,10 +194,10 @@ internal static class AuditCommands
             }
             else
             {
-                Console.Out.WriteLine(result.ToString());
+                // The library's message tells an API user how to pin the key (its verifierKey argument); here it is a flag.
+                Console.Out.WriteLine(ApiPinningHint().Replace(result.ToString(), string.Empty));
                 if (!result.VerifierKeyPinned && result.VerifierKey is not null)
                 {
-                    // The library's message names its API (the verifierKey argument); here the key is pinned with a flag.
                     Console.Out.WriteLine("The verifier key was taken from the log itself: pin the trusted one with --vkey <key> to prove more.");
                 }
             }
@@ -463,4 +463,7 @@ internal static class AuditCommands
         sb.Append(e.Record.ToString());
         return sb.ToString();
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@" \(key taken from the (log directory|database), which proves less: [^)]*to prove more\)")]
+    private static partial System.Text.RegularExpressions.Regex ApiPinningHint();
 }

@@ -133,7 +133,7 @@ internal static class BackupCommands
 
                 File.Move(temp, target);
                 var pruned = parse.GetValue(keep) is { } k ? DeploymentBackup.Prune(outDir, k) : [];
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {id}: {json.RootElement.GetProperty("audit_entries").GetInt64()} audit entries, {json.RootElement.GetProperty("files").GetInt32()} files, {(json.RootElement.TryGetProperty("labelled_windows", out var lw) ? lw.GetInt32() : 0)} labelled windows, current {json.RootElement.GetProperty("current_version")}; written to {target} (sha256 {sha}){(pruned.Count > 0 ? $"; pruned {string.Join(", ", pruned)}" : string.Empty)}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {id}: {Count(json.RootElement.GetProperty("audit_entries").GetInt64(), "audit entry", "audit entries")}, {Count(json.RootElement.GetProperty("files").GetInt32(), "file", "files")}, {Count(json.RootElement.TryGetProperty("labelled_windows", out var lw) ? lw.GetInt32() : 0, "labelled window", "labelled windows")}, current {json.RootElement.GetProperty("current_version")}; written to {target} (sha256 {sha}){(pruned.Count > 0 ? $"; pruned {string.Join(", ", pruned)}" : string.Empty)}"));
                 return 0;
             }
 
@@ -157,7 +157,7 @@ internal static class BackupCommands
                 Reason = parse.GetValue(reason)!,
                 Keep = parse.GetValue(keep),
             }, ct).ConfigureAwait(false);
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {result.BackupId}: {result.AuditEntries} audit entries, {result.Files} files, {result.LabelledWindows} labelled windows, current {result.CurrentVersion ?? "none"}; written to {result.ArchivePath} (sha256 {result.Sha256}){(result.Pruned.Count > 0 ? $"; pruned {string.Join(", ", result.Pruned)}" : string.Empty)}"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"backup {result.BackupId}: {Count(result.AuditEntries, "audit entry", "audit entries")}, {Count(result.Files, "file", "files")}, {Count(result.LabelledWindows, "labelled window", "labelled windows")}, current {result.CurrentVersion ?? "none"}; written to {result.ArchivePath} (sha256 {result.Sha256}){(result.Pruned.Count > 0 ? $"; pruned {string.Join(", ", result.Pruned)}" : string.Empty)}"));
             return 0;
         });
         return command;
@@ -229,6 +229,9 @@ internal static class BackupCommands
         Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
+    /// <summary>"1 file", "2 files": a count with the word it counts.</summary>
+    private static string Count(long n, string one, string many) => string.Create(CultureInfo.InvariantCulture, $"{n} {(n == 1 ? one : many)}");
+
     /// <summary><c>postgresql://host/database</c> for messages: never the password.</summary>
     private static string DatabaseName(string connectionString)
     {
@@ -294,5 +297,5 @@ internal static class BackupCommands
 
     private static string Describe(string what, DeploymentBackupResult r) => string.Create(
         CultureInfo.InvariantCulture,
-        $"{r.BackupId} {what}: {r.Files} files match the manifest; {r.AuditEntries} audit entries verify against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}; {(r.Format != DeploymentBackup.FormatV1 ? $"{r.LabelledWindows} labelled windows" : $"no labelled windows ({r.Format}, from before archives kept them: the labels of the folder it was taken from are in its registry/.rollout/feedback.jsonl; har backup create --data <that folder> takes an archive with them)")}{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
+        $"{r.BackupId} {what}: {Count(r.Files, "file matches", "files match")} the manifest; {Count(r.AuditEntries, "audit entry verifies", "audit entries verify")} against the signed checkpoint ({(r.KeyPinned ? "pinned key" : "key from the archive: pass --vkey to pin it")} {r.VerifierKey}); versions [{string.Join(", ", r.Versions)}] verify against the audit log; current {r.CurrentVersion ?? "none"}; {(r.Format != DeploymentBackup.FormatV1 ? Count(r.LabelledWindows, "labelled window", "labelled windows") : $"no labelled windows ({r.Format}, from before archives kept them: the labels of the folder it was taken from are in its registry/.rollout/feedback.jsonl; har backup create --data <that folder> takes an archive with them)")}{(r.HasSigningKey ? "; the archive holds the signing key" : "; no signing key in the archive")}; taken {r.CreatedAt:u}");
 }

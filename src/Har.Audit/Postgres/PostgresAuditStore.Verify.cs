@@ -213,7 +213,7 @@ internal sealed partial class PostgresAuditStore
             Checkpoint = latest,
             VerifierKey = key.ToString(),
             VerifierKeyPinned = pinnedKey is not null,
-            Message = $"{Messages.Entries(n)} verified in {DisplayName}; {(checkpoints.Count == 1 ? "the root at 1 checkpoint size matches" : $"the roots at {checkpoints.Count} checkpoint sizes match")}, the latest ({latest.TreeSize}) signed by {key.Name}+{key.KeyId:x8}"
+            Message = $"{Messages.Entries(n)} verified in {DisplayName}; {(checkpoints.Count == 1 ? "the root at the checkpoint's size matches" : $"the roots at all {checkpoints.Count} checkpoints' sizes match")}, the latest ({latest.TreeSize}) signed by {key.Name}+{key.KeyId:x8}"
                 + (pinnedKey is null ? " (key taken from the database, which proves less: pass the trusted verifier key, the verifierKey argument or AuditLogOptions.VerifierKey, to prove more)" : string.Empty),
         };
     }

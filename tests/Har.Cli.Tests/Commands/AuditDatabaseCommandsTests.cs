@@ -49,6 +49,14 @@ public sealed class AuditDatabaseCommandsTests(PostgresCluster cluster)
             (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "verify", "--vkey", key.VerifierKey);
             Assert.True(code == 0, stdout + stderr);
             Assert.Contains("10 entries verified", stdout, StringComparison.Ordinal);
+            Assert.Contains("the root at the checkpoint's size matches", stdout, StringComparison.Ordinal);
+
+            // Without --vkey: the flag is what the output names, not the library's API (found from outside).
+            (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "verify");
+            Assert.True(code == 0, stdout + stderr);
+            Assert.Contains("pin the trusted one with --vkey", stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("verifierKey", stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("AuditLogOptions", stdout, StringComparison.Ordinal);
 
             (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "export", "--out", export);
             Assert.True(code == 0, stdout + stderr);
