@@ -40,6 +40,12 @@ public sealed class FleetReadCommandsTests(PostgresCluster cluster)
                 await using var controller = await RolloutController.OpenAsync(registry, pipeline, options);
                 registry.Register(Fixture("tiny-logits-1.1.0.onnx"));
                 await controller.ExecuteAsync(RolloutCommand.Start("1.1.0", "canary", "tester", "cli fleet test") with { RolloutId = "rollout-cli-fleet" });
+
+                // A third version, retired: the fleet's listing reads the retirement from the shared audit log.
+                var third = Path.Combine(root, "tiny-logits-1.2.0.onnx");
+                File.WriteAllBytes(third, OnnxModelEditor.WithKey(File.ReadAllBytes(Fixture("tiny-logits-1.1.0.onnx")), "har.model_version", "1.2.0"));
+                registry.Register(third);
+                registry.Retire("1.2.0", "wrong export", "tester");
             }
 
             (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "status", "--connection", cs);
@@ -65,8 +71,8 @@ public sealed class FleetReadCommandsTests(PostgresCluster cluster)
                 Assert.True(code == 0, stdout + stderr);
                 using (var doc = JsonDocument.Parse(stdout))
                 {
-                    var versions = doc.RootElement.EnumerateArray().Select(e => (e.GetProperty("version").GetString(), e.GetProperty("current").GetBoolean())).ToArray();
-                    Assert.Equal([("1.0.0", true), ("1.1.0", false)], versions);
+                    var versions = doc.RootElement.EnumerateArray().Select(e => (e.GetProperty("version").GetString(), e.GetProperty("current").GetBoolean(), e.GetProperty("retired").ValueKind == JsonValueKind.Object)).ToArray();
+                    Assert.Equal([("1.0.0", true, false), ("1.1.0", false, false), ("1.2.0", false, true)], versions);
                 }
 
                 (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "verify");
