@@ -160,7 +160,7 @@ internal static class ModelsCommands
                 var reg = new ModelRegistry(ExistingRegistry(dir), log);
                 current = reg.CurrentVersion;
                 models = [.. reg.List().Select(m => (m.Version, m.ModelName, m.Sha256, m.Parameters, m.RegisteredAt, m.DeploymentId))];
-                retired = reg.ListRetirements();
+                retired = reg.GetRetirements();
             }
             else
             {

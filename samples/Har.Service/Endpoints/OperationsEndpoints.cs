@@ -205,7 +205,8 @@ internal static class OperationsEndpoints
         }
 
         var registered = registry.List();
-        var all = registered.Select((m, position) => (Model: m, Retirement: registry.GetRetirement(m.Version), Position: position))
+        var retirements = registry.GetRetirements(); // one read of the log's new entries for the whole page (in a fleet, one query)
+        var all = registered.Select((m, position) => (Model: m, Retirement: retirements.GetValueOrDefault(m.Version), Position: position))
             .Where(v => retiredFilter is null || (v.Retirement is not null) == (retiredFilter == "true"))
             .ToList();
         var start = 0;

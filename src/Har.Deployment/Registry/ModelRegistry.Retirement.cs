@@ -108,8 +108,9 @@ public sealed partial class ModelRegistry
     /// <exception cref="ArgumentException"><paramref name="version"/> is not a semantic version.</exception>
     public ModelRetirement? GetRetirement(string version) => Retirements?.Find(ModelVersionName.Normalize(version));
 
-    /// <summary>Every retirement in force, by version (one read of the log's new entries).</summary>
-    internal IReadOnlyDictionary<string, ModelRetirement> ListRetirements() => Retirements?.All() ?? new Dictionary<string, ModelRetirement>();
+    /// <summary>Gets every retirement in force, by version, with one read of the audit log's new entries (for a listing of many versions).</summary>
+    /// <returns>The retirements in force; empty when none is, or when the registry has no audit log.</returns>
+    public IReadOnlyDictionary<string, ModelRetirement> GetRetirements() => Retirements?.All() ?? new Dictionary<string, ModelRetirement>();
 
     /// <summary>
     /// A rollout of <paramref name="version"/> is starting in this process: refused (the retirement returned) when it is

@@ -160,6 +160,7 @@ public sealed class RetirementTests : IDisposable
         var retirement = _env.Registry.Retire("1.1.0", "crashes on 25 Hz watches", "carol");
 
         Assert.Equal(retirement.AuditIndex, other.GetRetirement("1.1.0")?.AuditIndex); // brought up to date from the log
+        Assert.Equal(["1.1.0"], other.GetRetirements().Keys);
         _env.Reopen();
         var reread = _env.Registry.GetRetirement("v1.1.0");
         Assert.Equal((retirement.AuditIndex, "carol", "crashes on 25 Hz watches", retirement.RetiredAt), (reread!.AuditIndex, reread.Actor, reread.Reason, reread.RetiredAt));
