@@ -174,7 +174,7 @@ public sealed partial class ModelRegistry
         ArgumentNullException.ThrowIfNull(reason);
         if (string.IsNullOrWhiteSpace(reason) || reason.Length > MaxRetirementReasonLength || reason.Any(static c => char.IsControl(c) && c is not '\n' and not '\t'))
         {
-            throw new ArgumentException($"The reason to {verb} {ModelVersionName.Printable(version)} {(string.IsNullOrWhiteSpace(reason) ? "is blank" : $"has {reason.Length:N0} characters{(reason.Any(static c => char.IsControl(c) && c is not '\n' and not '\t') ? " and control characters" : string.Empty)}")}; expected why, in at most {MaxRetirementReasonLength:N0} characters (it is recorded in the audit log).", nameof(reason));
+            throw new ArgumentException($"The reason to {verb} {ModelVersionName.Printable(version)} {(string.IsNullOrWhiteSpace(reason) ? "is blank" : $"has {reason.Length:N0} characters{(reason.Any(static c => char.IsControl(c) && c is not '\n' and not '\t') ? " and control characters" : string.Empty)}")}; expected why, in at most {MaxRetirementReasonLength:N0} characters without control characters other than line breaks and tabs (it is recorded in the audit log).", nameof(reason));
         }
 
         var who = actor ?? Environment.UserName;

@@ -174,8 +174,9 @@ public sealed class RetirementTests : IDisposable
         var count = _env.Log.Count;
 
         Assert.Contains("is blank", Assert.Throws<ArgumentException>(() => _env.Registry.Retire("1.1.0", "  ", "carol")).Message, StringComparison.Ordinal);
-        Assert.Contains("at most 2,048 characters", Assert.Throws<ArgumentException>(() => _env.Registry.Retire("1.1.0", new string('x', 2049), "carol")).Message, StringComparison.Ordinal);
+        Assert.Contains("at most 2,048 characters without control characters", Assert.Throws<ArgumentException>(() => _env.Registry.Retire("1.1.0", new string('x', 2049), "carol")).Message, StringComparison.Ordinal);
         Assert.Contains("control characters", Assert.Throws<ArgumentException>(() => _env.Registry.Retire("1.1.0", "bad", "car\u0007ol")).Message, StringComparison.Ordinal);
+        Assert.Contains("has 8 characters and control characters", Assert.Throws<ArgumentException>(() => _env.Registry.Retire("1.1.0", "bad\u0000news", "carol")).Message, StringComparison.Ordinal);
         Assert.Throws<KeyNotFoundException>(() => _env.Registry.Retire("9.9.9", "bad", "carol"));
         Assert.Throws<ArgumentException>(() => _env.Registry.Retire("latest", "bad", "carol"));
         Assert.Equal(count, _env.Log.Count);
