@@ -85,15 +85,26 @@ public sealed class ControlPlaneTests(LocalFleet fleet, ITestOutputHelper output
             await WaitAsync(async () => (await Task.WhenAll(clients.Select(StatusAsync))).All(s => s is not null && s.Revision >= paused.Revision), Bound, "every replica to show the pause");
             // The status shows the weight when the rollout state says so; each replica's pipeline gets the plan a moment
             // later, and until then every replica routes every device to the champion, which is "alike" too. So the wait
-            // is for the split (at 10 % of 60 devices, none on the candidate by the rollout's salt has probability 0.9^60 ≈ 0.2 %).
-            var devices = Enumerable.Range(0, 60).Select(i => $"fleet-device-{i:000}").ToArray();
+            // is for the split. With 60 devices, none on the candidate at 10 % by the rollout's salt had probability
+            // 0.9^60 ≈ 0.2 %, a wait that could never end (a CI run timed out here, with nothing to tell which); with 200,
+            // 0.9^200 ≈ 7e-10, and a timeout says what each replica routed.
+            var devices = Enumerable.Range(0, 200).Select(i => $"fleet-device-{i:000}").ToArray();
             Dictionary<string, string>[] versions = [];
-            await WaitAsync(async () =>
+            try
             {
-                versions = await Task.WhenAll(clients.Select(c => VersionsAsync(c, devices, window.Samples.AsMemory(0, card.WindowLength * 6), ct)));
-                return versions.Skip(1).All(v => v.Count == versions[0].Count && v.All(kv => versions[0][kv.Key] == kv.Value))
-                    && versions[0].Values.Any(v => v == "1.1.0");
-            }, Bound, "every replica to route every device alike, some of them to the candidate");
+                await WaitAsync(async () =>
+                {
+                    versions = await Task.WhenAll(clients.Select(c => VersionsAsync(c, devices, window.Samples.AsMemory(0, card.WindowLength * 6), ct)));
+                    return versions.Skip(1).All(v => v.Count == versions[0].Count && v.All(kv => versions[0][kv.Key] == kv.Value))
+                        && versions[0].Values.Any(v => v == "1.1.0");
+                }, Bound, "every replica to route every device alike, some of them to the candidate");
+            }
+            catch (TimeoutException ex)
+            {
+                var seenBy = string.Join("; ", versions.Select((v, r) => $"replica {r + 1}: " + string.Join(", ", v.GroupBy(kv => kv.Value).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} on {g.Key}"))));
+                var statuses = await Task.WhenAll(clients.Select(StatusAsync));
+                throw new TimeoutException($"{ex.Message} Last routing: {seenBy}. Statuses: {string.Join("; ", statuses.Select(s => s is null ? "none" : $"{s.RolloutId} {s.Phase} rev {s.Revision} candidate {s.CandidatePercent} %"))}.", ex);
+            }
             var onCandidate = versions[0].Count(kv => kv.Value == "1.1.0");
             output.WriteLine($"{devices.Length} devices routed alike by 3 replicas: {onCandidate} on the candidate 1.1.0, {devices.Length - onCandidate} on the champion");
             Assert.InRange(onCandidate, 1, devices.Length - 1);
