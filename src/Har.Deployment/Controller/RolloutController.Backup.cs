@@ -14,7 +14,7 @@ public sealed partial class RolloutController
     /// </summary>
     internal async Task<T> RunFrozenAsync<T>(Func<FrozenRolloutState, Task<T>> action, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (_fleet is not null)

@@ -174,11 +174,12 @@ public sealed partial class RolloutController : IAsyncDisposable
     /// <exception cref="RolloutConflictException">The command's expected phase or revision is stale.</exception>
     /// <exception cref="RolloutCommandRejectedException">The command is not allowed in the current phase.</exception>
     /// <exception cref="ArgumentException">A text of the command is too long (an actor over 256 characters, a reason or incident text over 8,192) or its rollout id is not a plain name.</exception>
+    /// <exception cref="ObjectDisposedException">The controller was disposed.</exception>
     public async Task<RolloutStatus> ExecuteAsync(RolloutCommand command, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
         command.Validate();
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (_fleet is not null)
@@ -205,9 +206,10 @@ public sealed partial class RolloutController : IAsyncDisposable
     /// <summary>Does whatever is due at the clock's current time: finishes interrupted transitions, runs due analyses, advances steps, promotes or rolls back.</summary>
     /// <param name="cancellationToken">Cancels the reconciliation.</param>
     /// <returns>The status afterwards, or <see langword="null"/> when there has been no rollout.</returns>
+    /// <exception cref="ObjectDisposedException">The controller was disposed.</exception>
     public async Task<RolloutStatus?> ReconcileAsync(CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (_fleet is not null)
@@ -309,14 +311,35 @@ public sealed partial class RolloutController : IAsyncDisposable
             return;
         }
 
-        // Wait for a reconciliation in progress, so no command runs on a disposed pipeline.
+        // Wait for a reconciliation in progress, so no command runs on a disposed pipeline. The gate is released, not
+        // disposed: a command or reconciliation that was already waiting for it then enters, sees the controller disposed
+        // and throws ObjectDisposedException, where a disposed semaphore left it waiting forever.
         await _gate.WaitAsync().ConfigureAwait(false);
-        _gate.Dispose();
-        _serving.Feedback?.CloseJournal();
-        DisposeFleet();
-        if (_registry.RolloutStateSource == _stateSource)
+        try
         {
-            _registry.RolloutStateSource = null;
+            _serving.Feedback?.CloseJournal();
+            DisposeFleet();
+            if (_registry.RolloutStateSource == _stateSource)
+            {
+                _registry.RolloutStateSource = null;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Takes the gate that serialises commands and reconciliations, refusing once the controller is disposed.</summary>
+    /// <exception cref="ObjectDisposedException">The controller was disposed (before the call, or while it waited).</exception>
+    private async Task EnterAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            _gate.Release();
+            throw new ObjectDisposedException(GetType().FullName, "The rollout controller was disposed while the call waited for the command in progress; open a new one (RolloutController.OpenAsync).");
         }
     }
 

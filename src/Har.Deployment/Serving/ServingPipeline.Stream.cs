@@ -23,6 +23,7 @@ public sealed partial class ServingPipeline
         call.Begin(streamId, samples, predictions, probabilities, allocate, cancellationToken);
         try
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             ArgumentException.ThrowIfNullOrEmpty(streamId);
             Append(call);
         }

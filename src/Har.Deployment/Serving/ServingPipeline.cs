@@ -182,8 +182,10 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <returns>A task that completes when every window is scored (or, on failure, once none is still being read).</returns>
     /// <exception cref="ArgumentException">The input is not a positive whole number of windows, <paramref name="predictions"/> is too small, or a window holds NaN/infinity.</exception>
     /// <exception cref="InferenceQueueFullException">The served version's batching queue is full.</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline was disposed.</exception>
     public ValueTask PredictAsync(string? streamId, ReadOnlyMemory<float> windows, Memory<Prediction> predictions, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var size = _windowValues;
         if (windows.Length == 0 || windows.Length % size != 0)
         {
@@ -216,6 +218,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="ArgumentException">The stream id is empty, the input is not a whole number of frames, or it holds NaN/infinity.</exception>
     /// <exception cref="InvalidOperationException">The stream is new and the stream limit is reached.</exception>
     /// <exception cref="InferenceQueueFullException">The served version's batching queue is full; the frames were not appended (retry them).</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline was disposed.</exception>
     public ValueTask<StreamPrediction[]> AppendAsync(string streamId, ReadOnlyMemory<float> samples, CancellationToken cancellationToken = default)
     {
         var call = StartAppend(streamId, samples, default, default, allocate: true, cancellationToken);
@@ -237,6 +240,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// <exception cref="ArgumentException">The stream id is empty, the input is not a whole number of frames or holds NaN/infinity, or a buffer is too small for the windows completed (the frames were then not appended).</exception>
     /// <exception cref="InvalidOperationException">The stream is new and the stream limit is reached.</exception>
     /// <exception cref="InferenceQueueFullException">The served version's batching queue is full; the frames were not appended (retry them).</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline was disposed.</exception>
     public ValueTask<int> AppendAsync(string streamId, ReadOnlyMemory<float> samples, Memory<StreamPrediction> predictions, Memory<float> probabilities, CancellationToken cancellationToken = default)
     {
         var call = StartAppend(streamId, samples, predictions, probabilities, allocate: false, cancellationToken);
@@ -285,14 +289,17 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         {
             var model = _models.GetModel(decision.Version);
             var input = WindowsFor(model, windows, count);
-            if (TensorPrimitives.IsFiniteAll(input.Span))
+
+            // Every value of the caller's windows is checked, the pipeline's context frames included: a version that
+            // reads less context would otherwise accept a window that the candidate, a mirror or the drift monitor refuses.
+            if (TensorPrimitives.IsFiniteAll(windows.Span[..(count * _windowValues)]))
             {
                 var scoring = model.PredictAsync(input.Span, new float[count * model.Card.ClassCount], served, cancellationToken);
                 await scoring.ConfigureAwait(false);
             }
             else
             {
-                await ScoreEachAsync(model, input, count, served, cancellationToken).ConfigureAwait(false);
+                await ScoreEachAsync(model, input, windows, _windowValues, Geometry.ContextFrames, count, served, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not ArgumentException)
@@ -375,7 +382,7 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
     /// Starts every window (so they meet in the micro-batcher), then awaits each one: even when one fails,
     /// every window is awaited before returning, so no batch still reads the caller's buffer.
     /// </summary>
-    private static async ValueTask ScoreEachAsync(HarModel model, ReadOnlyMemory<float> windows, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
+    private static async ValueTask ScoreEachAsync(HarModel model, ReadOnlyMemory<float> windows, ReadOnlyMemory<float> callerWindows, int callerWindowValues, int contextFrames, int count, Memory<Prediction> predictions, CancellationToken cancellationToken)
     {
         var size = model.WindowValues;
         var pending = new ValueTask<Prediction>[count];
@@ -385,6 +392,13 @@ public sealed partial class ServingPipeline : IServingControl, IAsyncDisposable
         {
             try
             {
+                if (!TensorPrimitives.IsFiniteAll(callerWindows.Span.Slice(started * callerWindowValues, callerWindowValues)))
+                {
+                    throw new ArgumentException(
+                        $"Window {started} holds NaN or infinite values; expected finite sensor values in every frame, the {contextFrames} frames of context before the window (ServingOptions.ContextFrames) included.",
+                        nameof(windows));
+                }
+
 #pragma warning disable CA2012 // kept to start every window before the first await; each is awaited exactly once below
                 pending[started] = model.PredictAsync(windows.Slice(started * size, size), cancellationToken);
 #pragma warning restore CA2012

@@ -76,6 +76,9 @@ public sealed class OutputReference
         var correct = new long[AccuracyEstimate.Bins];
         for (var i = 0; i < predictedClass.Length; i++)
         {
+            RequireClass(predictedClass[i], i, Labels, nameof(predictedClass));
+            RequireClass(trueClass[i], i, Labels, nameof(trueClass));
+            RequireConfidence(confidence[i], i);
             var b = AccuracyEstimate.Bin(confidence[i]);
             counts[b]++;
             correct[b] += predictedClass[i] == trueClass[i] ? 1 : 0;
@@ -217,7 +220,32 @@ public sealed class OutputReference
             counts[c]++;
         }
 
+        for (var i = 0; i < confidence.Length; i++)
+        {
+            RequireConfidence(confidence[i], i);
+            if (!float.IsFinite(entropy[i]) || entropy[i] < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(entropy), entropy[i], $"Window {i}'s entropy is {entropy[i].ToString(CultureInfo.InvariantCulture)}; expected a finite, non-negative number (nats), as DeviceDriftMonitor.Observe does.");
+            }
+        }
+
         return new OutputReference([.. labels], counts, Sketch.BoundedSorted(confidence, maxSample), Sketch.BoundedSorted(entropy, maxSample));
+    }
+
+    private static void RequireConfidence(float confidence, int window)
+    {
+        if (!float.IsFinite(confidence) || confidence < 0 || confidence > 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, $"Window {window}'s confidence is {confidence.ToString(CultureInfo.InvariantCulture)}; expected the top-class probability, in [0, 1], as DeviceDriftMonitor.Observe does.");
+        }
+    }
+
+    private static void RequireClass(int label, int window, string[] labels, string parameter)
+    {
+        if ((uint)label >= (uint)labels.Length)
+        {
+            throw new ArgumentOutOfRangeException(parameter, label, $"Window {window}'s class {label} is outside the reference's {labels.Length} labels ({string.Join(", ", labels)}); expected an index in the model's label order, 0 to {labels.Length - 1}.");
+        }
     }
 
     /// <summary>Returns e.g. <c>outputs of 5000 windows over 6 classes (WALKING 20.0 %, …)</c>.</summary>

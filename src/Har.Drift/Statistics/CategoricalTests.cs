@@ -39,18 +39,16 @@ public static class CategoricalTests
     public static ChiSquareResult ChiSquare(ReadOnlySpan<long> referenceCounts, ReadOnlySpan<long> currentCounts, bool yatesCorrection = true)
     {
         RequireSameLength(referenceCounts.Length, currentCounts.Length);
-        long n = 0, m = 0;
+        RequireNonNegative(referenceCounts, currentCounts);
+
+        // Sums in double: counts near long.MaxValue must not wrap around to a negative total (and a p of 1).
+        double n = 0, m = 0;
         var used = 0;
         for (var k = 0; k < referenceCounts.Length; k++)
         {
-            if (referenceCounts[k] < 0 || currentCounts[k] < 0)
-            {
-                throw new ArgumentException($"Category {k} has a negative count; counts must be ≥ 0.", nameof(referenceCounts));
-            }
-
             n += referenceCounts[k];
             m += currentCounts[k];
-            used += referenceCounts[k] + currentCounts[k] > 0 ? 1 : 0;
+            used += referenceCounts[k] > 0 || currentCounts[k] > 0 ? 1 : 0;
         }
 
         if (n == 0 || m == 0 || used < 2)
@@ -63,7 +61,7 @@ public static class CategoricalTests
         var stat = 0.0;
         for (var k = 0; k < referenceCounts.Length; k++)
         {
-            double col = referenceCounts[k] + currentCounts[k];
+            var col = (double)referenceCounts[k] + currentCounts[k];
             if (col == 0)
             {
                 continue;
@@ -83,6 +81,7 @@ public static class CategoricalTests
     public static double JensenShannonDistance(ReadOnlySpan<long> referenceCounts, ReadOnlySpan<long> currentCounts)
     {
         RequireSameLength(referenceCounts.Length, currentCounts.Length);
+        RequireNonNegative(referenceCounts, currentCounts);
         double n = 0, m = 0;
         for (var k = 0; k < referenceCounts.Length; k++)
         {
@@ -203,6 +202,19 @@ public static class CategoricalTests
         if (a != b)
         {
             throw new ArgumentException($"The reference has {a} categories and the current sample {b}; both must list the same categories in the same order.");
+        }
+    }
+
+    private static void RequireNonNegative(ReadOnlySpan<long> referenceCounts, ReadOnlySpan<long> currentCounts)
+    {
+        for (var k = 0; k < referenceCounts.Length; k++)
+        {
+            if (referenceCounts[k] < 0 || currentCounts[k] < 0)
+            {
+                throw new ArgumentException(
+                    $"Category {k} has a negative count ({(referenceCounts[k] < 0 ? referenceCounts[k] : currentCounts[k])} in the {(referenceCounts[k] < 0 ? "reference" : "current sample")}); counts must be ≥ 0.",
+                    referenceCounts[k] < 0 ? nameof(referenceCounts) : nameof(currentCounts));
+            }
         }
     }
 }

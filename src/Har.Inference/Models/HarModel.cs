@@ -328,7 +328,10 @@ public sealed partial class HarModel : IDisposable, IAsyncDisposable
     /// <returns>The model's identity.</returns>
     public override string ToString() => Card.ToString();
 
-    /// <summary>Stops the batcher (queued windows fail with <see cref="ObjectDisposedException"/>), waits for running batches and releases the session and buffers.</summary>
+    /// <summary>
+    /// Stops the batcher (queued windows fail with <see cref="ObjectDisposedException"/>), stops the runs in progress
+    /// rather than waiting for them (their windows fail with <see cref="TimeoutException"/>) and releases the session and buffers.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

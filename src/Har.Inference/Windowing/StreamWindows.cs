@@ -62,11 +62,12 @@ public readonly ref struct StreamWindows
     /// <summary>Gets window <paramref name="index"/>: <see cref="WindowLength"/> interleaved frames in sensor units.</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
     /// <returns>A view of the window's values.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is negative or not less than <see cref="Count"/>.</exception>
     public ReadOnlySpan<float> this[int index]
     {
         get
         {
-            var start = _starts[index];
+            var start = _starts[CheckIndex(index)];
             return start >= _chunkStartFrame
                 ? _chunk.Slice((int)(start - _chunkStartFrame + _skip) * _channels, WindowValues)
                 : _buffer.Slice((int)(start - _bufferStartFrame + _skip) * _channels, WindowValues);
@@ -76,7 +77,18 @@ public readonly ref struct StreamWindows
     /// <summary>Gets the stream-relative index of the first frame of window <paramref name="index"/> (0 = the stream's first frame).</summary>
     /// <param name="index">The window, 0 ≤ index &lt; <see cref="Count"/>.</param>
     /// <returns>The frame index.</returns>
-    public long GetStartFrame(int index) => _starts[index];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is negative or not less than <see cref="Count"/>.</exception>
+    public long GetStartFrame(int index) => _starts[CheckIndex(index)];
+
+    private int CheckIndex(int index)
+    {
+        if ((uint)index >= (uint)_starts.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"The append completed {_starts.Length} window(s); expected an index from 0 to Count - 1 ({_starts.Length - 1}).");
+        }
+
+        return index;
+    }
 
     /// <summary>
     /// Copies the raw windows one after the other into <paramref name="destination"/>. To score them, hand the windows

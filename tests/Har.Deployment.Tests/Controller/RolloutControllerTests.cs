@@ -37,6 +37,22 @@ public sealed class RolloutControllerTests : IDisposable
     }
 
     [Fact]
+    public async Task ExecuteAndReconcile_AfterDispose_ThrowObjectDisposedNamingTheController()
+    {
+        var c = await _env.OpenAsync();
+        await c.DisposeAsync();
+        await c.DisposeAsync();
+
+        // Before: the disposed gate's ObjectDisposedException, naming System.Threading.SemaphoreSlim.
+        var execute = await Assert.ThrowsAsync<ObjectDisposedException>(() => c.ExecuteAsync(RolloutCommand.Start("v1.1.0", "canary", "alice", "after dispose")));
+        var reconcile = await Assert.ThrowsAsync<ObjectDisposedException>(() => c.ReconcileAsync());
+
+        Assert.Equal(typeof(RolloutController).FullName, execute.ObjectName);
+        Assert.Equal(typeof(RolloutController).FullName, reconcile.ObjectName);
+        Assert.Null(c.Status);
+    }
+
+    [Fact]
     public async Task Canary_FailingCandidate_RolledBackAtSecondFailingInterval()
     {
         var registry = Metrics.NewCustomRegistry();

@@ -66,6 +66,44 @@ public sealed class ServingPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task PredictAsync_NaNInContextFramesTheServedVersionDoesNotRead_IsRefusedForThatWindowAlone()
+    {
+        // The pipeline keeps 50 frames before each window; the champion reads none of them. A NaN there was accepted and
+        // scored by the champion, while a candidate or mirror reading the context (and the drift monitor) refused it.
+        var options = TestRegistry.ServingOptions();
+        options.ContextFrames = 50;
+        await using var pipeline = ServingPipeline.Open(_env.Registry, options, timeProvider: _env.Time);
+        var size = pipeline.Geometry.WindowValues;
+        var windows = Signal(3 * size / _card.ChannelCount, seed: 6);
+        windows[size + 3] = float.NaN; // window 1, its first context frame
+        var predictions = new Prediction[3];
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await pipeline.PredictAsync("s", windows, predictions));
+
+        Assert.Equal("windows", error.ParamName);
+        Assert.Contains("Window 1 holds NaN or infinite values", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the 50 frames of context", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(predictions[0].Label);
+        Assert.Null(predictions[1].Label);
+        Assert.NotNull(predictions[2].Label);
+    }
+
+    [Fact]
+    public async Task PredictAndAppend_AfterDispose_ThrowObjectDisposedNamingThePipeline()
+    {
+        var pipeline = ServingPipeline.Open(_env.Registry, TestRegistry.ServingOptions(), timeProvider: _env.Time);
+        var size = pipeline.Geometry.WindowValues;
+        await pipeline.DisposeAsync();
+
+        // Before: "Model version 1.0.0 is not loaded; loaded: ." (InvalidOperationException), which reads as a registry problem.
+        var predict = await Assert.ThrowsAsync<ObjectDisposedException>(async () => await pipeline.PredictAsync("s", new float[size], new Prediction[1]));
+        var append = await Assert.ThrowsAsync<ObjectDisposedException>(async () => await pipeline.AppendAsync("s", new float[size]));
+
+        Assert.Equal(typeof(ServingPipeline).FullName, predict.ObjectName);
+        Assert.Equal(typeof(ServingPipeline).FullName, append.ObjectName);
+    }
+
+    [Fact]
     public async Task AppendAsync_ChunkedStream_ScoresEveryWindowOnceAtItsStartFrame()
     {
         var pipeline = _env.Pipeline;

@@ -236,4 +236,35 @@ public sealed class ReferenceProfileTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData(float.NaN, 0.3f, "confidence")]
+    [InlineData(1.5f, 0.3f, "confidence")]
+    [InlineData(0.9f, float.PositiveInfinity, "entropy")]
+    [InlineData(0.9f, -0.1f, "entropy")]
+    public void FromPredictions_ConfidenceOrEntropyDeviceDriftMonitorRefuses_IsRefusedNamingTheWindow(float confidence, float entropy, string parameter)
+    {
+        // Accepted before: a NaN sorted into the reference sample skewed every KS test against it, and an infinity made
+        // the profile impossible to save (a System.Text.Json error naming no option).
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => OutputReference.FromPredictions(["walk", "sit"], [0, 1, 1], [0.9f, 0.8f, confidence], [0.3f, 0.5f, entropy]));
+
+        Assert.Equal(parameter, e.ParamName);
+        Assert.Contains("Window 2's " + parameter, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(2, 0, 0.9f, "predictedClass")]
+    [InlineData(0, -1, 0.9f, "trueClass")]
+    [InlineData(0, 7, 0.9f, "trueClass")]
+    [InlineData(0, 1, float.NaN, "confidence")]
+    public void WithAccuracy_ClassOutsideTheLabelsOrConfidenceOutside01_IsRefused(int predicted, int truth, float confidence, string parameter)
+    {
+        // A true class 7 of 2 labels was counted as a wrong prediction, silently lowering the reference accuracy.
+        var outputs = OutputReference.FromPredictions(["walk", "sit"], [0, 1], [0.9f, 0.8f], [0.3f, 0.5f]);
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => outputs.WithAccuracy([0, predicted], [0.9f, confidence], [0, truth]));
+
+        Assert.Equal(parameter, e.ParamName);
+        Assert.Contains("Window 1's", e.Message, StringComparison.Ordinal);
+    }
 }

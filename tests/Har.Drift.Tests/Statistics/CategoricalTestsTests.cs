@@ -62,4 +62,29 @@ public sealed class CategoricalTestsTests
     }
 
     private const double JsExpected = 0.3296745904964061;
+
+    [Fact]
+    public void ChiSquare_CountsNearLongMaxValue_DoNotWrapAround()
+    {
+        // The totals exceed long.MaxValue: summed as longs they wrapped to negative numbers and the test said "no difference" (p 1).
+        var different = CategoricalTests.ChiSquare([long.MaxValue, long.MaxValue], [long.MaxValue, 1]);
+        var same = CategoricalTests.ChiSquare([long.MaxValue / 2, long.MaxValue / 2], [long.MaxValue / 2, long.MaxValue / 2]);
+
+        Assert.True(double.IsFinite(different.Statistic) && different.Statistic > 0, different.ToString());
+        Assert.True(different.PValue < 1e-6, different.ToString());
+        Assert.InRange(same.Statistic, 0, 1e-6);
+        Assert.True(same.PValue > 0.99, same.ToString());
+    }
+
+    [Fact]
+    public void JensenShannonDistance_NegativeCount_IsRefusedAsChiSquareRefusesIt()
+    {
+        // It returned NaN, which a caller comparing with a floor reads as "not drifted".
+        var js = Assert.Throws<ArgumentException>(() => CategoricalTests.JensenShannonDistance([5, 3], [4, -2]));
+        var chi = Assert.Throws<ArgumentException>(() => CategoricalTests.ChiSquare([5, 3], [4, -2]));
+
+        Assert.Equal("currentCounts", js.ParamName);
+        Assert.Equal("currentCounts", chi.ParamName);
+        Assert.Contains("Category 1 has a negative count (-2 in the current sample)", js.Message, StringComparison.Ordinal);
+    }
 }

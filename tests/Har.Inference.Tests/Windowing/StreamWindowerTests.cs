@@ -508,4 +508,21 @@ public sealed class StreamWindowerTests
             Assert.Equal(windower.WindowCount(frames + 3) - windower.WindowCount(frames), next.Count);
         }
     }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(2)]
+    [InlineData(int.MaxValue)]
+    public void GetStartFrameAndIndexer_IndexOutsideTheWindows_ThrowArgumentOutOfRangeNamingTheCount(int index)
+    {
+        var windower = new StreamWindower(4, 2, 1);
+
+        // 6 frames complete 2 windows (starts 0 and 2); a ref struct cannot be captured, so each lambda appends to its own stream.
+        var start = Assert.Throws<ArgumentOutOfRangeException>(() => windower.Append("start", new float[6]).GetStartFrame(index));
+        var view = Assert.Throws<ArgumentOutOfRangeException>(() => windower.Append("view", new float[6])[index].Length);
+
+        Assert.Equal("index", start.ParamName);
+        Assert.Equal("index", view.ParamName);
+        Assert.Contains("completed 2 window(s)", start.Message, StringComparison.Ordinal);
+    }
 }
