@@ -30,8 +30,10 @@ public sealed partial class AuditLog
     /// <returns>The signed checkpoint.</returns>
     /// <exception cref="InvalidDataException">The log no longer matches its previous checkpoint, or an entry it would sign fails verification (nothing is signed).</exception>
     /// <exception cref="InvalidOperationException">The log was opened with <see cref="OpenReadOnly"/>, or no key was given and no signing key path is configured.</exception>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public SignedCheckpoint CreateCheckpoint(AuditSigningKey? key = null)
     {
+        ThrowIfDisposed();
         ThrowIfReadOnly();
         if (key is null)
         {

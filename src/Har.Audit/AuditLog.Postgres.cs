@@ -65,8 +65,10 @@ public sealed partial class AuditLog
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="treeSize"/> is negative or more than the log holds.</exception>
     /// <exception cref="IOException">The folder is not empty.</exception>
     /// <exception cref="InvalidDataException">A stored entry does not reproduce its leaf hash (the log is damaged: run verify).</exception>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public long ExportTo(string directory, long? treeSize = null)
     {
+        ThrowIfDisposed();
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         if (treeSize is { } size)
         {
@@ -195,6 +197,25 @@ public sealed partial class AuditLog
             ? $"AuditLogOptions.Directory ('{options.Directory}') and AuditLogOptions.ConnectionString are both set; the log lives in one place: set Directory for a file log owned by one process, or ConnectionString for a log in PostgreSQL shared by a fleet, not both."
             : null;
 
+    /// <summary>The message when <see cref="AuditLogOptions.VerifierKey"/> is set but is not a verifier key, or null.</summary>
+    internal static string? VerifierKeyProblem(AuditLogOptions options)
+    {
+        if (options.VerifierKey is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            AuditVerifierKey.Parse(options.VerifierKey);
+            return null;
+        }
+        catch (FormatException ex)
+        {
+            return $"AuditLogOptions.VerifierKey is not a verifier key: {ex.Message} It is the pinned key Verify() checks checkpoints with (AuditSigningKey.VerifierKey, or the log's checkpoint.vkey); leave it null to use the key stored beside the checkpoint.";
+        }
+    }
+
     private static void CheckStorage(AuditLogOptions options)
     {
         if (string.IsNullOrWhiteSpace(options.Directory) && string.IsNullOrWhiteSpace(options.ConnectionString))
@@ -205,6 +226,11 @@ public sealed partial class AuditLog
         if (StorageConflict(options) is { } conflict)
         {
             throw new ArgumentException($"Invalid audit log options: {conflict}", nameof(options));
+        }
+
+        if (VerifierKeyProblem(options) is { } key)
+        {
+            throw new ArgumentException($"Invalid audit log options: {key}", nameof(options));
         }
     }
 

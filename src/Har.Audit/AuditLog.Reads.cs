@@ -10,8 +10,10 @@ public sealed partial class AuditLog
     /// <param name="index">The entry index.</param>
     /// <returns>The entry.</returns>
     /// <exception cref="AuditLogCorruptedException">The stored entry is damaged (its CRC, framing or index does not check).</exception>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public AuditEntry Get(long index)
     {
+        ThrowIfDisposed();
         if (_pg is not null)
         {
             return _pg.Reading(s => s.Get(index));
@@ -29,8 +31,10 @@ public sealed partial class AuditLog
     /// <summary>Queries the log by event type, entity, actor, record type, severity and time range, one page at a time, in index order.</summary>
     /// <param name="query">The filters and page.</param>
     /// <returns>The page.</returns>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public AuditPage Query(AuditQuery query)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfLessThan(query.PageSize, 1, nameof(query));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(query.PageSize, 1000, nameof(query));
@@ -141,8 +145,10 @@ public sealed partial class AuditLog
     /// <param name="fromSize">The older size.</param>
     /// <param name="toSize">The newer size; <see langword="null"/> for <see cref="Count"/>.</param>
     /// <returns>The proof.</returns>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public ConsistencyProof GetConsistencyProof(long fromSize, long? toSize = null)
     {
+        ThrowIfDisposed();
         if (_pg is not null)
         {
             return _pg.Reading(s => s.GetConsistencyProof(fromSize, toSize));
@@ -165,8 +171,10 @@ public sealed partial class AuditLog
     /// <exception cref="InvalidOperationException">There is no signed checkpoint yet.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The entry is newer than the latest checkpoint.</exception>
     /// <exception cref="InvalidDataException">The log does not match the checkpoint, or (a read-only view of a damaged log) holds fewer entries than it signs.</exception>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public AuditProofBundle ExportProof(long index)
     {
+        ThrowIfDisposed();
         if (_pg is not null)
         {
             return _pg.Reading(s => s.ExportProof(index));

@@ -260,8 +260,10 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
     /// is writing), so damage the view stepped around (see <see cref="ReadOnlyStopReason"/>) is reported, not hidden.
     /// </remarks>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The log was disposed.</exception>
     public AuditVerificationResult Verify()
     {
+        ThrowIfDisposed();
         var key = _options.VerifierKey is null ? null : AuditVerifierKey.Parse(_options.VerifierKey);
         if (_pg is not null)
         {
@@ -288,6 +290,9 @@ public sealed partial class AuditLog : IDisposable, IAsyncDisposable
         var path = Path.Combine(directory, LockFile);
         return OpenInProcess.ContainsKey(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))) || (File.Exists(path) && IsLockedByOther(path));
     }
+
+    /// <summary>Refuses a read, proof, export, checkpoint or verification on a disposed log (its files are closed), naming the log.</summary>
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 
     /// <inheritdoc/>
     public void Dispose()

@@ -84,9 +84,9 @@ internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditL
 {
 }
 
-/// <summary>Checks what the attributes cannot: <see cref="AuditLogOptions.Directory"/> and <see cref="AuditLogOptions.ConnectionString"/> are not both set.</summary>
+/// <summary>Checks what the attributes cannot: <see cref="AuditLogOptions.Directory"/> and <see cref="AuditLogOptions.ConnectionString"/> are not both set, and <see cref="AuditLogOptions.VerifierKey"/> parses.</summary>
 internal sealed class AuditStorageOptionsValidator : IValidateOptions<AuditLogOptions>
 {
     public ValidateOptionsResult Validate(string? name, AuditLogOptions options) =>
-        AuditLog.StorageConflict(options) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
+        (AuditLog.StorageConflict(options) ?? AuditLog.VerifierKeyProblem(options)) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
 }

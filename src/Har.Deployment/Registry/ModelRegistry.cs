@@ -131,6 +131,7 @@ public sealed partial class ModelRegistry
     /// <param name="modelPath">The <c>.onnx</c> file to register; its card's version names the folder.</param>
     /// <param name="options">Who registers it and for which environment; defaults when <see langword="null"/>.</param>
     /// <returns>The registered version.</returns>
+    /// <exception cref="FileNotFoundException"><paramref name="modelPath"/> does not exist, or is a folder.</exception>
     /// <exception cref="ModelCardException">The file's card is missing, invalid or larger than the registry accepts.</exception>
     /// <exception cref="ModelVersionConflictException">The version is already registered (versions are immutable).</exception>
     /// <exception cref="ModelRegistryUnavailableException">The audit record could not be written; nothing was registered.</exception>

@@ -28,6 +28,16 @@ internal static class RegistrationCard
     /// <summary>Loads and validates the card of <paramref name="modelPath"/>; messages name the file, never its folder.</summary>
     public static ModelCard Load(string modelPath)
     {
+        if (!File.Exists(modelPath))
+        {
+            var where = Path.IsPathFullyQualified(modelPath) ? string.Empty : $" (looked for '{Path.GetFullPath(modelPath)}': a relative path is read from the working directory)";
+            throw new FileNotFoundException(
+                Directory.Exists(modelPath)
+                    ? $"Model path '{modelPath}' is a folder{where}; expected the .onnx file to register, such as models/har-cnn-bilstm-1.0.0.onnx of the repository."
+                    : $"Model file '{modelPath}' does not exist{where}; expected the .onnx file to register, with a Har model card.",
+                modelPath);
+        }
+
         CheckSelfContained(modelPath);
         ModelCard card;
         try

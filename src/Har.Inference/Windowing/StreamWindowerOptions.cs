@@ -17,6 +17,7 @@ public sealed class StreamWindowerOptions
 {
     /// <summary>Gets or sets what happens to NaN or infinite samples.</summary>
     /// <value>The default value is <see cref="InvalidSampleHandling.Throw"/>.</value>
+    [EnumDataType(typeof(InvalidSampleHandling), ErrorMessage = "StreamWindowerOptions.InvalidSamples must be Throw or DropWindow.")]
     public InvalidSampleHandling InvalidSamples { get; set; } = InvalidSampleHandling.Throw;
 
     /// <summary>

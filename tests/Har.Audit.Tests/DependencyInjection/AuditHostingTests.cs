@@ -197,6 +197,12 @@ public sealed class AuditHostingTests
         await using var invalid = new ServiceCollection().AddHarAudit(bad).Services.BuildServiceProvider();
         var ex = Assert.Throws<OptionsValidationException>(() => invalid.GetRequiredService<IOptions<AuditLogOptions>>().Value);
         Assert.Contains("MaxRecordBytes", ex.Message, StringComparison.Ordinal);
+
+        // A pinned verifier key that is not one fails at start, not at the first Verify().
+        var badKey = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Directory"] = dir.Path, ["VerifierKey"] = "garbage" }).Build();
+        await using var invalidKey = new ServiceCollection().AddHarAudit(badKey).Services.BuildServiceProvider();
+        var keyEx = Assert.Throws<OptionsValidationException>(() => invalidKey.GetRequiredService<IOptions<AuditLogOptions>>().Value);
+        Assert.Contains("AuditLogOptions.VerifierKey is not a verifier key", keyEx.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -110,6 +110,46 @@ public sealed class AuditLogTests
     }
 
     [Fact]
+    public void Open_VerifierKeyThatIsNotAKey_IsRefusedNamingTheOption()
+    {
+        using var dir = new TempDir();
+        var ex = Assert.Throws<ArgumentException>(() => OpenLog(dir.Path, vkey: "garbage"));
+        Assert.Contains("AuditLogOptions.VerifierKey", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("<name>+<8 hex digit key id>+<base64 key>", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "entries.log")), "nothing is created for refused options");
+
+        // A real verifier key is taken as before.
+        using var log = OpenLog(dir.Path, vkey: AuditSigningKey.Generate("har-test").VerifierKey);
+        Assert.Equal(0, log.Count);
+    }
+
+    [Fact]
+    public async Task ReadsAndProofs_AfterDispose_ThrowObjectDisposedNamingTheLog()
+    {
+        using var dir = new TempDir();
+        var log = OpenLog(dir.Path);
+        await log.AppendAsync(Samples.Event(1), Ct);
+        log.CreateCheckpoint(AuditSigningKey.Generate("har-test"));
+        log.Dispose();
+
+        var calls = new (string Name, Action Call)[]
+        {
+            ("Get", () => log.Get(0)),
+            ("Query", () => log.Query(new AuditQuery())),
+            ("GetConsistencyProof", () => log.GetConsistencyProof(1)),
+            ("ExportProof", () => log.ExportProof(0)),
+            ("Verify", () => log.Verify()),
+            ("CreateCheckpoint", () => log.CreateCheckpoint(AuditSigningKey.Generate("har-test"))),
+            ("ExportTo", () => log.ExportTo(Path.Combine(dir.Path, "export"))),
+        };
+        foreach (var (name, call) in calls)
+        {
+            var ex = Assert.Throws<ObjectDisposedException>(call);
+            Assert.True(ex.ObjectName == typeof(AuditLog).FullName, $"{name}: {ex.GetType().Name} names '{ex.ObjectName}': {ex.Message}");
+        }
+    }
+
+    [Fact]
     public async Task Open_SecondOwnerInThisProcess_SaysSoAndTheFolderReopensAfterDispose()
     {
         using var dir = new TempDir();

@@ -33,6 +33,24 @@ public sealed class RegistrationTests : IDisposable
     }
 
     [Fact]
+    public void Register_MissingFileOrAFolder_FileNotFoundSayingWhichAndNothingRecorded()
+    {
+        // Found from a packed package: "Could not find file …" and "Access to the path … is denied" (a folder), the
+        // messages of the external-data check that reads the file first, where HarModel.Load says what was wrong.
+        var entries = _env.Log.Count;
+        var missing = Path.Combine(_env.Root, "no-such-model.onnx");
+        var ex = Assert.Throws<FileNotFoundException>(() => _env.Registry.Register(missing));
+        Assert.Contains($"Model file '{missing}' does not exist; expected the .onnx file to register", ex.Message, StringComparison.Ordinal);
+
+        var folder = Directory.CreateDirectory(Path.Combine(_env.Root, "a-folder.onnx")).FullName;
+        ex = Assert.Throws<FileNotFoundException>(() => _env.Registry.Register(folder));
+        Assert.Contains($"Model path '{folder}' is a folder; expected the .onnx file to register", ex.Message, StringComparison.Ordinal);
+
+        Assert.Equal(entries, _env.Log.Count);
+        Assert.Empty(_env.Registry.List());
+    }
+
+    [Fact]
     public void Register_CardWith10000MetadataKeys_RefusedWithTheLimitAndNothingWritten()
     {
         var bytes = File.ReadAllBytes(TestRegistry.ChampionFile);

@@ -22,6 +22,15 @@ public sealed class StreamWindowerLimitsTests
     }
 
     [Fact]
+    public void AnUndefinedInvalidSamplesValue_IsRefused_NamingTheOptionAndItsValues()
+    {
+        // Found from a packed package: (InvalidSampleHandling)42 was taken and behaved as DropWindow.
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new StreamWindower(200, 100, 6, new StreamWindowerOptions { InvalidSamples = (InvalidSampleHandling)42 }));
+        Assert.Contains("StreamWindowerOptions.InvalidSamples must be Throw or DropWindow", ex.Message, StringComparison.Ordinal);
+        using var defined = new StreamWindower(200, 100, 6, new StreamWindowerOptions { InvalidSamples = InvalidSampleHandling.DropWindow });
+    }
+
+    [Fact]
     public void AnIdleTimeoutOfZero_IsRefused_NamingTheOption()
     {
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new StreamWindower(200, 100, 6, new StreamWindowerOptions { IdleTimeout = TimeSpan.Zero }));
