@@ -54,6 +54,14 @@ public sealed class ServiceOptions
     /// <summary>How often the drift monitor scores the devices that collected half a window of new frames since their last scoring.</summary>
     public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Most malloc arenas glibc keeps for the process's native memory (ONNX Runtime, the runtime), set at start with
+    /// <c>mallopt(M_ARENA_MAX)</c>; 0 leaves glibc's default (up to 8 per core, whose freed pages are rarely returned:
+    /// docs/hardening.md, point 54). The environment's <c>MALLOC_ARENA_MAX</c> takes precedence. Linux only.
+    /// </summary>
+    [Range(0, 1024)]
+    public int MallocArenaMax { get; set; } = 2;
+
     /// <summary>Analysis interval of canary and blue-green rollouts.</summary>
     public TimeSpan RolloutAnalysisInterval { get; set; } = TimeSpan.FromMinutes(1);
 

@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(13, LogLevel.Error, "Could not write the feedback audit summary of {Actor} ({Requests} requests)")]
     public static partial void FeedbackAuditFailed(ILogger logger, Exception exception, string actor, long requests);
 
+    [LoggerMessage(14, LogLevel.Information, "Native memory: {Setting}")]
+    public static partial void NativeMemory(ILogger logger, string setting);
+
     [LoggerMessage(50, LogLevel.Critical, "The rollout controller failed and the service stops with exit code 1 (a supervisor restarts it; the cause must be fixed first)")]
     public static partial void ControllerFailed(ILogger logger, Exception exception);
 
