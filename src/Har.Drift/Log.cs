@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Drift monitor {Monitor}: applied {Records} records of the journal {Path} (alarm changes since the state file was written; torn at its end by a crash: {Torn})")]
     public static partial void StateJournalApplied(ILogger logger, string monitor, int records, string path, bool torn);
 
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}: its windows of {WindowLength} frames (DriftMonitorOptions.WindowLength) are shorter than the reference profile's {SegmentLength}, on which the floors and the alarm thresholds are calibrated: no window is used for the alarm, so no device can raise one; set WindowLength to the profile's SegmentLength")]
+    public static partial void WindowShorterThanProfile(ILogger logger, string monitor, int windowLength, int segmentLength);
+
     [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Drift monitor {Monitor}, device {Device}: drift alarm raised: {Alarm}")]
     public static partial void DeviceAlarmRaised(ILogger logger, string monitor, string device, DriftAlarm alarm);
 

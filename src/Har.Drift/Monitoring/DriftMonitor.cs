@@ -45,6 +45,10 @@ public sealed class DriftMonitor : IDisposable
         _scorer = new DriftScorer(profile, _options.Scoring);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        if (_options.WindowLength < profile.SegmentLength)
+        {
+            Log.WindowShorterThanProfile(_logger, _options.MonitorName, _options.WindowLength, profile.SegmentLength);
+        }
         _metrics = new DriftMetrics(_options.MetricsRegistry, _options.MonitorName);
         _channels = profile.Channels.Count;
         _frames = new FrameRing(_options.WindowLength, _channels);

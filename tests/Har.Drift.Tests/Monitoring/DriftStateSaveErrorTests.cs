@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace Har.Drift.Tests.Monitoring;
@@ -27,6 +28,28 @@ public sealed class DriftStateSaveErrorTests
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public void Constructor_WindowShorterThanTheProfilesSegments_WarnsThatNoAlarmCanBeRaised()
+    {
+        // Found from a packed package: WindowLength 50 against a profile of longer windows was taken without a word, and
+        // every report then said in its notes that its window was not used for the alarm.
+        var profile = Shared.Value;
+        var logger = new DriftStateTests.ListLogger();
+        using (new DeviceDriftMonitor(profile, new DriftMonitorOptions { WindowLength = profile.SegmentLength - 1, MetricsRegistry = Metrics.NewCustomRegistry() }, logger: logger))
+        {
+        }
+
+        var warning = Assert.Single(logger.Entries, e => e.Level == LogLevel.Warning);
+        Assert.Contains($"its windows of {profile.SegmentLength - 1} frames (DriftMonitorOptions.WindowLength) are shorter than the reference profile's {profile.SegmentLength}", warning.Message, StringComparison.Ordinal);
+
+        logger.Entries.Clear();
+        using (new DeviceDriftMonitor(profile, new DriftMonitorOptions { WindowLength = profile.SegmentLength, MetricsRegistry = Metrics.NewCustomRegistry() }, logger: logger))
+        {
+        }
+
+        Assert.DoesNotContain(logger.Entries, e => e.Level == LogLevel.Warning);
     }
 
     [Fact]
