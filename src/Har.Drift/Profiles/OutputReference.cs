@@ -209,6 +209,20 @@ public sealed class OutputReference
             throw new ArgumentException($"Got {predictedClass.Length} predicted classes, {confidence.Length} confidences and {entropy.Length} entropies; expected the same non-zero number of each (one per window).", nameof(predictedClass));
         }
 
+        var first = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var k = 0; k < labels.Count; k++)
+        {
+            if (string.IsNullOrWhiteSpace(labels[k]))
+            {
+                throw new ArgumentException($"Label {k} is empty; expected the model's class names, each once, in the order of its outputs.", nameof(labels));
+            }
+
+            if (!first.TryAdd(labels[k], k))
+            {
+                throw new ArgumentException($"Label '{labels[k]}' is given twice (classes {first[labels[k]]} and {k}); expected the model's class names, each once, in the order of its outputs.", nameof(labels));
+            }
+        }
+
         var counts = new long[labels.Count];
         foreach (var c in predictedClass)
         {

@@ -253,6 +253,18 @@ public sealed class ReferenceProfileTests
     }
 
     [Theory]
+    [InlineData("walk", "walk", "Label 'walk' is given twice (classes 0 and 1)")]
+    [InlineData("walk", " ", "Label 1 is empty")]
+    public void FromPredictions_LabelsGivenTwiceOrEmpty_AreRefusedNamingTheLabel(string first, string second, string expected)
+    {
+        // Found from a packed package: ["walk", "walk"] was taken, and the class mix then named one class for two.
+        var e = Assert.Throws<ArgumentException>(() => OutputReference.FromPredictions([first, second], [0, 1], [0.9f, 0.8f], [0.3f, 0.5f]));
+
+        Assert.Equal("labels", e.ParamName);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(2, 0, 0.9f, "predictedClass")]
     [InlineData(0, -1, 0.9f, "trueClass")]
     [InlineData(0, 7, 0.9f, "trueClass")]
