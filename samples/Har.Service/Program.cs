@@ -30,8 +30,6 @@ builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMidd
 
 var options = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
 builder.Services.AddOptions<ServiceOptions>().Bind(builder.Configuration.GetSection(ServiceOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-// Before the threads that serve start allocating: glibc's per-thread malloc arenas kept native memory growing (point 54).
-var mallocArenas = MallocArenas.Limit(options.MallocArenaMax);
 var dataDirectory = Path.GetFullPath(options.DataDirectory);
 var modelsDirectory = builder.Configuration["Har:ModelsDirectory"] ?? Path.Combine(AppContext.BaseDirectory, "models");
 if (!listRoutes)
@@ -44,11 +42,6 @@ string? generatedKeyFile = null;
 using (var bootLoggerFactory = LoggerFactory.Create(l => l.AddJsonConsole(HostingExtensions.StampLines)))
 {
     var bootLogger = bootLoggerFactory.CreateLogger("Har.Service");
-    if (mallocArenas is not null && !listRoutes)
-    {
-        Log.NativeMemory(bootLogger, mallocArenas);
-    }
-
     List<ApiKeyEntry> keys;
     try
     {
@@ -100,6 +93,7 @@ builder.Services.AddHarAudit(o =>
 // rollout controller (the control plane), seeded with the bundled models: see Bootstrap.AddServing.
 builder.AddServing(options, dataDirectory, modelsDirectory);
 builder.Services.AddHostedService<StreamMaintenance>();
+builder.Services.AddHostedService<NativeMemoryTrim>();
 builder.Services.AddHostedService<ControllerLoop>();
 builder.Services.AddSingleton<RefusalTracker>();
 builder.Services.AddSingleton<WindowBudget>();

@@ -55,12 +55,11 @@ public sealed class ServiceOptions
     public TimeSpan DriftScoreInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Most malloc arenas glibc keeps for the process's native memory (ONNX Runtime, the runtime), set at start with
-    /// <c>mallopt(M_ARENA_MAX)</c>; 0 leaves glibc's default (up to 8 per core, whose freed pages are rarely returned:
-    /// docs/hardening.md, point 54). The environment's <c>MALLOC_ARENA_MAX</c> takes precedence. Linux only.
+    /// How often the service gives the free pages of glibc's malloc arenas back to the operating system
+    /// (<c>malloc_trim(0)</c>; docs/hardening.md, point 54); zero turns it off. Linux only.
     /// </summary>
-    [Range(0, 1024)]
-    public int MallocArenaMax { get; set; } = 2;
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan NativeMemoryTrimInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Analysis interval of canary and blue-green rollouts.</summary>
     public TimeSpan RolloutAnalysisInterval { get; set; } = TimeSpan.FromMinutes(1);

@@ -1,53 +1,70 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+using Prometheus;
 
 namespace Har.Service.Infrastructure;
 
 /// <summary>
-/// Caps glibc's malloc arenas (<c>mallopt(M_ARENA_MAX)</c>), the native memory ONNX Runtime and the runtime allocate
-/// from. glibc gives a thread that finds the arenas busy one of its own, up to 8 per core, and rarely returns the freed
-/// pages of those arenas: under a steady soak the service's native memory grew about 1 MiB a minute in 17 arenas and was
-/// not returned at idle; with 2 it stayed flat (docs/hardening.md, point 54). The environment's
-/// <c>MALLOC_ARENA_MAX</c>, read by glibc itself at start, takes precedence.
+/// The native memory ONNX Runtime and the runtime allocate with glibc's malloc (docs/hardening.md, point 54). glibc gives
+/// a thread that allocates an arena of its own, up to 8 per core, and keeps the pages freed inside each arena: under a
+/// steady soak the service's native memory grew about 1 MiB a minute and was not returned at idle. Every
+/// <c>Har:Service:NativeMemoryTrimInterval</c> <c>malloc_trim(0)</c> gives the free pages of every arena back.
 /// </summary>
-internal static class MallocArenas
+internal static class NativeMemory
 {
-    /// <summary>glibc's <c>M_ARENA_MAX</c> parameter of <c>mallopt</c>.</summary>
-    private const int ArenaMaxParameter = -8;
-
-    /// <summary>Applies <paramref name="max"/> arenas (0: glibc's default) and says what was done, for the start-up log.</summary>
-    /// <param name="max">The most arenas, <c>Har:Service:MallocArenaMax</c>.</param>
-    /// <returns>What applies, or <see langword="null"/> when nothing was asked or the platform has no glibc.</returns>
-    public static string? Limit(int max)
+    /// <summary>Gives the free pages of every malloc arena back to the operating system.</summary>
+    /// <returns>Whether any memory was released, or <see langword="null"/> when the C library has no <c>malloc_trim</c> (not glibc).</returns>
+    public static bool? Trim()
     {
-        if (!OperatingSystem.IsLinux() || max is < 0 or > 1024)
-        {
-            // Out of range: the options' validation refuses the start and says so.
-            return null;
-        }
-
-        if (Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is { Length: > 0 } fromEnvironment)
-        {
-            return $"malloc arenas: MALLOC_ARENA_MAX={fromEnvironment} from the environment (Har:Service:MallocArenaMax {max} not applied)";
-        }
-
-        if (max == 0)
-        {
-            return "malloc arenas: glibc's default, up to 8 per core (Har:Service:MallocArenaMax 0)";
-        }
-
         try
         {
-            return MallOpt(ArenaMaxParameter, max) == 1
-                ? $"malloc arenas: at most {max} (Har:Service:MallocArenaMax)"
-                : $"malloc arenas: the C library refused at most {max} (Har:Service:MallocArenaMax): not glibc";
+            return MallocTrim(0) == 1;
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
-            return $"malloc arenas: Har:Service:MallocArenaMax {max} not applied, the C library has no mallopt ({ex.GetType().Name})";
+            return null;
         }
     }
 
-    [DllImport("libc", EntryPoint = "mallopt")]
+    [DllImport("libc", EntryPoint = "malloc_trim")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int MallOpt(int parameter, int value);
+    private static extern int MallocTrim(nuint pad);
+}
+
+/// <summary>Runs <see cref="NativeMemory.Trim"/> every <c>Har:Service:NativeMemoryTrimInterval</c> (Linux; off when zero).</summary>
+internal sealed class NativeMemoryTrim(IOptions<ServiceOptions> options, TimeProvider time, ILogger<NativeMemoryTrim> logger) : BackgroundService
+{
+    private static readonly Counter Trims = Metrics.CreateCounter("har_service_native_memory_trims_total", "malloc_trim(0) calls that gave the free pages of glibc's malloc arenas back to the operating system (Har:Service:NativeMemoryTrimInterval).");
+    private static readonly Counter TrimSeconds = Metrics.CreateCounter("har_service_native_memory_trim_seconds_total", "Time spent in malloc_trim(0); divided by har_service_native_memory_trims_total, the mean time of one (allocations of the arena being trimmed wait for it).");
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = options.Value.NativeMemoryTrimInterval;
+        if (!OperatingSystem.IsLinux() || interval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        Log.NativeMemory(logger, $"the free pages of glibc's malloc arenas are given back every {interval} (Har:Service:NativeMemoryTrimInterval)");
+        using var timer = new PeriodicTimer(interval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                var started = Stopwatch.GetTimestamp();
+                if (NativeMemory.Trim() is null)
+                {
+                    Log.NativeMemory(logger, "malloc_trim is not in the C library (not glibc): Har:Service:NativeMemoryTrimInterval has no effect");
+                    return;
+                }
+
+                Trims.Inc();
+                TrimSeconds.Inc(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
 }
