@@ -42,7 +42,7 @@ internal static partial class AuditCommands
         var command = new Command("append", "Append one record; returns after it is durable (fsynced).") { log, file, kind, origin, json };
         command.SetAction(async (parse, ct) =>
         {
-            var bytes = await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct).ConfigureAwait(false);
+            var bytes = InputFiles.ReadAllBytes(parse.GetValue(file)!.FullName, "--event: a JSON file holding one record", InputFiles.MaxDocumentBytes);
 
             // Editors on Windows save UTF-8 with a byte order mark, which JSON parsers may ignore (RFC 8259 §8.1); the
             // record is stored in canonical form (RFC 8785), so the mark changes nothing that is hashed.
@@ -159,7 +159,7 @@ internal static partial class AuditCommands
                     throw new ArgumentException("Verifying a proof bundle needs the log's trusted verifier key: pass --vkey.");
                 }
 
-                var proof = AuditProofBundle.Parse(File.ReadAllText(bundleFile.FullName));
+                var proof = AuditProofBundle.Parse(InputFiles.ReadAllText(bundleFile.FullName, "--bundle: a proof bundle from `har audit prove --bundle`", InputFiles.MaxDocumentBytes));
                 var ok = proof.Verify(key, out var problem);
                 Console.Out.WriteLine(ok
                     ? string.Create(CultureInfo.InvariantCulture, $"OK: entry {proof.LeafIndex} is in {proof.Checkpoint.Origin} at size {proof.Checkpoint.TreeSize}, signed by {key.Name}")
@@ -302,6 +302,7 @@ internal static partial class AuditCommands
                 throw new ArgumentException($"No signing key: pass --key <file> or set {KeyEnvironmentVariable}. Create one with `har audit keygen --name <origin> --out <file>` and keep it outside the log directory (whoever can rewrite the log must not hold the key).");
             }
 
+            _ = InputFiles.ReadAllBytes(path, "a signing key file from `har audit keygen`", InputFiles.MaxKeyBytes); // a folder, or a device that never ends, refused first
             using var key = AuditSigningKey.Load(path);
             using var audit = OpenExisting(parse.GetValue(log)!);
             var checkpoint = audit.CreateCheckpoint(key);
@@ -423,7 +424,8 @@ internal static partial class AuditCommands
             return null;
         }
 
-        return AuditVerifierKey.Parse(File.Exists(value) ? File.ReadAllText(value) : value);
+        // A value naming a file or a folder is a path; anything else is the key itself.
+        return AuditVerifierKey.Parse(File.Exists(value) || Directory.Exists(value) ? InputFiles.ReadAllText(value, "a verifier key file (name+keyid+base64)", InputFiles.MaxKeyBytes) : value);
     }
 
     private static AuditRecordKind ParseKind(string name) => name.ToUpperInvariant() switch

@@ -328,7 +328,7 @@ internal static class InferenceCommands
         var columns = card.Channels.Select(csv.Column).ToArray();
         if (columns.Any(c => c < 0))
         {
-            throw new InvalidDataException($"'{path}' has the header '{string.Join(',', csv.Header)}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
+            throw new InvalidDataException($"'{path}' has the header '{FrameCsv.Printable(string.Join(',', csv.Header))}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
         }
 
         var sessionColumn = csv.Column("session");

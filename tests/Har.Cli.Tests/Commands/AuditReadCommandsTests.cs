@@ -119,4 +119,21 @@ public sealed class AuditReadCommandsTests : IDisposable
         Actor = "tester",
         Timestamp = new DateTimeOffset(2026, 1, 15, 10, 30, i, TimeSpan.Zero),
     };
+
+    [Fact]
+    public async Task Verify_VerifierKeyPathThatIsAFolderOrEndless_ExitCode2SayingWhatWasExpected()
+    {
+        await CreateLog();
+
+        // A folder was taken for the key itself: "Malformed verifier key '<folder>'".
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "verify", "--log", Log, "--vkey", _root);
+        Assert.Equal(2, code);
+        Assert.Equal($"har: '{_root}' is a folder; expected a verifier key file (name+keyid+base64).", stderr.TrimEnd());
+
+        // /dev/zero was read until the memory ran out: an OutOfMemoryException and a stack trace.
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+        (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "verify", "--log", Log, "--vkey", "/dev/zero");
+        Assert.Equal(2, code);
+        Assert.Equal("har: '/dev/zero' is longer than 65,536 bytes; expected a verifier key file (name+keyid+base64).", stderr.TrimEnd());
+    }
 }
