@@ -53,6 +53,8 @@ internal static class Program
             CliErrors.Wrap(command);
         }
 
+        OptionRanges.RefuseCommasInNumbers(root);
+
         return root;
     }
 }

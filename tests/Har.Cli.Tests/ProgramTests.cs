@@ -10,8 +10,8 @@ public sealed class ProgramTests
 {
     [Theory]
     [InlineData(new[] { "drift", "psi", "a.txt", "b.txt", "--bogus" }, "Unrecognized command or argument '--bogus'", "har drift psi")]
-    [InlineData(new[] { "drift", "psi", "a.txt", "b.txt", "--bins", "x" }, "Cannot parse argument 'x' for option '--bins'", "har drift psi")]
-    [InlineData(new[] { "rollout", "start", "--registry", "r", "--candidate", "1.1.0", "--canary-shadow", "abc" }, "Cannot parse argument 'abc' for option '--canary-shadow'", "har rollout start")] // its range check once threw on it
+    [InlineData(new[] { "drift", "psi", "a.txt", "b.txt", "--bins", "x" }, "--bins is 'x'; expected a whole number (at most 2,147,483,647).", "har drift psi")]
+    [InlineData(new[] { "rollout", "start", "--registry", "r", "--candidate", "1.1.0", "--canary-shadow", "abc" }, "--canary-shadow is 'abc'; expected a number, with a decimal point.", "har rollout start")] // its range check once threw on it
     [InlineData(new[] { "models", "verify", "--registry" }, "Required argument missing for option: '--registry'", "har models verify")]
     [InlineData(new[] { "backup", "prune", "--dir", "backups" }, "Option '--keep' is required", "har backup prune")]
     [InlineData(new[] { "drift", "check", "--input", "x.csv" }, "Option '--profile' is required", "har drift check")]
@@ -62,5 +62,33 @@ public sealed class ProgramTests
         Assert.Equal(0, code);
         Assert.Contains("1 a check failed", stdout, StringComparison.Ordinal);
         Assert.Contains("2 a usage mistake or bad input", stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "audit", "query", "--log", "l", "--from", "yesterday" }, "har: --from is 'yesterday'; expected a date and time in RFC 3339, e.g. 2026-12-07T10:15:00Z. See 'har audit query --help'.")]
+    [InlineData(new[] { "audit", "show", "--log", "l", "--index", "first" }, "har: --index is 'first'; expected a whole number (at most 9,223,372,036,854,775,807). See 'har audit show --help'.")]
+    [InlineData(new[] { "predict", "--input", "x.csv", "--smoothing", "99999999999" }, "har: --smoothing is '99999999999'; expected a whole number (at most 2,147,483,647). See 'har predict --help'.")]
+    [InlineData(new[] { "eval", "--tolerance", "one" }, "har: --tolerance is 'one'; expected a number, with a decimal point. See 'har eval --help'.")]
+    public async Task RunAsync_ValueThatDoesNotConvert_SaysWhatWasExpectedNotTheDotNetType(string[] args, string error)
+    {
+        // It was "Cannot parse argument 'yesterday' for option '--from' as expected type 'System.Nullable`1[System.DateTimeOffset]'."
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(error, stderr.TrimEnd());
+    }
+
+    [Theory]
+    [InlineData(new[] { "eval", "--tolerance", "1,5" }, "har: --tolerance is '1,5'; expected a number with a decimal point (1.5), not a comma. See 'har eval --help'.")] // read as 15 points, and the eval passed
+    [InlineData(new[] { "rollout", "start", "--registry", "r", "--candidate", "1.1.0", "--min-accuracy", "0,93" }, "har: --min-accuracy is '0,93'; expected a number with a decimal point (0.93), not a comma. See 'har rollout start --help'.")] // was "--min-accuracy is 93; expected … 0 to 1"
+    [InlineData(new[] { "rollout", "start", "--registry", "r", "--candidate", "1.1.0", "--canary-shadow", "2,5" }, "har: --canary-shadow is '2,5'; expected a number with a decimal point (2.5), not a comma. See 'har rollout start --help'.")] // read as 25 %
+    public async Task RunAsync_DecimalCommaInANumber_RefusedNotReadAsThousands(string[] args, string error)
+    {
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(error, stderr.TrimEnd());
     }
 }

@@ -95,7 +95,8 @@ internal static partial class AuditCommands
         var kind = new Option<string?>("--kind") { Description = "Match this record type (event, deployment, rollback)." };
         var from = new Option<DateTimeOffset?>("--from") { Description = "Records at or after this time (RFC 3339)." };
         var to = new Option<DateTimeOffset?>("--to") { Description = "Records before this time (RFC 3339)." };
-        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 };
+        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 }
+            .InRange(1, 1000, "a page holds at least one entry and at most 1,000");
         var pageToken = new Option<string?>("--page-token") { Description = "The next-page token a previous query printed." };
         var json = JsonOption();
         var command = new Command("query", "Find entries by event type, entity, actor, record type and time range, one stable page at a time. Read-only: nothing in the log changes, and it may be open in the service.")

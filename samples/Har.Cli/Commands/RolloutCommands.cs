@@ -81,7 +81,8 @@ internal static class RolloutCommands
         strategy.AcceptOnlyFromAmong(RolloutStrategyNames.Canary, RolloutStrategyNames.BlueGreen, RolloutStrategyNames.Shadow, RolloutStrategyNames.Recreate);
         var (actor, reason, expect) = (ActorOption(), ReasonOption(), ExpectOption());
         var requireApproval = new Option<bool>("--require-approval") { Description = "A person must approve before a canary is promoted and before the blue-green switch (har rollout approve)." };
-        var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 };
+        var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 }
+            .InRange(1, int.MaxValue, "each approval step needs at least one person");
         var minAccuracy = new Option<double?>("--min-accuracy") { Description = "Compliance gate: refuse a candidate whose model card records a lower test accuracy (0–1)." }
             .InRange(0, 1, "a fraction, e.g. 0.93 for 93 %");
         var minF1 = new Option<double?>("--min-macro-f1") { Description = "Compliance gate: refuse a candidate whose model card records a lower macro-F1 (0–1)." }
@@ -89,7 +90,7 @@ internal static class RolloutCommands
         var canaryShadow = new Option<double>("--canary-shadow") { Description = "Percent of the champion's streams whose windows a canary candidate also scores as a shadow (0–100; 0 judges it on its own share only).", DefaultValueFactory = _ => 100 };
         canaryShadow.Validators.Add(r =>
         {
-            if (OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
+            if (!r.Tokens.Any(t => t.Value.Contains(',', StringComparison.Ordinal)) && OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
             {
                 r.AddError($"--canary-shadow is {v}; expected a percent from 0 to 100.");
             }

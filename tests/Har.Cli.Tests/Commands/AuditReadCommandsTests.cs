@@ -136,4 +136,19 @@ public sealed class AuditReadCommandsTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal("har: '/dev/zero' is longer than 65,536 bytes; expected a verifier key file (name+keyid+base64).", stderr.TrimEnd());
     }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    public async Task Query_PageSizeOutOfRange_ParseErrorNamingTheOption(string size)
+    {
+        // It was "har: query ('0') must be greater than or equal to '1'.", the library's argument check.
+        await CreateLog();
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "query", "--log", Log, "--page-size", size);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --page-size is {size}; expected 1 to 1,000: ", stderr, StringComparison.Ordinal);
+    }
 }

@@ -196,4 +196,19 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.True(code == 0, $"har {string.Join(' ', args)}: exit {code}: {stderr}{stdout}");
         return stdout;
     }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    public async Task Start_ApprovalsBelowOne_ParseErrorNamingTheOption(string approvals)
+    {
+        // It was "har: RequiredApprovals ('0') must be greater than or equal to '1'.", the library's options check,
+        // reached after the registry and its audit log were opened.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", Path.Combine(_root, "registry"), "--candidate", "1.1.0", "--approvals", approvals);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --approvals is {approvals}; expected 1 or more: ", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "registry")));
+    }
 }
