@@ -127,7 +127,7 @@ internal static class RolloutCommands
     {
         var registry = ModelsCommands.RegistryOrFleetOption();
         var connection = AuditCommands.ConnectionOption("The fleet's PostgreSQL connection string (read when --registry is not given): the rollout every replica follows, the current pointer and the controller lease.");
-        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var json = new Option<bool>("--json") { Description = "Print JSON: the rollout's status (null before the first rollout of a registry folder)." };
         var command = new Command("status", "Print the current rollout's persisted status: of a registry folder (--registry), or of a fleet in PostgreSQL (--connection or $" + AuditCommands.ConnectionEnvironmentVariable + ").") { registry, connection, json };
         command.SetAction(parse =>
         {
@@ -161,6 +161,13 @@ internal static class RolloutCommands
             if (parse.GetValue(json) && status is not null)
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(status, StatusJson));
+                return 0;
+            }
+
+            if (parse.GetValue(json) && status is null)
+            {
+                // No rollout yet: --json still prints JSON (the text line below broke `| jq`), the status a rollout would have.
+                Console.Out.WriteLine("null");
                 return 0;
             }
 

@@ -197,6 +197,18 @@ public sealed class RolloutCommandsTests : IDisposable
         return stdout;
     }
 
+    [Fact]
+    public async Task Status_Json_BeforeAnyRollout_IsJson()
+    {
+        // It printed the text line "no rollout yet; current version: 1.0.0" with --json: `| jq` failed on it.
+        var registry = await TwoVersionsAsync();
+
+        var stdout = await RunOkAsync("rollout", "status", "--registry", registry, "--json");
+
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, json.RootElement.ValueKind);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("-5")]
