@@ -10,6 +10,12 @@ internal static partial class CliErrors
     /// <summary>The exit code of a usage mistake or bad input (exit code 1 is reserved for a check that failed).</summary>
     public const int UsageError = 2;
 
+    /// <summary>The exit code of a command cancelled by Ctrl-C (SIGINT), as System.CommandLine returns it.</summary>
+    public const int Cancelled = 130;
+
+    /// <summary>The exit code System.CommandLine returns for a command stopped by SIGTERM.</summary>
+    public const int Terminated = 143;
+
     /// <summary>
     /// Prints each parse error as <c>har: &lt;message&gt;</c> on stderr, the last one followed by where the usage is
     /// (<c>har drift psi --help</c>), and returns <see cref="UsageError"/>. Nothing goes to stdout.
@@ -99,9 +105,18 @@ internal static partial class CliErrors
                 return inner switch
                 {
                     System.CommandLine.Invocation.AsynchronousCommandLineAction a => await a.InvokeAsync(parse, ct).ConfigureAwait(false),
-                    System.CommandLine.Invocation.SynchronousCommandLineAction s => s.Invoke(parse),
+                    // On a worker thread: System.CommandLine handles Ctrl-C and SIGTERM by cancelling the token and, when the
+                    // action has not ended within its ProcessTerminationTimeout, returning 130 (143) without it. A synchronous
+                    // action run here blocked that return, so Ctrl-C did nothing until the command had finished (a minute
+                    // of `har drift profile`, or for ever on a pipe that stays open).
+                    System.CommandLine.Invocation.SynchronousCommandLineAction s => await Task.Run(() => s.Invoke(parse), CancellationToken.None).ConfigureAwait(false),
                     _ => throw new InvalidOperationException($"Unsupported action type {inner.GetType()}."),
                 };
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // System.CommandLine's own handler makes a cancelled action exit code 1, the code of a failed check.
+                return Cancelled;
             }
             catch (Exception ex) when (IsUserError(ex))
             {

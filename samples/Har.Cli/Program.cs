@@ -20,7 +20,7 @@ internal static class Program
     }
 
     /// <summary>
-    /// Parses and runs a command line. One that does not parse (an unknown option, a missing or malformed value, a value
+    /// Parses and runs a command line; Ctrl-C or SIGTERM stops any command (exit code 130 or 143, "har: cancelled." on stderr). One that does not parse (an unknown option, a missing or malformed value, a value
     /// out of range) is exit code 2 with its errors on stderr, like any other usage mistake: exit code 1 means a check
     /// failed (verify, eval, drift check), so a script can tell the two apart. Help is printed only for <c>--help</c>.
     /// </summary>
@@ -32,7 +32,13 @@ internal static class Program
             return await CliErrors.ReportParseErrorsAsync(parse).ConfigureAwait(false);
         }
 
-        return await parse.InvokeAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var code = await parse.InvokeAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (code is CliErrors.Cancelled or CliErrors.Terminated)
+        {
+            await Console.Error.WriteLineAsync("har: cancelled.").ConfigureAwait(false);
+        }
+
+        return code;
     }
 
     internal static RootCommand BuildRoot()

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Har.Cli.Tests;
 
 /// <summary>
@@ -77,6 +79,71 @@ public sealed class ProgramTests
         Assert.Equal(2, code);
         Assert.Empty(stdout);
         Assert.Equal(error, stderr.TrimEnd());
+    }
+
+    [Theory]
+    [InlineData("TERM", 143)]
+    [InlineData("INT", 130)] // Ctrl-C
+    public async Task Main_SignalDuringASynchronousCommand_StopsIt(string signal, int exitCode)
+    {
+        // Found from outside: Ctrl-C and SIGTERM did nothing to a synchronous command until it ended by itself: `har drift
+        // profile` ran on for its minute and wrote the profile after Ctrl-C, and `har predict` on a pipe whose writer
+        // stays open never ended. System.CommandLine cancelled a token no synchronous action reads, and could not return.
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "POSIX signals and named pipes.");
+        Assert.SkipWhen(signal == "INT" && SigIntIgnored(), "SIGINT is ignored in this process (started in the background of a shell without job control), and so in the har it starts.");
+        var dir = Directory.CreateTempSubdirectory("har-cli-signal-").FullName;
+        Process? har = null;
+        try
+        {
+            var fifo = Path.Combine(dir, "stream.csv");
+            await RunToolAsync("mkfifo", fifo);
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "har.dll"), "predict", "--input", fifo, "--model", DemoFixtures.FixtureModel("tiny-probs-1.0.0.onnx") })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            har = Process.Start(start)!;
+            var stdout = har.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            var stderr = har.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+
+            // Opening the pipe for writing returns once har has opened it for reading: har is in the command, and the
+            // frames written leave it waiting for more while the pipe stays open.
+            await using var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write);
+            await writer.WriteAsync("ax,ay,az,gx,gy,gz\n0.98,0.01,0.2,0.01,-0.5,0.001\n"u8.ToArray(), TestContext.Current.CancellationToken);
+            await writer.FlushAsync(TestContext.Current.CancellationToken);
+            await RunToolAsync("kill", $"-{signal}", har.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+            // A guard against a hang, not a measure: it ends within seconds (System.CommandLine's termination timeout).
+            Assert.True(har.WaitForExit(TimeSpan.FromMinutes(2)), $"har still running 2 minutes after SIG{signal}");
+            Assert.Equal(exitCode, har.ExitCode);
+            Assert.Empty(await stdout);
+            Assert.Equal("har: cancelled.", (await stderr).TrimEnd());
+        }
+        finally
+        {
+            if (har is { HasExited: false })
+            {
+                har.Kill();
+            }
+
+            har?.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task RunToolAsync(string tool, params string[] args)
+    {
+        using var process = Process.Start(tool, args);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    /// <summary>Whether SIGINT is ignored here (bit 2 of SigIgn in /proc/self/status); a child started from here inherits that.</summary>
+    private static bool SigIntIgnored()
+    {
+        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal)) : null;
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & 0x2) != 0;
     }
 
     [Theory]
