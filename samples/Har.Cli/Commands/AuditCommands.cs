@@ -224,6 +224,12 @@ internal static partial class AuditCommands
             using var source = dir is not null ? OpenForReading(dir)
                 : AuditLog.Open(new AuditLogOptions { ConnectionString = database ?? throw new ArgumentException($"Pass --connection <connection string> (or set {ConnectionEnvironmentVariable}) or --log <dir>."), EnableMetrics = false });
             var target = parse.GetValue(output)!;
+            if (File.Exists(target.FullName))
+            {
+                // The library's refusal names AuditLogOptions.Directory, an option a CLI user never set.
+                throw new IOException($"--out '{target.FullName}' is a file; expected a new or empty folder for the exported log.");
+            }
+
             var count = source.ExportTo(target.FullName);
             var checkpoint = source.LatestCheckpoint switch
             {

@@ -47,6 +47,12 @@ internal static class DriftCommands
                 throw new DirectoryNotFoundException($"--output '{path}': the folder '{folder}' does not exist.");
             }
 
+            if (Directory.Exists(path))
+            {
+                // Found after the data had been read and the profile built ("Is a directory : '<path>'").
+                throw new IOException($"--output '{path}' is a folder; expected the path of the profile file to write, e.g. {Path.Combine(path, "profile.json")}.");
+            }
+
             if (parse.GetValue(model) is { Exists: false } missing)
             {
                 throw new FileNotFoundException($"--model '{missing.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", missing.FullName);

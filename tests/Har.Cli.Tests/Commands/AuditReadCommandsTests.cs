@@ -151,4 +151,20 @@ public sealed class AuditReadCommandsTests : IDisposable
         Assert.Empty(stdout);
         Assert.StartsWith($"har: --page-size is {size}; expected 1 to 1,000: ", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Export_OutIsAFile_ExitCode2NamingTheOption()
+    {
+        // It said "AuditLogOptions.Directory '…' is a file, not a folder", an option of the library no CLI user sets.
+        await CreateLog();
+        var file = Path.Combine(_root, "export.txt");
+        await File.WriteAllTextAsync(file, "keep", TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "export", "--log", Log, "--out", file);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: --out '{file}' is a file; expected a new or empty folder for the exported log.", stderr.TrimEnd());
+        Assert.Equal("keep", await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+    }
 }

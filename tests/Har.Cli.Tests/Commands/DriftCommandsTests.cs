@@ -81,4 +81,15 @@ public sealed class DriftCommandsTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal($"har: '{endless}' line 1 is longer than 65,536 characters; expected a sample file, one number per line (is it a binary file?).", stderr.TrimEnd());
     }
+
+    [Fact]
+    public async Task Profile_OutputIsAFolder_ExitCode2BeforeTheDataIsRead()
+    {
+        // It was found after the data had been read and the profile built: "Is a directory : '<folder>'".
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("drift", "profile", "--data", Path.Combine(_root, "no-data-here"), "--output", _root);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: --output '{_root}' is a folder; expected the path of the profile file to write, e.g. {Path.Combine(_root, "profile.json")}.", stderr.TrimEnd());
+    }
 }
