@@ -101,7 +101,7 @@ internal static class RolloutCommands
         {
             await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
-            await using var pipeline = ServingPipeline.Open(reg);
+            await using var pipeline = OpenPipeline(reg);
             var options = new RolloutControllerOptions
             {
                 RequiredApprovals = parse.GetValue(approvals),
@@ -121,6 +121,31 @@ internal static class RolloutCommands
             return status.Phase is RolloutPhase.Failed or RolloutPhase.RolledBack ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The pipeline the rollout commands steer, keeping the longest context any registered version reads: a candidate
+    /// that reads the stream before each window (the bundled 1.2.0 reads 200 frames) is then started beside a champion
+    /// that does not. With the pipeline's default (the current version's context), `har rollout start --candidate 1.2.0`
+    /// was refused with "open it with ServingOptions.ContextFrames = 200", a setting no option of har reaches. A version
+    /// whose card does not load counts as 0 here; the controller's verification says what is wrong with it.
+    /// </summary>
+    private static ServingPipeline OpenPipeline(ModelRegistry registry)
+    {
+        var context = 0;
+        foreach (var version in registry.List())
+        {
+            try
+            {
+                context = Math.Max(context, ModelCard.Load(version.ModelPath).ContextFrames);
+            }
+            catch (Exception ex) when (ex is ModelCardException or IOException or UnauthorizedAccessException)
+            {
+                // Verified, and refused with its reason, when it is rolled out or back to.
+            }
+        }
+
+        return ServingPipeline.Open(registry, new ServingOptions { ContextFrames = context });
     }
 
     private static Command Status()
@@ -219,7 +244,7 @@ internal static class RolloutCommands
         {
             await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
-            await using var pipeline = ServingPipeline.Open(reg);
+            await using var pipeline = OpenPipeline(reg);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             try
             {

@@ -223,4 +223,19 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.StartsWith($"har: --approvals is {approvals}; expected 1 or more: ", stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_root, "registry")));
     }
+
+    [Fact]
+    public async Task Start_BundledCandidateThatReadsContext_StartsBesideTheChampion()
+    {
+        // The bundled 1.2.0 reads the 200 frames before each window; the champion 1.0.0 reads none. `har rollout start
+        // --candidate 1.2.0` was exit code 2: "… open it with ServingOptions.ContextFrames = 200 …", a setting no option
+        // of har reaches.
+        var registry = Path.Combine(_root, "registry");
+        await RunOkAsync("models", "register", TestPaths.ChampionModel, "--registry", registry);
+        await RunOkAsync("models", "register", TestPaths.CandidateModel, "--registry", registry);
+
+        var stdout = await RunOkAsync("rollout", "start", "--registry", registry, "--candidate", "1.2.0", "--strategy", "canary");
+
+        Assert.Contains("candidate 10%", stdout, StringComparison.Ordinal);
+    }
 }
