@@ -69,7 +69,7 @@ public sealed class ProgramTests
     [Theory]
     [InlineData(new[] { "audit", "query", "--log", "l", "--from", "yesterday" }, "har: --from is 'yesterday'; expected a date and time in RFC 3339, e.g. 2026-12-07T10:15:00Z. See 'har audit query --help'.")]
     [InlineData(new[] { "audit", "show", "--log", "l", "--index", "first" }, "har: --index is 'first'; expected a whole number (at most 9,223,372,036,854,775,807). See 'har audit show --help'.")]
-    [InlineData(new[] { "predict", "--input", "x.csv", "--smoothing", "99999999999" }, "har: --smoothing is '99999999999'; expected a whole number (at most 2,147,483,647). See 'har predict --help'.")]
+    [InlineData(new[] { "predict", "--input", "x.csv", "--segments", "--smoothing", "99999999999" }, "har: --smoothing is '99999999999'; expected a whole number (at most 2,147,483,647). See 'har predict --help'.")]
     [InlineData(new[] { "eval", "--tolerance", "one" }, "har: --tolerance is 'one'; expected a number, with a decimal point. See 'har eval --help'.")]
     public async Task RunAsync_ValueThatDoesNotConvert_SaysWhatWasExpectedNotTheDotNetType(string[] args, string error)
     {

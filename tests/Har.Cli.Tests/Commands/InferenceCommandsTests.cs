@@ -228,4 +228,29 @@ public sealed class InferenceCommandsTests : IDisposable
         gz.Write(Encoding.UTF8.GetBytes(rows.ToString()));
         return folder;
     }
+
+    [Theory]
+    [InlineData("4")]
+    [InlineData("0")]
+    [InlineData("-3")]
+    public async Task Predict_SmoothingNotAnOddCount_ParseErrorNamingTheOption(string smoothing)
+    {
+        // It was "har: Smoothing must be an odd number of windows ≥ 1 (a centred vote).", after the model had loaded.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--input", Path.Combine(_dir, "absent.csv"), "--model", Model, "--segments", "--smoothing", smoothing);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --smoothing is {smoothing}; expected an odd number of windows, 1 or more: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Predict_SmoothingWithoutSegments_ParseError()
+    {
+        // --smoothing without --segments did nothing, silently: the lines per window are not smoothed.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--input", Path.Combine(_dir, "absent.csv"), "--model", Model, "--smoothing", "5");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --smoothing needs --segments: ", stderr, StringComparison.Ordinal);
+    }
 }
