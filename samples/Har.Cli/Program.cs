@@ -43,7 +43,7 @@ internal static class Program
 
     internal static RootCommand BuildRoot()
     {
-        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models. Exit codes: 0 done; 1 a check failed (a verification, an eval below the card, drift found, a rollout that ended as soon as it started); 2 a usage mistake or bad input, or a rollout that cannot start or a retirement that is refused (the reason on stderr); 3 a rollout command refused by the rollout's state; 130 cancelled.")
+        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models. Exit codes: 0 done; 1 a check failed (a verification, an eval below the card, drift found, a rollout that ended as soon as it started); 2 a usage mistake or bad input, or a rollout that cannot start or a retirement that is refused (the reason on stderr); 3 a rollout command refused by the rollout's state; 130 cancelled by Ctrl-C (143 by SIGTERM).")
         {
             ModelCommands.Create(),
             InferenceCommands.Predict(), InferenceCommands.Eval(),
