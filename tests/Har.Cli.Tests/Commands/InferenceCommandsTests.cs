@@ -253,4 +253,20 @@ public sealed class InferenceCommandsTests : IDisposable
         Assert.Empty(stdout);
         Assert.StartsWith("har: --smoothing needs --segments: ", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Eval_SamplesFileNamedGzThatIsNot_ExitCode2NamingTheFile()
+    {
+        // It said "har: The archive entry was compressed using an unsupported compression method.", naming no file.
+        var data = Dataset("WALKING", 1, 450);
+        var samples = Path.Combine(data, "hapt_raw_50hz.csv.gz");
+        await File.WriteAllTextAsync(samples, "subject,session,t_index,ax,ay,az,gx,gy,gz,label\n", TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("eval", "--data", data, "--model", Model, "--split", "all");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: '{samples}' does not decompress at line 1 (", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
 }
