@@ -41,7 +41,7 @@ internal static class OptionRanges
     {
         option.Validators.Add(result =>
         {
-            if (TryGetValue(result, out double value) && !(value >= min && value <= max))
+            if (!HasComma(result) && TryGetValue(result, out double value) && !(value >= min && value <= max))
             {
                 result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {value:R}; expected a finite number from {min:#,0.##} to {max:#,0.##}: {why}."));
             }
@@ -54,13 +54,42 @@ internal static class OptionRanges
     {
         option.Validators.Add(result =>
         {
-            if (TryGetValue(result, out double? value) && value is { } v && !(v >= min && v <= max))
+            if (!HasComma(result) && TryGetValue(result, out double? value) && value is { } v && !(v >= min && v <= max))
             {
                 result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} is {v:R}; expected a finite number from {min:#,0.##} to {max:#,0.##}: {why}."));
             }
         });
         return option;
     }
+
+    /// <summary>
+    /// Refuses a comma in the value of every number option of <paramref name="command"/> and its subcommands: .NET reads
+    /// "1,5" as 15 (a thousands separator), so `har eval --tolerance 1,5` passed a model 15 points below its card.
+    /// </summary>
+    public static void RefuseCommasInNumbers(Command command)
+    {
+        foreach (var option in command.Options)
+        {
+            if (option.ValueType == typeof(double) || option.ValueType == typeof(double?))
+            {
+                option.Validators.Add(result =>
+                {
+                    if (HasComma(result))
+                    {
+                        var text = result.Tokens[0].Value;
+                        result.AddError($"{option.Name} is '{text}'; expected a number with a decimal point ({text.Replace(',', '.')}), not a comma.");
+                    }
+                });
+            }
+        }
+
+        foreach (var sub in command.Subcommands)
+        {
+            RefuseCommasInNumbers(sub);
+        }
+    }
+
+    private static bool HasComma(OptionResult result) => result.Tokens.Any(t => t.Value.Contains(',', StringComparison.Ordinal));
 
     /// <summary>"2 to 10,000", or "1 or more" without an upper bound (<see cref="int.MaxValue"/>).</summary>
     private static string Range(int min, int max) =>

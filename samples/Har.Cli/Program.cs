@@ -20,7 +20,7 @@ internal static class Program
     }
 
     /// <summary>
-    /// Parses and runs a command line. One that does not parse (an unknown option, a missing or malformed value, a value
+    /// Parses and runs a command line; Ctrl-C or SIGTERM stops any command (exit code 130 or 143, "har: cancelled." on stderr). One that does not parse (an unknown option, a missing or malformed value, a value
     /// out of range) is exit code 2 with its errors on stderr, like any other usage mistake: exit code 1 means a check
     /// failed (verify, eval, drift check), so a script can tell the two apart. Help is printed only for <c>--help</c>.
     /// </summary>
@@ -32,12 +32,18 @@ internal static class Program
             return await CliErrors.ReportParseErrorsAsync(parse).ConfigureAwait(false);
         }
 
-        return await parse.InvokeAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var code = await parse.InvokeAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (code is CliErrors.Cancelled or CliErrors.Terminated)
+        {
+            await Console.Error.WriteLineAsync("har: cancelled.").ConfigureAwait(false);
+        }
+
+        return code;
     }
 
     internal static RootCommand BuildRoot()
     {
-        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models. Exit codes: 0 done; 1 a check failed (a verification, an eval below the card, drift found, a rollout that ended as soon as it started); 2 a usage mistake or bad input, or a rollout that cannot start or a retirement that is refused (the reason on stderr); 3 a rollout command refused by the rollout's state; 130 cancelled.")
+        var root = new RootCommand("har: run, monitor, audit and roll out human-activity-recognition models. Exit codes: 0 done; 1 a check failed (a verification, an eval below the card, drift found, a rollout that ended as soon as it started); 2 a usage mistake or bad input, or a rollout that cannot start or a retirement that is refused (the reason on stderr); 3 a rollout command refused by the rollout's state; 130 cancelled by Ctrl-C (143 by SIGTERM).")
         {
             ModelCommands.Create(),
             InferenceCommands.Predict(), InferenceCommands.Eval(),
@@ -52,6 +58,8 @@ internal static class Program
         {
             CliErrors.Wrap(command);
         }
+
+        OptionRanges.RefuseCommasInNumbers(root);
 
         return root;
     }

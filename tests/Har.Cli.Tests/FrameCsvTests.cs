@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 
@@ -132,6 +133,92 @@ public sealed class FrameCsvTests : IDisposable
             }
         });
         Assert.StartsWith($"'{path}' is a damaged gzip file after line ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_Folder_RefusedAsAFolder()
+    {
+        // It said "Input '<folder>' does not exist." of a folder that exists.
+        var error = Assert.Throws<InvalidDataException>(() => FrameCsv.Open(_dir, "the columns ax"));
+        Assert.Equal($"Input '{_dir}' is a folder; expected a CSV file naming the columns ax.", error.Message);
+    }
+
+    [Fact]
+    public void Open_LineLongerThan64KiB_RefusedThereNamingTheLine()
+    {
+        // Found from outside: `har predict --input /dev/zero` read one endless line for 35 s and 8 GB of memory, then said
+        // "minimumLength ('-2147483648') must be a non-negative value."; a binary file's first "line" was shown whole.
+        var header = Write("long-header.csv", new string('x', 65_537), gzip: false);
+        var error = Assert.ThrowsAny<IOException>(() => FrameCsv.Open(header, "ax"));
+        Assert.Equal($"'{header}' line 1 is longer than 65,536 characters; expected a CSV file of sensor frames, one short line per frame (is it a binary file?).", error.Message);
+
+        var row = Write("long-row.csv", "ax\n1\n" + new string('1', 65_537) + "\n2\n", gzip: false);
+        using var csv = FrameCsv.Open(row, "ax");
+        Assert.True(csv.Next());
+        error = Assert.ThrowsAny<IOException>(() => csv.Next());
+        Assert.StartsWith($"'{row}' line 3 is longer than 65,536 characters", error.Message, StringComparison.Ordinal);
+
+        // The bound itself is a line.
+        using var longest = FrameCsv.Open(Write("longest.csv", "ax\n" + new string('1', 65_536) + "\n", gzip: false), "ax");
+        Assert.True(longest.Next());
+    }
+
+    [Fact]
+    public void Open_DevZero_RefusedAtTheFirstLine()
+    {
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+        var error = Assert.ThrowsAny<IOException>(() => FrameCsv.Open("/dev/zero", "ax"));
+        Assert.StartsWith("'/dev/zero' line 1 is longer than 65,536 characters", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Open_NamedPipe_ReadsTheFramesAndChecksAGzipTrailer(bool gzip, bool cut)
+    {
+        // `har predict --input <(zcat walk.csv.gz)` and `--input /dev/stdin` read a pipe: it was "Unhandled exception:
+        // System.NotSupportedException: Stream does not support seeking" with a stack trace, exit code 1.
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "Named pipes in the file system (mkfifo) are POSIX.");
+        var text = new StringBuilder("ax,ay,az,gx,gy,gz\n");
+        for (var i = 0; i < 5_000; i++)
+        {
+            text.Append("0.981,-0.012,0.2,0.01,-0.5,0.001\n");
+        }
+
+        var bytes = File.ReadAllBytes(Write("source.csv", text.ToString(), gzip));
+        bytes = cut ? bytes[..^5] : bytes;
+        var fifo = Path.Combine(_dir, "stream.csv");
+        using (var mkfifo = Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var writer = Task.Run(async () =>
+        {
+            await using var pipe = new FileStream(fifo, FileMode.Open, FileAccess.Write);
+            await pipe.WriteAsync(bytes);
+        });
+        var rows = 0;
+        try
+        {
+            using var csv = FrameCsv.Open(fifo, "the channels");
+            while (csv.Next())
+            {
+                Assert.Equal(0.981f, csv.Float(0));
+                rows++;
+            }
+
+            Assert.False(cut, "a cut gzip stream was read to its end without an error");
+            Assert.Equal(5_000, rows);
+        }
+        catch (InvalidDataException error) when (cut)
+        {
+            Assert.StartsWith($"'{fifo}' is a damaged gzip file after line ", error.Message, StringComparison.Ordinal);
+        }
+
+        await writer;
     }
 
     [Fact]

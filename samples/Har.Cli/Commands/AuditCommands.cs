@@ -42,7 +42,7 @@ internal static partial class AuditCommands
         var command = new Command("append", "Append one record; returns after it is durable (fsynced).") { log, file, kind, origin, json };
         command.SetAction(async (parse, ct) =>
         {
-            var bytes = await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct).ConfigureAwait(false);
+            var bytes = InputFiles.ReadAllBytes(parse.GetValue(file)!.FullName, "--event: a JSON file holding one record", InputFiles.MaxDocumentBytes);
 
             // Editors on Windows save UTF-8 with a byte order mark, which JSON parsers may ignore (RFC 8259 §8.1); the
             // record is stored in canonical form (RFC 8785), so the mark changes nothing that is hashed.
@@ -95,7 +95,8 @@ internal static partial class AuditCommands
         var kind = new Option<string?>("--kind") { Description = "Match this record type (event, deployment, rollback)." };
         var from = new Option<DateTimeOffset?>("--from") { Description = "Records at or after this time (RFC 3339)." };
         var to = new Option<DateTimeOffset?>("--to") { Description = "Records before this time (RFC 3339)." };
-        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 };
+        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (1-1000).", DefaultValueFactory = _ => 50 }
+            .InRange(1, 1000, "a page holds at least one entry and at most 1,000");
         var pageToken = new Option<string?>("--page-token") { Description = "The next-page token a previous query printed." };
         var json = JsonOption();
         var command = new Command("query", "Find entries by event type, entity, actor, record type and time range, one stable page at a time. Read-only: nothing in the log changes, and it may be open in the service.")
@@ -159,7 +160,7 @@ internal static partial class AuditCommands
                     throw new ArgumentException("Verifying a proof bundle needs the log's trusted verifier key: pass --vkey.");
                 }
 
-                var proof = AuditProofBundle.Parse(File.ReadAllText(bundleFile.FullName));
+                var proof = AuditProofBundle.Parse(InputFiles.ReadAllText(bundleFile.FullName, "--bundle: a proof bundle from `har audit prove --bundle`", InputFiles.MaxDocumentBytes));
                 var ok = proof.Verify(key, out var problem);
                 Console.Out.WriteLine(ok
                     ? string.Create(CultureInfo.InvariantCulture, $"OK: entry {proof.LeafIndex} is in {proof.Checkpoint.Origin} at size {proof.Checkpoint.TreeSize}, signed by {key.Name}")
@@ -223,6 +224,12 @@ internal static partial class AuditCommands
             using var source = dir is not null ? OpenForReading(dir)
                 : AuditLog.Open(new AuditLogOptions { ConnectionString = database ?? throw new ArgumentException($"Pass --connection <connection string> (or set {ConnectionEnvironmentVariable}) or --log <dir>."), EnableMetrics = false });
             var target = parse.GetValue(output)!;
+            if (File.Exists(target.FullName))
+            {
+                // The library's refusal names AuditLogOptions.Directory, an option a CLI user never set.
+                throw new IOException($"--out '{target.FullName}' is a file; expected a new or empty folder for the exported log.");
+            }
+
             var count = source.ExportTo(target.FullName);
             var checkpoint = source.LatestCheckpoint switch
             {
@@ -302,6 +309,7 @@ internal static partial class AuditCommands
                 throw new ArgumentException($"No signing key: pass --key <file> or set {KeyEnvironmentVariable}. Create one with `har audit keygen --name <origin> --out <file>` and keep it outside the log directory (whoever can rewrite the log must not hold the key).");
             }
 
+            _ = InputFiles.ReadAllBytes(path, "a signing key file from `har audit keygen`", InputFiles.MaxKeyBytes); // a folder, or a device that never ends, refused first
             using var key = AuditSigningKey.Load(path);
             using var audit = OpenExisting(parse.GetValue(log)!);
             var checkpoint = audit.CreateCheckpoint(key);
@@ -423,7 +431,8 @@ internal static partial class AuditCommands
             return null;
         }
 
-        return AuditVerifierKey.Parse(File.Exists(value) ? File.ReadAllText(value) : value);
+        // A value naming a file or a folder is a path; anything else is the key itself.
+        return AuditVerifierKey.Parse(File.Exists(value) || Directory.Exists(value) ? InputFiles.ReadAllText(value, "a verifier key file (name+keyid+base64)", InputFiles.MaxKeyBytes) : value);
     }
 
     private static AuditRecordKind ParseKind(string name) => name.ToUpperInvariant() switch

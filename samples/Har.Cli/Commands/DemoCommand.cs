@@ -29,6 +29,7 @@ internal static class DemoCommand
         {
             data, synthetic, seed, sessions, fault, output, json, models,
         };
+        command.Excludes(synthetic, data, "--synthetic streams generated data and --data names real data to stream; pass one");
         command.SetAction(async (parse, ct) =>
         {
             var asJson = parse.GetValue(json);

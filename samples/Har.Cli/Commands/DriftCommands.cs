@@ -47,6 +47,12 @@ internal static class DriftCommands
                 throw new DirectoryNotFoundException($"--output '{path}': the folder '{folder}' does not exist.");
             }
 
+            if (Directory.Exists(path))
+            {
+                // Found after the data had been read and the profile built ("Is a directory : '<path>'").
+                throw new IOException($"--output '{path}' is a folder; expected the path of the profile file to write, e.g. {Path.Combine(path, "profile.json")}.");
+            }
+
             if (parse.GetValue(model) is { Exists: false } missing)
             {
                 throw new FileNotFoundException($"--model '{missing.FullName}' does not exist; expected an ONNX model with its card (e.g. models/har-cnn-bilstm-1.0.0.onnx).", missing.FullName);
@@ -503,13 +509,12 @@ internal static class DriftCommands
         }
     }
 
+    /// <summary>The sample of <c>har drift ks</c> and <c>psi</c>: one finite number per line (NaN and infinities are refused, as the tests would count them in a bin or refuse them without naming the line).</summary>
     private static double[] ReadNumbers(string path)
     {
         var values = new List<double>();
-        var lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNo, line) in FrameCsv.ReadLines(path, "a sample file, one number per line"))
         {
-            lineNo++;
             var t = line.Trim();
             if (t.Length == 0)
             {
@@ -518,7 +523,12 @@ internal static class DriftCommands
 
             if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
             {
-                throw new FormatException($"'{path}' line {lineNo} is '{t}'; expected one number per line.");
+                throw new FormatException($"'{path}' line {lineNo} is '{FrameCsv.Printable(t)}'; expected one number per line.");
+            }
+
+            if (!double.IsFinite(v))
+            {
+                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"'{path}' line {lineNo} is '{FrameCsv.Printable(t)}'; expected a finite number (NaN and infinities, or values beyond ±1.8e308, are not samples)."));
             }
 
             values.Add(v);

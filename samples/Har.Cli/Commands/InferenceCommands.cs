@@ -19,11 +19,20 @@ internal static class InferenceCommands
     public static Command Predict()
     {
         var model = new Option<FileInfo?>("--model") { Description = "The .onnx model (default: the bundled champion)." };
-        var input = new Option<FileInfo>("--input") { Description = "CSV with a header holding ax,ay,az,gx,gy,gz (gzip-compressed or not; comma, semicolon or tab separated; quoted fields and, with semicolons or tabs, decimal commas are read); the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
+        var input = new Option<FileInfo>("--input") { Description = "CSV with a header holding ax,ay,az,gx,gy,gz, a file or a pipe such as <(zcat walk.csv.gz) or /dev/stdin (gzip-compressed or not; comma, semicolon or tab separated; quoted fields and, with semicolons or tabs, decimal commas are read); the shared data layout (subject,session,…) gives one stream per session. A stream needs at least one window of frames (the model's window length, e.g. 200): an input with none is exit code 2, saying how many it has; a session shorter than a window beside longer ones is skipped, named on stderr (and under \"skipped\" with --json).", Required = true };
         var segments = new Option<bool>("--segments") { Description = "Print activity segments (smoothed) instead of one line per window." };
-        var smoothing = new Option<int>("--smoothing") { Description = "Windows in the segment majority vote (odd).", DefaultValueFactory = _ => 3 };
+        var smoothing = new Option<int>("--smoothing") { Description = "With --segments: windows in the segment majority vote (odd: 1, 3, 5, …).", DefaultValueFactory = _ => 3 };
+        smoothing.Validators.Add(result =>
+        {
+            // Checked here, naming the option, not after the model is loaded ("Smoothing must be an odd number …").
+            if (OptionRanges.TryGetValue(result, out int value) && (value < 1 || value % 2 == 0))
+            {
+                result.AddError(string.Create(Inv, $"--smoothing is {value}; expected an odd number of windows, 1 or more: the vote is centred on each window."));
+            }
+        });
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var command = new Command("predict", "Predict activities for every window of a recorded IMU stream.") { model, input, segments, smoothing, json };
+        command.Needs(smoothing, segments, "it smooths the activity segments; the lines per window are not smoothed");
         command.SetAction(parse =>
         {
             var path = parse.GetValue(model)?.FullName ?? BundledModels.Champion;
@@ -328,7 +337,7 @@ internal static class InferenceCommands
         var columns = card.Channels.Select(csv.Column).ToArray();
         if (columns.Any(c => c < 0))
         {
-            throw new InvalidDataException($"'{path}' has the header '{string.Join(',', csv.Header)}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
+            throw new InvalidDataException($"'{path}' has the header '{FrameCsv.Printable(string.Join(',', csv.Header))}'; expected columns {string.Join(',', card.Channels)} (and optionally subject,session,t_index,label as in the shared data layout).");
         }
 
         var sessionColumn = csv.Column("session");

@@ -74,12 +74,25 @@ internal static class ModelsCommands
         var command = new Command("register", "Copy a model into the registry, hash it (SHA-256) and write its card and deployment record.") { model, registry, audit, deployer, approvedBy, target, runId };
         command.SetAction(async (parse, ct) =>
         {
+            // Checked before the registry and its audit log are opened: opening them creates them, and a mistyped model
+            // path left an empty registry behind.
+            var modelPath = parse.GetValue(model)!.FullName;
+            if (Directory.Exists(modelPath))
+            {
+                throw new InvalidDataException($"'{modelPath}' is a folder; expected the .onnx model file to register (e.g. models/har-cnn-bilstm-1.2.0.onnx).");
+            }
+
+            if (!File.Exists(modelPath))
+            {
+                throw new FileNotFoundException($"'{modelPath}' does not exist; expected the .onnx model file to register (e.g. models/har-cnn-bilstm-1.2.0.onnx).", modelPath);
+            }
+
             await using var log = OpenAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(parse.GetValue(registry)!.FullName, log);
             RegisteredModel registered;
             try
             {
-                registered = reg.Register(parse.GetValue(model)!.FullName, new ModelRegistrationOptions
+                registered = reg.Register(modelPath, new ModelRegistrationOptions
                 {
                     Deployer = parse.GetValue(deployer),
                     ApprovedBy = parse.GetValue(approvedBy),

@@ -81,7 +81,8 @@ internal static class RolloutCommands
         strategy.AcceptOnlyFromAmong(RolloutStrategyNames.Canary, RolloutStrategyNames.BlueGreen, RolloutStrategyNames.Shadow, RolloutStrategyNames.Recreate);
         var (actor, reason, expect) = (ActorOption(), ReasonOption(), ExpectOption());
         var requireApproval = new Option<bool>("--require-approval") { Description = "A person must approve before a canary is promoted and before the blue-green switch (har rollout approve)." };
-        var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 };
+        var approvals = new Option<int>("--approvals") { Description = "Distinct approvers each approval step needs (one person cannot approve twice).", DefaultValueFactory = _ => 1 }
+            .InRange(1, int.MaxValue, "each approval step needs at least one person");
         var minAccuracy = new Option<double?>("--min-accuracy") { Description = "Compliance gate: refuse a candidate whose model card records a lower test accuracy (0–1)." }
             .InRange(0, 1, "a fraction, e.g. 0.93 for 93 %");
         var minF1 = new Option<double?>("--min-macro-f1") { Description = "Compliance gate: refuse a candidate whose model card records a lower macro-F1 (0–1)." }
@@ -89,7 +90,7 @@ internal static class RolloutCommands
         var canaryShadow = new Option<double>("--canary-shadow") { Description = "Percent of the champion's streams whose windows a canary candidate also scores as a shadow (0–100; 0 judges it on its own share only).", DefaultValueFactory = _ => 100 };
         canaryShadow.Validators.Add(r =>
         {
-            if (OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
+            if (!r.Tokens.Any(t => t.Value.Contains(',', StringComparison.Ordinal)) && OptionRanges.TryGetValue(r, out double v) && !(v >= 0 && v <= 100))
             {
                 r.AddError($"--canary-shadow is {v}; expected a percent from 0 to 100.");
             }
@@ -100,7 +101,7 @@ internal static class RolloutCommands
         {
             await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
-            await using var pipeline = ServingPipeline.Open(reg);
+            await using var pipeline = OpenPipeline(reg);
             var options = new RolloutControllerOptions
             {
                 RequiredApprovals = parse.GetValue(approvals),
@@ -122,11 +123,36 @@ internal static class RolloutCommands
         return command;
     }
 
+    /// <summary>
+    /// The pipeline the rollout commands steer, keeping the longest context any registered version reads: a candidate
+    /// that reads the stream before each window (the bundled 1.2.0 reads 200 frames) is then started beside a champion
+    /// that does not. With the pipeline's default (the current version's context), `har rollout start --candidate 1.2.0`
+    /// was refused with "open it with ServingOptions.ContextFrames = 200", a setting no option of har reaches. A version
+    /// whose card does not load counts as 0 here; the controller's verification says what is wrong with it.
+    /// </summary>
+    private static ServingPipeline OpenPipeline(ModelRegistry registry)
+    {
+        var context = 0;
+        foreach (var version in registry.List())
+        {
+            try
+            {
+                context = Math.Max(context, ModelCard.Load(version.ModelPath).ContextFrames);
+            }
+            catch (Exception ex) when (ex is ModelCardException or IOException or UnauthorizedAccessException)
+            {
+                // Verified, and refused with its reason, when it is rolled out or back to.
+            }
+        }
+
+        return ServingPipeline.Open(registry, new ServingOptions { ContextFrames = context });
+    }
+
     private static Command Status()
     {
         var registry = ModelsCommands.RegistryOrFleetOption();
         var connection = AuditCommands.ConnectionOption("The fleet's PostgreSQL connection string (read when --registry is not given): the rollout every replica follows, the current pointer and the controller lease.");
-        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var json = new Option<bool>("--json") { Description = "Print JSON: the rollout's status (null before the first rollout of a registry folder)." };
         var command = new Command("status", "Print the current rollout's persisted status: of a registry folder (--registry), or of a fleet in PostgreSQL (--connection or $" + AuditCommands.ConnectionEnvironmentVariable + ").") { registry, connection, json };
         command.SetAction(parse =>
         {
@@ -160,6 +186,13 @@ internal static class RolloutCommands
             if (parse.GetValue(json) && status is not null)
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(status, StatusJson));
+                return 0;
+            }
+
+            if (parse.GetValue(json) && status is null)
+            {
+                // No rollout yet: --json still prints JSON (the text line below broke `| jq`), the status a rollout would have.
+                Console.Out.WriteLine("null");
                 return 0;
             }
 
@@ -211,7 +244,7 @@ internal static class RolloutCommands
         {
             await using var log = ModelsCommands.OpenExistingAudit(parse.GetValue(registry)!, parse.GetValue(audit));
             var reg = new ModelRegistry(ModelsCommands.ExistingRegistry(parse.GetValue(registry)!), log);
-            await using var pipeline = ServingPipeline.Open(reg);
+            await using var pipeline = OpenPipeline(reg);
             await using var controller = await RolloutController.OpenAsync(reg, pipeline, cancellationToken: ct).ConfigureAwait(false);
             try
             {

@@ -252,6 +252,33 @@ public sealed class AuditVerifierKey
     /// <summary>Why <paramref name="name"/> cannot name a key, or <see langword="null"/>.</summary>
     internal static string? NameProblem(string? name) =>
         string.IsNullOrEmpty(name) || name.Contains('+', StringComparison.Ordinal) || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
-            ? $"Key name '{name}' is not valid: expected a non-empty name without '+', spaces or control characters (e.g. the log origin 'audit.example.com/har')."
+            ? $"Key name '{Escaped(name)}' is not valid: expected a non-empty name without '+', spaces or control characters (e.g. the log origin 'audit.example.com/har')."
             : null;
+
+    /// <summary>
+    /// The name as a message shows it: control characters as <c>\u000a</c> escapes, so that the message stays one line
+    /// (a name with a line break broke `har audit keygen`'s error in two), and at most 80 characters.
+    /// </summary>
+    private static string Escaped(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return string.Empty;
+        }
+
+        var text = new System.Text.StringBuilder();
+        foreach (var c in name.Length > 80 ? name[..80] : name)
+        {
+            if (char.IsControl(c))
+            {
+                text.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                text.Append(c);
+            }
+        }
+
+        return name.Length > 80 ? text.Append('…').ToString() : text.ToString();
+    }
 }

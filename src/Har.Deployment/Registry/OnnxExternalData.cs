@@ -43,8 +43,35 @@ internal static class OnnxExternalData
     public static string? Find(ReadOnlySpan<byte> model) =>
         Walk(model, Message.Model, 0, 0) is { } found ? $"{found.Tensor} ({found.Path}) keeps its data in {found.File}" : null;
 
-    /// <summary>Reads <paramref name="path"/> and calls <see cref="Find(ReadOnlySpan{byte})"/>.</summary>
-    public static string? Find(string path) => Find(File.ReadAllBytes(path));
+    /// <summary>
+    /// Reads <paramref name="path"/> and calls <see cref="Find(ReadOnlySpan{byte})"/>. It reads the length the file system
+    /// records, no more: <see cref="File.ReadAllBytes"/> reads a file of length 0 (<c>/dev/zero</c>) until it ends, which
+    /// a device may never do.
+    /// </summary>
+    public static string? Find(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        var length = RandomAccess.GetLength(handle);
+        if (length > Array.MaxLength)
+        {
+            throw new InvalidDataException($"The file has {length} bytes; an ONNX model without external data is at most 2 GiB.");
+        }
+
+        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        var read = 0;
+        while (read < bytes.Length)
+        {
+            var n = RandomAccess.Read(handle, bytes.AsSpan(read), read);
+            if (n == 0)
+            {
+                break;
+            }
+
+            read += n;
+        }
+
+        return Find(bytes.AsSpan(0, read));
+    }
 
     private static Found? Walk(ReadOnlySpan<byte> message, Message kind, int baseOffset, int depth)
     {

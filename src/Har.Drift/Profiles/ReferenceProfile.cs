@@ -117,12 +117,32 @@ public sealed class ReferenceProfile
     /// <returns>The JSON text.</returns>
     internal string ToJson() => JsonSerializer.Serialize(this, Indented);
 
-    /// <summary>Writes the profile to a JSON file.</summary>
+    /// <summary>
+    /// Writes the profile to a JSON file, atomically: the JSON goes to a temporary file beside it, is flushed to disk and
+    /// then renamed over <paramref name="path"/>, so a process killed while writing leaves the previous file (or none),
+    /// never a cut one.
+    /// </summary>
     /// <param name="path">Destination path.</param>
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        File.WriteAllText(path, ToJson());
+        var full = Path.GetFullPath(path);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                file.Write(System.Text.Encoding.UTF8.GetBytes(ToJson()));
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
     }
 
     /// <summary>Parses a profile from JSON.</summary>
@@ -139,7 +159,9 @@ public sealed class ReferenceProfile
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object
                     || !doc.RootElement.TryGetProperty(nameof(SchemaVersion), out var version)
-                    || version.GetInt32() != CurrentSchemaVersion)
+                    || version.ValueKind != JsonValueKind.Number
+                    || !version.TryGetInt32(out var number)
+                    || number != CurrentSchemaVersion)
                 {
                     throw new InvalidDataException($"The reference profile has no SchemaVersion {CurrentSchemaVersion}; this library reads version {CurrentSchemaVersion} profiles written by ReferenceProfile.ToJson.");
                 }
@@ -168,6 +190,11 @@ public sealed class ReferenceProfile
     public static ReferenceProfile Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            throw new InvalidDataException($"Reference profile '{path}' is a folder; expected the JSON file ReferenceProfile.Save writes (or 'har drift profile').");
+        }
+
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"Reference profile '{path}' does not exist; build one from training recordings with ReferenceProfileBuilder and write it with ReferenceProfile.Save (or with 'har drift profile').", path);
@@ -175,12 +202,36 @@ public sealed class ReferenceProfile
 
         try
         {
-            return FromJson(File.ReadAllText(path));
+            return FromJson(ReadText(path));
         }
         catch (InvalidDataException ex)
         {
             throw new InvalidDataException($"'{path}': {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// The file's text, as long as the file system says it is: <see cref="File.ReadAllText(string)"/> reads a file of length
+    /// 0 (a device such as <c>/dev/zero</c>) until it ends, which it never does.
+    /// </summary>
+    private static string ReadText(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        var length = RandomAccess.GetLength(handle);
+        if (length > Array.MaxLength)
+        {
+            throw new InvalidDataException($"The reference profile has {length} bytes; a profile is at most 2 GiB.");
+        }
+
+        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        var read = 0;
+        while (read < bytes.Length && RandomAccess.Read(handle, bytes.AsSpan(read), read) is var n and > 0)
+        {
+            read += n;
+        }
+
+        using var reader = new StreamReader(new MemoryStream(bytes, 0, read), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
     }
 
     /// <summary>Returns e.g. <c>reference profile 1a2b3c4d5e6f: 6 channels (ax ay az gx gy gz), 267 windows of 3000 samples at 50 Hz, outputs of 6 classes; UCI HAPT train split</c>.</summary>

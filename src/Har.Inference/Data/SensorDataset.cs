@@ -216,7 +216,7 @@ internal static class SensorDataset
         using var file = File.OpenRead(path);
         using var gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;
         using var reader = new StreamReader(gzip, bufferSize: 1 << 16);
-        var header = reader.ReadLine() ?? string.Empty;
+        var header = ReadSamplesLine(reader, path, 1) ?? string.Empty;
         var names = header.Split(',').Select(h => h.Trim()).ToArray();
         string[] needed = ["subject", "session", .. ChannelNames, "label"];
         var columns = needed.Select(n => Array.IndexOf(names, n)).ToArray();
@@ -247,7 +247,7 @@ internal static class SensorDataset
         }
 
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = ReadSamplesLine(reader, path, lineNo + 1)) is not null)
         {
             lineNo++;
             if ((lineNo & 0xFFFF) == 0)
@@ -305,5 +305,21 @@ internal static class SensorDataset
         }
 
         return path;
+    }
+
+    /// <summary>
+    /// A line of the samples file; a .gz file that is not gzip or is damaged is named with the line where it failed
+    /// (GZipStream's "The archive entry was compressed using an unsupported compression method." named neither).
+    /// </summary>
+    private static string? ReadSamplesLine(StreamReader reader, string path, long lineNo)
+    {
+        try
+        {
+            return reader.ReadLine();
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"'{path}' does not decompress at line {lineNo} ({ex.Message}); expected the samples CSV, gzip-compressed when its name ends in .gz."), ex);
+        }
     }
 }

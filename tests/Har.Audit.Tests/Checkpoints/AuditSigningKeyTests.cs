@@ -22,6 +22,17 @@ public sealed class AuditSigningKeyTests
         Assert.Contains("expected a non-empty name without '+'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("a\nb", "Key name 'a\\u000ab' is not valid")]
+    [InlineData("origin\r\u001b[31m", "Key name 'origin\\u000d\\u001b[31m' is not valid")]
+    public void Generate_NameWithControlCharacters_MessageShowsThemEscapedOnOneLine(string name, string start)
+    {
+        // `har audit keygen --name $'a\nb'` printed its error on two lines (and a terminal escape as it was).
+        var ex = Assert.Throws<ArgumentException>(nameof(name), () => AuditSigningKey.Generate(name));
+        Assert.StartsWith(start, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(ex.Message, c => char.IsControl(c));
+    }
+
     [Fact]
     public async Task PublicMethods_NullArguments_AreArgumentExceptionsNamingTheParameter()
     {

@@ -36,4 +36,22 @@ public sealed class AuditAppendCommandTests : IDisposable
         // The same canonical record, hashed the same (entry 0 of a new log: the same chain link too).
         Assert.Equal(leaves[0], leaves[1]);
     }
+
+    [Fact]
+    public async Task EventPathThatIsAFolderOrEndless_ExitCode2SayingWhatWasExpected()
+    {
+        var log = Path.Combine(_root, "log");
+
+        // A folder was "Access to the path '…' is denied."
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "append", "--log", log, "--event", _root);
+        Assert.Equal(2, code);
+        Assert.Equal($"har: '{_root}' is a folder; expected --event: a JSON file holding one record.", stderr.TrimEnd());
+
+        // /dev/zero was read until the memory ran out: "Unhandled exception: System.OutOfMemoryException" and a stack trace.
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+        (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "append", "--log", log, "--event", "/dev/zero");
+        Assert.Equal(2, code);
+        Assert.Equal("har: '/dev/zero' is longer than 16,777,216 bytes; expected --event: a JSON file holding one record.", stderr.TrimEnd());
+        Assert.False(Directory.Exists(log));
+    }
 }

@@ -119,4 +119,52 @@ public sealed class AuditReadCommandsTests : IDisposable
         Actor = "tester",
         Timestamp = new DateTimeOffset(2026, 1, 15, 10, 30, i, TimeSpan.Zero),
     };
+
+    [Fact]
+    public async Task Verify_VerifierKeyPathThatIsAFolderOrEndless_ExitCode2SayingWhatWasExpected()
+    {
+        await CreateLog();
+
+        // A folder was taken for the key itself: "Malformed verifier key '<folder>'".
+        var (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "verify", "--log", Log, "--vkey", _root);
+        Assert.Equal(2, code);
+        Assert.Equal($"har: '{_root}' is a folder; expected a verifier key file (name+keyid+base64).", stderr.TrimEnd());
+
+        // /dev/zero was read until the memory ran out: an OutOfMemoryException and a stack trace.
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+        (code, _, stderr) = await ConsoleCapture.RunAsync("audit", "verify", "--log", Log, "--vkey", "/dev/zero");
+        Assert.Equal(2, code);
+        Assert.Equal("har: '/dev/zero' is longer than 65,536 bytes; expected a verifier key file (name+keyid+base64).", stderr.TrimEnd());
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    public async Task Query_PageSizeOutOfRange_ParseErrorNamingTheOption(string size)
+    {
+        // It was "har: query ('0') must be greater than or equal to '1'.", the library's argument check.
+        await CreateLog();
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "query", "--log", Log, "--page-size", size);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --page-size is {size}; expected 1 to 1,000: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Export_OutIsAFile_ExitCode2NamingTheOption()
+    {
+        // It said "AuditLogOptions.Directory '…' is a file, not a folder", an option of the library no CLI user sets.
+        await CreateLog();
+        var file = Path.Combine(_root, "export.txt");
+        await File.WriteAllTextAsync(file, "keep", TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("audit", "export", "--log", Log, "--out", file);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: --out '{file}' is a file; expected a new or empty folder for the exported log.", stderr.TrimEnd());
+        Assert.Equal("keep", await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+    }
 }

@@ -16,4 +16,15 @@ public sealed class DemoCommandTests
         Assert.Empty(stdout);
         Assert.StartsWith($"har: --sessions is {sessions}; expected 1 to 9: the demo streams one session per test subject, and the UCI HAPT test split has 9.", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task SyntheticWithData_ParseError()
+    {
+        // `har demo --synthetic --data <folder>` ran on synthetic data and ignored the folder, silently.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("demo", "--synthetic", "--data", Path.GetTempPath());
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --synthetic and --data cannot be given together: ", stderr, StringComparison.Ordinal);
+    }
 }

@@ -228,4 +228,45 @@ public sealed class InferenceCommandsTests : IDisposable
         gz.Write(Encoding.UTF8.GetBytes(rows.ToString()));
         return folder;
     }
+
+    [Theory]
+    [InlineData("4")]
+    [InlineData("0")]
+    [InlineData("-3")]
+    public async Task Predict_SmoothingNotAnOddCount_ParseErrorNamingTheOption(string smoothing)
+    {
+        // It was "har: Smoothing must be an odd number of windows ≥ 1 (a centred vote).", after the model had loaded.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--input", Path.Combine(_dir, "absent.csv"), "--model", Model, "--segments", "--smoothing", smoothing);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --smoothing is {smoothing}; expected an odd number of windows, 1 or more: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Predict_SmoothingWithoutSegments_ParseError()
+    {
+        // --smoothing without --segments did nothing, silently: the lines per window are not smoothed.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("predict", "--input", Path.Combine(_dir, "absent.csv"), "--model", Model, "--smoothing", "5");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: --smoothing needs --segments: ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Eval_SamplesFileNamedGzThatIsNot_ExitCode2NamingTheFile()
+    {
+        // It said "har: The archive entry was compressed using an unsupported compression method.", naming no file.
+        var data = Dataset("WALKING", 1, 450);
+        var samples = Path.Combine(data, "hapt_raw_50hz.csv.gz");
+        await File.WriteAllTextAsync(samples, "subject,session,t_index,ax,ay,az,gx,gy,gz,label\n", TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("eval", "--data", data, "--model", Model, "--split", "all");
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: '{samples}' does not decompress at line 1 (", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
 }

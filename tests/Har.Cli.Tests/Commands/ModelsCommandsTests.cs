@@ -140,4 +140,39 @@ public sealed class ModelsCommandsTests : IDisposable
         Assert.StartsWith("ok    1.0.0", verified, StringComparison.Ordinal);
         Assert.Contains("FAIL  1.1.0: ", verified, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Register_ModelThatDoesNotExistOrIsAFolder_ExitCode2AndNoRegistryCreated()
+    {
+        // A mistyped model path said "Could not find file '…'" after creating the registry and an empty audit log.
+        var registry = Path.Combine(_root, "registry");
+        var typo = Path.Combine(_root, "har-cnn-bilstm-1.2.0.onxx");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "register", typo, "--registry", registry);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"har: '{typo}' does not exist; expected the .onnx model file to register (e.g. models/har-cnn-bilstm-1.2.0.onnx).", stderr.TrimEnd());
+        Assert.False(Directory.Exists(registry));
+
+        // A folder was "Access to the path '…' is denied."
+        (code, _, stderr) = await ConsoleCapture.RunAsync("models", "register", _root, "--registry", registry);
+        Assert.Equal(2, code);
+        Assert.Equal($"har: '{_root}' is a folder; expected the .onnx model file to register (e.g. models/har-cnn-bilstm-1.2.0.onnx).", stderr.TrimEnd());
+        Assert.False(Directory.Exists(registry));
+    }
+
+    [Fact]
+    public async Task Register_DevZero_ExitCode2WithoutReadingItForever()
+    {
+        // OnnxExternalData read /dev/zero (length 0) until the array limit: an OutOfMemoryException and a stack trace.
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("models", "register", "/dev/zero", "--registry", Path.Combine(_root, "registry"));
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("har: 'zero' is not a loadable ONNX model", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
 }

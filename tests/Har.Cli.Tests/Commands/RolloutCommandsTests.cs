@@ -196,4 +196,46 @@ public sealed class RolloutCommandsTests : IDisposable
         Assert.True(code == 0, $"har {string.Join(' ', args)}: exit {code}: {stderr}{stdout}");
         return stdout;
     }
+
+    [Fact]
+    public async Task Status_Json_BeforeAnyRollout_IsJson()
+    {
+        // It printed the text line "no rollout yet; current version: 1.0.0" with --json: `| jq` failed on it.
+        var registry = await TwoVersionsAsync();
+
+        var stdout = await RunOkAsync("rollout", "status", "--registry", registry, "--json");
+
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, json.RootElement.ValueKind);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    public async Task Start_ApprovalsBelowOne_ParseErrorNamingTheOption(string approvals)
+    {
+        // It was "har: RequiredApprovals ('0') must be greater than or equal to '1'.", the library's options check,
+        // reached after the registry and its audit log were opened.
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("rollout", "start", "--registry", Path.Combine(_root, "registry"), "--candidate", "1.1.0", "--approvals", approvals);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --approvals is {approvals}; expected 1 or more: ", stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, "registry")));
+    }
+
+    [Fact]
+    public async Task Start_BundledCandidateThatReadsContext_StartsBesideTheChampion()
+    {
+        // The bundled 1.2.0 reads the 200 frames before each window; the champion 1.0.0 reads none. `har rollout start
+        // --candidate 1.2.0` was exit code 2: "… open it with ServingOptions.ContextFrames = 200 …", a setting no option
+        // of har reaches.
+        var registry = Path.Combine(_root, "registry");
+        await RunOkAsync("models", "register", TestPaths.ChampionModel, "--registry", registry);
+        await RunOkAsync("models", "register", TestPaths.CandidateModel, "--registry", registry);
+
+        var stdout = await RunOkAsync("rollout", "start", "--registry", registry, "--candidate", "1.2.0", "--strategy", "canary");
+
+        Assert.Contains("candidate 10%", stdout, StringComparison.Ordinal);
+    }
 }

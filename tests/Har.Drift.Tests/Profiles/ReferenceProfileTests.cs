@@ -279,4 +279,60 @@ public sealed class ReferenceProfileTests
         Assert.Equal(parameter, e.ParamName);
         Assert.Contains("Window 1's", e.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("\"1\"")]
+    [InlineData("1.5")]
+    [InlineData("null")]
+    [InlineData("99999999999")]
+    public void FromJson_SchemaVersionNotAWholeNumber_InvalidData(string version)
+    {
+        // A string was an InvalidOperationException from JsonElement.GetInt32, shown by `har drift check` as a stack trace.
+        var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.FromJson($"{{\"SchemaVersion\": {version}}}"));
+        Assert.Contains("SchemaVersion", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Save_OverAnExistingFile_ReplacesItWholeNeverRewritesItInPlace()
+    {
+        // File.WriteAllText truncated the file and then wrote it: a process killed in between (Ctrl-C or SIGKILL during
+        // `har drift profile -o profile.json`) left a cut profile where the previous one was. A handle opened before the
+        // save still reads the old file when the new one was written beside it and renamed over it.
+        var dir = Directory.CreateTempSubdirectory("har-drift-save-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "profile.json");
+            File.WriteAllText(path, "previous profile");
+            using (var before = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                Shared.Value.Save(path);
+
+                Assert.Equal("previous profile", new StreamReader(before).ReadToEnd());
+            }
+
+            Assert.Equal(Shared.Value.Hash, ReferenceProfile.Load(path).Hash);
+            Assert.Equal(["profile.json"], Directory.GetFiles(dir).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Load_Folder_SaysItIsAFolder()
+    {
+        // It said "Reference profile '<folder>' does not exist".
+        var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.Load(Path.GetTempPath().TrimEnd(Path.DirectorySeparatorChar)));
+        Assert.Contains("is a folder; expected the JSON file ReferenceProfile.Save writes", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_DevZero_InvalidDataWithoutReadingItForever()
+    {
+        // File.ReadAllText read /dev/zero (length 0) until the process ran out of memory.
+        Assert.SkipUnless(File.Exists("/dev/zero"), "No /dev/zero on this system.");
+        var ex = Assert.Throws<InvalidDataException>(() => ReferenceProfile.Load("/dev/zero"));
+        Assert.StartsWith("'/dev/zero': The reference profile is not valid JSON", ex.Message, StringComparison.Ordinal);
+    }
 }
