@@ -10,6 +10,24 @@ namespace Har.Cli;
 /// </summary>
 internal static class OptionRanges
 {
+    /// <summary>
+    /// Refuses a folder option naming an existing file: "--out '…' is a file; expected <paramref name="expected"/>."
+    /// (the command found it only when it wrote, and said the BCL's "The file '…' already exists").
+    /// </summary>
+    public static T NotAFile<T>(this T option, string expected)
+        where T : Option
+    {
+        option.Validators.Add(result =>
+        {
+            var path = result.Tokens.Count > 0 ? result.Tokens[^1].Value : null;
+            if (!string.IsNullOrEmpty(path) && File.Exists(path))
+            {
+                result.AddError($"{option.Name} '{Path.GetFullPath(path)}' is a file; expected {expected}.");
+            }
+        });
+        return option;
+    }
+
     /// <summary>Refuses a value below <paramref name="min"/> or above <paramref name="max"/>: "--bins is 0; expected 2 to 10,000: why".</summary>
     public static Option<int> InRange(this Option<int> option, int min, int max, string why)
     {

@@ -57,7 +57,8 @@ internal static class BackupCommands
         var service = new Option<string?>("--service") { Description = "A running Har.Service (e.g. http://127.0.0.1:5080): it takes the backup while it serves, and the archive is downloaded." };
         var apiKey = new Option<string?>("--api-key") { Description = "An operator API key of the service (default: $HAR_API_KEY)." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "A stopped service's data folder (registry/, audit/, keys/): back it up directly." };
-        var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "The folder the archive is written to.", Required = true }
+            .NotAFile("the folder the archive is written to (created when missing)");
         var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log and the manifest).", DefaultValueFactory = _ => "har backup create" };
         var keep = new Option<int?>("--keep") { Description = "Keep this many archives in --out (1 or more); older ones are deleted." }
             .InRange(1, int.MaxValue, "the archive just taken is always kept");

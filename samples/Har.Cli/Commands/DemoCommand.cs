@@ -22,7 +22,8 @@ internal static class DemoCommand
             .InRange(1, MaxSessions, "the demo streams one session per test subject, and the UCI HAPT test split has 9");
         var fault = new Option<string>("--fault") { Description = "The fault injected into the second canary: errors (20 % failures), latency (3×) or broken-normalization.", DefaultValueFactory = _ => "errors" };
         fault.AcceptOnlyFromAmong("errors", "latency", "broken-normalization");
-        var output = new Option<DirectoryInfo?>("--out") { Description = "Where to keep the registry, audit log, signing key and drift profile (default: a new temporary folder, printed at the end)." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Where to keep the registry, audit log, signing key and drift profile (default: a new temporary folder, printed at the end)." }
+            .NotAFile("a folder for the demo's registry, audit log, signing key and drift profile");
         var json = new Option<bool>("--json") { Description = "Print a machine-readable summary on stdout (the progress display goes to stderr)." };
         var models = new Option<DirectoryInfo?>("--models-dir") { Description = "A folder holding the champion and candidate .onnx files (default: the bundled models).", Hidden = true };
         var command = new Command("demo", "Run the whole Har story on the bundled models: stream sensor data, predict activities, report drift, promote a healthy canary, roll back a faulty one, verify the audit log.")

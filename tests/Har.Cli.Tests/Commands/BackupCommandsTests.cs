@@ -127,6 +127,21 @@ public sealed class BackupCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Create_OutNamingAFile_ParseErrorNamingTheOption()
+    {
+        // Found from outside: it said the BCL's "The file '…' already exists", naming no option.
+        var file = Path.Combine(_root, "not-a-folder");
+        await File.WriteAllTextAsync(file, "keep me", TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = await ConsoleCapture.RunAsync("backup", "create", "--data", Path.Combine(_root, "data"), "--out", file);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith($"har: --out '{file}' is a file; expected the folder the archive is written to", stderr, StringComparison.Ordinal);
+        Assert.Equal("keep me", await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task Create_OutFolderThatDoesNotExist_IsCreatedForItsOwnerOnly()
     {
         // Found from outside: docs/backup-restore.md says the backups folder is 0700 (an archive holds every model and the

@@ -18,6 +18,26 @@ public sealed class DemoCommandTests
     }
 
     [Fact]
+    public async Task OutNamingAFile_ParseErrorNamingTheOption()
+    {
+        // Found from outside: `har demo --out <file>` ran, then failed with the BCL's "The file '…' already exists".
+        var file = Path.GetTempFileName();
+        try
+        {
+            var (code, stdout, stderr) = await ConsoleCapture.RunAsync("demo", "--synthetic", "--out", file);
+
+            Assert.Equal(2, code);
+            Assert.Empty(stdout);
+            Assert.StartsWith($"har: --out '{file}' is a file; expected a folder for the demo's registry", stderr, StringComparison.Ordinal);
+            Assert.Equal(0, new FileInfo(file).Length);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task SyntheticWithData_ParseError()
     {
         // `har demo --synthetic --data <folder>` ran on synthetic data and ignored the folder, silently.
